@@ -1,0 +1,250 @@
+"""The PromQL abstract syntax tree.
+
+Nodes are frozen dataclasses carrying a source position range (``pos``: start and end character
+offsets into the query text) and no execution state. ``node.type`` is the PromQL value type the
+node evaluates to. :func:`walk` visits a tree depth-first; :func:`children` lists a node's
+direct children.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from promlab.model import Matcher
+
+if TYPE_CHECKING:
+    from promlab.promql.parser.functions import Function
+
+__all__ = [
+    "AggregateExpr",
+    "BinaryExpr",
+    "Call",
+    "Expr",
+    "MatrixSelector",
+    "NumberLiteral",
+    "ParenExpr",
+    "PosRange",
+    "StringLiteral",
+    "SubqueryExpr",
+    "UnaryExpr",
+    "ValueType",
+    "VectorMatching",
+    "VectorSelector",
+    "children",
+    "walk",
+]
+
+
+class ValueType(enum.Enum):
+    NONE = "none"
+    SCALAR = "scalar"
+    VECTOR = "vector"
+    MATRIX = "matrix"
+    STRING = "string"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def document_name(self) -> str:
+        """The name Prometheus uses in error messages ("instant vector", "range vector", ...)."""
+        return {
+            ValueType.VECTOR: "instant vector",
+            ValueType.MATRIX: "range vector",
+            ValueType.SCALAR: "scalar",
+            ValueType.STRING: "string",
+            ValueType.NONE: "none",
+        }[self]
+
+
+@dataclass(frozen=True, slots=True)
+class PosRange:
+    """Character offsets ``[start, end)`` into the query text."""
+
+    start: int = 0
+    end: int = 0
+
+
+AtModifier = Literal["start", "end"]
+Cardinality = Literal["one-to-one", "many-to-one", "one-to-many", "many-to-many"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Expr:
+    pos: PosRange = field(default_factory=PosRange, compare=False)
+
+    @property
+    def type(self) -> ValueType:  # pragma: no cover - every node overrides
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NumberLiteral(Expr):
+    value: float
+
+    @property
+    def type(self) -> ValueType:
+        return ValueType.SCALAR
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StringLiteral(Expr):
+    value: str
+
+    @property
+    def type(self) -> ValueType:
+        return ValueType.STRING
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VectorSelector(Expr):
+    """``name{matchers} offset X @ T``.
+
+    ``matchers`` include the ``__name__`` matcher when a name was given. ``offset_ms`` may be
+    negative. ``at_ms`` is an ``@ <timestamp>`` in milliseconds; ``at_modifier`` is ``"start"``
+    or ``"end"`` for ``@ start()`` / ``@ end()``; at most one of the two is set.
+    """
+
+    name: str | None
+    matchers: tuple[Matcher, ...]
+    offset_ms: int = 0
+    at_ms: int | None = None
+    at_modifier: AtModifier | None = None
+
+    @property
+    def type(self) -> ValueType:
+        return ValueType.VECTOR
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MatrixSelector(Expr):
+    """``selector[range]``; offset and ``@`` live on the inner vector selector."""
+
+    vector_selector: VectorSelector
+    range_ms: int
+
+    @property
+    def type(self) -> ValueType:
+        return ValueType.MATRIX
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubqueryExpr(Expr):
+    """``expr[range:step] offset X @ T``; ``step_ms == 0`` means the engine's default step."""
+
+    expr: Expr
+    range_ms: int
+    step_ms: int = 0
+    offset_ms: int = 0
+    at_ms: int | None = None
+    at_modifier: AtModifier | None = None
+
+    @property
+    def type(self) -> ValueType:
+        return ValueType.MATRIX
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Call(Expr):
+    func: Function
+    args: tuple[Expr, ...]
+
+    @property
+    def type(self) -> ValueType:
+        return self.func.return_type
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AggregateExpr(Expr):
+    """``op by|without (grouping) (param, expr)``; ``param`` is set for topk, quantile, ..."""
+
+    op: str
+    expr: Expr
+    param: Expr | None = None
+    grouping: tuple[str, ...] = ()
+    without: bool = False
+
+    @property
+    def type(self) -> ValueType:
+        return ValueType.VECTOR
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VectorMatching:
+    """How the two sides of a vector/vector binary operation are matched.
+
+    ``on=True`` means ``on(matching_labels)``, otherwise ``ignoring(matching_labels)``.
+    ``include`` are the extra labels of ``group_left(...)``/``group_right(...)``.
+    """
+
+    card: Cardinality = "one-to-one"
+    matching_labels: tuple[str, ...] = ()
+    on: bool = False
+    include: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BinaryExpr(Expr):
+    """``lhs op [bool] [on(...)|ignoring(...)] [group_left(...)|group_right(...)] rhs``.
+
+    ``matching`` is set when both sides are vectors (the default one-to-one matching when no
+    modifier was written; many-to-many for ``and``/``or``/``unless``).
+    """
+
+    op: str
+    lhs: Expr
+    rhs: Expr
+    matching: VectorMatching | None = None
+    return_bool: bool = False
+
+    @property
+    def type(self) -> ValueType:
+        if self.lhs.type is ValueType.SCALAR and self.rhs.type is ValueType.SCALAR:
+            return ValueType.SCALAR
+        return ValueType.VECTOR
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnaryExpr(Expr):
+    op: str  # "-" or "+"
+    expr: Expr
+
+    @property
+    def type(self) -> ValueType:
+        return self.expr.type
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParenExpr(Expr):
+    expr: Expr
+
+    @property
+    def type(self) -> ValueType:
+        return self.expr.type
+
+
+def children(node: Expr) -> tuple[Expr, ...]:
+    """The direct child expressions of ``node``, left to right."""
+    if isinstance(node, MatrixSelector):
+        return (node.vector_selector,)
+    if isinstance(node, SubqueryExpr | UnaryExpr | ParenExpr):
+        return (node.expr,)
+    if isinstance(node, Call):
+        return node.args
+    if isinstance(node, AggregateExpr):
+        return (node.param, node.expr) if node.param is not None else (node.expr,)
+    if isinstance(node, BinaryExpr):
+        return (node.lhs, node.rhs)
+    return ()
+
+
+def walk(node: Expr) -> Iterator[Expr]:
+    """Depth-first pre-order traversal of the tree rooted at ``node``."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(reversed(children(n)))

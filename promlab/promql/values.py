@@ -1,0 +1,191 @@
+"""The evaluator's value frames: every node evaluates to one of these over *all* steps at once.
+
+A query has ``T`` evaluation timestamps (``EvalContext.steps_ms``; ``T == 1`` for an instant
+query). Frames are shaped for numpy, never per step:
+
+* :class:`Scalar` — ``values`` of shape ``(T,)``.
+* :class:`Vector` — an instant vector at every step: ``labels`` (``S`` label sets),
+  ``values`` ``(S, T)`` float64 and ``present`` ``(S, T)`` bool. NaN is a value; a sample that is
+  not there is ``present == False`` (its ``values`` cell is ignored, conventionally 0).
+  ``drop_name`` ``(S,)`` marks series whose ``__name__`` is removed when the result leaves the
+  engine (Prometheus 3's delayed name removal).
+* :class:`Matrix` — a range vector at every step, CSR: series ``i``'s samples are
+  ``ts_ms[offsets[i]:offsets[i+1]]``; at step ``j`` the window is
+  ``(window_start_ms[j], window_end_ms[j]]`` (left-open). Stale markers are already removed.
+* :class:`String` — a string literal.
+
+Frames are treated as immutable once built: functions return new frames (they may share arrays).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from promlab.model import Labels
+
+__all__ = [
+    "Annotations",
+    "EvalContext",
+    "Matrix",
+    "Scalar",
+    "String",
+    "Value",
+    "Vector",
+    "group_labels",
+]
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+B = npt.NDArray[np.bool_]
+
+
+@dataclass(slots=True)
+class Annotations:
+    """Non-fatal problems found while evaluating: Prometheus's warnings and infos.
+
+    Messages are stored as Prometheus renders them, e.g.
+    ``PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "foo"``;
+    the position suffix (`` (1:6)``) is added from ``pos`` when given.
+    """
+
+    warnings: list[str] = field(default_factory=list)
+    infos: list[str] = field(default_factory=list)
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    def info(self, message: str) -> None:
+        if message not in self.infos:
+            self.infos.append(message)
+
+    def merge(self, other: Annotations) -> None:
+        for w in other.warnings:
+            self.warn(w)
+        for i in other.infos:
+            self.info(i)
+
+
+@dataclass(slots=True)
+class EvalContext:
+    """Per-query evaluation settings and state shared by every node."""
+
+    steps_ms: I64                      # (T,) evaluation timestamps, ascending
+    start_ms: int                      # query start (for @ start())
+    end_ms: int                        # query end (for @ end())
+    step_ms: int                       # query step (0 for instant queries)
+    lookback_ms: int = 5 * 60 * 1000
+    default_subquery_step_ms: int = 60 * 1000
+    max_samples: int = 50_000_000
+    annotations: Annotations = field(default_factory=Annotations)
+    query: str = ""                    # query text (for annotation positions)
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.steps_ms.shape[0])
+
+
+@dataclass(slots=True)
+class Scalar:
+    values: F64  # (T,)
+
+
+@dataclass(slots=True)
+class String:
+    value: str
+
+
+@dataclass(slots=True)
+class Vector:
+    labels: list[Labels]
+    values: F64          # (S, T)
+    present: B           # (S, T)
+    drop_name: B | None = None  # (S,) or None meaning all False
+
+    @classmethod
+    def empty(cls, num_steps: int) -> Vector:
+        return cls([], np.zeros((0, num_steps)), np.zeros((0, num_steps), bool))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def drop_name_mask(self) -> B:
+        if self.drop_name is None:
+            return np.zeros(len(self.labels), bool)
+        return self.drop_name
+
+
+@dataclass(slots=True)
+class Matrix:
+    labels: list[Labels]
+    offsets: I64          # (S+1,)
+    ts_ms: I64            # (N,)
+    values: F64           # (N,)
+    window_start_ms: I64  # (T,) exclusive
+    window_end_ms: I64    # (T,) inclusive
+    range_ms: int
+    drop_name: B | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def window_bounds(self) -> tuple[I64, I64]:
+        """Index bounds ``lo, hi`` of shape ``(S, T)``: step ``j`` of series ``i`` covers
+        ``ts_ms[lo[i, j]:hi[i, j]]`` (global indexes into the CSR arrays).
+
+        One ``searchsorted`` for all (series, step) pairs: each series' timestamps are shifted
+        by ``i * span`` so the concatenation is globally sorted.
+        """
+        n_series = len(self.labels)
+        n_steps = self.window_end_ms.shape[0]
+        if n_series == 0:
+            z = np.zeros((0, n_steps), np.int64)
+            return z, z
+        lo_t = int(min(self.window_start_ms.min(), self.ts_ms.min() if self.ts_ms.size else 0))
+        hi_t = int(max(self.window_end_ms.max(), self.ts_ms.max() if self.ts_ms.size else 0))
+        span = hi_t - lo_t + 2
+        series_of = np.repeat(np.arange(n_series, dtype=np.int64), np.diff(self.offsets))
+        keys = series_of * span + (self.ts_ms - lo_t)
+        base = (np.arange(n_series, dtype=np.int64) * span)[:, None]
+        lo = np.searchsorted(keys, base + (self.window_start_ms - lo_t)[None, :], side="right")
+        hi = np.searchsorted(keys, base + (self.window_end_ms - lo_t)[None, :], side="right")
+        return lo.astype(np.int64), hi.astype(np.int64)
+
+
+Value = Scalar | String | Vector | Matrix
+
+
+def group_labels(labels: Sequence[Labels], names: Sequence[str], *, without: bool,
+                 ) -> tuple[I64, list[Labels]]:
+    """Group series by a subset of their labels.
+
+    ``without=False`` keeps only ``names`` (``by``/``on``); ``without=True`` drops ``names`` and
+    ``__name__`` (``without``/``ignoring``). Returns the group id of each series and the label
+    set of each group, groups numbered in order of first appearance.
+    """
+    ids = np.empty(len(labels), np.int64)
+    groups: dict[Labels, int] = {}
+    out: list[Labels] = []
+    if without:
+        drop = set(names) | {"__name__"}
+        for i, ls in enumerate(labels):
+            key = Labels.from_sorted_pairs(tuple(p for p in ls.pairs if p[0] not in drop))
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = len(out)
+                out.append(key)
+            ids[i] = g
+    else:
+        keep = set(names)
+        for i, ls in enumerate(labels):
+            key = Labels.from_sorted_pairs(tuple(p for p in ls.pairs if p[0] in keep))
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = len(out)
+                out.append(key)
+            ids[i] = g
+    return ids, out
