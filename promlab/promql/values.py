@@ -105,6 +105,9 @@ class Vector:
     values: F64          # (S, T)
     present: B           # (S, T)
     drop_name: B | None = None  # (S,) or None meaning all False
+    # (S, T) timestamp of each sample when fresh from a vector selector (what timestamp()
+    # returns); None once any operation has produced new values.
+    timestamps_ms: I64 | None = None
 
     @classmethod
     def empty(cls, num_steps: int) -> Vector:
