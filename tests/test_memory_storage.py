@@ -1,0 +1,64 @@
+import numpy as np
+
+from promlab.model import STALE_NAN, Labels, Matcher, MatchType, is_stale
+from promlab.storage import MemoryStorage, Querier, Storage
+
+
+def _name(n):
+    return Matcher(MatchType.EQUAL, "__name__", n)
+
+
+def test_protocols():
+    st = MemoryStorage()
+    assert isinstance(st, Storage)
+    assert isinstance(st.querier(0, 1), Querier)
+
+
+def test_append_commit_select_sorted_csr():
+    st = MemoryStorage()
+    app = st.appender()
+    series = [Labels({"__name__": "m", "i": "b"}), Labels({"__name__": "m", "i": "a"})]
+    idx = np.array([0, 1, 0, 1, 0])
+    ts = np.array([10, 10, 20, 20, 5])
+    vals = np.array([1.0, 2.0, 3.0, 4.0, STALE_NAN])
+    app.append_batch(series, idx, ts, vals)
+    assert len(st.querier(0, 100).select([_name("m")])) == 0  # not visible before commit
+    stats = app.commit()
+    assert stats.appended == 5 and stats.new_series == 2
+    ss = st.querier(0, 100).select([_name("m")])
+    assert [ls["i"] for ls in ss.labels] == ["a", "b"]
+    assert ss.offsets.tolist() == [0, 2, 5]
+    assert ss.ts_ms.tolist() == [10, 20, 5, 10, 20]
+    assert is_stale(ss.values[2])
+
+
+def test_last_write_wins_and_time_range():
+    st = MemoryStorage()
+    ls = Labels({"__name__": "m"})
+    app = st.appender()
+    app.append(ls, 10, 1.0)
+    app.append(ls, 10, 2.0)
+    app.append(ls, 30, 3.0)
+    app.commit()
+    ss = st.querier(0, 20).select([_name("m")])
+    assert ss.values.tolist() == [2.0]
+
+
+def test_rollback_and_labels_api():
+    st = MemoryStorage()
+    app = st.appender()
+    app.append(Labels({"__name__": "a", "job": "x"}), 1, 1.0)
+    app.rollback()
+    app.commit()
+    assert st.querier(0, 10).label_names() == []
+    app.append(Labels({"__name__": "a", "job": "x"}), 1, 1.0)
+    app.append(Labels({"__name__": "b", "job": "y"}), 1, 1.0)
+    app.commit()
+    q = st.querier(0, 10)
+    assert q.label_names() == ["__name__", "job"]
+    assert q.label_values("job") == ["x", "y"]
+    assert q.label_values("job", [_name("b")]) == ["y"]
+    assert q.series([Matcher(MatchType.REGEX, "job", "x|y")]) == [
+        Labels({"__name__": "a", "job": "x"}),
+        Labels({"__name__": "b", "job": "y"}),
+    ]
