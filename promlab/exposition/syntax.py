@@ -1,0 +1,414 @@
+"""Line-level grammar of the Prometheus text format and OpenMetrics: the parser's slow path.
+
+:class:`promlab.exposition.Parser` resolves most lines with a cache lookup and parses values in
+bulk; every line it cannot resolve that way (a series seen for the first time, a comment, a line
+with an exemplar, odd whitespace, anything malformed) comes here and is parsed completely, one
+line at a time. Errors are raised as :class:`ValueError` subclasses with a plain reason; the
+parser adds the line number.
+
+Differences between the two formats handled here:
+
+* Text format 0.0.4: tokens may be separated by any run of blanks and tabs, leading and trailing
+  whitespace is ignored, label values know the escapes ``\\\\``, ``\\"`` and ``\\n`` (any other
+  escape is an error), HELP text knows ``\\\\`` and ``\\n``; timestamps are integer milliseconds.
+* OpenMetrics 1.0: exactly one space between tokens, no whitespace inside ``{...}``, a
+  backslash before any other character is kept literally, timestamps are float seconds, and a
+  sample may carry an exemplar (`` # {labels} value [timestamp]``).
+
+Both accept UTF-8 metric and label names in double quotes (``{"my.metric", "a.b"="v"}``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "TEXT_TYPES",
+    "OPENMETRICS_TYPES",
+    "Comment",
+    "LineError",
+    "SampleLine",
+    "parse_comment",
+    "parse_float",
+    "parse_sample",
+    "parse_timestamp",
+]
+
+TEXT_TYPES = frozenset({"counter", "gauge", "histogram", "summary", "untyped"})
+OPENMETRICS_TYPES = frozenset(
+    {"counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset", "unknown"}
+)
+
+_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"', re.S)
+_WS = re.compile(r"[ \t]*")
+_TOKEN_TEXT = re.compile(r"[^ \t]+")
+_TOKEN_OM = re.compile(r"[^ ]*")
+_ESCAPE = re.compile(r"\\(.)", re.S)
+_FLOAT = re.compile(
+    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+    r"|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?|[nN][aA][nN])\Z"
+)
+_REAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+_INT = re.compile(r"[+-]?[0-9]+\Z")
+# The common shape of a line, matched in one go: legacy names, no optional whitespace.
+_PAIR = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"'
+_SIMPLE = re.compile(
+    rf"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{{((?:{_PAIR}(?:,{_PAIR})*,?)?)\}})? ([^ \t]+)(?: ([^ \t]+))?\Z",
+    re.S,
+)
+_PAIRS = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', re.S)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
+
+
+class LineError(ValueError):
+    """A malformed line; the message is the reason (the parser adds the line number)."""
+
+
+@dataclass(slots=True)
+class SampleLine:
+    """One fully parsed sample line.
+
+    ``pairs`` are the labels, ``__name__`` included, in line order (not yet sorted);
+    ``prefix_end`` is the character offset of the separator just before the value, so
+    ``line[:prefix_end]`` is the series text the parser caches.
+    """
+
+    pairs: list[tuple[str, str]]
+    prefix_end: int
+    value: float
+    timestamp_ms: int | None
+    exemplar: tuple[list[tuple[str, str]], float, int | None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """A parsed comment line: ``kind`` is ``HELP``, ``TYPE``, ``UNIT``, ``EOF`` or ``""`` (other)."""
+
+    kind: str
+    name: str = ""
+    text: str = ""
+
+
+def _unescape(raw: str, strict: bool, what: str) -> str:
+    if "\\" not in raw:
+        return raw
+
+    def sub(m: re.Match[str]) -> str:
+        c = m.group(1)
+        rep = _ESCAPES.get(c)
+        if rep is not None:
+            return rep
+        if strict:
+            raise LineError(f"invalid escape sequence '\\{c}' in {what}")
+        return m.group(0)
+
+    return _ESCAPE.sub(sub, raw)
+
+
+def parse_float(token: str, what: str = "value") -> float:
+    """Parse a sample value (Go ``ParseFloat`` syntax: decimals, exponents, NaN, ±Inf)."""
+    if not _FLOAT.match(token):
+        raise LineError(f"invalid {what} {token!r}")
+    return float(token)
+
+
+def parse_timestamp(token: str, openmetrics: bool) -> int:
+    """Parse a timestamp to int milliseconds.
+
+    Text format: an int64 of milliseconds. OpenMetrics: float seconds, converted to ms by
+    rounding to whole microseconds and then truncating (Prometheus truncates ``ts * 1000``
+    directly, which can lose a millisecond to float rounding for values like ``…607.789``).
+    """
+    if openmetrics:
+        if not _REAL.match(token):
+            raise LineError(f"invalid timestamp {token!r}")
+        return seconds_to_ms(float(token))
+    if not _INT.match(token):
+        raise LineError(f"invalid timestamp {token!r}")
+    ts = int(token)
+    if not _INT64_MIN <= ts <= _INT64_MAX:
+        raise LineError(f"timestamp {token!r} out of int64 range")
+    return ts
+
+
+def seconds_to_ms(seconds: float) -> int:
+    """Float seconds to int ms (see :func:`parse_timestamp`)."""
+    if math.isnan(seconds) or math.isinf(seconds):
+        raise LineError(f"invalid timestamp {seconds!r}")
+    us = round(seconds * 1e6)
+    ms = abs(us) // 1000
+    ms = -ms if us < 0 else ms
+    if not _INT64_MIN <= ms <= _INT64_MAX:
+        raise LineError(f"timestamp {seconds!r} out of range")
+    return ms
+
+
+def _parse_labels(
+    text: str, pos: int, om: bool, pairs: list[tuple[str, str]], allow_name: bool
+) -> tuple[int, str | None]:
+    """Parse ``label="v", ...}`` starting just after ``{``; returns (pos after ``}``, quoted name)."""
+    n = len(text)
+    name: str | None = None
+    seen: set[str] = set()
+    while True:
+        if not om:
+            pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+        if pos >= n:
+            raise LineError("unterminated label set, expected '}'")
+        c = text[pos]
+        if c == "}":
+            return pos + 1, name
+        quoted = c == '"'
+        if quoted:
+            m = _QUOTED.match(text, pos)
+            if m is None:
+                raise LineError("unterminated quoted string in label set")
+            lname = _unescape(m.group(1), not om, "label name")
+        else:
+            m = _LABEL_NAME.match(text, pos)
+            if m is None:
+                raise LineError(f"invalid label name at {text[pos:pos + 20]!r}")
+            lname = m.group()
+        pos = m.end()
+        if not om:
+            pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+        if quoted and pos < n and text[pos] in ",}":
+            if not allow_name:
+                raise LineError("a quoted metric name is not allowed here")
+            if name is not None:
+                raise LineError("metric name specified twice")
+            if not lname:
+                raise LineError("empty metric name")
+            name = lname
+            if text[pos] == ",":
+                pos += 1
+            continue
+        if not lname:
+            raise LineError("empty label name")
+        if pos >= n or text[pos] != "=":
+            raise LineError(f"expected '=' after label name {lname!r}")
+        pos += 1
+        if not om:
+            pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+        m = _QUOTED.match(text, pos)
+        if m is None:
+            raise LineError(f"expected a quoted value for label {lname!r}")
+        value = _unescape(m.group(1), not om, "label value")
+        pos = m.end()
+        if lname in seen:
+            raise LineError(f"duplicate label name {lname!r}")
+        seen.add(lname)
+        pairs.append((lname, value))
+        if not om:
+            pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+        if pos < n and text[pos] == ",":
+            pos += 1
+        elif pos >= n or text[pos] != "}":
+            raise LineError("expected ',' or '}' after label value")
+
+
+def _set_name(pairs: list[tuple[str, str]], name: str | None) -> None:
+    has = any(k == "__name__" for k, _ in pairs)
+    if name is not None:
+        if has:
+            raise LineError("metric name specified twice (name and __name__ label)")
+        pairs.insert(0, ("__name__", name))
+    elif not has:
+        raise LineError("metric name missing")
+
+
+def parse_sample(text: str, openmetrics: bool) -> SampleLine:
+    """Parse one sample line completely (``text`` is the decoded line, without newline)."""
+    om = openmetrics
+    m = _SIMPLE.match(text)
+    if m is not None:
+        simple = _parse_simple(m, om)
+        if simple is not None:
+            return simple
+    n = len(text)
+    pos = 0 if om else _WS.match(text, 0).end()  # type: ignore[union-attr]
+    pairs: list[tuple[str, str]] = []
+    name: str | None = None
+    if pos < n and text[pos] == "{":
+        pos, name = _parse_labels(text, pos + 1, om, pairs, allow_name=True)
+    else:
+        m = _NAME.match(text, pos)
+        if m is None:
+            raise LineError("invalid metric name")
+        name = m.group()
+        pos = m.end()
+        brace = pos if om else _WS.match(text, pos).end()  # type: ignore[union-attr]
+        if brace < n and text[brace] == "{":
+            pos, _ = _parse_labels(text, brace + 1, om, pairs, allow_name=False)
+    _set_name(pairs, name)
+
+    if om:
+        if pos >= n or text[pos] != " ":
+            raise LineError("expected a single space and a value after the series")
+        prefix_end = pos
+        pos += 1
+        end = text.find(" ", pos)
+        end = n if end < 0 else end
+        value = parse_float(text[pos:end])
+        ts: int | None = None
+        exemplar = None
+        pos = end
+        if pos < n:
+            pos += 1
+            if text.startswith("# ", pos):
+                exemplar = _parse_exemplar(text, pos + 2)
+            else:
+                end = text.find(" ", pos)
+                end = n if end < 0 else end
+                ts = parse_timestamp(text[pos:end], True)
+                pos = end
+                if pos < n:
+                    if not text.startswith(" # ", pos):
+                        raise LineError("unexpected text after timestamp")
+                    exemplar = _parse_exemplar(text, pos + 3)
+        return SampleLine(pairs, prefix_end, value, ts, exemplar)
+
+    if pos >= n or text[pos] not in " \t":
+        raise LineError("expected whitespace and a value after the series")
+    pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+    prefix_end = pos - 1
+    m = _TOKEN_TEXT.match(text, pos)
+    if m is None:
+        raise LineError("missing value")
+    value = parse_float(m.group())
+    pos = _WS.match(text, m.end()).end()  # type: ignore[union-attr]
+    ts = None
+    if pos < n:
+        m = _TOKEN_TEXT.match(text, pos)
+        assert m is not None
+        ts = parse_timestamp(m.group(), False)
+        pos = _WS.match(text, m.end()).end()  # type: ignore[union-attr]
+        if pos < n:
+            raise LineError(f"unexpected text after timestamp: {text[pos:pos + 20]!r}")
+    return SampleLine(pairs, prefix_end, value, ts)
+
+
+def _parse_simple(m: re.Match[str], om: bool) -> SampleLine | None:
+    """Finish a line matched by ``_SIMPLE``; ``None`` hands odd cases to the full grammar."""
+    name, block, value, ts = m.groups()
+    pairs: list[tuple[str, str]] = [("__name__", name)]
+    if block:
+        found = _PAIRS.findall(block)
+        if len({k for k, _ in found}) != len(found) or any(k == "__name__" for k, _ in found):
+            return None
+        if "\\" in block:
+            found = [(k, _unescape(v, not om, "label value")) for k, v in found]
+        pairs.extend(found)
+    return SampleLine(pairs, m.start(3) - 1, parse_float(value),
+                      None if ts is None else parse_timestamp(ts, om))
+
+
+def _parse_exemplar(text: str, pos: int) -> tuple[list[tuple[str, str]], float, int | None]:
+    n = len(text)
+    if pos >= n or text[pos] != "{":
+        raise LineError("expected '{' to start exemplar labels")
+    pairs: list[tuple[str, str]] = []
+    pos, _ = _parse_labels(text, pos + 1, True, pairs, allow_name=False)
+    if sum(len(k) + len(v) for k, v in pairs) > 128:
+        raise LineError("exemplar labels exceed 128 characters")
+    if pos >= n or text[pos] != " ":
+        raise LineError("expected a value after exemplar labels")
+    pos += 1
+    end = text.find(" ", pos)
+    end = n if end < 0 else end
+    value = parse_float(text[pos:end], "exemplar value")
+    ts = None
+    if end < n:
+        rest = text[end + 1:]
+        if " " in rest:
+            raise LineError("unexpected text after exemplar timestamp")
+        ts = parse_timestamp(rest, True)
+    return pairs, value, ts
+
+
+def _comment_name(token: str, om: bool) -> str:
+    if len(token) >= 2 and token[0] == '"' and token[-1] == '"':
+        m = _QUOTED.fullmatch(token)
+        if m is None:
+            raise LineError("malformed quoted metric name")
+        name = _unescape(m.group(1), not om, "metric name")
+        if not name:
+            raise LineError("empty metric name")
+        return name
+    if not _NAME.fullmatch(token):
+        raise LineError(f"invalid metric name {token!r}")
+    return token
+
+
+def parse_comment(text: str, openmetrics: bool) -> Comment:
+    """Parse a line starting with ``#`` (after optional whitespace in the text format).
+
+    Text format: ``# HELP name doc`` and ``# TYPE name type`` are metadata, other comments are
+    ignored (kind ``""``). OpenMetrics: only ``# HELP``, ``# TYPE``, ``# UNIT`` and ``# EOF``
+    are allowed.
+    """
+    if openmetrics:
+        if text == "# EOF":
+            return Comment("EOF")
+        kind = text[2:6]
+        if text[:2] != "# " or kind not in ("HELP", "TYPE", "UNIT") or text[6:7] != " ":
+            raise LineError("invalid comment: only '# HELP', '# TYPE', '# UNIT' and '# EOF' are allowed")
+        rest = text[7:]
+        name_tok, sep, value = _split_name(rest)
+        name = _comment_name(name_tok, True)
+        if not sep and kind != "HELP" and kind != "UNIT":
+            raise LineError(f"missing {kind.lower()} after metric name")
+        if kind == "TYPE":
+            if value not in OPENMETRICS_TYPES:
+                raise LineError(f"invalid metric type {value!r}")
+        elif kind == "HELP":
+            value = _unescape(value, False, "help text")
+        else:
+            if value and (not name.endswith("_" + value)):
+                raise LineError(f"unit {value!r} is not a suffix of metric {name!r}")
+        return Comment(kind, name, value)
+
+    body = text.lstrip(" \t")[1:].lstrip(" \t")
+    m = _TOKEN_TEXT.match(body)
+    if m is None or m.group() not in ("HELP", "TYPE"):
+        return Comment("")
+    kind = m.group()
+    rest = body[m.end():].lstrip(" \t")
+    if not rest:
+        raise LineError(f"missing metric name after {kind}")
+    name_tok, _, value = _split_name(rest, text_ws=True)
+    name = _comment_name(name_tok, False)
+    if kind == "TYPE":
+        value = value.strip(" \t")
+        if value not in TEXT_TYPES:
+            raise LineError(f"invalid metric type {value!r}")
+    else:
+        value = _unescape(value, True, "help text").rstrip(" \t") if "\\" in value else value.rstrip(" \t")
+    return Comment(kind, name, value)
+
+
+def _split_name(rest: str, text_ws: bool = False) -> tuple[str, str, str]:
+    """Split ``name rest`` or ``"quoted name" rest`` at the separator after the name."""
+    if rest.startswith('"'):
+        m = _QUOTED.match(rest)
+        if m is None:
+            raise LineError("unterminated quoted metric name")
+        tok, after = rest[: m.end()], rest[m.end():]
+    else:
+        m = (_TOKEN_TEXT if text_ws else _TOKEN_OM).match(rest)
+        assert m is not None
+        tok, after = rest[: m.end()], rest[m.end():]
+    if not after:
+        return tok, "", ""
+    if text_ws:
+        if after[0] not in " \t":
+            raise LineError("expected whitespace after metric name")
+        return tok, " ", after.lstrip(" \t")
+    if after[0] != " ":
+        raise LineError("expected a space after metric name")
+    return tok, " ", after[1:]
