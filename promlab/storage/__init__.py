@@ -1,8 +1,8 @@
 """Storage: the head + WAL + Parquet block store, and the in-memory store."""
 
 from promlab.storage.interface import (
-    AppendStats,
     Appender,
+    AppendStats,
     Querier,
     Queryable,
     SelectHints,
@@ -10,14 +10,18 @@ from promlab.storage.interface import (
     Storage,
 )
 from promlab.storage.memory import MemoryStorage
+from promlab.storage.store import ParquetAppender, ParquetStore, open_store
 
 __all__ = [
     "AppendStats",
     "Appender",
     "MemoryStorage",
+    "ParquetAppender",
+    "ParquetStore",
     "Querier",
     "Queryable",
     "SelectHints",
     "SeriesSet",
     "Storage",
+    "open_store",
 ]

@@ -1,0 +1,373 @@
+"""Parquet blocks: immutable, time-partitioned directories of two Parquet files.
+
+``<dir>/blocks/<start>-<end>-<id>/`` holds ``series.parquet`` (one row per series, labels as
+columns), ``samples.parquet`` (sorted by metric name, series, timestamp) and ``meta.json``. A
+block is written under ``blocks/.tmp-<id>`` and renamed into place, so a reader never sees half a
+block. The schema and encodings are described in ``docs/storage.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from promlab.errors import StorageError
+from promlab.model import Labels
+from promlab.storage.encoding import decimal_scales, decode_values, encode_values
+from promlab.storage.merge import runs_order
+from promlab.storage.postings import LabelColumn, LabelIndex
+
+__all__ = ["Block", "BlockMeta", "list_blocks", "write_block"]
+
+log = logging.getLogger("promlab.storage")
+
+FORMAT_VERSION = 1
+SERIES_FILE = "series.parquet"
+SAMPLES_FILE = "samples.parquet"
+META_FILE = "meta.json"
+RESERVED = frozenset({"series_id", "min_time", "max_time", "row_start", "row_count"})
+ROW_GROUP_ROWS = 128 * 1024
+TS_TYPE = pa.timestamp("ms", tz="UTC")
+
+
+@dataclass(frozen=True, slots=True)
+class BlockMeta:
+    """``meta.json``: the block's range ``[start, end)``, its data's ``[mint, maxt]`` and more.
+
+    ``seq`` orders writes: where blocks overlap, the higher ``seq`` won (compaction keeps the
+    highest ``seq`` of its sources).
+    """
+
+    ulid: str
+    start: int
+    end: int
+    mint: int
+    maxt: int
+    num_series: int
+    num_samples: int
+    seq: int
+    level: int
+    sources: tuple[str, ...]
+
+    @property
+    def dirname(self) -> str:
+        return f"{self.start}-{self.end}-{self.ulid}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": FORMAT_VERSION, "ulid": self.ulid, "start": self.start,
+                "end": self.end, "mint": self.mint, "maxt": self.maxt,
+                "num_series": self.num_series, "num_samples": self.num_samples,
+                "seq": self.seq, "level": self.level, "sources": list(self.sources)}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> BlockMeta:
+        if d.get("version") != FORMAT_VERSION:
+            raise ValueError(f"unsupported block format version {d.get('version')!r}")
+        return cls(str(d["ulid"]), int(d["start"]), int(d["end"]), int(d["mint"]),
+                   int(d["maxt"]), int(d["num_series"]), int(d["num_samples"]), int(d["seq"]),
+                   int(d["level"]), tuple(d.get("sources", ())))
+
+
+def new_ulid() -> str:
+    """Time-ordered unique id: 12 hex digits of ms since epoch + 8 random hex digits."""
+    return f"{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
+
+
+def _series_sort_key(ls: Labels) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return ls.name, ls.pairs
+
+
+def write_block(blocks_dir: str, labels: Sequence[Labels], sids: npt.NDArray[np.int64],
+                group: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
+                values: npt.NDArray[np.float64], *, start: int, end: int, seq: int,
+                level: int = 1, sources: Sequence[str] = ()) -> BlockMeta:
+    """Write one block atomically and return its meta.
+
+    ``group`` indexes ``labels``/``sids``; samples must be sorted by ``(group, ts)`` and unique.
+    """
+    used = np.unique(group)
+    order = sorted(range(used.shape[0]), key=lambda i: _series_sort_key(labels[int(used[i])]))
+    ser_idx = used[np.array(order, np.int64)] if order else used
+    rank_of = np.full(len(labels), -1, np.int64)
+    rank_of[ser_idx] = np.arange(ser_idx.shape[0])
+    rank = rank_of[group]
+    perm = runs_order(rank)
+    if perm is not None:
+        rank, ts, values = rank[perm], ts[perm], values[perm]
+    counts = np.bincount(rank, minlength=ser_idx.shape[0]).astype(np.int64)
+    row_start = np.zeros(counts.shape[0], np.int64)
+    np.cumsum(counts[:-1], out=row_start[1:])
+    ser_labels = [labels[int(i)] for i in ser_idx]
+    ser_sids = sids[ser_idx]
+
+    scales = decimal_scales(values, row_start, counts)
+    value_col, int_col = encode_values(values, np.repeat(scales, counts))
+    names = [ls.name for ls in ser_labels]
+    name_dict = sorted(set(names))
+    name_code = np.array([name_dict.index(n) for n in names] if names else [], np.int32)
+    samples = pa.table({
+        "__name__": pa.DictionaryArray.from_arrays(pa.array(np.repeat(name_code, counts)),
+                                                   pa.array(name_dict, pa.string())),
+        "series_id": pa.array(np.repeat(ser_sids, counts)),
+        "timestamp": pa.array(ts).cast(TS_TYPE),
+        "value": value_col,
+        "value_int": int_col,
+        "scale": pa.array(np.repeat(scales, counts)),
+    })
+    mins = ts[row_start] if ts.shape[0] else np.zeros(0, np.int64)
+    maxs = ts[row_start + counts - 1] if ts.shape[0] else np.zeros(0, np.int64)
+    series = _series_table(ser_labels, ser_sids, mins, maxs, row_start, counts)
+
+    ulid = new_ulid()
+    meta = BlockMeta(ulid, start, end, int(ts.min()) if ts.shape[0] else start,
+                     int(ts.max()) if ts.shape[0] else start, len(ser_labels), int(ts.shape[0]),
+                     seq, level, tuple(sources))
+    tmp = os.path.join(blocks_dir, f".tmp-{ulid}")
+    os.makedirs(tmp)
+    try:
+        pq.write_table(samples, os.path.join(tmp, SAMPLES_FILE), compression="zstd",
+                       row_group_size=ROW_GROUP_ROWS,
+                       use_dictionary=["__name__", "series_id", "scale"],
+                       column_encoding={"timestamp": "DELTA_BINARY_PACKED",
+                                        "value": "BYTE_STREAM_SPLIT",
+                                        "value_int": "DELTA_BINARY_PACKED"})
+        pq.write_table(series, os.path.join(tmp, SERIES_FILE), compression="zstd")
+        with open(os.path.join(tmp, META_FILE), "w") as f:
+            json.dump(meta.to_json(), f, indent=1)
+        for name in (SAMPLES_FILE, SERIES_FILE, META_FILE):
+            _fsync_file(os.path.join(tmp, name))
+        _fsync_file(tmp)
+        final = os.path.join(blocks_dir, meta.dirname)
+        os.rename(tmp, final)
+        _fsync_file(blocks_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return meta
+
+
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _series_table(labels: Sequence[Labels], sids: npt.NDArray[np.int64],
+                  mins: npt.NDArray[np.int64], maxs: npt.NDArray[np.int64],
+                  row_start: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]) -> pa.Table:
+    n = len(labels)
+    cols: dict[str, list[str | None]] = {}
+    for i, ls in enumerate(labels):
+        for k, v in ls.pairs:
+            col = cols.get(k)
+            if col is None:
+                col = cols[k] = [None] * n
+            col[i] = v
+    data: dict[str, Any] = {"series_id": pa.array(sids, pa.int64())}
+    colmap = {}
+    for k in sorted(cols):
+        cname = f"label:{k}" if k in RESERVED else k
+        colmap[cname] = k
+        data[cname] = pa.array(cols[k], pa.string())
+    data["min_time"] = pa.array(mins).cast(TS_TYPE)
+    data["max_time"] = pa.array(maxs).cast(TS_TYPE)
+    data["row_start"] = pa.array(row_start, pa.int64())
+    data["row_count"] = pa.array(counts, pa.int64())
+    table = pa.table(data)
+    return table.replace_schema_metadata({"promlab.label_columns": json.dumps(colmap)})
+
+
+class Block:
+    """Read access to one block directory; loads its series table on first use."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            with open(os.path.join(path, META_FILE)) as f:
+                self.meta = BlockMeta.from_json(json.load(f))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StorageError(f"block {path}: bad {META_FILE}: {exc}") from exc
+        # Open both files now: a compaction or retention deleting the block later cannot pull
+        # them from under a reader that already listed it.
+        try:
+            self._series_fh: Any = open(os.path.join(path, SERIES_FILE), "rb")  # noqa: SIM115
+        except OSError as exc:
+            raise StorageError(f"block {path}: missing {SERIES_FILE}: {exc}") from exc
+        try:
+            self._fh: Any = open(os.path.join(path, SAMPLES_FILE), "rb")  # noqa: SIM115
+        except OSError as exc:
+            self._series_fh.close()
+            raise StorageError(f"block {path}: missing {SAMPLES_FILE}: {exc}") from exc
+        self._index: LabelIndex | None = None
+        self._labels: dict[int, Labels] = {}
+        self._pf: pq.ParquetFile | None = None
+        self.sids = np.zeros(0, np.int64)
+        self.row_start = np.zeros(0, np.int64)
+        self.row_count = np.zeros(0, np.int64)
+        self.min_time = np.zeros(0, np.int64)
+        self.max_time = np.zeros(0, np.int64)
+
+    def size_bytes(self) -> int:
+        total = 0
+        for name in os.listdir(self.path):
+            total += os.path.getsize(os.path.join(self.path, name))
+        return total
+
+    def index(self) -> LabelIndex:
+        if self._index is None:
+            self._load_series()
+        assert self._index is not None
+        return self._index
+
+    def _load_series(self) -> None:
+        if self._fh is None:
+            raise StorageError(f"block {self.path}: closed")
+        try:
+            self._series_fh.seek(0)
+            table = pq.read_table(self._series_fh)
+            self._pf = pq.ParquetFile(self._fh)
+        except (OSError, pa.ArrowException) as exc:
+            raise StorageError(f"block {self.path}: unreadable: {exc}") from exc
+        md = table.schema.metadata or {}
+        colmap = json.loads(md.get(b"promlab.label_columns", b"{}"))
+        n = table.num_rows
+        self.sids = table["series_id"].to_numpy()
+        self.row_start = table["row_start"].to_numpy()
+        self.row_count = table["row_count"].to_numpy()
+        self.min_time = table["min_time"].cast(pa.int64()).to_numpy()
+        self.max_time = table["max_time"].cast(pa.int64()).to_numpy()
+        cols = {}
+        for cname, lname in colmap.items():
+            enc = pc.dictionary_encode(table[cname]).combine_chunks()
+            codes = enc.indices.fill_null(-1).to_numpy().astype(np.int32)
+            cols[lname] = LabelColumn(codes, enc.dictionary.to_pylist())
+        self._index = LabelIndex(n, cols)
+
+    def labels_at(self, i: int) -> Labels:
+        ls = self._labels.get(i)
+        if ls is None:
+            ls = self._labels[i] = self.index().labels_at(i)
+        return ls
+
+    def select(self, mask: npt.NDArray[np.bool_], mint: int, maxt: int
+               ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Samples in ``[mint, maxt]`` of the series in ``mask``: (series row, ts, value)."""
+        self.index()
+        sel = np.flatnonzero(mask & (self.min_time <= maxt) & (self.max_time >= mint))
+        if sel.shape[0] == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+        return self._read_rows(sel, mint, maxt)
+
+    def _read_rows(self, sel: npt.NDArray[np.int64], mint: int, maxt: int
+                   ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        assert self._pf is not None
+        md = self._pf.metadata
+        rg_rows = np.array([md.row_group(i).num_rows for i in range(md.num_row_groups)], np.int64)
+        rg_start = np.concatenate([[0], np.cumsum(rg_rows)])
+        starts, counts = self.row_start[sel], self.row_count[sel]
+        first = np.searchsorted(rg_start, starts, "right") - 1
+        last = np.searchsorted(rg_start, starts + counts - 1, "right") - 1
+        # Mark every row group between first and last of each series (usually the same).
+        span = np.zeros(rg_rows.shape[0] + 1, np.int64)
+        np.add.at(span, first, 1)
+        np.add.at(span, last + 1, -1)
+        need = np.cumsum(span[:-1]) > 0
+        rgs = np.flatnonzero(need)
+        try:
+            table = self._pf.read_row_groups(rgs.tolist(),
+                                             columns=["timestamp", "value", "value_int", "scale"])
+        except (OSError, pa.ArrowException) as exc:
+            raise StorageError(f"block {self.path}: unreadable samples: {exc}") from exc
+        # Position of each needed row group's first row inside the table just read.
+        local = np.zeros(rg_rows.shape[0], np.int64)
+        local[rgs] = np.concatenate([[0], np.cumsum(rg_rows[rgs])[:-1]])
+        local_start = local[first] + (starts - rg_start[first])
+        total = int(counts.sum())
+        ts_all = table["timestamp"].cast(pa.int64()).to_numpy()
+        if total == table.num_rows:
+            idx = None  # every row read is wanted, in order
+            ts = ts_all
+        else:
+            idx = np.repeat(local_start - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+            idx += np.arange(total)
+            ts = ts_all[idx]
+        vals = decode_values(table["value"], table["value_int"], table["scale"], idx)
+        rows = np.repeat(sel, counts)
+        keep = (ts >= mint) & (ts <= maxt)
+        if not keep.all():
+            rows, ts, vals = rows[keep], ts[keep], vals[keep]
+        return rows, ts, vals
+
+    def read_all(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Every sample: (series row, ts, value)."""
+        self.index()
+        sel = np.arange(self.sids.shape[0], dtype=np.int64)
+        if sel.shape[0] == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+        return self._read_rows(sel, np.iinfo(np.int64).min, np.iinfo(np.int64).max)
+
+    def __del__(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if getattr(self, "_fh", None) is not None:
+            self._fh.close()
+            self._series_fh.close()
+            self._fh = None
+            self._pf = None
+
+
+def list_blocks(blocks_dir: str, cache: dict[str, Block] | None = None,
+                bad: set[str] | None = None) -> list[Block]:
+    """The complete blocks under ``blocks_dir``, sorted by (start, seq, ulid).
+
+    Temporary (``.tmp-*``) and deleted (``.deleted-*``) directories are skipped. A broken block
+    directory is skipped with an error logged (once per ``bad`` set). A block that vanishes
+    while listing (compaction or retention removed it) makes the listing start over, so the
+    block that replaced it is seen.
+    """
+    for _ in range(20):
+        try:
+            names = sorted(os.listdir(blocks_dir))
+        except FileNotFoundError:
+            return []
+        out, vanished = [], False
+        for name in names:
+            if name.startswith("."):
+                continue
+            path = os.path.join(blocks_dir, name)
+            blk = cache.get(path) if cache is not None else None
+            if blk is None:
+                try:
+                    blk = Block(path)
+                except StorageError as exc:
+                    if not os.path.isdir(path):
+                        vanished = True
+                        continue
+                    if bad is None or path not in bad:
+                        log.error("ignoring block: %s", exc)
+                    if bad is not None:
+                        bad.add(path)
+                    continue
+                if cache is not None:
+                    cache[path] = blk
+            out.append(blk)
+        if not vanished:
+            break
+    out.sort(key=lambda b: (b.meta.start, b.meta.seq, b.meta.ulid))
+    return out

@@ -1,0 +1,107 @@
+"""Value encoding for blocks: exact decimals as scaled integers, everything else as float64.
+
+A series whose finite values in a block are all exact decimals with at most
+:data:`MAX_SCALE` digits after the point (``v == round(v * 10**k) / 10**k`` bit for bit, and
+``|v * 10**k| < 2**53``) stores them as ``value_int = round(v * 10**k)`` with ``scale = k``;
+``value`` is null on those rows. Every other row — non-decimal series, NaN, the staleness
+marker, ±Inf, -0.0 — stores the float64 bits in ``value`` and null in ``value_int``. So
+``value = coalesce(value, value_int / 10**scale)``, and that division gives back the original
+float exactly (both operands are exact, IEEE division rounds correctly).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+__all__ = ["MAX_SCALE", "decimal_scales", "decode_values", "encode_values"]
+
+MAX_SCALE = 6
+_NOT_DECIMAL = -1
+_EXACT_INT = float(1 << 53)
+
+
+def _exact_mask(values: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.bool_]:
+    m = 10.0 ** k
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = np.round(values * m)
+        back = x / m
+    same = back.view(np.int64) == values.view(np.int64)
+    return same & (np.abs(x) < _EXACT_INT)
+
+
+def _special(values: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Rows kept as float64 whatever the series' scale: NaN (stale too), ±Inf and -0.0."""
+    return ~np.isfinite(values) | ((values == 0) & np.signbit(values))
+
+
+def decimal_scales(values: npt.NDArray[np.float64], row_start: npt.NDArray[np.int64],
+                   counts: npt.NDArray[np.int64]) -> npt.NDArray[np.int8]:
+    """Per series (rows ``row_start[i]:+counts[i]``): the smallest exact scale, or -1."""
+    n = counts.shape[0]
+    scales = np.full(n, _NOT_DECIMAL, np.int8)
+    if n == 0 or values.shape[0] == 0:
+        return scales
+    special = _special(values)
+    nonempty = counts > 0
+    starts = row_start[nonempty]
+    pending = np.flatnonzero(nonempty)
+    for k in range(MAX_SCALE + 1):
+        ok = _exact_mask(values, k) | special
+        all_ok = np.logical_and.reduceat(ok, starts)
+        hit = all_ok & (scales[pending] == _NOT_DECIMAL)
+        scales[pending[hit]] = k
+        if (scales[pending] != _NOT_DECIMAL).all():
+            break
+    return scales
+
+
+def encode_values(values: npt.NDArray[np.float64], row_scale: npt.NDArray[np.int8]
+                  ) -> tuple[pa.Array, pa.Array]:
+    """The ``value`` (float64, nullable) and ``value_int`` (int64, nullable) columns."""
+    as_int = (row_scale >= 0) & ~_special(values)
+    mult = 10.0 ** np.maximum(row_scale, 0).astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = np.where(as_int, np.round(values * mult), 0.0).astype(np.int64)
+    value_col = pa.array(np.where(as_int, 0.0, values), pa.float64(), mask=as_int)
+    int_col = pa.array(scaled, pa.int64(), mask=~as_int)
+    return value_col, int_col
+
+
+def _column(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def _data(arr: pa.Array, dtype: type[np.generic]) -> npt.NDArray[Any]:
+    """The values buffer as numpy, nulls included (whatever bytes they hold), no copy."""
+    buf = arr.buffers()[1]
+    return np.frombuffer(buf, dtype, arr.offset + len(arr))[arr.offset:]
+
+
+def _valid(arr: pa.Array) -> npt.NDArray[np.bool_]:
+    if arr.null_count == 0:
+        return np.ones(len(arr), bool)
+    if arr.null_count == len(arr):
+        return np.zeros(len(arr), bool)
+    bits = np.frombuffer(arr.buffers()[0], np.uint8)
+    return np.unpackbits(bits, bitorder="little", count=arr.offset + len(arr))[arr.offset:].astype(bool)
+
+
+def decode_values(value: pa.ChunkedArray, value_int: pa.ChunkedArray, scale: pa.ChunkedArray,
+                  idx: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.float64]:
+    """Rebuild float64 values (optionally only rows ``idx``), bit-exact."""
+    v, vi, sc = _column(value), _column(value_int), _column(scale)
+    if isinstance(sc, pa.DictionaryArray):
+        sc = sc.cast(sc.type.value_type)
+    if vi.null_count == len(vi):
+        out = _data(v, np.float64)
+    else:
+        is_float = _valid(v)
+        div = np.power(10.0, np.maximum(_data(sc, np.int8), 0))
+        out = np.where(is_float, _data(v, np.float64), _data(vi, np.int64) / div)
+    if idx is not None:
+        return out[idx]
+    return np.array(out, np.float64)

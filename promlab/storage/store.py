@@ -1,0 +1,449 @@
+"""The persistent store: WAL + head + Parquet blocks in one directory.
+
+See ``docs/storage.md`` for the layout, the schema and the policies.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from promlab.errors import StorageError
+from promlab.model import Labels, parse_duration
+from promlab.storage import compact as _compact
+from promlab.storage.blocks import Block, list_blocks, write_block
+from promlab.storage.head import Head
+from promlab.storage.interface import AppendStats
+from promlab.storage.querier import HeadView, ParquetQuerier
+from promlab.storage.wal import (
+    SamplesRecord,
+    SeriesRecord,
+    WalFollower,
+    WalWriter,
+    encode_samples,
+    encode_series,
+)
+
+__all__ = ["ParquetStore", "open_store"]
+
+log = logging.getLogger("promlab.storage")
+
+LOCK_FILE = "lock"
+
+
+def _ms(value: str | int | float | None, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return int(parse_duration(value))
+        except ValueError as exc:
+            raise StorageError(f"bad {what}: {value!r}") from exc
+    return int(value)
+
+
+def _parse_size(value: str | int | None) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    units = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40, "PB": 1 << 50}
+    text = value.strip().upper()
+    for unit in sorted(units, key=len, reverse=True):
+        if text.endswith(unit) and text[: -len(unit)].strip().replace(".", "", 1).isdigit():
+            return int(float(text[: -len(unit)]) * units[unit])
+    if text.isdigit():
+        return int(text)
+    raise StorageError(f"bad retention size: {value!r}")
+
+
+def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
+               retention_time: str | int | None = None, retention_size: str | int | None = None,
+               ooo_window: str | int = "1h", block_duration: str | int = "2h",
+               max_block_duration: str | int = "24h", wal_fsync: bool = True,
+               wal_segment_bytes: int = 64 << 20, auto_compact: bool = True) -> ParquetStore:
+    """Open (creating if needed) the store in directory ``path``.
+
+    Parameters
+    ----------
+    path
+        The data directory.
+    readonly
+        Open as a follower: blocks plus the WAL's recent samples, refreshed at every
+        :meth:`ParquetStore.querier`; writing raises :class:`~promlab.errors.StorageError`.
+    retention_time, retention_size
+        Delete whole blocks older than this (``"15d"``) / beyond this total size (``"10GB"``).
+    ooo_window
+        Samples up to this much older than their series' latest are accepted (merged on read).
+    block_duration
+        Range of the blocks the head is flushed into; the head is flushed once it spans 1.5×.
+    max_block_duration
+        Compaction merges blocks into aligned ranges of this length.
+    wal_fsync
+        fsync the WAL at every commit (the durability guarantee); False is faster.
+    auto_compact
+        Compact and apply retention after every flush.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from promlab.model import Labels
+    >>> with open_store(tempfile.mkdtemp()) as st:
+    ...     app = st.appender(); app.append(Labels({"__name__": "up"}), 1000, 1.0)
+    ...     app.commit().appended
+    1
+    """
+    return ParquetStore(os.fspath(path), readonly=readonly, retention_time=_ms(retention_time, "retention_time"),
+                        retention_size=_parse_size(retention_size),
+                        ooo_window=_ms(ooo_window, "ooo_window") or 0,
+                        block_duration=_ms(block_duration, "block_duration") or 7_200_000,
+                        max_block_duration=_ms(max_block_duration, "max_block_duration") or 86_400_000,
+                        wal_fsync=wal_fsync, wal_segment_bytes=wal_segment_bytes,
+                        auto_compact=auto_compact)
+
+
+class ParquetStore:
+    """A directory store implementing :class:`~promlab.storage.interface.Storage`.
+
+    Thread-safe: appenders may commit from several threads; queriers see committed data.
+    """
+
+    def __init__(self, path: str, *, readonly: bool, retention_time: int | None,
+                 retention_size: int | None, ooo_window: int, block_duration: int,
+                 max_block_duration: int, wal_fsync: bool, wal_segment_bytes: int,
+                 auto_compact: bool) -> None:
+        self.path = path
+        self.readonly = readonly
+        self.retention_time = retention_time
+        self.retention_size = retention_size
+        self.ooo_window = ooo_window
+        self.block_duration = block_duration
+        self.max_block_duration = max(max_block_duration, block_duration)
+        self.auto_compact = auto_compact
+        self.blocks_dir = os.path.join(path, "blocks")
+        self.wal_dir = os.path.join(path, "wal")
+        self._lock = threading.RLock()
+        self._block_cache: dict[str, Block] = {}
+        self._bad_blocks: set[str] = set()
+        self._head = Head()
+        self._wal: WalWriter | None = None
+        self._lock_fd = -1
+        self._closed = False
+        if readonly:
+            if not os.path.isdir(path):
+                raise StorageError(f"{path}: no such store directory")
+            self._follower = WalFollower(self.wal_dir, repair=False)
+            self._refresh()
+            return
+        os.makedirs(self.blocks_dir, exist_ok=True)
+        os.makedirs(self.wal_dir, exist_ok=True)
+        self._take_lock()
+        try:
+            self._cleanup_tmp()
+            self._follower = WalFollower(self.wal_dir, repair=True)
+            _, records = self._follower.poll()
+            self._apply(records)
+            self._wal = WalWriter(self.wal_dir, start_segment=WalWriter.next_segment_number(self.wal_dir),
+                                  fsync=wal_fsync, segment_bytes=wal_segment_bytes)
+            blocks = self.blocks()
+            self._seq = max((b.meta.seq for b in blocks), default=0) + 1
+            self._maybe_flush()
+        except BaseException:
+            self._release_lock()
+            raise
+
+    # --- lifecycle --------------------------------------------------------------------------
+    def _take_lock(self) -> None:
+        fd = os.open(os.path.join(self.path, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            raise StorageError(f"{self.path}: store is locked by another writer "
+                               "(open it with readonly=True to read)") from exc
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd >= 0:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    def _cleanup_tmp(self) -> None:
+        for name in os.listdir(self.blocks_dir):
+            if name.startswith((".tmp-", ".deleted-")):
+                shutil.rmtree(os.path.join(self.blocks_dir, name), ignore_errors=True)
+        for name in os.listdir(self.wal_dir):
+            if name.endswith(".tmp"):
+                os.unlink(os.path.join(self.wal_dir, name))
+
+    def close(self) -> None:
+        """Flush the head to blocks (writer), release the lock and file handles."""
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                if not self.readonly:
+                    self.flush()
+            finally:
+                self._closed = True
+                if self._wal is not None:
+                    self._wal.close()
+                for blk in self._block_cache.values():
+                    blk.close()
+                self._block_cache.clear()
+                self._release_lock()
+
+    def __enter__(self) -> ParquetStore:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def _check_open(self, write: bool = False) -> None:
+        if self._closed:
+            raise StorageError(f"{self.path}: store is closed")
+        if write and self.readonly:
+            raise StorageError(f"{self.path}: store is open read-only")
+
+    # --- reading ----------------------------------------------------------------------------
+    def blocks(self) -> list[Block]:
+        """The complete blocks on disk (refreshed from the directory)."""
+        blocks = list_blocks(self.blocks_dir, self._block_cache, self._bad_blocks)
+        live = {b.path for b in blocks}
+        for p in [p for p in self._block_cache if p not in live]:
+            # Not closed here: a querier may still read it (its files stay readable after
+            # deletion while open); it closes when garbage-collected.
+            del self._block_cache[p]
+        return blocks
+
+    def _refresh(self) -> None:
+        reset, records = self._follower.poll()
+        if reset:
+            self._head = Head()
+        self._apply(records)
+
+    def _apply(self, records: Sequence[SeriesRecord | SamplesRecord]) -> None:
+        for rec in records:
+            if isinstance(rec, SeriesRecord):
+                self._head.add_series(rec.series)
+            else:
+                self._head.apply_samples(rec.sids, rec.ts_ms, rec.values)
+
+    def querier(self, mint_ms: int, maxt_ms: int) -> ParquetQuerier:
+        """A querier over ``[mint_ms, maxt_ms]`` of everything committed so far."""
+        with self._lock:
+            self._check_open()
+            if self.readonly:
+                self._refresh()
+            h = self._head
+            refs, ts, vals = h.samples()
+            view = HeadView(list(h.labels), h.sids, h.index(), refs, ts, vals)
+            # Blocks are listed after the WAL was read: a block flushed meanwhile is seen.
+            blocks = self.blocks()
+        return ParquetQuerier(int(mint_ms), int(maxt_ms), view, blocks)
+
+    @property
+    def head_samples(self) -> int:
+        return self._head.num_samples
+
+    # --- writing ----------------------------------------------------------------------------
+    def appender(self) -> ParquetAppender:
+        self._check_open(write=True)
+        return ParquetAppender(self)
+
+    def _commit(self, batches: list[tuple[Sequence[Labels], npt.NDArray[np.int64],
+                                          npt.NDArray[np.int64], npt.NDArray[np.float64]]]
+                ) -> AppendStats:
+        stats = AppendStats()
+        with self._lock:
+            self._check_open(write=True)
+            assert self._wal is not None
+            head = self._head
+            new: dict[int, Labels] = {}
+            parts = []
+            for series, index, ts, vals in batches:
+                refs = np.empty(len(series), np.int64)
+                sids = np.empty(len(series), np.int64)
+                for i, ls in enumerate(series):
+                    if not isinstance(ls, Labels):
+                        ls = Labels(ls)
+                    if len(ls) == 0:
+                        refs[i] = -1
+                        continue
+                    sid = ls.hash
+                    sids[i] = sid
+                    ref = head.ref(sid)
+                    if ref is None:
+                        new.setdefault(sid, ls)
+                        ref = -2 - len(new)  # placeholder until registered
+                    refs[i] = ref
+                parts.append((refs, sids, index, ts, vals))
+            if new:
+                head.add_series(list(new.items()))
+                stats.new_series = len(new)
+            all_refs, all_sids, all_ts, all_vals = [], [], [], []
+            for refs, sids, index, ts, vals in parts:
+                placeholder = refs < -1
+                if placeholder.any():
+                    refs[placeholder] = head.refs_of(sids[placeholder])
+                r = refs[index]
+                bad = r < 0
+                if bad.any():
+                    stats.errors.append(f"{int(bad.sum())} samples of a series with no labels dropped")
+                    r, index, ts, vals = r[~bad], index[~bad], ts[~bad], vals[~bad]
+                all_refs.append(r)
+                all_sids.append(sids[index])
+                all_ts.append(ts)
+                all_vals.append(vals)
+            if not all_refs:
+                return stats
+            refs_a = np.concatenate(all_refs)
+            sids_a = np.concatenate(all_sids)
+            ts_a = np.concatenate(all_ts)
+            vals_a = np.concatenate(all_vals)
+            ok = head.accept(refs_a, ts_a, self.ooo_window)
+            if not ok.all():
+                stats.out_of_bounds = int((~ok).sum())
+                refs_a, sids_a, ts_a, vals_a = refs_a[ok], sids_a[ok], ts_a[ok], vals_a[ok]
+            records = []
+            if new:
+                records.append(encode_series(list(new.items())))
+            if ts_a.shape[0]:
+                records.append(encode_samples(sids_a, ts_a, vals_a))
+            self._wal.log(*records)
+            head.append(refs_a, ts_a, vals_a)
+            stats.appended = int(ts_a.shape[0])
+            self._maybe_flush()
+        return stats
+
+    # --- flushing, compaction, retention ------------------------------------------------------
+    def _maybe_flush(self) -> None:
+        h = self._head
+        if h.mint is None or h.maxt is None:
+            return
+        bd = self.block_duration
+        if h.maxt - h.mint > bd * 3 // 2:
+            cut = (h.maxt - bd // 2) // bd * bd
+            if cut > h.mint:
+                self._flush_before(cut)
+
+    def flush(self) -> None:
+        """Write everything in the head to blocks (then compact and apply retention)."""
+        with self._lock:
+            self._check_open(write=True)
+            if self._head.maxt is not None:
+                self._flush_before(self._head.maxt + 1)
+
+    def _flush_before(self, cut: int) -> None:
+        assert self._wal is not None
+        h = self._head
+        refs, ts, vals = h.samples()
+        old = ts < cut
+        if old.any():
+            refs_o, ts_o, vals_o = refs[old], ts[old], vals[old]
+            bucket = ts_o // self.block_duration
+            for b in np.unique(bucket).tolist():
+                m = bucket == b
+                write_block(self.blocks_dir, h.labels, h.sids, refs_o[m], ts_o[m], vals_o[m],
+                            start=b * self.block_duration, end=(b + 1) * self.block_duration,
+                            seq=self._seq)
+                self._seq += 1
+        h.cut(cut)
+        refs, ts, vals = h.samples()
+        self._wal.checkpoint(encode_series(list(zip(h.sids.tolist(), h.labels, strict=True))),
+                             encode_samples(h.sids[refs], ts, vals))
+        if self.auto_compact:
+            self._compact()
+            self._apply_retention()
+
+    def compact(self) -> list[str]:
+        """Merge blocks of each complete ``max_block_duration`` window; returns new block dirs."""
+        with self._lock:
+            self._check_open(write=True)
+            return self._compact()
+
+    def _compact(self) -> list[str]:
+        return _compact.compact(self, self.blocks(), head_mint=self._head.mint)
+
+    def apply_retention(self) -> list[str]:
+        """Delete blocks beyond the retention time/size; returns the deleted block dirs."""
+        with self._lock:
+            self._check_open(write=True)
+            return self._apply_retention()
+
+    def _apply_retention(self) -> list[str]:
+        return _compact.apply_retention(self, self.blocks(), head_maxt=self._head.maxt)
+
+    def _next_seq(self) -> int:
+        return self._seq
+
+    def stats(self) -> dict[str, Any]:
+        """Sizes and counts, for benchmarks and the CLI."""
+        with self._lock:
+            blocks = self.blocks()
+            return {"blocks": len(blocks),
+                    "block_bytes": sum(b.size_bytes() for b in blocks),
+                    "block_samples": sum(b.meta.num_samples for b in blocks),
+                    "head_series": len(self._head), "head_samples": self._head.num_samples}
+
+
+class ParquetAppender:
+    """Batches appends for one commit (see :class:`~promlab.storage.interface.Appender`)."""
+
+    def __init__(self, store: ParquetStore) -> None:
+        self._store = store
+        self._batches: list[tuple[Sequence[Labels], npt.NDArray[np.int64],
+                                  npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
+        self._one_series: list[Labels] = []
+        self._one_pos: dict[Labels, int] = {}
+        self._one_idx: list[int] = []
+        self._one_ts: list[int] = []
+        self._one_v: list[float] = []
+
+    def append(self, labels: Labels, ts_ms: int, value: float) -> None:
+        pos = self._one_pos.get(labels)
+        if pos is None:
+            pos = self._one_pos[labels] = len(self._one_series)
+            self._one_series.append(labels)
+        self._one_idx.append(pos)
+        self._one_ts.append(int(ts_ms))
+        self._one_v.append(float(value))
+
+    def append_batch(self, series: Sequence[Labels], index: npt.NDArray[np.integer],
+                     ts_ms: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> None:
+        idx = np.asarray(index, np.int64)
+        ts = np.asarray(ts_ms, np.int64)
+        vals = np.asarray(values, np.float64)
+        if not idx.shape == ts.shape == vals.shape or idx.ndim != 1:
+            raise StorageError("append_batch: index, ts_ms and values must be 1-d of equal length")
+        if idx.shape[0] and (int(idx.min()) < 0 or int(idx.max()) >= len(series)):
+            raise StorageError("append_batch: index out of range of series")
+        self._batches.append((list(series), idx, ts, vals))
+
+    def commit(self) -> AppendStats:
+        self._flush_singles()
+        batches, self._batches = self._batches, []
+        return self._store._commit(batches)
+
+    def _flush_singles(self) -> None:
+        if self._one_idx:
+            self._batches.append((self._one_series, np.array(self._one_idx, np.int64),
+                                  np.array(self._one_ts, np.int64), np.array(self._one_v, np.float64)))
+        self._one_series, self._one_pos = [], {}
+        self._one_idx, self._one_ts, self._one_v = [], [], []
+
+    def rollback(self) -> None:
+        self._batches = []
+        self._flush_singles()
+        self._batches = []

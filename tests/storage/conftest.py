@@ -1,0 +1,43 @@
+"""Helpers for the storage tests: random data, a differential check against MemoryStorage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from promlab.model import Labels
+from promlab.storage import MemoryStorage, SeriesSet
+
+T0 = 1_700_000_000_000 // 86_400_000 * 86_400_000  # a day boundary
+HOUR = 3_600_000
+
+
+def make_series(n: int, metrics: int = 3) -> list[Labels]:
+    return [Labels({"__name__": f"metric_{i % metrics}", "instance": f"h{i}", "job": "j"})
+            for i in range(n)]
+
+
+def grid(series: Sequence[Labels], start_ms: int, steps: int, step_ms: int = 15_000,
+         seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """index, ts, values for every series at every step (values: counters and 2-dec gauges)."""
+    rng = np.random.default_rng(seed)
+    s = len(series)
+    idx = np.repeat(np.arange(s), steps)
+    ts = np.tile(start_ms + np.arange(steps, dtype=np.int64) * step_ms, s)
+    vals = np.round(rng.normal(size=s * steps) * 100, 2)
+    vals[: s * steps // 2] = np.cumsum(rng.integers(0, 9, s * steps // 2))
+    return idx, ts, vals
+
+
+def assert_same(a: SeriesSet, b: SeriesSet) -> None:
+    assert a.labels == b.labels
+    assert a.offsets.tolist() == b.offsets.tolist()
+    assert np.array_equal(a.ts_ms, b.ts_ms)
+    assert np.array_equal(a.values.view(np.int64), b.values.view(np.int64))
+
+
+@pytest.fixture
+def mem() -> MemoryStorage:
+    return MemoryStorage()
