@@ -83,7 +83,11 @@ class Expr:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NumberLiteral(Expr):
+    """A float literal. ``duration`` is True when it was written as a duration (``5m`` = 300);
+    it only changes how the literal is printed."""
+
     value: float
+    duration: bool = field(default=False, compare=False)
 
     @property
     def type(self) -> ValueType:
@@ -106,6 +110,9 @@ class VectorSelector(Expr):
     ``matchers`` include the ``__name__`` matcher when a name was given. ``offset_ms`` may be
     negative. ``at_ms`` is an ``@ <timestamp>`` in milliseconds; ``at_modifier`` is ``"start"``
     or ``"end"`` for ``@ start()`` / ``@ end()``; at most one of the two is set.
+    ``anchored`` / ``smoothed`` are the experimental extended range-selector modifiers
+    (``foo[5m] anchored``); at most one is set. ``offset_expr`` is a query-dependent offset
+    duration expression (``offset step()``, see :class:`MatrixSelector`).
     """
 
     name: str | None
@@ -113,6 +120,9 @@ class VectorSelector(Expr):
     offset_ms: int = 0
     at_ms: int | None = None
     at_modifier: AtModifier | None = None
+    anchored: bool = False
+    smoothed: bool = False
+    offset_expr: Expr | None = None
 
     @property
     def type(self) -> ValueType:
@@ -121,10 +131,19 @@ class VectorSelector(Expr):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MatrixSelector(Expr):
-    """``selector[range]``; offset and ``@`` live on the inner vector selector."""
+    """``selector[range]``; offset and ``@`` live on the inner vector selector.
+
+    ``range_expr`` is set (and ``range_ms`` is 0) for an experimental duration expression that
+    depends on the query (``[step()]``, ``[range() + 1m]``): a scalar expression of number
+    literals, ``+ - * / % ^``, unary minus, parentheses and calls of ``step()``, ``range()``,
+    ``min_of()``, ``max_of()``, in seconds. Constant duration expressions (``[26m+4m]``) are
+    folded into ``range_ms`` by the parser. The same holds for ``step_expr`` and
+    ``offset_expr`` elsewhere.
+    """
 
     vector_selector: VectorSelector
     range_ms: int
+    range_expr: Expr | None = None
 
     @property
     def type(self) -> ValueType:
@@ -133,7 +152,11 @@ class MatrixSelector(Expr):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubqueryExpr(Expr):
-    """``expr[range:step] offset X @ T``; ``step_ms == 0`` means the engine's default step."""
+    """``expr[range:step] offset X @ T``; ``step_ms == 0`` means the engine's default step.
+
+    ``range_expr`` / ``step_expr`` / ``offset_expr``: query-dependent duration expressions (see
+    :class:`MatrixSelector`).
+    """
 
     expr: Expr
     range_ms: int
@@ -141,6 +164,9 @@ class SubqueryExpr(Expr):
     offset_ms: int = 0
     at_ms: int | None = None
     at_modifier: AtModifier | None = None
+    range_expr: Expr | None = None
+    step_expr: Expr | None = None
+    offset_expr: Expr | None = None
 
     @property
     def type(self) -> ValueType:
@@ -178,12 +204,16 @@ class VectorMatching:
 
     ``on=True`` means ``on(matching_labels)``, otherwise ``ignoring(matching_labels)``.
     ``include`` are the extra labels of ``group_left(...)``/``group_right(...)``.
+    ``fill_lhs`` / ``fill_rhs`` are the experimental ``fill(v)`` / ``fill_left(v)`` /
+    ``fill_right(v)`` values used for a missing left / right side (None: no filling).
     """
 
     card: Cardinality = "one-to-one"
     matching_labels: tuple[str, ...] = ()
     on: bool = False
     include: tuple[str, ...] = ()
+    fill_lhs: float | None = None
+    fill_rhs: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,644 @@
+"""A recursive-descent (precedence-climbing) PromQL parser producing :mod:`.ast` nodes.
+
+Grammar, precedence and error messages follow Prometheus 3.x (``promql/parser``). Errors are
+collected the way Prometheus collects them: problems found while building nodes (unknown
+function, offset set twice, ...) are remembered and the first one is raised; a syntax error
+raises at once unless such a problem came first; type checks (:mod:`.checker`) run only on a
+syntactically valid tree.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import replace
+
+from promlab.errors import ParseError
+from promlab.model import Matcher, MatchType
+from promlab.promql.parser import ast
+from promlab.promql.parser.checker import check
+from promlab.promql.parser.durexpr import DurationExprMixin
+from promlab.promql.parser.functions import get_function
+from promlab.promql.parser.lexer import AGGREGATORS, EOF, ERROR, Token, go_quote, lex, unquote
+
+__all__ = ["Parser", "parse_duration_ms", "parse_expr", "parse_number"]
+
+# Binary operator precedence (higher binds tighter); POW is right-associative.
+PRECEDENCE = {
+    "LOR": 1,
+    "LAND": 2, "LUNLESS": 2,
+    "EQLC": 3, "NEQ": 3, "LTE": 3, "LSS": 3, "GTE": 3, "GTR": 3,
+    "ADD": 4, "SUB": 4,
+    "MUL": 5, "DIV": 5, "MOD": 5, "ATAN2": 5, "TRIM_UPPER": 5, "TRIM_LOWER": 5,
+    "POW": 6,
+}
+_UNARY_PREC = 6  # unary +/- bind like MUL: only ^ binds tighter
+OP_TEXT = {
+    "LOR": "or", "LAND": "and", "LUNLESS": "unless", "EQLC": "==", "NEQ": "!=", "LTE": "<=",
+    "LSS": "<", "GTE": ">=", "GTR": ">", "ADD": "+", "SUB": "-", "MUL": "*", "DIV": "/",
+    "MOD": "%", "ATAN2": "atan2", "POW": "^", "TRIM_UPPER": "</", "TRIM_LOWER": ">/",
+}
+
+# Tokens that may name a metric at the start of an expression.
+METRIC_WORDS = {
+    "IDENTIFIER", "METRIC_IDENTIFIER", "BY", "WITHOUT", "LAND", "LOR", "LUNLESS", "OFFSET",
+    "START", "END", "STEP", "RANGE", "ANCHORED", "SMOOTHED", *AGGREGATORS,
+}
+# Tokens that may be a label name in grouping lists.
+_LABEL_WORDS = METRIC_WORDS | {"BOOL", "GROUP_LEFT", "GROUP_RIGHT", "IGNORING", "ON", "ATAN2"}
+_MATCH_OPS = {"EQL": MatchType.EQUAL, "NEQ": MatchType.NOT_EQUAL,
+              "EQL_REGEX": MatchType.REGEX, "NEQ_REGEX": MatchType.NOT_REGEX}
+_OCTAL_RE = re.compile(r"^0[0-7_]*$")
+_UNITS_MS = {"y": 365 * 86_400_000, "w": 7 * 86_400_000, "d": 86_400_000, "h": 3_600_000,
+             "m": 60_000, "s": 1000, "ms": 1}
+_UNIT_RANK = {"y": 0, "w": 1, "d": 2, "h": 3, "m": 4, "s": 5, "ms": 6}
+_MAX_INT64 = 2**63 - 1
+# One NaN object for every NaN literal, so that equal trees compare equal (nan != nan, but
+# tuple/dataclass comparison takes identical objects as equal).
+NAN = float("nan")
+
+
+def parse_duration_ms(text: str) -> int:
+    """Parse a Prometheus duration (``1h30m``, ``250ms``, ``0``) into milliseconds.
+
+    Raises ``ValueError`` with Prometheus's message (``not a valid duration string: "x"``).
+    """
+    if text == "0":
+        return 0
+    if not text:
+        raise ValueError("empty duration string")
+    i, n, total, last = 0, len(text), 0, -1
+    while i < n:
+        j = i
+        while j < n and text[j].isdigit():
+            j += 1
+        if j == i:
+            raise ValueError(f"not a valid duration string: {go_quote(text)}")
+        num = int(text[i:j])
+        k = j
+        while k < n and not text[k].isdigit():
+            k += 1
+        unit = text[j:k]
+        if unit not in _UNITS_MS:
+            raise ValueError(f"unknown unit {go_quote(unit)} in duration {go_quote(text)}")
+        rank = _UNIT_RANK[unit]
+        if rank <= last:
+            raise ValueError(f"not a valid duration string: {go_quote(text)}")
+        last = rank
+        total += num * _UNITS_MS[unit]
+        if total > _MAX_INT64 // 1_000_000:
+            raise ValueError("duration out of range")
+        i = k
+    return total
+
+
+def parse_number(text: str) -> float:
+    """Parse a NUMBER token like Prometheus (``ParseInt(s, 0, 64)`` then ``ParseFloat``)."""
+    s = text
+    try:
+        if _OCTAL_RE.match(s) and len(s) > 1:
+            v = int(s.replace("_", ""), 8)
+        else:
+            v = int(s, 0)
+        if -(2**63) <= v <= _MAX_INT64:
+            return float(v)
+    except ValueError:
+        pass
+    try:
+        f = float(s)
+    except ValueError:
+        raise ValueError(f"strconv.ParseFloat: parsing {go_quote(s)}: invalid syntax") from None
+    if math.isinf(f) and s.lower().lstrip("+-") not in ("inf", "infinity"):
+        raise ValueError(f"strconv.ParseFloat: parsing {go_quote(s)}: value out of range")
+    return NAN if f != f else f
+
+
+class Parser(DurationExprMixin):
+    """Parses one query; use :func:`parse_expr`."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.toks = lex(text)
+        self.i = 0
+        self.last_end = 0
+        self.errors: list[ParseError] = []
+
+    # --- token helpers ------------------------------------------------------------------------
+    def peek(self, k: int = 0) -> Token:
+        j = self.i + k
+        toks = self.toks
+        return toks[j] if j < len(toks) else toks[-1]
+
+    def advance(self) -> Token:
+        t = self.toks[self.i]
+        if t.typ != EOF and t.typ != ERROR:
+            self.i += 1
+            self.last_end = t.end
+        return t
+
+    def error(self, msg: str, start: int, end: int | None = None) -> None:
+        """Remember a non-syntax problem; parsing goes on, the first one is raised at the end."""
+        self.errors.append(ParseError(msg, query=self.text, pos=start, end=end))
+
+    def fail(self, msg: str, start: int, end: int | None = None) -> ParseError:
+        if self.errors:
+            return self.errors[0]
+        return ParseError(msg, query=self.text, pos=start, end=end)
+
+    def unexpected(self, context: str = "", expected: str = "") -> ParseError:
+        t = self.peek()
+        if t.typ == ERROR:
+            return self.fail(t.val, t.pos, len(self.text))
+        nxt = self.peek(1)
+        if nxt.typ == ERROR and t.typ != EOF:
+            return self.fail(nxt.val, nxt.pos, len(self.text))
+        msg = "unexpected " + t.desc()
+        if context:
+            msg += " in " + context
+        if expected:
+            msg += ", expected " + expected
+        return self.fail(msg, t.pos, t.end)
+
+    def expect(self, typ: str, context: str = "", expected: str = "") -> Token:
+        if self.peek().typ != typ:
+            raise self.unexpected(context, expected)
+        return self.advance()
+
+    # --- entry point --------------------------------------------------------------------------
+    def parse(self) -> ast.Expr:
+        if self.peek().typ == EOF:
+            raise self.fail("no expression found in input", 0)
+        expr = self.parse_expr(0)
+        if self.peek().typ != EOF:
+            raise self.unexpected()
+        if self.errors:
+            raise self.errors[0]
+        expr, errs = check(expr, self.text)
+        if errs:
+            raise errs[0]
+        return expr
+
+    # --- expressions --------------------------------------------------------------------------
+    def parse_expr(self, min_prec: int) -> ast.Expr:
+        lhs = self.parse_unary()
+        while True:
+            t = self.peek()
+            prec = PRECEDENCE.get(t.typ)
+            if prec is None or prec < min_prec:
+                return lhs
+            self.advance()
+            matching, return_bool = self.parse_bin_modifiers()
+            rhs = self.parse_expr(prec if t.typ == "POW" else prec + 1)
+            lhs = ast.BinaryExpr(
+                op=OP_TEXT[t.typ], lhs=lhs, rhs=rhs, matching=matching, return_bool=return_bool,
+                pos=ast.PosRange(lhs.pos.start, rhs.pos.end),
+            )
+
+    def parse_unary(self) -> ast.Expr:
+        t = self.peek()
+        if t.typ == "ADD" or t.typ == "SUB":
+            self.advance()
+            operand = self.parse_expr(_UNARY_PREC)
+            pos = ast.PosRange(t.pos, operand.pos.end)
+            if isinstance(operand, ast.NumberLiteral):
+                value = operand.value
+                if t.typ == "SUB" and value == value:
+                    value = -value
+                return replace(operand, value=value, pos=pos)
+            return ast.UnaryExpr(op=t.val, expr=operand, pos=pos)
+        return self.parse_postfix(self.parse_primary())
+
+    def parse_primary(self) -> ast.Expr:
+        t = self.peek()
+        typ = t.typ
+        if typ == "NUMBER":
+            self.advance()
+            try:
+                value = parse_number(t.val)
+            except ValueError as e:
+                self.error(f"error parsing number: {e}", t.pos, t.end)
+                value = 0.0
+            return ast.NumberLiteral(value=value, pos=ast.PosRange(t.pos, t.end))
+        if typ == "DURATION":
+            self.advance()
+            ms = self.duration_ms(t)
+            return ast.NumberLiteral(value=ms / 1000, duration=True, pos=ast.PosRange(t.pos, t.end))
+        if typ == "STRING":
+            self.advance()
+            return ast.StringLiteral(value=unquote(t.val), pos=ast.PosRange(t.pos, t.end))
+        if typ == "LEFT_PAREN":
+            self.advance()
+            inner = self.parse_expr(0)
+            close = self.expect("RIGHT_PAREN")
+            return ast.ParenExpr(expr=inner, pos=ast.PosRange(t.pos, close.end))
+        if typ == "LEFT_BRACE":
+            return self.parse_vector_selector(None)
+        if typ in AGGREGATORS and self.peek(1).typ in ("LEFT_PAREN", "BY", "WITHOUT"):
+            return self.parse_aggregate()
+        if typ == "IDENTIFIER" and self.peek(1).typ == "LEFT_PAREN":
+            return self.parse_call()
+        if typ in ("START", "END", "STEP", "RANGE") and self.peek(1).typ == "LEFT_PAREN":
+            return self.parse_call()
+        if typ in METRIC_WORDS:
+            self.advance()
+            return self.parse_vector_selector(t)
+        raise self.unexpected()
+
+    # --- postfix modifiers: [range], [range:step], offset, @, anchored/smoothed -----------------
+    def parse_postfix(self, expr: ast.Expr) -> ast.Expr:
+        while True:
+            t = self.peek()
+            typ = t.typ
+            if typ == "LEFT_BRACKET":
+                expr = self.parse_bracket(expr)
+            elif typ == "OFFSET":
+                expr = self.parse_offset(expr)
+            elif typ == "AT":
+                expr = self.parse_at(expr)
+            elif typ == "ANCHORED" or typ == "SMOOTHED":
+                self.advance()
+                expr = self.set_extended(expr, typ.lower(), t)
+            else:
+                return expr
+
+    def parse_bracket(self, expr: ast.Expr) -> ast.Expr:
+        lb = self.advance()
+        rng, rng_expr = self.positive_duration("subquery or range selector",
+                                               "number, duration, step(), or range()")
+        t = self.peek()
+        if t.typ == "RIGHT_BRACKET":
+            rb = self.advance()
+            msg = ""
+            if not isinstance(expr, ast.VectorSelector):
+                msg = "ranges only allowed for vector selectors"
+            elif expr.offset_ms != 0 or expr.offset_expr is not None:
+                msg = "no offset modifiers allowed before range"
+            elif expr.at_ms is not None:
+                msg = "no @ modifiers allowed before range"
+            if msg:
+                self.error(msg, lb.pos, rb.end)
+                return expr
+            assert isinstance(expr, ast.VectorSelector)
+            return ast.MatrixSelector(vector_selector=expr, range_ms=rng, range_expr=rng_expr,
+                                      pos=ast.PosRange(expr.pos.start, rb.end))
+        if t.typ != "COLON":
+            raise self.unexpected("subquery or range", '":" or "]"')
+        self.advance()
+        step, step_expr = 0, None
+        if self.peek().typ != "RIGHT_BRACKET":
+            step, step_expr = self.positive_duration(
+                "subquery selector", 'number, duration, step(), range(), or "]"')
+            if self.peek().typ != "RIGHT_BRACKET":
+                raise self.unexpected("subquery selector", '"]"')
+        rb = self.advance()
+        return ast.SubqueryExpr(expr=expr, range_ms=rng, step_ms=step, range_expr=rng_expr,
+                                step_expr=step_expr, pos=ast.PosRange(expr.pos.start, rb.end))
+
+    def parse_offset(self, expr: ast.Expr) -> ast.Expr:
+        self.advance()
+        ms, off_expr = self.offset_duration()
+        end = self.last_end
+        if isinstance(expr, ast.MatrixSelector):
+            cur: ast.VectorSelector | ast.SubqueryExpr = expr.vector_selector
+        elif isinstance(expr, ast.VectorSelector | ast.SubqueryExpr):
+            cur = expr
+        else:
+            self.error("offset modifier must be preceded by an instant vector selector or range "
+                       "vector selector or a subquery", expr.pos.start, expr.pos.end)
+            return expr
+        if cur.offset_ms != 0 or cur.offset_expr is not None:
+            self.error("offset may not be set multiple times", expr.pos.start, expr.pos.end)
+            return expr
+        pos = ast.PosRange(expr.pos.start, end)
+        if isinstance(expr, ast.MatrixSelector):
+            vs = replace(expr.vector_selector, offset_ms=ms, offset_expr=off_expr)
+            return replace(expr, vector_selector=vs, pos=pos)
+        return replace(cur, offset_ms=ms, offset_expr=off_expr, pos=pos)
+
+    def parse_at(self, expr: ast.Expr) -> ast.Expr:
+        self.advance()
+        t = self.peek()
+        at_ms: int | None = None
+        modifier: ast.AtModifier | None = None
+        if t.typ in ("START", "END"):
+            self.advance()
+            self.expect("LEFT_PAREN", "@", "timestamp")
+            self.expect("RIGHT_PAREN", "@", "timestamp")
+            modifier = "start" if t.typ == "START" else "end"
+        else:
+            sign = 1.0
+            if t.typ in ("ADD", "SUB"):
+                self.advance()
+                sign = -1.0 if t.typ == "SUB" else 1.0
+                t = self.peek()
+            if t.typ != "NUMBER":
+                raise self.unexpected("@", "timestamp")
+            self.advance()
+            try:
+                ts = sign * parse_number(t.val)
+            except ValueError as e:
+                self.error(f"error parsing number: {e}", t.pos, t.end)
+                ts = 0.0
+            if math.isnan(ts) or math.isinf(ts) or ts >= 2.0**63 or ts <= -(2.0**63):
+                self.error(f"timestamp out of bounds for @ modifier: {_go_f(ts)}",
+                           expr.pos.start, expr.pos.end)
+                return expr
+            at_ms = _round_half_away(ts * 1000)
+        end = self.last_end
+        if isinstance(expr, ast.MatrixSelector):
+            cur = expr.vector_selector
+        elif isinstance(expr, ast.VectorSelector | ast.SubqueryExpr):
+            cur = expr  # type: ignore[assignment]
+        else:
+            self.error("@ modifier must be preceded by an instant vector selector or range vector "
+                       "selector or a subquery", expr.pos.start, expr.pos.end)
+            return expr
+        if cur.at_ms is not None or cur.at_modifier is not None:
+            self.error("@ <timestamp> may not be set multiple times", expr.pos.start, expr.pos.end)
+            return expr
+        pos = ast.PosRange(expr.pos.start, end)
+        if isinstance(expr, ast.MatrixSelector):
+            vs = replace(expr.vector_selector, at_ms=at_ms, at_modifier=modifier)
+            return replace(expr, vector_selector=vs, pos=pos)
+        return replace(expr, at_ms=at_ms, at_modifier=modifier, pos=pos)  # type: ignore[type-var]
+
+    def set_extended(self, expr: ast.Expr, which: str, tok: Token) -> ast.Expr:
+        other = "smoothed" if which == "anchored" else "anchored"
+        if not _selector_like(expr):
+            self.error(f"{which} modifier not implemented", expr.pos.start, expr.pos.end)
+            return expr
+        if isinstance(expr, ast.SubqueryExpr):
+            self.error(f"{which} modifier is not supported for subqueries",
+                       expr.pos.start, expr.pos.end)
+            return expr
+        vs = expr.vector_selector if isinstance(expr, ast.MatrixSelector) else expr
+        assert isinstance(vs, ast.VectorSelector)
+        if getattr(vs, other):
+            self.error("anchored and smoothed modifiers cannot be used together",
+                       expr.pos.start, expr.pos.end)
+        vs = replace(vs, **{which: True})
+        pos = ast.PosRange(expr.pos.start, tok.end)
+        if isinstance(expr, ast.MatrixSelector):
+            return replace(expr, vector_selector=vs, pos=pos)
+        return replace(vs, pos=pos)
+
+    def duration_ms(self, t: Token) -> int:
+        try:
+            return parse_duration_ms(t.val)
+        except ValueError as e:
+            self.error(str(e), t.pos, t.end)
+            return 0
+
+    # --- selectors ----------------------------------------------------------------------------
+    def parse_vector_selector(self, name_tok: Token | None) -> ast.VectorSelector:
+        start = name_tok.pos if name_tok is not None else self.peek().pos
+        matchers: list[Matcher] = []
+        if self.peek().typ == "LEFT_BRACE":
+            self.advance()
+            matchers = self.parse_label_matchers()
+        name = name_tok.val if name_tok is not None else None
+        if name is not None:
+            matchers.append(Matcher(MatchType.EQUAL, "__name__", name))
+        else:
+            # {"name"} or {__name__="x"}: the name is only a matcher, as in Prometheus.
+            name = None
+        return ast.VectorSelector(name=name, matchers=tuple(matchers),
+                                  pos=ast.PosRange(start, self.last_end))
+
+    def parse_label_matchers(self) -> list[Matcher]:
+        """Matchers after ``{``, through the closing ``}``."""
+        out: list[Matcher] = []
+        if self.peek().typ == "RIGHT_BRACE":
+            self.advance()
+            return out
+        while True:
+            t = self.peek()
+            if t.typ == "IDENTIFIER" or t.typ == "STRING":
+                self.advance()
+                name = t.val if t.typ == "IDENTIFIER" else unquote(t.val)
+                op = self.peek()
+                if op.typ in _MATCH_OPS:
+                    self.advance()
+                    v = self.peek()
+                    if v.typ != "STRING":
+                        raise self.unexpected("label matching", "string")
+                    self.advance()
+                    m = self.new_matcher(_MATCH_OPS[op.typ], name, unquote(v.val), t.pos, v.end)
+                    if m is not None:
+                        out.append(m)
+                elif t.typ == "STRING":
+                    out.append(Matcher(MatchType.EQUAL, "__name__", name))
+                else:
+                    raise self.unexpected("label matching", "label matching operator")
+            else:
+                raise self.unexpected("label matching", 'identifier or "}"')
+            t = self.peek()
+            if t.typ == "COMMA":
+                self.advance()
+                if self.peek().typ == "RIGHT_BRACE":
+                    self.advance()
+                    return out
+            elif t.typ == "RIGHT_BRACE":
+                self.advance()
+                return out
+            else:
+                raise self.unexpected("label matching", '"," or "}"')
+
+    def new_matcher(self, mt: MatchType, name: str, value: str, start: int,
+                    end: int) -> Matcher | None:
+        try:
+            return Matcher(mt, name, value)
+        except ValueError as e:
+            cause = e.__cause__
+            detail = str(cause) if cause is not None else str(e)
+            self.error(f"error parsing regexp: {detail}: `{value}`", start, end)
+            return None
+
+    # --- calls and aggregations ---------------------------------------------------------------
+    def parse_call_body(self) -> list[ast.Expr]:
+        self.expect("LEFT_PAREN")
+        args: list[ast.Expr] = []
+        if self.peek().typ == "RIGHT_PAREN":
+            self.advance()
+            return args
+        while True:
+            args.append(self.parse_expr(0))
+            t = self.peek()
+            if t.typ == "COMMA":
+                self.advance()
+                if self.peek().typ == "RIGHT_PAREN":
+                    self.error("trailing commas not allowed in function call args", t.pos, t.end)
+                    self.advance()
+                    return args
+            elif t.typ == "RIGHT_PAREN":
+                self.advance()
+                return args
+            else:
+                raise self.unexpected()
+
+    def parse_call(self) -> ast.Expr:
+        name_tok = self.advance()
+        name = name_tok.val if name_tok.typ == "IDENTIFIER" else name_tok.val.lower()
+        fn = get_function(name)
+        if fn is None:
+            self.error(f"unknown function with name {go_quote(name)}", name_tok.pos, name_tok.end)
+        args = self.parse_call_body()
+        pos = ast.PosRange(name_tok.pos, self.last_end)
+        if fn is None:
+            return ast.NumberLiteral(value=0.0, pos=pos)  # never returned: the error is raised
+        return ast.Call(func=fn, args=tuple(args), pos=pos)
+
+    def parse_grouping_labels(self) -> tuple[str, ...]:
+        if self.peek().typ != "LEFT_PAREN":
+            raise self.unexpected("grouping opts", '"("')
+        self.advance()
+        labels: list[str] = []
+        if self.peek().typ == "RIGHT_PAREN":
+            self.advance()
+            return ()
+        while True:
+            t = self.peek()
+            if t.typ in _LABEL_WORDS:
+                labels.append(t.val)
+            elif t.typ == "STRING":
+                label = unquote(t.val)
+                if not label:
+                    self.error(f"invalid label name for grouping: {go_quote(label)}", t.pos, t.end)
+                labels.append(label)
+            else:
+                raise self.unexpected("grouping opts", "label")
+            self.advance()
+            t = self.peek()
+            if t.typ == "COMMA":
+                self.advance()
+                if self.peek().typ == "RIGHT_PAREN":
+                    self.advance()
+                    return tuple(labels)
+            elif t.typ == "RIGHT_PAREN":
+                self.advance()
+                return tuple(labels)
+            else:
+                raise self.unexpected("grouping opts", '"," or ")"')
+
+    def parse_aggregate(self) -> ast.Expr:
+        op_tok = self.advance()
+        op = AGGREGATORS[op_tok.typ]
+        grouping: tuple[str, ...] = ()
+        without = False
+        have_modifier = False
+        t = self.peek()
+        if t.typ in ("BY", "WITHOUT"):
+            self.advance()
+            without = t.typ == "WITHOUT"
+            grouping = self.parse_grouping_labels()
+            have_modifier = True
+        if self.peek().typ != "LEFT_PAREN":
+            raise self.unexpected("aggregation")
+        args = self.parse_call_body()
+        if not have_modifier and self.peek().typ in ("BY", "WITHOUT"):
+            t = self.advance()
+            without = t.typ == "WITHOUT"
+            grouping = self.parse_grouping_labels()
+        pos = ast.PosRange(op_tok.pos, self.last_end)
+        placeholder = ast.NumberLiteral(value=0.0, pos=pos)
+        if not args:
+            self.error("no arguments for aggregate expression provided", pos.start, pos.end)
+            return placeholder
+        want = 2 if op in _PARAM_AGGS else 1
+        if len(args) != want:
+            self.error("wrong number of arguments for aggregate expression provided, "
+                       f"expected {want}, got {len(args)}", pos.start, pos.end)
+            return placeholder
+        return ast.AggregateExpr(op=op, expr=args[-1], param=args[0] if want == 2 else None,
+                                 grouping=grouping, without=without, pos=pos)
+
+    def parse_bin_modifiers(self) -> tuple[ast.VectorMatching, bool]:
+        return_bool = False
+        if self.peek().typ == "BOOL":
+            self.advance()
+            return_bool = True
+        card: ast.Cardinality = "one-to-one"
+        on = False
+        labels: tuple[str, ...] = ()
+        include: tuple[str, ...] = ()
+        t = self.peek()
+        if t.typ in ("ON", "IGNORING"):
+            self.advance()
+            on = t.typ == "ON"
+            labels = self.parse_grouping_labels()
+            t = self.peek()
+            if t.typ in ("GROUP_LEFT", "GROUP_RIGHT"):
+                self.advance()
+                card = "many-to-one" if t.typ == "GROUP_LEFT" else "one-to-many"
+                if self.peek().typ == "LEFT_PAREN":
+                    include = self.parse_grouping_labels()
+        fill_lhs: float | None = None
+        fill_rhs: float | None = None
+        while True:
+            t = self.peek()
+            if not (t.typ == "IDENTIFIER" and t.val in ("fill", "fill_left", "fill_right")
+                    and self.peek(1).typ == "LEFT_PAREN"):
+                break
+            self.advance()
+            self.advance()
+            value = self.parse_signed_number("fill modifier", "number")
+            self.expect("RIGHT_PAREN", "fill modifier", '")"')
+            if t.val in ("fill", "fill_left"):
+                fill_lhs = value
+            if t.val in ("fill", "fill_right"):
+                fill_rhs = value
+        return ast.VectorMatching(card=card, matching_labels=labels, on=on, include=include,
+                                  fill_lhs=fill_lhs, fill_rhs=fill_rhs), return_bool
+
+    def parse_signed_number(self, context: str, expected: str) -> float:
+        t = self.peek()
+        sign = 1.0
+        if t.typ in ("ADD", "SUB"):
+            self.advance()
+            sign = -1.0 if t.typ == "SUB" else 1.0
+            t = self.peek()
+        if t.typ != "NUMBER":
+            raise self.unexpected(context, expected)
+        self.advance()
+        try:
+            v = parse_number(t.val)
+        except ValueError as e:
+            self.error(f"error parsing number: {e}", t.pos, t.end)
+            return 0.0
+        return v if sign > 0 or math.isnan(v) else -v
+
+
+_PARAM_AGGS = {"topk", "bottomk", "count_values", "quantile", "limitk", "limit_ratio"}
+
+
+def _selector_like(expr: ast.Expr) -> bool:
+    return isinstance(expr, ast.VectorSelector | ast.MatrixSelector | ast.SubqueryExpr)
+
+
+def _round_half_away(x: float) -> int:
+    """Go's ``math.Round``: half away from zero."""
+    return math.floor(x + 0.5) if x >= 0 else -math.floor(-x + 0.5)
+
+
+def _go_f(x: float) -> str:
+    """Go's ``%f``."""
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "+Inf" if x > 0 else "-Inf"
+    return f"{x:f}"
+
+
+def parse_expr(text: str) -> ast.Expr:
+    """Parse a PromQL expression.
+
+    Raises
+    ------
+    ParseError
+        With Prometheus's message and position, e.g. ``1:7: parse error: unclosed left
+        parenthesis``.
+    """
+    try:
+        return Parser(text).parse()
+    except RecursionError:
+        raise ParseError("expression nested too deeply", query=text, pos=0) from None

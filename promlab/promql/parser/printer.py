@@ -1,0 +1,187 @@
+"""Print an AST back to PromQL text: Prometheus's ``expr.String()`` form.
+
+``to_string(parse_expr(q))`` is what Prometheus's ``parser.ParseExpr(q).String()`` returns,
+e.g. ``sum by (job) (rate(foo{a="b"}[5m] offset 1m))``:
+durations as ``1h30m``, ``@`` times with three decimals, numbers in Go's shortest ``'f'`` form,
+strings Go-quoted, matchers sorted. Parsing the printed text gives the same tree back.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal
+
+from promlab.model import Matcher
+from promlab.promql.parser import ast
+from promlab.promql.parser.lexer import go_quote
+
+__all__ = ["format_duration", "format_float", "to_string"]
+
+_LEGACY_METRIC = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_LEGACY_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+_DUR_UNITS = (
+    ("y", 365 * 86_400_000, True),
+    ("w", 7 * 86_400_000, True),
+    ("d", 86_400_000, False),
+    ("h", 3_600_000, False),
+    ("m", 60_000, False),
+    ("s", 1000, False),
+    ("ms", 1, False),
+)
+
+
+def format_duration(ms: int) -> str:
+    """Prometheus's ``model.Duration.String()``: ``1h30m``, ``90d`` (not ``12w6d``), ``0s``.
+
+    Years and weeks are used only when they divide the whole remainder.
+    """
+    if ms == 0:
+        return "0s"
+    if ms < 0:
+        return "-" + format_duration(-ms)
+    out = []
+    for unit, size, exact in _DUR_UNITS:
+        if exact and ms % size != 0:
+            continue
+        v = ms // size
+        if v > 0:
+            out.append(f"{v}{unit}")
+            ms -= v * size
+    return "".join(out)
+
+
+def format_float(f: float) -> str:
+    """Go's ``strconv.FormatFloat(f, 'f', -1, 64)``: shortest digits, never an exponent."""
+    if math.isnan(f):
+        return "NaN"
+    if math.isinf(f):
+        return "+Inf" if f > 0 else "-Inf"
+    if f == 0:
+        return "-0" if math.copysign(1.0, f) < 0 else "0"
+    if f.is_integer() and abs(f) < 2**53:
+        return str(int(f))
+    s = format(Decimal(repr(f)), "f")
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return s
+
+
+def _matcher_str(m: Matcher) -> str:
+    name = m.name if _LEGACY_LABEL.match(m.name) else go_quote(m.name)
+    return f"{name}{m.type.value}{go_quote(m.value)}"
+
+
+def _labels(names: tuple[str, ...]) -> str:
+    return ", ".join(n if _LEGACY_METRIC.match(n) else go_quote(n) for n in names)
+
+
+def _at(at_ms: int | None, modifier: str | None) -> str:
+    if at_ms is not None:
+        return f" @ {at_ms / 1000:.3f}"
+    if modifier is not None:
+        return f" @ {modifier}()"
+    return ""
+
+
+def _offset(ms: int, expr: ast.Expr | None = None) -> str:
+    if expr is not None:
+        return " offset " + to_string(expr)
+    if ms > 0:
+        return " offset " + format_duration(ms)
+    if ms < 0:
+        return " offset -" + format_duration(-ms)
+    return ""
+
+
+def _range(ms: int, expr: ast.Expr | None) -> str:
+    return to_string(expr) if expr is not None else format_duration(ms)
+
+
+def _extended(vs: ast.VectorSelector) -> str:
+    if vs.anchored:
+        return " anchored"
+    if vs.smoothed:
+        return " smoothed"
+    return ""
+
+
+def _selector_body(vs: ast.VectorSelector) -> str:
+    name = vs.name or ""
+    parts = sorted(
+        _matcher_str(m) for m in vs.matchers
+        if not (m.name == "__name__" and m.type.value == "=" and m.value == name and name)
+    )
+    if parts:
+        return name + "{" + ",".join(parts) + "}"
+    return name
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def _matching(vm: ast.VectorMatching | None) -> str:
+    if vm is None:
+        return ""
+    out = ""
+    grouped = vm.card in ("many-to-one", "one-to-many")
+    if vm.matching_labels or vm.on or grouped:
+        out = f" {'on' if vm.on else 'ignoring'} ({_labels(vm.matching_labels)})"
+        if grouped:
+            side = "left" if vm.card == "many-to-one" else "right"
+            out += f" group_{side} ({_labels(vm.include)})"
+    lf, rf = vm.fill_lhs, vm.fill_rhs
+    if lf is not None and rf is not None and _same(lf, rf):
+        out += f" fill({format_float(lf)})"
+    else:
+        if lf is not None:
+            out += f" fill_left({format_float(lf)})"
+        if rf is not None:
+            out += f" fill_right({format_float(rf)})"
+    return out
+
+
+def to_string(node: ast.Expr) -> str:
+    """Print ``node`` as PromQL (Prometheus's ``String()`` form)."""
+    if isinstance(node, ast.VectorSelector):
+        return (_selector_body(node) + _at(node.at_ms, node.at_modifier) + _extended(node)
+                + _offset(node.offset_ms, node.offset_expr))
+    if isinstance(node, ast.MatrixSelector):
+        vs = node.vector_selector
+        rng = _range(node.range_ms, node.range_expr)
+        return (f"{_selector_body(vs)}[{rng}]{_extended(vs)}"
+                f"{_at(vs.at_ms, vs.at_modifier)}{_offset(vs.offset_ms, vs.offset_expr)}")
+    if isinstance(node, ast.NumberLiteral):
+        v = node.value
+        if node.duration and math.isfinite(v):
+            if v < 0:
+                return "-" + format_duration(int(-v * 1e9) // 1_000_000)
+            return format_duration(int(v * 1e9) // 1_000_000)
+        return format_float(v)
+    if isinstance(node, ast.StringLiteral):
+        return go_quote(node.value)
+    if isinstance(node, ast.ParenExpr):
+        return f"({to_string(node.expr)})"
+    if isinstance(node, ast.UnaryExpr):
+        return node.op + to_string(node.expr)
+    if isinstance(node, ast.BinaryExpr):
+        mod = " bool" if node.return_bool else ""
+        return (f"{to_string(node.lhs)} {node.op}{mod}{_matching(node.matching)} "
+                f"{to_string(node.rhs)}")
+    if isinstance(node, ast.Call):
+        return f"{node.func.name}({', '.join(to_string(a) for a in node.args)})"
+    if isinstance(node, ast.AggregateExpr):
+        head = node.op
+        if node.without:
+            head += f" without ({_labels(node.grouping)}) "
+        elif node.grouping:
+            head += f" by ({_labels(node.grouping)}) "
+        param = f"{to_string(node.param)}, " if node.param is not None else ""
+        return f"{head}({param}{to_string(node.expr)})"
+    if isinstance(node, ast.SubqueryExpr):
+        step = _range(node.step_ms, node.step_expr) if node.step_ms or node.step_expr else ""
+        return (f"{to_string(node.expr)}[{_range(node.range_ms, node.range_expr)}:{step}]"
+                f"{_at(node.at_ms, node.at_modifier)}{_offset(node.offset_ms, node.offset_expr)}")
+    raise TypeError(f"cannot print {type(node).__name__}")
