@@ -1,0 +1,239 @@
+"""The PromQL engine: instant and range queries share one path (an instant query is one step).
+
+Examples
+--------
+>>> from promlab.model import Labels
+>>> from promlab.storage import MemoryStorage
+>>> from promlab.promql.parser.ast import VectorSelector
+>>> from promlab.model import Matcher, MatchType
+>>> st = MemoryStorage()
+>>> st.add_series(Labels({"__name__": "up", "job": "a"}), [0, 15_000], [1.0, 0.0])
+>>> sel = VectorSelector(name="up", matchers=(Matcher(MatchType.EQUAL, "__name__", "up"),))
+>>> res = Engine().instant(st, sel, 20_000)
+>>> res.result_type, res.value.values.tolist()
+('vector', [[0.0]])
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from promlab.errors import PromlabError, QueryError
+from promlab.model import Labels, parse_duration
+from promlab.promql.eval.evaluator import Evaluator
+from promlab.promql.eval.names import finalize_names
+from promlab.promql.parser.ast import (
+    Expr,
+    MatrixSelector,
+    SubqueryExpr,
+    ValueType,
+    VectorSelector,
+    children,
+)
+from promlab.promql.values import I64, Annotations, EvalContext, Matrix, Scalar, String, Vector
+from promlab.storage.interface import Queryable
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Engine", "Result", "data_time_range"]
+
+
+@dataclass
+class Result:
+    """A finished query: its value (names already removed) and how to read it.
+
+    ``value`` is a :class:`Scalar`, :class:`String`, :class:`Vector` (``(S, T)``; for a range
+    query sorted by labels, for an instant query ``T == 1`` in result order) or a
+    :class:`Matrix` (an instant query over a range vector). ``result_type`` is what the
+    Prometheus API reports: ``"vector"``, ``"matrix"``, ``"scalar"`` or ``"string"``.
+    """
+
+    query: str
+    expr: Expr
+    value: Scalar | String | Vector | Matrix
+    steps_ms: I64
+    result_type: str
+    annotations: Annotations = field(default_factory=Annotations)
+    start_ms: int = 0
+    end_ms: int = 0
+    step_ms: int = 0
+
+    def to_frame(self) -> pd.DataFrame:
+        """The result as a tidy DataFrame (see :func:`promlab.promql.results.to_frame`)."""
+        from promlab.promql.results import to_frame
+
+        return to_frame(self)
+
+
+def _ms(value: int | str | float, *, name: str) -> int:
+    try:
+        return parse_duration(value) if not isinstance(value, int) else int(value)
+    except ValueError as exc:
+        raise ValueError(f"invalid {name}: {exc}") from None
+
+
+def data_time_range(expr: Expr, start_ms: int, end_ms: int, *, lookback_ms: int,
+                    default_step_ms: int) -> tuple[int, int] | None:
+    """``[mint, maxt]`` covering every sample any selector of ``expr`` can read, or None."""
+    lo_hi: list[tuple[int, int]] = []
+
+    def at_of(at_ms: int | None, mod: str | None) -> int | None:
+        if at_ms is not None:
+            return at_ms
+        if mod == "start":
+            return start_ms
+        if mod == "end":
+            return end_ms
+        return None
+
+    def walk(node: Expr, lo: int, hi: int) -> None:
+        if isinstance(node, VectorSelector):
+            at = at_of(node.at_ms, node.at_modifier)
+            if at is not None:
+                lo = hi = at
+            lo_hi.append((lo - node.offset_ms - lookback_ms + 1, hi - node.offset_ms))
+            return
+        if isinstance(node, MatrixSelector):
+            vs = node.vector_selector
+            at = at_of(vs.at_ms, vs.at_modifier)
+            if at is not None:
+                lo = hi = at
+            lo_hi.append((lo - vs.offset_ms - node.range_ms + 1, hi - vs.offset_ms))
+            return
+        if isinstance(node, SubqueryExpr):
+            at = at_of(node.at_ms, node.at_modifier)
+            if at is not None:
+                lo = hi = at
+            walk(node.expr, lo - node.offset_ms - node.range_ms, hi - node.offset_ms)
+            return
+        for c in children(node):
+            walk(c, lo, hi)
+
+    walk(expr, start_ms, end_ms)
+    if not lo_hi:
+        return None
+    return min(a for a, _ in lo_hi), max(b for _, b in lo_hi)
+
+
+class Engine:
+    """Evaluates PromQL over any :class:`~promlab.storage.interface.Queryable`.
+
+    Parameters
+    ----------
+    lookback_delta
+        How far back an instant selector looks for the latest sample (default 5m).
+    max_samples
+        Most samples a query may hold at once before :class:`~promlab.errors.TooManySamples`.
+    timeout
+        Longest a query may run before :class:`~promlab.errors.QueryTimeout` (None: no limit).
+    default_subquery_step
+        Step of ``expr[range:]`` subqueries without an explicit step.
+    """
+
+    def __init__(self, *, lookback_delta: str | int = "5m", max_samples: int = 50_000_000,
+                 timeout: str | int | None = "2m", default_subquery_step: str | int = "1m") -> None:
+        self.lookback_ms = _ms(lookback_delta, name="lookback_delta") or 5 * 60 * 1000
+        self.max_samples = int(max_samples)
+        self.timeout_ms = None if timeout is None else _ms(timeout, name="timeout")
+        self.default_subquery_step_ms = _ms(default_subquery_step, name="default_subquery_step")
+
+    # --- public --------------------------------------------------------------------------------
+    def instant(self, queryable: Queryable, expr: str | Expr, time_ms: int, *,
+                cancel: threading.Event | None = None) -> Result:
+        """Evaluate ``expr`` at ``time_ms``."""
+        t = int(time_ms)
+        return self._exec(queryable, expr, t, t, 0, cancel=cancel, is_range=False)
+
+    def range(self, queryable: Queryable, expr: str | Expr, start_ms: int, end_ms: int,
+              step_ms: int, *, cancel: threading.Event | None = None) -> Result:
+        """Evaluate ``expr`` at ``start_ms, start_ms + step_ms, ... <= end_ms``."""
+        if step_ms <= 0:
+            raise QueryError("zero or negative query resolution step widths are not accepted. "
+                             "Try a positive integer")
+        if end_ms < start_ms:
+            raise QueryError("end timestamp must not be before start time")
+        return self._exec(queryable, expr, int(start_ms), int(end_ms), int(step_ms),
+                          cancel=cancel, is_range=True)
+
+    # --- internals ------------------------------------------------------------------------------
+    def _exec(self, queryable: Queryable, expr: str | Expr, start_ms: int, end_ms: int,
+              step_ms: int, *, cancel: threading.Event | None, is_range: bool) -> Result:
+        started = time.monotonic()
+        text, node = _parse(expr)
+        if is_range and node.type not in (ValueType.SCALAR, ValueType.VECTOR):
+            raise QueryError(f'invalid expression type "{node.type.document_name}" for range '
+                             "query, must be Scalar or instant Vector")
+        steps = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64) if is_range else \
+            np.array([start_ms], np.int64)
+        ctx = EvalContext(steps_ms=steps, start_ms=start_ms, end_ms=end_ms, step_ms=step_ms,
+                          lookback_ms=self.lookback_ms,
+                          default_subquery_step_ms=self.default_subquery_step_ms,
+                          max_samples=self.max_samples, query=text)
+        bounds = data_time_range(node, start_ms, end_ms, lookback_ms=self.lookback_ms,
+                                 default_step_ms=self.default_subquery_step_ms) or (0, 0)
+        deadline = None if self.timeout_ms is None else started + self.timeout_ms / 1000.0
+        ev = Evaluator(queryable, mint_ms=bounds[0], maxt_ms=bounds[1],
+                       max_samples=self.max_samples, deadline=deadline, cancel=cancel)
+        try:
+            value = ev.eval(node, ctx)
+            ev.check()
+            value, rtype = _shape_result(value, is_range)
+        except PromlabError:
+            raise
+        except MemoryError:
+            raise QueryError("query ran out of memory in query execution") from None
+        finally:
+            ev.close()
+        return Result(query=text, expr=node, value=value, steps_ms=steps, result_type=rtype,
+                      annotations=ctx.annotations, start_ms=start_ms, end_ms=end_ms,
+                      step_ms=step_ms)
+
+
+def _parse(expr: str | Expr) -> tuple[str, Expr]:
+    if isinstance(expr, Expr):
+        try:
+            from promlab.promql.parser import to_string
+
+            return to_string(expr), expr
+        except Exception:  # the printer may not exist yet
+            return "", expr
+    try:
+        from promlab.promql.parser import parse_expr
+    except ImportError:  # the package may not re-export it yet
+        from promlab.promql.parser.parser import parse_expr
+
+    return expr, parse_expr(expr)
+
+
+def _shape_result(value: Scalar | String | Vector | Matrix, is_range: bool,
+                  ) -> tuple[Scalar | String | Vector | Matrix, str]:
+    if isinstance(value, String):
+        if is_range:
+            raise QueryError('invalid expression type "string" for range query, must be '
+                             "Scalar or instant Vector")
+        return value, "string"
+    if isinstance(value, Scalar):
+        if not is_range:
+            return value, "scalar"
+        n = value.values.shape[0]
+        return Vector([Labels()], value.values[None, :].copy(), np.ones((1, n), bool)), "matrix"
+    if isinstance(value, Matrix):
+        return finalize_names(value), "matrix"
+    vec = finalize_names(value)
+    assert isinstance(vec, Vector)
+    keep = vec.present.any(axis=1)
+    rows = np.flatnonzero(keep)
+    labels = [vec.labels[i] for i in rows.tolist()]
+    if is_range:
+        order = sorted(range(len(labels)), key=labels.__getitem__)
+        rows = rows[np.asarray(order, np.int64)] if order else rows
+        labels = [labels[i] for i in order]
+    ts = None if vec.timestamps_ms is None else vec.timestamps_ms[rows]
+    out = Vector(labels, vec.values[rows], vec.present[rows], None, ts)
+    return out, "matrix" if is_range else "vector"

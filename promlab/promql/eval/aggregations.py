@@ -1,0 +1,457 @@
+"""Aggregation operators of the numpy evaluator.
+
+Every aggregation receives the input vector ``(S, T)``, a group id per series and the reduced
+group label sets, and reduces all steps at once. Order-dependent numerics (Kahan sums, the
+overflow-safe mean, Welford variance) loop over the *rank of a series inside its group*
+(vectorised over groups and steps); selections (``topk``, ``bottomk``, ``limitk``,
+``quantile``) sort every step's column with one ``lexsort``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from promlab.errors import QueryError
+from promlab.model import Labels
+from promlab.promql.eval.functions._common import (
+    format_go_g,
+    kahan_inc,
+    string_arg,
+    warn,
+)
+from promlab.promql.eval.registry import AggregationCall, aggregation
+from promlab.promql.values import F64, I64, B, Scalar, Vector, group_labels
+
+try:  # Prometheus's labels.Hash() is xxhash64; use it so limit_ratio picks the same series.
+    import xxhash as _xxhash
+except ImportError:  # pragma: no cover - optional dependency
+    _xxhash = None
+
+__all__ = ["prometheus_labels_hash"]
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+class _Groups:
+    """Series sorted by group: ``order`` (stable), ``starts``/``sizes`` per group."""
+
+    def __init__(self, gid: I64, n_groups: int) -> None:
+        self.gid = gid
+        self.n = n_groups
+        self.order = np.argsort(gid, kind="stable")
+        self.sizes = np.bincount(gid, minlength=n_groups).astype(np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
+        self.max_size = int(self.sizes.max()) if self.sizes.size else 0
+
+    def ranks(self):  # type: ignore[no-untyped-def]
+        """Yield ``(k, groups, rows)``: the k-th member row of every group that has one."""
+        for k in range(self.max_size):
+            g = np.flatnonzero(self.sizes > k)
+            yield k, g, self.order[self.starts[g] + k]
+
+    def reduce(self, ufunc: np.ufunc, data: F64) -> F64:
+        """``ufunc`` over the member rows of each group (groups must be non-empty)."""
+        return ufunc.reduceat(data[self.order], self.starts, axis=0)
+
+
+def _result(a: AggregationCall, values: F64, present: B, drop: B | None = None) -> Vector:
+    values = np.where(present, values, 0.0)
+    if drop is None:
+        drop = _group_drop_name(a)
+    keep = present.any(axis=1) if present.size else np.zeros(0, bool)
+    idx = np.flatnonzero(keep)
+    return Vector([a.groups[i] for i in idx], values[idx], present[idx], drop[idx])
+
+
+def _group_drop_name(a: AggregationCall) -> B:
+    # A group drops its (kept, e.g. ``by (__name__)``) name if any member series would.
+    out = np.zeros(len(a.groups), bool)
+    dn = a.vector.drop_name_mask()
+    if dn.any():
+        np.logical_or.at(out, a.group_ids, dn)
+    return out
+
+
+def _count(a: AggregationCall, gr: _Groups) -> I64:
+    return gr.reduce(np.add, a.vector.present.astype(np.int64))
+
+
+def _param(a: AggregationCall) -> F64:
+    p = a.param
+    if isinstance(p, Scalar):
+        return np.asarray(p.values, dtype=np.float64)
+    if isinstance(p, int | float):
+        return np.full(a.ctx.num_steps, float(p))
+    raise QueryError(f"expected scalar parameter for {a.node.op}")
+
+
+def _empty(a: AggregationCall) -> Vector:
+    return Vector.empty(a.ctx.num_steps)
+
+
+def _exact_ints(values: F64, present: B, max_terms: int) -> bool:
+    v = values[present]
+    if v.size == 0:
+        return True
+    if not np.isfinite(v).all():
+        return False
+    return float(np.abs(v).max()) * max(max_terms, 1) < 2.0**52 and bool((v == np.trunc(v)).all())
+
+
+# --- sum, avg, count, group, min, max -------------------------------------------------------------
+
+@aggregation("sum")
+def agg_sum(a: AggregationCall) -> Vector:
+    """``sum``: Kahan (Neumaier) summation per group and step."""
+    v = a.vector
+    if len(v) == 0:
+        return _empty(a)
+    gr = _Groups(a.group_ids, len(a.groups))
+    present = _count(a, gr) > 0
+    filled = np.where(v.present, v.values, 0.0)
+    if _exact_ints(v.values, v.present, gr.max_size):
+        return _result(a, gr.reduce(np.add, filled), present)
+    s = np.zeros((gr.n, v.values.shape[1]))
+    c = np.zeros_like(s)
+    with np.errstate(all="ignore"):
+        for _k, g, rows in gr.ranks():
+            p = v.present[rows]
+            ns, nc = kahan_inc(v.values[rows], s[g], c[g])
+            s[g] = np.where(p, ns, s[g])
+            c[g] = np.where(p, nc, c[g])
+        return _result(a, s + c, present)
+
+
+@aggregation("avg")
+def agg_avg(a: AggregationCall) -> Vector:
+    """``avg``: Kahan sum / count, switching to an incremental mean where the sum overflows."""
+    v = a.vector
+    if len(v) == 0:
+        return _empty(a)
+    gr = _Groups(a.group_ids, len(a.groups))
+    cnt_total = _count(a, gr)
+    present = cnt_total > 0
+    if _exact_ints(v.values, v.present, gr.max_size):
+        filled = np.where(v.present, v.values, 0.0)
+        with np.errstate(all="ignore"):
+            return _result(a, gr.reduce(np.add, filled) / cnt_total, present)
+    shape = (gr.n, v.values.shape[1])
+    s, c, mean = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    cnt = np.zeros(shape)
+    incr = np.zeros(shape, bool)
+    with np.errstate(all="ignore"):
+        for _k, g, rows in gr.ranks():
+            p = v.present[rows]
+            f = v.values[rows]
+            sg, cg, mg, ig = s[g], c[g], mean[g], incr[g]
+            n = cnt[g] + p
+            first = p & (n == 1)
+            ns, nc = kahan_inc(f, sg, cg)
+            over = np.isinf(ns)
+            later = p & (n > 1)
+            direct = later & ~ig & ~over
+            switch = later & ~ig & over
+            sg = np.where(first, f, np.where(direct, ns, sg))
+            cg = np.where(first, 0.0, np.where(direct, nc, cg))
+            mg = np.where(switch, sg / (n - 1), mg)
+            cg = np.where(switch, cg / (n - 1), cg)
+            ig = ig | switch
+            step = later & ig
+            q = (n - 1) / n
+            nm, nc2 = kahan_inc(f / n, q * mg, q * cg)
+            mg, cg = np.where(step, nm, mg), np.where(step, nc2, cg)
+            s[g], c[g], mean[g], incr[g], cnt[g] = sg, cg, mg, ig, n
+        res = np.where(incr, mean + c, (s + c) / cnt)
+    return _result(a, res, present)
+
+
+@aggregation("count")
+def agg_count(a: AggregationCall) -> Vector:
+    """``count``: number of series per group and step."""
+    if len(a.vector) == 0:
+        return _empty(a)
+    gr = _Groups(a.group_ids, len(a.groups))
+    cnt = _count(a, gr)
+    return _result(a, cnt.astype(np.float64), cnt > 0)
+
+
+@aggregation("group")
+def agg_group(a: AggregationCall) -> Vector:
+    """``group``: 1 for every group with a sample."""
+    if len(a.vector) == 0:
+        return _empty(a)
+    gr = _Groups(a.group_ids, len(a.groups))
+    cnt = _count(a, gr)
+    return _result(a, np.ones(cnt.shape), cnt > 0)
+
+
+def _minmax(a: AggregationCall, ufunc: np.ufunc) -> Vector:
+    v = a.vector
+    if len(v) == 0:
+        return _empty(a)
+    gr = _Groups(a.group_ids, len(a.groups))
+    cnt = _count(a, gr)
+    filled = np.where(v.present, v.values, np.nan)
+    return _result(a, gr.reduce(ufunc, filled), cnt > 0)
+
+
+@aggregation("max")
+def agg_max(a: AggregationCall) -> Vector:
+    """``max``: NaN only if every value is NaN."""
+    return _minmax(a, np.fmax)
+
+
+@aggregation("min")
+def agg_min(a: AggregationCall) -> Vector:
+    """``min``: NaN only if every value is NaN."""
+    return _minmax(a, np.fmin)
+
+
+def _variance(a: AggregationCall, sqrt: bool) -> Vector:
+    v = a.vector
+    if len(v) == 0:
+        return _empty(a)
+    gr = _Groups(a.group_ids, len(a.groups))
+    shape = (gr.n, v.values.shape[1])
+    cnt, mean, acc = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    with np.errstate(all="ignore"):
+        for _k, g, rows in gr.ranks():
+            p = v.present[rows]
+            f = v.values[rows]
+            n = cnt[g] + p
+            mg, ag = mean[g], acc[g]
+            first = p & (n == 1)
+            later = p & (n > 1)
+            delta = f - mg
+            new_mean = mg + delta / n
+            new_acc = ag + delta * (f - new_mean)
+            mean[g] = np.where(first, f, np.where(later, new_mean, mg))
+            acc[g] = np.where(first, np.where(np.isfinite(f), 0.0, np.nan),
+                              np.where(later, new_acc, ag))
+            cnt[g] = n
+        var = acc / cnt
+        res = np.sqrt(var) if sqrt else var
+    return _result(a, res, cnt > 0)
+
+
+@aggregation("stddev")
+def agg_stddev(a: AggregationCall) -> Vector:
+    """``stddev``: population standard deviation (Welford)."""
+    return _variance(a, sqrt=True)
+
+
+@aggregation("stdvar")
+def agg_stdvar(a: AggregationCall) -> Vector:
+    """``stdvar``: population variance (Welford)."""
+    return _variance(a, sqrt=False)
+
+
+# --- selections ----------------------------------------------------------------------------------
+
+def _column_sort(a: AggregationCall, value_key: F64 | None, nan_first: bool,
+                 ignore_nan: bool = False) -> tuple[I64, I64]:
+    """Per step, sort rows by (group, absent last, NaN, value_key, input order).
+
+    Returns ``order`` (S, T) and the rank of each sorted position inside its group.
+    """
+    v = a.vector
+    s, t = v.values.shape
+    gid = np.broadcast_to(a.group_ids[:, None], (s, t))
+    idx = np.broadcast_to(np.arange(s)[:, None], (s, t))
+    absent = ~v.present
+    nan = np.isnan(v.values) & v.present & (not ignore_nan)
+    nan_key = ~nan if nan_first else nan
+    vk = np.zeros((s, t)) if value_key is None else np.where(np.isnan(value_key), 0.0, value_key)
+    order = np.lexsort((idx, vk, nan_key, absent, gid), axis=0)
+    sizes = np.bincount(a.group_ids, minlength=len(a.groups))
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    rank = np.arange(s)[:, None] - starts[a.group_ids[order]]
+    return order, rank
+
+
+def _k_param(a: AggregationCall) -> I64:
+    p = _param(a)
+    if np.isnan(p).any():
+        raise QueryError("Parameter value is NaN")
+    p = np.clip(p, -(2.0**63), 2.0**63 - 1024)
+    return np.trunc(p).astype(np.int64)
+
+
+def _select(a: AggregationCall, selected_sorted: B, order: I64, sort_output: bool) -> Vector:
+    v = a.vector
+    s, t = v.values.shape
+    sel = np.zeros((s, t), bool)
+    cols = np.broadcast_to(np.arange(t)[None, :], (s, t))
+    sel[order, cols] = selected_sorted
+    sel &= v.present
+    rows = np.flatnonzero(sel.any(axis=1))
+    if sort_output and t == 1:
+        # Instant query: groups in order of first appearance, then the selection order.
+        pos = np.empty(s, np.int64)
+        pos[order[:, 0]] = np.arange(s)
+        first_seen = {g: i for i, g in reversed(list(enumerate(a.group_ids.tolist())))}
+        key = [(first_seen[int(a.group_ids[r])], int(pos[r])) for r in rows]
+        rows = rows[np.argsort(np.array([k[0] * (s + 1) + k[1] for k in key], np.int64),
+                               kind="stable")] if len(rows) else rows
+    dn = v.drop_name_mask()
+    return Vector([v.labels[r] for r in rows], v.values[rows], sel[rows], dn[rows])
+
+
+def _topk(a: AggregationCall, top: bool) -> Vector:
+    k = _k_param(a)
+    v = a.vector
+    if len(v) == 0:
+        return _empty(a)
+    key = -v.values if top else v.values
+    order, rank = _column_sort(a, key, nan_first=False)
+    return _select(a, rank < k[None, :], order, sort_output=True)
+
+
+@aggregation("topk")
+def agg_topk(a: AggregationCall) -> Vector:
+    """``topk(k, v)``: the k largest samples per group and step, keeping input labels."""
+    return _topk(a, top=True)
+
+
+@aggregation("bottomk")
+def agg_bottomk(a: AggregationCall) -> Vector:
+    """``bottomk(k, v)``: the k smallest samples per group and step."""
+    return _topk(a, top=False)
+
+
+@aggregation("limitk")
+def agg_limitk(a: AggregationCall) -> Vector:
+    """``limitk(k, v)``: the first k series (input order) per group and step."""
+    k = _k_param(a)
+    if len(a.vector) == 0:
+        return _empty(a)
+    # NaN values are not special for limitk: only presence and input order matter.
+    order, rank = _column_sort(a, None, nan_first=False, ignore_nan=True)
+    return _select(a, rank < k[None, :], order, sort_output=False)
+
+
+def prometheus_labels_hash(ls: Labels) -> int:
+    """Unsigned 64-bit hash of a label set as Prometheus's ``labels.Hash()`` computes it."""
+    data = b"".join(k.encode() + b"\xff" + v.encode() + b"\xff" for k, v in ls.pairs)
+    if _xxhash is not None:
+        return int(_xxhash.xxh64_intdigest(data))
+    return ls.hash & 0xFFFFFFFFFFFFFFFF  # pragma: no cover
+
+
+@aggregation("limit_ratio")
+def agg_limit_ratio(a: AggregationCall) -> Vector:
+    """``limit_ratio(r, v)``: a deterministic, hash-based sample of about ``r`` of the series."""
+    r = _param(a)
+    if np.isnan(r).any():
+        raise QueryError("Ratio value is NaN")
+    for bad in np.unique(r[(r < -1) | (r > 1)]):
+        cap = 1.0 if bad > 1 else -1.0
+        warn(a.ctx, f"ratio value should be between -1 and 1, got {format_go_g(float(bad))}, "
+             f"capping to {format_go_g(cap)}", a.node.param)
+    r = np.clip(r, -1.0, 1.0)
+    v = a.vector
+    if len(v) == 0:
+        return _empty(a)
+    offset = np.array([prometheus_labels_hash(ls) / float(2**64 - 1) for ls in v.labels])
+    keep = ((r[None, :] >= 0) & (offset[:, None] < r[None, :])) | (
+        (r[None, :] < 0) & (offset[:, None] >= 1.0 + r[None, :]))
+    sel = keep & v.present
+    rows = np.flatnonzero(sel.any(axis=1))
+    dn = v.drop_name_mask()
+    return Vector([v.labels[i] for i in rows], v.values[rows], sel[rows], dn[rows])
+
+
+@aggregation("quantile")
+def agg_quantile(a: AggregationCall) -> Vector:
+    """``quantile(φ, v)``: φ-quantile per group and step with linear interpolation."""
+    qs = _param(a)
+    for qv in np.unique(qs[~((qs >= 0) & (qs <= 1))]):
+        warn(a.ctx, f"quantile value should be between 0 and 1, got {format_go_g(float(qv))}",
+             a.node.param)
+    v = a.vector
+    if len(v) == 0:
+        return _empty(a)
+    s, t = v.values.shape
+    gr = _Groups(a.group_ids, len(a.groups))
+    cnt = _count(a, gr)
+    order, _rank = _column_sort(a, v.values, nan_first=True)
+    cols = np.broadcast_to(np.arange(t)[None, :], (s, t))
+    sorted_vals = v.values[order, cols]
+    n = cnt.astype(np.float64)
+    q = np.broadcast_to(qs[None, :], n.shape)
+    with np.errstate(invalid="ignore"):
+        rank = q * (n - 1)
+        fin = np.isfinite(rank)
+        fl = np.floor(np.where(fin, rank, 0.0))
+        lower = np.maximum(0, fl).astype(np.int64)
+        upper = np.minimum(cnt - 1, lower + 1)
+        weight = np.where(fin, rank, 0.0) - fl
+        base = gr.starts[:, None]
+        tcols = np.broadcast_to(np.arange(t)[None, :], n.shape)
+        lo_v = sorted_vals[np.clip(base + lower, 0, s - 1), tcols]
+        up_v = sorted_vals[np.clip(base + upper, 0, s - 1), tcols]
+        res = lo_v * (1 - weight) + up_v * weight
+    res = np.where(q < 0, -np.inf, np.where(q > 1, np.inf, res))
+    res = np.where(np.isnan(q), np.nan, res)
+    return _result(a, res, cnt > 0)
+
+
+# --- count_values --------------------------------------------------------------------------------
+
+def format_float_f(x: float) -> str:
+    """Go's ``strconv.FormatFloat(x, 'f', -1, 64)``: shortest digits, never an exponent."""
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "+Inf" if x > 0 else "-Inf"
+    r = repr(float(x))
+    if "e" not in r and "E" not in r:
+        return r[:-2] if r.endswith(".0") else r
+    from decimal import Decimal
+
+    d = format(Decimal(r), "f")
+    if "." in d:
+        d = d.rstrip("0").rstrip(".")
+    return d
+
+
+@aggregation("count_values")
+def agg_count_values(a: AggregationCall) -> Vector:
+    """``count_values("label", v)``: count series per distinct value, in a new label."""
+    node = a.node
+    label = string_arg([a.param] if a.param is not None else [],
+                       (node.param,) if node.param is not None else (), 0)
+    try:
+        label.encode("utf-8")
+        valid = label != "" and "\ufffd" not in label
+    except UnicodeEncodeError:
+        valid = False
+    if not valid:
+        raise QueryError(f"invalid label name {label!r}".replace("'", '"'))
+    v = a.vector
+    t = a.ctx.num_steps
+    if len(v) == 0 or not v.present.any():
+        return Vector.empty(t)
+    base = [ls.without((label,)) for ls in v.labels]
+    # The value label always joins a ``by`` grouping; ``without`` may drop it.
+    participates = not node.without or (label not in node.grouping and label != "__name__")
+    gid, groups = group_labels(base, node.grouping, without=node.without)
+    rows, cols = np.nonzero(v.present)
+    uniq, inv = np.unique(v.values[rows, cols], return_inverse=True)
+    if participates:
+        key = gid[rows] * len(uniq) + inv
+    else:
+        key = gid[rows]
+    ukeys, kinv = np.unique(key, return_inverse=True)
+    counts = np.zeros((len(ukeys), t))
+    np.add.at(counts, (kinv, cols), 1.0)
+    out_labels: list[Labels] = []
+    for kk in ukeys.tolist():
+        if participates:
+            g, u = divmod(kk, len(uniq))
+            out_labels.append(groups[g].set(label, format_float_f(float(uniq[u]))))
+        else:
+            out_labels.append(groups[kk])
+    return Vector(out_labels, counts, counts > 0, np.zeros(len(out_labels), bool))

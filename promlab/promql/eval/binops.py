@@ -1,0 +1,309 @@
+"""Binary operators over whole frames: scalar/scalar, vector/scalar and vector/vector.
+
+Vector matching is done once per query, not per step: series get a join-signature id, the
+(many-side, one-side) pairs that share a signature are enumerated over label sets, and every
+check Prometheus does per step (duplicates on the one side, several matches in one-to-one
+matching, non-unique group_left results) becomes a count over ``(group, step)`` arrays.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from promlab.errors import QueryError
+from promlab.model import METRIC_NAME, Labels
+from promlab.promql.eval.names import merge_same_labels
+from promlab.promql.parser.ast import BinaryExpr, VectorMatching
+from promlab.promql.values import F64, I64, B, EvalContext, Scalar, Value, Vector
+
+if TYPE_CHECKING:
+    from promlab.promql.eval.evaluator import Evaluator
+
+__all__ = ["ARITHMETIC", "COMPARISON", "SET_OPS", "apply_arith", "apply_compare", "eval_binary"]
+
+ARITHMETIC = frozenset({"+", "-", "*", "/", "%", "^", "atan2"})
+COMPARISON = frozenset({"==", "!=", ">", "<", ">=", "<="})
+SET_OPS = frozenset({"and", "or", "unless"})
+# Labels Prometheus removes from the result of an arithmetic operation between vectors.
+_SCHEMA_LABELS = (METRIC_NAME, "__type__", "__unit__")
+
+
+def apply_arith(op: str, a: F64 | float, b: F64 | float) -> F64:
+    """Element-wise arithmetic with Go float semantics (``%`` is ``math.Mod``, ``^`` ``math.Pow``)."""
+    with np.errstate(all="ignore"):
+        if op == "+":
+            return np.add(a, b)
+        if op == "-":
+            return np.subtract(a, b)
+        if op == "*":
+            return np.multiply(a, b)
+        if op == "/":
+            return np.true_divide(a, b)
+        if op == "%":
+            return np.fmod(a, b)
+        if op == "^":
+            return np.power(np.asarray(a, np.float64), b)
+        if op == "atan2":
+            return np.arctan2(a, b)
+    raise QueryError(f"operator {op!r} not allowed for arithmetic")
+
+
+def apply_compare(op: str, a: F64 | float, b: F64 | float) -> B:
+    with np.errstate(all="ignore"):
+        if op == "==":
+            return np.equal(a, b)
+        if op == "!=":
+            return np.not_equal(a, b)
+        if op == ">":
+            return np.greater(a, b)
+        if op == "<":
+            return np.less(a, b)
+        if op == ">=":
+            return np.greater_equal(a, b)
+        if op == "<=":
+            return np.less_equal(a, b)
+    raise QueryError(f"operator {op!r} is not a comparison")
+
+
+def eval_binary(node: BinaryExpr, ev: Evaluator, ctx: EvalContext) -> Value:
+    lhs = ev.eval(node.lhs, ctx)
+    rhs = ev.eval(node.rhs, ctx)
+    op = node.op
+    if isinstance(lhs, Scalar) and isinstance(rhs, Scalar):
+        return _scalar_scalar(op, lhs, rhs)
+    if isinstance(lhs, Vector) and isinstance(rhs, Scalar):
+        return _vector_scalar(op, lhs, rhs.values, swap=False, return_bool=node.return_bool)
+    if isinstance(lhs, Scalar) and isinstance(rhs, Vector):
+        return _vector_scalar(op, rhs, lhs.values, swap=True, return_bool=node.return_bool)
+    if isinstance(lhs, Vector) and isinstance(rhs, Vector):
+        matching = node.matching or VectorMatching(
+            card="many-to-many" if op in SET_OPS else "one-to-one")
+        if op in SET_OPS:
+            return _set_op(op, lhs, rhs, matching)
+        return _vector_vector(op, lhs, rhs, matching, node.return_bool)
+    raise QueryError(f"binary operator {op!r} not allowed between {type(lhs).__name__} "
+                     f"and {type(rhs).__name__}")
+
+
+def _scalar_scalar(op: str, lhs: Scalar, rhs: Scalar) -> Scalar:
+    if op in COMPARISON:
+        return Scalar(apply_compare(op, lhs.values, rhs.values).astype(np.float64))
+    return Scalar(np.asarray(apply_arith(op, lhs.values, rhs.values), np.float64))
+
+
+def _vector_scalar(op: str, vec: Vector, scalar: F64, *, swap: bool, return_bool: bool) -> Vector:
+    s = scalar[None, :]
+    a, b = (s, vec.values) if swap else (vec.values, s)
+    if op in COMPARISON:
+        keep = apply_compare(op, a, b)
+        if return_bool:
+            return Vector(vec.labels, keep.astype(np.float64), vec.present.copy(),
+                          np.ones(len(vec), bool))
+        # The vector's own value survives a comparison, whichever side it is on.
+        present = vec.present & keep
+        return _drop_empty_rows(Vector(vec.labels, vec.values, present, vec.drop_name))
+    if op in ARITHMETIC:
+        values = np.asarray(apply_arith(op, a, b), np.float64)
+        return Vector(vec.labels, values, vec.present, np.ones(len(vec), bool))
+    raise QueryError(f"operator {op!r} not allowed for vector/scalar operations")
+
+
+def _drop_empty_rows(vec: Vector) -> Vector:
+    keep = vec.present.any(axis=1)
+    if keep.all():
+        return vec
+    rows = np.flatnonzero(keep)
+    return Vector([vec.labels[i] for i in rows.tolist()], vec.values[rows], vec.present[rows],
+                  None if vec.drop_name is None else vec.drop_name[rows],
+                  None if vec.timestamps_ms is None else vec.timestamps_ms[rows])
+
+
+def _signature_ids(labels_l: list[Labels], labels_r: list[Labels], matching: VectorMatching,
+                   ) -> tuple[I64, I64, list[tuple[tuple[str, str], ...]]]:
+    """Join-signature ids for both sides (shared numbering) and each id's signature."""
+    names = set(matching.matching_labels)
+    sig_of: dict[tuple[tuple[str, str], ...], int] = {}
+    sigs: list[tuple[tuple[str, str], ...]] = []
+
+    def ids(labels: list[Labels]) -> I64:
+        out = np.empty(len(labels), np.int64)
+        for i, ls in enumerate(labels):
+            if matching.on:
+                key = tuple(p for p in ls.pairs if p[0] in names)
+            else:
+                key = tuple(p for p in ls.pairs if p[0] not in names and p[0] != METRIC_NAME)
+            g = sig_of.get(key)
+            if g is None:
+                g = sig_of[key] = len(sigs)
+                sigs.append(key)
+            out[i] = g
+        return out
+
+    return ids(labels_l), ids(labels_r), sigs
+
+
+def _group_count(present: B, sig: I64, n_groups: int) -> I64:
+    """``(G, T)``: how many series of each signature group are present at each step."""
+    out = np.zeros((n_groups, present.shape[1]), np.int64)
+    if not present.shape[0]:
+        return out
+    order = np.argsort(sig, kind="stable")
+    sorted_ids = sig[order]
+    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+    if starts.shape[0] == sig.shape[0]:  # every group has one series: a plain scatter
+        out[sig] = present
+        return out
+    out[sorted_ids[starts]] = np.add.reduceat(present[order].astype(np.int64), starts, axis=0)
+    return out
+
+
+def _group_any(present: B, sig: I64, n_groups: int) -> B:
+    """``(G, T)``: whether any series of each signature group is present at each step."""
+    return _group_count(present, sig, n_groups) > 0
+
+
+def _set_op(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching) -> Vector:
+    sl, sr, sigs = _signature_ids(lhs.labels, rhs.labels, matching)
+    n_groups = len(sigs)
+    if op == "or":
+        left_any = _group_any(lhs.present, sl, n_groups)
+        rpresent = rhs.present & ~left_any[sr]
+        labels = list(lhs.labels) + list(rhs.labels)
+        values = np.concatenate([lhs.values, rhs.values])
+        present = np.concatenate([lhs.present, rpresent])
+        drop = np.concatenate([lhs.drop_name_mask(), rhs.drop_name_mask()])
+        out = _drop_empty_rows(Vector(labels, values, present, drop))
+        return merge_same_labels(out)
+    right_any = _group_any(rhs.present, sr, n_groups)
+    matched = right_any[sl]
+    present = lhs.present & (matched if op == "and" else ~matched)
+    return _drop_empty_rows(Vector(lhs.labels, lhs.values, present, lhs.drop_name,
+                                   lhs.timestamps_ms))
+
+
+def _match_labels(ls: Labels, matching: VectorMatching) -> Labels:
+    names = set(matching.matching_labels)
+    if matching.on:
+        return Labels.from_sorted_pairs(tuple(p for p in ls.pairs if p[0] in names))
+    return Labels.from_sorted_pairs(
+        tuple(p for p in ls.pairs if p[0] not in names and p[0] != METRIC_NAME))
+
+
+def _result_labels(many: Labels, one: Labels, op: str, matching: VectorMatching) -> Labels:
+    d = dict(many.pairs)
+    if op in ARITHMETIC:
+        for n in _SCHEMA_LABELS:
+            d.pop(n, None)
+    if matching.card == "one-to-one":
+        names = set(matching.matching_labels)
+        if matching.on:
+            d = {k: v for k, v in d.items() if k in names}
+        else:
+            d = {k: v for k, v in d.items() if k not in names}
+    for n in matching.include:
+        v = one.get(n)
+        if v:
+            d[n] = v
+        else:
+            d.pop(n, None)
+    return Labels.from_sorted_pairs(tuple(sorted(d.items())))
+
+
+def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
+                   return_bool: bool) -> Vector:
+    n_steps = lhs.present.shape[1]
+    one_to_many = matching.card == "one-to-many"
+    many, one = (rhs, lhs) if one_to_many else (lhs, rhs)
+    s_many, s_one, sigs = _signature_ids(many.labels, one.labels, matching)
+    n_groups = len(sigs)
+    # Steps where both sides have samples (Prometheus short-circuits the others).
+    active = lhs.present.any(axis=0) & rhs.present.any(axis=0)
+    one_count = _group_count(one.present, s_one, n_groups)
+    bad = (one_count > 1) & active[None, :]
+    if bad.any():
+        g, t = np.argwhere(bad)[0]
+        dup = [one.labels[i] for i in np.flatnonzero((s_one == g) & one.present[:, t])[:2]]
+        dup.sort()
+        side = "left" if one_to_many else "right"
+        group = _match_labels(dup[0], matching)
+        raise QueryError(
+            f"found duplicate series for the match group {_fmt(group)} on the {side} hand-side "
+            f"of the operation: [{_fmt(dup[0])}, {_fmt(dup[1])}];many-to-many matching not "
+            "allowed: matching labels must be unique on one side")
+    # Enumerate (many, one) pairs sharing a signature.
+    one_by_sig: dict[int, list[int]] = {}
+    for j, g in enumerate(s_one.tolist()):
+        one_by_sig.setdefault(g, []).append(j)
+    pm: list[int] = []
+    po: list[int] = []
+    for i, g in enumerate(s_many.tolist()):
+        for j in one_by_sig.get(g, ()):
+            pm.append(i)
+            po.append(j)
+    if not pm:
+        return Vector.empty(n_steps)
+    pair_many = np.asarray(pm, np.int64)
+    pair_one = np.asarray(po, np.int64)
+    pair_present = many.present[pair_many] & one.present[pair_one]
+    pair_sig = s_many[pair_many]
+    if matching.card == "one-to-one" and \
+            (_group_count(pair_present, pair_sig, n_groups) > 1).any():
+        raise QueryError("multiple matches for labels: many-to-one matching must be explicit "
+                         "(group_left/group_right)")
+    # Result label set of each pair, deduplicated into output rows.
+    cache: dict[tuple[int, int], Labels] = {}
+    row_of: dict[Labels, int] = {}
+    out_labels: list[Labels] = []
+    pair_row = np.empty(pair_many.shape[0], np.int64)
+    for k, (i, j) in enumerate(zip(pm, po, strict=True)):
+        key = (i, j if matching.include else 0)
+        ls = cache.get(key)
+        if ls is None:
+            ls = cache[key] = _result_labels(many.labels[i], one.labels[j], op, matching)
+        r = row_of.get(ls)
+        if r is None:
+            r = row_of[ls] = len(out_labels)
+            out_labels.append(ls)
+        pair_row[k] = r
+    n_rows = len(out_labels)
+    if n_rows < pair_many.shape[0]:
+        row_count = _group_count(pair_present, pair_row, n_rows)
+        if (row_count > 1).any():
+            # Same signature → the group_x labels were not enough; otherwise a plain clash.
+            r, t = np.argwhere(row_count > 1)[0]
+            sig_hits = np.unique(pair_sig[(pair_row == r) & pair_present[:, t]])
+            if sig_hits.shape[0] == 1 and matching.card != "one-to-one":
+                raise QueryError("multiple matches for labels: grouping labels must ensure "
+                                 "unique matches")
+            raise QueryError("vector cannot contain metrics with the same labelset")
+    lv = many.values[pair_many]
+    rv = one.values[pair_one]
+    if one_to_many:
+        lv, rv = rv, lv
+    if op in COMPARISON:
+        keep = apply_compare(op, lv, rv)
+        if return_bool:
+            pair_values = keep.astype(np.float64)
+            pair_keep = pair_present
+        else:
+            pair_values = lv
+            pair_keep = pair_present & keep
+    else:
+        pair_values = np.asarray(apply_arith(op, lv, rv), np.float64)
+        pair_keep = pair_present
+    values = np.zeros((n_rows, n_steps))
+    present = np.zeros((n_rows, n_steps), bool)
+    rows, cols = np.nonzero(pair_keep)
+    values[pair_row[rows], cols] = pair_values[rows, cols]
+    present[pair_row[rows], cols] = True
+    drop = np.full(n_rows, bool(return_bool))
+    return _drop_empty_rows(Vector(out_labels, values, present, drop))
+
+
+def _fmt(ls: Labels) -> str:
+    """A label set the way Prometheus prints it in errors: ``{__name__="x", a="b"}``."""
+    from promlab.model import format_label_value
+
+    return "{" + ", ".join(f"{k}={format_label_value(v)}" for k, v in ls.pairs) + "}"

@@ -1,0 +1,236 @@
+"""The evaluator: one ``functools.singledispatch`` case per AST node type, whole frames per node.
+
+:class:`Evaluator` holds what one query needs while it runs (the querier, a selection cache,
+the sample count, the deadline and the cancel event); every node is evaluated through
+:meth:`Evaluator.eval`, which checks cancellation, the timeout and the sample limit between
+nodes. Nothing here loops over samples or steps.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import threading
+import time
+from collections.abc import Sequence
+from functools import singledispatch
+from typing import Any
+
+import numpy as np
+
+from promlab.errors import FunctionNotImplemented, QueryCanceled, QueryTimeout, TooManySamples
+from promlab.model import Matcher
+from promlab.promql.eval import binops, selectors, subquery
+from promlab.promql.eval.registry import AGGREGATIONS, FUNCTION_IMPLS, AggregationCall, FunctionCall
+from promlab.promql.parser.ast import (
+    AggregateExpr,
+    BinaryExpr,
+    Call,
+    Expr,
+    MatrixSelector,
+    NumberLiteral,
+    ParenExpr,
+    StringLiteral,
+    SubqueryExpr,
+    UnaryExpr,
+    VectorSelector,
+)
+from promlab.promql.values import EvalContext, Matrix, Scalar, String, Value, Vector, group_labels
+from promlab.storage.interface import Querier, Queryable, SelectHints, SeriesSet
+
+__all__ = ["Evaluator", "evaluate", "load_implementations", "sample_count"]
+
+# Dense (series x steps) cells a single frame may allocate, whatever max_samples says.
+MAX_DENSE_CELLS = 400_000_000
+
+_impls_loaded = False
+_impls_lock = threading.Lock()
+_import_errors: list[str] = []
+
+
+def load_implementations() -> None:
+    """Import the function and aggregation modules so that they fill the registry."""
+    global _impls_loaded
+    if _impls_loaded:
+        return
+    with _impls_lock:
+        if _impls_loaded:
+            return
+        import promlab.promql.eval as pkg
+
+        for mod in pkgutil.iter_modules(pkg.__path__):
+            if mod.name.startswith(("functions", "aggregation")):
+                try:
+                    importlib.import_module(f"{pkg.__name__}.{mod.name}")
+                except ImportError as exc:  # a half-written module must not break the engine
+                    _import_errors.append(f"{mod.name}: {exc}")
+        _impls_loaded = True
+
+
+def _import_note() -> str:
+    return f" ({'; '.join(_import_errors)})" if _import_errors else ""
+
+
+def sample_count(value: Value) -> int:
+    """Samples held by a frame, as Prometheus counts them (points, not cells)."""
+    if isinstance(value, Vector):
+        return int(np.count_nonzero(value.present))
+    if isinstance(value, Matrix):
+        return int(value.ts_ms.shape[0])
+    if isinstance(value, Scalar):
+        return int(value.values.shape[0])
+    return 0
+
+
+class Evaluator:
+    """Per-query state. Use once, then :meth:`close`.
+
+    Parameters
+    ----------
+    queryable
+        Where selectors read from.
+    mint_ms, maxt_ms
+        The time range the querier is opened for (all selectors' data).
+    max_samples
+        Limit on samples held at once; :class:`TooManySamples` beyond it.
+    deadline
+        ``time.monotonic()`` value after which :class:`QueryTimeout` is raised, or None.
+    cancel
+        An event that, once set, makes the query stop with :class:`QueryCanceled`.
+    """
+
+    def __init__(self, queryable: Queryable, *, mint_ms: int, maxt_ms: int, max_samples: int,
+                 deadline: float | None = None, cancel: threading.Event | None = None) -> None:
+        self.queryable = queryable
+        self.mint_ms = mint_ms
+        self.maxt_ms = maxt_ms
+        self.max_samples = max_samples
+        self.deadline = deadline
+        self.cancel = cancel
+        self.current_samples = 0
+        self.peak_samples = 0
+        self._querier: Querier | None = None
+        self._cache: dict[tuple[Any, ...], SeriesSet] = {}
+
+    # --- limits --------------------------------------------------------------------------------
+    def check(self) -> None:
+        """Raise if the query was canceled or ran out of time."""
+        if self.cancel is not None and self.cancel.is_set():
+            raise QueryCanceled("query was canceled in expression evaluation")
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise QueryTimeout("query timed out in expression evaluation")
+
+    def add_samples(self, n: int) -> None:
+        self.current_samples += n
+        self.peak_samples = max(self.peak_samples, self.current_samples)
+        if self.current_samples > self.max_samples:
+            raise TooManySamples()
+
+    def check_dense(self, cells: int) -> None:
+        """Refuse to allocate an absurdly large dense frame."""
+        if cells > MAX_DENSE_CELLS:
+            raise TooManySamples()
+
+    # --- storage -------------------------------------------------------------------------------
+    def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> SeriesSet:
+        """Series matching ``matchers`` with samples in ``[start_ms, end_ms]`` (cached)."""
+        key = (tuple(sorted((m.name, m.type.value, m.value) for m in matchers)), start_ms, end_ms)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        self.check()
+        if self._querier is None:
+            self._querier = self.queryable.querier(self.mint_ms, self.maxt_ms)
+        ss = self._querier.select(list(matchers), SelectHints(start_ms=start_ms, end_ms=end_ms))
+        if ss.num_samples > self.max_samples:
+            raise TooManySamples()
+        self._cache[key] = ss
+        return ss
+
+    def close(self) -> None:
+        self._cache.clear()
+        if self._querier is not None:
+            try:
+                self._querier.close()
+            finally:
+                self._querier = None
+
+    # --- evaluation ----------------------------------------------------------------------------
+    def eval(self, node: Expr, ctx: EvalContext) -> Value:
+        """Evaluate ``node`` over ``ctx.steps_ms``; children's samples are released afterwards."""
+        self.check()
+        before = self.current_samples
+        value = evaluate(node, self, ctx)
+        self.current_samples = before
+        self.add_samples(sample_count(value))
+        return value
+
+
+@singledispatch
+def evaluate(node: Expr, ev: Evaluator, ctx: EvalContext) -> Value:
+    raise FunctionNotImplemented(f"cannot evaluate {type(node).__name__} nodes")
+
+
+@evaluate.register
+def _number(node: NumberLiteral, ev: Evaluator, ctx: EvalContext) -> Value:
+    return Scalar(np.full(ctx.num_steps, float(node.value)))
+
+
+@evaluate.register
+def _string(node: StringLiteral, ev: Evaluator, ctx: EvalContext) -> Value:
+    return String(node.value)
+
+
+@evaluate.register
+def _paren(node: ParenExpr, ev: Evaluator, ctx: EvalContext) -> Value:
+    return ev.eval(node.expr, ctx)
+
+
+@evaluate.register
+def _unary(node: UnaryExpr, ev: Evaluator, ctx: EvalContext) -> Value:
+    value = ev.eval(node.expr, ctx)
+    if node.op != "-":
+        return value
+    if isinstance(value, Scalar):
+        return Scalar(-value.values)
+    if isinstance(value, Vector):
+        return Vector(value.labels, -value.values, value.present, np.ones(len(value), bool))
+    raise FunctionNotImplemented(f"unary minus on {type(value).__name__}")
+
+
+@evaluate.register
+def _call(node: Call, ev: Evaluator, ctx: EvalContext) -> Value:
+    name = node.func.name
+    impl = FUNCTION_IMPLS.get(name)
+    if impl is None:
+        load_implementations()
+        impl = FUNCTION_IMPLS.get(name)
+        if impl is None:
+            raise FunctionNotImplemented(f"function {name!r} is not implemented"
+                                         + _import_note())
+    args = [ev.eval(a, ctx) for a in node.args]
+    return impl(FunctionCall(node, args, ctx))
+
+
+@evaluate.register
+def _aggregate(node: AggregateExpr, ev: Evaluator, ctx: EvalContext) -> Value:
+    impl = AGGREGATIONS.get(node.op)
+    if impl is None:
+        load_implementations()
+        impl = AGGREGATIONS.get(node.op)
+        if impl is None:
+            raise FunctionNotImplemented(f"aggregation {node.op!r} is not implemented"
+                                         + _import_note())
+    param = ev.eval(node.param, ctx) if node.param is not None else None
+    vec = ev.eval(node.expr, ctx)
+    if isinstance(vec, Scalar):  # pragma: no cover - the parser rejects this
+        raise FunctionNotImplemented("aggregation over a scalar")
+    assert isinstance(vec, Vector)
+    group_ids, groups = group_labels(vec.labels, node.grouping, without=node.without)
+    return impl(AggregationCall(node, vec, param, group_ids, groups, ctx))
+
+
+evaluate.register(VectorSelector)(selectors.eval_vector_selector)
+evaluate.register(MatrixSelector)(selectors.eval_matrix_selector)
+evaluate.register(SubqueryExpr)(subquery.eval_subquery)
+evaluate.register(BinaryExpr)(binops.eval_binary)

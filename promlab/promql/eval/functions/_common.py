@@ -1,0 +1,211 @@
+"""Shared helpers of the function implementations: argument access, annotations, window kernels.
+
+Everything here works on whole frames: ``(S, T)`` arrays for instant vectors, CSR arrays plus
+``(S, T)`` window bounds for range vectors. The only Python loops run over the *position inside
+a window* (at most the longest window's sample count), each iteration vectorised over every
+(series, step) window at once; they are used where Prometheus's numerics (Kahan summation,
+incremental means, recurrences) are order dependent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+from promlab.errors import QueryError
+from promlab.model import Labels
+from promlab.promql.parser.ast import Expr, StringLiteral
+from promlab.promql.values import F64, I64, B, EvalContext, Matrix, Scalar, String, Vector
+
+__all__ = [
+    "WindowSet",
+    "format_go_g",
+    "info",
+    "kahan_inc",
+    "pos_suffix",
+    "reduce_windows",
+    "scalar_arg",
+    "string_arg",
+    "vector_out",
+    "warn",
+]
+
+
+# --- annotations -------------------------------------------------------------------------------
+
+def pos_suffix(ctx: EvalContext, expr: Expr | None) -> str:
+    """Prometheus's `` (line:col)`` suffix for an annotation about ``expr`` (empty without query)."""
+    if expr is None or not ctx.query:
+        return ""
+    start = expr.pos.start
+    before = ctx.query[:start]
+    line = before.count("\n") + 1
+    col = start - (before.rfind("\n") + 1) + 1
+    return f" ({line}:{col})"
+
+
+def warn(ctx: EvalContext, message: str, expr: Expr | None = None) -> None:
+    """Add ``PromQL warning: <message>`` positioned at ``expr``."""
+    ctx.annotations.warn(f"PromQL warning: {message}{pos_suffix(ctx, expr)}")
+
+
+def info(ctx: EvalContext, message: str, expr: Expr | None = None) -> None:
+    """Add ``PromQL info: <message>`` positioned at ``expr``."""
+    ctx.annotations.info(f"PromQL info: {message}{pos_suffix(ctx, expr)}")
+
+
+def format_go_g(x: float) -> str:
+    """Format a float like Go's ``%g``: shortest digits, exponent form below 1e-4 or from 1e6."""
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "+Inf" if x > 0 else "-Inf"
+    if x == 0:
+        return "-0" if math.copysign(1.0, x) < 0 else "0"
+    m, e = f"{abs(x)!r}e0".split("e")[:2] if "e" not in repr(abs(x)) else repr(abs(x)).split("e")
+    ip, _, fp = m.partition(".")
+    digits = (ip + fp).lstrip("0")
+    exp = int(e) + len(ip) - 1 if ip != "0" else int(e) - (len(fp) - len(fp.lstrip("0"))) - 1
+    digits = digits.rstrip("0") or "0"
+    sign = "-" if x < 0 else ""
+    if exp < -4 or exp >= 6:
+        tail = digits[1:]
+        mant = digits[0] + ("." + tail if tail else "")
+        return f"{sign}{mant}e{'+' if exp >= 0 else '-'}{abs(exp):02d}"
+    if exp >= len(digits) - 1:
+        return sign + digits + "0" * (exp - len(digits) + 1)
+    if exp >= 0:
+        return sign + digits[: exp + 1] + "." + digits[exp + 1:]
+    return sign + "0." + "0" * (-exp - 1) + digits
+
+
+# --- arguments -----------------------------------------------------------------------------------
+
+def scalar_arg(args: list, i: int, num_steps: int, default: float | None = None) -> F64:
+    """Argument ``i`` as a per-step ``(T,)`` float array (a Scalar frame, or ``default``)."""
+    if i >= len(args):
+        if default is None:
+            raise QueryError(f"missing argument {i}")
+        return np.full(num_steps, default, dtype=np.float64)
+    a = args[i]
+    if isinstance(a, Scalar):
+        return np.asarray(a.values, dtype=np.float64)
+    if isinstance(a, int | float):
+        return np.full(num_steps, float(a))
+    raise QueryError(f"expected scalar argument at position {i}")
+
+
+def string_arg(args: list, nodes: tuple[Expr, ...], i: int) -> str:
+    """Argument ``i`` as a Python string (evaluated String frame or the literal node)."""
+    if i < len(args) and isinstance(args[i], String):
+        return args[i].value
+    if i < len(args) and isinstance(args[i], str):
+        return args[i]
+    node = nodes[i] if i < len(nodes) else None
+    while node is not None and not isinstance(node, StringLiteral) and hasattr(node, "expr"):
+        node = node.expr  # ParenExpr
+    if isinstance(node, StringLiteral):
+        return node.value
+    raise QueryError(f"expected string argument at position {i}")
+
+
+# --- output --------------------------------------------------------------------------------------
+
+def vector_out(labels: list[Labels], values: F64, present: B, drop_name: B | bool | None,
+               *, compact: bool = True) -> Vector:
+    """Build a result Vector; with ``compact`` rows that are never present are removed."""
+    n = len(labels)
+    if isinstance(drop_name, bool | np.bool_):
+        dn: B | None = np.full(n, bool(drop_name))
+    else:
+        dn = drop_name
+    values = np.where(present, values, 0.0) if values.size else values
+    if compact and n:
+        keep = present.any(axis=1)
+        if not keep.all():
+            idx = np.flatnonzero(keep)
+            labels = [labels[i] for i in idx]
+            values = values[idx]
+            present = present[idx]
+            dn = dn[idx] if dn is not None else None
+    return Vector(labels, values, present, dn)
+
+
+# --- numerics ------------------------------------------------------------------------------------
+
+def kahan_inc(inc: F64, s: F64, c: F64) -> tuple[F64, F64]:
+    """Neumaier-compensated ``s + inc`` as Prometheus's ``kahansum.Inc`` (element-wise)."""
+    t = s + inc
+    with np.errstate(invalid="ignore", over="ignore"):
+        big = np.abs(s) >= np.abs(inc)
+        corr = np.where(big, (s - t) + inc, (inc - t) + s)
+        c = np.where(np.isinf(t), 0.0, c + corr)
+    return t, c
+
+
+def reduce_windows(ufunc: np.ufunc, data: F64, lo: I64, hi: I64) -> F64:
+    """``ufunc.reduce(data[lo:hi])`` for every window (same shape as ``lo``).
+
+    Uses ``ufunc.reduceat`` on interleaved ``(lo, hi)`` pairs; windows may overlap. Empty
+    windows give an undefined value that the caller masks.
+    """
+    shape = lo.shape
+    if lo.size == 0:
+        return np.zeros(shape)
+    padded = np.append(data, data.dtype.type(0))
+    idx = np.empty(lo.size * 2, dtype=np.int64)
+    idx[0::2] = lo.ravel()
+    idx[1::2] = hi.ravel()
+    np.minimum(idx, padded.size - 1, out=idx)
+    out = ufunc.reduceat(padded, idx)[0::2]
+    return out.reshape(shape)
+
+
+class WindowSet:
+    """The non-empty windows of a Matrix, flattened, for position-by-position kernels.
+
+    ``flat`` are the indexes into the ``(S, T)`` grid of windows with at least ``min_count``
+    samples; ``lo``/``n`` their first sample index and sample count.
+    """
+
+    def __init__(self, m: Matrix, lo: I64, hi: I64, min_count: int = 1) -> None:
+        self.shape = lo.shape
+        counts = hi - lo
+        self.mask = counts >= min_count
+        self.flat = np.flatnonzero(self.mask.ravel())
+        self.lo = lo.ravel()[self.flat]
+        self.n = counts.ravel()[self.flat]
+        self.max_n = int(self.n.max()) if self.n.size else 0
+        self.m = m
+
+    def positions(self, start: int = 0) -> Iterator[tuple[int, I64, B]]:
+        """Yield ``(k, idx, active)``: the k-th sample index of every window and whether it exists."""
+        last = max(self.m.values.size - 1, 0)
+        for k in range(start, self.max_n):
+            active = self.n > k
+            idx = np.minimum(self.lo + k, last)
+            yield k, idx, active
+
+    def scatter(self, vals: F64, fill: float = 0.0) -> F64:
+        """Put per-window results back on the ``(S, T)`` grid."""
+        out = np.full(int(np.prod(self.shape)), fill, dtype=np.float64)
+        out[self.flat] = vals
+        return out.reshape(self.shape)
+
+
+def window_gather(ws: WindowSet, data: F64, fill: float, chunk_elems: int = 4_000_000,
+                  ) -> Iterator[tuple[slice, F64]]:
+    """Dense ``(chunk, max_n)`` blocks of window samples padded with ``fill`` (for sorting)."""
+    if ws.max_n == 0:
+        return
+    per = max(1, chunk_elems // ws.max_n)
+    ar = np.arange(ws.max_n)
+    last = max(data.size - 1, 0)
+    for s in range(0, ws.flat.size, per):
+        sl = slice(s, min(s + per, ws.flat.size))
+        idx = ws.lo[sl, None] + ar[None, :]
+        valid = ar[None, :] < ws.n[sl, None]
+        block = np.where(valid, data[np.minimum(idx, last)], fill)
+        yield sl, block

@@ -1,0 +1,331 @@
+"""Histogram functions on classic (``le``-labelled) bucket series.
+
+``histogram_quantile`` and ``histogram_fraction`` group the float bucket series by their labels
+without ``le`` and evaluate every (histogram, step) cell at once on dense ``(cells, buckets)``
+arrays: buckets sorted by ``le``, duplicates coalesced, tiny precision errors and
+non-monotonic counts fixed as Prometheus does (the latter with an info annotation).
+Native histograms are not part of the value frames yet, so the native-only functions
+(``histogram_count`` & co.) return an empty vector for float input, as Prometheus does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from promlab.model import Labels
+from promlab.promql.eval.functions._common import (
+    format_go_g,
+    info,
+    scalar_arg,
+    string_arg,
+    vector_out,
+    warn,
+)
+from promlab.promql.eval.registry import FunctionCall, function
+from promlab.promql.values import F64, I64, B, Vector
+
+__all__ = ["BucketCells", "bucket_cells", "parse_le"]
+
+_MONOTONIC_INFO = ("input to histogram_quantile needed to be fixed for monotonicity (see "
+                   "https://prometheus.io/docs/prometheus/latest/querying/functions/"
+                   "#histogram_quantile)")
+
+
+def parse_le(value: str | None) -> float | None:
+    """Parse an ``le`` label value like Go's ``strconv.ParseFloat`` (None if malformed)."""
+    if value is None or value == "" or "_" in value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+@dataclass
+class BucketCells:
+    """Dense per-(histogram, step) bucket lists.
+
+    ``hist_labels`` label set of each histogram; ``cell_hist``/``cell_step`` the histogram and
+    step of each cell; ``les``/``counts`` ``(C, Bmax)`` sorted, coalesced buckets; ``nb`` the
+    bucket count of each cell.
+    """
+
+    hist_labels: list[Labels]
+    hist_drop: B
+    cell_hist: I64
+    cell_step: I64
+    les: F64
+    counts: F64
+    nb: I64
+
+
+def bucket_cells(call: FunctionCall, v: Vector, arg_index: int) -> BucketCells:
+    """Group the bucket series of ``v`` into histograms and build the dense cell arrays."""
+    ctx = call.ctx
+    hist_of = np.full(len(v), -1, np.int64)
+    le_of = np.zeros(len(v))
+    index: dict[Labels, int] = {}
+    hist_labels: list[Labels] = []
+    any_present = v.present.any(axis=1) if len(v) else np.zeros(0, bool)
+    hist_drop_l: list[bool] = []
+    for i, ls in enumerate(v.labels):
+        raw = ls.get("le")
+        le = parse_le(raw)
+        if le is None:
+            if any_present[i]:
+                warn(ctx, f'bucket label "le" is missing or has a malformed value of '
+                     f'"{raw or ""}" for metric name "{ls.name}"', call.node.args[arg_index])
+            continue
+        key = ls.without(("le",))
+        h = index.get(key)
+        if h is None:
+            h = index[key] = len(hist_labels)
+            hist_labels.append(key)
+            hist_drop_l.append(True)
+        hist_of[i] = h
+        le_of[i] = le
+    rows, steps = np.nonzero(v.present & (hist_of >= 0)[:, None])
+    t = v.values.shape[1] if v.values.ndim == 2 else ctx.num_steps
+    h = hist_of[rows]
+    cell_key = h * t + steps
+    les = le_of[rows]
+    order = np.lexsort((les, cell_key))
+    cell_key, les, cnt = cell_key[order], les[order], v.values[rows[order], steps[order]]
+    if cell_key.size == 0:
+        z = np.zeros(0, np.int64)
+        return BucketCells(hist_labels, np.array(hist_drop_l, bool), z, z, np.zeros((0, 0)),
+                           np.zeros((0, 0)), z)
+    # Coalesce equal upper bounds within a cell; number cells and buckets.
+    new_cell = np.ones(cell_key.size, bool)
+    new_cell[1:] = cell_key[1:] != cell_key[:-1]
+    new_bucket = new_cell.copy()
+    new_bucket[1:] |= les[1:] != les[:-1]
+    cell_id = np.cumsum(new_cell) - 1
+    bucket_id = np.cumsum(new_bucket) - 1
+    cell_first_bucket = bucket_id[new_cell]
+    pos = bucket_id - cell_first_bucket[cell_id]
+    n_cells = int(cell_id[-1]) + 1
+    nb = np.zeros(n_cells, np.int64)
+    np.maximum.at(nb, cell_id, pos + 1)
+    bmax = int(nb.max())
+    counts = np.zeros((n_cells, bmax))
+    np.add.at(counts, (cell_id, pos), cnt)
+    les_d = np.full((n_cells, bmax), np.inf)
+    les_d[cell_id, pos] = les
+    ck = cell_key[new_cell]
+    return BucketCells(hist_labels, np.array(hist_drop_l, bool), ck // t, ck % t, les_d,
+                       counts, nb)
+
+
+def _fix_buckets(cells: BucketCells) -> B:
+    """Precision fix (1e-12) then monotonicity envelope, in place; returns forced-per-cell."""
+    c = cells.counts
+    nb = cells.nb
+    if c.shape[1] == 0:
+        return np.zeros(0, bool)
+    prev = c[:, 0].copy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for j in range(1, c.shape[1]):
+            act = j < nb
+            curr = c[:, j]
+            delta = np.abs(curr - prev)
+            nz = act & (delta != 0)
+            fix = nz & (delta / curr <= 1e-12)
+            c[:, j] = np.where(fix, prev, curr)
+            prev = np.where(nz & ~fix, curr, prev)
+    forced = np.zeros(c.shape[0], bool)
+    run = c[:, 0].copy()
+    for j in range(1, c.shape[1]):
+        act = j < nb
+        curr = c[:, j]
+        lower = act & (curr < run)
+        forced |= lower
+        c[:, j] = np.where(lower, run, curr)
+        run = np.where(act & (curr > run), curr, run)
+    return forced
+
+
+def _cells_to_vector(cells: BucketCells, res: F64, num_steps: int) -> Vector:
+    h = len(cells.hist_labels)
+    vals = np.zeros((h, num_steps))
+    present = np.zeros((h, num_steps), bool)
+    vals[cells.cell_hist, cells.cell_step] = res
+    present[cells.cell_hist, cells.cell_step] = True
+    return vector_out(list(cells.hist_labels), vals, present, True)
+
+
+def _quantile_warnings(call: FunctionCall, qs: F64, arg: int) -> None:
+    for qv in np.unique(qs[~((qs >= 0) & (qs <= 1))]):
+        warn(call.ctx, f"quantile value should be between 0 and 1, got {format_go_g(float(qv))}",
+             call.node.args[arg])
+
+
+def _bucket_quantile(cells: BucketCells, q: F64) -> tuple[F64, B]:
+    """Prometheus's ``BucketQuantile`` for every cell (``q`` per cell); returns the
+    quantiles and whether monotonicity had to be forced."""
+    c, les, nb = cells.counts, cells.les, cells.nb
+    rows = np.arange(c.shape[0])
+    has_inf = np.isposinf(les[rows, nb - 1])
+    forced = _fix_buckets(cells) & has_inf
+    obs = c[rows, nb - 1]
+    with np.errstate(all="ignore"):
+        rank = q * obs
+        j = np.arange(c.shape[1])[None, :]
+        cond = (c >= rank[:, None]) & (j < (nb - 1)[:, None])
+        b = np.where(cond.any(axis=1), np.argmax(cond, axis=1), nb - 1)
+        bprev = np.maximum(b - 1, 0)
+        start = np.where(b > 0, les[rows, bprev], 0.0)
+        end = les[rows, b]
+        cnt_prev = np.where(b > 0, c[rows, bprev], 0.0)
+        count = c[rows, b] - cnt_prev
+        res = start + (end - start) * ((rank - cnt_prev) / count)
+        res = np.where((b == 0) & (les[rows, 0] <= 0), les[rows, 0], res)
+        res = np.where(b == nb - 1, les[rows, np.maximum(nb - 2, 0)], res)
+        invalid = ~has_inf | (nb < 2) | (obs == 0)
+        res = np.where(invalid, np.nan, res)
+    res = np.where(np.isnan(q), np.nan, np.where(q < 0, -np.inf, np.where(q > 1, np.inf, res)))
+    forced &= ~np.isnan(q) & (q >= 0) & (q <= 1)
+    return res, forced
+
+
+def _monotonic_info(call: FunctionCall, cells: BucketCells, forced: B, arg: int) -> None:
+    for h in np.unique(cells.cell_hist[forced]):
+        name = cells.hist_labels[h].name
+        suffix = f' for metric name "{name}"' if name else ""
+        info(call.ctx, _MONOTONIC_INFO + suffix, call.node.args[arg])
+
+
+@function("histogram_quantile")
+def func_histogram_quantile(call: FunctionCall) -> Vector:
+    """``histogram_quantile(φ scalar, b instant-vector)`` over classic ``le`` buckets."""
+    t = call.ctx.num_steps
+    qs = scalar_arg(call.args, 0, t)
+    _quantile_warnings(call, qs, 0)
+    v = call.args[1]
+    assert isinstance(v, Vector)
+    cells = bucket_cells(call, v, 1)
+    if cells.cell_hist.size == 0:
+        return Vector.empty(t)
+    res, forced = _bucket_quantile(cells, qs[cells.cell_step])
+    _monotonic_info(call, cells, forced, 1)
+    return _cells_to_vector(cells, res, t)
+
+
+def format_openmetrics_float(x: float) -> str:
+    """OpenMetrics float text (``1.0``, ``0.25``, ``NaN``, ``+Inf``) as Prometheus labels it."""
+    if np.isnan(x):
+        return "NaN"
+    if np.isinf(x):
+        return "+Inf" if x > 0 else "-Inf"
+    s = format_go_g(x)
+    if "e" not in s and "." not in s:
+        s += ".0"
+    return s
+
+
+@function("histogram_quantiles")
+def func_histogram_quantiles(call: FunctionCall) -> Vector:
+    """``histogram_quantiles(b instant-vector, label string, φ scalar, ...)``: one output
+    series per φ, told apart by ``label``."""
+    t = call.ctx.num_steps
+    v = call.args[0]
+    assert isinstance(v, Vector)
+    label = string_arg(call.args, call.node.args, 1)
+    qargs = [scalar_arg(call.args, i, t) for i in range(2, len(call.node.args))]
+    for i, qs in enumerate(qargs):
+        _quantile_warnings(call, qs, i + 2)
+    cells = bucket_cells(call, v, 0)
+    if cells.cell_hist.size == 0:
+        return Vector.empty(t)
+    labels: list[Labels] = []
+    vals: list[F64] = []
+    pres: list[B] = []
+    forced_any = np.zeros(cells.cell_hist.size, bool)
+    n_hist = len(cells.hist_labels)
+    for qs in qargs:
+        cell_q = qs[cells.cell_step]
+        res, forced = _bucket_quantile(cells, cell_q)
+        forced_any |= forced
+        for qv in np.unique(qs):
+            sel = np.isnan(cell_q) if np.isnan(qv) else cell_q == qv
+            val = np.zeros((n_hist, t))
+            got = np.zeros((n_hist, t), bool)
+            val[cells.cell_hist[sel], cells.cell_step[sel]] = res[sel]
+            got[cells.cell_hist[sel], cells.cell_step[sel]] = True
+            qstr = format_openmetrics_float(float(qv))
+            for h in np.flatnonzero(got.any(axis=1)):
+                labels.append(cells.hist_labels[h].set(label, qstr))
+                vals.append(val[h])
+                pres.append(got[h])
+    _monotonic_info(call, cells, forced_any, 0)
+    if not labels:
+        return Vector.empty(t)
+    return vector_out(labels, np.array(vals), np.array(pres), True)
+
+
+@function("histogram_fraction")
+def func_histogram_fraction(call: FunctionCall) -> Vector:
+    """``histogram_fraction(lower scalar, upper scalar, b instant-vector)`` over classic buckets."""
+    t = call.ctx.num_steps
+    lower_t, upper_t = scalar_arg(call.args, 0, t), scalar_arg(call.args, 1, t)
+    v = call.args[2]
+    assert isinstance(v, Vector)
+    cells = bucket_cells(call, v, 2)
+    if cells.cell_hist.size == 0:
+        return Vector.empty(t)
+    c, les, nb = cells.counts, cells.les, cells.nb
+    rows = np.arange(c.shape[0])
+    has_inf = np.isposinf(les[rows, nb - 1])
+    _fix_buckets(cells)
+    lower, upper = lower_t[cells.cell_step], upper_t[cells.cell_step]
+    total = c[rows, nb - 1]
+    w = rows.size
+    rank = np.zeros(w)
+    lo_rank, up_rank = np.zeros(w), np.zeros(w)
+    lo_set, up_set = np.zeros(w, bool), np.zeros(w, bool)
+    done = np.zeros(w, bool)
+    with np.errstate(all="ignore"):
+        for j in range(c.shape[1]):
+            act = (j < nb) & ~done
+            ub = les[:, j]
+            if j == 0:
+                lb = np.where(ub > 0, 0.0, -np.inf)
+            else:
+                lb = les[:, j - 1]
+            bc = c[:, j]
+            hit = act & ~lo_set & (lb >= lower)
+            lo_rank, lo_set = np.where(hit, rank, lo_rank), lo_set | hit
+            hit = act & ~up_set & (lb >= upper)
+            up_rank, up_set = np.where(hit, rank, up_rank), up_set | hit
+            done |= act & lo_set & up_set
+            act = act & ~done
+            # Infinite-width buckets are not interpolated: a bound in the lowest (-Inf) bucket
+            # counts the whole bucket as below it, one in the +Inf bucket counts none of it.
+            flat = np.where(np.isneginf(lb), bc, rank)
+            inf_width = np.isinf(ub - lb)
+            inside = act & ~lo_set & (lb < lower) & (ub > lower)
+            interp = np.where(inf_width, flat, rank + (bc - rank) * (lower - lb) / (ub - lb))
+            lo_rank, lo_set = np.where(inside, interp, lo_rank), lo_set | inside
+            inside = act & ~up_set & (lb < upper) & (ub > upper)
+            interp = np.where(inf_width, flat, rank + (bc - rank) * (upper - lb) / (ub - lb))
+            up_rank, up_set = np.where(inside, interp, up_rank), up_set | inside
+            done |= act & lo_set & up_set
+            rank = np.where(act & ~done, bc, rank)
+        lo_rank = np.where(~lo_set | (lo_rank > total), total, lo_rank)
+        up_rank = np.where(~up_set | (up_rank > total), total, up_rank)
+        res = (up_rank - lo_rank) / total
+        res = np.where(lower >= upper, 0.0, res)
+        res = np.where(~has_inf | (total == 0) | np.isnan(lower) | np.isnan(upper), np.nan, res)
+    return _cells_to_vector(cells, res, t)
+
+
+def _native_only(call: FunctionCall) -> Vector:
+    # Float samples are ignored by the native-histogram-only functions.
+    return Vector.empty(call.ctx.num_steps)
+
+
+for _name in ("histogram_count", "histogram_sum", "histogram_avg", "histogram_stddev",
+              "histogram_stdvar"):
+    function(_name)(_native_only)

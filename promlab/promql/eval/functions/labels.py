@@ -1,0 +1,156 @@
+"""Label functions: ``label_replace`` and ``label_join``.
+
+They loop over series (label manipulation, not samples); series that end up with the same
+label set are merged when their samples do not collide, as Prometheus does.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from promlab.errors import QueryError
+from promlab.model import METRIC_NAME, Labels
+from promlab.promql.eval.functions._common import string_arg
+from promlab.promql.eval.registry import FunctionCall, function
+from promlab.promql.values import Vector
+
+__all__ = ["expand_template", "merge_same_labelsets"]
+
+_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+def _valid_label_name(name: str) -> bool:
+    if name == "" or "\ufffd" in name:
+        # U+FFFD marks bytes that were not valid UTF-8 in the query string.
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def expand_template(template: str, m: re.Match[str]) -> str:
+    """Expand ``$1``, ``${1}``, ``$name``, ``${name}`` and ``$$`` the way Go's regexp does."""
+    out: list[str] = []
+    i = 0
+    n = len(template)
+    while i < n:
+        j = template.find("$", i)
+        if j < 0:
+            out.append(template[i:])
+            break
+        out.append(template[i:j])
+        i = j + 1
+        if i < n and template[i] == "$":
+            out.append("$")
+            i += 1
+            continue
+        name = None
+        if i < n and template[i] == "{":
+            k = template.find("}", i + 1)
+            cand = template[i + 1:k] if k > 0 else ""
+            if k > 0 and _NAME.fullmatch(cand):
+                name, i = cand, k + 1
+        else:
+            mm = _NAME.match(template, i)
+            if mm:
+                name, i = mm.group(0), mm.end()
+        if name is None:
+            out.append("$")
+            continue
+        val: str | None = None
+        if name.isdigit():
+            g = int(name)
+            if g <= (m.re.groups or 0):
+                val = m.group(g)
+        elif name in m.re.groupindex:
+            val = m.group(name)
+        out.append(val or "")
+    return "".join(out)
+
+
+def merge_same_labelsets(v: Vector) -> Vector:
+    """Merge series with identical labels; overlapping samples are an error."""
+    index: dict[Labels, int] = {}
+    groups: list[list[int]] = []
+    for i, ls in enumerate(v.labels):
+        g = index.get(ls)
+        if g is None:
+            index[ls] = len(groups)
+            groups.append([i])
+        else:
+            groups[g].append(i)
+    if len(groups) == len(v.labels):
+        return v
+    gid = np.empty(len(v.labels), np.int64)
+    for g, members in enumerate(groups):
+        gid[members] = g
+    counts = np.zeros((len(groups), v.values.shape[1]), np.int64)
+    np.add.at(counts, gid, v.present.astype(np.int64))
+    if (counts > 1).any():
+        raise QueryError("vector cannot contain metrics with the same labelset")
+    values = np.zeros((len(groups), v.values.shape[1]))
+    present = counts > 0
+    rows, cols = np.nonzero(v.present)
+    values[gid[rows], cols] = v.values[rows, cols]
+    dn = v.drop_name_mask()
+    new_dn = np.zeros(len(groups), bool)
+    np.logical_or.at(new_dn, gid, dn)
+    ts = None
+    if v.timestamps_ms is not None:
+        ts = np.zeros((len(groups), v.values.shape[1]), np.int64)
+        ts[gid[rows], cols] = v.timestamps_ms[rows, cols]
+    return Vector([v.labels[m[0]] for m in groups], values, present, new_dn, ts)
+
+
+@function("label_replace")
+def func_label_replace(call: FunctionCall) -> Vector:
+    """``label_replace(v instant-vector, dst string, replacement string, src string, regex string)``."""
+    nodes = call.node.args
+    dst = string_arg(call.args, nodes, 1)
+    repl = string_arg(call.args, nodes, 2)
+    src = string_arg(call.args, nodes, 3)
+    regex_str = string_arg(call.args, nodes, 4)
+    try:
+        regex = re.compile(f"(?s:{regex_str})")
+    except re.error as exc:
+        raise QueryError(f"invalid regular expression in label_replace(): {regex_str}") from exc
+    if not _valid_label_name(dst):
+        raise QueryError(f"invalid destination label name in label_replace(): {dst}")
+    v = call.args[0]
+    assert isinstance(v, Vector)
+    labels = list(v.labels)
+    dn = v.drop_name_mask().copy()
+    for i, ls in enumerate(labels):
+        m = regex.fullmatch(ls.get(src, ""))
+        if m is None:
+            continue
+        labels[i] = ls.set(dst, expand_template(repl, m))
+        if dst == METRIC_NAME:
+            dn[i] = False
+    out = Vector(labels, v.values, v.present, dn, v.timestamps_ms)
+    return merge_same_labelsets(out)
+
+
+@function("label_join")
+def func_label_join(call: FunctionCall) -> Vector:
+    """``label_join(v instant-vector, dst string, separator string, src string, ...)``."""
+    nodes = call.node.args
+    dst = string_arg(call.args, nodes, 1)
+    sep = string_arg(call.args, nodes, 2)
+    srcs = [string_arg(call.args, nodes, i) for i in range(3, len(nodes))]
+    for s in srcs:
+        if not _valid_label_name(s):
+            raise QueryError(f"invalid source label name in label_join(): {s}")
+    if not _valid_label_name(dst):
+        raise QueryError(f"invalid destination label name in label_join(): {dst}")
+    v = call.args[0]
+    assert isinstance(v, Vector)
+    labels = [ls.set(dst, sep.join(ls.get(s, "") for s in srcs)) for ls in v.labels]
+    dn = v.drop_name_mask().copy()
+    if dst == METRIC_NAME:
+        dn[:] = False
+    return merge_same_labelsets(Vector(labels, v.values, v.present, dn, v.timestamps_ms))

@@ -1,0 +1,71 @@
+"""Element-wise math functions: ``abs``, ``ceil``, ``exp``, ``ln``, trigonometry, ``sgn``, ...
+
+Each applies to every float sample of its instant-vector argument and drops the metric name
+(delayed: ``drop_name`` is set and the engine removes ``__name__`` at the end).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from promlab.promql.eval.functions._common import vector_out
+from promlab.promql.eval.registry import FunctionCall, function
+from promlab.promql.values import F64, Vector
+
+__all__ = ["apply_elementwise"]
+
+
+def apply_elementwise(call: FunctionCall, fn: Callable[[F64], F64]) -> Vector:
+    """Apply ``fn`` to the values of the first argument, keeping labels, dropping the name."""
+    v = call.args[0]
+    assert isinstance(v, Vector)
+    with np.errstate(all="ignore"):
+        out = fn(np.asarray(v.values, dtype=np.float64))
+    return vector_out(list(v.labels), out, v.present.copy(), True, compact=False)
+
+
+def _sgn(x: F64) -> F64:
+    return np.where(x < 0, -1.0, np.where(x > 0, 1.0, x))
+
+
+_TABLE: dict[str, Callable[[F64], F64]] = {
+    "abs": np.abs,
+    "ceil": np.ceil,
+    "floor": np.floor,
+    "exp": np.exp,
+    "sqrt": np.sqrt,
+    "ln": np.log,
+    "log2": np.log2,
+    "log10": np.log10,
+    "sin": np.sin,
+    "cos": np.cos,
+    "tan": np.tan,
+    "asin": np.arcsin,
+    "acos": np.arccos,
+    "atan": np.arctan,
+    "sinh": np.sinh,
+    "cosh": np.cosh,
+    "tanh": np.tanh,
+    "asinh": np.arcsinh,
+    "acosh": np.arccosh,
+    "atanh": np.arctanh,
+    "rad": lambda x: x * np.pi / 180,
+    "deg": lambda x: x * 180 / np.pi,
+    "sgn": _sgn,
+}
+
+
+def _make(fn: Callable[[F64], F64]) -> Callable[[FunctionCall], Vector]:
+    def impl(call: FunctionCall) -> Vector:
+        return apply_elementwise(call, fn)
+
+    return impl
+
+
+for _name, _fn in _TABLE.items():
+    _impl = _make(_fn)
+    _impl.__name__ = f"func_{_name}"
+    _impl.__doc__ = f"``{_name}(v instant-vector)``: element-wise, drops the metric name."
+    function(_name)(_impl)

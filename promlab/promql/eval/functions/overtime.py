@@ -1,0 +1,317 @@
+"""``<aggregation>_over_time`` functions and friends over range vectors.
+
+Order-independent reductions use windowed ``reduceat``/fancy indexing; Kahan sums, means and
+variances follow Prometheus's exact numerics with a loop over the position inside the window
+(vectorised across all windows); quantiles sort dense blocks of windows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from promlab.promql.eval.functions._common import (
+    WindowSet,
+    format_go_g,
+    kahan_inc,
+    reduce_windows,
+    scalar_arg,
+    vector_out,
+    warn,
+    window_gather,
+)
+from promlab.promql.eval.functions.misc import absent_vector
+from promlab.promql.eval.functions.rangefuncs import matrix_arg
+from promlab.promql.eval.registry import FunctionCall, function
+from promlab.promql.values import F64, B, Matrix, Vector
+
+__all__ = ["quantile_of_sorted", "window_sum"]
+
+
+def _out(m: Matrix, values: F64, present: B, *, keep_name: bool = False) -> Vector:
+    dn = m.drop_name if keep_name else True
+    if keep_name and dn is None:
+        dn = False
+    return vector_out(list(m.labels), values, present, dn)
+
+
+def _exact_int_sum_ok(m: Matrix, max_n: int) -> bool:
+    v = m.values
+    if v.size == 0:
+        return True
+    if not np.isfinite(v).all():
+        return False
+    amax = float(np.abs(v).max())
+    return amax * max(max_n, 1) < 2.0**52 and bool((v == np.trunc(v)).all())
+
+
+def window_sum(m: Matrix, ws: WindowSet) -> F64:
+    """Kahan (Neumaier) sum of every window, as Prometheus's ``sum_over_time``."""
+    if _exact_int_sum_ok(m, ws.max_n):
+        lo = ws.lo
+        return reduce_windows(np.add, m.values, lo, lo + ws.n)
+    s = np.zeros(ws.flat.size)
+    c = np.zeros(ws.flat.size)
+    with np.errstate(all="ignore"):
+        for _k, idx, act in ws.positions():
+            ns, nc = kahan_inc(m.values[idx], s, c)
+            s, c = np.where(act, ns, s), np.where(act, nc, c)
+        return np.where(np.isinf(s), s, s + c)
+
+
+@function("sum_over_time")
+def func_sum_over_time(call: FunctionCall) -> Vector:
+    """``sum_over_time(v range-vector)`` with Kahan summation."""
+    m = matrix_arg(call)
+    lo, hi = m.window_bounds()
+    ws = WindowSet(m, lo, hi)
+    return _out(m, ws.scatter(window_sum(m, ws)), ws.mask)
+
+
+@function("avg_over_time")
+def func_avg_over_time(call: FunctionCall) -> Vector:
+    """``avg_over_time(v range-vector)``: Kahan sum / count, switching to an incremental
+    mean where the sum would overflow."""
+    m = matrix_arg(call)
+    lo, hi = m.window_bounds()
+    ws = WindowSet(m, lo, hi)
+    if _exact_int_sum_ok(m, ws.max_n):
+        res = reduce_windows(np.add, m.values, ws.lo, ws.lo + ws.n) / ws.n
+        return _out(m, ws.scatter(res), ws.mask)
+    w = ws.flat.size
+    s = m.values[ws.lo] if w else np.zeros(0)
+    c = np.zeros(w)
+    mean = np.zeros(w)
+    incr = np.zeros(w, bool)
+    with np.errstate(all="ignore"):
+        for k, idx, act in ws.positions(start=1):
+            f = m.values[idx]
+            count = float(k + 1)
+            ns, nc = kahan_inc(f, s, c)
+            over = np.isinf(ns)
+            direct = act & ~incr & ~over
+            s, c = np.where(direct, ns, s), np.where(direct, nc, c)
+            switch = act & ~incr & over
+            mean = np.where(switch, s / (count - 1), mean)
+            c = np.where(switch, c / (count - 1), c)
+            incr = incr | switch
+            step = act & incr
+            q = (count - 1) / count
+            nm, nc2 = kahan_inc(f / count, q * mean, q * c)
+            mean, c = np.where(step, nm, mean), np.where(step, nc2, c)
+        nf = ws.n.astype(np.float64)
+        res = np.where(incr, mean + c, s / nf + c / nf)
+    return _out(m, ws.scatter(res), ws.mask)
+
+
+@function("count_over_time")
+def func_count_over_time(call: FunctionCall) -> Vector:
+    """``count_over_time(v range-vector)``."""
+    m = matrix_arg(call)
+    lo, hi = m.window_bounds()
+    n = hi - lo
+    return _out(m, n.astype(np.float64), n > 0)
+
+
+@function("present_over_time")
+def func_present_over_time(call: FunctionCall) -> Vector:
+    """``present_over_time(v range-vector)``: 1 for every window with a sample."""
+    m = matrix_arg(call)
+    lo, hi = m.window_bounds()
+    n = hi - lo
+    return _out(m, np.ones(n.shape), n > 0)
+
+
+def _pick(m: Matrix, idx: np.ndarray, arr: np.ndarray) -> np.ndarray:
+    if arr.size == 0:
+        return np.zeros(idx.shape, arr.dtype)
+    return arr[np.clip(idx, 0, arr.size - 1)]
+
+
+@function("last_over_time")
+def func_last_over_time(call: FunctionCall) -> Vector:
+    """``last_over_time(v range-vector)``: keeps the metric name."""
+    m = matrix_arg(call)
+    lo, hi = m.window_bounds()
+    return _out(m, _pick(m, hi - 1, m.values), hi > lo, keep_name=True)
+
+
+@function("first_over_time")
+def func_first_over_time(call: FunctionCall) -> Vector:
+    """``first_over_time(v range-vector)``: keeps the metric name."""
+    m = matrix_arg(call)
+    lo, hi = m.window_bounds()
+    return _out(m, _pick(m, lo, m.values), hi > lo, keep_name=True)
+
+
+@function("ts_of_last_over_time")
+def func_ts_of_last_over_time(call: FunctionCall) -> Vector:
+    """``ts_of_last_over_time(v range-vector)``: timestamp (s) of the last sample."""
+    m = matrix_arg(call)
+    lo, hi = m.window_bounds()
+    return _out(m, _pick(m, hi - 1, m.ts_ms) / 1000.0, hi > lo)
+
+
+@function("ts_of_first_over_time")
+def func_ts_of_first_over_time(call: FunctionCall) -> Vector:
+    """``ts_of_first_over_time(v range-vector)``: timestamp (s) of the first sample."""
+    m = matrix_arg(call)
+    lo, hi = m.window_bounds()
+    return _out(m, _pick(m, lo, m.ts_ms) / 1000.0, hi > lo)
+
+
+@function("max_over_time")
+def func_max_over_time(call: FunctionCall) -> Vector:
+    """``max_over_time(v range-vector)``: NaN only if every sample is NaN."""
+    m = matrix_arg(call)
+    lo, hi = m.window_bounds()
+    return _out(m, reduce_windows(np.fmax, m.values, lo, hi), hi > lo)
+
+
+@function("min_over_time")
+def func_min_over_time(call: FunctionCall) -> Vector:
+    """``min_over_time(v range-vector)``: NaN only if every sample is NaN."""
+    m = matrix_arg(call)
+    lo, hi = m.window_bounds()
+    return _out(m, reduce_windows(np.fmin, m.values, lo, hi), hi > lo)
+
+
+def _ts_of_extreme(call: FunctionCall, is_max: bool) -> Vector:
+    m = matrix_arg(call)
+    lo, hi = m.window_bounds()
+    ws = WindowSet(m, lo, hi)
+    best = m.values[ws.lo] if ws.flat.size else np.zeros(0)
+    ts = m.ts_ms[ws.lo] if ws.flat.size else np.zeros(0, np.int64)
+    with np.errstate(invalid="ignore"):
+        for _k, idx, act in ws.positions():
+            f = m.values[idx]
+            better = (f >= best) if is_max else (f <= best)
+            take = act & (better | np.isnan(best))
+            best = np.where(take, f, best)
+            ts = np.where(take, m.ts_ms[idx], ts)
+    return _out(m, ws.scatter(ts / 1000.0), ws.mask)
+
+
+@function("ts_of_max_over_time")
+def func_ts_of_max_over_time(call: FunctionCall) -> Vector:
+    """``ts_of_max_over_time(v range-vector)``: timestamp (s) of the (last) maximum."""
+    return _ts_of_extreme(call, is_max=True)
+
+
+@function("ts_of_min_over_time")
+def func_ts_of_min_over_time(call: FunctionCall) -> Vector:
+    """``ts_of_min_over_time(v range-vector)``: timestamp (s) of the (last) minimum."""
+    return _ts_of_extreme(call, is_max=False)
+
+
+def _variance(call: FunctionCall, sqrt: bool) -> Vector:
+    m = matrix_arg(call)
+    lo, hi = m.window_bounds()
+    ws = WindowSet(m, lo, hi)
+    w = ws.flat.size
+    mean, cm, aux, ca = (np.zeros(w) for _ in range(4))
+    with np.errstate(all="ignore"):
+        for k, idx, act in ws.positions():
+            f = m.values[idx]
+            count = float(k + 1)
+            delta = f - (mean + cm)
+            nm, ncm = kahan_inc(delta / count, mean, cm)
+            mean, cm = np.where(act, nm, mean), np.where(act, ncm, cm)
+            na, nca = kahan_inc(delta * (f - (mean + cm)), aux, ca)
+            aux, ca = np.where(act, na, aux), np.where(act, nca, ca)
+        var = (aux + ca) / ws.n
+        res = np.sqrt(var) if sqrt else var
+    return _out(m, ws.scatter(res), ws.mask)
+
+
+@function("stddev_over_time")
+def func_stddev_over_time(call: FunctionCall) -> Vector:
+    """``stddev_over_time(v range-vector)``: population standard deviation."""
+    return _variance(call, sqrt=True)
+
+
+@function("stdvar_over_time")
+def func_stdvar_over_time(call: FunctionCall) -> Vector:
+    """``stdvar_over_time(v range-vector)``: population variance."""
+    return _variance(call, sqrt=False)
+
+
+def quantile_of_sorted(sorted_block: F64, nan_count: np.ndarray, n: np.ndarray,
+                       q: F64) -> F64:
+    """Prometheus's ``quantile`` for rows of ascending values (NaN and padding at the end).
+
+    Prometheus orders NaN *first*; row ``i`` holds ``n[i]`` values of which ``nan_count[i]``
+    are NaN. ``q`` is per row.
+    """
+    rows = np.arange(sorted_block.shape[0])
+    nf = n.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        rank = q * (nf - 1)
+        fl = np.floor(np.where(np.isfinite(rank), rank, 0))
+        lower = np.maximum(0, fl).astype(np.int64)
+        upper = np.minimum(n - 1, lower + 1)
+        weight = np.where(np.isfinite(rank), rank, 0) - fl
+
+    def at(r: np.ndarray) -> F64:
+        j = np.clip(r - nan_count, 0, max(sorted_block.shape[1] - 1, 0))
+        v = sorted_block[rows, j] if sorted_block.shape[1] else np.zeros(rows.size)
+        return np.where(r < nan_count, np.nan, v)
+
+    with np.errstate(invalid="ignore"):
+        res = at(lower) * (1 - weight) + at(upper) * weight
+    res = np.where(q < 0, -np.inf, np.where(q > 1, np.inf, res))
+    return np.where(np.isnan(q) | (n == 0), np.nan, res)
+
+
+def _window_quantiles(m: Matrix, ws: WindowSet, q: F64, mad: bool = False) -> F64:
+    out = np.zeros(ws.flat.size)
+    for sl, block in window_gather(ws, m.values, np.inf):
+        n = ws.n[sl]
+        valid = np.arange(block.shape[1])[None, :] < n[:, None]
+        nan_c = (np.isnan(block) & valid).sum(axis=1)
+        srt = np.sort(block, axis=1)
+        res = quantile_of_sorted(srt, nan_c, n, q[sl])
+        if mad:
+            with np.errstate(invalid="ignore"):
+                dev = np.where(valid, np.abs(block - res[:, None]), np.inf)
+            nan_d = (np.isnan(dev) & valid).sum(axis=1)
+            res = quantile_of_sorted(np.sort(dev, axis=1), nan_d, n, q[sl])
+            res = np.where(nan_c > 0, np.nan, res)
+        out[sl] = res
+    return out
+
+
+@function("quantile_over_time")
+def func_quantile_over_time(call: FunctionCall) -> Vector:
+    """``quantile_over_time(φ scalar, v range-vector)`` with linear interpolation."""
+    m = matrix_arg(call, 1)
+    qs = scalar_arg(call.args, 0, call.ctx.num_steps)
+    lo, hi = m.window_bounds()
+    ws = WindowSet(m, lo, hi)
+    steps_with_data = ws.mask.any(axis=0) if ws.mask.size else np.zeros(qs.size, bool)
+    for qv in np.unique(qs[steps_with_data & ~((qs >= 0) & (qs <= 1))]):
+        warn(call.ctx, f"quantile value should be between 0 and 1, got {format_go_g(float(qv))}",
+             call.node.args[0])
+    q = np.broadcast_to(qs[None, :], lo.shape).ravel()[ws.flat]
+    return _out(m, ws.scatter(_window_quantiles(m, ws, q)), ws.mask)
+
+
+@function("mad_over_time")
+def func_mad_over_time(call: FunctionCall) -> Vector:
+    """``mad_over_time(v range-vector)``: median absolute deviation from the median."""
+    m = matrix_arg(call)
+    lo, hi = m.window_bounds()
+    ws = WindowSet(m, lo, hi)
+    q = np.full(ws.flat.size, 0.5)
+    return _out(m, ws.scatter(_window_quantiles(m, ws, q, mad=True)), ws.mask)
+
+
+@function("absent_over_time")
+def func_absent_over_time(call: FunctionCall) -> Vector:
+    """``absent_over_time(v range-vector)``: 1 at the steps where no series has a sample."""
+    m = matrix_arg(call)
+    lo, hi = m.window_bounds()
+    if len(m):
+        missing = ~(hi > lo).any(axis=0)
+    else:
+        missing = np.ones(call.ctx.num_steps, bool)
+    return absent_vector(call, missing)

@@ -1,0 +1,268 @@
+"""Rate-like range-vector functions: ``rate``, ``increase``, ``delta``, ``irate``, ``idelta``,
+``deriv``, ``predict_linear``, ``changes``, ``resets``, ``double_exponential_smoothing``.
+
+All work on every (series, step) window at once from the CSR arrays and the ``(S, T)`` window
+bounds; first/last samples come from fancy indexing at ``lo`` and ``hi - 1``, counter-reset
+corrections from a windowed sum of the per-sample drops.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from promlab.errors import QueryError
+from promlab.promql.eval.functions._common import (
+    WindowSet,
+    info,
+    kahan_inc,
+    reduce_windows,
+    scalar_arg,
+    vector_out,
+)
+from promlab.promql.eval.registry import FunctionCall, function
+from promlab.promql.values import F64, I64, B, Matrix, Vector
+
+__all__ = ["matrix_arg", "series_start_mask"]
+
+_COUNTER_SUFFIXES = ("_total", "_sum", "_count", "_bucket")
+
+
+def matrix_arg(call: FunctionCall, i: int = 0) -> Matrix:
+    m = call.args[i]
+    if not isinstance(m, Matrix):
+        raise QueryError(f"expected range vector argument at position {i}")
+    return m
+
+
+def series_start_mask(m: Matrix) -> B:
+    """True at the first sample of every series (it has no predecessor)."""
+    start = np.zeros(m.values.size, bool)
+    offs = m.offsets[:-1][np.diff(m.offsets) > 0]
+    start[offs] = True
+    return start
+
+
+def _prev(m: Matrix) -> F64:
+    prev = np.empty_like(m.values)
+    if prev.size:
+        prev[0] = np.nan
+        prev[1:] = m.values[:-1]
+    return prev
+
+
+def _pick(arr: np.ndarray, idx: I64) -> np.ndarray:
+    if arr.size == 0:
+        return np.zeros(idx.shape, arr.dtype)
+    return arr[np.clip(idx, 0, arr.size - 1)]
+
+
+def _extrapolated(call: FunctionCall, is_counter: bool, is_rate: bool) -> Vector:
+    m = matrix_arg(call)
+    lo, hi = m.window_bounds()
+    n = hi - lo
+    ok = n >= 2
+    v0, v1 = _pick(m.values, lo), _pick(m.values, hi - 1)
+    t0, t1 = _pick(m.ts_ms, lo), _pick(m.ts_ms, hi - 1)
+    with np.errstate(all="ignore"):
+        result = v1 - v0
+        if is_counter and m.values.size:
+            prev = _prev(m)
+            drops = np.where((m.values < prev) & ~series_start_mask(m), prev, 0.0)
+            corr = reduce_windows(np.add, drops, np.minimum(lo + 1, hi), hi)
+            result = result + np.where(n >= 2, corr, 0.0)
+        start = m.window_start_ms[None, :]
+        end = m.window_end_ms[None, :]
+        to_start = (t0 - start) / 1000.0
+        to_end = (end - t1) / 1000.0
+        sampled = (t1 - t0) / 1000.0
+        avg = sampled / np.maximum(n - 1, 1)
+        threshold = avg * 1.1
+        to_start = np.where(to_start >= threshold, avg / 2, to_start)
+        if is_counter:
+            to_zero = np.where((result > 0) & (v0 >= 0), sampled * (v0 / result), to_start)
+            to_start = np.where(to_zero < to_start, to_zero, to_start)
+        to_end = np.where(to_end >= threshold, avg / 2, to_end)
+        factor = (sampled + to_start + to_end) / sampled
+        if is_rate:
+            factor = factor / (m.range_ms / 1000.0)
+        result = result * factor
+    if is_counter:
+        _counter_info(call, m, ok)
+    return vector_out(list(m.labels), result, ok, True)
+
+
+def _counter_info(call: FunctionCall, m: Matrix, present: B) -> None:
+    rows = np.flatnonzero(present.any(axis=1)) if present.size else []
+    seen: set[str] = set()
+    for i in rows:
+        name = m.labels[i].name
+        if name and name not in seen:
+            seen.add(name)
+            if not name.endswith(_COUNTER_SUFFIXES):
+                info(call.ctx, "metric might not be a counter, name does not end in "
+                     f'_total/_sum/_count/_bucket: "{name}"', call.node.args[0])
+
+
+@function("rate")
+def func_rate(call: FunctionCall) -> Vector:
+    """``rate(v range-vector)``: per-second increase, extrapolated, counter-reset aware."""
+    return _extrapolated(call, is_counter=True, is_rate=True)
+
+
+@function("increase")
+def func_increase(call: FunctionCall) -> Vector:
+    """``increase(v range-vector)``: increase over the range, extrapolated."""
+    return _extrapolated(call, is_counter=True, is_rate=False)
+
+
+@function("delta")
+def func_delta(call: FunctionCall) -> Vector:
+    """``delta(v range-vector)``: difference of first and last sample, extrapolated."""
+    return _extrapolated(call, is_counter=False, is_rate=False)
+
+
+def _instant(call: FunctionCall, is_rate: bool) -> Vector:
+    m = matrix_arg(call)
+    lo, hi = m.window_bounds()
+    n = hi - lo
+    v0, v1 = _pick(m.values, hi - 2), _pick(m.values, hi - 1)
+    dt = _pick(m.ts_ms, hi - 1) - _pick(m.ts_ms, hi - 2)
+    ok = (n >= 2) & (dt != 0)
+    with np.errstate(all="ignore"):
+        if is_rate:
+            res = np.where(v1 < v0, v1, v1 - v0) / (dt / 1000.0)
+        else:
+            res = v1 - v0
+    return vector_out(list(m.labels), res, ok, True)
+
+
+@function("irate")
+def func_irate(call: FunctionCall) -> Vector:
+    """``irate(v range-vector)``: per-second rate from the last two samples."""
+    return _instant(call, is_rate=True)
+
+
+@function("idelta")
+def func_idelta(call: FunctionCall) -> Vector:
+    """``idelta(v range-vector)``: difference of the last two samples."""
+    return _instant(call, is_rate=False)
+
+
+def _linear_regression(m: Matrix, ws: WindowSet, intercept_ms: I64) -> tuple[F64, F64]:
+    """Least-squares slope and intercept (at ``intercept_ms`` per window) with Kahan sums."""
+    w = ws.flat.size
+    z = np.zeros(w)
+    sx, cx, sy, cy, sxy, cxy, sx2, cx2 = (z.copy() for _ in range(8))
+    init_y = m.values[ws.lo] if m.values.size else z.copy()
+    const_y = np.ones(w, bool)
+    with np.errstate(all="ignore"):
+        for _k, idx, act in ws.positions():
+            y = m.values[idx]
+            x = (m.ts_ms[idx] - intercept_ms) / 1e3
+            if _k > 0:
+                const_y &= ~act | (y == init_y)
+            zero = np.zeros(w)
+            nsx, ncx = kahan_inc(np.where(act, x, zero), sx, cx)
+            nsy, ncy = kahan_inc(np.where(act, y, zero), sy, cy)
+            nsxy, ncxy = kahan_inc(np.where(act, x * y, zero), sxy, cxy)
+            nsx2, ncx2 = kahan_inc(np.where(act, x * x, zero), sx2, cx2)
+            sx, cx = np.where(act, nsx, sx), np.where(act, ncx, cx)
+            sy, cy = np.where(act, nsy, sy), np.where(act, ncy, cy)
+            sxy, cxy = np.where(act, nsxy, sxy), np.where(act, ncxy, cxy)
+            sx2, cx2 = np.where(act, nsx2, sx2), np.where(act, ncx2, cx2)
+        nf = ws.n.astype(np.float64)
+        sx, sy, sxy, sx2 = sx + cx, sy + cy, sxy + cxy, sx2 + cx2
+        cov = sxy - sx * sy / nf
+        var = sx2 - sx * sx / nf
+        slope = cov / var
+        intercept = sy / nf - slope * sx / nf
+        inf_y = np.isinf(init_y)
+        slope = np.where(const_y, np.where(inf_y, np.nan, 0.0), slope)
+        intercept = np.where(const_y, np.where(inf_y, np.nan, init_y), intercept)
+    return slope, intercept
+
+
+@function("deriv")
+def func_deriv(call: FunctionCall) -> Vector:
+    """``deriv(v range-vector)``: per-second slope by simple linear regression."""
+    m = matrix_arg(call)
+    lo, hi = m.window_bounds()
+    ws = WindowSet(m, lo, hi, min_count=2)
+    slope, _ = _linear_regression(m, ws, m.ts_ms[ws.lo] if m.ts_ms.size else ws.lo)
+    return vector_out(list(m.labels), ws.scatter(slope), ws.mask, True)
+
+
+@function("predict_linear")
+def func_predict_linear(call: FunctionCall) -> Vector:
+    """``predict_linear(v range-vector, t scalar)``: value predicted ``t`` seconds after the
+    evaluation time (regression intercept taken at the evaluation time)."""
+    m = matrix_arg(call)
+    dur = scalar_arg(call.args, 1, call.ctx.num_steps)
+    lo, hi = m.window_bounds()
+    ws = WindowSet(m, lo, hi, min_count=2)
+    steps = np.broadcast_to(call.ctx.steps_ms[None, :], lo.shape).ravel()[ws.flat]
+    slope, intercept = _linear_regression(m, ws, steps)
+    d = np.broadcast_to(dur[None, :], lo.shape).ravel()[ws.flat]
+    with np.errstate(all="ignore"):
+        out = slope * d + intercept
+    return vector_out(list(m.labels), ws.scatter(out), ws.mask, True)
+
+
+def _pair_count(call: FunctionCall, flags_fn) -> Vector:  # type: ignore[no-untyped-def]
+    m = matrix_arg(call)
+    lo, hi = m.window_bounds()
+    n = hi - lo
+    if m.values.size:
+        prev = _prev(m)
+        with np.errstate(invalid="ignore"):
+            flags = flags_fn(m.values, prev) & ~series_start_mask(m)
+        csum = np.concatenate([[0], np.cumsum(flags, dtype=np.int64)])
+        cnt = csum[hi] - csum[np.minimum(lo + 1, hi)]
+    else:
+        cnt = np.zeros(lo.shape, np.int64)
+    return vector_out(list(m.labels), cnt.astype(np.float64), n >= 1, True)
+
+
+@function("changes")
+def func_changes(call: FunctionCall) -> Vector:
+    """``changes(v range-vector)``: how often the value changed (NaN to NaN is no change)."""
+    return _pair_count(call, lambda cur, prev: (cur != prev) & ~(np.isnan(cur) & np.isnan(prev)))
+
+
+@function("resets")
+def func_resets(call: FunctionCall) -> Vector:
+    """``resets(v range-vector)``: number of counter resets (value decreases)."""
+    return _pair_count(call, lambda cur, prev: cur < prev)
+
+
+@function("double_exponential_smoothing")
+def func_double_exponential_smoothing(call: FunctionCall) -> Vector:
+    """``double_exponential_smoothing(v range-vector, sf scalar, tf scalar)`` (Holt linear)."""
+    m = matrix_arg(call)
+    t = call.ctx.num_steps
+    sf_t, tf_t = scalar_arg(call.args, 1, t), scalar_arg(call.args, 2, t)
+    lo, hi = m.window_bounds()
+    ws = WindowSet(m, lo, hi, min_count=2)
+    if ws.flat.size == 0:
+        return Vector.empty(t)
+    sf = np.broadcast_to(sf_t[None, :], lo.shape).ravel()[ws.flat]
+    tf = np.broadcast_to(tf_t[None, :], lo.shape).ravel()[ws.flat]
+    bad_sf = ~((sf > 0) & (sf < 1))
+    if bad_sf.any():
+        raise QueryError(f"invalid smoothing factor. Expected: 0 < sf < 1, got: {sf[bad_sf][0]:f}")
+    bad_tf = ~((tf > 0) & (tf < 1))
+    if bad_tf.any():
+        raise QueryError(f"invalid trend factor. Expected: 0 < tf < 1, got: {tf[bad_tf][0]:f}")
+    vals = m.values
+    s1 = vals[ws.lo].copy()
+    b = vals[ws.lo + 1] - vals[ws.lo]
+    s0 = np.zeros_like(s1)
+    with np.errstate(all="ignore"):
+        for k, idx, act in ws.positions(start=1):
+            x = sf * vals[idx]
+            if k > 1:
+                b = np.where(act, tf * (s1 - s0) + (1 - tf) * b, b)
+            y = (1 - sf) * (s1 + b)
+            s0 = np.where(act, s1, s0)
+            s1 = np.where(act, x + y, s1)
+    return vector_out(list(m.labels), ws.scatter(s1), ws.mask, True)

@@ -1,0 +1,140 @@
+"""Vector and matrix selectors: storage reads turned into whole-query value frames.
+
+Both selectors work on all series and all steps at once. For a vector selector, the index of
+the last sample at or before each step's reference time comes from one ``searchsorted`` of the
+samples against the step times plus a per-series cumulative count (``O(N log T + S*T)``), never a
+loop over series or steps.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from promlab.model import stale_mask
+from promlab.promql.parser.ast import MatrixSelector, VectorSelector
+from promlab.promql.values import I64, EvalContext, Matrix, Vector
+from promlab.storage.interface import SeriesSet
+
+if TYPE_CHECKING:
+    from promlab.promql.eval.evaluator import Evaluator
+
+__all__ = [
+    "count_at_or_before",
+    "eval_matrix_selector",
+    "eval_vector_selector",
+    "reference_times",
+]
+
+
+def reference_times(ctx: EvalContext, at_ms: int | None, at_modifier: str | None,
+                    offset_ms: int) -> I64:
+    """The time each step looks at: the step (or the pinned ``@`` time) minus the offset."""
+    at = resolve_at(ctx, at_ms, at_modifier)
+    if at is None:
+        return ctx.steps_ms - offset_ms
+    return np.full(ctx.num_steps, at - offset_ms, np.int64)
+
+
+def resolve_at(ctx: EvalContext, at_ms: int | None, at_modifier: str | None) -> int | None:
+    """The ``@`` time in ms: an explicit timestamp, the query's start or end, or None."""
+    if at_ms is not None:
+        return int(at_ms)
+    if at_modifier == "start":
+        return int(ctx.start_ms)
+    if at_modifier == "end":
+        return int(ctx.end_ms)
+    return None
+
+
+def count_at_or_before(ts_ms: I64, offsets: I64, ref_ms: I64) -> I64:
+    """``(S, T)``: how many samples of series ``i`` have a timestamp ``<= ref_ms[j]``.
+
+    ``ref_ms`` must be ascending. Sample ``k`` counts for step ``j`` iff its first step with
+    ``ref >= ts`` is at most ``j``; a bincount of (series, first step) and a cumulative sum
+    give all counts at once.
+    """
+    n_series = offsets.shape[0] - 1
+    n_steps = ref_ms.shape[0]
+    if n_series == 0:
+        return np.zeros((0, n_steps), np.int64)
+    lengths = np.diff(offsets)
+    pos = np.searchsorted(ref_ms, ts_ms, side="left")
+    series_of = np.repeat(np.arange(n_series, dtype=np.int64), lengths)
+    keys = series_of * (n_steps + 1) + pos
+    counts = np.bincount(keys, minlength=n_series * (n_steps + 1)).reshape(n_series, n_steps + 1)
+    return np.cumsum(counts[:, :n_steps], axis=1)
+
+
+def eval_vector_selector(node: VectorSelector, ev: Evaluator, ctx: EvalContext) -> Vector:
+    """``name{matchers} offset o @ t``: the latest sample in ``(ref - lookback, ref]`` per step.
+
+    A stale marker as the latest sample makes the series absent at that step.
+    """
+    ref = reference_times(ctx, node.at_ms, node.at_modifier, node.offset_ms)
+    n_steps = ref.shape[0]
+    lookback = ctx.lookback_ms
+    if n_steps == 0:
+        return Vector.empty(0)
+    ss = ev.select(node.matchers, int(ref.min()) - lookback + 1, int(ref.max()))
+    n_series = len(ss.labels)
+    if n_series == 0:
+        return Vector.empty(n_steps)
+    ev.check_dense(n_series * n_steps)
+    cnt = count_at_or_before(ss.ts_ms, ss.offsets, ref)
+    idx = ss.offsets[:-1, None] + cnt - 1
+    valid = cnt > 0
+    np.maximum(idx, 0, out=idx)
+    last_ts = ss.ts_ms[idx]
+    last_v = ss.values[idx]
+    present = valid & (last_ts > (ref - lookback)[None, :]) & ~stale_mask(last_v)
+    keep = present.any(axis=1)
+    if not keep.all():
+        rows = np.flatnonzero(keep)
+        labels = [ss.labels[i] for i in rows.tolist()]
+        present, last_v, last_ts = present[rows], last_v[rows], last_ts[rows]
+    else:
+        labels = list(ss.labels)
+    values = np.where(present, last_v, 0.0)
+    timestamps = np.where(present, last_ts, 0)
+    return Vector(labels, values, present, None, timestamps)
+
+
+def strip_stale(ss: SeriesSet) -> SeriesSet:
+    """Remove stale markers and then series left without samples."""
+    stale = stale_mask(ss.values)
+    n_series = len(ss.labels)
+    if not stale.any():
+        lengths = np.diff(ss.offsets)
+        if (lengths > 0).all():
+            return ss
+        keep_sample = np.ones(ss.ts_ms.shape[0], bool)
+    else:
+        keep_sample = ~stale
+    series_of = np.repeat(np.arange(n_series, dtype=np.int64), np.diff(ss.offsets))
+    counts = np.bincount(series_of[keep_sample], minlength=n_series)
+    keep_series = counts > 0
+    ts = ss.ts_ms[keep_sample]
+    vs = ss.values[keep_sample]
+    counts = counts[keep_series]
+    offsets = np.zeros(counts.shape[0] + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    labels = [ss.labels[i] for i in np.flatnonzero(keep_series).tolist()]
+    return SeriesSet(labels, offsets, ts, vs)
+
+
+def eval_matrix_selector(node: MatrixSelector, ev: Evaluator, ctx: EvalContext) -> Matrix:
+    """``selector[range]``: every step's window ``(ref - range, ref]`` over the CSR samples."""
+    vs = node.vector_selector
+    ref = reference_times(ctx, vs.at_ms, vs.at_modifier, vs.offset_ms)
+    start = ref - node.range_ms
+    if ref.shape[0] == 0:
+        ss = SeriesSet.empty()
+    else:
+        ss = ev.select(vs.matchers, int(start.min()) + 1, int(ref.max()))
+        ss = strip_stale(ss)
+    ev.add_samples(int(ss.ts_ms.shape[0]))
+    return Matrix(list(ss.labels), np.asarray(ss.offsets, np.int64), np.asarray(ss.ts_ms, np.int64),
+                  np.asarray(ss.values, np.float64), start.astype(np.int64), ref.astype(np.int64),
+                  int(node.range_ms))

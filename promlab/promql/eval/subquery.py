@@ -1,0 +1,73 @@
+"""Subqueries: ``expr[range:step] offset o @ t`` evaluated once over all the sub-steps needed.
+
+The inner expression runs as a range evaluation whose steps are absolute multiples of the
+subquery step (as Prometheus aligns them), covering the union of every outer step's window; the
+resulting instant vector frame becomes a CSR :class:`Matrix` whose per-step windows are
+``(ref - range, ref]``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from promlab.model import Labels
+from promlab.promql.eval.selectors import reference_times
+from promlab.promql.parser.ast import SubqueryExpr
+from promlab.promql.values import EvalContext, Matrix, Scalar, Vector
+
+if TYPE_CHECKING:
+    from promlab.promql.eval.evaluator import Evaluator
+
+__all__ = ["eval_subquery", "vector_to_matrix"]
+
+
+def vector_to_matrix(vec: Vector, steps_ms: np.ndarray, window_start_ms: np.ndarray,
+                     window_end_ms: np.ndarray, range_ms: int) -> Matrix:
+    """Turn an instant-vector frame over ``steps_ms`` into a CSR matrix of its present points."""
+    present = vec.present
+    counts = present.sum(axis=1)
+    keep = counts > 0
+    rows, cols = np.nonzero(present[keep])
+    kept = np.flatnonzero(keep)
+    ts = steps_ms[cols].astype(np.int64)
+    values = vec.values[keep][rows, cols]
+    offsets = np.zeros(kept.shape[0] + 1, np.int64)
+    np.cumsum(counts[keep], out=offsets[1:])
+    labels = [vec.labels[i] for i in kept.tolist()]
+    drop = None if vec.drop_name is None else vec.drop_name[keep]
+    return Matrix(labels, offsets, ts, values.astype(np.float64), window_start_ms.astype(np.int64),
+                  window_end_ms.astype(np.int64), int(range_ms), drop)
+
+
+def eval_subquery(node: SubqueryExpr, ev: Evaluator, ctx: EvalContext) -> Matrix:
+    step = int(node.step_ms) or int(ctx.default_subquery_step_ms)
+    ref = reference_times(ctx, node.at_ms, node.at_modifier, node.offset_ms)
+    start = ref - node.range_ms
+    if ref.shape[0] == 0:
+        first, last = 0, -1
+    else:
+        # First multiple of the step strictly after the earliest window start.
+        first = (int(start.min()) // step + 1) * step
+        last = int(ref.max())
+    inner_steps = np.arange(first, last + 1, step, dtype=np.int64) if last >= first else \
+        np.zeros(0, np.int64)
+    inner_ctx = EvalContext(
+        steps_ms=inner_steps,
+        start_ms=ctx.start_ms,
+        end_ms=ctx.end_ms,
+        step_ms=step,
+        lookback_ms=ctx.lookback_ms,
+        default_subquery_step_ms=ctx.default_subquery_step_ms,
+        max_samples=ctx.max_samples,
+        annotations=ctx.annotations,
+        query=ctx.query,
+    )
+    inner = ev.eval(node.expr, inner_ctx)
+    if isinstance(inner, Scalar):
+        inner = Vector([Labels()], inner.values[None, :].copy(),
+                       np.ones((1, inner.values.shape[0]), bool))
+    if not isinstance(inner, Vector):
+        raise TypeError(f"subquery over {type(inner).__name__} is not supported")
+    return vector_to_matrix(inner, inner_steps, start, ref, node.range_ms)

@@ -1,0 +1,244 @@
+"""Comparing query results with a script's expectations, as Prometheus's test runner does.
+
+Results are first normalised into plain observations (:class:`Observed`): a scalar, a string, an
+instant vector (ordered list of label set and value) or a matrix (per series, its timestamps and
+values). :func:`compare` then applies ``compareResult``'s rules: exact label sets (``__name__``
+included), floats by :func:`almost_equal` with relative tolerance 1e-6, stale markers only equal
+stale markers, optional ordering, and label-sorted matrices.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from promlab.model import Labels, stale_mask
+from promlab.model.value import STALE_NAN_BITS
+from promlab.promql.promqltest.dsl import EvalCmd
+from promlab.promql.promqltest.series import HistogramLiteral, Item
+
+__all__ = [
+    "EPSILON",
+    "Observed",
+    "almost_equal",
+    "almost_equal_array",
+    "compare",
+    "format_value",
+]
+
+EPSILON = 1e-6
+_MIN_NORMAL = 2.2250738585072014e-308
+_MAX_FLOAT = 1.7976931348623157e308
+
+
+def _is_stale(x: float) -> bool:
+    return struct.pack("<d", x) == struct.pack("<Q", STALE_NAN_BITS)
+
+
+def almost_equal(a: float, b: float, epsilon: float = EPSILON) -> bool:
+    """Prometheus ``util/almost.Equal``.
+
+    Examples
+    --------
+    >>> almost_equal(1.0, 1.0000001), almost_equal(1.0, 1.00001), almost_equal(0.0, 1e-300)
+    (True, False, False)
+    """
+    if math.isnan(a) or math.isnan(b):
+        sa, sb = _is_stale(a), _is_stale(b)
+        if sa or sb:
+            return sa and sb
+        return math.isnan(a) and math.isnan(b)
+    if a == b:
+        return True
+    abs_sum = abs(a) + abs(b)
+    diff = abs(a - b)
+    if a == 0 or b == 0 or abs_sum < _MIN_NORMAL:
+        return diff < epsilon * _MIN_NORMAL
+    return diff / min(abs_sum, _MAX_FLOAT) < epsilon
+
+
+def almost_equal_array(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64],
+                       epsilon: float = EPSILON) -> npt.NDArray[np.bool_]:
+    """Element-wise :func:`almost_equal` for two float64 arrays of one shape."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        sa, sb = stale_mask(a), stale_mask(b)
+        na, nb = np.isnan(a), np.isnan(b)
+        abs_sum = np.abs(a) + np.abs(b)
+        diff = np.abs(a - b)
+        tiny = (a == 0) | (b == 0) | (abs_sum < _MIN_NORMAL)
+        rel = diff / np.minimum(abs_sum, _MAX_FLOAT) < epsilon
+        close = np.where(tiny, diff < epsilon * _MIN_NORMAL, rel)
+        ok = (a == b) | close
+    ok = np.where(na | nb, na & nb, ok)
+    return np.where(sa | sb, sa & sb, ok)
+
+
+def format_value(v: float) -> str:
+    """A float the way Go's ``%v`` prints it (``NaN``, ``+Inf``, ``1e+06``, ``0.5``)."""
+    if math.isnan(v):
+        return "stale" if _is_stale(v) else "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    r = repr(float(v))
+    if r.endswith(".0"):
+        r = r[:-2]
+    return r
+
+
+def _fmt_items(vals: list[Item]) -> str:
+    out = []
+    for v in vals:
+        if v is None:
+            out.append("_")
+        elif isinstance(v, HistogramLiteral):
+            out.append(v.text)
+        else:
+            out.append(format_value(v))
+    return "[" + " ".join(out) + "]"
+
+
+@dataclass(slots=True)
+class Observed:
+    """A query result reduced to what the comparison needs.
+
+    ``kind`` is ``"scalar"`` (``scalar``), ``"string"`` (``string``), ``"vector"`` (``vector``:
+    label sets and values in result order) or ``"matrix"`` (``matrix``: label sets with their
+    timestamp and value arrays, in result order).
+    """
+
+    kind: str
+    scalar: float = 0.0
+    string: str = ""
+    vector: list[tuple[Labels, float]] = field(default_factory=list)
+    matrix: list[tuple[Labels, npt.NDArray[np.int64], npt.NDArray[np.float64]]] = field(default_factory=list)
+
+    def describe(self, limit: int = 8) -> str:
+        if self.kind == "scalar":
+            return f"scalar {format_value(self.scalar)}"
+        if self.kind == "string":
+            return f"string {self.string!r}"
+        if self.kind == "vector":
+            parts = [f"{ls} {format_value(v)}" for ls, v in self.vector[:limit]]
+            more = f" ... ({len(self.vector)} series)" if len(self.vector) > limit else ""
+            return "vector [" + ", ".join(parts) + more + "]"
+        parts = [f"{ls} {_fmt_points(ts, vs)}" for ls, ts, vs in self.matrix[:limit]]
+        more = f" ... ({len(self.matrix)} series)" if len(self.matrix) > limit else ""
+        return "matrix [" + ", ".join(parts) + more + "]"
+
+
+def _fmt_points(ts: npt.NDArray[np.int64], vs: npt.NDArray[np.float64], limit: int = 12) -> str:
+    pts = [f"{format_value(float(v))}@{int(t)}" for t, v in zip(ts[:limit], vs[:limit], strict=True)]
+    more = " ..." if len(ts) > limit else ""
+    return "[" + " ".join(pts) + more + "]"
+
+
+def check_sorted(matrix: list[tuple[Labels, npt.NDArray[np.int64], npt.NDArray[np.float64]]]) -> str | None:
+    """Prometheus's ``assertMatrixSorted``: an error text when the series are not label-sorted."""
+    for i in range(len(matrix) - 1):
+        if matrix[i + 1][0] < matrix[i][0]:
+            return (f"matrix results should always be sorted by labels, but matrix is not sorted: "
+                    f"series at index {i + 1} with labels {matrix[i + 1][0]} sorts before series at "
+                    f"index {i} with labels {matrix[i][0]}")
+    return None
+
+
+def compare(ev: EvalCmd, obs: Observed) -> str | None:
+    """Compare ``obs`` with ``ev``'s expectations; ``None`` when they agree, else why not."""
+    if obs.kind == "matrix":
+        return _compare_matrix(ev, obs)
+    if obs.kind == "vector":
+        return _compare_vector(ev, obs)
+    if obs.kind == "scalar":
+        if not ev.expect_scalar:
+            return f"expected vector or matrix result, but got scalar {format_value(obs.scalar)}"
+        if not almost_equal(ev.expected_scalar, obs.scalar):
+            return f"expected scalar {format_value(ev.expected_scalar)} but got {format_value(obs.scalar)}"
+        return None
+    if ev.expected_string is None:
+        return f"expected a vector, matrix or scalar result, but got string {obs.string!r}"
+    if ev.expected_string != obs.string:
+        return f'expected string "{ev.expected_string}" but got "{obs.string}"'
+    return None
+
+
+def _compare_vector(ev: EvalCmd, obs: Observed) -> str | None:
+    if ev.expect_scalar:
+        return f"expected scalar result, but got {obs.describe()}"
+    seen: set[Labels] = set()
+    ordered = ev.is_ordered
+    for pos, (ls, v) in enumerate(obs.vector):
+        exp = ev.expected.get(ls)
+        if exp is None:
+            return f"unexpected metric {ls} in result, has value {format_value(v)}"
+        if ordered and exp[0] != pos + 1:
+            return f"expected metric {ls} with {_fmt_items(exp[1])} at position {exp[0]} but was at {pos + 1}"
+        e0 = exp[1][0]
+        if isinstance(e0, HistogramLiteral):
+            return f"expected histogram {e0.text} for {ls} but got float value {format_value(v)}"
+        if e0 is None:
+            return f"expected no value (_) for {ls} but got {format_value(v)}"
+        if not almost_equal(e0, v):
+            return f"expected {format_value(e0)} for {ls} but got {format_value(v)}"
+        seen.add(ls)
+    for ls, (_, vals) in ev.expected.items():
+        if ls not in seen:
+            return f"expected metric {ls} with {_fmt_items(vals)} not found"
+    return None
+
+
+def _compare_matrix(ev: EvalCmd, obs: Observed) -> str | None:
+    if ev.is_ordered:
+        return "expected ordered result, but query returned a matrix"
+    if ev.expect_scalar:
+        return f"expected scalar result, but got {obs.describe()}"
+    err = check_sorted(obs.matrix)
+    if err:
+        return err
+    seen: set[Labels] = set()
+    for ls, ts, vs in obs.matrix:
+        exp = ev.expected.get(ls)
+        if exp is None:
+            return f"unexpected metric {ls} in result, has {_fmt_points(ts, vs)}"
+        seen.add(ls)
+        vals = exp[1]
+        if ev.step_ms > 0:
+            last = ev.start_ms + (len(vals) - 1) * ev.step_ms
+            if vals and last > ev.end_ms:
+                return (f"expected {len(vals)} points for {ls}, but query time range cannot "
+                        f"return this many points")
+        elif len(vals) > 1:
+            return f"expected {len(vals)} points for {ls}, but query time range cannot return this many points"
+        exp_t: list[int] = []
+        exp_v: list[float] = []
+        for k, v in enumerate(vals):
+            if v is None:
+                continue
+            if isinstance(v, HistogramLiteral):
+                return f"expected histogram points for {ls}, but got {_fmt_points(ts, vs)}"
+            exp_t.append(ev.start_ms + k * ev.step_ms)
+            exp_v.append(v)
+        if len(exp_t) != len(ts):
+            return (f"expected {len(exp_t)} float points and 0 histogram points for {ls}, but got "
+                    f"{len(ts)} float point{'s' if len(ts) != 1 else ''} {_fmt_points(ts, vs)}")
+        et = np.asarray(exp_t, np.int64)
+        bad_t = np.flatnonzero(et != ts)
+        if bad_t.size:
+            k = int(bad_t[0])
+            return (f"expected float value at index {k} for {ls} to have timestamp {exp_t[k]}, "
+                    f"but it had timestamp {int(ts[k])} (result has {_fmt_points(ts, vs)})")
+        ok = almost_equal_array(np.asarray(exp_v, np.float64), vs)
+        if not ok.all():
+            k = int(np.flatnonzero(~ok)[0])
+            return (f"expected float value at index {k} (t={int(ts[k])}) for {ls} to be "
+                    f"{format_value(exp_v[k])}, but got {format_value(float(vs[k]))} "
+                    f"(result has {_fmt_points(ts, vs)})")
+    for ls in ev.expected:
+        if ls not in seen:
+            return f"expected metric {ls} not found"
+    return None

@@ -1,0 +1,350 @@
+"""The series-description notation shared by ``load`` blocks and expected results.
+
+A series line is a PromQL-style series (``name``, ``name{l="v"}``, ``{"quoted.name", a="b"}``)
+followed by value items (see DSL.md §3)::
+
+    _        one omitted value            _xN      N omitted values
+    V        one value                    VxN      V repeated: N+1 values
+    V±SxN    V, V+S, ..., N+1 values      stale    the staleness marker
+    {{...}}  a native histogram literal (kept opaque: the runner skips them)
+
+Values are accumulated by repeated addition (``v += s``), as Prometheus's grammar does, so the
+rounding of long ramps is bit-identical. Numbers follow Go: :func:`parse_go_number` is
+``strconv.ParseInt(s, 0)`` with a ``strconv.ParseFloat`` fallback.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from promlab.errors import ParseError
+from promlab.model import STALE_NAN, Labels
+
+__all__ = [
+    "HistogramLiteral",
+    "Item",
+    "go_unquote",
+    "parse_go_number",
+    "parse_series_desc",
+    "parse_values",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class HistogramLiteral:
+    """An opaque native-histogram literal ``{{...}}`` (its text, braces included)."""
+
+    text: str
+
+
+# One expanded value: a float (possibly the stale NaN), None (omitted), or a histogram.
+Item = float | None | HistogramLiteral
+
+_INT_PREFIX = re.compile(r"^[+-]?(0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|0[0-7_]*|[1-9][0-9_]*)$")
+_DEC_FLOAT = re.compile(r"^[+-]?(?:[0-9_]+\.?[0-9_]*|\.[0-9_]+)(?:[eE][+-]?[0-9_]+)?$")
+_HEX_FLOAT = re.compile(r"^[+-]?0[xX](?:[0-9a-fA-F_]+\.?[0-9a-fA-F_]*|\.[0-9a-fA-F_]+)[pP][+-]?[0-9_]+$")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _underscore_ok(s: str) -> bool:
+    """Go's rule: underscores only between digits or after a base prefix."""
+    if s[:1] in "+-" and s:
+        s = s[1:]
+    saw = "^"
+    i = 0
+    hexa = False
+    if len(s) >= 2 and s[0] == "0" and s[1].lower() in "box":
+        i, saw, hexa = 2, "0", s[1].lower() == "x"
+    for ch in s[i:]:
+        if ch.isdigit() or (hexa and ch.lower() in "abcdef"):
+            saw = "0"
+        elif ch == "_":
+            if saw != "0":
+                return False
+            saw = "_"
+        else:
+            if saw == "_":
+                return False
+            saw = "!"
+    return saw != "_"
+
+
+def _parse_go_int(s: str) -> int | None:
+    if not _INT_PREFIX.match(s) or ("_" in s and not _underscore_ok(s)):
+        return None
+    sign = -1 if s[0] == "-" else 1
+    body = s.lstrip("+-").replace("_", "")
+    low = body.lower()
+    if low.startswith("0x"):
+        n = int(body[2:], 16)
+    elif low.startswith("0o"):
+        n = int(body[2:], 8)
+    elif low.startswith("0b"):
+        n = int(body[2:], 2)
+    elif len(body) > 1 and body[0] == "0":
+        n = int(body[1:], 8)
+    else:
+        n = int(body)
+    n *= sign
+    if not _INT64_MIN <= n <= _INT64_MAX:
+        return None
+    return n
+
+
+def parse_go_number(text: str) -> float:
+    """Parse ``text`` like Prometheus's test runner does (``ParseInt(s, 0)`` then ``ParseFloat``).
+
+    Raises ``ValueError`` when neither accepts it.
+
+    Examples
+    --------
+    >>> parse_go_number("0x1f"), parse_go_number("1e3"), parse_go_number("-Inf")
+    (31.0, 1000.0, -inf)
+    """
+    s = text
+    if not s:
+        raise ValueError("empty number")
+    n = _parse_go_int(s)
+    if n is not None:
+        return float(n)
+    low = s.lower()
+    body = low.lstrip("+-") if low[:1] in "+-" else low
+    signed = len(body) != len(low)
+    if body in ("inf", "infinity"):
+        return -math.inf if low.startswith("-") else math.inf
+    if body == "nan" and not signed:
+        return math.nan
+    if "_" in s and not _underscore_ok(s):
+        raise ValueError(f"invalid number {text!r}")
+    clean = s.replace("_", "")
+    if _HEX_FLOAT.match(s):
+        return float.fromhex(clean)
+    if _DEC_FLOAT.match(s) and any(c.isdigit() for c in s):
+        try:
+            return float(clean)
+        except ValueError:
+            pass
+    raise ValueError(f"invalid number {text!r}")
+
+
+_ESCAPES = {"a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11, "\\": 92, "'": 39, '"': 34}
+
+
+def go_unquote(lit: str) -> str:
+    """Unquote a PromQL/Go string literal: ``"..."`` or ``'...'`` with escapes, or raw `````...`````.
+
+    ``\\x`` and octal escapes give raw bytes; invalid UTF-8 is kept via ``surrogateescape``.
+    Raises ``ValueError`` on a malformed literal.
+    """
+    if len(lit) < 2 or lit[0] != lit[-1] or lit[0] not in "\"'`":
+        raise ValueError(f"invalid string literal {lit!r}")
+    quote, body = lit[0], lit[1:-1]
+    if quote == "`":
+        if "`" in body:
+            raise ValueError(f"invalid string literal {lit!r}")
+        return body.replace("\r", "")
+    out = bytearray()
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch == quote or ch == "\n":
+            raise ValueError(f"invalid string literal {lit!r}")
+        if ch != "\\":
+            out += ch.encode("utf-8", "surrogateescape")
+            i += 1
+            continue
+        if i + 1 >= len(body):
+            raise ValueError(f"invalid escape in {lit!r}")
+        e = body[i + 1]
+        if e in _ESCAPES:
+            out.append(_ESCAPES[e])
+            i += 2
+        elif e in "xuU":
+            width = {"x": 2, "u": 4, "U": 8}[e]
+            digits = body[i + 2:i + 2 + width]
+            if len(digits) != width or not re.fullmatch(r"[0-9a-fA-F]+", digits):
+                raise ValueError(f"invalid escape in {lit!r}")
+            code = int(digits, 16)
+            if e == "x":
+                out.append(code)
+            else:
+                out += chr(code).encode("utf-8", "surrogatepass")
+            i += 2 + width
+        elif e in "01234567":
+            digits = body[i + 1:i + 4]
+            if len(digits) != 3 or not re.fullmatch(r"[0-7]{3}", digits) or int(digits, 8) > 255:
+                raise ValueError(f"invalid escape in {lit!r}")
+            out.append(int(digits, 8))
+            i += 4
+        else:
+            raise ValueError(f"invalid escape in {lit!r}")
+    return out.decode("utf-8", "surrogateescape")
+
+
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`[^`]*`')
+_WS = re.compile(r"[ \t]*")
+_NUM = r"(?:[0-9]+\.?[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?|[iI][nN][fF]|[nN][aA][nN])"
+_ITEM = re.compile(rf"^(?:(?P<blank>_)(?:x(?P<bn>[0-9]+))?|(?P<stale>stale)"
+                   rf"|(?P<v>[+-]?{_NUM})(?:(?P<s>[+-]{_NUM})?x(?P<n>[0-9]+))?)$")
+_HIST_TAIL = re.compile(r"x([0-9]+)")
+
+
+def _num(tok: str) -> float:
+    sign = -1.0 if tok[0] == "-" else 1.0
+    body = tok[1:] if tok[0] in "+-" else tok
+    return sign * parse_go_number(body)
+
+
+class _Err(Exception):
+    def __init__(self, message: str, pos: int) -> None:
+        super().__init__(message)
+        self.pos = pos
+
+
+def _parse_metric(line: str) -> tuple[Labels, int]:
+    """Parse the series part of ``line``; return its labels and the offset after it."""
+    pairs: dict[str, str] = {}
+    pos = 0
+    m = _METRIC_NAME.match(line, pos)
+    if m:
+        pairs["__name__"] = m.group(0)
+        pos = m.end()
+    if pos < len(line) and line[pos] == "{":
+        pos += 1
+        while True:
+            pos = _WS.match(line, pos).end()  # type: ignore[union-attr]
+            if pos < len(line) and line[pos] == "}":
+                pos += 1
+                break
+            name: str
+            lm = _LABEL_NAME.match(line, pos)
+            sm = _STRING.match(line, pos) if lm is None else None
+            if lm is not None:
+                name, pos = lm.group(0), lm.end()
+            elif sm is not None:
+                name, pos = go_unquote(sm.group(0)), sm.end()
+            else:
+                raise _Err("expected label name or '}'", pos)
+            pos = _WS.match(line, pos).end()  # type: ignore[union-attr]
+            if pos < len(line) and line[pos] == "=":
+                pos = _WS.match(line, pos + 1).end()  # type: ignore[union-attr]
+                vm = _STRING.match(line, pos)
+                if vm is None:
+                    raise _Err("expected label value string", pos)
+                if name in pairs:
+                    raise _Err(f"duplicate label name {name!r}", pos)
+                pairs[name] = go_unquote(vm.group(0))
+                pos = vm.end()
+            elif sm is not None:  # a bare quoted string is the metric name
+                if "__name__" in pairs:
+                    raise _Err("metric name given twice", pos)
+                pairs["__name__"] = name
+            else:
+                raise _Err("expected '=' after label name", pos)
+            pos = _WS.match(line, pos).end()  # type: ignore[union-attr]
+            if pos < len(line) and line[pos] == ",":
+                pos += 1
+                continue
+            if pos < len(line) and line[pos] == "}":
+                pos += 1
+                break
+            raise _Err("expected ',' or '}' in label set", pos)
+    elif m is None:
+        raise _Err("expected a metric name or label set", pos)
+    return Labels(pairs), pos
+
+
+def _histogram_end(text: str, pos: int) -> int:
+    end = text.find("}}", pos + 2)
+    if end < 0:
+        raise _Err("unterminated histogram literal", pos)
+    return end + 2
+
+
+def parse_values(text: str, base: int = 0) -> list[Item]:
+    """Expand a value sequence (the part after the series) into items.
+
+    ``base`` is added to error positions (the offset of ``text`` in its line).
+    """
+    items: list[Item] = []
+    pos = 0
+    n = len(text)
+    while pos < n:
+        if text[pos] in " \t":
+            pos += 1
+            continue
+        start = pos
+        if text.startswith("{{", pos):
+            end = _histogram_end(text, pos)
+            first = HistogramLiteral(text[pos:end])
+            pos = end
+            m = _HIST_TAIL.match(text, pos)
+            if m:
+                items.extend([first] * (int(m.group(1)) + 1))
+                pos = m.end()
+            elif pos < n and text[pos] in "+-" and text.startswith("{{", pos + 1):
+                end2 = _histogram_end(text, pos + 1)
+                m = _HIST_TAIL.match(text, end2)
+                if m is None:
+                    raise _Err("expected 'x<count>' after histogram increment", end2 + base)
+                # Histogram arithmetic is not modelled: the runner skips histogram data.
+                items.extend([first] * (int(m.group(1)) + 1))
+                pos = m.end()
+            else:
+                items.append(first)
+            if pos < n and text[pos] not in " \t":
+                raise _Err("unexpected text after histogram literal", pos + base)
+            continue
+        while pos < n and text[pos] not in " \t":
+            pos += 1
+        tok = text[start:pos]
+        m = _ITEM.match(tok)
+        if m is None:
+            raise _Err(f"invalid value {tok!r} in series values", start + base)
+        try:
+            if m.group("blank"):
+                count = m.group("bn")
+                items.extend([None] * (int(count) if count is not None else 1))
+            elif m.group("stale"):
+                items.append(STALE_NAN)
+            else:
+                v = _num(m.group("v"))
+                reps = m.group("n")
+                if reps is None:
+                    items.append(v)
+                elif m.group("s") is None:
+                    items.extend([v] * (int(reps) + 1))
+                else:
+                    step = _num(m.group("s"))
+                    for _ in range(int(reps) + 1):
+                        items.append(v)
+                        v += step
+        except ValueError as exc:
+            raise _Err(str(exc), start + base) from None
+    return items
+
+
+def parse_series_desc(line: str) -> tuple[Labels, list[Item]]:
+    """Parse one series line (``metric{labels} values...``).
+
+    Raises :class:`~promlab.errors.ParseError` positioned in ``line``.
+
+    Examples
+    --------
+    >>> ls, vals = parse_series_desc('up{job="a"} 1+1x2 _ stale')
+    >>> str(ls), vals[:4]
+    ('up{job="a"}', [1.0, 2.0, 3.0, None])
+    """
+    try:
+        labels, pos = _parse_metric(line)
+        if pos < len(line) and line[pos] not in " \t":
+            raise _Err("expected whitespace between series and values", pos)
+        return labels, parse_values(line[pos:], pos)
+    except _Err as exc:
+        raise ParseError(str(exc), query=line, pos=exc.pos) from None
+    except ValueError as exc:
+        raise ParseError(str(exc), query=line, pos=0) from None

@@ -1,0 +1,137 @@
+"""What the runner skips, and why: every skipped eval is counted under one of these reasons.
+
+promlab has no native histograms yet and does not implement Prometheus's experimental syntax
+(duration expressions, ``fill`` modifiers, ``anchored``/``smoothed``, ``info()``, type-and-unit
+labels, start timestamps). Evals that need them are skipped, detected by syntax (so a skip does not
+depend on whether our parser happens to accept the construct):
+
+* optionally (``Runner(file_skips=True)``), every eval of the files that exist to test one
+  experimental feature (:data:`FILE_SKIPS`);
+* an expectation with a ``{{...}}`` histogram literal;
+* an expression using the experimental syntax or a native-histogram-only function / operator;
+* an expression selecting a series that holds native-histogram samples at that point of the
+  script (loaded with ``{{...}}``, or made by ``load_with_nhcb``), or start-timestamp data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from promlab.model import Labels
+from promlab.promql.parser.ast import Expr, VectorSelector, walk
+
+__all__ = [
+    "FILE_SKIPS",
+    "HISTOGRAM_EXPECTED",
+    "HISTOGRAM_SERIES",
+    "START_TIMESTAMP_SERIES",
+    "file_skip_reason",
+    "nhcb_series",
+    "selects_any",
+    "syntax_skip_reason",
+]
+
+DURATION_EXPR = "experimental: duration expressions (and step()/range()/start()/end())"
+FILL = "experimental: fill modifiers"
+EXTENDED = "experimental: anchored/smoothed selectors"
+INFO = "experimental: info() function"
+TYPE_UNIT = "experimental: __type__/__unit__ labels"
+START_TS = "experimental: start timestamps"
+HISTOGRAM_EXPECTED = "native histograms: histogram in expected result"
+HISTOGRAM_FUNCTION = "native histograms: native-only function or operator"
+HISTOGRAM_SERIES = "native histograms: selects histogram series"
+START_TIMESTAMP_SERIES = "experimental: start timestamps"
+NATIVE_FILE = "native histograms"
+
+FILE_SKIPS: dict[str, str] = {
+    "duration_expression.test": DURATION_EXPR,
+    "fill-modifier.test": FILL,
+    "extended_vectors.test": EXTENDED,
+    "info.test": INFO,
+    "type_and_unit.test": TYPE_UNIT,
+    "start_timestamps.test": START_TS,
+    "native_histograms.test": NATIVE_FILE,
+}
+
+_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`[^`]*`')
+_BRACKET = re.compile(r"\[([^\[\]]*)\]")
+_NUMLIKE = r"(?:[0-9][0-9a-zA-Z_.]*|\.[0-9][0-9a-zA-Z_.]*)"
+_PLAIN_RANGE = re.compile(rf"^\s*{_NUMLIKE}\s*(?::\s*(?:{_NUMLIKE})?\s*)?$")
+_SYNTAX_RULES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\bfill(?:_left|_right)?\s*\("), FILL),
+    (re.compile(r"\b(?:anchored|smoothed)\b"), EXTENDED),
+    (re.compile(r"(?<![\w:])info\s*\("), INFO),
+    (re.compile(r"(?<![\w:])start_timestamp\s*\(|@st\b"), START_TS),
+    (re.compile(r"\boffset\s*[-+]?\s*\(|(?<![\w:])(?:step|range)\s*\(\s*\)|(?<![\w:])(?:min_of|max_of)\s*\(",
+                re.IGNORECASE), DURATION_EXPR),
+    (re.compile(r"(?<![\w:])histogram_(?:count|sum|avg|stddev|stdvar)\s*\(|[<>]/"), HISTOGRAM_FUNCTION),
+]
+_TYPE_UNIT = re.compile(r"__(?:type|unit)__")
+# start()/end() as functions (not as "@ start()") belong to the duration-expression feature.
+_START_END = re.compile(r"(?<![\w:])(?:start|end)\s*\(\s*\)", re.IGNORECASE)
+
+
+def file_skip_reason(name: str) -> str | None:
+    """The reason a whole file is skipped (each of its evals counted under it), if any."""
+    reason = FILE_SKIPS.get(name)
+    return f"{reason} (whole file)" if reason else None
+
+
+def syntax_skip_reason(expr: str) -> str | None:
+    """The experimental or native-histogram syntax ``expr`` uses, as a skip reason."""
+    if _TYPE_UNIT.search(expr):
+        return TYPE_UNIT
+    bare = _STRING.sub('""', expr)
+    for pattern, reason in _SYNTAX_RULES:
+        if pattern.search(bare):
+            return reason
+    for m in _START_END.finditer(bare):
+        if not bare[: m.start()].rstrip().endswith("@"):
+            return DURATION_EXPR
+    for m in _BRACKET.finditer(bare):
+        if not _PLAIN_RANGE.match(m.group(1)):
+            return DURATION_EXPR
+    return None
+
+
+def selects_any(expr: Expr, series: Sequence[Labels]) -> bool:
+    """Whether some vector selector in ``expr`` matches one of ``series``."""
+    if not series:
+        return False
+    for node in walk(expr):
+        if isinstance(node, VectorSelector):
+            ms = node.matchers
+            for ls in series:
+                if all(m.matches(ls.get(m.name, "")) for m in ms):
+                    return True
+    return False
+
+
+_SUFFIXES = ("_bucket", "_count", "_sum")
+
+
+def nhcb_series(labels: Iterable[Labels]) -> list[Labels]:
+    """The native histograms ``load_with_nhcb`` builds from classic histogram series.
+
+    Each ``X_bucket{le=...}`` (numeric, non-NaN ``le``), ``X_count`` and ``X_sum`` series yields
+    the base series ``X{labels without le}``.
+    """
+    out: dict[Labels, None] = {}
+    for ls in labels:
+        name = ls.name
+        for suffix in _SUFFIXES:
+            if not name.endswith(suffix):
+                continue
+            if suffix == "_bucket":
+                le = ls.get("le")
+                try:
+                    bound = float(le) if le is not None else float("nan")
+                except ValueError:
+                    break
+                if bound != bound:
+                    break
+            base = ls.without(("le",)).set("__name__", name[: -len(suffix)])
+            out[base] = None
+            break
+    return list(out)
