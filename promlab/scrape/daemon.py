@@ -1,0 +1,71 @@
+"""The scrape daemon: ``promlab scrape`` runs :func:`run` in the foreground.
+
+SIGTERM/SIGINT stop it (the store is flushed and closed; exit code 0). SIGHUP, or a change of
+the config file's modification time, reloads the config; a bad new config is logged and the
+running one is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from types import FrameType
+
+from promlab.errors import ConfigError, PromlabError
+from promlab.scrape import ScrapeHandle, start
+
+__all__ = ["run"]
+
+log = logging.getLogger("promlab.scrape.daemon")
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
+def run(config_path: str | os.PathLike[str], data_dir: str | os.PathLike[str], *,
+        watch_interval: float = 1.0, stop_event: threading.Event | None = None) -> int:
+    """Scrape until told to stop. Returns the process exit code (0 on a clean stop, 1 if the
+    first config or the store cannot be loaded)."""
+    config_path = str(config_path)
+    stop = stop_event or threading.Event()
+    reload_now = threading.Event()
+    try:
+        handle: ScrapeHandle = start(config_path, data=str(data_dir))
+    except (PromlabError, OSError) as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    log.info("scraping %d jobs into %s", len(handle.config.scrape_configs), data_dir)
+
+    def on_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    def on_hup(signum: int, frame: FrameType | None) -> None:
+        reload_now.set()
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig, fn in ((signal.SIGTERM, on_stop), (signal.SIGINT, on_stop), (signal.SIGHUP, on_hup)):
+            previous[sig] = signal.signal(sig, fn)
+    try:
+        seen = _mtime(config_path)
+        while not stop.wait(watch_interval):
+            m = _mtime(config_path)
+            if reload_now.is_set() or m != seen:
+                reload_now.clear()
+                seen = m
+                try:
+                    handle.reload(config_path)
+                    log.info("config reloaded from %s", config_path)
+                except ConfigError as exc:
+                    log.error("config reload failed, keeping the running config: %s", exc)
+    finally:
+        handle.stop()
+        for sig, fn in previous.items():
+            signal.signal(sig, fn)
+    return 0

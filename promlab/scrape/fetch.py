@@ -1,0 +1,141 @@
+"""Fetching a target's page over HTTP (httpx), apart from parsing it.
+
+:func:`build_client` turns an :class:`~promlab.scrape.config.HTTPClientConfig` into an
+``httpx.AsyncClient`` (auth, TLS); :func:`fetch` does one GET with the scrape headers, the
+timeout and the body size limit, and raises :class:`~promlab.errors.ScrapeError` with a message
+worded like Prometheus's ``lastError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ssl
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import httpx
+
+from promlab.errors import ScrapeError
+from promlab.scrape.config import HTTPClientConfig
+
+__all__ = ["FetchResult", "build_client", "fetch"]
+
+USER_AGENT = "promlab/0.1 (Prometheus-compatible scraper)"
+
+
+def _read_secret(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().strip()
+    except OSError as exc:
+        raise ScrapeError(f"unable to read secret file {path}: {exc.strerror}") from exc
+
+
+class _HeaderAuth(httpx.Auth):
+    """Sets ``Authorization`` per request, re-reading secret files each time as Prometheus does."""
+
+    def __init__(self, cfg: HTTPClientConfig) -> None:
+        self.cfg = cfg
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        b, a = self.cfg.basic_auth, self.cfg.authorization
+        if b is not None:
+            password = _read_secret(b.password_file) if b.password_file else b.password
+            token = base64.b64encode(f"{b.username}:{password}".encode()).decode()
+            request.headers["Authorization"] = f"Basic {token}"
+        elif a is not None:
+            cred = _read_secret(a.credentials_file) if a.credentials_file else a.credentials
+            request.headers["Authorization"] = f"{a.type} {cred}"
+        yield request
+
+
+def _ssl_context(cfg: HTTPClientConfig) -> ssl.SSLContext:
+    t = cfg.tls_config
+    ctx = ssl.create_default_context(cafile=t.ca_file or None)
+    if t.insecure_skip_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if t.cert_file:
+        ctx.load_cert_chain(t.cert_file, t.key_file or None)
+    return ctx
+
+
+def build_client(cfg: HTTPClientConfig, *, timeout_s: float, max_connections: int | None = None) -> httpx.AsyncClient:
+    """An ``AsyncClient`` for one job (connection pool shared by its targets).
+
+    Raises
+    ------
+    ScrapeError
+        When the TLS files cannot be loaded.
+    """
+    try:
+        verify: ssl.SSLContext = _ssl_context(cfg)
+    except (OSError, ssl.SSLError) as exc:
+        raise ScrapeError(f"unable to load TLS configuration: {exc}") from exc
+    auth = _HeaderAuth(cfg) if cfg.basic_auth is not None or cfg.authorization is not None else None
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    return httpx.AsyncClient(
+        auth=auth, verify=verify, timeout=timeout_s, follow_redirects=cfg.follow_redirects, limits=limits,
+        headers={"User-Agent": USER_AGENT}, trust_env=False,
+    )
+
+
+@dataclass(slots=True)
+class FetchResult:
+    body: bytes
+    content_type: str | None
+
+
+def _describe(url: str, exc: BaseException) -> str:
+    """Prometheus-like wording of a transport error."""
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+        return f'Get "{url}": context deadline exceeded'
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            msg = cause.verify_message or str(cause)
+            if cause.verify_code in (2, 18, 19, 20, 21):  # no trusted issuer (incl. self-signed)
+                msg = f"certificate signed by unknown authority ({msg})"
+            return f'Get "{url}": x509: {msg}'
+        if isinstance(cause, ssl.SSLError):
+            return f'Get "{url}": tls: {cause.reason or cause}'
+        if isinstance(cause, ConnectionRefusedError):
+            return f'Get "{url}": connect: connection refused'
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc) or type(exc).__name__
+    if "refused" in text.lower():
+        return f'Get "{url}": connect: connection refused'
+    return f'Get "{url}": {text}'
+
+
+async def fetch(client: httpx.AsyncClient, url: str, *, timeout_s: float, accept: str,
+                body_size_limit: int = 0, sni_hostname: str = "") -> FetchResult:
+    """GET ``url`` (gzip allowed, decoded) within ``timeout_s``; raise ScrapeError on any failure."""
+    headers = {
+        "Accept": accept,
+        "Accept-Encoding": "gzip",
+        "X-Prometheus-Scrape-Timeout-Seconds": f"{timeout_s:g}",
+    }
+    ext = {"sni_hostname": sni_hostname} if sni_hostname else None
+    try:
+        async with asyncio.timeout(timeout_s):
+            req = client.build_request("GET", url, headers=headers, extensions=ext)
+            resp = await client.send(req, stream=True)
+            try:
+                if resp.status_code != 200:
+                    raise ScrapeError(f"server returned HTTP status {resp.status_code} {resp.reason_phrase}")
+                chunks = []
+                size = 0
+                async for chunk in resp.aiter_bytes():
+                    size += len(chunk)
+                    if body_size_limit and size > body_size_limit:
+                        raise ScrapeError("body size limit exceeded")
+                    chunks.append(chunk)
+            finally:
+                await resp.aclose()
+    except ScrapeError:
+        raise
+    except (TimeoutError, httpx.HTTPError, OSError, ssl.SSLError) as exc:
+        raise ScrapeError(_describe(url, exc)) from exc
+    return FetchResult(b"".join(chunks), resp.headers.get("content-type"))

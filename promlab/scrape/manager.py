@@ -1,0 +1,208 @@
+"""The scrape manager: scrape pools per job, fed by discovery, writing to one store.
+
+Runs entirely on the :class:`~promlab.scrape.scheduler.Scheduler`'s event loop. ``apply(config)``
+is both the first start and a reload: jobs whose scrape config is unchanged keep their pools and
+loops untouched; changed jobs get new loops for the same targets (same schedule phase, so no
+scrape is lost, and the old loop's series carry over for staleness); removed jobs and vanished
+targets get staleness markers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import socket
+from collections import deque
+from typing import Any
+
+import httpx
+
+from promlab.errors import ScrapeError
+from promlab.model import Labels
+from promlab.scrape.config import Config, ScrapeConfig
+from promlab.scrape.discovery import DiscoveryManager, providers_for
+from promlab.scrape.loop import Batch, ScrapeLoop
+from promlab.scrape.scheduler import Scheduler
+from promlab.scrape.targets import DroppedTarget, Target, build_targets
+from promlab.storage.interface import Storage
+
+__all__ = ["ScrapeManager", "ScrapePool"]
+
+log = logging.getLogger("promlab.scrape.manager")
+
+
+def jitter_seed(external_labels: Labels) -> int:
+    """Per-server offset seed from the external labels and host name, like Prometheus."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(external_labels.hash.to_bytes(8, "little", signed=True))
+    h.update(socket.gethostname().encode())
+    return int.from_bytes(h.digest(), "little")
+
+
+class ScrapePool:
+    """The targets and loops of one job."""
+
+    def __init__(self, cfg: ScrapeConfig, manager: ScrapeManager) -> None:
+        self.cfg = cfg
+        self.manager = manager
+        self.loops: dict[int, ScrapeLoop] = {}
+        self.dropped: list[DroppedTarget] = []
+        self.client: httpx.AsyncClient | None = None
+        self.client_error = ""
+        try:
+            self.client = manager.client_factory(cfg)
+        except ScrapeError as exc:
+            self.client_error = str(exc)
+            log.error("job %s: %s", cfg.job_name, exc)
+
+    def sync(self, targets: list[Target], dropped: list[DroppedTarget],
+             carry: dict[int, list[Labels]] | None = None) -> list[ScrapeLoop]:
+        """Start loops for new targets; return the loops of targets that went away."""
+        self.dropped = dropped
+        limit_error = ""
+        if self.cfg.target_limit and len(targets) > self.cfg.target_limit:
+            limit_error = f"target_limit exceeded (number of targets: {len(targets)}, limit: {self.cfg.target_limit})"
+        wanted = {t.hash: t for t in targets}
+        gone = [lp for h, lp in self.loops.items() if h not in wanted]
+        for lp in gone:
+            del self.loops[lp.target.hash]
+        for h, t in wanted.items():
+            lp = self.loops.get(h)
+            if lp is not None:
+                lp.forced_error = limit_error or self.client_error
+                continue
+            lp = ScrapeLoop(t, self.cfg, client=self.client, commit=self.manager.commit,
+                            jitter_seed=self.manager.jitter, carry_stale=carry.pop(h, None) if carry else None,
+                            on_lateness=self.manager.record_lateness,
+                            forced_error=limit_error or self.client_error)
+            self.loops[h] = lp
+            lp.start()
+        return gone
+
+    async def close(self, *, stale: bool) -> dict[int, list[Labels]]:
+        """Stop every loop; returns each target's last series (for a replacement pool)."""
+        carry = {}
+        loops, self.loops = list(self.loops.values()), {}
+        for lp in loops:
+            carry[lp.target.hash] = await lp.stop(stale=stale)
+        if self.client is not None:
+            await self.client.aclose()
+        return carry
+
+
+class ScrapeManager:
+    """All pools of a config. Create, ``apply`` and ``close`` from the scheduler's loop."""
+
+    def __init__(self, storage: Storage, scheduler: Scheduler) -> None:
+        self.storage = storage
+        self.scheduler = scheduler
+        self.config: Config | None = None
+        self.pools: dict[str, ScrapePool] = {}
+        self.discovery = DiscoveryManager(self._on_discovery)
+        self.jitter = 0
+        self.lateness: deque[float] = deque(maxlen=200_000)
+        self.samples_appended = 0
+        self.commit_errors = 0
+        self._pending: set[str] = set()
+        self._carry: dict[str, dict[int, list[Labels]]] = {}
+
+    # --- wiring ----------------------------------------------------------------------------------
+    def client_factory(self, cfg: ScrapeConfig) -> httpx.AsyncClient:
+        from promlab.scrape.fetch import build_client
+
+        return build_client(cfg.http, timeout_s=cfg.scrape_timeout_ms / 1000)
+
+    def record_lateness(self, seconds: float) -> None:
+        self.lateness.append(seconds)
+
+    async def commit(self, batch: Batch) -> None:
+        if batch.parts:
+            await self.scheduler.in_writer(self._commit_sync, batch)
+
+    def _commit_sync(self, batch: Batch) -> None:
+        try:
+            app = self.storage.appender()
+            for series, index, ts, values in batch.parts:
+                app.append_batch(series, index, ts, values)
+            stats = app.commit()
+            self.samples_appended += stats.appended if stats is not None else batch.num_samples
+        except Exception:  # keep scraping; the store reports its own state
+            self.commit_errors += 1
+            log.exception("append/commit failed")
+
+    # --- config ----------------------------------------------------------------------------------
+    async def apply(self, config: Config) -> None:
+        """Start or reload with ``config``."""
+        self.jitter = jitter_seed(config.global_config.external_labels)
+        new = {sc.job_name: sc for sc in config.scrape_configs}
+        carries: dict[str, dict[int, list[Labels]]] = {}
+        for job in list(self.pools):
+            old = self.pools[job]
+            if job not in new:
+                await self.pools.pop(job).close(stale=True)
+            elif new[job] != old.cfg:
+                carries[job] = await self.pools.pop(job).close(stale=False)
+        self.config = config
+        sd: dict[str, tuple[Any, list[Any]]] = {}
+        for job, sc in new.items():
+            if job not in self.pools:
+                self.pools[job] = ScrapePool(sc, self)
+            key = (sc.static_configs, sc.file_sd_configs, sc.http_sd_configs)
+            sd[job] = (key, providers_for(*key))
+        self._carry.update(carries)
+        for job in list(self._carry):
+            if job not in new:
+                del self._carry[job]
+        self.discovery.apply(sd)
+        for job in new:  # changed jobs whose discovery did not restart: re-sync now
+            self._on_discovery(job)
+
+    def _on_discovery(self, job: str) -> None:
+        if job in self._pending:
+            return
+        self._pending.add(job)
+        asyncio.get_running_loop().call_soon(self._sync_job, job)
+
+    def _sync_job(self, job: str) -> None:
+        self._pending.discard(job)
+        pool = self.pools.get(job)
+        if pool is None:
+            return
+        targets, dropped = build_targets(self.discovery.groups(job), pool.cfg)
+        for d in dropped:
+            if d.error:
+                log.warning("job %s: target %s: %s", job, dict(d.discovered_labels), d.error)
+        gone = pool.sync(targets, dropped, self._carry.get(job))
+        for lp in gone:
+            asyncio.get_running_loop().create_task(lp.stop(stale=True))
+
+    async def close(self) -> None:
+        """Stop everything without staleness markers (a shutdown, as Prometheus does)."""
+        self.discovery.stop()
+        for pool in list(self.pools.values()):
+            await pool.close(stale=False)
+        self.pools.clear()
+
+    # --- views -----------------------------------------------------------------------------------
+    def snapshot(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for job, pool in list(self.pools.items()):
+            for lp in list(pool.loops.values()):
+                rows.append({
+                    "scrape_pool": job, "url": lp.url, "health": lp.health,
+                    "labels": lp.sample_labels.to_dict(),
+                    "discovered_labels": lp.target.discovered_labels.to_dict(),
+                    "last_scrape_ms": lp.last_scrape_ms, "last_scrape_duration": lp.last_duration_s,
+                    "last_error": lp.last_error, "last_samples": lp.last_samples, "scrapes": lp.scrapes,
+                    "scrape_interval_ms": lp.interval_ms, "scrape_timeout_ms": lp.timeout_ms,
+                })
+            for d in pool.dropped:
+                rows.append({
+                    "scrape_pool": job, "url": "", "health": "dropped", "labels": {},
+                    "discovered_labels": d.discovered_labels.to_dict(), "last_scrape_ms": 0,
+                    "last_scrape_duration": 0.0, "last_error": d.error, "last_samples": 0, "scrapes": 0,
+                    "scrape_interval_ms": pool.cfg.scrape_interval_ms,
+                    "scrape_timeout_ms": pool.cfg.scrape_timeout_ms,
+                })
+        return rows

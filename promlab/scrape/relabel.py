@@ -1,0 +1,297 @@
+"""Relabeling: Prometheus's ``relabel_config`` rules applied to label sets.
+
+Semantics follow Prometheus's ``model/relabel``: source label values are joined with
+``separator``; ``regex`` is fully anchored; ``replacement`` and (for ``replace``) ``target_label``
+are expanded with Go's ``regexp.Expand`` rules (``$1``, ``${1}``, ``$name``, ``$$``; a reference
+takes the longest run of letters, digits and ``_``, so ``$1x`` names group ``1x``, which does not
+exist and expands to nothing). ``hashmod`` is the unsigned big-endian integer of the last 8 bytes
+of the MD5 digest modulo ``modulus``, so shards agree with Prometheus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from promlab.errors import ConfigError
+from promlab.model import Labels
+
+__all__ = [
+    "ACTIONS",
+    "RelabelConfig",
+    "compile_regex",
+    "expand",
+    "is_valid_label_name",
+    "process",
+    "process_dict",
+]
+
+ACTIONS = (
+    "replace", "keep", "drop", "keepequal", "dropequal", "hashmod",
+    "labelmap", "labeldrop", "labelkeep", "lowercase", "uppercase",
+)
+DEFAULT_REGEX = "(.*)"
+DEFAULT_SEPARATOR = ";"
+DEFAULT_REPLACEMENT = "$1"
+
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+# A target label with references: runs of letters/underscores or $refs, then word characters.
+_RELABEL_TARGET = re.compile(r"(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+\Z", re.ASCII)
+
+
+def is_valid_label_name(name: str) -> bool:
+    """Whether ``name`` matches ``[a-zA-Z_][a-zA-Z0-9_]*``."""
+    return _LABEL_NAME.match(name) is not None
+
+
+def compile_regex(pattern: str) -> re.Pattern[str]:
+    """Compile a relabel regex, anchored at both ends as Prometheus does.
+
+    Raises
+    ------
+    re.error
+        When the pattern is not a valid regular expression.
+    """
+    # Current Prometheus compiles ``^(?s:regex)$``: "." also matches a newline.
+    return re.compile(f"(?s:{pattern})\\Z")
+
+
+def _extract(template: str, i: int) -> tuple[str, int] | None:
+    """Parse a reference after ``$`` at ``template[i:]``: (name, end index) or None if malformed."""
+    brace = i < len(template) and template[i] == "{"
+    j = i + 1 if brace else i
+    k = j
+    while k < len(template) and (template[k].isalnum() or template[k] == "_"):
+        k += 1
+    if k == j:
+        return None
+    name = template[j:k]
+    if brace:
+        if k >= len(template) or template[k] != "}":
+            return None
+        k += 1
+    return name, k
+
+
+def expand(template: str, match: re.Match[str]) -> str:
+    """Expand ``template`` against ``match`` with Go ``regexp.Expand`` semantics.
+
+    Examples
+    --------
+    >>> m = compile_regex("(a)(b)").match("ab")
+    >>> expand("$2-${1}x-$1x-$$", m)
+    'b-ax--$'
+    """
+    out: list[str] = []
+    i = 0
+    n = len(template)
+    while i < n:
+        d = template.find("$", i)
+        if d < 0:
+            out.append(template[i:])
+            break
+        out.append(template[i:d])
+        i = d + 1
+        if i < n and template[i] == "$":
+            out.append("$")
+            i += 1
+            continue
+        ref = _extract(template, i)
+        if ref is None:
+            out.append("$")
+            continue
+        name, i = ref
+        if name.isdigit() and name.isascii() and not (name[0] == "0" and len(name) > 1) and len(name) <= 8:
+            num = int(name)
+            if num <= (match.re.groups or 0):
+                g = match.group(num)
+                if g is not None:
+                    out.append(g)
+        elif name in match.re.groupindex:
+            g = match.group(name)
+            if g is not None:
+                out.append(g)
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class RelabelConfig:
+    """One relabel rule (frozen). Build from YAML data with :meth:`from_dict`."""
+
+    source_labels: tuple[str, ...] = ()
+    separator: str = DEFAULT_SEPARATOR
+    regex: str = DEFAULT_REGEX
+    modulus: int = 0
+    target_label: str = ""
+    replacement: str = DEFAULT_REPLACEMENT
+    action: str = "replace"
+    compiled: re.Pattern[str] = field(default=compile_regex(DEFAULT_REGEX), compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, data: Any, *, file: str | None = None, path: str = "relabel_config") -> RelabelConfig:
+        """Validate and build a rule the way Prometheus's config loader does."""
+
+        def fail(reason: str, key: str | None = None) -> ConfigError:
+            return ConfigError(reason, file=file, path=f"{path}.{key}" if key else path)
+
+        if not isinstance(data, Mapping):
+            raise fail("relabel config must be a mapping")
+        known = {"source_labels", "separator", "regex", "modulus", "target_label", "replacement", "action"}
+        for k in data:
+            if k not in known:
+                raise fail(f"field {k} not found in type relabel.plain", str(k))
+        kw: dict[str, Any] = {}
+        src = data.get("source_labels")
+        if src is not None:
+            if isinstance(src, str) or not isinstance(src, Sequence):
+                raise fail("source_labels must be a list of label names", "source_labels")
+            for s in src:
+                if not isinstance(s, str) or not is_valid_label_name(s):
+                    raise fail(f"{s!r} is not a valid label name", "source_labels")
+            kw["source_labels"] = tuple(src)
+        for key in ("separator", "target_label", "replacement"):
+            if key in data and data[key] is not None:
+                if not isinstance(data[key], str | int | float) or isinstance(data[key], bool):
+                    raise fail(f"{key} must be a string", key)
+                kw[key] = str(data[key])
+        regex = DEFAULT_REGEX
+        if "regex" in data:
+            r = data["regex"]
+            regex = "" if r is None else str(r)
+        try:
+            compiled = compile_regex(regex)
+        except re.error as exc:
+            raise fail(f"error parsing regexp: {exc}: `^(?:{regex})$`", "regex") from exc
+        kw["regex"] = regex
+        kw["compiled"] = compiled
+        if "modulus" in data and data["modulus"] is not None:
+            m = data["modulus"]
+            if isinstance(m, bool) or not isinstance(m, int) or m < 0:
+                raise fail(f"cannot unmarshal {m!r} into uint64", "modulus")
+            kw["modulus"] = m
+        action = data.get("action", "replace")
+        if not isinstance(action, str) or action.lower() not in ACTIONS:
+            raise fail(f"unknown relabel action {action!r}", "action")
+        kw["action"] = action.lower()
+        cfg = cls(**kw)
+        reason = cfg._validate(data)
+        if reason:
+            raise fail(reason)
+        return cfg
+
+    def _validate(self, data: Mapping[str, Any]) -> str | None:
+        a, t = self.action, self.target_label
+        if a == "hashmod" and self.modulus == 0:
+            return "relabel configuration for hashmod requires non-zero modulus"
+        needs_target = ("replace", "hashmod", "lowercase", "uppercase", "keepequal", "dropequal")
+        if a in needs_target and t == "":
+            return f"relabel configuration for {a} action requires 'target_label' value"
+        if a == "replace" and "$" not in t and not is_valid_label_name(t):
+            return f"{t!r} is invalid 'target_label' for {a} action"
+        if a == "replace" and "$" in t and not _RELABEL_TARGET.match(t):
+            return f"{t!r} is invalid 'target_label' for {a} action"
+        if a in ("lowercase", "uppercase", "keepequal", "dropequal", "hashmod") and not is_valid_label_name(t):
+            return f"{t!r} is invalid 'target_label' for {a} action"
+        if a in ("lowercase", "uppercase", "keepequal", "dropequal") and self.replacement != DEFAULT_REPLACEMENT:
+            return f"'replacement' can not be set for {a} action"
+        if a == "labelmap" and not _RELABEL_TARGET.match(self.replacement):
+            return f"{self.replacement!r} is invalid 'replacement' for {a} action"
+        if a in ("keepequal", "dropequal") and (
+            self.regex != DEFAULT_REGEX or self.modulus != 0 or self.separator != DEFAULT_SEPARATOR
+            or self.replacement != DEFAULT_REPLACEMENT
+        ):
+            return f"{a} action requires only 'source_labels' and `target_label`, and no other fields"
+        if a in ("labeldrop", "labelkeep") and (
+            "source_labels" in data or t != "" or self.modulus != 0
+            or self.separator != DEFAULT_SEPARATOR or self.replacement != DEFAULT_REPLACEMENT
+        ):
+            return f"{a} action requires only 'regex', and no other fields"
+        return None
+
+
+def _hashmod(value: str, modulus: int) -> int:
+    digest = hashlib.md5(value.encode(), usedforsecurity=False).digest()
+    return int.from_bytes(digest[8:], "big") % modulus
+
+
+def _set(d: dict[str, str], name: str, value: str) -> None:
+    if value == "":
+        d.pop(name, None)
+    else:
+        d[name] = value
+
+
+def _apply(cfg: RelabelConfig, d: dict[str, str]) -> bool:
+    """Apply one rule to ``d`` in place; False when the label set is dropped."""
+    val = cfg.separator.join(d.get(n, "") for n in cfg.source_labels)
+    a = cfg.action
+    rx = cfg.compiled
+    if a == "drop":
+        return rx.match(val) is None
+    if a == "keep":
+        return rx.match(val) is not None
+    if a == "dropequal":
+        return d.get(cfg.target_label, "") != val
+    if a == "keepequal":
+        return d.get(cfg.target_label, "") == val
+    if a == "replace":
+        if (val == "" and cfg.regex == DEFAULT_REGEX and "$" not in cfg.target_label
+                and "$" not in cfg.replacement):
+            _set(d, cfg.target_label, cfg.replacement)
+            return True
+        m = rx.match(val)
+        if m is None:
+            return True
+        target = expand(cfg.target_label, m)
+        if not is_valid_label_name(target):
+            return True
+        _set(d, target, expand(cfg.replacement, m))
+        return True
+    if a == "lowercase":
+        _set(d, cfg.target_label, val.lower())
+    elif a == "uppercase":
+        _set(d, cfg.target_label, val.upper())
+    elif a == "hashmod":
+        d[cfg.target_label] = str(_hashmod(val, cfg.modulus))
+    elif a == "labelmap":
+        for name, value in list(d.items()):
+            m = rx.match(name)
+            if m is not None:
+                _set(d, expand(cfg.replacement, m), value)
+    elif a == "labeldrop":
+        for name in [n for n in d if rx.match(n) is not None]:
+            del d[name]
+    elif a == "labelkeep":
+        for name in [n for n in d if rx.match(n) is None]:
+            del d[name]
+    return True
+
+
+def process_dict(labels: dict[str, str], configs: Sequence[RelabelConfig]) -> dict[str, str] | None:
+    """Relabel a plain dict in place; returns it, or None when a rule drops it."""
+    for cfg in configs:
+        if not _apply(cfg, labels):
+            return None
+    return labels
+
+
+def process(labels: Labels | Mapping[str, str], configs: Sequence[RelabelConfig]) -> Labels | None:
+    """Apply ``configs`` in order; the relabeled set, or None when dropped.
+
+    An empty result is returned as is; the scrape path treats it as dropped.
+
+    Examples
+    --------
+    >>> rc = RelabelConfig.from_dict({"source_labels": ["a"], "target_label": "b"})
+    >>> process(Labels({"a": "x"}), [rc])
+    Labels({'a': 'x', 'b': 'x'})
+    """
+    if not configs:
+        return labels if isinstance(labels, Labels) else Labels(labels)
+    out = process_dict(dict(labels.items()), configs)
+    if out is None:
+        return None
+    return Labels(out)

@@ -1,0 +1,174 @@
+"""Per-target series cache: parsed-series ref → final (relabeled) series, computed once.
+
+The exposition parser gives every distinct series text of a target a stable ref. The first time
+a ref is seen, :class:`SeriesCache` attaches the target labels (``honor_labels`` rules,
+``exported_`` prefixes), applies ``metric_relabel_configs`` and checks the label limits; later
+scrapes only index numpy arrays with the page's refs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from promlab.model import METRIC_NAME, Labels
+from promlab.scrape.config import ScrapeConfig
+from promlab.scrape.relabel import process_dict
+
+__all__ = ["DROPPED", "SeriesCache", "mutate_sample_labels", "report_labels"]
+
+DROPPED = -1
+EXPORTED_PREFIX = "exported_"
+
+_SERIES_WITH_EMPTY = re.compile(rb'^([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^\n]*?=""[^\n]*)$', re.MULTILINE)
+_PAIR = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|\})')
+_UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+
+
+def empty_labels_index(body: bytes) -> dict[tuple[tuple[str, str], ...], frozenset[str]]:
+    """Series of a page written with empty label values (``instance=""``): their non-empty pairs
+    mapped to the names that were explicitly empty.
+
+    The parser's ``Labels`` drop empty values, but with ``honor_labels`` an explicitly empty
+    label still wins over the target's (Pushgateway groups rely on it), so the scrape path needs
+    to know. Only lines containing ``=""`` are looked at.
+    """
+    out: dict[tuple[tuple[str, str], ...], frozenset[str]] = {}
+    for m in _SERIES_WITH_EMPTY.finditer(body):
+        text = m.group(2).decode("utf-8", "replace")
+        pairs = [("__name__", m.group(1).decode())]
+        empty = set()
+        pos = 0
+        while pos < len(text):
+            pm = _PAIR.match(text, pos)
+            if pm is None:
+                break
+            name, raw = pm.group(1), pm.group(2)
+            value = re.sub(r'\\[\\"n]', lambda e: _UNESCAPE[e.group(0)], raw)
+            if value:
+                pairs.append((name, value))
+            else:
+                empty.add(name)
+            pos = pm.end()
+            if pm.group(3) == "}":
+                break
+        if empty:
+            out[tuple(sorted(pairs))] = frozenset(empty)
+    return out
+
+
+def mutate_sample_labels(lset: Labels, target: Labels, honor: bool,
+                         empty: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Attach ``target`` labels to a scraped series as Prometheus's ``mutateSampleLabels``.
+
+    ``empty`` names labels the page set to ``""`` explicitly: with ``honor`` they block the
+    target's label of that name.
+    """
+    d = lset.to_dict()
+    if honor:
+        for k, v in target.pairs:
+            if k not in d and k not in empty:
+                d[k] = v
+        return d
+    conflicts: list[tuple[str, str]] = []
+    for k, v in target.pairs:
+        old = d.get(k)
+        if old:
+            conflicts.append((k, old))
+        d[k] = v
+    if conflicts:
+        conflicts.sort(key=lambda kv: len(kv[0]))
+        resolved: list[str] = []
+        for k, v in conflicts:
+            name = k
+            while True:
+                name = EXPORTED_PREFIX + name
+                if name not in lset and name not in target and name not in resolved:
+                    break
+            resolved.append(name)
+            d[name] = v
+    return d
+
+
+def report_labels(name: str, target: Labels) -> Labels:
+    """Labels of a synthetic series (``up`` ...): the name plus the target's labels."""
+    d = {METRIC_NAME: name}
+    d.update(target.to_dict())
+    return Labels(d)
+
+
+class SeriesCache:
+    """Maps parser refs to indices into :attr:`series` (the final label sets) or ``DROPPED``."""
+
+    def __init__(self, cfg: ScrapeConfig, target_labels: Labels) -> None:
+        self.cfg = cfg
+        self.target_labels = target_labels
+        self.series: list[Labels] = []
+        self._index: dict[Labels, int] = {}
+        self.ref_map: npt.NDArray[np.int64] = np.zeros(0, np.int64)
+        self.errors: dict[int, str] = {}  # final index -> label limit / validity error
+        self.bad: npt.NDArray[np.bool_] = np.zeros(0, bool)
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+    def map(self, parser_series: Sequence[Labels], body: bytes = b"") -> npt.NDArray[np.int64]:
+        """The ref → index array, extended for refs the parser added since the last call.
+
+        ``body`` is the page the new refs came from (used only with ``honor_labels``).
+        """
+        n_old = self.ref_map.shape[0]
+        n_new = len(parser_series)
+        if n_new > n_old:
+            empties: dict[tuple[tuple[str, str], ...], frozenset[str]] = {}
+            if self.cfg.honor_labels and b'=""' in body:
+                empties = empty_labels_index(body)
+            ext = np.empty(n_new - n_old, np.int64)
+            for i in range(n_old, n_new):
+                ls = parser_series[i]
+                ext[i - n_old] = self._final(ls, empties.get(ls.pairs, frozenset()) if empties else frozenset())
+            self.ref_map = np.concatenate([self.ref_map, ext])
+            if len(self.series) > self.bad.shape[0]:
+                bad = np.zeros(len(self.series), bool)
+                bad[list(self.errors)] = True
+                self.bad = bad
+        return self.ref_map
+
+    def _final(self, lset: Labels, empty: frozenset[str] = frozenset()) -> int:
+        d = mutate_sample_labels(lset, self.target_labels, self.cfg.honor_labels, empty)
+        if self.cfg.metric_relabel_configs:
+            out = process_dict(d, self.cfg.metric_relabel_configs)
+            if out is None:
+                return DROPPED
+            d = out
+        final = Labels(d)
+        if len(final) == 0:
+            return DROPPED
+        idx = self._index.get(final)
+        if idx is None:
+            idx = len(self.series)
+            self.series.append(final)
+            self._index[final] = idx
+            err = self._check(final)
+            if err:
+                self.errors[idx] = err
+        return idx
+
+    def _check(self, ls: Labels) -> str:
+        cfg = self.cfg
+        if METRIC_NAME not in ls:
+            return f"missing metric name ({METRIC_NAME} label)"
+        metric = ls.name[:50]
+        if cfg.label_limit and len(ls) > cfg.label_limit:
+            return f"label_limit exceeded (metric: {metric}, number of labels: {len(ls)}, limit: {cfg.label_limit})"
+        for k, v in ls.pairs:
+            if cfg.label_name_length_limit and len(k) > cfg.label_name_length_limit:
+                return (f"label_name_length_limit exceeded (metric: {metric}, label name: {k[:50]}, "
+                        f"length: {len(k)}, limit: {cfg.label_name_length_limit})")
+            if cfg.label_value_length_limit and len(v) > cfg.label_value_length_limit:
+                return (f"label_value_length_limit exceeded (metric: {metric}, label name: {k[:50]}, "
+                        f'value: "{v[:50]}", length: {len(v)}, limit: {cfg.label_value_length_limit})')
+        return ""

@@ -1,0 +1,160 @@
+"""From target groups to scrape targets: defaults, relabeling, ``job``/``instance``, the URL.
+
+Follows Prometheus's ``PopulateLabels``: the group's labels under the target's own, then
+``job``, ``__scrape_interval__``, ``__scrape_timeout__``, ``__metrics_path__``, ``__scheme__``
+and ``__param_<name>`` when not set; ``relabel_configs``; a default port for addresses without
+one (80 for http, 443 for https); ``__meta_*`` removed; ``instance`` defaults to ``__address__``.
+Labels starting with ``__`` stay on the target (they build the URL) but are not attached to
+samples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from promlab.model import Labels, format_duration
+from promlab.scrape.config import ScrapeConfig, parse_config_duration
+from promlab.scrape.discovery.group import TargetGroup
+from promlab.scrape.relabel import process_dict
+
+__all__ = ["DroppedTarget", "Target", "build_targets", "populate_labels"]
+
+@dataclass(frozen=True)
+class Target:
+    """A target to scrape: its final labels (with ``__`` labels) and what it was discovered as."""
+
+    labels: Labels
+    discovered_labels: Labels
+    params: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+
+    @property
+    def sample_labels(self) -> Labels:
+        """The labels attached to every sample: those not starting with ``__``."""
+        return Labels.from_sorted_pairs(tuple(p for p in self.labels.pairs if not p[0].startswith("__")))
+
+    @property
+    def url(self) -> str:
+        ls = self.labels
+        params: dict[str, list[str]] = {k: list(v) for k, v in self.params.items()}
+        for k, v in ls.pairs:
+            if k.startswith("__param_"):
+                name = k[len("__param_"):]
+                vals = params.get(name)
+                if vals:
+                    vals[0] = v
+                else:
+                    params[name] = [v]
+        path = ls.get("__metrics_path__", "")
+        query = urlencode(params, doseq=True) if params else ""
+        return f"{ls.get('__scheme__', 'http')}://{ls['__address__']}{path}" + (f"?{query}" if query else "")
+
+    @property
+    def interval_ms(self) -> int:
+        return parse_config_duration(self.labels["__scrape_interval__"])
+
+    @property
+    def timeout_ms(self) -> int:
+        return parse_config_duration(self.labels["__scrape_timeout__"])
+
+    @property
+    def hash(self) -> int:
+        """Stable unsigned 64-bit identity of labels and URL (spreads scrape offsets)."""
+        h = hashlib.blake2b(digest_size=8)
+        h.update(self.labels.hash.to_bytes(8, "little", signed=True))
+        h.update(self.url.encode())
+        return int.from_bytes(h.digest(), "little")
+
+
+@dataclass(frozen=True)
+class DroppedTarget:
+    """A target that relabeling dropped (or that was invalid: ``error`` says why)."""
+
+    discovered_labels: Labels
+    error: str = ""
+
+
+def _split_port(addr: str) -> tuple[bool, bool]:
+    """(has a port, adding one would make it valid), as Go's ``net.SplitHostPort`` decides."""
+    if addr.startswith("["):
+        end = addr.find("]")
+        if end < 0:
+            return False, False
+        rest = addr[end + 1:]
+        if rest == "":
+            return False, True
+        return rest.startswith(":") and ":" not in rest[1:], False
+    colons = addr.count(":")
+    return colons == 1, colons == 0
+
+
+def populate_labels(lset: dict[str, str], cfg: ScrapeConfig) -> tuple[Labels | None, Labels, str]:
+    """``(final labels or None if dropped, labels before relabeling, error)`` of one target."""
+    d = dict(lset)
+    defaults = {
+        "job": cfg.job_name,
+        "__scrape_interval__": format_duration(cfg.scrape_interval_ms),
+        "__scrape_timeout__": format_duration(cfg.scrape_timeout_ms),
+        "__metrics_path__": cfg.metrics_path,
+        "__scheme__": cfg.scheme,
+    }
+    for k, v in defaults.items():
+        if not d.get(k):
+            d[k] = v
+    for k, vals in cfg.params.items():
+        if vals:
+            d[f"__param_{k}"] = vals[0]
+    pre = Labels(d)
+    out = process_dict(pre.to_dict(), cfg.relabel_configs)
+    if out is None:
+        return None, pre, ""
+    addr = out.get("__address__", "")
+    if not addr:
+        return None, pre, "no address"
+    has_port, can_add = _split_port(addr)
+    if not has_port and can_add:
+        scheme = out.get("__scheme__", "")
+        if scheme in ("http", ""):
+            addr += ":80"
+        elif scheme == "https":
+            addr += ":443"
+        else:
+            return None, pre, f'invalid scheme: "{cfg.scheme}"'
+        out["__address__"] = addr
+    if "/" in addr:
+        return None, pre, f'"{addr}" is not a valid hostname'
+    try:
+        interval = parse_config_duration(out.get("__scrape_interval__", ""))
+        timeout = parse_config_duration(out.get("__scrape_timeout__", ""))
+    except ValueError as exc:
+        return None, pre, f"error parsing scrape interval or timeout: {exc}"
+    if interval == 0:
+        return None, pre, "scrape interval cannot be 0"
+    if timeout == 0:
+        return None, pre, "scrape timeout cannot be 0"
+    if timeout > interval:
+        return None, pre, (f'scrape timeout cannot be greater than scrape interval '
+                           f'("{out["__scrape_timeout__"]}" > "{out["__scrape_interval__"]}")')
+    for k in [k for k in out if k.startswith("__meta_")]:
+        del out[k]
+    if not out.get("instance"):
+        out["instance"] = addr
+    return Labels(out), pre, ""
+
+
+def build_targets(groups: Iterable[TargetGroup], cfg: ScrapeConfig) -> tuple[list[Target], list[DroppedTarget]]:
+    """Active targets (deduplicated, in discovery order) and dropped ones for a job."""
+    active: dict[Labels, Target] = {}
+    dropped: list[DroppedTarget] = []
+    for g in groups:
+        for t in g.targets:
+            lset = dict(g.labels)
+            lset.update(t)
+            final, pre, err = populate_labels(lset, cfg)
+            if final is None:
+                dropped.append(DroppedTarget(pre, err))
+            elif final not in active:
+                active[final] = Target(final, pre, dict(cfg.params))
+    return list(active.values()), dropped
