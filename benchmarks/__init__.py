@@ -1,0 +1,1 @@
+"""Benchmarks and comparison harnesses: the standard dataset, real Prometheus, storage size."""

@@ -1,0 +1,378 @@
+"""The ``promlab`` command line: a thin layer over the library's public functions.
+
+Subcommands: ``demo``, ``import``, ``query``, ``scrape``, ``tsdb info``. Heavy modules are
+imported inside the handlers, so ``promlab --help`` works with only the standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["describe_store", "main"]
+
+DEFAULT_DATA = "data"
+_ALL_TIME = (-(2**62), 2**62)
+
+
+def _err(cmd: str, message: object) -> int:
+    print(f"promlab {cmd}: {message}", file=sys.stderr)
+    return 1
+
+
+def _count_samples(stats: Any, default: int | None = None) -> int | None:
+    """Samples written, from whatever the importer's stats object calls them."""
+    for name in ("samples", "appended", "num_samples", "samples_appended"):
+        value = getattr(stats, name, None)
+        if isinstance(value, int):
+            return value
+    return default
+
+
+def _stats_text(stats: Any) -> str:
+    if dataclasses.is_dataclass(stats) and not isinstance(stats, type):
+        fields = dataclasses.asdict(stats)
+        return ", ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}" for k, v in fields.items()
+                         if not isinstance(v, list | dict) or v)
+    return str(stats)
+
+
+def _tree_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
+
+
+def describe_store(store: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Series, samples, label names, blocks and bytes of an open store at ``path``.
+
+    Bytes per sample count the Parquet blocks only against the samples they hold (from the store's
+    ``stats()``); the rest of the directory (WAL, head checkpoints) is reported apart.
+    """
+    from promlab.model import Matcher, MatchType
+
+    root = Path(path)
+    q = store.querier(*_ALL_TIME)
+    try:
+        ss = q.select([Matcher(MatchType.REGEX, "__name__", ".+")])
+        names = q.label_names()
+    finally:
+        q.close()
+    if hasattr(store, "stats"):
+        stats = store.stats()
+        blocks, block_bytes, block_samples = stats["blocks"], stats["block_bytes"], stats["block_samples"]
+    else:
+        metas = [json.loads(m.read_text()) for m in sorted(root.glob("blocks/*/meta.json"))]
+        blocks, block_bytes = len(metas), _tree_bytes(root / "blocks")
+        block_samples = sum(int(m.get("num_samples", 0)) for m in metas)
+    info: dict[str, Any] = {
+        "series": len(ss),
+        "samples": ss.num_samples,
+        "mint_ms": int(ss.ts_ms.min()) if ss.num_samples else None,
+        "maxt_ms": int(ss.ts_ms.max()) if ss.num_samples else None,
+        "label_names": names,
+        "blocks": blocks,
+        "block_samples": block_samples,
+        "block_bytes": block_bytes,
+        "other_bytes": _tree_bytes(root) - block_bytes,
+        "bytes_per_sample": block_bytes / block_samples if block_samples else None,
+    }
+    return info
+
+
+def _print_info(info: dict[str, Any]) -> None:
+    from promlab.model import to_timestamp
+
+    span = ""
+    if info["mint_ms"] is not None:
+        span = f"  ({to_timestamp(info['mint_ms']).isoformat()} .. {to_timestamp(info['maxt_ms']).isoformat()})"
+    bps = info["bytes_per_sample"]
+    print(f"  series:       {info['series']:,}")
+    print(f"  samples:      {info['samples']:,}{span}")
+    print(f"  blocks:       {info['blocks']:,} ({info['block_samples']:,} samples, {info['block_bytes']:,} bytes)")
+    print(f"  bytes/sample: {bps:.3f} (blocks only)" if bps is not None else "  bytes/sample: - (no blocks yet)")
+    print(f"  other bytes:  {info['other_bytes']:,} (WAL, head)")
+    print(f"  label names:  {', '.join(info['label_names'])}")
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from promlab.errors import ExpositionError, PromlabError
+    from promlab.importer import import_file
+    from promlab.storage import open_store
+
+    path = Path(args.file)
+    if not path.is_file():
+        return _err("import", f"no such file: {path}")
+    t0 = time.perf_counter()
+    try:
+        with open_store(args.data) as store:
+            stats = import_file(path, store, progress=not args.quiet)
+            if hasattr(store, "flush"):
+                store.flush()
+    except ExpositionError as e:
+        return _err("import", f"line {e.lineno}: {e.reason}")
+    except PromlabError as e:
+        return _err("import", e)
+    dt = time.perf_counter() - t0
+    n = _count_samples(stats)
+    rate = f" ({n / dt:,.0f} samples/s)" if n is not None and dt > 0 else ""
+    print(f"imported {path} into {args.data} in {dt:.2f} s{rate}: {_stats_text(stats)}")
+    return 0
+
+
+def _format_frame(df: Any, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(df.prom.to_prometheus_json())
+    if fmt == "csv":
+        return str(df.to_csv(index=False)).rstrip("\n")
+    return "(empty result)" if df.empty else str(df.to_string(index=False))
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    import promlab
+    from promlab.errors import ParseError, PromlabError
+    from promlab.model import parse_duration, parse_time
+
+    ranged = args.start is not None or args.end is not None or args.step is not None
+    if ranged and (args.start is None or args.end is None or args.step is None):
+        return _err("query", "a range query needs --start, --end and --step")
+    if ranged and args.time is not None:
+        return _err("query", "--time and --start/--end/--step exclude each other")
+    try:
+        for t in (args.time, args.start, args.end):
+            if t is not None:
+                parse_time(t)
+        if args.step is not None:
+            parse_duration(args.step)
+    except ValueError as e:
+        return _err("query", e)
+    if not Path(args.data).is_dir():
+        return _err("query", f"no store at {args.data}")
+    try:
+        if ranged:
+            df = promlab.query_range(args.expr, args.start, args.end, args.step, data=args.data)
+        else:
+            df = promlab.query(args.expr, time=args.time, data=args.data)
+    except ParseError as e:
+        return _err("query", e)
+    except PromlabError as e:
+        return _err("query", e)
+    print(_format_frame(df, args.format))
+    return 0
+
+
+def cmd_scrape(args: argparse.Namespace) -> int:
+    from promlab.scrape import daemon
+
+    return int(daemon.run(args.config, args.data))
+
+
+def cmd_tsdb_info(args: argparse.Namespace) -> int:
+    from promlab.errors import PromlabError
+    from promlab.storage import open_store
+
+    if not Path(args.data).is_dir():
+        return _err("tsdb info", f"no store at {args.data}")
+    try:
+        with open_store(args.data, readonly=True) as store:
+            info = describe_store(store, args.data)
+    except PromlabError as e:
+        return _err("tsdb info", e)
+    if args.json:
+        print(json.dumps(info))
+    else:
+        print(f"store {args.data}:")
+        _print_info(info)
+    return 0
+
+
+def _dataset_module() -> Any:
+    """``benchmarks.dataset`` from the source checkout this package lives in."""
+    try:
+        from benchmarks import dataset
+    except ImportError:
+        root = Path(__file__).resolve().parents[1]
+        if not (root / "benchmarks" / "dataset.py").is_file():
+            raise
+        sys.path.insert(0, str(root))
+        from benchmarks import dataset
+    return dataset
+
+
+class _Stage:
+    """Prints ``[i/n] title``; a missing promlab module skips the stage, other errors fail it."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.i, self.failed = total, 0, False
+
+    def run(self, title: str, body: Callable[[], None]) -> bool:
+        self.i += 1
+        print(f"\n[{self.i}/{self.total}] {title}", flush=True)
+        try:
+            body()
+        except ModuleNotFoundError as e:
+            if not (e.name or "").startswith(("promlab", "benchmarks")):
+                raise
+            print(f"  skipped: {e.name} is not available yet")
+            return False
+        except ImportError as e:
+            if "promlab" not in str(e):
+                raise
+            print(f"  skipped: {e}")
+            return False
+        except Exception as e:  # the demo reports the failure and goes on
+            print(f"  FAILED: {type(e).__name__}: {e}")
+            self.failed = True
+            return False
+        return True
+
+
+_DEMO_QUERIES = (
+    "sum by (method) (rate(http_requests_total[5m]))",
+    'histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))',
+    "topk(3, node_memory_usage_bytes)",
+)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    data = Path(args.data)
+    stage = _Stage(4)
+    state: dict[str, Any] = {}
+    print(f"promlab demo: standard dataset ({args.hours:g} h) -> store {data}")
+
+    def generate() -> None:
+        dataset = _dataset_module()
+        t0 = time.perf_counter()
+        info = dataset.standard_dataset(hours=args.hours, scale=args.scale, cache_dir=args.cache_dir)
+        state["info"] = info
+        print(f"  {info.path}: {info.series:,} series, {info.samples:,} samples, {info.bytes / 1e6:,.1f} MB "
+              f"({time.perf_counter() - t0:.1f} s)")
+
+    def import_() -> None:
+        from promlab.importer import import_file
+        from promlab.model import Matcher, MatchType
+        from promlab.storage import open_store
+
+        info = state["info"]
+        with open_store(data) as store:
+            q = store.querier(info.spec.start_ms, info.spec.end_ms)
+            try:
+                have = q.select([Matcher(MatchType.REGEX, "__name__", ".+")]).num_samples
+            finally:
+                q.close()
+            if have >= info.samples:
+                print(f"  already imported ({have:,} samples in range): skipping")
+            else:
+                t0 = time.perf_counter()
+                stats = import_file(info.path, store, progress=False)
+                dt = time.perf_counter() - t0
+                n = _count_samples(stats, info.samples) or info.samples
+                print(f"  imported in {dt:.2f} s ({n / dt:,.0f} samples/s): {_stats_text(stats)}")
+            for step in ("flush", "compact"):
+                if hasattr(store, step):
+                    getattr(store, step)()
+                    print(f"  {step}: done")
+
+    def show() -> None:
+        from promlab.storage import open_store
+
+        with open_store(data, readonly=True) as store:
+            _print_info(describe_store(store, data))
+
+    def query() -> None:
+        from promlab import query as promql_query  # type: ignore[attr-defined]
+        from promlab.model import to_timestamp
+
+        at = to_timestamp(state["info"].spec.end_ms)
+        for expr in _DEMO_QUERIES:
+            print(f"  {expr}  @ {at.isoformat()}")
+            df = promql_query(expr, time=at, data=str(data))
+            text = _format_frame(df.head(10), "table")
+            print("    " + text.replace("\n", "\n    "))
+
+    def skip() -> None:
+        print("  skipped: nothing was imported")
+
+    ok = stage.run("generating the standard dataset", generate)
+    ok = ok and stage.run(f"importing into {data} (promlab.importer, promlab.storage)", import_)
+    stage.run("what was stored", show if ok else skip)
+    stage.run("querying (promlab.query)", query if ok else skip)
+    print("\ndemo failed" if stage.failed else "\ndemo done")
+    return 1 if stage.failed else 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from promlab import __version__
+
+    ap = argparse.ArgumentParser(prog="promlab", description="Prometheus as a Jupyter-native analysis environment.")
+    ap.add_argument("--version", action="version", version=f"promlab {__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, handler: Callable[[argparse.Namespace], int], help: str,
+            parent: Any = sub) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(name, help=help, description=help)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("demo", cmd_demo, "generate a small dataset, import it, show what was stored")
+    p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory (default: {DEFAULT_DATA})")
+    p.add_argument("--hours", type=float, default=2.0, help="hours of data (default 2)")
+    p.add_argument("--scale", type=float, default=0.1, help="fraction of the 100 instances (default 0.1)")
+    p.add_argument("--cache-dir", help="where generated datasets are kept (default: .bench/ in the checkout)")
+
+    p = add("import", cmd_import, "import an OpenMetrics / text-format file with timestamps")
+    p.add_argument("file")
+    p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory (default: {DEFAULT_DATA})")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    p = add("query", cmd_query, "evaluate a PromQL expression against a store")
+    p.add_argument("expr")
+    p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory (default: {DEFAULT_DATA})")
+    p.add_argument("--time", help="evaluation time (RFC 3339, unix seconds or now-1h; default now)")
+    p.add_argument("--start", help="range query start")
+    p.add_argument("--end", help="range query end")
+    p.add_argument("--step", help="range query step (e.g. 15s, 1m)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    p = add("scrape", cmd_scrape, "run the scraper daemon with a prometheus.yml")
+    p.add_argument("--config", required=True, help="prometheus.yml")
+    p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory (default: {DEFAULT_DATA})")
+
+    tsdb = add("tsdb", lambda a: 2, "inspect a store")
+    tsdb_sub = tsdb.add_subparsers(dest="tsdb_command", metavar="COMMAND", required=True)
+    p = add("info", cmd_tsdb_info, "series, samples, blocks and bytes/sample of a store", parent=tsdb_sub)
+    p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory (default: {DEFAULT_DATA})")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (argparse's 0/2 included)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    try:
+        return int(args.handler(args))
+    except ModuleNotFoundError as e:
+        if e.name and e.name.startswith("promlab"):
+            return _err(args.command, f"{e.name} is not available yet in this build")
+        raise
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
