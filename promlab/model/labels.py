@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any, overload
 
+from promlab.model.re2 import re2_to_python
+
 __all__ = ["METRIC_NAME", "Labels", "MatchType", "Matcher", "format_label_value"]
 
 METRIC_NAME = "__name__"
@@ -227,8 +229,9 @@ class MatchType(enum.Enum):
 
 @lru_cache(maxsize=4096)
 def _compile_anchored(pattern: str) -> re.Pattern[str]:
-    # Prometheus anchors matcher regexes at both ends and lets '.' match newlines.
-    return re.compile(f"(?s:{pattern})\\Z")
+    # Prometheus anchors matcher regexes at both ends and lets '.' match newlines; patterns are
+    # RE2 syntax, translated to Python's dialect.
+    return re.compile(f"(?s:{re2_to_python(pattern)})\\Z")
 
 
 class Matcher:

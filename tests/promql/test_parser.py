@@ -16,12 +16,12 @@ import pytest
 from promlab.errors import ParseError
 from promlab.model import MatchType
 from promlab.promql.parser import (
+    ast,
     parse_duration_literal,
     parse_expr,
     parse_series_selector,
     to_string,
 )
-from promlab.promql.parser import ast
 from promlab.promql.parser.ast import ValueType
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "prometheus-api-examples"
@@ -192,6 +192,21 @@ ORACLE_ERRORS = [
     ('foo ==', '1:7: parse error: unexpected end of input'),
     ('foo ~ bar', "1:5: parse error: unexpected character: '~'"),
     ('a.b', "1:2: parse error: unexpected character: '.'"),
+    ('foo bar $', '1:5: parse error: unexpected identifier "bar"'),
+    ('sum(x) by (a) $', "1:15: parse error: unexpected character: '$'"),
+    ('1 + $', "1:5: parse error: unexpected character: '$'"),
+    ('foo{a="b"} $', "1:12: parse error: unexpected character: '$'"),
+    ('rate(x[5m] $', "1:12: parse error: unexpected character: '$'"),
+    ('foo[5m] $', "1:9: parse error: unexpected character: '$'"),
+    ('foo offset 5m $', "1:15: parse error: unexpected character: '$'"),
+    ('sum(x $', "1:7: parse error: unexpected character: '$'"),
+    ('sum $', "1:5: parse error: unexpected character: '$'"),
+    ('foo @ $', "1:7: parse error: unexpected character: '$'"),
+    ('foo{a=$}', "1:7: parse error: unexpected character inside braces: '$'"),
+    ('foo{$}', "1:5: parse error: unexpected character inside braces: '$'"),
+    ('(foo $)', "1:6: parse error: unexpected character: '$'"),
+    ('foo $ bar', "1:5: parse error: unexpected character: '$'"),
+    ('-$', "1:2: parse error: unexpected character: '$'"),
 ]
 
 ERRORS_3X = [
@@ -498,3 +513,28 @@ def test_parse_duration_literal(text: str, ms: int) -> None:
 def test_parse_duration_literal_errors(text: str) -> None:
     with pytest.raises(ParseError):
         parse_duration_literal(text)
+
+
+@pytest.mark.parametrize(("pattern", "yes", "no"), [
+    pytest.param("(?i)API", ["api", "API", "Api"], ["apix"], id="leading-flag"),
+    pytest.param("((?i)PRO).*", ["production", "PROD"], ["xpro"], id="flag-in-group"),
+    pytest.param("a(?i)b|c", ["aB", "C"], ["Ab"], id="flag-then-alternation"),
+    pytest.param("[[:alpha:]]+", ["abC"], ["ab1"], id="posix-class"),
+    pytest.param("[[]x", ["[x"], ["x"], id="bracket-in-class"),
+    pytest.param(r"\Qa.b\E", ["a.b"], ["axb"], id="quoted-literal"),
+    pytest.param("a.c", ["a\nc", "abc"], ["ac"], id="dot-matches-newline"),
+])
+def test_re2_matchers(pattern: str, yes: list[str], no: list[str]) -> None:
+    e = parse_expr(f"x{{l=~{json.dumps(pattern)}}}")
+    assert isinstance(e, ast.VectorSelector)
+    m = e.matchers[0]
+    assert m.value == pattern
+    assert all(m.matches(v) for v in yes)
+    assert not any(m.matches(v) for v in no)
+    assert to_string(e) == f"x{{l=~{json.dumps(pattern)}}}"
+
+
+def test_regex_error_message() -> None:
+    with pytest.raises(ParseError) as info:
+        parse_expr('x{a=~"("}')
+    assert str(info.value) == "1:3: parse error: error parsing regexp: missing closing ): `^(?s:()$`"

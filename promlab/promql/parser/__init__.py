@@ -2,7 +2,8 @@
 
 ``parse_expr(text)`` turns a query into an :mod:`~promlab.promql.parser.ast` tree (raising
 :class:`~promlab.errors.ParseError` with Prometheus's messages), ``to_string(expr)`` prints a
-tree back in Prometheus's ``String()`` form, and ``parse_series_selector(text)`` reads a bare
+tree back in Prometheus's ``String()`` form (``prettify(expr)``: the multi-line form of
+``/api/v1/format_query``), and ``parse_series_selector(text)`` reads a bare
 series selector such as the API's ``match[]`` values or the test DSL's series lines.
 """
 
@@ -11,8 +12,9 @@ from __future__ import annotations
 from promlab.errors import ParseError
 from promlab.model import Matcher, MatchType
 from promlab.promql.parser.lexer import EOF
-from promlab.promql.parser.parser import Parser, parse_duration_ms, parse_expr
-from promlab.promql.parser.printer import format_duration, format_float, to_string
+from promlab.promql.parser.literals import parse_duration_ms
+from promlab.promql.parser.parser import METRIC_WORDS, Parser, parse_expr
+from promlab.promql.parser.printer import format_duration, format_float, prettify, to_string
 
 __all__ = [
     "ParseError",
@@ -21,6 +23,7 @@ __all__ = [
     "parse_duration_literal",
     "parse_expr",
     "parse_series_selector",
+    "prettify",
     "to_string",
 ]
 
@@ -51,8 +54,7 @@ def parse_series_selector(text: str) -> tuple[str | None, tuple[Matcher, ...]]:
     t = p.peek()
     if t.typ == "LEFT_BRACE":
         vs = p.parse_vector_selector(None)
-    elif t.typ in ("IDENTIFIER", "METRIC_IDENTIFIER") or (t.typ.isupper() and t.typ not in (
-            "NUMBER", "STRING", "DURATION", "EOF", "ERROR") and t.val.isidentifier()):
+    elif t.typ in METRIC_WORDS:
         p.advance()
         vs = p.parse_vector_selector(t)
     else:

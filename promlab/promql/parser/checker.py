@@ -55,7 +55,8 @@ class _Checker:
             end -= 1
         return start, end
 
-    def visit(self, n: ast.Expr) -> ast.Expr:
+    def visit(self, n: ast.Expr) -> tuple[ast.Expr, ValueType]:
+        """The checked node and its type (computed here once: ``BinaryExpr.type`` recurses)."""
         if isinstance(n, ast.AggregateExpr):
             inner = self.expect_type(n.expr, ValueType.VECTOR, "aggregation expression")
             param = n.param
@@ -140,7 +141,7 @@ class _Checker:
                         self.bypass.add(id(second))
                 else:
                     self.err("expected label selectors only", second.pos)
-            args = []
+            args: list[ast.Expr] = []
             for i, arg in enumerate(n.args):
                 if i >= nargs:
                     if fn.variadic == 0:

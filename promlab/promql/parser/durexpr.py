@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING
 
 from promlab.promql.parser import ast
 from promlab.promql.parser.functions import FUNCTIONS
+from promlab.promql.parser.literals import parse_number
 
 if TYPE_CHECKING:
+    from promlab.errors import ParseError
     from promlab.promql.parser.lexer import Token
-    from promlab.promql.parser.parser import Parser
 
 __all__ = ["DurationExprMixin", "const_seconds", "seconds_to_ms"]
 
@@ -87,7 +88,28 @@ def _apply(op: str, a: float, b: float) -> float:
 class DurationExprMixin:
     """Duration-expression parsing for :class:`~promlab.promql.parser.parser.Parser`."""
 
-    def dur_expr(self: Parser, min_prec: int, context: str, expected: str) -> ast.Expr:
+    # Token access and error reporting, provided by Parser.
+    last_end: int
+
+    def peek(self, k: int = 0) -> Token:
+        raise NotImplementedError
+
+    def advance(self) -> Token:
+        raise NotImplementedError
+
+    def unexpected(self, context: str = "", expected: str = "") -> ParseError:
+        raise NotImplementedError
+
+    def expect(self, typ: str, context: str = "", expected: str = "") -> Token:
+        raise NotImplementedError
+
+    def error(self, msg: str, start: int, end: int | None = None) -> None:
+        raise NotImplementedError
+
+    def duration_ms(self, t: Token) -> int:
+        raise NotImplementedError
+
+    def dur_expr(self, min_prec: int, context: str, expected: str) -> ast.Expr:
         lhs = self.dur_unary(context, expected)
         while True:
             t = self.peek()
@@ -102,7 +124,7 @@ class DurationExprMixin:
             lhs = ast.BinaryExpr(op=_OPS[t.typ], lhs=lhs, rhs=rhs,
                                  pos=ast.PosRange(lhs.pos.start, rhs.pos.end))
 
-    def dur_unary(self: Parser, context: str, expected: str) -> ast.Expr:
+    def dur_unary(self, context: str, expected: str) -> ast.Expr:
         t = self.peek()
         if t.typ in ("ADD", "SUB"):
             self.advance()
@@ -110,7 +132,7 @@ class DurationExprMixin:
             return self._signed(t, operand)
         return self.dur_atom(context, expected)
 
-    def _signed(self: Parser, sign: Token, operand: ast.Expr) -> ast.Expr:
+    def _signed(self, sign: Token, operand: ast.Expr) -> ast.Expr:
         pos = ast.PosRange(sign.pos, operand.pos.end)
         if isinstance(operand, ast.NumberLiteral):
             v = -operand.value if sign.typ == "SUB" else operand.value
@@ -121,7 +143,7 @@ class DurationExprMixin:
             return ast.UnaryExpr(op="-", expr=operand, pos=pos)
         return operand
 
-    def dur_atom(self: Parser, context: str, expected: str) -> ast.Expr:
+    def dur_atom(self, context: str, expected: str) -> ast.Expr:
         """A literal, ``step()``, ``range()``, ``min_of/max_of(a, b)`` or ``( expr )``."""
         t = self.peek()
         typ = t.typ
@@ -150,9 +172,7 @@ class DurationExprMixin:
             return ast.ParenExpr(expr=inner, pos=ast.PosRange(t.pos, close.end))
         raise self.unexpected(context, expected)
 
-    def dur_literal(self: Parser) -> ast.NumberLiteral:
-        from promlab.promql.parser.parser import parse_number
-
+    def dur_literal(self) -> ast.NumberLiteral:
         t = self.advance()
         pos = ast.PosRange(t.pos, t.end)
         if t.typ == "DURATION":
@@ -168,7 +188,7 @@ class DurationExprMixin:
             v = 0.0
         return ast.NumberLiteral(value=v, pos=pos)
 
-    def positive_duration(self: Parser, context: str, expected: str) -> tuple[int, ast.Expr | None]:
+    def positive_duration(self, context: str, expected: str) -> tuple[int, ast.Expr | None]:
         """A range or step inside brackets: (milliseconds, None) or (0, query-dependent tree)."""
         e = self.dur_expr(0, context, expected)
         if isinstance(e, ast.NumberLiteral) and e.value <= 0:
@@ -184,7 +204,7 @@ class DurationExprMixin:
             self.error("duration must be greater than 0", e.pos.start, e.pos.end)
         return ms, None
 
-    def offset_duration(self: Parser) -> tuple[int, ast.Expr | None]:
+    def offset_duration(self) -> tuple[int, ast.Expr | None]:
         """The value after ``offset``: (milliseconds, None) or (0, query-dependent tree)."""
         context, expected = "offset", "number, duration, step(), or range()"
         t = self.peek()

@@ -9,6 +9,8 @@ Prometheus's message; the parser reports it when it gets there, as Prometheus's 
 
 from __future__ import annotations
 
+from promlab.promql.parser.literals import go_quote, go_quote_rune, unquote
+
 __all__ = [
     "AGGREGATORS",
     "AGGREGATORS_WITH_PARAM",
@@ -125,42 +127,6 @@ class Token:
         if self.typ == EOF:
             return "end of input"
         return f"{_TYPE_DESC.get(self.typ, self.typ.lower())} {self}"
-
-
-def go_quote(s: str) -> str:
-    """Quote ``s`` like Go's ``strconv.Quote``."""
-    out = ['"']
-    for ch in s:
-        out.append(_escape_char(ch, '"'))
-    out.append('"')
-    return "".join(out)
-
-
-def go_quote_rune(ch: str) -> str:
-    """Quote one character like Go's ``%q`` of a rune (``'$'``)."""
-    return "'" + _escape_char(ch, "'") + "'"
-
-
-_SIMPLE_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
-                   "\t": "\\t", "\v": "\\v", "\\": "\\\\"}
-
-
-def _escape_char(ch: str, quote: str) -> str:
-    if ch == quote:
-        return "\\" + ch
-    esc = _SIMPLE_ESCAPES.get(ch)
-    if esc is not None:
-        return esc
-    o = ord(ch)
-    if ch.isprintable() and o != 0xFFFD:
-        return ch
-    if 0xD800 <= o <= 0xDFFF:
-        return "\\ufffd"
-    if o < 0x80:
-        return f"\\x{o:02x}"
-    if o < 0x10000:
-        return f"\\u{o:04x}"
-    return f"\\U{o:08x}"
 
 
 class _LexError(Exception):
@@ -486,55 +452,3 @@ def _lex_braces(text: str, i: int, toks: list[Token]) -> int:
             raise _LexError(f"unexpected character inside braces: {go_quote_rune(c)}", i)
 
 
-_UNESCAPE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
-             "\\": "\\", "'": "'", '"': '"'}
-
-
-def unquote(s: str) -> str:
-    """The value of a lexed string token (quotes removed, Go escapes decoded).
-
-    The lexer has already validated the escapes, so this does not fail on lexed tokens.
-    """
-    q = s[0]
-    body = s[1:-1]
-    if q == "`":
-        return body
-    if "\\" not in body:
-        return body
-    out: list[str] = []
-    i = 0
-    n = len(body)
-    pending = bytearray()  # \x and octal escapes are bytes, joined as UTF-8
-    while i < n:
-        c = body[i]
-        if c != "\\":
-            if pending:
-                out.append(pending.decode("utf-8", "replace"))
-                pending.clear()
-            out.append(c)
-            i += 1
-            continue
-        e = body[i + 1]
-        if e in "01234567":
-            pending.append(int(body[i + 1:i + 4], 8))
-            i += 4
-            continue
-        if e == "x":
-            pending.append(int(body[i + 2:i + 4], 16))
-            i += 4
-            continue
-        if pending:
-            out.append(pending.decode("utf-8", "replace"))
-            pending.clear()
-        if e == "u":
-            out.append(chr(int(body[i + 2:i + 6], 16)))
-            i += 6
-        elif e == "U":
-            out.append(chr(int(body[i + 2:i + 10], 16)))
-            i += 10
-        else:
-            out.append(_UNESCAPE[e])
-            i += 2
-    if pending:
-        out.append(pending.decode("utf-8", "replace"))
-    return "".join(out)

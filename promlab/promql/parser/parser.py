@@ -19,9 +19,11 @@ from promlab.promql.parser import ast
 from promlab.promql.parser.checker import check
 from promlab.promql.parser.durexpr import DurationExprMixin
 from promlab.promql.parser.functions import get_function
-from promlab.promql.parser.lexer import AGGREGATORS, EOF, ERROR, Token, go_quote, lex, unquote
+from promlab.promql.parser.lexer import AGGREGATORS, EOF, ERROR, Token, lex
+from promlab.promql.parser.literals import go_quote, parse_duration_ms, parse_number, unquote
+from promlab.model.re2 import go_regexp_error, re2_to_python
 
-__all__ = ["Parser", "parse_duration_ms", "parse_expr", "parse_number"]
+__all__ = ["METRIC_WORDS", "Parser", "parse_expr"]
 
 # Binary operator precedence (higher binds tighter); POW is right-associative.
 PRECEDENCE = {
@@ -48,70 +50,6 @@ METRIC_WORDS = {
 _LABEL_WORDS = METRIC_WORDS | {"BOOL", "GROUP_LEFT", "GROUP_RIGHT", "IGNORING", "ON", "ATAN2"}
 _MATCH_OPS = {"EQL": MatchType.EQUAL, "NEQ": MatchType.NOT_EQUAL,
               "EQL_REGEX": MatchType.REGEX, "NEQ_REGEX": MatchType.NOT_REGEX}
-_OCTAL_RE = re.compile(r"^0[0-7_]*$")
-_UNITS_MS = {"y": 365 * 86_400_000, "w": 7 * 86_400_000, "d": 86_400_000, "h": 3_600_000,
-             "m": 60_000, "s": 1000, "ms": 1}
-_UNIT_RANK = {"y": 0, "w": 1, "d": 2, "h": 3, "m": 4, "s": 5, "ms": 6}
-_MAX_INT64 = 2**63 - 1
-# One NaN object for every NaN literal, so that equal trees compare equal (nan != nan, but
-# tuple/dataclass comparison takes identical objects as equal).
-NAN = float("nan")
-
-
-def parse_duration_ms(text: str) -> int:
-    """Parse a Prometheus duration (``1h30m``, ``250ms``, ``0``) into milliseconds.
-
-    Raises ``ValueError`` with Prometheus's message (``not a valid duration string: "x"``).
-    """
-    if text == "0":
-        return 0
-    if not text:
-        raise ValueError("empty duration string")
-    i, n, total, last = 0, len(text), 0, -1
-    while i < n:
-        j = i
-        while j < n and text[j].isdigit():
-            j += 1
-        if j == i:
-            raise ValueError(f"not a valid duration string: {go_quote(text)}")
-        num = int(text[i:j])
-        k = j
-        while k < n and not text[k].isdigit():
-            k += 1
-        unit = text[j:k]
-        if unit not in _UNITS_MS:
-            raise ValueError(f"unknown unit {go_quote(unit)} in duration {go_quote(text)}")
-        rank = _UNIT_RANK[unit]
-        if rank <= last:
-            raise ValueError(f"not a valid duration string: {go_quote(text)}")
-        last = rank
-        total += num * _UNITS_MS[unit]
-        if total > _MAX_INT64 // 1_000_000:
-            raise ValueError("duration out of range")
-        i = k
-    return total
-
-
-def parse_number(text: str) -> float:
-    """Parse a NUMBER token like Prometheus (``ParseInt(s, 0, 64)`` then ``ParseFloat``)."""
-    s = text
-    try:
-        if _OCTAL_RE.match(s) and len(s) > 1:
-            v = int(s.replace("_", ""), 8)
-        else:
-            v = int(s, 0)
-        if -(2**63) <= v <= _MAX_INT64:
-            return float(v)
-    except ValueError:
-        pass
-    try:
-        f = float(s)
-    except ValueError:
-        raise ValueError(f"strconv.ParseFloat: parsing {go_quote(s)}: invalid syntax") from None
-    if math.isinf(f) and s.lower().lstrip("+-") not in ("inf", "infinity"):
-        raise ValueError(f"strconv.ParseFloat: parsing {go_quote(s)}: value out of range")
-    return NAN if f != f else f
-
 
 class Parser(DurationExprMixin):
     """Parses one query; use :func:`parse_expr`."""
@@ -150,7 +88,9 @@ class Parser(DurationExprMixin):
         if t.typ == ERROR:
             return self.fail(t.val, t.pos, len(self.text))
         nxt = self.peek(1)
-        if nxt.typ == ERROR and t.typ != EOF:
+        if nxt.typ == ERROR and t.typ == "RIGHT_PAREN" and nxt.pos == t.end:
+            # Prometheus's lexer emits the ")" and then fails on it; the parser's error recovery
+            # reads that failure before it reports the unexpected ")".
             return self.fail(nxt.val, nxt.pos, len(self.text))
         msg = "unexpected " + t.desc()
         if context:
@@ -360,7 +300,7 @@ class Parser(DurationExprMixin):
         if isinstance(expr, ast.MatrixSelector):
             vs = replace(expr.vector_selector, at_ms=at_ms, at_modifier=modifier)
             return replace(expr, vector_selector=vs, pos=pos)
-        return replace(expr, at_ms=at_ms, at_modifier=modifier, pos=pos)  # type: ignore[type-var]
+        return replace(expr, at_ms=at_ms, at_modifier=modifier, pos=pos)
 
     def set_extended(self, expr: ast.Expr, which: str, tok: Token) -> ast.Expr:
         other = "smoothed" if which == "anchored" else "anchored"
@@ -376,7 +316,7 @@ class Parser(DurationExprMixin):
         if getattr(vs, other):
             self.error("anchored and smoothed modifiers cannot be used together",
                        expr.pos.start, expr.pos.end)
-        vs = replace(vs, **{which: True})
+        vs = replace(vs, anchored=True) if which == "anchored" else replace(vs, smoothed=True)
         pos = ast.PosRange(expr.pos.start, tok.end)
         if isinstance(expr, ast.MatrixSelector):
             return replace(expr, vector_selector=vs, pos=pos)
@@ -446,13 +386,16 @@ class Parser(DurationExprMixin):
 
     def new_matcher(self, mt: MatchType, name: str, value: str, start: int,
                     end: int) -> Matcher | None:
-        try:
+        if mt is MatchType.EQUAL or mt is MatchType.NOT_EQUAL:
             return Matcher(mt, name, value)
-        except ValueError as e:
-            cause = e.__cause__
-            detail = str(cause) if cause is not None else str(e)
-            self.error(f"error parsing regexp: {detail}: `{value}`", start, end)
+        translated = re2_to_python(value)
+        try:
+            compiled = re.compile(f"(?s:{translated})\\Z")
+        except re.error as e:
+            self.error(go_regexp_error(value, e), start, end)
             return None
+        del compiled  # Matcher compiles (and caches) the same translation.
+        return Matcher(mt, name, value)
 
     # --- calls and aggregations ---------------------------------------------------------------
     def parse_call_body(self) -> list[ast.Expr]:

@@ -16,7 +16,7 @@ from promlab.model import Matcher
 from promlab.promql.parser import ast
 from promlab.promql.parser.lexer import go_quote
 
-__all__ = ["format_duration", "format_float", "to_string"]
+__all__ = ["format_duration", "format_float", "prettify", "to_string"]
 
 _LEGACY_METRIC = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LEGACY_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -185,3 +185,42 @@ def to_string(node: ast.Expr) -> str:
         return (f"{to_string(node.expr)}[{_range(node.range_ms, node.range_expr)}:{step}]"
                 f"{_at(node.at_ms, node.at_modifier)}{_offset(node.offset_ms, node.offset_expr)}")
     raise TypeError(f"cannot print {type(node).__name__}")
+
+
+_MAX_LINE = 100
+
+
+def prettify(node: ast.Expr, level: int = 0) -> str:
+    """Prometheus's ``Prettify`` (what ``/api/v1/format_query`` returns).
+
+    A node whose one-line form is longer than 100 characters is split: binary operands and
+    call/aggregation arguments go on their own lines, indented two spaces per level.
+    """
+    ind = "  " * level
+    flat = to_string(node)
+    if isinstance(node, ast.UnaryExpr):
+        return ind + node.op + prettify(node.expr, level).strip()
+    if len(flat) <= _MAX_LINE or isinstance(
+            node, ast.VectorSelector | ast.MatrixSelector | ast.NumberLiteral | ast.StringLiteral):
+        return ind + flat
+    if isinstance(node, ast.AggregateExpr):
+        head = node.op
+        if node.without:
+            head += f" without ({_labels(node.grouping)}) "
+        elif node.grouping:
+            head += f" by ({_labels(node.grouping)}) "
+        param = f"{prettify(node.param, level + 1)},\n" if node.param is not None else ""
+        return f"{ind}{head}(\n{param}{prettify(node.expr, level + 1)}\n{ind})"
+    if isinstance(node, ast.BinaryExpr):
+        mod = " bool" if node.return_bool else ""
+        return (f"{prettify(node.lhs, level + 1)}\n{ind}{node.op}{mod}{_matching(node.matching)}"
+                f"\n{prettify(node.rhs, level + 1)}")
+    if isinstance(node, ast.Call):
+        args = ",\n".join(prettify(a, level + 1) for a in node.args)
+        return f"{ind}{node.func.name}(\n{args}\n{ind})"
+    if isinstance(node, ast.ParenExpr):
+        return f"{ind}(\n{prettify(node.expr, level + 1)}\n{ind})"
+    if isinstance(node, ast.SubqueryExpr):
+        suffix = flat[len(to_string(node.expr)):]
+        return prettify(node.expr, level) + suffix
+    return ind + flat
