@@ -199,3 +199,34 @@ def test_sum_many_series_vectorised() -> None:
     res = Engine().range(store, "sum by (m) (g)", 0, 59 * M, M)
     assert len(res.value) == 3
     assert np.all(res.value.values > 30)
+
+
+def _big_store(values: np.ndarray) -> MemoryStorage:
+    store = MemoryStorage()
+    for i, x in enumerate(values.tolist()):
+        store.add_series(Labels({"__name__": "b", "i": str(i)}), [0], [x])
+    return store
+
+
+def test_big_group_compensated_sum_avg_stddev() -> None:
+    rng = np.random.default_rng(3)
+    vals = rng.normal(size=2000) * 10.0 ** rng.integers(-3, 4, 2000)
+    vals[10], vals[20] = 1e100, -1e100  # cancels exactly; compensation keeps the rest
+    store = _big_store(vals)
+    eng = Engine()
+    got = eng.instant(store, "sum(b)", 0).value.values[0, 0]
+    assert got == pytest.approx(math.fsum(vals.tolist()), rel=1e-12)
+    got = eng.instant(store, "avg(b)", 0).value.values[0, 0]
+    assert got == pytest.approx(math.fsum(vals.tolist()) / 2000, rel=1e-12)
+    rest = np.delete(vals, [10, 20])
+    store2 = _big_store(rest)
+    got = eng.instant(store2, "stddev(b)", 0).value.values[0, 0]
+    assert got == pytest.approx(float(np.std(rest)), rel=1e-9)
+
+
+def test_big_group_infinities() -> None:
+    vals = np.ones(1500)
+    vals[7] = INF
+    store = _big_store(vals)
+    assert Engine().instant(store, "avg(b)", 0).value.values[0, 0] == INF
+    assert math.isnan(Engine().instant(store, "stddev(b)", 0).value.values[0, 0])

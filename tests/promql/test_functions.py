@@ -135,7 +135,7 @@ def test_double_exponential_smoothing_reference() -> None:
 
 @pytest.mark.parametrize("args", ["0, 0.5", "1, 0.5", "0.5, 1.5"], ids=["sf0", "sf1", "tf"])
 def test_double_exponential_smoothing_bad_factors(args: str) -> None:
-    with pytest.raises(QueryError, match="invalid (smoothing|trend) factor"):
+    with pytest.raises(QueryError, match=r"invalid (smoothing|trend) factor"):
         run(store_with(COUNTERS), f"double_exponential_smoothing(gauge[50m], {args})", 50 * M)
 
 

@@ -9,27 +9,26 @@ overflow-safe mean, Welford variance) loop over the *rank of a series inside its
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from promlab.errors import QueryError
 from promlab.model import Labels
 from promlab.promql.eval.functions._common import (
+    format_float_f,
     format_go_g,
     kahan_inc,
+    prometheus_labels_hash,
     string_arg,
     warn,
 )
 from promlab.promql.eval.registry import AggregationCall, aggregation
 from promlab.promql.values import F64, I64, B, Scalar, Vector, group_labels
 
-try:  # Prometheus's labels.Hash() is xxhash64; use it so limit_ratio picks the same series.
-    import xxhash as _xxhash
-except ImportError:  # pragma: no cover - optional dependency
-    _xxhash = None
-
-__all__ = ["prometheus_labels_hash"]
+__all__ = ["format_float_f", "prometheus_labels_hash"]
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -45,15 +44,25 @@ class _Groups:
         self.starts = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
         self.max_size = int(self.sizes.max()) if self.sizes.size else 0
 
-    def ranks(self):  # type: ignore[no-untyped-def]
-        """Yield ``(k, groups, rows)``: the k-th member row of every group that has one."""
-        for k in range(self.max_size):
-            g = np.flatnonzero(self.sizes > k)
+    def ranks(self, subset: I64 | None = None) -> Iterator[tuple[int, I64, I64]]:
+        """Yield ``(k, groups, rows)``: the k-th member row of every group (of ``subset``)
+        that has one."""
+        sizes = self.sizes if subset is None else self.sizes[subset]
+        ids = np.arange(self.n) if subset is None else subset
+        top = int(sizes.max()) if sizes.size else 0
+        for k in range(top):
+            g = ids[sizes > k]
             yield k, g, self.order[self.starts[g] + k]
 
-    def reduce(self, ufunc: np.ufunc, data: F64) -> F64:
+    def members(self, g: int) -> I64:
+        """The rows of group ``g`` in input order."""
+        out: I64 = self.order[self.starts[g]:self.starts[g] + self.sizes[g]]
+        return out
+
+    def reduce(self, ufunc: np.ufunc, data: npt.NDArray[Any]) -> npt.NDArray[Any]:
         """``ufunc`` over the member rows of each group (groups must be non-empty)."""
-        return ufunc.reduceat(data[self.order], self.starts, axis=0)
+        out: npt.NDArray[Any] = ufunc.reduceat(data[self.order], self.starts, axis=0)
+        return out
 
 
 def _result(a: AggregationCall, values: F64, present: B, drop: B | None = None) -> Vector:
@@ -91,6 +100,43 @@ def _empty(a: AggregationCall) -> Vector:
     return Vector.empty(a.ctx.num_steps)
 
 
+# Groups larger than this are summed in interleaved Kahan "lanes" (vectorised across lanes)
+# instead of strictly series by series: still compensated, but O(sqrt(n)) Python iterations.
+_BIG_GROUP = 512
+
+
+def _kahan_sum(filled: F64, gr: _Groups) -> tuple[F64, F64]:
+    """Kahan (Neumaier) sum and compensation per group and step of ``filled`` (absent = 0).
+
+    Groups up to ``_BIG_GROUP`` members are summed in input order exactly as Prometheus does;
+    bigger ones in ``L`` interleaved lanes whose sums are then combined with Kahan.
+    """
+    t = filled.shape[1]
+    s = np.zeros((gr.n, t))
+    c = np.zeros((gr.n, t))
+    small = np.flatnonzero(gr.sizes <= _BIG_GROUP)
+    with np.errstate(all="ignore"):
+        if small.size:
+            for _k, g, rows in gr.ranks(small):
+                s[g], c[g] = kahan_inc(filled[rows], s[g], c[g])
+        for big in np.flatnonzero(gr.sizes > _BIG_GROUP).tolist():
+            members = gr.members(big)
+            lanes = int(np.ceil(np.sqrt(members.size)))
+            n_iter = -(-members.size // lanes)
+            flat_block = np.zeros((n_iter * lanes, t))
+            flat_block[:members.size] = filled[members]
+            block = flat_block.reshape(n_iter, lanes, t)
+            ls, lc = np.zeros((lanes, t)), np.zeros((lanes, t))
+            for i in range(n_iter):
+                ls, lc = kahan_inc(block[i], ls, lc)
+            tot, comp = np.zeros(t), np.zeros(t)
+            for j in range(lanes):
+                tot, comp = kahan_inc(ls[j], tot, comp)
+                comp = comp + np.where(np.isinf(ls[j]), 0.0, lc[j])
+            s[big], c[big] = tot, np.where(np.isinf(tot), 0.0, comp)
+    return s, c
+
+
 def _exact_ints(values: F64, present: B, max_terms: int) -> bool:
     v = values[present]
     if v.size == 0:
@@ -113,15 +159,9 @@ def agg_sum(a: AggregationCall) -> Vector:
     filled = np.where(v.present, v.values, 0.0)
     if _exact_ints(v.values, v.present, gr.max_size):
         return _result(a, gr.reduce(np.add, filled), present)
-    s = np.zeros((gr.n, v.values.shape[1]))
-    c = np.zeros_like(s)
-    with np.errstate(all="ignore"):
-        for _k, g, rows in gr.ranks():
-            p = v.present[rows]
-            ns, nc = kahan_inc(v.values[rows], s[g], c[g])
-            s[g] = np.where(p, ns, s[g])
-            c[g] = np.where(p, nc, c[g])
-        return _result(a, s + c, present)
+    sm, comp = _kahan_sum(filled, gr)
+    with np.errstate(invalid="ignore"):
+        return _result(a, sm + comp, present)
 
 
 @aggregation("avg")
@@ -137,12 +177,24 @@ def agg_avg(a: AggregationCall) -> Vector:
         filled = np.where(v.present, v.values, 0.0)
         with np.errstate(all="ignore"):
             return _result(a, gr.reduce(np.add, filled) / cnt_total, present)
+    filled = np.where(v.present, v.values, 0.0)
+    sm, comp = _kahan_sum(filled, gr)
+    with np.errstate(all="ignore"):
+        res = (sm + comp) / cnt_total
+    bad = np.flatnonzero((~np.isfinite(sm) & present).any(axis=1))
+    if bad.size:
+        res[bad] = _avg_incremental(v, gr, bad)
+    return _result(a, res, present)
+
+
+def _avg_incremental(v: Vector, gr: _Groups, subset: I64) -> F64:
+    """Prometheus's avg for ``subset`` groups, switching to an incremental mean on overflow."""
     shape = (gr.n, v.values.shape[1])
     s, c, mean = np.zeros(shape), np.zeros(shape), np.zeros(shape)
     cnt = np.zeros(shape)
     incr = np.zeros(shape, bool)
     with np.errstate(all="ignore"):
-        for _k, g, rows in gr.ranks():
+        for _k, g, rows in gr.ranks(subset):
             p = v.present[rows]
             f = v.values[rows]
             sg, cg, mg, ig = s[g], c[g], mean[g], incr[g]
@@ -164,7 +216,8 @@ def agg_avg(a: AggregationCall) -> Vector:
             mg, cg = np.where(step, nm, mg), np.where(step, nc2, cg)
             s[g], c[g], mean[g], incr[g], cnt[g] = sg, cg, mg, ig, n
         res = np.where(incr, mean + c, (s + c) / cnt)
-    return _result(a, res, present)
+    out: F64 = res[subset]
+    return out
 
 
 @aggregation("count")
@@ -216,8 +269,21 @@ def _variance(a: AggregationCall, sqrt: bool) -> Vector:
     gr = _Groups(a.group_ids, len(a.groups))
     shape = (gr.n, v.values.shape[1])
     cnt, mean, acc = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    small = np.flatnonzero(gr.sizes <= _BIG_GROUP)
+    big = np.flatnonzero(gr.sizes > _BIG_GROUP)
     with np.errstate(all="ignore"):
-        for _k, g, rows in gr.ranks():
+        if big.size:
+            # Two-pass (compensated) variance for very large groups; NaN/Inf give NaN.
+            filled = np.where(v.present, v.values, 0.0)
+            n_all = _count(a, gr).astype(np.float64)
+            sm, comp = _kahan_sum(filled, gr)
+            mu = (sm + comp) / n_all
+            dev = np.where(v.present, (v.values - mu[a.group_ids]) ** 2, 0.0)
+            sq, sqc = _kahan_sum(dev, gr)
+            nonfinite = gr.reduce(np.add, (v.present & ~np.isfinite(v.values)).astype(np.int64))
+            acc[big] = np.where(nonfinite[big] > 0, np.nan, sq[big] + sqc[big])
+            cnt[big] = n_all[big]
+        for _k, g, rows in gr.ranks(small):
             p = v.present[rows]
             f = v.values[rows]
             n = cnt[g] + p
@@ -332,14 +398,6 @@ def agg_limitk(a: AggregationCall) -> Vector:
     return _select(a, rank < k[None, :], order, sort_output=False)
 
 
-def prometheus_labels_hash(ls: Labels) -> int:
-    """Unsigned 64-bit hash of a label set as Prometheus's ``labels.Hash()`` computes it."""
-    data = b"".join(k.encode() + b"\xff" + v.encode() + b"\xff" for k, v in ls.pairs)
-    if _xxhash is not None:
-        return int(_xxhash.xxh64_intdigest(data))
-    return ls.hash & 0xFFFFFFFFFFFFFFFF  # pragma: no cover
-
-
 @aggregation("limit_ratio")
 def agg_limit_ratio(a: AggregationCall) -> Vector:
     """``limit_ratio(r, v)``: a deterministic, hash-based sample of about ``r`` of the series."""
@@ -399,23 +457,6 @@ def agg_quantile(a: AggregationCall) -> Vector:
 
 
 # --- count_values --------------------------------------------------------------------------------
-
-def format_float_f(x: float) -> str:
-    """Go's ``strconv.FormatFloat(x, 'f', -1, 64)``: shortest digits, never an exponent."""
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "+Inf" if x > 0 else "-Inf"
-    r = repr(float(x))
-    if "e" not in r and "E" not in r:
-        return r[:-2] if r.endswith(".0") else r
-    from decimal import Decimal
-
-    d = format(Decimal(r), "f")
-    if "." in d:
-        d = d.rstrip("0").rstrip(".")
-    return d
-
 
 @aggregation("count_values")
 def agg_count_values(a: AggregationCall) -> Vector:

@@ -10,7 +10,9 @@ incremental means, recurrences) are order dependent.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import Any
 
 import numpy as np
 
@@ -21,10 +23,12 @@ from promlab.promql.values import F64, I64, B, EvalContext, Matrix, Scalar, Stri
 
 __all__ = [
     "WindowSet",
+    "format_float_f",
     "format_go_g",
     "info",
     "kahan_inc",
     "pos_suffix",
+    "prometheus_labels_hash",
     "reduce_windows",
     "scalar_arg",
     "string_arg",
@@ -32,6 +36,12 @@ __all__ = [
     "warn",
 ]
 
+
+_xxhash: Any
+try:  # Prometheus's labels.Hash() is xxhash64; use it so limit_ratio picks the same series.
+    import xxhash as _xxhash
+except ImportError:  # pragma: no cover - optional dependency
+    _xxhash = None
 
 # --- annotations -------------------------------------------------------------------------------
 
@@ -81,9 +91,32 @@ def format_go_g(x: float) -> str:
     return sign + "0." + "0" * (-exp - 1) + digits
 
 
+def format_float_f(x: float) -> str:
+    """Go's ``strconv.FormatFloat(x, 'f', -1, 64)``: shortest digits, never an exponent."""
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "+Inf" if x > 0 else "-Inf"
+    r = repr(float(x))
+    if "e" not in r and "E" not in r:
+        return r[:-2] if r.endswith(".0") else r
+    d = format(Decimal(r), "f")
+    if "." in d:
+        d = d.rstrip("0").rstrip(".")
+    return d
+
+
+def prometheus_labels_hash(ls: Labels) -> int:
+    """Unsigned 64-bit hash of a label set as Prometheus's ``labels.Hash()`` computes it."""
+    data = b"".join(k.encode() + b"\xff" + v.encode() + b"\xff" for k, v in ls.pairs)
+    if _xxhash is not None:
+        return int(_xxhash.xxh64_intdigest(data))
+    return ls.hash & 0xFFFFFFFFFFFFFFFF  # pragma: no cover
+
+
 # --- arguments -----------------------------------------------------------------------------------
 
-def scalar_arg(args: list, i: int, num_steps: int, default: float | None = None) -> F64:
+def scalar_arg(args: Sequence[object], i: int, num_steps: int, default: float | None = None) -> F64:
     """Argument ``i`` as a per-step ``(T,)`` float array (a Scalar frame, or ``default``)."""
     if i >= len(args):
         if default is None:
@@ -97,12 +130,13 @@ def scalar_arg(args: list, i: int, num_steps: int, default: float | None = None)
     raise QueryError(f"expected scalar argument at position {i}")
 
 
-def string_arg(args: list, nodes: tuple[Expr, ...], i: int) -> str:
+def string_arg(args: Sequence[object], nodes: tuple[Expr, ...], i: int) -> str:
     """Argument ``i`` as a Python string (evaluated String frame or the literal node)."""
-    if i < len(args) and isinstance(args[i], String):
-        return args[i].value
-    if i < len(args) and isinstance(args[i], str):
-        return args[i]
+    a = args[i] if i < len(args) else None
+    if isinstance(a, String):
+        return a.value
+    if isinstance(a, str):
+        return a
     node = nodes[i] if i < len(nodes) else None
     while node is not None and not isinstance(node, StringLiteral) and hasattr(node, "expr"):
         node = node.expr  # ParenExpr
@@ -137,11 +171,13 @@ def vector_out(labels: list[Labels], values: F64, present: B, drop_name: B | boo
 
 def kahan_inc(inc: F64, s: F64, c: F64) -> tuple[F64, F64]:
     """Neumaier-compensated ``s + inc`` as Prometheus's ``kahansum.Inc`` (element-wise)."""
-    t = s + inc
     with np.errstate(invalid="ignore", over="ignore"):
+        t = s + inc
         big = np.abs(s) >= np.abs(inc)
-        corr = np.where(big, (s - t) + inc, (inc - t) + s)
-        c = np.where(np.isinf(t), 0.0, c + corr)
+        c = c + np.where(big, (s - t) + inc, (inc - t) + s)
+        inf = np.isinf(t)
+        if inf.any():
+            c[inf] = 0.0
     return t, c
 
 
@@ -164,29 +200,35 @@ def reduce_windows(ufunc: np.ufunc, data: F64, lo: I64, hi: I64) -> F64:
 
 
 class WindowSet:
-    """The non-empty windows of a Matrix, flattened, for position-by-position kernels.
+    """The windows of a Matrix with at least ``min_count`` samples, flattened and sorted by
+    descending sample count, for position-by-position kernels.
 
-    ``flat`` are the indexes into the ``(S, T)`` grid of windows with at least ``min_count``
-    samples; ``lo``/``n`` their first sample index and sample count.
+    ``flat`` are the indexes into the ``(S, T)`` grid of those windows, ``lo``/``n`` their
+    first sample index and sample count. Because of the ordering, the windows that still have
+    a k-th sample are always a prefix: :meth:`positions` yields that prefix's length, so
+    kernels update ``state[:cnt]`` in place without masks.
     """
 
     def __init__(self, m: Matrix, lo: I64, hi: I64, min_count: int = 1) -> None:
         self.shape = lo.shape
-        counts = hi - lo
-        self.mask = counts >= min_count
-        self.flat = np.flatnonzero(self.mask.ravel())
+        counts = (hi - lo).ravel()
+        self.mask = (counts >= min_count).reshape(lo.shape)
+        flat = np.flatnonzero(self.mask.ravel())
+        order = np.argsort(-counts[flat], kind="stable")
+        self.flat = flat[order]
         self.lo = lo.ravel()[self.flat]
-        self.n = counts.ravel()[self.flat]
-        self.max_n = int(self.n.max()) if self.n.size else 0
+        self.n = counts[self.flat]
+        self.max_n = int(self.n[0]) if self.n.size else 0
+        # active[k] = number of windows with more than k samples.
+        self._active = np.searchsorted(-self.n, -np.arange(self.max_n), side="left")
         self.m = m
 
-    def positions(self, start: int = 0) -> Iterator[tuple[int, I64, B]]:
-        """Yield ``(k, idx, active)``: the k-th sample index of every window and whether it exists."""
-        last = max(self.m.values.size - 1, 0)
+    def positions(self, start: int = 0) -> Iterator[tuple[int, I64, int]]:
+        """Yield ``(k, idx, cnt)``: the k-th sample index of the first ``cnt`` windows (the
+        ones that have a k-th sample)."""
         for k in range(start, self.max_n):
-            active = self.n > k
-            idx = np.minimum(self.lo + k, last)
-            yield k, idx, active
+            cnt = int(self._active[k])
+            yield k, self.lo[:cnt] + k, cnt
 
     def scatter(self, vals: F64, fill: float = 0.0) -> F64:
         """Put per-window results back on the ``(S, T)`` grid."""
@@ -200,12 +242,15 @@ def window_gather(ws: WindowSet, data: F64, fill: float, chunk_elems: int = 4_00
     """Dense ``(chunk, max_n)`` blocks of window samples padded with ``fill`` (for sorting)."""
     if ws.max_n == 0:
         return
-    per = max(1, chunk_elems // ws.max_n)
-    ar = np.arange(ws.max_n)
     last = max(data.size - 1, 0)
-    for s in range(0, ws.flat.size, per):
-        sl = slice(s, min(s + per, ws.flat.size))
+    start = 0
+    while start < ws.flat.size:
+        width = int(ws.n[start])  # windows are sorted by descending count
+        per = max(1, chunk_elems // width)
+        sl = slice(start, min(start + per, ws.flat.size))
+        ar = np.arange(width)
         idx = ws.lo[sl, None] + ar[None, :]
         valid = ar[None, :] < ws.n[sl, None]
         block = np.where(valid, data[np.minimum(idx, last)], fill)
         yield sl, block
+        start = sl.stop

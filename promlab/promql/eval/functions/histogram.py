@@ -68,7 +68,7 @@ def bucket_cells(call: FunctionCall, v: Vector, arg_index: int) -> BucketCells:
     le_of = np.zeros(len(v))
     index: dict[Labels, int] = {}
     hist_labels: list[Labels] = []
-    any_present = v.present.any(axis=1) if len(v) else np.zeros(0, bool)
+    any_present = np.asarray(v.present.any(axis=1) if len(v) else np.zeros(0, bool))
     hist_drop_l: list[bool] = []
     for i, ls in enumerate(v.labels):
         raw = ls.get("le")
@@ -88,8 +88,7 @@ def bucket_cells(call: FunctionCall, v: Vector, arg_index: int) -> BucketCells:
         le_of[i] = le
     rows, steps = np.nonzero(v.present & (hist_of >= 0)[:, None])
     t = v.values.shape[1] if v.values.ndim == 2 else ctx.num_steps
-    h = hist_of[rows]
-    cell_key = h * t + steps
+    cell_key = hist_of[rows] * t + steps
     les = le_of[rows]
     order = np.lexsort((les, cell_key))
     cell_key, les, cnt = cell_key[order], les[order], v.values[rows[order], steps[order]]

@@ -131,8 +131,7 @@ def func_label_replace(call: FunctionCall) -> Vector:
         labels[i] = ls.set(dst, expand_template(repl, m))
         if dst == METRIC_NAME:
             dn[i] = False
-    out = Vector(labels, v.values, v.present, dn, v.timestamps_ms)
-    return merge_same_labelsets(out)
+    return merge_same_labelsets(Vector(labels, v.values, v.present, dn))
 
 
 @function("label_join")
@@ -153,4 +152,4 @@ def func_label_join(call: FunctionCall) -> Vector:
     dn = v.drop_name_mask().copy()
     if dst == METRIC_NAME:
         dn[:] = False
-    return merge_same_labelsets(Vector(labels, v.values, v.present, dn, v.timestamps_ms))
+    return merge_same_labelsets(Vector(labels, v.values, v.present, dn))

@@ -17,7 +17,7 @@ from promlab.promql.eval.functions._common import (
 )
 from promlab.promql.eval.registry import FunctionCall, function
 from promlab.promql.parser.ast import Expr, MatrixSelector, VectorSelector
-from promlab.promql.values import Scalar, Value, Vector
+from promlab.promql.values import B, Scalar, Value, Vector
 
 __all__ = ["absent_labels", "natural_compare"]
 
@@ -106,9 +106,9 @@ def _is_range(call: FunctionCall) -> bool:
 
 
 def _reorder(v: Vector, order: np.ndarray) -> Vector:
+    # Sample timestamps are dropped: timestamp() of anything but a selector is the step time.
     return Vector([v.labels[i] for i in order], v.values[order], v.present[order],
-                  v.drop_name[order] if v.drop_name is not None else None,
-                  v.timestamps_ms[order] if v.timestamps_ms is not None else None)
+                  v.drop_name[order] if v.drop_name is not None else None)
 
 
 def _sort_by_value(call: FunctionCall, descending: bool) -> Vector:
@@ -116,7 +116,7 @@ def _sort_by_value(call: FunctionCall, descending: bool) -> Vector:
     if _is_range(call):
         warn(call.ctx, "sort is ineffective for range queries since results are always ordered "
              "by labels", call.node)
-        return v
+        return _reorder(v, np.arange(len(v)))
     if len(v) == 0:
         return v
     vals = v.values[:, 0]
@@ -163,7 +163,7 @@ def _sort_by_label(call: FunctionCall, descending: bool) -> Vector:
     if _is_range(call):
         warn(call.ctx, "sort is ineffective for range queries since results are always ordered "
              "by labels", call.node)
-        return v
+        return _reorder(v, np.arange(len(v)))
     names = [string_arg(call.args, call.node.args, i) for i in range(1, len(call.node.args))]
 
     def cmp(i: int, j: int) -> int:
@@ -178,7 +178,7 @@ def _sort_by_label(call: FunctionCall, descending: bool) -> Vector:
         return -c if descending else c
 
     order = np.array(sorted(range(len(v)), key=functools.cmp_to_key(cmp)), dtype=np.int64)
-    return _reorder(v, order) if len(v) else v
+    return _reorder(v, order)
 
 
 @function("sort_by_label")
@@ -214,7 +214,7 @@ def absent_labels(expr: Expr) -> Labels:
     return Labels(out)
 
 
-def absent_vector(call: FunctionCall, missing: np.ndarray) -> Vector:
+def absent_vector(call: FunctionCall, missing: B) -> Vector:
     """One series (labels from the argument's selector) present where ``missing`` is True."""
     t = call.ctx.num_steps
     if not missing.any():
@@ -227,5 +227,5 @@ def absent_vector(call: FunctionCall, missing: np.ndarray) -> Vector:
 def func_absent(call: FunctionCall) -> Vector:
     """``absent(v instant-vector)``: 1 at the steps where ``v`` has no sample."""
     v = _vec(call)
-    missing = ~v.present.any(axis=0) if len(v) else np.ones(call.ctx.num_steps, bool)
+    missing = np.asarray(~v.present.any(axis=0) if len(v) else np.ones(call.ctx.num_steps, bool))
     return absent_vector(call, missing)

@@ -7,7 +7,10 @@ variances follow Prometheus's exact numerics with a loop over the position insid
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from promlab.promql.eval.functions._common import (
     WindowSet,
@@ -22,7 +25,7 @@ from promlab.promql.eval.functions._common import (
 from promlab.promql.eval.functions.misc import absent_vector
 from promlab.promql.eval.functions.rangefuncs import matrix_arg
 from promlab.promql.eval.registry import FunctionCall, function
-from promlab.promql.values import F64, B, Matrix, Vector
+from promlab.promql.values import F64, I64, B, Matrix, Vector
 
 __all__ = ["quantile_of_sorted", "window_sum"]
 
@@ -52,9 +55,8 @@ def window_sum(m: Matrix, ws: WindowSet) -> F64:
     s = np.zeros(ws.flat.size)
     c = np.zeros(ws.flat.size)
     with np.errstate(all="ignore"):
-        for _k, idx, act in ws.positions():
-            ns, nc = kahan_inc(m.values[idx], s, c)
-            s, c = np.where(act, ns, s), np.where(act, nc, c)
+        for _k, idx, cnt in ws.positions():
+            s[:cnt], c[:cnt] = kahan_inc(m.values[idx], s[:cnt], c[:cnt])
         return np.where(np.isinf(s), s, s + c)
 
 
@@ -78,26 +80,31 @@ def func_avg_over_time(call: FunctionCall) -> Vector:
         res = reduce_windows(np.add, m.values, ws.lo, ws.lo + ws.n) / ws.n
         return _out(m, ws.scatter(res), ws.mask)
     w = ws.flat.size
-    s = m.values[ws.lo] if w else np.zeros(0)
+    s = m.values[ws.lo].copy() if w else np.zeros(0)
     c = np.zeros(w)
     mean = np.zeros(w)
     incr = np.zeros(w, bool)
     with np.errstate(all="ignore"):
-        for k, idx, act in ws.positions(start=1):
+        for k, idx, cnt in ws.positions(start=1):
             f = m.values[idx]
             count = float(k + 1)
-            ns, nc = kahan_inc(f, s, c)
+            sk, ck, mk, ik = s[:cnt], c[:cnt], mean[:cnt], incr[:cnt]
+            ns, nc = kahan_inc(f, sk, ck)
             over = np.isinf(ns)
-            direct = act & ~incr & ~over
-            s, c = np.where(direct, ns, s), np.where(direct, nc, c)
-            switch = act & ~incr & over
-            mean = np.where(switch, s / (count - 1), mean)
-            c = np.where(switch, c / (count - 1), c)
-            incr = incr | switch
-            step = act & incr
+            if not ik.any() and not over.any():
+                sk[:], ck[:] = ns, nc
+                continue
+            direct = ~ik & ~over
+            switch = ~ik & over
+            sk[:] = np.where(direct, ns, sk)
+            ck[:] = np.where(direct, nc, ck)
+            mk[:] = np.where(switch, sk / (count - 1), mk)
+            ck[:] = np.where(switch, ck / (count - 1), ck)
+            ik |= switch
             q = (count - 1) / count
-            nm, nc2 = kahan_inc(f / count, q * mean, q * c)
-            mean, c = np.where(step, nm, mean), np.where(step, nc2, c)
+            nm, nc2 = kahan_inc(f / count, q * mk, q * ck)
+            mk[:] = np.where(ik, nm, mk)
+            ck[:] = np.where(ik, nc2, ck)
         nf = ws.n.astype(np.float64)
         res = np.where(incr, mean + c, s / nf + c / nf)
     return _out(m, ws.scatter(res), ws.mask)
@@ -121,10 +128,11 @@ def func_present_over_time(call: FunctionCall) -> Vector:
     return _out(m, np.ones(n.shape), n > 0)
 
 
-def _pick(m: Matrix, idx: np.ndarray, arr: np.ndarray) -> np.ndarray:
+def _pick(m: Matrix, idx: I64, arr: npt.NDArray[Any]) -> npt.NDArray[Any]:
     if arr.size == 0:
         return np.zeros(idx.shape, arr.dtype)
-    return arr[np.clip(idx, 0, arr.size - 1)]
+    out: npt.NDArray[Any] = arr[np.clip(idx, 0, arr.size - 1)]
+    return out
 
 
 @function("last_over_time")
@@ -179,15 +187,15 @@ def _ts_of_extreme(call: FunctionCall, is_max: bool) -> Vector:
     m = matrix_arg(call)
     lo, hi = m.window_bounds()
     ws = WindowSet(m, lo, hi)
-    best = m.values[ws.lo] if ws.flat.size else np.zeros(0)
-    ts = m.ts_ms[ws.lo] if ws.flat.size else np.zeros(0, np.int64)
+    best = m.values[ws.lo].copy() if ws.flat.size else np.zeros(0)
+    ts = m.ts_ms[ws.lo].copy() if ws.flat.size else np.zeros(0, np.int64)
     with np.errstate(invalid="ignore"):
-        for _k, idx, act in ws.positions():
+        for _k, idx, cnt in ws.positions():
             f = m.values[idx]
-            better = (f >= best) if is_max else (f <= best)
-            take = act & (better | np.isnan(best))
-            best = np.where(take, f, best)
-            ts = np.where(take, m.ts_ms[idx], ts)
+            b = best[:cnt]
+            take = ((f >= b) if is_max else (f <= b)) | np.isnan(b)
+            b[take] = f[take]
+            ts[:cnt][take] = m.ts_ms[idx][take]
     return _out(m, ws.scatter(ts / 1000.0), ws.mask)
 
 
@@ -210,14 +218,13 @@ def _variance(call: FunctionCall, sqrt: bool) -> Vector:
     w = ws.flat.size
     mean, cm, aux, ca = (np.zeros(w) for _ in range(4))
     with np.errstate(all="ignore"):
-        for k, idx, act in ws.positions():
+        for k, idx, cnt in ws.positions():
             f = m.values[idx]
             count = float(k + 1)
-            delta = f - (mean + cm)
-            nm, ncm = kahan_inc(delta / count, mean, cm)
-            mean, cm = np.where(act, nm, mean), np.where(act, ncm, cm)
-            na, nca = kahan_inc(delta * (f - (mean + cm)), aux, ca)
-            aux, ca = np.where(act, na, aux), np.where(act, nca, ca)
+            delta = f - (mean[:cnt] + cm[:cnt])
+            mean[:cnt], cm[:cnt] = kahan_inc(delta / count, mean[:cnt], cm[:cnt])
+            aux[:cnt], ca[:cnt] = kahan_inc(delta * (f - (mean[:cnt] + cm[:cnt])), aux[:cnt],
+                                            ca[:cnt])
         var = (aux + ca) / ws.n
         res = np.sqrt(var) if sqrt else var
     return _out(m, ws.scatter(res), ws.mask)
@@ -310,8 +317,5 @@ def func_absent_over_time(call: FunctionCall) -> Vector:
     """``absent_over_time(v range-vector)``: 1 at the steps where no series has a sample."""
     m = matrix_arg(call)
     lo, hi = m.window_bounds()
-    if len(m):
-        missing = ~(hi > lo).any(axis=0)
-    else:
-        missing = np.ones(call.ctx.num_steps, bool)
+    missing = np.asarray(~(hi > lo).any(axis=0) if len(m) else np.ones(call.ctx.num_steps, bool))
     return absent_vector(call, missing)

@@ -67,9 +67,11 @@ def _extrapolated(call: FunctionCall, is_counter: bool, is_rate: bool) -> Vector
         result = v1 - v0
         if is_counter and m.values.size:
             prev = _prev(m)
-            drops = np.where((m.values < prev) & ~series_start_mask(m), prev, 0.0)
-            corr = reduce_windows(np.add, drops, np.minimum(lo + 1, hi), hi)
-            result = result + np.where(n >= 2, corr, 0.0)
+            reset = (m.values < prev) & ~series_start_mask(m)
+            if reset.any():
+                drops = np.where(reset, prev, 0.0)
+                corr = reduce_windows(np.add, drops, np.minimum(lo + 1, hi), hi)
+                result = result + np.where(n >= 2, corr, 0.0)
         start = m.window_start_ms[None, :]
         end = m.window_end_ms[None, :]
         to_start = (t0 - start) / 1000.0
@@ -92,7 +94,7 @@ def _extrapolated(call: FunctionCall, is_counter: bool, is_rate: bool) -> Vector
 
 
 def _counter_info(call: FunctionCall, m: Matrix, present: B) -> None:
-    rows = np.flatnonzero(present.any(axis=1)) if present.size else []
+    rows: list[int] = np.flatnonzero(present.any(axis=1)).tolist() if present.size else []
     seen: set[str] = set()
     for i in rows:
         name = m.labels[i].name
@@ -151,25 +153,20 @@ def func_idelta(call: FunctionCall) -> Vector:
 def _linear_regression(m: Matrix, ws: WindowSet, intercept_ms: I64) -> tuple[F64, F64]:
     """Least-squares slope and intercept (at ``intercept_ms`` per window) with Kahan sums."""
     w = ws.flat.size
-    z = np.zeros(w)
-    sx, cx, sy, cy, sxy, cxy, sx2, cx2 = (z.copy() for _ in range(8))
-    init_y = m.values[ws.lo] if m.values.size else z.copy()
+    sx, cx, sy, cy, sxy, cxy, sx2, cx2 = (np.zeros(w) for _ in range(8))
+    init_y = m.values[ws.lo] if m.values.size else np.zeros(w)
     const_y = np.ones(w, bool)
+    ref = np.broadcast_to(intercept_ms, (w,))
     with np.errstate(all="ignore"):
-        for _k, idx, act in ws.positions():
+        for k, idx, cnt in ws.positions():
             y = m.values[idx]
-            x = (m.ts_ms[idx] - intercept_ms) / 1e3
-            if _k > 0:
-                const_y &= ~act | (y == init_y)
-            zero = np.zeros(w)
-            nsx, ncx = kahan_inc(np.where(act, x, zero), sx, cx)
-            nsy, ncy = kahan_inc(np.where(act, y, zero), sy, cy)
-            nsxy, ncxy = kahan_inc(np.where(act, x * y, zero), sxy, cxy)
-            nsx2, ncx2 = kahan_inc(np.where(act, x * x, zero), sx2, cx2)
-            sx, cx = np.where(act, nsx, sx), np.where(act, ncx, cx)
-            sy, cy = np.where(act, nsy, sy), np.where(act, ncy, cy)
-            sxy, cxy = np.where(act, nsxy, sxy), np.where(act, ncxy, cxy)
-            sx2, cx2 = np.where(act, nsx2, sx2), np.where(act, ncx2, cx2)
+            x = (m.ts_ms[idx] - ref[:cnt]) / 1e3
+            if k > 0:
+                const_y[:cnt] &= y == init_y[:cnt]
+            sx[:cnt], cx[:cnt] = kahan_inc(x, sx[:cnt], cx[:cnt])
+            sy[:cnt], cy[:cnt] = kahan_inc(y, sy[:cnt], cy[:cnt])
+            sxy[:cnt], cxy[:cnt] = kahan_inc(x * y, sxy[:cnt], cxy[:cnt])
+            sx2[:cnt], cx2[:cnt] = kahan_inc(x * x, sx2[:cnt], cx2[:cnt])
         nf = ws.n.astype(np.float64)
         sx, sy, sxy, sx2 = sx + cx, sy + cy, sxy + cxy, sx2 + cx2
         cov = sxy - sx * sy / nf
@@ -258,11 +255,11 @@ def func_double_exponential_smoothing(call: FunctionCall) -> Vector:
     b = vals[ws.lo + 1] - vals[ws.lo]
     s0 = np.zeros_like(s1)
     with np.errstate(all="ignore"):
-        for k, idx, act in ws.positions(start=1):
-            x = sf * vals[idx]
+        for k, idx, cnt in ws.positions(start=1):
+            x = sf[:cnt] * vals[idx]
             if k > 1:
-                b = np.where(act, tf * (s1 - s0) + (1 - tf) * b, b)
-            y = (1 - sf) * (s1 + b)
-            s0 = np.where(act, s1, s0)
-            s1 = np.where(act, x + y, s1)
+                b[:cnt] = tf[:cnt] * (s1[:cnt] - s0[:cnt]) + (1 - tf[:cnt]) * b[:cnt]
+            y = (1 - sf[:cnt]) * (s1[:cnt] + b[:cnt])
+            s0[:cnt] = s1[:cnt]
+            s1[:cnt] = x + y
     return vector_out(list(m.labels), ws.scatter(s1), ws.mask, True)

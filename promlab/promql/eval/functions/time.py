@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -36,11 +37,16 @@ def _secs(values: F64) -> I64:
     # Go's int64(f) truncates toward zero; non-finite values have no meaningful date.
     with np.errstate(invalid="ignore"):
         v = np.where(np.isfinite(values), values, 0.0)
-        return np.trunc(np.clip(v, -2**62, 2**62)).astype(np.int64)
+        out: I64 = np.trunc(np.clip(v, -2**62, 2**62)).astype(np.int64)
+        return out
 
 
 def calendar_fields(secs: I64, field: str) -> F64:
     """One calendar field (UTC) of Unix seconds."""
+    return np.asarray(_calendar_fields(secs, field), dtype=np.float64)
+
+
+def _calendar_fields(secs: I64, field: str) -> Any:
     days = np.floor_divide(secs, 86400)
     if field == "hour":
         return (np.floor_divide(secs, 3600) % 24).astype(np.float64)

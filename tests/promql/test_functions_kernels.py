@@ -1,0 +1,146 @@
+"""Function kernels on hand-built value frames, called through the registry directly."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import promlab.promql.eval.functions  # noqa: F401  (registers the implementations)
+from promlab.model import Labels
+from promlab.promql.eval.functions._common import (
+    WindowSet,
+    format_go_g,
+    kahan_inc,
+    pos_suffix,
+    reduce_windows,
+)
+from promlab.promql.eval.functions.labels import expand_template
+from promlab.promql.eval.functions.misc import natural_compare
+from promlab.promql.eval.functions.overtime import quantile_of_sorted
+from promlab.promql.eval.registry import FUNCTION_IMPLS, FunctionCall
+from promlab.promql.parser import parse_expr
+from promlab.promql.values import EvalContext, Matrix, Vector
+
+
+def matrix(series: list[list[tuple[int, float]]], steps: list[int], range_ms: int) -> Matrix:
+    offs = np.cumsum([0] + [len(s) for s in series]).astype(np.int64)
+    ts = np.array([t for s in series for t, _ in s], np.int64)
+    vs = np.array([v for s in series for _, v in s], np.float64)
+    st = np.array(steps, np.int64)
+    labels = [Labels({"__name__": "m_total", "i": str(i)}) for i in range(len(series))]
+    return Matrix(labels, offs, ts, vs, st - range_ms, st, range_ms)
+
+
+def call(query: str, args: list, steps: list[int]) -> Vector:
+    node = parse_expr(query)
+    st = np.array(steps, np.int64)
+    ctx = EvalContext(steps_ms=st, start_ms=int(st[0]), end_ms=int(st[-1]),
+                      step_ms=int(st[1] - st[0]) if len(st) > 1 else 0, query=query)
+    out = FUNCTION_IMPLS[node.func.name](FunctionCall(node, args, ctx))
+    assert isinstance(out, Vector)
+    return out
+
+
+def test_windows_are_left_open() -> None:
+    m = matrix([[(0, 1.0), (10, 2.0), (20, 3.0)]], [20], 20)
+    out = call("count_over_time(m_total[20ms])", [m], [20])
+    assert out.values[0, 0] == 2  # the sample at 0 is outside (0, 20]
+
+
+def test_counter_resets_do_not_cross_series() -> None:
+    # Series 0 ends high, series 1 starts low: no reset may be counted between them.
+    m = matrix([[(0, 100.0), (10, 200.0)], [(0, 1.0), (10, 2.0)]], [10], 20)
+    out = call("resets(m_total[20ms])", [m], [10])
+    assert out.values[:, 0].tolist() == [0.0, 0.0]
+    out = call("increase(m_total[20ms])", [m], [10])
+    assert np.all(out.values[:, 0] > 0)
+
+
+def test_rate_over_steps_matches_per_step_reference() -> None:
+    rng = np.random.default_rng(1)
+    ts = np.sort(rng.choice(np.arange(0, 10_000, 7), 300, replace=False))
+    vals = np.cumsum(rng.integers(0, 5, ts.size)).astype(float)
+    vals[150:] -= vals[150] - 1  # a counter reset
+    m = matrix([list(zip(ts.tolist(), vals.tolist(), strict=True))], list(range(500, 10_000, 250)),
+               1000)
+    out = call("increase(m_total[1s])", [m], list(range(500, 10_000, 250)))
+    for j, t in enumerate(range(500, 10_000, 250)):
+        sel = (ts > t - 1000) & (ts <= t)
+        w_t, w_v = ts[sel], vals[sel]
+        if w_t.size < 2:
+            assert not out.present[0, j]
+            continue
+        res = w_v[-1] - w_v[0] + sum(w_v[i - 1] for i in range(1, w_v.size) if w_v[i] < w_v[i - 1])
+        sampled = (w_t[-1] - w_t[0]) / 1000
+        avg = sampled / (w_t.size - 1)
+        ds, de = (w_t[0] - (t - 1000)) / 1000, (t - w_t[-1]) / 1000
+        ds = avg / 2 if ds >= avg * 1.1 else ds
+        if res > 0 and w_v[0] >= 0:
+            ds = min(ds, sampled * w_v[0] / res)
+        de = avg / 2 if de >= avg * 1.1 else de
+        assert out.values[0, j] == pytest.approx(res * (sampled + ds + de) / sampled)
+
+
+def test_reduce_windows_overlapping() -> None:
+    data = np.arange(10, dtype=float)
+    lo = np.array([[0, 2, 5]])
+    hi = np.array([[4, 9, 10]])
+    assert reduce_windows(np.add, data, lo, hi).tolist() == [[6.0, 35.0, 35.0]]
+
+
+def test_window_set_prefix_positions() -> None:
+    m = matrix([[(i, float(i)) for i in range(5)]], [1, 4, 2], 10)
+    lo, hi = m.window_bounds()
+    ws = WindowSet(m, lo, hi)
+    assert ws.n.tolist() == [5, 3, 2]
+    counts = [cnt for _k, _idx, cnt in ws.positions()]
+    assert counts == [3, 3, 2, 1, 1]
+    assert ws.scatter(np.array([1.0, 2.0, 3.0])).tolist() == [[3.0, 1.0, 2.0]]
+
+
+def test_kahan_inc_recovers_small_terms() -> None:
+    s, c = np.zeros(1), np.zeros(1)
+    for x in (1.0, 1e100, 1.0, -1e100):
+        s, c = kahan_inc(np.array([x]), s, c)
+    assert (s + c).tolist() == [2.0]
+
+
+@pytest.mark.parametrize(("x", "want"), [
+    (1.1, "1.1"), (100.0, "100"), (1234567.0, "1.234567e+06"), (0.0001, "0.0001"),
+    (1e-05, "1e-05"), (float("nan"), "NaN"), (float("-inf"), "-Inf"), (-0.1, "-0.1"),
+])
+def test_format_go_g(x: float, want: str) -> None:
+    assert format_go_g(x) == want
+
+
+@pytest.mark.parametrize(("template", "want"), [
+    ("$1-$2", "a-b"), ("${1}x", "ax"), ("$1x", ""), ("$name!", "b!"), ("$$1", "$1"),
+    ("$9", ""), ("a$", "a$"),
+])
+def test_expand_template_go_semantics(template: str, want: str) -> None:
+    m = re.fullmatch(r"(a)-(?P<name>b)", "a-b")
+    assert m is not None
+    assert expand_template(template, m) == want
+
+
+@pytest.mark.parametrize(("a", "b", "want"), [
+    ("host2", "host10", -1), ("host10", "host2", 1), ("a", "a", 0), ("a1b", "a1c", -1),
+])
+def test_natural_compare(a: str, b: str, want: int) -> None:
+    assert natural_compare(a, b) == want
+
+
+def test_quantile_nan_sorts_first() -> None:
+    block = np.array([[1.0, 2.0, 4.0, np.nan]])
+    got = quantile_of_sorted(block, np.array([1]), np.array([4]), np.array([0.5]))
+    assert got.tolist() == [1.5]  # ordered as NaN, 1, 2, 4
+
+
+def test_pos_suffix_multiline() -> None:
+    node = parse_expr("sum(\n  rate(x[5m]))")
+    ctx = EvalContext(steps_ms=np.zeros(1, np.int64), start_ms=0, end_ms=0, step_ms=0,
+                      query="sum(\n  rate(x[5m]))")
+    inner = node.expr.args[0]
+    assert pos_suffix(ctx, inner) == " (2:8)"
