@@ -25,14 +25,9 @@ from promlab.model import STALE_NAN, Labels, Matcher, MatchType, is_stale
 from promlab.promql.parser import ast
 from promlab.promql.parser.functions import FUNCTIONS
 from promlab.promql.promqltest import skips
-from promlab.promql.promqltest.compare import (
-    EvalCmd,
-    Observed,
-    almost_equal,
-    almost_equal_array,
-    compare,
-)
-from promlab.promql.promqltest.dsl import ClearCmd, LoadCmd, parse_script
+from promlab.promql.promqltest.almost import almost_equal, almost_equal_array
+from promlab.promql.promqltest.compare import Observed, compare
+from promlab.promql.promqltest.dsl import ClearCmd, EvalCmd, LoadCmd, parse_script
 from promlab.promql.promqltest.rewrite import add_at, rerun_times
 from promlab.promql.promqltest.series import (
     HistogramLiteral,
@@ -116,6 +111,7 @@ S = STALE_NAN
 
 @pytest.mark.parametrize(("text", "expected"), [
     pytest.param("0+10x3", [0.0, 10.0, 20.0, 30.0], id="ramp"),
+    pytest.param("0+10x100", [float(10 * i) for i in range(101)], id="ramp-101-values"),
     pytest.param("1x5", [1.0] * 6, id="repeat-n-plus-1"),
     pytest.param("-2-2x3", [-2.0, -4.0, -6.0, -8.0], id="negative-ramp"),
     pytest.param("1 _x3 stale", [1.0, None, None, None, S], id="gaps-and-stale"),
@@ -167,11 +163,70 @@ def test_series_histogram_literals_are_kept_opaque() -> None:
     assert len(vals) == 4
 
 
+def test_histogram_literal_fields() -> None:
+    from promlab.promql.promqltest.histogram import parse_histogram
+
+    h = parse_histogram("{{schema:1 sum:-2.5 count:4 z_bucket:1 z_bucket_w:0.001 buckets:[1 0 2] offset:-2 "
+                        "n_buckets:[3] n_offset:4 counter_reset_hint:gauge}}")
+    assert (h.schema, h.sum, h.count, h.zero_count, h.zero_threshold) == (1, -2.5, 4.0, 1.0, 0.001)
+    assert h.positive == ((-2, 1.0), (0, 2.0)) and h.negative == ((4, 3.0),)
+    assert h.counter_reset_hint == "gauge"
+    empty = parse_histogram("{{}}")
+    assert (empty.schema, empty.count, empty.positive, empty.counter_reset_hint) == (0, 0.0, (), None)
+    nhcb = parse_histogram("{{schema:-53 count:1 custom_values:[5 10] buckets:[0 1]}}")
+    assert nhcb.custom_values == (5.0, 10.0) and nhcb.positive == ((1, 1.0),)
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param("{{count:1 count:2}}", id="duplicate-key"),
+    pytest.param("{{counter_reset_hint:maybe}}", id="bad-hint"),
+    pytest.param("{{bogus:1}}", id="unknown-key"),
+    pytest.param("{{schema:1.5}}", id="fractional-schema"),
+    pytest.param("{{buckets:1}}", id="buckets-not-a-list"),
+])
+def test_histogram_literal_errors(text: str) -> None:
+    from promlab.promql.promqltest.histogram import parse_histogram
+
+    with pytest.raises(ValueError):
+        parse_histogram(text)
+
+
+def test_histogram_arithmetic_and_equality() -> None:
+    from promlab.promql.promqltest.histogram import (
+        histogram_series,
+        histograms_equal,
+        parse_histogram,
+    )
+
+    base = parse_histogram("{{schema:0 count:1 sum:1 buckets:[1] offset:1}}")
+    inc = parse_histogram("{{schema:1 count:2 sum:2 buckets:[1 1 1] offset:0}}")   # finer schema
+    series = histogram_series(base, inc, 2)
+    assert len(series) == 3 and series[2].count == 5.0
+    # schema-1 buckets 0, 1, 2 fall into schema-0 buckets 0, 1, 1.
+    assert series[1].positive == ((0, 1.0), (1, 3.0))
+    down = histogram_series(series[2], inc, 1, -1.0)[1]
+    assert histograms_equal(series[1], down)
+    with pytest.raises(ValueError):
+        histogram_series(inc, base, 1)          # cannot merge schema 0 into schema 1
+    with pytest.raises(ValueError):
+        histogram_series(parse_histogram("{{schema:-53 custom_values:[1]}}"),
+                         parse_histogram("{{schema:-53 custom_values:[2]}}"), 1)
+    zeros = parse_histogram("{{schema:0 count:1 sum:1 buckets:[0 1 0 0] offset:0}}")
+    assert histograms_equal(base, zeros)        # equivalent spans after compaction
+    assert histograms_equal(parse_histogram("{{count:1}}"), parse_histogram("{{count:1.0000001 counter_reset_hint:reset}}"))
+    assert not histograms_equal(parse_histogram("{{count:1 counter_reset_hint:gauge}}"), parse_histogram("{{count:1}}"))
+    assert not histograms_equal(parse_histogram("{{schema:-53 custom_values:[1]}}"),
+                                parse_histogram("{{schema:-53 custom_values:[2]}}"))
+    assert not histograms_equal(base, parse_histogram("{{schema:0 count:1 sum:1 buckets:[1] offset:2}}"))
+
+
 @pytest.mark.parametrize("line", [
     pytest.param("m 1y", id="duration-value"), pytest.param("m 1x", id="missing-count"),
     pytest.param("m{a=1} 1", id="unquoted-value"), pytest.param("m{a='x} 1", id="unterminated"),
     pytest.param("1 2", id="no-metric"), pytest.param("m 1+2", id="step-without-count"),
     pytest.param("m {{count:1", id="unterminated-histogram"),
+    pytest.param("m {{count:1}}+{{count:1}}", id="histogram-step-without-count"),
+    pytest.param("m {{nope:1}}", id="bad-histogram"),
 ])
 def test_series_errors(line: str) -> None:
     with pytest.raises(ParseError):
@@ -323,7 +378,11 @@ def test_parse_script_st_and_nhcb() -> None:
     assert isinstance(load, LoadCmd) and load.with_nhcb
     assert load.series[Labels({"__name__": "m"})].has_start_timestamps
     h = load.series[Labels({"__name__": "h"})]
-    assert h.histograms == 1 and h.ts_ms == [60_000]
+    assert h.histograms == 1 and h.ts_ms == [60_000] and not h.has_start_timestamps
+    s = parse_script("load 1m\n  a 1\n  @st -1m\n  b 1\n")
+    load = s.commands[0]
+    assert isinstance(load, LoadCmd)
+    assert [x.has_start_timestamps for x in load.series.values()] == [False, True]
 
 
 def test_comment_ends_block() -> None:
@@ -347,6 +406,8 @@ def test_compare_vector_rules() -> None:
     assert "not found" in (compare(ev, missing) or "")
     assert "expected scalar" not in (compare(ev, Observed("scalar", scalar=1.0)) or "")
     assert compare(_ev("eval instant at 0 x\n"), Observed("vector")) is None
+    dup = Observed("vector", vector=[(Labels({"a": "2"}), 1.0), (Labels({"a": "2"}), 1.0)])
+    assert "twice" in (compare(_ev('eval instant at 0 x\n  {a="2"} 1\n'), dup) or "")
 
 
 def test_compare_ordered_and_scalar() -> None:
@@ -608,3 +669,118 @@ def test_extra_runs_catch_engine_mistakes(runner, kw: dict[str, bool], category:
     assert runner.run_text(script).passed == 1
     res = Runner(_Shifty(runner.engine, **kw)).run_text(script)
     assert res.failed == 1 and res.failures[0].category == category, [f.format() for f in res.failures]
+
+
+# --- our own scripts against real Prometheus 2.42 (promtool test rules) ----------------------------
+_DIFFERS = "# 2.42 differs:"
+
+
+def _notation(ts_ms: list[int], values: list[float], interval: int) -> str:
+    from promlab.promql.promqltest.compare import format_value
+
+    slots = ["_"] * (max(ts_ms) // interval + 1)
+    for t, v in zip(ts_ms, values, strict=True):
+        slots[t // interval] = format_value(v)
+    return " ".join(slots)
+
+
+def _all_pinned(text: str) -> bool:
+    """Whether every selector of ``text`` has a numeric ``@`` (its value ignores the eval time)."""
+    from promlab.promql.parser import parse_expr
+
+    stack: list[ast.Expr] = [parse_expr(text)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.VectorSelector) and node.at_ms is None:
+            return False
+        if isinstance(node, ast.SubqueryExpr) and node.at_ms is not None:
+            continue
+        stack.extend(ast.children(node))
+    return True
+
+
+def _promtool_suite(path: Path) -> tuple[dict[str, object], int]:
+    """A ``promtool test rules`` file for the instant evals of one of our scripts.
+
+    Evals preceded by a ``# 2.42 differs: ...`` comment are left out (Prometheus 3 changed their
+    semantics). promtool loads samples lazily up to the evaluation time, so a query whose
+    selectors are all pinned with ``@`` is evaluated at the end of the data instead.
+    """
+    text = path.read_text()
+    raw = [ln.strip() for ln in text.split("\n")]
+    script = parse_script(text, path.name)
+    tests: list[dict[str, object]] = []
+    loads: list[LoadCmd] = []
+    for cmd in script.commands:
+        if isinstance(cmd, ClearCmd):
+            loads = []
+            continue
+        if isinstance(cmd, LoadCmd):
+            loads.append(cmd)
+            continue
+        ev = cmd
+        if (ev.is_range or ev.is_fail or ev.expected_string is not None or ev.range_vector
+                or raw[ev.line - 2].startswith(_DIFFERS) or len({ld.interval_ms for ld in loads}) != 1):
+            continue
+        interval = loads[0].interval_ms
+        series = [s for ld in loads for s in ld.series.values() if s.ts_ms]
+        last = max(max(s.ts_ms) for s in series)
+        if ev.expect_scalar:
+            samples = [{"labels": "{}", "value": ev.expected_scalar}]
+        else:
+            samples = [{"labels": str(ls) if len(ls) else "{}", "value": vals[0]}
+                       for ls, (_, vals) in ev.expected.items()]
+        if any(isinstance(s["value"], float) and math.isnan(s["value"]) for s in samples):
+            continue
+        eval_ms = max(ev.eval_ms, last) if _all_pinned(ev.expr) else ev.eval_ms
+        tests.append({
+            "name": f"{path.name}:{ev.line}",
+            "interval": f"{interval}ms",
+            "input_series": [{"series": str(s.labels), "values": _notation(s.ts_ms, s.values, interval)}
+                             for s in series],
+            "promql_expr_test": [{"expr": ev.expr, "eval_time": f"{eval_ms}ms", "exp_samples": samples}],
+        })
+    # A 1s evaluation interval: promtool's lazy loader only advances by whole intervals.
+    return {"rule_files": [], "evaluation_interval": "1s", "tests": tests}, len(tests)
+
+
+@pytest.mark.realprom
+@pytest.mark.parametrize("path", OWN_FILES, ids=[p.name for p in OWN_FILES])
+def test_own_script_agrees_with_prometheus_2_42(path: Path, tmp_path: Path, require_binary) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    import yaml
+
+    promtool = require_binary("promtool")
+    suite, count = _promtool_suite(path)
+    if count == 0:
+        pytest.skip("no eval of this script has the same semantics in Prometheus 2.42")
+    rules = tmp_path / "suite.yml"
+    rules.write_text(yaml.safe_dump(suite, sort_keys=False))
+    proc = subprocess.run([promtool, "test", "rules", str(rules)], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_runner_has_teeth(runner) -> None:  # type: ignore[no-untyped-def]
+    """Perturbing every expected value or label set of a corpus file makes those evals fail."""
+    path = CORPUS / "name_label_dropping.test"
+    if not path.is_file():
+        _corpus_missing()
+    from promlab.promql.promqltest.runner import FileResult
+
+    for how in ("value", "label"):
+        script = parse_script(path.read_text(), path.name)
+        touched = 0
+        for ev in script.evals:
+            if how == "value":
+                new = {ls: (pos, [v * 1.01 + 1 if isinstance(v, float) else v for v in vals])
+                       for ls, (pos, vals) in ev.expected.items()}
+            else:
+                new = {ls.set("extra", "x"): entry for ls, entry in ev.expected.items()}
+            touched += bool(new)
+            ev.expected = new
+        res = FileResult(path.name)
+        runner.run_script(script, res)
+        assert touched > 20
+        assert res.failed == touched, (how, res.summary())

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from promlab.promql.promqltest.report import write_report
-from promlab.promql.promqltest.runner import FileResult, Runner
+from promlab.promql.promqltest.runner import Failure, FileResult, Runner
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,7 +38,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     file_skips=args.file_skips)
     results: list[FileResult] = []
     for path in paths:
-        res = runner.run_path(path)
+        try:
+            res = runner.run_path(path)
+        except OSError as exc:
+            res = FileResult(path.name, failed=1)
+            res.failures.append(Failure(path.name, 0, "", "read", str(exc), "unreadable file"))
         results.append(res)
         print(res.summary(), flush=True)
         if args.skips:

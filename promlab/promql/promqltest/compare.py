@@ -9,15 +9,13 @@ stale markers, optional ordering, and label-sorted matrices.
 
 from __future__ import annotations
 
-import math
-import struct
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from promlab.model import Labels, stale_mask
-from promlab.model.value import STALE_NAN_BITS
+from promlab.model import Labels
+from promlab.promql.promqltest.almost import EPSILON, almost_equal, almost_equal_array, format_value
 from promlab.promql.promqltest.dsl import EvalCmd
 from promlab.promql.promqltest.series import HistogramLiteral, Item
 
@@ -29,67 +27,6 @@ __all__ = [
     "compare",
     "format_value",
 ]
-
-EPSILON = 1e-6
-_MIN_NORMAL = 2.2250738585072014e-308
-_MAX_FLOAT = 1.7976931348623157e308
-
-
-def _is_stale(x: float) -> bool:
-    return struct.pack("<d", x) == struct.pack("<Q", STALE_NAN_BITS)
-
-
-def almost_equal(a: float, b: float, epsilon: float = EPSILON) -> bool:
-    """Prometheus ``util/almost.Equal``.
-
-    Examples
-    --------
-    >>> almost_equal(1.0, 1.0000001), almost_equal(1.0, 1.00001), almost_equal(0.0, 1e-300)
-    (True, False, False)
-    """
-    if math.isnan(a) or math.isnan(b):
-        sa, sb = _is_stale(a), _is_stale(b)
-        if sa or sb:
-            return sa and sb
-        return math.isnan(a) and math.isnan(b)
-    if a == b:
-        return True
-    abs_sum = abs(a) + abs(b)
-    diff = abs(a - b)
-    if a == 0 or b == 0 or abs_sum < _MIN_NORMAL:
-        return diff < epsilon * _MIN_NORMAL
-    return diff / min(abs_sum, _MAX_FLOAT) < epsilon
-
-
-def almost_equal_array(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64],
-                       epsilon: float = EPSILON) -> npt.NDArray[np.bool_]:
-    """Element-wise :func:`almost_equal` for two float64 arrays of one shape."""
-    a = np.asarray(a, np.float64)
-    b = np.asarray(b, np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
-        sa, sb = stale_mask(a), stale_mask(b)
-        na, nb = np.isnan(a), np.isnan(b)
-        abs_sum = np.abs(a) + np.abs(b)
-        diff = np.abs(a - b)
-        tiny = (a == 0) | (b == 0) | (abs_sum < _MIN_NORMAL)
-        rel = diff / np.minimum(abs_sum, _MAX_FLOAT) < epsilon
-        close = np.where(tiny, diff < epsilon * _MIN_NORMAL, rel)
-        ok = (a == b) | close
-    ok = np.where(na | nb, na & nb, ok)
-    return np.where(sa | sb, sa & sb, ok)
-
-
-def format_value(v: float) -> str:
-    """A float the way Go's ``%v`` prints it (``NaN``, ``+Inf``, ``1e+06``, ``0.5``)."""
-    if math.isnan(v):
-        return "stale" if _is_stale(v) else "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    r = repr(float(v))
-    if r.endswith(".0"):
-        r = r[:-2]
-    return r
-
 
 def _fmt_items(vals: list[Item]) -> str:
     out = []
@@ -167,12 +104,58 @@ def compare(ev: EvalCmd, obs: Observed) -> str | None:
     return None
 
 
+def diff(ev: EvalCmd, obs: Observed, limit: int = 20) -> str:
+    """A line diff of expected (``-``) against got (``+``); equal series are not shown."""
+    exp: dict[str, str] = {}
+    if ev.expect_scalar:
+        exp["scalar"] = format_value(ev.expected_scalar)
+    elif ev.expected_string is not None:
+        exp["string"] = repr(ev.expected_string)
+    else:
+        for ls, (_, vals) in ev.expected.items():
+            exp[str(ls)] = " ".join(_fmt_items(vals)[1:-1].split())
+    got: dict[str, str] = {}
+    if obs.kind == "scalar":
+        got["scalar"] = format_value(obs.scalar)
+    elif obs.kind == "string":
+        got["string"] = repr(obs.string)
+    elif obs.kind == "vector":
+        for ls, v in obs.vector:
+            got[str(ls)] = format_value(v)
+    else:
+        step = ev.step_ms or 1
+        for ls, ts, vs in obs.matrix:
+            slots = ["_"] * (int((ts.max() - ev.start_ms) // step) + 1 if ts.size else 0)
+            for t, v in zip(ts.tolist(), vs.tolist(), strict=True):
+                k = (t - ev.start_ms) // step
+                if 0 <= k < len(slots) and t == ev.start_ms + k * step:
+                    slots[k] = format_value(v)
+                else:
+                    slots.append(f"{format_value(v)}@{t}")
+            got[str(ls)] = " ".join(slots)
+    lines = []
+    for key in sorted(set(exp) | set(got)):
+        e, g = exp.get(key), got.get(key)
+        if e == g:
+            continue
+        if e is not None:
+            lines.append(f"- {key} {e}")
+        if g is not None:
+            lines.append(f"+ {key} {g}")
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"... ({len(lines) - limit} more lines)"]
+    return "\n".join(lines)
+
+
 def _compare_vector(ev: EvalCmd, obs: Observed) -> str | None:
     if ev.expect_scalar:
         return f"expected scalar result, but got {obs.describe()}"
     seen: set[Labels] = set()
     ordered = ev.is_ordered
     for pos, (ls, v) in enumerate(obs.vector):
+        if ls in seen:
+            # Stricter than Prometheus's runner (its engine never returns this): a duplicate.
+            return f"result contains the label set {ls} twice"
         exp = ev.expected.get(ls)
         if exp is None:
             return f"unexpected metric {ls} in result, has value {format_value(v)}"
@@ -202,6 +185,8 @@ def _compare_matrix(ev: EvalCmd, obs: Observed) -> str | None:
         return err
     seen: set[Labels] = set()
     for ls, ts, vs in obs.matrix:
+        if ls in seen:
+            return f"result contains the label set {ls} twice"
         exp = ev.expected.get(ls)
         if exp is None:
             return f"unexpected metric {ls} in result, has {_fmt_points(ts, vs)}"

@@ -189,6 +189,7 @@ def _parse_load(src: _Lines, i: int) -> tuple[int, LoadCmd]:
         raise src.error(i, f"invalid step definition {m.group(2)!r}: {exc}") from None
     cmd = LoadCmd(line=i + 1, interval_ms=gap, with_nhcb=m.group(1) == "with_nhcb")
     pending_st: tuple[Labels, int, int] | None = None   # labels, value count, line
+    default_st = False                                  # a standalone "@st ..." line was seen
     lines = src.lines
     while i + 1 < len(lines):
         i += 1
@@ -205,12 +206,13 @@ def _parse_load(src: _Lines, i: int) -> tuple[int, LoadCmd]:
             except ValueError as exc:
                 raise src.error(i, f"invalid @st sequence: {exc}") from None
             if st[0] == "":
-                continue          # a standalone default @st line
+                default_st = True  # a standalone default @st line: applies to later series
+                continue
             st_labels = _parse_series_line(src, i, st[0] + " _")[0]
             pending_st = (st_labels, count, i)
             continue
         labels, vals = _parse_series_line(src, i, line)
-        has_st = False
+        has_st = default_st
         if pending_st is not None:
             if pending_st[0] != labels:
                 raise src.error(pending_st[2], "@st metric does not match the following sample line metric")

@@ -21,7 +21,7 @@ import numpy as np
 from promlab.errors import FunctionNotImplemented, ParseError, PromlabError
 from promlab.model import Labels
 from promlab.promql.promqltest import skips
-from promlab.promql.promqltest.compare import Observed, check_sorted, compare
+from promlab.promql.promqltest.compare import Observed, check_sorted, compare, diff
 from promlab.promql.promqltest.dsl import ClearCmd, EvalCmd, LoadCmd, Script, parse_script
 from promlab.promql.promqltest.rewrite import add_at, rerun_times
 from promlab.storage import MemoryStorage
@@ -243,7 +243,8 @@ class Runner:
         try:
             expr = parse_expr(ev.expr)
         except ParseError as exc:
-            return Failure(file, ev.line, ev.expr, "parse", str(exc), f"parse error: {exc.reason}")
+            return Failure(file, ev.line, ev.expr, "parse", str(exc),
+                           f"parse error: {_normalise_error(exc.reason)}")
         except Exception as exc:  # a parser crash is a failure, not a reason to stop the run
             return Failure(file, ev.line, ev.expr, "parse", repr(exc), f"parser crash: {type(exc).__name__}")
         for reason, series in special.items():
@@ -339,7 +340,7 @@ class Runner:
             raise _Problem(phase, str(e), "wrong result type") from None
         err = compare(ev, obs)
         if err:
-            raise _Problem(phase, err, "result mismatch")
+            raise _Problem(phase, _with_diff(err, ev, obs), "result mismatch")
 
     def _check_instant(self, storage: MemoryStorage, ev: EvalCmd, expr: Any) -> None:
         runs: list[tuple[str, str, int]] = [("instant", ev.expr, ev.eval_ms)]
@@ -361,7 +362,7 @@ class Runner:
             err = compare(ev, obs)
             if err:
                 cat = "result mismatch" if phase == "instant" else "@-rerun mismatch"
-                raise _Problem(phase, f"{err}\n    query: {text} at {t}ms", cat)
+                raise _Problem(phase, _with_diff(f"{err}\n    query: {text} at {t}ms", ev, obs), cat)
             if self.range_mode and not ev.exclude_from_range_query and not _QUERY_CONTEXT_FUNCS.search(text):
                 self._check_range_mode(storage, ev, phase, text, t, obs)
 
@@ -391,16 +392,25 @@ class Runner:
                 else:
                     err = compare(ev, Observed("scalar", scalar=vec[0][1]))
             else:
-                err = compare(ev, Observed("vector", vector=vec))
+                got = Observed("vector", vector=vec)
+                err = compare(ev, got)
+                if err:
+                    err = _with_diff(err, ev, got)
         if err:
             raise _Problem(phase, f"{err}\n    query: {text} from {t - _MINUTE} to {t + _MINUTE} step 1m",
                            "range-mode mismatch")
 
 
+def _with_diff(err: str, ev: EvalCmd, obs: Observed) -> str:
+    d = diff(ev, obs)
+    return f"{err}\n    diff (- expected, + got):\n      " + d.replace("\n", "\n      ") if d else err
+
+
 _NUMBERS = re.compile(r"\b\d+(\.\d+)?\b")
-_QUOTED = re.compile(r'"[^"]*"')
+_QUOTED = re.compile(r'"[^"]*"|`[^`]*`')
 
 
 def _normalise_error(msg: str) -> str:
     """An error message with quoted parts and numbers blanked, for grouping."""
-    return _NUMBERS.sub("N", _QUOTED.sub('"…"', msg.splitlines()[0] if msg else ""))[:100]
+    first = msg.splitlines()[0] if msg else ""
+    return _NUMBERS.sub("N", _QUOTED.sub(lambda m: m.group(0)[0] * 2, first))[:100]

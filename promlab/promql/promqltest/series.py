@@ -6,7 +6,7 @@ followed by value items (see DSL.md §3)::
     _        one omitted value            _xN      N omitted values
     V        one value                    VxN      V repeated: N+1 values
     V±SxN    V, V+S, ..., N+1 values      stale    the staleness marker
-    {{...}}  a native histogram literal (kept opaque: the runner skips them)
+    {{...}}  a native histogram literal (see :mod:`.histogram`; the runner skips them)
 
 Values are accumulated by repeated addition (``v += s``), as Prometheus's grammar does, so the
 rounding of long ramps is bit-identical. Numbers follow Go: :func:`parse_go_number` is
@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 
 from promlab.errors import ParseError
 from promlab.model import STALE_NAN, Labels
+from promlab.promql.promqltest.histogram import HistogramLiteral, histogram_series, parse_histogram
 
 __all__ = [
     "HistogramLiteral",
@@ -30,13 +30,6 @@ __all__ = [
     "parse_series_desc",
     "parse_values",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class HistogramLiteral:
-    """An opaque native-histogram literal ``{{...}}`` (its text, braces included)."""
-
-    text: str
 
 
 # One expanded value: a float (possibly the stale NaN), None (omitted), or a histogram.
@@ -280,22 +273,26 @@ def parse_values(text: str, base: int = 0) -> list[Item]:
         start = pos
         if text.startswith("{{", pos):
             end = _histogram_end(text, pos)
-            first = HistogramLiteral(text[pos:end])
-            pos = end
-            m = _HIST_TAIL.match(text, pos)
-            if m:
-                items.extend([first] * (int(m.group(1)) + 1))
-                pos = m.end()
-            elif pos < n and text[pos] in "+-" and text.startswith("{{", pos + 1):
-                end2 = _histogram_end(text, pos + 1)
-                m = _HIST_TAIL.match(text, end2)
-                if m is None:
-                    raise _Err("expected 'x<count>' after histogram increment", end2 + base)
-                # Histogram arithmetic is not modelled: the runner skips histogram data.
-                items.extend([first] * (int(m.group(1)) + 1))
-                pos = m.end()
-            else:
-                items.append(first)
+            try:
+                first = parse_histogram(text[pos:end])
+                pos = end
+                m = _HIST_TAIL.match(text, pos)
+                if m:
+                    items.extend([first] * (int(m.group(1)) + 1))
+                    pos = m.end()
+                elif pos < n and text[pos] in "+-" and text.startswith("{{", pos + 1):
+                    end2 = _histogram_end(text, pos + 1)
+                    m = _HIST_TAIL.match(text, end2)
+                    if m is None:
+                        raise _Err("expected 'x<count>' after histogram increment", end2 + base)
+                    inc = parse_histogram(text[pos + 1:end2])
+                    sign = 1.0 if text[pos] == "+" else -1.0
+                    items.extend(histogram_series(first, inc, int(m.group(1)), sign))
+                    pos = m.end()
+                else:
+                    items.append(first)
+            except ValueError as exc:
+                raise _Err(str(exc), start + base) from None
             if pos < n and text[pos] not in " \t":
                 raise _Err("unexpected text after histogram literal", pos + base)
             continue

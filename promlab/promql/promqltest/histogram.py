@@ -1,0 +1,183 @@
+"""Native-histogram literals of the test DSL: ``{{schema:0 sum:5 count:4 buckets:[1 2 1]}}``.
+
+promlab does not store or evaluate native histograms yet, so the runner skips evals that need
+them; the literals are still parsed fully (so malformed scripts are caught) and
+:func:`histograms_equal` implements the comparison Prometheus's runner uses, ready for when
+the engine returns histograms.
+
+Buckets are kept as sorted ``(index, count)`` pairs with the zero counts left out: that is the
+form Prometheus's ``Compact(0)`` reduces spans to before comparing, so two literals with
+different but equivalent span layouts compare equal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+
+from promlab.promql.promqltest.almost import almost_equal
+
+__all__ = [
+    "CUSTOM_BUCKETS_SCHEMA",
+    "HistogramLiteral",
+    "histogram_series",
+    "histograms_equal",
+    "parse_histogram",
+]
+
+CUSTOM_BUCKETS_SCHEMA = -53
+_HINTS = ("unknown", "reset", "not_reset", "gauge")
+_NUM = r"[+-]?(?:[0-9]+\.?[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?|[iI][nN][fF]|[nN][aA][nN])"
+_ITEM = re.compile(rf"([a-z_]+):(\[[^\]]*\]|{_NUM}|[a-z_]+)")
+Buckets = tuple[tuple[int, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HistogramLiteral:
+    """One native-histogram value of a series description (float histogram)."""
+
+    text: str
+    schema: int = 0
+    count: float = 0.0
+    sum: float = 0.0
+    zero_count: float = 0.0
+    zero_threshold: float = 0.0
+    positive: Buckets = ()
+    negative: Buckets = ()
+    custom_values: tuple[float, ...] = ()
+    counter_reset_hint: str | None = None   # None: not given (not compared)
+
+
+def _num(text: str) -> float:
+    from promlab.promql.promqltest.series import parse_go_number
+
+    sign = -1.0 if text[0] == "-" else 1.0
+    return sign * parse_go_number(text.lstrip("+-"))
+
+
+def _int(key: str, text: str) -> int:
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        raise ValueError(f"histogram {key} must be an integer, got {text!r}")
+    return int(text)
+
+
+def _list(key: str, text: str) -> list[float]:
+    if not text.startswith("["):
+        raise ValueError(f"histogram {key} must be a [list], got {text!r}")
+    return [_num(t) for t in text[1:-1].split()]
+
+
+def _buckets(counts: list[float], offset: int) -> Buckets:
+    return tuple((offset + i, c) for i, c in enumerate(counts) if c != 0)
+
+
+def parse_histogram(text: str) -> HistogramLiteral:
+    """Parse ``{{key:value ...}}`` (each key at most once; missing keys are zero/empty).
+
+    Raises ``ValueError`` on a malformed literal.
+
+    Examples
+    --------
+    >>> h = parse_histogram("{{schema:1 count:3 sum:4 buckets:[1 0 2] offset:-1}}")
+    >>> h.schema, h.count, h.positive
+    (1, 3.0, ((-1, 1.0), (1, 2.0)))
+    """
+    if not (text.startswith("{{") and text.endswith("}}")):
+        raise ValueError(f"invalid histogram literal {text!r}")
+    body = text[2:-2].strip()
+    fields: dict[str, str] = {}
+    pos = 0
+    while pos < len(body):
+        if body[pos] in " \t":
+            pos += 1
+            continue
+        m = _ITEM.match(body, pos)
+        if m is None:
+            raise ValueError(f"invalid histogram item at {body[pos:]!r}")
+        key, value = m.group(1), m.group(2)
+        if key in fields:
+            raise ValueError(f"duplicate key {key!r} in histogram literal")
+        fields[key] = value
+        pos = m.end()
+    known = {"schema", "sum", "count", "z_bucket", "z_bucket_w", "buckets", "offset", "n_buckets",
+             "n_offset", "custom_values", "counter_reset_hint"}
+    unknown = set(fields) - known
+    if unknown:
+        raise ValueError(f"unknown histogram key(s) {sorted(unknown)}")
+    hint = fields.get("counter_reset_hint")
+    if hint is not None and hint not in _HINTS:
+        raise ValueError(f"invalid counter_reset_hint {hint!r}")
+    return HistogramLiteral(
+        text=text,
+        schema=_int("schema", fields.get("schema", "0")),
+        count=_num(fields.get("count", "0")),
+        sum=_num(fields.get("sum", "0")),
+        zero_count=_num(fields.get("z_bucket", "0")),
+        zero_threshold=_num(fields.get("z_bucket_w", "0")),
+        positive=_buckets(_list("buckets", fields.get("buckets", "[]")), _int("offset", fields.get("offset", "0"))),
+        negative=_buckets(_list("n_buckets", fields.get("n_buckets", "[]")),
+                          _int("n_offset", fields.get("n_offset", "0"))),
+        custom_values=tuple(_list("custom_values", fields.get("custom_values", "[]"))),
+        counter_reset_hint=hint,
+    )
+
+
+def _reduce(buckets: Buckets, origin: int, target: int) -> dict[int, float]:
+    """Bucket counts re-indexed from schema ``origin`` to the coarser ``target``."""
+    out: dict[int, float] = {}
+    delta = origin - target
+    for idx, c in buckets:
+        k = ((idx - 1) >> delta) + 1 if delta > 0 else idx
+        out[k] = out.get(k, 0.0) + c
+    return out
+
+
+def _combine(a: HistogramLiteral, b: HistogramLiteral, sign: float) -> HistogramLiteral:
+    if a.schema > b.schema:
+        raise ValueError(f"cannot merge histograms from schema {b.schema} to {a.schema}")
+    if (a.schema == CUSTOM_BUCKETS_SCHEMA) != (b.schema == CUSTOM_BUCKETS_SCHEMA):
+        raise ValueError("cannot combine exponential and custom-bucket histograms")
+    if a.schema == CUSTOM_BUCKETS_SCHEMA and a.custom_values != b.custom_values:
+        raise ValueError("cannot combine histograms with different custom bucket bounds")
+    if a.zero_threshold != b.zero_threshold:
+        raise ValueError("cannot combine histograms with different zero bucket widths")
+
+    def merged(x: Buckets, y: Buckets) -> Buckets:
+        acc = _reduce(x, a.schema, a.schema)
+        for k, c in _reduce(y, b.schema, a.schema).items():
+            acc[k] = acc.get(k, 0.0) + sign * c
+        return tuple(sorted((k, c) for k, c in acc.items() if c != 0))
+
+    return dataclasses.replace(
+        a, count=a.count + sign * b.count,
+        sum=a.sum + sign * b.sum, zero_count=a.zero_count + sign * b.zero_count,
+        positive=merged(a.positive, b.positive), negative=merged(a.negative, b.negative))
+
+
+def histogram_series(base: HistogramLiteral, inc: HistogramLiteral, times: int,
+                     sign: float = 1.0) -> list[HistogramLiteral]:
+    """``base±inc x times``: ``times + 1`` histograms, each the previous one plus/minus ``inc``."""
+    out = [base]
+    cur = base
+    op = "+" if sign > 0 else "-"
+    for k in range(1, times + 1):
+        cur = dataclasses.replace(_combine(cur, inc, sign), text=f"{base.text}{op}{k}*{inc.text}")
+        out.append(cur)
+    return out
+
+
+def histograms_equal(exp: HistogramLiteral, got: HistogramLiteral) -> bool:
+    """Prometheus's ``compareNativeHistogram`` (after ``Compact(0)`` on both sides)."""
+    if exp.schema != got.schema or not almost_equal(exp.count, got.count) or not almost_equal(exp.sum, got.sum):
+        return False
+    if exp.schema == CUSTOM_BUCKETS_SCHEMA and exp.custom_values != got.custom_values:
+        return False
+    if exp.zero_threshold != got.zero_threshold or not almost_equal(exp.zero_count, got.zero_count):
+        return False
+    for e, g in ((exp.negative, got.negative), (exp.positive, got.positive)):
+        if [k for k, _ in e] != [k for k, _ in g]:
+            return False
+        if not all(almost_equal(a, b) for (_, a), (_, b) in zip(e, g, strict=True)):
+            return False
+    return exp.counter_reset_hint is None or exp.counter_reset_hint == got.counter_reset_hint
