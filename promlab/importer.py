@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from promlab.errors import ExpositionError
 from promlab.exposition import NO_TIMESTAMP, Format, Parser, detect_format
@@ -28,6 +29,7 @@ from promlab.storage.interface import Storage
 __all__ = ["ImportStats", "import_file"]
 
 _PEEK = 1 << 16
+_PIECE = 1 << 20
 
 
 @dataclass(slots=True)
@@ -61,6 +63,36 @@ class ImportStats:
     def parse_samples_per_second(self) -> float:
         """Parser-only throughput."""
         return self.samples / self.parse_seconds if self.parse_seconds > 0 else 0.0
+
+
+def _parse_chunk(parser: Parser, data: bytes, fmt: Format, lineno: int
+                 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64], npt.NDArray[np.int64], int]:
+    """Parse one read chunk in line-aligned pieces of about :data:`_PIECE` bytes.
+
+    The parser's bulk passes run faster on pieces that fit the CPU caches than on a 64 MiB
+    chunk at once (measured ~1.4x); the pieces' columns are concatenated for one commit.
+    Returns ``(refs, values, timestamps_ms, lines)``.
+    """
+    refs, values, ts = [], [], []
+    start = 0
+    first = lineno
+    size = len(data)
+    while start < size:
+        end = data.rfind(b"\n", start, start + _PIECE) + 1 if start + _PIECE < size else size
+        if end <= start:  # a line longer than a piece
+            end = data.find(b"\n", start + _PIECE) + 1 or size
+        piece = data[start:end]
+        page = parser.parse(piece, fmt, first_lineno=first, require_eof=False)
+        if end < size and fmt == "openmetrics" and (piece.endswith(b"\n# EOF\n") or piece == b"# EOF\n"):
+            raise ExpositionError("unexpected data after '# EOF'", lineno=first + piece.count(b"\n"))
+        refs.append(page.refs)
+        values.append(page.values)
+        ts.append(page.timestamps_ms)
+        first += piece.count(b"\n") + (0 if piece.endswith(b"\n") else 1)
+        start = end
+    if len(refs) == 1:
+        return refs[0], values[0], ts[0], first - lineno
+    return np.concatenate(refs), np.concatenate(values), np.concatenate(ts), first - lineno
 
 
 def _sniff(path: str, size: int) -> Format:
@@ -153,16 +185,14 @@ def import_file(
             if eof_line:
                 raise ExpositionError("unexpected data after '# EOF'", lineno=lineno)
             t0 = time.perf_counter()
-            page = parser.parse(data, fmt, first_lineno=lineno, require_eof=False)
+            refs, values, ts, nlines = _parse_chunk(parser, data, fmt, lineno)
             t1 = time.perf_counter()
-            nlines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
             if om and (data.endswith(b"\n# EOF\n") or data.endswith(b"\n# EOF")
                        or data.rstrip(b"\n") == b"# EOF"):
                 eof_line = lineno + nlines - 1
             lineno += nlines
-            n = len(page)
+            n = len(refs)
             if n:
-                ts = page.timestamps_ms
                 missing = ts == NO_TIMESTAMP
                 if missing.any():
                     ts = np.where(missing, default_ts, ts)
@@ -172,7 +202,7 @@ def import_file(
                 if store is not None:
                     app = store.appender()
                     try:
-                        app.append_batch(parser.series, page.refs, ts, page.values)
+                        app.append_batch(parser.series, refs, ts, values)
                     except BaseException:
                         app.rollback()
                         raise

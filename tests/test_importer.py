@@ -123,6 +123,32 @@ def test_openmetrics_structure_errors(tmp_path: Path, body: str, lineno: int, re
     assert reason in str(info.value)
 
 
+def test_eof_in_the_middle_of_a_chunk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import promlab.importer
+
+    monkeypatch.setattr(promlab.importer, "_PIECE", 64)
+    f = tmp_path / "bad.om"
+    f.write_text("".join(f"a{k} 1 {k}\n" for k in range(20)) + "# EOF\n" + "b 1 1\n" * 20 + "# EOF\n")
+    with pytest.raises(ExpositionError, match="after '# EOF'") as info:
+        import_file(f, MemoryStorage(), progress=False, format="openmetrics")
+    assert info.value.lineno == 22
+
+
+def test_small_pieces_same_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import promlab.importer
+
+    f = tmp_path / "data.om"
+    om_file(f, steps=30, series=4)
+    big = MemoryStorage()
+    import_file(f, big, progress=False)
+    monkeypatch.setattr(promlab.importer, "_PIECE", 100)
+    small = MemoryStorage()
+    stats = import_file(f, small, progress=False)
+    assert stats.samples == 240
+    assert select(small, "req_total") == select(big, "req_total")
+    assert select(small, "temp") == select(big, "temp")
+
+
 def test_forced_format_and_optional_eof(tmp_path: Path) -> None:
     f = tmp_path / "data.txt"
     f.write_text("a 1 2\n")

@@ -27,11 +27,13 @@ from __future__ import annotations
 import gc
 from itertools import compress, repeat
 from operator import itemgetter
+from typing import NoReturn
 
 import numpy as np
 import numpy.typing as npt
 
 from promlab.errors import ExpositionError
+from promlab.exposition.metadata import build_metadata
 from promlab.exposition.negotiate import negotiate
 from promlab.exposition.page import NO_TIMESTAMP, Exemplar, MetricMetadata, Page
 from promlab.exposition.syntax import Comment, LineError, parse_comment, parse_sample
@@ -39,30 +41,22 @@ from promlab.model import Labels
 
 __all__ = ["Parser", "parse"]
 
+_DIGITS = b"0123456789 "
 _FLOAT_CHARS = b"0123456789.eE+-aAfFiInNtTyY "
 _INT_CHARS = b"0123456789+- "
 _REAL_CHARS = b"0123456789.eE+- "
 _I64 = np.iinfo(np.int64)
 
-# Sample names of a family, by type (text format / OpenMetrics).
-_TEXT_SUFFIXES = {
-    "summary": ("", "_sum", "_count"),
-    "histogram": ("_bucket", "_sum", "_count"),
-}
-_OM_SUFFIXES = {
-    "counter": ("_total", "_created"),
-    "summary": ("", "_sum", "_count", "_created"),
-    "histogram": ("_bucket", "_sum", "_count", "_created"),
-    "gaugehistogram": ("_bucket", "_gsum", "_gcount"),
-    "info": ("_info",),
-}
-
-
 class _BadTokens(Exception):
     """Bulk conversion failed; the page is re-read line by line to name the line."""
 
 
+class _TokensNeedGrammar(Exception):
+    """Bulk conversion failed but no line is malformed: parse with the full grammar."""
+
+
 _FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
 _LAST = itemgetter(2)
 
 
@@ -75,7 +69,14 @@ def _take(seq: list[bytes], idx: list[int]) -> list[bytes]:
 
 
 def _floats(tokens: list[bytes]) -> npt.NDArray[np.float64]:
-    if b" ".join(tokens).translate(None, _FLOAT_CHARS):
+    joined = b" ".join(tokens)
+    if not joined.translate(None, _DIGITS):
+        # Only unsigned integers (counters, bucket counts): int() is twice as fast as float().
+        try:
+            return np.fromiter(map(int, tokens), np.float64, len(tokens))
+        except (ValueError, OverflowError):
+            pass
+    if joined.translate(None, _FLOAT_CHARS):
         raise _BadTokens
     try:
         return np.fromiter(map(float, tokens), np.float64, len(tokens))
@@ -84,14 +85,21 @@ def _floats(tokens: list[bytes]) -> npt.NDArray[np.float64]:
 
 
 def _timestamps(tokens: list[bytes], om: bool) -> npt.NDArray[np.int64]:
-    if not om:
-        if b" ".join(tokens).translate(None, _INT_CHARS):
+    joined = b" ".join(tokens)
+    if not om or not joined.translate(None, _DIGITS):
+        if joined.translate(None, _INT_CHARS):
             raise _BadTokens
         try:
-            return np.fromiter(map(int, tokens), np.int64, len(tokens))
+            out = np.fromiter(map(int, tokens), np.int64, len(tokens))
         except (ValueError, OverflowError):
             raise _BadTokens from None
-    if b" ".join(tokens).translate(None, _REAL_CHARS):
+        if not om:
+            if (out == NO_TIMESTAMP).any():
+                raise _BadTokens
+            return out
+        if (out <= 9_200_000_000_000_000 // 1000).all():
+            return out * 1000  # OpenMetrics whole seconds
+    if joined.translate(None, _REAL_CHARS):
         raise _BadTokens
     try:
         secs = np.fromiter(map(float, tokens), np.float64, len(tokens))
@@ -107,7 +115,16 @@ class Parser:
 
     Keep one parser per target: it remembers every series text it has seen, so later scrapes
     skip label parsing and reuse the ``Labels`` objects in :attr:`series` (append-only; a
-    page's ``refs`` index into it). Not thread-safe.
+    page's ``refs`` index into it). Not thread-safe; different parsers may run in different
+    threads (each :meth:`parse` pauses the cyclic garbage collector while it runs).
+
+    Memory grows with the number of distinct series texts ever seen; a scrape loop whose
+    target churns series can start a fresh parser when ``len(parser)`` grows far beyond the
+    page size.
+
+    Lines without a timestamp get :data:`~promlab.exposition.page.NO_TIMESTAMP` (int64 min,
+    which is therefore not accepted as a timestamp). Parsed ``NaN`` values are ordinary NaNs,
+    never the staleness marker.
 
     Examples
     --------
@@ -127,13 +144,19 @@ class Parser:
         self._name_ids: dict[str, int] = {}
         self._ref_name: list[int] = []
         self._ref_name_arr = np.zeros(0, np.int64)
+        self._ts_mode = {"text": False, "openmetrics": False}
+        self._meta_memo: dict[str, tuple[tuple[tuple[int, Comment], ...], npt.NDArray[np.int64],
+                                         dict[str, MetricMetadata]]] = {}
 
     def __len__(self) -> int:
         return len(self.series)
 
     # --- series table ------------------------------------------------------------------------
     def _intern(self, pairs: list[tuple[str, str]]) -> int:
-        key = tuple(sorted(p for p in pairs if p[1] != ""))
+        pairs.sort()
+        key = tuple(pairs)
+        if not all(map(_SECOND, pairs)):  # an empty value: the label is absent (as in Prometheus)
+            key = tuple(p for p in key if p[1])
         ref = self._by_pairs.get(key)
         if ref is None:
             ref = len(self.series)
@@ -142,6 +165,68 @@ class Parser:
             name = next(v for k, v in key if k == "__name__")
             self._ref_name.append(self._name_ids.setdefault(name, len(self._name_ids)))
         return ref
+
+    @staticmethod
+    def _pass2(cache: dict[bytes, int], idx: npt.NDArray[np.intp], h2: list[bytes], v2: list[bytes],
+               last: list[bytes], refs: npt.NDArray[np.int64], idx_out: list[npt.NDArray[np.intp]],
+               vtok: list[bytes], ttok: list[bytes]) -> list[int]:
+        """Look up "series value timestamp" keys; record hits, return the lines still unresolved."""
+        r2 = np.fromiter(map(cache.get, h2, repeat(-1)), np.int64, len(h2))
+        hit = r2 >= 0
+        if hit.any():
+            # A hit needs non-empty value and timestamp tokens ("K  v" is not "K v ts").
+            if b"" in v2:
+                hit &= np.fromiter(map(len, v2), np.int64, len(v2)) > 0
+            if b"" in last:
+                hit &= np.fromiter(map(len, last), np.int64, len(last)) > 0
+        if not hit.any():
+            out: list[int] = idx.tolist()
+            return out
+        idx_out.append(idx[hit])
+        refs[idx[hit]] = r2[hit]
+        if hit.all():
+            vtok.extend(v2)
+            ttok.extend(last)
+            return []
+        keep = hit.tolist()
+        vtok.extend(compress(v2, keep))
+        ttok.extend(compress(last, keep))
+        rest: list[int] = idx[~hit].tolist()
+        return rest
+
+    @staticmethod
+    def _remember(cache: dict[bytes, int], line: bytes, text: str, prefix_end: int, ref: int) -> None:
+        """Cache the series text of a parsed line (not if whitespace other than one separator
+        follows it, so that ``key + b" " + token`` always means "this series, value token")."""
+        key = line[: len(line) - len(text[prefix_end:].encode())]
+        if key and key[-1] not in b" \t":
+            cache[key] = ref
+
+    def _discover_many(self, lines: list[bytes], todo: list[int], keys: list[bytes],
+                       vtok: list[bytes], ttok: list[bytes], om: bool, cache: dict[bytes, int],
+                       refs: npt.NDArray[np.int64], idx_out: list[npt.NDArray[np.intp]],
+                       vtok_out: list[bytes], ttok_out: list[bytes]) -> list[int]:
+        """Unresolved "series value timestamp" lines (``todo``, with their split ``keys``/
+        ``vtok``/``ttok``) of series new to this parser: when few distinct series account for
+        many lines (an import chunk), parse one line of each and look the rest up again."""
+        first = dict(zip(reversed(keys), reversed(todo), strict=True))
+        if len(first) * 4 >= len(todo):
+            return todo
+        for i in sorted(first.values()):
+            self._discover(lines[i], om, cache)
+        return self._pass2(cache, np.array(todo, np.intp), keys, vtok, ttok, refs, idx_out,
+                           vtok_out, ttok_out)
+
+    def _discover(self, line: bytes, om: bool, cache: dict[bytes, int]) -> None:
+        """Parse ``line`` only to learn its series (errors are left for the ordered pass)."""
+        if not line or line.lstrip(b" \t")[:1] in (b"#", b""):
+            return
+        try:
+            text = line.decode()
+            s = parse_sample(text, om)
+        except (UnicodeDecodeError, LineError):
+            return
+        self._remember(cache, line, text, s.prefix_end, self._intern(s.pairs))
 
     def _names_of_refs(self) -> npt.NDArray[np.int64]:
         if self._ref_name_arr.shape[0] != len(self._ref_name):
@@ -187,13 +272,18 @@ class Parser:
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            return self._parse(data, content_type, first_lineno, require_eof)
+            try:
+                return self._parse(data, content_type, first_lineno, require_eof, bulk=True)
+            except _TokensNeedGrammar:
+                # A cached line's tokens were not plain "value [timestamp]" (a tab inside, say)
+                # although every line is valid: read the page with the full grammar only.
+                return self._parse(data, content_type, first_lineno, require_eof, bulk=False)
         finally:
             if gc_was_enabled:
                 gc.enable()
 
     def _parse(self, data: bytes | str, content_type: str | None, first_lineno: int,
-               require_eof: bool | None) -> Page:
+               require_eof: bool | None, *, bulk: bool) -> Page:
         fmt = negotiate(content_type)
         om = fmt == "openmetrics"
         if isinstance(data, str):
@@ -215,42 +305,71 @@ class Parser:
                         np.zeros(0, np.int64), self.series)
         cache = self._prefix[fmt]
 
-        # Pass 1: "series value".
-        parts = list(map(bytes.rpartition, lines, repeat(b" ")))
-        heads = list(map(_FIRST, parts))
-        lasts = list(map(_LAST, parts))
-        del parts
-        refs = np.fromiter(map(cache.get, heads, repeat(-1)), np.int64, n)
-        hit1 = refs >= 0
-        miss = np.flatnonzero(~hit1)
-
-        # Pass 2: "series value timestamp".
-        idx2 = np.zeros(0, np.intp)
+        idx2_parts: list[npt.NDArray[np.intp]] = []
         vtok2: list[bytes] = []
         ttok2: list[bytes] = []
         slow: list[int] = []
-        if miss.size:
+
+        # Pass 0 (when this parser's last page was mostly "series value timestamp", as in an
+        # import): one rsplit per line instead of two rpartitions.
+        todo: list[int] | None = None
+        if bulk and self._ts_mode[fmt]:
+            parts3 = list(map(bytes.rsplit, lines, repeat(b" "), repeat(2)))
+            if min(map(len, parts3)) == 3:
+                refs = np.full(n, -1, np.int64)
+                s3 = list(map(_FIRST, parts3))
+                v3 = list(map(_SECOND, parts3))
+                t3 = list(map(_LAST, parts3))
+                todo = self._pass2(cache, np.arange(n), s3, v3, t3, refs, idx2_parts, vtok2, ttok2)
+                if len(todo) > 256:
+                    keep = (refs < 0).tolist()
+                    todo = self._discover_many(lines, todo, list(compress(s3, keep)),
+                                               list(compress(v3, keep)), list(compress(t3, keep)),
+                                               om, cache, refs, idx2_parts, vtok2, ttok2)
+            del parts3
+
+        # Pass 1: "series value".
+        if todo is None:
+            parts = list(map(bytes.rpartition, lines, repeat(b" ")))
+            heads = list(map(_FIRST, parts))
+            lasts = list(map(_LAST, parts))
+            refs = (np.fromiter(map(cache.get, heads, repeat(-1)), np.int64, n) if bulk
+                    else np.full(n, -1, np.int64))
+            hit1 = refs >= 0
+        else:
+            heads = [b""] * n
+            lasts = [b""] * n
+            parts = list(map(bytes.rpartition, _take(lines, todo), repeat(b" ")))
+            for i, (h, _, t) in zip(todo, parts, strict=True):
+                heads[i] = h
+                lasts[i] = t
+            todo_arr = np.array(todo, np.intp)
+            r1 = np.fromiter(map(cache.get, _take(heads, todo), repeat(-1)), np.int64, len(todo))
+            refs[todo_arr] = r1
+            hit1 = np.zeros(n, bool)
+            hit1[todo_arr[r1 >= 0]] = True
+        del parts
+        miss = np.flatnonzero(refs < 0)
+
+        # Pass 2: "series value timestamp".
+        if not bulk:
+            slow = miss.tolist()
+        elif miss.size:
             ml = miss.tolist()
             every = len(ml) == n  # e.g. an import chunk where every line has a timestamp
+            sub_lasts = lasts if every else _take(lasts, ml)
             parts = list(map(bytes.rpartition, heads if every else _take(heads, ml), repeat(b" ")))
             h2 = list(map(_FIRST, parts))
             v2 = list(map(_LAST, parts))
             del parts
-            r2 = np.fromiter(map(cache.get, h2, repeat(-1)), np.int64, len(ml))
-            hit2 = r2 >= 0
-            if hit2.any():
-                idx2 = miss[hit2]
-                refs[idx2] = r2[hit2]
-                sub_lasts = lasts if every else _take(lasts, ml)
-                if hit2.all():
-                    vtok2, ttok2 = v2, sub_lasts
-                else:
-                    h2l = hit2.tolist()
-                    vtok2 = list(compress(v2, h2l))
-                    ttok2 = list(compress(sub_lasts, h2l))
-                slow = miss[~hit2].tolist()
-            else:
-                slow = ml
+            slow = self._pass2(cache, miss, h2, v2, sub_lasts, refs, idx2_parts, vtok2, ttok2)
+            if len(slow) > 256:
+                keep = (refs[miss] < 0).tolist()
+                slow = self._discover_many(lines, slow, list(compress(h2, keep)),
+                                           list(compress(v2, keep)), list(compress(sub_lasts, keep)),
+                                           om, cache, refs, idx2_parts, vtok2, ttok2)
+        idx2 = np.concatenate(idx2_parts) if idx2_parts else np.zeros(0, np.intp)
+        self._ts_mode[fmt] = bulk and idx2.shape[0] * 10 >= n * 9
 
         # Pass 3: the full grammar, in line order.
         slow_idx: list[int] = []
@@ -264,27 +383,29 @@ class Parser:
         late2: list[int] = []
         for i in slow:
             line = lines[i]
-            # An earlier line of this page may have cached the series by now.
-            ref = cache.get(heads[i], -1)
-            if ref >= 0:
-                refs[i] = ref
-                late1.append(i)
-                continue
-            head2, _, tok = heads[i].rpartition(b" ")
-            ref = cache.get(head2, -1)
-            if ref >= 0:
-                refs[i] = ref
-                late2.append(i)
-                vtok2.append(tok)
-                ttok2.append(lasts[i])
-                continue
             c = comments.get(line)
             if c is not None:
                 events.append((i, c))
                 continue
+            # An earlier line of this page may have cached the series by now.
+            last = lasts[i]
+            ref = cache.get(heads[i], -1) if bulk else -1
+            if ref >= 0 and last:
+                refs[i] = ref
+                late1.append(i)
+                continue
+            head2, _, tok = heads[i].rpartition(b" ")
+            ref = cache.get(head2, -1) if bulk else -1
+            if ref >= 0 and tok and last:
+                refs[i] = ref
+                late2.append(i)
+                vtok2.append(tok)
+                ttok2.append(last)
+                continue
             if om:
                 if not line:
-                    raise ExpositionError("empty line", lineno=first_lineno + i, line="")
+                    self._raise_earliest(ExpositionError("empty line", lineno=first_lineno + i, line=""),
+                                         lines[:i], events, refs, om, first_lineno)
                 is_comment = line[0] == 35
             else:
                 stripped = line.lstrip(b" \t")
@@ -294,8 +415,9 @@ class Parser:
             try:
                 text = line.decode()
             except UnicodeDecodeError:
-                raise ExpositionError("invalid UTF-8", lineno=first_lineno + i,
-                                      line=line.decode(errors="replace")) from None
+                self._raise_earliest(ExpositionError("invalid UTF-8", lineno=first_lineno + i,
+                                                     line=line.decode(errors="replace")),
+                                     lines[:i], events, refs, om, first_lineno)
             try:
                 if is_comment:
                     c = parse_comment(text, om)
@@ -304,9 +426,10 @@ class Parser:
                     continue
                 s = parse_sample(text, om)
             except LineError as exc:
-                raise ExpositionError(str(exc), lineno=first_lineno + i, line=text) from None
+                self._raise_earliest(ExpositionError(str(exc), lineno=first_lineno + i, line=text),
+                                     lines[:i], events, refs, om, first_lineno)
             ref = self._intern(s.pairs)
-            cache[line[: len(line) - len(text[s.prefix_end:].encode())]] = ref
+            self._remember(cache, line, text, s.prefix_end, ref)
             refs[i] = ref
             slow_idx.append(i)
             slow_val.append(s.value)
@@ -330,14 +453,25 @@ class Parser:
                 values[idx2] = _floats(vtok2)
                 ts[idx2] = _timestamps(ttok2, om)
         except _BadTokens:
-            self._raise_first_bad_line(lines, om, first_lineno)
-            raise ExpositionError("invalid value") from None
+            bad = self._first_bad_line(lines, om, first_lineno)
+            if bad is None:
+                raise _TokensNeedGrammar from None
+            self._raise_earliest(bad, [], events, refs, om, first_lineno)
         if slow_idx:
             values[slow_idx] = slow_val
         if slow_ts_idx:
             ts[slow_ts_idx] = slow_ts
 
-        metadata = self._metadata(events, refs, om, first_lineno)
+        # Metadata and its order checks depend only on the comment lines and on which series
+        # each line holds: a target's unchanged page reuses the last result.
+        memo = self._meta_memo.get(fmt)
+        events_key = tuple(events)
+        if memo is not None and memo[0] == events_key and np.array_equal(memo[1], refs):
+            metadata = dict(memo[2])
+        else:
+            metadata = build_metadata(events, refs, self._names_of_refs(), self._name_ids, om,
+                                      first_lineno)
+            self._meta_memo[fmt] = (events_key, refs.copy(), dict(metadata))
         sel = refs >= 0
         all_samples = bool(sel.all())
         exemplars: list[Exemplar] = []
@@ -350,7 +484,9 @@ class Parser:
         return Page(refs[sel].astype(np.int32), values[sel], ts[sel], self.series, metadata,
                     exemplars)
 
-    def _raise_first_bad_line(self, lines: list[bytes], om: bool, first_lineno: int) -> None:
+    @staticmethod
+    def _first_bad_line(lines: list[bytes], om: bool, first_lineno: int) -> ExpositionError | None:
+        """The error of the first malformed sample line (full grammar), if any."""
         for i, line in enumerate(lines):
             stripped = line.lstrip(b" \t")
             if not stripped or stripped[0] == 35:
@@ -359,58 +495,23 @@ class Parser:
             try:
                 parse_sample(text, om)
             except LineError as exc:
-                raise ExpositionError(str(exc), lineno=first_lineno + i, line=text) from None
+                return ExpositionError(str(exc), lineno=first_lineno + i, line=text)
+        return None
 
-    def _metadata(self, events: list[tuple[int, Comment]], refs: npt.NDArray[np.int64], om: bool,
-                  first_lineno: int) -> dict[str, MetricMetadata]:
-        if not events:
-            return {}
-        fields: dict[str, dict[str, str]] = {}
-        checks: list[tuple[int, str, str]] = []
-        for i, c in events:
-            kind = c.kind
-            if not kind:
-                continue
-            if kind == "EOF":
-                raise ExpositionError("unexpected data after '# EOF'", lineno=first_lineno + i,
-                                      line="# EOF")
-            key = kind.lower()
-            f = fields.setdefault(c.name, {})
-            if key in f:
-                raise ExpositionError(f"second {kind} line for metric {c.name!r}",
-                                      lineno=first_lineno + i)
-            f[key] = c.text
-            if om or kind == "TYPE":
-                checks.append((i, kind, c.name))
-        self._check_metadata_order(checks, fields, refs, om, first_lineno)
-        out = {}
-        for name, f in fields.items():
-            typ = f.get("type", "unknown")
-            out[name] = MetricMetadata(name, "unknown" if typ == "untyped" else typ,
-                                       f.get("help", ""), f.get("unit", ""))
-        return out
-
-    def _check_metadata_order(self, checks: list[tuple[int, str, str]],
-                              fields: dict[str, dict[str, str]], refs: npt.NDArray[np.int64],
-                              om: bool, first_lineno: int) -> None:
-        """Raise if a TYPE (OpenMetrics: any metadata) line follows samples of its family."""
-        if not checks:
-            return
-        lines_with = np.flatnonzero(refs >= 0)
-        if not lines_with.size:
-            return
-        nid = self._names_of_refs()[refs[lines_with]]
-        first = np.full(len(self._name_ids), np.iinfo(np.int64).max, np.int64)
-        np.minimum.at(first, nid, lines_with)
-        table = _OM_SUFFIXES if om else _TEXT_SUFFIXES
-        for i, kind, name in checks:
-            typ = fields[name].get("type", "unknown")
-            for suffix in table.get(typ, ("",)):
-                j = self._name_ids.get(name + suffix)
-                if j is not None and first[j] < i:
-                    raise ExpositionError(
-                        f"{kind} line for metric {name!r} after its samples (line "
-                        f"{first_lineno + int(first[j])})", lineno=first_lineno + i)
+    def _raise_earliest(self, err: ExpositionError, before: list[bytes],
+                        events: list[tuple[int, Comment]], refs: npt.NDArray[np.int64], om: bool,
+                        first_lineno: int) -> NoReturn:
+        """Raise ``err`` unless an earlier line is also wrong: a cached line's bad value in
+        ``before`` (the lines ahead of ``err``'s) or a metadata problem among ``events``."""
+        found = [err]
+        earlier = self._first_bad_line(before, om, first_lineno)
+        if earlier is not None:
+            found.append(earlier)
+        try:
+            build_metadata(events, refs, self._names_of_refs(), self._name_ids, om, first_lineno)
+        except ExpositionError as exc:
+            found.append(exc)
+        raise min(found, key=lambda e: e.lineno)
 
 
 def parse(data: bytes | str, content_type: str | None = None) -> Page:

@@ -25,8 +25,8 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
-    "TEXT_TYPES",
     "OPENMETRICS_TYPES",
+    "TEXT_TYPES",
     "Comment",
     "LineError",
     "SampleLine",
@@ -131,7 +131,8 @@ def parse_timestamp(token: str, openmetrics: bool) -> int:
     if not _INT.match(token):
         raise LineError(f"invalid timestamp {token!r}")
     ts = int(token)
-    if not _INT64_MIN <= ts <= _INT64_MAX:
+    # int64 min is excluded: it is the page's "no timestamp" sentinel.
+    if not _INT64_MIN < ts <= _INT64_MAX:
         raise LineError(f"timestamp {token!r} out of int64 range")
     return ts
 
@@ -299,7 +300,8 @@ def _parse_simple(m: re.Match[str], om: bool) -> SampleLine | None:
     pairs: list[tuple[str, str]] = [("__name__", name)]
     if block:
         found = _PAIRS.findall(block)
-        if len({k for k, _ in found}) != len(found) or any(k == "__name__" for k, _ in found):
+        names = dict(found)
+        if len(names) != len(found) or "__name__" in names:
             return None
         if "\\" in block:
             found = [(k, _unescape(v, not om, "label value")) for k, v in found]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import random
 from collections.abc import Iterator
 
 import httpx
@@ -10,9 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks import realprom
+from promlab.errors import ExpositionError
 from promlab.exposition import ACCEPT_HEADER, Parser, negotiate
 from promlab.model import Labels
-from tests.exposition.expo_gen import escape, om_page, page_samples, reference_samples, same, text_page
+from tests.exposition.expo_gen import (
+    escape,
+    om_page,
+    page_samples,
+    reference_samples,
+    same,
+    text_page,
+)
 
 
 def _check(text: str, fmt: str) -> None:
@@ -37,6 +47,8 @@ def test_generated_openmetrics_pages(seed: int) -> None:
 
 def test_one_parser_across_many_pages() -> None:
     p = Parser()
+    for fmt in ("text", "openmetrics"):  # timestamped pages switch the parser to its import mode
+        p.parse("".join(f"x{k % 3} {k} {k}\n" for k in range(600)) + "# EOF\n" * (fmt == "openmetrics"), fmt)
     for seed in range(10):
         for fmt, text in (("text", text_page(seed)), ("openmetrics", om_page(seed))):
             assert same(reference_samples(text, fmt == "openmetrics"), page_samples(p.parse(text, fmt)))
@@ -47,7 +59,7 @@ label_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
 
 @settings(max_examples=150, deadline=None)
 @given(values=st.lists(label_text, min_size=1, max_size=4), value=st.floats(allow_nan=True),
-       ts=st.none() | st.integers(-(2**63), 2**63 - 1))
+       ts=st.none() | st.integers(-(2**63) + 1, 2**63 - 1))
 def test_text_roundtrip_arbitrary_label_values(values: list[str], value: float, ts: int | None) -> None:
     labels = ",".join(f'l{i}="{escape(v)}"' for i, v in enumerate(values))
     num = repr(value).replace("inf", "Inf").replace("nan", "NaN")
@@ -82,3 +94,42 @@ def test_real_node_exporter_page(node_exporter_url: str, accept: str) -> None:
     assert same(ref, page_samples(page))
     assert same(ref, page_samples(p.parse(r.content, fmt)))
     assert any(m.type == "counter" for m in page.metadata.values())
+
+
+def _fuzz_line(rnd: random.Random, fmt: str, bad: float) -> str:
+    series = rnd.choice(['a', 'b_total', 'c{x="1"}', 'c{x="1 2"}', 'd{y="é",z="#"}', '{"q.r"}', "e{}",
+                         'f{a="b",}'])
+    value = rnd.choice(["1", "2.5", "NaN", "+Inf", "-3", "1e3", "007", "-0"])
+    sep = " " if fmt == "openmetrics" else rnd.choice([" ", " ", " ", "  ", "\t"])
+    line = series + sep + value
+    if rnd.random() < 0.5:
+        line += sep + (str(rnd.randint(0, 10**6)) if fmt == "text" else rnd.choice(["17", "17.5", "1.7e3"]))
+    if fmt == "text" and rnd.random() < 0.1:
+        line = rnd.choice(["  ", ""]) + line + rnd.choice([" ", "\t"])
+    if fmt == "openmetrics" and series == "b_total" and rnd.random() < 0.2:
+        line += ' # {t="1"} 2'
+    if rnd.random() < bad:
+        line = line.replace(value, "zz", 1)
+    return line
+
+
+def _outcome(p: Parser, body: str, fmt: str) -> object:
+    try:
+        page = p.parse(body, fmt)
+    except ExpositionError as exc:
+        return ("error", exc.lineno, exc.reason)
+    return ([(ls, math.copysign(1, v), "nan" if math.isnan(v) else v, t) for ls, v, t in page.iter_samples()],
+            [(e.index, e.labels, e.value) for e in page.exemplars])
+
+
+def test_shared_parser_agrees_with_fresh_parser() -> None:
+    """Whatever a parser has cached (warm pages, timestamped pages, errors), it reads every page
+    exactly as a fresh parser does, errors (line and reason) included."""
+    rnd = random.Random(8)
+    shared = Parser()
+    for _ in range(300):
+        fmt = rnd.choice(["text", "openmetrics"])
+        bad = rnd.choice([0.0, 0.0, 0.0, 0.002])
+        body = "\n".join(_fuzz_line(rnd, fmt, bad) for _ in range(rnd.randint(1, 300))) + "\n"
+        body += "# EOF\n" if fmt == "openmetrics" else ""
+        assert _outcome(shared, body, fmt) == _outcome(Parser(), body, fmt), body

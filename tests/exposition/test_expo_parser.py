@@ -90,6 +90,7 @@ ERRORS = [
     pytest.param("a 1 1.5\n", "text", 1, "invalid timestamp", id="float-ts-in-text"),
     pytest.param("a 1 99999999999999999999\n", "text", 1, "out of int64 range", id="ts-overflow"),
     pytest.param("a 1 2 3\n", "text", 1, "unexpected text after timestamp", id="extra-token"),
+    pytest.param("a 1 -9223372036854775808\n", "text", 1, "out of int64 range", id="ts-int64-min"),
     pytest.param("1abc 1\n", "text", 1, "invalid metric name", id="bad-metric-name"),
     pytest.param('{a="b"} 1\n', "text", 1, "metric name missing", id="no-metric-name"),
     pytest.param('a{__name__="b"} 1\n', "text", 1, "metric name specified twice", id="name-twice"),
@@ -109,7 +110,7 @@ ERRORS = [
     # OpenMetrics
     pytest.param("a 1\n", "openmetrics", 1, "does not end with '# EOF'", id="om-missing-eof"),
     pytest.param("a 1\n# EOF\nb 1\n", "openmetrics", 3, "does not end", id="om-data-after-eof"),
-    pytest.param("a 1\n# EOF\nb 1\n# EOF\n", "openmetrics", 2, "unexpected data after '# EOF'", id="om-two-eof"),
+    pytest.param("a 1\n# EOF\nb 1\n# EOF\n", "openmetrics", 3, "unexpected data after '# EOF'", id="om-two-eof"),
     pytest.param("a 1\n\nb 1\n# EOF\n", "openmetrics", 2, "empty line", id="om-blank-line"),
     pytest.param("# hello\n# EOF\n", "openmetrics", 1, "invalid comment", id="om-free-comment"),
     pytest.param("a  1\n# EOF\n", "openmetrics", 1, "invalid value", id="om-double-space"),
@@ -291,3 +292,80 @@ def test_accept_header_prefers_openmetrics() -> None:
 ])
 def test_detect_format(head: bytes, tail: bytes, expected: str) -> None:
     assert detect_format(head, tail) == expected
+
+
+WHITESPACE_LINES = [
+    pytest.param("foo 1 \n", (1.0, None), id="trailing-space"),
+    pytest.param("foo  1\n", (1.0, None), id="double-space"),
+    pytest.param("foo\t1\n", (1.0, None), id="tab"),
+    pytest.param("foo 1\t2\n", (1.0, 2), id="tab-before-ts"),
+    pytest.param("foo  1  2  \n", (1.0, 2), id="runs-of-spaces"),
+    pytest.param("  foo 1 2\n", (1.0, 2), id="leading-space"),
+]
+
+
+@pytest.mark.parametrize(("line", "expected"), WHITESPACE_LINES)
+@pytest.mark.parametrize("primer", ["foo 5\n", "foo 5 6\n", "foo  5\n", "foo\t5 6\n"])
+def test_text_whitespace_with_warm_cache(primer: str, line: str, expected: tuple[float, int | None]) -> None:
+    p = Parser()
+    p.parse(primer)
+    for _ in range(2):
+        (labels, v, t), = p.parse(line).iter_samples()
+        assert (str(labels), v, t) == ("foo", *expected)
+
+
+def test_many_lines_of_few_new_series() -> None:
+    """An import-like chunk: new series repeated on many lines, found in bulk."""
+    lines = [f'm{{i="{k % 7}"}} {k} {1000 + k}' for k in range(3000)]
+    p = Parser()
+    page = p.parse("\n".join(lines) + "\n")
+    assert len(p.series) == 7
+    assert page.values.tolist() == [float(k) for k in range(3000)]
+    assert page.timestamps_ms.tolist() == [1000 + k for k in range(3000)]
+    assert [int(p.series[r]["i"]) for r in page.refs[:14]] == [k % 7 for k in range(14)]
+    lines[2500] = 'm{i="1"} 1 x'
+    with pytest.raises(ExpositionError) as info:
+        Parser().parse("\n".join(lines) + "\n")
+    assert info.value.lineno == 2501
+
+
+@pytest.mark.parametrize(("token", "expected"), [
+    pytest.param("-0", -0.0, id="negative-zero"),
+    pytest.param("007", 7.0, id="leading-zeros"),
+    pytest.param("9007199254740993", 9007199254740992.0, id="beyond-2**53"),
+    pytest.param("1" + "0" * 400, math.inf, id="huge-int"),
+    pytest.param("1e400", math.inf, id="huge-float"),
+])
+def test_value_conversion_edges(token: str, expected: float) -> None:
+    p = Parser()
+    for _ in range(2):
+        (v,) = p.parse(f"a {token}\nb 1\n").values[:1].tolist()
+        assert v == expected and math.copysign(1, v) == math.copysign(1, expected)
+
+
+def test_openmetrics_timestamp_forms() -> None:
+    p = Parser()
+    body = "a 1 1700000000\nb 1 1700000000.5\nc 1 1.7e9\n# EOF\n"
+    for _ in range(2):
+        assert p.parse(body, "openmetrics").timestamps_ms.tolist() == [1700000000000, 1700000000500, 1700000000000]
+    with pytest.raises(ExpositionError, match=r"timestamp .* out of range"):
+        p.parse("a 1 99999999999999999999\n# EOF\n", "openmetrics")
+
+
+@pytest.mark.parametrize("fmt", ["text", "openmetrics"])
+def test_after_timestamped_pages_mixed_page_still_right(fmt: str) -> None:
+    """A parser primed with all-timestamp pages (import chunks) reads any later page correctly."""
+    eof = "# EOF\n" if fmt == "openmetrics" else ""
+    primer = "".join(f'm{{i="{k % 5}"}} {k} {k + 1}\n' for k in range(300)) + eof
+    mixed = '# TYPE m gauge\nm{i="1"} 7\nm{i="2"} 8 9\nnew{a="b c"} 1 2\nnew{a="b c"} 3\n'
+    if fmt == "openmetrics":
+        mixed += 'm{i="3"} 4 5 # {t="x"} 1\n'
+    else:
+        mixed += '\nm{i="4"}  4 5\nm{i="4"} 6\t7\n'
+    mixed += eof
+    p = Parser()
+    for _ in range(3):
+        p.parse(primer, fmt)
+    for _ in range(2):
+        assert p.parse(mixed, fmt).iter_samples() == Parser().parse(mixed, fmt).iter_samples()
+    assert p.parse(primer, fmt).iter_samples() == Parser().parse(primer, fmt).iter_samples()
