@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ import pyarrow.parquet as pq
 from promlab.errors import StorageError
 from promlab.model import Labels
 from promlab.storage.encoding import decimal_scales, decode_values, encode_values
-from promlab.storage.merge import runs_order
+from promlab.storage.merge import gather_runs, runs_order
 from promlab.storage.postings import LabelColumn, LabelIndex
 
 __all__ = ["Block", "BlockMeta", "list_blocks", "write_block"]
@@ -93,47 +94,76 @@ def _series_sort_key(ls: Labels) -> tuple[str, tuple[tuple[str, str], ...]]:
 def write_block(blocks_dir: str, labels: Sequence[Labels], sids: npt.NDArray[np.int64],
                 group: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
                 values: npt.NDArray[np.float64], *, start: int, end: int, seq: int,
-                level: int = 1, sources: Sequence[str] = ()) -> BlockMeta:
+                level: int = 1, sources: Sequence[str] = (),
+                bucket_ms: int | None = None) -> BlockMeta:
     """Write one block atomically and return its meta.
 
     ``group`` indexes ``labels``/``sids``; samples must be sorted by ``(group, ts)`` and unique.
+    With ``bucket_ms``, rows are grouped by time bucket (after the metric name, before the
+    series) so a short query on a long block reads only its buckets' row groups.
     """
     used = np.unique(group)
     order = sorted(range(used.shape[0]), key=lambda i: _series_sort_key(labels[int(used[i])]))
     ser_idx = used[np.array(order, np.int64)] if order else used
+    nser = int(ser_idx.shape[0])
     rank_of = np.full(len(labels), -1, np.int64)
-    rank_of[ser_idx] = np.arange(ser_idx.shape[0])
+    rank_of[ser_idx] = np.arange(nser)
     rank = rank_of[group]
-    perm = runs_order(rank)
-    if perm is not None:
-        rank, ts, values = rank[perm], ts[perm], values[perm]
-    counts = np.bincount(rank, minlength=ser_idx.shape[0]).astype(np.int64)
-    row_start = np.zeros(counts.shape[0], np.int64)
-    np.cumsum(counts[:-1], out=row_start[1:])
     ser_labels = [labels[int(i)] for i in ser_idx]
     ser_sids = sids[ser_idx]
+    names = [ls.name for ls in ser_labels]
+    name_dict = sorted(set(names))
+    code_of = {n: i for i, n in enumerate(name_dict)}
+    name_code = np.array([code_of[n] for n in names], np.int64)
+
+    # Row order: metric, time bucket, series, time. A chunk is one series in one bucket.
+    n = int(ts.shape[0])
+    if bucket_ms and end - start > bucket_ms and n:
+        bucket = np.maximum(ts - start, 0) // bucket_ms
+        nb = int(bucket.max()) + 1
+    else:
+        bucket, nb = np.zeros(n, np.int64), 1
+    key = (name_code[rank] * nb + bucket) * max(nser, 1) + rank
+    perm = runs_order(key)
+    if perm is not None:
+        key, rank, ts, values = key[perm], rank[perm], ts[perm], values[perm]
+    if n:
+        row_start = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    else:
+        row_start = np.zeros(0, np.int64)
+    counts = np.diff(np.append(row_start, n)).astype(np.int64)
+    chunk_rank = rank[row_start]
+    if nb > 1 and n:
+        # Within a (metric, bucket), order chunks by their first value: the jumps between
+        # neighbouring chunks shrink, and so does the delta encoding of value_int (measured).
+        chunk_bucket = bucket[perm][row_start] if perm is not None else bucket[row_start]
+        co = np.lexsort((chunk_rank, values[row_start], chunk_bucket, name_code[chunk_rank]))
+        take = gather_runs(row_start[co], counts[co])
+        rank, ts, values = rank[take], ts[take], values[take]
+        counts, chunk_rank = counts[co], chunk_rank[co]
+        row_start = np.zeros(counts.shape[0], np.int64)
+        np.cumsum(counts[:-1], out=row_start[1:])
 
     scales = decimal_scales(values, row_start, counts)
     value_col, int_col = encode_values(values, np.repeat(scales, counts))
-    names = [ls.name for ls in ser_labels]
-    name_dict = sorted(set(names))
-    name_code = np.array([name_dict.index(n) for n in names] if names else [], np.int32)
     samples = pa.table({
-        "__name__": pa.DictionaryArray.from_arrays(pa.array(np.repeat(name_code, counts)),
-                                                   pa.array(name_dict, pa.string())),
-        "series_id": pa.array(np.repeat(ser_sids, counts)),
+        "__name__": pa.DictionaryArray.from_arrays(
+            pa.array(np.repeat(name_code[chunk_rank], counts).astype(np.int32)),
+            pa.array(name_dict, pa.string())),
+        "series_id": pa.array(np.repeat(ser_sids[chunk_rank], counts)),
         "timestamp": pa.array(ts).cast(TS_TYPE),
         "value": value_col,
         "value_int": int_col,
         "scale": pa.array(np.repeat(scales, counts)),
     })
-    mins = ts[row_start] if ts.shape[0] else np.zeros(0, np.int64)
-    maxs = ts[row_start + counts - 1] if ts.shape[0] else np.zeros(0, np.int64)
-    series = _series_table(ser_labels, ser_sids, mins, maxs, row_start, counts)
+    mins = ts[row_start]
+    maxs = ts[row_start + counts - 1] if n else np.zeros(0, np.int64)
+    series = _series_table([ser_labels[int(r)] for r in chunk_rank], ser_sids[chunk_rank],
+                           mins, maxs, row_start.astype(np.int64), counts)
 
     ulid = new_ulid()
-    meta = BlockMeta(ulid, start, end, int(ts.min()) if ts.shape[0] else start,
-                     int(ts.max()) if ts.shape[0] else start, len(ser_labels), int(ts.shape[0]),
+    meta = BlockMeta(ulid, start, end, int(ts.min()) if n else start,
+                     int(ts.max()) if n else start, nser, n,
                      seq, level, tuple(sources))
     tmp = os.path.join(blocks_dir, f".tmp-{ulid}")
     os.makedirs(tmp)
@@ -216,6 +246,7 @@ class Block:
         self._index: LabelIndex | None = None
         self._labels: dict[int, Labels] = {}
         self._pf: pq.ParquetFile | None = None
+        self._io = threading.Lock()  # the file objects are shared by querying threads
         self.sids = np.zeros(0, np.int64)
         self.row_start = np.zeros(0, np.int64)
         self.row_count = np.zeros(0, np.int64)
@@ -230,7 +261,9 @@ class Block:
 
     def index(self) -> LabelIndex:
         if self._index is None:
-            self._load_series()
+            with self._io:
+                if self._index is None:
+                    self._load_series()
         assert self._index is not None
         return self._index
 
@@ -240,6 +273,7 @@ class Block:
         try:
             self._series_fh.seek(0)
             table = pq.read_table(self._series_fh)
+            self._series_fh.close()
             self._pf = pq.ParquetFile(self._fh)
         except (OSError, pa.ArrowException) as exc:
             raise StorageError(f"block {self.path}: unreadable: {exc}") from exc
@@ -289,8 +323,9 @@ class Block:
         need = np.cumsum(span[:-1]) > 0
         rgs = np.flatnonzero(need)
         try:
-            table = self._pf.read_row_groups(rgs.tolist(),
-                                             columns=["timestamp", "value", "value_int", "scale"])
+            with self._io:
+                table = self._pf.read_row_groups(
+                    rgs.tolist(), columns=["timestamp", "value", "value_int", "scale"])
         except (OSError, pa.ArrowException) as exc:
             raise StorageError(f"block {self.path}: unreadable samples: {exc}") from exc
         # Position of each needed row group's first row inside the table just read.
@@ -299,6 +334,7 @@ class Block:
         local_start = local[first] + (starts - rg_start[first])
         total = int(counts.sum())
         ts_all = table["timestamp"].cast(pa.int64()).to_numpy()
+        rows = np.repeat(sel, counts)
         if total == table.num_rows:
             idx = None  # every row read is wanted, in order
             ts = ts_all
@@ -306,11 +342,12 @@ class Block:
             idx = np.repeat(local_start - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
             idx += np.arange(total)
             ts = ts_all[idx]
-        vals = decode_values(table["value"], table["value_int"], table["scale"], idx)
-        rows = np.repeat(sel, counts)
         keep = (ts >= mint) & (ts <= maxt)
         if not keep.all():
-            rows, ts, vals = rows[keep], ts[keep], vals[keep]
+            kept = np.flatnonzero(keep)
+            idx = kept if idx is None else idx[kept]
+            rows, ts = rows[kept], ts[kept]
+        vals = decode_values(table["value"], table["value_int"], table["scale"], idx)
         return rows, ts, vals
 
     def read_all(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:

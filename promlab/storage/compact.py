@@ -79,7 +79,7 @@ def merge_blocks(store: ParquetStore, group: Sequence[Block], *, start: int, end
     meta = write_block(store.blocks_dir, labels, uniq, g, t, v, start=start, end=end,
                        seq=max(b.meta.seq for b in group),
                        level=max(b.meta.level for b in group) + 1,
-                       sources=[b.meta.ulid for b in group])
+                       sources=[b.meta.ulid for b in group], bucket_ms=store.bucket_duration)
     for blk in group:
         delete_block(blk)
     log.info("compacted %d blocks into %s", len(group), meta.dirname)

@@ -29,13 +29,14 @@ def _exact_mask(values: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.bool_
     with np.errstate(over="ignore", invalid="ignore"):
         x = np.round(values * m)
         back = x / m
-    same = back.view(np.int64) == values.view(np.int64)
+    same: npt.NDArray[np.bool_] = back.view(np.int64) == values.view(np.int64)
     return same & (np.abs(x) < _EXACT_INT)
 
 
 def _special(values: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
     """Rows kept as float64 whatever the series' scale: NaN (stale too), ±Inf and -0.0."""
-    return ~np.isfinite(values) | ((values == 0) & np.signbit(values))
+    out: npt.NDArray[np.bool_] = ~np.isfinite(values) | ((values == 0) & np.signbit(values))
+    return out
 
 
 def decimal_scales(values: npt.NDArray[np.float64], row_start: npt.NDArray[np.int64],

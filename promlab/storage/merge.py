@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["dedup_last", "merge_parts", "runs_order", "sort_dedup", "sort_order"]
+__all__ = ["dedup_last", "gather_runs", "merge_parts", "runs_order", "sort_dedup", "sort_order"]
 
 _KEY_LIMIT = 1 << 62
 
@@ -68,10 +68,14 @@ def runs_order(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64] | None:
         return None
     lens = np.diff(np.append(starts, n))
     ro = np.argsort(run_keys, kind="stable")
-    new_starts, new_lens = starts[ro], lens[ro]
-    before = np.zeros(new_lens.shape[0], np.int64)
-    np.cumsum(new_lens[:-1], out=before[1:])
-    return np.repeat(new_starts - before, new_lens) + np.arange(n, dtype=np.int64)
+    return gather_runs(starts[ro], lens[ro])
+
+
+def gather_runs(starts: npt.NDArray[np.int64], lens: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Indices of the rows ``starts[i]:starts[i]+lens[i]`` for each i in turn (no Python loop)."""
+    before = np.zeros(lens.shape[0], np.int64)
+    np.cumsum(lens[:-1], out=before[1:])
+    return np.repeat(starts - before, lens) + np.arange(int(lens.sum()), dtype=np.int64)
 
 
 def merge_parts(parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
@@ -79,7 +83,8 @@ def merge_parts(parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
                 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Merge ``(key, ts, value)`` parts given oldest write first, into (key, ts) order.
 
-    Each part must hold its samples in contiguous per-key runs with increasing, unique ``ts``.
+    Each part holds its samples in runs of equal key; a key's runs are in time order (one run
+    per series, or one per series and time bucket) with increasing, unique ``ts``.
     Parts that do not overlap in time are merged in linear time; otherwise a full sort runs and
     the last write of equal (key, ts) wins.
     """

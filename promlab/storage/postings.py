@@ -9,7 +9,7 @@ so the Python work is proportional to the number of distinct label values, not o
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -25,15 +25,22 @@ class LabelColumn:
 
     codes: npt.NDArray[np.int32]
     uniques: list[str]
+    _lookup: dict[str, int] = field(default_factory=dict, compare=False)
+
+    def code_of(self, value: str) -> int | None:
+        """The code of ``value`` (dictionary built on first use)."""
+        if not self._lookup and self.uniques:
+            self._lookup.update((u, i) for i, u in enumerate(self.uniques))
+        return self._lookup.get(value)
 
     def match(self, m: Matcher) -> npt.NDArray[np.bool_]:
         """Per-series result of ``m`` on this column (absent counts as ``""``)."""
         if m.type is MatchType.EQUAL and m.value:
-            try:
-                code = self.uniques.index(m.value)
-            except ValueError:
+            code = self.code_of(m.value)
+            if code is None:
                 return np.zeros(self.codes.shape[0], bool)
-            return self.codes == code
+            hit: npt.NDArray[np.bool_] = self.codes == code
+            return hit
         table = np.fromiter((m.matches(u) for u in self.uniques), bool, len(self.uniques))
         # Index -1 (absent) picks the appended last entry: the matcher's answer for "".
         table = np.append(table, m.matches(""))

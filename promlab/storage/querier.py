@@ -99,7 +99,7 @@ class ParquetQuerier:
             if mask.any():
                 rows, ts, vals = h.select(mask, mint, maxt)
                 if rows.shape[0]:
-                    out.append(_Source(rows, ts, vals, h.labels.__getitem__, h.sids))
+                    out.append(_Source(rows, ts, vals, _getter(h.labels), h.sids))
         return out
 
     def select(self, matchers: Sequence[Matcher], hints: SelectHints | None = None) -> SeriesSet:
@@ -133,7 +133,8 @@ class ParquetQuerier:
                                  npt.NDArray[np.int64]]]:
         """Per source: its index, the mask of matching series with data in range, labels, ids."""
         mint, maxt = self.mint_ms, self.maxt_ms
-        out = []
+        out: list[tuple[LabelIndex, npt.NDArray[np.bool_], Callable[[int], Labels],
+                        npt.NDArray[np.int64]]] = []
         for blk in self._blocks:
             idx = blk.index()
             mask = idx.match(matchers) if matchers else np.ones(idx.n, bool)
@@ -143,7 +144,7 @@ class ParquetQuerier:
         if h is not None and h.index.n:
             mask = h.index.match(matchers) if matchers else np.ones(h.index.n, bool)
             mask &= h.in_range(mint, maxt)
-            out.append((h.index, mask, h.labels.__getitem__, h.sids))
+            out.append((h.index, mask, _getter(h.labels), h.sids))
         return out
 
     def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
@@ -171,6 +172,10 @@ class ParquetQuerier:
     def close(self) -> None:
         self._blocks = []
         self._head = None
+
+
+def _getter(labels: list[Labels]) -> Callable[[int], Labels]:
+    return lambda i: labels[i]
 
 
 def _union_labels(sources: Sequence[_Source]

@@ -66,8 +66,9 @@ def _parse_size(value: str | int | None) -> int | None:
 
 def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
                retention_time: str | int | None = None, retention_size: str | int | None = None,
-               ooo_window: str | int = "1h", block_duration: str | int = "2h",
-               max_block_duration: str | int = "24h", wal_fsync: bool = True,
+               ooo_window: str | int | None = "1h", block_duration: str | int = "2h",
+               max_block_duration: str | int = "24h", bucket_duration: str | int = "6h",
+               wal_fsync: bool = True,
                wal_segment_bytes: int = 64 << 20, auto_compact: bool = True) -> ParquetStore:
     """Open (creating if needed) the store in directory ``path``.
 
@@ -81,11 +82,15 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
     retention_time, retention_size
         Delete whole blocks older than this (``"15d"``) / beyond this total size (``"10GB"``).
     ooo_window
-        Samples up to this much older than their series' latest are accepted (merged on read).
+        Samples up to this much older than their series' latest are accepted (merged on read);
+        None accepts any timestamp (backfilling history into a live store).
     block_duration
         Range of the blocks the head is flushed into; the head is flushed once it spans 1.5×.
     max_block_duration
         Compaction merges blocks into aligned ranges of this length.
+    bucket_duration
+        Inside a block, rows are grouped by time buckets this long (after the metric name), so
+        a short query reads only its buckets' row groups; shorter costs a little size.
     wal_fsync
         fsync the WAL at every commit (the durability guarantee); False is faster.
     auto_compact
@@ -102,9 +107,10 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
     """
     return ParquetStore(os.fspath(path), readonly=readonly, retention_time=_ms(retention_time, "retention_time"),
                         retention_size=_parse_size(retention_size),
-                        ooo_window=_ms(ooo_window, "ooo_window") or 0,
+                        ooo_window=_ms(ooo_window, "ooo_window"),
                         block_duration=_ms(block_duration, "block_duration") or 7_200_000,
                         max_block_duration=_ms(max_block_duration, "max_block_duration") or 86_400_000,
+                        bucket_duration=_ms(bucket_duration, "bucket_duration") or 21_600_000,
                         wal_fsync=wal_fsync, wal_segment_bytes=wal_segment_bytes,
                         auto_compact=auto_compact)
 
@@ -116,8 +122,8 @@ class ParquetStore:
     """
 
     def __init__(self, path: str, *, readonly: bool, retention_time: int | None,
-                 retention_size: int | None, ooo_window: int, block_duration: int,
-                 max_block_duration: int, wal_fsync: bool, wal_segment_bytes: int,
+                 retention_size: int | None, ooo_window: int | None, block_duration: int,
+                 max_block_duration: int, bucket_duration: int, wal_fsync: bool, wal_segment_bytes: int,
                  auto_compact: bool) -> None:
         self.path = path
         self.readonly = readonly
@@ -126,6 +132,7 @@ class ParquetStore:
         self.ooo_window = ooo_window
         self.block_duration = block_duration
         self.max_block_duration = max(max_block_duration, block_duration)
+        self.bucket_duration = bucket_duration
         self.auto_compact = auto_compact
         self.blocks_dir = os.path.join(path, "blocks")
         self.wal_dir = os.path.join(path, "wal")
@@ -312,7 +319,8 @@ class ParquetStore:
             sids_a = np.concatenate(all_sids)
             ts_a = np.concatenate(all_ts)
             vals_a = np.concatenate(all_vals)
-            ok = head.accept(refs_a, ts_a, self.ooo_window)
+            ok = (head.accept(refs_a, ts_a, self.ooo_window) if self.ooo_window is not None
+                  else np.ones(ts_a.shape[0], bool))
             if not ok.all():
                 stats.out_of_bounds = int((~ok).sum())
                 refs_a, sids_a, ts_a, vals_a = refs_a[ok], sids_a[ok], ts_a[ok], vals_a[ok]
@@ -357,7 +365,7 @@ class ParquetStore:
                 m = bucket == b
                 write_block(self.blocks_dir, h.labels, h.sids, refs_o[m], ts_o[m], vals_o[m],
                             start=b * self.block_duration, end=(b + 1) * self.block_duration,
-                            seq=self._seq)
+                            seq=self._seq, bucket_ms=self.bucket_duration)
                 self._seq += 1
         h.cut(cut)
         refs, ts, vals = h.samples()

@@ -127,6 +127,8 @@ def _decode_payload(kind: int, payload: memoryview) -> Record:
 def _listing(wal_dir: str) -> tuple[list[int], list[int]]:
     """Sorted segment numbers and checkpoint numbers present in ``wal_dir``."""
     segs, ckpts = [], []
+    if not os.path.isdir(wal_dir):
+        return [], []
     for name in os.listdir(wal_dir):
         if name.isdigit():
             segs.append(int(name))

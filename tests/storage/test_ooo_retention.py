@@ -48,6 +48,16 @@ def test_out_of_order_and_duplicates(tmp_path: os.PathLike[str], batches, want_t
         assert _read(ro) == (want_ts, [float(v) for v in want_vals])
 
 
+def test_unlimited_ooo_window_backfills(tmp_path: os.PathLike[str]) -> None:
+    with open_store(tmp_path, ooo_window=None) as st:
+        _commit(st, [T0 + 10 * HOUR], [1.0])
+        assert _commit(st, [T0], [2.0]).out_of_bounds == 0
+        assert _read(st) == ([0, 10 * HOUR], [2.0, 1.0])
+    with open_store(tmp_path, ooo_window=0) as st:
+        stats = _commit(st, [T0 + 10 * HOUR, T0 + 10 * HOUR - 1], [3.0, 4.0])
+        assert stats.out_of_bounds == 1 and stats.appended == 1
+
+
 def test_overwrites_across_head_and_blocks(tmp_path: os.PathLike[str]) -> None:
     with open_store(tmp_path, ooo_window="1h", block_duration="1h", auto_compact=False) as st:
         _commit(st, [T0 + i * 60_000 for i in range(60)], [1.0] * 60)

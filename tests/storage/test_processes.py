@@ -27,7 +27,7 @@ from promlab.model import Labels
 from promlab.storage import open_store
 path, t0, first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 st = open_store(path, block_duration="10s", max_block_duration="40s", ooo_window="5s")
-series = [Labels({"__name__": "m", "i": str(i)}) for i in range(%d)]
+series = [Labels({"__name__": "m", "i": str(i)}) for i in range(__NSERIES__)]
 idx = np.arange(len(series))
 i = first
 while True:
@@ -36,7 +36,7 @@ while True:
     app.commit()
     print(i, flush=True)
     i += 1
-""" % NSERIES
+""".replace("__NSERIES__", str(NSERIES))
 
 READER = r"""
 import sys, time
@@ -50,7 +50,7 @@ prev, n = -1, 0
 while time.time() < end:
     ss = st.querier(0, 2**62).select([Matcher(MatchType.EQUAL, "__name__", "m")])
     lens = set(np.diff(ss.offsets).tolist())
-    if len(lens) > 1 or len(ss) not in (0, %d):
+    if len(lens) > 1 or len(ss) not in (0, __NSERIES__):
         print("BAD lengths", lens, len(ss), flush=True)
         sys.exit(1)
     for k in range(len(ss)):
@@ -65,7 +65,7 @@ while time.time() < end:
         sys.exit(1)
     prev, n = last, n + 1
 print("OK", n, prev, flush=True)
-""" % NSERIES
+""".replace("__NSERIES__", str(NSERIES))
 
 ALL = [Matcher(MatchType.EQUAL, "__name__", "m")]
 
@@ -145,3 +145,40 @@ def test_readonly_follower_in_another_process(tmp_path: os.PathLike[str]) -> Non
     assert words[0] == "OK" and int(words[1]) > 3, out.stdout
     assert int(words[2]) > T0 + 10_000 and blocks_made >= 1  # it followed flushes + compactions
     _check_prefix(path, counter[0])
+
+
+def test_queries_in_threads_while_flushing_and_compacting(tmp_path: os.PathLike[str]) -> None:
+    series = [Labels({"__name__": "m", "i": str(i)}) for i in range(NSERIES)]
+    idx = np.arange(NSERIES)
+    st = open_store(tmp_path, wal_fsync=False, **SMALL)  # type: ignore[arg-type]
+    done = threading.Event()
+    errors: list[str] = []
+
+    def read() -> None:
+        prev = -1
+        while not done.is_set():
+            ss = st.querier(0, 2**62).select(ALL)
+            if ss.num_samples:
+                n = set(np.diff(ss.offsets).tolist())
+                last = int(ss.ts_ms.max())
+                if len(n) != 1 or last < prev or not np.array_equal(
+                        ss.series(0)[1], T0 + np.arange(n.pop()) * 1000):
+                    errors.append(f"inconsistent read at {last}")
+                    return
+                prev = last
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for t in readers:
+        t.start()
+    try:
+        for i in range(300):
+            app = st.appender()
+            app.append_batch(series, idx, np.full(NSERIES, T0 + i * 1000), np.full(NSERIES, float(i)))
+            app.commit()
+    finally:
+        done.set()
+        for t in readers:
+            t.join()
+    assert not errors and len(st.blocks()) >= 2
+    st.close()
+    _check_prefix(os.fspath(tmp_path), 300)

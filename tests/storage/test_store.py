@@ -56,7 +56,8 @@ RANGES = [(0, 2**62), (T0 + HOUR, T0 + 2 * HOUR), (T0 + 3 * HOUR - 7_000, T0 + 3
 def test_matches_memory_storage_across_head_blocks_and_reopen(
         tmp_path: os.PathLike[str], mem: MemoryStorage, matchers: list[Matcher]) -> None:
     series = make_series(30)
-    st = open_store(tmp_path, block_duration="1h", max_block_duration="4h", wal_fsync=False)
+    st = open_store(tmp_path, block_duration="1h", max_block_duration="4h", bucket_duration="1h",
+                    wal_fsync=False)
     _load(st, mem, series, T0, 6 * 240, commits=12)  # 6 h: flushes and compacts on the way
     assert len(st.blocks()) >= 2 and st.head_samples > 0
     for lo, hi in RANGES:
@@ -183,7 +184,7 @@ def test_corrupt_wal_tail_is_truncated(tmp_path: os.PathLike[str]) -> None:
 
 def test_flush_compaction_layout(tmp_path: os.PathLike[str], mem: MemoryStorage) -> None:
     series = make_series(5)
-    st = open_store(tmp_path, block_duration="1h", max_block_duration="4h")
+    st = open_store(tmp_path, block_duration="1h", max_block_duration="4h", bucket_duration="90m")
     _load(st, mem, series, T0, 9 * 240, commits=9)
     st.flush()
     metas = sorted((b.meta for b in st.blocks()), key=lambda m: m.start)

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from promlab.model import STALE_NAN, Labels, Matcher, MatchType
+from promlab.model import STALE_NAN, Labels, Matcher
 from promlab.storage.encoding import decimal_scales, decode_values, encode_values
 from promlab.storage.merge import merge_parts, runs_order, sort_dedup
 from promlab.storage.postings import LabelIndex
