@@ -7,14 +7,17 @@ imported inside the handlers, so ``promlab --help`` works with only the standard
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from promlab.importer import ImportStats
+    from promlab.storage import ParquetStore
 
 __all__ = ["describe_store", "main"]
 
@@ -27,70 +30,61 @@ def _err(cmd: str, message: object) -> int:
     return 1
 
 
-def _count_samples(stats: Any, default: int | None = None) -> int | None:
-    """Samples written, from whatever the importer's stats object calls them."""
-    for name in ("samples", "appended", "num_samples", "samples_appended"):
-        value = getattr(stats, name, None)
-        if isinstance(value, int):
-            return value
-    return default
-
-
-def _stats_text(stats: Any) -> str:
-    if dataclasses.is_dataclass(stats) and not isinstance(stats, type):
-        fields = dataclasses.asdict(stats)
-        return ", ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}" for k, v in fields.items()
-                         if not isinstance(v, list | dict) or v)
-    return str(stats)
+def _stats_text(stats: ImportStats) -> str:
+    """The import's counters, refusals only when there were some: ``series=32, samples=384, ...``."""
+    text = f"series={stats.series:,}, samples={stats.samples:,}, appended={stats.appended:,}"
+    for name in ("duplicates", "out_of_order", "out_of_bounds"):
+        if getattr(stats, name):
+            text += f", {name}={getattr(stats, name):,}"
+    if stats.errors:
+        text += f"; {len(stats.errors)} errors, first: {stats.errors[0]}"
+    return text
 
 
 def _tree_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
 
 
-def describe_store(store: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Series, samples, label names, blocks and bytes of an open store at ``path``.
+def describe_store(store: ParquetStore) -> dict[str, Any]:
+    """Series, samples, label names, blocks and bytes of an open store.
 
     Bytes per sample count the Parquet blocks only against the samples they hold (from the store's
     ``stats()``); the rest of the directory (WAL, head checkpoints) is reported apart.
     """
     from promlab.model import Matcher, MatchType
 
-    root = Path(path)
     q = store.querier(*_ALL_TIME)
     try:
         ss = q.select([Matcher(MatchType.REGEX, "__name__", ".+")])
         names = q.label_names()
     finally:
         q.close()
-    if hasattr(store, "stats"):
-        stats = store.stats()
-        blocks, block_bytes, block_samples = stats["blocks"], stats["block_bytes"], stats["block_samples"]
-    else:
-        metas = [json.loads(m.read_text()) for m in sorted(root.glob("blocks/*/meta.json"))]
-        blocks, block_bytes = len(metas), _tree_bytes(root / "blocks")
-        block_samples = sum(int(m.get("num_samples", 0)) for m in metas)
-    info: dict[str, Any] = {
+    stats = store.stats()
+    block_bytes, block_samples = stats["block_bytes"], stats["block_samples"]
+    return {
         "series": len(ss),
         "samples": ss.num_samples,
         "mint_ms": int(ss.ts_ms.min()) if ss.num_samples else None,
         "maxt_ms": int(ss.ts_ms.max()) if ss.num_samples else None,
         "label_names": names,
-        "blocks": blocks,
+        "blocks": stats["blocks"],
         "block_samples": block_samples,
         "block_bytes": block_bytes,
-        "other_bytes": _tree_bytes(root) - block_bytes,
+        "other_bytes": _tree_bytes(Path(store.path)) - block_bytes,
         "bytes_per_sample": block_bytes / block_samples if block_samples else None,
     }
-    return info
+
+
+def _iso(ms: int) -> str:
+    from promlab.model import to_timestamp
+
+    return to_timestamp(ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _print_info(info: dict[str, Any]) -> None:
-    from promlab.model import to_timestamp
-
     span = ""
     if info["mint_ms"] is not None:
-        span = f"  ({to_timestamp(info['mint_ms']).isoformat()} .. {to_timestamp(info['maxt_ms']).isoformat()})"
+        span = f"  ({_iso(info['mint_ms'])} .. {_iso(info['maxt_ms'])})"
     bps = info["bytes_per_sample"]
     print(f"  series:       {info['series']:,}")
     print(f"  samples:      {info['samples']:,}{span}")
@@ -115,16 +109,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     try:
         with open_store(args.data) as store:
             stats = import_file(path, store, progress=not args.quiet)
-            if hasattr(store, "flush"):
-                store.flush()
+            store.flush()
     except ExpositionError as e:
         return _err("import", f"line {e.lineno}: {e.reason}")
     except PromlabError as e:
         return _err("import", e)
     dt = time.perf_counter() - t0
-    n = _count_samples(stats)
-    rate = f" ({n / dt:,.0f} samples/s)" if n is not None and dt > 0 else ""
-    print(f"imported {path} into {args.data} in {dt:.2f} s{rate}: {_stats_text(stats)}")
+    print(f"imported {path} into {args.data} in {dt:.2f} s ({stats.samples / dt:,.0f} samples/s): "
+          f"{_stats_text(stats)}")
     return 0
 
 
@@ -183,7 +175,7 @@ def cmd_tsdb_info(args: argparse.Namespace) -> int:
         return _err("tsdb info", f"no store at {args.data}")
     try:
         with open_store(args.data, readonly=True) as store:
-            info = describe_store(store, args.data)
+            info = describe_store(store)
     except PromlabError as e:
         return _err("tsdb info", e)
     if args.json:
@@ -274,18 +266,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 t0 = time.perf_counter()
                 stats = import_file(info.path, store, progress=False)
                 dt = time.perf_counter() - t0
-                n = _count_samples(stats, info.samples) or info.samples
-                print(f"  imported in {dt:.2f} s ({n / dt:,.0f} samples/s): {_stats_text(stats)}")
-            for step in ("flush", "compact"):
-                if hasattr(store, step):
-                    getattr(store, step)()
-                    print(f"  {step}: done")
+                print(f"  imported in {dt:.2f} s ({stats.samples / dt:,.0f} samples/s): {_stats_text(stats)}")
+            t0 = time.perf_counter()
+            store.flush()
+            store.compact()
+            print(f"  flush + compact: {time.perf_counter() - t0:.2f} s")
 
     def show() -> None:
         from promlab.storage import open_store
 
         with open_store(data, readonly=True) as store:
-            _print_info(describe_store(store, data))
+            _print_info(describe_store(store))
 
     def query() -> None:
         from promlab import query as promql_query  # type: ignore[attr-defined]
@@ -293,7 +284,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         at = to_timestamp(state["info"].spec.end_ms)
         for expr in _DEMO_QUERIES:
-            print(f"  {expr}  @ {at.isoformat()}")
+            print(f"  {expr}  @ {_iso(state['info'].spec.end_ms)}")
             df = promql_query(expr, time=at, data=str(data))
             text = _format_frame(df.head(10), "table")
             print("    " + text.replace("\n", "\n    "))
@@ -372,6 +363,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``promlab query ... | head``): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

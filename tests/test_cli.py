@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from benchmarks import dataset
+from benchmarks import dataset, realprom
 from benchmarks.dataset import DatasetSpec
 from promlab.cli import main
 
@@ -185,3 +186,49 @@ def test_demo_stages(capsys, tmp_path):
         assert f"[{i}/4]" in out
     assert "32 series" in out
     assert out.rstrip().endswith("demo done")
+
+
+def test_scrape_bad_config(capsys, tmp_path):
+    pytest.importorskip("promlab.scrape.daemon")
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text("scrape_configs: [{job_name: x, scrape_interval: banana}]\n")
+    code = main(["scrape", "--config", str(cfg), "--data", str(tmp_path / "s")])
+    assert code == 1
+
+
+@pytest.mark.realprom
+def test_scrape_node_exporter(tmp_path):
+    """``promlab scrape`` as a process: scrapes a real node_exporter into the store, stops on SIGTERM."""
+    pytest.importorskip("promlab.scrape.daemon")
+    _require_store_and_importer()
+    from promlab.model import Matcher, MatchType
+    from promlab.storage import open_store
+
+    realprom.require_binary("node_exporter")
+    with realprom.node_exporter() as ne:
+        cfg = tmp_path / "prometheus.yml"
+        target = ne.url.removeprefix("http://")
+        cfg.write_text(f"global: {{scrape_interval: 1s}}\nscrape_configs:\n"
+                       f"  - job_name: node\n    static_configs: [{{targets: ['{target}']}}]\n")
+        store_dir = tmp_path / "store"
+        proc = subprocess.Popen([sys.executable, "-m", "promlab", "scrape", "--config", str(cfg),
+                                 "--data", str(store_dir)], cwd=REPO, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        try:
+            up = None
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and up is None:
+                time.sleep(0.5)
+                if not store_dir.is_dir():
+                    continue
+                with open_store(store_dir, readonly=True) as store:
+                    q = store.querier(0, 2**62)
+                    ss = q.select([Matcher(MatchType.EQUAL, "__name__", "up")])
+                    q.close()
+                if ss.num_samples:
+                    up = ss.values[-1]
+        finally:
+            proc.terminate()
+            out, _ = proc.communicate(timeout=20)
+    assert up == 1.0, out.decode(errors="replace")[-2000:]
+    assert proc.returncode == 0

@@ -149,3 +149,21 @@ def test_main(tmp_path, capsys):
     assert dataset.main([str(tmp_path / "x.om"), "--hours", "0.1", "--scale", "0.01"]) == 0
     assert "32 series" in capsys.readouterr().out
     assert (tmp_path / "x.om").read_text().endswith("# EOF\n")
+
+
+def test_promlab_imports_every_sample(tiny, tmp_store):
+    importer = pytest.importorskip("promlab.importer")
+    from promlab.model import Matcher, MatchType
+
+    info, _, series = tiny
+    stats = importer.import_file(info.path, tmp_store, progress=False)
+    assert (stats.series, stats.samples, stats.appended) == (info.series, info.samples, info.samples)
+    q = tmp_store.querier(info.spec.start_ms, info.spec.end_ms)
+    ss = q.select([Matcher(MatchType.EQUAL, "__name__", "node_memory_usage_bytes")])
+    q.close()
+    assert len(ss) == 30
+    labels, ts, vals = ss.series(0)
+    text = series[("node_memory_usage_bytes", 'instance="host-000:9100",job="node",kind="active"')]
+    assert labels["kind"] == "active" and labels["instance"] == "host-000:9100"
+    np.testing.assert_array_equal(ts, info.spec.timestamps_ms())
+    np.testing.assert_array_equal(vals, [float(v) for v, _ in text])

@@ -1,7 +1,13 @@
 """The data model: label sets, matchers, sample values, times."""
 
 from promlab.model.labels import METRIC_NAME, Labels, Matcher, MatchType, format_label_value
-from promlab.model.timeparse import format_duration, now_ms, parse_duration, parse_time, to_timestamp
+from promlab.model.timeparse import (
+    format_duration,
+    now_ms,
+    parse_duration,
+    parse_time,
+    to_timestamp,
+)
 from promlab.model.value import STALE_NAN, STALE_NAN_BITS, is_stale, stale_mask
 
 __all__ = [

@@ -15,13 +15,13 @@ from dataclasses import replace
 
 from promlab.errors import ParseError
 from promlab.model import Matcher, MatchType
+from promlab.model.re2 import go_regexp_error, re2_to_python
 from promlab.promql.parser import ast
 from promlab.promql.parser.checker import check
 from promlab.promql.parser.durexpr import DurationExprMixin
 from promlab.promql.parser.functions import get_function
 from promlab.promql.parser.lexer import AGGREGATORS, EOF, ERROR, Token, lex
 from promlab.promql.parser.literals import go_quote, parse_duration_ms, parse_number, unquote
-from promlab.model.re2 import go_regexp_error, re2_to_python
 
 __all__ = ["METRIC_WORDS", "Parser", "parse_expr"]
 
