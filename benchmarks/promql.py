@@ -3,8 +3,10 @@
 The standard dataset (``benchmarks.dataset``) is backfilled into Prometheus with promtool and
 loaded into a promlab :class:`~promlab.storage.MemoryStorage` (data warm in memory). Each query
 runs as a range query over the whole span at ``--step`` and as an instant query at the end;
-we report the median latency of both engines, their ratio, promlab's peak traced memory for
-the query, Prometheus's peak RSS, and whether the results agree (relative 1e-9).
+we report the median latency of both engines (Prometheus over HTTP, including JSON encoding
+and decoding, and its own ``evalTotalTime`` from ``stats=all``), the ratios, promlab's peak
+traced memory for the query, Prometheus's peak RSS, and whether the results agree (relative
+1e-9; topk compares the selected values per step, since ties may pick other series).
 
 Usage::
 
@@ -86,6 +88,7 @@ class Row:
     mode: str
     promlab_ms: float
     prom_ms: float
+    prom_eval_ms: float
     peak_mb: float
     series: int
     agree: str
@@ -93,6 +96,10 @@ class Row:
     @property
     def ratio(self) -> float:
         return self.prom_ms / self.promlab_ms if self.promlab_ms else math.nan
+
+    @property
+    def eval_ratio(self) -> float:
+        return self.prom_eval_ms / self.promlab_ms if self.promlab_ms else math.nan
 
 
 def _ours_to_points(res: Result) -> dict[Labels, dict[int, float]]:
@@ -124,6 +131,19 @@ def _agree(a: dict[Labels, dict[int, float]], b: dict[Labels, dict[int, float]])
             rel = abs(va - vb) / max(abs(va), abs(vb))
             worst = max(worst, rel)
     return "yes" if worst <= 1e-9 else f"max rel err {worst:.1e}"
+
+
+def _by_step(a: dict[Labels, dict[int, float]]) -> dict[Labels, dict[int, float]]:
+    """Sorted values per timestamp, as pseudo-series (topk ties pick arbitrary series)."""
+    steps: dict[int, list[float]] = {}
+    for pts in a.values():
+        for t, v in pts.items():
+            steps.setdefault(t, []).append(v)
+    out: dict[Labels, dict[int, float]] = {}
+    for t, vs in steps.items():
+        for rank, v in enumerate(sorted(vs, reverse=True)):
+            out.setdefault(Labels({"rank": str(rank)}), {})[t] = v
+    return out
 
 
 def _median_time(fn: Any, repeat: int) -> tuple[float, Any]:
@@ -160,7 +180,8 @@ def run(hours: float, scale: float, repeat: int, step_s: int) -> list[Row]:
                                            end_ms, step_s, repeat))
                     r = rows[-1]
                     print(f"{name:20s} {mode:8s} promlab {r.promlab_ms:8.1f} ms  prometheus "
-                          f"{r.prom_ms:8.1f} ms  x{r.ratio:5.2f}  peak {r.peak_mb:7.1f} MB  "
+                          f"{r.prom_ms:8.1f} ms (eval {r.prom_eval_ms:7.1f})  x{r.ratio:5.2f} "
+                          f"(eval x{r.eval_ratio:5.2f})  peak {r.peak_mb:7.1f} MB  "
                           f"series {r.series:5d}  agree {r.agree}", flush=True)
             rss = _peak_rss_mb(prom.process.pid)
     print(f"Prometheus peak RSS: {rss:.0f} MB")
@@ -185,13 +206,13 @@ def _bench_one(engine: Engine, store: MemoryStorage, prom: realprom.Prometheus, 
             return engine.range(store, expr, start_ms, end_ms, step_s * 1000)
 
         def theirs() -> dict[str, Any]:
-            return prom.query_range(expr, start_ms / 1000, end_ms / 1000, step_s)
+            return prom.query_range(expr, start_ms / 1000, end_ms / 1000, step_s, stats="all")
     else:
         def ours() -> Result:
             return engine.instant(store, expr, end_ms)
 
         def theirs() -> dict[str, Any]:
-            return prom.query(expr, end_ms / 1000)
+            return prom.query(expr, end_ms / 1000, stats="all")
     try:
         ours()  # warm-up (and imports)
         t_ours, res = _median_time(ours, repeat)
@@ -200,20 +221,35 @@ def _bench_one(engine: Engine, store: MemoryStorage, prom: realprom.Prometheus, 
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     except PromlabError as exc:
-        return Row(name, mode, math.nan, math.nan, math.nan, 0, f"promlab error: {exc}"[:80])
+        return Row(name, mode, math.nan, math.nan, math.nan, math.nan, 0,
+                   f"promlab error: {exc}"[:80])
     theirs()
-    t_theirs, data = _median_time(theirs, repeat)
-    agree = _agree(_ours_to_points(res), _theirs_to_points(data))
-    return Row(name, mode, t_ours, t_theirs, peak / 1e6, len(res.value.labels)
+    evals: list[float] = []
+
+    def theirs_timed() -> dict[str, Any]:
+        d = theirs()
+        evals.append(float(d.get("stats", {}).get("timings", {}).get("evalTotalTime", math.nan)))
+        return d
+
+    t_theirs, data = _median_time(theirs_timed, repeat)
+    t_eval = statistics.median(evals) * 1000
+    ours_pts, theirs_pts = _ours_to_points(res), _theirs_to_points(data)
+    if expr.startswith("topk"):
+        # Ties in topk may pick different series; compare the selected values per step.
+        ours_pts, theirs_pts = _by_step(ours_pts), _by_step(theirs_pts)
+    agree = _agree(ours_pts, theirs_pts)
+    return Row(name, mode, t_ours, t_theirs, t_eval, peak / 1e6, len(res.value.labels)
                if hasattr(res.value, "labels") else 1, agree)
 
 
 def table(rows: list[Row]) -> str:
-    lines = ["| query | mode | promlab ms | Prometheus ms | speed-up | promlab peak MB | series | agree |",
-             "|---|---|---:|---:|---:|---:|---:|---|"]
+    lines = ["| query | mode | promlab ms | Prometheus HTTP ms | Prometheus eval ms | speed-up (HTTP) "
+             "| speed-up (eval) | promlab peak MB | series | agree |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         lines.append(f"| {r.name} | {r.mode} | {r.promlab_ms:.1f} | {r.prom_ms:.1f} | "
-                     f"{r.ratio:.2f} | {r.peak_mb:.1f} | {r.series} | {r.agree} |")
+                     f"{r.prom_eval_ms:.1f} | {r.ratio:.2f} | {r.eval_ratio:.2f} | "
+                     f"{r.peak_mb:.1f} | {r.series} | {r.agree} |")
     return "\n".join(lines)
 
 

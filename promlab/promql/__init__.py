@@ -39,7 +39,7 @@ def _engine(engine: Engine | None) -> Engine:
 def _open(data: Any) -> tuple[Queryable, Any]:
     """A Queryable for ``data`` and what to close afterwards (None when the caller owns it)."""
     if isinstance(data, str | os.PathLike):
-        from promlab.storage import open_store  # type: ignore[attr-defined]
+        from promlab.storage import open_store
 
         store = open_store(os.fspath(data), readonly=True)
         return store, store

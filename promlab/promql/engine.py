@@ -79,7 +79,7 @@ def _ms(value: int | str | float, *, name: str) -> int:
 
 
 def data_time_range(expr: Expr, start_ms: int, end_ms: int, *, lookback_ms: int,
-                    default_step_ms: int) -> tuple[int, int] | None:
+                    ) -> tuple[int, int] | None:
     """``[mint, maxt]`` covering every sample any selector of ``expr`` can read, or None."""
     lo_hi: list[tuple[int, int]] = []
 
@@ -175,8 +175,7 @@ class Engine:
                           lookback_ms=self.lookback_ms,
                           default_subquery_step_ms=self.default_subquery_step_ms,
                           max_samples=self.max_samples, query=text)
-        bounds = data_time_range(node, start_ms, end_ms, lookback_ms=self.lookback_ms,
-                                 default_step_ms=self.default_subquery_step_ms) or (0, 0)
+        bounds = data_time_range(node, start_ms, end_ms, lookback_ms=self.lookback_ms) or (0, 0)
         deadline = None if self.timeout_ms is None else started + self.timeout_ms / 1000.0
         ev = Evaluator(queryable, mint_ms=bounds[0], maxt_ms=bounds[1],
                        max_samples=self.max_samples, deadline=deadline, cancel=cancel)

@@ -41,16 +41,18 @@ __all__ = ["PromAccessor", "format_sample_value", "format_timestamp", "to_frame"
 _RESERVED = ("timestamp", "value")
 
 
-def _ts_column(ms: np.ndarray) -> pd.Series:
+def _ts_array(ms: np.ndarray) -> pd.arrays.DatetimeArray:
+    """Int milliseconds as a tz-aware UTC ``datetime64[ms]`` array (no per-element work)."""
     arr = np.asarray(ms, np.int64).astype("datetime64[ms]")
-    return pd.Series(arr).dt.tz_localize("UTC")
+    return pd.DatetimeIndex(arr).tz_localize("UTC").array
 
 
 def _epoch_ms(ts: pd.Series) -> np.ndarray:
     if not len(ts):
         return np.zeros(0, np.int64)
     naive = ts.dt.tz_convert("UTC").dt.tz_localize(None) if ts.dt.tz is not None else ts
-    return naive.to_numpy().astype("datetime64[ms]").view(np.int64)
+    out: np.ndarray = naive.to_numpy().astype("datetime64[ms]").view(np.int64)
+    return out
 
 
 def _label_columns(labels: list[Labels]) -> list[str]:
@@ -63,25 +65,34 @@ def _label_columns(labels: list[Labels]) -> list[str]:
     return ordered
 
 
+def _string_column(per_series: list[str | None], series_idx: np.ndarray) -> Any:
+    """A string column gathered from per-series values without per-row Python objects."""
+    codes, uniques = pd.factorize(pd.Series(per_series, dtype=object), use_na_sentinel=True)
+    row_codes = codes[series_idx].astype(np.int32) if len(series_idx) else \
+        np.zeros(0, np.int32)
+    try:
+        import pyarrow as pa
+
+        indices = pa.array(row_codes, mask=row_codes < 0)
+        dictionary = pa.array([str(u) for u in uniques], pa.large_string())
+        decoded = pa.DictionaryArray.from_arrays(indices, dictionary).dictionary_decode()
+        return pd.Series(decoded, dtype=pd.StringDtype("pyarrow", na_value=np.nan)).array
+    except (ImportError, TypeError, ValueError):  # pragma: no cover - old pandas/pyarrow
+        table = np.array([*uniques, None], dtype=object)
+        return table[np.where(row_codes < 0, len(uniques), row_codes)]
+
+
 def _frame(labels: list[Labels], series_idx: np.ndarray, ts_ms: np.ndarray,
            values: np.ndarray | list[Any]) -> pd.DataFrame:
     cols: dict[str, Any] = {}
-    names = _label_columns(labels)
-    for name in names:
+    for name in _label_columns(labels):
         if name in _RESERVED:
             continue
-        per_series = np.array([ls.get(name) for ls in labels] + [None], dtype=object)
-        cols[name] = per_series[series_idx] if len(series_idx) else np.array([], dtype=object)
-    df = pd.DataFrame(cols)
-    if not names:
-        df = pd.DataFrame(index=pd.RangeIndex(len(ts_ms)))
-    df["timestamp"] = _ts_column(ts_ms).to_numpy() if len(ts_ms) else \
-        pd.Series([], dtype="datetime64[ms, UTC]")
-    df["timestamp"] = df["timestamp"].astype("datetime64[ms, UTC]")
-    df["value"] = values
-    if isinstance(values, np.ndarray):
-        df["value"] = df["value"].astype(np.float64)
-    return df
+        cols[name] = _string_column([ls.get(name) for ls in labels], series_idx)
+    cols["timestamp"] = _ts_array(ts_ms)
+    cols["value"] = np.asarray(values, np.float64) if isinstance(values, np.ndarray) else \
+        np.asarray(values, dtype=object)
+    return pd.DataFrame(cols, index=pd.RangeIndex(len(ts_ms)))
 
 
 def to_frame(result: Result) -> pd.DataFrame:
@@ -121,12 +132,18 @@ def to_frame(result: Result) -> pd.DataFrame:
 
 
 def format_sample_value(v: float) -> str:
-    """A float as the Prometheus API writes it: ``"1.5"``, ``"NaN"``, ``"+Inf"``, no exponent."""
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    return str(np.format_float_positional(v, trim="-"))
+    """A float as the Prometheus API writes it: ``"1.5"``, ``"NaN"``, ``"+Inf"``, no exponent
+    (Go's ``strconv.FormatFloat(v, 'f', -1, 64)``)."""
+    r = repr(float(v))
+    if r.endswith(".0"):
+        return r[:-2]
+    if "e" in r or "n" in r:
+        if v != v:
+            return "NaN"
+        if math.isinf(v):
+            return "+Inf" if v > 0 else "-Inf"
+        return str(np.format_float_positional(v, trim="-"))
+    return r
 
 
 def format_timestamp(ms: int) -> int | float:
@@ -146,32 +163,34 @@ class PromAccessor:
     def label_columns(self) -> list[str]:
         return [c for c in self._df.columns if c not in _RESERVED]
 
-    def _series_keys(self) -> tuple[np.ndarray, list[Labels]]:
+    def series(self) -> tuple[np.ndarray, list[Labels]]:
+        """Series id of every row (in order of first appearance) and each series' labels."""
         df = self._df
         names = self.label_columns()
-        if not names or df.empty:
-            return np.zeros(len(df), np.int64), [Labels()] * (1 if len(df) else 0)
-        codes, uniques = pd.MultiIndex.from_frame(df[names].astype(object)).factorize()
+        if df.empty:
+            return np.zeros(0, np.int64), []
+        key = np.zeros(len(df), np.int64)
+        for name in names:
+            codes, uniques = pd.factorize(df[name], use_na_sentinel=True)
+            key = pd.factorize(key * (len(uniques) + 1) + (codes + 1))[0].astype(np.int64)
+        codes, _ = pd.factorize(key)
+        codes = np.asarray(codes, np.int64)
+        _, first = np.unique(codes, return_index=True)
         labels = []
-        for tup in uniques:
-            vals = tup if isinstance(tup, tuple) else (tup,)
-            labels.append(Labels({n: v for n, v in zip(names, vals, strict=True)
-                                  if isinstance(v, str) and v != ""}))
-        return np.asarray(codes, np.int64), labels
+        for row in first.tolist():
+            labels.append(Labels({n: v for n in names
+                                  if isinstance(v := df[n].iloc[row], str) and v != ""}))
+        return codes, labels
 
     def wide(self) -> pd.DataFrame:
         """DatetimeIndex x one column per series (named by its label set)."""
         df = self._df
-        codes, labels = self._series_keys()
-        names = [str(ls) for ls in labels]
-        out = pd.DataFrame({"timestamp": df["timestamp"].to_numpy(), "series": codes,
-                            "value": df["value"].to_numpy()})
-        wide = out.pivot_table(index="timestamp", columns="series", values="value",
-                               aggfunc="last", dropna=False)
-        wide.columns = [names[int(c)] for c in wide.columns]
-        wide.index.name = "timestamp"
-        wide.columns.name = None
-        return wide
+        codes, labels = self.series()
+        t_codes, t_uniques = pd.factorize(df["timestamp"], sort=True)
+        grid = np.full((len(t_uniques), len(labels)), np.nan)
+        grid[t_codes, codes] = df["value"].to_numpy(np.float64)
+        index = pd.DatetimeIndex(t_uniques, name="timestamp")
+        return pd.DataFrame(grid, index=index, columns=[str(ls) for ls in labels])
 
     def plot(self, **kwargs: Any) -> Any:
         """Line plot of :meth:`wide` (matplotlib); returns the Axes."""
@@ -190,17 +209,28 @@ class PromAccessor:
             v = df["value"].iloc[0]
             sval = str(v) if rtype == "string" else format_sample_value(float(v))
             return {"resultType": rtype, "result": [format_timestamp(int(ts_ms[0])), sval]}
-        codes, labels = self._series_keys()
-        values = df["value"].to_numpy(np.float64)
+        codes, labels = self.series()
+        ts_text = _format_column(ts_ms, format_timestamp)
+        values = np.ascontiguousarray(df["value"].to_numpy(np.float64))
+        # Format each distinct bit pattern once (keeps -0 apart from 0).
+        val_text = _format_column(values.view(np.int64), lambda b: format_sample_value(
+            float(np.int64(b).view(np.float64))))
         result: list[dict[str, Any]] = []
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
         for s, ls in enumerate(labels):
             rows = order[bounds[s]:bounds[s + 1]]
-            points = [[format_timestamp(int(t)), format_sample_value(float(v))]
-                      for t, v in zip(ts_ms[rows].tolist(), values[rows].tolist(), strict=True)]
+            points = list(map(list, zip(ts_text[rows].tolist(), val_text[rows].tolist(),
+                                        strict=True)))
             if rtype == "vector":
                 result.append({"metric": ls.to_dict(), "value": points[0]})
             else:
                 result.append({"metric": ls.to_dict(), "values": points})
         return {"resultType": rtype, "result": result}
+
+
+def _format_column(arr: np.ndarray, fmt: Any) -> np.ndarray:
+    """``fmt`` applied to every element, computed once per distinct value (object array)."""
+    uniq, inverse = np.unique(arr, return_inverse=True)
+    table = np.array([fmt(int(u)) for u in uniq.tolist()] + [None], dtype=object)[:-1]
+    return table[inverse.reshape(-1)]

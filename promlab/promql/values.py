@@ -140,23 +140,40 @@ class Matrix:
         """Index bounds ``lo, hi`` of shape ``(S, T)``: step ``j`` of series ``i`` covers
         ``ts_ms[lo[i, j]:hi[i, j]]`` (global indexes into the CSR arrays).
 
-        One ``searchsorted`` for all (series, step) pairs: each series' timestamps are shifted
-        by ``i * span`` so the concatenation is globally sorted.
+        One ``searchsorted`` for all (series, boundary) pairs: each series' timestamps are
+        shifted by ``i * span`` so the concatenation is globally sorted, and only the distinct
+        window edges are searched (when the range is a multiple of the step, window starts are
+        earlier window ends, so that is about ``T`` edges, not ``2 T``). The results may be
+        views of one array: treat them as read-only.
         """
         n_series = len(self.labels)
         n_steps = self.window_end_ms.shape[0]
-        if n_series == 0:
-            z = np.zeros((0, n_steps), np.int64)
+        if n_series == 0 or n_steps == 0:
+            z = np.zeros((n_series, n_steps), np.int64)
             return z, z
-        lo_t = int(min(self.window_start_ms.min(), self.ts_ms.min() if self.ts_ms.size else 0))
-        hi_t = int(max(self.window_end_ms.max(), self.ts_ms.max() if self.ts_ms.size else 0))
+        edges = np.concatenate([self.window_start_ms, self.window_end_ms])
+        bounds, inv = np.unique(edges, return_inverse=True)
+        lo_t = int(bounds[0])
+        hi_t = int(bounds[-1])
+        if self.ts_ms.size:
+            lo_t = min(lo_t, int(self.ts_ms.min()))
+            hi_t = max(hi_t, int(self.ts_ms.max()))
         span = hi_t - lo_t + 2
-        series_of = np.repeat(np.arange(n_series, dtype=np.int64), np.diff(self.offsets))
-        keys = series_of * span + (self.ts_ms - lo_t)
-        base = (np.arange(n_series, dtype=np.int64) * span)[:, None]
-        lo = np.searchsorted(keys, base + (self.window_start_ms - lo_t)[None, :], side="right")
-        hi = np.searchsorted(keys, base + (self.window_end_ms - lo_t)[None, :], side="right")
-        return lo.astype(np.int64), hi.astype(np.int64)
+        base = np.arange(n_series, dtype=np.int64) * span
+        keys = self.ts_ms - lo_t
+        keys += np.repeat(base, np.diff(self.offsets))
+        queries = base[:, None] + (bounds - lo_t)[None, :]
+        found = np.searchsorted(keys, queries, side="right").astype(np.int64, copy=False)
+        inv = inv.ravel()
+        return _take_columns(found, inv[:n_steps]), _take_columns(found, inv[n_steps:])
+
+
+def _take_columns(a: I64, cols: I64) -> I64:
+    """``a[:, cols]``, as a slice view when ``cols`` is a run of consecutive columns."""
+    if cols.size and int(cols[-1]) - int(cols[0]) == cols.size - 1 \
+            and bool((np.diff(cols) == 1).all()):
+        return a[:, int(cols[0]):int(cols[-1]) + 1]
+    return a[:, cols]
 
 
 Value = Scalar | String | Vector | Matrix

@@ -47,7 +47,7 @@ log = logging.getLogger("promlab.scrape")
 
 def _open_storage(data: Any) -> tuple[Storage, bool]:
     if isinstance(data, str | os.PathLike):
-        from promlab.storage import open_store  # type: ignore[attr-defined]
+        from promlab.storage import open_store
 
         return open_store(str(data)), True
     if hasattr(data, "appender"):

@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 from types import FrameType
+from typing import Any
 
 from promlab.errors import ConfigError, PromlabError
 from promlab.scrape import ScrapeHandle, start
@@ -33,6 +34,9 @@ def run(config_path: str | os.PathLike[str], data_dir: str | os.PathLike[str], *
     """Scrape until told to stop. Returns the process exit code (0 on a clean stop, 1 if the
     first config or the store cannot be loaded)."""
     config_path = str(config_path)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     stop = stop_event or threading.Event()
     reload_now = threading.Event()
     try:
@@ -48,7 +52,7 @@ def run(config_path: str | os.PathLike[str], data_dir: str | os.PathLike[str], *
     def on_hup(signum: int, frame: FrameType | None) -> None:
         reload_now.set()
 
-    previous = {}
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig, fn in ((signal.SIGTERM, on_stop), (signal.SIGINT, on_stop), (signal.SIGHUP, on_hup)):
             previous[sig] = signal.signal(sig, fn)

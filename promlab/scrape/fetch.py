@@ -19,7 +19,7 @@ import httpx
 from promlab.errors import ScrapeError
 from promlab.scrape.config import HTTPClientConfig
 
-__all__ = ["FetchResult", "build_client", "fetch"]
+__all__ = ["FetchResult", "build_client", "fetch", "ssl_context"]
 
 USER_AGENT = "promlab/0.1 (Prometheus-compatible scraper)"
 
@@ -50,7 +50,8 @@ class _HeaderAuth(httpx.Auth):
         yield request
 
 
-def _ssl_context(cfg: HTTPClientConfig) -> ssl.SSLContext:
+def ssl_context(cfg: HTTPClientConfig) -> ssl.SSLContext:
+    """The TLS context of a job (build once, share between its targets' clients)."""
     t = cfg.tls_config
     ctx = ssl.create_default_context(cafile=t.ca_file or None)
     if t.insecure_skip_verify:
@@ -61,18 +62,24 @@ def _ssl_context(cfg: HTTPClientConfig) -> ssl.SSLContext:
     return ctx
 
 
-def build_client(cfg: HTTPClientConfig, *, timeout_s: float, max_connections: int | None = None) -> httpx.AsyncClient:
-    """An ``AsyncClient`` for one job (connection pool shared by its targets).
+def build_client(cfg: HTTPClientConfig, *, timeout_s: float, max_connections: int | None = None,
+                 verify: ssl.SSLContext | None = None) -> httpx.AsyncClient:
+    """An ``AsyncClient`` with the auth and TLS settings of ``cfg``.
+
+    The scraper makes one small client per target (httpcore scans its whole pool on every
+    request, so one pool for a thousand targets would cost milliseconds per scrape) sharing the
+    job's ``verify`` context.
 
     Raises
     ------
     ScrapeError
         When the TLS files cannot be loaded.
     """
-    try:
-        verify: ssl.SSLContext = _ssl_context(cfg)
-    except (OSError, ssl.SSLError) as exc:
-        raise ScrapeError(f"unable to load TLS configuration: {exc}") from exc
+    if verify is None:
+        try:
+            verify = ssl_context(cfg)
+        except (OSError, ssl.SSLError) as exc:
+            raise ScrapeError(f"unable to load TLS configuration: {exc}") from exc
     auth = _HeaderAuth(cfg) if cfg.basic_auth is not None or cfg.authorization is not None else None
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     return httpx.AsyncClient(

@@ -26,6 +26,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
+import promlab.exposition as expo
 from promlab.errors import ExpositionError, ScrapeError
 from promlab.model import STALE_NAN, Labels
 from promlab.scrape.config import ScrapeConfig
@@ -68,12 +69,6 @@ class ScrapeResult:
     added: int = 0
 
 
-def _exposition() -> Any:
-    import promlab.exposition as expo  # imported late: the parser part may load after us
-
-    return expo
-
-
 class ScrapeLoop:
     """Scrapes one target on its schedule and appends through ``commit(batch)``.
 
@@ -82,7 +77,7 @@ class ScrapeLoop:
     target, cfg
         The target and its job's scrape config.
     client
-        The job's shared ``httpx.AsyncClient``.
+        The ``httpx.AsyncClient`` to fetch with (closed on :meth:`stop` when ``owns_client``).
     commit
         Coroutine function that appends and commits a :class:`Batch` (off the event loop).
     jitter_seed
@@ -93,12 +88,13 @@ class ScrapeLoop:
     """
 
     def __init__(self, target: Target, cfg: ScrapeConfig, *, client: httpx.AsyncClient | None,
-                 commit: Callable[[Batch], Any], jitter_seed: int = 0,
+                 commit: Callable[[Batch], Any], owns_client: bool = False, jitter_seed: int = 0,
                  carry_stale: list[Labels] | None = None, on_lateness: Callable[[float], None] | None = None,
                  forced_error: str = "") -> None:
         self.target = target
         self.cfg = cfg
         self.client = client
+        self.owns_client = owns_client
         self._commit = commit
         self.jitter_seed = jitter_seed
         self.interval_ms = target.interval_ms
@@ -168,6 +164,9 @@ class ScrapeLoop:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+        if self.owns_client and self.client is not None:
+            with contextlib.suppress(Exception):
+                await self.client.aclose()
         last = self.last_series()
         if stale and (last or self.scrapes):
             ts = int(time.time() * 1000)
@@ -194,7 +193,7 @@ class ScrapeLoop:
                 if self.client is None:
                     raise ScrapeError("no HTTP client for this target")
                 res = await fetch(self.client, self.url, timeout_s=self.timeout_ms / 1000,
-                                  accept=_exposition().ACCEPT_HEADER,
+                                  accept=expo.ACCEPT_HEADER,
                                   body_size_limit=self.cfg.body_size_limit,
                                   sni_hostname=self.cfg.http.tls_config.server_name)
                 body, ctype = res.body, res.content_type
@@ -223,7 +222,6 @@ class ScrapeLoop:
 
     def process(self, body: bytes, content_type: str | None, ts_ms: int, batch: Batch) -> ScrapeResult:
         """Parse a page and add its samples and staleness markers to ``batch``."""
-        expo = _exposition()
         if self._parser is None:
             self._parser = expo.Parser()
         try:
@@ -280,7 +278,18 @@ class ScrapeLoop:
             self._carry = []
         self._prev = present
         self._ever = ever | present
+        if len(cache.series) > 2 * post + 5_000:
+            self._reset_cache()
         return ScrapeResult(True, "", scraped, post, added)
+
+    def _reset_cache(self) -> None:
+        """Forget the parser's and the cache's series when they hold far more than a page (a
+        target whose series churn); the current series carry over for staleness."""
+        self._carry = self.last_series()
+        self._parser = None
+        self.cache = SeriesCache(self.cfg, self.sample_labels)
+        self._prev = np.zeros(0, bool)
+        self._ever = np.zeros(0, bool)
 
     @staticmethod
     def _grow(a: npt.NDArray[np.bool_], n: int) -> npt.NDArray[np.bool_]:

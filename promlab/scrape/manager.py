@@ -13,15 +13,17 @@ import asyncio
 import hashlib
 import logging
 import socket
+import ssl
+import time
 from collections import deque
 from typing import Any
 
 import httpx
 
-from promlab.errors import ScrapeError
 from promlab.model import Labels
 from promlab.scrape.config import Config, ScrapeConfig
 from promlab.scrape.discovery import DiscoveryManager, providers_for
+from promlab.scrape.fetch import build_client, ssl_context
 from promlab.scrape.loop import Batch, ScrapeLoop
 from promlab.scrape.scheduler import Scheduler
 from promlab.scrape.targets import DroppedTarget, Target, build_targets
@@ -48,13 +50,20 @@ class ScrapePool:
         self.manager = manager
         self.loops: dict[int, ScrapeLoop] = {}
         self.dropped: list[DroppedTarget] = []
-        self.client: httpx.AsyncClient | None = None
+        self.verify: ssl.SSLContext | None = None
         self.client_error = ""
         try:
-            self.client = manager.client_factory(cfg)
-        except ScrapeError as exc:
-            self.client_error = str(exc)
-            log.error("job %s: %s", cfg.job_name, exc)
+            self.verify = ssl_context(cfg.http)
+        except (OSError, ssl.SSLError) as exc:
+            self.client_error = f"unable to load TLS configuration: {exc}"
+            log.error("job %s: %s", cfg.job_name, self.client_error)
+
+    def new_client(self) -> httpx.AsyncClient | None:
+        """A client for one target (one keep-alive connection), sharing the job's TLS context."""
+        if self.verify is None:
+            return None
+        return build_client(self.cfg.http, timeout_s=self.cfg.scrape_timeout_ms / 1000, max_connections=2,
+                            verify=self.verify)
 
     def sync(self, targets: list[Target], dropped: list[DroppedTarget],
              carry: dict[int, list[Labels]] | None = None) -> list[ScrapeLoop]:
@@ -68,11 +77,11 @@ class ScrapePool:
         for lp in gone:
             del self.loops[lp.target.hash]
         for h, t in wanted.items():
-            lp = self.loops.get(h)
-            if lp is not None:
-                lp.forced_error = limit_error or self.client_error
+            existing = self.loops.get(h)
+            if existing is not None:
+                existing.forced_error = limit_error or self.client_error
                 continue
-            lp = ScrapeLoop(t, self.cfg, client=self.client, commit=self.manager.commit,
+            lp = ScrapeLoop(t, self.cfg, client=self.new_client(), owns_client=True, commit=self.manager.commit,
                             jitter_seed=self.manager.jitter, carry_stale=carry.pop(h, None) if carry else None,
                             on_lateness=self.manager.record_lateness,
                             forced_error=limit_error or self.client_error)
@@ -82,13 +91,9 @@ class ScrapePool:
 
     async def close(self, *, stale: bool) -> dict[int, list[Labels]]:
         """Stop every loop; returns each target's last series (for a replacement pool)."""
-        carry = {}
         loops, self.loops = list(self.loops.values()), {}
-        for lp in loops:
-            carry[lp.target.hash] = await lp.stop(stale=stale)
-        if self.client is not None:
-            await self.client.aclose()
-        return carry
+        lasts = await asyncio.gather(*(lp.stop(stale=stale) for lp in loops))
+        return {lp.target.hash: last for lp, last in zip(loops, lasts, strict=True)}
 
 
 class ScrapeManager:
@@ -104,32 +109,57 @@ class ScrapeManager:
         self.lateness: deque[float] = deque(maxlen=200_000)
         self.samples_appended = 0
         self.commit_errors = 0
+        self.commits = 0
+        self.commit_seconds: deque[float] = deque(maxlen=10_000)
+        self._queue: list[tuple[Batch, asyncio.Future[None]]] = []
+        self._draining = False
         self._pending: set[str] = set()
         self._carry: dict[str, dict[int, list[Labels]]] = {}
 
     # --- wiring ----------------------------------------------------------------------------------
-    def client_factory(self, cfg: ScrapeConfig) -> httpx.AsyncClient:
-        from promlab.scrape.fetch import build_client
-
-        return build_client(cfg.http, timeout_s=cfg.scrape_timeout_ms / 1000)
-
     def record_lateness(self, seconds: float) -> None:
         self.lateness.append(seconds)
 
     async def commit(self, batch: Batch) -> None:
-        if batch.parts:
-            await self.scheduler.in_writer(self._commit_sync, batch)
+        """Append ``batch`` durably; returns once it is committed.
 
-    def _commit_sync(self, batch: Batch) -> None:
+        Batches that arrive while the writer thread is busy are merged into its next commit, so
+        a store whose commit costs an fsync does one per writer cycle, not one per scrape.
+        """
+        if not batch.parts:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((batch, fut))
+        if not self._draining:
+            self._draining = True
+            asyncio.get_running_loop().create_task(self._drain())
+        await asyncio.shield(fut)
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                items, self._queue = self._queue, []
+                await self.scheduler.in_writer(self._commit_sync, [b for b, _ in items])
+                for _, fut in items:
+                    if not fut.done():
+                        fut.set_result(None)
+        finally:
+            self._draining = False
+
+    def _commit_sync(self, batches: list[Batch]) -> None:
+        t0 = time.perf_counter()
         try:
             app = self.storage.appender()
-            for series, index, ts, values in batch.parts:
-                app.append_batch(series, index, ts, values)
+            for batch in batches:
+                for series, index, ts, values in batch.parts:
+                    app.append_batch(series, index, ts, values)
             stats = app.commit()
-            self.samples_appended += stats.appended if stats is not None else batch.num_samples
+            self.samples_appended += stats.appended if stats is not None else sum(b.num_samples for b in batches)
+            self.commits += 1
         except Exception:  # keep scraping; the store reports its own state
             self.commit_errors += 1
             log.exception("append/commit failed")
+        self.commit_seconds.append(time.perf_counter() - t0)
 
     # --- config ----------------------------------------------------------------------------------
     async def apply(self, config: Config) -> None:
@@ -183,6 +213,8 @@ class ScrapeManager:
         for pool in list(self.pools.values()):
             await pool.close(stale=False)
         self.pools.clear()
+        while self._draining or self._queue:  # everything scraped so far gets committed
+            await asyncio.sleep(0.01)
 
     # --- views -----------------------------------------------------------------------------------
     def snapshot(self) -> list[dict[str, Any]]:

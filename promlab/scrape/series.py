@@ -111,6 +111,8 @@ class SeriesCache:
         self.ref_map: npt.NDArray[np.int64] = np.zeros(0, np.int64)
         self.errors: dict[int, str] = {}  # final index -> label limit / validity error
         self.bad: npt.NDArray[np.bool_] = np.zeros(0, bool)
+        self._target_names = frozenset(target_labels)
+        self._checks = bool(cfg.label_limit or cfg.label_name_length_limit or cfg.label_value_length_limit)
 
     def __len__(self) -> int:
         return len(self.series)
@@ -138,23 +140,33 @@ class SeriesCache:
         return self.ref_map
 
     def _final(self, lset: Labels, empty: frozenset[str] = frozenset()) -> int:
-        d = mutate_sample_labels(lset, self.target_labels, self.cfg.honor_labels, empty)
-        if self.cfg.metric_relabel_configs:
-            out = process_dict(d, self.cfg.metric_relabel_configs)
-            if out is None:
+        pairs = lset.pairs
+        final: Labels | None = None
+        if not self.cfg.metric_relabel_configs and not empty:
+            # Fast path (the common case): no label of the page collides with a target label,
+            # so the result is the two sorted pair lists merged.
+            tnames = self._target_names
+            if not any(k in tnames for k, _ in pairs):
+                final = Labels.from_sorted_pairs(tuple(sorted(pairs + self.target_labels.pairs)))
+        if final is None:
+            d = mutate_sample_labels(lset, self.target_labels, self.cfg.honor_labels, empty)
+            if self.cfg.metric_relabel_configs:
+                out = process_dict(d, self.cfg.metric_relabel_configs)
+                if out is None:
+                    return DROPPED
+                d = out
+            final = Labels(d)
+            if len(final) == 0:
                 return DROPPED
-            d = out
-        final = Labels(d)
-        if len(final) == 0:
-            return DROPPED
         idx = self._index.get(final)
         if idx is None:
             idx = len(self.series)
             self.series.append(final)
             self._index[final] = idx
-            err = self._check(final)
-            if err:
-                self.errors[idx] = err
+            if self._checks or self.cfg.metric_relabel_configs:
+                err = self._check(final)
+                if err:
+                    self.errors[idx] = err
         return idx
 
     def _check(self, ls: Labels) -> str:

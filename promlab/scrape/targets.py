@@ -48,7 +48,7 @@ class Target:
                 else:
                     params[name] = [v]
         path = ls.get("__metrics_path__", "")
-        query = urlencode(params, doseq=True) if params else ""
+        query = urlencode(sorted(params.items()), doseq=True) if params else ""  # sorted, as Go's Values.Encode
         return f"{ls.get('__scheme__', 'http')}://{ls['__address__']}{path}" + (f"?{query}" if query else "")
 
     @property

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from promlab.errors import StorageError
 from promlab.model import Labels
 from promlab.storage.encoding import decimal_scales, decode_values, encode_values
-from promlab.storage.merge import gather_runs, runs_order
+from promlab.storage.merge import gather_runs
 from promlab.storage.postings import LabelColumn, LabelIndex
 
 __all__ = ["Block", "BlockMeta", "list_blocks", "write_block"]
@@ -102,13 +102,12 @@ def write_block(blocks_dir: str, labels: Sequence[Labels], sids: npt.NDArray[np.
     With ``bucket_ms``, rows are grouped by time bucket (after the metric name, before the
     series) so a short query on a long block reads only its buckets' row groups.
     """
-    used = np.unique(group)
+    used = np.flatnonzero(np.bincount(group, minlength=len(labels))) if group.shape[0] else group
     order = sorted(range(used.shape[0]), key=lambda i: _series_sort_key(labels[int(used[i])]))
     ser_idx = used[np.array(order, np.int64)] if order else used
     nser = int(ser_idx.shape[0])
     rank_of = np.full(len(labels), -1, np.int64)
     rank_of[ser_idx] = np.arange(nser)
-    rank = rank_of[group]
     ser_labels = [labels[int(i)] for i in ser_idx]
     ser_sids = sids[ser_idx]
     names = [ls.name for ls in ser_labels]
@@ -116,30 +115,41 @@ def write_block(blocks_dir: str, labels: Sequence[Labels], sids: npt.NDArray[np.
     code_of = {n: i for i, n in enumerate(name_dict)}
     name_code = np.array([code_of[n] for n in names], np.int64)
 
-    # Row order: metric, time bucket, series, time. A chunk is one series in one bucket.
+    # Row order: metric, time bucket, series, time. A chunk is one series in one bucket: the
+    # input is sorted by (group, ts), so chunks are its runs of equal (group, bucket) and only
+    # the chunks are sorted (then the rows gathered once).
     n = int(ts.shape[0])
     if bucket_ms and end - start > bucket_ms and n:
-        bucket = np.maximum(ts - start, 0) // bucket_ms
-        nb = int(bucket.max()) + 1
+        bucket = (ts - start) // bucket_ms
+        np.maximum(bucket, 0, out=bucket)
+        nb = int(bucket[-1] if bucket.shape[0] == 1 else bucket.max()) + 1
     else:
-        bucket, nb = np.zeros(n, np.int64), 1
-    key = (name_code[rank] * nb + bucket) * max(nser, 1) + rank
-    perm = runs_order(key)
-    if perm is not None:
-        key, rank, ts, values = key[perm], rank[perm], ts[perm], values[perm]
+        bucket, nb = None, 1
     if n:
-        row_start = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+        flag = np.empty(n, bool)
+        flag[0] = True
+        np.not_equal(group[1:], group[:-1], out=flag[1:])
+        if bucket is not None:
+            flag[1:] |= bucket[1:] != bucket[:-1]
+        row_start = np.flatnonzero(flag)
+        del flag
     else:
         row_start = np.zeros(0, np.int64)
     counts = np.diff(np.append(row_start, n)).astype(np.int64)
-    chunk_rank = rank[row_start]
-    if nb > 1 and n:
+    chunk_rank = rank_of[group[row_start]]
+    chunk_name = name_code[chunk_rank]
+    if nb > 1:
         # Within a (metric, bucket), order chunks by their first value: the jumps between
         # neighbouring chunks shrink, and so does the delta encoding of value_int (measured).
-        chunk_bucket = bucket[perm][row_start] if perm is not None else bucket[row_start]
-        co = np.lexsort((chunk_rank, values[row_start], chunk_bucket, name_code[chunk_rank]))
+        assert bucket is not None
+        co = np.lexsort((chunk_rank, values[row_start], bucket[row_start], chunk_name))
+    else:
+        co = np.lexsort((chunk_rank, chunk_name))
+    del bucket
+    if co.shape[0] and not bool((co[1:] > co[:-1]).all()):
         take = gather_runs(row_start[co], counts[co])
-        rank, ts, values = rank[take], ts[take], values[take]
+        ts, values = ts[take], values[take]
+        del take
         counts, chunk_rank = counts[co], chunk_rank[co]
         row_start = np.zeros(counts.shape[0], np.int64)
         np.cumsum(counts[:-1], out=row_start[1:])

@@ -17,11 +17,14 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from promlab.storage.merge import gather_runs
+
 __all__ = ["MAX_SCALE", "decimal_scales", "decode_values", "encode_values"]
 
 MAX_SCALE = 6
 _NOT_DECIMAL = -1
 _EXACT_INT = float(1 << 53)
+_POW10F = 10.0 ** np.arange(MAX_SCALE + 1)
 
 
 def _exact_mask(values: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.bool_]:
@@ -46,17 +49,24 @@ def decimal_scales(values: npt.NDArray[np.float64], row_start: npt.NDArray[np.in
     scales = np.full(n, _NOT_DECIMAL, np.int8)
     if n == 0 or values.shape[0] == 0:
         return scales
-    special = _special(values)
-    nonempty = counts > 0
-    starts = row_start[nonempty]
-    pending = np.flatnonzero(nonempty)
+    pending = np.flatnonzero(counts > 0)
+    vals = values
+    starts = row_start[pending]
     for k in range(MAX_SCALE + 1):
-        ok = _exact_mask(values, k) | special
+        # Only the rows of series still without a scale are tested again.
+        ok = _exact_mask(vals, k) | _special(vals)
         all_ok = np.logical_and.reduceat(ok, starts)
-        hit = all_ok & (scales[pending] == _NOT_DECIMAL)
-        scales[pending[hit]] = k
-        if (scales[pending] != _NOT_DECIMAL).all():
+        scales[pending[all_ok]] = k
+        if all_ok.all():
             break
+        if all_ok.any():
+            left = ~all_ok
+            lens = counts[pending][left]
+            take = gather_runs(starts[left], lens)
+            pending = pending[left]
+            vals = vals[take]
+            starts = np.zeros(lens.shape[0], np.int64)
+            np.cumsum(lens[:-1], out=starts[1:])
     return scales
 
 
@@ -64,7 +74,7 @@ def encode_values(values: npt.NDArray[np.float64], row_scale: npt.NDArray[np.int
                   ) -> tuple[pa.Array, pa.Array]:
     """The ``value`` (float64, nullable) and ``value_int`` (int64, nullable) columns."""
     as_int = (row_scale >= 0) & ~_special(values)
-    mult = 10.0 ** np.maximum(row_scale, 0).astype(np.float64)
+    mult = _POW10F[np.maximum(row_scale, 0)]
     with np.errstate(over="ignore", invalid="ignore"):
         scaled = np.where(as_int, np.round(values * mult), 0.0).astype(np.int64)
     value_col = pa.array(np.where(as_int, 0.0, values), pa.float64(), mask=as_int)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["dedup_last", "gather_runs", "merge_parts", "runs_order", "sort_dedup", "sort_order"]
+__all__ = ["dedup_last", "gather_runs", "group_order", "merge_parts", "runs_order", "sort_dedup",
+           "sort_order"]
 
 _KEY_LIMIT = 1 << 62
 
@@ -33,6 +34,19 @@ def sort_order(group: npt.NDArray[np.int64], ts: npt.NDArray[np.int64]) -> npt.N
     return np.lexsort((ts, group))
 
 
+def group_order(group: npt.NDArray[np.int64]) -> npt.NDArray[np.intp] | None:
+    """Stable permutation sorting ``group`` (non-negative), or None when already sorted.
+
+    Groups below 65536 are sorted as uint16, which numpy sorts stably with a radix sort (linear).
+    """
+    n = group.shape[0]
+    if n < 2 or bool((group[1:] >= group[:-1]).all()):
+        return None
+    if int(group.max()) < 1 << 16 and int(group.min()) >= 0:
+        return np.argsort(group.astype(np.uint16), kind="stable")
+    return np.argsort(group, kind="stable")
+
+
 def dedup_last(group: npt.NDArray[np.int64], ts: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
     """For arrays sorted by (group, ts): mask keeping the last of each run of equal keys."""
     keep = np.ones(group.shape[0], bool)
@@ -45,6 +59,10 @@ def sort_dedup(group: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
                values: npt.NDArray[np.float64]
                ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Sort by (group, ts) and keep the last write of each duplicate key."""
+    order = group_order(group)
+    g, t, v = (group, ts, values) if order is None else (group[order], ts[order], values[order])
+    if g.shape[0] > 1 and bool(((g[1:] != g[:-1]) | (t[1:] > t[:-1])).all()):
+        return g, t, v  # each group's samples were in time order already: no duplicates
     order = sort_order(group, ts)
     g, t, v = group[order], ts[order], values[order]
     keep = dedup_last(g, t)

@@ -20,6 +20,7 @@ import numpy.typing as npt
 from promlab.errors import StorageError
 from promlab.model import Labels, parse_duration
 from promlab.storage import compact as _compact
+from promlab.storage.backfill import Backfill
 from promlab.storage.blocks import Block, list_blocks, write_block
 from promlab.storage.head import Head
 from promlab.storage.interface import AppendStats
@@ -319,8 +320,7 @@ class ParquetStore:
             sids_a = np.concatenate(all_sids)
             ts_a = np.concatenate(all_ts)
             vals_a = np.concatenate(all_vals)
-            ok = (head.accept(refs_a, ts_a, self.ooo_window) if self.ooo_window is not None
-                  else np.ones(ts_a.shape[0], bool))
+            ok, stats.out_of_order, stats.duplicates = head.accept(refs_a, ts_a, self.ooo_window)
             if not ok.all():
                 stats.out_of_bounds = int((~ok).sum())
                 refs_a, sids_a, ts_a, vals_a = refs_a[ok], sids_a[ok], ts_a[ok], vals_a[ok]
@@ -334,6 +334,14 @@ class ParquetStore:
             stats.appended = int(ts_a.shape[0])
             self._maybe_flush()
         return stats
+
+    def backfill(self, *, max_samples: int = 40_000_000) -> Backfill:
+        """A bulk writer of history older than the head, straight to blocks (no WAL, no head).
+
+        See :mod:`promlab.storage.backfill`; :func:`promlab.importer.import_file` uses it.
+        """
+        self._check_open(write=True)
+        return Backfill(self, max_samples=max_samples)
 
     # --- flushing, compaction, retention ------------------------------------------------------
     def _maybe_flush(self) -> None:

@@ -386,10 +386,10 @@ def test_range_query_rejects_range_vector(store):
 
 
 def test_data_time_range():
-    expr = bop("+", sel("a", offset=M), subq(rng(sel("b"), 2 * M), 10 * M, M) if False else
-               sel("b", at=100 * M))
-    assert data_time_range(expr, 50 * M, 60 * M, lookback_ms=5 * M, default_step_ms=M) == (
-        44 * M + 1, 100 * M)
+    expr = bop("+", sel("a", offset=M), sel("b", at=100 * M))
+    assert data_time_range(expr, 50 * M, 60 * M, lookback_ms=5 * M) == (44 * M + 1, 100 * M)
+    sq = subq(rng(sel("b"), 2 * M), 10 * M, M, offset=M)
+    assert data_time_range(sq, 50 * M, 60 * M, lookback_ms=5 * M) == (37 * M + 1, 59 * M)
 
 
 def test_failed_query_leaves_engine_usable(store):
@@ -402,3 +402,46 @@ def test_failed_query_leaves_engine_usable(store):
 def test_result_value_types(store):
     assert isinstance(instant(store, num(1), 0).value, Scalar)
     assert isinstance(instant(store, string("s"), 0).value, String)
+
+
+class _CancelAfterFirstSelect:
+    """A Queryable that sets the cancel event once the first selector has read its data."""
+
+    def __init__(self, inner: MemoryStorage, event: threading.Event) -> None:
+        self.inner = inner
+        self.event = event
+        self.selects = 0
+
+    def querier(self, mint_ms: int, maxt_ms: int):
+        outer = self
+        q = self.inner.querier(mint_ms, maxt_ms)
+
+        class _Q:
+            def select(self, matchers, hints=None):
+                outer.selects += 1
+                outer.event.set()
+                return q.select(matchers, hints)
+
+            def close(self) -> None:
+                q.close()
+
+        return _Q()
+
+
+def test_cancel_between_nodes(store):
+    ev = threading.Event()
+    wrapped = _CancelAfterFirstSelect(store, ev)
+    with pytest.raises(QueryCanceled):
+        Engine().range(wrapped, bop("+", sel("a"), sel("b")), 0, 10 * M, M, cancel=ev)
+    assert wrapped.selects == 1
+
+
+@pytest.mark.parametrize(("t", "want"), [
+    pytest.param(-10 * M, [], id="before-data"),
+    pytest.param(0, [(0, 0.0)], id="at-zero"),
+    pytest.param(3 * M + 1, [(2 * M, 2.0), (3 * M, 3.0)], id="unaligned-eval-time"),
+])
+def test_subquery_alignment_edges(store, t, want):
+    res = instant(store, subq(sel("a", job="x"), 2 * M, M), t)
+    got = _points(res)
+    assert list(got.values()) == ([want] if want else [])

@@ -50,6 +50,12 @@ def run(store, q: str, t_ms: int) -> dict[str, float]:
                  id="bool"),
     pytest.param('-req_total{job="a"} or -other_total', 10 * M, {'{job="a"}': -600.0},
                  id="or-after-name-drop"),
+    pytest.param('timestamp(req_total{job="a"})', 10 * M + 30_000, {'{job="a"}': 600.0},
+                 id="timestamp-of-selector"),
+    pytest.param('timestamp(req_total{job="a"} @ 120)', 10 * M, {'{job="a"}': 120.0},
+                 id="timestamp-of-pinned-selector"),
+    pytest.param('timestamp(req_total{job="a"} and limit)', 10 * M + 30_000,
+                 {'{job="a"}': 630.0}, id="timestamp-of-operator-is-step"),
 ])
 def test_queries(store, q, t, want):
     assert run(store, q, t) == want
@@ -81,3 +87,18 @@ def test_public_query_range(store):
 def test_public_query_bad_data():
     with pytest.raises(TypeError):
         pq.query("1", 0, data=42)
+
+
+def test_public_query_on_store_directory(tmp_path):
+    from promlab.storage import open_store
+
+    with open_store(tmp_path / "data", ooo_window=None) as st:
+        app = st.appender()
+        for i in range(10):
+            app.append(Labels({"__name__": "up", "job": "a"}), i * M, float(i))
+        app.commit()
+        st.flush()
+    df = pq.query("up", 5 * 60, data=tmp_path / "data")
+    assert df["value"].tolist() == [5.0]
+    df = pq.query_range("up * 2", 0, 540, "3m", data=str(tmp_path / "data"))
+    assert df["value"].tolist() == [0.0, 6.0, 12.0, 18.0]

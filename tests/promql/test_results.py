@@ -131,3 +131,34 @@ def test_json_shape_matches_prometheus(store, example, make):
     theirs = _example(example)
     assert ours["resultType"] == theirs["resultType"]
     assert _shape(ours["result"][:1]) == _shape(theirs["result"][:1])
+
+
+def test_plot_returns_axes(store):
+    mpl = pytest.importorskip("matplotlib")
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df = pq.query_range(sel("up"), 0, 300, "60s", data=store)
+    ax = df.prom.plot(title="up")
+    try:
+        assert ax.get_title() == "up"
+        assert len(ax.get_lines()) == 2
+    finally:
+        plt.close("all")
+
+
+@pytest.mark.parametrize(("v", "text"), [
+    pytest.param(1.5, "1.5", id="plain"),
+    pytest.param(2.0, "2", id="integral"),
+    pytest.param(-0.0, "-0", id="neg-zero"),
+    pytest.param(1e21, "1000000000000000000000", id="big-no-exponent"),
+    pytest.param(1e-7, "0.0000001", id="small-no-exponent"),
+    pytest.param(float("nan"), "NaN", id="nan"),
+    pytest.param(float("inf"), "+Inf", id="inf"),
+    pytest.param(float("-inf"), "-Inf", id="neg-inf"),
+    pytest.param(0.1 + 0.2, "0.30000000000000004", id="shortest-repr"),
+])
+def test_format_sample_value(v, text):
+    from promlab.promql.results import format_sample_value
+
+    assert format_sample_value(v) == text

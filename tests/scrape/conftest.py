@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import shutil
 import ssl
@@ -59,10 +60,8 @@ class _Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.requests[path] = self.state.requests.get(path, 0) + 1
             self.state.headers[path] = dict(self.headers.items())
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self._route(path, q)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
     def _route(self, path: str, q: dict[str, list[str]]) -> None:
         n = int(q.get("n", ["3"])[0])
@@ -166,9 +165,9 @@ class CA:
 @pytest.fixture(scope="session")
 def tls_ca(tmp_path_factory: pytest.TempPathFactory) -> CA:
     """A self-signed CA and a server certificate for ``localhost``/127.0.0.1 signed by it."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl CLI not installed")
+    from benchmarks.realprom import require_binary
+
+    openssl = shutil.which("openssl") or require_binary("openssl")  # skips, or fails under CI=true
     d = tmp_path_factory.mktemp("tls")
 
     def run(*args: str) -> None:

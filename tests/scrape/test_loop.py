@@ -200,7 +200,7 @@ def test_connection_refused(fault_server: FaultServer) -> None:
 
     store = MemoryStorage()
     server = FaultServer("", f"127.0.0.1:{free_port()}", fault_server.state, fault_server.server)
-    lp, (r,) = run_scrapes(server, store, {}, [1000])
+    _lp, (r,) = run_scrapes(server, store, {}, [1000])
     assert "connection refused" in r.error
 
 
@@ -216,7 +216,7 @@ def test_tls(tls_server: FaultServer, tls_ca: CA, tls: str, ok: bool, error: str
                   "insecure": {"insecure_skip_verify": True}}[tls]
     store = MemoryStorage()
     job = {"scheme": "https", "metrics_path": "/ok", "tls_config": tls_config}
-    lp, (r,) = run_scrapes(tls_server, store, job, [1000])
+    _lp, (r,) = run_scrapes(tls_server, store, job, [1000])
     assert r.ok == ok, r.error
     assert error in r.error
 
@@ -228,3 +228,18 @@ def test_honor_labels_explicit_empty_label_blocks_target_label(fault_server: Fau
     idx = empty_labels_index(b'push_time_seconds{instance="",job="batch"} 1\nx{a="q\\"",b=""} 2\ny{a="b"} 3\n')
     assert idx == {(("__name__", "push_time_seconds"), ("job", "batch")): frozenset({"instance"}),
                    (("__name__", "x"), ("a", 'q"')): frozenset({"b"})}
+
+
+def test_series_churn_resets_cache_and_keeps_staleness(fault_server: FaultServer) -> None:
+    store = MemoryStorage()
+
+    def churn(i: int) -> None:
+        fault_server.state.series = [f"{i}_{k}" for k in range(3000)]
+
+    times = [1000, 2000, 3000, 4000, 5000]
+    lp, results = run_scrapes(fault_server, store, {"metrics_path": "/toggle"}, times, between=churn)
+    assert all(r.ok for r in results)
+    assert len(lp.cache) == 3000  # reset after the 4th scrape pushed it past 2 × page + 5k
+    for i in range(4):  # every generation of series ended with a marker at the next scrape
+        (pts,) = series(store, f"toggle_{i}_7").values()
+        assert pts[-1][0] == times[i + 1] and stale_mask([pts[-1][1]])[0]

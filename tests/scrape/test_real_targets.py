@@ -12,7 +12,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, push_to_gateway, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    push_to_gateway,
+    start_http_server,
+)
 
 import promlab.scrape as scrape
 from benchmarks import realprom
@@ -108,7 +115,7 @@ def test_same_series_as_prometheus(app: str) -> None:
         cfg = config(ne.url.removeprefix("http://"), pgw.url.removeprefix("http://"), app)
         store = MemoryStorage()
         with realprom.prometheus(config=cfg) as prom, scrape.start(cfg, data=store) as h:
-            time.sleep(8)
+            time.sleep(20)
             df = h.targets()
             theirs = prom_series(prom)
         assert (df["health"] == "up").all(), df[["scrape_pool", "last_error"]]

@@ -179,8 +179,8 @@ def _set_op(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching) -> Vect
     right_any = _group_any(rhs.present, sr, n_groups)
     matched = right_any[sl]
     present = lhs.present & (matched if op == "and" else ~matched)
-    return _drop_empty_rows(Vector(lhs.labels, lhs.values, present, lhs.drop_name,
-                                   lhs.timestamps_ms))
+    # Like every operator result, timestamp() of it is the step time, not the sample time.
+    return _drop_empty_rows(Vector(lhs.labels, lhs.values, present, lhs.drop_name))
 
 
 def _match_labels(ls: Labels, matching: VectorMatching) -> Labels:
@@ -219,7 +219,7 @@ def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
     s_many, s_one, sigs = _signature_ids(many.labels, one.labels, matching)
     n_groups = len(sigs)
     # Steps where both sides have samples (Prometheus short-circuits the others).
-    active = lhs.present.any(axis=0) & rhs.present.any(axis=0)
+    active: B = np.asarray(lhs.present.any(axis=0) & rhs.present.any(axis=0))
     one_count = _group_count(one.present, s_one, n_groups)
     bad = (one_count > 1) & active[None, :]
     if bad.any():

@@ -7,6 +7,7 @@ variances follow Prometheus's exact numerics with a loop over the position insid
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,13 @@ from promlab.promql.eval.functions._common import (
     vector_out,
     warn,
     window_gather,
+)
+from promlab.promql.eval.functions._fast import (
+    block,
+    count_groups,
+    nonfinite_counts,
+    window_sums,
+    window_variance,
 )
 from promlab.promql.eval.functions.misc import absent_vector
 from promlab.promql.eval.functions.rangefuncs import matrix_arg
@@ -60,25 +68,35 @@ def window_sum(m: Matrix, ws: WindowSet) -> F64:
         return np.where(np.isinf(s), s, s + c)
 
 
+def _restrict(m: Matrix, lo: I64, hi: I64, need: B, min_count: int = 1) -> WindowSet:
+    """The WindowSet of only the windows in ``need`` (for the exact fallback kernels)."""
+    return WindowSet(m, lo, np.where(need, hi, lo), min_count)
+
+
+def _fast_sums(m: Matrix, lo: I64, hi: I64) -> tuple[F64, B, WindowSet | None]:
+    """Window sums from exact-split prefix sums, the present mask, and the WindowSet of the
+    windows that need the compensated kernel (``None`` if none)."""
+    present = hi > lo
+    sums, exact = window_sums(m.values, lo, hi)
+    need = present & ~exact
+    return sums, present, (_restrict(m, lo, hi, need) if need.any() else None)
+
+
 @function("sum_over_time")
 def func_sum_over_time(call: FunctionCall) -> Vector:
-    """``sum_over_time(v range-vector)`` with Kahan summation."""
+    """``sum_over_time(v range-vector)``: Kahan-accurate sums (prefix sums where provably
+    accurate, the compensated kernel elsewhere)."""
     m = matrix_arg(call)
     lo, hi = m.window_bounds()
-    ws = WindowSet(m, lo, hi)
-    return _out(m, ws.scatter(window_sum(m, ws)), ws.mask)
+    sums, present, ws = _fast_sums(m, lo, hi)
+    if ws is not None:
+        sums[ws.mask] = window_sum(m, ws)[np.argsort(ws.flat)]
+    return _out(m, sums, present)
 
 
-@function("avg_over_time")
-def func_avg_over_time(call: FunctionCall) -> Vector:
-    """``avg_over_time(v range-vector)``: Kahan sum / count, switching to an incremental
+def _avg_kahan(m: Matrix, ws: WindowSet) -> F64:
+    """Prometheus's ``avg_over_time`` numerics: Kahan sum / count, switching to an incremental
     mean where the sum would overflow."""
-    m = matrix_arg(call)
-    lo, hi = m.window_bounds()
-    ws = WindowSet(m, lo, hi)
-    if _exact_int_sum_ok(m, ws.max_n):
-        res = reduce_windows(np.add, m.values, ws.lo, ws.lo + ws.n) / ws.n
-        return _out(m, ws.scatter(res), ws.mask)
     w = ws.flat.size
     s = m.values[ws.lo].copy() if w else np.zeros(0)
     c = np.zeros(w)
@@ -106,8 +124,21 @@ def func_avg_over_time(call: FunctionCall) -> Vector:
             mk[:] = np.where(ik, nm, mk)
             ck[:] = np.where(ik, nc2, ck)
         nf = ws.n.astype(np.float64)
-        res = np.where(incr, mean + c, s / nf + c / nf)
-    return _out(m, ws.scatter(res), ws.mask)
+        res: F64 = np.where(incr, mean + c, s / nf + c / nf)
+    return res
+
+
+@function("avg_over_time")
+def func_avg_over_time(call: FunctionCall) -> Vector:
+    """``avg_over_time(v range-vector)``: Kahan sum / count (incremental mean on overflow)."""
+    m = matrix_arg(call)
+    lo, hi = m.window_bounds()
+    sums, present, ws = _fast_sums(m, lo, hi)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        res = sums / (hi - lo)
+    if ws is not None:
+        res[ws.mask] = _avg_kahan(m, ws)[np.argsort(ws.flat)]
+    return _out(m, res, present)
 
 
 @function("count_over_time")
@@ -211,10 +242,9 @@ def func_ts_of_min_over_time(call: FunctionCall) -> Vector:
     return _ts_of_extreme(call, is_max=False)
 
 
-def _variance(call: FunctionCall, sqrt: bool) -> Vector:
-    m = matrix_arg(call)
-    lo, hi = m.window_bounds()
-    ws = WindowSet(m, lo, hi)
+def _variance_kahan(m: Matrix, ws: WindowSet) -> F64:
+    """Prometheus's variance numerics: Welford's running mean and sum of squares, both with
+    Kahan compensation."""
     w = ws.flat.size
     mean, cm, aux, ca = (np.zeros(w) for _ in range(4))
     with np.errstate(all="ignore"):
@@ -225,9 +255,24 @@ def _variance(call: FunctionCall, sqrt: bool) -> Vector:
             mean[:cnt], cm[:cnt] = kahan_inc(delta / count, mean[:cnt], cm[:cnt])
             aux[:cnt], ca[:cnt] = kahan_inc(delta * (f - (mean[:cnt] + cm[:cnt])), aux[:cnt],
                                             ca[:cnt])
-        var = (aux + ca) / ws.n
+        res: F64 = (aux + ca) / ws.n
+    return res
+
+
+def _variance(call: FunctionCall, sqrt: bool) -> Vector:
+    m = matrix_arg(call)
+    lo, hi = m.window_bounds()
+    present = hi > lo
+    bad = nonfinite_counts(m.values, lo, hi)
+    fast = present if bad is None else present & (bad == 0)
+    var, ok = window_variance(m.values, lo, hi, fast)
+    need = present & ~ok
+    if need.any():
+        ws = _restrict(m, lo, hi, need)
+        var[ws.mask] = _variance_kahan(m, ws)[np.argsort(ws.flat)]
+    with np.errstate(invalid="ignore"):
         res = np.sqrt(var) if sqrt else var
-    return _out(m, ws.scatter(res), ws.mask)
+    return _out(m, res, present)
 
 
 @function("stddev_over_time")
@@ -271,20 +316,42 @@ def quantile_of_sorted(sorted_block: F64, nan_count: np.ndarray, n: np.ndarray,
 
 def _window_quantiles(m: Matrix, ws: WindowSet, q: F64, mad: bool = False) -> F64:
     out = np.zeros(ws.flat.size)
-    for sl, block in window_gather(ws, m.values, np.inf):
+    for sl, blk in window_gather(ws, m.values, np.inf):
         n = ws.n[sl]
-        valid = np.arange(block.shape[1])[None, :] < n[:, None]
-        nan_c = (np.isnan(block) & valid).sum(axis=1)
-        srt = np.sort(block, axis=1)
+        valid = np.arange(blk.shape[1])[None, :] < n[:, None]
+        nan_c = (np.isnan(blk) & valid).sum(axis=1)
+        srt = np.sort(blk, axis=1)
         res = quantile_of_sorted(srt, nan_c, n, q[sl])
         if mad:
             with np.errstate(invalid="ignore"):
-                dev = np.where(valid, np.abs(block - res[:, None]), np.inf)
+                dev = np.where(valid, np.abs(blk - res[:, None]), np.inf)
             nan_d = (np.isnan(dev) & valid).sum(axis=1)
             res = quantile_of_sorted(np.sort(dev, axis=1), nan_d, n, q[sl])
             res = np.where(nan_c > 0, np.nan, res)
         out[sl] = res
     return out
+
+
+def _quantiles_fast(values: F64, lo: I64, hi: I64, mask: B, qs: F64) -> F64:
+    """Quantiles of the NaN-free windows in ``mask``: dense same-length blocks, sorted row by
+    row."""
+    out = np.zeros(lo.size)
+    n_steps = lo.shape[1]
+    for n, flat, starts in count_groups(lo, hi, mask):
+        x = block(values, starts, n)
+        q = qs[flat % n_steps]
+        x.sort(axis=1)  # faster than partitioning rows this short
+        q0 = float(q[0])
+        if 0.0 <= q0 <= 1.0 and bool((q == q0).all()):
+            rank = q0 * (n - 1)
+            k1 = max(0, math.floor(rank))
+            k2 = min(n - 1, k1 + 1)
+            weight = rank - math.floor(rank)
+            out[flat] = x[:, k1] * (1 - weight) + x[:, k2] * weight
+        else:
+            out[flat] = quantile_of_sorted(x, np.zeros(flat.size, np.int64),
+                                           np.full(flat.size, n), q)
+    return out.reshape(lo.shape)
 
 
 @function("quantile_over_time")
@@ -293,13 +360,20 @@ def func_quantile_over_time(call: FunctionCall) -> Vector:
     m = matrix_arg(call, 1)
     qs = scalar_arg(call.args, 0, call.ctx.num_steps)
     lo, hi = m.window_bounds()
-    ws = WindowSet(m, lo, hi)
-    steps_with_data = ws.mask.any(axis=0) if ws.mask.size else np.zeros(qs.size, bool)
+    present = hi > lo
+    steps_with_data = present.any(axis=0) if present.size else np.zeros(qs.size, bool)
     for qv in np.unique(qs[steps_with_data & ~((qs >= 0) & (qs <= 1))]):
         warn(call.ctx, f"quantile value should be between 0 and 1, got {format_go_g(float(qv))}",
              call.node.args[0])
-    q = np.broadcast_to(qs[None, :], lo.shape).ravel()[ws.flat]
-    return _out(m, ws.scatter(_window_quantiles(m, ws, q)), ws.mask)
+    bad = nonfinite_counts(m.values, lo, hi)
+    fast = present if bad is None else present & (bad == 0)
+    res = _quantiles_fast(m.values, lo, hi, fast, qs)
+    need = present & ~fast
+    if need.any():
+        ws = _restrict(m, lo, hi, need)
+        q = np.broadcast_to(qs[None, :], lo.shape).ravel()[ws.flat]
+        res[ws.mask] = _window_quantiles(m, ws, q)[np.argsort(ws.flat)]
+    return _out(m, res, present)
 
 
 @function("mad_over_time")

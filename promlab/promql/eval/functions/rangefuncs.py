@@ -19,6 +19,7 @@ from promlab.promql.eval.functions._common import (
     scalar_arg,
     vector_out,
 )
+from promlab.promql.eval.functions._fast import nonfinite_counts, window_regression
 from promlab.promql.eval.registry import FunctionCall, function
 from promlab.promql.values import F64, I64, B, Matrix, Vector
 
@@ -42,18 +43,48 @@ def series_start_mask(m: Matrix) -> B:
     return start
 
 
-def _prev(m: Matrix) -> F64:
-    prev = np.empty_like(m.values)
-    if prev.size:
-        prev[0] = np.nan
-        prev[1:] = m.values[:-1]
-    return prev
+def _pair_flags(m: Matrix, flags: B) -> B:
+    """Clear the flags (computed on ``values[1:]`` against ``values[:-1]``) that pair the
+    first sample of a series with the last sample of the previous one."""
+    starts = m.offsets[1:-1]
+    starts = starts[(starts > 0) & (starts < m.values.size)]
+    flags[starts - 1] = False
+    return flags
 
 
 def _pick(arr: np.ndarray, idx: I64) -> np.ndarray:
     if arr.size == 0:
         return np.zeros(idx.shape, arr.dtype)
-    return arr[np.clip(idx, 0, arr.size - 1)]
+    return np.take(arr, idx, mode="clip")
+
+
+def _reset_correction(m: Matrix, lo: I64, hi: I64) -> F64 | None:
+    """Sum of the pre-reset values of the counter resets inside every window (``None`` when
+    there is no reset at all). A reset at sample ``r`` (value below its predecessor's) counts
+    for the windows with ``lo < r < hi``; the drops are added in sample order, as Prometheus
+    does."""
+    v = m.values
+    if v.size < 2:
+        return None
+    with np.errstate(invalid="ignore"):
+        flags = _pair_flags(m, v[1:] < v[:-1])
+    if not flags.any():
+        return None
+    pos = np.flatnonzero(flags)
+    drops = v[pos]          # the value before the reset, at sample pos + 1
+    # before[k] = resets at samples j < k; a window has the resets with lo < j < hi.
+    before = np.zeros(v.size + 1, np.int32 if v.size < 2**31 else np.int64)
+    np.cumsum(flags, dtype=before.dtype, out=before[2:])
+    a = np.take(before, lo + 1, mode="clip")
+    b = np.take(before, hi)
+    nres = b - a
+    corr = np.zeros(lo.shape)
+    one = nres == 1
+    corr[one] = drops[a[one]]
+    many = nres > 1
+    if many.any():
+        corr[many] = reduce_windows(np.add, drops, a[many], b[many])
+    return corr
 
 
 def _extrapolated(call: FunctionCall, is_counter: bool, is_rate: bool) -> Vector:
@@ -61,33 +92,39 @@ def _extrapolated(call: FunctionCall, is_counter: bool, is_rate: bool) -> Vector
     lo, hi = m.window_bounds()
     n = hi - lo
     ok = n >= 2
-    v0, v1 = _pick(m.values, lo), _pick(m.values, hi - 1)
-    t0, t1 = _pick(m.ts_ms, lo), _pick(m.ts_ms, hi - 1)
+    last = hi - 1
+    v0, v1 = _pick(m.values, lo), _pick(m.values, last)
+    t0, t1 = _pick(m.ts_ms, lo), _pick(m.ts_ms, last)
     with np.errstate(all="ignore"):
         result = v1 - v0
-        if is_counter and m.values.size:
-            prev = _prev(m)
-            reset = (m.values < prev) & ~series_start_mask(m)
-            if reset.any():
-                drops = np.where(reset, prev, 0.0)
-                corr = reduce_windows(np.add, drops, np.minimum(lo + 1, hi), hi)
-                result = result + np.where(n >= 2, corr, 0.0)
-        start = m.window_start_ms[None, :]
-        end = m.window_end_ms[None, :]
-        to_start = (t0 - start) / 1000.0
-        to_end = (end - t1) / 1000.0
-        sampled = (t1 - t0) / 1000.0
-        avg = sampled / np.maximum(n - 1, 1)
-        threshold = avg * 1.1
-        to_start = np.where(to_start >= threshold, avg / 2, to_start)
         if is_counter:
-            to_zero = np.where((result > 0) & (v0 >= 0), sampled * (v0 / result), to_start)
-            to_start = np.where(to_zero < to_start, to_zero, to_start)
-        to_end = np.where(to_end >= threshold, avg / 2, to_end)
-        factor = (sampled + to_start + to_end) / sampled
+            corr = _reset_correction(m, lo, hi)
+            if corr is not None:
+                result += corr
+        to_start = t0 - m.window_start_ms[None, :]
+        to_start = np.divide(to_start, 1000.0)
+        to_end = m.window_end_ms[None, :] - t1
+        to_end = np.divide(to_end, 1000.0)
+        t1 -= t0
+        sampled = np.divide(t1, 1000.0)
+        n -= 1
+        np.maximum(n, 1, out=n)
+        avg = sampled / n
+        threshold = avg * 1.1
+        avg /= 2  # now half the average interval
+        np.copyto(to_start, avg, where=to_start >= threshold)
+        if is_counter:
+            to_zero = v0 / result
+            to_zero *= sampled
+            use = (result > 0) & (v0 >= 0) & (to_zero < to_start)
+            np.copyto(to_start, to_zero, where=use)
+        np.copyto(to_end, avg, where=to_end >= threshold)
+        factor = sampled + to_start
+        factor += to_end
+        factor /= sampled
         if is_rate:
-            factor = factor / (m.range_ms / 1000.0)
-        result = result * factor
+            factor /= m.range_ms / 1000.0
+        result *= factor
     if is_counter:
         _counter_info(call, m, ok)
     return vector_out(list(m.labels), result, ok, True)
@@ -179,14 +216,34 @@ def _linear_regression(m: Matrix, ws: WindowSet, intercept_ms: I64) -> tuple[F64
     return slope, intercept
 
 
+def _regression(m: Matrix, lo: I64, hi: I64, ref_ms: I64 | None) -> tuple[F64, F64, B]:
+    """Slope and intercept of every window with at least 2 samples: the fast block kernel
+    where every sample is finite, the reference kernel for the rest."""
+    mask = (hi - lo) >= 2
+    bad = nonfinite_counts(m.values, lo, hi)
+    fast = mask if bad is None else mask & (bad == 0)
+    slope, icpt, ok = window_regression(m.values, m.ts_ms, lo, hi, fast, ref_ms)
+    need = mask & ~ok
+    if need.any():
+        ws = WindowSet(m, lo, np.where(need, hi, lo), min_count=2)
+        if ref_ms is None:
+            ref = m.ts_ms[ws.lo]
+        else:
+            ref = np.broadcast_to(ref_ms[None, :], lo.shape).ravel()[ws.flat]
+        s_ws, i_ws = _linear_regression(m, ws, ref)
+        order = np.argsort(ws.flat)
+        slope[ws.mask] = s_ws[order]
+        icpt[ws.mask] = i_ws[order]
+    return slope, icpt, mask
+
+
 @function("deriv")
 def func_deriv(call: FunctionCall) -> Vector:
     """``deriv(v range-vector)``: per-second slope by simple linear regression."""
     m = matrix_arg(call)
     lo, hi = m.window_bounds()
-    ws = WindowSet(m, lo, hi, min_count=2)
-    slope, _ = _linear_regression(m, ws, m.ts_ms[ws.lo] if m.ts_ms.size else ws.lo)
-    return vector_out(list(m.labels), ws.scatter(slope), ws.mask, True)
+    slope, _, mask = _regression(m, lo, hi, None)
+    return vector_out(list(m.labels), slope, mask, True)
 
 
 @function("predict_linear")
@@ -196,25 +253,24 @@ def func_predict_linear(call: FunctionCall) -> Vector:
     m = matrix_arg(call)
     dur = scalar_arg(call.args, 1, call.ctx.num_steps)
     lo, hi = m.window_bounds()
-    ws = WindowSet(m, lo, hi, min_count=2)
-    steps = np.broadcast_to(call.ctx.steps_ms[None, :], lo.shape).ravel()[ws.flat]
-    slope, intercept = _linear_regression(m, ws, steps)
-    d = np.broadcast_to(dur[None, :], lo.shape).ravel()[ws.flat]
+    slope, icpt, mask = _regression(m, lo, hi, np.asarray(call.ctx.steps_ms, np.int64))
     with np.errstate(all="ignore"):
-        out = slope * d + intercept
-    return vector_out(list(m.labels), ws.scatter(out), ws.mask, True)
+        out = slope * dur[None, :] + icpt
+    return vector_out(list(m.labels), out, mask, True)
 
 
 def _pair_count(call: FunctionCall, flags_fn) -> Vector:  # type: ignore[no-untyped-def]
     m = matrix_arg(call)
     lo, hi = m.window_bounds()
     n = hi - lo
-    if m.values.size:
-        prev = _prev(m)
+    if m.values.size > 1:
+        v = m.values
         with np.errstate(invalid="ignore"):
-            flags = flags_fn(m.values, prev) & ~series_start_mask(m)
-        csum = np.concatenate([[0], np.cumsum(flags, dtype=np.int64)])
-        cnt = csum[hi] - csum[np.minimum(lo + 1, hi)]
+            flags = _pair_flags(m, flags_fn(v[1:], v[:-1]))
+        # csum[k] = flagged pairs (j-1, j) with j < k; window pairs have lo < j < hi.
+        csum = np.zeros(v.size + 1, np.int32 if v.size < 2**31 else np.int64)
+        np.cumsum(flags, dtype=csum.dtype, out=csum[2:])
+        cnt = np.take(csum, hi) - np.take(csum, np.minimum(lo + 1, hi))
     else:
         cnt = np.zeros(lo.shape, np.int64)
     return vector_out(list(m.labels), cnt.astype(np.float64), n >= 1, True)

@@ -1,0 +1,286 @@
+"""Fast window kernels: exact-split prefix sums and dense same-length window blocks.
+
+Two tools make the range-vector functions cheap on big frames while keeping Prometheus's
+numerics:
+
+* :func:`window_sums` — the sum of every window from prefix sums. Each value is split into a
+  coarse part (a multiple of a power of two ``g`` chosen so that every prefix sum of the coarse
+  parts is exact) and the exact remainder (``|r| <= g/2``); the window sum is the exact
+  difference of coarse prefixes plus the difference of remainder prefixes, whose rounding error
+  is bounded by a running bound. Windows whose bound is not far below the result's last bit, or
+  that hold NaN or ±Inf, are reported as not ``exact`` so the caller recomputes them with the
+  compensated (Kahan) kernel.
+* :func:`count_groups` / :func:`block` — the windows with the same sample count ``n``, as dense
+  ``(windows, n)`` rows taken from a strided view of the CSR values (no index arrays), in
+  chunks of bounded size (``CHUNK_ELEMS``: memory stays small, vectors stay in cache). Order-
+  dependent recurrences (:func:`window_variance`, :func:`window_regression`) run over the
+  transposed block column by column, replaying Prometheus's exact sequence of floating-point
+  operations; Kahan's compensation step uses the branch-free TwoSum, which yields the same
+  exact error term as Prometheus's branching Neumaier form.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from promlab.promql.values import F64, I64, B
+
+__all__ = [
+    "block",
+    "count_groups",
+    "nonfinite_counts",
+    "window_regression",
+    "window_sums",
+    "window_variance",
+]
+
+_U = 2.0**-53
+#: A window sum is accepted when its error bound is below this fraction of its magnitude.
+_REL_TOL = 2.0**-50
+#: Target number of elements of one dense block (keeps temporaries small and in cache).
+CHUNK_ELEMS = 1 << 17
+
+
+def nonfinite_counts(values: F64, lo: I64, hi: I64) -> I64 | None:
+    """Number of NaN/±Inf samples in every window, or ``None`` if all values are finite."""
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return None
+    c = np.zeros(values.size + 1, np.int64)
+    np.cumsum(bad, dtype=np.int64, out=c[1:])
+    out: I64 = np.take(c, hi) - np.take(c, lo)
+    return out
+
+
+def window_sums(values: F64, lo: I64, hi: I64) -> tuple[F64, B]:
+    """Sums of ``values[lo:hi]`` for every window, and where they are trustworthy.
+
+    Returns ``(sums, exact)``: ``exact`` is False for windows holding non-finite values or
+    whose rounding-error bound exceeds ``2**-50`` of the sum (cancellation, mixed magnitudes);
+    their ``sums`` entries are meaningless. Elsewhere the sum is within a small fraction of an
+    ulp of the exact sum, like Prometheus's Kahan sum.
+    """
+    shape = lo.shape
+    if values.size == 0:
+        return np.zeros(shape), np.ones(shape, bool)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = float(np.abs(values).sum())
+    bad = None
+    v = values
+    if not math.isfinite(total):  # NaN/±Inf samples (or an overflowing total)
+        bad = nonfinite_counts(values, lo, hi)
+        if bad is not None:
+            v = np.where(np.isfinite(values), values, 0.0)
+            with np.errstate(over="ignore"):
+                total = float(np.abs(v).sum())
+        if not math.isfinite(total):
+            return np.zeros(shape), np.zeros(shape, bool)
+    if total == 0.0:
+        exact = np.ones(shape, bool) if bad is None else bad == 0
+        return np.zeros(shape), exact
+    _, e = math.frexp(total)          # total < 2**e
+    g_exp = e - 51                    # coarse grid 2**g_exp: |coarse prefix| < 2**(53 + g_exp)
+    if g_exp < -1000:                 # remainders would be subnormal: not worth it
+        return np.zeros(shape), np.zeros(shape, bool)
+    big = math.ldexp(1.5, 52 + g_exp)  # adding and subtracting it rounds to a multiple of 2**g_exp
+    coarse = v + big
+    coarse -= big
+    rem = v - coarse
+    ch = np.empty(v.size + 1)
+    ch[0] = 0.0
+    np.cumsum(coarse, out=ch[1:])
+    cl = np.empty(v.size + 1)
+    cl[0] = 0.0
+    np.cumsum(rem, out=cl[1:])
+    # cl[hi] - cl[lo] differs from the exact remainder sum by the rounding errors of the
+    # additions lo < j <= hi, each at most u * |cl[j]|: at most u * n * max|cl| in a window of
+    # n samples; where that coarse bound is not enough, the sharper u * (eb[hi] - eb[lo]) with
+    # eb = cumsum(|cl|) (plus eb's own rounding, second order).
+    with np.errstate(invalid="ignore", over="ignore"):
+        sums = np.take(ch, hi) - np.take(ch, lo)
+        sums += np.take(cl, hi) - np.take(cl, lo)
+        mag = np.abs(sums)
+        mag *= _REL_TOL
+        cl_max = max(abs(float(cl.max())), abs(float(cl.min())))
+        exact = (hi - lo) * (cl_max * _U * 1.01) <= mag
+        if not exact.all():
+            eb = np.abs(cl)
+            np.cumsum(eb, out=eb)
+            eh = np.take(eb, hi)
+            err = (eh - np.take(eb, lo)) * (_U * 1.01) + eh * (4 * _U * _U)
+            exact |= err <= mag
+    if bad is not None:
+        exact &= bad == 0
+    return sums, exact
+
+
+def count_groups(lo: I64, hi: I64, mask: B | None = None, *, min_count: int = 1,
+                 chunk_elems: int = CHUNK_ELEMS) -> Iterator[tuple[int, I64, I64]]:
+    """Yield ``(n, flat, starts)``: windows of exactly ``n`` samples (``n >= min_count``,
+    restricted to ``mask``) as flat indexes into the ``(S, T)`` grid and their first sample
+    index, in chunks of about ``chunk_elems`` samples."""
+    counts = (hi - lo).ravel()
+    if mask is not None:
+        counts = np.where(mask.ravel(), counts, 0)
+    if counts.size == 0:
+        return
+    lo_flat = lo.ravel()
+    present = np.bincount(counts[counts >= min_count]) if (counts >= min_count).any() \
+        else np.zeros(0, np.int64)
+    sizes = np.flatnonzero(present)
+    if sizes.size > 48:  # many distinct counts: one sort instead of a pass per count
+        order = np.argsort(counts, kind="stable")
+        sc = counts[order]
+        edges = np.searchsorted(sc, sizes)
+        groups = ((int(n), order[a:a + int(present[n])]) for n, a in zip(sizes, edges, strict=True))
+    else:
+        groups = ((int(n), np.flatnonzero(counts == n)) for n in sizes)
+    for n, flat in groups:
+        per = max(1, chunk_elems // n)
+        for a in range(0, flat.size, per):
+            f = flat[a:a + per]
+            yield n, f, lo_flat[f]
+
+
+def block(data: np.ndarray, starts: I64, n: int) -> np.ndarray:
+    """Rows ``data[s:s + n]`` for every ``s`` in ``starts`` as a dense ``(len(starts), n)``
+    array (copied from a strided view: no index array of all the samples)."""
+    out: np.ndarray = sliding_window_view(data, n)[starts]
+    return out
+
+
+def _kahan_add(inc: F64, s: F64, c: F64, t: F64, z: F64) -> None:
+    """In place ``s, c = kahansum.Inc(inc, s, c)`` for finite values (``t``, ``z`` scratch;
+    ``inc`` is clobbered): the compensation gets the exact error of ``s + inc`` (TwoSum)."""
+    np.add(s, inc, out=t)
+    np.subtract(t, s, out=z)      # z = t - s
+    np.subtract(inc, z, out=inc)  # inc - z
+    np.subtract(t, z, out=z)      # t - z
+    np.subtract(s, z, out=z)      # s - (t - z)
+    z += inc
+    c += z
+    s[:] = t
+
+
+def window_variance(values: F64, lo: I64, hi: I64, mask: B) -> tuple[F64, B]:
+    """Population variance of every window in ``mask`` with Prometheus's numerics (Welford's
+    running mean and sum of squares, each Kahan-compensated), bit for bit, over dense
+    same-length blocks transposed so every step of the recurrence is a contiguous vector
+    operation. Returns ``(var, ok)``: ``ok`` is False where the result is not finite (the
+    caller recomputes those windows with the reference kernel, which handles ±Inf)."""
+    out = np.zeros(lo.size)
+    ok = np.zeros(lo.size, bool)
+    with np.errstate(all="ignore"):
+        for n, flat, starts in count_groups(lo, hi, mask):
+            cols = np.ascontiguousarray(block(values, starts, n).T)
+            w = flat.size
+            mean, cm, aux, ca, t, z, delta, tmp = (np.zeros(w) for _ in range(8))
+            for k in range(n):
+                f = cols[k]
+                np.add(mean, cm, out=tmp)
+                np.subtract(f, tmp, out=delta)
+                np.divide(delta, float(k + 1), out=tmp)
+                _kahan_add(tmp, mean, cm, t, z)
+                np.add(mean, cm, out=tmp)
+                np.subtract(f, tmp, out=tmp)
+                tmp *= delta
+                _kahan_add(tmp, aux, ca, t, z)
+            aux += ca
+            aux /= n
+            out[flat] = aux
+            ok[flat] = np.isfinite(aux)
+    return out.reshape(lo.shape), ok.reshape(lo.shape)
+
+
+def _scalar_kahan(xs: list[float]) -> float:
+    """Prometheus's ``kahansum`` of a short list, in Python floats (same IEEE operations)."""
+    s = c = 0.0
+    for x in xs:
+        t = s + x
+        if math.isinf(t):
+            c = 0.0
+        elif abs(s) >= abs(x):
+            c += (s - t) + x
+        else:
+            c += (x - t) + s
+        s = t
+    return s + c
+
+
+def _x_pattern(d: I64) -> list[float] | None:
+    """The ``x = d / 1e3`` values shared by every row of the ``(windows, n)`` time offsets
+    ``d`` (regular scrapes give one pattern), or ``None`` if the rows differ."""
+    if d.shape[0] and bool((d == d[0]).all()):
+        return [float(v) / 1e3 for v in d[0].tolist()]
+    return None
+
+
+def _rows_kahan_cols(cols: F64) -> F64:
+    """Kahan sum of every column of ``(n, windows)`` (clobbers ``cols``)."""
+    s = cols[0].copy()
+    c = np.zeros(s.size)
+    t = np.empty_like(s)
+    z = np.empty_like(s)
+    for k in range(1, cols.shape[0]):
+        _kahan_add(cols[k], s, c, t, z)
+    s += c
+    return s
+
+
+def window_regression(values: F64, ts_ms: I64, lo: I64, hi: I64, mask: B,
+                      ref_ms: I64 | None) -> tuple[F64, F64, B]:
+    """Least-squares slope and intercept of every window in ``mask`` (at least 2 samples),
+    with Prometheus's numerics bit for bit: ``x = (t - ref) / 1e3`` with ``ref`` the first
+    sample's time (``ref_ms=None``, ``deriv``) or ``ref_ms`` per step (``(T,)``,
+    ``predict_linear``); Kahan sums of ``x``, ``y``, ``x*y``, ``x*x``; the constant-``y``
+    special case. Returns ``(slope, intercept, ok)``, ``ok`` False where a result is not finite
+    (the caller recomputes those windows with the reference kernel)."""
+    size = lo.size
+    n_steps = lo.shape[1] if lo.ndim == 2 else 1
+    slope_out = np.zeros(size)
+    icpt_out = np.zeros(size)
+    ok = np.zeros(size, bool)
+    with np.errstate(all="ignore"):
+        for n, flat, starts in count_groups(lo, hi, mask, min_count=2):
+            tb = block(ts_ms, starts, n)
+            ref = tb[:, 0] if ref_ms is None else ref_ms[flat % n_steps]
+            d = tb - ref[:, None]
+            pattern = _x_pattern(d)
+            yb = block(values, starts, n)
+            init_y = yb[:, 0]
+            const_y = (yb == init_y[:, None]).all(axis=1)
+            ycols = np.ascontiguousarray(yb.T)
+            w = flat.size
+            sy, cy, sxy, cxy, t, z, p = (np.zeros(w) for _ in range(7))
+            if pattern is not None:
+                sx = np.full(w, _scalar_kahan(pattern))
+                sx2 = np.full(w, _scalar_kahan([x * x for x in pattern]))
+                for k in range(n):
+                    np.multiply(ycols[k], pattern[k], out=p)
+                    _kahan_add(ycols[k], sy, cy, t, z)
+                    _kahan_add(p, sxy, cxy, t, z)
+            else:
+                xcols = np.ascontiguousarray((d / 1e3).T)
+                sx = _rows_kahan_cols(xcols.copy())
+                sx2 = _rows_kahan_cols(xcols * xcols)
+                for k in range(n):
+                    np.multiply(xcols[k], ycols[k], out=p)
+                    _kahan_add(ycols[k], sy, cy, t, z)
+                    _kahan_add(p, sxy, cxy, t, z)
+            sy += cy
+            sxy += cxy
+            cov = sxy - sx * sy / n
+            var = sx2 - sx * sx / n
+            slope = cov / var
+            icpt = sy / n - slope * sx / n
+            inf_y = np.isinf(init_y)
+            slope = np.where(const_y, np.where(inf_y, np.nan, 0.0), slope)
+            icpt = np.where(const_y, np.where(inf_y, np.nan, init_y), icpt)
+            slope_out[flat] = slope
+            icpt_out[flat] = icpt
+            ok[flat] = np.isfinite(slope) & np.isfinite(icpt)
+    return slope_out.reshape(lo.shape), icpt_out.reshape(lo.shape), ok.reshape(lo.shape)

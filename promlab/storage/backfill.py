@@ -1,0 +1,173 @@
+"""Bulk backfill: imported history written straight to blocks, bypassing the WAL and the head.
+
+Like ``promtool tsdb create-blocks-from``, a bulk import of data older than everything in the
+head does not need the write-ahead log (nothing is lost that the input file does not still hold)
+nor the head (the data is complete, not still arriving). :class:`Backfill` buffers the imported
+columns and, at :meth:`Backfill.finish` (or when the buffer exceeds ``max_samples``), sorts them
+once and writes one block per ``max_block_duration`` window — the size compaction would produce —
+so nothing has to be flushed or compacted afterwards.
+
+Semantics match appending and committing the same batches: the out-of-order window applies in
+append order (per series, against the latest sample before it), equal ``(series, timestamp)``
+keep the last write, and a new block gets a higher ``seq`` than every block already on disk, so it
+wins over older data on overlap. A batch that reaches into the head's time range is refused
+(``add`` returns ``None``) and should go through an appender instead. Data buffered but not yet
+written is neither durable nor visible.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from promlab.errors import StorageError
+from promlab.model import Labels
+from promlab.storage.blocks import write_block
+from promlab.storage.head import NO_TS, check_order
+from promlab.storage.interface import AppendStats
+from promlab.storage.merge import sort_dedup
+
+if TYPE_CHECKING:
+    from promlab.storage.store import ParquetStore
+
+__all__ = ["Backfill"]
+
+log = logging.getLogger("promlab.storage")
+
+
+class Backfill:
+    """Buffers batches older than the head and writes them as blocks (see the module docstring).
+
+    Parameters
+    ----------
+    store
+        The writable store.
+    max_samples
+        Write blocks whenever this many samples are buffered (bounds memory: ~24 bytes each,
+        about three times that while writing). Overlapping blocks of one window are merged by
+        the next compaction.
+    """
+
+    def __init__(self, store: ParquetStore, *, max_samples: int = 40_000_000) -> None:
+        self._store = store
+        self._max = max_samples
+        self._labels: list[Labels] = []  # the backfill's own series refs
+        self._ref: dict[Labels, int] = {}
+        self._mapped: Sequence[Labels] | None = None  # the caller's list mapped last
+        self._map = np.zeros(0, np.int64)  # its indices -> own refs
+        self._latest = np.zeros(0, np.int64)
+        self._parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
+                                npt.NDArray[np.float64]]] = []
+        self._buffered = 0
+        self.blocks_written: list[str] = []
+
+    def add(self, series: Sequence[Labels], index: npt.NDArray[np.integer],
+            ts_ms: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> AppendStats | None:
+        """Buffer one batch (same arguments as ``Appender.append_batch``).
+
+        Returns what a commit of the batch would report, or ``None`` (nothing buffered) when
+        the batch reaches the head's time range. ``series`` should be the same growing list
+        for every call (a parser's ``series``); another list writes out what is buffered first.
+        """
+        idx = np.asarray(index, np.int64)
+        ts = np.asarray(ts_ms, np.int64)
+        vals = np.asarray(values, np.float64)
+        if not idx.shape == ts.shape == vals.shape or idx.ndim != 1:
+            raise StorageError("backfill: index, ts_ms and values must be 1-d of equal length")
+        stats = AppendStats()
+        if idx.shape[0] == 0:
+            return stats
+        if int(idx.min()) < 0 or int(idx.max()) >= len(series):
+            raise StorageError("backfill: index out of range of series")
+        st = self._store
+        with st._lock:
+            st._check_open(write=True)
+            head_mint = st._head.mint
+            if head_mint is not None and int(ts.max()) >= head_mint:
+                return None
+        idx = self._local(series)[idx]
+        ok, stats.out_of_order, stats.duplicates = check_order(idx, ts, self._latest, st.ooo_window,
+                                                               update=True)
+        if not ok.all():
+            stats.out_of_bounds = int((~ok).sum())
+            idx, ts, vals = idx[ok], ts[ok], vals[ok]
+        if idx.shape[0]:
+            self._parts.append((idx, ts, vals))
+            self._buffered += idx.shape[0]
+        stats.appended = int(idx.shape[0])
+        if self._buffered >= self._max:
+            self._write()
+        return stats
+
+    def _local(self, series: Sequence[Labels]) -> npt.NDArray[np.int64]:
+        """Own refs of ``series`` (for the list mapped last, only its new tail is looked up)."""
+        if series is not self._mapped:
+            self._mapped, self._map = series, np.zeros(0, np.int64)
+        k = self._map.shape[0]
+        if len(series) > k:
+            new = []
+            for ls in series[k:]:
+                if not isinstance(ls, Labels):
+                    ls = Labels(ls)
+                r = self._ref.get(ls)
+                if r is None:
+                    r = self._ref[ls] = len(self._labels)
+                    self._labels.append(ls)
+                new.append(r)
+            self._map = np.concatenate([self._map, np.array(new, np.int64)])
+            self._latest = np.concatenate(
+                [self._latest, np.full(len(self._labels) - self._latest.shape[0], NO_TS)])
+        return self._map
+
+    def finish(self) -> list[str]:
+        """Write everything buffered as blocks, compact and apply retention; returns new block dirs."""
+        self._write()
+        st = self._store
+        if self.blocks_written and st.auto_compact:
+            with st._lock:
+                st._compact()
+                st._apply_retention()
+        out, self.blocks_written = self.blocks_written, []
+        return out
+
+    def _write(self) -> None:
+        if not self._parts:
+            return
+        parts, self._parts, self._buffered = self._parts, [], 0
+        series = self._labels
+        if len(parts) == 1:
+            refs, ts, vals = parts[0]
+        else:
+            refs = np.concatenate([p[0] for p in parts])
+            ts = np.concatenate([p[1] for p in parts])
+            vals = np.concatenate([p[2] for p in parts])
+        del parts
+        refs, ts, vals = sort_dedup(refs, ts, vals)
+        sids = np.fromiter((ls.hash for ls in series), np.int64, len(series))
+        st = self._store
+        width = st.max_block_duration
+        lo, hi = int(ts.min()) // width, int(ts.max()) // width
+        window = ts // width if hi > lo else None
+        with st._lock:
+            st._check_open(write=True)
+            if window is None:
+                used = [lo]
+            elif hi - lo < 1 << 16:
+                used = (np.flatnonzero(np.bincount(window - lo)) + lo).tolist()
+            else:
+                used = np.unique(window).tolist()
+            for w in used:
+                if window is None:
+                    r, t, v = refs, ts, vals
+                else:
+                    m = window == w
+                    r, t, v = refs[m], ts[m], vals[m]
+                meta = write_block(st.blocks_dir, series, sids, r, t, v, start=w * width,
+                                   end=(w + 1) * width, seq=st._seq, bucket_ms=st.bucket_duration)
+                st._seq += 1
+                self.blocks_written.append(meta.dirname)
+                log.info("backfill wrote block %s (%d samples)", meta.dirname, meta.num_samples)

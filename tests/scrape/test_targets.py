@@ -1,0 +1,112 @@
+"""Targets from groups (PopulateLabels), SD file parsing, schedule offsets, target_limit."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+import promlab.scrape as scrape
+from promlab.errors import ConfigError
+from promlab.model import Labels
+from promlab.scrape.config import load_config
+from promlab.scrape.discovery.file import read_file_groups
+from promlab.scrape.discovery.group import TargetGroup
+from promlab.scrape.loop import ScrapeLoop
+from promlab.scrape.targets import build_targets
+from promlab.storage import MemoryStorage
+
+
+def job(**kw: object) -> object:
+    return load_config({"scrape_configs": [{"job_name": "j", "scrape_interval": "15s", **kw}]}).scrape_configs[0]
+
+
+@pytest.mark.parametrize(("address", "scheme", "want_address"), [
+    pytest.param("host:9100", "http", "host:9100", id="has-port"),
+    pytest.param("host", "http", "host:80", id="http-default-port"),
+    pytest.param("host", "https", "host:443", id="https-default-port"),
+    pytest.param("[::1]", "http", "[::1]:80", id="ipv6-default-port"),
+    pytest.param("[::1]:9", "http", "[::1]:9", id="ipv6-port"),
+])
+def test_default_ports(address: str, scheme: str, want_address: str) -> None:
+    (t,), _ = build_targets([TargetGroup(({"__address__": address},), {})], job(scheme=scheme))
+    assert t.labels["__address__"] == want_address
+    assert t.labels["instance"] == want_address
+    assert t.url == f"{scheme}://{want_address}/metrics"
+
+
+def test_populate_labels_like_prometheus() -> None:
+    sc = job(metrics_path="/probe", params={"module": ["icmp"], "b": ["2"]},
+             relabel_configs=[{"source_labels": ["__meta_x"], "target_label": "x"},
+                              {"source_labels": ["__address__"], "target_label": "__param_target"},
+                              {"target_label": "__address__", "replacement": "prober:9115"}])
+    group = TargetGroup(({"__address__": "10.0.0.1:80", "team": "t"},), {"team": "g", "__meta_x": "m"}, "s:0")
+    (t,), dropped = build_targets([group], sc)
+    assert not dropped
+    assert t.discovered_labels == Labels({
+        "__address__": "10.0.0.1:80", "team": "t", "__meta_x": "m", "job": "j", "__metrics_path__": "/probe",
+        "__scheme__": "http", "__scrape_interval__": "15s", "__scrape_timeout__": "10s",
+        "__param_module": "icmp", "__param_b": "2"})
+    assert t.sample_labels == Labels({"job": "j", "instance": "prober:9115", "team": "t", "x": "m"})
+    assert t.url == "http://prober:9115/probe?b=2&module=icmp&target=10.0.0.1%3A80"
+
+
+def test_dropped_and_invalid_targets() -> None:
+    sc = job(relabel_configs=[{"source_labels": ["__address__"], "regex": "drop.*", "action": "drop"},
+                              {"source_labels": ["bad"], "regex": "yes", "target_label": "__scrape_timeout__",
+                               "replacement": "1m"}])
+    groups = [TargetGroup(({"__address__": "dropme:1"}, {"__address__": "a:1", "bad": "yes"},
+                           {"__address__": "b:1"}), {})]
+    active, dropped = build_targets(groups, sc)
+    assert [t.labels["__address__"] for t in active] == ["b:1"]
+    assert [(d.discovered_labels["__address__"], bool(d.error)) for d in dropped] == [("dropme:1", False),
+                                                                                     ("a:1", True)]
+    assert "scrape timeout cannot be greater than scrape interval" in dropped[1].error
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    pytest.param("t.json", '[{"targets": ["a:1", "b:2"], "labels": {"env": "x"}}]', id="json"),
+    pytest.param("t.yml", "- targets: [a:1, b:2]\n  labels: {env: x}\n", id="yaml"),
+])
+def test_sd_files(tmp_path: Path, name: str, text: str) -> None:
+    p = tmp_path / name
+    p.write_text(text)
+    (g,) = read_file_groups(str(p))
+    assert g.targets == ({"__address__": "a:1"}, {"__address__": "b:2"})
+    assert g.labels == {"env": "x", "__meta_filepath": str(p)}
+    assert g.source == f"{p}:0"
+
+
+@pytest.mark.parametrize("text", ['{"targets": []}', '[{"targets": ["a/b"]}]', '[{"labels": {"a-b": "x"}}]',
+                                  '[{"targets": [], "foo": 1}]', "[{"])
+def test_bad_sd_files(tmp_path: Path, text: str) -> None:
+    p = tmp_path / "t.json"
+    p.write_text(text)
+    with pytest.raises(ConfigError):
+        read_file_groups(str(p))
+
+
+def test_offsets_spread_and_stable() -> None:
+    sc = job()
+    targets, _ = build_targets([TargetGroup(tuple({"__address__": f"h{i}:1"} for i in range(200)), {})], sc)
+    offsets = [ScrapeLoop(t, sc, client=None, commit=print, jitter_seed=7).offset_ms() for t in targets]
+    again = [ScrapeLoop(t, sc, client=None, commit=print, jitter_seed=7).offset_ms() for t in targets]
+    assert offsets == again
+    assert all(0 <= o < 15_000 for o in offsets)
+    assert len(set(offsets)) > 190 and max(offsets) - min(offsets) > 12_000
+    lp = ScrapeLoop(targets[0], sc, client=None, commit=print, jitter_seed=7)
+    nxt = lp.next_scheduled_ms(1_000_000)
+    assert nxt > 1_000_000 and nxt % 15_000 == lp.offset_ms()
+
+
+def test_target_limit_fails_all_targets() -> None:
+    cfg = {"scrape_configs": [{"job_name": "j", "scrape_interval": "1s", "target_limit": 1,
+                               "static_configs": [{"targets": ["127.0.0.1:1", "127.0.0.1:2"]}]}]}
+    with scrape.start(cfg, data=MemoryStorage()) as h:
+        deadline = time.monotonic() + 5
+        while not (h.targets()["scrapes"] >= 1).all() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        df = h.targets()
+    assert (df["health"] == "down").all()
+    assert df["last_error"].str.contains(r"target_limit exceeded \(number of targets: 2, limit: 1\)").all()
