@@ -70,6 +70,17 @@ class Result:
 
         return to_frame(self)
 
+    def __repr__(self) -> str:
+        v = self.value
+        if isinstance(v, Vector | Matrix):
+            size = f"series={len(v.labels)}"
+        elif isinstance(v, Scalar):
+            size = f"value={float(v.values[-1]) if v.values.size else float('nan')!r}"
+        else:
+            size = f"value={v.value!r}"
+        return (f"Result(query={self.query!r}, result_type={self.result_type!r}, {size}, "
+                f"steps={int(self.steps_ms.shape[0])})")
+
 
 def _ms(value: int | str | float, *, name: str) -> int:
     try:

@@ -445,3 +445,9 @@ def test_subquery_alignment_edges(store, t, want):
     res = instant(store, subq(sel("a", job="x"), 2 * M, M), t)
     got = _points(res)
     assert list(got.values()) == ([want] if want else [])
+
+
+def test_result_repr(store):
+    r = Engine().range(store, sel("a"), 0, 2 * M, M)
+    assert "result_type='matrix', series=2, steps=3" in repr(r)
+    assert "value=1.5" in repr(instant(store, num(1.5), 0))
