@@ -186,118 +186,11 @@ def cmd_tsdb_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dataset_module() -> Any:
-    """``benchmarks.dataset`` from the source checkout this package lives in."""
-    try:
-        from benchmarks import dataset
-    except ImportError:
-        root = Path(__file__).resolve().parents[1]
-        if not (root / "benchmarks" / "dataset.py").is_file():
-            raise
-        sys.path.insert(0, str(root))
-        from benchmarks import dataset
-    return dataset
-
-
-class _Stage:
-    """Prints ``[i/n] title``; a missing promlab module skips the stage, other errors fail it."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.i, self.failed = total, 0, False
-
-    def run(self, title: str, body: Callable[[], None]) -> bool:
-        self.i += 1
-        print(f"\n[{self.i}/{self.total}] {title}", flush=True)
-        try:
-            body()
-        except ModuleNotFoundError as e:
-            if not (e.name or "").startswith(("promlab", "benchmarks")):
-                raise
-            print(f"  skipped: {e.name} is not available yet")
-            return False
-        except ImportError as e:
-            if "promlab" not in str(e):
-                raise
-            print(f"  skipped: {e}")
-            return False
-        except Exception as e:  # the demo reports the failure and goes on
-            print(f"  FAILED: {type(e).__name__}: {e}")
-            self.failed = True
-            return False
-        return True
-
-
-_DEMO_QUERIES = (
-    "sum by (method) (rate(http_requests_total[5m]))",
-    'histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))',
-    "topk(3, node_memory_usage_bytes)",
-)
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
-    data = Path(args.data)
-    stage = _Stage(4)
-    state: dict[str, Any] = {}
-    print(f"promlab demo: standard dataset ({args.hours:g} h) -> store {data}")
+    from promlab.demo import run
 
-    def generate() -> None:
-        dataset = _dataset_module()
-        t0 = time.perf_counter()
-        info = dataset.standard_dataset(hours=args.hours, scale=args.scale, cache_dir=args.cache_dir)
-        state["info"] = info
-        print(f"  {info.path}: {info.series:,} series, {info.samples:,} samples, {info.bytes / 1e6:,.1f} MB "
-              f"({time.perf_counter() - t0:.1f} s)")
-
-    def import_() -> None:
-        from promlab.importer import import_file
-        from promlab.model import Matcher, MatchType
-        from promlab.storage import open_store
-
-        info = state["info"]
-        with open_store(data) as store:
-            q = store.querier(info.spec.start_ms, info.spec.end_ms)
-            try:
-                have = q.select([Matcher(MatchType.REGEX, "__name__", ".+")]).num_samples
-            finally:
-                q.close()
-            if have >= info.samples:
-                print(f"  already imported ({have:,} samples in range): skipping")
-            else:
-                t0 = time.perf_counter()
-                stats = import_file(info.path, store, progress=False)
-                dt = time.perf_counter() - t0
-                print(f"  imported in {dt:.2f} s ({stats.samples / dt:,.0f} samples/s): {_stats_text(stats)}")
-            t0 = time.perf_counter()
-            store.flush()
-            store.compact()
-            print(f"  flush + compact: {time.perf_counter() - t0:.2f} s")
-
-    def show() -> None:
-        from promlab.storage import open_store
-
-        with open_store(data, readonly=True) as store:
-            _print_info(describe_store(store))
-
-    def query() -> None:
-        from promlab import query as promql_query  # type: ignore[attr-defined]
-        from promlab.model import to_timestamp
-
-        at = to_timestamp(state["info"].spec.end_ms)
-        for expr in _DEMO_QUERIES:
-            print(f"  {expr}  @ {_iso(state['info'].spec.end_ms)}")
-            df = promql_query(expr, time=at, data=str(data))
-            text = _format_frame(df.head(10), "table")
-            print("    " + text.replace("\n", "\n    "))
-
-    def skip() -> None:
-        print("  skipped: nothing was imported")
-
-    ok = stage.run("generating the standard dataset", generate)
-    ok = ok and stage.run(f"importing into {data} (promlab.importer, promlab.storage)", import_)
-    stage.run("what was stored", show if ok else skip)
-    stage.run("querying (promlab.query)", query if ok else skip)
-    print("\ndemo failed" if stage.failed else "\ndemo done")
-    return 1 if stage.failed else 0
+    return run(data=args.data, duration=args.duration, quick=args.quick, hours=args.hours, scale=args.scale,
+               cache_dir=args.cache_dir)
 
 
 # --------------------------------------------------------------------------- parser
@@ -316,10 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    p = add("demo", cmd_demo, "generate a small dataset, import it, show what was stored")
+    p = add("demo", cmd_demo, "live demo: scrape node_exporter and an app, store, query, plot")
     p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory (default: {DEFAULT_DATA})")
-    p.add_argument("--hours", type=float, default=2.0, help="hours of data (default 2)")
-    p.add_argument("--scale", type=float, default=0.1, help="fraction of the 100 instances (default 0.1)")
+    p.add_argument("--duration", type=float, help="seconds of live scraping (default 30; 5 with --quick)")
+    p.add_argument("--quick", action="store_true", help="a short run (for tests)")
+    p.add_argument("--hours", type=float, help="hours of the standard dataset to import (default 2)")
+    p.add_argument("--scale", type=float, help="fraction of its 100 instances (default 0.1)")
     p.add_argument("--cache-dir", help="where generated datasets are kept (default: .bench/ in the checkout)")
 
     p = add("import", cmd_import, "import an OpenMetrics / text-format file with timestamps")

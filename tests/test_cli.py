@@ -178,16 +178,6 @@ def test_import_reports_bad_line(capsys, tmp_path):
     assert err.startswith("promlab import: line 3: ")
 
 
-def test_demo_stages(capsys, tmp_path):
-    code, out, _ = run(capsys, "demo", "--data", str(tmp_path / "store"), "--hours", "0.1", "--scale", "0.01",
-                       "--cache-dir", str(tmp_path / "cache"))
-    assert code == 0, out
-    for i in range(1, 5):
-        assert f"[{i}/4]" in out
-    assert "32 series" in out
-    assert out.rstrip().endswith("demo done")
-
-
 def test_scrape_bad_config(capsys, tmp_path):
     pytest.importorskip("promlab.scrape.daemon")
     cfg = tmp_path / "prometheus.yml"
