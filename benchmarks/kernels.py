@@ -54,6 +54,7 @@ CASES: list[tuple[str, str, str]] = [
     ("stddev_over_time", "gauge", ""),
     ("stdvar_over_time", "gauge", ""),
     ("quantile_over_time", "gauge", "0.9, "),
+    ("mad_over_time", "gauge", ""),
 ]
 
 

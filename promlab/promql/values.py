@@ -140,11 +140,11 @@ class Matrix:
         """Index bounds ``lo, hi`` of shape ``(S, T)``: step ``j`` of series ``i`` covers
         ``ts_ms[lo[i, j]:hi[i, j]]`` (global indexes into the CSR arrays).
 
-        One ``searchsorted`` for all (series, boundary) pairs: each series' timestamps are
-        shifted by ``i * span`` so the concatenation is globally sorted, and only the distinct
-        window edges are searched (when the range is a multiple of the step, window starts are
-        earlier window ends, so that is about ``T`` edges, not ``2 T``). The results may be
-        views of one array: treat them as read-only.
+        One ``searchsorted`` per chunk of series for all its (series, edge) pairs: each
+        series' timestamps are shifted by ``i * span`` so the chunk's concatenation is sorted,
+        and only the distinct window edges are searched (when the range is a multiple of the
+        step, window starts are earlier window ends: about ``T`` edges, not ``2 T``). The
+        results may be views of one array: treat them as read-only.
         """
         n_series = len(self.labels)
         n_steps = self.window_end_ms.shape[0]
@@ -159,11 +159,23 @@ class Matrix:
             lo_t = min(lo_t, int(self.ts_ms.min()))
             hi_t = max(hi_t, int(self.ts_ms.max()))
         span = hi_t - lo_t + 2
-        base = np.arange(n_series, dtype=np.int64) * span
-        keys = self.ts_ms - lo_t
-        keys += np.repeat(base, np.diff(self.offsets))
-        queries = base[:, None] + (bounds - lo_t)[None, :]
-        found = np.searchsorted(keys, queries, side="right").astype(np.int64, copy=False)
+        rel_bounds = bounds - lo_t
+        found = np.empty((n_series, bounds.size), np.int64)
+        offs = self.offsets
+        # Chunks of series (a bounded number of samples and queries each) keep the keys and
+        # the searched queries cache-resident; a loop over chunks, not over series.
+        per_q = max(1, (1 << 17) // bounds.size)
+        i = 0
+        while i < n_series:
+            j = int(np.searchsorted(offs, offs[i] + (1 << 16), side="right")) - 1
+            j = min(max(j, i + 1), i + per_q, n_series)
+            a, b = int(offs[i]), int(offs[j])
+            shift = np.arange(j - i, dtype=np.int64) * span
+            keys = self.ts_ms[a:b] - lo_t
+            keys += np.repeat(shift, np.diff(offs[i:j + 1]))
+            found[i:j] = np.searchsorted(keys, shift[:, None] + rel_bounds[None, :], side="right")
+            found[i:j] += a
+            i = j
         inv = inv.ravel()
         return _take_columns(found, inv[:n_steps]), _take_columns(found, inv[n_steps:])
 

@@ -123,6 +123,22 @@ def test_window_bounds_match_brute_force(range_ms: int) -> None:
     assert (lo[nonempty] == blo[nonempty]).all()
 
 
+def test_window_bounds_many_chunks() -> None:
+    rng = np.random.default_rng(9)
+    n_series, n_steps = 300, 700
+    counts = rng.integers(0, 400, n_series)
+    ts = np.concatenate([np.sort(rng.choice(800_000, c, replace=False)) for c in counts])
+    offs = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    steps = np.arange(n_steps, dtype=np.int64) * 1_100 + 10_000
+    labels = [Labels({"i": str(i)}) for i in range(n_series)]
+    m = Matrix(labels, offs, ts.astype(np.int64), np.zeros(ts.size), steps - 7_000, steps, 7_000)
+    lo, hi = m.window_bounds()
+    for i in range(n_series):
+        seg = m.ts_ms[offs[i]:offs[i + 1]]
+        assert (lo[i] == offs[i] + np.searchsorted(seg, steps - 7_000, "right")).all()
+        assert (hi[i] == offs[i] + np.searchsorted(seg, steps, "right")).all()
+
+
 def test_window_bounds_empty_frames() -> None:
     m = random_matrix("benign", n_series=0)
     assert m.window_bounds()[0].shape == (0, 40)
@@ -196,6 +212,16 @@ def test_quantile_over_time_matches_sort(kind: str, q: float) -> None:
     assert_same(got, want, mask)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_mad_over_time_matches_sort(kind: str) -> None:
+    m = random_matrix(kind)
+    got, pres = grid(m, call("mad_over_time(m[45s])", [m], m))
+    want, mask = reference(
+        m, lambda mm, ws: _window_quantiles(mm, ws, np.full(ws.flat.size, 0.5), mad=True))
+    assert (pres == mask).all()
+    assert_same(got, want, mask)
+
+
 def test_quantile_over_time_per_step_q() -> None:
     m = random_matrix("benign")
     t = m.window_end_ms.size
@@ -252,3 +278,46 @@ def test_reset_correction_matches_reduceat() -> None:
     ok = pres & (raw != 0)
     assert (np.sign(got[ok]) == np.sign(raw[ok])).all()
     assert (got[pres & (raw == 0)] == 0).all()
+
+
+def regular_matrix(phases: list[int], seed: int = 2, gap: int = 15_000) -> Matrix:
+    """Regularly sampled series (one per phase), steps not aligned with the samples."""
+    rng = np.random.default_rng(seed)
+    steps = np.arange(30, dtype=np.int64) * 7_000 + 200_000
+    ts = [np.arange(100_000 + p, 420_000, gap, dtype=np.int64) for p in phases]
+    vs = [np.round(rng.normal(5e9, 1e5, t.size).cumsum(), 2) for t in ts]
+    offs = np.cumsum([0] + [t.size for t in ts]).astype(np.int64)
+    labels = [Labels({"__name__": "m", "i": str(i)}) for i in range(len(phases))]
+    return Matrix(labels, offs, np.concatenate(ts), np.concatenate(vs), steps - RANGE, steps,
+                  RANGE)
+
+
+@pytest.mark.parametrize("phases", [pytest.param([0, 0, 0], id="aligned"),
+                                    pytest.param([0, 1_234, 7_001, 14_999], id="phases"),
+                                    pytest.param(list(range(0, 15_000, 150)), id="many-phases")])
+@pytest.mark.parametrize("fn", ["deriv", "predict_linear"])
+def test_regression_regular_sampling_is_bit_identical(phases: list[int], fn: str) -> None:
+    m = regular_matrix(phases)
+    t = m.window_end_ms.size
+    lo, hi = m.window_bounds()
+    ws = WindowSet(m, lo, hi, 2)
+    if fn == "deriv":
+        got, _ = grid(m, call("deriv(m[45s])", [m], m))
+        want = ws.scatter(_linear_regression(m, ws, m.ts_ms[ws.lo])[0])
+    else:
+        got, _ = grid(m, call("predict_linear(m[45s], 60)", [m, Scalar(np.full(t, 60.0))], m))
+        steps = np.broadcast_to(m.window_end_ms[None, :], lo.shape).ravel()[ws.flat]
+        slope, icpt = _linear_regression(m, ws, steps)
+        want = ws.scatter(slope * 60.0 + icpt)
+    assert_same(got, want, ws.mask)
+
+
+@pytest.mark.parametrize(("ts", "offsets", "want"), [
+    pytest.param([0, 10, 20, 5, 15], [0, 3, 5], 10, id="regular"),
+    pytest.param([0, 10, 21], [0, 3], None, id="jitter"),
+    pytest.param([0, 5, 15, 25], [0, 1, 4], 10, id="single-sample-series"),
+    pytest.param([7], [0, 1], None, id="one-sample"),
+])
+def test_regular_gap(ts: list[int], offsets: list[int], want: int | None) -> None:
+    from promlab.promql.eval.functions._fast import regular_gap
+    assert regular_gap(np.array(ts, np.int64), np.array(offsets, np.int64)) == want

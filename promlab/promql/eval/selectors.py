@@ -21,13 +21,11 @@ if TYPE_CHECKING:
     from promlab.promql.eval.evaluator import Evaluator
 
 __all__ = [
-    "CSRMatrix",
     "count_at_or_before",
     "eval_matrix_selector",
     "eval_vector_selector",
     "first_step_at_or_after",
     "reference_times",
-    "window_bounds",
 ]
 
 
@@ -99,32 +97,6 @@ def count_at_or_before(ts_ms: I64, offsets: I64, ref_ms: I64,
     return np.cumsum(counts[:, :n_steps], axis=1)
 
 
-def window_bounds(m: Matrix) -> tuple[I64, I64]:
-    """Same result as :meth:`Matrix.window_bounds`, from two bincounts instead of a
-    ``searchsorted`` of every (series, step) pair: ``lo = offset + #(ts <= start)``,
-    ``hi = offset + #(ts <= end)``."""
-    n_series = len(m.labels)
-    n_steps = m.window_end_ms.shape[0]
-    if n_series == 0:
-        z = np.zeros((0, n_steps), np.int64)
-        return z, z
-    series_of = _series_of(m.offsets)
-    base = m.offsets[:-1, None]
-    lo = base + count_at_or_before(m.ts_ms, m.offsets, m.window_start_ms, series_of)
-    hi = base + count_at_or_before(m.ts_ms, m.offsets, m.window_end_ms, series_of)
-    return lo, hi
-
-
-class CSRMatrix(Matrix):
-    """A :class:`Matrix` whose window bounds come from :func:`window_bounds` (faster for the
-    evenly spaced windows of range queries; identical results)."""
-
-    __slots__ = ()
-
-    def window_bounds(self) -> tuple[I64, I64]:
-        return window_bounds(self)
-
-
 def eval_vector_selector(node: VectorSelector, ev: Evaluator, ctx: EvalContext) -> Vector:
     """``name{matchers} offset o @ t``: the latest sample in ``(ref - lookback, ref]`` per step.
 
@@ -193,6 +165,6 @@ def eval_matrix_selector(node: MatrixSelector, ev: Evaluator, ctx: EvalContext) 
         ss = ev.select(vs.matchers, int(start.min()) + 1, int(ref.max()))
         ss = strip_stale(ss)
     ev.add_samples(int(ss.ts_ms.shape[0]))
-    return CSRMatrix(list(ss.labels), np.asarray(ss.offsets, np.int64),
+    return Matrix(list(ss.labels), np.asarray(ss.offsets, np.int64),
                      np.asarray(ss.ts_ms, np.int64), np.asarray(ss.values, np.float64),
                      start.astype(np.int64), ref.astype(np.int64), int(node.range_ms))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from promlab.model import Labels
-from promlab.promql.eval.selectors import CSRMatrix, reference_times
+from promlab.promql.eval.selectors import reference_times
 from promlab.promql.parser.ast import SubqueryExpr
 from promlab.promql.values import EvalContext, Matrix, Scalar, Vector
 
@@ -37,7 +37,7 @@ def vector_to_matrix(vec: Vector, steps_ms: np.ndarray, window_start_ms: np.ndar
     np.cumsum(counts[keep], out=offsets[1:])
     labels = [vec.labels[i] for i in kept.tolist()]
     drop = None if vec.drop_name is None else vec.drop_name[keep]
-    return CSRMatrix(labels, offsets, ts, values.astype(np.float64), window_start_ms.astype(np.int64),
+    return Matrix(labels, offsets, ts, values.astype(np.float64), window_start_ms.astype(np.int64),
                      window_end_ms.astype(np.int64), int(range_ms), drop)
 
 

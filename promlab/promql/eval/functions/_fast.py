@@ -87,15 +87,16 @@ def window_sums(values: F64, lo: I64, hi: I64) -> tuple[F64, B]:
     if g_exp < -1000:                 # remainders would be subnormal: not worth it
         return np.zeros(shape), np.zeros(shape, bool)
     big = math.ldexp(1.5, 52 + g_exp)  # adding and subtracting it rounds to a multiple of 2**g_exp
-    coarse = v + big
-    coarse -= big
-    rem = v - coarse
-    ch = np.empty(v.size + 1)
+    ch = np.empty(v.size + 1)   # coarse parts, then their prefix sums
     ch[0] = 0.0
-    np.cumsum(coarse, out=ch[1:])
-    cl = np.empty(v.size + 1)
+    coarse = ch[1:]
+    np.add(v, big, out=coarse)
+    coarse -= big
+    cl = np.empty(v.size + 1)   # remainders, then their prefix sums
     cl[0] = 0.0
-    np.cumsum(rem, out=cl[1:])
+    np.subtract(v, coarse, out=cl[1:])
+    np.cumsum(coarse, out=coarse)
+    np.cumsum(cl[1:], out=cl[1:])
     # cl[hi] - cl[lo] differs from the exact remainder sum by the rounding errors of the
     # additions lo < j <= hi, each at most u * |cl[j]|: at most u * n * max|cl| in a window of
     # n samples; where that coarse bound is not enough, the sharper u * (eb[hi] - eb[lo]) with
@@ -153,9 +154,11 @@ def block(data: np.ndarray, starts: I64, n: int) -> np.ndarray:
     return out
 
 
-def _kahan_add(inc: F64, s: F64, c: F64, t: F64, z: F64) -> None:
-    """In place ``s, c = kahansum.Inc(inc, s, c)`` for finite values (``t``, ``z`` scratch;
-    ``inc`` is clobbered): the compensation gets the exact error of ``s + inc`` (TwoSum)."""
+def _kahan_add(inc: F64, s: F64, c: F64, t: F64, z: F64) -> tuple[F64, F64]:
+    """``s, c = kahansum.Inc(inc, s, c)`` for finite values, in place on ``c``: the
+    compensation gets the exact error of ``s + inc`` (TwoSum). The new sum is written to the
+    scratch ``t``; returns ``(new sum, new scratch)`` (the old ``s`` buffer). ``z`` is scratch
+    and ``inc`` is clobbered."""
     np.add(s, inc, out=t)
     np.subtract(t, s, out=z)      # z = t - s
     np.subtract(inc, z, out=inc)  # inc - z
@@ -163,7 +166,7 @@ def _kahan_add(inc: F64, s: F64, c: F64, t: F64, z: F64) -> None:
     np.subtract(s, z, out=z)      # s - (t - z)
     z += inc
     c += z
-    s[:] = t
+    return t, s
 
 
 def window_variance(values: F64, lo: I64, hi: I64, mask: B) -> tuple[F64, B]:
@@ -184,11 +187,11 @@ def window_variance(values: F64, lo: I64, hi: I64, mask: B) -> tuple[F64, B]:
                 np.add(mean, cm, out=tmp)
                 np.subtract(f, tmp, out=delta)
                 np.divide(delta, float(k + 1), out=tmp)
-                _kahan_add(tmp, mean, cm, t, z)
+                mean, t = _kahan_add(tmp, mean, cm, t, z)
                 np.add(mean, cm, out=tmp)
                 np.subtract(f, tmp, out=tmp)
                 tmp *= delta
-                _kahan_add(tmp, aux, ca, t, z)
+                aux, t = _kahan_add(tmp, aux, ca, t, z)
             aux += ca
             aux /= n
             out[flat] = aux
@@ -211,68 +214,104 @@ def _scalar_kahan(xs: list[float]) -> float:
     return s + c
 
 
-def _x_pattern(d: I64) -> list[float] | None:
-    """The ``x = d / 1e3`` values shared by every row of the ``(windows, n)`` time offsets
-    ``d`` (regular scrapes give one pattern), or ``None`` if the rows differ."""
-    if d.shape[0] and bool((d == d[0]).all()):
-        return [float(v) / 1e3 for v in d[0].tolist()]
-    return None
+def regular_gap(ts_ms: I64, offsets: I64) -> int | None:
+    """The interval between consecutive samples if it is the same everywhere inside every
+    series (regular scrapes, no gaps), else ``None``."""
+    if ts_ms.size < 2:
+        return None
+    d = np.diff(ts_ms)
+    inner = offsets[1:-1]
+    inner = inner[(inner > 0) & (inner < ts_ms.size)]
+    gap = int(d[0]) if inner.size == 0 or inner[0] != 1 else None
+    if gap is None:
+        keep = np.ones(d.size, bool)
+        keep[inner - 1] = False
+        if not keep.any():
+            return None
+        gap = int(d[int(np.argmax(keep))])
+        ok = (d == gap) | ~keep
+    else:
+        ok = d == gap
+        ok[inner - 1] = True
+    return gap if gap > 0 and bool(ok.all()) else None
 
 
-def _rows_kahan_cols(cols: F64) -> F64:
-    """Kahan sum of every column of ``(n, windows)`` (clobbers ``cols``)."""
-    s = cols[0].copy()
-    c = np.zeros(s.size)
-    t = np.empty_like(s)
-    z = np.empty_like(s)
-    for k in range(1, cols.shape[0]):
-        _kahan_add(cols[k], s, c, t, z)
-    s += c
-    return s
+def _kahan_pairs(cols: F64, xk: list[float] | F64 | None, n: int) -> tuple[F64, F64]:
+    """Kahan sums over the ``n`` rows of ``cols`` (``(n, w)``) of ``y`` and of ``x * y``,
+    ``x`` given per row as a float or a ``(w,)`` vector by ``xk`` (``None``: ``x = y``, for
+    sums of ``x`` and ``x * x``). Both sums advance together as one ``(2, w)`` array."""
+    w = cols.shape[1]
+    acc = np.zeros((2, w))
+    comp = np.zeros((2, w))
+    t = np.empty((2, w))
+    z = np.empty((2, w))
+    inc = np.empty((2, w))
+    for k in range(n):
+        y = cols[k]
+        inc[0] = y
+        np.multiply(y, y if xk is None else xk[k], out=inc[1])
+        acc, t = _kahan_add(inc, acc, comp, t, z)
+    acc += comp
+    return acc[0], acc[1]
 
 
-def window_regression(values: F64, ts_ms: I64, lo: I64, hi: I64, mask: B,
+def _x_sums_scalar(xs: list[float]) -> tuple[float, float]:
+    return _scalar_kahan(xs), _scalar_kahan([x * x for x in xs])
+
+
+def window_regression(values: F64, ts_ms: I64, offsets: I64, lo: I64, hi: I64, mask: B,
                       ref_ms: I64 | None) -> tuple[F64, F64, B]:
     """Least-squares slope and intercept of every window in ``mask`` (at least 2 samples),
     with Prometheus's numerics bit for bit: ``x = (t - ref) / 1e3`` with ``ref`` the first
     sample's time (``ref_ms=None``, ``deriv``) or ``ref_ms`` per step (``(T,)``,
     ``predict_linear``); Kahan sums of ``x``, ``y``, ``x*y``, ``x*x``; the constant-``y``
     special case. Returns ``(slope, intercept, ok)``, ``ok`` False where a result is not finite
-    (the caller recomputes those windows with the reference kernel)."""
+    (the caller recomputes those windows with the reference kernel).
+
+    With regular sampling the ``x`` of a window depend only on its first sample's offset from
+    ``ref`` (always 0 for ``deriv``): the sums of ``x`` and ``x*x`` are computed once per
+    distinct offset, and ``x`` is a per-row constant."""
     size = lo.size
     n_steps = lo.shape[1] if lo.ndim == 2 else 1
     slope_out = np.zeros(size)
     icpt_out = np.zeros(size)
     ok = np.zeros(size, bool)
+    gap = regular_gap(ts_ms, offsets)
+    # Constant windows: no pair (j-1, j) with lo < j < hi whose values differ.
+    chg = np.zeros(values.size + 1, np.int64)
+    if values.size > 1:
+        np.cumsum(values[1:] != values[:-1], out=chg[2:])
+    const_all = (np.take(chg, hi) == np.take(chg, np.minimum(lo + 1, hi))).ravel()
     with np.errstate(all="ignore"):
         for n, flat, starts in count_groups(lo, hi, mask, min_count=2):
-            tb = block(ts_ms, starts, n)
-            ref = tb[:, 0] if ref_ms is None else ref_ms[flat % n_steps]
-            d = tb - ref[:, None]
-            pattern = _x_pattern(d)
-            yb = block(values, starts, n)
-            init_y = yb[:, 0]
-            const_y = (yb == init_y[:, None]).all(axis=1)
-            ycols = np.ascontiguousarray(yb.T)
             w = flat.size
-            sy, cy, sxy, cxy, t, z, p = (np.zeros(w) for _ in range(7))
-            if pattern is not None:
-                sx = np.full(w, _scalar_kahan(pattern))
-                sx2 = np.full(w, _scalar_kahan([x * x for x in pattern]))
-                for k in range(n):
-                    np.multiply(ycols[k], pattern[k], out=p)
-                    _kahan_add(ycols[k], sy, cy, t, z)
-                    _kahan_add(p, sxy, cxy, t, z)
+            xk: list[float] | F64
+            if gap is not None:
+                off = np.zeros(1, np.int64) if ref_ms is None else \
+                    ts_ms[starts] - ref_ms[flat % n_steps]
+                uniq, inv = np.unique(off, return_inverse=True)
+                if uniq.size == 1:
+                    xk = [float(int(uniq[0]) + k * gap) / 1e3 for k in range(n)]
+                    sx1, sx21 = _x_sums_scalar(xk)
+                    sx, sx2 = np.full(w, sx1), np.full(w, sx21)
+                else:
+                    xb = (off[None, :] + (np.arange(n, dtype=np.int64) * gap)[:, None]) / 1e3
+                    xk = xb
+                    if uniq.size <= 64:
+                        tab = np.array([_x_sums_scalar(
+                            [float(int(o) + k * gap) / 1e3 for k in range(n)]) for o in uniq])
+                        sx, sx2 = tab[inv.ravel(), 0], tab[inv.ravel(), 1]
+                    else:
+                        sx, sx2 = _kahan_pairs(xb, None, n)
             else:
-                xcols = np.ascontiguousarray((d / 1e3).T)
-                sx = _rows_kahan_cols(xcols.copy())
-                sx2 = _rows_kahan_cols(xcols * xcols)
-                for k in range(n):
-                    np.multiply(xcols[k], ycols[k], out=p)
-                    _kahan_add(ycols[k], sy, cy, t, z)
-                    _kahan_add(p, sxy, cxy, t, z)
-            sy += cy
-            sxy += cxy
+                tb = block(ts_ms, starts, n)
+                ref = tb[:, 0] if ref_ms is None else ref_ms[flat % n_steps]
+                xb = np.ascontiguousarray(((tb - ref[:, None]) / 1e3).T)
+                xk = xb
+                sx, sx2 = _kahan_pairs(xb, None, n)
+            init_y = values[starts]
+            const_y = const_all[flat]
+            sy, sxy = _kahan_pairs(np.ascontiguousarray(block(values, starts, n).T), xk, n)
             cov = sxy - sx * sy / n
             var = sx2 - sx * sx / n
             slope = cov / var

@@ -332,9 +332,21 @@ def _window_quantiles(m: Matrix, ws: WindowSet, q: F64, mad: bool = False) -> F6
     return out
 
 
-def _quantiles_fast(values: F64, lo: I64, hi: I64, mask: B, qs: F64) -> F64:
-    """Quantiles of the NaN-free windows in ``mask``: dense same-length blocks, sorted row by
-    row."""
+def _sorted_quantile(x: F64, q0: float) -> F64:
+    """Prometheus's quantile ``q0`` (in ``[0, 1]``) of every row of the row-sorted ``x``."""
+    n = x.shape[1]
+    rank = q0 * (n - 1)
+    k1 = max(0, math.floor(rank))
+    k2 = min(n - 1, k1 + 1)
+    weight = rank - math.floor(rank)
+    res: F64 = x[:, k1] * (1 - weight) + x[:, k2] * weight
+    return res
+
+
+def _quantiles_fast(values: F64, lo: I64, hi: I64, mask: B, qs: F64,
+                    mad: bool = False) -> F64:
+    """Quantiles (or, with ``mad``, median absolute deviations) of the NaN-free windows in
+    ``mask``: dense same-length blocks, sorted row by row."""
     out = np.zeros(lo.size)
     n_steps = lo.shape[1]
     for n, flat, starts in count_groups(lo, hi, mask):
@@ -343,14 +355,15 @@ def _quantiles_fast(values: F64, lo: I64, hi: I64, mask: B, qs: F64) -> F64:
         x.sort(axis=1)  # faster than partitioning rows this short
         q0 = float(q[0])
         if 0.0 <= q0 <= 1.0 and bool((q == q0).all()):
-            rank = q0 * (n - 1)
-            k1 = max(0, math.floor(rank))
-            k2 = min(n - 1, k1 + 1)
-            weight = rank - math.floor(rank)
-            out[flat] = x[:, k1] * (1 - weight) + x[:, k2] * weight
+            res = _sorted_quantile(x, q0)
         else:
-            out[flat] = quantile_of_sorted(x, np.zeros(flat.size, np.int64),
-                                           np.full(flat.size, n), q)
+            res = quantile_of_sorted(x, np.zeros(flat.size, np.int64), np.full(flat.size, n), q)
+        if mad:
+            x -= res[:, None]
+            np.abs(x, out=x)
+            x.sort(axis=1)
+            res = _sorted_quantile(x, 0.5)
+        out[flat] = res
     return out.reshape(lo.shape)
 
 
@@ -381,9 +394,16 @@ def func_mad_over_time(call: FunctionCall) -> Vector:
     """``mad_over_time(v range-vector)``: median absolute deviation from the median."""
     m = matrix_arg(call)
     lo, hi = m.window_bounds()
-    ws = WindowSet(m, lo, hi)
-    q = np.full(ws.flat.size, 0.5)
-    return _out(m, ws.scatter(_window_quantiles(m, ws, q, mad=True)), ws.mask)
+    present = hi > lo
+    bad = nonfinite_counts(m.values, lo, hi)
+    fast = present if bad is None else present & (bad == 0)
+    res = _quantiles_fast(m.values, lo, hi, fast, np.full(lo.shape[1], 0.5), mad=True)
+    need = present & ~fast
+    if need.any():
+        ws = _restrict(m, lo, hi, need)
+        q = np.full(ws.flat.size, 0.5)
+        res[ws.mask] = _window_quantiles(m, ws, q, mad=True)[np.argsort(ws.flat)]
+    return _out(m, res, present)
 
 
 @function("absent_over_time")

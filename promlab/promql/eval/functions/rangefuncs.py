@@ -222,7 +222,7 @@ def _regression(m: Matrix, lo: I64, hi: I64, ref_ms: I64 | None) -> tuple[F64, F
     mask = (hi - lo) >= 2
     bad = nonfinite_counts(m.values, lo, hi)
     fast = mask if bad is None else mask & (bad == 0)
-    slope, icpt, ok = window_regression(m.values, m.ts_ms, lo, hi, fast, ref_ms)
+    slope, icpt, ok = window_regression(m.values, m.ts_ms, m.offsets, lo, hi, fast, ref_ms)
     need = mask & ~ok
     if need.any():
         ws = WindowSet(m, lo, np.where(need, hi, lo), min_count=2)
