@@ -11,10 +11,9 @@ import enum
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from functools import lru_cache
 from typing import Any, overload
 
-from promlab.model.re2 import re2_to_python
+from promlab.model.re2 import compile_anchored
 
 __all__ = ["METRIC_NAME", "Labels", "MatchType", "Matcher", "format_label_value"]
 
@@ -227,13 +226,6 @@ class MatchType(enum.Enum):
         return self.value
 
 
-@lru_cache(maxsize=4096)
-def _compile_anchored(pattern: str) -> re.Pattern[str]:
-    # Prometheus anchors matcher regexes at both ends and lets '.' match newlines; patterns are
-    # RE2 syntax, translated to Python's dialect.
-    return re.compile(f"(?s:{re2_to_python(pattern)})\\Z")
-
-
 class Matcher:
     """A label matcher: ``name OP value``.
 
@@ -257,7 +249,7 @@ class Matcher:
         self.regex: re.Pattern[str] | None = None
         if type in (MatchType.REGEX, MatchType.NOT_REGEX):
             try:
-                self.regex = _compile_anchored(value)
+                self.regex = compile_anchored(value)
             except re.error as exc:
                 raise ValueError(f"invalid regular expression {value!r}: {exc}") from exc
 

@@ -10,8 +10,9 @@ through unchanged.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
-__all__ = ["go_regexp_error", "re2_to_python"]
+__all__ = ["compile_anchored", "expand", "go_regexp_error", "re2_to_python"]
 
 _FLAGS = re.compile(r"\(\?([imsU]*(?:-[imsU]*)?)\)")
 _POSIX = {
@@ -137,3 +138,74 @@ def go_regexp_error(pattern: str, err: re.error) -> str:
             msg = go
             break
     return f"error parsing regexp: {msg}: `^(?s:{pattern})$`"
+
+
+@lru_cache(maxsize=4096)
+def compile_anchored(pattern: str) -> re.Pattern[str]:
+    """Compile an RE2 ``pattern`` anchored at both ends, ``.`` matching newlines, as Prometheus
+    compiles matcher and relabel regexes (``^(?s:pattern)$``).
+
+    Raises
+    ------
+    re.error
+        When the pattern is not a valid regular expression.
+    """
+    return re.compile(f"(?s:{re2_to_python(pattern)})\\Z")
+
+
+def _extract(template: str, i: int) -> tuple[str, int] | None:
+    """Parse a reference after ``$`` at ``template[i:]``: (name, end index) or None if malformed."""
+    brace = i < len(template) and template[i] == "{"
+    j = i + 1 if brace else i
+    k = j
+    while k < len(template) and (template[k].isalnum() or template[k] == "_"):
+        k += 1
+    if k == j:
+        return None
+    name = template[j:k]
+    if brace:
+        if k >= len(template) or template[k] != "}":
+            return None
+        k += 1
+    return name, k
+
+
+def expand(template: str, match: re.Match[str]) -> str:
+    """Expand ``template`` against ``match`` with Go ``regexp.Expand`` semantics.
+
+    Examples
+    --------
+    >>> m = compile_anchored("(a)(b)").match("ab")
+    >>> expand("$2-${1}x-$1x-$$", m)
+    'b-ax--$'
+    """
+    out: list[str] = []
+    i = 0
+    n = len(template)
+    while i < n:
+        d = template.find("$", i)
+        if d < 0:
+            out.append(template[i:])
+            break
+        out.append(template[i:d])
+        i = d + 1
+        if i < n and template[i] == "$":
+            out.append("$")
+            i += 1
+            continue
+        ref = _extract(template, i)
+        if ref is None:
+            out.append("$")
+            continue
+        name, i = ref
+        if name.isdigit() and name.isascii() and not (name[0] == "0" and len(name) > 1) and len(name) <= 8:
+            num = int(name)
+            if num <= (match.re.groups or 0):
+                g = match.group(num)
+                if g is not None:
+                    out.append(g)
+        elif name in match.re.groupindex:
+            g = match.group(name)
+            if g is not None:
+                out.append(g)
+    return "".join(out)

@@ -18,12 +18,11 @@ from typing import Any
 
 from promlab.errors import ConfigError
 from promlab.model import Labels
+from promlab.model.re2 import compile_anchored, expand
 
 __all__ = [
     "ACTIONS",
     "RelabelConfig",
-    "compile_regex",
-    "expand",
     "is_valid_label_name",
     "process",
     "process_dict",
@@ -47,76 +46,6 @@ def is_valid_label_name(name: str) -> bool:
     return _LABEL_NAME.match(name) is not None
 
 
-def compile_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a relabel regex, anchored at both ends as Prometheus does.
-
-    Raises
-    ------
-    re.error
-        When the pattern is not a valid regular expression.
-    """
-    # Current Prometheus compiles ``^(?s:regex)$``: "." also matches a newline.
-    return re.compile(f"(?s:{pattern})\\Z")
-
-
-def _extract(template: str, i: int) -> tuple[str, int] | None:
-    """Parse a reference after ``$`` at ``template[i:]``: (name, end index) or None if malformed."""
-    brace = i < len(template) and template[i] == "{"
-    j = i + 1 if brace else i
-    k = j
-    while k < len(template) and (template[k].isalnum() or template[k] == "_"):
-        k += 1
-    if k == j:
-        return None
-    name = template[j:k]
-    if brace:
-        if k >= len(template) or template[k] != "}":
-            return None
-        k += 1
-    return name, k
-
-
-def expand(template: str, match: re.Match[str]) -> str:
-    """Expand ``template`` against ``match`` with Go ``regexp.Expand`` semantics.
-
-    Examples
-    --------
-    >>> m = compile_regex("(a)(b)").match("ab")
-    >>> expand("$2-${1}x-$1x-$$", m)
-    'b-ax--$'
-    """
-    out: list[str] = []
-    i = 0
-    n = len(template)
-    while i < n:
-        d = template.find("$", i)
-        if d < 0:
-            out.append(template[i:])
-            break
-        out.append(template[i:d])
-        i = d + 1
-        if i < n and template[i] == "$":
-            out.append("$")
-            i += 1
-            continue
-        ref = _extract(template, i)
-        if ref is None:
-            out.append("$")
-            continue
-        name, i = ref
-        if name.isdigit() and name.isascii() and not (name[0] == "0" and len(name) > 1) and len(name) <= 8:
-            num = int(name)
-            if num <= (match.re.groups or 0):
-                g = match.group(num)
-                if g is not None:
-                    out.append(g)
-        elif name in match.re.groupindex:
-            g = match.group(name)
-            if g is not None:
-                out.append(g)
-    return "".join(out)
-
-
 @dataclass(frozen=True)
 class RelabelConfig:
     """One relabel rule (frozen). Build from YAML data with :meth:`from_dict`."""
@@ -128,7 +57,7 @@ class RelabelConfig:
     target_label: str = ""
     replacement: str = DEFAULT_REPLACEMENT
     action: str = "replace"
-    compiled: re.Pattern[str] = field(default=compile_regex(DEFAULT_REGEX), compare=False, repr=False)
+    compiled: re.Pattern[str] = field(default=compile_anchored(DEFAULT_REGEX), compare=False, repr=False)
 
     @classmethod
     def from_dict(cls, data: Any, *, file: str | None = None, path: str = "relabel_config") -> RelabelConfig:
@@ -162,7 +91,7 @@ class RelabelConfig:
             r = data["regex"]
             regex = "" if r is None else str(r)
         try:
-            compiled = compile_regex(regex)
+            compiled = compile_anchored(regex)
         except re.error as exc:
             raise fail(f"error parsing regexp: {exc}: `^(?:{regex})$`", "regex") from exc
         kw["regex"] = regex

@@ -9,6 +9,7 @@ import pytest
 
 import promlab.promql.eval.functions  # noqa: F401  (registers the implementations)
 from promlab.model import Labels
+from promlab.model.re2 import expand as expand_template
 from promlab.promql.eval.functions._common import (
     WindowSet,
     format_go_g,
@@ -16,7 +17,6 @@ from promlab.promql.eval.functions._common import (
     pos_suffix,
     reduce_windows,
 )
-from promlab.promql.eval.functions.labels import expand_template
 from promlab.promql.eval.functions.misc import natural_compare
 from promlab.promql.eval.functions.overtime import quantile_of_sorted
 from promlab.promql.eval.registry import FUNCTION_IMPLS, FunctionCall

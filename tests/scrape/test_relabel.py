@@ -6,7 +6,9 @@ import pytest
 
 from promlab.errors import ConfigError
 from promlab.model import Labels
-from promlab.scrape.relabel import RelabelConfig, compile_regex, expand, process
+from promlab.model.re2 import compile_anchored as compile_regex
+from promlab.model.re2 import expand
+from promlab.scrape.relabel import RelabelConfig, process
 
 ABC = {"a": "foo", "b": "bar", "c": "baz"}
 

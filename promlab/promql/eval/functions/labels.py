@@ -12,13 +12,13 @@ import numpy as np
 
 from promlab.errors import QueryError
 from promlab.model import METRIC_NAME, Labels
+from promlab.model.re2 import expand
 from promlab.promql.eval.functions._common import string_arg
 from promlab.promql.eval.registry import FunctionCall, function
 from promlab.promql.values import Vector
 
-__all__ = ["expand_template", "merge_same_labelsets"]
+__all__ = ["merge_same_labelsets"]
 
-_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
 def _valid_label_name(name: str) -> bool:
@@ -30,46 +30,6 @@ def _valid_label_name(name: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def expand_template(template: str, m: re.Match[str]) -> str:
-    """Expand ``$1``, ``${1}``, ``$name``, ``${name}`` and ``$$`` the way Go's regexp does."""
-    out: list[str] = []
-    i = 0
-    n = len(template)
-    while i < n:
-        j = template.find("$", i)
-        if j < 0:
-            out.append(template[i:])
-            break
-        out.append(template[i:j])
-        i = j + 1
-        if i < n and template[i] == "$":
-            out.append("$")
-            i += 1
-            continue
-        name = None
-        if i < n and template[i] == "{":
-            k = template.find("}", i + 1)
-            cand = template[i + 1:k] if k > 0 else ""
-            if k > 0 and _NAME.fullmatch(cand):
-                name, i = cand, k + 1
-        else:
-            mm = _NAME.match(template, i)
-            if mm:
-                name, i = mm.group(0), mm.end()
-        if name is None:
-            out.append("$")
-            continue
-        val: str | None = None
-        if name.isdigit():
-            g = int(name)
-            if g <= (m.re.groups or 0):
-                val = m.group(g)
-        elif name in m.re.groupindex:
-            val = m.group(name)
-        out.append(val or "")
-    return "".join(out)
 
 
 def merge_same_labelsets(v: Vector) -> Vector:
@@ -128,7 +88,7 @@ def func_label_replace(call: FunctionCall) -> Vector:
         m = regex.fullmatch(ls.get(src, ""))
         if m is None:
             continue
-        labels[i] = ls.set(dst, expand_template(repl, m))
+        labels[i] = ls.set(dst, expand(repl, m))
         if dst == METRIC_NAME:
             dn[i] = False
     return merge_same_labelsets(Vector(labels, v.values, v.present, dn))
