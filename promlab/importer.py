@@ -2,9 +2,13 @@
 
 :func:`import_file` reads an OpenMetrics text file (samples with timestamps in seconds, ``# EOF``
 at the end: the input promtool's backfill takes) or a Prometheus text-format file (timestamps in
-milliseconds) in chunks cut at line boundaries, parses each chunk with one
-:class:`~promlab.exposition.Parser` (so series texts are parsed once for the whole file and line
-numbers run on across chunks), and appends and commits each chunk with one ``append_batch``.
+milliseconds) in chunks cut at line boundaries into one reused buffer, parses each chunk with
+one :class:`~promlab.exposition.Parser` (so series texts are parsed once for the whole file and
+line numbers run on across chunks) — through its whole-column bulk path
+(:mod:`promlab.exposition.bulk`) where the lines allow — and appends and commits each chunk with
+one ``append_batch``. Into a :class:`~promlab.storage.ParquetStore`, chunks older than the
+store's head skip the WAL and the head: they are written straight to blocks when the import ends
+(:mod:`promlab.storage.backfill`, like ``promtool tsdb create-blocks-from``).
 
 Samples without a timestamp get the time the import started (like a scrape would stamp them).
 A malformed line stops the import with an :class:`~promlab.errors.ExpositionError` naming its

@@ -182,3 +182,35 @@ def test_import_into_parquet_store(tmp_path: Path) -> None:
     assert list(zip(ts, vs, strict=True)) == expected[("req_total", 2)]
     with open_store(tmp_path / "store", readonly=True) as again:
         assert np.isclose(sum(len(v[0]) for v in select(again, "temp").values()), 200)
+
+
+def test_parquet_backfill_and_live_head(tmp_path: Path) -> None:
+    """Old chunks go straight to blocks; chunks in the head's range are appended; an error
+    still writes what came before it."""
+    from promlab.storage import open_store
+
+    f = tmp_path / "data.om"
+    old = [f'old{{i="{i % 3}"}} {i} {T0 + i}' for i in range(300)]
+    new = [f'new{{i="{i % 3}"}} {i} {T0 + 2000 + i}' for i in range(300)]
+    f.write_text("\n".join(old + new) + "\n# EOF\n")
+    with open_store(tmp_path / "store", wal_fsync=False) as store:
+        app = store.appender()  # a live head from T0 + 1500 s: the "new" samples overlap it
+        app.append(Labels({"__name__": "live"}), (T0 + 1500) * 1000, 1.0)
+        app.commit()
+        stats = import_file(f, store, progress=False, chunk_bytes=2048)
+        assert stats.samples == stats.appended == 600
+        assert store.blocks() and store.head_samples > 300  # both paths were taken
+        for name in ("old", "new"):
+            got = select(store, name)
+            assert sorted(v for _, vs in got.values() for v in vs) == [float(i) for i in range(300)]
+
+    bad = tmp_path / "bad.om"
+    lines = [f'm{{i="{i % 10}"}} {i} {T0 + i}' for i in range(2000)]
+    lines[1500] = 'm{i="0"} not-a-number 1'
+    bad.write_text("\n".join(lines) + "\n# EOF\n")
+    with open_store(tmp_path / "store2") as store:
+        with pytest.raises(ExpositionError):
+            import_file(bad, store, progress=False, chunk_bytes=4096)
+        stored = sorted(v for _, vs in select(store, "m").values() for v in vs)
+        assert stored and stored == [float(i) for i in range(len(stored))] and len(stored) < 1500
+        assert store.head_samples == 0 and len(store.blocks()) == 1  # backfilled

@@ -114,7 +114,7 @@ def _decimals(buf: bytes | bytearray, w: npt.NDArray[np.uint64], d: npt.NDArray[
 def _values(buf: bytes | bytearray, w: npt.NDArray[np.uint64], d: npt.NDArray[np.int64],
             start: npt.NDArray[np.int64], end: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
     mant, frac, neg, ok = _decimals(buf, w, d, start, end, 15)
-    out = mant / _POW10F[frac]
+    out = mant / _POW10F[np.minimum(frac, 22)]
     np.negative(out, out=out, where=neg)
     if not ok.all():
         bad = np.flatnonzero(~ok)
@@ -182,6 +182,49 @@ def _compare_words(w: npt.NDArray[np.uint64], starts: npt.NDArray[np.int64],
         eq &= ((w[cur + off] ^ w[prev + off]) & _HEAD[np.clip(ln - off, 0, 8)]) == 0
     same[cand] = eq
     return same
+
+
+_K = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93],
+              np.uint64)
+
+
+def _head_refs(parser: Parser, buf: bytes | bytearray, w: npt.NDArray[np.uint64], lo: int,
+               hi: int, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64],
+               line_ends: npt.NDArray[np.int64], om: bool) -> npt.NDArray[np.int64] | None:
+    """Refs of the run heads' series texts.
+
+    Many heads (interleaved series, as in a histogram's buckets written time by time) are first
+    grouped by a hash of their length and three 8-byte probes; a head whose text is byte-equal
+    (all words compared) to its group's first takes that one's ref, so only one text per group
+    is looked up in the parser's cache.
+    """
+    n = starts.shape[0]
+    if n < 256:
+        out = _series_refs(parser, buf, lo, hi, starts.tolist(), ends.tolist(), line_ends.tolist(), om)
+        return None if out is None else np.asarray(out, np.int64)
+    plen = ends - starts
+    if int(plen.min()) >= 8:
+        fp = ((w[starts] * _K[0]) ^ (w[starts + (plen >> 1) - 4] * _K[1])
+              ^ (w[ends - 8] * _K[2]) ^ (plen.astype(np.uint64) * _K[3]))
+    else:
+        fp = (w[starts] & _HEAD[np.minimum(plen, 8)]) ^ (plen.astype(np.uint64) * _K[3])
+    _, first, inv = np.unique(fp, return_index=True, return_inverse=True)
+    rep = first[inv.reshape(-1)]
+    rs = starts[rep]
+    eq = plen == plen[rep]
+    for off in range(0, int(plen.max()), 8):
+        eq &= ((w[starts + off] ^ w[rs + off]) & _HEAD[np.clip(plen - off, 0, 8)]) == 0
+    own = (rep == np.arange(n)) | ~eq
+    need = np.flatnonzero(own)
+    got = _series_refs(parser, buf, lo, hi, starts[need].tolist(), ends[need].tolist(),
+                       line_ends[need].tolist(), om)
+    if got is None:
+        return None
+    out = np.empty(n, np.int64)
+    out[need] = got
+    copy = np.flatnonzero(~own)
+    out[copy] = out[rep[copy]]
+    return out
 
 
 def _series_refs(parser: Parser, buf: bytes | bytearray, lo: int, hi: int, starts: list[int],
@@ -271,12 +314,11 @@ def parse_columns(parser: Parser, data: bytes | bytearray, om: bool, first_linen
     plen = s2 - s_start
     same = _same_as_previous(buf, w, s_start, plen)
     heads = np.flatnonzero(~same)
-    head_refs = _series_refs(parser, buf, lo, hi, s_start[heads].tolist(), s2[heads].tolist(),
-                             s_end[heads].tolist(), om)
+    head_refs = _head_refs(parser, buf, w, lo, hi, s_start[heads], s2[heads], s_end[heads], om)
     if head_refs is None:
         return None
     run = np.cumsum(~same) - 1
-    refs = np.asarray(head_refs, np.int64)[run] if m else np.zeros(0, np.int64)
+    refs = head_refs[run] if m else np.zeros(0, np.int64)
     dots = np.append(np.flatnonzero(a[lo:hi] == 46) + lo, [hi, hi])
     k = np.searchsorted(dots, s2)  # the first dot after the series text
     d_val = dots[k]

@@ -359,20 +359,29 @@ class ParquetStore:
         with self._lock:
             self._check_open(write=True)
             if self._head.maxt is not None:
-                self._flush_before(self._head.maxt + 1)
+                # Everything goes: one block per compaction window, not per block_duration
+                # (what compaction would make of them anyway, without writing them twice).
+                self._flush_before(self._head.maxt + 1, self.max_block_duration)
 
-    def _flush_before(self, cut: int) -> None:
+    def _flush_before(self, cut: int, width: int | None = None) -> None:
         assert self._wal is not None
         h = self._head
+        width = width or self.block_duration
         refs, ts, vals = h.samples()
         old = ts < cut
         if old.any():
-            refs_o, ts_o, vals_o = refs[old], ts[old], vals[old]
-            bucket = ts_o // self.block_duration
-            for b in np.unique(bucket).tolist():
-                m = bucket == b
-                write_block(self.blocks_dir, h.labels, h.sids, refs_o[m], ts_o[m], vals_o[m],
-                            start=b * self.block_duration, end=(b + 1) * self.block_duration,
+            everything = bool(old.all())
+            refs_o, ts_o, vals_o = (refs, ts, vals) if everything else (refs[old], ts[old], vals[old])
+            lo, hi = int(ts_o.min()) // width, int(ts_o.max()) // width
+            bucket = ts_o // width if hi > lo else None
+            for b in ([lo] if bucket is None else np.unique(bucket).tolist()):
+                if bucket is None:
+                    r, t, v = refs_o, ts_o, vals_o
+                else:
+                    m = bucket == b
+                    r, t, v = refs_o[m], ts_o[m], vals_o[m]
+                write_block(self.blocks_dir, h.labels, h.sids, r, t, v,
+                            start=b * width, end=(b + 1) * width,
                             seq=self._seq, bucket_ms=self.bucket_duration)
                 self._seq += 1
         h.cut(cut)

@@ -39,7 +39,8 @@ CASES = [
     pytest.param(_runs(50, 4, lambda s, k: f"{(s - 2) * 13.37 + k / 8:.3f}", lambda k: 1700000000 + k),
                  "openmetrics", True, id="negative-decimals-int-seconds"),
     pytest.param(_runs(40, 3, lambda s, k: ["NaN", "+Inf", "-Inf", "1e-05", "-0", "0.1", ".5", "5.",
-                                            "12345678901234567", "1.2345678901234567"][k % 10],
+                                            "12345678901234567", "1.2345678901234567",
+                                            "0." + "0" * 30 + "1", "-12.5"][k % 12],
                        lambda k: f"{1700000000 + k}.5"),
                  "openmetrics", True, id="special-and-long-values"),
     pytest.param(_runs(40, 3, lambda s, k: k, lambda k: f"{1700000000 + k}.123456"),
@@ -84,7 +85,7 @@ def test_near_identical_series_are_told_apart() -> None:
     """Series texts equal in length and at the probe positions still get their own refs."""
     rnd = random.Random(3)
     lines = []
-    for s in range(30):
+    for _ in range(30):
         mid = "".join(rnd.choice("ab") for _ in range(6))
         lines += [f'm{{x="{"q" * 20}{mid}{"q" * 20}"}} {k} {k}\n' for k in range(rnd.randint(1, 20))]
     assert _same("".join(lines).encode())
@@ -101,4 +102,15 @@ def test_random_runs_match_parser() -> None:
             v = rnd.choice([str(rnd.randint(0, 10**9)), f"{rnd.uniform(-1e6, 1e6):.{rnd.randint(0, 6)}f}",
                             repr(rnd.random())])
             lines.append(f"{series} {v} {rnd.randint(0, 2 * 10**9)}.{rnd.randint(0, 999):03d}\n")
+    assert _same("".join(lines).encode())
+
+
+def test_interleaved_series_grouped_by_hash() -> None:
+    """Histogram-style input (every line another series, repeating): heads grouped by a hash of
+    probes, texts differing between the probes still told apart."""
+    lines = []
+    for t in range(60):
+        for s in range(16):
+            # Equal length; the two labels differ only around a quarter of the text.
+            lines.append(f'h_bucket{{a="{s % 4}{"x" * 30}",b="{"y" * 30}{s // 4}",le="1"}} {t + s} {t}\n')
     assert _same("".join(lines).encode())
