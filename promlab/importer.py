@@ -102,7 +102,7 @@ def _parse_chunk(parser: Parser, buf: bytearray, lo: int, hi: int, fmt: Format, 
             page = parser.parse(bytes(buf[start:end]), fmt, first_lineno=first, require_eof=False)
             cols = (page.refs, page.values, page.timestamps_ms)
         nlines = buf.count(b"\n", start, end) + (0 if buf[end - 1] == 10 else 1)
-        if end < hi and om and buf[max(end - 7, start - 1):end] in (b"\n# EOF\n", b"# EOF\n"):
+        if end < hi and om and bytes(buf[max(end - 7, start - 1):end]) in (b"\n# EOF\n", b"# EOF\n"):
             raise ExpositionError("unexpected data after '# EOF'", lineno=first + nlines)
         refs.append(cols[0])
         values.append(cols[1])

@@ -128,7 +128,7 @@ def _times(buf: bytes | bytearray, w: npt.NDArray[np.uint64], d: npt.NDArray[np.
     if om:
         # Seconds with up to 3 decimals: exact milliseconds (what the parser's float path gives).
         ok &= (frac <= 3) & ~neg & (mant < 9_000_000_000_000_000 // _POW10[3 - np.minimum(frac, 3)])
-        out = mant * _POW10[3 - np.minimum(frac, 3)]
+        out: npt.NDArray[np.int64] = mant * _POW10[3 - np.minimum(frac, 3)]
     else:
         ok &= frac == 0
         out = np.where(neg, -mant, mant)
@@ -220,11 +220,11 @@ def _head_refs(parser: Parser, buf: bytes | bytearray, w: npt.NDArray[np.uint64]
                        line_ends[need].tolist(), om)
     if got is None:
         return None
-    out = np.empty(n, np.int64)
-    out[need] = got
+    refs = np.empty(n, np.int64)
+    refs[need] = got
     copy = np.flatnonzero(~own)
-    out[copy] = out[rep[copy]]
-    return out
+    refs[copy] = refs[rep[copy]]
+    return refs
 
 
 def _series_refs(parser: Parser, buf: bytes | bytearray, lo: int, hi: int, starts: list[int],
@@ -237,9 +237,8 @@ def _series_refs(parser: Parser, buf: bytes | bytearray, lo: int, hi: int, start
         keys = list(map(text.__getitem__, map(slice, [s - lo + _PAD for s in starts],
                                               [e - lo + _PAD for e in ends])))
     else:
-        keys = list(map(buf.__getitem__, map(slice, starts, ends)))
-        if not isinstance(buf, bytes):
-            keys = list(map(bytes, keys))
+        keys = [bytes(buf[a:b]) for a, b in zip(starts, ends, strict=True)] \
+            if not isinstance(buf, bytes) else [buf[a:b] for a, b in zip(starts, ends, strict=True)]
     out = list(map(cache.get, keys, repeat(-1)))
     if -1 in out:
         for i in [i for i, r in enumerate(out) if r < 0]:

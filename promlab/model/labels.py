@@ -11,13 +11,14 @@ import enum
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 from promlab.model.re2 import compile_anchored
 
 __all__ = ["METRIC_NAME", "Labels", "MatchType", "Matcher", "format_label_value"]
 
 METRIC_NAME = "__name__"
+_T = TypeVar("_T")
 
 _SEP = b"\xff"
 _LEGACY_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -102,8 +103,8 @@ class Labels(Mapping[str, str]):
     @overload
     def get(self, name: str, /) -> str | None: ...
     @overload
-    def get(self, name: str, default: str, /) -> str: ...
-    def get(self, name: str, default: Any = None, /) -> Any:
+    def get(self, name: str, /, default: str | _T) -> str | _T: ...
+    def get(self, name: str, /, default: Any = None) -> Any:
         for k, v in self._pairs:
             if k == name:
                 return v

@@ -27,4 +27,5 @@ def is_stale(value: float) -> bool:
 def stale_mask(values: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
     """Element-wise :func:`is_stale` for a float64 array (no copy of the data)."""
     arr = np.ascontiguousarray(values, dtype=np.float64)
-    return arr.view(np.int64) == np.int64(STALE_NAN_BITS)
+    mask: npt.NDArray[np.bool_] = arr.view(np.int64) == np.int64(STALE_NAN_BITS)
+    return mask

@@ -68,9 +68,12 @@ def encode_samples(sids: npt.NDArray[np.int64], ts_ms: npt.NDArray[np.int64],
                    values: npt.NDArray[np.float64]) -> bytes:
     """One SAMPLES record, built with a single copy of the arrays (the CRC runs over them in place)."""
     n = int(sids.shape[0])
-    parts = [struct.pack("<I", n), memoryview(np.ascontiguousarray(sids, "<i8")).cast("B"),
-             memoryview(np.ascontiguousarray(ts_ms, "<i8")).cast("B"),
-             memoryview(np.ascontiguousarray(values, "<f8")).cast("B")]
+    parts: list[bytes | memoryview] = [
+        struct.pack("<I", n),
+        np.ascontiguousarray(sids, "<i8").data.cast("B"),
+        np.ascontiguousarray(ts_ms, "<i8").data.cast("B"),
+        np.ascontiguousarray(values, "<f8").data.cast("B"),
+    ]
     crc = zlib.crc32(bytes((REC_SAMPLES,)))
     for part in parts:
         crc = zlib.crc32(part, crc)
