@@ -1,12 +1,21 @@
-"""PromQL benchmark: promlab's engine against a real Prometheus on the standard dataset.
+"""PromQL benchmark: promlab's engine over its Parquet store against a real Prometheus.
 
-The standard dataset (``benchmarks.dataset``) is backfilled into Prometheus with promtool and
-loaded into a promlab :class:`~promlab.storage.MemoryStorage` (data warm in memory). Each query
-runs as a range query over the whole span at ``--step`` and as an instant query at the end;
-we report the median latency of both engines (Prometheus over HTTP, including JSON encoding
-and decoding, and its own ``evalTotalTime`` from ``stats=all``), the ratios, promlab's peak
-traced memory for the query, Prometheus's peak RSS, and whether the results agree (relative
-1e-9; topk compares the selected values per step, since ties may pick other series).
+The standard dataset (``benchmarks.dataset``) is imported into a temporary promlab store with
+:func:`promlab.importer.import_file` (the ``promlab import`` path) and backfilled into Prometheus
+with promtool. promlab then queries the store opened read-only with
+:func:`promlab.storage.open_store`, as a notebook or the HTTP server would. Each query runs as a
+range query over the whole span at ``--step`` and as an instant query at the end. Per query:
+
+- cold: the first run on a freshly opened store, after the store's files were dropped from the
+  OS page cache with ``posix_fadvise(DONTNEED)`` (best effort: the kernel may keep pages that
+  are mapped elsewhere); it includes decoding into the store's decoded-block cache;
+- warm: median of ``--repeat`` runs after a warm-up, on the store kept open (decoded cache hot);
+- memory: the in-memory upper bound (the same samples in a ``MemoryStorage``), warm median;
+- Prometheus: median over HTTP (JSON encoding and decoding included) and its own
+  ``evalTotalTime`` from ``stats=all``, after a warm-up;
+- ratio = promlab warm / Prometheus (below 1: promlab is faster), against HTTP and eval time;
+- peak MB: promlab's peak traced memory for one warm run; agree: relative 1e-9 (topk compares
+  the selected values per step, since ties may pick other series).
 
 Usage::
 
@@ -17,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -27,14 +37,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from benchmarks import dataset, realprom
 from promlab.errors import PromlabError
-from promlab.model import Labels
+from promlab.importer import import_file
+from promlab.model import Labels, Matcher, MatchType
 from promlab.promql.engine import Engine, Result
-from promlab.storage import MemoryStorage
+from promlab.storage import MemoryStorage, open_store
+from promlab.storage.store import ParquetStore
 
 QUERIES: list[tuple[str, str]] = [
     ("raw selector", 'node_memory_usage_bytes{kind="free"}'),
@@ -53,53 +62,56 @@ QUERIES: list[tuple[str, str]] = [
 ]
 
 
-def load_openmetrics(path: Path) -> MemoryStorage:
-    """Load the dataset's simple ``series value timestamp`` lines into memory (vectorised)."""
-    df = pd.read_csv(path, sep=" ", header=None, comment="#", names=["series", "value", "ts"],
-                     dtype={"series": "string", "value": np.float64, "ts": np.float64},
-                     engine="c")
-    codes, uniques = pd.factorize(df["series"], sort=False)
-    ts = np.round(df["ts"].to_numpy() * 1000).astype(np.int64)
-    values = df["value"].to_numpy(np.float64)
-    order = np.argsort(codes, kind="stable")
-    codes_sorted = codes[order]
-    bounds = np.searchsorted(codes_sorted, np.arange(len(uniques) + 1))
-    store = MemoryStorage()
-    for i, text in enumerate(uniques):
-        rows = order[bounds[i]:bounds[i + 1]]
-        store.add_series(_parse_series(str(text)), ts[rows], values[rows])
-    return store
+def import_store(path: Path, data_dir: Path) -> float:
+    """Import the dataset file into a new store at ``data_dir`` (``promlab import``); seconds."""
+    t0 = time.perf_counter()
+    with open_store(data_dir) as store:
+        import_file(path, store, progress=False)
+    return time.perf_counter() - t0
 
 
-def _parse_series(text: str) -> Labels:
-    name, _, rest = text.partition("{")
-    pairs = {"__name__": name}
-    for part in rest.rstrip("}").split('",'):
-        if not part:
-            continue
-        k, _, v = part.partition("=")
-        pairs[k] = v.strip('"')
-    return Labels(pairs)
+def drop_page_cache(data_dir: Path) -> None:
+    """Ask the kernel to drop the store's files from the page cache (best effort)."""
+    for f in data_dir.rglob("*"):
+        if f.is_file():
+            fd = os.open(f, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def memory_copy(store: ParquetStore) -> MemoryStorage:
+    """The store's samples in a MemoryStorage (the in-memory upper bound)."""
+    ss = store.querier(-(1 << 62), 1 << 62).select([Matcher(MatchType.REGEX, "__name__", ".+")])
+    mem = MemoryStorage()
+    for i in range(len(ss)):
+        ls, ts, vals = ss.series(i)
+        mem.add_series(ls, ts.copy(), vals.copy())
+    return mem
 
 
 @dataclass
 class Row:
     name: str
     mode: str
-    promlab_ms: float
+    cold_ms: float
+    warm_ms: float
+    mem_ms: float
     prom_ms: float
     prom_eval_ms: float
+    prom_first_ms: float
     peak_mb: float
     series: int
     agree: str
 
     @property
     def ratio(self) -> float:
-        return self.prom_ms / self.promlab_ms if self.promlab_ms else math.nan
+        return self.warm_ms / self.prom_ms if self.prom_ms else math.nan
 
     @property
     def eval_ratio(self) -> float:
-        return self.prom_eval_ms / self.promlab_ms if self.promlab_ms else math.nan
+        return self.warm_ms / self.prom_eval_ms if self.prom_eval_ms else math.nan
 
 
 def _ours_to_points(res: Result) -> dict[Labels, dict[int, float]]:
@@ -160,9 +172,6 @@ def run(hours: float, scale: float, repeat: int, step_s: int) -> list[Row]:
     info = dataset.standard_dataset(hours=hours, scale=scale)
     spec = info.spec
     print(f"dataset: {info.series:,} series, {info.samples:,} samples ({info.path})", flush=True)
-    t0 = time.perf_counter()
-    store = load_openmetrics(info.path)
-    print(f"promlab load: {time.perf_counter() - t0:.1f} s", flush=True)
     # Steps sit 30 s after round minutes: subquery sub-steps (round minutes) then never fall on
     # a window edge, where Prometheus 2.x (left-closed windows) and 3.x (left-open) differ.
     end_ms = (spec.end_ms // 60_000) * 60_000 - 30_000
@@ -170,21 +179,36 @@ def run(hours: float, scale: float, repeat: int, step_s: int) -> list[Row]:
     engine = Engine(max_samples=2_000_000_000, timeout=None)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="promlab-bench-") as tmp:
+        data_dir = Path(tmp) / "promlab"
+        secs = import_store(info.path, data_dir)
+        print(f"promlab import: {secs:.1f} s ({info.samples / secs / 1e6:.2f} M samples/s)",
+              flush=True)
         t0 = time.perf_counter()
         realprom.backfill(info.path, Path(tmp) / "data")
         print(f"promtool backfill: {time.perf_counter() - t0:.1f} s", flush=True)
-        with realprom.prometheus(data_dir=Path(tmp) / "data") as prom:
-            for name, expr in QUERIES:
-                for mode in ("range", "instant"):
-                    rows.append(_bench_one(engine, store, prom, name, expr, mode, start_ms,
-                                           end_ms, step_s, repeat))
-                    r = rows[-1]
-                    print(f"{name:20s} {mode:8s} promlab {r.promlab_ms:8.1f} ms  prometheus "
-                          f"{r.prom_ms:8.1f} ms (eval {r.prom_eval_ms:7.1f})  x{r.ratio:5.2f} "
-                          f"(eval x{r.eval_ratio:5.2f})  peak {r.peak_mb:7.1f} MB  "
-                          f"series {r.series:5d}  agree {r.agree}", flush=True)
-            rss = _peak_rss_mb(prom.process.pid)
-    print(f"Prometheus peak RSS: {rss:.0f} MB")
+        with open_store(data_dir, readonly=True) as warm_store:
+            t0 = time.perf_counter()
+            mem = memory_copy(warm_store)
+            print(f"MemoryStorage copy: {time.perf_counter() - t0:.1f} s", flush=True)
+            warm_store.cache.clear()
+            with realprom.prometheus(data_dir=Path(tmp) / "data") as prom:
+                for name, expr in QUERIES:
+                    for mode in ("range", "instant"):
+                        stores = (warm_store, mem, data_dir)
+                        rows.append(_bench_one(engine, stores, prom, name, expr, mode, start_ms,
+                                               end_ms, step_s, repeat))
+                        r = rows[-1]
+                        print(f"{name:20s} {mode:8s} cold {r.cold_ms:8.1f} warm {r.warm_ms:7.1f} "
+                              f"mem {r.mem_ms:7.1f} | prometheus {r.prom_ms:7.1f} "
+                              f"(eval {r.prom_eval_ms:7.1f}) | ratio {r.ratio:5.2f} "
+                              f"(eval {r.eval_ratio:5.2f}) | peak {r.peak_mb:6.1f} MB | "
+                              f"series {r.series:5d} | agree {r.agree}", flush=True)
+                rss = _peak_rss_mb(prom.process.pid)
+            cache = warm_store.cache
+            print(f"decoded cache: {cache.nbytes / 1e6:.0f} MB in {len(cache)} entries "
+                  f"(limit {cache.max_bytes / 1e6:.0f} MB)")
+    print(f"Prometheus peak RSS: {rss:.0f} MB; promlab process peak RSS: "
+          f"{_peak_rss_mb(os.getpid()):.0f} MB (dataset file and MemoryStorage included)")
     return rows
 
 
@@ -198,32 +222,41 @@ def _peak_rss_mb(pid: int) -> float:
     return math.nan
 
 
-def _bench_one(engine: Engine, store: MemoryStorage, prom: realprom.Prometheus, name: str,
-               expr: str, mode: str, start_ms: int, end_ms: int, step_s: int,
-               repeat: int) -> Row:
-    if mode == "range":
-        def ours() -> Result:
-            return engine.range(store, expr, start_ms, end_ms, step_s * 1000)
+def _bench_one(engine: Engine, stores: tuple[ParquetStore, MemoryStorage, Path],
+               prom: realprom.Prometheus, name: str, expr: str, mode: str, start_ms: int,
+               end_ms: int, step_s: int, repeat: int) -> Row:
+    warm_store, mem, data_dir = stores
 
-        def theirs() -> dict[str, Any]:
+    def ours_on(q: Any) -> Result:
+        if mode == "range":
+            return engine.range(q, expr, start_ms, end_ms, step_s * 1000)
+        return engine.instant(q, expr, end_ms)
+
+    def theirs() -> dict[str, Any]:
+        if mode == "range":
             return prom.query_range(expr, start_ms / 1000, end_ms / 1000, step_s, stats="all")
-    else:
-        def ours() -> Result:
-            return engine.instant(store, expr, end_ms)
+        return prom.query(expr, end_ms / 1000, stats="all")
 
-        def theirs() -> dict[str, Any]:
-            return prom.query(expr, end_ms / 1000, stats="all")
     try:
-        ours()  # warm-up (and imports)
-        t_ours, res = _median_time(ours, repeat)
+        drop_page_cache(data_dir)
+        with open_store(data_dir, readonly=True) as cold_store:
+            t0 = time.perf_counter()
+            ours_on(cold_store)
+            t_cold = (time.perf_counter() - t0) * 1000
+        ours_on(warm_store)  # warm-up: fills the decoded cache
+        t_ours, res = _median_time(lambda: ours_on(warm_store), repeat)
+        ours_on(mem)
+        t_mem, _ = _median_time(lambda: ours_on(mem), repeat)
         tracemalloc.start()
-        ours()
+        ours_on(warm_store)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     except PromlabError as exc:
-        return Row(name, mode, math.nan, math.nan, math.nan, math.nan, 0,
-                   f"promlab error: {exc}"[:80])
+        return Row(name, mode, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan,
+                   math.nan, 0, f"promlab error: {exc}"[:80])
+    t0 = time.perf_counter()
     theirs()
+    t_first = (time.perf_counter() - t0) * 1000
     evals: list[float] = []
 
     def theirs_timed() -> dict[str, Any]:
@@ -238,17 +271,19 @@ def _bench_one(engine: Engine, store: MemoryStorage, prom: realprom.Prometheus, 
         # Ties in topk may pick different series; compare the selected values per step.
         ours_pts, theirs_pts = _by_step(ours_pts), _by_step(theirs_pts)
     agree = _agree(ours_pts, theirs_pts)
-    return Row(name, mode, t_ours, t_theirs, t_eval, peak / 1e6, len(res.value.labels)
-               if hasattr(res.value, "labels") else 1, agree)
+    return Row(name, mode, t_cold, t_ours, t_mem, t_theirs, t_eval, t_first, peak / 1e6,
+               len(res.value.labels) if hasattr(res.value, "labels") else 1, agree)
 
 
 def table(rows: list[Row]) -> str:
-    lines = ["| query | mode | promlab ms | Prometheus HTTP ms | Prometheus eval ms | speed-up (HTTP) "
-             "| speed-up (eval) | promlab peak MB | series | agree |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = ["| query | mode | cold ms | warm ms | MemoryStorage ms | Prometheus HTTP ms "
+             "| Prometheus eval ms | Prometheus first ms | ratio warm/HTTP | ratio warm/eval "
+             "| peak MB | series | agree |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
-        lines.append(f"| {r.name} | {r.mode} | {r.promlab_ms:.1f} | {r.prom_ms:.1f} | "
-                     f"{r.prom_eval_ms:.1f} | {r.ratio:.2f} | {r.eval_ratio:.2f} | "
+        lines.append(f"| {r.name} | {r.mode} | {r.cold_ms:.1f} | {r.warm_ms:.1f} | "
+                     f"{r.mem_ms:.1f} | {r.prom_ms:.1f} | {r.prom_eval_ms:.1f} | "
+                     f"{r.prom_first_ms:.1f} | {r.ratio:.2f} | {r.eval_ratio:.2f} | "
                      f"{r.peak_mb:.1f} | {r.series} | {r.agree} |")
     return "\n".join(lines)
 

@@ -26,7 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from promlab.errors import StorageError
-from promlab.model import Labels
+from promlab.model import Labels, Matcher, MatchType
+from promlab.storage.cache import MetricColumns
 from promlab.storage.encoding import decimal_scales, decode_values, encode_values
 from promlab.storage.merge import gather_runs
 from promlab.storage.postings import LabelColumn, LabelIndex
@@ -345,7 +346,7 @@ class Block:
         total = int(counts.sum())
         ts_all = table["timestamp"].cast(pa.int64()).to_numpy()
         rows = np.repeat(sel, counts)
-        if total == table.num_rows:
+        if total == table.num_rows and bool((sel[1:] > sel[:-1]).all()):
             idx = None  # every row read is wanted, in order
             ts = ts_all
         else:
@@ -359,6 +360,66 @@ class Block:
             rows, ts = rows[kept], ts[kept]
         vals = decode_values(table["value"], table["value_int"], table["scale"], idx)
         return rows, ts, vals
+
+    def metric_names(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[str]:
+        """Metric names of this block's series matching ``matchers`` with data in range.
+
+        ``""`` stands for series without a name. An equality matcher on the name answers
+        without touching the series.
+        """
+        idx = self.index()
+        col = idx.columns.get("__name__")
+        for m in matchers:
+            if m.name == "__name__" and m.type is MatchType.EQUAL and m.value:
+                return [m.value] if col is not None and col.code_of(m.value) is not None else []
+        mask = idx.match(matchers) & (self.min_time <= maxt) & (self.max_time >= mint)
+        if col is None:
+            return [""] if mask.any() else []
+        return [col.uniques[c] if c >= 0 else "" for c in np.unique(col.codes[mask]).tolist()]
+
+    def metric_columns(self, name: str, mint: int | None = None, maxt: int | None = None
+                       ) -> MetricColumns:
+        """Decode metric ``name``'s samples (all, or those in ``[mint, maxt]``), series in label order."""
+        idx = self.index()
+        lo = np.iinfo(np.int64).min if mint is None else mint
+        hi = np.iinfo(np.int64).max if maxt is None else maxt
+        col = idx.columns.get("__name__")
+        code = -1 if col is None or not name else col.code_of(name)
+        if col is None:
+            chunk = np.ones(idx.n, bool) if not name else np.zeros(idx.n, bool)
+        else:
+            chunk = col.codes == (-2 if code is None else code)
+        chunk &= (self.min_time <= hi) & (self.max_time >= lo)
+        sel = np.flatnonzero(chunk)
+        chunk_sids = self.sids[sel]
+        uniq, first, inv = np.unique(chunk_sids, return_index=True, return_inverse=True)
+        rep = sel[first]  # one chunk per series, for its labels
+        labels = [self.labels_at(int(r)) for r in rep.tolist()]
+        order = np.array(sorted(range(len(labels)), key=labels.__getitem__), np.int64)
+        rank = np.empty(order.shape[0], np.int64)
+        rank[order] = np.arange(order.shape[0])
+        # Chunks by (series rank, start time): the samples come out in (series, ts) order.
+        co = np.lexsort((self.min_time[sel], rank[inv]))
+        sel = sel[co]
+        if sel.shape[0]:
+            rows, ts, vals = self._read_rows(sel, lo, hi)
+        else:
+            rows, ts, vals = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+        counts = np.zeros(order.shape[0], np.int64)
+        if rows.shape[0]:
+            row_rank = np.empty(idx.n, np.int64)
+            row_rank[sel] = rank[inv[co]]
+            counts = np.bincount(row_rank[rows], minlength=order.shape[0]).astype(np.int64)
+        offsets = np.zeros(order.shape[0] + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        rep = rep[order]
+        sub = LabelIndex(int(rep.shape[0]), {k: LabelColumn(c.codes[rep], c.uniques)
+                                             for k, c in idx.columns.items()})
+        for a in (offsets, ts, vals):
+            a.flags.writeable = False
+        return MetricColumns(uniq[order], [labels[i] for i in order.tolist()], sub, offsets,
+                             ts, vals, int(ts.min()) if ts.shape[0] else 0,
+                             int(ts.max()) if ts.shape[0] else -1)
 
     def read_all(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """Every sample: (series row, ts, value)."""

@@ -18,8 +18,9 @@ import numpy.typing as npt
 
 from promlab.model import Labels, Matcher
 from promlab.storage.blocks import Block
+from promlab.storage.cache import DecodedCache, MetricColumns, window
 from promlab.storage.interface import SelectHints, SeriesSet
-from promlab.storage.merge import merge_parts
+from promlab.storage.merge import gather_runs, merge_parts
 from promlab.storage.postings import LabelIndex
 
 __all__ = ["HeadView", "ParquetQuerier"]
@@ -54,18 +55,22 @@ class HeadView:
 
 @dataclass(slots=True)
 class _Source:
-    rows: npt.NDArray[np.int64]  # per sample, the series row inside the source
+    """One source's selection: series ``sids``/``labels`` with ``counts`` samples each, in order."""
+
+    sids: npt.NDArray[np.int64]
+    labels: list[Labels]
+    counts: npt.NDArray[np.int64]
     ts: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
-    label_of: Callable[[int], Labels]
-    row_sids: npt.NDArray[np.int64]
+    offsets: npt.NDArray[np.int64] | None = None  # set when series are label-sorted (CSR)
 
 
 class ParquetQuerier:
     """A :class:`~promlab.storage.interface.Querier` over blocks and a head snapshot."""
 
     def __init__(self, mint_ms: int, maxt_ms: int, head: HeadView | None,
-                 blocks: Sequence[Block]) -> None:
+                 blocks: Sequence[Block], cache: DecodedCache | None = None) -> None:
+        self._cache = cache
         self.mint_ms = mint_ms
         self.maxt_ms = maxt_ms
         self._head = head
@@ -82,24 +87,57 @@ class ParquetQuerier:
                 maxt = min(maxt, hints.end_ms)
         return mint, maxt
 
+    def _block_parts(self, blk: Block, matchers: Sequence[Matcher], mint: int, maxt: int
+                     ) -> list[MetricColumns]:
+        """The block's matching series in range, one label-sorted part per metric name."""
+        out = []
+        cache = self._cache
+        span = blk.meta.maxt - blk.meta.mint
+        for name in blk.metric_names(matchers, mint, maxt):
+            key = (blk.meta.ulid, name)
+            entry = cache.get(key) if cache is not None and cache.max_bytes else None
+            if entry is None:
+                # Decode the whole metric (and keep it) when the query covers much of the block
+                # or the metric was asked for before; otherwise only the row groups in range.
+                whole = cache is not None and cache.max_bytes > 0 and (
+                    2 * (min(maxt, blk.meta.maxt) - max(mint, blk.meta.mint)) >= span
+                    or cache.touch(key) >= 2)
+                if whole:
+                    assert cache is not None
+                    entry = blk.metric_columns(name)
+                    cache.put(key, entry)
+                else:
+                    entry = blk.metric_columns(name, mint, maxt)
+            part = _subset(entry, matchers, mint, maxt)
+            if part is not None:
+                out.append(part)
+        return out
+
     def _sources(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[_Source]:
         out: list[_Source] = []
         for blk in self._blocks:
             if blk.meta.maxt < mint or blk.meta.mint > maxt:
                 continue
-            mask = blk.index().match(matchers)
-            if not mask.any():
-                continue
-            rows, ts, vals = blk.select(mask, mint, maxt)
-            if rows.shape[0]:
-                out.append(_Source(rows, ts, vals, blk.labels_at, blk.sids))
+            parts = self._block_parts(blk, matchers, mint, maxt)
+            if len(parts) == 1:
+                p = parts[0]
+                out.append(_Source(p.sids, p.labels, np.diff(p.offsets), p.ts, p.values,
+                                   p.offsets))
+            elif parts:
+                out.append(_Source(np.concatenate([p.sids for p in parts]),
+                                   [ls for p in parts for ls in p.labels],
+                                   np.concatenate([np.diff(p.offsets) for p in parts]),
+                                   np.concatenate([p.ts for p in parts]),
+                                   np.concatenate([p.values for p in parts])))
         h = self._head
         if h is not None and h.index.n:
             mask = h.index.match(matchers)
             if mask.any():
-                rows, ts, vals = h.select(mask, mint, maxt)
-                if rows.shape[0]:
-                    out.append(_Source(rows, ts, vals, _getter(h.labels), h.sids))
+                refs, ts, vals = h.select(mask, mint, maxt)
+                if refs.shape[0]:
+                    used, counts = np.unique(refs, return_counts=True)
+                    out.append(_Source(h.sids[used], [h.labels[i] for i in used.tolist()],
+                                       counts.astype(np.int64), ts, vals))
         return out
 
     def select(self, matchers: Sequence[Matcher], hints: SelectHints | None = None) -> SeriesSet:
@@ -110,23 +148,20 @@ class ParquetQuerier:
         sources = self._sources(matchers, mint, maxt)
         if not sources:
             return SeriesSet.empty()
-        uniq, labels, used = _union_labels(sources)
-        order = sorted(range(len(labels)), key=labels.__getitem__)
-        rank_of = np.empty(len(labels), np.int64)
-        rank_of[np.array(order, np.int64)] = np.arange(len(labels))
-        parts = []
-        for s, rows in zip(sources, used, strict=True):
-            row_rank = np.full(s.row_sids.shape[0], -1, np.int64)
-            row_rank[rows] = rank_of[np.searchsorted(uniq, s.row_sids[rows])]
-            parts.append((row_rank[s.rows], s.ts, s.values))
+        if len(sources) == 1 and sources[0].offsets is not None:
+            s = sources[0]  # one label-sorted part: already the answer (no copy)
+            assert s.offsets is not None
+            return SeriesSet(s.labels, s.offsets, s.ts, s.values)
+        _, labels, ranks = _rank_series(sources)
+        parts = [(np.repeat(r, s.counts), s.ts, s.values)
+                 for s, r in zip(sources, ranks, strict=True)]
         rank, ts, vals = merge_parts(parts)
         counts = np.bincount(rank, minlength=len(labels))
         offsets = np.zeros(len(labels) + 1, np.int64)
         np.cumsum(counts, out=offsets[1:])
-        sorted_labels = [labels[i] for i in order]
         for a in (offsets, ts, vals):
             a.flags.writeable = False
-        return SeriesSet(sorted_labels, offsets, ts, vals)
+        return SeriesSet(labels, offsets, ts, vals)
 
     def _matched(self, matchers: Sequence[Matcher]
                  ) -> list[tuple[LabelIndex, npt.NDArray[np.bool_], Callable[[int], Labels],
@@ -178,26 +213,64 @@ def _getter(labels: list[Labels]) -> Callable[[int], Labels]:
     return lambda i: labels[i]
 
 
-def _union_labels(sources: Sequence[_Source]
-                  ) -> tuple[npt.NDArray[np.int64], list[Labels], list[npt.NDArray[np.int64]]]:
-    """Sorted distinct series ids of all sources, their labels, and each source's used rows.
+def _subset(entry: MetricColumns, matchers: Sequence[Matcher], mint: int, maxt: int
+            ) -> MetricColumns | None:
+    """The series of ``entry`` matching ``matchers``, restricted to ``[mint, maxt]``."""
+    n = len(entry.labels)
+    mask = entry.index.match(matchers)
+    sel = np.flatnonzero(mask)
+    if sel.shape[0] == 0:
+        return None
+    starts, ends = entry.offsets[sel], entry.offsets[sel + 1]
+    if entry.mint >= mint and entry.maxt <= maxt:
+        lo, hi = starts, ends
+    else:
+        lo, hi = window(entry.ts, starts, ends, mint, maxt)
+    if sel.shape[0] == n and lo is starts and bool((ends > starts).all()):
+        return entry  # everything: the cached arrays themselves
+    nonempty = hi > lo
+    if not nonempty.all():
+        sel, lo, hi = sel[nonempty], lo[nonempty], hi[nonempty]
+        if sel.shape[0] == 0:
+            return None
+    lens = hi - lo
+    offsets = np.zeros(sel.shape[0] + 1, np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    if int(offsets[-1]) >= 64 * sel.shape[0]:
+        # Long runs: copying slices (one per series) beats gathering by a per-sample index.
+        bounds = list(zip(lo.tolist(), hi.tolist(), strict=True))
+        ts = np.concatenate([entry.ts[a:b] for a, b in bounds])
+        vals = np.concatenate([entry.values[a:b] for a, b in bounds])
+    else:
+        take = gather_runs(lo, lens)
+        ts, vals = entry.ts[take], entry.values[take]
+    for a in (offsets, ts, vals):
+        a.flags.writeable = False
+    labels = entry.labels
+    return MetricColumns(entry.sids[sel], [labels[i] for i in sel.tolist()], entry.index,
+                         offsets, ts, vals, int(ts[0]) if ts.shape[0] else 0, -1)
 
-    Works per series (rows), never per sample.
+
+def _rank_series(sources: Sequence[_Source]
+                 ) -> tuple[npt.NDArray[np.int64], list[Labels], list[npt.NDArray[np.int64]]]:
+    """Distinct series of all sources in label order, and each source's series ranks.
+
+    Works per series, never per sample; when every source holds the same label-sorted series
+    (the usual case: the same series in consecutive blocks) no sorting is needed.
     """
-    used = []
+    first = sources[0]
+    if first.offsets is not None and all(
+            s.offsets is not None and np.array_equal(s.sids, first.sids) for s in sources[1:]):
+        r = np.arange(first.sids.shape[0], dtype=np.int64)
+        return first.sids, first.labels, [r] * len(sources)
+    uniq = np.unique(np.concatenate([s.sids for s in sources]))
+    found: dict[int, Labels] = {}
     for s in sources:
-        present = np.zeros(s.row_sids.shape[0], bool)
-        present[s.rows] = True
-        used.append(np.flatnonzero(present))
-    uniq = np.unique(np.concatenate([s.row_sids[u] for s, u in zip(sources, used, strict=True)]))
-    labels: list[Labels | None] = [None] * uniq.shape[0]
-    missing = uniq.shape[0]
-    for s, rows in zip(sources, used, strict=True):
-        pos = np.searchsorted(uniq, s.row_sids[rows])
-        for r, p in zip(rows.tolist(), pos.tolist(), strict=True):
-            if labels[p] is None:
-                labels[p] = s.label_of(r)
-                missing -= 1
-        if missing == 0:
-            break
-    return uniq, labels, used  # type: ignore[return-value]
+        for sid, ls in zip(s.sids.tolist(), s.labels, strict=True):
+            found.setdefault(sid, ls)
+    labels = [found[sid] for sid in uniq.tolist()]
+    order = sorted(range(len(labels)), key=labels.__getitem__)
+    rank_of = np.empty(len(labels), np.int64)
+    rank_of[np.array(order, np.int64)] = np.arange(len(labels))
+    ranks = [rank_of[np.searchsorted(uniq, s.sids)] for s in sources]
+    return uniq[np.array(order, np.int64)], [labels[i] for i in order], ranks

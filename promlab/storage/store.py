@@ -22,6 +22,7 @@ from promlab.model import Labels, parse_duration
 from promlab.storage import compact as _compact
 from promlab.storage.backfill import Backfill
 from promlab.storage.blocks import Block, list_blocks, write_block
+from promlab.storage.cache import DecodedCache, default_cache_bytes
 from promlab.storage.head import Head
 from promlab.storage.interface import AppendStats
 from promlab.storage.querier import HeadView, ParquetQuerier
@@ -70,7 +71,8 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
                ooo_window: str | int | None = "1h", block_duration: str | int = "2h",
                max_block_duration: str | int = "24h", bucket_duration: str | int = "6h",
                wal_fsync: bool = True,
-               wal_segment_bytes: int = 64 << 20, auto_compact: bool = True) -> ParquetStore:
+               wal_segment_bytes: int = 64 << 20, auto_compact: bool = True,
+               cache_size: str | int | None = None) -> ParquetStore:
     """Open (creating if needed) the store in directory ``path``.
 
     Parameters
@@ -96,6 +98,10 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
         fsync the WAL at every commit (the durability guarantee); False is faster.
     auto_compact
         Compact and apply retention after every flush.
+    cache_size
+        Memory budget of the decoded-block cache (``"512MB"``, bytes, 0 to disable); default
+        1 GiB or a quarter of physical memory, whichever is smaller. Repeated queries over
+        blocks read their decoded columns from it instead of the Parquet files.
 
     Examples
     --------
@@ -113,7 +119,9 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
                         max_block_duration=_ms(max_block_duration, "max_block_duration") or 86_400_000,
                         bucket_duration=_ms(bucket_duration, "bucket_duration") or 21_600_000,
                         wal_fsync=wal_fsync, wal_segment_bytes=wal_segment_bytes,
-                        auto_compact=auto_compact)
+                        auto_compact=auto_compact,
+                        cache_bytes=default_cache_bytes() if cache_size is None
+                        else _parse_size(cache_size))
 
 
 class ParquetStore:
@@ -125,7 +133,7 @@ class ParquetStore:
     def __init__(self, path: str, *, readonly: bool, retention_time: int | None,
                  retention_size: int | None, ooo_window: int | None, block_duration: int,
                  max_block_duration: int, bucket_duration: int, wal_fsync: bool, wal_segment_bytes: int,
-                 auto_compact: bool) -> None:
+                 auto_compact: bool, cache_bytes: int | None = None) -> None:
         self.path = path
         self.readonly = readonly
         self.retention_time = retention_time
@@ -139,6 +147,7 @@ class ParquetStore:
         self.wal_dir = os.path.join(path, "wal")
         self._lock = threading.RLock()
         self._block_cache: dict[str, Block] = {}
+        self.cache = DecodedCache(default_cache_bytes() if cache_bytes is None else cache_bytes)
         self._bad_blocks: set[str] = set()
         self._head = Head()
         self._wal: WalWriter | None = None
@@ -209,7 +218,12 @@ class ParquetStore:
                 for blk in self._block_cache.values():
                     blk.close()
                 self._block_cache.clear()
+                self.cache.clear()
                 self._release_lock()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def __enter__(self) -> ParquetStore:
         return self
@@ -232,7 +246,7 @@ class ParquetStore:
         for p in [p for p in self._block_cache if p not in live]:
             # Not closed here: a querier may still read it (its files stay readable after
             # deletion while open); it closes when garbage-collected.
-            del self._block_cache[p]
+            self.cache.evict_block(self._block_cache.pop(p).meta.ulid)
         return blocks
 
     def _refresh(self) -> None:
@@ -259,7 +273,7 @@ class ParquetStore:
             view = HeadView(list(h.labels), h.sids, h.index(), refs, ts, vals)
             # Blocks are listed after the WAL was read: a block flushed meanwhile is seen.
             blocks = self.blocks()
-        return ParquetQuerier(int(mint_ms), int(maxt_ms), view, blocks)
+        return ParquetQuerier(int(mint_ms), int(maxt_ms), view, blocks, self.cache)
 
     @property
     def head_samples(self) -> int:

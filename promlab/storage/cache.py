@@ -1,0 +1,155 @@
+"""A memory-bounded LRU of decoded block columns: the analogue of Prometheus's page-cached chunks.
+
+Blocks are immutable, so an entry — the decoded samples of one metric in one block, series in
+label order (CSR) — is keyed by ``(block id, metric name)`` and never goes stale; it is dropped
+when the block is deleted (compaction, retention) or when the cache is over its byte budget.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from promlab.model import Labels
+from promlab.storage.postings import LabelIndex
+
+__all__ = ["DEFAULT_CACHE_BYTES", "DecodedCache", "MetricColumns", "window"]
+
+#: Default budget: 1 GiB, or a quarter of physical memory when that is smaller.
+DEFAULT_CACHE_BYTES = 1 << 30
+
+
+def default_cache_bytes() -> int:
+    """1 GiB, capped at a quarter of physical memory."""
+    try:
+        import os
+
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return DEFAULT_CACHE_BYTES
+    return int(min(DEFAULT_CACHE_BYTES, ram // 4))
+
+
+@dataclass(frozen=True, slots=True)
+class MetricColumns:
+    """Samples of one metric in one block (or a time slice of it), series sorted by labels.
+
+    Series ``i`` (id ``sids[i]``, labels ``labels[i]``) has samples
+    ``ts[offsets[i]:offsets[i+1]]`` in increasing time order; ``index`` matches these series.
+    """
+
+    sids: npt.NDArray[np.int64]
+    labels: list[Labels]
+    index: LabelIndex
+    offsets: npt.NDArray[np.int64]
+    ts: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+    mint: int
+    maxt: int
+
+    @property
+    def nbytes(self) -> int:
+        per_series = 200 * len(self.labels)  # label objects, index codes (rough)
+        return int(self.ts.nbytes + self.values.nbytes + self.offsets.nbytes + self.sids.nbytes
+                   + per_series)
+
+
+def window(ts: npt.NDArray[np.int64], starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64],
+           mint: int, maxt: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Per run ``ts[starts[i]:ends[i]]`` (sorted): the bounds of its samples in ``[mint, maxt]``.
+
+    A vectorised binary search over all runs at once (``log2(longest run)`` numpy steps).
+    """
+    lo = _lower_bound(ts, starts.copy(), ends.copy(), mint, strict=False)
+    hi = _lower_bound(ts, lo.copy(), ends.copy(), maxt, strict=True)
+    return lo, hi
+
+
+def _lower_bound(ts: npt.NDArray[np.int64], lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64],
+                 x: int, *, strict: bool) -> npt.NDArray[np.int64]:
+    """First position in each ``[lo, hi)`` with ``ts >= x`` (``ts > x`` when ``strict``)."""
+    if ts.shape[0] == 0:
+        return lo
+    last = ts.shape[0] - 1
+    while True:
+        open_ = lo < hi
+        if not open_.any():
+            return lo
+        mid = (lo + hi) >> 1
+        v = ts[np.minimum(mid, last)]
+        go_right = (v <= x) if strict else (v < x)
+        go_right &= open_
+        go_left = open_ & ~go_right
+        lo = np.where(go_right, mid + 1, lo)
+        hi = np.where(go_left, mid, hi)
+
+
+class DecodedCache:
+    """Thread-safe LRU of :class:`MetricColumns` bounded by ``max_bytes`` (0 disables it)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = int(max_bytes)
+        self._entries: OrderedDict[tuple[str, str], MetricColumns] = OrderedDict()
+        self._touched: dict[tuple[str, str], int] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: tuple[str, str]) -> MetricColumns | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return entry
+
+    def touch(self, key: tuple[str, str]) -> int:
+        """Count a request for ``key``; returns how many times it was requested so far."""
+        with self._lock:
+            n = self._touched.get(key, 0) + 1
+            if len(self._touched) > 65536:
+                self._touched.clear()
+            self._touched[key] = n
+            return n
+
+    def put(self, key: tuple[str, str], entry: MetricColumns) -> None:
+        size = entry.nbytes
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= old.nbytes
+            self._entries[key] = entry
+            self._bytes += size
+            while self._bytes > self.max_bytes and self._entries:
+                _, ev = self._entries.popitem(last=False)
+                self._bytes -= ev.nbytes
+
+    def evict_block(self, block_id: str) -> None:
+        """Drop every entry of a block (deleted or replaced by compaction)."""
+        with self._lock:
+            for key in [k for k in self._entries if k[0] == block_id]:
+                self._bytes -= self._entries.pop(key).nbytes
+            for key in [k for k in self._touched if k[0] == block_id]:
+                del self._touched[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._touched.clear()
+            self._bytes = 0
