@@ -53,7 +53,7 @@ def _ms(value: str | int | float | None, what: str) -> int | None:
     return int(value)
 
 
-def _parse_size(value: str | int | None) -> int | None:
+def _parse_size(value: str | int | None, what: str) -> int | None:
     if value is None or isinstance(value, int):
         return value
     units = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40, "PB": 1 << 50}
@@ -63,7 +63,7 @@ def _parse_size(value: str | int | None) -> int | None:
             return int(float(text[: -len(unit)]) * units[unit])
     if text.isdigit():
         return int(text)
-    raise StorageError(f"bad retention size: {value!r}")
+    raise StorageError(f"bad {what}: {value!r} (use bytes or a size such as 512MB, 2GB)")
 
 
 def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
@@ -113,7 +113,7 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
     1
     """
     return ParquetStore(os.fspath(path), readonly=readonly, retention_time=_ms(retention_time, "retention_time"),
-                        retention_size=_parse_size(retention_size),
+                        retention_size=_parse_size(retention_size, "retention size"),
                         ooo_window=_ms(ooo_window, "ooo_window"),
                         block_duration=_ms(block_duration, "block_duration") or 7_200_000,
                         max_block_duration=_ms(max_block_duration, "max_block_duration") or 86_400_000,
@@ -121,7 +121,7 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
                         wal_fsync=wal_fsync, wal_segment_bytes=wal_segment_bytes,
                         auto_compact=auto_compact,
                         cache_bytes=default_cache_bytes() if cache_size is None
-                        else _parse_size(cache_size))
+                        else _parse_size(cache_size, "cache size"))
 
 
 class ParquetStore:
