@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 from promlab.model import parse_duration, parse_time
 from promlab.promql.engine import Engine, Result
 from promlab.promql.results import PromAccessor
+from promlab.storage.interface import Queryable
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from promlab.promql.parser.ast import Expr
-    from promlab.storage.interface import Queryable
     from promlab.storage.store import ParquetStore
 
 __all__ = ["Engine", "PromAccessor", "Result", "close_stores", "query", "query_range"]
@@ -99,7 +99,7 @@ def _open(data: Any) -> Queryable:
     """A Queryable for ``data``: a directory's shared read-only store, or ``data`` itself."""
     if isinstance(data, str | os.PathLike):
         return _registry.get(data)
-    if data is None or not hasattr(data, "querier"):
+    if not isinstance(data, Queryable):
         raise TypeError("data must be a store directory or a Queryable (with .querier())")
     return data
 
