@@ -7,8 +7,10 @@ A separate process serves every target from one asyncio server (target ``i`` is 
 interval of warm-up (first scrapes create the series) it measures for ``--measure`` seconds:
 
 * samples/s appended (scrape samples + synthetic series),
-* CPU of the scraping process (all threads: process CPU time / wall) and that per 10k samples/s,
-* scrape-start lateness p50/p99.
+* CPU of the scraping process only (psutil; the exporters are another process), all threads and
+  split into the event-loop thread and the store writer thread, and that per 10k samples/s,
+* scrape-start lateness (actual start - scheduled start) p50/p99/max over every scrape started in
+  the window, store commit latency p50/p99/max and failed scrapes.
 
 The CPU is shared with whatever else runs on the machine, so the figures are upper bounds.
 """
@@ -26,6 +28,7 @@ import time
 from typing import Any
 
 import numpy as np
+import psutil
 
 import promlab.scrape as scrape
 from promlab.model import Labels
@@ -100,6 +103,28 @@ class _NullStore:
         pass
 
 
+def _cpu(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return float(t.user + t.system)
+
+
+def _thread_cpu(proc: psutil.Process, names: dict[int | None, str]) -> dict[str, float]:
+    """CPU seconds per thread name (threads started later are looked up again)."""
+    names = {**names, **{t.native_id: t.name for t in threading.enumerate()}}
+    out: dict[str, float] = {}
+    for t in proc.threads():
+        name = names.get(t.id, "other")
+        out[name] = out.get(name, 0.0) + t.user_time + t.system_time
+    return out
+
+
+def _failures(m: Any) -> int:
+    """Failed scrapes so far (all loops' scrape counters minus their up ones is not kept, so
+    count the ``ok=False`` entries of each loop's recent log)."""
+    return sum(sum(1 for _, _, ok in lp.scrape_log if not ok)
+               for pool in list(m.pools.values()) for lp in list(pool.loops.values()))
+
+
 def _free_port() -> int:
     import socket
 
@@ -150,12 +175,20 @@ def run(targets: int, interval: str, measure_s: float, store_kind: str) -> dict[
                 time.sleep(1)
             warmup_s = time.monotonic() - t_warm
             m = handle.manager
-            a0, c0, w0, l0 = m.samples_appended, time.process_time(), time.monotonic(), len(m.lateness)
+            proc = psutil.Process()
+            by_name = {t.native_id: t.name for t in threading.enumerate()}
+            k0 = m.commits
+            f0 = _failures(m)
+            a0, c0, w0, l0 = m.samples_appended, _cpu(proc), time.monotonic(), len(m.lateness)
+            t0 = _thread_cpu(proc, by_name)
             time.sleep(measure_s)
-            a1, c1, w1 = m.samples_appended, time.process_time(), time.monotonic()
+            a1, c1, w1 = m.samples_appended, _cpu(proc), time.monotonic()
+            t1 = _thread_cpu(proc, by_name)
             late = np.array(list(m.lateness)[l0:]) if len(m.lateness) < m.lateness.maxlen else handle.lateness()
             df = handle.targets()
-            commits = np.array(list(m.commit_seconds))
+            n_window = min(m.commits - k0, len(m.commit_seconds))
+            commits = np.array(list(m.commit_seconds)[len(m.commit_seconds) - n_window:])
+            failures = _failures(m) - f0
             errs = df.loc[df["health"] == "down", "last_error"].str.slice(0, 80).value_counts().head(3)
             for text, n in errs.items():
                 print(f"  down: {n} x {text}", file=sys.stderr)
@@ -169,14 +202,20 @@ def run(targets: int, interval: str, measure_s: float, store_kind: str) -> dict[
         wall = w1 - w0
         rate = (a1 - a0) / wall
         cpu = (c1 - c0) / wall
+        threads = {k: (t1.get(k, 0.0) - t0.get(k, 0.0)) / wall for k in t1}
         return {
             "targets": targets, "up": float((df["health"] == "up").mean()), "samples_per_s": rate,
             "cpu_cores": cpu, "cpu_per_10k_samples_s": cpu / (rate / 10_000) if rate else float("nan"),
             "lateness_p50_ms": float(np.percentile(late, 50) * 1000) if late.size else float("nan"),
             "lateness_p99_ms": float(np.percentile(late, 99) * 1000) if late.size else float("nan"),
-            "scrapes_measured": float(late.size), "warmup_s": warmup_s, "commits": float(n_commits),
+            "lateness_max_ms": float(late.max() * 1000) if late.size else float("nan"),
+            "scrapes_measured": float(late.size), "warmup_s": warmup_s, "commits": float(commits.size),
+            "commits_total": float(n_commits), "failures": float(failures),
+            "commit_p50_ms": float(np.percentile(commits, 50) * 1000) if commits.size else float("nan"),
             "commit_p99_ms": float(np.percentile(commits, 99) * 1000) if commits.size else float("nan"),
             "commit_max_ms": float(commits.max() * 1000) if commits.size else float("nan"),
+            "cpu_loop_cores": threads.get("promlab-scrape", 0.0),
+            "cpu_writer_cores": sum(v for k, v in threads.items() if "writer" in k),
         }
     finally:
         server.terminate()
@@ -188,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--targets", type=int, default=1000)
     ap.add_argument("--interval", default="15s")
-    ap.add_argument("--measure", type=float, default=30.0, help="seconds measured after warm-up")
+    ap.add_argument("--measure", type=float, default=60.0, help="seconds measured after warm-up")
     ap.add_argument("--store", choices=("null", "memory", "parquet"), default="parquet")
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -199,11 +238,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"targets={r['targets']} store={args.store} interval={args.interval} up={r['up']:.0%} "
           f"(warm-up {r['warmup_s']:.0f} s, measured {args.measure:.0f} s)")
     print(f"samples/s ingested   {r['samples_per_s']:,.0f}")
-    print(f"CPU (cores)          {r['cpu_cores']:.3f}   per 10k samples/s: {r['cpu_per_10k_samples_s']:.3f}")
-    print(f"lateness p50 / p99   {r['lateness_p50_ms']:.1f} ms / {r['lateness_p99_ms']:.1f} ms "
-          f"({r['scrapes_measured']:.0f} scrapes)")
-    print(f"store commits        {r['commits']:.0f} total, p99 {r['commit_p99_ms']:.1f} ms, "
-          f"max {r['commit_max_ms']:.1f} ms")
+    print(f"CPU (cores)          {r['cpu_cores']:.3f}   per 10k samples/s: {r['cpu_per_10k_samples_s']:.3f}"
+          f"   (event loop {r['cpu_loop_cores']:.3f}, writer {r['cpu_writer_cores']:.3f})")
+    print(f"lateness p50/p99/max {r['lateness_p50_ms']:.1f} / {r['lateness_p99_ms']:.1f} / "
+          f"{r['lateness_max_ms']:.1f} ms ({r['scrapes_measured']:.0f} scrapes, {r['failures']:.0f} failed)")
+    print(f"store commits        {r['commits']:.0f} in window, p50/p99/max {r['commit_p50_ms']:.1f} / "
+          f"{r['commit_p99_ms']:.1f} / {r['commit_max_ms']:.1f} ms")
     return 0
 
 

@@ -71,6 +71,7 @@ class ScrapeHandle:
             self.scheduler.call(self.manager.apply(self.config))
         except BaseException:
             self.scheduler.close()
+            self.manager.writer.close()
             raise
         self._stopped = False
 
@@ -112,6 +113,7 @@ class ScrapeHandle:
                 self.scheduler.call(self.manager.close(), timeout=30)
             finally:
                 self.scheduler.close()
+                self.manager.writer.close()  # no-op when manager.close did it
                 if self._owns_storage:
                     flush = getattr(self.storage, "flush", None)
                     if flush is not None:

@@ -63,12 +63,15 @@ def ssl_context(cfg: HTTPClientConfig) -> ssl.SSLContext:
 
 
 def build_client(cfg: HTTPClientConfig, *, timeout_s: float, max_connections: int | None = None,
-                 verify: ssl.SSLContext | None = None) -> httpx.AsyncClient:
+                 verify: ssl.SSLContext | None = None, keepalive_s: float = 5.0) -> httpx.AsyncClient:
     """An ``AsyncClient`` with the auth and TLS settings of ``cfg``.
 
     The scraper makes one small client per target (httpcore scans its whole pool on every
     request, so one pool for a thousand targets would cost milliseconds per scrape) sharing the
-    job's ``verify`` context.
+    job's ``verify`` context. ``keepalive_s`` is how long an idle connection is kept: for a
+    scrape target it must exceed the scrape interval, else every scrape pays a TCP connect and
+    close (a quarter of the scrape loop's CPU at 1,000 targets). A connection the server closed
+    meanwhile is noticed by httpcore and replaced.
 
     Raises
     ------
@@ -81,7 +84,8 @@ def build_client(cfg: HTTPClientConfig, *, timeout_s: float, max_connections: in
         except (OSError, ssl.SSLError) as exc:
             raise ScrapeError(f"unable to load TLS configuration: {exc}") from exc
     auth = _HeaderAuth(cfg) if cfg.basic_auth is not None or cfg.authorization is not None else None
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections,
+                          keepalive_expiry=keepalive_s)
     return httpx.AsyncClient(
         auth=auth, verify=verify, timeout=timeout_s, follow_redirects=cfg.follow_redirects, limits=limits,
         headers={"User-Agent": USER_AGENT}, trust_env=False,

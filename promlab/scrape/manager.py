@@ -15,7 +15,6 @@ import hashlib
 import logging
 import socket
 import ssl
-import time
 from collections import deque
 from typing import Any
 
@@ -28,6 +27,7 @@ from promlab.scrape.fetch import build_client, ssl_context
 from promlab.scrape.loop import Batch, ScrapeLoop
 from promlab.scrape.scheduler import Scheduler
 from promlab.scrape.targets import DroppedTarget, Target, build_targets
+from promlab.scrape.writer import Writer
 from promlab.storage.interface import Storage
 
 __all__ = ["ScrapeManager", "ScrapePool"]
@@ -64,7 +64,14 @@ class ScrapePool:
         if self.verify is None:
             return None
         return build_client(self.cfg.http, timeout_s=self.cfg.scrape_timeout_ms / 1000, max_connections=2,
-                            verify=self.verify)
+                            verify=self.verify, keepalive_s=self.keepalive_s())
+
+    def keepalive_s(self) -> float:
+        """Idle keep-alive of a target's connection: past the job's interval (and the default
+        interval, which targets may set with ``__scrape_interval__``), so it is reused."""
+        iv = self.cfg.scrape_interval_ms
+        glob = self.manager.config.global_config.scrape_interval_ms if self.manager.config else 0
+        return 2 * max(iv, glob) / 1000 + 5.0
 
     def sync(self, targets: list[Target], dropped: list[DroppedTarget],
              carry: dict[int, list[Labels]] | None = None) -> list[ScrapeLoop]:
@@ -108,12 +115,7 @@ class ScrapeManager:
         self.discovery = DiscoveryManager(self._on_discovery)
         self.jitter = 0
         self.lateness: deque[float] = deque(maxlen=200_000)
-        self.samples_appended = 0
-        self.commit_errors = 0
-        self.commits = 0
-        self.commit_seconds: deque[float] = deque(maxlen=10_000)
-        self._queue: list[tuple[Batch, asyncio.Future[None]]] = []
-        self._draining = False
+        self.writer = Writer(storage, scheduler.loop)
         self._gc_task: asyncio.Task[None] | None = None
         self._pending: set[str] = set()
         self._carry: dict[str, dict[int, list[Labels]]] = {}
@@ -123,45 +125,29 @@ class ScrapeManager:
         self.lateness.append(seconds)
 
     async def commit(self, batch: Batch) -> None:
-        """Append ``batch`` durably; returns once it is committed.
+        """Hand ``batch`` to the writer thread; returns once it is committed.
 
-        Batches that arrive while the writer thread is busy are merged into its next commit, so
-        a store whose commit costs an fsync does one per writer cycle, not one per scrape.
+        Only this scrape loop waits: the event loop goes on serving the others. Batches that
+        arrive close together share one commit (see :class:`~promlab.scrape.writer.Writer`).
         """
-        if not batch.parts:
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((batch, fut))
-        if not self._draining:
-            self._draining = True
-            asyncio.get_running_loop().create_task(self._drain())
-        await asyncio.shield(fut)
+        if batch.parts:
+            await asyncio.shield(self.writer.submit(batch))
 
-    async def _drain(self) -> None:
-        try:
-            while self._queue:
-                items, self._queue = self._queue, []
-                await self.scheduler.in_writer(self._commit_sync, [b for b, _ in items])
-                for _, fut in items:
-                    if not fut.done():
-                        fut.set_result(None)
-        finally:
-            self._draining = False
+    @property
+    def samples_appended(self) -> int:
+        return self.writer.samples_appended
 
-    def _commit_sync(self, batches: list[Batch]) -> None:
-        t0 = time.perf_counter()
-        try:
-            app = self.storage.appender()
-            for batch in batches:
-                for series, index, ts, values in batch.parts:
-                    app.append_batch(series, index, ts, values)
-            stats = app.commit()
-            self.samples_appended += stats.appended if stats is not None else sum(b.num_samples for b in batches)
-            self.commits += 1
-        except Exception:  # keep scraping; the store reports its own state
-            self.commit_errors += 1
-            log.exception("append/commit failed")
-        self.commit_seconds.append(time.perf_counter() - t0)
+    @property
+    def commits(self) -> int:
+        return self.writer.commits
+
+    @property
+    def commit_errors(self) -> int:
+        return self.writer.commit_errors
+
+    @property
+    def commit_seconds(self) -> deque[float]:
+        return self.writer.commit_seconds
 
     # --- config ----------------------------------------------------------------------------------
     async def apply(self, config: Config) -> None:
@@ -236,8 +222,9 @@ class ScrapeManager:
         for pool in list(self.pools.values()):
             await pool.close(stale=False)
         self.pools.clear()
-        while self._draining or self._queue:  # everything scraped so far gets committed
+        while not self.writer.idle:  # everything scraped so far gets committed
             await asyncio.sleep(0.01)
+        self.writer.close()
 
     # --- views -----------------------------------------------------------------------------------
     def snapshot(self) -> list[dict[str, Any]]:

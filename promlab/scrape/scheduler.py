@@ -1,7 +1,8 @@
-"""The shared scheduler: one asyncio event loop in one background thread, plus a writer thread.
+"""The shared scheduler: one asyncio event loop in one background thread.
 
 Every scrape loop, discovery provider and the manager run as tasks on this loop. Appends and
-commits go to a single writer thread so a slow commit (WAL fsync) never delays a scrape start.
+commits go to the manager's :class:`~promlab.scrape.writer.Writer` thread so a slow commit (WAL
+fsync) never delays a scrape start.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 __all__ = ["Scheduler"]
@@ -22,7 +23,6 @@ class Scheduler:
 
     def __init__(self, name: str = "promlab-scrape") -> None:
         self.loop = asyncio.new_event_loop()
-        self.writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-writer")
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._thread.start()
@@ -49,10 +49,6 @@ class Scheduler:
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
-    async def in_writer(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` on the writer thread (awaited from the loop)."""
-        return await self.loop.run_in_executor(self.writer, fn, *args)
-
     def close(self) -> None:
         """Cancel remaining tasks, stop the loop, join the threads."""
         if not self.running:
@@ -69,4 +65,3 @@ class Scheduler:
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(10)
-            self.writer.shutdown(wait=True)
