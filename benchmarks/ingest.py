@@ -4,6 +4,8 @@ Usage::
 
     python -m benchmarks.ingest import [--file F] [--no-promtool] [--no-backfill]
     python -m benchmarks.ingest node [--seconds 180] [--interval 1]
+    python -m benchmarks.ingest write [--new-commits 1000] [--new-per-commit 1000]
+                                      [--targets 1000] [--samples-per-target 1000] [--rounds 10]
 
 ``import`` times ``promlab.importer.import_file`` into a fresh Parquet store (parse + append +
 commit; with the default backfill path that includes writing the blocks) and then ``close()``
@@ -15,6 +17,8 @@ The file defaults to the standard dataset (:mod:`benchmarks.dataset`).
 seconds for ``--seconds`` into a fresh store (one :class:`~promlab.exposition.Parser`, one
 commit per scrape, like the scrape loop), closes the store (flushing the head to a block) and
 reports block bytes per sample.
+
+``write`` measures the writer's commit cost against ``open_store`` (see :func:`bench_write`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import numpy as np
 
 from benchmarks import dataset, realprom
 
-__all__ = ["bench_import", "bench_node", "main"]
+__all__ = ["bench_import", "bench_node", "bench_write", "main"]
 
 
 def _child_cpu() -> float:
@@ -122,6 +126,62 @@ def bench_node(seconds: float = 180.0, interval: float = 1.0) -> dict[str, Any]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def bench_write(new_commits: int = 1000, new_per_commit: int = 1000, targets: int = 1000,
+                samples_per_target: int = 1000, rounds: int = 10) -> dict[str, Any]:
+    """Writer-side cost of ``open_store`` commits (fsync off, so CPU is measured).
+
+    (a) ``new_commits`` commits each adding ``new_per_commit`` new series (a scrape warm-up);
+    (b) steady state: ``targets`` series lists of ``samples_per_target`` series each (the
+    scraper passes each target's parser list, the same object every scrape), warmed up with
+    one commit, then ``rounds`` commits of all targets; the median commit latency and the
+    cost per 1,000 samples.
+    """
+    from promlab.model import Labels
+    from promlab.storage import open_store
+
+    out: dict[str, Any] = {}
+    tmp = tempfile.mkdtemp(prefix="promlab-write-")
+    try:
+        with open_store(Path(tmp) / "a", wal_fsync=False, auto_compact=False) as st:
+            total, slowest = 0.0, 0.0
+            for c in range(new_commits):
+                series = [Labels({"__name__": "m", "c": str(c), "i": str(i)}) for i in range(new_per_commit)]
+                idx = np.arange(new_per_commit, dtype=np.int64)
+                app = st.appender()
+                app.append_batch(series, idx, np.full(new_per_commit, 1000 + c, np.int64),
+                                 np.ones(new_per_commit))
+                t0 = time.perf_counter()
+                app.commit()
+                dt = time.perf_counter() - t0
+                total += dt
+                slowest = max(slowest, dt)
+            out["create"] = {"series": new_commits * new_per_commit, "commits": new_commits,
+                             "total_s": total, "mean_commit_ms": total / new_commits * 1e3,
+                             "slowest_commit_ms": slowest * 1e3}
+        lists = [[Labels({"__name__": "m", "target": str(t), "i": str(i)})
+                  for i in range(samples_per_target)] for t in range(targets)]
+        idx = np.arange(samples_per_target, dtype=np.int64)
+        vals = np.ones(samples_per_target)
+        with open_store(Path(tmp) / "b", wal_fsync=False, auto_compact=False) as st:
+            times = []
+            for r in range(rounds + 1):
+                ts = np.full(samples_per_target, 1000 + 15_000 * r, np.int64)
+                app = st.appender()
+                for series in lists:
+                    app.append_batch(series, idx, ts, vals)
+                t0 = time.perf_counter()
+                app.commit()
+                times.append(time.perf_counter() - t0)
+            steady = sorted(times[1:])[len(times[1:]) // 2]
+            n = targets * samples_per_target
+            out["steady"] = {"samples_per_commit": n, "warmup_commit_ms": times[0] * 1e3,
+                             "median_commit_ms": steady * 1e3,
+                             "ms_per_1000_samples": steady * 1e3 / (n / 1000)}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.ingest", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -132,8 +192,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     node = sub.add_parser("node", help="bytes/sample of a node_exporter scrape")
     node.add_argument("--seconds", type=float, default=180.0)
     node.add_argument("--interval", type=float, default=1.0)
+    wr = sub.add_parser("write", help="commit cost: series creation and steady state")
+    wr.add_argument("--new-commits", type=int, default=1000)
+    wr.add_argument("--new-per-commit", type=int, default=1000)
+    wr.add_argument("--targets", type=int, default=1000)
+    wr.add_argument("--samples-per-target", type=int, default=1000)
+    wr.add_argument("--rounds", type=int, default=10)
     args = ap.parse_args(argv)
-    if args.cmd == "import":
+    if args.cmd == "write":
+        r = bench_write(args.new_commits, args.new_per_commit, args.targets,
+                        args.samples_per_target, args.rounds)
+    elif args.cmd == "import":
         path = args.file or dataset.standard_dataset().path
         r = bench_import(path, promtool=not args.no_promtool, backfill=not args.no_backfill)
     else:

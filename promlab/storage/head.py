@@ -4,6 +4,9 @@ Series get a dense ``ref`` (row number) in the head; samples arrive as chunks of
 ``(ref, ts_ms, value)`` and are merged lazily — sorted by (ref, ts), last write wins — the first
 time a reader needs them. The merged arrays are never modified in place, so a querier may keep
 using them after the head has moved on. The store serialises every mutating call.
+
+:class:`RefCache` maps the writers' series lists to head refs so that a steady-state commit is
+vectorised (see its docstring).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from promlab.model import Labels
 from promlab.storage.merge import group_order, sort_dedup
 from promlab.storage.postings import LabelIndex
 
-__all__ = ["Head", "HeadSamples"]
+__all__ = ["UNRESOLVED", "Head", "HeadSamples", "RefCache"]
 
 log = logging.getLogger("promlab.storage")
 
@@ -86,54 +89,125 @@ def check_order(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
 
 
 class Head:
-    """In-memory series and samples."""
+    """In-memory series and samples.
+
+    Series are registered with dense refs in arrival order. The per-ref arrays (``sids``,
+    ``latest``) live in buffers grown geometrically, so registering series costs amortised
+    O(new series). The id → ref lookup for writes is a dict; the sorted id index used by the
+    vectorised :meth:`refs_of` (WAL replay) is built lazily and then kept up to date
+    incrementally: a sorted base plus a small sorted tail that new ids are merged into and that
+    is folded into the base once it outgrows an eighth of it.
+
+    ``generation`` counts :meth:`cut` calls (the only operation that renumbers refs);
+    ``last_remap`` maps the refs before the latest cut to the refs after it (``-1``: dropped).
+    """
 
     def __init__(self) -> None:
         self.labels: list[Labels] = []
         self._ref: dict[int, int] = {}
-        self.sids = np.zeros(0, np.int64)
-        self.latest = np.zeros(0, np.int64)
+        self._sids_buf = np.zeros(0, np.int64)
+        self._latest_buf = np.zeros(0, np.int64)
         self._base: HeadSamples = _empty()
         self._chunks: list[HeadSamples] = []
         self.mint: int | None = None
         self.maxt: int | None = None
+        self.generation = 0
+        self.last_remap = np.zeros(0, np.int64)
         self._index: LabelIndex | None = None
-        self._sid_sorted: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
+        self._reset_sorted()
+
+    def _reset_sorted(self) -> None:
+        # Sorted id index: base covers refs [0, _sorted_n), tail covers [_sorted_n, _tail_n).
+        self._sorted: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
+        self._sorted_n = 0
+        self._tail: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] = (
+            np.zeros(0, np.int64), np.zeros(0, np.int64))
+        self._tail_n = 0
 
     # --- series ----------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def sids(self) -> npt.NDArray[np.int64]:
+        """Series id by ref (a view; entries of existing refs never change until :meth:`cut`)."""
+        return self._sids_buf[: len(self.labels)]
+
+    @property
+    def latest(self) -> npt.NDArray[np.int64]:
+        """Latest accepted timestamp by ref (a view, updated in place)."""
+        return self._latest_buf[: len(self.labels)]
+
     def ref(self, sid: int) -> int | None:
         return self._ref.get(sid)
 
-    def add_series(self, series: Sequence[tuple[int, Labels]]) -> None:
-        """Register series (ids already present are ignored)."""
+    def _set_arrays(self, sids: npt.NDArray[np.int64], latest: npt.NDArray[np.int64]) -> None:
+        self._sids_buf = np.ascontiguousarray(sids, np.int64)
+        self._latest_buf = np.ascontiguousarray(latest, np.int64)
+
+    def _reserve(self, old: int, n: int) -> None:
+        """Room for ``n`` refs, keeping the first ``old``."""
+        cap = self._sids_buf.shape[0]
+        if n <= cap:
+            return
+        cap = max(n, cap + cap // 2, 1024)
+        sids = np.zeros(cap, np.int64)
+        sids[:old] = self._sids_buf[:old]
+        latest = np.full(cap, NO_TS)
+        latest[:old] = self._latest_buf[:old]
+        self._sids_buf, self._latest_buf = sids, latest
+
+    def add_series(self, series: Sequence[tuple[int, Labels]]) -> int:
+        """Register series (ids already present are ignored); returns how many were new.
+
+        New series get the refs ``len(self)``, ``len(self) + 1``, ... in the order given.
+        """
+        start = len(self.labels)
         added: list[int] = []
         for sid, ls in series:
             if sid in self._ref:
                 continue
-            self._ref[sid] = len(self.labels)
+            self._ref[sid] = start + len(added)
             self.labels.append(ls)
             added.append(sid)
         if not added:
-            return
-        n = len(self.labels)
-        self.sids = np.concatenate([self.sids, np.array(added, np.int64)])
-        self.latest = np.concatenate([self.latest, np.full(n - self.latest.shape[0], NO_TS)])
+            return 0
+        n = start + len(added)
+        self._reserve(start, n)
+        self._sids_buf[start:n] = added
+        self._latest_buf[start:n] = NO_TS
         self._index = None
-        self._sid_sorted = None
+        return len(added)
+
+    def _sorted_index(self) -> tuple[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+                                     tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+        n = len(self.labels)
+        if self._sorted is None or n - self._sorted_n > max(4096, self._sorted_n // 8):
+            sids = self.sids
+            order = np.argsort(sids, kind="stable").astype(np.int64)
+            self._sorted, self._sorted_n = (sids[order], order), n
+            self._tail, self._tail_n = (np.zeros(0, np.int64), np.zeros(0, np.int64)), n
+        elif self._tail_n < n:
+            new_refs = np.arange(self._tail_n, n, dtype=np.int64)
+            new_keys = self._sids_buf[self._tail_n:n]
+            order = np.argsort(new_keys, kind="stable")
+            new_keys, new_refs = new_keys[order], new_refs[order]
+            keys, refs = self._tail
+            pos = np.searchsorted(keys, new_keys)
+            self._tail = (np.insert(keys, pos, new_keys), np.insert(refs, pos, new_refs))
+            self._tail_n = n
+        return self._sorted, self._tail
 
     def refs_of(self, sids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Refs of series ids, vectorised; ``-1`` for unknown ids."""
-        if self._sid_sorted is None:
-            order = np.argsort(self.sids, kind="stable")
-            self._sid_sorted = (self.sids[order], order.astype(np.int64))
-        keys, refs = self._sid_sorted
-        if keys.shape[0] == 0:
-            return np.full(sids.shape[0], -1, np.int64)
-        pos = np.minimum(np.searchsorted(keys, sids), keys.shape[0] - 1)
-        return np.where(keys[pos] == sids, refs[pos], -1)
+        out = np.full(sids.shape[0], -1, np.int64)
+        for keys, refs in self._sorted_index():
+            if keys.shape[0] == 0:
+                continue
+            pos = np.minimum(np.searchsorted(keys, sids), keys.shape[0] - 1)
+            hit = keys[pos] == sids
+            out[hit] = refs[pos[hit]]
+        return out
 
     def index(self) -> LabelIndex:
         if self._index is None:
@@ -199,20 +273,143 @@ class Head:
         """
         refs, ts, vals = self.samples()
         old = ts < cut_ms
-        labels, sids = self.labels, self.sids
+        labels, sids, latest = self.labels, self.sids.copy(), self.latest
         out = (refs[old], ts[old], vals[old])
-        alive = self.latest >= cut_ms
+        alive = latest >= cut_ms
         remap = np.cumsum(alive) - 1
         keep_refs, keep_ts, keep_vals = refs[~old], ts[~old], vals[~old]
         self._base = (remap[keep_refs], keep_ts, keep_vals)
         self.labels = [ls for ls, a in zip(labels, alive.tolist(), strict=True) if a]
-        self.sids = sids[alive]
-        self.latest = self.latest[alive]
-        self._ref = {int(s): i for i, s in enumerate(self.sids.tolist())}
+        self._set_arrays(sids[alive], latest[alive])
+        self._ref = {int(s): i for i, s in enumerate(self._sids_buf.tolist())}
+        self.last_remap = np.where(alive, remap, -1).astype(np.int64)
+        self.generation += 1
         self._index = None
-        self._sid_sorted = None
+        self._reset_sorted()
         if keep_ts.shape[0]:
             self.mint, self.maxt = int(keep_ts.min()), int(keep_ts.max())
         else:
             self.mint = self.maxt = None
         return labels, sids, out
+
+
+UNRESOLVED = -2
+
+
+class _Entry:
+    __slots__ = ("generation", "prefix", "refs")
+
+    def __init__(self, prefix: list[Labels], refs: npt.NDArray[np.int64], generation: int) -> None:
+        self.prefix, self.refs, self.generation = prefix, refs, generation
+
+
+class RefCache:
+    """Head refs of the series lists that writers pass to ``append_batch``, for vectorised commits.
+
+    A scrape loop passes the same list object at every commit (its parser's ``series``, which
+    only grows), so the refs of its first ``k`` entries are remembered, keyed by ``id(list)``;
+    a commit maps its sample index through them with numpy and runs the Python loop (label
+    hash, dict lookup) only over entries it has not seen before.
+
+    An entry is trusted only if the list handed over starts with the remembered entries:
+    ``list[:k] == prefix`` — a C-level comparison that short-cuts on identity, so it costs a
+    few nanoseconds per entry and also holds for a different list object (a reused id) with
+    equal labels. A list mutated in place, or a new list reusing the id, fails the check and
+    is resolved from scratch. Lists with entries that are not :class:`Labels` are not cached.
+    Refs only change at :meth:`Head.cut`: entries one generation old are remapped through
+    :attr:`Head.last_remap` (series dropped by the cut resolved again when used); older ones
+    are discarded. At most ``max_lists`` lists are remembered (least recently used first out).
+    """
+
+    def __init__(self, max_lists: int = 65536) -> None:
+        self.max_lists = max_lists
+        self._entries: dict[int, _Entry] = {}
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _lookup(self, head: Head, key: int | None, series: list[Labels]) -> npt.NDArray[np.int64]:
+        """The remembered refs of a prefix of ``series`` (possibly empty)."""
+        e = None if key is None else self._entries.pop(key, None)
+        if e is None:
+            return np.zeros(0, np.int64)
+        k = len(e.prefix)
+        if k > len(series) or (series != e.prefix if k == len(series) else series[:k] != e.prefix):
+            return np.zeros(0, np.int64)
+        if e.generation == head.generation:
+            return e.refs
+        if e.generation != head.generation - 1:
+            return np.zeros(0, np.int64)
+        refs = e.refs.copy()
+        known = refs >= 0
+        mapped = head.last_remap[refs[known]]
+        mapped[mapped < 0] = UNRESOLVED
+        refs[known] = mapped
+        return refs
+
+    def resolve(self, head: Head, key: int | None, series: list[Labels], index: npt.NDArray[np.int64]
+                ) -> tuple[npt.NDArray[np.int64], list[tuple[int, Labels]]]:
+        """Refs of the samples' series (``series[index]``), registering new series in ``head``.
+
+        Returns the refs (``-1`` for a series with no labels) and the new ``(id, labels)``.
+        ``key`` identifies the caller's list (``id()`` of the object given to append_batch);
+        None for a one-off list, which is not remembered.
+        """
+        n = len(series)
+        cached = self._lookup(head, key, series)
+        k = cached.shape[0]
+        if k == n:
+            refs = cached
+        else:
+            refs = np.full(n, UNRESOLVED, np.int64)
+            refs[:k] = cached
+        r = refs[index]
+        todo = r < -1
+        added: list[tuple[int, Labels]] = []
+        cacheable = True
+        if k < n or todo.any():
+            if k < n:
+                positions = np.arange(k, n, dtype=np.int64)
+                if todo.any():
+                    positions = np.union1d(positions, index[todo])
+            else:
+                positions = np.unique(index[todo])
+            pos_list = positions.tolist()
+            found: list[int] = []
+            new: dict[int, Labels] = {}
+            new_ref: dict[int, int] = {}
+            known = head.ref
+            start = len(head)
+            for i in pos_list:
+                ls = series[i]
+                if not isinstance(ls, Labels):
+                    ls = Labels(ls)
+                    cacheable = False
+                if len(ls) == 0:
+                    found.append(-1)
+                    continue
+                sid = ls.hash
+                ref = known(sid)
+                if ref is None:
+                    # add_series gives the new ids the next refs, in this order.
+                    ref = new_ref.get(sid)
+                    if ref is None:
+                        ref = new_ref[sid] = start + len(new)
+                        new[sid] = ls
+                found.append(ref)
+            if new:
+                added = list(new.items())
+                registered = head.add_series(added)
+                assert registered == len(added)  # all unknown to the head: refs as computed
+            if refs is cached:
+                refs = refs.copy()
+            refs[positions] = found
+            r = refs[index]
+        if cacheable and n and key is not None:
+            if len(self._entries) >= self.max_lists:
+                del self._entries[next(iter(self._entries))]
+            self._entries[key] = _Entry(series, refs, head.generation)
+        return r, added

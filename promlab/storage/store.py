@@ -23,7 +23,7 @@ from promlab.storage import compact as _compact
 from promlab.storage.backfill import Backfill
 from promlab.storage.blocks import Block, list_blocks, write_block
 from promlab.storage.cache import DecodedCache, default_cache_bytes
-from promlab.storage.head import Head
+from promlab.storage.head import Head, RefCache
 from promlab.storage.interface import AppendStats
 from promlab.storage.querier import HeadView, ParquetQuerier
 from promlab.storage.wal import (
@@ -38,6 +38,10 @@ from promlab.storage.wal import (
 __all__ = ["ParquetStore", "open_store"]
 
 log = logging.getLogger("promlab.storage")
+
+# One append_batch: (copy of the series list, id of the caller's list or None for a one-off
+# list, index, ts, values).
+_Batch = tuple[list[Labels], int | None, npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]
 
 LOCK_FILE = "lock"
 
@@ -150,6 +154,7 @@ class ParquetStore:
         self.cache = DecodedCache(default_cache_bytes() if cache_bytes is None else cache_bytes)
         self._bad_blocks: set[str] = set()
         self._head = Head()
+        self._refs = RefCache()
         self._wal: WalWriter | None = None
         self._lock_fd = -1
         self._closed = False
@@ -253,6 +258,7 @@ class ParquetStore:
         reset, records = self._follower.poll()
         if reset:
             self._head = Head()
+            self._refs.clear()
         self._apply(records)
 
     def _apply(self, records: Sequence[SeriesRecord | SamplesRecord]) -> None:
@@ -284,65 +290,43 @@ class ParquetStore:
         self._check_open(write=True)
         return ParquetAppender(self)
 
-    def _commit(self, batches: list[tuple[Sequence[Labels], npt.NDArray[np.int64],
-                                          npt.NDArray[np.int64], npt.NDArray[np.float64]]]
-                ) -> AppendStats:
+    def _commit(self, batches: list[_Batch]) -> AppendStats:
         stats = AppendStats()
         with self._lock:
             self._check_open(write=True)
             assert self._wal is not None
             head = self._head
-            new: dict[int, Labels] = {}
-            parts = []
-            for series, index, ts, vals in batches:
-                refs = np.empty(len(series), np.int64)
-                sids = np.empty(len(series), np.int64)
-                for i, ls in enumerate(series):
-                    if not isinstance(ls, Labels):
-                        ls = Labels(ls)
-                    if len(ls) == 0:
-                        refs[i] = -1
-                        continue
-                    sid = ls.hash
-                    sids[i] = sid
-                    ref = head.ref(sid)
-                    if ref is None:
-                        new.setdefault(sid, ls)
-                        ref = -2 - len(new)  # placeholder until registered
-                    refs[i] = ref
-                parts.append((refs, sids, index, ts, vals))
-            if new:
-                head.add_series(list(new.items()))
-                stats.new_series = len(new)
-            all_refs, all_sids, all_ts, all_vals = [], [], [], []
-            for refs, sids, index, ts, vals in parts:
-                placeholder = refs < -1
-                if placeholder.any():
-                    refs[placeholder] = head.refs_of(sids[placeholder])
-                r = refs[index]
+            new: list[tuple[int, Labels]] = []
+            all_refs, all_ts, all_vals = [], [], []
+            for series, key, index, ts, vals in batches:
+                # Vectorised via the ref cache: Python only loops over series not seen before.
+                r, added = self._refs.resolve(head, key, series, index)
+                new.extend(added)
                 bad = r < 0
                 if bad.any():
                     stats.errors.append(f"{int(bad.sum())} samples of a series with no labels dropped")
-                    r, index, ts, vals = r[~bad], index[~bad], ts[~bad], vals[~bad]
+                    r, ts, vals = r[~bad], ts[~bad], vals[~bad]
                 all_refs.append(r)
-                all_sids.append(sids[index])
                 all_ts.append(ts)
                 all_vals.append(vals)
+            stats.new_series = len(new)
             if not all_refs:
+                if new:
+                    self._wal.log(encode_series(new))
                 return stats
             refs_a = np.concatenate(all_refs)
-            sids_a = np.concatenate(all_sids)
             ts_a = np.concatenate(all_ts)
             vals_a = np.concatenate(all_vals)
             ok, stats.out_of_order, stats.duplicates = head.accept(refs_a, ts_a, self.ooo_window)
             if not ok.all():
                 stats.out_of_bounds = int((~ok).sum())
-                refs_a, sids_a, ts_a, vals_a = refs_a[ok], sids_a[ok], ts_a[ok], vals_a[ok]
+                refs_a, ts_a, vals_a = refs_a[ok], ts_a[ok], vals_a[ok]
+            # WAL before visibility: the head's new series have no samples until logged.
             records = []
             if new:
-                records.append(encode_series(list(new.items())))
+                records.append(encode_series(new))
             if ts_a.shape[0]:
-                records.append(encode_samples(sids_a, ts_a, vals_a))
+                records.append(encode_samples(head.sids[refs_a], ts_a, vals_a))
             self._wal.log(*records)
             head.append(refs_a, ts_a, vals_a)
             stats.appended = int(ts_a.shape[0])
@@ -442,8 +426,7 @@ class ParquetAppender:
 
     def __init__(self, store: ParquetStore) -> None:
         self._store = store
-        self._batches: list[tuple[Sequence[Labels], npt.NDArray[np.int64],
-                                  npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
+        self._batches: list[_Batch] = []
         self._one_series: list[Labels] = []
         self._one_pos: dict[Labels, int] = {}
         self._one_idx: list[int] = []
@@ -468,7 +451,8 @@ class ParquetAppender:
             raise StorageError("append_batch: index, ts_ms and values must be 1-d of equal length")
         if idx.shape[0] and (int(idx.min()) < 0 or int(idx.max()) >= len(series)):
             raise StorageError("append_batch: index out of range of series")
-        self._batches.append((list(series), idx, ts, vals))
+        # A copy (the caller may change its list before commit); the id keys the store's ref cache.
+        self._batches.append((list(series), id(series), idx, ts, vals))
 
     def commit(self) -> AppendStats:
         self._flush_singles()
@@ -477,7 +461,7 @@ class ParquetAppender:
 
     def _flush_singles(self) -> None:
         if self._one_idx:
-            self._batches.append((self._one_series, np.array(self._one_idx, np.int64),
+            self._batches.append((self._one_series, None, np.array(self._one_idx, np.int64),
                                   np.array(self._one_ts, np.int64), np.array(self._one_v, np.float64)))
         self._one_series, self._one_pos = [], {}
         self._one_idx, self._one_ts, self._one_v = [], [], []

@@ -19,6 +19,7 @@ writing it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -60,7 +61,8 @@ Record = SeriesRecord | SamplesRecord
 
 
 def encode_series(series: Sequence[tuple[int, Labels]]) -> bytes:
-    body = [[sid, [x for pair in ls.pairs for x in pair]] for sid, ls in series]
+    flat = itertools.chain.from_iterable
+    body = [[sid, list(flat(ls.pairs))] for sid, ls in series]
     return _frame(REC_SERIES, json.dumps(body, separators=(",", ":")).encode())
 
 
