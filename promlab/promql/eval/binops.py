@@ -8,6 +8,7 @@ matching, non-unique group_left results) becomes a count over ``(group, step)`` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,41 +31,46 @@ SET_OPS = frozenset({"and", "or", "unless"})
 _SCHEMA_LABELS = (METRIC_NAME, "__type__", "__unit__")
 
 
+def _power(a: F64 | float, b: F64 | float) -> F64:
+    return np.power(np.asarray(a, np.float64), b)
+
+
+# Operator tables (Go float semantics: ``%`` is ``math.Mod`` = fmod, ``^`` is ``math.Pow``).
+_ARITH: dict[str, Callable[[F64 | float, F64 | float], F64]] = {
+    "+": np.add,
+    "-": np.subtract,
+    "*": np.multiply,
+    "/": np.true_divide,
+    "%": np.fmod,
+    "^": _power,
+    "atan2": np.arctan2,
+}
+_COMPARE: dict[str, Callable[[F64 | float, F64 | float], B]] = {
+    "==": np.equal,
+    "!=": np.not_equal,
+    ">": np.greater,
+    "<": np.less,
+    ">=": np.greater_equal,
+    "<=": np.less_equal,
+}
+
+
 def apply_arith(op: str, a: F64 | float, b: F64 | float) -> F64:
-    """Element-wise arithmetic with Go float semantics (``%`` is ``math.Mod``, ``^`` ``math.Pow``)."""
+    """Element-wise arithmetic ``a op b``."""
+    fn = _ARITH.get(op)
+    if fn is None:
+        raise QueryError(f"operator {op!r} not allowed for arithmetic")
     with np.errstate(all="ignore"):
-        if op == "+":
-            return np.add(a, b)
-        if op == "-":
-            return np.subtract(a, b)
-        if op == "*":
-            return np.multiply(a, b)
-        if op == "/":
-            return np.true_divide(a, b)
-        if op == "%":
-            return np.fmod(a, b)
-        if op == "^":
-            return np.power(np.asarray(a, np.float64), b)
-        if op == "atan2":
-            return np.arctan2(a, b)
-    raise QueryError(f"operator {op!r} not allowed for arithmetic")
+        return fn(a, b)
 
 
 def apply_compare(op: str, a: F64 | float, b: F64 | float) -> B:
+    """Element-wise comparison ``a op b``."""
+    fn = _COMPARE.get(op)
+    if fn is None:
+        raise QueryError(f"operator {op!r} is not a comparison")
     with np.errstate(all="ignore"):
-        if op == "==":
-            return np.equal(a, b)
-        if op == "!=":
-            return np.not_equal(a, b)
-        if op == ">":
-            return np.greater(a, b)
-        if op == "<":
-            return np.less(a, b)
-        if op == ">=":
-            return np.greater_equal(a, b)
-        if op == "<=":
-            return np.less_equal(a, b)
-    raise QueryError(f"operator {op!r} is not a comparison")
+        return fn(a, b)
 
 
 def eval_binary(node: BinaryExpr, ev: Evaluator, ctx: EvalContext) -> Value:
