@@ -50,6 +50,10 @@ class Page:
     series: list[Labels]                   # the parser's series table (shared, append-only)
     metadata: dict[str, MetricMetadata] = field(default_factory=dict)
     exemplars: list[Exemplar] = field(default_factory=list)
+    # Series ref -> names of labels the page wrote with an empty value (``instance=""``); the
+    # series' Labels drop them (as Prometheus does), but scrape ``honor_labels`` handling needs
+    # to know they were present. Only refs of this page that had such labels are listed.
+    empty_labels: dict[int, tuple[str, ...]] = field(default_factory=dict)
     # OpenMetrics: family name -> created timestamp (seconds) seen as *_created samples are
     # kept as ordinary samples too; nothing is dropped.
 

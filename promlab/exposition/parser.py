@@ -16,6 +16,9 @@ How it is fast (pure Python + numpy, no loop over samples doing real work):
 5. Value and timestamp tokens of the cached lines are checked for stray characters with one
    ``bytes.translate`` over all of them and converted with ``map(float, ...)`` into a numpy
    array; if that fails, the page is re-read line by line to name the first bad line.
+6. A whole OpenMetrics exposition is then checked against the type-specific rules
+   (:mod:`promlab.exposition.omrules`): the structural part is memoised per target like the
+   metadata, the value rules are a few numpy operations per page.
 
 A cache key ``K`` is only ever the series text of a valid line followed by optional whitespace,
 so ``K + b" " + token`` is a valid sample of that series with value ``token``: a hit can never
@@ -35,6 +38,7 @@ import numpy.typing as npt
 from promlab.errors import ExpositionError
 from promlab.exposition.metadata import build_metadata
 from promlab.exposition.negotiate import negotiate
+from promlab.exposition.omrules import OmPlan, RuleError, build_plan, check_values
 from promlab.exposition.page import NO_TIMESTAMP, Exemplar, MetricMetadata, Page
 from promlab.exposition.syntax import Comment, LineError, parse_comment, parse_sample
 from promlab.model import Labels
@@ -147,6 +151,11 @@ class Parser:
         self._ts_mode = {"text": False, "openmetrics": False}
         self._meta_memo: dict[str, tuple[tuple[tuple[int, Comment], ...], npt.NDArray[np.int64],
                                          dict[str, MetricMetadata]]] = {}
+        self._om_memo: tuple[tuple[tuple[int, Comment], ...], npt.NDArray[np.int64], OmPlan] | None = None
+        # Series texts (cache keys) written with empty label values -> those labels' names.
+        self._empty_keys: dict[bytes, tuple[str, ...]] = {}
+        self._empty_refs: set[int] = set()
+        self._empty_refs_arr = np.zeros(0, np.int64)
 
     def __len__(self) -> int:
         return len(self.series)
@@ -194,13 +203,25 @@ class Parser:
         rest: list[int] = idx[~hit].tolist()
         return rest
 
-    @staticmethod
-    def _remember(cache: dict[bytes, int], line: bytes, text: str, prefix_end: int, ref: int) -> None:
+    def _remember(self, cache: dict[bytes, int], line: bytes, text: str, prefix_end: int, ref: int,
+                  empty: tuple[str, ...] = ()) -> None:
         """Cache the series text of a parsed line (not if whitespace other than one separator
-        follows it, so that ``key + b" " + token`` always means "this series, value token")."""
+        follows it, so that ``key + b" " + token`` always means "this series, value token").
+        ``empty`` names the labels the line wrote with empty values."""
         key = line[: len(line) - len(text[prefix_end:].encode())]
         if key and key[-1] not in b" \t":
             cache[key] = ref
+            if empty:
+                self._empty_keys[key] = empty
+        if empty:
+            self._empty_refs.add(ref)
+
+    @staticmethod
+    def _empties(pairs: list[tuple[str, str]]) -> tuple[str, ...]:
+        """Names of the labels with empty values (before :meth:`_intern` drops them)."""
+        if all(map(_SECOND, pairs)):
+            return ()
+        return tuple(k for k, v in pairs if not v)
 
     def _discover_many(self, lines: list[bytes], todo: list[int], keys: list[bytes],
                        vtok: list[bytes], ttok: list[bytes], om: bool, cache: dict[bytes, int],
@@ -226,7 +247,8 @@ class Parser:
             s = parse_sample(text, om)
         except (UnicodeDecodeError, LineError):
             return
-        self._remember(cache, line, text, s.prefix_end, self._intern(s.pairs))
+        empty = self._empties(s.pairs)
+        self._remember(cache, line, text, s.prefix_end, self._intern(s.pairs), empty)
 
     def _names_of_refs(self) -> npt.NDArray[np.int64]:
         if self._ref_name_arr.shape[0] != len(self._ref_name):
@@ -255,7 +277,10 @@ class Parser:
             Line number of the first line of ``data`` in error messages (for chunked input).
         require_eof
             OpenMetrics only: whether ``# EOF`` must end the data (default ``True``). With
-            ``False`` it may be missing, but if present it must still be the last line.
+            ``False`` it may be missing, but if present it must still be the last line. The
+            OpenMetrics type rules (:mod:`promlab.exposition.omrules`: contiguous families,
+            suffixes by type, bucket order, ...) describe a whole exposition and are checked
+            only when ``require_eof`` is true; ``False`` means a chunk of a stream (an import).
 
         Returns
         -------
@@ -381,6 +406,7 @@ class Parser:
         comments = self._comments[fmt]
         late1: list[int] = []
         late2: list[int] = []
+        line_empty: dict[int, tuple[str, ...]] = {}
         for i in slow:
             line = lines[i]
             c = comments.get(line)
@@ -428,8 +454,11 @@ class Parser:
             except LineError as exc:
                 self._raise_earliest(ExpositionError(str(exc), lineno=first_lineno + i, line=text),
                                      lines[:i], events, refs, om, first_lineno)
+            empty = self._empties(s.pairs)
             ref = self._intern(s.pairs)
-            self._remember(cache, line, text, s.prefix_end, ref)
+            self._remember(cache, line, text, s.prefix_end, ref, empty)
+            if empty:
+                line_empty[i] = empty
             refs[i] = ref
             slow_idx.append(i)
             slow_val.append(s.value)
@@ -472,6 +501,9 @@ class Parser:
             metadata = build_metadata(events, refs, self._names_of_refs(), self._name_ids, om,
                                       first_lineno)
             self._meta_memo[fmt] = (events_key, refs.copy(), dict(metadata))
+        if om and require_eof:
+            self._check_rules(events, events_key, refs, values, ts, ex_lines, lines, first_lineno)
+        empty_labels = self._empty_labels(lines, refs, line_empty) if self._empty_refs else {}
         sel = refs >= 0
         all_samples = bool(sel.all())
         exemplars: list[Exemplar] = []
@@ -480,9 +512,45 @@ class Parser:
             for i, (pairs, val, ets) in ex_lines:
                 exemplars.append(Exemplar(int(sample_index[i]), Labels(pairs), val, ets))
         if all_samples:
-            return Page(refs.astype(np.int32), values, ts, self.series, metadata, exemplars)
+            return Page(refs.astype(np.int32), values, ts, self.series, metadata, exemplars,
+                        empty_labels)
         return Page(refs[sel].astype(np.int32), values[sel], ts[sel], self.series, metadata,
-                    exemplars)
+                    exemplars, empty_labels)
+
+    def _check_rules(self, events: list[tuple[int, Comment]],
+                     events_key: tuple[tuple[int, Comment], ...], refs: npt.NDArray[np.int64],
+                     values: npt.NDArray[np.float64], ts: npt.NDArray[np.int64],
+                     ex_lines: list[tuple[int, tuple[list[tuple[str, str]], float, int | None]]],
+                     lines: list[bytes], first_lineno: int) -> None:
+        """OpenMetrics type rules (:mod:`promlab.exposition.omrules`) of a whole exposition;
+        the structural part is memoised like the metadata."""
+        try:
+            memo = self._om_memo
+            if memo is not None and memo[0] == events_key and np.array_equal(memo[1], refs):
+                plan = memo[2]
+            else:
+                plan = build_plan(events, refs, self.series)
+                self._om_memo = (events_key, refs.copy(), plan)
+            check_values(plan, refs, values, ts, [i for i, _ in ex_lines])
+        except RuleError as exc:
+            raise ExpositionError(exc.reason, lineno=first_lineno + exc.index,
+                                  line=lines[exc.index].decode(errors="replace")) from None
+
+    def _empty_labels(self, lines: list[bytes], refs: npt.NDArray[np.int64],
+                      line_empty: dict[int, tuple[str, ...]]) -> dict[int, tuple[str, ...]]:
+        """Ref -> names of labels written empty, for the lines of series ever seen that way."""
+        if self._empty_refs_arr.shape[0] != len(self._empty_refs):
+            self._empty_refs_arr = np.array(sorted(self._empty_refs), np.int64)
+        out: dict[int, tuple[str, ...]] = {}
+        keys = self._empty_keys
+        for i in np.flatnonzero(np.isin(refs, self._empty_refs_arr)).tolist():
+            names = line_empty.get(i)
+            if names is None:
+                head = lines[i].rpartition(b" ")[0]
+                names = keys.get(head) or keys.get(head.rpartition(b" ")[0])
+            if names:
+                out[int(refs[i])] = names
+        return out
 
     @staticmethod
     def _first_bad_line(lines: list[bytes], om: bool, first_lineno: int) -> ExpositionError | None:

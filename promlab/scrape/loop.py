@@ -229,7 +229,7 @@ class ScrapeLoop:
         except ExpositionError as exc:
             return ScrapeResult(False, str(exc))
         cache = self.cache
-        ref_map = cache.map(page.series, body)
+        ref_map = cache.map(page.series, page.empty_labels)
         n_out = len(cache)
         idx = ref_map[page.refs] if len(page) else np.zeros(0, np.int64)
         keep = idx >= 0

@@ -8,8 +8,7 @@ scrapes only index numpy arrays with the page's refs.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -22,42 +21,6 @@ __all__ = ["DROPPED", "SeriesCache", "mutate_sample_labels", "report_labels"]
 
 DROPPED = -1
 EXPORTED_PREFIX = "exported_"
-
-_SERIES_WITH_EMPTY = re.compile(rb'^([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^\n]*?=""[^\n]*)$', re.MULTILINE)
-_PAIR = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|\})')
-_UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
-
-
-def empty_labels_index(body: bytes) -> dict[tuple[tuple[str, str], ...], frozenset[str]]:
-    """Series of a page written with empty label values (``instance=""``): their non-empty pairs
-    mapped to the names that were explicitly empty.
-
-    The parser's ``Labels`` drop empty values, but with ``honor_labels`` an explicitly empty
-    label still wins over the target's (Pushgateway groups rely on it), so the scrape path needs
-    to know. Only lines containing ``=""`` are looked at.
-    """
-    out: dict[tuple[tuple[str, str], ...], frozenset[str]] = {}
-    for m in _SERIES_WITH_EMPTY.finditer(body):
-        text = m.group(2).decode("utf-8", "replace")
-        pairs = [("__name__", m.group(1).decode())]
-        empty = set()
-        pos = 0
-        while pos < len(text):
-            pm = _PAIR.match(text, pos)
-            if pm is None:
-                break
-            name, raw = pm.group(1), pm.group(2)
-            value = re.sub(r'\\[\\"n]', lambda e: _UNESCAPE[e.group(0)], raw)
-            if value:
-                pairs.append((name, value))
-            else:
-                empty.add(name)
-            pos = pm.end()
-            if pm.group(3) == "}":
-                break
-        if empty:
-            out[tuple(sorted(pairs))] = frozenset(empty)
-    return out
 
 
 def mutate_sample_labels(lset: Labels, target: Labels, honor: bool,
@@ -117,21 +80,21 @@ class SeriesCache:
     def __len__(self) -> int:
         return len(self.series)
 
-    def map(self, parser_series: Sequence[Labels], body: bytes = b"") -> npt.NDArray[np.int64]:
+    def map(self, parser_series: Sequence[Labels],
+            empty_labels: Mapping[int, tuple[str, ...]] | None = None) -> npt.NDArray[np.int64]:
         """The ref → index array, extended for refs the parser added since the last call.
 
-        ``body`` is the page the new refs came from (used only with ``honor_labels``).
+        ``empty_labels`` is the page's :attr:`~promlab.exposition.Page.empty_labels` (parser
+        ref → labels written with empty values; used only with ``honor_labels``).
         """
         n_old = self.ref_map.shape[0]
         n_new = len(parser_series)
         if n_new > n_old:
-            empties: dict[tuple[tuple[str, str], ...], frozenset[str]] = {}
-            if self.cfg.honor_labels and b'=""' in body:
-                empties = empty_labels_index(body)
+            empties = empty_labels if self.cfg.honor_labels and empty_labels else {}
             ext = np.empty(n_new - n_old, np.int64)
             for i in range(n_old, n_new):
-                ls = parser_series[i]
-                ext[i - n_old] = self._final(ls, empties.get(ls.pairs, frozenset()) if empties else frozenset())
+                names = empties.get(i) if empties else None
+                ext[i - n_old] = self._final(parser_series[i], frozenset(names) if names else frozenset())
             self.ref_map = np.concatenate([self.ref_map, ext])
             if len(self.series) > self.bad.shape[0]:
                 bad = np.zeros(len(self.series), bool)

@@ -363,9 +363,10 @@ def test_after_timestamped_pages_mixed_page_still_right(fmt: str) -> None:
     else:
         mixed += '\nm{i="4"}  4 5\nm{i="4"} 6\t7\n'
     mixed += eof
+    kw = {"require_eof": False}  # import chunks: the OpenMetrics type rules are not checked
     p = Parser()
     for _ in range(3):
-        p.parse(primer, fmt)
+        p.parse(primer, fmt, **kw)
     for _ in range(2):
-        assert p.parse(mixed, fmt).iter_samples() == Parser().parse(mixed, fmt).iter_samples()
-    assert p.parse(primer, fmt).iter_samples() == Parser().parse(primer, fmt).iter_samples()
+        assert p.parse(mixed, fmt, **kw).iter_samples() == Parser().parse(mixed, fmt, **kw).iter_samples()
+    assert p.parse(primer, fmt, **kw).iter_samples() == Parser().parse(primer, fmt, **kw).iter_samples()

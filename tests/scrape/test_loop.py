@@ -223,11 +223,12 @@ def test_tls(tls_server: FaultServer, tls_ca: CA, tls: str, ok: bool, error: str
 
 def test_honor_labels_explicit_empty_label_blocks_target_label(fault_server: FaultServer) -> None:
     """Pushgateway writes ``instance=""`` for groups without one; Prometheus then stores no instance."""
-    from promlab.scrape.series import empty_labels_index
+    from promlab.exposition import Parser
 
-    idx = empty_labels_index(b'push_time_seconds{instance="",job="batch"} 1\nx{a="q\\"",b=""} 2\ny{a="b"} 3\n')
-    assert idx == {(("__name__", "push_time_seconds"), ("job", "batch")): frozenset({"instance"}),
-                   (("__name__", "x"), ("a", 'q"')): frozenset({"b"})}
+    page = Parser().parse(b'push_time_seconds{instance="",job="batch"} 1\nx{a="q\\"",b=""} 2\ny{a="b"} 3\n')
+    named = {page.series[r].pairs: names for r, names in page.empty_labels.items()}
+    assert named == {(("__name__", "push_time_seconds"), ("job", "batch")): ("instance",),
+                     (("__name__", "x"), ("a", 'q"')): ("b",)}
 
 
 def test_series_churn_resets_cache_and_keeps_staleness(fault_server: FaultServer) -> None:
