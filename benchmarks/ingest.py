@@ -6,6 +6,8 @@ Usage::
     python -m benchmarks.ingest node [--seconds 180] [--interval 1]
     python -m benchmarks.ingest write [--new-commits 1000] [--new-per-commit 1000]
                                       [--targets 1000] [--samples-per-target 1000] [--rounds 10]
+    python -m benchmarks.ingest headquery [--metrics 1000] [--per-metric 1000] [--new 1000]
+                                          [--rounds 10] [--steps 1]
 
 ``import`` times ``promlab.importer.import_file`` into a fresh Parquet store (parse + append +
 commit; with the default backfill path that includes writing the blocks) and then ``close()``
@@ -19,6 +21,9 @@ commit per scrape, like the scrape loop), closes the store (flushing the head to
 reports block bytes per sample.
 
 ``write`` measures the writer's commit cost against ``open_store`` (see :func:`bench_write`).
+
+``headquery`` measures a query right after a commit that adds new series (churn) with a big
+head (see :func:`bench_headquery`).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import numpy as np
 
 from benchmarks import dataset, realprom
 
-__all__ = ["bench_import", "bench_node", "bench_write", "main"]
+__all__ = ["bench_headquery", "bench_import", "bench_node", "bench_write", "main"]
 
 
 def _child_cpu() -> float:
@@ -182,6 +187,67 @@ def bench_write(new_commits: int = 1000, new_per_commit: int = 1000, targets: in
     return out
 
 
+def bench_headquery(metrics: int = 1000, per_metric: int = 1000, new: int = 1000,
+                    rounds: int = 10, steps: int = 1) -> dict[str, Any]:
+    """A one-metric ``select`` right after each commit that adds ``new`` series.
+
+    The head holds ``metrics`` × ``per_metric`` series (``steps`` samples each, one commit per
+    metric);
+    then ``rounds`` times: a commit of ``new`` new series (a churned metric, new label values
+    every round) and, right after, ``querier()`` + ``select`` of one existing metric
+    (``per_metric`` series). Reports the median querier-creation and select times.
+    """
+    from promlab.model import Labels, Matcher, MatchType
+    from promlab.storage import open_store
+
+    out: dict[str, Any] = {}
+    tmp = tempfile.mkdtemp(prefix="promlab-headquery-")
+    try:
+        with open_store(Path(tmp) / "a", wal_fsync=False, auto_compact=False) as st:
+            idx = np.repeat(np.arange(per_metric, dtype=np.int64), steps)
+            ts0 = np.tile(np.arange(steps, dtype=np.int64) * 10, per_metric)
+            t0 = time.perf_counter()
+            for m in range(metrics):
+                series = [Labels({"__name__": f"m{m}", "instance": f"host{i % 100}", "i": str(i)})
+                          for i in range(per_metric)]
+                app = st.appender()
+                app.append_batch(series, idx, 1000 + ts0, np.ones(idx.shape[0]))
+                app.commit()
+            out["setup_s"] = time.perf_counter() - t0
+            out["head_series"] = st.stats()["head_series"]
+            out["head_samples"] = st.stats()["head_samples"]
+            sel = [Matcher(MatchType.EQUAL, "__name__", f"m{metrics // 2}")]
+            q = st.querier(0, 10_000_000)
+            q.select(sel)  # warm: the first index build is not what is measured
+            nidx = np.arange(new, dtype=np.int64)
+            qtimes, stimes, ctimes = [], [], []
+            n_found = 0
+            for r in range(rounds):
+                churn = [Labels({"__name__": "churn", "round": str(r), "i": str(i)}) for i in range(new)]
+                app = st.appender()
+                app.append_batch(churn, nidx, np.full(new, 2000 + r, np.int64), np.ones(new))
+                t0 = time.perf_counter()
+                app.commit()
+                t1 = time.perf_counter()
+                q = st.querier(0, 10_000_000)
+                t2 = time.perf_counter()
+                ss = q.select(sel)
+                t3 = time.perf_counter()
+                n_found = len(ss.labels)
+                ctimes.append(t1 - t0)
+                qtimes.append(t2 - t1)
+                stimes.append(t3 - t2)
+            med = lambda xs: sorted(xs)[len(xs) // 2] * 1e3  # noqa: E731
+            out["selected_series"] = n_found
+            out["median_commit_ms"] = med(ctimes)
+            out["median_querier_ms"] = med(qtimes)
+            out["median_select_ms"] = med(stimes)
+            out["median_query_total_ms"] = med([a + b for a, b in zip(qtimes, stimes, strict=True)])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.ingest", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -198,8 +264,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     wr.add_argument("--targets", type=int, default=1000)
     wr.add_argument("--samples-per-target", type=int, default=1000)
     wr.add_argument("--rounds", type=int, default=10)
+    hq = sub.add_parser("headquery", help="select right after a commit adding new series")
+    hq.add_argument("--metrics", type=int, default=1000)
+    hq.add_argument("--per-metric", type=int, default=1000)
+    hq.add_argument("--new", type=int, default=1000)
+    hq.add_argument("--rounds", type=int, default=10)
+    hq.add_argument("--steps", type=int, default=1, help="samples per series in the head")
     args = ap.parse_args(argv)
-    if args.cmd == "write":
+    if args.cmd == "headquery":
+        r = bench_headquery(args.metrics, args.per_metric, args.new, args.rounds, args.steps)
+    elif args.cmd == "write":
         r = bench_write(args.new_commits, args.new_per_commit, args.targets,
                         args.samples_per_target, args.rounds)
     elif args.cmd == "import":

@@ -2,8 +2,11 @@
 
 Series get a dense ``ref`` (row number) in the head; samples arrive as chunks of numpy columns
 ``(ref, ts_ms, value)`` and are merged lazily — sorted by (ref, ts), last write wins — the first
-time a reader needs them. The merged arrays are never modified in place, so a querier may keep
-using them after the head has moved on. The store serialises every mutating call.
+time a reader needs them: into a small *delta* of recent samples, which is folded into the sorted
+*base* (indexed by ref, CSR) only once it outgrows an eighth of it. The label index grows with
+the series (:class:`~promlab.storage.postings.GrowingIndex`). So a query right after a commit
+costs O(new series + delta), not O(head). Arrays are never modified in place, so a querier's
+:meth:`Head.view` stays valid while the head moves on. The store serialises every mutating call.
 
 :class:`RefCache` maps the writers' series lists to head refs so that a steady-state commit is
 vectorised (see its docstring).
@@ -19,13 +22,18 @@ import numpy.typing as npt
 
 from promlab.model import Labels
 from promlab.storage.merge import group_order, sort_dedup
-from promlab.storage.postings import LabelIndex
+from promlab.storage.postings import GrowingIndex, LabelIndex
+from promlab.storage.querier import HeadView
 
 __all__ = ["UNRESOLVED", "Head", "HeadSamples", "RefCache"]
 
 log = logging.getLogger("promlab.storage")
 
 NO_TS = np.iinfo(np.int64).min
+
+#: The delta of recent samples is folded into the sorted base once it holds more than
+#: ``max(FOLD_MIN, base / 8)`` samples (see :meth:`Head.view`).
+FOLD_MIN = 65536
 
 HeadSamples = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]
 
@@ -108,12 +116,14 @@ class Head:
         self._sids_buf = np.zeros(0, np.int64)
         self._latest_buf = np.zeros(0, np.int64)
         self._base: HeadSamples = _empty()
+        self._base_off = np.zeros(1, np.int64)
+        self._delta: HeadSamples = _empty()
         self._chunks: list[HeadSamples] = []
         self.mint: int | None = None
         self.maxt: int | None = None
         self.generation = 0
         self.last_remap = np.zeros(0, np.int64)
-        self._index: LabelIndex | None = None
+        self._index: GrowingIndex | None = None
         self._reset_sorted()
 
     def _reset_sorted(self) -> None:
@@ -176,7 +186,6 @@ class Head:
         self._reserve(start, n)
         self._sids_buf[start:n] = added
         self._latest_buf[start:n] = NO_TS
-        self._index = None
         return len(added)
 
     def _sorted_index(self) -> tuple[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
@@ -210,9 +219,19 @@ class Head:
         return out
 
     def index(self) -> LabelIndex:
-        if self._index is None:
-            self._index = LabelIndex.from_labels(self.labels)
-        return self._index
+        """A snapshot of the label index of the current series.
+
+        The index is built on first use, then kept: series registered since the last call are
+        appended (Python work only for them), and :meth:`cut` renumbers it vectorised. The
+        snapshot stays valid while series are added (see :class:`GrowingIndex`).
+        """
+        idx = self._index
+        n = len(self.labels)
+        if idx is None:
+            idx = self._index = GrowingIndex.from_labels(self.labels)
+        elif idx.n < n:
+            idx.extend(self.labels[idx.n:n])
+        return idx.snapshot()
 
     # --- samples -----------------------------------------------------------------------------
     def accept(self, refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
@@ -240,20 +259,54 @@ class Head:
             refs, ts, values = refs[ok], ts[ok], values[ok]
         self.append(refs, ts, values)
 
+    def _set_base(self, base: HeadSamples) -> None:
+        self._base = base
+        # CSR by ref: the samples of ref r are base[off[r]:off[r + 1]] (refs beyond: none).
+        off = np.zeros(len(self.labels) + 1, np.int64)
+        np.cumsum(np.bincount(base[0], minlength=len(self.labels)), out=off[1:])
+        self._base_off = off
+        self._delta = _empty()
+
+    def _merge_chunks(self, *, full: bool) -> None:
+        """Sort the chunks into the delta; fold the delta into the base when ``full`` or big.
+
+        The delta holds the samples since the last fold, sorted and de-duplicated; folding it
+        costs O(head samples), so it is done only when the delta outgrows an eighth of the
+        base (amortised O(1) per sample) or when everything is wanted as one part.
+        """
+        if self._chunks:
+            parts = [self._delta, *self._chunks]
+            self._delta = sort_dedup(np.concatenate([p[0] for p in parts]),
+                                     np.concatenate([p[1] for p in parts]),
+                                     np.concatenate([p[2] for p in parts]))
+            self._chunks = []
+        nd = int(self._delta[0].shape[0])
+        if nd and (full or nd > max(FOLD_MIN, int(self._base[0].shape[0]) // 8)):
+            parts = [self._base, self._delta]  # oldest write first: the delta wins
+            self._set_base(sort_dedup(np.concatenate([p[0] for p in parts]),
+                                      np.concatenate([p[1] for p in parts]),
+                                      np.concatenate([p[2] for p in parts])))
+
     def samples(self) -> HeadSamples:
         """All head samples, sorted by (ref, ts), duplicates resolved (cached)."""
-        if self._chunks:
-            parts = [self._base, *self._chunks]
-            refs = np.concatenate([p[0] for p in parts])
-            ts = np.concatenate([p[1] for p in parts])
-            vals = np.concatenate([p[2] for p in parts])
-            self._base = sort_dedup(refs, ts, vals)
-            self._chunks = []
+        self._merge_chunks(full=True)
         return self._base
+
+    def view(self) -> HeadView:
+        """An immutable snapshot for a querier: O(label names + samples since the last fold).
+
+        The snapshot shares the (append-only) labels list, the sids and index buffers (rows
+        below its length are never written again) and the sample arrays (never modified in
+        place), so it stays consistent while the head takes more series and samples.
+        """
+        self._merge_chunks(full=False)
+        return HeadView(self.labels, self.sids, self.index(), *self._base, self._base_off,
+                        self._delta)
 
     @property
     def num_samples(self) -> int:
-        return int(self._base[0].shape[0]) + sum(int(c[0].shape[0]) for c in self._chunks)
+        return (int(self._base[0].shape[0]) + int(self._delta[0].shape[0])
+                + sum(int(c[0].shape[0]) for c in self._chunks))
 
     def series_time_range(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Per-ref min and max timestamp in the head (NO_TS / NO_TS when none)."""
@@ -278,13 +331,16 @@ class Head:
         alive = latest >= cut_ms
         remap = np.cumsum(alive) - 1
         keep_refs, keep_ts, keep_vals = refs[~old], ts[~old], vals[~old]
-        self._base = (remap[keep_refs], keep_ts, keep_vals)
         self.labels = [ls for ls, a in zip(labels, alive.tolist(), strict=True) if a]
+        self._set_base((remap[keep_refs], keep_ts, keep_vals))
         self._set_arrays(sids[alive], latest[alive])
         self._ref = {int(s): i for i, s in enumerate(self._sids_buf.tolist())}
         self.last_remap = np.where(alive, remap, -1).astype(np.int64)
         self.generation += 1
-        self._index = None
+        if self._index is not None:
+            if self._index.n < len(labels):
+                self._index.extend(labels[self._index.n:])
+            self._index = self._index.select(alive)
         self._reset_sorted()
         if keep_ts.shape[0]:
             self.mint, self.maxt = int(keep_ts.min()), int(keep_ts.max())

@@ -4,6 +4,10 @@ Both the head and every block keep their series' labels as one dictionary-encode
 label name (``codes`` into ``uniques``; ``-1`` = the series lacks the label). A matcher is run
 against the column's distinct values, and the resulting boolean table is gathered by the codes,
 so the Python work is proportional to the number of distinct label values, not of series.
+
+The head's index is a :class:`GrowingIndex`: new series are appended (Python work only for the
+new series' label pairs) and readers take immutable :class:`LabelIndex` snapshots in O(label
+names), so a query after a commit that adds series does not rebuild anything.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy.typing as npt
 
 from promlab.model import Labels, Matcher, MatchType
 
-__all__ = ["LabelColumn", "LabelIndex"]
+__all__ = ["GrowingIndex", "LabelColumn", "LabelIndex"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,3 +132,101 @@ class LabelIndex:
                 pairs.append((name, col.uniques[c]))
         pairs.sort()
         return Labels.from_sorted_pairs(tuple(pairs))
+
+
+class _Growing:
+    """One label name of a :class:`GrowingIndex`: a code buffer with spare capacity.
+
+    Rows below the index's ``n`` are never written again and rows at or above it are ``-1``
+    until written, so a snapshot may keep a ``[:n]`` view of the buffer while rows are added.
+    ``uniques`` and ``lookup`` only grow (codes are stable), so snapshots share them.
+    """
+
+    __slots__ = ("buf", "lookup", "uniques")
+
+    def __init__(self, buf: npt.NDArray[np.int32], uniques: list[str], lookup: dict[str, int]) -> None:
+        self.buf, self.uniques, self.lookup = buf, uniques, lookup
+
+
+class GrowingIndex:
+    """A label index that series are appended to; :meth:`snapshot` gives a :class:`LabelIndex`.
+
+    Not thread-safe for concurrent writers (the store serialises :meth:`extend`, :meth:`select`
+    and :meth:`snapshot`); snapshots may be used by readers while rows are appended.
+    Buffers grow geometrically, so appending ``k`` series costs amortised O(k) plus O(label names).
+    """
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._cap = 0
+        self._cols: dict[str, _Growing] = {}
+
+    @classmethod
+    def from_labels(cls, series: Sequence[Labels]) -> GrowingIndex:
+        out = cls()
+        out.extend(series)
+        return out
+
+    def _grow(self, n: int) -> None:
+        if n <= self._cap:
+            return
+        cap = max(n, self._cap + self._cap // 2, 1024)
+        for col in self._cols.values():
+            buf = np.full(cap, -1, np.int32)
+            buf[: self.n] = col.buf[: self.n]
+            col.buf = buf
+        self._cap = cap
+
+    def extend(self, series: Sequence[Labels]) -> None:
+        """Append rows ``n, n + 1, ...`` for ``series`` (one Python pass over their pairs)."""
+        k = len(series)
+        if k == 0:
+            return
+        start = self.n
+        self._grow(start + k)
+        cols = self._cols
+        for i, ls in enumerate(series, start):
+            for name, v in ls.pairs:
+                col = cols.get(name)
+                if col is None:
+                    col = cols[name] = _Growing(np.full(self._cap, -1, np.int32), [], {})
+                c = col.lookup.get(v)
+                if c is None:
+                    c = col.lookup[v] = len(col.uniques)
+                    col.uniques.append(v)
+                col.buf[i] = c
+        self.n = start + k
+
+    def select(self, keep: npt.NDArray[np.bool_]) -> GrowingIndex:
+        """A new index of the rows where ``keep`` (renumbered densely); unused values dropped.
+
+        Vectorised per label name (Python work per distinct value kept); ``self`` is unchanged,
+        so existing snapshots stay valid.
+        """
+        out = GrowingIndex()
+        n = int(keep.sum())
+        out.n = n
+        out._cap = max(n + n // 2, 1024)
+        for name, col in self._cols.items():
+            codes = col.buf[: self.n][keep]
+            present = codes >= 0
+            if not present.any():
+                continue
+            used = np.unique(codes[present])
+            remap = np.full(len(col.uniques) + 1, -1, np.int32)  # [-1] (absent) stays -1
+            remap[used] = np.arange(used.shape[0], dtype=np.int32)
+            buf = np.full(out._cap, -1, np.int32)
+            buf[:n] = remap[codes]
+            uniques = [col.uniques[c] for c in used.tolist()]
+            out._cols[name] = _Growing(buf, uniques, {u: j for j, u in enumerate(uniques)})
+        return out
+
+    def snapshot(self) -> LabelIndex:
+        """The current rows as an immutable :class:`LabelIndex` (no copy of the codes)."""
+        n = self.n
+        cols = {}
+        for name, col in self._cols.items():
+            codes = col.buf[:n]
+            codes.flags.writeable = False
+            cols[name] = LabelColumn(codes, col.uniques, col.lookup)
+        return LabelIndex(n, cols)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +20,7 @@ from promlab.model import Labels, Matcher
 from promlab.storage.blocks import Block
 from promlab.storage.cache import DecodedCache, MetricColumns, window
 from promlab.storage.interface import SelectHints, SeriesSet
-from promlab.storage.merge import gather_runs, merge_parts
+from promlab.storage.merge import gather_runs, merge_parts, sort_dedup
 from promlab.storage.postings import LabelIndex
 
 __all__ = ["HeadView", "ParquetQuerier"]
@@ -30,9 +30,19 @@ log = logging.getLogger("promlab.storage")
 Arrays = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]
 
 
+def _empty() -> Arrays:
+    return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+
+
 @dataclass(frozen=True, slots=True)
 class HeadView:
-    """An immutable snapshot of the head taken when the querier was created."""
+    """An immutable snapshot of the head taken when the querier was created.
+
+    ``labels`` may be the head's own list, which only grows: entries below ``index.n`` are the
+    snapshot's. Samples are a base sorted by (ref, ts) with CSR ``offsets`` by ref (refs at or
+    beyond ``offsets.shape[0] - 1`` have none there) plus a small ``delta`` sorted the same way
+    holding newer writes (they win over the base on equal timestamps).
+    """
 
     labels: list[Labels]
     sids: npt.NDArray[np.int64]
@@ -40,16 +50,41 @@ class HeadView:
     refs: npt.NDArray[np.int64]
     ts: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
+    offsets: npt.NDArray[np.int64] | None = None
+    delta: Arrays = field(default_factory=_empty)
 
     def select(self, mask: npt.NDArray[np.bool_], mint: int, maxt: int) -> Arrays:
-        keep = mask[self.refs] & (self.ts >= mint) & (self.ts <= maxt)
-        return self.refs[keep], self.ts[keep], self.values[keep]
+        """Samples in ``[mint, maxt]`` of the refs in ``mask``, sorted by (ref, ts)."""
+        off = self.offsets
+        if off is None:
+            keep = mask[self.refs] & (self.ts >= mint) & (self.ts <= maxt)
+            r, t, v = self.refs[keep], self.ts[keep], self.values[keep]
+        else:
+            # Only the selected series' runs are touched, not every head sample.
+            nb = off.shape[0] - 1
+            sel = np.flatnonzero(mask[:nb])
+            lo, hi = off[sel], off[sel + 1]
+            lens = hi - lo
+            some = lens > 0
+            take = gather_runs(lo[some], lens[some])
+            r, t, v = self.refs[take], self.ts[take], self.values[take]
+            if t.shape[0] and (int(t.min()) < mint or int(t.max()) > maxt):
+                keep = (t >= mint) & (t <= maxt)
+                r, t, v = r[keep], t[keep], v[keep]
+        dr, dt, dv = self.delta
+        if dr.shape[0]:
+            keep = mask[dr] & (dt >= mint) & (dt <= maxt)
+            if keep.any():
+                return sort_dedup(np.concatenate([r, dr[keep]]), np.concatenate([t, dt[keep]]),
+                                  np.concatenate([v, dv[keep]]))
+        return r, t, v
 
     def in_range(self, mint: int, maxt: int) -> npt.NDArray[np.bool_]:
         """Per-ref: has a sample in ``[mint, maxt]``."""
         out = np.zeros(self.index.n, bool)
-        sel = (self.ts >= mint) & (self.ts <= maxt)
-        out[self.refs[sel]] = True
+        for refs, ts in ((self.refs, self.ts), (self.delta[0], self.delta[1])):
+            sel = (ts >= mint) & (ts <= maxt)
+            out[refs[sel]] = True
         return out
 
 

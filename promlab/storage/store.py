@@ -25,7 +25,7 @@ from promlab.storage.blocks import Block, list_blocks, write_block
 from promlab.storage.cache import DecodedCache, default_cache_bytes
 from promlab.storage.head import Head, RefCache
 from promlab.storage.interface import AppendStats
-from promlab.storage.querier import HeadView, ParquetQuerier
+from promlab.storage.querier import ParquetQuerier
 from promlab.storage.wal import (
     SamplesRecord,
     SeriesRecord,
@@ -274,9 +274,7 @@ class ParquetStore:
             self._check_open()
             if self.readonly:
                 self._refresh()
-            h = self._head
-            refs, ts, vals = h.samples()
-            view = HeadView(list(h.labels), h.sids, h.index(), refs, ts, vals)
+            view = self._head.view()
             # Blocks are listed after the WAL was read: a block flushed meanwhile is seen.
             blocks = self.blocks()
         return ParquetQuerier(int(mint_ms), int(maxt_ms), view, blocks, self.cache)
