@@ -3,7 +3,8 @@
 :class:`Evaluator` holds what one query needs while it runs (the querier, a selection cache,
 the sample count, the deadline and the cancel event); every node is evaluated through
 :meth:`Evaluator.eval`, which checks cancellation, the timeout and the sample limit between
-nodes. Nothing here loops over samples or steps.
+nodes; selections and dense frames are also built in chunks with the same checks between
+chunks, so one huge selector can be interrupted. Nothing here loops over samples or steps.
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ __all__ = ["Evaluator", "evaluate", "load_implementations", "sample_count"]
 
 # Dense (series x steps) cells a single frame may allocate, whatever max_samples says.
 MAX_DENSE_CELLS = 400_000_000
+# Samples read from storage per time slice when a selection is large (see Evaluator.select).
+SELECT_CHUNK_SAMPLES = 8_000_000
+# The density probe reads the first 1/PROBE_SLICES of a selection's time range.
+PROBE_SLICES = 64
+# Selections over shorter time ranges are read in one go, without a probe.
+PROBE_MIN_SPAN_MS = 3_600_000
 
 _impls_loaded = False
 _impls_lock = threading.Lock()
@@ -133,7 +140,15 @@ class Evaluator:
 
     # --- storage -------------------------------------------------------------------------------
     def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> SeriesSet:
-        """Series matching ``matchers`` with samples in ``[start_ms, end_ms]`` (cached)."""
+        """Series matching ``matchers`` with samples in ``[start_ms, end_ms]`` (cached).
+
+        For a range of an hour or more, a small probe slice at the end of the range estimates
+        the data's density. When the whole range is estimated to hold at most
+        :data:`SELECT_CHUNK_SAMPLES` it is read in one go; otherwise it is read backwards in time
+        slices of about that many samples (fewer near the ``max_samples`` budget), checking
+        cancellation, the timeout and the sample count between slices, so a huge selection can
+        be interrupted and is refused before it is all loaded.
+        """
         key = (tuple(sorted((m.name, m.type.value, m.value) for m in matchers)), start_ms, end_ms)
         hit = self._cache.get(key)
         if hit is not None:
@@ -141,10 +156,48 @@ class Evaluator:
         self.check()
         if self._querier is None:
             self._querier = self.queryable.querier(self.mint_ms, self.maxt_ms)
-        ss = self._querier.select(list(matchers), SelectHints(start_ms=start_ms, end_ms=end_ms))
-        if ss.num_samples > self.max_samples:
-            raise TooManySamples()
+        ss = self._select_sliced(self._querier, list(matchers), start_ms, end_ms)
         self._cache[key] = ss
+        return ss
+
+    def _select_sliced(self, querier: Querier, matchers: list[Matcher], start_ms: int,
+                       end_ms: int) -> SeriesSet:
+        span = end_ms - start_ms + 1
+        if span < PROBE_MIN_SPAN_MS:
+            return self._read(querier, matchers, start_ms, end_ms, 0)
+        width = span // PROBE_SLICES
+        probe = self._read(querier, matchers, end_ms - width + 1, end_ms, 0)
+        if 0 < probe.num_samples * PROBE_SLICES <= min(SELECT_CHUNK_SAMPLES, self.max_samples):
+            self.check()
+            return self._read(querier, matchers, start_ms, end_ms, 0)
+        # Read backwards in slices: doubling while nothing was found, then sized by density.
+        parts = [probe]
+        loaded = probe.num_samples
+        covered = width
+        hi = end_ms - width
+        while hi >= start_ms:
+            self.check()
+            if loaded == 0:
+                width = covered
+            else:
+                budget = min(SELECT_CHUNK_SAMPLES,
+                             max(self.max_samples - loaded, self.max_samples // 4, 1))
+                width = max(int(budget * covered / loaded), 1)
+            lo = max(start_ms, hi - width + 1)
+            part = self._read(querier, matchers, lo, hi, loaded)
+            loaded += part.num_samples
+            parts.append(part)
+            covered += hi - lo + 1
+            hi = lo - 1
+        self.check()
+        parts.reverse()
+        return selectors.concat_time_slices(parts)
+
+    def _read(self, querier: Querier, matchers: list[Matcher], start_ms: int, end_ms: int,
+              loaded: int) -> SeriesSet:
+        ss = querier.select(matchers, SelectHints(start_ms=start_ms, end_ms=end_ms))
+        if loaded + ss.num_samples > self.max_samples:
+            raise TooManySamples()
         return ss
 
     def close(self) -> None:

@@ -3,15 +3,19 @@
 Both selectors work on all series and all steps at once. For a vector selector, the index of
 the last sample at or before each step's reference time comes from one ``searchsorted`` of the
 samples against the step times plus a per-series cumulative count (``O(N log T + S*T)``), never a
-loop over series or steps.
+loop over series or steps. Large frames are built in chunks of series so that a query can be
+interrupted between chunks and is refused (:class:`~promlab.errors.TooManySamples`) before the
+whole frame exists.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from promlab.errors import TooManySamples
 from promlab.model import stale_mask
 from promlab.promql.parser.ast import MatrixSelector, VectorSelector
 from promlab.promql.values import I64, EvalContext, Matrix, Vector
@@ -21,12 +25,17 @@ if TYPE_CHECKING:
     from promlab.promql.eval.evaluator import Evaluator
 
 __all__ = [
+    "concat_time_slices",
     "count_at_or_before",
     "eval_matrix_selector",
     "eval_vector_selector",
     "first_step_at_or_after",
     "reference_times",
 ]
+
+# Dense (series x steps) cells built at once by a vector selector; larger frames are built in
+# row chunks with cancellation, timeout and sample-count checks between them.
+DENSE_CHUNK_CELLS = 4_000_000
 
 
 def reference_times(ctx: EvalContext, at_ms: int | None, at_modifier: str | None,
@@ -112,23 +121,90 @@ def eval_vector_selector(node: VectorSelector, ev: Evaluator, ctx: EvalContext) 
     if n_series == 0:
         return Vector.empty(n_steps)
     ev.check_dense(n_series * n_steps)
-    cnt = count_at_or_before(ss.ts_ms, ss.offsets, ref)
-    idx = ss.offsets[:-1, None] + cnt - 1
+    rows_per_chunk = max(DENSE_CHUNK_CELLS // n_steps, 1)
+    if rows_per_chunk >= n_series:
+        return _latest_samples(ss, 0, n_series, ref, lookback)
+    chunks: list[Vector] = []
+    held = 0
+    for lo in range(0, n_series, rows_per_chunk):
+        ev.check()
+        part = _latest_samples(ss, lo, min(lo + rows_per_chunk, n_series), ref, lookback)
+        held += int(np.count_nonzero(part.present))
+        if held > ev.max_samples:
+            raise TooManySamples()
+        chunks.append(part)
+    ev.check()
+    return _concat_rows(chunks, n_steps)
+
+
+def _latest_samples(ss: SeriesSet, lo: int, hi: int, ref: I64, lookback: int) -> Vector:
+    """The vector selector's frame for series ``lo:hi`` of ``ss`` (series without points dropped)."""
+    offsets = ss.offsets[lo:hi + 1]
+    a, b = int(offsets[0]), int(offsets[-1])
+    cnt = count_at_or_before(ss.ts_ms[a:b], offsets - a, ref)
+    idx = offsets[:-1, None] + cnt - 1
     valid = cnt > 0
+    del cnt
     np.maximum(idx, 0, out=idx)
     last_ts = ss.ts_ms[idx]
     last_v = ss.values[idx]
+    del idx
     present = valid & (last_ts > (ref - lookback)[None, :]) & ~stale_mask(last_v)
     keep = present.any(axis=1)
     if not keep.all():
         rows = np.flatnonzero(keep)
-        labels = [ss.labels[i] for i in rows.tolist()]
+        labels = [ss.labels[lo + i] for i in rows.tolist()]
         present, last_v, last_ts = present[rows], last_v[rows], last_ts[rows]
     else:
-        labels = list(ss.labels)
+        labels = list(ss.labels[lo:hi])
     values = np.where(present, last_v, 0.0)
     timestamps = np.where(present, last_ts, 0)
     return Vector(labels, values, present, None, timestamps)
+
+
+def _concat_rows(chunks: list[Vector], n_steps: int) -> Vector:
+    chunks = [c for c in chunks if len(c.labels)]
+    if not chunks:
+        return Vector.empty(n_steps)
+    if len(chunks) == 1:
+        return chunks[0]
+    labels = [ls for c in chunks for ls in c.labels]
+    ts_parts = [c.timestamps_ms for c in chunks if c.timestamps_ms is not None]
+    return Vector(labels, np.concatenate([c.values for c in chunks]),
+                  np.concatenate([c.present for c in chunks]), None, np.concatenate(ts_parts))
+
+
+def concat_time_slices(parts: Sequence[SeriesSet]) -> SeriesSet:
+    """Join selections of consecutive, disjoint time slices (in time order) into one CSR set."""
+    parts = [p for p in parts if p.num_samples]
+    if not parts:
+        return SeriesSet.empty()
+    if len(parts) == 1:
+        return parts[0]
+    labels = sorted({ls for p in parts for ls in p.labels})
+    pos = {ls: i for i, ls in enumerate(labels)}
+    n_series, n_parts = len(labels), len(parts)
+    counts = np.zeros((n_series, n_parts), np.int64)
+    rows: list[I64] = []
+    for k, p in enumerate(parts):
+        r = np.fromiter((pos[ls] for ls in p.labels), np.int64, len(p.labels))
+        counts[r, k] = np.diff(p.offsets)
+        rows.append(r)
+    flat_starts = np.zeros(n_series * n_parts, np.int64)
+    np.cumsum(counts.ravel()[:-1], out=flat_starts[1:])
+    starts = flat_starts.reshape(n_series, n_parts)
+    offsets = np.zeros(n_series + 1, np.int64)
+    np.cumsum(counts.sum(axis=1), out=offsets[1:])
+    total = int(offsets[-1])
+    ts = np.empty(total, np.int64)
+    vs = np.empty(total, np.float64)
+    for k, p in enumerate(parts):
+        shift = starts[rows[k], k] - p.offsets[:-1]
+        dest = np.repeat(shift, np.diff(p.offsets))
+        dest += np.arange(p.num_samples, dtype=np.int64)
+        ts[dest] = p.ts_ms
+        vs[dest] = p.values
+    return SeriesSet(labels, offsets, ts, vs)
 
 
 def strip_stale(ss: SeriesSet) -> SeriesSet:

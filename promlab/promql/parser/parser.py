@@ -4,7 +4,9 @@ Grammar, precedence and error messages follow Prometheus 3.x (``promql/parser``)
 collected the way Prometheus collects them: problems found while building nodes (unknown
 function, offset set twice, ...) are remembered and the first one is raised; a syntax error
 raises at once unless such a problem came first; type checks (:mod:`.checker`) run only on a
-syntactically valid tree.
+syntactically valid tree. Calls, aggregations, grouping lists and binary modifiers are parsed
+by :class:`~promlab.promql.parser.calls.CallsMixin`, duration expressions by
+:class:`~promlab.promql.parser.durexpr.DurationExprMixin`.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from promlab.errors import ParseError
 from promlab.model import Matcher, MatchType
 from promlab.model.re2 import go_regexp_error, re2_to_python
 from promlab.promql.parser import ast
+from promlab.promql.parser.calls import METRIC_WORDS, CallsMixin
 from promlab.promql.parser.checker import check
 from promlab.promql.parser.durexpr import DurationExprMixin
-from promlab.promql.parser.functions import get_function
 from promlab.promql.parser.lexer import AGGREGATORS, EOF, ERROR, Token, lex
-from promlab.promql.parser.literals import go_quote, parse_duration_ms, parse_number, unquote
+from promlab.promql.parser.literals import parse_duration_ms, parse_number, unquote
 
 __all__ = ["METRIC_WORDS", "Parser", "parse_expr"]
 
@@ -41,17 +43,10 @@ OP_TEXT = {
     "MOD": "%", "ATAN2": "atan2", "POW": "^", "TRIM_UPPER": "</", "TRIM_LOWER": ">/",
 }
 
-# Tokens that may name a metric at the start of an expression.
-METRIC_WORDS = {
-    "IDENTIFIER", "METRIC_IDENTIFIER", "BY", "WITHOUT", "LAND", "LOR", "LUNLESS", "OFFSET",
-    "START", "END", "STEP", "RANGE", "ANCHORED", "SMOOTHED", *AGGREGATORS,
-}
-# Tokens that may be a label name in grouping lists.
-_LABEL_WORDS = METRIC_WORDS | {"BOOL", "GROUP_LEFT", "GROUP_RIGHT", "IGNORING", "ON", "ATAN2"}
 _MATCH_OPS = {"EQL": MatchType.EQUAL, "NEQ": MatchType.NOT_EQUAL,
               "EQL_REGEX": MatchType.REGEX, "NEQ_REGEX": MatchType.NOT_REGEX}
 
-class Parser(DurationExprMixin):
+class Parser(CallsMixin, DurationExprMixin):
     """Parses one query; use :func:`parse_expr`."""
 
     def __init__(self, text: str) -> None:
@@ -396,162 +391,6 @@ class Parser(DurationExprMixin):
             return None
         del compiled  # Matcher compiles (and caches) the same translation.
         return Matcher(mt, name, value)
-
-    # --- calls and aggregations ---------------------------------------------------------------
-    def parse_call_body(self) -> list[ast.Expr]:
-        self.expect("LEFT_PAREN")
-        args: list[ast.Expr] = []
-        if self.peek().typ == "RIGHT_PAREN":
-            self.advance()
-            return args
-        while True:
-            args.append(self.parse_expr(0))
-            t = self.peek()
-            if t.typ == "COMMA":
-                self.advance()
-                if self.peek().typ == "RIGHT_PAREN":
-                    self.error("trailing commas not allowed in function call args", t.pos, t.end)
-                    self.advance()
-                    return args
-            elif t.typ == "RIGHT_PAREN":
-                self.advance()
-                return args
-            else:
-                raise self.unexpected()
-
-    def parse_call(self) -> ast.Expr:
-        name_tok = self.advance()
-        name = name_tok.val if name_tok.typ == "IDENTIFIER" else name_tok.val.lower()
-        fn = get_function(name)
-        if fn is None:
-            self.error(f"unknown function with name {go_quote(name)}", name_tok.pos, name_tok.end)
-        args = self.parse_call_body()
-        pos = ast.PosRange(name_tok.pos, self.last_end)
-        if fn is None:
-            return ast.NumberLiteral(value=0.0, pos=pos)  # never returned: the error is raised
-        return ast.Call(func=fn, args=tuple(args), pos=pos)
-
-    def parse_grouping_labels(self) -> tuple[str, ...]:
-        if self.peek().typ != "LEFT_PAREN":
-            raise self.unexpected("grouping opts", '"("')
-        self.advance()
-        labels: list[str] = []
-        if self.peek().typ == "RIGHT_PAREN":
-            self.advance()
-            return ()
-        while True:
-            t = self.peek()
-            if t.typ in _LABEL_WORDS:
-                labels.append(t.val)
-            elif t.typ == "STRING":
-                label = unquote(t.val)
-                if not label:
-                    self.error(f"invalid label name for grouping: {go_quote(label)}", t.pos, t.end)
-                labels.append(label)
-            else:
-                raise self.unexpected("grouping opts", "label")
-            self.advance()
-            t = self.peek()
-            if t.typ == "COMMA":
-                self.advance()
-                if self.peek().typ == "RIGHT_PAREN":
-                    self.advance()
-                    return tuple(labels)
-            elif t.typ == "RIGHT_PAREN":
-                self.advance()
-                return tuple(labels)
-            else:
-                raise self.unexpected("grouping opts", '"," or ")"')
-
-    def parse_aggregate(self) -> ast.Expr:
-        op_tok = self.advance()
-        op = AGGREGATORS[op_tok.typ]
-        grouping: tuple[str, ...] = ()
-        without = False
-        have_modifier = False
-        t = self.peek()
-        if t.typ in ("BY", "WITHOUT"):
-            self.advance()
-            without = t.typ == "WITHOUT"
-            grouping = self.parse_grouping_labels()
-            have_modifier = True
-        if self.peek().typ != "LEFT_PAREN":
-            raise self.unexpected("aggregation")
-        args = self.parse_call_body()
-        if not have_modifier and self.peek().typ in ("BY", "WITHOUT"):
-            t = self.advance()
-            without = t.typ == "WITHOUT"
-            grouping = self.parse_grouping_labels()
-        pos = ast.PosRange(op_tok.pos, self.last_end)
-        placeholder = ast.NumberLiteral(value=0.0, pos=pos)
-        if not args:
-            self.error("no arguments for aggregate expression provided", pos.start, pos.end)
-            return placeholder
-        want = 2 if op in _PARAM_AGGS else 1
-        if len(args) != want:
-            self.error("wrong number of arguments for aggregate expression provided, "
-                       f"expected {want}, got {len(args)}", pos.start, pos.end)
-            return placeholder
-        return ast.AggregateExpr(op=op, expr=args[-1], param=args[0] if want == 2 else None,
-                                 grouping=grouping, without=without, pos=pos)
-
-    def parse_bin_modifiers(self) -> tuple[ast.VectorMatching, bool]:
-        return_bool = False
-        if self.peek().typ == "BOOL":
-            self.advance()
-            return_bool = True
-        card: ast.Cardinality = "one-to-one"
-        on = False
-        labels: tuple[str, ...] = ()
-        include: tuple[str, ...] = ()
-        t = self.peek()
-        if t.typ in ("ON", "IGNORING"):
-            self.advance()
-            on = t.typ == "ON"
-            labels = self.parse_grouping_labels()
-            t = self.peek()
-            if t.typ in ("GROUP_LEFT", "GROUP_RIGHT"):
-                self.advance()
-                card = "many-to-one" if t.typ == "GROUP_LEFT" else "one-to-many"
-                if self.peek().typ == "LEFT_PAREN":
-                    include = self.parse_grouping_labels()
-        fill_lhs: float | None = None
-        fill_rhs: float | None = None
-        while True:
-            t = self.peek()
-            if not (t.typ == "IDENTIFIER" and t.val in ("fill", "fill_left", "fill_right")
-                    and self.peek(1).typ == "LEFT_PAREN"):
-                break
-            self.advance()
-            self.advance()
-            value = self.parse_signed_number("fill modifier", "number")
-            self.expect("RIGHT_PAREN", "fill modifier", '")"')
-            if t.val in ("fill", "fill_left"):
-                fill_lhs = value
-            if t.val in ("fill", "fill_right"):
-                fill_rhs = value
-        return ast.VectorMatching(card=card, matching_labels=labels, on=on, include=include,
-                                  fill_lhs=fill_lhs, fill_rhs=fill_rhs), return_bool
-
-    def parse_signed_number(self, context: str, expected: str) -> float:
-        t = self.peek()
-        sign = 1.0
-        if t.typ in ("ADD", "SUB"):
-            self.advance()
-            sign = -1.0 if t.typ == "SUB" else 1.0
-            t = self.peek()
-        if t.typ != "NUMBER":
-            raise self.unexpected(context, expected)
-        self.advance()
-        try:
-            v = parse_number(t.val)
-        except ValueError as e:
-            self.error(f"error parsing number: {e}", t.pos, t.end)
-            return 0.0
-        return v if sign > 0 or math.isnan(v) else -v
-
-
-_PARAM_AGGS = {"topk", "bottomk", "count_values", "quantile", "limitk", "limit_ratio"}
 
 
 def _selector_like(expr: ast.Expr) -> bool:

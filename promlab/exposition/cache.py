@@ -1,0 +1,214 @@
+"""The exposition parser's per-target series cache and bulk token conversion.
+
+:class:`SeriesCache` is the state and lookup half of :class:`~promlab.exposition.parser.Parser`:
+the interned series table (``series``, one :class:`~promlab.model.Labels` per distinct label
+set), the *prefix cache* from a line's raw series text to its series ref, and the helpers that
+fill it (:meth:`SeriesCache._discover`, :meth:`SeriesCache._remember`) or resolve whole pages
+of lines against it (:meth:`SeriesCache._pass2`). :func:`_floats` and :func:`_timestamps`
+convert the value and timestamp tokens of cached lines in bulk (raising :class:`_BadTokens` so
+that the page is re-read line by line). Page assembly, rule checks and error reporting live in
+:mod:`promlab.exposition.parser`.
+"""
+
+from __future__ import annotations
+
+from itertools import compress, repeat
+from operator import itemgetter
+
+import numpy as np
+import numpy.typing as npt
+
+from promlab.exposition.omrules import OmPlan
+from promlab.exposition.page import NO_TIMESTAMP, MetricMetadata
+from promlab.exposition.syntax import Comment, LineError, parse_sample
+from promlab.model import Labels
+
+__all__ = ["SeriesCache"]
+
+_DIGITS = b"0123456789 "
+_FLOAT_CHARS = b"0123456789.eE+-aAfFiInNtTyY "
+_INT_CHARS = b"0123456789+- "
+_REAL_CHARS = b"0123456789.eE+- "
+_I64 = np.iinfo(np.int64)
+
+
+class _BadTokens(Exception):
+    """Bulk conversion failed; the page is re-read line by line to name the line."""
+
+
+class _TokensNeedGrammar(Exception):
+    """Bulk conversion failed but no line is malformed: parse with the full grammar."""
+
+
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
+_LAST = itemgetter(2)
+
+
+def _take(seq: list[bytes], idx: list[int]) -> list[bytes]:
+    if not idx:
+        return []
+    if len(idx) == 1:
+        return [seq[idx[0]]]
+    return list(itemgetter(*idx)(seq))
+
+
+def _floats(tokens: list[bytes]) -> npt.NDArray[np.float64]:
+    joined = b" ".join(tokens)
+    if not joined.translate(None, _DIGITS):
+        # Only unsigned integers (counters, bucket counts): int() is twice as fast as float().
+        try:
+            return np.fromiter(map(int, tokens), np.float64, len(tokens))
+        except (ValueError, OverflowError):
+            pass
+    if joined.translate(None, _FLOAT_CHARS):
+        raise _BadTokens
+    try:
+        return np.fromiter(map(float, tokens), np.float64, len(tokens))
+    except ValueError:
+        raise _BadTokens from None
+
+
+def _timestamps(tokens: list[bytes], om: bool) -> npt.NDArray[np.int64]:
+    joined = b" ".join(tokens)
+    if not om or not joined.translate(None, _DIGITS):
+        if joined.translate(None, _INT_CHARS):
+            raise _BadTokens
+        try:
+            out = np.fromiter(map(int, tokens), np.int64, len(tokens))
+        except (ValueError, OverflowError):
+            raise _BadTokens from None
+        if not om:
+            if (out == NO_TIMESTAMP).any():
+                raise _BadTokens
+            return out
+        if (out <= 9_200_000_000_000_000 // 1000).all():
+            return out * 1000  # OpenMetrics whole seconds
+    if joined.translate(None, _REAL_CHARS):
+        raise _BadTokens
+    try:
+        secs = np.fromiter(map(float, tokens), np.float64, len(tokens))
+    except ValueError:
+        raise _BadTokens from None
+    if not np.isfinite(secs).all() or (np.abs(secs) > 9.2e15).any():
+        raise _BadTokens
+    return np.trunc(np.round(secs * 1e6) / 1000.0).astype(np.int64)
+
+
+class SeriesCache:
+    """The interned series table and prefix cache of one exposition parser (see the module)."""
+
+    def __init__(self) -> None:
+        self.series: list[Labels] = []
+        self._by_pairs: dict[tuple[tuple[str, str], ...], int] = {}
+        self._prefix: dict[str, dict[bytes, int]] = {"text": {}, "openmetrics": {}}
+        self._comments: dict[str, dict[bytes, Comment]] = {"text": {}, "openmetrics": {}}
+        self._name_ids: dict[str, int] = {}
+        self._ref_name: list[int] = []
+        self._ref_name_arr = np.zeros(0, np.int64)
+        self._ts_mode = {"text": False, "openmetrics": False}
+        self._meta_memo: dict[str, tuple[tuple[tuple[int, Comment], ...], npt.NDArray[np.int64],
+                                         dict[str, MetricMetadata]]] = {}
+        self._om_memo: tuple[tuple[tuple[int, Comment], ...], npt.NDArray[np.int64], OmPlan] | None = None
+        # Series texts (cache keys) written with empty label values -> those labels' names.
+        self._empty_keys: dict[bytes, tuple[str, ...]] = {}
+        self._empty_refs: set[int] = set()
+        self._empty_refs_arr = np.zeros(0, np.int64)
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+    # --- series table ------------------------------------------------------------------------
+    def _intern(self, pairs: list[tuple[str, str]]) -> int:
+        pairs.sort()
+        key = tuple(pairs)
+        if not all(map(_SECOND, pairs)):  # an empty value: the label is absent (as in Prometheus)
+            key = tuple(p for p in key if p[1])
+        ref = self._by_pairs.get(key)
+        if ref is None:
+            ref = len(self.series)
+            self.series.append(Labels.from_sorted_pairs(key))
+            self._by_pairs[key] = ref
+            name = next(v for k, v in key if k == "__name__")
+            self._ref_name.append(self._name_ids.setdefault(name, len(self._name_ids)))
+        return ref
+
+    @staticmethod
+    def _pass2(cache: dict[bytes, int], idx: npt.NDArray[np.intp], h2: list[bytes], v2: list[bytes],
+               last: list[bytes], refs: npt.NDArray[np.int64], idx_out: list[npt.NDArray[np.intp]],
+               vtok: list[bytes], ttok: list[bytes]) -> list[int]:
+        """Look up "series value timestamp" keys; record hits, return the lines still unresolved."""
+        r2 = np.fromiter(map(cache.get, h2, repeat(-1)), np.int64, len(h2))
+        hit = r2 >= 0
+        if hit.any():
+            # A hit needs non-empty value and timestamp tokens ("K  v" is not "K v ts").
+            if b"" in v2:
+                hit &= np.fromiter(map(len, v2), np.int64, len(v2)) > 0
+            if b"" in last:
+                hit &= np.fromiter(map(len, last), np.int64, len(last)) > 0
+        if not hit.any():
+            out: list[int] = idx.tolist()
+            return out
+        idx_out.append(idx[hit])
+        refs[idx[hit]] = r2[hit]
+        if hit.all():
+            vtok.extend(v2)
+            ttok.extend(last)
+            return []
+        keep = hit.tolist()
+        vtok.extend(compress(v2, keep))
+        ttok.extend(compress(last, keep))
+        rest: list[int] = idx[~hit].tolist()
+        return rest
+
+    def _remember(self, cache: dict[bytes, int], line: bytes, text: str, prefix_end: int, ref: int,
+                  empty: tuple[str, ...] = ()) -> None:
+        """Cache the series text of a parsed line (not if whitespace other than one separator
+        follows it, so that ``key + b" " + token`` always means "this series, value token").
+        ``empty`` names the labels the line wrote with empty values."""
+        key = line[: len(line) - len(text[prefix_end:].encode())]
+        if key and key[-1] not in b" \t":
+            cache[key] = ref
+            if empty:
+                self._empty_keys[key] = empty
+        if empty:
+            self._empty_refs.add(ref)
+
+    @staticmethod
+    def _empties(pairs: list[tuple[str, str]]) -> tuple[str, ...]:
+        """Names of the labels with empty values (before :meth:`_intern` drops them)."""
+        if all(map(_SECOND, pairs)):
+            return ()
+        return tuple(k for k, v in pairs if not v)
+
+    def _discover_many(self, lines: list[bytes], todo: list[int], keys: list[bytes],
+                       vtok: list[bytes], ttok: list[bytes], om: bool, cache: dict[bytes, int],
+                       refs: npt.NDArray[np.int64], idx_out: list[npt.NDArray[np.intp]],
+                       vtok_out: list[bytes], ttok_out: list[bytes]) -> list[int]:
+        """Unresolved "series value timestamp" lines (``todo``, with their split ``keys``/
+        ``vtok``/``ttok``) of series new to this parser: when few distinct series account for
+        many lines (an import chunk), parse one line of each and look the rest up again."""
+        first = dict(zip(reversed(keys), reversed(todo), strict=True))
+        if len(first) * 4 >= len(todo):
+            return todo
+        for i in sorted(first.values()):
+            self._discover(lines[i], om, cache)
+        return self._pass2(cache, np.array(todo, np.intp), keys, vtok, ttok, refs, idx_out,
+                           vtok_out, ttok_out)
+
+    def _discover(self, line: bytes, om: bool, cache: dict[bytes, int]) -> None:
+        """Parse ``line`` only to learn its series (errors are left for the ordered pass)."""
+        if not line or line.lstrip(b" \t")[:1] in (b"#", b""):
+            return
+        try:
+            text = line.decode()
+            s = parse_sample(text, om)
+        except (UnicodeDecodeError, LineError):
+            return
+        empty = self._empties(s.pairs)
+        self._remember(cache, line, text, s.prefix_end, self._intern(s.pairs), empty)
+
+    def _names_of_refs(self) -> npt.NDArray[np.int64]:
+        if self._ref_name_arr.shape[0] != len(self._ref_name):
+            self._ref_name_arr = np.array(self._ref_name, np.int64)
+        return self._ref_name_arr
