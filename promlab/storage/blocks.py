@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import secrets
-import shutil
 import threading
 import time
 from collections.abc import Sequence
@@ -28,8 +27,7 @@ import pyarrow.parquet as pq
 from promlab.errors import StorageError
 from promlab.model import Labels, Matcher, MatchType
 from promlab.storage.cache import MetricColumns
-from promlab.storage.encoding import decimal_scales, decode_values, encode_values
-from promlab.storage.merge import gather_runs
+from promlab.storage.encoding import decode_values
 from promlab.storage.postings import LabelColumn, LabelIndex
 
 __all__ = ["Block", "BlockMeta", "list_blocks", "write_block"]
@@ -88,10 +86,6 @@ def new_ulid() -> str:
     return f"{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
 
 
-def _series_sort_key(ls: Labels) -> tuple[str, tuple[tuple[str, str], ...]]:
-    return ls.name, ls.pairs
-
-
 def write_block(blocks_dir: str, labels: Sequence[Labels], sids: npt.NDArray[np.int64],
                 group: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
                 values: npt.NDArray[np.float64], *, start: int, end: int, seq: int,
@@ -101,103 +95,20 @@ def write_block(blocks_dir: str, labels: Sequence[Labels], sids: npt.NDArray[np.
 
     ``group`` indexes ``labels``/``sids``; samples must be sorted by ``(group, ts)`` and unique.
     With ``bucket_ms``, rows are grouped by time bucket (after the metric name, before the
-    series) so a short query on a long block reads only its buckets' row groups.
+    series) so a short query on a long block reads only its buckets' row groups. This is one
+    :meth:`~promlab.storage.writer.BlockWriter.add` of everything (compaction adds metric by
+    metric).
     """
-    used = np.flatnonzero(np.bincount(group, minlength=len(labels))) if group.shape[0] else group
-    order = sorted(range(used.shape[0]), key=lambda i: _series_sort_key(labels[int(used[i])]))
-    ser_idx = used[np.array(order, np.int64)] if order else used
-    nser = int(ser_idx.shape[0])
-    rank_of = np.full(len(labels), -1, np.int64)
-    rank_of[ser_idx] = np.arange(nser)
-    ser_labels = [labels[int(i)] for i in ser_idx]
-    ser_sids = sids[ser_idx]
-    names = [ls.name for ls in ser_labels]
-    name_dict = sorted(set(names))
-    code_of = {n: i for i, n in enumerate(name_dict)}
-    name_code = np.array([code_of[n] for n in names], np.int64)
+    from promlab.storage.writer import BlockWriter  # the writer imports this module
 
-    # Row order: metric, time bucket, series, time. A chunk is one series in one bucket: the
-    # input is sorted by (group, ts), so chunks are its runs of equal (group, bucket) and only
-    # the chunks are sorted (then the rows gathered once).
-    n = int(ts.shape[0])
-    if bucket_ms and end - start > bucket_ms and n:
-        bucket = (ts - start) // bucket_ms
-        np.maximum(bucket, 0, out=bucket)
-        nb = int(bucket[-1] if bucket.shape[0] == 1 else bucket.max()) + 1
-    else:
-        bucket, nb = None, 1
-    if n:
-        flag = np.empty(n, bool)
-        flag[0] = True
-        np.not_equal(group[1:], group[:-1], out=flag[1:])
-        if bucket is not None:
-            flag[1:] |= bucket[1:] != bucket[:-1]
-        row_start = np.flatnonzero(flag)
-        del flag
-    else:
-        row_start = np.zeros(0, np.int64)
-    counts = np.diff(np.append(row_start, n)).astype(np.int64)
-    chunk_rank = rank_of[group[row_start]]
-    chunk_name = name_code[chunk_rank]
-    if nb > 1:
-        # Within a (metric, bucket), order chunks by their first value: the jumps between
-        # neighbouring chunks shrink, and so does the delta encoding of value_int (measured).
-        assert bucket is not None
-        co = np.lexsort((chunk_rank, values[row_start], bucket[row_start], chunk_name))
-    else:
-        co = np.lexsort((chunk_rank, chunk_name))
-    del bucket
-    if co.shape[0] and not bool((co[1:] > co[:-1]).all()):
-        take = gather_runs(row_start[co], counts[co])
-        ts, values = ts[take], values[take]
-        del take
-        counts, chunk_rank = counts[co], chunk_rank[co]
-        row_start = np.zeros(counts.shape[0], np.int64)
-        np.cumsum(counts[:-1], out=row_start[1:])
-
-    scales = decimal_scales(values, row_start, counts)
-    value_col, int_col = encode_values(values, np.repeat(scales, counts))
-    samples = pa.table({
-        "__name__": pa.DictionaryArray.from_arrays(
-            pa.array(np.repeat(name_code[chunk_rank], counts).astype(np.int32)),
-            pa.array(name_dict, pa.string())),
-        "series_id": pa.array(np.repeat(ser_sids[chunk_rank], counts)),
-        "timestamp": pa.array(ts).cast(TS_TYPE),
-        "value": value_col,
-        "value_int": int_col,
-        "scale": pa.array(np.repeat(scales, counts)),
-    })
-    mins = ts[row_start]
-    maxs = ts[row_start + counts - 1] if n else np.zeros(0, np.int64)
-    series = _series_table([ser_labels[int(r)] for r in chunk_rank], ser_sids[chunk_rank],
-                           mins, maxs, row_start.astype(np.int64), counts)
-
-    ulid = new_ulid()
-    meta = BlockMeta(ulid, start, end, int(ts.min()) if n else start,
-                     int(ts.max()) if n else start, nser, n,
-                     seq, level, tuple(sources))
-    tmp = os.path.join(blocks_dir, f".tmp-{ulid}")
-    os.makedirs(tmp)
+    writer = BlockWriter(blocks_dir, sorted({ls.name for ls in labels}), start=start, end=end,
+                         bucket_ms=bucket_ms)
     try:
-        pq.write_table(samples, os.path.join(tmp, SAMPLES_FILE), compression="zstd",
-                       row_group_size=ROW_GROUP_ROWS,
-                       use_dictionary=["__name__", "series_id", "scale"],
-                       column_encoding={"timestamp": "DELTA_BINARY_PACKED",
-                                        "value": "BYTE_STREAM_SPLIT",
-                                        "value_int": "DELTA_BINARY_PACKED"})
-        pq.write_table(series, os.path.join(tmp, SERIES_FILE), compression="zstd")
-        with open(os.path.join(tmp, META_FILE), "w") as f:
-            json.dump(meta.to_json(), f, indent=1)
-        for name in (SAMPLES_FILE, SERIES_FILE, META_FILE):
-            _fsync_file(os.path.join(tmp, name))
-        _fsync_file(tmp)
-        final = os.path.join(blocks_dir, meta.dirname)
-        os.rename(tmp, final)
-        _fsync_file(blocks_dir)
+        writer.add(labels, sids, group, ts, values)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        writer.abort()
         raise
-    return meta
+    return writer.finish(seq=seq, level=level, sources=sources)
 
 
 def _fsync_file(path: str) -> None:

@@ -14,13 +14,18 @@ import os
 import shutil
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
 
+from promlab.errors import StorageError
 from promlab.model import Labels
-from promlab.storage.blocks import Block, write_block
-from promlab.storage.merge import merge_parts
+from promlab.storage.blocks import Block
+from promlab.storage.encoding import decode_values
+from promlab.storage.merge import gather_runs, merge_parts, runs_order
+from promlab.storage.writer import BlockWriter
 
 if TYPE_CHECKING:
     from promlab.storage.store import ParquetStore
@@ -28,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["apply_retention", "compact", "delete_block"]
 
 log = logging.getLogger("promlab.storage")
+
+_EMPTY = np.zeros(0, np.int64)
 
 
 def delete_block(blk: Block) -> None:
@@ -60,30 +67,166 @@ def compact(store: ParquetStore, blocks: Sequence[Block], *, head_mint: int | No
 
 
 def merge_blocks(store: ParquetStore, group: Sequence[Block], *, start: int, end: int) -> str:
-    """Write the union of ``group`` as one block over ``[start, end)`` and delete the sources."""
+    """Write the union of ``group`` as one block over ``[start, end)`` and delete the sources.
+
+    Streams metric by metric: every source block is sorted by metric first, so each is read
+    forward once, one row group at a time, and each metric's merged samples are handed to a
+    :class:`~promlab.storage.writer.BlockWriter`, which writes whole row groups as they fill.
+
+    Peak memory is bounded by the largest metric in the window, not by the window: about
+    50 B per sample of that metric (its decoded parts, then their merge, then the writer's
+    reordered and encoded copy; measured with tracemalloc), plus one decoded row group per source
+    block and under two pending row groups in the writer (128 Ki rows each, ~40 B per row), plus
+    the labels and series tables (per series and chunk, small).
+    """
     group = sorted(group, key=lambda b: (b.meta.seq, b.meta.ulid))
-    sid_parts, ts_parts, v_parts = [], [], []
     labels_by_sid: dict[int, Labels] = {}
+    codes: list[npt.NDArray[np.int64]] = []
+    names: set[str] = set()
     for blk in group:
-        rows, ts, vals = blk.read_all()
-        sid_parts.append(blk.sids[rows])  # contiguous runs per series
-        ts_parts.append(ts)
-        v_parts.append(vals)
-        for i, sid in enumerate(blk.sids.tolist()):
+        idx = blk.index()
+        _, first = np.unique(blk.sids, return_index=True)
+        for i in first.tolist():
+            sid = int(blk.sids[i])
             if sid not in labels_by_sid:
                 labels_by_sid[sid] = blk.labels_at(i)
-    uniq = np.unique(np.concatenate([b.sids for b in group]))
-    g, t, v = merge_parts([(np.searchsorted(uniq, s), t, v)
-                           for s, t, v in zip(sid_parts, ts_parts, v_parts, strict=True)])
-    labels = [labels_by_sid[int(s)] for s in uniq.tolist()]
-    meta = write_block(store.blocks_dir, labels, uniq, g, t, v, start=start, end=end,
-                       seq=max(b.meta.seq for b in group),
-                       level=max(b.meta.level for b in group) + 1,
-                       sources=[b.meta.ulid for b in group], bucket_ms=store.bucket_duration)
+        col = idx.columns.get("__name__")
+        if col is None:
+            names.add("")
+        else:
+            names.update(col.uniques)
+            if bool((col.codes < 0).any()):
+                names.add("")
+    name_dict = sorted(names)
+    pos = {n: i for i, n in enumerate(name_dict)}
+    for blk in group:
+        col = blk.index().columns.get("__name__")
+        if col is None:
+            codes.append(np.full(blk.sids.shape[0], pos.get("", 0), np.int64))
+        else:
+            remap = np.array([pos[u] for u in col.uniques] + [pos.get("", 0)], np.int64)
+            codes.append(remap[col.codes.astype(np.int64)])  # code -1 picks the last: ""
+    bucket = store.bucket_duration
+    maxt = max(b.meta.maxt for b in group)
+    value_order = bool(bucket and end - start > bucket and (maxt - start) // bucket >= 1)
+    writer = BlockWriter(store.blocks_dir, name_dict, start=start, end=end, bucket_ms=bucket,
+                         value_order=value_order)
+    try:
+        cursors = [_Cursor(blk) for blk in group]
+        # Each block's chunk rows grouped by metric code (stable: row order kept inside).
+        orders = [np.argsort(c, kind="stable") for c in codes]
+        bounds = [np.searchsorted(c[o], np.arange(len(name_dict) + 1)) for c, o in
+                  zip(codes, orders, strict=True)]
+        for code in range(len(name_dict)):
+            sels = [o[bd[code]:bd[code + 1]] for o, bd in zip(orders, bounds, strict=True)]
+            # The metric's series come from the series tables: no per-sample id arrays.
+            uniq = np.unique(np.concatenate([blk.sids[sel] for blk, sel in
+                                             zip(group, sels, strict=True)]))
+            if uniq.shape[0] == 0:
+                continue
+            parts = []
+            for blk, cur, sel in zip(group, cursors, sels, strict=True):
+                if sel.shape[0]:
+                    counts, ts, vals = cur.take(sel)
+                    parts.append([np.repeat(np.searchsorted(uniq, blk.sids[sel]), counts), ts, vals])
+            writer.add_owned([labels_by_sid[s] for s in uniq.tolist()], uniq,
+                             list(_merge_consuming(parts)))
+        meta = writer.finish(seq=max(b.meta.seq for b in group),
+                             level=max(b.meta.level for b in group) + 1,
+                             sources=[b.meta.ulid for b in group])
+    except BaseException:
+        writer.abort()
+        raise
     for blk in group:
         delete_block(blk)
     log.info("compacted %d blocks into %s", len(group), meta.dirname)
     return os.path.join(store.blocks_dir, meta.dirname)
+
+
+def _merge_consuming(parts: list[list[npt.NDArray[Any]]]
+                     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """:func:`merge_parts` of ``[key, ts, value]`` parts (oldest first), emptying ``parts``.
+
+    When the parts do not overlap in time (the usual case: consecutive blocks) each input array
+    is dropped as soon as it is copied, so the peak is ~2 copies of the metric, not ~4.
+    """
+    spans = sorted((int(p[1].min()), int(p[1].max()), i) for i, p in enumerate(parts)
+                   if p[1].shape[0])
+    if len(spans) != len(parts) or any(spans[k][1] >= spans[k + 1][0]
+                                       for k in range(len(spans) - 1)):
+        tuples = [(p[0], p[1], p[2]) for p in parts]
+        parts.clear()
+        return merge_parts(tuples)
+    ordered = [parts[i] for _, _, i in spans]
+    parts.clear()
+    cols = []
+    for j in range(3):
+        cols.append(np.concatenate([p[j] for p in ordered]))
+        for p in ordered:
+            p[j] = _EMPTY
+    k, t, v = cols
+    del cols, ordered
+    perm = runs_order(k)
+    if perm is not None:
+        k = k[perm]
+        t = t[perm]
+        v = v[perm]
+    return k, t, v
+
+
+class _Cursor:
+    """Reads one block's samples forward, a row group at a time, keeping only the unread tail."""
+
+    def __init__(self, blk: Block) -> None:
+        blk.index()
+        assert blk._pf is not None
+        self.blk = blk
+        md = blk._pf.metadata
+        self.rg_rows = [md.row_group(i).num_rows for i in range(md.num_row_groups)]
+        self.next_rg = 0
+        self.buf: pa.Table | None = None
+        self.buf_lo = 0  # sample row of the buffer's first row
+        self.buf_hi = 0
+
+    def take(self, sel: npt.NDArray[np.int64]
+             ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """The samples of chunk rows ``sel`` (ascending, after those taken before).
+
+        Returns the rows per chunk of ``sel``, then the timestamps and values.
+        """
+        blk = self.blk
+        starts, counts = blk.row_start[sel], blk.row_count[sel]
+        lo, hi = int(starts.min()), int((starts + counts).max())
+        if lo < self.buf_lo:  # not forward (never for blocks written by promlab): random access
+            _, ts, vals = blk._read_rows(sel, np.iinfo(np.int64).min, np.iinfo(np.int64).max)
+            return counts, ts, vals
+        cols = ["timestamp", "value", "value_int", "scale"]
+        tables = [] if self.buf is None else [self.buf]
+        while self.buf_hi < hi:
+            try:
+                with blk._io:
+                    assert blk._pf is not None
+                    tables.append(blk._pf.read_row_group(self.next_rg, columns=cols))
+            except (OSError, pa.ArrowException) as exc:
+                raise StorageError(f"block {blk.path}: unreadable samples: {exc}") from exc
+            self.buf_hi += self.rg_rows[self.next_rg]
+            self.next_rg += 1
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        table = table.slice(lo - self.buf_lo, hi - lo)
+        rest = self.buf_hi - hi
+        self.buf = None if rest == 0 else (tables[-1].slice(tables[-1].num_rows - rest)
+                                           if rest <= tables[-1].num_rows
+                                           else pa.concat_tables(tables).slice(hi - self.buf_lo))
+        self.buf_lo = hi
+        ts = table["timestamp"].cast(pa.int64()).to_numpy()
+        idx = None
+        if int(counts.sum()) != hi - lo or not bool((starts[1:] > starts[:-1]).all()):
+            idx = gather_runs(starts - lo, counts)  # not the whole range, in order: pick rows
+            ts = ts[idx]
+        elif not ts.flags.owndata:
+            ts = np.array(ts)  # detach from the Arrow buffer
+        vals = decode_values(table["value"], table["value_int"], table["scale"], idx)
+        return counts, ts, vals
 
 
 def apply_retention(store: ParquetStore, blocks: Sequence[Block], *,

@@ -1,0 +1,254 @@
+"""Incremental block writer: samples handed over metric by metric, written row group by row group.
+
+:func:`promlab.storage.blocks.write_block` hands everything over in one :meth:`BlockWriter.add`;
+compaction (:mod:`promlab.storage.compact`) hands over one metric at a time so its memory is
+bounded by the largest metric, not the window. Either way the file is the same: rows sorted by
+(metric, time bucket, chunk order, time), 128 Ki-row groups, the encodings of ``docs/storage.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from promlab.model import Labels
+from promlab.storage import blocks as _blocks
+from promlab.storage.blocks import (
+    META_FILE,
+    SAMPLES_FILE,
+    SERIES_FILE,
+    TS_TYPE,
+    BlockMeta,
+    _fsync_file,
+    _series_table,
+    new_ulid,
+)
+from promlab.storage.encoding import decimal_scales, encode_values
+from promlab.storage.merge import gather_runs
+
+__all__ = ["BlockWriter"]
+
+_WRITE_OPTIONS: dict[str, object] = {
+    "compression": "zstd",
+    "use_dictionary": ["__name__", "series_id", "scale"],
+    "column_encoding": {"timestamp": "DELTA_BINARY_PACKED", "value": "BYTE_STREAM_SPLIT",
+                        "value_int": "DELTA_BINARY_PACKED"},
+}
+
+
+def _series_sort_key(ls: Labels) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return ls.name, ls.pairs
+
+
+class BlockWriter:
+    """Write one block under ``blocks/.tmp-<id>``; :meth:`finish` renames it into place.
+
+    Parameters
+    ----------
+    blocks_dir
+        The store's ``blocks`` directory.
+    name_dict
+        Every metric name the block will hold, sorted (the ``__name__`` column's dictionary:
+        it must not change between row groups).
+    start, end
+        The block's range ``[start, end)``.
+    bucket_ms
+        Time bucket width (rows grouped by bucket after the metric), or None.
+    value_order
+        Order the chunks of a (metric, bucket) by first value. None decides per :meth:`add`
+        (whether its samples span more than one bucket), which is what a single ``add`` of the
+        whole block wants; an incremental writer passes the block-wide answer.
+
+    Memory: the pending rows (below two row groups) plus what one ``add`` is given; the
+    series table (one row per chunk) is kept until :meth:`finish`.
+    """
+
+    def __init__(self, blocks_dir: str, name_dict: Sequence[str], *, start: int, end: int,
+                 bucket_ms: int | None = None, value_order: bool | None = None) -> None:
+        self.blocks_dir = blocks_dir
+        self.start, self.end, self.bucket_ms = start, end, bucket_ms
+        self.value_order = value_order
+        self._dict = pa.array(list(name_dict), pa.string())
+        self._code = {n: i for i, n in enumerate(name_dict)}
+        self.ulid = new_ulid()
+        self.tmp = os.path.join(blocks_dir, f".tmp-{self.ulid}")
+        os.makedirs(self.tmp)
+        self._writer: pq.ParquetWriter | None = None
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._rows = 0
+        self._nser = 0
+        self._mint: int | None = None
+        self._maxt: int | None = None
+        self._ser: list[tuple[list[Labels], npt.NDArray[np.int64], npt.NDArray[np.int64],
+                              npt.NDArray[np.int64], npt.NDArray[np.int64],
+                              npt.NDArray[np.int64]]] = []
+
+    def add(self, labels: Sequence[Labels], sids: npt.NDArray[np.int64],
+            group: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
+            values: npt.NDArray[np.float64]) -> None:
+        """Append whole metrics, after those already added (names in ``name_dict`` order).
+
+        ``group`` indexes ``labels``/``sids``; samples must be sorted by ``(group, ts)`` and
+        unique. Series without samples are left out.
+        """
+        self.add_owned(labels, sids, [group, ts, values])
+
+    def add_owned(self, labels: Sequence[Labels], sids: npt.NDArray[np.int64],
+                  arrays: list[npt.NDArray[Any]]) -> None:
+        """:meth:`add` of ``arrays = [group, ts, values]``, which it empties.
+
+        A caller that keeps no other reference lets the inputs be freed as soon as they have
+        been reordered: the peak is about two copies of the samples instead of three.
+        """
+        group, ts, values = arrays
+        arrays.clear()
+        used = np.flatnonzero(np.bincount(group, minlength=len(labels))) if group.shape[0] else group
+        order = sorted(range(used.shape[0]), key=lambda i: _series_sort_key(labels[int(used[i])]))
+        ser_idx = used[np.array(order, np.int64)] if order else used
+        nser = int(ser_idx.shape[0])
+        rank_of = np.full(len(labels), -1, np.int64)
+        rank_of[ser_idx] = np.arange(nser)
+        ser_labels = [labels[int(i)] for i in ser_idx]
+        ser_sids = sids[ser_idx]
+        name_code = np.array([self._code[ls.name] for ls in ser_labels], np.int64)
+
+        # Row order: metric, time bucket, series, time. A chunk is one series in one bucket: the
+        # input is sorted by (group, ts), so chunks are its runs of equal (group, bucket) and
+        # only the chunks are sorted (then the rows gathered once).
+        n = int(ts.shape[0])
+        start, end, bucket_ms = self.start, self.end, self.bucket_ms
+        if bucket_ms and end - start > bucket_ms and n:
+            bucket = (ts - start) // bucket_ms
+            np.maximum(bucket, 0, out=bucket)
+            nb = int(bucket[-1] if bucket.shape[0] == 1 else bucket.max()) + 1
+        else:
+            bucket, nb = None, 1
+        if n:
+            flag = np.empty(n, bool)
+            flag[0] = True
+            np.not_equal(group[1:], group[:-1], out=flag[1:])
+            if bucket is not None:
+                flag[1:] |= bucket[1:] != bucket[:-1]
+            row_start = np.flatnonzero(flag)
+            del flag
+        else:
+            row_start = np.zeros(0, np.int64)
+        counts = np.diff(np.append(row_start, n)).astype(np.int64)
+        chunk_rank = rank_of[group[row_start]]
+        del group
+        chunk_name = name_code[chunk_rank]
+        by_value = nb > 1 if self.value_order is None else self.value_order
+        if by_value and bucket is not None:
+            # Within a (metric, bucket), order chunks by their first value: the jumps between
+            # neighbouring chunks shrink, and so does the delta encoding of value_int (measured).
+            co = np.lexsort((chunk_rank, values[row_start], bucket[row_start], chunk_name))
+        else:
+            co = np.lexsort((chunk_rank, chunk_name))
+        del bucket
+        if co.shape[0] and not bool((co[1:] > co[:-1]).all()):
+            take = gather_runs(row_start[co], counts[co])
+            ts, values = ts[take], values[take]
+            del take
+            counts, chunk_rank = counts[co], chunk_rank[co]
+            row_start = np.zeros(counts.shape[0], np.int64)
+            np.cumsum(counts[:-1], out=row_start[1:])
+
+        scales = decimal_scales(values, row_start, counts)
+        row_scale = np.repeat(scales, counts)
+        value_col, int_col = encode_values(values, row_scale)
+        samples = pa.table({
+            "__name__": pa.DictionaryArray.from_arrays(
+                pa.array(np.repeat(name_code[chunk_rank], counts).astype(np.int32)), self._dict),
+            "series_id": pa.array(np.repeat(ser_sids[chunk_rank], counts)),
+            "timestamp": pa.array(ts).cast(TS_TYPE),
+            "value": value_col,
+            "value_int": int_col,
+            "scale": pa.array(row_scale),
+        })
+        if n:
+            mins = ts[row_start]
+            maxs = ts[row_start + counts - 1]
+            lo, hi = int(ts.min()), int(ts.max())
+            self._mint = lo if self._mint is None else min(self._mint, lo)
+            self._maxt = hi if self._maxt is None else max(self._maxt, hi)
+        else:
+            mins = maxs = np.zeros(0, np.int64)
+        self._ser.append(([ser_labels[int(r)] for r in chunk_rank], ser_sids[chunk_rank],
+                          mins, maxs, row_start.astype(np.int64) + self._rows, counts))
+        self._rows += n
+        self._nser += nser
+        self._pending.append(samples)
+        self._pending_rows += n
+        self._write_pending(final=False)
+
+    def _write_pending(self, *, final: bool) -> None:
+        """Write whole 128 Ki-row groups of the pending rows (and the rest when ``final``)."""
+        rg = _blocks.ROW_GROUP_ROWS  # read at write time (tests shrink it)
+        if (self._pending_rows < rg and not final) or not self._pending:
+            return
+        table = pa.concat_tables(self._pending) if len(self._pending) > 1 else self._pending[0]
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(os.path.join(self.tmp, SAMPLES_FILE), table.schema,
+                                            **_WRITE_OPTIONS)
+        full = (table.num_rows // rg) * rg
+        cut = table.num_rows if final else full
+        if cut or table.num_rows == 0:
+            self._writer.write_table(table.slice(0, cut), row_group_size=rg)
+        rest = table.slice(cut)
+        if rest.num_rows:
+            # A slice would pin the whole of the last add()'s arrays (pa.array shares numpy
+            # memory): copy the tail (below one row group) so they are freed.
+            rest = rest.take(pa.array(np.arange(rest.num_rows, dtype=np.int64)))
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+
+    def finish(self, *, seq: int, level: int = 1, sources: Sequence[str] = ()) -> BlockMeta:
+        """Close the files, fsync and rename the block into place; returns its meta."""
+        try:
+            if self._writer is None and not self._pending:
+                e = np.zeros(0, np.int64)
+                self.add([], e, e, e, np.zeros(0, np.float64))
+            self._write_pending(final=True)
+            assert self._writer is not None
+            self._writer.close()
+            self._writer = None
+            parts = self._ser
+            labels = [ls for p in parts for ls in p[0]]
+            cols = [np.concatenate([p[k] for p in parts]).astype(np.int64) for k in range(1, 6)]
+            series = _series_table(labels, *cols)
+            start = self.start
+            meta = BlockMeta(self.ulid, start, self.end,
+                             start if self._mint is None else self._mint,
+                             start if self._maxt is None else self._maxt,
+                             self._nser, self._rows, seq, level, tuple(sources))
+            tmp = self.tmp
+            pq.write_table(series, os.path.join(tmp, SERIES_FILE), compression="zstd")
+            with open(os.path.join(tmp, META_FILE), "w") as f:
+                json.dump(meta.to_json(), f, indent=1)
+            for name in (SAMPLES_FILE, SERIES_FILE, META_FILE):
+                _fsync_file(os.path.join(tmp, name))
+            _fsync_file(tmp)
+            os.rename(tmp, os.path.join(self.blocks_dir, meta.dirname))
+            _fsync_file(self.blocks_dir)
+        except BaseException:
+            self.abort()
+            raise
+        return meta
+
+    def abort(self) -> None:
+        """Drop the half-written block."""
+        if self._writer is not None:
+            with contextlib.suppress(OSError, pa.ArrowException):
+                self._writer.close()
+            self._writer = None
+        shutil.rmtree(self.tmp, ignore_errors=True)
