@@ -33,10 +33,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
+
+from promlab import progress as _progress
 
 __all__ = [
     "END",
@@ -250,6 +252,7 @@ def _family_lines(
     values: IntArray,
     stamps: npt.NDArray[np.uint8],
     decimals_of_component: IntArray,
+    bar: Any = None,
 ) -> None:
     """Write one family. ``values`` is (rows, steps) or (rows, steps, components)."""
     out.write(header.encode())
@@ -275,6 +278,8 @@ def _family_lines(
                 np.tile(decimals, k),
             )
         )
+        if bar is not None:
+            bar.update(k * per_row)
 
 
 def _stamps(spec: DatasetSpec) -> npt.NDArray[np.uint8]:
@@ -282,8 +287,12 @@ def _stamps(spec: DatasetSpec) -> npt.NDArray[np.uint8]:
     return _padded([f" {s}.{ms:03d}\n".encode() for s, ms in zip((ts // 1000).tolist(), (ts % 1000).tolist(), strict=True)])
 
 
-def generate(out_path: str | os.PathLike[str], spec: DatasetSpec | None = None) -> DatasetInfo:
+def generate(out_path: str | os.PathLike[str], spec: DatasetSpec | None = None, *,
+             progress: bool | None = None) -> DatasetInfo:
     """Write the dataset for ``spec`` to ``out_path`` (atomically: temp file + rename).
+
+    ``progress`` shows a ``tqdm`` bar over the samples written (stderr, after a second; None:
+    :data:`promlab.progress.DEFAULT`).
 
     Examples
     --------
@@ -303,19 +312,20 @@ def generate(out_path: str | os.PathLike[str], spec: DatasetSpec | None = None) 
     stamps = _stamps(spec)
     zero = np.zeros(1, np.int64)
     try:
-        with open(tmp, "wb") as f:
+        with open(tmp, "wb") as f, _progress.bar(progress, total=spec.samples, desc=f"generating {path.name}",
+                                                 unit="sample", unit_scale=True) as bar:
             prefixes, values = _counters(rng, spec)
             _family_lines(f, "# HELP http_requests Requests served.\n# TYPE http_requests counter\n",
-                          prefixes, values, stamps, zero)
+                          prefixes, values, stamps, zero, bar)
             prefixes, values = _gauges(rng, spec)
             _family_lines(f, "# HELP node_memory_usage_bytes Memory in use.\n"
-                          "# TYPE node_memory_usage_bytes gauge\n", prefixes, values, stamps, zero + 2)
+                          "# TYPE node_memory_usage_bytes gauge\n", prefixes, values, stamps, zero + 2, bar)
             prefixes, values = _histograms(rng, spec)
             decimals = np.zeros(len(BUCKETS) + 2, np.int64)
             decimals[-1] = 3
             _family_lines(f, "# HELP http_request_duration_seconds Request latency.\n"
                           "# TYPE http_request_duration_seconds histogram\n",
-                          prefixes, values, stamps, decimals)
+                          prefixes, values, stamps, decimals, bar)
             f.write(b"# EOF\n")
         os.replace(tmp, path)
     finally:
@@ -329,13 +339,17 @@ def standard_dataset(
     seed: int = 42,
     *,
     cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool | None = None,
 ) -> DatasetInfo:
-    """The dataset for these parameters, generated once and cached under ``.bench/``."""
+    """The dataset for these parameters, generated once and cached under ``.bench/``.
+
+    ``progress``: a bar while generating (see :func:`generate`).
+    """
     spec = DatasetSpec(hours=hours, scale=scale, seed=seed)
     path = Path(cache_dir or DEFAULT_CACHE) / spec.file_name()
     if path.exists():
         return DatasetInfo(path, spec, path.stat().st_size)
-    return generate(path, spec)
+    return generate(path, spec, progress=progress)
 
 
 def iter_lines(info: DatasetInfo) -> Iterator[str]:
@@ -353,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    info = generate(args.out, DatasetSpec(hours=args.hours, scale=args.scale, seed=args.seed))
+    info = generate(args.out, DatasetSpec(hours=args.hours, scale=args.scale, seed=args.seed), progress=True)
     dt = time.perf_counter() - t0
     print(f"{info.path}: {info.series:,} series, {info.samples:,} samples, {info.bytes / 1e6:,.1f} MB "
           f"in {dt:.1f} s ({info.samples / dt / 1e6:.1f} M samples/s)")

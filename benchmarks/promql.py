@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import dataset, realprom
+from promlab import progress as _progress
 from promlab.errors import PromlabError
 from promlab.importer import import_file
 from promlab.model import Labels, Matcher, MatchType
@@ -192,17 +193,17 @@ def run(hours: float, scale: float, repeat: int, step_s: int) -> list[Row]:
             print(f"MemoryStorage copy: {time.perf_counter() - t0:.1f} s", flush=True)
             warm_store.cache.clear()
             with realprom.prometheus(data_dir=Path(tmp) / "data") as prom:
-                for name, expr in QUERIES:
-                    for mode in ("range", "instant"):
-                        stores = (warm_store, mem, data_dir)
-                        rows.append(_bench_one(engine, stores, prom, name, expr, mode, start_ms,
-                                               end_ms, step_s, repeat))
-                        r = rows[-1]
-                        print(f"{name:20s} {mode:8s} cold {r.cold_ms:8.1f} warm {r.warm_ms:7.1f} "
-                              f"mem {r.mem_ms:7.1f} | prometheus {r.prom_ms:7.1f} "
-                              f"(eval {r.prom_eval_ms:7.1f}) | ratio {r.ratio:5.2f} "
-                              f"(eval {r.eval_ratio:5.2f}) | peak {r.peak_mb:6.1f} MB | "
-                              f"series {r.series:5d} | agree {r.agree}", flush=True)
+                todo = [(name, expr, mode) for name, expr in QUERIES for mode in ("range", "instant")]
+                for name, expr, mode in _progress.iterate(None, todo, desc="queries", unit="query"):
+                    stores = (warm_store, mem, data_dir)
+                    rows.append(_bench_one(engine, stores, prom, name, expr, mode, start_ms,
+                                           end_ms, step_s, repeat))
+                    r = rows[-1]
+                    _progress.write(f"{name:20s} {mode:8s} cold {r.cold_ms:8.1f} warm {r.warm_ms:7.1f} "
+                                    f"mem {r.mem_ms:7.1f} | prometheus {r.prom_ms:7.1f} "
+                                    f"(eval {r.prom_eval_ms:7.1f}) | ratio {r.ratio:5.2f} "
+                                    f"(eval {r.eval_ratio:5.2f}) | peak {r.peak_mb:6.1f} MB | "
+                                    f"series {r.series:5d} | agree {r.agree}")
                 rss = _peak_rss_mb(prom.process.pid)
             cache = warm_store.cache
             print(f"decoded cache: {cache.nbytes / 1e6:.0f} MB in {len(cache)} entries "
@@ -295,7 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--step", type=int, default=60, help="range-query step in seconds")
     args = ap.parse_args(argv)
-    rows = run(args.hours, args.scale, args.repeat, args.step)
+    with _progress.defaulting(True):  # bars on stderr: dataset, promtool, store, queries
+        rows = run(args.hours, args.scale, args.repeat, args.step)
     print()
     print(table(rows))
     return 0

@@ -34,6 +34,8 @@ from typing import Any
 import httpx
 import yaml
 
+from promlab import progress as _progress
+
 __all__ = [
     "BINARIES",
     "BackfillResult",
@@ -162,20 +164,37 @@ def backfill(
     data_dir: str | os.PathLike[str],
     *,
     timeout: float = 3600,
+    progress: bool | None = None,
 ) -> BackfillResult:
-    """Backfill ``openmetrics_file`` into ``data_dir`` with promtool, timed."""
+    """Backfill ``openmetrics_file`` into ``data_dir`` with promtool, timed.
+
+    ``progress`` shows a ``tqdm`` bar (stderr, after a second; None:
+    :data:`promlab.progress.DEFAULT`) with the elapsed time and the bytes written so far.
+    """
     promtool = find_binary("promtool")
     if promtool is None:
         raise FileNotFoundError(BINARIES["promtool"])
     Path(data_dir).mkdir(parents=True, exist_ok=True)
+    argv = [promtool, "tsdb", "create-blocks-from", "openmetrics", os.fspath(openmetrics_file), os.fspath(data_dir)]
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        [promtool, "tsdb", "create-blocks-from", "openmetrics", os.fspath(openmetrics_file), os.fspath(data_dir)],
-        capture_output=True, text=True, timeout=timeout, check=False,
-    )
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc, \
+            _progress.bar(progress, desc="promtool backfill", unit="B", unit_scale=True,
+                          unit_divisor=1024) as bar:
+        while True:
+            left = timeout - (time.perf_counter() - t0)
+            try:
+                out, err = proc.communicate(timeout=max(0.0, left if bar.disable else min(0.5, left)))
+                break
+            except subprocess.TimeoutExpired:
+                if time.perf_counter() - t0 >= timeout:
+                    proc.kill()
+                    proc.communicate()
+                    raise
+                with contextlib.suppress(OSError):  # files move while promtool works
+                    bar.update(_tree_bytes(Path(data_dir), apparent=True) - bar.n)
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"promtool failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
+        raise RuntimeError(f"promtool failed ({proc.returncode}): {err.strip() or out.strip()}")
     return BackfillResult(seconds, len(block_dirs(data_dir)), block_samples(data_dir), block_bytes(data_dir))
 
 

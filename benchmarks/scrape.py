@@ -31,6 +31,7 @@ import numpy as np
 import psutil
 
 import promlab.scrape as scrape
+from promlab import progress as _progress
 from promlab.model import Labels
 
 SAMPLES_PER_PAGE = 1000
@@ -133,7 +134,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run(targets: int, interval: str, measure_s: float, store_kind: str) -> dict[str, float]:
+def run(targets: int, interval: str, measure_s: float, store_kind: str, *,
+        progress: bool | None = None) -> dict[str, float]:
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-m", "benchmarks.scrape", "--serve", str(port)],
                               stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
@@ -163,16 +165,20 @@ def run(targets: int, interval: str, measure_s: float, store_kind: str) -> dict[
             # scrape), so wait until every target has been scraped twice.
             iv = handle.config.global_config.scrape_interval_ms / 1000
             t_warm = time.monotonic()
-            while time.monotonic() - t_warm < 8 * iv:
-                time.sleep(1)
-                if (handle.targets()["scrapes"] >= 2).all():
-                    break
-            # ... and until the backlog of those first scrapes is gone (starts are on time again).
-            while time.monotonic() - t_warm < 12 * iv:
-                recent = handle.lateness()[-100:]
-                if recent.size and np.percentile(recent, 99) < 0.1:
-                    break
-                time.sleep(1)
+            with _progress.bar(progress, total=round(12 * iv), desc="warm-up (at most)", unit="s",
+                               bar_format="{desc}: {bar} {n:.0f}/{total:.0f} s") as wbar:
+                while time.monotonic() - t_warm < 8 * iv:
+                    time.sleep(1)
+                    wbar.update(round(time.monotonic() - t_warm) - wbar.n)
+                    if (handle.targets()["scrapes"] >= 2).all():
+                        break
+                # ... and until the backlog of those first scrapes is gone (starts are on time again).
+                while time.monotonic() - t_warm < 12 * iv:
+                    recent = handle.lateness()[-100:]
+                    if recent.size and np.percentile(recent, 99) < 0.1:
+                        break
+                    time.sleep(1)
+                    wbar.update(round(time.monotonic() - t_warm) - wbar.n)
             warmup_s = time.monotonic() - t_warm
             m = handle.manager
             proc = psutil.Process()
@@ -181,7 +187,7 @@ def run(targets: int, interval: str, measure_s: float, store_kind: str) -> dict[
             f0 = _failures(m)
             a0, c0, w0, l0 = m.samples_appended, _cpu(proc), time.monotonic(), len(m.lateness)
             t0 = _thread_cpu(proc, by_name)
-            time.sleep(measure_s)
+            _progress.sleep(progress, measure_s, desc="measuring")
             a1, c1, w1 = m.samples_appended, _cpu(proc), time.monotonic()
             t1 = _thread_cpu(proc, by_name)
             late = np.array(list(m.lateness)[l0:]) if len(m.lateness) < m.lateness.maxlen else handle.lateness()
@@ -234,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         asyncio.run(_serve(args.serve))
         return 0
-    r = run(args.targets, args.interval, args.measure, args.store)
+    r = run(args.targets, args.interval, args.measure, args.store, progress=True)
     print(f"targets={r['targets']} store={args.store} interval={args.interval} up={r['up']:.0%} "
           f"(warm-up {r['warmup_s']:.0f} s, measured {args.measure:.0f} s)")
     print(f"samples/s ingested   {r['samples_per_s']:,.0f}")

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import dataset, realprom
+from promlab import progress as _progress
 
 __all__ = ["format_table", "main", "run"]
 
@@ -132,7 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="skip starting Prometheus to let it compact the backfilled blocks")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = ap.parse_args(argv)
-    r = run(args.hours, args.scale, compaction=not args.no_prometheus_compaction)
+    with _progress.defaulting(True):  # bars on stderr: dataset, promtool, flush/compaction
+        r = run(args.hours, args.scale, compaction=not args.no_prometheus_compaction)
     print(json.dumps(r, indent=1) if args.json else format_table(r))
     return 0
 

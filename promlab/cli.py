@@ -107,7 +107,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         return _err("import", f"no such file: {path}")
     t0 = time.perf_counter()
     try:
-        with open_store(args.data) as store:
+        with open_store(args.data, progress=not args.quiet) as store:
             stats = import_file(path, store, progress=not args.quiet)
             store.flush()
     except ExpositionError as e:
@@ -132,6 +132,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     import promlab
     from promlab.errors import ParseError, PromlabError
     from promlab.model import parse_duration, parse_time
+    from promlab.storage import open_store
 
     ranged = args.start is not None or args.end is not None or args.step is not None
     if ranged and (args.start is None or args.end is None or args.step is None):
@@ -149,10 +150,13 @@ def cmd_query(args: argparse.Namespace) -> int:
     if not Path(args.data).is_dir():
         return _err("query", f"no store at {args.data}")
     try:
-        if ranged:
-            df = promlab.query_range(args.expr, args.start, args.end, args.step, data=args.data)
-        else:
-            df = promlab.query(args.expr, time=args.time, data=args.data)
+        # Opened here (not by path) so a long WAL replay shows a bar (on stderr: stdout stays
+        # clean for --format json/csv).
+        with open_store(args.data, readonly=True, progress=not args.quiet) as store:
+            if ranged:
+                df = promlab.query_range(args.expr, args.start, args.end, args.step, data=store)
+            else:
+                df = promlab.query(args.expr, time=args.time, data=store)
     except ParseError as e:
         return _err("query", e)
     except PromlabError as e:
@@ -162,9 +166,12 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_scrape(args: argparse.Namespace) -> int:
+    from promlab import progress
     from promlab.scrape import daemon
 
-    return int(daemon.run(args.config, args.data))
+    # The daemon opens the store itself: the process default turns its bars on (WAL replay).
+    with progress.defaulting(not args.quiet):
+        return int(daemon.run(args.config, args.data))
 
 
 def cmd_tsdb_info(args: argparse.Namespace) -> int:
@@ -174,7 +181,7 @@ def cmd_tsdb_info(args: argparse.Namespace) -> int:
     if not Path(args.data).is_dir():
         return _err("tsdb info", f"no store at {args.data}")
     try:
-        with open_store(args.data, readonly=True) as store:
+        with open_store(args.data, readonly=True, progress=not args.quiet) as store:
             info = describe_store(store)
     except PromlabError as e:
         return _err("tsdb info", e)
@@ -230,16 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", help="range query end")
     p.add_argument("--step", help="range query step (e.g. 15s, 1m)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (on stderr)")
 
     p = add("scrape", cmd_scrape, "run the scraper daemon with a prometheus.yml")
     p.add_argument("--config", required=True, help="prometheus.yml")
     p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory (default: {DEFAULT_DATA})")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (on stderr)")
 
     tsdb = add("tsdb", lambda a: 2, "inspect a store")
     tsdb_sub = tsdb.add_subparsers(dest="tsdb_command", metavar="COMMAND", required=True)
     p = add("info", cmd_tsdb_info, "series, samples, blocks and bytes/sample of a store", parent=tsdb_sub)
     p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory (default: {DEFAULT_DATA})")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (on stderr)")
     return ap
 
 

@@ -312,7 +312,7 @@ class _Demo:
         print(f"promlab demo: scrape -> store {self.data} -> PromQL  ({self.duration:g} s of live scraping)",
               flush=True)
         try:
-            self.store = open_store(self.data)
+            self.store = open_store(self.data, progress=True)
         except PromlabError as e:  # e.g. a `promlab scrape` daemon holds the store's lock
             print(f"promlab demo: cannot open the store {self.data}: {e}", file=sys.stderr)
             return 1

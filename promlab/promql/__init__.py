@@ -71,7 +71,7 @@ class _StoreRegistry:
                     return found[1]
                 del self._stores[key]
                 found[1].close()
-            store = open_store(key, readonly=True)
+            store = open_store(key, readonly=True, progress=True)
             self._stores[key] = (ident, store)
             while len(self._stores) > MAX_OPEN_STORES:
                 _, (_, old) = self._stores.popitem(last=False)

@@ -49,7 +49,7 @@ def _open_storage(data: Any) -> tuple[Storage, bool]:
     if isinstance(data, str | os.PathLike):
         from promlab.storage import open_store
 
-        return open_store(str(data)), True
+        return open_store(str(data), progress=True), True
     if hasattr(data, "appender"):
         return data, False
     raise TypeError(f"data must be a store directory or a Storage, not {type(data).__name__}")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from promlab import progress as _progress
 from promlab.errors import StorageError
 from promlab.model import Labels
 from promlab.storage.blocks import write_block
@@ -160,7 +161,7 @@ class Backfill:
                 used = (np.flatnonzero(np.bincount(window - lo)) + lo).tolist()
             else:
                 used = np.unique(window).tolist()
-            for w in used:
+            for w in _progress.iterate(st.progress, used, desc="writing blocks", unit="block"):
                 if window is None:
                     r, t, v = refs, ts, vals
                 else:

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from promlab import progress as _progress
 from promlab.errors import StorageError
 from promlab.model import Labels
 from promlab.storage.blocks import Block
@@ -57,13 +58,11 @@ def compact(store: ParquetStore, blocks: Sequence[Block], *, head_mint: int | No
         if (blk.meta.end - 1) // width != w:
             continue  # spans windows (max_block_duration changed): leave it alone
         windows[w].append(blk)
-    made = []
-    for w, group in sorted(windows.items()):
-        end = (w + 1) * width
-        if len(group) < 2 or (head_mint is not None and end > head_mint):
-            continue
-        made.append(merge_blocks(store, group, start=w * width, end=end))
-    return made
+    todo = [(w, group) for w, group in sorted(windows.items())
+            if len(group) >= 2 and (head_mint is None or (w + 1) * width <= head_mint)]
+    progress = getattr(store, "progress", False)
+    return [merge_blocks(store, group, start=w * width, end=(w + 1) * width)
+            for w, group in _progress.iterate(progress, todo, desc="compacting", unit="window")]
 
 
 def merge_blocks(store: ParquetStore, group: Sequence[Block], *, start: int, end: int) -> str:
@@ -117,7 +116,8 @@ def merge_blocks(store: ParquetStore, group: Sequence[Block], *, start: int, end
         orders = [np.argsort(c, kind="stable") for c in codes]
         bounds = [np.searchsorted(c[o], np.arange(len(name_dict) + 1)) for c, o in
                   zip(codes, orders, strict=True)]
-        for code in range(len(name_dict)):
+        for code in _progress.iterate(getattr(store, "progress", False), range(len(name_dict)),
+                                      desc="merging metrics", unit="metric"):
             sels = [o[bd[code]:bd[code + 1]] for o, bd in zip(orders, bounds, strict=True)]
             # The metric's series come from the series tables: no per-sample id arrays.
             uniq = np.unique(np.concatenate([blk.sids[sel] for blk, sel in

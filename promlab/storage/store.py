@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from promlab import progress as _progress
 from promlab.errors import StorageError
 from promlab.model import Labels, parse_duration
 from promlab.storage import compact as _compact
@@ -76,7 +77,7 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
                max_block_duration: str | int = "24h", bucket_duration: str | int = "6h",
                wal_fsync: bool = True,
                wal_segment_bytes: int = 64 << 20, auto_compact: bool = True,
-               cache_size: str | int | None = None) -> ParquetStore:
+               cache_size: str | int | None = None, progress: bool | None = None) -> ParquetStore:
     """Open (creating if needed) the store in directory ``path``.
 
     Parameters
@@ -106,6 +107,10 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
         Memory budget of the decoded-block cache (``"512MB"``, bytes, 0 to disable); default
         1 GiB or a quarter of physical memory, whichever is smaller. Repeated queries over
         blocks read their decoded columns from it instead of the Parquet files.
+    progress
+        Show ``tqdm`` progress bars (stderr, after a second) for the WAL replay on opening,
+        flushes, compactions and backfill writes; None uses :data:`promlab.progress.DEFAULT`
+        (False: library calls are quiet; the CLI and notebooks pass True).
 
     Examples
     --------
@@ -123,7 +128,7 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
                         max_block_duration=_ms(max_block_duration, "max_block_duration") or 86_400_000,
                         bucket_duration=_ms(bucket_duration, "bucket_duration") or 21_600_000,
                         wal_fsync=wal_fsync, wal_segment_bytes=wal_segment_bytes,
-                        auto_compact=auto_compact,
+                        auto_compact=auto_compact, progress=_progress.enabled(progress),
                         cache_bytes=default_cache_bytes() if cache_size is None
                         else _parse_size(cache_size, "cache size"))
 
@@ -137,8 +142,9 @@ class ParquetStore:
     def __init__(self, path: str, *, readonly: bool, retention_time: int | None,
                  retention_size: int | None, ooo_window: int | None, block_duration: int,
                  max_block_duration: int, bucket_duration: int, wal_fsync: bool, wal_segment_bytes: int,
-                 auto_compact: bool, cache_bytes: int | None = None) -> None:
+                 auto_compact: bool, cache_bytes: int | None = None, progress: bool = False) -> None:
         self.path = path
+        self.progress = progress
         self.readonly = readonly
         self.retention_time = retention_time
         self.retention_size = retention_size
@@ -162,7 +168,7 @@ class ParquetStore:
             if not os.path.isdir(path):
                 raise StorageError(f"{path}: no such store directory")
             self._follower = WalFollower(self.wal_dir, repair=False)
-            self._refresh()
+            self._replay()
             return
         os.makedirs(self.blocks_dir, exist_ok=True)
         os.makedirs(self.wal_dir, exist_ok=True)
@@ -170,8 +176,7 @@ class ParquetStore:
         try:
             self._cleanup_tmp()
             self._follower = WalFollower(self.wal_dir, repair=True)
-            _, records = self._follower.poll()
-            self._apply(records)
+            self._replay()
             self._wal = WalWriter(self.wal_dir, start_segment=WalWriter.next_segment_number(self.wal_dir),
                                   fsync=wal_fsync, segment_bytes=wal_segment_bytes)
             blocks = self.blocks()
@@ -254,8 +259,17 @@ class ParquetStore:
             self.cache.evict_block(self._block_cache.pop(p).meta.ulid)
         return blocks
 
-    def _refresh(self) -> None:
-        reset, records = self._follower.poll()
+    def _replay(self) -> None:
+        """The first WAL read on opening, with a progress bar over the WAL's bytes."""
+        total = 0
+        if self.progress and os.path.isdir(self.wal_dir):
+            total = sum(e.stat().st_size for e in os.scandir(self.wal_dir) if e.is_file())
+        with _progress.bar(self.progress, total=total, desc="replaying WAL", unit="B",
+                           unit_scale=True, unit_divisor=1024) as bar:
+            self._refresh(bar.update)
+
+    def _refresh(self, on_read: Any = None) -> None:
+        reset, records = self._follower.poll(on_read)
         if reset:
             self._head = Head()
             self._refs.clear()
@@ -370,7 +384,8 @@ class ParquetStore:
             refs_o, ts_o, vals_o = (refs, ts, vals) if everything else (refs[old], ts[old], vals[old])
             lo, hi = int(ts_o.min()) // width, int(ts_o.max()) // width
             bucket = ts_o // width if hi > lo else None
-            for b in ([lo] if bucket is None else np.unique(bucket).tolist()):
+            todo = [lo] if bucket is None else np.unique(bucket).tolist()
+            for b in _progress.iterate(self.progress, todo, desc="writing blocks", unit="block"):
                 if bucket is None:
                     r, t, v = refs_o, ts_o, vals_o
                 else:

@@ -25,7 +25,7 @@ import logging
 import os
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -183,11 +183,15 @@ class WalFollower:
         self._off = 0
         self._warned: set[int] = set()
 
-    def poll(self) -> tuple[bool, list[Record]]:
-        """New records since the last poll; ``reset`` True means: drop state, apply from scratch."""
+    def poll(self, on_read: Callable[[int], object] | None = None) -> tuple[bool, list[Record]]:
+        """New records since the last poll; ``reset`` True means: drop state, apply from scratch.
+
+        ``on_read(nbytes)`` is called after each checkpoint or segment read (a progress bar's
+        ``update``).
+        """
         for _ in range(10):
             try:
-                return self._poll()
+                return self._poll(on_read)
             except FileNotFoundError:
                 # The writer checkpointed and removed a segment under us: start over.
                 self._seg = None
@@ -197,7 +201,7 @@ class WalFollower:
     def last_segment(self) -> int:
         return -1 if self._seg is None else self._seg
 
-    def _poll(self) -> tuple[bool, list[Record]]:
+    def _poll(self, on_read: Callable[[int], object] | None = None) -> tuple[bool, list[Record]]:
         segs, ckpts = _listing(self.wal_dir)
         latest = ckpts[-1] if ckpts else None
         reset = self._seg is None or latest != self._ckpt
@@ -211,6 +215,8 @@ class WalFollower:
                 if not data.startswith(MAGIC) or torn:
                     raise StorageError(f"{_ckpt_path(self.wal_dir, latest)}: corrupt WAL checkpoint")
                 out.extend(recs)
+                if on_read is not None:
+                    on_read(len(data))
             self._seg = latest if latest is not None else (segs[0] if segs else 0)
             self._off = 0
         assert self._seg is not None
@@ -233,6 +239,8 @@ class WalFollower:
                 start = len(MAGIC)
             recs, used, torn = decode(memoryview(data)[start:])
             out.extend(recs)
+            if on_read is not None:
+                on_read(len(data))
             self._off += start + used
             if torn:
                 if is_last and not self.repair:
