@@ -10,13 +10,13 @@ import math
 from typing import TYPE_CHECKING
 
 from promlab.promql.parser import ast
+from promlab.promql.parser.core import ParserCore
 from promlab.promql.parser.functions import get_function
 from promlab.promql.parser.lexer import AGGREGATORS
 from promlab.promql.parser.literals import go_quote, parse_number, unquote
 
 if TYPE_CHECKING:
-    from promlab.errors import ParseError
-    from promlab.promql.parser.lexer import Token
+    pass
 
 __all__ = ["METRIC_WORDS", "CallsMixin"]
 
@@ -30,26 +30,8 @@ _LABEL_WORDS = METRIC_WORDS | {"BOOL", "GROUP_LEFT", "GROUP_RIGHT", "IGNORING", 
 _PARAM_AGGS = {"topk", "bottomk", "count_values", "quantile", "limitk", "limit_ratio"}
 
 
-class CallsMixin:
+class CallsMixin(ParserCore):
     """Call, aggregation and binary-modifier parsing for the PromQL parser."""
-
-    # Provided by Parser (defined there, so these stubs are never reached).
-    last_end: int
-
-    def peek(self, k: int = 0) -> Token:
-        raise NotImplementedError
-
-    def advance(self) -> Token:
-        raise NotImplementedError
-
-    def unexpected(self, context: str = "", expected: str = "") -> ParseError:
-        raise NotImplementedError
-
-    def expect(self, typ: str, context: str = "", expected: str = "") -> Token:
-        raise NotImplementedError
-
-    def error(self, msg: str, start: int, end: int | None = None) -> None:
-        raise NotImplementedError
 
     def parse_expr(self, min_prec: int) -> ast.Expr:
         raise NotImplementedError

@@ -18,11 +18,11 @@ import math
 from typing import TYPE_CHECKING
 
 from promlab.promql.parser import ast
+from promlab.promql.parser.core import ParserCore
 from promlab.promql.parser.functions import FUNCTIONS
 from promlab.promql.parser.literals import parse_number
 
 if TYPE_CHECKING:
-    from promlab.errors import ParseError
     from promlab.promql.parser.lexer import Token
 
 __all__ = ["DurationExprMixin", "const_seconds", "seconds_to_ms"]
@@ -85,26 +85,8 @@ def _apply(op: str, a: float, b: float) -> float:
         return math.nan
 
 
-class DurationExprMixin:
+class DurationExprMixin(ParserCore):
     """Duration-expression parsing for :class:`~promlab.promql.parser.parser.Parser`."""
-
-    # Token access and error reporting, provided by Parser.
-    last_end: int
-
-    def peek(self, k: int = 0) -> Token:
-        raise NotImplementedError
-
-    def advance(self) -> Token:
-        raise NotImplementedError
-
-    def unexpected(self, context: str = "", expected: str = "") -> ParseError:
-        raise NotImplementedError
-
-    def expect(self, typ: str, context: str = "", expected: str = "") -> Token:
-        raise NotImplementedError
-
-    def error(self, msg: str, start: int, end: int | None = None) -> None:
-        raise NotImplementedError
 
     def duration_ms(self, t: Token) -> int:
         raise NotImplementedError
