@@ -32,8 +32,9 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.errors import ExpositionError
+from promlab.exposition.cache import BadTokens, parse_floats, parse_timestamps
 from promlab.exposition.metadata import build_metadata
-from promlab.exposition.parser import Parser, _BadTokens, _floats, _timestamps
+from promlab.exposition.parser import Parser
 from promlab.exposition.syntax import LineError, parse_comment
 
 __all__ = ["parse_columns"]
@@ -118,7 +119,7 @@ def _values(buf: bytes | bytearray, w: npt.NDArray[np.uint64], d: npt.NDArray[np
     np.negative(out, out=out, where=neg)
     if not ok.all():
         bad = np.flatnonzero(~ok)
-        out[bad] = _floats([bytes(buf[i:j]) for i, j in zip(start[bad].tolist(), end[bad].tolist(), strict=True)])
+        out[bad] = parse_floats([bytes(buf[i:j]) for i, j in zip(start[bad].tolist(), end[bad].tolist(), strict=True)])
     return out
 
 
@@ -134,7 +135,7 @@ def _times(buf: bytes | bytearray, w: npt.NDArray[np.uint64], d: npt.NDArray[np.
         out = np.where(neg, -mant, mant)
     if not ok.all():
         bad = np.flatnonzero(~ok)
-        out[bad] = _timestamps([bytes(buf[i:j]) for i, j in zip(start[bad].tolist(), end[bad].tolist(), strict=True)], om)
+        out[bad] = parse_timestamps([bytes(buf[i:j]) for i, j in zip(start[bad].tolist(), end[bad].tolist(), strict=True)], om)
     return out
 
 
@@ -231,7 +232,7 @@ def _series_refs(parser: Parser, buf: bytes | bytearray, lo: int, hi: int, start
                  ends: list[int], line_ends: list[int], om: bool) -> list[int] | None:
     """Refs of the series texts ``buf[starts[i]:ends[i]]`` (unknown ones parsed once)."""
     fmt = "openmetrics" if om else "text"
-    cache = parser._prefix[fmt]
+    cache = parser.prefix_refs[fmt]
     if len(starts) > 64 and not isinstance(buf, bytes):
         text = _FRONT + bytes(buf[lo:hi])  # hashable slices, at the same offsets
         keys = list(map(text.__getitem__, map(slice, [s - lo + _PAD for s in starts],
@@ -244,7 +245,7 @@ def _series_refs(parser: Parser, buf: bytes | bytearray, lo: int, hi: int, start
         for i in [i for i, r in enumerate(out) if r < 0]:
             ref = cache.get(keys[i], -1)
             if ref < 0:
-                parser._discover(bytes(buf[starts[i]:line_ends[i]]), om, cache)
+                parser.discover(bytes(buf[starts[i]:line_ends[i]]), om, cache)
                 ref = cache.get(keys[i], -1)
                 if ref < 0:
                     return None
@@ -285,7 +286,7 @@ def parse_columns(parser: Parser, data: bytes | bytearray, om: bool, first_linen
     events = []
     if is_comment.any():
         ci = np.flatnonzero(is_comment)
-        comments = parser._comments["openmetrics" if om else "text"]
+        comments = parser.comment_cache["openmetrics" if om else "text"]
         for i, s, e in zip(ci.tolist(), starts[ci].tolist(), nl[ci].tolist(), strict=True):
             line = bytes(buf[s:e])
             c = comments.get(line)
@@ -325,13 +326,13 @@ def parse_columns(parser: Parser, data: bytes | bytearray, om: bool, first_linen
     try:
         values = _values(buf, w, d_val, s2 + 1, s1)
         ts = _times(buf, w, d_ts, s1 + 1, s_end, om)
-    except _BadTokens:
+    except BadTokens:
         return None
     if events:
         line_refs = np.full(nl.shape[0], -1, np.int64)
         line_refs[sample] = refs
         try:
-            build_metadata(events, line_refs, parser._names_of_refs(), parser._name_ids, om,
+            build_metadata(events, line_refs, parser.names_of_refs(), parser.name_ids, om,
                            first_lineno)
         except ExpositionError:
             return None

@@ -3,11 +3,11 @@
 :class:`SeriesCache` is the state and lookup half of :class:`~promlab.exposition.parser.Parser`:
 the interned series table (``series``, one :class:`~promlab.model.Labels` per distinct label
 set), the *prefix cache* from a line's raw series text to its series ref, and the helpers that
-fill it (:meth:`SeriesCache._discover`, :meth:`SeriesCache._remember`) or resolve whole pages
-of lines against it (:meth:`SeriesCache._pass2`). :func:`_floats` and :func:`_timestamps`
-convert the value and timestamp tokens of cached lines in bulk (raising :class:`_BadTokens` so
-that the page is re-read line by line). Page assembly, rule checks and error reporting live in
-:mod:`promlab.exposition.parser`.
+fill it (:meth:`SeriesCache.discover`, :meth:`SeriesCache._remember`) or resolve whole pages
+of lines against it (:meth:`SeriesCache._pass2`). :func:`parse_floats` and
+:func:`parse_timestamps` convert the value and timestamp tokens of cached lines in bulk (raising
+:class:`BadTokens` so that the page is re-read line by line). Page assembly, rule checks and
+error reporting live in :mod:`promlab.exposition.parser`.
 """
 
 from __future__ import annotations
@@ -32,20 +32,20 @@ _REAL_CHARS = b"0123456789.eE+- "
 _I64 = np.iinfo(np.int64)
 
 
-class _BadTokens(Exception):
+class BadTokens(Exception):
     """Bulk conversion failed; the page is re-read line by line to name the line."""
 
 
-class _TokensNeedGrammar(Exception):
+class TokensNeedGrammar(Exception):
     """Bulk conversion failed but no line is malformed: parse with the full grammar."""
 
 
-_FIRST = itemgetter(0)
-_SECOND = itemgetter(1)
-_LAST = itemgetter(2)
+FIRST = itemgetter(0)
+SECOND = itemgetter(1)
+LAST = itemgetter(2)
 
 
-def _take(seq: list[bytes], idx: list[int]) -> list[bytes]:
+def take_at(seq: list[bytes], idx: list[int]) -> list[bytes]:
     if not idx:
         return []
     if len(idx) == 1:
@@ -53,7 +53,7 @@ def _take(seq: list[bytes], idx: list[int]) -> list[bytes]:
     return list(itemgetter(*idx)(seq))
 
 
-def _floats(tokens: list[bytes]) -> npt.NDArray[np.float64]:
+def parse_floats(tokens: list[bytes]) -> npt.NDArray[np.float64]:
     joined = b" ".join(tokens)
     if not joined.translate(None, _DIGITS):
         # Only unsigned integers (counters, bucket counts): int() is twice as fast as float().
@@ -62,36 +62,36 @@ def _floats(tokens: list[bytes]) -> npt.NDArray[np.float64]:
         except (ValueError, OverflowError):
             pass
     if joined.translate(None, _FLOAT_CHARS):
-        raise _BadTokens
+        raise BadTokens
     try:
         return np.fromiter(map(float, tokens), np.float64, len(tokens))
     except ValueError:
-        raise _BadTokens from None
+        raise BadTokens from None
 
 
-def _timestamps(tokens: list[bytes], om: bool) -> npt.NDArray[np.int64]:
+def parse_timestamps(tokens: list[bytes], om: bool) -> npt.NDArray[np.int64]:
     joined = b" ".join(tokens)
     if not om or not joined.translate(None, _DIGITS):
         if joined.translate(None, _INT_CHARS):
-            raise _BadTokens
+            raise BadTokens
         try:
             out = np.fromiter(map(int, tokens), np.int64, len(tokens))
         except (ValueError, OverflowError):
-            raise _BadTokens from None
+            raise BadTokens from None
         if not om:
             if (out == NO_TIMESTAMP).any():
-                raise _BadTokens
+                raise BadTokens
             return out
         if (out <= 9_200_000_000_000_000 // 1000).all():
             return out * 1000  # OpenMetrics whole seconds
     if joined.translate(None, _REAL_CHARS):
-        raise _BadTokens
+        raise BadTokens
     try:
         secs = np.fromiter(map(float, tokens), np.float64, len(tokens))
     except ValueError:
-        raise _BadTokens from None
+        raise BadTokens from None
     if not np.isfinite(secs).all() or (np.abs(secs) > 9.2e15).any():
-        raise _BadTokens
+        raise BadTokens
     return np.trunc(np.round(secs * 1e6) / 1000.0).astype(np.int64)
 
 
@@ -101,9 +101,10 @@ class SeriesCache:
     def __init__(self) -> None:
         self.series: list[Labels] = []
         self._by_pairs: dict[tuple[tuple[str, str], ...], int] = {}
-        self._prefix: dict[str, dict[bytes, int]] = {"text": {}, "openmetrics": {}}
-        self._comments: dict[str, dict[bytes, Comment]] = {"text": {}, "openmetrics": {}}
-        self._name_ids: dict[str, int] = {}
+        # Per format: raw series text -> ref, and raw comment line -> parsed comment.
+        self.prefix_refs: dict[str, dict[bytes, int]] = {"text": {}, "openmetrics": {}}
+        self.comment_cache: dict[str, dict[bytes, Comment]] = {"text": {}, "openmetrics": {}}
+        self.name_ids: dict[str, int] = {}  # metric name -> id
         self._ref_name: list[int] = []
         self._ref_name_arr = np.zeros(0, np.int64)
         self._ts_mode = {"text": False, "openmetrics": False}
@@ -122,7 +123,7 @@ class SeriesCache:
     def _intern(self, pairs: list[tuple[str, str]]) -> int:
         pairs.sort()
         key = tuple(pairs)
-        if not all(map(_SECOND, pairs)):  # an empty value: the label is absent (as in Prometheus)
+        if not all(map(SECOND, pairs)):  # an empty value: the label is absent (as in Prometheus)
             key = tuple(p for p in key if p[1])
         ref = self._by_pairs.get(key)
         if ref is None:
@@ -130,7 +131,7 @@ class SeriesCache:
             self.series.append(Labels.from_sorted_pairs(key))
             self._by_pairs[key] = ref
             name = next(v for k, v in key if k == "__name__")
-            self._ref_name.append(self._name_ids.setdefault(name, len(self._name_ids)))
+            self._ref_name.append(self.name_ids.setdefault(name, len(self.name_ids)))
         return ref
 
     @staticmethod
@@ -177,7 +178,7 @@ class SeriesCache:
     @staticmethod
     def _empties(pairs: list[tuple[str, str]]) -> tuple[str, ...]:
         """Names of the labels with empty values (before :meth:`_intern` drops them)."""
-        if all(map(_SECOND, pairs)):
+        if all(map(SECOND, pairs)):
             return ()
         return tuple(k for k, v in pairs if not v)
 
@@ -192,11 +193,11 @@ class SeriesCache:
         if len(first) * 4 >= len(todo):
             return todo
         for i in sorted(first.values()):
-            self._discover(lines[i], om, cache)
+            self.discover(lines[i], om, cache)
         return self._pass2(cache, np.array(todo, np.intp), keys, vtok, ttok, refs, idx_out,
                            vtok_out, ttok_out)
 
-    def _discover(self, line: bytes, om: bool, cache: dict[bytes, int]) -> None:
+    def discover(self, line: bytes, om: bool, cache: dict[bytes, int]) -> None:
         """Parse ``line`` only to learn its series (errors are left for the ordered pass)."""
         if not line or line.lstrip(b" \t")[:1] in (b"#", b""):
             return
@@ -208,7 +209,8 @@ class SeriesCache:
         empty = self._empties(s.pairs)
         self._remember(cache, line, text, s.prefix_end, self._intern(s.pairs), empty)
 
-    def _names_of_refs(self) -> npt.NDArray[np.int64]:
+    def names_of_refs(self) -> npt.NDArray[np.int64]:
+        """Per series ref, the id (in :attr:`name_ids`) of its metric name."""
         if self._ref_name_arr.shape[0] != len(self._ref_name):
             self._ref_name_arr = np.array(self._ref_name, np.int64)
         return self._ref_name_arr

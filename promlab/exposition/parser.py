@@ -39,16 +39,16 @@ import numpy.typing as npt
 
 from promlab.errors import ExpositionError
 from promlab.exposition.cache import (
-    _FIRST,
-    _LAST,
-    _SECOND,
+    FIRST,
+    LAST,
+    SECOND,
+    BadTokens,
     SeriesCache,
-    _take,
-    _TokensNeedGrammar,
+    TokensNeedGrammar,
+    parse_floats,
+    parse_timestamps,
+    take_at,
 )
-from promlab.exposition.cache import _BadTokens as _BadTokens  # re-exported for bulk.py
-from promlab.exposition.cache import _floats as _floats
-from promlab.exposition.cache import _timestamps as _timestamps
 from promlab.exposition.metadata import build_metadata
 from promlab.exposition.negotiate import negotiate
 from promlab.exposition.omrules import RuleError, build_plan, check_values
@@ -129,7 +129,7 @@ class Parser(SeriesCache):
         try:
             try:
                 return self._parse(data, content_type, first_lineno, require_eof, bulk=True)
-            except _TokensNeedGrammar:
+            except TokensNeedGrammar:
                 # A cached line's tokens were not plain "value [timestamp]" (a tab inside, say)
                 # although every line is valid: read the page with the full grammar only.
                 return self._parse(data, content_type, first_lineno, require_eof, bulk=False)
@@ -158,7 +158,7 @@ class Parser(SeriesCache):
         if n == 0:
             return Page(np.zeros(0, np.int32), np.zeros(0, np.float64),
                         np.zeros(0, np.int64), self.series)
-        cache = self._prefix[fmt]
+        cache = self.prefix_refs[fmt]
 
         idx2_parts: list[npt.NDArray[np.intp]] = []
         vtok2: list[bytes] = []
@@ -172,9 +172,9 @@ class Parser(SeriesCache):
             parts3 = list(map(bytes.rsplit, lines, repeat(b" "), repeat(2)))
             if min(map(len, parts3)) == 3:
                 refs = np.full(n, -1, np.int64)
-                s3 = list(map(_FIRST, parts3))
-                v3 = list(map(_SECOND, parts3))
-                t3 = list(map(_LAST, parts3))
+                s3 = list(map(FIRST, parts3))
+                v3 = list(map(SECOND, parts3))
+                t3 = list(map(LAST, parts3))
                 todo = self._pass2(cache, np.arange(n), s3, v3, t3, refs, idx2_parts, vtok2, ttok2)
                 if len(todo) > 256:
                     keep = (refs < 0).tolist()
@@ -186,20 +186,20 @@ class Parser(SeriesCache):
         # Pass 1: "series value".
         if todo is None:
             parts = list(map(bytes.rpartition, lines, repeat(b" ")))
-            heads = list(map(_FIRST, parts))
-            lasts = list(map(_LAST, parts))
+            heads = list(map(FIRST, parts))
+            lasts = list(map(LAST, parts))
             refs = (np.fromiter(map(cache.get, heads, repeat(-1)), np.int64, n) if bulk
                     else np.full(n, -1, np.int64))
             hit1 = refs >= 0
         else:
             heads = [b""] * n
             lasts = [b""] * n
-            parts = list(map(bytes.rpartition, _take(lines, todo), repeat(b" ")))
+            parts = list(map(bytes.rpartition, take_at(lines, todo), repeat(b" ")))
             for i, (h, _, t) in zip(todo, parts, strict=True):
                 heads[i] = h
                 lasts[i] = t
             todo_arr = np.array(todo, np.intp)
-            r1 = np.fromiter(map(cache.get, _take(heads, todo), repeat(-1)), np.int64, len(todo))
+            r1 = np.fromiter(map(cache.get, take_at(heads, todo), repeat(-1)), np.int64, len(todo))
             refs[todo_arr] = r1
             hit1 = np.zeros(n, bool)
             hit1[todo_arr[r1 >= 0]] = True
@@ -212,10 +212,10 @@ class Parser(SeriesCache):
         elif miss.size:
             ml = miss.tolist()
             every = len(ml) == n  # e.g. an import chunk where every line has a timestamp
-            sub_lasts = lasts if every else _take(lasts, ml)
-            parts = list(map(bytes.rpartition, heads if every else _take(heads, ml), repeat(b" ")))
-            h2 = list(map(_FIRST, parts))
-            v2 = list(map(_LAST, parts))
+            sub_lasts = lasts if every else take_at(lasts, ml)
+            parts = list(map(bytes.rpartition, heads if every else take_at(heads, ml), repeat(b" ")))
+            h2 = list(map(FIRST, parts))
+            v2 = list(map(LAST, parts))
             del parts
             slow = self._pass2(cache, miss, h2, v2, sub_lasts, refs, idx2_parts, vtok2, ttok2)
             if len(slow) > 256:
@@ -233,7 +233,7 @@ class Parser(SeriesCache):
         slow_ts: list[int] = []
         events: list[tuple[int, Comment]] = []
         ex_lines: list[tuple[int, tuple[list[tuple[str, str]], float, int | None]]] = []
-        comments = self._comments[fmt]
+        comments = self.comment_cache[fmt]
         late1: list[int] = []
         late2: list[int] = []
         line_empty: dict[int, tuple[str, ...]] = {}
@@ -307,14 +307,14 @@ class Parser(SeriesCache):
             idx2 = np.concatenate([idx2, np.array(late2, np.intp)])
         try:
             if hit1.any():
-                values[hit1] = _floats(list(compress(lasts, hit1.tolist())))
+                values[hit1] = parse_floats(list(compress(lasts, hit1.tolist())))
             if vtok2:
-                values[idx2] = _floats(vtok2)
-                ts[idx2] = _timestamps(ttok2, om)
-        except _BadTokens:
+                values[idx2] = parse_floats(vtok2)
+                ts[idx2] = parse_timestamps(ttok2, om)
+        except BadTokens:
             bad = self._first_bad_line(lines, om, first_lineno)
             if bad is None:
-                raise _TokensNeedGrammar from None
+                raise TokensNeedGrammar from None
             self._raise_earliest(bad, [], events, refs, om, first_lineno)
         if slow_idx:
             values[slow_idx] = slow_val
@@ -328,7 +328,7 @@ class Parser(SeriesCache):
         if memo is not None and memo[0] == events_key and np.array_equal(memo[1], refs):
             metadata = dict(memo[2])
         else:
-            metadata = build_metadata(events, refs, self._names_of_refs(), self._name_ids, om,
+            metadata = build_metadata(events, refs, self.names_of_refs(), self.name_ids, om,
                                       first_lineno)
             self._meta_memo[fmt] = (events_key, refs.copy(), dict(metadata))
         if om and require_eof:
@@ -406,7 +406,7 @@ class Parser(SeriesCache):
         if earlier is not None:
             found.append(earlier)
         try:
-            build_metadata(events, refs, self._names_of_refs(), self._name_ids, om, first_lineno)
+            build_metadata(events, refs, self.names_of_refs(), self.name_ids, om, first_lineno)
         except ExpositionError as exc:
             found.append(exc)
         raise min(found, key=lambda e: e.lineno)

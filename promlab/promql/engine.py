@@ -27,6 +27,7 @@ from promlab.errors import PromlabError, QueryError
 from promlab.model import Labels, parse_duration
 from promlab.promql.eval.evaluator import Evaluator
 from promlab.promql.eval.names import finalize_names
+from promlab.promql.parser import parse_expr, to_string
 from promlab.promql.parser.ast import (
     Expr,
     MatrixSelector,
@@ -208,16 +209,9 @@ class Engine:
 def _parse(expr: str | Expr) -> tuple[str, Expr]:
     if isinstance(expr, Expr):
         try:
-            from promlab.promql.parser import to_string
-
             return to_string(expr), expr
-        except Exception:  # the printer may not exist yet
+        except Exception:  # a hand-built expression the printer cannot print
             return "", expr
-    try:
-        from promlab.promql.parser import parse_expr
-    except ImportError:  # the package may not re-export it yet
-        from promlab.promql.parser.parser import parse_expr
-
     return expr, parse_expr(expr)
 
 

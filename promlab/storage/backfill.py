@@ -24,10 +24,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from promlab import progress as _progress
 from promlab.errors import StorageError
 from promlab.model import Labels
-from promlab.storage.blocks import write_block
+from promlab.storage.blocks import BlockMeta
 from promlab.storage.head import NO_TS, check_order
 from promlab.storage.interface import AppendStats
 from promlab.storage.merge import sort_dedup
@@ -85,11 +84,9 @@ class Backfill:
         if int(idx.min()) < 0 or int(idx.max()) >= len(series):
             raise StorageError("backfill: index out of range of series")
         st = self._store
-        with st._lock:
-            st._check_open(write=True)
-            head_mint = st._head.mint
-            if head_mint is not None and int(ts.max()) >= head_mint:
-                return None
+        head_mint = st.head_mint()
+        if head_mint is not None and int(ts.max()) >= head_mint:
+            return None
         idx = self._local(series)[idx]
         ok, stats.out_of_order, stats.duplicates = check_order(idx, ts, self._latest, st.ooo_window,
                                                                update=True)
@@ -129,9 +126,7 @@ class Backfill:
         self._write()
         st = self._store
         if self.blocks_written and st.auto_compact:
-            with st._lock:
-                st._compact()
-                st._apply_retention()
+            st.compact_and_retain()
         out, self.blocks_written = self.blocks_written, []
         return out
 
@@ -149,26 +144,8 @@ class Backfill:
         del parts
         refs, ts, vals = sort_dedup(refs, ts, vals)
         sids = np.fromiter((ls.hash for ls in series), np.int64, len(series))
-        st = self._store
-        width = st.max_block_duration
-        lo, hi = int(ts.min()) // width, int(ts.max()) // width
-        window = ts // width if hi > lo else None
-        with st._lock:
-            st._check_open(write=True)
-            if window is None:
-                used = [lo]
-            elif hi - lo < 1 << 16:
-                used = (np.flatnonzero(np.bincount(window - lo)) + lo).tolist()
-            else:
-                used = np.unique(window).tolist()
-            for w in _progress.iterate(st.progress, used, desc="writing blocks", unit="block"):
-                if window is None:
-                    r, t, v = refs, ts, vals
-                else:
-                    m = window == w
-                    r, t, v = refs[m], ts[m], vals[m]
-                meta = write_block(st.blocks_dir, series, sids, r, t, v, start=w * width,
-                                   end=(w + 1) * width, seq=st._seq, bucket_ms=st.bucket_duration)
-                st._seq += 1
-                self.blocks_written.append(meta.dirname)
-                log.info("backfill wrote block %s (%d samples)", meta.dirname, meta.num_samples)
+        self._store.write_history(series, sids, refs, ts, vals, self._wrote)
+
+    def _wrote(self, meta: BlockMeta) -> None:
+        self.blocks_written.append(meta.dirname)
+        log.info("backfill wrote block %s (%d samples)", meta.dirname, meta.num_samples)

@@ -14,7 +14,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from promlab import progress as _progress
 from promlab.errors import StorageError
 from promlab.model import Labels, Matcher, MatchType
 from promlab.storage.cache import MetricColumns
@@ -111,37 +112,31 @@ def write_block(blocks_dir: str, labels: Sequence[Labels], sids: npt.NDArray[np.
     return writer.finish(seq=seq, level=level, sources=sources)
 
 
-def _fsync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def write_windows(blocks_dir: str, labels: Sequence[Labels], sids: npt.NDArray[np.int64],
+                  group: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
+                  values: npt.NDArray[np.float64], *, width: int, seq: int,
+                  bucket_ms: int | None, progress: bool | None) -> Iterator[BlockMeta]:
+    """:func:`write_block` for each ``width``-aligned window the samples fall in, oldest first.
 
-
-def _series_table(labels: Sequence[Labels], sids: npt.NDArray[np.int64],
-                  mins: npt.NDArray[np.int64], maxs: npt.NDArray[np.int64],
-                  row_start: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]) -> pa.Table:
-    n = len(labels)
-    cols: dict[str, list[str | None]] = {}
-    for i, ls in enumerate(labels):
-        for k, v in ls.pairs:
-            col = cols.get(k)
-            if col is None:
-                col = cols[k] = [None] * n
-            col[i] = v
-    data: dict[str, Any] = {"series_id": pa.array(sids, pa.int64())}
-    colmap = {}
-    for k in sorted(cols):
-        cname = f"label:{k}" if k in RESERVED else k
-        colmap[cname] = k
-        data[cname] = pa.array(cols[k], pa.string())
-    data["min_time"] = pa.array(mins).cast(TS_TYPE)
-    data["max_time"] = pa.array(maxs).cast(TS_TYPE)
-    data["row_start"] = pa.array(row_start, pa.int64())
-    data["row_count"] = pa.array(counts, pa.int64())
-    table = pa.table(data)
-    return table.replace_schema_metadata({"promlab.label_columns": json.dumps(colmap)})
+    Samples are sorted as for :func:`write_block` (and non-empty). Yields each block's meta once
+    it is written; the k-th block gets sequence number ``seq + k``.
+    """
+    lo, hi = int(ts.min()) // width, int(ts.max()) // width
+    window = ts // width if hi > lo else None
+    if window is None:
+        used = [lo]
+    elif hi - lo < 1 << 16:
+        used = (np.flatnonzero(np.bincount(window - lo)) + lo).tolist()
+    else:
+        used = np.unique(window).tolist()
+    for k, w in enumerate(_progress.iterate(progress, used, desc="writing blocks", unit="block")):
+        if window is None:
+            r, t, v = group, ts, values
+        else:
+            m = window == w
+            r, t, v = group[m], ts[m], values[m]
+        yield write_block(blocks_dir, labels, sids, r, t, v, start=w * width, end=(w + 1) * width,
+                          seq=seq + k, bucket_ms=bucket_ms)
 
 
 class Block:
@@ -227,10 +222,24 @@ class Block:
         sel = np.flatnonzero(mask & (self.min_time <= maxt) & (self.max_time >= mint))
         if sel.shape[0] == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
-        return self._read_rows(sel, mint, maxt)
+        return self.read_rows(sel, mint, maxt)
 
-    def _read_rows(self, sel: npt.NDArray[np.int64], mint: int, maxt: int
-                   ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    def row_group_rows(self) -> list[int]:
+        """Rows per row group of the samples file."""
+        self.index()
+        assert self._pf is not None
+        md = self._pf.metadata
+        return [md.row_group(i).num_rows for i in range(md.num_row_groups)]
+
+    def read_row_group(self, i: int, columns: list[str]) -> pa.Table:
+        """Row group ``i`` of the samples file, raw ``columns`` (call after :meth:`index`)."""
+        with self._io:
+            assert self._pf is not None
+            return self._pf.read_row_group(i, columns=columns)
+
+    def read_rows(self, sel: npt.NDArray[np.int64], mint: int, maxt: int
+                  ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Samples in ``[mint, maxt]`` of series rows ``sel`` (ascending): (row, ts, value)."""
         assert self._pf is not None
         md = self._pf.metadata
         rg_rows = np.array([md.row_group(i).num_rows for i in range(md.num_row_groups)], np.int64)
@@ -313,7 +322,7 @@ class Block:
         co = np.lexsort((self.min_time[sel], rank[inv]))
         sel = sel[co]
         if sel.shape[0]:
-            rows, ts, vals = self._read_rows(sel, lo, hi)
+            rows, ts, vals = self.read_rows(sel, lo, hi)
         else:
             rows, ts, vals = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
         counts = np.zeros(order.shape[0], np.int64)
@@ -338,7 +347,7 @@ class Block:
         sel = np.arange(self.sids.shape[0], dtype=np.int64)
         if sel.shape[0] == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
-        return self._read_rows(sel, np.iinfo(np.int64).min, np.iinfo(np.int64).max)
+        return self.read_rows(sel, np.iinfo(np.int64).min, np.iinfo(np.int64).max)
 
     def __del__(self) -> None:
         self.close()

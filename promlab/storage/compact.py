@@ -178,11 +178,8 @@ class _Cursor:
     """Reads one block's samples forward, a row group at a time, keeping only the unread tail."""
 
     def __init__(self, blk: Block) -> None:
-        blk.index()
-        assert blk._pf is not None
         self.blk = blk
-        md = blk._pf.metadata
-        self.rg_rows = [md.row_group(i).num_rows for i in range(md.num_row_groups)]
+        self.rg_rows = blk.row_group_rows()
         self.next_rg = 0
         self.buf: pa.Table | None = None
         self.buf_lo = 0  # sample row of the buffer's first row
@@ -198,15 +195,13 @@ class _Cursor:
         starts, counts = blk.row_start[sel], blk.row_count[sel]
         lo, hi = int(starts.min()), int((starts + counts).max())
         if lo < self.buf_lo:  # not forward (never for blocks written by promlab): random access
-            _, ts, vals = blk._read_rows(sel, np.iinfo(np.int64).min, np.iinfo(np.int64).max)
+            _, ts, vals = blk.read_rows(sel, np.iinfo(np.int64).min, np.iinfo(np.int64).max)
             return counts, ts, vals
         cols = ["timestamp", "value", "value_int", "scale"]
         tables = [] if self.buf is None else [self.buf]
         while self.buf_hi < hi:
             try:
-                with blk._io:
-                    assert blk._pf is not None
-                    tables.append(blk._pf.read_row_group(self.next_rg, columns=cols))
+                tables.append(blk.read_row_group(self.next_rg, cols))
             except (OSError, pa.ArrowException) as exc:
                 raise StorageError(f"block {blk.path}: unreadable samples: {exc}") from exc
             self.buf_hi += self.rg_rows[self.next_rg]

@@ -308,16 +308,6 @@ class Head:
         return (int(self._base[0].shape[0]) + int(self._delta[0].shape[0])
                 + sum(int(c[0].shape[0]) for c in self._chunks))
 
-    def series_time_range(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """Per-ref min and max timestamp in the head (NO_TS / NO_TS when none)."""
-        refs, ts, _ = self.samples()
-        n = len(self.labels)
-        lo = np.full(n, np.iinfo(np.int64).max)
-        np.minimum.at(lo, refs, ts)
-        hi = np.full(n, NO_TS)
-        np.maximum.at(hi, refs, ts)
-        return lo, hi
-
     def cut(self, cut_ms: int) -> tuple[list[Labels], npt.NDArray[np.int64], HeadSamples]:
         """Remove and return the samples older than ``cut_ms``.
 

@@ -25,6 +25,7 @@ __all__ = [
     "SelectHints",
     "SeriesSet",
     "Storage",
+    "clamp_range",
 ]
 
 
@@ -78,6 +79,16 @@ class SelectHints:
     step_ms: int = 0
     range_ms: int = 0
     func: str = ""
+
+
+def clamp_range(mint_ms: int, maxt_ms: int, hints: SelectHints | None) -> tuple[int, int]:
+    """``[mint_ms, maxt_ms]`` narrowed by the hints' ``start_ms``/``end_ms`` when set."""
+    if hints is not None:
+        if hints.start_ms is not None:
+            mint_ms = max(mint_ms, hints.start_ms)
+        if hints.end_ms is not None:
+            maxt_ms = min(maxt_ms, hints.end_ms)
+    return mint_ms, maxt_ms
 
 
 @runtime_checkable

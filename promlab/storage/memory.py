@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.model import Labels, Matcher
-from promlab.storage.interface import AppendStats, SelectHints, SeriesSet
+from promlab.storage.interface import AppendStats, SelectHints, SeriesSet, clamp_range
 
 __all__ = ["MemoryStorage"]
 
@@ -134,12 +134,7 @@ class _MemoryQuerier:
                 if all(m.matches(ls.get(m.name, "")) for m in matchers)]
 
     def select(self, matchers: Sequence[Matcher], hints: SelectHints | None = None) -> SeriesSet:
-        mint, maxt = self.mint_ms, self.maxt_ms
-        if hints is not None:
-            if hints.start_ms is not None:
-                mint = max(mint, hints.start_ms)
-            if hints.end_ms is not None:
-                maxt = min(maxt, hints.end_ms)
+        mint, maxt = clamp_range(self.mint_ms, self.maxt_ms, hints)
         labels: list[Labels] = []
         ts_parts: list[npt.NDArray[np.int64]] = []
         v_parts: list[npt.NDArray[np.float64]] = []

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from promlab.model import Labels, Matcher
 from promlab.storage.blocks import Block
 from promlab.storage.cache import DecodedCache, MetricColumns, window
-from promlab.storage.interface import SelectHints, SeriesSet
+from promlab.storage.interface import SelectHints, SeriesSet, clamp_range
 from promlab.storage.merge import gather_runs, merge_parts, sort_dedup
 from promlab.storage.postings import LabelIndex
 
@@ -113,15 +113,6 @@ class ParquetQuerier:
         self._blocks = sorted((b for b in blocks if b.meta.maxt >= mint_ms and b.meta.mint <= maxt_ms),
                               key=lambda b: (b.meta.seq, b.meta.ulid))
 
-    def _range(self, hints: SelectHints | None) -> tuple[int, int]:
-        mint, maxt = self.mint_ms, self.maxt_ms
-        if hints is not None:
-            if hints.start_ms is not None:
-                mint = max(mint, hints.start_ms)
-            if hints.end_ms is not None:
-                maxt = min(maxt, hints.end_ms)
-        return mint, maxt
-
     def _block_parts(self, blk: Block, matchers: Sequence[Matcher], mint: int, maxt: int
                      ) -> list[MetricColumns]:
         """The block's matching series in range, one label-sorted part per metric name."""
@@ -177,7 +168,7 @@ class ParquetQuerier:
 
     def select(self, matchers: Sequence[Matcher], hints: SelectHints | None = None) -> SeriesSet:
         """Series matching every matcher, with samples in range, sorted by labels."""
-        mint, maxt = self._range(hints)
+        mint, maxt = clamp_range(self.mint_ms, self.maxt_ms, hints)
         if mint > maxt:
             return SeriesSet.empty()
         sources = self._sources(matchers, mint, maxt)

@@ -10,7 +10,7 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -22,7 +22,7 @@ from promlab.errors import StorageError
 from promlab.model import Labels, parse_duration
 from promlab.storage import compact as _compact
 from promlab.storage.backfill import Backfill
-from promlab.storage.blocks import Block, list_blocks, write_block
+from promlab.storage.blocks import Block, BlockMeta, list_blocks, write_windows
 from promlab.storage.cache import DecodedCache, default_cache_bytes
 from promlab.storage.head import Head, RefCache
 from promlab.storage.interface import AppendStats
@@ -353,6 +353,33 @@ class ParquetStore:
         self._check_open(write=True)
         return Backfill(self, max_samples=max_samples)
 
+    def head_mint(self) -> int | None:
+        """The head's oldest sample timestamp (None when empty); the store must be writable."""
+        with self._lock:
+            self._check_open(write=True)
+            return self._head.mint
+
+    def write_history(self, labels: Sequence[Labels], sids: npt.NDArray[np.int64],
+                      refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
+                      vals: npt.NDArray[np.float64], on_block: Callable[[BlockMeta], object]) -> None:
+        """Write samples sorted by (ref, ts) straight to blocks, one per compaction window.
+
+        For :class:`~promlab.storage.backfill.Backfill`; ``on_block`` is called after each block.
+        """
+        with self._lock:
+            self._check_open(write=True)
+            for meta in write_windows(self.blocks_dir, labels, sids, refs, ts, vals,
+                                      width=self.max_block_duration, seq=self._seq,
+                                      bucket_ms=self.bucket_duration, progress=self.progress):
+                self._seq += 1
+                on_block(meta)
+
+    def compact_and_retain(self) -> None:
+        """Compact and apply retention as one step (what auto-compaction does after writes)."""
+        with self._lock:
+            self._compact()
+            self._apply_retention()
+
     # --- flushing, compaction, retention ------------------------------------------------------
     def _maybe_flush(self) -> None:
         h = self._head
@@ -382,18 +409,9 @@ class ParquetStore:
         if old.any():
             everything = bool(old.all())
             refs_o, ts_o, vals_o = (refs, ts, vals) if everything else (refs[old], ts[old], vals[old])
-            lo, hi = int(ts_o.min()) // width, int(ts_o.max()) // width
-            bucket = ts_o // width if hi > lo else None
-            todo = [lo] if bucket is None else np.unique(bucket).tolist()
-            for b in _progress.iterate(self.progress, todo, desc="writing blocks", unit="block"):
-                if bucket is None:
-                    r, t, v = refs_o, ts_o, vals_o
-                else:
-                    m = bucket == b
-                    r, t, v = refs_o[m], ts_o[m], vals_o[m]
-                write_block(self.blocks_dir, h.labels, h.sids, r, t, v,
-                            start=b * width, end=(b + 1) * width,
-                            seq=self._seq, bucket_ms=self.bucket_duration)
+            for _ in write_windows(self.blocks_dir, h.labels, h.sids, refs_o, ts_o, vals_o,
+                                   width=width, seq=self._seq, bucket_ms=self.bucket_duration,
+                                   progress=self.progress):
                 self._seq += 1
         h.cut(cut)
         refs, ts, vals = h.samples()
@@ -420,9 +438,6 @@ class ParquetStore:
 
     def _apply_retention(self) -> list[str]:
         return _compact.apply_retention(self, self.blocks(), head_maxt=self._head.maxt)
-
-    def _next_seq(self) -> int:
-        return self._seq
 
     def stats(self) -> dict[str, Any]:
         """Sizes and counts, for benchmarks and the CLI."""

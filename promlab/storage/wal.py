@@ -155,7 +155,8 @@ def _ckpt_path(wal_dir: str, n: int) -> str:
     return os.path.join(wal_dir, f"{_CKPT}{n:08d}")
 
 
-def _fsync_dir(path: str) -> None:
+def fsync_path(path: str) -> None:
+    """fsync a file or directory by path."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -197,10 +198,6 @@ class WalFollower:
                 self._seg = None
         raise StorageError(f"{self.wal_dir}: WAL keeps changing while being read")
 
-    @property
-    def last_segment(self) -> int:
-        return -1 if self._seg is None else self._seg
-
     def _poll(self, on_read: Callable[[int], object] | None = None) -> tuple[bool, list[Record]]:
         segs, ckpts = _listing(self.wal_dir)
         latest = ckpts[-1] if ckpts else None
@@ -234,7 +231,7 @@ class WalFollower:
                 if len(data) < len(MAGIC) or not data.startswith(MAGIC):
                     if is_last and not self.repair and MAGIC.startswith(data[:len(MAGIC)]):
                         break  # being created right now
-                    self._bad_tail(path, s, 0, is_last)
+                    self._bad_tail(path, s, 0)
                     continue
                 start = len(MAGIC)
             recs, used, torn = decode(memoryview(data)[start:])
@@ -245,10 +242,10 @@ class WalFollower:
             if torn:
                 if is_last and not self.repair:
                     break  # possibly a record still being written
-                self._bad_tail(path, s, self._off, is_last)
+                self._bad_tail(path, s, self._off)
         return reset, out
 
-    def _bad_tail(self, path: str, seg: int, off: int, is_last: bool) -> None:
+    def _bad_tail(self, path: str, seg: int, off: int) -> None:
         if self.repair:
             log.warning("WAL segment %s: torn or corrupt record at byte %d, truncating", path, off)
             with open(path, "r+b") as f:
@@ -302,7 +299,7 @@ class WalWriter:
         self._size = len(MAGIC)
         if self.fsync:
             os.fsync(self._fd)
-            _fsync_dir(self.wal_dir)
+            fsync_path(self.wal_dir)
 
     def log(self, *records: bytes) -> None:
         """Write encoded records in one write call and (per policy) fsync."""
@@ -338,7 +335,7 @@ class WalWriter:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, final)
-        _fsync_dir(self.wal_dir)
+        fsync_path(self.wal_dir)
         segs, ckpts = _listing(self.wal_dir)
         for s in segs:
             if s < n:

@@ -24,16 +24,16 @@ from promlab.model import Labels
 from promlab.storage import blocks as _blocks
 from promlab.storage.blocks import (
     META_FILE,
+    RESERVED,
     SAMPLES_FILE,
     SERIES_FILE,
     TS_TYPE,
     BlockMeta,
-    _fsync_file,
-    _series_table,
     new_ulid,
 )
 from promlab.storage.encoding import decimal_scales, encode_values
 from promlab.storage.merge import gather_runs
+from promlab.storage.wal import fsync_path
 
 __all__ = ["BlockWriter"]
 
@@ -43,6 +43,31 @@ _WRITE_OPTIONS: dict[str, object] = {
     "column_encoding": {"timestamp": "DELTA_BINARY_PACKED", "value": "BYTE_STREAM_SPLIT",
                         "value_int": "DELTA_BINARY_PACKED"},
 }
+
+
+def _series_table(labels: Sequence[Labels], sids: npt.NDArray[np.int64],
+                  mins: npt.NDArray[np.int64], maxs: npt.NDArray[np.int64],
+                  row_start: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]) -> pa.Table:
+    n = len(labels)
+    cols: dict[str, list[str | None]] = {}
+    for i, ls in enumerate(labels):
+        for k, v in ls.pairs:
+            col = cols.get(k)
+            if col is None:
+                col = cols[k] = [None] * n
+            col[i] = v
+    data: dict[str, Any] = {"series_id": pa.array(sids, pa.int64())}
+    colmap = {}
+    for k in sorted(cols):
+        cname = f"label:{k}" if k in RESERVED else k
+        colmap[cname] = k
+        data[cname] = pa.array(cols[k], pa.string())
+    data["min_time"] = pa.array(mins).cast(TS_TYPE)
+    data["max_time"] = pa.array(maxs).cast(TS_TYPE)
+    data["row_start"] = pa.array(row_start, pa.int64())
+    data["row_count"] = pa.array(counts, pa.int64())
+    table = pa.table(data)
+    return table.replace_schema_metadata({"promlab.label_columns": json.dumps(colmap)})
 
 
 def _series_sort_key(ls: Labels) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -236,10 +261,10 @@ class BlockWriter:
             with open(os.path.join(tmp, META_FILE), "w") as f:
                 json.dump(meta.to_json(), f, indent=1)
             for name in (SAMPLES_FILE, SERIES_FILE, META_FILE):
-                _fsync_file(os.path.join(tmp, name))
-            _fsync_file(tmp)
+                fsync_path(os.path.join(tmp, name))
+            fsync_path(tmp)
             os.rename(tmp, os.path.join(self.blocks_dir, meta.dirname))
-            _fsync_file(self.blocks_dir)
+            fsync_path(self.blocks_dir)
         except BaseException:
             self.abort()
             raise

@@ -173,18 +173,22 @@ def to_string(node: ast.Expr) -> str:
     if isinstance(node, ast.Call):
         return f"{node.func.name}({', '.join(to_string(a) for a in node.args)})"
     if isinstance(node, ast.AggregateExpr):
-        head = node.op
-        if node.without:
-            head += f" without ({_labels(node.grouping)}) "
-        elif node.grouping:
-            head += f" by ({_labels(node.grouping)}) "
         param = f"{to_string(node.param)}, " if node.param is not None else ""
-        return f"{head}({param}{to_string(node.expr)})"
+        return f"{_agg_head(node)}({param}{to_string(node.expr)})"
     if isinstance(node, ast.SubqueryExpr):
         step = _range(node.step_ms, node.step_expr) if node.step_ms or node.step_expr else ""
         return (f"{to_string(node.expr)}[{_range(node.range_ms, node.range_expr)}:{step}]"
                 f"{_at(node.at_ms, node.at_modifier)}{_offset(node.offset_ms, node.offset_expr)}")
     raise TypeError(f"cannot print {type(node).__name__}")
+
+
+def _agg_head(node: ast.AggregateExpr) -> str:
+    """The operator and grouping clause of an aggregation, before its ``(``."""
+    if node.without:
+        return f"{node.op} without ({_labels(node.grouping)}) "
+    if node.grouping:
+        return f"{node.op} by ({_labels(node.grouping)}) "
+    return node.op
 
 
 _MAX_LINE = 100
@@ -204,13 +208,8 @@ def prettify(node: ast.Expr, level: int = 0) -> str:
             node, ast.VectorSelector | ast.MatrixSelector | ast.NumberLiteral | ast.StringLiteral):
         return ind + flat
     if isinstance(node, ast.AggregateExpr):
-        head = node.op
-        if node.without:
-            head += f" without ({_labels(node.grouping)}) "
-        elif node.grouping:
-            head += f" by ({_labels(node.grouping)}) "
         param = f"{prettify(node.param, level + 1)},\n" if node.param is not None else ""
-        return f"{ind}{head}(\n{param}{prettify(node.expr, level + 1)}\n{ind})"
+        return f"{ind}{_agg_head(node)}(\n{param}{prettify(node.expr, level + 1)}\n{ind})"
     if isinstance(node, ast.BinaryExpr):
         mod = " bool" if node.return_bool else ""
         return (f"{prettify(node.lhs, level + 1)}\n{ind}{node.op}{mod}{_matching(node.matching)}"

@@ -21,7 +21,6 @@ from promlab.promql.promqltest.series import (
     go_unquote,
     parse_go_number,
     parse_series_desc,
-    parse_values,
 )
 
 __all__ = [
@@ -433,8 +432,3 @@ def parse_script(text: str, name: str = "<script>") -> Script:
         cmds.append(cmd)
         i += 1
     return Script(name, cmds)
-
-
-def expand_values(text: str) -> list[Item]:
-    """Expand a bare value sequence (``"0+10x3 _ stale"``); a convenience for tests."""
-    return parse_values(text)

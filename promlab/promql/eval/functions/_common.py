@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from promlab.errors import QueryError
 from promlab.model import Labels
@@ -179,6 +180,13 @@ def kahan_inc(inc: F64, s: F64, c: F64) -> tuple[F64, F64]:
         if inf.any():
             c[inf] = 0.0
     return t, c
+
+
+def take_clipped(arr: npt.NDArray[Any], idx: I64) -> npt.NDArray[Any]:
+    """``arr[idx]`` with ``idx`` clipped into range (zeros of ``idx``'s shape when ``arr`` is empty)."""
+    if arr.size == 0:
+        return np.zeros(idx.shape, arr.dtype)
+    return np.take(arr, idx, mode="clip")
 
 
 def reduce_windows(ufunc: np.ufunc, data: F64, lo: I64, hi: I64) -> F64:

@@ -8,10 +8,8 @@ variances follow Prometheus's exact numerics with a loop over the position insid
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from promlab.promql.eval.functions._common import (
     WindowSet,
@@ -19,6 +17,7 @@ from promlab.promql.eval.functions._common import (
     kahan_inc,
     reduce_windows,
     scalar_arg,
+    take_clipped,
     vector_out,
     warn,
     window_gather,
@@ -159,19 +158,12 @@ def func_present_over_time(call: FunctionCall) -> Vector:
     return _out(m, np.ones(n.shape), n > 0)
 
 
-def _pick(m: Matrix, idx: I64, arr: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    if arr.size == 0:
-        return np.zeros(idx.shape, arr.dtype)
-    out: npt.NDArray[Any] = arr[np.clip(idx, 0, arr.size - 1)]
-    return out
-
-
 @function("last_over_time")
 def func_last_over_time(call: FunctionCall) -> Vector:
     """``last_over_time(v range-vector)``: keeps the metric name."""
     m = matrix_arg(call)
     lo, hi = m.window_bounds()
-    return _out(m, _pick(m, hi - 1, m.values), hi > lo, keep_name=True)
+    return _out(m, take_clipped(m.values, hi - 1), hi > lo, keep_name=True)
 
 
 @function("first_over_time")
@@ -179,7 +171,7 @@ def func_first_over_time(call: FunctionCall) -> Vector:
     """``first_over_time(v range-vector)``: keeps the metric name."""
     m = matrix_arg(call)
     lo, hi = m.window_bounds()
-    return _out(m, _pick(m, lo, m.values), hi > lo, keep_name=True)
+    return _out(m, take_clipped(m.values, lo), hi > lo, keep_name=True)
 
 
 @function("ts_of_last_over_time")
@@ -187,7 +179,7 @@ def func_ts_of_last_over_time(call: FunctionCall) -> Vector:
     """``ts_of_last_over_time(v range-vector)``: timestamp (s) of the last sample."""
     m = matrix_arg(call)
     lo, hi = m.window_bounds()
-    return _out(m, _pick(m, hi - 1, m.ts_ms) / 1000.0, hi > lo)
+    return _out(m, take_clipped(m.ts_ms, hi - 1) / 1000.0, hi > lo)
 
 
 @function("ts_of_first_over_time")
@@ -195,7 +187,7 @@ def func_ts_of_first_over_time(call: FunctionCall) -> Vector:
     """``ts_of_first_over_time(v range-vector)``: timestamp (s) of the first sample."""
     m = matrix_arg(call)
     lo, hi = m.window_bounds()
-    return _out(m, _pick(m, lo, m.ts_ms) / 1000.0, hi > lo)
+    return _out(m, take_clipped(m.ts_ms, lo) / 1000.0, hi > lo)
 
 
 @function("max_over_time")

@@ -17,6 +17,7 @@ from promlab.promql.eval.functions._common import (
     kahan_inc,
     reduce_windows,
     scalar_arg,
+    take_clipped,
     vector_out,
 )
 from promlab.promql.eval.functions._fast import nonfinite_counts, window_regression
@@ -50,12 +51,6 @@ def _pair_flags(m: Matrix, flags: B) -> B:
     starts = starts[(starts > 0) & (starts < m.values.size)]
     flags[starts - 1] = False
     return flags
-
-
-def _pick(arr: np.ndarray, idx: I64) -> np.ndarray:
-    if arr.size == 0:
-        return np.zeros(idx.shape, arr.dtype)
-    return np.take(arr, idx, mode="clip")
 
 
 def _reset_correction(m: Matrix, lo: I64, hi: I64) -> F64 | None:
@@ -93,8 +88,8 @@ def _extrapolated(call: FunctionCall, is_counter: bool, is_rate: bool) -> Vector
     n = hi - lo
     ok = n >= 2
     last = hi - 1
-    v0, v1 = _pick(m.values, lo), _pick(m.values, last)
-    t0, t1 = _pick(m.ts_ms, lo), _pick(m.ts_ms, last)
+    v0, v1 = take_clipped(m.values, lo), take_clipped(m.values, last)
+    t0, t1 = take_clipped(m.ts_ms, lo), take_clipped(m.ts_ms, last)
     with np.errstate(all="ignore"):
         result = v1 - v0
         if is_counter:
@@ -164,8 +159,8 @@ def _instant(call: FunctionCall, is_rate: bool) -> Vector:
     m = matrix_arg(call)
     lo, hi = m.window_bounds()
     n = hi - lo
-    v0, v1 = _pick(m.values, hi - 2), _pick(m.values, hi - 1)
-    dt = _pick(m.ts_ms, hi - 1) - _pick(m.ts_ms, hi - 2)
+    v0, v1 = take_clipped(m.values, hi - 2), take_clipped(m.values, hi - 1)
+    dt = take_clipped(m.ts_ms, hi - 1) - take_clipped(m.ts_ms, hi - 2)
     ok = (n >= 2) & (dt != 0)
     with np.errstate(all="ignore"):
         if is_rate:
