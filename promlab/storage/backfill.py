@@ -18,8 +18,8 @@ written is neither durable nor visible.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -31,12 +31,36 @@ from promlab.storage.head import NO_TS, check_order
 from promlab.storage.interface import AppendStats
 from promlab.storage.merge import sort_dedup
 
-if TYPE_CHECKING:
-    from promlab.storage.store import ParquetStore
-
-__all__ = ["Backfill"]
+__all__ = ["Backfill", "BackfillTarget"]
 
 log = logging.getLogger("promlab.storage")
+
+
+class BackfillTarget(Protocol):
+    """What a backfill needs of the store (:class:`~promlab.storage.ParquetStore`).
+
+    Declared here, below the store, so the store imports this module and not the reverse.
+    """
+
+    @property
+    def ooo_window(self) -> int | None: ...
+    @property
+    def auto_compact(self) -> bool: ...
+
+    def head_mint(self) -> int | None:
+        """Oldest timestamp in the head, or None when the head is empty."""
+        ...
+
+    def write_history(self, labels: Sequence[Labels], sids: npt.NDArray[np.int64],
+                      refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
+                      vals: npt.NDArray[np.float64],
+                      on_block: Callable[[BlockMeta], object]) -> None:
+        """Write samples sorted by (ref, ts) straight to blocks; ``on_block`` sees each one."""
+        ...
+
+    def compact_and_retain(self) -> None:
+        """Compact complete windows and apply retention."""
+        ...
 
 
 class Backfill:
@@ -52,7 +76,7 @@ class Backfill:
         the next compaction.
     """
 
-    def __init__(self, store: ParquetStore, *, max_samples: int = 40_000_000) -> None:
+    def __init__(self, store: BackfillTarget, *, max_samples: int = 40_000_000) -> None:
         self._store = store
         self._max = max_samples
         self._labels: list[Labels] = []  # the backfill's own series refs

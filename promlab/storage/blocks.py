@@ -14,7 +14,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,14 +24,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from promlab import progress as _progress
 from promlab.errors import StorageError
 from promlab.model import Labels, Matcher, MatchType
 from promlab.storage.cache import MetricColumns
 from promlab.storage.encoding import decode_values
 from promlab.storage.postings import LabelColumn, LabelIndex
 
-__all__ = ["Block", "BlockMeta", "list_blocks", "write_block"]
+__all__ = ["Block", "BlockMeta", "list_blocks"]
 
 log = logging.getLogger("promlab.storage")
 
@@ -85,58 +84,6 @@ class BlockMeta:
 def new_ulid() -> str:
     """Time-ordered unique id: 12 hex digits of ms since epoch + 8 random hex digits."""
     return f"{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
-
-
-def write_block(blocks_dir: str, labels: Sequence[Labels], sids: npt.NDArray[np.int64],
-                group: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
-                values: npt.NDArray[np.float64], *, start: int, end: int, seq: int,
-                level: int = 1, sources: Sequence[str] = (),
-                bucket_ms: int | None = None) -> BlockMeta:
-    """Write one block atomically and return its meta.
-
-    ``group`` indexes ``labels``/``sids``; samples must be sorted by ``(group, ts)`` and unique.
-    With ``bucket_ms``, rows are grouped by time bucket (after the metric name, before the
-    series) so a short query on a long block reads only its buckets' row groups. This is one
-    :meth:`~promlab.storage.writer.BlockWriter.add` of everything (compaction adds metric by
-    metric).
-    """
-    from promlab.storage.writer import BlockWriter  # the writer imports this module
-
-    writer = BlockWriter(blocks_dir, sorted({ls.name for ls in labels}), start=start, end=end,
-                         bucket_ms=bucket_ms)
-    try:
-        writer.add(labels, sids, group, ts, values)
-    except BaseException:
-        writer.abort()
-        raise
-    return writer.finish(seq=seq, level=level, sources=sources)
-
-
-def write_windows(blocks_dir: str, labels: Sequence[Labels], sids: npt.NDArray[np.int64],
-                  group: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
-                  values: npt.NDArray[np.float64], *, width: int, seq: int,
-                  bucket_ms: int | None, progress: bool | None) -> Iterator[BlockMeta]:
-    """:func:`write_block` for each ``width``-aligned window the samples fall in, oldest first.
-
-    Samples are sorted as for :func:`write_block` (and non-empty). Yields each block's meta once
-    it is written; the k-th block gets sequence number ``seq + k``.
-    """
-    lo, hi = int(ts.min()) // width, int(ts.max()) // width
-    window = ts // width if hi > lo else None
-    if window is None:
-        used = [lo]
-    elif hi - lo < 1 << 16:
-        used = (np.flatnonzero(np.bincount(window - lo)) + lo).tolist()
-    else:
-        used = np.unique(window).tolist()
-    for k, w in enumerate(_progress.iterate(progress, used, desc="writing blocks", unit="block")):
-        if window is None:
-            r, t, v = group, ts, values
-        else:
-            m = window == w
-            r, t, v = group[m], ts[m], values[m]
-        yield write_block(blocks_dir, labels, sids, r, t, v, start=w * width, end=(w + 1) * width,
-                          seq=seq + k, bucket_ms=bucket_ms)
 
 
 class Block:

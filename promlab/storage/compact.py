@@ -14,7 +14,7 @@ import os
 import shutil
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -28,14 +28,33 @@ from promlab.storage.encoding import decode_values
 from promlab.storage.merge import gather_runs, merge_parts, runs_order
 from promlab.storage.writer import BlockWriter
 
-if TYPE_CHECKING:
-    from promlab.storage.store import ParquetStore
-
-__all__ = ["apply_retention", "compact", "delete_block"]
+__all__ = ["CompactTarget", "apply_retention", "compact", "delete_block"]
 
 log = logging.getLogger("promlab.storage")
 
 _EMPTY = np.zeros(0, np.int64)
+
+
+class CompactTarget(Protocol):
+    """What compaction and retention need of the store (:class:`~promlab.storage.ParquetStore`).
+
+    Declared here, below the store, so the store imports this module and not the reverse.
+    """
+
+    @property
+    def blocks_dir(self) -> str: ...
+    @property
+    def wal_dir(self) -> str: ...
+    @property
+    def max_block_duration(self) -> int: ...
+    @property
+    def bucket_duration(self) -> int: ...
+    @property
+    def retention_time(self) -> int | None: ...
+    @property
+    def retention_size(self) -> int | None: ...
+    @property
+    def progress(self) -> bool: ...
 
 
 def delete_block(blk: Block) -> None:
@@ -49,7 +68,7 @@ def delete_block(blk: Block) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def compact(store: ParquetStore, blocks: Sequence[Block], *, head_mint: int | None) -> list[str]:
+def compact(store: CompactTarget, blocks: Sequence[Block], *, head_mint: int | None) -> list[str]:
     """Merge each complete window's blocks; returns the new block directories."""
     width = store.max_block_duration
     windows: dict[int, list[Block]] = defaultdict(list)
@@ -60,12 +79,12 @@ def compact(store: ParquetStore, blocks: Sequence[Block], *, head_mint: int | No
         windows[w].append(blk)
     todo = [(w, group) for w, group in sorted(windows.items())
             if len(group) >= 2 and (head_mint is None or (w + 1) * width <= head_mint)]
-    progress = getattr(store, "progress", False)
+    progress = store.progress
     return [merge_blocks(store, group, start=w * width, end=(w + 1) * width)
             for w, group in _progress.iterate(progress, todo, desc="compacting", unit="window")]
 
 
-def merge_blocks(store: ParquetStore, group: Sequence[Block], *, start: int, end: int) -> str:
+def merge_blocks(store: CompactTarget, group: Sequence[Block], *, start: int, end: int) -> str:
     """Write the union of ``group`` as one block over ``[start, end)`` and delete the sources.
 
     Streams metric by metric: every source block is sorted by metric first, so each is read
@@ -116,7 +135,7 @@ def merge_blocks(store: ParquetStore, group: Sequence[Block], *, start: int, end
         orders = [np.argsort(c, kind="stable") for c in codes]
         bounds = [np.searchsorted(c[o], np.arange(len(name_dict) + 1)) for c, o in
                   zip(codes, orders, strict=True)]
-        for code in _progress.iterate(getattr(store, "progress", False), range(len(name_dict)),
+        for code in _progress.iterate(store.progress, range(len(name_dict)),
                                       desc="merging metrics", unit="metric"):
             sels = [o[bd[code]:bd[code + 1]] for o, bd in zip(orders, bounds, strict=True)]
             # The metric's series come from the series tables: no per-sample id arrays.
@@ -224,7 +243,7 @@ class _Cursor:
         return counts, ts, vals
 
 
-def apply_retention(store: ParquetStore, blocks: Sequence[Block], *,
+def apply_retention(store: CompactTarget, blocks: Sequence[Block], *,
                     head_maxt: int | None) -> list[str]:
     """Delete blocks past ``retention_time`` or, oldest first, beyond ``retention_size``."""
     deleted: list[str] = []

@@ -1,6 +1,6 @@
 """Incremental block writer: samples handed over metric by metric, written row group by row group.
 
-:func:`promlab.storage.blocks.write_block` hands everything over in one :meth:`BlockWriter.add`;
+:func:`write_block` hands everything over in one :meth:`BlockWriter.add`;
 compaction (:mod:`promlab.storage.compact`) hands over one metric at a time so its memory is
 bounded by the largest metric, not the window. Either way the file is the same: rows sorted by
 (metric, time bucket, chunk order, time), 128 Ki-row groups, the encodings of ``docs/storage.md``.
@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from promlab import progress as _progress
 from promlab.model import Labels
 from promlab.storage import blocks as _blocks
 from promlab.storage.blocks import (
@@ -35,7 +36,7 @@ from promlab.storage.encoding import decimal_scales, encode_values
 from promlab.storage.merge import gather_runs
 from promlab.storage.wal import fsync_path
 
-__all__ = ["BlockWriter"]
+__all__ = ["BlockWriter", "write_block", "write_windows"]
 
 _WRITE_OPTIONS: dict[str, object] = {
     "compression": "zstd",
@@ -277,3 +278,53 @@ class BlockWriter:
                 self._writer.close()
             self._writer = None
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def write_block(blocks_dir: str, labels: Sequence[Labels], sids: npt.NDArray[np.int64],
+                group: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
+                values: npt.NDArray[np.float64], *, start: int, end: int, seq: int,
+                level: int = 1, sources: Sequence[str] = (),
+                bucket_ms: int | None = None) -> BlockMeta:
+    """Write one block atomically and return its meta.
+
+    ``group`` indexes ``labels``/``sids``; samples must be sorted by ``(group, ts)`` and unique.
+    With ``bucket_ms``, rows are grouped by time bucket (after the metric name, before the
+    series) so a short query on a long block reads only its buckets' row groups. This is one
+    :meth:`BlockWriter.add` of everything (compaction adds metric by
+    metric).
+    """
+    writer = BlockWriter(blocks_dir, sorted({ls.name for ls in labels}), start=start, end=end,
+                         bucket_ms=bucket_ms)
+    try:
+        writer.add(labels, sids, group, ts, values)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.finish(seq=seq, level=level, sources=sources)
+
+
+def write_windows(blocks_dir: str, labels: Sequence[Labels], sids: npt.NDArray[np.int64],
+                  group: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
+                  values: npt.NDArray[np.float64], *, width: int, seq: int,
+                  bucket_ms: int | None, progress: bool | None) -> Iterator[BlockMeta]:
+    """:func:`write_block` for each ``width``-aligned window the samples fall in, oldest first.
+
+    Samples are sorted as for :func:`write_block` (and non-empty). Yields each block's meta once
+    it is written; the k-th block gets sequence number ``seq + k``.
+    """
+    lo, hi = int(ts.min()) // width, int(ts.max()) // width
+    window = ts // width if hi > lo else None
+    if window is None:
+        used = [lo]
+    elif hi - lo < 1 << 16:
+        used = (np.flatnonzero(np.bincount(window - lo)) + lo).tolist()
+    else:
+        used = np.unique(window).tolist()
+    for k, w in enumerate(_progress.iterate(progress, used, desc="writing blocks", unit="block")):
+        if window is None:
+            r, t, v = group, ts, values
+        else:
+            m = window == w
+            r, t, v = group[m], ts[m], values[m]
+        yield write_block(blocks_dir, labels, sids, r, t, v, start=w * width, end=(w + 1) * width,
+                          seq=seq + k, bucket_ms=bucket_ms)

@@ -15,10 +15,10 @@ import pytest
 from promlab.model import STALE_NAN, Labels, Matcher, MatchType
 from promlab.storage import blocks as blocks_mod
 from promlab.storage import open_store
-from promlab.storage.blocks import Block, write_block
+from promlab.storage.blocks import Block
 from promlab.storage.compact import delete_block
 from promlab.storage.merge import merge_parts
-from promlab.storage.writer import BlockWriter
+from promlab.storage.writer import BlockWriter, write_block
 
 from .conftest import HOUR, T0, assert_same
 
