@@ -22,7 +22,7 @@ from promlab.errors import StorageError
 from promlab.model import Labels, parse_duration
 from promlab.storage import compact as _compact
 from promlab.storage.backfill import Backfill
-from promlab.storage.blocks import Block, BlockMeta, list_blocks, write_windows
+from promlab.storage.blocks import Block, BlockMeta, list_blocks
 from promlab.storage.cache import DecodedCache, default_cache_bytes
 from promlab.storage.head import Head, RefCache
 from promlab.storage.interface import AppendStats
@@ -35,6 +35,7 @@ from promlab.storage.wal import (
     encode_samples,
     encode_series,
 )
+from promlab.storage.writer import write_windows
 
 __all__ = ["ParquetStore", "open_store"]
 
