@@ -13,7 +13,7 @@ Usage::
 commit; with the default backfill path that includes writing the blocks) and then ``close()``
 separately, each in wall-clock and CPU seconds (the machine may be shared), then
 ``promtool tsdb create-blocks-from openmetrics`` on the same file (wall and child CPU seconds).
-The file defaults to the standard dataset (:mod:`benchmarks.dataset`).
+The file defaults to the standard dataset (:mod:`promlab.datasets`).
 
 ``node`` starts ``prometheus-node-exporter`` on a free port, scrapes it every ``--interval``
 seconds for ``--seconds`` into a fresh store (one :class:`~promlab.exposition.Parser`, one
@@ -41,7 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import dataset, realprom
+from benchmarks import realprom
+from promlab import datasets
 
 __all__ = ["bench_headquery", "bench_import", "bench_node", "bench_write", "main"]
 
@@ -277,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         r = bench_write(args.new_commits, args.new_per_commit, args.targets,
                         args.samples_per_target, args.rounds)
     elif args.cmd == "import":
-        path = args.file or dataset.standard_dataset().path
+        path = args.file or datasets.standard_dataset().path
         r = bench_import(path, promtool=not args.no_promtool, backfill=not args.no_backfill)
     else:
         if realprom.find_binary("node_exporter") is None:

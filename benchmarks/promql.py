@@ -1,6 +1,6 @@
 """PromQL benchmark: promlab's engine over its Parquet store against a real Prometheus.
 
-The standard dataset (``benchmarks.dataset``) is imported into a temporary promlab store with
+The standard dataset (``promlab.datasets``) is imported into a temporary promlab store with
 :func:`promlab.importer.import_file` (the ``promlab import`` path) and backfilled into Prometheus
 with promtool. promlab then queries the store opened read-only with
 :func:`promlab.storage.open_store`, as a notebook or the HTTP server would. Each query runs as a
@@ -37,7 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import dataset, realprom
+from benchmarks import realprom
+from promlab import datasets
 from promlab import progress as _progress
 from promlab.errors import PromlabError
 from promlab.importer import import_file
@@ -170,7 +171,7 @@ def _median_time(fn: Any, repeat: int) -> tuple[float, Any]:
 
 
 def run(hours: float, scale: float, repeat: int, step_s: int) -> list[Row]:
-    info = dataset.standard_dataset(hours=hours, scale=scale)
+    info = datasets.standard_dataset(hours=hours, scale=scale)
     spec = info.spec
     print(f"dataset: {info.series:,} series, {info.samples:,} samples ({info.path})", flush=True)
     # Steps sit 30 s after round minutes: subquery sub-steps (round minutes) then never fall on

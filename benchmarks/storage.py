@@ -1,6 +1,6 @@
 """promlab's store against Prometheus's TSDB on the standard dataset: import speed and size.
 
-Both tools get the same OpenMetrics file (:mod:`benchmarks.dataset`):
+Both tools get the same OpenMetrics file (:mod:`promlab.datasets`):
 
 - promlab: ``promlab.importer.import_file`` into ``promlab.storage.open_store`` in a temporary
   directory, then ``flush()`` and ``compact()``; bytes are those of the Parquet blocks.
@@ -25,13 +25,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import dataset, realprom
+from benchmarks import realprom
+from promlab import datasets
 from promlab import progress as _progress
 
 __all__ = ["format_table", "main", "run"]
 
 
-def _promlab(info: dataset.DatasetInfo, root: Path) -> dict[str, Any]:
+def _promlab(info: datasets.DatasetInfo, root: Path) -> dict[str, Any]:
     from promlab.importer import import_file
     from promlab.storage import open_store
 
@@ -49,7 +50,7 @@ def _promlab(info: dataset.DatasetInfo, root: Path) -> dict[str, Any]:
     return out
 
 
-def _prometheus(info: dataset.DatasetInfo, root: Path, *, compaction: bool) -> dict[str, Any]:
+def _prometheus(info: datasets.DatasetInfo, root: Path, *, compaction: bool) -> dict[str, Any]:
     data = root / "prometheus"
     res = realprom.backfill(info.path, data)
     out: dict[str, Any] = {"import_s": res.seconds, "blocks": res.blocks, "samples": res.samples, "bytes": res.bytes}
@@ -71,7 +72,7 @@ def run(hours: float = 24.0, scale: float = 1.0, *, compaction: bool = True,
         cache_dir: str | Path | None = None) -> dict[str, Any]:
     """Measure both tools; returns a dict of figures (:func:`format_table` prints them)."""
     t0 = time.perf_counter()
-    info = dataset.standard_dataset(hours=hours, scale=scale, cache_dir=cache_dir)
+    info = datasets.standard_dataset(hours=hours, scale=scale, cache_dir=cache_dir)
     result: dict[str, Any] = {"series": info.series, "samples": info.samples, "file_bytes": info.bytes,
                               "dataset_s": time.perf_counter() - t0}
     with tempfile.TemporaryDirectory(prefix="promlab-bench-") as tmp:

@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from promlab.importer import ImportStats
-    from promlab.storage import ParquetStore
+    from promlab.storage import StoreInfo
 
-__all__ = ["describe_store", "main"]
+__all__ = ["main"]
 
 DEFAULT_DATA = "data"
-_ALL_TIME = (-(2**62), 2**62)
 
 
 def _err(cmd: str, message: object) -> int:
@@ -41,57 +40,23 @@ def _stats_text(stats: ImportStats) -> str:
     return text
 
 
-def _tree_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
-
-
-def describe_store(store: ParquetStore) -> dict[str, Any]:
-    """Series, samples, label names, blocks and bytes of an open store.
-
-    Bytes per sample count the Parquet blocks only against the samples they hold (from the store's
-    ``stats()``); the rest of the directory (WAL, head checkpoints) is reported apart.
-    """
-    from promlab.model import Matcher, MatchType
-
-    q = store.querier(*_ALL_TIME)
-    try:
-        ss = q.select([Matcher(MatchType.REGEX, "__name__", ".+")])
-        names = q.label_names()
-    finally:
-        q.close()
-    stats = store.stats()
-    block_bytes, block_samples = stats["block_bytes"], stats["block_samples"]
-    return {
-        "series": len(ss),
-        "samples": ss.num_samples,
-        "mint_ms": int(ss.ts_ms.min()) if ss.num_samples else None,
-        "maxt_ms": int(ss.ts_ms.max()) if ss.num_samples else None,
-        "label_names": names,
-        "blocks": stats["blocks"],
-        "block_samples": block_samples,
-        "block_bytes": block_bytes,
-        "other_bytes": _tree_bytes(Path(store.path)) - block_bytes,
-        "bytes_per_sample": block_bytes / block_samples if block_samples else None,
-    }
-
-
 def _iso(ms: int) -> str:
     from promlab.model import to_timestamp
 
     return to_timestamp(ms).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _print_info(info: dict[str, Any]) -> None:
+def _print_info(info: StoreInfo) -> None:
     span = ""
-    if info["mint_ms"] is not None:
-        span = f"  ({_iso(info['mint_ms'])} .. {_iso(info['maxt_ms'])})"
-    bps = info["bytes_per_sample"]
-    print(f"  series:       {info['series']:,}")
-    print(f"  samples:      {info['samples']:,}{span}")
-    print(f"  blocks:       {info['blocks']:,} ({info['block_samples']:,} samples, {info['block_bytes']:,} bytes)")
+    if info.mint_ms is not None and info.maxt_ms is not None:
+        span = f"  ({_iso(info.mint_ms)} .. {_iso(info.maxt_ms)})"
+    bps = info.bytes_per_sample
+    print(f"  series:       {info.series:,}")
+    print(f"  samples:      {info.samples:,}{span}")
+    print(f"  blocks:       {info.blocks:,} ({info.block_samples:,} samples, {info.block_bytes:,} bytes)")
     print(f"  bytes/sample: {bps:.3f} (blocks only)" if bps is not None else "  bytes/sample: - (no blocks yet)")
-    print(f"  other bytes:  {info['other_bytes']:,} (WAL, head)")
-    print(f"  label names:  {', '.join(info['label_names'])}")
+    print(f"  other bytes:  {info.other_bytes:,} (WAL, head)")
+    print(f"  label names:  {', '.join(info.label_names)}")
 
 
 # --------------------------------------------------------------------------- handlers
@@ -176,7 +141,7 @@ def cmd_scrape(args: argparse.Namespace) -> int:
 
 def cmd_tsdb_info(args: argparse.Namespace) -> int:
     from promlab.errors import PromlabError
-    from promlab.storage import open_store
+    from promlab.storage import describe_store, open_store
 
     if not Path(args.data).is_dir():
         return _err("tsdb info", f"no store at {args.data}")
@@ -186,7 +151,7 @@ def cmd_tsdb_info(args: argparse.Namespace) -> int:
     except PromlabError as e:
         return _err("tsdb info", e)
     if args.json:
-        print(json.dumps(info))
+        print(json.dumps(info.to_dict()))
     else:
         print(f"store {args.data}:")
         _print_info(info)
@@ -222,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a short run (for tests)")
     p.add_argument("--hours", type=float, help="hours of the standard dataset to import (default 2)")
     p.add_argument("--scale", type=float, help="fraction of its 100 instances (default 0.1)")
-    p.add_argument("--cache-dir", help="where generated datasets are kept (default: .bench/ in the checkout)")
+    p.add_argument("--cache-dir", help="where generated datasets are kept (default: $XDG_CACHE_HOME/promlab or ~/.cache/promlab)")
 
     p = add("import", cmd_import, "import an OpenMetrics / text-format file with timestamps")
     p.add_argument("file")

@@ -2,7 +2,7 @@
 
 The demo starts a real ``node_exporter`` and a small app instrumented with
 ``prometheus_client``, writes a ``prometheus.yml`` for them, scrapes them into a store with
-:func:`promlab.scrape.start`, imports a slice of the standard dataset (in a source checkout),
+:func:`promlab.scrape.start`, imports a slice of the standard dataset (:mod:`promlab.datasets`),
 runs a few PromQL queries, saves a plot and prints the store's statistics. Everything it starts
 is stopped again, also on Ctrl-C or SIGTERM.
 
@@ -30,18 +30,20 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from promlab.model import Matcher, MatchType, now_ms, to_timestamp
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from promlab.datasets import DatasetInfo
     from promlab.storage import ParquetStore
 
 __all__ = ["DemoApp", "NodeExporter", "find_node_exporter", "run", "scrape_config_text"]
 
 NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
+#: The source checkout's root when the package runs from one (its ``notebooks/`` are shown).
 _REPO = Path(__file__).resolve().parents[1]
 
 
@@ -182,18 +184,6 @@ def scrape_config_text(*, node: str | None, app: str | None, interval_s: int = 1
     return text
 
 
-def _dataset_module() -> Any:
-    """``benchmarks.dataset`` from the source checkout this package lives in (ImportError if none)."""
-    try:
-        from benchmarks import dataset
-    except ImportError:
-        if not (_REPO / "benchmarks" / "dataset.py").is_file():
-            raise
-        sys.path.insert(0, str(_REPO))
-        from benchmarks import dataset
-    return dataset
-
-
 class _Stage:
     """Prints ``[i/n] title``; an exception fails the stage (reported) and the demo goes on."""
 
@@ -282,7 +272,8 @@ def run(*, data: str | os.PathLike[str] = "data", duration: float | None = None,
     hours, scale
         The standard dataset slice to import (default 2 h of 10 instances; quick: 0.5 h of 5).
     cache_dir
-        Where the generated dataset file is kept (default ``.bench/`` in the checkout).
+        Where the generated dataset file is kept (default
+        :func:`promlab.datasets.default_cache_dir`: ``~/.cache/promlab``).
     """
     ctx = _Demo(Path(data), duration=duration if duration is not None else (5.0 if quick else 30.0),
                 hours=hours if hours is not None else (0.5 if quick else 2.0),
@@ -303,7 +294,7 @@ class _Demo:
         self.app: DemoApp | None = None
         self.store: ParquetStore | None = None
         self.live: tuple[int, int] | None = None  # first and last scrape time (ms) of this run
-        self.dataset: Any = None
+        self.dataset: DatasetInfo | None = None
 
     def main(self, stack: contextlib.ExitStack) -> int:
         from promlab.errors import PromlabError
@@ -380,15 +371,11 @@ class _Demo:
             handle.stop()
 
     def import_dataset(self) -> None:
+        from promlab.datasets import standard_dataset
         from promlab.importer import import_file
 
-        try:
-            dataset = _dataset_module()
-        except ImportError:
-            print("  skipped: the dataset generator (benchmarks/dataset.py) is only in a source checkout")
-            return
         assert self.store is not None
-        info = dataset.standard_dataset(hours=self.hours, scale=self.scale, cache_dir=self.cache_dir)
+        info = standard_dataset(hours=self.hours, scale=self.scale, cache_dir=self.cache_dir)
         self.dataset = info
         print(f"  {info.path}: {info.series:,} series, {info.samples:,} samples, {info.bytes / 1e6:,.1f} MB")
         q = self.store.querier(info.spec.start_ms, info.spec.end_ms)
@@ -460,17 +447,17 @@ class _Demo:
         print(f"  saved {out}")
 
     def summary(self) -> None:
-        from promlab.cli import describe_store
+        from promlab.storage import describe_store
 
         assert self.store is not None
         t0 = time.perf_counter()
         self.store.flush()
         print(f"  flushed the head to Parquet blocks in {time.perf_counter() - t0:.2f} s")
         info = describe_store(self.store)
-        bps = info["bytes_per_sample"]
-        print(f"  series:       {info['series']:,}")
-        print(f"  samples:      {info['samples']:,}")
-        print(f"  blocks:       {info['blocks']:,} ({info['block_bytes']:,} bytes)")
+        bps = info.bytes_per_sample
+        print(f"  series:       {info.series:,}")
+        print(f"  samples:      {info.samples:,}")
+        print(f"  blocks:       {info.blocks:,} ({info.block_bytes:,} bytes)")
         print(f"  bytes/sample: {bps:.2f}" if bps is not None else "  bytes/sample: - (no blocks)")
 
     def next_steps(self) -> None:
@@ -488,10 +475,11 @@ class _Demo:
         print(f"  promlab tsdb info --data {d}")
         print(f"  promlab scrape --config {d}/prometheus.yml --data {d}   "
               "(the same scrape, as a daemon, once targets listen on those ports)")
-        books = sorted((_REPO / "notebooks").glob("*.ipynb"))
+        notebooks = _REPO / "notebooks"  # only in a source checkout, not in an installed package
+        books = sorted(notebooks.glob("*.ipynb"))
         if books:
-            print(f"  jupyter lab {shlex.quote(str(_REPO / 'notebooks'))}   ({len(books)} notebooks)")
-        else:
+            print(f"  jupyter lab {shlex.quote(str(notebooks))}   ({len(books)} notebooks)")
+        elif notebooks.is_dir():
             print("  notebooks: none yet; once notebooks/ has some, open them with `jupyter lab notebooks/`")
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import dataset, realprom
-from benchmarks.dataset import DatasetSpec
+from benchmarks import realprom
+from promlab import datasets
 from promlab.cli import main
+from promlab.datasets import DatasetSpec
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -98,7 +99,7 @@ def imported(tmp_path_factory):
     """A tiny standard dataset imported with ``promlab import``."""
     _require_store_and_importer()
     root = tmp_path_factory.mktemp("cli")
-    info = dataset.generate(root / "tiny.om", DatasetSpec(hours=0.5, scale=0.02))
+    info = datasets.generate(root / "tiny.om", DatasetSpec(hours=0.5, scale=0.02))
     code = main(["import", str(info.path), "--data", str(root / "store"), "--quiet"])
     assert code == 0
     return info, root / "store"
@@ -106,7 +107,7 @@ def imported(tmp_path_factory):
 
 def test_import_prints_rate(capsys, tmp_path):
     _require_store_and_importer()
-    info = dataset.generate(tmp_path / "t.om", DatasetSpec(hours=0.1, scale=0.01))
+    info = datasets.generate(tmp_path / "t.om", DatasetSpec(hours=0.1, scale=0.01))
     code, out, _ = run(capsys, "import", str(info.path), "--data", str(tmp_path / "s"), "-q")
     assert code == 0
     assert "samples/s" in out

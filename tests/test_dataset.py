@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import dataset
-from benchmarks.dataset import DatasetSpec
+from promlab import datasets
+from promlab.datasets import DatasetSpec
 
 LINE = re.compile(r"^(?P<name>[a-z_]+)\{(?P<labels>[^}]*)\} (?P<value>\d+(?:\.\d+)?) (?P<ts>\d+\.\d{3})$")
 
@@ -30,8 +30,8 @@ def parse(path: Path) -> tuple[list[str], dict[tuple[str, str], list[tuple[str, 
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[dataset.DatasetInfo, list[str], dict]:
-    info = dataset.generate(tmp_path_factory.mktemp("ds") / "tiny.om", DatasetSpec(hours=0.5, scale=0.03))
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[datasets.DatasetInfo, list[str], dict]:
+    info = datasets.generate(tmp_path_factory.mktemp("ds") / "tiny.om", DatasetSpec(hours=0.5, scale=0.03))
     return (info, *parse(info.path))
 
 
@@ -102,7 +102,7 @@ def test_histograms_cumulative(tiny):
     sums = values(series, "http_request_duration_seconds_sum")
     for i in range(3):
         inst = f'instance="host-{i:03d}:9100",job="api"'
-        per_le = np.stack([buckets[f'{inst},le="{le}"'] for le in dataset.BUCKETS])
+        per_le = np.stack([buckets[f'{inst},le="{le}"'] for le in datasets.BUCKETS])
         assert np.all(np.diff(per_le, axis=0) >= 0), "cumulative over le"
         assert np.all(np.diff(per_le, axis=1) >= 0), "monotonic over time"
         np.testing.assert_array_equal(per_le[-1], counts[inst])
@@ -111,7 +111,7 @@ def test_histograms_cumulative(tiny):
 
 
 def test_counter_resets_happen(tmp_path):
-    info = dataset.generate(tmp_path / "day.om", DatasetSpec(hours=24, scale=0.01))
+    info = datasets.generate(tmp_path / "day.om", DatasetSpec(hours=24, scale=0.01))
     _, series = parse(info.path)
     counters = values(series, "http_requests_total")
     resets = sum(int(np.sum(np.diff(v) < 0)) for v in counters.values())
@@ -122,18 +122,18 @@ def test_counter_resets_happen(tmp_path):
 
 def test_deterministic(tmp_path):
     spec = DatasetSpec(hours=0.1, scale=0.02)
-    a = dataset.generate(tmp_path / "a.om", spec).path.read_bytes()
-    b = dataset.generate(tmp_path / "b.om", spec).path.read_bytes()
-    c = dataset.generate(tmp_path / "c.om", DatasetSpec(hours=0.1, scale=0.02, seed=7)).path.read_bytes()
+    a = datasets.generate(tmp_path / "a.om", spec).path.read_bytes()
+    b = datasets.generate(tmp_path / "b.om", spec).path.read_bytes()
+    c = datasets.generate(tmp_path / "c.om", DatasetSpec(hours=0.1, scale=0.02, seed=7)).path.read_bytes()
     assert a == b
     assert a != c
 
 
 def test_standard_dataset_is_cached(tmp_path):
-    first = dataset.standard_dataset(hours=0.1, scale=0.01, cache_dir=tmp_path)
+    first = datasets.standard_dataset(hours=0.1, scale=0.01, cache_dir=tmp_path)
     assert first.path.parent == tmp_path and first.path.name == first.spec.file_name()
     mtime = first.path.stat().st_mtime_ns
-    again = dataset.standard_dataset(hours=0.1, scale=0.01, cache_dir=tmp_path)
+    again = datasets.standard_dataset(hours=0.1, scale=0.01, cache_dir=tmp_path)
     assert again.path == first.path and again.path.stat().st_mtime_ns == mtime
     assert not list(tmp_path.glob(".*tmp"))
 
@@ -146,7 +146,7 @@ def test_full_size_spec():
 
 
 def test_main(tmp_path, capsys):
-    assert dataset.main([str(tmp_path / "x.om"), "--hours", "0.1", "--scale", "0.01"]) == 0
+    assert datasets.main([str(tmp_path / "x.om"), "--hours", "0.1", "--scale", "0.01"]) == 0
     assert "32 series" in capsys.readouterr().out
     assert (tmp_path / "x.om").read_text().endswith("# EOF\n")
 
@@ -167,3 +167,23 @@ def test_promlab_imports_every_sample(tiny, tmp_store):
     assert labels["kind"] == "active" and labels["instance"] == "host-000:9100"
     np.testing.assert_array_equal(ts, info.spec.timestamps_ms())
     np.testing.assert_array_equal(vals, [float(v) for v, _ in text])
+
+
+@pytest.mark.parametrize(("xdg", "want"), [
+    pytest.param("/x/cache", Path("/x/cache/promlab"), id="xdg-set"),
+    pytest.param("", Path.home() / ".cache" / "promlab", id="xdg-empty"),
+    pytest.param(None, Path.home() / ".cache" / "promlab", id="xdg-unset"),
+])
+def test_default_cache_dir(monkeypatch, xdg, want):
+    if xdg is None:
+        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_CACHE_HOME", xdg)
+    assert datasets.default_cache_dir() == want
+
+
+def test_standard_dataset_defaults_to_the_user_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    info = datasets.standard_dataset(hours=0.05, scale=0.01)
+    assert info.path == tmp_path / "promlab" / info.spec.file_name()
+    assert info.path.read_text().endswith("# EOF\n")

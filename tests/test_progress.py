@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmarks import dataset, realprom
-from benchmarks.dataset import DatasetSpec
-from promlab import progress
+from benchmarks import realprom
+from promlab import datasets, progress
 from promlab.cli import main
+from promlab.datasets import DatasetSpec
 from promlab.model import Labels
 from promlab.storage import open_store
 
@@ -70,7 +70,7 @@ def _backfill(tmp: Path, on: bool) -> None:
 
 
 def _dataset(tmp: Path, on: bool) -> None:
-    dataset.generate(tmp / "d.om", DatasetSpec(hours=0.05, scale=0.01), progress=on)
+    datasets.generate(tmp / "d.om", DatasetSpec(hours=0.05, scale=0.01), progress=on)
 
 
 def _sleep(tmp: Path, on: bool) -> None:
@@ -159,7 +159,7 @@ def test_cli_tsdb_info(eager, capsys, store_dir, quiet):
 
 @pytest.mark.parametrize("quiet", [pytest.param(False, id="progress"), pytest.param(True, id="quiet")])
 def test_cli_import(eager, capsys, tmp_path, quiet):
-    info = dataset.generate(tmp_path / "d.om", DatasetSpec(hours=0.05, scale=0.01))
+    info = datasets.generate(tmp_path / "d.om", DatasetSpec(hours=0.05, scale=0.01))
     assert main(["import", str(info.path), "--data", str(tmp_path / "data")] + (["-q"] if quiet else [])) == 0
     out, err = capsys.readouterr()
     assert out.startswith("imported ")
@@ -175,7 +175,7 @@ def test_promtool_backfill_bar(eager, capsys, tmp_path, on):
         if os.environ.get("CI") == "true":
             pytest.fail("promtool is not installed")
         pytest.skip("promtool is not installed")
-    info = dataset.generate(tmp_path / "d.om", DatasetSpec(hours=0.05, scale=0.01))
+    info = datasets.generate(tmp_path / "d.om", DatasetSpec(hours=0.05, scale=0.01))
     res = realprom.backfill(info.path, tmp_path / "prom", progress=on)
     assert res.samples == info.samples
     _, err = capsys.readouterr()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import dataset, realprom
-from benchmarks.dataset import DatasetSpec
+from benchmarks import realprom
+from promlab import datasets
+from promlab.datasets import DatasetSpec
 
 pytestmark = pytest.mark.realprom
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.realprom
 def backfilled(tmp_path_factory: pytest.TempPathFactory):
     realprom.require_binary("promtool")
     root = tmp_path_factory.mktemp("realprom")
-    info = dataset.generate(root / "tiny.om", DatasetSpec(hours=2, scale=0.02))
+    info = datasets.generate(root / "tiny.om", DatasetSpec(hours=2, scale=0.02))
     result = realprom.backfill(info.path, root / "data")
     return info, result, root / "data"
 

@@ -1,5 +1,6 @@
 """Storage: the head + WAL + Parquet block store, and the in-memory store."""
 
+from promlab.storage.inspect import StoreInfo, describe_store
 from promlab.storage.interface import (
     Appender,
     AppendStats,
@@ -23,5 +24,7 @@ __all__ = [
     "SelectHints",
     "SeriesSet",
     "Storage",
+    "StoreInfo",
+    "describe_store",
     "open_store",
 ]

@@ -18,9 +18,13 @@ parameters always give the same bytes.
 The text is rendered without a Python loop over samples: each line is a fixed-width row of
 bytes (series prefix, value digits, timestamp) with NUL padding, dropped in one selection.
 
+It lives in the package (not in ``benchmarks/``) because ``promlab demo`` imports a slice of it;
+the benchmarks and the tests use it from here too. Generated files are cached under
+:func:`default_cache_dir`.
+
 Usage::
 
-    python -m benchmarks.dataset OUT [--hours 24] [--scale 1.0] [--seed 42]
+    python -m promlab.datasets OUT [--hours 24] [--scale 1.0] [--seed 42]
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +48,7 @@ __all__ = [
     "END",
     "DatasetInfo",
     "DatasetSpec",
+    "default_cache_dir",
     "generate",
     "main",
     "standard_dataset",
@@ -65,9 +70,23 @@ _BUCKET_MS = np.array([3, 7, 18, 38, 75, 170, 380, 750, 1700, 4000], np.int64)
 _BUCKET_P = np.array([0.04, 0.10, 0.22, 0.24, 0.16, 0.11, 0.07, 0.03, 0.02, 0.01])
 _RESET_P = 1 / 4000
 _LINES_PER_CHUNK = 200_000
-DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".bench"
 
 IntArray = npt.NDArray[np.int64]
+
+
+def default_cache_dir() -> Path:
+    """Where :func:`standard_dataset` keeps generated files by default.
+
+    ``$XDG_CACHE_HOME/promlab`` (``~/.cache/promlab`` when the variable is unset or empty), so it
+    works the same from a source checkout and from an installed package.
+
+    Examples
+    --------
+    >>> default_cache_dir().name
+    'promlab'
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "promlab"
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,26 +360,20 @@ def standard_dataset(
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
 ) -> DatasetInfo:
-    """The dataset for these parameters, generated once and cached under ``.bench/``.
+    """The dataset for these parameters, generated once and cached.
 
-    ``progress``: a bar while generating (see :func:`generate`).
+    ``cache_dir`` defaults to :func:`default_cache_dir`; the file name carries the parameters
+    and the generator's version. ``progress``: a bar while generating (see :func:`generate`).
     """
     spec = DatasetSpec(hours=hours, scale=scale, seed=seed)
-    path = Path(cache_dir or DEFAULT_CACHE) / spec.file_name()
+    path = Path(cache_dir or default_cache_dir()) / spec.file_name()
     if path.exists():
         return DatasetInfo(path, spec, path.stat().st_size)
     return generate(path, spec, progress=progress)
 
 
-def iter_lines(info: DatasetInfo) -> Iterator[str]:
-    """The file's lines without newlines (for small files in tests)."""
-    with open(info.path, encoding="utf-8") as f:
-        for line in f:
-            yield line.rstrip("\n")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.dataset", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m promlab.datasets", description=__doc__.split("\n\n")[0])
     ap.add_argument("out", help="output file (OpenMetrics text)")
     ap.add_argument("--hours", type=float, default=24.0, help="time span (default 24)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiplies the 100 instances (default 1)")
