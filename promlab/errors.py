@@ -8,6 +8,7 @@ The tree::
     ├── StorageError(OSError)              the store cannot be read or written
     │   └── OutOfBoundsError               sample outside the accepted time window
     ├── ParseError(ValueError)             malformed PromQL, prints ``1:7: parse error: ...``
+    ├── BadData(ValueError)                an invalid parameter: time, step, range
     ├── QueryError                         a query failed while evaluating
     │   ├── FunctionNotImplemented(NotImplementedError)
     │   ├── TooManySamples
@@ -22,6 +23,7 @@ the result's annotations.
 from __future__ import annotations
 
 __all__ = [
+    "BadData",
     "ConfigError",
     "ExpositionError",
     "FunctionNotImplemented",
@@ -99,6 +101,10 @@ class ParseError(PromlabError, ValueError):
         line = before.count("\n") + 1
         col = self.pos - (before.rfind("\n") + 1) + 1
         return line, col
+
+
+class BadData(PromlabError, ValueError):
+    """A request parameter is invalid: a bad time, step or range (the API's ``bad_data``)."""
 
 
 class QueryError(PromlabError):
