@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from promlab.errors import QueryError
 from promlab.model import Labels
+from promlab.promql.eval.calls import AggregationCall, AggregationTable
 from promlab.promql.eval.functions._common import (
     format_float_f,
     format_go_g,
@@ -25,10 +26,12 @@ from promlab.promql.eval.functions._common import (
     string_arg,
     warn,
 )
-from promlab.promql.eval.registry import AggregationCall, aggregation
 from promlab.promql.values import F64, I64, B, Scalar, Vector, group_labels
 
-__all__ = ["format_float_f", "prometheus_labels_hash"]
+__all__ = ["aggregation", "format_float_f", "prometheus_labels_hash"]
+
+# This module's implementations; promlab.promql.eval.registry merges them.
+aggregation = AggregationTable()
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -75,11 +78,20 @@ def _result(a: AggregationCall, values: F64, present: B, drop: B | None = None) 
 
 
 def _group_drop_name(a: AggregationCall) -> B:
-    # A group drops its (kept, e.g. ``by (__name__)``) name if any member series would.
+    # A group drops its (kept, e.g. ``by (__name__)``) name if a member series that would drop
+    # it has a sample at the group's last step: Prometheus decides per step and the last step
+    # where the group has samples sets the output series' mark.
     out = np.zeros(len(a.groups), bool)
-    dn = a.vector.drop_name_mask()
-    if dn.any():
-        np.logical_or.at(out, a.group_ids, dn)
+    v = a.vector
+    dn = v.drop_name_mask()
+    if not dn.any() or not v.present.size:
+        return out
+    t = v.present.shape[1]
+    seen = np.zeros((len(a.groups), t), bool)
+    np.logical_or.at(seen, a.group_ids, v.present)
+    last = t - 1 - np.argmax(seen[:, ::-1], axis=1)
+    hit = v.present[np.arange(len(v)), last[a.group_ids]] & dn
+    np.logical_or.at(out, a.group_ids, hit)
     return out
 
 

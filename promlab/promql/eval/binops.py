@@ -9,18 +9,15 @@ matching, non-unique group_left results) becomes a count over ``(group, step)`` 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from promlab.errors import QueryError
 from promlab.model import METRIC_NAME, Labels
 from promlab.promql.eval.names import merge_same_labels
+from promlab.promql.eval.state import EvalState
 from promlab.promql.parser.ast import BinaryExpr, VectorMatching
 from promlab.promql.values import F64, I64, B, EvalContext, Scalar, Value, Vector
-
-if TYPE_CHECKING:
-    from promlab.promql.eval.evaluator import Evaluator
 
 __all__ = ["ARITHMETIC", "COMPARISON", "SET_OPS", "apply_arith", "apply_compare", "eval_binary"]
 
@@ -73,7 +70,7 @@ def apply_compare(op: str, a: F64 | float, b: F64 | float) -> B:
         return fn(a, b)
 
 
-def eval_binary(node: BinaryExpr, ev: Evaluator, ctx: EvalContext) -> Value:
+def eval_binary(node: BinaryExpr, ev: EvalState, ctx: EvalContext) -> Value:
     lhs = ev.eval(node.lhs, ctx)
     rhs = ev.eval(node.rhs, ctx)
     op = node.op
@@ -305,6 +302,14 @@ def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
     values[pair_row[rows], cols] = pair_values[rows, cols]
     present[pair_row[rows], cols] = True
     drop = np.full(n_rows, bool(return_bool))
+    if op in COMPARISON and not return_bool:
+        # A filter keeps the many side's label set, so it keeps that side's pending name drop
+        # too: ``rate(a[5m]) > ignoring(code) b`` loses ``__name__`` as it would have without
+        # delayed removal. (Prometheus 3 with the flag on forgets the mark here; its default
+        # eager removal and 2.x drop the name.)
+        many_drop = many.drop_name_mask()
+        if many_drop.any():
+            np.logical_or.at(drop, pair_row, many_drop[pair_many])
     return _drop_empty_rows(Vector(out_labels, values, present, drop))
 
 
