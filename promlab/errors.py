@@ -14,7 +14,8 @@ The tree::
     │   ├── TooManySamples
     │   ├── QueryTimeout(TimeoutError)
     │   └── QueryCanceled
-    └── ScrapeError                        a single scrape failed (kept as the target's last error)
+    ├── ScrapeError                        a single scrape failed (kept as the target's last error)
+    └── RuleError                          one rule evaluation failed (duplicate labels, limit)
 
 Problems that are not fatal (PromQL warnings and infos) are not exceptions: they are collected in
 the result's annotations.
@@ -33,6 +34,7 @@ __all__ = [
     "QueryCanceled",
     "QueryError",
     "QueryTimeout",
+    "RuleError",
     "ScrapeError",
     "StorageError",
     "TooManySamples",
@@ -50,9 +52,11 @@ class ConfigError(PromlabError, ValueError):
     say where; the message says why.
     """
 
-    def __init__(self, message: str, *, file: str | None = None, path: str | None = None) -> None:
+    def __init__(self, message: str, *, file: str | None = None, path: str | None = None,
+                 line: int | None = None) -> None:
         self.file = file
         self.path = path
+        self.line = line  # 1-based line in ``file`` when known
         self.reason = message
         where = ":".join(p for p in (file, path) if p)
         super().__init__(f"{where}: {message}" if where else message)
@@ -138,3 +142,16 @@ class QueryCanceled(QueryError):
 
 class ScrapeError(PromlabError):
     """One scrape failed; the message is what the target's ``lastError`` shows."""
+
+
+class RuleError(PromlabError):
+    """One evaluation of one rule failed; the rule's group and the other rules go on.
+
+    ``rule`` names the rule. Raised for results Prometheus rejects: several alerts or series
+    with one label set, or more than the group's ``limit``.
+    """
+
+    def __init__(self, message: str, *, rule: str = "") -> None:
+        self.rule = rule
+        self.reason = message
+        super().__init__(message)
