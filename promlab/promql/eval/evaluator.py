@@ -9,8 +9,6 @@ chunks, so one huge selector can be interrupted. Nothing here loops over samples
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import threading
 import time
 from collections.abc import Sequence
@@ -39,7 +37,7 @@ from promlab.promql.parser.ast import (
 from promlab.promql.values import EvalContext, Matrix, Scalar, String, Value, Vector, group_labels
 from promlab.storage.interface import Querier, Queryable, SelectHints, SeriesSet
 
-__all__ = ["Evaluator", "evaluate", "load_implementations", "sample_count"]
+__all__ = ["Evaluator", "evaluate", "sample_count"]
 
 # Dense (series x steps) cells a single frame may allocate, whatever max_samples says.
 MAX_DENSE_CELLS = 400_000_000
@@ -49,34 +47,6 @@ SELECT_CHUNK_SAMPLES = 8_000_000
 PROBE_SLICES = 64
 # Selections over shorter time ranges are read in one go, without a probe.
 PROBE_MIN_SPAN_MS = 3_600_000
-
-_impls_loaded = False
-_impls_lock = threading.Lock()
-_import_errors: list[str] = []
-
-
-def load_implementations() -> None:
-    """Import the function and aggregation modules so that they fill the registry."""
-    global _impls_loaded
-    if _impls_loaded:
-        return
-    with _impls_lock:
-        if _impls_loaded:
-            return
-        import promlab.promql.eval as pkg
-
-        for mod in pkgutil.iter_modules(pkg.__path__):
-            if mod.name.startswith(("functions", "aggregation")):
-                try:
-                    importlib.import_module(f"{pkg.__name__}.{mod.name}")
-                except ImportError as exc:  # a half-written module must not break the engine
-                    _import_errors.append(f"{mod.name}: {exc}")
-        _impls_loaded = True
-
-
-def _import_note() -> str:
-    return f" ({'; '.join(_import_errors)})" if _import_errors else ""
-
 
 def sample_count(value: Value) -> int:
     """Samples held by a frame, as Prometheus counts them (points, not cells)."""
@@ -256,11 +226,7 @@ def _call(node: Call, ev: Evaluator, ctx: EvalContext) -> Value:
     name = node.func.name
     impl = FUNCTION_IMPLS.get(name)
     if impl is None:
-        load_implementations()
-        impl = FUNCTION_IMPLS.get(name)
-        if impl is None:
-            raise FunctionNotImplemented(f"function {name!r} is not implemented"
-                                         + _import_note())
+        raise FunctionNotImplemented(f"function {name!r} is not implemented")
     args = [ev.eval(a, ctx) for a in node.args]
     return impl(FunctionCall(node, args, ctx))
 
@@ -269,11 +235,7 @@ def _call(node: Call, ev: Evaluator, ctx: EvalContext) -> Value:
 def _aggregate(node: AggregateExpr, ev: Evaluator, ctx: EvalContext) -> Value:
     impl = AGGREGATIONS.get(node.op)
     if impl is None:
-        load_implementations()
-        impl = AGGREGATIONS.get(node.op)
-        if impl is None:
-            raise FunctionNotImplemented(f"aggregation {node.op!r} is not implemented"
-                                         + _import_note())
+        raise FunctionNotImplemented(f"aggregation {node.op!r} is not implemented")
     param = ev.eval(node.param, ctx) if node.param is not None else None
     vec = ev.eval(node.expr, ctx)
     if isinstance(vec, Scalar):  # pragma: no cover - the parser rejects this

@@ -11,18 +11,15 @@ whole frame exists.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from promlab.errors import TooManySamples
 from promlab.model import stale_mask
+from promlab.promql.eval.state import EvalState
 from promlab.promql.parser.ast import MatrixSelector, VectorSelector
 from promlab.promql.values import I64, EvalContext, Matrix, Vector
 from promlab.storage.interface import SeriesSet
-
-if TYPE_CHECKING:
-    from promlab.promql.eval.evaluator import Evaluator
 
 __all__ = [
     "concat_time_slices",
@@ -106,7 +103,7 @@ def count_at_or_before(ts_ms: I64, offsets: I64, ref_ms: I64,
     return np.cumsum(counts[:, :n_steps], axis=1)
 
 
-def eval_vector_selector(node: VectorSelector, ev: Evaluator, ctx: EvalContext) -> Vector:
+def eval_vector_selector(node: VectorSelector, ev: EvalState, ctx: EvalContext) -> Vector:
     """``name{matchers} offset o @ t``: the latest sample in ``(ref - lookback, ref]`` per step.
 
     A stale marker as the latest sample makes the series absent at that step.
@@ -230,7 +227,7 @@ def strip_stale(ss: SeriesSet) -> SeriesSet:
     return SeriesSet(labels, offsets, ts, vs)
 
 
-def eval_matrix_selector(node: MatrixSelector, ev: Evaluator, ctx: EvalContext) -> Matrix:
+def eval_matrix_selector(node: MatrixSelector, ev: EvalState, ctx: EvalContext) -> Matrix:
     """``selector[range]``: every step's window ``(ref - range, ref]`` over the CSR samples."""
     vs = node.vector_selector
     ref = reference_times(ctx, vs.at_ms, vs.at_modifier, vs.offset_ms)

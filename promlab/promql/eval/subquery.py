@@ -8,17 +8,13 @@ resulting instant vector frame becomes a CSR :class:`Matrix` whose per-step wind
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from promlab.model import Labels
 from promlab.promql.eval.selectors import reference_times
+from promlab.promql.eval.state import EvalState
 from promlab.promql.parser.ast import SubqueryExpr
 from promlab.promql.values import EvalContext, Matrix, Scalar, Vector
-
-if TYPE_CHECKING:
-    from promlab.promql.eval.evaluator import Evaluator
 
 __all__ = ["eval_subquery", "vector_to_matrix"]
 
@@ -41,7 +37,7 @@ def vector_to_matrix(vec: Vector, steps_ms: np.ndarray, window_start_ms: np.ndar
                      window_end_ms.astype(np.int64), int(range_ms), drop)
 
 
-def eval_subquery(node: SubqueryExpr, ev: Evaluator, ctx: EvalContext) -> Matrix:
+def eval_subquery(node: SubqueryExpr, ev: EvalState, ctx: EvalContext) -> Matrix:
     step = int(node.step_ms) or int(ctx.default_subquery_step_ms)
     ref = reference_times(ctx, node.at_ms, node.at_modifier, node.offset_ms)
     start = ref - node.range_ms

@@ -8,15 +8,13 @@ direct children.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from promlab.model import Matcher
-
-if TYPE_CHECKING:
-    from promlab.promql.parser.functions import Function
+from promlab.promql.parser.functions import Function
+from promlab.promql.parser.types import ValueType
 
 __all__ = [
     "AggregateExpr",
@@ -36,28 +34,6 @@ __all__ = [
     "children",
     "walk",
 ]
-
-
-class ValueType(enum.Enum):
-    NONE = "none"
-    SCALAR = "scalar"
-    VECTOR = "vector"
-    MATRIX = "matrix"
-    STRING = "string"
-
-    def __str__(self) -> str:
-        return self.value
-
-    @property
-    def document_name(self) -> str:
-        """The name Prometheus uses in error messages ("instant vector", "range vector", ...)."""
-        return {
-            ValueType.VECTOR: "instant vector",
-            ValueType.MATRIX: "range vector",
-            ValueType.SCALAR: "scalar",
-            ValueType.STRING: "string",
-            ValueType.NONE: "none",
-        }[self]
 
 
 @dataclass(frozen=True, slots=True)

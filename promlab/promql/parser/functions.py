@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from promlab.promql.parser.ast import ValueType
+from promlab.promql.parser.types import ValueType
 
 __all__ = ["FUNCTIONS", "Function", "get_function"]
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from promlab.promql.eval.calls import FunctionCall, FunctionTable
 from promlab.promql.eval.functions._common import scalar_arg
-from promlab.promql.eval.registry import FunctionCall, function
 from promlab.promql.values import Scalar, Vector
 
-__all__: list[str] = []
+__all__ = ["function"]
+
+# This module's implementations; promlab.promql.eval.registry merges them.
+function = FunctionTable()
 
 
 def _const(call: FunctionCall, value: float) -> Scalar:

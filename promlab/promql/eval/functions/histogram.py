@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from promlab.model import Labels
+from promlab.promql.eval.calls import FunctionCall, FunctionTable
 from promlab.promql.eval.functions._common import (
     format_go_g,
     info,
@@ -23,10 +24,12 @@ from promlab.promql.eval.functions._common import (
     vector_out,
     warn,
 )
-from promlab.promql.eval.registry import FunctionCall, function
 from promlab.promql.values import F64, I64, B, Vector
 
-__all__ = ["BucketCells", "bucket_cells", "parse_le"]
+__all__ = ["BucketCells", "bucket_cells", "function", "parse_le"]
+
+# This module's implementations; promlab.promql.eval.registry merges them.
+function = FunctionTable()
 
 _MONOTONIC_INFO = ("input to histogram_quantile needed to be fixed for monotonicity (see "
                    "https://prometheus.io/docs/prometheus/latest/querying/functions/"

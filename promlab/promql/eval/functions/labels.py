@@ -13,11 +13,14 @@ import numpy as np
 from promlab.errors import QueryError
 from promlab.model import METRIC_NAME, Labels
 from promlab.model.re2 import expand
+from promlab.promql.eval.calls import FunctionCall, FunctionTable
 from promlab.promql.eval.functions._common import string_arg
-from promlab.promql.eval.registry import FunctionCall, function
 from promlab.promql.values import Vector
 
-__all__ = ["merge_same_labelsets"]
+__all__ = ["function", "merge_same_labelsets"]
+
+# This module's implementations; promlab.promql.eval.registry merges them.
+function = FunctionTable()
 
 
 

@@ -10,11 +10,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from promlab.promql.eval.calls import FunctionCall, FunctionTable
 from promlab.promql.eval.functions._common import vector_out
-from promlab.promql.eval.registry import FunctionCall, function
 from promlab.promql.values import F64, Vector
 
-__all__ = ["apply_elementwise"]
+__all__ = ["apply_elementwise", "function"]
+
+# This module's implementations; promlab.promql.eval.registry merges them.
+function = FunctionTable()
 
 
 def apply_elementwise(call: FunctionCall, fn: Callable[[F64], F64]) -> Vector:

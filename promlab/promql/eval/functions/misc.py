@@ -9,17 +9,20 @@ import numpy as np
 
 from promlab.errors import FunctionNotImplemented
 from promlab.model import METRIC_NAME, Labels, MatchType
+from promlab.promql.eval.calls import FunctionCall, FunctionTable
 from promlab.promql.eval.functions._common import (
     scalar_arg,
     string_arg,
     vector_out,
     warn,
 )
-from promlab.promql.eval.registry import FunctionCall, function
 from promlab.promql.parser.ast import Expr, MatrixSelector, VectorSelector
 from promlab.promql.values import B, Scalar, Value, Vector
 
-__all__ = ["absent_labels", "natural_compare"]
+__all__ = ["absent_labels", "function", "natural_compare"]
+
+# This module's implementations; promlab.promql.eval.registry merges them.
+function = FunctionTable()
 
 
 def _vec(call: FunctionCall, i: int = 0) -> Vector:

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from promlab.promql.eval.calls import FunctionCall, FunctionTable
 from promlab.promql.eval.functions._common import (
     WindowSet,
     format_go_g,
@@ -31,10 +32,12 @@ from promlab.promql.eval.functions._fast import (
 )
 from promlab.promql.eval.functions.misc import absent_vector
 from promlab.promql.eval.functions.rangefuncs import matrix_arg
-from promlab.promql.eval.registry import FunctionCall, function
 from promlab.promql.values import F64, I64, B, Matrix, Vector
 
-__all__ = ["quantile_of_sorted", "window_sum"]
+__all__ = ["function", "quantile_of_sorted", "window_sum"]
+
+# This module's implementations; promlab.promql.eval.registry merges them.
+function = FunctionTable()
 
 
 def _out(m: Matrix, values: F64, present: B, *, keep_name: bool = False) -> Vector:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from promlab.errors import QueryError
+from promlab.promql.eval.calls import FunctionCall, FunctionTable
 from promlab.promql.eval.functions._common import (
     WindowSet,
     info,
@@ -21,10 +22,12 @@ from promlab.promql.eval.functions._common import (
     vector_out,
 )
 from promlab.promql.eval.functions._fast import nonfinite_counts, window_regression
-from promlab.promql.eval.registry import FunctionCall, function
 from promlab.promql.values import F64, I64, B, Matrix, Vector
 
-__all__ = ["matrix_arg", "series_start_mask"]
+__all__ = ["function", "matrix_arg", "series_start_mask"]
+
+# This module's implementations; promlab.promql.eval.registry merges them.
+function = FunctionTable()
 
 _COUNTER_SUFFIXES = ("_total", "_sum", "_count", "_bucket")
 

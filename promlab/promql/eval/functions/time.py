@@ -8,11 +8,14 @@ from typing import Any
 import numpy as np
 
 from promlab.model import Labels
+from promlab.promql.eval.calls import FunctionCall, FunctionTable
 from promlab.promql.eval.functions._common import vector_out
-from promlab.promql.eval.registry import FunctionCall, function
 from promlab.promql.values import F64, I64, Scalar, Vector
 
-__all__ = ["calendar_fields"]
+__all__ = ["calendar_fields", "function"]
+
+# This module's implementations; promlab.promql.eval.registry merges them.
+function = FunctionTable()
 
 
 @function("time")

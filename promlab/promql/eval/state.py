@@ -1,0 +1,46 @@
+"""The evaluator as node implementations see it.
+
+Selectors, subqueries and binary operators get the running :class:`~promlab.promql.eval.evaluator.Evaluator`
+through this protocol, so they need not import the evaluator module that dispatches to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from promlab.model import Matcher
+from promlab.promql.parser.ast import Expr
+from promlab.promql.values import EvalContext, Value
+from promlab.storage.interface import SeriesSet
+
+__all__ = ["EvalState"]
+
+
+class EvalState(Protocol):
+    """One running query: child evaluation, storage reads and the query's limits."""
+
+    @property
+    def max_samples(self) -> int:
+        """Limit on samples held at once."""
+        ...
+
+    def eval(self, node: Expr, ctx: EvalContext) -> Value:
+        """Evaluate a child node over ``ctx.steps_ms`` (checks limits before and after)."""
+        ...
+
+    def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> SeriesSet:
+        """Series matching ``matchers`` with samples in ``[start_ms, end_ms]``."""
+        ...
+
+    def check(self) -> None:
+        """Raise if the query was canceled or ran out of time."""
+        ...
+
+    def add_samples(self, n: int) -> None:
+        """Count ``n`` more samples held; raise past the limit."""
+        ...
+
+    def check_dense(self, cells: int) -> None:
+        """Refuse to allocate an absurdly large dense frame."""
+        ...
