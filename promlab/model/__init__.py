@@ -1,6 +1,13 @@
 """The data model: label sets, matchers, sample values, times."""
 
-from promlab.model.labels import METRIC_NAME, Labels, Matcher, MatchType, format_label_value
+from promlab.model.labels import (
+    METRIC_NAME,
+    Labels,
+    Matcher,
+    MatchType,
+    format_label_value,
+    is_valid_label_name,
+)
 from promlab.model.timeparse import (
     format_duration,
     now_ms,
@@ -20,6 +27,7 @@ __all__ = [
     "format_duration",
     "format_label_value",
     "is_stale",
+    "is_valid_label_name",
     "now_ms",
     "parse_duration",
     "parse_time",

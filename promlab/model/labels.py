@@ -15,7 +15,7 @@ from typing import Any, TypeVar, overload
 
 from promlab.model.re2 import compile_anchored
 
-__all__ = ["METRIC_NAME", "Labels", "MatchType", "Matcher", "format_label_value"]
+__all__ = ["METRIC_NAME", "Labels", "MatchType", "Matcher", "format_label_value", "is_valid_label_name"]
 
 METRIC_NAME = "__name__"
 _T = TypeVar("_T")
@@ -23,6 +23,11 @@ _T = TypeVar("_T")
 _SEP = b"\xff"
 _LEGACY_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LEGACY_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+def is_valid_label_name(name: str) -> bool:
+    """Whether ``name`` is a legacy Prometheus label name, ``[a-zA-Z_][a-zA-Z0-9_]*``."""
+    return _LEGACY_LABEL.fullmatch(name) is not None
 
 
 def format_label_value(value: str) -> str:

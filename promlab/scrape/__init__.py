@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from promlab.scrape.config import Config, ScrapeConfig, load, load_config
+from promlab.config import Config, ScrapeConfig, load, load_config
 from promlab.scrape.health import targets_frame
 from promlab.scrape.manager import ScrapeManager
 from promlab.scrape.relabel import RelabelConfig, process

@@ -1,6 +1,6 @@
 """Fetching a target's page over HTTP (httpx), apart from parsing it.
 
-:func:`build_client` turns an :class:`~promlab.scrape.config.HTTPClientConfig` into an
+:func:`build_client` turns an :class:`~promlab.config.HTTPClientConfig` into an
 ``httpx.AsyncClient`` (auth, TLS); :func:`fetch` does one GET with the scrape headers, the
 timeout and the body size limit, and raises :class:`~promlab.errors.ScrapeError` with a message
 worded like Prometheus's ``lastError``.
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from promlab.config import HTTPClientConfig
 from promlab.errors import ScrapeError
-from promlab.scrape.config import HTTPClientConfig
 
 __all__ = ["FetchResult", "build_client", "fetch", "ssl_context"]
 

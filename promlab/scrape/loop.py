@@ -27,9 +27,9 @@ import numpy as np
 import numpy.typing as npt
 
 import promlab.exposition as expo
+from promlab.config import ScrapeConfig
 from promlab.errors import ExpositionError, ScrapeError
 from promlab.model import STALE_NAN, Labels
-from promlab.scrape.config import ScrapeConfig
 from promlab.scrape.fetch import fetch
 from promlab.scrape.series import SeriesCache, report_labels
 from promlab.scrape.targets import Target

@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
+from promlab.config import Config, ScrapeConfig
 from promlab.model import Labels
-from promlab.scrape.config import Config, ScrapeConfig
 from promlab.scrape.discovery import DiscoveryManager, providers_for
 from promlab.scrape.fetch import build_client, ssl_context
 from promlab.scrape.loop import Batch, ScrapeLoop

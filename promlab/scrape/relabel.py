@@ -5,20 +5,19 @@ Semantics follow Prometheus's ``model/relabel``: source label values are joined 
 are expanded with Go's ``regexp.Expand`` rules (``$1``, ``${1}``, ``$name``, ``$$``; a reference
 takes the longest run of letters, digits and ``_``, so ``$1x`` names group ``1x``, which does not
 exist and expands to nothing). ``hashmod`` is the unsigned big-endian integer of the last 8 bytes
-of the MD5 digest modulo ``modulus``, so shards agree with Prometheus.
+of the MD5 digest modulo ``modulus``, so shards agree with Prometheus. The rule itself
+(:class:`~promlab.config.relabel.RelabelConfig`) lives in :mod:`promlab.config`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
-from promlab.errors import ConfigError
+from promlab.config.relabel import ACTIONS, DEFAULT_REGEX, RelabelConfig
 from promlab.model import Labels
-from promlab.model.re2 import compile_anchored, expand
+from promlab.model.labels import is_valid_label_name
+from promlab.model.re2 import expand
 
 __all__ = [
     "ACTIONS",
@@ -27,118 +26,6 @@ __all__ = [
     "process",
     "process_dict",
 ]
-
-ACTIONS = (
-    "replace", "keep", "drop", "keepequal", "dropequal", "hashmod",
-    "labelmap", "labeldrop", "labelkeep", "lowercase", "uppercase",
-)
-DEFAULT_REGEX = "(.*)"
-DEFAULT_SEPARATOR = ";"
-DEFAULT_REPLACEMENT = "$1"
-
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
-# A target label with references: runs of letters/underscores or $refs, then word characters.
-_RELABEL_TARGET = re.compile(r"(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+\Z", re.ASCII)
-
-
-def is_valid_label_name(name: str) -> bool:
-    """Whether ``name`` matches ``[a-zA-Z_][a-zA-Z0-9_]*``."""
-    return _LABEL_NAME.match(name) is not None
-
-
-@dataclass(frozen=True)
-class RelabelConfig:
-    """One relabel rule (frozen). Build from YAML data with :meth:`from_dict`."""
-
-    source_labels: tuple[str, ...] = ()
-    separator: str = DEFAULT_SEPARATOR
-    regex: str = DEFAULT_REGEX
-    modulus: int = 0
-    target_label: str = ""
-    replacement: str = DEFAULT_REPLACEMENT
-    action: str = "replace"
-    compiled: re.Pattern[str] = field(default=compile_anchored(DEFAULT_REGEX), compare=False, repr=False)
-
-    @classmethod
-    def from_dict(cls, data: Any, *, file: str | None = None, path: str = "relabel_config") -> RelabelConfig:
-        """Validate and build a rule the way Prometheus's config loader does."""
-
-        def fail(reason: str, key: str | None = None) -> ConfigError:
-            return ConfigError(reason, file=file, path=f"{path}.{key}" if key else path)
-
-        if not isinstance(data, Mapping):
-            raise fail("relabel config must be a mapping")
-        known = {"source_labels", "separator", "regex", "modulus", "target_label", "replacement", "action"}
-        for k in data:
-            if k not in known:
-                raise fail(f"field {k} not found in type relabel.plain", str(k))
-        kw: dict[str, Any] = {}
-        src = data.get("source_labels")
-        if src is not None:
-            if isinstance(src, str) or not isinstance(src, Sequence):
-                raise fail("source_labels must be a list of label names", "source_labels")
-            for s in src:
-                if not isinstance(s, str) or not is_valid_label_name(s):
-                    raise fail(f"{s!r} is not a valid label name", "source_labels")
-            kw["source_labels"] = tuple(src)
-        for key in ("separator", "target_label", "replacement"):
-            if key in data and data[key] is not None:
-                if not isinstance(data[key], str | int | float) or isinstance(data[key], bool):
-                    raise fail(f"{key} must be a string", key)
-                kw[key] = str(data[key])
-        regex = DEFAULT_REGEX
-        if "regex" in data:
-            r = data["regex"]
-            regex = "" if r is None else str(r)
-        try:
-            compiled = compile_anchored(regex)
-        except re.error as exc:
-            raise fail(f"error parsing regexp: {exc}: `^(?:{regex})$`", "regex") from exc
-        kw["regex"] = regex
-        kw["compiled"] = compiled
-        if "modulus" in data and data["modulus"] is not None:
-            m = data["modulus"]
-            if isinstance(m, bool) or not isinstance(m, int) or m < 0:
-                raise fail(f"cannot unmarshal {m!r} into uint64", "modulus")
-            kw["modulus"] = m
-        action = data.get("action", "replace")
-        if not isinstance(action, str) or action.lower() not in ACTIONS:
-            raise fail(f"unknown relabel action {action!r}", "action")
-        kw["action"] = action.lower()
-        cfg = cls(**kw)
-        reason = cfg._validate(data)
-        if reason:
-            raise fail(reason)
-        return cfg
-
-    def _validate(self, data: Mapping[str, Any]) -> str | None:
-        a, t = self.action, self.target_label
-        if a == "hashmod" and self.modulus == 0:
-            return "relabel configuration for hashmod requires non-zero modulus"
-        needs_target = ("replace", "hashmod", "lowercase", "uppercase", "keepequal", "dropequal")
-        if a in needs_target and t == "":
-            return f"relabel configuration for {a} action requires 'target_label' value"
-        if a == "replace" and "$" not in t and not is_valid_label_name(t):
-            return f"{t!r} is invalid 'target_label' for {a} action"
-        if a == "replace" and "$" in t and not _RELABEL_TARGET.match(t):
-            return f"{t!r} is invalid 'target_label' for {a} action"
-        if a in ("lowercase", "uppercase", "keepequal", "dropequal", "hashmod") and not is_valid_label_name(t):
-            return f"{t!r} is invalid 'target_label' for {a} action"
-        if a in ("lowercase", "uppercase", "keepequal", "dropequal") and self.replacement != DEFAULT_REPLACEMENT:
-            return f"'replacement' can not be set for {a} action"
-        if a == "labelmap" and not _RELABEL_TARGET.match(self.replacement):
-            return f"{self.replacement!r} is invalid 'replacement' for {a} action"
-        if a in ("keepequal", "dropequal") and (
-            self.regex != DEFAULT_REGEX or self.modulus != 0 or self.separator != DEFAULT_SEPARATOR
-            or self.replacement != DEFAULT_REPLACEMENT
-        ):
-            return f"{a} action requires only 'source_labels' and `target_label`, and no other fields"
-        if a in ("labeldrop", "labelkeep") and (
-            "source_labels" in data or t != "" or self.modulus != 0
-            or self.separator != DEFAULT_SEPARATOR or self.replacement != DEFAULT_REPLACEMENT
-        ):
-            return f"{a} action requires only 'regex', and no other fields"
-        return None
 
 
 def _hashmod(value: str, modulus: int) -> int:

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from promlab.config import ScrapeConfig
 from promlab.model import METRIC_NAME, Labels
-from promlab.scrape.config import ScrapeConfig
 from promlab.scrape.relabel import process_dict
 
 __all__ = ["DROPPED", "SeriesCache", "mutate_sample_labels", "report_labels"]

@@ -15,8 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from promlab.config import ScrapeConfig
+from promlab.config.reader import parse_config_duration
 from promlab.model import Labels, format_duration
-from promlab.scrape.config import ScrapeConfig, parse_config_duration
 from promlab.scrape.discovery.group import TargetGroup
 from promlab.scrape.relabel import process_dict
 

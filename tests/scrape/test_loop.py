@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from promlab.model import Labels, Matcher, MatchType, stale_mask
-from promlab.scrape.config import load_config
+from promlab.config import load_config
 from promlab.scrape.discovery.static import StaticProvider
 from promlab.scrape.fetch import build_client
 from promlab.scrape.loop import Batch, ScrapeLoop, ScrapeResult

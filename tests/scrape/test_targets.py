@@ -10,7 +10,7 @@ import pytest
 import promlab.scrape as scrape
 from promlab.errors import ConfigError
 from promlab.model import Labels
-from promlab.scrape.config import load_config
+from promlab.config import load_config
 from promlab.scrape.discovery.file import read_file_groups
 from promlab.scrape.discovery.group import TargetGroup
 from promlab.scrape.loop import ScrapeLoop

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from promlab.scrape.config import FileSDConfig, HTTPSDConfig, StaticConfig
+from promlab.config import FileSDConfig, HTTPSDConfig, StaticConfig
 from promlab.scrape.discovery.file import FileProvider
 from promlab.scrape.discovery.group import TargetGroup, groups_from_data
 from promlab.scrape.discovery.http import HTTPProvider

@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
+from promlab.config import FileSDConfig
 from promlab.errors import ConfigError
-from promlab.scrape.config import FileSDConfig
 from promlab.scrape.discovery.group import TargetGroup, groups_from_data
 
 __all__ = ["FileProvider", "read_file_groups"]

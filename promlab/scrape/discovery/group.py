@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promlab.errors import ConfigError
-from promlab.scrape.relabel import is_valid_label_name
+from promlab.model.labels import is_valid_label_name
 
 __all__ = ["TargetGroup", "groups_from_data"]
 

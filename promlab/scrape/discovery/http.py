@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import httpx
 
+from promlab.config import HTTPSDConfig
 from promlab.errors import ConfigError
-from promlab.scrape.config import HTTPSDConfig
 from promlab.scrape.discovery.group import TargetGroup, groups_from_data
 from promlab.scrape.fetch import build_client
 

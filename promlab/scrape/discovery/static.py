@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from promlab.scrape.config import StaticConfig
+from promlab.config import StaticConfig
 from promlab.scrape.discovery.group import TargetGroup
 
 __all__ = ["StaticProvider"]

@@ -1,15 +1,19 @@
 """The ``prometheus.yml`` model: frozen dataclasses with Prometheus's defaults.
 
-Times are int milliseconds (``*_ms``). Build them with :func:`promlab.scrape.config.load`.
+Durations are int milliseconds (``*_ms``), sizes int bytes. Build a :class:`Config` with
+:func:`promlab.config.load_config`; scrape, rules and the API each read their own part of it.
+Constructors with more than three fields are keyword-only.
 """
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from promlab.config.relabel import RelabelConfig
 from promlab.model import Labels
-from promlab.scrape.relabel import RelabelConfig
 
 __all__ = [
     "AlertingConfig",
@@ -21,6 +25,8 @@ __all__ = [
     "GlobalConfig",
     "HTTPClientConfig",
     "HTTPSDConfig",
+    "RemoteReadConfig",
+    "RemoteWriteConfig",
     "ScrapeConfig",
     "StaticConfig",
     "TLSConfig",
@@ -41,7 +47,7 @@ class Authorization:
     credentials_file: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TLSConfig:
     ca_file: str = ""
     cert_file: str = ""
@@ -50,7 +56,7 @@ class TLSConfig:
     insecure_skip_verify: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class HTTPClientConfig:
     """How to talk HTTP to a target or an SD endpoint (``bearer_token*`` become ``authorization``)."""
 
@@ -79,7 +85,7 @@ class HTTPSDConfig:
     http: HTTPClientConfig = HTTPClientConfig()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ScrapeConfig:
     """One ``scrape_configs`` entry with the global defaults already applied."""
 
@@ -105,9 +111,9 @@ class ScrapeConfig:
     body_size_limit: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AlertmanagerConfig:
-    """One ``alerting.alertmanagers`` entry, kept as data for the rules part."""
+    """One ``alerting.alertmanagers`` entry: where and how the rules part sends alerts."""
 
     scheme: str = "http"
     path_prefix: str = "/"
@@ -126,7 +132,37 @@ class AlertingConfig:
     alertmanagers: tuple[AlertmanagerConfig, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class RemoteWriteConfig:
+    """One ``remote_write`` entry. ``queue_config`` and ``metadata_config`` are kept as given."""
+
+    url: str
+    name: str = ""
+    remote_timeout_ms: int = 30_000
+    headers: Mapping[str, str] = field(default_factory=dict)
+    write_relabel_configs: tuple[RelabelConfig, ...] = ()
+    send_exemplars: bool = False
+    send_native_histograms: bool = False
+    queue_config: Mapping[str, Any] = field(default_factory=dict)
+    metadata_config: Mapping[str, Any] = field(default_factory=dict)
+    http: HTTPClientConfig = HTTPClientConfig()
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemoteReadConfig:
+    """One ``remote_read`` entry."""
+
+    url: str
+    name: str = ""
+    remote_timeout_ms: int = 60_000
+    headers: Mapping[str, str] = field(default_factory=dict)
+    required_matchers: Labels = field(default_factory=Labels)
+    read_recent: bool = False
+    filter_external_labels: bool = True
+    http: HTTPClientConfig = HTTPClientConfig()
+
+
+@dataclass(frozen=True, kw_only=True)
 class GlobalConfig:
     scrape_interval_ms: int = 60_000
     scrape_timeout_ms: int = 10_000
@@ -135,14 +171,16 @@ class GlobalConfig:
     query_log_file: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Config:
-    """A whole ``prometheus.yml``."""
+    """A whole ``prometheus.yml``; ``rule_files`` are patterns resolved against ``file``'s directory."""
 
     global_config: GlobalConfig = GlobalConfig()
     scrape_configs: tuple[ScrapeConfig, ...] = ()
     rule_files: tuple[str, ...] = ()
     alerting: AlertingConfig = AlertingConfig()
+    remote_write: tuple[RemoteWriteConfig, ...] = ()
+    remote_read: tuple[RemoteReadConfig, ...] = ()
     file: str | None = None
 
     def scrape_config(self, job_name: str) -> ScrapeConfig:
@@ -150,3 +188,12 @@ class Config:
             if sc.job_name == job_name:
                 return sc
         raise KeyError(job_name)
+
+    def rule_file_paths(self) -> list[str]:
+        """The rule files the ``rule_files`` globs match now, sorted within each pattern."""
+        out: list[str] = []
+        for pattern in self.rule_files:
+            for p in sorted(glob.glob(pattern)):
+                if p not in out:
+                    out.append(p)
+        return out

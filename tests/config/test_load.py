@@ -1,10 +1,11 @@
-"""prometheus.yml parsing: defaults, checks, key paths; every config is also run by promtool.
+"""prometheus.yml loading (promlab.config): defaults, checks, key paths; every config is also run by promtool.
 
 A config promtool accepts must load in promlab and one it rejects must be rejected by promlab.
 """
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import textwrap
 from pathlib import Path
@@ -13,9 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
+import promlab.config
+from promlab.config import GlobalConfig, load, load_config
+from promlab.config.reader import parse_size
 from promlab.errors import ConfigError
 from promlab.model import Labels
-from promlab.scrape.config import load, load_config, parse_size
 
 VALID = [
     pytest.param("", id="empty-file"),
@@ -79,6 +82,21 @@ VALID = [
               path_prefix: /am
         remote_write: []
     """, id="alerting-and-ignored-sections"),
+    pytest.param("""
+        remote_write:
+          - url: http://127.0.0.1:1/api/v1/write
+            name: a
+            remote_timeout: 5s
+            headers: {X-Scope: team}
+            write_relabel_configs: [{source_labels: [__name__], regex: 'go_.*', action: drop}]
+            queue_config: {capacity: 100}
+            basic_auth: {username: u, password: p}
+          - url: http://127.0.0.1:2/write
+        remote_read:
+          - url: http://127.0.0.1:1/api/v1/read
+            required_matchers: {job: x}
+            read_recent: true
+    """, id="remote-write-and-read"),
     pytest.param("""
         global: {scrape_interval: 5s}
         scrape_configs:
@@ -145,6 +163,15 @@ INVALID = [
     pytest.param("scrape_configs:\n  - job_name: a\n    params: {a: b}\n", "scrape_configs[0].params.a",
                  id="params-not-list"),
     pytest.param("rule_files: ['[a']\n", "rule_files[0]", id="bad-rule-glob"),
+    pytest.param("remote_write:\n  - name: a\n", "remote_write[0].url", id="remote-write-no-url"),
+    pytest.param("remote_write:\n  - {url: 'http://a/w', name: x}\n  - {url: 'http://b/w', name: x}\n",
+                 "remote_write[1].name", id="remote-write-duplicate-name"),
+    pytest.param("remote_write:\n  - {url: 'http://a/w', headers: {Content-Type: x}}\n",
+                 "remote_write[0].headers.Content-Type", id="remote-write-reserved-header"),
+    pytest.param("remote_write:\n  - {url: 'http://a/w', remote_timeout: 1.5s}\n",
+                 "remote_write[0].remote_timeout", id="remote-write-float-timeout"),
+    pytest.param("remote_read:\n  - {url: 'http://a/r', bogus: 1}\n", "remote_read[0].bogus",
+                 id="remote-read-unknown-key"),
     pytest.param("alerting:\n  alertmanagers:\n    - api_version: v3\n", "alerting.alertmanagers[0].api_version",
                  id="am-api-version"),
 ]
@@ -228,3 +255,51 @@ def test_external_labels_and_alerting_kept() -> None:
                                             ("2GB", 2 << 30)])
 def test_sizes(text: str, size: int) -> None:
     assert parse_size(text) == size
+
+
+def test_remote_sections_kept() -> None:
+    cfg = load_config(yaml.safe_load("""
+        remote_write:
+          - {url: 'http://a/w', remote_timeout: 5s, write_relabel_configs: [{regex: tmp, action: labeldrop}]}
+        remote_read:
+          - {url: 'http://a/r', required_matchers: {job: x}}
+    """))
+    rw, rr = cfg.remote_write[0], cfg.remote_read[0]
+    assert (rw.url, rw.remote_timeout_ms, rw.write_relabel_configs[0].action) == ("http://a/w", 5000, "labeldrop")
+    assert (rr.url, rr.remote_timeout_ms, rr.required_matchers) == ("http://a/r", 60_000, Labels({"job": "x"}))
+    assert (rr.read_recent, rr.filter_external_labels) == (False, True)
+
+
+def test_rule_file_globs_expand_relative_to_config(tmp_path: Path) -> None:
+    (tmp_path / "rules").mkdir()
+    for name in ("b.yml", "a.yml", "c.txt"):
+        (tmp_path / "rules" / name).write_text("groups: []\n")
+    cfg = load(write(tmp_path, "rule_files: ['rules/*.yml', rules/a.yml]\n"))
+    assert cfg.rule_files == (str(tmp_path / "rules/*.yml"), str(tmp_path / "rules/a.yml"))
+    assert cfg.rule_file_paths() == [str(tmp_path / "rules/a.yml"), str(tmp_path / "rules/b.yml")]
+
+
+def test_constructors_past_three_fields_are_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        GlobalConfig(1000, 1000, 1000)  # type: ignore[misc]
+    assert GlobalConfig(scrape_interval_ms=1000).scrape_timeout_ms == 10_000
+
+
+def test_config_imports_nothing_above_it() -> None:
+    """DESIGN.md: config sits below everything but model."""
+    above = ("promlab.scrape", "promlab.storage", "promlab.promql", "promlab.rules", "promlab.api",
+             "promlab.session", "promlab.cli", "promlab.notebook")
+    found = []
+    for f in sorted(Path(promlab.config.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [(f.name, n) for n in names if n.startswith(above)]
+    assert found == []
+
+
+def test_scrape_reexports_config_names() -> None:
+    import promlab.scrape as scrape
+
+    assert scrape.Config is promlab.config.Config and scrape.load_config is promlab.config.load_config
+    assert scrape.RelabelConfig is promlab.config.RelabelConfig

@@ -1,0 +1,292 @@
+"""Loading ``prometheus.yml``: :func:`load_config` from a path, a dict or a :class:`Config`.
+
+Defaults and checks follow Prometheus's config loader (``promtool check config`` accepts what
+this accepts). Every problem raises :class:`~promlab.errors.ConfigError` with the file and the
+key path (``scrape_configs[0].relabel_configs[1].action``). Keys Prometheus knows but promlab
+does not act on (``oauth2``, ``sigv4``, other service discoveries, ``storage``, ...) are accepted
+and logged. Relative file names, ``rule_files`` globs included, are resolved against the config
+file's directory, as Prometheus does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from promlab.config.model import (
+    AlertingConfig,
+    AlertmanagerConfig,
+    Config,
+    GlobalConfig,
+    RemoteReadConfig,
+    RemoteWriteConfig,
+    ScrapeConfig,
+)
+from promlab.config.reader import (
+    HTTP_IGNORED,
+    HTTP_KEYS,
+    SD_IGNORED,
+    Reader,
+    file_sd_configs,
+    http_client,
+    http_sd_configs,
+    join,
+    label_set,
+    relabel_configs,
+    static_configs,
+)
+from promlab.errors import ConfigError
+
+__all__ = ["ConfigSource", "load", "load_config", "parse"]
+
+ConfigSource = Config | Mapping[str, Any] | str | os.PathLike[str]
+"""What :func:`load_config` accepts."""
+
+_SCRAPE_KEYS = {
+    "job_name", "scrape_interval", "scrape_timeout", "metrics_path", "scheme", "params", "honor_labels",
+    "honor_timestamps", "static_configs", "file_sd_configs", "http_sd_configs", "relabel_configs",
+    "metric_relabel_configs", "sample_limit", "label_limit", "label_name_length_limit",
+    "label_value_length_limit", "target_limit", "body_size_limit",
+} | HTTP_KEYS
+
+
+def _scrape_config(r: Reader, data: Any, path: str, g: GlobalConfig) -> ScrapeConfig:
+    if data is None:
+        raise r.err(path, "empty or null scrape config section")
+    d = r.mapping(data, path, _SCRAPE_KEYS, (HTTP_IGNORED - {"follow_redirects"}) | SD_IGNORED)
+    job = r.string(d, "job_name", path)
+    if not job:
+        raise r.err(join(path, "job_name"), "job_name is empty")
+    interval = r.duration(d, "scrape_interval", path) or g.scrape_interval_ms
+    timeout = r.duration(d, "scrape_timeout", path)
+    if timeout > interval:
+        raise r.err(join(path, "scrape_timeout"),
+                    f'scrape timeout greater than scrape interval for scrape config with job name "{job}"')
+    if timeout == 0:
+        timeout = min(g.scrape_timeout_ms, interval)
+    params: dict[str, tuple[str, ...]] = {}
+    pp = join(path, "params")
+    for k, v in r.mapping(d.get("params"), pp, set(d.get("params") or ())).items():
+        if not isinstance(v, list):
+            raise r.err(join(pp, str(k)), f"cannot unmarshal {v!r} into []string")
+        params[str(k)] = tuple(str(x) for x in v)
+    body_limit = r.size(d, "body_size_limit", path)
+    return ScrapeConfig(
+        job_name=job, scrape_interval_ms=interval, scrape_timeout_ms=timeout,
+        metrics_path=r.string(d, "metrics_path", path, "/metrics") or "/metrics",
+        scheme=r.string(d, "scheme", path, "http") or "http",
+        params=params,
+        honor_labels=r.boolean(d, "honor_labels", path, False),
+        honor_timestamps=r.boolean(d, "honor_timestamps", path, True),
+        static_configs=static_configs(r, d.get("static_configs"), join(path, "static_configs")),
+        file_sd_configs=file_sd_configs(r, d.get("file_sd_configs"), join(path, "file_sd_configs")),
+        http_sd_configs=http_sd_configs(r, d.get("http_sd_configs"), join(path, "http_sd_configs")),
+        relabel_configs=relabel_configs(r, d.get("relabel_configs"), join(path, "relabel_configs")),
+        metric_relabel_configs=relabel_configs(r, d.get("metric_relabel_configs"), join(path, "metric_relabel_configs")),
+        http=http_client(r, d, path),
+        sample_limit=r.uint(d, "sample_limit", path), label_limit=r.uint(d, "label_limit", path),
+        label_name_length_limit=r.uint(d, "label_name_length_limit", path),
+        label_value_length_limit=r.uint(d, "label_value_length_limit", path),
+        target_limit=r.uint(d, "target_limit", path), body_size_limit=body_limit,
+    )
+
+
+def _global(r: Reader, data: Any) -> GlobalConfig:
+    p = "global"
+    d = r.mapping(data, p, {"scrape_interval", "scrape_timeout", "evaluation_interval", "external_labels",
+                            "query_log_file"})
+    interval = r.duration(d, "scrape_interval", p) or 60_000
+    timeout = r.duration(d, "scrape_timeout", p)
+    if timeout > interval:
+        raise r.err(join(p, "scrape_timeout"), "global scrape timeout greater than scrape interval")
+    if timeout == 0:
+        timeout = min(10_000, interval)
+    return GlobalConfig(scrape_interval_ms=interval, scrape_timeout_ms=timeout,
+                        evaluation_interval_ms=r.duration(d, "evaluation_interval", p) or 60_000,
+                        external_labels=label_set(r, d.get("external_labels"), join(p, "external_labels")),
+                        query_log_file=r.file_path(r.string(d, "query_log_file", p)))
+
+
+def _alerting(r: Reader, data: Any) -> AlertingConfig:
+    d = r.mapping(data, "alerting", {"alert_relabel_configs", "alertmanagers"})
+    ams = []
+    for i, am in enumerate(r.seq(d.get("alertmanagers"), "alerting.alertmanagers")):
+        p = f"alerting.alertmanagers[{i}]"
+        a = r.mapping(am, p, {"scheme", "path_prefix", "timeout", "api_version", "static_configs",
+                              "file_sd_configs", "http_sd_configs", "relabel_configs"} | HTTP_KEYS,
+                      (HTTP_IGNORED - {"follow_redirects"}) | SD_IGNORED | {"sigv4"})
+        version = r.string(a, "api_version", p, "v2") or "v2"
+        if version not in ("v1", "v2"):
+            raise r.err(join(p, "api_version"), f"expected Alertmanager api version to be one of [v1 v2] but got {version}")
+        ams.append(AlertmanagerConfig(
+            scheme=r.string(a, "scheme", p, "http") or "http", path_prefix=r.string(a, "path_prefix", p, "/") or "/",
+            timeout_ms=r.duration(a, "timeout", p, 10_000) or 10_000, api_version=version,
+            static_configs=static_configs(r, a.get("static_configs"), join(p, "static_configs")),
+            file_sd_configs=file_sd_configs(r, a.get("file_sd_configs"), join(p, "file_sd_configs")),
+            http_sd_configs=http_sd_configs(r, a.get("http_sd_configs"), join(p, "http_sd_configs")),
+            relabel_configs=relabel_configs(r, a.get("relabel_configs"), join(p, "relabel_configs")),
+            http=http_client(r, a, p)))
+    return AlertingConfig(relabel_configs(r, d.get("alert_relabel_configs"), "alerting.alert_relabel_configs"),
+                          tuple(ams))
+
+
+def _check_glob(r: Reader, pattern: str, path: str) -> None:
+    # Go's filepath.Match rejects unbalanced brackets and a trailing backslash.
+    depth = 0
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 1
+            if i >= len(pattern):
+                raise r.err(path, "syntax error in pattern")
+        elif c == "[":
+            depth += 1
+        elif c == "]":
+            if depth == 0:
+                raise r.err(path, "syntax error in pattern")
+            depth -= 1
+        i += 1
+    if depth:
+        raise r.err(path, "syntax error in pattern")
+
+
+# Headers Prometheus sets itself on remote requests; a config may not override them.
+_RESERVED_HEADERS = {h.lower() for h in (
+    "Authorization", "Host", "Content-Encoding", "Content-Length", "Content-Type", "User-Agent",
+    "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Www-Authenticate",
+    "Accept-Encoding", "X-Prometheus-Remote-Write-Version", "X-Prometheus-Remote-Read-Version")}
+_REMOTE_IGNORED = (HTTP_IGNORED - {"follow_redirects"}) | {"sigv4", "azuread", "google_iam",
+                                                            "protobuf_message", "round_robin_dns"}
+
+
+def _headers(r: Reader, data: Any, path: str) -> dict[str, str]:
+    m = r.mapping(data, path, set(data) if isinstance(data, Mapping) else set())
+    out = {}
+    for k in m:
+        if str(k).lower() in _RESERVED_HEADERS:
+            raise r.err(join(path, str(k)), f"{k} is a reserved header. It must not be changed")
+        out[str(k)] = r.string(m, k, path)
+    return out
+
+
+def _remote_url(r: Reader, d: Mapping[str, Any], path: str, what: str) -> str:
+    url = r.string(d, "url", path)
+    if not url:
+        raise r.err(join(path, "url"), f"url for {what} is empty")
+    return url
+
+
+def _unique_names(r: Reader, names: list[str], section: str, what: str) -> None:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name and name in seen:
+            raise r.err(f"{section}[{i}].name", f'found multiple {what} configs with job name "{name}"')
+        seen.add(name)
+
+
+def _remote_write(r: Reader, data: Any) -> tuple[RemoteWriteConfig, ...]:
+    out = []
+    for i, rw in enumerate(r.seq(data, "remote_write")):
+        p = f"remote_write[{i}]"
+        d = r.mapping(rw, p, {"url", "name", "remote_timeout", "headers", "write_relabel_configs",
+                              "send_exemplars", "send_native_histograms", "queue_config",
+                              "metadata_config"} | HTTP_KEYS, _REMOTE_IGNORED)
+        out.append(RemoteWriteConfig(
+            url=_remote_url(r, d, p, "remote_write"), name=r.string(d, "name", p),
+            remote_timeout_ms=r.duration(d, "remote_timeout", p, 30_000),
+            headers=_headers(r, d.get("headers"), join(p, "headers")),
+            write_relabel_configs=relabel_configs(r, d.get("write_relabel_configs"), join(p, "write_relabel_configs")),
+            send_exemplars=r.boolean(d, "send_exemplars", p, False),
+            send_native_histograms=r.boolean(d, "send_native_histograms", p, False),
+            queue_config=dict(r.mapping(d.get("queue_config"), join(p, "queue_config"),
+                                        set(d.get("queue_config") or ()))),
+            metadata_config=dict(r.mapping(d.get("metadata_config"), join(p, "metadata_config"),
+                                           set(d.get("metadata_config") or ()))),
+            http=http_client(r, d, p)))
+    _unique_names(r, [c.name for c in out], "remote_write", "remote write")
+    return tuple(out)
+
+
+def _remote_read(r: Reader, data: Any) -> tuple[RemoteReadConfig, ...]:
+    out = []
+    for i, rr in enumerate(r.seq(data, "remote_read")):
+        p = f"remote_read[{i}]"
+        d = r.mapping(rr, p, {"url", "name", "remote_timeout", "headers", "required_matchers", "read_recent",
+                              "filter_external_labels"} | HTTP_KEYS, _REMOTE_IGNORED)
+        out.append(RemoteReadConfig(
+            url=_remote_url(r, d, p, "remote_read"), name=r.string(d, "name", p),
+            remote_timeout_ms=r.duration(d, "remote_timeout", p, 60_000),
+            headers=_headers(r, d.get("headers"), join(p, "headers")),
+            required_matchers=label_set(r, d.get("required_matchers"), join(p, "required_matchers")),
+            read_recent=r.boolean(d, "read_recent", p, False),
+            filter_external_labels=r.boolean(d, "filter_external_labels", p, True),
+            http=http_client(r, d, p)))
+    _unique_names(r, [c.name for c in out], "remote_read", "remote read")
+    return tuple(out)
+
+
+def parse(data: Any, *, file: str | None = None) -> Config:
+    """Build a :class:`Config` from YAML data (the loaded mapping); ``file`` anchors relative paths."""
+    base = str(Path(file).resolve().parent) if file else None
+    r = Reader(file, base)
+    d = r.mapping(data, "", {"global", "scrape_configs", "rule_files", "alerting", "remote_write", "remote_read"},
+                  {"storage", "tracing", "otlp", "runtime"})
+    g = _global(r, d.get("global"))
+    rule_files = []
+    for i, rf in enumerate(r.seq(d.get("rule_files"), "rule_files")):
+        _check_glob(r, str(rf), f"rule_files[{i}]")
+        rule_files.append(r.file_path(str(rf)))
+    scs: list[ScrapeConfig] = []
+    seen: set[str] = set()
+    for i, sc in enumerate(r.seq(d.get("scrape_configs"), "scrape_configs")):
+        cfg = _scrape_config(r, sc, f"scrape_configs[{i}]", g)
+        if cfg.job_name in seen:
+            raise r.err(f"scrape_configs[{i}].job_name",
+                        f'found multiple scrape configs with job name "{cfg.job_name}"')
+        seen.add(cfg.job_name)
+        scs.append(cfg)
+    return Config(global_config=g, scrape_configs=tuple(scs), rule_files=tuple(rule_files),
+                  alerting=_alerting(r, d.get("alerting")), remote_write=_remote_write(r, d.get("remote_write")),
+                  remote_read=_remote_read(r, d.get("remote_read")), file=file)
+
+
+def load(path: str | os.PathLike[str]) -> Config:
+    """Read and check a ``prometheus.yml`` file.
+
+    Raises
+    ------
+    ConfigError
+        When the file cannot be read, is not YAML, or is not a valid configuration.
+    """
+    p = str(path)
+    try:
+        with open(p, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc}", file=p) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", file=p) from exc
+    return parse(data, file=p)
+
+
+def load_config(config: ConfigSource) -> Config:
+    """Accept a parsed :class:`Config`, a dict shaped like ``prometheus.yml`` or a file path.
+
+    Examples
+    --------
+    >>> cfg = load_config({"global": {"scrape_interval": "15s"}, "scrape_configs": [{"job_name": "a"}]})
+    >>> cfg.scrape_configs[0].scrape_interval_ms
+    15000
+    >>> load_config(cfg) is cfg
+    True
+    """
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, Mapping):
+        return parse(config)
+    return load(config)

@@ -1,0 +1,288 @@
+"""Reading YAML sections shared by several parts of ``prometheus.yml``.
+
+:class:`Reader` walks the loaded YAML with a key path so that every problem becomes a
+:class:`~promlab.errors.ConfigError` naming the file and the key
+(``scrape_configs[0].relabel_configs[1].action``). The functions below read the blocks that
+scrape configs, Alertmanager configs and remote write/read share: HTTP client settings, static
+and file/HTTP discovery, label sets and relabel rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from promlab.config.model import (
+    Authorization,
+    BasicAuth,
+    FileSDConfig,
+    HTTPClientConfig,
+    HTTPSDConfig,
+    StaticConfig,
+    TLSConfig,
+)
+from promlab.config.relabel import RelabelConfig
+from promlab.errors import ConfigError
+from promlab.model import Labels
+from promlab.model.labels import is_valid_label_name
+
+__all__ = [
+    "HTTP_IGNORED",
+    "HTTP_KEYS",
+    "SD_IGNORED",
+    "Reader",
+    "file_sd_configs",
+    "http_client",
+    "http_sd_configs",
+    "join",
+    "label_set",
+    "parse_config_duration",
+    "parse_size",
+    "relabel_configs",
+    "static_configs",
+]
+
+log = logging.getLogger("promlab.config")
+
+_DURATION = re.compile(r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?\Z")
+_DURATION_MS = (365 * 86400_000, 7 * 86400_000, 86400_000, 3600_000, 60_000, 1000, 1)
+_SIZE = re.compile(r"(\d+)([A-Za-z]+)\Z")
+_SIZE_UNITS = {"B": 0, "KB": 1, "KIB": 1, "MB": 2, "MIB": 2, "GB": 3, "GIB": 3, "TB": 4, "TIB": 4,
+               "PB": 5, "PIB": 5, "EB": 6, "EIB": 6}
+SD_IGNORED = {f"{k}_sd_configs" for k in (
+    "azure", "consul", "digitalocean", "docker", "dockerswarm", "dns", "ec2", "eureka", "gce",
+    "hetzner", "ionos", "kubernetes", "kuma", "lightsail", "linode", "marathon", "nerve", "nomad",
+    "openstack", "ovhcloud", "puppetdb", "scaleway", "serverset", "triton", "uyuni", "vultr")}
+HTTP_IGNORED = {"oauth2", "follow_redirects", "enable_http2", "proxy_url", "no_proxy",
+                "proxy_from_environment", "proxy_connect_header"}
+
+
+def parse_config_duration(text: Any) -> int:
+    """A Prometheus config duration (``1h30m``, ``15s``, ``0``) in ms; ValueError if malformed."""
+    if not isinstance(text, str) or text == "":
+        raise ValueError(f"not a valid duration string: {text!r}")
+    if text == "0":
+        return 0
+    m = _DURATION.match(text)
+    if m is None or not any(m.groups()):
+        raise ValueError(f'not a valid duration string: "{text}"')
+    return sum(int(g) * u for g, u in zip(m.groups(), _DURATION_MS, strict=True) if g)
+
+
+def parse_size(text: Any) -> int:
+    """A ``<size>`` (``512MB``; units are powers of 1024 as in Prometheus) in bytes."""
+    m = _SIZE.match(str(text).strip())
+    if m is None:
+        raise ValueError(f"units: unknown unit  in {text}")
+    unit = m.group(2)
+    if unit.upper() not in _SIZE_UNITS or unit not in (unit.upper(), unit[:-2].upper() + "iB"):
+        raise ValueError(f"units: unknown unit {unit} in {text}")
+    return int(m.group(1)) * int(1024 ** _SIZE_UNITS[unit.upper()])
+
+
+class Reader:
+    """Walks the YAML tree with a key path, rejecting unknown keys and wrong types.
+
+    ``file`` names the config file in errors; relative paths are resolved against ``base_dir``.
+    """
+
+    def __init__(self, file: str | None, base_dir: str | None) -> None:
+        self.file = file
+        self.base_dir = base_dir
+
+    def err(self, path: str, reason: str) -> ConfigError:
+        return ConfigError(reason, file=self.file, path=path or None)
+
+    def mapping(self, data: Any, path: str, known: set[str], ignored: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
+        if data is None:
+            return {}
+        if not isinstance(data, Mapping):
+            raise self.err(path, f"expected a mapping, got {type(data).__name__}")
+        for k in data:
+            if k in ignored:
+                log.warning("%s: %s is not supported by promlab and is ignored", path or "config", k)
+            elif k not in known:
+                raise self.err(join(path, str(k)), f"field {k} not found")
+        return {k: v for k, v in data.items() if k in known}
+
+    def seq(self, data: Any, path: str) -> list[Any]:
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            raise self.err(path, f"expected a list, got {type(data).__name__}")
+        return data
+
+    def string(self, data: Mapping[str, Any], key: str, path: str, default: str = "") -> str:
+        v = data.get(key)
+        if v is None:
+            return default
+        if isinstance(v, Mapping | list):
+            raise self.err(join(path, key), f"cannot unmarshal {type(v).__name__} into string")
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return str(v)
+
+    def boolean(self, data: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
+        v = data.get(key)
+        if v is None:
+            return default
+        if not isinstance(v, bool):
+            raise self.err(join(path, key), f"cannot unmarshal {v!r} into bool")
+        return v
+
+    def uint(self, data: Mapping[str, Any], key: str, path: str) -> int:
+        v = data.get(key)
+        if v is None:
+            return 0
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise self.err(join(path, key), f"cannot unmarshal {v!r} into uint")
+        return v
+
+    def duration(self, data: Mapping[str, Any], key: str, path: str, default: int = 0) -> int:
+        v = data.get(key)
+        if v is None:
+            return default
+        try:
+            return parse_config_duration(v if isinstance(v, str) else str(v) if not isinstance(v, int) else f"{v}")
+        except ValueError as exc:
+            raise self.err(join(path, key), str(exc)) from None
+
+    def size(self, data: Mapping[str, Any], key: str, path: str) -> int:
+        """A ``<size>`` (``512MB``) in bytes; 0 when absent."""
+        v = data.get(key)
+        if v is None:
+            return 0
+        try:
+            return parse_size(v)
+        except ValueError as exc:
+            raise self.err(join(path, key), str(exc)) from None
+
+    def file_path(self, p: str) -> str:
+        if not p or os.path.isabs(p) or self.base_dir is None:
+            return p
+        return os.path.join(self.base_dir, p)
+
+
+def join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def http_client(r: Reader, d: dict[str, Any], path: str) -> HTTPClientConfig:
+    basic = None
+    if d.get("basic_auth") is not None:
+        p = join(path, "basic_auth")
+        b = r.mapping(d["basic_auth"], p, {"username", "password", "password_file"})
+        basic = BasicAuth(r.string(b, "username", p), r.string(b, "password", p),
+                          r.file_path(r.string(b, "password_file", p)))
+        if basic.password and basic.password_file:
+            raise r.err(p, "at most one of basic_auth password & password_file must be configured")
+    bearer = r.string(d, "bearer_token", path)
+    bearer_file = r.string(d, "bearer_token_file", path)
+    if bearer and bearer_file:
+        raise r.err(path, "at most one of bearer_token & bearer_token_file must be configured")
+    if basic is not None and (bearer or bearer_file):
+        raise r.err(path, "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured")
+    auth = None
+    if d.get("authorization") is not None:
+        p = join(path, "authorization")
+        a = r.mapping(d["authorization"], p, {"type", "credentials", "credentials_file"})
+        if bearer or bearer_file:
+            raise r.err(p, "authorization is not compatible with bearer_token & bearer_token_file")
+        if basic is not None:
+            raise r.err(p, "at most one of basic_auth, oauth2 & authorization must be configured")
+        auth = Authorization(r.string(a, "type", p, "Bearer") or "Bearer", r.string(a, "credentials", p),
+                             r.file_path(r.string(a, "credentials_file", p)))
+        if auth.type.strip().lower() == "basic":
+            raise r.err(p, 'authorization type cannot be set to "basic", use "basic_auth" instead')
+        if auth.credentials and auth.credentials_file:
+            raise r.err(p, "at most one of authorization credentials & credentials_file must be configured")
+    elif bearer or bearer_file:
+        auth = Authorization("Bearer", bearer, r.file_path(bearer_file))
+    tls = TLSConfig()
+    if d.get("tls_config") is not None:
+        p = join(path, "tls_config")
+        t = r.mapping(d["tls_config"], p, {"ca_file", "cert_file", "key_file", "server_name",
+                                           "insecure_skip_verify"}, {"min_version", "max_version"})
+        tls = TLSConfig(ca_file=r.file_path(r.string(t, "ca_file", p)),
+                        cert_file=r.file_path(r.string(t, "cert_file", p)),
+                        key_file=r.file_path(r.string(t, "key_file", p)), server_name=r.string(t, "server_name", p),
+                        insecure_skip_verify=r.boolean(t, "insecure_skip_verify", p, False))
+        if bool(tls.cert_file) != bool(tls.key_file):
+            raise r.err(p, "exactly one of key or key_file must be configured when a client certificate is configured")
+    return HTTPClientConfig(basic_auth=basic, authorization=auth, tls_config=tls,
+                            follow_redirects=r.boolean(d, "follow_redirects", path, True))
+
+
+HTTP_KEYS = {"basic_auth", "authorization", "bearer_token", "bearer_token_file", "tls_config", "follow_redirects"}
+
+
+def label_set(r: Reader, data: Any, path: str) -> Labels:
+    m = r.mapping(data, path, set(data) if isinstance(data, Mapping) else set())
+    out = {}
+    for k, v in m.items():
+        if not isinstance(k, str) or not is_valid_label_name(k):
+            raise r.err(join(path, str(k)), f"{k!r} is not a valid label name")
+        out[k] = "" if v is None else r.string(m, k, path)
+    return Labels(out)
+
+
+def static_configs(r: Reader, data: Any, path: str) -> tuple[StaticConfig, ...]:
+    out = []
+    for i, sc in enumerate(r.seq(data, path)):
+        p = f"{path}[{i}]"
+        s = r.mapping(sc, p, {"targets", "labels"})
+        targets = []
+        for j, t in enumerate(r.seq(s.get("targets"), join(p, "targets"))):
+            t = str(t)
+            if "/" in t:
+                raise r.err(f"{p}.targets[{j}]", f'"{t}" is not a valid hostname')
+            targets.append(t)
+        out.append(StaticConfig(tuple(targets), label_set(r, s.get("labels"), join(p, "labels"))))
+    return tuple(out)
+
+
+def file_sd_configs(r: Reader, data: Any, path: str) -> tuple[FileSDConfig, ...]:
+    out = []
+    for i, fc in enumerate(r.seq(data, path)):
+        p = f"{path}[{i}]"
+        f = r.mapping(fc, p, {"files", "refresh_interval"})
+        files = [str(x) for x in r.seq(f.get("files"), join(p, "files"))]
+        if not files:
+            raise r.err(p, "file service discovery config must contain at least one path name")
+        for name in files:
+            if not name.endswith((".json", ".yml", ".yaml")):
+                raise r.err(join(p, "files"), f'path name "{name}" is not valid for file discovery')
+        out.append(FileSDConfig(tuple(r.file_path(x) for x in files),
+                                r.duration(f, "refresh_interval", p, 300_000) or 300_000))
+    return tuple(out)
+
+
+def http_sd_configs(r: Reader, data: Any, path: str) -> tuple[HTTPSDConfig, ...]:
+    out = []
+    for i, hc in enumerate(r.seq(data, path)):
+        p = f"{path}[{i}]"
+        h = r.mapping(hc, p, {"url", "refresh_interval"} | HTTP_KEYS, HTTP_IGNORED - {"follow_redirects"})
+        url = r.string(h, "url", p)
+        if not url:
+            raise r.err(p, "URL is missing")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise r.err(join(p, "url"), "URL scheme must be 'http' or 'https'")
+        if not parts.hostname:
+            raise r.err(join(p, "url"), "host is missing in URL")
+        out.append(HTTPSDConfig(url, r.duration(h, "refresh_interval", p, 60_000) or 60_000,
+                                http_client(r, h, p)))
+    return tuple(out)
+
+
+def relabel_configs(r: Reader, data: Any, path: str) -> tuple[RelabelConfig, ...]:
+    out = []
+    for i, rc in enumerate(r.seq(data, path)):
+        if rc is None:
+            raise r.err(f"{path}[{i}]", "empty or null relabeling rule")
+        out.append(RelabelConfig.from_dict(rc, file=r.file, path=f"{path}[{i}]"))
+    return tuple(out)
