@@ -27,7 +27,8 @@ from promlab.errors import (
     TooManySamples,
 )
 from promlab.model import Labels, Matcher, MatchType
-from promlab.promql import Engine, Result, query, query_range
+from promlab.promql import Engine, Result
+from promlab.session import Session, close_sessions, query, query_range
 from promlab.storage import MemoryStorage, open_store
 
 __version__ = "0.1.0"
@@ -46,9 +47,11 @@ __all__ = [
     "QueryError",
     "QueryTimeout",
     "Result",
+    "Session",
     "StorageError",
     "TooManySamples",
     "__version__",
+    "close_sessions",
     "open_store",
     "query",
     "query_range",

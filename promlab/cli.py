@@ -64,17 +64,15 @@ def _print_info(info: StoreInfo) -> None:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from promlab.errors import ExpositionError, PromlabError
-    from promlab.importer import import_file
-    from promlab.storage import open_store
+    from promlab.session import Session
 
     path = Path(args.file)
     if not path.is_file():
         return _err("import", f"no such file: {path}")
     t0 = time.perf_counter()
     try:
-        with open_store(args.data, progress=not args.quiet) as store:
-            stats = import_file(path, store, progress=not args.quiet)
-            store.flush()
+        with Session(args.data, progress=not args.quiet) as session:
+            stats = session.import_file(path, progress=not args.quiet)
     except ExpositionError as e:
         return _err("import", f"line {e.lineno}: {e.reason}")
     except PromlabError as e:
@@ -94,36 +92,23 @@ def _format_frame(df: Any, fmt: str) -> str:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    import promlab
-    from promlab.errors import ParseError, PromlabError
-    from promlab.model import parse_duration, parse_time
-    from promlab.storage import open_store
+    from promlab.errors import PromlabError
+    from promlab.session import Session
 
     ranged = args.start is not None or args.end is not None or args.step is not None
     if ranged and (args.start is None or args.end is None or args.step is None):
         return _err("query", "a range query needs --start, --end and --step")
     if ranged and args.time is not None:
         return _err("query", "--time and --start/--end/--step exclude each other")
-    try:
-        for t in (args.time, args.start, args.end):
-            if t is not None:
-                parse_time(t)
-        if args.step is not None:
-            parse_duration(args.step)
-    except ValueError as e:
-        return _err("query", e)
     if not Path(args.data).is_dir():
         return _err("query", f"no store at {args.data}")
     try:
-        # Opened here (not by path) so a long WAL replay shows a bar (on stderr: stdout stays
-        # clean for --format json/csv).
-        with open_store(args.data, readonly=True, progress=not args.quiet) as store:
+        # Progress (a long WAL replay) goes to stderr: stdout stays clean for json/csv.
+        with Session(args.data, read_only=True, progress=not args.quiet) as session:
             if ranged:
-                df = promlab.query_range(args.expr, args.start, args.end, args.step, data=store)
+                df = session.query_range(args.expr, args.start, args.end, args.step)
             else:
-                df = promlab.query(args.expr, time=args.time, data=store)
-    except ParseError as e:
-        return _err("query", e)
+                df = session.query(args.expr, time=args.time)
     except PromlabError as e:
         return _err("query", e)
     print(_format_frame(df, args.format))
@@ -131,23 +116,20 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_scrape(args: argparse.Namespace) -> int:
-    from promlab import progress
-    from promlab.scrape import daemon
+    from promlab import daemon
 
-    # The daemon opens the store itself: the process default turns its bars on (WAL replay).
-    with progress.defaulting(not args.quiet):
-        return int(daemon.run(args.config, args.data))
+    return int(daemon.run(args.config, args.data, progress=not args.quiet))
 
 
 def cmd_tsdb_info(args: argparse.Namespace) -> int:
     from promlab.errors import PromlabError
-    from promlab.storage import describe_store, open_store
+    from promlab.session import Session
 
     if not Path(args.data).is_dir():
         return _err("tsdb info", f"no store at {args.data}")
     try:
-        with open_store(args.data, readonly=True, progress=not args.quiet) as store:
-            info = describe_store(store)
+        with Session(args.data, read_only=True, progress=not args.quiet) as session:
+            info = session.info()
     except PromlabError as e:
         return _err("tsdb info", e)
     if args.json:

@@ -1,8 +1,8 @@
 """``promlab demo``: the main job, live: scrape real targets, store the samples, query them.
 
 The demo starts a real ``node_exporter`` and a small app instrumented with
-``prometheus_client``, writes a ``prometheus.yml`` for them, scrapes them into a store with
-:func:`promlab.scrape.start`, imports a slice of the standard dataset (:mod:`promlab.datasets`),
+``prometheus_client``, writes a ``prometheus.yml`` for them, scrapes them into a store through
+a :class:`promlab.Session` (``session.scrape.start``), imports a slice of the standard dataset (:mod:`promlab.datasets`),
 runs a few PromQL queries, saves a plot and prints the store's statistics. Everything it starts
 is stopped again, also on Ctrl-C or SIGTERM.
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from promlab.datasets import DatasetInfo
-    from promlab.storage import ParquetStore
+    from promlab.session import Session
 
 __all__ = ["DemoApp", "NodeExporter", "find_node_exporter", "run", "scrape_config_text"]
 
@@ -292,29 +292,29 @@ class _Demo:
         self.data, self.duration, self.hours, self.scale, self.cache_dir = data, duration, hours, scale, cache_dir
         self.node: NodeExporter | None = None
         self.app: DemoApp | None = None
-        self.store: ParquetStore | None = None
+        self.session: Session | None = None
         self.live: tuple[int, int] | None = None  # first and last scrape time (ms) of this run
         self.dataset: DatasetInfo | None = None
 
     def main(self, stack: contextlib.ExitStack) -> int:
         from promlab.errors import PromlabError
-        from promlab.storage import open_store
+        from promlab.session import Session
 
         print(f"promlab demo: scrape -> store {self.data} -> PromQL  ({self.duration:g} s of live scraping)",
               flush=True)
         try:
-            self.store = open_store(self.data, progress=True)
+            self.session = Session(self.data, progress=True)
         except PromlabError as e:  # e.g. a `promlab scrape` daemon holds the store's lock
             print(f"promlab demo: cannot open the store {self.data}: {e}", file=sys.stderr)
             return 1
-        stack.callback(self.store.close)
+        stack.callback(self.session.close)
         stage = _Stage(6)
         stage.run("starting targets: node_exporter and an app instrumented with prometheus_client",
                   lambda: self.start_targets(stack))
-        stage.run(f"scraping for {self.duration:g} s (promlab.scrape.start)", self.scrape)
+        stage.run(f"scraping for {self.duration:g} s (session.scrape.start)", self.scrape)
         stage.run(f"importing {self.hours:g} h of the standard dataset (promlab.importer)", self.import_dataset)
-        stage.run("querying the store (promlab.query)", self.queries)
-        stage.run("plotting a range query (promlab.query_range, df.prom.plot)", self.plot)
+        stage.run("querying the store (session.query)", self.queries)
+        stage.run("plotting a range query (session.query_range, df.prom.plot)", self.plot)
         stage.run(f"the store {self.data}", self.summary)
         self.next_steps()
         print("\ndemo failed" if stage.failed else "\ndemo done", flush=True)
@@ -341,8 +341,7 @@ class _Demo:
             raise RuntimeError("no target could be started")
 
     def scrape(self) -> None:
-        import promlab.scrape
-
+        assert self.session is not None
         if self.node is None and self.app is None:
             raise RuntimeError("no targets to scrape")
         from tqdm.auto import tqdm
@@ -351,7 +350,7 @@ class _Demo:
         cfg.write_text(scrape_config_text(node=self.node.address if self.node else None,
                                           app=self.app.address if self.app else None))
         print(f"  config: {cfg}")
-        handle = promlab.scrape.start(cfg, data=self.store)
+        handle = self.session.scrape.start(cfg)
         try:
             first = now_ms()
             t0 = time.monotonic()
@@ -366,19 +365,19 @@ class _Demo:
             print(f"  {handle.manager.samples_appended:,} samples appended in {self.duration:g} s")
             # Removing the jobs writes staleness markers (as Prometheus does when a target goes
             # away), so the series of this run end here and those of earlier runs never linger.
-            handle.reload({"scrape_configs": []})
+            self.session.scrape.reload({"scrape_configs": []})
         finally:
-            handle.stop()
+            self.session.scrape.stop()
 
     def import_dataset(self) -> None:
         from promlab.datasets import standard_dataset
         from promlab.importer import import_file
 
-        assert self.store is not None
+        assert self.session is not None
         info = standard_dataset(hours=self.hours, scale=self.scale, cache_dir=self.cache_dir)
         self.dataset = info
         print(f"  {info.path}: {info.series:,} series, {info.samples:,} samples, {info.bytes / 1e6:,.1f} MB")
-        q = self.store.querier(info.spec.start_ms, info.spec.end_ms)
+        q = self.session.store.querier(info.spec.start_ms, info.spec.end_ms)
         try:
             have = q.select([Matcher(MatchType.REGEX, "__name__", ".+")]).num_samples
         finally:
@@ -387,14 +386,13 @@ class _Demo:
             print(f"  already in the store ({have:,} samples in its time range): not imported again")
             return
         t0 = time.perf_counter()
-        stats = import_file(info.path, self.store, progress=True)
+        stats = import_file(info.path, self.session.storage, progress=True)
         dt = time.perf_counter() - t0
         print(f"  imported {stats.samples:,} samples of {stats.series:,} series in {dt:.2f} s "
               f"({stats.samples / dt:,.0f} samples/s)", flush=True)
 
     def queries(self) -> None:
-        import promlab
-
+        assert self.session is not None
         todo: list[tuple[str, int]] = []
         if self.live is not None:
             at = self.live[1]
@@ -410,7 +408,7 @@ class _Demo:
             raise RuntimeError("nothing was stored to query")
         for expr, at in todo:
             t0 = time.perf_counter()
-            df = promlab.query(expr, time=at / 1000, data=self.store)
+            df = self.session.query(expr, time=at / 1000)
             dt = time.perf_counter() - t0
             print(f"  > {expr}\n    at {_iso(at)}: {len(df)} series in {dt * 1000:.1f} ms")
             print(_indent(_compact(df), "      "), flush=True)
@@ -421,8 +419,7 @@ class _Demo:
         matplotlib.use("Agg")  # files only; set here, never by the library
         import matplotlib.pyplot as plt
 
-        import promlab
-
+        assert self.session is not None
         if self.live is None:
             raise RuntimeError("nothing was scraped to plot")
         if self.app is not None:
@@ -431,7 +428,7 @@ class _Demo:
             expr, ylabel = 'sum by (mode) (rate(node_cpu_seconds_total{mode!="idle"}[5s]))', "CPU seconds/s"
         start, end = self.live
         t0 = time.perf_counter()
-        df = promlab.query_range(expr, start / 1000, end / 1000, "1s", data=self.store)
+        df = self.session.query_range(expr, start / 1000, end / 1000, "1s")
         dt = time.perf_counter() - t0
         print(f"  > {expr}\n    {_iso(start)} .. {_iso(end)} step 1s: {len(df)} points in {dt * 1000:.1f} ms")
         if df.empty:
@@ -447,13 +444,11 @@ class _Demo:
         print(f"  saved {out}")
 
     def summary(self) -> None:
-        from promlab.storage import describe_store
-
-        assert self.store is not None
+        assert self.session is not None
         t0 = time.perf_counter()
-        self.store.flush()
+        self.session.flush()
         print(f"  flushed the head to Parquet blocks in {time.perf_counter() - t0:.2f} s")
-        info = describe_store(self.store)
+        info = self.session.info()
         bps = info.bytes_per_sample
         print(f"  series:       {info.series:,}")
         print(f"  samples:      {info.samples:,}")

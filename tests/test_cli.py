@@ -70,7 +70,6 @@ def test_query_argument_errors(capsys, argv, message):
 
 
 def test_import_missing_file(capsys, tmp_path):
-    pytest.importorskip("promlab.importer")
     code, _, err = run(capsys, "import", str(tmp_path / "nope.om"), "--data", str(tmp_path / "d"))
     assert code == 1 and "no such file" in err
 
@@ -87,17 +86,9 @@ def test_subprocess_help():
     assert "usage: promlab" in proc.stdout
 
 
-def _require_store_and_importer() -> None:
-    pytest.importorskip("promlab.importer")
-    storage = pytest.importorskip("promlab.storage")
-    if not hasattr(storage, "open_store"):
-        pytest.skip("promlab.storage.open_store is not available yet")
-
-
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory):
     """A tiny standard dataset imported with ``promlab import``."""
-    _require_store_and_importer()
     root = tmp_path_factory.mktemp("cli")
     info = datasets.generate(root / "tiny.om", DatasetSpec(hours=0.5, scale=0.02))
     code = main(["import", str(info.path), "--data", str(root / "store"), "--quiet"])
@@ -106,7 +97,6 @@ def imported(tmp_path_factory):
 
 
 def test_import_prints_rate(capsys, tmp_path):
-    _require_store_and_importer()
     info = datasets.generate(tmp_path / "t.om", DatasetSpec(hours=0.1, scale=0.01))
     code, out, _ = run(capsys, "import", str(info.path), "--data", str(tmp_path / "s"), "-q")
     assert code == 0
@@ -171,7 +161,6 @@ def test_query_parse_error(capsys, imported):
 
 
 def test_import_reports_bad_line(capsys, tmp_path):
-    _require_store_and_importer()
     bad = tmp_path / "bad.om"
     bad.write_text("# TYPE a gauge\na 1 1700000000\na{ 2 1700000015\n# EOF\n")
     code, _, err = run(capsys, "import", str(bad), "--data", str(tmp_path / "s"), "-q")
@@ -180,7 +169,6 @@ def test_import_reports_bad_line(capsys, tmp_path):
 
 
 def test_scrape_bad_config(capsys, tmp_path):
-    pytest.importorskip("promlab.scrape.daemon")
     cfg = tmp_path / "prometheus.yml"
     cfg.write_text("scrape_configs: [{job_name: x, scrape_interval: banana}]\n")
     code = main(["scrape", "--config", str(cfg), "--data", str(tmp_path / "s")])
@@ -190,8 +178,6 @@ def test_scrape_bad_config(capsys, tmp_path):
 @pytest.mark.realprom
 def test_scrape_node_exporter(tmp_path):
     """``promlab scrape`` as a process: scrapes a real node_exporter into the store, stops on SIGTERM."""
-    pytest.importorskip("promlab.scrape.daemon")
-    _require_store_and_importer()
     from promlab.model import Matcher, MatchType
     from promlab.storage import open_store
 

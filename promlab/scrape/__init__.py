@@ -1,7 +1,8 @@
-"""Scraping: ``prometheus.yml`` config, discovery, relabeling and scrape loops writing to a store.
+"""Scraping: discovery, relabeling and scrape loops writing to a store.
 
-Start it in a notebook or any program with :func:`start` (a background thread), or as a daemon
-with :func:`promlab.scrape.daemon.run`; both use the same :class:`ScrapeManager`.
+:func:`start` runs a :class:`ScrapeManager` in a background thread over any store. People start
+it through a :class:`promlab.Session` (``session.scrape.start(config)``), in a notebook or as the
+daemon (:mod:`promlab.daemon`).
 
 Examples
 --------
@@ -45,25 +46,14 @@ __all__ = [
 log = logging.getLogger("promlab.scrape")
 
 
-def _open_storage(data: Any) -> tuple[Storage, bool]:
-    if isinstance(data, str | os.PathLike):
-        from promlab.storage import open_store
-
-        return open_store(str(data), progress=True), True
-    if hasattr(data, "appender"):
-        return data, False
-    raise TypeError(f"data must be a store directory or a Storage, not {type(data).__name__}")
-
-
 class ScrapeHandle:
     """A running scraper (background thread). Use :func:`start` to make one."""
 
-    def __init__(self, config: Config | Mapping[str, Any] | str | os.PathLike[str], storage: Storage,
-                 owns_storage: bool) -> None:
+    def __init__(self, config: Config | Mapping[str, Any] | str | os.PathLike[str],
+                 storage: Storage) -> None:
         self._source = config if isinstance(config, str | os.PathLike) else None
         self.config = load_config(config)
         self.storage = storage
-        self._owns_storage = owns_storage
         self._lock = threading.Lock()
         self.scheduler = Scheduler()
         self.manager = ScrapeManager(storage, self.scheduler)
@@ -104,7 +94,7 @@ class ScrapeHandle:
         return not self._stopped
 
     def stop(self) -> None:
-        """Stop scraping (no staleness markers, as on a Prometheus shutdown); close an owned store."""
+        """Stop scraping (no staleness markers, as on a Prometheus shutdown); the store stays open."""
         with self._lock:
             if self._stopped:
                 return
@@ -114,11 +104,6 @@ class ScrapeHandle:
             finally:
                 self.scheduler.close()
                 self.manager.writer.close()  # no-op when manager.close did it
-                if self._owns_storage:
-                    flush = getattr(self.storage, "flush", None)
-                    if flush is not None:
-                        flush()
-                    self.storage.close()
 
     def __enter__(self) -> ScrapeHandle:
         return self
@@ -131,22 +116,19 @@ class ScrapeHandle:
         return f"<ScrapeHandle jobs={len(self.manager.pools)} targets={n} running={self.running}>"
 
 
-def start(config: Config | Mapping[str, Any] | str | os.PathLike[str], data: Any) -> ScrapeHandle:
-    """Start scraping ``config`` into ``data`` in a background thread.
+def start(config: Config | Mapping[str, Any] | str | os.PathLike[str], data: Storage) -> ScrapeHandle:
+    """Start scraping ``config`` into the store ``data`` in a background thread.
 
     Parameters
     ----------
     config
         A ``prometheus.yml`` path, a dict of the same shape, or a parsed :class:`Config`.
     data
-        A store directory (opened with ``promlab.storage.open_store`` and closed on ``stop``) or
-        any :class:`~promlab.storage.interface.Storage` (left open).
+        Any :class:`~promlab.storage.interface.Storage`; it stays open when scraping stops. To
+        scrape into a store directory, use :class:`promlab.Session` (``session.scrape.start``),
+        which owns the one store that scraping and querying share.
     """
-    cfg = load_config(config)
-    storage, owns = _open_storage(data)
-    try:
-        return ScrapeHandle(config if isinstance(config, str | os.PathLike) else cfg, storage, owns)
-    except BaseException:
-        if owns:
-            storage.close()
-        raise
+    if not isinstance(data, Storage):
+        raise TypeError("data must be a Storage (with .appender()); for a store directory use "
+                        f"promlab.Session(path).scrape.start(config), not {type(data).__name__}")
+    return ScrapeHandle(config, data)

@@ -18,7 +18,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ import numpy.typing as npt
 import promlab.exposition as expo
 from promlab.config import ScrapeConfig
 from promlab.errors import ExpositionError, ScrapeError
+from promlab.exposition.page import MetricMetadata
 from promlab.model import STALE_NAN, Labels
 from promlab.scrape.fetch import fetch
 from promlab.scrape.series import SeriesCache, report_labels
@@ -119,6 +120,8 @@ class ScrapeLoop:
         self.last_samples = 0
         self.scrapes = 0
         self.scrape_log: deque[tuple[int, int, bool]] = deque(maxlen=512)  # (scheduled_ms, ts_ms, ok)
+        # HELP/TYPE/UNIT of the last good page (the parser memoises it: no copy per scrape).
+        self.metadata: Mapping[str, MetricMetadata] = {}
 
     # --- schedule --------------------------------------------------------------------------------
     def offset_ms(self) -> int:
@@ -228,6 +231,7 @@ class ScrapeLoop:
             page = self._parser.parse(body, content_type)
         except ExpositionError as exc:
             return ScrapeResult(False, str(exc))
+        self.metadata = page.metadata
         cache = self.cache
         ref_map = cache.map(page.series, page.empty_labels)
         n_out = len(cache)

@@ -227,6 +227,19 @@ class ScrapeManager:
         self.writer.close()
 
     # --- views -----------------------------------------------------------------------------------
+    def metadata(self) -> list[dict[str, str]]:
+        """Distinct ``{metric, type, help, unit}`` of the targets' last pages, sorted.
+
+        Prometheus's ``/api/v1/metadata`` view: a family exposed alike by many targets is one
+        row; targets that disagree give one row each.
+        """
+        seen: set[tuple[str, str, str, str]] = set()
+        for pool in list(self.pools.values()):
+            for lp in list(pool.loops.values()):
+                for md in list(lp.metadata.values()):
+                    seen.add((md.name, md.type, md.help, md.unit))
+        return [{"metric": m, "type": t, "help": h, "unit": u} for m, t, h, u in sorted(seen)]
+
     def snapshot(self) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         for job, pool in list(self.pools.items()):

@@ -36,7 +36,7 @@ def test_daemon_reload_and_sigterm(fault_server: FaultServer, tmp_path: Path) ->
     cfg = tmp_path / "prometheus.yml"
     data = tmp_path / "data"
     write_config(cfg, {"a": "/ok"}, fault_server.address)
-    code = "import sys; from promlab.scrape import daemon; sys.exit(daemon.run(sys.argv[1], sys.argv[2], watch_interval=0.2))"
+    code = "import sys; from promlab import daemon; sys.exit(daemon.run(sys.argv[1], sys.argv[2], watch_interval=0.2))"
     proc = subprocess.Popen([sys.executable, "-c", code, str(cfg), str(data)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     head = []

@@ -1,8 +1,9 @@
-"""The scrape daemon: ``promlab scrape`` runs :func:`run` in the foreground.
+"""The daemon: ``promlab scrape --config prometheus.yml`` runs :func:`run` in the foreground.
 
-SIGTERM/SIGINT stop it (the store is flushed and closed; exit code 0). SIGHUP, or a change of
-the config file's modification time, reloads the config; a bad new config is logged and the
-running one is kept.
+It is a :class:`~promlab.session.Session` on the data directory with the scraper started.
+SIGTERM/SIGINT stop it (scraping stops, everything scraped is committed, the store is flushed
+and closed; exit code 0). SIGHUP, or a change of the config file's modification time, reloads
+the config; a bad new config is logged and the running one is kept.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from types import FrameType
 from typing import Any
 
 from promlab.errors import ConfigError, PromlabError
-from promlab.scrape import ScrapeHandle, start
+from promlab.session import Session
 
 __all__ = ["run"]
 
-log = logging.getLogger("promlab.scrape.daemon")
+log = logging.getLogger("promlab.daemon")
 
 
 def _mtime(path: str) -> float:
@@ -30,7 +31,8 @@ def _mtime(path: str) -> float:
 
 
 def run(config_path: str | os.PathLike[str], data_dir: str | os.PathLike[str], *,
-        watch_interval: float = 1.0, stop_event: threading.Event | None = None) -> int:
+        watch_interval: float = 1.0, stop_event: threading.Event | None = None,
+        progress: bool | None = None) -> int:
     """Scrape until told to stop. Returns the process exit code (0 on a clean stop, 1 if the
     first config or the store cannot be loaded)."""
     config_path = str(config_path)
@@ -40,11 +42,18 @@ def run(config_path: str | os.PathLike[str], data_dir: str | os.PathLike[str], *
     stop = stop_event or threading.Event()
     reload_now = threading.Event()
     try:
-        handle: ScrapeHandle = start(config_path, data=str(data_dir))
+        session = Session(data_dir, config=config_path, progress=progress)
     except (PromlabError, OSError) as exc:
         log.error("cannot start: %s", exc)
         return 1
-    log.info("scraping %d jobs into %s", len(handle.config.scrape_configs), data_dir)
+    try:
+        session.scrape.start()
+    except (PromlabError, OSError) as exc:
+        log.error("cannot start: %s", exc)
+        session.close()
+        return 1
+    assert session.config is not None
+    log.info("scraping %d jobs into %s", len(session.config.scrape_configs), data_dir)
 
     def on_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
@@ -64,12 +73,12 @@ def run(config_path: str | os.PathLike[str], data_dir: str | os.PathLike[str], *
                 reload_now.clear()
                 seen = m
                 try:
-                    handle.reload(config_path)
+                    session.scrape.reload(config_path)
                     log.info("config reloaded from %s", config_path)
                 except ConfigError as exc:
                     log.error("config reload failed, keeping the running config: %s", exc)
     finally:
-        handle.stop()
+        session.close()
         for sig, fn in previous.items():
             signal.signal(sig, fn)
     return 0

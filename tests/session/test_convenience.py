@@ -1,4 +1,4 @@
-"""``promlab.query(..., data="dir")``: one shared read-only store per directory, kept fresh."""
+"""``promlab.query(..., data="dir")``: one shared read-only Session per directory, kept fresh."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import promlab.promql as pq
+import promlab.session.convenience as pq
 from promlab.model import Labels
 from promlab.storage import open_store
 
@@ -29,10 +29,10 @@ def _value(path: Path, t_ms: int) -> list[float]:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_registry() -> None:
-    pq.close_stores()
+def _fresh_sessions() -> None:
+    pq.close_sessions()
     yield
-    pq.close_stores()
+    pq.close_sessions()
 
 
 @pytest.mark.parametrize("flush", [pytest.param(False, id="wal"), pytest.param(True, id="flushed")])
@@ -40,38 +40,38 @@ def test_second_query_sees_data_written_in_between(tmp_path: Path, flush: bool) 
     with open_store(tmp_path, wal_fsync=False) as writer:
         _append(writer, [T0], [1.0])
         assert _value(tmp_path, T0) == [1.0]
-        store = pq._registry.get(tmp_path)
+        store = pq.session_for(tmp_path)
         _append(writer, [T0 + 15_000], [2.0])
         if flush:
             writer.flush()
         assert _value(tmp_path, T0 + 15_000) == [2.0]
-        assert pq._registry.get(tmp_path) is store  # reused, not reopened
+        assert pq.session_for(tmp_path) is store  # reused, not reopened
         df = pq.query_range("up", T0 / 1000, (T0 + 15_000) / 1000, "15s", data=str(tmp_path))
         assert df["value"].tolist() == [1.0, 2.0]
 
 
-def test_replaced_directory_is_reopened_and_registry_is_bounded(tmp_path: Path,
+def test_replaced_directory_is_reopened_and_cache_is_bounded(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch,
                                                                 ) -> None:
     path = tmp_path / "data"
     with open_store(path, wal_fsync=False) as w:
         _append(w, [T0], [1.0])
     assert _value(path, T0) == [1.0]
-    first = pq._registry.get(path)
+    first = pq.session_for(path)
     shutil.rmtree(path)
     with open_store(path, wal_fsync=False) as w:
         _append(w, [T0], [7.0])
     assert _value(path, T0) == [7.0]
-    assert first.closed and pq._registry.get(path) is not first
+    assert first.closed and pq.session_for(path) is not first
 
-    monkeypatch.setattr(pq, "MAX_OPEN_STORES", 2)
+    monkeypatch.setattr(pq, "MAX_OPEN_SESSIONS", 2)
     opened = []
     for i in range(3):
         p = tmp_path / f"s{i}"
         with open_store(p, wal_fsync=False) as w:
             _append(w, [T0], [float(i)])
         assert _value(p, T0) == [float(i)]
-        opened.append(pq._registry.get(p))
+        opened.append(pq.session_for(p))
     assert opened[0].closed and not opened[2].closed
-    pq.close_stores()
+    pq.close_sessions()
     assert all(s.closed for s in opened)
