@@ -93,6 +93,7 @@ def _format_frame(df: Any, fmt: str) -> str:
 
 def cmd_query(args: argparse.Namespace) -> int:
     from promlab.errors import PromlabError
+    from promlab.promql import Engine
     from promlab.session import Session
 
     ranged = args.start is not None or args.end is not None or args.step is not None
@@ -104,7 +105,8 @@ def cmd_query(args: argparse.Namespace) -> int:
         return _err("query", f"no store at {args.data}")
     try:
         # Progress (a long WAL replay) goes to stderr: stdout stays clean for json/csv.
-        with Session(args.data, read_only=True, progress=not args.quiet) as session:
+        engine = Engine(timeout=args.timeout, max_samples=args.max_samples)
+        with Session(args.data, read_only=True, progress=not args.quiet, engine=engine) as session:
             if ranged:
                 df = session.query_range(args.expr, args.start, args.end, args.step)
             else:
@@ -184,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", help="range query end")
     p.add_argument("--step", help="range query step (e.g. 15s, 1m)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--timeout", default="2m", help="longest evaluation (default 2m, as Prometheus)")
+    p.add_argument("--max-samples", type=int, default=50_000_000,
+                   help="most samples a query may load at once (default 50000000, as Prometheus)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (on stderr)")
 
     p = add("scrape", cmd_scrape, "run the scraper daemon with a prometheus.yml")

@@ -52,7 +52,7 @@ def _small_query_works(engine: Engine, st: MemoryStorage) -> None:
     pytest.param("count_over_time(big[10d])", id="huge-window"),
 ])
 def test_timeout_inside_selector(big, query):
-    engine = Engine(timeout=50)
+    engine = Engine(timeout="50ms")
     t0 = time.monotonic()
     with pytest.raises(QueryTimeout, match="query timed out"):
         engine.range(big, query, 0, END_MS, 60_000)
@@ -187,7 +187,7 @@ class _SlowQueryable:
 
 
 @pytest.mark.parametrize(("engine_kw", "cancelled", "exc", "msg"), [
-    pytest.param({"timeout": 10}, False, QueryTimeout,
+    pytest.param({"timeout": "10ms"}, False, QueryTimeout,
                  "query timed out in expression evaluation", id="timeout"),
     pytest.param({}, True, QueryCanceled,
                  "query was canceled in expression evaluation", id="canceled"),
@@ -209,13 +209,12 @@ def test_limit_messages(engine_kw, cancelled, exc, msg):
     assert str(info.value) == msg
 
 
-@pytest.mark.parametrize(("engine_kw", "msg"), [
-    pytest.param({"max_samples": 1}, "query processing would load too many samples into memory "
-                 "in query execution", id="too-many-samples"),
-    pytest.param({"timeout": 0}, "query timed out in expression evaluation", id="timeout"),
+@pytest.mark.parametrize(("flags", "msg"), [
+    pytest.param(["--max-samples", "1"], "query processing would load too many samples into "
+                 "memory in query execution", id="too-many-samples"),
+    pytest.param(["--timeout", "0s"], "query timed out in expression evaluation", id="timeout"),
 ])
-def test_cli_prints_limit_errors(tmp_path, monkeypatch, capsys, engine_kw, msg):
-    import promlab.promql as promql_mod
+def test_cli_prints_limit_errors(tmp_path, capsys, flags, msg):
     from promlab.cli import main
     from promlab.storage import open_store
 
@@ -225,8 +224,7 @@ def test_cli_prints_limit_errors(tmp_path, monkeypatch, capsys, engine_kw, msg):
             app.append(Labels({"__name__": "x", "i": str(i)}), 1_000, 1.0)
         app.commit()
         st.flush()
-    monkeypatch.setattr(promql_mod, "_default_engine", Engine(**engine_kw))
-    rc = main(["query", "--data", str(tmp_path / "data"), "--time", "2", "x"])
+    rc = main(["query", "--data", str(tmp_path / "data"), "--time", "2", *flags, "x"])
     out, err = capsys.readouterr()
     assert rc == 1
     assert out == ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import promlab.promql as pq
+import promlab as pq
 from promlab.errors import QueryError
 from promlab.model import Labels
 from promlab.promql.engine import Engine
