@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,51 +34,11 @@ from promlab.promql.parser.ast import (
     VectorSelector,
     children,
 )
-from promlab.promql.values import I64, Annotations, EvalContext, Matrix, Scalar, String, Vector
+from promlab.promql.results import Result
+from promlab.promql.values import EvalContext, Matrix, Scalar, String, Vector
 from promlab.storage.interface import Queryable
 
-if TYPE_CHECKING:
-    import pandas as pd
-
 __all__ = ["Engine", "Result", "data_time_range"]
-
-
-@dataclass
-class Result:
-    """A finished query: its value (names already removed) and how to read it.
-
-    ``value`` is a :class:`Scalar`, :class:`String`, :class:`Vector` (``(S, T)``; for a range
-    query sorted by labels, for an instant query ``T == 1`` in result order) or a
-    :class:`Matrix` (an instant query over a range vector). ``result_type`` is what the
-    Prometheus API reports: ``"vector"``, ``"matrix"``, ``"scalar"`` or ``"string"``.
-    """
-
-    query: str
-    expr: Expr
-    value: Scalar | String | Vector | Matrix
-    steps_ms: I64
-    result_type: str
-    annotations: Annotations = field(default_factory=Annotations)
-    start_ms: int = 0
-    end_ms: int = 0
-    step_ms: int = 0
-
-    def to_frame(self) -> pd.DataFrame:
-        """The result as a tidy DataFrame (see :func:`promlab.promql.results.to_frame`)."""
-        from promlab.promql.results import to_frame
-
-        return to_frame(self)
-
-    def __repr__(self) -> str:
-        v = self.value
-        if isinstance(v, Vector | Matrix):
-            size = f"series={len(v.labels)}"
-        elif isinstance(v, Scalar):
-            size = f"value={float(v.values[-1]) if v.values.size else float('nan')!r}"
-        else:
-            size = f"value={v.value!r}"
-        return (f"Result(query={self.query!r}, result_type={self.result_type!r}, {size}, "
-                f"steps={int(self.steps_ms.shape[0])})")
 
 
 def _ms(value: int | str | float, *, name: str) -> int:

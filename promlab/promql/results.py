@@ -5,40 +5,127 @@ A result frame has one column per label name (``__name__`` first when present), 
 ``df.attrs`` carries ``query``, ``result_type`` (as the Prometheus API names it), ``start``,
 ``end`` and ``step`` of the evaluation, and the ``warnings``/``infos`` annotations.
 
+Label columns keep every label, losslessly: a label named ``timestamp`` or ``value`` (which
+would collide with the sample columns), or whose name already starts with ``label:``, gets the
+column ``"label:" + name`` (so ``count_values("value", x)`` gives a ``label:value`` column). Any
+other label's column is its name. :func:`label_column` and :func:`column_label` are the two
+directions; ``df.prom`` maps the columns back, so :meth:`PromAccessor.wide` and
+:meth:`PromAccessor.to_prometheus_json` see the real label names.
+
+The Prometheus API's JSON is encoded from the engine's own :class:`Result` (its label sets and
+arrays) by :func:`result_to_json`; ``df.prom.to_prometheus_json()`` rebuilds the same shape from
+a frame, through the same encoder.
+
 Examples
 --------
->>> import promlab.promql as pq
+>>> from promlab.promql import Engine
 >>> from promlab.storage import MemoryStorage
 >>> from promlab.model import Labels
 >>> st = MemoryStorage()
 >>> st.add_series(Labels({"__name__": "up", "job": "a"}), [0, 60_000], [1.0, 0.0])
->>> from promlab.promql.parser.ast import VectorSelector
->>> from promlab.model import Matcher, MatchType
->>> up = VectorSelector(name="up", matchers=(Matcher(MatchType.EQUAL, "__name__", "up"),))
->>> df = pq.query_range(up, 0, 60, "60s", data=st)
+>>> df = Engine().range(st, "up", 0, 60_000, 60_000).to_frame()
 >>> list(df.columns)
 ['__name__', 'job', 'timestamp', 'value']
 >>> df.prom.to_prometheus_json()["result"][0]["values"]
 [[0, '1'], [60, '0']]
+>>> st.add_series(Labels({"__name__": "x", "value": "v1"}), [0], [2.0])
+>>> df = Engine().instant(st, "x", 0).to_frame()
+>>> list(df.columns), df.prom.to_prometheus_json()["result"][0]["metric"]
+(['__name__', 'label:value', 'timestamp', 'value'], {'__name__': 'x', 'value': 'v1'})
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from promlab.model import METRIC_NAME, Labels
-from promlab.promql.values import Matrix, Scalar, String, Vector
+from promlab.promql.parser.ast import Expr
+from promlab.promql.values import I64, Annotations, Matrix, Scalar, String, Vector
 
-if TYPE_CHECKING:
-    from promlab.promql.engine import Result
-
-__all__ = ["PromAccessor", "format_sample_value", "format_timestamp", "to_frame"]
+__all__ = [
+    "LABEL_COLUMN_PREFIX",
+    "PromAccessor",
+    "Result",
+    "column_label",
+    "format_sample_value",
+    "format_timestamp",
+    "label_column",
+    "result_to_json",
+    "to_frame",
+]
 
 _RESERVED = ("timestamp", "value")
+LABEL_COLUMN_PREFIX = "label:"
+
+
+@dataclass
+class Result:
+    """A finished query: its value (names already removed) and how to read it.
+
+    ``value`` is a :class:`Scalar`, :class:`String`, :class:`Vector` (``(S, T)``; for a range
+    query sorted by labels, for an instant query ``T == 1`` in result order) or a
+    :class:`Matrix` (an instant query over a range vector). ``result_type`` is what the
+    Prometheus API reports: ``"vector"``, ``"matrix"``, ``"scalar"`` or ``"string"``.
+    """
+
+    query: str
+    expr: Expr
+    value: Scalar | String | Vector | Matrix
+    steps_ms: I64
+    result_type: str
+    annotations: Annotations = field(default_factory=Annotations)
+    start_ms: int = 0
+    end_ms: int = 0
+    step_ms: int = 0
+
+    def to_frame(self) -> pd.DataFrame:
+        """The result as a tidy DataFrame (see :func:`to_frame`)."""
+        return to_frame(self)
+
+    def to_json(self) -> dict[str, Any]:
+        """The API's ``data`` object (see :func:`result_to_json`)."""
+        return result_to_json(self)
+
+    def __repr__(self) -> str:
+        v = self.value
+        if isinstance(v, Vector | Matrix):
+            size = f"series={len(v.labels)}"
+        elif isinstance(v, Scalar):
+            size = f"value={float(v.values[-1]) if v.values.size else float('nan')!r}"
+        else:
+            size = f"value={v.value!r}"
+        return (f"Result(query={self.query!r}, result_type={self.result_type!r}, {size}, "
+                f"steps={int(self.steps_ms.shape[0])})")
+
+
+def label_column(name: str) -> str:
+    """The frame column of label ``name`` (see the module docstring).
+
+    Examples
+    --------
+    >>> label_column("job"), label_column("value"), label_column("label:x")
+    ('job', 'label:value', 'label:label:x')
+    """
+    if name in _RESERVED or name.startswith(LABEL_COLUMN_PREFIX):
+        return LABEL_COLUMN_PREFIX + name
+    return name
+
+
+def column_label(column: str) -> str:
+    """The label name of frame column ``column``; inverse of :func:`label_column`.
+
+    Examples
+    --------
+    >>> column_label("job"), column_label("label:value"), column_label("label:label:x")
+    ('job', 'value', 'label:x')
+    """
+    return column.removeprefix(LABEL_COLUMN_PREFIX)
 
 
 def _ts_array(ms: np.ndarray) -> pd.arrays.DatetimeArray:
@@ -86,9 +173,7 @@ def _frame(labels: list[Labels], series_idx: np.ndarray, ts_ms: np.ndarray,
            values: np.ndarray | list[Any]) -> pd.DataFrame:
     cols: dict[str, Any] = {}
     for name in _label_columns(labels):
-        if name in _RESERVED:
-            continue
-        cols[name] = _string_column([ls.get(name) for ls in labels], series_idx)
+        cols[label_column(name)] = _string_column([ls.get(name) for ls in labels], series_idx)
     cols["timestamp"] = _ts_array(ts_ms)
     cols["value"] = np.asarray(values, np.float64) if isinstance(values, np.ndarray) else \
         np.asarray(values, dtype=object)
@@ -103,20 +188,9 @@ def to_frame(result: Result) -> pd.DataFrame:
         df = _frame([], np.zeros(1, np.int64), steps[:1], value.values[:1].astype(np.float64))
     elif isinstance(value, String):
         df = _frame([], np.zeros(1, np.int64), steps[:1], [value.value])
-    elif isinstance(value, Vector):
-        rows, cols = np.nonzero(value.present)
-        df = _frame(value.labels, rows, steps[cols], value.values[rows, cols])
-    elif isinstance(value, Matrix):
-        lo, hi = value.window_bounds()
-        idx: list[np.ndarray] = []
-        sidx: list[np.ndarray] = []
-        for i in range(len(value.labels)):  # one step only: an instant query's range vector
-            a, b = int(lo[i, 0]), int(hi[i, 0])
-            idx.append(np.arange(a, b, dtype=np.int64))
-            sidx.append(np.full(b - a, i, np.int64))
-        take = np.concatenate(idx) if idx else np.zeros(0, np.int64)
-        series = np.concatenate(sidx) if sidx else np.zeros(0, np.int64)
-        df = _frame(value.labels, series, value.ts_ms[take], value.values[take])
+    elif isinstance(value, Vector | Matrix):
+        series, ts, vals = _samples(value, steps)
+        df = _frame(value.labels, series, ts, vals)
     else:  # pragma: no cover
         raise TypeError(f"unexpected result value {type(value).__name__}")
     df.attrs.update({
@@ -129,6 +203,68 @@ def to_frame(result: Result) -> pd.DataFrame:
         "infos": list(result.annotations.infos),
     })
     return df
+
+
+def _samples(value: Vector | Matrix, steps_ms: I64) -> tuple[I64, I64, np.ndarray]:
+    """Series index, timestamp and value of every sample, grouped by series in series order."""
+    if isinstance(value, Vector):
+        rows, cols = np.nonzero(value.present)  # row-major: grouped by series
+        return rows.astype(np.int64), steps_ms[cols], value.values[rows, cols]
+    lo, hi = value.window_bounds()
+    a, b = lo[:, 0].astype(np.int64), hi[:, 0].astype(np.int64)  # an instant query: one step
+    n = b - a
+    series = np.repeat(np.arange(len(value.labels), dtype=np.int64), n)
+    starts = np.repeat(a - (np.cumsum(n) - n), n)
+    take = starts + np.arange(int(n.sum()), dtype=np.int64)
+    return series, value.ts_ms[take], value.values[take]
+
+
+def result_to_json(result: Result) -> dict[str, Any]:
+    """The ``data`` object of Prometheus's ``/api/v1/query(_range)`` response for ``result``.
+
+    Encoded from the engine's label sets and arrays, not from a DataFrame: every label is kept
+    whatever its name. Timestamps are float seconds (whole seconds as ints), sample values
+    strings formatted like Go (:func:`format_sample_value`).
+
+    Examples
+    --------
+    >>> from promlab.promql import Engine
+    >>> from promlab.storage import MemoryStorage
+    >>> st = MemoryStorage()
+    >>> st.add_series(Labels({"__name__": "up", "job": "a"}), [0], [1.0])
+    >>> result_to_json(Engine().instant(st, "count_values('value', up)", 1_500))
+    {'resultType': 'vector', 'result': [{'metric': {'value': '1'}, 'value': [1.5, '1']}]}
+    """
+    value, rtype = result.value, result.result_type
+    steps = np.asarray(result.steps_ms, np.int64)
+    if isinstance(value, Scalar | String):
+        text = value.value if isinstance(value, String) else format_sample_value(
+            float(value.values[0]))
+        return {"resultType": rtype, "result": [format_timestamp(int(steps[0])), text]}
+    series, ts, vals = _samples(value, steps)
+    offsets = np.searchsorted(series, np.arange(len(value.labels) + 1))
+    return {"resultType": rtype,
+            "result": _encode_series(rtype, value.labels, offsets, ts, vals)}
+
+
+def _encode_series(rtype: str, labels: list[Labels], offsets: I64, ts_ms: I64,
+                   values: np.ndarray) -> list[dict[str, Any]]:
+    """API series objects: series ``i``'s points are rows ``offsets[i]:offsets[i+1]``."""
+    ts_text = _format_column(np.asarray(ts_ms, np.int64), format_timestamp)
+    bits = np.ascontiguousarray(values, np.float64).view(np.int64)
+    # Format each distinct bit pattern once (keeps -0 apart from 0).
+    val_text = _format_column(bits, lambda b: format_sample_value(
+        float(np.int64(b).view(np.float64))))
+    out: list[dict[str, Any]] = []
+    key = "value" if rtype == "vector" else "values"
+    for i, ls in enumerate(labels):
+        a, b = int(offsets[i]), int(offsets[i + 1])
+        if a == b:
+            continue
+        points = [[t, v] for t, v in zip(ts_text[a:b].tolist(), val_text[a:b].tolist(),
+                                          strict=True)]
+        out.append({"metric": ls.to_dict(), key: points[0] if rtype == "vector" else points})
+    return out
 
 
 def format_sample_value(v: float) -> str:
@@ -161,6 +297,7 @@ class PromAccessor:
         self._df = df
 
     def label_columns(self) -> list[str]:
+        """The frame's label columns (every column but ``timestamp`` and ``value``)."""
         return [c for c in self._df.columns if c not in _RESERVED]
 
     def series(self) -> tuple[np.ndarray, list[Labels]]:
@@ -178,7 +315,7 @@ class PromAccessor:
         _, first = np.unique(codes, return_index=True)
         labels = []
         for row in first.tolist():
-            labels.append(Labels({n: v for n in names
+            labels.append(Labels({column_label(n): v for n in names
                                   if isinstance(v := df[n].iloc[row], str) and v != ""}))
         return codes, labels
 
@@ -210,26 +347,14 @@ class PromAccessor:
             sval = str(v) if rtype == "string" else format_sample_value(float(v))
             return {"resultType": rtype, "result": [format_timestamp(int(ts_ms[0])), sval]}
         codes, labels = self.series()
-        ts_text = _format_column(ts_ms, format_timestamp)
-        values = np.ascontiguousarray(df["value"].to_numpy(np.float64))
-        # Format each distinct bit pattern once (keeps -0 apart from 0).
-        val_text = _format_column(values.view(np.int64), lambda b: format_sample_value(
-            float(np.int64(b).view(np.float64))))
-        result: list[dict[str, Any]] = []
         order = np.argsort(codes, kind="stable")
-        bounds = np.searchsorted(codes[order], np.arange(len(labels) + 1))
-        for s, ls in enumerate(labels):
-            rows = order[bounds[s]:bounds[s + 1]]
-            points = list(map(list, zip(ts_text[rows].tolist(), val_text[rows].tolist(),
-                                        strict=True)))
-            if rtype == "vector":
-                result.append({"metric": ls.to_dict(), "value": points[0]})
-            else:
-                result.append({"metric": ls.to_dict(), "values": points})
-        return {"resultType": rtype, "result": result}
+        offsets = np.searchsorted(codes[order], np.arange(len(labels) + 1))
+        values = df["value"].to_numpy(np.float64)[order]
+        return {"resultType": rtype,
+                "result": _encode_series(rtype, labels, offsets, ts_ms[order], values)}
 
 
-def _format_column(arr: np.ndarray, fmt: Any) -> np.ndarray:
+def _format_column(arr: np.ndarray, fmt: Callable[[int], Any]) -> np.ndarray:
     """``fmt`` applied to every element, computed once per distinct value (object array)."""
     uniq, inverse = np.unique(arr, return_inverse=True)
     table = np.array([fmt(int(u)) for u in uniq.tolist()] + [None], dtype=object)[:-1]
