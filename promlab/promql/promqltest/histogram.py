@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from promlab.promql.promqltest.almost import almost_equal
+from promlab.promql.promqltest.gonumber import parse_go_number
 
 __all__ = [
     "CUSTOM_BUCKETS_SCHEMA",
@@ -50,8 +51,6 @@ class HistogramLiteral:
 
 
 def _num(text: str) -> float:
-    from promlab.promql.promqltest.series import parse_go_number
-
     sign = -1.0 if text[0] == "-" else 1.0
     return sign * parse_go_number(text.lstrip("+-"))
 
