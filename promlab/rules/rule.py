@@ -51,7 +51,7 @@ class RecordingRule:
 
     name: str
     expr: str
-    labels: Mapping[str, str] = field(default=_EMPTY)
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", _frozen(self.labels))
@@ -73,8 +73,8 @@ class AlertingRule:
     expr: str
     for_ms: int = 0
     keep_firing_for_ms: int = 0
-    labels: Mapping[str, str] = field(default=_EMPTY)
-    annotations: Mapping[str, str] = field(default=_EMPTY)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", _frozen(self.labels))
@@ -103,7 +103,7 @@ class RuleGroup:
     interval_ms: int = DEFAULT_INTERVAL_MS
     limit: int = 0
     query_offset_ms: int = 0
-    labels: Mapping[str, str] = field(default=_EMPTY)
+    labels: Mapping[str, str] = field(default_factory=dict)
     file: str = ""
 
     def __post_init__(self) -> None:

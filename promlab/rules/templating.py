@@ -1,0 +1,56 @@
+"""How rules use the template engine: the names, data and error text Prometheus uses.
+
+A label or annotation value without ``{{`` is returned as is (most are), so plain rules never
+touch :mod:`promlab.rules.template`. A template that fails to expand becomes
+``<error expanding template: ...>`` in the alert, as in Prometheus, and never fails the rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from promlab.errors import PromlabError
+
+__all__ = ["check_rule_template", "expand_rule_template", "is_template", "template_name"]
+
+
+def is_template(text: str) -> bool:
+    """Whether ``text`` has any template action (otherwise it expands to itself)."""
+    return "{{" in text
+
+
+def template_name(alertname: str) -> str:
+    """The template name Prometheus gives an alert's templates (shown in errors)."""
+    return "__alert_" + alertname
+
+
+def check_rule_template(text: str, *, alertname: str) -> None:
+    """Parse ``text`` as a template of alert ``alertname``; raise ``TemplateError`` if bad."""
+    if not is_template(text):
+        return
+    from promlab.rules.template import check_template
+
+    check_template(text, name=template_name(alertname))
+
+
+def expand_rule_template(text: str, *, alertname: str, labels: Mapping[str, str], value: float,
+                         external_labels: Mapping[str, str] | None = None,
+                         external_url: str = "", timestamp_ms: int = 0,
+                         query_func: Callable[..., Any] | None = None) -> str:
+    """Expand one label or annotation value for one alert instance.
+
+    Errors are rendered into the result as Prometheus does (``<error expanding template:
+    ...>``) so one bad template never stops the rule or its group.
+    """
+    if not is_template(text):
+        return text
+    from promlab.rules.template import expand_template
+
+    try:
+        return expand_template(text, name=template_name(alertname), labels=dict(labels),
+                               value=value, external_labels=dict(external_labels or {}),
+                               external_url=external_url, timestamp_ms=timestamp_ms,
+                               query_func=query_func)
+    except PromlabError as e:
+        return f"<error expanding template: {e}>"
