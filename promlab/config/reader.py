@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +28,7 @@ from promlab.config.relabel import RelabelConfig
 from promlab.errors import ConfigError
 from promlab.model import Labels
 from promlab.model.labels import is_valid_label_name
+from promlab.model.time import parse_go_duration, parse_size
 
 __all__ = [
     "HTTP_IGNORED",
@@ -40,48 +40,18 @@ __all__ = [
     "http_sd_configs",
     "join",
     "label_set",
-    "parse_config_duration",
-    "parse_size",
     "relabel_configs",
     "static_configs",
 ]
 
 log = logging.getLogger("promlab.config")
 
-_DURATION = re.compile(r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?\Z")
-_DURATION_MS = (365 * 86400_000, 7 * 86400_000, 86400_000, 3600_000, 60_000, 1000, 1)
-_SIZE = re.compile(r"(\d+)([A-Za-z]+)\Z")
-_SIZE_UNITS = {"B": 0, "KB": 1, "KIB": 1, "MB": 2, "MIB": 2, "GB": 3, "GIB": 3, "TB": 4, "TIB": 4,
-               "PB": 5, "PIB": 5, "EB": 6, "EIB": 6}
 SD_IGNORED = {f"{k}_sd_configs" for k in (
     "azure", "consul", "digitalocean", "docker", "dockerswarm", "dns", "ec2", "eureka", "gce",
     "hetzner", "ionos", "kubernetes", "kuma", "lightsail", "linode", "marathon", "nerve", "nomad",
     "openstack", "ovhcloud", "puppetdb", "scaleway", "serverset", "triton", "uyuni", "vultr")}
 HTTP_IGNORED = {"oauth2", "follow_redirects", "enable_http2", "proxy_url", "no_proxy",
                 "proxy_from_environment", "proxy_connect_header"}
-
-
-def parse_config_duration(text: Any) -> int:
-    """A Prometheus config duration (``1h30m``, ``15s``, ``0``) in ms; ValueError if malformed."""
-    if not isinstance(text, str) or text == "":
-        raise ValueError(f"not a valid duration string: {text!r}")
-    if text == "0":
-        return 0
-    m = _DURATION.match(text)
-    if m is None or not any(m.groups()):
-        raise ValueError(f'not a valid duration string: "{text}"')
-    return sum(int(g) * u for g, u in zip(m.groups(), _DURATION_MS, strict=True) if g)
-
-
-def parse_size(text: Any) -> int:
-    """A ``<size>`` (``512MB``; units are powers of 1024 as in Prometheus) in bytes."""
-    m = _SIZE.match(str(text).strip())
-    if m is None:
-        raise ValueError(f"units: unknown unit  in {text}")
-    unit = m.group(2)
-    if unit.upper() not in _SIZE_UNITS or unit not in (unit.upper(), unit[:-2].upper() + "iB"):
-        raise ValueError(f"units: unknown unit {unit} in {text}")
-    return int(m.group(1)) * int(1024 ** _SIZE_UNITS[unit.upper()])
 
 
 class Reader:
@@ -147,7 +117,7 @@ class Reader:
         if v is None:
             return default
         try:
-            return parse_config_duration(v if isinstance(v, str) else str(v) if not isinstance(v, int) else f"{v}")
+            return parse_go_duration(str(v))
         except ValueError as exc:
             raise self.err(join(path, key), str(exc)) from None
 
@@ -157,7 +127,7 @@ class Reader:
         if v is None:
             return 0
         try:
-            return parse_size(v)
+            return parse_size(str(v))
         except ValueError as exc:
             raise self.err(join(path, key), str(exc)) from None
 

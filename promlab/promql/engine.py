@@ -22,7 +22,8 @@ import time
 import numpy as np
 
 from promlab.errors import PromlabError, QueryError
-from promlab.model import Labels, parse_duration
+from promlab.model import Labels
+from promlab.model.time import DurationLike, parse_duration
 from promlab.promql.eval.evaluator import Evaluator
 from promlab.promql.eval.names import finalize_names
 from promlab.promql.parser import parse_expr, to_string
@@ -41,9 +42,10 @@ from promlab.storage.interface import Queryable
 __all__ = ["Engine", "Result", "data_time_range"]
 
 
-def _ms(value: int | str | float, *, name: str) -> int:
+def _ms(value: DurationLike, *, name: str) -> int:
+    """An engine option in ms; a bare number is seconds, as everywhere in the public API."""
     try:
-        return parse_duration(value) if not isinstance(value, int) else int(value)
+        return parse_duration(value)
     except ValueError as exc:
         raise ValueError(f"invalid {name}: {exc}") from None
 
@@ -97,7 +99,8 @@ class Engine:
     Parameters
     ----------
     lookback_delta
-        How far back an instant selector looks for the latest sample (default 5m).
+        How far back an instant selector looks for the latest sample (default 5m). Durations
+        here are ``"5m"``-style strings, timedeltas or numbers of seconds.
     max_samples
         Most samples a query may hold at once before :class:`~promlab.errors.TooManySamples`.
     timeout
@@ -106,8 +109,8 @@ class Engine:
         Step of ``expr[range:]`` subqueries without an explicit step.
     """
 
-    def __init__(self, *, lookback_delta: str | int = "5m", max_samples: int = 50_000_000,
-                 timeout: str | int | None = "2m", default_subquery_step: str | int = "1m") -> None:
+    def __init__(self, *, lookback_delta: DurationLike = "5m", max_samples: int = 50_000_000,
+                 timeout: DurationLike | None = "2m", default_subquery_step: DurationLike = "1m") -> None:
         self.lookback_ms = _ms(lookback_delta, name="lookback_delta") or 5 * 60 * 1000
         self.max_samples = int(max_samples)
         self.timeout_ms = None if timeout is None else _ms(timeout, name="timeout")

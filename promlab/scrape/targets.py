@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from promlab.config import ScrapeConfig
-from promlab.config.reader import parse_config_duration
 from promlab.model import Labels, format_duration
+from promlab.model.time import parse_go_duration
 from promlab.scrape.discovery.group import TargetGroup
 from promlab.scrape.relabel import process_dict
 
@@ -54,11 +54,11 @@ class Target:
 
     @property
     def interval_ms(self) -> int:
-        return parse_config_duration(self.labels["__scrape_interval__"])
+        return parse_go_duration(self.labels["__scrape_interval__"])
 
     @property
     def timeout_ms(self) -> int:
-        return parse_config_duration(self.labels["__scrape_timeout__"])
+        return parse_go_duration(self.labels["__scrape_timeout__"])
 
     @property
     def hash(self) -> int:
@@ -127,8 +127,8 @@ def populate_labels(lset: dict[str, str], cfg: ScrapeConfig) -> tuple[Labels | N
     if "/" in addr:
         return None, pre, f'"{addr}" is not a valid hostname'
     try:
-        interval = parse_config_duration(out.get("__scrape_interval__", ""))
-        timeout = parse_config_duration(out.get("__scrape_timeout__", ""))
+        interval = parse_go_duration(out.get("__scrape_interval__", ""))
+        timeout = parse_go_duration(out.get("__scrape_timeout__", ""))
     except ValueError as exc:
         return None, pre, f"error parsing scrape interval or timeout: {exc}"
     if interval == 0:

@@ -43,7 +43,7 @@ class BackfillTarget(Protocol):
     """
 
     @property
-    def ooo_window(self) -> int | None: ...
+    def ooo_window_ms(self) -> int | None: ...
     @property
     def auto_compact(self) -> bool: ...
 
@@ -112,7 +112,7 @@ class Backfill:
         if head_mint is not None and int(ts.max()) >= head_mint:
             return None
         idx = self._local(series)[idx]
-        ok, stats.out_of_order, stats.duplicates = check_order(idx, ts, self._latest, st.ooo_window,
+        ok, stats.out_of_order, stats.duplicates = check_order(idx, ts, self._latest, st.ooo_window_ms,
                                                                update=True)
         if not ok.all():
             stats.out_of_bounds = int((~ok).sum())

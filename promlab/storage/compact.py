@@ -46,13 +46,13 @@ class CompactTarget(Protocol):
     @property
     def wal_dir(self) -> str: ...
     @property
-    def max_block_duration(self) -> int: ...
+    def max_block_duration_ms(self) -> int: ...
     @property
-    def bucket_duration(self) -> int: ...
+    def bucket_duration_ms(self) -> int: ...
     @property
-    def retention_time(self) -> int | None: ...
+    def retention_time_ms(self) -> int | None: ...
     @property
-    def retention_size(self) -> int | None: ...
+    def retention_bytes(self) -> int | None: ...
     @property
     def progress(self) -> bool: ...
 
@@ -70,7 +70,7 @@ def delete_block(blk: Block) -> None:
 
 def compact(store: CompactTarget, blocks: Sequence[Block], *, head_mint: int | None) -> list[str]:
     """Merge each complete window's blocks; returns the new block directories."""
-    width = store.max_block_duration
+    width = store.max_block_duration_ms
     windows: dict[int, list[Block]] = defaultdict(list)
     for blk in blocks:
         w = blk.meta.start // width
@@ -124,7 +124,7 @@ def merge_blocks(store: CompactTarget, group: Sequence[Block], *, start: int, en
         else:
             remap = np.array([pos[u] for u in col.uniques] + [pos.get("", 0)], np.int64)
             codes.append(remap[col.codes.astype(np.int64)])  # code -1 picks the last: ""
-    bucket = store.bucket_duration
+    bucket = store.bucket_duration_ms
     maxt = max(b.meta.maxt for b in group)
     value_order = bool(bucket and end - start > bucket and (maxt - start) // bucket >= 1)
     writer = BlockWriter(store.blocks_dir, name_dict, start=start, end=end, bucket_ms=bucket,
@@ -248,18 +248,18 @@ def apply_retention(store: CompactTarget, blocks: Sequence[Block], *,
     """Delete blocks past ``retention_time`` or, oldest first, beyond ``retention_size``."""
     deleted: list[str] = []
     live = sorted(blocks, key=lambda b: (b.meta.maxt, b.meta.seq))
-    if store.retention_time is not None and live:
+    if store.retention_time_ms is not None and live:
         newest = max([b.meta.maxt for b in live] + ([head_maxt] if head_maxt is not None else []))
-        limit = newest - store.retention_time
+        limit = newest - store.retention_time_ms
         for blk in [b for b in live if b.meta.maxt < limit]:
             delete_block(blk)
             deleted.append(blk.path)
         live = [b for b in live if b.meta.maxt >= limit]
-    if store.retention_size is not None and live:
+    if store.retention_bytes is not None and live:
         sizes = [b.size_bytes() for b in live]
         total = sum(sizes) + _dir_size(store.wal_dir)
         for blk, size in zip(list(live), sizes, strict=True):
-            if total <= store.retention_size:
+            if total <= store.retention_bytes:
                 break
             delete_block(blk)
             deleted.append(blk.path)

@@ -19,7 +19,8 @@ import numpy.typing as npt
 
 from promlab import progress as _progress
 from promlab.errors import StorageError
-from promlab.model import Labels, parse_duration
+from promlab.model import Labels
+from promlab.model.time import DurationLike, SizeLike, parse_duration, parse_size
 from promlab.storage import compact as _compact
 from promlab.storage.backfill import Backfill
 from promlab.storage.blocks import Block, BlockMeta, list_blocks
@@ -48,37 +49,32 @@ _Batch = tuple[list[Labels], int | None, npt.NDArray[np.int64], npt.NDArray[np.i
 LOCK_FILE = "lock"
 
 
-def _ms(value: str | int | float | None, what: str) -> int | None:
+def _ms(value: DurationLike | None, what: str) -> int | None:
+    """A store option in ms; a bare number is seconds (the public convention)."""
     if value is None:
         return None
-    if isinstance(value, str):
-        try:
-            return int(parse_duration(value))
-        except ValueError as exc:
-            raise StorageError(f"bad {what}: {value!r}") from exc
-    return int(value)
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise StorageError(f"bad {what}: {value!r}: {exc}") from exc
 
 
-def _parse_size(value: str | int | None, what: str) -> int | None:
-    if value is None or isinstance(value, int):
-        return value
-    units = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40, "PB": 1 << 50}
-    text = value.strip().upper()
-    for unit in sorted(units, key=len, reverse=True):
-        if text.endswith(unit) and text[: -len(unit)].strip().replace(".", "", 1).isdigit():
-            return int(float(text[: -len(unit)]) * units[unit])
-    if text.isdigit():
-        return int(text)
-    raise StorageError(f"bad {what}: {value!r} (use bytes or a size such as 512MB, 2GB)")
+def _bytes(value: SizeLike | None, what: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise StorageError(f"bad {what}: {value!r} (use bytes or a size such as 512MB, 2GiB): {exc}") from exc
 
 
 def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
-               retention_time: str | int | None = None, retention_size: str | int | None = None,
-               ooo_window: str | int | None = "1h", block_duration: str | int = "2h",
-               max_block_duration: str | int = "24h", bucket_duration: str | int = "6h",
+               retention_time: DurationLike | None = None, retention_size: SizeLike | None = None,
+               ooo_window: DurationLike | None = "1h", block_duration: DurationLike = "2h",
+               max_block_duration: DurationLike = "24h", bucket_duration: DurationLike = "6h",
                wal_fsync: bool = True,
                wal_segment_bytes: int = 64 << 20, auto_compact: bool = True,
-               cache_size: str | int | None = None, progress: bool | None = None) -> ParquetStore:
+               cache_size: SizeLike | None = None, progress: bool | None = None) -> ParquetStore:
     """Open (creating if needed) the store in directory ``path``.
 
     Parameters
@@ -90,6 +86,8 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
         :meth:`ParquetStore.querier`; writing raises :class:`~promlab.errors.StorageError`.
     retention_time, retention_size
         Delete whole blocks older than this (``"15d"``) / beyond this total size (``"10GB"``).
+        Durations here and below are ``"1h"``-style strings, timedeltas or numbers of seconds;
+        sizes are ``"512MB"``-style strings (powers of 1024) or ints of bytes.
     ooo_window
         Samples up to this much older than their series' latest are accepted (merged on read);
         None accepts any timestamp (backfilling history into a live store).
@@ -122,16 +120,16 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
     ...     app.commit().appended
     1
     """
-    return ParquetStore(os.fspath(path), readonly=readonly, retention_time=_ms(retention_time, "retention_time"),
-                        retention_size=_parse_size(retention_size, "retention size"),
-                        ooo_window=_ms(ooo_window, "ooo_window"),
-                        block_duration=_ms(block_duration, "block_duration") or 7_200_000,
-                        max_block_duration=_ms(max_block_duration, "max_block_duration") or 86_400_000,
-                        bucket_duration=_ms(bucket_duration, "bucket_duration") or 21_600_000,
+    return ParquetStore(os.fspath(path), readonly=readonly, retention_time_ms=_ms(retention_time, "retention_time"),
+                        retention_bytes=_bytes(retention_size, "retention size"),
+                        ooo_window_ms=_ms(ooo_window, "ooo_window"),
+                        block_duration_ms=_ms(block_duration, "block_duration") or 7_200_000,
+                        max_block_duration_ms=_ms(max_block_duration, "max_block_duration") or 86_400_000,
+                        bucket_duration_ms=_ms(bucket_duration, "bucket_duration") or 21_600_000,
                         wal_fsync=wal_fsync, wal_segment_bytes=wal_segment_bytes,
                         auto_compact=auto_compact, progress=_progress.enabled(progress),
                         cache_bytes=default_cache_bytes() if cache_size is None
-                        else _parse_size(cache_size, "cache size"))
+                        else _bytes(cache_size, "cache size"))
 
 
 class ParquetStore:
@@ -140,19 +138,19 @@ class ParquetStore:
     Thread-safe: appenders may commit from several threads; queriers see committed data.
     """
 
-    def __init__(self, path: str, *, readonly: bool, retention_time: int | None,
-                 retention_size: int | None, ooo_window: int | None, block_duration: int,
-                 max_block_duration: int, bucket_duration: int, wal_fsync: bool, wal_segment_bytes: int,
+    def __init__(self, path: str, *, readonly: bool, retention_time_ms: int | None,
+                 retention_bytes: int | None, ooo_window_ms: int | None, block_duration_ms: int,
+                 max_block_duration_ms: int, bucket_duration_ms: int, wal_fsync: bool, wal_segment_bytes: int,
                  auto_compact: bool, cache_bytes: int | None = None, progress: bool = False) -> None:
         self.path = path
         self.progress = progress
         self.readonly = readonly
-        self.retention_time = retention_time
-        self.retention_size = retention_size
-        self.ooo_window = ooo_window
-        self.block_duration = block_duration
-        self.max_block_duration = max(max_block_duration, block_duration)
-        self.bucket_duration = bucket_duration
+        self.retention_time_ms = retention_time_ms
+        self.retention_bytes = retention_bytes
+        self.ooo_window_ms = ooo_window_ms
+        self.block_duration_ms = block_duration_ms
+        self.max_block_duration_ms = max(max_block_duration_ms, block_duration_ms)
+        self.bucket_duration_ms = bucket_duration_ms
         self.auto_compact = auto_compact
         self.blocks_dir = os.path.join(path, "blocks")
         self.wal_dir = os.path.join(path, "wal")
@@ -330,7 +328,7 @@ class ParquetStore:
             refs_a = np.concatenate(all_refs)
             ts_a = np.concatenate(all_ts)
             vals_a = np.concatenate(all_vals)
-            ok, stats.out_of_order, stats.duplicates = head.accept(refs_a, ts_a, self.ooo_window)
+            ok, stats.out_of_order, stats.duplicates = head.accept(refs_a, ts_a, self.ooo_window_ms)
             if not ok.all():
                 stats.out_of_bounds = int((~ok).sum())
                 refs_a, ts_a, vals_a = refs_a[ok], ts_a[ok], vals_a[ok]
@@ -370,8 +368,8 @@ class ParquetStore:
         with self._lock:
             self._check_open(write=True)
             for meta in write_windows(self.blocks_dir, labels, sids, refs, ts, vals,
-                                      width=self.max_block_duration, seq=self._seq,
-                                      bucket_ms=self.bucket_duration, progress=self.progress):
+                                      width=self.max_block_duration_ms, seq=self._seq,
+                                      bucket_ms=self.bucket_duration_ms, progress=self.progress):
                 self._seq += 1
                 on_block(meta)
 
@@ -386,7 +384,7 @@ class ParquetStore:
         h = self._head
         if h.mint is None or h.maxt is None:
             return
-        bd = self.block_duration
+        bd = self.block_duration_ms
         if h.maxt - h.mint > bd * 3 // 2:
             cut = (h.maxt - bd // 2) // bd * bd
             if cut > h.mint:
@@ -399,19 +397,19 @@ class ParquetStore:
             if self._head.maxt is not None:
                 # Everything goes: one block per compaction window, not per block_duration
                 # (what compaction would make of them anyway, without writing them twice).
-                self._flush_before(self._head.maxt + 1, self.max_block_duration)
+                self._flush_before(self._head.maxt + 1, self.max_block_duration_ms)
 
     def _flush_before(self, cut: int, width: int | None = None) -> None:
         assert self._wal is not None
         h = self._head
-        width = width or self.block_duration
+        width = width or self.block_duration_ms
         refs, ts, vals = h.samples()
         old = ts < cut
         if old.any():
             everything = bool(old.all())
             refs_o, ts_o, vals_o = (refs, ts, vals) if everything else (refs[old], ts[old], vals[old])
             for _ in write_windows(self.blocks_dir, h.labels, h.sids, refs_o, ts_o, vals_o,
-                                   width=width, seq=self._seq, bucket_ms=self.bucket_duration,
+                                   width=width, seq=self._seq, bucket_ms=self.bucket_duration_ms,
                                    progress=self.progress):
                 self._seq += 1
         h.cut(cut)

@@ -16,9 +16,8 @@ import yaml
 
 import promlab.config
 from promlab.config import GlobalConfig, load, load_config
-from promlab.config.reader import parse_size
 from promlab.errors import ConfigError
-from promlab.model import Labels
+from promlab.model import Labels, parse_size
 
 VALID = [
     pytest.param("", id="empty-file"),

@@ -230,3 +230,14 @@ def test_cli_prints_limit_errors(tmp_path, capsys, flags, msg):
     assert out == ""
     assert err == f"promlab query: {msg}\n"
 
+
+
+@pytest.mark.parametrize(("kw", "attr", "ms"), [
+    pytest.param({"timeout": 2}, "timeout_ms", 2000, id="number-is-seconds"),
+    pytest.param({"timeout": 0.5}, "timeout_ms", 500, id="float-seconds"),
+    pytest.param({"timeout": "150ms"}, "timeout_ms", 150, id="duration-string"),
+    pytest.param({"lookback_delta": 300}, "lookback_ms", 300_000, id="lookback-seconds"),
+    pytest.param({"default_subquery_step": "30s"}, "default_subquery_step_ms", 30_000, id="subquery-step"),
+])
+def test_engine_durations_follow_the_seconds_convention(kw, attr, ms):
+    assert getattr(Engine(**kw), attr) == ms

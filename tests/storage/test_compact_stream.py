@@ -111,7 +111,7 @@ def test_stream_matches_old_merge(tmp_path: os.PathLike[str], monkeypatch: pytes
     with open_store(old, max_block_duration=WINDOW, bucket_duration=bucket,
                     auto_compact=False) as st:
         ref = _old_merge(st.blocks_dir, st.blocks(), start=T0, end=T0 + 24 * HOUR,
-                         bucket_ms=st.bucket_duration)
+                         bucket_ms=st.bucket_duration_ms)
     assert_same(_everything(new), before)  # type: ignore[arg-type]
     assert_same(_everything(new), _everything(old))  # type: ignore[arg-type]
     for name in ("samples.parquet", "series.parquet"):
@@ -191,7 +191,7 @@ def test_recompacting_a_window_with_late_blocks(tmp_path: os.PathLike[str],
         (made,) = st.compact()
     with open_store(old, max_block_duration=WINDOW, auto_compact=False) as st:
         ref = _old_merge(st.blocks_dir, st.blocks(), start=T0, end=T0 + 24 * HOUR,
-                         bucket_ms=st.bucket_duration)
+                         bucket_ms=st.bucket_duration_ms)
     assert_same(_everything(new), before)  # type: ignore[arg-type]
     for name in ("samples.parquet", "series.parquet"):
         a, b = pq.read_table(os.path.join(made, name)), pq.read_table(os.path.join(ref, name))

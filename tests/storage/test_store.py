@@ -197,3 +197,26 @@ def test_flush_compaction_layout(tmp_path: os.PathLike[str], mem: MemoryStorage)
     for name in os.listdir(os.path.join(tmp_path, "blocks")):
         assert sorted(os.listdir(os.path.join(tmp_path, "blocks", name))) == [
             "meta.json", "samples.parquet", "series.parquet"]
+
+
+@pytest.mark.parametrize(("kw", "attr", "value"), [
+    pytest.param({"ooo_window": 60}, "ooo_window_ms", 60_000, id="number-is-seconds"),
+    pytest.param({"ooo_window": "90s"}, "ooo_window_ms", 90_000, id="duration-string"),
+    pytest.param({"retention_time": 86_400.0}, "retention_time_ms", 86_400_000, id="float-seconds"),
+    pytest.param({"block_duration": "1h"}, "block_duration_ms", 3_600_000, id="block"),
+    pytest.param({"retention_size": "1GiB"}, "retention_bytes", 1 << 30, id="size-string"),
+    pytest.param({"retention_size": 4096}, "retention_bytes", 4096, id="int-is-bytes"),
+])
+def test_open_store_options_follow_the_convention(tmp_path: os.PathLike[str], kw: dict[str, object],
+                                                  attr: str, value: int) -> None:
+    with open_store(tmp_path, **kw) as st:  # type: ignore[arg-type]
+        assert getattr(st, attr) == value
+
+
+@pytest.mark.parametrize("kw", [
+    pytest.param({"ooo_window": "1.5h"}, id="fractional-duration"),
+    pytest.param({"retention_size": "10kB"}, id="si-size"),
+])
+def test_open_store_rejects_bad_options(tmp_path: os.PathLike[str], kw: dict[str, object]) -> None:
+    with pytest.raises(StorageError):
+        open_store(tmp_path, **kw)  # type: ignore[arg-type]

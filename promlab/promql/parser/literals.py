@@ -2,8 +2,9 @@
 
 Strings are quoted like Go's ``strconv.Quote`` (how Prometheus prints them and names tokens in
 error messages); numbers parse like Prometheus (``strconv.ParseInt(s, 0, 64)``, then
-``ParseFloat``: ``0x1f``, ``010`` octal, ``1_000``, ``Inf``/``NaN``); durations like
-``model.ParseDuration`` (``1h30m``, units in descending order).
+``ParseFloat``: ``0x1f``, ``010`` octal, ``1_000``, ``Inf``/``NaN``). Duration literals are
+tokenized by the lexer; their value comes from :func:`promlab.model.time.parse_go_duration`
+(re-exported here as ``parse_duration_ms``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from __future__ import annotations
 import math
 import re
 
+from promlab.model.time import parse_go_duration as parse_duration_ms
+
 __all__ = ["NAN", "go_quote", "go_quote_rune", "parse_duration_ms", "parse_number", "unquote"]
+
 
 def go_quote(s: str) -> str:
     """Quote ``s`` like Go's ``strconv.Quote``."""
@@ -52,47 +56,10 @@ def _escape_char(ch: str, quote: str) -> str:
 
 
 _OCTAL_RE = re.compile(r"^0[0-7_]*$")
-_UNITS_MS = {"y": 365 * 86_400_000, "w": 7 * 86_400_000, "d": 86_400_000, "h": 3_600_000,
-             "m": 60_000, "s": 1000, "ms": 1}
-_UNIT_RANK = {"y": 0, "w": 1, "d": 2, "h": 3, "m": 4, "s": 5, "ms": 6}
 _MAX_INT64 = 2**63 - 1
 # One NaN object for every NaN literal, so that equal trees compare equal (nan != nan, but
 # tuple/dataclass comparison takes identical objects as equal).
 NAN = float("nan")
-
-
-def parse_duration_ms(text: str) -> int:
-    """Parse a Prometheus duration (``1h30m``, ``250ms``, ``0``) into milliseconds.
-
-    Raises ``ValueError`` with Prometheus's message (``not a valid duration string: "x"``).
-    """
-    if text == "0":
-        return 0
-    if not text:
-        raise ValueError("empty duration string")
-    i, n, total, last = 0, len(text), 0, -1
-    while i < n:
-        j = i
-        while j < n and text[j].isdigit():
-            j += 1
-        if j == i:
-            raise ValueError(f"not a valid duration string: {go_quote(text)}")
-        num = int(text[i:j])
-        k = j
-        while k < n and not text[k].isdigit():
-            k += 1
-        unit = text[j:k]
-        if unit not in _UNITS_MS:
-            raise ValueError(f"unknown unit {go_quote(unit)} in duration {go_quote(text)}")
-        rank = _UNIT_RANK[unit]
-        if rank <= last:
-            raise ValueError(f"not a valid duration string: {go_quote(text)}")
-        last = rank
-        total += num * _UNITS_MS[unit]
-        if total > _MAX_INT64 // 1_000_000:
-            raise ValueError("duration out of range")
-        i = k
-    return total
 
 
 def parse_number(text: str) -> float:

@@ -13,6 +13,7 @@ import re
 from decimal import Decimal
 
 from promlab.model import Matcher
+from promlab.model.time import format_duration
 from promlab.promql.parser import ast
 from promlab.promql.parser.lexer import go_quote
 
@@ -20,37 +21,6 @@ __all__ = ["format_duration", "format_float", "prettify", "to_string"]
 
 _LEGACY_METRIC = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LEGACY_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-
-_DUR_UNITS = (
-    ("y", 365 * 86_400_000, True),
-    ("w", 7 * 86_400_000, True),
-    ("d", 86_400_000, False),
-    ("h", 3_600_000, False),
-    ("m", 60_000, False),
-    ("s", 1000, False),
-    ("ms", 1, False),
-)
-
-
-def format_duration(ms: int) -> str:
-    """Prometheus's ``model.Duration.String()``: ``1h30m``, ``90d`` (not ``12w6d``), ``0s``.
-
-    Years and weeks are used only when they divide the whole remainder.
-    """
-    if ms == 0:
-        return "0s"
-    if ms < 0:
-        return "-" + format_duration(-ms)
-    out = []
-    for unit, size, exact in _DUR_UNITS:
-        if exact and ms % size != 0:
-            continue
-        v = ms // size
-        if v > 0:
-            out.append(f"{v}{unit}")
-            ms -= v * size
-    return "".join(out)
-
 
 def format_float(f: float) -> str:
     """Go's ``strconv.FormatFloat(f, 'f', -1, 64)``: shortest digits, never an exponent."""

@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass, field
 
 from promlab.errors import ParseError
-from promlab.model import Labels, parse_duration
+from promlab.model import Labels
+from promlab.model.time import parse_go_duration as parse_duration_ms
 from promlab.promql.promqltest.series import (
     HistogramLiteral,
     Item,
@@ -43,13 +44,6 @@ _PAT_EXPECT = re.compile(r"^expect\s+(ordered|fail|warn|no_warn|info|no_info)(?:
 _RANGE_VECTOR_PREFIX = "expect range vector"
 _PAT_EXPECT_RANGE = re.compile(r"^" + _RANGE_VECTOR_PREFIX + r"\s+from\s+(.+)\s+to\s+(.+)\s+step\s+(.+)$")
 _STRING_PREFIX = "expect string"
-
-
-def parse_duration_ms(text: str) -> int:
-    """A Prometheus duration (``model.ParseDuration``: ``1h30m``, ``0``; no sign, no fraction)."""
-    if text != text.strip():
-        raise ValueError(f"not a valid duration string: {text!r}")
-    return parse_duration(text, allow_float_seconds=False)
 
 
 @dataclass(slots=True)
