@@ -152,6 +152,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    from promlab.rules.load import check_files
+
+    code, lines = check_files(args.files, lint_fatal=args.lint_fatal)
+    print("\n".join(lines))
+    return code
+
+
+def cmd_rules_backtest(args: argparse.Namespace) -> int:
+    from promlab.errors import PromlabError
+    from promlab.rules.backtest import backtest
+
+    if not Path(args.data).is_dir():
+        return _err("rules backtest", f"no store at {args.data}")
+    try:
+        df = backtest(args.file, args.start, args.end, data=args.data, step=args.step)
+    except (PromlabError, ValueError) as e:
+        return _err("rules backtest", e)
+    if args.format == "json":
+        out = df.drop(columns=[c for c in df.columns if c not in (
+            "group", "alertname", "labels", "pending_at", "firing_at", "resolved_at", "duration",
+            "peak_value", "value", "annotations")])
+        print(out.to_json(orient="records", date_format="iso", date_unit="ms"))
+    elif args.format == "csv":
+        print(str(df.drop(columns=["labels", "annotations"]).to_csv(index=False)).rstrip("\n"))
+    else:
+        shown = df.drop(columns=["labels", "annotations", "group"])
+        print("(no alerts)" if df.empty else shown.to_string(index=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from promlab import __version__
 
@@ -195,6 +226,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="prometheus.yml")
     p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory (default: {DEFAULT_DATA})")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (on stderr)")
+
+    rules = add("rules", lambda a: 2, "check and backtest rule files")
+    rules_sub = rules.add_subparsers(dest="rules_command", metavar="COMMAND", required=True)
+    p = add("check", cmd_rules_check, "check rule files as promtool check rules does", parent=rules_sub)
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--lint-fatal", action="store_true", help="exit 3 on lint findings")
+    p = add("backtest", cmd_rules_backtest, "alert episodes the rules would have produced over stored history",
+            parent=rules_sub)
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory (default: {DEFAULT_DATA})")
+    p.add_argument("--start", required=True, help="first evaluation time")
+    p.add_argument("--end", required=True, help="last evaluation time")
+    p.add_argument("--step", help="evaluation interval for every group (default: each group's)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
     tsdb = add("tsdb", lambda a: 2, "inspect a store")
     tsdb_sub = tsdb.add_subparsers(dest="tsdb_command", metavar="COMMAND", required=True)

@@ -29,6 +29,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import yaml
@@ -416,7 +417,7 @@ def check_file(path: str | os.PathLike[str], *, name_validation: str = "legacy")
 def _duplicate_rules(groups: list[RuleGroup]) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
     keys = sorted((r.name, tuple(sorted(r.labels.items()))) for g in groups for r in g.rules)
     dups: list[tuple[str, tuple[tuple[str, str], ...]]] = []
-    for prev, cur in zip(keys, keys[1:], strict=False):
+    for prev, cur in pairwise(keys):
         if prev == cur and (not dups or dups[-1] != cur):
             dups.append(cur)
     return dups

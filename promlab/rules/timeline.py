@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from promlab.model import Labels
-from promlab.promql.values import B, F64, I64, Vector
+from promlab.promql.values import F64, I64, B, Vector
 from promlab.rules.alerting import (
     AlertingRuleState,
     AlertState,
