@@ -268,8 +268,8 @@ def score(episodes: pd.DataFrame, incidents: pd.DataFrame) -> Score:
     detected = pd.to_datetime(np.where(caught, first, np.datetime64("NaT")), utc=True)
     inc["caught"] = caught
     inc["detected_at"] = detected
-    ttd = (detected - starts.to_numpy()).where(caught) if len(inc) else pd.Series([], dtype="timedelta64[ns]")
-    inc["time_to_detect"] = pd.Series(ttd, index=inc.index).clip(lower=pd.Timedelta(0))
+    delay = np.maximum(first - s_ns[:, 0], np.timedelta64(0, "ns")) if len(inc) else first - first
+    inc["time_to_detect"] = pd.to_timedelta(np.where(caught, delay, np.timedelta64("NaT", "ns")))
     false_mask = ~overlap.any(axis=0) if overlap.size else np.ones(len(fired), bool)
     mean = inc.loc[inc["caught"], "time_to_detect"].mean() if caught.any() else None
     return Score(caught=int(caught.sum()), missed=int((~caught).sum()),
