@@ -15,6 +15,11 @@ Examples
 [{'job': 'demo', 'value': 1.0}]
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from promlab.errors import (
     ConfigError,
     ExpositionError,
@@ -27,11 +32,39 @@ from promlab.errors import (
     TooManySamples,
 )
 from promlab.model import Labels, Matcher, MatchType
-from promlab.promql import Engine, Result
-from promlab.session import Session, close_sessions, query, query_range
-from promlab.storage import MemoryStorage, open_store
+
+if TYPE_CHECKING:
+    from promlab.promql import Engine, Result
+    from promlab.session import Session, close_sessions, query, query_range
+    from promlab.storage import MemoryStorage, open_store
 
 __version__ = "0.1.0"
+
+# Loaded on first use (module ``__getattr__``), so ``import promlab.storage.interface`` or
+# ``import promlab.model`` does not pull in the engine, pandas and pyarrow.
+_LAZY = {
+    "Engine": "promlab.promql",
+    "Result": "promlab.promql",
+    "Session": "promlab.session",
+    "close_sessions": "promlab.session",
+    "query": "promlab.session",
+    "query_range": "promlab.session",
+    "MemoryStorage": "promlab.storage",
+    "open_store": "promlab.storage",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
 
 __all__ = [
     "ConfigError",
