@@ -158,10 +158,11 @@ def _episodes(present: B, ts: I64, for_ms: int, kff_ms: int) -> tuple[I64, I64, 
     if kff_ms > 0 and n_r > 1:
         joinable[1:] = (row[1:] == row[:-1]) & (run_s[1:] <= keep_end[:-1])
     seg = np.cumsum(~joinable)
-    csum = np.cumsum(fires)
+    fires_i = fires.astype(np.int64)
+    csum: I64 = np.cumsum(fires_i)
     seg_first = np.flatnonzero(~joinable)
-    before = (csum - fires)[seg_first][seg - 1]
-    firing_at_end = (csum - before) > 0
+    before: I64 = (csum - fires_i)[seg_first][seg - 1]
+    firing_at_end: B = (csum - before) > 0
     joined = np.zeros(n_r, bool)
     joined[1:] = joinable[1:] & firing_at_end[:-1]
     first = np.flatnonzero(~joined)

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from promlab.errors import ConfigError
-from promlab.rules import AlertingRule, RecordingRule, check_files, load_rules, parse_rules, validate_rules
+from promlab.rules import (
+    AlertingRule,
+    RecordingRule,
+    check_files,
+    load_rules,
+    parse_rules,
+    validate_rules,
+)
 
 DATA = Path(__file__).parent / "data"
 
