@@ -1,21 +1,34 @@
-"""Every exception promlab raises.
+"""Every exception promlab raises, and the one table from exception to API ``errorType``.
 
-The tree::
+The tree, with the Prometheus HTTP API ``errorType`` of each branch::
 
-    PromlabError
-    ├── ConfigError(ValueError)            bad prometheus.yml / rule file / option, with file and key path
-    ├── ExpositionError(ValueError)        malformed scrape body or import file, with line number
-    ├── StorageError(OSError)              the store cannot be read or written
-    │   └── OutOfBoundsError               sample outside the accepted time window
-    ├── ParseError(ValueError)             malformed PromQL, prints ``1:7: parse error: ...``
-    ├── BadData(ValueError)                an invalid parameter: time, step, range
-    ├── QueryError                         a query failed while evaluating
-    │   ├── FunctionNotImplemented(NotImplementedError)
-    │   ├── TooManySamples
-    │   ├── QueryTimeout(TimeoutError)
-    │   └── QueryCanceled
-    ├── ScrapeError                        a single scrape failed (kept as the target's last error)
-    └── RuleError                          one rule evaluation failed (duplicate labels, limit)
+    PromlabError                                                                    execution
+    ├── BadData(ValueError)                an invalid parameter: time, step, range, bad_data
+    │   │                                  duration, size, option, expression type
+    │   ├── ConfigError                    bad prometheus.yml / rule file, with file and key path
+    │   ├── ExpositionError                malformed scrape body or import file, with line number
+    │   └── ParseError                     malformed PromQL, prints ``1:7: parse error: ...``
+    ├── NotFound(LookupError)              no such metric, rule group, target       not_found
+    ├── NotAcceptable                      cannot answer in the requested format    not_acceptable
+    ├── Unavailable                        not ready (store opening, or closed)     unavailable
+    ├── StorageError(OSError)              the store cannot be read or written      internal
+    │   └── OutOfBoundsError               sample outside the accepted time window  bad_data
+    ├── QueryError                         a query failed while evaluating          execution
+    │   ├── FunctionNotImplemented(NotImplementedError)                             execution
+    │   ├── TooManySamples                                                          execution
+    │   ├── QueryTimeout(TimeoutError)                                              timeout
+    │   └── QueryCanceled                                                           canceled
+    ├── ScrapeError                        a single scrape failed (kept as the      unavailable
+    │                                      target's last error)
+    └── RuleError                          one rule evaluation failed (duplicate    execution
+                                           labels, limit)
+
+:func:`error_type` reads :data:`ERROR_TYPES` (the first class of the exception's MRO found
+there), as Prometheus's ``returnAPIError`` does: canceled and timed-out queries and storage
+failures have their own types, invalid parameters are ``bad_data`` (``invalidParamError``),
+anything else a query raises is ``execution``. An exception that is not a :class:`PromlabError`
+is a bug and reports ``internal`` (a builtin ``TimeoutError`` reports ``timeout``).
+:data:`HTTP_STATUS` gives the status code Prometheus answers with for each type.
 
 Problems that are not fatal (PromQL warnings and infos) are not exceptions: they are collected in
 the result's annotations.
@@ -24,10 +37,14 @@ the result's annotations.
 from __future__ import annotations
 
 __all__ = [
+    "ERROR_TYPES",
+    "HTTP_STATUS",
     "BadData",
     "ConfigError",
     "ExpositionError",
     "FunctionNotImplemented",
+    "NotAcceptable",
+    "NotFound",
     "OutOfBoundsError",
     "ParseError",
     "PromlabError",
@@ -37,7 +54,10 @@ __all__ = [
     "RuleError",
     "ScrapeError",
     "StorageError",
+    "TemplateError",
     "TooManySamples",
+    "Unavailable",
+    "error_type",
 ]
 
 
@@ -45,7 +65,24 @@ class PromlabError(Exception):
     """Root of all promlab errors."""
 
 
-class ConfigError(PromlabError, ValueError):
+class BadData(PromlabError, ValueError):
+    """A parameter is invalid: a step, a start after its end, a time, duration or size that does
+    not parse, an expression of the wrong type for a range query, a bad option."""
+
+
+class NotFound(PromlabError, LookupError):
+    """What was asked for does not exist (a metric's metadata, a rule group, a target)."""
+
+
+class NotAcceptable(PromlabError):
+    """The request asks for a response format promlab cannot produce."""
+
+
+class Unavailable(PromlabError):
+    """The service cannot answer yet or any more (a store still opening, or closed)."""
+
+
+class ConfigError(BadData):
     """A configuration or rule file is invalid.
 
     ``file`` and ``path`` (the key path, e.g. ``scrape_configs[0].relabel_configs[1].action``)
@@ -62,7 +99,7 @@ class ConfigError(PromlabError, ValueError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
-class ExpositionError(PromlabError, ValueError):
+class ExpositionError(BadData):
     """A scrape body or import file is malformed. ``lineno`` is 1-based (0 if unknown)."""
 
     def __init__(self, message: str, *, lineno: int = 0, line: str | None = None) -> None:
@@ -84,7 +121,7 @@ class OutOfBoundsError(StorageError):
     """A sample is older than the out-of-order window allows."""
 
 
-class ParseError(PromlabError, ValueError):
+class ParseError(BadData):
     """Malformed PromQL.
 
     ``query`` is the text, ``pos`` the 0-based character offset of the problem (``end`` its end),
@@ -105,10 +142,6 @@ class ParseError(PromlabError, ValueError):
         line = before.count("\n") + 1
         col = self.pos - (before.rfind("\n") + 1) + 1
         return line, col
-
-
-class BadData(PromlabError, ValueError):
-    """A request parameter is invalid: a bad time, step or range (the API's ``bad_data``)."""
 
 
 class QueryError(PromlabError):
@@ -155,3 +188,81 @@ class RuleError(PromlabError):
         self.rule = rule
         self.reason = message
         super().__init__(message)
+
+
+class TemplateError(PromlabError, ValueError):
+    """A rule's label or annotation template failed to parse or to execute.
+
+    ``str(err)`` is Go's text/template message, as Prometheus reports it:
+    ``template: __alert_X:1:115: executing "__alert_X" at <humanize "a">: error calling humanize: ...``
+    (parse errors: ``template: __alert_X:1: function "foo" not defined``). As in Prometheus, the
+    column printed there is a 0-based byte offset that counts the variable preamble Prometheus
+    puts in front of line 1. ``line`` and ``col`` (1-based, in characters) locate the problem in
+    the template text itself; ``reason`` is the message without the location; ``phase`` is
+    ``"parse"`` or ``"execute"``; :attr:`prometheus_message` is the text Prometheus puts inside
+    ``<error expanding template: ...>``.
+    """
+
+    def __init__(self, message: str, *, name: str, line: int = 0, col: int = 0, reason: str = "",
+                 phase: str = "execute") -> None:
+        self.name = name
+        self.line = line
+        self.col = col
+        self.reason = reason or message
+        self.phase = phase
+        super().__init__(message)
+
+    @property
+    def prometheus_message(self) -> str:
+        """``error executing template NAME: <message>`` (or ``error parsing template ...``)."""
+        verb = "parsing" if self.phase == "parse" else "executing"
+        return f"error {verb} template {self.name}: {self}"
+
+
+ERROR_TYPES: dict[type[BaseException], str] = {
+    PromlabError: "execution",
+    BadData: "bad_data",
+    NotFound: "not_found",
+    NotAcceptable: "not_acceptable",
+    Unavailable: "unavailable",
+    StorageError: "internal",
+    OutOfBoundsError: "bad_data",
+    QueryError: "execution",
+    QueryTimeout: "timeout",
+    QueryCanceled: "canceled",
+    ScrapeError: "unavailable",
+    RuleError: "execution",
+    TimeoutError: "timeout",
+}
+"""Exception class to Prometheus API ``errorType``; :func:`error_type` looks classes up by MRO."""
+
+HTTP_STATUS: dict[str, int] = {
+    "bad_data": 400,
+    "execution": 422,
+    "canceled": 499,  # nginx's "client closed request", as Prometheus answers
+    "timeout": 503,
+    "internal": 500,
+    "unavailable": 503,
+    "not_found": 404,
+    "not_acceptable": 406,
+}
+"""The HTTP status Prometheus's API answers with for each ``errorType``."""
+
+
+def error_type(exc: BaseException) -> str:
+    """The Prometheus API ``errorType`` of ``exc``.
+
+    Examples
+    --------
+    >>> error_type(ParseError("unexpected end of input", query="rate("))
+    'bad_data'
+    >>> error_type(QueryTimeout()), error_type(TooManySamples()), error_type(StorageError("disk"))
+    ('timeout', 'execution', 'internal')
+    >>> error_type(ZeroDivisionError())
+    'internal'
+    """
+    for cls in type(exc).__mro__:
+        found = ERROR_TYPES.get(cls)
+        if found is not None:
+            return found
+    return "internal"

@@ -11,7 +11,15 @@ import math
 import re
 from typing import Any
 
-from promlab.rules.template.values import HTML, AlertData, GoDuration, GoTime, Sample, go_type, shortest_digits
+from promlab.rules.template.values import (
+    HTML,
+    AlertData,
+    GoDuration,
+    GoTime,
+    Sample,
+    go_type,
+    shortest_digits,
+)
 
 __all__ = ["format_float", "format_value", "quote", "sprint", "sprintf", "sprintln"]
 

@@ -68,10 +68,8 @@ def _right_trim_at(text: str, i: int) -> bool:
 def lex(text: str) -> list[Token]:
     """All tokens of ``text``, ending with an ``eof`` token.
 
-    Raises
-    ------
-    LexError
-        On an unclosed action, comment or string, or a character that cannot start a token.
+    A lexical error inside an action becomes an ``error`` token (its message as ``val``) before
+    ``eof``; an unclosed comment raises :class:`LexError`.
     """
     toks: list[Token] = []
     i, n = 0, len(text)
@@ -106,7 +104,13 @@ def lex(text: str) -> list[Token]:
                 raise LexError("comment ends before closing delimiter", c)
             toks.pop()
             continue
-        i = _lex_action(text, k, toks)
+        try:
+            i = _lex_action(text, k, toks)
+        except LexError as e:
+            # Go lexes lazily: a parse error earlier in the text wins, so the error becomes a token.
+            toks.append(Token("error", e.message, e.pos))
+            toks.append(Token("eof", "", n))
+            return toks
 
 
 def _lex_action(text: str, i: int, toks: list[Token]) -> int:
@@ -117,7 +121,7 @@ def _lex_action(text: str, i: int, toks: list[Token]) -> int:
         if i >= n:
             raise LexError("unclosed action", i)
         c = text[i]
-        if c == "}" and text.startswith("}}", i) or _right_trim_at(text, i):
+        if (c == "}" and text.startswith("}}", i)) or _right_trim_at(text, i):
             if depth > 0:
                 raise LexError("unclosed left paren", i)
             if c == "}":

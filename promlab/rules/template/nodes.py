@@ -4,12 +4,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 __all__ = [
-    "ActionNode", "BoolNode", "BranchNode", "BreakNode", "ChainNode", "CommandNode",
-    "ContinueNode", "DotNode", "FieldNode", "IdentifierNode", "Node", "NilNode", "NumberNode",
-    "PipeNode", "StringNode", "TemplateNode", "TextNode", "VariableNode",
+    "ActionNode",
+    "BoolNode",
+    "BranchNode",
+    "BreakNode",
+    "ChainNode",
+    "CommandNode",
+    "ContinueNode",
+    "DotNode",
+    "FieldNode",
+    "IdentifierNode",
+    "NilNode",
+    "Node",
+    "NumberNode",
+    "PipeNode",
+    "StringNode",
+    "TemplateNode",
+    "TextNode",
+    "VariableNode",
 ]
 
 
@@ -188,6 +202,6 @@ class ContinueNode:
         return "{{continue}}"
 
 
-Node = Union[TextNode, DotNode, NilNode, BoolNode, NumberNode, StringNode, IdentifierNode,
-             VariableNode, FieldNode, ChainNode, CommandNode, PipeNode, ActionNode, BranchNode,
-             TemplateNode, BreakNode, ContinueNode]
+Node = (TextNode | DotNode | NilNode | BoolNode | NumberNode | StringNode | IdentifierNode
+        | VariableNode | FieldNode | ChainNode | CommandNode | PipeNode | ActionNode | BranchNode
+        | TemplateNode | BreakNode | ContinueNode)

@@ -10,9 +10,24 @@ from dataclasses import dataclass, field
 from promlab.rules.template.gofmt import quote
 from promlab.rules.template.lexer import LexError, Token, lex
 from promlab.rules.template.nodes import (
-    ActionNode, BoolNode, BranchNode, BreakNode, ChainNode, CommandNode, ContinueNode, DotNode,
-    FieldNode, IdentifierNode, NilNode, Node, NumberNode, PipeNode, StringNode, TemplateNode,
-    TextNode, VariableNode,
+    ActionNode,
+    BoolNode,
+    BranchNode,
+    BreakNode,
+    ChainNode,
+    CommandNode,
+    ContinueNode,
+    DotNode,
+    FieldNode,
+    IdentifierNode,
+    NilNode,
+    Node,
+    NumberNode,
+    PipeNode,
+    StringNode,
+    TemplateNode,
+    TextNode,
+    VariableNode,
 )
 
 __all__ = ["ParseFailure", "Tree", "parse", "unquote"]
@@ -141,12 +156,17 @@ class _Parser:
     # --- token stream ------------------------------------------------------------------------
     def next(self) -> Token:
         t = self.toks[self.i]
+        if t.kind == "error":
+            raise ParseFailure(t.val, t.pos)
         if self.i < len(self.toks) - 1:
             self.i += 1
         return t
 
     def peek(self) -> Token:
-        return self.toks[self.i]
+        t = self.toks[self.i]
+        if t.kind == "error":
+            raise ParseFailure(t.val, t.pos)
+        return t
 
     def next_non_space(self) -> Token:
         t = self.next()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 __all__ = [
@@ -33,7 +33,7 @@ ALERT_DATA_TYPE = (
     "struct { Labels map[string]string; ExternalLabels map[string]string; "
     "ExternalURL string; Value float64 }"
 )
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class AnyMap(dict[str, Any]):
