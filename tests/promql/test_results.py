@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import promlab.promql as pq
+import promlab as pq
 from promlab.model import Labels, Matcher, MatchType
 from promlab.promql.parser.ast import MatrixSelector, NumberLiteral, StringLiteral, VectorSelector
 from promlab.storage import MemoryStorage
