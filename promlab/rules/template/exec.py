@@ -145,7 +145,6 @@ class State:
             elif val is None:
                 items = []
             else:
-                self.node = node
                 raise self.fail(f"range can't iterate over {format_value(val)}")
             ndecl = len(node.pipe.decl)
             for k, v in items:

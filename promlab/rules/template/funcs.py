@@ -218,7 +218,8 @@ def re_replace_all(_: FuncContext, pattern: str, repl: str, text: str) -> str:
     except CallError as e:
         from promlab.rules.template.gofmt import quote
 
-        raise CallError(f"regexp: Compile({quote(pattern)}): {e}") from None
+        shown = f"`{pattern}`" if "`" not in pattern and pattern.isprintable() else quote(pattern)
+        raise CallError(f"regexp: Compile({shown}): {e}") from None
     out: list[str] = []
     last = 0
     last_end = -1

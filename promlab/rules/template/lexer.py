@@ -197,6 +197,9 @@ def _lex_action(text: str, i: int, toks: list[Token]) -> int:
             kind = word if word in KEYWORDS else "bool" if word in ("true", "false") else "ident"
             toks.append(Token(kind, word, i))
             i = e
+        elif c.isascii() and c.isprintable():
+            toks.append(Token("char", c, i))  # Go's grab-bag item: the parser rejects it in context
+            i += 1
         else:
             raise LexError(f"unrecognized character in action: {_rune(c)}", i)
 
@@ -226,6 +229,6 @@ def _lex_char(text: str, i: int, toks: list[Token]) -> int:
             j += 2
             continue
         if text[j] == "'":
-            toks.append(Token("char", text[i:j + 1], i))
+            toks.append(Token("charconst", text[i:j + 1], i))
             return j + 1
         j += 1

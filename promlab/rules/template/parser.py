@@ -32,7 +32,7 @@ from promlab.rules.template.nodes import (
 
 __all__ = ["ParseFailure", "Tree", "parse", "unquote"]
 
-_OPERAND_START = frozenset({"bool", "char", ".", "field", "ident", "number", "nil", "rawstring",
+_OPERAND_START = frozenset({"bool", "charconst", ".", "field", "ident", "number", "nil", "rawstring",
                             "string", "var", "("})
 
 
@@ -109,7 +109,7 @@ def unquote(quoted: str) -> str:
 
 def _number(tok: Token) -> NumberNode:
     text = tok.val
-    if tok.kind == "char":
+    if tok.kind == "charconst":
         try:
             s = unquote(text)
         except ValueError:
@@ -314,7 +314,7 @@ class _Parser:
         elif self.next_non_space().kind != "}}":
             self.backup()
             pipe = self.pipeline(context, "}}")
-        return TemplateNode(pos, name, pipe)
+        return TemplateNode(tok.pos, name, pipe)
 
     # --- pipelines ---------------------------------------------------------------------------
     def pipeline(self, context: str, end: str) -> PipeNode:
@@ -412,7 +412,7 @@ class _Parser:
             return FieldNode(t.pos, [t.val[1:]])
         if k == "bool":
             return BoolNode(t.pos, t.val == "true")
-        if k in ("number", "char"):
+        if k in ("number", "charconst"):
             return _number(t)
         if k == "(":
             return self.pipeline("parenthesized pipeline", ")")
