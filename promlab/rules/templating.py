@@ -53,4 +53,5 @@ def expand_rule_template(text: str, *, alertname: str, labels: Mapping[str, str]
                                external_url=external_url, timestamp_ms=timestamp_ms,
                                query_func=query_func)
     except PromlabError as e:
-        return f"<error expanding template: {e}>"
+        # Prometheus: "<error expanding template: error executing template __alert_X: template: ...>"
+        return f"<error expanding template: {getattr(e, 'prometheus_message', e)}>"
