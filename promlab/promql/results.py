@@ -314,9 +314,10 @@ class PromAccessor:
         codes = np.asarray(codes, np.int64)
         _, first = np.unique(codes, return_index=True)
         labels = []
-        for row in first.tolist():
-            labels.append(Labels({column_label(n): v for n in names
-                                  if isinstance(v := df[n].iloc[row], str) and v != ""}))
+        columns = [(column_label(n), df[n].to_numpy(object)[first]) for n in names]
+        for i in range(len(first)):
+            labels.append(Labels({n: v for n, col in columns
+                                  if isinstance(v := col[i], str) and v != ""}))
         return codes, labels
 
     def wide(self) -> pd.DataFrame:
@@ -330,10 +331,12 @@ class PromAccessor:
         return pd.DataFrame(grid, index=index, columns=[str(ls) for ls in labels])
 
     def plot(self, **kwargs: Any) -> Any:
-        """Line plot of :meth:`wide` (matplotlib); returns the Axes."""
-        import matplotlib.pyplot as plt  # noqa: F401  (lazy: only when plotting)
+        """Plot the result with :func:`promlab.plotting.plot_frame` (a line per series, legend
+        of the labels that differ, gaps as gaps; ``kind="stacked"``/``"heatmap"``, ``tz``,
+        ``top_n``, ``ax``); returns the matplotlib Axes."""
+        from promlab.plotting import plot_frame  # lazy: matplotlib only when plotting
 
-        return self.wide().plot(**kwargs)
+        return plot_frame(self._df, **kwargs)
 
     def to_prometheus_json(self) -> dict[str, Any]:
         """The ``data`` object of the Prometheus API response for this result."""
