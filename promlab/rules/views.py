@@ -1,0 +1,78 @@
+"""Rule groups and alerts in the JSON shapes of Prometheus's ``/api/v1/rules`` and
+``/api/v1/alerts`` (the ``data`` part), built from :class:`~promlab.rules.group.GroupState`.
+
+Times are RFC 3339 strings with milliseconds; a group or rule never evaluated shows Go's zero
+time ``0001-01-01T00:00:00Z``; durations are float seconds; an alert's ``value`` is Go's
+``%e`` with 10 decimals (``"1.0000000000e+00"``), as Prometheus prints it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from promlab.errors import PromlabError
+from promlab.rules.alerting import Alert
+from promlab.rules.group import GroupState
+from promlab.rules.notifier import format_rfc3339_ms
+from promlab.rules.rule import AlertingRule
+from promlab.rules.template.gofmt import format_float
+
+__all__ = ["ZERO_TIME", "alert_json", "format_time", "group_json", "query_string"]
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def format_time(ms: int | None) -> str:
+    return ZERO_TIME if ms is None else format_rfc3339_ms(ms)
+
+
+def query_string(expr: str) -> str:
+    """The expression as Prometheus shows it (re-printed from its parse; as written if it
+    does not parse)."""
+    from promlab.promql.parser import parse_expr
+    from promlab.promql.parser.printer import to_string
+
+    try:
+        return to_string(parse_expr(expr))
+    except PromlabError:
+        return expr
+
+
+def alert_json(a: Alert) -> dict[str, Any]:
+    """One alert of ``/api/v1/alerts`` and of a rule's ``alerts``."""
+    out: dict[str, Any] = {"labels": a.labels.to_dict(), "annotations": dict(a.annotations),
+                           "state": str(a.state), "activeAt": format_time(a.active_at_ms)}
+    if a.keep_firing_since_ms is not None:
+        out["keepFiringSince"] = format_time(a.keep_firing_since_ms)
+    out["value"] = format_float(a.value, "e", 10)
+    return out
+
+
+def group_json(state: GroupState) -> dict[str, Any]:
+    """One group of ``/api/v1/rules``: name, file, rules with health and alerts, interval."""
+    g = state.group
+    with state.lock:
+        rules: list[dict[str, Any]] = []
+        for rule, status, ast in state.rule_states():
+            r: dict[str, Any]
+            if isinstance(rule, AlertingRule):
+                alerts = ast.active_alerts() if ast is not None else []
+                r = {"state": str(ast.state) if ast is not None else "inactive",
+                     "name": rule.name, "query": query_string(rule.expr),
+                     "duration": rule.for_ms / 1000,
+                     "keepFiringFor": rule.keep_firing_for_ms / 1000,
+                     "labels": dict(rule.labels), "annotations": dict(rule.annotations),
+                     "alerts": [alert_json(a) for a in alerts]}
+            else:
+                r = {"name": rule.name, "query": query_string(rule.expr),
+                     "labels": dict(rule.labels)}
+            r["health"] = status.health
+            if status.last_error:
+                r["lastError"] = status.last_error
+            r["evaluationTime"] = status.evaluation_seconds
+            r["lastEvaluation"] = format_time(status.last_evaluation_ms)
+            r["type"] = rule.kind
+            rules.append(r)
+        return {"name": g.name, "file": g.file, "rules": rules, "interval": g.interval_ms / 1000,
+                "limit": g.limit, "evaluationTime": state.last_duration_seconds,
+                "lastEvaluation": format_time(state.last_evaluation_ms)}
