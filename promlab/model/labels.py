@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar, overload
 
+from promlab.errors import BadData
 from promlab.model.re2 import compile_anchored
 
 __all__ = ["METRIC_NAME", "Labels", "MatchType", "Matcher", "format_label_value", "is_valid_label_name"]
@@ -68,7 +69,7 @@ class Labels(Mapping[str, str]):
             pairs = tuple(sorted((str(k), str(v)) for k, v in items if v != ""))
             for i in range(1, len(pairs)):
                 if pairs[i][0] == pairs[i - 1][0]:
-                    raise ValueError(f"duplicate label name {pairs[i][0]!r}")
+                    raise BadData(f"duplicate label name {pairs[i][0]!r}")
         self._pairs = pairs
         self._hash: int | None = None
         self._pyhash: int | None = None
@@ -86,7 +87,7 @@ class Labels(Mapping[str, str]):
     def from_strings(cls, *args: str) -> Labels:
         """``Labels.from_strings("job", "api", "instance", "a:1")``."""
         if len(args) % 2:
-            raise ValueError("from_strings needs name/value pairs")
+            raise BadData("from_strings needs name/value pairs")
         return cls(zip(args[0::2], args[1::2], strict=True))
 
     # --- Mapping ---------------------------------------------------------------------------
@@ -257,7 +258,7 @@ class Matcher:
             try:
                 self.regex = compile_anchored(value)
             except re.error as exc:
-                raise ValueError(f"invalid regular expression {value!r}: {exc}") from exc
+                raise BadData(f"invalid regular expression {value!r}: {exc}") from exc
 
     @classmethod
     def parse_op(cls, op: str, name: str, value: str) -> Matcher:

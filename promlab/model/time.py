@@ -17,7 +17,8 @@ allowed); parameters whose name ends in ``_ms`` take int milliseconds instead.
 
 Formatting follows current Prometheus: :func:`format_duration` is ``model.Duration.String()``
 (years and weeks only when they divide the rest exactly: ``90d``, not ``12w6d``) and
-:func:`format_size` is ``units.Base2Bytes.String()`` (``1KiB512B``).
+:func:`format_size` is ``units.Base2Bytes.String()`` (``1KiB512B``). Every parser here raises
+:class:`~promlab.errors.BadData` (a ``ValueError``), the API's ``bad_data``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeAlias
 
 import numpy as np
+
+from promlab.errors import BadData
 
 __all__ = [
     "DURATION_UNITS_MS",
@@ -85,7 +88,7 @@ def parse_go_duration(text: str) -> int:
 
     Raises
     ------
-    ValueError
+    BadData
         With Prometheus's message: ``not a valid duration string: "1.5s"``,
         ``unknown unit "x" in duration "5x"``, ``empty duration string``,
         ``duration out of range``.
@@ -102,30 +105,30 @@ def parse_go_duration(text: str) -> int:
     if text == "0":
         return 0
     if text == "":
-        raise ValueError("empty duration string")
+        raise BadData("empty duration string")
     i, n, total, last = 0, len(text), 0, -1
     while i < n:
         j = i
         while j < n and "0" <= text[j] <= "9":
             j += 1
         if j == i:
-            raise ValueError(f"not a valid duration string: {_go_quote(text)}")
+            raise BadData(f"not a valid duration string: {_go_quote(text)}")
         num = int(text[i:j])
         k = j
         while k < n and not "0" <= text[k] <= "9":
             k += 1
         unit = text[j:k]
         if unit == "":
-            raise ValueError(f"not a valid duration string: {_go_quote(text)}")
+            raise BadData(f"not a valid duration string: {_go_quote(text)}")
         if unit not in DURATION_UNITS_MS:
-            raise ValueError(f"unknown unit {_go_quote(unit)} in duration {_go_quote(text)}")
+            raise BadData(f"unknown unit {_go_quote(unit)} in duration {_go_quote(text)}")
         rank = _UNIT_RANK[unit]
         if rank <= last:  # units must go from the biggest to the smallest
-            raise ValueError(f"not a valid duration string: {_go_quote(text)}")
+            raise BadData(f"not a valid duration string: {_go_quote(text)}")
         last = rank
         total += num * DURATION_UNITS_MS[unit]
         if total > _MAX_INT64 // 1_000_000:  # Go's time.Duration counts nanoseconds in an int64
-            raise ValueError("duration out of range")
+            raise BadData("duration out of range")
         i = k
     return total
 
@@ -137,7 +140,7 @@ def parse_duration(value: DurationLike, *, allow_float_seconds: bool = True) -> 
 
     Raises
     ------
-    ValueError
+    BadData
         When ``value`` is not a duration.
 
     Examples
@@ -151,13 +154,13 @@ def parse_duration(value: DurationLike, *, allow_float_seconds: bool = True) -> 
         return round(value.total_seconds() * 1000)
     if isinstance(value, np.timedelta64):
         if np.isnat(value):
-            raise ValueError(f"invalid duration {value!r}")
+            raise BadData(f"invalid duration {value!r}")
         return round(float(value / np.timedelta64(1, "us")) / 1000)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"cannot parse {value!r} to a valid duration")
+        raise BadData(f"cannot parse {value!r} to a valid duration")
     if isinstance(value, int | float):
         if not allow_float_seconds:
-            raise ValueError(f"not a valid duration string: {value!r} (give a unit, e.g. \"{value}s\")")
+            raise BadData(f"not a valid duration string: {value!r} (give a unit, e.g. \"{value}s\")")
         return _seconds_to_ms(float(value), value)
     s = value.strip()
     if allow_float_seconds and _NUMBER_RE.match(s):
@@ -168,7 +171,7 @@ def parse_duration(value: DurationLike, *, allow_float_seconds: bool = True) -> 
 def _seconds_to_ms(seconds: float, orig: object) -> int:
     ms = seconds * 1000
     if not math.isfinite(ms) or abs(ms) > _MAX_INT64 // 1_000_000:
-        raise ValueError(f"cannot parse {orig!r} to a valid duration. It overflows int64")
+        raise BadData(f"cannot parse {orig!r} to a valid duration. It overflows int64")
     return round(ms)
 
 
@@ -207,7 +210,7 @@ def parse_time(value: TimeLike | None, *, now: int | None = None) -> int:
 
     Raises
     ------
-    ValueError
+    BadData
         When ``value`` is not a time.
 
     Examples
@@ -222,11 +225,11 @@ def parse_time(value: TimeLike | None, *, now: int | None = None) -> int:
     if value is None:
         return now_ms() if now is None else now
     if isinstance(value, bool):
-        raise ValueError(f"cannot parse {value!r} to a valid timestamp")
+        raise BadData(f"cannot parse {value!r} to a valid timestamp")
     if isinstance(value, int | float):
         ms = float(value) * 1000
         if not math.isfinite(ms) or abs(ms) > _MAX_INT64:
-            raise ValueError(f"cannot parse {value!r} to a valid timestamp")
+            raise BadData(f"cannot parse {value!r} to a valid timestamp")
         return round(ms)
     if isinstance(value, datetime):  # pd.Timestamp is a datetime subclass
         if value.tzinfo is None:
@@ -234,7 +237,7 @@ def parse_time(value: TimeLike | None, *, now: int | None = None) -> int:
         return _datetime_ms(value)
     if isinstance(value, np.datetime64):
         if np.isnat(value):
-            raise ValueError(f"cannot parse {value!r} to a valid timestamp")
+            raise BadData(f"cannot parse {value!r} to a valid timestamp")
         return int(value.astype("datetime64[ms]").astype(np.int64))
     if isinstance(value, str):
         s = value.strip()
@@ -250,11 +253,11 @@ def parse_time(value: TimeLike | None, *, now: int | None = None) -> int:
         try:
             dt = datetime.fromisoformat(s.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
-            raise ValueError(f"cannot parse {value!r} to a valid timestamp") from None
+            raise BadData(f"cannot parse {value!r} to a valid timestamp") from None
         return parse_time(dt)
     if hasattr(value, "to_pydatetime"):
         return parse_time(value.to_pydatetime(), now=now)
-    raise ValueError(f"cannot parse {value!r} to a valid timestamp")
+    raise BadData(f"cannot parse {value!r} to a valid timestamp")
 
 
 def _datetime_ms(dt: datetime) -> int:
@@ -279,7 +282,7 @@ def _parse_units(text: str, units: dict[str, int]) -> int:
     if s == "0":
         return 0
     if s == "":
-        raise ValueError(f"units: invalid {text}")
+        raise BadData(f"units: invalid {text}")
     total = 0.0
     pos = 0
     while pos < len(s):
@@ -287,13 +290,13 @@ def _parse_units(text: str, units: dict[str, int]) -> int:
         assert m is not None  # every group is optional
         whole, frac, unit = m.group(1), m.group(2), m.group(3)
         if not whole and not frac:
-            raise ValueError(f"units: invalid {text}")
+            raise BadData(f"units: invalid {text}")
         if unit not in units:
-            raise ValueError(f"units: unknown unit {unit} in {text}")
+            raise BadData(f"units: unknown unit {unit} in {text}")
         total += (int(whole or "0") + (int(frac) / 10 ** len(frac) if frac else 0.0)) * units[unit]
         pos = m.end()
     if total >= 2.0**63:
-        raise ValueError("units: overflow parsing unit")
+        raise BadData("units: overflow parsing unit")
     return -int(total) if neg else int(total)
 
 
@@ -305,7 +308,7 @@ def parse_size(value: SizeLike) -> int:
 
     Raises
     ------
-    ValueError
+    BadData
         With the Go library's message (``units: unknown unit kB in 10kB``).
 
     Examples
@@ -314,7 +317,7 @@ def parse_size(value: SizeLike) -> int:
     (536870912, 1073741824, 1536, 4096)
     """
     if isinstance(value, bool):
-        raise ValueError(f"cannot parse {value!r} as a size")
+        raise BadData(f"cannot parse {value!r} as a size")
     if isinstance(value, int):
         return value
     text = str(value).strip()

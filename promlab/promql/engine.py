@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from promlab.errors import PromlabError, QueryError
+from promlab.errors import BadData, PromlabError, QueryError
 from promlab.model import Labels
 from promlab.model.time import DurationLike, parse_duration
 from promlab.promql.eval.evaluator import Evaluator
@@ -47,7 +47,7 @@ def _ms(value: DurationLike, *, name: str) -> int:
     try:
         return parse_duration(value)
     except ValueError as exc:
-        raise ValueError(f"invalid {name}: {exc}") from None
+        raise BadData(f"invalid {name}: {exc}") from None
 
 
 def data_time_range(expr: Expr, start_ms: int, end_ms: int, *, lookback_ms: int,
@@ -127,10 +127,10 @@ class Engine:
               step_ms: int, *, cancel: threading.Event | None = None) -> Result:
         """Evaluate ``expr`` at ``start_ms, start_ms + step_ms, ... <= end_ms``."""
         if step_ms <= 0:
-            raise QueryError("zero or negative query resolution step widths are not accepted. "
+            raise BadData("zero or negative query resolution step widths are not accepted. "
                              "Try a positive integer")
         if end_ms < start_ms:
-            raise QueryError("end timestamp must not be before start time")
+            raise BadData("end timestamp must not be before start time")
         return self._exec(queryable, expr, int(start_ms), int(end_ms), int(step_ms),
                           cancel=cancel, is_range=True)
 
@@ -140,7 +140,7 @@ class Engine:
         started = time.monotonic()
         text, node = _parse(expr)
         if is_range and node.type not in (ValueType.SCALAR, ValueType.VECTOR):
-            raise QueryError(f'invalid expression type "{node.type.document_name}" for range '
+            raise BadData(f'invalid expression type "{node.type.document_name}" for range '
                              "query, must be Scalar or instant Vector")
         steps = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64) if is_range else \
             np.array([start_ms], np.int64)
@@ -180,7 +180,7 @@ def _shape_result(value: Scalar | String | Vector | Matrix, is_range: bool,
                   ) -> tuple[Scalar | String | Vector | Matrix, str]:
     if isinstance(value, String):
         if is_range:
-            raise QueryError('invalid expression type "string" for range query, must be '
+            raise BadData('invalid expression type "string" for range query, must be '
                              "Scalar or instant Vector")
         return value, "string"
     if isinstance(value, Scalar):

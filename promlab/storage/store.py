@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab import progress as _progress
-from promlab.errors import StorageError
+from promlab.errors import BadData, StorageError
 from promlab.model import Labels
 from promlab.model.time import DurationLike, SizeLike, parse_duration, parse_size
 from promlab.storage import compact as _compact
@@ -56,7 +56,7 @@ def _ms(value: DurationLike | None, what: str) -> int | None:
     try:
         return parse_duration(value)
     except ValueError as exc:
-        raise StorageError(f"bad {what}: {value!r}: {exc}") from exc
+        raise BadData(f"bad {what}: {value!r}: {exc}") from exc
 
 
 def _bytes(value: SizeLike | None, what: str) -> int | None:
@@ -65,7 +65,7 @@ def _bytes(value: SizeLike | None, what: str) -> int | None:
     try:
         return parse_size(value)
     except ValueError as exc:
-        raise StorageError(f"bad {what}: {value!r} (use bytes or a size such as 512MB, 2GiB): {exc}") from exc
+        raise BadData(f"bad {what}: {value!r} (use bytes or a size such as 512MB, 2GiB): {exc}") from exc
 
 
 def open_store(path: str | os.PathLike[str], *, readonly: bool = False,

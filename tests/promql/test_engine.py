@@ -11,7 +11,7 @@ import threading
 import numpy as np
 import pytest
 
-from promlab.errors import QueryCanceled, QueryError, QueryTimeout, TooManySamples
+from promlab.errors import BadData, QueryCanceled, QueryError, QueryTimeout, TooManySamples
 from promlab.model import STALE_NAN, Labels, Matcher, MatchType
 from promlab.promql.engine import Engine, data_time_range
 from promlab.promql.parser.ast import (
@@ -376,12 +376,12 @@ def test_timeout(store):
 ])
 def test_range_argument_errors(store, kw, msg):
     args = {"start_ms": 0, "end_ms": M, "step_ms": M} | kw
-    with pytest.raises(QueryError, match=msg):
+    with pytest.raises(BadData, match=msg):
         Engine().range(store, sel("a"), **args)
 
 
 def test_range_query_rejects_range_vector(store):
-    with pytest.raises(QueryError, match='invalid expression type "range vector"'):
+    with pytest.raises(BadData, match='invalid expression type "range vector"'):
         Engine().range(store, rng(sel("a"), M), 0, M, M)
 
 

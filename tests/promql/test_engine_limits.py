@@ -241,3 +241,15 @@ def test_cli_prints_limit_errors(tmp_path, capsys, flags, msg):
 ])
 def test_engine_durations_follow_the_seconds_convention(kw, attr, ms):
     assert getattr(Engine(**kw), attr) == ms
+
+
+@pytest.mark.parametrize("kw", [
+    pytest.param({"timeout": "banana"}, id="bad-string"),
+    pytest.param({"lookback_delta": "1.5m"}, id="fractional-duration-string"),
+])
+def test_engine_rejects_bad_options_as_bad_data(kw):
+    from promlab.errors import BadData, error_type
+
+    with pytest.raises(BadData) as info:
+        Engine(**kw)
+    assert error_type(info.value) == "bad_data"

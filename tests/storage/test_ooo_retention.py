@@ -113,9 +113,9 @@ def test_retention_size(tmp_path: os.PathLike[str]) -> None:
     pytest.param("1.5KB", True, id="fraction"), pytest.param("lots", False, id="bad"),
 ])
 def test_retention_size_parsing(tmp_path: os.PathLike[str], text: str, ok: bool) -> None:
-    from promlab.errors import StorageError
+    from promlab.errors import BadData
     if ok:
         open_store(tmp_path, retention_size=text).close()
     else:
-        with pytest.raises(StorageError):
+        with pytest.raises(BadData):
             open_store(tmp_path, retention_size=text)

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from promlab.errors import StorageError
+from promlab.errors import BadData, StorageError
 from promlab.model import STALE_NAN, Labels, Matcher, MatchType, stale_mask
 from promlab.storage import (
     Appender,
@@ -218,5 +218,5 @@ def test_open_store_options_follow_the_convention(tmp_path: os.PathLike[str], kw
     pytest.param({"retention_size": "10kB"}, id="si-size"),
 ])
 def test_open_store_rejects_bad_options(tmp_path: os.PathLike[str], kw: dict[str, object]) -> None:
-    with pytest.raises(StorageError):
+    with pytest.raises(BadData):
         open_store(tmp_path, **kw)  # type: ignore[arg-type]
