@@ -1,9 +1,11 @@
 """The daemon: ``promlab scrape --config prometheus.yml`` runs :func:`run` in the foreground.
 
-It is a :class:`~promlab.session.Session` on the data directory with the scraper started.
+It is a :class:`~promlab.session.Session` on the data directory with the scraper started, and
+the rule manager when the config has ``rule_files`` (alerts go to its ``alerting`` section).
 SIGTERM/SIGINT stop it (scraping stops, everything scraped is committed, the store is flushed
 and closed; exit code 0). SIGHUP, or a change of the config file's modification time, reloads
-the config; a bad new config is logged and the running one is kept.
+the config and the rule files; a bad new config or rule file is logged and the running one is
+kept.
 """
 
 from __future__ import annotations
@@ -30,6 +32,23 @@ def _mtime(path: str) -> float:
         return 0.0
 
 
+def _reload_rules(session: Session) -> None:
+    """Apply the (reloaded) config's rule files: start, reload or stop the rule manager."""
+    cfg = session.config
+    try:
+        if cfg is not None and cfg.rule_files:
+            if session.rules.running:
+                session.rules.reload()
+            else:
+                session.rules.start()
+            log.info("rules reloaded")
+        elif session.rules.running:
+            session.rules.stop()
+            log.info("no rule_files any more: rule manager stopped")
+    except (PromlabError, OSError) as exc:
+        log.error("rule reload failed, keeping the running rules: %s", exc)
+
+
 def run(config_path: str | os.PathLike[str], data_dir: str | os.PathLike[str], *,
         watch_interval: float = 1.0, stop_event: threading.Event | None = None,
         progress: bool | None = None) -> int:
@@ -54,6 +73,14 @@ def run(config_path: str | os.PathLike[str], data_dir: str | os.PathLike[str], *
         return 1
     assert session.config is not None
     log.info("scraping %d jobs into %s", len(session.config.scrape_configs), data_dir)
+    if session.config.rule_files:
+        try:
+            mgr = session.rules.start()
+            log.info("evaluating %d rule groups", len(mgr.group_states()))
+        except (PromlabError, OSError) as exc:
+            log.error("cannot start: %s", exc)
+            session.close()
+            return 1
 
     def on_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
@@ -77,6 +104,8 @@ def run(config_path: str | os.PathLike[str], data_dir: str | os.PathLike[str], *
                     log.info("config reloaded from %s", config_path)
                 except ConfigError as exc:
                     log.error("config reload failed, keeping the running config: %s", exc)
+                    continue
+                _reload_rules(session)
     finally:
         session.close()
         for sig, fn in previous.items():

@@ -10,6 +10,7 @@
 
 from promlab.session.convenience import close_sessions, query, query_range, session_for
 from promlab.session.core import Session
+from promlab.session.rules import RuleControl
 from promlab.session.scraping import ScrapeControl
 
-__all__ = ["ScrapeControl", "Session", "close_sessions", "query", "query_range", "session_for"]
+__all__ = ["RuleControl", "ScrapeControl", "Session", "close_sessions", "query", "query_range", "session_for"]

@@ -9,14 +9,18 @@ given a store object (a :class:`~promlab.storage.MemoryStorage`, an open
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry
 
 from promlab.errors import BadData, StorageError
 from promlab.model import Labels, Matcher, MatchType, parse_duration, parse_time
 from promlab.promql.engine import Engine, Result
 from promlab.promql.parser import parse_series_selector
+from promlab.session.rules import RuleControl
 from promlab.session.scraping import ScrapeControl
 from promlab.storage.interface import Queryable, Storage
 
@@ -58,6 +62,9 @@ class Session:
         ``max_samples``, timeout); a default one otherwise.
     progress
         Show progress bars (WAL replay when opening, flushes); None uses the process default.
+    external_url
+        The URL people reach this Prometheus at: ``$externalURL`` in rule templates and the
+        start of alerts' ``generatorURL`` (default ``http://<hostname>:9090``).
     store_options
         Passed to :func:`promlab.storage.open_store` (``retention_time``, ``cache_size``, ...).
 
@@ -72,8 +79,12 @@ class Session:
 
     def __init__(self, data: Any = "data", config: Any = None, *, read_only: bool = False,
                  engine: Engine | None = None, progress: bool | None = None,
-                 **store_options: Any) -> None:
+                 external_url: str | None = None, **store_options: Any) -> None:
         self._lock = threading.RLock()
+        self.external_url = (external_url if external_url is not None
+                             else f"http://{socket.gethostname()}:9090").rstrip("/")
+        #: The session's own metrics (``prometheus_rule_*``, ``prometheus_notifications_*``).
+        self.registry = CollectorRegistry()
         self._closed = False
         self.read_only = read_only
         self.engine = engine if engine is not None else Engine()
@@ -102,6 +113,7 @@ class Session:
             self._close_store()
             raise
         self.scrape = ScrapeControl(self)
+        self.rules = RuleControl(self)
 
     # --- configuration ----------------------------------------------------------------------------
     @property
@@ -277,7 +289,7 @@ class Session:
             raise StorageError("the session is closed")
 
     def close(self) -> None:
-        """Stop what runs (scraper, and later rules and the server), then close an owned store.
+        """Stop what runs (rules, scraper, and later the server), then close an owned store.
 
         Idempotent, and safe to call from another thread than the one using the session.
         """
@@ -286,6 +298,7 @@ class Session:
                 return
             self._closed = True
         try:
+            self.rules.stop()
             self.scrape.stop()
         finally:
             self._close_store()
