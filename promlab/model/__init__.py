@@ -21,7 +21,14 @@ from promlab.model.time import (
     parse_time,
     to_timestamp,
 )
-from promlab.model.value import STALE_NAN, STALE_NAN_BITS, is_stale, stale_mask
+from promlab.model.value import (
+    STALE_NAN,
+    STALE_NAN_BITS,
+    format_float,
+    format_float_g,
+    is_stale,
+    stale_mask,
+)
 
 __all__ = [
     "METRIC_NAME",
@@ -34,6 +41,8 @@ __all__ = [
     "SizeLike",
     "TimeLike",
     "format_duration",
+    "format_float",
+    "format_float_g",
     "format_label_value",
     "format_size",
     "is_stale",

@@ -3,16 +3,32 @@
 Prometheus marks the end of a series with a special NaN, bit pattern ``0x7ff0000000000002``.
 It is a NaN to arithmetic but is never a query result: selectors treat a series whose latest
 sample is stale as absent. An ordinary NaN is a real value.
+
+Values print the way Prometheus prints them, with Go's shortest round-trip digits:
+:func:`format_float` is ``strconv.FormatFloat(v, 'f', -1, 64)`` (API JSON sample values,
+``count_values`` labels, PromQL number literals) and :func:`format_float_g` is
+``strconv.FormatFloat(v, 'g', -1, 64)``, which is also Go's ``%v`` and ``%g`` of a float64
+(warning texts, promqltest messages, templates).
 """
 
 from __future__ import annotations
 
+import math
 import struct
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["NORMAL_NAN_BITS", "STALE_NAN", "STALE_NAN_BITS", "is_stale", "stale_mask"]
+__all__ = [
+    "NORMAL_NAN_BITS",
+    "STALE_NAN",
+    "STALE_NAN_BITS",
+    "format_float",
+    "format_float_g",
+    "is_stale",
+    "shortest_digits",
+    "stale_mask",
+]
 
 STALE_NAN_BITS = 0x7FF0000000000002
 NORMAL_NAN_BITS = 0x7FF8000000000001
@@ -29,3 +45,74 @@ def stale_mask(values: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
     arr = np.ascontiguousarray(values, dtype=np.float64)
     mask: npt.NDArray[np.bool_] = arr.view(np.int64) == np.int64(STALE_NAN_BITS)
     return mask
+
+
+def shortest_digits(v: float) -> tuple[str, int]:
+    """The shortest decimal digits that round-trip ``abs(v)`` and the decimal point position.
+
+    ``abs(v) == 0.<digits> * 10**dp``; ``v`` must be finite and non-zero.
+
+    >>> shortest_digits(1234.5), shortest_digits(0.001), shortest_digits(1.5e16)
+    (('12345', 4), ('1', -2), ('15', 17))
+    """
+    mant, _, exp = repr(abs(float(v))).partition("e")  # repr gives the shortest round-trip digits
+    ip, _, fp = mant.partition(".")
+    both = ip + ("" if fp == "0" else fp)
+    digits = both.lstrip("0")
+    dp = len(ip) + (int(exp) if exp else 0) - (len(both) - len(digits))
+    return digits.rstrip("0") or "0", dp
+
+
+def _special(v: float) -> str | None:
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    if v == 0:
+        return "-0" if math.copysign(1.0, v) < 0 else "0"
+    return None
+
+
+def _fixed(digits: str, dp: int) -> str:
+    if dp <= 0:
+        return "0." + "0" * -dp + digits
+    if dp >= len(digits):
+        return digits + "0" * (dp - len(digits))
+    return digits[:dp] + "." + digits[dp:]
+
+
+def format_float(v: float) -> str:
+    """Go's ``strconv.FormatFloat(v, 'f', -1, 64)``: shortest digits, never an exponent.
+
+    How Prometheus writes sample values in API JSON, ``count_values`` label values and number
+    literals in printed PromQL.
+
+    >>> format_float(1.5), format_float(1e21), format_float(1e-7), format_float(float("-inf"))
+    ('1.5', '1000000000000000000000', '0.0000001', '-Inf')
+    """
+    sp = _special(v)
+    if sp is not None:
+        return sp
+    digits, dp = shortest_digits(v)
+    return ("-" if v < 0 else "") + _fixed(digits, dp)
+
+
+def format_float_g(v: float) -> str:
+    """Go's ``strconv.FormatFloat(v, 'g', -1, 64)`` (= ``%v``/``%g`` of a float64).
+
+    Shortest digits; the exponent form (``1e+06``, ``1.5e-05``) when the decimal exponent is
+    below -4 or at least 6 (strconv's rule for the shortest precision).
+
+    >>> format_float_g(1e6), format_float_g(123456.0), format_float_g(0.0001), format_float_g(1.5e-5)
+    ('1e+06', '123456', '0.0001', '1.5e-05')
+    """
+    sp = _special(v)
+    if sp is not None:
+        return sp
+    digits, dp = shortest_digits(v)
+    sign = "-" if v < 0 else ""
+    exp = dp - 1
+    if exp < -4 or exp >= 6:
+        mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{mant}e{'+' if exp >= 0 else '-'}{abs(exp):02d}"
+    return sign + _fixed(digits, dp)

@@ -36,7 +36,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from promlab.model import METRIC_NAME, Labels
+from promlab.model.value import format_float
 from promlab.promql.parser.ast import Expr
 from promlab.promql.values import I64, Annotations, Matrix, Scalar, String, Vector
 
@@ -270,16 +270,7 @@ def _encode_series(rtype: str, labels: list[Labels], offsets: I64, ts_ms: I64,
 def format_sample_value(v: float) -> str:
     """A float as the Prometheus API writes it: ``"1.5"``, ``"NaN"``, ``"+Inf"``, no exponent
     (Go's ``strconv.FormatFloat(v, 'f', -1, 64)``)."""
-    r = repr(float(v))
-    if r.endswith(".0"):
-        return r[:-2]
-    if "e" in r or "n" in r:
-        if v != v:
-            return "NaN"
-        if math.isinf(v):
-            return "+Inf" if v > 0 else "-Inf"
-        return str(np.format_float_positional(v, trim="-"))
-    return r
+    return format_float(float(v))
 
 
 def format_timestamp(ms: int) -> int | float:

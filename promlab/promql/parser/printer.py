@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal
 
 from promlab.model import Matcher
 from promlab.model.time import format_duration
+from promlab.model.value import format_float
 from promlab.promql.parser import ast
 from promlab.promql.parser.lexer import go_quote
 
@@ -21,22 +21,6 @@ __all__ = ["format_duration", "format_float", "prettify", "to_string"]
 
 _LEGACY_METRIC = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LEGACY_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-
-def format_float(f: float) -> str:
-    """Go's ``strconv.FormatFloat(f, 'f', -1, 64)``: shortest digits, never an exponent."""
-    if math.isnan(f):
-        return "NaN"
-    if math.isinf(f):
-        return "+Inf" if f > 0 else "-Inf"
-    if f == 0:
-        return "-0" if math.copysign(1.0, f) < 0 else "0"
-    if f.is_integer() and abs(f) < 2**53:
-        return str(int(f))
-    s = format(Decimal(repr(f)), "f")
-    if "." in s:
-        s = s.rstrip("0").rstrip(".")
-    return s
-
 
 def _matcher_str(m: Matcher) -> str:
     name = m.name if _LEGACY_LABEL.match(m.name) else go_quote(m.name)

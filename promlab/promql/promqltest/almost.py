@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.model import stale_mask
-from promlab.model.value import STALE_NAN_BITS
+from promlab.model.value import STALE_NAN_BITS, format_float_g
 
 __all__ = ["EPSILON", "almost_equal", "almost_equal_array", "format_value", "is_stale"]
 
@@ -66,9 +66,4 @@ def format_value(v: float) -> str:
     """A float the way Go's ``%v`` prints it (``NaN``, ``+Inf``, ``1e+06``, ``0.5``)."""
     if math.isnan(v):
         return "stale" if is_stale(v) else "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    r = repr(float(v))
-    if r.endswith(".0"):
-        r = r[:-2]
-    return r
+    return format_float_g(v)

@@ -9,9 +9,7 @@ incremental means, recurrences) are order dependent.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -19,6 +17,8 @@ import numpy.typing as npt
 
 from promlab.errors import QueryError
 from promlab.model import Labels
+from promlab.model.value import format_float as format_float_f
+from promlab.model.value import format_float_g as format_go_g
 from promlab.promql.parser.ast import Expr, StringLiteral
 from promlab.promql.values import F64, I64, B, EvalContext, Matrix, Scalar, String, Vector
 
@@ -65,46 +65,6 @@ def warn(ctx: EvalContext, message: str, expr: Expr | None = None) -> None:
 def info(ctx: EvalContext, message: str, expr: Expr | None = None) -> None:
     """Add ``PromQL info: <message>`` positioned at ``expr``."""
     ctx.annotations.info(f"PromQL info: {message}{pos_suffix(ctx, expr)}")
-
-
-def format_go_g(x: float) -> str:
-    """Format a float like Go's ``%g``: shortest digits, exponent form below 1e-4 or from 1e6."""
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "+Inf" if x > 0 else "-Inf"
-    if x == 0:
-        return "-0" if math.copysign(1.0, x) < 0 else "0"
-    m, e = f"{abs(x)!r}e0".split("e")[:2] if "e" not in repr(abs(x)) else repr(abs(x)).split("e")
-    ip, _, fp = m.partition(".")
-    digits = (ip + fp).lstrip("0")
-    exp = int(e) + len(ip) - 1 if ip != "0" else int(e) - (len(fp) - len(fp.lstrip("0"))) - 1
-    digits = digits.rstrip("0") or "0"
-    sign = "-" if x < 0 else ""
-    if exp < -4 or exp >= 6:
-        tail = digits[1:]
-        mant = digits[0] + ("." + tail if tail else "")
-        return f"{sign}{mant}e{'+' if exp >= 0 else '-'}{abs(exp):02d}"
-    if exp >= len(digits) - 1:
-        return sign + digits + "0" * (exp - len(digits) + 1)
-    if exp >= 0:
-        return sign + digits[: exp + 1] + "." + digits[exp + 1:]
-    return sign + "0." + "0" * (-exp - 1) + digits
-
-
-def format_float_f(x: float) -> str:
-    """Go's ``strconv.FormatFloat(x, 'f', -1, 64)``: shortest digits, never an exponent."""
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "+Inf" if x > 0 else "-Inf"
-    r = repr(float(x))
-    if "e" not in r and "E" not in r:
-        return r[:-2] if r.endswith(".0") else r
-    d = format(Decimal(r), "f")
-    if "." in d:
-        d = d.rstrip("0").rstrip(".")
-    return d
 
 
 def prometheus_labels_hash(ls: Labels) -> int:
