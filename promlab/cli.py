@@ -183,6 +183,27 @@ def cmd_rules_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rules_backfill(args: argparse.Namespace) -> int:
+    from promlab.errors import PromlabError
+    from promlab.rules.backfill import backfill
+    from promlab.session import Session
+
+    t0 = time.perf_counter()
+    try:
+        with Session(args.data, progress=not args.quiet) as session:
+            stats = backfill(args.file, args.start, args.end, data=session.storage, step=args.step,
+                             progress=not args.quiet)
+    except (PromlabError, ValueError, OSError) as e:
+        return _err("rules backfill", e)
+    refused = stats.out_of_order + stats.out_of_bounds
+    print(f"backfilled {args.file} into {args.data} in {time.perf_counter() - t0:.2f} s: "
+          f"rules={len(stats.per_rule)}, series={stats.series:,}, samples={stats.samples:,}, "
+          f"blocks={len(stats.blocks)}" + (f", refused={refused:,}" if refused else ""))
+    for name, n in stats.per_rule.items():
+        print(f"  {name}: {n:,} samples")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from promlab import __version__
 
@@ -227,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory (default: {DEFAULT_DATA})")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (on stderr)")
 
-    rules = add("rules", lambda a: 2, "check and backtest rule files")
+    rules = add("rules", lambda a: 2, "check, backtest and backfill rule files")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="COMMAND", required=True)
     p = add("check", cmd_rules_check, "check rule files as promtool check rules does", parent=rules_sub)
     p.add_argument("files", nargs="+", metavar="FILE")
@@ -240,6 +261,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", required=True, help="last evaluation time")
     p.add_argument("--step", help="evaluation interval for every group (default: each group's)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p = add("backfill", cmd_rules_backfill,
+            "write recording rules' series over a past range into the store "
+            "(as promtool tsdb create-blocks-from rules)", parent=rules_sub)
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory (default: {DEFAULT_DATA})")
+    p.add_argument("--start", required=True, help="first evaluation time")
+    p.add_argument("--end", required=True, help="last evaluation time")
+    p.add_argument("--step", help="evaluation interval for every group (default: each group's)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (on stderr)")
 
     tsdb = add("tsdb", lambda a: 2, "inspect a store")
     tsdb_sub = tsdb.add_subparsers(dest="tsdb_command", metavar="COMMAND", required=True)

@@ -5,10 +5,12 @@
 * :mod:`~promlab.rules.alerting` — the state machine step by step (the live loop);
   :mod:`~promlab.rules.timeline` — the same machine vectorised over evaluation times.
 * :mod:`~promlab.rules.query` — query functions over a Queryable; :mod:`~promlab.rules.backtest`
-  — episodes, sweeps and incident scores over history.
+  — episodes, sweeps and incident scores over history; :mod:`~promlab.rules.backfill` — recording
+  rules' series written over a past range.
 """
 
 from promlab.rules.alerting import Alert, AlertingRuleState, AlertState, Sample
+from promlab.rules.backfill import RuleBackfillStats, backfill
 from promlab.rules.backtest import Score, backtest, backtest_sweep, score
 from promlab.rules.load import check_file, check_files, load_rules, parse_rules, validate_rules
 from promlab.rules.query import OverlayQueryable, QueryFunc, RangeQueryFunc, query_funcs
@@ -26,9 +28,11 @@ __all__ = [
     "RangeQueryFunc",
     "RecordingRule",
     "Rule",
+    "RuleBackfillStats",
     "RuleGroup",
     "Sample",
     "Score",
+    "backfill",
     "backtest",
     "backtest_sweep",
     "check_file",

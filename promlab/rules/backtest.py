@@ -42,7 +42,8 @@ from promlab.rules.timeline import AlertTimeline, run_timeline
 from promlab.storage.interface import Queryable
 from promlab.storage.memory import MemoryStorage
 
-__all__ = ["EPISODE_COLUMNS", "Score", "backtest", "backtest_sweep", "run_groups", "score"]
+__all__ = ["EPISODE_COLUMNS", "RulesLike", "Score", "as_groups", "backtest", "backtest_sweep", "recorded",
+           "run_groups", "score"]
 
 EPISODE_COLUMNS = ["group", "alertname", "labels", "pending_at", "firing_at", "resolved_at",
                    "duration", "peak_value", "value", "annotations"]
@@ -50,7 +51,9 @@ EPISODE_COLUMNS = ["group", "alertname", "labels", "pending_at", "firing_at", "r
 RulesLike = str | os.PathLike[str] | Rule | RuleGroup | Iterable[Any]
 
 
-def _groups(rules: RulesLike, step_ms: int | None) -> list[RuleGroup]:
+def as_groups(rules: RulesLike, step_ms: int | None = None) -> list[RuleGroup]:
+    """Rule groups of ``rules`` (files, groups, rules or a list of them); ``step_ms`` overrides
+    every group's interval."""
     if isinstance(rules, str | os.PathLike):
         groups = load_rules(rules)
     elif isinstance(rules, RuleGroup):
@@ -60,7 +63,7 @@ def _groups(rules: RulesLike, step_ms: int | None) -> list[RuleGroup]:
     else:
         groups = []
         for item in rules:
-            groups.extend(_groups(item, None))
+            groups.extend(as_groups(item, None))
     if step_ms is not None:
         groups = [replace(g, interval_ms=step_ms) for g in groups]
     return groups
@@ -85,7 +88,9 @@ def _write(mem: MemoryStorage, vec: Vector, ts: np.ndarray) -> None:
             mem.add_series(ls, ts[m], vec.values[i, m])
 
 
-def _record(rule: RecordingRule, labels: Mapping[str, str], vec: Vector) -> Vector:
+def recorded(rule: RecordingRule, labels: Mapping[str, str], vec: Vector) -> Vector:
+    """``vec`` renamed to the recording rule's metric with its ``labels`` applied (empty
+    values remove a label)."""
     out = [Labels({k: v for k, v in {**ls.to_dict(), METRIC_NAME: rule.name, **labels}.items() if v})
            for ls in vec.labels]
     # TODO(handle): duplicate label sets and the group limit fail live evaluations; the
@@ -111,7 +116,7 @@ def run_groups(groups: Sequence[RuleGroup], start_ms: int, end_ms: int, *, data:
         for rule in g.rules:
             vec = ranged(rule.expr, int(q_ms[0]), int(q_ms[-1]), g.interval_ms)
             if isinstance(rule, RecordingRule):
-                _write(mem, _record(rule, g.rule_labels(rule), vec), q_ms)
+                _write(mem, recorded(rule, g.rule_labels(rule), vec), q_ms)
                 continue
             state = AlertingRuleState(rule, group_labels=g.labels, limit=g.limit,
                                       query_offset_ms=g.query_offset_ms,
@@ -180,7 +185,7 @@ def backtest(rules_or_file: RulesLike, start: Any, end: Any, *,
     """
     step_ms = None if step is None else parse_duration(step) if not isinstance(step, int) else step
     start_ms, end_ms = _time_ms(start), _time_ms(end)
-    groups = _groups(rules_or_file, step_ms)
+    groups = as_groups(rules_or_file, step_ms)
     results = run_groups(groups, start_ms, end_ms, data=_queryable(data),
                          external_labels=external_labels, external_url=external_url, engine=engine)
     return _episode_frame(results, end_ms)
