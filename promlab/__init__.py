@@ -40,6 +40,45 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
+
+def load_ipython_extension(shell: Any) -> None:
+    """``%load_ext promlab``: the ``%promql``/``%%promql``/``%promlab`` magics (see
+    :mod:`promlab.notebook`)."""
+    from promlab.notebook.extension import load_ipython_extension as load
+
+    load(shell)
+
+
+def unload_ipython_extension(shell: Any) -> None:
+    """``%unload_ext promlab``: stop the scraper and widget threads, remove the magics."""
+    from promlab.notebook.extension import unload_ipython_extension as unload
+
+    unload(shell)
+
+
+def explore(session: Any = None, expr: str = "", **options: Any) -> Any:
+    """The query explorer widget (:class:`promlab.notebook.widgets.explorer.Explorer`)."""
+    from promlab.notebook.widgets.explorer import Explorer
+
+    return Explorer(session, expr=expr, **options)
+
+
+def dashboard(panels: Any, refresh: str | None = "15s", *, session: Any = None,
+              **options: Any) -> Any:
+    """A grid of PromQL panels (:class:`promlab.notebook.widgets.dashboard.Dashboard`) from a
+    list of panels, a YAML file or text, or a Grafana dashboard JSON."""
+    from promlab.notebook.widgets.dashboard import Dashboard
+
+    return Dashboard(panels, refresh=refresh, session=session, **options)
+
+
+def targets_view(session: Any = None, refresh: str | None = "5s") -> Any:
+    """Live scrape health (:class:`promlab.notebook.widgets.targets.TargetsView`)."""
+    from promlab.notebook.widgets.targets import TargetsView
+
+    return TargetsView(session, refresh=refresh)
+
+
 # Loaded on first use (module ``__getattr__``), so ``import promlab.storage.interface`` or
 # ``import promlab.model`` does not pull in the engine, pandas and pyarrow.
 _LAZY = {
@@ -85,7 +124,12 @@ __all__ = [
     "TooManySamples",
     "__version__",
     "close_sessions",
+    "dashboard",
+    "explore",
+    "load_ipython_extension",
     "open_store",
     "query",
     "query_range",
+    "targets_view",
+    "unload_ipython_extension",
 ]
