@@ -78,6 +78,7 @@ class _Shape:
 
     problems: list[str] = field(default_factory=list)
     durations: list[tuple[int, str]] = field(default_factory=list)  # go-yaml reports these apart
+    ignore_unknown: bool = False  # promtool's --ignore-unknown-fields
 
     def bad(self, node: yaml.Node, what: str) -> None:
         self.problems.append(f"line {_line(node)}: {what}")
@@ -95,7 +96,8 @@ class _Shape:
                 self.bad(k, f'mapping key "{key}" already defined at line {_line(out[key][0])}')
                 continue
             if key not in known:
-                self.bad(k, f"field {key} not found in type {_GO_TYPES[kind]}")
+                if not self.ignore_unknown:
+                    self.bad(k, f"field {key} not found in type {_GO_TYPES[kind]}")
                 continue
             out[key] = (k, v)
         return out
@@ -306,12 +308,14 @@ def _validate(groups: list[_GroupDraft], file: str, scheme: str) -> list[ConfigE
 
 
 def validate_rules(text: str, *, file: str = "", name_validation: str = "legacy",
-                   default_interval_ms: int = DEFAULT_INTERVAL_MS) -> tuple[list[RuleGroup], list[ConfigError]]:
+                   default_interval_ms: int = DEFAULT_INTERVAL_MS,
+                   ignore_unknown_fields: bool = False) -> tuple[list[RuleGroup], list[ConfigError]]:
     """Parse and check a rule file's text; returns the groups and *every* problem found.
 
     ``name_validation`` is ``"legacy"`` (``[a-zA-Z_:][a-zA-Z0-9_:]*``, what Prometheus 2 and
     its promtool check) or ``"utf8"`` (Prometheus 3's default). Groups without ``interval``
-    get ``default_interval_ms`` (the config's ``evaluation_interval``). When there are
+    get ``default_interval_ms`` (the config's ``evaluation_interval``). Unknown fields are
+    errors unless ``ignore_unknown_fields`` (promtool's flag of that name). When there are
     problems the groups are still returned as far as they could be read.
     """
     try:
@@ -323,7 +327,7 @@ def validate_rules(text: str, *, file: str = "", name_validation: str = "legacy"
         problem = getattr(e, "problem", None) or str(e)
         where = f"line {line}: " if line else ""
         return [], [ConfigError(f"yaml: {where}{problem}", file=file, line=line)]
-    shape = _Shape()
+    shape = _Shape(ignore_unknown=ignore_unknown_fields)
     drafts = _read_shape(root, shape)
     if shape.problems:
         first = int(shape.problems[0].split(":")[0].split()[1])

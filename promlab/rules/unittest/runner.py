@@ -1,0 +1,350 @@
+"""Running one test group of a rule unit-test file, as ``promtool test rules`` runs it.
+
+For a test group: its ``input_series`` are expanded (the promqltest notation) at ``interval``
+from ``start_timestamp`` (the Unix epoch by default); every rule group is evaluated with
+:meth:`~promlab.rules.group.GroupState.eval` at every ``evaluation_interval`` from the start
+up to the latest ``eval_time`` of the tests (in ``group_eval_order``), the input samples up to
+each evaluation time being loaded just before it, and rule output written back to the same
+in-memory store. A rule that fails ends the group's test there. After the evaluation at ``t``,
+every ``alert_rule_test`` with ``t <= eval_time < t + evaluation_interval`` compares the
+*firing* alerts of its ``alertname`` with the expected ones; after the last evaluation every
+``promql_expr_test`` is an instant query (lookback 5m, subqueries at the evaluation interval).
+
+Native histograms are not supported by promlab's storage: histogram input values are not
+loaded and a ``promql_expr_test`` expecting a histogram is skipped, each with a warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+import numpy.typing as npt
+
+from promlab.errors import ConfigError, ParseError, PromlabError
+from promlab.model import Labels, format_duration
+from promlab.promql.engine import Engine
+from promlab.promql.promqltest.series import parse_series_desc
+from promlab.promql.values import Matrix, Scalar, Vector
+from promlab.rules.alerting import AlertState
+from promlab.rules.group import GroupState
+from promlab.rules.load import validate_rules
+from promlab.rules.query import query_funcs
+from promlab.rules.rule import ALERT_NAME_LABEL, RuleGroup
+from promlab.rules.unittest.spec import ExpSample, PromqlTestCase, TestGroup
+from promlab.rules.unittest.text import (
+    AlertText,
+    alerts_text,
+    go_duration,
+    go_labels,
+    go_quote,
+    indent_lines,
+    samples_text,
+)
+from promlab.storage.memory import MemoryStorage
+
+__all__ = ["GroupResult", "RunOptions", "load_rule_groups", "run_test_group"]
+
+LOOKBACK = "5m"  # promtool's test engine uses Prometheus's default lookback delta
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """What a whole test file fixes for its groups, and the command-line switches."""
+
+    rule_files: tuple[str, ...] = ()
+    evaluation_interval_ms: int = 60_000
+    group_order: Mapping[str, int] = field(default_factory=dict)
+    fuzzy_compare: bool = False
+    ignore_unknown_fields: bool = False
+    diff: bool = False
+    debug: bool = False
+
+
+@dataclass(slots=True)
+class GroupResult:
+    """The outcome of one test group: promtool's error blocks (empty: passed) and warnings."""
+
+    name: str
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class _Input:
+    """The input series, loaded into the store lazily up to each evaluation time."""
+
+    def __init__(self, tg: TestGroup, interval_ms: int, start_ms: int, warnings: list[str]) -> None:
+        self.series: list[tuple[Labels, npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
+        for s in tg.input_series:
+            labels, items = parse_series_desc(f"{s.series} {s.values}")
+            ts: list[int] = []
+            vs: list[float] = []
+            hist = False
+            for i, item in enumerate(items):
+                if isinstance(item, float):
+                    ts.append(start_ms + i * interval_ms)
+                    vs.append(item)
+                elif item is not None:
+                    hist = True
+            if hist:
+                warnings.append(f"native histogram values of {s.series} not loaded (unsupported)")
+            self.series.append((labels, np.asarray(ts, np.int64), np.asarray(vs, np.float64)))
+        self.loaded = [0] * len(self.series)
+
+    def load_until(self, store: MemoryStorage, t_ms: int) -> None:
+        for i, (labels, ts, vs) in enumerate(self.series):
+            end = int(np.searchsorted(ts, t_ms, side="right"))
+            if end > self.loaded[i]:
+                store.add_series(labels, ts[self.loaded[i]:end], vs[self.loaded[i]:end])
+                self.loaded[i] = end
+
+
+def load_rule_groups(rule_files: Sequence[str], *, interval_ms: int, ignore_unknown_fields: bool = False,
+                     ) -> tuple[list[RuleGroup], list[str]]:
+    """Read the rule files as promtool's ``LoadGroups`` does: the first file with problems
+    stops loading and all its problems are returned (``file: problem``)."""
+    groups: list[RuleGroup] = []
+    for fn in rule_files:
+        try:
+            text = Path(fn).read_text(encoding="utf-8")
+        except OSError as e:
+            return [], [f"{fn}: open {fn}: {(e.strerror or str(e)).lower()}"]
+        found, errors = validate_rules(text, file=fn, default_interval_ms=interval_ms,
+                                       ignore_unknown_fields=ignore_unknown_fields)
+        if errors:
+            return [], [f"{fn}: {e.reason}" for e in errors]
+        groups.extend(found)
+    return groups, []
+
+
+def _ordered(groups: list[RuleGroup], order: Mapping[str, int]) -> list[RuleGroup]:
+    # A partial order, as promtool's: groups not listed sort with the first listed one.
+    return sorted(groups, key=lambda g: order.get(g.name, 0))
+
+
+@contextlib.contextmanager
+def _quiet_rules_log() -> Iterator[None]:
+    # promtool runs the rule manager with a no-op logger: failures are reported as test errors.
+    logger = logging.getLogger("promlab.rules")
+    drop = logging.Filter("promlab.rules.__never__")
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
+
+
+def _float_eq(a: float, b: float, fuzzy: bool) -> bool:
+    if a == b:
+        return True
+    return fuzzy and (float(np.nextafter(a, -np.inf)) == b or float(np.nextafter(a, np.inf)) == b)
+
+
+def _json_diff(exp: list[AlertText], got: list[AlertText]) -> str:
+    def doc(alerts: list[AlertText]) -> str:
+        empty: AlertText = ((), ())
+        items = [{"Labels": dict(ls), "Annotations": dict(an)} for ls, an in (alerts or [empty])]
+        return json.dumps(items, indent=2, sort_keys=True)
+
+    lines = difflib.unified_diff(doc(exp).splitlines(), doc(got).splitlines(), "exp", "got",
+                                 lineterm="", n=3)
+    return "\n".join(lines)
+
+
+class _Run:
+    def __init__(self, tg: TestGroup, opts: RunOptions, name: str) -> None:
+        self.tg = tg
+        self.opts = opts
+        self.name = name
+        self.interval_ms = tg.interval_ms or opts.evaluation_interval_ms
+        self.mint = tg.start_ms if tg.start_ms is not None else 0
+        self.store = MemoryStorage()
+        self.engine = Engine(lookback_delta=LOOKBACK, timeout=None,
+                             default_subquery_step=f"{opts.evaluation_interval_ms}ms")
+        self.res = GroupResult(name)
+        self.name_prefix = f"    name: {tg.name},\n" if tg.name else ""
+
+    def run(self) -> GroupResult:
+        tg, opts, res = self.tg, self.opts, self.res
+        try:
+            inp = _Input(tg, self.interval_ms, self.mint, res.warnings)
+        except ParseError as e:
+            res.errors.append(str(e))
+            return res
+        groups, errs = load_rule_groups(opts.rule_files, interval_ms=self.interval_ms,
+                                        ignore_unknown_fields=opts.ignore_unknown_fields)
+        if errs:
+            res.errors.extend(errs)
+            return res
+        for a in tg.alert_rule_tests:
+            if not a.alertname:
+                where = f" (in TestGroup {tg.name})" if tg.name else ""
+                res.errors.append("an item under alert_rule_test misses required attribute "
+                                  f"alertname at eval_time {format_duration(a.eval_time_ms)}{where}")
+                return res
+        states = [GroupState(g, external_labels=tg.external_labels, external_url=tg.external_url)
+                  for g in _ordered(groups, opts.group_order)]
+        with _quiet_rules_log():
+            if not self._evaluate(inp, states):
+                return res
+        for case in tg.promql_expr_tests:
+            self._check_expr(case)
+        return res
+
+    def _evaluate(self, inp: _Input, states: list[GroupState]) -> bool:
+        """The evaluation loop with the alert checks; False when a rule failed."""
+        query, _ = query_funcs(self.store, self.engine)
+        alert_times = sorted({a.eval_time_ms for a in self.tg.alert_rule_tests})
+        curr = 0
+        maxt = self.mint + self.tg.max_eval_time_ms()
+        t = self.mint
+        while t <= maxt:
+            inp.load_until(self.store, t)
+            failed = []
+            for st in states:
+                st.eval(t, query, self.store.appender())
+                failed += [f"    rule: {rule.name}, time: {go_duration(t)}, err: {status.last_error}"
+                           for rule, status, _ in st.rule_states() if status.health == "err"]
+            if failed:
+                self.res.errors.extend(failed)
+                return False
+            rel = t - self.mint
+            while curr < len(alert_times) and rel <= alert_times[curr] < rel + self.opts.evaluation_interval_ms:
+                self._check_alerts(alert_times[curr], states)
+                curr += 1
+            t += self.opts.evaluation_interval_ms
+        return True
+
+    def _check_alerts(self, eval_time: int, states: list[GroupState]) -> None:
+        cases = [a for a in self.tg.alert_rule_tests if a.eval_time_ms == eval_time]
+        names = {a.alertname for a in cases}
+        got: dict[str, list[AlertText]] = {}
+        for st in states:
+            for rule, _, ars in st.rule_states():
+                if ars is None or rule.name not in names:
+                    continue
+                got.setdefault(rule.name, []).extend(
+                    (tuple(sorted(a.labels.items())), tuple(sorted(a.annotations.items())))
+                    for a in ars.active_alerts() if a.state == AlertState.FIRING)
+        for case in cases:
+            have = sorted(got.get(case.alertname, []))
+            exp = sorted((tuple(sorted({**e.labels, ALERT_NAME_LABEL: case.alertname}.items())),
+                          tuple(sorted(e.annotations.items()))) for e in case.exp_alerts)
+            if exp == have:
+                continue
+            head = f"{self.name_prefix}    alertname: {case.alertname}, time: {format_duration(eval_time)}, \n"
+            if self.opts.diff:
+                self.res.errors.append(head + "        diff: " + indent_lines(_json_diff(exp, have), " " * 12))
+            else:
+                self.res.errors.append(
+                    head + "        exp:" + indent_lines(alerts_text(exp), " " * 12) + ", \n"
+                    + "        got:" + indent_lines(alerts_text(have), " " * 12))
+
+    def _expected(self, samples: Sequence[ExpSample]) -> list[tuple[Labels, float]]:
+        out = []
+        for s in samples:
+            if not s.labels.strip():
+                out.append((Labels(), s.value))
+                continue
+            try:
+                labels, values = parse_series_desc(s.labels)
+            except ParseError as e:
+                raise ValueError(f"labels {go_quote(s.labels)}: {e}") from None
+            if values:
+                raise ValueError(f"labels {go_quote(s.labels)}: unexpected values after the series")
+            out.append((labels, s.value))
+        return out
+
+    def _check_expr(self, case: PromqlTestCase) -> None:
+        where = f"    expr: {go_quote(case.expr)}, time: {format_duration(case.eval_time_ms)}"
+        if any(s.histogram for s in case.exp_samples):
+            self.res.warnings.append(f"{where.strip()}: expects native histograms (unsupported), skipped")
+            return
+        try:
+            value = self.engine.instant(self.store, case.expr, self.mint + case.eval_time_ms).value
+        except PromlabError as e:
+            self.res.errors.append(f"{where}, err: {e}")
+            return
+        if isinstance(value, Scalar):
+            got = [(Labels(), float(value.values[0]))]
+        elif isinstance(value, Vector):
+            got = [(ls, float(value.values[i, -1])) for i, ls in enumerate(value.labels)
+                   if value.values.shape[1] and bool(value.present[i, -1])]
+        else:
+            self.res.errors.append(f"{where}, err: rule result is not a vector or scalar")
+            return
+        try:
+            exp = self._expected(case.exp_samples)
+        except ValueError as e:
+            self.res.errors.append(f"{where}, err: {e}")
+            return
+        exp.sort(key=lambda s: s[0])
+        got.sort(key=lambda s: s[0])
+        same = len(exp) == len(got) and all(
+            el == gl and _float_eq(ev, gv, self.opts.fuzzy_compare)
+            for (el, ev), (gl, gv) in zip(exp, got, strict=True))
+        if not same:
+            self.res.errors.append(f"{where},\n        exp: {samples_text(exp)}\n        got: {samples_text(got)}")
+
+    def dump(self, out: TextIO) -> None:
+        """``--debug``: every series in the store up to the latest evaluation time."""
+        ts = self.tg.max_eval_time_ms()
+        ts = (ts + 1000) // 1000 * 1000  # whole seconds, rounded up as promtool does
+        expr = f'{{__name__=~".+"}}[{format_duration(ts)}]'
+        try:
+            value = self.engine.instant(self.store, expr, self.mint + ts).value
+        except PromlabError as e:
+            print(f"DEBUG: Failed querying, expr: {go_quote(expr)}, err: {e}", file=out)
+            return
+        if not isinstance(value, Matrix):
+            print(f"DEBUG: Got unexpected type {type(value).__name__}", file=out)
+            return
+        print(f"DEBUG: Dump of all data (input_series and rules) at {go_duration(ts)}:", file=out)
+        lines = []
+        for i, ls in enumerate(value.labels):
+            lo, hi = int(value.offsets[i]), int(value.offsets[i + 1])
+            points = "\n".join(f"{format_value(v)} @[{t}]" for t, v in
+                               zip(value.ts_ms[lo:hi].tolist(), value.values[lo:hi].tolist(), strict=True))
+            lines.append(f"{go_labels(ls)} =>\n{points}")
+        print("\n".join(lines), file=out)
+
+
+def format_value(v: float) -> str:
+    """A sample value as Go's ``%v`` (``strconv.FormatFloat(v, 'g', -1, 64)``-like)."""
+    from promlab.rules.template.gofmt import format_float
+
+    return format_float(v, "g", -1)
+
+
+def run_test_group(tg: TestGroup, opts: RunOptions, *, name: str = "",
+                   debug_out: TextIO | None = None) -> GroupResult:
+    """Run one test group; ``name`` is its name in reports (``unnamed#i`` when it has none)."""
+    out = debug_out if debug_out is not None else sys.stderr
+    label = name or tg.name
+    started = time.monotonic()
+    if opts.debug:
+        print(f"DEBUG: Starting test {label}", file=out)
+    run = _Run(tg, opts, label)
+    try:
+        res = run.run()
+        if opts.debug:
+            run.dump(out)
+    except ConfigError as e:  # pragma: no cover - load_rule_groups reports them as errors
+        res = GroupResult(label, [str(e)])
+    if opts.debug:
+        print(f"DEBUG: Test {label} finished, took {go_duration(round((time.monotonic() - started) * 1000))}",
+              file=out)
+    return res

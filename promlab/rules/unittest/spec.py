@@ -1,0 +1,304 @@
+"""Reading a rule unit-test file: the YAML ``promtool test rules`` takes, decoded strictly.
+
+Decoding follows go-yaml's ``UnmarshalStrict`` into promtool's types: an unknown field, a
+value of the wrong shape or a bad duration is an error that stops the file, reported as
+go-yaml reports it (``yaml: unmarshal errors:`` and ``line N: ...``). Scalars are kept as
+their source text, so ``values: 2.9999999999999996`` reaches the series parser untouched.
+
+Examples
+--------
+>>> f = parse_test_file('''
+... rule_files: [rules.yml]
+... tests:
+... - interval: 1m
+...   input_series: [{series: up, values: 1x3}]
+...   promql_expr_test: [{expr: up, eval_time: 2m, exp_samples: [{labels: up, value: 1}]}]
+... ''')
+>>> f.evaluation_interval_ms, f.tests[0].interval_ms, f.tests[0].promql_expr_tests[0].eval_time_ms
+(60000, 60000, 120000)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import yaml
+
+from promlab.errors import BadData, ConfigError
+from promlab.model import parse_duration, parse_time
+
+__all__ = [
+    "AlertTestCase",
+    "ExpAlert",
+    "ExpSample",
+    "InputSeries",
+    "PromqlTestCase",
+    "TestGroup",
+    "UnitTestFile",
+    "parse_test_file",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class InputSeries:
+    """``series`` (a series selector text) and ``values`` (the expanding notation)."""
+
+    series: str = ""
+    values: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ExpAlert:
+    """One expected firing alert: its labels (``alertname`` is added) and annotations."""
+
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertTestCase:
+    eval_time_ms: int = 0
+    alertname: str = ""
+    exp_alerts: tuple[ExpAlert, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExpSample:
+    """``labels`` is a series selector text ("" for no labels); ``histogram`` (a native
+    histogram literal) replaces ``value`` when not empty."""
+
+    labels: str = ""
+    value: float = 0.0
+    histogram: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PromqlTestCase:
+    expr: str = ""
+    eval_time_ms: int = 0
+    exp_samples: tuple[ExpSample, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TestGroup:
+    """One element of ``tests``: input series and the expectations over them.
+
+    ``interval_ms`` is 0 when the file does not set it (the file's evaluation interval is
+    used); ``start_ms`` is ``start_timestamp`` (None: the Unix epoch).
+    """
+
+    __test__ = False  # not a pytest class
+
+    interval_ms: int = 0
+    input_series: tuple[InputSeries, ...] = ()
+    alert_rule_tests: tuple[AlertTestCase, ...] = ()
+    promql_expr_tests: tuple[PromqlTestCase, ...] = ()
+    external_labels: dict[str, str] = field(default_factory=dict)
+    external_url: str = ""
+    name: str = ""
+    start_ms: int | None = None
+
+    def max_eval_time_ms(self) -> int:
+        """The latest ``eval_time`` of any alert or PromQL test (0 when there are none)."""
+        times = [a.eval_time_ms for a in self.alert_rule_tests]
+        times += [p.eval_time_ms for p in self.promql_expr_tests]
+        return max(times, default=0)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitTestFile:
+    """A whole test file; ``rule_files`` as written (resolved later, relative to the file)."""
+
+    rule_files: tuple[str, ...] = ()
+    evaluation_interval_ms: int = 60_000
+    group_eval_order: tuple[str, ...] = ()
+    tests: tuple[TestGroup, ...] = ()
+    fuzzy_compare: bool = False
+
+
+class _Decoder:
+    """Collects go-yaml-style unmarshal problems while walking the node tree."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def bad(self, node: yaml.Node, what: str) -> None:
+        self.problems.append(f"line {node.start_mark.line + 1}: {what}")
+
+    @staticmethod
+    def null(node: yaml.Node) -> bool:
+        return isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")
+
+    def desc(self, node: yaml.Node) -> str:
+        tag = "!!" + node.tag.rsplit(":", 1)[-1]
+        return f"{tag} `{node.value}`" if isinstance(node, yaml.ScalarNode) else tag
+
+    def mapping(self, node: yaml.Node, gotype: str, known: Sequence[str]) -> dict[str, yaml.Node]:
+        if self.null(node):
+            return {}
+        if not isinstance(node, yaml.MappingNode):
+            self.bad(node, f"cannot unmarshal {self.desc(node)} into main.{gotype}")
+            return {}
+        out: dict[str, yaml.Node] = {}
+        for k, v in node.value:
+            key = str(k.value)
+            if key not in known:
+                self.bad(k, f"field {key} not found in type main.{gotype}")
+            elif key in out:
+                self.bad(k, f'key "{key}" already set in map')
+            else:
+                out[key] = v
+        return out
+
+    def seq(self, node: yaml.Node | None, gotype: str, item: Callable[[yaml.Node], T]) -> tuple[T, ...]:
+        if node is None or self.null(node):
+            return ()
+        if not isinstance(node, yaml.SequenceNode):
+            self.bad(node, f"cannot unmarshal {self.desc(node)} into []{gotype}")
+            return ()
+        return tuple(item(n) for n in node.value)
+
+    def string(self, node: yaml.Node | None) -> str:
+        if node is None or self.null(node):
+            return ""
+        if not isinstance(node, yaml.ScalarNode):
+            self.bad(node, f"cannot unmarshal {self.desc(node)} into string")
+            return ""
+        return str(node.value)
+
+    def str_map(self, node: yaml.Node | None, gotype: str = "map[string]string") -> dict[str, str]:
+        if node is None or self.null(node):
+            return {}
+        if not isinstance(node, yaml.MappingNode):
+            self.bad(node, f"cannot unmarshal {self.desc(node)} into {gotype}")
+            return {}
+        return {str(k.value): self.string(v) for k, v in node.value}
+
+    def duration(self, node: yaml.Node | None) -> int:
+        text = self.string(node)
+        if not text or node is None:
+            return 0
+        try:
+            return parse_duration(text, allow_float_seconds=False)
+        except ValueError as e:
+            self.bad(node, str(e))
+            return 0
+
+    def boolean(self, node: yaml.Node | None) -> bool:
+        text = self.string(node)
+        if node is None or not text:
+            return False
+        low = text.lower()
+        if low in ("true", "yes", "on", "y"):
+            return True
+        if low in ("false", "no", "off", "n"):
+            return False
+        self.bad(node, f"cannot unmarshal {self.desc(node)} into bool")
+        return False
+
+    def float64(self, node: yaml.Node | None) -> float:
+        text = self.string(node)
+        if node is None or not text:
+            return 0.0
+        special = {".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan}
+        if text.lower() in special:
+            return special[text.lower()]
+        try:
+            if re.fullmatch(r"[-+]?0x[0-9a-fA-F_]+", text):
+                return float(int(text.replace("_", ""), 16))
+            return float(text.replace("_", ""))
+        except ValueError:
+            self.bad(node, f"cannot unmarshal {self.desc(node)} into float64")
+            return 0.0
+
+    def timestamp(self, node: yaml.Node | None) -> int | None:
+        text = self.string(node)
+        if node is None or not text:
+            return None
+        try:
+            return parse_time(text)
+        except BadData:
+            self.bad(node, f"cannot parse {text!r} to a valid timestamp")
+            return None
+
+    # --- promtool's types ------------------------------------------------------------------------
+    def series(self, node: yaml.Node) -> InputSeries:
+        m = self.mapping(node, "series", ("series", "values"))
+        return InputSeries(self.string(m.get("series")), self.string(m.get("values")))
+
+    def exp_alert(self, node: yaml.Node) -> ExpAlert:
+        m = self.mapping(node, "alert", ("exp_labels", "exp_annotations"))
+        return ExpAlert(self.str_map(m.get("exp_labels")), self.str_map(m.get("exp_annotations")))
+
+    def alert_test(self, node: yaml.Node) -> AlertTestCase:
+        m = self.mapping(node, "alertTestCase", ("eval_time", "alertname", "exp_alerts"))
+        return AlertTestCase(self.duration(m.get("eval_time")), self.string(m.get("alertname")),
+                             self.seq(m.get("exp_alerts"), "main.alert", self.exp_alert))
+
+    def exp_sample(self, node: yaml.Node) -> ExpSample:
+        m = self.mapping(node, "sample", ("labels", "value", "histogram"))
+        return ExpSample(self.string(m.get("labels")), self.float64(m.get("value")),
+                         self.string(m.get("histogram")))
+
+    def promql_test(self, node: yaml.Node) -> PromqlTestCase:
+        m = self.mapping(node, "promqlTestCase", ("expr", "eval_time", "exp_samples"))
+        return PromqlTestCase(self.string(m.get("expr")), self.duration(m.get("eval_time")),
+                              self.seq(m.get("exp_samples"), "main.sample", self.exp_sample))
+
+    def test_group(self, node: yaml.Node) -> TestGroup:
+        m = self.mapping(node, "testGroup", (
+            "interval", "input_series", "alert_rule_test", "promql_expr_test", "external_labels",
+            "external_url", "name", "start_timestamp"))
+        return TestGroup(
+            interval_ms=self.duration(m.get("interval")),
+            input_series=self.seq(m.get("input_series"), "main.series", self.series),
+            alert_rule_tests=self.seq(m.get("alert_rule_test"), "main.alertTestCase", self.alert_test),
+            promql_expr_tests=self.seq(m.get("promql_expr_test"), "main.promqlTestCase",
+                                       self.promql_test),
+            external_labels=self.str_map(m.get("external_labels"), "labels.Labels"),
+            external_url=self.string(m.get("external_url")),
+            name=self.string(m.get("name")),
+            start_ms=self.timestamp(m.get("start_timestamp")))
+
+    def file(self, node: yaml.Node | None) -> UnitTestFile:
+        if node is None:
+            return UnitTestFile()
+        m = self.mapping(node, "unitTestFile", (
+            "rule_files", "evaluation_interval", "group_eval_order", "tests", "fuzzy_compare"))
+        return UnitTestFile(
+            rule_files=self.seq(m.get("rule_files"), "string", self.string),
+            evaluation_interval_ms=self.duration(m.get("evaluation_interval")) or 60_000,
+            group_eval_order=self.seq(m.get("group_eval_order"), "string", self.string),
+            tests=self.seq(m.get("tests"), "main.testGroup", self.test_group),
+            fuzzy_compare=self.boolean(m.get("fuzzy_compare")))
+
+
+def parse_test_file(text: str, *, file: str = "") -> UnitTestFile:
+    """Decode a unit-test file's text (``evaluation_interval`` defaults to 1m).
+
+    Raises
+    ------
+    ConfigError
+        Bad YAML, unknown fields, wrong types or bad durations (promtool's message).
+    """
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        where = f"line {line}: " if line else ""
+        raise ConfigError(f"yaml: {where}{getattr(e, 'problem', None) or e}", file=file,
+                          line=line) from None
+    dec = _Decoder()
+    out = dec.file(root)
+    if dec.problems:
+        first = int(dec.problems[0].split(":")[0].split()[1])
+        raise ConfigError("yaml: unmarshal errors:\n" + "\n".join("  " + p for p in dec.problems),
+                          file=file, line=first)
+    return out

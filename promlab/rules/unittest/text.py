@@ -1,0 +1,91 @@
+"""How promtool prints what a rule unit test expected and got (Go's formatting).
+
+* labels as Go's ``labels.Labels.String()``: ``{__name__="up", job="a"}`` (every label inside
+  the braces, values quoted as ``strconv.Quote`` does);
+* sample values as ``strconv.FormatFloat(v, 'E', -1, 64)``: ``1E+00``, ``6.5E+01``;
+* evaluation times as ``model.Duration`` (``5m``, ``1d``) and rule-error times as Go's
+  ``time.Duration`` (``1h0m0s``, ``2m59.999s``).
+
+Examples
+--------
+>>> from promlab.model import Labels
+>>> go_labels(Labels({"__name__": "up", "job": "a"}))
+'{__name__="up", job="a"}'
+>>> samples_text([(Labels({"__name__": "up"}), 60.0)])
+'{__name__="up"} 6E+01'
+>>> go_duration(0), go_duration(60_000), go_duration(179_999), go_duration(86_400_000)
+('0s', '1m0s', '2m59.999s', '24h0m0s')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from promlab.model import Labels
+from promlab.rules.template.gofmt import format_float, quote
+
+__all__ = [
+    "AlertText",
+    "alerts_text",
+    "go_duration",
+    "go_labels",
+    "go_quote",
+    "indent_lines",
+    "samples_text",
+]
+
+#: One alert as the test compares it: its labels and annotations, each sorted by name.
+AlertText = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
+
+
+def go_quote(text: str) -> str:
+    """Go's ``strconv.Quote`` (``%q``)."""
+    return quote(text)
+
+
+def go_labels(labels: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:
+    """``labels.Labels.String()``: sorted ``name="value"`` pairs in braces, ``, `` between."""
+    pairs = sorted(labels.items() if isinstance(labels, Mapping) else labels)
+    return "{" + ", ".join(f"{k}={go_quote(v)}" for k, v in pairs) + "}"
+
+
+def go_duration(ms: int) -> str:
+    """Go's ``time.Duration.String()`` of ``ms`` milliseconds."""
+    if ms == 0:
+        return "0s"
+    sign = "-" if ms < 0 else ""
+    ms = abs(int(ms))
+    if ms < 1000:
+        return f"{sign}{ms}ms"
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, frac = divmod(rest, 1000)
+    sec = f"{s}" + (f".{frac:03d}".rstrip("0") if frac else "") + "s"
+    if h:
+        return f"{sign}{h}h{m}m{sec}"
+    if m:
+        return f"{sign}{m}m{sec}"
+    return f"{sign}{sec}"
+
+
+def indent_lines(text: str, indent: str) -> str:
+    """Prefix every line but the first with ``indent`` (promtool's ``indentLines``)."""
+    return ("\n" + indent).join(text.split("\n"))
+
+
+def samples_text(samples: Sequence[tuple[Labels, float]]) -> str:
+    """promtool's list of samples: ``{labels} 1E+00, ...``, or ``nil`` when empty."""
+    if not samples:
+        return "nil"
+    return ", ".join(f"{go_labels(ls)} {format_float(v, 'E', -1)}" for ls, v in samples)
+
+
+def alerts_text(alerts: Sequence[AlertText]) -> str:
+    """promtool's list of alerts: ``[]``, or numbered ``Labels:{...}`` / ``Annotations:{...}``."""
+    if not alerts:
+        return "[]"
+    parts = []
+    for i, (labels, annots) in enumerate(alerts):
+        one = f"Labels:{go_labels(labels)}\nAnnotations:{go_labels(annots)}"
+        parts.append(f"{i}:" + indent_lines("\n" + one, "  "))
+    return "[\n" + ",\n".join(parts) + "\n]"
