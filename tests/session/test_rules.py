@@ -1,0 +1,118 @@
+"""``session.rules``: rule files from the config (globs), start/reload/stop, the DataFrame views,
+read-only refusal, and the daemon evaluating and reloading rules."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from promlab import daemon
+from promlab.errors import ConfigError, StorageError
+from promlab.model import Labels
+from promlab.session import Session
+from promlab.storage import MemoryStorage
+
+RULES = """
+groups:
+- name: {name}
+  interval: 200ms
+  rules:
+  - record: x:sum
+    expr: sum(x)
+  - alert: {alert}
+    expr: x:sum > 0
+    for: 1h
+    annotations: {{summary: "sum is {{{{ $value }}}}"}}
+"""
+
+
+def _wait(pred: Callable[[], Any], timeout: float = 20) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = pred()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def _store() -> MemoryStorage:
+    st = MemoryStorage()
+    st.add_series(Labels({"__name__": "x", "job": "a"}), [time.time_ns() // 1_000_000], [2.0])
+    return st
+
+
+def test_start_from_config_globs_reload_keeps_state(tmp_path: Path) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "a.yml").write_text(RULES.format(name="a", alert="High"))
+    (tmp_path / "rules" / "b.yml").write_text(RULES.format(name="b", alert="Other"))
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text("global: {evaluation_interval: 1s}\nrule_files: ['rules/*.yml']\n")
+    with Session(_store(), config=str(cfg)) as s:
+        assert s.rules.files == [str(tmp_path / "rules" / "a.yml"), str(tmp_path / "rules" / "b.yml")]
+        s.rules.start()
+        with pytest.raises(ConfigError, match="already running"):
+            s.rules.start()
+        _wait(lambda: len(s.rules.alerts()) == 2)
+        df = s.rules.alerts()
+        assert sorted(df["alertname"]) == ["High", "Other"]
+        assert set(df["state"]) == {"pending"} and set(df["annotation:summary"]) == {"sum is 2"}
+        active_at = dict(zip(df["alertname"], df["active_at"], strict=True))
+        # Edit one file (same alert, new expression) and drop the other: the kept alert keeps
+        # its active_at, the dropped group's alert is gone.
+        (tmp_path / "rules" / "a.yml").write_text(
+            RULES.format(name="a", alert="High").replace("x:sum > 0", "x:sum > 1"))
+        (tmp_path / "rules" / "b.yml").unlink()
+        s.rules.reload()
+        df = s.rules.alerts()
+        assert list(df["alertname"]) == ["High"] and df["active_at"][0] == active_at["High"]
+        groups = s.rules.groups()
+        assert list(groups["rule"]) == ["x:sum", "High"]
+        assert groups["query"][1] == "x:sum > 1"
+        # A bad file keeps the running rules.
+        (tmp_path / "rules" / "a.yml").write_text("groups: [{name: a, rules: [{alert: A, expr: 'x +'}]}]")
+        with pytest.raises(ConfigError):
+            s.rules.reload()
+        assert list(s.rules.groups()["rule"]) == ["x:sum", "High"]
+    assert not s.rules.running
+
+
+def test_read_only_session_refuses_rules(tmp_path: Path) -> None:
+    with Session(str(tmp_path / "data")) as w:
+        w.flush()
+    with Session(str(tmp_path / "data"), read_only=True) as s, pytest.raises(StorageError):
+        s.rules.start([])
+    assert Session(MemoryStorage()).rules.groups().empty
+
+
+def test_daemon_evaluates_and_reloads_rules(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yml"
+    rules.write_text(RULES.format(name="d", alert="D").replace("sum(x)", "vector(1)"))
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text(f"rule_files: ['{rules}']\n")
+    stop = threading.Event()
+    rc: list[int] = []
+    t = threading.Thread(target=lambda: rc.append(daemon.run(cfg, tmp_path / "data", watch_interval=0.1,
+                                                             stop_event=stop, progress=False)))
+    t.start()
+    try:
+        time.sleep(2.0)
+        # A config change reloads the rules too: a new recording rule appears.
+        rules.write_text(RULES.format(name="d", alert="D").replace("sum(x)", "vector(1)")
+                         + "  - record: two\n    expr: vector(2)\n")
+        os.utime(cfg, (time.time() + 5, time.time() + 5))
+        time.sleep(2.0)
+    finally:
+        stop.set()
+        t.join(30)
+    assert rc == [0]
+    with Session(str(tmp_path / "data"), read_only=True) as s:
+        assert s.query("x:sum", time="now")["value"].tolist() == [1.0]
+        assert s.query("two", time="now")["value"].tolist() == [2.0]
+        assert s.query('ALERTS{alertname="D"}', time="now")["alertstate"].tolist() == ["pending"]
