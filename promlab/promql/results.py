@@ -283,9 +283,19 @@ class PromAccessor:
     """``df.prom``: views of a PromQL result frame."""
 
     def __init__(self, df: pd.DataFrame) -> None:
-        if "timestamp" not in df.columns or "value" not in df.columns:
+        # A backtest's episode frame (promlab.rules) only offers plot_timeline.
+        if df.attrs.get("kind") != "alert_episodes" and (
+                "timestamp" not in df.columns or "value" not in df.columns):
             raise AttributeError("df.prom needs 'timestamp' and 'value' columns")
         self._df = df
+
+    def plot_timeline(self, *args: Any, **kwargs: Any) -> Any:
+        """Pending/firing bands of a backtest's episode frame, one row per alert: the
+        ``df.alerts`` accessor that :mod:`promlab.rules.plot` registers (the rules layer sits
+        above this one, so it is reached through the frame, not imported)."""
+        if self._df.attrs.get("kind") != "alert_episodes":
+            raise TypeError("plot_timeline needs the episode frame of promlab.rules.backtest")
+        return self._df.alerts.plot_timeline(*args, **kwargs)
 
     def label_columns(self) -> list[str]:
         """The frame's label columns (every column but ``timestamp`` and ``value``)."""

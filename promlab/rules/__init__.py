@@ -6,13 +6,15 @@
   :mod:`~promlab.rules.timeline` — the same machine vectorised over evaluation times.
 * :mod:`~promlab.rules.query` — query functions over a Queryable; :mod:`~promlab.rules.backtest`
   — episodes, sweeps and incident scores over history; :mod:`~promlab.rules.backfill` — recording
-  rules' series written over a past range.
+  rules' series written over a past range; :mod:`~promlab.rules.plot` — alert timelines
+  (``df.alerts``/``df.prom.plot_timeline()``).
 """
 
 from promlab.rules.alerting import Alert, AlertingRuleState, AlertState, Sample
 from promlab.rules.backfill import RuleBackfillStats, backfill
 from promlab.rules.backtest import Score, backtest, backtest_sweep, score
 from promlab.rules.load import check_file, check_files, load_rules, parse_rules, validate_rules
+from promlab.rules.plot import AlertsAccessor, plot_backtest, plot_timeline
 from promlab.rules.query import OverlayQueryable, QueryFunc, RangeQueryFunc, query_funcs
 from promlab.rules.rule import AlertingRule, RecordingRule, Rule, RuleGroup
 from promlab.rules.timeline import AlertTimeline, run_timeline
@@ -23,6 +25,7 @@ __all__ = [
     "AlertTimeline",
     "AlertingRule",
     "AlertingRuleState",
+    "AlertsAccessor",
     "OverlayQueryable",
     "QueryFunc",
     "RangeQueryFunc",
@@ -39,6 +42,8 @@ __all__ = [
     "check_files",
     "load_rules",
     "parse_rules",
+    "plot_backtest",
+    "plot_timeline",
     "query_funcs",
     "run_timeline",
     "score",

@@ -181,14 +181,20 @@ def backtest(rules_or_file: RulesLike, start: Any, end: Any, *,
         episode ended — a pending alert dropped or a firing one resolved; NaT: still active
         at ``end``), ``duration`` (firing time, up to the last evaluation if unresolved),
         ``peak_value``, ``value`` (at firing, or at the start if it never fired) and
-        ``annotations`` rendered with that value.
+        ``annotations`` rendered with that value. ``attrs``: ``kind="alert_episodes"``,
+        ``start``, ``end``; draw it with ``df.prom.plot_timeline()`` (see
+        :mod:`promlab.rules.plot`).
     """
     step_ms = None if step is None else parse_duration(step) if not isinstance(step, int) else step
     start_ms, end_ms = _time_ms(start), _time_ms(end)
     groups = as_groups(rules_or_file, step_ms)
     results = run_groups(groups, start_ms, end_ms, data=_queryable(data),
                          external_labels=external_labels, external_url=external_url, engine=engine)
-    return _episode_frame(results, end_ms)
+    df = _episode_frame(results, end_ms)
+    # df.alerts / df.prom recognise episode frames by their kind (promlab.rules.plot).
+    df.attrs.update(kind="alert_episodes", start=pd.Timestamp(start_ms, unit="ms", tz="UTC"),
+                    end=pd.Timestamp(end_ms, unit="ms", tz="UTC"))
+    return df
 
 
 def _with_threshold(expr: str, threshold: float) -> str:
