@@ -204,6 +204,48 @@ def cmd_rules_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_test_rules(args: argparse.Namespace) -> int:
+    from promlab.errors import PromlabError
+
+    if args.from_history:
+        return _test_rules_from_history(args)
+    if not args.files:
+        return _err("test rules", "give unit-test files, or --from-history DIR with --rules")
+    from promlab.rules.unittest import rules_unit_test
+
+    try:
+        return rules_unit_test(args.files, run=args.run, diff=args.diff, debug=args.debug,
+                               ignore_unknown_fields=args.ignore_unknown_fields)
+    except PromlabError as e:
+        return _err("test rules", e)
+
+
+def _test_rules_from_history(args: argparse.Namespace) -> int:
+    from promlab import Session
+    from promlab.errors import PromlabError
+    from promlab.model import parse_duration, parse_time
+    from promlab.rules.unittest.history import history_test_file
+
+    if not args.rules or not args.start or not args.end:
+        return _err("test rules", "--from-history needs --rules, --start and --end")
+    if not Path(args.from_history).is_dir():
+        return _err("test rules", f"no store at {args.from_history}")
+    out_dir = str(Path(args.output).parent) if args.output else "."
+    try:
+        with Session(args.from_history, read_only=True) as s:
+            text = history_test_file(
+                s.store, args.rules, start_ms=parse_time(args.start), end_ms=parse_time(args.end),
+                interval_ms=parse_duration(args.interval), match=args.match or (),
+                out_dir=out_dir, absolute=not args.relative)
+    except (PromlabError, ValueError) as e:
+        return _err("test rules", e)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from promlab import __version__
 
@@ -270,6 +312,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", required=True, help="last evaluation time")
     p.add_argument("--step", help="evaluation interval for every group (default: each group's)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (on stderr)")
+
+    test = add("test", lambda a: 2, "unit tests")
+    test_sub = test.add_subparsers(dest="test_command", metavar="COMMAND", required=True)
+    p = add("rules", cmd_test_rules, "rule unit tests as promtool test rules runs them",
+            parent=test_sub)
+    p.add_argument("files", nargs="*", metavar="FILE", help="unit-test files (promtool's format)")
+    p.add_argument("--run", action="append", metavar="REGEX",
+                   help="only test groups whose name matches (repeatable)")
+    p.add_argument("--debug", action="store_true", help="print debug output and a data dump")
+    p.add_argument("--diff", action="store_true", help="print alert differences as a diff")
+    p.add_argument("--ignore-unknown-fields", action="store_true",
+                   help="ignore unknown fields in the rule files")
+    p.add_argument("--from-history", metavar="DIR",
+                   help="instead: write a test file whose input_series come from the store DIR")
+    p.add_argument("--rules", action="append", metavar="FILE", help="rule file (--from-history)")
+    p.add_argument("--start", help="first sample time (--from-history)")
+    p.add_argument("--end", help="last sample time (--from-history)")
+    p.add_argument("--interval", default="1m", help="input series interval (default 1m)")
+    p.add_argument("--match", action="append", metavar="SELECTOR",
+                   help="extra series to include (--from-history, repeatable)")
+    p.add_argument("--relative", action="store_true",
+                   help="no start_timestamp: times start at 0 (promtool 2.x)")
+    p.add_argument("-o", "--output", metavar="OUT.yml", help="where to write (default stdout)")
 
     tsdb = add("tsdb", lambda a: 2, "inspect a store")
     tsdb_sub = tsdb.add_subparsers(dest="tsdb_command", metavar="COMMAND", required=True)

@@ -77,6 +77,8 @@ class GroupResult:
     name: str
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: The firing alerts each alert_rule_test saw: ``(eval_time_ms, alertname) -> alerts``.
+    observed: dict[tuple[int, str], list[AlertText]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -241,6 +243,7 @@ class _Run:
                     for a in ars.active_alerts() if a.state == AlertState.FIRING)
         for case in cases:
             have = sorted(got.get(case.alertname, []))
+            self.res.observed[(eval_time, case.alertname)] = have
             exp = sorted((tuple(sorted({**e.labels, ALERT_NAME_LABEL: case.alertname}.items())),
                           tuple(sorted(e.annotations.items()))) for e in case.exp_alerts)
             if exp == have:
