@@ -1,0 +1,128 @@
+"""%promql / %%promql / %promlab and completion through a real IPython InteractiveShell."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from promlab import Labels, MemoryStorage, Session
+from promlab.model import now_ms
+from promlab.notebook import current_state, use_session
+
+END_MS = now_ms() // 15_000 * 15_000
+
+
+@pytest.fixture
+def shell() -> Iterator[InteractiveShell]:
+    """A fresh shell with the extension loaded over a small memory store."""
+    sh = InteractiveShell.instance()
+    sh.run_line_magic("load_ext", "promlab")
+    st = MemoryStorage()
+    ts = list(range(END_MS - 3_600_000, END_MS + 1, 15_000))
+    for job in ("a", "b"):
+        for code in ("200", "500"):
+            st.add_series(Labels({"__name__": "http_requests_total", "job": job, "code": code}),
+                          ts, np.arange(len(ts), dtype=float).tolist())
+    use_session(Session(st), sh)
+    try:
+        yield sh
+    finally:
+        sh.run_line_magic("unload_ext", "promlab")
+        InteractiveShell.clear_instance()
+
+
+@pytest.mark.parametrize(("cell", "rows", "columns"), [
+    pytest.param("%promql sum by (job) (http_requests_total)", 2,
+                 ["job", "timestamp", "value"], id="instant"),
+    pytest.param("%promql --range 10m --step 1m http_requests_total{job=\"a\"}", 22,
+                 ["__name__", "code", "job", "timestamp", "value"], id="range"),
+    pytest.param("%promql --wide --range 10m --step 1m http_requests_total", 11,
+                 ['http_requests_total{code="200", job="a"}', 'http_requests_total{code="200", job="b"}',
+                  'http_requests_total{code="500", job="a"}', 'http_requests_total{code="500", job="b"}'],
+                 id="wide"),
+    pytest.param("%%promql --time now\nsum by (code) (\n  http_requests_total\n)", 2,
+                 ["code", "timestamp", "value"], id="cell"),
+])
+def test_promql_returns_frames(shell: InteractiveShell, cell: str, rows: int,
+                               columns: list[str]) -> None:
+    result = shell.run_cell(cell)
+    assert result.error_in_exec is None
+    df = result.result
+    assert isinstance(df, pd.DataFrame)
+    assert list(df.columns) == columns
+    assert len(df) == rows
+
+
+def test_interpolation_and_output(shell: InteractiveShell) -> None:
+    shell.user_ns["window"] = "5m"
+    shell.user_ns["job"] = "b"
+    shell.run_cell('%promql -o out rate(http_requests_total{job="{job}"}[{window}])')
+    out = shell.user_ns["out"]
+    assert out.attrs["query"] == 'rate(http_requests_total{job="b"}[5m])'
+    assert set(out["job"]) == {"b"}
+
+
+@pytest.mark.parametrize(("cell", "expected"), [
+    pytest.param("%promql sum(rate(x[5m])", "sum(rate(x[5m])\n               ^\n1:16: parse error",
+                 id="parse-error-caret"),
+    pytest.param("%promql --range 1h --time now up", "--time excludes", id="bad-options"),
+    pytest.param("%promql", "no expression", id="empty"),
+    pytest.param("%promlab serve", "not available", id="serve-without-api"),
+    pytest.param("%promlab frobnicate", "unknown command", id="unknown-command"),
+])
+def test_errors_without_traceback(shell: InteractiveShell, capsys: pytest.CaptureFixture[str],
+                                  cell: str, expected: str) -> None:
+    result = shell.run_cell(cell)
+    captured = capsys.readouterr()
+    assert result.error_in_exec is None
+    assert expected in captured.err
+    assert "Traceback" not in captured.err + captured.out
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    pytest.param("%promql rate(http_re", ["http_requests_total"], id="metric"),
+    pytest.param('%promql http_requests_total{code="', ["200", "500"], id="label-value"),
+    pytest.param("%promql http_requests_total{co", ["code"], id="label-name"),
+    pytest.param("%promql sum by (jo", ["job"], id="grouping"),
+    pytest.param("%promql --range 1h histogram_qu", ["histogram_quantile", "histogram_quantiles"],
+                 id="function"),
+])
+def test_completion(shell: InteractiveShell, line: str, expected: list[str]) -> None:
+    from IPython.core.completer import provisionalcompleter
+
+    with provisionalcompleter():
+        found = list(shell.Completer.completions(line, len(line)))
+    completed = [line[:c.start] + c.text + line[c.end:] for c in found]
+    assert len(completed) == len(expected)
+    for text, candidate in zip(completed, expected, strict=True):
+        assert text.endswith(candidate)
+        assert text[: len(text) - len(candidate)] == line[: len(text) - len(candidate)]
+
+
+def test_unload_stops_scraper_and_removes_magics(tmp_path, free_port: int) -> None:
+    sh = InteractiveShell.instance()
+    try:
+        sh.run_line_magic("load_ext", "promlab")
+        sh.run_line_magic("promlab", f"data {tmp_path / 'data'}")
+        cfg = tmp_path / "prometheus.yml"
+        cfg.write_text("global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: x\n"
+                       f"    static_configs: [{{targets: ['127.0.0.1:{free_port}']}}]\n")
+        before = set(threading.enumerate())
+        sh.run_line_magic("promlab", f"scrape start {cfg}")
+        state = current_state(sh)
+        assert state is not None and state.session.scrape.running
+        started = set(threading.enumerate()) - before
+        assert started, "the scraper runs on threads of its own"
+        sh.run_line_magic("unload_ext", "promlab")
+        assert "promql" not in sh.magics_manager.magics["line"]
+        assert current_state(sh) is None
+        for t in started:
+            t.join(5)
+        assert [t.name for t in started if t.is_alive()] == []
+    finally:
+        InteractiveShell.clear_instance()
