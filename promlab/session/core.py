@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
-from promlab.errors import BadData, StorageError
+from promlab.errors import BadData, ConfigError, StorageError
 from promlab.model import Labels, Matcher, MatchType, parse_duration, parse_time
 from promlab.promql.engine import Engine, Result
 from promlab.promql.parser import parse_series_selector
@@ -27,6 +27,7 @@ from promlab.storage.interface import Queryable, Storage
 if TYPE_CHECKING:
     import pandas as pd
 
+    from promlab.api.server import Server
     from promlab.config import Config
     from promlab.importer import ImportStats
     from promlab.promql.parser.ast import Expr
@@ -114,6 +115,7 @@ class Session:
             raise
         self.scrape = ScrapeControl(self)
         self.rules = RuleControl(self)
+        self._server: Server | None = None
 
     # --- configuration ----------------------------------------------------------------------------
     @property
@@ -279,6 +281,36 @@ class Session:
             raise StorageError("store information needs a directory store")
         return describe_store(self.store)
 
+    # --- HTTP API -------------------------------------------------------------------------------------
+    def serve(self, listen: str = "127.0.0.1:9090", **options: Any) -> Server:
+        """Serve the Prometheus HTTP API for this session in the background.
+
+        ``listen`` is ``host:port`` (127.0.0.1 unless another host is named; port 0 picks a free
+        one); ``options`` go to :class:`promlab.api.Server` (``web_config``,
+        ``enable_lifecycle``, ``enable_admin_api``, ``bearer_token``, ...). :meth:`close` stops
+        it first.
+
+        Raises
+        ------
+        ConfigError
+            Already serving, or the address cannot be bound.
+        """
+        from promlab.api.server import Server
+
+        with self._lock:
+            self._check_open()
+            if self._server is not None and self._server.running:
+                raise ConfigError(f"already serving on {self._server.url}: stop it first")
+            server = Server(self, listen=listen, **options)
+            server.start()
+            self._server = server
+        return server
+
+    @property
+    def server(self) -> Server | None:
+        """The server started by :meth:`serve` (None before)."""
+        return self._server
+
     # --- lifecycle ------------------------------------------------------------------------------------
     @property
     def closed(self) -> bool:
@@ -289,10 +321,16 @@ class Session:
             raise StorageError("the session is closed")
 
     def close(self) -> None:
-        """Stop what runs (rules, scraper, and later the server), then close an owned store.
+        """Stop what runs (the server, rules, scraper), then close an owned store.
 
         Idempotent, and safe to call from another thread than the one using the session.
         """
+        with self._lock:
+            if self._closed:
+                return
+            server, self._server = self._server, None
+        if server is not None:
+            server.stop()  # first, while the session is whole: requests in flight finish
         with self._lock:
             if self._closed:
                 return

@@ -1,0 +1,89 @@
+"""``/federate``: the latest sample of every series matching ``match[]``, in the text format.
+
+As Prometheus: for each series its newest sample at most the engine's lookback old (a stale
+marker ends the series: nothing is sent for it), the external labels added where the series
+lacks them, one ``# TYPE <name> untyped`` per metric name, sample timestamps in milliseconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from promlab.api.metrics import ApiMetrics
+from promlab.api.params import parse_match_list, read_params
+from promlab.api.service import Service
+from promlab.api.v1 import handler
+from promlab.errors import BadData, PromlabError
+from promlab.model import Labels, Matcher, now_ms, stale_mask
+from promlab.model.value import format_float_g
+
+__all__ = ["TEXT_TYPE", "federate_text", "routes"]
+
+TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _escape(v: str) -> str:
+    return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def federate_text(service: Service, sets: list[tuple[Matcher, ...]], *,
+                  time_ms: int | None = None) -> str:
+    """The federation page for the series matching any of ``sets`` at ``time_ms`` (now)."""
+    now = now_ms() if time_ms is None else time_ms
+    lookback = service.engine.lookback_ms
+    cfg = service.config
+    external = cfg.global_config.external_labels.to_dict() if cfg is not None else {}
+    q = service.store.querier(now - lookback, now)
+    latest: dict[Labels, tuple[int, float]] = {}
+    try:
+        for ms in sets:
+            ss = q.select(list(ms))
+            ts, vals, off = ss.ts_ms, ss.values, ss.offsets
+            for i, ls in enumerate(ss.labels):
+                a, b = int(off[i]), int(off[i + 1])
+                if a == b or ls in latest:
+                    continue
+                # Newest sample in (now - lookback, now]: the window is left-open like PromQL's.
+                j = int(np.searchsorted(ts[a:b], now, side="right")) + a - 1
+                if j < a or ts[j] <= now - lookback or stale_mask(vals[j:j + 1])[0]:
+                    continue
+                latest[ls] = (int(ts[j]), float(vals[j]))
+    finally:
+        q.close()
+    by_name: dict[str, list[str]] = {}
+    for ls in sorted(latest):
+        t, v = latest[ls]
+        labels = ls.to_dict()
+        name = labels.pop("__name__", "")
+        for k, ev in external.items():
+            labels.setdefault(k, ev)
+        body = ",".join(f'{k}="{_escape(val)}"' for k, val in sorted(labels.items()))
+        line = f"{name}{{{body}}} {format_float_g(v)} {t}" if body else \
+            f"{name} {format_float_g(v)} {t}"
+        by_name.setdefault(name, []).append(line)
+    out = []
+    for name in sorted(by_name):
+        out.append(f"# TYPE {name} untyped")
+        out.extend(by_name[name])
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def routes(service: Service, metrics: ApiMetrics) -> list[BaseRoute]:
+    """The ``/federate`` route."""
+
+    async def federate(request: Request) -> Response:
+        p = await read_params(request)
+        values = p.getlist("match[]")
+        if not values:
+            raise BadData("no match[] parameter provided")
+        sets = parse_match_list(values)
+        if service.closed:
+            raise PromlabError("the session is closed")
+        text = await run_in_threadpool(federate_text, service, sets)
+        return Response(text, media_type=TEXT_TYPE)
+
+    return [Route("/federate", handler("/federate", metrics, federate), methods=["GET", "POST"])]

@@ -1,0 +1,293 @@
+"""API v1 query handlers: ``query``, ``query_range``, ``series``, ``labels``, label values,
+``metadata``, ``format_query``, ``parse_query`` and ``query_exemplars``.
+
+Handlers read parameters from the URL and, for a form POST, the body (as Prometheus's
+``r.Form``), evaluate in a worker thread (the event loop stays free while the engine runs) and
+answer with Prometheus's JSON; any :class:`~promlab.errors.PromlabError` becomes the error body
+of :mod:`promlab.api.errors`.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from promlab.api.ast_json import expr_to_json
+from promlab.api.encode import query_data, query_stats, success
+from promlab.api.errors import api_error
+from promlab.api.metrics import ApiMetrics
+from promlab.api.params import (
+    MAX_TIME_MS,
+    MIN_TIME_MS,
+    parse_api_duration,
+    parse_api_time,
+    parse_limit,
+    parse_match_list,
+    read_params,
+)
+from promlab.api.service import Service
+from promlab.errors import BadData, ParseError, PromlabError
+from promlab.model import Labels
+from promlab.promql.engine import Engine, Result
+from promlab.promql.parser import parse_expr, prettify
+
+__all__ = ["MAX_POINTS", "QueryAPI", "handler"]
+
+#: Most points per series a range query may ask for (Prometheus's 11,000).
+MAX_POINTS = 11_000
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def handler(name: str, metrics: ApiMetrics, fn: Handler) -> Handler:
+    """``fn`` with typed errors turned into API errors and its requests counted as ``name``."""
+
+    async def wrapped(request: Request) -> Response:
+        t0 = time.perf_counter()
+        try:
+            resp = await fn(request)
+        except PromlabError as exc:
+            resp = api_error(exc)
+        metrics.http_requests.labels(name, str(resp.status_code)).inc()
+        metrics.http_duration.labels(name).observe(time.perf_counter() - t0)
+        return resp
+
+    return wrapped
+
+
+def _invalid_query(exc: ParseError) -> BadData:
+    return BadData(f'invalid parameter "query": {exc}')
+
+
+class QueryAPI:
+    """The query handlers over one service."""
+
+    def __init__(self, service: Service, metrics: ApiMetrics) -> None:
+        self.service = service
+        self.metrics = metrics
+
+    def routes(self) -> list[BaseRoute]:
+        both = ["GET", "POST"]
+        table: list[tuple[str, str, Handler]] = [
+            ("/api/v1/query", "query", self.query),
+            ("/api/v1/query_range", "query_range", self.query_range),
+            ("/api/v1/series", "series", self.series),
+            ("/api/v1/labels", "labels", self.labels),
+            ("/api/v1/label/{name}/values", "label/:name/values", self.label_values),
+            ("/api/v1/metadata", "metadata", self.metadata),
+            ("/api/v1/format_query", "format_query", self.format_query),
+            ("/api/v1/parse_query", "parse_query", self.parse_query),
+            ("/api/v1/query_exemplars", "query_exemplars", self.query_exemplars),
+        ]
+        out: list[BaseRoute] = [Route(path, handler(f"/api/v1/{name}", self.metrics, fn),
+                                      methods=both) for path, name, fn in table]
+        return out
+
+    # --- queries ------------------------------------------------------------------------------
+    def _engine(self, timeout: str | None) -> Engine:
+        engine = self.service.engine
+        if not timeout:
+            return engine
+        ms = parse_api_duration(timeout, "timeout")
+        if engine.timeout_ms is not None and engine.timeout_ms <= ms:
+            return engine
+        limited = copy.copy(engine)  # the engine holds its limits only: a shallow copy is enough
+        limited.timeout_ms = ms
+        return limited
+
+    def _check_open(self) -> None:
+        if self.service.closed:
+            raise PromlabError("the session is closed")
+
+    async def _run(self, kind: str, params: Any, evaluate: Callable[[Engine], Result]) -> Response:
+        self._check_open()
+        engine = self._engine(params.get("timeout"))
+        limit = parse_limit(params.get("limit"))
+        want_stats = bool(params.get("stats"))
+        t0 = time.perf_counter()
+
+        def run() -> tuple[Result, float]:
+            t1 = time.perf_counter()
+            try:
+                return evaluate(engine), t1
+            except ParseError as exc:
+                raise _invalid_query(exc) from None
+
+        try:
+            result, started = await run_in_threadpool(run)
+        except PromlabError:
+            self.metrics.queries.labels(kind, "error").inc()
+            raise
+        elapsed = time.perf_counter() - started
+        self.metrics.queries.labels(kind, "ok").inc()
+        self.metrics.query_duration.labels("inner_eval").observe(elapsed)
+        stats = query_stats(result, prepare_s=0.0, eval_s=elapsed, queue_s=started - t0) \
+            if want_stats else None
+        data, warnings = query_data(result, stats=stats, limit=limit)
+        return success(data, warnings=warnings, infos=result.annotations.infos)
+
+    async def query(self, request: Request) -> Response:
+        p = await read_params(request)
+        expr = p.get("query", "")
+        t = parse_api_time(p.get("time"), "time")
+        store = self.service.store
+        return await self._run("instant", p, lambda e: e.instant(store, expr, t))
+
+    async def query_range(self, request: Request) -> Response:
+        p = await read_params(request)
+        expr = p.get("query", "")
+        start = parse_api_time(p.get("start"), "start")
+        end = parse_api_time(p.get("end"), "end")
+        if end < start:
+            raise BadData('invalid parameter "end": end timestamp must not be before start time')
+        step = parse_api_duration(p.get("step"), "step")
+        if step <= 0:
+            raise BadData('invalid parameter "step": zero or negative query resolution step '
+                          "widths are not accepted. Try a positive integer")
+        if (end - start) // step > MAX_POINTS:
+            raise BadData("exceeded maximum resolution of 11,000 points per timeseries. Try "
+                          "decreasing the query resolution (?step=XX)")
+        store = self.service.store
+        return await self._run("range", p, lambda e: e.range(store, expr, start, end, step))
+
+    # --- series and labels --------------------------------------------------------------------
+    def _bounds(self, p: Any) -> tuple[int, int]:
+        start = parse_api_time(p.get("start"), "start", default=MIN_TIME_MS)
+        end = parse_api_time(p.get("end"), "end", default=MAX_TIME_MS)
+        if end < start:
+            raise BadData('invalid parameter "end": end timestamp must not be before start time')
+        return start, end
+
+    async def series(self, request: Request) -> Response:
+        p = await read_params(request)
+        values = p.getlist("match[]")
+        if not values:
+            raise BadData("no match[] parameter provided")
+        sets = parse_match_list(values)
+        start, end = self._bounds(p)
+        limit = parse_limit(p.get("limit"))
+        self._check_open()
+
+        def run() -> list[Labels]:
+            q = self.service.store.querier(start, end)
+            try:
+                found: set[Labels] = set()
+                for ms in sets:
+                    found.update(q.series(list(ms)))
+            finally:
+                q.close()
+            return sorted(found)
+
+        series = await run_in_threadpool(run)
+        warnings = []
+        if limit and len(series) > limit:
+            series = series[:limit]
+            warnings.append("results truncated due to limit")
+        return success([ls.to_dict() for ls in series], warnings=warnings)
+
+    async def _label_query(self, request: Request, name: str | None) -> Response:
+        p = await read_params(request)
+        sets = parse_match_list(p.getlist("match[]")) or [()]
+        start, end = self._bounds(p)
+        limit = parse_limit(p.get("limit"))
+        self._check_open()
+
+        def run() -> list[str]:
+            q = self.service.store.querier(start, end)
+            try:
+                out: set[str] = set()
+                for ms in sets:
+                    out.update(q.label_names(list(ms)) if name is None
+                               else q.label_values(name, list(ms)))
+            finally:
+                q.close()
+            return sorted(out)
+
+        names = await run_in_threadpool(run)
+        warnings = []
+        if limit and len(names) > limit:
+            names = names[:limit]
+            warnings.append("results truncated due to limit")
+        return success(names, warnings=warnings)
+
+    async def labels(self, request: Request) -> Response:
+        return await self._label_query(request, None)
+
+    async def label_values(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name.startswith("U__"):  # Prometheus's escaping of UTF-8 label names
+            name = _unescape_label(name)
+        if not name or "\x00" in name:
+            raise BadData(f'invalid label name: "{name}"')
+        return await self._label_query(request, name)
+
+    # --- metadata -----------------------------------------------------------------------------
+    async def metadata(self, request: Request) -> Response:
+        p = await read_params(request)
+        limit = parse_limit(p.get("limit"))
+        per_metric = parse_limit(p.get("limit_per_metric"))
+        metric = p.get("metric", "")
+        out: dict[str, list[dict[str, str]]] = {}
+        for row in self.service.scrape.metadata():
+            if metric and row["metric"] != metric:
+                continue
+            entries = out.get(row["metric"])
+            if entries is None:
+                if limit and len(out) >= limit:
+                    continue
+                entries = out[row["metric"]] = []
+            if per_metric and len(entries) >= per_metric:
+                continue
+            entry = {"type": row["type"], "help": row["help"], "unit": row["unit"]}
+            if entry not in entries:
+                entries.append(entry)
+        return success(out)
+
+    # --- PromQL text --------------------------------------------------------------------------
+    def _parse(self, p: Any) -> Any:
+        try:
+            return parse_expr(p.get("query", ""))
+        except ParseError as exc:
+            raise _invalid_query(exc) from None
+
+    async def format_query(self, request: Request) -> Response:
+        return success(prettify(self._parse(await read_params(request))))
+
+    async def parse_query(self, request: Request) -> Response:
+        return success(expr_to_json(self._parse(await read_params(request))))
+
+    async def query_exemplars(self, request: Request) -> Response:
+        p = await read_params(request)
+        self._bounds(p)
+        self._parse(p)
+        # TODO(handle): promlab stores no exemplars yet; the answer is always empty.
+        return success([])
+
+
+def _unescape_label(name: str) -> str:
+    """Prometheus's ``U__`` escaping of label names (``_`` as ``__``, ``_XX_`` as code point)."""
+    out, i, s = [], 0, name[3:]
+    while i < len(s):
+        if s.startswith("__", i):
+            out.append("_")
+            i += 2
+        elif s[i] == "_":
+            j = s.find("_", i + 1)
+            if j < 0:
+                return name
+            try:
+                out.append(chr(int(s[i + 1:j], 16)))
+            except ValueError:
+                return name
+            i = j + 1
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
