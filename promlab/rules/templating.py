@@ -8,11 +8,35 @@ touch :mod:`promlab.rules.template`. A template that fails to expand becomes
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from promlab.errors import PromlabError
+from promlab.promql.values import Vector
 
 __all__ = ["check_rule_template", "expand_rule_template", "is_template", "template_name"]
+
+
+@dataclass(frozen=True, slots=True)
+class _QuerySample:
+    labels: Mapping[str, str]
+    value: float
+
+
+def _sample_query(query_func: Callable[..., Any]) -> Callable[[str, int], Any]:
+    """The template engine's ``query`` wants a list of samples; rules' QueryFuncs return a
+    :class:`~promlab.promql.values.Vector` (its last column is the instant)."""
+
+    def run(expr: str, time_ms: int) -> Any:
+        res = query_func(expr, time_ms)
+        if not isinstance(res, Vector):
+            return res
+        if res.values.ndim != 2 or res.values.shape[1] == 0:
+            return []
+        return [_QuerySample(ls, float(res.values[i, -1])) for i, ls in enumerate(res.labels)
+                if bool(res.present[i, -1])]
+
+    return run
 
 
 def is_template(text: str) -> bool:
@@ -51,7 +75,7 @@ def expand_rule_template(text: str, *, alertname: str, labels: Mapping[str, str]
         return expand_template(text, name=template_name(alertname), labels=dict(labels),
                                value=value, external_labels=dict(external_labels or {}),
                                external_url=external_url, timestamp_ms=timestamp_ms,
-                               query_func=query_func)
+                               query_func=None if query_func is None else _sample_query(query_func))
     except PromlabError as e:
         # Prometheus: "<error expanding template: error executing template __alert_X: template: ...>"
         return f"<error expanding template: {getattr(e, 'prometheus_message', e)}>"
