@@ -94,7 +94,7 @@ def test_no_alerts_and_wrong_frames(store: MemoryStorage) -> None:
     df = Engine().range(store, "errors", 0, MIN, MIN).to_frame()
     with pytest.raises(TypeError, match="episode frame"):
         df.prom.plot_timeline()
-    with pytest.raises(AttributeError, match="df.alerts needs"):
+    with pytest.raises(AttributeError, match=r"df\.alerts needs"):
         _ = df.alerts
 
 
