@@ -1,6 +1,6 @@
 """The ``promlab`` command line: a thin layer over the library's public functions.
 
-Subcommands: ``demo``, ``import``, ``query``, ``scrape``, ``tsdb info``. Heavy modules are
+Subcommands: ``demo``, ``import``, ``query``, ``scrape``, ``serve``, ``tsdb info``. Heavy modules are
 imported inside the handlers, so ``promlab --help`` works with only the standard library.
 """
 
@@ -121,6 +121,19 @@ def cmd_scrape(args: argparse.Namespace) -> int:
     from promlab import daemon
 
     return int(daemon.run(args.config, args.data, progress=not args.quiet))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from promlab import daemon
+
+    options: dict[str, Any] = {"enable_lifecycle": args.web_enable_lifecycle,
+                               "enable_admin_api": args.web_enable_admin_api}
+    if args.web_config_file:
+        options["web_config"] = args.web_config_file
+    if args.bearer_token_file:
+        options["bearer_token"] = Path(args.bearer_token_file).read_text().strip()
+    return int(daemon.run(args.config, args.data, progress=not args.quiet, listen=args.listen,
+                          server_options=options))
 
 
 def cmd_tsdb_info(args: argparse.Namespace) -> int:
@@ -288,6 +301,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("scrape", cmd_scrape, "run the scraper daemon with a prometheus.yml")
     p.add_argument("--config", required=True, help="prometheus.yml")
     p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory (default: {DEFAULT_DATA})")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (on stderr)")
+
+    p = add("serve", cmd_serve, "serve the Prometheus HTTP API over a store (with --config: "
+            "also scrape and evaluate rules)")
+    p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory (default: {DEFAULT_DATA})")
+    p.add_argument("--config", help="prometheus.yml: scrape and evaluate its rules too")
+    p.add_argument("--listen", "--web.listen-address", dest="listen", default="127.0.0.1:9090",
+                   help="host:port to listen on (default 127.0.0.1:9090)")
+    p.add_argument("--web.config.file", dest="web_config_file",
+                   help="web config: TLS, basic auth users (bcrypt), headers")
+    p.add_argument("--web.enable-lifecycle", dest="web_enable_lifecycle", action="store_true",
+                   help="enable /-/reload and /-/quit")
+    p.add_argument("--web.enable-admin-api", dest="web_enable_admin_api", action="store_true",
+                   help="enable the admin API")
+    p.add_argument("--bearer-token-file", help="require this bearer token on every request")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (on stderr)")
 
     rules = add("rules", lambda a: 2, "check, backtest and backfill rule files")

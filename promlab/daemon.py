@@ -2,7 +2,9 @@
 
 It is a :class:`~promlab.session.Session` on the data directory with the scraper started, and
 the rule manager when the config has ``rule_files`` (alerts go to its ``alerting`` section).
-SIGTERM/SIGINT stop it (scraping stops, everything scraped is committed, the store is flushed
+With ``listen`` (``promlab serve``) it also serves the Prometheus HTTP API; ``promlab serve``
+without a config serves the store only. SIGTERM/SIGINT stop it (the server stops accepting and
+finishes its requests, scraping stops, everything scraped is committed, the store is flushed
 and closed; exit code 0). SIGHUP, or a change of the config file's modification time, reloads
 the config and the rule files; a bad new config or rule file is logged and the running one is
 kept.
@@ -49,11 +51,20 @@ def _reload_rules(session: Session) -> None:
         log.error("rule reload failed, keeping the running rules: %s", exc)
 
 
-def run(config_path: str | os.PathLike[str], data_dir: str | os.PathLike[str], *,
+def run(config_path: str | os.PathLike[str] | None, data_dir: str | os.PathLike[str], *,
         watch_interval: float = 1.0, stop_event: threading.Event | None = None,
-        progress: bool | None = None) -> int:
-    """Scrape until told to stop. Returns the process exit code (0 on a clean stop, 1 if the
-    first config or the store cannot be loaded)."""
+        progress: bool | None = None, listen: str | None = None,
+        server_options: dict[str, Any] | None = None) -> int:
+    """Scrape (and serve, with ``listen``) until told to stop. Returns the process exit code
+    (0 on a clean stop, 1 if the first config, the store or the server cannot be started).
+
+    ``server_options`` go to :meth:`Session.serve` (``web_config``, ``enable_lifecycle``, ...);
+    the lifecycle API's ``/-/reload`` reloads at once (a bad config answers 500) and ``/-/quit``
+    acts as SIGTERM.
+    """
+    if config_path is None:
+        return _serve_only(data_dir, stop_event=stop_event, progress=progress,
+                           listen=listen or "127.0.0.1:9090", server_options=server_options)
     config_path = str(config_path)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -81,6 +92,18 @@ def run(config_path: str | os.PathLike[str], data_dir: str | os.PathLike[str], *
             log.error("cannot start: %s", exc)
             session.close()
             return 1
+    if listen is not None:
+        def reload_sync() -> None:  # /-/reload answers with the outcome, as Prometheus
+            session.scrape.reload(config_path)
+            _reload_rules(session)
+
+        opts = {"reload": reload_sync, "quit": stop.set, **(server_options or {})}
+        try:
+            session.serve(listen, **opts)
+        except (PromlabError, OSError) as exc:
+            log.error("cannot serve: %s", exc)
+            session.close()
+            return 1
 
     def on_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
@@ -106,6 +129,42 @@ def run(config_path: str | os.PathLike[str], data_dir: str | os.PathLike[str], *
                     log.error("config reload failed, keeping the running config: %s", exc)
                     continue
                 _reload_rules(session)
+    finally:
+        session.close()
+        for sig, fn in previous.items():
+            signal.signal(sig, fn)
+    return 0
+
+
+def _serve_only(data_dir: str | os.PathLike[str], *, stop_event: threading.Event | None,
+                progress: bool | None, listen: str,
+                server_options: dict[str, Any] | None) -> int:
+    """``promlab serve`` without a config: the store and the API, no scraping or rules."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = stop_event or threading.Event()
+    try:
+        session = Session(data_dir, progress=progress)
+    except (PromlabError, OSError) as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    try:
+        session.serve(listen, **{"quit": stop.set, "reload": lambda: None,
+                                 **(server_options or {})})
+    except (PromlabError, OSError) as exc:
+        log.error("cannot serve: %s", exc)
+        session.close()
+        return 1
+
+    def on_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, on_stop)
+    try:
+        stop.wait()
     finally:
         session.close()
         for sig, fn in previous.items():
