@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from promlab.session import Session, close_sessions, query, query_range
     from promlab.storage import MemoryStorage, open_store
 
-__version__ = "0.1.0"
+from promlab.version import __version__
 
 
 def load_ipython_extension(shell: Any) -> None:

@@ -260,7 +260,7 @@ def _test_rules_from_history(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from promlab import __version__
+    from promlab.version import __version__
 
     ap = argparse.ArgumentParser(prog="promlab", description="Prometheus as a Jupyter-native analysis environment.")
     ap.add_argument("--version", action="version", version=f"promlab {__version__}")

@@ -1,20 +1,30 @@
-"""The ``relabel_config`` model: one frozen rule, validated the way Prometheus's loader does.
+"""Relabeling: the ``relabel_config`` rule (validated as Prometheus's loader does) and applying
+rules to label sets, as Prometheus's ``model/relabel`` holds both.
 
-Applying rules to label sets is the scraper's job (:mod:`promlab.scrape.relabel`); this module
-only holds and checks the configuration, so that scrape, alerting and remote write can all read
-it. Regexes are RE2 syntax, translated and fully anchored by :mod:`promlab.model.re2`.
+Scrape (target and metric relabeling), alerting (``alert_relabel_configs``) and remote write all
+use it, so it sits in :mod:`promlab.config`, below each of them. Regexes are RE2 syntax,
+translated and fully anchored by :mod:`promlab.model.re2`.
+
+Semantics follow Prometheus's ``model/relabel``: source label values are joined with
+``separator``; ``regex`` is fully anchored; ``replacement`` and (for ``replace``) ``target_label``
+are expanded with Go's ``regexp.Expand`` rules (``$1``, ``${1}``, ``$name``, ``$$``; a reference
+takes the longest run of letters, digits and ``_``, so ``$1x`` names group ``1x``, which does not
+exist and expands to nothing). ``hashmod`` is the unsigned big-endian integer of the last 8 bytes
+of the MD5 digest modulo ``modulus``, so shards agree with Prometheus.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from promlab.errors import ConfigError
+from promlab.model import Labels
 from promlab.model.labels import is_valid_label_name
-from promlab.model.re2 import compile_anchored
+from promlab.model.re2 import compile_anchored, expand
 
 __all__ = [
     "ACTIONS",
@@ -22,6 +32,8 @@ __all__ = [
     "DEFAULT_REPLACEMENT",
     "DEFAULT_SEPARATOR",
     "RelabelConfig",
+    "process",
+    "process_dict",
 ]
 
 ACTIONS = (
@@ -130,3 +142,88 @@ class RelabelConfig:
         ):
             return f"{a} action requires only 'regex', and no other fields"
         return None
+
+
+def _hashmod(value: str, modulus: int) -> int:
+    digest = hashlib.md5(value.encode(), usedforsecurity=False).digest()
+    return int.from_bytes(digest[8:], "big") % modulus
+
+
+def _set(d: dict[str, str], name: str, value: str) -> None:
+    if value == "":
+        d.pop(name, None)
+    else:
+        d[name] = value
+
+
+def _apply(cfg: RelabelConfig, d: dict[str, str]) -> bool:
+    """Apply one rule to ``d`` in place; False when the label set is dropped."""
+    val = cfg.separator.join(d.get(n, "") for n in cfg.source_labels)
+    a = cfg.action
+    rx = cfg.compiled
+    if a == "drop":
+        return rx.match(val) is None
+    if a == "keep":
+        return rx.match(val) is not None
+    if a == "dropequal":
+        return d.get(cfg.target_label, "") != val
+    if a == "keepequal":
+        return d.get(cfg.target_label, "") == val
+    if a == "replace":
+        if (val == "" and cfg.regex == DEFAULT_REGEX and "$" not in cfg.target_label
+                and "$" not in cfg.replacement):
+            _set(d, cfg.target_label, cfg.replacement)
+            return True
+        m = rx.match(val)
+        if m is None:
+            return True
+        target = expand(cfg.target_label, m)
+        if not is_valid_label_name(target):
+            return True
+        _set(d, target, expand(cfg.replacement, m))
+        return True
+    if a == "lowercase":
+        _set(d, cfg.target_label, val.lower())
+    elif a == "uppercase":
+        _set(d, cfg.target_label, val.upper())
+    elif a == "hashmod":
+        d[cfg.target_label] = str(_hashmod(val, cfg.modulus))
+    elif a == "labelmap":
+        for name, value in list(d.items()):
+            m = rx.match(name)
+            if m is not None:
+                _set(d, expand(cfg.replacement, m), value)
+    elif a == "labeldrop":
+        for name in [n for n in d if rx.match(n) is not None]:
+            del d[name]
+    elif a == "labelkeep":
+        for name in [n for n in d if rx.match(n) is None]:
+            del d[name]
+    return True
+
+
+def process_dict(labels: dict[str, str], configs: Sequence[RelabelConfig]) -> dict[str, str] | None:
+    """Relabel a plain dict in place; returns it, or None when a rule drops it."""
+    for cfg in configs:
+        if not _apply(cfg, labels):
+            return None
+    return labels
+
+
+def process(labels: Labels | Mapping[str, str], configs: Sequence[RelabelConfig]) -> Labels | None:
+    """Apply ``configs`` in order; the relabeled set, or None when dropped.
+
+    An empty result is returned as is; the scrape path treats it as dropped.
+
+    Examples
+    --------
+    >>> rc = RelabelConfig.from_dict({"source_labels": ["a"], "target_label": "b"})
+    >>> process(Labels({"a": "x"}), [rc])
+    Labels({'a': 'x', 'b': 'x'})
+    """
+    if not configs:
+        return labels if isinstance(labels, Labels) else Labels(labels)
+    out = process_dict(dict(labels.items()), configs)
+    if out is None:
+        return None
+    return Labels(out)

@@ -37,11 +37,11 @@ import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Summary
 
 from promlab.config import AlertingConfig, AlertmanagerConfig
+from promlab.config.httpclient import build_client
+from promlab.config.relabel import process
 from promlab.errors import PromlabError
 from promlab.model import Labels
 from promlab.rules.alerting import Alert
-from promlab.scrape.fetch import build_client
-from promlab.scrape.relabel import process
 
 __all__ = [
     "DEFAULT_MAX_BATCH_SIZE",

@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from promlab.config import Config, ScrapeConfig, load, load_config
+from promlab.config.relabel import RelabelConfig, process
 from promlab.scrape.health import targets_frame
 from promlab.scrape.manager import ScrapeManager
-from promlab.scrape.relabel import RelabelConfig, process
 from promlab.scrape.scheduler import Scheduler
 from promlab.storage.interface import Storage
 

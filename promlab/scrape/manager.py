@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 
 from promlab.config import Config, ScrapeConfig
+from promlab.config.httpclient import build_client, ssl_context
 from promlab.model import Labels
 from promlab.scrape.discovery import DiscoveryManager, providers_for
-from promlab.scrape.fetch import build_client, ssl_context
 from promlab.scrape.loop import Batch, ScrapeLoop
 from promlab.scrape.scheduler import Scheduler
 from promlab.scrape.targets import DroppedTarget, Target, build_targets

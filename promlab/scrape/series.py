@@ -14,8 +14,8 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.config import ScrapeConfig
+from promlab.config.relabel import process_dict
 from promlab.model import METRIC_NAME, Labels
-from promlab.scrape.relabel import process_dict
 
 __all__ = ["DROPPED", "SeriesCache", "mutate_sample_labels", "report_labels"]
 

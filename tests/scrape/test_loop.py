@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from promlab.model import Labels, Matcher, MatchType, stale_mask
 from promlab.config import load_config
+from promlab.config.httpclient import build_client
+from promlab.model import Labels, Matcher, MatchType, stale_mask
 from promlab.scrape.discovery.static import StaticProvider
-from promlab.scrape.fetch import build_client
 from promlab.scrape.loop import Batch, ScrapeLoop, ScrapeResult
 from promlab.scrape.targets import build_targets
 from promlab.storage import MemoryStorage

@@ -13,9 +13,9 @@ from collections.abc import Callable
 import httpx
 
 from promlab.config import HTTPSDConfig
+from promlab.config.httpclient import build_client
 from promlab.errors import ConfigError
 from promlab.scrape.discovery.group import TargetGroup, groups_from_data
-from promlab.scrape.fetch import build_client
 
 __all__ = ["HTTPProvider"]
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from promlab.config.relabel import RelabelConfig, process
 from promlab.errors import ConfigError
 from promlab.model import Labels
 from promlab.model.re2 import compile_anchored as compile_regex
 from promlab.model.re2 import expand
-from promlab.scrape.relabel import RelabelConfig, process
 
 ABC = {"a": "foo", "b": "bar", "c": "baz"}
 
