@@ -180,7 +180,7 @@ def test_real_prometheus_remote_write(tmp_path: Path) -> None:
                 if t_cmp is not None and time.time() > t_cmp + 3:
                     break
             assert t_cmp is not None, prom.log()[-3000:]
-            data = prom.query('{job="prom"}[10s]', time=t_cmp)["data"]["result"]
+            data = prom.query('{job="prom"}[10s]', time=t_cmp)["result"]
             assert len(data) > 50
             q = s.store.querier(0, int(t_cmp * 1000))
             try:

@@ -1,0 +1,317 @@
+"""Remote write receiver (``/api/v1/write``, 1.0 and 2.0) and remote read (``/api/v1/read``).
+
+The protocol work is framework-free (:class:`RemoteWriteReceiver`, :class:`RemoteReader`: bytes
+and headers in, status, headers and body out); :func:`routes` wraps them for Starlette, and the
+benchmark wraps the same receiver for aiohttp.
+
+Write semantics (the 2.0 spec's, which the 1.0 spec allows too): a request is decoded whole
+first, so a payload that does not decode (bad snappy, bad protobuf) gets 400 and stores
+nothing; an unsupported ``Content-Type`` or ``Content-Encoding`` gets 415. Series with invalid
+labels and samples the store refuses (older than its out-of-order window, or more than 10
+minutes in the future, as Prometheus's ``maxAheadTime``) are not written and make the answer
+400 naming how many and why, while the request's valid samples are written (a partial write,
+which the spec allows; Prometheus's own 1.0 handler rolls the request back instead). Samples
+out of order but within the store's window are accepted and merged; a sample at a timestamp
+that already has one replaces it (Prometheus refuses a *different* value at the same
+timestamp; the same value is a no-op in both). Native histograms are not stored yet: they are
+counted and refused with 400. 2.0 answers carry the ``X-Prometheus-Remote-Write-*-Written``
+headers; start (created) timestamps become a zero sample at that time when
+``ingest_start_timestamps`` is on (Prometheus's ``created-timestamp-zero-ingestion``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from promlab.errors import BadData, PromlabError
+from promlab.model import Labels, Matcher, MatchType
+from promlab.remote.chunks import encode_xor_series
+from promlab.remote.codec import (
+    SeriesTable,
+    WriteBatch,
+    compress,
+    decompress,
+    frame,
+    parse_write_v1,
+    parse_write_v2,
+)
+from promlab.remote.proto import prometheus_remote_pb2 as pb
+from promlab.remote.proto import prometheus_types_pb2 as pbt
+from promlab.storage.interface import Queryable, SelectHints, Storage
+
+__all__ = [
+    "PROTO_V1",
+    "PROTO_V2",
+    "RemoteReader",
+    "RemoteWriteReceiver",
+    "WriteResult",
+    "routes",
+]
+
+PROTO_V1 = "prometheus.WriteRequest"
+PROTO_V2 = "io.prometheus.write.v2.Request"
+MAX_AHEAD_MS = 10 * 60 * 1000
+STREAMED_CONTENT_TYPE = "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse"
+
+
+@dataclass
+class WriteResult:
+    """The answer to one remote-write request."""
+
+    status: int
+    message: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    written: int = 0
+
+
+def negotiate(content_type: str | None, content_encoding: str | None) -> str | WriteResult:
+    """The protobuf message named by the headers, or the 415 answer."""
+    enc = (content_encoding or "").strip().lower()
+    # No Content-Encoding: assume snappy, as Prometheus does for old 1.0 senders.
+    if enc and enc != "snappy":
+        return WriteResult(415, f"unsupported compression: {content_encoding}. Only snappy is supported")
+    if not content_type:
+        return PROTO_V1
+    media, _, params = content_type.partition(";")
+    if media.strip().lower() != "application/x-protobuf":
+        return WriteResult(415, f"unsupported content type: {content_type}")
+    proto = PROTO_V1
+    for p in params.split(";"):
+        k, _, v = p.partition("=")
+        if k.strip().lower() == "proto":
+            proto = v.strip().strip('"')
+    if proto not in (PROTO_V1, PROTO_V2):
+        return WriteResult(415, f"unsupported proto message: {proto}")
+    return proto
+
+
+class RemoteWriteReceiver:
+    """Decodes remote-write requests and appends them to ``store`` (thread-safe)."""
+
+    def __init__(self, store: Storage, *, ingest_start_timestamps: bool = False,
+                 max_ahead_ms: int = MAX_AHEAD_MS) -> None:
+        self.store = store
+        self.ingest_start_timestamps = ingest_start_timestamps
+        self.max_ahead_ms = max_ahead_ms
+        self.table = SeriesTable()
+        self.metadata: dict[str, tuple[str, str, str]] = {}
+        self._lock = threading.Lock()
+
+    def handle(self, body: bytes, content_type: str | None, content_encoding: str | None
+               ) -> WriteResult:
+        proto = negotiate(content_type, content_encoding)
+        if isinstance(proto, WriteResult):
+            return proto
+        v2 = proto == PROTO_V2
+        try:
+            raw = decompress(body)
+            with self._lock:
+                batch = (parse_write_v2 if v2 else parse_write_v1)(raw, self.table)
+                res = self._append(batch)
+        except BadData as exc:
+            res = WriteResult(400, str(exc))
+        except PromlabError as exc:
+            return WriteResult(500, str(exc))
+        if v2:
+            res.headers.update({
+                "X-Prometheus-Remote-Write-Samples-Written": str(res.written),
+                "X-Prometheus-Remote-Write-Histograms-Written": "0",
+                "X-Prometheus-Remote-Write-Exemplars-Written": "0",
+            })
+        return res
+
+    def _append(self, b: WriteBatch) -> WriteResult:
+        problems = list(b.invalid)
+        self.metadata.update(b.metadata)
+        idx, ts, vals = b.index, b.ts_ms, b.values
+        ahead = ts > int(time.time() * 1000) + self.max_ahead_ms
+        n_ahead = int(ahead.sum())
+        if n_ahead:
+            problems.append(f"{n_ahead} samples too far in the future (out of bounds)")
+            idx, ts, vals = idx[~ahead], ts[~ahead], vals[~ahead]
+        extra = 0
+        if self.ingest_start_timestamps and b.start_ts_ms is not None and ts.shape[0]:
+            st = b.start_ts_ms[~ahead] if n_ahead else b.start_ts_ms
+            use = (st != 0) & (st < ts)
+            if use.any():
+                # The zero sample first: the store checks order in append order.
+                extra = int(use.sum())
+                idx = np.concatenate([idx[use], idx])
+                ts = np.concatenate([st[use], ts])
+                vals = np.concatenate([np.zeros(extra), vals])
+        written = 0
+        if ts.shape[0]:
+            app = self.store.appender()
+            app.append_batch(self.table.series, idx, ts, vals)
+            stats = app.commit()
+            written = max(0, stats.appended - extra)
+            if stats.out_of_bounds:
+                problems.append(f"{stats.out_of_bounds} samples out of bounds (older than the "
+                                "out-of-order window)")
+            problems.extend(stats.errors)
+        if b.histograms:
+            problems.append(f"{b.histograms} native histogram samples not supported")
+        if problems:
+            return WriteResult(400, "; ".join(problems), written=written)
+        return WriteResult(204, written=written)
+
+
+_MATCH_TYPES = {
+    pbt.LabelMatcher.EQ: MatchType.EQUAL,
+    pbt.LabelMatcher.NEQ: MatchType.NOT_EQUAL,
+    pbt.LabelMatcher.RE: MatchType.REGEX,
+    pbt.LabelMatcher.NRE: MatchType.NOT_REGEX,
+}
+
+
+class RemoteReader:
+    """Answers remote-read requests from ``store`` (sampled or streamed XOR chunks).
+
+    ``sample_limit`` bounds a sampled response (Prometheus's ``--storage.remote.read-sample-limit``,
+    default 5e7); streamed responses go series by series in frames of about ``frame_bytes``.
+    """
+
+    def __init__(self, store: Queryable, *, sample_limit: int = 50_000_000,
+                 frame_bytes: int = 1 << 20) -> None:
+        self.store = store
+        self.sample_limit = sample_limit
+        self.frame_bytes = frame_bytes
+
+    @staticmethod
+    def parse(body: bytes) -> pb.ReadRequest:
+        req = pb.ReadRequest()
+        try:
+            req.ParseFromString(decompress(body))
+        except BadData:
+            raise
+        except Exception as exc:
+            raise BadData(f"decoding remote read request: {exc}") from exc
+        return req
+
+    @staticmethod
+    def response_type(req: pb.ReadRequest) -> int:
+        accepted = list(req.accepted_response_types)
+        if not accepted:
+            return int(pb.ReadRequest.SAMPLES)
+        for t in accepted:
+            if t in (pb.ReadRequest.SAMPLES, pb.ReadRequest.STREAMED_XOR_CHUNKS):
+                return int(t)
+        raise BadData(f"server does not support any of the requested response types: {accepted}")
+
+    def _select(self, q: pb.Query) -> tuple[list[Labels], Any]:
+        matchers = [Matcher(_MATCH_TYPES[m.type], m.name, m.value) for m in q.matchers]
+        hints = SelectHints(start_ms=q.start_timestamp_ms, end_ms=q.end_timestamp_ms,
+                            step_ms=q.hints.step_ms, range_ms=q.hints.range_ms, func=q.hints.func)
+        querier = self.store.querier(q.start_timestamp_ms, q.end_timestamp_ms)
+        try:
+            ss = querier.select(matchers, hints)
+        finally:
+            querier.close()
+        order = sorted(range(len(ss.labels)), key=lambda i: ss.labels[i].pairs)
+        return [ss.labels[i] for i in order], (ss, order)
+
+    def sampled(self, req: pb.ReadRequest) -> bytes:
+        """The snappy-compressed ``ReadResponse``."""
+        resp = pb.ReadResponse()
+        total = 0
+        for q in req.queries:
+            result = resp.results.add()
+            labels, (ss, order) = self._select(q)
+            for ls, i in zip(labels, order, strict=True):
+                a, b = int(ss.offsets[i]), int(ss.offsets[i + 1])
+                total += b - a
+                if total > self.sample_limit:
+                    raise BadData(f"exceeded sample limit ({self.sample_limit})")
+                ts = result.timeseries.add()
+                ts.labels.extend(pbt.Label(name=k, value=v) for k, v in ls.pairs)
+                ts.samples.extend(pbt.Sample(value=v, timestamp=t) for t, v in
+                                  zip(ss.ts_ms[a:b].tolist(), ss.values[a:b].tolist(), strict=True))
+        return compress(resp.SerializeToString())
+
+    def streamed(self, req: pb.ReadRequest) -> Iterator[bytes]:
+        """The frames of the streamed response, one ``ChunkedReadResponse`` each."""
+        for qi, q in enumerate(req.queries):
+            labels, (ss, order) = self._select(q)
+            msg = pb.ChunkedReadResponse(query_index=qi)
+            size = 0
+            for ls, i in zip(labels, order, strict=True):
+                a, b = int(ss.offsets[i]), int(ss.offsets[i + 1])
+                if a == b:
+                    continue
+                cs = msg.chunked_series.add()
+                cs.labels.extend(pbt.Label(name=k, value=v) for k, v in ls.pairs)
+                for lo, hi, data in encode_xor_series(ss.ts_ms[a:b], ss.values[a:b]):
+                    cs.chunks.add(min_time_ms=lo, max_time_ms=hi, type=pbt.Chunk.XOR, data=data)
+                    size += len(data)
+                if size >= self.frame_bytes:
+                    yield frame(msg.SerializeToString())
+                    msg = pb.ChunkedReadResponse(query_index=qi)
+                    size = 0
+            if len(msg.chunked_series):
+                yield frame(msg.SerializeToString())
+
+
+def routes(session: Any, *, metrics: Any = None, ingest_start_timestamps: bool = False,
+           remote_read_sample_limit: int = 50_000_000, **_: Any) -> list[Any]:
+    """``POST /api/v1/write`` and ``POST /api/v1/read`` for Starlette.
+
+    ``session`` is a :class:`~promlab.api.service.Service`; writes need a writable store (a
+    read-only session answers 503).
+    """
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response, StreamingResponse
+    from starlette.routing import Route
+
+    state: dict[str, RemoteWriteReceiver] = {}
+    reader = RemoteReader(session.store, sample_limit=remote_read_sample_limit)
+
+    def receiver() -> RemoteWriteReceiver | None:
+        store = session.store
+        if getattr(session, "read_only", False) or not isinstance(store, Storage):
+            return None
+        got = state.get("rx")
+        if got is None or got.store is not store:
+            got = state["rx"] = RemoteWriteReceiver(
+                store, ingest_start_timestamps=ingest_start_timestamps)
+        return got
+
+    async def write(request: Request) -> Response:
+        rx = receiver()
+        if rx is None:
+            res = WriteResult(503, "remote write receiver needs a writable store")
+        else:
+            body = await request.body()
+            res = await run_in_threadpool(rx.handle, body, request.headers.get("content-type"),
+                                          request.headers.get("content-encoding"))
+        if metrics is not None:
+            metrics.remote_write_requests.labels(str(res.status)).inc()
+        if res.status == 204:
+            return Response(status_code=204, headers=res.headers)
+        return PlainTextResponse(res.message + "\n", status_code=res.status, headers=res.headers)
+
+    async def read(request: Request) -> Response:
+        body = await request.body()
+        try:
+            req = reader.parse(body)
+            rtype = reader.response_type(req)
+            if rtype == pb.ReadRequest.SAMPLES:
+                data = await run_in_threadpool(reader.sampled, req)
+                return Response(data, headers={"Content-Type": "application/x-protobuf",
+                                               "Content-Encoding": "snappy"})
+            # Check the matchers before the status line goes out.
+            for q in req.queries:
+                for m in q.matchers:
+                    Matcher(_MATCH_TYPES[m.type], m.name, m.value)
+        except BadData as exc:
+            return PlainTextResponse(str(exc) + "\n", status_code=400)
+        return StreamingResponse(reader.streamed(req), media_type=STREAMED_CONTENT_TYPE)
+
+    return [Route("/api/v1/write", write, methods=["POST"]),
+            Route("/api/v1/read", read, methods=["POST"])]
