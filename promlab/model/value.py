@@ -25,6 +25,7 @@ __all__ = [
     "STALE_NAN_BITS",
     "format_float",
     "format_float_g",
+    "format_go_float",
     "is_stale",
     "shortest_digits",
     "stale_mask",
@@ -63,22 +64,74 @@ def shortest_digits(v: float) -> tuple[str, int]:
     return digits.rstrip("0") or "0", dp
 
 
-def _special(v: float) -> str | None:
-    if math.isnan(v):
+def _special(x: float) -> str | None:
+    if math.isnan(x):
         return "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    if v == 0:
-        return "-0" if math.copysign(1.0, v) < 0 else "0"
+    if math.isinf(x):
+        return "+Inf" if x > 0 else "-Inf"
     return None
 
 
-def _fixed(digits: str, dp: int) -> str:
+def _exp_form(digits: str, dp: int, upper: bool = False) -> str:
+    exp = dp - 1
+    mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+    return f"{mant}{'E' if upper else 'e'}{'-' if exp < 0 else '+'}{abs(exp):02d}"
+
+
+def _fixed_form(digits: str, dp: int, decimals: int) -> str:
     if dp <= 0:
-        return "0." + "0" * -dp + digits
-    if dp >= len(digits):
-        return digits + "0" * (dp - len(digits))
-    return digits[:dp] + "." + digits[dp:]
+        frac = ("0" * -dp + digits)[:decimals].ljust(decimals, "0")
+        return "0" + ("." + frac if decimals else "")
+    ip = digits[:dp].ljust(dp, "0")
+    frac = digits[dp:][:decimals].ljust(decimals, "0")
+    return ip + ("." + frac if decimals else "")
+
+
+def format_go_float(x: float, verb: str = "g", prec: int = -1) -> str:
+    """``strconv.FormatFloat(x, verb, prec, 64)`` for verbs ``e E f F g G`` (``prec=-1``: shortest).
+
+    The one implementation behind every Go-style float in promlab (API JSON, PromQL printing,
+    ``count_values`` labels, warnings, rule templates' ``printf``).
+
+    >>> format_go_float(1234567.0), format_go_float(0.5), format_go_float(1234.5678, "g", 4)
+    ('1.234567e+06', '0.5', '1235')
+    """
+    sp = _special(x)
+    if sp is not None:
+        return sp
+    sign = "-" if math.copysign(1.0, x) < 0 else ""
+    lower = verb.lower()
+    if lower == "f":
+        if prec >= 0:
+            return sign + format(abs(x), f".{prec}f")
+        if x == 0:
+            return sign + "0"
+        d, dp = shortest_digits(x)
+        return sign + _fixed_form(d, dp, max(len(d) - dp, 0))
+    if lower == "e" and prec >= 0:
+        return sign + format(abs(x), f".{prec}{verb}")
+    if x == 0:
+        digits, dp = "0", 1
+    elif prec < 0:
+        digits, dp = shortest_digits(x)
+    else:
+        p = max(prec, 1) if lower == "g" else prec + 1
+        m, e = format(abs(x), f".{p - 1}e").split("e")
+        digits = m.replace(".", "").rstrip("0") or "0"
+        dp = int(e) + 1
+    if lower == "e":
+        return sign + _exp_form(digits, dp, verb == "E")
+    nd = len(digits)
+    if prec < 0:
+        eprec = 6
+    else:
+        eprec = max(prec, 1)
+        if eprec > nd and nd >= dp:
+            eprec = nd
+    if dp - 1 < -4 or dp - 1 >= eprec:
+        return sign + _exp_form(digits, dp, verb == "G")
+    shown = nd if prec < 0 or max(prec, 1) > dp else max(prec, 1)
+    return sign + _fixed_form(digits, dp, max(shown - dp, 0))
 
 
 def format_float(v: float) -> str:
@@ -90,11 +143,7 @@ def format_float(v: float) -> str:
     >>> format_float(1.5), format_float(1e21), format_float(1e-7), format_float(float("-inf"))
     ('1.5', '1000000000000000000000', '0.0000001', '-Inf')
     """
-    sp = _special(v)
-    if sp is not None:
-        return sp
-    digits, dp = shortest_digits(v)
-    return ("-" if v < 0 else "") + _fixed(digits, dp)
+    return format_go_float(v, "f")
 
 
 def format_float_g(v: float) -> str:
@@ -106,13 +155,4 @@ def format_float_g(v: float) -> str:
     >>> format_float_g(1e6), format_float_g(123456.0), format_float_g(0.0001), format_float_g(1.5e-5)
     ('1e+06', '123456', '0.0001', '1.5e-05')
     """
-    sp = _special(v)
-    if sp is not None:
-        return sp
-    digits, dp = shortest_digits(v)
-    sign = "-" if v < 0 else ""
-    exp = dp - 1
-    if exp < -4 or exp >= 6:
-        mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return f"{sign}{mant}e{'+' if exp >= 0 else '-'}{abs(exp):02d}"
-    return sign + _fixed(digits, dp)
+    return format_go_float(v, "g")

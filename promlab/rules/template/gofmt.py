@@ -11,6 +11,7 @@ import math
 import re
 from typing import Any
 
+from promlab.model.value import format_go_float
 from promlab.rules.template.values import (
     HTML,
     AlertData,
@@ -18,77 +19,12 @@ from promlab.rules.template.values import (
     GoTime,
     Sample,
     go_type,
-    shortest_digits,
 )
 
 __all__ = ["format_float", "format_value", "quote", "sprint", "sprintf", "sprintln"]
 
-
-def _special(x: float) -> str | None:
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "+Inf" if x > 0 else "-Inf"
-    return None
-
-
-def _exp_form(digits: str, dp: int, upper: bool = False) -> str:
-    exp = dp - 1
-    mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-    return f"{mant}{'E' if upper else 'e'}{'-' if exp < 0 else '+'}{abs(exp):02d}"
-
-
-def _fixed_form(digits: str, dp: int, decimals: int) -> str:
-    if dp <= 0:
-        frac = ("0" * -dp + digits)[:decimals].ljust(decimals, "0")
-        return "0" + ("." + frac if decimals else "")
-    ip = digits[:dp].ljust(dp, "0")
-    frac = digits[dp:][:decimals].ljust(decimals, "0")
-    return ip + ("." + frac if decimals else "")
-
-
-def format_float(x: float, verb: str = "g", prec: int = -1) -> str:
-    """``strconv.FormatFloat(x, verb, prec, 64)`` for verbs ``e E f F g G`` (``prec=-1``: shortest).
-
-    >>> format_float(1234567.0), format_float(0.5), format_float(1234.5678, "g", 4)
-    ('1.234567e+06', '0.5', '1235')
-    """
-    sp = _special(x)
-    if sp is not None:
-        return sp
-    sign = "-" if math.copysign(1.0, x) < 0 else ""
-    lower = verb.lower()
-    if lower == "f":
-        if prec >= 0:
-            return sign + format(abs(x), f".{prec}f")
-        if x == 0:
-            return sign + "0"
-        d, dp = shortest_digits(x)
-        return sign + _fixed_form(d, dp, max(len(d) - dp, 0))
-    if lower == "e" and prec >= 0:
-        return sign + format(abs(x), f".{prec}{verb}")
-    if x == 0:
-        digits, dp = "0", 1
-    elif prec < 0:
-        digits, dp = shortest_digits(x)
-    else:
-        p = max(prec, 1) if lower == "g" else prec + 1
-        m, e = format(abs(x), f".{p - 1}e").split("e")
-        digits = m.replace(".", "").rstrip("0") or "0"
-        dp = int(e) + 1
-    if lower == "e":
-        return sign + _exp_form(digits, dp, verb == "E")
-    nd = len(digits)
-    if prec < 0:
-        eprec = 6
-    else:
-        eprec = max(prec, 1)
-        if eprec > nd and nd >= dp:
-            eprec = nd
-    if dp - 1 < -4 or dp - 1 >= eprec:
-        return sign + _exp_form(digits, dp, verb == "G")
-    shown = nd if prec < 0 or max(prec, 1) > dp else max(prec, 1)
-    return sign + _fixed_form(digits, dp, max(shown - dp, 0))
+#: ``strconv.FormatFloat`` (the one implementation, in :mod:`promlab.model.value`).
+format_float = format_go_float
 
 
 def quote(s: str) -> str:
@@ -126,7 +62,7 @@ def format_value(v: Any, depth: int = 0) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, float):
-        return format_float(v)
+        return format_go_float(v)
     if isinstance(v, HTML):
         return v.text
     if isinstance(v, GoTime | GoDuration):
@@ -220,7 +156,7 @@ def _fmt_float(v: float, verb: str, flags: str, prec: int | None) -> str | None:
     go_verb = "g" if verb == "v" else verb
     if go_verb in "eEfF" and prec is None:
         prec = 6
-    s = format_float(v, go_verb, -1 if prec is None else prec)
+    s = format_go_float(v, go_verb, -1 if prec is None else prec)
     if s[0] == "-":
         return s
     if s == "NaN":
@@ -232,7 +168,7 @@ def _fmt_float(v: float, verb: str, flags: str, prec: int | None) -> str | None:
 
 def _hex_float(v: float, verb: str) -> str:
     if math.isnan(v) or math.isinf(v):
-        return format_float(v)
+        return format_go_float(v)
     h = float.hex(v)
     mant, exp = h.split("p")
     if "." in mant:

@@ -25,7 +25,6 @@ __all__ = [
     "Sample",
     "format_duration_go",
     "go_type",
-    "shortest_digits",
     "truth",
 ]
 
@@ -193,21 +192,6 @@ def truth(v: Any) -> bool:
     if isinstance(v, HTML):
         return bool(v.text)
     return True
-
-
-def shortest_digits(x: float) -> tuple[str, int]:
-    """The shortest round-tripping decimal digits of ``abs(x)`` (finite, non-zero) and the
-    decimal point position: ``1234.5 -> ("12345", 4)``, ``0.001 -> ("1", -2)``."""
-    s = repr(abs(x))
-    exp10 = 0
-    if "e" in s:
-        s, e = s.split("e")
-        exp10 = int(e)
-    ip, _, fp = s.partition(".")
-    allds = ip + fp
-    stripped = allds.lstrip("0")
-    dp = len(ip) + exp10 - (len(allds) - len(stripped))
-    return stripped.rstrip("0"), dp
 
 
 def is_finite(x: float) -> bool:
