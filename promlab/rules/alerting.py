@@ -223,8 +223,10 @@ class AlertingRuleState:
         return out
 
     def instance(self, sample_labels: Labels, value: float, t_ms: int,
-                 query_func: QueryFunc | None = None) -> tuple[Labels, dict[str, str]]:
-        """The alert labels and annotations one result element produces (templates expanded)."""
+                 query_func: QueryFunc | None = None, *,
+                 annotations: bool = True) -> tuple[Labels, dict[str, str]]:
+        """The alert labels and annotations one result element produces (templates expanded;
+        ``annotations=False``: labels only, the annotations are ``{}``)."""
         data = sample_labels.to_dict()
 
         def expand(text: str) -> str:
@@ -238,8 +240,19 @@ class AlertingRuleState:
             lbls[k] = expand(v)
         lbls[ALERT_NAME_LABEL] = self.rule.name
         lbls = {k: v for k, v in lbls.items() if v != ""}  # empty values mean "no label"
-        annotations = {k: expand(v) for k, v in self.rule.annotations.items()}
-        return Labels(lbls), annotations
+        if not annotations:
+            return Labels(lbls), {}
+        return Labels(lbls), self.annotations(sample_labels, value, t_ms, query_func)
+
+    def annotations(self, sample_labels: Labels, value: float, t_ms: int,
+                    query_func: QueryFunc | None = None) -> dict[str, str]:
+        """The annotations one result element produces (templates expanded)."""
+        data = sample_labels.to_dict()
+        return {k: expand_rule_template(v, alertname=self.rule.name, labels=data, value=value,
+                                        external_labels=self.external_labels,
+                                        external_url=self.external_url, timestamp_ms=t_ms,
+                                        query_func=query_func)
+                for k, v in self.rule.annotations.items()}
 
     # --- inspection -----------------------------------------------------------------------------
     def active_alerts(self) -> list[Alert]:

@@ -113,7 +113,7 @@ def run_groups(groups: Sequence[RuleGroup], start_ms: int, end_ms: int, *, data:
         if eval_ms.size == 0:
             continue
         q_ms = eval_ms - g.query_offset_ms
-        for rule in g.rules:
+        for pos, rule in enumerate(g.rules):
             vec = ranged(rule.expr, int(q_ms[0]), int(q_ms[-1]), g.interval_ms)
             if isinstance(rule, RecordingRule):
                 _write(mem, recorded(rule, g.rule_labels(rule), vec), q_ms)
@@ -122,8 +122,10 @@ def run_groups(groups: Sequence[RuleGroup], start_ms: int, end_ms: int, *, data:
                                       query_offset_ms=g.query_offset_ms,
                                       external_labels=external_labels, external_url=external_url)
             tl = run_timeline(state, vec, q_ms, query_func=instant)
-            for ls, ts, vs in tl.series():
-                mem.add_series(ls, ts, vs)
+            # ALERTS series only matter to later rules of the group that read them.
+            if any("ALERTS" in later.expr for later in g.rules[pos + 1:]):
+                for ls, ts, vs in tl.series():
+                    mem.add_series(ls, ts, vs)
             out.append((g, state, tl, vec))
     return out
 
@@ -137,7 +139,7 @@ def _episode_frame(results: list[tuple[RuleGroup, AlertingRuleState, AlertTimeli
             s, f, e = int(tl.start[k]), int(tl.fire[k]), int(tl.end[k])
             ls = tl.alert_labels[int(tl.alert[k])]
             at = int(tl.eval_ms[f if f >= 0 else s])
-            _, annotations = state.instance(vec.labels[int(tl.src_series[k])], float(tl.src_value[k]), at)
+            annotations = state.annotations(vec.labels[int(tl.src_series[k])], float(tl.src_value[k]), at)
             fired = int(tl.eval_ms[f]) if f >= 0 else None
             ended = int(tl.eval_ms[e]) if e < n_t else None
             dur = None if fired is None else (ended if ended is not None else last_eval_ms) - fired

@@ -111,7 +111,7 @@ def _identities(state: AlertingRuleState, vec: Vector, eval_ms: I64,
     names: list[Labels] = []
 
     def ident(ls: Labels, value: float, t_ms: int) -> int:
-        key, _ = state.instance(ls, value, t_ms, query_func)
+        key, _ = state.instance(ls, value, t_ms, query_func, annotations=False)
         got = index.get(key)
         if got is None:
             got = index[key] = len(names)
