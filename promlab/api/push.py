@@ -1,0 +1,307 @@
+"""A Pushgateway-compatible push endpoint: ``PUT|POST|DELETE /metrics/job/<job>{/<label>/<value>}``.
+
+Groups are kept as the Pushgateway keeps them: ``PUT`` replaces a group's metrics, ``POST``
+replaces only the metric families it pushes, ``DELETE`` drops the group (202), and each group has
+``push_time_seconds`` and ``push_failure_time_seconds`` (last successful and failed push, 0 for
+never). Label values may be base64url-encoded with a ``@base64`` suffix on the label name; the
+grouping labels overwrite the pushed metrics' own. Pushes with timestamps are rejected (400), as
+are bodies that do not parse. Groups are kept until deleted and survive a restart: they are
+saved to ``pushgateway.json`` in the data directory (written to a temp file, then renamed).
+
+How pushed samples reach queries: what a Prometheus scraping the Pushgateway with
+``honor_labels: true`` would store. Every push appends its group at the push time, and a
+background loop appends every group's current samples again every ``interval`` (15 s, a
+common scrape interval), so a pushed value stays visible to instant queries for as long as it
+is kept; a deleted or replaced series gets a staleness marker, as a scrape would write when
+it disappears. Nothing is appended for a read-only session (the groups are still served).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import gzip
+import json
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from promlab.errors import PromlabError
+from promlab.model import STALE_NAN, Labels
+from promlab.storage.interface import Storage
+
+__all__ = ["Group", "PushStore", "family_of", "parse_grouping_key", "routes"]
+
+STATE_FILE = "pushgateway.json"
+_SUFFIXES = ("_bucket", "_count", "_sum", "_total", "_created", "_gcount", "_gsum", "_info")
+
+
+class PushError(PromlabError, ValueError):
+    """A push the Pushgateway would answer with 400."""
+
+
+def _b64(value: str) -> str:
+    try:
+        v = value.rstrip("=")
+        raw = base64.b64decode(v + "=" * (-len(v) % 4), altchars=b"-_", validate=True)
+        return raw.decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise PushError(f"invalid base64 encoding in {value!r}: {exc}") from exc
+
+
+def parse_grouping_key(job: str, rest: str) -> tuple[tuple[str, str], ...]:
+    """The grouping key of ``/metrics/job/<job><rest>``, sorted by label name.
+
+    Examples
+    --------
+    >>> parse_grouping_key("batch", "/path@base64/L3Zhci90bXA")
+    (('job', 'batch'), ('path', '/var/tmp'))
+    """
+    if not job:
+        raise PushError("job name is required")
+    pairs = {"job": job}
+    parts = [p for p in rest.split("/")] if rest else []
+    if parts and parts[0] == "":
+        parts = parts[1:]
+    if len(parts) % 2:
+        raise PushError(f"odd number of components in label string {rest!r}")
+    for k, v in zip(parts[0::2], parts[1::2], strict=True):
+        if k.endswith("@base64"):
+            k, v = k[:-7], _b64(v)
+        if not k or k.startswith("__"):
+            raise PushError(f"improper label name {k!r}")
+        pairs[k] = v
+    return tuple(sorted(pairs.items()))
+
+
+def family_of(name: str, types: dict[str, str]) -> str:
+    """The metric family a sample name belongs to (``x_bucket`` -> ``x`` for a histogram ``x``)."""
+    if name in types:
+        return name
+    for suf in _SUFFIXES:
+        if name.endswith(suf) and name[: -len(suf)] in types:
+            return name[: -len(suf)]
+    return name
+
+
+@dataclass
+class Group:
+    """One grouping key's metrics: family -> [(label pairs, value)], and its push times."""
+
+    key: tuple[tuple[str, str], ...]
+    families: dict[str, list[tuple[tuple[tuple[str, str], ...], float]]] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+    push_time: float = 0.0
+    failure_time: float = 0.0
+
+    def samples(self) -> list[tuple[Labels, float]]:
+        out = [(Labels(pairs), v) for fam in self.families.values() for pairs, v in fam]
+        key = dict(self.key)
+        out.append((Labels({**key, "__name__": "push_time_seconds"}), self.push_time))
+        out.append((Labels({**key, "__name__": "push_failure_time_seconds"}), self.failure_time))
+        return out
+
+
+class PushStore:
+    """The pushed groups, their persistence and their samples in ``store``.
+
+    Parameters
+    ----------
+    store
+        Where pushed samples are appended (None or read-only: not appended).
+    path
+        Directory for ``pushgateway.json`` (None: groups are kept in memory only).
+    interval_s
+        How often the groups are appended again (0: only at push time).
+    """
+
+    def __init__(self, store: Storage | None, path: str | None, *, interval_s: float = 15.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.file = os.path.join(path, STATE_FILE) if path else None
+        self.interval_s = interval_s
+        self.clock = clock
+        self.groups: dict[tuple[tuple[str, str], ...], Group] = {}
+        self._lock = threading.RLock()
+        self._last: set[Labels] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._load()
+
+    # -- persistence -------------------------------------------------------------------------
+    def _load(self) -> None:
+        if not self.file or not os.path.exists(self.file):
+            return
+        with open(self.file, encoding="utf-8") as f:
+            data = json.load(f)
+        for g in data.get("groups", []):
+            key = tuple((k, v) for k, v in g["key"])
+            fams = {name: [(tuple((a, b) for a, b in pairs), float(v)) for pairs, v in samples]
+                    for name, samples in g["families"].items()}
+            self.groups[key] = Group(key, fams, dict(g.get("types", {})), float(g["push_time"]),
+                                     float(g["failure_time"]))
+        # Appended before the restart: a delete must mark them stale.
+        self._last = {ls for ls, _ in self.samples()}
+
+    def _save(self) -> None:
+        if not self.file:
+            return
+        data = {"groups": [{"key": list(g.key), "types": g.types, "push_time": g.push_time,
+                            "failure_time": g.failure_time,
+                            "families": {n: [[list(p), v] for p, v in s]
+                                         for n, s in g.families.items()}}
+                           for g in self.groups.values()]}
+        tmp = self.file + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            # json writes NaN/Infinity (not strict JSON, read back by json.load).
+            json.dump(data, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.file)
+
+    # -- pushes ------------------------------------------------------------------------------
+    def push(self, key: tuple[tuple[str, str], ...], body: bytes, content_type: str | None, *,
+             replace: bool) -> None:
+        """``PUT`` (``replace``) or ``POST`` a body to a group; :class:`PushError` if refused."""
+        from promlab.errors import ExpositionError
+        from promlab.exposition.parser import parse
+
+        now = self.clock()
+        try:
+            if "protobuf" in (content_type or ""):
+                raise PushError("protobuf pushes are not supported: push the text format")
+            page = parse(body, None if not content_type or "openmetrics" not in content_type
+                         else content_type)
+            if _has_timestamps(page):
+                raise PushError("pushed metrics must not have timestamps")
+        except (ExpositionError, PushError) as exc:
+            with self._lock:
+                g = self.groups.setdefault(key, Group(key))
+                g.failure_time = now
+                self._save()
+                self.append(now)
+            raise PushError(f"pushed metrics are invalid or inconsistent: {exc}") from exc
+        types = {name: str(md.type) for name, md in page.metadata.items()}
+        fams: dict[str, list[tuple[tuple[tuple[str, str], ...], float]]] = {}
+        grouping = dict(key)
+        for r, v in zip(page.refs.tolist(), page.values.tolist(), strict=True):
+            ls = page.series[r]
+            pairs = tuple(sorted({**ls.to_dict(), **grouping}.items()))
+            fams.setdefault(family_of(ls.name, types), []).append((pairs, v))
+        with self._lock:
+            g = self.groups.get(key)
+            if g is None or replace:
+                g = self.groups[key] = Group(key, failure_time=g.failure_time if g else 0.0)
+            g.families.update(fams)
+            g.types.update({n: t for n, t in types.items() if n in fams})
+            g.push_time = now
+            self._save()
+            self.append(now)
+
+    def delete(self, key: tuple[tuple[str, str], ...]) -> None:
+        with self._lock:
+            if self.groups.pop(key, None) is not None:
+                self._save()
+                self.append(self.clock())
+
+    # -- samples in the store ----------------------------------------------------------------
+    def samples(self) -> list[tuple[Labels, float]]:
+        with self._lock:
+            return [s for g in self.groups.values() for s in g.samples()]
+
+    def append(self, now: float) -> int:
+        """Append every group's samples at ``now`` and stale markers for vanished series."""
+        st = self.store
+        if st is None:
+            return 0
+        with self._lock:
+            samples = self.samples()
+            current = {ls for ls, _ in samples}
+            gone = self._last - current
+            self._last = current
+        series = [ls for ls, _ in samples] + sorted(gone, key=lambda x: x.pairs)
+        if not series:
+            return 0
+        vals = np.array([v for _, v in samples] + [STALE_NAN] * len(gone), np.float64)
+        ts = np.full(len(series), int(now * 1000), np.int64)
+        app = st.appender()
+        app.append_batch(series, np.arange(len(series)), ts, vals)
+        return app.commit().appended
+
+    def start(self) -> None:
+        """Start the background loop that appends the groups every ``interval_s``."""
+        if self.interval_s <= 0 or self._thread is not None or self.store is None:
+            return
+        ref = weakref.ref(self)
+        stop = self._stop
+
+        def loop() -> None:
+            while not stop.wait(self.interval_s):
+                me = ref()
+                if me is None:
+                    return
+                with contextlib.suppress(PromlabError):
+                    me.append(me.clock())
+                del me
+
+        self._thread = threading.Thread(target=loop, name="promlab-push", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _has_timestamps(page: Any) -> bool:
+    from promlab.exposition.page import NO_TIMESTAMP
+
+    return bool((page.timestamps_ms != NO_TIMESTAMP).any())
+
+
+def routes(session: Any, *, push_interval_s: float = 15.0, **_: Any) -> list[Any]:
+    """The push routes for Starlette (``session``: a :class:`~promlab.api.service.Service`)."""
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response
+    from starlette.routing import Route
+
+    store = session.store
+    writable = None if getattr(session, "read_only", False) or not isinstance(store, Storage) \
+        else store
+    pushes = PushStore(writable, getattr(session, "path", None), interval_s=push_interval_s)
+    pushes.start()
+
+    async def handle(request: Request) -> Response:
+        try:
+            job = request.path_params["job"]
+            if request.url.path.startswith("/metrics/job@base64/"):
+                job = _b64(job)
+            key = parse_grouping_key(job, request.path_params.get("rest", ""))
+            if request.method == "DELETE":
+                await run_in_threadpool(pushes.delete, key)
+                return Response(status_code=202)
+            body = await request.body()
+            enc = (request.headers.get("content-encoding") or "").lower()
+            if enc == "gzip":
+                body = gzip.decompress(body)
+            elif enc == "snappy":
+                from promlab.remote.codec import decompress
+
+                body = decompress(body)
+            await run_in_threadpool(pushes.push, key, body, request.headers.get("content-type"),
+                                    replace=request.method == "PUT")
+        except (PushError, OSError, PromlabError) as exc:
+            return PlainTextResponse(str(exc) + "\n", status_code=400)
+        return Response(status_code=200)
+
+    methods = ["PUT", "POST", "DELETE"]
+    r = [Route(f"/metrics/{j}/{{job}}{rest}", handle, methods=methods)
+         for j in ("job", "job@base64") for rest in ("", "{rest:path}")]
+    r[0].pushes = pushes  # type: ignore[attr-defined]  # for tests and the session
+    return r

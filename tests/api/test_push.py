@@ -1,0 +1,104 @@
+"""The Pushgateway-compatible push endpoint, driven by prometheus_client's push functions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.exposition import (
+    delete_from_gateway,
+    push_to_gateway,
+    pushadd_to_gateway,
+)
+
+from promlab import Session
+from promlab.api import Server
+from promlab.api.push import PushError, parse_grouping_key
+
+
+def values(s: Session, expr: str) -> dict[tuple[tuple[str, str], ...], float]:
+    df = s.query(expr)
+    cols = [c for c in df.columns if c not in ("timestamp", "value")]
+    return {tuple((c.removeprefix("label:"), str(r[c])) for c in cols if str(r[c]) not in ("", "nan", "None")):
+            float(r["value"]) for _, r in df.iterrows()}
+
+
+def gauge(reg: CollectorRegistry, name: str, value: float, **labels: str) -> None:
+    g = Gauge(name, "help of " + name, list(labels), registry=reg)
+    (g.labels(**labels) if labels else g).set(value)
+
+
+def test_push_pushadd_delete_and_restart(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    with Session(data) as s, Server(s, listen="127.0.0.1:0") as srv:
+        gw = srv.url.removeprefix("http://")
+        reg = CollectorRegistry()
+        gauge(reg, "batch_last_success", 3.0)
+        push_to_gateway(gw, job="batch", registry=reg, grouping_key={"instance": "x/y"})
+        got = values(s, "batch_last_success")
+        assert list(got.values()) == [3.0]
+        (labels,) = got
+        assert ("job", "batch") in labels and ("instance", "x/y") in labels
+        assert next(iter(values(s, 'push_time_seconds{job="batch"}').values())) > 1e9
+        assert list(values(s, 'push_failure_time_seconds{job="batch"}').values()) == [0.0]
+
+        reg2 = CollectorRegistry()
+        c = Counter("batch_records", "records", registry=reg2)
+        c.inc(7)
+        pushadd_to_gateway(gw, job="batch", registry=reg2, grouping_key={"instance": "x/y"})
+        assert list(values(s, "batch_last_success").values()) == [3.0]  # POST merges
+        assert list(values(s, "batch_records_total").values()) == [7.0]
+
+        push_to_gateway(gw, job="batch", registry=reg2, grouping_key={"instance": "x/y"})
+        assert values(s, "batch_last_success") == {}  # PUT replaced the group: stale now
+        assert list(values(s, "batch_records_total").values()) == [7.0]
+
+    # The group survives a restart.
+    state = json.loads((data / "pushgateway.json").read_text())
+    assert len(state["groups"]) == 1
+    with Session(data) as s, Server(s, listen="127.0.0.1:0") as srv:
+        gw = srv.url.removeprefix("http://")
+        assert list(values(s, "batch_records_total").values()) == [7.0]
+        delete_from_gateway(gw, job="batch", grouping_key={"instance": "x/y"})
+        assert values(s, "batch_records_total") == {}
+        assert values(s, 'push_time_seconds{job="batch"}') == {}
+    assert json.loads((data / "pushgateway.json").read_text())["groups"] == []
+
+
+@pytest.mark.parametrize(("path", "body", "status"), [
+    pytest.param("/metrics/job/j", b"m 1\n", 200, id="plain"),
+    pytest.param("/metrics/job/j/a/b/c@base64/L3Zhci90bXA", b"m 1\n", 200, id="base64-label"),
+    pytest.param("/metrics/job@base64/Zm9vL2Jhcg", b"m 1\n", 200, id="base64-job"),
+    pytest.param("/metrics/job/j/e@base64/=", b"m 1\n", 200, id="empty-value"),
+    pytest.param("/metrics/job/j", b"m 1 1700000000000\n", 400, id="timestamp"),
+    pytest.param("/metrics/job/j", b"m{ 1\n", 400, id="garbage"),
+    pytest.param("/metrics/job/j/odd", b"m 1\n", 400, id="odd-labels"),
+    pytest.param("/metrics/job/j/x@base64/!!", b"m 1\n", 400, id="bad-base64"),
+])
+def test_push_status(tmp_path: Path, path: str, body: bytes, status: int) -> None:
+    with Session(tmp_path / "d") as s, Server(s, listen="127.0.0.1:0") as srv:
+        r = httpx.put(srv.url + path, content=body)
+        assert r.status_code == status, r.text
+        stored = values(s, "m")
+        assert len(stored) == (1 if status == 200 else 0)
+        if status != 200 and "job/j" in path and "odd" not in path and "!!" not in path:
+            assert next(iter(values(s, "push_failure_time_seconds").values())) > 1e9
+
+
+@pytest.mark.parametrize(("job", "rest", "key"), [
+    pytest.param("a", "", (("job", "a"),), id="job"),
+    pytest.param("a", "/instance/i", (("instance", "i"), ("job", "a")), id="instance"),
+    pytest.param("a", "/p@base64/L3Zhci90bXA=", (("job", "a"), ("p", "/var/tmp")), id="b64"),
+])
+def test_grouping_key(job: str, rest: str, key: tuple[tuple[str, str], ...]) -> None:
+    assert parse_grouping_key(job, rest) == key
+
+
+def test_grouping_key_errors() -> None:
+    with pytest.raises(PushError):
+        parse_grouping_key("", "")
+    with pytest.raises(PushError):
+        parse_grouping_key("a", "/__x/y")
