@@ -74,21 +74,21 @@ class QueryAPI:
         self.metrics = metrics
 
     def routes(self) -> list[BaseRoute]:
-        both = ["GET", "POST"]
-        table: list[tuple[str, str, Handler]] = [
-            ("/api/v1/query", "query", self.query),
-            ("/api/v1/query_range", "query_range", self.query_range),
-            ("/api/v1/series", "series", self.series),
-            ("/api/v1/labels", "labels", self.labels),
-            ("/api/v1/label/{name}/values", "label/:name/values", self.label_values),
-            ("/api/v1/metadata", "metadata", self.metadata),
-            ("/api/v1/format_query", "format_query", self.format_query),
-            ("/api/v1/parse_query", "parse_query", self.parse_query),
-            ("/api/v1/query_exemplars", "query_exemplars", self.query_exemplars),
+        both, get = ["GET", "POST"], ["GET"]
+        # Methods as Prometheus 2.42 routes them (label values and metadata: GET only).
+        table: list[tuple[str, str, Handler, list[str]]] = [
+            ("/api/v1/query", "query", self.query, both),
+            ("/api/v1/query_range", "query_range", self.query_range, both),
+            ("/api/v1/series", "series", self.series, both),
+            ("/api/v1/labels", "labels", self.labels, both),
+            ("/api/v1/label/{name}/values", "label/:name/values", self.label_values, get),
+            ("/api/v1/metadata", "metadata", self.metadata, get),
+            ("/api/v1/format_query", "format_query", self.format_query, both),
+            ("/api/v1/parse_query", "parse_query", self.parse_query, both),
+            ("/api/v1/query_exemplars", "query_exemplars", self.query_exemplars, both),
         ]
-        out: list[BaseRoute] = [Route(path, handler(f"/api/v1/{name}", self.metrics, fn),
-                                      methods=both) for path, name, fn in table]
-        return out
+        return [Route(path, handler(f"/api/v1/{name}", self.metrics, fn), methods=methods)
+                for path, name, fn, methods in table]
 
     # --- queries ------------------------------------------------------------------------------
     def _engine(self, timeout: str | None) -> Engine:

@@ -1,0 +1,148 @@
+"""promlab's API and a real Prometheus 2.42 answering the same requests over the same samples:
+the JSON must have the same structure (keys, types, result order) and the same data."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.realprom, pytest.mark.slow]
+
+E = "END"  # replaced by the dataset's last timestamp (seconds)
+# Range windows start off the 15 s sample grid (E-7): Prometheus 2.42's windows are closed at
+# the left, current Prometheus's (and promlab's) left-open; off the grid both agree.
+
+
+def _normalize(x: Any) -> Any:
+    """Numbers (and numeric strings) rounded to 12 significant digits; the rest as it is."""
+    if isinstance(x, dict):
+        return {k: _normalize(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_normalize(v) for v in x]
+    if isinstance(x, bool):
+        return x
+    if isinstance(x, int | float):
+        return ("num", float(f"{x:.12g}"))
+    if isinstance(x, str):
+        try:
+            v = float(x)
+        except ValueError:
+            return x
+        return ("num", v if math.isnan(v) or math.isinf(v) else float(f"{v:.12g}")) \
+            if not math.isnan(v) else ("num", "NaN")
+    return x
+
+
+def _shape(x: Any) -> Any:
+    """The structure only: dict keys, list lengths, JSON types."""
+    if isinstance(x, dict):
+        return {k: _shape(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_shape(v) for v in x]
+    return "number" if isinstance(x, int | float) and not isinstance(x, bool) else type(x).__name__
+
+
+def _params(params: dict[str, Any], end: float) -> dict[str, Any]:
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, str) and v.startswith(E):
+            v = str(end + float(v[len(E):] or 0))
+        out[k] = v
+    return out
+
+
+SAME_DATA = [
+    pytest.param("/api/v1/query", {"query": "http_requests_total", "time": E}, id="vector"),
+    pytest.param("/api/v1/query", {"query": "sum by (status) (rate(http_requests_total[5m]))",
+                                   "time": E + "-7"}, id="rate-sum"),
+    pytest.param("/api/v1/query", {"query": 'http_requests_total{method="GET"}[1m]', "time": E + "-7"},
+                 id="matrix"),
+    pytest.param("/api/v1/query", {"query": "scalar(count(node_memory_usage_bytes))", "time": E},
+                 id="scalar"),
+    pytest.param("/api/v1/query", {"query": '"text"', "time": E}, id="string"),
+    pytest.param("/api/v1/query", {"query": "histogram_quantile(0.9, sum by (le) (rate("
+                                   "http_request_duration_seconds_bucket[5m])))", "time": E + "-7"},
+                 id="quantile"),
+    pytest.param("/api/v1/query", {"query": "nothing_here", "time": E}, id="empty"),
+    pytest.param("/api/v1/query_range", {"query": "sum by (job) (rate(http_requests_total[5m]))",
+                                         "start": E + "-1807", "end": E, "step": "60"},
+                 id="range"),
+    pytest.param("/api/v1/query_range", {"query": "avg(node_memory_usage_bytes)",
+                                         "start": E + "-600", "end": E, "step": "1m"},
+                 id="range-duration-step"),
+    pytest.param("/api/v1/query_range", {"query": "time()", "start": E + "-60", "end": E,
+                                         "step": "15.5"}, id="range-scalar"),
+    pytest.param("/api/v1/series", {"match[]": ["http_requests_total",
+                                                'node_memory_usage_bytes{kind="free"}']},
+                 id="series"),
+    pytest.param("/api/v1/series", {"match[]": 'http_requests_total{method="GET"}',
+                                    "start": E + "-600", "end": E}, id="series-range"),
+    pytest.param("/api/v1/labels", {}, id="labels"),
+    pytest.param("/api/v1/labels", {"match[]": "node_memory_usage_bytes"}, id="labels-match"),
+    pytest.param("/api/v1/label/job/values", {}, id="values"),
+    pytest.param("/api/v1/label/__name__/values", {}, id="values-name"),
+    pytest.param("/api/v1/label/instance/values", {"match[]": 'http_requests_total{method="GET"}'},
+                 id="values-match"),
+    pytest.param("/api/v1/label/nope/values", {}, id="values-unknown"),
+    pytest.param("/api/v1/query_exemplars", {"query": "http_requests_total", "start": E + "-60",
+                                             "end": E}, id="exemplars"),
+    pytest.param("/api/v1/format_query", {"query": 'sum(rate(foo{a="b"}[5m]))by(c)'},
+                 id="format"),
+    pytest.param("/api/v1/rules", {}, id="rules"),
+    pytest.param("/api/v1/alerts", {}, id="alerts"),
+    pytest.param("/api/v1/targets", {}, id="targets"),
+    pytest.param("/api/v1/metadata", {}, id="metadata"),
+    pytest.param("/api/v1/query", {"query": "sum(", "time": E}, id="error-parse"),
+    pytest.param("/api/v1/query_range", {"query": "up", "start": E, "end": E + "-10",
+                                         "step": "5"}, id="error-range"),
+    pytest.param("/api/v1/series", {}, id="error-no-match"),
+    pytest.param("/api/v1/query", {"query": "up", "time": "x"}, id="error-time"),
+]
+
+
+@pytest.mark.parametrize(("path", "params"), SAME_DATA)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_same_answer(pair: Any, path: str, params: dict[str, Any], method: str) -> None:
+    p = _params(params, pair.end_s)
+    ours = httpx.request(method, pair.promlab.url + path,
+                         **({"params": p} if method == "GET" else {"data": p}), timeout=60)
+    theirs = httpx.request(method, pair.prometheus.url + path,
+                           **({"params": p} if method == "GET" else {"data": p}), timeout=60)
+    assert ours.status_code == theirs.status_code, ours.text
+    if theirs.status_code == 405:  # a GET-only endpoint, in both
+        return
+    a, b = ours.json(), theirs.json()
+    assert _shape(a) == _shape(b)
+    assert _normalize(a) == _normalize(b)
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/status/buildinfo", "/api/v1/status/runtimeinfo", "/api/v1/status/config",
+    "/api/v1/status/tsdb", "/api/v1/alertmanagers", "/api/v1/status/flags",
+])
+def test_same_structure(pair: Any, path: str) -> None:
+    ours = httpx.get(pair.promlab.url + path).json()
+    theirs = httpx.get(pair.prometheus.url + path).json()
+    assert ours["status"] == theirs["status"] == "success"
+    a, b = ours["data"], theirs["data"]
+    if path.endswith("flags"):
+        assert set(a) - set(b) <= {"web.max-request-body-bytes"}
+        return
+    assert set(a) == set(b)
+    for key in a:
+        assert type(a[key]) is type(b[key]) or {type(a[key]), type(b[key])} <= {int, float}, key
+        if isinstance(a[key], dict):
+            assert set(a[key]) == set(b[key]), key
+
+
+def test_tsdb_stats(pair: Any) -> None:
+    # Prometheus counts its head only (empty after a backfill); promlab counts every series.
+    data = httpx.get(pair.promlab.url + "/api/v1/status/tsdb").json()["data"]
+    assert data["headStats"]["numSeries"] == pair.info.series
+    assert data["headStats"]["maxTime"] == pair.info.spec.end_ms
+    names = httpx.get(pair.prometheus.url + "/api/v1/label/__name__/values").json()["data"]
+    assert {e["name"] for e in data["seriesCountByMetricName"]} == set(names)
+    assert sum(e["value"] for e in data["seriesCountByMetricName"]) == pair.info.series
