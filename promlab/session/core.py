@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from promlab.config import Config
     from promlab.importer import ImportStats
     from promlab.promql.parser.ast import Expr
+    from promlab.session.remote_import import RemoteImportStats
     from promlab.storage.inspect import StoreInfo
 
 __all__ = ["Session"]
@@ -262,6 +263,42 @@ class Session:
         storage = self.storage
         stats = import_file(path, storage, progress=bool(progress) if progress is not None
                             else getattr(storage, "progress", False), **options)
+        self.flush()
+        return stats
+
+    def import_from(self, url: str, *, match: str | Sequence[str], start: Any, end: Any,
+                    slice: Any = "1h", username: str | None = None, password: str | None = None,
+                    bearer_token: str | None = None, ca_file: str | None = None,
+                    insecure_skip_verify: bool = False, cert_file: str | None = None,
+                    key_file: str | None = None, progress: bool | None = None,
+                    resume: bool = True) -> RemoteImportStats:
+        """Copy the raw samples of a live Prometheus server through its remote-read endpoint.
+
+        ``match`` is one or more series selectors (``'{job="api"}'``); ``start``/``end`` are
+        times (RFC 3339, unix seconds, ``now-1h``...); the range is read in ``slice``-long
+        requests of streamed XOR chunks and written to the store (history older than the head
+        straight to blocks), then the head is flushed. Completed slices are remembered in the
+        data directory, so the same call after an interruption resumes. ``username``/
+        ``password`` (basic auth), ``bearer_token``, ``ca_file``, ``insecure_skip_verify`` and
+        ``cert_file``/``key_file`` (client certificate) configure the connection. See
+        :mod:`promlab.session.remote_import`.
+        """
+        from promlab.session.remote_import import import_from
+
+        selectors = [match] if isinstance(match, str) else list(match)
+        if not selectors:
+            raise BadData("import_from: at least one match[] selector is needed")
+        matchers = [list(parse_series_selector(sel)[1]) for sel in selectors]
+        storage = self.storage
+        verify: bool | str = False if insecure_skip_verify else (ca_file or True)
+        cert = (cert_file, key_file) if cert_file and key_file else cert_file
+        stats = import_from(
+            storage, self.path, url, matchers=matchers, start_ms=_time(start, "start"),
+            end_ms=_time(end, "end"), slice_ms=_step(slice),
+            auth=(username, password or "") if username else None, bearer_token=bearer_token,
+            verify=verify, cert=cert,
+            progress=bool(progress) if progress is not None else getattr(storage, "progress", False),
+            resume=resume)
         self.flush()
         return stats
 
