@@ -182,7 +182,13 @@ def _management_routes(service: Service, metrics: ApiMetrics, status: StatusAPI,
     async def metrics_page(request: Request) -> Response:
         return Response(generate_latest(service.registry), media_type=CONTENT_TYPE_LATEST)
 
+    async def root(request: Request) -> Response:
+        # Prometheus redirects to its UI; promlab has none, and clients (prometheus-api-client's
+        # connection check) only want a 200 here.
+        return PlainTextResponse("promlab: the Prometheus HTTP API is under /api/v1/\n")
+
     return [
+        Route("/", root, methods=["GET", "HEAD"]),
         Route("/-/healthy", healthy, methods=["GET", "HEAD"]),
         Route("/-/ready", ready, methods=["GET", "HEAD"]),
         Route("/-/reload", do_reload, methods=["POST", "PUT"]),
