@@ -66,6 +66,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     from promlab.errors import ExpositionError, PromlabError
     from promlab.session import Session
 
+    if args.source:
+        return _import_remote(args)
+    if not args.file:
+        return _err("import", "give a file, or --from URL")
     path = Path(args.file)
     if not path.is_file():
         return _err("import", f"no such file: {path}")
@@ -80,6 +84,33 @@ def cmd_import(args: argparse.Namespace) -> int:
     dt = time.perf_counter() - t0
     print(f"imported {path} into {args.data} in {dt:.2f} s ({stats.samples / dt:,.0f} samples/s): "
           f"{_stats_text(stats)}")
+    return 0
+
+
+def _import_remote(args: argparse.Namespace) -> int:
+    from promlab.errors import PromlabError
+    from promlab.session import Session
+
+    if args.file:
+        return _err("import", "a file and --from exclude each other")
+    if not args.match or not args.start:
+        return _err("import", "--from needs --match and --start")
+    token = None
+    if args.bearer_token_file:
+        token = Path(args.bearer_token_file).read_text().strip()
+    try:
+        with Session(args.data, progress=not args.quiet) as session:
+            stats = session.import_from(
+                args.source, match=args.match, start=args.start, end=args.end, slice=args.slice,
+                username=args.user, password=os.environ.get("PROMLAB_PASSWORD"),
+                bearer_token=token, ca_file=args.ca_file, cert_file=args.cert_file,
+                key_file=args.key_file, insecure_skip_verify=args.insecure_skip_verify,
+                progress=not args.quiet)
+    except PromlabError as e:
+        return _err("import", e)
+    print(f"imported {stats.samples:,} samples of {stats.series:,} series from {stats.url} into "
+          f"{args.data} in {stats.seconds:.2f} s ({stats.samples_per_second:,.0f} samples/s; "
+          f"{stats.slices} slices, {stats.slices_skipped} already done)")
     return 0
 
 
@@ -280,10 +311,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, help="fraction of its 100 instances (default 0.1)")
     p.add_argument("--cache-dir", help="where generated datasets are kept (default: $XDG_CACHE_HOME/promlab or ~/.cache/promlab)")
 
-    p = add("import", cmd_import, "import an OpenMetrics / text-format file with timestamps")
-    p.add_argument("file")
+    p = add("import", cmd_import, "import an OpenMetrics / text-format file with timestamps, or "
+            "a live Prometheus's samples (--from)")
+    p.add_argument("file", nargs="?", help="the file (not with --from)")
     p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory (default: {DEFAULT_DATA})")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--from", dest="source", metavar="URL",
+                   help="a Prometheus server to copy raw samples from (remote read)")
+    p.add_argument("--match", action="append", default=[], help="series selector (repeatable)")
+    p.add_argument("--start", help="range start (RFC 3339, unix seconds, now-1d)")
+    p.add_argument("--end", default="now", help="range end (default now)")
+    p.add_argument("--slice", default="1h", help="time range per request (default 1h)")
+    p.add_argument("--user", help="basic-auth user (password from PROMLAB_PASSWORD)")
+    p.add_argument("--bearer-token-file", help="file holding a bearer token")
+    p.add_argument("--ca-file", help="CA bundle to verify the server")
+    p.add_argument("--cert-file", help="client certificate")
+    p.add_argument("--key-file", help="client certificate key")
+    p.add_argument("--insecure-skip-verify", action="store_true", help="do not verify TLS")
 
     p = add("query", cmd_query, "evaluate a PromQL expression against a store")
     p.add_argument("expr")

@@ -112,3 +112,16 @@ def test_import_from_errors(pair: Pair, tmp_path: Path) -> None:
             s.import_from(pair.prometheus.url, match=ALL, start=100, end=10, progress=False)
         with pytest.raises(StorageError):
             s.import_from(pair.prometheus.url + "/nope", match=ALL, start=0, end=10, progress=False)
+
+
+def test_cli_import_from(pair: Pair, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from promlab.cli import main
+
+    spec = pair.info.spec
+    rc = main(["import", "--from", pair.prometheus.url, "--match", ALL, "--start",
+               str(spec.start_ms / 1000), "--end", str(spec.end_ms / 1000), "--data",
+               str(tmp_path / "cli"), "-q"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "samples of" in out and " 0 samples" not in out
+    assert main(["import", "--from", pair.prometheus.url, "--data", str(tmp_path / "x"), "-q"]) != 0
