@@ -148,7 +148,7 @@ class StatusAPI:
 
     # --- status -------------------------------------------------------------------------------
     async def buildinfo(self, request: Request) -> Response:
-        from promlab import __version__
+        from promlab.version import __version__
 
         return success({
             "version": PROMETHEUS_API_VERSION,
