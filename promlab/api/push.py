@@ -196,9 +196,10 @@ class PushStore:
             pairs = tuple(sorted({**ls.to_dict(), **grouping}.items()))
             fams.setdefault(family_of(ls.name, types), []).append((pairs, v))
         with self._lock:
-            g = self.groups.get(key)
-            if g is None or replace:
-                g = self.groups[key] = Group(key, failure_time=g.failure_time if g else 0.0)
+            old = self.groups.get(key)
+            g = old if old is not None and not replace else Group(
+                key, failure_time=old.failure_time if old else 0.0)
+            self.groups[key] = g
             g.families.update(fams)
             g.types.update({n: t for n, t in types.items() if n in fams})
             g.push_time = now

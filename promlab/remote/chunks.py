@@ -176,7 +176,8 @@ class _Reader:
     def peek(self, pos: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
         b = pos >> 3
         s = (pos & 7).astype(_U64)
-        return (self.w[b] << s) | (self.buf[b + 8] >> (_U64(8) - s))
+        out: npt.NDArray[np.uint64] = (self.w[b] << s) | (self.buf[b + 8] >> (_U64(8) - s))
+        return out
 
     @staticmethod
     def top(word: npt.NDArray[np.uint64], nbits: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
