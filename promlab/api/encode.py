@@ -12,11 +12,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from starlette.responses import Response
 
-from promlab.promql.results import Result, result_to_json
+from promlab.promql.results import Result, format_sample_value, result_to_json
+from promlab.promql.values import Vector
 
-__all__ = ["JSON_TYPE", "json_response", "query_data", "query_stats", "success"]
+__all__ = ["JSON_TYPE", "json_response", "query_data", "query_response", "query_stats",
+           "sample_texts", "success"]
 
 JSON_TYPE = "application/json"
 
@@ -83,3 +86,83 @@ def query_stats(result: Result, *, prepare_s: float, eval_s: float, queue_s: flo
         },
         "samples": {"totalQueryableSamples": samples, "peakSamples": samples},
     }
+
+
+def sample_texts(values: np.ndarray) -> list[str]:
+    """Sample values as the API writes them (:func:`format_sample_value`), fast.
+
+    Python's ``repr`` and Go's ``FormatFloat(v, 'f', -1, 64)`` pick the same shortest
+    round-tripping digits; they differ only in layout (``1.0`` vs ``1``, exponents, special
+    values), and only those cases go through :func:`format_sample_value`.
+
+    Examples
+    --------
+    >>> sample_texts(np.array([1.0, 0.25, 1e21, float("nan"), -0.0]))
+    ['1', '0.25', '1000000000000000000000', 'NaN', '-0']
+    """
+    floats = values.tolist()
+    out = list(map(repr, floats))
+    for i, text in enumerate(out):
+        if text.endswith(".0"):
+            out[i] = text[:-2]
+        elif "e" in text or "n" in text:  # exponent, inf, nan
+            out[i] = format_sample_value(floats[i])
+    return out
+
+
+def _dumps(x: Any) -> str:
+    return json.dumps(x, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _vector_result(result: Result, value: Vector, limit: int) -> tuple[str, bool]:
+    """The ``result`` array of a vector/matrix response as JSON text, built column-wise.
+
+    Returns the text and whether ``limit`` cut series off.
+    """
+    rows, cols = np.nonzero(value.present)
+    steps = np.asarray(result.steps_ms, np.int64)
+    ts_text = [str(ms // 1000) if ms % 1000 == 0 else repr(ms / 1000) for ms in steps.tolist()]
+    prefix = np.array(["[" + t + ',"' for t in ts_text], dtype=object)
+    cells = prefix[cols] + np.array(sample_texts(value.values[rows, cols]), dtype=object) + '"]'
+    offsets = np.searchsorted(rows, np.arange(len(value.labels) + 1)).tolist()
+    instant = result.result_type == "vector"
+    parts: list[str] = []
+    cut = False
+    for i, ls in enumerate(value.labels):
+        a, b = offsets[i], offsets[i + 1]
+        if a == b:
+            continue
+        if limit and len(parts) >= limit:
+            cut = True
+            break
+        metric = _dumps(ls.to_dict())
+        if instant:
+            parts.append('{"metric":' + metric + ',"value":' + cells[a] + "}")
+        else:
+            parts.append('{"metric":' + metric + ',"values":[' + ",".join(cells[a:b].tolist())
+                         + "]}")
+    return "[" + ",".join(parts) + "]", cut
+
+
+def query_response(result: Result, *, stats: dict[str, Any] | None = None,
+                   limit: int = 0) -> Response:
+    """The whole response of a successful query (same JSON as :func:`query_data` in
+    :func:`success`, written directly for vector and matrix results of range and instant
+    queries: the API's cost stays small beside the evaluation's)."""
+    value = result.value
+    if not isinstance(value, Vector) or result.result_type not in ("vector", "matrix"):
+        data, warnings = query_data(result, stats=stats, limit=limit)
+        return success(data, warnings=warnings, infos=result.annotations.infos)
+    text, cut = _vector_result(result, value, limit)
+    warnings = list(result.annotations.warnings)
+    if cut:
+        warnings.append("results truncated due to limit")
+    body = '{"status":"success","data":{"resultType":"' + result.result_type + '","result":' + text
+    if stats is not None:
+        body += ',"stats":' + _dumps(stats)
+    body += "}"
+    if warnings:
+        body += ',"warnings":' + _dumps(warnings)
+    if result.annotations.infos:
+        body += ',"infos":' + _dumps(list(result.annotations.infos))
+    return Response((body + "}").encode(), media_type=JSON_TYPE)

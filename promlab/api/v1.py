@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from promlab.api.ast_json import expr_to_json
-from promlab.api.encode import query_data, query_stats, success
+from promlab.api.encode import query_response, query_stats, success
 from promlab.api.errors import api_error
 from promlab.api.metrics import ApiMetrics
 from promlab.api.params import (
@@ -130,8 +130,7 @@ class QueryAPI:
         self.metrics.query_duration.labels("inner_eval").observe(elapsed)
         stats = query_stats(result, prepare_s=0.0, eval_s=elapsed, queue_s=started - t0) \
             if want_stats else None
-        data, warnings = query_data(result, stats=stats, limit=limit)
-        return success(data, warnings=warnings, infos=result.annotations.infos)
+        return query_response(result, stats=stats, limit=limit)
 
     async def query(self, request: Request) -> Response:
         p = await read_params(request)
