@@ -55,7 +55,7 @@ class Pair:
         return self.info.spec.end_ms / 1000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # not session: its server thread would outlive other tests
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     realprom.require_binary("promtool")
     realprom.require_binary("prometheus")
