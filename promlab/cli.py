@@ -69,7 +69,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.source:
         return _import_remote(args)
     if not args.file:
-        return _err("import", "give a file, or --from URL")
+        _err("import", "usage error: give a file, or --from URL")
+        return 2
     path = Path(args.file)
     if not path.is_file():
         return _err("import", f"no such file: {path}")
