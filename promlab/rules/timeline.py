@@ -228,7 +228,7 @@ def run_timeline(state: AlertingRuleState, vec: Vector, query_ms: I64, *,
     present[aid, col] = True
     values = np.full((n_a, n_k), np.nan)
     values[aid, col] = vec.values[ser, cells[1][ok]]
-    src = np.full((n_a, n_k), -1, np.int64)
+    src = np.full((n_a, n_k), -1, np.int32 if vec.values.shape[0] < 2**31 else np.int64)
     src[aid, col] = ser
     alert, start, fire, end = _episodes(present, ts, rule.for_ms, rule.keep_firing_for_ms)
     if state.limit > 0 and alert.size:
@@ -241,15 +241,18 @@ def run_timeline(state: AlertingRuleState, vec: Vector, query_ms: I64, *,
     n_e = alert.shape[0]
     peak = np.full(n_e, np.nan)
     if n_e:
-        masked = np.where(present, values, -np.inf).ravel()
+        # One extra -inf cell so an episode ending at the last step has a valid reduceat end.
+        masked = np.full(n_a * n_k + 1, -np.inf)
+        np.copyto(masked[:-1].reshape(n_a, n_k), values, where=present)
         flat_s = alert * n_k + start
         flat_e = alert * n_k + np.maximum(end, start + 1)
         idx = np.empty(2 * n_e, np.int64)
         idx[0::2], idx[1::2] = flat_s, flat_e
-        red = np.maximum.reduceat(np.append(masked, -np.inf), idx)[0::2]
+        red = np.maximum.reduceat(masked, idx)[0::2]
+        del masked
         peak = np.where(np.isneginf(red), np.nan, red)
     at = np.where(fire >= 0, fire, start)
-    src_series = src[alert, at] if n_e else np.zeros(0, np.int64)
+    src_series = src[alert, at].astype(np.int64) if n_e else np.zeros(0, np.int64)
     src_value = values[alert, at] if n_e else np.zeros(0)
     return AlertTimeline(alert_labels=names, eval_ms=ts, write_ms=ts - state.query_offset_ms,
                          alert=alert, start=start, fire=fire, end=end, peak=peak,
