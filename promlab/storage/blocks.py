@@ -97,13 +97,16 @@ class Block:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise StorageError(f"block {path}: bad {META_FILE}: {exc}") from exc
         # Open both files now: a compaction or retention deleting the block later cannot pull
-        # them from under a reader that already listed it.
+        # them from under a reader that already listed it. Arrow-native files, not Python file
+        # objects: Arrow would wrap those and own Python bytes in the buffers it reads, which its
+        # thread pool then releases (taking the GIL) after a read returns, even while the
+        # interpreter is exiting, which aborts the process (issue 13).
         try:
-            self._series_fh: Any = open(os.path.join(path, SERIES_FILE), "rb")  # noqa: SIM115
+            self._series_fh: Any = pa.OSFile(os.path.join(path, SERIES_FILE), "rb")
         except OSError as exc:
             raise StorageError(f"block {path}: missing {SERIES_FILE}: {exc}") from exc
         try:
-            self._fh: Any = open(os.path.join(path, SAMPLES_FILE), "rb")  # noqa: SIM115
+            self._fh: Any = pa.OSFile(os.path.join(path, SAMPLES_FILE), "rb")
         except OSError as exc:
             self._series_fh.close()
             raise StorageError(f"block {path}: missing {SAMPLES_FILE}: {exc}") from exc
