@@ -24,7 +24,7 @@ from promlab.notebook.format import error_text
 from promlab.notebook.options import interpolate, split_options
 
 if TYPE_CHECKING:
-    from promlab.notebook.extension import NotebookState
+    from promlab.notebook.state import NotebookState
 
 __all__ = ["PromlabMagics"]
 
@@ -181,4 +181,7 @@ class PromlabMagics(Magics):
             _fail("%promlab serve: the HTTP API is not available in this promlab yet")
             return None
         listen = args[args.index("--listen") + 1] if "--listen" in args else "127.0.0.1:9090"
-        return session.serve(listen)
+        server = session.serve(listen)
+        print(f"promlab: serving the Prometheus API at {getattr(server, 'url', listen)} "
+              "(stopped with the session)")
+        return None

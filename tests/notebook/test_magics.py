@@ -72,7 +72,6 @@ def test_interpolation_and_output(shell: InteractiveShell) -> None:
                  id="parse-error-caret"),
     pytest.param("%promql --range 1h --time now up", "--time excludes", id="bad-options"),
     pytest.param("%promql", "no expression", id="empty"),
-    pytest.param("%promlab serve", "not available", id="serve-without-api"),
     pytest.param("%promlab frobnicate", "unknown command", id="unknown-command"),
 ])
 def test_errors_without_traceback(shell: InteractiveShell, capsys: pytest.CaptureFixture[str],
@@ -124,5 +123,27 @@ def test_unload_stops_scraper_and_removes_magics(tmp_path, free_port: int) -> No
         for t in started:
             t.join(5)
         assert [t.name for t in started if t.is_alive()] == []
+    finally:
+        InteractiveShell.clear_instance()
+
+
+def test_serve_answers_queries_and_stops_on_unload(tmp_path) -> None:
+    import httpx
+
+    sh = InteractiveShell.instance()
+    try:
+        sh.run_line_magic("load_ext", "promlab")
+        sh.run_line_magic("promlab", f"data {tmp_path / 'data'}")
+        state = current_state(sh)
+        assert state is not None
+        if not hasattr(state.session, "serve"):
+            pytest.skip("this promlab has no HTTP API")
+        sh.run_line_magic("promlab", "serve --listen 127.0.0.1:0")
+        url = state.session.server.url
+        assert httpx.get(f"{url}/api/v1/query", params={"query": "1+1"}).json()["data"][
+            "result"][1] == "2"
+        sh.run_line_magic("unload_ext", "promlab")
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"{url}/api/v1/query", params={"query": "1"}, timeout=2)
     finally:
         InteractiveShell.clear_instance()
