@@ -103,10 +103,15 @@ def _value_dependent(state: AlertingRuleState) -> bool:
 
 
 def _identities(state: AlertingRuleState, vec: Vector, eval_ms: I64,
-                query_func: Callable[[str, int], Vector] | None) -> tuple[list[Labels], I64]:
-    """Alert label sets and the ``(S, T)`` id of each present cell (-1 where absent)."""
+                query_func: Callable[[str, int], Vector] | None,
+                ) -> tuple[list[Labels], I64 | None, I64 | None]:
+    """Alert label sets and the ``(S, T)`` id of each present cell (-1 where absent); when the
+    labels do not depend on the value, the id of each row ``(S,)`` instead (cells: None)."""
     n_s, n_t = vec.values.shape
-    ids = np.full((n_s, n_t), -1, np.int64)
+    per_value = _value_dependent(state)
+    if not per_value:
+        row_ids = np.full(n_s, -1, np.int64)
+    ids = np.full((n_s, n_t), -1, np.int64) if per_value else None
     index: dict[Labels, int] = {}
     names: list[Labels] = []
 
@@ -118,20 +123,21 @@ def _identities(state: AlertingRuleState, vec: Vector, eval_ms: I64,
             names.append(key)
         return got
 
-    per_value = _value_dependent(state)
+    if not per_value:
+        for s in np.flatnonzero(vec.present.any(axis=1)).tolist():
+            row_ids[s] = ident(vec.labels[s], 0.0, int(eval_ms[0]))
+        return names, None, row_ids
+    assert ids is not None
     for s in range(n_s):
         row = vec.present[s]
         if not row.any():
-            continue
-        if not per_value:
-            ids[s, row] = ident(vec.labels[s], 0.0, int(eval_ms[0]))
             continue
         # TODO(handle): templates with `query` see the first step's time for every value.
         cols = np.flatnonzero(row)
         uniq, inv = np.unique(vec.values[s, cols], return_inverse=True)
         got = np.array([ident(vec.labels[s], float(u), int(eval_ms[cols[0]])) for u in uniq], np.int64)
         ids[s, cols] = got[inv.ravel()]
-    return names, ids
+    return names, ids, None
 
 
 def _episodes(present: B, ts: I64, for_ms: int, kff_ms: int) -> tuple[I64, I64, I64, I64]:
@@ -198,6 +204,31 @@ def _apply_limit(alert: I64, start: I64, fire: I64, end: I64, limit: int, n_t: i
     return cat[0], cat[1], cat[2], cat[3]
 
 
+def _cells(ids: I64, vec: Vector, eval_ms: I64, n_a: int) -> tuple[I64, B, F64, I64, I64]:
+    """Per-alert ``(A, T')`` presence, values and source rows from per-cell ids; steps where
+    two result elements give one alert label set fail in Prometheus, so they are dropped."""
+    n_t = eval_ms.shape[0]
+    cells = np.nonzero(ids >= 0)
+    cell_id = ids[cells]
+    key = cell_id * n_t + cells[1]
+    uniq, counts = np.unique(key, return_counts=True)
+    err_steps = np.unique(uniq[counts > 1] % n_t) if n_t else np.zeros(0, np.int64)
+    keep_cols = np.ones(n_t, bool)
+    keep_cols[err_steps] = False
+    col_map = np.cumsum(keep_cols) - 1
+    ok = keep_cols[cells[1]]
+    ser, col, aid = cells[0][ok], col_map[cells[1][ok]], cell_id[ok]
+    ts = eval_ms[keep_cols]
+    n_k = ts.shape[0]
+    present = np.zeros((n_a, n_k), bool)
+    present[aid, col] = True
+    values = np.full((n_a, n_k), np.nan)
+    values[aid, col] = vec.values[ser, cells[1][ok]]
+    src = np.full((n_a, n_k), -1, np.int32 if vec.values.shape[0] < 2**31 else np.int64)
+    src[aid, col] = ser
+    return ts, present, values, src, err_steps.astype(np.int64)
+
+
 def run_timeline(state: AlertingRuleState, vec: Vector, query_ms: I64, *,
                  query_func: Callable[[str, int], Vector] | None = None) -> AlertTimeline:
     """Run the state machine of ``state``'s rule over a range-query frame.
@@ -209,27 +240,24 @@ def run_timeline(state: AlertingRuleState, vec: Vector, query_ms: I64, *,
     rule = state.rule
     query_ms = np.asarray(query_ms, np.int64)
     eval_all = query_ms + state.query_offset_ms
-    names, ids = _identities(state, vec, eval_all, query_func)
+    names, ids, row_ids = _identities(state, vec, eval_all, query_func)
     n_a, n_t = len(names), query_ms.shape[0]
-    cells = np.nonzero(ids >= 0)
-    cell_id = ids[cells]
-    # Steps where two result elements give one alert label set fail: drop them.
-    key = cell_id * n_t + cells[1]
-    uniq, counts = np.unique(key, return_counts=True)
-    err_steps = np.unique(uniq[counts > 1] % n_t) if n_t else np.zeros(0, np.int64)
-    keep_cols = np.ones(n_t, bool)
-    keep_cols[err_steps] = False
-    col_map = np.cumsum(keep_cols) - 1
-    ok = keep_cols[cells[1]]
-    ser, col, aid = cells[0][ok], col_map[cells[1][ok]], cell_id[ok]
-    ts = eval_all[keep_cols]
-    n_k = ts.shape[0]
-    present = np.zeros((n_a, n_k), bool)
-    present[aid, col] = True
-    values = np.full((n_a, n_k), np.nan)
-    values[aid, col] = vec.values[ser, cells[1][ok]]
-    src = np.full((n_a, n_k), -1, np.int32 if vec.values.shape[0] < 2**31 else np.int64)
-    src[aid, col] = ser
+    rows_of: I64 | None = None
+    if row_ids is not None:
+        valid = np.flatnonzero(row_ids >= 0)
+        if np.unique(row_ids[valid]).shape[0] == valid.shape[0]:
+            rows_of = np.empty(n_a, np.int64)  # one alert per result row: no duplicates
+            rows_of[row_ids[valid]] = valid
+        else:
+            ids = np.where(vec.present, row_ids[:, None], -1)
+    if rows_of is not None:
+        ts, n_k, err_steps = eval_all, n_t, np.zeros(0, np.int64)
+        present, values = vec.present[rows_of], vec.values[rows_of]  # values: read where present
+        src = None
+    else:
+        assert ids is not None
+        ts, present, values, src, err_steps = _cells(ids, vec, eval_all, n_a)
+        n_k = ts.shape[0]
     alert, start, fire, end = _episodes(present, ts, rule.for_ms, rule.keep_firing_for_ms)
     if state.limit > 0 and alert.size:
         alert, start, fire, end = _apply_limit(alert, start, fire, end, state.limit, n_k, present,
@@ -252,7 +280,12 @@ def run_timeline(state: AlertingRuleState, vec: Vector, query_ms: I64, *,
         del masked
         peak = np.where(np.isneginf(red), np.nan, red)
     at = np.where(fire >= 0, fire, start)
-    src_series = src[alert, at].astype(np.int64) if n_e else np.zeros(0, np.int64)
+    if not n_e:
+        src_series = np.zeros(0, np.int64)
+    elif src is None:
+        src_series = rows_of[alert] if rows_of is not None else np.zeros(0, np.int64)
+    else:
+        src_series = src[alert, at].astype(np.int64)
     src_value = values[alert, at] if n_e else np.zeros(0)
     return AlertTimeline(alert_labels=names, eval_ms=ts, write_ms=ts - state.query_offset_ms,
                          alert=alert, start=start, fire=fire, end=end, peak=peak,
