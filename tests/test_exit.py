@@ -154,7 +154,7 @@ def test_many_parallel_queries_exit_cleanly(store: Path) -> None:
         for case, done in pool.map(run, runs):
             problems = _stderr_problems(done.stderr)
             if done.returncode != 0 or problems:
-                failures.append(f"{case.name}: exit {done.returncode}, stderr {problems[:5]}")
+                failures.append(f"{case.name}: exit {done.returncode}, stderr {[p[:120] for p in problems[:3]]}")
                 continue
             try:
                 case.check(done.stdout)
