@@ -127,7 +127,10 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
     routes += _management_routes(session, metrics, status, enable_lifecycle=enable_lifecycle,
                                  reload=reload or (lambda: _default_reload(session)), quit=quit)
     routes += _admin_routes(enable_admin_api)
-    routes += _extra_routes(session, {"metrics": metrics, **route_options})
+    # Route modules with background work (the push endpoint's re-append loop) register how to
+    # stop it here; the server calls them on stop (``app.state.closers``).
+    closers: list[Callable[[], None]] = []
+    routes += _extra_routes(session, {"metrics": metrics, "closers": closers, **route_options})
     middleware = [Middleware(Guard, web_config=web_config, bearer_token=bearer_token,
                              max_body_bytes=max_body_bytes)]
     if cors_origin:
@@ -138,6 +141,7 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
                                      expose_headers=["Date"]))
     app = Starlette(routes=routes, middleware=middleware)
     app.state.session = session
+    app.state.closers = closers
     app.state.metrics = metrics
     return app
 

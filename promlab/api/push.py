@@ -256,7 +256,11 @@ class PushStore:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the re-append loop and wait for it (idempotent)."""
         self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(5)
 
 
 def _has_timestamps(page: Any) -> bool:
@@ -265,8 +269,12 @@ def _has_timestamps(page: Any) -> bool:
     return bool((page.timestamps_ms != NO_TIMESTAMP).any())
 
 
-def routes(session: Any, *, push_interval_s: float = 15.0, **_: Any) -> list[Any]:
-    """The push routes for Starlette (``session``: a :class:`~promlab.api.service.Service`)."""
+def routes(session: Any, *, push_interval_s: float = 15.0,
+           closers: list[Callable[[], None]] | None = None, **_: Any) -> list[Any]:
+    """The push routes for Starlette (``session``: a :class:`~promlab.api.service.Service`).
+
+    The re-append loop's ``stop`` goes into ``closers`` (the app calls them when it stops).
+    """
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
     from starlette.responses import PlainTextResponse, Response
@@ -277,6 +285,8 @@ def routes(session: Any, *, push_interval_s: float = 15.0, **_: Any) -> list[Any
         else store
     pushes = PushStore(writable, getattr(session, "path", None), interval_s=push_interval_s)
     pushes.start()
+    if closers is not None:
+        closers.append(pushes.stop)
 
     async def handle(request: Request) -> Response:
         try:

@@ -153,6 +153,8 @@ class Server:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
         self._thread = None
+        for close in getattr(self.app.state, "closers", []):
+            close()
 
     def __enter__(self) -> Server:
         if not self.running:

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from benchmarks import realprom
-from promlab.errors import QueryError
+from promlab.errors import BadData, QueryError
 from promlab.model import Labels
 from promlab.promql.engine import Engine
 from promlab.promql.values import Matrix, Vector
@@ -311,7 +311,7 @@ def store() -> MemoryStorage:
 def _instant(store: MemoryStorage, expr: str) -> dict[str, float] | str:
     try:
         res = Engine().instant(store, expr, INSTANT_MS)
-    except QueryError:
+    except (QueryError, BadData):
         return FAILS
     v = res.value
     if isinstance(v, Matrix):
@@ -324,7 +324,7 @@ def _range_labels(store: MemoryStorage, case: Case) -> frozenset[str] | str:
     a, b, step = case.range_m
     try:
         res = Engine().range(store, case.expr, T0_MS + a * M, T0_MS + b * M, step * M)
-    except QueryError:
+    except (QueryError, BadData):
         return FAILS
     v = res.value
     assert isinstance(v, Vector)

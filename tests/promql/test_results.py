@@ -141,7 +141,7 @@ def test_plot_returns_axes(store):
     df = pq.query_range(sel("up"), 0, 300, "60s", data=store)
     ax = df.prom.plot(title="up")
     try:
-        assert ax.get_title() == "up"
+        assert ax.get_title(loc="left") == "up"
         assert len(ax.get_lines()) == 2
     finally:
         plt.close("all")
