@@ -17,10 +17,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from promlab.errors import ConfigError
 from promlab.model import parse_duration
 from promlab.promql.engine import Engine
-from promlab.rules.group import DEFAULT_RESEND_DELAY_MS
-from promlab.rules.load import load_rules
-from promlab.rules.manager import RuleManager
-from promlab.rules.notifier import Notifier
 from promlab.rules.rule import DEFAULT_INTERVAL_MS, RuleGroup
 from promlab.storage.interface import Storage
 
@@ -29,6 +25,7 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from promlab.config import Config
+    from promlab.rules.manager import RuleManager
 
 __all__ = ["RuleControl", "expand_rule_files"]
 
@@ -109,6 +106,8 @@ class RuleControl:
             paths = self._paths(files)
             cfg = self._owner.config
             interval = cfg.global_config.evaluation_interval_ms if cfg else DEFAULT_INTERVAL_MS
+            from promlab.rules.load import load_rules
+
             groups = load_rules(paths, default_interval_ms=interval)
             seen: set[tuple[str, str]] = set()
             for g in groups:
@@ -139,6 +138,12 @@ class RuleControl:
         StorageError
             The session is read-only.
         """
+        # The manager, the notifier and their HTTP client load only when rules run: a session
+        # that only queries (``promlab query``) starts faster without them.
+        from promlab.rules.group import DEFAULT_RESEND_DELAY_MS
+        from promlab.rules.manager import RuleManager
+        from promlab.rules.notifier import Notifier
+
         with self._lock:
             if self.running:
                 raise ConfigError("the rule manager is already running: stop it or reload it")

@@ -6,14 +6,13 @@ import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 from promlab.errors import ConfigError
-from promlab.scrape import ScrapeHandle
-from promlab.scrape.health import targets_frame
 from promlab.storage.interface import Storage
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from promlab.config import Config
+    from promlab.scrape import ScrapeHandle
 
 __all__ = ["ScrapeControl"]
 
@@ -73,6 +72,8 @@ class ScrapeControl:
         StorageError
             When the session is read-only.
         """
+        from promlab.scrape import ScrapeHandle  # loaded when scraping starts, not with the session
+
         with self._lock:
             if self.running:
                 raise ConfigError("the scraper is already running: stop it or reload it")
@@ -109,6 +110,8 @@ class ScrapeControl:
 
     def targets(self) -> pd.DataFrame:
         """Active and dropped targets with their health (an empty table when not scraping)."""
+        from promlab.scrape.health import targets_frame
+
         h = self._handle
         return h.targets() if h is not None else targets_frame([])
 
