@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from promlab import progress as _progress
 from promlab.model import METRIC_NAME, Labels, parse_duration, parse_time
 from promlab.promql.engine import Engine
 from promlab.promql.parser import parse_expr, to_string
@@ -43,7 +44,7 @@ from promlab.storage.interface import Queryable
 from promlab.storage.memory import MemoryStorage
 
 __all__ = ["EPISODE_COLUMNS", "RulesLike", "Score", "as_groups", "backtest", "backtest_sweep", "recorded",
-           "run_groups", "score"]
+           "run_groups", "score", "threshold_of", "with_threshold"]
 
 EPISODE_COLUMNS = ["group", "alertname", "labels", "pending_at", "firing_at", "resolved_at",
                    "duration", "peak_value", "value", "annotations"]
@@ -199,14 +200,42 @@ def backtest(rules_or_file: RulesLike, start: Any, end: Any, *,
     return df
 
 
-def _with_threshold(expr: str, threshold: float) -> str:
-    if "{threshold}" in expr:
-        return expr.replace("{threshold}", repr(float(threshold)))
+def _comparison(expr: str) -> BinaryExpr | None:
     node = parse_expr(expr)
     while isinstance(node, ParenExpr):
         node = node.expr
     if isinstance(node, BinaryExpr) and node.op in ("==", "!=", ">", "<", ">=", "<=") \
             and isinstance(node.rhs, NumberLiteral):
+        return node
+    return None
+
+
+def threshold_of(expr: str) -> float | None:
+    """The threshold of ``<expr> <op> <number>`` (None for other expressions).
+
+    >>> threshold_of("rate(errors[5m]) > 0.5"), threshold_of("up")
+    (0.5, None)
+    """
+    node = _comparison(expr)
+    return None if node is None else float(node.rhs.value)  # type: ignore[attr-defined]
+
+
+def with_threshold(expr: str, threshold: float) -> str:
+    """``expr`` with its threshold replaced: the number of ``<expr> <op> <number>``, or a
+    ``{threshold}`` placeholder.
+
+    >>> with_threshold("rate(errors[5m]) > 0.5", 2)
+    'rate(errors[5m]) > 2'
+
+    Raises
+    ------
+    ValueError
+        The expression has neither form.
+    """
+    if "{threshold}" in expr:
+        return expr.replace("{threshold}", repr(float(threshold)))
+    node = _comparison(expr)
+    if node is not None:
         return to_string(replace(node, rhs=replace(node.rhs, value=float(threshold))))
     raise ValueError(f"cannot vary the threshold of {expr!r}: write it as `<expr> <op> <number>` "
                      "or put {threshold} where the threshold goes")
@@ -215,29 +244,30 @@ def _with_threshold(expr: str, threshold: float) -> str:
 def backtest_sweep(rule: AlertingRule, start: Any, end: Any, *, data: Queryable | str | os.PathLike[str],
                    thresholds: Sequence[float] | None = None, for_: Sequence[str | int] | None = None,
                    step: str | int = "1m", flap: str | int = "5m", engine: Engine | None = None,
-                   ) -> pd.DataFrame:
+                   progress: bool | None = None) -> pd.DataFrame:
     """Backtest variants of one alerting rule: every threshold × every ``for``.
 
     Returns one row per variant: ``threshold``, ``for``, ``alerts`` (episodes that fired),
     ``pending_only`` (episodes that never fired), ``firing_time`` (total), ``flapping``
     (fired episodes firing for less than ``flap``). The expression is queried once per
-    threshold; ``for`` variants reuse its frame.
+    threshold; ``for`` variants reuse its frame. ``progress`` shows a bar (see
+    :mod:`promlab.progress`).
     """
     flap_ms = parse_duration(flap) if not isinstance(flap, int) else flap
     fors = [rule.for_ms] if for_ is None else [
         parse_duration(f) if not isinstance(f, int) else f for f in for_]
     exprs: list[tuple[float | None, str]] = [(None, rule.expr)] if thresholds is None else [
-        (float(t), _with_threshold(rule.expr, t)) for t in thresholds]
+        (float(t), with_threshold(rule.expr, t)) for t in thresholds]
     rows: list[dict[str, Any]] = []
-    for thr, expr in exprs:
-        for f in fors:
-            variant = replace(rule, expr=expr, for_ms=int(f))
-            ep = backtest(variant, start, end, data=data, step=step, engine=engine)
-            fired = ep[ep["firing_at"].notna()]
-            rows.append({"threshold": thr, "for": pd.Timedelta(int(f), unit="ms"),
-                         "alerts": len(fired), "pending_only": int(ep["firing_at"].isna().sum()),
-                         "firing_time": fired["duration"].sum() if len(fired) else pd.Timedelta(0),
-                         "flapping": int((fired["duration"] < pd.Timedelta(flap_ms, unit="ms")).sum())})
+    variants = [(thr, expr, f) for thr, expr in exprs for f in fors]
+    for thr, expr, f in _progress.iterate(progress, variants, desc="backtest sweep", unit="variant"):
+        variant = replace(rule, expr=expr, for_ms=int(f))
+        ep = backtest(variant, start, end, data=data, step=step, engine=engine)
+        fired = ep[ep["firing_at"].notna()]
+        rows.append({"threshold": thr, "for": pd.Timedelta(int(f), unit="ms"),
+                     "alerts": len(fired), "pending_only": int(ep["firing_at"].isna().sum()),
+                     "firing_time": fired["duration"].sum() if len(fired) else pd.Timedelta(0),
+                     "flapping": int((fired["duration"] < pd.Timedelta(flap_ms, unit="ms")).sum())})
     return pd.DataFrame(rows)
 
 
