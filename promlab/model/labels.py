@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar, overload
 
-from promlab.errors import BadData
-from promlab.model.re2 import compile_anchored
+from promlab.errors import BadData, RegexError
+from promlab.model.re2 import Regex, compile_anchored
 
 __all__ = ["METRIC_NAME", "Labels", "MatchType", "Matcher", "format_label_value", "is_valid_label_name"]
 
@@ -253,16 +253,21 @@ class Matcher:
         self.type = type
         self.name = name
         self.value = value
-        self.regex: re.Pattern[str] | None = None
+        self.regex: Regex | None = None
         if type in (MatchType.REGEX, MatchType.NOT_REGEX):
             try:
                 self.regex = compile_anchored(value)
-            except re.error as exc:
+            except RegexError as exc:
                 raise BadData(f"invalid regular expression {value!r}: {exc}") from exc
 
     @classmethod
     def parse_op(cls, op: str, name: str, value: str) -> Matcher:
         return cls(MatchType(op), name, value)
+
+    def __reduce__(self) -> tuple[type[Matcher], tuple[MatchType, str, str]]:
+        # Pickled as its parts: the compiled regex does not pickle and is rebuilt on load
+        # (queries travel to Dask workers as ASTs).
+        return (Matcher, (self.type, self.name, self.value))
 
     def matches(self, value: str) -> bool:
         t = self.type
@@ -271,7 +276,7 @@ class Matcher:
         if t is MatchType.NOT_EQUAL:
             return value != self.value
         assert self.regex is not None
-        hit = self.regex.match(value) is not None
+        hit = self.regex.matches(value)
         return hit if t is MatchType.REGEX else not hit
 
     def matches_labels(self, labels: Mapping[str, str]) -> bool:
