@@ -10,9 +10,21 @@ one ``append_batch``. Into a :class:`~promlab.storage.ParquetStore`, chunks olde
 store's head skip the WAL and the head: they are written straight to blocks when the import ends
 (:mod:`promlab.storage.backfill`, like ``promtool tsdb create-blocks-from``).
 
-Samples without a timestamp get the time the import started (like a scrape would stamp them).
-A malformed line stops the import with an :class:`~promlab.errors.ExpositionError` naming its
-line; every chunk committed before the bad one stays in the store.
+Validated and atomic (issue 15), like ``promtool tsdb create-blocks-from openmetrics``:
+
+* OpenMetrics must end with ``# EOF`` (checked before anything is read or stored);
+* the format is detected and the reason recorded (:attr:`ImportStats.format_reason`); a file
+  without ``# EOF`` whose syntax is OpenMetrics-only, or whose timestamps read as the text
+  format's milliseconds would all fall in 1970 while as seconds they fall in 2000–2100 (a
+  truncated OpenMetrics download), is refused instead of imported with its times 1000x off;
+* a sample without a timestamp is an error (``expected timestamp for series ..., got none``)
+  unless ``default_timestamp_ms`` says what to stamp it with;
+* a failed import stores nothing: history goes to blocks written in a staging directory and
+  published (renamed into place) only when the whole file has been read; samples that reach
+  into the live head are held back and appended in one commit at the end;
+* dropped samples (out of bounds), duplicates and out-of-order samples are counted;
+  ``strict=True`` turns any of them into an :class:`~promlab.errors.ImportRejected` error
+  raised before anything is published.
 """
 
 from __future__ import annotations
@@ -25,10 +37,9 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from promlab.errors import ExpositionError
+from promlab.errors import ExpositionError, ImportRejected
 from promlab.exposition import NO_TIMESTAMP, Format, Parser, detect_format
 from promlab.exposition.bulk import parse_columns
-from promlab.model import now_ms
 from promlab.storage.interface import Storage
 
 __all__ = ["ImportStats", "import_file"]
@@ -37,6 +48,9 @@ _PEEK = 1 << 16
 _PAD = 8
 _FRONT = bytes(_PAD - 1) + b"\n"
 _PIECE = 4 << 20
+# Timestamps that, read as milliseconds (text format), all fall before 1970-02-18 while read as
+# seconds they fall in 2000..2100: a truncated OpenMetrics file, not a text-format one.
+_SECONDS_LO, _SECONDS_HI = 946_684_800, 4_102_444_800
 
 
 @dataclass(slots=True)
@@ -49,6 +63,7 @@ class ImportStats:
 
     path: str
     format: Format
+    format_reason: str = ""
     bytes: int = 0
     lines: int = 0
     samples: int = 0
@@ -114,12 +129,62 @@ def _parse_chunk(parser: Parser, buf: bytearray, lo: int, hi: int, fmt: Format, 
     return np.concatenate(refs), np.concatenate(values), np.concatenate(ts), first - lineno
 
 
-def _sniff(path: str, size: int) -> Format:
+def _sniff(path: str, size: int) -> tuple[bytes, bytes]:
     with open(path, "rb") as f:
         head = f.read(_PEEK)
         f.seek(max(size - 256, 0))
         tail = f.read()
-    return detect_format(head, tail)
+    return head, tail
+
+
+def _ends_with_eof(tail: bytes) -> bool:
+    return tail.endswith((b"\n# EOF\n", b"\n# EOF")) or tail in (b"# EOF\n", b"# EOF")
+
+
+def choose_format(path: str, size: int, format: str, require_eof: bool) -> tuple[Format, str]:
+    """The file's format and why; raises when OpenMetrics lacks its ``# EOF``.
+
+    Raises
+    ------
+    ExpositionError
+        OpenMetrics (given, or detected from OpenMetrics-only syntax) without a final
+        ``# EOF`` while ``require_eof``.
+    """
+    head, tail = _sniff(path, size)
+    eof = _ends_with_eof(tail)
+    if format == "auto":
+        fmt = detect_format(head, tail)
+        if eof:
+            reason = "detected: ends with '# EOF'"
+        elif fmt == "openmetrics":
+            reason = "detected: OpenMetrics-only syntax near the start"
+        else:
+            reason = "detected: no '# EOF' at the end and no OpenMetrics-only syntax"
+    elif format == "openmetrics":
+        fmt, reason = "openmetrics", "given"
+    elif format == "text":
+        fmt, reason = "text", "given"
+    else:
+        raise ImportRejected(f"unknown import format {format!r} (auto, openmetrics or text)")
+    if fmt == "openmetrics" and require_eof and not eof and size:
+        at = (b"\n" + head).find(b"\n# EOF\n")
+        if at >= 0:  # an EOF line, then more: promtool's "unexpected data after # EOF"
+            raise ExpositionError("unexpected data after '# EOF'", lineno=head.count(b"\n", 0, at) + 2)
+        hint = " (a truncated file?)" if format == "auto" else ""
+        lines = head.count(b"\n") if size <= len(head) else 0
+        raise ExpositionError(f"data does not end with '# EOF'{hint}", lineno=lines)
+    return fmt, reason
+
+
+def _first_untimestamped(buf: bytearray, lo: int, hi: int, sample: int, lineno: int) -> tuple[int, str]:
+    """Line number and text of the ``sample``-th sample line of ``buf[lo:hi]`` (errors only)."""
+    k = -1
+    for i, line in enumerate(bytes(buf[lo:hi]).split(b"\n")):
+        if line and not line.startswith(b"#"):
+            k += 1
+            if k == sample:
+                return lineno + i, line.decode(errors="replace")
+    return lineno, ""
 
 
 def import_file(
@@ -132,6 +197,7 @@ def import_file(
     require_eof: bool = True,
     default_timestamp_ms: int | None = None,
     backfill: bool = True,
+    strict: bool = False,
 ) -> ImportStats:
     """Load an OpenMetrics or Prometheus text file into ``store``.
 
@@ -148,16 +214,22 @@ def import_file(
         How much to read, parse and commit at a time (cut back to the last full line).
     format
         ``"auto"`` detects OpenMetrics (the file ends with ``# EOF`` or uses OpenMetrics-only
-        syntax) and otherwise assumes the Prometheus text format.
+        syntax) and otherwise assumes the Prometheus text format; the choice and its reason
+        are in the returned stats. Where the two would read the file differently and nothing
+        tells them apart (see the module docstring) it refuses: give the format.
     require_eof
         OpenMetrics: the file must end with ``# EOF`` (as promtool requires).
     default_timestamp_ms
-        Timestamp for samples without one; default: when the import started.
+        Timestamp for samples without one; default: such samples are an error (as promtool).
     backfill
         When ``store`` offers ``backfill()`` (:class:`~promlab.storage.ParquetStore`), chunks
-        older than everything in its head are written straight to blocks when the import ends
-        (no WAL, no head, no later flush or compaction: see :mod:`promlab.storage.backfill`);
-        other chunks are appended and committed one by one. ``False``: always append.
+        older than everything in its head are written straight to blocks, staged and published
+        when the import ends (no WAL, no head, no later flush or compaction: see
+        :mod:`promlab.storage.backfill`); other chunks are held and appended in one commit at
+        the end. ``False``: always append (everything in one commit at the end).
+    strict
+        Refuse the import (store nothing) when any sample would be dropped as out of bounds,
+        duplicate a timestamp of its series, or arrive out of order.
 
     Returns
     -------
@@ -166,8 +238,11 @@ def import_file(
     Raises
     ------
     ExpositionError
-        A malformed line (``lineno`` counts from the start of the file). Chunks committed
-        before it stay stored.
+        A malformed line (``lineno`` counts from the start of the file), a missing ``# EOF``,
+        a sample without a timestamp, an ambiguous format. Nothing is stored.
+    ImportRejected
+        ``strict`` and some samples would be dropped or duplicated. Nothing is stored, except
+        samples reaching into the live head, whose counts are known only once committed.
 
     Examples
     --------
@@ -175,35 +250,76 @@ def import_file(
     >>> from promlab.storage import MemoryStorage
     >>> fd, name = tempfile.mkstemp(suffix=".om"); _ = os.write(fd, b"a_total 1 10\\na_total 2 20\\n# EOF\\n")
     >>> st = MemoryStorage(); stats = import_file(name, st, progress=False)
-    >>> (stats.format, stats.samples, stats.min_time_ms, stats.max_time_ms)
-    ('openmetrics', 2, 10000, 20000)
+    >>> (stats.format, stats.format_reason, stats.samples, stats.min_time_ms, stats.max_time_ms)
+    ('openmetrics', "detected: ends with '# EOF'", 2, 10000, 20000)
     >>> os.close(fd); os.unlink(name)
     """
     path = os.fspath(path)
     size = os.path.getsize(path)
-    fmt: Format = _sniff(path, size) if format == "auto" else format
-    stats = ImportStats(path=path, format=fmt)
-    default_ts = now_ms() if default_timestamp_ms is None else int(default_timestamp_ms)
+    fmt, reason = choose_format(path, size, format, require_eof)
+    stats = ImportStats(path=path, format=fmt, format_reason=reason)
     parser = Parser()
     t_start = time.perf_counter()
     make_backfill = getattr(store, "backfill", None) if backfill else None
-    bf = make_backfill() if make_backfill is not None else None
+    bf = make_backfill(staged=True) if make_backfill is not None else None
+    held: list[tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
     try:
-        _run(path, size, fmt, parser, store, bf, stats, default_ts, chunk_bytes, progress, require_eof)
-    finally:
+        _run(path, size, fmt, parser, store, bf, held, stats, default_timestamp_ms, chunk_bytes,
+             progress, require_eof, guard_seconds=format == "auto" and fmt == "text")
+        if strict:
+            _check_strict(stats)
+        t0 = time.perf_counter()
         if bf is not None:
-            t0 = time.perf_counter()
             bf.finish()
-            stats.write_seconds = time.perf_counter() - t0
-            stats.append_seconds += stats.write_seconds
+        stats.write_seconds = time.perf_counter() - t0
+        if held and store is not None:
+            _commit_held(store, parser, held, stats)
+        stats.append_seconds += time.perf_counter() - t0
+    except BaseException:
+        if bf is not None:
+            bf.abort()
+        raise
+    if strict:
+        _check_strict(stats)
     stats.series = len(parser.series)
     stats.seconds = time.perf_counter() - t_start
     return stats
 
 
+def _check_strict(stats: ImportStats) -> None:
+    bad = {k: getattr(stats, k) for k in ("out_of_bounds", "duplicates", "out_of_order") if getattr(stats, k)}
+    if bad:
+        raise ImportRejected("strict import refused: " + ", ".join(f"{v:,} {k.replace('_', ' ')}"
+                                                                   for k, v in bad.items()))
+
+
+def _commit_held(store: Storage, parser: Parser,
+                 held: list[tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.float64]]],
+                 stats: ImportStats) -> None:
+    """Append the chunks that reach into the head, in one commit (all or nothing)."""
+    app = store.appender()
+    try:
+        for refs, ts, values in held:
+            app.append_batch(parser.series, refs, ts, values)
+    except BaseException:
+        app.rollback()
+        raise
+    res = app.commit()
+    if res is not None:
+        _count(stats, res)
+
+
+def _count(stats: ImportStats, res: Any) -> None:
+    stats.appended += res.appended
+    stats.out_of_order += res.out_of_order
+    stats.out_of_bounds += res.out_of_bounds
+    stats.duplicates += res.duplicates
+    stats.errors.extend(res.errors)
+
+
 def _run(path: str, size: int, fmt: Format, parser: Parser, store: Storage | None, bf: Any,
-         stats: ImportStats, default_ts: int, chunk_bytes: int, progress: bool,
-         require_eof: bool) -> None:
+         held: list[Any], stats: ImportStats, default_ts: int | None, chunk_bytes: int,
+         progress: bool, require_eof: bool, *, guard_seconds: bool) -> None:
     from tqdm.auto import tqdm
 
     om = fmt == "openmetrics"
@@ -251,25 +367,28 @@ def _run(path: str, size: int, fmt: Format, parser: Parser, store: Storage | Non
             if n:
                 missing = ts == NO_TIMESTAMP
                 if missing.any():
-                    ts = np.where(missing, default_ts, ts)
+                    if default_ts is None:
+                        i = int(np.argmax(missing))
+                        at, text = _first_untimestamped(buf, _PAD, hi, i, lineno - nlines)
+                        raise ExpositionError(
+                            f"expected timestamp for series {parser.series[int(refs[i])]}, got none "
+                            f"({int(missing.sum()):,} such samples in this chunk; "
+                            "give default_timestamp to stamp them)", lineno=at, line=text)
+                    ts = np.where(missing, int(default_ts), ts)
                 tlo, thi = int(ts.min()), int(ts.max())
+                if guard_seconds and tlo >= _SECONDS_LO and thi <= _SECONDS_HI:
+                    raise ExpositionError(
+                        "ambiguous format: no '# EOF' at the end, so this would import as the text "
+                        "format (timestamps in milliseconds, here all in 1970), but the timestamps "
+                        "look like OpenMetrics seconds (a truncated OpenMetrics file?); give the "
+                        "format (--format openmetrics|text)", lineno=lineno - nlines)
                 stats.min_time_ms = tlo if stats.min_time_ms is None else min(stats.min_time_ms, tlo)
                 stats.max_time_ms = thi if stats.max_time_ms is None else max(stats.max_time_ms, thi)
                 res = bf.add(parser.series, refs, ts, values) if bf is not None else None
                 if res is None and store is not None:
-                    app = store.appender()
-                    try:
-                        app.append_batch(parser.series, refs, ts, values)
-                    except BaseException:
-                        app.rollback()
-                        raise
-                    res = app.commit()
+                    held.append((refs, ts, values))
                 if res is not None:
-                    stats.appended += res.appended
-                    stats.out_of_order += res.out_of_order
-                    stats.out_of_bounds += res.out_of_bounds
-                    stats.duplicates += res.duplicates
-                    stats.errors.extend(res.errors)
+                    _count(stats, res)
             t2 = time.perf_counter()
             stats.parse_seconds += t1 - t0
             stats.append_seconds += t2 - t1

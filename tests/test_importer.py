@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 from pathlib import Path
 
@@ -92,7 +93,7 @@ def test_missing_timestamps_get_import_time(tmp_path: Path) -> None:
     assert select(store, "b")[Labels({"__name__": "b"})] == ([5000], [2.0])
 
 
-def test_error_in_the_middle_keeps_earlier_chunks(tmp_path: Path) -> None:
+def test_error_in_the_middle_stores_nothing(tmp_path: Path) -> None:
     f = tmp_path / "data.om"
     lines = [f'm{{i="{i % 10}"}} {i} {T0 + i}' for i in range(2000)]
     lines[1500] = 'm{i="0"} not-a-number 1'
@@ -102,11 +103,7 @@ def test_error_in_the_middle_keeps_earlier_chunks(tmp_path: Path) -> None:
         import_file(f, store, progress=False, chunk_bytes=4096)
     assert info.value.lineno == 1501
     assert "invalid value" in str(info.value)
-    got = select(store, "m")
-    stored = sorted(v for _, vs in got.values() for v in vs)
-    assert stored, "chunks before the bad line must stay committed"
-    assert len(stored) < 1500
-    assert stored == [float(i) for i in range(len(stored))]  # a prefix of the file, nothing after
+    assert select(store, "m") == {}  # atomic: the chunks before the bad line are not stored
 
 
 @pytest.mark.parametrize(("body", "lineno", "reason"), [
@@ -186,7 +183,7 @@ def test_import_into_parquet_store(tmp_path: Path) -> None:
 
 def test_parquet_backfill_and_live_head(tmp_path: Path) -> None:
     """Old chunks go straight to blocks; chunks in the head's range are appended; an error
-    still writes what came before it."""
+    stores nothing (no block published, nothing in the head)."""
     from promlab.storage import open_store
 
     f = tmp_path / "data.om"
@@ -211,6 +208,6 @@ def test_parquet_backfill_and_live_head(tmp_path: Path) -> None:
     with open_store(tmp_path / "store2") as store:
         with pytest.raises(ExpositionError):
             import_file(bad, store, progress=False, chunk_bytes=4096)
-        stored = sorted(v for _, vs in select(store, "m").values() for v in vs)
-        assert stored and stored == [float(i) for i in range(len(stored))] and len(stored) < 1500
-        assert store.head_samples == 0 and len(store.blocks()) == 1  # backfilled
+        assert select(store, "m") == {}
+        assert store.head_samples == 0 and store.blocks() == []
+        assert [n for n in os.listdir(store.blocks_dir) if n.startswith(".tmp-")] == []

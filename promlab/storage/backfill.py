@@ -13,11 +13,19 @@ keep the last write, and a new block gets a higher ``seq`` than every block alre
 wins over older data on overlap. A batch that reaches into the head's time range is refused
 (``add`` returns ``None``) and should go through an appender instead. Data buffered but not yet
 written is neither durable nor visible.
+
+A *staged* backfill (``staged=True``, what a file import uses) writes its blocks into a hidden
+``blocks/.tmp-import-*`` directory and publishes them (a rename each) only in :meth:`finish`;
+:meth:`abort` deletes them, so a failed import leaves nothing behind (and a crashed one leaves a
+``.tmp-`` directory the store removes when it next opens).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -30,6 +38,7 @@ from promlab.storage.blocks import BlockMeta
 from promlab.storage.head import NO_TS, check_order
 from promlab.storage.interface import AppendStats
 from promlab.storage.merge import sort_dedup
+from promlab.storage.wal import fsync_path
 
 __all__ = ["Backfill", "BackfillTarget"]
 
@@ -41,6 +50,8 @@ class BackfillTarget(Protocol):
 
     Declared here, below the store, so the store imports this module and not the reverse.
     """
+
+    blocks_dir: str
 
     @property
     def ooo_window_ms(self) -> int | None: ...
@@ -54,8 +65,11 @@ class BackfillTarget(Protocol):
     def write_history(self, labels: Sequence[Labels], sids: npt.NDArray[np.int64],
                       refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
                       vals: npt.NDArray[np.float64],
-                      on_block: Callable[[BlockMeta], object]) -> None:
-        """Write samples sorted by (ref, ts) straight to blocks; ``on_block`` sees each one."""
+                      on_block: Callable[[BlockMeta], object], blocks_dir: str | None = None) -> None:
+        """Write samples sorted by (ref, ts) straight to blocks; ``on_block`` sees each one.
+
+        ``blocks_dir`` overrides where the blocks go (a staging directory).
+        """
         ...
 
     def compact_and_retain(self) -> None:
@@ -74,11 +88,17 @@ class Backfill:
         Write blocks whenever this many samples are buffered (bounds memory: ~24 bytes each,
         about three times that while writing). Overlapping blocks of one window are merged by
         the next compaction.
+    staged
+        Write blocks to a staging directory and publish them only in :meth:`finish` (see the
+        module docstring).
     """
 
-    def __init__(self, store: BackfillTarget, *, max_samples: int = 40_000_000) -> None:
+    def __init__(self, store: BackfillTarget, *, max_samples: int = 40_000_000,
+                 staged: bool = False) -> None:
         self._store = store
         self._max = max_samples
+        self._staging: str | None = (
+            os.path.join(store.blocks_dir, f".tmp-import-{uuid.uuid4().hex}") if staged else None)
         self._labels: list[Labels] = []  # the backfill's own series refs
         self._ref: dict[Labels, int] = {}
         self._mapped: Sequence[Labels] | None = None  # the caller's list mapped last
@@ -149,10 +169,28 @@ class Backfill:
         """Write everything buffered as blocks, compact and apply retention; returns new block dirs."""
         self._write()
         st = self._store
+        if self._staging is not None:
+            self._publish()
         if self.blocks_written and st.auto_compact:
             st.compact_and_retain()
         out, self.blocks_written = self.blocks_written, []
         return out
+
+    def abort(self) -> None:
+        """Drop what is buffered and, when staged, every block written so far."""
+        self._parts, self._buffered, self.blocks_written = [], 0, []
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+
+    def _publish(self) -> None:
+        """Move the staged blocks into the store (one rename each), then drop the staging dir."""
+        assert self._staging is not None
+        if not os.path.isdir(self._staging):
+            return
+        for name in self.blocks_written:
+            os.rename(os.path.join(self._staging, name), os.path.join(self._store.blocks_dir, name))
+        fsync_path(self._store.blocks_dir)
+        shutil.rmtree(self._staging, ignore_errors=True)
 
     def _write(self) -> None:
         if not self._parts:
@@ -168,7 +206,9 @@ class Backfill:
         del parts
         refs, ts, vals = sort_dedup(refs, ts, vals)
         sids = np.fromiter((ls.hash for ls in series), np.int64, len(series))
-        self._store.write_history(series, sids, refs, ts, vals, self._wrote)
+        if self._staging is not None:
+            os.makedirs(self._staging, exist_ok=True)
+        self._store.write_history(series, sids, refs, ts, vals, self._wrote, blocks_dir=self._staging)
 
     def _wrote(self, meta: BlockMeta) -> None:
         self.blocks_written.append(meta.dirname)
