@@ -5,133 +5,99 @@ File layout (``<dir>/wal/``)::
     00000003            segment: MAGIC then records, appended by the writer
     checkpoint.00000003 the head's state when segment 3 was started (series + samples)
 
-A record is ``<u32 payload length><u32 crc32(type byte + payload)><u8 type>`` then the payload:
+Records and their framing are in :mod:`promlab.storage.walrec`. Replay reads the newest
+checkpoint, then every segment numbered at or after it, in order.
 
-* ``SERIES`` (1): UTF-8 JSON ``[[series_id, [name, value, name, value, ...]], ...]``.
-* ``SAMPLES`` (2): ``<u32 n>`` then ``n`` little-endian int64 series ids, ``n`` int64
-  timestamps (ms) and ``n`` float64 values (raw bits, so the staleness NaN survives).
+Damage costs only what it touches:
 
-Replay reads the newest checkpoint, then every segment numbered at or after it, in order. A record
-cut short or failing its CRC ends the segment (a torn write from a crash): the writer truncates it
-there; a read-only follower stops there and retries later, because the writer may still be
-writing it.
+* A damaged record (flipped byte, bad length, bad CRC) is skipped: reading resynchronises at the
+  next record that verifies. A damaged file header (magic) is skipped the same way.
+* A damaged series record loses the samples of its series only; samples of other series stay.
+* The writer keeps one checkpoint generation back: checkpoint ``N`` is written, and only files
+  older than the previous checkpoint ``K`` are deleted. If checkpoint ``N`` is damaged, replay
+  reads checkpoint ``K`` and segments ``K .. N-1`` (which hold all of ``N``'s contents) before it.
+  Without a previous checkpoint, what the damaged one held beyond the blocks is lost.
+* Every loss is logged as a warning and counted in :attr:`WalFollower.losses` (records,
+  samples, series, bytes, damaged checkpoints), for the writer and read-only followers alike.
+* The writer's replay (``repair=True``) truncates an unreadable tail (a record cut short by a
+  crash is the common case: it was never acknowledged, and is counted apart as ``torn_bytes``);
+  after any other damage the store writes a fresh checkpoint, so later opens no longer depend
+  on the damaged files.
+
+A read-only follower stops at a record cut short at the end of the newest segment (the writer may
+be writing it) and retries at the next :meth:`WalFollower.poll`.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import logging
 import os
-import struct
-import zlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from promlab.errors import StorageError
-from promlab.model import Labels
+from promlab.storage.walrec import (
+    MAGIC,
+    MAGIC_V1,
+    Damage,
+    Record,
+    SamplesRecord,
+    Scan,
+    SeriesRecord,
+    decode,
+    encode_checkpoint,
+    encode_samples,
+    encode_series,
+    scan,
+    scan_v1,
+)
 
-__all__ = ["SamplesRecord", "SeriesRecord", "WalFollower", "WalWriter"]
+__all__ = ["MAGIC", "SamplesRecord", "SeriesRecord", "WalFollower", "WalLosses", "WalWriter",
+           "decode", "encode_checkpoint", "encode_samples", "encode_series"]
 
 log = logging.getLogger("promlab.storage")
 
-MAGIC = b"PLWAL\x00\x00\x01"
-_HDR = struct.Struct("<IIB")
-REC_SERIES = 1
-REC_SAMPLES = 2
 _CKPT = "checkpoint."
 
 
-@dataclass(frozen=True, slots=True)
-class SeriesRecord:
-    series: list[tuple[int, Labels]]
+@dataclass(slots=True)
+class WalLosses:
+    """What WAL damage cost, as counted by a :class:`WalFollower`.
 
-
-@dataclass(frozen=True, slots=True)
-class SamplesRecord:
-    sids: npt.NDArray[np.int64]
-    ts_ms: npt.NDArray[np.int64]
-    values: npt.NDArray[np.float64]
-
-
-Record = SeriesRecord | SamplesRecord
-
-
-def encode_series(series: Sequence[tuple[int, Labels]]) -> bytes:
-    flat = itertools.chain.from_iterable
-    body = [[sid, list(flat(ls.pairs))] for sid, ls in series]
-    return _frame(REC_SERIES, json.dumps(body, separators=(",", ":")).encode())
-
-
-def encode_samples(sids: npt.NDArray[np.int64], ts_ms: npt.NDArray[np.int64],
-                   values: npt.NDArray[np.float64]) -> bytes:
-    """One SAMPLES record, built with a single copy of the arrays (the CRC runs over them in place)."""
-    n = int(sids.shape[0])
-    parts: list[bytes | memoryview] = [
-        struct.pack("<I", n),
-        np.ascontiguousarray(sids, "<i8").data.cast("B"),
-        np.ascontiguousarray(ts_ms, "<i8").data.cast("B"),
-        np.ascontiguousarray(values, "<f8").data.cast("B"),
-    ]
-    crc = zlib.crc32(bytes((REC_SAMPLES,)))
-    for part in parts:
-        crc = zlib.crc32(part, crc)
-    return b"".join([_HDR.pack(4 + 24 * n, crc, REC_SAMPLES), *parts])
-
-
-def _frame(kind: int, payload: bytes) -> bytes:
-    crc = zlib.crc32(payload, zlib.crc32(bytes((kind,))))
-    return _HDR.pack(len(payload), crc, kind) + payload
-
-
-def decode(buf: bytes | memoryview) -> tuple[list[Record], int, bool]:
-    """Decode whole records from ``buf``.
-
-    Returns the records, the number of bytes they span and whether decoding stopped at a bad
-    record (cut short or CRC mismatch) rather than at the end of ``buf``.
+    Attributes
+    ----------
+    records
+        Records that could not be read (and were not recovered from an earlier checkpoint).
+    samples
+        Samples known lost: those in unreadable records whose size the surviving header bytes
+        tell, and those of series whose series record was lost. A lower bound when a record's
+        header was damaged too.
+    series
+        Series definitions lost (from unreadable series records).
+    bytes
+        Bytes skipped as unreadable.
+    checkpoints
+        Damaged checkpoints (whether or not their contents were recovered).
+    torn_bytes
+        Bytes of a record cut short at the end of the newest segment by a crash: a commit that
+        was never acknowledged, so not a loss of acknowledged data (counted apart).
     """
-    mv = memoryview(buf)
-    out: list[Record] = []
-    pos, end = 0, len(mv)
-    while pos < end:
-        if end - pos < _HDR.size:
-            return out, pos, True
-        length, crc, kind = _HDR.unpack_from(mv, pos)
-        start = pos + _HDR.size
-        if end - start < length:
-            return out, pos, True
-        payload = mv[start:start + length]
-        if zlib.crc32(payload, zlib.crc32(bytes((kind,)))) != crc:
-            return out, pos, True
-        try:
-            out.append(_decode_payload(kind, payload))
-        except (ValueError, KeyError, TypeError) as exc:
-            log.error("WAL record at byte %d is malformed: %s", pos, exc)
-            return out, pos, True
-        pos = start + length
-    return out, pos, False
 
+    records: int = 0
+    samples: int = 0
+    series: int = 0
+    bytes: int = 0
+    checkpoints: int = 0
+    torn_bytes: int = 0
 
-def _decode_payload(kind: int, payload: memoryview) -> Record:
-    if kind == REC_SERIES:
-        body = json.loads(bytes(payload))
-        series = []
-        for sid, flat in body:
-            pairs = tuple(sorted(zip(flat[0::2], flat[1::2], strict=True)))
-            series.append((int(sid), Labels.from_sorted_pairs(pairs)))
-        return SeriesRecord(series)
-    if kind == REC_SAMPLES:
-        (n,) = struct.unpack_from("<I", payload, 0)
-        if len(payload) != 4 + 24 * n:
-            raise ValueError("samples record size mismatch")
-        sids = np.frombuffer(payload, "<i8", n, 4).astype(np.int64)
-        ts = np.frombuffer(payload, "<i8", n, 4 + 8 * n).astype(np.int64)
-        vals = np.frombuffer(payload, "<f8", n, 4 + 16 * n).astype(np.float64)
-        return SamplesRecord(sids, ts, vals)
-    raise ValueError(f"unknown WAL record type {kind}")
+    def __bool__(self) -> bool:
+        return bool(self.records or self.samples or self.series or self.bytes or self.checkpoints)
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
 
 
 def _listing(wal_dir: str) -> tuple[list[int], list[int]]:
@@ -164,6 +130,50 @@ def fsync_path(path: str) -> None:
         os.close(fd)
 
 
+def _scan_file(data: bytes) -> tuple[int, Scan]:
+    """The format and scan of a whole file's bytes (header included).
+
+    A damaged header is a damaged stretch of no records; the file is then read as format 2,
+    or as format 1 if only that finds records.
+    """
+    head = data[:len(MAGIC)]
+    if head == MAGIC:
+        return 2, scan(data, len(MAGIC))
+    if head == MAGIC_V1:
+        return 1, scan_v1(data, len(MAGIC))
+    bad = Damage(0, min(len(data), len(MAGIC)), records=0)
+    sc = scan(data, len(MAGIC))
+    fmt = 2
+    if not sc.records:
+        old = scan_v1(data, len(MAGIC))
+        if old.records:
+            fmt, sc = 1, old
+    sc.damage.insert(0, bad)
+    return fmt, sc
+
+
+def _whole(d: Damage) -> Damage:
+    """``d`` as damage of a file that was complete (so not a write cut short)."""
+    return Damage(d.start, d.end, d.records, d.samples, d.series, d.series_records)
+
+
+class _KnownSeries:
+    """The series ids defined so far (since the last reset), to find samples left without one."""
+
+    def __init__(self) -> None:
+        self._parts: list[npt.NDArray[np.int64]] = []
+        self._sorted = np.zeros(0, np.int64)
+
+    def add(self, rec: SeriesRecord) -> None:
+        self._parts.append(np.fromiter((sid for sid, _ in rec.series), np.int64, len(rec.series)))
+
+    def contains(self, sids: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        if self._parts:
+            self._sorted = np.unique(np.concatenate([self._sorted, *self._parts]))
+            self._parts = []
+        return np.isin(sids, self._sorted)
+
+
 class WalFollower:
     """Reads the WAL from the newest checkpoint on, incrementally.
 
@@ -172,17 +182,31 @@ class WalFollower:
     wal_dir
         The ``wal`` directory.
     repair
-        True for the writer's replay: a torn record is truncated away. False for a read-only
-        follower: reading stops there and resumes on the next :meth:`poll`.
+        True for the writer's replay: an unreadable tail is truncated away. False for a
+        read-only follower: reading stops at a record cut short at the end of the newest
+        segment and resumes there on the next :meth:`poll`.
+
+    Attributes
+    ----------
+    losses
+        What damage cost so far (:class:`WalLosses`); each damaged stretch is counted once.
+    needs_checkpoint
+        Set by a repairing replay that met damage other than a torn tail: the writer should
+        checkpoint its head so that later opens no longer read the damaged files.
     """
 
     def __init__(self, wal_dir: str, *, repair: bool = False) -> None:
         self.wal_dir = wal_dir
         self.repair = repair
+        self.losses = WalLosses()
+        self.needs_checkpoint = False
         self._ckpt: int | None = None
         self._seg: int | None = None
         self._off = 0
-        self._warned: set[int] = set()
+        self._fmt = 2
+        self._counted: set[tuple[str, int]] = set()
+        self._known = _KnownSeries()
+        self._check_unknown = False
 
     def poll(self, on_read: Callable[[int], object] | None = None) -> tuple[bool, list[Record]]:
         """New records since the last poll; ``reset`` True means: drop state, apply from scratch.
@@ -192,28 +216,126 @@ class WalFollower:
         """
         for _ in range(10):
             try:
-                return self._poll(on_read)
+                reset, out = self._poll(on_read)
             except FileNotFoundError:
-                # The writer checkpointed and removed a segment under us: start over.
+                # The writer checkpointed and removed a file under us: start over.
                 self._seg = None
+                continue
+            return reset, self._drop_orphans(out)
         raise StorageError(f"{self.wal_dir}: WAL keeps changing while being read")
 
-    def _poll(self, on_read: Callable[[int], object] | None = None) -> tuple[bool, list[Record]]:
+    # --- counting ---------------------------------------------------------------------------
+    def _count(self, path: str, base: int, damage: list[Damage], *, checkpoint: bool = False,
+               covered: bool = False) -> None:
+        """Count and log damaged stretches of ``path`` (offsets relative to ``base``), once each."""
+        name = os.path.basename(path)
+        new = [d for d in damage if (name, base + d.start) not in self._counted]
+        if not new:
+            return
+        self._counted.update((name, base + d.start) for d in new)
+        torn = [d for d in new if d.torn]
+        bad = [d for d in new if not d.torn]
+        lost = self.losses
+        if torn:
+            nbytes = sum(d.nbytes for d in torn)
+            lost.torn_bytes += nbytes
+            log.warning("WAL %s: a record cut short at byte %d (%d bytes; a commit interrupted by a "
+                        "crash, never acknowledged)%s", path, base + torn[0].start, nbytes,
+                        ": truncated" if self.repair else "")
+        if not bad:
+            return
+        if checkpoint:
+            lost.checkpoints += 1
+        nbytes = sum(d.nbytes for d in bad)
+        if covered:
+            log.warning("WAL checkpoint %s is damaged (%d bytes unreadable at byte %d); its contents "
+                        "were recovered from the previous checkpoint and segments, nothing lost",
+                        path, nbytes, base + bad[0].start)
+            return
+        recs = sum(d.records for d in bad)
+        samples = sum(d.samples for d in bad)
+        series = sum(d.series for d in bad)
+        lost.records += recs
+        lost.samples += samples
+        lost.series += series
+        lost.bytes += nbytes
+        self._check_unknown = True
+        if self.repair:
+            self.needs_checkpoint = True
+        log.warning("WAL %s: %d damaged stretch(es) from byte %d skipped: %d record(s), %d bytes, "
+                    "%s samples and %d series lost%s", path, len(bad), base + bad[0].start, recs,
+                    nbytes, samples if samples else "an unknown number of", series,
+                    " (no earlier checkpoint: only the blocks hold what it covered)"
+                    if checkpoint else "")
+
+    def _drop_orphans(self, out: list[Record]) -> list[Record]:
+        """Count (and drop) samples of series whose series record was lost."""
+        res: list[Record] = []
+        orphans = 0
+        for rec in out:
+            if isinstance(rec, SeriesRecord):
+                self._known.add(rec)
+            elif self._check_unknown:
+                ok = self._known.contains(rec.sids)
+                if not ok.all():
+                    orphans += int((~ok).sum())
+                    rec = SamplesRecord(rec.sids[ok], rec.ts_ms[ok], rec.values[ok])
+            res.append(rec)
+        if orphans:
+            self.losses.samples += orphans
+            log.warning("WAL: %d samples of series whose series record was lost dropped", orphans)
+        return res
+
+    # --- reading ----------------------------------------------------------------------------
+    def _read_whole(self, path: str, on_read: Callable[[int], object] | None
+                    ) -> tuple[list[Record], list[Damage]]:
+        with open(path, "rb") as f:
+            data = f.read()
+        if on_read is not None:
+            on_read(len(data))
+        if not data:
+            return [], []
+        _, sc = _scan_file(data)
+        return sc.records, sc.damage + ([sc.tail] if sc.tail is not None else [])
+
+    def _read_checkpoints(self, segs: list[int], ckpts: list[int],
+                          on_read: Callable[[int], object] | None) -> list[Record]:
+        """The newest checkpoint's records; if it is damaged, the previous generation's first."""
+        latest = ckpts[-1]
+        path = _ckpt_path(self.wal_dir, latest)
+        recs, damage = self._read_whole(path, on_read)
+        damage = [_whole(d) for d in damage]  # written whole: nothing in it is "torn"
+        if not damage:
+            return recs
+        if len(ckpts) < 2:
+            self._count(path, 0, damage, checkpoint=True)
+            return recs
+        prev = ckpts[-2]
+        older: list[Record] = []
+        chain_ok = True
+        for p in [_ckpt_path(self.wal_dir, prev),
+                  *(_seg_path(self.wal_dir, s) for s in segs if prev <= s < latest)]:
+            r, d = self._read_whole(p, on_read)
+            older.extend(r)
+            if d:
+                chain_ok = False
+                self._count(p, 0, [_whole(x) for x in d])
+        self._count(path, 0, damage, checkpoint=True, covered=chain_ok)
+        if self.repair:
+            self.needs_checkpoint = True
+        return older + recs
+
+    def _poll(self, on_read: Callable[[int], object] | None) -> tuple[bool, list[Record]]:
         segs, ckpts = _listing(self.wal_dir)
         latest = ckpts[-1] if ckpts else None
         reset = self._seg is None or latest != self._ckpt
         out: list[Record] = []
         if reset:
             self._ckpt = latest
+            self._known = _KnownSeries()
+            self._check_unknown = False
             if latest is not None:
-                with open(_ckpt_path(self.wal_dir, latest), "rb") as f:
-                    data = f.read()
-                recs, _, torn = decode(memoryview(data)[len(MAGIC):])
-                if not data.startswith(MAGIC) or torn:
-                    raise StorageError(f"{_ckpt_path(self.wal_dir, latest)}: corrupt WAL checkpoint")
-                out.extend(recs)
-                if on_read is not None:
-                    on_read(len(data))
+                out.extend(self._read_checkpoints(segs, ckpts, on_read))
             self._seg = latest if latest is not None else (segs[0] if segs else 0)
             self._off = 0
         assert self._seg is not None
@@ -226,34 +348,41 @@ class WalFollower:
             with open(path, "rb") as f:
                 f.seek(self._off)
                 data = f.read()
-            start = 0
-            if self._off == 0:
-                if len(data) < len(MAGIC) or not data.startswith(MAGIC):
-                    if is_last and not self.repair and MAGIC.startswith(data[:len(MAGIC)]):
-                        break  # being created right now
-                    self._bad_tail(path, s, 0)
-                    continue
-                start = len(MAGIC)
-            recs, used, torn = decode(memoryview(data)[start:])
-            out.extend(recs)
             if on_read is not None:
                 on_read(len(data))
-            self._off += start + used
-            if torn:
-                if is_last and not self.repair:
+            if self._off == 0:
+                if len(data) < len(MAGIC) and (MAGIC.startswith(data) or MAGIC_V1.startswith(data)):
+                    # Empty, or its header being written (or cut short by a crash): no records yet.
+                    if is_last and not self.repair:
+                        break
+                    if data:
+                        self._tail(path, Damage(0, len(data), records=0, torn=True), is_last)
+                    continue
+                self._fmt, sc = _scan_file(data)
+            else:
+                sc = scan(data) if self._fmt == 2 else scan_v1(data)
+            out.extend(sc.records)
+            self._count(path, self._off, sc.damage)
+            if sc.tail is not None:
+                if is_last and not self.repair and sc.tail.torn:
+                    self._off += sc.end
                     break  # possibly a record still being written
-                self._bad_tail(path, s, self._off)
+                self._tail(path, sc.tail, is_last)
+                self._off += len(data) if not self.repair else sc.tail.start
+            else:
+                self._off += sc.end
         return reset, out
 
-    def _bad_tail(self, path: str, seg: int, off: int) -> None:
+    def _tail(self, path: str, tail: Damage, is_last: bool) -> None:
+        """An unreadable end of segment ``path`` (``tail`` relative to the current offset)."""
+        start = self._off + tail.start
+        if not is_last:
+            tail = _whole(tail)  # only the newest segment can end in a write cut short
+        self._count(path, self._off, [tail])
         if self.repair:
-            log.warning("WAL segment %s: torn or corrupt record at byte %d, truncating", path, off)
             with open(path, "r+b") as f:
-                f.truncate(off)
+                f.truncate(start)
                 os.fsync(f.fileno())
-        elif seg not in self._warned:
-            self._warned.add(seg)
-            log.warning("WAL segment %s: corrupt record at byte %d, skipping the rest", path, off)
 
 
 class WalWriter:
@@ -319,10 +448,12 @@ class WalWriter:
             os.fsync(self._fd)
 
     def checkpoint(self, *records: bytes) -> None:
-        """Start a new segment ``N``, write the head's state as checkpoint ``N``, drop older files.
+        """Start a new segment ``N``, write the head's state as checkpoint ``N``, drop old files.
 
-        ``records`` must describe everything the head still holds (its series and samples):
-        after this, segments before ``N`` are gone.
+        ``records`` must describe everything the head still holds (its series and samples;
+        :func:`~promlab.storage.walrec.encode_checkpoint` makes them). The previous checkpoint
+        ``K`` and segments ``K .. N-1`` are kept (they rebuild ``N`` should it be damaged);
+        older files are deleted.
         """
         self._open_next()
         n = self.segment
@@ -337,11 +468,12 @@ class WalWriter:
         os.replace(tmp, final)
         fsync_path(self.wal_dir)
         segs, ckpts = _listing(self.wal_dir)
+        floor = max((c for c in ckpts if c < n), default=n)
         for s in segs:
-            if s < n:
+            if s < floor:
                 os.unlink(_seg_path(self.wal_dir, s))
         for c in ckpts:
-            if c < n:
+            if c < floor:
                 os.unlink(_ckpt_path(self.wal_dir, c))
 
     def close(self) -> None:
