@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,15 +26,21 @@ import pyarrow.parquet as pq
 
 from promlab.errors import StorageError
 from promlab.model import Labels, Matcher, MatchType
-from promlab.storage.cache import MetricColumns
-from promlab.storage.encoding import decode_values
+from promlab.storage import checksum as _ck
+from promlab.storage.cache import MetricColumns, window
+from promlab.storage.checksum import json_checksum
+from promlab.storage.encoding import decode_values, flat
+from promlab.storage.merge import gather_runs
 from promlab.storage.postings import LabelColumn, LabelIndex
 
 __all__ = ["Block", "BlockMeta", "list_blocks"]
 
 log = logging.getLogger("promlab.storage")
 
-FORMAT_VERSION = 1
+#: Version 2 adds checksums (``files`` and ``checksum`` in meta.json); version 1 blocks are
+#: still read, unverified.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 SERIES_FILE = "series.parquet"
 SAMPLES_FILE = "samples.parquet"
 META_FILE = "meta.json"
@@ -61,24 +67,41 @@ class BlockMeta:
     seq: int
     level: int
     sources: tuple[str, ...]
+    files: dict[str, Any] = field(default_factory=dict)
+    version: int = FORMAT_VERSION
 
     @property
     def dirname(self) -> str:
         return f"{self.start}-{self.end}-{self.ulid}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": FORMAT_VERSION, "ulid": self.ulid, "start": self.start,
-                "end": self.end, "mint": self.mint, "maxt": self.maxt,
-                "num_series": self.num_series, "num_samples": self.num_samples,
-                "seq": self.seq, "level": self.level, "sources": list(self.sources)}
+        d: dict[str, Any] = {
+            "version": FORMAT_VERSION, "ulid": self.ulid, "start": self.start,
+            "end": self.end, "mint": self.mint, "maxt": self.maxt,
+            "num_series": self.num_series, "num_samples": self.num_samples,
+            "seq": self.seq, "level": self.level, "sources": list(self.sources),
+            "files": self.files}
+        d["checksum"] = json_checksum(d)
+        return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> BlockMeta:
-        if d.get("version") != FORMAT_VERSION:
-            raise ValueError(f"unsupported block format version {d.get('version')!r}")
-        return cls(str(d["ulid"]), int(d["start"]), int(d["end"]), int(d["mint"]),
+        version = d.get("version")
+        if version not in READABLE_VERSIONS:
+            raise ValueError(f"unsupported block format version {version!r}")
+        if version >= 2 and d.get("checksum") != json_checksum(d):
+            raise ValueError("checksum mismatch")
+        files = d.get("files", {}) if version >= 2 else {}
+        if not isinstance(files, dict) or (version >= 2 and set(files) != {SAMPLES_FILE, SERIES_FILE}):
+            raise ValueError("bad file checksums")
+        meta = cls(str(d["ulid"]), int(d["start"]), int(d["end"]), int(d["mint"]),
                    int(d["maxt"]), int(d["num_series"]), int(d["num_samples"]), int(d["seq"]),
-                   int(d["level"]), tuple(d.get("sources", ())))
+                   int(d["level"]), tuple(str(x) for x in d.get("sources", ())), files,
+                   int(version))
+        if meta.num_samples and not meta.start <= meta.mint <= meta.maxt < meta.end:
+            raise ValueError(f"data range [{meta.mint}, {meta.maxt}] outside the block's "
+                             f"[{meta.start}, {meta.end})")
+        return meta
 
 
 def new_ulid() -> str:
@@ -92,10 +115,17 @@ class Block:
     def __init__(self, path: str) -> None:
         self.path = path
         try:
-            with open(os.path.join(path, META_FILE)) as f:
-                self.meta = BlockMeta.from_json(json.load(f))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            with open(os.path.join(path, META_FILE), "rb") as f:
+                self.meta = BlockMeta.from_json(json.loads(f.read().decode()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise StorageError(f"block {path}: bad {META_FILE}: {exc}") from exc
+        if os.path.basename(os.path.normpath(path)) not in (self.meta.dirname, ""):
+            raise StorageError(f"block {path}: {META_FILE} describes {self.meta.dirname}")
+        for fname, rec in self.meta.files.items():
+            _ck.check_size(os.path.join(path, fname), rec)
+        #: Why this block cannot be read (set when a read finds damage), or None.
+        self.damaged: str | None = None
+        self._verified: set[int] = set()  # row groups whose checksum passed
         # Open both files now: a compaction or retention deleting the block later cannot pull
         # them from under a reader that already listed it. Arrow-native files, not Python file
         # objects: Arrow would wrap those and own Python bytes in the buffers it reads, which its
@@ -137,15 +167,28 @@ class Block:
     def _load_series(self) -> None:
         if self._fh is None:
             raise StorageError(f"block {self.path}: closed")
+        files = self.meta.files
         try:
-            self._series_fh.seek(0)
-            table = pq.read_table(self._series_fh)
+            buf = _ck.read_checked(self._series_fh, os.path.join(self.path, SERIES_FILE),
+                                   files.get(SERIES_FILE))
             self._series_fh.close()
-            self._pf = pq.ParquetFile(self._fh)
-        except (OSError, pa.ArrowException) as exc:
-            raise StorageError(f"block {self.path}: unreadable: {exc}") from exc
-        md = table.schema.metadata or {}
-        colmap = json.loads(md.get(b"promlab.label_columns", b"{}"))
+            table = pq.read_table(pa.BufferReader(buf))
+            rec = files.get(SAMPLES_FILE)
+            if rec is not None:
+                _ck.verify_footer(self._fh, os.path.join(self.path, SAMPLES_FILE), rec)
+            self._pf = pq.ParquetFile(self._fh, page_checksum_verification=True)
+            md = table.schema.metadata or {}
+            colmap = json.loads(md.get(b"promlab.label_columns", b"{}"))
+            if not isinstance(colmap, dict):
+                raise ValueError("bad promlab.label_columns")
+            for cname in ("series_id", "row_start", "row_count", "min_time", "max_time", *colmap):
+                table.column(cname)
+        except StorageError as exc:
+            self.damaged = str(exc)
+            raise
+        except (OSError, pa.ArrowException, ValueError, KeyError, UnicodeDecodeError) as exc:
+            self.damaged = f"block {self.path}: unreadable: {exc}"
+            raise StorageError(self.damaged) from exc
         n = table.num_rows
         self.sids = table["series_id"].to_numpy()
         self.row_start = table["row_start"].to_numpy()
@@ -183,53 +226,99 @@ class Block:
 
     def read_row_group(self, i: int, columns: list[str]) -> pa.Table:
         """Row group ``i`` of the samples file, raw ``columns`` (call after :meth:`index`)."""
-        with self._io:
-            assert self._pf is not None
-            return self._pf.read_row_group(i, columns=columns)
+        try:
+            with self._io:
+                assert self._pf is not None
+                self._verify_row_groups([i])
+                return self._pf.read_row_group(i, columns=columns)
+        except StorageError as exc:
+            self.damaged = str(exc)
+            raise
+        except (OSError, pa.ArrowException) as exc:
+            self.damaged = f"block {self.path}: unreadable {SAMPLES_FILE}: {exc}"
+            raise StorageError(self.damaged) from exc
+
+    def _verify_row_groups(self, rgs: list[int]) -> None:
+        """Check the recorded CRC of each row group not checked yet (hold ``_io``)."""
+        if self.damaged is not None:
+            raise StorageError(self.damaged)
+        rec = self.meta.files.get(SAMPLES_FILE)
+        if rec is None:
+            return  # a version 1 block: no checksums
+        ranges = rec.get("row_groups", [])
+        path = os.path.join(self.path, SAMPLES_FILE)
+        for i in rgs:
+            if i in self._verified:
+                continue
+            if i >= len(ranges):
+                raise StorageError(f"{path}: row group {i} has no checksum")
+            off, length, crc = ranges[i]
+            _ck.verify_range(self._fh, path, int(off), int(length), int(crc), f"row group {i}")
+            self._verified.add(i)
 
     def read_rows(self, sel: npt.NDArray[np.int64], mint: int, maxt: int
                   ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        """Samples in ``[mint, maxt]`` of series rows ``sel`` (ascending): (row, ts, value)."""
+        """Samples in ``[mint, maxt]`` of series rows ``sel``: (row, ts, value)."""
+        kept, ts, vals = self.read_chunks(sel, mint, maxt)
+        return np.repeat(sel, kept), ts, vals
+
+    def read_chunks(self, sel: npt.NDArray[np.int64], mint: int, maxt: int
+                    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Samples in ``[mint, maxt]`` of chunks ``sel`` in that order: (count per chunk, ts, value).
+
+        Only the row groups holding the chunks are read; chunks partly in range are cut by a
+        binary search on their (sorted) timestamps, so no per-sample mask is built.
+        """
         assert self._pf is not None
         md = self._pf.metadata
         rg_rows = np.array([md.row_group(i).num_rows for i in range(md.num_row_groups)], np.int64)
         rg_start = np.concatenate([[0], np.cumsum(rg_rows)])
         starts, counts = self.row_start[sel], self.row_count[sel]
+        if starts.shape[0] and (int(starts.min()) < 0 or int((starts + counts).max()) > rg_start[-1]
+                                or int(counts.min()) < 0):
+            raise StorageError(f"block {self.path}: series table points outside {SAMPLES_FILE}")
         first = np.searchsorted(rg_start, starts, "right") - 1
-        last = np.searchsorted(rg_start, starts + counts - 1, "right") - 1
+        last = np.searchsorted(rg_start, np.maximum(starts + counts - 1, starts), "right") - 1
         # Mark every row group between first and last of each series (usually the same).
         span = np.zeros(rg_rows.shape[0] + 1, np.int64)
         np.add.at(span, first, 1)
         np.add.at(span, last + 1, -1)
-        need = np.cumsum(span[:-1]) > 0
-        rgs = np.flatnonzero(need)
+        rgs = np.flatnonzero(np.cumsum(span[:-1]) > 0)
         try:
             with self._io:
+                self._verify_row_groups(rgs.tolist())
                 table = self._pf.read_row_groups(
-                    rgs.tolist(), columns=["timestamp", "value", "value_int", "scale"])
+                    rgs.tolist(), columns=["timestamp", "value", "value_int", "scale"],
+                    use_threads=True)
+            if table.num_rows != int(rg_rows[rgs].sum()):
+                raise StorageError(f"block {self.path}: {SAMPLES_FILE} row count mismatch")
+        except StorageError as exc:
+            self.damaged = str(exc)
+            raise
         except (OSError, pa.ArrowException) as exc:
-            raise StorageError(f"block {self.path}: unreadable samples: {exc}") from exc
+            self.damaged = f"block {self.path}: unreadable {SAMPLES_FILE}: {exc}"
+            raise StorageError(self.damaged) from exc
         # Position of each needed row group's first row inside the table just read.
         local = np.zeros(rg_rows.shape[0], np.int64)
         local[rgs] = np.concatenate([[0], np.cumsum(rg_rows[rgs])[:-1]])
-        local_start = local[first] + (starts - rg_start[first])
-        total = int(counts.sum())
-        ts_all = table["timestamp"].cast(pa.int64()).to_numpy()
-        rows = np.repeat(sel, counts)
-        if total == table.num_rows and bool((sel[1:] > sel[:-1]).all()):
+        lo = local[first] + (starts - rg_start[first])
+        hi = lo + counts
+        ts_all = flat(table["timestamp"], np.int64)
+        partial = np.flatnonzero((self.min_time[sel] < mint) | (self.max_time[sel] > maxt))
+        if partial.shape[0]:
+            plo, phi = window(ts_all, lo[partial], hi[partial], mint, maxt)
+            lo, hi = lo.copy(), hi.copy()
+            lo[partial], hi[partial] = plo, phi
+        kept = hi - lo
+        n = ts_all.shape[0]
+        if lo.shape[0] and int(lo[0]) == 0 and int(hi[-1]) == n and bool((lo[1:] == hi[:-1]).all()):
             idx = None  # every row read is wanted, in order
-            ts = ts_all
+            ts = np.array(ts_all, np.int64)
         else:
-            idx = np.repeat(local_start - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-            idx += np.arange(total)
+            idx = gather_runs(lo, kept)
             ts = ts_all[idx]
-        keep = (ts >= mint) & (ts <= maxt)
-        if not keep.all():
-            kept = np.flatnonzero(keep)
-            idx = kept if idx is None else idx[kept]
-            rows, ts = rows[kept], ts[kept]
         vals = decode_values(table["value"], table["value_int"], table["scale"], idx)
-        return rows, ts, vals
+        return kept, ts, vals
 
     def metric_names(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[str]:
         """Metric names of this block's series matching ``matchers`` with data in range.
@@ -272,14 +361,11 @@ class Block:
         co = np.lexsort((self.min_time[sel], rank[inv]))
         sel = sel[co]
         if sel.shape[0]:
-            rows, ts, vals = self.read_rows(sel, lo, hi)
+            kept, ts, vals = self.read_chunks(sel, lo, hi)
+            counts = np.bincount(rank[inv[co]], weights=kept, minlength=order.shape[0]).astype(np.int64)
         else:
-            rows, ts, vals = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
-        counts = np.zeros(order.shape[0], np.int64)
-        if rows.shape[0]:
-            row_rank = np.empty(idx.n, np.int64)
-            row_rank[sel] = rank[inv[co]]
-            counts = np.bincount(row_rank[rows], minlength=order.shape[0]).astype(np.int64)
+            ts, vals = np.zeros(0, np.int64), np.zeros(0, np.float64)
+            counts = np.zeros(order.shape[0], np.int64)
         offsets = np.zeros(order.shape[0] + 1, np.int64)
         np.cumsum(counts, out=offsets[1:])
         rep = rep[order]
@@ -310,15 +396,50 @@ class Block:
             self._pf = None
 
 
+QUARANTINE_DIR = ".quarantine"
+
+
+def quarantine_block(path: str, reason: str) -> str | None:
+    """Move a damaged block to ``blocks/.quarantine/`` (with a ``REASON`` file); its new path."""
+    qdir = os.path.join(os.path.dirname(os.path.normpath(path)), QUARANTINE_DIR)
+    dest = os.path.join(qdir, os.path.basename(os.path.normpath(path)))
+    try:
+        os.makedirs(qdir, exist_ok=True)
+        if os.path.exists(dest):
+            dest += f".{new_ulid()}"
+        os.rename(path, dest)
+        with open(os.path.join(dest, "REASON"), "w") as f:
+            f.write(reason + "\n")
+    except OSError as exc:
+        log.error("could not quarantine %s: %s", path, exc)
+        return None
+    log.error("quarantined damaged block %s -> %s: %s", path, dest, reason)
+    return dest
+
+
 def list_blocks(blocks_dir: str, cache: dict[str, Block] | None = None,
-                bad: set[str] | None = None) -> list[Block]:
+                bad: dict[str, str] | set[str] | None = None, *,
+                quarantine: bool = False) -> list[Block]:
     """The complete blocks under ``blocks_dir``, sorted by (start, seq, ulid).
 
-    Temporary (``.tmp-*``) and deleted (``.deleted-*``) directories are skipped. A broken block
-    directory is skipped with an error logged (once per ``bad`` set). A block that vanishes
+    Temporary (``.tmp-*``), deleted (``.deleted-*``) and quarantined directories are skipped. A
+    broken block directory — or one a read found damaged — is skipped with an error logged
+    (once per ``bad`` collection, which maps its path to the reason when it is a dict), and
+    moved to ``blocks/.quarantine/`` when ``quarantine`` (writers only). A block that vanishes
     while listing (compaction or retention removed it) makes the listing start over, so the
     block that replaced it is seen.
     """
+
+    def mark(path: str, reason: str) -> None:
+        if bad is None or path not in bad:
+            log.error("ignoring block: %s", reason)
+        if isinstance(bad, dict):
+            bad[path] = reason
+        elif bad is not None:
+            bad.add(path)
+        if quarantine:
+            quarantine_block(path, reason)
+
     for _ in range(20):
         try:
             names = sorted(os.listdir(blocks_dir))
@@ -330,17 +451,20 @@ def list_blocks(blocks_dir: str, cache: dict[str, Block] | None = None,
                 continue
             path = os.path.join(blocks_dir, name)
             blk = cache.get(path) if cache is not None else None
+            if blk is not None and blk.damaged is not None:
+                cache.pop(path, None)  # type: ignore[union-attr]
+                mark(path, blk.damaged)
+                continue
             if blk is None:
+                if bad is not None and path in bad and not quarantine:
+                    continue
                 try:
                     blk = Block(path)
                 except StorageError as exc:
                     if not os.path.isdir(path):
                         vanished = True
                         continue
-                    if bad is None or path not in bad:
-                        log.error("ignoring block: %s", exc)
-                    if bad is not None:
-                        bad.add(path)
+                    mark(path, str(exc))
                     continue
                 if cache is not None:
                     cache[path] = blk

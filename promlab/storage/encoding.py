@@ -82,13 +82,17 @@ def encode_values(values: npt.NDArray[np.float64], row_scale: npt.NDArray[np.int
     return value_col, int_col
 
 
-def _column(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+def _chunks(arr: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
+    if isinstance(arr, pa.ChunkedArray):
+        return [c for c in arr.chunks if len(c)]
+    return [arr]
 
 
 def _data(arr: pa.Array, dtype: type[np.generic]) -> npt.NDArray[Any]:
     """The values buffer as numpy, nulls included (whatever bytes they hold), no copy."""
     buf = arr.buffers()[1]
+    if buf is None:
+        return np.zeros(len(arr), dtype)
     return np.frombuffer(buf, dtype, arr.offset + len(arr))[arr.offset:]
 
 
@@ -101,18 +105,50 @@ def _valid(arr: pa.Array) -> npt.NDArray[np.bool_]:
     return np.unpackbits(bits, bitorder="little", count=arr.offset + len(arr))[arr.offset:].astype(bool)
 
 
+def flat(arr: pa.ChunkedArray | pa.Array, dtype: type[np.generic]) -> npt.NDArray[Any]:
+    """A fixed-width column as one numpy array (no copy when it is one chunk)."""
+    parts = [_data(c, dtype) for c in _chunks(arr)]
+    if not parts:
+        return np.zeros(0, dtype)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _flat_valid(arr: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.bool_] | bool:
+    """Validity of a column: ``True``/``False`` when uniform, else a boolean array."""
+    n, nulls = len(arr), arr.null_count
+    if nulls == 0:
+        return True
+    if nulls == n:
+        return False
+    return np.concatenate([_valid(c) for c in _chunks(arr)])
+
+
 def decode_values(value: pa.ChunkedArray, value_int: pa.ChunkedArray, scale: pa.ChunkedArray,
                   idx: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.float64]:
-    """Rebuild float64 values (optionally only rows ``idx``), bit-exact."""
-    v, vi, sc = _column(value), _column(value_int), _column(scale)
-    if isinstance(sc, pa.DictionaryArray):
-        sc = sc.cast(sc.type.value_type)
-    if vi.null_count == len(vi):
-        out = _data(v, np.float64)
-    else:
-        is_float = _valid(v)
-        div = np.power(10.0, np.maximum(_data(sc, np.int8), 0))
-        out = np.where(is_float, _data(v, np.float64), _data(vi, np.int64) / div)
+    """Rebuild float64 values (optionally only rows ``idx``), bit-exact.
+
+    Rows are gathered before decoding, so only the rows asked for are computed.
+    """
+    int_valid = _flat_valid(value_int)
+    if int_valid is False:
+        out = flat(value, np.float64)
+        return out[idx] if idx is not None else np.array(out, np.float64)
+    if pa.types.is_dictionary(scale.type):
+        scale = scale.cast(scale.type.value_type)
+    vi = flat(value_int, np.int64)
+    sc = flat(scale, np.int8)
     if idx is not None:
-        return out[idx]
-    return np.array(out, np.float64)
+        vi, sc = vi[idx], sc[idx]
+    lo, hi = (int(sc.min()), int(sc.max())) if sc.shape[0] else (0, 0)
+    if lo == hi:  # one scale (the usual case for a metric): no per-row lookup
+        out = vi / _POW10F[min(max(lo, 0), MAX_SCALE)]
+    else:
+        out = vi / np.take(_POW10F, np.clip(sc, 0, MAX_SCALE))
+    float_valid = _flat_valid(value)
+    if float_valid is not False:
+        v = flat(value, np.float64)
+        if float_valid is True:
+            return np.array(v[idx] if idx is not None else v, np.float64)
+        rows = np.flatnonzero(float_valid if idx is None else float_valid[idx])
+        out[rows] = v[rows] if idx is None else v[idx[rows]]
+    return out

@@ -32,6 +32,7 @@ from promlab.storage.blocks import (
     BlockMeta,
     new_ulid,
 )
+from promlab.storage.checksum import file_record
 from promlab.storage.encoding import decimal_scales, encode_values
 from promlab.storage.merge import gather_runs
 from promlab.storage.wal import fsync_path
@@ -43,6 +44,7 @@ _WRITE_OPTIONS: dict[str, object] = {
     "use_dictionary": ["__name__", "series_id", "scale"],
     "column_encoding": {"timestamp": "DELTA_BINARY_PACKED", "value": "BYTE_STREAM_SPLIT",
                         "value_int": "DELTA_BINARY_PACKED"},
+    "write_page_checksum": True,
 }
 
 
@@ -253,12 +255,15 @@ class BlockWriter:
             cols = [np.concatenate([p[k] for p in parts]).astype(np.int64) for k in range(1, 6)]
             series = _series_table(labels, *cols)
             start = self.start
+            tmp = self.tmp
+            pq.write_table(series, os.path.join(tmp, SERIES_FILE), compression="zstd",
+                           write_page_checksum=True)
+            files = {SAMPLES_FILE: file_record(os.path.join(tmp, SAMPLES_FILE), row_groups=True),
+                     SERIES_FILE: file_record(os.path.join(tmp, SERIES_FILE))}
             meta = BlockMeta(self.ulid, start, self.end,
                              start if self._mint is None else self._mint,
                              start if self._maxt is None else self._maxt,
-                             self._nser, self._rows, seq, level, tuple(sources))
-            tmp = self.tmp
-            pq.write_table(series, os.path.join(tmp, SERIES_FILE), compression="zstd")
+                             self._nser, self._rows, seq, level, tuple(sources), files)
             with open(os.path.join(tmp, META_FILE), "w") as f:
                 json.dump(meta.to_json(), f, indent=1)
             for name in (SAMPLES_FILE, SERIES_FILE, META_FILE):

@@ -1,0 +1,145 @@
+"""Checksums of block files, recorded in ``meta.json`` and checked when the files are read.
+
+A block of format version 2 records, per file, its size and CRC-32; for ``samples.parquet`` also
+the CRC-32 of its footer (the Parquet metadata) and of each row group's byte range, so a query
+verifies exactly the bytes it reads (cost proportional to what it reads, not to the file).
+``meta.json`` carries the CRC-32 of its own content (``checksum``: its other fields as compact,
+key-sorted JSON). Parquet page checksums are written as well (any Parquet reader can verify
+them). All checksums are the zlib CRC-32 (``zlib.crc32``), written as unsigned integers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from promlab.errors import StorageError
+
+__all__ = ["file_record", "json_checksum", "read_checked", "row_group_ranges", "verify_range"]
+
+
+def json_checksum(d: dict[str, Any]) -> int:
+    """CRC-32 of ``d`` without its ``checksum`` key, as compact key-sorted JSON."""
+    body = {k: v for k, v in d.items() if k != "checksum"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return zlib.crc32(text.encode())
+
+
+def _crc_of(path: str, offset: int = 0, length: int | None = None) -> int:
+    crc = 0
+    with open(path, "rb") as f:
+        f.seek(offset)
+        left = length
+        while left is None or left > 0:
+            buf = f.read(1 << 20 if left is None else min(1 << 20, left))
+            if not buf:
+                break
+            crc = zlib.crc32(buf, crc)
+            if left is not None:
+                left -= len(buf)
+    return crc
+
+
+def row_group_ranges(md: pq.FileMetaData) -> list[tuple[int, int]]:
+    """Per row group: ``(offset, length)`` of its column chunks (contiguous in the file)."""
+    out = []
+    for i in range(md.num_row_groups):
+        rg = md.row_group(i)
+        lo, hi = None, 0
+        for j in range(rg.num_columns):
+            c = rg.column(j)
+            start = c.data_page_offset
+            if c.has_dictionary_page and c.dictionary_page_offset is not None:
+                start = min(start, c.dictionary_page_offset)
+            lo = start if lo is None else min(lo, start)
+            hi = max(hi, start + c.total_compressed_size)
+        out.append((lo or 0, hi - (lo or 0)))
+    return out
+
+
+def _footer_range(path: str, size: int) -> tuple[int, int]:
+    """``(offset, length)`` of the Parquet footer: metadata, its length and the magic."""
+    if size < 12:
+        raise StorageError(f"{path}: too short for Parquet ({size} bytes)")
+    with open(path, "rb") as f:
+        f.seek(size - 8)
+        tail = f.read(8)
+    (n,) = struct.unpack("<I", tail[:4])
+    if tail[4:] != b"PAR1" or n + 12 > size:
+        raise StorageError(f"{path}: bad Parquet footer")
+    return size - 8 - n, n + 8
+
+
+def file_record(path: str, *, row_groups: bool = False) -> dict[str, Any]:
+    """The checksum record of one file for ``meta.json``."""
+    size = os.path.getsize(path)
+    rec: dict[str, Any] = {"size": size, "crc32": _crc_of(path)}
+    if row_groups:
+        off, n = _footer_range(path, size)
+        rec["footer_crc32"] = _crc_of(path, off, n)
+        md = pq.read_metadata(path)
+        rec["row_groups"] = [[o, ln, _crc_of(path, o, ln)] for o, ln in row_group_ranges(md)]
+    return rec
+
+
+def check_size(path: str, rec: dict[str, Any]) -> None:
+    """Raise :class:`StorageError` when the file's size is not the recorded one."""
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise StorageError(f"{path}: missing: {exc}") from exc
+    if size != rec.get("size"):
+        raise StorageError(f"{path}: size {size} bytes, meta.json records {rec.get('size')}")
+
+
+def verify_range(fh: Any, path: str, offset: int, length: int, crc: int, what: str) -> None:
+    """Check the CRC-32 of ``length`` bytes at ``offset`` of the Arrow file ``fh``."""
+    try:
+        buf = fh.read_at(length, offset)
+    except (OSError, pa.ArrowException) as exc:
+        raise StorageError(f"{path}: unreadable {what}: {exc}") from exc
+    if len(buf) != length or zlib.crc32(memoryview(buf)) != crc:
+        raise StorageError(f"{path}: checksum mismatch in {what}")
+
+
+def verify_footer(fh: Any, path: str, rec: dict[str, Any]) -> None:
+    """Check the footer CRC of the open samples file ``fh`` before Parquet parses it."""
+    size = int(rec["size"])
+    try:
+        tail = fh.read_at(8, size - 8).to_pybytes() if size >= 12 else b""
+    except (OSError, pa.ArrowException) as exc:
+        raise StorageError(f"{path}: unreadable Parquet footer: {exc}") from exc
+    if len(tail) != 8 or tail[4:] != b"PAR1":
+        raise StorageError(f"{path}: bad Parquet footer")
+    (n,) = struct.unpack("<I", tail[:4])
+    if n + 12 > size:
+        raise StorageError(f"{path}: bad Parquet footer length")
+    verify_range(fh, path, size - 8 - n, n + 8, int(rec["footer_crc32"]), "Parquet footer")
+
+
+def read_checked(fh: Any, path: str, rec: dict[str, Any] | None) -> pa.Buffer:
+    """The whole of the open Arrow file ``fh`` as a buffer, checked against ``rec`` (when given)."""
+    try:
+        fh.seek(0)
+        buf = fh.read_buffer()
+    except (OSError, pa.ArrowException) as exc:
+        raise StorageError(f"{path}: unreadable: {exc}") from exc
+    if rec is not None:
+        if buf.size != rec.get("size"):
+            raise StorageError(f"{path}: size {buf.size} bytes, meta.json records {rec.get('size')}")
+        if zlib.crc32(memoryview(buf)) != rec.get("crc32"):
+            raise StorageError(f"{path}: checksum mismatch")
+    return buf
+
+
+def verify_file(path: str, rec: dict[str, Any]) -> None:
+    """Full check of one file against its record (``promlab tsdb verify``)."""
+    check_size(path, rec)
+    if _crc_of(path) != rec.get("crc32"):
+        raise StorageError(f"{path}: checksum mismatch")
