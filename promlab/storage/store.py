@@ -32,7 +32,9 @@ from promlab.storage.wal import (
     SamplesRecord,
     SeriesRecord,
     WalFollower,
+    WalLosses,
     WalWriter,
+    encode_checkpoint,
     encode_samples,
     encode_series,
 )
@@ -178,6 +180,8 @@ class ParquetStore:
             self._replay()
             self._wal = WalWriter(self.wal_dir, start_segment=WalWriter.next_segment_number(self.wal_dir),
                                   fsync=wal_fsync, segment_bytes=wal_segment_bytes)
+            if self._follower.needs_checkpoint:
+                self._checkpoint()  # later opens no longer read the damaged WAL files
             blocks = self.blocks()
             self._seq = max((b.meta.seq for b in blocks), default=0) + 1
             self._maybe_flush()
@@ -413,12 +417,23 @@ class ParquetStore:
                                    progress=self.progress):
                 self._seq += 1
         h.cut(cut)
-        refs, ts, vals = h.samples()
-        self._wal.checkpoint(encode_series(list(zip(h.sids.tolist(), h.labels, strict=True))),
-                             encode_samples(h.sids[refs], ts, vals))
+        self._checkpoint()
         if self.auto_compact:
             self._compact()
             self._apply_retention()
+
+    def _checkpoint(self) -> None:
+        """Checkpoint the WAL with the head's series and samples (in chunks: see walrec)."""
+        assert self._wal is not None
+        h = self._head
+        refs, ts, vals = h.samples()
+        self._wal.checkpoint(*encode_checkpoint(list(zip(h.sids.tolist(), h.labels, strict=True)),
+                                                h.sids[refs], ts, vals))
+
+    @property
+    def wal_losses(self) -> WalLosses:
+        """What WAL damage cost when this store read its WAL (all zero when none was found)."""
+        return self._follower.losses
 
     def compact(self) -> list[str]:
         """Merge blocks of each complete ``max_block_duration`` window; returns new block dirs."""
