@@ -7,6 +7,8 @@ The tree, with the Prometheus HTTP API ``errorType`` of each branch::
     │   │                                  duration, size, option, expression type
     │   ├── ConfigError                    bad prometheus.yml / rule file, with file and key path
     │   ├── ExpositionError                malformed scrape body or import file, with line number
+    │   ├── ImportRejected                 a strict import would drop or duplicate samples
+    │   ├── RegexError                     a regular expression RE2 (Go's regexp) rejects
     │   └── ParseError                     malformed PromQL, prints ``1:7: parse error: ...``
     ├── NotFound(LookupError)              no such metric, rule group, target       not_found
     ├── NotAcceptable                      cannot answer in the requested format    not_acceptable
@@ -43,6 +45,7 @@ __all__ = [
     "ConfigError",
     "ExpositionError",
     "FunctionNotImplemented",
+    "ImportRejected",
     "NotAcceptable",
     "NotFound",
     "OutOfBoundsError",
@@ -51,6 +54,7 @@ __all__ = [
     "QueryCanceled",
     "QueryError",
     "QueryTimeout",
+    "RegexError",
     "RuleError",
     "ScrapeError",
     "StorageError",
@@ -68,6 +72,21 @@ class PromlabError(Exception):
 class BadData(PromlabError, ValueError):
     """A parameter is invalid: a step, a start after its end, a time, duration or size that does
     not parse, an expression of the wrong type for a range query, a bad option."""
+
+
+class RegexError(BadData):
+    """A regular expression that RE2 (Go's ``regexp``, as Prometheus uses) rejects.
+
+    ``str(err)`` is Go's text: ``error parsing regexp: invalid or unsupported Perl syntax: `(?=```;
+    ``pattern`` is the expression as written, ``code`` Go's error code text and ``arg`` the part
+    of the expression it quotes.
+    """
+
+    def __init__(self, pattern: str, code: str, arg: str) -> None:
+        self.pattern = pattern
+        self.code = code
+        self.arg = arg
+        super().__init__(f"error parsing regexp: {code}: `{arg}`")
 
 
 class NotFound(PromlabError, LookupError):
@@ -111,6 +130,11 @@ class ExpositionError(BadData):
             shown = line if len(line) <= 120 else line[:117] + "..."
             text += f": {shown!r}"
         super().__init__(text)
+
+
+class ImportRejected(BadData):
+    """An import refused as a whole (``strict``: samples would be dropped or duplicated, or
+    bad options); nothing of it was stored."""
 
 
 class StorageError(PromlabError, OSError):

@@ -16,15 +16,14 @@ of the MD5 digest modulo ``modulus``, so shards agree with Prometheus.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from promlab.errors import ConfigError
+from promlab.errors import ConfigError, RegexError
 from promlab.model import Labels
 from promlab.model.labels import is_valid_label_name
-from promlab.model.re2 import compile_anchored, expand
+from promlab.model.re2 import Regex, compile_anchored, expand
 
 __all__ = [
     "ACTIONS",
@@ -45,7 +44,8 @@ DEFAULT_SEPARATOR = ";"
 DEFAULT_REPLACEMENT = "$1"
 
 # A target label with references: runs of letters/underscores or $refs, then word characters.
-_RELABEL_TARGET = re.compile(r"(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+\Z", re.ASCII)
+# Linear-time (RE2) like every user-facing regex: Python's re backtracks on nested "+".
+_RELABEL_TARGET = compile_anchored(r"(?:(?:[a-zA-Z_]|\$(?:\{\w+\}|\w+))+\w*)+")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,7 +59,7 @@ class RelabelConfig:
     target_label: str = ""
     replacement: str = DEFAULT_REPLACEMENT
     action: str = "replace"
-    compiled: re.Pattern[str] = field(default=compile_anchored(DEFAULT_REGEX), compare=False, repr=False)
+    compiled: Regex = field(default=compile_anchored(DEFAULT_REGEX), compare=False, repr=False)
 
     @classmethod
     def from_dict(cls, data: Any, *, file: str | None = None, path: str = "relabel_config") -> RelabelConfig:
@@ -94,8 +94,8 @@ class RelabelConfig:
             regex = "" if r is None else str(r)
         try:
             compiled = compile_anchored(regex)
-        except re.error as exc:
-            raise fail(f"error parsing regexp: {exc}: `^(?:{regex})$`", "regex") from exc
+        except RegexError as exc:
+            raise fail(str(exc), "regex") from exc
         kw["regex"] = regex
         kw["compiled"] = compiled
         if "modulus" in data and data["modulus"] is not None:
@@ -123,13 +123,13 @@ class RelabelConfig:
             return f"relabel configuration for {a} action requires 'target_label' value"
         if a == "replace" and "$" not in t and not is_valid_label_name(t):
             return f"{t!r} is invalid 'target_label' for {a} action"
-        if a == "replace" and "$" in t and not _RELABEL_TARGET.match(t):
+        if a == "replace" and "$" in t and not _RELABEL_TARGET.matches(t):
             return f"{t!r} is invalid 'target_label' for {a} action"
         if a in ("lowercase", "uppercase", "keepequal", "dropequal", "hashmod") and not is_valid_label_name(t):
             return f"{t!r} is invalid 'target_label' for {a} action"
         if a in ("lowercase", "uppercase", "keepequal", "dropequal") and self.replacement != DEFAULT_REPLACEMENT:
             return f"'replacement' can not be set for {a} action"
-        if a == "labelmap" and not _RELABEL_TARGET.match(self.replacement):
+        if a == "labelmap" and not _RELABEL_TARGET.matches(self.replacement):
             return f"{self.replacement!r} is invalid 'replacement' for {a} action"
         if a in ("keepequal", "dropequal") and (
             self.regex != DEFAULT_REGEX or self.modulus != 0 or self.separator != DEFAULT_SEPARATOR
@@ -162,9 +162,9 @@ def _apply(cfg: RelabelConfig, d: dict[str, str]) -> bool:
     a = cfg.action
     rx = cfg.compiled
     if a == "drop":
-        return rx.match(val) is None
+        return not rx.matches(val)
     if a == "keep":
-        return rx.match(val) is not None
+        return rx.matches(val)
     if a == "dropequal":
         return d.get(cfg.target_label, "") != val
     if a == "keepequal":
@@ -194,10 +194,10 @@ def _apply(cfg: RelabelConfig, d: dict[str, str]) -> bool:
             if m is not None:
                 _set(d, expand(cfg.replacement, m), value)
     elif a == "labeldrop":
-        for name in [n for n in d if rx.match(n) is not None]:
+        for name in [n for n in d if rx.matches(n)]:
             del d[name]
     elif a == "labelkeep":
-        for name in [n for n in d if rx.match(n) is None]:
+        for name in [n for n in d if not rx.matches(n)]:
             del d[name]
     return True
 

@@ -12,12 +12,11 @@ by :class:`~promlab.promql.parser.calls.CallsMixin`, duration expressions by
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import replace
 
-from promlab.errors import ParseError
+from promlab.errors import ParseError, RegexError
 from promlab.model import Matcher, MatchType
-from promlab.model.re2 import go_regexp_error, re2_to_python
+from promlab.model.re2 import compile_anchored
 from promlab.promql.parser import ast
 from promlab.promql.parser.calls import METRIC_WORDS, CallsMixin
 from promlab.promql.parser.checker import check
@@ -266,11 +265,12 @@ class Parser(CallsMixin, DurationExprMixin):
                 self.advance()
                 sign = -1.0 if t.typ == "SUB" else 1.0
                 t = self.peek()
-            if t.typ != "NUMBER":
+            if t.typ not in ("NUMBER", "DURATION"):
                 raise self.unexpected("@", "timestamp")
             self.advance()
             try:
-                ts = sign * parse_number(t.val)
+                # Prometheus 3: a duration literal is a timestamp in seconds (@ 1m40s = @ 100).
+                ts = sign * (self.duration_ms(t) / 1000 if t.typ == "DURATION" else parse_number(t.val))
             except ValueError as e:
                 self.error(f"error parsing number: {e}", t.pos, t.end)
                 ts = 0.0
@@ -383,13 +383,11 @@ class Parser(CallsMixin, DurationExprMixin):
                     end: int) -> Matcher | None:
         if mt is MatchType.EQUAL or mt is MatchType.NOT_EQUAL:
             return Matcher(mt, name, value)
-        translated = re2_to_python(value)
         try:
-            compiled = re.compile(f"(?s:{translated})\\Z")
-        except re.error as e:
-            self.error(go_regexp_error(value, e), start, end)
+            compile_anchored(value)  # cached: the Matcher below reuses it
+        except RegexError as e:
+            self.error(str(e), start, end)
             return None
-        del compiled  # Matcher compiles (and caches) the same translation.
         return Matcher(mt, name, value)
 
 

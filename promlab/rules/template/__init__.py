@@ -30,7 +30,7 @@ Not supported (differences from Go/Prometheus):
 - Complex number constants; ``range`` over an integer (Go 1.22); native histogram values.
 - ``title`` follows ``strings.Title`` (Prometheus 2.x), not the ``cases.Title`` of 3.x.
 - Nested ``{{template}}`` calls stop at depth 1000 (Go: 100000).
-- Regular expressions run on Python's ``re`` after RE2 translation (:mod:`promlab.model.re2`).
+- Regular expressions run on RE2 (Go's ``regexp`` semantics, linear time; :mod:`promlab.model.re2`).
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from promlab.model.re2 import expand, go_regexp_error, re2_to_python
+from promlab.errors import RegexError
+from promlab.model.re2 import Regex, compile_regex, replace_all
 from promlab.model.time import parse_go_duration
 from promlab.rules.template.builtins import (
     CallError,
@@ -199,28 +200,16 @@ def to_duration(_: FuncContext, i: Any) -> GoDuration:
     return GoDuration(_int64(to_float(i) * 1e9))
 
 
-def _compile(pattern: str) -> re.Pattern[str]:
+def _compile(pattern: str) -> Regex:
+    """Go's ``regexp.Compile`` (RE2, linear time; see :mod:`promlab.model.re2`)."""
     try:
-        return _compile_cached(pattern)
-    except re.error as e:
-        msg = go_regexp_error(pattern, e).replace(f"`^(?s:{pattern})$`", f"`{pattern}`")
-        raise CallError(msg) from None
-
-
-_RE_CACHE: dict[str, re.Pattern[str]] = {}
-
-
-def _compile_cached(pattern: str) -> re.Pattern[str]:
-    r = _RE_CACHE.get(pattern)
-    if r is None:
-        if len(_RE_CACHE) > 1024:
-            _RE_CACHE.clear()
-        r = _RE_CACHE[pattern] = re.compile(re2_to_python(pattern))
-    return r
+        return compile_regex(pattern)
+    except RegexError as e:
+        raise CallError(str(e)) from None
 
 
 def match(_: FuncContext, pattern: str, text: str) -> bool:
-    return _compile(pattern).search(text) is not None
+    return _compile(pattern).matches(text)
 
 
 def re_replace_all(_: FuncContext, pattern: str, repl: str, text: str) -> str:
@@ -231,18 +220,7 @@ def re_replace_all(_: FuncContext, pattern: str, repl: str, text: str) -> str:
 
         shown = f"`{pattern}`" if "`" not in pattern and pattern.isprintable() else quote(pattern)
         raise CallError(f"regexp: Compile({shown}): {e}") from None
-    out: list[str] = []
-    last = 0
-    last_end = -1
-    for m in rx.finditer(text):
-        # Go skips an empty match right after the previous match.
-        if m.start() == m.end() and m.start() == last_end:
-            continue
-        out.append(text[last:m.start()])
-        out.append(expand(repl, m))
-        last = last_end = m.end()
-    out.append(text[last:])
-    return "".join(out)
+    return replace_all(rx, text, repl)
 
 
 def _split_host_port(hp: str) -> tuple[str, str] | None:

@@ -6,13 +6,11 @@ label set are merged when their samples do not collide, as Prometheus does.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
-from promlab.errors import QueryError
+from promlab.errors import QueryError, RegexError
 from promlab.model import METRIC_NAME, Labels
-from promlab.model.re2 import expand
+from promlab.model.re2 import compile_anchored, expand
 from promlab.promql.eval.calls import FunctionCall, FunctionTable
 from promlab.promql.eval.functions._common import string_arg
 from promlab.promql.values import Vector
@@ -78,8 +76,8 @@ def func_label_replace(call: FunctionCall) -> Vector:
     src = string_arg(call.args, nodes, 3)
     regex_str = string_arg(call.args, nodes, 4)
     try:
-        regex = re.compile(f"(?s:{regex_str})")
-    except re.error as exc:
+        regex = compile_anchored(regex_str)
+    except RegexError as exc:
         raise QueryError(f"invalid regular expression in label_replace(): {regex_str}") from exc
     if not _valid_label_name(dst):
         raise QueryError(f"invalid destination label name in label_replace(): {dst}")
@@ -88,7 +86,7 @@ def func_label_replace(call: FunctionCall) -> Vector:
     labels = list(v.labels)
     dn = v.drop_name_mask().copy()
     for i, ls in enumerate(labels):
-        m = regex.fullmatch(ls.get(src, ""))
+        m = regex.match(ls.get(src, ""))
         if m is None:
             continue
         labels[i] = ls.set(dst, expand(repl, m))
