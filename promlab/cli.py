@@ -75,16 +75,25 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not path.is_file():
         return _err("import", f"no such file: {path}")
     t0 = time.perf_counter()
+    options: dict[str, Any] = {"format": args.format, "strict": args.strict}
+    if args.default_timestamp is not None:
+        from promlab.model import parse_time
+
+        try:
+            options["default_timestamp_ms"] = parse_time(args.default_timestamp)
+        except PromlabError as e:
+            return _err("import", e)
     try:
         with Session(args.data, progress=not args.quiet) as session:
-            stats = session.import_file(path, progress=not args.quiet)
+            stats = session.import_file(path, progress=not args.quiet, **options)
     except ExpositionError as e:
-        return _err("import", f"line {e.lineno}: {e.reason}")
+        where = f"line {e.lineno}: " if e.lineno else ""
+        return _err("import", f"{path}: {where}{e.reason} (nothing imported)")
     except PromlabError as e:
-        return _err("import", e)
+        return _err("import", f"{path}: {e} (nothing imported)")
     dt = time.perf_counter() - t0
-    print(f"imported {path} into {args.data} in {dt:.2f} s ({stats.samples / dt:,.0f} samples/s): "
-          f"{_stats_text(stats)}")
+    print(f"imported {path} ({stats.format}, {stats.format_reason}) into {args.data} in {dt:.2f} s "
+          f"({stats.samples / dt:,.0f} samples/s): {_stats_text(stats)}")
     return 0
 
 
@@ -317,6 +326,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", help="the file (not with --from)")
     p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory (default: {DEFAULT_DATA})")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--format", choices=("auto", "openmetrics", "text"), default="auto",
+                   help="file format (default: auto, detected and reported; refused when ambiguous)")
+    p.add_argument("--strict", action="store_true",
+                   help="fail (exit 1, nothing stored) if any sample would be dropped, duplicated "
+                   "or out of order")
+    p.add_argument("--default-timestamp", metavar="TIME",
+                   help="stamp samples without a timestamp with TIME (default: they are an error)")
     p.add_argument("--from", dest="source", metavar="URL",
                    help="a Prometheus server to copy raw samples from (remote read)")
     p.add_argument("--match", action="append", default=[], help="series selector (repeatable)")

@@ -165,6 +165,7 @@ class ParquetStore:
         self._wal: WalWriter | None = None
         self._lock_fd = -1
         self._closed = False
+        self._last_cut = -(1 << 62)  # the automatic flushes' last cut (see _maybe_flush)
         if readonly:
             if not os.path.isdir(path):
                 raise StorageError(f"{path}: no such store directory")
@@ -348,13 +349,13 @@ class ParquetStore:
             self._maybe_flush()
         return stats
 
-    def backfill(self, *, max_samples: int = 40_000_000) -> Backfill:
+    def backfill(self, *, max_samples: int = 40_000_000, staged: bool = False) -> Backfill:
         """A bulk writer of history older than the head, straight to blocks (no WAL, no head).
 
         See :mod:`promlab.storage.backfill`; :func:`promlab.importer.import_file` uses it.
         """
         self._check_open(write=True)
-        return Backfill(self, max_samples=max_samples)
+        return Backfill(self, max_samples=max_samples, staged=staged)
 
     def head_mint(self) -> int | None:
         """The head's oldest sample timestamp (None when empty); the store must be writable."""
@@ -364,14 +365,16 @@ class ParquetStore:
 
     def write_history(self, labels: Sequence[Labels], sids: npt.NDArray[np.int64],
                       refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
-                      vals: npt.NDArray[np.float64], on_block: Callable[[BlockMeta], object]) -> None:
+                      vals: npt.NDArray[np.float64], on_block: Callable[[BlockMeta], object],
+                      blocks_dir: str | None = None) -> None:
         """Write samples sorted by (ref, ts) straight to blocks, one per compaction window.
 
         For :class:`~promlab.storage.backfill.Backfill`; ``on_block`` is called after each block.
+        ``blocks_dir``: write there instead (a staging directory the backfill publishes from).
         """
         with self._lock:
             self._check_open(write=True)
-            for meta in write_windows(self.blocks_dir, labels, sids, refs, ts, vals,
+            for meta in write_windows(blocks_dir or self.blocks_dir, labels, sids, refs, ts, vals,
                                       width=self.max_block_duration_ms, seq=self._seq,
                                       bucket_ms=self.bucket_duration_ms, progress=self.progress):
                 self._seq += 1
@@ -391,7 +394,11 @@ class ParquetStore:
         bd = self.block_duration_ms
         if h.maxt - h.mint > bd * 3 // 2:
             cut = (h.maxt - bd // 2) // bd * bd
-            if cut > h.mint:
+            # Only when the cut moved on since the last flush: a far-future or far-past sample
+            # stretches the head's span for good, and flushing on every commit then (issue 15's
+            # compaction storm) would gain nothing; stragglers below the cut go with the next one.
+            if cut > h.mint and cut > self._last_cut:
+                self._last_cut = cut
                 self._flush_before(cut)
 
     def flush(self) -> None:
