@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from promlab.errors import FunctionNotImplemented, QueryError
+from promlab.errors import QueryError
 from promlab.model import Labels
 from promlab.promql.engine import Engine, Result
 from promlab.promql.values import Scalar, Vector
@@ -43,7 +43,7 @@ def store_with(series: dict[str, list[float | None]], interval_ms: int = 5 * M) 
 
 
 def run(store: MemoryStorage, query: str, t_ms: int) -> Result:
-    return Engine().instant(store, query, t_ms)
+    return Engine(features="all").instant(store, query, t_ms)
 
 
 def as_dict(result: Result) -> dict[str, float]:
@@ -169,7 +169,7 @@ def test_rate_non_counter_info_with_position() -> None:
 
 def test_rate_range_query_matches_instant() -> None:
     store = store_with(COUNTERS)
-    rng = Engine().range(store, "rate(http_requests_total[20m])", 20 * M, 50 * M, 5 * M)
+    rng = Engine(features="all").range(store, "rate(http_requests_total[20m])", 20 * M, 50 * M, 5 * M)
     assert isinstance(rng.value, Vector)
     for j, t in enumerate(range(20 * M, 50 * M + 1, 5 * M)):
         inst = as_dict(run(store, "rate(http_requests_total[20m])", t))
@@ -235,7 +235,7 @@ def test_sort_by_label_is_natural() -> None:
 
 def test_sort_in_range_query_warns() -> None:
     store = store_with({'v{k="a"}': [3, 3]})
-    res = Engine().range(store, "sort(v)", 0, 5 * M, M)
+    res = Engine(features="all").range(store, "sort(v)", 0, 5 * M, M)
     assert res.annotations.warnings == [
         "PromQL warning: sort is ineffective for range queries since results are always "
         "ordered by labels (1:1)"]
@@ -330,15 +330,33 @@ def test_histogram_quantiles_labels() -> None:
 
 
 def test_duration_functions() -> None:
-    res = Engine().range(store_with({}), "end() - start() + step() + range()", 60 * S,
+    res = Engine(features="all").range(store_with({}), "end() - start() + step() + range()", 60 * S,
                          180 * S, 30 * S)
     values = res.value.values
     assert np.allclose(values, 120 + 30 + 120)
 
 
-def test_info_is_not_implemented() -> None:
-    with pytest.raises(FunctionNotImplemented):
-        run(store_with({"up": [1]}), "info(up)", M)
+@pytest.mark.parametrize(("query", "expected"), [
+    pytest.param("info(up)", [{"__name__": "up", "instance": "a", "job": "j", "version": "1.0", "region": "eu"}],
+                 id="all-data-labels"),
+    pytest.param('info(up, {version=~".+"})', [{"__name__": "up", "instance": "a", "job": "j", "version": "1.0"}],
+                 id="one-data-label"),
+    pytest.param('info(up, {nope=~".+"})', [], id="required-label-missing-drops"),
+    pytest.param('info(up, {__name__="build_info"})', [{"__name__": "up", "instance": "a", "job": "j"}],
+                 id="no-such-info-metric-keeps"),
+    pytest.param("info(target_info)", [{"__name__": "target_info", "instance": "a", "job": "j",
+                                        "version": "1.0", "region": "eu"},
+                                       {"__name__": "target_info", "instance": "b", "job": "j", "version": "2.0"}],
+                 id="info-series-pass-through"),
+])
+def test_info(query: str, expected: list[dict[str, str]]) -> None:
+    st = MemoryStorage()
+    st.add_series(Labels({"__name__": "up", "instance": "a", "job": "j"}), [0], [1.0])
+    st.add_series(Labels({"__name__": "target_info", "instance": "a", "job": "j", "version": "1.0",
+                          "region": "eu"}), [0], [1.0])
+    st.add_series(Labels({"__name__": "target_info", "instance": "b", "job": "j", "version": "2.0"}), [0], [1.0])
+    res = run(st, query, M)
+    assert sorted((dict(ls.pairs) for ls in res.value.labels), key=str) == sorted(expected, key=str)
 
 
 def test_rate_is_vectorised_fast() -> None:
@@ -351,7 +369,7 @@ def test_rate_is_vectorised_fast() -> None:
         store.add_series(Labels({"__name__": "c_total", "i": str(i)}), ts, np.cumsum(
             np.full(ts.size, 1.0 + i % 7)))
     t0 = time.perf_counter()
-    res = Engine().range(store, "rate(c_total[5m])", 3600 * S, 3 * 3600 * S, 10 * S)
+    res = Engine(features="all").range(store, "rate(c_total[5m])", 3600 * S, 3 * 3600 * S, 10 * S)
     assert time.perf_counter() - t0 < 5.0
     assert isinstance(res.value, Vector)
     assert np.allclose(res.value.values[0], 1.0 / 15)

@@ -20,6 +20,8 @@ import numpy as np
 from promlab.errors import FunctionNotImplemented, QueryCanceled, QueryTimeout, TooManySamples
 from promlab.model import Matcher
 from promlab.promql.eval import binops, selectors, subquery
+from promlab.promql.eval.info import eval_info
+from promlab.promql.eval.names import finalize_names
 from promlab.promql.eval.registry import AGGREGATIONS, FUNCTION_IMPLS, AggregationCall, FunctionCall
 from promlab.promql.parser.ast import (
     AggregateExpr,
@@ -184,6 +186,9 @@ class Evaluator:
         self.check()
         before = self.current_samples
         value = evaluate(node, self, ctx)
+        if not ctx.delayed_name_removal and isinstance(value, Vector) and value.drop_name is not None \
+                and value.drop_name.any():
+            value = finalize_names(value)
         self.current_samples = before
         self.add_samples(sample_count(value))
         return value
@@ -224,6 +229,8 @@ def _unary(node: UnaryExpr, ev: Evaluator, ctx: EvalContext) -> Value:
 @evaluate.register
 def _call(node: Call, ev: Evaluator, ctx: EvalContext) -> Value:
     name = node.func.name
+    if name == "info":   # needs the evaluator: info series are looked up at the samples' time
+        return eval_info(node, ev, ctx)
     impl = FUNCTION_IMPLS.get(name)
     if impl is None:
         raise FunctionNotImplemented(f"function {name!r} is not implemented")

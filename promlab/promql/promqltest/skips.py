@@ -1,8 +1,7 @@
 """What the runner skips, and why: every skipped eval is counted under one of these reasons.
 
-promlab has no native histograms yet and does not implement Prometheus's experimental syntax
-(duration expressions, ``fill`` modifiers, ``anchored``/``smoothed``, ``info()``, type-and-unit
-labels, start timestamps). Evals that need them are skipped, detected by syntax (so a skip does not
+promlab has no native histograms yet and does not implement some of Prometheus's experimental
+features (``anchored``/``smoothed``, start timestamps). Evals that need them are skipped, detected by syntax (so a skip does not
 depend on whether our parser happens to accept the construct):
 
 * optionally (``Runner(file_skips=True)``), every eval of the files that exist to test one
@@ -55,21 +54,11 @@ FILE_SKIPS: dict[str, str] = {
 }
 
 _STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`[^`]*`')
-_BRACKET = re.compile(r"\[([^\[\]]*)\]")
-_NUMLIKE = r"(?:[0-9][0-9a-zA-Z_.]*|\.[0-9][0-9a-zA-Z_.]*)"
-_PLAIN_RANGE = re.compile(rf"^\s*{_NUMLIKE}\s*(?::\s*(?:{_NUMLIKE})?\s*)?$")
 _SYNTAX_RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\bfill(?:_left|_right)?\s*\("), FILL),
     (re.compile(r"\b(?:anchored|smoothed)\b"), EXTENDED),
-    (re.compile(r"(?<![\w:])info\s*\("), INFO),
     (re.compile(r"(?<![\w:])start_timestamp\s*\(|@st\b"), START_TS),
-    (re.compile(r"\boffset\s*[-+]?\s*\(|(?<![\w:])(?:step|range)\s*\(\s*\)|(?<![\w:])(?:min_of|max_of)\s*\(",
-                re.IGNORECASE), DURATION_EXPR),
     (re.compile(r"(?<![\w:])histogram_(?:count|sum|avg|stddev|stdvar)\s*\(|[<>]/"), HISTOGRAM_FUNCTION),
 ]
-_TYPE_UNIT = re.compile(r"__(?:type|unit)__")
-# start()/end() as functions (not as "@ start()") belong to the duration-expression feature.
-_START_END = re.compile(r"(?<![\w:])(?:start|end)\s*\(\s*\)", re.IGNORECASE)
 
 
 def file_skip_reason(name: str) -> str | None:
@@ -79,19 +68,12 @@ def file_skip_reason(name: str) -> str | None:
 
 
 def syntax_skip_reason(expr: str) -> str | None:
-    """The experimental or native-histogram syntax ``expr`` uses, as a skip reason."""
-    if _TYPE_UNIT.search(expr):
-        return TYPE_UNIT
+    """The experimental or native-histogram syntax ``expr`` uses that promlab lacks, as a skip
+    reason (duration expressions, ``fill`` modifiers and type-and-unit labels are supported)."""
     bare = _STRING.sub('""', expr)
     for pattern, reason in _SYNTAX_RULES:
         if pattern.search(bare):
             return reason
-    for m in _START_END.finditer(bare):
-        if not bare[: m.start()].rstrip().endswith("@"):
-            return DURATION_EXPR
-    for m in _BRACKET.finditer(bare):
-        if not _PLAIN_RANGE.match(m.group(1)):
-            return DURATION_EXPR
     return None
 
 
