@@ -146,7 +146,8 @@ def cmd_query(args: argparse.Namespace) -> int:
         return _err("query", f"no store at {args.data}")
     try:
         # Progress (a long WAL replay) goes to stderr: stdout stays clean for json/csv.
-        engine = Engine(timeout=args.timeout, max_samples=args.max_samples)
+        engine = Engine(timeout=args.timeout, max_samples=args.max_samples,
+                        features=args.enable_feature)
         with Session(args.data, read_only=True, progress=not args.quiet, engine=engine) as session:
             if ranged:
                 df = session.query_range(args.expr, args.start, args.end, args.step)
@@ -380,6 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (on stderr)")
 
     rules = add("rules", lambda a: 2, "check, backtest and backfill rule files")
+    p.add_argument("--enable-feature", action="append", default=[], metavar="NAME[,NAME...]",
+                   help="PromQL feature flags with Prometheus's names (repeatable), e.g. "
+                        "promql-experimental-functions, promql-duration-expr, "
+                        "promql-extended-range-selectors, promql-binop-fill-modifiers, all")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="COMMAND", required=True)
     p = add("check", cmd_rules_check, "check rule files as promtool check rules does", parent=rules_sub)
     p.add_argument("files", nargs="+", metavar="FILE")

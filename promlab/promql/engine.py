@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 
 import numpy as np
 
 from promlab.errors import BadData, PromlabError, QueryError
 from promlab.model import Labels
 from promlab.model.time import DurationLike, parse_duration
+from promlab.promql.eval.durations import resolve_durations
 from promlab.promql.eval.evaluator import Evaluator
 from promlab.promql.eval.names import finalize_names
+from promlab.promql.features import DELAYED_NAME_REMOVAL, check_features, resolve_features
 from promlab.promql.parser import parse_expr, to_string
 from promlab.promql.parser.ast import (
     Expr,
@@ -107,10 +110,16 @@ class Engine:
         Longest a query may run before :class:`~promlab.errors.QueryTimeout` (None: no limit).
     default_subquery_step
         Step of ``expr[range:]`` subqueries without an explicit step.
+    features
+        Feature flags with Prometheus's ``--enable-feature`` names (see
+        :mod:`promlab.promql.features`): experimental syntax and functions are refused unless
+        enabled; ``"all"`` enables everything.
     """
 
     def __init__(self, *, lookback_delta: DurationLike = "5m", max_samples: int = 50_000_000,
-                 timeout: DurationLike | None = "2m", default_subquery_step: DurationLike = "1m") -> None:
+                 timeout: DurationLike | None = "2m", default_subquery_step: DurationLike = "1m",
+                 features: Iterable[str] | str | None = None) -> None:
+        self.features = resolve_features(features)
         self.lookback_ms = _ms(lookback_delta, name="lookback_delta") or 5 * 60 * 1000
         self.max_samples = int(max_samples)
         self.timeout_ms = None if timeout is None else _ms(timeout, name="timeout")
@@ -147,7 +156,10 @@ class Engine:
         ctx = EvalContext(steps_ms=steps, start_ms=start_ms, end_ms=end_ms, step_ms=step_ms,
                           lookback_ms=self.lookback_ms,
                           default_subquery_step_ms=self.default_subquery_step_ms,
-                          max_samples=self.max_samples, query=text)
+        check_features(node, self.features)
+        node = resolve_durations(node, step_ms, end_ms - start_ms)
+                          max_samples=self.max_samples, query=text,
+                          delayed_name_removal=DELAYED_NAME_REMOVAL in self.features)
         bounds = data_time_range(node, start_ms, end_ms, lookback_ms=self.lookback_ms) or (0, 0)
         deadline = None if self.timeout_ms is None else started + self.timeout_ms / 1000.0
         ev = Evaluator(queryable, mint_ms=bounds[0], maxt_ms=bounds[1],

@@ -83,6 +83,7 @@ class EvalContext:
     max_samples: int = 50_000_000
     annotations: Annotations = field(default_factory=Annotations)
     query: str = ""                    # query text (for annotation positions)
+    delayed_name_removal: bool = True  # False: __name__ dropped at each operation (eager)
 
     @property
     def num_steps(self) -> int:

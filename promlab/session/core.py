@@ -67,6 +67,10 @@ class Session:
     external_url
         The URL people reach this Prometheus at: ``$externalURL`` in rule templates and the
         start of alerts' ``generatorURL`` (default ``http://<hostname>:9090``).
+    features
+        PromQL feature flags with Prometheus's ``--enable-feature`` names (a list or a
+        comma-separated string, ``"all"`` for every one), e.g.
+        ``features=["promql-experimental-functions"]``; see :mod:`promlab.promql.features`.
     store_options
         Passed to :func:`promlab.storage.open_store` (``retention_time``, ``cache_size``, ...).
 
@@ -81,7 +85,8 @@ class Session:
 
     def __init__(self, data: Any = "data", config: Any = None, *, read_only: bool = False,
                  engine: Engine | None = None, progress: bool | None = None,
-                 external_url: str | None = None, **store_options: Any) -> None:
+                 external_url: str | None = None, features: Any = None,
+                 **store_options: Any) -> None:
         self._lock = threading.RLock()
         self.external_url = (external_url if external_url is not None
                              else f"http://{socket.gethostname()}:9090").rstrip("/")
@@ -89,7 +94,9 @@ class Session:
         self.registry = CollectorRegistry()
         self._closed = False
         self.read_only = read_only
-        self.engine = engine if engine is not None else Engine()
+        if engine is not None and features is not None:
+            raise BadData("pass either engine= or features=, not both (give the Engine its features)")
+        self.engine = engine if engine is not None else Engine(features=features)
         self.path: str | None = None
         self._config_source = config
         self._config: Config | None = None

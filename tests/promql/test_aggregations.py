@@ -54,7 +54,7 @@ DATA = {
 
 
 def run(query: str, t_ms: int = M) -> Result:
-    return Engine().instant(store_with(DATA), query, t_ms)
+    return Engine(features="all").instant(store_with(DATA), query, t_ms)
 
 
 def as_dict(res: Result) -> dict[str, float]:
@@ -132,7 +132,7 @@ def test_topk_nan_ranks_last() -> None:
 
 def test_topk_range_query_per_step() -> None:
     store = store_with({s("x", i="a"): [1, 5, 1], s("x", i="b"): [2, 1, 2]})
-    res = Engine().range(store, "topk(1, x)", 0, 2 * M, M)
+    res = Engine(features="all").range(store, "topk(1, x)", 0, 2 * M, M)
     v = res.value
     assert isinstance(v, Vector)
     got = {ls["i"]: v.present[i].tolist() for i, ls in enumerate(v.labels)}
@@ -175,9 +175,9 @@ def test_quantile_warning() -> None:
 def test_group_drop_name_propagates() -> None:
     # sum by (__name__) over rate() drops the kept name at the end.
     store = store_with({s("c_total", a="1"): [0, 60, 120], s("c_total", a="2"): [0, 60, 120]})
-    res = Engine().instant(store, "sum by (__name__) (rate(c_total[2m]))", 2 * M)
+    res = Engine(features="all").instant(store, "sum by (__name__) (rate(c_total[2m]))", 2 * M)
     assert [str(ls) for ls in res.value.labels] == ["{}"]
-    res = Engine().instant(store, "sum by (__name__) (c_total)", 2 * M)
+    res = Engine(features="all").instant(store, "sum by (__name__) (c_total)", 2 * M)
     assert [str(ls) for ls in res.value.labels] == ["c_total"]
 
 
@@ -196,7 +196,7 @@ def test_sum_many_series_vectorised() -> None:
     for i in range(300):
         store.add_series(Labels({"__name__": "g", "i": str(i), "m": str(i % 3)}), ts,
                          rng.random(ts.size))
-    res = Engine().range(store, "sum by (m) (g)", 0, 59 * M, M)
+    res = Engine(features="all").range(store, "sum by (m) (g)", 0, 59 * M, M)
     assert len(res.value) == 3
     assert np.all(res.value.values > 30)
 
@@ -213,7 +213,7 @@ def test_big_group_compensated_sum_avg_stddev() -> None:
     vals = rng.normal(size=2000) * 10.0 ** rng.integers(-3, 4, 2000)
     vals[10], vals[20] = 1e100, -1e100  # cancels exactly; compensation keeps the rest
     store = _big_store(vals)
-    eng = Engine()
+    eng = Engine(features="all")
     got = eng.instant(store, "sum(b)", 0).value.values[0, 0]
     assert got == pytest.approx(math.fsum(vals.tolist()), rel=1e-12)
     got = eng.instant(store, "avg(b)", 0).value.values[0, 0]
@@ -228,5 +228,5 @@ def test_big_group_infinities() -> None:
     vals = np.ones(1500)
     vals[7] = INF
     store = _big_store(vals)
-    assert Engine().instant(store, "avg(b)", 0).value.values[0, 0] == INF
-    assert math.isnan(Engine().instant(store, "stddev(b)", 0).value.values[0, 0])
+    assert Engine(features="all").instant(store, "avg(b)", 0).value.values[0, 0] == INF
+    assert math.isnan(Engine(features="all").instant(store, "stddev(b)", 0).value.values[0, 0])

@@ -310,7 +310,7 @@ def store() -> MemoryStorage:
 
 def _instant(store: MemoryStorage, expr: str) -> dict[str, float] | str:
     try:
-        res = Engine().instant(store, expr, INSTANT_MS)
+        res = Engine(features="all").instant(store, expr, INSTANT_MS)
     except (QueryError, BadData):
         return FAILS
     v = res.value
@@ -323,7 +323,7 @@ def _instant(store: MemoryStorage, expr: str) -> dict[str, float] | str:
 def _range_labels(store: MemoryStorage, case: Case) -> frozenset[str] | str:
     a, b, step = case.range_m
     try:
-        res = Engine().range(store, case.expr, T0_MS + a * M, T0_MS + b * M, step * M)
+        res = Engine(features="all").range(store, case.expr, T0_MS + a * M, T0_MS + b * M, step * M)
     except (QueryError, BadData):
         return FAILS
     v = res.value

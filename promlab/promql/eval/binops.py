@@ -245,12 +245,30 @@ def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
         for j in one_by_sig.get(g, ()):
             pm.append(i)
             po.append(j)
+    # As in Prometheus, fill_left fills the many side and fill_right the one side, also for
+    # group_right (where the many side is the right-hand one).
+    fill_many, fill_one = matching.fill_lhs, matching.fill_rhs
+    n_real = len(pm)
+    # fill modifiers: a pair with a filled side uses the extra last row of that side.
+    if fill_one is not None:
+        pm.extend(range(len(many)))
+        po.extend([len(one)] * len(many))
+    if fill_many is not None:
+        pm.extend([len(many)] * len(one))
+        po.extend(range(len(one)))
     if not pm:
         return Vector.empty(n_steps)
     pair_many = np.asarray(pm, np.int64)
     pair_one = np.asarray(po, np.int64)
-    pair_present = many.present[pair_many] & one.present[pair_one]
-    pair_sig = s_many[pair_many]
+    if n_real == len(pm):
+        pair_present = many.present[pair_many] & one.present[pair_one]
+        pair_sig = s_many[pair_many]
+        many_values, one_values = many.values, one.values
+    else:
+        many_values = np.vstack([many.values, np.full((1, n_steps), fill_many or 0.0)])
+        one_values = np.vstack([one.values, np.full((1, n_steps), fill_one or 0.0)])
+        pair_present, pair_sig = _fill_pairs(many, one, s_many, s_one, n_groups, pair_many,
+                                             pair_one, n_real)
     if matching.card == "one-to-one" and \
             (_group_count(pair_present, pair_sig, n_groups) > 1).any():
         raise QueryError("multiple matches for labels: many-to-one matching must be explicit "
@@ -261,10 +279,15 @@ def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
     out_labels: list[Labels] = []
     pair_row = np.empty(pair_many.shape[0], np.int64)
     for k, (i, j) in enumerate(zip(pm, po, strict=True)):
-        key = (i, j if matching.include else 0)
+        key = (i, j if matching.include or i == len(many) else 0)
         ls = cache.get(key)
         if ls is None:
-            ls = cache[key] = _result_labels(many.labels[i], one.labels[j], op, matching)
+            if i == len(many):   # a filled many side: the match group's labels
+                ls = _result_labels(_match_labels(one.labels[j], matching), one.labels[j], op, matching)
+            else:
+                ls = _result_labels(many.labels[i], one.labels[j] if j < len(one) else Labels(),
+                                    op, matching)
+            cache[key] = ls
         r = row_of.get(ls)
         if r is None:
             r = row_of[ls] = len(out_labels)
@@ -281,8 +304,8 @@ def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
                 raise QueryError("multiple matches for labels: grouping labels must ensure "
                                  "unique matches")
             raise QueryError("vector cannot contain metrics with the same labelset")
-    lv = many.values[pair_many]
-    rv = one.values[pair_one]
+    lv = many_values[pair_many]
+    rv = one_values[pair_one]
     if one_to_many:
         lv, rv = rv, lv
     if op in COMPARISON:
@@ -311,6 +334,33 @@ def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
         if many_drop.any():
             np.logical_or.at(drop, pair_row, many_drop[pair_many])
     return _drop_empty_rows(Vector(out_labels, values, present, drop))
+
+
+def _fill_pairs(many: Vector, one: Vector, s_many: I64, s_one: I64, n_groups: int,
+                pair_many: I64, pair_one: I64, n_real: int) -> tuple[B, I64]:
+    """Presence and signature of each pair when ``fill`` modifiers add pairs past ``n_real``.
+
+    A pair with a filled one side exists where its many-side series is present and no
+    one-side series of its group is; a pair with a filled many side, the other way round.
+    """
+    n_many, n_one = len(many), len(one)
+    many_any = _group_any(many.present, s_many, n_groups)
+    one_any = _group_any(one.present, s_one, n_groups)
+    pm, po = pair_many[:n_real], pair_one[:n_real]
+    parts = [many.present[pm] & one.present[po]]
+    sigs = [s_many[pm]]
+    rest_m, rest_o = pair_many[n_real:], pair_one[n_real:]
+    filled_one = rest_o == n_one
+    if filled_one.any():
+        i = rest_m[filled_one]
+        parts.append(many.present[i] & ~one_any[s_many[i]])
+        sigs.append(s_many[i])
+    filled_many = rest_m == n_many
+    if filled_many.any():
+        j = rest_o[filled_many]
+        parts.append(one.present[j] & ~many_any[s_one[j]])
+        sigs.append(s_one[j])
+    return np.concatenate(parts), np.concatenate(sigs)
 
 
 def _fmt(ls: Labels) -> str:

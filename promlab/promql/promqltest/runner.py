@@ -166,7 +166,9 @@ class Runner:
         if engine is None:
             from promlab.promql.engine import Engine
 
-            engine = Engine(lookback_delta="5m", max_samples=10000, default_subquery_step="1m")
+            # Prometheus's test scripts run with every experimental feature enabled.
+            engine = Engine(lookback_delta="5m", max_samples=10000, default_subquery_step="1m",
+                            features="all")
         self.engine = engine
         self.at_reruns = at_reruns
         self.range_mode = range_mode
