@@ -112,7 +112,7 @@ def verify_footer(fh: Any, path: str, rec: dict[str, Any]) -> None:
     """Check the footer CRC of the open samples file ``fh`` before Parquet parses it."""
     size = int(rec["size"])
     try:
-        tail = fh.read_at(8, size - 8).to_pybytes() if size >= 12 else b""
+        tail = bytes(fh.read_at(8, size - 8)) if size >= 12 else b""
     except (OSError, pa.ArrowException) as exc:
         raise StorageError(f"{path}: unreadable Parquet footer: {exc}") from exc
     if len(tail) != 8 or tail[4:] != b"PAR1":

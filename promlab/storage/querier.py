@@ -104,8 +104,11 @@ class ParquetQuerier:
     """A :class:`~promlab.storage.interface.Querier` over blocks and a head snapshot."""
 
     def __init__(self, mint_ms: int, maxt_ms: int, head: HeadView | None,
-                 blocks: Sequence[Block], cache: DecodedCache | None = None) -> None:
+                 blocks: Sequence[Block], cache: DecodedCache | None = None, *,
+                 warnings: Sequence[str] = ()) -> None:
         self._cache = cache
+        #: Problems the answers are subject to (damaged blocks skipped), for result annotations.
+        self.warnings = list(warnings)
         self.mint_ms = mint_ms
         self.maxt_ms = maxt_ms
         self._head = head
