@@ -4,6 +4,23 @@ Writers get an :class:`Appender`; readers get a :class:`Querier` from a :class:`
 Nothing above storage imports anything but this module (and ``promlab.model``).
 
 Times are int milliseconds since the epoch. Ranges are closed: ``[mint_ms, maxt_ms]``.
+
+Native histograms are a second value kind beside floats (:mod:`promlab.model.histogram`):
+
+* Writers call :meth:`Appender.append_histogram` / :meth:`Appender.append_histogram_batch` with
+  :class:`~promlab.model.histogram.Histogram` (integer, delta buckets: what scrapes produce) or
+  :class:`~promlab.model.histogram.FloatHistogram` (recording rules) values. A series may hold
+  both kinds over time (Prometheus allows it); at one timestamp the last write wins, whatever
+  its kind. Staleness is always the float :data:`~promlab.model.STALE_NAN` sample, also in a
+  histogram series.
+* Readers get the histograms in :attr:`SeriesSet.histograms`: ``None`` when the set holds no
+  histogram sample (the float-only fast path: nothing else changes), else an object array
+  parallel to ``ts_ms``/``values`` whose entry ``k`` is the
+  :class:`~promlab.model.histogram.FloatHistogram` of sample ``k`` (absolute float counts, as
+  Prometheus's engine converts them) or ``None`` for a float sample. ``values[k]`` of a
+  histogram sample is NaN (:data:`HISTOGRAM_PLACEHOLDER`, a NaN with its own bit pattern) so
+  float-only code never mistakes it for a number; :meth:`SeriesSet.histogram_mask` is the kind
+  mask.
 """
 
 from __future__ import annotations
@@ -16,8 +33,10 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.model import Labels, Matcher
+from promlab.model.histogram import FloatHistogram, Histogram
 
 __all__ = [
+    "HISTOGRAM_PLACEHOLDER",
     "AppendStats",
     "Appender",
     "Querier",
@@ -27,6 +46,12 @@ __all__ = [
     "Storage",
     "clamp_range",
 ]
+
+#: ``values[k]`` of a histogram sample: a NaN with bit pattern 0x7ff0000000000003 (not the
+#: staleness marker's 0x...02).
+HISTOGRAM_PLACEHOLDER: float = float(np.array([0x7FF0000000000003], np.uint64).view(np.float64)[0])
+
+AnyHistogram = Histogram | FloatHistogram
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +65,17 @@ class SeriesSet:
     ``labels.Compare``); within a series timestamps are strictly increasing. Values may contain
     the staleness marker (:data:`promlab.model.STALE_NAN`). Arrays are read-only views that stay
     valid after the querier is closed. Series with no samples in range may be omitted.
+
+    ``histograms`` is ``None`` unless some sample is a native histogram; then it is an object
+    array parallel to ``values`` holding a :class:`~promlab.model.histogram.FloatHistogram` for
+    each histogram sample and ``None`` for each float sample (see the module docstring).
     """
 
     labels: list[Labels]
     offsets: npt.NDArray[np.int64]
     ts_ms: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
+    histograms: npt.NDArray[np.object_] | None = None
 
     @classmethod
     def empty(cls) -> SeriesSet:
@@ -64,6 +94,18 @@ class SeriesSet:
 
     def lengths(self) -> npt.NDArray[np.int64]:
         return np.diff(self.offsets)
+
+    def histogram_mask(self) -> npt.NDArray[np.bool_]:
+        """Per sample: True for a native histogram sample (all False without histograms)."""
+        if self.histograms is None:
+            return np.zeros(self.num_samples, bool)
+        return np.fromiter((h is not None for h in self.histograms), bool, self.num_samples)
+
+    def series_histograms(self, i: int) -> npt.NDArray[np.object_] | None:
+        """Series ``i``'s slice of :attr:`histograms` (None when the set has none)."""
+        if self.histograms is None:
+            return None
+        return self.histograms[int(self.offsets[i]):int(self.offsets[i + 1])]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +192,20 @@ class Appender(Protocol):
         values: npt.NDArray[np.float64],
     ) -> None:
         """Append ``len(index)`` samples; sample ``k`` belongs to ``series[index[k]]``."""
+        ...
+
+    def append_histogram(self, labels: Labels, ts_ms: int, h: AnyHistogram) -> None:
+        """Append one native histogram sample (integer or float histogram)."""
+        ...
+
+    def append_histogram_batch(
+        self,
+        series: Sequence[Labels],
+        index: npt.NDArray[np.integer],
+        ts_ms: npt.NDArray[np.int64],
+        hists: Sequence[AnyHistogram],
+    ) -> None:
+        """Append ``len(index)`` histogram samples; sample ``k`` is ``hists[k]`` of ``series[index[k]]``."""
         ...
 
     def commit(self) -> AppendStats: ...

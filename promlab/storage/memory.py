@@ -2,6 +2,8 @@
 
 Same contract as the Parquet store (:mod:`promlab.storage.interface`), no durability. Duplicate
 timestamps: the last write wins. Out-of-order appends are accepted (series are kept sorted).
+Native histograms are kept as :class:`~promlab.model.histogram.FloatHistogram` objects in a
+per-series object column beside the floats (None for float samples).
 """
 
 from __future__ import annotations
@@ -13,27 +15,44 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.model import Labels, Matcher
-from promlab.storage.interface import AppendStats, SelectHints, SeriesSet, clamp_range
+from promlab.model.histogram import FloatHistogram, Histogram
+from promlab.storage.interface import (
+    HISTOGRAM_PLACEHOLDER,
+    AppendStats,
+    SelectHints,
+    SeriesSet,
+    clamp_range,
+)
 
 __all__ = ["MemoryStorage"]
 
 
 class _Series:
-    __slots__ = ("ts", "values")
+    __slots__ = ("hists", "ts", "values")
 
     def __init__(self) -> None:
         self.ts = np.zeros(0, np.int64)
         self.values = np.zeros(0, np.float64)
+        self.hists: npt.NDArray[np.object_] | None = None
 
-    def merge(self, ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> None:
+    def merge(self, ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64],
+              hists: npt.NDArray[np.object_] | None = None) -> None:
         all_ts = np.concatenate([self.ts, ts])
         all_v = np.concatenate([self.values, values])
+        all_h = None
+        if hists is not None or self.hists is not None:
+            all_h = np.concatenate([
+                np.full(self.ts.shape[0], None, object) if self.hists is None else self.hists,
+                np.full(ts.shape[0], None, object) if hists is None else hists])
         # Stable sort, then keep the last of equal timestamps: later writes win.
         order = np.argsort(all_ts, kind="stable")
         all_ts, all_v = all_ts[order], all_v[order]
         keep = np.ones(all_ts.shape[0], bool)
         keep[:-1] = all_ts[1:] != all_ts[:-1]
         self.ts, self.values = all_ts[keep], all_v[keep]
+        if all_h is not None:
+            kept = all_h[order][keep]
+            self.hists = kept if any(h is not None for h in kept) else None
 
 
 class MemoryStorage:
@@ -73,13 +92,33 @@ class MemoryStorage:
             s = self._series.setdefault(labels, _Series())
             s.merge(np.asarray(ts_ms, np.int64), np.asarray(values, np.float64))
 
-    def _commit(self, batch: dict[Labels, tuple[list[int], list[float]]]) -> AppendStats:
+    def add_histogram_series(self, labels: Labels, ts_ms: Sequence[int] | npt.NDArray[np.int64],
+                             hists: Sequence[FloatHistogram | Histogram | float]) -> None:
+        """Load one series' samples directly (test helper): histograms, or floats (e.g. stale
+        markers) mixed in."""
+        h = np.full(len(hists), None, object)
+        v = np.full(len(hists), HISTOGRAM_PLACEHOLDER)
+        for k, x in enumerate(hists):
+            if isinstance(x, FloatHistogram | Histogram):
+                h[k] = x.to_float()
+            else:
+                v[k] = float(x)
+        with self._lock:
+            s = self._series.setdefault(labels, _Series())
+            s.merge(np.asarray(ts_ms, np.int64), v, h)
+
+    def _commit(self, batch: dict[Labels, tuple[list[int], list[float]]],
+                hbatch: dict[Labels, tuple[list[int], list[FloatHistogram]]]) -> AppendStats:
         stats = AppendStats()
         with self._lock:
-            for labels, (ts, vs) in batch.items():
+            for labels in {**batch, **hbatch}:
                 if labels not in self._series:
                     stats.new_series += 1
+            for labels, (ts, vs) in batch.items():
                 self.add_series(labels, ts, vs)
+                stats.appended += len(ts)
+            for labels, (ts, hs) in hbatch.items():
+                self.add_histogram_series(labels, ts, hs)
                 stats.appended += len(ts)
         return stats
 
@@ -92,6 +131,19 @@ class _MemoryAppender:
     def __init__(self, store: MemoryStorage) -> None:
         self._store = store
         self._batch: dict[Labels, tuple[list[int], list[float]]] = {}
+        self._hbatch: dict[Labels, tuple[list[int], list[FloatHistogram]]] = {}
+
+    def append_histogram(self, labels: Labels, ts_ms: int, h: FloatHistogram | Histogram) -> None:
+        ts, hs = self._hbatch.setdefault(labels, ([], []))
+        ts.append(int(ts_ms))
+        hs.append(h.to_float())
+
+    def append_histogram_batch(self, series: Sequence[Labels], index: npt.NDArray[np.integer],
+                               ts_ms: npt.NDArray[np.int64],
+                               hists: Sequence[FloatHistogram | Histogram]) -> None:
+        for k, (i, t) in enumerate(zip(np.asarray(index).tolist(), np.asarray(ts_ms).tolist(),
+                                       strict=True)):
+            self.append_histogram(series[i], t, hists[k])
 
     def append(self, labels: Labels, ts_ms: int, value: float) -> None:
         ts, vs = self._batch.setdefault(labels, ([], []))
@@ -117,10 +169,12 @@ class _MemoryAppender:
 
     def commit(self) -> AppendStats:
         batch, self._batch = self._batch, {}
-        return self._store._commit(batch)
+        hbatch, self._hbatch = self._hbatch, {}
+        return self._store._commit(batch, hbatch)
 
     def rollback(self) -> None:
         self._batch = {}
+        self._hbatch = {}
 
 
 class _MemoryQuerier:
@@ -138,6 +192,7 @@ class _MemoryQuerier:
         labels: list[Labels] = []
         ts_parts: list[npt.NDArray[np.int64]] = []
         v_parts: list[npt.NDArray[np.float64]] = []
+        h_parts: list[npt.NDArray[np.object_] | None] = []
         lengths: list[int] = []
         for ls, s in self._matching(matchers):
             a = int(np.searchsorted(s.ts, mint, "left"))
@@ -147,12 +202,17 @@ class _MemoryQuerier:
             labels.append(ls)
             ts_parts.append(s.ts[a:b])
             v_parts.append(s.values[a:b])
+            h_parts.append(None if s.hists is None else s.hists[a:b])
             lengths.append(b - a)
         if not labels:
             return SeriesSet.empty()
         offsets = np.zeros(len(labels) + 1, np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        return SeriesSet(labels, offsets, np.concatenate(ts_parts), np.concatenate(v_parts))
+        hists = None
+        if any(h is not None for h in h_parts):
+            hists = np.concatenate([np.full(n, None, object) if h is None else h
+                                    for h, n in zip(h_parts, lengths, strict=True)])
+        return SeriesSet(labels, offsets, np.concatenate(ts_parts), np.concatenate(v_parts), hists)
 
     def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
         return self.select(matchers).labels

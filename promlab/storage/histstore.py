@@ -1,0 +1,423 @@
+"""Native histogram samples in the Parquet store: WAL payload, head, files, querier merge.
+
+Histograms live beside the float machinery rather than inside it, so the float paths (head
+columns, block layout, checksums) are untouched:
+
+* **WAL**: one ``HISTOGRAMS`` record per commit (:func:`promlab.storage.wal.encode_histograms`)
+  whose payload (:func:`encode_payload`) is UTF-8 JSON ``[[labels, ts_ms, hist], ...]`` —
+  self-contained (labels included), so replay needs no series record.
+* **Head**: :class:`HistogramHead`, per series a list of ``(ts_ms, histogram)``; integer
+  histograms stay integer until read.
+* **Files**: when the store flushes its head, the histogram samples older than the cut go to
+  ``<store>/histograms/<mint>-<maxt>-<seq>.parquet`` (:func:`write_file`), one row per sample,
+  sorted by series then time; files of one compaction window are merged
+  (:func:`compact_files`) and dropped by retention like blocks. The layout (documented in
+  ``docs/storage.md``) needs nothing but a Parquet reader: ``labels`` (JSON object, dictionary
+  encoded), ``metric``, ``timestamp_ms``, ``schema``, ``count``, ``sum``, ``zero_threshold``,
+  ``zero_count``, ``counter_reset_hint`` (0 unknown, 1 reset, 2 not reset, 3 gauge),
+  ``is_float``, ``positive_index``/``positive_count`` and ``negative_index``/``negative_count``
+  (parallel lists: bucket index and *absolute* count of each listed bucket), ``custom_values``.
+* **Reading**: :class:`HistogramQuerier` wraps the float querier and merges the histogram
+  samples into the :class:`~promlab.storage.interface.SeriesSet` (``histograms`` column).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from promlab.model import Labels, Matcher
+from promlab.model.histogram import (
+    CounterResetHint,
+    FloatHistogram,
+    Histogram,
+    spans_to_indexes,
+)
+from promlab.storage.interface import (
+    HISTOGRAM_PLACEHOLDER,
+    Querier,
+    SelectHints,
+    SeriesSet,
+    clamp_range,
+)
+
+__all__ = [
+    "HistogramBatch",
+    "HistogramHead",
+    "HistogramQuerier",
+    "compact_files",
+    "decode_payload",
+    "encode_payload",
+    "list_files",
+    "merge_histograms",
+    "read_files",
+    "write_file",
+]
+
+AnyHist = Histogram | FloatHistogram
+Item = tuple[Labels, int, AnyHist]
+HistColumns = dict[Labels, tuple[npt.NDArray[np.int64], npt.NDArray[np.object_]]]
+
+
+def _objects(items: Sequence[object]) -> npt.NDArray[np.object_]:
+    out: npt.NDArray[np.object_] = np.empty(len(items), np.object_)
+    out[:] = items
+    return out
+
+
+class HistogramBatch:
+    """An appender's pending histogram samples."""
+
+    def __init__(self) -> None:
+        self.items: list[Item] = []
+
+    def append(self, labels: Labels, ts_ms: int, h: AnyHist) -> None:
+        if not isinstance(h, Histogram | FloatHistogram):
+            raise TypeError(f"not a histogram: {type(h).__name__}")
+        self.items.append((labels, int(ts_ms), h))
+
+    def append_batch(self, series: Sequence[Labels], index: npt.NDArray[np.integer],
+                     ts_ms: npt.NDArray[np.int64], hists: Sequence[AnyHist]) -> None:
+        idx = np.asarray(index).tolist()
+        ts = np.asarray(ts_ms).tolist()
+        if not len(idx) == len(ts) == len(hists):
+            raise ValueError("append_histogram_batch: index, ts_ms and hists differ in length")
+        for i, t, h in zip(idx, ts, hists, strict=True):
+            self.append(series[i], t, h)
+
+
+# --- WAL payload -----------------------------------------------------------------------------
+def _hist_to_json(h: AnyHist) -> dict[str, object]:
+    return {"f": isinstance(h, FloatHistogram), "s": h.schema, "zt": h.zero_threshold,
+            "zc": h.zero_count, "c": h.count, "sum": h.sum, "ps": h.positive_spans,
+            "pb": h.positive_buckets, "ns": h.negative_spans, "nb": h.negative_buckets,
+            "cv": h.custom_values, "h": int(h.counter_reset_hint)}
+
+
+def _hist_from_json(d: dict[str, object]) -> AnyHist:
+    def spans(v: object) -> tuple[tuple[int, int], ...]:
+        return tuple((int(o), int(n)) for o, n in v)  # type: ignore[attr-defined]
+
+    def nums(v: object, kind: type) -> tuple[float, ...] | tuple[int, ...]:
+        return tuple(kind(x) for x in v)  # type: ignore[attr-defined]
+
+    kind: type = float if d["f"] else int
+    cls = FloatHistogram if d["f"] else Histogram
+    hint = CounterResetHint(d["h"])  # type: ignore[arg-type]
+    return cls(schema=d["s"], zero_threshold=float(d["zt"]),  # type: ignore[arg-type]
+               zero_count=kind(d["zc"]), count=kind(d["c"]), sum=float(d["sum"]),  # type: ignore[arg-type]
+               positive_spans=spans(d["ps"]), positive_buckets=nums(d["pb"], kind),  # type: ignore[arg-type]
+               negative_spans=spans(d["ns"]), negative_buckets=nums(d["nb"], kind),  # type: ignore[arg-type]
+               custom_values=nums(d["cv"], float), counter_reset_hint=hint)
+
+
+def encode_payload(items: Sequence[Item]) -> bytes:
+    """The HISTOGRAMS WAL record payload (UTF-8 JSON; NaN/Inf as JSON's extensions)."""
+    body = [[dict(ls), ts, _hist_to_json(h)] for ls, ts, h in items]
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def decode_payload(payload: bytes) -> list[Item]:
+    return [(Labels(ls), int(ts), _hist_from_json(h)) for ls, ts, h in json.loads(payload)]
+
+
+# --- head --------------------------------------------------------------------------------------
+class HistogramHead:
+    """Recent histogram samples by series; last write wins at equal timestamps."""
+
+    def __init__(self) -> None:
+        self._series: dict[Labels, dict[int, AnyHist]] = {}
+        self._lock = threading.Lock()
+        self.mint: int | None = None
+
+    def __len__(self) -> int:
+        return sum(len(s) for s in self._series.values())
+
+    @property
+    def maxt(self) -> int | None:
+        with self._lock:
+            return max((max(s) for s in self._series.values()), default=None)
+
+    def add(self, items: Sequence[Item]) -> int:
+        """Add samples; returns how many series were new."""
+        new = 0
+        with self._lock:
+            for ls, ts, h in items:
+                s = self._series.get(ls)
+                if s is None:
+                    s = self._series[ls] = {}
+                    new += 1
+                s[ts] = h
+                self.mint = ts if self.mint is None else min(self.mint, ts)
+        return new
+
+    def items(self) -> list[Item]:
+        with self._lock:
+            return [(ls, t, h) for ls, s in self._series.items() for t, h in s.items()]
+
+    def cut(self, cut_ms: int) -> list[Item]:
+        """Remove and return the samples older than ``cut_ms``."""
+        out: list[Item] = []
+        with self._lock:
+            for ls in list(self._series):
+                s = self._series[ls]
+                old = [t for t in s if t < cut_ms]
+                out.extend((ls, t, s.pop(t)) for t in old)
+                if not s:
+                    del self._series[ls]
+            rest = [t for s in self._series.values() for t in s]
+            self.mint = min(rest) if rest else None
+        return out
+
+    def select(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> HistColumns:
+        with self._lock:
+            snap = [(ls, dict(s)) for ls, s in self._series.items()
+                    if all(m.matches(ls.get(m.name, "")) for m in matchers)]
+        out: HistColumns = {}
+        for ls, s in snap:
+            ts = sorted(t for t in s if mint <= t <= maxt)
+            if ts:
+                out[ls] = (np.array(ts, np.int64), _objects([s[t].to_float() for t in ts]))
+        return out
+
+
+# --- files -------------------------------------------------------------------------------------
+def _index_list(spans: tuple[tuple[int, int], ...]) -> list[int]:
+    return list(spans_to_indexes(spans))
+
+
+def write_file(directory: str, items: Sequence[Item], seq: int) -> str | None:
+    """Write ``items`` as one Parquet file (atomically: temp file + rename); None if empty."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not items:
+        return None
+    os.makedirs(directory, exist_ok=True)
+    rows = sorted(items, key=lambda it: (it[0], it[1]))
+    floats = [h.to_float() for _, _, h in rows]
+    mint, maxt = min(r[1] for r in rows), max(r[1] for r in rows)
+    table = pa.table({
+        "labels": pa.array([json.dumps(dict(ls), sort_keys=True) for ls, _, _ in rows]).dictionary_encode(),
+        "metric": pa.array([ls.get("__name__", "") for ls, _, _ in rows]).dictionary_encode(),
+        "timestamp_ms": pa.array([t for _, t, _ in rows], pa.int64()),
+        "schema": pa.array([f.schema for f in floats], pa.int8()),
+        "count": pa.array([f.count for f in floats], pa.float64()),
+        "sum": pa.array([f.sum for f in floats], pa.float64()),
+        "zero_threshold": pa.array([f.zero_threshold for f in floats], pa.float64()),
+        "zero_count": pa.array([f.zero_count for f in floats], pa.float64()),
+        "counter_reset_hint": pa.array([int(f.counter_reset_hint) for f in floats], pa.int8()),
+        "is_float": pa.array([isinstance(h, FloatHistogram) for _, _, h in rows], pa.bool_()),
+        "positive_index": pa.array([_index_list(f.positive_spans) for f in floats], pa.list_(pa.int32())),
+        "positive_count": pa.array([list(f.positive_buckets) for f in floats], pa.list_(pa.float64())),
+        "negative_index": pa.array([_index_list(f.negative_spans) for f in floats], pa.list_(pa.int32())),
+        "negative_count": pa.array([list(f.negative_buckets) for f in floats], pa.list_(pa.float64())),
+        "custom_values": pa.array([list(f.custom_values) for f in floats], pa.list_(pa.float64())),
+    })
+    path = os.path.join(directory, f"{mint}-{maxt}-{seq}.parquet")
+    tmp = os.path.join(directory, f".tmp-{mint}-{maxt}-{seq}.parquet")
+    pq.write_table(table, tmp, compression="zstd", use_dictionary=["labels", "metric"],
+                   write_statistics=["timestamp_ms"])
+    os.replace(tmp, path)
+    return path
+
+
+def list_files(directory: str) -> list[tuple[int, int, int, str]]:
+    """``(mint, maxt, seq, path)`` of the histogram files, oldest first."""
+    if not os.path.isdir(directory):
+        return []
+    out = []
+    for name in os.listdir(directory):
+        if name.startswith(".") or not name.endswith(".parquet"):
+            continue
+        try:
+            mint, maxt, seq = (int(x) for x in name[: -len(".parquet")].split("-", 2))
+        except ValueError:
+            continue
+        out.append((mint, maxt, seq, os.path.join(directory, name)))
+    return sorted(out)
+
+
+def _spans_from_index(idx: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    spans: list[list[int]] = []
+    prev = 0
+    for i in idx:
+        if spans and i == prev + 1:
+            spans[-1][1] += 1
+        else:
+            spans.append([i if not spans else i - prev - 1, 1])
+        prev = i
+    return tuple((o, n) for o, n in spans)
+
+
+def _read_items(path: str, mint: int, maxt: int,
+                matchers: Sequence[Matcher] | None) -> list[Item]:
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(path, filters=[("timestamp_ms", ">=", mint), ("timestamp_ms", "<=", maxt)])
+    cols = t.to_pydict()
+    label_cache: dict[str, Labels | None] = {}
+    out: list[Item] = []
+    for k, text in enumerate(cols["labels"]):
+        if text not in label_cache:
+            cand = Labels(json.loads(text))
+            ok = matchers is None or all(m.matches(cand.get(m.name, "")) for m in matchers)
+            label_cache[text] = cand if ok else None
+        ls = label_cache[text]
+        if ls is None:
+            continue
+        f = FloatHistogram(
+            schema=int(cols["schema"][k]), zero_threshold=cols["zero_threshold"][k],
+            zero_count=cols["zero_count"][k], count=cols["count"][k], sum=cols["sum"][k],
+            positive_spans=_spans_from_index(cols["positive_index"][k]),
+            positive_buckets=tuple(cols["positive_count"][k]),
+            negative_spans=_spans_from_index(cols["negative_index"][k]),
+            negative_buckets=tuple(cols["negative_count"][k]),
+            custom_values=tuple(cols["custom_values"][k]),
+            counter_reset_hint=CounterResetHint(cols["counter_reset_hint"][k]))
+        h: AnyHist = f if cols["is_float"][k] or not f.is_integer() else f.to_int()
+        out.append((ls, int(cols["timestamp_ms"][k]), h))
+    return out
+
+
+def read_files(directory: str, matchers: Sequence[Matcher], mint: int, maxt: int) -> HistColumns:
+    """The files' samples of series matching ``matchers`` in ``[mint, maxt]`` (float form)."""
+    acc: dict[Labels, dict[int, FloatHistogram]] = {}
+    for fmin, fmax, _, path in list_files(directory):
+        if fmax < mint or fmin > maxt:
+            continue
+        for ls, ts, h in _read_items(path, mint, maxt, matchers):
+            acc.setdefault(ls, {})[ts] = h.to_float()
+    out: HistColumns = {}
+    for ls, s in acc.items():
+        keys = sorted(s)
+        out[ls] = (np.array(keys, np.int64), _objects([s[t] for t in keys]))
+    return out
+
+
+def compact_files(directory: str, window_ms: int, before_ms: int | None, seq: int) -> int:
+    """Merge the files of each ``window_ms`` window entirely before ``before_ms``; returns how
+    many files were merged away."""
+    groups: dict[int, list[tuple[int, int, int, str]]] = {}
+    for f in list_files(directory):
+        if before_ms is not None and f[1] >= before_ms:
+            continue
+        if f[0] // window_ms == f[1] // window_ms:
+            groups.setdefault(f[0] // window_ms, []).append(f)
+    merged = 0
+    for files in groups.values():
+        if len(files) < 2:
+            continue
+        acc: dict[tuple[Labels, int], AnyHist] = {}
+        for fmin, fmax, _, path in files:  # oldest write first: later files win
+            for ls, ts, h in _read_items(path, fmin, fmax, None):
+                acc[(ls, ts)] = h
+        write_file(directory, [(ls, ts, h) for (ls, ts), h in acc.items()], seq)
+        seq += 1
+        for *_, path in files:
+            os.unlink(path)
+        merged += len(files)
+    return merged
+
+
+def drop_before(directory: str, min_keep_ms: int) -> list[str]:
+    """Delete files whose samples are all older than ``min_keep_ms`` (retention)."""
+    gone = []
+    for _, fmax, _, path in list_files(directory):
+        if fmax < min_keep_ms:
+            os.unlink(path)
+            gone.append(path)
+    return gone
+
+
+# --- reading -------------------------------------------------------------------------------------
+def merge_histograms(ss: SeriesSet, hists: HistColumns) -> SeriesSet:
+    """``ss`` with the histogram samples ``hists`` merged in (a histogram wins over a float
+    sample at the same timestamp)."""
+    if not hists:
+        return ss
+    labels = sorted(set(ss.labels) | set(hists))
+    pos = {ls: i for i, ls in enumerate(ss.labels)}
+    ts_parts: list[npt.NDArray[np.int64]] = []
+    v_parts: list[npt.NDArray[np.float64]] = []
+    h_parts: list[npt.NDArray[np.object_]] = []
+    lengths: list[int] = []
+    for ls in labels:
+        i = pos.get(ls)
+        if i is None:
+            fts, fv = np.zeros(0, np.int64), np.zeros(0, np.float64)
+            fh = np.empty(0, object)
+        else:
+            _, fts, fv = ss.series(i)
+            got = ss.series_histograms(i)
+            fh = np.full(fts.shape[0], None, object) if got is None else got
+        hts, hobj = hists.get(ls, (np.zeros(0, np.int64), np.empty(0, object)))
+        ts = np.concatenate([fts, hts])
+        v = np.concatenate([fv, np.full(hts.shape[0], HISTOGRAM_PLACEHOLDER)])
+        h = np.concatenate([fh, hobj])
+        order = np.argsort(ts, kind="stable")
+        ts, v, h = ts[order], v[order], h[order]
+        keep = np.ones(ts.shape[0], bool)
+        keep[:-1] = ts[1:] != ts[:-1]
+        ts_parts.append(ts[keep])
+        v_parts.append(v[keep])
+        h_parts.append(h[keep])
+        lengths.append(int(keep.sum()))
+    offsets = np.zeros(len(labels) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return SeriesSet(labels, offsets, np.concatenate(ts_parts), np.concatenate(v_parts),
+                     np.concatenate(h_parts))
+
+
+class HistogramQuerier:
+    """A float querier plus the store's histogram head snapshot and files."""
+
+    def __init__(self, inner: Querier, head: HistogramHead, directory: str, mint_ms: int,
+                 maxt_ms: int) -> None:
+        self._inner = inner
+        self._head = head
+        self._dir = directory
+        self.mint_ms, self.maxt_ms = mint_ms, maxt_ms
+
+    def _hists(self, matchers: Sequence[Matcher], hints: SelectHints | None) -> HistColumns:
+        mint, maxt = clamp_range(self.mint_ms, self.maxt_ms, hints)
+        out = read_files(self._dir, matchers, mint, maxt)
+        for ls, (ts, objs) in self._head.select(matchers, mint, maxt).items():
+            if ls in out:
+                merged = dict(zip(out[ls][0].tolist(), out[ls][1], strict=True))
+                merged.update(zip(ts.tolist(), objs, strict=True))
+                keys = sorted(merged)
+                out[ls] = (np.array(keys, np.int64), _objects([merged[t] for t in keys]))
+            else:
+                out[ls] = (ts, objs)
+        return out
+
+    def select(self, matchers: Sequence[Matcher], hints: SelectHints | None = None) -> SeriesSet:
+        return merge_histograms(self._inner.select(matchers, hints), self._hists(matchers, hints))
+
+    def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
+        return sorted(set(self._inner.series(matchers)) | set(self._hists(matchers, None)))
+
+    def label_names(self, matchers: Sequence[Matcher] = ()) -> list[str]:
+        names = set(self._inner.label_names(matchers))
+        for ls in self._hists(matchers, None):
+            names.update(ls)
+        return sorted(names)
+
+    def label_values(self, name: str, matchers: Sequence[Matcher] = ()) -> list[str]:
+        vals = set(self._inner.label_values(name, matchers))
+        vals.update(ls[name] for ls in self._hists(matchers, None) if name in ls)
+        return sorted(vals)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def has_any(head: HistogramHead, directory: str) -> bool:
+    return len(head) > 0 or bool(list_files(directory))
+
