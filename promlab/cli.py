@@ -178,6 +178,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
                           server_options=options))
 
 
+def cmd_tsdb_verify(args: argparse.Namespace) -> int:
+    from promlab.errors import PromlabError
+    from promlab.storage.verify import repair_store, verify_store
+
+    what = f"tsdb {args.tsdb_command}"
+    try:
+        if args.tsdb_command == "repair":
+            damaged = repair_store(args.data)
+            for r in damaged:
+                print(f"quarantined {r.path}: {r.reason}")
+            print(f"{len(damaged)} damaged blocks quarantined; the WAL was replayed and flushed")
+            return 0
+        reports = verify_store(args.data)
+    except PromlabError as e:
+        return _err(what, e)
+    for r in reports:
+        print(f"{'ok     ' if r.reason is None else 'DAMAGED'} {r.path}"
+              + ("" if r.reason is None else f": {r.reason}"))
+    bad = sum(r.reason is not None for r in reports)
+    print(f"{len(reports)} blocks, {bad} damaged")
+    return 1 if bad else 0
+
+
 def cmd_tsdb_info(args: argparse.Namespace) -> int:
     from promlab.errors import PromlabError
     from promlab.session import Session
@@ -432,6 +455,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     tsdb = add("tsdb", lambda a: 2, "inspect a store")
     tsdb_sub = tsdb.add_subparsers(dest="tsdb_command", metavar="COMMAND", required=True)
+    for name, what in (("verify", "check every block's checksums and data (exit 1 if damaged)"),
+                       ("repair", "quarantine damaged blocks, keep what the WAL and intact blocks hold")):
+        p = add(name, cmd_tsdb_verify, what, parent=tsdb_sub)
+        p.add_argument("--data", required=True, help="the store directory")
     p = add("info", cmd_tsdb_info, "series, samples, blocks and bytes/sample of a store", parent=tsdb_sub)
     p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory (default: {DEFAULT_DATA})")
     p.add_argument("--json", action="store_true", help="print JSON")
