@@ -20,12 +20,17 @@ import numpy.typing as npt
 from promlab import progress as _progress
 from promlab.errors import BadData, StorageError
 from promlab.model import Labels
+from promlab.model.histogram import FloatHistogram, Histogram
 from promlab.model.time import DurationLike, SizeLike, parse_duration, parse_size
 from promlab.storage import compact as _compact
+from promlab.storage import histstore as _hist
 from promlab.storage.backfill import Backfill
 from promlab.storage.blocks import Block, BlockMeta, list_blocks
 from promlab.storage.cache import DecodedCache, default_cache_bytes
 from promlab.storage.head import Head, RefCache
+from promlab.storage.histstore import HistogramBatch, HistogramHead, HistogramQuerier
+from promlab.storage.histwal import HistogramWal
+from promlab.storage.histwal import read_records as _read_hist_wal
 from promlab.storage.interface import AppendStats
 from promlab.storage.querier import ParquetQuerier
 from promlab.storage.wal import (
@@ -156,6 +161,8 @@ class ParquetStore:
         self.auto_compact = auto_compact
         self.blocks_dir = os.path.join(path, "blocks")
         self.wal_dir = os.path.join(path, "wal")
+        self.hist_dir = os.path.join(path, "histograms")  # native histograms (histstore)
+        self._hhead = HistogramHead()
         self._lock = threading.RLock()
         self._block_cache: dict[str, Block] = {}
         self.cache = DecodedCache(default_cache_bytes() if cache_bytes is None else cache_bytes)
@@ -163,6 +170,7 @@ class ParquetStore:
         self._head = Head()
         self._refs = RefCache()
         self._wal: WalWriter | None = None
+        self._hwal: HistogramWal | None = None
         self._lock_fd = -1
         self._closed = False
         self._last_cut = -(1 << 62)  # the automatic flushes' last cut (see _maybe_flush)
@@ -183,8 +191,10 @@ class ParquetStore:
                                   fsync=wal_fsync, segment_bytes=wal_segment_bytes)
             if self._follower.needs_checkpoint:
                 self._checkpoint()  # later opens no longer read the damaged WAL files
+            self._hwal = HistogramWal(self.wal_dir, fsync=wal_fsync)
             blocks = self.blocks()
             self._seq = max((b.meta.seq for b in blocks), default=0) + 1
+            self._seq = max([self._seq, *(f[2] + 1 for f in _hist.list_files(self.hist_dir))])
             self._maybe_flush()
         except BaseException:
             self._release_lock()
@@ -229,6 +239,8 @@ class ParquetStore:
                 self._closed = True
                 if self._wal is not None:
                     self._wal.close()
+                if self._hwal is not None:
+                    self._hwal.close()
                 for blk in self._block_cache.values():
                     blk.close()
                 self._block_cache.clear()
@@ -284,6 +296,14 @@ class ParquetStore:
             self._head = Head()
             self._refs.clear()
         self._apply(records)
+        self._load_histograms()
+
+    def _load_histograms(self) -> None:
+        """The histogram head from its WAL file (see :mod:`promlab.storage.histwal`)."""
+        hh = HistogramHead()
+        for payload in _read_hist_wal(os.path.join(self.wal_dir, "histograms.log"))[0]:
+            hh.add(_hist.decode_payload(payload))
+        self._hhead = hh
 
     def _apply(self, records: Sequence[SeriesRecord | SamplesRecord]) -> None:
         for rec in records:
@@ -292,7 +312,7 @@ class ParquetStore:
             else:
                 self._head.apply_samples(rec.sids, rec.ts_ms, rec.values)
 
-    def querier(self, mint_ms: int, maxt_ms: int) -> ParquetQuerier:
+    def querier(self, mint_ms: int, maxt_ms: int) -> ParquetQuerier | HistogramQuerier:
         """A querier over ``[mint_ms, maxt_ms]`` of everything committed so far."""
         with self._lock:
             self._check_open()
@@ -301,8 +321,20 @@ class ParquetStore:
             view = self._head.view()
             # Blocks are listed after the WAL was read: a block flushed meanwhile is seen.
             blocks = self.blocks()
-        return ParquetQuerier(int(mint_ms), int(maxt_ms), view, blocks, self.cache,
-                              warnings=[f"damaged block skipped: {r}" for r in self._bad_blocks.values()])
+        q = ParquetQuerier(int(mint_ms), int(maxt_ms), view, blocks, self.cache,
+                           warnings=[f"damaged block skipped: {r}" for r in self._bad_blocks.values()])
+        if _hist.has_any(self._hhead, self.hist_dir):
+            return HistogramQuerier(q, self._hhead, self.hist_dir, int(mint_ms), int(maxt_ms))
+        return q
+
+    def _commit_histograms(self, items: list[_hist.Item], stats: AppendStats) -> None:
+        """Log and add a commit's histogram samples (after its floats)."""
+        with self._lock:
+            self._check_open(write=True)
+            assert self._hwal is not None
+            self._hwal.log(_hist.encode_payload(items))
+            stats.new_series += self._hhead.add(items)
+            stats.appended += len(items)
 
     @property
     def head_samples(self) -> int:
@@ -412,10 +444,11 @@ class ParquetStore:
         """Write everything in the head to blocks (then compact and apply retention)."""
         with self._lock:
             self._check_open(write=True)
-            if self._head.maxt is not None:
+            maxt = max((t for t in (self._head.maxt, self._hhead.maxt) if t is not None), default=None)
+            if maxt is not None:
                 # Everything goes: one block per compaction window, not per block_duration
                 # (what compaction would make of them anyway, without writing them twice).
-                self._flush_before(self._head.maxt + 1, self.max_block_duration_ms)
+                self._flush_before(maxt + 1, self.max_block_duration_ms)
 
     def _flush_before(self, cut: int, width: int | None = None) -> None:
         assert self._wal is not None
@@ -431,6 +464,11 @@ class ParquetStore:
                                    progress=self.progress):
                 self._seq += 1
         h.cut(cut)
+        if _hist.write_file(self.hist_dir, self._hhead.cut(cut), self._seq):
+            self._seq += 1
+        hist_rest = self._hhead.items()
+        if self._hwal is not None:
+            self._hwal.checkpoint(_hist.encode_payload(hist_rest) if hist_rest else None)
         self._checkpoint()
         if self.auto_compact:
             self._compact()
@@ -456,7 +494,10 @@ class ParquetStore:
             return self._compact()
 
     def _compact(self) -> list[str]:
-        return _compact.compact(self, self.blocks(), head_mint=self._head.mint)
+        merged = _compact.compact(self, self.blocks(), head_mint=self._head.mint)
+        self._seq += _hist.compact_files(self.hist_dir, self.max_block_duration_ms,
+                                         self._hhead.mint, self._seq)
+        return merged
 
     def apply_retention(self) -> list[str]:
         """Delete blocks beyond the retention time/size; returns the deleted block dirs."""
@@ -465,7 +506,10 @@ class ParquetStore:
             return self._apply_retention()
 
     def _apply_retention(self) -> list[str]:
-        return _compact.apply_retention(self, self.blocks(), head_maxt=self._head.maxt)
+        deleted = _compact.apply_retention(self, self.blocks(), head_maxt=self._head.maxt)
+        if self.retention_time_ms is not None and self._head.maxt is not None:
+            _hist.drop_before(self.hist_dir, self._head.maxt - self.retention_time_ms)
+        return deleted
 
     def stats(self) -> dict[str, Any]:
         """Sizes and counts, for benchmarks and the CLI."""
@@ -488,6 +532,7 @@ class ParquetAppender:
         self._one_idx: list[int] = []
         self._one_ts: list[int] = []
         self._one_v: list[float] = []
+        self._hists = HistogramBatch()
 
     def append(self, labels: Labels, ts_ms: int, value: float) -> None:
         pos = self._one_pos.get(labels)
@@ -510,10 +555,22 @@ class ParquetAppender:
         # A copy (the caller may change its list before commit); the id keys the store's ref cache.
         self._batches.append((list(series), id(series), idx, ts, vals))
 
+    def append_histogram(self, labels: Labels, ts_ms: int, h: Histogram | FloatHistogram) -> None:
+        self._hists.append(labels, ts_ms, h)
+
+    def append_histogram_batch(self, series: Sequence[Labels], index: npt.NDArray[np.integer],
+                               ts_ms: npt.NDArray[np.int64],
+                               hists: Sequence[Histogram | FloatHistogram]) -> None:
+        self._hists.append_batch(series, index, ts_ms, hists)
+
     def commit(self) -> AppendStats:
         self._flush_singles()
         batches, self._batches = self._batches, []
-        return self._store._commit(batches)
+        hists, self._hists = self._hists, HistogramBatch()
+        stats = self._store._commit(batches)
+        if hists.items:
+            self._store._commit_histograms(hists.items, stats)
+        return stats
 
     def _flush_singles(self) -> None:
         if self._one_idx:
@@ -524,5 +581,6 @@ class ParquetAppender:
 
     def rollback(self) -> None:
         self._batches = []
+        self._hists = HistogramBatch()
         self._flush_singles()
         self._batches = []
