@@ -331,6 +331,7 @@ class ParquetStore:
         """Log and add a commit's histogram samples (after its floats)."""
         with self._lock:
             self._check_open(write=True)
+            assert self._wal is not None
             assert self._hwal is not None
             self._hwal.log(_hist.encode_payload(items))
             stats.new_series += self._hhead.add(items)
