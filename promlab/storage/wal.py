@@ -287,14 +287,14 @@ class WalFollower:
         return res
 
     # --- reading ----------------------------------------------------------------------------
-    def _read_whole(self, path: str, on_read: Callable[[int], object] | None
-                    ) -> tuple[list[Record], list[Damage]]:
+    def _read_whole(self, path: str, on_read: Callable[[int], object] | None, *,
+                    checkpoint: bool = False) -> tuple[list[Record], list[Damage]]:
         with open(path, "rb") as f:
             data = f.read()
         if on_read is not None:
             on_read(len(data))
-        if not data:
-            return [], []
+        if not data:  # a checkpoint is renamed into place whole: empty means damaged
+            return [], [Damage(0, 0, records=0)] if checkpoint else []
         _, sc = _scan_file(data)
         return sc.records, sc.damage + ([sc.tail] if sc.tail is not None else [])
 
@@ -303,7 +303,7 @@ class WalFollower:
         """The newest checkpoint's records; if it is damaged, the previous generation's first."""
         latest = ckpts[-1]
         path = _ckpt_path(self.wal_dir, latest)
-        recs, damage = self._read_whole(path, on_read)
+        recs, damage = self._read_whole(path, on_read, checkpoint=True)
         damage = [_whole(d) for d in damage]  # written whole: nothing in it is "torn"
         if not damage:
             return recs
@@ -315,7 +315,7 @@ class WalFollower:
         chain_ok = True
         for p in [_ckpt_path(self.wal_dir, prev),
                   *(_seg_path(self.wal_dir, s) for s in segs if prev <= s < latest)]:
-            r, d = self._read_whole(p, on_read)
+            r, d = self._read_whole(p, on_read, checkpoint=p.endswith(f"{_CKPT}{prev:08d}"))
             older.extend(r)
             if d:
                 chain_ok = False
