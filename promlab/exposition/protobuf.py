@@ -1,0 +1,255 @@
+"""The protobuf exposition format (``io.prometheus.client.MetricFamily``, length-delimited).
+
+The only format that carries native histograms to a scraper. :data:`ACCEPT_PROTOBUF` is the
+``Accept`` header a scrape sends when native histograms are on (protobuf preferred, text formats
+as fallbacks, as Prometheus sends it); :func:`is_protobuf` tells a protobuf answer by its
+``Content-Type``. :func:`parse_protobuf` turns a body into float samples and native histogram
+samples, applying the scrape options of :class:`ProtobufOptions` (Prometheus's
+``scrape_native_histograms``, ``always_scrape_classic_histograms``,
+``native_histogram_bucket_limit``, ``native_histogram_min_bucket_factor``,
+``convert_classic_histograms_to_nhcb``).
+
+Float samples are named as Prometheus's protobuf parser names them: counters, gauges and untyped
+by the family name; summaries ``name{quantile=...}``, ``name_sum``, ``name_count``; classic
+histograms ``name_bucket{le=...}`` (cumulative, ``+Inf`` added when missing), ``name_sum``,
+``name_count``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from promlab.errors import ExpositionError
+from promlab.exposition.proto import metrics_pb2 as pb
+from promlab.model import Labels
+from promlab.model.histogram import (
+    CUSTOM_BUCKETS_SCHEMA,
+    MAX_SCHEMA,
+    MIN_SCHEMA,
+    CounterResetHint,
+    FloatHistogram,
+    Histogram,
+    HistogramError,
+    from_bucket_map,
+)
+from promlab.model.value import format_float_g
+
+__all__ = [
+    "ACCEPT_PROTOBUF",
+    "PROTOBUF_CONTENT_TYPE",
+    "ParsedScrape",
+    "ProtobufOptions",
+    "encode_delimited",
+    "is_protobuf",
+    "iter_delimited",
+    "parse_protobuf",
+]
+
+PROTOBUF_CONTENT_TYPE = "application/vnd.google.protobuf;proto=io.prometheus.client;encoding=delimited"
+ACCEPT_PROTOBUF = (
+    f"{PROTOBUF_CONTENT_TYPE};q=0.6,application/openmetrics-text;version=1.0.0;q=0.5,"
+    "application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2")
+
+Sample = tuple[Labels, int | None, float]
+HistSample = tuple[Labels, int | None, Histogram | FloatHistogram]
+
+
+@dataclass(frozen=True, slots=True)
+class ProtobufOptions:
+    """Scrape options for histograms (Prometheus's scrape config names)."""
+
+    scrape_native_histograms: bool = True
+    always_scrape_classic_histograms: bool = False
+    native_histogram_bucket_limit: int = 0
+    native_histogram_min_bucket_factor: float = 0.0
+    convert_classic_histograms_to_nhcb: bool = False
+
+
+@dataclass(slots=True)
+class ParsedScrape:
+    floats: list[Sample] = field(default_factory=list)
+    histograms: list[HistSample] = field(default_factory=list)
+    #: family name -> (type name, help, unit)
+    metadata: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+
+
+def is_protobuf(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    parts = [p.strip() for p in content_type.split(";")]
+    return parts[0] == "application/vnd.google.protobuf" and "proto=io.prometheus.client" in parts
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    out = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise ExpositionError("protobuf body: truncated length prefix")
+        b = buf[pos]
+        pos += 1
+        out |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return out, pos
+        shift += 7
+
+
+def iter_delimited(body: bytes) -> Iterator[pb.MetricFamily]:
+    """The MetricFamily messages of a delimited body."""
+    pos = 0
+    while pos < len(body):
+        n, pos = _varint(body, pos)
+        if pos + n > len(body):
+            raise ExpositionError("protobuf body: message cut short")
+        mf = pb.MetricFamily()
+        try:
+            mf.ParseFromString(body[pos:pos + n])
+        except Exception as exc:  # protobuf's DecodeError
+            raise ExpositionError(f"protobuf body: invalid MetricFamily: {exc}") from exc
+        pos += n
+        yield mf
+
+
+def encode_delimited(families: list[pb.MetricFamily]) -> bytes:
+    """A delimited body of ``families`` (for endpoints and tests)."""
+    out = bytearray()
+    for mf in families:
+        data = mf.SerializeToString()
+        n = len(data)
+        while True:
+            b = n & 0x7F
+            n >>= 7
+            out.append(b | (0x80 if n else 0))
+            if not n:
+                break
+        out += data
+    return bytes(out)
+
+
+def _is_native(h: pb.Histogram) -> bool:
+    return (h.HasField("schema") or len(h.positive_span) > 0 or len(h.negative_span) > 0
+            or h.zero_threshold > 0 or h.zero_count > 0 or h.zero_count_float > 0)
+
+
+def _native(h: pb.Histogram, gauge: bool) -> Histogram | FloatHistogram:
+    hint = CounterResetHint.GAUGE if gauge else CounterResetHint.UNKNOWN
+    pspans = tuple((s.offset, s.length) for s in h.positive_span)
+    nspans = tuple((s.offset, s.length) for s in h.negative_span)
+    if h.HasField("sample_count_float") or len(h.positive_count) or len(h.negative_count):
+        return FloatHistogram(
+            schema=h.schema, zero_threshold=h.zero_threshold, zero_count=h.zero_count_float,
+            count=h.sample_count_float, sum=h.sample_sum, positive_spans=pspans,
+            positive_buckets=tuple(h.positive_count), negative_spans=nspans,
+            negative_buckets=tuple(h.negative_count), counter_reset_hint=hint)
+    return Histogram(
+        schema=h.schema, zero_threshold=h.zero_threshold, zero_count=h.zero_count,
+        count=h.sample_count, sum=h.sample_sum, positive_spans=pspans,
+        positive_buckets=tuple(h.positive_delta), negative_spans=nspans,
+        negative_buckets=tuple(h.negative_delta), counter_reset_hint=hint)
+
+
+def _limit(h: Histogram | FloatHistogram, opts: ProtobufOptions) -> Histogram | FloatHistogram:
+    """Schema reductions: over-resolution schemas, the bucket factor and the bucket limit."""
+    f = h.to_float()
+    if f.schema == CUSTOM_BUCKETS_SCHEMA:
+        return h
+    if f.schema > MAX_SCHEMA and f.schema <= 52:
+        f = f.with_hint(f.counter_reset_hint).reduce_resolution(MAX_SCHEMA)
+    elif not MIN_SCHEMA <= f.schema <= MAX_SCHEMA:
+        raise ExpositionError(f"histogram schema {f.schema} is invalid")
+    factor = opts.native_histogram_min_bucket_factor
+    if factor > 1:
+        while f.schema > MIN_SCHEMA and 2 ** (2.0 ** -f.schema) < factor:
+            f = f.reduce_resolution(f.schema - 1)
+    limit = opts.native_histogram_bucket_limit
+    if limit > 0:
+        while len(f.compact().positive_buckets) + len(f.compact().negative_buckets) > limit:
+            if f.schema <= MIN_SCHEMA:
+                raise ExpositionError("native histogram bucket limit exceeded")
+            f = f.reduce_resolution(f.schema - 1)
+    if f is h.to_float():
+        return h
+    return f.to_int() if isinstance(h, Histogram) else f
+
+
+def _classic_nhcb(h: pb.Histogram, gauge: bool) -> FloatHistogram | Histogram:
+    """A classic histogram as a native histogram with custom buckets (NHCB)."""
+    bounds: list[float] = []
+    counts: dict[int, float] = {}
+    prev = 0.0
+    floats = any(b.HasField("cumulative_count_float") for b in h.bucket)
+    for k, b in enumerate(h.bucket):
+        cum = b.cumulative_count_float if floats else float(b.cumulative_count)
+        if not math.isinf(b.upper_bound):
+            bounds.append(b.upper_bound)
+        counts[k] = cum - prev
+        prev = cum
+    total = h.sample_count_float if h.HasField("sample_count_float") else float(h.sample_count)
+    if not h.bucket or not math.isinf(h.bucket[len(h.bucket) - 1].upper_bound):
+        counts[len(bounds)] = total - prev  # the implicit +Inf bucket
+    f = from_bucket_map(CUSTOM_BUCKETS_SCHEMA, counts, count=total, sum=h.sample_sum,
+                        custom_values=tuple(bounds), keep_empty=True,
+                        counter_reset_hint=CounterResetHint.GAUGE if gauge else CounterResetHint.UNKNOWN)
+    return f.to_int() if f.is_integer() and not floats else f
+
+
+def parse_protobuf(body: bytes, opts: ProtobufOptions | None = None) -> ParsedScrape:
+    """Float and histogram samples of a delimited protobuf body (timestamps None: scrape time)."""
+    opts = opts or ProtobufOptions()
+    out = ParsedScrape()
+    for mf in iter_delimited(body):
+        name = mf.name
+        if not name:
+            raise ExpositionError("protobuf body: metric family without a name")
+        tname = pb.MetricType.Name(mf.type).lower()
+        out.metadata[name] = (tname, mf.help, mf.unit)
+        for m in mf.metric:
+            base = {lp.name: lp.value for lp in m.label}
+            ts = m.timestamp_ms if m.HasField("timestamp_ms") else None
+
+            def add(metric: str, value: float, extra: dict[str, str] | None = None,
+                    base: dict[str, str] = base, ts: int | None = ts) -> None:
+                out.floats.append((Labels({**base, **(extra or {}), "__name__": metric}), ts, value))
+
+            if mf.type == pb.COUNTER:
+                add(name, m.counter.value)
+            elif mf.type == pb.GAUGE:
+                add(name, m.gauge.value)
+            elif mf.type == pb.UNTYPED:
+                add(name, m.untyped.value)
+            elif mf.type == pb.SUMMARY:
+                s = m.summary
+                for q in s.quantile:
+                    add(name, q.value, {"quantile": format_float_g(q.quantile)})
+                add(name + "_sum", s.sample_sum)
+                add(name + "_count", float(s.sample_count))
+            elif mf.type in (pb.HISTOGRAM, pb.GAUGE_HISTOGRAM):
+                h = m.histogram
+                gauge = mf.type == pb.GAUGE_HISTOGRAM
+                native = opts.scrape_native_histograms and _is_native(h)
+                if native:
+                    try:
+                        nh = _limit(_native(h, gauge), opts)
+                        nh.validate()
+                    except HistogramError as exc:
+                        raise ExpositionError(f"{name}: invalid native histogram: {exc}") from exc
+                    out.histograms.append((Labels({**base, "__name__": name}), ts, nh))
+                elif opts.convert_classic_histograms_to_nhcb and len(h.bucket):
+                    out.histograms.append((Labels({**base, "__name__": name}), ts,
+                                           _classic_nhcb(h, gauge)))
+                keep_classic = (not native and not opts.convert_classic_histograms_to_nhcb) or (
+                    opts.always_scrape_classic_histograms and len(h.bucket) > 0)
+                if keep_classic:
+                    count = h.sample_count_float if h.HasField("sample_count_float") else float(h.sample_count)
+                    inf = False
+                    for b in h.bucket:
+                        cum = (b.cumulative_count_float if b.HasField("cumulative_count_float")
+                               else float(b.cumulative_count))
+                        add(name + "_bucket", cum, {"le": format_float_g(b.upper_bound)})
+                        inf = inf or math.isinf(b.upper_bound)
+                    if not inf:
+                        add(name + "_bucket", count, {"le": "+Inf"})
+                    add(name + "_sum", h.sample_sum)
+                    add(name + "_count", count)
+    return out
