@@ -35,6 +35,7 @@ from promlab.model import Labels, Matcher, MatchType
 
 if TYPE_CHECKING:
     from promlab.promql import Engine, Result
+    from promlab.rules.backtest import backtest, backtest_sweep
     from promlab.session import Session, close_sessions, query, query_range
     from promlab.storage import MemoryStorage, open_store
 
@@ -79,6 +80,14 @@ def targets_view(session: Any = None, refresh: str | None = "5s") -> Any:
     return TargetsView(session, refresh=refresh)
 
 
+def rule_lab(rule_or_file: Any, session: Any = None, **options: Any) -> Any:
+    """The alert-rule lab widget (:class:`promlab.notebook.widgets.rulelab.RuleLab`): edit an
+    alerting rule, backtest it over the store, sweep its threshold and ``for``, export it."""
+    from promlab.notebook.widgets.rulelab import RuleLab
+
+    return RuleLab(rule_or_file, session=session, **options)
+
+
 # Loaded on first use (module ``__getattr__``), so ``import promlab.storage.interface`` or
 # ``import promlab.model`` does not pull in the engine, pandas and pyarrow.
 _LAZY = {
@@ -90,6 +99,8 @@ _LAZY = {
     "query_range": "promlab.session",
     "MemoryStorage": "promlab.storage",
     "open_store": "promlab.storage",
+    "backtest": "promlab.rules.backtest",
+    "backtest_sweep": "promlab.rules.backtest",
 }
 
 
@@ -123,6 +134,8 @@ __all__ = [
     "StorageError",
     "TooManySamples",
     "__version__",
+    "backtest",
+    "backtest_sweep",
     "close_sessions",
     "dashboard",
     "explore",
@@ -130,6 +143,7 @@ __all__ = [
     "open_store",
     "query",
     "query_range",
+    "rule_lab",
     "targets_view",
     "unload_ipython_extension",
 ]

@@ -4,7 +4,10 @@ have caught our incidents?
 Each rule is evaluated as ONE range query at its group's interval, then the alert state
 machine runs on the arrays (:mod:`promlab.rules.timeline`). Rules of a group run in order;
 recording rules' output (and ``ALERTS``) go to an in-memory overlay that later rules read, so
-rules built on recorded series backtest as they would run live. Nothing is written to ``data``.
+rules built on recorded series backtest as they would run live (with staleness markers where a
+series ends, as the live manager writes them). Nothing is written to ``data``. One difference
+remains: an alerting rule whose expression reads its own ``ALERTS`` sees them live (from its
+previous evaluations) but not in a backtest, which evaluates the whole range at once.
 
 Examples
 --------
@@ -30,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from promlab import progress as _progress
-from promlab.model import METRIC_NAME, Labels, parse_duration, parse_time
+from promlab.model import METRIC_NAME, STALE_NAN, Labels, parse_duration, parse_time
 from promlab.promql.engine import Engine
 from promlab.promql.parser import parse_expr, to_string
 from promlab.promql.parser.ast import BinaryExpr, NumberLiteral, ParenExpr
@@ -44,7 +47,8 @@ from promlab.storage.interface import Queryable
 from promlab.storage.memory import MemoryStorage
 
 __all__ = ["EPISODE_COLUMNS", "RulesLike", "Score", "as_groups", "backtest", "backtest_sweep", "recorded",
-           "run_groups", "score", "threshold_of", "with_threshold"]
+           "run_groups", "score", "split_threshold", "threshold_of",
+           "with_threshold"]
 
 EPISODE_COLUMNS = ["group", "alertname", "labels", "pending_at", "firing_at", "resolved_at",
                    "duration", "peak_value", "value", "annotations"]
@@ -82,11 +86,26 @@ def _time_ms(t: Any) -> int:
     return int(t) if isinstance(t, int | np.integer) else parse_time(t)
 
 
+def _add_with_stale(mem: MemoryStorage, ls: Labels, grid: np.ndarray, present: np.ndarray,
+                    values: np.ndarray) -> None:
+    """Write ``values`` at ``grid[present]`` and, as the live manager does, a staleness marker
+    at the evaluation after each run of presence (so later rules stop seeing the series at once
+    instead of for the lookback)."""
+    ends = present[:-1] & ~present[1:]
+    if not ends.any():
+        mem.add_series(ls, grid[present], values)
+        return
+    ts = np.concatenate([grid[present], grid[1:][ends]])
+    vs = np.concatenate([values, np.full(int(ends.sum()), STALE_NAN)])
+    order = np.argsort(ts, kind="stable")
+    mem.add_series(ls, ts[order], vs[order])
+
+
 def _write(mem: MemoryStorage, vec: Vector, ts: np.ndarray) -> None:
     for i, ls in enumerate(vec.labels):
         m = vec.present[i]
         if m.any():
-            mem.add_series(ls, ts[m], vec.values[i, m])
+            _add_with_stale(mem, ls, ts, m, vec.values[i, m])
 
 
 def recorded(rule: RecordingRule, labels: Mapping[str, str], vec: Vector) -> Vector:
@@ -124,9 +143,10 @@ def run_groups(groups: Sequence[RuleGroup], start_ms: int, end_ms: int, *, data:
                                       external_labels=external_labels, external_url=external_url)
             tl = run_timeline(state, vec, q_ms, query_func=instant)
             # ALERTS series only matter to later rules of the group that read them.
+            # TODO(handle): a rule reading its own ALERTS needs a step-wise fallback.
             if any("ALERTS" in later.expr for later in g.rules[pos + 1:]):
                 for ls, ts, vs in tl.series():
-                    mem.add_series(ls, ts, vs)
+                    _add_with_stale(mem, ls, q_ms, np.isin(q_ms, ts), vs)
             out.append((g, state, tl, vec))
     return out
 
@@ -218,6 +238,19 @@ def threshold_of(expr: str) -> float | None:
     """
     node = _comparison(expr)
     return None if node is None else float(node.rhs.value)  # type: ignore[attr-defined]
+
+
+def split_threshold(expr: str) -> tuple[str, str, float] | None:
+    """``(lhs, op, threshold)`` of ``<lhs> <op> <number>`` (None for other expressions): what
+    a rule compares, to plot it with its threshold.
+
+    >>> split_threshold("sum(rate(errors[5m])) >= 2")
+    ('sum(rate(errors[5m]))', '>=', 2.0)
+    """
+    node = _comparison(expr)
+    if node is None:
+        return None
+    return to_string(node.lhs), node.op, float(node.rhs.value)  # type: ignore[attr-defined]
 
 
 def with_threshold(expr: str, threshold: float) -> str:
