@@ -150,6 +150,8 @@ def choose_format(path: str, size: int, format: str, require_eof: bool) -> tuple
         OpenMetrics (given, or detected from OpenMetrics-only syntax) without a final
         ``# EOF`` while ``require_eof``.
     """
+    if size == 0:
+        raise ExpositionError("empty file: nothing to import")
     head, tail = _sniff(path, size)
     eof = _ends_with_eof(tail)
     if format == "auto":
