@@ -72,14 +72,19 @@ def data_time_range(expr: Expr, start_ms: int, end_ms: int, *, lookback_ms: int,
             at = at_of(node.at_ms, node.at_modifier)
             if at is not None:
                 lo = hi = at
-            lo_hi.append((lo - node.offset_ms - lookback_ms + 1, hi - node.offset_ms))
+            after = lookback_ms if node.smoothed else 0
+            lo_hi.append((lo - node.offset_ms - lookback_ms + 1, hi - node.offset_ms + after))
             return
         if isinstance(node, MatrixSelector):
             vs = node.vector_selector
             at = at_of(vs.at_ms, vs.at_modifier)
             if at is not None:
                 lo = hi = at
-            lo_hi.append((lo - vs.offset_ms - node.range_ms + 1, hi - vs.offset_ms))
+            # anchored/smoothed read a lookback before the range (and after it, smoothed)
+            before = lookback_ms if vs.anchored or vs.smoothed else 0
+            after = lookback_ms if vs.smoothed else 0
+            lo_hi.append((lo - vs.offset_ms - node.range_ms - before + 1,
+                          hi - vs.offset_ms + after))
             return
         if isinstance(node, SubqueryExpr):
             at = at_of(node.at_ms, node.at_modifier)

@@ -12,6 +12,8 @@ query). Frames are shaped for numpy, never per step:
 * :class:`Matrix` — a range vector at every step, CSR: series ``i``'s samples are
   ``ts_ms[offsets[i]:offsets[i+1]]``; at step ``j`` the window is
   ``(window_start_ms[j], window_end_ms[j]]`` (left-open). Stale markers are already removed.
+  With ``extension`` set (``anchored``/``smoothed`` selectors) the arrays also hold the samples
+  within ``lookback_ms`` outside the windows, for :mod:`.eval.functions.extended`.
 * :class:`String` — a string literal.
 
 Frames are treated as immutable once built: functions return new frames (they may share arrays).
@@ -109,6 +111,9 @@ class Vector:
     # (S, T) timestamp of each sample when fresh from a vector selector (what timestamp()
     # returns); None once any operation has produced new values.
     timestamps_ms: I64 | None = None
+    # Native histograms: None when no cell holds one, else an (S, T) object array with a
+    # FloatHistogram at each histogram cell (its ``values`` cell is NaN) and None elsewhere.
+    histograms: npt.NDArray[np.object_] | None = None
 
     @classmethod
     def empty(cls, num_steps: int) -> Vector:
@@ -133,6 +138,15 @@ class Matrix:
     window_end_ms: I64    # (T,) inclusive
     range_ms: int
     drop_name: B | None = None
+    # ``"anchored"`` / ``"smoothed"`` (experimental range modifiers): the CSR arrays also hold
+    # the samples up to ``lookback_ms`` before each window (and after it, smoothed) that those
+    # functions use; :meth:`window_bounds` still bounds the plain window.
+    extension: str | None = None
+    lookback_ms: int = 0
+    # Native histograms: None when no sample is one (float code paths unchanged), else an
+    # object array parallel to ``values`` (a FloatHistogram per histogram sample, None per float
+    # sample; ``values`` holds a NaN placeholder there).
+    histograms: npt.NDArray[np.object_] | None = None
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -507,7 +507,7 @@ def test_add_at_printed() -> None:
     pytest.param("end() - start()", None, id="start-end-fns"),
     pytest.param("x @ start() + y @ end()", None, id="at-start-end"),
     pytest.param("a + fill(0) b", None, id="fill"),
-    pytest.param("rate(x[5m] anchored)", skips.EXTENDED, id="anchored"),
+    pytest.param("rate(x[5m] anchored)", None, id="anchored"),
     pytest.param("info(x)", None, id="info"),
     pytest.param('sum({__type__="counter"})', None, id="type"),
     pytest.param("start_timestamp(x)", skips.START_TS, id="start-ts"),
@@ -550,7 +550,7 @@ eval range from 0 to 2m step 1m x{a="1"}
 eval instant at 5m h
   {} {{count:1}}
 
-eval instant at 5m rate(x[5m] anchored)
+eval instant at 5m start_timestamp(x)
 """
 
 
@@ -558,7 +558,7 @@ def test_runner_counts(runner) -> None:  # type: ignore[no-untyped-def]
     res = runner.run_text(RUNNER_SCRIPT, "inline.test")
     assert (res.passed, res.failed, res.skipped) == (2, 1, 2), [f.format() for f in res.failures]
     assert res.failures[0].line == 10 and "61" in res.failures[0].message
-    assert res.skip_reasons == {skips.HISTOGRAM_EXPECTED: 1, skips.EXTENDED: 1}
+    assert res.skip_reasons == {skips.HISTOGRAM_EXPECTED: 1, skips.START_TS: 1}
 
 
 def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], runner) -> None:  # type: ignore[no-untyped-def]

@@ -29,6 +29,8 @@ from promlab.promql.eval.functions import (
     rangefuncs,
     time,
 )
+from promlab.promql.eval.functions.extended import SMOOTHED_SAFE, check_extended_args
+from promlab.promql.values import Value
 
 __all__ = [
     "AGGREGATIONS",
@@ -41,8 +43,25 @@ __all__ = [
 
 _FUNCTION_MODULES = (duration, histogram, labels, math, misc, overtime, rangefuncs, time)
 
-FUNCTION_IMPLS: Mapping[str, FunctionImpl] = MappingProxyType(
-    ImplTable.merge(m.function for m in _FUNCTION_MODULES))
+
+
+def _refusing_extended(name: str, impl: FunctionImpl) -> FunctionImpl:
+    """``impl`` preceded by the check that refuses ``anchored``/``smoothed`` arguments."""
+    def call(c: FunctionCall) -> Value:
+        check_extended_args(name, c.node.args)
+        return impl(c)
+
+    call.__doc__ = impl.__doc__
+    return call
+
+
+def _with_extended_checks(impls: dict[str, FunctionImpl]) -> dict[str, FunctionImpl]:
+    unsafe = {n for n in impls if n not in SMOOTHED_SAFE}
+    return {n: _refusing_extended(n, f) if n in unsafe else f for n, f in impls.items()}
+
+
+FUNCTION_IMPLS: Mapping[str, FunctionImpl] = MappingProxyType(_with_extended_checks(
+    ImplTable.merge(m.function for m in _FUNCTION_MODULES)))
 AGGREGATIONS: Mapping[str, AggregationImpl] = MappingProxyType(
     ImplTable.merge([aggregations.aggregation]))
 

@@ -113,6 +113,8 @@ def eval_vector_selector(node: VectorSelector, ev: EvalState, ctx: EvalContext) 
     lookback = ctx.lookback_ms
     if n_steps == 0:
         return Vector.empty(0)
+    if node.smoothed:
+        return _smoothed_vector(node, ev, ctx, ref)
     ss = ev.select(node.matchers, int(ref.min()) - lookback + 1, int(ref.max()))
     n_series = len(ss.labels)
     if n_series == 0:
@@ -132,6 +134,53 @@ def eval_vector_selector(node: VectorSelector, ev: EvalState, ctx: EvalContext) 
         chunks.append(part)
     ev.check()
     return _concat_rows(chunks, n_steps)
+
+
+def _smoothed_vector(node: VectorSelector, ev: EvalState, ctx: EvalContext, ref: I64) -> Vector:
+    """``name smoothed``: the value at each reference time itself, linearly interpolated
+    between the samples around it (each within the lookback delta), else the last sample
+    before it (stale markers ignored)."""
+    lb = ctx.lookback_ms
+    n_steps = ref.shape[0]
+    ss = strip_stale(ev.select(node.matchers, int(ref.min()) - lb + 1, int(ref.max()) + lb))
+    n_series = len(ss.labels)
+    if n_series == 0:
+        return Vector.empty(n_steps)
+    ev.check_dense(n_series * n_steps)
+    ts, vals = ss.ts_ms, ss.values
+    s0, s1 = ss.offsets[:-1, None], ss.offsets[1:, None]
+    cnt = count_at_or_before(ts, ss.offsets, ref)
+    prev = s0 + cnt - 1
+    has_prev = cnt > 0
+    prev_c = np.where(has_prev, prev, 0)
+    nxt = prev + 1
+    nxt_c = np.minimum(nxt, max(ts.shape[0] - 1, 0))
+    r = ref[None, :]
+    has_prev &= ts[prev_c] > r - lb
+    exact = has_prev & (ts[prev_c] == r)
+    has_next = (nxt < s1) & (ts[nxt_c] <= r + lb)
+    interp = has_prev & ~exact & has_next
+    with np.errstate(all="ignore"):
+        t0, t1 = ts[prev_c], ts[nxt_c]
+        v0, v1 = vals[prev_c], vals[nxt_c]
+        inter = v0 + (v1 - v0) * ((r - t0) / (t1 - t0))
+    values = np.where(interp, inter, v0)
+    present = has_prev
+    hist = None
+    if ss.histograms is not None:
+        hist = smoothed_histograms(ss, prev_c, nxt_c, exact, interp, present, ref, ctx, node)
+    keep = present.any(axis=1)
+    rows = np.flatnonzero(keep)
+    labels = [ss.labels[i] for i in rows.tolist()]
+    values = np.where(present, values, 0.0)[rows]
+    out = Vector(labels, values, present[rows], None, None)
+    if hist is not None:
+        out.histograms = hist[rows]
+    return out
+
+
+def smoothed_histograms(*args: object) -> None:  # replaced by the histogram module below
+    return None
 
 
 def _latest_samples(ss: SeriesSet, lo: int, hi: int, ref: I64, lookback: int) -> Vector:
@@ -195,13 +244,16 @@ def concat_time_slices(parts: Sequence[SeriesSet]) -> SeriesSet:
     total = int(offsets[-1])
     ts = np.empty(total, np.int64)
     vs = np.empty(total, np.float64)
+    hs = np.full(total, None, object) if any(p.histograms is not None for p in parts) else None
     for k, p in enumerate(parts):
         shift = starts[rows[k], k] - p.offsets[:-1]
         dest = np.repeat(shift, np.diff(p.offsets))
         dest += np.arange(p.num_samples, dtype=np.int64)
         ts[dest] = p.ts_ms
         vs[dest] = p.values
-    return SeriesSet(labels, offsets, ts, vs)
+        if hs is not None and p.histograms is not None:
+            hs[dest] = p.histograms
+    return SeriesSet(labels, offsets, ts, vs, hs)
 
 
 def strip_stale(ss: SeriesSet) -> SeriesSet:
@@ -220,11 +272,12 @@ def strip_stale(ss: SeriesSet) -> SeriesSet:
     keep_series = counts > 0
     ts = ss.ts_ms[keep_sample]
     vs = ss.values[keep_sample]
+    hs = None if ss.histograms is None else ss.histograms[keep_sample]
     counts = counts[keep_series]
     offsets = np.zeros(counts.shape[0] + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     labels = [ss.labels[i] for i in np.flatnonzero(keep_series).tolist()]
-    return SeriesSet(labels, offsets, ts, vs)
+    return SeriesSet(labels, offsets, ts, vs, hs)
 
 
 def eval_matrix_selector(node: MatrixSelector, ev: EvalState, ctx: EvalContext) -> Matrix:
@@ -232,12 +285,17 @@ def eval_matrix_selector(node: MatrixSelector, ev: EvalState, ctx: EvalContext) 
     vs = node.vector_selector
     ref = reference_times(ctx, vs.at_ms, vs.at_modifier, vs.offset_ms)
     start = ref - node.range_ms
+    extension = "anchored" if vs.anchored else "smoothed" if vs.smoothed else None
+    # anchored/smoothed also read a lookback before the windows (and after them, smoothed).
+    before = ctx.lookback_ms if extension else 0
+    after = ctx.lookback_ms if extension == "smoothed" else 0
     if ref.shape[0] == 0:
         ss = SeriesSet.empty()
     else:
-        ss = ev.select(vs.matchers, int(start.min()) + 1, int(ref.max()))
+        ss = ev.select(vs.matchers, int(start.min()) - before + 1, int(ref.max()) + after)
         ss = strip_stale(ss)
     ev.add_samples(int(ss.ts_ms.shape[0]))
     return Matrix(list(ss.labels), np.asarray(ss.offsets, np.int64),
-                     np.asarray(ss.ts_ms, np.int64), np.asarray(ss.values, np.float64),
-                     start.astype(np.int64), ref.astype(np.int64), int(node.range_ms))
+                  np.asarray(ss.ts_ms, np.int64), np.asarray(ss.values, np.float64),
+                  start.astype(np.int64), ref.astype(np.int64), int(node.range_ms),
+                  extension=extension, lookback_ms=before, histograms=ss.histograms)

@@ -55,7 +55,6 @@ FILE_SKIPS: dict[str, str] = {
 
 _STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`[^`]*`')
 _SYNTAX_RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\b(?:anchored|smoothed)\b"), EXTENDED),
     (re.compile(r"(?<![\w:])start_timestamp\s*\(|@st\b"), START_TS),
     (re.compile(r"(?<![\w:])histogram_(?:count|sum|avg|stddev|stdvar)\s*\(|[<>]/"), HISTOGRAM_FUNCTION),
 ]

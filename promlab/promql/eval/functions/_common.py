@@ -28,9 +28,11 @@ __all__ = [
     "format_go_g",
     "info",
     "kahan_inc",
+    "pair_flags",
     "pos_suffix",
     "prometheus_labels_hash",
     "reduce_windows",
+    "reset_correction",
     "scalar_arg",
     "string_arg",
     "vector_out",
@@ -222,3 +224,41 @@ def window_gather(ws: WindowSet, data: F64, fill: float, chunk_elems: int = 4_00
         block = np.where(valid, data[np.minimum(idx, last)], fill)
         yield sl, block
         start = sl.stop
+
+
+def pair_flags(m: Matrix, flags: B) -> B:
+    """Clear the flags (computed on ``values[1:]`` against ``values[:-1]``) that pair the
+    first sample of a series with the last sample of the previous one."""
+    starts = m.offsets[1:-1]
+    starts = starts[(starts > 0) & (starts < m.values.size)]
+    flags[starts - 1] = False
+    return flags
+
+
+def reset_correction(m: Matrix, lo: I64, hi: I64) -> F64 | None:
+    """Sum of the pre-reset values of the counter resets inside every window (``None`` when
+    there is no reset at all). A reset at sample ``r`` (value below its predecessor's) counts
+    for the windows with ``lo < r < hi``; the drops are added in sample order, as Prometheus
+    does."""
+    v = m.values
+    if v.size < 2:
+        return None
+    with np.errstate(invalid="ignore"):
+        flags = pair_flags(m, v[1:] < v[:-1])
+    if not flags.any():
+        return None
+    pos = np.flatnonzero(flags)
+    drops = v[pos]          # the value before the reset, at sample pos + 1
+    # before[k] = resets at samples j < k; a window has the resets with lo < j < hi.
+    before = np.zeros(v.size + 1, np.int32 if v.size < 2**31 else np.int64)
+    np.cumsum(flags, dtype=before.dtype, out=before[2:])
+    a = np.take(before, lo + 1, mode="clip")
+    b = np.take(before, hi)
+    nres = b - a
+    corr = np.zeros(lo.shape)
+    one = nres == 1
+    corr[one] = drops[a[one]]
+    many = nres > 1
+    if many.any():
+        corr[many] = reduce_windows(np.add, drops, a[many], b[many])
+    return corr

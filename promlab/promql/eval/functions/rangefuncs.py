@@ -16,12 +16,14 @@ from promlab.promql.eval.functions._common import (
     WindowSet,
     info,
     kahan_inc,
-    reduce_windows,
+    pair_flags,
+    reset_correction,
     scalar_arg,
     take_clipped,
     vector_out,
 )
 from promlab.promql.eval.functions._fast import nonfinite_counts, window_regression
+from promlab.promql.eval.functions.extended import extended_bounds, extended_rate_values
 from promlab.promql.values import F64, I64, B, Matrix, Vector
 
 __all__ = ["function", "matrix_arg", "series_start_mask"]
@@ -47,46 +49,11 @@ def series_start_mask(m: Matrix) -> B:
     return start
 
 
-def _pair_flags(m: Matrix, flags: B) -> B:
-    """Clear the flags (computed on ``values[1:]`` against ``values[:-1]``) that pair the
-    first sample of a series with the last sample of the previous one."""
-    starts = m.offsets[1:-1]
-    starts = starts[(starts > 0) & (starts < m.values.size)]
-    flags[starts - 1] = False
-    return flags
-
-
-def _reset_correction(m: Matrix, lo: I64, hi: I64) -> F64 | None:
-    """Sum of the pre-reset values of the counter resets inside every window (``None`` when
-    there is no reset at all). A reset at sample ``r`` (value below its predecessor's) counts
-    for the windows with ``lo < r < hi``; the drops are added in sample order, as Prometheus
-    does."""
-    v = m.values
-    if v.size < 2:
-        return None
-    with np.errstate(invalid="ignore"):
-        flags = _pair_flags(m, v[1:] < v[:-1])
-    if not flags.any():
-        return None
-    pos = np.flatnonzero(flags)
-    drops = v[pos]          # the value before the reset, at sample pos + 1
-    # before[k] = resets at samples j < k; a window has the resets with lo < j < hi.
-    before = np.zeros(v.size + 1, np.int32 if v.size < 2**31 else np.int64)
-    np.cumsum(flags, dtype=before.dtype, out=before[2:])
-    a = np.take(before, lo + 1, mode="clip")
-    b = np.take(before, hi)
-    nres = b - a
-    corr = np.zeros(lo.shape)
-    one = nres == 1
-    corr[one] = drops[a[one]]
-    many = nres > 1
-    if many.any():
-        corr[many] = reduce_windows(np.add, drops, a[many], b[many])
-    return corr
-
-
 def _extrapolated(call: FunctionCall, is_counter: bool, is_rate: bool) -> Vector:
     m = matrix_arg(call)
+    if m.extension is not None:
+        res, present = extended_rate_values(call, m, is_counter, is_rate)
+        return vector_out(list(m.labels), res, present, True)
     lo, hi = m.window_bounds()
     n = hi - lo
     ok = n >= 2
@@ -96,7 +63,7 @@ def _extrapolated(call: FunctionCall, is_counter: bool, is_rate: bool) -> Vector
     with np.errstate(all="ignore"):
         result = v1 - v0
         if is_counter:
-            corr = _reset_correction(m, lo, hi)
+            corr = reset_correction(m, lo, hi)
             if corr is not None:
                 result += corr
         to_start = t0 - m.window_start_ms[None, :]
@@ -261,10 +228,12 @@ def _pair_count(call: FunctionCall, flags_fn) -> Vector:  # type: ignore[no-unty
     m = matrix_arg(call)
     lo, hi = m.window_bounds()
     n = hi - lo
+    if m.extension == "anchored":  # the pairs start at the anchor sample before the window
+        lo = extended_bounds(m).first
     if m.values.size > 1:
         v = m.values
         with np.errstate(invalid="ignore"):
-            flags = _pair_flags(m, flags_fn(v[1:], v[:-1]))
+            flags = pair_flags(m, flags_fn(v[1:], v[:-1]))
         # csum[k] = flagged pairs (j-1, j) with j < k; window pairs have lo < j < hi.
         csum = np.zeros(v.size + 1, np.int32 if v.size < 2**31 else np.int64)
         np.cumsum(flags, dtype=csum.dtype, out=csum[2:])
