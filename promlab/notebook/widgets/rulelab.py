@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import html
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import ipywidgets as w
 import pandas as pd
@@ -45,6 +46,8 @@ from promlab.rules.rule import AlertingRule, RuleGroup
 
 __all__ = ["RuleLab", "default_variants", "episodes_html", "lab_group", "pick_rule", "timeline_png"]
 
+
+T = TypeVar("T")
 
 #: Evaluation times of an exported test taken from the backtest's firing episodes, at most.
 MAX_TEST_TIMES = 10
@@ -274,6 +277,20 @@ class RuleLab(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         step_ms = self.window_ms[2]
         return replace(lab_group(self.group, self.original, self.rule), interval_ms=step_ms)
 
+    def _with_progress(self, fn: Callable[[], T]) -> T:
+        """``fn()`` with its progress bars shown in the widget. Exceptions propagate (an Output
+        widget used as a context manager would show and swallow them)."""
+        self.progress_out.clear_output()
+        err: BaseException | None = None
+        with self.progress_out:
+            try:
+                result = fn()
+            except BaseException as e:  # re-raised below, outside the Output context
+                err = e
+        if err is not None:
+            raise err
+        return result
+
     def _fail(self, e: BaseException) -> None:
         self.error = str(e)
         self.status.value = error_html(e, self.expr)
@@ -282,16 +299,21 @@ class RuleLab(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
     def run(self) -> pd.DataFrame | None:
         """Backtest the edited rule over the window: the timeline plot and the episodes table.
         Returns the episodes (None on an error, shown in the status line)."""
-        self.progress_out.clear_output()
         try:
             start_ms, end_ms, step_ms = self.window_ms
-            with self.progress_out, _progress.bar(True, total=2, desc="backtest", unit="step") as bar:
-                episodes = backtest(self.edited_group(), start_ms, end_ms, data=self.session.store,
-                                    engine=self.session.engine)
-                bar.update(1)
-                self.plot_image.value = timeline_png(self.session, self.rule, episodes, start_ms, end_ms,
-                                                     step_ms, offset_ms=self.group.query_offset_ms)
-                bar.update(1)
+            group, rule = self.edited_group(), self.rule
+
+            def work() -> pd.DataFrame:
+                with _progress.bar(True, total=2, desc="backtest", unit="step") as bar:
+                    found = backtest(group, start_ms, end_ms, data=self.session.store,
+                                     engine=self.session.engine)
+                    bar.update(1)
+                    self.plot_image.value = timeline_png(self.session, rule, found, start_ms, end_ms,
+                                                         step_ms, offset_ms=self.group.query_offset_ms)
+                    bar.update(1)
+                return found
+
+            episodes = self._with_progress(work)
         except (PromlabError, ValueError) as e:
             self._fail(e)
             return None
@@ -315,12 +337,10 @@ class RuleLab(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         thresholds = dt if thresholds is None else list(thresholds)
         fors = df if fors is None else list(fors)
         start_ms, end_ms, step_ms = self.window_ms
-        self.progress_out.clear_output()
         try:
-            with self.progress_out:
-                table = backtest_sweep(rule, start_ms, end_ms, data=self.session.store,
-                                       thresholds=thresholds, for_=fors, step=step_ms, flap=flap,
-                                       engine=self.session.engine, progress=True)
+            table = self._with_progress(lambda: backtest_sweep(
+                rule, start_ms, end_ms, data=self.session.store, thresholds=thresholds, for_=fors,
+                step=step_ms, flap=flap, engine=self.session.engine, progress=True))
         except (PromlabError, ValueError) as e:
             self._fail(e)
             return None
@@ -352,10 +372,9 @@ class RuleLab(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         if self.frame is not None:  # also while each backtested episode fires
             for v in self.frame["firing_at"].dropna().head(MAX_TEST_TIMES):
                 times.add(int(pd.Timestamp(v).value // 1_000_000) - start_ms)
-        with self.progress_out:
-            paths = write_rule_test(self.edited_group(), self.session.store, start_ms=start_ms,
-                                    end_ms=end_ms, out_dir=out_dir, name=fname, interval_ms=step_ms,
-                                    eval_times_ms=sorted(times))
+        paths = write_rule_test(self.edited_group(), self.session.store, start_ms=start_ms,
+                                end_ms=end_ms, out_dir=out_dir, name=fname, interval_ms=step_ms,
+                                eval_times_ms=sorted(times))
         self.test_yaml = paths[1].read_text(encoding="utf-8")
         shown = self.test_yaml if len(self.test_yaml) < 20_000 else self.test_yaml[:20_000] + "\n…"
         self.export_out.value = (f"<div>wrote {html.escape(str(paths[0]))} and {html.escape(str(paths[1]))}"
