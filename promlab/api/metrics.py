@@ -78,8 +78,13 @@ class _ScrapeCollector(Collector):
                                labels=["scrape_pool", "health"])
         appended = CounterMetricFamily("prometheus_tsdb_head_samples_appended",
                                        "Total number of appended samples (by the scraper).")
+        oob = CounterMetricFamily("prometheus_target_scrapes_sample_out_of_bounds",
+                                  "Total number of samples rejected due to timestamp falling outside "
+                                  "of the time bounds.")
+        too_big = CounterMetricFamily("prometheus_target_scrapes_exceeded_body_size_limit",
+                                      "Total number of scrapes that hit the body size limit.")
         svc = self.service
-        total = 0
+        total = n_oob = n_big = 0
         if svc is not None and not svc.closed:
             df = svc.scrape.targets()
             if len(df):
@@ -90,7 +95,13 @@ class _ScrapeCollector(Collector):
             handle = svc.scrape.handle
             if handle is not None:
                 total = int(getattr(handle.manager, "samples_appended", 0))
+                n_oob = int(getattr(handle.manager, "samples_out_of_bounds", 0))
+                n_big = int(getattr(handle.manager, "exceeded_body_size_limit", 0))
         appended.add_metric([], float(total))
+        oob.add_metric([], float(n_oob))
+        too_big.add_metric([], float(n_big))
         yield scrapes
         yield up
         yield appended
+        yield oob
+        yield too_big

@@ -104,6 +104,7 @@ class ScrapeHandle:
             finally:
                 self.scheduler.close()
                 self.manager.writer.close()  # no-op when manager.close did it
+                self.manager.parse_pool.shutdown(wait=True)
 
     def __enter__(self) -> ScrapeHandle:
         return self

@@ -8,11 +8,23 @@ timestamp tolerance), which keeps timestamps regular.
 
 A failed scrape (transport, status, parse error, a limit) writes nothing from the page, writes
 staleness markers for every series of the previous scrape and reports ``up`` 0 with the error.
+
+Isolation (issue 15): a body is read up to ``body_size_limit``, or :data:`DEFAULT_BODY_SIZE_LIMIT`
+when the config sets none (Prometheus has no default; an endless body would otherwise grow the
+process without bound), and exceeding it is a failed scrape ("body size limit exceeded ...").
+Bodies of :data:`OFFLOAD_BYTES` or more are parsed and relabeled on the manager's worker threads,
+not on the event loop, so a 50 MB page does not delay the other targets' scrape starts. A sample
+whose own timestamp lies more than :data:`MAX_FUTURE_MS` after the scrape or more than
+:data:`MAX_PAST_MS` before it is dropped as out of bounds (Prometheus: the scrape's
+``timeLimitAppender`` and the head's minimum valid time); the scrape stays up, the drops are
+counted (:attr:`ScrapeResult.out_of_bounds`, ``prometheus_target_scrapes_sample_out_of_bounds``)
+and logged, and nothing far from now reaches the store to stretch its head.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import math
@@ -26,12 +38,13 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
-import promlab.exposition as expo
 from promlab.config import ScrapeConfig
 from promlab.errors import ExpositionError, ScrapeError
 from promlab.exposition.page import MetricMetadata
 from promlab.model import STALE_NAN, Labels
+from promlab.model.time import format_size
 from promlab.scrape.fetch import fetch
+from promlab.scrape.native import HistogramPart, accept_header, parser_for, take_histograms
 from promlab.scrape.series import SeriesCache, report_labels
 from promlab.scrape.targets import Target
 
@@ -42,6 +55,16 @@ log = logging.getLogger("promlab.scrape.loop")
 REPORT_NAMES = ("up", "scrape_duration_seconds", "scrape_samples_scraped",
                 "scrape_samples_post_metric_relabeling", "scrape_series_added")
 TIMESTAMP_TOLERANCE_MS = 2
+DEFAULT_BODY_SIZE_LIMIT = 256 << 20
+"""Body size limit when the scrape config sets none (``body_size_limit: 0``): 256 MiB, five
+times a 200k-series page; set ``body_size_limit`` higher for bigger targets."""
+OFFLOAD_BYTES = 64 << 10
+MAX_FUTURE_MS = 10 * 60_000
+"""How far after the scrape a sample's own timestamp may be (Prometheus: 10 minutes)."""
+MAX_PAST_MS = 60 * 60_000
+MAX_PENDING_COMMITS = 3
+"""Commits a running loop may have queued before it waits for the oldest (bounds memory)."""
+"""How far before the scrape it may be (Prometheus's head: half the 2 h block range)."""
 
 
 @dataclass
@@ -50,6 +73,8 @@ class Batch:
 
     parts: list[tuple[list[Labels], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]] = field(
         default_factory=list)
+    #: Native histogram samples, ``(series, index, ts_ms, histograms)`` parts (see scrape.native).
+    histograms: list[HistogramPart] = field(default_factory=list)
 
     def add(self, series: list[Labels], index: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
             values: npt.NDArray[np.float64]) -> None:
@@ -68,6 +93,7 @@ class ScrapeResult:
     scraped: int = 0
     post_relabel: int = 0
     added: int = 0
+    out_of_bounds: int = 0
 
 
 class ScrapeLoop:
@@ -86,12 +112,17 @@ class ScrapeLoop:
     carry_stale
         Series written by a previous loop for the same target (after a reload): those missing
         from the first scrape get staleness markers.
+    executor
+        Where bodies of :data:`OFFLOAD_BYTES` or more are processed (``None``: on the event loop).
+    on_result
+        Called with each scrape's :class:`ScrapeResult` (the manager's counters).
     """
 
     def __init__(self, target: Target, cfg: ScrapeConfig, *, client: httpx.AsyncClient | None,
                  commit: Callable[[Batch], Any], owns_client: bool = False, jitter_seed: int = 0,
                  carry_stale: list[Labels] | None = None, on_lateness: Callable[[float], None] | None = None,
-                 forced_error: str = "") -> None:
+                 forced_error: str = "", executor: concurrent.futures.Executor | None = None,
+                 on_result: Callable[[ScrapeResult], None] | None = None) -> None:
         self.target = target
         self.cfg = cfg
         self.client = client
@@ -111,6 +142,9 @@ class ScrapeLoop:
         self._report = [report_labels(n, self.sample_labels) for n in REPORT_NAMES]
         self._report_idx = np.arange(len(REPORT_NAMES), dtype=np.int64)
         self._on_lateness = on_lateness
+        self._executor = executor
+        self._pending: deque[asyncio.Future[Any]] = deque()
+        self._on_result = on_result
         self._task: asyncio.Task[None] | None = None
         # Health, read by the targets view (from any thread).
         self.health = "unknown"
@@ -148,7 +182,7 @@ class ScrapeLoop:
                 self._on_lateness(late_ms / 1000)
             ts = sched if abs(late_ms) <= TIMESTAMP_TOLERANCE_MS else int(start_wall * 1000)
             try:
-                await self.scrape_once(ts, scheduled_ms=sched)
+                await self.scrape_once(ts, scheduled_ms=sched, wait_commit=False)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug in one loop must not kill it: log and go on
@@ -167,6 +201,10 @@ class ScrapeLoop:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+        for fut in list(self._pending):  # scrapes already done still get committed
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await fut
+        self._pending.clear()
         if self.owns_client and self.client is not None:
             with contextlib.suppress(Exception):
                 await self.client.aclose()
@@ -185,8 +223,14 @@ class ScrapeLoop:
         return [self.cache.series[i] for i in sel.tolist()] + list(self._carry)
 
     # --- one scrape ------------------------------------------------------------------------------
-    async def scrape_once(self, ts_ms: int, *, scheduled_ms: int | None = None) -> ScrapeResult:
-        """Fetch, process and append one scrape stamped ``ts_ms``."""
+    async def scrape_once(self, ts_ms: int, *, scheduled_ms: int | None = None,
+                          wait_commit: bool = True) -> ScrapeResult:
+        """Fetch, process and append one scrape stamped ``ts_ms``.
+
+        With ``wait_commit=False`` (the running loop) it returns once the batch is queued: a
+        commit stuck behind a neighbour's huge one does not delay the next scrape's start. Up to
+        :data:`MAX_PENDING_COMMITS` may be queued; batches are committed in order.
+        """
         t0 = time.perf_counter()
         body: bytes | None = None
         ctype: str | None = None
@@ -196,15 +240,21 @@ class ScrapeLoop:
                 if self.client is None:
                     raise ScrapeError("no HTTP client for this target")
                 res = await fetch(self.client, self.url, timeout_s=self.timeout_ms / 1000,
-                                  accept=expo.ACCEPT_HEADER,
-                                  body_size_limit=self.cfg.body_size_limit,
+                                  accept=accept_header(self.cfg),
+                                  body_size_limit=self.cfg.body_size_limit or DEFAULT_BODY_SIZE_LIMIT,
                                   sni_hostname=self.cfg.http.tls_config.server_name)
                 body, ctype = res.body, res.content_type
             except ScrapeError as exc:
                 error = str(exc)
+                if error == "body size limit exceeded" and not self.cfg.body_size_limit:
+                    error += (f" (promlab's default limit, {format_size(DEFAULT_BODY_SIZE_LIMIT)}: "
+                              "set body_size_limit in the scrape config to raise it)")
         duration = time.perf_counter() - t0
         batch = Batch()
-        if body is not None:
+        if body is not None and self._executor is not None and len(body) >= OFFLOAD_BYTES:
+            result = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self.process, body, ctype, ts_ms, batch)
+        elif body is not None:
             result = self.process(body, ctype, ts_ms, batch)
         else:
             result = ScrapeResult(False, error)
@@ -213,7 +263,13 @@ class ScrapeLoop:
             self._append_stale_all(batch, ts_ms)
         duration = time.perf_counter() - t0
         self._append_report(batch, ts_ms, duration, result)
-        await self._commit(batch)
+        while self._pending and (self._pending[0].done() or len(self._pending) >= MAX_PENDING_COMMITS):
+            await self._pending.popleft()
+        fut = asyncio.ensure_future(self._commit(batch))
+        self._pending.append(fut)
+        if wait_commit:
+            while self._pending:
+                await self._pending.popleft()
         self.health = "up" if result.ok else "down"
         self.last_error = result.error
         self.last_scrape_ms = ts_ms
@@ -221,12 +277,16 @@ class ScrapeLoop:
         self.last_samples = result.post_relabel
         self.scrapes += 1
         self.scrape_log.append((scheduled_ms if scheduled_ms is not None else ts_ms, ts_ms, result.ok))
+        if self._on_result is not None:
+            self._on_result(result)
         return result
 
     def process(self, body: bytes, content_type: str | None, ts_ms: int, batch: Batch) -> ScrapeResult:
         """Parse a page and add its samples and staleness markers to ``batch``."""
-        if self._parser is None:
-            self._parser = expo.Parser()
+        parser, switched = parser_for(self._parser, content_type, self.cfg)
+        if switched:  # the target changed formats: refs of the old parser do not carry over
+            self._reset_cache()
+        self._parser = parser
         try:
             page = self._parser.parse(body, content_type)
         except ExpositionError as exc:
@@ -257,9 +317,16 @@ class ScrapeLoop:
                 idx, values, page_ts = idx[sel], values[sel], page_ts[sel]
         expo_no_ts = np.iinfo(np.int64).min
         explicit = page_ts != expo_no_ts
+        oob = 0
         if self.cfg.honor_timestamps and explicit.any():
             ts = np.where(explicit, page_ts, ts_ms)
             tracked = idx[~explicit]
+            bad = (ts > ts_ms + MAX_FUTURE_MS) | (ts < ts_ms - MAX_PAST_MS)
+            if bad.any():
+                oob = int(bad.sum())
+                log.warning("%s: %d samples dropped: too old or too far into the future (first: %s at %d)",
+                            self.url, oob, cache.series[int(idx[np.argmax(bad)])], int(ts[np.argmax(bad)]))
+                idx, values, ts = idx[~bad], values[~bad], ts[~bad]
         else:
             ts = np.full(idx.shape[0], ts_ms, np.int64)
             tracked = idx
@@ -268,6 +335,7 @@ class ScrapeLoop:
         prev = self._grow(self._prev, n_out)
         ever = self._grow(self._ever, n_out)
         added = int(np.count_nonzero(present & ~ever))
+        idx, ts, values = take_histograms(page, cache.ref_map, cache.series, idx, ts, values, batch.histograms)
         batch.add(cache.series, idx, ts, values)
         stale = np.flatnonzero(prev & ~present)
         if stale.shape[0]:
@@ -284,7 +352,7 @@ class ScrapeLoop:
         self._ever = ever | present
         if len(cache.series) > 2 * post + 5_000:
             self._reset_cache()
-        return ScrapeResult(True, "", scraped, post, added)
+        return ScrapeResult(True, "", scraped, post, added, oob)
 
     def _reset_cache(self) -> None:
         """Forget the parser's and the cache's series when they hold far more than a page (a

@@ -10,6 +10,7 @@ targets get staleness markers.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
 import hashlib
 import logging
@@ -24,7 +25,7 @@ from promlab.config import Config, ScrapeConfig
 from promlab.config.httpclient import build_client, ssl_context
 from promlab.model import Labels
 from promlab.scrape.discovery import DiscoveryManager, providers_for
-from promlab.scrape.loop import Batch, ScrapeLoop
+from promlab.scrape.loop import Batch, ScrapeLoop, ScrapeResult
 from promlab.scrape.scheduler import Scheduler
 from promlab.scrape.targets import DroppedTarget, Target, build_targets
 from promlab.scrape.writer import Writer
@@ -92,7 +93,8 @@ class ScrapePool:
             lp = ScrapeLoop(t, self.cfg, client=self.new_client(), owns_client=True, commit=self.manager.commit,
                             jitter_seed=self.manager.jitter, carry_stale=carry.pop(h, None) if carry else None,
                             on_lateness=self.manager.record_lateness,
-                            forced_error=limit_error or self.client_error)
+                            forced_error=limit_error or self.client_error,
+                            executor=self.manager.parse_pool, on_result=self.manager.record_result)
             self.loops[h] = lp
             lp.start()
         return gone
@@ -116,6 +118,11 @@ class ScrapeManager:
         self.jitter = 0
         self.lateness: deque[float] = deque(maxlen=200_000)
         self.writer = Writer(storage, scheduler.loop)
+        # Big pages are parsed and relabeled here, off the event loop (see ScrapeLoop).
+        self.parse_pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix="promlab-scrape-parse")
+        self.samples_out_of_bounds = 0
+        self.exceeded_body_size_limit = 0
         self._gc_task: asyncio.Task[None] | None = None
         self._pending: set[str] = set()
         self._carry: dict[str, dict[int, list[Labels]]] = {}
@@ -123,6 +130,12 @@ class ScrapeManager:
     # --- wiring ----------------------------------------------------------------------------------
     def record_lateness(self, seconds: float) -> None:
         self.lateness.append(seconds)
+
+    def record_result(self, result: ScrapeResult) -> None:
+        """Count a scrape's dropped samples and size-limit failures (promlab's own metrics)."""
+        self.samples_out_of_bounds += result.out_of_bounds
+        if not result.ok and result.error.startswith("body size limit exceeded"):
+            self.exceeded_body_size_limit += 1
 
     async def commit(self, batch: Batch) -> None:
         """Hand ``batch`` to the writer thread; returns once it is committed.
@@ -225,6 +238,7 @@ class ScrapeManager:
         while not self.writer.idle:  # everything scraped so far gets committed
             await asyncio.sleep(0.01)
         self.writer.close()
+        self.parse_pool.shutdown(wait=True)
 
     # --- views -----------------------------------------------------------------------------------
     def metadata(self) -> list[dict[str, str]]:

@@ -8,6 +8,11 @@ lingers a few milliseconds so that the batches of nearby scrapes share one commi
 and fsync per cycle, not per scrape), commits them and resolves their futures with a single
 call into the event loop.
 
+The queue is fair: batches below ``big_samples`` (most targets) are committed before big ones,
+and a big batch (a 200k-series page) gets a commit of its own, after which the small batches that
+arrived meanwhile go first again. So a healthy target never waits for a neighbour's huge commit
+to finish before its own scrape is acknowledged and it can start the next one.
+
 The queue is bounded by construction: a loop has at most one batch in flight (it awaits its
 commit before it scrapes again), so at most one batch per target is queued. A commit slower than
 the scrape interval makes loops skip slots rather than pile up memory.
@@ -41,13 +46,16 @@ class Writer:
         The event loop whose futures :meth:`submit` returns.
     linger_s
         How long the writer waits after the first batch of a cycle for more to join it.
+    big_samples
+        Batches of at least this many samples are committed alone, after the small ones.
     """
 
     def __init__(self, storage: Storage, loop: asyncio.AbstractEventLoop, *, linger_s: float = 0.02,
-                 name: str = "promlab-scrape-writer") -> None:
+                 name: str = "promlab-scrape-writer", big_samples: int = 20_000) -> None:
         self.storage = storage
         self.loop = loop
         self.linger_s = linger_s
+        self.big_samples = big_samples
         self.samples_appended = 0
         self.commits = 0
         self.commit_errors = 0
@@ -84,15 +92,21 @@ class Writer:
                 time.sleep(self.linger_s)
             self._busy = True
             self._wake.clear()
-            items = []
-            while self._queue:
-                items.append(self._queue.popleft())
-            if items:
+            big: deque[tuple[Any, asyncio.Future[None]]] = deque()
+            while True:
+                small: list[tuple[Any, asyncio.Future[None]]] = []
+                while self._queue:
+                    item = self._queue.popleft()
+                    (big if _size(item[0]) >= self.big_samples else small).append(item)
+                items = small or ([big.popleft()] if big else [])
+                if not items:
+                    break
                 self._commit([b for b, _ in items])
-            self._busy = False  # before the futures resolve: a waiter then sees the writer idle
-            if items:
+                if not big and not self._queue:
+                    self._busy = False  # before the futures resolve: a waiter then sees the writer idle
                 with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                     self.loop.call_soon_threadsafe(_resolve, [f for _, f in items])
+            self._busy = False
             if self._closing and not self._queue:
                 return
 
@@ -103,6 +117,8 @@ class Writer:
             for batch in batches:
                 for series, index, ts, values in batch.parts:
                     app.append_batch(series, index, ts, values)
+                for series, index, ts, hists in getattr(batch, "histograms", ()):
+                    app.append_histogram_batch(series, index, ts, hists)
             stats = app.commit()
             self.samples_appended += stats.appended if stats is not None else sum(b.num_samples for b in batches)
             self.commits += 1
@@ -116,6 +132,11 @@ class Writer:
         self._closing = True
         self._wake.set()
         self._thread.join(timeout)
+
+
+def _size(batch: Any) -> int:
+    n = getattr(batch, "num_samples", 0)
+    return int(n)
 
 
 def _resolve(futs: list[asyncio.Future[None]]) -> None:
