@@ -1,7 +1,9 @@
-"""The quickstart notebook in JupyterLab in a real headless Chromium, driven by Playwright.
+"""The example notebooks in JupyterLab in a real headless Chromium, driven by Playwright.
 
 Opens ``quickstart.ipynb`` on a temporary copy, runs all cells, uses the explorer (types a
-query, presses Run, waits for the plot image to load) and saves screenshots under
+query, presses Run, waits for the plot image to load); opens ``alert-prototyping.ipynb``, runs
+all cells and checks the rule lab (its timeline image loads, a firing episode row shows, a
+higher threshold typed into it and Backtest leaves fewer firing rows). Screenshots go under
 ``$PROMLAB_ARTIFACTS`` (default: the test's tmp dir). Fails when the widget manager is missing
 (JupyterLab then shows "Loading widget..." or the widget's repr instead of the widget). Without
 ``/usr/bin/chromium`` the test skips, and fails under ``CI=true``.
@@ -60,7 +62,8 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """JupyterLab on a copy of the notebooks; yields (base url, token)."""
     root = tmp_path / "root"
     root.mkdir()
-    shutil.copy(NOTEBOOKS / "quickstart.ipynb", root)
+    for name in ("quickstart.ipynb", "alert-prototyping.ipynb"):
+        shutil.copy(NOTEBOOKS / name, root)
     env = dict(os.environ)
     for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
                 "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR", "IPYTHONDIR",
@@ -152,5 +155,64 @@ def test_quickstart_in_jupyterlab(lab: tuple[str, str], tmp_path: Path) -> None:
             explorer.scroll_into_view_if_needed()
             page.screenshot(path=str(shots / "quickstart-explorer.png"), full_page=True)
             explorer.screenshot(path=str(shots / "explorer.png"))
+        finally:
+            browser.close()
+
+
+def _open_and_run_all(page: Any, url: str, token: str, name: str) -> None:
+    page.goto(f"{url}/lab/tree/{name}?reset&token={token}")
+    # The status bar says Idle once the kernel is really there (the toolbar says it early).
+    page.locator(".jp-StatusBar-Widget", has_text="| Idle").first.wait_for(timeout=60_000)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+
+FIRING_ROWS = "() => document.querySelectorAll('.promlab-rulelab tr.promlab-episode-firing').length"
+
+
+@pytest.mark.slow
+def test_rule_lab_in_jupyterlab(lab: tuple[str, str], tmp_path: Path) -> None:
+    _need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    url, token = lab
+    shots = Path(os.environ.get("PROMLAB_ARTIFACTS", tmp_path / "artifacts"))
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            _open_and_run_all(page, url, token, "alert-prototyping.ipynb")
+            rulelab = page.locator(".promlab-rulelab")
+            try:
+                rulelab.wait_for(state="visible", timeout=90_000)
+            finally:
+                page.screenshot(path=str(shots / "alert-prototyping-run-all.png"), full_page=True)
+            body = page.locator("body").inner_text()
+            assert "Loading widget" not in body, "the widget manager is missing"
+            assert "RuleLab(children=" not in body, "widgets shown as text: no widget manager"
+            page.locator(".jp-StatusBar-Widget", has_text="| Idle").first.wait_for(timeout=60_000)
+            rulelab.scroll_into_view_if_needed()
+            img = rulelab.locator("img.promlab-rulelab-plot")
+            img.wait_for(state="visible", timeout=30_000)
+            assert _poll(page, "() => { const i = document.querySelector("
+                         "'.promlab-rulelab img.promlab-rulelab-plot');"
+                         " return !!(i && i.complete && i.naturalWidth > 0) }", 30)
+            assert img.evaluate("i => i.naturalWidth") > 400
+            firing = rulelab.locator("tr.promlab-episode-firing")
+            firing.first.wait_for(state="visible", timeout=30_000)
+            assert page.evaluate(FIRING_ROWS) == 4
+            assert "2024-05-01 01:06:00" in firing.first.inner_text()  # the first incident fired
+            rulelab.screenshot(path=str(shots / "rulelab.png"))
+            # Edit the threshold in the browser and backtest again: one episode still fires.
+            threshold = rulelab.locator(".widget-text input").first
+            threshold.fill("0.15")
+            threshold.press("Enter")
+            rulelab.locator(".promlab-rulelab-run").click()
+            ok = _poll(page, f"() => ({FIRING_ROWS})() === 1", 30)
+            rulelab.screenshot(path=str(shots / "rulelab-threshold.png"))
+            assert ok, "a backtest with threshold 0.15 did not leave one firing episode"
+            expr = rulelab.locator(".promlab-rulelab-expr textarea").input_value()
+            assert expr.endswith("> 0.15"), expr
         finally:
             browser.close()

@@ -136,7 +136,10 @@ def episodes_html(episodes: pd.DataFrame, *, max_rows: int = 100) -> str:
     ``promlab-episode-pending`` (it never did)."""
     if episodes.empty:
         return '<div class="promlab-episodes-empty">no alerts in this window</div>'
-    names = row_names([dict(d) for d in episodes["labels"]])
+    keys = [tuple(sorted(dict(d).items())) for d in episodes["labels"]]
+    unique = sorted(set(keys))  # one name per alert, as the timeline's rows are named
+    named = dict(zip(unique, row_names([dict(k) for k in unique]), strict=True))
+    names = [named[k] for k in keys]
     rows = []
     for name, r in zip(names[:max_rows], episodes.head(max_rows).itertuples(index=False), strict=False):
         fired = not pd.isna(r.firing_at)
