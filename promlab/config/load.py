@@ -17,6 +17,10 @@ from typing import Any
 
 import yaml
 
+from promlab.config.histograms import GLOBAL_KEYS as _HIST_GLOBAL_KEYS
+from promlab.config.histograms import SCRAPE_KEYS as _HIST_SCRAPE_KEYS
+from promlab.config.histograms import global_options as _hist_global
+from promlab.config.histograms import scrape_options as _hist_scrape
 from promlab.config.model import (
     AlertingConfig,
     AlertmanagerConfig,
@@ -51,7 +55,7 @@ _SCRAPE_KEYS = {
     "honor_timestamps", "static_configs", "file_sd_configs", "http_sd_configs", "relabel_configs",
     "metric_relabel_configs", "sample_limit", "label_limit", "label_name_length_limit",
     "label_value_length_limit", "target_limit", "body_size_limit",
-} | HTTP_KEYS
+} | HTTP_KEYS | _HIST_SCRAPE_KEYS
 
 
 def _scrape_config(r: Reader, data: Any, path: str, g: GlobalConfig) -> ScrapeConfig:
@@ -92,13 +96,14 @@ def _scrape_config(r: Reader, data: Any, path: str, g: GlobalConfig) -> ScrapeCo
         label_name_length_limit=r.uint(d, "label_name_length_limit", path),
         label_value_length_limit=r.uint(d, "label_value_length_limit", path),
         target_limit=r.uint(d, "target_limit", path), body_size_limit=body_limit,
+        **_hist_scrape(r, d, path, g),
     )
 
 
 def _global(r: Reader, data: Any) -> GlobalConfig:
     p = "global"
     d = r.mapping(data, p, {"scrape_interval", "scrape_timeout", "evaluation_interval", "external_labels",
-                            "query_log_file"})
+                            "query_log_file"} | _HIST_GLOBAL_KEYS)
     interval = r.duration(d, "scrape_interval", p) or 60_000
     timeout = r.duration(d, "scrape_timeout", p)
     if timeout > interval:
@@ -108,7 +113,7 @@ def _global(r: Reader, data: Any) -> GlobalConfig:
     return GlobalConfig(scrape_interval_ms=interval, scrape_timeout_ms=timeout,
                         evaluation_interval_ms=r.duration(d, "evaluation_interval", p) or 60_000,
                         external_labels=label_set(r, d.get("external_labels"), join(p, "external_labels")),
-                        query_log_file=r.file_path(r.string(d, "query_log_file", p)))
+                        query_log_file=r.file_path(r.string(d, "query_log_file", p)), **_hist_global(r, d, p))
 
 
 def _alerting(r: Reader, data: Any) -> AlertingConfig:

@@ -109,6 +109,14 @@ class ScrapeConfig:
     label_value_length_limit: int = 0
     target_limit: int = 0
     body_size_limit: int = 0
+    # Native histograms (Prometheus 3's names; see promlab.exposition.protobuf.ProtobufOptions).
+    # scrape_native_histograms also selects the protobuf-first Accept header.
+    scrape_native_histograms: bool = False
+    always_scrape_classic_histograms: bool = False
+    convert_classic_histograms_to_nhcb: bool = False
+    native_histogram_bucket_limit: int = 0
+    native_histogram_min_bucket_factor: float = 0.0
+    scrape_protocols: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -169,6 +177,10 @@ class GlobalConfig:
     evaluation_interval_ms: int = 60_000
     external_labels: Labels = field(default_factory=Labels)
     query_log_file: str = ""
+    scrape_native_histograms: bool = False
+    always_scrape_classic_histograms: bool = False
+    convert_classic_histograms_to_nhcb: bool = False
+    scrape_protocols: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

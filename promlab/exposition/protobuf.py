@@ -18,10 +18,14 @@ histograms ``name_bucket{le=...}`` (cumulative, ``+Inf`` added when missing), ``
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from promlab.errors import ExpositionError
+from promlab.exposition.page import NO_TIMESTAMP, MetricMetadata, Page
 from promlab.exposition.proto import metrics_pb2 as pb
 from promlab.model import Labels
 from promlab.model.histogram import (
@@ -38,9 +42,12 @@ from promlab.model.value import format_float_g
 
 __all__ = [
     "ACCEPT_PROTOBUF",
+    "HISTOGRAM_MARK",
     "PROTOBUF_CONTENT_TYPE",
+    "HistogramPage",
     "ParsedScrape",
     "ProtobufOptions",
+    "ProtobufParser",
     "encode_delimited",
     "is_protobuf",
     "iter_delimited",
@@ -228,6 +235,11 @@ def parse_protobuf(body: bytes, opts: ProtobufOptions | None = None) -> ParsedSc
                 h = m.histogram
                 gauge = mf.type == pb.GAUGE_HISTOGRAM
                 native = opts.scrape_native_histograms and _is_native(h)
+                # Prometheus's three cases (configuration.md): a native histogram is ingested as
+                # such, plus its classic buckets only with always_scrape_classic_histograms (and
+                # only if it has buckets besides +Inf), never as NHCB; otherwise the classic
+                # parts (perhaps just +Inf) become an NHCB with convert_classic_histograms_to_nhcb,
+                # and are also kept as classic series unless converted without always_*.
                 if native:
                     try:
                         nh = _limit(_native(h, gauge), opts)
@@ -235,11 +247,14 @@ def parse_protobuf(body: bytes, opts: ProtobufOptions | None = None) -> ParsedSc
                     except HistogramError as exc:
                         raise ExpositionError(f"{name}: invalid native histogram: {exc}") from exc
                     out.histograms.append((Labels({**base, "__name__": name}), ts, nh))
-                elif opts.convert_classic_histograms_to_nhcb and len(h.bucket):
-                    out.histograms.append((Labels({**base, "__name__": name}), ts,
-                                           _classic_nhcb(h, gauge)))
-                keep_classic = (not native and not opts.convert_classic_histograms_to_nhcb) or (
-                    opts.always_scrape_classic_histograms and len(h.bucket) > 0)
+                    keep_classic = opts.always_scrape_classic_histograms and any(
+                        not math.isinf(b.upper_bound) for b in h.bucket)
+                else:
+                    if opts.convert_classic_histograms_to_nhcb:
+                        out.histograms.append((Labels({**base, "__name__": name}), ts,
+                                               _classic_nhcb(h, gauge)))
+                    keep_classic = not opts.convert_classic_histograms_to_nhcb or \
+                        opts.always_scrape_classic_histograms
                 if keep_classic:
                     count = h.sample_count_float if h.HasField("sample_count_float") else float(h.sample_count)
                     inf = False
@@ -253,3 +268,83 @@ def parse_protobuf(body: bytes, opts: ProtobufOptions | None = None) -> ParsedSc
                     add(name + "_sum", h.sample_sum)
                     add(name + "_count", count)
     return out
+
+
+HISTOGRAM_MARK: float = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000003))[0]
+"""The value a histogram sample has in a :class:`HistogramPage`'s ``values`` (a NaN with the bits
+of storage's ``HISTOGRAM_PLACEHOLDER``): the histogram itself is in ``page.histograms``."""
+
+_TYPE_NAMES = {"untyped": "unknown", "gauge_histogram": "gaugehistogram"}
+
+
+@dataclass(slots=True)
+class HistogramPage(Page):
+    """A :class:`~promlab.exposition.page.Page` of a protobuf body: float samples as usual, and
+    one row per native histogram whose value is :data:`HISTOGRAM_MARK`; ``histograms`` maps
+    such a row's series ref to its histogram (the first one, if a page repeats a series)."""
+
+    histograms: dict[int, Histogram | FloatHistogram] = field(default_factory=dict)
+
+
+class ProtobufParser:
+    """Parses the protobuf bodies of one target into :class:`HistogramPage` columns.
+
+    Like the text :class:`~promlab.exposition.Parser` it keeps a table of the series it has seen
+    (``series``, append-only) so that refs stay stable across scrapes. Float NaNs are made
+    ordinary NaNs (never the staleness marker or :data:`HISTOGRAM_MARK`); labels with empty
+    values are dropped, and listed in ``page.empty_labels``.
+    """
+
+    def __init__(self, options: ProtobufOptions | None = None) -> None:
+        self.options = options or ProtobufOptions()
+        self.series: list[Labels] = []
+        self._refs: dict[tuple[tuple[str, str], ...], int] = {}
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+    def _ref(self, ls: Labels, empty: dict[int, tuple[str, ...]]) -> int:
+        key = ls.pairs
+        ref = self._refs.get(key)
+        if ref is None:
+            blank = tuple(k for k, v in key if not v)
+            if blank:
+                ref = self._ref(Labels.from_sorted_pairs(tuple(p for p in key if p[1])), empty)
+                self._refs[key] = ref
+                empty[ref] = blank
+                return ref
+            ref = len(self.series)
+            self.series.append(ls)
+            self._refs[key] = ref
+        elif any(not v for _, v in key):
+            empty[ref] = tuple(k for k, v in key if not v)
+        return ref
+
+    def parse(self, body: bytes, content_type: str | None = None) -> HistogramPage:
+        """One body (``content_type`` is accepted for symmetry with the text parser)."""
+        parsed = parse_protobuf(body, self.options)
+        empty: dict[int, tuple[str, ...]] = {}
+        n = len(parsed.floats) + len(parsed.histograms)
+        refs = np.empty(n, np.int32)
+        values = np.empty(n, np.float64)
+        ts = np.full(n, NO_TIMESTAMP, np.int64)
+        hists: dict[int, Histogram | FloatHistogram] = {}
+        k = 0
+        for ls, t, v in parsed.floats:
+            refs[k] = self._ref(ls, empty)
+            values[k] = math.nan if math.isnan(v) else v
+            if t is not None:
+                ts[k] = t
+            k += 1
+        for ls, t, h in parsed.histograms:
+            ref = self._ref(ls, empty)
+            refs[k] = ref
+            values[k] = HISTOGRAM_MARK
+            hists.setdefault(ref, h)
+            if t is not None:
+                ts[k] = t
+            k += 1
+        meta = {name: MetricMetadata(name, _TYPE_NAMES.get(t, t), help_, unit)
+                for name, (t, help_, unit) in parsed.metadata.items()}
+        return HistogramPage(refs=refs, values=values, timestamps_ms=ts, series=self.series, metadata=meta,
+                             empty_labels=empty, histograms=hists)
