@@ -14,7 +14,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,9 @@ class StoreInfo:
         The rest of the directory: WAL, head checkpoints, lock.
     bytes_per_sample
         ``block_bytes / block_samples``; None while there are no blocks.
+    wal_losses
+        What WAL damage cost when the store read its WAL (records, samples, series, bytes,
+        checkpoints, torn_bytes: see :class:`~promlab.storage.wal.WalLosses`); zeros normally.
     """
 
     series: int
@@ -58,6 +61,7 @@ class StoreInfo:
     block_bytes: int
     other_bytes: int
     bytes_per_sample: float | None
+    wal_losses: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-ready dict (``promlab tsdb info --json``)."""
@@ -94,4 +98,5 @@ def describe_store(store: ParquetStore) -> StoreInfo:
         block_bytes=block_bytes,
         other_bytes=_tree_bytes(Path(store.path)) - block_bytes,
         bytes_per_sample=block_bytes / block_samples if block_samples else None,
+        wal_losses=store.wal_losses.to_dict(),
     )

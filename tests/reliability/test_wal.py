@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from promlab.model import Labels, Matcher, MatchType
-from promlab.storage import open_store
+from promlab.storage import describe_store, open_store
 from promlab.storage.wal import (
     MAGIC,
     SamplesRecord,
@@ -388,6 +388,8 @@ def test_damaged_segment_in_a_store(crashed: str, tmp_path: os.PathLike[str]) ->
     data[second - 7] ^= 0x40
     with open(seg, "wb") as f:
         f.write(data)
+    with open_store(path, readonly=True) as ro:  # Session.info() shows it too
+        assert describe_store(ro).wal_losses["records"] == 1
     got, losses = _read(path)
     lost = [(i, k) for i in range(N_SERIES) for k in range(N_STEPS) if k not in got[i]]
     assert len(lost) == N_SERIES and len({k for _, k in lost}) == 1  # one step, all series

@@ -49,4 +49,6 @@ def test_describe_store(tmp_path, series, samples, flush, want_blocks):
     assert json.loads(json.dumps(info.to_dict())) == info.to_dict()
     assert set(info.to_dict()) == {
         "series", "samples", "mint_ms", "maxt_ms", "label_names", "blocks", "block_samples",
-        "block_bytes", "other_bytes", "bytes_per_sample"}
+        "block_bytes", "other_bytes", "bytes_per_sample", "wal_losses"}
+    assert info.wal_losses == {"records": 0, "samples": 0, "series": 0, "bytes": 0,
+                               "checkpoints": 0, "torn_bytes": 0}
