@@ -49,6 +49,8 @@ def _reload_rules(session: Session) -> None:
             log.info("no rule_files any more: rule manager stopped")
     except (PromlabError, OSError) as exc:
         log.error("rule reload failed, keeping the running rules: %s", exc)
+    except Exception:  # a reload never takes the daemon down
+        log.exception("rule reload failed, keeping the running rules")
 
 
 def run(config_path: str | os.PathLike[str] | None, data_dir: str | os.PathLike[str], *,
@@ -71,6 +73,8 @@ def run(config_path: str | os.PathLike[str] | None, data_dir: str | os.PathLike[
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     stop = stop_event or threading.Event()
     reload_now = threading.Event()
+    # The modification time before the first load: a file changed while starting is reloaded.
+    seen = _mtime(config_path)
     try:
         session = Session(data_dir, config=config_path, progress=progress)
     except (PromlabError, OSError) as exc:
@@ -116,7 +120,6 @@ def run(config_path: str | os.PathLike[str] | None, data_dir: str | os.PathLike[
         for sig, fn in ((signal.SIGTERM, on_stop), (signal.SIGINT, on_stop), (signal.SIGHUP, on_hup)):
             previous[sig] = signal.signal(sig, fn)
     try:
-        seen = _mtime(config_path)
         while not stop.wait(watch_interval):
             m = _mtime(config_path)
             if reload_now.is_set() or m != seen:
@@ -127,6 +130,9 @@ def run(config_path: str | os.PathLike[str] | None, data_dir: str | os.PathLike[
                     log.info("config reloaded from %s", config_path)
                 except ConfigError as exc:
                     log.error("config reload failed, keeping the running config: %s", exc)
+                    continue
+                except Exception:  # a reload never takes the daemon down
+                    log.exception("config reload failed, keeping the running config")
                     continue
                 _reload_rules(session)
     finally:

@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from promlab.config.histograms import GLOBAL_KEYS as _HIST_GLOBAL_KEYS
 from promlab.config.histograms import SCRAPE_KEYS as _HIST_SCRAPE_KEYS
 from promlab.config.histograms import global_options as _hist_global
@@ -43,7 +41,7 @@ from promlab.config.reader import (
     relabel_configs,
     static_configs,
 )
-from promlab.errors import ConfigError
+from promlab.config.yamlfile import load_yaml, read_text
 
 __all__ = ["ConfigSource", "load", "load_config", "parse"]
 
@@ -269,13 +267,8 @@ def load(path: str | os.PathLike[str]) -> Config:
         When the file cannot be read, is not YAML, or is not a valid configuration.
     """
     p = str(path)
-    try:
-        with open(p, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except OSError as exc:
-        raise ConfigError(f"cannot read config: {exc}", file=p) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", file=p) from exc
+    # UTF-8 only and no duplicate keys, as Prometheus (go-yaml) reads it: errors name the line.
+    data = load_yaml(read_text(p, what="config"), file=p)
     return parse(data, file=p)
 
 

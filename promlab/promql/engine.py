@@ -67,15 +67,17 @@ def data_time_range(expr: Expr, start_ms: int, end_ms: int, *, lookback_ms: int,
             return end_ms
         return None
 
-    def walk(node: Expr, lo: int, hi: int) -> None:
+    # An explicit stack, not recursion: operator chains can be thousands of nodes deep.
+    stack: list[tuple[Expr, int, int]] = [(expr, start_ms, end_ms)]
+    while stack:
+        node, lo, hi = stack.pop()
         if isinstance(node, VectorSelector):
             at = at_of(node.at_ms, node.at_modifier)
             if at is not None:
                 lo = hi = at
             after = lookback_ms if node.smoothed else 0
             lo_hi.append((lo - node.offset_ms - lookback_ms + 1, hi - node.offset_ms + after))
-            return
-        if isinstance(node, MatrixSelector):
+        elif isinstance(node, MatrixSelector):
             vs = node.vector_selector
             at = at_of(vs.at_ms, vs.at_modifier)
             if at is not None:
@@ -85,20 +87,21 @@ def data_time_range(expr: Expr, start_ms: int, end_ms: int, *, lookback_ms: int,
             after = lookback_ms if vs.smoothed else 0
             lo_hi.append((lo - vs.offset_ms - node.range_ms - before + 1,
                           hi - vs.offset_ms + after))
-            return
-        if isinstance(node, SubqueryExpr):
+        elif isinstance(node, SubqueryExpr):
             at = at_of(node.at_ms, node.at_modifier)
             if at is not None:
                 lo = hi = at
-            walk(node.expr, lo - node.offset_ms - node.range_ms, hi - node.offset_ms)
-            return
-        for c in children(node):
-            walk(c, lo, hi)
-
-    walk(expr, start_ms, end_ms)
+            stack.append((node.expr, lo - node.offset_ms - node.range_ms, hi - node.offset_ms))
+        else:
+            stack.extend((c, lo, hi) for c in children(node))
     if not lo_hi:
         return None
     return min(a for a, _ in lo_hi), max(b for _, b in lo_hi)
+
+
+#: Most steps a range query may ask for (Prometheus's 11,000 points per series), checked before
+#: anything is allocated.
+MAX_POINTS_PER_SERIES = 11_000
 
 
 class Engine:
@@ -145,6 +148,9 @@ class Engine:
                              "Try a positive integer")
         if end_ms < start_ms:
             raise BadData("end timestamp must not be before start time")
+        if (int(end_ms) - int(start_ms)) // int(step_ms) > MAX_POINTS_PER_SERIES:
+            raise BadData("exceeded maximum resolution of 11,000 points per timeseries. Try "
+                          "decreasing the query resolution (?step=XX)")
         return self._exec(queryable, expr, int(start_ms), int(end_ms), int(step_ms),
                           cancel=cancel, is_range=True)
 

@@ -30,10 +30,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
-from pathlib import Path
 
 import yaml
 
+from promlab.config.yamlfile import read_text
 from promlab.errors import ConfigError, ParseError, PromlabError
 from promlab.model import parse_duration
 from promlab.promql.parser import parse_expr
@@ -377,10 +377,7 @@ def load_rules(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
 
 
 def _read(path: str | os.PathLike[str]) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"cannot read rule file: {e.strerror or e}", file=str(path)) from None
+    return read_text(path, what="rule file")  # UTF-8 only: a clear error with the line
 
 
 @dataclass

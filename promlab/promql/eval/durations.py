@@ -82,6 +82,11 @@ def resolve_durations(node: ast.Expr, step_ms: int, range_ms: int) -> ast.Expr:
 
     Returns ``node`` itself when it has none.
     """
+    # An iterative look first: most queries have none, and operator chains can be thousands of
+    # nodes deep (the rewrite below recurses).
+    if not any(getattr(n, f, None) is not None for n in ast.walk(node)
+               for f in ("range_expr", "step_expr", "offset_expr")):
+        return node
     step_s, range_s = step_ms / 1000.0, range_ms / 1000.0
     return _resolve(node, step_s, range_s)
 

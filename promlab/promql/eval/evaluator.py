@@ -19,7 +19,7 @@ import numpy as np
 
 from promlab.errors import FunctionNotImplemented, QueryCanceled, QueryTimeout, TooManySamples
 from promlab.model import Matcher
-from promlab.promql.eval import binops, selectors, subquery
+from promlab.promql.eval import binops, limits, selectors, subquery
 from promlab.promql.eval.info import eval_info
 from promlab.promql.eval.names import finalize_names
 from promlab.promql.eval.registry import AGGREGATIONS, FUNCTION_IMPLS, AggregationCall, FunctionCall
@@ -90,6 +90,8 @@ class Evaluator:
         self.peak_samples = 0
         self._querier: Querier | None = None
         self._cache: dict[tuple[Any, ...], SeriesSet] = {}
+        # Values evaluated ahead of their parent, by (id(node), id(ctx)): see limits.py.
+        self.ready: dict[tuple[int, int], Value] = {}
 
     # --- limits --------------------------------------------------------------------------------
     def check(self) -> None:
@@ -106,8 +108,9 @@ class Evaluator:
             raise TooManySamples()
 
     def check_dense(self, cells: int) -> None:
-        """Refuse to allocate an absurdly large dense frame."""
-        if cells > MAX_DENSE_CELLS:
+        """Refuse, before allocating it, a dense (series x steps) frame of more cells than the
+        sample limit allows (at least 1M cells, at most :data:`MAX_DENSE_CELLS`)."""
+        if cells > min(MAX_DENSE_CELLS, max(self.max_samples, 1_000_000)):
             raise TooManySamples()
 
     # --- storage -------------------------------------------------------------------------------
@@ -184,8 +187,15 @@ class Evaluator:
     def eval(self, node: Expr, ctx: EvalContext) -> Value:
         """Evaluate ``node`` over ``ctx.steps_ms``; children's samples are released afterwards."""
         self.check()
+        ready = self.ready.pop((id(node), id(ctx)), None)
+        if ready is not None:  # a chain's left operand, evaluated (and counted) ahead
+            return ready
         before = self.current_samples
-        value = evaluate(node, self, ctx)
+        if limits.wants_slices(self, node, ctx):
+            value = limits.eval_in_slices(self, node, ctx, evaluate)
+        else:
+            limits.eval_spine_ahead(self, node, ctx)
+            value = evaluate(node, self, ctx)
         if not ctx.delayed_name_removal and isinstance(value, Vector) and value.drop_name is not None \
                 and value.drop_name.any():
             value = finalize_names(value)

@@ -47,6 +47,8 @@ def eval_subquery(node: SubqueryExpr, ev: EvalState, ctx: EvalContext) -> Matrix
         # First multiple of the step strictly after the earliest window start.
         first = (int(start.min()) // step + 1) * step
         last = int(ref.max())
+    # Refused before allocating: a [30d:1ms] subquery would need billions of steps per series.
+    ev.check_dense(max(0, (last - first) // step + 1))
     inner_steps = np.arange(first, last + 1, step, dtype=np.int64) if last >= first else \
         np.zeros(0, np.int64)
     inner_ctx = EvalContext(

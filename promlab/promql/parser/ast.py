@@ -208,9 +208,13 @@ class BinaryExpr(Expr):
 
     @property
     def type(self) -> ValueType:
-        if self.lhs.type is ValueType.SCALAR and self.rhs.type is ValueType.SCALAR:
-            return ValueType.SCALAR
-        return ValueType.VECTOR
+        # Down the left spine without recursion: chains of thousands of terms are left-deep.
+        node: Expr = self
+        while isinstance(node, BinaryExpr):
+            if node.rhs.type is not ValueType.SCALAR:
+                return ValueType.VECTOR
+            node = node.lhs
+        return ValueType.SCALAR if node.type is ValueType.SCALAR else ValueType.VECTOR
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -33,6 +33,8 @@ class _Checker:
         self.text = text
         self.errors: list[ParseError] = []
         self.bypass: set[int] = set()
+        # Results of left-spine nodes checked ahead of their parent (see visit), by node id.
+        self.done: dict[int, tuple[ast.Expr, ValueType]] = {}
 
     def err(self, msg: str, pos: ast.PosRange | tuple[int, int]) -> None:
         start, end = (pos.start, pos.end) if isinstance(pos, ast.PosRange) else pos
@@ -57,6 +59,20 @@ class _Checker:
 
     def visit(self, n: ast.Expr) -> tuple[ast.Expr, ValueType]:
         """The checked node and its type (computed here once: ``BinaryExpr.type`` recurses)."""
+        ready = self.done.pop(id(n), None)
+        if ready is not None:
+            return ready
+        if isinstance(n, ast.BinaryExpr) and isinstance(n.lhs, ast.BinaryExpr) \
+                and id(n.lhs) not in self.done:
+            # A left-deep chain (``a or b or ...``, thousands of terms) is checked bottom-up, each
+            # level's left operand already done, so the recursion depth does not grow with it.
+            spine: list[ast.BinaryExpr] = []
+            left: ast.Expr = n.lhs
+            while isinstance(left, ast.BinaryExpr):
+                spine.append(left)
+                left = left.lhs
+            for b in reversed(spine):
+                self.done[id(b)] = self.visit(b)
         if isinstance(n, ast.AggregateExpr):
             inner = self.expect_type(n.expr, ValueType.VECTOR, "aggregation expression")
             param = n.param

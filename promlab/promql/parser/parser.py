@@ -42,6 +42,12 @@ OP_TEXT = {
     "MOD": "%", "ATAN2": "atan2", "POW": "^", "TRIM_UPPER": "</", "TRIM_LOWER": ">/",
 }
 
+#: Deepest nesting accepted (parentheses, calls, aggregations, unary operators, right operands,
+#: ``^`` chains). Checking, printing and evaluating recurse once per level, so the limit keeps
+#: them well inside Python's default recursion limit; left-deep operator chains (``a or b or
+#: ...``, ``a + b + ...``) do not nest and have no length limit.
+MAX_DEPTH = 128
+
 _MATCH_OPS = {"EQL": MatchType.EQUAL, "NEQ": MatchType.NOT_EQUAL,
               "EQL_REGEX": MatchType.REGEX, "NEQ_REGEX": MatchType.NOT_REGEX}
 
@@ -54,6 +60,7 @@ class Parser(CallsMixin, DurationExprMixin):
         self.i = 0
         self.last_end = 0
         self.errors: list[ParseError] = []
+        self.depth = 0
 
     # --- token helpers ------------------------------------------------------------------------
     def peek(self, k: int = 0) -> Token:
@@ -114,6 +121,18 @@ class Parser(CallsMixin, DurationExprMixin):
 
     # --- expressions --------------------------------------------------------------------------
     def parse_expr(self, min_prec: int) -> ast.Expr:
+        if self.depth >= MAX_DEPTH:
+            t = self.peek()
+            raise ParseError(f"expression nests too deeply (more than {MAX_DEPTH} levels)",
+                             query=self.text, pos=t.pos, end=t.end)
+        self.depth += 1
+        try:
+            return self.parse_binary(min_prec)
+        finally:
+            self.depth -= 1
+
+    def parse_binary(self, min_prec: int) -> ast.Expr:
+        """Precedence climbing: a loop over same-or-lower-precedence operators (left-deep)."""
         lhs = self.parse_unary()
         while True:
             t = self.peek()
@@ -420,5 +439,6 @@ def parse_expr(text: str) -> ast.Expr:
     """
     try:
         return Parser(text).parse()
-    except RecursionError:
-        raise ParseError("expression nested too deeply", query=text, pos=0) from None
+    except RecursionError:  # a caller already deep in its own stack
+        raise ParseError(f"expression nests too deeply (more than {MAX_DEPTH} levels)",
+                         query=text, pos=0) from None

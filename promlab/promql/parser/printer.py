@@ -121,9 +121,17 @@ def to_string(node: ast.Expr) -> str:
     if isinstance(node, ast.UnaryExpr):
         return node.op + to_string(node.expr)
     if isinstance(node, ast.BinaryExpr):
-        mod = " bool" if node.return_bool else ""
-        return (f"{to_string(node.lhs)} {node.op}{mod}{_matching(node.matching)} "
-                f"{to_string(node.rhs)}")
+        # Left-deep chains (``a or b or c ...``) are printed without recursing down the spine.
+        spine: list[ast.BinaryExpr] = []
+        left: ast.Expr = node
+        while isinstance(left, ast.BinaryExpr):
+            spine.append(left)
+            left = left.lhs
+        parts = [to_string(left)]
+        for b in reversed(spine):
+            mod = " bool" if b.return_bool else ""
+            parts.append(f" {b.op}{mod}{_matching(b.matching)} {to_string(b.rhs)}")
+        return "".join(parts)
     if isinstance(node, ast.Call):
         return f"{node.func.name}({', '.join(to_string(a) for a in node.args)})"
     if isinstance(node, ast.AggregateExpr):

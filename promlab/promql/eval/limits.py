@@ -1,0 +1,184 @@
+"""Keeping a query inside its limits while it runs: time slices and iterative operator chains.
+
+Two things the evaluator does through this module:
+
+- **Step slices.** A node evaluated over many steps (a long range query, the inner expression of
+  a subquery) is evaluated over consecutive slices of its steps when the query has a deadline or
+  a cancel event, with the checks in between, so a timeout or a cancel fires within a slice's
+  time of the limit instead of after the whole kernel. Every instant-vector node is step-local
+  (its value at a step depends on that step only), so the slices' frames put side by side are
+  the frame of the whole. Slices are sized from the measured time per step so each takes about
+  5% of the time left (at most :data:`SLICE_MAX_SECONDS`); the rows collected so far are counted
+  against ``max_samples`` after each slice, before the next is evaluated.
+- **Left-deep chains.** ``a or b or c ...`` with thousands of terms is a left-deep tree. The
+  spine below a binary node is evaluated bottom-up in a loop, each level finding its left
+  operand already evaluated, so the Python recursion depth does not grow with the chain.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from promlab.errors import TooManySamples
+from promlab.model import Labels
+from promlab.promql.parser.ast import BinaryExpr, Expr, NumberLiteral, ParenExpr, StringLiteral
+from promlab.promql.parser.types import ValueType
+from promlab.promql.values import EvalContext, Scalar, Value, Vector
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = [
+    "SLICE_MAX_SECONDS",
+    "SLICE_MIN_STEPS",
+    "SPINE_MIN",
+    "eval_in_slices",
+    "eval_spine_ahead",
+    "wants_slices",
+]
+
+#: Nodes over at most this many steps are evaluated in one go.
+SLICE_MIN_STEPS = 256
+#: The first slice's steps (later slices are sized by the measured time per step).
+SLICE_FIRST_STEPS = 64
+#: Longest a slice is meant to take, whatever the time left.
+SLICE_MAX_SECONDS = 1.0
+#: Shortest target for a slice (below this the per-slice overhead dominates).
+SLICE_MIN_SECONDS = 0.02
+#: Chains with a spine shorter than this are evaluated by plain recursion.
+SPINE_MIN = 16
+
+
+class _Running(Protocol):
+    deadline: float | None
+    cancel: threading.Event | None
+    current_samples: int
+    max_samples: int
+    ready: dict[tuple[int, int], Value]
+
+    def check(self) -> None: ...
+
+    def eval(self, node: Expr, ctx: EvalContext) -> Value: ...
+
+
+def wants_slices(ev: _Running, node: Expr, ctx: EvalContext) -> bool:
+    """Whether ``node`` over ``ctx`` is evaluated in step slices."""
+    if ctx.num_steps <= SLICE_MIN_STEPS or (ev.deadline is None and ev.cancel is None):
+        return False
+    if isinstance(node, NumberLiteral | StringLiteral | ParenExpr):
+        return False
+    return node.type in (ValueType.VECTOR, ValueType.SCALAR)
+
+
+def _slice_ctx(ctx: EvalContext, lo: int, hi: int) -> EvalContext:
+    return EvalContext(
+        steps_ms=ctx.steps_ms[lo:hi], start_ms=ctx.start_ms, end_ms=ctx.end_ms,
+        step_ms=ctx.step_ms, lookback_ms=ctx.lookback_ms,
+        default_subquery_step_ms=ctx.default_subquery_step_ms, max_samples=ctx.max_samples,
+        annotations=ctx.annotations, query=ctx.query,
+        delayed_name_removal=ctx.delayed_name_removal,
+    )
+
+
+def _target_seconds(ev: _Running) -> float:
+    if ev.deadline is None:
+        return SLICE_MAX_SECONDS / 4
+    left = ev.deadline - time.monotonic()
+    return min(SLICE_MAX_SECONDS, max(SLICE_MIN_SECONDS, 0.05 * left))
+
+
+def eval_in_slices(ev: _Running, node: Expr, ctx: EvalContext,
+                   evaluate: Callable[[Expr, _Running, EvalContext], Value]) -> Value:
+    """Evaluate ``node`` slice by slice of ``ctx``'s steps; the frames joined along the steps."""
+    n = ctx.num_steps
+    parts: list[tuple[int, Value]] = []
+    base = ev.current_samples
+    held = 0
+    lo = 0
+    size = SLICE_FIRST_STEPS
+    while lo < n:
+        hi = min(n, lo + size)
+        started = time.monotonic()
+        part = evaluate(node, ev, _slice_ctx(ctx, lo, hi))
+        spent = time.monotonic() - started
+        held += _count(part)
+        ev.current_samples = base + held
+        if ev.current_samples > ev.max_samples:
+            raise TooManySamples()
+        parts.append((lo, part))
+        ev.check()
+        per_step = max(spent, 1e-6) / (hi - lo)
+        size = max(1, min(size * 4, int(_target_seconds(ev) / per_step)))
+        lo = hi
+    ev.current_samples = base
+    return _join(parts, n)
+
+
+def _count(value: Value) -> int:
+    if isinstance(value, Vector):
+        return int(np.count_nonzero(value.present))
+    if isinstance(value, Scalar):
+        return int(value.values.shape[0])
+    return 0
+
+
+def _join(parts: list[tuple[int, Value]], n: int) -> Value:
+    first = parts[0][1]
+    if isinstance(first, Scalar):
+        return Scalar(np.concatenate([p.values for _, p in parts if isinstance(p, Scalar)]))
+    if not all(isinstance(p, Vector) for _, p in parts):
+        raise TypeError("step slices of one node must all be vectors or all scalars")
+    rows: dict[tuple[Labels, int], int] = {}
+    placed: list[np.ndarray] = []
+    for _, part in parts:
+        assert isinstance(part, Vector)
+        seen: dict[Labels, int] = {}
+        at = np.empty(len(part.labels), np.int64)
+        for i, ls in enumerate(part.labels):
+            k = seen.get(ls, 0)  # the k-th row with these labels in this slice (kept apart)
+            seen[ls] = k + 1
+            at[i] = rows.setdefault((ls, k), len(rows))
+        placed.append(at)
+    labels = [ls for ls, _ in rows]
+    values = np.zeros((len(labels), n))
+    present = np.zeros((len(labels), n), bool)
+    drop = np.zeros(len(labels), bool)
+    with_ts = all(isinstance(p, Vector) and p.timestamps_ms is not None for _, p in parts)
+    ts = np.zeros((len(labels), n), np.int64) if with_ts else None
+    for (lo, part), at in zip(parts, placed, strict=True):
+        assert isinstance(part, Vector)
+        hi = lo + part.values.shape[1]
+        values[at, lo:hi] = part.values
+        present[at, lo:hi] = part.present
+        drop[at] = part.drop_name_mask()  # the latest slice decides, as the last step does
+        if ts is not None and part.timestamps_ms is not None:
+            ts[at, lo:hi] = part.timestamps_ms
+    return Vector(labels, values, present, drop, ts)
+
+
+def eval_spine_ahead(ev: _Running, node: Expr, ctx: EvalContext) -> None:
+    """Evaluate the left spine under binary ``node`` bottom-up into ``ev.ready``.
+
+    Each level's own evaluation then finds its left operand in ``ev.ready`` (see
+    ``Evaluator.eval``) instead of recursing down the chain.
+    """
+    if not isinstance(node, BinaryExpr) or not isinstance(node.lhs, BinaryExpr):
+        return
+    if (id(node.lhs), id(ctx)) in ev.ready:
+        return
+    spine: list[BinaryExpr] = []
+    left: Expr = node.lhs
+    while isinstance(left, BinaryExpr):
+        spine.append(left)
+        left = left.lhs
+    if len(spine) < SPINE_MIN:
+        return
+    base = ev.current_samples
+    for b in reversed(spine):
+        value = ev.eval(b, ctx)
+        ev.ready[(id(b), id(ctx))] = value
+        ev.current_samples = base + _count(value)
