@@ -71,6 +71,11 @@ class Session:
         PromQL feature flags with Prometheus's ``--enable-feature`` names (a list or a
         comma-separated string, ``"all"`` for every one), e.g.
         ``features=["promql-experimental-functions"]``; see :mod:`promlab.promql.features`.
+    cluster
+        A ``dask.distributed.Client``: queries run on its workers, series shard by shard, with
+        partial aggregations combined here (:mod:`promlab.promql.distributed`; needs
+        ``promlab[dask]``). Workers open a directory/URL store themselves (read-only); a store
+        object is sent to them.
     store_options
         Passed to :func:`promlab.storage.open_store` (``retention_time``, ``cache_size``, ...).
 
@@ -85,7 +90,7 @@ class Session:
 
     def __init__(self, data: Any = "data", config: Any = None, *, read_only: bool = False,
                  engine: Engine | None = None, progress: bool | None = None,
-                 external_url: str | None = None, features: Any = None,
+                 external_url: str | None = None, features: Any = None, cluster: Any = None,
                  **store_options: Any) -> None:
         self._lock = threading.RLock()
         self.external_url = (external_url if external_url is not None
@@ -115,6 +120,9 @@ class Session:
         else:
             raise TypeError("data must be a store directory or a store (with .querier()), "
                             f"not {type(data).__name__}")
+        if cluster is not None:
+            self.engine = _distributed_engine(self.engine, cluster, self.path, self.store,
+                                              store_options)
         try:
             if config is not None:
                 self._config = _load_config(config)
@@ -401,7 +409,30 @@ class Session:
         where = self.path if self.path is not None else type(self.store).__name__
         mode = "read-only" if self.read_only else "read-write"
         state = "closed" if self._closed else ("scraping" if self.scrape.running else "idle")
-        return f"<Session {where} {mode} {state}>"
+        dask = getattr(self.engine, "dashboard_link", None)
+        on = f" on Dask {dask}" if dask else ""
+        return f"<Session {where} {mode} {state}{on}>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        text = html.escape(repr(self))
+        dask = getattr(self.engine, "dashboard_link", None)
+        if dask:
+            link = html.escape(dask, quote=True)
+            text += f' &mdash; <a href="{link}" target="_blank">Dask dashboard</a>'
+        return f"<p>{text}</p>"
+
+
+def _distributed_engine(engine: Engine, cluster: Any, path: str | None, store: Queryable,
+                        store_options: dict[str, Any]) -> Engine:
+    from promlab.promql.distributed import DistributedEngine, StoreLocation
+
+    location = None
+    if path is not None:
+        location = StoreLocation(path, {k: v for k, v in store_options.items()
+                                        if k == "storage_options"})
+    return DistributedEngine.from_engine(engine, cluster, location=location, location_store=store)
 
 
 def _load_config(config: Any) -> Config:
