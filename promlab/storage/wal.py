@@ -70,7 +70,9 @@ class WalLosses:
     Attributes
     ----------
     records
-        Records that could not be read (and were not recovered from an earlier checkpoint).
+        Records that could not be read (and were not recovered from an earlier checkpoint):
+        an estimate, the sync markers found in each damaged stretch (at least 1 per stretch),
+        so a wiped span of several records counts low and junk that imitates markers high.
     samples
         Samples known lost: those in unreadable records whose size the surviving header bytes
         tell, and those of series whose series record was lost. A lower bound when a record's
