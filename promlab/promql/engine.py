@@ -154,14 +154,6 @@ class Engine:
         return self._exec(queryable, expr, int(start_ms), int(end_ms), int(step_ms),
                           cancel=cancel, is_range=True)
 
-    def new_evaluator(self, queryable: Queryable, node: Expr, ctx: EvalContext, *, mint_ms: int,
-                      maxt_ms: int, deadline: float | None,
-                      cancel: threading.Event | None) -> Evaluator:
-        """The evaluator for one query of ``node`` over ``ctx`` (the hook where a subclass such
-        as :class:`promlab.promql.distributed.DistributedEngine` plans and starts remote work)."""
-        return Evaluator(queryable, mint_ms=mint_ms, maxt_ms=maxt_ms,
-                         max_samples=self.max_samples, deadline=deadline, cancel=cancel)
-
     # --- internals ------------------------------------------------------------------------------
     def _exec(self, queryable: Queryable, expr: str | Expr, start_ms: int, end_ms: int,
               step_ms: int, *, cancel: threading.Event | None, is_range: bool) -> Result:
@@ -181,8 +173,8 @@ class Engine:
                           delayed_name_removal=DELAYED_NAME_REMOVAL in self.features)
         bounds = data_time_range(node, start_ms, end_ms, lookback_ms=self.lookback_ms) or (0, 0)
         deadline = None if self.timeout_ms is None else started + self.timeout_ms / 1000.0
-        ev = self.new_evaluator(queryable, node, ctx, mint_ms=bounds[0], maxt_ms=bounds[1],
-                                deadline=deadline, cancel=cancel)
+        ev = Evaluator(queryable, mint_ms=bounds[0], maxt_ms=bounds[1],
+                       max_samples=self.max_samples, deadline=deadline, cancel=cancel)
         try:
             value = ev.eval(node, ctx)
             ev.check()
@@ -231,5 +223,6 @@ def _shape_result(value: Scalar | String | Vector | Matrix, is_range: bool,
         rows = rows[np.asarray(order, np.int64)] if order else rows
         labels = [labels[i] for i in order]
     ts = None if vec.timestamps_ms is None else vec.timestamps_ms[rows]
-    out = Vector(labels, vec.values[rows], vec.present[rows], None, ts)
+    hists = None if vec.histograms is None else vec.histograms[rows]
+    out = Vector(labels, vec.values[rows], vec.present[rows], None, ts, hists)
     return out, "matrix" if is_range else "vector"

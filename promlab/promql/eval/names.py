@@ -55,7 +55,11 @@ def merge_same_labels(vec: Vector) -> Vector:
     if vec.timestamps_ms is not None:
         ts = np.zeros((m, vec.present.shape[1]), np.int64)
         ts[ids[rows], cols] = vec.timestamps_ms[rows, cols]
-    return Vector(out_labels, values, present, drop, ts)
+    hists = None
+    if vec.histograms is not None:
+        hists = np.full((m, vec.present.shape[1]), None, object)
+        hists[ids[rows], cols] = vec.histograms[rows, cols]
+    return Vector(out_labels, values, present, drop, ts, hists)
 
 
 def finalize_names(value: Vector | Matrix) -> Vector | Matrix:
@@ -65,14 +69,14 @@ def finalize_names(value: Vector | Matrix) -> Vector | Matrix:
     if drop is None or not drop.any():
         if isinstance(value, Vector):
             return merge_same_labels(Vector(value.labels, value.values, value.present, None,
-                                            value.timestamps_ms))
+                                            value.timestamps_ms, value.histograms))
         return value
     labels = [ls.without(NAME_LABELS) if d else ls
               for ls, d in zip(value.labels, drop.tolist(), strict=True)]
     if isinstance(value, Vector):
         return merge_same_labels(Vector(labels, value.values, value.present, None,
-                                        value.timestamps_ms))
+                                        value.timestamps_ms, value.histograms))
     if len(set(labels)) != len(labels):
         raise QueryError(DUPLICATE_LABELSET)
     return Matrix(labels, value.offsets, value.ts_ms, value.values, value.window_start_ms,
-                  value.window_end_ms, value.range_ms, None)
+                  value.window_end_ms, value.range_ms, None, histograms=value.histograms)

@@ -25,12 +25,15 @@ from promlab.promql.eval.functions import (
     labels,
     math,
     misc,
+    native,
     overtime,
     rangefuncs,
     time,
 )
 from promlab.promql.eval.functions.extended import SMOOTHED_SAFE, check_extended_args
-from promlab.promql.values import Value
+from promlab.promql.eval.functions.native import without_histograms
+from promlab.promql.eval.functions.nativerange import float_only
+from promlab.promql.values import Matrix, Value, Vector
 
 __all__ = [
     "AGGREGATIONS",
@@ -41,7 +44,7 @@ __all__ = [
     "has_function",
 ]
 
-_FUNCTION_MODULES = (duration, histogram, labels, math, misc, overtime, rangefuncs, time)
+_FUNCTION_MODULES = (duration, histogram, labels, math, misc, native, overtime, rangefuncs, time)
 
 
 
@@ -57,7 +60,34 @@ def _refusing_extended(name: str, impl: FunctionImpl) -> FunctionImpl:
 
 def _with_extended_checks(impls: dict[str, FunctionImpl]) -> dict[str, FunctionImpl]:
     unsafe = {n for n in impls if n not in SMOOTHED_SAFE}
-    return {n: _refusing_extended(n, f) if n in unsafe else f for n, f in impls.items()}
+    out = {n: _refusing_extended(n, f) if n in unsafe else f for n, f in impls.items()}
+    return {n: f if n in HISTOGRAM_AWARE else _floats_only(f) for n, f in out.items()}
+
+
+#: Functions that handle native-histogram samples themselves; every other function sees its
+#: arguments without them (Prometheus's float-only functions skip histogram samples).
+HISTOGRAM_AWARE = frozenset({
+    "histogram_count", "histogram_sum", "histogram_avg", "histogram_stddev", "histogram_stdvar",
+    "histogram_quantile", "histogram_fraction", "rate", "increase", "delta",
+})
+
+
+def _floats_only(impl: FunctionImpl) -> FunctionImpl:
+    def call(c: FunctionCall) -> Value:
+        if any(getattr(a, "histograms", None) is not None for a in c.args):
+            c = FunctionCall(c.node, [_strip(a) for a in c.args], c.ctx)
+        return impl(c)
+
+    call.__doc__ = impl.__doc__
+    return call
+
+
+def _strip(a: Value) -> Value:
+    if isinstance(a, Vector):
+        return without_histograms(a)
+    if isinstance(a, Matrix):
+        return float_only(a)
+    return a
 
 
 FUNCTION_IMPLS: Mapping[str, FunctionImpl] = MappingProxyType(_with_extended_checks(

@@ -13,12 +13,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from promlab.errors import TooManySamples
 from promlab.model import stale_mask
+from promlab.model.histogram import CounterResetHint
+from promlab.promql.eval import histops
 from promlab.promql.eval.state import EvalState
 from promlab.promql.parser.ast import MatrixSelector, VectorSelector
-from promlab.promql.values import I64, EvalContext, Matrix, Vector
+from promlab.promql.values import I64, B, EvalContext, Matrix, Vector
 from promlab.storage.interface import SeriesSet
 
 __all__ = [
@@ -179,8 +182,36 @@ def _smoothed_vector(node: VectorSelector, ev: EvalState, ctx: EvalContext, ref:
     return out
 
 
-def smoothed_histograms(*args: object) -> None:  # replaced by the histogram module below
-    return None
+def smoothed_histograms(ss: SeriesSet, prev: I64, nxt: I64, exact: B, interp: B, present: B,
+                        ref: I64, ctx: EvalContext, node: VectorSelector,
+                        ) -> npt.NDArray[np.object_]:
+    """The histogram cells of a smoothed vector selector (``present`` is cleared where a
+    histogram and a float would be interpolated)."""
+    hs = ss.histograms
+    assert hs is not None
+    out = np.full(present.shape, None, object)
+    rows, cols = np.nonzero(present)
+    for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+        a = hs[prev[r, c]]
+        if not interp[r, c]:
+            if a is not None:
+                out[r, c] = a if exact[r, c] else a.with_hint(CounterResetHint.UNKNOWN)
+            continue
+        b = hs[nxt[r, c]]
+        if a is None and b is None:
+            continue
+        if a is None or b is None or a.is_custom != b.is_custom:
+            present[r, c] = False
+            continue
+        t0, t1 = int(ss.ts_ms[prev[r, c]]), int(ss.ts_ms[nxt[r, c]])
+        frac = (int(ref[c]) - t0) / (t1 - t0)
+        gauge = a.counter_reset_hint == b.counter_reset_hint == CounterResetHint.GAUGE
+        if not gauge and histops.detect_reset(b, a):
+            out[r, c] = histops.mul(b, frac).with_hint(b.counter_reset_hint)
+        else:
+            out[r, c] = histops.add(a, histops.mul(histops.sub(b, a), frac)).with_hint(
+                b.counter_reset_hint).compact()
+    return out
 
 
 def _latest_samples(ss: SeriesSet, lo: int, hi: int, ref: I64, lookback: int) -> Vector:
@@ -194,6 +225,7 @@ def _latest_samples(ss: SeriesSet, lo: int, hi: int, ref: I64, lookback: int) ->
     np.maximum(idx, 0, out=idx)
     last_ts = ss.ts_ms[idx]
     last_v = ss.values[idx]
+    last_h = None if ss.histograms is None else ss.histograms[idx]
     del idx
     present = valid & (last_ts > (ref - lookback)[None, :]) & ~stale_mask(last_v)
     keep = present.any(axis=1)
@@ -201,11 +233,19 @@ def _latest_samples(ss: SeriesSet, lo: int, hi: int, ref: I64, lookback: int) ->
         rows = np.flatnonzero(keep)
         labels = [ss.labels[lo + i] for i in rows.tolist()]
         present, last_v, last_ts = present[rows], last_v[rows], last_ts[rows]
+        if last_h is not None:
+            last_h = last_h[rows]
     else:
         labels = list(ss.labels[lo:hi])
     values = np.where(present, last_v, 0.0)
     timestamps = np.where(present, last_ts, 0)
-    return Vector(labels, values, present, None, timestamps)
+    hists: npt.NDArray[np.object_] | None = None
+    if last_h is not None:
+        hists = np.full(present.shape, None, object)
+        hists[present] = last_h[present]
+        if not any(h is not None for h in hists.flat):
+            hists = None
+    return Vector(labels, values, present, None, timestamps, hists)
 
 
 def _concat_rows(chunks: list[Vector], n_steps: int) -> Vector:
@@ -216,8 +256,12 @@ def _concat_rows(chunks: list[Vector], n_steps: int) -> Vector:
         return chunks[0]
     labels = [ls for c in chunks for ls in c.labels]
     ts_parts = [c.timestamps_ms for c in chunks if c.timestamps_ms is not None]
+    hists = None
+    if any(c.histograms is not None for c in chunks):
+        hists = np.concatenate([c.histograms if c.histograms is not None
+                                else np.full(c.values.shape, None, object) for c in chunks])
     return Vector(labels, np.concatenate([c.values for c in chunks]),
-                  np.concatenate([c.present for c in chunks]), None, np.concatenate(ts_parts))
+                  np.concatenate([c.present for c in chunks]), None, np.concatenate(ts_parts), hists)
 
 
 def concat_time_slices(parts: Sequence[SeriesSet]) -> SeriesSet:

@@ -15,8 +15,10 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.model import Labels
+from promlab.model.histogram import FloatHistogram
 from promlab.promql.promqltest.almost import EPSILON, almost_equal, almost_equal_array, format_value
 from promlab.promql.promqltest.dsl import EvalCmd
+from promlab.promql.promqltest.histogram import histograms_equal, literal_of
 from promlab.promql.promqltest.series import HistogramLiteral, Item
 
 __all__ = [
@@ -52,7 +54,7 @@ class Observed:
     kind: str
     scalar: float = 0.0
     string: str = ""
-    vector: list[tuple[Labels, float]] = field(default_factory=list)
+    vector: list[tuple[Labels, float | FloatHistogram]] = field(default_factory=list)
     matrix: list[tuple[Labels, npt.NDArray[np.int64], npt.NDArray[np.float64]]] = field(default_factory=list)
 
     def describe(self, limit: int = 8) -> str:
@@ -61,7 +63,7 @@ class Observed:
         if self.kind == "string":
             return f"string {self.string!r}"
         if self.kind == "vector":
-            parts = [f"{ls} {format_value(v)}" for ls, v in self.vector[:limit]]
+            parts = [f"{ls} {_fmt(v)}" for ls, v in self.vector[:limit]]
             more = f" ... ({len(self.vector)} series)" if len(self.vector) > limit else ""
             return "vector [" + ", ".join(parts) + more + "]"
         parts = [f"{ls} {_fmt_points(ts, vs)}" for ls, ts, vs in self.matrix[:limit]]
@@ -69,8 +71,12 @@ class Observed:
         return "matrix [" + ", ".join(parts) + more + "]"
 
 
+def _fmt(v: object) -> str:
+    return f"{{{{{v}}}}}" if isinstance(v, FloatHistogram) else format_value(float(v))  # type: ignore[arg-type]
+
+
 def _fmt_points(ts: npt.NDArray[np.int64], vs: npt.NDArray[np.float64], limit: int = 12) -> str:
-    pts = [f"{format_value(float(v))}@{int(t)}" for t, v in zip(ts[:limit], vs[:limit], strict=True)]
+    pts = [f"{_fmt(v)}@{int(t)}" for t, v in zip(ts[:limit], vs[:limit], strict=True)]
     more = " ..." if len(ts) > limit else ""
     return "[" + " ".join(pts) + more + "]"
 
@@ -121,7 +127,7 @@ def diff(ev: EvalCmd, obs: Observed, limit: int = 20) -> str:
         got["string"] = repr(obs.string)
     elif obs.kind == "vector":
         for ls, v in obs.vector:
-            got[str(ls)] = format_value(v)
+            got[str(ls)] = _fmt(v)
     else:
         step = ev.step_ms or 1
         for ls, ts, vs in obs.matrix:
@@ -129,9 +135,9 @@ def diff(ev: EvalCmd, obs: Observed, limit: int = 20) -> str:
             for t, v in zip(ts.tolist(), vs.tolist(), strict=True):
                 k = (t - ev.start_ms) // step
                 if 0 <= k < len(slots) and t == ev.start_ms + k * step:
-                    slots[k] = format_value(v)
+                    slots[k] = _fmt(v)
                 else:
-                    slots.append(f"{format_value(v)}@{t}")
+                    slots.append(f"{_fmt(v)}@{t}")
             got[str(ls)] = " ".join(slots)
     lines = []
     for key in sorted(set(exp) | set(got)):
@@ -158,10 +164,17 @@ def _compare_vector(ev: EvalCmd, obs: Observed) -> str | None:
             return f"result contains the label set {ls} twice"
         exp = ev.expected.get(ls)
         if exp is None:
-            return f"unexpected metric {ls} in result, has value {format_value(v)}"
+            return f"unexpected metric {ls} in result, has value {_fmt(v)}"
         if ordered and exp[0] != pos + 1:
             return f"expected metric {ls} with {_fmt_items(exp[1])} at position {exp[0]} but was at {pos + 1}"
         e0 = exp[1][0]
+        if isinstance(v, FloatHistogram):
+            if not isinstance(e0, HistogramLiteral):
+                return f"expected float value {_fmt_items(exp[1])} for {ls} but got histogram {_fmt(v)}"
+            if not histograms_equal(e0, literal_of(v)):
+                return f"expected {e0.text} for {ls} but got {_fmt(v)}"
+            seen.add(ls)
+            continue
         if isinstance(e0, HistogramLiteral):
             return f"expected histogram {e0.text} for {ls} but got float value {format_value(v)}"
         if e0 is None:
@@ -199,13 +212,17 @@ def _compare_matrix(ev: EvalCmd, obs: Observed) -> str | None:
                         f"return this many points")
         elif len(vals) > 1:
             return f"expected {len(vals)} points for {ls}, but query time range cannot return this many points"
+        if vs.dtype == object or any(isinstance(v, HistogramLiteral) for v in vals):
+            err = _compare_mixed_points(ev, ls, vals, ts, vs)
+            if err:
+                return err
+            continue
         exp_t: list[int] = []
         exp_v: list[float] = []
         for k, v in enumerate(vals):
             if v is None:
                 continue
-            if isinstance(v, HistogramLiteral):
-                return f"expected histogram points for {ls}, but got {_fmt_points(ts, vs)}"
+            assert not isinstance(v, HistogramLiteral)
             exp_t.append(ev.start_ms + k * ev.step_ms)
             exp_v.append(v)
         if len(exp_t) != len(ts):
@@ -226,4 +243,22 @@ def _compare_matrix(ev: EvalCmd, obs: Observed) -> str | None:
     for ls in ev.expected:
         if ls not in seen:
             return f"expected metric {ls} not found"
+    return None
+
+
+def _compare_mixed_points(ev: EvalCmd, ls: Labels, vals: list[Item], ts: npt.NDArray[np.int64],
+                          vs: npt.NDArray[np.float64]) -> str | None:
+    """Point-by-point comparison of a series holding histograms (expected or got)."""
+    exp = [(ev.start_ms + k * ev.step_ms, v) for k, v in enumerate(vals) if v is not None]
+    if len(exp) != len(ts):
+        return f"expected {len(exp)} points for {ls}, but got {len(ts)}: {_fmt_points(ts, vs)}"
+    for k, ((et, e), t, g) in enumerate(zip(exp, ts.tolist(), list(vs), strict=True)):
+        if et != t:
+            return (f"expected point {k} for {ls} at {et}, but it was at {t} "
+                    f"(result has {_fmt_points(ts, vs)})")
+        if isinstance(e, HistogramLiteral):
+            if not isinstance(g, FloatHistogram) or not histograms_equal(e, literal_of(g)):
+                return f"expected {e.text} at index {k} (t={t}) for {ls}, but got {_fmt(g)}"
+        elif isinstance(g, FloatHistogram) or not almost_equal(e, float(g)):
+            return f"expected {format_value(e)} at index {k} (t={t}) for {ls}, but got {_fmt(g)}"
     return None

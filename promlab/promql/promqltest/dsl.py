@@ -53,8 +53,10 @@ class LoadedSeries:
     labels: Labels
     ts_ms: list[int]
     values: list[float]
-    histograms: int = 0          # number of native-histogram samples (not loaded)
+    histograms: int = 0          # number of native-histogram samples
     has_start_timestamps: bool = False
+    # The native-histogram samples: (timestamp, literal) pairs, in time order.
+    hist_samples: list[tuple[int, HistogramLiteral]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -241,16 +243,16 @@ def _count_st_items(text: str) -> int:
 def _expand_load(labels: Labels, vals: list[Item], gap: int, has_st: bool) -> LoadedSeries:
     ts: list[int] = []
     fv: list[float] = []
-    hists = 0
+    hs: list[tuple[int, HistogramLiteral]] = []
     for k, v in enumerate(vals):
         if v is None:
             continue
         if isinstance(v, HistogramLiteral):
-            hists += 1
+            hs.append((k * gap, v))
             continue
         ts.append(k * gap)
         fv.append(v)
-    return LoadedSeries(labels, ts, fv, hists, has_st)
+    return LoadedSeries(labels, ts, fv, len(hs), has_st, hs)
 
 
 def _parse_series_line(src: _Lines, i: int, line: str) -> tuple[Labels, list[Item]]:

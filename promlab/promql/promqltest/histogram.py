@@ -13,9 +13,14 @@ different but equivalent span layouts compare equal.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
+from promlab.model import Labels
+from promlab.model.histogram import CounterResetHint, FloatHistogram, from_bucket_map
 from promlab.promql.promqltest.almost import almost_equal
 from promlab.promql.promqltest.gonumber import parse_go_number
 
@@ -24,7 +29,10 @@ __all__ = [
     "HistogramLiteral",
     "histogram_series",
     "histograms_equal",
+    "literal_of",
+    "nhcb_from_classic",
     "parse_histogram",
+    "to_float_histogram",
 ]
 
 CUSTOM_BUCKETS_SCHEMA = -53
@@ -180,3 +188,77 @@ def histograms_equal(exp: HistogramLiteral, got: HistogramLiteral) -> bool:
         if not all(almost_equal(a, b) for (_, a), (_, b) in zip(e, g, strict=True)):
             return False
     return exp.counter_reset_hint is None or exp.counter_reset_hint == got.counter_reset_hint
+
+
+_HINT_OF = {"unknown": CounterResetHint.UNKNOWN, "reset": CounterResetHint.COUNTER_RESET,
+            "not_reset": CounterResetHint.NOT_COUNTER_RESET, "gauge": CounterResetHint.GAUGE}
+_NAME_OF = {v: k for k, v in _HINT_OF.items()}
+
+
+def to_float_histogram(lit: HistogramLiteral) -> FloatHistogram:
+    """The engine's histogram for a script literal (hint ``unknown`` when not given)."""
+    return from_bucket_map(
+        lit.schema, dict(lit.positive), dict(lit.negative), count=lit.count, sum=lit.sum,
+        zero_count=lit.zero_count, zero_threshold=lit.zero_threshold,
+        custom_values=lit.custom_values,
+        counter_reset_hint=_HINT_OF[lit.counter_reset_hint or "unknown"])
+
+
+def literal_of(h: FloatHistogram) -> HistogramLiteral:
+    """A query result's histogram as a literal (empty buckets dropped, as ``Compact(0)``)."""
+    return HistogramLiteral(
+        text=str(h), schema=h.schema, count=h.count, sum=h.sum, zero_count=h.zero_count,
+        zero_threshold=h.zero_threshold,
+        positive=tuple((i, c) for i, c in h.buckets(True) if c != 0),
+        negative=tuple((i, c) for i, c in h.buckets(False) if c != 0),
+        custom_values=h.custom_values, counter_reset_hint=_NAME_OF[h.counter_reset_hint])
+
+
+_CLASSIC = ("_bucket", "_count", "_sum")
+
+
+def nhcb_from_classic(series: Iterable[Any]) -> dict[Labels, tuple[list[int], list[FloatHistogram]]]:
+    """``load_with_nhcb``: every classic histogram (``X_bucket{le}``, ``X_count``, ``X_sum``
+    series grouped by their labels minus ``le``) as custom-bucket native histograms ``X{...}``,
+    one per timestamp (float samples only; NaN or non-numeric ``le`` ignored)."""
+    groups: dict[Labels, dict[str, Any]] = {}
+    for s in series:
+        ls: Labels = s.labels
+        name = ls.name
+        suffix = next((x for x in _CLASSIC if name.endswith(x)), None)
+        if suffix is None:
+            continue
+        base = ls.without(("le",)).set("__name__", name[: -len(suffix)])
+        g = groups.setdefault(base, {"buckets": {}, "count": {}, "sum": {}})
+        pts = dict(zip(s.ts_ms, s.values, strict=True))
+        if suffix == "_bucket":
+            try:
+                le = float(ls.get("le") or "nan")
+            except ValueError:
+                continue
+            if math.isnan(le):
+                continue
+            g["buckets"][le] = pts
+        else:
+            g[suffix[1:]] = pts
+    out: dict[Labels, tuple[list[int], list[FloatHistogram]]] = {}
+    for base, g in groups.items():
+        bounds = sorted(g["buckets"])
+        if not bounds:
+            continue
+        times = sorted({t for pts in g["buckets"].values() for t in pts})
+        cv = tuple(b for b in bounds if not math.isinf(b))
+        ts_out: list[int] = []
+        hs: list[FloatHistogram] = []
+        for t in times:
+            cum = [g["buckets"][b].get(t) for b in bounds]
+            if any(c is None for c in cum):
+                continue
+            counts = {i: c - (cum[i - 1] if i else 0.0) for i, c in enumerate(cum)}
+            total = g["count"].get(t, cum[-1])
+            hs.append(from_bucket_map(CUSTOM_BUCKETS_SCHEMA, counts, count=total,
+                                      sum=g["sum"].get(t, 0.0), custom_values=cv))
+            ts_out.append(t)
+        if hs:
+            out[base] = (ts_out, hs)
+    return out

@@ -20,9 +20,11 @@ import numpy as np
 
 from promlab.errors import FunctionNotImplemented, ParseError, PromlabError
 from promlab.model import Labels
+from promlab.model.histogram import FloatHistogram
 from promlab.promql.promqltest import skips
 from promlab.promql.promqltest.compare import Observed, check_sorted, compare, diff
 from promlab.promql.promqltest.dsl import ClearCmd, EvalCmd, LoadCmd, Script, parse_script
+from promlab.promql.promqltest.histogram import nhcb_from_classic, to_float_histogram
 from promlab.promql.promqltest.rewrite import add_at, rerun_times
 from promlab.storage import MemoryStorage
 
@@ -83,14 +85,18 @@ def observe_instant(value: Any) -> Observed:
         present = np.asarray(value.present)
         vals = np.asarray(value.values)
         rows = np.flatnonzero(present[:, 0]) if present.size else np.zeros(0, np.int64)
-        return Observed("vector", vector=[(value.labels[i], float(vals[i, 0])) for i in rows.tolist()])
+        hs = value.histograms
+        return Observed("vector", vector=[
+            (value.labels[i], hs[i, 0] if hs is not None and hs[i, 0] is not None else float(vals[i, 0]))
+            for i in rows.tolist()])
     if isinstance(value, Matrix):
         lo, hi = value.window_bounds()
         out = []
         for i, ls in enumerate(value.labels):
             a, b = int(lo[i, 0]), int(hi[i, 0])
             if b > a:
-                out.append((ls, np.asarray(value.ts_ms[a:b], np.int64), np.asarray(value.values[a:b], np.float64)))
+                out.append((ls, np.asarray(value.ts_ms[a:b], np.int64),
+                            _mixed(value.values[a:b], None if value.histograms is None else value.histograms[a:b])))
         return Observed("matrix", matrix=out)
     raise TypeError(f"unexpected result value {type(value).__name__}")
 
@@ -106,12 +112,21 @@ def observe_range(value: Any, steps_ms: np.ndarray) -> Observed:
         present = np.asarray(value.present, bool)
         vals = np.asarray(value.values, np.float64)
         out = []
+        hs = value.histograms
         for i, ls in enumerate(value.labels):
             p = present[i]
             if p.any():
-                out.append((ls, steps[p], vals[i][p]))
+                out.append((ls, steps[p], _mixed(vals[i][p], None if hs is None else hs[i][p])))
         return Observed("matrix", matrix=out)
     raise TypeError(f"unexpected range result value {type(value).__name__}")
+
+
+def _mixed(values: np.ndarray, hists: np.ndarray | None) -> np.ndarray:
+    """Float values, or (with histograms among them) an object array of floats and histograms."""
+    if hists is None or not any(h is not None for h in hists):
+        return np.asarray(values, np.float64)
+    return np.array([h if h is not None else float(v) for v, h in zip(values, hists, strict=True)],
+                    dtype=object)
 
 
 def _error_texts(exc: BaseException) -> list[str]:
@@ -195,7 +210,7 @@ class Runner:
     def run_script(self, script: Script, res: FileResult) -> None:
         file_reason = skips.file_skip_reason(script.name) if self.file_skips else None
         storage = MemoryStorage()
-        special: dict[str, list[Labels]] = {skips.HISTOGRAM_SERIES: [], skips.START_TIMESTAMP_SERIES: []}
+        special: dict[str, list[Labels]] = {skips.START_TIMESTAMP_SERIES: []}
         for cmd in script.commands:
             if isinstance(cmd, ClearCmd):
                 storage = MemoryStorage()
@@ -221,19 +236,21 @@ class Runner:
     @staticmethod
     def _load(storage: MemoryStorage, cmd: LoadCmd, special: dict[str, list[Labels]]) -> None:
         for s in cmd.series.values():
-            if s.ts_ms:
+            if s.hist_samples:
+                items: dict[int, Any] = {t: to_float_histogram(h) for t, h in s.hist_samples}
+                items.update(zip(s.ts_ms, s.values, strict=True))
+                ts = sorted(items)
+                storage.add_histogram_series(s.labels, np.asarray(ts, np.int64), [items[t] for t in ts])
+            elif s.ts_ms:
                 storage.add_series(s.labels, np.asarray(s.ts_ms, np.int64), np.asarray(s.values, np.float64))
-            if s.histograms:
-                special[skips.HISTOGRAM_SERIES].append(s.labels)
             if s.has_start_timestamps:
                 special[skips.START_TIMESTAMP_SERIES].append(s.labels)
         if cmd.with_nhcb:
-            special[skips.HISTOGRAM_SERIES].extend(skips.nhcb_series(cmd.series))
+            for labels, (ts, hists) in nhcb_from_classic(cmd.series.values()).items():
+                storage.add_histogram_series(labels, np.asarray(ts, np.int64), hists)
 
     @staticmethod
     def _skip_reason(ev: EvalCmd) -> str | None:
-        if ev.expects_histograms:
-            return skips.HISTOGRAM_EXPECTED
         return skips.syntax_skip_reason(ev.expr)
 
     # --- one eval ---------------------------------------------------------------------------
@@ -387,12 +404,13 @@ class Runner:
             for ls, ts, vs in obs.matrix:
                 hit = np.flatnonzero(ts == t)
                 if hit.size:
-                    vec.append((ls, float(vs[hit[0]])))
+                    x = vs[hit[0]]
+                    vec.append((ls, x if isinstance(x, FloatHistogram) else float(x)))
             if instant.kind == "scalar":
                 if not vec:
                     err = "range query of a scalar expression returned no point at the evaluation time"
                 else:
-                    err = compare(ev, Observed("scalar", scalar=vec[0][1]))
+                    err = compare(ev, Observed("scalar", scalar=float(vec[0][1])))  # type: ignore[arg-type]
             else:
                 got = Observed("vector", vector=vec)
                 err = compare(ev, got)

@@ -56,7 +56,7 @@ FILE_SKIPS: dict[str, str] = {
 _STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`[^`]*`')
 _SYNTAX_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?<![\w:])start_timestamp\s*\(|@st\b"), START_TS),
-    (re.compile(r"(?<![\w:])histogram_(?:count|sum|avg|stddev|stdvar)\s*\(|[<>]/"), HISTOGRAM_FUNCTION),
+    (re.compile(r"[<>]/"), HISTOGRAM_FUNCTION),
 ]
 
 

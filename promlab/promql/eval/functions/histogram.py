@@ -24,6 +24,14 @@ from promlab.promql.eval.functions._common import (
     vector_out,
     warn,
 )
+from promlab.promql.eval.functions.native import (
+    concat_vectors,
+    histogram_cells,
+    native_fraction,
+    native_quantile,
+    quantile_infos,
+    without_histograms,
+)
 from promlab.promql.values import F64, I64, B, Vector
 
 __all__ = ["BucketCells", "bucket_cells", "function", "parse_le"]
@@ -207,12 +215,32 @@ def func_histogram_quantile(call: FunctionCall) -> Vector:
     _quantile_warnings(call, qs, 0)
     v = call.args[1]
     assert isinstance(v, Vector)
-    cells = bucket_cells(call, v, 1)
+    native = _native_quantiles(call, v, qs)
+    cells = bucket_cells(call, without_histograms(v), 1)
     if cells.cell_hist.size == 0:
-        return Vector.empty(t)
+        return native
     res, forced = _bucket_quantile(cells, qs[cells.cell_step])
     _monotonic_info(call, cells, forced, 1)
-    return _cells_to_vector(cells, res, t)
+    return concat_vectors(_cells_to_vector(cells, res, t), native)
+
+
+def _native_quantiles(call: FunctionCall, v: Vector, qs: F64) -> Vector:
+    rows, steps, hs = histogram_cells(v)
+    if not hs:
+        return Vector.empty(call.ctx.num_steps)
+    out: list[float] = []
+    notes: set[tuple[str, str]] = set()
+    for r, st, h in zip(rows.tolist(), steps.tolist(), hs, strict=True):
+        val, note = native_quantile(float(qs[st]), h)
+        out.append(val)
+        if note:
+            notes.add((note, v.labels[r].name))
+    quantile_infos(call, notes, 1)
+    res = np.zeros(v.values.shape)
+    present = np.zeros(v.values.shape, bool)
+    res[rows, steps] = out
+    present[rows, steps] = True
+    return vector_out(list(v.labels), res, present, True)
 
 
 def format_openmetrics_float(x: float) -> str:
@@ -274,9 +302,10 @@ def func_histogram_fraction(call: FunctionCall) -> Vector:
     lower_t, upper_t = scalar_arg(call.args, 0, t), scalar_arg(call.args, 1, t)
     v = call.args[2]
     assert isinstance(v, Vector)
-    cells = bucket_cells(call, v, 2)
+    native = _native_fractions(call, v, lower_t, upper_t)
+    cells = bucket_cells(call, without_histograms(v), 2)
     if cells.cell_hist.size == 0:
-        return Vector.empty(t)
+        return native
     c, les, nb = cells.counts, cells.les, cells.nb
     rows = np.arange(c.shape[0])
     has_inf = np.isposinf(les[rows, nb - 1])
@@ -320,14 +349,24 @@ def func_histogram_fraction(call: FunctionCall) -> Vector:
         res = (up_rank - lo_rank) / total
         res = np.where(lower >= upper, 0.0, res)
         res = np.where(~has_inf | (total == 0) | np.isnan(lower) | np.isnan(upper), np.nan, res)
-    return _cells_to_vector(cells, res, t)
+    return concat_vectors(_cells_to_vector(cells, res, t), native)
 
 
-def _native_only(call: FunctionCall) -> Vector:
-    # Float samples are ignored by the native-histogram-only functions.
-    return Vector.empty(call.ctx.num_steps)
+def _native_fractions(call: FunctionCall, v: Vector, lower: F64, upper: F64) -> Vector:
+    rows, steps, hs = histogram_cells(v)
+    if not hs:
+        return Vector.empty(call.ctx.num_steps)
+    out: list[float] = []
+    notes: set[tuple[str, str]] = set()
+    for r, st, h in zip(rows.tolist(), steps.tolist(), hs, strict=True):
+        val, nan_note = native_fraction(float(lower[st]), float(upper[st]), h)
+        out.append(val)
+        if nan_note:
+            notes.add(("fraction", v.labels[r].name))
+    quantile_infos(call, notes, 2)
+    res = np.zeros(v.values.shape)
+    present = np.zeros(v.values.shape, bool)
+    res[rows, steps] = out
+    present[rows, steps] = True
+    return vector_out(list(v.labels), res, present, True)
 
-
-for _name in ("histogram_count", "histogram_sum", "histogram_avg", "histogram_stddev",
-              "histogram_stdvar"):
-    function(_name)(_native_only)

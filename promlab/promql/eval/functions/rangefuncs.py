@@ -24,6 +24,12 @@ from promlab.promql.eval.functions._common import (
 )
 from promlab.promql.eval.functions._fast import nonfinite_counts, window_regression
 from promlab.promql.eval.functions.extended import extended_bounds, extended_rate_values
+from promlab.promql.eval.functions.native import concat_vectors, drop_rows
+from promlab.promql.eval.functions.nativerange import (
+    float_only,
+    histogram_rate_vector,
+    series_with_histograms,
+)
 from promlab.promql.values import F64, I64, B, Matrix, Vector
 
 __all__ = ["function", "matrix_arg", "series_start_mask"]
@@ -51,6 +57,15 @@ def series_start_mask(m: Matrix) -> B:
 
 def _extrapolated(call: FunctionCall, is_counter: bool, is_rate: bool) -> Vector:
     m = matrix_arg(call)
+    if m.histograms is not None:
+        rows = series_with_histograms(m)
+        hist = histogram_rate_vector(call, m, rows, is_counter, is_rate)
+        floats = _extrapolated_floats(call, float_only(m), is_counter, is_rate)
+        return concat_vectors(drop_rows(floats, {m.labels[i] for i in np.flatnonzero(rows)}), hist)
+    return _extrapolated_floats(call, m, is_counter, is_rate)
+
+
+def _extrapolated_floats(call: FunctionCall, m: Matrix, is_counter: bool, is_rate: bool) -> Vector:
     if m.extension is not None:
         res, present = extended_rate_values(call, m, is_counter, is_rate)
         return vector_out(list(m.labels), res, present, True)

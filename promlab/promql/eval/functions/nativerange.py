@@ -1,0 +1,128 @@
+"""Range functions over native-histogram samples: ``rate``/``increase``/``delta`` (extrapolated,
+counter-reset aware, as Prometheus's ``histogramRate``).
+
+Only the (series, step) windows that hold histogram samples are computed here, one Python
+iteration per window; float windows stay on the vectorised kernels.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from promlab.model.histogram import CounterResetHint, FloatHistogram
+from promlab.promql.eval import histops
+from promlab.promql.eval.calls import FunctionCall
+from promlab.promql.eval.functions._common import warn
+from promlab.promql.values import B, Matrix, Vector
+
+__all__ = ["float_only", "histogram_rate_vector", "series_with_histograms"]
+
+
+def series_with_histograms(m: Matrix) -> B:
+    """Per series: whether any of its samples is a histogram."""
+    n = len(m.labels)
+    if m.histograms is None:
+        return np.zeros(n, bool)
+    is_h = np.fromiter((h is not None for h in m.histograms), bool, m.histograms.size)
+    counts = np.add.reduceat(is_h.astype(np.int64), m.offsets[:-1]) if is_h.size else np.zeros(n)
+    counts = np.where(np.diff(m.offsets) > 0, counts, 0)
+    return counts > 0
+
+
+def float_only(m: Matrix) -> Matrix:
+    """``m`` without its histogram samples (what float kernels see)."""
+    if m.histograms is None:
+        return m
+    keep = np.fromiter((h is None for h in m.histograms), bool, m.histograms.size)
+    series_of = np.repeat(np.arange(len(m.labels)), np.diff(m.offsets))
+    counts = np.bincount(series_of[keep], minlength=len(m.labels))
+    offsets = np.zeros(len(m.labels) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return Matrix(m.labels, offsets, m.ts_ms[keep], m.values[keep], m.window_start_ms,
+                  m.window_end_ms, m.range_ms, m.drop_name, m.extension, m.lookback_ms, None)
+
+
+def _hist_rate(call: FunctionCall, name: str, hs: list[FloatHistogram], is_counter: bool,
+               ) -> FloatHistogram | None:
+    pos = call.node.args[0]
+    first, last = hs[0], hs[-1]
+    custom = first.is_custom
+    min_schema = min(first.schema, last.schema)
+    if last.is_custom != custom:
+        warn(call.ctx, "vector contains a mix of histograms with exponential and custom buckets "
+             f'schemas for metric name "{name}"', pos)
+        return None
+    for h in hs[1:-1]:
+        if is_counter and h.counter_reset_hint == CounterResetHint.GAUGE:
+            warn(call.ctx, f'this native histogram metric is not a counter: "{name}"', pos)
+        min_schema = min(min_schema, h.schema)
+        if h.is_custom != custom:
+            warn(call.ctx, "vector contains a mix of histograms with exponential and custom "
+                 f'buckets schemas for metric name "{name}"', pos)
+            return None
+    note = histops.Combine()
+    res = histops.sub(last.reduce_resolution(min_schema) if not custom else last, first, note)
+    if is_counter:
+        prev = first
+        for h in hs[1:]:
+            if histops.detect_reset(h, prev):
+                res = histops.add(res, prev, note)
+            prev = h
+    elif first.counter_reset_hint != CounterResetHint.GAUGE or \
+            last.counter_reset_hint != CounterResetHint.GAUGE:
+        warn(call.ctx, f'this native histogram metric is not a gauge: "{name}"', pos)
+    if note.reconciled:
+        from promlab.promql.eval.functions._common import info
+
+        info(call.ctx, "mismatched custom buckets were reconciled during subtraction", pos)
+    return res.with_hint(CounterResetHint.GAUGE).compact()
+
+
+def histogram_rate_vector(call: FunctionCall, m: Matrix, rows: B, is_counter: bool,
+                          is_rate: bool) -> Vector:
+    """``rate``/``increase``/``delta`` of the series ``rows`` of ``m`` (those with histograms)."""
+    assert m.histograms is not None
+    lo, hi = m.window_bounds()
+    t = lo.shape[1]
+    idx = np.flatnonzero(rows)
+    out_h = np.full((idx.size, t), None, object)
+    present = np.zeros((idx.size, t), bool)
+    range_s = m.range_ms / 1000.0
+    for k, i in enumerate(idx.tolist()):
+        name = m.labels[i].name
+        for j in range(t):
+            a, b = int(lo[i, j]), int(hi[i, j])
+            if b - a < 2:
+                continue
+            hs = list(m.histograms[a:b])
+            if any(h is None for h in hs):
+                warn(call.ctx, f'encountered a mix of histograms and floats for metric name "{name}"',
+                     call.node.args[0])
+                continue
+            res = _hist_rate(call, name, hs, is_counter)
+            if res is None:
+                continue
+            t0, t1 = int(m.ts_ms[a]), int(m.ts_ms[b - 1])
+            start, end = int(m.window_start_ms[j]), int(m.window_end_ms[j])
+            sampled = (t1 - t0) / 1000.0
+            to_start = (t0 - start) / 1000.0
+            to_end = (end - t1) / 1000.0
+            avg = sampled / (b - a - 1)
+            if to_start >= avg * 1.1:
+                to_start = avg / 2
+            if is_counter and res.count > 0 and hs[0].count >= 0:
+                to_zero = sampled * (hs[0].count / res.count)
+                to_start = min(to_start, to_zero)
+            if to_end >= avg * 1.1:
+                to_end = avg / 2
+            factor = (sampled + to_start + to_end) / sampled
+            if is_rate:
+                factor /= range_s
+            if not math.isfinite(factor):
+                continue
+            out_h[k, j] = histops.mul(res, factor)
+            present[k, j] = True
+    labels = [m.labels[i] for i in idx.tolist()]
+    return Vector(labels, np.zeros((idx.size, t)), present, np.ones(idx.size, bool), None, out_h)
