@@ -1,8 +1,10 @@
 """A memory-bounded LRU of decoded block columns: the analogue of Prometheus's page-cached chunks.
 
 Blocks are immutable, so an entry — the decoded samples of one metric in one block, series in
-label order (CSR) — is keyed by ``(block id, metric name)`` and never goes stale; it is dropped
-when the block is deleted (compaction, retention) or when the cache is over its byte budget.
+label order (CSR) — is keyed by ``(block id, metric name)`` (the whole metric) or ``(block id,
+metric name, digest of the chunks)`` (the series × time buckets one query selected) and never
+goes stale; it is dropped when the block is deleted (compaction, retention) or when the cache is
+over its byte budget.
 """
 
 from __future__ import annotations
@@ -93,8 +95,7 @@ class DecodedCache:
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = int(max_bytes)
-        self._entries: OrderedDict[tuple[str, str], MetricColumns] = OrderedDict()
-        self._touched: dict[tuple[str, str], int] = {}
+        self._entries: OrderedDict[tuple[str, ...], MetricColumns] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
@@ -107,7 +108,7 @@ class DecodedCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: tuple[str, str]) -> MetricColumns | None:
+    def get(self, key: tuple[str, ...]) -> MetricColumns | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -117,16 +118,7 @@ class DecodedCache:
             self.hits += 1
             return entry
 
-    def touch(self, key: tuple[str, str]) -> int:
-        """Count a request for ``key``; returns how many times it was requested so far."""
-        with self._lock:
-            n = self._touched.get(key, 0) + 1
-            if len(self._touched) > 65536:
-                self._touched.clear()
-            self._touched[key] = n
-            return n
-
-    def put(self, key: tuple[str, str], entry: MetricColumns) -> None:
+    def put(self, key: tuple[str, ...], entry: MetricColumns) -> None:
         size = entry.nbytes
         if size > self.max_bytes:
             return
@@ -145,11 +137,8 @@ class DecodedCache:
         with self._lock:
             for key in [k for k in self._entries if k[0] == block_id]:
                 self._bytes -= self._entries.pop(key).nbytes
-            for key in [k for k in self._touched if k[0] == block_id]:
-                del self._touched[key]
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-            self._touched.clear()
             self._bytes = 0

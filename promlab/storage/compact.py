@@ -125,10 +125,7 @@ def merge_blocks(store: CompactTarget, group: Sequence[Block], *, start: int, en
             remap = np.array([pos[u] for u in col.uniques] + [pos.get("", 0)], np.int64)
             codes.append(remap[col.codes.astype(np.int64)])  # code -1 picks the last: ""
     bucket = store.bucket_duration_ms
-    maxt = max(b.meta.maxt for b in group)
-    value_order = bool(bucket and end - start > bucket and (maxt - start) // bucket >= 1)
-    writer = BlockWriter(store.blocks_dir, name_dict, start=start, end=end, bucket_ms=bucket,
-                         value_order=value_order)
+    writer = BlockWriter(store.blocks_dir, name_dict, start=start, end=end, bucket_ms=bucket)
     try:
         cursors = [_Cursor(blk) for blk in group]
         # Each block's chunk rows grouped by metric code (stable: row order kept inside).

@@ -9,6 +9,7 @@ with sources concatenated oldest write first, and the last write of equal keys w
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -121,22 +122,25 @@ class ParquetQuerier:
         """The block's matching series in range, one label-sorted part per metric name."""
         out = []
         cache = self._cache
-        span = blk.meta.maxt - blk.meta.mint
+        use_cache = cache is not None and cache.max_bytes > 0
         for name in blk.metric_names(matchers, mint, maxt):
-            key = (blk.meta.ulid, name)
-            entry = cache.get(key) if cache is not None and cache.max_bytes else None
+            whole_key = (blk.meta.ulid, name)
+            entry = cache.get(whole_key) if use_cache else None  # type: ignore[union-attr]
             if entry is None:
-                # Decode the whole metric (and keep it) when the query covers much of the block
-                # or the metric was asked for before; otherwise only the row groups in range.
-                whole = cache is not None and cache.max_bytes > 0 and (
-                    2 * (min(maxt, blk.meta.maxt) - max(mint, blk.meta.mint)) >= span
-                    or cache.touch(key) >= 2)
-                if whole:
-                    assert cache is not None
-                    entry = blk.metric_columns(name)
-                    cache.put(key, entry)
-                else:
-                    entry = blk.metric_columns(name, mint, maxt)
+                # Decode only the chunks (series x time buckets) the query selects, whole, so
+                # the entry also answers later queries over the same series and buckets; the
+                # whole metric is decoded (and kept under its own key) only when selected.
+                chunks = blk.metric_chunks(name, matchers, mint, maxt)
+                if chunks.shape[0] == 0:
+                    continue
+                whole = chunks.shape[0] == blk.metric_chunks(name).shape[0]
+                key = whole_key if whole else (*whole_key, hashlib.blake2b(
+                    chunks.tobytes(), digest_size=16).hexdigest())
+                entry = cache.get(key) if use_cache and not whole else None  # type: ignore[union-attr]
+                if entry is None:
+                    entry = blk.metric_columns(name, chunks=chunks)
+                    if use_cache:
+                        cache.put(key, entry)  # type: ignore[union-attr]
             part = _subset(entry, matchers, mint, maxt)
             if part is not None:
                 out.append(part)

@@ -116,7 +116,9 @@ def test_bytes_per_sample_small(tmp_path: os.PathLike[str]) -> None:
     with open_store(tmp_path, readonly=True) as ro:
         s = ro.stats()
     assert s["block_samples"] == idx.shape[0]
-    assert s["block_bytes"] / s["block_samples"] < 1.6
+    # 1 h buckets and 32 Ki-row groups (reads sized to series x time) cost size: 1.74 B/sample
+    # here (the benchmark dataset: 1.53 -> 2.03 B/sample); see docs/storage.md.
+    assert s["block_bytes"] / s["block_samples"] < 1.8
 
 
 def test_time_buckets_prune_a_long_block(tmp_path: os.PathLike[str],

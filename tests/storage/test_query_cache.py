@@ -85,16 +85,24 @@ def test_cached_and_uncached_reads_match_memory(stores: tuple[str, MemoryStorage
             assert len(cached.cache) > 0 and cached.cache.hits > 0
 
 
-def test_short_window_reads_only_its_rows_until_asked_again(
+def test_short_window_decodes_only_its_chunks_even_when_asked_again(
         stores: tuple[str, MemoryStorage]) -> None:
     path, _ = stores
     m = [Matcher(MatchType.EQUAL, "__name__", "metric_2")]
+    lo, hi = T0 + 6 * HOUR, T0 + 6 * HOUR + 300_000
     with open_store(path, readonly=True) as ro:
-        q = ro.querier(T0 + 6 * HOUR, T0 + 6 * HOUR + 300_000)
-        q.select(m)
-        assert len(ro.cache) == 0  # a 5m window on a 4h block: not decoded whole
-        q.select(m)
-        assert len(ro.cache) >= 1  # asked again: worth keeping
+        (blk,) = [b for b in ro.blocks() if b.meta.mint <= lo <= b.meta.maxt]
+        wanted = blk.metric_chunks("metric_2", (), lo, hi)
+        assert 0 < wanted.shape[0] < blk.metric_chunks("metric_2").shape[0]
+        q = ro.querier(lo, hi)
+        first = q.select(m)
+        assert len(ro.cache) == 1  # the selected chunks (series x 1h buckets), not the metric
+        decoded = ro.cache.nbytes
+        assert decoded < blk.metric_columns("metric_2").nbytes
+        hits = ro.cache.hits
+        again = q.select(m)
+        assert ro.cache.hits == hits + 1 and len(ro.cache) == 1 and ro.cache.nbytes == decoded
+        np.testing.assert_array_equal(again.ts_ms, first.ts_ms)
         whole = ro.querier(0, 2**62).select(m)
         assert not whole.ts_ms.flags.writeable and not whole.values.flags.writeable
 
