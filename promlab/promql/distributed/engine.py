@@ -116,6 +116,8 @@ class _PlannedEvaluator(Evaluator):
         for r in results:
             ctx.annotations.merge(r.annotations)
         node = p.remote.node
+        stats.bytes_to_client += sum(_frame_bytes(r.value) for r in results) + sum(
+            _frame_bytes(v) for r in results for v in r.states.values())
         try:
             if p.remote.kind == "gather":
                 vals = [r.value for r in results if r.value is not None]
@@ -132,6 +134,14 @@ class _PlannedEvaluator(Evaluator):
             return combine_partials(node, [r.states for r in results], first, param, ctx)
         finally:
             stats.combine_s += time.perf_counter() - t0
+
+
+def _frame_bytes(value: Value | None) -> int:
+    """The array bytes of a frame (what a worker sends back, labels aside)."""
+    if value is None:
+        return 0
+    return sum(int(getattr(value, name).nbytes) for name in ("values", "present", "ts_ms", "offsets")
+               if getattr(value, name, None) is not None)
 
 
 class DistributedEngine(Engine):
