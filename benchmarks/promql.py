@@ -6,9 +6,11 @@ with promtool. promlab then queries the store opened read-only with
 :func:`promlab.storage.open_store`, as a notebook or the HTTP server would. Each query runs as a
 range query over the whole span at ``--step`` and as an instant query at the end. Per query:
 
-- cold: the first run on a freshly opened store, after the store's files were dropped from the
-  OS page cache with ``posix_fadvise(DONTNEED)`` (best effort: the kernel may keep pages that
-  are mapped elsewhere); it includes decoding into the store's decoded-block cache;
+- cold: the first run on a freshly opened store (the open itself is timed apart and printed as
+  ``store open``), after the store's files were dropped from the OS page cache with
+  ``posix_fadvise(DONTNEED)`` (best effort: the kernel may keep pages that are mapped
+  elsewhere); it includes loading the touched blocks' series indexes and decoding what the
+  query selects; ``cold/HTTP`` compares it with Prometheus's warm HTTP answer;
 - warm: median of ``--repeat`` runs after a warm-up, on the store kept open (decoded cache hot);
 - memory: the in-memory upper bound (the same samples in a ``MemoryStorage``), warm median;
 - Prometheus: median over HTTP (JSON encoding and decoding included) and its own
@@ -19,7 +21,11 @@ range query over the whole span at ``--step`` and as an instant query at the end
 
 Usage::
 
-    python -m benchmarks.promql [--hours 24] [--scale 1.0] [--repeat 5] [--step 60]
+    python -m benchmarks.promql [--hours 24] [--scale 1.0] [--repeat 5] [--step 60] [--open-days 30]
+
+``--open-days N`` also builds an N-day store (the dataset's day written into N daily blocks, its
+timestamps shifted; a tenth of the samples, since opening reads metadata, not samples) and prints
+its open time and the first instant query over its last day.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmarks import realprom
 from promlab import datasets
 from promlab import progress as _progress
@@ -46,6 +54,7 @@ from promlab.model import Labels, Matcher, MatchType
 from promlab.promql.engine import Engine, Result
 from promlab.storage import MemoryStorage, open_store
 from promlab.storage.store import ParquetStore
+from promlab.storage.writer import write_block
 
 QUERIES: list[tuple[str, str]] = [
     ("raw selector", 'node_memory_usage_bytes{kind="free"}'),
@@ -97,6 +106,7 @@ def memory_copy(store: ParquetStore) -> MemoryStorage:
 class Row:
     name: str
     mode: str
+    open_ms: float
     cold_ms: float
     warm_ms: float
     mem_ms: float
@@ -110,6 +120,10 @@ class Row:
     @property
     def ratio(self) -> float:
         return self.warm_ms / self.prom_ms if self.prom_ms else math.nan
+
+    @property
+    def cold_ratio(self) -> float:
+        return self.cold_ms / self.prom_ms if self.prom_ms else math.nan
 
     @property
     def eval_ratio(self) -> float:
@@ -200,7 +214,9 @@ def run(hours: float, scale: float, repeat: int, step_s: int) -> list[Row]:
                     rows.append(_bench_one(engine, stores, prom, name, expr, mode, start_ms,
                                            end_ms, step_s, repeat))
                     r = rows[-1]
-                    _progress.write(f"{name:20s} {mode:8s} cold {r.cold_ms:8.1f} warm {r.warm_ms:7.1f} "
+                    _progress.write(f"{name:20s} {mode:8s} store open {r.open_ms:5.1f} | "
+                                    f"cold {r.cold_ms:8.1f} (/HTTP {r.cold_ratio:5.2f}) "
+                                    f"warm {r.warm_ms:7.1f} "
                                     f"mem {r.mem_ms:7.1f} | prometheus {r.prom_ms:7.1f} "
                                     f"(eval {r.prom_eval_ms:7.1f}) | ratio {r.ratio:5.2f} "
                                     f"(eval {r.eval_ratio:5.2f}) | peak {r.peak_mb:6.1f} MB | "
@@ -212,6 +228,46 @@ def run(hours: float, scale: float, repeat: int, step_s: int) -> list[Row]:
     print(f"Prometheus peak RSS: {rss:.0f} MB; promlab process peak RSS: "
           f"{_peak_rss_mb(os.getpid()):.0f} MB (dataset file and MemoryStorage included)")
     return rows
+
+
+def long_store_open(hours: float, scale: float, days: int) -> str:
+    """Open time of a ``days``-day store, and its first instant query (one line)."""
+    info = datasets.standard_dataset(hours=hours, scale=scale)
+    with tempfile.TemporaryDirectory(prefix="promlab-bench-long-") as tmp:
+        one = Path(tmp) / "one"
+        import_store(info.path, one)
+        with open_store(one, readonly=True) as st:
+            ss = st.querier(-(1 << 62), 1 << 62).select([Matcher(MatchType.REGEX, "__name__", ".+")])
+            labels = list(ss.labels)
+            counts = [int(n) for n in ss.offsets[1:] - ss.offsets[:-1]]
+            ts, vals = ss.ts_ms.copy(), ss.values.copy()
+            bucket = st.bucket_duration_ms
+        group = np.repeat(np.arange(len(labels), dtype=np.int64), counts)
+        keep = np.arange(ts.shape[0]) % 10 == 0
+        group, ts, vals = group[keep], ts[keep], vals[keep]
+        day = 86_400_000
+        base = int(ts.min()) // day * day
+        ts = ts - base  # within [0, day) when the dataset spans one day
+        data = Path(tmp) / "long"
+        blocks_dir = data / "blocks"
+        blocks_dir.mkdir(parents=True)
+        sids = np.array([ls.hash for ls in labels], np.int64)
+        for d in range(days):
+            w = ts < day
+            write_block(str(blocks_dir), labels, sids, group[w], ts[w] + base + d * day,
+                        vals[w], start=base + d * day, end=base + (d + 1) * day, seq=d + 1,
+                        bucket_ms=bucket)
+        drop_page_cache(data)
+        t0 = time.perf_counter()
+        with open_store(data, readonly=True) as st:
+            t_open = (time.perf_counter() - t0) * 1000
+            nblocks = len(st.blocks())
+            end = base + days * day - 30_000
+            t0 = time.perf_counter()
+            Engine().instant(st, 'node_memory_usage_bytes{kind="free"}', end)
+            t_first = (time.perf_counter() - t0) * 1000
+    return (f"{days}-day store ({nblocks} blocks, {len(labels):,} series/day): open "
+            f"{t_open:.1f} ms; first instant raw selector on its last day {t_first:.1f} ms")
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -241,7 +297,9 @@ def _bench_one(engine: Engine, stores: tuple[ParquetStore, MemoryStorage, Path],
 
     try:
         drop_page_cache(data_dir)
+        t0 = time.perf_counter()
         with open_store(data_dir, readonly=True) as cold_store:
+            t_open = (time.perf_counter() - t0) * 1000
             t0 = time.perf_counter()
             ours_on(cold_store)
             t_cold = (time.perf_counter() - t0) * 1000
@@ -255,7 +313,7 @@ def _bench_one(engine: Engine, stores: tuple[ParquetStore, MemoryStorage, Path],
         tracemalloc.stop()
     except PromlabError as exc:
         return Row(name, mode, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan,
-                   math.nan, 0, f"promlab error: {exc}"[:80])
+                   math.nan, math.nan, 0, f"promlab error: {exc}"[:80])
     t0 = time.perf_counter()
     theirs()
     t_first = (time.perf_counter() - t0) * 1000
@@ -273,17 +331,20 @@ def _bench_one(engine: Engine, stores: tuple[ParquetStore, MemoryStorage, Path],
         # Ties in topk may pick different series; compare the selected values per step.
         ours_pts, theirs_pts = _by_step(ours_pts), _by_step(theirs_pts)
     agree = _agree(ours_pts, theirs_pts)
-    return Row(name, mode, t_cold, t_ours, t_mem, t_theirs, t_eval, t_first, peak / 1e6,
+    return Row(name, mode, t_open, t_cold, t_ours, t_mem, t_theirs, t_eval, t_first, peak / 1e6,
                len(res.value.labels) if hasattr(res.value, "labels") else 1, agree)
 
 
 def table(rows: list[Row]) -> str:
-    lines = ["| query | mode | cold ms | warm ms | MemoryStorage ms | Prometheus HTTP ms "
-             "| Prometheus eval ms | Prometheus first ms | ratio warm/HTTP | ratio warm/eval "
-             "| peak MB | series | agree |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    opens = sorted(r.open_ms for r in rows if not math.isnan(r.open_ms))
+    lines = [f"store open (before each cold query): median {statistics.median(opens):.1f} ms, "
+             f"max {opens[-1]:.1f} ms" if opens else "store open: n/a", "",
+             "| query | mode | cold ms | ratio cold/HTTP | warm ms | MemoryStorage ms "
+             "| Prometheus HTTP ms | Prometheus eval ms | Prometheus first ms | ratio warm/HTTP "
+             "| ratio warm/eval | peak MB | series | agree |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
-        lines.append(f"| {r.name} | {r.mode} | {r.cold_ms:.1f} | {r.warm_ms:.1f} | "
+        lines.append(f"| {r.name} | {r.mode} | {r.cold_ms:.1f} | {r.cold_ratio:.2f} | {r.warm_ms:.1f} | "
                      f"{r.mem_ms:.1f} | {r.prom_ms:.1f} | {r.prom_eval_ms:.1f} | "
                      f"{r.prom_first_ms:.1f} | {r.ratio:.2f} | {r.eval_ratio:.2f} | "
                      f"{r.peak_mb:.1f} | {r.series} | {r.agree} |")
@@ -296,9 +357,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--step", type=int, default=60, help="range-query step in seconds")
+    ap.add_argument("--open-days", type=int, default=30,
+                    help="also time opening an N-day store (0: skip)")
     args = ap.parse_args(argv)
     with _progress.defaulting(True):  # bars on stderr: dataset, promtool, store, queries
         rows = run(args.hours, args.scale, args.repeat, args.step)
+        if args.open_days:
+            print(long_store_open(args.hours, args.scale, args.open_days))
     print()
     print(table(rows))
     return 0
