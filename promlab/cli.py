@@ -223,8 +223,8 @@ def cmd_tsdb_info(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from promlab.demo import run
 
-    return run(data=args.data, duration=args.duration, quick=args.quick, hours=args.hours, scale=args.scale,
-               cache_dir=args.cache_dir)
+    return run(data=args.data, headless=args.headless, duration=args.duration, quick=args.quick,
+               hours=args.hours, scale=args.scale, cache_dir=args.cache_dir, open_browser=not args.no_browser)
 
 
 # --------------------------------------------------------------------------- parser
@@ -337,10 +337,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    p = add("demo", cmd_demo, "live demo: scrape node_exporter and an app, store, query, plot")
+    p = add("demo", cmd_demo, "live demo: scrape the demo targets into the store with the demo rules and "
+            "open JupyterLab on quickstart.ipynb (--headless: in the terminal, with queries and a plot)")
     p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory (default: {DEFAULT_DATA})")
-    p.add_argument("--duration", type=float, help="seconds of live scraping (default 30; 5 with --quick)")
-    p.add_argument("--quick", action="store_true", help="a short run (for tests)")
+    p.add_argument("--headless", action="store_true", help="no JupyterLab: scrape, import, query, plot, print")
+    p.add_argument("--no-browser", action="store_true", help="start JupyterLab without opening a browser")
+    p.add_argument("--duration", type=float, help="seconds of live scraping (headless: default 30, 5 with "
+                   "--quick; with JupyterLab: until Ctrl-C)")
+    p.add_argument("--quick", action="store_true", help="a short headless run (for tests)")
     p.add_argument("--hours", type=float, help="hours of the standard dataset to import (default 2)")
     p.add_argument("--scale", type=float, help="fraction of its 100 instances (default 0.1)")
     p.add_argument("--cache-dir", help="where generated datasets are kept (default: $XDG_CACHE_HOME/promlab or ~/.cache/promlab)")
@@ -381,6 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", default="2m", help="longest evaluation (default 2m, as Prometheus)")
     p.add_argument("--max-samples", type=int, default=50_000_000,
                    help="most samples a query may load at once (default 50000000, as Prometheus)")
+    p.add_argument("--enable-feature", action="append", default=[], metavar="NAME[,NAME...]",
+                   help="PromQL feature flags with Prometheus's names (repeatable), e.g. "
+                        "promql-experimental-functions, promql-duration-expr, "
+                        "promql-extended-range-selectors, promql-binop-fill-modifiers, all")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (on stderr)")
 
     p = add("scrape", cmd_scrape, "run the scraper daemon with a prometheus.yml")
@@ -404,10 +412,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (on stderr)")
 
     rules = add("rules", lambda a: 2, "check, backtest and backfill rule files")
-    p.add_argument("--enable-feature", action="append", default=[], metavar="NAME[,NAME...]",
-                   help="PromQL feature flags with Prometheus's names (repeatable), e.g. "
-                        "promql-experimental-functions, promql-duration-expr, "
-                        "promql-extended-range-selectors, promql-binop-fill-modifiers, all")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="COMMAND", required=True)
     p = add("check", cmd_rules_check, "check rule files as promtool check rules does", parent=rules_sub)
     p.add_argument("files", nargs="+", metavar="FILE")

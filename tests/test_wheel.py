@@ -1,6 +1,6 @@
 """The installed package stands alone: a wheel, installed into a fresh venv outside the checkout.
 
-The wheel is built from a copy of the working tree's ``pyproject.toml``, ``README.md`` and
+The wheel is built from a copy of the working tree's ``pyproject.toml``, ``README.md``, ``notebooks/*.ipynb`` and
 ``promlab/`` (so the build leaves nothing in the checkout). The venv gets the wheel alone; its
 dependencies come from the checkout's venv through a ``.pth`` line naming that venv's
 site-packages, which puts them on ``sys.path`` without running that directory's own ``.pth``
@@ -49,6 +49,9 @@ def _build_wheel(root: Path) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, src / name)
     shutil.copytree(REPO / "promlab", src / "promlab", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (src / "notebooks").mkdir()
+    for nb in (REPO / "notebooks").glob("*.ipynb"):
+        shutil.copy2(nb, src / "notebooks" / nb.name)
     out = root / "dist"
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(src)],
                           cwd=root, capture_output=True, text=True, timeout=300, check=False)
@@ -93,6 +96,8 @@ def test_wheel_contents(installed):
     pytest.param("import promlab.datasets, promlab.demo, promlab.storage.inspect; print('ok')", 0, "ok",
                  id="demo-modules"),
     pytest.param("import benchmarks", 1, "No module named 'benchmarks'", id="no-benchmarks"),
+    pytest.param("from promlab.demo.lab import find_notebooks; print(find_notebooks())", 0,
+                 "/venv/share/promlab/notebooks", id="demo-notebooks-installed"),
 ])
 def test_imports(installed, code, want_rc, want):
     proc = installed.run(installed.python, "-c", code)

@@ -1,37 +1,43 @@
-"""``promlab demo``: the main job, live: scrape real targets, store the samples, query them.
+"""``promlab demo --headless``: the main job, live, in a terminal: scrape, store, rules, query.
 
-The demo starts a real ``node_exporter`` and a small app instrumented with
-``prometheus_client``, writes a ``prometheus.yml`` for them, scrapes them into a store through
-a :class:`promlab.Session` (``session.scrape.start``), imports a slice of the standard dataset (:mod:`promlab.datasets`),
-runs a few PromQL queries, saves a plot and prints the store's statistics. Everything it starts
+The demo starts a real ``node_exporter``, a simulated web service (:class:`~promlab.demo.targets.DemoApp`)
+and promlab's own API (``Session.serve``, whose ``/metrics`` is scraped too), writes a
+``prometheus.yml`` and the demo rules, scrapes the targets into a store through a
+:class:`promlab.Session` (``session.scrape.start``) while the rules run (``session.rules.start``),
+imports a slice of the standard dataset (:mod:`promlab.datasets`), runs a few PromQL queries
+(the demo alert among them), saves a plot and prints the store's statistics. Everything it starts
 is stopped again, also on Ctrl-C or SIGTERM.
 
 Examples
 --------
->>> from promlab.demo import run
->>> run(data="/tmp/promlab-demo", quick=True)            # doctest: +SKIP
+>>> from promlab.demo.headless import run_headless
+>>> run_headless(data="/tmp/promlab-demo", quick=True)            # doctest: +SKIP
 0
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import shlex
-import shutil
 import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from promlab.demo.targets import (
+    DEMO_RULES,
+    NODE_EXPORTER,
+    DemoApp,
+    NodeExporter,
+    find_node_exporter,
+    scrape_config_text,
+)
 from promlab.model import Matcher, MatchType, now_ms, to_timestamp
 
 if TYPE_CHECKING:
@@ -40,148 +46,72 @@ if TYPE_CHECKING:
     from promlab.datasets import DatasetInfo
     from promlab.session import Session
 
-__all__ = ["DemoApp", "NodeExporter", "find_node_exporter", "run", "scrape_config_text"]
-
-NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
-#: The source checkout's root when the package runs from one (its ``notebooks/`` are shown).
-_REPO = Path(__file__).resolve().parents[1]
+__all__ = ["RULES_FILE", "Targets", "run_headless", "sigterm_as_interrupt", "start_targets", "write_config"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+#: The demo's rule file, written next to its ``prometheus.yml`` in the data directory.
+RULES_FILE = "demo_rules.yml"
 
 
-def find_node_exporter() -> str | None:
-    """The node_exporter binary (the Debian package's path first), or None."""
-    for cand in (NODE_EXPORTER, shutil.which("prometheus-node-exporter"), shutil.which("node_exporter")):
-        if cand and os.access(cand, os.X_OK):
-            return cand
-    return None
+@dataclass
+class Targets:
+    """What :func:`start_targets` started: node_exporter (None when not installed), the
+    simulated web service, and the address of promlab's own API (its ``/metrics``)."""
+
+    node: NodeExporter | None
+    app: DemoApp | None
+    promlab: str | None
 
 
-class NodeExporter:
-    """A node_exporter process on a free 127.0.0.1 port; ``stop()`` ends it (TERM, then KILL).
+def start_targets(stack: contextlib.ExitStack, session: Session, *, incident: bool = True) -> Targets:
+    """Start node_exporter, the demo app and ``session.serve`` on free ports (each stopped by
+    ``stack``); print where they listen.
 
-    Parameters
-    ----------
-    binary
-        Path of the executable.
-    timeout
-        Seconds to wait for ``/metrics`` to answer before giving up.
+    Raises
+    ------
+    RuntimeError
+        Nothing could be started.
     """
-
-    def __init__(self, binary: str, *, timeout: float = 15.0) -> None:
-        import httpx
-
-        self.address = f"127.0.0.1:{_free_port()}"
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115  (lives as long as the process; closed in stop)
-        self.process = subprocess.Popen([binary, f"--web.listen-address={self.address}"],
-                                        stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
-        deadline = time.monotonic() + timeout
-        try:
-            while True:
-                if self.process.poll() is not None:
-                    self._log.seek(0)
-                    tail = self._log.read()[-500:].decode(errors="replace")
-                    raise RuntimeError(f"node_exporter exited with {self.process.returncode}: {tail}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"http://{self.address}/metrics", timeout=2).status_code == 200:
-                        return
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"node_exporter not ready on {self.address} after {timeout:g} s")
-                time.sleep(0.1)
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self, timeout: float = 5.0) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
-        self._log.close()
+    node = app = None
+    binary = find_node_exporter()
+    if binary is None:
+        print(f"  node_exporter is not installed ({NODE_EXPORTER}; Debian package "
+              "prometheus-node-exporter): going on without it")
+    else:
+        node = NodeExporter(binary)
+        stack.callback(node.stop)
+        print(f"  node_exporter  http://{node.address}/metrics  (pid {node.process.pid})")
+    try:
+        app = DemoApp() if incident else DemoApp(incident=0)
+    except ImportError:
+        print("  prometheus_client is not installed (pip install prometheus_client): no app target")
+    else:
+        stack.callback(app.stop)
+        print(f"  app            http://{app.address}/metrics  "
+              "(demo_requests_total, demo_request_duration_seconds; an incident "
+              f"{app.incident:g} s of every {app.period:g} s)")
+    own = None
+    try:
+        server = session.serve("127.0.0.1:0")
+    except Exception as e:  # the API is optional here: say why and go on
+        print(f"  promlab API could not start: {type(e).__name__}: {e}")
+    else:
+        own = server.url.removeprefix("http://").rstrip("/")
+        print(f"  promlab        {server.url.rstrip('/')}/metrics  (this session's API and own metrics)")
+    if node is None and app is None and own is None:
+        raise RuntimeError("no target could be started")
+    return Targets(node, app, own)
 
 
-class DemoApp:
-    """An in-process HTTP server exposing a counter and a histogram that a thread keeps busy.
-
-    ``demo_requests_total{method,status}`` and ``demo_request_duration_seconds{method}``
-    (a classic histogram) describe simulated requests whose rate swings with a 20 s period.
-    """
-
-    def __init__(self, *, seed: int = 7) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-
-        reg = CollectorRegistry()
-        self.requests = Counter("demo_requests", "Requests handled by the demo app.", ["method", "status"],
-                                registry=reg)
-        self.latency = Histogram("demo_request_duration_seconds", "Request latency of the demo app.",
-                                 ["method"], registry=reg,
-                                 buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
-        port = _free_port()
-        self.address = f"127.0.0.1:{port}"
-        self._server, self._thread = start_http_server(port, addr="127.0.0.1", registry=reg)
-        self._stop = threading.Event()
-        self._driver = threading.Thread(target=self._drive, args=(seed,), name="promlab-demo-app", daemon=True)
-        self._driver.start()
-
-    def _drive(self, seed: int) -> None:
-        import numpy as np
-
-        rng = np.random.default_rng(seed)
-        t0 = time.monotonic()
-        tick = 0.05
-        # method -> (mean requests/s, median latency s, error ratio)
-        profile = {"GET": (40.0, 0.04, 0.01), "POST": (10.0, 0.15, 0.05)}
-        while not self._stop.wait(tick):  # each tick: Poisson arrivals, log-normal latencies
-            wave = 1 + 0.6 * math.sin(2 * math.pi * (time.monotonic() - t0) / 20)
-            for method, (rps, median, err) in profile.items():
-                n = int(rng.poisson(rps * wave * tick))
-                if not n:
-                    continue
-                hist = self.latency.labels(method)
-                for x in rng.lognormal(math.log(median), 0.7, n).tolist():
-                    hist.observe(x)
-                errors = int(rng.binomial(n, err))
-                self.requests.labels(method, "200").inc(n - errors)
-                self.requests.labels(method, "500").inc(errors)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._driver.join(5)
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
-
-
-def scrape_config_text(*, node: str | None, app: str | None, interval_s: int = 1) -> str:
-    """The demo's ``prometheus.yml``: a job per target, and one relabel rule as an example."""
-    relabel = (
-        "    relabel_configs:\n"
-        "      # relabeling example: copy the port out of the address into its own label\n"
-        "      - source_labels: [__address__]\n"
-        "        regex: '.*:(\\d+)'\n"
-        "        target_label: port\n"
-        "        replacement: '$1'\n"
-    )
-    text = (f"# Written by `promlab demo`; the ports are the ones of that run.\n"
-            f"global:\n  scrape_interval: {interval_s}s\n  scrape_timeout: {interval_s}s\n"
-            f"scrape_configs:\n")
-    if node:
-        slow = max(2, interval_s)  # node_exporter is the slower target to scrape
-        text += (f"  - job_name: node\n    scrape_interval: {slow}s\n    scrape_timeout: {slow}s\n"
-                 f"    static_configs:\n      - targets: ['{node}']\n{relabel}")
-    if app:
-        text += f"  - job_name: app\n    static_configs:\n      - targets: ['{app}']\n{relabel}"
-    if not node and not app:
-        text += "  []\n"
-    return text
+def write_config(data: Path, targets: Targets) -> Path:
+    """Write ``prometheus.yml`` (the targets, ``rule_files``) and the demo rules into ``data``."""
+    data.mkdir(parents=True, exist_ok=True)
+    (data / RULES_FILE).write_text(DEMO_RULES)
+    cfg = data / "prometheus.yml"
+    cfg.write_text(scrape_config_text(node=targets.node.address if targets.node else None,
+                                      app=targets.app.address if targets.app else None,
+                                      promlab=targets.promlab, rule_files=(str((data / RULES_FILE).resolve()),)))
+    return cfg
 
 
 class _Stage:
@@ -240,7 +170,7 @@ def _targets_table(targets: pd.DataFrame) -> str:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
     """Turn SIGTERM into KeyboardInterrupt (main thread only), so cleanup runs either way."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -256,7 +186,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run(*, data: str | os.PathLike[str] = "data", duration: float | None = None, quick: bool = False,
+def run_headless(*, data: str | os.PathLike[str] = "data", duration: float | None = None, quick: bool = False,
         hours: float | None = None, scale: float | None = None,
         cache_dir: str | os.PathLike[str] | None = None) -> int:
     """Run the demo; returns the exit code (0 on success, 1 if a stage failed, 130 on Ctrl-C).
@@ -278,7 +208,7 @@ def run(*, data: str | os.PathLike[str] = "data", duration: float | None = None,
     ctx = _Demo(Path(data), duration=duration if duration is not None else (5.0 if quick else 30.0),
                 hours=hours if hours is not None else (0.5 if quick else 2.0),
                 scale=scale if scale is not None else (0.05 if quick else 0.1), cache_dir=cache_dir)
-    with _sigterm_as_interrupt(), contextlib.ExitStack() as stack:
+    with sigterm_as_interrupt(), contextlib.ExitStack() as stack:
         try:
             return ctx.main(stack)
         except KeyboardInterrupt:
@@ -292,6 +222,7 @@ class _Demo:
         self.data, self.duration, self.hours, self.scale, self.cache_dir = data, duration, hours, scale, cache_dir
         self.node: NodeExporter | None = None
         self.app: DemoApp | None = None
+        self.targets = Targets(None, None, None)
         self.session: Session | None = None
         self.live: tuple[int, int] | None = None  # first and last scrape time (ms) of this run
         self.dataset: DatasetInfo | None = None
@@ -309,9 +240,10 @@ class _Demo:
             return 1
         stack.callback(self.session.close)
         stage = _Stage(6)
-        stage.run("starting targets: node_exporter and an app instrumented with prometheus_client",
+        stage.run("starting targets: node_exporter, a simulated web service, promlab's own API",
                   lambda: self.start_targets(stack))
-        stage.run(f"scraping for {self.duration:g} s (session.scrape.start)", self.scrape)
+        stage.run(f"scraping for {self.duration:g} s with the demo rules (session.scrape.start, "
+                  "session.rules.start)", self.scrape)
         stage.run(f"importing {self.hours:g} h of the standard dataset (promlab.importer)", self.import_dataset)
         stage.run("querying the store (session.query)", self.queries)
         stage.run("plotting a range query (session.query_range, df.prom.plot)", self.plot)
@@ -321,24 +253,9 @@ class _Demo:
         return 1 if stage.failed else 0
 
     def start_targets(self, stack: contextlib.ExitStack) -> None:
-        binary = find_node_exporter()
-        if binary is None:
-            print(f"  node_exporter is not installed ({NODE_EXPORTER}; Debian package "
-                  "prometheus-node-exporter): going on with the app alone")
-        else:
-            self.node = NodeExporter(binary)
-            stack.callback(self.node.stop)
-            print(f"  node_exporter  http://{self.node.address}/metrics  (pid {self.node.process.pid})")
-        try:
-            self.app = DemoApp()
-        except ImportError:
-            print("  prometheus_client is not installed (pip install prometheus_client): no app target")
-        else:
-            stack.callback(self.app.stop)
-            print(f"  app            http://{self.app.address}/metrics  "
-                  "(demo_requests_total, demo_request_duration_seconds)")
-        if self.node is None and self.app is None:
-            raise RuntimeError("no target could be started")
+        assert self.session is not None
+        self.targets = start_targets(stack, self.session)
+        self.node, self.app = self.targets.node, self.targets.app
 
     def scrape(self) -> None:
         assert self.session is not None
@@ -346,11 +263,10 @@ class _Demo:
             raise RuntimeError("no targets to scrape")
         from tqdm.auto import tqdm
 
-        cfg = self.data / "prometheus.yml"
-        cfg.write_text(scrape_config_text(node=self.node.address if self.node else None,
-                                          app=self.app.address if self.app else None))
-        print(f"  config: {cfg}")
+        cfg = write_config(self.data, self.targets)
+        print(f"  config: {cfg} (rules: {cfg.parent / RULES_FILE})")
         handle = self.session.scrape.start(cfg)
+        self.session.rules.start(notify=False)
         try:
             first = now_ms()
             t0 = time.monotonic()
@@ -367,6 +283,7 @@ class _Demo:
             # away), so the series of this run end here and those of earlier runs never linger.
             self.session.scrape.reload({"scrape_configs": []})
         finally:
+            self.session.rules.stop()
             self.session.scrape.stop()
 
     def import_dataset(self) -> None:
@@ -396,7 +313,8 @@ class _Demo:
         todo: list[tuple[str, int]] = []
         if self.live is not None:
             at = self.live[1]
-            todo += [("up", at), ("sum by (job) (scrape_samples_scraped)", at)]
+            todo += [("up", at), ("sum by (job) (scrape_samples_scraped)", at),
+                     ("max_over_time(ALERTS[1h])", at)]
             if self.node is not None:
                 todo.append(('rate(node_cpu_seconds_total{mode="idle"}[30s])', at))
             if self.app is not None:
@@ -470,12 +388,8 @@ class _Demo:
         print(f"  promlab tsdb info --data {d}")
         print(f"  promlab scrape --config {d}/prometheus.yml --data {d}   "
               "(the same scrape, as a daemon, once targets listen on those ports)")
-        notebooks = _REPO / "notebooks"  # only in a source checkout, not in an installed package
-        books = sorted(notebooks.glob("*.ipynb"))
-        if books:
-            print(f"  jupyter lab {shlex.quote(str(notebooks))}   ({len(books)} notebooks)")
-        elif notebooks.is_dir():
-            print("  notebooks: none yet; once notebooks/ has some, open them with `jupyter lab notebooks/`")
+        print("  promlab demo   (without --headless: the same targets and rules, and JupyterLab on "
+              "quickstart.ipynb)")
 
 
 def _iso(ms: int) -> str:

@@ -220,13 +220,13 @@ def backtest(rules_or_file: RulesLike, start: Any, end: Any, *,
     return df
 
 
-def _comparison(expr: str) -> BinaryExpr | None:
+def _comparison(expr: str) -> tuple[BinaryExpr, NumberLiteral] | None:
     node = parse_expr(expr)
     while isinstance(node, ParenExpr):
         node = node.expr
     if isinstance(node, BinaryExpr) and node.op in ("==", "!=", ">", "<", ">=", "<=") \
             and isinstance(node.rhs, NumberLiteral):
-        return node
+        return node, node.rhs
     return None
 
 
@@ -236,8 +236,8 @@ def threshold_of(expr: str) -> float | None:
     >>> threshold_of("rate(errors[5m]) > 0.5"), threshold_of("up")
     (0.5, None)
     """
-    node = _comparison(expr)
-    return None if node is None else float(node.rhs.value)  # type: ignore[attr-defined]
+    found = _comparison(expr)
+    return None if found is None else float(found[1].value)
 
 
 def split_threshold(expr: str) -> tuple[str, str, float] | None:
@@ -247,10 +247,11 @@ def split_threshold(expr: str) -> tuple[str, str, float] | None:
     >>> split_threshold("sum(rate(errors[5m])) >= 2")
     ('sum(rate(errors[5m]))', '>=', 2.0)
     """
-    node = _comparison(expr)
-    if node is None:
+    found = _comparison(expr)
+    if found is None:
         return None
-    return to_string(node.lhs), node.op, float(node.rhs.value)  # type: ignore[attr-defined]
+    node, rhs = found
+    return to_string(node.lhs), node.op, float(rhs.value)
 
 
 def with_threshold(expr: str, threshold: float) -> str:
@@ -267,9 +268,10 @@ def with_threshold(expr: str, threshold: float) -> str:
     """
     if "{threshold}" in expr:
         return expr.replace("{threshold}", repr(float(threshold)))
-    node = _comparison(expr)
-    if node is not None:
-        return to_string(replace(node, rhs=replace(node.rhs, value=float(threshold))))
+    found = _comparison(expr)
+    if found is not None:
+        node, rhs = found
+        return to_string(replace(node, rhs=replace(rhs, value=float(threshold))))
     raise ValueError(f"cannot vary the threshold of {expr!r}: write it as `<expr> <op> <number>` "
                      "or put {threshold} where the threshold goes")
 

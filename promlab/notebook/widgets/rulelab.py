@@ -113,7 +113,10 @@ def timeline_png(session: Any, rule: AlertingRule, episodes: pd.DataFrame, start
                                step=step_ms / 1000).to_frame()
     ax = plot_timeline(episodes, expr_df, figsize=(10, 5),
                        end=pd.Timestamp(end_ms, unit="ms", tz="UTC"))
+    from matplotlib.figure import Figure
+
     fig = ax.figure
+    assert isinstance(fig, Figure)
     try:
         lo, hi = (pd.Timestamp(v, unit="ms") for v in (start_ms, end_ms))  # naive UTC, as plotted
         ax.set_xlim(lo.to_pydatetime(), hi.to_pydatetime())
