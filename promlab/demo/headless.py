@@ -356,7 +356,6 @@ class _Demo:
         ax.set_xlabel("time (UTC)")
         ax.grid(alpha=0.3)
         out = self.data / "demo.png"
-        ax.figure.tight_layout()
         ax.figure.savefig(out, dpi=100)
         plt.close(ax.figure)
         print(f"  saved {out}")
