@@ -14,6 +14,9 @@ import numpy as np
 
 from promlab.errors import QueryError
 from promlab.model import METRIC_NAME, Labels
+from promlab.promql.eval import histops
+from promlab.promql.eval.functions._common import info
+from promlab.promql.eval.functions.native import concat_vectors, histogram_cells, without_histograms
 from promlab.promql.eval.names import merge_same_labels
 from promlab.promql.eval.state import EvalState
 from promlab.promql.parser.ast import BinaryExpr, VectorMatching
@@ -77,10 +80,20 @@ def eval_binary(node: BinaryExpr, ev: EvalState, ctx: EvalContext) -> Value:
     if isinstance(lhs, Scalar) and isinstance(rhs, Scalar):
         return _scalar_scalar(op, lhs, rhs)
     if isinstance(lhs, Vector) and isinstance(rhs, Scalar):
+        if lhs.histograms is not None:
+            return _histogram_scalar(node, ctx, lhs, rhs.values, swap=False)
         return _vector_scalar(op, lhs, rhs.values, swap=False, return_bool=node.return_bool)
     if isinstance(lhs, Scalar) and isinstance(rhs, Vector):
+        if rhs.histograms is not None:
+            return _histogram_scalar(node, ctx, rhs, lhs.values, swap=True)
         return _vector_scalar(op, rhs, lhs.values, swap=True, return_bool=node.return_bool)
     if isinstance(lhs, Vector) and isinstance(rhs, Vector):
+        if op not in SET_OPS and (lhs.histograms is not None or rhs.histograms is not None):
+            # TODO(hist-b): histogram-histogram arithmetic and comparisons.
+            if lhs.histograms is not None or rhs.histograms is not None:
+                _incompatible(ctx, node, "histogram" if lhs.histograms is not None else "float",
+                              "histogram" if rhs.histograms is not None else "float")
+            lhs, rhs = without_histograms(lhs), without_histograms(rhs)
         matching = node.matching or VectorMatching(
             card="many-to-many" if op in SET_OPS else "one-to-one")
         if op in SET_OPS:
@@ -88,6 +101,63 @@ def eval_binary(node: BinaryExpr, ev: EvalState, ctx: EvalContext) -> Value:
         return _vector_vector(op, lhs, rhs, matching, node.return_bool)
     raise QueryError(f"binary operator {op!r} not allowed between {type(lhs).__name__} "
                      f"and {type(rhs).__name__}")
+
+
+def _incompatible(ctx: EvalContext, node: BinaryExpr, lt: str, rt: str) -> None:
+    info(ctx, f'incompatible sample types encountered for binary operator "{node.op}": '
+         f"{lt} {node.op} {rt}", node)
+
+
+def _histogram_scalar(node: BinaryExpr, ctx: EvalContext, vec: Vector, scalar: F64, *,
+                      swap: bool) -> Vector:
+    """A vector holding histograms with a scalar: ``h * s``, ``s * h`` and ``h / s`` scale the
+    histograms; any other operator ignores them (with Prometheus's info annotation)."""
+    op = node.op
+    floats = _vector_scalar(op, without_histograms(vec), scalar, swap=swap,
+                            return_bool=node.return_bool)
+    rows, steps, hs = histogram_cells(vec)
+    if op == "*" or (op == "/" and not swap):
+        out = np.full(vec.values.shape, None, object)
+        present = np.zeros(vec.values.shape, bool)
+        for r, c, h in zip(rows.tolist(), steps.tolist(), hs, strict=True):
+            f = float(scalar[c])
+            out[r, c] = histops.mul(h, f if op == "*" else 1.0 / f)
+            present[r, c] = True
+        hv = Vector(list(vec.labels), np.zeros(vec.values.shape), present,
+                    np.ones(len(vec.labels), bool), None, out)
+        return _merge_rows(floats, hv)
+    lt, rt = ("float", "histogram") if swap else ("histogram", "float")
+    if hs:
+        _incompatible(ctx, node, lt, rt)
+    return floats
+
+
+def _merge_rows(a: Vector, b: Vector) -> Vector:
+    """Cells of ``a`` and ``b`` (same label rows in ``b``'s order as a superset) combined."""
+    pos = {ls: i for i, ls in enumerate(b.labels)}
+    values = b.values.copy()
+    present = b.present.copy()
+    hists = b.histograms.copy() if b.histograms is not None else None
+    drop = b.drop_name_mask().copy()
+    extra: list[int] = []
+    for i, ls in enumerate(a.labels):
+        j = pos.get(ls)
+        if j is None:
+            extra.append(i)
+            continue
+        m = a.present[i]
+        values[j, m] = a.values[i, m]
+        present[j, m] = True
+        if hists is not None:
+            hists[j, m] = None
+        drop[j] = a.drop_name_mask()[i]
+    out = Vector(list(b.labels), values, present, drop, None, hists)
+    if extra:
+        k = np.asarray(extra, np.int64)
+        rest = Vector([a.labels[i] for i in extra], a.values[k], a.present[k],
+                      a.drop_name_mask()[k])
+        out = concat_vectors(out, rest)
+    return out
 
 
 def _scalar_scalar(op: str, lhs: Scalar, rhs: Scalar) -> Scalar:

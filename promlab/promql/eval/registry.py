@@ -30,8 +30,9 @@ from promlab.promql.eval.functions import (
     rangefuncs,
     time,
 )
+from promlab.promql.eval.functions._common import info
 from promlab.promql.eval.functions.extended import SMOOTHED_SAFE, check_extended_args
-from promlab.promql.eval.functions.native import without_histograms
+from promlab.promql.eval.functions.native import histogram_cells, without_histograms
 from promlab.promql.eval.functions.nativerange import float_only
 from promlab.promql.values import Matrix, Value, Vector
 
@@ -92,8 +93,27 @@ def _strip(a: Value) -> Value:
 
 FUNCTION_IMPLS: Mapping[str, FunctionImpl] = MappingProxyType(_with_extended_checks(
     ImplTable.merge(m.function for m in _FUNCTION_MODULES)))
-AGGREGATIONS: Mapping[str, AggregationImpl] = MappingProxyType(
-    ImplTable.merge([aggregations.aggregation]))
+#: Aggregations that ignore native-histogram samples (with Prometheus's info annotation).
+HISTOGRAM_IGNORING = frozenset({"min", "max", "stddev", "stdvar", "topk", "bottomk", "quantile"})
+
+
+def _ignoring_histograms(op: str, impl: AggregationImpl) -> AggregationImpl:
+    def call(a: AggregationCall) -> Vector:
+        if a.vector.histograms is not None:
+            _, _, hs = histogram_cells(a.vector)
+            if hs:
+                info(a.ctx, f"ignored histogram in {op} aggregation", a.node)
+            a = AggregationCall(a.node, without_histograms(a.vector), a.param, a.group_ids,
+                                a.groups, a.ctx)
+        return impl(a)
+
+    call.__doc__ = impl.__doc__
+    return call
+
+
+AGGREGATIONS: Mapping[str, AggregationImpl] = MappingProxyType({
+    op: _ignoring_histograms(op, f) if op in HISTOGRAM_IGNORING else f
+    for op, f in ImplTable.merge([aggregations.aggregation]).items()})
 
 
 def has_function(name: str) -> bool:
