@@ -24,13 +24,16 @@ columns, block layout, checksums) are untouched:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
+from promlab.errors import StorageError
 from promlab.model import Labels, Matcher
 from promlab.model.histogram import (
     CounterResetHint,
@@ -38,6 +41,7 @@ from promlab.model.histogram import (
     Histogram,
     spans_to_indexes,
 )
+from promlab.storage import histcheck as _hc
 from promlab.storage.interface import (
     HISTOGRAM_PLACEHOLDER,
     Querier,
@@ -58,6 +62,8 @@ __all__ = [
     "read_files",
     "write_file",
 ]
+
+log = logging.getLogger("promlab.storage")
 
 AnyHist = Histogram | FloatHistogram
 Item = tuple[Labels, int, AnyHist]
@@ -134,14 +140,14 @@ class HistogramHead:
         self._series: dict[Labels, dict[int, AnyHist]] = {}
         self._lock = threading.Lock()
         self.mint: int | None = None
+        self._maxt: int | None = None
 
     def __len__(self) -> int:
         return sum(len(s) for s in self._series.values())
 
     @property
     def maxt(self) -> int | None:
-        with self._lock:
-            return max((max(s) for s in self._series.values()), default=None)
+        return self._maxt
 
     def add(self, items: Sequence[Item]) -> int:
         """Add samples; returns how many series were new."""
@@ -154,6 +160,7 @@ class HistogramHead:
                     new += 1
                 s[ts] = h
                 self.mint = ts if self.mint is None else min(self.mint, ts)
+                self._maxt = ts if self._maxt is None else max(self._maxt, ts)
         return new
 
     def items(self) -> list[Item]:
@@ -172,6 +179,7 @@ class HistogramHead:
                     del self._series[ls]
             rest = [t for s in self._series.values() for t in s]
             self.mint = min(rest) if rest else None
+            self._maxt = max(rest) if rest else None
         return out
 
     def select(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> HistColumns:
@@ -222,7 +230,8 @@ def write_file(directory: str, items: Sequence[Item], seq: int) -> str | None:
     path = os.path.join(directory, f"{mint}-{maxt}-{seq}.parquet")
     tmp = os.path.join(directory, f".tmp-{mint}-{maxt}-{seq}.parquet")
     pq.write_table(table, tmp, compression="zstd", use_dictionary=["labels", "metric"],
-                   write_statistics=["timestamp_ms"])
+                   write_statistics=["timestamp_ms"], write_page_checksum=True)
+    _hc.write_sidecar(tmp, path)
     os.replace(tmp, path)
     return path
 
@@ -259,7 +268,9 @@ def _read_items(path: str, mint: int, maxt: int,
                 matchers: Sequence[Matcher] | None) -> list[Item]:
     import pyarrow.parquet as pq
 
-    t = pq.read_table(path, filters=[("timestamp_ms", ">=", mint), ("timestamp_ms", "<=", maxt)])
+    _hc.check_on_read(path)
+    t = pq.read_table(path, filters=[("timestamp_ms", ">=", mint), ("timestamp_ms", "<=", maxt)],
+                      page_checksum_verification=True)
     cols = t.to_pydict()
     label_cache: dict[str, Labels | None] = {}
     out: list[Item] = []
@@ -291,7 +302,12 @@ def read_files(directory: str, matchers: Sequence[Matcher], mint: int, maxt: int
     for fmin, fmax, _, path in list_files(directory):
         if fmax < mint or fmin > maxt:
             continue
-        for ls, ts, h in _read_items(path, mint, maxt, matchers):
+        try:
+            items = _read_items(path, mint, maxt, matchers)
+        except (StorageError, OSError, ValueError, pa.ArrowException) as exc:  # see tsdb verify/repair
+            log.warning("damaged histogram file skipped: %s", exc)
+            continue
+        for ls, ts, h in items:
             acc.setdefault(ls, {})[ts] = h.to_float()
     out: HistColumns = {}
     for ls, s in acc.items():
@@ -314,13 +330,17 @@ def compact_files(directory: str, window_ms: int, before_ms: int | None, seq: in
         if len(files) < 2:
             continue
         acc: dict[tuple[Labels, int], AnyHist] = {}
-        for fmin, fmax, _, path in files:  # oldest write first: later files win
-            for ls, ts, h in _read_items(path, fmin, fmax, None):
-                acc[(ls, ts)] = h
+        try:
+            for fmin, fmax, _, path in files:  # oldest write first: later files win
+                for ls, ts, h in _read_items(path, fmin, fmax, None):
+                    acc[(ls, ts)] = h
+        except (StorageError, OSError, ValueError, pa.ArrowException) as exc:  # left for tsdb verify/repair
+            log.warning("histogram files of a window not compacted: %s", exc)
+            continue
         write_file(directory, [(ls, ts, h) for (ls, ts), h in acc.items()], seq)
         seq += 1
         for *_, path in files:
-            os.unlink(path)
+            _hc.remove_file(path)
         merged += len(files)
     return merged
 
@@ -330,7 +350,7 @@ def drop_before(directory: str, min_keep_ms: int) -> list[str]:
     gone = []
     for _, fmax, _, path in list_files(directory):
         if fmax < min_keep_ms:
-            os.unlink(path)
+            _hc.remove_file(path)
             gone.append(path)
     return gone
 

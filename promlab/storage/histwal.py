@@ -4,8 +4,10 @@ Kept apart from the float WAL (:mod:`promlab.storage.wal`) so that neither forma
 other. One file of records ``<u32 payload length><u32 crc32(payload)><payload>``, the payload
 being :func:`promlab.storage.histstore.encode_payload`'s JSON (one record per commit). When the
 store flushes its head, the file is rewritten (temp file + rename) with the histogram samples the
-head still holds — the checkpoint. Replay reads records up to the first one cut short or failing
-its CRC (a torn write), and the writer truncates the file there.
+head still holds — the checkpoint. Replay skips a damaged record by resynchronising on the next
+whole CRC-correct one and counts the loss as the float WAL does (:class:`WalLosses`, reported
+through ``ParquetStore.wal_losses``); a record cut short at the end (a torn write) is dropped and
+the writer truncates it; a writer rewrites a damaged log with what survived.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import logging
 import os
 import struct
 import zlib
+
+from promlab.storage.wal import WalLosses
 
 __all__ = ["HistogramWal", "read_records"]
 
@@ -27,26 +31,61 @@ def _frame(payload: bytes) -> bytes:
     return _HDR.pack(len(payload), zlib.crc32(payload)) + payload
 
 
-def read_records(path: str) -> tuple[list[bytes], int, int]:
-    """The payloads of the good records, the byte length they span and the file size."""
+def _valid_at(data: bytes, pos: int) -> int:
+    """End offset of a whole, CRC-correct record at ``pos``, or -1."""
+    if pos + _HDR.size > len(data):
+        return -1
+    length, crc = _HDR.unpack_from(data, pos)
+    start: int = pos + _HDR.size
+    length = int(length)
+    if start + length > len(data) or zlib.crc32(data[start:start + length]) != crc:
+        return -1
+    return start + length
+
+
+def read_records(path: str) -> tuple[list[bytes], int, int, WalLosses]:
+    """Replay the log: the good payloads, the offset after the last good record, the file size
+    and what damage cost (counted as the float WAL counts it, :class:`WalLosses`).
+
+    A record failing its CRC (or with an impossible length) is skipped by resynchronising on
+    the next offset where a whole CRC-correct record starts; the bytes in between are a loss
+    (``records`` +1 per damaged stretch, ``bytes``). What cannot be resynchronised at the end of
+    the file is a record cut short by a crash (``torn_bytes``: never acknowledged) when its
+    header is intact and promises more bytes than the file has, else a loss. Samples in damaged
+    records cannot be counted (their JSON is unreadable): ``samples`` stays a lower bound of 0.
+    """
+    losses = WalLosses()
     try:
         with open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
-        return [], 0, 0
+        return [], 0, 0, losses
     out: list[bytes] = []
-    pos = 0
-    while pos + _HDR.size <= len(data):
-        length, crc = _HDR.unpack_from(data, pos)
-        start = pos + _HDR.size
-        payload = data[start:start + length]
-        if len(payload) != length or zlib.crc32(payload) != crc:
+    pos = end = 0
+    while pos < len(data):
+        nxt = _valid_at(data, pos)
+        if nxt >= 0:
+            out.append(data[pos + _HDR.size:nxt])
+            pos = end = nxt
+            continue
+        resync = next((q for q in range(pos + 1, len(data) - _HDR.size + 1) if _valid_at(data, q) >= 0), -1)
+        if resync < 0:
+            torn = pos + _HDR.size <= len(data) and pos + _HDR.size + _HDR.unpack_from(data, pos)[0] > len(data)
+            if torn or pos + _HDR.size > len(data):
+                losses.torn_bytes += len(data) - pos
+            else:
+                losses.records += 1
+                losses.bytes += len(data) - pos
             break
-        out.append(payload)
-        pos = start + length
-    if pos != len(data):
-        log.warning("%s: %d bytes after the last good record ignored", path, len(data) - pos)
-    return out, pos, len(data)
+        losses.records += 1
+        losses.bytes += resync - pos
+        log.warning("%s: %d damaged bytes at offset %d skipped", path, resync - pos, pos)
+        pos = resync
+    if losses.torn_bytes:
+        log.warning("%s: %d bytes of a record cut short at the end ignored", path, losses.torn_bytes)
+    if losses.records:
+        log.warning("%s: %d damaged histogram WAL stretch(es), %d bytes lost", path, losses.records, losses.bytes)
+    return out, end, len(data), losses
 
 
 class HistogramWal:
@@ -56,11 +95,15 @@ class HistogramWal:
         os.makedirs(wal_dir, exist_ok=True)
         self.path = os.path.join(wal_dir, FILE_NAME)
         self.fsync = fsync
-        _, good, size = read_records(self.path)
-        if good != size:
-            with open(self.path, "r+b") as f:
-                f.truncate(good)
+        payloads, end, size, losses = read_records(self.path)
         self._f = open(self.path, "ab")  # noqa: SIM115 - kept open for the store's lifetime
+        if losses.records:  # damage inside: rewrite the log with what survived
+            self._rewrite(payloads)
+        elif end != size:
+            self._f.close()
+            with open(self.path, "r+b") as f:
+                f.truncate(end)
+            self._f = open(self.path, "ab")  # noqa: SIM115
 
     def log(self, payload: bytes) -> None:
         self._f.write(_frame(payload))
@@ -70,9 +113,12 @@ class HistogramWal:
 
     def checkpoint(self, payload: bytes | None) -> None:
         """Replace the log with one record (``payload``) or nothing."""
+        self._rewrite([payload] if payload is not None else [])
+
+    def _rewrite(self, payloads: list[bytes]) -> None:
         tmp = self.path + ".tmp"
         with open(tmp, "wb") as f:
-            if payload is not None:
+            for payload in payloads:
                 f.write(_frame(payload))
             f.flush()
             if self.fsync:

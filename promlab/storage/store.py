@@ -301,7 +301,8 @@ class ParquetStore:
     def _load_histograms(self) -> None:
         """The histogram head from its WAL file (see :mod:`promlab.storage.histwal`)."""
         hh = HistogramHead()
-        for payload in _read_hist_wal(os.path.join(self.wal_dir, "histograms.log"))[0]:
+        payloads, _, _, self._hist_losses = _read_hist_wal(os.path.join(self.wal_dir, "histograms.log"))
+        for payload in payloads:
             hh.add(_hist.decode_payload(payload))
         self._hhead = hh
 
@@ -336,6 +337,7 @@ class ParquetStore:
             self._hwal.log(_hist.encode_payload(items))
             stats.new_series += self._hhead.add(items)
             stats.appended += len(items)
+            self._maybe_flush()
 
     @property
     def head_samples(self) -> int:
@@ -428,16 +430,18 @@ class ParquetStore:
 
     # --- flushing, compaction, retention ------------------------------------------------------
     def _maybe_flush(self) -> None:
-        h = self._head
-        if h.mint is None or h.maxt is None:
+        # Over both heads: a store of only native histograms flushes like one of floats.
+        mint = min((t for t in (self._head.mint, self._hhead.mint) if t is not None), default=None)
+        maxt = max((t for t in (self._head.maxt, self._hhead.maxt) if t is not None), default=None)
+        if mint is None or maxt is None:
             return
         bd = self.block_duration_ms
-        if h.maxt - h.mint > bd * 3 // 2:
-            cut = (h.maxt - bd // 2) // bd * bd
+        if maxt - mint > bd * 3 // 2:
+            cut = (maxt - bd // 2) // bd * bd
             # Only when the cut moved on since the last flush: a far-future or far-past sample
             # stretches the head's span for good, and flushing on every commit then (issue 15's
             # compaction storm) would gain nothing; stragglers below the cut go with the next one.
-            if cut > h.mint and cut > self._last_cut:
+            if cut > mint and cut > self._last_cut:
                 self._last_cut = cut
                 self._flush_before(cut)
 
@@ -486,7 +490,8 @@ class ParquetStore:
     @property
     def wal_losses(self) -> WalLosses:
         """What WAL damage cost when this store read its WAL (all zero when none was found)."""
-        return self._follower.losses
+        a, b = self._follower.losses, self._hist_losses  # the float WAL's and the histogram WAL's
+        return WalLosses(**{k: v + getattr(b, k) for k, v in a.to_dict().items()})
 
     def compact(self) -> list[str]:
         """Merge blocks of each complete ``max_block_duration`` window; returns new block dirs."""

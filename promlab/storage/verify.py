@@ -2,7 +2,8 @@
 
 :func:`verify_store` reads every block completely: ``meta.json`` (its own checksum, ranges),
 the recorded size and CRC-32 of each file, then every row group through Parquet (page
-checksums verified). :func:`repair_store` moves the damaged blocks to ``blocks/.quarantine/``
+checksums verified); and every native histogram file (:mod:`promlab.storage.histcheck`).
+Damaged histogram files go to ``histograms/.quarantine/``. :func:`repair_store` moves the damaged blocks to ``blocks/.quarantine/``
 and opens the store as a writer, which replays the WAL and flushes what it holds into blocks:
 what remains is what the WAL and the intact blocks still hold.
 """
@@ -15,6 +16,9 @@ from dataclasses import dataclass
 from promlab.errors import StorageError
 from promlab.storage import checksum as _ck
 from promlab.storage.blocks import Block, quarantine_block
+from promlab.storage.histcheck import quarantine_file as quarantine_hist_file
+from promlab.storage.histcheck import verify_file as verify_hist_file
+from promlab.storage.histstore import list_files as list_hist_files
 
 __all__ = ["BlockReport", "repair_store", "verify_store"]
 
@@ -55,8 +59,10 @@ def verify_store(data_dir: str) -> list[BlockReport]:
     try:
         names = sorted(os.listdir(blocks_dir))
     except FileNotFoundError:
-        return []
-    return [verify_block(os.path.join(blocks_dir, n)) for n in names if not n.startswith(".")]
+        names = []
+    hist_files = [f[3] for f in list_hist_files(os.path.join(data_dir, "histograms"))]
+    return ([verify_block(os.path.join(blocks_dir, n)) for n in names if not n.startswith(".")]
+            + [BlockReport(p, verify_hist_file(p)) for p in hist_files])
 
 
 def repair_store(data_dir: str) -> list[BlockReport]:
@@ -68,6 +74,9 @@ def repair_store(data_dir: str) -> list[BlockReport]:
 
     damaged = [r for r in verify_store(data_dir) if r.reason is not None]
     for r in damaged:
-        quarantine_block(r.path, r.reason or "damaged")
+        if os.path.isfile(r.path):  # a native histogram file
+            quarantine_hist_file(r.path)
+        else:
+            quarantine_block(r.path, r.reason or "damaged")
     open_store(data_dir).close()
     return damaged
