@@ -1,15 +1,34 @@
-"""Pieces the widgets share: plots as PNG images, tables as HTML, parsed durations."""
+"""Pieces the widgets share: plots as PNG images, tables as HTML, progress in an Output."""
 
 from __future__ import annotations
 
 import html
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from promlab.plotting import figure_png, new_figure, plot_frame
 
-__all__ = ["frame_html", "plot_png", "stat_html"]
+__all__ = ["frame_html", "plot_png", "stat_html", "with_progress"]
+
+T = TypeVar("T")
+
+
+def with_progress(out: Any, fn: Callable[[], T]) -> T:
+    """``fn()`` with what it displays (its ``tqdm.auto`` bars: see :mod:`promlab.progress`)
+    going to the Output widget ``out``, cleared first. Exceptions propagate: an Output used as a
+    context manager would show and swallow them."""
+    out.clear_output()
+    err: BaseException | None = None
+    with out:
+        try:
+            result = fn()
+        except BaseException as e:  # re-raised below, outside the Output context
+            err = e
+    if err is not None:
+        raise err
+    return result
 
 
 def plot_png(df: pd.DataFrame, *, kind: Any = "line", tz: str = "UTC", width: float = 8.0,

@@ -16,12 +16,13 @@ from typing import Any
 import ipywidgets as w
 import traitlets as t
 
+from promlab import progress as _progress
 from promlab.errors import PromlabError
 from promlab.notebook.explain import explain
 from promlab.notebook.extension import resolve_session
 from promlab.notebook.format import error_html
 from promlab.notebook.options import PromqlOptions
-from promlab.notebook.widgets.common import frame_html, plot_png
+from promlab.notebook.widgets.common import frame_html, plot_png, with_progress
 
 __all__ = ["Explorer"]
 
@@ -70,6 +71,7 @@ class Explorer(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
                                     layout=w.Layout(width="90%"))
         self.status = w.HTML()
         self.status.add_class("promlab-status")
+        self.progress_out = w.Output()  # progress bars of queries taking over a second
         self.plot_image = w.Image(format="png")
         self.plot_image.add_class("promlab-plot")
         self.table = w.HTML()
@@ -88,7 +90,7 @@ class Explorer(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.history_box.observe(self._pick_history, names="value")
         controls = w.HBox([self.expr_box, self.run_button, self.explain_button])
         window = w.HBox([self.range_box, self.step_box, self.end_box])
-        super().__init__([controls, window, self.status, self.tabs, self.history_box])
+        super().__init__([controls, window, self.status, self.progress_out, self.tabs, self.history_box])
         self.add_class("promlab-explorer")
         self.range, self.step, self.end = range, step, end
         if expr:
@@ -123,8 +125,17 @@ class Explorer(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         if not expr:
             return
         t0 = time.perf_counter()
+
+        def work() -> Any:
+            with _progress.bar(True, total=2, desc="query", unit="step") as bar:
+                found = self.session.evaluate(expr, **self._options().query_kwargs()).to_frame()
+                bar.update(1)
+                png = plot_png(found, tz=self.tz)
+                bar.update(1)
+            return found, png
+
         try:
-            df = self.session.evaluate(expr, **self._options().query_kwargs()).to_frame()
+            df, png = with_progress(self.progress_out, work)
         except (PromlabError, ValueError) as e:
             self.error = str(e)
             self.status.value = error_html(e, expr)
@@ -133,7 +144,7 @@ class Explorer(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         self.error = ""
         self._remember(expr)
         self.table.value = frame_html(df)
-        self.plot_image.value = plot_png(df, tz=self.tz)
+        self.plot_image.value = png
         self.elapsed = time.perf_counter() - t0
         self.series = int(df.prom.series()[0].max() + 1) if len(df) else 0
         self.status.value = (f"<span>{self.series} series, {len(df)} samples, "

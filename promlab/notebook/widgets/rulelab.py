@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import html
 import os
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import ipywidgets as w
 import pandas as pd
@@ -30,6 +29,7 @@ from promlab.errors import PromlabError
 from promlab.model import format_duration, parse_duration, parse_time
 from promlab.notebook.extension import resolve_session
 from promlab.notebook.format import error_html
+from promlab.notebook.widgets.common import with_progress
 from promlab.plotting import figure_png
 from promlab.rules.backtest import (
     as_groups,
@@ -46,8 +46,6 @@ from promlab.rules.rule import AlertingRule, RuleGroup
 
 __all__ = ["RuleLab", "default_variants", "episodes_html", "lab_group", "pick_rule", "timeline_png"]
 
-
-T = TypeVar("T")
 
 #: Evaluation times of an exported test taken from the backtest's firing episodes, at most.
 MAX_TEST_TIMES = 10
@@ -283,20 +281,6 @@ class RuleLab(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         step_ms = self.window_ms[2]
         return replace(lab_group(self.group, self.original, self.rule), interval_ms=step_ms)
 
-    def _with_progress(self, fn: Callable[[], T]) -> T:
-        """``fn()`` with its progress bars shown in the widget. Exceptions propagate (an Output
-        widget used as a context manager would show and swallow them)."""
-        self.progress_out.clear_output()
-        err: BaseException | None = None
-        with self.progress_out:
-            try:
-                result = fn()
-            except BaseException as e:  # re-raised below, outside the Output context
-                err = e
-        if err is not None:
-            raise err
-        return result
-
     def _fail(self, e: BaseException) -> None:
         self.error = str(e)
         self.status.value = error_html(e, self.expr)
@@ -319,7 +303,7 @@ class RuleLab(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
                     bar.update(1)
                 return found
 
-            episodes = self._with_progress(work)
+            episodes = with_progress(self.progress_out, work)
         except (PromlabError, ValueError) as e:
             self._fail(e)
             return None
@@ -344,7 +328,7 @@ class RuleLab(w.VBox):  # type: ignore[misc]  # ipywidgets is untyped
         fors = df if fors is None else list(fors)
         start_ms, end_ms, step_ms = self.window_ms
         try:
-            table = self._with_progress(lambda: backtest_sweep(
+            table = with_progress(self.progress_out, lambda: backtest_sweep(
                 rule, start_ms, end_ms, data=self.session.store, thresholds=thresholds, for_=fors,
                 step=step_ms, flap=flap, engine=self.session.engine, progress=True))
         except (PromlabError, ValueError) as e:
