@@ -17,6 +17,13 @@ timestamp; the same value is a no-op in both). Native histograms are not stored 
 counted and refused with 400. 2.0 answers carry the ``X-Prometheus-Remote-Write-*-Written``
 headers; start (created) timestamps become a zero sample at that time when
 ``ingest_start_timestamps`` is on (Prometheus's ``created-timestamp-zero-ingestion``).
+
+Every answer comes after its samples are durable (the store's WAL fsync). Concurrent 1.0
+requests share commits (:class:`GroupCommitter`): while one commit runs, the requests that
+arrive queue up and the next commit takes them all, so a WAL write and fsync serve many
+requests. The store counts refusals per commit, so when a shared commit refuses samples every
+request in it gets the 400 (naming the count for the group); alone, a request gets its own
+count. 2.0 requests, whose answers carry exact written counts, commit alone.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from promlab.errors import BadData, PromlabError
 from promlab.model import Labels, Matcher, MatchType
@@ -43,11 +51,12 @@ from promlab.remote.codec import (
 )
 from promlab.remote.proto import prometheus_remote_pb2 as pb
 from promlab.remote.proto import prometheus_types_pb2 as pbt
-from promlab.storage.interface import Queryable, SelectHints, Storage
+from promlab.storage.interface import AppendStats, Queryable, SelectHints, Storage
 
 __all__ = [
     "PROTO_V1",
     "PROTO_V2",
+    "GroupCommitter",
     "RemoteReader",
     "RemoteWriteReceiver",
     "WriteResult",
@@ -102,6 +111,7 @@ class RemoteWriteReceiver:
         self.table = SeriesTable()
         self.metadata: dict[str, tuple[str, str, str]] = {}
         self._lock = threading.Lock()
+        self._commits = GroupCommitter(store)
 
     def handle(self, body: bytes, content_type: str | None, content_encoding: str | None
                ) -> WriteResult:
@@ -111,9 +121,13 @@ class RemoteWriteReceiver:
         v2 = proto == PROTO_V2
         try:
             raw = decompress(body)
+            # Only decoding touches the series table; the commit (WAL write and fsync) runs
+            # outside this lock, so the next request decodes while this one is made durable.
             with self._lock:
                 batch = (parse_write_v2 if v2 else parse_write_v1)(raw, self.table)
-                res = self._append(batch)
+                series = self.table.series
+                self.metadata.update(batch.metadata)
+            res = self._append(batch, series, grouped=not v2)
         except BadData as exc:
             res = WriteResult(400, str(exc))
         except PromlabError as exc:
@@ -126,9 +140,8 @@ class RemoteWriteReceiver:
             })
         return res
 
-    def _append(self, b: WriteBatch) -> WriteResult:
+    def _append(self, b: WriteBatch, series: list[Labels], *, grouped: bool) -> WriteResult:
         problems = list(b.invalid)
-        self.metadata.update(b.metadata)
         idx, ts, vals = b.index, b.ts_ms, b.values
         ahead = ts > int(time.time() * 1000) + self.max_ahead_ms
         n_ahead = int(ahead.sum())
@@ -147,19 +160,113 @@ class RemoteWriteReceiver:
                 vals = np.concatenate([np.zeros(extra), vals])
         written = 0
         if ts.shape[0]:
-            app = self.store.appender()
-            app.append_batch(self.table.series, idx, ts, vals)
-            stats = app.commit()
-            written = max(0, stats.appended - extra)
-            if stats.out_of_bounds:
-                problems.append(f"{stats.out_of_bounds} samples out of bounds (older than the "
-                                "out-of-order window)")
+            item = _Pending(series, idx, ts, vals)
+            if grouped:
+                self._commits.commit(item)
+            else:
+                _commit_group(self.store, [item])
+            if item.error is not None:
+                raise item.error
+            stats = item.stats
+            assert stats is not None
+            refused = stats.out_of_bounds
+            if item.group > 1 and (refused or stats.errors):
+                # The store counts a commit's refusals, not per request: say so.
+                problems.append(f"{refused} samples out of bounds (older than the out-of-order "
+                                f"window) among {item.group} requests committed together with "
+                                "this one")
+                written = max(0, int(ts.shape[0]) - refused)
+            else:
+                written = max(0, (stats.appended if item.group == 1 else int(ts.shape[0]))
+                              - extra)
+                if refused:
+                    problems.append(f"{refused} samples out of bounds (older than the "
+                                    "out-of-order window)")
             problems.extend(stats.errors)
         if b.histograms:
             problems.append(f"{b.histograms} native histogram samples not supported")
         if problems:
             return WriteResult(400, "; ".join(problems), written=written)
         return WriteResult(204, written=written)
+
+
+@dataclass
+class _Pending:
+    """One request's samples waiting for a (group) commit, and what the commit did."""
+
+    series: list[Labels]
+    index: npt.NDArray[np.int64]
+    ts_ms: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+    stats: AppendStats | None = None
+    error: BaseException | None = None
+    group: int = 1
+    done: bool = False
+
+
+def _commit_group(store: Storage, group: list[_Pending]) -> None:
+    """Append ``group`` in order in one commit (one WAL write and fsync); results on the items.
+
+    Runs of items over the same series list go to the store as one batch (one ref lookup).
+    """
+    try:
+        app = store.appender()
+        i = 0
+        while i < len(group):
+            j = i + 1
+            while j < len(group) and group[j].series is group[i].series:
+                j += 1
+            run = group[i:j]
+            if len(run) == 1:
+                app.append_batch(run[0].series, run[0].index, run[0].ts_ms, run[0].values)
+            else:
+                app.append_batch(run[0].series, np.concatenate([p.index for p in run]),
+                                 np.concatenate([p.ts_ms for p in run]),
+                                 np.concatenate([p.values for p in run]))
+            i = j
+        stats = app.commit()
+    except Exception as exc:  # handed to every request of the group, raised in its thread
+        for p in group:
+            p.error = exc
+        return
+    for p in group:
+        p.stats, p.group = stats, len(group)
+
+
+class GroupCommitter:
+    """Commits concurrent requests together: one WAL write and fsync for all waiting.
+
+    The first request to arrive commits alone; requests arriving while a commit runs queue up
+    and the next of them commits the whole queue at once (a group commit). Every request still
+    returns only once its samples are durable, and samples are appended in arrival order.
+    """
+
+    def __init__(self, store: Storage, *, max_group: int = 64) -> None:
+        self.store = store
+        self.max_group = max_group
+        self._cv = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._leading = False
+
+    def commit(self, item: _Pending) -> None:
+        with self._cv:
+            self._queue.append(item)
+            while not item.done:
+                if self._leading:
+                    self._cv.wait()
+                    continue
+                self._leading = True
+                group = self._queue[:self.max_group]
+                del self._queue[:self.max_group]
+                self._cv.release()
+                try:
+                    _commit_group(self.store, group)
+                finally:
+                    self._cv.acquire()
+                    self._leading = False
+                    for p in group:
+                        p.done = True
+                    self._cv.notify_all()
 
 
 _MATCH_TYPES = {
