@@ -8,12 +8,20 @@ of lines against it (:meth:`SeriesCache._pass2`). :func:`parse_floats` and
 :func:`parse_timestamps` convert the value and timestamp tokens of cached lines in bulk (raising
 :class:`BadTokens` so that the page is re-read line by line). Page assembly, rule checks and
 error reporting live in :mod:`promlab.exposition.parser`.
+
+The bulk passes (:func:`split_lines`, :func:`bulk_map`, :func:`bulk_lookup` and the conversions)
+work in slices of :data:`BULK_LINES` lines. One C-level pass over a 200k-line page holds the GIL
+for 50-200 ms without a break, and the interpreter can only hand the GIL to another thread (the
+scrape event loop, when a big page is parsed on a worker thread) between bytecodes: slices bound
+that wait to a few milliseconds for the price of a few list extensions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from itertools import compress, repeat
 from operator import itemgetter
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -23,13 +31,14 @@ from promlab.exposition.page import NO_TIMESTAMP, MetricMetadata
 from promlab.exposition.syntax import Comment, LineError, parse_sample
 from promlab.model import Labels
 
-__all__ = ["SeriesCache"]
+__all__ = ["BULK_LINES", "SeriesCache", "bulk_lookup", "bulk_map", "drop", "split_lines"]
 
 _DIGITS = b"0123456789 "
 _FLOAT_CHARS = b"0123456789.eE+-aAfFiInNtTyY "
 _INT_CHARS = b"0123456789+- "
 _REAL_CHARS = b"0123456789.eE+- "
 _I64 = np.iinfo(np.int64)
+T = TypeVar("T")
 
 
 class BadTokens(Exception):
@@ -44,6 +53,63 @@ FIRST = itemgetter(0)
 SECOND = itemgetter(1)
 LAST = itemgetter(2)
 
+BULK_LINES = 8192
+"""Lines per C-level pass (a few milliseconds each); see the module docstring."""
+_SPLIT_BYTES = BULK_LINES * 128
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """``data.split(b"\\n")``, in slices of about :data:`_SPLIT_BYTES` cut at newlines."""
+    size = len(data)
+    if size <= 2 * _SPLIT_BYTES:
+        return data.split(b"\n")
+    out: list[bytes] = []
+    start = 0
+    while True:
+        end = data.find(b"\n", start + _SPLIT_BYTES) if start + _SPLIT_BYTES < size else -1
+        if end < 0:
+            out.extend(data[start:].split(b"\n"))
+            return out
+        out.extend(data[start:end].split(b"\n"))
+        start = end + 1
+
+
+def bulk_map(func: Callable[..., T], seq: Sequence[Any], *consts: Any) -> list[T]:
+    """``list(map(func, seq, repeat(c), ...))`` in slices of :data:`BULK_LINES`."""
+    n = len(seq)
+    if n <= BULK_LINES:
+        return list(map(func, seq, *map(repeat, consts)))
+    out: list[T] = []
+    for i in range(0, n, BULK_LINES):
+        out.extend(map(func, seq[i:i + BULK_LINES], *map(repeat, consts)))
+    return out
+
+
+def drop(*lists: list[Any]) -> None:
+    """Empty big lists in slices from the end: freeing 200k objects in one ``del`` is one long
+    C-level pass too."""
+    for lst in lists:
+        while len(lst) > BULK_LINES:
+            del lst[-BULK_LINES:]
+        lst.clear()
+
+
+def bulk_lookup(cache: dict[bytes, int], keys: Sequence[bytes]) -> npt.NDArray[np.int64]:
+    """``cache.get(key, -1)`` of every key as an int64 array, in slices of :data:`BULK_LINES`."""
+    return _fromiter(cache.get, keys, np.int64, -1)
+
+
+def _fromiter(func: Callable[..., Any], seq: Sequence[Any], dtype: type[np.generic],
+              *consts: Any) -> npt.NDArray[Any]:
+    n = len(seq)
+    if n <= BULK_LINES:
+        return np.fromiter(map(func, seq, *map(repeat, consts)), dtype, n)
+    out = np.empty(n, dtype)
+    for i in range(0, n, BULK_LINES):
+        j = min(i + BULK_LINES, n)
+        out[i:j] = np.fromiter(map(func, seq[i:j], *map(repeat, consts)), dtype, j - i)
+    return out
+
 
 def take_at(seq: list[bytes], idx: list[int]) -> list[bytes]:
     if not idx:
@@ -54,17 +120,23 @@ def take_at(seq: list[bytes], idx: list[int]) -> list[bytes]:
 
 
 def parse_floats(tokens: list[bytes]) -> npt.NDArray[np.float64]:
+    n = len(tokens)
+    if n > BULK_LINES:  # slice by slice (each picks its own int or float path: same values)
+        out = np.empty(n, np.float64)
+        for i in range(0, n, BULK_LINES):
+            out[i:i + BULK_LINES] = parse_floats(tokens[i:i + BULK_LINES])
+        return out
     joined = b" ".join(tokens)
     if not joined.translate(None, _DIGITS):
         # Only unsigned integers (counters, bucket counts): int() is twice as fast as float().
         try:
-            return np.fromiter(map(int, tokens), np.float64, len(tokens))
+            return _fromiter(int, tokens, np.float64)
         except (ValueError, OverflowError):
             pass
     if joined.translate(None, _FLOAT_CHARS):
         raise BadTokens
     try:
-        return np.fromiter(map(float, tokens), np.float64, len(tokens))
+        return _fromiter(float, tokens, np.float64)
     except ValueError:
         raise BadTokens from None
 
@@ -75,7 +147,7 @@ def parse_timestamps(tokens: list[bytes], om: bool) -> npt.NDArray[np.int64]:
         if joined.translate(None, _INT_CHARS):
             raise BadTokens
         try:
-            out = np.fromiter(map(int, tokens), np.int64, len(tokens))
+            out = _fromiter(int, tokens, np.int64)
         except (ValueError, OverflowError):
             raise BadTokens from None
         if not om:
@@ -87,7 +159,7 @@ def parse_timestamps(tokens: list[bytes], om: bool) -> npt.NDArray[np.int64]:
     if joined.translate(None, _REAL_CHARS):
         raise BadTokens
     try:
-        secs = np.fromiter(map(float, tokens), np.float64, len(tokens))
+        secs = _fromiter(float, tokens, np.float64)
     except ValueError:
         raise BadTokens from None
     if not np.isfinite(secs).all() or (np.abs(secs) > 9.2e15).any():
@@ -139,7 +211,7 @@ class SeriesCache:
                last: list[bytes], refs: npt.NDArray[np.int64], idx_out: list[npt.NDArray[np.intp]],
                vtok: list[bytes], ttok: list[bytes]) -> list[int]:
         """Look up "series value timestamp" keys; record hits, return the lines still unresolved."""
-        r2 = np.fromiter(map(cache.get, h2, repeat(-1)), np.int64, len(h2))
+        r2 = bulk_lookup(cache, h2)
         hit = r2 >= 0
         if hit.any():
             # A hit needs non-empty value and timestamp tokens ("K  v" is not "K v ts").

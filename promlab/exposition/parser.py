@@ -3,7 +3,8 @@
 How it is fast (pure Python + numpy, no loop over samples doing real work):
 
 1. The body is split into lines with one ``bytes.split``; every line is split at its last space
-   with ``map(bytes.rpartition, ...)`` (C speed, no Python frame per line).
+   with ``map(bytes.rpartition, ...)`` (C speed, no Python frame per line), in slices of
+   :data:`~promlab.exposition.cache.BULK_LINES` lines so other threads get the GIL in between.
 2. The part before the last space is looked up in the parser's *prefix cache*, a dict from the
    raw bytes of a line's series text (``name{labels}`` plus any whitespace before the value) to a
    series ref. On a target's second scrape nearly every line hits, so labels are never parsed
@@ -31,7 +32,7 @@ misread a line.
 from __future__ import annotations
 
 import gc
-from itertools import compress, repeat
+from itertools import compress
 from typing import NoReturn
 
 import numpy as np
@@ -45,8 +46,12 @@ from promlab.exposition.cache import (
     BadTokens,
     SeriesCache,
     TokensNeedGrammar,
+    bulk_lookup,
+    bulk_map,
+    drop,
     parse_floats,
     parse_timestamps,
+    split_lines,
     take_at,
 )
 from promlab.exposition.metadata import build_metadata
@@ -145,7 +150,7 @@ class Parser(SeriesCache):
             data = data.encode()
         if require_eof is None:
             require_eof = om
-        lines = data.split(b"\n")
+        lines = split_lines(data)
         if lines[-1] == b"":
             lines.pop()
         if om:
@@ -169,41 +174,41 @@ class Parser(SeriesCache):
         # import): one rsplit per line instead of two rpartitions.
         todo: list[int] | None = None
         if bulk and self._ts_mode[fmt]:
-            parts3 = list(map(bytes.rsplit, lines, repeat(b" "), repeat(2)))
+            parts3 = bulk_map(bytes.rsplit, lines, b" ", 2)
             if min(map(len, parts3)) == 3:
                 refs = np.full(n, -1, np.int64)
-                s3 = list(map(FIRST, parts3))
-                v3 = list(map(SECOND, parts3))
-                t3 = list(map(LAST, parts3))
+                s3 = bulk_map(FIRST, parts3)
+                v3 = bulk_map(SECOND, parts3)
+                t3 = bulk_map(LAST, parts3)
                 todo = self._pass2(cache, np.arange(n), s3, v3, t3, refs, idx2_parts, vtok2, ttok2)
                 if len(todo) > 256:
                     keep = (refs < 0).tolist()
                     todo = self._discover_many(lines, todo, list(compress(s3, keep)),
                                                list(compress(v3, keep)), list(compress(t3, keep)),
                                                om, cache, refs, idx2_parts, vtok2, ttok2)
-            del parts3
+            drop(parts3)
 
         # Pass 1: "series value".
         if todo is None:
-            parts = list(map(bytes.rpartition, lines, repeat(b" ")))
-            heads = list(map(FIRST, parts))
-            lasts = list(map(LAST, parts))
-            refs = (np.fromiter(map(cache.get, heads, repeat(-1)), np.int64, n) if bulk
+            parts = bulk_map(bytes.rpartition, lines, b" ")
+            heads = bulk_map(FIRST, parts)
+            lasts = bulk_map(LAST, parts)
+            refs = (bulk_lookup(cache, heads) if bulk
                     else np.full(n, -1, np.int64))
             hit1 = refs >= 0
         else:
             heads = [b""] * n
             lasts = [b""] * n
-            parts = list(map(bytes.rpartition, take_at(lines, todo), repeat(b" ")))
+            parts = bulk_map(bytes.rpartition, take_at(lines, todo), b" ")
             for i, (h, _, t) in zip(todo, parts, strict=True):
                 heads[i] = h
                 lasts[i] = t
             todo_arr = np.array(todo, np.intp)
-            r1 = np.fromiter(map(cache.get, take_at(heads, todo), repeat(-1)), np.int64, len(todo))
+            r1 = bulk_lookup(cache, take_at(heads, todo))
             refs[todo_arr] = r1
             hit1 = np.zeros(n, bool)
             hit1[todo_arr[r1 >= 0]] = True
-        del parts
+        drop(parts)
         miss = np.flatnonzero(refs < 0)
 
         # Pass 2: "series value timestamp".
@@ -213,9 +218,9 @@ class Parser(SeriesCache):
             ml = miss.tolist()
             every = len(ml) == n  # e.g. an import chunk where every line has a timestamp
             sub_lasts = lasts if every else take_at(lasts, ml)
-            parts = list(map(bytes.rpartition, heads if every else take_at(heads, ml), repeat(b" ")))
-            h2 = list(map(FIRST, parts))
-            v2 = list(map(LAST, parts))
+            parts = bulk_map(bytes.rpartition, heads if every else take_at(heads, ml), b" ")
+            h2 = bulk_map(FIRST, parts)
+            v2 = bulk_map(LAST, parts)
             del parts
             slow = self._pass2(cache, miss, h2, v2, sub_lasts, refs, idx2_parts, vtok2, ttok2)
             if len(slow) > 256:
@@ -306,8 +311,9 @@ class Parser(SeriesCache):
         if late2:
             idx2 = np.concatenate([idx2, np.array(late2, np.intp)])
         try:
+            all_hit1 = bool(hit1.all())
             if hit1.any():
-                values[hit1] = parse_floats(list(compress(lasts, hit1.tolist())))
+                values[hit1] = parse_floats(lasts if all_hit1 else list(compress(lasts, hit1.tolist())))
             if vtok2:
                 values[idx2] = parse_floats(vtok2)
                 ts[idx2] = parse_timestamps(ttok2, om)
@@ -341,6 +347,7 @@ class Parser(SeriesCache):
             sample_index = np.cumsum(sel) - 1
             for i, (pairs, val, ets) in ex_lines:
                 exemplars.append(Exemplar(int(sample_index[i]), Labels(pairs), val, ets))
+        drop(lines, heads, lasts)
         if all_samples:
             return Page(refs.astype(np.int32), values, ts, self.series, metadata, exemplars,
                         empty_labels)
