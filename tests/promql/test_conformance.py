@@ -3,7 +3,9 @@
 * Corpus: every ``*.test`` in ``../shared/conformance/promql/`` (Prometheus's promqltest files) and
   our own ``tests/promql/scripts/*.test`` run through :class:`Runner`; each file must pass at least
   the number of evals recorded in ``conformance_floors.json`` (raise the floors as the engine
-  improves; never set one above what passes now).
+  improves; never set one above what passes now), and fail and skip at most as many as
+  ``conformance_ceilings.json`` allows (a file not listed there may fail or skip none; lower
+  the ceilings as failures are fixed).
 * Unit tests of the series notation, Go number parsing, ``almost.Equal``, the script parser,
   the ``@`` rewrite and the skip rules.
 """
@@ -41,6 +43,7 @@ REPO = HERE.parents[1]
 CORPUS = (REPO / ".." / "shared" / "conformance" / "promql").resolve()
 OWN_SCRIPTS = HERE / "scripts"
 FLOORS = json.loads((HERE / "conformance_floors.json").read_text())
+CEILINGS: dict[str, dict[str, int]] = json.loads((HERE / "conformance_ceilings.json").read_text())
 IN_CI = os.environ.get("CI") == "true"
 
 CORPUS_FILES = sorted(CORPUS.glob("*.test")) if CORPUS.is_dir() else []
@@ -83,6 +86,14 @@ def _check_file(runner, path: Path) -> None:  # type: ignore[no-untyped-def]
     assert res.passed >= floor, (
         f"{res.summary()} — below the recorded floor of {floor} passing evals; first failures:\n"
         + "\n".join(f.format() for f in res.failures[:10]))
+    ceiling = CEILINGS.get(_floor_key(path), {})
+    max_failed, max_skipped = int(ceiling.get("failed", 0)), int(ceiling.get("skipped", 0))
+    assert res.failed <= max_failed, (
+        f"{res.summary()} — more than the {max_failed} failures allowed; first failures:\n"
+        + "\n".join(f.format() for f in res.failures[:10]))
+    assert res.skipped <= max_skipped, (
+        f"{res.summary()} — more than the {max_skipped} skips allowed: "
+        + ", ".join(f"{n} {reason}" for reason, n in res.skip_reasons.most_common()))
 
 
 @pytest.mark.parametrize("path", CORPUS_FILES or [None], ids=[p.name for p in CORPUS_FILES] or ["corpus"])
@@ -103,6 +114,7 @@ def test_floors_name_existing_files() -> None:
     if not CORPUS_FILES:
         known |= {k for k in FLOORS if not k.startswith("scripts/")}
     assert set(FLOORS) <= known
+    assert set(CEILINGS) <= known
 
 
 # --- series notation ---------------------------------------------------------------------------

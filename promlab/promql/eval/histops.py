@@ -27,7 +27,9 @@ from promlab.model.histogram import (
 __all__ = [
     "Combine",
     "IncompatibleSchemas",
+    "KahanSum",
     "add",
+    "adjust_hint",
     "detect_reset",
     "mul",
     "neg",
@@ -195,3 +197,144 @@ def detect_reset(cur: FloatHistogram, prev: FloatHistogram) -> bool:
     cpos, cneg = _side(cur, True, cur.schema), _side(cur, False, cur.schema)
     return any(c > cpos.get(i, 0.0) for i, c in ppos.items()) or \
         any(c > cneg.get(i, 0.0) for i, c in pneg.items())
+
+
+def _kinc(inc: float, s: float, c: float) -> tuple[float, float]:
+    """Neumaier-compensated ``s + inc`` (Prometheus's ``kahansum.Inc``) on Python floats."""
+    t = s + inc
+    if math.isinf(t):
+        return t, 0.0
+    if abs(s) >= abs(inc):
+        return t, c + ((s - t) + inc)
+    return t, c + ((inc - t) + s)
+
+
+def _merge_map(m: dict[int, float], comp: dict[int, float], delta: int,
+               ) -> tuple[dict[int, float], dict[int, float]]:
+    """Buckets and compensations of ``m`` merged ``delta`` schemas down."""
+    out: dict[int, float] = {}
+    oc: dict[int, float] = {}
+    for i in sorted(m):
+        k = ((i - 1) >> delta) + 1
+        out[k], oc[k] = _kinc(m[i], out.get(k, 0.0), oc.get(k, 0.0) + comp.get(i, 0.0))
+    return out, oc
+
+
+def _rebucket_map(m: dict[int, float], cv: tuple[float, ...], bounds: tuple[float, ...],
+                  ) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for i, c in m.items():
+        upper = cv[i] if i < len(cv) else math.inf
+        k = next((j for j, b in enumerate(bounds) if upper <= b), len(bounds))
+        out[k] = out.get(k, 0.0) + c
+    return out
+
+
+def adjust_hint(a: CounterResetHint, b: CounterResetHint) -> tuple[CounterResetHint, bool]:
+    """The counter-reset hint of ``a + b`` and whether the two collided (reset vs not reset),
+    as Prometheus's ``adjustCounterReset``."""
+    if a == b or a == CounterResetHint.GAUGE:
+        return a, False
+    if b == CounterResetHint.GAUGE:
+        return b, False
+    if CounterResetHint.UNKNOWN in (a, b):
+        return CounterResetHint.UNKNOWN, False
+    return CounterResetHint.UNKNOWN, True
+
+
+class KahanSum:
+    """A Kahan-compensated running sum of histograms (Prometheus's ``KahanAdd``), for ``sum``,
+    ``avg`` and ``sum_over_time``/``avg_over_time``.
+
+    :meth:`add` raises :class:`IncompatibleSchemas` when an exponential and a custom-bucket
+    histogram meet. ``reconciled`` (custom bounds intersected), ``reset_seen`` and
+    ``not_reset_seen`` (hints of the inputs) are read by the caller for its annotations.
+    """
+
+    def __init__(self, first: FloatHistogram) -> None:
+        self.custom = first.is_custom
+        self.schema = first.schema
+        self.zt = first.zero_threshold
+        self.cv = first.custom_values
+        self.pos = dict(first.buckets(True))
+        self.neg = dict(first.buckets(False))
+        self.cpos: dict[int, float] = {}
+        self.cneg: dict[int, float] = {}
+        self.zc, self.czc = first.zero_count, 0.0
+        self.count, self.ccount = first.count, 0.0
+        self.sum, self.csum = first.sum, 0.0
+        self.hint = first.counter_reset_hint
+        self.n = 1
+        self.reconciled = False
+        self.reset_seen = self.hint == CounterResetHint.COUNTER_RESET
+        self.not_reset_seen = self.hint == CounterResetHint.NOT_COUNTER_RESET
+
+    @property
+    def hint_conflict(self) -> bool:
+        return self.reset_seen and self.not_reset_seen
+
+    def add(self, h: FloatHistogram) -> None:
+        if h.is_custom != self.custom:
+            raise IncompatibleSchemas()
+        self.n += 1
+        self.reset_seen |= h.counter_reset_hint == CounterResetHint.COUNTER_RESET
+        self.not_reset_seen |= h.counter_reset_hint == CounterResetHint.NOT_COUNTER_RESET
+        self.hint = adjust_hint(self.hint, h.counter_reset_hint)[0]
+        self.count, self.ccount = _kinc(h.count, self.count, self.ccount)
+        self.sum, self.csum = _kinc(h.sum, self.sum, self.csum)
+        if self.custom:
+            if h.custom_values == self.cv:
+                other = dict(h.buckets(True))
+            else:
+                self.reconciled = True
+                common = tuple(sorted(set(self.cv) & set(h.custom_values)))
+                self.pos = _rebucket_map(self.pos, self.cv, common)
+                self.cpos = _rebucket_map(self.cpos, self.cv, common)
+                other = _rebucket(h, common)
+                self.cv = common
+            self._add_side(self.pos, self.cpos, other)
+            return
+        if h.schema < self.schema:
+            delta = self.schema - h.schema
+            self.pos, self.cpos = _merge_map(self.pos, self.cpos, delta)
+            self.neg, self.cneg = _merge_map(self.neg, self.cneg, delta)
+            self.schema = h.schema
+        opos, oneg = _side(h, True, self.schema), _side(h, False, self.schema)
+        ozc = h.zero_count
+        if h.zero_threshold != self.zt:
+            t = _zero_threshold_for(self._snapshot(), h, self.schema)
+            if t > self.zt:
+                for m, cm in ((self.pos, self.cpos), (self.neg, self.cneg)):
+                    for i in [i for i in m if bucket_upper(self.schema, i) <= t]:
+                        self.zc, self.czc = _kinc(m.pop(i), self.zc, self.czc)
+                        self.czc += cm.pop(i, 0.0)
+                self.zt = t
+            if t > h.zero_threshold:
+                for m in (opos, oneg):
+                    for i in [i for i in m if bucket_upper(self.schema, i) <= t]:
+                        ozc += m.pop(i)
+        self.zc, self.czc = _kinc(ozc, self.zc, self.czc)
+        self._add_side(self.pos, self.cpos, opos)
+        self._add_side(self.neg, self.cneg, oneg)
+
+    @staticmethod
+    def _add_side(m: dict[int, float], cm: dict[int, float], other: dict[int, float]) -> None:
+        for i, c in other.items():
+            m[i], cm[i] = _kinc(c, m.get(i, 0.0), cm.get(i, 0.0))
+
+    def _snapshot(self) -> FloatHistogram:
+        return from_bucket_map(self.schema, self.pos, self.neg, count=self.count, sum=self.sum,
+                               zero_count=self.zc, zero_threshold=self.zt, keep_empty=True)
+
+    def result(self, divisor: float = 1.0) -> FloatHistogram:
+        """The (compensated) sum divided by ``divisor``, compacted."""
+        d = divisor
+
+        def fix(m: dict[int, float], cm: dict[int, float]) -> dict[int, float]:
+            return {i: v / d + cm.get(i, 0.0) / d for i, v in m.items()}
+
+        return from_bucket_map(
+            self.schema, fix(self.pos, self.cpos), fix(self.neg, self.cneg),
+            count=self.count / d + self.ccount / d, sum=self.sum / d + self.csum / d,
+            zero_count=self.zc / d + self.czc / d, zero_threshold=self.zt,
+            custom_values=self.cv, counter_reset_hint=self.hint)

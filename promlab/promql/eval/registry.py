@@ -34,6 +34,8 @@ from promlab.promql.eval.functions._common import info
 from promlab.promql.eval.functions.extended import SMOOTHED_SAFE, check_extended_args
 from promlab.promql.eval.functions.native import histogram_cells, without_histograms
 from promlab.promql.eval.functions.nativerange import float_only
+from promlab.promql.eval.functions.nativetime import PLACEHOLDER_OK, WRAPPERS
+from promlab.promql.eval.histaggs import histogram_aware_sum
 from promlab.promql.values import Matrix, Value, Vector
 
 __all__ = [
@@ -62,7 +64,9 @@ def _refusing_extended(name: str, impl: FunctionImpl) -> FunctionImpl:
 def _with_extended_checks(impls: dict[str, FunctionImpl]) -> dict[str, FunctionImpl]:
     unsafe = {n for n in impls if n not in SMOOTHED_SAFE}
     out = {n: _refusing_extended(n, f) if n in unsafe else f for n, f in impls.items()}
-    return {n: f if n in HISTOGRAM_AWARE else _floats_only(f) for n, f in out.items()}
+    out = {n: WRAPPERS[n](f) if n in WRAPPERS else f for n, f in out.items()}
+    aware = HISTOGRAM_AWARE | PLACEHOLDER_OK | WRAPPERS.keys()
+    return {n: f if n in aware else _floats_only(f) for n, f in out.items()}
 
 
 #: Functions that handle native-histogram samples themselves; every other function sees its
@@ -111,8 +115,16 @@ def _ignoring_histograms(op: str, impl: AggregationImpl) -> AggregationImpl:
     return call
 
 
+def _histogram_wrapped(op: str, impl: AggregationImpl) -> AggregationImpl:
+    if op in HISTOGRAM_IGNORING:
+        return _ignoring_histograms(op, impl)
+    if op in ("sum", "avg"):
+        return histogram_aware_sum(op, impl)
+    return impl
+
+
 AGGREGATIONS: Mapping[str, AggregationImpl] = MappingProxyType({
-    op: _ignoring_histograms(op, f) if op in HISTOGRAM_IGNORING else f
+    op: _histogram_wrapped(op, f)
     for op, f in ImplTable.merge([aggregations.aggregation]).items()})
 
 

@@ -1,0 +1,191 @@
+"""``*_over_time`` functions over ranges holding native histograms.
+
+The float kernels stay as they are; these wrappers (applied by
+:mod:`promlab.promql.eval.registry`, :data:`WRAPPERS`) patch the windows that hold histogram
+samples:
+
+* ``sum_over_time``/``avg_over_time`` sum a histogram-only window with
+  :class:`~promlab.promql.eval.histops.KahanSum`; a window of floats and histograms yields
+  nothing (Prometheus's "mix of histograms and floats" warning).
+* ``last_over_time``/``first_over_time`` return the histogram when it is the last/first sample.
+* ``count_over_time``, ``present_over_time``, ``ts_of_first/last_over_time``, ``absent*`` and
+  ``timestamp`` count histogram samples like floats (their NaN placeholders do that).
+* Float-only functions that Prometheus annotates when a window mixes both kinds
+  (:data:`MIXED_INFO`) emit "ignored histograms in a range containing both floats and
+  histograms".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from promlab.model.histogram import FloatHistogram
+from promlab.promql.eval import histops
+from promlab.promql.eval.calls import FunctionCall, FunctionImpl
+from promlab.promql.eval.functions._common import info, warn
+from promlab.promql.eval.functions.nativerange import float_only
+from promlab.promql.values import I64, B, Matrix, Value, Vector
+
+__all__ = ["MIXED_INFO", "PLACEHOLDER_OK", "WRAPPERS"]
+
+#: Functions whose float kernels handle histogram samples through their NaN placeholders.
+PLACEHOLDER_OK = frozenset({
+    "count_over_time", "present_over_time", "ts_of_first_over_time", "ts_of_last_over_time",
+    "absent", "absent_over_time", "timestamp",
+})
+
+#: Float-only range functions with Prometheus's mixed-range info annotation.
+MIXED_INFO = frozenset({
+    "double_exponential_smoothing", "mad_over_time", "min_over_time", "max_over_time",
+    "ts_of_min_over_time", "ts_of_max_over_time", "quantile_over_time", "stddev_over_time",
+    "stdvar_over_time", "deriv", "predict_linear",
+})
+
+
+def _matrix(call: FunctionCall) -> tuple[int, Matrix] | None:
+    for i, a in enumerate(call.args):
+        if isinstance(a, Matrix):
+            return (i, a) if a.histograms is not None else None
+    return None
+
+
+def _counts(m: Matrix) -> tuple[B, I64, I64, I64, I64]:
+    """Per sample: is a histogram; per (series, step): window bounds, histogram and sample
+    counts."""
+    assert m.histograms is not None
+    is_h = np.fromiter((h is not None for h in m.histograms), bool, m.histograms.size)
+    cum = np.zeros(is_h.size + 1, np.int64)
+    np.cumsum(is_h, out=cum[1:])
+    lo, hi = m.window_bounds()
+    return is_h, lo, hi, cum[hi] - cum[lo], hi - lo
+
+
+def _full(m: Matrix, v: Vector, t: int) -> tuple[np.ndarray, B, B, np.ndarray]:
+    """``v``'s cells laid out on ``m``'s rows: values, present, drop_name, histograms."""
+    row = {ls: i for i, ls in enumerate(m.labels)}
+    n = len(m.labels)
+    values = np.zeros((n, t))
+    present = np.zeros((n, t), bool)
+    drop = np.ones(n, bool)
+    idx = np.asarray([row[ls] for ls in v.labels], np.int64)
+    if idx.size:
+        values[idx] = v.values
+        present[idx] = v.present
+        drop[idx] = v.drop_name_mask()
+    hists = np.full((n, t), None, object)
+    if v.histograms is not None and idx.size:
+        hists[idx] = v.histograms
+    return values, present, drop, hists
+
+
+def _out(m: Matrix, values: np.ndarray, present: B, drop: B, hists: np.ndarray) -> Vector:
+    keep = np.flatnonzero(present.any(axis=1))
+    return Vector([m.labels[i] for i in keep.tolist()], np.where(present, values, 0.0)[keep],
+                  present[keep], drop[keep], None, hists[keep])
+
+
+def _summing(avg: bool) -> Callable[[FunctionImpl], FunctionImpl]:
+    def wrap(impl: FunctionImpl) -> FunctionImpl:
+        def call(c: FunctionCall) -> Value:
+            found = _matrix(c)
+            if found is None:
+                return impl(c)
+            k, m = found
+            args = list(c.args)
+            args[k] = float_only(m)
+            floats = impl(FunctionCall(c.node, args, c.ctx))
+            assert isinstance(floats, Vector)
+            _, lo, hi, nh, n = _counts(m)
+            t = lo.shape[1]
+            values, present, drop, hists = _full(m, floats, t)
+            drop[:] = True
+            pos = c.node.args[k]
+            assert m.histograms is not None
+            for i, j in zip(*np.nonzero(nh > 0), strict=True):
+                name = m.labels[i].name
+                if nh[i, j] < n[i, j]:
+                    warn(c.ctx, f'encountered a mix of histograms and floats for metric name "{name}"',
+                         pos)
+                    present[i, j] = False
+                    continue
+                hs: list[FloatHistogram] = list(m.histograms[lo[i, j]:hi[i, j]])
+                s = histops.KahanSum(hs[0])
+                try:
+                    for h in hs[1:]:
+                        s.add(h)
+                except histops.IncompatibleSchemas:
+                    warn(c.ctx, "vector contains a mix of histograms with exponential and custom "
+                         f'buckets schemas for metric name "{name}"', pos)
+                    present[i, j] = False
+                    continue
+                if s.hint_conflict:
+                    warn(c.ctx, "conflicting counter resets during histogram aggregation", pos)
+                if s.reconciled:
+                    info(c.ctx, "mismatched custom buckets were reconciled during aggregation", pos)
+                hists[i, j] = s.result(float(s.n) if avg else 1.0)
+                values[i, j] = np.nan
+                present[i, j] = True
+            return _out(m, values, present, drop, hists)
+
+        call.__doc__ = impl.__doc__
+        return call
+
+    return wrap
+
+
+def _picking(last: bool) -> Callable[[FunctionImpl], FunctionImpl]:
+    def wrap(impl: FunctionImpl) -> FunctionImpl:
+        def call(c: FunctionCall) -> Value:
+            found = _matrix(c)
+            out = impl(c)
+            if found is None or not isinstance(out, Vector):
+                return out
+            _, m = found
+            assert m.histograms is not None
+            is_h, lo, hi, nh, n = _counts(m)
+            t = lo.shape[1]
+            values, present, drop, hists = _full(m, out, t)
+            pick = np.where(n > 0, hi - 1 if last else lo, 0)
+            cells = present & (nh > 0) & is_h[pick]
+            for i, j in zip(*np.nonzero(cells), strict=True):
+                hists[i, j] = m.histograms[pick[i, j]]
+                values[i, j] = np.nan
+            return _out(m, values, present, drop, hists)
+
+        call.__doc__ = impl.__doc__
+        return call
+
+    return wrap
+
+
+def _mixed_info(name: str) -> Callable[[FunctionImpl], FunctionImpl]:
+    def wrap(impl: FunctionImpl) -> FunctionImpl:
+        def call(c: FunctionCall) -> Value:
+            found = _matrix(c)
+            if found is not None:
+                k, m = found
+                _, _, _, nh, n = _counts(m)
+                mixed = (nh > 0) & (nh < n)
+                for i in np.flatnonzero(mixed.any(axis=1)).tolist():
+                    info(c.ctx, "ignored histograms in a range containing both floats and "
+                         f'histograms for metric name "{m.labels[i].name}"', c.node.args[0])
+                args = list(c.args)
+                args[k] = float_only(m)
+                c = FunctionCall(c.node, args, c.ctx)
+            return impl(c)
+
+        call.__doc__ = impl.__doc__
+        return call
+
+    return wrap
+
+
+WRAPPERS: dict[str, Callable[[FunctionImpl], FunctionImpl]] = {
+    "sum_over_time": _summing(False),
+    "avg_over_time": _summing(True),
+    "last_over_time": _picking(True),
+    "first_over_time": _picking(False),
+    **{n: _mixed_info(n) for n in MIXED_INFO},
+}
