@@ -165,7 +165,8 @@ def test_import_reports_bad_line(capsys, tmp_path):
     bad.write_text("# TYPE a gauge\na 1 1700000000\na{ 2 1700000015\n# EOF\n")
     code, _, err = run(capsys, "import", str(bad), "--data", str(tmp_path / "s"), "-q")
     assert code == 1
-    assert err.startswith("promlab import: line 3: ")
+    assert err.startswith(f"promlab import: {bad}: line 3: ")
+    assert err.rstrip().endswith("(nothing imported)")
 
 
 def test_scrape_bad_config(capsys, tmp_path):
