@@ -72,7 +72,7 @@ def from_api(d: dict[str, Any]) -> tuple[float, float, list[tuple[int, float, fl
 
 QUERIES = ["histogram_count(x)", "histogram_sum(x)", "histogram_quantile(0.9, x)", "histogram_quantile(0.1, x)",
            "histogram_fraction(0, 1, x)", "histogram_count(rate(x[4s]))", "histogram_sum(increase(x[4s]))",
-           ]
+           "histogram_count(sum(x))", "histogram_sum(sum(rate(x[4s])))"]
 
 
 def raw_times(store: Any) -> set[int]:
