@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 
 from promlab.errors import QueryError
 from promlab.model import METRIC_NAME, Labels
-from promlab.promql.eval import histops
+from promlab.promql.eval import histbinops, histops
 from promlab.promql.eval.functions._common import info
 from promlab.promql.eval.functions.native import concat_vectors, histogram_cells, without_histograms
+from promlab.promql.eval.histbinops import TRIM_OPS, trim_vector_scalar
 from promlab.promql.eval.names import merge_same_labels
 from promlab.promql.eval.state import EvalState
 from promlab.promql.parser.ast import BinaryExpr, VectorMatching
@@ -79,6 +81,10 @@ def eval_binary(node: BinaryExpr, ev: EvalState, ctx: EvalContext) -> Value:
     op = node.op
     if isinstance(lhs, Scalar) and isinstance(rhs, Scalar):
         return _scalar_scalar(op, lhs, rhs)
+    if op in TRIM_OPS and isinstance(lhs, Vector) and isinstance(rhs, Scalar):
+        return trim_vector_scalar(node, ctx, lhs, rhs.values, swap=False)
+    if op in TRIM_OPS and isinstance(lhs, Scalar) and isinstance(rhs, Vector):
+        return trim_vector_scalar(node, ctx, rhs, lhs.values, swap=True)
     if isinstance(lhs, Vector) and isinstance(rhs, Scalar):
         if lhs.histograms is not None:
             return _histogram_scalar(node, ctx, lhs, rhs.values, swap=False)
@@ -88,17 +94,12 @@ def eval_binary(node: BinaryExpr, ev: EvalState, ctx: EvalContext) -> Value:
             return _histogram_scalar(node, ctx, rhs, lhs.values, swap=True)
         return _vector_scalar(op, rhs, lhs.values, swap=True, return_bool=node.return_bool)
     if isinstance(lhs, Vector) and isinstance(rhs, Vector):
-        if op not in SET_OPS and (lhs.histograms is not None or rhs.histograms is not None):
-            # TODO(hist-b): histogram-histogram arithmetic and comparisons.
-            if lhs.histograms is not None or rhs.histograms is not None:
-                _incompatible(ctx, node, "histogram" if lhs.histograms is not None else "float",
-                              "histogram" if rhs.histograms is not None else "float")
-            lhs, rhs = without_histograms(lhs), without_histograms(rhs)
         matching = node.matching or VectorMatching(
             card="many-to-many" if op in SET_OPS else "one-to-one")
         if op in SET_OPS:
             return _set_op(op, lhs, rhs, matching)
-        return _vector_vector(op, lhs, rhs, matching, node.return_bool)
+        hist = (node, ctx) if lhs.histograms is not None or rhs.histograms is not None else None
+        return _vector_vector(op, lhs, rhs, matching, node.return_bool, hist)
     raise QueryError(f"binary operator {op!r} not allowed between {type(lhs).__name__} "
                      f"and {type(rhs).__name__}")
 
@@ -190,7 +191,8 @@ def _drop_empty_rows(vec: Vector) -> Vector:
     rows = np.flatnonzero(keep)
     return Vector([vec.labels[i] for i in rows.tolist()], vec.values[rows], vec.present[rows],
                   None if vec.drop_name is None else vec.drop_name[rows],
-                  None if vec.timestamps_ms is None else vec.timestamps_ms[rows])
+                  None if vec.timestamps_ms is None else vec.timestamps_ms[rows],
+                  None if vec.histograms is None else vec.histograms[rows])
 
 
 def _signature_ids(labels_l: list[Labels], labels_r: list[Labels], matching: VectorMatching,
@@ -285,7 +287,8 @@ def _result_labels(many: Labels, one: Labels, op: str, matching: VectorMatching)
 
 
 def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
-                   return_bool: bool) -> Vector:
+                   return_bool: bool, hist: tuple[BinaryExpr, EvalContext] | None = None,
+                   ) -> Vector:
     n_steps = lhs.present.shape[1]
     one_to_many = matching.card == "one-to-many"
     many, one = (rhs, lhs) if one_to_many else (lhs, rhs)
@@ -386,14 +389,31 @@ def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
         else:
             pair_values = lv
             pair_keep = pair_present & keep
+    elif op in TRIM_OPS:
+        pair_values = np.full(lv.shape, np.nan)
+        pair_keep = np.zeros(lv.shape, bool)
     else:
         pair_values = np.asarray(apply_arith(op, lv, rv), np.float64)
         pair_keep = pair_present
+    pair_hists = None
+    if hist is not None:
+        lh, rh = _pair_histograms(many, pair_many), _pair_histograms(one, pair_one)
+        if one_to_many:
+            lh, rh = rh, lh
+        if op in TRIM_OPS and bool((pair_present & (lh == None) & (rh == None)).any()):  # noqa: E711
+            histbinops.float_trim_info(hist[0], hist[1])
+        pair_values, pair_keep, pair_hists = histbinops.pair_cells(
+            hist[0], hist[1], lv, rv, lh, rh, pair_present, pair_values, pair_keep,
+            return_bool=return_bool)
     values = np.zeros((n_rows, n_steps))
     present = np.zeros((n_rows, n_steps), bool)
     rows, cols = np.nonzero(pair_keep)
     values[pair_row[rows], cols] = pair_values[rows, cols]
     present[pair_row[rows], cols] = True
+    hists = None
+    if pair_hists is not None:
+        hists = np.full((n_rows, n_steps), None, object)
+        hists[pair_row[rows], cols] = pair_hists[rows, cols]
     drop = np.full(n_rows, bool(return_bool))
     if op in COMPARISON and not return_bool:
         # A filter keeps the many side's label set, so it keeps that side's pending name drop
@@ -403,7 +423,17 @@ def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
         many_drop = many.drop_name_mask()
         if many_drop.any():
             np.logical_or.at(drop, pair_row, many_drop[pair_many])
-    return _drop_empty_rows(Vector(out_labels, values, present, drop))
+    return _drop_empty_rows(Vector(out_labels, values, present, drop, None, hists))
+
+
+def _pair_histograms(side: Vector, rows: I64) -> npt.NDArray[np.object_]:
+    """The histogram cells of ``side``'s ``rows`` (a row past the end, a filled side: None)."""
+    n_steps = side.present.shape[1]
+    if side.histograms is None:
+        return np.full((rows.shape[0], n_steps), None, object)
+    padded = np.vstack([side.histograms, np.full((1, n_steps), None, object)])
+    out: npt.NDArray[np.object_] = padded[rows]
+    return out
 
 
 def _fill_pairs(many: Vector, one: Vector, s_many: I64, s_one: I64, n_groups: int,

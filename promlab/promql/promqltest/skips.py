@@ -56,7 +56,6 @@ FILE_SKIPS: dict[str, str] = {
 _STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`[^`]*`')
 _SYNTAX_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?<![\w:])start_timestamp\s*\(|@st\b"), START_TS),
-    (re.compile(r"[<>]/"), HISTOGRAM_FUNCTION),
 ]
 
 
