@@ -91,8 +91,8 @@ def _serve(kind: str, data: str, port: int) -> None:
     """Child process: serve ``/api/v1/write`` with ``kind`` = starlette | aiohttp."""
     from promlab import Session
 
-    session = Session(data, progress=False)
-    if kind == "starlette":
+    session = Session(data, progress=False, read_only=kind == "query")
+    if kind in ("starlette", "query"):
         from promlab.api import Server
 
         with Server(session, listen=f"127.0.0.1:{port}"):
@@ -224,6 +224,15 @@ def _part_frameworks(a: argparse.Namespace) -> None:
     print(f"  faster: {best}")
 
 
+def _part_query(a: argparse.Namespace) -> None:
+    from benchmarks.apiquery import bench_queries, format_rows
+
+    rows = bench_queries(hours=a.hours, scale=a.scale, step_s=a.step, repeat=a.repeat)
+    print(f"range queries through the API ({a.hours:g} h dataset, scale {a.scale:g}, "
+          f"step {a.step} s; medians of {a.repeat} warm runs; overhead = (API - engine) / engine):")
+    print(format_rows(rows))
+
+
 def _part_import(a: argparse.Namespace) -> None:
     r = bench_import(hours=a.hours, scale=a.scale)
     print(f"import from a live Prometheus ({r['samples']:,.0f} samples):")
@@ -232,7 +241,8 @@ def _part_import(a: argparse.Namespace) -> None:
     print(f"  promtool tsdb dump (same range)             {r['promtool_dump']:>12,.0f} samples/s")
 
 
-PARTS.update(write=_part_write, frameworks=_part_frameworks, **{"import": _part_import})
+PARTS.update(write=_part_write, frameworks=_part_frameworks, query=_part_query,
+             **{"import": _part_import})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -241,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=400, help="remote-write requests per run")
     ap.add_argument("--hours", type=float, default=6, help="import: dataset hours")
     ap.add_argument("--scale", type=float, default=0.2, help="import: dataset scale")
+    ap.add_argument("--step", type=int, default=30, help="query: range query step (s)")
+    ap.add_argument("--repeat", type=int, default=7, help="query: warm runs per figure")
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     ap.add_argument("--serve", nargs=3, metavar=("KIND", "DATA", "PORT"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)

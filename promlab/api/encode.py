@@ -9,10 +9,12 @@ result's annotations and ``stats`` when asked.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 from starlette.responses import Response
 
 from promlab.promql.results import Result, format_sample_value, result_to_json
@@ -91,22 +93,30 @@ def query_stats(result: Result, *, prepare_s: float, eval_s: float, queue_s: flo
 def sample_texts(values: np.ndarray) -> list[str]:
     """Sample values as the API writes them (:func:`format_sample_value`), fast.
 
-    Python's ``repr`` and Go's ``FormatFloat(v, 'f', -1, 64)`` pick the same shortest
-    round-tripping digits; they differ only in layout (``1.0`` vs ``1``, exponents, special
-    values), and only those cases go through :func:`format_sample_value`.
+    orjson (like Python's ``repr``) and Go's ``FormatFloat(v, 'f', -1, 64)`` pick the same
+    shortest round-tripping digits; they differ only in layout: orjson writes ``1.0`` for ``1``
+    (trimmed here on the joined text, not value by value), uses an exponent below 1e-4 and from
+    1e16 on, and writes the special values as ``null``; only those values (found with numpy) go
+    through :func:`format_sample_value`.
 
     Examples
     --------
     >>> sample_texts(np.array([1.0, 0.25, 1e21, float("nan"), -0.0]))
     ['1', '0.25', '1000000000000000000000', 'NaN', '-0']
     """
-    floats = values.tolist()
-    out = list(map(repr, floats))
-    for i, text in enumerate(out):
-        if text.endswith(".0"):
-            out[i] = text[:-2]
-        elif "e" in text or "n" in text:  # exponent, inf, nan
-            out[i] = format_sample_value(floats[i])
+    arr = np.ascontiguousarray(values, np.float64)
+    if not arr.shape[0]:
+        return []
+    # orjson writes the same shortest digits as repr (in the range where neither uses an
+    # exponent), twenty times faster. ",": between values; every ".0" before one ends a
+    # whole number.
+    text = orjson.dumps(arr, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    out = (text[1:-1] + ",").replace(".0,", ",")[:-1].split(",")
+    with np.errstate(invalid="ignore"):
+        a = np.abs(arr)
+        odd = ~np.isfinite(a) | (a >= 1e16) | ((a < 1e-4) & (a != 0))
+    for i in np.flatnonzero(odd).tolist():
+        out[i] = format_sample_value(float(arr[i]))
     return out
 
 
@@ -117,13 +127,20 @@ def _dumps(x: Any) -> str:
 def _vector_result(result: Result, value: Vector, limit: int) -> tuple[str, bool]:
     """The ``result`` array of a vector/matrix response as JSON text, built column-wise.
 
-    Returns the text and whether ``limit`` cut series off.
+    Returns the text and whether ``limit`` cut series off. The points of all series are laid
+    out in one flat list of pieces (``[t,"``, value, ``"],``) filled by slice assignment, so
+    each series' text is one ``join`` of a slice: no Python-level work per point.
     """
     rows, cols = np.nonzero(value.present)
     steps = np.asarray(result.steps_ms, np.int64)
     ts_text = [str(ms // 1000) if ms % 1000 == 0 else repr(ms / 1000) for ms in steps.tolist()]
-    prefix = np.array(["[" + t + ',"' for t in ts_text], dtype=object)
-    cells = prefix[cols] + np.array(sample_texts(value.values[rows, cols]), dtype=object) + '"]'
+    prefix = ["[" + t + ',"' for t in ts_text]
+    n = int(rows.shape[0])
+    pieces: list[str] = ['"],'] * (3 * n)
+    if n:
+        pieces[0::3] = operator.itemgetter(*cols.tolist())(prefix) if n > 1 \
+            else [prefix[int(cols[0])]]
+        pieces[1::3] = sample_texts(value.values[rows, cols])
     offsets = np.searchsorted(rows, np.arange(len(value.labels) + 1)).tolist()
     instant = result.result_type == "vector"
     parts: list[str] = []
@@ -136,11 +153,11 @@ def _vector_result(result: Result, value: Vector, limit: int) -> tuple[str, bool
             cut = True
             break
         metric = _dumps(ls.to_dict())
+        points = "".join(pieces[3 * a:3 * b - 1]) + '"]'
         if instant:
-            parts.append('{"metric":' + metric + ',"value":' + cells[a] + "}")
+            parts.append('{"metric":' + metric + ',"value":' + points + "}")
         else:
-            parts.append('{"metric":' + metric + ',"values":[' + ",".join(cells[a:b].tolist())
-                         + "]}")
+            parts.append('{"metric":' + metric + ',"values":[' + points + "]}")
     return "[" + ",".join(parts) + "]", cut
 
 

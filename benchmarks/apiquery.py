@@ -1,0 +1,122 @@
+"""API overhead on range queries: the engine alone, the same query through promlab's HTTP API,
+and through a real Prometheus's, over the standard dataset.
+
+The dataset (:func:`promlab.datasets.standard_dataset`) is imported into a promlab store and
+backfilled into Prometheus with promtool. promlab's server runs in a child process on the
+store opened read-only (``python -m benchmarks.api --serve query DIR PORT``); the engine is
+timed in this process on its own read-only open of the same store. Every figure is the median
+of ``repeat`` warm runs; HTTP times are a full round trip read to the last byte (the JSON is not
+parsed, for either server). ``overhead`` = (API − engine) / engine: what the HTTP layer adds to
+the evaluation (request parsing, JSON building, transfer).
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from benchmarks import realprom
+
+__all__ = ["QueryRow", "bench_queries", "format_rows"]
+
+
+@dataclass
+class QueryRow:
+    name: str
+    series: int
+    steps: int
+    json_bytes: int
+    engine_ms: float
+    api_ms: float
+    prom_ms: float
+    prom_bytes: int
+
+    @property
+    def overhead(self) -> float:
+        """(API − engine) / engine, in percent."""
+        return (self.api_ms - self.engine_ms) / self.engine_ms * 100 if self.engine_ms else 0.0
+
+
+def _median_ms(fn: Callable[[], object], repeat: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def bench_queries(*, hours: float = 6, scale: float = 0.2, step_s: int = 30, repeat: int = 7,
+                  queries: Sequence[tuple[str, str]] | None = None) -> list[QueryRow]:
+    """One :class:`QueryRow` per range query of :data:`benchmarks.promql.QUERIES`."""
+    from benchmarks import api
+    from benchmarks.promql import QUERIES, import_store
+    from promlab import datasets
+    from promlab.promql.engine import Engine
+    from promlab.storage import open_store
+
+    realprom.require_binary("promtool")
+    info = datasets.standard_dataset(hours=hours, scale=scale, progress=False)
+    spec = info.spec
+    end_ms = (spec.end_ms // 60_000) * 60_000 - 30_000
+    start_ms = end_ms - int(hours * 3600_000) + 3600_000  # an hour for the windows
+    params = {"start": start_ms / 1000, "end": end_ms / 1000, "step": step_s}
+    engine = Engine(max_samples=2_000_000_000, timeout=None)
+    rows: list[QueryRow] = []
+    with tempfile.TemporaryDirectory(prefix="promlab-apibench-") as tmp:
+        data_dir = Path(tmp) / "promlab"
+        import_store(info.path, data_dir)
+        realprom.backfill(info.path, Path(tmp) / "prom", progress=False)
+        proc, write_url = api._child("query", str(data_dir))
+        ours_url = write_url.removesuffix("/api/v1/write") + "/api/v1/query_range"
+        try:
+            with open_store(data_dir, readonly=True) as store, \
+                    realprom.prometheus(data_dir=Path(tmp) / "prom") as prom, \
+                    httpx.Client(timeout=300) as client:
+                theirs_url = prom.url + "/api/v1/query_range"
+                for name, expr in queries or QUERIES:
+                    def ours(expr: str = expr) -> httpx.Response:
+                        return client.get(ours_url, params={"query": expr, **params})
+
+                    def theirs(expr: str = expr) -> httpx.Response:
+                        return client.get(theirs_url, params={"query": expr, **params})
+
+                    def evaluate(expr: str = expr) -> object:
+                        return engine.range(store, expr, start_ms, end_ms, step_s * 1000)
+
+                    res = engine.range(store, expr, start_ms, end_ms, step_s * 1000)
+                    a, b = ours(), theirs()
+                    for r in (a, b):
+                        r.raise_for_status()
+                        if not r.content.startswith(b'{"status":"success"'):
+                            raise RuntimeError(f"{name}: {r.content[:200]!r}")
+                    rows.append(QueryRow(
+                        name=name, series=len(getattr(res.value, "labels", ())),
+                        steps=len(res.steps_ms), json_bytes=len(a.content),
+                        engine_ms=_median_ms(evaluate, repeat), api_ms=_median_ms(ours, repeat),
+                        prom_ms=_median_ms(theirs, repeat), prom_bytes=len(b.content)))
+        finally:
+            api._stop(proc)
+    return rows
+
+
+def format_rows(rows: Sequence[QueryRow]) -> str:
+    head = (f"{'range query':<22}{'series':>7}{'steps':>6}{'JSON MB':>8}{'engine ms':>10}"
+            f"{'API ms':>9}{'overhead':>9}{'Prom HTTP ms':>13}{'API/Prom':>9}")
+    lines = [head]
+    for r in rows:
+        lines.append(f"{r.name:<22}{r.series:>7}{r.steps:>6}{r.json_bytes / 1e6:>8.2f}"
+                     f"{r.engine_ms:>10.1f}{r.api_ms:>9.1f}{r.overhead:>8.0f}%"
+                     f"{r.prom_ms:>13.1f}{r.api_ms / r.prom_ms:>9.2f}")
+    eng = sum(r.engine_ms for r in rows)
+    apis = sum(r.api_ms for r in rows)
+    lines.append(f"{'all':<43}{eng:>10.1f}{apis:>9.1f}{(apis - eng) / eng * 100:>8.0f}%"
+                 f"{sum(r.prom_ms for r in rows):>13.1f}")
+    return "\n".join(lines)
