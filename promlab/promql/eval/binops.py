@@ -249,13 +249,18 @@ def _set_op(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching) -> Vect
         values = np.concatenate([lhs.values, rhs.values])
         present = np.concatenate([lhs.present, rpresent])
         drop = np.concatenate([lhs.drop_name_mask(), rhs.drop_name_mask()])
-        out = _drop_empty_rows(Vector(labels, values, present, drop))
+        hists = None
+        if lhs.histograms is not None or rhs.histograms is not None:
+            hists = np.concatenate([_pair_histograms(lhs, np.arange(len(lhs))),
+                                    _pair_histograms(rhs, np.arange(len(rhs)))])
+        out = _drop_empty_rows(Vector(labels, values, present, drop, None, hists))
         return merge_same_labels(out)
     right_any = _group_any(rhs.present, sr, n_groups)
     matched = right_any[sl]
     present = lhs.present & (matched if op == "and" else ~matched)
     # Like every operator result, timestamp() of it is the step time, not the sample time.
-    return _drop_empty_rows(Vector(lhs.labels, lhs.values, present, lhs.drop_name))
+    return _drop_empty_rows(Vector(lhs.labels, lhs.values, present, lhs.drop_name, None,
+                                   lhs.histograms))
 
 
 def _match_labels(ls: Labels, matching: VectorMatching) -> Labels:

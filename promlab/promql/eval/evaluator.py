@@ -20,6 +20,7 @@ import numpy as np
 from promlab.errors import FunctionNotImplemented, QueryCanceled, QueryTimeout, TooManySamples
 from promlab.model import Matcher
 from promlab.promql.eval import binops, limits, selectors, subquery
+from promlab.promql.eval.histops import neg
 from promlab.promql.eval.info import eval_info
 from promlab.promql.eval.names import finalize_names
 from promlab.promql.eval.registry import AGGREGATIONS, FUNCTION_IMPLS, AggregationCall, FunctionCall
@@ -232,7 +233,11 @@ def _unary(node: UnaryExpr, ev: Evaluator, ctx: EvalContext) -> Value:
     if isinstance(value, Scalar):
         return Scalar(-value.values)
     if isinstance(value, Vector):
-        return Vector(value.labels, -value.values, value.present, np.ones(len(value), bool))
+        hists = None
+        if value.histograms is not None:
+            hists = np.frompyfunc(lambda h: None if h is None else neg(h), 1, 1)(value.histograms)
+        return Vector(value.labels, -value.values, value.present, np.ones(len(value), bool),
+                      None, hists)
     raise FunctionNotImplemented(f"unary minus on {type(value).__name__}")
 
 

@@ -19,7 +19,7 @@ from promlab.promql.eval.functions._common import info, warn
 from promlab.promql.eval.functions.native import histogram_cells, without_histograms
 from promlab.promql.values import Vector
 
-__all__ = ["histogram_aware_sum"]
+__all__ = ["histogram_aware_sum", "keeping_histograms"]
 
 
 def histogram_aware_sum(op: str, impl: AggregationImpl) -> AggregationImpl:
@@ -94,3 +94,20 @@ def _combine(a: AggregationCall, op: str, floats: Vector, rows: np.ndarray, step
     keep = np.flatnonzero(present.any(axis=1))
     labels: list[Labels] = [a.groups[i] for i in keep.tolist()]
     return Vector(labels, values[keep], present[keep], drop[keep], None, out[keep])
+
+
+def keeping_histograms(impl: AggregationImpl) -> AggregationImpl:
+    """``impl`` (a selection: ``limitk``, ``limit_ratio``) with the selected rows' histogram
+    cells carried over from the input (input label sets are unique)."""
+    def call(a: AggregationCall) -> Vector:
+        out = impl(a)
+        v = a.vector
+        if v.histograms is None or not len(out):
+            return out
+        row = {ls: i for i, ls in enumerate(v.labels)}
+        idx = np.asarray([row[ls] for ls in out.labels], np.int64)
+        hists = np.where(out.present, v.histograms[idx], None)
+        return Vector(out.labels, out.values, out.present, out.drop_name, out.timestamps_ms, hists)
+
+    call.__doc__ = impl.__doc__
+    return call

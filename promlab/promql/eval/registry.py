@@ -35,7 +35,7 @@ from promlab.promql.eval.functions.extended import SMOOTHED_SAFE, check_extended
 from promlab.promql.eval.functions.native import histogram_cells, without_histograms
 from promlab.promql.eval.functions.nativerange import float_only
 from promlab.promql.eval.functions.nativetime import PLACEHOLDER_OK, WRAPPERS
-from promlab.promql.eval.histaggs import histogram_aware_sum
+from promlab.promql.eval.histaggs import histogram_aware_sum, keeping_histograms
 from promlab.promql.values import Matrix, Value, Vector
 
 __all__ = [
@@ -120,6 +120,8 @@ def _histogram_wrapped(op: str, impl: AggregationImpl) -> AggregationImpl:
         return _ignoring_histograms(op, impl)
     if op in ("sum", "avg"):
         return histogram_aware_sum(op, impl)
+    if op in ("limitk", "limit_ratio"):
+        return keeping_histograms(impl)
     return impl
 
 

@@ -33,8 +33,9 @@ def vector_to_matrix(vec: Vector, steps_ms: np.ndarray, window_start_ms: np.ndar
     np.cumsum(counts[keep], out=offsets[1:])
     labels = [vec.labels[i] for i in kept.tolist()]
     drop = None if vec.drop_name is None else vec.drop_name[keep]
+    hists = None if vec.histograms is None else vec.histograms[keep][rows, cols]
     return Matrix(labels, offsets, ts, values.astype(np.float64), window_start_ms.astype(np.int64),
-                     window_end_ms.astype(np.int64), int(range_ms), drop)
+                  window_end_ms.astype(np.int64), int(range_ms), drop, histograms=hists)
 
 
 def eval_subquery(node: SubqueryExpr, ev: EvalState, ctx: EvalContext) -> Matrix:

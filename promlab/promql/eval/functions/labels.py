@@ -64,7 +64,11 @@ def merge_same_labelsets(v: Vector) -> Vector:
     if v.timestamps_ms is not None:
         ts = np.zeros((len(groups), v.values.shape[1]), np.int64)
         ts[gid[rows], cols] = v.timestamps_ms[rows, cols]
-    return Vector([v.labels[m[0]] for m in groups], values, present, new_dn, ts)
+    hists = None
+    if v.histograms is not None:
+        hists = np.full((len(groups), v.values.shape[1]), None, object)
+        hists[gid[rows], cols] = v.histograms[rows, cols]
+    return Vector([v.labels[m[0]] for m in groups], values, present, new_dn, ts, hists)
 
 
 @function("label_replace")
@@ -92,7 +96,7 @@ def func_label_replace(call: FunctionCall) -> Vector:
         labels[i] = ls.set(dst, expand(repl, m))
         if dst == METRIC_NAME:
             dn[i] = False
-    return merge_same_labelsets(Vector(labels, v.values, v.present, dn))
+    return merge_same_labelsets(Vector(labels, v.values, v.present, dn, None, v.histograms))
 
 
 @function("label_join")
@@ -113,4 +117,4 @@ def func_label_join(call: FunctionCall) -> Vector:
     dn = v.drop_name_mask().copy()
     if dst == METRIC_NAME:
         dn[:] = False
-    return merge_same_labelsets(Vector(labels, v.values, v.present, dn))
+    return merge_same_labelsets(Vector(labels, v.values, v.present, dn, None, v.histograms))

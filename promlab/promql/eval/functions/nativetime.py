@@ -33,7 +33,7 @@ __all__ = ["MIXED_INFO", "PLACEHOLDER_OK", "WRAPPERS"]
 #: Functions whose float kernels handle histogram samples through their NaN placeholders.
 PLACEHOLDER_OK = frozenset({
     "count_over_time", "present_over_time", "ts_of_first_over_time", "ts_of_last_over_time",
-    "absent", "absent_over_time", "timestamp",
+    "absent", "absent_over_time", "timestamp", "label_replace", "label_join",
 })
 
 #: Float-only range functions with Prometheus's mixed-range info annotation.
