@@ -247,6 +247,23 @@ def _scan_v1(raw: bytes, table: SeriesTable) -> WriteBatch:
         if length >= 0x80:
             length, p = _uvarint(raw, pos + 1)
         end = p + length
+        # Fast path: a known label set followed by one sample with a value and a 6-byte
+        # timestamp (18 bytes: the usual shape). The guess is safe: a cache hit means the bytes
+        # before the cut are exactly a label list seen (and parsed) before, so the rest is the
+        # sample.
+        cut = end - 18
+        if cut > p and raw[cut] == 0x12 and raw[cut + 1] == 16:
+            got = lookup(raw[p:cut])
+            if got is not None:
+                if isinstance(got, str):
+                    invalid.append(got)
+                    invalid_samples += 1
+                else:
+                    s_pos.append(cut + 2)
+                    s_len.append(16)
+                    s_ser.append(got)
+                pos = end
+                continue
         q = p
         while q < end and raw[q] == 0x0A:
             ll = raw[q + 1]
