@@ -1,24 +1,29 @@
-"""API benchmarks: remote-write ingest, the receiver on two frameworks, remote-read import.
+"""API benchmarks: remote-write ingest, the receiver on two frameworks, query round trips
+through the API, remote-read import.
 
-``python -m benchmarks.api [--parts write,frameworks,import] [--quick]``
+``python -m benchmarks.api [--parts write,frameworks,query,import] [--quick]``
 
 - **write**: the same remote-write 1.0 payloads (2,000 one-sample series per request, as a
-  Prometheus queue shard sends them) POSTed by 4 client threads to promlab (Starlette/uvicorn,
-  a Parquet store) and to a real Prometheus with ``--web.enable-remote-write-receiver``.
+  Prometheus queue shard sends them) POSTed over 4 connections to promlab (Starlette/uvicorn,
+  a Parquet store) and to a real Prometheus with ``--web.enable-remote-write-receiver``, in
+  alternating rounds. The default load generator (:mod:`benchmarks.rwload`) sends pre-built
+  requests from one process per connection, so it is not what limits the rate; ``--client
+  httpx`` uses the earlier httpx threads instead.
 - **frameworks**: the same :class:`promlab.api.remote.RemoteWriteReceiver` served by aiohttp
-  and by Starlette/uvicorn (each in its own process), same payloads.
+  and by Starlette/uvicorn (each in its own process), same payloads and load generator.
+- **query**: range queries of :data:`benchmarks.promql.QUERIES` over the standard dataset: the
+  engine alone, through promlab's API, through Prometheus's (:mod:`benchmarks.apiquery`).
 - **import**: ``promlab import --from`` (Session.import_from, streamed XOR chunks) from a real
   Prometheus holding the standard dataset, against ``promtool tsdb dump`` of the same range.
 
-Each server runs in its own process, so the client threads do not share its GIL. Other parts
-(query round trips through the API) live in functions of their own; :func:`main` runs every
-part that exists.
+Each server runs in its own process, so the clients do not share its GIL.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -143,30 +148,59 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
-def bench_write(payloads: Sequence[bytes]) -> dict[str, float]:
-    """Remote-write ingest (samples/s): promlab (Starlette) vs a real Prometheus receiver."""
-    out: dict[str, float] = {}
+def _round_payloads(n_requests: int, rounds: int) -> list[list[bytes]]:
+    """``rounds`` sets of payloads, each later in time than the one before (the last ends
+    before now), so every round's samples are new to a store that took the earlier ones."""
+    span = (n_requests // WARM + 1) * 15_000 + 60_000
+    t0 = int(time.time() * 1000) - rounds * span - 60_000
+    return [make_payloads(n_requests, start_ms=t0 + k * span) for k in range(rounds)]
+
+
+def bench_write(n_requests: int, *, rounds: int = 3, connections: int = 4,
+                client: str = "raw") -> dict[str, list[float]]:
+    """Remote-write ingest (samples/s per round): promlab (Starlette) vs a real Prometheus.
+
+    Both servers run at once (idle between runs) and take the same payloads in alternating
+    runs, so a busy moment of the machine does not favour either. ``client``: ``raw``
+    (:func:`benchmarks.rwload.send_raw`, one process per connection, pre-built requests) or
+    ``httpx`` (:func:`send`, threads of one process).
+    """
+    from benchmarks.rwload import send_raw
+
+    def post(url: str, payloads: Sequence[bytes]) -> float:
+        if client == "httpx":
+            return send(url, payloads, threads=connections)
+        return send_raw(url, payloads, connections=connections,
+                        samples_per_request=SERIES_PER_REQUEST, warm=WARM)
+
+    out: dict[str, list[float]] = {"promlab": [], "prometheus": []}
+    realprom.require_binary("prometheus")
+    sets = _round_payloads(n_requests, rounds)
     with tempfile.TemporaryDirectory() as d:
         proc, url = _child("starlette", os.path.join(d, "promlab"))
         try:
-            out["promlab"] = send(url, payloads)
+            with realprom.prometheus(data_dir=Path(d) / "prom",
+                                     extra_args=["--web.enable-remote-write-receiver"]) as prom:
+                for k, payloads in enumerate(sets):
+                    order = [("promlab", url), ("prometheus", prom.url + "/api/v1/write")]
+                    for name, target in order if k % 2 == 0 else order[::-1]:
+                        out[name].append(post(target, payloads))
         finally:
             _stop(proc)
-        realprom.require_binary("prometheus")
-        with realprom.prometheus(data_dir=Path(d) / "prom",
-                                 extra_args=["--web.enable-remote-write-receiver"]) as prom:
-            out["prometheus"] = send(prom.url + "/api/v1/write", payloads)
     return out
 
 
 def bench_frameworks(payloads: Sequence[bytes]) -> dict[str, float]:
     """The same receiver handler on aiohttp and on Starlette/uvicorn (samples/s)."""
+    from benchmarks.rwload import send_raw
+
     out: dict[str, float] = {}
     for kind in ("aiohttp", "starlette"):
         with tempfile.TemporaryDirectory() as d:
             proc, url = _child(kind, os.path.join(d, "data"))
             try:
-                out[kind] = send(url, payloads)
+                out[kind] = send_raw(url, payloads, samples_per_request=SERIES_PER_REQUEST,
+                                     warm=WARM)
             finally:
                 _stop(proc)
     return out
@@ -207,11 +241,13 @@ PARTS: dict[str, Callable[[argparse.Namespace], None]] = {}
 
 
 def _part_write(a: argparse.Namespace) -> None:
-    payloads = make_payloads(a.requests)
-    r = bench_write(payloads)
-    print(f"remote write ingest ({a.requests} requests x {SERIES_PER_REQUEST} samples, 4 clients):")
-    print(f"  promlab (Starlette/uvicorn, Parquet store)  {r['promlab']:>12,.0f} samples/s")
-    print(f"  Prometheus 2.42 receiver                    {r['prometheus']:>12,.0f} samples/s")
+    r = bench_write(a.requests, rounds=a.rounds, client=a.client)
+    print(f"remote write ingest ({a.requests} requests x {SERIES_PER_REQUEST} samples per round, "
+          f"4 connections, {a.client} client; best and median of {a.rounds} alternating rounds):")
+    names = {"promlab": "promlab (Starlette/uvicorn, Parquet store)",
+             "prometheus": "Prometheus 2.42 receiver"}
+    for k, v in r.items():
+        print(f"  {names[k]:<44}{max(v):>12,.0f} samples/s  (median {statistics.median(v):,.0f})")
 
 
 def _part_frameworks(a: argparse.Namespace) -> None:
@@ -251,6 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=400, help="remote-write requests per run")
     ap.add_argument("--hours", type=float, default=6, help="import: dataset hours")
     ap.add_argument("--scale", type=float, default=0.2, help="import: dataset scale")
+    ap.add_argument("--rounds", type=int, default=3, help="write: alternating rounds")
+    ap.add_argument("--client", choices=["raw", "httpx"], default="raw",
+                    help="write: load generator (raw: benchmarks.rwload, httpx: threads)")
     ap.add_argument("--step", type=int, default=30, help="query: range query step (s)")
     ap.add_argument("--repeat", type=int, default=7, help="query: warm runs per figure")
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
@@ -260,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _serve(a.serve[0], a.serve[1], int(a.serve[2]))
         return 0
     if a.quick:
-        a.requests, a.hours, a.scale = 40, 1, 0.02
+        a.requests, a.hours, a.scale, a.rounds, a.repeat = 40, 1, 0.02, 2, 3
     for name in a.parts.split(","):
         PARTS[name.strip()](a)
     return 0
