@@ -106,7 +106,8 @@ def keeping_histograms(impl: AggregationImpl) -> AggregationImpl:
             return out
         row = {ls: i for i, ls in enumerate(v.labels)}
         idx = np.asarray([row[ls] for ls in out.labels], np.int64)
-        hists = np.where(out.present, v.histograms[idx], None)
+        hists = v.histograms[idx].copy()
+        hists[~out.present] = None
         return Vector(out.labels, out.values, out.present, out.drop_name, out.timestamps_ms, hists)
 
     call.__doc__ = impl.__doc__

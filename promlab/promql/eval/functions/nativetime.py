@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from promlab.model.histogram import FloatHistogram
+from promlab.model.histogram import CounterResetHint, FloatHistogram
 from promlab.promql.eval import histops
 from promlab.promql.eval.calls import FunctionCall, FunctionImpl
 from promlab.promql.eval.functions._common import info, warn
@@ -182,7 +182,126 @@ def _mixed_info(name: str) -> Callable[[FunctionImpl], FunctionImpl]:
     return wrap
 
 
+def _changed(prev: FloatHistogram | None, cur: FloatHistogram | None, pf: float, cf: float,
+             resets: bool) -> bool:
+    if prev is None and cur is None:
+        if resets:
+            return cf < pf
+        return cf != pf and not (np.isnan(cf) and np.isnan(pf))
+    if prev is None or cur is None:
+        return True
+    return histops.detect_reset(cur, prev) if resets else not cur.equals(prev)
+
+
+def _pair_counting(resets: bool) -> Callable[[FunctionImpl], FunctionImpl]:
+    """``changes``/``resets``: windows with histograms recounted sample by sample (a switch
+    between a float and a histogram counts)."""
+    def wrap(impl: FunctionImpl) -> FunctionImpl:
+        def call(c: FunctionCall) -> Value:
+            found = _matrix(c)
+            out = impl(c)
+            if found is None or not isinstance(out, Vector):
+                return out
+            _, m = found
+            assert m.histograms is not None
+            _, lo, hi, nh, _ = _counts(m)
+            values, present, drop, hists = _full(m, out, lo.shape[1])
+            for i, j in zip(*np.nonzero(present & (nh > 0)), strict=True):
+                a, b = int(lo[i, j]), int(hi[i, j])
+                hs, fs = m.histograms[a:b], m.values[a:b]
+                values[i, j] = sum(_changed(hs[k - 1], hs[k], float(fs[k - 1]), float(fs[k]), resets)
+                                   for k in range(1, b - a))
+            return _out(m, values, present, drop, hists)
+
+        call.__doc__ = impl.__doc__
+        return call
+
+    return wrap
+
+
+def _last_two(c: FunctionCall, m: Matrix, a: int, b: int, is_rate: bool,
+              ) -> tuple[float, FloatHistogram | None, bool]:
+    """``irate``/``idelta`` of the window ``[a, b)`` (at least two samples): value, histogram,
+    whether there is a result."""
+    assert m.histograms is not None
+    h0, h1 = m.histograms[b - 2], m.histograms[b - 1]
+    f0, f1 = float(m.values[b - 2]), float(m.values[b - 1])
+    dt = (int(m.ts_ms[b - 1]) - int(m.ts_ms[b - 2])) / 1000.0
+    if dt == 0:
+        return 0.0, None, False
+    if h0 is None and h1 is None:
+        v = f1 if is_rate and f1 < f0 else f1 - f0
+        return (v / dt if is_rate else v), None, True
+    if h0 is None or h1 is None:
+        return 0.0, None, False
+    res = h1
+    if not is_rate or not histops.detect_reset(h1, h0):
+        note = histops.Combine()
+        res = histops.sub(h1, h0, note)   # raises IncompatibleSchemas
+        if note.reconciled:
+            info(c.ctx, "mismatched custom buckets were reconciled during subtraction",
+                 c.node.args[0])
+    res = res.with_hint(CounterResetHint.GAUGE).compact()
+    if is_rate:
+        res = histops.mul(res, 1.0 / dt)
+    return float("nan"), res, True
+
+
+def _instant(is_rate: bool) -> Callable[[FunctionImpl], FunctionImpl]:
+    """``irate``/``idelta``: windows with histograms recomputed from their last two samples."""
+    def wrap(impl: FunctionImpl) -> FunctionImpl:
+        def call(c: FunctionCall) -> Value:
+            found = _matrix(c)
+            if found is None:
+                return impl(c)
+            k, m = found
+            args = list(c.args)
+            args[k] = float_only(m)
+            floats = impl(FunctionCall(c.node, args, c.ctx))
+            assert isinstance(floats, Vector) and m.histograms is not None
+            _, lo, hi, nh, n = _counts(m)
+            values, present, drop, hists = _full(m, floats, lo.shape[1])
+            drop[:] = True
+            pos = c.node.args[0]
+            for i, j in zip(*np.nonzero(nh > 0), strict=True):
+                name = m.labels[i].name
+                present[i, j] = False
+                hists[i, j] = None
+                if n[i, j] < 2:
+                    continue
+                b = int(hi[i, j])
+                h0, h1 = m.histograms[b - 2], m.histograms[b - 1]
+                if h0 is not None and h1 is not None:
+                    gauge = CounterResetHint.GAUGE
+                    if is_rate and gauge in (h0.counter_reset_hint, h1.counter_reset_hint):
+                        warn(c.ctx, f'this native histogram metric is not a counter: "{name}"', pos)
+                    if not is_rate and (h0.counter_reset_hint != gauge or h1.counter_reset_hint != gauge):
+                        warn(c.ctx, f'this native histogram metric is not a gauge: "{name}"', pos)
+                elif h0 is not None or h1 is not None:
+                    warn(c.ctx, f'encountered a mix of histograms and floats for metric name "{name}"',
+                         pos)
+                    continue
+                try:
+                    v, h, ok = _last_two(c, m, int(lo[i, j]), b, is_rate)
+                except histops.IncompatibleSchemas:
+                    warn(c.ctx, "vector contains a mix of histograms with exponential and custom "
+                         f'buckets schemas for metric name "{name}"', pos)
+                    continue
+                if ok:
+                    values[i, j], hists[i, j], present[i, j] = v, h, True
+            return _out(m, values, present, drop, hists)
+
+        call.__doc__ = impl.__doc__
+        return call
+
+    return wrap
+
+
 WRAPPERS: dict[str, Callable[[FunctionImpl], FunctionImpl]] = {
+    "irate": _instant(True),
+    "idelta": _instant(False),
+    "changes": _pair_counting(False),
+    "resets": _pair_counting(True),
     "sum_over_time": _summing(False),
     "avg_over_time": _summing(True),
     "last_over_time": _picking(True),
