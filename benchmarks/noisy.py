@@ -7,7 +7,9 @@ A separate process serves ``--big`` targets of ``--series`` series each (about 2
 200k series make a ~49 MB page, the issue 15 case) and one small target (100 series). promlab
 scrapes the small one every second and the big ones every ``--big-interval`` into one store; the
 figure is the small target's lateness (actual start - scheduled start) p50/p99/max over the
-measured window, plus how many of its scrapes happened and the longest gap between them.
+measured window, plus how many of its scrapes happened and the longest gap between them. The
+window starts once the big targets' first scrape (which creates their 400k series) is parsed and
+committed; the warm-up's own lateness is reported apart.
 Goal (issue 15): p99 < 200 ms beside two 200k-series targets.
 """
 
@@ -109,11 +111,15 @@ def run(*, big: int = 2, series: int = 200_000, big_interval: str = "10s", measu
         try:
             healthy = next(iter(handle.manager.pools["healthy"].loops.values()))
             t0 = time.monotonic()
-            # Warm-up: the big targets' first scrape creates their series (the costly one).
+            # Warm-up: the big targets' first scrape creates their series (the costly one): wait
+            # until it is parsed and committed (the writer idle), then measure the steady state.
             limit = warmup_s if warmup_s is not None else 120.0
             noisy = list(handle.manager.pools["noisy"].loops.values())
-            while time.monotonic() - t0 < limit and min(lp.scrapes for lp in noisy) < 1:
-                time.sleep(0.5)
+            writer = handle.manager.writer
+            while time.monotonic() - t0 < limit and (min(lp.scrapes for lp in noisy) < 1 or not writer.idle):
+                time.sleep(0.2)
+            warm_s = time.monotonic() - t0
+            warm_log = list(healthy.scrape_log)[-healthy.scrapes:] if healthy.scrapes else []
             s0 = healthy.scrapes
             big0 = sum(lp.scrapes for lp in noisy)
             time.sleep(measure_s)
@@ -125,6 +131,7 @@ def run(*, big: int = 2, series: int = 200_000, big_interval: str = "10s", measu
             if store_kind == "parquet":
                 store.close()
         late = np.array([(ts - sched) for sched, ts, _ in log], np.float64)
+        warm = np.array([(ts - sched) for sched, ts, _ in warm_log], np.float64)
         scheds = np.array([sched for sched, _, _ in log], np.float64)
         gaps = np.diff(scheds) if scheds.size > 1 else np.zeros(1)
         return {
@@ -134,6 +141,9 @@ def run(*, big: int = 2, series: int = 200_000, big_interval: str = "10s", measu
             "lateness_p99_ms": float(np.percentile(late, 99)) if late.size else float("nan"),
             "lateness_max_ms": float(late.max()) if late.size else float("nan"),
             "max_gap_ms": float(gaps.max()), "big_scrapes": float(big_scrapes), "big_up": float(big_up),
+            "warmup_s": warm_s, "warmup_scrapes": float(warm.size),
+            "warmup_p99_ms": float(np.percentile(warm, 99)) if warm.size else float("nan"),
+            "warmup_max_ms": float(warm.max()) if warm.size else float("nan"),
         }
     finally:
         server.terminate()
@@ -163,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
           f"({r['failed']:.0f} failed), longest gap {r['max_gap_ms']:.0f} ms")
     print(f"lateness p50/p99/max {r['lateness_p50_ms']:.1f} / {r['lateness_p99_ms']:.1f} / "
           f"{r['lateness_max_ms']:.1f} ms")
+    print(f"warm-up (big targets' first scrape parsed and committed): {r['warmup_s']:.0f} s, "
+          f"{r['warmup_scrapes']:.0f} healthy scrapes, lateness p99/max {r['warmup_p99_ms']:.1f} / "
+          f"{r['warmup_max_ms']:.1f} ms")
     return 0
 
 

@@ -44,6 +44,7 @@ from promlab.exposition.page import MetricMetadata
 from promlab.model import STALE_NAN, Labels
 from promlab.model.time import format_size
 from promlab.scrape.fetch import fetch
+from promlab.scrape.gcpause import paused_gc
 from promlab.scrape.native import HistogramPart, accept_header, parser_for, take_histograms
 from promlab.scrape.series import SeriesCache, report_labels
 from promlab.scrape.targets import Target
@@ -59,6 +60,8 @@ DEFAULT_BODY_SIZE_LIMIT = 256 << 20
 """Body size limit when the scrape config sets none (``body_size_limit: 0``): 256 MiB, five
 times a 200k-series page; set ``body_size_limit`` higher for bigger targets."""
 OFFLOAD_BYTES = 64 << 10
+FREEZE_NEW_SERIES = 20_000
+"""New series in one offloaded page past which its objects are frozen (scrape.gcpause)."""
 MAX_FUTURE_MS = 10 * 60_000
 """How far after the scrape a sample's own timestamp may be (Prometheus: 10 minutes)."""
 MAX_PAST_MS = 60 * 60_000
@@ -253,7 +256,7 @@ class ScrapeLoop:
         batch = Batch()
         if body is not None and self._executor is not None and len(body) >= OFFLOAD_BYTES:
             result = await asyncio.get_running_loop().run_in_executor(
-                self._executor, self.process, body, ctype, ts_ms, batch)
+                self._executor, self._process_big, body, ctype, ts_ms, batch)
         elif body is not None:
             result = self.process(body, ctype, ts_ms, batch)
         else:
@@ -279,6 +282,15 @@ class ScrapeLoop:
         self.scrape_log.append((scheduled_ms if scheduled_ms is not None else ts_ms, ts_ms, result.ok))
         if self._on_result is not None:
             self._on_result(result)
+        return result
+
+    def _process_big(self, body: bytes, content_type: str | None, ts_ms: int, batch: Batch) -> ScrapeResult:
+        """:meth:`process` on a worker thread, the cyclic GC paused (see scrape.gcpause): a first
+        scrape's new series are frozen rather than walked by collections that stall the loop."""
+        with paused_gc() as gcf:
+            n0 = len(self.cache)
+            result = self.process(body, content_type, ts_ms, batch)
+            gcf.freeze = len(self.cache) - n0 >= FREEZE_NEW_SERIES
         return result
 
     def process(self, body: bytes, content_type: str | None, ts_ms: int, batch: Batch) -> ScrapeResult:

@@ -28,6 +28,7 @@ import time
 from collections import deque
 from typing import Any
 
+from promlab.scrape.gcpause import paused_gc
 from promlab.storage.interface import Storage
 
 __all__ = ["Writer"]
@@ -113,19 +114,29 @@ class Writer:
     def _commit(self, batches: list[Any]) -> None:
         t0 = time.perf_counter()
         try:
-            app = self.storage.appender()
-            for batch in batches:
-                for series, index, ts, values in batch.parts:
-                    app.append_batch(series, index, ts, values)
-                for series, index, ts, hists in getattr(batch, "histograms", ()):
-                    app.append_histogram_batch(series, index, ts, hists)
-            stats = app.commit()
+            if any(_size(b) >= self.big_samples for b in batches):
+                # A big target's batch may create 200k series in the store: GC paused, and the
+                # new objects frozen rather than walked (see scrape.gcpause).
+                with paused_gc() as gcf:
+                    stats = self._append_commit(batches)
+                    gcf.freeze = getattr(stats, "new_series", 0) >= self.big_samples
+            else:
+                stats = self._append_commit(batches)
             self.samples_appended += stats.appended if stats is not None else sum(b.num_samples for b in batches)
             self.commits += 1
         except Exception:  # keep scraping; the store reports its own state
             self.commit_errors += 1
             log.exception("append/commit failed")
         self.commit_seconds.append(time.perf_counter() - t0)
+
+    def _append_commit(self, batches: list[Any]) -> Any:
+        app = self.storage.appender()
+        for batch in batches:
+            for series, index, ts, values in batch.parts:
+                app.append_batch(series, index, ts, values)
+            for series, index, ts, hists in getattr(batch, "histograms", ()):
+                app.append_histogram_batch(series, index, ts, hists)
+        return app.commit()
 
     def close(self, timeout: float = 30.0) -> None:
         """Commit what is queued and stop the thread (call from any thread but the writer)."""

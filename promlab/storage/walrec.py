@@ -110,7 +110,16 @@ class Scan:
 def encode_series(series: Sequence[tuple[int, Labels]]) -> bytes:
     flat = itertools.chain.from_iterable
     body = [[sid, list(flat(ls.pairs))] for sid, ls in series]
-    return _frame(REC_SERIES, json.dumps(body, separators=(",", ":")).encode())
+    if len(body) <= _JSON_SLICE:
+        return _frame(REC_SERIES, json.dumps(body, separators=(",", ":")).encode())
+    # The same JSON text, encoded slice by slice: one json.dumps of 200k series (a big target's
+    # first scrape) holds the GIL for most of a second and stalls the scrape event loop.
+    parts = [json.dumps(body[i:i + _JSON_SLICE], separators=(",", ":"))[1:-1].encode()
+             for i in range(0, len(body), _JSON_SLICE)]
+    return _frame(REC_SERIES, b"[" + b",".join(parts) + b"]")
+
+
+_JSON_SLICE = 8192
 
 
 def encode_samples(sids: npt.NDArray[np.int64], ts_ms: npt.NDArray[np.int64],
