@@ -11,12 +11,10 @@ columns, block layout, checksums) are untouched:
 * **Files**: when the store flushes its head, the histogram samples older than the cut go to
   ``<store>/histograms/<mint>-<maxt>-<seq>.parquet`` (:func:`write_file`), one row per sample,
   sorted by series then time; files of one compaction window are merged
-  (:func:`compact_files`) and dropped by retention like blocks. The layout (documented in
-  ``docs/storage.md``) needs nothing but a Parquet reader: ``labels`` (JSON object, dictionary
-  encoded), ``metric``, ``timestamp_ms``, ``schema``, ``count``, ``sum``, ``zero_threshold``,
-  ``zero_count``, ``counter_reset_hint`` (0 unknown, 1 reset, 2 not reset, 3 gauge),
-  ``is_float``, ``positive_index``/``positive_count`` and ``negative_index``/``negative_count``
-  (parallel lists: bucket index and *absolute* count of each listed bucket), ``custom_values``.
+  (:func:`compact_files`) and dropped by retention like blocks. The layout (module
+  :mod:`promlab.storage.histfile`, documented in ``docs/storage.md``) needs nothing but a Parquet
+  reader: integer counts as int64 with each bucket a delta across the samples of its series,
+  float counts only for float histograms; files of the older all-float layout are still read.
 * **Reading**: :class:`HistogramQuerier` wraps the float querier and merges the histogram
   samples into the :class:`~promlab.storage.interface.SeriesSet` (``histograms`` column).
 """
@@ -39,9 +37,9 @@ from promlab.model.histogram import (
     CounterResetHint,
     FloatHistogram,
     Histogram,
-    spans_to_indexes,
 )
 from promlab.storage import histcheck as _hc
+from promlab.storage import histfile as _hf
 from promlab.storage.interface import (
     HISTOGRAM_PLACEHOLDER,
     Querier,
@@ -195,42 +193,16 @@ class HistogramHead:
 
 
 # --- files -------------------------------------------------------------------------------------
-def _index_list(spans: tuple[tuple[int, int], ...]) -> list[int]:
-    return list(spans_to_indexes(spans))
-
-
 def write_file(directory: str, items: Sequence[Item], seq: int) -> str | None:
-    """Write ``items`` as one Parquet file (atomically: temp file + rename); None if empty."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    """Write ``items`` as one Parquet file (layout of :mod:`promlab.storage.histfile`;
+    atomically: temp file + rename); None if empty."""
     if not items:
         return None
     os.makedirs(directory, exist_ok=True)
-    rows = sorted(items, key=lambda it: (it[0], it[1]))
-    floats = [h.to_float() for _, _, h in rows]
-    mint, maxt = min(r[1] for r in rows), max(r[1] for r in rows)
-    table = pa.table({
-        "labels": pa.array([json.dumps(dict(ls), sort_keys=True) for ls, _, _ in rows]).dictionary_encode(),
-        "metric": pa.array([ls.get("__name__", "") for ls, _, _ in rows]).dictionary_encode(),
-        "timestamp_ms": pa.array([t for _, t, _ in rows], pa.int64()),
-        "schema": pa.array([f.schema for f in floats], pa.int8()),
-        "count": pa.array([f.count for f in floats], pa.float64()),
-        "sum": pa.array([f.sum for f in floats], pa.float64()),
-        "zero_threshold": pa.array([f.zero_threshold for f in floats], pa.float64()),
-        "zero_count": pa.array([f.zero_count for f in floats], pa.float64()),
-        "counter_reset_hint": pa.array([int(f.counter_reset_hint) for f in floats], pa.int8()),
-        "is_float": pa.array([isinstance(h, FloatHistogram) for _, _, h in rows], pa.bool_()),
-        "positive_index": pa.array([_index_list(f.positive_spans) for f in floats], pa.list_(pa.int32())),
-        "positive_count": pa.array([list(f.positive_buckets) for f in floats], pa.list_(pa.float64())),
-        "negative_index": pa.array([_index_list(f.negative_spans) for f in floats], pa.list_(pa.int32())),
-        "negative_count": pa.array([list(f.negative_buckets) for f in floats], pa.list_(pa.float64())),
-        "custom_values": pa.array([list(f.custom_values) for f in floats], pa.list_(pa.float64())),
-    })
+    mint, maxt = min(r[1] for r in items), max(r[1] for r in items)
     path = os.path.join(directory, f"{mint}-{maxt}-{seq}.parquet")
     tmp = os.path.join(directory, f".tmp-{mint}-{maxt}-{seq}.parquet")
-    pq.write_table(table, tmp, compression="zstd", use_dictionary=["labels", "metric"],
-                   write_statistics=["timestamp_ms"], write_page_checksum=True)
+    _hf.write_table(tmp, items)
     _hc.write_sidecar(tmp, path)
     os.replace(tmp, path)
     return path
@@ -252,48 +224,10 @@ def list_files(directory: str) -> list[tuple[int, int, int, str]]:
     return sorted(out)
 
 
-def _spans_from_index(idx: Sequence[int]) -> tuple[tuple[int, int], ...]:
-    spans: list[list[int]] = []
-    prev = 0
-    for i in idx:
-        if spans and i == prev + 1:
-            spans[-1][1] += 1
-        else:
-            spans.append([i if not spans else i - prev - 1, 1])
-        prev = i
-    return tuple((o, n) for o, n in spans)
-
-
 def _read_items(path: str, mint: int, maxt: int,
                 matchers: Sequence[Matcher] | None) -> list[Item]:
-    import pyarrow.parquet as pq
-
     _hc.check_on_read(path)
-    t = pq.read_table(path, filters=[("timestamp_ms", ">=", mint), ("timestamp_ms", "<=", maxt)],
-                      page_checksum_verification=True)
-    cols = t.to_pydict()
-    label_cache: dict[str, Labels | None] = {}
-    out: list[Item] = []
-    for k, text in enumerate(cols["labels"]):
-        if text not in label_cache:
-            cand = Labels(json.loads(text))
-            ok = matchers is None or all(m.matches(cand.get(m.name, "")) for m in matchers)
-            label_cache[text] = cand if ok else None
-        ls = label_cache[text]
-        if ls is None:
-            continue
-        f = FloatHistogram(
-            schema=int(cols["schema"][k]), zero_threshold=cols["zero_threshold"][k],
-            zero_count=cols["zero_count"][k], count=cols["count"][k], sum=cols["sum"][k],
-            positive_spans=_spans_from_index(cols["positive_index"][k]),
-            positive_buckets=tuple(cols["positive_count"][k]),
-            negative_spans=_spans_from_index(cols["negative_index"][k]),
-            negative_buckets=tuple(cols["negative_count"][k]),
-            custom_values=tuple(cols["custom_values"][k]),
-            counter_reset_hint=CounterResetHint(cols["counter_reset_hint"][k]))
-        h: AnyHist = f if cols["is_float"][k] or not f.is_integer() else f.to_int()
-        out.append((ls, int(cols["timestamp_ms"][k]), h))
-    return out
+    return _hf.read_items(path, mint, maxt, matchers)
 
 
 def read_files(directory: str, matchers: Sequence[Matcher], mint: int, maxt: int) -> HistColumns:

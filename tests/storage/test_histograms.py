@@ -139,9 +139,11 @@ def test_file_readable_with_duckdb(tmp_path: str) -> None:
     # The count of bucket (1, 1.414...] (schema 1, index 1) at the last sample, as in docs/storage.md.
     row = duckdb.sql(f"""
         SELECT b.cnt FROM (
-          SELECT timestamp_ms, unnest(positive_index) AS idx, unnest(positive_count) AS cnt,
-                 json_extract_string(labels, '$.job') AS job
-          FROM read_parquet('{glob}')) b
+          SELECT timestamp_ms, idx, json_extract_string(labels, '$.job') AS job,
+                 sum(delta) OVER (PARTITION BY filename, labels, idx ORDER BY timestamp_ms) AS cnt
+          FROM (SELECT filename, labels, timestamp_ms, unnest(positive_index) AS idx,
+                       unnest(positive_delta) AS delta
+                FROM read_parquet('{glob}', filename = true))) b
         WHERE job = 'a' AND idx = 1 ORDER BY timestamp_ms DESC LIMIT 1""").fetchall()
     assert row == [(8.0,)]  # hist(4): buckets (4, 4+4)
     assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{glob}')").fetchall() == [(5,)]

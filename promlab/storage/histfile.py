@@ -1,0 +1,289 @@
+"""The Parquet layout of the native histogram files (``<store>/histograms/*.parquet``).
+
+One row per histogram sample, rows sorted by series then time. Layout 2 (the file's key-value
+metadata ``promlab.histogram_layout = "2"``; documented in ``docs/storage.md``) stores integer
+histograms as integers and each bucket as a *delta across samples*:
+
+* ``labels`` (JSON object), ``metric``: dictionary-encoded strings.
+* ``timestamp_ms``, ``count``, ``zero_count`` (int64, DELTA_BINARY_PACKED; ``count`` and
+  ``zero_count`` null on float histogram rows); ``sum`` (float64, BYTE_STREAM_SPLIT);
+  ``schema``, ``counter_reset_hint`` (int8), ``is_float``, ``zero_threshold`` (dictionary).
+* ``positive_index``/``negative_index``: list of the bucket indexes the sample lists.
+* ``positive_delta``/``negative_delta`` (integer rows; null on float rows): parallel to the index
+  lists, each bucket's count minus that bucket's count at the *previous integer row of the same
+  series in this file that listed the same index* (0 if none). A running sum per ``(file, labels,
+  index)`` in time order gives the absolute count; consecutive scrapes of a counter histogram
+  make these small numbers that dictionary/RLE encoding and zstd shrink to about a bit each.
+* ``float_count``, ``float_zero_count``, ``positive_float_count``/``negative_float_count`` (float
+  histogram rows only; null on integer rows): absolute float counts.
+* ``custom_values``: list of float64 (schema -53's bounds).
+
+Layout 1 (files without the metadata key) is still read: float64 ``count``/``zero_count`` and
+``positive_count``/``negative_count`` lists of absolute counts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from promlab.model import Labels, Matcher
+from promlab.model.histogram import CounterResetHint, FloatHistogram, Histogram, spans_to_indexes
+
+__all__ = ["LAYOUT", "LAYOUT_KEY", "read_items", "write_table"]
+
+LAYOUT = 2
+LAYOUT_KEY = b"promlab.histogram_layout"
+_INT_LIMIT = 1 << 62  # larger integer counts are stored as a float histogram row
+
+AnyHist = Histogram | FloatHistogram
+Item = tuple[Labels, int, AnyHist]
+
+
+def _spans_from_index(idx: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    spans: list[list[int]] = []
+    prev = 0
+    for i in idx:
+        if spans and i == prev + 1:
+            spans[-1][1] += 1
+        else:
+            spans.append([i if not spans else i - prev - 1, 1])
+        prev = i
+    return tuple((o, n) for o, n in spans)
+
+
+def _as_int(h: AnyHist) -> tuple[int, int, tuple[int, ...], tuple[int, ...]] | None:
+    """``(count, zero_count, positive, negative)`` absolute integer counts, or None when ``h`` is
+    stored as a float row."""
+    if not isinstance(h, Histogram):
+        return None
+    pos, neg = h.absolute_buckets(True), h.absolute_buckets(False)
+    if any(abs(v) >= _INT_LIMIT for v in (h.count, h.zero_count, *pos, *neg)):
+        return None
+    return int(h.count), int(h.zero_count), pos, neg
+
+
+def _cross_sample_deltas(series: npt.NDArray[np.int64], index: npt.NDArray[np.int64],
+                         values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Each element minus the previous element of its ``(series, index)`` group (elements are in
+    row order; the first of a group keeps its value)."""
+    if values.size == 0:
+        return values
+    order = np.lexsort((index, series))  # stable: time order within a group
+    s, i, v = series[order], index[order], values[order]
+    d = v.copy()
+    same = (s[1:] == s[:-1]) & (i[1:] == i[:-1])
+    d[1:][same] = v[1:][same] - v[:-1][same]
+    out = np.empty_like(d)
+    out[order] = d
+    return out
+
+
+def _running_sums(series: npt.NDArray[np.int64], index: npt.NDArray[np.int64],
+                  deltas: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Inverse of :func:`_cross_sample_deltas`."""
+    if deltas.size == 0:
+        return deltas
+    order = np.lexsort((index, series))
+    s, i, d = series[order], index[order], deltas[order]
+    start = np.ones(d.size, bool)
+    start[1:] = (s[1:] != s[:-1]) | (i[1:] != i[:-1])
+    cs = np.cumsum(d)
+    base = np.maximum.accumulate(np.where(start, np.arange(d.size), 0))
+    before = np.where(base > 0, cs[base - 1], 0)
+    out = np.empty_like(d)
+    out[order] = cs - before
+    return out
+
+
+def _side(rows: Sequence[Item], ints: list[tuple[int, int, tuple[int, ...], tuple[int, ...]] | None],
+          codes: list[int], positive: bool) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """``(index lists, delta lists, float count lists)`` of one bucket side."""
+    idx_lists: list[list[int]] = []
+    el_series: list[int] = []
+    el_index: list[int] = []
+    el_value: list[int] = []
+    floats: list[list[float] | None] = []
+    int_rows: list[int] = []
+    for r, ((_, _, h), iv, code) in enumerate(zip(rows, ints, codes, strict=True)):
+        idx = list(spans_to_indexes(h.positive_spans if positive else h.negative_spans))
+        idx_lists.append(idx)
+        if iv is None:
+            f = h.to_float()
+            floats.append(list(f.positive_buckets if positive else f.negative_buckets))
+            continue
+        floats.append(None)
+        int_rows.append(r)
+        el_series.extend([code] * len(idx))
+        el_index.extend(idx)
+        el_value.extend(iv[2] if positive else iv[3])
+    deltas = _cross_sample_deltas(np.array(el_series, np.int64), np.array(el_index, np.int64),
+                                  np.array(el_value, np.int64))
+    lengths = np.zeros(len(rows) + 1, np.int64)
+    valid = np.zeros(len(rows), bool)
+    valid[int_rows] = True
+    for r in int_rows:
+        lengths[r + 1] = len(idx_lists[r])
+    offsets = pa.array(np.cumsum(lengths), pa.int32())
+    delta_arr = pa.ListArray.from_arrays(offsets, pa.array(deltas, pa.int64()),
+                                         mask=pa.array(~valid))
+    return (pa.array(idx_lists, pa.list_(pa.int32())), delta_arr,
+            pa.array(floats, pa.list_(pa.float64())))
+
+
+def write_table(path: str, items: Sequence[Item]) -> None:
+    """Write ``items`` to ``path`` in layout 2 (rows sorted by series then time)."""
+    import pyarrow.parquet as pq
+
+    rows = sorted(items, key=lambda it: (it[0], it[1]))
+    ints = [_as_int(h) for _, _, h in rows]
+    code_of: dict[Labels, int] = {}
+    codes = [code_of.setdefault(ls, len(code_of)) for ls, _, _ in rows]
+    text = {ls: json.dumps(dict(ls), sort_keys=True) for ls in code_of}
+    pi, pd_, pf = _side(rows, ints, codes, True)
+    ni, nd, nf = _side(rows, ints, codes, False)
+    table = pa.table({
+        "labels": pa.array([text[ls] for ls, _, _ in rows]).dictionary_encode(),
+        "metric": pa.array([ls.get("__name__", "") for ls, _, _ in rows]).dictionary_encode(),
+        "timestamp_ms": pa.array([t for _, t, _ in rows], pa.int64()),
+        "schema": pa.array([h.schema for _, _, h in rows], pa.int8()),
+        "counter_reset_hint": pa.array([int(h.counter_reset_hint) for _, _, h in rows], pa.int8()),
+        "is_float": pa.array([isinstance(h, FloatHistogram) for _, _, h in rows], pa.bool_()),
+        "zero_threshold": pa.array([h.zero_threshold for _, _, h in rows], pa.float64()),
+        "sum": pa.array([h.sum for _, _, h in rows], pa.float64()),
+        "count": pa.array([None if iv is None else iv[0] for iv in ints], pa.int64()),
+        "zero_count": pa.array([None if iv is None else iv[1] for iv in ints], pa.int64()),
+        "positive_index": pi, "positive_delta": pd_,
+        "negative_index": ni, "negative_delta": nd,
+        "float_count": pa.array([float(h.count) if iv is None else None
+                                 for (_, _, h), iv in zip(rows, ints, strict=True)], pa.float64()),
+        "float_zero_count": pa.array([float(h.zero_count) if iv is None else None
+                                      for (_, _, h), iv in zip(rows, ints, strict=True)], pa.float64()),
+        "positive_float_count": pf, "negative_float_count": nf,
+        "custom_values": pa.array([list(h.custom_values) for _, _, h in rows], pa.list_(pa.float64())),
+    }).replace_schema_metadata({LAYOUT_KEY: str(LAYOUT).encode()})
+    delta = "DELTA_BINARY_PACKED"
+    pq.write_table(
+        table, path, compression="zstd", write_page_checksum=True,
+        use_dictionary=["labels", "metric", "schema", "counter_reset_hint", "zero_threshold",
+                        "positive_index.list.element", "negative_index.list.element",
+                        "positive_delta.list.element", "negative_delta.list.element",
+                        "custom_values.list.element"],
+        column_encoding={"timestamp_ms": delta, "count": delta, "zero_count": delta,
+                         "sum": "BYTE_STREAM_SPLIT"},
+        write_statistics=["timestamp_ms"])
+
+
+def _absolute_side(t: pa.Table, side: str, codes: npt.NDArray[np.int64]) -> list[list[int] | None]:
+    """Per row the absolute integer counts of ``side`` (None on float rows)."""
+    col = t.column(f"{side}_delta").combine_chunks()
+    lengths = pc.fill_null(pc.list_value_length(col), 0).to_numpy(zero_copy_only=False)
+    deltas = pc.list_flatten(col).to_numpy(zero_copy_only=False).astype(np.int64)
+    idx_col = t.column(f"{side}_index").combine_chunks()
+    index = pc.list_flatten(idx_col).to_numpy(zero_copy_only=False).astype(np.int64)
+    idx_len = pc.list_value_length(idx_col).to_numpy(zero_copy_only=False)
+    has = np.asarray(col.is_valid())
+    keep = np.repeat(has, idx_len)  # index elements of integer rows
+    series = np.repeat(codes, lengths)
+    absolute = _running_sums(series, index[keep], deltas).tolist()
+    out: list[list[int] | None] = []
+    pos = 0
+    for r in range(t.num_rows):
+        if not has[r]:
+            out.append(None)
+            continue
+        n = int(lengths[r])
+        out.append(absolute[pos:pos + n])
+        pos += n
+    return out
+
+
+def _read_v2(t: pa.Table, mint: int, maxt: int, matchers: Sequence[Matcher] | None) -> list[Item]:
+    labels_col = t.column("labels").combine_chunks()
+    if isinstance(labels_col, pa.DictionaryArray):
+        codes = labels_col.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        texts = labels_col.dictionary.to_pylist()
+    else:
+        uniq = pc.unique(labels_col)
+        codes = pc.index_in(labels_col, uniq).to_numpy(zero_copy_only=False).astype(np.int64)
+        texts = uniq.to_pylist()
+    lsets: list[Labels | None] = []
+    for text in texts:
+        cand = Labels(json.loads(text))
+        ok = matchers is None or all(m.matches(cand.get(m.name, "")) for m in matchers)
+        lsets.append(cand if ok else None)
+    ts = t.column("timestamp_ms").to_numpy()
+    wanted = (ts >= mint) & (ts <= maxt) & np.array([lsets[c] is not None for c in codes.tolist()], bool)
+    if not wanted.any():
+        return []
+    pos_abs = _absolute_side(t, "positive", codes)
+    neg_abs = _absolute_side(t, "negative", codes)
+    cols = {name: t.column(name).to_pylist() for name in (
+        "schema", "counter_reset_hint", "is_float", "zero_threshold", "sum", "count", "zero_count",
+        "positive_index", "negative_index", "float_count", "float_zero_count",
+        "positive_float_count", "negative_float_count", "custom_values")}
+    out: list[Item] = []
+    for k in np.flatnonzero(wanted).tolist():
+        ls = lsets[codes[k]]
+        assert ls is not None
+        integer = pos_abs[k] is not None
+        f = FloatHistogram(
+            schema=int(cols["schema"][k]), zero_threshold=cols["zero_threshold"][k],
+            zero_count=float(cols["zero_count"][k] if integer else cols["float_zero_count"][k]),
+            count=float(cols["count"][k] if integer else cols["float_count"][k]), sum=cols["sum"][k],
+            positive_spans=_spans_from_index(cols["positive_index"][k]),
+            positive_buckets=tuple(float(c) for c in (pos_abs[k] if integer else cols["positive_float_count"][k])),
+            negative_spans=_spans_from_index(cols["negative_index"][k]),
+            negative_buckets=tuple(float(c) for c in (neg_abs[k] if integer else cols["negative_float_count"][k])),
+            custom_values=tuple(cols["custom_values"][k]),
+            counter_reset_hint=CounterResetHint(cols["counter_reset_hint"][k]))
+        h: AnyHist = f if cols["is_float"][k] or not f.is_integer() else f.to_int()
+        out.append((ls, int(ts[k]), h))
+    return out
+
+
+def _read_v1(t: pa.Table, matchers: Sequence[Matcher] | None) -> list[Item]:
+    cols = t.to_pydict()
+    label_cache: dict[str, Labels | None] = {}
+    out: list[Item] = []
+    for k, text in enumerate(cols["labels"]):
+        if text not in label_cache:
+            cand = Labels(json.loads(text))
+            ok = matchers is None or all(m.matches(cand.get(m.name, "")) for m in matchers)
+            label_cache[text] = cand if ok else None
+        ls = label_cache[text]
+        if ls is None:
+            continue
+        f = FloatHistogram(
+            schema=int(cols["schema"][k]), zero_threshold=cols["zero_threshold"][k],
+            zero_count=cols["zero_count"][k], count=cols["count"][k], sum=cols["sum"][k],
+            positive_spans=_spans_from_index(cols["positive_index"][k]),
+            positive_buckets=tuple(cols["positive_count"][k]),
+            negative_spans=_spans_from_index(cols["negative_index"][k]),
+            negative_buckets=tuple(cols["negative_count"][k]),
+            custom_values=tuple(cols["custom_values"][k]),
+            counter_reset_hint=CounterResetHint(cols["counter_reset_hint"][k]))
+        h: AnyHist = f if cols["is_float"][k] or not f.is_integer() else f.to_int()
+        out.append((ls, int(cols["timestamp_ms"][k]), h))
+    return out
+
+
+def read_items(path: str, mint: int, maxt: int, matchers: Sequence[Matcher] | None) -> list[Item]:
+    """The samples of ``path`` in ``[mint, maxt]`` of series matching ``matchers`` (all if None),
+    from a file of either layout."""
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(path).metadata or {}
+    if meta.get(LAYOUT_KEY) is None:  # layout 1: rows are independent, so filter while reading
+        t = pq.read_table(path, filters=[("timestamp_ms", ">=", mint), ("timestamp_ms", "<=", maxt)],
+                          page_checksum_verification=True)
+        return _read_v1(t, matchers)
+    if int(meta[LAYOUT_KEY]) != LAYOUT:
+        raise ValueError(f"{path}: unknown histogram layout {meta[LAYOUT_KEY].decode(errors='replace')}")
+    # Layout 2: bucket deltas chain across the rows of a series, so the whole file is read.
+    return _read_v2(pq.read_table(path, page_checksum_verification=True), mint, maxt, matchers)
