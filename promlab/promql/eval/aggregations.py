@@ -26,6 +26,7 @@ from promlab.promql.eval.functions._common import (
     string_arg,
     warn,
 )
+from promlab.promql.parser.literals import go_quote
 from promlab.promql.values import F64, I64, B, Scalar, Vector, group_labels
 
 __all__ = ["aggregation", "format_float_f", "prometheus_labels_hash"]
@@ -482,7 +483,7 @@ def agg_count_values(a: AggregationCall) -> Vector:
     except UnicodeEncodeError:
         valid = False
     if not valid:
-        raise QueryError(f"invalid label name {label!r}".replace("'", '"'))
+        raise QueryError(f"invalid label name {go_quote(label)}")
     v = a.vector
     t = a.ctx.num_steps
     if len(v) == 0 or not v.present.any():
@@ -492,7 +493,13 @@ def agg_count_values(a: AggregationCall) -> Vector:
     participates = not node.without or (label not in node.grouping and label != "__name__")
     gid, groups = group_labels(base, node.grouping, without=node.without)
     rows, cols = np.nonzero(v.present)
-    uniq, inv = np.unique(v.values[rows, cols], return_inverse=True)
+    keys: npt.NDArray[Any] = v.values[rows, cols]
+    if v.histograms is not None:
+        # Histogram samples count under their text form; floats under their number.
+        hcells = v.histograms[rows, cols]
+        keys = np.array([format_float_f(float(x)) if h is None else str(h)
+                         for x, h in zip(keys.tolist(), hcells.tolist(), strict=True)], dtype=object)
+    uniq, inv = np.unique(keys, return_inverse=True)
     if participates:
         key = gid[rows] * len(uniq) + inv
     else:
@@ -504,7 +511,8 @@ def agg_count_values(a: AggregationCall) -> Vector:
     for kk in ukeys.tolist():
         if participates:
             g, u = divmod(kk, len(uniq))
-            out_labels.append(groups[g].set(label, format_float_f(float(uniq[u]))))
+            text = uniq[u] if isinstance(uniq[u], str) else format_float_f(float(uniq[u]))
+            out_labels.append(groups[g].set(label, text))
         else:
             out_labels.append(groups[kk])
     return Vector(out_labels, counts, counts > 0, np.zeros(len(out_labels), bool))
