@@ -231,15 +231,18 @@ def _read_v2(t: pa.Table, mint: int, maxt: int, matchers: Sequence[Matcher] | No
     for k in np.flatnonzero(wanted).tolist():
         ls = lsets[codes[k]]
         assert ls is not None
-        integer = pos_abs[k] is not None
+        pk, nk = pos_abs[k], neg_abs[k]
+        integer = pk is not None and nk is not None
+        pb: Sequence[float] = pk if pk is not None else cols["positive_float_count"][k]
+        nb: Sequence[float] = nk if nk is not None else cols["negative_float_count"][k]
         f = FloatHistogram(
             schema=int(cols["schema"][k]), zero_threshold=cols["zero_threshold"][k],
             zero_count=float(cols["zero_count"][k] if integer else cols["float_zero_count"][k]),
             count=float(cols["count"][k] if integer else cols["float_count"][k]), sum=cols["sum"][k],
             positive_spans=_spans_from_index(cols["positive_index"][k]),
-            positive_buckets=tuple(float(c) for c in (pos_abs[k] if integer else cols["positive_float_count"][k])),
+            positive_buckets=tuple(float(c) for c in pb),
             negative_spans=_spans_from_index(cols["negative_index"][k]),
-            negative_buckets=tuple(float(c) for c in (neg_abs[k] if integer else cols["negative_float_count"][k])),
+            negative_buckets=tuple(float(c) for c in nb),
             custom_values=tuple(cols["custom_values"][k]),
             counter_reset_hint=CounterResetHint(cols["counter_reset_hint"][k]))
         h: AnyHist = f if cols["is_float"][k] or not f.is_integer() else f.to_int()
