@@ -89,7 +89,23 @@ def _promlab(data: list[tuple[int, list[Histogram]]], lsets: list[Labels], root:
     samples = len(data) * len(lsets)
     nbytes = sum(p.stat().st_size for p in files)
     return {"samples": samples, "bytes": nbytes, "sidecar_bytes": sum(p.stat().st_size for p in sidecars),
-            "files": len(files), "bytes_per_sample": nbytes / samples, "seconds": time.perf_counter() - t0}
+            "files": len(files), "bytes_per_sample": nbytes / samples, "seconds": time.perf_counter() - t0,
+            "column_bytes_per_sample": {k: round(v / samples, 2) for k, v in _column_bytes(files).items()}}
+
+
+def _column_bytes(files: list[Path]) -> dict[str, int]:
+    """Compressed bytes of each Parquet column over ``files``."""
+    import pyarrow.parquet as pq
+
+    out: dict[str, int] = {}
+    for p in files:
+        md = pq.ParquetFile(p).metadata
+        for rg in range(md.num_row_groups):
+            for c in range(md.num_columns):
+                col = md.row_group(rg).column(c)
+                name = col.path_in_schema.split(".")[0]
+                out[name] = out.get(name, 0) + col.total_compressed_size
+    return out
 
 
 def _write_request(lsets: list[Labels], chunk: list[tuple[int, list[Histogram]]]) -> bytes:
@@ -170,6 +186,10 @@ def format_table(r: dict[str, Any]) -> str:
         if name in r:
             x = r[name]
             lines.append(f"{name:<12}{x['samples']:>12}{x['bytes']:>14}{x['bytes_per_sample']:>14.2f}")
+    cols = r["promlab"].get("column_bytes_per_sample", {})
+    if cols:
+        lines.append("promlab columns (bytes/sample): " + ", ".join(
+            f"{k} {v:.2f}" for k, v in sorted(cols.items(), key=lambda kv: -kv[1]) if v >= 0.05))
     if "ratio" in r:
         lines.append(f"promlab / Prometheus bytes per sample: {r['ratio']:.2f}")
     return "\n".join(lines)

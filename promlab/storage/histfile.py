@@ -171,7 +171,6 @@ def write_table(path: str, items: Sequence[Item]) -> None:
     pq.write_table(
         table, path, compression="zstd", write_page_checksum=True,
         use_dictionary=["labels", "metric", "schema", "counter_reset_hint", "zero_threshold",
-                        "positive_index.list.element", "negative_index.list.element",
                         "positive_delta.list.element", "negative_delta.list.element",
                         "custom_values.list.element"],
         column_encoding={"timestamp_ms": delta, "count": delta, "zero_count": delta,
@@ -179,8 +178,10 @@ def write_table(path: str, items: Sequence[Item]) -> None:
         write_statistics=["timestamp_ms"])
 
 
-def _absolute_side(t: pa.Table, side: str, codes: npt.NDArray[np.int64]) -> list[list[int] | None]:
-    """Per row the absolute integer counts of ``side`` (None on float rows)."""
+def _absolute_side(t: pa.Table, side: str, codes: npt.NDArray[np.int64],
+                   rows: list[int]) -> list[list[int] | None]:
+    """The absolute integer counts of ``side`` at ``rows`` (None on float rows); the running sums
+    are taken over every row of the file."""
     col = t.column(f"{side}_delta").combine_chunks()
     lengths = pc.fill_null(pc.list_value_length(col), 0).to_numpy(zero_copy_only=False)
     deltas = pc.list_flatten(col).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -189,18 +190,10 @@ def _absolute_side(t: pa.Table, side: str, codes: npt.NDArray[np.int64]) -> list
     idx_len = pc.list_value_length(idx_col).to_numpy(zero_copy_only=False)
     has = np.asarray(col.is_valid())
     keep = np.repeat(has, idx_len)  # index elements of integer rows
-    series = np.repeat(codes, lengths)
-    absolute = _running_sums(series, index[keep], deltas).tolist()
-    out: list[list[int] | None] = []
-    pos = 0
-    for r in range(t.num_rows):
-        if not has[r]:
-            out.append(None)
-            continue
-        n = int(lengths[r])
-        out.append(absolute[pos:pos + n])
-        pos += n
-    return out
+    absolute = _running_sums(np.repeat(codes, lengths), index[keep], deltas)
+    starts = np.zeros(lengths.size + 1, np.int64)
+    np.cumsum(lengths, out=starts[1:])
+    return [absolute[starts[r]:starts[r + 1]].tolist() if has[r] else None for r in rows]
 
 
 def _read_v2(t: pa.Table, mint: int, maxt: int, matchers: Sequence[Matcher] | None) -> list[Item]:
@@ -218,34 +211,37 @@ def _read_v2(t: pa.Table, mint: int, maxt: int, matchers: Sequence[Matcher] | No
         ok = matchers is None or all(m.matches(cand.get(m.name, "")) for m in matchers)
         lsets.append(cand if ok else None)
     ts = t.column("timestamp_ms").to_numpy()
-    wanted = (ts >= mint) & (ts <= maxt) & np.array([lsets[c] is not None for c in codes.tolist()], bool)
-    if not wanted.any():
+    ok_series = np.array([ls is not None for ls in lsets], bool)
+    rows = np.flatnonzero((ts >= mint) & (ts <= maxt) & ok_series[codes]).tolist()
+    if not rows:
         return []
-    pos_abs = _absolute_side(t, "positive", codes)
-    neg_abs = _absolute_side(t, "negative", codes)
-    cols = {name: t.column(name).to_pylist() for name in (
+    pos_abs = _absolute_side(t, "positive", codes, rows)
+    neg_abs = _absolute_side(t, "negative", codes, rows)
+    sub = t.take(pa.array(rows, pa.int64()))
+    cols = {name: sub.column(name).to_pylist() for name in (
         "schema", "counter_reset_hint", "is_float", "zero_threshold", "sum", "count", "zero_count",
         "positive_index", "negative_index", "float_count", "float_zero_count",
         "positive_float_count", "negative_float_count", "custom_values")}
     out: list[Item] = []
-    for k in np.flatnonzero(wanted).tolist():
+    for j, k in enumerate(rows):
         ls = lsets[codes[k]]
-        assert ls is not None
-        pk, nk = pos_abs[k], neg_abs[k]
+        if ls is None:  # not reached: rows hold matching series only
+            continue
+        pk, nk = pos_abs[j], neg_abs[j]
         integer = pk is not None and nk is not None
-        pb: Sequence[float] = pk if pk is not None else cols["positive_float_count"][k]
-        nb: Sequence[float] = nk if nk is not None else cols["negative_float_count"][k]
+        pb: Sequence[float] = pk if pk is not None else cols["positive_float_count"][j]
+        nb: Sequence[float] = nk if nk is not None else cols["negative_float_count"][j]
         f = FloatHistogram(
-            schema=int(cols["schema"][k]), zero_threshold=cols["zero_threshold"][k],
-            zero_count=float(cols["zero_count"][k] if integer else cols["float_zero_count"][k]),
-            count=float(cols["count"][k] if integer else cols["float_count"][k]), sum=cols["sum"][k],
-            positive_spans=_spans_from_index(cols["positive_index"][k]),
+            schema=int(cols["schema"][j]), zero_threshold=cols["zero_threshold"][j],
+            zero_count=float(cols["zero_count"][j] if integer else cols["float_zero_count"][j]),
+            count=float(cols["count"][j] if integer else cols["float_count"][j]), sum=cols["sum"][j],
+            positive_spans=_spans_from_index(cols["positive_index"][j]),
             positive_buckets=tuple(float(c) for c in pb),
-            negative_spans=_spans_from_index(cols["negative_index"][k]),
+            negative_spans=_spans_from_index(cols["negative_index"][j]),
             negative_buckets=tuple(float(c) for c in nb),
-            custom_values=tuple(cols["custom_values"][k]),
-            counter_reset_hint=CounterResetHint(cols["counter_reset_hint"][k]))
-        h: AnyHist = f if cols["is_float"][k] or not f.is_integer() else f.to_int()
+            custom_values=tuple(cols["custom_values"][j]),
+            counter_reset_hint=CounterResetHint(cols["counter_reset_hint"][j]))
+        h: AnyHist = f if cols["is_float"][j] or not f.is_integer() else f.to_int()
         out.append((ls, int(ts[k]), h))
     return out
 
