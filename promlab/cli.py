@@ -142,13 +142,20 @@ def cmd_query(args: argparse.Namespace) -> int:
         return _err("query", "a range query needs --start, --end and --step")
     if ranged and args.time is not None:
         return _err("query", "--time and --start/--end/--step exclude each other")
-    if not Path(args.data).is_dir():
+    remote = "://" in args.data and not args.data.startswith("file://")
+    if not remote and not Path(args.data).is_dir():
         return _err("query", f"no store at {args.data}")
+    store_options: dict[str, Any] = {}
+    if args.storage_option:
+        if not remote:
+            return _err("query", "--storage-option applies to a store at a URL (--data s3://...)")
+        store_options["storage_options"] = _storage_options(args.storage_option)
     try:
         # Progress (a long WAL replay) goes to stderr: stdout stays clean for json/csv.
         engine = Engine(timeout=args.timeout, max_samples=args.max_samples,
                         features=args.enable_feature)
-        with Session(args.data, read_only=True, progress=not args.quiet, engine=engine) as session:
+        with Session(args.data, read_only=True, progress=not args.quiet, engine=engine,
+                     **store_options) as session:
             if ranged:
                 df = session.query_range(args.expr, args.start, args.end, args.step)
             else:
@@ -157,6 +164,25 @@ def cmd_query(args: argparse.Namespace) -> int:
         return _err("query", e)
     print(_format_frame(df, args.format))
     return 0
+
+
+def _storage_options(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs as fsspec storage options (``true``/``false`` and numbers parsed)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"promlab: bad --storage-option {pair!r} (use KEY=VALUE)")
+        value: Any = text
+        if text.lower() in ("true", "false"):
+            value = text.lower() == "true"
+        else:
+            try:
+                value = json.loads(text) if text[:1] in "{[" else (int(text) if text.isdigit() else text)
+            except ValueError:
+                value = text
+        out[key] = value
+    return out
 
 
 def cmd_scrape(args: argparse.Namespace) -> int:
@@ -376,7 +402,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("query", cmd_query, "evaluate a PromQL expression against a store")
     p.add_argument("expr")
-    p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory (default: {DEFAULT_DATA})")
+    p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory or URL such as s3://bucket/prefix "
+                   f"(default: {DEFAULT_DATA})")
+    p.add_argument("--storage-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an fsspec option of a store at a URL (e.g. endpoint_url=http://127.0.0.1:9000, "
+                   "anon=true); AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ... work too")
     p.add_argument("--time", help="evaluation time (RFC 3339, unix seconds or now-1h; default now)")
     p.add_argument("--start", help="range query start")
     p.add_argument("--end", help="range query end")

@@ -49,7 +49,9 @@ class Session:
     Parameters
     ----------
     data
-        A store directory (opened, or created, and closed by :meth:`close`) or a store object
+        A store directory (opened, or created, and closed by :meth:`close`), a URL where the
+        store's blocks live (``"s3://bucket/prefix"``; give ``storage_options=`` and optionally
+        ``local_dir=`` for its WAL, see :func:`~promlab.storage.open_store`) or a store object
         such as :class:`~promlab.storage.MemoryStorage` (used as it is and left open).
     config
         A ``prometheus.yml`` path, a dict of the same shape or a parsed config. It is what
@@ -431,7 +433,7 @@ def _distributed_engine(engine: Engine, cluster: Any, path: str | None, store: Q
     location = None
     if path is not None:
         location = StoreLocation(path, {k: v for k, v in store_options.items()
-                                        if k == "storage_options"})
+                                        if k in ("storage_options", "local_dir")})
     return DistributedEngine.from_engine(engine, cluster, location=location, location_store=store)
 
 

@@ -38,6 +38,7 @@ from promlab.storage.blocks import BlockMeta
 from promlab.storage.head import NO_TS, check_order
 from promlab.storage.interface import AppendStats
 from promlab.storage.merge import sort_dedup
+from promlab.storage.objectstore import BlockFS, ObjectStoreFS
 from promlab.storage.wal import fsync_path
 
 __all__ = ["Backfill", "BackfillTarget"]
@@ -53,6 +54,8 @@ class BackfillTarget(Protocol):
 
     blocks_dir: str
 
+    @property
+    def fs(self) -> BlockFS: ...
     @property
     def ooo_window_ms(self) -> int | None: ...
     @property
@@ -98,7 +101,8 @@ class Backfill:
         self._store = store
         self._max = max_samples
         self._staging: str | None = (
-            os.path.join(store.blocks_dir, f".tmp-import-{uuid.uuid4().hex}") if staged else None)
+            os.path.join(store.fs.staging_dir if isinstance(store.fs, ObjectStoreFS) else store.blocks_dir,
+                         f".tmp-import-{uuid.uuid4().hex}") if staged else None)
         self._labels: list[Labels] = []  # the backfill's own series refs
         self._ref: dict[Labels, int] = {}
         self._mapped: Sequence[Labels] | None = None  # the caller's list mapped last
@@ -187,9 +191,14 @@ class Backfill:
         assert self._staging is not None
         if not os.path.isdir(self._staging):
             return
+        fs = self._store.fs
         for name in self.blocks_written:
-            os.rename(os.path.join(self._staging, name), os.path.join(self._store.blocks_dir, name))
-        fsync_path(self._store.blocks_dir)
+            if isinstance(fs, ObjectStoreFS):  # uploaded, meta.json last
+                fs.publish(os.path.join(self._staging, name), fs.join(self._store.blocks_dir, name))
+            else:
+                os.rename(os.path.join(self._staging, name), os.path.join(self._store.blocks_dir, name))
+        if not fs.remote:
+            fsync_path(self._store.blocks_dir)
         shutil.rmtree(self._staging, ignore_errors=True)
 
     def _write(self) -> None:

@@ -33,6 +33,7 @@ from promlab.storage.cache import MetricColumns, window
 from promlab.storage.checksum import json_checksum
 from promlab.storage.encoding import decode_values, flat
 from promlab.storage.merge import gather_runs
+from promlab.storage.objectstore import LOCAL, BlockFS
 from promlab.storage.postings import LabelColumn, LabelIndex
 
 __all__ = ["Block", "BlockMeta", "list_blocks"]
@@ -118,17 +119,17 @@ def new_ulid() -> str:
 class Block:
     """Read access to one block directory; loads its series table on first use."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, fs: BlockFS = LOCAL) -> None:
         self.path = path
+        self.fs = fs  # where the block lives (promlab.storage.objectstore)
         try:
-            with open(os.path.join(path, META_FILE), "rb") as f:
-                self.meta = BlockMeta.from_json(json.loads(f.read().decode()))
+            self.meta = BlockMeta.from_json(json.loads(fs.read_bytes(fs.join(path, META_FILE)).decode()))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise StorageError(f"block {path}: bad {META_FILE}: {exc}") from exc
         if os.path.basename(os.path.normpath(path)) not in (self.meta.dirname, ""):
             raise StorageError(f"block {path}: {META_FILE} describes {self.meta.dirname}")
         for fname, rec in self.meta.files.items():
-            _ck.check_size(os.path.join(path, fname), rec)
+            _ck.check_size(fs.join(path, fname), rec, fs.size)
         #: Why this block cannot be read (set when a read finds damage), or None.
         self.damaged: str | None = None
         self._verified: set[int] = set()  # row groups whose checksum passed
@@ -138,11 +139,13 @@ class Block:
         # thread pool then releases (taking the GIL) after a read returns, even while the
         # interpreter is exiting, which aborts the process (issue 13).
         try:
-            self._series_fh: Any = pa.OSFile(os.path.join(path, SERIES_FILE), "rb")
+            self._series_fh: Any = fs.open_input(fs.join(path, SERIES_FILE),
+                                                 self.meta.files.get(SERIES_FILE, {}).get("size"))
         except OSError as exc:
             raise StorageError(f"block {path}: missing {SERIES_FILE}: {exc}") from exc
         try:
-            self._fh: Any = pa.OSFile(os.path.join(path, SAMPLES_FILE), "rb")
+            self._fh: Any = fs.open_input(fs.join(path, SAMPLES_FILE),
+                                          self.meta.files.get(SAMPLES_FILE, {}).get("size"))
         except OSError as exc:
             self._series_fh.close()
             raise StorageError(f"block {path}: missing {SAMPLES_FILE}: {exc}") from exc
@@ -159,10 +162,7 @@ class Block:
         self._rg_rows: npt.NDArray[np.int64] | None = None
 
     def size_bytes(self) -> int:
-        total = 0
-        for name in os.listdir(self.path):
-            total += os.path.getsize(os.path.join(self.path, name))
-        return total
+        return self.fs.dir_size(self.path)
 
     def index(self) -> LabelIndex:
         if self._index is None:
@@ -474,17 +474,15 @@ class Block:
 QUARANTINE_DIR = ".quarantine"
 
 
-def quarantine_block(path: str, reason: str) -> str | None:
+def quarantine_block(path: str, reason: str, fs: BlockFS = LOCAL) -> str | None:
     """Move a damaged block to ``blocks/.quarantine/`` (with a ``REASON`` file); its new path."""
-    qdir = os.path.join(os.path.dirname(os.path.normpath(path)), QUARANTINE_DIR)
-    dest = os.path.join(qdir, os.path.basename(os.path.normpath(path)))
+    parent, name = path.rstrip("/").rsplit("/", 1) if fs.remote else os.path.split(os.path.normpath(path))
+    dest = fs.join(parent, QUARANTINE_DIR, name)
     try:
-        os.makedirs(qdir, exist_ok=True)
-        if os.path.exists(dest):
+        if fs.remote or os.path.exists(dest):
             dest += f".{new_ulid()}"
-        os.rename(path, dest)
-        with open(os.path.join(dest, "REASON"), "w") as f:
-            f.write(reason + "\n")
+        fs.move(path, dest)
+        fs.write_text(fs.join(dest, "REASON"), reason + "\n")
     except OSError as exc:
         log.error("could not quarantine %s: %s", path, exc)
         return None
@@ -494,7 +492,7 @@ def quarantine_block(path: str, reason: str) -> str | None:
 
 def list_blocks(blocks_dir: str, cache: dict[str, Block] | None = None,
                 bad: dict[str, str] | set[str] | None = None, *,
-                quarantine: bool = False) -> list[Block]:
+                quarantine: bool = False, fs: BlockFS = LOCAL) -> list[Block]:
     """The complete blocks under ``blocks_dir``, sorted by (start, seq, ulid).
 
     Temporary (``.tmp-*``), deleted (``.deleted-*``) and quarantined directories are skipped. A
@@ -513,18 +511,18 @@ def list_blocks(blocks_dir: str, cache: dict[str, Block] | None = None,
         elif bad is not None:
             bad.add(path)
         if quarantine:
-            quarantine_block(path, reason)
+            quarantine_block(path, reason, fs)
 
     for _ in range(20):
         try:
-            names = sorted(os.listdir(blocks_dir))
+            names = sorted(fs.listdir(blocks_dir))
         except FileNotFoundError:
             return []
         out, vanished = [], False
         for name in names:
             if name.startswith("."):
                 continue
-            path = os.path.join(blocks_dir, name)
+            path = fs.join(blocks_dir, name)
             blk = cache.get(path) if cache is not None else None
             if blk is not None and blk.damaged is not None:
                 cache.pop(path, None)  # type: ignore[union-attr]
@@ -534,9 +532,9 @@ def list_blocks(blocks_dir: str, cache: dict[str, Block] | None = None,
                 if bad is not None and path in bad and not quarantine:
                     continue
                 try:
-                    blk = Block(path)
+                    blk = Block(path, fs)
                 except StorageError as exc:
-                    if not os.path.isdir(path):
+                    if not fs.block_exists(path):
                         vanished = True
                         continue
                     mark(path, str(exc))

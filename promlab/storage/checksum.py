@@ -14,6 +14,7 @@ import json
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -88,10 +89,13 @@ def file_record(path: str, *, row_groups: bool = False) -> dict[str, Any]:
     return rec
 
 
-def check_size(path: str, rec: dict[str, Any]) -> None:
-    """Raise :class:`StorageError` when the file's size is not the recorded one."""
+def check_size(path: str, rec: dict[str, Any], size_of: Callable[[str], int] = os.path.getsize) -> None:
+    """Raise :class:`StorageError` when the file's size is not the recorded one.
+
+    ``size_of`` finds the size (a remote filesystem's, see :mod:`promlab.storage.objectstore`).
+    """
     try:
-        size = os.path.getsize(path)
+        size = size_of(path)
     except OSError as exc:
         raise StorageError(f"{path}: missing: {exc}") from exc
     if size != rec.get("size"):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -26,6 +25,7 @@ from promlab.model import Labels
 from promlab.storage.blocks import Block
 from promlab.storage.encoding import decode_values
 from promlab.storage.merge import gather_runs, merge_parts, runs_order
+from promlab.storage.objectstore import BlockFS
 from promlab.storage.writer import BlockWriter
 
 __all__ = ["CompactTarget", "apply_retention", "compact", "delete_block"]
@@ -55,17 +55,14 @@ class CompactTarget(Protocol):
     def retention_bytes(self) -> int | None: ...
     @property
     def progress(self) -> bool: ...
+    @property
+    def fs(self) -> BlockFS: ...
 
 
 def delete_block(blk: Block) -> None:
-    """Remove a block directory: rename it out of sight first, then delete it."""
-    parent, name = os.path.split(blk.path)
-    trash = os.path.join(parent, f".deleted-{name}")
-    try:
-        os.rename(blk.path, trash)
-    except FileNotFoundError:
-        return
-    shutil.rmtree(trash, ignore_errors=True)
+    """Remove a block directory: out of sight first (renamed; over object storage its
+    ``meta.json`` deleted), then deleted."""
+    blk.fs.remove_block(blk.path)
 
 
 def compact(store: CompactTarget, blocks: Sequence[Block], *, head_mint: int | None) -> list[str]:
@@ -125,7 +122,8 @@ def merge_blocks(store: CompactTarget, group: Sequence[Block], *, start: int, en
             remap = np.array([pos[u] for u in col.uniques] + [pos.get("", 0)], np.int64)
             codes.append(remap[col.codes.astype(np.int64)])  # code -1 picks the last: ""
     bucket = store.bucket_duration_ms
-    writer = BlockWriter(store.blocks_dir, name_dict, start=start, end=end, bucket_ms=bucket)
+    writer = BlockWriter(store.blocks_dir, name_dict, start=start, end=end, bucket_ms=bucket,
+                         fs=store.fs)
     try:
         cursors = [_Cursor(blk) for blk in group]
         # Each block's chunk rows grouped by metric code (stable: row order kept inside).
@@ -156,7 +154,7 @@ def merge_blocks(store: CompactTarget, group: Sequence[Block], *, start: int, en
     for blk in group:
         delete_block(blk)
     log.info("compacted %d blocks into %s", len(group), meta.dirname)
-    return os.path.join(store.blocks_dir, meta.dirname)
+    return store.fs.join(store.blocks_dir, meta.dirname)
 
 
 def _merge_consuming(parts: list[list[npt.NDArray[Any]]]

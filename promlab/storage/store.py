@@ -24,6 +24,7 @@ from promlab.model.histogram import FloatHistogram, Histogram
 from promlab.model.time import DurationLike, SizeLike, parse_duration, parse_size
 from promlab.storage import compact as _compact
 from promlab.storage import histstore as _hist
+from promlab.storage import objectstore as _obj
 from promlab.storage.backfill import Backfill
 from promlab.storage.blocks import Block, BlockMeta, list_blocks
 from promlab.storage.cache import DecodedCache, default_cache_bytes
@@ -81,13 +82,16 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
                max_block_duration: DurationLike = "24h", bucket_duration: DurationLike = "1h",
                wal_fsync: bool = True,
                wal_segment_bytes: int = 64 << 20, auto_compact: bool = True,
-               cache_size: SizeLike | None = None, progress: bool | None = None) -> ParquetStore:
+               cache_size: SizeLike | None = None, progress: bool | None = None,
+               storage_options: dict[str, Any] | None = None,
+               local_dir: str | os.PathLike[str] | None = None) -> ParquetStore:
     """Open (creating if needed) the store in directory ``path``.
 
     Parameters
     ----------
     path
-        The data directory.
+        The data directory, or an fsspec URL (``s3://bucket/prefix``) where the blocks live
+        (see :mod:`promlab.storage.objectstore`).
     readonly
         Open as a follower: blocks plus the WAL's recent samples, refreshed at every
         :meth:`ParquetStore.querier`; writing raises :class:`~promlab.errors.StorageError`.
@@ -117,6 +121,13 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
         Show ``tqdm`` progress bars (stderr, after a second) for the WAL replay on opening,
         flushes, compactions and backfill writes; None uses :data:`promlab.progress.DEFAULT`
         (False: library calls are quiet; the CLI and notebooks pass True).
+    storage_options
+        For a URL ``path``: the fsspec filesystem's options (``s3fs``: ``key``, ``secret``,
+        ``endpoint_url``, ``client_kwargs``, ...); the environment (``AWS_*``) works too.
+    local_dir
+        For a URL ``path``: the local directory of the WAL, the writer's lock, the native
+        histogram files and the upload staging area; default
+        :func:`~promlab.storage.objectstore.default_local_dir` of the URL.
 
     Examples
     --------
@@ -136,7 +147,9 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
                         wal_fsync=wal_fsync, wal_segment_bytes=wal_segment_bytes,
                         auto_compact=auto_compact, progress=_progress.enabled(progress),
                         cache_bytes=default_cache_bytes() if cache_size is None
-                        else _bytes(cache_size, "cache size"))
+                        else _bytes(cache_size, "cache size"),
+                        storage_options=storage_options,
+                        local_dir=None if local_dir is None else os.fspath(local_dir))
 
 
 class ParquetStore:
@@ -148,8 +161,17 @@ class ParquetStore:
     def __init__(self, path: str, *, readonly: bool, retention_time_ms: int | None,
                  retention_bytes: int | None, ooo_window_ms: int | None, block_duration_ms: int,
                  max_block_duration_ms: int, bucket_duration_ms: int, wal_fsync: bool, wal_segment_bytes: int,
-                 auto_compact: bool, cache_bytes: int | None = None, progress: bool = False) -> None:
+                 auto_compact: bool, cache_bytes: int | None = None, progress: bool = False,
+                 storage_options: dict[str, Any] | None = None, local_dir: str | None = None) -> None:
         self.path = path
+        remote = _obj.is_url(path)
+        if storage_options is not None and not remote:
+            raise BadData(f"storage_options apply to stores at URLs, not {path!r}")
+        #: Local: the data directory; at a URL: the WAL, lock, histograms and staging area.
+        self.local_dir = (local_dir or _obj.default_local_dir(path)) if remote else path
+        self.fs: _obj.BlockFS = (_obj.open_fs(path, storage_options,
+                                              staging_dir=os.path.join(self.local_dir, "staging"))
+                                 if remote else _obj.LOCAL)
         self.progress = progress
         self.readonly = readonly
         self.retention_time_ms = retention_time_ms
@@ -159,9 +181,9 @@ class ParquetStore:
         self.max_block_duration_ms = max(max_block_duration_ms, block_duration_ms)
         self.bucket_duration_ms = bucket_duration_ms
         self.auto_compact = auto_compact
-        self.blocks_dir = os.path.join(path, "blocks")
-        self.wal_dir = os.path.join(path, "wal")
-        self.hist_dir = os.path.join(path, "histograms")  # native histograms (histstore)
+        self.blocks_dir = self.fs.join(path, "blocks")
+        self.wal_dir = os.path.join(self.local_dir, "wal")
+        self.hist_dir = os.path.join(self.local_dir, "histograms")  # native histograms (histstore)
         self._hhead = HistogramHead()
         self._lock = threading.RLock()
         self._block_cache: dict[str, Block] = {}
@@ -175,12 +197,15 @@ class ParquetStore:
         self._closed = False
         self._last_cut = -(1 << 62)  # the automatic flushes' last cut (see _maybe_flush)
         if readonly:
-            if not os.path.isdir(path):
+            if not (_obj.store_exists(self.fs, path) if remote else os.path.isdir(path)):
                 raise StorageError(f"{path}: no such store directory")
             self._follower = WalFollower(self.wal_dir, repair=False)
             self._replay()
             return
-        os.makedirs(self.blocks_dir, exist_ok=True)
+        if remote:
+            _obj.mark_store(self.fs, path)
+        else:
+            os.makedirs(self.blocks_dir, exist_ok=True)
         os.makedirs(self.wal_dir, exist_ok=True)
         self._take_lock()
         try:
@@ -202,7 +227,7 @@ class ParquetStore:
 
     # --- lifecycle --------------------------------------------------------------------------
     def _take_lock(self) -> None:
-        fd = os.open(os.path.join(self.path, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(os.path.join(self.local_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -220,7 +245,10 @@ class ParquetStore:
             self._lock_fd = -1
 
     def _cleanup_tmp(self) -> None:
-        for name in os.listdir(self.blocks_dir):
+        if isinstance(self.fs, _obj.ObjectStoreFS):
+            shutil.rmtree(self.fs.staging_dir, ignore_errors=True)
+            self.fs.cleanup(self.blocks_dir)
+        for name in os.listdir(self.blocks_dir) if not self.fs.remote else ():
             if name.startswith((".tmp-", ".deleted-")):
                 shutil.rmtree(os.path.join(self.blocks_dir, name), ignore_errors=True)
         for name in os.listdir(self.wal_dir):
@@ -268,7 +296,7 @@ class ParquetStore:
     def blocks(self) -> list[Block]:
         """The complete blocks on disk (refreshed from the directory)."""
         blocks = list_blocks(self.blocks_dir, self._block_cache, self._bad_blocks,
-                             quarantine=not self.readonly)
+                             quarantine=not self.readonly, fs=self.fs)
         live = {b.path for b in blocks}
         for p in [p for p in self._block_cache if p not in live]:
             # Not closed here: a querier may still read it (its files stay readable after
@@ -418,7 +446,8 @@ class ParquetStore:
             self._check_open(write=True)
             for meta in write_windows(blocks_dir or self.blocks_dir, labels, sids, refs, ts, vals,
                                       width=self.max_block_duration_ms, seq=self._seq,
-                                      bucket_ms=self.bucket_duration_ms, progress=self.progress):
+                                      bucket_ms=self.bucket_duration_ms, progress=self.progress,
+                                      fs=self.fs if blocks_dir is None else _obj.LOCAL):
                 self._seq += 1
                 on_block(meta)
 
@@ -466,7 +495,7 @@ class ParquetStore:
             refs_o, ts_o, vals_o = (refs, ts, vals) if everything else (refs[old], ts[old], vals[old])
             for _ in write_windows(self.blocks_dir, h.labels, h.sids, refs_o, ts_o, vals_o,
                                    width=width, seq=self._seq, bucket_ms=self.bucket_duration_ms,
-                                   progress=self.progress):
+                                   progress=self.progress, fs=self.fs):
                 self._seq += 1
         h.cut(cut)
         if _hist.write_file(self.hist_dir, self._hhead.cut(cut), self._seq):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from promlab.errors import StorageError
 from promlab.storage import checksum as _ck
@@ -19,6 +20,7 @@ from promlab.storage.blocks import Block, quarantine_block
 from promlab.storage.histcheck import quarantine_file as quarantine_hist_file
 from promlab.storage.histcheck import verify_file as verify_hist_file
 from promlab.storage.histstore import list_files as list_hist_files
+from promlab.storage.objectstore import LOCAL, BlockFS, is_url, open_fs
 
 __all__ = ["BlockReport", "repair_store", "verify_store"]
 
@@ -32,15 +34,20 @@ class BlockReport:
     version: int | None = None
 
 
-def verify_block(path: str) -> BlockReport:
-    """Check one block directory completely."""
+def verify_block(path: str, fs: BlockFS = LOCAL) -> BlockReport:
+    """Check one block directory completely (``fs``: where it is, see :mod:`.objectstore`)."""
     try:
-        blk = Block(path)
+        blk = Block(path, fs)
     except StorageError as exc:
         return BlockReport(path, str(exc))
     try:
         for fname, rec in blk.meta.files.items():
-            _ck.verify_file(os.path.join(path, fname), rec)
+            if fs.remote:  # one GET of the whole object, its size and CRC-32 checked
+                fh = fs.open_input(fs.join(path, fname), int(rec["size"]))
+                _ck.read_checked(fh, fs.join(path, fname), rec)
+                fh.close()
+            else:
+                _ck.verify_file(os.path.join(path, fname), rec)
         blk.index()
         for i in range(len(blk.row_group_rows())):
             blk.read_row_group(i, ["__name__", "series_id", "timestamp", "value", "value_int", "scale"])
@@ -51,8 +58,16 @@ def verify_block(path: str) -> BlockReport:
     return BlockReport(path, None, blk.meta.version)
 
 
-def verify_store(data_dir: str) -> list[BlockReport]:
-    """Every block directory of the store (not temporary, deleted or quarantined ones)."""
+def verify_store(data_dir: str, *, storage_options: dict[str, Any] | None = None) -> list[BlockReport]:
+    """Every block directory of the store (not temporary, deleted or quarantined ones).
+
+    ``data_dir`` may be a URL (``s3://bucket/prefix``, with fsspec ``storage_options``): its
+    published blocks are checked (the native histogram files of such a store are local).
+    """
+    if is_url(data_dir):
+        fs = open_fs(data_dir, storage_options, staging_dir="")
+        blocks_dir = fs.join(data_dir, "blocks")
+        return [verify_block(fs.join(blocks_dir, n), fs) for n in sorted(fs.listdir(blocks_dir))]
     blocks_dir = os.path.join(data_dir, "blocks")
     if not os.path.isdir(data_dir):
         raise StorageError(f"{data_dir}: no such store directory")

@@ -36,6 +36,7 @@ from promlab.storage.blocks import (
 from promlab.storage.checksum import file_record
 from promlab.storage.encoding import decimal_scales, encode_values
 from promlab.storage.merge import gather_runs
+from promlab.storage.objectstore import LOCAL, BlockFS, ObjectStoreFS
 from promlab.storage.wal import fsync_path
 
 __all__ = ["BlockWriter", "write_block", "write_windows"]
@@ -49,29 +50,44 @@ _WRITE_OPTIONS: dict[str, object] = {
 }
 
 
+CHUNK_COLUMNS = ("chunk_min_time", "chunk_max_time", "chunk_row_start", "chunk_row_count")
+
+
 def _series_table(labels: Sequence[Labels], sids: npt.NDArray[np.int64],
                   mins: npt.NDArray[np.int64], maxs: npt.NDArray[np.int64],
                   row_start: npt.NDArray[np.int64], counts: npt.NDArray[np.int64],
                   ranks: npt.NDArray[np.int64]) -> pa.Table:
-    n = len(labels)
+    """The series index (format 4): one row per series in label order, its chunks as lists.
+
+    ``labels`` ... ``ranks`` are per chunk; ``ranks`` (the series' label-order position) runs
+    over ``0 .. nseries - 1``.
+    """
+    order = np.lexsort((mins, ranks))
+    ranks = ranks[order]
+    new = np.ones(ranks.shape[0], bool)
+    new[1:] = ranks[1:] != ranks[:-1]
+    first = np.flatnonzero(new)
+    nser = int(first.shape[0])
+    if nser and not np.array_equal(ranks[first], np.arange(nser)):
+        raise ValueError("series ranks are not 0 .. n-1")
+    ser_labels = [labels[int(i)] for i in order[first].tolist()]
     cols: dict[str, list[str | None]] = {}
-    for i, ls in enumerate(labels):
+    for i, ls in enumerate(ser_labels):
         for k, v in ls.pairs:
             col = cols.get(k)
             if col is None:
-                col = cols[k] = [None] * n
+                col = cols[k] = [None] * nser
             col[i] = v
-    data: dict[str, Any] = {"series_id": pa.array(sids, pa.int64())}
+    data: dict[str, Any] = {"series_id": pa.array(sids[order[first]], pa.int64())}
     colmap = {}
     for k in sorted(cols):
         cname = f"label:{k}" if k in RESERVED else k
         colmap[cname] = k
         data[cname] = pa.array(cols[k], pa.string())
-    data["min_time"] = pa.array(mins).cast(TS_TYPE)
-    data["max_time"] = pa.array(maxs).cast(TS_TYPE)
-    data["row_start"] = pa.array(row_start, pa.int64())
-    data["row_count"] = pa.array(counts, pa.int64())
-    data["series_rank"] = pa.array(ranks, pa.int64())
+    offsets = pa.array(np.append(first, ranks.shape[0]).astype(np.int32))
+    for cname, arr, typ in zip(CHUNK_COLUMNS, (mins, maxs, row_start, counts),
+                               (TS_TYPE, TS_TYPE, pa.int64(), pa.int64()), strict=True):
+        data[cname] = pa.ListArray.from_arrays(offsets, pa.array(arr[order]).cast(typ))
     table = pa.table(data)
     return table.replace_schema_metadata({"promlab.label_columns": json.dumps(colmap)})
 
@@ -94,19 +110,24 @@ class BlockWriter:
         The block's range ``[start, end)``.
     bucket_ms
         Time bucket width (rows grouped by bucket after the metric), or None.
+    fs
+        Where ``blocks_dir`` is; over object storage the block is written in the local staging
+        directory and uploaded by :meth:`finish` (``meta.json`` last).
 
     Memory: the pending rows (below two row groups) plus what one ``add`` is given; the
     series table (one row per chunk) is kept until :meth:`finish`.
     """
 
     def __init__(self, blocks_dir: str, name_dict: Sequence[str], *, start: int, end: int,
-                 bucket_ms: int | None = None) -> None:
+                 bucket_ms: int | None = None, fs: BlockFS = LOCAL) -> None:
         self.blocks_dir = blocks_dir
+        self.fs = fs
         self.start, self.end, self.bucket_ms = start, end, bucket_ms
         self._dict = pa.array(list(name_dict), pa.string())
         self._code = {n: i for i, n in enumerate(name_dict)}
         self.ulid = new_ulid()
-        self.tmp = os.path.join(blocks_dir, f".tmp-{self.ulid}")
+        staging = fs.staging_dir if isinstance(fs, ObjectStoreFS) else blocks_dir
+        self.tmp = os.path.join(staging, f".tmp-{self.ulid}")
         os.makedirs(self.tmp)
         self._writer: pq.ParquetWriter | None = None
         self._pending: list[pa.Table] = []
@@ -257,7 +278,10 @@ class BlockWriter:
             # One row group: each label column has one dictionary, read back as the index's
             # codes and values without re-encoding (``read_dictionary``).
             pq.write_table(series, os.path.join(tmp, SERIES_FILE), compression="zstd",
-                           write_page_checksum=True, row_group_size=max(1, series.num_rows))
+                           write_page_checksum=True, row_group_size=max(1, series.num_rows),
+                           use_dictionary=[c for c in series.column_names
+                                           if c not in CHUNK_COLUMNS],
+                           column_encoding={c: "DELTA_BINARY_PACKED" for c in CHUNK_COLUMNS})
             files = {SAMPLES_FILE: file_record(os.path.join(tmp, SAMPLES_FILE), row_groups=True),
                      SERIES_FILE: file_record(os.path.join(tmp, SERIES_FILE))}
             meta = BlockMeta(self.ulid, start, self.end,
@@ -266,6 +290,10 @@ class BlockWriter:
                              self._nser, self._rows, seq, level, tuple(sources), files)
             with open(os.path.join(tmp, META_FILE), "w") as f:
                 json.dump(meta.to_json(), f, indent=1)
+            if isinstance(self.fs, ObjectStoreFS):
+                self.fs.publish(tmp, self.fs.join(self.blocks_dir, meta.dirname))
+                shutil.rmtree(tmp, ignore_errors=True)
+                return meta
             for name in (SAMPLES_FILE, SERIES_FILE, META_FILE):
                 fsync_path(os.path.join(tmp, name))
             fsync_path(tmp)
@@ -289,7 +317,7 @@ def write_block(blocks_dir: str, labels: Sequence[Labels], sids: npt.NDArray[np.
                 group: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
                 values: npt.NDArray[np.float64], *, start: int, end: int, seq: int,
                 level: int = 1, sources: Sequence[str] = (),
-                bucket_ms: int | None = None) -> BlockMeta:
+                bucket_ms: int | None = None, fs: BlockFS = LOCAL) -> BlockMeta:
     """Write one block atomically and return its meta.
 
     ``group`` indexes ``labels``/``sids``; samples must be sorted by ``(group, ts)`` and unique.
@@ -299,7 +327,7 @@ def write_block(blocks_dir: str, labels: Sequence[Labels], sids: npt.NDArray[np.
     metric).
     """
     writer = BlockWriter(blocks_dir, sorted({ls.name for ls in labels}), start=start, end=end,
-                         bucket_ms=bucket_ms)
+                         bucket_ms=bucket_ms, fs=fs)
     try:
         writer.add(labels, sids, group, ts, values)
     except BaseException:
@@ -311,7 +339,8 @@ def write_block(blocks_dir: str, labels: Sequence[Labels], sids: npt.NDArray[np.
 def write_windows(blocks_dir: str, labels: Sequence[Labels], sids: npt.NDArray[np.int64],
                   group: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
                   values: npt.NDArray[np.float64], *, width: int, seq: int,
-                  bucket_ms: int | None, progress: bool | None) -> Iterator[BlockMeta]:
+                  bucket_ms: int | None, progress: bool | None,
+                  fs: BlockFS = LOCAL) -> Iterator[BlockMeta]:
     """:func:`write_block` for each ``width``-aligned window the samples fall in, oldest first.
 
     Samples are sorted as for :func:`write_block` (and non-empty). Yields each block's meta once
@@ -332,4 +361,4 @@ def write_windows(blocks_dir: str, labels: Sequence[Labels], sids: npt.NDArray[n
             m = window == w
             r, t, v = group[m], ts[m], values[m]
         yield write_block(blocks_dir, labels, sids, r, t, v, start=w * width, end=(w + 1) * width,
-                          seq=seq + k, bucket_ms=bucket_ms)
+                          seq=seq + k, bucket_ms=bucket_ms, fs=fs)

@@ -1,0 +1,425 @@
+"""Where a store's blocks live: a local directory or an fsspec URL (``s3://bucket/prefix``).
+
+Blocks are read, listed, written, moved and deleted through a :class:`BlockFS`: :data:`LOCAL`
+(plain directories, the default) or an :class:`ObjectStoreFS` over any fsspec filesystem.
+The WAL, the writer's lock and the native-histogram files of a store at a URL stay on local
+disk (:func:`default_local_dir`).
+
+Over object storage:
+
+* **Publishing is atomic.** A block is written into a local staging directory, then its data
+  files are uploaded and ``meta.json`` last; readers list blocks by their ``meta.json``
+  (one ``LIST`` of the ``blocks/`` prefix), so a reader never sees half a block. A deleted
+  block loses its ``meta.json`` first; its data files are deleted after
+  :attr:`ObjectStoreFS.delete_grace_s` (a reader that listed it may still be reading), and
+  leftovers of a crashed upload or deletion are removed when a writer opens the store.
+* **Reads are selective.** Files are read with ranged ``GET``\\ s (no read-ahead): the series
+  index whole, then the footer and the row groups a query needs, each verified against its
+  recorded CRC-32 and kept in a small per-file range cache so Parquet decodes the same bytes
+  without fetching them again. :attr:`ObjectStoreFS.bytes_read` and :attr:`requests` count
+  what was fetched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+
+from promlab.errors import StorageError
+
+__all__ = ["LOCAL", "BlockFS", "ObjectStoreFS", "default_local_dir", "is_url", "mark_store", "open_fs",
+           "store_exists"]
+
+META_FILE = "meta.json"
+#: Bytes fetched at once when a read touches a file's end (Parquet's footer and its length).
+TAIL_BYTES = 64 * 1024
+
+
+def is_url(path: str | os.PathLike[str]) -> bool:
+    """True for ``scheme://...`` locations other than ``file://``."""
+    s = os.fspath(path)
+    return "://" in s and not s.startswith("file://")
+
+
+def default_local_dir(url: str) -> str:
+    """The local directory (WAL, lock, staging) of the store at ``url``:
+    ``$XDG_CACHE_HOME/promlab/stores/<hash of url>`` (``~/.cache`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    digest = hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16]
+    return os.path.join(base, "promlab", "stores", digest)
+
+
+class BlockFS:
+    """Block directories on the local filesystem (what every remote filesystem overrides)."""
+
+    remote = False
+
+    def join(self, *parts: str) -> str:
+        return os.path.join(*parts)
+
+    def read_bytes(self, path: str) -> bytes:
+        with open(path, "rb") as f:
+            return f.read()
+
+    def size(self, path: str) -> int:
+        return os.path.getsize(path)
+
+    def open_input(self, path: str, size: int | None = None) -> Any:
+        """An Arrow random-access file (``read_at``, ``read_buffer``) over ``path``."""
+        return pa.OSFile(path, "rb")
+
+    def listdir(self, path: str) -> list[str]:
+        """Names in ``path`` (raises FileNotFoundError when there is no such directory)."""
+        return os.listdir(path)
+
+    def block_exists(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def dir_size(self, path: str) -> int:
+        return sum(os.path.getsize(os.path.join(path, n)) for n in os.listdir(path))
+
+    def remove_block(self, path: str) -> None:
+        """Remove a block directory: out of sight first (rename), then deleted."""
+        parent, name = os.path.split(path)
+        trash = os.path.join(parent, f".deleted-{name}")
+        try:
+            os.rename(path, trash)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def move(self, src: str, dst: str) -> None:
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        os.rename(src, dst)
+
+    def write_text(self, path: str, text: str) -> None:
+        with open(path, "w") as f:
+            f.write(text)
+
+
+#: The local filesystem.
+LOCAL = BlockFS()
+
+
+class _RangeFile:
+    """A read-only Python file over one object: ranged fetches, a small cache of fetched ranges.
+
+    Wrapped in :class:`pyarrow.PythonFile` for Parquet. A read inside a range fetched before
+    (a row group whose CRC was just checked, the footer) is served from memory.
+    """
+
+    def __init__(self, fs: ObjectStoreFS, path: str, size: int) -> None:
+        self._fs, self._path, self._size = fs, path, size
+        self._pos = 0
+        self._ranges: OrderedDict[int, bytes] = OrderedDict()  # offset -> bytes, LRU first
+        self._held = 0
+        self.closed = False
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = (0, self._pos, self._size)[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def _cached(self, pos: int, n: int) -> bytes | None:
+        for off, buf in self._ranges.items():
+            if off <= pos and pos + n <= off + len(buf):
+                self._ranges.move_to_end(off)
+                return buf if (off == pos and n == len(buf)) else buf[pos - off:pos - off + n]
+        return None
+
+    def read(self, n: int = -1) -> bytes:
+        pos = self._pos
+        if n is None or n < 0 or pos + n > self._size:
+            n = self._size - pos
+        if n <= 0:
+            return b""
+        data = self._cached(pos, n)
+        if data is None:
+            lo, hi = pos, pos + n
+            if lo >= self._size - TAIL_BYTES:
+                lo, hi = max(0, self._size - TAIL_BYTES), self._size
+            buf = self._fs.fetch(self._path, lo, hi)
+            if len(buf) != hi - lo:
+                raise OSError(f"{self._path}: short read ({len(buf)} of {hi - lo} bytes)")
+            self._keep(lo, buf)
+            data = buf if (lo == pos and hi == pos + n) else buf[pos - lo:pos - lo + n]
+        self._pos = pos + n
+        return data
+
+    def _keep(self, off: int, buf: bytes) -> None:
+        old = self._ranges.pop(off, None)
+        self._held -= len(old) if old is not None else 0
+        self._ranges[off] = buf
+        self._held += len(buf)
+        while self._held > self._fs.range_cache_bytes and len(self._ranges) > 1:
+            _, dropped = self._ranges.popitem(last=False)
+            self._held -= len(dropped)
+
+    def close(self) -> None:
+        self.closed = True
+        self._ranges.clear()
+        self._held = 0
+
+
+class ObjectStoreFS(BlockFS):
+    """Block directories under an fsspec URL, with counters of what was transferred.
+
+    Parameters
+    ----------
+    fs
+        The fsspec filesystem (``s3fs.S3FileSystem``, ...).
+    staging_dir
+        A local directory where blocks are written before they are uploaded.
+    range_cache_bytes
+        Per open file, how many fetched bytes are kept for repeated reads.
+    """
+
+    remote = True
+
+    def __init__(self, fs: Any, *, staging_dir: str, range_cache_bytes: int = 64 << 20) -> None:
+        self.fs = fs
+        self.staging_dir = staging_dir
+        self.range_cache_bytes = range_cache_bytes
+        #: Seconds a deleted block's data files stay readable after its ``meta.json`` is gone.
+        self.delete_grace_s = 60.0
+        #: Called with each uploaded object's path, data files first and ``meta.json`` last.
+        self.after_upload: Callable[[str], object] | None = None
+        self.bytes_read = 0
+        self.bytes_written = 0
+        self.requests = 0
+        self._count_lock = threading.Lock()
+        self._sizes: dict[str, int] = {}  # object path (no protocol) -> size, from listings
+        self._trash: list[tuple[float, str]] = []  # (deletion time, block path)
+
+    # --- paths and counters ---------------------------------------------------------------------
+    def _key(self, path: str) -> str:
+        return str(self.fs._strip_protocol(path))
+
+    def join(self, *parts: str) -> str:
+        return "/".join([parts[0].rstrip("/"), *(p.strip("/") for p in parts[1:])])
+
+    def _count(self, read: int = 0, written: int = 0) -> None:
+        with self._count_lock:
+            self.bytes_read += read
+            self.bytes_written += written
+            self.requests += 1
+
+    def counters(self) -> dict[str, int]:
+        """``bytes_read``, ``bytes_written`` and ``requests`` so far."""
+        with self._count_lock:
+            return {"bytes_read": self.bytes_read, "bytes_written": self.bytes_written,
+                    "requests": self.requests}
+
+    def fetch(self, path: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of ``path`` (one ranged GET)."""
+        try:
+            data = bytes(self.fs.cat_file(self._key(path), start=start, end=end))
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            raise OSError(f"{path}: read failed: {exc}") from exc
+        self._count(read=len(data))
+        return data
+
+    # --- BlockFS ----------------------------------------------------------------------------------
+    def read_bytes(self, path: str) -> bytes:
+        try:
+            data = bytes(self.fs.cat_file(self._key(path)))
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            raise OSError(f"{path}: read failed: {exc}") from exc
+        self._count(read=len(data))
+        return data
+
+    def size(self, path: str) -> int:
+        key = self._key(path)
+        got = self._sizes.get(key)
+        if got is None:
+            self._count()
+            got = int(self.fs.size(key))
+        return got
+
+    def open_input(self, path: str, size: int | None = None) -> Any:
+        return pa.PythonFile(_RangeFile(self, path, self.size(path) if size is None else size), mode="r")
+
+    def _find(self, path: str) -> dict[str, dict[str, Any]]:
+        key = self._key(path)
+        self.fs.invalidate_cache(key)
+        self._count()
+        try:
+            found = self.fs.find(key, detail=True)
+        except FileNotFoundError:
+            return {}
+        assert isinstance(found, dict)
+        return found
+
+    def listdir(self, path: str) -> list[str]:
+        """The complete blocks under ``path`` (those with a ``meta.json``): one listing."""
+        key = self._key(path).rstrip("/")
+        names = []
+        for p, info in self._find(path).items():
+            self._sizes[p] = int(info.get("size") or 0)
+            rel = p[len(key) + 1:].split("/")
+            if len(rel) == 2 and rel[1] == META_FILE:
+                names.append(rel[0])
+        return names
+
+    def block_exists(self, path: str) -> bool:
+        meta = self._key(self.join(path, META_FILE))
+        self.fs.invalidate_cache(meta)
+        self._count()
+        return bool(self.fs.exists(meta))
+
+    def dir_size(self, path: str) -> int:
+        prefix = self._key(path).rstrip("/") + "/"
+        sizes = [s for p, s in self._sizes.items() if p.startswith(prefix)]
+        if not sizes:
+            sizes = [int(i.get("size") or 0) for i in self._find(path).values()]
+        return sum(sizes)
+
+    def remove_block(self, path: str) -> None:
+        """Unpublish the block now (its ``meta.json``); delete its data after the grace time."""
+        try:
+            self.fs.rm_file(self._key(self.join(path, META_FILE)))
+            self._count()
+        except FileNotFoundError:
+            return
+        self._trash.append((time.monotonic(), path))
+        self.purge()
+
+    def purge(self, *, everything: bool = False) -> None:
+        """Delete the data of blocks removed more than :attr:`delete_grace_s` ago."""
+        now = time.monotonic()
+        keep = []
+        for t, path in self._trash:
+            if everything or now - t >= self.delete_grace_s:
+                self._rm_tree(path)
+            else:
+                keep.append((t, path))
+        self._trash = keep
+
+    def _rm_tree(self, path: str) -> None:
+        key = self._key(path)
+        try:
+            self.fs.rm(key, recursive=True)
+            self._count()
+        except FileNotFoundError:
+            pass
+        prefix = key.rstrip("/") + "/"
+        for p in [p for p in self._sizes if p.startswith(prefix)]:
+            del self._sizes[p]
+
+    def cleanup(self, blocks_dir: str) -> list[str]:
+        """Remove block prefixes without ``meta.json`` older than the grace time (a crashed
+        upload or deletion); returns them."""
+        key = self._key(blocks_dir).rstrip("/")
+        dirs: dict[str, list[Any]] = {}
+        for p, info in self._find(blocks_dir).items():
+            rel = p[len(key) + 1:].split("/")
+            if len(rel) == 2 and not rel[0].startswith("."):
+                dirs.setdefault(rel[0], []).append((rel[1], info))
+        cutoff = time.time() - self.delete_grace_s
+        removed = []
+        for name, files in dirs.items():
+            if any(f == META_FILE for f, _ in files):
+                continue
+            stamps = [_mtime(i) for _, i in files]
+            if all(s is not None and s < cutoff for s in stamps):
+                self._rm_tree(self.join(blocks_dir, name))
+                removed.append(name)
+        return removed
+
+    def move(self, src: str, dst: str) -> None:
+        self.fs.mv(self._key(src), self._key(dst), recursive=True)
+        self._count()
+
+    def write_text(self, path: str, text: str) -> None:
+        data = text.encode()
+        self.fs.pipe_file(self._key(path), data)
+        self._count(written=len(data))
+
+    def exists(self, path: str) -> bool:
+        key = self._key(path)
+        self.fs.invalidate_cache(key)
+        self._count()
+        return bool(self.fs.exists(key))
+
+    def publish(self, local_dir: str, dest: str) -> None:
+        """Upload the block in ``local_dir`` to ``dest``: data files first, ``meta.json`` last."""
+        names = sorted(os.listdir(local_dir))
+        if META_FILE not in names:
+            raise StorageError(f"{local_dir}: no {META_FILE} to publish")
+        for name in [n for n in names if n != META_FILE] + [META_FILE]:
+            local = os.path.join(local_dir, name)
+            target = self.join(dest, name)
+            try:
+                self.fs.put_file(local, self._key(target))
+            except Exception as exc:
+                raise StorageError(f"{target}: upload failed: {exc}") from exc
+            size = os.path.getsize(local)
+            self._count(written=size)
+            self._sizes[self._key(target)] = size
+            if self.after_upload is not None:
+                self.after_upload(target)
+
+
+def _mtime(info: dict[str, Any]) -> float | None:
+    t = info.get("LastModified") or info.get("mtime") or info.get("last_modified")
+    if t is None:
+        return None
+    if isinstance(t, int | float):
+        return float(t)
+    ts = getattr(t, "timestamp", None)
+    return float(ts()) if callable(ts) else None
+
+
+def open_fs(url: str, storage_options: dict[str, Any] | None, *, staging_dir: str) -> ObjectStoreFS:
+    """The :class:`ObjectStoreFS` of ``url`` (fsspec ``storage_options`` passed through)."""
+    try:
+        import fsspec
+    except ImportError as exc:  # pragma: no cover - fsspec comes with the s3 extra
+        raise StorageError("stores at URLs need fsspec (pip install promlab[s3])") from exc
+    try:
+        fs, _ = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    except (ImportError, ValueError) as exc:
+        raise StorageError(f"{url}: cannot open: {exc}") from exc
+    return ObjectStoreFS(fs, staging_dir=staging_dir)
+
+
+#: The object a writer puts at the root of a store at a URL (how readers know it is one).
+STORE_MARKER = "promlab-store.json"
+
+
+def mark_store(fs: BlockFS, url: str) -> None:
+    """Write the store marker at ``url`` unless it is there."""
+    assert isinstance(fs, ObjectStoreFS)
+    path = fs.join(url, STORE_MARKER)
+    if not fs.exists(path):
+        fs.write_text(path, '{"format": "promlab-store", "blocks": "blocks/"}\n')
+
+
+def store_exists(fs: BlockFS, url: str) -> bool:
+    """True when a writer has opened a store at ``url`` (its marker is there)."""
+    assert isinstance(fs, ObjectStoreFS)
+    return fs.exists(fs.join(url, STORE_MARKER))
