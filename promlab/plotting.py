@@ -8,7 +8,10 @@
   grey min–max band (1,000 noisy overlapping lines take Agg seconds and say nothing);
 - ``kind="stacked"`` stacks the series (missing samples count as 0);
 - ``kind="heatmap"`` draws histogram ``_bucket`` series (e.g. ``rate(x_bucket[5m])``) as a time
-  × bucket heat map of the per-bucket (non-cumulative) values.
+  × bucket heat map of the per-bucket (non-cumulative) values;
+- a frame of native histograms (a ``histogram`` column, e.g. ``rate(x[5m])``) is always drawn as
+  a time × bucket heat map, colour = the bucket's count (or rate), buckets named by their upper
+  bound, series summed bucket by bucket (:func:`native_bucket_matrix`).
 
 No function here selects a backend (``matplotlib.use`` is never called): with ``ax=None`` a new
 figure comes from ``matplotlib.pyplot`` (what ``df.plot()`` does, so Jupyter's inline backend
@@ -47,6 +50,7 @@ __all__ = [
     "bucket_matrix",
     "figure_png",
     "legend_names",
+    "native_bucket_matrix",
     "new_figure",
     "plot_frame",
     "series_grid",
@@ -205,8 +209,12 @@ def plot_frame(df: pd.DataFrame, *, ax: Axes | None = None, kind: PlotKind = "li
     title = title if title is not None else str(df.attrs.get("query", ""))
     if title:
         ax.set_title(title, fontsize="medium", loc="left")
-    if kind == "heatmap":
-        _heatmap(ax, bucket_matrix(df), tz)
+    native = "histogram" in df.columns and df.prom.histograms() is not None
+    if native and kind == "stacked":
+        raise ValueError("native histograms plot as a heatmap, not stacked")
+    if kind == "heatmap" or native:
+        _heatmap(ax, native_bucket_matrix(df) if native else bucket_matrix(df), tz,
+                 ylabel="bucket (upper bound)" if native else "le")
         return ax
     times, grid, labels = series_grid(df)
     times, grid = break_gaps(times, grid, df.attrs.get("step"))
@@ -325,7 +333,31 @@ def bucket_matrix(df: pd.DataFrame) -> BucketMatrix:
                         counts=np.clip(counts, 0.0, None))
 
 
-def _heatmap(ax: Axes, bm: BucketMatrix, tz: str) -> None:
+def native_bucket_matrix(df: pd.DataFrame) -> BucketMatrix:
+    """Per-bucket counts of a frame's native histograms (``df.prom.buckets()``), summed over
+    series with the same bucket bounds; a bucket a histogram does not list counts 0 there.
+
+    ``upper`` is ordered by upper then lower bound (negative buckets, the zero bucket, then
+    the positive ones); a timestamp without any histogram is not a row.
+
+    Raises
+    ------
+    ValueError
+        When the frame has no native histogram rows.
+    """
+    if df.prom.histograms() is None:
+        raise ValueError("the frame has no native histogram rows")
+    b = df.prom.buckets()
+    table = b.pivot_table(index="timestamp", columns=["upper", "lower"], values="count",
+                          aggfunc="sum", fill_value=0.0).sort_index(axis=1)
+    times = pd.DatetimeIndex(table.index)
+    if times.tz is None:
+        times = times.tz_localize("UTC")
+    upper = table.columns.get_level_values(0).to_numpy(np.float64)
+    return BucketMatrix(times=times, upper=upper, counts=table.to_numpy(np.float64))
+
+
+def _heatmap(ax: Axes, bm: BucketMatrix, tz: str, ylabel: str = "le") -> None:
     x, zone = _axis_times(bm.times, tz)
     _date_axis(ax)
     ax.set_xlabel(f"time ({zone})")
@@ -340,7 +372,10 @@ def _heatmap(ax: Axes, bm: BucketMatrix, tz: str) -> None:
     edges_y = np.arange(len(bm.upper) + 1) - 0.5
     mesh = ax.pcolormesh(edges_x, edges_y, bm.counts.T, cmap="viridis", shading="flat")
     ax.xaxis_date()
-    ax.set_yticks(np.arange(len(bm.upper)))
-    ax.set_yticklabels(["+Inf" if math.isinf(u) else f"{u:g}" for u in bm.upper.tolist()])
-    ax.set_ylabel("le")
+    every = max(1, math.ceil(len(bm.upper) / 24))  # at most ~24 tick labels
+    ticks = np.arange(0, len(bm.upper), every)
+    ax.set_yticks(ticks)
+    ax.set_yticklabels([("+Inf" if u > 0 else "-Inf") if math.isinf(u) else f"{u:g}"
+                        for u in bm.upper[ticks].tolist()])
+    ax.set_ylabel(ylabel)
     ax.figure.colorbar(mesh, ax=ax)

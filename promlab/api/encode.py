@@ -167,7 +167,9 @@ def query_response(result: Result, *, stats: dict[str, Any] | None = None,
     :func:`success`, written directly for vector and matrix results of range and instant
     queries: the API's cost stays small beside the evaluation's)."""
     value = result.value
-    if not isinstance(value, Vector) or result.result_type not in ("vector", "matrix"):
+    # Native histogram samples take the engine's encoder (histresults.histogram_json).
+    if not isinstance(value, Vector) or value.histograms is not None or \
+            result.result_type not in ("vector", "matrix"):
         data, warnings = query_data(result, stats=stats, limit=limit)
         return success(data, warnings=warnings, infos=result.annotations.infos)
     text, cut = _vector_result(result, value, limit)

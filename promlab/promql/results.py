@@ -5,9 +5,22 @@ A result frame has one column per label name (``__name__`` first when present), 
 ``df.attrs`` carries ``query``, ``result_type`` (as the Prometheus API names it), ``start``,
 ``end`` and ``step`` of the evaluation, and the ``warnings``/``infos`` annotations.
 
-Label columns keep every label, losslessly: a label named ``timestamp`` or ``value`` (which
-would collide with the sample columns), or whose name already starts with ``label:``, gets the
-column ``"label:" + name`` (so ``count_values("value", x)`` gives a ``label:value`` column). Any
+Native histograms: when any sample of the result is a native histogram, the frame has a fourth
+sample column ``histogram`` (object dtype): the sample's
+:class:`~promlab.model.histogram.FloatHistogram` on a histogram row (whose ``value`` is NaN),
+``None`` on a float row. Without histogram samples the column is absent.
+``df.prom.buckets()`` expands the histogram rows into a tidy frame of one row per non-empty
+bucket (label columns, ``timestamp``, ``boundary``, ``lower``, ``upper``, ``count``;
+``boundary`` is the Prometheus API's boundary rule, :data:`BOUNDARY_RULES`);
+``df.prom.wide(histogram="count")`` (or ``"sum"``) widens a histogram frame by one of the
+histograms' scalar fields, and ``df.prom.plot()`` draws a bucket heat map. The API JSON carries
+histogram samples as Prometheus does: ``"histogram"`` (instant vectors) and ``"histograms"``
+(matrices, beside ``"values"``) points of ``{"count", "sum", "buckets"}`` objects
+(:func:`promlab.promql.histresults.histogram_json`).
+
+Label columns keep every label, losslessly: a label named ``timestamp``, ``value`` or
+``histogram`` (which would collide with the sample columns), or whose name already starts
+with ``label:``, gets the column ``"label:" + name`` (so ``count_values("value", x)`` gives a ``label:value`` column). Any
 other label's column is its name. :func:`label_column` and :func:`column_label` are the two
 directions; ``df.prom`` maps the columns back, so :meth:`PromAccessor.wide` and
 :meth:`PromAccessor.to_prometheus_json` see the real label names.
@@ -45,10 +58,12 @@ import pandas as pd
 
 from promlab.model import METRIC_NAME, Labels
 from promlab.model.value import format_float
+from promlab.promql.histresults import BOUNDARY_RULES, buckets_frame, histogram_json
 from promlab.promql.parser.ast import Expr
 from promlab.promql.values import I64, Annotations, Matrix, Scalar, String, Vector
 
 __all__ = [
+    "BOUNDARY_RULES",
     "LABEL_COLUMN_PREFIX",
     "PromAccessor",
     "Result",
@@ -60,7 +75,7 @@ __all__ = [
     "to_frame",
 ]
 
-_RESERVED = ("timestamp", "value")
+_RESERVED = ("timestamp", "value", "histogram")
 LABEL_COLUMN_PREFIX = "label:"
 
 
@@ -170,13 +185,15 @@ def _string_column(per_series: list[str | None], series_idx: np.ndarray) -> Any:
 
 
 def _frame(labels: list[Labels], series_idx: np.ndarray, ts_ms: np.ndarray,
-           values: np.ndarray | list[Any]) -> pd.DataFrame:
+           values: np.ndarray | list[Any], hists: np.ndarray | None = None) -> pd.DataFrame:
     cols: dict[str, Any] = {}
     for name in _label_columns(labels):
         cols[label_column(name)] = _string_column([ls.get(name) for ls in labels], series_idx)
     cols["timestamp"] = _ts_array(ts_ms)
     cols["value"] = np.asarray(values, np.float64) if isinstance(values, np.ndarray) else \
         np.asarray(values, dtype=object)
+    if hists is not None and any(h is not None for h in hists.tolist()):
+        cols["histogram"] = np.asarray(hists, dtype=object)
     return pd.DataFrame(cols, index=pd.RangeIndex(len(ts_ms)))
 
 
@@ -189,8 +206,8 @@ def to_frame(result: Result) -> pd.DataFrame:
     elif isinstance(value, String):
         df = _frame([], np.zeros(1, np.int64), steps[:1], [value.value])
     elif isinstance(value, Vector | Matrix):
-        series, ts, vals = _samples(value, steps)
-        df = _frame(value.labels, series, ts, vals)
+        series, ts, vals, hists = _samples(value, steps)
+        df = _frame(value.labels, series, ts, vals, hists)
     else:  # pragma: no cover
         raise TypeError(f"unexpected result value {type(value).__name__}")
     df.attrs.update({
@@ -205,18 +222,22 @@ def to_frame(result: Result) -> pd.DataFrame:
     return df
 
 
-def _samples(value: Vector | Matrix, steps_ms: I64) -> tuple[I64, I64, np.ndarray]:
-    """Series index, timestamp and value of every sample, grouped by series in series order."""
+def _samples(value: Vector | Matrix, steps_ms: I64,
+             ) -> tuple[I64, I64, np.ndarray, np.ndarray | None]:
+    """Series index, timestamp, value and histogram (an object array, or None when the value
+    holds no histograms) of every sample, grouped by series in series order."""
     if isinstance(value, Vector):
         rows, cols = np.nonzero(value.present)  # row-major: grouped by series
-        return rows.astype(np.int64), steps_ms[cols], value.values[rows, cols]
+        hists = None if value.histograms is None else value.histograms[rows, cols]
+        return rows.astype(np.int64), steps_ms[cols], value.values[rows, cols], hists
     lo, hi = value.window_bounds()
     a, b = lo[:, 0].astype(np.int64), hi[:, 0].astype(np.int64)  # an instant query: one step
     n = b - a
     series = np.repeat(np.arange(len(value.labels), dtype=np.int64), n)
     starts = np.repeat(a - (np.cumsum(n) - n), n)
     take = starts + np.arange(int(n.sum()), dtype=np.int64)
-    return series, value.ts_ms[take], value.values[take]
+    hists = None if value.histograms is None else value.histograms[take]
+    return series, value.ts_ms[take], value.values[take], hists
 
 
 def result_to_json(result: Result) -> dict[str, Any]:
@@ -224,7 +245,9 @@ def result_to_json(result: Result) -> dict[str, Any]:
 
     Encoded from the engine's label sets and arrays, not from a DataFrame: every label is kept
     whatever its name. Timestamps are float seconds (whole seconds as ints), sample values
-    strings formatted like Go (:func:`format_sample_value`).
+    strings formatted like Go (:func:`format_sample_value`). Histogram samples go to the
+    ``"histogram"``/``"histograms"`` keys as Prometheus writes them (a series of a matrix may
+    have ``"values"``, ``"histograms"`` or both; see :mod:`promlab.promql.histresults`).
 
     Examples
     --------
@@ -241,14 +264,14 @@ def result_to_json(result: Result) -> dict[str, Any]:
         text = value.value if isinstance(value, String) else format_sample_value(
             float(value.values[0]))
         return {"resultType": rtype, "result": [format_timestamp(int(steps[0])), text]}
-    series, ts, vals = _samples(value, steps)
+    series, ts, vals, hists = _samples(value, steps)
     offsets = np.searchsorted(series, np.arange(len(value.labels) + 1))
     return {"resultType": rtype,
-            "result": _encode_series(rtype, value.labels, offsets, ts, vals)}
+            "result": _encode_series(rtype, value.labels, offsets, ts, vals, hists)}
 
 
 def _encode_series(rtype: str, labels: list[Labels], offsets: I64, ts_ms: I64,
-                   values: np.ndarray) -> list[dict[str, Any]]:
+                   values: np.ndarray, hists: np.ndarray | None = None) -> list[dict[str, Any]]:
     """API series objects: series ``i``'s points are rows ``offsets[i]:offsets[i+1]``."""
     ts_text = _format_column(np.asarray(ts_ms, np.int64), format_timestamp)
     bits = np.ascontiguousarray(values, np.float64).view(np.int64)
@@ -257,13 +280,28 @@ def _encode_series(rtype: str, labels: list[Labels], offsets: I64, ts_ms: I64,
         float(np.int64(b).view(np.float64))))
     out: list[dict[str, Any]] = []
     key = "value" if rtype == "vector" else "values"
+    is_hist = None if hists is None else np.fromiter(
+        (h is not None for h in hists.tolist()), bool, len(hists))
     for i, ls in enumerate(labels):
         a, b = int(offsets[i]), int(offsets[i + 1])
         if a == b:
             continue
-        points = [[t, v] for t, v in zip(ts_text[a:b].tolist(), val_text[a:b].tolist(),
-                                          strict=True)]
-        out.append({"metric": ls.to_dict(), key: points[0] if rtype == "vector" else points})
+        if is_hist is None or not is_hist[a:b].any():
+            points = [[t, v] for t, v in zip(ts_text[a:b].tolist(), val_text[a:b].tolist(),
+                                              strict=True)]
+            out.append({"metric": ls.to_dict(), key: points[0] if rtype == "vector" else points})
+            continue
+        assert hists is not None
+        item: dict[str, Any] = {"metric": ls.to_dict()}
+        floats = [[ts_text[k], val_text[k]] for k in range(a, b) if not is_hist[k]]
+        hpoints = [[ts_text[k], histogram_json(hists[k])] for k in range(a, b) if is_hist[k]]
+        if rtype == "vector":
+            item.update({"value": floats[0]} if floats else {"histogram": hpoints[0]})
+        else:
+            if floats:
+                item["values"] = floats
+            item["histograms"] = hpoints
+        out.append(item)
     return out
 
 
@@ -298,7 +336,8 @@ class PromAccessor:
         return self._df.alerts.plot_timeline(*args, **kwargs)
 
     def label_columns(self) -> list[str]:
-        """The frame's label columns (every column but ``timestamp`` and ``value``)."""
+        """The frame's label columns (every column but ``timestamp``, ``value`` and
+        ``histogram``)."""
         return [c for c in self._df.columns if c not in _RESERVED]
 
     def series(self) -> tuple[np.ndarray, list[Labels]]:
@@ -321,20 +360,62 @@ class PromAccessor:
                                   if isinstance(v := col[i], str) and v != ""}))
         return codes, labels
 
-    def wide(self) -> pd.DataFrame:
-        """DatetimeIndex x one column per series (named by its label set)."""
+    def histograms(self) -> np.ndarray | None:
+        """The ``histogram`` column as an object array, or None when no row holds one."""
+        if "histogram" not in self._df.columns:
+            return None
+        col = self._df["histogram"].to_numpy(object)
+        return col if any(h is not None for h in col.tolist()) else None
+
+    def wide(self, histogram: str | None = None) -> pd.DataFrame:
+        """DatetimeIndex x one column per series (named by its label set).
+
+        A frame with native histogram rows needs ``histogram``: ``"count"`` or ``"sum"``, the
+        field of each histogram that stands for it in the grid (use :meth:`buckets` for the
+        buckets themselves).
+
+        Raises
+        ------
+        ValueError
+            When the frame holds histograms and ``histogram`` is not ``"count"``/``"sum"``.
+        """
         df = self._df
+        values = df["value"].to_numpy(np.float64)
+        hists = self.histograms()
+        if hists is not None:
+            if histogram not in ("count", "sum"):
+                raise ValueError(
+                    "the frame holds native histograms: wide(histogram='count') or "
+                    "wide(histogram='sum') widens one of their fields, buckets() expands them")
+            values = values.copy()
+            for k, h in enumerate(hists.tolist()):
+                if h is not None:
+                    values[k] = getattr(h, histogram)
         codes, labels = self.series()
         t_codes, t_uniques = pd.factorize(df["timestamp"], sort=True)
         grid = np.full((len(t_uniques), len(labels)), np.nan)
-        grid[t_codes, codes] = df["value"].to_numpy(np.float64)
+        grid[t_codes, codes] = values
         index = pd.DatetimeIndex(t_uniques, name="timestamp")
         return pd.DataFrame(grid, index=index, columns=[str(ls) for ls in labels])
+
+    def buckets(self) -> pd.DataFrame:
+        """The native histogram rows expanded to one row per non-empty bucket: the label
+        columns, ``timestamp``, ``boundary`` (the API's rule: 0 open left, 1 open right,
+        2 open both, 3 closed both), ``lower``, ``upper`` and ``count`` (the bucket's own
+        count, not cumulative). Float rows are left out; a frame without histograms gives an
+        empty frame with those columns."""
+        df = self._df
+        names = self.label_columns()
+        hists = self.histograms()
+        if hists is None:
+            hists = np.full(len(df), None, dtype=object)
+        return buckets_frame(df[names], df["timestamp"], hists.tolist())
 
     def plot(self, **kwargs: Any) -> Any:
         """Plot the result with :func:`promlab.plotting.plot_frame` (a line per series, legend
         of the labels that differ, gaps as gaps; ``kind="stacked"``/``"heatmap"``, ``tz``,
-        ``top_n``, ``ax``); returns the matplotlib Axes."""
+        ``top_n``, ``ax``; a frame of native histograms is drawn as a bucket heat map);
+        returns the matplotlib Axes."""
         from promlab.plotting import plot_frame  # lazy: matplotlib only when plotting
 
         return plot_frame(self._df, **kwargs)
@@ -354,8 +435,10 @@ class PromAccessor:
         order = np.argsort(codes, kind="stable")
         offsets = np.searchsorted(codes[order], np.arange(len(labels) + 1))
         values = df["value"].to_numpy(np.float64)[order]
+        hists = self.histograms()
         return {"resultType": rtype,
-                "result": _encode_series(rtype, labels, offsets, ts_ms[order], values)}
+                "result": _encode_series(rtype, labels, offsets, ts_ms[order], values,
+                                         None if hists is None else hists[order])}
 
 
 def _format_column(arr: np.ndarray, fmt: Callable[[int], Any]) -> np.ndarray:
