@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from promlab.model import Labels
+from promlab.model.histogram import CounterResetHint
 from promlab.promql.eval.selectors import reference_times
 from promlab.promql.eval.state import EvalState
 from promlab.promql.parser.ast import SubqueryExpr
@@ -33,9 +34,22 @@ def vector_to_matrix(vec: Vector, steps_ms: np.ndarray, window_start_ms: np.ndar
     np.cumsum(counts[keep], out=offsets[1:])
     labels = [vec.labels[i] for i in kept.tolist()]
     drop = None if vec.drop_name is None else vec.drop_name[keep]
-    hists = None if vec.histograms is None else vec.histograms[keep][rows, cols]
+    hists = None if vec.histograms is None else _unknown_hints(vec.histograms[keep][rows, cols])
     return Matrix(labels, offsets, ts, values.astype(np.float64), window_start_ms.astype(np.int64),
                   window_end_ms.astype(np.int64), int(range_ms), drop, histograms=hists)
+
+
+def _unknown_hints(hists: np.ndarray) -> np.ndarray:
+    """Subquery points forget ``reset``/``not_reset`` hints (as Prometheus does): the points
+    they relate to may be skipped or repeated, so resets are detected afresh."""
+    out = hists.copy()
+    for k, h in enumerate(out.tolist()):
+        if h is not None and h.counter_reset_hint in _RESET_HINTS:
+            out[k] = h.with_hint(CounterResetHint.UNKNOWN)
+    return out
+
+
+_RESET_HINTS = (CounterResetHint.COUNTER_RESET, CounterResetHint.NOT_COUNTER_RESET)
 
 
 def eval_subquery(node: SubqueryExpr, ev: EvalState, ctx: EvalContext) -> Matrix:

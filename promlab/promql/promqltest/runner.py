@@ -24,6 +24,7 @@ from promlab.model.histogram import FloatHistogram
 from promlab.promql.promqltest import skips
 from promlab.promql.promqltest.compare import Observed, check_sorted, compare, diff
 from promlab.promql.promqltest.dsl import ClearCmd, EvalCmd, LoadCmd, Script, parse_script
+from promlab.promql.promqltest.hints import storage_hints
 from promlab.promql.promqltest.histogram import nhcb_from_classic, to_float_histogram
 from promlab.promql.promqltest.rewrite import add_at, rerun_times
 from promlab.storage import MemoryStorage
@@ -240,14 +241,15 @@ class Runner:
                 items: dict[int, Any] = {t: to_float_histogram(h) for t, h in s.hist_samples}
                 items.update(zip(s.ts_ms, s.values, strict=True))
                 ts = sorted(items)
-                storage.add_histogram_series(s.labels, np.asarray(ts, np.int64), [items[t] for t in ts])
+                storage.add_histogram_series(s.labels, np.asarray(ts, np.int64),
+                                             storage_hints(ts, [items[t] for t in ts]))
             elif s.ts_ms:
                 storage.add_series(s.labels, np.asarray(s.ts_ms, np.int64), np.asarray(s.values, np.float64))
             if s.has_start_timestamps:
                 special[skips.START_TIMESTAMP_SERIES].append(s.labels)
         if cmd.with_nhcb:
             for labels, (ts, hists) in nhcb_from_classic(cmd.series.values()).items():
-                storage.add_histogram_series(labels, np.asarray(ts, np.int64), hists)
+                storage.add_histogram_series(labels, np.asarray(ts, np.int64), storage_hints(ts, hists))
 
     @staticmethod
     def _skip_reason(ev: EvalCmd) -> str | None:
