@@ -182,7 +182,10 @@ def detect_reset(cur: FloatHistogram, prev: FloatHistogram) -> bool:
         return True
     if cur.is_custom:
         if cur.custom_values != prev.custom_values:
-            return True
+            # Mismatched bounds: compare the buckets both reconcile to.
+            common = tuple(sorted(set(cur.custom_values) & set(prev.custom_values)))
+            rc = _rebucket(cur, common)
+            return any(c > rc.get(i, 0.0) for i, c in _rebucket(prev, common).items())
         pc = dict(cur.buckets(True))
         return any(c > pc.get(i, 0.0) for i, c in prev.buckets(True))
     if cur.schema > prev.schema:
