@@ -7,11 +7,19 @@ each) that open the store themselves, and runs every query as a range query (1 h
 worker seconds summed over shards; wait: client wall time until the shards answered; combine:
 client seconds), samples read and bytes sent back to the client, and checks the answer against
 the single-process engine. Then the combine cost for 2..32 shards of one aggregation.
+
+``--s3`` puts the store in object storage: a moto S3-compatible server on 127.0.0.1 (started
+here), the dataset imported straight into ``s3://promlab-bench/store`` (blocks uploaded, the WAL
+local); the one-process baseline and the workers read it over HTTP with ranged GETs. Then each
+query's first touch (store opened by the workers, nothing cached) is reported too: its wall time
+and the bytes and requests the workers fetched from S3, and the warm queries' fetches.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import socket
 import statistics
 import tempfile
 import time
@@ -47,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--hours", type=float, default=6.0)
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--s3", action="store_true", help="the store in a local S3-compatible server (moto)")
     args = ap.parse_args(argv)
     from distributed import Client, LocalCluster
 
@@ -54,34 +63,89 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"dataset: {info.series:,} series, {info.samples:,} samples", flush=True)
     end = info.spec.end_ms / 1000 - 30
     start = end - 3600
-    with tempfile.TemporaryDirectory(prefix="promlab-scale-") as tmp:
-        data = Path(tmp) / "data"
-        print(f"import: {import_store(info.path, data):.1f} s", flush=True)
+    with tempfile.TemporaryDirectory(prefix="promlab-scale-") as tmp, _S3Server(args.s3) as s3:
+        data = str(Path(tmp) / "data")
+        opts: dict[str, Any] = {}
+        if s3.options is not None:
+            data = "s3://promlab-bench/store"
+            opts = {"storage_options": s3.options, "local_dir": str(Path(tmp) / "local")}
+            print(f"import into {data}: {_import_s3(info.path, data, opts):.1f} s", flush=True)
+        else:
+            print(f"import: {import_store(info.path, Path(data)):.1f} s", flush=True)
         base: dict[str, tuple[float, Any]] = {}
-        with Session(str(data), read_only=True) as one:
+        with Session(data, read_only=True, **opts) as one:
             for name, expr in QUERIES:
                 one.evaluate(expr, start=start, end=end, step=60)
                 t, res, _ = _run(one, expr, start, end, args.repeat)
                 base[name] = (t, res.value)
+            if s3.options is not None:
+                print(f"one process read from S3: {one.store.fs.counters()}")  # type: ignore[attr-defined]
         print("| query | workers | ms | one process ms | read s | eval s | wait s | combine ms "
-              "| samples | MB to client | same |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+              "| samples | MB to client | same | first ms | first MB from S3 | first GETs "
+              "| warm MB from S3 |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for workers in (1, 2):
             with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                               dashboard_address=None) as cluster, Client(cluster) as client, \
-                    Session(str(data), read_only=True, cluster=client) as dist:
+                    Session(data, read_only=True, cluster=client, **opts) as dist:
                 for name, expr in QUERIES:
-                    dist.evaluate(expr, start=start, end=end, step=60)  # workers open + warm
+                    t0 = time.perf_counter()
+                    dist.evaluate(expr, start=start, end=end, step=60)  # first touch: open + warm
+                    first_s = time.perf_counter() - t0
+                    first: Any = dist.engine.last_stats  # type: ignore[attr-defined]
                     t, res, st = _run(dist, expr, start, end, args.repeat)
                     same = _same(base[name][1], res.value)
                     print(f"| {name} | {workers} | {t * 1e3:.0f} | {base[name][0] * 1e3:.0f} | "
                           f"{st.read_s:.3f} | {st.eval_s:.3f} | {st.wait_s:.3f} | "
                           f"{st.combine_s * 1e3:.1f} | {st.samples:,} | "
-                          f"{st.bytes_to_client / 1e6:.2f} | {'yes' if same else 'NO'} |",
-                          flush=True)
+                          f"{st.bytes_to_client / 1e6:.2f} | {'yes' if same else 'NO'} | "
+                          f"{first_s * 1e3:.0f} | {first.store_bytes / 1e6:.2f} | "
+                          f"{first.store_requests} | {st.store_bytes / 1e6:.2f} |", flush=True)
                 if workers == 2:
                     _combine_cost(dist, start, end)
     return 0
+
+
+class _S3Server:
+    """moto's S3-compatible server on a free 127.0.0.1 port (when ``enabled``), bucket created."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.options: dict[str, Any] | None = None
+        self._server: Any = None
+
+    def __enter__(self) -> _S3Server:
+        if not self.enabled:
+            return self
+        import s3fs
+        from moto.server import ThreadedMotoServer
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._server.start()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.options = {"endpoint_url": f"http://127.0.0.1:{port}", "key": "bench", "secret": "bench"}
+        s3fs.S3FileSystem(**self.options, skip_instance_cache=True).mkdir("promlab-bench")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.stop()
+
+
+def _import_s3(path: Path, url: str, opts: dict[str, Any]) -> float:
+    """Import the dataset into the store at ``url`` (blocks uploaded as they are written)."""
+    from promlab.importer import import_file
+    from promlab.storage import open_store
+
+    t0 = time.perf_counter()
+    with open_store(url, **opts) as store:
+        import_file(path, store, progress=False)
+        c = store.fs.counters()  # type: ignore[attr-defined]
+    print(f"uploaded {c['bytes_written'] / 1e6:.1f} MB in {c['requests']} requests", flush=True)
+    return time.perf_counter() - t0
 
 
 def _combine_cost(dist: Session, start: float, end: float) -> None:

@@ -50,6 +50,9 @@ class QueryStats:
     samples: int = 0
     series: int = 0
     bytes_to_client: int = 0
+    #: Fetched from object storage by the workers (stores at a URL).
+    store_bytes: int = 0
+    store_requests: int = 0
 
 
 class _Pending:
@@ -78,6 +81,8 @@ class _Pending:
             self.stats.eval_s += r.eval_s
             self.stats.samples += r.samples
             self.stats.series += r.series
+            self.stats.store_bytes += r.store_bytes
+            self.stats.store_requests += r.store_requests
         return results
 
 

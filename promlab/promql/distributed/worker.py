@@ -81,6 +81,10 @@ class ShardResult:
     eval_s: float = 0.0
     samples: int = 0
     series: int = 0
+    #: Bytes and requests fetched from object storage while the shard ran (a store at a URL;
+    #: the worker process's counter, so concurrent shards in one process share it).
+    store_bytes: int = 0
+    store_requests: int = 0
 
 
 class _TimedQuerier:
@@ -139,6 +143,7 @@ def run_shard(source: StoreLocation | Queryable, shard: int, count: int, node: E
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     ev = Evaluator(_TimedShard(store, shard, count, res), mint_ms=bounds[0], maxt_ms=bounds[1],
                    max_samples=max_samples, deadline=deadline)
+    io = _io_counters(store)
     try:
         if kind == "gather":
             res.value = ev.eval(node, wctx)
@@ -149,7 +154,17 @@ def run_shard(source: StoreLocation | Queryable, shard: int, count: int, node: E
     finally:
         ev.close()
     res.eval_s = time.perf_counter() - started - res.read_s
+    if io is not None:
+        after = _io_counters(store) or io
+        res.store_bytes = after["bytes_read"] - io["bytes_read"]
+        res.store_requests = after["requests"] - io["requests"]
     return res
+
+
+def _io_counters(store: Queryable) -> dict[str, int] | None:
+    """The object-storage counters of a store at a URL (None for others)."""
+    counters = getattr(getattr(store, "fs", None), "counters", None)
+    return counters() if callable(counters) else None
 
 
 def _effective_labels(x: Vector, eager: bool) -> list[Labels]:
