@@ -73,7 +73,7 @@ def _with_extended_checks(impls: dict[str, FunctionImpl]) -> dict[str, FunctionI
 #: arguments without them (Prometheus's float-only functions skip histogram samples).
 HISTOGRAM_AWARE = frozenset({
     "histogram_count", "histogram_sum", "histogram_avg", "histogram_stddev", "histogram_stdvar",
-    "histogram_quantile", "histogram_fraction", "rate", "increase", "delta",
+    "histogram_quantile", "histogram_quantiles", "histogram_fraction", "rate", "increase", "delta",
 })
 
 

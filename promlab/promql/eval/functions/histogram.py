@@ -215,8 +215,9 @@ def func_histogram_quantile(call: FunctionCall) -> Vector:
     _quantile_warnings(call, qs, 0)
     v = call.args[1]
     assert isinstance(v, Vector)
-    native = _native_quantiles(call, v, qs)
-    cells = bucket_cells(call, without_histograms(v), 1)
+    classic, nat = split_mixed(call, v, 1)
+    native = _native_quantiles(call, nat, qs, 1)
+    cells = bucket_cells(call, classic, 1)
     if cells.cell_hist.size == 0:
         return native
     res, forced = _bucket_quantile(cells, qs[cells.cell_step])
@@ -224,7 +225,35 @@ def func_histogram_quantile(call: FunctionCall) -> Vector:
     return concat_vectors(_cells_to_vector(cells, res, t), native)
 
 
-def _native_quantiles(call: FunctionCall, v: Vector, qs: F64) -> Vector:
+def split_mixed(call: FunctionCall, v: Vector, arg: int) -> tuple[Vector, Vector]:
+    """``v``'s classic buckets and its native histograms, without the cells where a native
+    histogram and classic buckets (same labels but ``le``) meet at a step: those are dropped
+    with Prometheus's mixed-histograms warning."""
+    classic = without_histograms(v)
+    rows, steps, hs = histogram_cells(v)
+    if not hs:
+        return classic, v
+    index: dict[Labels, list[int]] = {}
+    for i, ls in enumerate(v.labels):
+        if parse_le(ls.get("le")) is not None:
+            index.setdefault(ls.without(("le",)), []).append(i)
+    if not index:
+        return classic, v
+    native_present = v.present.copy()
+    classic_present = classic.present.copy()
+    for r, st in zip(rows.tolist(), steps.tolist(), strict=True):
+        mates = [i for i in index.get(v.labels[r], ()) if classic.present[i, st]]
+        if not mates:
+            continue
+        warn(call.ctx, "vector contains a mix of classic and native histograms for metric name "
+             f'"{v.labels[r].name}"', call.node.args[arg])
+        native_present[r, st] = False
+        classic_present[mates, st] = False
+    return (Vector(classic.labels, classic.values, classic_present, classic.drop_name, None, None),
+            Vector(v.labels, v.values, native_present, v.drop_name, None, v.histograms))
+
+
+def _native_quantiles(call: FunctionCall, v: Vector, qs: F64, arg: int) -> Vector:
     rows, steps, hs = histogram_cells(v)
     if not hs:
         return Vector.empty(call.ctx.num_steps)
@@ -235,7 +264,7 @@ def _native_quantiles(call: FunctionCall, v: Vector, qs: F64) -> Vector:
         out.append(val)
         if note:
             notes.add((note, v.labels[r].name))
-    quantile_infos(call, notes, 1)
+    quantile_infos(call, notes, arg)
     res = np.zeros(v.values.shape)
     present = np.zeros(v.values.shape, bool)
     res[rows, steps] = out
@@ -266,12 +295,26 @@ def func_histogram_quantiles(call: FunctionCall) -> Vector:
     qargs = [scalar_arg(call.args, i, t) for i in range(2, len(call.node.args))]
     for i, qs in enumerate(qargs):
         _quantile_warnings(call, qs, i + 2)
-    cells = bucket_cells(call, v, 0)
-    if cells.cell_hist.size == 0:
-        return Vector.empty(t)
+    classic, nat = split_mixed(call, v, 0)
     labels: list[Labels] = []
     vals: list[F64] = []
     pres: list[B] = []
+    for qs in qargs:
+        nv = _native_quantiles(call, nat, qs, 0)
+        for qv in np.unique(qs):
+            at = np.isnan(qs) if np.isnan(qv) else qs == qv
+            qstr = format_openmetrics_float(float(qv))
+            for r in range(len(nv)):
+                got = nv.present[r] & at
+                if got.any():
+                    labels.append(nv.labels[r].set(label, qstr))
+                    vals.append(np.where(got, nv.values[r], 0.0))
+                    pres.append(got)
+    cells = bucket_cells(call, classic, 0)
+    if cells.cell_hist.size == 0:
+        if not labels:
+            return Vector.empty(t)
+        return vector_out(labels, np.array(vals), np.array(pres), True)
     forced_any = np.zeros(cells.cell_hist.size, bool)
     n_hist = len(cells.hist_labels)
     for qs in qargs:
@@ -302,8 +345,9 @@ def func_histogram_fraction(call: FunctionCall) -> Vector:
     lower_t, upper_t = scalar_arg(call.args, 0, t), scalar_arg(call.args, 1, t)
     v = call.args[2]
     assert isinstance(v, Vector)
-    native = _native_fractions(call, v, lower_t, upper_t)
-    cells = bucket_cells(call, without_histograms(v), 2)
+    classic, nat = split_mixed(call, v, 2)
+    native = _native_fractions(call, nat, lower_t, upper_t)
+    cells = bucket_cells(call, classic, 2)
     if cells.cell_hist.size == 0:
         return native
     c, les, nb = cells.counts, cells.les, cells.nb
