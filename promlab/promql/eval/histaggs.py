@@ -63,7 +63,7 @@ def _combine(a: AggregationCall, op: str, floats: Vector, rows: np.ndarray, step
         key = (int(gids[k]), int(steps[k]))
         h = hs[k]
         if key not in acc:
-            acc[key] = histops.KahanSum(h)
+            acc[key] = histops.KahanSum(h, mean=op == "avg")
             continue
         s = acc[key]
         if s is None:

@@ -12,7 +12,9 @@ Buckets are handled as ``{index: count}`` dicts: histograms in PromQL results ar
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from promlab.model.histogram import (
@@ -166,6 +168,13 @@ def mul(h: FloatHistogram, f: float) -> FloatHistogram:
         custom_values=h.custom_values, counter_reset_hint=h.counter_reset_hint)
 
 
+def _div(h: FloatHistogram, d: float) -> FloatHistogram:
+    return dataclasses.replace(
+        h, zero_count=h.zero_count / d, count=h.count / d, sum=h.sum / d,
+        positive_buckets=tuple(c / d for c in h.positive_buckets),
+        negative_buckets=tuple(c / d for c in h.negative_buckets))
+
+
 def neg(h: FloatHistogram) -> FloatHistogram:
     return mul(h, -1.0)
 
@@ -254,7 +263,11 @@ class KahanSum:
     ``not_reset_seen`` (hints of the inputs) are read by the caller for its annotations.
     """
 
-    def __init__(self, first: FloatHistogram) -> None:
+    def __init__(self, first: FloatHistogram, *, mean: bool = False) -> None:
+        # ``mean``: an average is wanted; once the running sum overflows, it switches to an
+        # incremental mean (Prometheus's avg), kept in the same fields.
+        self.mean = mean
+        self.incremental = False
         self.custom = first.is_custom
         self.schema = first.schema
         self.zt = first.zero_threshold
@@ -279,6 +292,46 @@ class KahanSum:
     def add(self, h: FloatHistogram) -> None:
         if h.is_custom != self.custom:
             raise IncompatibleSchemas()
+        if not self.mean:
+            self._add(h)
+            return
+        if not self.incremental:
+            saved = self._state()
+            self._add(h)
+            if not self._overflow():
+                return
+            self._restore(saved)
+            self._scale(lambda x: x / self.n)
+            self.incremental = True
+        n = self.n + 1
+        q = (n - 1) / n
+        self._scale(lambda x: x * q)
+        self._add(_div(h, n))
+
+    _FIELDS = ("schema", "zt", "cv", "pos", "neg", "cpos", "cneg", "zc", "czc", "count",
+               "ccount", "sum", "csum", "hint", "n", "reconciled", "reset_seen", "not_reset_seen")
+
+    def _state(self) -> tuple[object, ...]:
+        return tuple(dict(v) if isinstance(v, dict) else v
+                     for v in (getattr(self, f) for f in self._FIELDS))
+
+    def _restore(self, state: tuple[object, ...]) -> None:
+        for f, v in zip(self._FIELDS, state, strict=True):
+            setattr(self, f, v)
+
+    def _overflow(self) -> bool:
+        return any(math.isinf(x) for x in (self.count, self.sum, self.zc)) or \
+            any(math.isinf(x) for m in (self.pos, self.neg) for x in m.values())
+
+    def _scale(self, f: Callable[[float], float]) -> None:
+        for m in (self.pos, self.neg, self.cpos, self.cneg):
+            for i in m:
+                m[i] = f(m[i])
+        self.zc, self.czc = f(self.zc), f(self.czc)
+        self.count, self.ccount = f(self.count), f(self.ccount)
+        self.sum, self.csum = f(self.sum), f(self.csum)
+
+    def _add(self, h: FloatHistogram) -> None:
         self.n += 1
         self.reset_seen |= h.counter_reset_hint == CounterResetHint.COUNTER_RESET
         self.not_reset_seen |= h.counter_reset_hint == CounterResetHint.NOT_COUNTER_RESET
@@ -330,8 +383,8 @@ class KahanSum:
                                zero_count=self.zc, zero_threshold=self.zt, keep_empty=True)
 
     def result(self, divisor: float = 1.0) -> FloatHistogram:
-        """The (compensated) sum divided by ``divisor``, compacted."""
-        d = divisor
+        """The (compensated) sum divided by ``divisor`` (the mean itself once incremental)."""
+        d = 1.0 if self.incremental else divisor
 
         def fix(m: dict[int, float], cm: dict[int, float]) -> dict[int, float]:
             return {i: v / d + cm.get(i, 0.0) / d for i, v in m.items()}

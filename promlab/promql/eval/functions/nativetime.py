@@ -111,7 +111,7 @@ def _summing(avg: bool) -> Callable[[FunctionImpl], FunctionImpl]:
                     present[i, j] = False
                     continue
                 hs: list[FloatHistogram] = list(m.histograms[lo[i, j]:hi[i, j]])
-                s = histops.KahanSum(hs[0])
+                s = histops.KahanSum(hs[0], mean=avg)
                 try:
                     for h in hs[1:]:
                         s.add(h)
