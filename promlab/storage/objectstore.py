@@ -351,8 +351,17 @@ class ObjectStoreFS(BlockFS):
         return removed
 
     def move(self, src: str, dst: str) -> None:
-        self.fs.mv(self._key(src), self._key(dst), recursive=True)
-        self._count()
+        """Copy every object under ``src`` to ``dst``, then delete the sources (``meta.json``
+        first, so the block leaves the listing before its data goes)."""
+        skey, dkey = self._key(src).rstrip("/"), self._key(dst).rstrip("/")
+        keys = sorted(self._find(src), key=lambda k: not k.endswith("/" + META_FILE))
+        for k in keys:
+            self.fs.copy(k, dkey + k[len(skey):])
+            self._count()
+        for k in keys:
+            self.fs.rm_file(k)
+            self._count()
+            self._sizes.pop(k, None)
 
     def write_text(self, path: str, text: str) -> None:
         data = text.encode()

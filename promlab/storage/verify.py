@@ -80,18 +80,23 @@ def verify_store(data_dir: str, *, storage_options: dict[str, Any] | None = None
             + [BlockReport(p, verify_hist_file(p)) for p in hist_files])
 
 
-def repair_store(data_dir: str) -> list[BlockReport]:
+def repair_store(data_dir: str, *, storage_options: dict[str, Any] | None = None) -> list[BlockReport]:
     """Quarantine damaged blocks, then open and close the store as a writer (WAL replayed).
 
     Returns the damaged blocks (their ``path`` is where they were).
     """
     from promlab.storage.store import open_store
 
-    damaged = [r for r in verify_store(data_dir) if r.reason is not None]
+    url = is_url(data_dir)
+    fs = open_fs(data_dir, storage_options, staging_dir="") if url else LOCAL
+    damaged = [r for r in verify_store(data_dir, storage_options=storage_options) if r.reason is not None]
     for r in damaged:
-        if os.path.isfile(r.path):  # a native histogram file
+        if not url and os.path.isfile(r.path):  # a native histogram file
             quarantine_hist_file(r.path)
         else:
-            quarantine_block(r.path, r.reason or "damaged")
-    open_store(data_dir).close()
+            quarantine_block(r.path, r.reason or "damaged", fs)
+    if url:
+        open_store(data_dir, storage_options=storage_options).close()
+    else:
+        open_store(data_dir).close()
     return damaged

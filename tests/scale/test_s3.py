@@ -26,7 +26,7 @@ from promlab.model import Labels
 from promlab.session import Session
 from promlab.storage import open_store
 from promlab.storage.objectstore import ObjectStoreFS
-from promlab.storage.verify import verify_store
+from promlab.storage.verify import repair_store, verify_store
 
 moto_server = pytest.importorskip("moto.server")
 s3fs = pytest.importorskip("s3fs")
@@ -213,6 +213,10 @@ def test_damaged_object_is_skipped_not_misread(s3: dict[str, Any], tmp_path: Pat
         reasons = list(s.store.damaged_blocks().values())  # type: ignore[attr-defined]
         assert len(reasons) == 1 and "s3://promlab/damaged/blocks/" in reasons[0]
     assert [r.reason is not None for r in verify_store(url, storage_options=s3)] == [True]
+    assert len(repair_store(url, storage_options=s3)) == 1
+    assert verify_store(url, storage_options=s3) == []
+    assert [k.rsplit("/", 1)[1] for k in fs.find("promlab/damaged/blocks/.quarantine")
+            if k.endswith(("REASON", "meta.json"))] == ["REASON", "meta.json"]
 
 
 def _cli_env(opts: dict[str, Any]) -> dict[str, str]:
