@@ -122,7 +122,7 @@ def _histogram_scalar(node: BinaryExpr, ctx: EvalContext, vec: Vector, scalar: F
         present = np.zeros(vec.values.shape, bool)
         for r, c, h in zip(rows.tolist(), steps.tolist(), hs, strict=True):
             f = float(scalar[c])
-            out[r, c] = histops.mul(h, f if op == "*" else 1.0 / f)
+            out[r, c] = histops.mul(h, f) if op == "*" else histops.div(h, f)
             present[r, c] = True
         hv = Vector(list(vec.labels), np.zeros(vec.values.shape), present,
                     np.ones(len(vec.labels), bool), None, out)

@@ -16,8 +16,6 @@ histogram:
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import numpy.typing as npt
 
@@ -108,7 +106,7 @@ def _one(op: str, lf: float, rf: float, lh: FloatHistogram | None, rh: FloatHist
     if op == "*":
         return histops.mul(lh, rf).compact(), True
     if op == "/":
-        return histops.mul(lh, 1.0 / rf if rf else math.copysign(math.inf, rf)).compact(), True
+        return histops.div(lh, rf).compact(), True
     if op in TRIM_OPS:
         return trim(lh, rf, op == "</"), True
     _incompatible(ctx, node, "histogram", "float")

@@ -17,6 +17,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from promlab.model.histogram import (
     CUSTOM_BUCKETS_SCHEMA,
     CounterResetHint,
@@ -165,7 +167,22 @@ def mul(h: FloatHistogram, f: float) -> FloatHistogram:
         positive_buckets=tuple(c * f for c in h.positive_buckets),
         negative_spans=h.negative_spans,
         negative_buckets=tuple(c * f for c in h.negative_buckets),
-        custom_values=h.custom_values, counter_reset_hint=h.counter_reset_hint)
+        custom_values=h.custom_values,
+        counter_reset_hint=CounterResetHint.GAUGE if f < 0 else h.counter_reset_hint)
+
+
+def div(h: FloatHistogram, d: float) -> FloatHistogram:
+    """Every count and the sum divided by ``d`` as Go divides floats (``x/0`` is ±Inf or NaN);
+    dividing by zero removes the buckets, a negative ``d`` makes a gauge (Prometheus's Div)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.array([h.zero_count, h.count, h.sum], np.float64) / np.float64(d)
+    zc, cnt, sm = (float(x) for x in q)
+    if d == 0:
+        return FloatHistogram(schema=h.schema, zero_threshold=h.zero_threshold, zero_count=zc,
+                              count=cnt, sum=sm, custom_values=h.custom_values,
+                              counter_reset_hint=h.counter_reset_hint)
+    out = _div(h, d)
+    return out.with_hint(CounterResetHint.GAUGE) if d < 0 else out
 
 
 def _div(h: FloatHistogram, d: float) -> FloatHistogram:
