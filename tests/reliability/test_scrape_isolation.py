@@ -24,7 +24,6 @@ from promlab.model import Labels, Matcher, MatchType
 from promlab.storage import open_store
 
 
-
 class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -142,12 +141,13 @@ def test_endless_body_fails_only_its_scrape_with_a_clear_reason(
 @pytest.mark.slow
 def test_noisy_neighbours_do_not_starve_a_healthy_target() -> None:
     """Two 200k-series (~49 MB) targets beside a 1 s target, 20 s measured after their first
-    scrape. Loose guard for CI (shared cores); the strict p99 < 200 ms figure is
-    ``python -m benchmarks.noisy``."""
+    scrape is committed. Guard for CI (2 shared cores: measured 20-100 ms p99 under load 2-5, so
+    500 ms keeps a wide margin); the strict p99 < 200 ms figure is ``python -m benchmarks.noisy``."""
     from benchmarks.noisy import run
 
     r = run(big=2, series=200_000, big_interval="10s", measure_s=20, store_kind="parquet")
     assert r["big_up"] == 1.0 and r["big_scrapes"] >= 2
     assert r["failed"] == 0
-    assert r["healthy_scrapes"] >= 0.8 * r["expected"], r
-    assert r["lateness_p99_ms"] < 1000, r
+    assert r["healthy_scrapes"] >= 0.9 * r["expected"], r
+    assert r["lateness_p99_ms"] < 500, r
+    assert r["warmup_max_ms"] < 2000, r  # the first scrape's series creation stalls nobody for long
