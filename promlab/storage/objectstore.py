@@ -140,31 +140,50 @@ class _RangeFile:
         self._pos = max(0, base + offset)
         return self._pos
 
-    def _cached(self, pos: int, n: int) -> bytes | None:
-        for off, buf in self._ranges.items():
-            if off <= pos and pos + n <= off + len(buf):
-                self._ranges.move_to_end(off)
-                return buf if (off == pos and n == len(buf)) else buf[pos - off:pos - off + n]
-        return None
-
     def read(self, n: int = -1) -> bytes:
         pos = self._pos
         if n is None or n < 0 or pos + n > self._size:
             n = self._size - pos
         if n <= 0:
             return b""
-        data = self._cached(pos, n)
-        if data is None:
-            lo, hi = pos, pos + n
-            if lo >= self._size - TAIL_BYTES:
-                lo, hi = max(0, self._size - TAIL_BYTES), self._size
-            buf = self._fs.fetch(self._path, lo, hi)
-            if len(buf) != hi - lo:
-                raise OSError(f"{self._path}: short read ({len(buf)} of {hi - lo} bytes)")
-            self._keep(lo, buf)
-            data = buf if (lo == pos and hi == pos + n) else buf[pos - lo:pos - lo + n]
+        tail = max(0, self._size - TAIL_BYTES)
+        if pos >= tail and not self._covered(pos, pos + n):
+            self._fetch_keep(tail, self._size)  # the footer, its length and magic at once
+        data = self._read_range(pos, pos + n)
         self._pos = pos + n
         return data
+
+    def _covered(self, lo: int, hi: int) -> bool:
+        return any(off <= lo and hi <= off + len(buf) for off, buf in self._ranges.items())
+
+    def _read_range(self, lo: int, hi: int) -> bytes:
+        """Bytes ``[lo, hi)``: cached ranges where they cover it (Parquet's coalesced reads
+        span several row groups fetched one by one), fetching only the gaps."""
+        pieces: list[bytes] = []
+        cur = lo
+        for off, buf in sorted(self._ranges.items()):
+            end = off + len(buf)
+            if end <= cur or off >= hi:
+                continue
+            if off > cur:
+                pieces.append(self._fetch_keep(cur, min(off, hi)))
+            a, b = max(off, cur), min(end, hi)
+            pieces.append(buf if (a == off and b == end) else buf[a - off:b - off])
+            if off in self._ranges:
+                self._ranges.move_to_end(off)
+            cur = b
+            if cur >= hi:
+                break
+        if cur < hi:
+            pieces.append(self._fetch_keep(cur, hi))
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def _fetch_keep(self, lo: int, hi: int) -> bytes:
+        buf = self._fs.fetch(self._path, lo, hi)
+        if len(buf) != hi - lo:
+            raise OSError(f"{self._path}: short read ({len(buf)} of {hi - lo} bytes)")
+        self._keep(lo, buf)
+        return buf
 
     def _keep(self, off: int, buf: bytes) -> None:
         old = self._ranges.pop(off, None)
