@@ -228,7 +228,7 @@ def detect_reset(cur: FloatHistogram, prev: FloatHistogram) -> bool:
         any(c > cneg.get(i, 0.0) for i, c in pneg.items())
 
 
-def _kinc(inc: float, s: float, c: float) -> tuple[float, float]:
+def kahan_inc(inc: float, s: float, c: float) -> tuple[float, float]:
     """Neumaier-compensated ``s + inc`` (Prometheus's ``kahansum.Inc``) on Python floats."""
     t = s + inc
     if math.isinf(t):
@@ -236,6 +236,9 @@ def _kinc(inc: float, s: float, c: float) -> tuple[float, float]:
     if abs(s) >= abs(inc):
         return t, c + ((s - t) + inc)
     return t, c + ((inc - t) + s)
+
+
+_kinc = kahan_inc
 
 
 def _merge_map(m: dict[int, float], comp: dict[int, float], delta: int,

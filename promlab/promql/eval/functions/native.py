@@ -15,6 +15,7 @@ from promlab.model import Labels
 from promlab.model.histogram import FloatHistogram, bucket_lower, bucket_upper
 from promlab.promql.eval.calls import FunctionCall, FunctionTable
 from promlab.promql.eval.functions._common import info, vector_out
+from promlab.promql.eval.histops import kahan_inc
 from promlab.promql.values import I64, Vector
 
 __all__ = [
@@ -143,11 +144,8 @@ def _variance(h: FloatHistogram) -> float:
         else:
             mid = math.copysign(math.sqrt(lower * upper), lower)
         d = mid - mean
-        y = c * d * d - comp
-        s = total + y
-        comp = (s - total) - y
-        total = s
-    return total / h.count
+        total, comp = kahan_inc(c * d * d, total, comp)
+    return (total + comp) / h.count
 
 
 @function("histogram_stdvar")
