@@ -42,14 +42,18 @@ log = logging.getLogger("promlab.storage")
 
 #: Version 2 adds checksums (``files`` and ``checksum`` in meta.json); version 1 blocks are
 #: still read, unverified. Version 3 orders a bucket's chunks by series label order (not by first
-#: value), writes 32 Ki-row groups and adds ``series_rank`` to the series index.
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+#: value), writes 32 Ki-row groups and adds ``series_rank`` to the series index. Version 4 writes
+#: the series index one row per series (in label order) with its chunks as list columns
+#: (:data:`CHUNK_COLUMNS`): labels are stored and decoded once per series, not per chunk.
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 SERIES_FILE = "series.parquet"
 SAMPLES_FILE = "samples.parquet"
 META_FILE = "meta.json"
+#: Format 4's per-series lists: each chunk's time range and row range in the samples file.
+CHUNK_COLUMNS = ("chunk_min_time", "chunk_max_time", "chunk_row_start", "chunk_row_count")
 RESERVED = frozenset({"series_id", "min_time", "max_time", "row_start", "row_count",
-                      "series_rank"})
+                      "series_rank", *CHUNK_COLUMNS})
 ROW_GROUP_ROWS = 32 * 1024
 #: Reads of fewer rows decode on the calling thread (Arrow's pool costs more than it saves).
 THREADED_READ_ROWS = 1 << 20
@@ -109,6 +113,28 @@ class BlockMeta:
             raise ValueError(f"data range [{meta.mint}, {meta.maxt}] outside the block's "
                              f"[{meta.start}, {meta.end})")
         return meta
+
+
+def _chunk_lists(table: pa.Table) -> tuple[npt.NDArray[np.int64], list[npt.NDArray[np.int64]]]:
+    """Format 4's chunk lists: each chunk's series row, and its min/max time, row start/count."""
+    offsets = None
+    out = []
+    for cname in CHUNK_COLUMNS:
+        arr = table[cname].combine_chunks()
+        if arr.null_count or arr.values.null_count:
+            raise ValueError(f"null in {cname}")
+        off = arr.offsets.to_numpy()
+        if offsets is None:
+            offsets = off
+        elif not np.array_equal(off, offsets):
+            raise ValueError(f"{cname}: chunk lists of different lengths")
+        out.append(arr.values.cast(pa.int64()).to_numpy().astype(np.int64, copy=False))
+    assert offsets is not None
+    lens = np.diff(offsets)
+    if lens.shape[0] and int(lens.min()) < 0:
+        raise ValueError("bad chunk list offsets")
+    series = np.repeat(np.arange(lens.shape[0], dtype=np.int64), lens)
+    return series, out
 
 
 def new_ulid() -> str:
@@ -193,24 +219,36 @@ class Block:
             if rec is not None:
                 _ck.verify_footer(self._fh, os.path.join(self.path, SAMPLES_FILE), rec)
             self._pf = pq.ParquetFile(self._fh, page_checksum_verification=True)
-            if self.meta.version >= 3:
+            v4 = self.meta.version >= 4
+            if self.meta.version == 3:
                 table.column("series_rank")
-            for cname in ("series_id", "row_start", "row_count", "min_time", "max_time", *colmap):
+            for cname in ("series_id", *(CHUNK_COLUMNS if v4 else (
+                    "row_start", "row_count", "min_time", "max_time")), *colmap):
                 table.column(cname)
+            if v4:
+                chunk_series, chunk_cols = _chunk_lists(table)
         except StorageError as exc:
             self.damaged = str(exc)
             raise
         except (OSError, pa.ArrowException, ValueError, KeyError, UnicodeDecodeError) as exc:
             self.damaged = f"block {self.path}: unreadable: {exc}"
             raise StorageError(self.damaged) from exc
-        n = table.num_rows
-        self.sids = table["series_id"].to_numpy()
-        self.row_start = table["row_start"].to_numpy()
-        self.row_count = table["row_count"].to_numpy()
-        self.min_time = table["min_time"].cast(pa.int64()).to_numpy()
-        self.max_time = table["max_time"].cast(pa.int64()).to_numpy()
-        if self.meta.version >= 3:
-            self.rank = table["series_rank"].to_numpy()
+        if v4:
+            # One row per series in label order: chunk i belongs to series chunk_series[i],
+            # whose position is its rank; label codes are gathered per chunk (numpy only).
+            n = int(chunk_series.shape[0])
+            self.sids = table["series_id"].to_numpy()[chunk_series]
+            self.min_time, self.max_time, self.row_start, self.row_count = chunk_cols
+            self.rank = chunk_series
+        else:
+            n = table.num_rows
+            self.sids = table["series_id"].to_numpy()
+            self.row_start = table["row_start"].to_numpy()
+            self.row_count = table["row_count"].to_numpy()
+            self.min_time = table["min_time"].cast(pa.int64()).to_numpy()
+            self.max_time = table["max_time"].cast(pa.int64()).to_numpy()
+            if self.meta.version >= 3:
+                self.rank = table["series_rank"].to_numpy()
         cols = {}
         for cname, lname in colmap.items():
             col = table[cname]
@@ -218,6 +256,8 @@ class Block:
                 col = pc.dictionary_encode(col)
             enc = col.combine_chunks()
             codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+            if v4:
+                codes = codes[chunk_series]
             cols[lname] = LabelColumn(codes, enc.dictionary.to_pylist())
         self._index = LabelIndex(n, cols)
 

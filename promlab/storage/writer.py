@@ -25,6 +25,7 @@ from promlab import progress as _progress
 from promlab.model import Labels
 from promlab.storage import blocks as _blocks
 from promlab.storage.blocks import (
+    CHUNK_COLUMNS,
     META_FILE,
     RESERVED,
     SAMPLES_FILE,
@@ -48,9 +49,6 @@ _WRITE_OPTIONS: dict[str, object] = {
                         "value_int": "DELTA_BINARY_PACKED"},
     "write_page_checksum": True,
 }
-
-
-CHUNK_COLUMNS = ("chunk_min_time", "chunk_max_time", "chunk_row_start", "chunk_row_count")
 
 
 def _series_table(labels: Sequence[Labels], sids: npt.NDArray[np.int64],

@@ -1,17 +1,20 @@
-"""Block format 3's series index (series.parquet): readable without promlab, and older blocks
-(format 2: no ``series_rank``, chunks in another order) still answer the same."""
+"""Block format 4's series index (series.parquet: one row per series, chunks as lists): readable
+without promlab, and older blocks (format 3: one row per chunk with ``series_rank``; format 2: no
+``series_rank``) still answer the same."""
 
 from __future__ import annotations
 
 import json
 import os
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from promlab.model import Matcher, MatchType
 from promlab.storage import MemoryStorage, open_store
-from promlab.storage.blocks import FORMAT_VERSION, META_FILE, SERIES_FILE
+from promlab.storage.blocks import CHUNK_COLUMNS, FORMAT_VERSION, META_FILE, SERIES_FILE
 from promlab.storage.checksum import file_record, json_checksum
 
 from .conftest import HOUR, T0, assert_same, grid, make_series
@@ -30,16 +33,24 @@ def _store(path: str) -> MemoryStorage:
     return mem
 
 
-def _as_format_2(block_dir: str) -> None:
-    """Rewrite a block as format 2 wrote it: no series_rank, version 2 in meta.json."""
+def _rewrite(block_dir: str, version: int) -> None:
+    """Rewrite a format 4 block's series index as format ``version`` (3 or 2) wrote it: one row
+    per chunk with its labels, (3) ``series_rank``; ``version`` in meta.json."""
     path = os.path.join(block_dir, SERIES_FILE)
     table = pq.read_table(path)
-    table = table.drop_columns(["series_rank"]).replace_schema_metadata(table.schema.metadata)
-    pq.write_table(table, path, compression="zstd", write_page_checksum=True)
+    lens = np.diff(table[CHUNK_COLUMNS[0]].combine_chunks().offsets.to_numpy())
+    ser = pa.array(np.repeat(np.arange(table.num_rows), lens))
+    data = {c: table[c].take(ser) for c in table.column_names if c not in CHUNK_COLUMNS}
+    for c in CHUNK_COLUMNS:
+        data[c.removeprefix("chunk_")] = table[c].combine_chunks().flatten()
+    if version == 3:
+        data["series_rank"] = ser.cast(pa.int64())
+    old = pa.table(data).replace_schema_metadata(table.schema.metadata)
+    pq.write_table(old, path, compression="zstd", write_page_checksum=True)
     with open(os.path.join(block_dir, META_FILE)) as f:
         meta = json.load(f)
     meta.pop("checksum")
-    meta["version"] = 2
+    meta["version"] = version
     meta["files"][SERIES_FILE] = file_record(path)
     meta["checksum"] = json_checksum(meta)
     with open(os.path.join(block_dir, META_FILE), "w") as f:
@@ -51,25 +62,28 @@ def test_series_index_is_plain_parquet(tmp_path: os.PathLike[str]) -> None:
     (name,) = os.listdir(os.path.join(tmp_path, "blocks"))
     block_dir = os.path.join(tmp_path, "blocks", name)
     with open(os.path.join(block_dir, META_FILE)) as f:
-        assert json.load(f)["version"] == FORMAT_VERSION == 3
+        assert json.load(f)["version"] == FORMAT_VERSION == 4
     df = pq.read_table(os.path.join(block_dir, SERIES_FILE)).to_pandas()
-    assert len(df) == 30 * 4  # one row per series and 1 h bucket
-    # series_rank: the series' position in label order (one rank per series id)
-    per = df.groupby("series_id")["series_rank"].nunique()
-    assert (per == 1).all() and df["series_rank"].nunique() == 30
-    order = df.drop_duplicates("series_id").sort_values("series_rank")
-    keys = list(zip(order["__name__"], order["instance"], strict=True))
-    assert keys == sorted(keys)
-    # row_start/row_count address the samples file's rows of each chunk
+    assert len(df) == 30 and df["series_id"].is_unique  # one row per series
+    keys = list(zip(df["__name__"], df["instance"], strict=True))
+    assert keys == sorted(keys)  # in label order: the row position is the series' rank
+    assert (df["chunk_row_count"].map(len) == 4).all()  # one chunk per 1 h bucket
+    # exploded: one row per chunk; row_start/row_count address the samples file's rows
+    chunks = df.explode(list(CHUNK_COLUMNS))
+    assert len(chunks) == 30 * 4
     samples = pq.read_table(os.path.join(block_dir, "samples.parquet"),
                             columns=["series_id", "timestamp"]).to_pandas()
-    row = df.iloc[7]
-    chunk = samples.iloc[row["row_start"]:row["row_start"] + row["row_count"]]
-    assert (chunk["series_id"] == row["series_id"]).all()
-    assert chunk["timestamp"].min() == row["min_time"] and chunk["timestamp"].max() == row["max_time"]
+    for k in (0, 7, 119):
+        row = chunks.iloc[k]
+        start, count = int(row["chunk_row_start"]), int(row["chunk_row_count"])
+        chunk = samples.iloc[start:start + count]
+        assert (chunk["series_id"] == row["series_id"]).all()
+        # (list elements come back from pandas as naive UTC timestamps)
+        assert chunk["timestamp"].min().tz_localize(None) == row["chunk_min_time"]
+        assert chunk["timestamp"].max().tz_localize(None) == row["chunk_max_time"]
 
 
-@pytest.mark.parametrize("fmt", [3, 2], ids=["format-3", "format-2"])
+@pytest.mark.parametrize("fmt", [4, 3, 2], ids=["format-4", "format-3", "format-2"])
 @pytest.mark.parametrize("window", [
     pytest.param((T0, T0 + 4 * HOUR), id="all"),
     pytest.param((T0 + 2 * HOUR + 60_000, T0 + 2 * HOUR + 360_000), id="5m"),
@@ -83,9 +97,9 @@ def test_series_index_is_plain_parquet(tmp_path: os.PathLike[str]) -> None:
 def test_reads_agree_with_memory(tmp_path: os.PathLike[str], fmt: int,
                                  window: tuple[int, int], matchers: list[Matcher]) -> None:
     mem = _store(str(tmp_path))
-    if fmt == 2:
+    if fmt < 4:
         (name,) = os.listdir(os.path.join(tmp_path, "blocks"))
-        _as_format_2(os.path.join(tmp_path, "blocks", name))
+        _rewrite(os.path.join(tmp_path, "blocks", name), fmt)
     with open_store(tmp_path, readonly=True) as ro:
         (blk,) = ro.blocks()
         assert blk.meta.version == fmt and (blk.index() is not None)
