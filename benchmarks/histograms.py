@@ -150,32 +150,30 @@ def _load_promlab(data: Data, root: Path, *, flush: bool) -> Any:
 
 
 def _write_requests(data: Data, per_request: int = 20_000) -> list[bytes]:
-    """Remote write 1.0 requests (snappy) carrying every sample, in time order."""
+    """Remote write 1.0 requests (snappy) carrying every sample, in time order: each request
+    holds the floats and histograms of a few scrapes (Prometheus refuses samples more than an
+    hour older than its head's newest)."""
     import cramjam
 
     from promlab.remote.proto import prometheus_remote_pb2 as rpb
 
     out: list[bytes] = []
     n_f, steps = data.floats.shape
-    k = max(1, per_request // n_f)
+    k = max(1, per_request // (n_f + len(data.hist_labels)))
     for a in range(0, steps, k):
         req = rpb.WriteRequest()
+        ts = data.ts_ms[a:a + k].tolist()
         for i, ls in enumerate(data.float_labels):
             ts_pb = req.timeseries.add()
             for name, value in ls.items():
                 ts_pb.labels.add(name=name, value=value)
-            for t, v in zip(data.ts_ms[a:a + k].tolist(), data.floats[i, a:a + k].tolist(),
-                            strict=True):
+            for t, v in zip(ts, data.floats[i, a:a + k].tolist(), strict=True):
                 ts_pb.samples.add(value=v, timestamp=t)
-        out.append(bytes(cramjam.snappy.compress_raw(req.SerializeToString())))
-    k = max(1, per_request // len(data.hist_labels))
-    for a in range(0, steps, k):
-        req = rpb.WriteRequest()
         for s, ls in enumerate(data.hist_labels):
             ts_pb = req.timeseries.add()
             for name, value in ls.items():
                 ts_pb.labels.add(name=name, value=value)
-            for t, row in zip(data.ts_ms[a:a + k].tolist(), data.hists[a:a + k], strict=True):
+            for t, row in zip(ts, data.hists[a:a + k], strict=True):
                 h = row[s]
                 hp = ts_pb.histograms.add(count_int=int(h.count), sum=h.sum, schema=h.schema,
                                           zero_threshold=h.zero_threshold,
