@@ -68,3 +68,65 @@ def test_kahan_sum_reduces_schema_and_reconciles_bounds() -> None:
 def test_adjust_hint(a: CounterResetHint, b: CounterResetHint, hint: CounterResetHint,
                      collision: bool) -> None:
     assert histops.adjust_hint(a, b) == (hint, collision)
+
+
+# --- storage hints (promqltest loader) and the incremental mean ----------------------------------
+U, N, G, R = (CounterResetHint.UNKNOWN, CounterResetHint.NOT_COUNTER_RESET, CounterResetHint.GAUGE,
+              CounterResetHint.COUNTER_RESET)
+
+
+def _h(count: float, buckets: dict[int, float], *, hint: CounterResetHint = U, schema: int = 0,
+       cv: tuple[float, ...] = ()) -> histops.FloatHistogram:
+    return from_bucket_map(schema, buckets, count=count, sum=count, custom_values=cv,
+                           counter_reset_hint=hint)
+
+
+@pytest.mark.parametrize(("samples", "hints"), [
+    pytest.param([_h(1, {0: 1}), _h(2, {0: 2}), _h(3, {0: 3})], [U, N, N], id="one-chunk"),
+    pytest.param([_h(3, {0: 3}), _h(1, {0: 1}), _h(2, {0: 2})], [U, U, N], id="count-reset-cuts"),
+    pytest.param([_h(1, {0: 1}), _h(2, {0: 1, 1: 1}), _h(2, {1: 2})], [U, N, U],
+                 id="bucket-decrease-cuts"),
+    pytest.param([_h(1, {0: 1}), _h(1, {0: 1}, schema=1)], [U, U], id="schema-change-cuts"),
+    pytest.param([_h(1, {0: 1}, hint=G), _h(2, {0: 2}, hint=G), _h(3, {0: 3})], [G, G, U],
+                 id="gauge-then-counter"),
+    pytest.param([_h(1, {0: 1}), 5.0, _h(2, {0: 2})], [U, None, U], id="float-between"),
+    pytest.param([_h(1, {0: 1}), _h(2, {0: 2}, hint=R)], [U, U], id="explicit-reset"),
+    pytest.param([_h(1, {0: 1}, schema=CUSTOM_BUCKETS_SCHEMA, cv=(5.0,)),
+                  _h(1, {0: 1}, schema=CUSTOM_BUCKETS_SCHEMA, cv=(5.0, 10.0))], [U, U],
+                 id="custom-bounds-change-cuts"),
+])
+def test_storage_hints(samples: list, hints: list) -> None:  # type: ignore[type-arg]
+    from promlab.promql.promqltest.hints import storage_hints
+
+    got = storage_hints(list(range(0, 60_000 * len(samples), 60_000)), samples)
+    assert [getattr(x, "counter_reset_hint", None) for x in got] == hints
+
+
+def test_storage_hints_cut_at_chunk_range() -> None:
+    from promlab.promql.promqltest.hints import CHUNK_RANGE_MS, storage_hints
+
+    got = storage_hints([CHUNK_RANGE_MS - 1, CHUNK_RANGE_MS], [_h(1, {0: 1}), _h(2, {0: 2})])
+    assert [x.counter_reset_hint for x in got] == [U, U]  # type: ignore[union-attr]
+
+
+def test_mean_switches_to_incremental_on_overflow() -> None:
+    big = _h(1e308, {0: 1e308})
+    s = histops.KahanSum(big, mean=True)
+    s.add(big)
+    s.add(big)
+    assert s.incremental
+    got = s.result(float(s.n))
+    assert got.count == pytest.approx(1e308) and math.isfinite(got.count)
+    plain = histops.KahanSum(big)
+    plain.add(big)
+    assert math.isinf(plain.result(2.0).count)
+
+
+@pytest.mark.parametrize(("d", "count", "buckets"), [
+    pytest.param(0.0, math.inf, [], id="by-zero-drops-buckets"),
+    pytest.param(-2.0, -1.0, [(0, -0.5), (1, -0.5)], id="negative"),
+])
+def test_div(d: float, count: float, buckets: list[tuple[int, float]]) -> None:
+    got = histops.div(_h(2, {0: 1, 1: 1}), d)
+    assert got.count == count and list(got.buckets(True)) == buckets
+    assert (got.counter_reset_hint == G) == (d < 0)
