@@ -14,7 +14,8 @@ its own (``--flush``: from Parquet blocks after ``flush()``); Prometheus
 (``--enable-feature=native-histograms --web.enable-remote-write-receiver``) by remote write 1.0
 (floats as samples, histograms as the protobuf's integer histograms), in time order. Then two
 range queries over the data (start 10 min after the first sample, ``--step`` apart) are timed
-warm (one untimed run, then the median of ``--repeat``):
+warm (one untimed run each, then ``--repeat`` rounds alternating promlab and Prometheus so
+both see the same load on a shared machine; medians, bests in the JSON):
 
 - ``histogram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))``
 - ``histogram_quantile(0.99, sum(rate(x[5m])))``
@@ -32,6 +33,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import json
@@ -185,14 +187,10 @@ def _write_requests(data: Data, per_request: int = 20_000) -> list[bytes]:
     return out
 
 
-def _median_ms(fn: Callable[[], object], repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
+def _ms(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1000
 
 
 def _points(result: list[dict[str, Any]]) -> dict[float, float]:
@@ -238,58 +236,61 @@ def run(series: int = 100, hours: float = 2.0, *, step_s: int = 60, repeat: int 
     start_ms = int(data.ts_ms[0]) + 600_000 + SCRAPE_MS // 2
     end_ms = int(data.ts_ms[-1]) - SCRAPE_MS // 2
     engine = Engine(max_samples=2_000_000_000, timeout=None)
-    with tempfile.TemporaryDirectory(prefix="promlab-histq-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="promlab-histq-") as tmp, \
+            contextlib.ExitStack() as stack:
         t0 = time.perf_counter()
         store = _load_promlab(data, Path(tmp) / "promlab", flush=flush)
+        stack.callback(store.close)
         out["promlab_load_s"] = time.perf_counter() - t0
-        try:
-            ours: dict[str, dict[str, Any]] = {}
-            for name, expr in QUERIES:
-                def evaluate(expr: str = expr) -> dict[str, Any]:
-                    res = engine.range(store, expr, start_ms, end_ms, step_s * 1000)
-                    return result_to_json(res)
-
-                ours[name] = {"ms": _median_ms(evaluate, repeat), "data": evaluate()}
-                if profile:
-                    ours[name]["profile"] = _profile(evaluate)
-        finally:
-            store.close()
-        theirs: dict[str, dict[str, Any]] = {}
+        prom = None
         if prometheus:
             realprom.require_binary("prometheus")
             args = ["--enable-feature=native-histograms", "--web.enable-remote-write-receiver"]
-            with realprom.prometheus(data_dir=Path(tmp) / "prom", extra_args=args) as prom:
-                t0 = time.perf_counter()
-                for body in _write_requests(data):
-                    r = prom.post("/api/v1/write", content=body, headers={
-                        "Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
-                        "X-Prometheus-Remote-Write-Version": "0.1.0"})
-                    if r.status_code >= 300:
-                        raise RuntimeError(f"remote write refused: {r.status_code} {r.text}")
-                out["prometheus_load_s"] = time.perf_counter() - t0
-                params = {"start": start_ms / 1000, "end": end_ms / 1000, "step": step_s}
-                for name, expr in QUERIES:
-                    def http(expr: str = expr) -> Any:
-                        resp = prom.client.get("/api/v1/query_range",
-                                               params={"query": expr, **params}, timeout=600)
-                        resp.raise_for_status()
-                        return resp
+            prom = stack.enter_context(realprom.prometheus(data_dir=Path(tmp) / "prom",
+                                                           extra_args=args))
+            t0 = time.perf_counter()
+            for body in _write_requests(data):
+                r = prom.post("/api/v1/write", content=body, headers={
+                    "Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
+                    "X-Prometheus-Remote-Write-Version": "0.1.0"})
+                if r.status_code >= 300:
+                    raise RuntimeError(f"remote write refused: {r.status_code} {r.text}")
+            out["prometheus_load_s"] = time.perf_counter() - t0
+        params = {"start": start_ms / 1000, "end": end_ms / 1000, "step": step_s}
+        for name, expr in QUERIES:
+            def evaluate(expr: str = expr) -> dict[str, Any]:
+                return result_to_json(engine.range(store, expr, start_ms, end_ms,
+                                                   step_s * 1000))
 
-                    body_json = http().json()
-                    if body_json.get("status") != "success":
-                        raise RuntimeError(f"{name}: {body_json}")
-                    theirs[name] = {"ms": _median_ms(http, repeat), "data": body_json["data"]}
-    for name, expr in QUERIES:
-        row: dict[str, Any] = {"name": name, "query": expr, "promlab_ms": ours[name]["ms"],
-                               "points": len(_points(ours[name]["data"]["result"]))}
-        if name in theirs:
-            row["prometheus_ms"] = theirs[name]["ms"]
-            row["ratio"] = row["promlab_ms"] / row["prometheus_ms"]
-            row["max_rel_diff"] = _max_rel_diff(_points(ours[name]["data"]["result"]),
-                                                _points(theirs[name]["data"]["result"]))
-        if "profile" in ours[name]:
-            row["profile"] = ours[name]["profile"]
-        out["queries"].append(row)
+            def http(expr: str = expr) -> dict[str, Any]:
+                assert prom is not None
+                resp = prom.client.get("/api/v1/query_range", params={"query": expr, **params},
+                                       timeout=600)
+                body = resp.json()
+                if body.get("status") != "success":
+                    raise RuntimeError(f"{expr}: {body}")
+                return dict(body["data"])
+
+            ours = evaluate()  # warm-up runs, answers kept
+            theirs = http() if prom is not None else None
+            times: dict[str, list[float]] = {"promlab": [], "prometheus": []}
+            for _ in range(repeat):  # alternating rounds: both see the same machine load
+                times["promlab"].append(_ms(evaluate))
+                if prom is not None:
+                    times["prometheus"].append(_ms(http))
+            row: dict[str, Any] = {"name": name, "query": expr,
+                                   "promlab_ms": statistics.median(times["promlab"]),
+                                   "promlab_best_ms": min(times["promlab"]),
+                                   "points": len(_points(ours["result"]))}
+            if theirs is not None:
+                row["prometheus_ms"] = statistics.median(times["prometheus"])
+                row["prometheus_best_ms"] = min(times["prometheus"])
+                row["ratio"] = row["promlab_ms"] / row["prometheus_ms"]
+                row["max_rel_diff"] = _max_rel_diff(_points(ours["result"]),
+                                                    _points(theirs["result"]))
+            if profile:
+                row["profile"] = _profile(evaluate)
+            out["queries"].append(row)
     return out
 
 
