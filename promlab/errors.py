@@ -8,7 +8,6 @@ The tree, with the Prometheus HTTP API ``errorType`` of each branch::
     │   ├── ConfigError                    bad prometheus.yml / rule file, with file and key path
     │   ├── ExpositionError                malformed scrape body or import file, with line number
     │   ├── ImportRejected                 a strict import would drop or duplicate samples
-    │   ├── ImportRejected                 a strict import would drop or duplicate samples
     │   ├── RegexError                     a regular expression RE2 (Go's regexp) rejects
     │   └── ParseError                     malformed PromQL, prints ``1:7: parse error: ...``
     ├── NotFound(LookupError)              no such metric, rule group, target       not_found
@@ -46,7 +45,6 @@ __all__ = [
     "ConfigError",
     "ExpositionError",
     "FunctionNotImplemented",
-    "ImportRejected",
     "ImportRejected",
     "NotAcceptable",
     "NotFound",
@@ -132,11 +130,6 @@ class ExpositionError(BadData):
             shown = line if len(line) <= 120 else line[:117] + "..."
             text += f": {shown!r}"
         super().__init__(text)
-
-
-class ImportRejected(BadData):
-    """An import refused as a whole (``strict``: samples would be dropped or duplicated, or
-    bad options); nothing of it was stored."""
 
 
 class ImportRejected(BadData):

@@ -154,11 +154,21 @@ class Engine:
         return self._exec(queryable, expr, int(start_ms), int(end_ms), int(step_ms),
                           cancel=cancel, is_range=True)
 
+    def new_evaluator(self, queryable: Queryable, node: Expr, ctx: EvalContext, *, mint_ms: int,
+                      maxt_ms: int, deadline: float | None,
+                      cancel: threading.Event | None) -> Evaluator:
+        """The evaluator for one query of ``node`` over ``ctx`` (the hook where a subclass such
+        as :class:`promlab.promql.distributed.DistributedEngine` plans and starts remote work)."""
+        return Evaluator(queryable, mint_ms=mint_ms, maxt_ms=maxt_ms,
+                         max_samples=self.max_samples, deadline=deadline, cancel=cancel)
+
     # --- internals ------------------------------------------------------------------------------
     def _exec(self, queryable: Queryable, expr: str | Expr, start_ms: int, end_ms: int,
               step_ms: int, *, cancel: threading.Event | None, is_range: bool) -> Result:
         started = time.monotonic()
         text, node = _parse(expr)
+        check_features(node, self.features)
+        node = resolve_durations(node, step_ms, end_ms - start_ms)
         if is_range and node.type not in (ValueType.SCALAR, ValueType.VECTOR):
             raise BadData(f'invalid expression type "{node.type.document_name}" for range '
                              "query, must be Scalar or instant Vector")
@@ -167,14 +177,12 @@ class Engine:
         ctx = EvalContext(steps_ms=steps, start_ms=start_ms, end_ms=end_ms, step_ms=step_ms,
                           lookback_ms=self.lookback_ms,
                           default_subquery_step_ms=self.default_subquery_step_ms,
-        check_features(node, self.features)
-        node = resolve_durations(node, step_ms, end_ms - start_ms)
                           max_samples=self.max_samples, query=text,
                           delayed_name_removal=DELAYED_NAME_REMOVAL in self.features)
         bounds = data_time_range(node, start_ms, end_ms, lookback_ms=self.lookback_ms) or (0, 0)
         deadline = None if self.timeout_ms is None else started + self.timeout_ms / 1000.0
-        ev = Evaluator(queryable, mint_ms=bounds[0], maxt_ms=bounds[1],
-                       max_samples=self.max_samples, deadline=deadline, cancel=cancel)
+        ev = self.new_evaluator(queryable, node, ctx, mint_ms=bounds[0], maxt_ms=bounds[1],
+                                deadline=deadline, cancel=cancel)
         try:
             value = ev.eval(node, ctx)
             ev.check()

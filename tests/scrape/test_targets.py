@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import promlab.scrape as scrape
+from promlab.config import load_config
 from promlab.errors import ConfigError
 from promlab.model import Labels
-from promlab.config import load_config
 from promlab.scrape.discovery.file import read_file_groups
 from promlab.scrape.discovery.group import TargetGroup
 from promlab.scrape.loop import ScrapeLoop
