@@ -131,8 +131,8 @@ def decode_values(value: pa.ChunkedArray, value_int: pa.ChunkedArray, scale: pa.
     """
     int_valid = _flat_valid(value_int)
     if int_valid is False:
-        out = flat(value, np.float64)
-        return out[idx] if idx is not None else np.array(out, np.float64)
+        raw = flat(value, np.float64)
+        return raw[idx] if idx is not None else np.array(raw, np.float64)
     if pa.types.is_dictionary(scale.type):
         scale = scale.cast(scale.type.value_type)
     vi = flat(value_int, np.int64)
@@ -141,14 +141,15 @@ def decode_values(value: pa.ChunkedArray, value_int: pa.ChunkedArray, scale: pa.
         vi, sc = vi[idx], sc[idx]
     lo, hi = (int(sc.min()), int(sc.max())) if sc.shape[0] else (0, 0)
     if lo == hi:  # one scale (the usual case for a metric): no per-row lookup
-        out = vi / _POW10F[min(max(lo, 0), MAX_SCALE)]
+        out: npt.NDArray[np.float64] = vi / _POW10F[min(max(lo, 0), MAX_SCALE)]
     else:
         out = vi / np.take(_POW10F, np.clip(sc, 0, MAX_SCALE))
     float_valid = _flat_valid(value)
     if float_valid is not False:
         v = flat(value, np.float64)
         if float_valid is True:
-            return np.array(v[idx] if idx is not None else v, np.float64)
+            whole: npt.NDArray[np.float64] = np.array(v[idx] if idx is not None else v, np.float64)
+            return whole
         rows = np.flatnonzero(float_valid if idx is None else float_valid[idx])
         out[rows] = v[rows] if idx is None else v[idx[rows]]
     return out
