@@ -15,7 +15,8 @@ Rules (Prometheus 3's, as its tests pin them down):
 * of several info series of one metric matching at a step, the one with the latest sample
   wins; two metrics giving one label different values is an error;
 * labels the series already has are kept; without a matching info series a sample is kept
-  unchanged if every data matcher accepts the empty string, and dropped otherwise.
+  unchanged if every data matcher accepts the empty string, and dropped otherwise;
+* an info series holding a native histogram sample is an error (info metrics are floats).
 """
 
 from __future__ import annotations
@@ -97,6 +98,9 @@ def eval_info(node: ast.Call, ev: EvalState, ctx: EvalContext) -> Value:
     inv = np.empty_like(order)
     inv[order] = np.arange(order.shape[0])
     info_present = info.present[:, inv]
+    if info.histograms is not None and any(h is not None for h in info.histograms[info_present]):
+        raise QueryError("info() series selector matched a series with native histogram samples; "
+                         "info metrics must be floats")
     info_ts = (info.timestamps_ms[:, inv] if info.timestamps_ms is not None
                else np.zeros_like(info_present, np.int64))
     by_id: dict[tuple[str, ...], list[int]] = {}

@@ -19,6 +19,7 @@ from promlab.errors import TooManySamples
 from promlab.model import stale_mask
 from promlab.model.histogram import CounterResetHint
 from promlab.promql.eval import histops
+from promlab.promql.eval.functions._common import warn
 from promlab.promql.eval.state import EvalState
 from promlab.promql.parser.ast import MatrixSelector, VectorSelector
 from promlab.promql.values import I64, B, EvalContext, Matrix, Vector
@@ -190,6 +191,11 @@ def smoothed_histograms(ss: SeriesSet, prev: I64, nxt: I64, exact: B, interp: B,
     hs = ss.histograms
     assert hs is not None
     out = np.full(present.shape, None, object)
+    mixed = _mixed_kinds(ss, ref, ctx.lookback_ms)
+    for r in np.flatnonzero(mixed.any(axis=1)).tolist():
+        warn(ctx, "encountered a mix of histograms and floats for metric name "
+             f'"{ss.labels[r].name}"', node)
+    present &= ~mixed
     rows, cols = np.nonzero(present)
     for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
         a = hs[prev[r, c]]
@@ -202,6 +208,9 @@ def smoothed_histograms(ss: SeriesSet, prev: I64, nxt: I64, exact: B, interp: B,
             continue
         if a is None or b is None or a.is_custom != b.is_custom:
             present[r, c] = False
+            if a is not None and b is not None:
+                warn(ctx, "vector contains a mix of histograms with exponential and custom "
+                     f'buckets schemas for metric name "{ss.labels[r].name}"', node)
             continue
         t0, t1 = int(ss.ts_ms[prev[r, c]]), int(ss.ts_ms[nxt[r, c]])
         frac = (int(ref[c]) - t0) / (t1 - t0)
@@ -211,6 +220,21 @@ def smoothed_histograms(ss: SeriesSet, prev: I64, nxt: I64, exact: B, interp: B,
         else:
             out[r, c] = histops.add(a, histops.mul(histops.sub(b, a), frac)).with_hint(
                 b.counter_reset_hint).compact()
+    return out
+
+
+def _mixed_kinds(ss: SeriesSet, ref: I64, lookback: int) -> B:
+    """Per (series, step): whether the samples within the lookback delta on either side of
+    the reference time hold both floats and histograms."""
+    assert ss.histograms is not None
+    is_h = np.fromiter((h is not None for h in ss.histograms), bool, ss.histograms.size)
+    cum = np.zeros(is_h.size + 1, np.int64)
+    np.cumsum(is_h, out=cum[1:])
+    s0 = ss.offsets[:-1, None]
+    lo = s0 + count_at_or_before(ss.ts_ms, ss.offsets, ref - lookback)
+    hi = s0 + count_at_or_before(ss.ts_ms, ss.offsets, ref + lookback)
+    nh = cum[hi] - cum[lo]
+    out: B = (nh > 0) & (nh < hi - lo)
     return out
 
 

@@ -44,23 +44,32 @@ def float_only(m: Matrix) -> Matrix:
                   m.window_end_ms, m.range_ms, m.drop_name, m.extension, m.lookback_ms, None)
 
 
+def _mixed_schemas(call: FunctionCall, name: str) -> None:
+    warn(call.ctx, "vector contains a mix of histograms with exponential and custom buckets "
+         f'schemas for metric name "{name}"', call.node.args[0])
+
+
 def _hist_rate(call: FunctionCall, name: str, hs: list[FloatHistogram], is_counter: bool,
                ) -> FloatHistogram | None:
     pos = call.node.args[0]
     first, last = hs[0], hs[-1]
+    if is_counter and CounterResetHint.GAUGE in (first.counter_reset_hint, last.counter_reset_hint):
+        warn(call.ctx, f'this native histogram metric is not a counter: "{name}"', pos)
+    if is_counter and histops.detect_reset(hs[1], first):
+        # A reset right after the first sample: only its count matters (for extrapolation), so
+        # its layout is replaced by an empty histogram shaped like the second sample.
+        first = FloatHistogram(schema=hs[1].schema, custom_values=hs[1].custom_values)
     custom = first.is_custom
-    min_schema = min(first.schema, last.schema)
     if last.is_custom != custom:
-        warn(call.ctx, "vector contains a mix of histograms with exponential and custom buckets "
-             f'schemas for metric name "{name}"', pos)
+        _mixed_schemas(call, name)
         return None
-    for h in hs[1:-1]:
-        if is_counter and h.counter_reset_hint == CounterResetHint.GAUGE:
+    min_schema = min(first.schema, last.schema)
+    for h in hs[1:-1] if is_counter else ():
+        if h.counter_reset_hint == CounterResetHint.GAUGE:
             warn(call.ctx, f'this native histogram metric is not a counter: "{name}"', pos)
         min_schema = min(min_schema, h.schema)
         if h.is_custom != custom:
-            warn(call.ctx, "vector contains a mix of histograms with exponential and custom "
-                 f'buckets schemas for metric name "{name}"', pos)
+            _mixed_schemas(call, name)
             return None
     note = histops.Combine()
     res = histops.sub(last.reduce_resolution(min_schema) if not custom else last, first, note)

@@ -25,6 +25,7 @@ from promlab.model.histogram import CounterResetHint, FloatHistogram
 from promlab.promql.eval import histops
 from promlab.promql.eval.calls import FunctionCall, FunctionImpl
 from promlab.promql.eval.functions._common import info, warn
+from promlab.promql.eval.functions.extended import extended_bounds
 from promlab.promql.eval.functions.nativerange import float_only
 from promlab.promql.values import I64, B, Matrix, Value, Vector
 
@@ -204,7 +205,12 @@ def _pair_counting(resets: bool) -> Callable[[FunctionImpl], FunctionImpl]:
                 return out
             _, m = found
             assert m.histograms is not None
-            _, lo, hi, nh, _ = _counts(m)
+            is_h, lo, hi, nh, _ = _counts(m)
+            if m.extension == "anchored":  # the pairs start at the anchor before the window
+                lo = extended_bounds(m).first
+                cum = np.zeros(is_h.size + 1, np.int64)
+                np.cumsum(is_h, out=cum[1:])
+                nh = cum[hi] - cum[np.minimum(lo, hi)]
             values, present, drop, hists = _full(m, out, lo.shape[1])
             for i, j in zip(*np.nonzero(present & (nh > 0)), strict=True):
                 a, b = int(lo[i, j]), int(hi[i, j])

@@ -25,6 +25,7 @@ from promlab.promql.eval.functions._common import (
 from promlab.promql.eval.functions._fast import nonfinite_counts, window_regression
 from promlab.promql.eval.functions.extended import extended_bounds, extended_rate_values
 from promlab.promql.eval.functions.native import concat_vectors, drop_rows
+from promlab.promql.eval.functions.nativeextended import extended_histogram_rate
 from promlab.promql.eval.functions.nativerange import (
     float_only,
     histogram_rate_vector,
@@ -59,8 +60,11 @@ def _extrapolated(call: FunctionCall, is_counter: bool, is_rate: bool) -> Vector
     m = matrix_arg(call)
     if m.histograms is not None:
         rows = series_with_histograms(m)
-        hist = histogram_rate_vector(call, m, rows, is_counter, is_rate)
         floats = _extrapolated_floats(call, float_only(m), is_counter, is_rate)
+        if m.extension is not None:
+            hist = extended_histogram_rate(call, m, rows, floats, is_counter, is_rate)
+        else:
+            hist = histogram_rate_vector(call, m, rows, is_counter, is_rate)
         return concat_vectors(drop_rows(floats, {m.labels[i] for i in np.flatnonzero(rows)}), hist)
     return _extrapolated_floats(call, m, is_counter, is_rate)
 
