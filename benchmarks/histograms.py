@@ -25,6 +25,15 @@ process; Prometheus's a full HTTP round trip of ``/api/v1/query_range``. ``ratio
 promlab / Prometheus (target < 1). The answers are compared (largest relative difference).
 ``--profile`` prints where promlab's time goes (cProfile, top functions by own time).
 
+Measured (defaults, 2 shared cores, Dec 2026; medians promlab / Prometheus): classic
+51 / 60 ms (0.85) from the head, 57 / 37 ms (1.55) from Parquet blocks; native 9.6 / 3.1 s
+(3.1) from the head, 8.2 / 1.8 s (4.5) from blocks. Native histogram PromQL works on one
+Python ``FloatHistogram`` per cell: ~80 % of the native time is counter-reset detection
+between adjacent samples (``eval/histops.detect_reset`` walking buckets in Python), redone
+for every window that holds the pair (5 times at a 60 s step over 5m windows). Classic answers
+agree to 1e-13; native ones to 1e-3 (Prometheus 2.42 interpolates linearly inside a native
+bucket, promlab follows Prometheus 3).
+
 Usage::
 
     python -m benchmarks.histograms [--series 100] [--hours 2] [--step 60] [--repeat 3] [--flush] [--profile]
