@@ -63,9 +63,17 @@ def _as_int(h: AnyHist) -> tuple[int, int, tuple[int, ...], tuple[int, ...]] | N
     if not isinstance(h, Histogram):
         return None
     pos, neg = h.absolute_buckets(True), h.absolute_buckets(False)
-    if any(abs(v) >= _INT_LIMIT for v in (h.count, h.zero_count, *pos, *neg)):
+    if max(abs(h.count), abs(h.zero_count), max(map(abs, pos), default=0),
+           max(map(abs, neg), default=0)) >= _INT_LIMIT:
         return None
     return int(h.count), int(h.zero_count), pos, neg
+
+
+def _group_order(series: npt.NDArray[np.int64], index: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
+    """The elements ordered by ``(series, index)``, stable (so in row order within a group)."""
+    lo = int(index.min())
+    key = series * (int(index.max()) - lo + 1) + (index - lo)
+    return np.argsort(key, kind="stable")
 
 
 def _cross_sample_deltas(series: npt.NDArray[np.int64], index: npt.NDArray[np.int64],
@@ -74,7 +82,7 @@ def _cross_sample_deltas(series: npt.NDArray[np.int64], index: npt.NDArray[np.in
     row order; the first of a group keeps its value)."""
     if values.size == 0:
         return values
-    order = np.lexsort((index, series))  # stable: time order within a group
+    order = _group_order(series, index)
     s, i, v = series[order], index[order], values[order]
     d = v.copy()
     same = (s[1:] == s[:-1]) & (i[1:] == i[:-1])
@@ -89,7 +97,7 @@ def _running_sums(series: npt.NDArray[np.int64], index: npt.NDArray[np.int64],
     """Inverse of :func:`_cross_sample_deltas`."""
     if deltas.size == 0:
         return deltas
-    order = np.lexsort((index, series))
+    order = _group_order(series, index)
     s, i, d = series[order], index[order], deltas[order]
     start = np.ones(d.size, bool)
     start[1:] = (s[1:] != s[:-1]) | (i[1:] != i[:-1])
@@ -179,20 +187,22 @@ def write_table(path: str, items: Sequence[Item]) -> None:
 
 
 def _absolute_side(t: pa.Table, side: str, codes: npt.NDArray[np.int64],
-                   rows: list[int]) -> list[list[int] | None]:
+                   chain: npt.NDArray[np.bool_], rows: list[int]) -> list[list[int] | None]:
     """The absolute integer counts of ``side`` at ``rows`` (None on float rows); the running sums
-    are taken over every row of the file."""
+    are taken over the rows in ``chain`` (every row of the selected series up to the last of
+    ``rows``)."""
     col = t.column(f"{side}_delta").combine_chunks()
     lengths = pc.fill_null(pc.list_value_length(col), 0).to_numpy(zero_copy_only=False)
-    deltas = pc.list_flatten(col).to_numpy(zero_copy_only=False).astype(np.int64)
-    idx_col = t.column(f"{side}_index").combine_chunks()
-    index = pc.list_flatten(idx_col).to_numpy(zero_copy_only=False).astype(np.int64)
-    idx_len = pc.list_value_length(idx_col).to_numpy(zero_copy_only=False)
     has = np.asarray(col.is_valid())
-    keep = np.repeat(has, idx_len)  # index elements of integer rows
-    absolute = _running_sums(np.repeat(codes, lengths), index[keep], deltas)
+    idx_col = t.column(f"{side}_index").combine_chunks()
+    idx_len = pc.list_value_length(idx_col).to_numpy(zero_copy_only=False)
+    index = pc.list_flatten(idx_col).to_numpy(zero_copy_only=False).astype(np.int64)
+    index = index[np.repeat(has, idx_len)]  # index elements of integer rows
+    sel = np.repeat(chain & has, lengths)
+    deltas = pc.list_flatten(col).to_numpy(zero_copy_only=False).astype(np.int64)[sel]
+    absolute = _running_sums(np.repeat(codes, lengths)[sel], index[sel], deltas)
     starts = np.zeros(lengths.size + 1, np.int64)
-    np.cumsum(lengths, out=starts[1:])
+    np.cumsum(np.where(chain & has, lengths, 0), out=starts[1:])
     return [absolute[starts[r]:starts[r + 1]].tolist() if has[r] else None for r in rows]
 
 
@@ -212,11 +222,12 @@ def _read_v2(t: pa.Table, mint: int, maxt: int, matchers: Sequence[Matcher] | No
         lsets.append(cand if ok else None)
     ts = t.column("timestamp_ms").to_numpy()
     ok_series = np.array([ls is not None for ls in lsets], bool)
-    rows = np.flatnonzero((ts >= mint) & (ts <= maxt) & ok_series[codes]).tolist()
+    chain = ok_series[codes] & (ts <= maxt)
+    rows = np.flatnonzero(chain & (ts >= mint)).tolist()
     if not rows:
         return []
-    pos_abs = _absolute_side(t, "positive", codes, rows)
-    neg_abs = _absolute_side(t, "negative", codes, rows)
+    pos_abs = _absolute_side(t, "positive", codes, chain, rows)
+    neg_abs = _absolute_side(t, "negative", codes, chain, rows)
     sub = t.take(pa.array(rows, pa.int64()))
     cols = {name: sub.column(name).to_pylist() for name in (
         "schema", "counter_reset_hint", "is_float", "zero_threshold", "sum", "count", "zero_count",
