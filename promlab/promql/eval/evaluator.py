@@ -19,7 +19,7 @@ import numpy as np
 
 from promlab.errors import FunctionNotImplemented, QueryCanceled, QueryTimeout, TooManySamples
 from promlab.model import Matcher
-from promlab.promql.eval import binops, limits, selectors, subquery
+from promlab.promql.eval import binops, histstats, limits, selectors, subquery
 from promlab.promql.eval.histops import neg
 from promlab.promql.eval.info import eval_info
 from promlab.promql.eval.names import finalize_names
@@ -93,6 +93,8 @@ class Evaluator:
         self._cache: dict[tuple[Any, ...], SeriesSet] = {}
         # Values evaluated ahead of their parent, by (id(node), id(ctx)): see limits.py.
         self.ready: dict[tuple[int, int], Value] = {}
+        # Selectors read through the histogram-stats reader, found from the first (root) node.
+        self._stats_nodes: frozenset[int] | None = None
 
     # --- limits --------------------------------------------------------------------------------
     def check(self) -> None:
@@ -185,9 +187,15 @@ class Evaluator:
                 self._querier = None
 
     # --- evaluation ----------------------------------------------------------------------------
+    @property
+    def stats_nodes(self) -> frozenset[int]:
+        return self._stats_nodes or frozenset()
+
     def eval(self, node: Expr, ctx: EvalContext) -> Value:
         """Evaluate ``node`` over ``ctx.steps_ms``; children's samples are released afterwards."""
         self.check()
+        if self._stats_nodes is None:
+            self._stats_nodes = histstats.stats_selectors(node)
         ready = self.ready.pop((id(node), id(ctx)), None)
         if ready is not None:  # a chain's left operand, evaluated (and counted) ahead
             return ready

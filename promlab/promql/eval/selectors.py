@@ -18,7 +18,7 @@ import numpy.typing as npt
 from promlab.errors import TooManySamples
 from promlab.model import stale_mask
 from promlab.model.histogram import CounterResetHint
-from promlab.promql.eval import histops
+from promlab.promql.eval import histops, histstats
 from promlab.promql.eval.functions._common import warn
 from promlab.promql.eval.state import EvalState
 from promlab.promql.parser.ast import MatrixSelector, VectorSelector
@@ -119,7 +119,12 @@ def eval_vector_selector(node: VectorSelector, ev: EvalState, ctx: EvalContext) 
         return Vector.empty(0)
     if node.smoothed:
         return _smoothed_vector(node, ev, ctx, ref)
-    ss = ev.select(node.matchers, int(ref.min()) - lookback + 1, int(ref.max()))
+    lo_ms = int(ref.min()) - lookback + 1
+    if id(node) in ev.stats_nodes:
+        ss = histstats.reread(ev.select(node.matchers, lo_ms - 1, int(ref.max())),
+                              histstats.vector_seeks(ref, lookback), lo_ms, vector=True)
+    else:
+        ss = ev.select(node.matchers, lo_ms, int(ref.max()))
     n_series = len(ss.labels)
     if n_series == 0:
         return Vector.empty(n_steps)
@@ -360,7 +365,14 @@ def eval_matrix_selector(node: MatrixSelector, ev: EvalState, ctx: EvalContext) 
     if ref.shape[0] == 0:
         ss = SeriesSet.empty()
     else:
-        ss = ev.select(vs.matchers, int(start.min()) - before + 1, int(ref.max()) + after)
+        lo_ms = int(start.min()) - before + 1
+        if id(vs) in ev.stats_nodes:
+            seeks = histstats.matrix_seeks(ref, int(node.range_ms), extension=extension,
+                                           lookback_ms=ctx.lookback_ms, step_ms=ctx.step_ms)
+            ss = histstats.reread(ev.select(vs.matchers, lo_ms - 1, int(ref.max()) + after),
+                                  seeks, lo_ms, vector=False)
+        else:
+            ss = ev.select(vs.matchers, lo_ms, int(ref.max()) + after)
         ss = strip_stale(ss)
     ev.add_samples(int(ss.ts_ms.shape[0]))
     return Matrix(list(ss.labels), np.asarray(ss.offsets, np.int64),

@@ -25,6 +25,12 @@ class EvalState(Protocol):
         """Limit on samples held at once."""
         ...
 
+    @property
+    def stats_nodes(self) -> frozenset[int]:
+        """``id()`` of the selectors read through the histogram-stats reader (see
+        :mod:`promlab.promql.eval.histstats`)."""
+        ...
+
     def eval(self, node: Expr, ctx: EvalContext) -> Value:
         """Evaluate a child node over ``ctx.steps_ms`` (checks limits before and after)."""
         ...
