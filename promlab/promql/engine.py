@@ -28,7 +28,12 @@ from promlab.model.time import DurationLike, parse_duration
 from promlab.promql.eval.durations import resolve_durations
 from promlab.promql.eval.evaluator import Evaluator
 from promlab.promql.eval.names import finalize_names
-from promlab.promql.features import DELAYED_NAME_REMOVAL, check_features, resolve_features
+from promlab.promql.features import (
+    DELAYED_NAME_REMOVAL,
+    USE_START_TIMESTAMPS,
+    check_features,
+    resolve_features,
+)
 from promlab.promql.parser import parse_expr, to_string
 from promlab.promql.parser.ast import (
     Expr,
@@ -178,7 +183,8 @@ class Engine:
                           lookback_ms=self.lookback_ms,
                           default_subquery_step_ms=self.default_subquery_step_ms,
                           max_samples=self.max_samples, query=text,
-                          delayed_name_removal=DELAYED_NAME_REMOVAL in self.features)
+                          delayed_name_removal=DELAYED_NAME_REMOVAL in self.features,
+                          use_start_timestamps=USE_START_TIMESTAMPS in self.features)
         bounds = data_time_range(node, start_ms, end_ms, lookback_ms=self.lookback_ms) or (0, 0)
         deadline = None if self.timeout_ms is None else started + self.timeout_ms / 1000.0
         ev = self.new_evaluator(queryable, node, ctx, mint_ms=bounds[0], maxt_ms=bounds[1],

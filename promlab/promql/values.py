@@ -86,6 +86,7 @@ class EvalContext:
     annotations: Annotations = field(default_factory=Annotations)
     query: str = ""                    # query text (for annotation positions)
     delayed_name_removal: bool = True  # False: __name__ dropped at each operation (eager)
+    use_start_timestamps: bool = False  # the use-start-timestamps feature
 
     @property
     def num_steps(self) -> int:
@@ -114,6 +115,9 @@ class Vector:
     # Native histograms: None when no cell holds one, else an (S, T) object array with a
     # FloatHistogram at each histogram cell (its ``values`` cell is NaN) and None elsewhere.
     histograms: npt.NDArray[np.object_] | None = None
+    # (S, T) start timestamp of each sample fresh from a vector selector when the
+    # ``use-start-timestamps`` feature is on (0 = unknown); None otherwise.
+    start_ts_ms: I64 | None = None
 
     @classmethod
     def empty(cls, num_steps: int) -> Vector:
@@ -147,6 +151,9 @@ class Matrix:
     # object array parallel to ``values`` (a FloatHistogram per histogram sample, None per float
     # sample; ``values`` holds a NaN placeholder there).
     histograms: npt.NDArray[np.object_] | None = None
+    # Start timestamps parallel to ``ts_ms`` (0 = unknown), only from a range selector with
+    # the ``use-start-timestamps`` feature on; None otherwise (subqueries cut them).
+    start_ts_ms: I64 | None = None
 
     def __len__(self) -> int:
         return len(self.labels)

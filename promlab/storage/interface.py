@@ -76,6 +76,9 @@ class SeriesSet:
     ts_ms: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
     histograms: npt.NDArray[np.object_] | None = None
+    # Start timestamps (the experimental ``use-start-timestamps`` feature): None unless some
+    # sample has one, else an int64 array parallel to ``ts_ms`` (0 = unknown).
+    start_ts_ms: npt.NDArray[np.int64] | None = None
 
     @classmethod
     def empty(cls) -> SeriesSet:

@@ -28,15 +28,21 @@ __all__ = ["MemoryStorage"]
 
 
 class _Series:
-    __slots__ = ("hists", "ts", "values")
+    __slots__ = ("hists", "st", "ts", "values")
 
     def __init__(self) -> None:
         self.ts = np.zeros(0, np.int64)
         self.values = np.zeros(0, np.float64)
         self.hists: npt.NDArray[np.object_] | None = None
+        self.st: npt.NDArray[np.int64] | None = None          # start timestamps (0 = unknown)
 
     def merge(self, ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64],
-              hists: npt.NDArray[np.object_] | None = None) -> None:
+              hists: npt.NDArray[np.object_] | None = None,
+              st: npt.NDArray[np.int64] | None = None) -> None:
+        all_st = None
+        if st is not None or self.st is not None:
+            all_st = np.concatenate([np.zeros(self.ts.shape[0], np.int64) if self.st is None else self.st,
+                                     np.zeros(ts.shape[0], np.int64) if st is None else st])
         all_ts = np.concatenate([self.ts, ts])
         all_v = np.concatenate([self.values, values])
         all_h = None
@@ -50,6 +56,9 @@ class _Series:
         keep = np.ones(all_ts.shape[0], bool)
         keep[:-1] = all_ts[1:] != all_ts[:-1]
         self.ts, self.values = all_ts[keep], all_v[keep]
+        if all_st is not None:
+            kept_st = all_st[order][keep]
+            self.st = kept_st if kept_st.any() else None
         if all_h is not None:
             kept = all_h[order][keep]
             self.hists = kept if any(h is not None for h in kept) else None
@@ -86,14 +95,18 @@ class MemoryStorage:
         pass
 
     def add_series(self, labels: Labels, ts_ms: Sequence[int] | npt.NDArray[np.int64],
-                   values: Sequence[float] | npt.NDArray[np.float64]) -> None:
-        """Load one series' samples directly (test helper)."""
+                   values: Sequence[float] | npt.NDArray[np.float64], *,
+                   start_ts_ms: Sequence[int] | npt.NDArray[np.int64] | None = None) -> None:
+        """Load one series' samples directly (test helper), with their start timestamps."""
+        st = None if start_ts_ms is None else np.asarray(start_ts_ms, np.int64)
         with self._lock:
             s = self._series.setdefault(labels, _Series())
-            s.merge(np.asarray(ts_ms, np.int64), np.asarray(values, np.float64))
+            s.merge(np.asarray(ts_ms, np.int64), np.asarray(values, np.float64), None, st)
 
     def add_histogram_series(self, labels: Labels, ts_ms: Sequence[int] | npt.NDArray[np.int64],
-                             hists: Sequence[FloatHistogram | Histogram | float]) -> None:
+                             hists: Sequence[FloatHistogram | Histogram | float], *,
+                             start_ts_ms: Sequence[int] | npt.NDArray[np.int64] | None = None,
+                             ) -> None:
         """Load one series' samples directly (test helper): histograms, or floats (e.g. stale
         markers) mixed in."""
         h = np.full(len(hists), None, object)
@@ -105,7 +118,8 @@ class MemoryStorage:
                 v[k] = float(x)
         with self._lock:
             s = self._series.setdefault(labels, _Series())
-            s.merge(np.asarray(ts_ms, np.int64), v, h)
+            s.merge(np.asarray(ts_ms, np.int64), v, h,
+                    None if start_ts_ms is None else np.asarray(start_ts_ms, np.int64))
 
     def _commit(self, batch: dict[Labels, tuple[list[int], list[float]]],
                 hbatch: dict[Labels, tuple[list[int], list[FloatHistogram]]]) -> AppendStats:
@@ -193,6 +207,7 @@ class _MemoryQuerier:
         ts_parts: list[npt.NDArray[np.int64]] = []
         v_parts: list[npt.NDArray[np.float64]] = []
         h_parts: list[npt.NDArray[np.object_] | None] = []
+        st_parts: list[npt.NDArray[np.int64] | None] = []
         lengths: list[int] = []
         for ls, s in self._matching(matchers):
             a = int(np.searchsorted(s.ts, mint, "left"))
@@ -203,6 +218,7 @@ class _MemoryQuerier:
             ts_parts.append(s.ts[a:b])
             v_parts.append(s.values[a:b])
             h_parts.append(None if s.hists is None else s.hists[a:b])
+            st_parts.append(None if s.st is None else s.st[a:b])
             lengths.append(b - a)
         if not labels:
             return SeriesSet.empty()
@@ -212,7 +228,12 @@ class _MemoryQuerier:
         if any(h is not None for h in h_parts):
             hists = np.concatenate([np.full(n, None, object) if h is None else h
                                     for h, n in zip(h_parts, lengths, strict=True)])
-        return SeriesSet(labels, offsets, np.concatenate(ts_parts), np.concatenate(v_parts), hists)
+        st = None
+        if any(x is not None for x in st_parts):
+            st = np.concatenate([np.zeros(n, np.int64) if x is None else x
+                                 for x, n in zip(st_parts, lengths, strict=True)])
+        return SeriesSet(labels, offsets, np.concatenate(ts_parts), np.concatenate(v_parts), hists,
+                         st)
 
     def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
         return self.select(matchers).labels

@@ -522,7 +522,7 @@ def test_add_at_printed() -> None:
     pytest.param("rate(x[5m] anchored)", None, id="anchored"),
     pytest.param("info(x)", None, id="info"),
     pytest.param('sum({__type__="counter"})', None, id="type"),
-    pytest.param("start_timestamp(x)", skips.START_TS, id="start-ts"),
+    pytest.param("start_timestamp(x)", None, id="start-ts"),
     pytest.param("histogram_count(x)", None, id="native-fn"),
     pytest.param("h </ 5", None, id="trim"),
     pytest.param("target_info", None, id="info-metric"),
@@ -564,14 +564,16 @@ eval instant at 5m h
   h {{count:1}}
 
 eval instant at 5m start_timestamp(x)
+  {a="1"} 0
+  {a="2"} 0
 """
 
 
 def test_runner_counts(runner) -> None:  # type: ignore[no-untyped-def]
     res = runner.run_text(RUNNER_SCRIPT, "inline.test")
-    assert (res.passed, res.failed, res.skipped) == (3, 1, 1), [f.format() for f in res.failures]
+    assert (res.passed, res.failed, res.skipped) == (4, 1, 0), [f.format() for f in res.failures]
     assert res.failures[0].line == 11 and "61" in res.failures[0].message
-    assert res.skip_reasons == {skips.START_TS: 1}
+    assert not res.skip_reasons
 
 
 def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], runner) -> None:  # type: ignore[no-untyped-def]
@@ -583,8 +585,8 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], runner) -> None
     code = main([str(path), "-v", "--report", str(report)])
     out = capsys.readouterr().out.strip().splitlines()
     assert code == 1
-    assert out[0] == "inline.test: 3 passed, 1 failed, 1 skipped"
-    assert out[-1] == "3 passed, 1 failed, 1 skipped"
+    assert out[0] == "inline.test: 4 passed, 1 failed, 0 skipped"
+    assert out[-1] == "4 passed, 1 failed, 0 skipped"
     assert re.search(r"inline\.test:11: \[instant\]", "\n".join(out))
     assert "Failures by cause" in report.read_text()
 

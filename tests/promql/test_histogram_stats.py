@@ -75,3 +75,27 @@ def test_stored_hints_are_kept() -> None:
     ss = SeriesSet([Labels({"__name__": "m"})], np.array([0, 2]), np.array([0, 60_000]),
                    np.full(2, np.nan), hs)
     assert _hints(histstats.redetect(ss, [(60_000, 300_000)], vector=True)) == [U, N]
+
+
+# --- start timestamps (promql/eval/functions/starttime.py, promqltest @st lines) ----------------
+@pytest.mark.parametrize(("prev_st", "prev_t", "cur_st", "cur_t", "reset"), [
+    pytest.param(0, 60, 0, 120, False, id="unknown"),
+    pytest.param(0, 60, 90, 120, True, id="start-after-previous"),
+    pytest.param(0, 60, 30, 120, False, id="start-before-previous"),
+    pytest.param(0, 60, 120, 120, False, id="start-equals-time"),
+    pytest.param(0, 60, 60, 120, False, id="cumulative-unknown-start"),
+    pytest.param(30, 60, 60, 120, True, id="delta"),
+    pytest.param(90, 60, 60, 120, False, id="invalid-previous-start"),
+])
+def test_st_reset(prev_st: int, prev_t: int, cur_st: int, cur_t: int, reset: bool) -> None:
+    from promlab.promql.eval.functions.starttime import st_reset
+
+    assert st_reset(prev_st, prev_t, cur_st, cur_t) is reset
+
+
+def test_st_line_offsets() -> None:
+    from promlab.promql.promqltest.dsl import parse_script
+
+    s = parse_script("load 1m\n  m@st _ -30s-1mx1 1msx1 _x1\n  m 1 2 3 4 5 6\n")
+    series = next(iter(s.commands[0].series.values()))  # type: ignore[union-attr]
+    assert series.start_ts == {60_000: 30_000, 120_000: 30_000, 180_000: 180_001, 240_000: 240_001}

@@ -139,7 +139,7 @@ def redetect(ss: SeriesSet, seeks: Sequence[tuple[int, int]], *, vector: bool) -
                 changed = True
     if not changed:
         return ss
-    return SeriesSet(ss.labels, ss.offsets, ss.ts_ms, ss.values, out)
+    return SeriesSet(ss.labels, ss.offsets, ss.ts_ms, ss.values, out, ss.start_ts_ms)
 
 
 def reread(ss: SeriesSet, seeks: Sequence[tuple[int, int]], start_ms: int, *,
@@ -156,7 +156,8 @@ def reread(ss: SeriesSet, seeks: Sequence[tuple[int, int]], start_ms: int, *,
     offsets = np.zeros(len(ss.labels) + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     hs = None if ss.histograms is None else ss.histograms[keep]
-    return SeriesSet(ss.labels, offsets, ss.ts_ms[keep], ss.values[keep], hs)
+    st = None if ss.start_ts_ms is None else ss.start_ts_ms[keep]
+    return SeriesSet(ss.labels, offsets, ss.ts_ms[keep], ss.values[keep], hs, st)
 
 
 def vector_seeks(ref: np.ndarray, lookback_ms: int) -> list[tuple[int, int]]:

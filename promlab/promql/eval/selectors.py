@@ -131,7 +131,10 @@ def eval_vector_selector(node: VectorSelector, ev: EvalState, ctx: EvalContext) 
     ev.check_dense(n_series * n_steps)
     rows_per_chunk = max(DENSE_CHUNK_CELLS // n_steps, 1)
     if rows_per_chunk >= n_series:
-        return _latest_samples(ss, 0, n_series, ref, lookback)
+        out = _latest_samples(ss, 0, n_series, ref, lookback)
+        if ctx.use_start_timestamps and ss.start_ts_ms is not None:
+            out.start_ts_ms = _selected_start_ts(ss, out, ref)
+        return out
     chunks: list[Vector] = []
     held = 0
     for lo in range(0, n_series, rows_per_chunk):
@@ -243,6 +246,17 @@ def _mixed_kinds(ss: SeriesSet, ref: I64, lookback: int) -> B:
     return out
 
 
+def _selected_start_ts(ss: SeriesSet, v: Vector, ref: I64) -> I64:
+    """``(S, T)``: the start timestamp of the sample ``v`` (from ``ss``) holds per cell."""
+    assert ss.start_ts_ms is not None
+    row = {ls: i for i, ls in enumerate(ss.labels)}
+    idx = np.fromiter((row[ls] for ls in v.labels), np.int64, len(v.labels))
+    cnt = count_at_or_before(ss.ts_ms, ss.offsets, ref)[idx]
+    at = np.maximum(ss.offsets[idx][:, None] + cnt - 1, 0)
+    out: I64 = np.where(v.present, ss.start_ts_ms[at], 0)
+    return out
+
+
 def _latest_samples(ss: SeriesSet, lo: int, hi: int, ref: I64, lookback: int) -> Vector:
     """The vector selector's frame for series ``lo:hi`` of ``ss`` (series without points dropped)."""
     offsets = ss.offsets[lo:hi + 1]
@@ -318,6 +332,7 @@ def concat_time_slices(parts: Sequence[SeriesSet]) -> SeriesSet:
     ts = np.empty(total, np.int64)
     vs = np.empty(total, np.float64)
     hs = np.full(total, None, object) if any(p.histograms is not None for p in parts) else None
+    st = np.zeros(total, np.int64) if any(p.start_ts_ms is not None for p in parts) else None
     for k, p in enumerate(parts):
         shift = starts[rows[k], k] - p.offsets[:-1]
         dest = np.repeat(shift, np.diff(p.offsets))
@@ -326,7 +341,9 @@ def concat_time_slices(parts: Sequence[SeriesSet]) -> SeriesSet:
         vs[dest] = p.values
         if hs is not None and p.histograms is not None:
             hs[dest] = p.histograms
-    return SeriesSet(labels, offsets, ts, vs, hs)
+        if st is not None and p.start_ts_ms is not None:
+            st[dest] = p.start_ts_ms
+    return SeriesSet(labels, offsets, ts, vs, hs, st)
 
 
 def strip_stale(ss: SeriesSet) -> SeriesSet:
@@ -346,11 +363,12 @@ def strip_stale(ss: SeriesSet) -> SeriesSet:
     ts = ss.ts_ms[keep_sample]
     vs = ss.values[keep_sample]
     hs = None if ss.histograms is None else ss.histograms[keep_sample]
+    st = None if ss.start_ts_ms is None else ss.start_ts_ms[keep_sample]
     counts = counts[keep_series]
     offsets = np.zeros(counts.shape[0] + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     labels = [ss.labels[i] for i in np.flatnonzero(keep_series).tolist()]
-    return SeriesSet(labels, offsets, ts, vs, hs)
+    return SeriesSet(labels, offsets, ts, vs, hs, st)
 
 
 def eval_matrix_selector(node: MatrixSelector, ev: EvalState, ctx: EvalContext) -> Matrix:
@@ -378,4 +396,5 @@ def eval_matrix_selector(node: MatrixSelector, ev: EvalState, ctx: EvalContext) 
     return Matrix(list(ss.labels), np.asarray(ss.offsets, np.int64),
                   np.asarray(ss.ts_ms, np.int64), np.asarray(ss.values, np.float64),
                   start.astype(np.int64), ref.astype(np.int64), int(node.range_ms),
-                  extension=extension, lookback_ms=before, histograms=ss.histograms)
+                  extension=extension, lookback_ms=before, histograms=ss.histograms,
+                  start_ts_ms=ss.start_ts_ms if ctx.use_start_timestamps else None)

@@ -57,6 +57,8 @@ class LoadedSeries:
     has_start_timestamps: bool = False
     # The native-histogram samples: (timestamp, literal) pairs, in time order.
     hist_samples: list[tuple[int, HistogramLiteral]] = field(default_factory=list)
+    # Start timestamps (ms) by sample timestamp, from the series' ``@st`` line.
+    start_ts: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -183,7 +185,7 @@ def _parse_load(src: _Lines, i: int) -> tuple[int, LoadCmd]:
     except ValueError as exc:
         raise src.error(i, f"invalid step definition {m.group(2)!r}: {exc}") from None
     cmd = LoadCmd(line=i + 1, interval_ms=gap, with_nhcb=m.group(1) == "with_nhcb")
-    pending_st: tuple[Labels, int, int] | None = None   # labels, value count, line
+    pending_st: tuple[Labels, list[int | None], int] | None = None   # labels, offsets, line
     default_st = False                                  # a standalone "@st ..." line was seen
     lines = src.lines
     while i + 1 < len(lines):
@@ -197,47 +199,84 @@ def _parse_load(src: _Lines, i: int) -> tuple[int, LoadCmd]:
             if pending_st is not None:
                 raise src.error(pending_st[2], "@st line has no following sample line")
             try:
-                count = _count_st_items(st[1])
+                offsets = _st_offsets(st[1])
             except ValueError as exc:
                 raise src.error(i, f"invalid @st sequence: {exc}") from None
             if st[0] == "":
                 default_st = True  # a standalone default @st line: applies to later series
                 continue
             st_labels = _parse_series_line(src, i, st[0] + " _")[0]
-            pending_st = (st_labels, count, i)
+            pending_st = (st_labels, offsets, i)
             continue
         labels, vals = _parse_series_line(src, i, line)
         has_st = default_st
         if pending_st is not None:
             if pending_st[0] != labels:
                 raise src.error(pending_st[2], "@st metric does not match the following sample line metric")
-            if pending_st[1] != len(vals):
-                raise src.error(pending_st[2], f"@st line has {pending_st[1]} values but sample line has {len(vals)}")
+            if len(pending_st[1]) != len(vals):
+                raise src.error(pending_st[2], f"@st line has {len(pending_st[1])} values but sample line has {len(vals)}")
             has_st = True
+            st_offsets = pending_st[1]
             pending_st = None
+        else:
+            st_offsets = []
         cmd.series[labels] = _expand_load(labels, vals, gap, has_st)
+        cmd.series[labels].start_ts = {k * gap: k * gap + o for k, o in enumerate(st_offsets)
+                                       if o is not None and vals[k] is not None}
     if pending_st is not None:
         raise src.error(pending_st[2], "@st line has no following sample line")
     return i, cmd
 
 
-_ST_ITEM = re.compile(r"^(?:_(?:x([0-9]+))?|\*(?:x([0-9]+))?|[+-]?[0-9][0-9a-wyzA-Z]*"
-                      r"(?:x([0-9]+)|[+-][0-9][0-9a-wyzA-Z]*x([0-9]+))?)$")
+_ST_DURATION = re.compile(r"^([+-]?)((?:[0-9]+(?:ms|[smhdwy]))+|0)")
+_ST_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000,
+             "w": 604_800_000, "y": 31_536_000_000}
 
 
-def _count_st_items(text: str) -> int:
-    """Number of positions a start-timestamp sequence covers (the values are not kept)."""
-    total = 0
+def _st_duration(text: str) -> tuple[int, str]:
+    """A signed duration at the start of ``text`` in ms, and the rest of ``text``."""
+    m = _ST_DURATION.match(text)
+    if m is None:
+        raise ValueError(f"invalid duration in {text!r}")
+    ms = sum(int(n) * _ST_UNITS[u] for n, u in re.findall(r"([0-9]+)(ms|[smhdwy])", m.group(2)))
+    return (-ms if m.group(1) == "-" else ms), text[m.end():]
+
+
+def _repeat(text: str) -> int:
+    if not text.startswith("x") or not text[1:].isdigit():
+        raise ValueError("expected 'x<count>'")
+    return int(text[1:])
+
+
+def _st_offsets(text: str) -> list[int | None]:
+    """A start-timestamp sequence (offsets in ms from each sample's time; None = omitted):
+    ``_``, ``_xN``, ``<dur>``, ``<dur>xN`` (N+1 equal), ``<dur>[+-]<dur>xN`` (N+1 stepping)."""
+    out: list[int | None] = []
     for item in text.split():
-        m = _ST_ITEM.match(item)
-        if m is None:
-            raise ValueError(f"invalid ST item {item!r}")
-        if item.startswith("_"):
-            total += int(m.group(1)) if m.group(1) else 1
-        else:
-            reps = next((g for g in m.groups()[1:] if g), None)
-            total += int(reps) + 1 if reps else 1
-    return total
+        if item == "_":
+            out.append(None)
+            continue
+        if item.startswith("_x"):
+            n = _repeat(item[1:])
+            if n == 0:
+                raise ValueError(f"invalid ST item {item!r}: invalid repeat count")
+            out.extend([None] * n)
+            continue
+        try:
+            base, rest = _st_duration(item)
+            if rest == "":
+                out.append(base)
+            elif rest[0] == "x":
+                out.extend([base] * (_repeat(rest) + 1))
+            elif rest[0] in "+-":
+                delta, rest2 = _st_duration(rest[1:])
+                delta = -delta if rest[0] == "-" else delta
+                out.extend(base + k * delta for k in range(_repeat(rest2) + 1))
+            else:
+                raise ValueError(f"unexpected character {rest[0]!r} after duration")
+        except ValueError as exc:
+            raise ValueError(f"invalid ST item {item!r}: {exc}") from None
+    return out
 
 
 def _expand_load(labels: Labels, vals: list[Item], gap: int, has_st: bool) -> LoadedSeries:

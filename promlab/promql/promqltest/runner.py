@@ -241,12 +241,13 @@ class Runner:
                 items: dict[int, Any] = {t: to_float_histogram(h) for t, h in s.hist_samples}
                 items.update(zip(s.ts_ms, s.values, strict=True))
                 ts = sorted(items)
-                storage.add_histogram_series(s.labels, np.asarray(ts, np.int64),
-                                             storage_hints(ts, [items[t] for t in ts]))
+                storage.add_histogram_series(
+                    s.labels, np.asarray(ts, np.int64), storage_hints(ts, [items[t] for t in ts]),
+                    start_ts_ms=[s.start_ts.get(t, 0) for t in ts] if s.start_ts else None)
             elif s.ts_ms:
-                storage.add_series(s.labels, np.asarray(s.ts_ms, np.int64), np.asarray(s.values, np.float64))
-            if s.has_start_timestamps:
-                special[skips.START_TIMESTAMP_SERIES].append(s.labels)
+                storage.add_series(
+                    s.labels, np.asarray(s.ts_ms, np.int64), np.asarray(s.values, np.float64),
+                    start_ts_ms=[s.start_ts.get(t, 0) for t in s.ts_ms] if s.start_ts else None)
         if cmd.with_nhcb:
             for labels, (ts, hists) in nhcb_from_classic(cmd.series.values()).items():
                 storage.add_histogram_series(labels, np.asarray(ts, np.int64), storage_hints(ts, hists))

@@ -54,9 +54,7 @@ FILE_SKIPS: dict[str, str] = {
 }
 
 _STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`[^`]*`')
-_SYNTAX_RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"(?<![\w:])start_timestamp\s*\(|@st\b"), START_TS),
-]
+_SYNTAX_RULES: list[tuple[re.Pattern[str], str]] = []
 
 
 def file_skip_reason(name: str) -> str | None:

@@ -1,6 +1,6 @@
 """Query-shape functions of the duration-expression feature and scalar helpers:
 ``start()``, ``end()``, ``step()``, ``range()``, ``min_of()``, ``max_of()``, plus
-``start_timestamp()`` (empty: promlab does not store start timestamps)."""
+``start_timestamp()``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 
 from promlab.promql.eval.calls import FunctionCall, FunctionTable
 from promlab.promql.eval.functions._common import scalar_arg
+from promlab.promql.parser.ast import VectorSelector
 from promlab.promql.values import Scalar, Vector
 
 __all__ = ["function"]
@@ -60,5 +61,13 @@ def func_max_of(call: FunctionCall) -> Scalar:
 
 @function("start_timestamp")
 def func_start_timestamp(call: FunctionCall) -> Vector:
-    """``start_timestamp(v instant-vector)``: empty, as Prometheus without start timestamps."""
-    return Vector.empty(call.ctx.num_steps)
+    """``start_timestamp(v instant-vector)``: the start timestamp of each sample in seconds (0
+    when unknown), for a vector selector with the ``use-start-timestamps`` feature on; empty
+    otherwise (any other expression loses start timestamps)."""
+    v = call.args[0]
+    if not call.ctx.use_start_timestamps or not isinstance(call.node.args[0], VectorSelector) \
+            or not isinstance(v, Vector):
+        return Vector.empty(call.ctx.num_steps)
+    st = v.start_ts_ms if v.start_ts_ms is not None else np.zeros(v.present.shape, np.int64)
+    values = np.where(v.present, st / 1000.0, 0.0)
+    return Vector(list(v.labels), values, v.present.copy(), np.ones(len(v.labels), bool))

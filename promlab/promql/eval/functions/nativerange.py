@@ -8,6 +8,7 @@ iteration per window; float windows stay on the vectorised kernels.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from promlab.promql.eval.calls import FunctionCall
 from promlab.promql.eval.functions._common import warn
 from promlab.promql.values import B, Matrix, Vector
 
-__all__ = ["float_only", "histogram_rate_vector", "series_with_histograms"]
+__all__ = ["float_only", "hist_rate", "histogram_rate_vector", "series_with_histograms"]
 
 
 def series_with_histograms(m: Matrix) -> B:
@@ -49,13 +50,18 @@ def _mixed_schemas(call: FunctionCall, name: str) -> None:
          f'schemas for metric name "{name}"', call.node.args[0])
 
 
-def _hist_rate(call: FunctionCall, name: str, hs: list[FloatHistogram], is_counter: bool,
-               ) -> FloatHistogram | None:
+def hist_rate(call: FunctionCall, name: str, hs: list[FloatHistogram], is_counter: bool,
+              st_resets: Sequence[bool] | None = None) -> FloatHistogram | None:
+    """The (unextrapolated) increase or delta over ``hs`` (at least two), as Prometheus's
+    ``histogramRate``; ``st_resets[k]``: a start timestamp marks a reset before ``hs[k]``."""
+    def reset(k: int, prev: FloatHistogram) -> bool:
+        return bool(st_resets is not None and st_resets[k]) or histops.detect_reset(hs[k], prev)
+
     pos = call.node.args[0]
     first, last = hs[0], hs[-1]
     if is_counter and CounterResetHint.GAUGE in (first.counter_reset_hint, last.counter_reset_hint):
         warn(call.ctx, f'this native histogram metric is not a counter: "{name}"', pos)
-    if is_counter and histops.detect_reset(hs[1], first):
+    if is_counter and reset(1, first):
         # A reset right after the first sample: only its count matters (for extrapolation), so
         # its layout is replaced by an empty histogram shaped like the second sample.
         first = FloatHistogram(schema=hs[1].schema, custom_values=hs[1].custom_values)
@@ -75,10 +81,10 @@ def _hist_rate(call: FunctionCall, name: str, hs: list[FloatHistogram], is_count
     res = histops.sub(last.reduce_resolution(min_schema) if not custom else last, first, note)
     if is_counter:
         prev = first
-        for h in hs[1:]:
-            if histops.detect_reset(h, prev):
+        for k in range(1, len(hs)):
+            if reset(k, prev):
                 res = histops.add(res, prev, note)
-            prev = h
+            prev = hs[k]
     elif first.counter_reset_hint != CounterResetHint.GAUGE or \
             last.counter_reset_hint != CounterResetHint.GAUGE:
         warn(call.ctx, f'this native histogram metric is not a gauge: "{name}"', pos)
@@ -110,7 +116,7 @@ def histogram_rate_vector(call: FunctionCall, m: Matrix, rows: B, is_counter: bo
                 warn(call.ctx, f'encountered a mix of histograms and floats for metric name "{name}"',
                      call.node.args[0])
                 continue
-            res = _hist_rate(call, name, hs, is_counter)
+            res = hist_rate(call, name, hs, is_counter)
             if res is None:
                 continue
             t0, t1 = int(m.ts_ms[a]), int(m.ts_ms[b - 1])

@@ -34,7 +34,7 @@ __all__ = ["MIXED_INFO", "PLACEHOLDER_OK", "WRAPPERS"]
 #: Functions whose float kernels handle histogram samples through their NaN placeholders.
 PLACEHOLDER_OK = frozenset({
     "count_over_time", "present_over_time", "ts_of_first_over_time", "ts_of_last_over_time",
-    "absent", "absent_over_time", "timestamp", "label_replace", "label_join",
+    "absent", "absent_over_time", "timestamp", "start_timestamp", "label_replace", "label_join",
 })
 
 #: Float-only range functions with Prometheus's mixed-range info annotation.
@@ -91,8 +91,8 @@ def _summing(avg: bool) -> Callable[[FunctionImpl], FunctionImpl]:
     def wrap(impl: FunctionImpl) -> FunctionImpl:
         def call(c: FunctionCall) -> Value:
             found = _matrix(c)
-            if found is None:
-                return impl(c)
+            if found is None or found[1].start_ts_ms is not None:
+                return impl(c)   # start timestamps: functions/starttime.py does histograms too
             k, m = found
             args = list(c.args)
             args[k] = float_only(m)
@@ -205,6 +205,8 @@ def _pair_counting(resets: bool) -> Callable[[FunctionImpl], FunctionImpl]:
                 return out
             _, m = found
             assert m.histograms is not None
+            if resets and m.start_ts_ms is not None and m.extension is None:
+                return out   # counted with start timestamps (functions/starttime.py)
             is_h, lo, hi, nh, _ = _counts(m)
             if m.extension == "anchored":  # the pairs start at the anchor before the window
                 lo = extended_bounds(m).first
@@ -258,8 +260,8 @@ def _instant(is_rate: bool) -> Callable[[FunctionImpl], FunctionImpl]:
     def wrap(impl: FunctionImpl) -> FunctionImpl:
         def call(c: FunctionCall) -> Value:
             found = _matrix(c)
-            if found is None:
-                return impl(c)
+            if found is None or found[1].start_ts_ms is not None:
+                return impl(c)   # start timestamps: functions/starttime.py does histograms too
             k, m = found
             args = list(c.args)
             args[k] = float_only(m)

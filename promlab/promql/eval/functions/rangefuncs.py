@@ -31,6 +31,7 @@ from promlab.promql.eval.functions.nativerange import (
     histogram_rate_vector,
     series_with_histograms,
 )
+from promlab.promql.eval.functions.starttime import st_instant, st_rate, st_resets
 from promlab.promql.values import F64, I64, B, Matrix, Vector
 
 __all__ = ["function", "matrix_arg", "series_start_mask"]
@@ -58,6 +59,8 @@ def series_start_mask(m: Matrix) -> B:
 
 def _extrapolated(call: FunctionCall, is_counter: bool, is_rate: bool) -> Vector:
     m = matrix_arg(call)
+    if m.start_ts_ms is not None and m.extension is None:
+        return st_rate(call, m, is_counter, is_rate)
     if m.histograms is not None:
         rows = series_with_histograms(m)
         floats = _extrapolated_floats(call, float_only(m), is_counter, is_rate)
@@ -146,6 +149,8 @@ def func_delta(call: FunctionCall) -> Vector:
 
 def _instant(call: FunctionCall, is_rate: bool) -> Vector:
     m = matrix_arg(call)
+    if m.start_ts_ms is not None:
+        return st_instant(call, m, is_rate)
     lo, hi = m.window_bounds()
     n = hi - lo
     v0, v1 = take_clipped(m.values, hi - 2), take_clipped(m.values, hi - 1)
@@ -271,6 +276,9 @@ def func_changes(call: FunctionCall) -> Vector:
 @function("resets")
 def func_resets(call: FunctionCall) -> Vector:
     """``resets(v range-vector)``: number of counter resets (value decreases)."""
+    m = matrix_arg(call)
+    if m.start_ts_ms is not None and m.extension is None:
+        return st_resets(m)
     return _pair_count(call, lambda cur, prev: cur < prev)
 
 
