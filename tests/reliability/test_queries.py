@@ -168,3 +168,38 @@ def test_deep_nesting_stated_limit(make, ok: bool) -> None:  # type: ignore[no-u
     for d in (MAX_DEPTH + 1, 5_000, 100_000):
         with pytest.raises(ParseError, match=f"expression nests too deeply \\(more than {MAX_DEPTH} levels\\)"):
             parse_expr(make(d))
+
+
+@pytest.mark.parametrize("expr", [
+    pytest.param("h", id="selector"),
+    pytest.param("rate(h[5m])", id="rate"),
+    pytest.param("histogram_count(rate(h[5m]))", id="count-of-rate"),
+    pytest.param("sum(h)", id="sum"),
+])
+def test_step_slices_keep_histograms(expr: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sliced evaluation (on whenever a query has a timeout) carries native histogram cells."""
+    from promlab.model.histogram import from_bucket_map
+
+    st = MemoryStorage()
+    n = 400
+    ts = T0 + np.arange(n, dtype=np.int64) * 60_000
+    for j in range(2):
+        hists = [from_bucket_map(0, {0: float(i + j), 1: float(2 * i)}, sum=float(3 * i))
+                 for i in range(n)]
+        st.add_histogram_series(Labels({"__name__": "h", "j": str(j)}), ts, hists)
+    start, end = T0 + 600_000, T0 + (n - 1) * 60_000
+    whole = Engine(timeout=None).range(st, expr, start, end, 60_000)
+    monkeypatch.setattr(limits, "SLICE_MIN_STEPS", 4)
+    monkeypatch.setattr(limits, "SLICE_FIRST_STEPS", 3)
+    sliced = Engine(timeout="1h").range(st, expr, start, end, 60_000)
+    assert [str(ls) for ls in whole.value.labels] == [str(ls) for ls in sliced.value.labels]
+    np.testing.assert_array_equal(whole.value.present, sliced.value.present)
+    if whole.value.histograms is None:
+        assert sliced.value.histograms is None
+        np.testing.assert_array_equal(np.where(whole.value.present, whole.value.values, 0),
+                                      np.where(sliced.value.present, sliced.value.values, 0))
+    else:
+        assert sliced.value.histograms is not None
+        for a, b in zip(whole.value.histograms.ravel(), sliced.value.histograms.ravel(),
+                        strict=True):
+            assert (a is None and b is None) or (a is not None and b is not None and a.equals(b))

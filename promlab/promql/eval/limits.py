@@ -147,8 +147,15 @@ def _join(parts: list[tuple[int, Value]], n: int) -> Value:
     values = np.zeros((len(labels), n))
     present = np.zeros((len(labels), n), bool)
     drop = np.zeros(len(labels), bool)
-    with_ts = all(isinstance(p, Vector) and p.timestamps_ms is not None for _, p in parts)
+    vectors = [p for _, p in parts if isinstance(p, Vector)]
+    with_ts = all(p.timestamps_ms is not None for p in vectors)
     ts = np.zeros((len(labels), n), np.int64) if with_ts else None
+    # Histogram cells and start timestamps travel with their slices (either may be absent
+    # from some slices: a slice without histograms has only float cells).
+    hists = (np.full((len(labels), n), None, dtype=object)
+             if any(p.histograms is not None for p in vectors) else None)
+    starts = (np.zeros((len(labels), n), np.int64)
+              if any(p.start_ts_ms is not None for p in vectors) else None)
     for (lo, part), at in zip(parts, placed, strict=True):
         assert isinstance(part, Vector)
         hi = lo + part.values.shape[1]
@@ -157,7 +164,11 @@ def _join(parts: list[tuple[int, Value]], n: int) -> Value:
         drop[at] = part.drop_name_mask()  # the latest slice decides, as the last step does
         if ts is not None and part.timestamps_ms is not None:
             ts[at, lo:hi] = part.timestamps_ms
-    return Vector(labels, values, present, drop, ts)
+        if hists is not None and part.histograms is not None:
+            hists[at, lo:hi] = part.histograms
+        if starts is not None and part.start_ts_ms is not None:
+            starts[at, lo:hi] = part.start_ts_ms
+    return Vector(labels, values, present, drop, ts, histograms=hists, start_ts_ms=starts)
 
 
 def eval_spine_ahead(ev: _Running, node: Expr, ctx: EvalContext) -> None:
