@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ from promlab.model.histogram import (
     bucket_lower,
     bucket_upper,
     from_bucket_map,
+    spans_to_indexes,
 )
 
 __all__ = [
@@ -207,17 +209,20 @@ def detect_reset(cur: FloatHistogram, prev: FloatHistogram) -> bool:
     if cur.count < prev.count:
         return True
     if cur.is_custom:
-        if cur.custom_values != prev.custom_values:
-            # Mismatched bounds: compare the buckets both reconcile to.
-            common = tuple(sorted(set(cur.custom_values) & set(prev.custom_values)))
-            rc = _rebucket(cur, common)
-            return any(c > rc.get(i, 0.0) for i, c in _rebucket(prev, common).items())
-        pc = dict(cur.buckets(True))
-        return any(c > pc.get(i, 0.0) for i, c in prev.buckets(True))
+        if cur.custom_values == prev.custom_values:
+            return _side_dropped(cur, prev, True)
+        # Mismatched bounds: compare the buckets both reconcile to.
+        common = tuple(sorted(set(cur.custom_values) & set(prev.custom_values)))
+        rc = _rebucket(cur, common)
+        return any(c > rc.get(i, 0.0) for i, c in _rebucket(prev, common).items())
     if cur.schema > prev.schema:
         return True
     if cur.zero_threshold < prev.zero_threshold:
         return True
+    if cur.schema == prev.schema and cur.zero_threshold == prev.zero_threshold:
+        # The common case: the same layout rules, so no bucket merging or zero widening.
+        return cur.zero_count < prev.zero_count or _side_dropped(cur, prev, True) or \
+            _side_dropped(cur, prev, False)
     ppos, pneg, pz = _widen_zero(prev, cur.schema, cur.zero_threshold)
     if _zero_threshold_for(prev, cur, cur.schema) != cur.zero_threshold:
         return True
@@ -226,6 +231,19 @@ def detect_reset(cur: FloatHistogram, prev: FloatHistogram) -> bool:
     cpos, cneg = _side(cur, True, cur.schema), _side(cur, False, cur.schema)
     return any(c > cpos.get(i, 0.0) for i, c in ppos.items()) or \
         any(c > cneg.get(i, 0.0) for i, c in pneg.items())
+
+
+def _side_dropped(cur: FloatHistogram, prev: FloatHistogram, positive: bool) -> bool:
+    """Whether a bucket of ``prev`` on one side holds more than the same bucket of ``cur``
+    (both of one schema; a bucket ``cur`` lacks counts as empty)."""
+    cs, cb = (cur.positive_spans, cur.positive_buckets) if positive else \
+        (cur.negative_spans, cur.negative_buckets)
+    ps, pb = (prev.positive_spans, prev.positive_buckets) if positive else \
+        (prev.negative_spans, prev.negative_buckets)
+    if cs == ps:
+        return any(map(operator.gt, pb, cb))
+    have = dict(zip(spans_to_indexes(cs), cb, strict=True))
+    return any(c > have.get(i, 0.0) for i, c in zip(spans_to_indexes(ps), pb, strict=True))
 
 
 def kahan_inc(inc: float, s: float, c: float) -> tuple[float, float]:

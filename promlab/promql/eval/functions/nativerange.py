@@ -8,9 +8,10 @@ iteration per window; float windows stay on the vectorised kernels.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from promlab.model.histogram import CounterResetHint, FloatHistogram
 from promlab.promql.eval import histops
@@ -18,7 +19,7 @@ from promlab.promql.eval.calls import FunctionCall
 from promlab.promql.eval.functions._common import warn
 from promlab.promql.values import B, Matrix, Vector
 
-__all__ = ["float_only", "hist_rate", "histogram_rate_vector", "series_with_histograms"]
+__all__ = ["PairResets", "float_only", "hist_rate", "histogram_rate_vector", "series_with_histograms"]
 
 
 def series_with_histograms(m: Matrix) -> B:
@@ -50,12 +51,40 @@ def _mixed_schemas(call: FunctionCall, name: str) -> None:
          f'schemas for metric name "{name}"', call.node.args[0])
 
 
+class PairResets:
+    """Counter-reset checks between neighbouring samples of a matrix, each pair detected once.
+
+    ``self(p)`` is ``histops.detect_reset(hists[p], hists[p - 1])`` (``p`` a global sample
+    index), remembered: overlapping windows (a 5m range at a 1m step holds each pair 5 times)
+    share the answer instead of walking the buckets again.
+    """
+
+    __slots__ = ("hists", "memo")
+
+    def __init__(self, hists: npt.NDArray[np.object_]) -> None:
+        self.hists = hists
+        self.memo: dict[int, bool] = {}
+
+    def __call__(self, p: int) -> bool:
+        r = self.memo.get(p)
+        if r is None:
+            r = self.memo[p] = histops.detect_reset(self.hists[p], self.hists[p - 1])
+        return r
+
+
 def hist_rate(call: FunctionCall, name: str, hs: list[FloatHistogram], is_counter: bool,
-              st_resets: Sequence[bool] | None = None) -> FloatHistogram | None:
+              st_resets: Sequence[bool] | None = None, *,
+              pair_reset: Callable[[int], bool] | None = None) -> FloatHistogram | None:
     """The (unextrapolated) increase or delta over ``hs`` (at least two), as Prometheus's
-    ``histogramRate``; ``st_resets[k]``: a start timestamp marks a reset before ``hs[k]``."""
+    ``histogramRate``; ``st_resets[k]``: a start timestamp marks a reset before ``hs[k]``;
+    ``pair_reset(k)``, when given, answers ``histops.detect_reset(hs[k], hs[k - 1])`` (e.g. from
+    a :class:`PairResets` shared by overlapping windows)."""
     def reset(k: int, prev: FloatHistogram) -> bool:
-        return bool(st_resets is not None and st_resets[k]) or histops.detect_reset(hs[k], prev)
+        if st_resets is not None and st_resets[k]:
+            return True
+        if pair_reset is not None and prev is hs[k - 1]:
+            return pair_reset(k)
+        return histops.detect_reset(hs[k], prev)
 
     pos = call.node.args[0]
     first, last = hs[0], hs[-1]
@@ -95,6 +124,10 @@ def hist_rate(call: FunctionCall, name: str, hs: list[FloatHistogram], is_counte
     return res.with_hint(CounterResetHint.GAUGE).compact()
 
 
+def _shifted(pairs: PairResets, a: int) -> Callable[[int], bool]:
+    return lambda k: pairs(a + k)
+
+
 def histogram_rate_vector(call: FunctionCall, m: Matrix, rows: B, is_counter: bool,
                           is_rate: bool) -> Vector:
     """``rate``/``increase``/``delta`` of the series ``rows`` of ``m`` (those with histograms)."""
@@ -105,6 +138,7 @@ def histogram_rate_vector(call: FunctionCall, m: Matrix, rows: B, is_counter: bo
     out_h = np.full((idx.size, t), None, object)
     present = np.zeros((idx.size, t), bool)
     range_s = m.range_ms / 1000.0
+    pairs = PairResets(m.histograms) if is_counter else None
     for k, i in enumerate(idx.tolist()):
         name = m.labels[i].name
         for j in range(t):
@@ -116,7 +150,8 @@ def histogram_rate_vector(call: FunctionCall, m: Matrix, rows: B, is_counter: bo
                 warn(call.ctx, f'encountered a mix of histograms and floats for metric name "{name}"',
                      call.node.args[0])
                 continue
-            res = hist_rate(call, name, hs, is_counter)
+            res = hist_rate(call, name, hs, is_counter,
+                            pair_reset=None if pairs is None else _shifted(pairs, a))
             if res is None:
                 continue
             t0, t1 = int(m.ts_ms[a]), int(m.ts_ms[b - 1])
