@@ -9,7 +9,6 @@ result's annotations and ``stats`` when asked.
 from __future__ import annotations
 
 import json
-import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -124,41 +123,129 @@ def _dumps(x: Any) -> str:
     return json.dumps(x, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def _vector_result(result: Result, value: Vector, limit: int) -> tuple[str, bool]:
-    """The ``result`` array of a vector/matrix response as JSON text, built column-wise.
+#: Widest value text the byte-matrix encoder lays out (wider: the per-point list encoder).
+_MAX_VALUE_WIDTH = 40
 
-    Returns the text and whether ``limit`` cut series off. The points of all series are laid
-    out in one flat list of pieces (``[t,"``, value, ``"],``) filled by slice assignment, so
-    each series' text is one ``join`` of a slice: no Python-level work per point.
+
+def _text_matrix(texts: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """``texts`` as rows of a zero-padded ``uint8`` matrix, and their lengths."""
+    lens = np.fromiter(map(len, texts), np.int64, len(texts))
+    width = int(lens.max()) if len(texts) else 0
+    mat = np.frombuffer(b"".join(t.ljust(width, b"\0") for t in texts), np.uint8)
+    return mat.reshape(len(texts), width), lens
+
+
+def _value_matrix(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Sample values as the API writes them (:func:`sample_texts`), as rows of a zero-padded
+    ``uint8`` matrix and their lengths; ``None`` when a value's text is wider than
+    :data:`_MAX_VALUE_WIDTH` (huge values written out in full).
+
+    The tokens of orjson's array text are cut out with numpy (commas found in the bytes, each
+    token copied from a sliding window), so no Python object is made per value.
+    """
+    n = int(values.shape[0])
+    raw = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)
+    u8 = np.frombuffer(raw, np.uint8)
+    starts = np.empty(n, np.int64)
+    ends = np.empty(n, np.int64)
+    commas = np.flatnonzero(u8 == ord(","))
+    starts[0] = 1
+    starts[1:] = commas + 1
+    ends[:-1] = commas
+    ends[-1] = u8.shape[0] - 1
+    # orjson writes "1.0" where Go writes "1".
+    lens = ends - starts - 2 * ((u8[ends - 1] == ord("0")) & (u8[ends - 2] == ord(".")))
+    with np.errstate(invalid="ignore"):
+        a = np.abs(values)
+        odd = np.flatnonzero(~np.isfinite(a) | (a >= 1e16) | ((a < 1e-4) & (a != 0))).tolist()
+    fixes = [format_sample_value(float(values[i])).encode() for i in odd]
+    width = max([int(lens.max()), *map(len, fixes)])
+    if width > _MAX_VALUE_WIDTH:
+        return None
+    padded = np.concatenate([u8, np.zeros(width, np.uint8)])
+    mat = np.lib.stride_tricks.sliding_window_view(padded, width)[starts]
+    for i, text in zip(odd, fixes, strict=True):
+        mat[i, :len(text)] = np.frombuffer(text, np.uint8)
+        mat[i, len(text):] = 0
+        lens[i] = len(text)
+    return mat, lens
+
+
+def _point_texts(steps_ms: np.ndarray, cols: np.ndarray, values: np.ndarray,
+                 ) -> tuple[bytes, list[int]] | None:
+    """The points ``[t,"v"],`` of all present cells, back to back, and the byte offset where
+    each point starts (plus the end); ``None`` when :func:`_value_matrix` declines.
+
+    Each point is one row of a byte matrix (step prefix, value, suffix, zero-padded); keeping
+    the non-padding bytes of every row, in order, writes the whole text in one numpy pass.
+    """
+    vals = _value_matrix(values)
+    if vals is None:
+        return None
+    vmat, vlens = vals
+    prefixes = [("[" + (str(ms // 1000) if ms % 1000 == 0 else repr(ms / 1000)) + ',"').encode()
+                for ms in steps_ms.tolist()]
+    pmat, plens = _text_matrix(prefixes)
+    n, wp, wv = int(cols.shape[0]), pmat.shape[1], vmat.shape[1]
+    mat = np.empty((n, wp + wv + 3), np.uint8)
+    keep = np.empty((n, wp + wv + 3), bool)
+    pl = plens[cols]
+    mat[:, :wp] = pmat[cols]
+    np.less(np.arange(wp), pl[:, None], out=keep[:, :wp])
+    mat[:, wp:wp + wv] = vmat
+    np.less(np.arange(wv), vlens[:, None], out=keep[:, wp:wp + wv])
+    mat[:, wp + wv:] = np.frombuffer(b'"],', np.uint8)
+    keep[:, wp + wv:] = True
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(pl + vlens + 3, out=offsets[1:])
+    # compress on the flat arrays: several times faster than boolean indexing of the matrix
+    return np.compress(keep.ravel(), mat.ravel()).tobytes(), offsets.tolist()
+
+
+def _vector_result(result: Result, value: Vector, limit: int) -> tuple[bytes, bool]:
+    """The ``result`` array of a vector/matrix response as JSON bytes, built column-wise.
+
+    Returns the text and whether ``limit`` cut series off. The points of all series are
+    written as one byte string (:func:`_point_texts`), so each series' points are one slice of
+    it: no Python-level work per point.
     """
     rows, cols = np.nonzero(value.present)
     steps = np.asarray(result.steps_ms, np.int64)
-    ts_text = [str(ms // 1000) if ms % 1000 == 0 else repr(ms / 1000) for ms in steps.tolist()]
-    prefix = ["[" + t + ',"' for t in ts_text]
     n = int(rows.shape[0])
-    pieces: list[str] = ['"],'] * (3 * n)
-    if n:
-        pieces[0::3] = operator.itemgetter(*cols.tolist())(prefix) if n > 1 \
-            else [prefix[int(cols[0])]]
-        pieces[1::3] = sample_texts(value.values[rows, cols])
-    offsets = np.searchsorted(rows, np.arange(len(value.labels) + 1)).tolist()
-    instant = result.result_type == "vector"
-    parts: list[str] = []
+    written = _point_texts(steps, cols, np.ascontiguousarray(value.values[rows, cols],
+                                                             np.float64)) if n else None
+    if written is None:
+        # Huge values (or no points): one text per point.
+        ts_text = [str(ms // 1000) if ms % 1000 == 0 else repr(ms / 1000)
+                   for ms in steps.tolist()]
+        prefix = ["[" + t + ',"' for t in ts_text]
+        pieces = [prefix[c] + v + '"],'
+                  for c, v in zip(cols.tolist(), sample_texts(value.values[rows, cols]),
+                                      strict=True)]
+        text = "".join(pieces).encode()
+        ends = np.zeros(n + 1, np.int64)
+        np.cumsum([len(p.encode()) for p in pieces], out=ends[1:])
+        written = text, ends.tolist()
+    text, offsets = written
+    view = memoryview(text)
+    bounds = np.searchsorted(rows, np.arange(len(value.labels) + 1)).tolist()
+    open_ = b',"value":' if result.result_type == "vector" else b',"values":['
+    close = b"}" if result.result_type == "vector" else b"]}"
+    parts: list[bytes | memoryview] = [b"["]
     cut = False
+    count = 0
     for i, ls in enumerate(value.labels):
-        a, b = offsets[i], offsets[i + 1]
+        a, b = bounds[i], bounds[i + 1]
         if a == b:
             continue
-        if limit and len(parts) >= limit:
+        if limit and count >= limit:
             cut = True
             break
-        metric = _dumps(ls.to_dict())
-        points = "".join(pieces[3 * a:3 * b - 1]) + '"]'
-        if instant:
-            parts.append('{"metric":' + metric + ',"value":' + points + "}")
-        else:
-            parts.append('{"metric":' + metric + ',"values":[' + points + "]}")
-    return "[" + ",".join(parts) + "]", cut
+        parts += [b',{"metric":' if count else b'{"metric":', _dumps(ls.to_dict()).encode(),
+                  open_, view[offsets[a]:offsets[b] - 1], close]
+        count += 1
+    parts.append(b"]")
+    return b"".join(parts), cut
 
 
 def query_response(result: Result, *, stats: dict[str, Any] | None = None,
@@ -176,12 +263,14 @@ def query_response(result: Result, *, stats: dict[str, Any] | None = None,
     warnings = list(result.annotations.warnings)
     if cut:
         warnings.append("results truncated due to limit")
-    body = '{"status":"success","data":{"resultType":"' + result.result_type + '","result":' + text
+    head = '{"status":"success","data":{"resultType":"' + result.result_type + '","result":'
+    tail = ""
     if stats is not None:
-        body += ',"stats":' + _dumps(stats)
-    body += "}"
+        tail += ',"stats":' + _dumps(stats)
+    tail += "}"
     if warnings:
-        body += ',"warnings":' + _dumps(warnings)
+        tail += ',"warnings":' + _dumps(warnings)
     if result.annotations.infos:
-        body += ',"infos":' + _dumps(list(result.annotations.infos))
-    return Response((body + "}").encode(), media_type=JSON_TYPE)
+        tail += ',"infos":' + _dumps(list(result.annotations.infos))
+    return Response(b"".join([head.encode(), text, (tail + "}").encode()]),
+                    media_type=JSON_TYPE)

@@ -38,6 +38,7 @@ def store() -> MemoryStorage:
         vals[5] = np.nan
         st.add_series(Labels({"__name__": "m", "i": str(i), "q": 'a"b\\c'}), ts, vals.tolist())
     st.add_series(Labels({"__name__": "gone", "x": "é"}), ts[:3], [1.0, 2.0, 3.0])
+    st.add_series(Labels({"__name__": "huge"}), ts[:4], [1e300, -2.5e200, 7.0, 1e-300])
     return st
 
 
@@ -47,6 +48,9 @@ def store() -> MemoryStorage:
     pytest.param("rate(m[1m]) * 1.5", True, 0, id="rate"),
     pytest.param("m", True, 7, id="limit"),
     pytest.param("gone", True, 0, id="gaps"),
+    pytest.param("huge", True, 0, id="huge-values"),
+    pytest.param("m * 1e-5 + 0 * m", True, 0, id="tiny-values"),
+    pytest.param("m * 100 + 1e17 * (m > 1)", True, 0, id="exponent-values"),
     pytest.param("m[1m]", False, 0, id="matrix"),
     pytest.param("sum(m)", False, 0, id="sum"),
     pytest.param("nothing", True, 0, id="empty"),
