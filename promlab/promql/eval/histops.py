@@ -129,6 +129,20 @@ def _combine(a: FloatHistogram, b: FloatHistogram, sign: float, note: Combine) -
         raise IncompatibleSchemas()
     if a.is_custom:
         out = _custom(a, b, sign, note)
+    elif a.schema == b.schema and a.zero_threshold == b.zero_threshold and \
+            a.positive_spans == b.positive_spans and a.negative_spans == b.negative_spans and \
+            _canonical(a.positive_spans) and _canonical(a.negative_spans):
+        # One layout on both sides: bucket-by-bucket arithmetic, as the general path computes.
+        out = FloatHistogram(
+            schema=a.schema, zero_threshold=a.zero_threshold,
+            zero_count=float(a.zero_count + sign * b.zero_count),
+            count=float(a.count + sign * b.count), sum=float(a.sum + sign * b.sum),
+            positive_spans=a.positive_spans,
+            positive_buckets=tuple(float(x + sign * y)
+                                   for x, y in zip(a.positive_buckets, b.positive_buckets, strict=True)),
+            negative_spans=a.negative_spans,
+            negative_buckets=tuple(float(x + sign * y)
+                                   for x, y in zip(a.negative_buckets, b.negative_buckets, strict=True)))
     else:
         schema = min(a.schema, b.schema)
         t = _zero_threshold_for(a, b, schema)
@@ -141,6 +155,11 @@ def _combine(a: FloatHistogram, b: FloatHistogram, sign: float, note: Combine) -
                               sum=a.sum + sign * b.sum, zero_count=za + sign * zb,
                               zero_threshold=t, keep_empty=True)
     return out
+
+
+def _canonical(spans: tuple[tuple[int, int], ...]) -> bool:
+    """Whether ``spans`` are as ``from_bucket_map`` writes them (no empty span, gaps between)."""
+    return all(n > 0 for _, n in spans) and all(o > 0 for o, _ in spans[1:])
 
 
 def add(a: FloatHistogram, b: FloatHistogram, note: Combine | None = None) -> FloatHistogram:
