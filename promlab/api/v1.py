@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -34,9 +35,9 @@ from promlab.api.params import (
 )
 from promlab.api.service import Service
 from promlab.errors import BadData, ParseError, PromlabError
-from promlab.model import Labels
 from promlab.promql.engine import Engine, Result
 from promlab.promql.parser import parse_expr, prettify
+from promlab.storage.lookup import label_lookup, series_lookup
 
 __all__ = ["MAX_POINTS", "QueryAPI", "handler"]
 
@@ -174,17 +175,7 @@ class QueryAPI:
         limit = parse_limit(p.get("limit"))
         self._check_open()
 
-        def run() -> list[Labels]:
-            q = self.service.store.querier(start, end)
-            try:
-                found: set[Labels] = set()
-                for ms in sets:
-                    found.update(q.series(list(ms)))
-            finally:
-                q.close()
-            return sorted(found)
-
-        series = await run_in_threadpool(run)
+        series = await run_in_threadpool(series_lookup, self.service.store, start, end, sets)
         warnings = []
         if limit and len(series) > limit:
             series = series[:limit]
@@ -198,18 +189,8 @@ class QueryAPI:
         limit = parse_limit(p.get("limit"))
         self._check_open()
 
-        def run() -> list[str]:
-            q = self.service.store.querier(start, end)
-            try:
-                out: set[str] = set()
-                for ms in sets:
-                    out.update(q.label_names(list(ms)) if name is None
-                               else q.label_values(name, list(ms)))
-            finally:
-                q.close()
-            return sorted(out)
-
-        names = await run_in_threadpool(run)
+        names = await run_in_threadpool(partial(label_lookup, name=name), self.service.store,
+                                        start, end, sets)
         warnings = []
         if limit and len(names) > limit:
             names = names[:limit]

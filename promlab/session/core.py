@@ -23,6 +23,7 @@ from promlab.promql.parser import parse_series_selector
 from promlab.session.rules import RuleControl
 from promlab.session.scraping import ScrapeControl
 from promlab.storage.interface import Queryable, Storage
+from promlab.storage.lookup import label_lookup, series_lookup
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -194,14 +195,7 @@ class Session:
         """Label sets of the series matching any of ``matchers`` (series selectors such as
         ``'up{job="a"}'``; all series when none), with samples in ``[start, end]``."""
         sets = [parse_series_selector(m)[1] for m in matchers] or [_ALL_SERIES]
-        q = self._querier(start, end)
-        try:
-            found: set[Labels] = set()
-            for ms in sets:
-                found.update(q.series(list(ms)))
-        finally:
-            q.close()
-        return sorted(found)
+        return series_lookup(self.store, *self._bounds(start, end), sets)
 
     def series(self, *matchers: str, start: Any = None, end: Any = None) -> pd.DataFrame:
         """The matching series as a table: one row per series, one column per label name
@@ -225,15 +219,7 @@ class Session:
     def _label_query(self, name: str | None, matchers: Sequence[str], start: Any, end: Any,
                      ) -> list[str]:
         sets = [parse_series_selector(m)[1] for m in matchers] or [()]
-        q = self._querier(start, end)
-        try:
-            out: set[str] = set()
-            for ms in sets:
-                out.update(q.label_names(list(ms)) if name is None
-                           else q.label_values(name, list(ms)))
-        finally:
-            q.close()
-        return sorted(out)
+        return label_lookup(self.store, *self._bounds(start, end), sets, name=name)
 
     def metadata(self, metric: str | None = None) -> pd.DataFrame:
         """``# HELP``/``# TYPE``/``# UNIT`` of the metrics the running scraper has seen.
@@ -248,13 +234,14 @@ class Session:
             rows = [r for r in rows if r["metric"] == metric]
         return pd.DataFrame(rows, columns=["metric", "type", "help", "unit"])
 
-    def _querier(self, start: Any, end: Any) -> Any:
+    def _bounds(self, start: Any, end: Any) -> tuple[int, int]:
+        """``[start, end]`` in ms (all of time where not given), checked."""
         self._check_open()
         mint = MIN_TIME_MS if start is None else _time(start, "start")
         maxt = MAX_TIME_MS if end is None else _time(end, "end")
         if maxt < mint:
             raise BadData("end timestamp must not be before start time")
-        return self.store.querier(mint, maxt)
+        return mint, maxt
 
     # --- writing --------------------------------------------------------------------------------------
     @property
