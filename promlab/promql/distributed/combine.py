@@ -244,23 +244,24 @@ def _variance(node: AggregateExpr, states: dict[str, list[Vector]], ctx: EvalCon
     pos = {ls: i for i, ls in enumerate(labels)}
     with np.errstate(all="ignore"):
         for c, a, v in zip(states["count"], states["avg"], states["stdvar"], strict=True):
-            for i, ls in enumerate(c.labels):
-                r = pos[ls]
-                p = c.present[i]
-                nb = np.where(p, c.values[i], 0.0)
-                ai = a.labels.index(ls)
-                vi = v.labels.index(ls)
-                mb, vb = a.values[ai], v.values[vi]
-                na = n_tot[r]
-                tot = na + nb
-                first = p & (na == 0)
-                later = p & (na > 0)
-                delta = mb - mean[r]
-                new_mean = mean[r] + delta * (nb / np.where(tot > 0, tot, 1.0))
-                new_m2 = m2[r] + vb * nb + delta * delta * na * nb / np.where(tot > 0, tot, 1.0)
-                mean[r] = np.where(first, mb, np.where(later, new_mean, mean[r]))
-                m2[r] = np.where(first, vb * nb, np.where(later, new_m2, m2[r]))
-                n_tot[r] = tot
+            if not len(c.labels):
+                continue
+            # A shard has one row per group: all its rows fold in at once (``r`` is unique).
+            r = np.asarray([pos[ls] for ls in c.labels], np.int64)
+            p = c.present
+            nb = np.where(p, c.values, 0.0)
+            mb, _ = _aligned(a, c.labels)
+            vb, _ = _aligned(v, c.labels)
+            na = n_tot[r]
+            tot = na + nb
+            first = p & (na == 0)
+            later = p & (na > 0)
+            delta = mb - mean[r]
+            new_mean = mean[r] + delta * (nb / np.where(tot > 0, tot, 1.0))
+            new_m2 = m2[r] + vb * nb + delta * delta * na * nb / np.where(tot > 0, tot, 1.0)
+            mean[r] = np.where(first, mb, np.where(later, new_mean, mean[r]))
+            m2[r] = np.where(first, vb * nb, np.where(later, new_m2, m2[r]))
+            n_tot[r] = tot
         var = m2 / np.where(n_tot > 0, n_tot, 1.0)
         res = np.sqrt(var) if node.op == "stddev" else var
     present = counts.present
@@ -332,8 +333,7 @@ def combine_partials(node: AggregateExpr, results: Sequence[dict[str, Vector]],
         out = AGGREGATIONS[op](AggregationCall(node, cand, param, gid, groups, ctx))
         if t != 1:
             return out  # range steps: rows stay in input (label) order, as in one process
-        _, grp = group_labels(out.labels, node.grouping, without=node.without)
-        gids, _ = group_labels(out.labels, node.grouping, without=node.without)
+        gids, grp = group_labels(out.labels, node.grouping, without=node.without)
         group_of = [grp[g] for g in gids.tolist()]
         return _take_rows(out, _group_order(out.labels, group_of, first_keys,
                                             list(range(len(out.labels)))))
