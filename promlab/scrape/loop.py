@@ -65,9 +65,9 @@ FREEZE_NEW_SERIES = 20_000
 MAX_FUTURE_MS = 10 * 60_000
 """How far after the scrape a sample's own timestamp may be (Prometheus: 10 minutes)."""
 MAX_PAST_MS = 60 * 60_000
+"""How far before the scrape it may be (Prometheus's head: half the 2 h block range)."""
 MAX_PENDING_COMMITS = 3
 """Commits a running loop may have queued before it waits for the oldest (bounds memory)."""
-"""How far before the scrape it may be (Prometheus's head: half the 2 h block range)."""
 
 
 @dataclass
