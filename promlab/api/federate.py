@@ -18,16 +18,12 @@ from promlab.api.params import parse_match_list, read_params
 from promlab.api.service import Service
 from promlab.api.v1 import handler
 from promlab.errors import BadData, PromlabError
-from promlab.model import Labels, Matcher, now_ms, stale_mask
+from promlab.model import Labels, Matcher, format_label_value, now_ms, stale_mask
 from promlab.model.value import format_float_g
 
 __all__ = ["TEXT_TYPE", "federate_text", "routes"]
 
 TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-def _escape(v: str) -> str:
-    return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
 def federate_text(service: Service, sets: list[tuple[Matcher, ...]], *,
@@ -61,7 +57,7 @@ def federate_text(service: Service, sets: list[tuple[Matcher, ...]], *,
         name = labels.pop("__name__", "")
         for k, ev in external.items():
             labels.setdefault(k, ev)
-        body = ",".join(f'{k}="{_escape(val)}"' for k, val in sorted(labels.items()))
+        body = ",".join(f"{k}={format_label_value(val)}" for k, val in sorted(labels.items()))
         line = f"{name}{{{body}}} {format_float_g(v)} {t}" if body else \
             f"{name} {format_float_g(v)} {t}"
         by_name.setdefault(name, []).append(line)
