@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 from starlette.responses import Response
 
-from promlab.promql.results import Result, format_sample_value, result_to_json
+from promlab.promql.results import Result, format_sample_value, format_timestamp, result_to_json
 from promlab.promql.values import Vector
 
 __all__ = ["JSON_TYPE", "json_response", "query_data", "query_response", "query_stats",
@@ -27,8 +27,7 @@ JSON_TYPE = "application/json"
 
 def json_response(body: Any, *, status: int = 200) -> Response:
     """``body`` as compact JSON (Prometheus sends no spaces and no trailing newline)."""
-    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return Response(text.encode(), status_code=status, media_type=JSON_TYPE)
+    return Response(_dumps(body).encode(), status_code=status, media_type=JSON_TYPE)
 
 
 def success(data: Any, *, warnings: Sequence[str] = (), infos: Sequence[str] = (),
@@ -111,12 +110,21 @@ def sample_texts(values: np.ndarray) -> list[str]:
     # whole number.
     text = orjson.dumps(arr, option=orjson.OPT_SERIALIZE_NUMPY).decode()
     out = (text[1:-1] + ",").replace(".0,", ",")[:-1].split(",")
-    with np.errstate(invalid="ignore"):
-        a = np.abs(arr)
-        odd = ~np.isfinite(a) | (a >= 1e16) | ((a < 1e-4) & (a != 0))
-    for i in np.flatnonzero(odd).tolist():
+    for i in _odd_values(arr):
         out[i] = format_sample_value(float(arr[i]))
     return out
+
+
+def _odd_values(values: np.ndarray) -> list[int]:
+    """Positions of the values orjson writes unlike Go: specials, exponents (< 1e-4, >= 1e16)."""
+    with np.errstate(invalid="ignore"):
+        a = np.abs(values)
+        return np.flatnonzero(~np.isfinite(a) | (a >= 1e16) | ((a < 1e-4) & (a != 0))).tolist()
+
+
+def _ts_text(ms: int) -> str:
+    """A step's timestamp as the API writes it (:func:`format_timestamp`)."""
+    return str(format_timestamp(ms))
 
 
 def _dumps(x: Any) -> str:
@@ -155,9 +163,7 @@ def _value_matrix(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     ends[-1] = u8.shape[0] - 1
     # orjson writes "1.0" where Go writes "1".
     lens = ends - starts - 2 * ((u8[ends - 1] == ord("0")) & (u8[ends - 2] == ord(".")))
-    with np.errstate(invalid="ignore"):
-        a = np.abs(values)
-        odd = np.flatnonzero(~np.isfinite(a) | (a >= 1e16) | ((a < 1e-4) & (a != 0))).tolist()
+    odd = _odd_values(values)
     fixes = [format_sample_value(float(values[i])).encode() for i in odd]
     width = max([int(lens.max()), *map(len, fixes)])
     if width > _MAX_VALUE_WIDTH:
@@ -183,8 +189,7 @@ def _point_texts(steps_ms: np.ndarray, cols: np.ndarray, values: np.ndarray,
     if vals is None:
         return None
     vmat, vlens = vals
-    prefixes = [("[" + (str(ms // 1000) if ms % 1000 == 0 else repr(ms / 1000)) + ',"').encode()
-                for ms in steps_ms.tolist()]
+    prefixes = [("[" + _ts_text(ms) + ',"').encode() for ms in steps_ms.tolist()]
     pmat, plens = _text_matrix(prefixes)
     n, wp, wv = int(cols.shape[0]), pmat.shape[1], vmat.shape[1]
     mat = np.empty((n, wp + wv + 3), np.uint8)
@@ -216,9 +221,7 @@ def _vector_result(result: Result, value: Vector, limit: int) -> tuple[bytes, bo
                                                              np.float64)) if n else None
     if written is None:
         # Huge values (or no points): one text per point.
-        ts_text = [str(ms // 1000) if ms % 1000 == 0 else repr(ms / 1000)
-                   for ms in steps.tolist()]
-        prefix = ["[" + t + ',"' for t in ts_text]
+        prefix = ["[" + _ts_text(ms) + ',"' for ms in steps.tolist()]
         pieces = [prefix[c] + v + '"],'
                   for c, v in zip(cols.tolist(), sample_texts(value.values[rows, cols]),
                                       strict=True)]
