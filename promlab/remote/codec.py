@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from promlab.errors import BadData
 from promlab.model import Labels
+from promlab.remote.chunks import _uvarint as _uvarint_bytes
 from promlab.remote.chunks import read_uvarints
 from promlab.remote.proto import prometheus_remote_pb2 as pb
 from promlab.remote.proto import prometheus_types_pb2 as pbt
@@ -62,13 +63,7 @@ def _crc32c(data: bytes) -> int:
 
 def frame(message: bytes) -> bytes:
     """One frame of a streamed response: uvarint length, big-endian CRC32C, the message."""
-    n = len(message)
-    head = bytearray()
-    while n >= 0x80:
-        head.append((n & 0x7F) | 0x80)
-        n >>= 7
-    head.append(n)
-    return bytes(head) + struct.pack(">I", _crc32c(message)) + message
+    return _uvarint_bytes(len(message)) + struct.pack(">I", _crc32c(message)) + message
 
 
 def read_frames(data: bytes | memoryview, *, max_frame: int = 1 << 30) -> Iterator[bytes]:
