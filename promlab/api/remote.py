@@ -51,7 +51,7 @@ from promlab.remote.codec import (
 )
 from promlab.remote.proto import prometheus_remote_pb2 as pb
 from promlab.remote.proto import prometheus_types_pb2 as pbt
-from promlab.storage.interface import AppendStats, Queryable, SelectHints, Storage
+from promlab.storage.interface import AppendStats, Queryable, SelectHints, SeriesSet, Storage
 
 __all__ = [
     "PROTO_V1",
@@ -311,7 +311,8 @@ class RemoteReader:
                 return int(t)
         raise BadData(f"server does not support any of the requested response types: {accepted}")
 
-    def _select(self, q: pb.Query) -> tuple[list[Labels], Any]:
+    def _select(self, q: pb.Query) -> tuple[SeriesSet, list[int]]:
+        """The series of ``q`` and their positions in label order."""
         matchers = [Matcher(_MATCH_TYPES[m.type], m.name, m.value) for m in q.matchers]
         hints = SelectHints(start_ms=q.start_timestamp_ms, end_ms=q.end_timestamp_ms,
                             step_ms=q.hints.step_ms, range_ms=q.hints.range_ms, func=q.hints.func)
@@ -320,8 +321,7 @@ class RemoteReader:
             ss = querier.select(matchers, hints)
         finally:
             querier.close()
-        order = sorted(range(len(ss.labels)), key=lambda i: ss.labels[i].pairs)
-        return [ss.labels[i] for i in order], (ss, order)
+        return ss, sorted(range(len(ss.labels)), key=lambda i: ss.labels[i].pairs)
 
     def sampled(self, req: pb.ReadRequest) -> bytes:
         """The snappy-compressed ``ReadResponse``."""
@@ -329,8 +329,9 @@ class RemoteReader:
         total = 0
         for q in req.queries:
             result = resp.results.add()
-            labels, (ss, order) = self._select(q)
-            for ls, i in zip(labels, order, strict=True):
+            ss, order = self._select(q)
+            for i in order:
+                ls = ss.labels[i]
                 a, b = int(ss.offsets[i]), int(ss.offsets[i + 1])
                 total += b - a
                 if total > self.sample_limit:
@@ -344,10 +345,11 @@ class RemoteReader:
     def streamed(self, req: pb.ReadRequest) -> Iterator[bytes]:
         """The frames of the streamed response, one ``ChunkedReadResponse`` each."""
         for qi, q in enumerate(req.queries):
-            labels, (ss, order) = self._select(q)
+            ss, order = self._select(q)
             msg = pb.ChunkedReadResponse(query_index=qi)
             size = 0
-            for ls, i in zip(labels, order, strict=True):
+            for i in order:
+                ls = ss.labels[i]
                 a, b = int(ss.offsets[i]), int(ss.offsets[i + 1])
                 if a == b:
                     continue
