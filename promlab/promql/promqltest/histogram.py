@@ -1,10 +1,9 @@
 """Native-histogram literals of the test DSL: ``{{schema:0 sum:5 count:4 buckets:[1 2 1]}}``.
 
-promlab does not store or evaluate native histograms yet, so the runner skips evals that need
-them; the literals are still parsed fully (so malformed scripts are caught) and
-:func:`histograms_equal` implements the comparison Prometheus's runner uses, ready for when
-the engine returns histograms.
+:func:`to_float_histogram` turns a literal into the engine's histogram and
+:func:`histograms_equal` implements the comparison Prometheus's runner uses.
 
+Literals are read by the model's :func:`~promlab.model.histogram_text.parse_histogram_text`.
 Buckets are kept as sorted ``(index, count)`` pairs with the zero counts left out: that is the
 form Prometheus's ``Compact(0)`` reduces spans to before comparing, so two literals with
 different but equivalent span layouts compare equal.
@@ -14,13 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from promlab.model import Labels
-from promlab.model.histogram import CounterResetHint, FloatHistogram, from_bucket_map
+from promlab.model.histogram import FloatHistogram, from_bucket_map
+from promlab.model.histogram_text import HINT_NAMES, parse_histogram_text
 from promlab.promql.promqltest.almost import almost_equal
 from promlab.promql.promqltest.gonumber import parse_go_number
 
@@ -36,9 +35,7 @@ __all__ = [
 ]
 
 CUSTOM_BUCKETS_SCHEMA = -53
-_HINTS = ("unknown", "reset", "not_reset", "gauge")
-_NUM = r"[+-]?(?:[0-9]+\.?[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?|[iI][nN][fF]|[nN][aA][nN])"
-_ITEM = re.compile(rf"([a-z_]+):(\[[^\]]*\]|{_NUM}|[a-z_]+)")
+_NAME_OF = {v: k for k, v in HINT_NAMES.items()}
 Buckets = tuple[tuple[int, float], ...]
 
 
@@ -63,24 +60,12 @@ def _num(text: str) -> float:
     return sign * parse_go_number(text.lstrip("+-"))
 
 
-def _int(key: str, text: str) -> int:
-    if not re.fullmatch(r"[+-]?[0-9]+", text):
-        raise ValueError(f"histogram {key} must be an integer, got {text!r}")
-    return int(text)
-
-
-def _list(key: str, text: str) -> list[float]:
-    if not text.startswith("["):
-        raise ValueError(f"histogram {key} must be a [list], got {text!r}")
-    return [_num(t) for t in text[1:-1].split()]
-
-
-def _buckets(counts: list[float], offset: int) -> Buckets:
-    return tuple((offset + i, c) for i, c in enumerate(counts) if c != 0)
+def _nonzero(h: FloatHistogram, positive: bool) -> Buckets:
+    return tuple((i, c) for i, c in h.buckets(positive) if c != 0)
 
 
 def parse_histogram(text: str) -> HistogramLiteral:
-    """Parse ``{{key:value ...}}`` (each key at most once; missing keys are zero/empty).
+    """Parse ``{{key:value ...}}`` with the model's :func:`parse_histogram_text` (Go numbers).
 
     Raises ``ValueError`` on a malformed literal.
 
@@ -90,44 +75,13 @@ def parse_histogram(text: str) -> HistogramLiteral:
     >>> h.schema, h.count, h.positive
     (1, 3.0, ((-1, 1.0), (1, 2.0)))
     """
-    if not (text.startswith("{{") and text.endswith("}}")):
-        raise ValueError(f"invalid histogram literal {text!r}")
-    body = text[2:-2].strip()
-    fields: dict[str, str] = {}
-    pos = 0
-    while pos < len(body):
-        if body[pos] in " \t":
-            pos += 1
-            continue
-        m = _ITEM.match(body, pos)
-        if m is None:
-            raise ValueError(f"invalid histogram item at {body[pos:]!r}")
-        key, value = m.group(1), m.group(2)
-        if key in fields:
-            raise ValueError(f"duplicate key {key!r} in histogram literal")
-        fields[key] = value
-        pos = m.end()
-    known = {"schema", "sum", "count", "z_bucket", "z_bucket_w", "buckets", "offset", "n_buckets",
-             "n_offset", "custom_values", "counter_reset_hint"}
-    unknown = set(fields) - known
-    if unknown:
-        raise ValueError(f"unknown histogram key(s) {sorted(unknown)}")
-    hint = fields.get("counter_reset_hint")
-    if hint is not None and hint not in _HINTS:
-        raise ValueError(f"invalid counter_reset_hint {hint!r}")
+    h = parse_histogram_text(text, _num)
     return HistogramLiteral(
-        text=text,
-        schema=_int("schema", fields.get("schema", "0")),
-        count=_num(fields.get("count", "0")),
-        sum=_num(fields.get("sum", "0")),
-        zero_count=_num(fields.get("z_bucket", "0")),
-        zero_threshold=_num(fields.get("z_bucket_w", "0")),
-        positive=_buckets(_list("buckets", fields.get("buckets", "[]")), _int("offset", fields.get("offset", "0"))),
-        negative=_buckets(_list("n_buckets", fields.get("n_buckets", "[]")),
-                          _int("n_offset", fields.get("n_offset", "0"))),
-        custom_values=tuple(_list("custom_values", fields.get("custom_values", "[]"))),
-        counter_reset_hint=hint,
-    )
+        text=text, schema=h.schema, count=h.count, sum=h.sum, zero_count=h.zero_count,
+        zero_threshold=h.zero_threshold, positive=_nonzero(h, True), negative=_nonzero(h, False),
+        custom_values=h.custom_values,
+        # The parser validated the keys, so the key's name only occurs as a key.
+        counter_reset_hint=(_NAME_OF[h.counter_reset_hint] if "counter_reset_hint:" in text else None))
 
 
 def _reduce(buckets: Buckets, origin: int, target: int) -> dict[int, float]:
@@ -190,18 +144,13 @@ def histograms_equal(exp: HistogramLiteral, got: HistogramLiteral) -> bool:
     return exp.counter_reset_hint is None or exp.counter_reset_hint == got.counter_reset_hint
 
 
-_HINT_OF = {"unknown": CounterResetHint.UNKNOWN, "reset": CounterResetHint.COUNTER_RESET,
-            "not_reset": CounterResetHint.NOT_COUNTER_RESET, "gauge": CounterResetHint.GAUGE}
-_NAME_OF = {v: k for k, v in _HINT_OF.items()}
-
-
 def to_float_histogram(lit: HistogramLiteral) -> FloatHistogram:
     """The engine's histogram for a script literal (hint ``unknown`` when not given)."""
     return from_bucket_map(
         lit.schema, dict(lit.positive), dict(lit.negative), count=lit.count, sum=lit.sum,
         zero_count=lit.zero_count, zero_threshold=lit.zero_threshold,
         custom_values=lit.custom_values,
-        counter_reset_hint=_HINT_OF[lit.counter_reset_hint or "unknown"])
+        counter_reset_hint=HINT_NAMES[lit.counter_reset_hint or "unknown"])
 
 
 def literal_of(h: FloatHistogram) -> HistogramLiteral:
@@ -209,8 +158,7 @@ def literal_of(h: FloatHistogram) -> HistogramLiteral:
     return HistogramLiteral(
         text=str(h), schema=h.schema, count=h.count, sum=h.sum, zero_count=h.zero_count,
         zero_threshold=h.zero_threshold,
-        positive=tuple((i, c) for i, c in h.buckets(True) if c != 0),
-        negative=tuple((i, c) for i, c in h.buckets(False) if c != 0),
+        positive=_nonzero(h, True), negative=_nonzero(h, False),
         custom_values=h.custom_values, counter_reset_hint=_NAME_OF[h.counter_reset_hint])
 
 
