@@ -140,7 +140,7 @@ def _compact(df: pd.DataFrame, max_rows: int = 6) -> str:
     """A result frame as a short table: labels common to all rows go on one line above it."""
     if df.empty:
         return "(empty result)"
-    labels = [c for c in df.columns if c not in ("timestamp", "value")]
+    labels = df.prom.label_columns()
     varying = [c for c in labels if df[c].nunique(dropna=False) > 1]
     common = {c: df[c].iloc[0] for c in labels if c not in varying}
     common = {k: v for k, v in common.items() if isinstance(v, str) and v}

@@ -89,7 +89,7 @@ def _evaluate(session: Session, node: Expr, depth: int, ranged: bool, time: Any,
 
 
 def _series_count(frame: pd.DataFrame) -> int:
-    labels = [c for c in frame.columns if c not in ("timestamp", "value")]
+    labels = frame.prom.label_columns()
     if not labels:
         return 1 if len(frame) else 0
     return int(frame[labels].drop_duplicates().shape[0])
