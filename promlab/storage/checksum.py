@@ -64,17 +64,25 @@ def row_group_ranges(md: pq.FileMetaData) -> list[tuple[int, int]]:
     return out
 
 
+def _footer_of(path: str, tail: bytes, size: int) -> tuple[int, int]:
+    """``(offset, length)`` of the Parquet footer (metadata, its length and the magic) of a
+    ``size``-byte file whose last 8 bytes are ``tail``."""
+    if len(tail) != 8 or tail[4:] != b"PAR1":
+        raise StorageError(f"{path}: bad Parquet footer")
+    (n,) = struct.unpack("<I", tail[:4])
+    if n + 12 > size:
+        raise StorageError(f"{path}: bad Parquet footer length")
+    return size - 8 - n, n + 8
+
+
 def _footer_range(path: str, size: int) -> tuple[int, int]:
-    """``(offset, length)`` of the Parquet footer: metadata, its length and the magic."""
+    """``(offset, length)`` of the Parquet footer of the file at ``path``."""
     if size < 12:
         raise StorageError(f"{path}: too short for Parquet ({size} bytes)")
     with open(path, "rb") as f:
         f.seek(size - 8)
         tail = f.read(8)
-    (n,) = struct.unpack("<I", tail[:4])
-    if tail[4:] != b"PAR1" or n + 12 > size:
-        raise StorageError(f"{path}: bad Parquet footer")
-    return size - 8 - n, n + 8
+    return _footer_of(path, tail, size)
 
 
 def file_record(path: str, *, row_groups: bool = False) -> dict[str, Any]:
@@ -119,12 +127,8 @@ def verify_footer(fh: Any, path: str, rec: dict[str, Any]) -> None:
         tail = bytes(fh.read_at(8, size - 8)) if size >= 12 else b""
     except (OSError, pa.ArrowException) as exc:
         raise StorageError(f"{path}: unreadable Parquet footer: {exc}") from exc
-    if len(tail) != 8 or tail[4:] != b"PAR1":
-        raise StorageError(f"{path}: bad Parquet footer")
-    (n,) = struct.unpack("<I", tail[:4])
-    if n + 12 > size:
-        raise StorageError(f"{path}: bad Parquet footer length")
-    verify_range(fh, path, size - 8 - n, n + 8, int(rec["footer_crc32"]), "Parquet footer")
+    off, n = _footer_of(path, tail, size)
+    verify_range(fh, path, off, n, int(rec["footer_crc32"]), "Parquet footer")
 
 
 def read_checked(fh: Any, path: str, rec: dict[str, Any] | None) -> pa.Buffer:
