@@ -209,7 +209,7 @@ def plot_frame(df: pd.DataFrame, *, ax: Axes | None = None, kind: PlotKind = "li
     title = title if title is not None else str(df.attrs.get("query", ""))
     if title:
         ax.set_title(title, fontsize="medium", loc="left")
-    native = "histogram" in df.columns and df.prom.histograms() is not None
+    native = df.prom.histograms() is not None
     if native and kind == "stacked":
         raise ValueError("native histograms plot as a heatmap, not stacked")
     if kind == "heatmap" or native:
