@@ -35,7 +35,7 @@ import yaml
 
 from promlab.config.yamlfile import read_text
 from promlab.errors import ConfigError, ParseError, PromlabError
-from promlab.model import parse_duration
+from promlab.model import is_valid_label_name, parse_duration
 from promlab.promql.parser import parse_expr
 from promlab.rules.rule import DEFAULT_INTERVAL_MS, AlertingRule, RecordingRule, Rule, RuleGroup
 from promlab.rules.templating import check_rule_template
@@ -43,7 +43,6 @@ from promlab.rules.templating import check_rule_template
 __all__ = ["FileCheck", "check_file", "check_files", "load_rules", "parse_rules", "validate_rules"]
 
 _LEGACY_METRIC = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-_LEGACY_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 _FILE_KEYS = ("groups",)
 _GROUP_KEYS = ("name", "interval", "limit", "query_offset", "labels", "rules")
@@ -237,7 +236,7 @@ def _valid_metric_name(name: str, scheme: str) -> bool:
 def _valid_label_name(name: str, scheme: str) -> bool:
     if scheme == "utf8":
         return bool(name)
-    return _LEGACY_LABEL.fullmatch(name) is not None
+    return is_valid_label_name(name)
 
 
 def _validate_rule(g: _GroupDraft, r: _RuleDraft, scheme: str) -> list[tuple[yaml.Node | None, str]]:
