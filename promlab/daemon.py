@@ -16,6 +16,8 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
@@ -32,6 +34,25 @@ def _mtime(path: str) -> float:
         return os.stat(path).st_mtime
     except OSError:
         return 0.0
+
+
+def _setup_logging() -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@contextmanager
+def _signals(handlers: dict[signal.Signals, Callable[[int, FrameType | None], None]]) -> Iterator[None]:
+    """Install ``handlers`` (only possible in the main thread) and restore the previous ones."""
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig, fn in handlers.items():
+            previous[sig] = signal.signal(sig, fn)
+    try:
+        yield
+    finally:
+        for sig, fn in previous.items():
+            signal.signal(sig, fn)
 
 
 def _reload_rules(session: Session) -> None:
@@ -68,8 +89,7 @@ def run(config_path: str | os.PathLike[str] | None, data_dir: str | os.PathLike[
         return _serve_only(data_dir, stop_event=stop_event, progress=progress,
                            listen=listen or "127.0.0.1:9090", server_options=server_options)
     config_path = str(config_path)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _setup_logging()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     stop = stop_event or threading.Event()
     reload_now = threading.Event()
@@ -115,39 +135,39 @@ def run(config_path: str | os.PathLike[str] | None, data_dir: str | os.PathLike[
     def on_hup(signum: int, frame: FrameType | None) -> None:
         reload_now.set()
 
-    previous: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig, fn in ((signal.SIGTERM, on_stop), (signal.SIGINT, on_stop), (signal.SIGHUP, on_hup)):
-            previous[sig] = signal.signal(sig, fn)
-    try:
-        while not stop.wait(watch_interval):
-            m = _mtime(config_path)
-            if reload_now.is_set() or m != seen:
-                reload_now.clear()
-                seen = m
-                try:
-                    session.scrape.reload(config_path)
-                    log.info("config reloaded from %s", config_path)
-                except ConfigError as exc:
-                    log.error("config reload failed, keeping the running config: %s", exc)
-                    continue
-                except Exception:  # a reload never takes the daemon down
-                    log.exception("config reload failed, keeping the running config")
-                    continue
-                _reload_rules(session)
-    finally:
-        session.close()
-        for sig, fn in previous.items():
-            signal.signal(sig, fn)
+    with _signals({signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_hup}):
+        try:
+            _watch(session, config_path, seen, stop, reload_now, watch_interval)
+        finally:
+            session.close()
     return 0
+
+
+def _watch(session: Session, config_path: str, seen: float, stop: threading.Event,
+           reload_now: threading.Event, watch_interval: float) -> None:
+    """Until ``stop``: reload on SIGHUP or when the config file's modification time changes."""
+    while not stop.wait(watch_interval):
+        m = _mtime(config_path)
+        if reload_now.is_set() or m != seen:
+            reload_now.clear()
+            seen = m
+            try:
+                session.scrape.reload(config_path)
+                log.info("config reloaded from %s", config_path)
+            except ConfigError as exc:
+                log.error("config reload failed, keeping the running config: %s", exc)
+                continue
+            except Exception:  # a reload never takes the daemon down
+                log.exception("config reload failed, keeping the running config")
+                continue
+            _reload_rules(session)
 
 
 def _serve_only(data_dir: str | os.PathLike[str], *, stop_event: threading.Event | None,
                 progress: bool | None, listen: str,
                 server_options: dict[str, Any] | None) -> int:
     """``promlab serve`` without a config: the store and the API, no scraping or rules."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _setup_logging()
     stop = stop_event or threading.Event()
     try:
         session = Session(data_dir, progress=progress)
@@ -165,14 +185,9 @@ def _serve_only(data_dir: str | os.PathLike[str], *, stop_event: threading.Event
     def on_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            previous[sig] = signal.signal(sig, on_stop)
-    try:
-        stop.wait()
-    finally:
-        session.close()
-        for sig, fn in previous.items():
-            signal.signal(sig, fn)
+    with _signals({signal.SIGTERM: on_stop, signal.SIGINT: on_stop}):
+        try:
+            stop.wait()
+        finally:
+            session.close()
     return 0
