@@ -21,6 +21,7 @@ import math
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 
@@ -171,10 +172,12 @@ def _limit(h: Histogram | FloatHistogram, opts: ProtobufOptions) -> Histogram | 
             f = f.reduce_resolution(f.schema - 1)
     limit = opts.native_histogram_bucket_limit
     if limit > 0:
-        while len(f.compact().positive_buckets) + len(f.compact().negative_buckets) > limit:
+        c = f.compact()
+        while len(c.positive_buckets) + len(c.negative_buckets) > limit:
             if f.schema <= MIN_SCHEMA:
                 raise ExpositionError("native histogram bucket limit exceeded")
             f = f.reduce_resolution(f.schema - 1)
+            c = f.compact()
     if f is h.to_float():
         return h
     return f.to_int() if isinstance(h, Histogram) else f
@@ -324,26 +327,18 @@ class ProtobufParser:
         """One body (``content_type`` is accepted for symmetry with the text parser)."""
         parsed = parse_protobuf(body, self.options)
         empty: dict[int, tuple[str, ...]] = {}
-        n = len(parsed.floats) + len(parsed.histograms)
-        refs = np.empty(n, np.int32)
-        values = np.empty(n, np.float64)
-        ts = np.full(n, NO_TIMESTAMP, np.int64)
+        floats, hist_rows = parsed.floats, parsed.histograms
+        # Refs in page order (floats, then histograms): new series get refs in that order.
+        frefs = [self._ref(ls, empty) for ls, _, _ in floats]
+        hrefs = [self._ref(ls, empty) for ls, _, _ in hist_rows]
+        refs = np.array(frefs + hrefs, np.int32)
+        fvalues = np.array([v for _, _, v in floats], np.float64)
+        fvalues[np.isnan(fvalues)] = np.nan  # any NaN payload becomes the ordinary NaN
+        values = np.concatenate([fvalues, np.full(len(hist_rows), HISTOGRAM_MARK, np.float64)])
+        ts = np.array([NO_TIMESTAMP if t is None else t for _, t, _ in chain(floats, hist_rows)], np.int64)
         hists: dict[int, Histogram | FloatHistogram] = {}
-        k = 0
-        for ls, t, v in parsed.floats:
-            refs[k] = self._ref(ls, empty)
-            values[k] = math.nan if math.isnan(v) else v
-            if t is not None:
-                ts[k] = t
-            k += 1
-        for ls, t, h in parsed.histograms:
-            ref = self._ref(ls, empty)
-            refs[k] = ref
-            values[k] = HISTOGRAM_MARK
+        for ref, (_, _, h) in zip(hrefs, hist_rows, strict=True):
             hists.setdefault(ref, h)
-            if t is not None:
-                ts[k] = t
-            k += 1
         meta = {name: MetricMetadata(name, _TYPE_NAMES.get(t, t), help_, unit)
                 for name, (t, help_, unit) in parsed.metadata.items()}
         return HistogramPage(refs=refs, values=values, timestamps_ms=ts, series=self.series, metadata=meta,
