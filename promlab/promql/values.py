@@ -158,6 +158,12 @@ class Matrix:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def histogram_mask(self) -> B:
+        """Per sample: True for a native histogram sample (all False without histograms)."""
+        if self.histograms is None:
+            return np.zeros(self.values.shape[0], bool)
+        return np.fromiter((h is not None for h in self.histograms), bool, self.histograms.size)
+
     def window_bounds(self) -> tuple[I64, I64]:
         """Index bounds ``lo, hi`` of shape ``(S, T)``: step ``j`` of series ``i`` covers
         ``ts_ms[lo[i, j]:hi[i, j]]`` (global indexes into the CSR arrays).

@@ -235,7 +235,7 @@ def _mixed_kinds(ss: SeriesSet, ref: I64, lookback: int) -> B:
     """Per (series, step): whether the samples within the lookback delta on either side of
     the reference time hold both floats and histograms."""
     assert ss.histograms is not None
-    is_h = np.fromiter((h is not None for h in ss.histograms), bool, ss.histograms.size)
+    is_h = ss.histogram_mask()
     cum = np.zeros(is_h.size + 1, np.int64)
     np.cumsum(is_h, out=cum[1:])
     s0 = ss.offsets[:-1, None]

@@ -27,7 +27,7 @@ def series_with_histograms(m: Matrix) -> B:
     n = len(m.labels)
     if m.histograms is None:
         return np.zeros(n, bool)
-    is_h = np.fromiter((h is not None for h in m.histograms), bool, m.histograms.size)
+    is_h = m.histogram_mask()
     counts = np.add.reduceat(is_h.astype(np.int64), m.offsets[:-1]) if is_h.size else np.zeros(n)
     counts = np.where(np.diff(m.offsets) > 0, counts, 0)
     return counts > 0
@@ -37,7 +37,7 @@ def float_only(m: Matrix) -> Matrix:
     """``m`` without its histogram samples (what float kernels see)."""
     if m.histograms is None:
         return m
-    keep = np.fromiter((h is None for h in m.histograms), bool, m.histograms.size)
+    keep = ~m.histogram_mask()
     series_of = np.repeat(np.arange(len(m.labels)), np.diff(m.offsets))
     counts = np.bincount(series_of[keep], minlength=len(m.labels))
     offsets = np.zeros(len(m.labels) + 1, np.int64)

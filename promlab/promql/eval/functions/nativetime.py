@@ -56,7 +56,7 @@ def _counts(m: Matrix) -> tuple[B, I64, I64, I64, I64]:
     """Per sample: is a histogram; per (series, step): window bounds, histogram and sample
     counts."""
     assert m.histograms is not None
-    is_h = np.fromiter((h is not None for h in m.histograms), bool, m.histograms.size)
+    is_h = m.histogram_mask()
     cum = np.zeros(is_h.size + 1, np.int64)
     np.cumsum(is_h, out=cum[1:])
     lo, hi = m.window_bounds()
