@@ -16,8 +16,8 @@ from starlette.routing import BaseRoute, Route
 from promlab.api.metrics import ApiMetrics
 from promlab.api.params import parse_match_list, read_params
 from promlab.api.service import Service
-from promlab.api.v1 import handler
-from promlab.errors import BadData, PromlabError
+from promlab.api.v1 import check_open, handler
+from promlab.errors import BadData
 from promlab.model import Labels, Matcher, format_label_value, now_ms, stale_mask
 from promlab.model.value import format_float_g
 
@@ -77,8 +77,7 @@ def routes(service: Service, metrics: ApiMetrics) -> list[BaseRoute]:
         if not values:
             raise BadData("no match[] parameter provided")
         sets = parse_match_list(values)
-        if service.closed:
-            raise PromlabError("the session is closed")
+        check_open(service)
         text = await run_in_threadpool(federate_text, service, sets)
         return Response(text, media_type=TEXT_TYPE)
 

@@ -25,7 +25,7 @@ from promlab.api.encode import success
 from promlab.api.metrics import ApiMetrics
 from promlab.api.params import MAX_TIME_MS, MIN_TIME_MS, parse_limit, read_params
 from promlab.api.service import Service
-from promlab.api.v1 import Handler, handler
+from promlab.api.v1 import Handler, check_open, handler
 from promlab.errors import BadData, PromlabError
 from promlab.model import Labels, Matcher, MatchType, format_duration
 
@@ -187,8 +187,7 @@ class StatusAPI:
     async def tsdb(self, request: Request) -> Response:
         p = await read_params(request)
         limit = parse_limit(p.get("limit")) or 10
-        if self.service.closed:
-            raise PromlabError("the session is closed")
+        check_open(self.service)
         return success(await run_in_threadpool(_tsdb_stats, self.service, limit))
 
 

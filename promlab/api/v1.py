@@ -39,7 +39,7 @@ from promlab.promql.engine import Engine, Result
 from promlab.promql.parser import parse_expr, prettify
 from promlab.storage.lookup import label_lookup, series_lookup
 
-__all__ = ["MAX_POINTS", "QueryAPI", "handler"]
+__all__ = ["MAX_POINTS", "QueryAPI", "check_open", "handler"]
 
 #: Most points per series a range query may ask for (Prometheus's 11,000).
 MAX_POINTS = 11_000
@@ -61,6 +61,12 @@ def handler(name: str, metrics: ApiMetrics, fn: Handler) -> Handler:
         return resp
 
     return wrapped
+
+
+def check_open(service: Service) -> None:
+    """Raise :class:`PromlabError` when ``service`` is closed (the handlers' common guard)."""
+    if service.closed:
+        raise PromlabError("the session is closed")
 
 
 def _invalid_query(exc: ParseError) -> BadData:
@@ -104,8 +110,7 @@ class QueryAPI:
         return limited
 
     def _check_open(self) -> None:
-        if self.service.closed:
-            raise PromlabError("the session is closed")
+        check_open(self.service)
 
     async def _run(self, kind: str, params: Any, evaluate: Callable[[Engine], Result]) -> Response:
         self._check_open()
