@@ -32,6 +32,7 @@ from promlab.api.service import Service
 from promlab.api.status import StatusAPI
 from promlab.api.v1 import QueryAPI
 from promlab.errors import PromlabError
+from promlab.model import format_duration
 
 __all__ = ["ROUTE_MODULES", "create_app"]
 
@@ -108,9 +109,9 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
     metrics.watch(session)
     started = int(time.time() * 1000)
     all_flags = {
-        "query.lookback-delta": _duration(session.engine.lookback_ms),
+        "query.lookback-delta": format_duration(session.engine.lookback_ms),
         "query.max-samples": str(session.engine.max_samples),
-        "query.timeout": _duration(session.engine.timeout_ms or 0),
+        "query.timeout": format_duration(session.engine.timeout_ms or 0),
         "storage.tsdb.path": session.path or "",
         "web.enable-admin-api": str(enable_admin_api).lower(),
         "web.enable-lifecycle": str(enable_lifecycle).lower(),
@@ -144,12 +145,6 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
     app.state.closers = closers
     app.state.metrics = metrics
     return app
-
-
-def _duration(ms: int) -> str:
-    from promlab.model import format_duration
-
-    return format_duration(ms)
 
 
 def _management_routes(service: Service, metrics: ApiMetrics, status: StatusAPI, *,
