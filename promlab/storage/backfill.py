@@ -101,8 +101,8 @@ class Backfill:
         self._store = store
         self._max = max_samples
         self._staging: str | None = (
-            os.path.join(store.fs.staging_dir if isinstance(store.fs, ObjectStoreFS) else store.blocks_dir,
-                         f".tmp-import-{uuid.uuid4().hex}") if staged else None)
+            os.path.join(store.fs.staging_root(store.blocks_dir), f".tmp-import-{uuid.uuid4().hex}")
+            if staged else None)
         self._labels: list[Labels] = []  # the backfill's own series refs
         self._ref: dict[Labels, int] = {}
         self._mapped: Sequence[Labels] | None = None  # the caller's list mapped last

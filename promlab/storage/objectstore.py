@@ -62,6 +62,10 @@ class BlockFS:
 
     remote = False
 
+    def staging_root(self, blocks_dir: str) -> str:
+        """The local directory where blocks bound for ``blocks_dir`` are written first."""
+        return blocks_dir
+
     def join(self, *parts: str) -> str:
         return os.path.join(*parts)
 
@@ -231,6 +235,9 @@ class ObjectStoreFS(BlockFS):
         self._trash: list[tuple[float, str]] = []  # (deletion time, block path)
 
     # --- paths and counters ---------------------------------------------------------------------
+    def staging_root(self, blocks_dir: str) -> str:
+        return self.staging_dir
+
     def _key(self, path: str) -> str:
         return str(self.fs._strip_protocol(path))
 

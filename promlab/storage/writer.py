@@ -124,8 +124,7 @@ class BlockWriter:
         self._dict = pa.array(list(name_dict), pa.string())
         self._code = {n: i for i, n in enumerate(name_dict)}
         self.ulid = new_ulid()
-        staging = fs.staging_dir if isinstance(fs, ObjectStoreFS) else blocks_dir
-        self.tmp = os.path.join(staging, f".tmp-{self.ulid}")
+        self.tmp = os.path.join(fs.staging_root(blocks_dir), f".tmp-{self.ulid}")
         os.makedirs(self.tmp)
         self._writer: pq.ParquetWriter | None = None
         self._pending: list[pa.Table] = []
