@@ -168,7 +168,7 @@ def choose_format(path: str, size: int, format: str, require_eof: bool) -> tuple
         fmt, reason = "text", "given"
     else:
         raise ImportRejected(f"unknown import format {format!r} (auto, openmetrics or text)")
-    if fmt == "openmetrics" and require_eof and not eof and size:
+    if fmt == "openmetrics" and require_eof and not eof:  # size > 0: checked above
         at = (b"\n" + head).find(b"\n# EOF\n")
         if at >= 0:  # an EOF line, then more: promtool's "unexpected data after # EOF"
             raise ExpositionError("unexpected data after '# EOF'", lineno=head.count(b"\n", 0, at) + 2)
