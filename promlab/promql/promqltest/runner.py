@@ -211,31 +211,26 @@ class Runner:
     def run_script(self, script: Script, res: FileResult) -> None:
         file_reason = skips.file_skip_reason(script.name) if self.file_skips else None
         storage = MemoryStorage()
-        special: dict[str, list[Labels]] = {skips.START_TIMESTAMP_SERIES: []}
         for cmd in script.commands:
             if isinstance(cmd, ClearCmd):
                 storage = MemoryStorage()
-                special = {k: [] for k in special}
             elif isinstance(cmd, LoadCmd):
-                self._load(storage, cmd, special)
+                self._load(storage, cmd)
             else:
                 reason = file_reason or self._skip_reason(cmd)
                 if reason:
                     res.skipped += 1
                     res.skip_reasons[reason] += 1
                     continue
-                outcome = self._run_eval(storage, cmd, special, script.name)
-                if isinstance(outcome, str):
-                    res.skipped += 1
-                    res.skip_reasons[outcome] += 1
-                elif outcome is None:
+                outcome = self._run_eval(storage, cmd, script.name)
+                if outcome is None:
                     res.passed += 1
                 else:
                     res.failed += 1
                     res.failures.append(outcome)
 
     @staticmethod
-    def _load(storage: MemoryStorage, cmd: LoadCmd, special: dict[str, list[Labels]]) -> None:
+    def _load(storage: MemoryStorage, cmd: LoadCmd) -> None:
         for s in cmd.series.values():
             if s.hist_samples:
                 items: dict[int, Any] = {t: to_float_histogram(h) for t, h in s.hist_samples}
@@ -257,8 +252,7 @@ class Runner:
         return skips.syntax_skip_reason(ev.expr)
 
     # --- one eval ---------------------------------------------------------------------------
-    def _run_eval(self, storage: MemoryStorage, ev: EvalCmd, special: dict[str, list[Labels]],
-                  file: str) -> Failure | str | None:
+    def _run_eval(self, storage: MemoryStorage, ev: EvalCmd, file: str) -> Failure | None:
         from promlab.promql.parser import parse_expr
 
         expr = None
@@ -269,9 +263,6 @@ class Runner:
                            f"parse error: {_normalise_error(exc.reason)}")
         except Exception as exc:  # a parser crash is a failure, not a reason to stop the run
             return Failure(file, ev.line, ev.expr, "parse", repr(exc), f"parser crash: {type(exc).__name__}")
-        for reason, series in special.items():
-            if skips.selects_any(expr, series):
-                return reason
         try:
             if ev.is_range:
                 self._check_range(storage, ev)

@@ -1,15 +1,14 @@
 """What the runner skips, and why: every skipped eval is counted under one of these reasons.
 
-promlab has no native histograms yet and does not implement some of Prometheus's experimental
-features (``anchored``/``smoothed``, start timestamps). Evals that need them are skipped, detected by syntax (so a skip does not
-depend on whether our parser happens to accept the construct):
+The engine now covers native histograms and the experimental features, so by default nothing
+is skipped. What remains:
 
 * optionally (``Runner(file_skips=True)``), every eval of the files that exist to test one
   experimental feature (:data:`FILE_SKIPS`);
-* an expectation with a ``{{...}}`` histogram literal;
-* an expression using the experimental syntax or a native-histogram-only function / operator;
-* an expression selecting a series that holds native-histogram samples at that point of the
-  script (loaded with ``{{...}}``, or made by ``load_with_nhcb``), or start-timestamp data.
+* :func:`syntax_skip_reason`, detection by syntax (so a skip does not depend on whether our
+  parser accepts the construct); its rule list is empty today;
+* :func:`selects_any` and :func:`nhcb_series`, for skipping evals that select given series
+  (not used by the runner today).
 """
 
 from __future__ import annotations
