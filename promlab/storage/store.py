@@ -30,6 +30,7 @@ from promlab.storage.blocks import Block, BlockMeta, list_blocks
 from promlab.storage.cache import DecodedCache, default_cache_bytes
 from promlab.storage.head import Head, RefCache
 from promlab.storage.histstore import HistogramBatch, HistogramHead, HistogramQuerier
+from promlab.storage.histwal import FILE_NAME as HIST_WAL_FILE
 from promlab.storage.histwal import HistogramWal
 from promlab.storage.histwal import read_records as _read_hist_wal
 from promlab.storage.interface import AppendStats
@@ -329,7 +330,7 @@ class ParquetStore:
     def _load_histograms(self) -> None:
         """The histogram head from its WAL file (see :mod:`promlab.storage.histwal`)."""
         hh = HistogramHead()
-        payloads, _, _, self._hist_losses = _read_hist_wal(os.path.join(self.wal_dir, "histograms.log"))
+        payloads, _, _, self._hist_losses = _read_hist_wal(os.path.join(self.wal_dir, HIST_WAL_FILE))
         for payload in payloads:
             hh.add(_hist.decode_payload(payload))
         self._hhead = hh
@@ -458,10 +459,15 @@ class ParquetStore:
             self._apply_retention()
 
     # --- flushing, compaction, retention ------------------------------------------------------
-    def _maybe_flush(self) -> None:
-        # Over both heads: a store of only native histograms flushes like one of floats.
+    def _head_span(self) -> tuple[int | None, int | None]:
+        """``(mint, maxt)`` over both heads (floats and native histograms); None when empty."""
         mint = min((t for t in (self._head.mint, self._hhead.mint) if t is not None), default=None)
         maxt = max((t for t in (self._head.maxt, self._hhead.maxt) if t is not None), default=None)
+        return mint, maxt
+
+    def _maybe_flush(self) -> None:
+        # Over both heads: a store of only native histograms flushes like one of floats.
+        mint, maxt = self._head_span()
         if mint is None or maxt is None:
             return
         bd = self.block_duration_ms
@@ -478,7 +484,7 @@ class ParquetStore:
         """Write everything in the head to blocks (then compact and apply retention)."""
         with self._lock:
             self._check_open(write=True)
-            maxt = max((t for t in (self._head.maxt, self._hhead.maxt) if t is not None), default=None)
+            maxt = self._head_span()[1]
             if maxt is not None:
                 # Everything goes: one block per compaction window, not per block_duration
                 # (what compaction would make of them anyway, without writing them twice).
