@@ -33,6 +33,7 @@ from promlab.model import Labels, Matcher
 from promlab.promql.engine import Engine
 from promlab.promql.values import Scalar, String, Vector
 from promlab.storage.interface import Querier, Queryable, SelectHints, SeriesSet
+from promlab.storage.merge import sort_dedup
 
 __all__ = ["OverlayQueryable", "QueryFunc", "RangeQueryFunc", "query_funcs"]
 
@@ -40,7 +41,7 @@ QueryFunc = Callable[[str, int], Vector]
 RangeQueryFunc = Callable[[str, int, int, int], Vector]
 
 
-def _as_vector(value: object, steps: int) -> Vector:
+def _as_vector(value: object) -> Vector:
     if isinstance(value, Vector):
         return value
     if isinstance(value, Scalar):
@@ -57,11 +58,10 @@ def query_funcs(queryable: Queryable, engine: Engine | None = None) -> tuple[Que
     eng = engine if engine is not None else Engine()
 
     def instant(expr: str, time_ms: int) -> Vector:
-        return _as_vector(eng.instant(queryable, expr, int(time_ms)).value, 1)
+        return _as_vector(eng.instant(queryable, expr, int(time_ms)).value)
 
     def ranged(expr: str, start_ms: int, end_ms: int, step_ms: int) -> Vector:
-        res = eng.range(queryable, expr, int(start_ms), int(end_ms), int(step_ms))
-        return _as_vector(res.value, int(res.steps_ms.shape[0]))
+        return _as_vector(eng.range(queryable, expr, int(start_ms), int(end_ms), int(step_ms)).value)
 
     return instant, ranged
 
@@ -91,25 +91,20 @@ class _OverlayQuerier:
             return a
         if not len(a):
             return b
-        merged: dict[Labels, tuple[np.ndarray, np.ndarray]] = {}
-        for ss in (a, b):  # later sets win on equal timestamps
-            for i in range(len(ss)):
-                ls, ts, vs = ss.series(i)
-                if ls in merged:
-                    ts0, vs0 = merged[ls]
-                    all_ts, all_vs = np.concatenate([ts0, ts]), np.concatenate([vs0, vs])
-                    order = np.argsort(all_ts, kind="stable")
-                    all_ts, all_vs = all_ts[order], all_vs[order]
-                    keep = np.ones(all_ts.shape[0], bool)
-                    keep[:-1] = all_ts[1:] != all_ts[:-1]
-                    merged[ls] = (all_ts[keep], all_vs[keep])
-                else:
-                    merged[ls] = (ts, vs)
-        labels = sorted(merged)
-        lens = np.array([merged[ls][0].shape[0] for ls in labels], np.int64)
-        offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
-        ts_all = np.concatenate([merged[ls][0] for ls in labels]).astype(np.int64)
-        vs_all = np.concatenate([merged[ls][1] for ls in labels]).astype(np.float64)
+        labels = sorted(set(a.labels) | set(b.labels))
+        rank = {ls: i for i, ls in enumerate(labels)}
+
+        def cols(ss: SeriesSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            lo, hi = int(ss.offsets[0]), int(ss.offsets[-1])
+            group = np.repeat(np.array([rank[ls] for ls in ss.labels], np.int64), ss.lengths())
+            return group, ss.ts_ms[lo:hi], ss.values[lo:hi]
+
+        (ga, ta, va), (gb, tb, vb) = cols(a), cols(b)
+        # ``b`` after ``a``: the last write of an equal (series, ts) wins.
+        g, ts_all, vs_all = sort_dedup(np.concatenate([ga, gb]),
+                                       np.concatenate([ta, tb]).astype(np.int64),
+                                       np.concatenate([va, vb]).astype(np.float64))
+        offsets = np.searchsorted(g, np.arange(len(labels) + 1), side="left").astype(np.int64)
         return SeriesSet(labels, offsets, ts_all, vs_all)
 
     def label_names(self, matchers: Sequence[Matcher] = ()) -> list[str]:
