@@ -11,6 +11,7 @@ them). All checksums are the zlib CRC-32 (``zlib.crc32``), written as unsigned i
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import struct
 import zlib
@@ -32,18 +33,11 @@ def json_checksum(d: dict[str, Any]) -> int:
     return zlib.crc32(text.encode())
 
 
-def _crc_of(path: str, offset: int = 0, length: int | None = None) -> int:
+def _crc_of(path: str) -> int:
     crc = 0
     with open(path, "rb") as f:
-        f.seek(offset)
-        left = length
-        while left is None or left > 0:
-            buf = f.read(1 << 20 if left is None else min(1 << 20, left))
-            if not buf:
-                break
+        while buf := f.read(1 << 20):
             crc = zlib.crc32(buf, crc)
-            if left is not None:
-                left -= len(buf)
     return crc
 
 
@@ -75,25 +69,27 @@ def _footer_of(path: str, tail: bytes, size: int) -> tuple[int, int]:
     return size - 8 - n, n + 8
 
 
-def _footer_range(path: str, size: int) -> tuple[int, int]:
-    """``(offset, length)`` of the Parquet footer of the file at ``path``."""
+def file_record(path: str, *, row_groups: bool = False) -> dict[str, Any]:
+    """The checksum record of one file for ``meta.json``.
+
+    With ``row_groups`` (a Parquet file) the file is mapped once and every CRC (whole file,
+    footer, each row group) taken from that one mapping.
+    """
+    size = os.path.getsize(path)
+    if not row_groups:
+        return {"size": size, "crc32": _crc_of(path)}
     if size < 12:
         raise StorageError(f"{path}: too short for Parquet ({size} bytes)")
-    with open(path, "rb") as f:
-        f.seek(size - 8)
-        tail = f.read(8)
-    return _footer_of(path, tail, size)
-
-
-def file_record(path: str, *, row_groups: bool = False) -> dict[str, Any]:
-    """The checksum record of one file for ``meta.json``."""
-    size = os.path.getsize(path)
-    rec: dict[str, Any] = {"size": size, "crc32": _crc_of(path)}
-    if row_groups:
-        off, n = _footer_range(path, size)
-        rec["footer_crc32"] = _crc_of(path, off, n)
-        md = pq.read_metadata(path)
-        rec["row_groups"] = [[o, ln, _crc_of(path, o, ln)] for o, ln in row_group_ranges(md)]
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        mv = memoryview(mm)
+        try:
+            off, n = _footer_of(path, bytes(mv[size - 8:]), size)
+            rec: dict[str, Any] = {"size": size, "crc32": zlib.crc32(mv),
+                                   "footer_crc32": zlib.crc32(mv[off:off + n])}
+            md = pq.read_metadata(path)
+            rec["row_groups"] = [[o, ln, zlib.crc32(mv[o:o + ln])] for o, ln in row_group_ranges(md)]
+        finally:
+            mv.release()
     return rec
 
 
