@@ -16,6 +16,7 @@ import os
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from promlab.errors import StorageError
 from promlab.storage import checksum as _ck
@@ -61,12 +62,8 @@ def check_on_read(path: str) -> None:
 
 def verify_file(path: str) -> str | None:
     """Full check of one histogram file; the reason it is damaged, or None."""
-    import pyarrow.parquet as pq
-
     try:
-        rec = _record(path)
-        if rec is not None:
-            _ck.verify_file(path, rec)
+        check_on_read(path)
         pq.read_table(path, page_checksum_verification=True)
     except StorageError as exc:
         return str(exc)
