@@ -44,8 +44,10 @@ def verify_block(path: str, fs: BlockFS = LOCAL) -> BlockReport:
         for fname, rec in blk.meta.files.items():
             if fs.remote:  # one GET of the whole object, its size and CRC-32 checked
                 fh = fs.open_input(fs.join(path, fname), int(rec["size"]))
-                _ck.read_checked(fh, fs.join(path, fname), rec)
-                fh.close()
+                try:
+                    _ck.read_checked(fh, fs.join(path, fname), rec)
+                finally:
+                    fh.close()
             else:
                 _ck.verify_file(os.path.join(path, fname), rec)
         blk.index()
