@@ -8,6 +8,7 @@ time ``0001-01-01T00:00:00Z``; durations are float seconds; an alert's ``value``
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from promlab.errors import PromlabError
@@ -26,9 +27,10 @@ def format_time(ms: int | None) -> str:
     return ZERO_TIME if ms is None else format_rfc3339_ms(ms)
 
 
+@functools.lru_cache(maxsize=4096)
 def query_string(expr: str) -> str:
     """The expression as Prometheus shows it (re-printed from its parse; as written if it
-    does not parse)."""
+    does not parse). Cached: ``/api/v1/rules`` shows every rule's on every request."""
     from promlab.promql.parser import parse_expr
     from promlab.promql.parser.printer import to_string
 
