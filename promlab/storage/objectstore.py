@@ -256,10 +256,10 @@ class ObjectStoreFS(BlockFS):
             return {"bytes_read": self.bytes_read, "bytes_written": self.bytes_written,
                     "requests": self.requests}
 
-    def fetch(self, path: str, start: int, end: int) -> bytes:
-        """Bytes ``[start, end)`` of ``path`` (one ranged GET)."""
+    def _cat(self, path: str, **rng: int) -> bytes:
+        """One GET of ``path`` (of ``start``/``end`` when given), counted; failures as OSError."""
         try:
-            data = bytes(self.fs.cat_file(self._key(path), start=start, end=end))
+            data = bytes(self.fs.cat_file(self._key(path), **rng))
         except FileNotFoundError:
             raise
         except Exception as exc:
@@ -267,16 +267,13 @@ class ObjectStoreFS(BlockFS):
         self._count(read=len(data))
         return data
 
+    def fetch(self, path: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of ``path`` (one ranged GET)."""
+        return self._cat(path, start=start, end=end)
+
     # --- BlockFS ----------------------------------------------------------------------------------
     def read_bytes(self, path: str) -> bytes:
-        try:
-            data = bytes(self.fs.cat_file(self._key(path)))
-        except FileNotFoundError:
-            raise
-        except Exception as exc:
-            raise OSError(f"{path}: read failed: {exc}") from exc
-        self._count(read=len(data))
-        return data
+        return self._cat(path)
 
     def size(self, path: str) -> int:
         key = self._key(path)
