@@ -443,11 +443,10 @@ class Block:
         ``chunks`` (rows of :meth:`metric_chunks`) limits the decode to those chunks: what a
         query selects, not the whole metric.
         """
-        self.index()
+        idx = self.index()
         lo = np.iinfo(np.int64).min if mint is None else mint
         hi = np.iinfo(np.int64).max if maxt is None else maxt
         sel = self.metric_chunks(name, (), mint, maxt) if chunks is None else chunks
-        chunk_sids = self.sids[sel]
         if self.rank is not None:
             # Format 3: the series index carries each series' label-order rank: no sorting of
             # label sets, and chunks come out in (series, time) order with one integer sort.
@@ -462,7 +461,7 @@ class Block:
             uniq = self.sids[rep]
             labels = self.labels_of(rep)
         else:
-            uniq, first, inv = np.unique(chunk_sids, return_index=True, return_inverse=True)
+            uniq, first, inv = np.unique(self.sids[sel], return_index=True, return_inverse=True)
             rep = sel[first]  # one chunk per series, for its labels
             labels = [self.labels_at(int(r)) for r in rep.tolist()]
             order = np.array(sorted(range(len(labels)), key=labels.__getitem__), np.int64)
@@ -483,7 +482,6 @@ class Block:
             counts = np.zeros(nser, np.int64)
         offsets = np.zeros(nser + 1, np.int64)
         np.cumsum(counts, out=offsets[1:])
-        idx = self.index()
         sub = LabelIndex(nser, {k: LabelColumn(c.codes[rep], c.uniques)
                                 for k, c in idx.columns.items()})
         for a in (offsets, ts, vals):
