@@ -38,7 +38,7 @@ from promlab.storage.blocks import BlockMeta
 from promlab.storage.head import NO_TS, check_order
 from promlab.storage.interface import AppendStats
 from promlab.storage.merge import sort_dedup
-from promlab.storage.objectstore import BlockFS, ObjectStoreFS
+from promlab.storage.objectstore import BlockFS
 from promlab.storage.wal import fsync_path
 
 __all__ = ["Backfill", "BackfillTarget"]
@@ -192,11 +192,8 @@ class Backfill:
         if not os.path.isdir(self._staging):
             return
         fs = self._store.fs
-        for name in self.blocks_written:
-            if isinstance(fs, ObjectStoreFS):  # uploaded, meta.json last
-                fs.publish(os.path.join(self._staging, name), fs.join(self._store.blocks_dir, name))
-            else:
-                os.rename(os.path.join(self._staging, name), os.path.join(self._store.blocks_dir, name))
+        for name in self.blocks_written:  # over object storage: uploaded, meta.json last
+            fs.publish(os.path.join(self._staging, name), fs.join(self._store.blocks_dir, name))
         if not fs.remote:
             fsync_path(self._store.blocks_dir)
         shutil.rmtree(self._staging, ignore_errors=True)

@@ -104,6 +104,11 @@ class BlockFS:
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         os.rename(src, dst)
 
+    def publish(self, local_dir: str, dest: str) -> None:
+        """Make the finished block in ``local_dir`` the block ``dest``: here one rename (a
+        remote filesystem uploads it and leaves ``local_dir`` for the caller to remove)."""
+        os.rename(local_dir, dest)
+
     def write_text(self, path: str, text: str) -> None:
         with open(path, "w") as f:
             f.write(text)
