@@ -43,7 +43,8 @@ class StoreInfo:
     blocks, block_samples, block_bytes
         Parquet blocks, the samples they hold and their size on disk.
     other_bytes
-        The rest of the directory: WAL, head checkpoints, lock.
+        The rest of the local directory: WAL, head checkpoints, lock (for a store at an
+        object-storage URL, its whole local directory).
     bytes_per_sample
         ``block_bytes / block_samples``; None while there are no blocks.
     wal_losses
@@ -72,6 +73,16 @@ def _tree_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
 
 
+def _other_bytes(store: ParquetStore, block_bytes: int) -> int:
+    """Bytes of the local directory that are not blocks (WAL, head, staging, lock).
+
+    A store at an object-storage URL keeps its blocks remote and only the WAL and head in its
+    local directory, so nothing is subtracted there.
+    """
+    local = _tree_bytes(Path(store.local_dir))
+    return local if store.local_dir != store.path else local - block_bytes
+
+
 def describe_store(store: ParquetStore) -> StoreInfo:
     """Series, samples, label names, blocks and bytes of an open store.
 
@@ -96,7 +107,7 @@ def describe_store(store: ParquetStore) -> StoreInfo:
         blocks=int(stats["blocks"]),
         block_samples=block_samples,
         block_bytes=block_bytes,
-        other_bytes=_tree_bytes(Path(store.path)) - block_bytes,
+        other_bytes=_other_bytes(store, block_bytes),
         bytes_per_sample=block_bytes / block_samples if block_samples else None,
         wal_losses=store.wal_losses.to_dict(),
     )

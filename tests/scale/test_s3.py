@@ -24,7 +24,7 @@ import pytest
 from promlab.errors import StorageError
 from promlab.model import Labels
 from promlab.session import Session
-from promlab.storage import open_store
+from promlab.storage import describe_store, open_store
 from promlab.storage.objectstore import ObjectStoreFS
 from promlab.storage.verify import repair_store, verify_store
 
@@ -131,6 +131,16 @@ def test_blocks_uploaded_compacted_and_checksummed(stores: dict[str, Any]) -> No
     assert meta["level"] >= 2 and meta["files"]["samples.parquet"]["row_groups"]
     assert stores["written"] > 0
     assert not [k for k in keys if "/wal/" in k]  # the WAL stayed local
+
+
+def test_describe_store_counts_remote_blocks(stores: dict[str, Any],
+                                              tmp_path_factory: pytest.TempPathFactory) -> None:
+    """``tsdb info`` on an s3:// store: blocks counted remotely, local bytes never negative."""
+    with _reader(stores, tmp_path_factory) as rem, Session(stores["local"], read_only=True) as loc:
+        remote, local = describe_store(rem.store), describe_store(loc.store)
+    assert remote.block_bytes > 0 and remote.blocks == local.blocks == 1
+    assert remote.samples == local.samples
+    assert 0 <= remote.other_bytes < remote.block_bytes
 
 
 def test_selective_reads(stores: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> None:
