@@ -75,7 +75,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not path.is_file():
         return _err("import", f"no such file: {path}")
     t0 = time.perf_counter()
-    options: dict[str, Any] = {"format": args.format, "strict": args.strict}
+    options: dict[str, Any] = {
+        "format": args.format, "strict": args.strict,
+        "convert_classic_histograms_to_nhcb": args.convert_classic_histograms_to_nhcb,
+        "keep_classic_histograms": args.keep_classic_histograms,
+        "skip_created_series": args.skip_created_series}
+    if args.keep_classic_histograms and not args.convert_classic_histograms_to_nhcb:
+        _err("import", "usage error: --keep-classic-histograms needs --convert-classic-histograms-to-nhcb")
+        return 2
     if args.default_timestamp is not None:
         from promlab.model import parse_time
 
@@ -387,6 +394,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "or out of order")
     p.add_argument("--default-timestamp", metavar="TIME",
                    help="stamp samples without a timestamp with TIME (default: they are an error)")
+    p.add_argument("--convert-classic-histograms-to-nhcb", action="store_true",
+                   help="store histogram families as native histograms with custom buckets (as the "
+                   "scrape option of that name; promtool 2.42 has no such option)")
+    p.add_argument("--keep-classic-histograms", action="store_true",
+                   help="with --convert-classic-histograms-to-nhcb, keep the classic series too")
+    p.add_argument("--skip-created-series", action="store_true",
+                   help="do not store OpenMetrics _created samples as series (promtool 2.42 does)")
     p.add_argument("--from", dest="source", metavar="URL",
                    help="a Prometheus server to copy raw samples from (remote read)")
     p.add_argument("--match", action="append", default=[], help="series selector (repeatable)")

@@ -40,6 +40,10 @@ import numpy.typing as npt
 from promlab.errors import ExpositionError, ImportRejected
 from promlab.exposition import NO_TIMESTAMP, Format, Parser, detect_format
 from promlab.exposition.bulk import parse_columns
+from promlab.exposition.nhcb import ClassicConverter
+from promlab.exposition.page import MetricMetadata
+from promlab.model import Labels
+from promlab.model.histogram import FloatHistogram, Histogram
 from promlab.storage.interface import Storage
 
 __all__ = ["ImportStats", "import_file"]
@@ -92,7 +96,57 @@ class ImportStats:
         return self.samples / self.parse_seconds if self.parse_seconds > 0 else 0.0
 
 
-def _parse_chunk(parser: Parser, buf: bytearray, lo: int, hi: int, fmt: Format, lineno: int
+_HistPart = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], list[Histogram | FloatHistogram]]
+_CREATED_OF = ("counter", "histogram", "summary")
+
+
+class _Transform:
+    """What an import does to the parsed columns before storing them: classic histograms to
+    NHCBs (histogram samples are collected in :attr:`histograms`), ``_created`` series
+    dropped. Without either option it passes the parser's columns through."""
+
+    def __init__(self, nhcb: bool, keep_classic: bool, skip_created: bool) -> None:
+        self.conv = ClassicConverter(keep_classic=keep_classic) if nhcb else None
+        self.skip_created = skip_created
+        self.meta: dict[str, MetricMetadata] | None = {} if nhcb or skip_created else None
+        self.histograms: list[_HistPart] = []
+        self._created = np.zeros(0, bool)  # parser ref -> a _created series to skip
+
+    def series(self, parser: Parser) -> list[Labels]:
+        return self.conv.series if self.conv is not None else parser.series
+
+    def _created_mask(self, parser: Parser, refs: npt.NDArray[np.integer]) -> npt.NDArray[np.bool_]:
+        n_old, n_new = self._created.shape[0], len(parser.series)
+        if n_new > n_old:
+            types = {k: m.type for k, m in (self.meta or {}).items()}
+            ext = [ls.name.endswith("_created") and types.get(ls.name[:-8]) in _CREATED_OF
+                   for ls in parser.series[n_old:]]
+            self._created = np.concatenate([self._created, np.array(ext, bool)])
+        return self._created[np.asarray(refs, np.int64)]
+
+    def apply(self, parser: Parser, refs: npt.NDArray[Any], ts: npt.NDArray[np.int64],
+              values: npt.NDArray[np.float64], *, final: bool = False
+              ) -> tuple[list[Labels], npt.NDArray[Any], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        if self.skip_created and refs.shape[0]:
+            keep = ~self._created_mask(parser, refs)
+            if not keep.all():
+                refs, ts, values = refs[keep], ts[keep], values[keep]
+        if self.conv is None:
+            return parser.series, refs, ts, values
+        c = self.conv.convert(parser.series, refs, values, ts, self.meta, final=final)
+        if c.histograms:
+            self.histograms.append((c.hist_refs, c.hist_timestamps_ms, c.histograms))
+        return self.conv.series, c.refs, c.timestamps_ms, c.values
+
+    def finish(self, parser: Parser) -> None:
+        """Convert the histogram point held back from the last chunk."""
+        if self.conv is not None:
+            empty = np.zeros(0, np.int64)
+            self.apply(parser, empty, empty, np.zeros(0, np.float64), final=True)
+
+
+def _parse_chunk(parser: Parser, buf: bytearray, lo: int, hi: int, fmt: Format, lineno: int,
+                 meta: dict[str, MetricMetadata] | None = None,
                  ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64], npt.NDArray[np.int64], int]:
     """Parse the lines ``buf[lo:hi]`` of one read chunk in line-aligned pieces of about
     :data:`_PIECE` bytes.
@@ -101,7 +155,9 @@ def _parse_chunk(parser: Parser, buf: bytearray, lo: int, hi: int, fmt: Format, 
     once, for the usual "series value timestamp" runs of an import file, reading the buffer in
     place) or, when that declines, :meth:`Parser.parse`. Both run faster on pieces that fit the
     CPU caches than on a 64 MiB chunk at once; the pieces' columns are concatenated for one
-    commit. ``buf`` has a newline at ``lo - 1`` and 8 spare bytes after ``hi``.
+    commit. ``buf`` has a newline at ``lo - 1`` and 8 spare bytes after ``hi``. With ``meta``
+    every piece goes through the parser (the bulk path keeps no metadata) and ``meta`` collects
+    the pieces' HELP/TYPE.
     Returns ``(refs, values, timestamps_ms, lines)``.
     """
     refs, values, ts = [], [], []
@@ -112,10 +168,13 @@ def _parse_chunk(parser: Parser, buf: bytearray, lo: int, hi: int, fmt: Format, 
         end = buf.rfind(b"\n", start, start + _PIECE) + 1 if start + _PIECE < hi else hi
         if end <= start:  # a line longer than a piece
             end = buf.find(b"\n", start + _PIECE, hi) + 1 or hi
-        cols = parse_columns(parser, buf, om, first, lo=start, hi=end)
+        cols = parse_columns(parser, buf, om, first, lo=start, hi=end) if meta is None else None
         if cols is None:
             page = parser.parse(bytes(buf[start:end]), fmt, first_lineno=first, require_eof=False)
             cols = (page.refs, page.values, page.timestamps_ms)
+            if meta is not None:
+                for name, md in page.metadata.items():
+                    meta.setdefault(name, md)
         nlines = buf.count(b"\n", start, end) + (0 if buf[end - 1] == 10 else 1)
         if end < hi and om and bytes(buf[max(end - 7, start - 1):end]) in (b"\n# EOF\n", b"# EOF\n"):
             raise ExpositionError("unexpected data after '# EOF'", lineno=first + nlines)
@@ -200,6 +259,9 @@ def import_file(
     default_timestamp_ms: int | None = None,
     backfill: bool = True,
     strict: bool = False,
+    convert_classic_histograms_to_nhcb: bool = False,
+    keep_classic_histograms: bool = False,
+    skip_created_series: bool = False,
 ) -> ImportStats:
     """Load an OpenMetrics or Prometheus text file into ``store``.
 
@@ -232,6 +294,20 @@ def import_file(
     strict
         Refuse the import (store nothing) when any sample would be dropped as out of bounds,
         duplicate a timestamp of its series, or arrive out of order.
+    convert_classic_histograms_to_nhcb
+        Store every family typed ``histogram`` as native histograms with custom buckets
+        (schema -53), as a scrape with the option of the same name does
+        (:class:`~promlab.exposition.nhcb.ClassicConverter`); its ``_created`` series is
+        dropped. promtool 2.42's ``create-blocks-from openmetrics`` has no such option (it
+        always stores classic series): the default stays promtool's.
+    keep_classic_histograms
+        With the conversion, keep the classic ``_bucket``/``_count``/``_sum`` series too
+        (the scrape option ``always_scrape_classic_histograms``).
+    skip_created_series
+        Do not store the OpenMetrics ``_created`` samples of counters, summaries and
+        histograms as series of their own (promtool 2.42 stores them as ``x_created``;
+        Prometheus 3 skips them when it ingests start timestamps). promlab's store has no
+        per-sample start timestamp to put them in, so they are dropped.
 
     Returns
     -------
@@ -261,21 +337,22 @@ def import_file(
     fmt, reason = choose_format(path, size, format, require_eof)
     stats = ImportStats(path=path, format=fmt, format_reason=reason)
     parser = Parser()
+    tx = _Transform(convert_classic_histograms_to_nhcb, keep_classic_histograms, skip_created_series)
     t_start = time.perf_counter()
     make_backfill = getattr(store, "backfill", None) if backfill else None
     bf = make_backfill(staged=True) if make_backfill is not None else None
     held: list[tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
     try:
         _run(path, size, fmt, parser, store, bf, held, stats, default_timestamp_ms, chunk_bytes,
-             progress, require_eof, guard_seconds=format == "auto" and fmt == "text")
+             progress, require_eof, guard_seconds=format == "auto" and fmt == "text", tx=tx)
         if strict:
             _check_strict(stats)
         t0 = time.perf_counter()
         if bf is not None:
             bf.finish()
         stats.write_seconds = time.perf_counter() - t0
-        if held and store is not None:
-            _commit_held(store, parser, held, stats)
+        if (held or tx.histograms) and store is not None:
+            _commit_held(store, tx.series(parser), held, stats, tx.histograms)
         stats.append_seconds += time.perf_counter() - t0
     except BaseException:
         if bf is not None:
@@ -283,7 +360,7 @@ def import_file(
         raise
     if strict:
         _check_strict(stats)
-    stats.series = len(parser.series)
+    stats.series = len(tx.series(parser))
     stats.seconds = time.perf_counter() - t_start
     return stats
 
@@ -295,14 +372,17 @@ def _check_strict(stats: ImportStats) -> None:
                                                                    for k, v in bad.items()))
 
 
-def _commit_held(store: Storage, parser: Parser,
+def _commit_held(store: Storage, series: list[Labels],
                  held: list[tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.float64]]],
-                 stats: ImportStats) -> None:
-    """Append the chunks that reach into the head, in one commit (all or nothing)."""
+                 stats: ImportStats, histograms: list[_HistPart] | None = None) -> None:
+    """Append the chunks that reach into the head and the histogram samples (which never go
+    to the backfill's blocks), in one commit (all or nothing)."""
     app = store.appender()
     try:
         for refs, ts, values in held:
-            app.append_batch(parser.series, refs, ts, values)
+            app.append_batch(series, refs, ts, values)
+        for hrefs, hts, hists in histograms or ():
+            app.append_histogram_batch(series, hrefs, hts, hists)
     except BaseException:
         app.rollback()
         raise
@@ -321,7 +401,7 @@ def _count(stats: ImportStats, res: Any) -> None:
 
 def _run(path: str, size: int, fmt: Format, parser: Parser, store: Storage | None, bf: Any,
          held: list[Any], stats: ImportStats, default_ts: int | None, chunk_bytes: int,
-         progress: bool, require_eof: bool, *, guard_seconds: bool) -> None:
+         progress: bool, require_eof: bool, *, guard_seconds: bool, tx: _Transform) -> None:
     from tqdm.auto import tqdm
 
     om = fmt == "openmetrics"
@@ -359,7 +439,7 @@ def _run(path: str, size: int, fmt: Format, parser: Parser, store: Storage | Non
             if eof_line:
                 raise ExpositionError("unexpected data after '# EOF'", lineno=lineno)
             t0 = time.perf_counter()
-            refs, values, ts, nlines = _parse_chunk(parser, buf, _PAD, hi, fmt, lineno)
+            refs, values, ts, nlines = _parse_chunk(parser, buf, _PAD, hi, fmt, lineno, tx.meta)
             t1 = time.perf_counter()
             tail = bytes(buf[max(hi - 7, _PAD - 1):hi])
             if om and (tail == b"\n# EOF\n" or (tail[-6:] == b"# EOF\n" and hi - 6 == _PAD)):
@@ -386,7 +466,9 @@ def _run(path: str, size: int, fmt: Format, parser: Parser, store: Storage | Non
                         "format (--format openmetrics|text)", lineno=lineno - nlines)
                 stats.min_time_ms = tlo if stats.min_time_ms is None else min(stats.min_time_ms, tlo)
                 stats.max_time_ms = thi if stats.max_time_ms is None else max(stats.max_time_ms, thi)
-                res = bf.add(parser.series, refs, ts, values) if bf is not None else None
+                series, refs, ts, values = tx.apply(parser, refs, ts, values)
+            if len(refs):
+                res = bf.add(series, refs, ts, values) if bf is not None else None
                 if res is None and store is not None:
                     held.append((refs, ts, values))
                 if res is not None:
@@ -400,6 +482,7 @@ def _run(path: str, size: int, fmt: Format, parser: Parser, store: Storage | Non
             bar.update(data_hi - _PAD)
             carry = end - data_hi
             buf[_PAD:_PAD + carry] = buf[data_hi:end]
+    tx.finish(parser)
     stats.lines = lineno - 1
     if om and require_eof and not eof_line:
         raise ExpositionError("data does not end with '# EOF'", lineno=max(lineno - 1, 1))

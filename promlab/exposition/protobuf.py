@@ -26,6 +26,7 @@ from itertools import chain
 import numpy as np
 
 from promlab.errors import ExpositionError
+from promlab.exposition.nhcb import nhcb_from_cumulative
 from promlab.exposition.page import NO_TIMESTAMP, MetricMetadata, Page
 from promlab.exposition.proto import metrics_pb2 as pb
 from promlab.model import Labels
@@ -37,7 +38,6 @@ from promlab.model.histogram import (
     FloatHistogram,
     Histogram,
     HistogramError,
-    from_bucket_map,
 )
 from promlab.model.value import format_float_g
 
@@ -185,23 +185,19 @@ def _limit(h: Histogram | FloatHistogram, opts: ProtobufOptions) -> Histogram | 
 
 def _classic_nhcb(h: pb.Histogram, gauge: bool) -> FloatHistogram | Histogram:
     """A classic histogram as a native histogram with custom buckets (NHCB)."""
-    bounds: list[float] = []
-    counts: dict[int, float] = {}
-    prev = 0.0
     floats = any(b.HasField("cumulative_count_float") for b in h.bucket)
-    for k, b in enumerate(h.bucket):
-        cum = b.cumulative_count_float if floats else float(b.cumulative_count)
-        if not math.isinf(b.upper_bound):
-            bounds.append(b.upper_bound)
-        counts[k] = cum - prev
-        prev = cum
     total = h.sample_count_float if h.HasField("sample_count_float") else float(h.sample_count)
-    if not h.bucket or not math.isinf(h.bucket[len(h.bucket) - 1].upper_bound):
-        counts[len(bounds)] = total - prev  # the implicit +Inf bucket
-    f = from_bucket_map(CUSTOM_BUCKETS_SCHEMA, counts, count=total, sum=h.sample_sum,
-                        custom_values=tuple(bounds), keep_empty=True,
-                        counter_reset_hint=CounterResetHint.GAUGE if gauge else CounterResetHint.UNKNOWN)
-    return f.to_int() if f.is_integer() and not floats else f
+    bounds: list[float] = []
+    cums: list[float] = []
+    inf = total
+    for b in h.bucket:
+        cum = b.cumulative_count_float if floats else float(b.cumulative_count)
+        if math.isinf(b.upper_bound):
+            inf = cum
+        else:
+            bounds.append(b.upper_bound)
+            cums.append(cum)
+    return nhcb_from_cumulative(bounds, cums, inf, total, h.sample_sum, gauge=gauge, integer=not floats)
 
 
 def parse_protobuf(body: bytes, opts: ProtobufOptions | None = None) -> ParsedScrape:

@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 import promlab.exposition as expo
 from promlab.config import ScrapeConfig
+from promlab.exposition.nhcbtext import NhcbTextParser
 from promlab.exposition.protobuf import (
     ACCEPT_PROTOBUF,
     HISTOGRAM_MARK,
@@ -89,7 +90,13 @@ def parser_for(current: Any, content_type: str | None, cfg: ScrapeConfig) -> tup
     want_pb = is_protobuf(content_type)
     if current is not None and isinstance(current, ProtobufParser) == want_pb:
         return current, False
-    parser: _AnyParser = ProtobufParser(options_for(cfg)) if want_pb else expo.Parser()
+    parser: _AnyParser
+    if want_pb:
+        parser = ProtobufParser(options_for(cfg))
+    elif cfg.convert_classic_histograms_to_nhcb:  # text: histogram families become NHCBs
+        parser = NhcbTextParser(keep_classic=cfg.always_scrape_classic_histograms)
+    else:
+        parser = expo.Parser()
     return parser, current is not None
 
 
