@@ -133,6 +133,15 @@ def _dumps(x: Any) -> str:
 
 #: Widest value text the byte-matrix encoder lays out (wider: the per-point list encoder).
 _MAX_VALUE_WIDTH = 40
+_SUFFIX = b'"],'
+
+
+def _label_json(labels: dict[str, str]) -> bytes:
+    """A label set as the API writes it (``json.dumps`` compact, non-ASCII kept), fast."""
+    try:
+        return orjson.dumps(labels)
+    except orjson.JSONEncodeError:  # lone surrogates: json writes them escaped, orjson refuses
+        return _dumps(labels).encode()
 
 
 def _text_matrix(texts: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -143,17 +152,14 @@ def _text_matrix(texts: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
     return mat.reshape(len(texts), width), lens
 
 
-def _value_matrix(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Sample values as the API writes them (:func:`sample_texts`), as rows of a zero-padded
-    ``uint8`` matrix and their lengths; ``None`` when a value's text is wider than
-    :data:`_MAX_VALUE_WIDTH` (huge values written out in full).
+def _value_tokens(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """orjson's array text of ``values``: its bytes, where each value starts and the length of
+    the value as the API writes it (``1`` for orjson's ``1.0``).
 
-    The tokens of orjson's array text are cut out with numpy (commas found in the bytes, each
-    token copied from a sliding window), so no Python object is made per value.
+    Values orjson writes unlike Go (:func:`_odd_values`) are fixed afterwards by the caller.
     """
+    u8 = np.frombuffer(orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY), np.uint8)
     n = int(values.shape[0])
-    raw = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)
-    u8 = np.frombuffer(raw, np.uint8)
     starts = np.empty(n, np.int64)
     ends = np.empty(n, np.int64)
     commas = np.flatnonzero(u8 == ord(","))
@@ -163,48 +169,58 @@ def _value_matrix(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     ends[-1] = u8.shape[0] - 1
     # orjson writes "1.0" where Go writes "1".
     lens = ends - starts - 2 * ((u8[ends - 1] == ord("0")) & (u8[ends - 2] == ord(".")))
+    return u8, starts, lens
+
+
+def _point_texts(steps_ms: np.ndarray, cols: np.ndarray | None, values: np.ndarray,
+                 ) -> tuple[bytes, np.ndarray] | None:
+    """The points ``[t,"v"],`` of all present cells, back to back, and the byte offset where
+    each point starts (plus the end); ``None`` when a value's text is too wide.
+
+    ``cols`` is each point's step (None: every step of every series, in order). Each point is
+    one row of a byte matrix (step prefix, value with its suffix, zero-padded); keeping the
+    non-padding bytes of every row, in order, writes the whole text in one numpy pass. The
+    step prefixes are shared by all series (broadcast, not gathered, when every cell is
+    present and the prefixes have one width).
+    """
+    u8, starts, vlens = _value_tokens(values)
     odd = _odd_values(values)
     fixes = [format_sample_value(float(values[i])).encode() for i in odd]
-    width = max([int(lens.max()), *map(len, fixes)])
-    if width > _MAX_VALUE_WIDTH:
+    if fixes:
+        vlens[odd] = [len(f) for f in fixes]
+    if int(vlens.max()) > _MAX_VALUE_WIDTH:
         return None
-    padded = np.concatenate([u8, np.zeros(width, np.uint8)])
-    mat = np.lib.stride_tricks.sliding_window_view(padded, width)[starts]
-    for i, text in zip(odd, fixes, strict=True):
-        mat[i, :len(text)] = np.frombuffer(text, np.uint8)
-        mat[i, len(text):] = 0
-        lens[i] = len(text)
-    return mat, lens
-
-
-def _point_texts(steps_ms: np.ndarray, cols: np.ndarray, values: np.ndarray,
-                 ) -> tuple[bytes, list[int]] | None:
-    """The points ``[t,"v"],`` of all present cells, back to back, and the byte offset where
-    each point starts (plus the end); ``None`` when :func:`_value_matrix` declines.
-
-    Each point is one row of a byte matrix (step prefix, value, suffix, zero-padded); keeping
-    the non-padding bytes of every row, in order, writes the whole text in one numpy pass.
-    """
-    vals = _value_matrix(values)
-    if vals is None:
-        return None
-    vmat, vlens = vals
-    prefixes = [("[" + _ts_text(ms) + ',"').encode() for ms in steps_ms.tolist()]
+    prefixes = [b"[" + _ts_text(ms).encode() + b',"' for ms in steps_ms.tolist()]
     pmat, plens = _text_matrix(prefixes)
-    n, wp, wv = int(cols.shape[0]), pmat.shape[1], vmat.shape[1]
-    mat = np.empty((n, wp + wv + 3), np.uint8)
-    keep = np.empty((n, wp + wv + 3), bool)
-    pl = plens[cols]
-    mat[:, :wp] = pmat[cols]
-    np.less(np.arange(wp), pl[:, None], out=keep[:, :wp])
-    mat[:, wp:wp + wv] = vmat
-    np.less(np.arange(wv), vlens[:, None], out=keep[:, wp:wp + wv])
-    mat[:, wp + wv:] = np.frombuffer(b'"],', np.uint8)
+    n, wp, wv = int(values.shape[0]), pmat.shape[1], int(vlens.max())
+    width = wp + wv + len(_SUFFIX)
+    mat = np.empty((n, width), np.uint8)
+    keep = np.empty((n, width), bool)
+    fixed = bool((plens == wp).all())
+    if cols is None and fixed:
+        mat.reshape(-1, pmat.shape[0], width)[:, :, :wp] = pmat
+        keep[:, :wp] = True
+        point_plens: np.ndarray | int = wp
+    else:
+        if cols is None:
+            cols = np.tile(np.arange(pmat.shape[0]), n // max(pmat.shape[0], 1))
+        gathered = plens[cols]
+        mat[:, :wp] = pmat[cols]
+        np.less(np.arange(wp, dtype=np.uint8), gathered.astype(np.uint8)[:, None],
+                out=keep[:, :wp])
+        point_plens = gathered
+    padded = np.concatenate([u8, np.zeros(wv, np.uint8)])
+    mat[:, wp:wp + wv] = np.lib.stride_tricks.sliding_window_view(padded, wv)[starts]
+    np.less(np.arange(wv, dtype=np.uint8), vlens.astype(np.uint8)[:, None],
+            out=keep[:, wp:wp + wv])
+    mat[:, wp + wv:] = np.frombuffer(_SUFFIX, np.uint8)
     keep[:, wp + wv:] = True
+    for i, text in zip(odd, fixes, strict=True):
+        mat[i, wp:wp + len(text)] = np.frombuffer(text, np.uint8)
     offsets = np.zeros(n + 1, np.int64)
-    np.cumsum(pl + vlens + 3, out=offsets[1:])
+    np.cumsum(vlens + (point_plens + len(_SUFFIX)), out=offsets[1:])
     # compress on the flat arrays: several times faster than boolean indexing of the matrix
-    return np.compress(keep.ravel(), mat.ravel()).tobytes(), offsets.tolist()
+    return np.compress(keep.ravel(), mat.ravel()).tobytes(), offsets
 
 
 def _vector_result(result: Result, value: Vector, limit: int) -> tuple[bytes, bool]:
@@ -214,38 +230,50 @@ def _vector_result(result: Result, value: Vector, limit: int) -> tuple[bytes, bo
     written as one byte string (:func:`_point_texts`), so each series' points are one slice of
     it: no Python-level work per point.
     """
-    rows, cols = np.nonzero(value.present)
     steps = np.asarray(result.steps_ms, np.int64)
-    n = int(rows.shape[0])
-    written = _point_texts(steps, cols, np.ascontiguousarray(value.values[rows, cols],
-                                                             np.float64)) if n else None
+    present = np.asarray(value.present, bool)
+    n_series = len(value.labels)
+    counts = present.sum(axis=1) if present.ndim == 2 and n_series else np.zeros(0, np.int64)
+    bounds = np.zeros(n_series + 1, np.int64)
+    np.cumsum(counts, out=bounds[1:])
+    n = int(bounds[-1])
+    cols: np.ndarray | None
+    if n and n == present.size:  # every cell present: no index arrays at all
+        cols = None
+        vals = np.ascontiguousarray(value.values, np.float64).reshape(-1)
+    else:
+        flat = np.flatnonzero(present.reshape(-1))
+        cols = flat % max(present.shape[1], 1) if present.ndim == 2 else flat
+        vals = np.ascontiguousarray(value.values.reshape(-1)[flat], np.float64)
+    written = _point_texts(steps, cols, vals) if n else None
     if written is None:
         # Huge values (or no points): one text per point.
+        if cols is None:
+            cols = np.tile(np.arange(steps.shape[0]), n_series)
         prefix = ["[" + _ts_text(ms) + ',"' for ms in steps.tolist()]
         pieces = [prefix[c] + v + '"],'
-                  for c, v in zip(cols.tolist(), sample_texts(value.values[rows, cols]),
-                                      strict=True)]
+                  for c, v in zip(cols.tolist(), sample_texts(vals), strict=True)]
         text = "".join(pieces).encode()
         ends = np.zeros(n + 1, np.int64)
         np.cumsum([len(p.encode()) for p in pieces], out=ends[1:])
-        written = text, ends.tolist()
-    text, offsets = written
+        written = text, ends
+    text, point_offsets = written
     view = memoryview(text)
-    bounds = np.searchsorted(rows, np.arange(len(value.labels) + 1)).tolist()
+    offsets = point_offsets[bounds].tolist()
+    nonempty = (counts > 0).tolist()
     open_ = b',"value":' if result.result_type == "vector" else b',"values":['
     close = b"}" if result.result_type == "vector" else b"]}"
     parts: list[bytes | memoryview] = [b"["]
     cut = False
     count = 0
     for i, ls in enumerate(value.labels):
-        a, b = bounds[i], bounds[i + 1]
-        if a == b:
+        if not nonempty[i]:
             continue
         if limit and count >= limit:
             cut = True
             break
-        parts += [b',{"metric":' if count else b'{"metric":', _dumps(ls.to_dict()).encode(),
-                  open_, view[offsets[a]:offsets[b] - 1], close]
+        parts += [b',{"metric":' if count else b'{"metric":', _label_json(ls.to_dict()),
+                  open_, view[offsets[i]:offsets[i + 1] - 1], close]
         count += 1
     parts.append(b"]")
     return b"".join(parts), cut

@@ -66,3 +66,56 @@ def test_query_response(store: MemoryStorage, query: str, ranged: bool, limit: i
     slow = success(data, warnings=warnings, infos=result.annotations.infos).body
     assert json.loads(fast) == json.loads(slow)
     assert fast == slow
+
+
+#: Values the fast encoder must write exactly as format_sample_value does.
+SPECIAL = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 5e-324, 2.2250738585072014e-308 / 3,
+                    1e21, -1e21, 1e-7, 1e-4, 9.999999999999999e-5, 1e16, 9999999999999998.0,
+                    1e300, 1.5, 100.0, -7.0, 123.456, STALE_NAN])
+
+
+def _random_matrix(seed: int, *, series: int, steps: int, density: float,
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Values mixing special values, integers, decimals and magnitudes; a presence mask."""
+    rng = np.random.default_rng(seed)
+    kinds = rng.integers(0, 4, (series, steps))
+    values = np.where(kinds == 0, rng.choice(SPECIAL, (series, steps)),
+                      np.where(kinds == 1, rng.integers(-10**6, 10**6, (series, steps)) * 1.0,
+                               np.where(kinds == 2, np.round(rng.normal(0, 1e3, (series, steps)),
+                                                             2),
+                                        np.exp(rng.uniform(-60, 60, (series, steps))))))
+    present = rng.random((series, steps)) < density
+    return values, present
+
+
+@pytest.mark.parametrize(("seed", "series", "steps", "density", "step_ms"), [
+    pytest.param(1, 30, 97, 1.0, 15_000, id="full-whole-seconds"),
+    pytest.param(2, 30, 97, 0.7, 15_000, id="gaps"),
+    pytest.param(3, 11, 200, 1.0, 1_250, id="full-fractional-steps"),
+    pytest.param(4, 11, 200, 0.3, 1_250, id="sparse-fractional-steps"),
+    pytest.param(5, 1, 1, 1.0, 1_000, id="one-point"),
+    pytest.param(6, 40, 50, 0.02, 60_000, id="mostly-empty"),
+])
+def test_random_matrix_as_format_sample_value(seed: int, series: int, steps: int,
+                                              density: float, step_ms: int) -> None:
+    from promlab.promql.results import Result
+    from promlab.promql.values import Vector
+
+    values, present = _random_matrix(seed, series=series, steps=steps, density=density)
+    labels = [Labels({"__name__": "m", "i": str(i), "é": "x\u2028\"y"}) for i in range(series)]
+    start = 1_700_000_000_000 - 999 * (seed % 2)  # odd start: fractional timestamps
+    result = Result(query="m", expr=None, value=Vector(labels=labels, values=values,  # type: ignore[arg-type]
+                                                       present=present),
+                    steps_ms=start + np.arange(steps, dtype=np.int64) * step_ms,
+                    result_type="matrix")
+    fast = query_response(result).body
+    data, warnings = query_data(result)
+    assert fast == success(data, warnings=warnings).body
+    got = json.loads(fast)["data"]["result"]
+    want = []
+    for i in range(series):
+        points = [[(start + j * step_ms) / 1000, format_sample_value(values[i, j])]
+                  for j in range(steps) if present[i, j]]
+        if points:
+            want.append(points)
+    assert [s["values"] for s in got] == want
