@@ -101,7 +101,7 @@ def _scrape_config(r: Reader, data: Any, path: str, g: GlobalConfig) -> ScrapeCo
 def _global(r: Reader, data: Any) -> GlobalConfig:
     p = "global"
     d = r.mapping(data, p, {"scrape_interval", "scrape_timeout", "evaluation_interval", "external_labels",
-                            "query_log_file"} | _HIST_GLOBAL_KEYS)
+                            "query_log_file", "rule_query_offset"} | _HIST_GLOBAL_KEYS)
     interval = r.duration(d, "scrape_interval", p) or 60_000
     timeout = r.duration(d, "scrape_timeout", p)
     if timeout > interval:
@@ -110,6 +110,7 @@ def _global(r: Reader, data: Any) -> GlobalConfig:
         timeout = min(10_000, interval)
     return GlobalConfig(scrape_interval_ms=interval, scrape_timeout_ms=timeout,
                         evaluation_interval_ms=r.duration(d, "evaluation_interval", p) or 60_000,
+                        rule_query_offset_ms=r.duration(d, "rule_query_offset", p),
                         external_labels=label_set(r, d.get("external_labels"), join(p, "external_labels")),
                         query_log_file=r.file_path(r.string(d, "query_log_file", p)), **_hist_global(r, d, p))
 

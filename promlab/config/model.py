@@ -175,6 +175,7 @@ class GlobalConfig:
     scrape_interval_ms: int = 60_000
     scrape_timeout_ms: int = 10_000
     evaluation_interval_ms: int = 60_000
+    rule_query_offset_ms: int = 0
     external_labels: Labels = field(default_factory=Labels)
     query_log_file: str = ""
     scrape_native_histograms: bool = False

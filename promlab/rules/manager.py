@@ -250,11 +250,13 @@ class RuleManager:
     # --- groups -------------------------------------------------------------------------------------
     def update(self, groups: Sequence[RuleGroup], *,
                external_labels: Mapping[str, str] | None = None,
-               external_url: str | None = None) -> None:
+               external_url: str | None = None,
+               default_query_offset_ms: int | None = None) -> None:
         """Make ``groups`` the manager's groups (a reload when it already has some).
 
         Groups are identified by ``(file, name)``; see the module docstring for what is kept.
-        New external labels or URL replace every group (their alert state is kept).
+        New external labels, URL or global ``rule_query_offset`` replace every group (their
+        alert state is kept).
         """
         with self._lock:
             if external_labels is not None and dict(external_labels) != self.external_labels:
@@ -264,6 +266,9 @@ class RuleManager:
                 changed_env = False
             if external_url is not None and external_url != self.external_url:
                 self.external_url = external_url
+                changed_env = True
+            if default_query_offset_ms is not None and default_query_offset_ms != self.default_query_offset_ms:
+                self.default_query_offset_ms = int(default_query_offset_ms)
                 changed_env = True
             restore = self._first_update
             self._first_update = False

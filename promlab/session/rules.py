@@ -121,7 +121,8 @@ class RuleControl:
             if self._manager is not None:
                 self._apply_config(self._manager)
                 self._manager.update(groups, external_labels=self._external_labels(),
-                                     external_url=self._owner.external_url)
+                                     external_url=self._owner.external_url,
+                                     default_query_offset_ms=self._query_offset_ms())
             return groups
 
     def start(self, files: Paths | None = None, *, resend_delay: Any = None,
@@ -158,7 +159,8 @@ class RuleControl:
             mgr = RuleManager(storage, engine=self._owner.engine, notifier=notifier,
                               registry=self._owner.registry,
                               external_labels=self._external_labels(),
-                              external_url=self._owner.external_url, resend_delay_ms=delay)
+                              external_url=self._owner.external_url, resend_delay_ms=delay,
+                              default_query_offset_ms=self._query_offset_ms())
             mgr.update(groups)
             mgr.start()
             self._manager = mgr
@@ -229,6 +231,11 @@ class RuleControl:
             return self.files
         items: Sequence[Any] = [files] if isinstance(files, str | os.PathLike) else list(files)
         return [os.fspath(p) for p in items]
+
+    def _query_offset_ms(self) -> int:
+        """The config's global ``rule_query_offset`` (groups without ``query_offset`` use it)."""
+        cfg = self._owner.config
+        return cfg.global_config.rule_query_offset_ms if cfg is not None else 0
 
     def _external_labels(self) -> dict[str, str]:
         cfg = self._owner.config

@@ -116,3 +116,27 @@ def test_daemon_evaluates_and_reloads_rules(tmp_path: Path) -> None:
         assert s.query("x:sum", time="now")["value"].tolist() == [1.0]
         assert s.query("two", time="now")["value"].tolist() == [2.0]
         assert s.query('ALERTS{alertname="D"}', time="now")["alertstate"].tolist() == ["pending"]
+
+
+def test_global_rule_query_offset(tmp_path: Path) -> None:
+    """``global.rule_query_offset`` moves the queries of groups without ``query_offset``."""
+    (tmp_path / "r.yml").write_text(
+        "groups:\n- name: own\n  interval: 200ms\n  query_offset: 1s\n  rules: [{record: own, expr: vector(1)}]\n"
+        "- name: glob\n  interval: 200ms\n  rules: [{record: glob, expr: vector(1)}]\n")
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text("global: {rule_query_offset: 1h}\nrule_files: [r.yml]\n")
+    st = MemoryStorage()
+    with Session(st, config=str(cfg)) as s:
+        assert s.config is not None and s.config.global_config.rule_query_offset_ms == 3_600_000
+        s.rules.start()
+        def latest(name: str, back_s: float) -> float | None:
+            df = s.query(f"timestamp({name})", time=time.time() - back_s)
+            return float(df["value"].iloc[0]) if len(df) else None
+
+        # recording rules write at the evaluation time minus the offset: "glob" an hour back
+        # (not visible now, the lookback is 5 min), "own" its own 1 s back
+        glob = _wait(lambda: latest("glob", 3600))
+        own = _wait(lambda: latest("own", 0))
+        now = time.time()
+        assert now - 3600 - 10 < glob < now - 3600 and now - 10 < own < now - 1 + 0.5
+        assert latest("glob", 0) is None
