@@ -43,6 +43,7 @@ __all__ = [
     "Queryable",
     "SelectHints",
     "SeriesSet",
+    "SeriesShard",
     "Storage",
     "clamp_range",
 ]
@@ -111,12 +112,38 @@ class SeriesSet:
         return self.histograms[int(self.offsets[i]):int(self.offsets[i + 1])]
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class SeriesShard:
+    """One shard of a selection whose series are split over workers (see :class:`SelectHints`).
+
+    The caller resolved the selection's series beforehand and assigned each to a shard:
+    ``ids`` are their series ids (``Labels.hash``) sorted ascending and ``owners[i]`` the shard
+    of ``ids[i]``; this shard is ``index``. A series the caller did not know (it appeared since)
+    is kept: the caller assigns it after the read.
+    """
+
+    ids: npt.NDArray[np.int64]
+    owners: npt.NDArray[np.int32]
+    index: int
+
+    def keep(self, sids: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """Per series id in ``sids``: read it (this shard's, or unknown to the caller)."""
+        if self.ids.shape[0] == 0:
+            return np.ones(sids.shape[0], bool)
+        pos = np.minimum(np.searchsorted(self.ids, sids), self.ids.shape[0] - 1)
+        out: npt.NDArray[np.bool_] = (self.ids[pos] != sids) | (self.owners[pos] == self.index)
+        return out
+
+
 @dataclass(frozen=True, slots=True)
 class SelectHints:
     """What the caller is about to do with a selection. Every field may be ignored by storage.
 
     ``start_ms``/``end_ms`` narrow the time range further than the querier's; ``step_ms``,
-    ``range_ms`` and ``func`` describe the query (Prometheus's ``SelectHints``).
+    ``range_ms`` and ``func`` describe the query (Prometheus's ``SelectHints``). ``shard`` asks
+    for one shard of the series only (a worker of a distributed query): storage that honours it
+    leaves the other shards' series out *before* decoding them; one that ignores it returns
+    them all and the caller drops them.
     """
 
     start_ms: int | None = None
@@ -124,6 +151,7 @@ class SelectHints:
     step_ms: int = 0
     range_ms: int = 0
     func: str = ""
+    shard: SeriesShard | None = None
 
 
 def clamp_range(mint_ms: int, maxt_ms: int, hints: SelectHints | None) -> tuple[int, int]:

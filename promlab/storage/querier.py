@@ -20,7 +20,7 @@ import numpy.typing as npt
 from promlab.model import Labels, Matcher
 from promlab.storage.blocks import Block
 from promlab.storage.cache import DecodedCache, MetricColumns, window
-from promlab.storage.interface import SelectHints, SeriesSet, clamp_range
+from promlab.storage.interface import SelectHints, SeriesSet, SeriesShard, clamp_range
 from promlab.storage.merge import gather_runs, merge_parts, sort_dedup
 from promlab.storage.postings import LabelIndex
 
@@ -117,9 +117,10 @@ class ParquetQuerier:
         self._blocks = sorted((b for b in blocks if b.meta.maxt >= mint_ms and b.meta.mint <= maxt_ms),
                               key=lambda b: (b.meta.seq, b.meta.ulid))
 
-    def _block_parts(self, blk: Block, matchers: Sequence[Matcher], mint: int, maxt: int
-                     ) -> list[MetricColumns]:
-        """The block's matching series in range, one label-sorted part per metric name."""
+    def _block_parts(self, blk: Block, matchers: Sequence[Matcher], mint: int, maxt: int,
+                     shard: SeriesShard | None = None) -> list[MetricColumns]:
+        """The block's matching series in range, one label-sorted part per metric name
+        (of ``shard`` only, when given: other shards' chunks are not decoded)."""
         out = []
         cache = self._cache
         use_cache = cache is not None and cache.max_bytes > 0
@@ -131,6 +132,8 @@ class ParquetQuerier:
                 # the entry also answers later queries over the same series and buckets; the
                 # whole metric is decoded (and kept under its own key) only when selected.
                 chunks = blk.metric_chunks(name, matchers, mint, maxt)
+                if shard is not None:
+                    chunks = chunks[shard.keep(blk.sids[chunks])]
                 if chunks.shape[0] == 0:
                     continue
                 whole = chunks.shape[0] == blk.metric_chunks(name).shape[0]
@@ -141,17 +144,18 @@ class ParquetQuerier:
                     entry = blk.metric_columns(name, chunks=chunks)
                     if use_cache:
                         cache.put(key, entry)  # type: ignore[union-attr]
-            part = _subset(entry, matchers, mint, maxt)
+            part = _subset(entry, matchers, mint, maxt, shard)
             if part is not None:
                 out.append(part)
         return out
 
-    def _sources(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[_Source]:
+    def _sources(self, matchers: Sequence[Matcher], mint: int, maxt: int,
+                 shard: SeriesShard | None = None) -> list[_Source]:
         out: list[_Source] = []
         for blk in self._blocks:
             if blk.meta.maxt < mint or blk.meta.mint > maxt:
                 continue
-            parts = self._block_parts(blk, matchers, mint, maxt)
+            parts = self._block_parts(blk, matchers, mint, maxt, shard)
             if len(parts) == 1:
                 p = parts[0]
                 out.append(_Source(p.sids, p.labels, np.diff(p.offsets), p.ts, p.values,
@@ -165,6 +169,8 @@ class ParquetQuerier:
         h = self._head
         if h is not None and h.index.n:
             mask = h.index.match(matchers)
+            if shard is not None:
+                mask &= shard.keep(h.sids[:mask.shape[0]])
             if mask.any():
                 refs, ts, vals = h.select(mask, mint, maxt)
                 if refs.shape[0]:
@@ -178,7 +184,7 @@ class ParquetQuerier:
         mint, maxt = clamp_range(self.mint_ms, self.maxt_ms, hints)
         if mint > maxt:
             return SeriesSet.empty()
-        sources = self._sources(matchers, mint, maxt)
+        sources = self._sources(matchers, mint, maxt, None if hints is None else hints.shard)
         if not sources:
             return SeriesSet.empty()
         if len(sources) == 1 and sources[0].offsets is not None:
@@ -246,11 +252,13 @@ def _getter(labels: list[Labels]) -> Callable[[int], Labels]:
     return lambda i: labels[i]
 
 
-def _subset(entry: MetricColumns, matchers: Sequence[Matcher], mint: int, maxt: int
-            ) -> MetricColumns | None:
-    """The series of ``entry`` matching ``matchers``, restricted to ``[mint, maxt]``."""
+def _subset(entry: MetricColumns, matchers: Sequence[Matcher], mint: int, maxt: int,
+            shard: SeriesShard | None = None) -> MetricColumns | None:
+    """The series of ``entry`` matching ``matchers`` (and in ``shard``), in ``[mint, maxt]``."""
     n = len(entry.labels)
     mask = entry.index.match(matchers)
+    if shard is not None:
+        mask &= shard.keep(entry.sids)
     sel = np.flatnonzero(mask)
     if sel.shape[0] == 0:
         return None

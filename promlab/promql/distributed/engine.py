@@ -1,8 +1,11 @@
 """The distributed engine: the ordinary :class:`~promlab.promql.engine.Engine` whose remote
 nodes (see :mod:`promlab.promql.distributed.plan`) run on a Dask cluster, shard by shard.
 
-For every query the planner marks the remote nodes; each is submitted to the cluster as one
-task per shard as soon as the query starts (all nodes at once), and the client's evaluator
+For every query the planner marks the remote nodes; the client resolves each node's series
+from the label index and splits them into shards of contiguous series
+(:meth:`~promlab.promql.distributed.shard.ShardMap.split`), so each worker reads only its
+shard's series; each node is submitted to the cluster as one task per shard as soon as the
+query starts (all nodes at once), and the client's evaluator
 waits for a node's tasks when evaluation reaches it, merges or combines their frames and goes
 on as in one process. Timings per phase are kept in :attr:`DistributedEngine.last_stats`.
 """
@@ -21,26 +24,29 @@ from promlab.errors import PromlabError, QueryCanceled
 from promlab.model import Labels
 from promlab.promql.distributed.combine import combine_partials, merge_frames
 from promlab.promql.distributed.plan import Plan, RemoteNode, plan_query
+from promlab.promql.distributed.shard import ShardMap
 from promlab.promql.distributed.worker import ShardResult, StoreLocation, run_shard
-from promlab.promql.engine import Engine
+from promlab.promql.engine import Engine, data_time_range
 from promlab.promql.eval.evaluator import Evaluator, sample_count
 from promlab.promql.eval.names import finalize_names
-from promlab.promql.parser.ast import AggregateExpr, Expr
+from promlab.promql.parser.ast import AggregateExpr, Expr, VectorSelector, walk
 from promlab.promql.values import EvalContext, Value, Vector
 from promlab.storage.interface import Queryable
 
-__all__ = ["DistributedEngine", "QueryStats"]
+__all__ = ["DistributedEngine", "QueryStats", "split_series"]
 
 
 @dataclass(slots=True)
 class QueryStats:
     """Where one distributed query spent its time (seconds) and what it moved.
 
+    ``resolve_s`` is the client's time resolving and splitting the remote nodes' series,
     ``read_s``/``eval_s`` are summed over shards (worker time), ``wait_s`` is the client's
     wall time waiting for the workers, ``combine_s`` the client's merge/combine time.
     """
 
     shards: int = 0
+    resolve_s: float = 0.0
     tasks: int = 0
     remote_nodes: list[str] = field(default_factory=list)
     read_s: float = 0.0
@@ -141,6 +147,37 @@ class _PlannedEvaluator(Evaluator):
             stats.combine_s += time.perf_counter() - t0
 
 
+def split_series(queryable: Queryable, node: Expr, ctx: EvalContext, count: int,
+                 memo: dict[Any, ShardMap | None] | None = None) -> ShardMap | None:
+    """The split into ``count`` shards of the series ``node``'s selectors read.
+
+    The series are resolved from the label index over the time range the workers read for
+    ``node`` (no samples are decoded). None for one shard or a node without selectors.
+    ``memo`` shares splits between the nodes of a query that read the same selection.
+    """
+    if count <= 1:
+        return None
+    bounds = data_time_range(node, ctx.start_ms, ctx.end_ms, lookback_ms=ctx.lookback_ms)
+    selections = sorted({tuple(sorted((m.name, m.type.value, m.value) for m in n.matchers)):
+                         n.matchers for n in walk(node) if isinstance(n, VectorSelector)}.items())
+    if bounds is None or not selections:
+        return None
+    key = (bounds, count, tuple(k for k, _ in selections))
+    if memo is not None and key in memo:
+        return memo[key]
+    found: set[Labels] = set()
+    querier = queryable.querier(*bounds)
+    try:
+        for _, matchers in selections:
+            found.update(querier.series(list(matchers)))
+    finally:
+        querier.close()
+    out = ShardMap.split(sorted(found), count)
+    if memo is not None:
+        memo[key] = out
+    return out
+
+
 def _frame_bytes(value: Value | None) -> int:
     """The array bytes of a frame (what a worker sends back, labels aside)."""
     if value is None:
@@ -235,12 +272,16 @@ class DistributedEngine(Engine):
         source = self._source(queryable)
         timeout_s = None if deadline is None else max(deadline - time.monotonic(), 0.001)
         pending: dict[int, _Pending] = {}
+        splits: dict[Any, ShardMap | None] = {}
         try:
             for remote in plan.remote:
+                t0 = time.perf_counter()
+                shard_map = split_series(queryable, remote.node, ctx, n, splits)
+                stats.resolve_s += time.perf_counter() - t0
                 futures = self.client.map(run_shard, [source] * n, range(n), [n] * n,
                                           [remote.node] * n, [remote.kind] * n, [ctx] * n,
                                           max_samples=self.max_samples, timeout_s=timeout_s,
-                                          pure=False)
+                                          shard_map=shard_map, pure=False)
                 stats.tasks += n
                 stats.remote_nodes.append(remote.kind)
                 pending[id(remote.node)] = _Pending(remote, futures, stats)

@@ -1,9 +1,17 @@
-"""Series shards: a :class:`~promlab.storage.interface.Queryable` that sees one shard of a store.
+"""Series shards: which worker reads and evaluates which series of a selection.
 
-A series belongs to shard ``hash(labels without __name__) % count``. The metric name is left out
-of the key so that series which collide once an operation drops their names (``rate(...)`` over
-``{__name__=~"a|b"}``) always meet on the same worker, where the engine merges them or reports
-the duplicate label set exactly as one process would.
+A distributed query splits each remote node's series before any worker reads them: the client
+resolves the selection's series from the label index (cheap: no samples), groups the series
+that share their labels once ``__name__`` is dropped (they must meet on one worker, where the
+engine merges them or reports the duplicate label set exactly as one process would) and cuts
+the groups, in label order, into contiguous runs of about equal series count
+(:meth:`ShardMap.split`). Label order is the storage's sort order inside a metric, so a
+shard's series are contiguous rows of the samples file: each worker reads and decodes its
+run's row groups only (``SelectHints.shard``), not the whole selection.
+
+A series the client did not see (written since) goes to the shard of its name-less label set
+if the client saw that set, else to ``hash(labels without __name__) % count``
+(:func:`shard_of`), the rule used when no map was made.
 """
 
 from __future__ import annotations
@@ -12,16 +20,99 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from promlab.model import Labels, Matcher
-from promlab.storage.interface import Querier, Queryable, SelectHints, SeriesSet
+from promlab.storage.interface import Querier, Queryable, SelectHints, SeriesSet, SeriesShard
 
-__all__ = ["ShardQueryable", "shard_of", "take_series"]
+__all__ = ["ShardMap", "ShardQueryable", "shard_of", "take_series"]
 
 
 def shard_of(labels: Labels, count: int) -> int:
     """The shard of a series among ``count`` (stable across processes)."""
     return labels.without_name().hash % count
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ShardMap:
+    """The shard of every series of a selection, as the client resolved it.
+
+    ``ids``/``owners``: series ids (``Labels.hash``) sorted ascending and the shard of each;
+    ``keys``/``key_owners``: the same for the name-less label sets' hashes (for series the
+    client did not see).
+    """
+
+    count: int
+    ids: npt.NDArray[np.int64]
+    owners: npt.NDArray[np.int32]
+    keys: npt.NDArray[np.int64]
+    key_owners: npt.NDArray[np.int32]
+
+    @classmethod
+    def split(cls, series: Sequence[Labels], count: int) -> ShardMap:
+        """Cut ``series`` (sorted by labels) into ``count`` contiguous runs of about equal size.
+
+        Series with equal labels once ``__name__`` is dropped share a shard: each name-less
+        label set is placed at the middle of its series' run in order of first appearance.
+
+        Examples
+        --------
+        >>> from promlab.model import Labels
+        >>> ls = [Labels({"__name__": "a", "i": str(i)}) for i in range(4)]
+        >>> m = ShardMap.split(ls, 2)
+        >>> [m.shard_of(x) for x in ls]
+        [0, 0, 1, 1]
+        """
+        sizes: dict[int, int] = {}
+        for ls in series:
+            k = ls.without_name().hash
+            sizes[k] = sizes.get(k, 0) + 1
+        keys = np.fromiter(sizes, np.int64, len(sizes))
+        n = np.fromiter(sizes.values(), np.int64, len(sizes))
+        total = max(int(n.sum()), 1)
+        middle = np.cumsum(n) - n / 2.0
+        key_owner = np.minimum((middle * count / total).astype(np.int32), count - 1)
+        owner_of = dict(zip(keys.tolist(), key_owner.tolist(), strict=True))
+        ids = np.fromiter((ls.hash for ls in series), np.int64, len(series))
+        owners = np.fromiter((owner_of[ls.without_name().hash] for ls in series), np.int32,
+                             len(series))
+        o, ko = np.argsort(ids, kind="stable"), np.argsort(keys, kind="stable")
+        return cls(count, ids[o], owners[o], keys[ko], key_owner[ko])
+
+    def shard_of(self, labels: Labels) -> int:
+        """The shard of a series (also of one the client did not see)."""
+        owner = _lookup(self.ids, self.owners, labels.hash)
+        if owner is not None:
+            return owner
+        key = labels.without_name().hash
+        owner = _lookup(self.keys, self.key_owners, key)
+        return owner if owner is not None else key % self.count
+
+    def rows(self, labels: Sequence[Labels], shard: int) -> list[int]:
+        """Positions of ``shard``'s series in ``labels``."""
+        if not labels:
+            return []
+        ids = np.fromiter((ls.hash for ls in labels), np.int64, len(labels))
+        pos = np.minimum(np.searchsorted(self.ids, ids), max(self.ids.shape[0] - 1, 0))
+        known = (self.ids[pos] == ids) if self.ids.shape[0] else np.zeros(len(labels), bool)
+        mine = known & (self.owners[pos] == shard) if self.ids.shape[0] else known
+        out = np.flatnonzero(mine).tolist()
+        unknown = np.flatnonzero(~known).tolist()
+        if unknown:
+            out = sorted(out + [i for i in unknown if self.shard_of(labels[i]) == shard])
+        return out
+
+    def hint(self, shard: int) -> SeriesShard:
+        """What storage needs to read ``shard`` only (``SelectHints.shard``)."""
+        return SeriesShard(self.ids, self.owners, shard)
+
+
+def _lookup(sorted_ids: npt.NDArray[np.int64], values: npt.NDArray[np.int32], key: int
+            ) -> int | None:
+    i = int(np.searchsorted(sorted_ids, key))
+    if i < sorted_ids.shape[0] and int(sorted_ids[i]) == key:
+        return int(values[i])
+    return None
 
 
 def take_series(ss: SeriesSet, rows: Sequence[int]) -> SeriesSet:

@@ -2,7 +2,8 @@
 
 The worker opens the store itself (once per process, from its location) or uses the store
 object it was given, evaluates the node with the ordinary evaluator on a shard-filtered
-Queryable, and returns the engine's own value frames: the node's frame (``gather``) or the
+Queryable (its selections carry the shard in ``SelectHints.shard``, so storage decodes only
+this shard's series; whatever storage returns beyond them is dropped here), and returns the engine's own value frames: the node's frame (``gather``) or the
 aggregation's partial states (``partial``), with the annotations raised and per-phase timings.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 
 from promlab.model import Labels, Matcher
 from promlab.promql.distributed.combine import sum_state
-from promlab.promql.distributed.shard import shard_of, take_series
+from promlab.promql.distributed.shard import ShardMap, shard_of, take_series
 from promlab.promql.engine import data_time_range
 from promlab.promql.eval.evaluator import Evaluator
 from promlab.promql.eval.names import NAME_LABELS, finalize_names
@@ -90,14 +91,22 @@ class ShardResult:
 class _TimedQuerier:
     """A shard's querier that times its reads and counts what they return."""
 
-    def __init__(self, inner: Querier, shard: int, count: int, res: ShardResult) -> None:
+    def __init__(self, inner: Querier, shard: int, count: int, res: ShardResult,
+                 shard_map: ShardMap | None) -> None:
         self._inner, self._shard, self._count, self._res = inner, shard, count, res
+        self._map = shard_map
 
     def select(self, matchers: Sequence[Matcher], hints: SelectHints | None = None) -> SeriesSet:
         t0 = time.perf_counter()
-        ss = self._inner.select(matchers, hints)
-        ss = take_series(ss, [i for i, ls in enumerate(ss.labels)
-                              if shard_of(ls, self._count) == self._shard])
+        if self._map is None:
+            ss = self._inner.select(matchers, hints)
+            rows = [i for i, ls in enumerate(ss.labels)
+                    if shard_of(ls, self._count) == self._shard]
+        else:
+            hints = dataclasses.replace(hints or SelectHints(), shard=self._map.hint(self._shard))
+            ss = self._inner.select(matchers, hints)
+            rows = self._map.rows(ss.labels, self._shard)
+        ss = take_series(ss, rows)
         self._res.read_s += time.perf_counter() - t0
         self._res.samples += ss.num_samples
         self._res.series += len(ss.labels)
@@ -122,15 +131,21 @@ class _TimedShard:
     shard: int
     count: int
     res: ShardResult
+    shard_map: ShardMap | None
 
     def querier(self, mint_ms: int, maxt_ms: int) -> Querier:
         return _TimedQuerier(self.inner.querier(mint_ms, maxt_ms), self.shard, self.count,
-                             self.res)
+                             self.res, self.shard_map)
 
 
 def run_shard(source: StoreLocation | Queryable, shard: int, count: int, node: Expr, kind: str,
-              ctx: EvalContext, *, max_samples: int, timeout_s: float | None) -> ShardResult:
-    """Evaluate ``node`` (``kind`` ``"gather"`` or ``"partial"``) on shard ``shard`` of ``count``."""
+              ctx: EvalContext, *, max_samples: int, timeout_s: float | None,
+              shard_map: ShardMap | None = None) -> ShardResult:
+    """Evaluate ``node`` (``kind`` ``"gather"`` or ``"partial"``) on shard ``shard`` of ``count``.
+
+    ``shard_map`` (the client's split of the node's series) says which series are the shard's;
+    without one a series' shard is :func:`~promlab.promql.distributed.shard.shard_of`.
+    """
     started = time.perf_counter()
     res = ShardResult(shard)
     store = open_location(source) if isinstance(source, StoreLocation) else source
@@ -141,7 +156,7 @@ def run_shard(source: StoreLocation | Queryable, shard: int, count: int, node: E
         wctx.delayed_name_removal = True
     bounds = data_time_range(node, ctx.start_ms, ctx.end_ms, lookback_ms=ctx.lookback_ms) or (0, 0)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    ev = Evaluator(_TimedShard(store, shard, count, res), mint_ms=bounds[0], maxt_ms=bounds[1],
+    ev = Evaluator(_TimedShard(store, shard, count, res, shard_map), mint_ms=bounds[0], maxt_ms=bounds[1],
                    max_samples=max_samples, deadline=deadline)
     io = _io_counters(store)
     try:

@@ -1,0 +1,144 @@
+"""Shard-split reads: the client's series split and storage reading one shard before decoding."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from promlab.model import Labels, Matcher, MatchType
+from promlab.promql.distributed.shard import ShardMap, shard_of
+from promlab.storage import open_store
+from promlab.storage.interface import SelectHints, SeriesSet, SeriesShard
+from promlab.storage.store import ParquetStore
+
+STEP_MS = 15_000
+HOURS = 2
+SERIES = 300  # 300 x 240 samples an hour: three 32 Ki-row groups per metric and hour
+HEAD_END = HOURS * 3_600_000 + 600_000
+
+
+def _labels(name: str, i: int) -> Labels:
+    return Labels({"__name__": name, "instance": f"h{i:03d}", "job": "api" if i % 3 else "web"})
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Two metrics of 300 series: two hours flushed to a block, ten minutes left in the head."""
+    path = str(tmp_path_factory.mktemp("shards") / "data")
+    with open_store(path) as st:
+        for lo, hi in ((0, HOURS * 3_600_000), (HOURS * 3_600_000, HEAD_END)):
+            ts = np.arange(lo, hi, STEP_MS, dtype=np.int64)
+            app = st.appender()
+            for name in ("cpu", "mem"):
+                series = [_labels(name, i) for i in range(SERIES)]
+                idx = np.repeat(np.arange(SERIES), ts.shape[0])
+                app.append_batch(series, idx, np.tile(ts, SERIES),
+                                 (idx * 1000.0 + np.tile(ts, SERIES) / STEP_MS))
+            app.commit()
+            if lo == 0:
+                st.flush()
+    return path
+
+
+@pytest.fixture
+def store(data_dir: str) -> Iterator[ParquetStore]:
+    """A fresh read-only reader: nothing decoded yet."""
+    with open_store(data_dir, readonly=True) as st:
+        yield st
+
+
+def _select(st: ParquetStore, matchers: list[Matcher], shard: SeriesShard | None = None
+            ) -> SeriesSet:
+    q = st.querier(0, HEAD_END)
+    try:
+        return q.select(matchers, SelectHints(shard=shard))
+    finally:
+        q.close()
+
+
+CPU = [Matcher(MatchType.EQUAL, "__name__", "cpu")]
+BOTH = [Matcher(MatchType.REGEX, "__name__", "cpu|mem")]
+
+
+@pytest.mark.parametrize(("matchers", "count"), [
+    pytest.param(CPU, 2, id="one-metric-2-shards"),
+    pytest.param(CPU, 3, id="one-metric-3-shards"),
+    pytest.param(BOTH, 2, id="two-metrics-2-shards"),
+])
+def test_shards_partition_the_selection(store: ParquetStore, matchers: list[Matcher],
+                                        count: int) -> None:
+    whole = _select(store, matchers)
+    split = ShardMap.split(whole.labels, count)
+    seen: list[Labels] = []
+    for k in range(count):
+        part = _select(store, matchers, split.hint(k))
+        assert part.labels and all(split.shard_of(ls) == k for ls in part.labels)
+        for i, ls in enumerate(part.labels):
+            _, t, v = part.series(i)
+            _, wt, wv = whole.series(whole.labels.index(ls))
+            np.testing.assert_array_equal(t, wt)
+            np.testing.assert_array_equal(v, wv)
+        seen += part.labels
+    assert sorted(seen) == whole.labels
+
+
+def test_one_shard_decodes_about_its_share(data_dir: str) -> None:
+    with open_store(data_dir, readonly=True) as st:
+        whole = _select(st, CPU)
+        full = st.cache.nbytes
+    split = ShardMap.split(whole.labels, 2)
+    with open_store(data_dir, readonly=True) as st:
+        part = _select(st, CPU, split.hint(0))
+        half = st.cache.nbytes
+    assert len(part.labels) == SERIES // 2
+    assert 0 < half < 0.7 * full
+
+
+def test_series_unknown_to_the_split_are_kept(store: ParquetStore) -> None:
+    whole = _select(store, CPU)
+    known = whole.labels[: SERIES // 2]  # the rest "appeared" after the client resolved
+    split = ShardMap.split(known, 2)
+    part = _select(store, CPU, split.hint(1))
+    mine = {ls for ls in known if split.shard_of(ls) == 1}
+    assert mine < set(part.labels)
+    assert set(whole.labels[SERIES // 2:]) <= set(part.labels)
+
+
+def _ls(name: str, **kw: str) -> Labels:
+    return Labels({"__name__": name, **kw})
+
+
+@pytest.mark.parametrize(("series", "count", "want"), [
+    pytest.param([_ls("a", i=str(i)) for i in range(6)], 3, [0, 0, 1, 1, 2, 2], id="even-runs"),
+    pytest.param([_ls("a", i=str(i)) for i in range(5)], 2, [0, 0, 1, 1, 1], id="odd-count"),
+    pytest.param([_ls("a", i="1"), _ls("a", i="2"), _ls("b", i="1"), _ls("b", i="2")], 2,
+                 [0, 1, 0, 1], id="same-labels-without-name-share-a-shard"),
+    pytest.param([_ls("a", i="1")], 4, [2], id="fewer-series-than-shards-middle"),
+])
+def test_split(series: list[Labels], count: int, want: list[int]) -> None:
+    m = ShardMap.split(sorted(series), count)
+    assert [m.shard_of(ls) for ls in series] == want
+    assert sorted(m.rows(series, 0) + m.rows(series, 1)) == [
+        i for i, w in enumerate(want) if w in (0, 1)]
+
+
+def test_unknown_series_follow_their_name_less_labels() -> None:
+    m = ShardMap.split([_ls("a", i=str(i)) for i in range(4)], 2)
+    assert m.shard_of(_ls("other", i="3")) == 1  # its name-less set is known: shard of a{i="3"}
+    new = _ls("a", i="new")
+    assert m.shard_of(new) == shard_of(new, 2)  # unknown set: the hash rule
+    assert m.rows([_ls("z", i="0"), new, _ls("z", i="3")], 1) == (
+        [1, 2] if shard_of(new, 2) == 1 else [2])
+
+
+def test_shard_hint_keeps_unknown_ids() -> None:
+    shard = SeriesShard(np.array([10, 20, 30], np.int64), np.array([0, 1, 0], np.int32), 0)
+    got = shard.keep(np.array([10, 20, 30, 25, 99, -5], np.int64))
+    assert got.tolist() == [True, False, True, True, True, True]
+
+
+def test_empty_hint_keeps_everything() -> None:
+    shard = SeriesShard(np.zeros(0, np.int64), np.zeros(0, np.int32), 1)
+    assert shard.keep(np.array([1, 2], np.int64)).tolist() == [True, True]
