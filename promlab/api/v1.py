@@ -35,8 +35,11 @@ from promlab.api.params import (
 )
 from promlab.api.service import Service
 from promlab.errors import BadData, ParseError, PromlabError
+from promlab.model.value import format_float
 from promlab.promql.engine import Engine, Result
 from promlab.promql.parser import parse_expr, prettify
+from promlab.promql.parser.ast import VectorSelector, walk
+from promlab.storage.exemplars import exemplars_of
 from promlab.storage.lookup import label_lookup, series_lookup
 
 __all__ = ["MAX_POINTS", "QueryAPI", "check_open", "handler"]
@@ -249,11 +252,22 @@ class QueryAPI:
         return success(expr_to_json(self._parse(await read_params(request))))
 
     async def query_exemplars(self, request: Request) -> Response:
+        """The scraped exemplars (promlab.storage.exemplars) of the series any selector of
+        ``query`` matches, in ``[start, end]``; Prometheus's JSON (value a string, timestamp
+        in seconds)."""
         p = await read_params(request)
-        self._bounds(p)
-        self._parse(p)
-        # TODO(handle): promlab stores no exemplars yet; the answer is always empty.
-        return success([])
+        start, end = self._bounds(p)
+        expr = self._parse(p)
+        self._check_open()
+        sets = [n.matchers for n in walk(expr) if isinstance(n, VectorSelector)]
+        store = exemplars_of(self.service.store, create=False)
+        if store is None or not sets:
+            return success([])
+        found = await run_in_threadpool(store.select, start, end, sets)
+        return success([{"seriesLabels": r.series.to_dict(),
+                         "exemplars": [{"labels": e.labels.to_dict(), "value": format_float(e.value),
+                                        "timestamp": e.timestamp_ms / 1000} for e in r.exemplars]}
+                        for r in found])
 
 
 def _unescape_label(name: str) -> str:

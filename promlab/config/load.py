@@ -256,7 +256,19 @@ def parse(data: Any, *, file: str | None = None) -> Config:
         scs.append(cfg)
     return Config(global_config=g, scrape_configs=tuple(scs), rule_files=tuple(rule_files),
                   alerting=_alerting(r, d.get("alerting")), remote_write=_remote_write(r, d.get("remote_write")),
-                  remote_read=_remote_read(r, d.get("remote_read")), file=file)
+                  remote_read=_remote_read(r, d.get("remote_read")), file=file,
+                  max_exemplars=_max_exemplars(r, d.get("storage")))
+
+
+def _max_exemplars(r: Reader, storage: Any) -> int:
+    """``storage.exemplars.max_exemplars`` (the rest of ``storage`` is not acted on)."""
+    ex = storage.get("exemplars") if isinstance(storage, dict) else None
+    if not isinstance(ex, dict) or ex.get("max_exemplars") is None:
+        return 100_000
+    n = ex["max_exemplars"]
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise r.err("storage.exemplars.max_exemplars", f"expected an integer, got {n!r}")
+    return max(n, 0)
 
 
 def load(path: str | os.PathLike[str]) -> Config:

@@ -195,6 +195,8 @@ class Config:
     remote_write: tuple[RemoteWriteConfig, ...] = ()
     remote_read: tuple[RemoteReadConfig, ...] = ()
     file: str | None = None
+    #: ``storage.exemplars.max_exemplars`` (Prometheus's default with ``exemplar-storage``; 0: off)
+    max_exemplars: int = 100_000
 
     def scrape_config(self, job_name: str) -> ScrapeConfig:
         for sc in self.scrape_configs:

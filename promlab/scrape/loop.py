@@ -78,6 +78,9 @@ class Batch:
         default_factory=list)
     #: Native histogram samples, ``(series, index, ts_ms, histograms)`` parts (see scrape.native).
     histograms: list[HistogramPart] = field(default_factory=list)
+    #: Exemplars, ``(series, exemplar labels, value, ts_ms)`` (the writer stores them after the
+    #: samples; see promlab.storage.exemplars).
+    exemplars: list[tuple[Labels, Labels, float, int]] = field(default_factory=list)
 
     def add(self, series: list[Labels], index: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
             values: npt.NDArray[np.float64]) -> None:
@@ -347,6 +350,8 @@ class ScrapeLoop:
         prev = self._grow(self._prev, n_out)
         ever = self._grow(self._ever, n_out)
         added = int(np.count_nonzero(present & ~ever))
+        if page.exemplars:
+            self._exemplars(page, cache.ref_map, ts_ms, batch)
         idx, ts, values = take_histograms(page, cache.ref_map, cache.series, idx, ts, values, batch.histograms)
         batch.add(cache.series, idx, ts, values)
         stale = np.flatnonzero(prev & ~present)
@@ -365,6 +370,16 @@ class ScrapeLoop:
         if len(cache.series) > 2 * post + 5_000:
             self._reset_cache()
         return ScrapeResult(True, "", scraped, post, added, oob)
+
+    def _exemplars(self, page: Any, ref_map: npt.NDArray[np.int64], ts_ms: int, batch: Batch) -> None:
+        """The page's exemplars with their series' final labels; an exemplar without a
+        timestamp gets the scrape's (as in Prometheus); those of series dropped by relabeling go."""
+        series = self.cache.series
+        for ex in page.exemplars:
+            final = int(ref_map[int(page.refs[ex.index])])
+            if final >= 0:
+                batch.exemplars.append((series[final], ex.labels, ex.value,
+                                        ts_ms if ex.timestamp_ms is None else ex.timestamp_ms))
 
     def _reset_cache(self) -> None:
         """Forget the parser's and the cache's series when they hold far more than a page (a

@@ -29,6 +29,7 @@ from collections import deque
 from typing import Any
 
 from promlab.scrape.gcpause import paused_gc
+from promlab.storage.exemplars import exemplars_of
 from promlab.storage.interface import Storage
 
 __all__ = ["Writer"]
@@ -136,7 +137,13 @@ class Writer:
                 app.append_batch(series, index, ts, values)
             for series, index, ts, hists in getattr(batch, "histograms", ()):
                 app.append_histogram_batch(series, index, ts, hists)
-        return app.commit()
+        stats = app.commit()
+        exemplars = [e for b in batches for e in getattr(b, "exemplars", ())]
+        if exemplars:
+            store = exemplars_of(self.storage)
+            if store is not None:
+                store.append_many(exemplars)
+        return stats
 
     def close(self, timeout: float = 30.0) -> None:
         """Commit what is queued and stop the thread (call from any thread but the writer)."""
