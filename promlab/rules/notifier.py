@@ -8,9 +8,9 @@ Alertmanager at once (``{scheme}://{address}{path_prefix}/api/v2/alerts``, with 
 Alertmanager's ``timeout``, basic auth or authorization, TLS). A batch that no Alertmanager took
 is dropped and counted. Nothing here blocks or raises into the caller.
 
-Alertmanagers come from ``static_configs`` (their targets relabelled by the Alertmanager's
-``relabel_configs`` with ``__address__``, ``__scheme__`` and ``__alerts_path__``, as
-Prometheus does). TODO(handle): ``file_sd_configs`` / ``http_sd_configs`` for Alertmanagers.
+Alertmanagers come from ``static_configs``, ``file_sd_configs`` and ``http_sd_configs``
+(their targets relabelled by the Alertmanager's ``relabel_configs`` with ``__address__``,
+``__scheme__`` and ``__alerts_path__``, as Prometheus does; see :mod:`promlab.rules.amtargets`).
 
 Metrics, Prometheus's names: ``prometheus_notifications_sent_total{alertmanager}``,
 ``prometheus_notifications_errors_total{alertmanager}``,
@@ -36,12 +36,18 @@ from urllib.parse import quote_plus
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Summary
 
-from promlab.config import AlertingConfig, AlertmanagerConfig
+from promlab.config import AlertingConfig
 from promlab.config.httpclient import build_client
 from promlab.config.relabel import process
 from promlab.errors import PromlabError
 from promlab.model import Labels
 from promlab.rules.alerting import Alert
+from promlab.rules.amtargets import (
+    AlertmanagerDiscovery,
+    AlertmanagerTarget,
+    alertmanager_targets,
+    needs_discovery,
+)
 
 __all__ = [
     "DEFAULT_MAX_BATCH_SIZE",
@@ -104,37 +110,6 @@ def to_notifier_alerts(expr: str, alerts: Sequence[Alert], external_url: str) ->
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class AlertmanagerTarget:
-    """One Alertmanager to post to: its alerts URL and the config entry it came from."""
-
-    url: str
-    config: AlertmanagerConfig
-
-
-def alertmanager_targets(alerting: AlertingConfig) -> list[AlertmanagerTarget]:
-    """The Alertmanagers of the ``alerting`` section's static configs, relabelled, deduplicated."""
-    out: list[AlertmanagerTarget] = []
-    seen: set[str] = set()
-    for am in alerting.alertmanagers:
-        if am.file_sd_configs or am.http_sd_configs:
-            log.warning("alertmanager discovery other than static_configs is not supported yet")
-        path = am.path_prefix.rstrip("/") + f"/api/{am.api_version}/alerts"
-        for sc in am.static_configs:
-            for target in sc.targets:
-                lbls = {**sc.labels.to_dict(), "__address__": target, "__scheme__": am.scheme,
-                        "__alerts_path__": path}
-                got = process(lbls, am.relabel_configs)
-                if got is None or not got.get("__address__"):
-                    continue
-                url = f"{got.get('__scheme__', am.scheme)}://{got['__address__']}" \
-                      f"{got.get('__alerts_path__', path)}"
-                if url not in seen:
-                    seen.add(url)
-                    out.append(AlertmanagerTarget(url, am))
-    return out
-
-
 class _Metrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         am = ["alertmanager"]
@@ -194,15 +169,34 @@ class Notifier:
         self._alerting = AlertingConfig()
         self._external: dict[str, str] = {}
         self._targets: list[AlertmanagerTarget] = []
+        self._discovery: AlertmanagerDiscovery | None = None
         self.apply_config(alerting or AlertingConfig(), external_labels)
 
     def apply_config(self, alerting: AlertingConfig,
                      external_labels: Mapping[str, str] | None = None) -> None:
-        """Use a new ``alerting`` section (and external labels); queued alerts are kept."""
-        targets = alertmanager_targets(alerting)
+        """Use a new ``alerting`` section (and external labels); queued alerts are kept.
+
+        Static Alertmanagers apply at once; with file or HTTP discovery the static ones are used
+        until the providers send their first groups.
+        """
         with self._cond:
+            old, self._discovery = self._discovery, None
             self._alerting = alerting
             self._external = dict(external_labels or {})
+        if old is not None:
+            old.stop()
+        self._set_targets(alertmanager_targets(alerting))
+        if needs_discovery(alerting):
+            disc = AlertmanagerDiscovery(alerting, self._set_targets)
+            with self._cond:
+                stale = self._stopping or self._alerting is not alerting
+                if not stale:
+                    self._discovery = disc
+            if stale:
+                disc.stop()
+
+    def _set_targets(self, targets: list[AlertmanagerTarget]) -> None:
+        with self._cond:
             self._targets = targets
         self.metrics.discovered.set(len(targets))
 
@@ -282,6 +276,9 @@ class Notifier:
             self._stopping = True
             self._cond.notify_all()
             t = self._thread
+            disc, self._discovery = self._discovery, None
+        if disc is not None:
+            disc.stop()
         if t is not None and t is not threading.current_thread():
             t.join(timeout)
 

@@ -23,12 +23,13 @@ import httpx
 
 from promlab.config import Config, ScrapeConfig
 from promlab.config.httpclient import build_client, ssl_context
+from promlab.discovery import DiscoveryManager, providers_for
 from promlab.model import Labels
-from promlab.scrape.discovery import DiscoveryManager, providers_for
 from promlab.scrape.loop import Batch, ScrapeLoop, ScrapeResult
 from promlab.scrape.scheduler import Scheduler
 from promlab.scrape.targets import DroppedTarget, Target, build_targets
 from promlab.scrape.writer import Writer
+from promlab.storage.exemplars import exemplars_of
 from promlab.storage.interface import Storage
 
 __all__ = ["ScrapeManager", "ScrapePool"]
@@ -175,6 +176,9 @@ class ScrapeManager:
             elif new[job] != old.cfg:
                 carries[job] = await self.pools.pop(job).close(stale=False)
         self.config = config
+        ex = exemplars_of(self.storage)
+        if ex is not None:
+            ex.resize(config.max_exemplars)
         sd: dict[str, tuple[Any, list[Any]]] = {}
         for job, sc in new.items():
             if job not in self.pools:

@@ -17,9 +17,9 @@ from urllib.parse import urlencode
 
 from promlab.config import ScrapeConfig
 from promlab.config.relabel import process_dict
+from promlab.discovery.group import TargetGroup
 from promlab.model import Labels, format_duration
 from promlab.model.time import parse_go_duration
-from promlab.scrape.discovery.group import TargetGroup
 
 __all__ = ["DroppedTarget", "Target", "build_targets", "populate_labels"]
 

@@ -181,3 +181,94 @@ def test_real_alertmanager_receives_keeps_and_resolves(tmp_path: Path) -> None:
             app.commit()
             _wait(lambda: not active(), 6, "the alert to resolve")
             assert s.rules.alerts().empty
+
+
+def _wait_for(pred: Callable[[], Any], timeout: float = 15) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = pred()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture
+def recorders() -> Iterator[list[tuple[str, type[_Recorder]]]]:
+    out, servers = [], []
+    for _ in range(2):
+        handler = type("H", (_Recorder,), {"requests": [], "status": 200})
+        srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+        out.append((f"127.0.0.1:{srv.server_address[1]}", handler))
+    try:
+        yield out
+    finally:
+        for srv in servers:
+            srv.shutdown()
+            srv.server_close()
+
+
+def test_file_sd_alertmanagers_follow_the_file(tmp_path: Path,
+                                               recorders: list[tuple[str, type[_Recorder]]]) -> None:
+    """``file_sd_configs`` for Alertmanagers: targets relabelled, the file's edits followed."""
+    (a, ha), (b, hb) = recorders
+    sd = tmp_path / "am.json"
+    sd.write_text(json.dumps([{"targets": [a], "labels": {"env": "prod"}},
+                              {"targets": ["127.0.0.1:1"], "labels": {"env": "dev"}}]))
+    alerting = load_config({"alerting": {"alertmanagers": [{
+        "file_sd_configs": [{"files": [str(sd)], "refresh_interval": "1s"}],
+        "relabel_configs": [{"source_labels": ["env"], "regex": "prod", "action": "keep"}],
+    }]}}).alerting
+    reg = CollectorRegistry()
+    n = Notifier(alerting, registry=reg)
+    try:
+        _wait_for(lambda: n.alertmanagers() == [f"http://{a}/api/v2/alerts"])
+        assert reg.get_sample_value("prometheus_notifications_alertmanagers_discovered") == 1
+        n.send([NotifierAlert(Labels({"alertname": "First"}))])
+        assert n.flush(10)
+        sd.write_text(json.dumps([{"targets": [b], "labels": {"env": "prod"}}]))
+        _wait_for(lambda: n.alertmanagers() == [f"http://{b}/api/v2/alerts"])
+        n.send([NotifierAlert(Labels({"alertname": "Second"}))])
+        assert n.flush(10)
+    finally:
+        n.stop()
+    assert [[x["labels"]["alertname"] for x in body] for _, _, body in ha.requests] == [["First"]]
+    assert [[x["labels"]["alertname"] for x in body] for _, _, body in hb.requests] == [["Second"]]
+
+
+def test_http_sd_alertmanagers(recorders: list[tuple[str, type[_Recorder]]]) -> None:
+    """``http_sd_configs`` for Alertmanagers, with a static one beside it (both receive)."""
+    (a, ha), (b, hb) = recorders
+    groups = json.dumps([{"targets": [b], "labels": {}}]).encode()
+
+    class SD(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(groups)))
+            self.end_headers()
+            self.wfile.write(groups)
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), SD)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    alerting = load_config({"alerting": {"alertmanagers": [
+        {"static_configs": [{"targets": [a]}]},
+        {"http_sd_configs": [{"url": f"http://127.0.0.1:{srv.server_address[1]}/sd"}],
+         "path_prefix": "/am"},
+    ]}}).alerting
+    n = Notifier(alerting)
+    try:
+        _wait_for(lambda: len(n.alertmanagers()) == 2)
+        assert n.alertmanagers() == [f"http://{a}/api/v2/alerts", f"http://{b}/am/api/v2/alerts"]
+        n.send([NotifierAlert(Labels({"alertname": "X"}))])
+        assert n.flush(10)
+    finally:
+        n.stop()
+        srv.shutdown()
+        srv.server_close()
+    assert len(ha.requests) == 1 and [p for p, _, _ in hb.requests] == ["/am/api/v2/alerts"]

@@ -10,8 +10,8 @@ import pytest
 
 from promlab.config import load_config
 from promlab.config.httpclient import build_client
+from promlab.discovery.static import StaticProvider
 from promlab.model import Labels, Matcher, MatchType, stale_mask
-from promlab.scrape.discovery.static import StaticProvider
 from promlab.scrape.loop import Batch, ScrapeLoop, ScrapeResult
 from promlab.scrape.targets import build_targets
 from promlab.storage import MemoryStorage

@@ -10,12 +10,12 @@ import pytest
 
 from promlab.config import load_config
 from promlab.config.httpclient import build_client
+from promlab.discovery.static import StaticProvider
 from promlab.errors import ConfigError
 from promlab.exposition.proto import metrics_pb2 as pb
 from promlab.exposition.protobuf import HISTOGRAM_MARK, ProtobufParser, encode_delimited
 from promlab.model import Labels, Matcher, MatchType, is_stale
 from promlab.model.histogram import FloatHistogram
-from promlab.scrape.discovery.static import StaticProvider
 from promlab.scrape.loop import ScrapeLoop, ScrapeResult
 from promlab.scrape.native import accept_header
 from promlab.scrape.targets import build_targets

@@ -19,13 +19,13 @@ import pytest
 
 from promlab.config import load_config
 from promlab.config.httpclient import build_client
+from promlab.discovery.static import StaticProvider
 from promlab.exposition.nhcb import ClassicConverter
 from promlab.exposition.nhcbtext import NhcbTextParser
 from promlab.importer import import_file
 from promlab.model import Matcher, MatchType
 from promlab.model.histogram import CUSTOM_BUCKETS_SCHEMA
 from promlab.promql.engine import Engine
-from promlab.discovery.static import StaticProvider
 from promlab.scrape.loop import ScrapeLoop
 from promlab.scrape.targets import build_targets
 from promlab.scrape.writer import Writer

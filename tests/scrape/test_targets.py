@@ -9,10 +9,10 @@ import pytest
 
 import promlab.scrape as scrape
 from promlab.config import load_config
+from promlab.discovery.file import read_file_groups
+from promlab.discovery.group import TargetGroup
 from promlab.errors import ConfigError
 from promlab.model import Labels
-from promlab.scrape.discovery.file import read_file_groups
-from promlab.scrape.discovery.group import TargetGroup
 from promlab.scrape.loop import ScrapeLoop
 from promlab.scrape.targets import build_targets
 from promlab.storage import MemoryStorage

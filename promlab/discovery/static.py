@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 from promlab.config import StaticConfig
-from promlab.scrape.discovery.group import TargetGroup
+from promlab.discovery.group import TargetGroup
 
 __all__ = ["StaticProvider"]
 

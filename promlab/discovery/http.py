@@ -14,12 +14,12 @@ import httpx
 
 from promlab.config import HTTPSDConfig
 from promlab.config.httpclient import build_client
+from promlab.discovery.group import TargetGroup, groups_from_data
 from promlab.errors import ConfigError
-from promlab.scrape.discovery.group import TargetGroup, groups_from_data
 
 __all__ = ["HTTPProvider"]
 
-log = logging.getLogger("promlab.scrape.discovery.http")
+log = logging.getLogger("promlab.discovery.http")
 
 
 class HTTPProvider:

@@ -18,12 +18,12 @@ from typing import Any
 import yaml
 
 from promlab.config import FileSDConfig
+from promlab.discovery.group import TargetGroup, groups_from_data
 from promlab.errors import ConfigError
-from promlab.scrape.discovery.group import TargetGroup, groups_from_data
 
 __all__ = ["FileProvider", "read_file_groups"]
 
-log = logging.getLogger("promlab.scrape.discovery.file")
+log = logging.getLogger("promlab.discovery.file")
 
 
 def read_file_groups(path: str) -> list[TargetGroup]:

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 from promlab.config import FileSDConfig, HTTPSDConfig, StaticConfig
-from promlab.scrape.discovery.file import FileProvider
-from promlab.scrape.discovery.group import TargetGroup, groups_from_data
-from promlab.scrape.discovery.http import HTTPProvider
-from promlab.scrape.discovery.static import StaticProvider
+from promlab.discovery.file import FileProvider
+from promlab.discovery.group import TargetGroup, groups_from_data
+from promlab.discovery.http import HTTPProvider
+from promlab.discovery.static import StaticProvider
 
 __all__ = [
     "DiscoveryManager",
@@ -28,7 +28,7 @@ __all__ = [
     "providers_for",
 ]
 
-log = logging.getLogger("promlab.scrape.discovery")
+log = logging.getLogger("promlab.discovery")
 
 Provider = StaticProvider | FileProvider | HTTPProvider
 

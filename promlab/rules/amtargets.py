@@ -1,0 +1,152 @@
+"""Which Alertmanagers the notifier posts to: static configs and service discovery.
+
+Each ``alerting.alertmanagers`` entry yields target groups (``static_configs``,
+``file_sd_configs``, ``http_sd_configs``, as a scrape job does); every target becomes the label
+set ``{__address__, __scheme__, __alerts_path__}`` plus its group's labels, relabelled by the
+entry's ``relabel_configs``, and then the URL ``{__scheme__}://{__address__}{__alerts_path__}``
+(duplicates once), as Prometheus's notifier builds it.
+
+Static-only configs are resolved at once (:func:`alertmanager_targets`). With file or HTTP
+discovery an :class:`AlertmanagerDiscovery` runs the providers on its own event-loop thread and
+calls back with the new target list whenever a provider's groups change (a file edited, an HTTP
+poll answering differently); until the first groups arrive the static targets are used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from promlab.config import AlertingConfig, AlertmanagerConfig
+from promlab.config.relabel import process
+from promlab.discovery import DiscoveryManager, TargetGroup, providers_for
+
+__all__ = ["AlertmanagerDiscovery", "AlertmanagerTarget", "alertmanager_targets", "needs_discovery",
+           "targets_from_groups"]
+
+log = logging.getLogger("promlab.notifier")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertmanagerTarget:
+    """One Alertmanager to post to: its alerts URL and the config entry it came from."""
+
+    url: str
+    config: AlertmanagerConfig
+
+
+def _alerts_path(am: AlertmanagerConfig) -> str:
+    return am.path_prefix.rstrip("/") + f"/api/{am.api_version}/alerts"
+
+
+def targets_from_groups(am: AlertmanagerConfig, groups: Sequence[TargetGroup],
+                        seen: set[str] | None = None) -> list[AlertmanagerTarget]:
+    """The relabelled targets of one Alertmanager entry's groups (URLs in ``seen`` skipped)."""
+    seen = set() if seen is None else seen
+    path = _alerts_path(am)
+    out: list[AlertmanagerTarget] = []
+    for g in groups:
+        for target in g.targets:
+            lbls = {**g.labels, **target, "__scheme__": am.scheme, "__alerts_path__": path}
+            got = process(lbls, am.relabel_configs)
+            if got is None or not got.get("__address__"):
+                continue
+            url = f"{got.get('__scheme__', am.scheme)}://{got['__address__']}" \
+                  f"{got.get('__alerts_path__', path)}"
+            if url not in seen:
+                seen.add(url)
+                out.append(AlertmanagerTarget(url, am))
+    return out
+
+
+def _static_groups(am: AlertmanagerConfig) -> list[TargetGroup]:
+    return [TargetGroup(tuple({"__address__": t} for t in sc.targets), sc.labels.to_dict())
+            for sc in am.static_configs]
+
+
+def alertmanager_targets(alerting: AlertingConfig) -> list[AlertmanagerTarget]:
+    """The Alertmanagers of the ``alerting`` section's static configs, relabelled, deduplicated."""
+    seen: set[str] = set()
+    out: list[AlertmanagerTarget] = []
+    for am in alerting.alertmanagers:
+        out.extend(targets_from_groups(am, _static_groups(am), seen))
+    return out
+
+
+def needs_discovery(alerting: AlertingConfig) -> bool:
+    """Whether any Alertmanager entry uses file or HTTP discovery."""
+    return any(am.file_sd_configs or am.http_sd_configs for am in alerting.alertmanagers)
+
+
+class AlertmanagerDiscovery:
+    """Run the Alertmanager entries' discovery providers on a background event loop.
+
+    ``on_change(targets)`` is called from that loop's thread with the whole target list each
+    time a provider sends new groups. :meth:`stop` ends the providers and the thread.
+    """
+
+    def __init__(self, alerting: AlertingConfig,
+                 on_change: Callable[[list[AlertmanagerTarget]], None]) -> None:
+        self.alerting = alerting
+        self._on_change = on_change
+        self._loop = asyncio.new_event_loop()
+        self._manager: DiscoveryManager | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="promlab-am-discovery", daemon=True)
+        self._thread.start()
+        self._ready.wait(5)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+
+        def start() -> None:
+            self._manager = DiscoveryManager(self._changed)
+            jobs = {str(i): (i, providers_for(am.static_configs, am.file_sd_configs,
+                                               am.http_sd_configs))
+                    for i, am in enumerate(self.alerting.alertmanagers)}
+            self._manager.apply(jobs)
+            self._ready.set()
+
+        self._loop.call_soon(start)
+        try:
+            self._loop.run_forever()
+        finally:
+            pending = asyncio.all_tasks(self._loop)
+            for t in pending:
+                t.cancel()
+            if pending:
+                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self._loop.close()
+
+    def _changed(self, _job: str) -> None:
+        mgr = self._manager
+        if mgr is None:
+            return
+        seen: set[str] = set()
+        targets: list[AlertmanagerTarget] = []
+        for i, am in enumerate(self.alerting.alertmanagers):
+            targets.extend(targets_from_groups(am, mgr.groups(str(i)), seen))
+        try:
+            self._on_change(targets)
+        except Exception:  # the discovery loop must survive its listener
+            log.exception("applying discovered alertmanagers failed")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the providers and the loop thread (idempotent)."""
+        if self._loop.is_closed():
+            return
+
+        def halt() -> None:
+            if self._manager is not None:
+                self._manager.stop()
+            self._loop.stop()
+
+        try:
+            self._loop.call_soon_threadsafe(halt)
+        except RuntimeError:  # already closed
+            return
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
