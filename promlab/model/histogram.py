@@ -34,7 +34,6 @@ is Prometheus's semantic equality, ``str()`` is Prometheus's ``String()``
 
 from __future__ import annotations
 
-import dataclasses
 import decimal
 import functools
 import itertools
@@ -132,12 +131,13 @@ def bucket_lower(schema: int, index: int, custom_values: tuple[float, ...] = ())
 
 def spans_to_indexes(spans: tuple[Span, ...]) -> Iterator[int]:
     """The bucket indexes the spans cover, in order."""
+    out: list[int] = []
     idx = 0
     for k, (offset, length) in enumerate(spans):
         idx = offset if k == 0 else idx + offset
-        for _ in range(length):
-            yield idx
-            idx += 1
+        out.extend(range(idx, idx + length))  # one range per span: no Python step per bucket
+        idx += max(length, 0)
+    return iter(out)
 
 
 def _spans_of(indexes: list[int]) -> tuple[Span, ...]:
@@ -151,6 +151,13 @@ def _spans_of(indexes: list[int]) -> tuple[Span, ...]:
             spans.append([i if not spans else i - prev - 1, 1])
         prev = i
     return tuple((o, n) for o, n in spans)
+
+
+def _is_compact(spans: tuple[Span, ...], counts: tuple[float, ...]) -> bool:
+    """Whether ``spans``/``counts`` are as :func:`from_bucket_map` writes them (no empty bucket
+    or span, no zero-length gap, float counts)."""
+    return (0.0 not in counts and all(n > 0 for _, n in spans)
+            and all(o > 0 for o, _ in spans[1:]) and all(type(c) is float for c in counts))
 
 
 def _check_spans(spans: tuple[Span, ...], n: int, side: str) -> None:
@@ -230,7 +237,11 @@ class FloatHistogram:
         return self
 
     def with_hint(self, hint: CounterResetHint) -> FloatHistogram:
-        return dataclasses.replace(self, counter_reset_hint=hint)
+        if hint is self.counter_reset_hint:
+            return self
+        return FloatHistogram(self.schema, self.zero_threshold, self.zero_count, self.count,
+                              self.sum, self.positive_spans, self.positive_buckets,
+                              self.negative_spans, self.negative_buckets, self.custom_values, hint)
 
     # --- resolution and compaction ---------------------------------------------------------
     def reduce_resolution(self, target_schema: int) -> FloatHistogram:
@@ -255,6 +266,11 @@ class FloatHistogram:
 
     def compact(self) -> FloatHistogram:
         """Drop empty buckets and merge adjacent spans (Prometheus's ``Compact(0)``)."""
+        if _is_compact(self.positive_spans, self.positive_buckets) and \
+                _is_compact(self.negative_spans, self.negative_buckets) and \
+                type(self.count) is float and type(self.zero_count) is float and \
+                type(self.sum) is float and type(self.custom_values) is tuple:
+            return self  # already as from_bucket_map would write it
         return from_bucket_map(
             self.schema, dict(self.buckets(True)), dict(self.buckets(False)), count=self.count,
             sum=self.sum, zero_count=self.zero_count, zero_threshold=self.zero_threshold,
@@ -370,14 +386,15 @@ def from_bucket_map(schema: int, positive: Mapping[int, float], negative: Mappin
     (((0, 2), (1, 1)), (1.0, 2.0, 1.0), 4.0)
     """
     def side(m: Mapping[int, float]) -> tuple[tuple[Span, ...], tuple[float, ...]]:
-        idx = sorted(i for i, c in m.items() if keep_empty or c != 0)
-        return _spans_of(idx), tuple(float(m[i]) for i in idx)
+        idx = sorted(m) if keep_empty else sorted([i for i, c in m.items() if c != 0])
+        return _spans_of(idx), tuple(map(float, map(m.__getitem__, idx)))
 
     ps, pb = side(positive)
     ns, nb = side(negative)
-    total = zero_count + math.fsum(pb) + math.fsum(nb)
+    if count is None:
+        count = zero_count + math.fsum(pb) + math.fsum(nb)
     return FloatHistogram(
         schema=schema, zero_threshold=zero_threshold, zero_count=float(zero_count),
-        count=float(total if count is None else count), sum=float(sum), positive_spans=ps,
+        count=float(count), sum=float(sum), positive_spans=ps,
         positive_buckets=pb, negative_spans=ns, negative_buckets=nb,
         custom_values=tuple(custom_values), counter_reset_hint=counter_reset_hint)

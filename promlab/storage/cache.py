@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -19,7 +20,7 @@ import numpy.typing as npt
 from promlab.model import Labels
 from promlab.storage.postings import LabelIndex
 
-__all__ = ["DEFAULT_CACHE_BYTES", "DecodedCache", "MetricColumns", "window"]
+__all__ = ["DEFAULT_CACHE_BYTES", "CacheEntry", "DecodedCache", "MetricColumns", "window"]
 
 #: Default budget: 1 GiB, or a quarter of physical memory when that is smaller.
 DEFAULT_CACHE_BYTES = 1 << 30
@@ -34,6 +35,13 @@ def default_cache_bytes() -> int:
     except (ValueError, OSError, AttributeError):
         return DEFAULT_CACHE_BYTES
     return int(min(DEFAULT_CACHE_BYTES, ram // 4))
+
+
+class CacheEntry(Protocol):
+    """What the cache holds: immutable decoded data that knows its size in bytes."""
+
+    @property
+    def nbytes(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +99,16 @@ def _lower_bound(ts: npt.NDArray[np.int64], lo: npt.NDArray[np.int64], hi: npt.N
 
 
 class DecodedCache:
-    """Thread-safe LRU of :class:`MetricColumns` bounded by ``max_bytes`` (0 disables it)."""
+    """Thread-safe LRU of :class:`MetricColumns` bounded by ``max_bytes`` (0 disables it).
+
+    :meth:`get_entry`/:meth:`put_entry` hold any other :class:`CacheEntry` (the native
+    histogram files' decoded samples) under the same budget; their keys must not collide with
+    blocks' (``key[0]`` is what :meth:`evict_block` matches).
+    """
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = int(max_bytes)
-        self._entries: OrderedDict[tuple[str, ...], MetricColumns] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, ...], CacheEntry] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
@@ -109,6 +122,10 @@ class DecodedCache:
         return len(self._entries)
 
     def get(self, key: tuple[str, ...]) -> MetricColumns | None:
+        entry = self.get_entry(key)
+        return entry if isinstance(entry, MetricColumns) else None
+
+    def get_entry(self, key: tuple[str, ...]) -> CacheEntry | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -119,6 +136,9 @@ class DecodedCache:
             return entry
 
     def put(self, key: tuple[str, ...], entry: MetricColumns) -> None:
+        self.put_entry(key, entry)
+
+    def put_entry(self, key: tuple[str, ...], entry: CacheEntry) -> None:
         size = entry.nbytes
         if size > self.max_bytes:
             return

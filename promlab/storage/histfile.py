@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -35,7 +37,7 @@ import pyarrow.compute as pc
 from promlab.model import Labels, Matcher
 from promlab.model.histogram import CounterResetHint, FloatHistogram, Histogram, spans_to_indexes
 
-__all__ = ["LAYOUT", "LAYOUT_KEY", "read_items", "write_table"]
+__all__ = ["LAYOUT", "LAYOUT_KEY", "HistogramColumns", "read_columns", "read_items", "write_table"]
 
 LAYOUT = 2
 LAYOUT_KEY = b"promlab.histogram_layout"
@@ -297,3 +299,183 @@ def read_items(path: str, mint: int, maxt: int, matchers: Sequence[Matcher] | No
         raise ValueError(f"{path}: unknown histogram layout {meta[LAYOUT_KEY].decode(errors='replace')}")
     # Layout 2: bucket deltas chain across the rows of a series, so the whole file is read.
     return _read_v2(pq.read_table(path, page_checksum_verification=True), mint, maxt, matchers)
+
+
+# --- decoded columns (what queries read, cached) -----------------------------------------------
+@dataclass(frozen=True, slots=True)
+class HistogramColumns:
+    """A file's samples of one metric (or all) in float form, series sorted by labels (CSR).
+
+    Series ``i`` (``labels[i]``) has the samples ``ts[offsets[i]:offsets[i+1]]`` (increasing)
+    with histograms ``hists[...]`` (:class:`FloatHistogram`, absolute counts). Immutable: the
+    store's decoded cache keeps it between queries.
+    """
+
+    labels: list[Labels]
+    offsets: npt.NDArray[np.int64]
+    ts: npt.NDArray[np.int64]
+    hists: npt.NDArray[np.object_]
+    buckets: int  # bucket counts held (for nbytes)
+
+    @property
+    def nbytes(self) -> int:
+        # A FloatHistogram is ~170 bytes of slots, its tuples ~60 + 8/bucket and a float object
+        # 24 per bucket (spans and empty tuples are shared between samples).
+        return int(self.ts.nbytes + self.offsets.nbytes + 260 * self.ts.shape[0]
+                   + 32 * self.buckets + 200 * len(self.labels))
+
+
+def _empty_columns() -> HistogramColumns:
+    return HistogramColumns([], np.zeros(1, np.int64), np.zeros(0, np.int64),
+                            np.empty(0, np.object_), 0)
+
+
+def columns_from_items(items: Sequence[Item]) -> HistogramColumns:
+    """:class:`HistogramColumns` of ``items`` (last one wins at equal series and time)."""
+    acc: dict[Labels, dict[int, FloatHistogram]] = {}
+    for ls, t, h in items:
+        acc.setdefault(ls, {})[t] = h.to_float()
+    labels = sorted(acc)
+    lengths = [len(acc[ls]) for ls in labels]
+    offsets = np.zeros(len(labels) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    ts: list[int] = []
+    hs: list[FloatHistogram] = []
+    for ls in labels:
+        keys = sorted(acc[ls])
+        ts.extend(keys)
+        hs.extend(acc[ls][k] for k in keys)
+    objs: npt.NDArray[np.object_] = np.empty(len(hs), np.object_)
+    objs[:] = hs
+    n = sum(len(h.positive_buckets) + len(h.negative_buckets) for h in hs)
+    return HistogramColumns(labels, offsets, np.array(ts, np.int64), objs, n)
+
+
+def _ints(t: pa.Table, name: str) -> npt.NDArray[np.int64]:
+    return pc.fill_null(t.column(name), 0).to_numpy().astype(np.int64)  # type: ignore[no-any-return]
+
+
+def _floats(t: pa.Table, name: str) -> npt.NDArray[np.float64]:
+    return pc.fill_null(t.column(name), 0.0).to_numpy().astype(np.float64)  # type: ignore[no-any-return]
+
+
+def _flat(col: Any) -> tuple[npt.NDArray[np.int64], Any]:
+    """``(length per row, flattened values)`` of a list column (null rows: length 0)."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False)
+    return lengths.astype(np.int64), pc.list_flatten(arr)
+
+
+def _row_tuples(values: list[Any], lengths: npt.NDArray[np.int64],
+                intern: dict[tuple[Any, ...], tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``values`` cut into one tuple per row (equal tuples shared through ``intern``)."""
+    ends = np.cumsum(lengths).tolist()
+    out: list[tuple[Any, ...]] = []
+    a = 0
+    for b in ends:
+        tup = tuple(values[a:b])
+        out.append(intern.setdefault(tup, tup))
+        a = b
+    return out
+
+
+def _spans_per_row(index: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64],
+                   intern: dict[tuple[Any, ...], tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The spans of each row's bucket index list, found for all rows at once."""
+    n = index.shape[0]
+    row_of = np.repeat(np.arange(lengths.shape[0]), lengths)
+    first = np.ones(n, bool)
+    first[1:] = row_of[1:] != row_of[:-1]
+    starts = first.copy()
+    starts[1:] |= index[1:] != index[:-1] + 1
+    pos = np.flatnonzero(starts)
+    span_len = np.diff(np.append(pos, n))
+    # A row's first span starts at its index; later ones after the gap from the previous span.
+    gap_from = np.where(first[pos], 0, index[np.maximum(pos - 1, 0)] + 1)
+    pairs = list(zip((index[pos] - gap_from).tolist(), span_len.tolist(), strict=True))
+    return _row_tuples(pairs, np.bincount(row_of[pos], minlength=lengths.shape[0]), intern)
+
+
+def _decode_v2(t: pa.Table) -> HistogramColumns:
+    """Every row of a layout-2 table as float histograms (integer rows through the running sums
+    of their bucket deltas; nothing converted to the integer form and back)."""
+    labels_col = t.column("labels").combine_chunks()
+    if isinstance(labels_col, pa.DictionaryArray):
+        codes = labels_col.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        texts = labels_col.dictionary.to_pylist()
+    else:
+        uniq = pc.unique(labels_col)
+        codes = pc.index_in(labels_col, uniq).to_numpy(zero_copy_only=False).astype(np.int64)
+        texts = uniq.to_pylist()
+    if codes.shape[0] == 0:
+        return _empty_columns()
+    lsets = [Labels(json.loads(text)) for text in texts]
+    ts = t.column("timestamp_ms").to_numpy().astype(np.int64)
+    intern: dict[tuple[Any, ...], tuple[Any, ...]] = {(): ()}
+    sides = []
+    n_buckets = 0
+    for side in ("positive", "negative"):
+        idx_len, idx_flat = _flat(t.column(f"{side}_index"))
+        index = idx_flat.to_numpy(zero_copy_only=False).astype(np.int64)
+        d_col = t.column(f"{side}_delta").combine_chunks()
+        has = np.asarray(d_col.is_valid())
+        d_len, d_flat = _flat(d_col)
+        el_int = np.repeat(has, idx_len)
+        values = np.empty(index.shape[0], np.float64)
+        values[el_int] = _running_sums(np.repeat(codes, d_len), index[el_int],
+                                       d_flat.to_numpy(zero_copy_only=False).astype(np.int64))
+        _, f_flat = _flat(t.column(f"{side}_float_count"))
+        values[~el_int] = f_flat.to_numpy(zero_copy_only=False).astype(np.float64)
+        n_buckets += index.shape[0]
+        sides.append((_spans_per_row(index, idx_len, intern),
+                      _row_tuples(values.tolist(), idx_len, intern)))
+    int_row = np.asarray(t.column("count").combine_chunks().is_valid())
+    count = np.where(int_row, _ints(t, "count"), _floats(t, "float_count")).tolist()
+    zero = np.where(int_row, _ints(t, "zero_count"), _floats(t, "float_zero_count")).tolist()
+    cv_len, cv_flat = _flat(t.column("custom_values"))
+    cvs = _row_tuples(cv_flat.to_pylist(), cv_len, intern)
+    hints = {int(m): m for m in CounterResetHint}
+    hint = [hints[h] for h in t.column("counter_reset_hint").to_numpy().tolist()]
+    schema = t.column("schema").to_numpy().tolist()
+    zt = t.column("zero_threshold").to_numpy().tolist()
+    sums = t.column("sum").to_numpy().tolist()
+    (pspans, pbs), (nspans, nbs) = sides
+    hs = [FloatHistogram(schema=schema[r], zero_threshold=zt[r], zero_count=zero[r],
+                         count=count[r], sum=sums[r], positive_spans=pspans[r],
+                         positive_buckets=pbs[r], negative_spans=nspans[r],
+                         negative_buckets=nbs[r], custom_values=cvs[r],
+                         counter_reset_hint=hint[r])
+          for r in range(codes.shape[0])]
+    # Rows are sorted by series then time within a file; series are ordered by labels here.
+    used = sorted(set(codes.tolist()), key=lambda c: lsets[c])
+    rank_of = np.full(len(lsets), -1, np.int64)
+    rank_of[used] = np.arange(len(used))
+    row_rank = rank_of[codes]
+    order = np.lexsort((ts, row_rank))
+    objs: npt.NDArray[np.object_] = np.empty(len(hs), np.object_)
+    objs[:] = hs
+    offsets = np.zeros(len(used) + 1, np.int64)
+    np.cumsum(np.bincount(row_rank, minlength=len(used)), out=offsets[1:])
+    labels = [lsets[c] for c in used]
+    return HistogramColumns(labels, offsets, ts[order], objs[order], n_buckets)
+
+
+def read_columns(source: Any, metric: str | None) -> HistogramColumns:
+    """The samples of metric ``metric`` (every metric if None) in a histogram file (a path or an
+    Arrow input file) of either layout, as :class:`HistogramColumns`."""
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(source, page_checksum_verification=True)
+    meta = pf.schema_arrow.metadata or {}
+    filters = None if metric is None else [("metric", "=", metric)]
+    if meta.get(LAYOUT_KEY) is None:
+        t = pq.read_table(source, filters=None, page_checksum_verification=True)
+        items = _read_v1(t, None)
+        if metric is not None:
+            items = [it for it in items if it[0].get("__name__", "") == metric]
+        return columns_from_items(items)
+    if int(meta[LAYOUT_KEY]) != LAYOUT:
+        raise ValueError(f"unknown histogram layout {meta[LAYOUT_KEY].decode(errors='replace')}")
+    # Layout 2: a series' bucket deltas chain over its rows only, so filtering whole metrics
+    # (a series belongs to one) keeps every chain intact.
+    return _decode_v2(pq.read_table(source, filters=filters, page_checksum_verification=True))

@@ -32,7 +32,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from promlab.errors import StorageError
-from promlab.model import Labels, Matcher
+from promlab.model import Labels, Matcher, MatchType
 from promlab.model.histogram import (
     CounterResetHint,
     FloatHistogram,
@@ -40,6 +40,7 @@ from promlab.model.histogram import (
 )
 from promlab.storage import histcheck as _hc
 from promlab.storage import histfile as _hf
+from promlab.storage.cache import DecodedCache
 from promlab.storage.interface import (
     HISTOGRAM_PLACEHOLDER,
     Querier,
@@ -65,6 +66,8 @@ log = logging.getLogger("promlab.storage")
 
 AnyHist = Histogram | FloatHistogram
 Item = tuple[Labels, int, AnyHist]
+#: The decoded cache's keys of histogram files start with this (then the file's path).
+CACHE_PREFIX = "histograms:"
 HistColumns = dict[Labels, tuple[npt.NDArray[np.int64], npt.NDArray[np.object_]]]
 
 
@@ -230,29 +233,97 @@ def _read_items(path: str, mint: int, maxt: int,
     return _hf.read_items(path, mint, maxt, matchers)
 
 
-def read_files(directory: str, matchers: Sequence[Matcher], mint: int, maxt: int) -> HistColumns:
-    """The files' samples of series matching ``matchers`` in ``[mint, maxt]`` (float form)."""
-    acc: dict[Labels, dict[int, FloatHistogram]] = {}
+def _metric_of(matchers: Sequence[Matcher]) -> str | None:
+    for m in matchers:
+        if m.name == "__name__" and m.type is MatchType.EQUAL:
+            return m.value
+    return None
+
+
+def _file_columns(path: str, metric: str | None,
+                  cache: DecodedCache | None) -> _hf.HistogramColumns:
+    """A file's decoded samples of ``metric`` (all metrics if None), from ``cache`` when there.
+
+    Files are immutable under their name (a compaction writes a new one), so entries never go
+    stale; the store evicts them when it deletes the file.
+    """
+    key = (CACHE_PREFIX + path, "" if metric is None else "=" + metric)
+    hit = cache.get_entry(key) if cache is not None else None
+    if isinstance(hit, _hf.HistogramColumns):
+        return hit
+    _hc.check_on_read(path)
+    cols = _hf.read_columns(path, metric)
+    if cache is not None:
+        cache.put_entry(key, cols)
+    return cols
+
+
+def _select(cols: _hf.HistogramColumns, matchers: Sequence[Matcher], mint: int,
+            maxt: int) -> HistColumns:
+    """The series of ``cols`` matching ``matchers``, cut to ``[mint, maxt]``."""
+    out: HistColumns = {}
+    off = cols.offsets.tolist()
+    for i, ls in enumerate(cols.labels):
+        if not all(m.matches(ls.get(m.name, "")) for m in matchers):
+            continue
+        a, b = off[i], off[i + 1]
+        ts = cols.ts[a:b]
+        lo = a + int(np.searchsorted(ts, mint, "left"))
+        hi = a + int(np.searchsorted(ts, maxt, "right"))
+        if hi > lo:
+            out[ls] = (cols.ts[lo:hi], cols.hists[lo:hi])
+    return out
+
+
+def read_files(directory: str, matchers: Sequence[Matcher], mint: int, maxt: int, *,
+               cache: DecodedCache | None = None) -> HistColumns:
+    """The files' samples of series matching ``matchers`` in ``[mint, maxt]`` (float form).
+
+    With ``cache`` (the store's decoded cache), each file is decoded once per metric name and
+    later queries slice the decoded columns instead of reading the file again.
+    """
+    metric = _metric_of(matchers)
+    parts: list[HistColumns] = []
     for fmin, fmax, _, path in list_files(directory):
         if fmax < mint or fmin > maxt:
             continue
         try:
-            items = _read_items(path, mint, maxt, matchers)
+            cols = _file_columns(path, metric, cache)
         except (StorageError, OSError, ValueError, pa.ArrowException) as exc:  # see tsdb verify/repair
             log.warning("damaged histogram file skipped: %s", exc)
             continue
-        for ls, ts, h in items:
-            acc.setdefault(ls, {})[ts] = h.to_float()
+        got = _select(cols, matchers, mint, maxt)
+        if got:
+            parts.append(got)
+    if len(parts) == 1:
+        return parts[0]
     out: HistColumns = {}
-    for ls, s in acc.items():
-        keys = sorted(s)
-        out[ls] = (np.array(keys, np.int64), _objects([s[t] for t in keys]))
+    for part in parts:  # oldest file first: a later file wins at equal timestamps
+        for ls, (ts, objs) in part.items():
+            if ls in out:
+                out[ls] = _merge_two(out[ls], (ts, objs))
+            else:
+                out[ls] = (ts, objs)
     return out
 
 
-def compact_files(directory: str, window_ms: int, before_ms: int | None, seq: int) -> int:
+def _merge_two(old: tuple[npt.NDArray[np.int64], npt.NDArray[np.object_]],
+               new: tuple[npt.NDArray[np.int64], npt.NDArray[np.object_]],
+               ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.object_]]:
+    """Two sample runs of a series merged by time; ``new`` wins at equal timestamps."""
+    ts = np.concatenate([new[0], old[0]])
+    objs = np.concatenate([new[1], old[1]])
+    order = np.argsort(ts, kind="stable")
+    ts, objs = ts[order], objs[order]
+    keep = np.ones(ts.shape[0], bool)
+    keep[1:] = ts[1:] != ts[:-1]  # the first of equal timestamps is new's (stable sort)
+    return ts[keep], objs[keep]
+
+
+def compact_files(directory: str, window_ms: int, before_ms: int | None, seq: int, *,
+                  cache: DecodedCache | None = None) -> int:
     """Merge the files of each ``window_ms`` window entirely before ``before_ms``; returns how
-    many files were merged away."""
+    many files were merged away (and evicted from ``cache``)."""
     groups: dict[int, list[tuple[int, int, int, str]]] = {}
     for f in list_files(directory):
         if before_ms is not None and f[1] >= before_ms:
@@ -275,16 +346,22 @@ def compact_files(directory: str, window_ms: int, before_ms: int | None, seq: in
         seq += 1
         for *_, path in files:
             _hc.remove_file(path)
+            if cache is not None:
+                cache.evict_block(CACHE_PREFIX + path)
         merged += len(files)
     return merged
 
 
-def drop_before(directory: str, min_keep_ms: int) -> list[str]:
-    """Delete files whose samples are all older than ``min_keep_ms`` (retention)."""
+def drop_before(directory: str, min_keep_ms: int, *,
+                cache: DecodedCache | None = None) -> list[str]:
+    """Delete files whose samples are all older than ``min_keep_ms`` (retention; evicted from
+    ``cache``)."""
     gone = []
     for _, fmax, _, path in list_files(directory):
         if fmax < min_keep_ms:
             _hc.remove_file(path)
+            if cache is not None:
+                cache.evict_block(CACHE_PREFIX + path)
             gone.append(path)
     return gone
 
@@ -332,15 +409,16 @@ class HistogramQuerier:
     """A float querier plus the store's histogram head snapshot and files."""
 
     def __init__(self, inner: Querier, head: HistogramHead, directory: str, mint_ms: int,
-                 maxt_ms: int) -> None:
+                 maxt_ms: int, *, cache: DecodedCache | None = None) -> None:
         self._inner = inner
         self._head = head
         self._dir = directory
+        self._cache = cache
         self.mint_ms, self.maxt_ms = mint_ms, maxt_ms
 
     def _hists(self, matchers: Sequence[Matcher], hints: SelectHints | None) -> HistColumns:
         mint, maxt = clamp_range(self.mint_ms, self.maxt_ms, hints)
-        out = read_files(self._dir, matchers, mint, maxt)
+        out = read_files(self._dir, matchers, mint, maxt, cache=self._cache)
         for ls, (ts, objs) in self._head.select(matchers, mint, maxt).items():
             if ls in out:
                 merged = dict(zip(out[ls][0].tolist(), out[ls][1], strict=True))

@@ -354,7 +354,8 @@ class ParquetStore:
         q = ParquetQuerier(int(mint_ms), int(maxt_ms), view, blocks, self.cache,
                            warnings=[f"damaged block skipped: {r}" for r in self._bad_blocks.values()])
         if _hist.has_any(self._hhead, self.hist_dir):
-            return HistogramQuerier(q, self._hhead, self.hist_dir, int(mint_ms), int(maxt_ms))
+            return HistogramQuerier(q, self._hhead, self.hist_dir, int(mint_ms), int(maxt_ms),
+                                    cache=self.cache)
         return q
 
     def _commit_histograms(self, items: list[_hist.Item], stats: AppendStats) -> None:
@@ -537,7 +538,7 @@ class ParquetStore:
     def _compact(self) -> list[str]:
         merged = _compact.compact(self, self.blocks(), head_mint=self._head.mint)
         self._seq += _hist.compact_files(self.hist_dir, self.max_block_duration_ms,
-                                         self._hhead.mint, self._seq)
+                                         self._hhead.mint, self._seq, cache=self.cache)
         return merged
 
     def apply_retention(self) -> list[str]:
@@ -549,7 +550,8 @@ class ParquetStore:
     def _apply_retention(self) -> list[str]:
         deleted = _compact.apply_retention(self, self.blocks(), head_maxt=self._head.maxt)
         if self.retention_time_ms is not None and self._head.maxt is not None:
-            _hist.drop_before(self.hist_dir, self._head.maxt - self.retention_time_ms)
+            _hist.drop_before(self.hist_dir, self._head.maxt - self.retention_time_ms,
+                              cache=self.cache)
         return deleted
 
     def stats(self) -> dict[str, Any]:

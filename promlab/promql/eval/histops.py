@@ -59,6 +59,8 @@ class Combine:
 
 def _side(h: FloatHistogram, positive: bool, schema: int) -> dict[int, float]:
     delta = h.schema - schema
+    if delta <= 0:  # the same schema: only the map (0.0 + c: -0.0 counts added as below)
+        return {i: 0.0 + c for i, c in h.buckets(positive)}
     out: dict[int, float] = {}
     for i, c in h.buckets(positive):
         k = ((i - 1) >> delta) + 1 if delta > 0 else i
@@ -432,8 +434,18 @@ class KahanSum:
 
     @staticmethod
     def _add_side(m: dict[int, float], cm: dict[int, float], other: dict[int, float]) -> None:
-        for i, c in other.items():
-            m[i], cm[i] = _kinc(c, m.get(i, 0.0), cm.get(i, 0.0))
+        # kahan_inc inlined: this loop runs once per bucket of every summed histogram.
+        isinf = math.isinf
+        for i, inc in other.items():
+            s = m.get(i, 0.0)
+            c = cm.get(i, 0.0)
+            t = s + inc
+            if isinf(t):
+                m[i], cm[i] = t, 0.0
+            elif abs(s) >= abs(inc):
+                m[i], cm[i] = t, c + ((s - t) + inc)
+            else:
+                m[i], cm[i] = t, c + ((inc - t) + s)
 
     def _snapshot(self) -> FloatHistogram:
         return from_bucket_map(self.schema, self.pos, self.neg, count=self.count, sum=self.sum,
