@@ -78,9 +78,9 @@ class Batch:
         default_factory=list)
     #: Native histogram samples, ``(series, index, ts_ms, histograms)`` parts (see scrape.native).
     histograms: list[HistogramPart] = field(default_factory=list)
-    #: Exemplars, ``(series, exemplar labels, value, ts_ms)`` (the writer stores them after the
-    #: samples; see promlab.storage.exemplars).
-    exemplars: list[tuple[Labels, Labels, float, int]] = field(default_factory=list)
+    #: Exemplars, ``(series, exemplar labels, value, ts_ms, has_timestamp)`` (the writer stores
+    #: them after the samples; see promlab.storage.exemplars).
+    exemplars: list[tuple[Labels, Labels, float, int, bool]] = field(default_factory=list)
 
     def add(self, series: list[Labels], index: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
             values: npt.NDArray[np.float64]) -> None:
@@ -378,8 +378,9 @@ class ScrapeLoop:
         for ex in page.exemplars:
             final = int(ref_map[int(page.refs[ex.index])])
             if final >= 0:
+                has_ts = ex.timestamp_ms is not None
                 batch.exemplars.append((series[final], ex.labels, ex.value,
-                                        ts_ms if ex.timestamp_ms is None else ex.timestamp_ms))
+                                        ex.timestamp_ms if has_ts else ts_ms, has_ts))
 
     def _reset_cache(self) -> None:
         """Forget the parser's and the cache's series when they hold far more than a page (a

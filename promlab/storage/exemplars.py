@@ -2,8 +2,9 @@
 
 :class:`ExemplarStore` is a fixed-size circular buffer over all series, as Prometheus's: when it
 is full the oldest exemplar is overwritten. Per series, an exemplar equal to the newest one
-stored (labels, value, timestamp) is a duplicate and ignored; one not newer than it is out of
-order and refused. Nothing is persisted (Prometheus also replays them from its WAL; promlab's
+stored (labels, value, and timestamp when either came with one) is a duplicate and ignored; one
+not newer than it is out of order and refused. So an exemplar a target exposes without a
+timestamp is stored once, at the first scrape that saw it, until it changes (as in Prometheus). Nothing is persisted (Prometheus also replays them from its WAL; promlab's
 exemplars live as long as the process).
 
 promlab keeps exemplar storage on by default with Prometheus's default size
@@ -35,6 +36,8 @@ class StoredExemplar:
     labels: Labels
     value: float
     timestamp_ms: int
+    #: whether the exemplar came with its own timestamp (else it has the scrape's)
+    has_timestamp: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,16 +84,18 @@ class ExemplarStore:
             self._buf = deque(keep, maxlen=max(max_exemplars, 0))
             self._newest = {s: e for s, e in self._buf}
 
-    def append(self, series: Labels, labels: Labels, value: float, timestamp_ms: int) -> str:
+    def append(self, series: Labels, labels: Labels, value: float, timestamp_ms: int,
+               has_timestamp: bool = True) -> str:
         """Store one exemplar of ``series``; returns ``"added"``, ``"duplicate"``,
         ``"out of order"`` or ``"disabled"`` (size 0)."""
-        ex = StoredExemplar(labels, float(value), int(timestamp_ms))
+        ex = StoredExemplar(labels, float(value), int(timestamp_ms), has_timestamp)
         with self._lock:
             if not self._buf.maxlen:
                 return "disabled"
             last = self._newest.get(series)
             if last is not None:
-                if last.labels == ex.labels and last.timestamp_ms == ex.timestamp_ms and (
+                same_ts = last.timestamp_ms == ex.timestamp_ms or not (last.has_timestamp or has_timestamp)
+                if last.labels == ex.labels and same_ts and (
                         last.value == ex.value or (last.value != last.value and ex.value != ex.value)):
                     return "duplicate"
                 if ex.timestamp_ms <= last.timestamp_ms:
@@ -103,8 +108,8 @@ class ExemplarStore:
             self._newest[series] = ex
             return "added"
 
-    def append_many(self, items: Sequence[tuple[Labels, Labels, float, int]]) -> int:
-        """Append ``(series, labels, value, ts_ms)`` items; returns how many were added."""
+    def append_many(self, items: Sequence[tuple[Labels, Labels, float, int, bool]]) -> int:
+        """Append ``(series, labels, value, ts_ms, has_timestamp)`` items; returns how many were added."""
         return sum(self.append(*it) == "added" for it in items)
 
     def select(self, start_ms: int, end_ms: int, matcher_sets: Sequence[Sequence[Matcher]]
