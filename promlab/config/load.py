@@ -3,7 +3,7 @@
 Defaults and checks follow Prometheus's config loader (``promtool check config`` accepts what
 this accepts). Every problem raises :class:`~promlab.errors.ConfigError` with the file and the
 key path (``scrape_configs[0].relabel_configs[1].action``). Keys Prometheus knows but promlab
-does not act on (``oauth2``, ``sigv4``, other service discoveries, ``storage``, ...) are accepted
+does not act on (``oauth2``, ``sigv4``, other service discoveries, ``storage.tsdb``, ...) are accepted
 and logged. Relative file names, ``rule_files`` globs included, are resolved against the config
 file's directory, as Prometheus does.
 """
@@ -238,8 +238,8 @@ def parse(data: Any, *, file: str | None = None) -> Config:
     """Build a :class:`Config` from YAML data (the loaded mapping); ``file`` anchors relative paths."""
     base = str(Path(file).resolve().parent) if file else None
     r = Reader(file, base)
-    d = r.mapping(data, "", {"global", "scrape_configs", "rule_files", "alerting", "remote_write", "remote_read"},
-                  {"storage", "tracing", "otlp", "runtime"})
+    d = r.mapping(data, "", {"global", "scrape_configs", "rule_files", "alerting", "remote_write", "remote_read",
+                             "storage"}, {"tracing", "otlp", "runtime"})
     g = _global(r, d.get("global"))
     rule_files = []
     for i, rf in enumerate(r.seq(d.get("rule_files"), "rule_files")):
@@ -261,7 +261,8 @@ def parse(data: Any, *, file: str | None = None) -> Config:
 
 
 def _max_exemplars(r: Reader, storage: Any) -> int:
-    """``storage.exemplars.max_exemplars`` (the rest of ``storage`` is not acted on)."""
+    """``storage.exemplars.max_exemplars`` (the rest of ``storage``, ``tsdb``, is accepted and
+    not acted on)."""
     ex = storage.get("exemplars") if isinstance(storage, dict) else None
     if not isinstance(ex, dict) or ex.get("max_exemplars") is None:
         return 100_000

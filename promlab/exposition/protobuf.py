@@ -27,7 +27,7 @@ import numpy as np
 
 from promlab.errors import ExpositionError
 from promlab.exposition.nhcb import nhcb_from_cumulative
-from promlab.exposition.page import NO_TIMESTAMP, MetricMetadata, Page
+from promlab.exposition.page import NO_TIMESTAMP, Exemplar, MetricMetadata, Page
 from promlab.exposition.proto import metrics_pb2 as pb
 from promlab.model import Labels
 from promlab.model.histogram import (
@@ -81,6 +81,8 @@ class ParsedScrape:
     histograms: list[HistSample] = field(default_factory=list)
     #: family name -> (type name, help, unit)
     metadata: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    #: (on a histogram row?, index into ``floats`` or ``histograms``, labels, value, ts_ms or None)
+    exemplars: list[tuple[bool, int, Labels, float, int | None]] = field(default_factory=list)
 
 
 def is_protobuf(content_type: str | None) -> bool:
@@ -200,6 +202,11 @@ def _classic_nhcb(h: pb.Histogram, gauge: bool) -> FloatHistogram | Histogram:
     return nhcb_from_cumulative(bounds, cums, inf, total, h.sample_sum, gauge=gauge, integer=not floats)
 
 
+def _exemplar(ex: pb.Exemplar) -> tuple[Labels, float, int | None]:
+    ts = ex.timestamp.seconds * 1000 + ex.timestamp.nanos // 1_000_000 if ex.HasField("timestamp") else None
+    return Labels({lp.name: lp.value for lp in ex.label}), ex.value, ts
+
+
 def parse_protobuf(body: bytes, opts: ProtobufOptions | None = None) -> ParsedScrape:
     """Float and histogram samples of a delimited protobuf body (timestamps None: scrape time)."""
     opts = opts or ProtobufOptions()
@@ -219,6 +226,8 @@ def parse_protobuf(body: bytes, opts: ProtobufOptions | None = None) -> ParsedSc
                 out.floats.append((Labels({**base, **(extra or {}), "__name__": metric}), ts, value))
 
             if mf.type == pb.COUNTER:
+                if m.counter.HasField("exemplar"):
+                    out.exemplars.append((False, len(out.floats), *_exemplar(m.counter.exemplar)))
                 add(name, m.counter.value)
             elif mf.type == pb.GAUGE:
                 add(name, m.gauge.value)
@@ -245,11 +254,16 @@ def parse_protobuf(body: bytes, opts: ProtobufOptions | None = None) -> ParsedSc
                         nh.validate()
                     except HistogramError as exc:
                         raise ExpositionError(f"{name}: invalid native histogram: {exc}") from exc
+                    # its exemplars: the exemplars field, else those of the classic buckets
+                    exs = list(h.exemplars) or [b.exemplar for b in h.bucket if b.HasField("exemplar")]
+                    out.exemplars.extend((True, len(out.histograms), *_exemplar(e)) for e in exs)
                     out.histograms.append((Labels({**base, "__name__": name}), ts, nh))
                     keep_classic = opts.always_scrape_classic_histograms and any(
                         not math.isinf(b.upper_bound) for b in h.bucket)
                 else:
                     if opts.convert_classic_histograms_to_nhcb:
+                        out.exemplars.extend((True, len(out.histograms), *_exemplar(b.exemplar))
+                                             for b in h.bucket if b.HasField("exemplar"))
                         out.histograms.append((Labels({**base, "__name__": name}), ts,
                                                _classic_nhcb(h, gauge)))
                     keep_classic = not opts.convert_classic_histograms_to_nhcb or \
@@ -260,6 +274,8 @@ def parse_protobuf(body: bytes, opts: ProtobufOptions | None = None) -> ParsedSc
                     for b in h.bucket:
                         cum = (b.cumulative_count_float if b.HasField("cumulative_count_float")
                                else float(b.cumulative_count))
+                        if b.HasField("exemplar") and not native:
+                            out.exemplars.append((False, len(out.floats), *_exemplar(b.exemplar)))
                         add(name + "_bucket", cum, {"le": format_float_g(b.upper_bound)})
                         inf = inf or math.isinf(b.upper_bound)
                     if not inf:
@@ -337,5 +353,7 @@ class ProtobufParser:
             hists.setdefault(ref, h)
         meta = {name: MetricMetadata(name, _TYPE_NAMES.get(t, t), help_, unit)
                 for name, (t, help_, unit) in parsed.metadata.items()}
+        nf = len(floats)
+        exemplars = [Exemplar(nf + i if on_hist else i, ls, v, t) for on_hist, i, ls, v, t in parsed.exemplars]
         return HistogramPage(refs=refs, values=values, timestamps_ms=ts, series=self.series, metadata=meta,
-                             empty_labels=empty, histograms=hists)
+                             exemplars=exemplars, empty_labels=empty, histograms=hists)
