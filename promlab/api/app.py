@@ -122,7 +122,8 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
     }
     status = StatusAPI(session, metrics, flags=all_flags, started_ms=started)
     routes: list[BaseRoute] = []
-    routes += QueryAPI(session, metrics).routes()
+    query_api = QueryAPI(session, metrics)
+    routes += query_api.routes()
     routes += status.routes()
     routes += federate_routes(session, metrics)
     routes += _management_routes(session, metrics, status, enable_lifecycle=enable_lifecycle,
@@ -130,7 +131,7 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
     routes += _admin_routes(enable_admin_api)
     # Route modules with background work (the push endpoint's re-append loop) register how to
     # stop it here; the server calls them on stop (``app.state.closers``).
-    closers: list[Callable[[], None]] = []
+    closers: list[Callable[[], None]] = [query_api.close]
     routes += _extra_routes(session, {"metrics": metrics, "closers": closers, **route_options})
     middleware = [Middleware(Guard, web_config=web_config, bearer_token=bearer_token,
                              max_body_bytes=max_body_bytes)]

@@ -152,6 +152,35 @@ def _text_matrix(texts: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
     return mat.reshape(len(texts), width), lens
 
 
+def _windows(u8: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
+    """Rows of ``width`` bytes of ``u8`` from each of ``starts`` (past the end: zeros)."""
+    padded = np.concatenate([u8, np.zeros(width, np.uint8)])
+    view = np.lib.stride_tricks.as_strided(padded, (padded.shape[0] - width + 1, width),
+                                           (1, 1), writeable=False)
+    rows: np.ndarray = view[starts]
+    return rows
+
+
+def _step_prefixes(steps_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``[<step time>,"`` of every step (:func:`format_timestamp`), as rows of a ``uint8``
+    matrix and their lengths, written with numpy (one text per step, shared by all series).
+    """
+    n = int(steps_ms.shape[0])
+    if not n or int(np.abs(steps_ms).max()) > 2**53:  # float64 seconds no longer exact
+        return _text_matrix([b"[" + _ts_text(ms).encode() + b',"' for ms in steps_ms.tolist()])
+    # orjson writes ms / 1000 as repr does (and "1.0" for whole seconds, trimmed as values
+    # are); seconds are never below 1e-3 nor reach 1e16, where repr would use an exponent.
+    u8, starts, lens = _value_tokens(steps_ms / 1000)
+    width = int(lens.max()) + 3
+    mat = np.zeros((n, width), np.uint8)
+    mat[:, 0] = ord("[")
+    mat[:, 1:width - 2] = _windows(u8, starts, width - 3)
+    rows = np.arange(n)
+    mat[rows, lens + 1] = ord(",")
+    mat[rows, lens + 2] = ord('"')
+    return mat, lens + 3
+
+
 def _value_tokens(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """orjson's array text of ``values``: its bytes, where each value starts and the length of
     the value as the API writes it (``1`` for orjson's ``1.0``).
@@ -190,8 +219,7 @@ def _point_texts(steps_ms: np.ndarray, cols: np.ndarray | None, values: np.ndarr
         vlens[odd] = [len(f) for f in fixes]
     if int(vlens.max()) > _MAX_VALUE_WIDTH:
         return None
-    prefixes = [b"[" + _ts_text(ms).encode() + b',"' for ms in steps_ms.tolist()]
-    pmat, plens = _text_matrix(prefixes)
+    pmat, plens = _step_prefixes(steps_ms)
     n, wp, wv = int(values.shape[0]), pmat.shape[1], int(vlens.max())
     width = wp + wv + len(_SUFFIX)
     mat = np.empty((n, width), np.uint8)
@@ -209,8 +237,7 @@ def _point_texts(steps_ms: np.ndarray, cols: np.ndarray | None, values: np.ndarr
         np.less(np.arange(wp, dtype=np.uint8), gathered.astype(np.uint8)[:, None],
                 out=keep[:, :wp])
         point_plens = gathered
-    padded = np.concatenate([u8, np.zeros(wv, np.uint8)])
-    mat[:, wp:wp + wv] = np.lib.stride_tricks.sliding_window_view(padded, wv)[starts]
+    mat[:, wp:wp + wv] = _windows(u8, starts, wv)
     np.less(np.arange(wv, dtype=np.uint8), vlens.astype(np.uint8)[:, None],
             out=keep[:, wp:wp + wv])
     mat[:, wp + wv:] = np.frombuffer(_SUFFIX, np.uint8)

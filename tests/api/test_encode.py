@@ -11,7 +11,7 @@ from promlab import Labels, MemoryStorage
 from promlab.api.encode import query_data, query_response, sample_texts, success
 from promlab.model import STALE_NAN
 from promlab.promql import Engine
-from promlab.promql.results import format_sample_value
+from promlab.promql.results import format_sample_value, format_timestamp
 
 EDGE = [0.0, -0.0, 1.0, -1.0, 0.1, 1 / 3, 1e-7, 1e-5, 123456789.0, 1e15, 1e16, 1e21, 1e22,
         2.5e-300, 1.7976931348623157e308, 5e-324, float("inf"), float("-inf"), float("nan"),
@@ -88,22 +88,24 @@ def _random_matrix(seed: int, *, series: int, steps: int, density: float,
     return values, present
 
 
-@pytest.mark.parametrize(("seed", "series", "steps", "density", "step_ms"), [
-    pytest.param(1, 30, 97, 1.0, 15_000, id="full-whole-seconds"),
-    pytest.param(2, 30, 97, 0.7, 15_000, id="gaps"),
-    pytest.param(3, 11, 200, 1.0, 1_250, id="full-fractional-steps"),
-    pytest.param(4, 11, 200, 0.3, 1_250, id="sparse-fractional-steps"),
-    pytest.param(5, 1, 1, 1.0, 1_000, id="one-point"),
-    pytest.param(6, 40, 50, 0.02, 60_000, id="mostly-empty"),
+@pytest.mark.parametrize(("seed", "series", "steps", "density", "start", "step_ms"), [
+    pytest.param(1, 30, 97, 1.0, 1_700_000_000_000, 15_000, id="full-whole-seconds"),
+    pytest.param(2, 30, 97, 0.7, 1_700_000_000_000, 15_000, id="gaps"),
+    pytest.param(3, 11, 200, 1.0, 1_699_999_999_001, 1_250, id="full-fractional-steps"),
+    pytest.param(4, 11, 200, 0.3, 1_699_999_999_001, 1_250, id="sparse-fractional-steps"),
+    pytest.param(5, 1, 1, 1.0, 1_000, 1_000, id="one-point"),
+    pytest.param(6, 40, 50, 0.02, 0, 60_000, id="mostly-empty"),
+    pytest.param(7, 5, 300, 1.0, -150_007, 1_001, id="around-zero"),
+    pytest.param(8, 5, 30, 1.0, 9_999_999_999_000, 999_999_999, id="widths-change"),
+    pytest.param(9, 3, 4, 1.0, 2**53 - 2_000, 1_001, id="beyond-float-seconds"),
 ])
 def test_random_matrix_as_format_sample_value(seed: int, series: int, steps: int,
-                                              density: float, step_ms: int) -> None:
+                                              density: float, start: int, step_ms: int) -> None:
     from promlab.promql.results import Result
     from promlab.promql.values import Vector
 
     values, present = _random_matrix(seed, series=series, steps=steps, density=density)
     labels = [Labels({"__name__": "m", "i": str(i), "é": "x\u2028\"y"}) for i in range(series)]
-    start = 1_700_000_000_000 - 999 * (seed % 2)  # odd start: fractional timestamps
     result = Result(query="m", expr=None, value=Vector(labels=labels, values=values,  # type: ignore[arg-type]
                                                        present=present),
                     steps_ms=start + np.arange(steps, dtype=np.int64) * step_ms,
@@ -114,7 +116,7 @@ def test_random_matrix_as_format_sample_value(seed: int, series: int, steps: int
     got = json.loads(fast)["data"]["result"]
     want = []
     for i in range(series):
-        points = [[(start + j * step_ms) / 1000, format_sample_value(values[i, j])]
+        points = [[format_timestamp(start + j * step_ms), format_sample_value(values[i, j])]
                   for j in range(steps) if present[i, j]]
         if points:
             want.append(points)
