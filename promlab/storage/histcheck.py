@@ -11,6 +11,7 @@ existed (no ``.crc.json``) are checked through Parquet only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import Any
@@ -20,8 +21,10 @@ import pyarrow.parquet as pq
 
 from promlab.errors import StorageError
 from promlab.storage import checksum as _ck
+from promlab.storage.objectstore import LOCAL, BlockFS
 
-__all__ = ["SIDECAR", "check_on_read", "quarantine_file", "remove_file", "verify_file", "write_sidecar"]
+__all__ = ["SIDECAR", "check_on_read", "quarantine_file", "read_verified", "remove_file", "verify_file",
+           "write_sidecar"]
 
 SIDECAR = ".crc.json"
 QUARANTINE = ".quarantine"
@@ -38,11 +41,10 @@ def write_sidecar(tmp_path: str, final_path: str) -> None:
     os.replace(tmp, side)
 
 
-def _record(path: str) -> dict[str, Any] | None:
+def _record(path: str, fs: BlockFS = LOCAL) -> dict[str, Any] | None:
     """The sidecar record of ``path`` (None when the file predates sidecars)."""
     try:
-        with open(path + SIDECAR, encoding="utf-8") as f:
-            rec = json.load(f)
+        rec = json.loads(fs.read_bytes(path + SIDECAR))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
@@ -53,18 +55,31 @@ def _record(path: str) -> dict[str, Any] | None:
 
 
 def check_on_read(path: str) -> None:
-    """The check before a query reads ``path``: its sidecar, size and CRC-32 (a query decodes
-    every row of the file into Python objects anyway, so the CRC costs little beside that)."""
+    """The check of a local file before it is read: its sidecar, size and CRC-32."""
     rec = _record(path)
     if rec is not None:
         _ck.verify_file(path, rec)
 
 
-def verify_file(path: str) -> str | None:
+def read_verified(path: str, fs: BlockFS = LOCAL) -> pa.Buffer:
+    """The whole file ``path`` (local or in an object store), checked against its sidecar (size,
+    CRC-32): what a query decodes, fetched once (a query decodes every row of the file anyway)."""
+    rec = _record(path, fs)
+    try:
+        fh = fs.open_input(path)
+    except FileNotFoundError as exc:
+        raise StorageError(f"{path}: missing: {exc}") from exc
+    try:
+        return _ck.read_checked(fh, path, rec)
+    finally:
+        fh.close()
+
+
+def verify_file(path: str, fs: BlockFS = LOCAL) -> str | None:
     """Full check of one histogram file; the reason it is damaged, or None."""
     try:
-        check_on_read(path)
-        pq.read_table(path, page_checksum_verification=True)
+        buf = read_verified(path, fs)
+        pq.read_table(pa.BufferReader(buf), page_checksum_verification=True)
     except StorageError as exc:
         return str(exc)
     except (OSError, ValueError, pa.ArrowException) as exc:
@@ -72,15 +87,21 @@ def verify_file(path: str) -> str | None:
     return None
 
 
-def remove_file(path: str) -> None:
-    """Delete a histogram file and its sidecar."""
-    os.unlink(path)
-    if os.path.exists(path + SIDECAR):
-        os.unlink(path + SIDECAR)
+def remove_file(path: str, fs: BlockFS = LOCAL) -> None:
+    """Delete a histogram file and its sidecar (the file first: it is what readers list)."""
+    fs.remove(path)
+    fs.remove(path + SIDECAR)
 
 
-def quarantine_file(path: str) -> str:
+def quarantine_file(path: str, fs: BlockFS = LOCAL) -> str:
     """Move a damaged histogram file (and its sidecar) to ``histograms/.quarantine/``."""
+    if fs.remote:
+        parent, name = path.rsplit("/", 1)
+        dest = fs.join(parent, QUARANTINE, name)
+        for suffix in ("", SIDECAR):
+            with contextlib.suppress(FileNotFoundError):
+                fs.move(path + suffix, dest + suffix)
+        return dest
     qdir = os.path.join(os.path.dirname(path), QUARANTINE)
     os.makedirs(qdir, exist_ok=True)
     dest = os.path.join(qdir, os.path.basename(path))

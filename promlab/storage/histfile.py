@@ -37,7 +37,8 @@ import pyarrow.compute as pc
 from promlab.model import Labels, Matcher
 from promlab.model.histogram import CounterResetHint, FloatHistogram, Histogram, spans_to_indexes
 
-__all__ = ["LAYOUT", "LAYOUT_KEY", "HistogramColumns", "read_columns", "read_items", "write_table"]
+__all__ = ["LAYOUT", "LAYOUT_KEY", "HistogramColumns", "columns_from_items", "metric_names",
+           "read_columns", "read_items", "write_table"]
 
 LAYOUT = 2
 LAYOUT_KEY = b"promlab.histogram_layout"
@@ -285,20 +286,27 @@ def _read_v1(t: pa.Table, matchers: Sequence[Matcher] | None) -> list[Item]:
     return out
 
 
-def read_items(path: str, mint: int, maxt: int, matchers: Sequence[Matcher] | None) -> list[Item]:
-    """The samples of ``path`` in ``[mint, maxt]`` of series matching ``matchers`` (all if None),
-    from a file of either layout."""
+def _input(source: Any) -> Any:
+    """A path, or an Arrow input over an in-memory file (``pa.Buffer``), for ``pyarrow.parquet``."""
+    return pa.BufferReader(source) if isinstance(source, pa.Buffer) else source
+
+
+def read_items(source: Any, mint: int, maxt: int, matchers: Sequence[Matcher] | None) -> list[Item]:
+    """The samples of ``source`` (a path or the file's bytes as a ``pa.Buffer``) in ``[mint, maxt]``
+    of series matching ``matchers`` (all if None), from a file of either layout."""
     import pyarrow.parquet as pq
 
-    meta = pq.read_schema(path).metadata or {}
+    meta = pq.read_schema(_input(source)).metadata or {}
     if meta.get(LAYOUT_KEY) is None:  # layout 1: rows are independent, so filter while reading
-        t = pq.read_table(path, filters=[("timestamp_ms", ">=", mint), ("timestamp_ms", "<=", maxt)],
+        t = pq.read_table(_input(source), filters=[("timestamp_ms", ">=", mint),
+                                                   ("timestamp_ms", "<=", maxt)],
                           page_checksum_verification=True)
         return _read_v1(t, matchers)
     if int(meta[LAYOUT_KEY]) != LAYOUT:
-        raise ValueError(f"{path}: unknown histogram layout {meta[LAYOUT_KEY].decode(errors='replace')}")
+        raise ValueError(f"unknown histogram layout {meta[LAYOUT_KEY].decode(errors='replace')}")
     # Layout 2: bucket deltas chain across the rows of a series, so the whole file is read.
-    return _read_v2(pq.read_table(path, page_checksum_verification=True), mint, maxt, matchers)
+    return _read_v2(pq.read_table(_input(source), page_checksum_verification=True), mint, maxt,
+                    matchers)
 
 
 # --- decoded columns (what queries read, cached) -----------------------------------------------
@@ -460,17 +468,22 @@ def _decode_v2(t: pa.Table) -> HistogramColumns:
     return HistogramColumns(labels, offsets, ts[order], objs[order], n_buckets)
 
 
-def read_columns(source: Any, metric: str | None) -> HistogramColumns:
-    """The samples of metric ``metric`` (every metric if None) in a histogram file (a path or an
-    Arrow input file) of either layout, as :class:`HistogramColumns`."""
+def metric_names(source: Any) -> frozenset[str]:
+    """The metric names in a histogram file (its ``metric`` column; a path or a ``pa.Buffer``)."""
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(source, page_checksum_verification=True)
-    meta = pf.schema_arrow.metadata or {}
-    filters = None if metric is None else [("metric", "=", metric)]
+    col = pq.read_table(_input(source), columns=["metric"]).column("metric")
+    return frozenset(str(v) for v in pc.unique(col).to_pylist())
+
+
+def read_columns(source: Any, metric: str | None) -> HistogramColumns:
+    """The samples of metric ``metric`` (every metric if None) in a histogram file (a path or the
+    file's bytes as a ``pa.Buffer``) of either layout, as :class:`HistogramColumns`."""
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(_input(source)).metadata or {}
     if meta.get(LAYOUT_KEY) is None:
-        t = pq.read_table(source, filters=None, page_checksum_verification=True)
-        items = _read_v1(t, None)
+        items = _read_v1(pq.read_table(_input(source), page_checksum_verification=True), None)
         if metric is not None:
             items = [it for it in items if it[0].get("__name__", "") == metric]
         return columns_from_items(items)
@@ -478,4 +491,6 @@ def read_columns(source: Any, metric: str | None) -> HistogramColumns:
         raise ValueError(f"unknown histogram layout {meta[LAYOUT_KEY].decode(errors='replace')}")
     # Layout 2: a series' bucket deltas chain over its rows only, so filtering whole metrics
     # (a series belongs to one) keeps every chain intact.
-    return _decode_v2(pq.read_table(source, filters=filters, page_checksum_verification=True))
+    filters = None if metric is None else [("metric", "=", metric)]
+    return _decode_v2(pq.read_table(_input(source), filters=filters,
+                                    page_checksum_verification=True))

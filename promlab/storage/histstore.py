@@ -9,9 +9,11 @@ columns, block layout, checksums) are untouched:
 * **Head**: :class:`HistogramHead`, per series a list of ``(ts_ms, histogram)``; integer
   histograms stay integer until read.
 * **Files**: when the store flushes its head, the histogram samples older than the cut go to
-  ``<store>/histograms/<mint>-<maxt>-<seq>.parquet`` (:func:`write_file`), one row per sample,
-  sorted by series then time; files of one compaction window are merged
-  (:func:`compact_files`) and dropped by retention like blocks. The layout (module
+  ``<store>/histograms/<mint>-<maxt>-<seq>.parquet`` (:func:`write_file`; in the object store
+  beside the blocks for a store at a URL), one row per sample, sorted by series then time;
+  files of one compaction window are merged (:func:`compact_files`) and dropped by retention
+  like blocks (module :mod:`promlab.storage.histdir`, which also reads them through the store's
+  decoded cache). The layout (module
   :mod:`promlab.storage.histfile`, documented in ``docs/storage.md``) needs nothing but a Parquet
   reader: integer counts as int64 with each bucket a delta across the samples of its series,
   float counts only for float histograms; files of the older all-float layout are still read.
@@ -23,24 +25,28 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 
-from promlab.errors import StorageError
-from promlab.model import Labels, Matcher, MatchType
+from promlab.model import Labels, Matcher
 from promlab.model.histogram import (
     CounterResetHint,
     FloatHistogram,
     Histogram,
 )
-from promlab.storage import histcheck as _hc
-from promlab.storage import histfile as _hf
 from promlab.storage.cache import DecodedCache
+from promlab.storage.histdir import (
+    HistColumns,
+    compact_files,
+    drop_before,
+    list_files,
+    read_files,
+    upload_local,
+    write_file,
+)
 from promlab.storage.interface import (
     HISTOGRAM_PLACEHOLDER,
     Querier,
@@ -48,6 +54,7 @@ from promlab.storage.interface import (
     SeriesSet,
     clamp_range,
 )
+from promlab.storage.objectstore import LOCAL, BlockFS
 
 __all__ = [
     "HistogramBatch",
@@ -55,10 +62,13 @@ __all__ = [
     "HistogramQuerier",
     "compact_files",
     "decode_payload",
+    "drop_before",
     "encode_payload",
+    "has_any",
     "list_files",
     "merge_histograms",
     "read_files",
+    "upload_local",
     "write_file",
 ]
 
@@ -66,9 +76,6 @@ log = logging.getLogger("promlab.storage")
 
 AnyHist = Histogram | FloatHistogram
 Item = tuple[Labels, int, AnyHist]
-#: The decoded cache's keys of histogram files start with this (then the file's path).
-CACHE_PREFIX = "histograms:"
-HistColumns = dict[Labels, tuple[npt.NDArray[np.int64], npt.NDArray[np.object_]]]
 
 
 def _objects(items: Sequence[object]) -> npt.NDArray[np.object_]:
@@ -195,177 +202,6 @@ class HistogramHead:
         return out
 
 
-# --- files -------------------------------------------------------------------------------------
-def write_file(directory: str, items: Sequence[Item], seq: int) -> str | None:
-    """Write ``items`` as one Parquet file (layout of :mod:`promlab.storage.histfile`;
-    atomically: temp file + rename); None if empty."""
-    if not items:
-        return None
-    os.makedirs(directory, exist_ok=True)
-    mint, maxt = min(r[1] for r in items), max(r[1] for r in items)
-    path = os.path.join(directory, f"{mint}-{maxt}-{seq}.parquet")
-    tmp = os.path.join(directory, f".tmp-{mint}-{maxt}-{seq}.parquet")
-    _hf.write_table(tmp, items)
-    _hc.write_sidecar(tmp, path)
-    os.replace(tmp, path)
-    return path
-
-
-def list_files(directory: str) -> list[tuple[int, int, int, str]]:
-    """``(mint, maxt, seq, path)`` of the histogram files, oldest first."""
-    if not os.path.isdir(directory):
-        return []
-    out = []
-    for name in os.listdir(directory):
-        if name.startswith(".") or not name.endswith(".parquet"):
-            continue
-        try:
-            mint, maxt, seq = (int(x) for x in name[: -len(".parquet")].split("-", 2))
-        except ValueError:
-            continue
-        out.append((mint, maxt, seq, os.path.join(directory, name)))
-    return sorted(out)
-
-
-def _read_items(path: str, mint: int, maxt: int,
-                matchers: Sequence[Matcher] | None) -> list[Item]:
-    _hc.check_on_read(path)
-    return _hf.read_items(path, mint, maxt, matchers)
-
-
-def _metric_of(matchers: Sequence[Matcher]) -> str | None:
-    for m in matchers:
-        if m.name == "__name__" and m.type is MatchType.EQUAL:
-            return m.value
-    return None
-
-
-def _file_columns(path: str, metric: str | None,
-                  cache: DecodedCache | None) -> _hf.HistogramColumns:
-    """A file's decoded samples of ``metric`` (all metrics if None), from ``cache`` when there.
-
-    Files are immutable under their name (a compaction writes a new one), so entries never go
-    stale; the store evicts them when it deletes the file.
-    """
-    key = (CACHE_PREFIX + path, "" if metric is None else "=" + metric)
-    hit = cache.get_entry(key) if cache is not None else None
-    if isinstance(hit, _hf.HistogramColumns):
-        return hit
-    _hc.check_on_read(path)
-    cols = _hf.read_columns(path, metric)
-    if cache is not None:
-        cache.put_entry(key, cols)
-    return cols
-
-
-def _select(cols: _hf.HistogramColumns, matchers: Sequence[Matcher], mint: int,
-            maxt: int) -> HistColumns:
-    """The series of ``cols`` matching ``matchers``, cut to ``[mint, maxt]``."""
-    out: HistColumns = {}
-    off = cols.offsets.tolist()
-    for i, ls in enumerate(cols.labels):
-        if not all(m.matches(ls.get(m.name, "")) for m in matchers):
-            continue
-        a, b = off[i], off[i + 1]
-        ts = cols.ts[a:b]
-        lo = a + int(np.searchsorted(ts, mint, "left"))
-        hi = a + int(np.searchsorted(ts, maxt, "right"))
-        if hi > lo:
-            out[ls] = (cols.ts[lo:hi], cols.hists[lo:hi])
-    return out
-
-
-def read_files(directory: str, matchers: Sequence[Matcher], mint: int, maxt: int, *,
-               cache: DecodedCache | None = None) -> HistColumns:
-    """The files' samples of series matching ``matchers`` in ``[mint, maxt]`` (float form).
-
-    With ``cache`` (the store's decoded cache), each file is decoded once per metric name and
-    later queries slice the decoded columns instead of reading the file again.
-    """
-    metric = _metric_of(matchers)
-    parts: list[HistColumns] = []
-    for fmin, fmax, _, path in list_files(directory):
-        if fmax < mint or fmin > maxt:
-            continue
-        try:
-            cols = _file_columns(path, metric, cache)
-        except (StorageError, OSError, ValueError, pa.ArrowException) as exc:  # see tsdb verify/repair
-            log.warning("damaged histogram file skipped: %s", exc)
-            continue
-        got = _select(cols, matchers, mint, maxt)
-        if got:
-            parts.append(got)
-    if len(parts) == 1:
-        return parts[0]
-    out: HistColumns = {}
-    for part in parts:  # oldest file first: a later file wins at equal timestamps
-        for ls, (ts, objs) in part.items():
-            if ls in out:
-                out[ls] = _merge_two(out[ls], (ts, objs))
-            else:
-                out[ls] = (ts, objs)
-    return out
-
-
-def _merge_two(old: tuple[npt.NDArray[np.int64], npt.NDArray[np.object_]],
-               new: tuple[npt.NDArray[np.int64], npt.NDArray[np.object_]],
-               ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.object_]]:
-    """Two sample runs of a series merged by time; ``new`` wins at equal timestamps."""
-    ts = np.concatenate([new[0], old[0]])
-    objs = np.concatenate([new[1], old[1]])
-    order = np.argsort(ts, kind="stable")
-    ts, objs = ts[order], objs[order]
-    keep = np.ones(ts.shape[0], bool)
-    keep[1:] = ts[1:] != ts[:-1]  # the first of equal timestamps is new's (stable sort)
-    return ts[keep], objs[keep]
-
-
-def compact_files(directory: str, window_ms: int, before_ms: int | None, seq: int, *,
-                  cache: DecodedCache | None = None) -> int:
-    """Merge the files of each ``window_ms`` window entirely before ``before_ms``; returns how
-    many files were merged away (and evicted from ``cache``)."""
-    groups: dict[int, list[tuple[int, int, int, str]]] = {}
-    for f in list_files(directory):
-        if before_ms is not None and f[1] >= before_ms:
-            continue
-        if f[0] // window_ms == f[1] // window_ms:
-            groups.setdefault(f[0] // window_ms, []).append(f)
-    merged = 0
-    for files in groups.values():
-        if len(files) < 2:
-            continue
-        acc: dict[tuple[Labels, int], AnyHist] = {}
-        try:
-            for fmin, fmax, _, path in files:  # oldest write first: later files win
-                for ls, ts, h in _read_items(path, fmin, fmax, None):
-                    acc[(ls, ts)] = h
-        except (StorageError, OSError, ValueError, pa.ArrowException) as exc:  # left for tsdb verify/repair
-            log.warning("histogram files of a window not compacted: %s", exc)
-            continue
-        write_file(directory, [(ls, ts, h) for (ls, ts), h in acc.items()], seq)
-        seq += 1
-        for *_, path in files:
-            _hc.remove_file(path)
-            if cache is not None:
-                cache.evict_block(CACHE_PREFIX + path)
-        merged += len(files)
-    return merged
-
-
-def drop_before(directory: str, min_keep_ms: int, *,
-                cache: DecodedCache | None = None) -> list[str]:
-    """Delete files whose samples are all older than ``min_keep_ms`` (retention; evicted from
-    ``cache``)."""
-    gone = []
-    for _, fmax, _, path in list_files(directory):
-        if fmax < min_keep_ms:
-            _hc.remove_file(path)
-            if cache is not None:
-                cache.evict_block(CACHE_PREFIX + path)
-            gone.append(path)
-    return gone
-
-
 # --- reading -------------------------------------------------------------------------------------
 def merge_histograms(ss: SeriesSet, hists: HistColumns) -> SeriesSet:
     """``ss`` with the histogram samples ``hists`` merged in (a histogram wins over a float
@@ -409,16 +245,17 @@ class HistogramQuerier:
     """A float querier plus the store's histogram head snapshot and files."""
 
     def __init__(self, inner: Querier, head: HistogramHead, directory: str, mint_ms: int,
-                 maxt_ms: int, *, cache: DecodedCache | None = None) -> None:
+                 maxt_ms: int, *, cache: DecodedCache | None = None, fs: BlockFS = LOCAL) -> None:
         self._inner = inner
         self._head = head
         self._dir = directory
         self._cache = cache
+        self._fs = fs
         self.mint_ms, self.maxt_ms = mint_ms, maxt_ms
 
     def _hists(self, matchers: Sequence[Matcher], hints: SelectHints | None) -> HistColumns:
         mint, maxt = clamp_range(self.mint_ms, self.maxt_ms, hints)
-        out = read_files(self._dir, matchers, mint, maxt, cache=self._cache)
+        out = read_files(self._dir, matchers, mint, maxt, cache=self._cache, fs=self._fs)
         for ls, (ts, objs) in self._head.select(matchers, mint, maxt).items():
             if ls in out:
                 merged = dict(zip(out[ls][0].tolist(), out[ls][1], strict=True))
@@ -450,6 +287,7 @@ class HistogramQuerier:
         self._inner.close()
 
 
-def has_any(head: HistogramHead, directory: str) -> bool:
-    return len(head) > 0 or bool(list_files(directory))
+def has_any(head: HistogramHead, directory: str, fs: BlockFS = LOCAL) -> bool:
+    """Whether there are histogram samples in the head or files in ``directory``."""
+    return len(head) > 0 or bool(list_files(directory, fs))
 

@@ -2,8 +2,10 @@
 
 Blocks are read, listed, written, moved and deleted through a :class:`BlockFS`: :data:`LOCAL`
 (plain directories, the default) or an :class:`ObjectStoreFS` over any fsspec filesystem.
-The WAL, the writer's lock and the native-histogram files of a store at a URL stay on local
-disk (:func:`default_local_dir`).
+The WAL and the writer's lock of a store at a URL stay on local disk (:func:`default_local_dir`);
+the native-histogram files are single objects under ``histograms/`` (:meth:`BlockFS.put`,
+:meth:`~BlockFS.list_files`, :meth:`~BlockFS.remove`), each uploaded in one PUT after its
+checksum sidecar.
 
 Over object storage:
 
@@ -22,6 +24,7 @@ Over object storage:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -112,6 +115,26 @@ class BlockFS:
     def write_text(self, path: str, text: str) -> None:
         with open(path, "w") as f:
             f.write(text)
+
+    # --- single files (the native histogram files beside the blocks) --------------------------
+    def list_files(self, path: str) -> dict[str, int]:
+        """``{name: size}`` of the files directly in ``path`` (empty when there is none)."""
+        try:
+            with os.scandir(path) as it:
+                return {e.name: e.stat().st_size for e in it if e.is_file()}
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+
+    def put(self, local_path: str, path: str) -> None:
+        """Make the local file ``local_path`` the file ``path`` (here: a rename)."""
+        if os.path.abspath(local_path) != os.path.abspath(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.replace(local_path, path)
+
+    def remove(self, path: str) -> None:
+        """Delete the file ``path`` (gone already is fine)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 #: The local filesystem.
@@ -390,6 +413,38 @@ class ObjectStoreFS(BlockFS):
             self.fs.rm_file(k)
             self._count()
             self._sizes.pop(k, None)
+
+    def list_files(self, path: str) -> dict[str, int]:
+        key = self._key(path).rstrip("/")
+        out = {}
+        for p, info in self._find(path).items():
+            rel = p[len(key) + 1:]
+            if rel and "/" not in rel and info.get("type", "file") != "directory":
+                size = int(info.get("size") or 0)
+                self._sizes[p] = size
+                out[rel] = size
+        return out
+
+    def put(self, local_path: str, path: str) -> None:
+        """Upload ``local_path`` as ``path`` (one PUT: readers see all of it or nothing) and
+        delete the local file."""
+        try:
+            self.fs.put_file(local_path, self._key(path))
+        except Exception as exc:
+            raise StorageError(f"{path}: upload failed: {exc}") from exc
+        size = os.path.getsize(local_path)
+        self._count(written=size)
+        self._sizes[self._key(path)] = size
+        os.unlink(local_path)
+
+    def remove(self, path: str) -> None:
+        key = self._key(path)
+        try:
+            self.fs.rm_file(key)
+            self._count()
+        except FileNotFoundError:
+            pass
+        self._sizes.pop(key, None)
 
     def write_text(self, path: str, text: str) -> None:
         data = text.encode()

@@ -126,8 +126,8 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
         For a URL ``path``: the fsspec filesystem's options (``s3fs``: ``key``, ``secret``,
         ``endpoint_url``, ``client_kwargs``, ...); the environment (``AWS_*``) works too.
     local_dir
-        For a URL ``path``: the local directory of the WAL, the writer's lock, the native
-        histogram files and the upload staging area; default
+        For a URL ``path``: the local directory of the WAL, the writer's lock and the upload
+        staging area (blocks and native histogram files are written there, then uploaded); default
         :func:`~promlab.storage.objectstore.default_local_dir` of the URL.
 
     Examples
@@ -168,7 +168,7 @@ class ParquetStore:
         remote = _obj.is_url(path)
         if storage_options is not None and not remote:
             raise BadData(f"storage_options apply to stores at URLs, not {path!r}")
-        #: Local: the data directory; at a URL: the WAL, lock, histograms and staging area.
+        #: Local: the data directory; at a URL: the WAL, lock and staging areas.
         self.local_dir = (local_dir or _obj.default_local_dir(path)) if remote else path
         self.fs: _obj.BlockFS = (_obj.open_fs(path, storage_options,
                                               staging_dir=os.path.join(self.local_dir, "staging"))
@@ -184,7 +184,10 @@ class ParquetStore:
         self.auto_compact = auto_compact
         self.blocks_dir = self.fs.join(path, "blocks")
         self.wal_dir = os.path.join(self.local_dir, "wal")
-        self.hist_dir = os.path.join(self.local_dir, "histograms")  # native histograms (histstore)
+        # Native histogram files (histstore/histdir): beside the blocks (in the object store for
+        # a URL), written in the local staging directory first.
+        self.hist_dir = self.fs.join(path, "histograms")
+        self.hist_staging = os.path.join(self.local_dir, "histograms")
         self._hhead = HistogramHead()
         self._lock = threading.RLock()
         self._block_cache: dict[str, Block] = {}
@@ -220,7 +223,9 @@ class ParquetStore:
             self._hwal = HistogramWal(self.wal_dir, fsync=wal_fsync)
             blocks = self.blocks()
             self._seq = max((b.meta.seq for b in blocks), default=0) + 1
-            self._seq = max([self._seq, *(f[2] + 1 for f in _hist.list_files(self.hist_dir))])
+            if remote:  # files an interrupted upload (or an older version) left local
+                _hist.upload_local(self.hist_staging, self.hist_dir, self.fs)
+            self._seq = max([self._seq, *(f[2] + 1 for f in _hist.list_files(self.hist_dir, self.fs))])
             self._maybe_flush()
         except BaseException:
             self._release_lock()
@@ -353,9 +358,9 @@ class ParquetStore:
             blocks = self.blocks()
         q = ParquetQuerier(int(mint_ms), int(maxt_ms), view, blocks, self.cache,
                            warnings=[f"damaged block skipped: {r}" for r in self._bad_blocks.values()])
-        if _hist.has_any(self._hhead, self.hist_dir):
+        if _hist.has_any(self._hhead, self.hist_dir, self.fs):
             return HistogramQuerier(q, self._hhead, self.hist_dir, int(mint_ms), int(maxt_ms),
-                                    cache=self.cache)
+                                    cache=self.cache, fs=self.fs)
         return q
 
     def _commit_histograms(self, items: list[_hist.Item], stats: AppendStats) -> None:
@@ -505,7 +510,8 @@ class ParquetStore:
                                    progress=self.progress, fs=self.fs):
                 self._seq += 1
         h.cut(cut)
-        if _hist.write_file(self.hist_dir, self._hhead.cut(cut), self._seq):
+        if _hist.write_file(self.hist_dir, self._hhead.cut(cut), self._seq, fs=self.fs,
+                            staging=self.hist_staging):
             self._seq += 1
         hist_rest = self._hhead.items()
         if self._hwal is not None:
@@ -538,7 +544,8 @@ class ParquetStore:
     def _compact(self) -> list[str]:
         merged = _compact.compact(self, self.blocks(), head_mint=self._head.mint)
         self._seq += _hist.compact_files(self.hist_dir, self.max_block_duration_ms,
-                                         self._hhead.mint, self._seq, cache=self.cache)
+                                         self._hhead.mint, self._seq, cache=self.cache,
+                                         fs=self.fs, staging=self.hist_staging)
         return merged
 
     def apply_retention(self) -> list[str]:
@@ -551,7 +558,7 @@ class ParquetStore:
         deleted = _compact.apply_retention(self, self.blocks(), head_maxt=self._head.maxt)
         if self.retention_time_ms is not None and self._head.maxt is not None:
             _hist.drop_before(self.hist_dir, self._head.maxt - self.retention_time_ms,
-                              cache=self.cache)
+                              cache=self.cache, fs=self.fs)
         return deleted
 
     def stats(self) -> dict[str, Any]:

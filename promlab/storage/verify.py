@@ -64,12 +64,14 @@ def verify_store(data_dir: str, *, storage_options: dict[str, Any] | None = None
     """Every block directory of the store (not temporary, deleted or quarantined ones).
 
     ``data_dir`` may be a URL (``s3://bucket/prefix``, with fsspec ``storage_options``): its
-    published blocks are checked (the native histogram files of such a store are local).
+    published blocks and native histogram files are checked.
     """
     if is_url(data_dir):
         fs = open_fs(data_dir, storage_options, staging_dir="")
         blocks_dir = fs.join(data_dir, "blocks")
-        return [verify_block(fs.join(blocks_dir, n), fs) for n in sorted(fs.listdir(blocks_dir))]
+        remote_hists = [f[3] for f in list_hist_files(fs.join(data_dir, "histograms"), fs)]
+        return ([verify_block(fs.join(blocks_dir, n), fs) for n in sorted(fs.listdir(blocks_dir))]
+                + [BlockReport(p, verify_hist_file(p, fs)) for p in remote_hists])
     blocks_dir = os.path.join(data_dir, "blocks")
     if not os.path.isdir(data_dir):
         raise StorageError(f"{data_dir}: no such store directory")
@@ -95,6 +97,8 @@ def repair_store(data_dir: str, *, storage_options: dict[str, Any] | None = None
     for r in damaged:
         if not url and os.path.isfile(r.path):  # a native histogram file
             quarantine_hist_file(r.path)
+        elif url and r.path.endswith(".parquet"):  # a native histogram file in the object store
+            quarantine_hist_file(r.path, fs)
         else:
             quarantine_block(r.path, r.reason or "damaged", fs)
     if url:
