@@ -3,9 +3,9 @@
 ``python -m benchmarks.scale [--hours H] [--scale S] [--repeat N]`` imports the standard dataset
 into a temporary store, starts a ``LocalCluster`` of 1 then 2 worker processes (one thread
 each) that open the store themselves, and runs every query as a range query (1 h to the end,
-60 s steps). Per query and worker count it prints the wall time, the phases (read and evaluate:
-worker seconds summed over shards; wait: client wall time until the shards answered; combine:
-client seconds), samples read and bytes sent back to the client, and checks the answer against
+60 s steps). Per query and worker count it prints the wall time, the phases (resolve: client
+seconds resolving and splitting the series into shards; read and evaluate: worker seconds summed
+over shards; wait: client wall time until the shards answered; combine: client seconds), samples read and bytes sent back to the client, and checks the answer against
 the single-process engine. Then the combine cost for 2..32 shards of one aggregation.
 
 ``--s3`` puts the store in object storage: a moto S3-compatible server on 127.0.0.1 (started
@@ -80,10 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 base[name] = (t, res.value)
             if s3.options is not None:
                 print(f"one process read from S3: {one.store.fs.counters()}")  # type: ignore[attr-defined]
-        print("| query | workers | ms | one process ms | read s | eval s | wait s | combine ms "
-              "| samples | MB to client | same | first ms | first MB from S3 | first GETs "
-              "| warm MB from S3 |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print("| query | workers | ms | one process ms | resolve ms | read s | eval s | wait s "
+              "| combine ms | samples | MB to client | same | first ms | first MB from S3 "
+              "| first GETs | warm MB from S3 |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for workers in (1, 2):
             with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                               dashboard_address=None) as cluster, Client(cluster) as client, \
@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     t, res, st = _run(dist, expr, start, end, args.repeat)
                     same = _same(base[name][1], res.value)
                     print(f"| {name} | {workers} | {t * 1e3:.0f} | {base[name][0] * 1e3:.0f} | "
-                          f"{st.read_s:.3f} | {st.eval_s:.3f} | {st.wait_s:.3f} | "
+                          f"{st.resolve_s * 1e3:.1f} | {st.read_s:.3f} | {st.eval_s:.3f} | {st.wait_s:.3f} | "
                           f"{st.combine_s * 1e3:.1f} | {st.samples:,} | "
                           f"{st.bytes_to_client / 1e6:.2f} | {'yes' if same else 'NO'} | "
                           f"{first_s * 1e3:.0f} | {first.store_bytes / 1e6:.2f} | "

@@ -42,6 +42,7 @@ __all__ = [
     "Querier",
     "Queryable",
     "SelectHints",
+    "SeriesLayout",
     "SeriesSet",
     "SeriesShard",
     "Storage",
@@ -185,6 +186,19 @@ class Querier(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class SeriesLayout(Protocol):
+    """Optional for a :class:`Querier`: its series in the order storage lays them out.
+
+    ``series_layout(matchers)`` returns what :meth:`Querier.series` returns, ordered so that a
+    contiguous run of the list is (nearly) a contiguous run of stored rows: a reader asking for a
+    run of it (``SelectHints.shard``) touches few row groups. Used to split a selection's series
+    between workers; queriers without it are split in label order.
+    """
+
+    def series_layout(self, matchers: Sequence[Matcher]) -> list[Labels]: ...
 
 
 @runtime_checkable

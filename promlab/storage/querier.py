@@ -21,6 +21,7 @@ from promlab.model import Labels, Matcher
 from promlab.storage.blocks import Block
 from promlab.storage.cache import DecodedCache, MetricColumns, window
 from promlab.storage.interface import SelectHints, SeriesSet, SeriesShard, clamp_range
+from promlab.storage.layout import storage_order
 from promlab.storage.merge import gather_runs, merge_parts, sort_dedup
 from promlab.storage.postings import LabelIndex
 
@@ -230,6 +231,10 @@ class ParquetQuerier:
                 if sid not in found:
                     found[sid] = label_of(i)
         return sorted(found.values())
+
+    def series_layout(self, matchers: Sequence[Matcher]) -> list[Labels]:
+        """:meth:`series` in storage order (``interface.SeriesLayout``, ``storage.layout``)."""
+        return storage_order(self._blocks, self.series(matchers), self.mint_ms, self.maxt_ms)
 
     def label_names(self, matchers: Sequence[Matcher] = ()) -> list[str]:
         names: set[str] = set()

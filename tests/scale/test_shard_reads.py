@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,8 +26,13 @@ def _labels(name: str, i: int) -> Labels:
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Two metrics of 300 series: two hours flushed to a block, ten minutes left in the head."""
+    """Two metrics of 300 series over two hours and ten minutes, in a block.
+
+    Counters of equal rates starting at shuffled values: the block stores a bucket's series by
+    first value, so its row order is not label order.
+    """
     path = str(tmp_path_factory.mktemp("shards") / "data")
+    start = np.random.default_rng(3).permutation(SERIES) * 1000.0
     with open_store(path) as st:
         for lo, hi in ((0, HOURS * 3_600_000), (HOURS * 3_600_000, HEAD_END)):
             ts = np.arange(lo, hi, STEP_MS, dtype=np.int64)
@@ -35,7 +41,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
                 series = [_labels(name, i) for i in range(SERIES)]
                 idx = np.repeat(np.arange(SERIES), ts.shape[0])
                 app.append_batch(series, idx, np.tile(ts, SERIES),
-                                 (idx * 1000.0 + np.tile(ts, SERIES) / STEP_MS))
+                                 start[idx] + np.tile(ts, SERIES) / STEP_MS)
             app.commit()
             if lo == 0:
                 st.flush()
@@ -96,6 +102,39 @@ def test_one_shard_decodes_about_its_share(data_dir: str) -> None:
     assert 0 < half < 0.7 * full
 
 
+def _row_groups(st: ParquetStore, series: list[Labels], maxt: int) -> int:
+    """Row groups of the samples files holding ``series``' chunks up to ``maxt``."""
+    ids = np.array([ls.hash for ls in series], np.int64)
+    touched = 0
+    for blk in st.blocks():
+        rows = np.flatnonzero(np.isin(blk.sids, ids) & (blk.min_time <= maxt))
+        rg_start = np.cumsum([0, *blk.row_group_rows()])
+        first = np.searchsorted(rg_start, blk.row_start[rows], "right") - 1
+        last = np.searchsorted(rg_start, blk.row_start[rows] + blk.row_count[rows] - 1, "right") - 1
+        span = np.zeros(rg_start.shape[0], np.int64)
+        np.add.at(span, first, 1)
+        np.add.at(span, last + 1, -1)
+        touched += int((np.cumsum(span) > 0).sum())
+    return touched
+
+
+def test_runs_of_storage_order_touch_their_share_of_row_groups(store: ParquetStore) -> None:
+    maxt = HOURS * 3_600_000 - 1
+    q = store.querier(0, maxt)
+    try:
+        layout = q.series_layout(CPU)
+        labelled = q.series(CPU)
+    finally:
+        q.close()
+    assert sorted(layout) == labelled and layout != labelled
+    total = _row_groups(store, labelled, maxt)
+    by_layout = [_row_groups(store, layout[:SERIES // 2], maxt),
+                 _row_groups(store, layout[SERIES // 2:], maxt)]
+    by_labels = _row_groups(store, labelled[:SERIES // 2], maxt)
+    assert by_labels == total  # label runs are spread over every row group
+    assert max(by_layout) <= total // 2 + HOURS  # at most one shared row group per bucket
+
+
 def test_series_unknown_to_the_split_are_kept(store: ParquetStore) -> None:
     whole = _select(store, CPU)
     known = whole.labels[: SERIES // 2]  # the rest "appeared" after the client resolved
@@ -142,3 +181,19 @@ def test_shard_hint_keeps_unknown_ids() -> None:
 def test_empty_hint_keeps_everything() -> None:
     shard = SeriesShard(np.zeros(0, np.int64), np.zeros(0, np.int32), 1)
     assert shard.keep(np.array([1, 2], np.int64)).tolist() == [True, True]
+
+
+def test_head_series_are_split_too(tmp_path: Path) -> None:
+    with open_store(str(tmp_path / "data")) as st:  # nothing flushed: every sample in the head
+        series = [_labels("cpu", i) for i in range(20)]
+        ts = np.arange(0, 600_000, STEP_MS, dtype=np.int64)
+        idx = np.repeat(np.arange(20), ts.shape[0])
+        app = st.appender()
+        app.append_batch(series, idx, np.tile(ts, 20), idx.astype(np.float64))
+        app.commit()
+        whole = _select(st, CPU)
+        split = ShardMap.split(whole.labels, 2)
+        parts = [_select(st, CPU, split.hint(k)).labels for k in range(2)]
+    assert len(whole.labels) == 20
+    assert [len(p) for p in parts] == [10, 10]
+    assert sorted(parts[0] + parts[1]) == whole.labels

@@ -31,7 +31,7 @@ from promlab.promql.eval.evaluator import Evaluator, sample_count
 from promlab.promql.eval.names import finalize_names
 from promlab.promql.parser.ast import AggregateExpr, Expr, VectorSelector, walk
 from promlab.promql.values import EvalContext, Value, Vector
-from promlab.storage.interface import Queryable
+from promlab.storage.interface import Queryable, SeriesLayout
 
 __all__ = ["DistributedEngine", "QueryStats", "split_series"]
 
@@ -152,7 +152,8 @@ def split_series(queryable: Queryable, node: Expr, ctx: EvalContext, count: int,
     """The split into ``count`` shards of the series ``node``'s selectors read.
 
     The series are resolved from the label index over the time range the workers read for
-    ``node`` (no samples are decoded). None for one shard or a node without selectors.
+    ``node`` (no samples are decoded), in the storage's order when the querier tells it
+    (:class:`~promlab.storage.interface.SeriesLayout`), else in label order. None for one shard or a node without selectors.
     ``memo`` shares splits between the nodes of a query that read the same selection.
     """
     if count <= 1:
@@ -165,14 +166,18 @@ def split_series(queryable: Queryable, node: Expr, ctx: EvalContext, count: int,
     key = (bounds, count, tuple(k for k, _ in selections))
     if memo is not None and key in memo:
         return memo[key]
-    found: set[Labels] = set()
     querier = queryable.querier(*bounds)
     try:
-        for _, matchers in selections:
-            found.update(querier.series(list(matchers)))
+        if isinstance(querier, SeriesLayout):
+            # Runs of the storage's order, not of label order: fewer row groups per worker.
+            ordered = [ls for _, matchers in selections
+                       for ls in querier.series_layout(list(matchers))]
+        else:
+            ordered = sorted({ls for _, matchers in selections
+                              for ls in querier.series(list(matchers))})
     finally:
         querier.close()
-    out = ShardMap.split(sorted(found), count)
+    out = ShardMap.split(list(dict.fromkeys(ordered)), count)
     if memo is not None:
         memo[key] = out
     return out

@@ -1,13 +1,14 @@
 """Series shards: which worker reads and evaluates which series of a selection.
 
 A distributed query splits each remote node's series before any worker reads them: the client
-resolves the selection's series from the label index (cheap: no samples), groups the series
+resolves the selection's series from the label index (cheap: no samples) in the order storage
+lays them out (``SeriesLayout``; label order for stores that do not say), groups the series
 that share their labels once ``__name__`` is dropped (they must meet on one worker, where the
 engine merges them or reports the duplicate label set exactly as one process would) and cuts
-the groups, in label order, into contiguous runs of about equal series count
-(:meth:`ShardMap.split`). Label order is the storage's sort order inside a metric, so a
-shard's series are contiguous rows of the samples file: each worker reads and decodes its
-run's row groups only (``SelectHints.shard``), not the whole selection.
+the groups, in that order, into contiguous runs of about equal series count
+(:meth:`ShardMap.split`). A run of the storage's order is (nearly) a run of rows of the
+samples file, so each worker reads and decodes about its share of the selection's row groups
+(``SelectHints.shard``), not all of them.
 
 A series the client did not see (written since) goes to the shard of its name-less label set
 if the client saw that set, else to ``hash(labels without __name__) % count``
@@ -50,7 +51,7 @@ class ShardMap:
 
     @classmethod
     def split(cls, series: Sequence[Labels], count: int) -> ShardMap:
-        """Cut ``series`` (sorted by labels) into ``count`` contiguous runs of about equal size.
+        """Cut ``series`` (in storage or label order) into ``count`` runs of about equal size.
 
         Series with equal labels once ``__name__`` is dropped share a shard: each name-less
         label set is placed at the middle of its series' run in order of first appearance.
