@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -100,7 +101,10 @@ def _serve(kind: str, data: str, port: int) -> None:
     if kind in ("starlette", "query"):
         from promlab.api import Server
 
-        with Server(session, listen=f"127.0.0.1:{port}"):
+        server = Server(session, listen=f"127.0.0.1:{port}")
+        if kind == "query":
+            server.app.router.routes.append(static_route())
+        with server:
             while True:
                 time.sleep(3600)
     from aiohttp import web
@@ -122,6 +126,25 @@ def _serve(kind: str, data: str, port: int) -> None:
     app = web.Application(client_max_size=64 << 20)
     app.router.add_post("/api/v1/write", write)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def static_route() -> Any:
+    """``GET /bench/static?bytes=N``: N bytes (a JSON string), the same each time: the transfer
+    floor of a response of that size from the same server (routing, middleware, the socket)."""
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    bodies: dict[int, bytes] = {}
+
+    async def static(request: Request) -> Response:
+        n = max(int(request.query_params.get("bytes", "2")), 2)
+        body = bodies.get(n)
+        if body is None:
+            body = bodies[n] = b'"' + b"x" * (n - 2) + b'"'
+        return Response(body, media_type="application/json")
+
+    return Route("/bench/static", static, methods=["GET"])
 
 
 def _child(kind: str, data: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -265,7 +288,7 @@ def _part_query(a: argparse.Namespace) -> None:
 
     rows = bench_queries(hours=a.hours, scale=a.scale, step_s=a.step, repeat=a.repeat)
     print(f"range queries through the API ({a.hours:g} h dataset, scale {a.scale:g}, "
-          f"step {a.step} s; medians of {a.repeat} warm runs; overhead = (API - engine) / engine):")
+          f"step {a.step} s; medians of {a.repeat} warm runs; overhead = (API - engine) / engine, net = (API - engine - transfer) / engine; ms):")
     print(format_rows(rows))
 
 

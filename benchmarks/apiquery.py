@@ -36,11 +36,21 @@ class QueryRow:
     api_ms: float
     prom_ms: float
     prom_bytes: int
+    transfer_ms: float = 0.0
+    encode_ms: float = 0.0
 
     @property
     def overhead(self) -> float:
         """(API − engine) / engine, in percent."""
         return (self.api_ms - self.engine_ms) / self.engine_ms * 100 if self.engine_ms else 0.0
+
+    @property
+    def overhead_net(self) -> float:
+        """(API − engine − transfer floor) / engine, in percent: what is left to the API's own
+        work (parameters, encoding, the worker hop) once the bytes' round trip is paid."""
+        if not self.engine_ms:
+            return 0.0
+        return (self.api_ms - self.engine_ms - self.transfer_ms) / self.engine_ms * 100
 
 
 def _median_ms(fn: Callable[[], object], repeat: int) -> float:
@@ -59,7 +69,8 @@ def bench_queries(*, hours: float = 6, scale: float = 0.2, step_s: int = 30, rep
     from benchmarks import api
     from benchmarks.promql import QUERIES, import_store
     from promlab import datasets
-    from promlab.promql.engine import Engine
+    from promlab.api.encode import query_response
+    from promlab.promql.engine import Engine, Result
     from promlab.storage import open_store
 
     realprom.require_binary("promtool")
@@ -75,7 +86,8 @@ def bench_queries(*, hours: float = 6, scale: float = 0.2, step_s: int = 30, rep
         import_store(info.path, data_dir)
         realprom.backfill(info.path, Path(tmp) / "prom", progress=False)
         proc, write_url = api._child("query", str(data_dir))
-        ours_url = write_url.removesuffix("/api/v1/write") + "/api/v1/query_range"
+        base_url = write_url.removesuffix("/api/v1/write")
+        ours_url = base_url + "/api/v1/query_range"
         try:
             with open_store(data_dir, readonly=True) as store, \
                     realprom.prometheus(data_dir=Path(tmp) / "prom") as prom, \
@@ -93,6 +105,15 @@ def bench_queries(*, hours: float = 6, scale: float = 0.2, step_s: int = 30, rep
 
                     res = engine.range(store, expr, start_ms, end_ms, step_s * 1000)
                     a, b = ours(), theirs()
+
+                    def static(n: int = len(a.content)) -> httpx.Response:
+                        return client.get(base_url + "/bench/static", params={"bytes": n})
+
+                    def encode(res: Result = res) -> bytes:
+                        return bytes(query_response(res).body)
+
+                    if len(static().content) != len(a.content) or encode() != a.content:
+                        raise RuntimeError(f"{name}: static body or encoding differ")
                     for r in (a, b):
                         r.raise_for_status()
                         if not r.content.startswith(b'{"status":"success"'):
@@ -101,22 +122,29 @@ def bench_queries(*, hours: float = 6, scale: float = 0.2, step_s: int = 30, rep
                         name=name, series=len(getattr(res.value, "labels", ())),
                         steps=len(res.steps_ms), json_bytes=len(a.content),
                         engine_ms=_median_ms(evaluate, repeat), api_ms=_median_ms(ours, repeat),
-                        prom_ms=_median_ms(theirs, repeat), prom_bytes=len(b.content)))
+                        prom_ms=_median_ms(theirs, repeat), prom_bytes=len(b.content),
+                        transfer_ms=_median_ms(static, repeat),
+                        encode_ms=_median_ms(encode, repeat)))
         finally:
             api._stop(proc)
     return rows
 
 
 def format_rows(rows: Sequence[QueryRow]) -> str:
-    head = (f"{'range query':<22}{'series':>7}{'steps':>6}{'JSON MB':>8}{'engine ms':>10}"
-            f"{'API ms':>9}{'overhead':>9}{'Prom HTTP ms':>13}{'API/Prom':>9}")
+    """The table: sizes, engine, encode alone, transfer floor, API; both overheads; Prometheus."""
+    head = (f"{'range query':<20}{'series':>7}{'MB':>6}{'engine':>8}{'encode':>8}"
+            f"{'transfer':>9}{'API':>8}{'overhead':>9}{'net':>6}{'Prom HTTP':>10}{'API/Prom':>9}")
     lines = [head]
     for r in rows:
-        lines.append(f"{r.name:<22}{r.series:>7}{r.steps:>6}{r.json_bytes / 1e6:>8.2f}"
-                     f"{r.engine_ms:>10.1f}{r.api_ms:>9.1f}{r.overhead:>8.0f}%"
-                     f"{r.prom_ms:>13.1f}{r.api_ms / r.prom_ms:>9.2f}")
+        lines.append(f"{r.name:<20}{r.series:>7}{r.json_bytes / 1e6:>6.2f}{r.engine_ms:>8.1f}"
+                     f"{r.encode_ms:>8.1f}{r.transfer_ms:>9.1f}{r.api_ms:>8.1f}"
+                     f"{r.overhead:>8.0f}%{r.overhead_net:>5.0f}%{r.prom_ms:>10.1f}"
+                     f"{r.api_ms / r.prom_ms:>9.2f}")
     eng = sum(r.engine_ms for r in rows)
+    enc = sum(r.encode_ms for r in rows)
+    tr = sum(r.transfer_ms for r in rows)
     apis = sum(r.api_ms for r in rows)
-    lines.append(f"{'all':<43}{eng:>10.1f}{apis:>9.1f}{(apis - eng) / eng * 100:>8.0f}%"
-                 f"{sum(r.prom_ms for r in rows):>13.1f}")
+    lines.append(f"{'all':<33}{eng:>8.1f}{enc:>8.1f}{tr:>9.1f}{apis:>8.1f}"
+                 f"{(apis - eng) / eng * 100:>8.0f}%{(apis - eng - tr) / eng * 100:>5.0f}%"
+                 f"{sum(r.prom_ms for r in rows):>10.1f}")
     return "\n".join(lines)
