@@ -190,9 +190,16 @@ class _Decoder:
             self.bad(node, str(e))
             return 0
 
+    def quoted(self, node: yaml.Node | None, gotype: str) -> bool:
+        """A quoted scalar is a string to go-yaml: never a number or a bool."""
+        if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
+            self.bad(node, f"cannot unmarshal !!str `{node.value}` into {gotype}")
+            return True
+        return False
+
     def boolean(self, node: yaml.Node | None) -> bool:
         text = self.string(node)
-        if node is None or not text:
+        if node is None or self.quoted(node, "bool") or not text:
             return False
         low = text.lower()
         if low in ("true", "yes", "on", "y"):
@@ -204,7 +211,7 @@ class _Decoder:
 
     def float64(self, node: yaml.Node | None) -> float:
         text = self.string(node)
-        if node is None or not text:
+        if node is None or self.quoted(node, "float64") or not text:
             return 0.0
         special = {".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan}
         if text.lower() in special:
