@@ -40,6 +40,7 @@ from promlab.rules.group import GroupState
 from promlab.rules.load import validate_rules
 from promlab.rules.query import query_funcs
 from promlab.rules.rule import ALERT_NAME_LABEL, RuleGroup
+from promlab.rules.unittest.headcheck import LastSamples
 from promlab.rules.unittest.spec import ExpSample, PromqlTestCase, TestGroup
 from promlab.rules.unittest.text import (
     AlertText,
@@ -79,6 +80,8 @@ class GroupResult:
     warnings: list[str] = field(default_factory=list)
     #: The firing alerts each alert_rule_test saw: ``(eval_time_ms, alertname) -> alerts``.
     observed: dict[tuple[int, str], list[AlertText]] = field(default_factory=dict)
+    #: The samples each promql_expr_test got: ``(eval_time_ms, expr) -> sorted samples``.
+    observed_samples: dict[tuple[int, str], list[tuple[Labels, float]]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -89,7 +92,8 @@ class _Input:
     """The input series, loaded into the store lazily up to each evaluation time."""
 
     def __init__(self, tg: TestGroup, interval_ms: int, start_ms: int, warnings: list[str]) -> None:
-        self.series: list[tuple[Labels, npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
+        # A series given twice is the later one alone, as promqltest's load keeps it.
+        by_labels: dict[Labels, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
         for s in tg.input_series:
             labels, items = parse_series_desc(f"{s.series} {s.values}")
             ts: list[int] = []
@@ -103,14 +107,17 @@ class _Input:
                     hist = True
             if hist:
                 warnings.append(f"native histogram values of {s.series} not loaded (unsupported)")
-            self.series.append((labels, np.asarray(ts, np.int64), np.asarray(vs, np.float64)))
+            by_labels.pop(labels, None)
+            by_labels[labels] = (np.asarray(ts, np.int64), np.asarray(vs, np.float64))
+        self.series: list[tuple[Labels, npt.NDArray[np.int64], npt.NDArray[np.float64]]] = [
+            (ls, ts_, vs_) for ls, (ts_, vs_) in by_labels.items()]
         self.loaded = [0] * len(self.series)
 
-    def load_until(self, store: MemoryStorage, t_ms: int) -> None:
+    def load_until(self, store: LastSamples, t_ms: int) -> None:
         for i, (labels, ts, vs) in enumerate(self.series):
             end = int(np.searchsorted(ts, t_ms, side="right"))
             if end > self.loaded[i]:
-                store.add_series(labels, ts[self.loaded[i]:end], vs[self.loaded[i]:end])
+                store.load(labels, ts[self.loaded[i]:end], vs[self.loaded[i]:end])
                 self.loaded[i] = end
 
 
@@ -174,6 +181,7 @@ class _Run:
         self.interval_ms = tg.interval_ms or opts.evaluation_interval_ms
         self.mint = tg.start_ms if tg.start_ms is not None else 0
         self.store = MemoryStorage()
+        self.heads = LastSamples(self.store)
         self.engine = Engine(lookback_delta=LOOKBACK, timeout=None,
                              default_subquery_step=f"{opts.evaluation_interval_ms}ms")
         self.res = GroupResult(name)
@@ -214,10 +222,10 @@ class _Run:
         maxt = self.mint + self.tg.max_eval_time_ms()
         t = self.mint
         while t <= maxt:
-            inp.load_until(self.store, t)
+            inp.load_until(self.heads, t)
             failed = []
             for st in states:
-                st.eval(t, query, self.store.appender())
+                st.eval(t, query, self.heads.appender())
                 failed += [f"    rule: {rule.name}, time: {go_duration(t)}, err: {status.last_error}"
                            for rule, status, _ in st.rule_states() if status.health == "err"]
             if failed:
@@ -296,6 +304,7 @@ class _Run:
             return
         exp.sort(key=lambda s: s[0])
         got.sort(key=lambda s: s[0])
+        self.res.observed_samples[(case.eval_time_ms, case.expr)] = got
         same = len(exp) == len(got) and all(
             el == gl and _float_eq(ev, gv, self.opts.fuzzy_compare)
             for (el, ev), (gl, gv) in zip(exp, got, strict=True))

@@ -1,0 +1,110 @@
+"""Appends checked as Prometheus's TSDB head checks them, for rule unit tests.
+
+promtool writes rule output into a TSDB head without an out-of-order window: a sample older
+than its series' latest is refused (``out of order sample``), one at the latest timestamp with
+another value is refused (``duplicate sample for timestamp``) and one equal to the latest is
+dropped quietly. A refused sample marks its rule unhealthy with that error, which the unit
+test reports as ``rule: NAME, time: T, err: duplicate sample for timestamp`` (two alerting rules
+of one name whose ``ALERTS_FOR_STATE`` values differ, say). Refused stale markers are not
+errors (a series another rule still writes).
+
+:class:`CheckedAppender` wraps a :class:`~promlab.storage.memory.MemoryStorage` appender and
+keeps, per series, the latest sample that reached the store through it or :meth:`LastSamples.load`.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from promlab.errors import StorageError
+from promlab.model import Labels
+from promlab.model.value import is_stale
+from promlab.storage.interface import AnyHistogram, AppendStats
+from promlab.storage.memory import MemoryStorage
+
+__all__ = ["CheckedAppender", "LastSamples"]
+
+OUT_OF_ORDER = "out of order sample"
+DUPLICATE = "duplicate sample for timestamp"
+
+
+def _bits(v: float) -> int:
+    return int(struct.unpack("<Q", struct.pack("<d", v))[0])
+
+
+class LastSamples:
+    """The latest ``(timestamp, value bits)`` of every series written to one store."""
+
+    def __init__(self, store: MemoryStorage) -> None:
+        self.store = store
+        self.last: dict[Labels, tuple[int, int]] = {}
+
+    def load(self, labels: Labels, ts: npt.NDArray[np.int64], vs: npt.NDArray[np.float64]) -> None:
+        """Input samples (sorted, newer than anything loaded for the series before)."""
+        if ts.shape[0]:
+            self.store.add_series(labels, ts, vs)
+            self.last[labels] = (int(ts[-1]), _bits(float(vs[-1])))
+
+    def appender(self) -> CheckedAppender:
+        return CheckedAppender(self)
+
+
+class CheckedAppender:
+    """An appender that refuses what the TSDB head refuses; :meth:`commit` writes the rest and
+    then raises :class:`~promlab.errors.StorageError` with the last refusal, if any."""
+
+    def __init__(self, owner: LastSamples) -> None:
+        self._owner = owner
+        self._batch: list[tuple[Labels, int, float]] = []
+
+    def append(self, labels: Labels, ts_ms: int, value: float) -> None:
+        self._batch.append((labels, int(ts_ms), float(value)))
+
+    def append_batch(self, series: Sequence[Labels], index: npt.NDArray[np.integer],
+                     ts_ms: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> None:
+        for i, t, v in zip(np.asarray(index).tolist(), np.asarray(ts_ms).tolist(),
+                           np.asarray(values).tolist(), strict=True):
+            self.append(series[i], t, v)
+
+    def append_histogram(self, labels: Labels, ts_ms: int, h: AnyHistogram) -> None:
+        raise StorageError("native histograms are not supported in rule unit tests")
+
+    def append_histogram_batch(self, series: Sequence[Labels], index: npt.NDArray[np.integer],
+                               ts_ms: npt.NDArray[np.int64], hists: Sequence[AnyHistogram]) -> None:
+        raise StorageError("native histograms are not supported in rule unit tests")
+
+    def commit(self) -> AppendStats:
+        batch, self._batch = self._batch, []
+        last = self._owner.last
+        app = self._owner.store.appender()
+        stats = AppendStats()
+        problem = ""
+        for labels, t, v in batch:
+            bits = _bits(v)
+            prev = last.get(labels)
+            if prev is not None and t <= prev[0]:
+                if t == prev[0] and bits == prev[1]:
+                    continue  # the same sample again: dropped without an error
+                if t < prev[0]:
+                    stats.out_of_order += 1
+                    err = OUT_OF_ORDER
+                else:
+                    stats.duplicates += 1
+                    err = DUPLICATE
+                if not is_stale(v):
+                    problem = err
+                continue
+            app.append(labels, t, v)
+            last[labels] = (t, bits)
+        done = app.commit()
+        stats.appended, stats.new_series = done.appended, done.new_series
+        if problem:
+            raise StorageError(problem)
+        return stats
+
+    def rollback(self) -> None:
+        self._batch = []
