@@ -64,9 +64,9 @@ class ShardMap:
         >>> [m.shard_of(x) for x in ls]
         [0, 0, 1, 1]
         """
+        key_of = [ls.without_name().hash for ls in series]
         sizes: dict[int, int] = {}
-        for ls in series:
-            k = ls.without_name().hash
+        for k in key_of:
             sizes[k] = sizes.get(k, 0) + 1
         keys = np.fromiter(sizes, np.int64, len(sizes))
         n = np.fromiter(sizes.values(), np.int64, len(sizes))
@@ -75,8 +75,7 @@ class ShardMap:
         key_owner = np.minimum((middle * count / total).astype(np.int32), count - 1)
         owner_of = dict(zip(keys.tolist(), key_owner.tolist(), strict=True))
         ids = np.fromiter((ls.hash for ls in series), np.int64, len(series))
-        owners = np.fromiter((owner_of[ls.without_name().hash] for ls in series), np.int32,
-                             len(series))
+        owners = np.fromiter((owner_of[k] for k in key_of), np.int32, len(series))
         o, ko = np.argsort(ids, kind="stable"), np.argsort(keys, kind="stable")
         return cls(count, ids[o], owners[o], keys[ko], key_owner[ko])
 
