@@ -106,25 +106,32 @@ def check_size(path: str, rec: dict[str, Any], size_of: Callable[[str], int] = o
         raise StorageError(f"{path}: size {size} bytes, meta.json records {rec.get('size')}")
 
 
-def verify_range(fh: Any, path: str, offset: int, length: int, crc: int, what: str) -> None:
-    """Check the CRC-32 of ``length`` bytes at ``offset`` of the Arrow file ``fh``."""
+def verify_range(fh: Any, path: str, offset: int, length: int, crc: int, what: str) -> Any:
+    """Check the CRC-32 of ``length`` bytes at ``offset`` of the Arrow file ``fh``; the bytes."""
     try:
         buf = fh.read_at(length, offset)
     except (OSError, pa.ArrowException) as exc:
         raise StorageError(f"{path}: unreadable {what}: {exc}") from exc
     if len(buf) != length or zlib.crc32(memoryview(buf)) != crc:
         raise StorageError(f"{path}: checksum mismatch in {what}")
+    return buf
 
 
-def verify_footer(fh: Any, path: str, rec: dict[str, Any]) -> None:
-    """Check the footer CRC of the open samples file ``fh`` before Parquet parses it."""
+def verify_footer(fh: Any, path: str, rec: dict[str, Any]) -> pq.FileMetaData:
+    """Check the footer CRC of the open samples file ``fh``; the footer parsed from those bytes
+    (pass it to ``pq.ParquetFile(metadata=...)``: the footer is read and parsed once)."""
     size = int(rec["size"])
     try:
         tail = bytes(fh.read_at(8, size - 8)) if size >= 12 else b""
     except (OSError, pa.ArrowException) as exc:
         raise StorageError(f"{path}: unreadable Parquet footer: {exc}") from exc
     off, n = _footer_of(path, tail, size)
-    verify_range(fh, path, off, n, int(rec["footer_crc32"]), "Parquet footer")
+    buf = verify_range(fh, path, off, n, int(rec["footer_crc32"]), "Parquet footer")
+    try:
+        # The checked bytes end with the footer length and magic: a Parquet "file" of its own.
+        return pq.read_metadata(pa.BufferReader(buf))
+    except (OSError, pa.ArrowException) as exc:
+        raise StorageError(f"{path}: bad Parquet footer: {exc}") from exc
 
 
 def read_checked(fh: Any, path: str, rec: dict[str, Any] | None) -> pa.Buffer:

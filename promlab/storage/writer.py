@@ -26,6 +26,7 @@ from promlab.model import Labels
 from promlab.storage import blocks as _blocks
 from promlab.storage.blocks import (
     CHUNK_COLUMNS,
+    INDEX_FILE,
     META_FILE,
     RESERVED,
     SAMPLES_FILE,
@@ -88,6 +89,38 @@ def _series_table(labels: Sequence[Labels], sids: npt.NDArray[np.int64],
         data[cname] = pa.ListArray.from_arrays(offsets, pa.array(arr[order]).cast(typ))
     table = pa.table(data)
     return table.replace_schema_metadata({"promlab.label_columns": json.dumps(colmap)})
+
+
+def _write_index_copy(series: pa.Table, path: str, start: int) -> None:
+    """``series.arrow``: the series table again as an uncompressed Arrow IPC file.
+
+    Label columns dictionary-encoded, the chunk lists as int32 where they fit (chunk times as
+    ms since ``start``, recorded as ``promlab.time_base``), one record batch: a reader takes
+    its arrays as they are in the file, where Parquet decodes and decompresses the list columns
+    (measured on the standard dataset: 0.02 ms against 2 ms; LZ4 compression would make the
+    file 5x smaller and the load 0.8 ms). See ``docs/storage.md``, format 5.
+    """
+    cols = {}
+    i32 = pa.list_(pa.int32())
+    for name in series.column_names:
+        col = series[name].combine_chunks()
+        if pa.types.is_string(col.type):
+            col = col.dictionary_encode()
+        elif name in CHUNK_COLUMNS:
+            vals = col.values.cast(pa.int64()).to_numpy()
+            if name in ("chunk_min_time", "chunk_max_time"):
+                vals = vals - start
+            wide = bool(vals.shape[0]) and (int(vals.min()) < -(1 << 31)
+                                            or int(vals.max()) >= 1 << 31)
+            col = pa.ListArray.from_arrays(col.offsets, pa.array(vals, pa.int64() if wide else
+                                                                 pa.int32()),
+                                           type=pa.list_(pa.int64()) if wide else i32)
+        cols[name] = col
+    md = dict(series.schema.metadata or {})
+    md[b"promlab.time_base"] = str(start).encode()
+    table = pa.table(cols).replace_schema_metadata(md)
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+        w.write_table(table)
 
 
 def _series_sort_key(ls: Labels) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -278,9 +311,15 @@ class BlockWriter:
                            write_page_checksum=True, row_group_size=max(1, series.num_rows),
                            use_dictionary=[c for c in series.column_names
                                            if c not in CHUNK_COLUMNS],
-                           column_encoding={c: "DELTA_BINARY_PACKED" for c in CHUNK_COLUMNS})
+                           # Nested columns are named by their leaf path (a bare list
+                           # name is silently ignored): delta-packed, the lists decode in
+                           # less time and take 40% less space than plain.
+                           column_encoding={f"{c}.list.element": "DELTA_BINARY_PACKED"
+                                            for c in CHUNK_COLUMNS})
+            _write_index_copy(series, os.path.join(tmp, INDEX_FILE), start)
             files = {SAMPLES_FILE: file_record(os.path.join(tmp, SAMPLES_FILE), row_groups=True),
-                     SERIES_FILE: file_record(os.path.join(tmp, SERIES_FILE))}
+                     SERIES_FILE: file_record(os.path.join(tmp, SERIES_FILE)),
+                     INDEX_FILE: file_record(os.path.join(tmp, INDEX_FILE))}
             meta = BlockMeta(self.ulid, start, self.end,
                              start if self._mint is None else self._mint,
                              start if self._maxt is None else self._maxt,
@@ -291,7 +330,7 @@ class BlockWriter:
                 self.fs.publish(tmp, self.fs.join(self.blocks_dir, meta.dirname))
                 shutil.rmtree(tmp, ignore_errors=True)
                 return meta
-            for name in (SAMPLES_FILE, SERIES_FILE, META_FILE):
+            for name in (SAMPLES_FILE, SERIES_FILE, INDEX_FILE, META_FILE):
                 fsync_path(os.path.join(tmp, name))
             fsync_path(tmp)
             os.rename(tmp, os.path.join(self.blocks_dir, meta.dirname))

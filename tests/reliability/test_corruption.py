@@ -71,7 +71,7 @@ def _make_store(path: Path) -> None:
 def _cases(block: Path) -> list[tuple[str, str, int | None]]:
     """(file, kind, position) cases: a sweep of two-byte flips plus structural damage."""
     out: list[tuple[str, str, int | None]] = []
-    for name in ("samples.parquet", "series.parquet", "meta.json"):
+    for name in ("samples.parquet", "series.parquet", "series.arrow", "meta.json"):
         size = (block / name).stat().st_size
         for pos in np.linspace(0, size - 2, 40 if name != "meta.json" else 20).astype(int).tolist():
             out.append((name, "flip", pos))

@@ -1,5 +1,6 @@
 """Block format 4's series index (series.parquet: one row per series, chunks as lists): readable
-without promlab, and older blocks (format 3: one row per chunk with ``series_rank``; format 2: no
+without promlab; format 5's Arrow copy of it (series.arrow) holds the same table; and older
+blocks (format 4: no copy; format 3: one row per chunk with ``series_rank``; format 2: no
 ``series_rank``) still answer the same."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 
 from promlab.model import Matcher, MatchType
 from promlab.storage import MemoryStorage, open_store
-from promlab.storage.blocks import CHUNK_COLUMNS, FORMAT_VERSION, META_FILE, SERIES_FILE
+from promlab.storage.blocks import CHUNK_COLUMNS, FORMAT_VERSION, INDEX_FILE, META_FILE, SERIES_FILE
 from promlab.storage.checksum import file_record, json_checksum
 
 from .conftest import HOUR, T0, assert_same, grid, make_series
@@ -34,9 +35,14 @@ def _store(path: str) -> MemoryStorage:
 
 
 def _rewrite(block_dir: str, version: int) -> None:
-    """Rewrite a format 4 block's series index as format ``version`` (3 or 2) wrote it: one row
-    per chunk with its labels, (3) ``series_rank``; ``version`` in meta.json."""
+    """Rewrite a format 5 block as format ``version`` (4, 3 or 2) wrote it: no ``series.arrow``;
+    (3, 2) the series index one row per chunk with its labels, (3) ``series_rank``; ``version``
+    in meta.json."""
     path = os.path.join(block_dir, SERIES_FILE)
+    os.remove(os.path.join(block_dir, INDEX_FILE))
+    if version == 4:
+        _set_meta(block_dir, version, path)
+        return
     table = pq.read_table(path)
     lens = np.diff(table[CHUNK_COLUMNS[0]].combine_chunks().offsets.to_numpy())
     ser = pa.array(np.repeat(np.arange(table.num_rows), lens))
@@ -47,10 +53,15 @@ def _rewrite(block_dir: str, version: int) -> None:
         data["series_rank"] = ser.cast(pa.int64())
     old = pa.table(data).replace_schema_metadata(table.schema.metadata)
     pq.write_table(old, path, compression="zstd", write_page_checksum=True)
+    _set_meta(block_dir, version, path)
+
+
+def _set_meta(block_dir: str, version: int, path: str) -> None:
     with open(os.path.join(block_dir, META_FILE)) as f:
         meta = json.load(f)
     meta.pop("checksum")
     meta["version"] = version
+    meta["files"].pop(INDEX_FILE)
     meta["files"][SERIES_FILE] = file_record(path)
     meta["checksum"] = json_checksum(meta)
     with open(os.path.join(block_dir, META_FILE), "w") as f:
@@ -62,8 +73,25 @@ def test_series_index_is_plain_parquet(tmp_path: os.PathLike[str]) -> None:
     (name,) = os.listdir(os.path.join(tmp_path, "blocks"))
     block_dir = os.path.join(tmp_path, "blocks", name)
     with open(os.path.join(block_dir, META_FILE)) as f:
-        assert json.load(f)["version"] == FORMAT_VERSION == 4
-    df = pq.read_table(os.path.join(block_dir, SERIES_FILE)).to_pandas()
+        assert json.load(f)["version"] == FORMAT_VERSION == 5
+    table = pq.read_table(os.path.join(block_dir, SERIES_FILE))
+    # series.arrow: the same table (label columns dictionary-encoded, chunk lists int32 with
+    # times as ms since the block's start)
+    copy = pa.ipc.open_file(os.path.join(block_dir, INDEX_FILE)).read_all()
+    assert copy.column_names == table.column_names
+    md = dict(copy.schema.metadata)
+    base = int(md.pop(b"promlab.time_base"))
+    assert base == T0 - T0 % (4 * HOUR) and md == table.schema.metadata
+    for c in table.column_names:
+        want = table[c].combine_chunks()
+        if c in CHUNK_COLUMNS:
+            assert copy[c].type == pa.list_(pa.int32())
+            want = pa.ListArray.from_arrays(want.offsets, pa.array(
+                want.values.cast(pa.int64()).to_numpy() - (base if "time" in c else 0), pa.int32()))
+        else:
+            assert pa.types.is_dictionary(copy[c].type) == (c != "series_id")
+        assert copy[c].to_pylist() == want.to_pylist(), c
+    df = table.to_pandas()
     assert len(df) == 30 and df["series_id"].is_unique  # one row per series
     keys = list(zip(df["__name__"], df["instance"], strict=True))
     assert keys == sorted(keys)  # in label order: the row position is the series' rank
@@ -83,7 +111,7 @@ def test_series_index_is_plain_parquet(tmp_path: os.PathLike[str]) -> None:
         assert chunk["timestamp"].max().tz_localize(None) == row["chunk_max_time"]
 
 
-@pytest.mark.parametrize("fmt", [4, 3, 2], ids=["format-4", "format-3", "format-2"])
+@pytest.mark.parametrize("fmt", [5, 4, 3, 2], ids=["format-5", "format-4", "format-3", "format-2"])
 @pytest.mark.parametrize("window", [
     pytest.param((T0, T0 + 4 * HOUR), id="all"),
     pytest.param((T0 + 2 * HOUR + 60_000, T0 + 2 * HOUR + 360_000), id="5m"),
@@ -97,7 +125,7 @@ def test_series_index_is_plain_parquet(tmp_path: os.PathLike[str]) -> None:
 def test_reads_agree_with_memory(tmp_path: os.PathLike[str], fmt: int,
                                  window: tuple[int, int], matchers: list[Matcher]) -> None:
     mem = _store(str(tmp_path))
-    if fmt < 4:
+    if fmt < 5:
         (name,) = os.listdir(os.path.join(tmp_path, "blocks"))
         _rewrite(os.path.join(tmp_path, "blocks", name), fmt)
     with open_store(tmp_path, readonly=True) as ro:
