@@ -31,10 +31,25 @@ def _vec(call: FunctionCall, i: int = 0) -> Vector:
     return v
 
 
-def _clamp(call: FunctionCall, lo, hi) -> Vector:  # type: ignore[no-untyped-def]
+def _go_min(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Go's ``math.Min``: -Inf wins over NaN, NaN over numbers, -0 below +0."""
+    out = np.where((a < b) | ((a == b) & np.signbit(a)), a, b)
+    out = np.where(np.isnan(a) | np.isnan(b), np.nan, out)
+    return np.where(np.isneginf(a) | np.isneginf(b), -np.inf, out)
+
+
+def _go_max(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Go's ``math.Max``: +Inf wins over NaN, NaN over numbers, +0 above -0."""
+    out = np.where((a > b) | ((a == b) & ~np.signbit(a)), a, b)
+    out = np.where(np.isnan(a) | np.isnan(b), np.nan, out)
+    return np.where(np.isposinf(a) | np.isposinf(b), np.inf, out)
+
+
+def _clamp(call: FunctionCall, lo: np.ndarray, hi: np.ndarray) -> Vector:
+    # Prometheus: math.Max(min, math.Min(max, v)), so an infinite sample beats a NaN bound.
     v = _vec(call)
     with np.errstate(invalid="ignore"):
-        out = np.maximum(lo[None, :], np.minimum(hi[None, :], v.values))
+        out = _go_max(lo[None, :], _go_min(hi[None, :], v.values))
         present = v.present & ~(hi < lo)[None, :]
     return vector_out(list(v.labels), out, present, True)
 
@@ -64,8 +79,8 @@ def func_clamp_min(call: FunctionCall) -> Vector:
 def func_round(call: FunctionCall) -> Vector:
     """``round(v instant-vector, to_nearest=1 scalar)``: ties round up."""
     v = _vec(call)
-    inv = 1.0 / scalar_arg(call.args, 1, call.ctx.num_steps, default=1.0)
     with np.errstate(all="ignore"):
+        inv = 1.0 / scalar_arg(call.args, 1, call.ctx.num_steps, default=1.0)
         out = np.floor(v.values * inv[None, :] + 0.5) / inv[None, :]
     return vector_out(list(v.labels), out, v.present.copy(), True, compact=False)
 

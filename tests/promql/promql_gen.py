@@ -1,0 +1,400 @@
+"""The differential fuzzer's dataset and expression generator (see test_differential_fuzz.py).
+
+Samples sit 7 s after each whole minute and queries run 50 s after one (a time no subquery
+step of 15 s or whole minutes reaches), so no sample or subquery step lies on a window boundary:
+Prometheus 3's left-open windows (promlab) and 2.42's closed ones select the same samples.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+
+SEED = 20_261_206
+
+T0_S = 1_699_999_200  # a whole hour
+MINUTES = 60
+OFF_S = 7  # samples at T0 + 60 k + 7 s
+INSTANT_S = T0_S + 45 * 60 + 50
+RANGE = (T0_S + 20 * 60 + 50, T0_S + 50 * 60 + 50, 180)  # 11 steps, all at :50
+AT_S = T0_S + 33 * 60 + 50
+
+# --- the dataset ----------------------------------------------------------------------------
+
+
+def _counter(rng: np.random.Generator, resets: tuple[int, ...] = ()) -> list[float | None]:
+    out: list[float | None] = []
+    v = 0.0
+    for k in range(MINUTES):
+        v = 0.0 if k in resets else v + float(rng.integers(0, 40))
+        out.append(v)
+    return out
+
+
+def _dataset() -> list[tuple[str, dict[str, str], list[float | None]]]:
+    """(metric name, labels, value per minute; None = no sample)."""
+    rng = np.random.default_rng(SEED)
+    nan, inf = math.nan, math.inf
+    gap = _counter(rng)
+    for k in range(15, 30):
+        gap[k] = None
+    special: list[float | None] = [float(x) for x in np.round(rng.normal(0, 50, MINUTES), 2)]
+    for k, v in ((3, nan), (10, inf), (22, -inf), (31, nan), (40, inf), (44, nan), (46, -inf),
+                 (47, nan)):
+        special[k] = v
+    short: list[float | None] = [None] * MINUTES
+    for k in range(38, 44):
+        short[k] = float(k)
+    data: list[tuple[str, dict[str, str], list[float | None]]] = [
+        ("c_total", {"job": "api", "instance": "a"}, _counter(rng, (20, 41))),
+        ("c_total", {"job": "api", "instance": "b"}, _counter(rng)),
+        ("c_total", {"job": "web", "instance": "a"}, gap),
+        ("c_total", {"job": "web", "instance": "c"}, _counter(rng, (44,))),
+        ("g", {"kind": "temp", "host": "h1"},
+         [float(x) for x in np.round(rng.normal(20, 5, MINUTES), 3)]),
+        ("g", {"kind": "special", "host": "h1"}, special),
+        ("g", {"kind": "flat", "host": "h2"}, [3.0] * MINUTES),
+        ("g", {"kind": "neg", "host": "h2"},
+         [float(x) for x in np.round(-rng.uniform(0.001, 1e6, MINUTES), 4)]),
+        ("g", {"kind": "frac", "host": "h3"}, [float(k % 7) * 0.25 - 0.75 for k in range(MINUTES)]),
+        ("m", {"a": "1", "b": "x", "c": "y y", "d": "ü/é", "e": "1.0"},
+         [float(k % 5) for k in range(MINUTES)]),
+        ("m", {"a": "2", "b": "x", "c": "", "d": "d2", "e": "-3"},
+         [float(-k) for k in range(MINUTES)]),
+        ("m", {"a": "3", "b": "z", "d": "d,3", "e": "Inf"}, [0.5] * MINUTES),
+        ("dup_a", {"job": "x"}, [float(k) for k in range(MINUTES)]),
+        ("dup_b", {"job": "x"}, [float(2 * k) for k in range(MINUTES)]),
+        ("info_metric", {"job": "api", "version": "1.2"}, [1.0] * MINUTES),
+        ("info_metric", {"job": "web", "version": "2.0"}, [1.0] * MINUTES),
+        ("short", {"job": "api"}, short),
+    ]
+    for job, scale in (("api", 1.0), ("web", 3.0)):
+        counts = np.zeros(4)
+        rows: list[list[float | None]] = [[] for _ in range(4)]
+        total: list[float | None] = []
+        for k in range(MINUTES):
+            if job == "web" and k == 30:
+                counts[:] = 0
+            counts += np.cumsum(rng.integers(0, 10, 4) * scale)
+            for i in range(4):
+                rows[i].append(float(counts[i]))
+            total.append(float(counts[3]) * 0.37)
+        for le, row in zip(("0.1", "0.5", "2.5", "+Inf"), rows, strict=True):
+            data.append(("h_bucket", {"job": job, "le": le}, row))
+        data.append(("h_count", {"job": job}, rows[3]))
+        data.append(("h_sum", {"job": job}, total))
+    return data
+
+
+def _om_value(v: float) -> str:
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    return repr(v)
+
+
+def write_openmetrics(path: Path) -> None:
+    """The dataset as an OpenMetrics file (what promtool and promlab's importer both load)."""
+    by_name: dict[str, list[tuple[dict[str, str], list[float | None]]]] = {}
+    for name, labels, values in _dataset():
+        by_name.setdefault(name, []).append((labels, values))
+    lines: list[str] = []
+    for name, series in by_name.items():
+        lines.append(f"# TYPE {name} unknown")
+        for labels, values in series:
+            body = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+            for k, v in enumerate(values):
+                if v is not None:
+                    lines.append(f"{name}{{{body}}} {_om_value(v)} {T0_S + 60 * k + OFF_S}")
+    lines.append("# EOF")
+    path.write_text("\n".join(lines) + "\n")
+
+
+# --- the expression generator -----------------------------------------------------------------
+
+SELECTORS = [
+    "c_total", 'c_total{job="api"}', 'c_total{job=~"w.*"}', "g", 'g{kind!="special"}',
+    'g{kind="special"}', "m", 'm{c=""}', 'm{c!=""}', "h_bucket", 'h_bucket{job="api"}',
+    "h_count", "h_sum", '{__name__=~"dup_.*"}', "short", "info_metric", "nonexistent",
+    '{__name__=~"c_total|g"}', 'g{kind=~"temp|flat"}',
+]
+MATH = ["abs", "ceil", "floor", "exp", "sqrt", "ln", "log2", "log10", "sgn", "acos", "acosh",
+        "asin", "asinh", "atan", "atanh", "cos", "cosh", "sin", "sinh", "tan", "tanh", "deg",
+        "rad"]
+OVER_TIME = ["avg_over_time", "count_over_time", "last_over_time", "max_over_time",
+             "min_over_time", "present_over_time", "stddev_over_time", "stdvar_over_time",
+             "sum_over_time", "absent_over_time", "changes", "resets", "delta", "deriv",
+             "idelta", "increase", "irate", "rate"]
+DATE = ["day_of_month", "day_of_week", "day_of_year", "days_in_month", "hour", "minute",
+        "month", "year"]
+ARITH = ["+", "-", "*", "/", "%", "^"]
+COMPARE = ["==", "!=", ">", "<", ">=", "<="]
+AGGS = ["sum", "avg", "min", "max", "count", "group", "stddev", "stdvar"]
+LABEL_NAMES = ["job", "instance", "kind", "host", "le", "a", "b", "c", "__name__", "version"]
+RANGES = ["1m", "2m", "5m", "10m", "15m"]
+NUMBERS = ["0", "1", "2", "0.5", "-1", "10", "1e3", "0.25", "3", "-0.5"]
+QUANTILES = ["0", "0.1", "0.5", "0.9", "0.99", "1", "-1", "2", "NaN"]
+
+
+class Gen:
+    """Random, well-typed (mostly) PromQL over :data:`SELECTORS`."""
+
+    def __init__(self, seed: int) -> None:
+        self.r = random.Random(seed)
+
+    def pick(self, xs: list[str]) -> str:
+        return self.r.choice(xs)
+
+    def modifiers(self) -> str:
+        out = ""
+        roll = self.r.random()
+        if roll < 0.12:
+            out += f" offset {self.pick(['1m', '5m', '-2m', '90s'])}"
+        elif roll < 0.2:
+            out += f" @ {self.pick(['start()', 'end()', str(AT_S)])}"
+        elif roll < 0.24:
+            out += f" @ {self.pick(['start()', 'end()'])} offset 3m"
+        return out
+
+    def selector(self) -> str:
+        return self.pick(SELECTORS) + self.modifiers()
+
+    def matrix(self, depth: int) -> str:
+        if depth > 0 and self.r.random() < 0.25:
+            inner = self.vector(depth - 1)
+            step = self.pick(["1m", "2m", "", "3m"])
+            return f"({inner})[{self.pick(['5m', '10m', '7m'])}:{step}]" + self.modifiers()
+        return f"{self.pick(SELECTORS)}[{self.pick(RANGES)}]" + self.modifiers()
+
+    def scalar(self, depth: int) -> str:
+        roll = self.r.random()
+        if depth <= 0 or roll < 0.45:
+            return self.pick(NUMBERS)
+        if roll < 0.6:
+            return f"scalar({self.vector(depth - 1)})"
+        if roll < 0.68:
+            return self.pick(["time()", "pi()"])
+        if roll < 0.85:
+            op = self.pick(ARITH + [c + " bool" for c in COMPARE])
+            return f"({self.scalar(depth - 1)} {op} {self.scalar(depth - 1)})"
+        return f"-{self.scalar(depth - 1)}"
+
+    def grouping(self) -> str:
+        if self.r.random() < 0.4:
+            return ""
+        names = self.r.sample(LABEL_NAMES, self.r.randint(0, 3))
+        return f" {self.pick(['by', 'without'])} ({', '.join(names)})"
+
+    def matching(self) -> str:
+        roll = self.r.random()
+        if roll < 0.45:
+            return ""
+        names = ", ".join(self.r.sample(LABEL_NAMES[:8], self.r.randint(0, 2)))
+        kind = "on" if roll < 0.75 else "ignoring"
+        out = f" {kind}({names})"
+        if self.r.random() < 0.3:
+            extra = ", ".join(self.r.sample(["version", "instance", "kind"], self.r.randint(0, 1)))
+            out += f" {self.pick(['group_left', 'group_right'])}({extra})"
+        return out
+
+    def vector(self, depth: int) -> str:
+        if depth <= 0:
+            return self.selector()
+        roll = self.r.randrange(20)
+        d = depth - 1
+        if roll == 0:
+            return self.selector()
+        if roll == 1:
+            return f"{self.pick(MATH)}({self.vector(d)})"
+        if roll in (2, 3):
+            return f"{self.pick(OVER_TIME)}({self.matrix(d)})"
+        if roll == 4:
+            fn = self.pick(["quantile_over_time", "predict_linear", "holt_winters"])
+            if fn == "quantile_over_time":
+                return f"quantile_over_time({self.pick(QUANTILES)}, {self.matrix(d)})"
+            if fn == "predict_linear":
+                return f"predict_linear({self.matrix(d)}, {self.pick(['0', '60', '-300', '3600'])})"
+            return (f"holt_winters({self.matrix(d)}, {self.pick(['0.1', '0.5', '0.9'])}, "
+                    f"{self.pick(['0.1', '0.5', '0.9'])})")
+        if roll in (5, 6):
+            agg = self.pick(AGGS)
+            return f"{agg}{self.grouping()} ({self.vector(d)})"
+        if roll == 7:
+            agg = self.pick(["topk", "bottomk", "quantile", "count_values"])
+            param = {"topk": self.pick(["1", "2", "0", "-1", "1.5", "100"]),
+                     "bottomk": self.pick(["1", "2", "3"]),
+                     "quantile": self.pick(QUANTILES),
+                     "count_values": self.pick(['"value"', '"job"', '"le"'])}[agg]
+            return f"{agg}{self.grouping()} ({param}, {self.vector(d)})"
+        if roll in (8, 9):
+            op = self.pick(ARITH)
+            if self.r.random() < 0.5:
+                return f"({self.vector(d)} {op} {self.scalar(d)})"
+            return f"({self.scalar(d)} {op} {self.vector(d)})"
+        if roll == 10:
+            op = self.pick(COMPARE) + self.pick(["", " bool"])
+            if self.r.random() < 0.6:
+                return f"({self.vector(d)} {op} {self.scalar(d)})"
+            return f"({self.scalar(d)} {op} {self.vector(d)})"
+        if roll in (11, 12):
+            op = self.pick(ARITH + COMPARE + [c + " bool" for c in COMPARE])
+            return f"({self.vector(d)} {op}{self.matching()} {self.vector(d)})"
+        if roll == 13:
+            op = self.pick(["and", "or", "unless"])
+            match = self.pick(["", "", " on(job)", " ignoring(instance)", " on()"])
+            return f"({self.vector(d)} {op}{match} {self.vector(d)})"
+        if roll == 14:
+            return self.label_fn(d)
+        if roll == 15:
+            fn = self.pick(["sort", "sort_desc", "timestamp", "absent", "-", "round", "clamp"])
+            if fn == "round":
+                return f"round({self.vector(d)}, {self.pick(['0.1', '5', '-1', '0'])})"
+            if fn == "clamp":
+                return f"clamp({self.vector(d)}, {self.pick(['-1', '0', '5'])}, " \
+                       f"{self.pick(['10', '0', '-5'])})"
+            if fn == "-":
+                return f"-{self.vector(d)}"
+            return f"{fn}({self.vector(d)})"
+        if roll == 16:
+            fn = self.pick(["clamp_min", "clamp_max"])
+            return f"{fn}({self.vector(d)}, {self.scalar(d)})"
+        if roll == 17:
+            return f"{self.pick(DATE)}({self.pick(['', self.vector(d)])})"
+        if roll == 18:
+            q = self.pick(QUANTILES)
+            inner = self.pick(["rate(h_bucket[5m])", "h_bucket", "sum by (le) (rate(h_bucket[10m]))",
+                               "sum by (le, job) (increase(h_bucket[5m] offset 5m))",
+                               f"({self.vector(d)})"])
+            return f"histogram_quantile({q}, {inner})"
+        return f"vector({self.scalar(d)})"
+
+    def label_fn(self, d: int) -> str:
+        src = self.pick(["job", "instance", "kind", "__name__", "missing", "le", "c"])
+        dst = self.pick(["job", "dst", "__name__", "c", "le"])
+        repl = self.pick(["$1", "x-$1", "", "$1$1", "${1}_y", "$2"])
+        regex = self.pick(["(.*)", "(.+)", "a(.*)", "", "(w)e(b)", "[", ".*"])
+        if self.r.random() < 0.6:
+            return f'label_replace({self.vector(d)}, "{dst}", "{repl}", "{src}", "{regex}")'
+        srcs = ", ".join(f'"{s}"' for s in self.r.sample(["job", "instance", "kind", "le",
+                                                           "__name__", "c"], self.r.randint(0, 3)))
+        sep = self.pick(["-", "", ","])
+        tail = f", {srcs}" if srcs else ""
+        return f'label_join({self.vector(d)}, "{dst}", "{sep}"{tail})'
+
+    def expression(self) -> str:
+        roll = self.r.random()
+        if roll < 0.1:
+            return self.scalar(3)
+        if roll < 0.14:
+            return self.matrix(2)
+        return self.vector(self.r.randint(1, 4))
+
+
+# Hand-written cases: edges a random walk reaches rarely, and expressions 2.42 rejects.
+HANDWRITTEN = [
+    'count_values("value", g)', 'count_values("value", m)', 'count_values("job", c_total)',
+    'count_values without (instance) ("v", c_total)', 'count_values("", g)',
+    'count_values("__name__", g)', 'count_values("a b", g)',
+    'g > 0', 'g > bool 0', 'g == g', 'g != g', 'c_total > 100 < 500', '(c_total > 100) + 1',
+    'sum by (__name__) (g > 0)', 'sum by (__name__) (rate(c_total[5m]))',
+    'rate({__name__=~"dup_.*"}[5m])', '-{__name__=~"dup_.*"}',
+    '{__name__=~"dup_.*"} > 3', '{__name__=~"dup_.*"} > bool 3',
+    'label_replace({__name__=~"dup_.*"}, "n", "$1", "__name__", "(.*)") * 2',
+    'topk(2, g)', 'bottomk(2, g)', 'topk(1, g) by (kind)', 'topk by (host) (1, g)',
+    'sort(g)', 'sort_desc(g)', 'sort(-g)', 'sort_desc(m)', 'sort(rate(c_total[5m]))',
+    'quantile(0.5, g)', 'quantile by (host) (0.9, g)', 'quantile(NaN, g)', 'quantile(-1, g)',
+    'stddev(g)', 'stdvar by (host) (g)', 'avg(g)', 'sum(g)', 'group without () (g)',
+    'stddev(c_total)', 'avg by (job) (c_total)', 'max(g{kind="special"})',
+    'min(g{kind="special"})', 'sum(g{kind="special"})', 'avg(g{kind="special"})',
+    'count(g) by (__name__)', 'sum without (le) (h_bucket)', 'sum by (le) (h_bucket)',
+    'histogram_quantile(0.9, rate(h_bucket[5m]))', 'histogram_quantile(0, h_bucket)',
+    'histogram_quantile(1, h_bucket)', 'histogram_quantile(0.5, sum by (le) (h_bucket))',
+    'histogram_quantile(2, h_bucket)', 'histogram_quantile(-0.5, h_bucket)',
+    'histogram_quantile(NaN, h_bucket)', 'histogram_quantile(0.5, h_bucket{le!="+Inf"})',
+    'histogram_quantile(0.5, h_bucket{le!="0.5"})', 'histogram_quantile(0.5, g)',
+    'histogram_count(h_bucket)', 'histogram_sum(g)', 'histogram_fraction(0, 1, h_bucket)',
+    'c_total + on(job) group_left(version) info_metric',
+    'c_total * on(job) group_left info_metric',
+    'info_metric * on(job) group_right c_total', 'c_total + on(job) info_metric',
+    'c_total + ignoring(instance) group_left c_total', 'c_total / ignoring(instance) c_total',
+    'c_total and on(job) info_metric', 'c_total unless on(job) info_metric{job="web"}',
+    'g or c_total', 'g and g{kind="flat"}', 'c_total or on(job) info_metric',
+    'info_metric or vector(1)', 'vector(1) or info_metric', 'vector(1) + vector(2)',
+    'vector(time())', 'time() - timestamp(c_total)', 'timestamp(c_total offset 5m)',
+    'timestamp(c_total @ start())', 'timestamp(rate(c_total[5m]))', 'timestamp(-c_total)',
+    'scalar(g)', 'scalar(g{kind="flat"})', 'scalar(nonexistent)', '1 < bool 2', '2 ^ 3 ^ 2',
+    '-2 ^ 2', '2 * 3 % 4', '1 + 2 * 3 - 4 / 5', '(1 + 2) * 3', '1 == bool 1', 'NaN == bool NaN',
+    '+Inf > bool -Inf', '5 % 0', '-5 % 3', '0 / 0', '1 / 0', '-1 / 0', '0x1f', '1e-3', '.5',
+    '"a string"', "'single'", '`raw`', 'Inf', '-Inf', 'nan', 'inf',
+    'absent(nonexistent)', 'absent(nonexistent{job="x", job="y"})',
+    'absent(nonexistent{job=~"x"})', 'absent(g)', 'absent(sum(nonexistent{job="a"}))',
+    'absent_over_time(nonexistent{job="a"}[5m])', 'absent_over_time(short[5m])',
+    'absent_over_time(c_total{instance="a",job="web"}[5m])',
+    'predict_linear(g[10m], 600)', 'predict_linear(c_total[10m], -60)', 'deriv(g[10m])',
+    'deriv(c_total[1m])', 'holt_winters(g[10m], 0.5, 0.5)', 'holt_winters(c_total[10m], 0.1, 0.9)',
+    'holt_winters(g[10m], 1, 0.5)', 'holt_winters(g[10m], 0, 0.5)',
+    'rate(c_total[5m])', 'increase(c_total[15m])', 'delta(g[5m])', 'idelta(g[5m])',
+    'irate(c_total[5m])', 'resets(c_total[30m])', 'changes(g[30m])', 'rate(g[5m])',
+    'increase(h_bucket[10m])', 'rate(c_total[1m])', 'irate(c_total[1m])',
+    'stddev_over_time(g[10m])', 'stdvar_over_time(g[10m])', 'quantile_over_time(0.5, g[10m])',
+    'quantile_over_time(2, g[10m])', 'quantile_over_time(NaN, g[10m])',
+    'sum_over_time(g{kind="special"}[10m])', 'avg_over_time(g{kind="special"}[10m])',
+    'avg_over_time(g{kind="neg"}[15m])', 'max_over_time(g[10m])', 'min_over_time(g[10m])',
+    'rate(c_total[5m:1m])', 'max_over_time(rate(c_total[5m])[10m:2m])',
+    'max_over_time(rate(c_total[5m])[10m:])', 'sum_over_time(g[10m:1m] offset 5m)',
+    'avg_over_time((g > 0)[10m:1m])', 'last_over_time(c_total[10m:3m] @ end())',
+    'c_total @ start()', 'c_total @ end()', f'c_total @ {AT_S}', f'c_total @ {AT_S} offset 1m',
+    'c_total offset -5m', 'rate(c_total[5m] @ start())', 'sum(c_total @ end()) by (job)',
+    'label_replace(g, "kind", "", "kind", ".*")', 'label_replace(g, "host", "$1", "kind", "(.*)")',
+    'label_replace(g, "new", "$1-$2", "kind", "(.)(.*)")', 'label_replace(g, "x", "y", "", "")',
+    'label_replace(g, "__name__", "z", "", "")', 'label_replace(g, "kind", "a", "kind", "t.*")',
+    'label_replace(g, "1bad", "y", "kind", "(.*)")', 'label_replace(g, "k", "y", "kind", "[")',
+    'label_replace(m, "c", "$1", "c", "(.*)")', 'label_replace(m, "f", "${1}x", "c", "(.*)")',
+    'label_replace(g, "host", "same", "host", ".*")',
+    'label_join(g, "j", "-", "kind", "host")', 'label_join(g, "kind", "")',
+    'label_join(m, "c", ",", "c", "c")', 'label_join(g, "__name__", "_", "kind")',
+    'label_join(g, "bad-name", "-", "kind")', 'label_join(g, "host", "-", "nonexistent")',
+    'round(g)', 'round(g, 0.1)', 'round(g, 3)', 'round(-g, 5)', 'round(m, 2)',
+    'clamp(g, 5, 0)', 'clamp(g, -1, 1)', 'clamp_min(g, 0)', 'clamp_max(g, NaN)',
+    'sqrt(g)', 'ln(g)', 'log2(-g)', 'exp(g)', 'sgn(g)', 'atanh(g)', 'acos(g / 100)', 'deg(g)',
+    'rad(g)', 'ceil(g)', 'floor(-g)', 'abs(g{kind="special"})', 'minute(timestamp(c_total))',
+    'hour()', 'day_of_week()', 'month(vector(1e9))', 'year(g)', 'days_in_month(vector(5e9))',
+    'day_of_year(vector(-1e8))',
+    'g ^ 0.5', 'g % 3', 'g % -3', '-g % 3', 'g / 0', '0 / g', 'g * -0', 'g - g', 'g ^ -1',
+    'g > bool g offset 1m', 'g <= ignoring(kind) group_left g{kind="flat"}',
+    'sum(rate(c_total[5m])) / sum(rate(c_total[5m] offset 5m))',
+    'max by (job) (rate(c_total[5m])) / on(job) group_left min by (job, instance) (c_total)',
+    'avg(avg by (job) (c_total))', 'count(count by (host) (g))', 'sum(sum without (kind) (g))',
+    'topk(scalar(count(g)) - 3, g)', 'topk(2, sum by (job) (rate(c_total[5m])))',
+    'bottomk(1, c_total) by (job)', 'max(topk(1, c_total))',
+    'sum(c_total)[5m:1m]', 'rate(c_total[5m])[10m:1m]', 'c_total[5m]', 'g[1m] offset 1m',
+    # rejected by 2.42
+    'sum(', 'rate(c_total)', 'rate(c_total[5m]', 'sum by (job) c_total', 'c_total{', 'foo bar',
+    'g + on(job) on(job) g', 'sum(c_total) by (__name__', 'topk(c_total)', 'topk("a", g)',
+    'quantile(g)', 'count_values(1, g)', 'count_values("v")', 'label_replace(g, "a")',
+    'holt_winters(g[5m], 0.5)', 'rate(sum(c_total))', 'sum(c_total[5m])', 'abs()',
+    'abs(1)', 'time(1)', 'vector(g)', 'scalar(1)', 'g[5m] + 1', '1 + "a"', '"a" + "b"',
+    'g and 1', '1 or g', '1 > 2', 'g == bool', 'g > bool on(job) group_left g',
+    'g + on(job) group_left group_right g', 'c_total{}', '{job=""}', '{job=~".*"}',
+    'nonexistent_function(g)', 'sort_by_label(g, "kind")', 'limitk(1, g)', 'limit_ratio(0.5, g)',
+    'first_over_time(g[5m])', 'mad_over_time(g[5m])', 'double_exponential_smoothing(g[5m], 0.5, 0.5)',
+    'info(c_total)', 'g[5m:1m:1m]', 'g[-5m]', 'g[0m]', 'g offset', 'g @ foo()', 'g @ 1 @ 2',
+    'g offset 1m offset 2m', 'rate(g[5m])[5m]', 'g{__name__="g"}', 'g{__name__="x"}',
+    '{__name__="g", kind="flat"}', 'g[5m] @ start()', 'sum(g)[5m:] @ end()', '-"a"',
+    'g{kind="temp"} unless g', 'g + ignoring(kind, host) g', 'g + on() g{kind="flat"}',
+    'g * on() group_left g{kind="flat"}', 'g * on() group_right g{kind="flat"}',
+    'g + on(host) group_left(kind) g{kind="flat"}', 'g + bool 1', 'g unless bool g',
+    '(1)[5m:]', 'rate(1[5m])', 'g[5m][5m:]', 'last_over_time(g[5m])[5m:1m]', 'step()',
+    'g[1y]', 'g offset 1y', 'c_total[5m:0s]', 'g @ 1e20', 'g @ -1', 'g @ "1"', '1 @ 1',
+    'g[5m1s]', 'g[1m30s]', 'g[5.5m]', 'g[300]', 'g offset 1m30s',
+    # fixed differences (see REGRESSIONS)
+    'clamp_max(vector(-Inf), NaN)', 'clamp_min(vector(Inf), NaN)', 'clamp(vector(-Inf), NaN, NaN)',
+    'clamp_max(-vector(0), 0)', 'clamp_min(-vector(0), 0)', 'year(vector(NaN))',
+    'month(vector(Inf))', 'day_of_month(vector(-1e19))', 'day_of_week(vector(NaN))',
+    'day_of_year(vector(NaN))', 'days_in_month(vector(NaN))', 'hour(vector(NaN))',
+    'minute(vector(NaN))', 'year(vector(4.7e18))', 'minute(vector(4.7e18))', 'year(vector(-1e12))',
+]

@@ -1,0 +1,338 @@
+"""Differential fuzzing of the PromQL engine against a real Prometheus 2.42.
+
+A seeded generator (:mod:`tests.promql.promql_gen`) composes expressions over a small,
+deliberately awkward dataset (counters with resets, gauges with NaN/±Inf/negative values, a
+staleness gap, many labels, classic histogram buckets, series that collide once their name is
+dropped) and every expression runs as an instant and a range query in promlab and in a
+Prometheus 2.42 loaded with the same OpenMetrics file (``promtool`` backfill there,
+:func:`promlab.importer.import_file` here). Both must agree on error/no error, on the label
+sets, on the values (1e-9 relative, NaN equal to NaN, -0 apart from 0) and, for a top-level
+``sort``/``sort_desc``/``topk``/``bottomk`` instant query, on the order. Where 2.42 differs from
+3.x by design, :data:`KNOWN_DIFFERENCES` skips the expression or accepts the value (each class
+with its reason); :data:`REWRITES` spells 2.42's names the 3.x way.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import realprom
+from promlab.errors import PromlabError
+from promlab.importer import import_file
+from promlab.promql.engine import Engine
+from promlab.storage import MemoryStorage
+from tests.promql.promql_gen import HANDWRITTEN, INSTANT_S, RANGE, SEED, Gen, write_openmetrics
+
+N_RANDOM = 500
+
+# --- comparing ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Known:
+    """A class of deliberate 2.42 vs 3.x differences. Expressions ``pattern`` matches are
+    skipped, or, with ``values``, a sample where ``values(prometheus, promlab)`` holds is
+    accepted."""
+
+    name: str
+    pattern: str
+    reason: str
+    values: Callable[[str, str], bool] | None = None
+
+    def matches(self, expr: str) -> bool:
+        return re.search(self.pattern, expr) is not None
+
+
+UTF8 = "Prometheus 3 validates label names as UTF-8 (any non-empty string is a valid name)"
+KNOWN_DIFFERENCES: list[Known] = [
+    Known("utf8-label-names", r'count_values\s*(\(|by|without).*"a b"', UTF8),
+    Known("utf8-label-names", r'label_(replace|join)\(g, "(1bad|bad-name)"', UTF8),
+    Known("new-functions", r"\b(first_over_time)\(",
+          "3.x functions that are not experimental there; 2.42 does not know them"),
+    Known("numeric-durations", r"\[\d+\]",
+          "3.x reads a unitless number in a range selector as seconds; 2.42 rejects it"),
+    Known("classic-histogram-fraction", r"histogram_fraction\(",
+          "3.x histogram_fraction also reads classic le buckets; 2.42 only native histograms"),
+    Known("single-nan-stddev", r"\b(stddev|stdvar)\b(?!_)",
+          "3.x: stddev/stdvar of a group whose only sample is NaN/±Inf is NaN; 2.42 gives 0",
+          values=lambda want, got: want == "0" and got == "NaN"),
+    Known("predict-linear-at", r"predict_linear\([^)]*@",
+          "2.42 drops the steps after the @ time of predict_linear's range (fixed in 3.x)"),
+]
+
+# Expressions whose text 2.42 spells differently from 3.x: promlab runs the 3.x spelling.
+REWRITES: list[tuple[str, str]] = [
+    (r"\bholt_winters\(", "double_exponential_smoothing("),
+]
+
+Answer = tuple[str, Any]  # ("error", message) or (result type, normalised result)
+
+
+def _norm_labels(metric: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(metric.items()))
+
+
+def _normalise(data: dict[str, Any]) -> Answer:
+    rtype = data["resultType"]
+    res = data["result"]
+    if rtype in ("scalar", "string"):
+        return rtype, [(float(res[0]), res[1])]
+    series = []
+    for item in res:
+        points = item.get("values") or [item["value"]] if "value" in item or "values" in item \
+            else []
+        series.append((_norm_labels(item["metric"]), [(float(t), v) for t, v in points]))
+    return rtype, series
+
+
+def _same_float(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    x, y = float(a), float(b)
+    if x == 0 and y == 0:
+        return False  # "-0" vs "0": the sign shows in the API
+    if math.isnan(x) or math.isnan(y):
+        return math.isnan(x) and math.isnan(y)
+    if x == y:
+        return True
+    return math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def diff(want: Answer, got: Answer, *, ordered: bool = False, ties: bool = False,
+         allow: Callable[[str, str], bool] | None = None) -> str | None:
+    """Why ``got`` (promlab) differs from ``want`` (Prometheus), or None.
+
+    ``ties``: the series may differ where the values per step agree (``topk``/``bottomk``
+    choose among equal values in an order neither engine defines); ``allow(want, got)``
+    accepts a known difference of one sample value.
+    """
+    def same(a: str, b: str) -> bool:
+        return _same_float(a, b) or (allow is not None and allow(a, b))
+
+    if want[0] == "error" or got[0] == "error":
+        if want[0] != got[0]:
+            return f"prometheus {want[0]}: {str(want[1])[:200]!r}; promlab {got[0]}: " \
+                   f"{str(got[1])[:200]!r}"
+        return None
+    if want[0] != got[0]:
+        return f"result type {want[0]} != {got[0]}"
+    if want[0] in ("scalar", "string"):
+        (tw, vw), (tg, vg) = want[1][0], got[1][0]
+        if tw != tg or (vw != vg and (want[0] == "string" or not _same_float(vw, vg))):
+            return f"{want[1]} != {got[1]}"
+        return None
+    w = dict(want[1])
+    g = dict(got[1])
+    if len(w) != len(want[1]) or len(g) != len(got[1]):
+        return "duplicate label sets in a result"
+    if set(w) != set(g) and ties and _values_by_step(w) == _values_by_step(g):
+        return None
+    if set(w) != set(g):
+        return f"series only in prometheus: {sorted(set(w) - set(g))[:4]}; only in promlab: " \
+               f"{sorted(set(g) - set(w))[:4]}"
+    for k, pw in w.items():
+        pg = g[k]
+        if [t for t, _ in pw] != [t for t, _ in pg]:
+            return f"{k}: timestamps {[t for t, _ in pw][:8]} != {[t for t, _ in pg][:8]}"
+        for (t, vw), (_, vg) in zip(pw, pg, strict=True):
+            if not same(vw, vg):
+                return f"{k} @ {t}: {vw} != {vg}"
+    if ordered:
+        vw = [pts[0][1] for _, pts in want[1]]
+        vg = [pts[0][1] for _, pts in got[1]]
+        if not all(_same_float(a, b) for a, b in zip(vw, vg, strict=True)):
+            return f"order: {vw} != {vg}"
+    return None
+
+
+def _values_by_step(series: dict[Any, list[tuple[float, str]]]) -> dict[float, list[float]]:
+    out: dict[float, list[float]] = {}
+    for points in series.values():
+        for t, v in points:
+            out.setdefault(t, []).append(float(v))
+    return {t: sorted(vs, key=lambda x: (math.isnan(x), x)) for t, vs in out.items()}
+
+
+def _ordered(expr: str) -> bool:
+    return re.match(r"\s*(sort|sort_desc|topk|bottomk)\b", expr) is not None
+
+
+# --- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("differential")
+    write_openmetrics(root / "data.om")
+    return root / "data.om"
+
+
+@pytest.fixture(scope="module")
+def store(data_file: Path) -> MemoryStorage:
+    st = MemoryStorage()
+    import_file(data_file, st, progress=False)
+    return st
+
+
+@pytest.fixture(scope="module")
+def prometheus_2_42(data_file: Path) -> Any:
+    realprom.require_binary("promtool")
+    realprom.require_binary("prometheus")
+    data = data_file.parent / "data"
+    realprom.backfill(data_file, data, progress=False)
+    with realprom.prometheus(data_dir=data) as prom:
+        yield prom
+
+
+# Eager name removal as in 2.42; subqueries without a step use Prometheus's evaluation interval
+# (15 s in the harness's configuration).
+ENGINE = Engine(features="-promql-delayed-name-removal", default_subquery_step="15s")
+ENGINE_EXPERIMENTAL = Engine(features=["-promql-delayed-name-removal",
+                                       "promql-experimental-functions"],
+                             default_subquery_step="15s")
+
+
+def promlab_answer(store: MemoryStorage, expr: str, *, range_query: bool) -> Answer:
+    engine = ENGINE
+    for pattern, repl in REWRITES:
+        if re.search(pattern, expr):
+            expr = re.sub(pattern, repl, expr)
+            engine = ENGINE_EXPERIMENTAL
+    try:
+        if range_query:
+            start, end, step = RANGE
+            res = engine.range(store, expr, start * 1000, end * 1000, step * 1000)
+        else:
+            res = engine.instant(store, expr, INSTANT_S * 1000)
+    except PromlabError as e:
+        return "error", str(e)
+    return _normalise(res.to_json())
+
+
+def prometheus_answer(prom: Any, expr: str, *, range_query: bool) -> Answer:
+    try:
+        if range_query:
+            return _normalise(prom.query_range(expr, *RANGE))
+        return _normalise(prom.query(expr, time=INSTANT_S))
+    except realprom.PrometheusAPIError as e:
+        return "error", e.error
+
+
+def expressions(n: int = N_RANDOM) -> list[str]:
+    gen = Gen(SEED)
+    seen: set[str] = set()
+    out: list[str] = []
+    for e in HANDWRITTEN + [gen.expression() for _ in range(n)]:
+        if e not in seen:
+            seen.add(e)
+            out.append(e)
+    return out
+
+
+def run_all(prom: Any, store: MemoryStorage, exprs: list[str],
+            report: Callable[[str], None] | None = None) -> list[tuple[str, str]]:
+    """(expression, difference) for every expression where the two disagree."""
+    bad: list[tuple[str, str]] = []
+    for expr in exprs:
+        known = [k for k in KNOWN_DIFFERENCES if k.matches(expr)]
+        if any(k.values is None for k in known):
+            continue
+        checks = [k.values for k in known if k.values is not None]
+
+        def allow(a: str, b: str, checks: list[Callable[[str, str], bool]] = checks) -> bool:
+            return any(c(a, b) for c in checks)
+
+        for rq in (False, True):
+            d = diff(prometheus_answer(prom, expr, range_query=rq),
+                     promlab_answer(store, expr, range_query=rq),
+                     ordered=not rq and _ordered(expr), ties=re.search(r"topk|bottomk", expr)
+                     is not None, allow=allow)
+            if d is not None:
+                bad.append((expr, f"{'range' if rq else 'instant'}: {d}"))
+                if report:
+                    report(f"{expr}\n    {bad[-1][1]}")
+                break
+    return bad
+
+
+# --- regressions: differences the fuzzer found, pinned without Prometheus ------------------------
+
+# (expression, instant value at INSTANT_S as the API writes it; one series or a scalar result)
+REGRESSIONS = [
+    # clamp is Go's math.Max(min, math.Min(max, v)): an infinite sample beats a NaN bound.
+    pytest.param("clamp_max(vector(-Inf), NaN)", "-Inf", id="clamp-max-neg-inf-nan-bound"),
+    pytest.param("clamp_min(vector(Inf), NaN)", "+Inf", id="clamp-min-inf-nan-bound"),
+    pytest.param("clamp(vector(-Inf), NaN, NaN)", "NaN", id="clamp-nan-bounds"),
+    pytest.param("clamp_max(-vector(0), 0)", "-0", id="clamp-max-keeps-neg-zero"),
+    pytest.param("clamp_min(-vector(0), 0)", "0", id="clamp-min-positive-zero"),
+    # Date functions read int64(v) as Go on amd64 does: NaN, ±Inf and |v| >= 2^63 become the
+    # smallest int64, whose date wraps to year 292277026596; large values are not clipped.
+    pytest.param("year(vector(NaN))", "292277026596", id="year-nan"),
+    pytest.param("month(vector(Inf))", "12", id="month-inf"),
+    pytest.param("day_of_month(vector(-1e19))", "4", id="day-of-month-out-of-range"),
+    pytest.param("day_of_week(vector(NaN))", "0", id="day-of-week-nan"),
+    pytest.param("day_of_year(vector(NaN))", "339", id="day-of-year-nan"),
+    pytest.param("days_in_month(vector(NaN))", "31", id="days-in-month-nan"),
+    pytest.param("hour(vector(NaN))", "15", id="hour-nan"),
+    pytest.param("minute(vector(NaN))", "30", id="minute-nan"),
+    pytest.param("year(vector(4.7e18))", "148937072952", id="year-beyond-2-62"),
+    pytest.param("minute(vector(4.7e18))", "33", id="minute-beyond-2-62"),
+    pytest.param("year(vector(-1e12))", "-29719", id="year-negative"),
+]
+
+
+def _instant_value(store: MemoryStorage, expr: str) -> str:
+    rtype, res = promlab_answer(store, expr, range_query=False)
+    if rtype == "scalar":
+        return str(res[0][1])
+    assert rtype == "vector" and len(res) == 1, (rtype, res)
+    return str(res[0][1][0][1])
+
+
+@pytest.mark.parametrize(("expr", "want"), REGRESSIONS)
+def test_regression(store: MemoryStorage, expr: str, want: str) -> None:
+    assert _instant_value(store, expr) == want
+
+
+def test_regressions_are_differential_cases() -> None:
+    """Every pinned regression also runs against Prometheus in the fuzz test."""
+    exprs = set(expressions())
+    for p in REGRESSIONS:
+        assert p.values[0] in exprs, p.id
+
+
+def test_diff_has_teeth() -> None:
+    """The comparison catches a wrong value, a missing series, a sign of zero and an error."""
+    a: Answer = ("vector", [((("job", "x"),), [(1.0, "1")])])
+    assert diff(a, a) is None
+    assert diff(a, ("vector", [((("job", "x"),), [(1.0, "1.0000001")])])) is not None
+    assert diff(a, ("vector", [])) is not None
+    assert diff(("scalar", [(1.0, "0")]), ("scalar", [(1.0, "-0")])) is not None
+    assert diff(a, ("error", "boom")) is not None
+    assert diff(("vector", [((("a", "1"),), [(1.0, "2")]), ((("a", "2"),), [(1.0, "3")])]),
+                ("vector", [((("a", "2"),), [(1.0, "3")]), ((("a", "1"),), [(1.0, "2")])]),
+                ordered=True) is not None
+
+
+def test_generator_is_seeded_and_varied() -> None:
+    first, again = expressions(200), expressions(200)
+    assert first == again
+    random_part = first[len(HANDWRITTEN):]
+    for needle in ("offset", "@", "by (", "without (", "on(", "ignoring(", "group_left",
+                   "label_replace", "label_join", "[", ":", "topk", "count_values", "bool"):
+        assert any(needle in e for e in random_part), needle
+
+
+@pytest.mark.realprom
+def test_promlab_agrees_with_prometheus_2_42(prometheus_2_42: Any, store: MemoryStorage) -> None:
+    exprs = expressions()
+    bad = run_all(prometheus_2_42, store, exprs)
+    assert not bad, f"{len(bad)} of {len(exprs)} expressions differ:\n" + "\n".join(
+        f"{e}\n    {d}" for e, d in bad[:20])
