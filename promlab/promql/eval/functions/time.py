@@ -36,12 +36,33 @@ def func_timestamp(call: FunctionCall) -> Vector:
     return vector_out(list(v.labels), ts / 1000.0, v.present.copy(), True, compact=False)
 
 
+# Go's int64(f) on amd64 (what Prometheus runs): truncation toward zero, and the "integer
+# indefinite" minimum for NaN, ±Inf and anything outside int64.
+_INT64_MIN = np.iinfo(np.int64).min
+# time.Unix(s, 0).UTC() works on s + _GO_ABS_SHIFT as an unsigned 64-bit number, so seconds below
+# -_GO_ABS_SHIFT wrap around to the date of s + 2**64 (int64(NaN) lands there: year 292277026596).
+_GO_ABS_SHIFT = 62_135_596_800 + 9_223_371_966_579_724_800
+_WRAP_DAYS, _WRAP_SECS = divmod(2**64, 86400)
+
+
 def _secs(values: F64) -> I64:
-    # Go's int64(f) truncates toward zero; non-finite values have no meaningful date.
+    """Unix seconds as Prometheus's date functions see a sample value (``int64(v)`` in Go)."""
     with np.errstate(invalid="ignore"):
-        v = np.where(np.isfinite(values), values, 0.0)
-        out: I64 = np.trunc(np.clip(v, -2**62, 2**62)).astype(np.int64)
-        return out
+        ok = np.isfinite(values) & (values >= -2.0**63) & (values < 2.0**63)
+        out: I64 = np.where(ok, np.trunc(np.where(ok, values, 0.0)), 0.0).astype(np.int64)
+    out[~ok] = _INT64_MIN
+    return out
+
+
+def _days_and_seconds(secs: I64) -> tuple[I64, I64]:
+    """(days since 1970-01-01, second of the day) of the UTC time Go gives ``secs``."""
+    days, sod = np.divmod(secs, 86400)
+    wrap = secs < -_GO_ABS_SHIFT
+    if wrap.any():
+        carry = (sod + _WRAP_SECS) >= 86400
+        days = np.where(wrap, days + _WRAP_DAYS + carry, days)
+        sod = np.where(wrap, (sod + _WRAP_SECS) % 86400, sod)
+    return days, sod
 
 
 def calendar_fields(secs: I64, field: str) -> F64:
@@ -50,11 +71,11 @@ def calendar_fields(secs: I64, field: str) -> F64:
 
 
 def _calendar_fields(secs: I64, field: str) -> Any:
-    days = np.floor_divide(secs, 86400)
+    days, sod = _days_and_seconds(np.asarray(secs, np.int64))
     if field == "hour":
-        return (np.floor_divide(secs, 3600) % 24).astype(np.float64)
+        return (sod // 3600).astype(np.float64)
     if field == "minute":
-        return (np.floor_divide(secs, 60) % 60).astype(np.float64)
+        return (sod // 60 % 60).astype(np.float64)
     if field == "day_of_week":
         return ((days + 4) % 7).astype(np.float64)
     d = days.astype("datetime64[D]")
@@ -83,7 +104,6 @@ def _date_impl(field: str) -> Callable[[FunctionCall], Vector]:
         v = call.args[0]
         assert isinstance(v, Vector)
         out = calendar_fields(_secs(v.values), field)
-        out = np.where(np.isfinite(v.values), out, np.nan)
         return vector_out(list(v.labels), out, v.present.copy(), True, compact=False)
 
     impl.__name__ = f"func_{field}"
