@@ -85,6 +85,9 @@ CASES: list[tuple[str, str, float, str]] = [
     ("humanizeDuration", "{{ humanizeDuration 90061.5 }}|{{ humanizeDuration 3725 }}|{{ humanizeDuration 61 }}|"
      "{{ humanizeDuration 1.5 }}|{{ humanizeDuration 0.0012 }}|{{ humanizeDuration 0 }}|{{ humanizeDuration -90 }}",
      1.0, "1d 1h 1m 1s|1h 2m 5s|1m 1s|1.5s|1.2ms|0s|-1m 30s"),
+    # Past 2**63 Go's int64(v) is math.MinInt64 and its / and % truncate toward zero.
+    ("humanizeDuration_overflow", "{{ humanizeDuration 1e21 }}|{{ humanizeDuration -1e21 }}", 1.0,
+     "-106751991167300d -15h -30m -8s|--106751991167300d -15h -30m -8s"),
     ("humanizePercentage", "{{ humanizePercentage 0.12345 }} {{ humanizePercentage 1 }}", 1.0, "12.35% 100%"),
     ("humanizeTimestamp", "{{ humanizeTimestamp 1435065584.128 }}|{{ humanizeTimestamp 0 }}", 1.0,
      "2015-06-23 13:19:44.128 +0000 UTC|1970-01-01 00:00:00 +0000 UTC"),

@@ -148,6 +148,17 @@ def humanize1024(_: FuncContext, i: Any) -> str:
     return _g4(v) + prefix
 
 
+def _quo(a: int, b: int) -> int:
+    """Go's integer ``/``: truncated toward zero."""
+    q = abs(a) // b
+    return q if a >= 0 else -q
+
+
+def _rem(a: int, b: int) -> int:
+    """Go's integer ``%``: the sign of the dividend."""
+    return a - b * _quo(a, b)
+
+
 def humanize_duration(_: FuncContext, i: Any) -> str:
     v = to_float(i)
     if math.isnan(v) or math.isinf(v):
@@ -157,8 +168,8 @@ def humanize_duration(_: FuncContext, i: Any) -> str:
     if abs(v) >= 1:
         sign = "-" if v < 0 else ""
         v = abs(v)
-        d = _int64(v)
-        secs, mins, hours, days = d % 60, d // 60 % 60, d // 3600 % 24, d // 86400
+        d = _int64(v)  # past 2**63 this is Go's amd64 conversion: math.MinInt64
+        secs, mins, hours, days = _rem(d, 60), _rem(_quo(d, 60), 60), _rem(_quo(d, 3600), 24), _quo(d, 86400)
         if days:
             return f"{sign}{days}d {hours}h {mins}m {secs}s"
         if hours:
