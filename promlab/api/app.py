@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from promlab.api.errors import error_response
+from promlab.api.admin import routes as admin_routes
 from promlab.api.federate import routes as federate_routes
 from promlab.api.metrics import ApiMetrics, api_metrics
 from promlab.api.security import DEFAULT_MAX_BODY_BYTES, Guard, WebConfig
@@ -128,7 +128,7 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
     routes += federate_routes(session, metrics)
     routes += _management_routes(session, metrics, status, enable_lifecycle=enable_lifecycle,
                                  reload=reload or (lambda: _default_reload(session)), quit=quit)
-    routes += _admin_routes(enable_admin_api)
+    routes += admin_routes(session, metrics, enabled=enable_admin_api)
     # Route modules with background work (the push endpoint's re-append loop) register how to
     # stop it here; the server calls them on stop (``app.state.closers``).
     closers: list[Callable[[], None]] = [query_api.close]
@@ -196,15 +196,3 @@ def _management_routes(service: Service, metrics: ApiMetrics, status: StatusAPI,
         Route("/metrics", metrics_page, methods=["GET"]),
     ]
 
-
-def _admin_routes(enabled: bool) -> list[BaseRoute]:
-    async def admin(request: Request) -> Response:
-        if not enabled:
-            return error_response("unavailable", "admin APIs disabled")
-        # TODO(handle): snapshot and delete_series once the store can delete series.
-        if request.url.path.endswith("/clean_tombstones"):
-            return Response(status_code=204)
-        return error_response("internal", "not implemented in promlab yet")
-
-    return [Route(f"/api/v1/admin/tsdb/{name}", admin, methods=["POST", "PUT"])
-            for name in ("snapshot", "delete_series", "clean_tombstones")]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -81,8 +81,18 @@ def compact(store: CompactTarget, blocks: Sequence[Block], *, head_mint: int | N
             for w, group in _progress.iterate(progress, todo, desc="compacting", unit="window")]
 
 
-def merge_blocks(store: CompactTarget, group: Sequence[Block], *, start: int, end: int) -> str:
+#: ``drop(labels, group, ts)``: which samples of one metric to leave out (series delete).
+DropFn = Callable[[Sequence[Labels], npt.NDArray[np.int64], npt.NDArray[np.int64]],
+                  npt.NDArray[np.bool_]]
+
+
+def merge_blocks(store: CompactTarget, group: Sequence[Block], *, start: int, end: int,
+                 drop: DropFn | None = None, level: int | None = None) -> str:
     """Write the union of ``group`` as one block over ``[start, end)`` and delete the sources.
+
+    ``drop`` leaves samples out (:func:`promlab.storage.admin.delete_series`); when none are
+    left the sources are deleted and no block is written (returns ``""``). ``level``: the new
+    block's compaction level (default: one above the sources').
 
     Streams metric by metric: every source block is sorted by metric first, so each is read
     forward once, one row group at a time, and each metric's merged samples are handed to a
@@ -124,6 +134,7 @@ def merge_blocks(store: CompactTarget, group: Sequence[Block], *, start: int, en
     bucket = store.bucket_duration_ms
     writer = BlockWriter(store.blocks_dir, name_dict, start=start, end=end, bucket_ms=bucket,
                          fs=store.fs)
+    kept = 0
     try:
         cursors = [_Cursor(blk) for blk in group]
         # Each block's chunk rows grouped by metric code (stable: row order kept inside).
@@ -143,10 +154,23 @@ def merge_blocks(store: CompactTarget, group: Sequence[Block], *, start: int, en
                 if sel.shape[0]:
                     counts, ts, vals = cur.take(sel)
                     parts.append([np.repeat(np.searchsorted(uniq, blk.sids[sel]), counts), ts, vals])
-            writer.add_owned([labels_by_sid[s] for s in uniq.tolist()], uniq,
-                             list(_merge_consuming(parts)))
+            metric_labels = [labels_by_sid[s] for s in uniq.tolist()]
+            k, t, v = _merge_consuming(parts)
+            if drop is not None:
+                keep = ~drop(metric_labels, k, t)
+                k, t, v = k[keep], t[keep], v[keep]
+                kept += int(t.shape[0])
+            merged: list[npt.NDArray[Any]] = [k, t, v]
+            del k, t, v
+            writer.add_owned(metric_labels, uniq, merged)
+        if drop is not None and not kept:
+            writer.abort()
+            for blk in group:
+                delete_block(blk)
+            return ""
         meta = writer.finish(seq=max(b.meta.seq for b in group),
-                             level=max(b.meta.level for b in group) + 1,
+                             level=level if level is not None else
+                             max(b.meta.level for b in group) + 1,
                              sources=[b.meta.ulid for b in group])
     except BaseException:
         writer.abort()

@@ -19,9 +19,10 @@ import numpy.typing as npt
 
 from promlab import progress as _progress
 from promlab.errors import BadData, StorageError
-from promlab.model import Labels
+from promlab.model import Labels, Matcher
 from promlab.model.histogram import FloatHistogram, Histogram
 from promlab.model.time import DurationLike, SizeLike, parse_duration, parse_size
+from promlab.storage import admin as _admin
 from promlab.storage import compact as _compact
 from promlab.storage import histstore as _hist
 from promlab.storage import objectstore as _obj
@@ -133,7 +134,7 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
     Examples
     --------
     >>> import tempfile
-    >>> from promlab.model import Labels
+    >>> from promlab.model import Labels, Matcher
     >>> with open_store(tempfile.mkdtemp()) as st:
     ...     app = st.appender(); app.append(Labels({"__name__": "up"}), 1000, 1.0)
     ...     app.commit().appended
@@ -534,6 +535,25 @@ class ParquetStore:
         """What WAL damage cost when this store read its WAL (all zero when none was found)."""
         a, b = self._follower.losses, self._hist_losses  # the float WAL's and the histogram WAL's
         return WalLosses(**{k: v + getattr(b, k) for k, v in a.to_dict().items()})
+
+    def snapshot(self, dest: str, *, with_head: bool = True) -> None:
+        """Hard-link the store's blocks into ``dest`` (:func:`promlab.storage.admin.snapshot`),
+        the head flushed to blocks first unless ``with_head`` is False."""
+        with self._lock:
+            self._check_open(write=with_head)
+            if with_head:
+                self.flush()
+            _admin.snapshot(self, self.blocks(), dest, extra_dirs=[self.hist_dir])
+
+    def delete_series(self, matcher_sets: Sequence[Sequence[Matcher]], mint_ms: int,
+                      maxt_ms: int) -> int:
+        """Delete the samples of matching series in ``[mint_ms, maxt_ms]``: the head is flushed,
+        then the blocks holding such samples rewritten (:func:`promlab.storage.admin.delete_series`).
+        Returns the number of blocks rewritten."""
+        with self._lock:
+            self._check_open(write=True)
+            self.flush()
+            return _admin.delete_series(self, self.blocks(), matcher_sets, mint_ms, maxt_ms)
 
     def compact(self) -> list[str]:
         """Merge blocks of each complete ``max_block_duration`` window; returns new block dirs."""
