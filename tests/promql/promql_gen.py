@@ -397,4 +397,5 @@ HANDWRITTEN = [
     'month(vector(Inf))', 'day_of_month(vector(-1e19))', 'day_of_week(vector(NaN))',
     'day_of_year(vector(NaN))', 'days_in_month(vector(NaN))', 'hour(vector(NaN))',
     'minute(vector(NaN))', 'year(vector(4.7e18))', 'minute(vector(4.7e18))', 'year(vector(-1e12))',
+    '{__name__=~"dup_.*"} < on() m{c!=""}', 'g < on() vector(-1e12)', 'g > on() vector(-1e12)',
 ]

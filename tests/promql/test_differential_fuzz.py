@@ -285,11 +285,20 @@ REGRESSIONS = [
     pytest.param("year(vector(4.7e18))", "148937072952", id="year-beyond-2-62"),
     pytest.param("minute(vector(4.7e18))", "33", id="minute-beyond-2-62"),
     pytest.param("year(vector(-1e12))", "-29719", id="year-negative"),
+    # Prometheus checks one-to-one (and group_x) matches among the samples a filter keeps.
+    pytest.param('{__name__=~"dup_.*"} < on() m{c!=""}', "empty", id="filter-drops-before-match-check"),
+    pytest.param("g < on() vector(-1e12)", "empty", id="filter-all-dropped-no-many-to-one"),
+    pytest.param("g > on() vector(-1e12)", "error: multiple matches for labels: many-to-one "
+                 "matching must be explicit (group_left/group_right)", id="filter-kept-many-to-one"),
 ]
 
 
 def _instant_value(store: MemoryStorage, expr: str) -> str:
     rtype, res = promlab_answer(store, expr, range_query=False)
+    if rtype == "error":
+        return f"error: {res}"
+    if rtype == "vector" and not res:
+        return "empty"
     if rtype == "scalar":
         return str(res[0][1])
     assert rtype == "vector" and len(res) == 1, (rtype, res)
