@@ -19,7 +19,7 @@ import numpy as np
 
 from promlab.errors import FunctionNotImplemented, QueryCanceled, QueryTimeout, TooManySamples
 from promlab.model import Matcher
-from promlab.promql.eval import binops, histstats, limits, selectors, subquery
+from promlab.promql.eval import binops, histstats, limits, selectors, serieschunks, subquery
 from promlab.promql.eval.histops import neg
 from promlab.promql.eval.info import eval_info
 from promlab.promql.eval.names import finalize_names
@@ -36,6 +36,7 @@ from promlab.promql.parser.ast import (
     SubqueryExpr,
     UnaryExpr,
     VectorSelector,
+    walk,
 )
 from promlab.promql.values import EvalContext, Matrix, Scalar, String, Value, Vector, group_labels
 from promlab.storage.interface import Querier, Queryable, SelectHints, SeriesSet
@@ -50,6 +51,14 @@ SELECT_CHUNK_SAMPLES = 8_000_000
 PROBE_SLICES = 64
 # Selections over shorter time ranges are read in one go, without a probe.
 PROBE_MIN_SPAN_MS = 3_600_000
+
+# Functions that read the sample timestamps vector selectors record.
+_TIMESTAMP_READERS = frozenset({"timestamp", "info"})
+
+
+def _matcher_key(matchers: Sequence[Matcher]) -> tuple[tuple[str, str, str], ...]:
+    return tuple(sorted((m.name, m.type.value, m.value) for m in matchers))
+
 
 def sample_count(value: Value) -> int:
     """Samples held by a frame, as Prometheus counts them (points, not cells)."""
@@ -95,6 +104,12 @@ class Evaluator:
         self.ready: dict[tuple[int, int], Value] = {}
         # Selectors read through the histogram-stats reader, found from the first (root) node.
         self._stats_nodes: frozenset[int] | None = None
+        # Matcher sets that more than one selector of the query uses: only their selections are
+        # kept for reuse (a selection read once is freed as soon as its frame is built).
+        self._shared_keys: frozenset[tuple[tuple[str, str, str], ...]] | None = None
+        #: Whether vector selectors keep each cell's sample timestamp (only ``timestamp()``,
+        #: ``info()`` and a bare selector's result read them; set from the root node).
+        self.keep_timestamps = True
 
     # --- limits --------------------------------------------------------------------------------
     def check(self) -> None:
@@ -127,7 +142,8 @@ class Evaluator:
         cancellation, the timeout and the sample count between slices, so a huge selection can
         be interrupted and is refused before it is all loaded.
         """
-        key = (tuple(sorted((m.name, m.type.value, m.value) for m in matchers)), start_ms, end_ms)
+        mkey = _matcher_key(matchers)
+        key = (mkey, start_ms, end_ms)
         hit = self._cache.get(key)
         if hit is not None:
             return hit
@@ -135,7 +151,8 @@ class Evaluator:
         if self._querier is None:
             self._querier = self.queryable.querier(self.mint_ms, self.maxt_ms)
         ss = self._select_sliced(self._querier, list(matchers), start_ms, end_ms)
-        self._cache[key] = ss
+        if self._shared_keys is None or mkey in self._shared_keys:
+            self._cache[key] = ss
         return ss
 
     def _select_sliced(self, querier: Querier, matchers: list[Matcher], start_ms: int,
@@ -186,6 +203,25 @@ class Evaluator:
             finally:
                 self._querier = None
 
+    def _prepare(self, root: Expr) -> None:
+        """What the whole query needs, from its root: the matcher sets read more than once
+        and whether any sample timestamps are read."""
+        seen: set[tuple[tuple[str, str, str], ...]] = set()
+        shared: set[tuple[tuple[str, str, str], ...]] = set()
+        keep_ts = False
+        for n in walk(root):
+            if isinstance(n, VectorSelector):
+                k = _matcher_key(n.matchers)
+                (shared if k in seen else seen).add(k)
+            elif isinstance(n, Call) and n.func.name in _TIMESTAMP_READERS:
+                keep_ts = True
+        top = root
+        while isinstance(top, ParenExpr):
+            top = top.expr
+        self._shared_keys = frozenset(shared)
+        # A bare selector's result carries its sample timestamps out of the engine.
+        self.keep_timestamps = keep_ts or isinstance(top, VectorSelector)
+
     # --- evaluation ----------------------------------------------------------------------------
     @property
     def stats_nodes(self) -> frozenset[int]:
@@ -196,6 +232,7 @@ class Evaluator:
         self.check()
         if self._stats_nodes is None:
             self._stats_nodes = histstats.stats_selectors(node)
+            self._prepare(node)
         ready = self.ready.pop((id(node), id(ctx)), None)
         if ready is not None:  # a chain's left operand, evaluated (and counted) ahead
             return ready
@@ -258,6 +295,16 @@ def _call(node: Call, ev: Evaluator, ctx: EvalContext) -> Value:
     if impl is None:
         raise FunctionNotImplemented(f"function {name!r} is not implemented")
     args = [ev.eval(a, ctx) for a in node.args]
+    ranges = [i for i, a in enumerate(args) if isinstance(a, Matrix)]
+    if len(ranges) == 1 and name not in serieschunks.NOT_SERIES_LOCAL:
+        at = ranges[0]
+        m = args[at]
+        assert isinstance(m, Matrix)
+        if serieschunks.blockable(m):
+            def run(block: Matrix) -> Value:
+                return impl(FunctionCall(node, [*args[:at], block, *args[at + 1:]], ctx))
+
+            return serieschunks.by_series_blocks(m, run, ev.check)
     return impl(FunctionCall(node, args, ctx))
 
 

@@ -22,7 +22,7 @@ from promlab.promql.eval import histops, histstats
 from promlab.promql.eval.functions._common import warn
 from promlab.promql.eval.state import EvalState
 from promlab.promql.parser.ast import MatrixSelector, VectorSelector
-from promlab.promql.values import I64, B, EvalContext, Matrix, Vector
+from promlab.promql.values import F64, I64, B, EvalContext, Matrix, Vector
 from promlab.storage.interface import SeriesSet
 
 __all__ = [
@@ -36,7 +36,9 @@ __all__ = [
 
 # Dense (series x steps) cells built at once by a vector selector; larger frames are built in
 # row chunks with cancellation, timeout and sample-count checks between them.
-DENSE_CHUNK_CELLS = 4_000_000
+DENSE_CHUNK_CELLS = 1_000_000
+# Samples per chunk of series (bounds the per-sample temporaries of count_at_or_before).
+CHUNK_SAMPLES = 1 << 17
 
 
 def reference_times(ctx: EvalContext, at_ms: int | None, at_modifier: str | None,
@@ -129,23 +131,54 @@ def eval_vector_selector(node: VectorSelector, ev: EvalState, ctx: EvalContext) 
     if n_series == 0:
         return Vector.empty(n_steps)
     ev.check_dense(n_series * n_steps)
+    out = _latest_frame(ss, ref, lookback, ev)
+    if ctx.use_start_timestamps and ss.start_ts_ms is not None:
+        out.start_ts_ms = _selected_start_ts(ss, out, ref)
+    return out
+
+
+def _latest_frame(ss: SeriesSet, ref: I64, lookback: int, ev: EvalState) -> Vector:
+    """The vector selector's frame over all series of ``ss``, built into preallocated arrays
+    in chunks of series (bounded in cells and in samples, so the per-sample temporaries stay
+    small), checking the limits between chunks; series without points are dropped."""
+    n_series, n_steps = len(ss.labels), ref.shape[0]
+    values = np.empty((n_series, n_steps))
+    present = np.empty((n_series, n_steps), bool)
+    keep_ts = ev.keep_timestamps
+    timestamps = np.empty((n_series, n_steps), np.int64) if keep_ts else None
+    hists: npt.NDArray[np.object_] | None = None
     rows_per_chunk = max(DENSE_CHUNK_CELLS // n_steps, 1)
-    if rows_per_chunk >= n_series:
-        out = _latest_samples(ss, 0, n_series, ref, lookback)
-        if ctx.use_start_timestamps and ss.start_ts_ms is not None:
-            out.start_ts_ms = _selected_start_ts(ss, out, ref)
-        return out
-    chunks: list[Vector] = []
+    offs = ss.offsets
     held = 0
-    for lo in range(0, n_series, rows_per_chunk):
-        ev.check()
-        part = _latest_samples(ss, lo, min(lo + rows_per_chunk, n_series), ref, lookback)
-        held += int(np.count_nonzero(part.present))
+    lo = 0
+    while lo < n_series:
+        hi = int(np.searchsorted(offs, offs[lo] + CHUNK_SAMPLES, side="right")) - 1
+        hi = min(max(hi, lo + 1), lo + rows_per_chunk, n_series)
+        if lo:
+            ev.check()
+        h = _latest_samples(ss, lo, hi, ref, lookback, values[lo:hi], present[lo:hi],
+                            None if timestamps is None else timestamps[lo:hi])
+        if h is not None:
+            if hists is None:
+                hists = np.full((n_series, n_steps), None, object)
+            hists[lo:hi] = h
+        held += int(np.count_nonzero(present[lo:hi]))
         if held > ev.max_samples:
             raise TooManySamples()
-        chunks.append(part)
-    ev.check()
-    return _concat_rows(chunks, n_steps)
+        lo = hi
+    if n_series > rows_per_chunk:
+        ev.check()
+    keep = present.any(axis=1)
+    labels = list(ss.labels)
+    if not keep.all():
+        rows = np.flatnonzero(keep)
+        labels = [labels[i] for i in rows.tolist()]
+        values, present = values[rows], present[rows]
+        timestamps = None if timestamps is None else timestamps[rows]
+        hists = None if hists is None else hists[rows]
+    if hists is not None and not any(x is not None for x in hists.flat):
+        hists = None
+    return Vector(labels, values, present, None, timestamps, hists)
 
 
 def _smoothed_vector(node: VectorSelector, ev: EvalState, ctx: EvalContext, ref: I64) -> Vector:
@@ -257,54 +290,30 @@ def _selected_start_ts(ss: SeriesSet, v: Vector, ref: I64) -> I64:
     return out
 
 
-def _latest_samples(ss: SeriesSet, lo: int, hi: int, ref: I64, lookback: int) -> Vector:
-    """The vector selector's frame for series ``lo:hi`` of ``ss`` (series without points dropped)."""
+def _latest_samples(ss: SeriesSet, lo: int, hi: int, ref: I64, lookback: int, values: F64,
+                    present: B, timestamps: I64 | None) -> npt.NDArray[np.object_] | None:
+    """Fill ``values``, ``present`` (and ``timestamps``) for series ``lo:hi`` of ``ss``;
+    the histogram cells when any sample of them is one (else None)."""
     offsets = ss.offsets[lo:hi + 1]
     a, b = int(offsets[0]), int(offsets[-1])
-    cnt = count_at_or_before(ss.ts_ms[a:b], offsets - a, ref)
-    idx = offsets[:-1, None] + cnt - 1
-    valid = cnt > 0
-    del cnt
+    idx = count_at_or_before(ss.ts_ms[a:b], offsets - a, ref)
+    np.greater(idx, 0, out=present)
+    idx += offsets[:-1, None] - 1
     np.maximum(idx, 0, out=idx)
-    last_ts = ss.ts_ms[idx]
-    last_v = ss.values[idx]
+    last_ts = np.take(ss.ts_ms, idx, mode="clip")
+    np.take(ss.values, idx, out=values, mode="clip")
     last_h = None if ss.histograms is None else ss.histograms[idx]
     del idx
-    present = valid & (last_ts > (ref - lookback)[None, :]) & ~stale_mask(last_v)
-    keep = present.any(axis=1)
-    if not keep.all():
-        rows = np.flatnonzero(keep)
-        labels = [ss.labels[lo + i] for i in rows.tolist()]
-        present, last_v, last_ts = present[rows], last_v[rows], last_ts[rows]
-        if last_h is not None:
-            last_h = last_h[rows]
-    else:
-        labels = list(ss.labels[lo:hi])
-    values = np.where(present, last_v, 0.0)
-    timestamps = np.where(present, last_ts, 0)
-    hists: npt.NDArray[np.object_] | None = None
-    if last_h is not None:
-        hists = np.full(present.shape, None, object)
-        hists[present] = last_h[present]
-        if not any(h is not None for h in hists.flat):
-            hists = None
-    return Vector(labels, values, present, None, timestamps, hists)
-
-
-def _concat_rows(chunks: list[Vector], n_steps: int) -> Vector:
-    chunks = [c for c in chunks if len(c.labels)]
-    if not chunks:
-        return Vector.empty(n_steps)
-    if len(chunks) == 1:
-        return chunks[0]
-    labels = [ls for c in chunks for ls in c.labels]
-    ts_parts = [c.timestamps_ms for c in chunks if c.timestamps_ms is not None]
-    hists = None
-    if any(c.histograms is not None for c in chunks):
-        hists = np.concatenate([c.histograms if c.histograms is not None
-                                else np.full(c.values.shape, None, object) for c in chunks])
-    return Vector(labels, np.concatenate([c.values for c in chunks]),
-                  np.concatenate([c.present for c in chunks]), None, np.concatenate(ts_parts), hists)
+    present &= last_ts > (ref - lookback)[None, :]
+    present &= ~stale_mask(values)
+    np.copyto(values, 0.0, where=~present)
+    if timestamps is not None:
+        np.multiply(last_ts, present, out=timestamps)
+    if last_h is None:
+        return None
+    hists = np.full(present.shape, None, object)
+    hists[present] = last_h[present]
+    return hists
 
 
 def concat_time_slices(parts: Sequence[SeriesSet]) -> SeriesSet:

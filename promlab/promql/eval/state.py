@@ -31,6 +31,12 @@ class EvalState(Protocol):
         :mod:`promlab.promql.eval.histstats`)."""
         ...
 
+    @property
+    def keep_timestamps(self) -> bool:
+        """Whether vector selectors record each cell's sample timestamp (some node of the
+        query reads them)."""
+        ...
+
     def eval(self, node: Expr, ctx: EvalContext) -> Value:
         """Evaluate a child node over ``ctx.steps_ms`` (checks limits before and after)."""
         ...
