@@ -122,6 +122,15 @@ class UnitTestFile:
     fuzzy_compare: bool = False
 
 
+class _Abort(Exception):
+    """A custom unmarshaler's error: decoding stops there."""
+
+    def __init__(self, message: str, node: yaml.Node) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = node.start_mark.line + 1
+
+
 class _Decoder:
     """Collects go-yaml-style unmarshal problems while walking the node tree."""
 
@@ -181,14 +190,19 @@ class _Decoder:
         return {str(k.value): self.string(v) for k, v in node.value}
 
     def duration(self, node: yaml.Node | None) -> int:
-        text = self.string(node)
-        if not text or node is None:
+        if node is None or self.null(node):
             return 0
+        text = self.string(node)
+        if not isinstance(node, yaml.ScalarNode):
+            return 0
+        # A duration's own unmarshaler fails outright in go-yaml v2 (not a collected type
+        # error): the file's only problem is that message, with no line.
+        if not text:
+            raise _Abort("empty duration string", node)
         try:
             return parse_duration(text, allow_float_seconds=False)
         except ValueError as e:
-            self.bad(node, str(e))
-            return 0
+            raise _Abort(str(e), node) from None
 
     def quoted(self, node: yaml.Node | None, gotype: str) -> bool:
         """A quoted scalar is a string to go-yaml: never a number or a bool."""
@@ -303,7 +317,10 @@ def parse_test_file(text: str, *, file: str = "") -> UnitTestFile:
         raise ConfigError(f"yaml: {where}{getattr(e, 'problem', None) or e}", file=file,
                           line=line) from None
     dec = _Decoder()
-    out = dec.file(root)
+    try:
+        out = dec.file(root)
+    except _Abort as e:
+        raise ConfigError(e.message, file=file, line=e.line) from None
     if dec.problems:
         first = int(dec.problems[0].split(":")[0].split()[1])
         raise ConfigError("yaml: unmarshal errors:\n" + "\n".join("  " + p for p in dec.problems),
