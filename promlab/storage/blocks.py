@@ -289,9 +289,9 @@ class Block:
                 col = pc.dictionary_encode(col)
             enc = col.combine_chunks()
             codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
-            if v4:
-                codes = codes[chunk_series]
-            cols[lname] = LabelColumn(codes, enc.dictionary.to_pylist())
+            # Format 4 stores codes per series: each chunk's are gathered when first matched.
+            cols[lname] = LabelColumn(codes, enc.dictionary.to_pylist(),
+                                      rows=chunk_series if v4 else None)
         self._index = LabelIndex(n, cols)
 
     def labels_at(self, i: int) -> Labels:
@@ -308,7 +308,7 @@ class Block:
             idx = self.index()
             at = np.array(todo, np.int64)
             names = sorted(idx.columns)
-            codes = [idx.columns[n].codes[at] for n in names]
+            codes = [idx.columns[n].take(at).codes for n in names]
             # Rows are grouped by which labels they have (usually one group per metric); in a
             # group, every (name, value) pair and every row's tuple of pairs is built by zip,
             # not by a Python loop per label.
@@ -523,8 +523,7 @@ class Block:
             counts = np.zeros(nser, np.int64)
         offsets = np.zeros(nser + 1, np.int64)
         np.cumsum(counts, out=offsets[1:])
-        sub = LabelIndex(nser, {k: LabelColumn(c.codes[rep], c.uniques)
-                                for k, c in idx.columns.items()})
+        sub = LabelIndex(nser, {k: c.take(rep) for k, c in idx.columns.items()})
         for a in (offsets, ts, vals):
             a.flags.writeable = False
         return MetricColumns(uniq, labels, sub, offsets, ts, vals,

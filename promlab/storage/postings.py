@@ -13,7 +13,6 @@ names), so a query after a commit that adds series does not rebuild anything.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -23,13 +22,39 @@ from promlab.model import Labels, Matcher, MatchType
 __all__ = ["GrowingIndex", "LabelColumn", "LabelIndex"]
 
 
-@dataclass(frozen=True, slots=True)
 class LabelColumn:
-    """One label name: ``uniques[codes[i]]`` is series ``i``'s value, ``codes[i] == -1`` if absent."""
+    """One label name: ``uniques[codes[i]]`` is series ``i``'s value, ``codes[i] == -1`` if absent.
 
-    codes: npt.NDArray[np.int32]
-    uniques: list[str]
-    _lookup: dict[str, int] = field(default_factory=dict, compare=False)
+    With ``rows``, ``codes`` are per group (a block's series) and row ``i`` (a chunk) has
+    ``codes[rows[i]]``: the per-row codes are gathered on first use, so a query gathers only
+    the label columns its matchers name.
+    """
+
+    __slots__ = ("_codes", "_lookup", "_of", "_rows", "uniques")
+
+    def __init__(self, codes: npt.NDArray[np.int32], uniques: list[str],
+                 lookup: dict[str, int] | None = None, *,
+                 rows: npt.NDArray[np.int64] | None = None) -> None:
+        self._of = codes
+        self._rows = rows
+        self._codes = codes if rows is None else None
+        self.uniques = uniques
+        self._lookup = {} if lookup is None else lookup
+
+    @property
+    def codes(self) -> npt.NDArray[np.int32]:
+        c = self._codes
+        if c is None:
+            assert self._rows is not None
+            c = self._codes = self._of[self._rows]  # a race only computes it twice
+        return c
+
+    def take(self, rows: npt.NDArray[np.int64]) -> LabelColumn:
+        """The column of rows ``rows`` only (without gathering every row's codes first)."""
+        if self._codes is None:
+            assert self._rows is not None
+            return LabelColumn(self._of[self._rows[rows]], self.uniques, self._lookup)
+        return LabelColumn(self._codes[rows], self.uniques, self._lookup)
 
     def code_of(self, value: str) -> int | None:
         """The code of ``value`` (dictionary built on first use)."""
