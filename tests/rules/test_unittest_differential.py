@@ -1,0 +1,409 @@
+"""``promlab test rules`` against the real ``promtool test rules`` (Prometheus 2.42) on
+generated and hand-written rule unit-test files: same exit code, same stdout, same failure text.
+
+The generator (:mod:`tests.rules.unittest_gen`) writes ``N_GENERATED`` files from fixed seeds;
+the hand-written cases below aim at single features (notation, boundaries, templates, failure
+wording, rule-file errors). Known 2.42-vs-Prometheus-3 differences are listed at the end
+(``KNOWN_2_42``): promlab follows Prometheus 3 there, and the test checks that the two tools do
+differ as documented (when promtool is upgraded, they move into ``HAND``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import re
+import subprocess
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from promlab.rules.unittest import rules_unit_test
+from tests.rules.unittest_gen import Case, fill, generate
+
+N_GENERATED = 100
+SEED0 = 20_261_206
+
+RULES = """
+groups:
+- name: g
+  rules:
+  - record: job:m:sum
+    expr: sum by (job) (m)
+  - alert: High
+    expr: m > 5
+    for: 2m
+    labels: {severity: page, v: '{{ $value }}'}
+    annotations: {s: '{{ $labels.i }} at {{ $value | humanize }}'}
+  - alert: Kept
+    expr: m > 5
+    keep_firing_for: 90s
+  - alert: JobHigh
+    expr: job:m:sum > 10
+"""
+
+
+def _t(body: str, rules: str = RULES, **more: str) -> dict[str, str]:
+    return {"test.yml": body, "rules.yml": rules, **more}
+
+
+# (id, files): every case runs through both tools and must agree exactly, bar VERDICT_ONLY.
+HAND: list[tuple[str, dict[str, str]]] = [
+    ("notation-and-boundaries", _t("""
+rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+- interval: 1m
+  input_series:
+  - {series: 'm{i="a", job="x"}', values: '0 3+1x4 _x2 9 stale 2-0.5x3 _ 7x3'}
+  - {series: 'm{i="b", job="x"}', values: '1.5-0.25x6 1e3 -Inf Inf NaN 6 6 6 6'}
+  alert_rule_test:
+  - {eval_time: 3m, alertname: High, exp_alerts: []}
+  - {eval_time: 4m, alertname: High}
+  - {eval_time: 4m59s, alertname: High}
+  - {eval_time: 5m, alertname: High}
+  - {eval_time: 7m30s, alertname: Kept}
+  - {eval_time: 9m, alertname: Kept}
+  - {eval_time: 10m, alertname: Kept}
+  - {eval_time: 12m, alertname: JobHigh}
+  promql_expr_test:
+  - {expr: m, eval_time: 10m}
+  - {expr: 'job:m:sum', eval_time: 6m}
+  - {expr: 'm * 1e6', eval_time: 8m}
+  - {expr: 'ALERTS_FOR_STATE', eval_time: 12m}
+""")),
+    ("alerts-expected-and-duplicated", _t("""
+rule_files: [rules.yml]
+tests:
+- name: dup
+  interval: 1m
+  input_series:
+  - {series: 'm{i="a", job="x"}', values: '6x10'}
+  alert_rule_test:
+  - eval_time: 5m
+    alertname: High
+    exp_alerts:
+    - exp_labels: {i: a, job: x, severity: page, v: '6'}
+      exp_annotations: {s: a at 6}
+    - exp_labels: {i: a, job: x, severity: page, v: '6'}
+      exp_annotations: {s: a at 6}
+  - eval_time: 5m
+    alertname: Kept
+    exp_alerts:
+    - exp_labels: {i: a, job: x, alertname: Kept}
+  - eval_time: 2m
+    alertname: High
+    exp_alerts:
+    - exp_labels: {i: a, job: x, severity: page, v: '6'}
+""")),
+    ("expr-failures-and-values", _t("""
+rule_files: [rules.yml]
+evaluation_interval: 30s
+tests:
+- interval: 30s
+  input_series:
+  - {series: 'm{i="a", job="x"}', values: '1 2 3 4 5 6 7 8'}
+  - {series: 'm{i="b", job="y"}', values: '0.1+0.1x8'}
+  promql_expr_test:
+  - expr: m / 0
+    eval_time: 1m
+    exp_samples: [{labels: 'm{i="a", job="x"}', value: .inf}]
+  - expr: m - m / 0
+    eval_time: 1m
+    exp_samples: [{labels: '{i="a", job="x"}', value: .nan}]
+  - expr: m{i="b"}
+    eval_time: 3m
+    exp_samples: [{labels: 'm{i="b", job="y"}', value: 0.7}]
+  - expr: sum(m) * 1e6
+    eval_time: 2m
+    exp_samples: [{value: 5.5e6}]
+  - expr: 'm +'
+    eval_time: 1m
+  - expr: 'm * on() m'
+    eval_time: 1m
+  - expr: vector(time())
+    eval_time: 90s
+    exp_samples: [{labels: '{}', value: 90}]
+""")),
+    ("external-labels-and-url", _t("""
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  external_labels: {cluster: eu}
+  external_url: https://prom.example.com/sub
+  input_series:
+  - {series: 'm{i="a", job="x"}', values: '9x5'}
+  alert_rule_test:
+  - {eval_time: 3m, alertname: E}
+""", rules="""
+groups:
+- name: e
+  rules:
+  - alert: E
+    expr: m > 1
+    labels: {c: '{{ $externalLabels.cluster }}'}
+    annotations:
+      u: '{{ $externalURL }} {{ graphLink "m" }}'
+      d: '{{ $labels.nope }}|{{ .Value }}|{{ .Labels.i }}'
+""")),
+    ("group-eval-order-and-glob", {
+        "test.yml": """
+rule_files: ['r/*.yml']
+group_eval_order: [b, a]
+tests:
+- name: first
+  interval: 1m
+  input_series:
+  - {series: 'x', values: '1+1x6'}
+  promql_expr_test:
+  - {expr: 'x:a', eval_time: 3m}
+  - {expr: 'x:b', eval_time: 3m}
+- name: second
+  interval: 30s
+  input_series:
+  - {series: 'x', values: '5x12'}
+  alert_rule_test:
+  - {eval_time: 2m, alertname: B}
+""",
+        "r/1.yml": "groups: [{name: a, rules: [{record: 'x:a', expr: 'x * 10'}]}]\n",
+        "r/2.yml": "groups: [{name: b, rules: [{record: 'x:b', expr: 'x:a + 1'}, "
+                   "{alert: B, expr: 'x:b > 0', for: 1m}]}]\n",
+    }),
+    ("duplicate-alert-names", _t("""
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  input_series:
+  - {series: 'm{i="a"}', values: '1 2 3 4'}
+  alert_rule_test:
+  - {eval_time: 2m, alertname: D}
+""", rules="""
+groups:
+- name: d
+  rules:
+  - {alert: D, expr: m > 0, for: 1m}
+  - {alert: D, expr: m > 1, for: 1m}
+""")),
+    ("duplicate-input-series", _t("""
+tests:
+- interval: 1m
+  input_series:
+  - {series: 'a{x="1"}', values: '1 2 3'}
+  - {series: 'a{x="1"}', values: '1 5'}
+  promql_expr_test:
+  - {expr: a, eval_time: 2m, exp_samples: [{labels: 'a{x="1"}', value: 2}]}
+""")),
+    ("quoted-value", _t("""
+tests:
+- interval: 1m
+  input_series: [{series: a, values: '1 2'}]
+  promql_expr_test:
+  - {expr: a, eval_time: 1m, exp_samples: [{labels: a, value: "2"}]}
+""")),
+    ("bad-series-notation", _t("""
+tests:
+- interval: 1m
+  input_series: [{series: 'a{', values: '1 2'}]
+- interval: 1m
+  input_series: [{series: a, values: '1+x3'}]
+""")),
+    ("missing-alertname", _t("""
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  name: n
+  input_series: [{series: m, values: '1 2'}]
+  alert_rule_test: [{eval_time: 1m}]
+""")),
+    ("bad-rule-file", _t("""
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  input_series: [{series: m, values: '1'}]
+""", rules="""
+groups:
+- name: g
+  rules:
+  - {record: 'bad name', expr: 'm'}
+  - {alert: A, expr: 'm +'}
+""")),
+    ("missing-rule-file", _t("""
+rule_files: [nothere.yml]
+tests:
+- interval: 1m
+  input_series: [{series: m, values: '1'}]
+""")),
+    ("unknown-field-and-bad-duration", _t("""
+tests:
+- interval: 1m
+  inputs: []
+  promql_expr_test: [{expr: m, eval_time: 1h2}]
+""")),
+    ("rule-error-stops-group", _t("""
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  input_series:
+  - {series: 'm{i="a"}', values: '1 2 3'}
+  - {series: 'm{i="b"}', values: '1 2 3'}
+  alert_rule_test: [{eval_time: 2m, alertname: X}]
+""", rules="""
+groups:
+- name: g
+  rules:
+  - {record: r, expr: 'm * on() m'}
+""")),
+]
+
+
+# Cases compared on exit code and stdout only. TODO(h7): the series-notation parser
+# (promql.promqltest.series) words its errors its own way, not as Go's lexer does
+# ("unexpected character inside braces: '1'", 'unexpected "x" in series values').
+VERDICT_ONLY = {"bad-series-notation"}
+
+# Prometheus 2.42 differs from Prometheus 3 here; promlab follows 3. (id, files, promlab's exit
+# code): the test checks that promtool does answer differently, so that an upgrade shows up.
+KNOWN_2_42: list[tuple[str, dict[str, str], int]] = [
+    # 2.42 limits rate's extrapolation to the counter's zero point before applying the
+    # extrapolation threshold (Prometheus 3: after): 1.5748e4 vs 1.1811e4 here.
+    ("rate-zero-point-order", _t("""
+evaluation_interval: 15s
+tests:
+- interval: 15s
+  input_series: [{series: 'a', values: '1e6 999997'}]
+  promql_expr_test:
+  - {expr: 'rate(a[127s])', eval_time: 15s, exp_samples: [{labels: '{}', value: 11810.988188976378}]}
+"""), 0),
+    # A test group without interval: 2.42 loads every point at time 0, 3 uses the
+    # evaluation interval.
+    ("no-group-interval", _t("""
+tests:
+- input_series: [{series: a, values: '1 2'}]
+  promql_expr_test: [{expr: a, eval_time: 1m, exp_samples: [{labels: a, value: 2}]}]
+"""), 0),
+    # Range windows and the lookback are left-closed in 2.42: a sample exactly 5m old counts.
+    ("lookback-left-open", _t("""
+tests:
+- interval: 1m
+  input_series: [{series: a, values: '1 _x6'}]
+  promql_expr_test: [{expr: a, eval_time: 5m}]
+"""), 0),
+    # Native histograms in input_series are a parse error in 2.42. TODO(h7): promlab's rule
+    # tests do not load them yet either (a warning, and count(h) is empty: exit 1); the
+    # messages differ.
+    ("histogram-input", _t("""
+tests:
+- interval: 1m
+  input_series: [{series: h, values: '{{schema:0 sum:5 count:4 buckets:[1 2 1]}}x2'}]
+  promql_expr_test: [{expr: count(h), eval_time: 1m, exp_samples: [{labels: '{}', value: 1}]}]
+"""), 1),
+    # Newer prometheus/common words a bad unit differently ('unknown unit "x" in duration').
+    ("duration-unit-wording", _t("""
+tests:
+- interval: 1m
+  promql_expr_test: [{expr: m, eval_time: 1x}]
+"""), 1),
+    # pathPrefix panics in 2.42's promtool (nil pointer in its template options).
+    ("pathPrefix", _t("""
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  external_url: https://prom.example.com/sub
+  input_series: [{series: m, values: '9x5'}]
+  alert_rule_test:
+  - {eval_time: 1m, alertname: P, exp_alerts: [{exp_annotations: {u: /sub}}]}
+""", rules="groups: [{name: p, rules: [{alert: P, expr: m > 1, annotations: {u: '{{ pathPrefix }}'}}]}]\n"), 0),
+]
+# Not a difference but nondeterminism: 2.42 evaluates rule groups missing from
+# group_eval_order in Go map order, so the generator always orders every group.
+
+
+def _promtool(promtool: str, base: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([promtool, "test", "rules", "test.yml"], cwd=base, capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def _promlab(base: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
+    monkeypatch.chdir(base)
+    out, err = io.StringIO(), io.StringIO()
+    code = rules_unit_test(["test.yml"], stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _sorted_duplicates(text: str) -> str:
+    # Go lists a many-to-many error's series in map order (varies from run to run): as a set.
+    def one(m: re.Match[str]) -> str:
+        return "operation: [" + ", ".join(sorted(re.findall(r"\{[^{}]*\}", m.group(1)))) + "];"
+    return re.sub(r"operation: \[(.*?)\];", one, text)
+
+
+def _disagreement(real: subprocess.CompletedProcess[str], ours: tuple[int, str, str]) -> str:
+    code, out, err = ours
+    theirs = _sorted_duplicates(real.stderr)
+    err = _sorted_duplicates(err)
+    if (code, out, err) == (real.returncode, real.stdout, theirs):
+        return ""
+    diff = difflib.unified_diff(theirs.splitlines(), err.splitlines(), "promtool", "promlab",
+                                lineterm="")
+    return f"exit {real.returncode} vs {code}; stdout {real.stdout!r} vs {out!r}\n" + "\n".join(diff)
+
+
+def _write(files: dict[str, str], base: Path) -> Path:
+    for rel, text in files.items():
+        p = base / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text.lstrip("\n"))
+    return base
+
+
+@pytest.mark.parametrize(("case_id", "files"), HAND, ids=[i for i, _ in HAND])
+def test_hand_written_cases_agree(case_id: str, files: dict[str, str], tmp_path: Path,
+                                  require_binary: Callable[[str], str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    promtool = require_binary("promtool")
+    base = _write(files, tmp_path)
+    real = _promtool(promtool, base)
+    ours = _promlab(base, monkeypatch)
+    if case_id in VERDICT_ONLY:
+        assert (ours[0], ours[1]) == (real.returncode, real.stdout), (real.stderr, ours[2])
+        return
+    assert _disagreement(real, ours) == ""
+
+
+@pytest.mark.parametrize(("files", "want"), [(f, w) for _, f, w in KNOWN_2_42],
+                         ids=[i for i, _, _ in KNOWN_2_42])
+def test_known_2_42_differences(files: dict[str, str], want: int, tmp_path: Path,
+                                require_binary: Callable[[str], str],
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    promtool = require_binary("promtool")
+    base = _write(files, tmp_path)
+    real = _promtool(promtool, base)
+    ours = _promlab(base, monkeypatch)
+    assert ours[0] == want, ours
+    assert _disagreement(real, ours) != "", "promtool now agrees: move the case into HAND"
+
+
+def test_generated_cases_agree(tmp_path: Path, require_binary: Callable[[str], str],
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """``N_GENERATED`` seeded files: expectations from promlab's first run, a part perturbed."""
+    promtool = require_binary("promtool")
+    cases: list[tuple[Case, Path]] = []
+    for k in range(N_GENERATED):
+        case = generate(SEED0 + k)
+        base = tmp_path / case.name
+        fill(case, base, SEED0 + k)
+        cases.append((case, base))
+    with ThreadPoolExecutor(2) as pool:
+        reals = list(pool.map(lambda cb: _promtool(promtool, cb[1]), cases))
+    failures = [0, 0]
+    bad = []
+    for (case, base), real in zip(cases, reals, strict=True):
+        failures[real.returncode != 0] += 1
+        why = _disagreement(real, _promlab(base, monkeypatch))
+        if why:
+            bad.append(f"{case.name}: {why}")
+    assert bad == []
+    # Both verdicts are exercised: a generator that only passes (or only fails) proves little.
+    assert min(failures) >= N_GENERATED // 5, failures
