@@ -40,6 +40,7 @@ __all__ = [
     "mul",
     "neg",
     "sub",
+    "sub_compacted",
 ]
 
 
@@ -173,6 +174,35 @@ def add(a: FloatHistogram, b: FloatHistogram, note: Combine | None = None) -> Fl
 def sub(a: FloatHistogram, b: FloatHistogram, note: Combine | None = None) -> FloatHistogram:
     """``a - b``; the result is a gauge histogram."""
     return _combine(a, b, -1.0, note or Combine()).with_hint(CounterResetHint.GAUGE)
+
+
+def _diff_map(a: FloatHistogram, b: FloatHistogram, positive: bool) -> dict[int, float]:
+    m = dict(a.buckets(positive))
+    for i, c in b.buckets(positive):
+        m[i] = m.get(i, 0.0) - c
+    return m
+
+
+def sub_compacted(a: FloatHistogram, b: FloatHistogram) -> FloatHistogram:
+    """``sub(a, b).compact()`` for two exponential histograms of one schema and zero threshold
+    (the caller checks): the same buckets and counts without the intermediate histogram (a
+    bucket's difference is ``x - y`` on both routes; only zeros, which compaction drops, could
+    differ in sign)."""
+    if a.positive_spans == b.positive_spans and a.negative_spans == b.negative_spans and \
+            _canonical(a.positive_spans) and _canonical(a.negative_spans):
+        pb = tuple(map(operator.sub, a.positive_buckets, b.positive_buckets))
+        nb = tuple(map(operator.sub, a.negative_buckets, b.negative_buckets))
+        if 0.0 not in pb and 0.0 not in nb:
+            return FloatHistogram(
+                schema=a.schema, zero_threshold=a.zero_threshold,
+                zero_count=float(a.zero_count - b.zero_count), count=float(a.count - b.count),
+                sum=float(a.sum - b.sum), positive_spans=a.positive_spans, positive_buckets=pb,
+                negative_spans=a.negative_spans, negative_buckets=nb,
+                counter_reset_hint=CounterResetHint.GAUGE)
+    return from_bucket_map(a.schema, _diff_map(a, b, True), _diff_map(a, b, False),
+                           count=a.count - b.count, sum=a.sum - b.sum,
+                           zero_count=a.zero_count - b.zero_count, zero_threshold=a.zero_threshold,
+                           counter_reset_hint=CounterResetHint.GAUGE)
 
 
 def _sum_hint(a: FloatHistogram, b: FloatHistogram) -> CounterResetHint:

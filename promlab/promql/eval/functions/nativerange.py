@@ -128,6 +128,25 @@ def _shifted(pairs: PairResets, a: int) -> Callable[[int], bool]:
     return lambda k: pairs(a + k)
 
 
+def _reset_counts(hists: npt.NDArray[np.object_], a0: int, b0: int,
+                  pairs: PairResets) -> npt.NDArray[np.int64] | None:
+    """For a series ``hists[a0:b0]`` of exponential counter histograms of one schema and zero
+    threshold (else None): the running count of counter resets, so that a window ``[a, b)``
+    holds none when ``counts[b - 1 - a0] == counts[a - a0]``."""
+    first = hists[a0]
+    if first is None or first.is_custom:
+        return None
+    schema, zt = first.schema, first.zero_threshold
+    gauge = CounterResetHint.GAUGE
+    for h in hists[a0:b0]:
+        if h is None or h.schema != schema or h.zero_threshold != zt or \
+                h.counter_reset_hint == gauge:
+            return None
+    resets = np.zeros(b0 - a0, np.int64)
+    resets[1:] = [pairs(p) for p in range(a0 + 1, b0)]
+    return np.cumsum(resets)
+
+
 def histogram_rate_vector(call: FunctionCall, m: Matrix, rows: B, is_counter: bool,
                           is_rate: bool) -> Vector:
     """``rate``/``increase``/``delta`` of the series ``rows`` of ``m`` (those with histograms)."""
@@ -141,17 +160,25 @@ def histogram_rate_vector(call: FunctionCall, m: Matrix, rows: B, is_counter: bo
     pairs = PairResets(m.histograms) if is_counter else None
     for k, i in enumerate(idx.tolist()):
         name = m.labels[i].name
+        a0 = int(m.offsets[i])
+        # A counter series of one layout: windows without a reset are last - first, compacted.
+        counts = None if pairs is None else \
+            _reset_counts(m.histograms, a0, int(m.offsets[i + 1]), pairs)
         for j in range(t):
             a, b = int(lo[i, j]), int(hi[i, j])
             if b - a < 2:
                 continue
             hs = list(m.histograms[a:b])
-            if any(h is None for h in hs):
+            res: FloatHistogram | None
+            if counts is not None and counts[b - 1 - a0] == counts[a - a0]:
+                res = histops.sub_compacted(hs[-1], hs[0])
+            elif any(h is None for h in hs):
                 warn(call.ctx, f'encountered a mix of histograms and floats for metric name "{name}"',
                      call.node.args[0])
                 continue
-            res = hist_rate(call, name, hs, is_counter,
-                            pair_reset=None if pairs is None else _shifted(pairs, a))
+            else:
+                res = hist_rate(call, name, hs, is_counter,
+                                pair_reset=None if pairs is None else _shifted(pairs, a))
             if res is None:
                 continue
             t0, t1 = int(m.ts_ms[a]), int(m.ts_ms[b - 1])
