@@ -322,8 +322,7 @@ def test_group_left_include_from_one_side(store):
                  'operation: [{__name__="dup", label="alpha"}, {__name__="dup", label="beta"}];'
                  "many-to-many matching not allowed: matching labels must be unique on one side",
                  id="dup-left"),
-    # "<": Prometheus checks matches among the samples a filter keeps (1 and 2 < 3 both stay).
-    pytest.param(bop("<", sel("dup"), sel("one"), on=()),
+    pytest.param(bop(">", sel("dup"), sel("one"), on=()),
                  "multiple matches for labels: many-to-one matching must be explicit "
                  "(group_left/group_right)", id="one-to-one-multi"),
     pytest.param(bop("+", sel(None, __name__="~a|b"), sel("c"), on=("job",), card="many-to-one"),

@@ -347,6 +347,10 @@ def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
         one_values = np.vstack([one.values, np.full((1, n_steps), fill_one or 0.0)])
         pair_present, pair_sig = _fill_pairs(many, one, s_many, s_one, n_groups, pair_many,
                                              pair_one, n_real)
+    if matching.card == "one-to-one" and \
+            (_group_count(pair_present, pair_sig, n_groups) > 1).any():
+        raise QueryError("multiple matches for labels: many-to-one matching must be explicit "
+                         "(group_left/group_right)")
     # Result label set of each pair, deduplicated into output rows.
     cache: dict[tuple[int, int], Labels] = {}
     row_of: dict[Labels, int] = {}
@@ -368,6 +372,16 @@ def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
             out_labels.append(ls)
         pair_row[k] = r
     n_rows = len(out_labels)
+    if n_rows < pair_many.shape[0]:
+        row_count = _group_count(pair_present, pair_row, n_rows)
+        if (row_count > 1).any():
+            # Same signature → the group_x labels were not enough; otherwise a plain clash.
+            r, t = np.argwhere(row_count > 1)[0]
+            sig_hits = np.unique(pair_sig[(pair_row == r) & pair_present[:, t]])
+            if sig_hits.shape[0] == 1 and matching.card != "one-to-one":
+                raise QueryError("multiple matches for labels: grouping labels must ensure "
+                                 "unique matches")
+            raise QueryError("vector cannot contain metrics with the same labelset")
     lv = many_values[pair_many]
     rv = one_values[pair_one]
     if one_to_many:
@@ -396,9 +410,6 @@ def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
         pair_values, pair_keep, pair_hists = histbinops.pair_cells(
             hist[0], hist[1], lv, rv, lh, rh, pair_present, pair_values, pair_keep,
             return_bool=return_bool)
-    # Matches are checked among the pairs that survive a filter, as Prometheus checks each
-    # sample after a false comparison has dropped it.
-    _check_matches(matching, pair_keep, pair_sig, n_groups, pair_row, n_rows)
     values = np.zeros((n_rows, n_steps))
     present = np.zeros((n_rows, n_steps), bool)
     rows, cols = np.nonzero(pair_keep)
@@ -418,26 +429,6 @@ def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
         if many_drop.any():
             np.logical_or.at(drop, pair_row, many_drop[pair_many])
     return _drop_empty_rows(Vector(out_labels, values, present, drop, None, hists))
-
-
-def _check_matches(matching: VectorMatching, pair_keep: B, pair_sig: I64, n_groups: int,
-                   pair_row: I64, n_rows: int) -> None:
-    """Raise Prometheus's error when two kept pairs share a match group (one-to-one) or an
-    output label set."""
-    if matching.card == "one-to-one" and \
-            (_group_count(pair_keep, pair_sig, n_groups) > 1).any():
-        raise QueryError("multiple matches for labels: many-to-one matching must be explicit "
-                         "(group_left/group_right)")
-    if n_rows < pair_row.shape[0]:
-        row_count = _group_count(pair_keep, pair_row, n_rows)
-        if (row_count > 1).any():
-            # Same signature → the group_x labels were not enough; otherwise a plain clash.
-            r, t = np.argwhere(row_count > 1)[0]
-            sig_hits = np.unique(pair_sig[(pair_row == r) & pair_keep[:, t]])
-            if sig_hits.shape[0] == 1 and matching.card != "one-to-one":
-                raise QueryError("multiple matches for labels: grouping labels must ensure "
-                                 "unique matches")
-            raise QueryError("vector cannot contain metrics with the same labelset")
 
 
 def _pair_histograms(side: Vector, rows: I64) -> npt.NDArray[np.object_]:
