@@ -17,6 +17,7 @@ Two things the evaluator does through this module:
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from typing import TYPE_CHECKING, Protocol
@@ -75,13 +76,7 @@ def wants_slices(ev: _Running, node: Expr, ctx: EvalContext) -> bool:
 
 
 def _slice_ctx(ctx: EvalContext, lo: int, hi: int) -> EvalContext:
-    return EvalContext(
-        steps_ms=ctx.steps_ms[lo:hi], start_ms=ctx.start_ms, end_ms=ctx.end_ms,
-        step_ms=ctx.step_ms, lookback_ms=ctx.lookback_ms,
-        default_subquery_step_ms=ctx.default_subquery_step_ms, max_samples=ctx.max_samples,
-        annotations=ctx.annotations, query=ctx.query,
-        delayed_name_removal=ctx.delayed_name_removal,
-    )
+    return dataclasses.replace(ctx, steps_ms=ctx.steps_ms[lo:hi])
 
 
 def _target_seconds(ev: _Running) -> float:

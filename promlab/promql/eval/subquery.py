@@ -8,6 +8,8 @@ resulting instant vector frame becomes a CSR :class:`Matrix` whose per-step wind
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from promlab.model import Labels
@@ -66,17 +68,8 @@ def eval_subquery(node: SubqueryExpr, ev: EvalState, ctx: EvalContext) -> Matrix
     ev.check_dense(max(0, (last - first) // step + 1))
     inner_steps = np.arange(first, last + 1, step, dtype=np.int64) if last >= first else \
         np.zeros(0, np.int64)
-    inner_ctx = EvalContext(
-        steps_ms=inner_steps,
-        start_ms=ctx.start_ms,
-        end_ms=ctx.end_ms,
-        step_ms=step,
-        lookback_ms=ctx.lookback_ms,
-        default_subquery_step_ms=ctx.default_subquery_step_ms,
-        max_samples=ctx.max_samples,
-        annotations=ctx.annotations,
-        query=ctx.query,
-    )
+    # Everything else (name removal mode, feature switches, annotations) is the query's.
+    inner_ctx = dataclasses.replace(ctx, steps_ms=inner_steps, step_ms=step)
     inner = ev.eval(node.expr, inner_ctx)
     if isinstance(inner, Scalar):
         inner = Vector([Labels()], inner.values[None, :].copy(),
