@@ -31,9 +31,9 @@ from promlab.promql.eval.evaluator import Evaluator, sample_count
 from promlab.promql.eval.names import finalize_names
 from promlab.promql.parser.ast import AggregateExpr, Expr, VectorSelector, walk
 from promlab.promql.values import EvalContext, Value, Vector
-from promlab.storage.interface import Queryable, SeriesLayout
+from promlab.storage.interface import Querier, Queryable, SeriesLayout
 
-__all__ = ["DistributedEngine", "QueryStats", "split_series"]
+__all__ = ["DistributedEngine", "QueryStats", "SeriesSplitter"]
 
 
 @dataclass(slots=True)
@@ -147,27 +147,40 @@ class _PlannedEvaluator(Evaluator):
             stats.combine_s += time.perf_counter() - t0
 
 
-def split_series(queryable: Queryable, node: Expr, ctx: EvalContext, count: int,
-                 memo: dict[Any, ShardMap | None] | None = None) -> ShardMap | None:
-    """The split into ``count`` shards of the series ``node``'s selectors read.
+class SeriesSplitter:
+    """Splits the series of one query's remote nodes into ``count`` shards (client side).
 
-    The series are resolved from the label index over the time range the workers read for
-    ``node`` (no samples are decoded), in the storage's order when the querier tells it
-    (:class:`~promlab.storage.interface.SeriesLayout`), else in label order. None for one shard or a node without selectors.
-    ``memo`` shares splits between the nodes of a query that read the same selection.
+    A node's series are resolved from the label index over the time range the workers read
+    for it (no samples are decoded), in the storage's order when the querier tells it
+    (:class:`~promlab.storage.interface.SeriesLayout`), else in label order, and cut by
+    :meth:`ShardMap.split <promlab.promql.distributed.shard.ShardMap.split>`. Nodes over the
+    same time range share one querier (one listing of a remote store), nodes over the same
+    selection share the split. Close it when the query's tasks are submitted.
     """
-    if count <= 1:
-        return None
-    bounds = data_time_range(node, ctx.start_ms, ctx.end_ms, lookback_ms=ctx.lookback_ms)
-    selections = sorted({tuple(sorted((m.name, m.type.value, m.value) for m in n.matchers)):
-                         n.matchers for n in walk(node) if isinstance(n, VectorSelector)}.items())
-    if bounds is None or not selections:
-        return None
-    key = (bounds, count, tuple(k for k, _ in selections))
-    if memo is not None and key in memo:
-        return memo[key]
-    querier = queryable.querier(*bounds)
-    try:
+
+    def __init__(self, queryable: Queryable, count: int) -> None:
+        self.queryable = queryable
+        self.count = count
+        self._queriers: dict[tuple[int, int], Querier] = {}
+        self._splits: dict[Any, ShardMap] = {}
+
+    def split(self, node: Expr, ctx: EvalContext) -> ShardMap | None:
+        """The split of ``node``'s series; None for one shard or a node without selectors."""
+        if self.count <= 1:
+            return None
+        bounds = data_time_range(node, ctx.start_ms, ctx.end_ms, lookback_ms=ctx.lookback_ms)
+        selections = sorted({tuple(sorted((m.name, m.type.value, m.value) for m in n.matchers)):
+                             n.matchers for n in walk(node) if isinstance(n, VectorSelector)
+                             }.items())
+        if bounds is None or not selections:
+            return None
+        key = (bounds, tuple(k for k, _ in selections))
+        hit = self._splits.get(key)
+        if hit is not None:
+            return hit
+        querier = self._queriers.get(bounds)
+        if querier is None:
+            querier = self._queriers[bounds] = self.queryable.querier(*bounds)
         if isinstance(querier, SeriesLayout):
             # Runs of the storage's order, not of label order: fewer row groups per worker.
             ordered = [ls for _, matchers in selections
@@ -175,12 +188,13 @@ def split_series(queryable: Queryable, node: Expr, ctx: EvalContext, count: int,
         else:
             ordered = sorted({ls for _, matchers in selections
                               for ls in querier.series(list(matchers))})
-    finally:
-        querier.close()
-    out = ShardMap.split(list(dict.fromkeys(ordered)), count)
-    if memo is not None:
-        memo[key] = out
-    return out
+        out = self._splits[key] = ShardMap.split(list(dict.fromkeys(ordered)), self.count)
+        return out
+
+    def close(self) -> None:
+        queriers, self._queriers = list(self._queriers.values()), {}
+        for q in queriers:
+            q.close()
 
 
 def _frame_bytes(value: Value | None) -> int:
@@ -277,11 +291,11 @@ class DistributedEngine(Engine):
         source = self._source(queryable)
         timeout_s = None if deadline is None else max(deadline - time.monotonic(), 0.001)
         pending: dict[int, _Pending] = {}
-        splits: dict[Any, ShardMap | None] = {}
+        splitter = SeriesSplitter(queryable, n)
         try:
             for remote in plan.remote:
                 t0 = time.perf_counter()
-                shard_map = split_series(queryable, remote.node, ctx, n, splits)
+                shard_map = splitter.split(remote.node, ctx)
                 stats.resolve_s += time.perf_counter() - t0
                 futures = self.client.map(run_shard, [source] * n, range(n), [n] * n,
                                           [remote.node] * n, [remote.kind] * n, [ctx] * n,
@@ -292,6 +306,8 @@ class DistributedEngine(Engine):
                 pending[id(remote.node)] = _Pending(remote, futures, stats)
         except PromlabError:
             raise
+        finally:
+            splitter.close()
         return _PlannedEvaluator(queryable, engine=self, plan=plan, pending=pending, ctx=ctx,
                                  mint_ms=mint_ms, maxt_ms=maxt_ms, deadline=deadline,
                                  cancel=cancel)
