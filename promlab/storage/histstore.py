@@ -142,10 +142,15 @@ def decode_payload(payload: bytes) -> list[Item]:
 
 # --- head --------------------------------------------------------------------------------------
 class HistogramHead:
-    """Recent histogram samples by series; last write wins at equal timestamps."""
+    """Recent histogram samples by series; last write wins at equal timestamps.
+
+    Samples are kept as appended (integer histograms stay integer for the WAL and the files);
+    their float forms, which queries read, are converted once and remembered beside them.
+    """
 
     def __init__(self) -> None:
         self._series: dict[Labels, dict[int, AnyHist]] = {}
+        self._floats: dict[Labels, dict[int, FloatHistogram]] = {}
         self._lock = threading.Lock()
         self.mint: int | None = None
         self._maxt: int | None = None
@@ -167,6 +172,9 @@ class HistogramHead:
                     s = self._series[ls] = {}
                     new += 1
                 s[ts] = h
+                fl = self._floats.get(ls)
+                if fl is not None:
+                    fl.pop(ts, None)
                 self.mint = ts if self.mint is None else min(self.mint, ts)
                 self._maxt = ts if self._maxt is None else max(self._maxt, ts)
         return new
@@ -183,8 +191,13 @@ class HistogramHead:
                 s = self._series[ls]
                 old = [t for t in s if t < cut_ms]
                 out.extend((ls, t, s.pop(t)) for t in old)
+                fl = self._floats.get(ls)
+                if fl is not None:
+                    for t in old:
+                        fl.pop(t, None)
                 if not s:
                     del self._series[ls]
+                    self._floats.pop(ls, None)
             rest = [t for s in self._series.values() for t in s]
             self.mint = min(rest) if rest else None
             self._maxt = max(rest) if rest else None
@@ -192,13 +205,27 @@ class HistogramHead:
 
     def select(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> HistColumns:
         with self._lock:
-            snap = [(ls, dict(s)) for ls, s in self._series.items()
+            snap = [(ls, dict(s), dict(self._floats.get(ls, ()))) for ls, s in self._series.items()
                     if all(m.matches(ls.get(m.name, "")) for m in matchers)]
         out: HistColumns = {}
-        for ls, s in snap:
+        converted: list[tuple[Labels, int, AnyHist, FloatHistogram]] = []
+        for ls, s, known in snap:
             ts = sorted(t for t in s if mint <= t <= maxt)
-            if ts:
-                out[ls] = (np.array(ts, np.int64), _objects([s[t].to_float() for t in ts]))
+            if not ts:
+                continue
+            fs = []
+            for t in ts:
+                f = known.get(t)
+                if f is None:
+                    f = s[t].to_float()
+                    converted.append((ls, t, s[t], f))
+                fs.append(f)
+            out[ls] = (np.array(ts, np.int64), _objects(fs))
+        if converted:
+            with self._lock:
+                for ls, t, h, f in converted:
+                    if self._series.get(ls, {}).get(t) is h:  # not replaced meanwhile
+                        self._floats.setdefault(ls, {})[t] = f
         return out
 
 

@@ -147,3 +147,16 @@ def test_decode_from_bytes_equals_decode_from_path(tmp_path: str) -> None:
     a, b = histfile.read_columns(buf, None), histfile.read_columns(path, None)
     assert a.labels == b.labels == [A, B, OTHER] and np.array_equal(a.ts, b.ts)
     assert list(a.hists) == list(b.hists)
+
+
+def test_head_converts_once_and_follows_overwrites(tmp_path: str) -> None:
+    with open_store(str(tmp_path), wal_fsync=False) as st:
+        for value in (1, 5):
+            app = st.appender()
+            app.append_histogram(A, T0, ih({0: value}))
+            app.append_histogram(A, T0 + 15_000, ih({0: 9}))
+            app.commit()
+            got = _hists(st, LAT)
+            assert got == [ih({0: value}).to_float(), ih({0: 9}).to_float()]
+            again = _hists(st, LAT)
+            assert all(x is y for x, y in zip(got, again, strict=True))  # remembered float forms
