@@ -199,8 +199,12 @@ class AlertingRuleState:
                 a.state = AlertState.FIRING
                 a.fired_at_ms = t
             if self.restored:
-                samples.append(Sample(alerts_labels(a.labels, a.state), write_t, 1.0))
-                samples.append(Sample(for_state_labels(a.labels), write_t,
+                # Prometheus builds these series on the rule's unexpanded labels: a templated
+                # label that expanded to "" (so the alert lacks it) keeps its template text.
+                missing = {k: v for k, v in self.labels.items() if k not in a.labels}
+                base = a.labels.update(missing) if missing else a.labels
+                samples.append(Sample(alerts_labels(base, a.state), write_t, 1.0))
+                samples.append(Sample(for_state_labels(base), write_t,
                                       for_state_value(a.active_at_ms)))
         if self.limit > 0 and n_active > self.limit:
             self.alerts.clear()

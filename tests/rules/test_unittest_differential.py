@@ -241,6 +241,30 @@ tests:
   inputs: []
   promql_expr_test: [{expr: m, eval_time: 1h2}]
 """)),
+    ("empty-templated-label", _t("""
+rule_files: [rules.yml]
+evaluation_interval: 2m
+tests:
+- interval: 1m
+  input_series:
+  - {series: 'm{i="a"}', values: '0 2 2 2 2 2 2 stale 2 2'}
+  alert_rule_test:
+  - {eval_time: 3m, alertname: A}
+  - {eval_time: 9m, alertname: A, exp_alerts: [{exp_labels: {alertname: B, i: a, sev: x}}]}
+  promql_expr_test:
+  - {expr: 'ALERTS', eval_time: 9m}
+  - {expr: 'ALERTS_FOR_STATE', eval_time: 9m}
+  - {expr: 'm', eval_time: 7m30s, exp_samples: [{labels: 'm{i="a"}', value: 2}]}
+""", rules="""
+groups:
+- name: g
+  interval: 2m
+  rules:
+  - alert: A
+    expr: m > 1
+    for: 3m
+    labels: {empty: '{{ $labels.nope }}', sev: x}
+""")),
     ("rule-error-stops-group", _t("""
 rule_files: [rules.yml]
 tests:
