@@ -398,5 +398,7 @@ HANDWRITTEN = [
     'day_of_year(vector(NaN))', 'days_in_month(vector(NaN))', 'hour(vector(NaN))',
     'minute(vector(NaN))', 'year(vector(4.7e18))', 'minute(vector(4.7e18))', 'year(vector(-1e12))',
     '{__name__=~"dup_.*"} < on() m{c!=""}', 'g < on() vector(-1e12)', 'g > on() vector(-1e12)',
-    'rate((-{__name__=~"dup_.*"})[5m:3m])',
+    'rate((-{__name__=~"dup_.*"})[5m:3m])', 'log2(vector(2.5))', 'log2(vector(3))',
+    'log2(vector(0.125))', 'log10(vector(0.1))', 'log10(vector(12345.678))', 'log10(vector(0))',
+    'log2(vector(-1))',
 ]

@@ -294,6 +294,14 @@ REGRESSIONS = [
     pytest.param("year(vector(4.7e18))", "148937072952", id="year-beyond-2-62"),
     pytest.param("minute(vector(4.7e18))", "33", id="minute-beyond-2-62"),
     pytest.param("year(vector(-1e12))", "-29719", id="year-negative"),
+    # log2/log10 as Go computes them (the last bit shows in count_values labels).
+    pytest.param("log2(vector(2.5))", "1.3219280948873622", id="log2-go"),
+    pytest.param("log2(vector(3))", "1.5849625007211563", id="log2-go-3"),
+    pytest.param("log2(vector(0.125))", "-3", id="log2-power-of-two"),
+    pytest.param("log10(vector(0.1))", "-0.9999999999999999", id="log10-go"),
+    pytest.param("log10(vector(12345.678))", "4.091514945509201", id="log10-go-2"),
+    pytest.param("log10(vector(0))", "-Inf", id="log10-zero"),
+    pytest.param("log2(vector(-1))", "NaN", id="log2-negative"),
 ]
 
 

@@ -33,6 +33,25 @@ def _sgn(x: F64) -> F64:
     return np.where(x < 0, -1.0, np.where(x > 0, 1.0, x))
 
 
+# Go's constants, rounded once from their exact values (as Go's constant arithmetic does).
+_LOG2_E = 1.44269504088896340735992468100189214  # 1/Ln2
+_LOG10_E = 0.434294481903251827651128918916605082  # 1/Ln10
+
+
+def _log2(x: F64) -> F64:
+    # Go's math.Log2: Log(frac)/Ln2 + exp, exact for powers of two. It differs from C's log2 in
+    # the last bit (log2(2.5)), which count_values and == expose.
+    frac, exp = np.frexp(x)
+    out: F64 = np.where(frac == 0.5, exp - 1.0, np.log(frac) * _LOG2_E + exp)
+    return out
+
+
+def _log10(x: F64) -> F64:
+    # Go's math.Log10: Log(x) * (1/Ln10), not C's log10 (log10(0.1) is -0.9999999999999999).
+    out: F64 = np.log(x) * _LOG10_E
+    return out
+
+
 _TABLE: dict[str, Callable[[F64], F64]] = {
     "abs": np.abs,
     "ceil": np.ceil,
@@ -40,8 +59,8 @@ _TABLE: dict[str, Callable[[F64], F64]] = {
     "exp": np.exp,
     "sqrt": np.sqrt,
     "ln": np.log,
-    "log2": np.log2,
-    "log10": np.log10,
+    "log2": _log2,
+    "log10": _log10,
     "sin": np.sin,
     "cos": np.cos,
     "tan": np.tan,
