@@ -196,7 +196,7 @@ def test_atomic_publish(s3: dict[str, Any], tmp_path: Path) -> None:
     finally:
         go.set()
         flusher.join(30)
-    assert seen[-1] == "meta.json" and len(seen) == 3
+    assert seen[-1] == "meta.json" and len(seen) == 4  # samples, series.arrow, series.parquet
     blocks = reader.blocks()
     assert len(blocks) == 1 and blocks[0].meta.num_samples == HOUR // STEP_MS
     reader.close()
