@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from promlab.errors import QueryError
 from promlab.model import Labels
+from promlab.promql.eval import kselect
 from promlab.promql.eval.calls import AggregationCall, AggregationTable
 from promlab.promql.eval.functions._common import (
     format_float_f,
@@ -383,6 +384,14 @@ def _topk(a: AggregationCall, top: bool) -> Vector:
     v = a.vector
     if len(v) == 0:
         return _empty(a)
+    t = v.values.shape[1]
+    if t > 1 and (k == k[0]).all():
+        sel = kselect.select_k(v.values, v.present, a.group_ids, len(a.groups), int(k[0]), top)
+        if sel is not None:
+            sel &= v.present
+            rows = np.flatnonzero(sel.any(axis=1))
+            dn = v.drop_name_mask()
+            return Vector([v.labels[r] for r in rows], v.values[rows], sel[rows], dn[rows])
     key = -v.values if top else v.values
     order, rank = _column_sort(a, key, nan_first=False)
     return _select(a, rank < k[None, :], order, sort_output=True)
