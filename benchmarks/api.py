@@ -1,7 +1,7 @@
 """API benchmarks: remote-write ingest, the receiver on two frameworks, query round trips
 through the API, remote-read import.
 
-``python -m benchmarks.api [--parts write,frameworks,query,import] [--quick]``
+``python -m benchmarks.api [--parts write,frameworks,query,push,import] [--quick]``
 
 - **write**: the same remote-write 1.0 payloads (2,000 one-sample series per request, as a
   Prometheus queue shard sends them) POSTed over 4 connections to promlab (Starlette/uvicorn,
@@ -13,6 +13,8 @@ through the API, remote-read import.
   and by Starlette/uvicorn (each in its own process), same payloads and load generator.
 - **query**: range queries of :data:`benchmarks.promql.QUERIES` over the standard dataset: the
   engine alone, through promlab's API, through Prometheus's (:mod:`benchmarks.apiquery`).
+- **push**: PUTs of the same body (100 gauges and a histogram, 10 grouping keys) to promlab's
+  push endpoint and to the real Pushgateway, one connection each.
 - **import**: ``promlab import --from`` (Session.import_from, streamed XOR chunks) from a real
   Prometheus holding the standard dataset, against ``promtool tsdb dump`` of the same range.
 
@@ -260,6 +262,50 @@ def bench_import(*, hours: float = 6, scale: float = 0.2) -> dict[str, float]:
     return out
 
 
+def push_body(n_series: int = 100) -> bytes:
+    """A push of ``n_series`` gauges and a 10-bucket histogram (text format 0.0.4)."""
+    from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+
+    reg = CollectorRegistry()
+    g = Gauge("bench_job_value", "A value.", ["shard"], registry=reg)
+    for i in range(n_series):
+        g.labels(str(i)).set(i * 1.5)
+    h = Histogram("bench_job_seconds", "Durations.", registry=reg)
+    for i in range(100):
+        h.observe(i / 10)
+    return generate_latest(reg)
+
+
+def bench_push(n_pushes: int, *, groups: int = 10, n_series: int = 100) -> dict[str, float]:
+    """PUT ``n_pushes`` pushes (spread over ``groups`` grouping keys) to promlab's push
+    endpoint and to the real Pushgateway, one connection each; pushes per second."""
+    realprom.require_binary("pushgateway")
+    body = push_body(n_series)
+    headers = {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as d, realprom.pushgateway() as pgw:
+        proc, url = _child("starlette", os.path.join(d, "data"))
+        try:
+            bases = {"promlab": url.removesuffix("/api/v1/write"), "pushgateway": pgw.url}
+            for name, base in bases.items():
+                with httpx.Client(timeout=60) as c:
+                    def put(k: int, c: httpx.Client = c, base: str = base) -> None:
+                        r = c.put(f"{base}/metrics/job/bench/instance/i{k % groups}",
+                                  content=body, headers=headers)
+                        if r.status_code // 100 != 2:
+                            raise RuntimeError(f"{base}: HTTP {r.status_code}: {r.text[:200]}")
+
+                    for k in range(groups):  # warm-up: every group exists
+                        put(k)
+                    t0 = time.perf_counter()
+                    for k in range(n_pushes):
+                        put(k)
+                    out[name] = n_pushes / (time.perf_counter() - t0)
+        finally:
+            _stop(proc)
+    return out
+
+
 PARTS: dict[str, Callable[[argparse.Namespace], None]] = {}
 
 
@@ -300,8 +346,18 @@ def _part_import(a: argparse.Namespace) -> None:
     print(f"  promtool tsdb dump (same range)             {r['promtool_dump']:>12,.0f} samples/s")
 
 
+def _part_push(a: argparse.Namespace) -> None:
+    n = 40 if a.quick else a.pushes
+    r = bench_push(n)
+    print(f"pushes ({n} PUTs of 100 gauges + a histogram, 10 groups, one connection):")
+    names = {"promlab": "promlab push endpoint (Starlette/uvicorn)",
+             "pushgateway": "Pushgateway (Debian package)"}
+    for k, v in r.items():
+        print(f"  {names[k]:<44}{v:>10,.0f} pushes/s  ({1000 / v:.2f} ms per push)")
+
+
 PARTS.update(write=_part_write, frameworks=_part_frameworks, query=_part_query,
-             **{"import": _part_import})
+             push=_part_push, **{"import": _part_import})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -315,6 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="write: load generator (raw: benchmarks.rwload, httpx: threads)")
     ap.add_argument("--step", type=int, default=30, help="query: range query step (s)")
     ap.add_argument("--repeat", type=int, default=7, help="query: warm runs per figure")
+    ap.add_argument("--pushes", type=int, default=500, help="push: PUTs per server")
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     ap.add_argument("--serve", nargs=3, metavar=("KIND", "DATA", "PORT"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)

@@ -34,12 +34,17 @@ from typing import Any
 import numpy as np
 
 from promlab.errors import PromlabError
-from promlab.model import STALE_NAN, Labels
+from promlab.model import STALE_NAN, Labels, format_float_g
 from promlab.storage.interface import Storage
 
 __all__ = ["Group", "PushStore", "family_of", "parse_grouping_key", "routes"]
 
 STATE_FILE = "pushgateway.json"
+#: Pushed metric types as ``prometheus_client`` exposes them (anything else: unknown).
+_EXPOSED_TYPES = {"counter": "counter", "gauge": "gauge", "histogram": "histogram",
+                  "summary": "summary", "untyped": "unknown", "unknown": "unknown"}
+#: The label holding a float of each family type (normalized as the Pushgateway does).
+_BOUND_LABEL = {"histogram": "le", "summary": "quantile", "gaugehistogram": "le"}
 _SUFFIXES = ("_bucket", "_count", "_sum", "_total", "_created", "_gcount", "_gsum", "_info")
 
 
@@ -79,6 +84,15 @@ def parse_grouping_key(job: str, rest: str) -> tuple[tuple[str, str], ...]:
             raise PushError(f"improper label name {k!r}")
         pairs[k] = v
     return tuple(sorted(pairs.items()))
+
+
+def _go_float_text(text: str) -> str:
+    """A bucket bound or quantile as the Pushgateway re-exposes it (Go's ``%g``: ``2.0`` is
+    ``2``, ``1e6`` is ``1e+06``); text that is no number stays as it is."""
+    try:
+        return format_float_g(float(text))
+    except ValueError:
+        return text
 
 
 def family_of(name: str, types: dict[str, str]) -> str:
@@ -130,7 +144,8 @@ class PushStore:
         self.clock = clock
         self.groups: dict[tuple[tuple[str, str], ...], Group] = {}
         self._lock = threading.RLock()
-        self._last: set[Labels] = set()
+        # Each group's series last appended (a series it loses gets a staleness marker).
+        self._last: dict[tuple[tuple[str, str], ...], set[Labels]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._load()
@@ -148,9 +163,15 @@ class PushStore:
             self.groups[key] = Group(key, fams, dict(g.get("types", {})), float(g["push_time"]),
                                      float(g["failure_time"]))
         # Appended before the restart: a delete must mark them stale.
-        self._last = {ls for ls, _ in self.samples()}
+        self._last = {k: {ls for ls, _ in g.samples()} for k, g in self.groups.items()}
 
-    def _save(self) -> None:
+    def _save(self, *, sync: bool = False) -> None:
+        """Write the groups to the state file (temp file, then renamed: never half a file).
+
+        Not fsynced on every push (``sync``: on stop): a killed process loses nothing (the
+        page cache holds the file), a power cut can cost the latest pushes' group state (their
+        samples are in the store's WAL); the Pushgateway itself persists every 5 minutes.
+        """
         if not self.file:
             return
         data = {"groups": [{"key": list(g.key), "types": g.types, "push_time": g.push_time,
@@ -160,10 +181,12 @@ class PushStore:
                            for g in self.groups.values()]}
         tmp = self.file + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
-            # json writes NaN/Infinity (not strict JSON, read back by json.load).
-            json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
+            # json writes NaN/Infinity (not strict JSON, read back by json.load); dumps, not
+            # dump: one call of the C encoder instead of Python's chunked one.
+            f.write(json.dumps(data))
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, self.file)
 
     # -- pushes ------------------------------------------------------------------------------
@@ -186,15 +209,20 @@ class PushStore:
                 g = self.groups.setdefault(key, Group(key))
                 g.failure_time = now
                 self._save()
-                self.append(now)
+                self.append(now, key)
             raise PushError(f"pushed metrics are invalid or inconsistent: {exc}") from exc
         types = {name: str(md.type) for name, md in page.metadata.items()}
         fams: dict[str, list[tuple[tuple[tuple[str, str], ...], float]]] = {}
         grouping = dict(key)
         for r, v in zip(page.refs.tolist(), page.values.tolist(), strict=True):
             ls = page.series[r]
-            pairs = tuple(sorted({**ls.to_dict(), **grouping}.items()))
-            fams.setdefault(family_of(ls.name, types), []).append((pairs, v))
+            fam = family_of(ls.name, types)
+            labels = ls.to_dict()
+            bound = _BOUND_LABEL.get(types.get(fam, ""))
+            if bound is not None and bound in labels:
+                labels[bound] = _go_float_text(labels[bound])
+            pairs = tuple(sorted({**labels, **grouping}.items()))
+            fams.setdefault(fam, []).append((pairs, v))
         with self._lock:
             old = self.groups.get(key)
             g = old if old is not None and not replace else Group(
@@ -204,29 +232,38 @@ class PushStore:
             g.types.update({n: t for n, t in types.items() if n in fams})
             g.push_time = now
             self._save()
-            self.append(now)
+            self.append(now, key)
 
     def delete(self, key: tuple[tuple[str, str], ...]) -> None:
         with self._lock:
             if self.groups.pop(key, None) is not None:
                 self._save()
-                self.append(self.clock())
+                self.append(self.clock(), key)
 
     # -- samples in the store ----------------------------------------------------------------
     def samples(self) -> list[tuple[Labels, float]]:
         with self._lock:
             return [s for g in self.groups.values() for s in g.samples()]
 
-    def append(self, now: float) -> int:
-        """Append every group's samples at ``now`` and stale markers for vanished series."""
+    def append(self, now: float, key: tuple[tuple[str, str], ...] | None = None) -> int:
+        """Append every group's samples (only group ``key``'s when given: a push or delete
+        changes one group) at ``now``, and staleness markers for the series a group lost."""
         st = self.store
         if st is None:
             return 0
+        samples: list[tuple[Labels, float]] = []
+        gone: set[Labels] = set()
         with self._lock:
-            samples = self.samples()
-            current = {ls for ls, _ in samples}
-            gone = self._last - current
-            self._last = current
+            for k in [key] if key is not None else list(set(self.groups) | set(self._last)):
+                g = self.groups.get(k)
+                mine = g.samples() if g is not None else []
+                current = {ls for ls, _ in mine}
+                gone |= self._last.get(k, set()) - current
+                if current:
+                    self._last[k] = current
+                else:
+                    self._last.pop(k, None)
+                samples += mine
         series = [ls for ls, _ in samples] + sorted(gone, key=lambda x: x.pairs)
         if not series:
             return 0
@@ -235,6 +272,41 @@ class PushStore:
         app = st.appender()
         app.append_batch(series, np.arange(len(series)), ts, vals)
         return app.commit().appended
+
+    # -- exposition --------------------------------------------------------------------------
+    def collect(self) -> list[Any]:
+        """The groups as ``prometheus_client`` metric families (what the Pushgateway shows on
+        its ``/metrics``): each family once, with the samples of every group, plus
+        ``push_time_seconds`` and ``push_failure_time_seconds`` per group."""
+        from prometheus_client.core import Metric
+
+        families: dict[str, Metric] = {}
+
+        def family(name: str, typ: str, doc: str) -> Metric:
+            m = families.get(name)
+            if m is None:
+                m = families[name] = Metric(name, doc, typ)
+            return m
+
+        with self._lock:
+            for g in self.groups.values():
+                for fam, samples in g.families.items():
+                    typ = _EXPOSED_TYPES.get(g.types.get(fam, ""), "unknown")
+                    # prometheus_client names a counter family without "_total" (and adds it).
+                    base = fam[:-6] if typ == "counter" and fam.endswith("_total") else fam
+                    m = family(base, typ, f"Metric pushed to promlab: {fam}")
+                    for pairs, v in samples:
+                        labels = dict(pairs)
+                        name = labels.pop("__name__", fam)
+                        m.add_sample(name, labels, v)
+                key = dict(g.key)
+                family("push_time_seconds", "gauge", "Last Unix time when changing this group "
+                       "in the Pushgateway succeeded.").add_sample(
+                    "push_time_seconds", key, g.push_time)
+                family("push_failure_time_seconds", "gauge", "Last Unix time when changing this "
+                       "group in the Pushgateway failed.").add_sample(
+                    "push_failure_time_seconds", key, g.failure_time)
+        return list(families.values())
 
     def start(self) -> None:
         """Start the background loop that appends the groups every ``interval_s``."""
@@ -256,11 +328,14 @@ class PushStore:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the re-append loop and wait for it (idempotent)."""
+        """Stop the re-append loop and wait for it, write the state file durably (idempotent)."""
         self._stop.set()
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(5)
+        with self._lock:
+            if self.file and os.path.exists(self.file):
+                self._save(sync=True)
 
 
 def _has_timestamps(page: Any) -> bool:
@@ -285,8 +360,14 @@ def routes(session: Any, *, push_interval_s: float = 15.0,
         else store
     pushes = PushStore(writable, getattr(session, "path", None), interval_s=push_interval_s)
     pushes.start()
+    # The groups on the server's /metrics too, as the Pushgateway shows them on its own.
+    registry = getattr(session, "registry", None)
+    if registry is not None:
+        registry.register(pushes)
     if closers is not None:
         closers.append(pushes.stop)
+        if registry is not None:
+            closers.append(lambda: registry.unregister(pushes))
 
     async def handle(request: Request) -> Response:
         try:
