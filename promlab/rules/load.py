@@ -239,6 +239,9 @@ def _valid_label_name(name: str, scheme: str) -> bool:
     return is_valid_label_name(name)
 
 
+_NO_POS = "\x00"  # marks a rule problem printed without its node's position
+
+
 def _validate_rule(g: _GroupDraft, r: _RuleDraft, scheme: str) -> list[tuple[yaml.Node | None, str]]:
     """Every problem of one rule: ``(node at fault, message)`` in rulefmt's order."""
     out: list[tuple[yaml.Node | None, str]] = []
@@ -264,19 +267,21 @@ def _validate_rule(g: _GroupDraft, r: _RuleDraft, scheme: str) -> list[tuple[yam
             out.append((rec_node, "invalid field 'keep_firing_for' in recording rule"))
         if not _valid_metric_name(r.record, scheme):
             out.append((rec_node, f"invalid recording rule name: {r.record}"))
+    # rulefmt attaches no YAML node to label, annotation and template problems: their messages
+    # carry no line:column (the node is kept for ConfigError.line).
     for knode, k, _v in r.labels:
         if not _valid_label_name(k, scheme) or k == "__name__":
-            out.append((knode, f"invalid label name: {k}"))
+            out.append((knode, _NO_POS + f"invalid label name: {k}"))
     for knode, k, _v in r.annotations:
         if not _valid_label_name(k, scheme):
-            out.append((knode, f"invalid annotation name: {k}"))
+            out.append((knode, _NO_POS + f"invalid annotation name: {k}"))
     if r.alert:
         for kind, items in (("label", r.labels), ("annotation", r.annotations)):
             for knode, k, v in items:
                 try:
                     check_rule_template(v, alertname=r.alert)
                 except PromlabError as e:
-                    out.append((knode, f'{kind} "{k}": {e}'))
+                    out.append((knode, _NO_POS + f'{kind} "{k}": {e}'))
     return out
 
 
@@ -300,6 +305,8 @@ def _validate(groups: list[_GroupDraft], file: str, scheme: str) -> list[ConfigE
             name = r.alert or r.record
             for node, msg in _validate_rule(g, r, scheme):
                 where = f"{_pos(node)}: " if node is not None else ("0:0: " if "one of" in msg else "")
+                if msg.startswith(_NO_POS):
+                    where, msg = "", msg[len(_NO_POS):]
                 errors.append(ConfigError(
                     f'{where}group "{g.name}", rule {r.index + 1}, "{name}": {msg}', file=file,
                     path=f"{gpath}.rules[{r.index}]", line=_line(node) if node is not None else None))

@@ -265,6 +265,20 @@ groups:
     for: 3m
     labels: {empty: '{{ $labels.nope }}', sev: x}
 """)),
+    ("rule-file-problems-without-position", _t("""
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  input_series: [{series: m, values: '1'}]
+""", rules="""
+groups:
+- name: g
+  rules:
+  - alert: A
+    expr: m > 0
+    labels: {__name__: x}
+    annotations: {e: '{{ $value | nosuchfunc }}'}
+""")),
     ("rule-error-stops-group", _t("""
 rule_files: [rules.yml]
 tests:
