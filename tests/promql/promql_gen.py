@@ -400,5 +400,7 @@ HANDWRITTEN = [
     '{__name__=~"dup_.*"} < on() m{c!=""}', 'g < on() vector(-1e12)', 'g > on() vector(-1e12)',
     'rate((-{__name__=~"dup_.*"})[5m:3m])', 'log2(vector(2.5))', 'log2(vector(3))',
     'log2(vector(0.125))', 'log10(vector(0.1))', 'log10(vector(12345.678))', 'log10(vector(0))',
-    'log2(vector(-1))',
+    'log2(vector(-1))', 'timestamp(short @ 1700002130 offset 3m)',
+    'timestamp((short @ 1700002130 offset 3m))', 'timestamp(short @ 1700002130 offset 1m)',
+    'timestamp(short @ 1700001890 offset 1m)', 'timestamp(short offset 3m @ 1700001950)',
 ]

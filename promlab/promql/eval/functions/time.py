@@ -10,6 +10,7 @@ import numpy as np
 from promlab.model import Labels
 from promlab.promql.eval.calls import FunctionCall, FunctionTable
 from promlab.promql.eval.functions._common import vector_out
+from promlab.promql.parser.ast import ParenExpr, VectorSelector
 from promlab.promql.values import F64, I64, Scalar, Vector
 
 __all__ = ["calendar_fields", "function"]
@@ -29,11 +30,31 @@ def func_timestamp(call: FunctionCall) -> Vector:
     """``timestamp(v instant-vector)``: each sample's timestamp in seconds (drops the name)."""
     v = call.args[0]
     assert isinstance(v, Vector)
+    present = v.present.copy()
     if v.timestamps_ms is not None:
         ts = v.timestamps_ms.astype(np.float64)
+        _at_offset_window(call, v.timestamps_ms, present)
     else:
         ts = np.broadcast_to(call.ctx.steps_ms.astype(np.float64)[None, :], v.values.shape)
-    return vector_out(list(v.labels), ts / 1000.0, v.present.copy(), True, compact=False)
+    return vector_out(list(v.labels), ts / 1000.0, present, True, compact=False)
+
+
+def _at_offset_window(call: FunctionCall, ts_ms: I64, present: np.ndarray) -> None:
+    """``timestamp(v @ t offset o)`` with ``o > 0`` as Prometheus answers it: its special path
+    for ``timestamp`` over a selector with ``@`` replaces the offset by ``step - t`` (issue
+    8433), so the lookback runs back from ``t`` while the samples read stop at ``t - o``. The
+    sample found is the usual one only when it lies after ``t - lookback``. (With ``o < 0`` it
+    may be an earlier sample than the selector's: TODO(handle): not emulated.)"""
+    sel = call.node.args[0]
+    while isinstance(sel, ParenExpr):  # Prometheus's parser drops them here too
+        sel = sel.expr
+    if not isinstance(sel, VectorSelector) or sel.offset_ms <= 0:
+        return
+    ctx = call.ctx
+    at = sel.at_ms if sel.at_ms is not None else {"start": ctx.start_ms, "end": ctx.end_ms}.get(
+        str(sel.at_modifier))
+    if at is not None:
+        present &= ts_ms > at - ctx.lookback_ms
 
 
 # Go's int64(f) on amd64 (what Prometheus runs): truncation toward zero, and the "integer
