@@ -367,7 +367,11 @@ def routes(session: Any, *, push_interval_s: float = 15.0,
     if closers is not None:
         closers.append(pushes.stop)
         if registry is not None:
-            closers.append(lambda: registry.unregister(pushes))
+            def unregister() -> None:
+                with contextlib.suppress(KeyError):  # the server stopped before
+                    registry.unregister(pushes)
+
+            closers.append(unregister)
 
     async def handle(request: Request) -> Response:
         try:
