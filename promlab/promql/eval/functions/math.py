@@ -52,6 +52,34 @@ def _log10(x: F64) -> F64:
     return out
 
 
+# Go's math.Sinh for |x| <= 0.5: Hart & Cheney #2029.
+_SINH_P = (-0.6307673640497716991184787251e+6, -0.8991272022039509355398013511e+5,
+           -0.2894211355989563807284660366e+4, -0.2630563213397497062819489000e+2)
+_SINH_Q = (-0.6307673640497716991212077277e+6, 0.1521517378790019070696485176e+5,
+           -0.1736789535582336995334509110e+3)
+
+
+def _sinh(x: F64) -> F64:
+    # Go's math.Sinh: Exp(|x|)/2 past 21, so it overflows to ±Inf where C's sinh still has
+    # ~710.4 as its largest argument.
+    a = np.abs(x)
+    ex = np.exp(a)
+    sq = a * a
+    p0, p1, p2, p3 = _SINH_P
+    q0, q1, q2 = _SINH_Q
+    small = (((p3 * sq + p2) * sq + p1) * sq + p0) * a / (((sq + q2) * sq + q1) * sq + q0)
+    out: F64 = np.where(a > 21, ex * 0.5, np.where(a > 0.5, (ex - 1 / ex) * 0.5, small))
+    return np.where(x < 0, -out, np.where(x == 0, x, out))
+
+
+def _cosh(x: F64) -> F64:
+    # Go's math.Cosh: Exp(|x|)/2 past 21, else (e^x + e^-x)/2.
+    a = np.abs(x)
+    ex = np.exp(a)
+    out: F64 = np.where(a > 21, ex * 0.5, (ex + 1 / ex) * 0.5)
+    return out
+
+
 _TABLE: dict[str, Callable[[F64], F64]] = {
     "abs": np.abs,
     "ceil": np.ceil,
@@ -67,8 +95,8 @@ _TABLE: dict[str, Callable[[F64], F64]] = {
     "asin": np.arcsin,
     "acos": np.arccos,
     "atan": np.arctan,
-    "sinh": np.sinh,
-    "cosh": np.cosh,
+    "sinh": _sinh,
+    "cosh": _cosh,
     "tanh": np.tanh,
     "asinh": np.arcsinh,
     "acosh": np.arccosh,
