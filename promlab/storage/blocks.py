@@ -10,6 +10,7 @@ block. The schema and encodings are described in ``docs/storage.md``.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import logging
@@ -30,6 +31,7 @@ import pyarrow.parquet as pq
 from promlab.errors import StorageError
 from promlab.model import Labels, Matcher, MatchType
 from promlab.storage import checksum as _ck
+from promlab.storage import footer as _footer
 from promlab.storage.cache import MetricColumns, window
 from promlab.storage.checksum import json_checksum
 from promlab.storage.encoding import decode_values, flat
@@ -52,6 +54,10 @@ FORMAT_VERSION = 5
 READABLE_VERSIONS = (1, 2, 3, 4, 5)
 SERIES_FILE = "series.parquet"
 INDEX_FILE = "series.arrow"
+#: ``series.arrow`` schema metadata (format 5): :func:`promlab.storage.footer.row_group_spans`
+#: of the samples file's footer and its row groups' rows, as base64 little-endian int64s.
+FOOTER_SPANS_KEY = b"promlab.samples_footer_spans"
+ROW_GROUP_ROWS_KEY = b"promlab.samples_row_group_rows"
 SAMPLES_FILE = "samples.parquet"
 META_FILE = "meta.json"
 #: Format 4's per-series lists: each chunk's time range and row range in the samples file.
@@ -142,6 +148,11 @@ def _chunk_lists(table: pa.Table) -> tuple[npt.NDArray[np.int64], list[npt.NDArr
     return series, out
 
 
+def _int_array(b64: bytes) -> npt.NDArray[np.int64]:
+    """Little-endian int64s written base64-encoded in a schema metadata value."""
+    return np.frombuffer(base64.b64decode(b64, validate=True), "<i8").astype(np.int64)
+
+
 def _read_series_table(buf: pa.Buffer, *, arrow: bool) -> tuple[pa.Table, dict[str, str]]:
     """The series table in ``buf`` (``series.arrow`` when ``arrow``, else ``series.parquet``)
     and its label column map (column name -> label name)."""
@@ -216,6 +227,8 @@ class Block:
         self.max_time = np.zeros(0, np.int64)
         self.rank: npt.NDArray[np.int64] | None = None  # label order of chunks' series (v3)
         self._rg_rows: npt.NDArray[np.int64] | None = None
+        self._footer: Any = None  # the samples file's checked footer bytes
+        self._spans: npt.NDArray[np.int64] | None = None  # its row groups' places (format 5)
 
     def size_bytes(self) -> int:
         return self.fs.dir_size(self.path)
@@ -238,15 +251,20 @@ class Block:
             self._series_fh.close()
             table, colmap = _read_series_table(buf, arrow=self._series_name == INDEX_FILE)
             rec = files.get(SAMPLES_FILE)
-            footer = None
             if rec is not None:
-                footer = _ck.verify_footer(self._fh, os.path.join(self.path, SAMPLES_FILE), rec)
-            # Row groups are checked against their recorded CRC-32 before they are read
-            # (:meth:`_verify_row_groups`), so Parquet's page checksums (the same bytes) are
-            # verified only in version 1 blocks, which record none. No pre-buffering: a query
-            # reads a few whole row groups, already coalesced.
-            self._pf = pq.ParquetFile(self._fh, metadata=footer, pre_buffer=False,
-                                      page_checksum_verification=rec is None)
+                self._footer = _ck.verify_footer(self._fh, os.path.join(self.path, SAMPLES_FILE),
+                                                 rec)
+            kv = table.schema.metadata or {}
+            if FOOTER_SPANS_KEY in kv and rec is not None:
+                # Format 5: where each row group lies in the footer, and its rows: a read
+                # parses the footer of the row groups it reads only (promlab.storage.footer).
+                self._spans = _int_array(kv[FOOTER_SPANS_KEY])
+                self._rg_rows = _int_array(kv[ROW_GROUP_ROWS_KEY])
+                nrg = len(rec.get("row_groups", ()))
+                if self._spans.shape[0] != nrg + 2 or self._rg_rows.shape[0] != nrg:
+                    raise ValueError("footer spans do not match the row groups")
+            else:
+                self._full_reader()
             v4 = self.meta.version >= 4
             if self.meta.version == 3:
                 table.column("series_rank")
@@ -338,20 +356,46 @@ class Block:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
         return self.read_rows(sel, mint, maxt)
 
+    def _full_reader(self) -> pq.ParquetFile:
+        """The samples file with its whole footer parsed (made on first use; hold ``_io``)."""
+        if self._pf is None:
+            if self._fh is None:
+                raise StorageError(f"block {self.path}: closed")
+            md = None if self._footer is None else pq.read_metadata(pa.BufferReader(self._footer))
+            # Row groups are checked against their recorded CRC-32 before they are read
+            # (:meth:`_verify_row_groups`), so Parquet's page checksums (the same bytes) are
+            # verified only in version 1 blocks, which record none. No pre-buffering: a query
+            # reads a few whole row groups, already coalesced.
+            self._pf = pq.ParquetFile(self._fh, metadata=md, pre_buffer=False,
+                                      page_checksum_verification=self._footer is None)
+        return self._pf
+
+    def _reader_of(self, rgs: list[int]) -> tuple[pq.ParquetFile, list[int]]:
+        """A reader of row groups ``rgs`` and their numbers in it (hold ``_io``): a footer cut
+        down to them when the block records where they lie and they are few."""
+        if self._spans is None or self._footer is None or len(rgs) * 4 > self._spans.shape[0]:
+            return self._full_reader(), rgs
+        if self._fh is None:
+            raise StorageError(f"block {self.path}: closed")
+        n = len(self._footer) - 8  # the Thrift metadata, without its length and magic
+        md = _footer.subset(memoryview(self._footer)[:n], self._spans, rgs)
+        return pq.ParquetFile(self._fh, metadata=md, pre_buffer=False), list(range(len(rgs)))
+
     def row_group_rows(self) -> list[int]:
         """Rows per row group of the samples file."""
         self.index()
-        assert self._pf is not None
-        md = self._pf.metadata
+        if self._rg_rows is not None:
+            return [int(x) for x in self._rg_rows.tolist()]
+        with self._io:
+            md = self._full_reader().metadata
         return [md.row_group(i).num_rows for i in range(md.num_row_groups)]
 
     def read_row_group(self, i: int, columns: list[str]) -> pa.Table:
         """Row group ``i`` of the samples file, raw ``columns`` (call after :meth:`index`)."""
         try:
             with self._io:
-                assert self._pf is not None
                 self._verify_row_groups([i])
-                return self._pf.read_row_group(i, columns=columns)
+                return self._full_reader().read_row_group(i, columns=columns)
         except StorageError as exc:
             self.damaged = str(exc)
             raise
@@ -390,7 +434,6 @@ class Block:
         Only the row groups holding the chunks are read; chunks partly in range are cut by a
         binary search on their (sorted) timestamps, so no per-sample mask is built.
         """
-        assert self._pf is not None
         if self._rg_rows is None:
             self._rg_rows = np.array(self.row_group_rows(), np.int64)
         rg_rows = self._rg_rows
@@ -409,15 +452,16 @@ class Block:
         try:
             with self._io:
                 self._verify_row_groups(rgs.tolist())
-                table = self._pf.read_row_groups(
-                    rgs.tolist(), columns=["timestamp", "value", "value_int", "scale"],
+                reader, which = self._reader_of(rgs.tolist())
+                table = reader.read_row_groups(
+                    which, columns=["timestamp", "value", "value_int", "scale"],
                     use_threads=int(rg_rows[rgs].sum()) >= THREADED_READ_ROWS)
             if table.num_rows != int(rg_rows[rgs].sum()):
                 raise StorageError(f"block {self.path}: {SAMPLES_FILE} row count mismatch")
         except StorageError as exc:
             self.damaged = str(exc)
             raise
-        except (OSError, pa.ArrowException) as exc:
+        except (OSError, pa.ArrowException, ValueError) as exc:
             self.damaged = f"block {self.path}: unreadable {SAMPLES_FILE}: {exc}"
             raise StorageError(self.damaged) from exc
         # Position of each needed row group's first row inside the table just read.

@@ -117,21 +117,17 @@ def verify_range(fh: Any, path: str, offset: int, length: int, crc: int, what: s
     return buf
 
 
-def verify_footer(fh: Any, path: str, rec: dict[str, Any]) -> pq.FileMetaData:
-    """Check the footer CRC of the open samples file ``fh``; the footer parsed from those bytes
-    (pass it to ``pq.ParquetFile(metadata=...)``: the footer is read and parsed once)."""
+def verify_footer(fh: Any, path: str, rec: dict[str, Any]) -> Any:
+    """Check the footer CRC of the open samples file ``fh``; the checked bytes (the Thrift
+    metadata, its length and the magic: ``pq.read_metadata`` parses them as a file of their own,
+    so the footer is read and checked once)."""
     size = int(rec["size"])
     try:
         tail = bytes(fh.read_at(8, size - 8)) if size >= 12 else b""
     except (OSError, pa.ArrowException) as exc:
         raise StorageError(f"{path}: unreadable Parquet footer: {exc}") from exc
     off, n = _footer_of(path, tail, size)
-    buf = verify_range(fh, path, off, n, int(rec["footer_crc32"]), "Parquet footer")
-    try:
-        # The checked bytes end with the footer length and magic: a Parquet "file" of its own.
-        return pq.read_metadata(pa.BufferReader(buf))
-    except (OSError, pa.ArrowException) as exc:
-        raise StorageError(f"{path}: bad Parquet footer: {exc}") from exc
+    return verify_range(fh, path, off, n, int(rec["footer_crc32"]), "Parquet footer")
 
 
 def read_checked(fh: Any, path: str, rec: dict[str, Any] | None) -> pa.Buffer:

@@ -5,6 +5,7 @@ blocks (format 4: no copy; format 3: one row per chunk with ``series_rank``; for
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 
@@ -15,8 +16,17 @@ import pytest
 
 from promlab.model import Matcher, MatchType
 from promlab.storage import MemoryStorage, open_store
-from promlab.storage.blocks import CHUNK_COLUMNS, FORMAT_VERSION, INDEX_FILE, META_FILE, SERIES_FILE
+from promlab.storage.blocks import (
+    CHUNK_COLUMNS,
+    FOOTER_SPANS_KEY,
+    FORMAT_VERSION,
+    INDEX_FILE,
+    META_FILE,
+    ROW_GROUP_ROWS_KEY,
+    SERIES_FILE,
+)
 from promlab.storage.checksum import file_record, json_checksum
+from promlab.storage.footer import file_spans
 
 from .conftest import HOUR, T0, assert_same, grid, make_series
 
@@ -81,6 +91,10 @@ def test_series_index_is_plain_parquet(tmp_path: os.PathLike[str]) -> None:
     assert copy.column_names == table.column_names
     md = dict(copy.schema.metadata)
     base = int(md.pop(b"promlab.time_base"))
+    # ... and where the samples file's row groups lie in its footer, and their rows
+    spans, rows = file_spans(os.path.join(block_dir, "samples.parquet"))
+    for key, want in ((FOOTER_SPANS_KEY, spans), (ROW_GROUP_ROWS_KEY, rows)):
+        assert np.array_equal(np.frombuffer(base64.b64decode(md.pop(key)), "<i8"), want)
     assert base == T0 - T0 % (4 * HOUR) and md == table.schema.metadata
     for c in table.column_names:
         want = table[c].combine_chunks()
