@@ -35,7 +35,7 @@ from promlab.storage import histfile as _hf
 from promlab.storage.cache import DecodedCache
 from promlab.storage.objectstore import LOCAL, BlockFS
 
-__all__ = ["CACHE_PREFIX", "HistColumns", "compact_files", "drop_before", "list_files",
+__all__ = ["CACHE_PREFIX", "FileInfo", "HistColumns", "compact_files", "drop_before", "list_files",
            "read_files", "upload_local", "write_file"]
 
 log = logging.getLogger("promlab.storage")
@@ -177,19 +177,26 @@ def _merge_two(old: Run, new: Run) -> Run:
 
 
 def read_files(directory: str, matchers: Sequence[Matcher], mint: int, maxt: int, *,
-               cache: DecodedCache | None = None, fs: BlockFS = LOCAL) -> HistColumns:
+               cache: DecodedCache | None = None, fs: BlockFS = LOCAL,
+               files: Sequence[FileInfo] | None = None) -> HistColumns:
     """The files' samples of series matching ``matchers`` in ``[mint, maxt]`` (float form).
 
     With ``cache`` (the store's decoded cache), each file is decoded once per metric name and
-    later queries slice the decoded columns instead of reading the file again.
+    later queries slice the decoded columns instead of reading the file again. ``files``: the
+    listing of ``directory`` when the caller has it (one listing per query, not per selector).
     """
     metric = _metric_of(matchers)
     parts: list[HistColumns] = []
-    for fmin, fmax, _, path in list_files(directory, fs):
+    for fmin, fmax, _, path in list_files(directory, fs) if files is None else files:
         if fmax < mint or fmin > maxt:
             continue
         try:
             cols = _file_columns(path, metric, cache, fs)
+        except FileNotFoundError as exc:
+            if files is not None:  # compacted away since the caller listed: list again
+                return read_files(directory, matchers, mint, maxt, cache=cache, fs=fs)
+            log.warning("histogram file deleted while being read, skipped: %s", exc)
+            continue
         except (StorageError, OSError, ValueError, pa.ArrowException) as exc:  # see tsdb verify/repair
             log.warning("damaged histogram file skipped: %s", exc)
             continue

@@ -39,6 +39,7 @@ from promlab.model.histogram import (
 )
 from promlab.storage.cache import DecodedCache
 from promlab.storage.histdir import (
+    FileInfo,
     HistColumns,
     compact_files,
     drop_before,
@@ -272,17 +273,22 @@ class HistogramQuerier:
     """A float querier plus the store's histogram head snapshot and files."""
 
     def __init__(self, inner: Querier, head: HistogramHead, directory: str, mint_ms: int,
-                 maxt_ms: int, *, cache: DecodedCache | None = None, fs: BlockFS = LOCAL) -> None:
+                 maxt_ms: int, *, cache: DecodedCache | None = None, fs: BlockFS = LOCAL,
+                 files: Sequence[FileInfo] | None = None) -> None:
         self._inner = inner
         self._head = head
         self._dir = directory
         self._cache = cache
         self._fs = fs
+        # The directory listed once for the querier's lifetime (a LIST request per query on an
+        # object store, not one per selector); None lists at every select.
+        self._files = files
         self.mint_ms, self.maxt_ms = mint_ms, maxt_ms
 
     def _hists(self, matchers: Sequence[Matcher], hints: SelectHints | None) -> HistColumns:
         mint, maxt = clamp_range(self.mint_ms, self.maxt_ms, hints)
-        out = read_files(self._dir, matchers, mint, maxt, cache=self._cache, fs=self._fs)
+        out = read_files(self._dir, matchers, mint, maxt, cache=self._cache, fs=self._fs,
+                         files=self._files)
         for ls, (ts, objs) in self._head.select(matchers, mint, maxt).items():
             if ls in out:
                 merged = dict(zip(out[ls][0].tolist(), out[ls][1], strict=True))

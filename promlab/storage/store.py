@@ -359,9 +359,10 @@ class ParquetStore:
             blocks = self.blocks()
         q = ParquetQuerier(int(mint_ms), int(maxt_ms), view, blocks, self.cache,
                            warnings=[f"damaged block skipped: {r}" for r in self._bad_blocks.values()])
-        if _hist.has_any(self._hhead, self.hist_dir, self.fs):
+        hist_files = _hist.list_files(self.hist_dir, self.fs)
+        if hist_files or len(self._hhead):
             return HistogramQuerier(q, self._hhead, self.hist_dir, int(mint_ms), int(maxt_ms),
-                                    cache=self.cache, fs=self.fs)
+                                    cache=self.cache, fs=self.fs, files=hist_files)
         return q
 
     def _commit_histograms(self, items: list[_hist.Item], stats: AppendStats) -> None:

@@ -160,3 +160,20 @@ def test_head_converts_once_and_follows_overwrites(tmp_path: str) -> None:
             assert got == [ih({0: value}).to_float(), ih({0: 9}).to_float()]
             again = _hists(st, LAT)
             assert all(x is y for x, y in zip(got, again, strict=True))  # remembered float forms
+
+
+def test_querier_listed_before_a_compaction_reads_the_merged_file(tmp_path: str) -> None:
+    st = open_store(str(tmp_path), wal_fsync=False, auto_compact=False)
+    for h in range(3):
+        app = st.appender()
+        for k in range(240):
+            app.append_histogram(A, T0 + h * HOUR + k * 15_000, ih({0: h * 240 + k}))
+        app.commit()
+        st.flush()
+    q = st.querier(T0, T0 + 3 * HOUR)  # lists the directory: three files
+    assert len(histdir.list_files(st.hist_dir)) == 3
+    st.compact()
+    assert len(histdir.list_files(st.hist_dir)) == 1
+    hs = q.select(LAT).series_histograms(0)
+    assert hs is not None and len(hs) == 720 and hs[-1] == ih({0: 719}).to_float()
+    st.close()
