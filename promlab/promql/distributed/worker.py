@@ -3,8 +3,9 @@
 The worker opens the store itself (once per process, from its location) or uses the store
 object it was given, evaluates the node with the ordinary evaluator on a shard-filtered
 Queryable (its selections carry the shard in ``SelectHints.shard``, so storage decodes only
-this shard's series; whatever storage returns beyond them is dropped here), and returns the engine's own value frames: the node's frame (``gather``) or the
-aggregation's partial states (``partial``), with the annotations raised and per-phase timings.
+this shard's series; whatever storage returns beyond them is dropped here), and returns the
+engine's own value frames: the node's frame (``gather``) or the aggregation's partial states
+(``partial``), with the annotations raised and per-phase timings.
 """
 
 from __future__ import annotations
