@@ -88,9 +88,8 @@ def _group_drop_name(a: AggregationCall) -> B:
     dn = v.drop_name_mask()
     if not dn.any() or not v.present.size:
         return out
+    seen = _Groups(a.group_ids, len(a.groups)).reduce(np.logical_or, v.present)
     t = v.present.shape[1]
-    seen = np.zeros((len(a.groups), t), bool)
-    np.logical_or.at(seen, a.group_ids, v.present)
     last = t - 1 - np.argmax(seen[:, ::-1], axis=1)
     hit = v.present[np.arange(len(v)), last[a.group_ids]] & dn
     np.logical_or.at(out, a.group_ids, hit)
@@ -113,6 +112,9 @@ def _param(a: AggregationCall) -> F64:
 def _empty(a: AggregationCall) -> Vector:
     return Vector.empty(a.ctx.num_steps)
 
+
+# Cells _exact_ints looks at first.
+_HEAD_CELLS = 4096
 
 # Groups larger than this are summed in interleaved Kahan "lanes" (vectorised across lanes)
 # instead of strictly series by series: still compensated, but O(sqrt(n)) Python iterations.
@@ -152,6 +154,11 @@ def _kahan_sum(filled: F64, gr: _Groups) -> tuple[F64, F64]:
 
 
 def _exact_ints(values: F64, present: B, max_terms: int) -> bool:
+    # A non-integer (or non-finite) value among the first cells settles it without a pass
+    # over the whole frame (rates, averages: almost always).
+    head = values.ravel()[:_HEAD_CELLS][present.ravel()[:_HEAD_CELLS]]
+    if head.size and not bool((head == np.trunc(head)).all()):
+        return False
     v = values[present]
     if v.size == 0:
         return True

@@ -98,6 +98,8 @@ class Evaluator:
         self.cancel = cancel
         self.current_samples = 0
         self.peak_samples = 0
+        #: Samples read from storage so far (sizes the memory slices of a range query).
+        self.samples_read = 0
         self._querier: Querier | None = None
         self._cache: dict[tuple[Any, ...], SeriesSet] = {}
         # Values evaluated ahead of their parent, by (id(node), id(ctx)): see limits.py.
@@ -191,6 +193,7 @@ class Evaluator:
     def _read(self, querier: Querier, matchers: list[Matcher], start_ms: int, end_ms: int,
               loaded: int) -> SeriesSet:
         ss = querier.select(matchers, SelectHints(start_ms=start_ms, end_ms=end_ms))
+        self.samples_read += ss.num_samples
         if loaded + ss.num_samples > self.max_samples:
             raise TooManySamples()
         return ss
@@ -230,7 +233,8 @@ class Evaluator:
     def eval(self, node: Expr, ctx: EvalContext) -> Value:
         """Evaluate ``node`` over ``ctx.steps_ms``; children's samples are released afterwards."""
         self.check()
-        if self._stats_nodes is None:
+        root = self._stats_nodes is None
+        if root:
             self._stats_nodes = histstats.stats_selectors(node)
             self._prepare(node)
         ready = self.ready.pop((id(node), id(ctx)), None)
@@ -238,7 +242,9 @@ class Evaluator:
             return ready
         before = self.current_samples
         if limits.wants_slices(self, node, ctx):
-            value = limits.eval_in_slices(self, node, ctx, evaluate)
+            value = limits.eval_in_slices(self, node, ctx, evaluate, by_samples=root)
+        elif root and limits.wants_memory_slices(node, ctx):
+            value = limits.eval_in_slices(self, node, ctx, evaluate, by_samples=True)
         else:
             limits.eval_spine_ahead(self, node, ctx)
             value = evaluate(node, self, ctx)

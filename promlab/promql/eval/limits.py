@@ -20,9 +20,10 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from promlab.errors import TooManySamples
 from promlab.model import Labels
@@ -36,9 +37,11 @@ if TYPE_CHECKING:
 __all__ = [
     "SLICE_MAX_SECONDS",
     "SLICE_MIN_STEPS",
+    "SLICE_SAMPLES",
     "SPINE_MIN",
     "eval_in_slices",
     "eval_spine_ahead",
+    "wants_memory_slices",
     "wants_slices",
 ]
 
@@ -50,6 +53,10 @@ SLICE_FIRST_STEPS = 64
 SLICE_MAX_SECONDS = 1.0
 #: Shortest target for a slice (below this the per-slice overhead dominates).
 SLICE_MIN_SECONDS = 0.02
+#: Samples a memory slice of a range query aims to read from storage (about 32 MB of
+#: timestamps and values): a query reading more is evaluated over step slices so that it holds
+#: about this many samples at once, not all of them.
+SLICE_SAMPLES = 1 << 21
 #: Chains with a spine shorter than this are evaluated by plain recursion.
 SPINE_MIN = 16
 
@@ -59,6 +66,7 @@ class _Running(Protocol):
     cancel: threading.Event | None
     current_samples: int
     max_samples: int
+    samples_read: int
     ready: dict[tuple[int, int], Value]
 
     def check(self) -> None: ...
@@ -75,6 +83,16 @@ def wants_slices(ev: _Running, node: Expr, ctx: EvalContext) -> bool:
     return node.type in (ValueType.VECTOR, ValueType.SCALAR)
 
 
+def wants_memory_slices(node: Expr, ctx: EvalContext) -> bool:
+    """Whether the root ``node`` over ``ctx`` is evaluated in slices sized by the samples they
+    read (see :data:`SLICE_SAMPLES`); the first slice measures the density."""
+    if ctx.num_steps <= 2 * SLICE_FIRST_STEPS:
+        return False
+    if isinstance(node, NumberLiteral | StringLiteral):
+        return False
+    return node.type in (ValueType.VECTOR, ValueType.SCALAR)
+
+
 def _slice_ctx(ctx: EvalContext, lo: int, hi: int) -> EvalContext:
     return dataclasses.replace(ctx, steps_ms=ctx.steps_ms[lo:hi])
 
@@ -87,9 +105,15 @@ def _target_seconds(ev: _Running) -> float:
 
 
 def eval_in_slices(ev: _Running, node: Expr, ctx: EvalContext,
-                   evaluate: Callable[[Expr, _Running, EvalContext], Value]) -> Value:
-    """Evaluate ``node`` slice by slice of ``ctx``'s steps; the frames joined along the steps."""
+                   evaluate: Callable[[Expr, _Running, EvalContext], Value], *,
+                   by_samples: bool = False) -> Value:
+    """Evaluate ``node`` slice by slice of ``ctx``'s steps; the frames joined along the steps.
+
+    Slices are sized by the time left (with a deadline) and, ``by_samples``, also so that
+    each reads about :data:`SLICE_SAMPLES` samples (from the samples read per step so far).
+    """
     n = ctx.num_steps
+    timed = ev.deadline is not None or ev.cancel is not None or not by_samples
     parts: list[tuple[int, Value]] = []
     base = ev.current_samples
     held = 0
@@ -98,16 +122,23 @@ def eval_in_slices(ev: _Running, node: Expr, ctx: EvalContext,
     while lo < n:
         hi = min(n, lo + size)
         started = time.monotonic()
+        read = ev.samples_read
         part = evaluate(node, ev, _slice_ctx(ctx, lo, hi))
         spent = time.monotonic() - started
+        read = ev.samples_read - read
         held += _count(part)
         ev.current_samples = base + held
         if ev.current_samples > ev.max_samples:
             raise TooManySamples()
         parts.append((lo, part))
         ev.check()
-        per_step = max(spent, 1e-6) / (hi - lo)
-        size = max(1, min(size * 4, int(_target_seconds(ev) / per_step)))
+        limit = n
+        if timed:
+            per_step = max(spent, 1e-6) / (hi - lo)
+            limit = min(size * 4, int(_target_seconds(ev) / per_step))
+        if by_samples:
+            limit = min(limit, int(SLICE_SAMPLES * (hi - lo) / max(read, 1)))
+        size = max(1, limit)
         lo = hi
     ev.current_samples = base
     return _join(parts, n)
@@ -127,6 +158,9 @@ def _join(parts: list[tuple[int, Value]], n: int) -> Value:
         return Scalar(np.concatenate([p.values for _, p in parts if isinstance(p, Scalar)]))
     if not all(isinstance(p, Vector) for _, p in parts):
         raise TypeError("step slices of one node must all be vectors or all scalars")
+    if isinstance(first, Vector) and all(isinstance(p, Vector) and p.labels == first.labels
+                                         for _, p in parts[1:]):
+        return _join_aligned(parts, n)
     rows: dict[tuple[Labels, int], int] = {}
     placed: list[np.ndarray] = []
     for _, part in parts:
@@ -164,6 +198,36 @@ def _join(parts: list[tuple[int, Value]], n: int) -> Value:
         if starts is not None and part.start_ts_ms is not None:
             starts[at, lo:hi] = part.start_ts_ms
     return Vector(labels, values, present, drop, ts, histograms=hists, start_ts_ms=starts)
+
+
+def _join_aligned(parts: list[tuple[int, Value]], n: int) -> Vector:
+    """:func:`_join` of slices that all have the same rows (the usual case): row ``i`` of
+    every slice is row ``i`` of the whole, no lookups by label set."""
+    vectors = [p for _, p in parts if isinstance(p, Vector)]
+    first, last = vectors[0], vectors[-1]
+    s = len(first.labels)
+
+    def joined(get: Callable[[Vector], npt.NDArray[Any] | None], dtype: type, fill: object,
+               ) -> npt.NDArray[Any] | None:
+        got = [get(v) for v in vectors]
+        if all(g is None for g in got):
+            return None
+        out: npt.NDArray[Any] = np.full((s, n), fill, dtype)
+        for (lo, _), g in zip(parts, got, strict=True):
+            if g is not None:
+                out[:, lo:lo + g.shape[1]] = g
+        return out
+
+    values = joined(lambda v: v.values, np.float64, 0.0)
+    present = joined(lambda v: v.present, np.bool_, False)
+    assert values is not None and present is not None
+    with_ts = all(v.timestamps_ms is not None for v in vectors)
+    ts = joined(lambda v: v.timestamps_ms, np.int64, 0) if with_ts else None
+    hists = joined(lambda v: v.histograms, object, None)
+    starts = joined(lambda v: v.start_ts_ms, np.int64, 0)
+    # The latest slice decides the name dropping, as the last step does.
+    return Vector(list(last.labels), values, present, last.drop_name_mask().copy(), ts,
+                  histograms=hists, start_ts_ms=starts)
 
 
 def eval_spine_ahead(ev: _Running, node: Expr, ctx: EvalContext) -> None:
