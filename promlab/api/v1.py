@@ -87,12 +87,21 @@ class QueryAPI:
     def __init__(self, service: Service, metrics: ApiMetrics) -> None:
         self.service = service
         self.metrics = metrics
-        # Threads start on demand; close() lets them go.
-        self._pool = ThreadPoolExecutor(MAX_CONCURRENT_QUERIES, thread_name_prefix="promlab-query")
+        # Threads start on demand; close() lets them go (a server started again gets new ones).
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _executor(self) -> ThreadPoolExecutor:
+        pool = self._pool
+        if pool is None:
+            pool = self._pool = ThreadPoolExecutor(MAX_CONCURRENT_QUERIES,
+                                                   thread_name_prefix="promlab-query")
+        return pool
 
     def close(self) -> None:
         """Let the query threads go once the queries in flight are done."""
-        self._pool.shutdown(wait=False)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
 
     def routes(self) -> list[BaseRoute]:
         both, get = ["GET", "POST"], ["GET"]
@@ -149,7 +158,7 @@ class QueryAPI:
         try:
             # A plain executor, not anyio's thread pool: less bookkeeping per call.
             response, started, done = await asyncio.get_running_loop().run_in_executor(
-                self._pool, run)
+                self._executor(), run)
         except PromlabError:
             self.metrics.queries.labels(kind, "error").inc()
             raise

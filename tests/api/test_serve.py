@@ -140,3 +140,17 @@ def test_serve_without_config(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
+
+
+def test_server_answers_queries_again_after_a_restart() -> None:
+    from promlab import Labels, MemoryStorage
+    from promlab.api import Server
+
+    st = MemoryStorage()
+    st.add_series(Labels({"__name__": "m"}), [0, 15_000], [1.0, 2.0])
+    with Session(st) as s:
+        srv = Server(s, listen="127.0.0.1:0")
+        for _ in range(2):  # stop() lets the query threads go; a second start() gets new ones
+            with srv:
+                r = httpx.get(srv.url + "/api/v1/query", params={"query": "m", "time": 20})
+                assert r.json()["data"]["result"][0]["value"] == [20, "2"]
