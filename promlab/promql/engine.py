@@ -16,11 +16,13 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterable
 
 import numpy as np
+import numpy.typing as npt
 
 from promlab.errors import BadData, PromlabError, QueryError
 from promlab.model import Labels
@@ -232,11 +234,24 @@ def _shape_result(value: Scalar | String | Vector | Matrix, is_range: bool,
     keep = vec.present.any(axis=1)
     rows = np.flatnonzero(keep)
     labels = [vec.labels[i] for i in rows.tolist()]
-    if is_range:
+    if is_range and not _ascending(labels):
         order = sorted(range(len(labels)), key=labels.__getitem__)
         rows = rows[np.asarray(order, np.int64)] if order else rows
         labels = [labels[i] for i in order]
+    if rows.shape[0] == len(vec.labels) and _ascending_rows(rows):
+        # Every row kept, in place: the frame's arrays are the result (no copies).
+        return Vector(labels, vec.values, vec.present, None, vec.timestamps_ms,
+                      vec.histograms), "matrix" if is_range else "vector"
     ts = None if vec.timestamps_ms is None else vec.timestamps_ms[rows]
     hists = None if vec.histograms is None else vec.histograms[rows]
     out = Vector(labels, vec.values[rows], vec.present[rows], None, ts, hists)
     return out, "matrix" if is_range else "vector"
+
+
+def _ascending(labels: list[Labels]) -> bool:
+    """Whether ``labels`` are already sorted (storage order usually is)."""
+    return all(a < b for a, b in itertools.pairwise(labels))
+
+
+def _ascending_rows(rows: npt.NDArray[np.int64]) -> bool:
+    return rows.shape[0] == 0 or bool((rows == np.arange(rows.shape[0])).all())
