@@ -405,4 +405,6 @@ HANDWRITTEN = [
     'timestamp(short @ 1700001890 offset 1m)', 'timestamp(short offset 3m @ 1700001950)',
     'sinh(vector(710))', 'sinh(vector(-710))', 'cosh(vector(710))', 'sinh(-vector(0))',
     'sinh(vector(0.3))', 'sinh(vector(-2.7))', 'cosh(vector(30))', 'sinh(c_total)',
+    'max_over_time((0 / g{kind="frac"})[5m:15s])', 'min_over_time((0 / g{kind="frac"})[5m:15s])',
+    'max_over_time((0 / g{kind="frac"})[4m:15s])',
 ]

@@ -198,7 +198,8 @@ def func_max_over_time(call: FunctionCall) -> Vector:
     """``max_over_time(v range-vector)``: NaN only if every sample is NaN."""
     m = matrix_arg(call)
     lo, hi = m.window_bounds()
-    return _out(m, reduce_windows(np.fmax, m.values, lo, hi), hi > lo)
+    out = _first_zero_sign(m.values, lo, hi, reduce_windows(np.fmax, m.values, lo, hi))
+    return _out(m, out, hi > lo)
 
 
 @function("min_over_time")
@@ -206,7 +207,26 @@ def func_min_over_time(call: FunctionCall) -> Vector:
     """``min_over_time(v range-vector)``: NaN only if every sample is NaN."""
     m = matrix_arg(call)
     lo, hi = m.window_bounds()
-    return _out(m, reduce_windows(np.fmin, m.values, lo, hi), hi > lo)
+    out = _first_zero_sign(m.values, lo, hi, reduce_windows(np.fmin, m.values, lo, hi))
+    return _out(m, out, hi > lo)
+
+
+def _first_zero_sign(values: F64, lo: I64, hi: I64, out: F64) -> F64:
+    """Give a zero extreme the sign of the window's first zero: Prometheus replaces the
+    running extreme only by a strictly greater (smaller) value, so of 0 and -0 the first
+    one seen stays, where fmax/fmin pick either."""
+    zero = out == 0
+    if not zero.any():
+        return out
+    is_zero = values == 0
+    if not np.signbit(values[is_zero]).any():
+        return out
+    before = np.concatenate(([0], np.cumsum(is_zero)))
+    first = np.searchsorted(before, before[lo[zero]] + 1) - 1
+    first = np.minimum(first, values.shape[0] - 1)
+    out = out.copy()
+    out[zero] = np.where(np.signbit(values[first]), -0.0, 0.0)
+    return out
 
 
 def _ts_of_extreme(call: FunctionCall, is_max: bool) -> Vector:
