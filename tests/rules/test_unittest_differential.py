@@ -354,6 +354,22 @@ tests:
   - {eval_time: 1m, alertname: P, exp_alerts: [{exp_annotations: {u: /sub}}]}
 """, rules="groups: [{name: p, rules: [{alert: P, expr: m > 1, annotations: {u: '{{ pathPrefix }}'}}]}]\n"), 0),
 ]
+# promlab differs from Go (every Prometheus version) in the last bit of some math functions:
+# Go's math.Log and math.Exp are its own (ln(3) = 1.0986122886681096, exp(0.0025) =
+# 1.0025031276057952), numpy's follow the C library. Kept as a strict xfail for the evaluator:
+# TODO(h7): emulate Go's Log/Exp (and check Pow, whose x^2 is a plain product in Go).
+ENGINE_ULPS = _t("""
+tests:
+- interval: 1m
+  input_series:
+  - {series: 'a{i="1"}', values: '0.1 3 0.0025'}
+  - {series: 'a{i="2"}', values: '0.1 3 0.0025'}
+  promql_expr_test:
+  - {expr: 'a ^ 2', eval_time: 0m}
+  - {expr: 'ln(a)', eval_time: 1m}
+  - {expr: 'exp(a)', eval_time: 2m}
+""")
+
 # Not a difference but nondeterminism: 2.42 evaluates rule groups missing from
 # group_eval_order in Go map order, so the generator always orders every group.
 
@@ -421,6 +437,14 @@ def test_known_2_42_differences(files: dict[str, str], want: int, tmp_path: Path
     ours = _promlab(base, monkeypatch)
     assert ours[0] == want, ours
     assert _disagreement(real, ours) != "", "promtool now agrees: move the case into HAND"
+
+
+@pytest.mark.xfail(strict=True, reason="Go's math.Log/Exp differ from numpy's in the last bit")
+def test_math_functions_last_bit(tmp_path: Path, require_binary: Callable[[str], str],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    promtool = require_binary("promtool")
+    base = _write(ENGINE_ULPS, tmp_path)
+    assert _disagreement(_promtool(promtool, base), _promlab(base, monkeypatch)) == ""
 
 
 def test_generated_cases_agree(tmp_path: Path, require_binary: Callable[[str], str],

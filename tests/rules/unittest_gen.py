@@ -17,6 +17,8 @@ clear of rather than chases:
   time is exactly 5m old;
 * ``rate``/``increase`` limit the extrapolation to the counter's zero point before the
   extrapolation threshold in 2.42, after it in 3 (only ``delta``-like functions here);
+* ``avg_over_time`` and ``stdvar`` differ in the last bit (2.42 keeps a running mean, 3 a
+  Kahan sum), ``stdvar`` of one NaN/Inf is 0 in 2.42 and NaN in 3; ``topk``/``bottomk`` break ties in their own order (neither generated);
 * native histograms in ``input_series`` are a parse error in 2.42 (not generated);
 * a test group without ``interval`` gets the evaluation interval in Prometheus 3 but 0 in
   2.42 (always set here);
@@ -203,7 +205,19 @@ def _exprs(r: random.Random, metrics: list[str], recorded: list[str]) -> list[st
             f"count({m})", f"{m} > 2", f"count_over_time({m}[{_rng(r, 1, 10)}])",
             f"{m} unless {m}", f"sum by (job) ({r.choice(recorded)})", f"{m} * 1e-7",
             f"round({m} * 1e6) / 7"]
-    return r.sample(pool, r.randint(1, 4))
+    rng = _rng(r, 2, 12)
+    pool += [f"absent({m}{{job=\"none\"}})", f"label_replace({m}, \"dst\", \"$1\", \"instance\", \"i(.*)\")",
+             f"quantile_over_time(0.9, {m}[{rng}])",
+             f"stddev_over_time({m}[{rng}])", f"sum_over_time({m}[{rng}])",
+             f"predict_linear({m}[{rng}], 60)", f"last_over_time({m}[{rng}])", f"timestamp({m})",
+             f"{m} offset 1m", f"{m} offset -1m", f"{m} @ 120", f"sum_over_time({m}[{rng}] @ 300)",
+             f"{m} > bool 2", f"{m} and {m} > 1", f"{m} or vector(0)", f"count_values(\"v\", {m})", f"clamp({m}, 0, 10)", f"round({m}, 0.3)", f"abs({m})", f"sgn({m})",
+             f"quantile(0.5, {m})", f"max by (job) ({m}) * on (job) group_left count by (job) ({m})",
+             f"present_over_time({m}[{rng}])", f"absent_over_time({m}[{rng}])",
+             f"changes({m}[{rng}])", f"sort_desc({m})", f"{m} % 3",
+             f"max_over_time(({m} * 2)[{rng}:45s])", f"min_over_time({m}[{rng}:1m] offset 30s)",
+             f"histogram_quantile(0.5, sum by (le) (label_replace({m}, \"le\", \"$1\", \"instance\", \"i(.*)\")))"]
+    return r.sample(pool, r.randint(1, 6))
 
 
 def generate(seed: int) -> Case:
