@@ -110,6 +110,21 @@ def test_same_answers_as_one_process(dask_client: Any, store: MemoryStorage, que
         assert remote.shards == 2 and remote.tasks >= 2
 
 
+@pytest.mark.parametrize("query", [
+    pytest.param("req_total[5m]", id="range-vector"),
+    pytest.param("absent_over_time(req_total[5m])", id="absent-over-time"),
+    pytest.param("temp[10m:1m]", id="subquery-range-vector"),
+])
+def test_range_vectors_merge_across_shards(dask_client: Any, store: MemoryStorage,
+                                           query: str) -> None:
+    """Range-vector frames from both shards merge (their scalar fields are shared)."""
+    a = Engine().instant(store, query, 1_800_000)
+    dist = DistributedEngine(dask_client)
+    b = dist.instant(store, query, 1_800_000)
+    _assert_same(a.value, b.value, query)
+    assert dist.last_stats.shards == 2
+
+
 def test_errors_travel_back(dask_client: Any) -> None:
     st = MemoryStorage()
     for name in ("a", "b"):  # same labels once rate() drops the names, both present

@@ -89,7 +89,9 @@ def merge_matrices(parts: Sequence[Matrix]) -> Matrix:
     for f in dataclasses.fields(Matrix):
         if f.name in ("labels", "offsets"):
             continue
-        if f.name in _SHARED_FIELDS:
+        if f.name in _SHARED_FIELDS or not _per_row(getattr(first, f.name)):
+            # Window bounds and the matrix's scalars (range, lookback, extension) are the
+            # same on every shard.
             kw[f.name] = getattr(first, f.name)
         elif f.name == "drop_name":
             kw[f.name] = np.concatenate([_matrix_drop(p) for p in nonempty])[order]
@@ -97,6 +99,11 @@ def merge_matrices(parts: Sequence[Matrix]) -> Matrix:
             stacked = _stack_rows(nonempty, f.name, [int(p.offsets[-1]) for p in nonempty])
             kw[f.name] = None if stacked is None else stacked[take]
     return Matrix(**kw)
+
+
+def _per_row(value: Any) -> bool:
+    """Whether a frame field holds per-series or per-sample arrays (None: maybe, on a shard)."""
+    return value is None or isinstance(value, np.ndarray)
 
 
 def _matrix_drop(m: Matrix) -> np.ndarray[Any, np.dtype[np.bool_]]:
