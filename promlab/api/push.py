@@ -23,6 +23,7 @@ import binascii
 import contextlib
 import gzip
 import json
+import math
 import os
 import threading
 import time
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 
 from promlab.errors import PromlabError
 from promlab.model import STALE_NAN, Labels, format_float_g
@@ -84,6 +86,15 @@ def parse_grouping_key(job: str, rest: str) -> tuple[tuple[str, str], ...]:
             raise PushError(f"improper label name {k!r}")
         pairs[k] = v
     return tuple(sorted(pairs.items()))
+
+
+def _json_number(v: float) -> float | str:
+    """``v`` for the state file: NaN and infinities as the strings ``float()`` reads back
+    (strict JSON has no such numbers; files of earlier versions hold bare ``NaN`` tokens, which
+    ``json.load`` reads too)."""
+    if math.isfinite(v):
+        return v
+    return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
 
 
 def _go_float_text(text: str) -> str:
@@ -176,14 +187,12 @@ class PushStore:
             return
         data = {"groups": [{"key": list(g.key), "types": g.types, "push_time": g.push_time,
                             "failure_time": g.failure_time,
-                            "families": {n: [[list(p), v] for p, v in s]
+                            "families": {n: [[list(p), _json_number(v)] for p, v in s]
                                          for n, s in g.families.items()}}
                            for g in self.groups.values()]}
         tmp = self.file + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            # json writes NaN/Infinity (not strict JSON, read back by json.load); dumps, not
-            # dump: one call of the C encoder instead of Python's chunked one.
-            f.write(json.dumps(data))
+        with open(tmp, "wb") as f:
+            f.write(orjson.dumps(data))
             if sync:
                 f.flush()
                 os.fsync(f.fileno())

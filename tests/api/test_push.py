@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import httpx
@@ -102,3 +103,20 @@ def test_grouping_key_errors() -> None:
         parse_grouping_key("", "")
     with pytest.raises(PushError):
         parse_grouping_key("a", "/__x/y")
+
+
+@pytest.mark.parametrize(("body", "want"), [
+    pytest.param(b"m NaN\n", [math.nan], id="nan"),
+    pytest.param(b"m +Inf\nm{a=\"b\"} -Inf\n", [math.inf, -math.inf], id="infinities"),
+    pytest.param(b"m 1.5e300\n", [1.5e300], id="huge"),
+])
+def test_state_file_keeps_special_values(tmp_path: Path, body: bytes, want: list[float]) -> None:
+    from promlab.api.push import PushStore
+
+    key = (("job", "j"),)
+    PushStore(None, str(tmp_path), interval_s=0).push(key, body, "text/plain", replace=True)
+    again = PushStore(None, str(tmp_path), interval_s=0)
+    got = [v for _, v in again.groups[key].families["m"]]
+    assert len(got) == len(want)
+    for g, w in zip(sorted(got, key=repr), sorted(want, key=repr), strict=True):
+        assert (math.isnan(g) and math.isnan(w)) or g == w
