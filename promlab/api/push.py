@@ -125,9 +125,29 @@ class Group:
     types: dict[str, str] = field(default_factory=dict)
     push_time: float = 0.0
     failure_time: float = 0.0
+    # The families' samples as Labels and as state-file JSON, made once per change
+    # (:meth:`changed`): a push rewrites the state of every group but changes one.
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def changed(self) -> None:
+        """Call after changing :attr:`families`."""
+        self._cache.clear()
+
+    def families_json(self) -> orjson.Fragment:
+        """:attr:`families` as the state file holds them (NaN/Inf as strings)."""
+        out = self._cache.get("json")
+        if out is None:
+            out = self._cache["json"] = orjson.Fragment(orjson.dumps(
+                {n: s if all(math.isfinite(v) for _, v in s) else
+                 [(p, _json_number(v)) for p, v in s] for n, s in self.families.items()}))
+        return out
 
     def samples(self) -> list[tuple[Labels, float]]:
-        out = [(Labels(pairs), v) for fam in self.families.values() for pairs, v in fam]
+        fams = self._cache.get("samples")
+        if fams is None:
+            fams = self._cache["samples"] = [(Labels(pairs), v) for fam in self.families.values()
+                                             for pairs, v in fam]
+        out = list(fams)
         key = dict(self.key)
         out.append((Labels({**key, "__name__": "push_time_seconds"}), self.push_time))
         out.append((Labels({**key, "__name__": "push_failure_time_seconds"}), self.failure_time))
@@ -187,8 +207,7 @@ class PushStore:
             return
         data = {"groups": [{"key": list(g.key), "types": g.types, "push_time": g.push_time,
                             "failure_time": g.failure_time,
-                            "families": {n: [[list(p), _json_number(v)] for p, v in s]
-                                         for n, s in g.families.items()}}
+                            "families": g.families_json()}
                            for g in self.groups.values()]}
         tmp = self.file + ".tmp"
         with open(tmp, "wb") as f:
@@ -238,6 +257,7 @@ class PushStore:
                 key, failure_time=old.failure_time if old else 0.0)
             self.groups[key] = g
             g.families.update(fams)
+            g.changed()
             g.types.update({n: t for n, t in types.items() if n in fams})
             g.push_time = now
             self._save()
