@@ -100,6 +100,8 @@ class Evaluator:
         self.peak_samples = 0
         #: Samples read from storage so far (sizes the memory slices of a range query).
         self.samples_read = 0
+        #: Set while evaluating a slice sized by its samples: its reads skip the density probe.
+        self.sized_reads = False
         self._querier: Querier | None = None
         self._cache: dict[tuple[Any, ...], SeriesSet] = {}
         # Values evaluated ahead of their parent, by (id(node), id(ctx)): see limits.py.
@@ -137,7 +139,8 @@ class Evaluator:
     def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> SeriesSet:
         """Series matching ``matchers`` with samples in ``[start_ms, end_ms]`` (cached).
 
-        For a range of an hour or more, a small probe slice at the end of the range estimates
+        For a range of an hour or more (outside a step slice sized by its samples, see
+        :func:`.limits.eval_in_slices`), a small probe slice at the end of the range estimates
         the data's density. When the whole range is estimated to hold at most
         :data:`SELECT_CHUNK_SAMPLES` it is read in one go; otherwise it is read backwards in time
         slices of about that many samples (fewer near the ``max_samples`` budget), checking
@@ -160,7 +163,7 @@ class Evaluator:
     def _select_sliced(self, querier: Querier, matchers: list[Matcher], start_ms: int,
                        end_ms: int) -> SeriesSet:
         span = end_ms - start_ms + 1
-        if span < PROBE_MIN_SPAN_MS:
+        if span < PROBE_MIN_SPAN_MS or self.sized_reads:
             return self._read(querier, matchers, start_ms, end_ms, 0)
         width = span // PROBE_SLICES
         probe = self._read(querier, matchers, end_ms - width + 1, end_ms, 0)

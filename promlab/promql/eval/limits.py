@@ -67,6 +67,7 @@ class _Running(Protocol):
     current_samples: int
     max_samples: int
     samples_read: int
+    sized_reads: bool
     ready: dict[tuple[int, int], Value]
 
     def check(self) -> None: ...
@@ -123,7 +124,12 @@ def eval_in_slices(ev: _Running, node: Expr, ctx: EvalContext,
         hi = min(n, lo + size)
         started = time.monotonic()
         read = ev.samples_read
-        part = evaluate(node, ev, _slice_ctx(ctx, lo, hi))
+        # After the first slice, slices sized by samples need no density probe per read.
+        sized, ev.sized_reads = ev.sized_reads, ev.sized_reads or (by_samples and lo > 0)
+        try:
+            part = evaluate(node, ev, _slice_ctx(ctx, lo, hi))
+        finally:
+            ev.sized_reads = sized
         spent = time.monotonic() - started
         read = ev.samples_read - read
         held += _count(part)
