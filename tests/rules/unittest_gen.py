@@ -166,7 +166,10 @@ def _rules(r: random.Random, metrics: list[str]) -> tuple[list[dict[str, Any]], 
             name, expr = f"{m}:max", f"max_over_time({m}[{_rng(r, 2, 10)}])"
         else:
             name, expr = f"{m}:sq", f"max_over_time({m}[{_rng(r, 2, 8)}:30s])"
-        rec_rules.append({"record": name, "expr": expr})
+        rec: dict[str, Any] = {"record": name, "expr": expr}
+        if r.random() < 0.2:
+            rec["labels"] = {"recorded": "yes"}
+        rec_rules.append(rec)
         recorded.append(name)
     alert_rules: list[dict[str, Any]] = []
     alerts: list[str] = []
@@ -195,6 +198,8 @@ def _rules(r: random.Random, metrics: list[str]) -> tuple[list[dict[str, Any]], 
     groups = [{"name": "rec", "rules": rec_rules}, {"name": "alerts", "rules": alert_rules}]
     if r.random() < 0.3:
         groups[0]["interval"] = r.choice(["30s", "1m"])
+    if r.random() < 0.15:
+        groups[r.randrange(2)]["limit"] = r.choice([1, 2])
     return groups, recorded, alerts
 
 
@@ -225,7 +230,7 @@ def generate(seed: int) -> Case:
     r = random.Random(seed)
     metrics = r.sample(METRICS, r.randint(1, 3))
     groups, recorded, alerts = _rules(r, metrics)
-    eval_interval_s = r.choice([15, 30, 60, 60, 60, 120])
+    eval_interval_s = r.choice([15, 30, 45, 60, 60, 60, 90, 120])
     files: dict[str, Any] = {}
     test: dict[str, Any] = {}
     if r.random() < 0.3:
