@@ -88,6 +88,13 @@ def parse_grouping_key(job: str, rest: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs.items()))
 
 
+def _labels(pairs: tuple[tuple[str, str], ...]) -> Labels:
+    """Labels of pairs sorted and unique by name (as :meth:`PushStore.push` keeps them)."""
+    if all(v for _, v in pairs):
+        return Labels.from_sorted_pairs(pairs)
+    return Labels(pairs)  # drops the empty values
+
+
 def _json_number(v: float) -> float | str:
     """``v`` for the state file: NaN and infinities as the strings ``float()`` reads back
     (strict JSON has no such numbers; files of earlier versions hold bare ``NaN`` tokens, which
@@ -145,7 +152,7 @@ class Group:
     def samples(self) -> list[tuple[Labels, float]]:
         fams = self._cache.get("samples")
         if fams is None:
-            fams = self._cache["samples"] = [(Labels(pairs), v) for fam in self.families.values()
+            fams = self._cache["samples"] = [(_labels(pairs), v) for fam in self.families.values()
                                              for pairs, v in fam]
         out = list(fams)
         key = dict(self.key)
