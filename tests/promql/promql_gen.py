@@ -406,5 +406,9 @@ HANDWRITTEN = [
     'sinh(vector(710))', 'sinh(vector(-710))', 'cosh(vector(710))', 'sinh(-vector(0))',
     'sinh(vector(0.3))', 'sinh(vector(-2.7))', 'cosh(vector(30))', 'sinh(c_total)',
     'max_over_time((0 / g{kind="frac"})[5m:15s])', 'min_over_time((0 / g{kind="frac"})[5m:15s])',
-    'max_over_time((0 / g{kind="frac"})[4m:15s])',
+    'max_over_time((0 / g{kind="frac"})[4m:15s])', 'vector(3) ^ 42', 'cos(vector(3) ^ 42)',
+    'vector(3) ^ -0.5', 'vector(-2) ^ -3', 'vector(-2) ^ 0.5', '-vector(0) ^ -3',
+    'vector(2.5) ^ -3.7', 'vector(10) ^ 400', 'vector(0.5) ^ 1e20', 'vector(1.0000001) ^ 1e10',
+    'count_values("v", vector(3) ^ -0.5)', 'g ^ 0.37', '1.1 ^ g', 'tan(vector(1e3) ^ 42)',
+    'vector(-Inf) ^ -0.5', 'vector(-Inf) ^ 0.5', '(-vector(0)) ^ 0.5', 'vector(Inf) ^ -0.5',
 ]

@@ -18,6 +18,7 @@ from promlab.model import METRIC_NAME, Labels
 from promlab.promql.eval import histbinops, histops
 from promlab.promql.eval.functions._common import info
 from promlab.promql.eval.functions.native import concat_vectors, histogram_cells, without_histograms
+from promlab.promql.eval.gomath import go_pow
 from promlab.promql.eval.histbinops import TRIM_OPS, trim_vector_scalar
 from promlab.promql.eval.names import merge_same_labels
 from promlab.promql.eval.state import EvalState
@@ -34,7 +35,7 @@ _SCHEMA_LABELS = (METRIC_NAME, "__type__", "__unit__")
 
 
 def _power(a: F64 | float, b: F64 | float) -> F64:
-    return np.power(np.asarray(a, np.float64), b)
+    return go_pow(a, b)
 
 
 # Operator tables (Go float semantics: ``%`` is ``math.Mod`` = fmod, ``^`` is ``math.Pow``).
