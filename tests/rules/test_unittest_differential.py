@@ -202,6 +202,26 @@ tests:
   promql_expr_test:
   - {expr: a, eval_time: 1m, exp_samples: [{labels: a, value: "2"}]}
 """)),
+    ("yaml-number-forms", _t("""
+tests:
+- interval: 1m
+  input_series: [{series: 'a{i="1"}', values: '1'}, {series: 'a{i="2"}', values: '0'}]
+  promql_expr_test:
+  - expr: a
+    eval_time: 0m
+    exp_samples: [{labels: 'a{i="1"}', value: 017}, {labels: 'a{i="2"}', value: -0}]
+  - {expr: a * 0 + 15, eval_time: 0m, exp_samples: [{labels: '{i="1"}', value: 0o17}, {labels: '{i="2"}', value: 0b1111}]}
+  - {expr: sum(a) * 1000, eval_time: 0m, exp_samples: [{value: 1_000}]}
+  - {expr: sum(a) / 2, eval_time: 0m, exp_samples: [{value: .5_0}]}
+  - {expr: sum(a) * 8, eval_time: 0m, exp_samples: [{value: 08}]}
+""")),
+    ("yaml-not-numbers", _t("""
+tests:
+- interval: 1m
+  input_series: [{series: a, values: '1'}]
+  promql_expr_test:
+  - {expr: a, eval_time: 0m, exp_samples: [{value: inf}, {value: NaN}, {value: 1e400}, {value: ._5}, {value: yes}]}
+""")),
     ("bad-series-notation", _t("""
 tests:
 - interval: 1m

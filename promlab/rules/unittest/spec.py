@@ -122,6 +122,56 @@ class UnitTestFile:
     fuzzy_compare: bool = False
 
 
+_GO_TRUE = frozenset(["y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "true", "True", "TRUE"])
+_GO_FALSE = frozenset(["n", "N", "no", "No", "NO", "off", "Off", "OFF", "false", "False", "FALSE"])
+_GO_SPECIAL = {**dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), math.inf),
+               **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), -math.inf),
+               **dict.fromkeys((".nan", ".NaN", ".NAN"), math.nan)}
+_YAML_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+
+
+def _go_parse_int(text: str) -> int | None:
+    """Go's ``strconv.ParseInt(text, 0, 64)`` (or ``ParseUint`` past int64): 0x, 0o, 0b and
+    leading-0 octal prefixes."""
+    sign, digits = (-1, text[1:]) if text[:1] == "-" else (1, text[1:] if text[:1] == "+" else text)
+    low = digits[:2].lower()
+    base = {"0x": 16, "0o": 8, "0b": 2}.get(low, 8 if len(digits) > 1 and digits[0] == "0" else 10)
+    body = digits[2:] if low in ("0x", "0o", "0b") else digits
+    if not body or not body.isascii() or not body.isalnum():
+        return None
+    try:
+        v = sign * int(body, base)
+    except ValueError:
+        return None
+    return v if -(2**63) <= v < 2**64 else None
+
+
+def go_yaml_number(text: str) -> float | None:
+    """A plain YAML scalar as go-yaml v2 resolves it into a float64 (None: not a number).
+
+    >>> go_yaml_number("017"), go_yaml_number("1_000"), go_yaml_number("-0"), go_yaml_number("nan")
+    (15.0, 1000.0, 0.0, None)
+    """
+    if text in _GO_SPECIAL:
+        return _GO_SPECIAL[text]
+    if not text or text[0] not in "+-.0123456789":
+        return None
+    if text[0] == ".":  # ParseFloat of the text itself: "_" only between digits, as Python's
+        try:
+            v = float(text)
+        except ValueError:
+            return None
+        return None if math.isinf(v) else v
+    plain = text.replace("_", "")
+    as_int = _go_parse_int(plain)
+    if as_int is not None:
+        return float(as_int)
+    if _YAML_FLOAT.fullmatch(plain):
+        v = float(plain)
+        return None if math.isinf(v) else v  # Go's ParseFloat: out of range is an error
+    return None
+
+
 class _Abort(Exception):
     """A custom unmarshaler's error: decoding stops there."""
 
@@ -215,28 +265,25 @@ class _Decoder:
         text = self.string(node)
         if node is None or self.quoted(node, "bool") or not text:
             return False
-        low = text.lower()
-        if low in ("true", "yes", "on", "y"):
+        if text in _GO_TRUE:
             return True
-        if low in ("false", "no", "off", "n"):
+        if text in _GO_FALSE:
             return False
         self.bad(node, f"cannot unmarshal {self.desc(node)} into bool")
         return False
 
     def float64(self, node: yaml.Node | None) -> float:
         text = self.string(node)
-        if node is None or self.quoted(node, "float64") or not text:
+        if node is None or self.quoted(node, "float64") or not text or text in ("~", "null", "Null", "NULL"):
             return 0.0
-        special = {".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan}
-        if text.lower() in special:
-            return special[text.lower()]
-        try:
-            if re.fullmatch(r"[-+]?0x[0-9a-fA-F_]+", text):
-                return float(int(text.replace("_", ""), 16))
-            return float(text.replace("_", ""))
-        except ValueError:
-            self.bad(node, f"cannot unmarshal {self.desc(node)} into float64")
+        v = go_yaml_number(text)
+        if v is None:
+            tag = self.desc(node).split(" ", 1)[0]
+            if tag in ("!!int", "!!float"):
+                tag = "!!str"  # not a number to go-yaml (1e400, 0x1p3, ...)
+            self.bad(node, f"cannot unmarshal {tag} `{text}` into float64")
             return 0.0
+        return v
 
     def timestamp(self, node: yaml.Node | None) -> int | None:
         text = self.string(node)
