@@ -222,6 +222,16 @@ tests:
   promql_expr_test:
   - {expr: a, eval_time: 0m, exp_samples: [{value: inf}, {value: NaN}, {value: 1e400}, {value: ._5}, {value: yes}]}
 """)),
+    # No rules: a year of 1m evaluation steps is only loading (promlab once looped over them).
+    ("no-rules-year-span", _t("""
+tests:
+- interval: 1m
+  input_series: [{series: a, values: '1x100000'}]
+  promql_expr_test:
+  - {expr: a, eval_time: 1y, exp_samples: [{labels: a, value: 2}]}
+  - {expr: a, eval_time: 1w, exp_samples: [{labels: a, value: 2}]}
+  alert_rule_test: [{alertname: X, eval_time: 1d, exp_alerts: [{exp_labels: {a: b}}]}]
+""")),
     ("bad-series-notation", _t("""
 tests:
 - interval: 1m
