@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from promlab.model import Labels, Matcher, MatchType
-from promlab.promql.distributed.shard import ShardMap, shard_of
+from promlab.promql.distributed.shard import ShardMap, shard_of, take_series
 from promlab.storage import open_store
 from promlab.storage.interface import SelectHints, SeriesSet, SeriesShard
 from promlab.storage.store import ParquetStore
@@ -197,3 +197,17 @@ def test_head_series_are_split_too(tmp_path: Path) -> None:
     assert len(whole.labels) == 20
     assert [len(p) for p in parts] == [10, 10]
     assert sorted(parts[0] + parts[1]) == whole.labels
+
+
+@pytest.mark.parametrize("extra", [
+    pytest.param("start_ts_ms", id="start-timestamps"),
+    pytest.param("histograms", id="native-histograms"),
+])
+def test_take_series_keeps_per_sample_extras(extra: str) -> None:
+    arr = (np.array([10, 11, 20, 30, 31], np.int64) if extra == "start_ts_ms"
+           else np.array(["a0", "a1", None, "c0", "c1"], dtype=object))
+    ss = SeriesSet([_ls("m", i=str(i)) for i in range(3)], np.array([0, 2, 3, 5], np.int64),
+                   np.arange(5, dtype=np.int64), np.arange(5, dtype=np.float64), **{extra: arr})
+    got = take_series(ss, [0, 2])
+    assert getattr(got, extra).tolist() == [arr[0], arr[1], arr[3], arr[4]]
+    assert got.ts_ms.tolist() == [0, 1, 3, 4]

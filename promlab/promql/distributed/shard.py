@@ -125,8 +125,9 @@ def take_series(ss: SeriesSet, rows: Sequence[int]) -> SeriesSet:
     np.cumsum(lengths, out=offsets[1:])
     starts = ss.offsets[:-1][idx]
     take = np.repeat(starts - offsets[:-1], lengths) + np.arange(int(offsets[-1]), dtype=np.int64)
-    hist = getattr(ss, "histograms", None)
-    extra = {} if hist is None else {"histograms": hist[take]}
+    # Per-sample extras (native histograms, start timestamps) follow the samples.
+    extra = {name: arr[take] for name in ("histograms", "start_ts_ms")
+             if (arr := getattr(ss, name, None)) is not None}
     return SeriesSet([ss.labels[i] for i in idx.tolist()], offsets, ss.ts_ms[take],
                      ss.values[take], **extra)
 
