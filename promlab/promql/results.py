@@ -49,6 +49,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,7 +58,7 @@ import numpy as np
 import pandas as pd
 
 from promlab.model import METRIC_NAME, Labels
-from promlab.model.value import format_float
+from promlab.model.value import format_float, format_go_float
 from promlab.promql.histresults import BOUNDARY_RULES, buckets_frame, histogram_json
 from promlab.promql.parser.ast import Expr
 from promlab.promql.values import I64, Annotations, Matrix, Scalar, String, Vector
@@ -261,7 +262,8 @@ def result_to_json(result: Result) -> dict[str, Any]:
     value, rtype = result.value, result.result_type
     steps = np.asarray(result.steps_ms, np.int64)
     if isinstance(value, Scalar | String):
-        text = value.value if isinstance(value, String) else format_sample_value(
+        # A scalar is written with 'f' always (Scalar.MarshalJSON), unlike sample values.
+        text = value.value if isinstance(value, String) else format_float(
             float(value.values[0]))
         return {"resultType": rtype, "result": [format_timestamp(int(steps[0])), text]}
     series, ts, vals, hists = _samples(value, steps)
@@ -306,9 +308,14 @@ def _encode_series(rtype: str, labels: list[Labels], offsets: I64, ts_ms: I64,
 
 
 def format_sample_value(v: float) -> str:
-    """A float as the Prometheus API writes it: ``"1.5"``, ``"NaN"``, ``"+Inf"``, no exponent
-    (Go's ``strconv.FormatFloat(v, 'f', -1, 64)``)."""
-    return format_float(float(v))
+    """A float as the Prometheus API writes it: ``"1.5"``, ``"NaN"``, ``"+Inf"``; shortest
+    digits without an exponent, except below 1e-6 and from 1e21 on (``"1e-07"``, ``"1e+21"``),
+    as Prometheus's ``jsonutil.MarshalFloat`` picks Go's ``'e'`` or ``'f'`` format."""
+    x = float(v)
+    a = abs(x)
+    if a != 0 and (a < 1e-6 or a >= 1e21) and math.isfinite(a):
+        return format_go_float(x, "e")
+    return format_float(x)
 
 
 def format_timestamp(ms: int) -> int | float:
@@ -429,7 +436,7 @@ class PromAccessor:
             if not len(df):
                 return {"resultType": rtype, "result": []}
             v = df["value"].iloc[0]
-            sval = str(v) if rtype == "string" else format_sample_value(float(v))
+            sval = str(v) if rtype == "string" else format_float(float(v))
             return {"resultType": rtype, "result": [format_timestamp(int(ts_ms[0])), sval]}
         codes, labels = self.series()
         order = np.argsort(codes, kind="stable")

@@ -411,4 +411,6 @@ HANDWRITTEN = [
     'vector(2.5) ^ -3.7', 'vector(10) ^ 400', 'vector(0.5) ^ 1e20', 'vector(1.0000001) ^ 1e10',
     'count_values("v", vector(3) ^ -0.5)', 'g ^ 0.37', '1.1 ^ g', 'tan(vector(1e3) ^ 42)',
     'vector(-Inf) ^ -0.5', 'vector(-Inf) ^ 0.5', '(-vector(0)) ^ 0.5', 'vector(Inf) ^ -0.5',
+    'vector(1e-7)', 'vector(1e21)', 'vector(1e20)', 'vector(-2.5e-7)', 'vector(1e-6)', '1e-7',
+    'vector(123456789012345678901234)', 'count_values("v", vector(1e-7))', '5e-324',
 ]
