@@ -240,6 +240,7 @@ def _valid_label_name(name: str, scheme: str) -> bool:
 
 
 _NO_POS = "\x00"  # marks a rule problem printed without its node's position
+_ALT_POS = "\x01"  # brackets a second position printed after the node's
 
 
 def _validate_rule(g: _GroupDraft, r: _RuleDraft, scheme: str) -> list[tuple[yaml.Node | None, str]]:
@@ -247,7 +248,9 @@ def _validate_rule(g: _GroupDraft, r: _RuleDraft, scheme: str) -> list[tuple[yam
     out: list[tuple[yaml.Node | None, str]] = []
     rec_node, alert_node = r.value_node("record"), r.value_node("alert")
     if r.record and r.alert:
-        out.append((rec_node, f"{_pos(alert_node)}: only one of 'record' and 'alert' must be set"))
+        # rulefmt prints both nodes' positions ahead of the group: "5:13: 4:12: group ...".
+        out.append((rec_node, _ALT_POS + f"{_pos(alert_node)}: " + _ALT_POS
+                    + "only one of 'record' and 'alert' must be set"))
     if not r.record and not r.alert:
         out.append((rec_node, "one of 'record' or 'alert' must be set"))
     expr_node = r.value_node("expr")
@@ -304,9 +307,13 @@ def _validate(groups: list[_GroupDraft], file: str, scheme: str) -> list[ConfigE
         for r in g.rules:
             name = r.alert or r.record
             for node, msg in _validate_rule(g, r, scheme):
-                where = f"{_pos(node)}: " if node is not None else ("0:0: " if "one of" in msg else "")
+                # A rule key that is absent is a zero YAML node to rulefmt: "0:0:".
+                where = f"{_pos(node)}: " if node is not None else "0:0: "
                 if msg.startswith(_NO_POS):
                     where, msg = "", msg[len(_NO_POS):]
+                elif msg.startswith(_ALT_POS):
+                    alt, msg = msg[len(_ALT_POS):].split(_ALT_POS, 1)
+                    where += alt
                 errors.append(ConfigError(
                     f'{where}group "{g.name}", rule {r.index + 1}, "{name}": {msg}', file=file,
                     path=f"{gpath}.rules[{r.index}]", line=_line(node) if node is not None else None))
@@ -335,12 +342,15 @@ def validate_rules(text: str, *, file: str = "", name_validation: str = "legacy"
         return [], [ConfigError(f"yaml: {where}{problem}", file=file, line=line)]
     shape = _Shape(ignore_unknown=ignore_unknown_fields)
     drafts = _read_shape(root, shape)
+    if shape.durations:
+        # A duration's own unmarshaler fails the decoding outright (go-yaml): its bare message
+        # is the file's only problem, ahead of any collected unmarshal error.
+        ln, m = min(shape.durations)
+        return [], [ConfigError(m, file=file, line=ln)]
     if shape.problems:
         first = int(shape.problems[0].split(":")[0].split()[1])
         msg = "yaml: unmarshal errors:\n" + "\n".join("  " + p for p in shape.problems)
         return [], [ConfigError(msg, file=file, line=first)]
-    if shape.durations:
-        return [], [ConfigError(f"line {ln}: {m}", file=file, line=ln) for ln, m in shape.durations]
     errors = _validate(drafts, file, name_validation)
     groups = [RuleGroup(name=g.name, rules=tuple(r.build() for r in g.rules),
                         interval_ms=g.interval_ms or default_interval_ms, limit=g.limit,

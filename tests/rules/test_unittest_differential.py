@@ -232,6 +232,52 @@ tests:
   - {expr: a, eval_time: 1w, exp_samples: [{labels: a, value: 2}]}
   alert_rule_test: [{alertname: X, eval_time: 1d, exp_alerts: [{exp_labels: {a: b}}]}]
 """)),
+    ("alert-label-overrides-keep-firing", _t("""
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  input_series:
+  - {series: 'm{i="a", alertname="x"}', values: '1 2 3 stale _ 4 5 6 stale'}
+  - {series: 'n{i="a"}', values: '1 2 3 4 5 6 7 8 9 10'}
+  alert_rule_test:
+  - {eval_time: 0m, alertname: Raw}
+  - {eval_time: 1m, alertname: Raw}
+  - {eval_time: 2m, alertname: Raw}
+  - {eval_time: 3m, alertname: Raw}
+  - {eval_time: 4m, alertname: Raw}
+  - {eval_time: 5m, alertname: Raw}
+  - {eval_time: 6m, alertname: Raw}
+  - {eval_time: 7m, alertname: Raw}
+  - {eval_time: 8m, alertname: Raw}
+  - {eval_time: 10m, alertname: Raw}
+  - {eval_time: 11m, alertname: Raw}
+  - {eval_time: 3m, alertname: Cmp}
+  - {eval_time: 4m, alertname: Cmp}
+  - {eval_time: 5m, alertname: Other}
+  promql_expr_test:
+  - {expr: ALERTS, eval_time: 1m}
+  - {expr: ALERTS_FOR_STATE, eval_time: 6m}
+  - {expr: 'ALERTS{alertstate="pending"}', eval_time: 5m}
+- interval: 30s
+  input_series:
+  - {series: 'm{i="b"}', values: '7x20'}
+  alert_rule_test:
+  - {eval_time: 1m, alertname: Raw}
+  - {eval_time: 2m, alertname: Raw}
+""", rules="""
+groups:
+- name: g
+  rules:
+  - alert: Raw
+    expr: m
+    for: 1m
+    keep_firing_for: 2m
+    labels: {i: overridden, alertname: Other}
+    annotations: {v: '{{ $value }}', l: '{{ $labels }}'}
+  - alert: Cmp
+    expr: m > 1 and on(i) n < 5
+    for: 2m
+""")),
     ("bad-series-notation", _t("""
 tests:
 - interval: 1m
@@ -258,6 +304,33 @@ groups:
   rules:
   - {record: 'bad name', expr: 'm'}
   - {alert: A, expr: 'm +'}
+""")),
+    ("rule-file-positions", _t("""
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  input_series: [{series: m, values: '1'}]
+""", rules="""
+groups:
+- name: g
+  rules:
+  - alert: a
+    record: b
+    expr: m
+  - alert: A
+""")),
+    ("rule-file-duration-first", _t("""
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  input_series: [{series: m, values: '1'}]
+""", rules="""
+groups:
+- name: g
+  unknown: 1
+  interval: 1x
+  rules:
+  - {alert: A, expr: m, for: 5x}
 """)),
     ("missing-rule-file", _t("""
 rule_files: [nothere.yml]
