@@ -272,7 +272,7 @@ def generate(seed: int) -> Case:
             tg["external_labels"] = {"cluster": r.choice(["eu", "us-1"])}
         if r.random() < 0.4:
             tg["external_url"] = r.choice(["https://prom.example.com", "http://x:9090/p"])
-        times = sorted({r.randint(0, span_s // STEP_S) * STEP_S for _ in range(r.randint(1, 5))})
+        times = sorted({r.randint(0, span_s // STEP_S) * STEP_S for _ in range(r.randint(1, 10))})
         tg["alert_rule_test"] = [{"eval_time": f"{t}s", "alertname": r.choice([*alerts, "Missing"]),
                                   "exp_alerts": []} for t in times]
         tg["promql_expr_test"] = [{"expr": e, "eval_time": f"{r.randint(0, span_s // STEP_S) * STEP_S}s",
