@@ -413,4 +413,11 @@ HANDWRITTEN = [
     'vector(-Inf) ^ -0.5', 'vector(-Inf) ^ 0.5', '(-vector(0)) ^ 0.5', 'vector(Inf) ^ -0.5',
     'vector(1e-7)', 'vector(1e21)', 'vector(1e20)', 'vector(-2.5e-7)', 'vector(1e-6)', '1e-7',
     'vector(123456789012345678901234)', 'count_values("v", vector(1e-7))', '5e-324',
+    'g + on(job) group_left group_right g', 'g + on(job) group_left on(x) g',
+    'g + on(job) group_left bool g', 'g + on(job) group_left', 'g + on(job) group_left , g',
+    'g + on(job) group_left by g', 'g + on(job) group_left offset g', 'g + on(job) group_left )',
+    'g + on(job) group_left without', 'g + on job g', 'g[5y1hs]', 'g[1.5h]', 'g[5m:1m1]',
+    'g{a="b"', 'g{a=}', 'g{a b}', 'g[5m:', 'g[5m:1m', 'g @', '(g', 'g)', '1 +', 'sum(g) by (',
+    'topk(1, g, g)', 'round(g, 1, 2)', 'g =~ g', '"unterminated', 'g{a="x",}', '1[5m]',
+    'sum(g)[5m]', 'g - - - g', 'g > bool bool 1', 'g @ start(1)', 'g[1m:1m:1m]', 'g offset -0s',
 ]

@@ -26,6 +26,9 @@ METRIC_WORDS = {
     "START", "END", "STEP", "RANGE", "ANCHORED", "SMOOTHED", *AGGREGATORS,
 }
 # Tokens that may be a label name in grouping lists.
+# Tokens that can follow group_left/group_right neither as its labels nor as an operand.
+_NOT_AFTER_GROUP = frozenset({"ON", "IGNORING", "BOOL", "GROUP_LEFT", "GROUP_RIGHT", "COMMA",
+                              "EOF"})
 _LABEL_WORDS = METRIC_WORDS | {"BOOL", "GROUP_LEFT", "GROUP_RIGHT", "IGNORING", "ON", "ATAN2"}
 _PARAM_AGGS = {"topk", "bottomk", "count_values", "quantile", "limitk", "limit_ratio"}
 
@@ -152,6 +155,10 @@ class CallsMixin(ParserCore):
             if t.typ in ("GROUP_LEFT", "GROUP_RIGHT"):
                 self.advance()
                 card = "many-to-one" if t.typ == "GROUP_LEFT" else "one-to-many"
+                if self.peek().typ in _NOT_AFTER_GROUP:
+                    # Neither labels nor the start of the right-hand side: Prometheus's
+                    # grammar recovers in the (optional) grouping labels and says so.
+                    raise self.unexpected("grouping opts", '"("')
                 if self.peek().typ == "LEFT_PAREN":
                     include = self.parse_grouping_labels()
         fill_lhs: float | None = None
