@@ -10,7 +10,6 @@ block. The schema and encodings are described in ``docs/storage.md``.
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import logging
@@ -38,8 +37,17 @@ from promlab.storage.encoding import decode_values, flat
 from promlab.storage.merge import gather_runs
 from promlab.storage.objectstore import LOCAL, BlockFS
 from promlab.storage.postings import LabelColumn, LabelIndex
+from promlab.storage.seriesindex import (
+    CHUNK_COLUMNS,
+    FOOTER_SPANS_KEY,
+    ROW_GROUP_ROWS_KEY,
+    chunk_lists,
+    int_array,
+    read_series_table,
+)
 
-__all__ = ["Block", "BlockMeta", "list_blocks"]
+__all__ = ["CHUNK_COLUMNS", "FOOTER_SPANS_KEY", "ROW_GROUP_ROWS_KEY", "Block", "BlockMeta",
+           "new_ulid"]
 
 log = logging.getLogger("promlab.storage")
 
@@ -54,14 +62,8 @@ FORMAT_VERSION = 5
 READABLE_VERSIONS = (1, 2, 3, 4, 5)
 SERIES_FILE = "series.parquet"
 INDEX_FILE = "series.arrow"
-#: ``series.arrow`` schema metadata (format 5): :func:`promlab.storage.footer.row_group_spans`
-#: of the samples file's footer and its row groups' rows, as base64 little-endian int64s.
-FOOTER_SPANS_KEY = b"promlab.samples_footer_spans"
-ROW_GROUP_ROWS_KEY = b"promlab.samples_row_group_rows"
 SAMPLES_FILE = "samples.parquet"
 META_FILE = "meta.json"
-#: Format 4's per-series lists: each chunk's time range and row range in the samples file.
-CHUNK_COLUMNS = ("chunk_min_time", "chunk_max_time", "chunk_row_start", "chunk_row_count")
 RESERVED = frozenset({"series_id", "min_time", "max_time", "row_start", "row_count",
                       "series_rank", *CHUNK_COLUMNS})
 ROW_GROUP_ROWS = 32 * 1024
@@ -124,55 +126,6 @@ class BlockMeta:
             raise ValueError(f"data range [{meta.mint}, {meta.maxt}] outside the block's "
                              f"[{meta.start}, {meta.end})")
         return meta
-
-
-def _chunk_lists(table: pa.Table) -> tuple[npt.NDArray[np.int64], list[npt.NDArray[np.int64]]]:
-    """Format 4's chunk lists: each chunk's series row, and its min/max time, row start/count."""
-    offsets = None
-    out = []
-    for cname in CHUNK_COLUMNS:
-        arr = table[cname].combine_chunks()
-        if arr.null_count or arr.values.null_count:
-            raise ValueError(f"null in {cname}")
-        off = arr.offsets.to_numpy()
-        if offsets is None:
-            offsets = off
-        elif not np.array_equal(off, offsets):
-            raise ValueError(f"{cname}: chunk lists of different lengths")
-        out.append(arr.values.cast(pa.int64()).to_numpy().astype(np.int64, copy=False))
-    assert offsets is not None
-    lens = np.diff(offsets)
-    if lens.shape[0] and int(lens.min()) < 0:
-        raise ValueError("bad chunk list offsets")
-    series = np.repeat(np.arange(lens.shape[0], dtype=np.int64), lens)
-    return series, out
-
-
-def _int_array(b64: bytes) -> npt.NDArray[np.int64]:
-    """Little-endian int64s written base64-encoded in a schema metadata value."""
-    return np.frombuffer(base64.b64decode(b64, validate=True), "<i8").astype(np.int64)
-
-
-def _read_series_table(buf: pa.Buffer, *, arrow: bool) -> tuple[pa.Table, dict[str, str]]:
-    """The series table in ``buf`` (``series.arrow`` when ``arrow``, else ``series.parquet``)
-    and its label column map (column name -> label name)."""
-    if arrow:
-        table = pa.ipc.open_file(pa.BufferReader(buf)).read_all()
-        kv = table.schema.metadata or {}
-    else:
-        # The footer is parsed once: its key-value metadata names the label columns, and the
-        # same parsed metadata opens the file for reading.
-        smd = pq.read_metadata(pa.BufferReader(buf))
-        kv = smd.metadata or {}
-    colmap = json.loads(kv.get(b"promlab.label_columns", b"{}"))
-    if not isinstance(colmap, dict):
-        raise ValueError("bad promlab.label_columns")
-    if not arrow:
-        # Label columns come back dictionary-encoded as stored: the index's codes and values
-        # without hashing every row again.
-        table = pq.ParquetFile(pa.BufferReader(buf), metadata=smd,
-                               read_dictionary=list(colmap)).read(use_threads=False)
-    return table, colmap
 
 
 def new_ulid() -> str:
@@ -249,7 +202,7 @@ class Block:
             buf = _ck.read_checked(self._series_fh, os.path.join(self.path, self._series_name),
                                    files.get(self._series_name))
             self._series_fh.close()
-            table, colmap = _read_series_table(buf, arrow=self._series_name == INDEX_FILE)
+            table, colmap = read_series_table(buf, arrow=self._series_name == INDEX_FILE)
             rec = files.get(SAMPLES_FILE)
             if rec is not None:
                 self._footer = _ck.verify_footer(self._fh, os.path.join(self.path, SAMPLES_FILE),
@@ -258,8 +211,8 @@ class Block:
             if FOOTER_SPANS_KEY in kv and rec is not None:
                 # Format 5: where each row group lies in the footer, and its rows: a read
                 # parses the footer of the row groups it reads only (promlab.storage.footer).
-                self._spans = _int_array(kv[FOOTER_SPANS_KEY])
-                self._rg_rows = _int_array(kv[ROW_GROUP_ROWS_KEY])
+                self._spans = int_array(kv[FOOTER_SPANS_KEY])
+                self._rg_rows = int_array(kv[ROW_GROUP_ROWS_KEY])
                 nrg = len(rec.get("row_groups", ()))
                 if self._spans.shape[0] != nrg + 2 or self._rg_rows.shape[0] != nrg:
                     raise ValueError("footer spans do not match the row groups")
@@ -272,7 +225,7 @@ class Block:
                     "row_start", "row_count", "min_time", "max_time")), *colmap):
                 table.column(cname)
             if v4:
-                chunk_series, chunk_cols = _chunk_lists(table)
+                chunk_series, chunk_cols = chunk_lists(table)
                 if self._series_name == INDEX_FILE:
                     # series.arrow holds chunk times as ms since its time base.
                     base = int((table.schema.metadata or {})[b"promlab.time_base"])
@@ -591,80 +544,3 @@ class Block:
             self._series_fh.close()
             self._fh = None
             self._pf = None
-
-
-QUARANTINE_DIR = ".quarantine"
-
-
-def quarantine_block(path: str, reason: str, fs: BlockFS = LOCAL) -> str | None:
-    """Move a damaged block to ``blocks/.quarantine/`` (with a ``REASON`` file); its new path."""
-    parent, name = path.rstrip("/").rsplit("/", 1) if fs.remote else os.path.split(os.path.normpath(path))
-    dest = fs.join(parent, QUARANTINE_DIR, name)
-    try:
-        if fs.remote or os.path.exists(dest):
-            dest += f".{new_ulid()}"
-        fs.move(path, dest)
-        fs.write_text(fs.join(dest, "REASON"), reason + "\n")
-    except OSError as exc:
-        log.error("could not quarantine %s: %s", path, exc)
-        return None
-    log.error("quarantined damaged block %s -> %s: %s", path, dest, reason)
-    return dest
-
-
-def list_blocks(blocks_dir: str, cache: dict[str, Block] | None = None,
-                bad: dict[str, str] | set[str] | None = None, *,
-                quarantine: bool = False, fs: BlockFS = LOCAL) -> list[Block]:
-    """The complete blocks under ``blocks_dir``, sorted by (start, seq, ulid).
-
-    Temporary (``.tmp-*``), deleted (``.deleted-*``) and quarantined directories are skipped. A
-    broken block directory — or one a read found damaged — is skipped with an error logged
-    (once per ``bad`` collection, which maps its path to the reason when it is a dict), and
-    moved to ``blocks/.quarantine/`` when ``quarantine`` (writers only). A block that vanishes
-    while listing (compaction or retention removed it) makes the listing start over, so the
-    block that replaced it is seen.
-    """
-
-    def mark(path: str, reason: str) -> None:
-        if bad is None or path not in bad:
-            log.error("ignoring block: %s", reason)
-        if isinstance(bad, dict):
-            bad[path] = reason
-        elif bad is not None:
-            bad.add(path)
-        if quarantine:
-            quarantine_block(path, reason, fs)
-
-    for _ in range(20):
-        try:
-            names = sorted(fs.listdir(blocks_dir))
-        except FileNotFoundError:
-            return []
-        out, vanished = [], False
-        for name in names:
-            if name.startswith("."):
-                continue
-            path = fs.join(blocks_dir, name)
-            blk = cache.get(path) if cache is not None else None
-            if blk is not None and blk.damaged is not None:
-                cache.pop(path, None)  # type: ignore[union-attr]
-                mark(path, blk.damaged)
-                continue
-            if blk is None:
-                if bad is not None and path in bad and not quarantine:
-                    continue
-                try:
-                    blk = Block(path, fs)
-                except StorageError as exc:
-                    if not fs.block_exists(path):
-                        vanished = True
-                        continue
-                    mark(path, str(exc))
-                    continue
-                if cache is not None:
-                    cache[path] = blk
-            out.append(blk)
-        if not vanished:
-            break
-    out.sort(key=lambda b: (b.meta.start, b.meta.seq, b.meta.ulid))
-    return out

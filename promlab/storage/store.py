@@ -27,7 +27,8 @@ from promlab.storage import compact as _compact
 from promlab.storage import histstore as _hist
 from promlab.storage import objectstore as _obj
 from promlab.storage.backfill import Backfill
-from promlab.storage.blocks import Block, BlockMeta, list_blocks
+from promlab.storage.blocklist import list_blocks
+from promlab.storage.blocks import Block, BlockMeta
 from promlab.storage.cache import DecodedCache, default_cache_bytes
 from promlab.storage.head import Head, RefCache
 from promlab.storage.histstore import HistogramBatch, HistogramHead, HistogramQuerier

@@ -16,7 +16,8 @@ from typing import Any
 
 from promlab.errors import StorageError
 from promlab.storage import checksum as _ck
-from promlab.storage.blocks import Block, quarantine_block
+from promlab.storage.blocklist import quarantine_block
+from promlab.storage.blocks import Block
 from promlab.storage.histcheck import quarantine_file as quarantine_hist_file
 from promlab.storage.histcheck import verify_file as verify_hist_file
 from promlab.storage.histstore import list_files as list_hist_files

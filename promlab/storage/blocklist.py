@@ -1,0 +1,90 @@
+"""Listing a store's block directories, and moving damaged ones to ``blocks/.quarantine/``."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from promlab.errors import StorageError
+from promlab.storage.blocks import Block, new_ulid
+from promlab.storage.objectstore import LOCAL, BlockFS
+
+__all__ = ["QUARANTINE_DIR", "list_blocks", "quarantine_block"]
+
+log = logging.getLogger("promlab.storage")
+
+QUARANTINE_DIR = ".quarantine"
+
+
+def quarantine_block(path: str, reason: str, fs: BlockFS = LOCAL) -> str | None:
+    """Move a damaged block to ``blocks/.quarantine/`` (with a ``REASON`` file); its new path."""
+    parent, name = path.rstrip("/").rsplit("/", 1) if fs.remote else os.path.split(os.path.normpath(path))
+    dest = fs.join(parent, QUARANTINE_DIR, name)
+    try:
+        if fs.remote or os.path.exists(dest):
+            dest += f".{new_ulid()}"
+        fs.move(path, dest)
+        fs.write_text(fs.join(dest, "REASON"), reason + "\n")
+    except OSError as exc:
+        log.error("could not quarantine %s: %s", path, exc)
+        return None
+    log.error("quarantined damaged block %s -> %s: %s", path, dest, reason)
+    return dest
+
+
+def list_blocks(blocks_dir: str, cache: dict[str, Block] | None = None,
+                bad: dict[str, str] | set[str] | None = None, *,
+                quarantine: bool = False, fs: BlockFS = LOCAL) -> list[Block]:
+    """The complete blocks under ``blocks_dir``, sorted by (start, seq, ulid).
+
+    Temporary (``.tmp-*``), deleted (``.deleted-*``) and quarantined directories are skipped. A
+    broken block directory — or one a read found damaged — is skipped with an error logged
+    (once per ``bad`` collection, which maps its path to the reason when it is a dict), and
+    moved to ``blocks/.quarantine/`` when ``quarantine`` (writers only). A block that vanishes
+    while listing (compaction or retention removed it) makes the listing start over, so the
+    block that replaced it is seen.
+    """
+
+    def mark(path: str, reason: str) -> None:
+        if bad is None or path not in bad:
+            log.error("ignoring block: %s", reason)
+        if isinstance(bad, dict):
+            bad[path] = reason
+        elif bad is not None:
+            bad.add(path)
+        if quarantine:
+            quarantine_block(path, reason, fs)
+
+    for _ in range(20):
+        try:
+            names = sorted(fs.listdir(blocks_dir))
+        except FileNotFoundError:
+            return []
+        out, vanished = [], False
+        for name in names:
+            if name.startswith("."):
+                continue
+            path = fs.join(blocks_dir, name)
+            blk = cache.get(path) if cache is not None else None
+            if blk is not None and blk.damaged is not None:
+                cache.pop(path, None)  # type: ignore[union-attr]
+                mark(path, blk.damaged)
+                continue
+            if blk is None:
+                if bad is not None and path in bad and not quarantine:
+                    continue
+                try:
+                    blk = Block(path, fs)
+                except StorageError as exc:
+                    if not fs.block_exists(path):
+                        vanished = True
+                        continue
+                    mark(path, str(exc))
+                    continue
+                if cache is not None:
+                    cache[path] = blk
+            out.append(blk)
+        if not vanished:
+            break
+    out.sort(key=lambda b: (b.meta.start, b.meta.seq, b.meta.ulid))
+    return out

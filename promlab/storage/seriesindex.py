@@ -1,0 +1,78 @@
+"""The series index's helpers: chunk lists, schema metadata arrays, reading the series table.
+
+A block's series table (``series.parquet``, or from format 5 on its Arrow copy ``series.arrow``)
+has one row per series (format 4 on) with each series' chunks as list columns
+(:data:`CHUNK_COLUMNS`); :mod:`promlab.storage.blocks` loads it through these functions and
+:mod:`promlab.storage.writer` writes it with the same names.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = ["CHUNK_COLUMNS", "FOOTER_SPANS_KEY", "ROW_GROUP_ROWS_KEY", "chunk_lists",
+           "int_array", "read_series_table"]
+
+#: ``series.arrow`` schema metadata (format 5): :func:`promlab.storage.footer.row_group_spans`
+#: of the samples file's footer and its row groups' rows, as base64 little-endian int64s.
+FOOTER_SPANS_KEY = b"promlab.samples_footer_spans"
+ROW_GROUP_ROWS_KEY = b"promlab.samples_row_group_rows"
+#: Format 4's per-series lists: each chunk's time range and row range in the samples file.
+CHUNK_COLUMNS = ("chunk_min_time", "chunk_max_time", "chunk_row_start", "chunk_row_count")
+
+
+def chunk_lists(table: pa.Table) -> tuple[npt.NDArray[np.int64], list[npt.NDArray[np.int64]]]:
+    """Format 4's chunk lists: each chunk's series row, and its min/max time, row start/count."""
+    offsets = None
+    out = []
+    for cname in CHUNK_COLUMNS:
+        arr = table[cname].combine_chunks()
+        if arr.null_count or arr.values.null_count:
+            raise ValueError(f"null in {cname}")
+        off = arr.offsets.to_numpy()
+        if offsets is None:
+            offsets = off
+        elif not np.array_equal(off, offsets):
+            raise ValueError(f"{cname}: chunk lists of different lengths")
+        out.append(arr.values.cast(pa.int64()).to_numpy().astype(np.int64, copy=False))
+    assert offsets is not None
+    lens = np.diff(offsets)
+    if lens.shape[0] and int(lens.min()) < 0:
+        raise ValueError("bad chunk list offsets")
+    series = np.repeat(np.arange(lens.shape[0], dtype=np.int64), lens)
+    return series, out
+
+
+def int_array(b64: bytes) -> npt.NDArray[np.int64]:
+    """Little-endian int64s written base64-encoded in a schema metadata value."""
+    return np.frombuffer(base64.b64decode(b64, validate=True), "<i8").astype(np.int64)
+
+
+def read_series_table(buf: pa.Buffer, *, arrow: bool) -> tuple[pa.Table, dict[str, str]]:
+    """The series table in ``buf`` (``series.arrow`` when ``arrow``, else ``series.parquet``)
+    and its label column map (column name -> label name)."""
+    if arrow:
+        table = pa.ipc.open_file(pa.BufferReader(buf)).read_all()
+        kv = table.schema.metadata or {}
+    else:
+        # The footer is parsed once: its key-value metadata names the label columns, and the
+        # same parsed metadata opens the file for reading.
+        smd = pq.read_metadata(pa.BufferReader(buf))
+        kv = smd.metadata or {}
+    colmap = json.loads(kv.get(b"promlab.label_columns", b"{}"))
+    if not isinstance(colmap, dict):
+        raise ValueError("bad promlab.label_columns")
+    if not arrow:
+        # Label columns come back dictionary-encoded as stored: the index's codes and values
+        # without hashing every row again.
+        table = pq.ParquetFile(pa.BufferReader(buf), metadata=smd,
+                               read_dictionary=list(colmap)).read(use_threads=False)
+    return table, colmap
+
+
