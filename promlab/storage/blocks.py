@@ -145,8 +145,19 @@ class Block:
             raise StorageError(f"block {path}: bad {META_FILE}: {exc}") from exc
         if os.path.basename(os.path.normpath(path)) not in (self.meta.dirname, ""):
             raise StorageError(f"block {path}: {META_FILE} describes {self.meta.dirname}")
+        #: A format-5 block whose ``series.arrow`` is missing (a tool copied only the Parquet
+        #: files): its series index is read from ``series.parquet`` instead, with a warning.
+        self.index_missing = False
+        if INDEX_FILE in self.meta.files:
+            try:
+                fs.size(fs.join(path, INDEX_FILE))
+            except OSError:
+                self.index_missing = True
+                log.warning("block %s: %s missing, reading the series index from %s", path,
+                            INDEX_FILE, SERIES_FILE)
         for fname, rec in self.meta.files.items():
-            _ck.check_size(fs.join(path, fname), rec, fs.size)
+            if not (self.index_missing and fname == INDEX_FILE):
+                _ck.check_size(fs.join(path, fname), rec, fs.size)
         #: Why this block cannot be read (set when a read finds damage), or None.
         self.damaged: str | None = None
         self._verified: set[int] = set()  # row groups whose checksum passed
@@ -156,7 +167,8 @@ class Block:
         # thread pool then releases (taking the GIL) after a read returns, even while the
         # interpreter is exiting, which aborts the process (issue 13).
         # The series index is read from its Arrow copy from version 5 on.
-        self._series_name = INDEX_FILE if self.meta.version >= 5 else SERIES_FILE
+        self._series_name = (INDEX_FILE if self.meta.version >= 5 and not self.index_missing
+                             else SERIES_FILE)
         try:
             self._series_fh: Any = fs.open_input(
                 fs.join(path, self._series_name),

@@ -151,3 +151,36 @@ def test_reads_agree_with_memory(tmp_path: os.PathLike[str], fmt: int,
             want = mem.querier(*window).select(matchers)
             assert len(got) > 0
             assert_same(got, want)
+
+
+@pytest.mark.parametrize("damage", [
+    pytest.param("removed", id="arrow-removed"),
+    pytest.param("truncated", id="arrow-truncated"),
+])
+def test_missing_arrow_index_falls_back_to_parquet(tmp_path: os.PathLike[str], damage: str,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """A format-5 block copied without series.arrow reads its index from series.parquet (with a
+    warning) and verifies intact; a series.arrow that is there but damaged is still damage."""
+    from promlab.storage.verify import verify_store
+
+    mem = _store(str(tmp_path))
+    (name,) = os.listdir(os.path.join(tmp_path, "blocks"))
+    arrow = os.path.join(tmp_path, "blocks", name, INDEX_FILE)
+    if damage == "removed":
+        os.remove(arrow)
+    else:
+        with open(arrow, "r+b") as f:
+            f.truncate(100)
+    matchers = [Matcher(MatchType.REGEX, "__name__", "metric_.*")]
+    window = (T0 + HOUR, T0 + 2 * HOUR)
+    with caplog.at_level("WARNING", "promlab.storage"), open_store(tmp_path, readonly=True) as ro:
+        blocks = ro.blocks()
+        if damage == "removed":
+            assert [b.index_missing for b in blocks] == [True]
+            assert_same(ro.querier(*window).select(matchers), mem.querier(*window).select(matchers))
+            assert any(INDEX_FILE in r.getMessage() and "missing" in r.getMessage()
+                       for r in caplog.records)
+        else:
+            assert blocks == [] and ro.damaged_blocks()
+    (report,) = verify_store(str(tmp_path))
+    assert (report.reason is None) == (damage == "removed"), report.reason
