@@ -460,7 +460,7 @@ tests:
 # promlab differs from Go (every Prometheus version) in the last bit of some math functions:
 # Go's math.Log and math.Exp are its own (ln(3) = 1.0986122886681096, exp(0.0025) =
 # 1.0025031276057952), numpy's follow the C library. Kept as a strict xfail for the evaluator:
-# TODO(h7): emulate Go's Log/Exp (and check Pow, whose x^2 is a plain product in Go).
+# TODO(h7): emulate Go's Log/Exp as promql.eval.gomath does for Pow.
 ENGINE_ULPS = _t("""
 tests:
 - interval: 1m

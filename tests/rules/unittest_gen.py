@@ -219,7 +219,7 @@ def _exprs(r: random.Random, metrics: list[str], recorded: list[str]) -> list[st
              f"{m} > bool 2", f"{m} and {m} > 1", f"{m} or vector(0)", f"count_values(\"v\", {m})", f"clamp({m}, 0, 10)", f"round({m}, 0.3)", f"abs({m})", f"sgn({m})",
              f"quantile(0.5, {m})", f"max by (job) ({m}) * on (job) group_left count by (job) ({m})",
              f"present_over_time({m}[{rng}])", f"absent_over_time({m}[{rng}])",
-             f"changes({m}[{rng}])", f"sort_desc({m})", f"{m} % 3",
+             f"changes({m}[{rng}])", f"sort_desc({m})", f"{m} % 3", f"{m} ^ 2",
              f"max_over_time(({m} * 2)[{rng}:45s])", f"min_over_time({m}[{rng}:1m] offset 30s)",
              f"histogram_quantile(0.5, sum by (le) (label_replace({m}, \"le\", \"$1\", \"instance\", \"i(.*)\")))"]
     return r.sample(pool, r.randint(1, 6))
