@@ -41,6 +41,7 @@ __all__ = [
     "Appender",
     "Querier",
     "Queryable",
+    "SampleEstimator",
     "SelectHints",
     "SeriesLayout",
     "SeriesSet",
@@ -199,6 +200,20 @@ class SeriesLayout(Protocol):
     """
 
     def series_layout(self, matchers: Sequence[Matcher]) -> list[Labels]: ...
+
+
+@runtime_checkable
+class SampleEstimator(Protocol):
+    """Optional for a :class:`Querier`: how many samples a selection would load, without loading.
+
+    ``estimate_samples(matchers, mint_ms, maxt_ms)`` answers from what the storage knows without
+    decoding (chunk row counts): an upper bound of the samples :meth:`Querier.select` would return
+    for ``matchers`` over ``[mint_ms, maxt_ms]``, close enough to size reads (a selection's whole
+    chunks are counted even when the range cuts them). Callers use it to decide whether to read a
+    long range in one go; queriers without it are probed with a small read.
+    """
+
+    def estimate_samples(self, matchers: Sequence[Matcher], mint_ms: int, maxt_ms: int) -> int: ...
 
 
 @runtime_checkable

@@ -203,6 +203,32 @@ class ParquetQuerier:
             a.flags.writeable = False
         return SeriesSet(labels, offsets, ts, vals)
 
+    def estimate_samples(self, matchers: Sequence[Matcher], mint_ms: int, maxt_ms: int) -> int:
+        """Samples a :meth:`select` of ``[mint_ms, maxt_ms]`` would load, at most (no decoding).
+
+        ``interface.SampleEstimator``: the row counts of the blocks' matching chunks overlapping
+        the range (whole chunks) plus the head's samples of the matching series.
+        """
+        mint, maxt = max(mint_ms, self.mint_ms), min(maxt_ms, self.maxt_ms)
+        if mint > maxt:
+            return 0
+        total = 0
+        for blk in self._blocks:
+            if blk.meta.maxt < mint or blk.meta.mint > maxt:
+                continue
+            idx = blk.index()
+            mask = idx.match(matchers) if matchers else np.ones(idx.n, bool)
+            mask &= (blk.min_time <= maxt) & (blk.max_time >= mint)
+            total += int(blk.row_count[mask].sum())
+        h = self._head
+        if h is not None and h.index.n:
+            mask = h.index.match(matchers) if matchers else np.ones(h.index.n, bool)
+            total += int(mask[h.refs].sum()) if h.offsets is None else int(
+                np.diff(h.offsets)[mask[:h.offsets.shape[0] - 1]].sum())
+            if h.delta[0].shape[0]:
+                total += int(mask[h.delta[0]].sum())
+        return total
+
     def _matched(self, matchers: Sequence[Matcher]
                  ) -> list[tuple[LabelIndex, npt.NDArray[np.bool_], Callable[[int], Labels],
                                  npt.NDArray[np.int64]]]:

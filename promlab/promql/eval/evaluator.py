@@ -39,7 +39,13 @@ from promlab.promql.parser.ast import (
     walk,
 )
 from promlab.promql.values import EvalContext, Matrix, Scalar, String, Value, Vector, group_labels
-from promlab.storage.interface import Querier, Queryable, SelectHints, SeriesSet
+from promlab.storage.interface import (
+    Querier,
+    Queryable,
+    SampleEstimator,
+    SelectHints,
+    SeriesSet,
+)
 
 __all__ = ["Evaluator", "evaluate", "sample_count"]
 
@@ -165,6 +171,9 @@ class Evaluator:
         span = end_ms - start_ms + 1
         if span < PROBE_MIN_SPAN_MS or self.sized_reads:
             return self._read(querier, matchers, start_ms, end_ms, 0)
+        if isinstance(querier, SampleEstimator) and querier.estimate_samples(
+                matchers, start_ms, end_ms) <= min(SELECT_CHUNK_SAMPLES, self.max_samples):
+            return self._read(querier, matchers, start_ms, end_ms, 0)  # no probe read needed
         width = span // PROBE_SLICES
         probe = self._read(querier, matchers, end_ms - width + 1, end_ms, 0)
         if 0 < probe.num_samples * PROBE_SLICES <= min(SELECT_CHUNK_SAMPLES, self.max_samples):
