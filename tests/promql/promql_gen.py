@@ -420,4 +420,6 @@ HANDWRITTEN = [
     'g{a="b"', 'g{a=}', 'g{a b}', 'g[5m:', 'g[5m:1m', 'g @', '(g', 'g)', '1 +', 'sum(g) by (',
     'topk(1, g, g)', 'round(g, 1, 2)', 'g =~ g', '"unterminated', 'g{a="x",}', '1[5m]',
     'sum(g)[5m]', 'g - - - g', 'g > bool bool 1', 'g @ start(1)', 'g[1m:1m:1m]', 'g offset -0s',
+    'vector(-Inf) ^ 0.5', 'vector(-Inf) ^ 3', 'vector(-Inf) ^ -3', '(g{kind="special"}) ^ 0.5',
+    'g{kind="special"} ^ -2', 'g{kind="special"} ^ 3', 'vector(-1) ^ Inf', 'vector(0.5) ^ -Inf',
 ]

@@ -16,24 +16,65 @@ __all__ = ["go_pow"]
 F64 = npt.NDArray[np.float64]
 
 
+def _odd_int(y: F64) -> npt.NDArray[np.bool_]:
+    """Go's ``isOddInt``: an integer below 2**53 in magnitude whose last bit is set."""
+    with np.errstate(invalid="ignore"):
+        small = np.abs(y) < 2.0**53
+        yi = np.where(small, y, 0.0)
+        out: npt.NDArray[np.bool_] = small & (np.trunc(yi) == yi) & (np.abs(yi) % 2 == 1)
+        return out
+
+
 def go_pow(x: F64 | float, y: F64 | float) -> F64:
     """``math.Pow(x, y)`` elementwise (broadcasting ``x`` and ``y``).
 
-    Special cases (zeros, infinities, NaN, ``y`` = 0, ±1/2, ``x`` = 1, a negative base with a
-    fractional exponent, exponents past 2**63) are the IEEE ones numpy shares with Go; the rest
-    follow Go's algorithm: ``exp(yf * log(x))`` for the fractional part of ``y``, repeated
-    squaring of ``frexp(x)`` for the integer part, one ``ldexp`` at the end.
+    Special cases in Go's order (``y`` = 0, ``x`` = 1, ``y`` = 1, NaN, zero base, infinite
+    exponent, infinite base, ``y`` = ±1/2, negative base with a fractional exponent, exponents
+    past 2**63); the rest by Go's algorithm: ``exp(yf * log(x))`` for the fractional part of
+    ``y``, repeated squaring of ``frexp(x)`` for the integer part, one ``ldexp`` at the end.
     """
     xa, ya = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(y, np.float64))
     with np.errstate(all="ignore"):
-        out: F64 = np.power(xa, ya)
-        # Go tries y == ±1/2 after zeros and infinities: Pow(-Inf, -0.5) is 0, Pow(-0, 0.5) +0.
-        half = np.isfinite(xa) & (xa != 0)
-        out = np.where(half & (ya == 0.5), np.sqrt(xa),
-                       np.where(half & (ya == -0.5), 1 / np.sqrt(xa), out))
         yi, yf = np.modf(np.abs(ya))[::-1]
-        regular = (np.isfinite(xa) & np.isfinite(ya) & (xa != 0) & (xa != 1) & (ya != 0)
-                   & (ya != 1) & (np.abs(ya) != 0.5) & ~((yf != 0) & (xa < 0)) & (yi < 2.0**63))
+        odd = _odd_int(ya)
+        odd_neg = _odd_int(-ya)
+        neg_zero = (xa == 0) & np.signbit(xa)
+        conds = [
+            (ya == 0) | (xa == 1),
+            ya == 1,
+            np.isnan(xa) | np.isnan(ya),
+            (xa == 0) & (ya < 0),
+            (xa == 0) & (ya > 0),
+            np.isinf(ya) & (xa == -1),
+            np.isinf(ya) & ((np.abs(xa) < 1) == (ya > 0)),
+            np.isinf(ya),
+            np.isneginf(xa) & (ya > 0),   # Pow(-0, -y) with -y < 0
+            np.isneginf(xa) & (ya < 0),   # Pow(-0, -y) with -y > 0
+            np.isposinf(xa) & (ya < 0),
+            np.isposinf(xa) & (ya > 0),
+            ya == 0.5,
+            ya == -0.5,
+            (yf != 0) & (xa < 0),
+            (yi >= 2.0**63) & (xa == -1),
+            (yi >= 2.0**63) & ((np.abs(xa) < 1) == (ya > 0)),
+            yi >= 2.0**63,
+        ]
+        choices = [
+            np.ones_like(xa), xa, np.full_like(xa, np.nan),
+            np.where(neg_zero & odd, -np.inf, np.inf),
+            np.where(neg_zero & odd, xa, 0.0),
+            np.ones_like(xa), np.zeros_like(xa), np.full_like(xa, np.inf),
+            np.where(odd_neg, -np.inf, np.inf),
+            np.where(odd_neg, -0.0, 0.0),
+            np.zeros_like(xa), np.full_like(xa, np.inf),
+            np.sqrt(xa), 1 / np.sqrt(xa),
+            np.full_like(xa, np.nan), np.ones_like(xa), np.zeros_like(xa), np.full_like(xa, np.inf),
+        ]
+        special = np.zeros(xa.shape, bool)
+        for c in conds:
+            special |= c
+        out: F64 = np.select(conds, choices, default=0.0)
+        regular = ~special
         if not regular.any():
             return out
         xr, yr = xa[regular], ya[regular]
@@ -51,9 +92,9 @@ def go_pow(x: F64 | float, y: F64 | float) -> F64:
             overflow = live & ((xe < -(1 << 12)) | (xe > (1 << 12)))
             ae = np.where(overflow, ae + xe, ae)
             live &= ~overflow
-            odd = live & ((i & np.uint64(1)) == 1)
-            a1 = np.where(odd, a1 * x1, a1)
-            ae = np.where(odd, ae + xe, ae)
+            odd_bit = live & ((i & np.uint64(1)) == 1)
+            a1 = np.where(odd_bit, a1 * x1, a1)
+            ae = np.where(odd_bit, ae + xe, ae)
             x1 = np.where(live, x1 * x1, x1)
             xe = np.where(live, xe << 1, xe)
             low = live & (x1 < 0.5)
@@ -64,6 +105,5 @@ def go_pow(x: F64 | float, y: F64 | float) -> F64:
         neg = yr < 0
         a1 = np.where(neg, 1 / a1, a1)
         ae = np.where(neg, -ae, ae)
-        out = out.copy()
         out[regular] = np.ldexp(a1, np.clip(ae, -(1 << 30), 1 << 30).astype(np.int32))
     return out
