@@ -422,4 +422,6 @@ HANDWRITTEN = [
     'sum(g)[5m]', 'g - - - g', 'g > bool bool 1', 'g @ start(1)', 'g[1m:1m:1m]', 'g offset -0s',
     'vector(-Inf) ^ 0.5', 'vector(-Inf) ^ 3', 'vector(-Inf) ^ -3', '(g{kind="special"}) ^ 0.5',
     'g{kind="special"} ^ -2', 'g{kind="special"} ^ 3', 'vector(-1) ^ Inf', 'vector(0.5) ^ -Inf',
+    '(c_total == bool on() c_total{job=~"w.*"})', 'c_total + on() c_total{job=~"w.*"}',
+    'c_total{job="api"} + on() c_total{job=~"w.*"}',
 ]

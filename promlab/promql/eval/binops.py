@@ -305,6 +305,14 @@ def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
     one_count = _group_count(one.present, s_one, n_groups)
     bad = (one_count > 1) & active[None, :]
     if bad.any():
+        if matching.card == "one-to-one":
+            # Prometheus goes step by step: a many-to-one clash at an earlier step than the
+            # first duplicate on the "one" side is the error it reports.
+            first_dup = int(np.flatnonzero(bad.any(axis=0))[0])
+            many_count = _group_count(many.present, s_many, n_groups)
+            if ((many_count[:, :first_dup] > 1) & (one_count[:, :first_dup] >= 1)).any():
+                raise QueryError("multiple matches for labels: many-to-one matching must be "
+                                 "explicit (group_left/group_right)")
         g, t = np.argwhere(bad)[0]
         dup = [one.labels[i] for i in np.flatnonzero((s_one == g) & one.present[:, t])[:2]]
         dup.sort()
