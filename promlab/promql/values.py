@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.model import Labels
+from promlab.promql.labelmemo import group_keys
 
 __all__ = [
     "Annotations",
@@ -227,25 +228,11 @@ def group_labels(labels: Sequence[Labels], names: Sequence[str], *, without: boo
     ``__name__`` (``without``/``ignoring``). Returns the group id of each series and the label
     set of each group, groups numbered in order of first appearance.
     """
-    ids = np.empty(len(labels), np.int64)
-    groups: dict[Labels, int] = {}
-    out: list[Labels] = []
-    if without:
-        drop = set(names) | {"__name__"}
-        for i, ls in enumerate(labels):
-            key = Labels.from_sorted_pairs(tuple(p for p in ls.pairs if p[0] not in drop))
-            g = groups.get(key)
-            if g is None:
-                g = groups[key] = len(out)
-                out.append(key)
-            ids[i] = g
-    else:
-        keep = set(names)
-        for i, ls in enumerate(labels):
-            key = Labels.from_sorted_pairs(tuple(p for p in ls.pairs if p[0] in keep))
-            g = groups.get(key)
-            if g is None:
-                g = groups[key] = len(out)
-                out.append(key)
-            ids[i] = g
+    keys = group_keys(labels, names, without=without)
+    # Keys are interned: equal keys are one object, so groups are told apart by identity
+    # (dicts keep the first appearance's position; a repeated id keeps the same object).
+    first = dict(zip(map(id, keys), keys, strict=True))
+    out = list(first.values())
+    pos = {k: i for i, k in enumerate(first)}
+    ids = np.fromiter(map(pos.__getitem__, map(id, keys)), np.int64, len(keys))
     return ids, out

@@ -22,6 +22,7 @@ from promlab.promql.eval.calls import AggregationCall, AggregationTable
 from promlab.promql.eval.functions._common import (
     format_float_f,
     format_go_g,
+    kahan_fold,
     kahan_inc,
     prometheus_labels_hash,
     string_arg,
@@ -121,13 +122,27 @@ _HEAD_CELLS = 4096
 _BIG_GROUP = 512
 
 
+# Groups padded to the largest one are summed at once while the padded frame holds at most
+# _PAD_FACTOR times the input's cells (or _PAD_MIN_CELLS).
+_PAD_FACTOR = 4
+_PAD_MIN_CELLS = 1 << 16
+
+
 def _kahan_sum(filled: F64, gr: _Groups) -> tuple[F64, F64]:
     """Kahan (Neumaier) sum and compensation per group and step of ``filled`` (absent = 0).
 
-    Groups up to ``_BIG_GROUP`` members are summed in input order exactly as Prometheus does;
-    bigger ones in ``L`` interleaved lanes whose sums are then combined with Kahan.
+    Members are summed in input order exactly as Prometheus does, all groups at once
+    (:func:`.kahan_fold` over the members' ranks) unless padding every group to the largest
+    one would take too much memory; then groups up to ``_BIG_GROUP`` members are summed rank
+    by rank, and bigger ones in ``L`` interleaved lanes whose sums are combined with Kahan.
     """
     t = filled.shape[1]
+    if gr.max_size * gr.n * t <= max(_PAD_FACTOR * filled.size, _PAD_MIN_CELLS):
+        # Every group at once: members by rank along a padded leading axis (0.0 pads).
+        block = np.zeros((gr.max_size, gr.n, t))
+        g_sorted = gr.gid[gr.order]
+        block[np.arange(gr.order.shape[0]) - gr.starts[g_sorted], g_sorted] = filled[gr.order]
+        return kahan_fold(block)
     s = np.zeros((gr.n, t))
     c = np.zeros((gr.n, t))
     small = np.flatnonzero(gr.sizes <= _BIG_GROUP)

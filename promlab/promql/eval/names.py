@@ -11,6 +11,7 @@ import numpy as np
 
 from promlab.errors import QueryError
 from promlab.model import METRIC_NAME, Labels
+from promlab.promql.labelmemo import without_name_labels
 from promlab.promql.values import Matrix, Vector
 
 __all__ = ["DUPLICATE_LABELSET", "finalize_names", "merge_same_labels"]
@@ -23,7 +24,7 @@ NAME_LABELS = (METRIC_NAME, "__type__", "__unit__")
 def merge_same_labels(vec: Vector) -> Vector:
     """Merge rows with identical label sets; fail if two of them are present at one step."""
     n = len(vec.labels)
-    if n < 2:
+    if n < 2 or len(set(vec.labels)) == n:
         return vec
     row_of: dict[Labels, int] = {}
     ids = np.empty(n, np.int64)
@@ -71,8 +72,21 @@ def finalize_names(value: Vector | Matrix) -> Vector | Matrix:
             return merge_same_labels(Vector(value.labels, value.values, value.present, None,
                                             value.timestamps_ms, value.histograms))
         return value
-    labels = [ls.without(NAME_LABELS) if d else ls
-              for ls, d in zip(value.labels, drop.tolist(), strict=True)]
+    if drop.all():
+        labels = without_name_labels(value.labels)
+        # Interned: distinct objects are distinct label sets, nothing can collide.
+        if len(set(map(id, labels))) == len(labels):
+            if isinstance(value, Vector):
+                return Vector(labels, value.values, value.present, None, value.timestamps_ms,
+                              value.histograms)
+            return Matrix(labels, value.offsets, value.ts_ms, value.values,
+                          value.window_start_ms, value.window_end_ms, value.range_ms, None,
+                          histograms=value.histograms)
+    else:
+        stripped = iter(without_name_labels([ls for ls, d in zip(value.labels, drop.tolist(),
+                                                                 strict=True) if d]))
+        labels = [next(stripped) if d else ls
+                  for ls, d in zip(value.labels, drop.tolist(), strict=True)]
     if isinstance(value, Vector):
         return merge_same_labels(Vector(labels, value.values, value.present, None,
                                         value.timestamps_ms, value.histograms))

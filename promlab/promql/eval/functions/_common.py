@@ -27,6 +27,7 @@ __all__ = [
     "format_float_f",
     "format_go_g",
     "info",
+    "kahan_fold",
     "kahan_inc",
     "pair_flags",
     "pos_suffix",
@@ -142,6 +143,32 @@ def kahan_inc(inc: F64, s: F64, c: F64) -> tuple[F64, F64]:
         if inf.any():
             c[inf] = 0.0
     return t, c
+
+
+def kahan_fold(block: F64) -> tuple[F64, F64]:
+    """Sum and compensation of folding :func:`kahan_inc` over ``block[0], block[1], ...`` from
+    ``s = c = 0``, bit for bit, without a Python loop.
+
+    The running sum of Neumaier's algorithm does not depend on the compensation: it is the
+    plain sequential sum, ``cumsum`` (``accumulate`` adds strictly in order, unlike ``sum``).
+    The compensation adds each step's rounding error, a function of consecutive running sums,
+    again in order. ``+ 0.0`` turns the ``-0.0`` a leading run of ``-0.0`` leaves into the
+    ``+0.0`` that ``0.0 + -0.0`` gives; a sum that ends infinite has no compensation.
+    """
+    if block.shape[0] == 0:
+        return np.zeros(block.shape[1:]), np.zeros(block.shape[1:])
+    with np.errstate(invalid="ignore", over="ignore"):
+        run = np.cumsum(block, axis=0)
+        run += 0.0
+        prev = np.empty_like(run)
+        prev[0] = 0.0
+        prev[1:] = run[:-1]
+        err = np.where(np.abs(prev) >= np.abs(block), (prev - run) + block,
+                       (block - run) + prev)
+        total = run[-1].copy()
+        comp = np.cumsum(err, axis=0)[-1] + 0.0
+        comp[np.isinf(total)] = 0.0
+    return total, comp
 
 
 def take_clipped(arr: npt.NDArray[Any], idx: I64) -> npt.NDArray[Any]:

@@ -1,0 +1,141 @@
+"""Per-query fixed costs: the vectorised Kahan fold, memoised label derivations, name dropping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from promlab.errors import QueryError
+from promlab.model import Labels
+from promlab.promql import labelmemo
+from promlab.promql.eval.functions._common import kahan_fold, kahan_inc
+from promlab.promql.eval.names import finalize_names
+from promlab.promql.values import Vector, group_labels
+
+SPECIAL = [0.0, -0.0, 1.0, -1.0, 1e-16, 1e100, -1e100, 1.7e308, -1.7e308, np.inf, -np.inf,
+           np.nan]
+
+
+def _loop(block: np.ndarray) -> np.ndarray:
+    s = np.zeros(block.shape[1:])
+    c = np.zeros(block.shape[1:])
+    for row in block:
+        s, c = kahan_inc(row, s, c)
+    with np.errstate(all="ignore"):
+        out: np.ndarray = s + c
+    return out
+
+
+def _blocks() -> list[tuple[str, np.ndarray]]:
+    rng = np.random.default_rng(7)
+    return [
+        ("cancelling", np.array([[1e100], [1.0], [-1e100], [3.0]])),
+        ("negative-zeros", np.array([[-0.0, -0.0], [-0.0, 1.0], [-0.0, -0.0]])),
+        ("overflow-to-inf", np.array([[1.7e308], [1.7e308], [-1.0]])),
+        ("inf-minus-inf", np.array([[np.inf], [-np.inf], [1.0]])),
+        ("empty", np.zeros((0, 3))),
+        ("wide-magnitudes", rng.normal(size=(40, 6)) * 10.0 ** rng.integers(-8, 20, (40, 6))),
+        ("specials", rng.choice(SPECIAL, size=(25, 8))),
+        ("three-d", rng.normal(size=(9, 3, 4)) * 1e15),
+    ]
+
+
+@pytest.mark.parametrize(("name", "block"), _blocks(), ids=[n for n, _ in _blocks()])
+def test_kahan_fold_is_the_sequential_fold_bit_for_bit(name: str, block: np.ndarray) -> None:
+    total, comp = kahan_fold(block)
+    with np.errstate(all="ignore"):
+        got = total + comp
+    want = _loop(block)
+    assert got.tobytes() == want.tobytes()
+
+
+def test_kahan_fold_compensates() -> None:
+    # A plain sum loses the 1.0 entirely; the compensated one keeps it.
+    total, comp = kahan_fold(np.array([[1e100], [1.0], [-1e100]]))
+    assert total[0] == 0.0
+    assert total[0] + comp[0] == 1.0
+
+
+GROUP_CASES = [
+    ("by-one", ["a"], False, [{"a": "1"}, {"a": "2"}, {"a": "1"}], [0, 1, 0]),
+    ("by-missing", ["zz"], False, [{"a": "1"}, {"a": "2"}], [0, 0]),
+    ("without-drops-name", ["b"], True, [{"a": "1", "b": "x"}, {"a": "1", "b": "y"},
+                                         {"a": "2", "b": "x"}], [0, 0, 1]),
+    ("by-two", ["a", "b"], False, [{"a": "1", "b": "x"}, {"a": "1"}, {"a": "1", "b": "x"}],
+     [0, 1, 0]),
+]
+
+
+@pytest.mark.parametrize(("name", "names", "without", "sets", "want_ids"), GROUP_CASES,
+                         ids=[c[0] for c in GROUP_CASES])
+def test_group_labels_first_appearance_order(name: str, names: list[str], without: bool,
+                                             sets: list[dict[str, str]], want_ids: list[int],
+                                             ) -> None:
+    labels = [Labels({"__name__": "m", **s}) for s in sets]
+    for _ in range(2):  # the second call answers from the memo
+        ids, groups = group_labels(labels, names, without=without)
+        assert ids.tolist() == want_ids
+        for i, ls in enumerate(labels):
+            keep = {k: v for k, v in ls.items()
+                    if ((k not in names and k != "__name__") if without else k in names)}
+            assert groups[int(ids[i])] == Labels(keep)
+
+
+def test_memo_keyed_by_identity_not_reused_ids() -> None:
+    # Entries keep their input alive: a new object never answers from another's entry.
+    first = labelmemo.without_name_labels([Labels({"__name__": "m", "a": "1"})])
+    again = labelmemo.without_name_labels([Labels({"__name__": "m", "a": "2"})])
+    assert first == [Labels({"a": "1"})]
+    assert again == [Labels({"a": "2"})]
+
+
+def test_memo_results_are_interned() -> None:
+    a = Labels({"__name__": "x", "job": "j"})
+    b = Labels({"__name__": "y", "job": "j"})
+    out = labelmemo.without_name_labels([a, b])
+    assert out[0] is out[1]
+
+
+def test_memo_table_starts_over_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(labelmemo, "MAX_ENTRIES", 4)
+    memo = labelmemo.LabelMemo(lambda ls: ls.without(("__name__",)))
+    many = [Labels({"__name__": "m", "i": str(i)}) for i in range(10)]
+    out = memo.map(many)
+    assert out == [Labels({"i": str(i)}) for i in range(10)]
+    assert memo.map(many[:3]) == out[:3]
+
+
+NAME_CASES = [
+    ("all-dropped-distinct", [True, True], [{"__name__": "a", "j": "1"},
+                                            {"__name__": "a", "j": "2"}],
+     [{"j": "1"}, {"j": "2"}]),
+    ("some-dropped", [True, False], [{"__name__": "a", "j": "1"}, {"__name__": "b", "j": "1"}],
+     [{"j": "1"}, {"__name__": "b", "j": "1"}]),
+    ("type-unit-dropped", [True], [{"__name__": "a", "__type__": "gauge", "__unit__": "s",
+                                    "j": "1"}], [{"j": "1"}]),
+]
+
+
+@pytest.mark.parametrize(("name", "drop", "sets", "want"), NAME_CASES,
+                         ids=[c[0] for c in NAME_CASES])
+def test_finalize_names(name: str, drop: list[bool], sets: list[dict[str, str]],
+                        want: list[dict[str, str]]) -> None:
+    n = len(sets)
+    vec = Vector([Labels(s) for s in sets], np.ones((n, 1)), np.ones((n, 1), bool),
+                 np.array(drop))
+    out = finalize_names(vec)
+    assert out.labels == [Labels(w) for w in want]
+    assert out.drop_name is None
+
+
+def test_finalize_names_merges_disjoint_collisions_and_refuses_overlaps() -> None:
+    labels = [Labels({"__name__": "a", "j": "1"}), Labels({"__name__": "b", "j": "1"})]
+    disjoint = Vector(labels, np.array([[1.0, 0.0], [0.0, 2.0]]),
+                      np.array([[True, False], [False, True]]), np.array([True, True]))
+    out = finalize_names(disjoint)
+    assert isinstance(out, Vector)
+    assert out.labels == [Labels({"j": "1"})]
+    assert out.values.tolist() == [[1.0, 2.0]]
+    overlapping = Vector(labels, np.ones((2, 2)), np.ones((2, 2), bool), np.array([True, True]))
+    with pytest.raises(QueryError):
+        finalize_names(overlapping)
