@@ -14,11 +14,8 @@ import itertools
 import json
 import logging
 import os
-import secrets
 import threading
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,8 +28,18 @@ from promlab.errors import StorageError
 from promlab.model import Labels, Matcher, MatchType
 from promlab.storage import checksum as _ck
 from promlab.storage import footer as _footer
+from promlab.storage.blockmeta import (
+    FORMAT_VERSION,
+    INDEX_FILE,
+    META_FILE,
+    READABLE_VERSIONS,
+    RESERVED,
+    SAMPLES_FILE,
+    SERIES_FILE,
+    BlockMeta,
+    new_ulid,
+)
 from promlab.storage.cache import MetricColumns, window
-from promlab.storage.checksum import json_checksum
 from promlab.storage.encoding import decode_values, flat
 from promlab.storage.merge import gather_runs
 from promlab.storage.objectstore import LOCAL, BlockFS
@@ -46,91 +53,17 @@ from promlab.storage.seriesindex import (
     read_series_table,
 )
 
-__all__ = ["CHUNK_COLUMNS", "FOOTER_SPANS_KEY", "ROW_GROUP_ROWS_KEY", "Block", "BlockMeta",
-           "new_ulid"]
+# Re-exported: the block format's names, imported from here by the writer and tools.
+__all__ = ["CHUNK_COLUMNS", "FOOTER_SPANS_KEY", "FORMAT_VERSION", "INDEX_FILE", "META_FILE",
+           "READABLE_VERSIONS", "RESERVED", "ROW_GROUP_ROWS_KEY", "SAMPLES_FILE", "SERIES_FILE",
+           "Block", "BlockMeta", "new_ulid"]
 
 log = logging.getLogger("promlab.storage")
 
-#: Version 2 adds checksums (``files`` and ``checksum`` in meta.json); version 1 blocks are
-#: still read, unverified. Version 3 orders a bucket's chunks by series label order (not by first
-#: value), writes 32 Ki-row groups and adds ``series_rank`` to the series index. Version 4 writes
-#: the series index one row per series (in label order) with its chunks as list columns
-#: (:data:`CHUNK_COLUMNS`): labels are stored and decoded once per series, not per chunk.
-#: Version 5 adds ``series.arrow`` (:data:`INDEX_FILE`), the series table again as an Arrow IPC
-#: file, which queries load instead of ``series.parquet`` (a fifth of the time).
-FORMAT_VERSION = 5
-READABLE_VERSIONS = (1, 2, 3, 4, 5)
-SERIES_FILE = "series.parquet"
-INDEX_FILE = "series.arrow"
-SAMPLES_FILE = "samples.parquet"
-META_FILE = "meta.json"
-RESERVED = frozenset({"series_id", "min_time", "max_time", "row_start", "row_count",
-                      "series_rank", *CHUNK_COLUMNS})
 ROW_GROUP_ROWS = 32 * 1024
 #: Reads of fewer rows decode on the calling thread (Arrow's pool costs more than it saves).
 THREADED_READ_ROWS = 1 << 20
 TS_TYPE = pa.timestamp("ms", tz="UTC")
-
-
-@dataclass(frozen=True, slots=True)
-class BlockMeta:
-    """``meta.json``: the block's range ``[start, end)``, its data's ``[mint, maxt]`` and more.
-
-    ``seq`` orders writes: where blocks overlap, the higher ``seq`` won (compaction keeps the
-    highest ``seq`` of its sources).
-    """
-
-    ulid: str
-    start: int
-    end: int
-    mint: int
-    maxt: int
-    num_series: int
-    num_samples: int
-    seq: int
-    level: int
-    sources: tuple[str, ...]
-    files: dict[str, Any] = field(default_factory=dict)
-    version: int = FORMAT_VERSION
-
-    @property
-    def dirname(self) -> str:
-        return f"{self.start}-{self.end}-{self.ulid}"
-
-    def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "version": FORMAT_VERSION, "ulid": self.ulid, "start": self.start,
-            "end": self.end, "mint": self.mint, "maxt": self.maxt,
-            "num_series": self.num_series, "num_samples": self.num_samples,
-            "seq": self.seq, "level": self.level, "sources": list(self.sources),
-            "files": self.files}
-        d["checksum"] = json_checksum(d)
-        return d
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> BlockMeta:
-        version = d.get("version")
-        if version not in READABLE_VERSIONS:
-            raise ValueError(f"unsupported block format version {version!r}")
-        if version >= 2 and d.get("checksum") != json_checksum(d):
-            raise ValueError("checksum mismatch")
-        files = d.get("files", {}) if version >= 2 else {}
-        want = {SAMPLES_FILE, SERIES_FILE, *((INDEX_FILE,) if version >= 5 else ())}
-        if not isinstance(files, dict) or (version >= 2 and set(files) != want):
-            raise ValueError("bad file checksums")
-        meta = cls(str(d["ulid"]), int(d["start"]), int(d["end"]), int(d["mint"]),
-                   int(d["maxt"]), int(d["num_series"]), int(d["num_samples"]), int(d["seq"]),
-                   int(d["level"]), tuple(str(x) for x in d.get("sources", ())), files,
-                   int(version))
-        if meta.num_samples and not meta.start <= meta.mint <= meta.maxt < meta.end:
-            raise ValueError(f"data range [{meta.mint}, {meta.maxt}] outside the block's "
-                             f"[{meta.start}, {meta.end})")
-        return meta
-
-
-def new_ulid() -> str:
-    """Time-ordered unique id: 12 hex digits of ms since epoch + 8 random hex digits."""
-    return f"{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
 
 
 class Block:
