@@ -424,4 +424,6 @@ HANDWRITTEN = [
     'g{kind="special"} ^ -2', 'g{kind="special"} ^ 3', 'vector(-1) ^ Inf', 'vector(0.5) ^ -Inf',
     '(c_total == bool on() c_total{job=~"w.*"})', 'c_total + on() c_total{job=~"w.*"}',
     'c_total{job="api"} + on() c_total{job=~"w.*"}',
+    'g{kind="special"} offset 5m == bool on(instance) {__name__=~"c_total|g"}',
+    'g > on(instance) {__name__=~"c_total|g"}', 'g > on(instance, a) {__name__=~"c_total|g"}',
 ]

@@ -313,9 +313,16 @@ def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
             if ((many_count[:, :first_dup] > 1) & (one_count[:, :first_dup] >= 1)).any():
                 raise QueryError("multiple matches for labels: many-to-one matching must be "
                                  "explicit (group_left/group_right)")
-        g, t = np.argwhere(bad)[0]
-        dup = [one.labels[i] for i in np.flatnonzero((s_one == g) & one.present[:, t])[:2]]
-        dup.sort()
+        # The first step with a duplicate, and there the first series (in input order) whose
+        # match group was already seen: the one Prometheus stops at.
+        t = int(np.flatnonzero(bad.any(axis=0))[0])
+        rows_t = np.flatnonzero(one.present[:, t])
+        sig_t = s_one[rows_t]
+        _, first = np.unique(sig_t, return_index=True)
+        p = int(np.setdiff1d(np.arange(sig_t.size), first).min())
+        g = sig_t[p]
+        dup = sorted([one.labels[int(rows_t[np.flatnonzero(sig_t == g)[0]])],
+                      one.labels[int(rows_t[p])]])
         side = "left" if one_to_many else "right"
         group = _match_labels(dup[0], matching)
         raise QueryError(
