@@ -32,7 +32,7 @@ from promlab.storage import MemoryStorage
 from tests.promql.promql_gen import HANDWRITTEN, INSTANT_S, RANGE, SEED, Gen, write_openmetrics
 
 # More expressions or another seed for a longer hunt: PROMLAB_FUZZ_N=5000 PROMLAB_FUZZ_SEED=7.
-N_RANDOM = int(os.environ.get("PROMLAB_FUZZ_N", "500"))
+N_RANDOM = int(os.environ.get("PROMLAB_FUZZ_N", "2000"))
 FUZZ_SEED = int(os.environ.get("PROMLAB_FUZZ_SEED", str(SEED)))
 
 # --- comparing ---------------------------------------------------------------------------------
@@ -225,10 +225,14 @@ def _error_text(msg: str) -> str:
     return re.sub(r"(found duplicate series .*?: )\[.*\];", r"\1[...];", msg)
 
 
-def same_error(want: str, got: str) -> str | None:
+def same_error(want: str, got: str, *, range_query: bool = False) -> str | None:
     """Why promlab's error ``got`` names another problem than Prometheus's ``want``, or None:
-    the same text, or for parse errors the same position and a known 3.x rewording."""
+    the same text, or for parse errors the same position and a known 3.x rewording. In a range
+    query Prometheus meets a computed operand's series in map order, so which match group a
+    duplicate is reported for is not compared there."""
     w, g = _error_text(want), _error_text(got)
+    if range_query:
+        w, g = (re.sub(r"match group \{.*?\} on", "match group {...} on", x) for x in (w, g))
     if w == g:
         return None
     pos = re.match(r"(\d+:\d+): parse error", w)
@@ -379,7 +383,7 @@ def run_all(prom: Any, store: MemoryStorage, exprs: list[str],
                 if any(re.search(pattern, expr) for pattern, _ in REWRITES):
                     # the rewritten text is longer: positions after it move
                     w_err, g_err = (re.sub(r"\d+:\d+: ", "", x) for x in (w_err, g_err))
-                d = same_error(w_err, g_err)
+                d = same_error(w_err, g_err, range_query=rq)
             if d is not None:
                 bad.append((expr, f"{'range' if rq else 'instant'}: {d}"))
                 if report:
