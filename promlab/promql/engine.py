@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
@@ -212,7 +213,13 @@ def _parse(expr: str | Expr) -> tuple[str, Expr]:
             return to_string(expr), expr
         except Exception:  # a hand-built expression the printer cannot print
             return "", expr
-    return expr, parse_expr(expr)
+    return expr, _parse_text(expr)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_text(text: str) -> Expr:
+    """A query's tree, parsed once per text (trees are immutable; errors are not cached)."""
+    return parse_expr(text)
 
 
 def _shape_result(value: Scalar | String | Vector | Matrix, is_range: bool,

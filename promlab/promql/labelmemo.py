@@ -13,10 +13,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from promlab.model import METRIC_NAME, Labels
 
-__all__ = ["MAX_ENTRIES", "LabelMemo", "group_keys", "intern", "without_name_labels"]
+__all__ = [
+    "MAX_ENTRIES",
+    "LabelMemo",
+    "group_keys",
+    "intern",
+    "metric_names",
+    "without_name_labels",
+]
 
 #: Entries a table holds before it is cleared.
 MAX_ENTRIES = 1 << 18
@@ -104,3 +112,23 @@ def group_keys(labels: Sequence[Labels], names: Sequence[str], *, without: bool)
                 return Labels.from_sorted_pairs(tuple(p for p in ls.pairs if p[0] in keep))
         memo = _GROUPINGS.setdefault(spec, LabelMemo(derive))
     return memo.map(labels)
+
+
+_NAMES: dict[int, tuple[Labels, str]] = {}
+
+
+def metric_names(labels: Sequence[Labels]) -> list[str]:
+    """Each label set's ``__name__`` (``""`` without one)."""
+    table = _NAMES
+    hits = list(map(table.get, map(id, labels)))
+    out: list[str | None] = [h[1] if h is not None and h[0] is ls else None
+                             for h, ls in zip(hits, labels, strict=True)]
+    if None in hits or None in out:
+        if len(table) + len(labels) > MAX_ENTRIES:
+            table.clear()
+        for i, ls in enumerate(labels):
+            if out[i] is None:
+                name = ls.name
+                table[id(ls)] = (ls, name)
+                out[i] = name
+    return cast(list[str], out)  # every None was filled in

@@ -139,3 +139,34 @@ def test_finalize_names_merges_disjoint_collisions_and_refuses_overlaps() -> Non
     overlapping = Vector(labels, np.ones((2, 2)), np.ones((2, 2), bool), np.array([True, True]))
     with pytest.raises(QueryError):
         finalize_names(overlapping)
+
+
+NAME_OF_CASES = [
+    ("named", [{"__name__": "a", "j": "1"}], ["a"]),
+    ("unnamed", [{"j": "1"}], [""]),
+    ("mixed", [{"__name__": "a"}, {"j": "2"}, {"__name__": "b", "j": "3"}], ["a", "", "b"]),
+]
+
+
+@pytest.mark.parametrize(("name", "sets", "want"), NAME_OF_CASES, ids=[c[0] for c in NAME_OF_CASES])
+def test_metric_names(name: str, sets: list[dict[str, str]], want: list[str]) -> None:
+    labels = [Labels(s) for s in sets]
+    assert labelmemo.metric_names(labels) == want
+    assert labelmemo.metric_names(labels) == want  # memoised
+
+
+def test_parse_cache_returns_the_same_tree_and_does_not_cache_errors() -> None:
+    from promlab.errors import ParseError
+    from promlab.promql.engine import Engine
+    from promlab.storage import MemoryStorage
+
+    st = MemoryStorage()
+    st.add_series(Labels({"__name__": "up", "job": "a"}), [0], [1.0])
+    eng = Engine()
+    a = eng.instant(st, "up + 1", 1000)
+    b = eng.instant(st, "up + 1", 1000)
+    assert a.expr is b.expr
+    assert a.value.values.tolist() == [[2.0]]
+    for _ in range(2):
+        with pytest.raises(ParseError):
+            eng.instant(st, "up +", 1000)

@@ -32,6 +32,7 @@ from promlab.promql.eval.functions.nativerange import (
     series_with_histograms,
 )
 from promlab.promql.eval.functions.starttime import st_instant, st_rate, st_resets
+from promlab.promql.labelmemo import metric_names
 from promlab.promql.values import F64, I64, B, Matrix, Vector
 
 __all__ = ["function", "matrix_arg", "series_start_mask"]
@@ -118,15 +119,16 @@ def _extrapolated_floats(call: FunctionCall, m: Matrix, is_counter: bool, is_rat
 
 
 def _counter_info(call: FunctionCall, m: Matrix, present: B) -> None:
-    rows: list[int] = np.flatnonzero(present.any(axis=1)).tolist() if present.size else []
-    seen: set[str] = set()
-    for i in rows:
-        name = m.labels[i].name
-        if name and name not in seen:
-            seen.add(name)
-            if not name.endswith(_COUNTER_SUFFIXES):
-                info(call.ctx, "metric might not be a counter, name does not end in "
-                     f'_total/_sum/_count/_bucket: "{name}"', call.node.args[0])
+    if not present.size:
+        return
+    keep = present.any(axis=1)
+    names = metric_names(m.labels)
+    # Names in order of first appearance among the series with a result.
+    seen = dict.fromkeys(names if keep.all() else [names[i] for i in np.flatnonzero(keep)])
+    for name in seen:
+        if name and not name.endswith(_COUNTER_SUFFIXES):
+            info(call.ctx, "metric might not be a counter, name does not end in "
+                 f'_total/_sum/_count/_bucket: "{name}"', call.node.args[0])
 
 
 @function("rate")
