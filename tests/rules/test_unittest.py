@@ -16,6 +16,7 @@ import yaml
 
 from promlab.cli import main
 from promlab.model import Labels
+from promlab.model.histogram import FloatHistogram
 from promlab.rules.unittest import (
     assert_rule_tests_pass,
     parse_test_file,
@@ -102,14 +103,14 @@ def test_promtool_failure_text(file: str, needle: str) -> None:
     assert needle in err
 
 
-def test_histogram_parts_are_skipped_with_a_warning() -> None:
-    # Native histograms are not stored by promlab: those 3 expectations of unittest.yml are
-    # skipped (warned), every float one is checked.
+def test_shared_unittest_checks_its_native_histograms() -> None:
+    # unittest.yml's 3 histogram expectations are loaded and compared (Prometheus 3), not skipped.
     (res,) = run_rule_tests(_shared() / "unittest.yml")
-    assert res.ok
-    skipped = [w for w in res.warnings if "expects native histograms" in w]
-    assert len(skipped) == 3
-    assert len(res.groups) == 5
+    assert res.ok, [e for g in res.groups for e in g.errors]
+    assert not res.warnings and not any(g.warnings for g in res.groups)
+    seen = {expr for g in res.groups for (_, expr), samples in g.observed_samples.items()
+            if any(isinstance(v, FloatHistogram) for _, v in samples)}
+    assert seen == {"test_histogram", "test_histogram_repeat", "test_histogram_increase"}
 
 
 # --------------------------------------------------------------------------- real promtool

@@ -27,7 +27,7 @@ __all__ = ["FileResult", "assert_rule_tests_pass", "rules_unit_test", "run_rule_
 @dataclass(slots=True)
 class FileResult:
     """One test file's outcome: file-level errors (unreadable, bad YAML, ...), per-group results
-    and warnings (unmatched ``rule_files`` globs, unsupported histogram parts)."""
+    and warnings (unmatched ``rule_files`` globs)."""
 
     path: str
     errors: list[str] = field(default_factory=list)

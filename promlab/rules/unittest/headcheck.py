@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from promlab.errors import StorageError
 from promlab.model import Labels
+from promlab.model.histogram import FloatHistogram
 from promlab.model.value import is_stale
 from promlab.storage.interface import AnyHistogram, AppendStats
 from promlab.storage.memory import MemoryStorage
@@ -30,6 +31,11 @@ __all__ = ["CheckedAppender", "LastSamples"]
 
 OUT_OF_ORDER = "out of order sample"
 DUPLICATE = "duplicate sample for timestamp"
+
+
+#: The "value bits" kept for a histogram input sample: no float's bits, so a rule writing
+#: a float at that timestamp of the series is a duplicate.
+HISTOGRAM_BITS = -1
 
 
 def _bits(v: float) -> int:
@@ -43,11 +49,21 @@ class LastSamples:
         self.store = store
         self.last: dict[Labels, tuple[int, int]] = {}
 
-    def load(self, labels: Labels, ts: npt.NDArray[np.int64], vs: npt.NDArray[np.float64]) -> None:
-        """Input samples (sorted, newer than anything loaded for the series before)."""
-        if ts.shape[0]:
+    def load(self, labels: Labels, ts: npt.NDArray[np.int64],
+             vs: npt.NDArray[np.float64] | Sequence[FloatHistogram | float]) -> None:
+        """Input samples (sorted, newer than anything loaded for the series before): floats,
+        or floats and native histograms (with the hints the TSDB reports, see
+        :func:`~promlab.rules.unittest.histograms.input_samples`)."""
+        if not ts.shape[0]:
+            return
+        if isinstance(vs, np.ndarray):
             self.store.add_series(labels, ts, vs)
-            self.last[labels] = (int(ts[-1]), _bits(float(vs[-1])))
+            bits = _bits(float(vs[-1]))
+        else:
+            self.store.add_histogram_series(labels, ts, vs)
+            x = vs[-1]
+            bits = _bits(x) if isinstance(x, float) else HISTOGRAM_BITS
+        self.last[labels] = (int(ts[-1]), bits)
 
     def appender(self) -> CheckedAppender:
         return CheckedAppender(self)
@@ -71,11 +87,11 @@ class CheckedAppender:
             self.append(series[i], t, v)
 
     def append_histogram(self, labels: Labels, ts_ms: int, h: AnyHistogram) -> None:
-        raise StorageError("native histograms are not supported in rule unit tests")
+        raise StorageError("native histogram rule output is not supported in rule unit tests")
 
     def append_histogram_batch(self, series: Sequence[Labels], index: npt.NDArray[np.integer],
                                ts_ms: npt.NDArray[np.int64], hists: Sequence[AnyHistogram]) -> None:
-        raise StorageError("native histograms are not supported in rule unit tests")
+        raise StorageError("native histogram rule output is not supported in rule unit tests")
 
     def commit(self) -> AppendStats:
         batch, self._batch = self._batch, []

@@ -10,8 +10,10 @@ every ``alert_rule_test`` with ``t <= eval_time < t + evaluation_interval`` comp
 *firing* alerts of its ``alertname`` with the expected ones; after the last evaluation every
 ``promql_expr_test`` is an instant query (lookback 5m, subqueries at the evaluation interval).
 
-Native histograms are not supported by promlab's storage: histogram input values are not
-loaded and a ``promql_expr_test`` expecting a histogram is skipped, each with a warning.
+Native histograms (Prometheus 3's promtool): ``input_series`` values may be histogram literals
+(promqltest notation) and an ``exp_samples`` entry may give ``histogram:`` instead of ``value:``;
+see :mod:`.histograms` for how they are loaded and compared. Recording rules that produce
+native histograms are not supported (their output is not written as histograms).
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
-import numpy.typing as npt
 
 from promlab.errors import ConfigError, ParseError, PromlabError
 from promlab.model import Labels, format_duration
+from promlab.model.histogram import FloatHistogram
 from promlab.promql.engine import Engine
 from promlab.promql.promqltest.series import parse_series_desc
 from promlab.promql.values import Matrix, Scalar, Vector
@@ -41,9 +43,16 @@ from promlab.rules.load import validate_rules
 from promlab.rules.query import query_funcs
 from promlab.rules.rule import ALERT_NAME_LABEL, RuleGroup
 from promlab.rules.unittest.headcheck import LastSamples
+from promlab.rules.unittest.histograms import (
+    InputSamples,
+    expected_histogram,
+    go_histogram_text,
+    input_samples,
+)
 from promlab.rules.unittest.spec import ExpSample, PromqlTestCase, TestGroup
 from promlab.rules.unittest.text import (
     AlertText,
+    ExprSample,
     alerts_text,
     go_duration,
     go_labels,
@@ -80,8 +89,10 @@ class GroupResult:
     warnings: list[str] = field(default_factory=list)
     #: The firing alerts each alert_rule_test saw: ``(eval_time_ms, alertname) -> alerts``.
     observed: dict[tuple[int, str], list[AlertText]] = field(default_factory=dict)
-    #: The samples each promql_expr_test got: ``(eval_time_ms, expr) -> sorted samples``.
-    observed_samples: dict[tuple[int, str], list[tuple[Labels, float]]] = field(default_factory=dict)
+    #: The samples each promql_expr_test got: ``(eval_time_ms, expr) -> sorted samples``
+    #: (a float, or a native histogram).
+    observed_samples: dict[tuple[int, str], list[tuple[Labels, float | FloatHistogram]]] = field(
+        default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -91,26 +102,14 @@ class GroupResult:
 class _Input:
     """The input series, loaded into the store lazily up to each evaluation time."""
 
-    def __init__(self, tg: TestGroup, interval_ms: int, start_ms: int, warnings: list[str]) -> None:
+    def __init__(self, tg: TestGroup, interval_ms: int, start_ms: int) -> None:
         # A series given twice is the later one alone, as promqltest's load keeps it.
-        by_labels: dict[Labels, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = {}
+        by_labels: dict[Labels, InputSamples] = {}
         for s in tg.input_series:
             labels, items = parse_series_desc(f"{s.series} {s.values}")
-            ts: list[int] = []
-            vs: list[float] = []
-            hist = False
-            for i, item in enumerate(items):
-                if isinstance(item, float):
-                    ts.append(start_ms + i * interval_ms)
-                    vs.append(item)
-                elif item is not None:
-                    hist = True
-            if hist:
-                warnings.append(f"native histogram values of {s.series} not loaded (unsupported)")
             by_labels.pop(labels, None)
-            by_labels[labels] = (np.asarray(ts, np.int64), np.asarray(vs, np.float64))
-        self.series: list[tuple[Labels, npt.NDArray[np.int64], npt.NDArray[np.float64]]] = [
-            (ls, ts_, vs_) for ls, (ts_, vs_) in by_labels.items()]
+            by_labels[labels] = input_samples(items, start_ms, interval_ms)
+        self.series = [(ls, ts, vs) for ls, (ts, vs) in by_labels.items()]
         self.loaded = [0] * len(self.series)
 
     def load_until(self, store: LastSamples, t_ms: int) -> None:
@@ -190,7 +189,7 @@ class _Run:
     def run(self) -> GroupResult:
         tg, opts, res = self.tg, self.opts, self.res
         try:
-            inp = _Input(tg, self.interval_ms, self.mint, res.warnings)
+            inp = _Input(tg, self.interval_ms, self.mint)
         except ParseError as e:
             res.errors.append(str(e))
             return res
@@ -272,36 +271,43 @@ class _Run:
                     head + "        exp:" + indent_lines(alerts_text(exp), " " * 12) + ", \n"
                     + "        got:" + indent_lines(alerts_text(have), " " * 12))
 
-    def _expected(self, samples: Sequence[ExpSample]) -> list[tuple[Labels, float]]:
-        out = []
+    def _expected(self, samples: Sequence[ExpSample]) -> list[ExprSample]:
+        out: list[ExprSample] = []
         for s in samples:
-            if not s.labels.strip():
-                out.append((Labels(), s.value))
-                continue
-            try:
-                labels, values = parse_series_desc(s.labels)
-            except ParseError as e:
-                raise ValueError(f"labels {go_quote(s.labels)}: {e}") from None
-            if values:
-                raise ValueError(f"labels {go_quote(s.labels)}: unexpected values after the series")
-            out.append((labels, s.value))
+            labels = Labels()
+            if s.labels.strip():
+                try:
+                    labels, values = parse_series_desc(s.labels)
+                except ParseError as e:
+                    raise ValueError(f"labels {go_quote(s.labels)}: {e}") from None
+                if values:
+                    raise ValueError(f"labels {go_quote(s.labels)}: unexpected values after the series")
+            hist = ""
+            if s.histogram:
+                try:
+                    hist = go_histogram_text(expected_histogram(s.histogram))
+                except ValueError as e:
+                    raise ValueError(f"labels {go_quote(s.labels)}: {e}") from None
+            # promtool keeps ``value`` next to a histogram (0 unless given) and compares it too.
+            out.append((labels, s.value, hist))
         return out
 
     def _check_expr(self, case: PromqlTestCase) -> None:
         where = f"    expr: {go_quote(case.expr)}, time: {format_duration(case.eval_time_ms)}"
-        if any(s.histogram for s in case.exp_samples):
-            self.res.warnings.append(f"{where.strip()}: expects native histograms (unsupported), skipped")
-            return
         try:
             value = self.engine.instant(self.store, case.expr, self.mint + case.eval_time_ms).value
         except PromlabError as e:
             self.res.errors.append(f"{where}, err: {e}")
             return
+        observed: list[tuple[Labels, float | FloatHistogram]] = []
         if isinstance(value, Scalar):
-            got = [(Labels(), float(value.values[0]))]
+            observed = [(Labels(), float(value.values[0]))]
         elif isinstance(value, Vector):
-            got = [(ls, float(value.values[i, -1])) for i, ls in enumerate(value.labels)
-                   if value.values.shape[1] and bool(value.present[i, -1])]
+            for i, ls in enumerate(value.labels):
+                if not (value.values.shape[1] and bool(value.present[i, -1])):
+                    continue
+                h = None if value.histograms is None else value.histograms[i, -1]
+                observed.append((ls, h if isinstance(h, FloatHistogram) else float(value.values[i, -1])))
         else:
             self.res.errors.append(f"{where}, err: rule result is not a vector or scalar")
             return
@@ -310,12 +316,15 @@ class _Run:
         except ValueError as e:
             self.res.errors.append(f"{where}, err: {e}")
             return
+        observed.sort(key=lambda s: s[0])
+        self.res.observed_samples[(case.eval_time_ms, case.expr)] = observed
+        # A histogram sample's float value is 0, as in a Go promql.Sample.
+        got: list[ExprSample] = [(ls, 0.0, go_histogram_text(v)) if isinstance(v, FloatHistogram)
+                                 else (ls, v, "") for ls, v in observed]
         exp.sort(key=lambda s: s[0])
-        got.sort(key=lambda s: s[0])
-        self.res.observed_samples[(case.eval_time_ms, case.expr)] = got
         same = len(exp) == len(got) and all(
-            el == gl and _float_eq(ev, gv, self.opts.fuzzy_compare)
-            for (el, ev), (gl, gv) in zip(exp, got, strict=True))
+            el == gl and eh == gh and _float_eq(ev, gv, self.opts.fuzzy_compare)
+            for (el, ev, eh), (gl, gv, gh) in zip(exp, got, strict=True))
         if not same:
             self.res.errors.append(f"{where},\n        exp: {samples_text(exp)}\n        got: {samples_text(got)}")
 
@@ -336,9 +345,15 @@ class _Run:
         lines = []
         for i, ls in enumerate(value.labels):
             lo, hi = int(value.offsets[i]), int(value.offsets[i + 1])
-            points = "\n".join(f"{format_value(v)} @[{t}]" for t, v in
-                               zip(value.ts_ms[lo:hi].tolist(), value.values[lo:hi].tolist(), strict=True))
-            lines.append(f"{go_labels(ls)} =>\n{points}")
+            hists = [None] * (hi - lo) if value.histograms is None else value.histograms[lo:hi].tolist()
+            floats, hpoints = [], []
+            for t, v, h in zip(value.ts_ms[lo:hi].tolist(), value.values[lo:hi].tolist(), hists, strict=True):
+                if isinstance(h, FloatHistogram):
+                    hpoints.append(f"{h} @[{t}]")
+                else:
+                    floats.append(f"{format_value(v)} @[{t}]")
+            # Go's Series.String(): the floats first, then the histograms.
+            lines.append(f"{go_labels(ls)} =>\n" + "\n".join(floats + hpoints))
         print("\n".join(lines), file=out)
 
 

@@ -11,8 +11,8 @@ Examples
 >>> from promlab.model import Labels
 >>> go_labels(Labels({"__name__": "up", "job": "a"}))
 '{__name__="up", job="a"}'
->>> samples_text([(Labels({"__name__": "up"}), 60.0)])
-'{__name__="up"} 6E+01'
+>>> samples_text([(Labels({"__name__": "up"}), 60.0, ""), (Labels(), 0.0, "{{count:1 buckets:[1]}}")])
+'{__name__="up"} 6E+01, {} {{count:1 buckets:[1]}}'
 >>> go_duration(0), go_duration(60_000), go_duration(179_999), go_duration(86_400_000)
 ('0s', '1m0s', '2m59.999s', '24h0m0s')
 """
@@ -26,6 +26,7 @@ from promlab.rules.template.gofmt import format_float, quote
 
 __all__ = [
     "AlertText",
+    "ExprSample",
     "alerts_text",
     "go_duration",
     "go_labels",
@@ -36,6 +37,9 @@ __all__ = [
 
 #: One alert as the test compares it: its labels and annotations, each sorted by name.
 AlertText = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
+#: One sample as a promql_expr_test compares it: labels, float value and, for a native
+#: histogram, its test expression (``""`` for a float sample).
+ExprSample = tuple[Labels, float, str]
 
 
 def go_quote(text: str) -> str:
@@ -73,11 +77,13 @@ def indent_lines(text: str, indent: str) -> str:
     return ("\n" + indent).join(text.split("\n"))
 
 
-def samples_text(samples: Sequence[tuple[Labels, float]]) -> str:
-    """promtool's list of samples: ``{labels} 1E+00, ...``, or ``nil`` when empty."""
+def samples_text(samples: Sequence[ExprSample]) -> str:
+    """promtool's list of samples: ``{labels} 1E+00, ...`` (a native histogram as its test
+    expression, see :func:`~promlab.rules.unittest.histograms.go_histogram_text`), or ``nil``
+    when empty."""
     if not samples:
         return "nil"
-    return ", ".join(f"{go_labels(ls)} {format_float(v, 'E', -1)}" for ls, v in samples)
+    return ", ".join(f"{go_labels(ls)} {h or format_float(v, 'E', -1)}" for ls, v, h in samples)
 
 
 def alerts_text(alerts: Sequence[AlertText]) -> str:
