@@ -426,4 +426,6 @@ HANDWRITTEN = [
     'c_total{job="api"} + on() c_total{job=~"w.*"}',
     'g{kind="special"} offset 5m == bool on(instance) {__name__=~"c_total|g"}',
     'g > on(instance) {__name__=~"c_total|g"}', 'g > on(instance, a) {__name__=~"c_total|g"}',
+    'count(count_values("v", 0 / g{kind=~"flat|neg"}))', 'count_values("job", (m % 1))',
+    'min(0 / g{kind=~"flat|neg"})', 'max(-0 / g{kind=~"flat|neg"})', 'min((0 / g))',
 ]

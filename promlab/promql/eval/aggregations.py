@@ -530,7 +530,13 @@ def agg_count_values(a: AggregationCall) -> Vector:
         hcells = v.histograms[rows, cols]
         keys = np.array([format_float_f(float(x)) if h is None else str(h)
                          for x, h in zip(keys.tolist(), hcells.tolist(), strict=True)], dtype=object)
-    uniq, inv = np.unique(keys, return_inverse=True)
+    if keys.dtype == np.float64:
+        # Grouped by their text, as Prometheus does: -0 apart from 0, every NaN one value.
+        bits = np.where(np.isnan(keys), np.nan, keys).view(np.int64)
+        ubits, inv = np.unique(bits, return_inverse=True)
+        uniq = ubits.view(np.float64)
+    else:
+        uniq, inv = np.unique(keys, return_inverse=True)
     if participates:
         key = gid[rows] * len(uniq) + inv
     else:
