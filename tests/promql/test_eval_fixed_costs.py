@@ -170,3 +170,61 @@ def test_parse_cache_returns_the_same_tree_and_does_not_cache_errors() -> None:
     for _ in range(2):
         with pytest.raises(ParseError):
             eng.instant(st, "up +", 1000)
+
+
+class _EstimatingQuerier:
+    """A MemoryStorage querier that counts its selects and estimates a fixed sample count."""
+
+    def __init__(self, inner: object, estimate: int, selects: list[int]) -> None:
+        self._inner = inner
+        self._estimate = estimate
+        self._selects = selects
+
+    def select(self, matchers: object, hints: object = None) -> object:
+        self._selects.append(1)
+        return self._inner.select(matchers, hints)  # type: ignore[attr-defined]
+
+    def estimate_samples(self, matchers: object, mint_ms: int, maxt_ms: int) -> int:
+        return self._estimate
+
+    def label_names(self, matchers: object = ()) -> list[str]:
+        return self._inner.label_names(matchers)  # type: ignore[attr-defined,no-any-return]
+
+    def label_values(self, name: str, matchers: object = ()) -> list[str]:
+        return self._inner.label_values(name, matchers)  # type: ignore[attr-defined,no-any-return]
+
+    def series(self, matchers: object) -> list[Labels]:
+        return self._inner.series(matchers)  # type: ignore[attr-defined,no-any-return]
+
+    def close(self) -> None:
+        self._inner.close()  # type: ignore[attr-defined]
+
+
+class _EstimatingStore:
+    def __init__(self, inner: object, estimate: int) -> None:
+        self.inner = inner
+        self.estimate = estimate
+        self.selects: list[int] = []
+
+    def querier(self, mint_ms: int, maxt_ms: int) -> _EstimatingQuerier:
+        q = self.inner.querier(mint_ms, maxt_ms)  # type: ignore[attr-defined]
+        return _EstimatingQuerier(q, self.estimate, self.selects)
+
+
+@pytest.mark.parametrize(("estimate", "sliced"), [(1_000, False), (1 << 30, True)],
+                         ids=["few-samples-one-read", "many-samples-sliced"])
+def test_range_query_sliced_only_when_storage_estimates_many_samples(estimate: int,
+                                                                     sliced: bool) -> None:
+    from promlab.promql.engine import Engine
+    from promlab.storage import MemoryStorage
+
+    st = MemoryStorage()
+    ts = np.arange(0, 400 * 60_000, 60_000, dtype=np.int64)
+    for i in range(3):
+        st.add_series(Labels({"__name__": "g", "i": str(i)}), ts, np.arange(ts.size) * 1.0 + i)
+    store = _EstimatingStore(st, estimate)
+    got = Engine(timeout=None).range(store, "g", 0, ts[-1], 60_000)  # type: ignore[arg-type]
+    want = Engine().range(st, "g", 0, ts[-1], 60_000)
+    assert (len(store.selects) > 1) is sliced
+    assert got.value.labels == want.value.labels
+    np.testing.assert_array_equal(got.value.values, want.value.values)

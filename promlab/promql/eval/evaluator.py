@@ -210,6 +210,28 @@ class Evaluator:
             raise TooManySamples()
         return ss
 
+    def _reads_many(self, root: Expr) -> bool:
+        """Whether the query's selectors may read more than :data:`.limits.SLICE_SAMPLES`
+        samples in all (always, when the storage cannot estimate without reading): a query
+        reading fewer is evaluated in one go, its selections read once."""
+        if self._querier is None:
+            self._querier = self.queryable.querier(self.mint_ms, self.maxt_ms)
+        querier = self._querier
+        if not isinstance(querier, SampleEstimator):
+            return True
+        total = 0
+        seen: set[tuple[tuple[str, str, str], ...]] = set()
+        for n in walk(root):
+            if isinstance(n, VectorSelector):
+                key = _matcher_key(n.matchers)
+                if key in seen:
+                    continue
+                seen.add(key)
+                total += querier.estimate_samples(list(n.matchers), self.mint_ms, self.maxt_ms)
+                if total > limits.SLICE_SAMPLES:
+                    return True
+        return False
+
     def close(self) -> None:
         self._cache.clear()
         if self._querier is not None:
@@ -255,7 +277,7 @@ class Evaluator:
         before = self.current_samples
         if limits.wants_slices(self, node, ctx):
             value = limits.eval_in_slices(self, node, ctx, evaluate, by_samples=root)
-        elif root and limits.wants_memory_slices(node, ctx):
+        elif root and limits.wants_memory_slices(node, ctx) and self._reads_many(node):
             value = limits.eval_in_slices(self, node, ctx, evaluate, by_samples=True)
         else:
             limits.eval_spine_ahead(self, node, ctx)
