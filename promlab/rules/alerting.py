@@ -199,10 +199,7 @@ class AlertingRuleState:
                 a.state = AlertState.FIRING
                 a.fired_at_ms = t
             if self.restored:
-                # Prometheus builds these series on the rule's unexpanded labels: a templated
-                # label that expanded to "" (so the alert lacks it) keeps its template text.
-                missing = {k: v for k, v in self.labels.items() if k not in a.labels}
-                base = a.labels.update(missing) if missing else a.labels
+                base = self.series_labels(a.labels)
                 samples.append(Sample(alerts_labels(base, a.state), write_t, 1.0))
                 samples.append(Sample(for_state_labels(base), write_t,
                                       for_state_value(a.active_at_ms)))
@@ -225,6 +222,13 @@ class AlertingRuleState:
             out[key] = Alert(labels=key, annotations=annotations, state=AlertState.PENDING,
                              value=value, active_at_ms=t)
         return out
+
+    def series_labels(self, alert_labels: Labels) -> Labels:
+        """The labels ``ALERTS`` / ``ALERTS_FOR_STATE`` of an alert start from (before the
+        name and state): Prometheus builds these series on the rule's unexpanded labels, so a
+        templated label that expanded to "" (the alert lacks it) keeps its template text."""
+        missing = {k: v for k, v in self.labels.items() if k not in alert_labels}
+        return alert_labels.update(missing) if missing else alert_labels
 
     def instance(self, sample_labels: Labels, value: float, t_ms: int,
                  query_func: QueryFunc | None = None, *,

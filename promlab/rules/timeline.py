@@ -46,15 +46,18 @@ SeriesArrays = tuple[Labels, I64, F64]
 class AlertTimeline:
     """Episodes of one alerting rule over ``eval_ms`` (the evaluation times).
 
-    Episode ``k`` is alert ``alert_labels[alert[k]]``, pending from step ``start[k]``, firing
-    from step ``fire[k]`` (-1: never fired) and active until step ``end[k]`` exclusive
-    (``end == T``: still active at the end of the range). ``peak`` is the highest value it
-    had; ``src_series[k]``/``src_value[k]`` are the result element and value that the
-    episode's annotations are rendered from (at firing, or at its start if it never fired).
+    Episode ``k`` is alert ``alert_labels[alert[k]]`` (its ``ALERTS`` series are labelled from
+    ``series_labels[alert[k]]``, see :meth:`AlertingRuleState.series_labels`), pending from
+    step ``start[k]``, firing from step ``fire[k]`` (-1: never fired) and active until step
+    ``end[k]`` exclusive (``end == T``: still active at the end of the range). ``peak`` is the
+    highest value it had; ``src_series[k]``/``src_value[k]`` are the result element and value
+    that the episode's annotations are rendered from (at firing, or at its start if it never
+    fired).
     ``error_steps`` are evaluations that failed (duplicate label sets) and were skipped.
     """
 
     alert_labels: list[Labels]
+    series_labels: list[Labels]
     eval_ms: I64
     write_ms: I64
     alert: I64
@@ -74,7 +77,7 @@ class AlertTimeline:
         """The ``ALERTS`` and ``ALERTS_FOR_STATE`` samples the episodes write, sorted by labels."""
         acc: dict[Labels, list[tuple[I64, F64]]] = {}
         for k in range(self.num_episodes):
-            base = self.alert_labels[int(self.alert[k])]
+            base = self.series_labels[int(self.alert[k])]
             s, f, e = int(self.start[k]), int(self.fire[k]), int(self.end[k])
             split = e if f < 0 else f
             if split > s:
@@ -287,7 +290,8 @@ def run_timeline(state: AlertingRuleState, vec: Vector, query_ms: I64, *,
     else:
         src_series = src[alert, at].astype(np.int64)
     src_value = values[alert, at] if n_e else np.zeros(0)
-    return AlertTimeline(alert_labels=names, eval_ms=ts, write_ms=ts - state.query_offset_ms,
+    return AlertTimeline(alert_labels=names, series_labels=[state.series_labels(ls) for ls in names],
+                         eval_ms=ts, write_ms=ts - state.query_offset_ms,
                          alert=alert, start=start, fire=fire, end=end, peak=peak,
                          src_series=src_series, src_value=src_value,
                          error_steps=eval_all[err_steps].astype(np.int64))

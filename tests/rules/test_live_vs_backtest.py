@@ -8,7 +8,8 @@ the ``for``-state restore after the second evaluation). The backtest side is
 :func:`~promlab.rules.backtest.run_groups` over a second store holding the same input: one range
 query per rule, the state machine on arrays. Both see a recording rule chain, ``for``,
 ``keep_firing_for``, value-dependent labels (a new alert identity when the value crosses a
-level), a rule reading ``ALERTS``, a group with ``query_offset`` and a series with a gap. Besides
+level), a templated label expanding to "" (kept as template text in ``ALERTS``), a rule reading
+``ALERTS``, a group with ``query_offset`` and a series with a gap. Besides
 the samples, the live staleness markers are checked against where the backtest's series end.
 Recording rules are compared with :func:`~promlab.rules.backfill.backfill` of the same rules.
 """
@@ -45,6 +46,10 @@ GROUPS = [
                      labels={"level": "{{ if gt $value 1.5 }}high{{ else }}low{{ end }}"}),
         AlertingRule(name="ManyFiring", expr='count(ALERTS{alertstate="firing", alertname=~"HighErrors|ErrorLevel"}) > 2',
                      for_ms=MIN),
+        # A templated label that expands to "": the alert lacks it, but its ALERTS series keep
+        # the template text (Prometheus builds them on the rule's unexpanded labels).
+        AlertingRule(name="Unowned", expr="instance:errors:rate2m > 1",
+                     labels={"owner": "{{ $labels.owner }}", "severity": "ticket"}),
     )),
     RuleGroup(name="offset", interval_ms=2 * MIN, query_offset_ms=30_000, rules=(
         AlertingRule(name="Silent", expr="rate(errors_total[3m]) == 0", for_ms=4 * MIN),
@@ -150,8 +155,9 @@ def test_live_manager_and_backtest_write_identical_alerts(kind: str, tmp_path: P
         # The data exercises what it should: each rule fires, alerts resolve and come back,
         # the value-dependent label switches, the offset group writes 30 s before its evaluations.
         names = {(ls["alertname"], ls.get("alertstate", "")) for ls in want}
-        for name in ("HighErrors", "ErrorLevel", "ManyFiring", "Silent"):
+        for name in ("HighErrors", "ErrorLevel", "ManyFiring", "Silent", "Unowned"):
             assert (name, "firing") in names, name
+        assert {ls.get("owner") for ls in want if ls["alertname"] == "Unowned"} == {"{{ $labels.owner }}"}
         assert {ls["level"] for ls in want if ls["alertname"] == "ErrorLevel"} == {"high", "low"}
         silent = [t for ls, s in want.items() if ls["alertname"] == "Silent" for t, _ in s]
         assert silent and all(t % (2 * MIN) == 2 * MIN - 30_000 - START % (2 * MIN) for t in silent)
