@@ -240,7 +240,8 @@ def _shape_result(value: Scalar | String | Vector | Matrix, is_range: bool,
     assert isinstance(vec, Vector)
     keep = vec.present.any(axis=1)
     rows = np.flatnonzero(keep)
-    labels = [vec.labels[i] for i in rows.tolist()]
+    labels = vec.labels if rows.shape[0] == len(vec.labels) else \
+        [vec.labels[i] for i in rows.tolist()]
     if is_range and not _ascending(labels):
         order = sorted(range(len(labels)), key=labels.__getitem__)
         rows = rows[np.asarray(order, np.int64)] if order else rows

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import cast
+from operator import itemgetter
 
 from promlab.model import METRIC_NAME, Labels
 
 __all__ = [
     "MAX_ENTRIES",
     "LabelMemo",
+    "distinct",
     "group_keys",
     "intern",
     "metric_names",
@@ -33,6 +34,7 @@ MAX_ENTRIES = 1 << 18
 _NAME_LABELS = frozenset((METRIC_NAME, "__type__", "__unit__"))
 
 _interned: dict[Labels, Labels] = {}
+_second = itemgetter(1)
 _lock = threading.Lock()
 
 
@@ -62,21 +64,17 @@ class LabelMemo:
     def map(self, labels: Sequence[Labels]) -> list[Labels]:
         """``derive`` of every label set of ``labels`` (interned objects)."""
         table = self._table
+        # An entry holds its input, so no other live object can have its id: a hit is the
+        # same object. ``None in hits`` compares tuples with None (C-level, no Labels.__eq__).
         hits = list(map(table.get, map(id, labels)))
-        out: list[Labels] = [h[1] if h is not None and h[0] is ls else ls
-                             for h, ls in zip(hits, labels, strict=True)]
-        misses = [i for i, (h, ls) in enumerate(zip(hits, labels, strict=True))
-                  if h is None or h[0] is not ls]
-        if misses:
-            if len(table) + len(misses) > MAX_ENTRIES:
+        if None in hits:
+            if len(table) + len(labels) > MAX_ENTRIES:
                 table.clear()
             with _lock:
-                for i in misses:
-                    ls = labels[i]
-                    d = intern(self._derive(ls))
-                    table[id(ls)] = (ls, d)
-                    out[i] = d
-        return out
+                for i, ls in enumerate(labels):
+                    if hits[i] is None:
+                        hits[i] = table[id(ls)] = (ls, intern(self._derive(ls)))
+        return list(map(_second, hits))  # type: ignore[arg-type]
 
 
 def _without_name(ls: Labels) -> Labels:
@@ -85,6 +83,15 @@ def _without_name(ls: Labels) -> Labels:
 
 _WITHOUT_NAME = LabelMemo(_without_name)
 _GROUPINGS: dict[tuple[bool, tuple[str, ...]], LabelMemo] = {}
+
+
+_CANONICAL = LabelMemo(lambda ls: ls)
+
+
+def distinct(labels: Sequence[Labels]) -> bool:
+    """Whether no two of ``labels`` are equal (compared through their interned objects)."""
+    canonical = _CANONICAL.map(labels)
+    return len(set(map(id, canonical))) == len(canonical)
 
 
 def without_name_labels(labels: Sequence[Labels]) -> list[Labels]:
@@ -121,14 +128,10 @@ def metric_names(labels: Sequence[Labels]) -> list[str]:
     """Each label set's ``__name__`` (``""`` without one)."""
     table = _NAMES
     hits = list(map(table.get, map(id, labels)))
-    out: list[str | None] = [h[1] if h is not None and h[0] is ls else None
-                             for h, ls in zip(hits, labels, strict=True)]
-    if None in hits or None in out:
+    if None in hits:
         if len(table) + len(labels) > MAX_ENTRIES:
             table.clear()
         for i, ls in enumerate(labels):
-            if out[i] is None:
-                name = ls.name
-                table[id(ls)] = (ls, name)
-                out[i] = name
-    return cast(list[str], out)  # every None was filled in
+            if hits[i] is None:
+                hits[i] = table[id(ls)] = (ls, ls.name)
+    return list(map(_second, hits))  # type: ignore[arg-type]

@@ -228,3 +228,19 @@ def test_range_query_sliced_only_when_storage_estimates_many_samples(estimate: i
     assert (len(store.selects) > 1) is sliced
     assert got.value.labels == want.value.labels
     np.testing.assert_array_equal(got.value.values, want.value.values)
+
+
+DISTINCT_CASES = [
+    ("empty", [], True),
+    ("equal-values-distinct-objects", [{"a": "1"}, {"a": "1"}], False),
+    ("different", [{"a": "1"}, {"a": "2"}], True),
+    ("subset", [{"a": "1"}, {"a": "1", "b": "2"}], True),
+]
+
+
+@pytest.mark.parametrize(("name", "sets", "want"), DISTINCT_CASES,
+                         ids=[c[0] for c in DISTINCT_CASES])
+def test_distinct(name: str, sets: list[dict[str, str]], want: bool) -> None:
+    labels = [Labels(s) for s in sets]
+    assert labelmemo.distinct(labels) is want
+    assert labelmemo.distinct(labels) is want  # memoised

@@ -11,7 +11,7 @@ import numpy as np
 
 from promlab.errors import QueryError
 from promlab.model import METRIC_NAME, Labels
-from promlab.promql.labelmemo import without_name_labels
+from promlab.promql.labelmemo import distinct, without_name_labels
 from promlab.promql.values import Matrix, Vector
 
 __all__ = ["DUPLICATE_LABELSET", "finalize_names", "merge_same_labels"]
@@ -24,7 +24,7 @@ NAME_LABELS = (METRIC_NAME, "__type__", "__unit__")
 def merge_same_labels(vec: Vector) -> Vector:
     """Merge rows with identical label sets; fail if two of them are present at one step."""
     n = len(vec.labels)
-    if n < 2 or len(set(vec.labels)) == n:
+    if n < 2 or distinct(vec.labels):
         return vec
     row_of: dict[Labels, int] = {}
     ids = np.empty(n, np.int64)
