@@ -192,3 +192,37 @@ def test_rules_over_histograms(tmp_path: Path) -> None:
 def test_go_histogram_text(hist: FloatHistogram, text: str) -> None:
     assert go_histogram_text(hist) == text
     assert go_histogram_text(expected_histogram(text)) == text
+
+
+def test_history_file_with_histograms(tmp_path: Path) -> None:
+    # --from-history writes stored native histograms as literals (hints left to the loader,
+    # repeats as {{...}}xN, a histogram staleness marker as stale) and the file passes.
+    from promlab.model import STALE_NAN
+    from promlab.rules.unittest import assert_rule_tests_pass
+    from promlab.rules.unittest.history import history_test_file
+    from promlab.storage import MemoryStorage
+
+    t0 = 1_700_000_000_000
+    hists: list[FloatHistogram | float] = [
+        from_bucket_map(0, {0: float(c)}, count=float(c), sum=float(2 * c),
+                        counter_reset_hint=CounterResetHint.NOT_COUNTER_RESET if c > 1 else CounterResetHint.UNKNOWN)
+        for c in (1, 2, 4, 4, 4, 6)]
+    hists.append(from_bucket_map(0, {0: 6.0}, count=6.0, sum=STALE_NAN))
+    st = MemoryStorage()
+    st.add_histogram_series(Labels({"__name__": "lat", "job": "a"}), [t0 + i * 60_000 for i in range(7)], hists)
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [
+        {"alert": "Slow", "expr": "histogram_count(lat) > 3"}]}]}))
+    text = history_test_file(st, [str(tmp_path / "rules.yml")], start_ms=t0, end_ms=t0 + 5 * 60_000,
+                             eval_times_ms=[2 * 60_000, 5 * 60_000], out_dir=str(tmp_path))
+    (test,) = yaml.safe_load(text)["tests"]
+    assert test["input_series"] == [{"series": 'lat{job="a"}', "values": "{{count:1 sum:2 buckets:[1]}} "
+                                     "{{count:2 sum:4 buckets:[2]}} {{count:4 sum:8 buckets:[4]}}x2 "
+                                     "{{count:6 sum:12 buckets:[6]}}"}]
+    fired = [t["exp_alerts"] for t in test["alert_rule_test"]]
+    assert fired == [[{"exp_labels": {"job": "a"}, "exp_annotations": {}}]] * 2
+    out = tmp_path / "generated.yml"
+    out.write_text(text)
+    assert_rule_tests_pass(out)
+    text = history_test_file(st, [str(tmp_path / "rules.yml")], start_ms=t0, end_ms=t0 + 6 * 60_000,
+                             out_dir=str(tmp_path))
+    assert yaml.safe_load(text)["tests"][0]["input_series"][0]["values"].endswith("{{count:6 sum:12 buckets:[6]}} stale")

@@ -6,7 +6,8 @@ read (every selector of every rule expression, minus the rules' own outputs, plu
 ``match`` selectors), sampled on a grid of ``interval`` from ``start`` to ``end`` (each grid
 point takes the last sample of the interval ending there, ``_`` when there is none, ``stale``
 for a staleness marker) and compressed into the expanding notation wherever a run is exactly
-arithmetic (``5+2x30``, ``1x99``, ``_x10``). Its ``alert_rule_test`` entries record, at the
+arithmetic (``5+2x30``, ``1x99``, ``_x10``); native histograms are written as literals
+(``{{count:3 buckets:[1 2]}}``, ``{{...}}xN`` for repeats). Its ``alert_rule_test`` entries record, at the
 chosen evaluation times (the end by default), the alerts the rules fire over that data, so
 the file passes as written and guards against regressions when the rules change.
 
@@ -31,10 +32,12 @@ import yaml
 
 from promlab.errors import ConfigError
 from promlab.model import METRIC_NAME, Labels, Matcher, MatchType, format_duration
-from promlab.model.value import is_stale
+from promlab.model.histogram import CounterResetHint, FloatHistogram
+from promlab.model.value import STALE_NAN, is_stale
 from promlab.promql.parser import parse_expr, parse_series_selector
 from promlab.promql.parser.ast import VectorSelector, walk
 from promlab.rules.rule import ALERTS_FOR_STATE_METRIC, ALERTS_METRIC, AlertingRule, RuleGroup
+from promlab.rules.unittest.histograms import go_histogram_text
 from promlab.rules.unittest.runner import RunOptions, load_rule_groups, run_test_group
 from promlab.rules.unittest.spec import AlertTestCase, InputSeries, TestGroup
 from promlab.storage.interface import Queryable
@@ -127,11 +130,50 @@ def rule_selectors(groups: Sequence[RuleGroup]) -> list[tuple[Matcher, ...]]:
     return out
 
 
-def _grid_values(ts: np.ndarray, vs: np.ndarray, grid: np.ndarray, interval_ms: int) -> list[float | None]:
+def _grid_values(ts: np.ndarray, vs: np.ndarray, grid: np.ndarray, interval_ms: int,
+                 hists: np.ndarray | None = None) -> list[float | FloatHistogram | None]:
     idx = np.searchsorted(ts, grid, side="right") - 1
     ok = (idx >= 0) & (ts[np.maximum(idx, 0)] > grid - interval_ms)
-    picked = vs[np.maximum(idx, 0)]
-    return [float(v) if good else None for v, good in zip(picked.tolist(), ok.tolist(), strict=True)]
+    at = np.maximum(idx, 0)
+    picked: list[float | FloatHistogram] = vs[at].tolist()
+    if hists is not None:
+        # A histogram whose sum is the stale NaN is a staleness marker of a histogram series.
+        picked = [(STALE_NAN if is_stale(h.sum) else h) if isinstance(h, FloatHistogram) else v
+                  for v, h in zip(picked, hists[at].tolist(), strict=True)]
+    return [v if good else None for v, good in zip(picked, ok.tolist(), strict=True)]
+
+
+def _values_text(vals: Sequence[float | FloatHistogram | None]) -> str:
+    """:func:`compress`, with native histograms written as literals (``{{...}}xN`` for a run of
+    equal ones). Their counter-reset hints are left out but for ``gauge``: loading the test
+    derives them again from the sequence, as the TSDB does."""
+    if not any(isinstance(v, FloatHistogram) for v in vals):
+        return compress([v for v in vals if not isinstance(v, FloatHistogram)])
+    out: list[str] = []
+    i = 0
+    while i < len(vals):
+        j = i
+        while j < len(vals) and not isinstance(vals[j], FloatHistogram):
+            j += 1
+        if j > i:
+            out.append(compress([v for v in vals[i:j] if not isinstance(v, FloatHistogram)]))
+        if j == len(vals):
+            break
+        text = _literal(vals[j])
+        n = 1
+        while j + n < len(vals) and _literal(vals[j + n]) == text:
+            n += 1
+        out.append(text if n == 1 else f"{text}x{n - 1}")
+        i = j + n
+    return " ".join(out)
+
+
+def _literal(v: float | FloatHistogram | None) -> str:
+    """A histogram's literal without its read-back hint (``""`` for anything else)."""
+    if not isinstance(v, FloatHistogram):
+        return ""
+    return go_histogram_text(v if v.counter_reset_hint == CounterResetHint.GAUGE
+                             else v.with_hint(CounterResetHint.UNKNOWN))
 
 
 def history_test_file(queryable: Queryable, rule_files: Sequence[str], *, start_ms: int, end_ms: int,
@@ -166,9 +208,10 @@ def history_test_file(queryable: Queryable, rule_files: Sequence[str], *, start_
             for i in range(len(ss)):
                 ls, ts, vs = ss.series(i)
                 if ls not in series:
-                    vals = _grid_values(np.asarray(ts), np.asarray(vs), grid, interval_ms)
+                    vals = _grid_values(np.asarray(ts), np.asarray(vs), grid, interval_ms,
+                                        ss.series_histograms(i))
                     if any(v is not None for v in vals):
-                        series[ls] = compress(vals)
+                        series[ls] = _values_text(vals)
     finally:
         q.close()
     span = int(grid[-1] - start_ms) if grid.size else 0
