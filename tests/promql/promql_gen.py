@@ -17,6 +17,10 @@ SEED = 20_261_206
 
 T0_S = 1_699_999_200  # a whole hour
 MINUTES = 60
+# Minutes of flat history before T0 (each series repeats its first value), so no window of a
+# generated query starts before the data: rate/increase extrapolate there differently in 2.42
+# (zero point before the threshold test) and 3.x.
+HISTORY = 40
 OFF_S = 7  # samples at T0 + 60 k + 7 s
 INSTANT_S = T0_S + 45 * 60 + 50
 RANGE = (T0_S + 20 * 60 + 50, T0_S + 50 * 60 + 50, 180)  # 11 steps, all at :50
@@ -86,7 +90,7 @@ def _dataset() -> list[tuple[str, dict[str, str], list[float | None]]]:
             data.append(("h_bucket", {"job": job, "le": le}, row))
         data.append(("h_count", {"job": job}, rows[3]))
         data.append(("h_sum", {"job": job}, total))
-    return data
+    return [(name, labels, [values[0]] * HISTORY + values) for name, labels, values in data]
 
 
 def _om_value(v: float) -> str:
@@ -109,7 +113,8 @@ def write_openmetrics(path: Path) -> None:
             body = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
             for k, v in enumerate(values):
                 if v is not None:
-                    lines.append(f"{name}{{{body}}} {_om_value(v)} {T0_S + 60 * k + OFF_S}")
+                    ts = T0_S + 60 * (k - HISTORY) + OFF_S
+                    lines.append(f"{name}{{{body}}} {_om_value(v)} {ts}")
     lines.append("# EOF")
     path.write_text("\n".join(lines) + "\n")
 
