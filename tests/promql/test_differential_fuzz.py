@@ -107,6 +107,8 @@ KNOWN_DIFFERENCES: list[Known] = [
           "3.x accepts offset -0s (any offset duration expression); 2.42 wants it > 0"),
     Known("count-values-by-subquery", r"count_values\s*by\s*\(.*\[\w+:\w*\]",
           "the same 2.42 grouping bug inside a subquery (a range evaluation)"),
+    Known("go-math-ulp-huge-mod", r"(exp|\^|sinh|cosh).*%",
+          "the last bits of Go's Exp/Pow (not C's) decide x % 10 once x is huge"),
     Known("go-math-ulp-amplified", r"%",
           "the last bit of Go's atan/sin/exp/log (not C's) is amplified by % of a large "
           "number such as time()", values=lambda want, got: _loosely_same(want, got)),
@@ -114,6 +116,10 @@ KNOWN_DIFFERENCES: list[Known] = [
           "which of equal 0 and -0 a min/max keeps depends on input order, which a range "
           "query leaves undefined in Prometheus (map order)",
           values=lambda want, got: {want, got} == {"0", "-0"}),
+    Known("k-ties-nested-range", r".\b(topk|bottomk)\b",
+          "topk/bottomk break ties by input order, which a range query leaves undefined in "
+          "Prometheus (map order); inside a larger expression other series then flow on",
+          range_only=True),
     Known("go-math-ulp-trig", r"\b(sin|cos|tan)\(.*(\^|sinh|cosh|exp)",
           "x ^ y with a fractional y goes through Go's Exp/Log, whose last bits differ from C's; "
           "sin/cos/tan of a huge power turn that into a different number"),
