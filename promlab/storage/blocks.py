@@ -10,7 +10,6 @@ block. The schema and encodings are described in ``docs/storage.md``.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import os
@@ -115,7 +114,7 @@ class Block:
             self._series_fh.close()
             raise StorageError(f"block {path}: missing {SAMPLES_FILE}: {exc}") from exc
         self._index: LabelIndex | None = None
-        self._labels: dict[int, Labels] = {}
+        self._labels: dict[int, Labels] = {}  # by series (rank), or chunk row before v3
         self._pf: pq.ParquetFile | None = None
         self._io = threading.Lock()  # the file objects are shared by querying threads
         self.sids = np.zeros(0, np.int64)
@@ -211,39 +210,25 @@ class Block:
         self._index = LabelIndex(n, cols)
 
     def labels_at(self, i: int) -> Labels:
-        ls = self._labels.get(i)
-        if ls is None:
-            ls = self._labels[i] = self.index().labels_at(i)
-        return ls
+        """The label set of chunk row ``i`` (cached per series: shared by its chunks)."""
+        return self.labels_of(np.array([i], np.int64))[0]
 
     def labels_of(self, rows: npt.NDArray[np.int64]) -> list[Labels]:
-        """:meth:`labels_at` of many chunk rows: one gather per label column, not per label."""
+        """:meth:`labels_at` of many chunk rows, the sets not cached yet built in one pass
+        (:meth:`LabelIndex.labels_of`); every chunk of a series gets the same object."""
+        idx = self.index()
+        keys = rows if self.rank is None else self.rank[rows]  # the series of each chunk
+        klist = keys.tolist()
         known = self._labels
-        todo = [r for r in dict.fromkeys(rows.tolist()) if r not in known]
-        if todo:
-            idx = self.index()
-            at = np.array(todo, np.int64)
-            names = sorted(idx.columns)
-            codes = [idx.columns[n].take(at).codes for n in names]
-            # Rows are grouped by which labels they have (usually one group per metric); in a
-            # group, every (name, value) pair and every row's tuple of pairs is built by zip,
-            # not by a Python loop per label.
-            present = np.zeros(at.shape[0], object if len(names) > 62 else np.int64)
-            for k, c in enumerate(codes):
-                present += (c >= 0).astype(present.dtype) << k
-            pats, inv = np.unique(present, return_inverse=True)
-            for p, pat in enumerate(pats.tolist()):
-                rows_p = np.flatnonzero(inv == p)
-                cols = []
-                for k, name in enumerate(names):
-                    if (pat >> k) & 1:
-                        vals = np.array(idx.columns[name].uniques, dtype=object)[codes[k][rows_p]]
-                        cols.append(list(zip(itertools.repeat(name), vals.tolist(), strict=False)))
-                make = Labels.from_sorted_pairs
-                for r, pairs in zip(rows_p.tolist(), zip(*cols, strict=True) if cols else
-                                    itertools.repeat((), rows_p.shape[0]), strict=True):
-                    known[todo[r]] = make(pairs)
-        return [known[r] for r in rows.tolist()]
+        if known:
+            miss = np.fromiter((k not in known for k in klist), bool, len(klist))
+            todo, tkeys = rows[miss], keys[miss]
+        else:
+            todo, tkeys = rows, keys
+        if todo.shape[0]:
+            ukeys, first = np.unique(tkeys, return_index=True)
+            known.update(zip(ukeys.tolist(), idx.labels_of(todo[first]), strict=True))
+        return list(map(known.__getitem__, klist))
 
     def select(self, mask: npt.NDArray[np.bool_], mint: int, maxt: int
                ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:

@@ -1,0 +1,90 @@
+"""Label sets built from a block's label columns: one pass per query, one object per series."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from promlab.model import Labels
+from promlab.storage.blocks import Block
+from promlab.storage.postings import LabelIndex
+from promlab.storage.writer import write_block
+
+from .conftest import T0
+
+HOUR = 3_600_000
+
+SETS = [
+    Labels({"__name__": "up", "job": "api", "instance": "a:1"}),
+    Labels({"__name__": "up", "job": "api", "instance": "a:2"}),
+    Labels({"__name__": "up", "job": "db"}),
+    Labels({"job": "db", "le": "0.5"}),
+    Labels(),
+    Labels({"__name__": "x" * 3, "a": "1", "b": "1", "c": "1"}),
+]
+
+
+@pytest.mark.parametrize("rows", [
+    [0, 1],
+    [1, 0, 1, 0],
+    [2, 3, 0],
+    [4],
+    [4, 0, 4, 5, 2],
+    list(range(len(SETS)))[::-1],
+    [],
+], ids=["one-pattern", "repeated", "patterns", "empty-set", "mixed-with-empty", "all-reversed",
+        "no-rows"])
+def test_label_index_labels_of(rows: list[int]) -> None:
+    idx = LabelIndex.from_labels(SETS)
+    got = idx.labels_of(np.array(rows, np.int64))
+    assert got == [SETS[r] for r in rows]
+    assert [ls.pairs for ls in got] == [SETS[r].pairs for r in rows]
+    assert got == [idx.labels_at(r) for r in rows]
+
+
+def test_label_index_labels_of_shares_pairs() -> None:
+    idx = LabelIndex.from_labels(SETS)
+    a, b = idx.labels_of(np.array([0, 1], np.int64))
+    c, = idx.labels_of(np.array([1], np.int64))  # a later call reuses the pairs made
+    assert a.pairs[2] is b.pairs[2] is c.pairs[2]  # ("job", "api")
+    assert a.pairs[0] is b.pairs[0]  # ("__name__", "up")
+
+
+def _block(tmp_path: os.PathLike[str]) -> tuple[Block, list[Labels]]:
+    series = [Labels({"__name__": "m", "i": str(k), "odd": "y" if k % 2 else ""})
+              for k in range(7)] + [Labels({"__name__": "n", "i": "0"})]
+    sids = np.array([ls.hash for ls in series], np.int64)
+    steps = np.arange(0, 4 * HOUR, 60_000)
+    idx = np.repeat(np.arange(len(series)), steps.shape[0])
+    ts = T0 + np.tile(steps, len(series))
+    vals = np.arange(idx.shape[0], dtype=np.float64)
+    blocks_dir = os.path.join(tmp_path, "blocks")
+    meta = write_block(blocks_dir, series, sids, idx, ts, vals, start=T0, end=T0 + 4 * HOUR,
+                       seq=1, bucket_ms=HOUR)
+    return Block(os.path.join(blocks_dir, meta.dirname)), series
+
+
+@pytest.mark.parametrize("first", ["labels_at", "labels_of", "metric_columns"])
+def test_block_labels_one_object_per_series(tmp_path: os.PathLike[str], first: str) -> None:
+    blk, series = _block(tmp_path)
+    by_sid = {ls.hash: ls for ls in series}
+    blk.index()
+    rows = np.arange(blk.sids.shape[0], dtype=np.int64)
+    assert rows.shape[0] == 4 * len(series)  # a chunk per series per hour
+    if first == "labels_at":
+        early = [blk.labels_at(int(r)) for r in rows[::3].tolist()]
+    elif first == "labels_of":
+        early = blk.labels_of(rows[::3])
+    else:
+        early = list(blk.metric_columns("m").labels)
+        assert early == sorted(s for s in series if s.name == "m")
+    got = blk.labels_of(rows[::-1])[::-1]
+    assert got == [by_sid[s] for s in blk.sids.tolist()]
+    first_of: dict[int, Labels] = {}
+    for sid, ls in zip(blk.sids.tolist(), got, strict=True):
+        assert first_of.setdefault(sid, ls) is ls  # every chunk of a series: the same object
+    for ls in early:
+        assert first_of[ls.hash] is ls
+    assert all(blk.labels_at(int(r)) is ls for r, ls in zip(rows.tolist(), got, strict=True))
