@@ -145,6 +145,10 @@ def kahan_inc(inc: F64, s: F64, c: F64) -> tuple[F64, F64]:
     return t, c
 
 
+# Rows of at least this many cells are accumulated by a loop over rows (see kahan_fold).
+_ROW_LOOP_MIN = 64
+
+
 def kahan_fold(block: F64) -> tuple[F64, F64]:
     """Sum and compensation of folding :func:`kahan_inc` over ``block[0], block[1], ...`` from
     ``s = c = 0``, bit for bit, without a Python loop.
@@ -155,18 +159,37 @@ def kahan_fold(block: F64) -> tuple[F64, F64]:
     again in order. ``+ 0.0`` turns the ``-0.0`` a leading run of ``-0.0`` leaves into the
     ``+0.0`` that ``0.0 + -0.0`` gives; a sum that ends infinite has no compensation.
     """
-    if block.shape[0] == 0:
+    k = block.shape[0]
+    if k == 0:
         return np.zeros(block.shape[1:]), np.zeros(block.shape[1:])
     with np.errstate(invalid="ignore", over="ignore"):
-        run = np.cumsum(block, axis=0)
-        run += 0.0
-        prev = np.empty_like(run)
-        prev[0] = 0.0
-        prev[1:] = run[:-1]
-        err = np.where(np.abs(prev) >= np.abs(block), (prev - run) + block,
-                       (block - run) + prev)
-        total = run[-1].copy()
-        comp = np.cumsum(err, axis=0)[-1] + 0.0
+        # run[j] = the running sum after block[j]; row 0 is the 0.0 the fold starts from.
+        run = np.empty((k + 1, *block.shape[1:]))
+        run[0] = 0.0
+        if block[0].size >= _ROW_LOOP_MIN:
+            # Wide rows: a loop over rows beats accumulate's strided walk down the columns.
+            for j in range(k):
+                np.add(run[j], block[j], out=run[j + 1])
+        else:
+            np.cumsum(block, axis=0, out=run[1:])
+            run += 0.0
+        prev, new = run[:-1], run[1:]
+        a = np.abs(prev)
+        b = np.abs(block)
+        keep_order = a >= b
+        np.subtract(prev, new, out=a)
+        a += block
+        np.subtract(block, new, out=b)
+        b += prev
+        np.copyto(a, b, where=~keep_order)
+        total = run[k].copy()
+        if block[0].size >= _ROW_LOOP_MIN:
+            comp = np.zeros(block.shape[1:])
+            for row in a:
+                comp += row
+        else:
+            comp = np.cumsum(a, axis=0)[-1]
+        comp += 0.0
         comp[np.isinf(total)] = 0.0
     return total, comp
 
