@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from promlab.errors import RuleError
 from promlab.model import METRIC_NAME, Labels
+from promlab.model.histogram import FloatHistogram
 from promlab.promql.values import Vector
 from promlab.rules.query import QueryFunc
 from promlab.rules.rule import (
@@ -89,11 +90,12 @@ class Alert:
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """One sample to write back to storage."""
+    """One sample to write back to storage: a float, or a native histogram (``value`` NaN)."""
 
     labels: Labels
     t_ms: int
     value: float
+    histogram: FloatHistogram | None = None
 
 
 def alerts_labels(alert_labels: Labels, state: AlertState) -> Labels:

@@ -104,7 +104,18 @@ def _add_with_stale(mem: MemoryStorage, ls: Labels, grid: np.ndarray, present: n
 def _write(mem: MemoryStorage, vec: Vector, ts: np.ndarray) -> None:
     for i, ls in enumerate(vec.labels):
         m = vec.present[i]
-        if m.any():
+        if not m.any():
+            continue
+        hist = None if vec.histograms is None else vec.histograms[i, m]
+        if hist is not None and any(h is not None for h in hist):
+            # native histograms (floats mixed in) and the staleness markers after each run
+            ends = m[:-1] & ~m[1:]
+            vals = [h if h is not None else float(v) for h, v in zip(hist, vec.values[i, m], strict=True)]
+            t = np.concatenate([ts[m], ts[1:][ends]])
+            order = np.argsort(t, kind="stable")
+            allv = vals + [STALE_NAN] * int(ends.sum())
+            mem.add_histogram_series(ls, t[order], [allv[k] for k in order])
+        else:
             _add_with_stale(mem, ls, ts, m, vec.values[i, m])
 
 
@@ -115,7 +126,7 @@ def recorded(rule: RecordingRule, labels: Mapping[str, str], vec: Vector) -> Vec
            for ls in vec.labels]
     # TODO(handle): duplicate label sets and the group limit fail live evaluations; the
     # backtest keeps the first series of a duplicate set.
-    return Vector(out, vec.values, vec.present)
+    return Vector(out, vec.values, vec.present, histograms=vec.histograms)
 
 
 def run_groups(groups: Sequence[RuleGroup], start_ms: int, end_ms: int, *, data: Queryable,

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 
 from promlab.errors import RuleError
 from promlab.model import METRIC_NAME, STALE_NAN, Labels
+from promlab.model.histogram import FloatHistogram
 from promlab.promql.values import Vector
 from promlab.rules.alerting import Alert, AlertingRuleState, AlertState, Sample
 from promlab.rules.query import QueryFunc
@@ -135,9 +136,10 @@ def eval_recording(rule: RecordingRule, vector: Vector, t_ms: int, *,
         Two result elements with one label set, or more series than ``limit`` (> 0).
     """
     extra = dict(rule.labels if labels is None else labels)
-    out: dict[Labels, float] = {}
+    out: dict[Labels, tuple[float, FloatHistogram | None]] = {}
     if vector.values.ndim == 2 and vector.values.shape[1]:
         col = vector.values.shape[1] - 1
+        hists = vector.histograms
         for i, ls in enumerate(vector.labels):
             if not bool(vector.present[i, col]):
                 continue
@@ -151,10 +153,10 @@ def eval_recording(rule: RecordingRule, vector: Vector, t_ms: int, *,
             key = Labels(d)
             if key in out:
                 raise RuleError(DUPLICATE_SERIES_MSG, rule=rule.name)
-            out[key] = float(vector.values[i, col])
+            out[key] = (float(vector.values[i, col]), None if hists is None else hists[i, col])
     if limit > 0 and len(out) > limit:
         raise RuleError(f"exceeded limit of {limit} with {len(out)} series", rule=rule.name)
-    return [Sample(ls, t_ms, v) for ls, v in out.items()]
+    return [Sample(ls, t_ms, v, h) for ls, (v, h) in out.items()]
 
 
 class GroupState:
@@ -275,7 +277,10 @@ class GroupState:
             return
         returned: set[Labels] = set()
         for s in samples:
-            appender.append(s.labels, s.t_ms, s.value)
+            if s.histogram is not None:
+                appender.append_histogram(s.labels, s.t_ms, s.histogram)
+            else:
+                appender.append(s.labels, s.t_ms, s.value)
             returned.add(s.labels)
         for ls in self.previous_series[i] - returned:
             appender.append(ls, write_t, STALE_NAN)

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -226,3 +227,45 @@ def test_history_file_with_histograms(tmp_path: Path) -> None:
     text = history_test_file(st, [str(tmp_path / "rules.yml")], start_ms=t0, end_ms=t0 + 6 * 60_000,
                              out_dir=str(tmp_path))
     assert yaml.safe_load(text)["tests"][0]["input_series"][0]["values"].endswith("{{count:6 sum:12 buckets:[6]}} stale")
+
+
+def test_recording_rules_write_histograms(tmp_path: Path) -> None:
+    """A recording rule whose result is native histograms writes histograms (not NaN floats):
+    later rules and queries see them."""
+    rules = [
+        {"record": "h:sum", "expr": "sum(h)"},
+        {"record": "h:rate", "expr": "rate(h[5m])"},
+        {"record": "h:sum_count", "expr": "histogram_count(h:sum)"},
+    ]
+    path = _write(tmp_path, [{"promql_expr_test": [
+        {"expr": "histogram_count(h:sum)", "eval_time": "3m", "exp_samples": [{"labels": "{}", "value": 16}]},
+        {"expr": "h:sum_count", "eval_time": "3m", "exp_samples": [{"labels": "h:sum_count", "value": 16}]},
+        {"expr": "histogram_sum(h:sum)", "eval_time": "5m", "exp_samples": [{"labels": "{}", "value": 30}]},
+        {"expr": "histogram_count(h:rate) * 300", "eval_time": "5m",
+         "exp_samples": [{"labels": '{job="a"}', "value": 20}]},
+        {"expr": "h:sum > 0", "eval_time": "3m", "exp_samples": []},  # histograms never compare
+    ]}], rules)
+    (res,) = run_rule_tests(path)
+    assert res.ok, res.failures
+
+
+def test_backtest_records_histograms(tmp_path: Path) -> None:
+    """The backtest's recorded series carry histograms too: an alert on a recorded histogram."""
+    from promlab.rules import backtest
+    from promlab.rules.load import parse_rules
+    from promlab.storage import MemoryStorage
+
+    st = MemoryStorage()
+    t0 = 1_700_000_000_000
+    hists = [from_bucket_map(0, {0: 1.0 * (i + 1), 1: 2.0 * (i + 1)}, count=3.0 * (i + 1), sum=5.0 * (i + 1))
+             for i in range(11)]
+    st.add_histogram_series(Labels({"__name__": "h", "job": "a"}), [t0 + i * 60_000 for i in range(11)], hists)
+    groups = parse_rules(
+        "groups:\n- name: g\n  interval: 1m\n  rules:\n"
+        "  - record: h:sum\n    expr: sum(h)\n"
+        "  - alert: Many\n    expr: histogram_count(h:sum) > 20\n")
+    episodes = backtest(groups, t0, t0 + 10 * 60_000, data=st)
+    # count 3(i+1) > 20 from i = 6 on
+    assert len(episodes) == 1
+    assert episodes["alertname"].iloc[0] == "Many"
+    assert episodes["firing_at"].iloc[0] == pd.Timestamp(t0 + 6 * 60_000, unit="ms", tz="UTC")

@@ -33,13 +33,24 @@ OUT_OF_ORDER = "out of order sample"
 DUPLICATE = "duplicate sample for timestamp"
 
 
-#: The "value bits" kept for a histogram input sample: no float's bits, so a rule writing
-#: a float at that timestamp of the series is a duplicate.
-HISTOGRAM_BITS = -1
+#: What identifies a sample's value for the duplicate check: a float's bits, or the
+#: histogram itself (equal histograms at one timestamp are the same sample, as the head's
+#: ``Equals`` check; a float and a histogram never are).
+ValueKey = int | FloatHistogram | AnyHistogram
 
 
 def _bits(v: float) -> int:
     return int(struct.unpack("<Q", struct.pack("<d", v))[0])
+
+
+def _key(v: float | AnyHistogram) -> ValueKey:
+    return _bits(v) if isinstance(v, float) else v
+
+
+def _same(a: ValueKey, b: ValueKey) -> bool:
+    if isinstance(a, int) or isinstance(b, int):
+        return isinstance(a, int) and isinstance(b, int) and a == b
+    return bool(a.to_float() == b.to_float())
 
 
 class LastSamples:
@@ -47,7 +58,7 @@ class LastSamples:
 
     def __init__(self, store: MemoryStorage) -> None:
         self.store = store
-        self.last: dict[Labels, tuple[int, int]] = {}
+        self.last: dict[Labels, tuple[int, ValueKey]] = {}
 
     def load(self, labels: Labels, ts: npt.NDArray[np.int64],
              vs: npt.NDArray[np.float64] | Sequence[FloatHistogram | float]) -> None:
@@ -58,11 +69,11 @@ class LastSamples:
             return
         if isinstance(vs, np.ndarray):
             self.store.add_series(labels, ts, vs)
-            bits = _bits(float(vs[-1]))
+            bits: ValueKey = _bits(float(vs[-1]))
         else:
             self.store.add_histogram_series(labels, ts, vs)
             x = vs[-1]
-            bits = _bits(x) if isinstance(x, float) else HISTOGRAM_BITS
+            bits = _key(float(x) if isinstance(x, int | float) else x)
         self.last[labels] = (int(ts[-1]), bits)
 
     def appender(self) -> CheckedAppender:
@@ -75,7 +86,7 @@ class CheckedAppender:
 
     def __init__(self, owner: LastSamples) -> None:
         self._owner = owner
-        self._batch: list[tuple[Labels, int, float]] = []
+        self._batch: list[tuple[Labels, int, float | AnyHistogram]] = []
 
     def append(self, labels: Labels, ts_ms: int, value: float) -> None:
         self._batch.append((labels, int(ts_ms), float(value)))
@@ -87,11 +98,12 @@ class CheckedAppender:
             self.append(series[i], t, v)
 
     def append_histogram(self, labels: Labels, ts_ms: int, h: AnyHistogram) -> None:
-        raise StorageError("native histogram rule output is not supported in rule unit tests")
+        self._batch.append((labels, int(ts_ms), h))
 
     def append_histogram_batch(self, series: Sequence[Labels], index: npt.NDArray[np.integer],
                                ts_ms: npt.NDArray[np.int64], hists: Sequence[AnyHistogram]) -> None:
-        raise StorageError("native histogram rule output is not supported in rule unit tests")
+        for i, t, h in zip(np.asarray(index).tolist(), np.asarray(ts_ms).tolist(), hists, strict=True):
+            self.append_histogram(series[i], t, h)
 
     def commit(self) -> AppendStats:
         batch, self._batch = self._batch, []
@@ -100,10 +112,10 @@ class CheckedAppender:
         stats = AppendStats()
         problem = ""
         for labels, t, v in batch:
-            bits = _bits(v)
+            bits = _key(v)
             prev = last.get(labels)
             if prev is not None and t <= prev[0]:
-                if t == prev[0] and bits == prev[1]:
+                if t == prev[0] and _same(bits, prev[1]):
                     continue  # the same sample again: dropped without an error
                 if t < prev[0]:
                     stats.out_of_order += 1
@@ -111,10 +123,13 @@ class CheckedAppender:
                 else:
                     stats.duplicates += 1
                     err = DUPLICATE
-                if not is_stale(v):
+                if not (isinstance(v, float) and is_stale(v)):
                     problem = err
                 continue
-            app.append(labels, t, v)
+            if isinstance(v, float):
+                app.append(labels, t, v)
+            else:
+                app.append_histogram(labels, t, v)
             last[labels] = (t, bits)
         done = app.commit()
         stats.appended, stats.new_series = done.appended, done.new_series
