@@ -100,7 +100,7 @@ def sample_texts(values: np.ndarray) -> list[str]:
     Examples
     --------
     >>> sample_texts(np.array([1.0, 0.25, 1e21, float("nan"), -0.0]))
-    ['1', '0.25', '1000000000000000000000', 'NaN', '-0']
+    ['1', '0.25', '1e+21', 'NaN', '-0']
     """
     arr = np.ascontiguousarray(values, np.float64)
     if not arr.shape[0]:
