@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from promlab.model.value import STALE_NAN, format_float, format_float_g
+from promlab.model.value import STALE_NAN, format_float, format_float_g, format_go_float
 
 INF = float("inf")
 
@@ -48,7 +48,11 @@ def test_every_caller_uses_the_one_formatter() -> None:
 
     assert printer.format_float is format_float
     assert _common.format_float_f is format_float and _common.format_go_g is format_float_g
-    for v in (1e6, 1.5e-7, -0.0, 0.1 + 0.2):
-        assert format_sample_value(v) == format_float(v)
+    for v in (1e6, 1.5e-7, -0.0, 0.1 + 0.2, 1e21):
         assert format_value(v) == format_float_g(v)
+    # the API's sample values: 'f' layout from 1e-6 up to 1e21, 'e' outside (MarshalFloat)
+    for v in (1e6, 1e-6, -0.0, 0.1 + 0.2, 9.9e20):
+        assert format_sample_value(v) == format_float(v)
+    for v, text in ((1.5e-7, "1.5e-07"), (1e21, "1e+21"), (-2.5e-300, "-2.5e-300")):
+        assert format_sample_value(v) == format_go_float(v, "e") == text
     assert format_value(STALE_NAN) == "stale"
