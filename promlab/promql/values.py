@@ -155,6 +155,9 @@ class Matrix:
     # Start timestamps parallel to ``ts_ms`` (0 = unknown), only from a range selector with
     # the ``use-start-timestamps`` feature on; None otherwise (subqueries cut them).
     start_ts_ms: I64 | None = None
+    # What :meth:`window_bounds` returns, when the builder knows it (a subquery's grid);
+    # None: computed from the timestamps.
+    bounds: tuple[I64, I64] | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -175,6 +178,8 @@ class Matrix:
         step, window starts are earlier window ends: about ``T`` edges, not ``2 T``). The
         results may be views of one array: treat them as read-only.
         """
+        if self.bounds is not None:
+            return self.bounds
         n_series = len(self.labels)
         n_steps = self.window_end_ms.shape[0]
         if n_series == 0 or n_steps == 0:

@@ -249,3 +249,45 @@ def test_distinct(name: str, sets: list[dict[str, str]], want: bool) -> None:
     labels = [Labels(s) for s in sets]
     assert labelmemo.distinct(labels) is want
     assert labelmemo.distinct(labels) is want  # memoised
+
+
+def _grid_matrix_cases() -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, int]]:
+    rng = np.random.default_rng(11)
+    steps = np.arange(60_000, 60_000 * 41, 60_000, dtype=np.int64)
+    ref = np.arange(600_000, 2_400_001, 90_000, dtype=np.int64)
+    return [
+        ("dense", np.ones((3, steps.size), bool), steps, ref, 600_000),
+        ("gaps", rng.random((4, steps.size)) < 0.6, steps, ref, 600_000),
+        ("empty-row", np.vstack([np.zeros(steps.size, bool), np.ones(steps.size, bool)]),
+         steps, ref, 300_000),
+        ("window-on-grid-edges", rng.random((2, steps.size)) < 0.8, steps,
+         np.arange(600_000, 2_400_001, 60_000, dtype=np.int64), 120_000),
+    ]
+
+
+@pytest.mark.parametrize(("name", "present", "steps", "ref", "range_ms"), _grid_matrix_cases(),
+                         ids=[c[0] for c in _grid_matrix_cases()])
+def test_subquery_matrix_bounds_match_searched_bounds(monkeypatch: pytest.MonkeyPatch, name: str,
+                                                      present: np.ndarray, steps: np.ndarray,
+                                                      ref: np.ndarray, range_ms: int) -> None:
+    from promlab.promql.eval import serieschunks
+    from promlab.promql.eval.serieschunks import series_blocks
+    from promlab.promql.eval.subquery import vector_to_matrix
+    from promlab.promql.values import Matrix
+
+    n = present.shape[0]
+    vec = Vector([Labels({"i": str(i)}) for i in range(n)], np.ones(present.shape), present)
+    m = vector_to_matrix(vec, steps, ref - range_ms, ref, range_ms)
+    assert m.bounds is not None
+    searched = Matrix(m.labels, m.offsets, m.ts_ms, m.values, m.window_start_ms,
+                      m.window_end_ms, m.range_ms)
+    for got, want in zip(m.window_bounds(), searched.window_bounds(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    monkeypatch.setattr(serieschunks, "BLOCK_CELLS", ref.size)  # a block per series
+    blocks = list(series_blocks(m))
+    assert len(blocks) == len(m.labels)
+    for block in blocks:  # blocks carry their rows' bounds, rebased
+        plain = Matrix(block.labels, block.offsets, block.ts_ms, block.values,
+                       block.window_start_ms, block.window_end_ms, block.range_ms)
+        for got, want in zip(block.window_bounds(), plain.window_bounds(), strict=True):
+            np.testing.assert_array_equal(got, want)

@@ -89,6 +89,9 @@ def merge_matrices(parts: Sequence[Matrix]) -> Matrix:
     for f in dataclasses.fields(Matrix):
         if f.name in ("labels", "offsets"):
             continue
+        if f.name == "bounds":
+            kw[f.name] = None  # index bounds of one shard's arrays: recomputed when read
+            continue
         if f.name in _SHARED_FIELDS or not _per_row(getattr(first, f.name)):
             # Window bounds and the matrix's scalars (range, lookback, extension) are the
             # same on every shard.

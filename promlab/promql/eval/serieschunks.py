@@ -51,7 +51,9 @@ def series_blocks(m: Matrix) -> Iterator[Matrix]:
                      m.window_start_ms, m.window_end_ms, m.range_ms,
                      None if m.drop_name is None else m.drop_name[lo:hi], m.extension,
                      m.lookback_ms, None if m.histograms is None else m.histograms[a:b],
-                     None if m.start_ts_ms is None else m.start_ts_ms[a:b])
+                     None if m.start_ts_ms is None else m.start_ts_ms[a:b],
+                     None if m.bounds is None else (m.bounds[0][lo:hi] - a,
+                                                    m.bounds[1][lo:hi] - a))
         lo = hi
 
 

@@ -37,8 +37,25 @@ def vector_to_matrix(vec: Vector, steps_ms: np.ndarray, window_start_ms: np.ndar
     labels = [vec.labels[i] for i in kept.tolist()]
     drop = None if vec.drop_name is None else vec.drop_name[keep]
     hists = None if vec.histograms is None else _unknown_hints(vec.histograms[keep][rows, cols])
-    return Matrix(labels, offsets, ts, values.astype(np.float64), window_start_ms.astype(np.int64),
-                  window_end_ms.astype(np.int64), int(range_ms), drop, histograms=hists)
+    starts, ends = window_start_ms.astype(np.int64), window_end_ms.astype(np.int64)
+    return Matrix(labels, offsets, ts, values.astype(np.float64), starts, ends, int(range_ms),
+                  drop, histograms=hists,
+                  bounds=_grid_bounds(present[keep], offsets, steps_ms, starts, ends))
+
+
+def _grid_bounds(present: np.ndarray, offsets: np.ndarray, steps_ms: np.ndarray,
+                 starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`Matrix.window_bounds` of points on the grid ``steps_ms`` (row ``i`` has the
+    points where ``present[i]``): per window, the points at or before its start and its end,
+    from a running count of each row's points instead of a search of its timestamps."""
+    first = np.searchsorted(steps_ms, starts, side="right")
+    last = np.searchsorted(steps_ms, ends, side="right")
+    base = offsets[:-1, None]
+    if present.all():
+        return base + first[None, :], base + last[None, :]
+    seen = np.zeros((present.shape[0], present.shape[1] + 1), np.int64)
+    np.cumsum(present, axis=1, out=seen[:, 1:])
+    return base + seen[:, first], base + seen[:, last]
 
 
 def _unknown_hints(hists: np.ndarray) -> np.ndarray:
