@@ -22,6 +22,7 @@ from promlab.promql.eval.gomath import go_pow
 from promlab.promql.eval.histbinops import TRIM_OPS, trim_vector_scalar
 from promlab.promql.eval.names import merge_same_labels
 from promlab.promql.eval.state import EvalState
+from promlab.promql.labelmemo import group_keys
 from promlab.promql.parser.ast import BinaryExpr, VectorMatching
 from promlab.promql.values import F64, I64, B, EvalContext, Scalar, Value, Vector
 
@@ -204,18 +205,16 @@ def _signature_ids(labels_l: list[Labels], labels_r: list[Labels], matching: Vec
     sigs: list[tuple[tuple[str, str], ...]] = []
 
     def ids(labels: list[Labels]) -> I64:
-        out = np.empty(len(labels), np.int64)
-        for i, ls in enumerate(labels):
-            if matching.on:
-                key = tuple(p for p in ls.pairs if p[0] in names)
-            else:
-                key = tuple(p for p in ls.pairs if p[0] not in names and p[0] != METRIC_NAME)
-            g = sig_of.get(key)
-            if g is None:
-                g = sig_of[key] = len(sigs)
-                sigs.append(key)
-            out[i] = g
-        return out
+        # Interned keys (memoised per series): one Python step per distinct key, not per series.
+        keys = group_keys(labels, list(names), without=not matching.on)
+        kid = list(map(id, keys))
+        distinct = dict(zip(kid, keys, strict=True))  # first appearance order
+        for key in distinct.values():
+            if key.pairs not in sig_of:
+                sig_of[key.pairs] = len(sigs)
+                sigs.append(key.pairs)
+        by_id = {i: sig_of[k.pairs] for i, k in distinct.items()}
+        return np.fromiter(map(by_id.__getitem__, kid), np.int64, len(kid))
 
     return ids(labels_l), ids(labels_r), sigs
 
