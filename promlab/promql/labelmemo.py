@@ -6,7 +6,8 @@ metric name, a ``by``/``without`` grouping key) is remembered by the input objec
 a lookup is a C-level dict probe on ``id()``, not a Python-level hash of the label pairs. Each
 entry keeps a reference to its input, so an ``id`` cannot be reused while its entry exists.
 Derived sets are interned (equal sets are one object), so callers can compare them by
-identity. The tables are bounded: a table that grows past :data:`MAX_ENTRIES` starts over.
+identity. The tables are bounded: a table that grows past :data:`MAX_ENTRIES` starts over
+(a full table holds a few hundred bytes per entry; it keeps its inputs alive until then).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ __all__ = [
 ]
 
 #: Entries a table holds before it is cleared.
-MAX_ENTRIES = 1 << 18
+MAX_ENTRIES = 1 << 17
 
 # Dropping the name drops the metadata labels of the type-and-unit feature with it.
 _NAME_LABELS = frozenset((METRIC_NAME, "__type__", "__unit__"))
