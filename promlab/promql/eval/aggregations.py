@@ -535,6 +535,11 @@ def agg_count_values(a: AggregationCall) -> Vector:
         bits = np.where(np.isnan(keys), np.nan, keys).view(np.int64)
         ubits, inv = np.unique(bits, return_inverse=True)
         uniq = ubits.view(np.float64)
+        # in numeric order (-0 before 0, NaN last), as np.unique orders floats
+        order = np.lexsort((~np.signbit(uniq), uniq))
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        uniq, inv = uniq[order], rank[inv]
     else:
         uniq, inv = np.unique(keys, return_inverse=True)
     if participates:
