@@ -3,8 +3,9 @@
 Every aggregation receives the input vector ``(S, T)``, a group id per series and the reduced
 group label sets, and reduces all steps at once. Order-dependent numerics (Kahan sums, the
 overflow-safe mean, Welford variance) loop over the *rank of a series inside its group*
-(vectorised over groups and steps); selections (``topk``, ``bottomk``, ``limitk``,
-``quantile``) sort every step's column with one ``lexsort``.
+(vectorised over groups and steps). The selections (``topk``, ``bottomk``, ``limitk``,
+``limit_ratio``, ``quantile``) and ``count_values`` live in
+:mod:`promlab.promql.eval.aggregations_select` and share the grouping helpers defined here.
 """
 
 from __future__ import annotations
@@ -16,22 +17,25 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.errors import QueryError
-from promlab.model import Labels
-from promlab.promql.eval import kselect
 from promlab.promql.eval.calls import AggregationCall, AggregationTable
 from promlab.promql.eval.functions._common import (
     format_float_f,
-    format_go_g,
     kahan_fold,
     kahan_inc,
     prometheus_labels_hash,
-    string_arg,
-    warn,
 )
-from promlab.promql.parser.literals import go_quote
-from promlab.promql.values import F64, I64, B, Scalar, Vector, group_labels
+from promlab.promql.values import F64, I64, B, Scalar, Vector
 
-__all__ = ["aggregation", "format_float_f", "prometheus_labels_hash"]
+__all__ = [
+    "Groups",
+    "aggregation",
+    "empty_result",
+    "format_float_f",
+    "group_count",
+    "prometheus_labels_hash",
+    "scalar_param",
+    "vector_result",
+]
 
 # This module's implementations; promlab.promql.eval.registry merges them.
 aggregation = AggregationTable()
@@ -39,7 +43,7 @@ aggregation = AggregationTable()
 
 # --- helpers ---------------------------------------------------------------------------------------
 
-class _Groups:
+class Groups:
     """Series sorted by group: ``order`` (stable), ``starts``/``sizes`` per group."""
 
     def __init__(self, gid: I64, n_groups: int) -> None:
@@ -71,7 +75,9 @@ class _Groups:
         return out
 
 
-def _result(a: AggregationCall, values: F64, present: B, drop: B | None = None) -> Vector:
+def vector_result(a: AggregationCall, values: F64, present: B, drop: B | None = None) -> Vector:
+    """One series per group with a sample at some step; absent cells zeroed, ``drop`` per group
+    (by default from the members' drop-name marks)."""
     values = np.where(present, values, 0.0)
     if drop is None:
         drop = _group_drop_name(a)
@@ -89,7 +95,7 @@ def _group_drop_name(a: AggregationCall) -> B:
     dn = v.drop_name_mask()
     if not dn.any() or not v.present.size:
         return out
-    seen = _Groups(a.group_ids, len(a.groups)).reduce(np.logical_or, v.present)
+    seen = Groups(a.group_ids, len(a.groups)).reduce(np.logical_or, v.present)
     t = v.present.shape[1]
     last = t - 1 - np.argmax(seen[:, ::-1], axis=1)
     hit = v.present[np.arange(len(v)), last[a.group_ids]] & dn
@@ -97,11 +103,13 @@ def _group_drop_name(a: AggregationCall) -> B:
     return out
 
 
-def _count(a: AggregationCall, gr: _Groups) -> I64:
+def group_count(a: AggregationCall, gr: Groups) -> I64:
+    """Members with a sample, per group and step."""
     return gr.reduce(np.add, a.vector.present.astype(np.int64))
 
 
-def _param(a: AggregationCall) -> F64:
+def scalar_param(a: AggregationCall) -> F64:
+    """The aggregation's scalar parameter as one value per step."""
     p = a.param
     if isinstance(p, Scalar):
         return np.asarray(p.values, dtype=np.float64)
@@ -110,7 +118,8 @@ def _param(a: AggregationCall) -> F64:
     raise QueryError(f"expected scalar parameter for {a.node.op}")
 
 
-def _empty(a: AggregationCall) -> Vector:
+def empty_result(a: AggregationCall) -> Vector:
+    """The empty vector over the query's steps."""
     return Vector.empty(a.ctx.num_steps)
 
 
@@ -128,7 +137,7 @@ _PAD_FACTOR = 4
 _PAD_MIN_CELLS = 1 << 16
 
 
-def _kahan_sum(filled: F64, gr: _Groups) -> tuple[F64, F64]:
+def _kahan_sum(filled: F64, gr: Groups) -> tuple[F64, F64]:
     """Kahan (Neumaier) sum and compensation per group and step of ``filled`` (absent = 0).
 
     Members are summed in input order exactly as Prometheus does, all groups at once
@@ -189,15 +198,15 @@ def agg_sum(a: AggregationCall) -> Vector:
     """``sum``: Kahan (Neumaier) summation per group and step."""
     v = a.vector
     if len(v) == 0:
-        return _empty(a)
-    gr = _Groups(a.group_ids, len(a.groups))
-    present = _count(a, gr) > 0
+        return empty_result(a)
+    gr = Groups(a.group_ids, len(a.groups))
+    present = group_count(a, gr) > 0
     filled = np.where(v.present, v.values, 0.0)
     if _exact_ints(v.values, v.present, gr.max_size):
-        return _result(a, gr.reduce(np.add, filled), present)
+        return vector_result(a, gr.reduce(np.add, filled), present)
     sm, comp = _kahan_sum(filled, gr)
     with np.errstate(invalid="ignore"):
-        return _result(a, sm + comp, present)
+        return vector_result(a, sm + comp, present)
 
 
 @aggregation("avg")
@@ -205,14 +214,14 @@ def agg_avg(a: AggregationCall) -> Vector:
     """``avg``: Kahan sum / count, switching to an incremental mean where the sum overflows."""
     v = a.vector
     if len(v) == 0:
-        return _empty(a)
-    gr = _Groups(a.group_ids, len(a.groups))
-    cnt_total = _count(a, gr)
+        return empty_result(a)
+    gr = Groups(a.group_ids, len(a.groups))
+    cnt_total = group_count(a, gr)
     present = cnt_total > 0
     if _exact_ints(v.values, v.present, gr.max_size):
         filled = np.where(v.present, v.values, 0.0)
         with np.errstate(all="ignore"):
-            return _result(a, gr.reduce(np.add, filled) / cnt_total, present)
+            return vector_result(a, gr.reduce(np.add, filled) / cnt_total, present)
     filled = np.where(v.present, v.values, 0.0)
     sm, comp = _kahan_sum(filled, gr)
     with np.errstate(all="ignore"):
@@ -220,10 +229,10 @@ def agg_avg(a: AggregationCall) -> Vector:
     bad = np.flatnonzero((~np.isfinite(sm) & present).any(axis=1))
     if bad.size:
         res[bad] = _avg_incremental(v, gr, bad)
-    return _result(a, res, present)
+    return vector_result(a, res, present)
 
 
-def _avg_incremental(v: Vector, gr: _Groups, subset: I64) -> F64:
+def _avg_incremental(v: Vector, gr: Groups, subset: I64) -> F64:
     """Prometheus's avg for ``subset`` groups, switching to an incremental mean on overflow."""
     shape = (gr.n, v.values.shape[1])
     s, c, mean = np.zeros(shape), np.zeros(shape), np.zeros(shape)
@@ -260,30 +269,30 @@ def _avg_incremental(v: Vector, gr: _Groups, subset: I64) -> F64:
 def agg_count(a: AggregationCall) -> Vector:
     """``count``: number of series per group and step."""
     if len(a.vector) == 0:
-        return _empty(a)
-    gr = _Groups(a.group_ids, len(a.groups))
-    cnt = _count(a, gr)
-    return _result(a, cnt.astype(np.float64), cnt > 0)
+        return empty_result(a)
+    gr = Groups(a.group_ids, len(a.groups))
+    cnt = group_count(a, gr)
+    return vector_result(a, cnt.astype(np.float64), cnt > 0)
 
 
 @aggregation("group")
 def agg_group(a: AggregationCall) -> Vector:
     """``group``: 1 for every group with a sample."""
     if len(a.vector) == 0:
-        return _empty(a)
-    gr = _Groups(a.group_ids, len(a.groups))
-    cnt = _count(a, gr)
-    return _result(a, np.ones(cnt.shape), cnt > 0)
+        return empty_result(a)
+    gr = Groups(a.group_ids, len(a.groups))
+    cnt = group_count(a, gr)
+    return vector_result(a, np.ones(cnt.shape), cnt > 0)
 
 
 def _minmax(a: AggregationCall, ufunc: np.ufunc) -> Vector:
     v = a.vector
     if len(v) == 0:
-        return _empty(a)
-    gr = _Groups(a.group_ids, len(a.groups))
-    cnt = _count(a, gr)
+        return empty_result(a)
+    gr = Groups(a.group_ids, len(a.groups))
+    cnt = group_count(a, gr)
     filled = np.where(v.present, v.values, np.nan)
-    return _result(a, gr.reduce(ufunc, filled), cnt > 0)
+    return vector_result(a, gr.reduce(ufunc, filled), cnt > 0)
 
 
 @aggregation("max")
@@ -301,8 +310,8 @@ def agg_min(a: AggregationCall) -> Vector:
 def _variance(a: AggregationCall, sqrt: bool) -> Vector:
     v = a.vector
     if len(v) == 0:
-        return _empty(a)
-    gr = _Groups(a.group_ids, len(a.groups))
+        return empty_result(a)
+    gr = Groups(a.group_ids, len(a.groups))
     shape = (gr.n, v.values.shape[1])
     cnt, mean, acc = np.zeros(shape), np.zeros(shape), np.zeros(shape)
     small = np.flatnonzero(gr.sizes <= _BIG_GROUP)
@@ -311,7 +320,7 @@ def _variance(a: AggregationCall, sqrt: bool) -> Vector:
         if big.size:
             # Two-pass (compensated) variance for very large groups; NaN/Inf give NaN.
             filled = np.where(v.present, v.values, 0.0)
-            n_all = _count(a, gr).astype(np.float64)
+            n_all = group_count(a, gr).astype(np.float64)
             sm, comp = _kahan_sum(filled, gr)
             mu = (sm + comp) / n_all
             dev = np.where(v.present, (v.values - mu[a.group_ids]) ** 2, 0.0)
@@ -335,7 +344,7 @@ def _variance(a: AggregationCall, sqrt: bool) -> Vector:
             cnt[g] = n
         var = acc / cnt
         res = np.sqrt(var) if sqrt else var
-    return _result(a, res, cnt > 0)
+    return vector_result(a, res, cnt > 0)
 
 
 @aggregation("stddev")
@@ -348,213 +357,3 @@ def agg_stddev(a: AggregationCall) -> Vector:
 def agg_stdvar(a: AggregationCall) -> Vector:
     """``stdvar``: population variance (Welford)."""
     return _variance(a, sqrt=False)
-
-
-# --- selections ----------------------------------------------------------------------------------
-
-def _column_sort(a: AggregationCall, value_key: F64 | None, nan_first: bool,
-                 ignore_nan: bool = False) -> tuple[I64, I64]:
-    """Per step, sort rows by (group, absent last, NaN, value_key, input order).
-
-    Returns ``order`` (S, T) and the rank of each sorted position inside its group.
-    """
-    v = a.vector
-    s, t = v.values.shape
-    gid = np.broadcast_to(a.group_ids[:, None], (s, t))
-    idx = np.broadcast_to(np.arange(s)[:, None], (s, t))
-    absent = ~v.present
-    nan = np.isnan(v.values) & v.present & (not ignore_nan)
-    nan_key = ~nan if nan_first else nan
-    vk = np.zeros((s, t)) if value_key is None else np.where(np.isnan(value_key), 0.0, value_key)
-    order = np.lexsort((idx, vk, nan_key, absent, gid), axis=0)
-    sizes = np.bincount(a.group_ids, minlength=len(a.groups))
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    rank = np.arange(s)[:, None] - starts[a.group_ids[order]]
-    return order, rank
-
-
-def _k_param(a: AggregationCall) -> I64:
-    p = _param(a)
-    if np.isnan(p).any():
-        raise QueryError("Parameter value is NaN")
-    p = np.clip(p, -(2.0**63), 2.0**63 - 1024)
-    return np.trunc(p).astype(np.int64)
-
-
-def _select(a: AggregationCall, selected_sorted: B, order: I64, sort_output: bool) -> Vector:
-    v = a.vector
-    s, t = v.values.shape
-    sel = np.zeros((s, t), bool)
-    cols = np.broadcast_to(np.arange(t)[None, :], (s, t))
-    sel[order, cols] = selected_sorted
-    sel &= v.present
-    rows = np.flatnonzero(sel.any(axis=1))
-    if sort_output and t == 1:
-        # Instant query: groups in order of first appearance, then the selection order.
-        pos = np.empty(s, np.int64)
-        pos[order[:, 0]] = np.arange(s)
-        first_seen = {g: i for i, g in reversed(list(enumerate(a.group_ids.tolist())))}
-        key = [(first_seen[int(a.group_ids[r])], int(pos[r])) for r in rows]
-        rows = rows[np.argsort(np.array([k[0] * (s + 1) + k[1] for k in key], np.int64),
-                               kind="stable")] if len(rows) else rows
-    dn = v.drop_name_mask()
-    return Vector([v.labels[r] for r in rows], v.values[rows], sel[rows], dn[rows])
-
-
-def _topk(a: AggregationCall, top: bool) -> Vector:
-    k = _k_param(a)
-    v = a.vector
-    if len(v) == 0:
-        return _empty(a)
-    t = v.values.shape[1]
-    if t > 1 and (k == k[0]).all():
-        sel = kselect.select_k(v.values, v.present, a.group_ids, len(a.groups), int(k[0]), top)
-        if sel is not None:
-            sel &= v.present
-            rows = np.flatnonzero(sel.any(axis=1))
-            dn = v.drop_name_mask()
-            return Vector([v.labels[r] for r in rows], v.values[rows], sel[rows], dn[rows])
-    key = -v.values if top else v.values
-    order, rank = _column_sort(a, key, nan_first=False)
-    return _select(a, rank < k[None, :], order, sort_output=True)
-
-
-@aggregation("topk")
-def agg_topk(a: AggregationCall) -> Vector:
-    """``topk(k, v)``: the k largest samples per group and step, keeping input labels."""
-    return _topk(a, top=True)
-
-
-@aggregation("bottomk")
-def agg_bottomk(a: AggregationCall) -> Vector:
-    """``bottomk(k, v)``: the k smallest samples per group and step."""
-    return _topk(a, top=False)
-
-
-@aggregation("limitk")
-def agg_limitk(a: AggregationCall) -> Vector:
-    """``limitk(k, v)``: the first k series (input order) per group and step."""
-    k = _k_param(a)
-    if len(a.vector) == 0:
-        return _empty(a)
-    # NaN values are not special for limitk: only presence and input order matter.
-    order, rank = _column_sort(a, None, nan_first=False, ignore_nan=True)
-    return _select(a, rank < k[None, :], order, sort_output=False)
-
-
-@aggregation("limit_ratio")
-def agg_limit_ratio(a: AggregationCall) -> Vector:
-    """``limit_ratio(r, v)``: a deterministic, hash-based sample of about ``r`` of the series."""
-    r = _param(a)
-    if np.isnan(r).any():
-        raise QueryError("Ratio value is NaN")
-    for bad in np.unique(r[(r < -1) | (r > 1)]):
-        cap = 1.0 if bad > 1 else -1.0
-        warn(a.ctx, f"ratio value should be between -1 and 1, got {format_go_g(float(bad))}, "
-             f"capping to {format_go_g(cap)}", a.node.param)
-    r = np.clip(r, -1.0, 1.0)
-    v = a.vector
-    if len(v) == 0:
-        return _empty(a)
-    offset = np.array([prometheus_labels_hash(ls) / float(2**64 - 1) for ls in v.labels])
-    keep = ((r[None, :] >= 0) & (offset[:, None] < r[None, :])) | (
-        (r[None, :] < 0) & (offset[:, None] >= 1.0 + r[None, :]))
-    sel = keep & v.present
-    rows = np.flatnonzero(sel.any(axis=1))
-    dn = v.drop_name_mask()
-    return Vector([v.labels[i] for i in rows], v.values[rows], sel[rows], dn[rows])
-
-
-@aggregation("quantile")
-def agg_quantile(a: AggregationCall) -> Vector:
-    """``quantile(φ, v)``: φ-quantile per group and step with linear interpolation."""
-    qs = _param(a)
-    for qv in np.unique(qs[~((qs >= 0) & (qs <= 1))]):
-        warn(a.ctx, f"quantile value should be between 0 and 1, got {format_go_g(float(qv))}",
-             a.node.param)
-    v = a.vector
-    if len(v) == 0:
-        return _empty(a)
-    s, t = v.values.shape
-    gr = _Groups(a.group_ids, len(a.groups))
-    cnt = _count(a, gr)
-    order, _rank = _column_sort(a, v.values, nan_first=True)
-    cols = np.broadcast_to(np.arange(t)[None, :], (s, t))
-    sorted_vals = v.values[order, cols]
-    n = cnt.astype(np.float64)
-    q = np.broadcast_to(qs[None, :], n.shape)
-    with np.errstate(invalid="ignore"):
-        rank = q * (n - 1)
-        fin = np.isfinite(rank)
-        fl = np.floor(np.where(fin, rank, 0.0))
-        lower = np.maximum(0, fl).astype(np.int64)
-        upper = np.minimum(cnt - 1, lower + 1)
-        weight = np.where(fin, rank, 0.0) - fl
-        base = gr.starts[:, None]
-        tcols = np.broadcast_to(np.arange(t)[None, :], n.shape)
-        lo_v = sorted_vals[np.clip(base + lower, 0, s - 1), tcols]
-        up_v = sorted_vals[np.clip(base + upper, 0, s - 1), tcols]
-        res = lo_v * (1 - weight) + up_v * weight
-    res = np.where(q < 0, -np.inf, np.where(q > 1, np.inf, res))
-    res = np.where(np.isnan(q), np.nan, res)
-    return _result(a, res, cnt > 0)
-
-
-# --- count_values --------------------------------------------------------------------------------
-
-@aggregation("count_values")
-def agg_count_values(a: AggregationCall) -> Vector:
-    """``count_values("label", v)``: count series per distinct value, in a new label."""
-    node = a.node
-    label = string_arg([a.param] if a.param is not None else [],
-                       (node.param,) if node.param is not None else (), 0)
-    try:
-        label.encode("utf-8")
-        valid = label != "" and "\ufffd" not in label
-    except UnicodeEncodeError:
-        valid = False
-    if not valid:
-        raise QueryError(f"invalid label name {go_quote(label)}")
-    v = a.vector
-    t = a.ctx.num_steps
-    if len(v) == 0 or not v.present.any():
-        return Vector.empty(t)
-    base = [ls.without((label,)) for ls in v.labels]
-    # The value label always joins a ``by`` grouping; ``without`` may drop it.
-    participates = not node.without or (label not in node.grouping and label != "__name__")
-    gid, groups = group_labels(base, node.grouping, without=node.without)
-    rows, cols = np.nonzero(v.present)
-    keys: npt.NDArray[Any] = v.values[rows, cols]
-    if v.histograms is not None:
-        # Histogram samples count under their text form; floats under their number.
-        hcells = v.histograms[rows, cols]
-        keys = np.array([format_float_f(float(x)) if h is None else str(h)
-                         for x, h in zip(keys.tolist(), hcells.tolist(), strict=True)], dtype=object)
-    if keys.dtype == np.float64:
-        # Grouped by their text, as Prometheus does: -0 apart from 0, every NaN one value.
-        bits = np.where(np.isnan(keys), np.nan, keys).view(np.int64)
-        ubits, inv = np.unique(bits, return_inverse=True)
-        uniq = ubits.view(np.float64)
-        # in numeric order (-0 before 0, NaN last), as np.unique orders floats
-        order = np.lexsort((~np.signbit(uniq), uniq))
-        rank = np.empty_like(order)
-        rank[order] = np.arange(order.size)
-        uniq, inv = uniq[order], rank[inv]
-    else:
-        uniq, inv = np.unique(keys, return_inverse=True)
-    if participates:
-        key = gid[rows] * len(uniq) + inv
-    else:
-        key = gid[rows]
-    ukeys, kinv = np.unique(key, return_inverse=True)
-    counts = np.zeros((len(ukeys), t))
-    np.add.at(counts, (kinv, cols), 1.0)
-    out_labels: list[Labels] = []
-    for kk in ukeys.tolist():
-        if participates:
-            g, u = divmod(kk, len(uniq))
-            text = uniq[u] if isinstance(uniq[u], str) else format_float_f(float(uniq[u]))
-            out_labels.append(groups[g].set(label, text))
-        else:
-            out_labels.append(groups[kk])
-    return Vector(out_labels, counts, counts > 0, np.zeros(len(out_labels), bool))

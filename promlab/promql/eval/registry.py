@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from promlab.promql.eval import aggregations
+from promlab.promql.eval import aggregations, aggregations_select
 from promlab.promql.eval.calls import (
     AggregationCall,
     AggregationImpl,
@@ -127,7 +127,7 @@ def _histogram_wrapped(op: str, impl: AggregationImpl) -> AggregationImpl:
 
 AGGREGATIONS: Mapping[str, AggregationImpl] = MappingProxyType({
     op: _histogram_wrapped(op, f)
-    for op, f in ImplTable.merge([aggregations.aggregation]).items()})
+    for op, f in ImplTable.merge([aggregations.aggregation, aggregations_select.aggregation]).items()})
 
 
 def has_function(name: str) -> bool:
