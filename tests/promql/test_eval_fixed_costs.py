@@ -216,22 +216,39 @@ class _EstimatingStore:
         return _EstimatingQuerier(q, self.estimate, self.selects)
 
 
-@pytest.mark.parametrize(("estimate", "sliced"), [(1_000, False), (1 << 30, True)],
-                         ids=["few-samples-one-read", "many-samples-sliced"])
-def test_range_query_sliced_only_when_storage_estimates_many_samples(estimate: int,
-                                                                     sliced: bool) -> None:
+_UNSLICED = 1 << 19  # limits.unsliced_samples with a 2 m timeout: SLICE_SAMPLES // 4
+
+
+@pytest.mark.parametrize(("estimate", "timeout", "cancel", "query", "sliced"), [
+    pytest.param(1_000, None, False, "g", False, id="few-samples-one-read"),
+    pytest.param(1 << 30, None, False, "g", True, id="many-samples-sliced"),
+    pytest.param(1_000, "2m", False, "g", False, id="timeout-few-samples-one-read"),
+    pytest.param(_UNSLICED, "2m", False, "g", False, id="timeout-at-unsliced-bound-one-read"),
+    pytest.param(_UNSLICED + 1, "2m", False, "g", True, id="timeout-over-unsliced-bound-sliced"),
+    pytest.param(1_000, None, True, "g", False, id="cancel-few-samples-one-read"),
+    pytest.param(1_000, "2m", False, "max_over_time(g[20m:1m])", True,
+                 id="timeout-subquery-steps-still-sliced"),
+])
+def test_range_query_sliced_only_when_storage_estimates_many_samples(
+        estimate: int, timeout: str | None, cancel: bool, query: str, sliced: bool) -> None:
+    import threading
+
     from promlab.promql.engine import Engine
+    from promlab.promql.eval import limits
     from promlab.storage import MemoryStorage
 
+    assert limits.SLICE_SAMPLES // 4 == _UNSLICED
     st = MemoryStorage()
     ts = np.arange(0, 400 * 60_000, 60_000, dtype=np.int64)
     for i in range(3):
         st.add_series(Labels({"__name__": "g", "i": str(i)}), ts, np.arange(ts.size) * 1.0 + i)
     store = _EstimatingStore(st, estimate)
-    got = Engine(timeout=None).range(store, "g", 0, ts[-1], 60_000)  # type: ignore[arg-type]
-    want = Engine().range(st, "g", 0, ts[-1], 60_000)
+    got = Engine(timeout=timeout).range(  # type: ignore[arg-type]
+        store, query, 0, ts[-1], 60_000, cancel=threading.Event() if cancel else None)
+    want = Engine(timeout=None).range(st, query, 0, ts[-1], 60_000)
     assert (len(store.selects) > 1) is sliced
     assert got.value.labels == want.value.labels
+    np.testing.assert_array_equal(got.value.present, want.value.present)
     np.testing.assert_array_equal(got.value.values, want.value.values)
 
 

@@ -108,6 +108,9 @@ class Evaluator:
         self.samples_read = 0
         #: Set while evaluating a slice sized by its samples: its reads skip the density probe.
         self.sized_reads = False
+        #: The root's steps when the query reads few enough samples to be evaluated over them
+        #: in one go despite a deadline (see :func:`.limits.unsliced_samples`), else None.
+        self.whole_ctx: EvalContext | None = None
         self._querier: Querier | None = None
         self._cache: dict[tuple[Any, ...], SeriesSet] = {}
         # Values evaluated ahead of their parent, by (id(node), id(ctx)): see limits.py.
@@ -210,10 +213,10 @@ class Evaluator:
             raise TooManySamples()
         return ss
 
-    def _reads_many(self, root: Expr) -> bool:
-        """Whether the query's selectors may read more than :data:`.limits.SLICE_SAMPLES`
-        samples in all (always, when the storage cannot estimate without reading): a query
-        reading fewer is evaluated in one go, its selections read once."""
+    def _reads_many(self, root: Expr, limit: int = limits.SLICE_SAMPLES) -> bool:
+        """Whether the query's selectors may read more than ``limit`` samples in all (always,
+        when the storage cannot estimate without reading): a query reading fewer than
+        :data:`.limits.SLICE_SAMPLES` is evaluated in one go, its selections read once."""
         if self._querier is None:
             self._querier = self.queryable.querier(self.mint_ms, self.maxt_ms)
         querier = self._querier
@@ -228,7 +231,7 @@ class Evaluator:
                     continue
                 seen.add(key)
                 total += querier.estimate_samples(list(n.matchers), self.mint_ms, self.maxt_ms)
-                if total > limits.SLICE_SAMPLES:
+                if total > limit:
                     return True
         return False
 
@@ -275,9 +278,13 @@ class Evaluator:
         if ready is not None:  # a chain's left operand, evaluated (and counted) ahead
             return ready
         before = self.current_samples
+        if root and limits.wants_slices(self, node, ctx) and not self._reads_many(
+                node, limits.unsliced_samples(self)):
+            self.whole_ctx = ctx  # few samples: the root's steps in one go, deadline or not
         if limits.wants_slices(self, node, ctx):
             value = limits.eval_in_slices(self, node, ctx, evaluate, by_samples=root)
-        elif root and limits.wants_memory_slices(node, ctx) and self._reads_many(node):
+        elif root and ctx is not self.whole_ctx and limits.wants_memory_slices(node, ctx) \
+                and self._reads_many(node):
             value = limits.eval_in_slices(self, node, ctx, evaluate, by_samples=True)
         else:
             limits.eval_spine_ahead(self, node, ctx)

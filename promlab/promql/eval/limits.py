@@ -39,8 +39,10 @@ __all__ = [
     "SLICE_MIN_STEPS",
     "SLICE_SAMPLES",
     "SPINE_MIN",
+    "UNSLICED_NS_PER_SAMPLE",
     "eval_in_slices",
     "eval_spine_ahead",
+    "unsliced_samples",
     "wants_memory_slices",
     "wants_slices",
 ]
@@ -57,6 +59,11 @@ SLICE_MIN_SECONDS = 0.02
 #: timestamps and values): a query reading more is evaluated over step slices so that it holds
 #: about this many samples at once, not all of them.
 SLICE_SAMPLES = 1 << 21
+#: Time an unsliced evaluation is taken to spend per sample its selectors read, for
+#: :func:`unsliced_samples`: above the worst measured over the benchmark queries' shapes (rate,
+#: ``*_over_time``, aggregations, topk, joins, a subquery) on a loaded 2-core box, ~10-490 ns,
+#: the high end when there are many steps per sample (500 series x 2,000 samples, 11,000 steps).
+UNSLICED_NS_PER_SAMPLE = 500
 #: Chains with a spine shorter than this are evaluated by plain recursion.
 SPINE_MIN = 16
 
@@ -68,6 +75,7 @@ class _Running(Protocol):
     max_samples: int
     samples_read: int
     sized_reads: bool
+    whole_ctx: EvalContext | None
     ready: dict[tuple[int, int], Value]
 
     def check(self) -> None: ...
@@ -76,8 +84,11 @@ class _Running(Protocol):
 
 
 def wants_slices(ev: _Running, node: Expr, ctx: EvalContext) -> bool:
-    """Whether ``node`` over ``ctx`` is evaluated in step slices."""
+    """Whether ``node`` over ``ctx`` is evaluated in step slices (never over ``ev.whole_ctx``,
+    the steps of a query that reads few samples, see :func:`unsliced_samples`)."""
     if ctx.num_steps <= SLICE_MIN_STEPS or (ev.deadline is None and ev.cancel is None):
+        return False
+    if ctx is ev.whole_ctx:
         return False
     if isinstance(node, NumberLiteral | StringLiteral | ParenExpr):
         return False
@@ -92,6 +103,19 @@ def wants_memory_slices(node: Expr, ctx: EvalContext) -> bool:
     if isinstance(node, NumberLiteral | StringLiteral):
         return False
     return node.type in (ValueType.VECTOR, ValueType.SCALAR)
+
+
+def unsliced_samples(ev: _Running) -> int:
+    """Most samples a query's selectors may read for its own steps to be evaluated in one go
+    despite a deadline or a cancel event.
+
+    One unsliced evaluation of that many samples is expected to take no longer than a step
+    slice would (:data:`UNSLICED_NS_PER_SAMPLE` each, against the slice target: 5% of the time
+    left, at most :data:`SLICE_MAX_SECONDS`), so the timeout or the cancel fires about as soon
+    as with slices; at most a quarter of :data:`SLICE_SAMPLES`. Subqueries' steps are sliced
+    still: their cost grows with their steps, not with the samples read.
+    """
+    return min(SLICE_SAMPLES // 4, int(_target_seconds(ev) * 1e9 / UNSLICED_NS_PER_SAMPLE))
 
 
 def _slice_ctx(ctx: EvalContext, lo: int, hi: int) -> EvalContext:
