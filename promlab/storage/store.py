@@ -19,23 +19,22 @@ import numpy.typing as npt
 
 from promlab import progress as _progress
 from promlab.errors import BadData, StorageError
-from promlab.model import Labels, Matcher
-from promlab.model.histogram import FloatHistogram, Histogram
+from promlab.model import Labels
 from promlab.model.time import DurationLike, SizeLike, parse_duration, parse_size
-from promlab.storage import admin as _admin
-from promlab.storage import compact as _compact
 from promlab.storage import histstore as _hist
 from promlab.storage import objectstore as _obj
+from promlab.storage.appender import Batch, ParquetAppender
 from promlab.storage.backfill import Backfill
 from promlab.storage.blocklist import list_blocks
 from promlab.storage.blocks import Block, BlockMeta
 from promlab.storage.cache import DecodedCache, default_cache_bytes
 from promlab.storage.head import Head, RefCache
-from promlab.storage.histstore import HistogramBatch, HistogramHead, HistogramQuerier
+from promlab.storage.histstore import HistogramHead, HistogramQuerier
 from promlab.storage.histwal import FILE_NAME as HIST_WAL_FILE
 from promlab.storage.histwal import HistogramWal
 from promlab.storage.histwal import read_records as _read_hist_wal
 from promlab.storage.interface import AppendStats
+from promlab.storage.maintenance import StoreMaintenance
 from promlab.storage.querier import ParquetQuerier
 from promlab.storage.wal import (
     SamplesRecord,
@@ -43,19 +42,14 @@ from promlab.storage.wal import (
     WalFollower,
     WalLosses,
     WalWriter,
-    encode_checkpoint,
     encode_samples,
     encode_series,
 )
 from promlab.storage.writer import write_windows
 
-__all__ = ["ParquetStore", "open_store"]
+__all__ = ["ParquetAppender", "ParquetStore", "open_store"]
 
 log = logging.getLogger("promlab.storage")
-
-# One append_batch: (copy of the series list, id of the caller's list or None for a one-off
-# list, index, ts, values).
-_Batch = tuple[list[Labels], int | None, npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]
 
 LOCK_FILE = "lock"
 
@@ -155,7 +149,7 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
                         local_dir=None if local_dir is None else os.fspath(local_dir))
 
 
-class ParquetStore:
+class ParquetStore(StoreMaintenance):
     """A directory store implementing :class:`~promlab.storage.interface.Storage`.
 
     Thread-safe: appenders may commit from several threads; queriers see committed data.
@@ -384,9 +378,9 @@ class ParquetStore:
     # --- writing ----------------------------------------------------------------------------
     def appender(self) -> ParquetAppender:
         self._check_open(write=True)
-        return ParquetAppender(self)
+        return ParquetAppender(self._commit, self._commit_histograms)
 
-    def _commit(self, batches: list[_Batch]) -> AppendStats:
+    def _commit(self, batches: list[Batch]) -> AppendStats:
         stats = AppendStats()
         with self._lock:
             self._check_open(write=True)
@@ -461,127 +455,11 @@ class ParquetStore:
                 self._seq += 1
                 on_block(meta)
 
-    def compact_and_retain(self) -> None:
-        """Compact and apply retention as one step (what auto-compaction does after writes)."""
-        with self._lock:
-            self._compact()
-            self._apply_retention()
-
-    # --- flushing, compaction, retention ------------------------------------------------------
-    def _head_span(self) -> tuple[int | None, int | None]:
-        """``(mint, maxt)`` over both heads (floats and native histograms); None when empty."""
-        mint = min((t for t in (self._head.mint, self._hhead.mint) if t is not None), default=None)
-        maxt = max((t for t in (self._head.maxt, self._hhead.maxt) if t is not None), default=None)
-        return mint, maxt
-
-    def _maybe_flush(self) -> None:
-        # Over both heads: a store of only native histograms flushes like one of floats.
-        mint, maxt = self._head_span()
-        if mint is None or maxt is None:
-            return
-        bd = self.block_duration_ms
-        if maxt - mint > bd * 3 // 2:
-            cut = (maxt - bd // 2) // bd * bd
-            # Only when the cut moved on since the last flush: a far-future or far-past sample
-            # stretches the head's span for good, and flushing on every commit then (issue 15's
-            # compaction storm) would gain nothing; stragglers below the cut go with the next one.
-            if cut > mint and cut > self._last_cut:
-                self._last_cut = cut
-                self._flush_before(cut)
-
-    def flush(self) -> None:
-        """Write everything in the head to blocks (then compact and apply retention)."""
-        with self._lock:
-            self._check_open(write=True)
-            maxt = self._head_span()[1]
-            if maxt is not None:
-                # Everything goes: one block per compaction window, not per block_duration
-                # (what compaction would make of them anyway, without writing them twice).
-                self._flush_before(maxt + 1, self.max_block_duration_ms)
-
-    def _flush_before(self, cut: int, width: int | None = None) -> None:
-        assert self._wal is not None
-        h = self._head
-        width = width or self.block_duration_ms
-        refs, ts, vals = h.samples()
-        old = ts < cut
-        if old.any():
-            everything = bool(old.all())
-            refs_o, ts_o, vals_o = (refs, ts, vals) if everything else (refs[old], ts[old], vals[old])
-            for _ in write_windows(self.blocks_dir, h.labels, h.sids, refs_o, ts_o, vals_o,
-                                   width=width, seq=self._seq, bucket_ms=self.bucket_duration_ms,
-                                   progress=self.progress, fs=self.fs):
-                self._seq += 1
-        h.cut(cut)
-        if _hist.write_file(self.hist_dir, self._hhead.cut(cut), self._seq, fs=self.fs,
-                            staging=self.hist_staging):
-            self._seq += 1
-        hist_rest = self._hhead.items()
-        if self._hwal is not None:
-            self._hwal.checkpoint(_hist.encode_payload(hist_rest) if hist_rest else None)
-        self._checkpoint()
-        if self.auto_compact:
-            self._compact()
-            self._apply_retention()
-
-    def _checkpoint(self) -> None:
-        """Checkpoint the WAL with the head's series and samples (in chunks: see walrec)."""
-        assert self._wal is not None
-        h = self._head
-        refs, ts, vals = h.samples()
-        self._wal.checkpoint(*encode_checkpoint(list(zip(h.sids.tolist(), h.labels, strict=True)),
-                                                h.sids[refs], ts, vals))
-
     @property
     def wal_losses(self) -> WalLosses:
         """What WAL damage cost when this store read its WAL (all zero when none was found)."""
         a, b = self._follower.losses, self._hist_losses  # the float WAL's and the histogram WAL's
         return WalLosses(**{k: v + getattr(b, k) for k, v in a.to_dict().items()})
-
-    def snapshot(self, dest: str, *, with_head: bool = True) -> None:
-        """Hard-link the store's blocks into ``dest`` (:func:`promlab.storage.admin.snapshot`),
-        the head flushed to blocks first unless ``with_head`` is False."""
-        with self._lock:
-            self._check_open(write=with_head)
-            if with_head:
-                self.flush()
-            _admin.snapshot(self, self.blocks(), dest, extra_dirs=[self.hist_dir])
-
-    def delete_series(self, matcher_sets: Sequence[Sequence[Matcher]], mint_ms: int,
-                      maxt_ms: int) -> int:
-        """Delete the samples of matching series in ``[mint_ms, maxt_ms]``: the head is flushed,
-        then the blocks holding such samples rewritten (:func:`promlab.storage.admin.delete_series`).
-        Returns the number of blocks rewritten."""
-        with self._lock:
-            self._check_open(write=True)
-            self.flush()
-            return _admin.delete_series(self, self.blocks(), matcher_sets, mint_ms, maxt_ms)
-
-    def compact(self) -> list[str]:
-        """Merge blocks of each complete ``max_block_duration`` window; returns new block dirs."""
-        with self._lock:
-            self._check_open(write=True)
-            return self._compact()
-
-    def _compact(self) -> list[str]:
-        merged = _compact.compact(self, self.blocks(), head_mint=self._head.mint)
-        self._seq += _hist.compact_files(self.hist_dir, self.max_block_duration_ms,
-                                         self._hhead.mint, self._seq, cache=self.cache,
-                                         fs=self.fs, staging=self.hist_staging)
-        return merged
-
-    def apply_retention(self) -> list[str]:
-        """Delete blocks beyond the retention time/size; returns the deleted block dirs."""
-        with self._lock:
-            self._check_open(write=True)
-            return self._apply_retention()
-
-    def _apply_retention(self) -> list[str]:
-        deleted = _compact.apply_retention(self, self.blocks(), head_maxt=self._head.maxt)
-        if self.retention_time_ms is not None and self._head.maxt is not None:
-            _hist.drop_before(self.hist_dir, self._head.maxt - self.retention_time_ms,
-                              cache=self.cache, fs=self.fs)
-        return deleted
 
     def stats(self) -> dict[str, Any]:
         """Sizes and counts, for benchmarks and the CLI."""
@@ -591,68 +469,3 @@ class ParquetStore:
                     "block_bytes": sum(b.size_bytes() for b in blocks),
                     "block_samples": sum(b.meta.num_samples for b in blocks),
                     "head_series": len(self._head), "head_samples": self._head.num_samples}
-
-
-class ParquetAppender:
-    """Batches appends for one commit (see :class:`~promlab.storage.interface.Appender`)."""
-
-    def __init__(self, store: ParquetStore) -> None:
-        self._store = store
-        self._batches: list[_Batch] = []
-        self._one_series: list[Labels] = []
-        self._one_pos: dict[Labels, int] = {}
-        self._one_idx: list[int] = []
-        self._one_ts: list[int] = []
-        self._one_v: list[float] = []
-        self._hists = HistogramBatch()
-
-    def append(self, labels: Labels, ts_ms: int, value: float) -> None:
-        pos = self._one_pos.get(labels)
-        if pos is None:
-            pos = self._one_pos[labels] = len(self._one_series)
-            self._one_series.append(labels)
-        self._one_idx.append(pos)
-        self._one_ts.append(int(ts_ms))
-        self._one_v.append(float(value))
-
-    def append_batch(self, series: Sequence[Labels], index: npt.NDArray[np.integer],
-                     ts_ms: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> None:
-        idx = np.asarray(index, np.int64)
-        ts = np.asarray(ts_ms, np.int64)
-        vals = np.asarray(values, np.float64)
-        if not idx.shape == ts.shape == vals.shape or idx.ndim != 1:
-            raise StorageError("append_batch: index, ts_ms and values must be 1-d of equal length")
-        if idx.shape[0] and (int(idx.min()) < 0 or int(idx.max()) >= len(series)):
-            raise StorageError("append_batch: index out of range of series")
-        # A copy (the caller may change its list before commit); the id keys the store's ref cache.
-        self._batches.append((list(series), id(series), idx, ts, vals))
-
-    def append_histogram(self, labels: Labels, ts_ms: int, h: Histogram | FloatHistogram) -> None:
-        self._hists.append(labels, ts_ms, h)
-
-    def append_histogram_batch(self, series: Sequence[Labels], index: npt.NDArray[np.integer],
-                               ts_ms: npt.NDArray[np.int64],
-                               hists: Sequence[Histogram | FloatHistogram]) -> None:
-        self._hists.append_batch(series, index, ts_ms, hists)
-
-    def commit(self) -> AppendStats:
-        self._flush_singles()
-        batches, self._batches = self._batches, []
-        hists, self._hists = self._hists, HistogramBatch()
-        stats = self._store._commit(batches)
-        if hists.items:
-            self._store._commit_histograms(hists.items, stats)
-        return stats
-
-    def _flush_singles(self) -> None:
-        if self._one_idx:
-            self._batches.append((self._one_series, None, np.array(self._one_idx, np.int64),
-                                  np.array(self._one_ts, np.int64), np.array(self._one_v, np.float64)))
-        self._one_series, self._one_pos = [], {}
-        self._one_idx, self._one_ts, self._one_v = [], [], []
-
-    def rollback(self) -> None:
-        self._batches = []
-        self._hists = HistogramBatch()
-        self._flush_singles()
-        self._batches = []
