@@ -30,7 +30,10 @@ END_S = HOURS * 3600
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[dict[str, Any]]:
-    """A moto S3 server with bucket ``promlab``; yields the s3fs storage options."""
+    """A moto S3 server with bucket ``promlab-hist``; yields the s3fs storage options.
+
+    moto keeps one backend per process: tests/scale/test_s3.py's server already made ``promlab``.
+    """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
@@ -38,7 +41,7 @@ def s3() -> Iterator[dict[str, Any]]:
     server.start()
     opts = {"endpoint_url": f"http://127.0.0.1:{port}", "key": "testing", "secret": "testing"}
     try:
-        s3fs.S3FileSystem(**opts, skip_instance_cache=True).mkdir("promlab")
+        s3fs.S3FileSystem(**opts, skip_instance_cache=True).mkdir("promlab-hist")
         yield opts
     finally:
         server.stop()
@@ -69,7 +72,7 @@ def stores(s3: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict
     with open_store(local, wal_fsync=False) as st:
         _write(st)
     wal = tmp_path_factory.mktemp("hwal")
-    url = "s3://promlab/hstore"
+    url = "s3://promlab-hist/hstore"
     with open_store(url, storage_options=s3, local_dir=wal, wal_fsync=False) as st:
         _write(st)
     return {"local": str(local), "url": url, "opts": s3, "wal": wal}
@@ -77,7 +80,7 @@ def stores(s3: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict
 
 def test_histogram_files_are_uploaded_not_kept_local(stores: dict[str, Any]) -> None:
     fs = s3fs.S3FileSystem(**stores["opts"], skip_instance_cache=True)
-    names = [k.rsplit("/", 1)[1] for k in fs.find("promlab/hstore/histograms")]
+    names = [k.rsplit("/", 1)[1] for k in fs.find("promlab-hist/hstore/histograms")]
     files = [n for n in names if n.endswith(".parquet")]
     assert files and sorted(n for n in names if n.endswith(".crc.json")) == \
         sorted(f + ".crc.json" for f in files)
@@ -108,11 +111,11 @@ def test_reader_elsewhere_answers_as_local_store(stores: dict[str, Any], expr: s
 
 def test_damaged_remote_histogram_file_verified_and_quarantined(s3: dict[str, Any],
                                                                 tmp_path: Path) -> None:
-    url = "s3://promlab/hdamaged"
+    url = "s3://promlab-hist/hdamaged"
     with open_store(url, storage_options=s3, local_dir=tmp_path / "w", wal_fsync=False) as st:
         _write(st)
     fs = s3fs.S3FileSystem(**s3, skip_instance_cache=True)
-    keys = sorted(k for k in fs.find("promlab/hdamaged/histograms") if k.endswith(".parquet"))
+    keys = sorted(k for k in fs.find("promlab-hist/hdamaged/histograms") if k.endswith(".parquet"))
     data = bytearray(fs.cat_file(keys[0]))
     data[len(data) // 2] ^= 0xFF  # same size: only the checksum can tell
     fs.pipe_file(keys[0], bytes(data))
@@ -121,6 +124,6 @@ def test_damaged_remote_histogram_file_verified_and_quarantined(s3: dict[str, An
     assert "checksum mismatch" in (bad[0].reason or "")
     assert len(repair_store(url, storage_options=s3)) == 1
     assert [r for r in verify_store(url, storage_options=s3) if r.reason is not None] == []
-    left = fs.find("promlab/hdamaged/histograms")
+    left = fs.find("promlab-hist/hdamaged/histograms")
     assert keys[0] not in left
     assert any("/.quarantine/" in k and k.endswith(keys[0].rsplit("/", 1)[1]) for k in left)
