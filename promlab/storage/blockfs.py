@@ -1,0 +1,100 @@
+"""Block directories on the local filesystem: :class:`BlockFS`, the interface every remote
+filesystem (:class:`~promlab.storage.objectfs.ObjectStoreFS`) overrides, and :data:`LOCAL`.
+
+See :mod:`promlab.storage.objectstore` for where a store's blocks live.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from typing import Any
+
+import pyarrow as pa
+
+__all__ = ["LOCAL", "META_FILE", "BlockFS"]
+
+#: The file that makes a block directory a block (written last, removed first).
+META_FILE = "meta.json"
+
+
+class BlockFS:
+    """Block directories on the local filesystem (what every remote filesystem overrides)."""
+
+    remote = False
+
+    def staging_root(self, blocks_dir: str) -> str:
+        """The local directory where blocks bound for ``blocks_dir`` are written first."""
+        return blocks_dir
+
+    def join(self, *parts: str) -> str:
+        return os.path.join(*parts)
+
+    def read_bytes(self, path: str) -> bytes:
+        with open(path, "rb") as f:
+            return f.read()
+
+    def size(self, path: str) -> int:
+        return os.path.getsize(path)
+
+    def open_input(self, path: str, size: int | None = None) -> Any:
+        """An Arrow random-access file (``read_at``, ``read_buffer``) over ``path``."""
+        return pa.OSFile(path, "rb")
+
+    def listdir(self, path: str) -> list[str]:
+        """Names in ``path`` (raises FileNotFoundError when there is no such directory)."""
+        return os.listdir(path)
+
+    def block_exists(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def dir_size(self, path: str) -> int:
+        return sum(os.path.getsize(os.path.join(path, n)) for n in os.listdir(path))
+
+    def remove_block(self, path: str) -> None:
+        """Remove a block directory: out of sight first (rename), then deleted."""
+        parent, name = os.path.split(path)
+        trash = os.path.join(parent, f".deleted-{name}")
+        try:
+            os.rename(path, trash)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def move(self, src: str, dst: str) -> None:
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        os.rename(src, dst)
+
+    def publish(self, local_dir: str, dest: str) -> None:
+        """Make the finished block in ``local_dir`` the block ``dest``: here one rename (a
+        remote filesystem uploads it and leaves ``local_dir`` for the caller to remove)."""
+        os.rename(local_dir, dest)
+
+    def write_text(self, path: str, text: str) -> None:
+        with open(path, "w") as f:
+            f.write(text)
+
+    # --- single files (the native histogram files beside the blocks) --------------------------
+    def list_files(self, path: str) -> dict[str, int]:
+        """``{name: size}`` of the files directly in ``path`` (empty when there is none)."""
+        try:
+            with os.scandir(path) as it:
+                return {e.name: e.stat().st_size for e in it if e.is_file()}
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+
+    def put(self, local_path: str, path: str) -> None:
+        """Make the local file ``local_path`` the file ``path`` (here: a rename)."""
+        if os.path.abspath(local_path) != os.path.abspath(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.replace(local_path, path)
+
+    def remove(self, path: str) -> None:
+        """Delete the file ``path`` (gone already is fine)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+#: The local filesystem.
+LOCAL = BlockFS()
