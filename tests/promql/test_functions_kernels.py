@@ -90,6 +90,36 @@ def test_reduce_windows_overlapping() -> None:
     assert reduce_windows(np.add, data, lo, hi).tolist() == [[6.0, 35.0, 35.0]]
 
 
+def _windows(kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Data and ``(S, T)`` window bounds for the doubling-table tests (fixed seed)."""
+    rng = np.random.default_rng(7)
+    data = rng.normal(size=3000)
+    data[rng.random(3000) < 0.05] = np.nan
+    if kind == "all-nan-window":
+        data[100:140] = np.nan
+    starts = np.arange(0, 2900)  # many overlapping windows: the table, not reduceat
+    if kind == "mixed-lengths":
+        length = rng.integers(0, 100, starts.size)  # empty and short windows too
+    else:
+        length = np.full(starts.size, 40)
+    return data, starts.reshape(1, -1), (starts + length).reshape(1, -1)
+
+
+@pytest.mark.parametrize("ufunc", [np.fmax, np.fmin, np.maximum, np.minimum],
+                         ids=["fmax", "fmin", "maximum", "minimum"])
+@pytest.mark.parametrize("kind", ["one-length", "mixed-lengths", "all-nan-window"])
+def test_reduce_windows_doubling_table_matches_direct(ufunc: np.ufunc, kind: str) -> None:
+    data, lo, hi = _windows(kind)
+    got = reduce_windows(ufunc, data, lo, hi)
+    assert got.shape == lo.shape
+    nonempty = hi > lo
+    want = np.array([ufunc.reduce(data[a:b]) for a, b in zip(lo[nonempty], hi[nonempty],
+                                                             strict=True)])
+    np.testing.assert_array_equal(got[nonempty], want)
+    if kind == "all-nan-window":
+        assert np.isnan(got[(lo >= 100) & (hi <= 140) & nonempty]).all()
+
+
 def test_window_set_prefix_positions() -> None:
     m = matrix([[(i, float(i)) for i in range(5)]], [1, 4, 2], 10)
     lo, hi = m.window_bounds()

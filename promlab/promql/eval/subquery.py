@@ -28,19 +28,33 @@ def vector_to_matrix(vec: Vector, steps_ms: np.ndarray, window_start_ms: np.ndar
     present = vec.present
     counts = present.sum(axis=1)
     keep = counts > 0
-    rows, cols = np.nonzero(present[keep])
     kept = np.flatnonzero(keep)
-    ts = steps_ms[cols].astype(np.int64)
-    values = vec.values[keep][rows, cols]
+    steps = steps_ms.astype(np.int64)
+    if kept.size == present.shape[0]:
+        labels = list(vec.labels)
+        vals, hist_grid = vec.values, vec.histograms
+    else:
+        present = present[keep]
+        labels = [vec.labels[i] for i in kept.tolist()]
+        vals = vec.values[keep]
+        hist_grid = None if vec.histograms is None else vec.histograms[keep]
+    # Row-major order: each series' points in step order, series after series.
+    if present.all():
+        ts = np.tile(steps, present.shape[0])
+        values = vals.ravel()
+        hists = None if hist_grid is None else hist_grid.ravel()
+    else:
+        ts = np.broadcast_to(steps, present.shape)[present]
+        values = vals[present]
+        hists = None if hist_grid is None else hist_grid[present]
     offsets = np.zeros(kept.shape[0] + 1, np.int64)
     np.cumsum(counts[keep], out=offsets[1:])
-    labels = [vec.labels[i] for i in kept.tolist()]
     drop = None if vec.drop_name is None else vec.drop_name[keep]
-    hists = None if vec.histograms is None else _unknown_hints(vec.histograms[keep][rows, cols])
+    hists = None if hists is None else _unknown_hints(hists)
     starts, ends = window_start_ms.astype(np.int64), window_end_ms.astype(np.int64)
     return Matrix(labels, offsets, ts, values.astype(np.float64), starts, ends, int(range_ms),
                   drop, histograms=hists,
-                  bounds=_grid_bounds(present[keep], offsets, steps_ms, starts, ends))
+                  bounds=_grid_bounds(present, offsets, steps_ms, starts, ends))
 
 
 def _grid_bounds(present: np.ndarray, offsets: np.ndarray, steps_ms: np.ndarray,
