@@ -16,6 +16,7 @@ from promlab.promql.eval.functions._common import (
     kahan_inc,
     pos_suffix,
     reduce_windows,
+    reset_correction,
 )
 from promlab.promql.eval.functions.misc import natural_compare
 from promlab.promql.eval.functions.overtime import quantile_of_sorted
@@ -118,6 +119,37 @@ def test_reduce_windows_doubling_table_matches_direct(ufunc: np.ufunc, kind: str
     np.testing.assert_array_equal(got[nonempty], want)
     if kind == "all-nan-window":
         assert np.isnan(got[(lo >= 100) & (hi <= 140) & nonempty]).all()
+
+
+@pytest.mark.parametrize(("reset_every", "steps"), [
+    pytest.param(370, "ascending", id="rare-resets"),
+    pytest.param(2, "ascending", id="resets-everywhere"),
+    pytest.param(370, "descending", id="steps-out-of-order"),
+])
+def test_reset_correction_matches_per_window_sum(reset_every: int, steps: str) -> None:
+    rng = np.random.default_rng(3)
+    series = []
+    for i in range(4):
+        vals = np.cumsum(rng.random(2000) + 0.5) + 1000 * i
+        for r in range(reset_every // 2 + i, 2000, reset_every):
+            vals[r:] -= vals[r] - rng.random()  # the counter restarts near zero at sample r
+        series.append([(t * 15_000, float(x)) for t, x in enumerate(vals)])
+    grid = list(range(300_000, 2000 * 15_000, 60_000))
+    m = matrix(series, grid[::-1] if steps == "descending" else grid, 300_000)
+    lo, hi = m.window_bounds()
+    got = reset_correction(m, lo, hi)
+    assert got is not None
+    v = m.values
+    want = np.zeros(lo.shape)
+    for (i, j), a in np.ndenumerate(lo):
+        for k in range(a + 1, hi[i, j]):
+            if v[k] < v[k - 1]:
+                want[i, j] += v[k - 1]
+    assert (want > 0).any()
+    if reset_every > 2:
+        np.testing.assert_array_equal(got, want)  # one reset per window: its drop exactly
+    else:  # long sums of drops: reduceat's order of additions
+        np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
 def test_window_set_prefix_positions() -> None:

@@ -53,7 +53,11 @@ def _select_rows(key: F64, nan: B, present: B, k: int, out: B) -> None:
     if k >= n:
         out[...] = present
         return
-    thr = np.partition(key, k - 1, axis=0)[k - 1]
+    # Partitioned in place in a transposed copy: each column's cells contiguous (a partition
+    # along axis 0 of the C-ordered frame walks every column strided, and copies it first).
+    cols = np.ascontiguousarray(key.T)
+    cols.partition(k - 1, axis=1)
+    thr = cols[:, k - 1]
     np.less(key, thr[None, :], out=out)
     need = k - out.sum(axis=0)
     tie = key == thr[None, :]
