@@ -87,6 +87,8 @@ class _OverlayQuerier:
     def select(self, matchers: Sequence[Matcher], hints: SelectHints | None = None) -> SeriesSet:
         a = self.base.select(matchers, hints)
         b = self.top.select(matchers, hints)
+        if len(a) and len(b):
+            a, b = a.compact(), b.compact()  # merged below from contiguous runs
         if not len(b):
             return a
         if not len(a):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -56,6 +56,8 @@ HISTOGRAM_PLACEHOLDER: float = float(np.array([0x7FF0000000000003], np.uint64).v
 
 AnyHistogram = Histogram | FloatHistogram
 
+_T = TypeVar("_T", bound=np.generic)
+
 
 @dataclass(frozen=True, slots=True)
 class SeriesSet:
@@ -72,6 +74,16 @@ class SeriesSet:
     ``histograms`` is ``None`` unless some sample is a native histogram; then it is an object
     array parallel to ``values`` holding a :class:`~promlab.model.histogram.FloatHistogram` for
     each histogram sample and ``None`` for each float sample (see the module docstring).
+
+    **View form.** A reader that asked for it (``SelectHints.views``) may get a set whose runs
+    are windows into shared arrays (a cached decoded block) instead of a contiguous copy:
+    ``starts``/``ends`` are then set and series ``i``'s samples are
+    ``ts_ms[starts[i]:ends[i]]`` (likewise ``values``, ``histograms``, ``start_ts_ms``, all
+    parallel to ``ts_ms``); the arrays may hold other samples between runs, and ``offsets``
+    is empty (so code indexing it fails loudly rather than reading the wrong samples). Use
+    :meth:`bounds`, :meth:`run`, :meth:`series`, :meth:`lengths`, or :meth:`compact` for the
+    contiguous form (which copies the runs). Without ``starts``/``ends`` the set is compact and
+    ``bounds()`` is ``(offsets[:-1], offsets[1:])``.
     """
 
     labels: list[Labels]
@@ -82,36 +94,100 @@ class SeriesSet:
     # Start timestamps (the experimental ``use-start-timestamps`` feature): None unless some
     # sample has one, else an int64 array parallel to ``ts_ms`` (0 = unknown).
     start_ts_ms: npt.NDArray[np.int64] | None = None
+    # View form (see the class docstring): per-series [start, end) into the shared arrays.
+    starts: npt.NDArray[np.int64] | None = None
+    ends: npt.NDArray[np.int64] | None = None
 
     @classmethod
     def empty(cls) -> SeriesSet:
         return cls([], np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
 
+    @classmethod
+    def view(cls, labels: list[Labels], starts: npt.NDArray[np.int64],
+             ends: npt.NDArray[np.int64], ts_ms: npt.NDArray[np.int64],
+             values: npt.NDArray[np.float64]) -> SeriesSet:
+        """A set in view form: series ``i`` is ``ts_ms[starts[i]:ends[i]]`` (no copy)."""
+        return cls(labels, np.zeros(0, np.int64), ts_ms, values, starts=starts, ends=ends)
+
     def __len__(self) -> int:
         return len(self.labels)
 
     @property
+    def is_view(self) -> bool:
+        """Whether the set is in view form (runs are windows into shared arrays)."""
+        return self.starts is not None
+
+    @property
     def num_samples(self) -> int:
+        if self.starts is not None and self.ends is not None:
+            return int((self.ends - self.starts).sum())
         return int(self.ts_ms.shape[0])
 
+    def bounds(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Per series ``[start, end)`` of its run in the arrays (either form)."""
+        if self.starts is not None and self.ends is not None:
+            return self.starts, self.ends
+        return self.offsets[:-1], self.offsets[1:]
+
+    def run(self, i: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Series ``i``'s timestamps and values (views, no copy)."""
+        s, e = self.bounds()
+        a, b = int(s[i]), int(e[i])
+        return self.ts_ms[a:b], self.values[a:b]
+
     def series(self, i: int) -> tuple[Labels, npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        a, b = int(self.offsets[i]), int(self.offsets[i + 1])
-        return self.labels[i], self.ts_ms[a:b], self.values[a:b]
+        ts, vals = self.run(i)
+        return self.labels[i], ts, vals
 
     def lengths(self) -> npt.NDArray[np.int64]:
-        return np.diff(self.offsets)
+        s, e = self.bounds()
+        out: npt.NDArray[np.int64] = e - s
+        return out
+
+    def compact(self) -> SeriesSet:
+        """The set in contiguous (CSR) form: itself when it already is, else a copy of its runs
+        (with the histograms and start timestamps riding along)."""
+        if self.starts is None or self.ends is None:
+            return self
+        starts, ends = self.starts, self.ends
+        lens = ends - starts
+        offsets = np.zeros(lens.shape[0] + 1, np.int64)
+        np.cumsum(lens, out=offsets[1:])
+        total = int(offsets[-1])
+        if total >= 64 * max(lens.shape[0], 1):
+            # Long runs: one slice copy per series beats a per-sample gather index.
+            take: npt.NDArray[np.int64] | None = None
+            spans = list(zip(starts.tolist(), ends.tolist(), strict=True))
+        else:
+            take = np.repeat(starts - offsets[:-1], lens) + np.arange(total, dtype=np.int64)
+            spans = []
+
+        def gather(a: npt.NDArray[_T]) -> npt.NDArray[_T]:
+            if take is None:
+                return np.concatenate([a[x:y] for x, y in spans])
+            out: npt.NDArray[_T] = a[take]
+            return out
+
+        ts, vals = gather(self.ts_ms), gather(self.values)
+        hs = None if self.histograms is None else gather(self.histograms)
+        st = None if self.start_ts_ms is None else gather(self.start_ts_ms)
+        for arr in (offsets, ts, vals):
+            arr.flags.writeable = False
+        return SeriesSet(self.labels, offsets, ts, vals, hs, st)
 
     def histogram_mask(self) -> npt.NDArray[np.bool_]:
-        """Per sample: True for a native histogram sample (all False without histograms)."""
+        """Per sample of the arrays: True for a native histogram sample (all False without)."""
+        n = int(self.ts_ms.shape[0])
         if self.histograms is None:
-            return np.zeros(self.num_samples, bool)
-        return np.fromiter((h is not None for h in self.histograms), bool, self.num_samples)
+            return np.zeros(n, bool)
+        return np.fromiter((h is not None for h in self.histograms), bool, n)
 
     def series_histograms(self, i: int) -> npt.NDArray[np.object_] | None:
         """Series ``i``'s slice of :attr:`histograms` (None when the set has none)."""
         if self.histograms is None:
             return None
-        return self.histograms[int(self.offsets[i]):int(self.offsets[i + 1])]
+        s, e = self.bounds()
+        return self.histograms[int(s[i]):int(e[i])]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -154,6 +230,9 @@ class SelectHints:
     range_ms: int = 0
     func: str = ""
     shard: SeriesShard | None = None
+    #: The caller accepts a :class:`SeriesSet` in view form (it reads runs through
+    #: ``bounds()``/``run()``), which spares copying runs cut out of cached arrays.
+    views: bool = False
 
 
 def clamp_range(mint_ms: int, maxt_ms: int, hints: SelectHints | None) -> tuple[int, int]:

@@ -119,9 +119,10 @@ class ParquetQuerier:
                               key=lambda b: (b.meta.seq, b.meta.ulid))
 
     def _block_parts(self, blk: Block, matchers: Sequence[Matcher], mint: int, maxt: int,
-                     shard: SeriesShard | None = None) -> list[MetricColumns]:
+                     shard: SeriesShard | None = None) -> list[MetricColumns | _Cut]:
         """The block's matching series in range, one label-sorted part per metric name
-        (of ``shard`` only, when given: other shards' chunks are not decoded)."""
+        (of ``shard`` only, when given: other shards' chunks are not decoded); a part cut out
+        of a cached entry is not copied yet (see :func:`_materialise`)."""
         out = []
         cache = self._cache
         use_cache = cache is not None and cache.max_bytes > 0
@@ -137,26 +138,37 @@ class ParquetQuerier:
                     chunks = chunks[shard.keep(blk.sids[chunks])]
                 if chunks.shape[0] == 0:
                     continue
-                whole = chunks.shape[0] == blk.metric_chunks(name).shape[0]
+                # Format 6: only the time slices the range touches (storage.slices).
+                win = blk.slice_window(chunks, mint, maxt)
+                whole = win is None and chunks.shape[0] == blk.metric_chunks(name).shape[0]
                 key = whole_key if whole else (*whole_key, hashlib.blake2b(
-                    chunks.tobytes(), digest_size=16).hexdigest())
+                    chunks.tobytes(), digest_size=16).hexdigest(), *([] if win is None else
+                                                                     [f"{win[0]}:{win[1]}"]))
                 entry = cache.get(key) if use_cache and not whole else None  # type: ignore[union-attr]
                 if entry is None:
-                    entry = blk.metric_columns(name, chunks=chunks)
+                    entry = blk.metric_columns(name, *(win or (None, None)), chunks=chunks)
                     if use_cache:
                         cache.put(key, entry)  # type: ignore[union-attr]
-            part = _subset(entry, matchers, mint, maxt, shard)
+            part = _cut(entry, matchers, mint, maxt, shard)
             if part is not None:
                 out.append(part)
         return out
 
     def _sources(self, matchers: Sequence[Matcher], mint: int, maxt: int,
-                 shard: SeriesShard | None = None) -> list[_Source]:
+                 shard: SeriesShard | None = None, *, views: bool = False
+                 ) -> list[_Source] | _Cut:
+        """Each source's selection; with ``views``, the one block part cut out of a cache
+        entry itself when it is the only source (nothing copied)."""
         out: list[_Source] = []
-        for blk in self._blocks:
-            if blk.meta.maxt < mint or blk.meta.mint > maxt:
-                continue
-            parts = self._block_parts(blk, matchers, mint, maxt, shard)
+        cuts = [(blk, self._block_parts(blk, matchers, mint, maxt, shard))
+                for blk in self._blocks if not (blk.meta.maxt < mint or blk.meta.mint > maxt)]
+        head = self._head_source(matchers, mint, maxt, shard)
+        if views and head is None and len(cuts) == 1 and len(cuts[0][1]) == 1:
+            only = cuts[0][1][0]
+            if isinstance(only, _Cut):
+                return only
+        for _, block_parts in cuts:
+            parts = [_materialise(p) for p in block_parts]
             if len(parts) == 1:
                 p = parts[0]
                 out.append(_Source(p.sids, p.labels, np.diff(p.offsets), p.ts, p.values,
@@ -167,6 +179,12 @@ class ParquetQuerier:
                                    np.concatenate([np.diff(p.offsets) for p in parts]),
                                    np.concatenate([p.ts for p in parts]),
                                    np.concatenate([p.values for p in parts])))
+        if head is not None:
+            out.append(head)
+        return out
+
+    def _head_source(self, matchers: Sequence[Matcher], mint: int, maxt: int,
+                     shard: SeriesShard | None) -> _Source | None:
         h = self._head
         if h is not None and h.index.n:
             mask = h.index.match(matchers)
@@ -176,16 +194,22 @@ class ParquetQuerier:
                 refs, ts, vals = h.select(mask, mint, maxt)
                 if refs.shape[0]:
                     used, counts = np.unique(refs, return_counts=True)
-                    out.append(_Source(h.sids[used], [h.labels[i] for i in used.tolist()],
-                                       counts.astype(np.int64), ts, vals))
-        return out
+                    return _Source(h.sids[used], [h.labels[i] for i in used.tolist()],
+                                   counts.astype(np.int64), ts, vals)
+        return None
 
     def select(self, matchers: Sequence[Matcher], hints: SelectHints | None = None) -> SeriesSet:
         """Series matching every matcher, with samples in range, sorted by labels."""
         mint, maxt = clamp_range(self.mint_ms, self.maxt_ms, hints)
         if mint > maxt:
             return SeriesSet.empty()
-        sources = self._sources(matchers, mint, maxt, None if hints is None else hints.shard)
+        sources = self._sources(matchers, mint, maxt, None if hints is None else hints.shard,
+                                views=hints is not None and hints.views)
+        if isinstance(sources, _Cut):
+            c = sources  # view form: runs inside the cached arrays (no copy)
+            labels = c.entry.labels
+            return SeriesSet.view([labels[i] for i in c.sel.tolist()], c.lo, c.hi, c.entry.ts,
+                                  c.entry.values)
         if not sources:
             return SeriesSet.empty()
         if len(sources) == 1 and sources[0].offsets is not None:
@@ -283,9 +307,20 @@ def _getter(labels: list[Labels]) -> Callable[[int], Labels]:
     return lambda i: labels[i]
 
 
-def _subset(entry: MetricColumns, matchers: Sequence[Matcher], mint: int, maxt: int,
-            shard: SeriesShard | None = None) -> MetricColumns | None:
-    """The series of ``entry`` matching ``matchers`` (and in ``shard``), in ``[mint, maxt]``."""
+@dataclass(frozen=True, slots=True)
+class _Cut:
+    """Series ``sel`` of a cached ``entry``, their samples in range at ``entry.ts[lo:hi]``."""
+
+    entry: MetricColumns
+    sel: npt.NDArray[np.intp]
+    lo: npt.NDArray[np.int64]
+    hi: npt.NDArray[np.int64]
+
+
+def _cut(entry: MetricColumns, matchers: Sequence[Matcher], mint: int, maxt: int,
+         shard: SeriesShard | None = None) -> MetricColumns | _Cut | None:
+    """The series of ``entry`` matching ``matchers`` (and in ``shard``), in ``[mint, maxt]``:
+    ``entry`` itself when that is all of it, else where their runs are (nothing copied)."""
     n = len(entry.labels)
     mask = entry.index.match(matchers)
     if shard is not None:
@@ -305,22 +340,27 @@ def _subset(entry: MetricColumns, matchers: Sequence[Matcher], mint: int, maxt: 
         sel, lo, hi = sel[nonempty], lo[nonempty], hi[nonempty]
         if sel.shape[0] == 0:
             return None
-    lens = hi - lo
-    offsets = np.zeros(sel.shape[0] + 1, np.int64)
-    np.cumsum(lens, out=offsets[1:])
-    if int(offsets[-1]) >= 64 * sel.shape[0]:
-        # Long runs: copying slices (one per series) beats gathering by a per-sample index.
-        bounds = list(zip(lo.tolist(), hi.tolist(), strict=True))
-        ts = np.concatenate([entry.ts[a:b] for a, b in bounds])
-        vals = np.concatenate([entry.values[a:b] for a, b in bounds])
-    else:
-        take = gather_runs(lo, lens)
-        ts, vals = entry.ts[take], entry.values[take]
-    for a in (offsets, ts, vals):
-        a.flags.writeable = False
+    return _Cut(entry, sel, lo, hi)
+
+
+def _materialise(part: MetricColumns | _Cut) -> MetricColumns:
+    """A cut's runs copied into contiguous (CSR) arrays (an entry is returned as it is)."""
+    if isinstance(part, MetricColumns):
+        return part
+    entry, sel, lo, hi = part.entry, part.sel, part.lo, part.hi
     labels = entry.labels
-    return MetricColumns(entry.sids[sel], [labels[i] for i in sel.tolist()], entry.index,
-                         offsets, ts, vals, int(ts[0]) if ts.shape[0] else 0, -1)
+    ss = SeriesSet.view([labels[i] for i in sel.tolist()], lo, hi, entry.ts,
+                        entry.values).compact()
+    ts = ss.ts_ms
+    return MetricColumns(entry.sids[sel], ss.labels, entry.index, ss.offsets, ts, ss.values,
+                         int(ts[0]) if ts.shape[0] else 0, -1)
+
+
+def _subset(entry: MetricColumns, matchers: Sequence[Matcher], mint: int, maxt: int,
+            shard: SeriesShard | None = None) -> MetricColumns | None:
+    """The series of ``entry`` matching ``matchers`` (and in ``shard``), in ``[mint, maxt]``."""
+    part = _cut(entry, matchers, mint, maxt, shard)
+    return None if part is None else _materialise(part)
 
 
 def _rank_series(sources: Sequence[_Source]

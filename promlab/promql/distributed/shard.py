@@ -17,6 +17,7 @@ if the client saw that set, else to ``hash(labels without __name__) % count``
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -116,10 +117,14 @@ def _lookup(sorted_ids: npt.NDArray[np.int64], values: npt.NDArray[np.int32], ke
 
 
 def take_series(ss: SeriesSet, rows: Sequence[int]) -> SeriesSet:
-    """The series ``rows`` (ascending) of ``ss`` as a new CSR set."""
+    """The series ``rows`` (ascending) of ``ss`` as a new CSR set (a view set stays a view
+    set: its runs are not copied)."""
     if len(rows) == len(ss.labels):
         return ss
     idx = np.asarray(rows, np.int64)
+    if ss.starts is not None and ss.ends is not None:
+        return dataclasses.replace(ss, labels=[ss.labels[i] for i in idx.tolist()],
+                                   starts=ss.starts[idx], ends=ss.ends[idx])
     lengths = np.diff(ss.offsets)[idx]
     offsets = np.zeros(idx.shape[0] + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])

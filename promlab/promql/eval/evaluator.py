@@ -145,7 +145,8 @@ class Evaluator:
             raise TooManySamples()
 
     # --- storage -------------------------------------------------------------------------------
-    def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> SeriesSet:
+    def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int, *,
+               views: bool = False) -> SeriesSet:
         """Series matching ``matchers`` with samples in ``[start_ms, end_ms]`` (cached).
 
         For a range of an hour or more (outside a step slice sized by its samples, see
@@ -155,33 +156,38 @@ class Evaluator:
         slices of about that many samples (fewer near the ``max_samples`` budget), checking
         cancellation, the timeout and the sample count between slices, so a huge selection can
         be interrupted and is refused before it is all loaded.
+
+        With ``views`` the answer may be in the view form of :class:`SeriesSet` (runs inside
+        the storage's cached arrays, not copied); otherwise it is contiguous.
         """
         mkey = _matcher_key(matchers)
         key = (mkey, start_ms, end_ms)
         hit = self._cache.get(key)
-        if hit is not None:
-            return hit
-        self.check()
-        if self._querier is None:
-            self._querier = self.queryable.querier(self.mint_ms, self.maxt_ms)
-        ss = self._select_sliced(self._querier, list(matchers), start_ms, end_ms)
+        if hit is None:
+            self.check()
+            if self._querier is None:
+                self._querier = self.queryable.querier(self.mint_ms, self.maxt_ms)
+            hit = self._select_sliced(self._querier, list(matchers), start_ms, end_ms, views)
+        if not views and hit.is_view:
+            hit = hit.compact()
         if self._shared_keys is None or mkey in self._shared_keys:
-            self._cache[key] = ss
-        return ss
+            self._cache[key] = hit
+        return hit
 
     def _select_sliced(self, querier: Querier, matchers: list[Matcher], start_ms: int,
-                       end_ms: int) -> SeriesSet:
+                       end_ms: int, views: bool = False) -> SeriesSet:
         span = end_ms - start_ms + 1
         if span < PROBE_MIN_SPAN_MS or self.sized_reads:
-            return self._read(querier, matchers, start_ms, end_ms, 0)
+            return self._read(querier, matchers, start_ms, end_ms, 0, views)
         if isinstance(querier, SampleEstimator) and querier.estimate_samples(
                 matchers, start_ms, end_ms) <= min(SELECT_CHUNK_SAMPLES, self.max_samples):
-            return self._read(querier, matchers, start_ms, end_ms, 0)  # no probe read needed
+            # no probe read needed
+            return self._read(querier, matchers, start_ms, end_ms, 0, views)
         width = span // PROBE_SLICES
         probe = self._read(querier, matchers, end_ms - width + 1, end_ms, 0)
         if 0 < probe.num_samples * PROBE_SLICES <= min(SELECT_CHUNK_SAMPLES, self.max_samples):
             self.check()
-            return self._read(querier, matchers, start_ms, end_ms, 0)
+            return self._read(querier, matchers, start_ms, end_ms, 0, views)
         # Read backwards in slices: doubling while nothing was found, then sized by density.
         parts = [probe]
         loaded = probe.num_samples
@@ -206,8 +212,8 @@ class Evaluator:
         return selectors.concat_time_slices(parts)
 
     def _read(self, querier: Querier, matchers: list[Matcher], start_ms: int, end_ms: int,
-              loaded: int) -> SeriesSet:
-        ss = querier.select(matchers, SelectHints(start_ms=start_ms, end_ms=end_ms))
+              loaded: int, views: bool = False) -> SeriesSet:
+        ss = querier.select(matchers, SelectHints(start_ms=start_ms, end_ms=end_ms, views=views))
         self.samples_read += ss.num_samples
         if loaded + ss.num_samples > self.max_samples:
             raise TooManySamples()

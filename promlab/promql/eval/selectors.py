@@ -32,6 +32,7 @@ __all__ = [
     "eval_vector_selector",
     "first_step_at_or_after",
     "reference_times",
+    "run_counts",
 ]
 
 # Dense (series x steps) cells built at once by a vector selector; larger frames are built in
@@ -109,6 +110,45 @@ def count_at_or_before(ts_ms: I64, offsets: I64, ref_ms: I64,
     return np.cumsum(counts[:, :n_steps], axis=1)
 
 
+def run_counts(ts_ms: I64, starts: I64, ends: I64, ref_ms: I64) -> I64:
+    """``(S, T)``: :func:`count_at_or_before` for runs ``ts_ms[starts[i]:ends[i]]`` that need
+    not be adjacent (a :class:`SeriesSet` in view form); ``ref_ms`` ascending.
+
+    When the runs are in order and their gaps small the span holding them is read in place
+    (gap samples counted in a dropped extra row); otherwise only the runs' timestamps are
+    gathered.
+    """
+    n_series, n_steps = starts.shape[0], ref_ms.shape[0]
+    if n_series == 0:
+        return np.zeros((0, n_steps), np.int64)
+    lens = ends - starts
+    total = int(lens.sum())
+    a, b = int(starts[0]), int(ends[-1])
+    ordered = n_series == 1 or bool((starts[1:] >= ends[:-1]).all())
+    if ordered and b - a <= 2 * total:
+        gaps = starts[1:] - ends[:-1]
+        if n_series > 1 and bool(gaps.any()):
+            segs = np.empty(2 * n_series - 1, np.int64)
+            segs[0::2], segs[1::2] = lens, gaps
+            ids = np.full(2 * n_series - 1, n_series, np.int64)
+            ids[0::2] = np.arange(n_series)
+            series_of = np.repeat(ids, segs)
+        else:
+            series_of = np.repeat(np.arange(n_series, dtype=np.int64), lens)
+        ts = ts_ms[a:b]
+    else:
+        before = np.zeros(n_series, np.int64)
+        np.cumsum(lens[:-1], out=before[1:])
+        ts = ts_ms[np.repeat(starts - before, lens) + np.arange(total, dtype=np.int64)]
+        series_of = np.repeat(np.arange(n_series, dtype=np.int64), lens)
+    keys = series_of * (n_steps + 1)
+    keys += first_step_at_or_after(ref_ms, ts)
+    counts = np.bincount(keys, minlength=(n_series + 1) * (n_steps + 1))
+    counts = counts[:n_series * (n_steps + 1)].reshape(n_series, n_steps + 1)
+    out: I64 = np.cumsum(counts[:, :n_steps], axis=1)
+    return out
+
+
 def eval_vector_selector(node: VectorSelector, ev: EvalState, ctx: EvalContext) -> Vector:
     """``name{matchers} offset o @ t``: the latest sample in ``(ref - lookback, ref]`` per step.
 
@@ -126,7 +166,8 @@ def eval_vector_selector(node: VectorSelector, ev: EvalState, ctx: EvalContext) 
         ss = histstats.reread(ev.select(node.matchers, lo_ms - 1, int(ref.max())),
                               histstats.vector_seeks(ref, lookback), lo_ms, vector=True)
     else:
-        ss = ev.select(node.matchers, lo_ms, int(ref.max()))
+        # Runs read in place (view form): no copy of what the range cuts out of cached blocks.
+        ss = ev.select(node.matchers, lo_ms, int(ref.max()), views=True)
     n_series = len(ss.labels)
     if n_series == 0:
         return Vector.empty(n_steps)
@@ -148,7 +189,8 @@ def _latest_frame(ss: SeriesSet, ref: I64, lookback: int, ev: EvalState) -> Vect
     timestamps = np.empty((n_series, n_steps), np.int64) if keep_ts else None
     hists: npt.NDArray[np.object_] | None = None
     rows_per_chunk = max(DENSE_CHUNK_CELLS // n_steps, 1)
-    offs = ss.offsets
+    offs = np.zeros(n_series + 1, np.int64)  # samples before each series
+    np.cumsum(ss.lengths(), out=offs[1:])
     held = 0
     lo = 0
     while lo < n_series:
@@ -284,8 +326,9 @@ def _selected_start_ts(ss: SeriesSet, v: Vector, ref: I64) -> I64:
     assert ss.start_ts_ms is not None
     row = {ls: i for i, ls in enumerate(ss.labels)}
     idx = np.fromiter((row[ls] for ls in v.labels), np.int64, len(v.labels))
-    cnt = count_at_or_before(ss.ts_ms, ss.offsets, ref)[idx]
-    at = np.maximum(ss.offsets[idx][:, None] + cnt - 1, 0)
+    starts, ends = ss.bounds()
+    cnt = run_counts(ss.ts_ms, starts, ends, ref)[idx]
+    at = np.maximum(starts[idx][:, None] + cnt - 1, 0)
     out: I64 = np.where(v.present, ss.start_ts_ms[at], 0)
     return out
 
@@ -294,11 +337,10 @@ def _latest_samples(ss: SeriesSet, lo: int, hi: int, ref: I64, lookback: int, va
                     present: B, timestamps: I64 | None) -> npt.NDArray[np.object_] | None:
     """Fill ``values``, ``present`` (and ``timestamps``) for series ``lo:hi`` of ``ss``;
     the histogram cells when any sample of them is one (else None)."""
-    offsets = ss.offsets[lo:hi + 1]
-    a, b = int(offsets[0]), int(offsets[-1])
-    idx = count_at_or_before(ss.ts_ms[a:b], offsets - a, ref)
+    starts, ends = ss.bounds()
+    idx = run_counts(ss.ts_ms, starts[lo:hi], ends[lo:hi], ref)
     np.greater(idx, 0, out=present)
-    idx += offsets[:-1, None] - 1
+    idx += starts[lo:hi, None] - 1
     np.maximum(idx, 0, out=idx)
     last_ts = np.take(ss.ts_ms, idx, mode="clip")
     np.take(ss.values, idx, out=values, mode="clip")

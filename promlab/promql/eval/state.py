@@ -41,8 +41,10 @@ class EvalState(Protocol):
         """Evaluate a child node over ``ctx.steps_ms`` (checks limits before and after)."""
         ...
 
-    def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> SeriesSet:
-        """Series matching ``matchers`` with samples in ``[start_ms, end_ms]``."""
+    def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int, *,
+               views: bool = False) -> SeriesSet:
+        """Series matching ``matchers`` with samples in ``[start_ms, end_ms]`` (possibly in
+        the view form of :class:`SeriesSet` when ``views``, else contiguous)."""
         ...
 
     def check(self) -> None:
