@@ -9,6 +9,7 @@ from typing import Any
 
 from promlab.storage.checksum import json_checksum
 from promlab.storage.seriesindex import CHUNK_COLUMNS
+from promlab.storage.slices import SLICE_COLUMN
 
 __all__ = ["FORMAT_VERSION", "INDEX_FILE", "META_FILE", "READABLE_VERSIONS", "RESERVED",
            "SAMPLES_FILE", "SERIES_FILE", "BlockMeta", "new_ulid"]
@@ -19,15 +20,17 @@ __all__ = ["FORMAT_VERSION", "INDEX_FILE", "META_FILE", "READABLE_VERSIONS", "RE
 #: the series index one row per series (in label order) with its chunks as list columns
 #: (:data:`CHUNK_COLUMNS`): labels are stored and decoded once per series, not per chunk.
 #: Version 5 adds ``series.arrow`` (:data:`INDEX_FILE`), the series table again as an Arrow IPC
-#: file, which queries load instead of ``series.parquet`` (a fifth of the time).
-FORMAT_VERSION = 5
-READABLE_VERSIONS = (1, 2, 3, 4, 5)
+#: file, which queries load instead of ``series.parquet`` (a fifth of the time). Version 6
+#: orders each (metric, bucket)'s rows by (time slice, chunk, time) and adds each chunk's rows
+#: per slice (:mod:`promlab.storage.slices`): a short read decodes the slices it needs only.
+FORMAT_VERSION = 6
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
 SERIES_FILE = "series.parquet"
 INDEX_FILE = "series.arrow"
 SAMPLES_FILE = "samples.parquet"
 META_FILE = "meta.json"
 RESERVED = frozenset({"series_id", "min_time", "max_time", "row_start", "row_count",
-                      "series_rank", *CHUNK_COLUMNS})
+                      "series_rank", *CHUNK_COLUMNS, SLICE_COLUMN})
 
 @dataclass(frozen=True, slots=True)
 class BlockMeta:

@@ -51,6 +51,7 @@ from promlab.storage.seriesindex import (
     int_array,
     read_series_table,
 )
+from promlab.storage.slices import SliceIndex, slice_index
 
 # Re-exported: the block format's names, imported from here by the writer and tools.
 __all__ = ["CHUNK_COLUMNS", "FOOTER_SPANS_KEY", "FORMAT_VERSION", "INDEX_FILE", "META_FILE",
@@ -126,6 +127,7 @@ class Block:
         self._rg_rows: npt.NDArray[np.int64] | None = None
         self._footer: Any = None  # the samples file's checked footer bytes
         self._spans: npt.NDArray[np.int64] | None = None  # its row groups' places (format 5)
+        self.slices: SliceIndex | None = None  # chunks' pieces (format 6)
 
     def size_bytes(self) -> int:
         return self.fs.dir_size(self.path)
@@ -175,6 +177,7 @@ class Block:
                     base = int((table.schema.metadata or {})[b"promlab.time_base"])
                     chunk_cols[0] = chunk_cols[0] + base
                     chunk_cols[1] = chunk_cols[1] + base
+                self.slices = slice_index(table, chunk_cols, self.meta.start, self.meta.version)
         except StorageError as exc:
             self.damaged = str(exc)
             raise
@@ -310,6 +313,21 @@ class Block:
         kept, ts, vals = self.read_chunks(sel, mint, maxt)
         return np.repeat(sel, kept), ts, vals
 
+    def pieces(self, sel: npt.NDArray[np.int64], mint: int, maxt: int
+               ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64] | None]:
+        """Row runs (format 6: slice pieces) of chunks ``sel`` in range: starts, counts, chunk."""
+        if self.slices is None:
+            return self.row_start[sel], self.row_count[sel], None
+        try:
+            return self.slices.pieces(sel, mint, maxt)
+        except ValueError as exc:  # checked per (metric, bucket) when first read
+            self.damaged = f"block {self.path}: unreadable: {exc}"
+            raise StorageError(self.damaged) from exc
+
+    def slice_window(self, sel: npt.NDArray[np.int64], mint: int, maxt: int
+                     ) -> tuple[int, int] | None:  # format 6: SliceIndex.window; else whole
+        return None if self.slices is None else self.slices.window(sel, mint, maxt)
+
     def read_chunks(self, sel: npt.NDArray[np.int64], mint: int, maxt: int
                     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """Samples in ``[mint, maxt]`` of chunks ``sel`` in that order: (count per chunk, ts, value).
@@ -321,10 +339,12 @@ class Block:
             self._rg_rows = np.array(self.row_group_rows(), np.int64)
         rg_rows = self._rg_rows
         rg_start = np.concatenate([[0], np.cumsum(rg_rows)])
-        starts, counts = self.row_start[sel], self.row_count[sel]
+        starts, counts, chunk_of = self.pieces(sel, mint, maxt)
         if starts.shape[0] and (int(starts.min()) < 0 or int((starts + counts).max()) > rg_start[-1]
                                 or int(counts.min()) < 0):
             raise StorageError(f"block {self.path}: series table points outside {SAMPLES_FILE}")
+        if not starts.shape[0]:  # no piece in range
+            return np.zeros(sel.shape[0], np.int64), np.zeros(0, np.int64), np.zeros(0)
         first = np.searchsorted(rg_start, starts, "right") - 1
         last = np.searchsorted(rg_start, np.maximum(starts + counts - 1, starts), "right") - 1
         # Mark every row group between first and last of each series (usually the same).
@@ -353,18 +373,21 @@ class Block:
         lo = local[first] + (starts - rg_start[first])
         hi = lo + counts
         ts_all = flat(table["timestamp"], np.int64)
-        partial = np.flatnonzero((self.min_time[sel] < mint) | (self.max_time[sel] > maxt))
+        cut = (self.min_time[sel] < mint) | (self.max_time[sel] > maxt)
+        partial = np.flatnonzero(cut if chunk_of is None else cut[chunk_of])
         if partial.shape[0]:
             plo, phi = window(ts_all, lo[partial], hi[partial], mint, maxt)
             lo, hi = lo.copy(), hi.copy()
             lo[partial], hi[partial] = plo, phi
-        kept = hi - lo
+        kept_pieces = kept = hi - lo
+        if chunk_of is not None:  # format 6: the pieces' rows added up per chunk
+            kept = np.bincount(chunk_of, weights=kept_pieces, minlength=sel.shape[0]).astype(np.int64)
         n = ts_all.shape[0]
         if lo.shape[0] and int(lo[0]) == 0 and int(hi[-1]) == n and bool((lo[1:] == hi[:-1]).all()):
             idx = None  # every row read is wanted, in order
             ts = np.array(ts_all, np.int64)
         else:
-            idx = gather_runs(lo, kept)
+            idx = gather_runs(lo, kept_pieces)
             ts = ts_all[idx]
         vals = decode_values(table["value"], table["value_int"], table["scale"], idx)
         return kept, ts, vals

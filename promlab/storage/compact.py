@@ -230,11 +230,12 @@ class _Cursor:
         Returns the rows per chunk of ``sel``, then the timestamps and values.
         """
         blk = self.blk
-        starts, counts = blk.row_start[sel], blk.row_count[sel]
+        every = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+        starts, counts, _ = blk.pieces(sel, *every)  # format 6: a chunk's pieces
         lo, hi = int(starts.min()), int((starts + counts).max())
         if lo < self.buf_lo:  # not forward (never for blocks written by promlab): random access
-            _, ts, vals = blk.read_rows(sel, np.iinfo(np.int64).min, np.iinfo(np.int64).max)
-            return counts, ts, vals
+            _, ts, vals = blk.read_rows(sel, *every)
+            return blk.row_count[sel], ts, vals
         cols = ["timestamp", "value", "value_int", "scale"]
         tables = [] if self.buf is None else [self.buf]
         while self.buf_hi < hi:
@@ -259,7 +260,7 @@ class _Cursor:
         elif not ts.flags.owndata:
             ts = np.array(ts)  # detach from the Arrow buffer
         vals = decode_values(table["value"], table["value_int"], table["scale"], idx)
-        return counts, ts, vals
+        return blk.row_count[sel], ts, vals
 
 
 def apply_retention(store: CompactTarget, blocks: Sequence[Block], *,

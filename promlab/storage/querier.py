@@ -138,12 +138,15 @@ class ParquetQuerier:
                     chunks = chunks[shard.keep(blk.sids[chunks])]
                 if chunks.shape[0] == 0:
                     continue
-                whole = chunks.shape[0] == blk.metric_chunks(name).shape[0]
+                # Format 6: only the time slices the range touches (storage.slices).
+                win = blk.slice_window(chunks, mint, maxt)
+                whole = win is None and chunks.shape[0] == blk.metric_chunks(name).shape[0]
                 key = whole_key if whole else (*whole_key, hashlib.blake2b(
-                    chunks.tobytes(), digest_size=16).hexdigest())
+                    chunks.tobytes(), digest_size=16).hexdigest(), *([] if win is None else
+                                                                     [f"{win[0]}:{win[1]}"]))
                 entry = cache.get(key) if use_cache and not whole else None  # type: ignore[union-attr]
                 if entry is None:
-                    entry = blk.metric_columns(name, chunks=chunks)
+                    entry = blk.metric_columns(name, *(win or (None, None)), chunks=chunks)
                     if use_cache:
                         cache.put(key, entry)  # type: ignore[union-attr]
             part = _cut(entry, matchers, mint, maxt, shard)

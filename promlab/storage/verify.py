@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from promlab.errors import StorageError
 from promlab.storage import checksum as _ck
 from promlab.storage.blocklist import quarantine_block
@@ -54,6 +56,8 @@ def verify_block(path: str, fs: BlockFS = LOCAL) -> BlockReport:
             else:
                 _ck.verify_file(os.path.join(path, fname), rec)
         blk.index()
+        every = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+        blk.pieces(np.arange(blk.sids.shape[0]), *every)  # format 6: all slice rows checked
         for i in range(len(blk.row_group_rows())):
             blk.read_row_group(i, ["__name__", "series_id", "timestamp", "value", "value_int", "scale"])
     except StorageError as exc:

@@ -43,6 +43,13 @@ from promlab.storage.encoding import decimal_scales, encode_values
 from promlab.storage.footer import file_spans
 from promlab.storage.merge import gather_runs
 from promlab.storage.objectstore import LOCAL, BlockFS, ObjectStoreFS
+from promlab.storage.slices import (
+    BUCKET_MS_KEY,
+    GROUPS_KEY,
+    SLICE_COLUMN,
+    SLICES,
+    slice_order,
+)
 from promlab.storage.wal import fsync_path
 
 __all__ = ["BlockWriter", "write_block", "write_windows"]
@@ -59,11 +66,14 @@ _WRITE_OPTIONS: dict[str, object] = {
 def _series_table(labels: Sequence[Labels], sids: npt.NDArray[np.int64],
                   mins: npt.NDArray[np.int64], maxs: npt.NDArray[np.int64],
                   row_start: npt.NDArray[np.int64], counts: npt.NDArray[np.int64],
-                  ranks: npt.NDArray[np.int64]) -> pa.Table:
+                  ranks: npt.NDArray[np.int64], *, slice_rows: npt.NDArray[np.int64],
+                  bucket_ms: int, groups: npt.NDArray[np.int64]) -> pa.Table:
     """The series index (format 4): one row per series in label order, its chunks as lists.
 
     ``labels`` ... ``ranks`` are per chunk; ``ranks`` (the series' label-order position) runs
-    over ``0 .. nseries - 1``.
+    over ``0 .. nseries - 1``. Format 6 adds ``slice_rows`` (chunks x slices) as a list of
+    ``slices`` values per chunk, and ``groups``, the first row of each (metric, bucket)
+    (:mod:`promlab.storage.slices`).
     """
     order = np.lexsort((mins, ranks))
     ranks = ranks[order]
@@ -91,8 +101,15 @@ def _series_table(labels: Sequence[Labels], sids: npt.NDArray[np.int64],
     for cname, arr, typ in zip(CHUNK_COLUMNS, (mins, maxs, row_start, counts),
                                (TS_TYPE, TS_TYPE, pa.int64(), pa.int64()), strict=True):
         data[cname] = pa.ListArray.from_arrays(offsets, pa.array(arr[order]).cast(typ))
+    ns = int(slice_rows.shape[1]) if slice_rows.ndim == 2 else SLICES
+    data[SLICE_COLUMN] = pa.ListArray.from_arrays(
+        pa.array(np.append(first, ranks.shape[0]).astype(np.int32) * ns),
+        pa.array(slice_rows[order].reshape(-1), pa.int32()))
     table = pa.table(data)
-    return table.replace_schema_metadata({"promlab.label_columns": json.dumps(colmap)})
+    return table.replace_schema_metadata({"promlab.label_columns": json.dumps(colmap),
+                                          BUCKET_MS_KEY: str(bucket_ms),
+                                          GROUPS_KEY: base64.b64encode(
+                                              groups.astype("<i8").tobytes())})
 
 
 def _write_index_copy(series: pa.Table, path: str, start: int, samples_path: str) -> None:
@@ -112,6 +129,13 @@ def _write_index_copy(series: pa.Table, path: str, start: int, samples_path: str
         col = series[name].combine_chunks()
         if pa.types.is_string(col.type):
             col = col.dictionary_encode()
+        elif name == SLICE_COLUMN:
+            vals = col.values.to_numpy()
+            # Rows per 15-min slice fit 16 bits unless samples come faster than 73 a second.
+            small = not vals.shape[0] or int(vals.max()) < 1 << 16
+            typ = pa.uint16() if small else pa.int32()
+            col = pa.ListArray.from_arrays(col.offsets, pa.array(vals, typ),
+                                           type=pa.list_(typ))
         elif name in CHUNK_COLUMNS:
             vals = col.values.cast(pa.int64()).to_numpy()
             if name in ("chunk_min_time", "chunk_max_time"):
@@ -163,6 +187,9 @@ class BlockWriter:
         self.blocks_dir = blocks_dir
         self.fs = fs
         self.start, self.end, self.bucket_ms = start, end, bucket_ms
+        #: The bucket width the rows are sliced in (the block's range when it is one bucket).
+        self.slice_bucket_ms = (bucket_ms if bucket_ms and end - start > bucket_ms
+                                else max(1, end - start))
         self._dict = pa.array(list(name_dict), pa.string())
         self._code = {n: i for i, n in enumerate(name_dict)}
         self.ulid = new_ulid()
@@ -171,13 +198,15 @@ class BlockWriter:
         self._writer: pq.ParquetWriter | None = None
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
+        self._groups: list[npt.NDArray[np.int64]] = []  # first rows of (metric, bucket)s
         self._rows = 0
         self._nser = 0
         self._mint: int | None = None
         self._maxt: int | None = None
         self._ser: list[tuple[list[Labels], npt.NDArray[np.int64], npt.NDArray[np.int64],
                               npt.NDArray[np.int64], npt.NDArray[np.int64],
-                              npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
+                              npt.NDArray[np.int64], npt.NDArray[np.int64],
+                              npt.NDArray[np.int64]]] = []
 
     def add(self, labels: Sequence[Labels], sids: npt.NDArray[np.int64],
             group: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
@@ -247,19 +276,6 @@ class BlockWriter:
             counts, chunk_rank = counts[co], chunk_rank[co]
             row_start = np.zeros(counts.shape[0], np.int64)
             np.cumsum(counts[:-1], out=row_start[1:])
-
-        scales = decimal_scales(values, row_start, counts)
-        row_scale = np.repeat(scales, counts)
-        value_col, int_col = encode_values(values, row_scale)
-        samples = pa.table({
-            "__name__": pa.DictionaryArray.from_arrays(
-                pa.array(np.repeat(name_code[chunk_rank], counts).astype(np.int32)), self._dict),
-            "series_id": pa.array(np.repeat(ser_sids[chunk_rank], counts)),
-            "timestamp": pa.array(ts).cast(TS_TYPE),
-            "value": value_col,
-            "value_int": int_col,
-            "scale": pa.array(row_scale),
-        })
         if n:
             mins = ts[row_start]
             maxs = ts[row_start + counts - 1]
@@ -268,9 +284,32 @@ class BlockWriter:
             self._maxt = hi if self._maxt is None else max(self._maxt, hi)
         else:
             mins = maxs = np.zeros(0, np.int64)
+        scales = decimal_scales(values, row_start, counts)
+        row_scale = np.repeat(scales, counts)
+        row_sid = np.repeat(ser_sids[chunk_rank], counts)
+        # Format 6: inside each (metric, bucket), rows by (slice, chunk, time). ``row_start``
+        # stays each chunk's place in its bucket as if unsliced (it orders the chunks); the
+        # rows per slice of each chunk locate its pieces (promlab.storage.slices).
+        slice_rows, perm, firsts = slice_order(
+            ts, row_start, counts, name_code[chunk_rank], start=start,
+            bucket_ms=self.slice_bucket_ms, nslices=SLICES)
+        self._groups.append(firsts + self._rows)
+        if perm is not None:
+            ts, values, row_scale, row_sid = ts[perm], values[perm], row_scale[perm], row_sid[perm]
+            del perm
+        value_col, int_col = encode_values(values, row_scale)
+        samples = pa.table({
+            "__name__": pa.DictionaryArray.from_arrays(
+                pa.array(np.repeat(name_code[chunk_rank], counts).astype(np.int32)), self._dict),
+            "series_id": pa.array(row_sid),
+            "timestamp": pa.array(ts).cast(TS_TYPE),
+            "value": value_col,
+            "value_int": int_col,
+            "scale": pa.array(row_scale),
+        })
         self._ser.append(([ser_labels[int(r)] for r in chunk_rank], ser_sids[chunk_rank],
                           mins, maxs, row_start.astype(np.int64) + self._rows, counts,
-                          chunk_rank + self._nser))
+                          chunk_rank + self._nser, slice_rows))
         self._rows += n
         self._nser += nser
         self._pending.append(samples)
@@ -311,7 +350,10 @@ class BlockWriter:
             parts = self._ser
             labels = [ls for p in parts for ls in p[0]]
             cols = [np.concatenate([p[k] for p in parts]).astype(np.int64) for k in range(1, 7)]
-            series = _series_table(labels, *cols)
+            slice_rows = np.concatenate([p[7] for p in parts]).astype(np.int64)
+            series = _series_table(labels, *cols, slice_rows=slice_rows,
+                                   bucket_ms=self.slice_bucket_ms,
+                                   groups=np.concatenate(self._groups).astype(np.int64))
             start = self.start
             tmp = self.tmp
             # One row group: each label column has one dictionary, read back as the index's
@@ -319,12 +361,12 @@ class BlockWriter:
             pq.write_table(series, os.path.join(tmp, SERIES_FILE), compression="zstd",
                            write_page_checksum=True, row_group_size=max(1, series.num_rows),
                            use_dictionary=[c for c in series.column_names
-                                           if c not in CHUNK_COLUMNS],
+                                           if c not in (*CHUNK_COLUMNS, SLICE_COLUMN)],
                            # Nested columns are named by their leaf path (a bare list
                            # name is silently ignored): delta-packed, the lists decode in
                            # less time and take 40% less space than plain.
                            column_encoding={f"{c}.list.element": "DELTA_BINARY_PACKED"
-                                            for c in CHUNK_COLUMNS})
+                                            for c in (*CHUNK_COLUMNS, SLICE_COLUMN)})
             _write_index_copy(series, os.path.join(tmp, INDEX_FILE), start,
                               os.path.join(tmp, SAMPLES_FILE))
             files = {SAMPLES_FILE: file_record(os.path.join(tmp, SAMPLES_FILE), row_groups=True),

@@ -118,8 +118,10 @@ def test_bytes_per_sample_small(tmp_path: os.PathLike[str]) -> None:
     assert s["block_samples"] == idx.shape[0]
     # 1 h buckets and 32 Ki-row groups (reads sized to series x time) cost size: 1.74 B/sample
     # here (the benchmark dataset: 1.53 -> 2.03 B/sample), and format 5's series.arrow
-    # (16 bytes per chunk) 0.07 more (benchmark: 2.01 -> 2.08); see docs/storage.md.
-    assert s["block_bytes"] / s["block_samples"] < 1.85
+    # (16 bytes per chunk) 0.07 more (benchmark: 2.01 -> 2.08); format 6's 15-min slices 0.53
+    # more here (random gauges and counters: 1.83 -> 2.36; benchmark: 2.09 -> 2.39): see
+    # docs/storage.md.
+    assert s["block_bytes"] / s["block_samples"] < 2.45
 
 
 def test_time_buckets_prune_a_long_block(tmp_path: os.PathLike[str],

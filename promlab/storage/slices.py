@@ -1,0 +1,231 @@
+"""Format 6's time slices: a bucket's rows ordered by (slice, chunk, time).
+
+A block's samples file groups rows by (metric, time bucket); from format 6 on, inside each
+group the rows are ordered by the slice of the bucket they fall in (:data:`SLICES` equal parts),
+then by chunk (the order format 5 gives the chunks), then time. A chunk (one series in one
+bucket) is therefore up to :data:`SLICES` pieces, one per slice, and a read of a short range
+reads only the pieces of the slices it overlaps (about a quarter of an hour's rows for an
+instant query), not the whole bucket.
+
+The series index keeps each chunk's ``chunk_row_start`` as its place in the bucket as if it
+were not sliced (the rows of the group before it plus the rows of its group's chunks before
+it: what orders the chunks) and adds :data:`SLICE_COLUMN`, each chunk's rows per slice. The
+pieces' rows follow from one cumulative sum per group (:func:`piece_starts`). The effective
+bucket width is recorded in the series table's schema metadata (:data:`BUCKET_MS_KEY`).
+See ``docs/storage.md``, format 6.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+__all__ = ["BUCKET_MS_KEY", "GROUPS_KEY", "SLICES", "SLICE_COLUMN", "SliceIndex", "chunk_buckets", "piece_starts", "pieces",
+           "slice_index", "slice_order"]
+
+#: Slices per bucket (written; a reader takes the count from the column's length).
+SLICES = 4
+SLICE_COLUMN = "chunk_slice_rows"
+BUCKET_MS_KEY = b"promlab.bucket_ms"
+#: The first row of each (metric, bucket) group, base64 little-endian int64s.
+GROUPS_KEY = b"promlab.slice_groups"
+
+_I64 = npt.NDArray[np.int64]
+
+
+def slice_width(bucket_ms: int, nslices: int) -> int:
+    """Width of a slice: the bucket cut in ``nslices`` (rounded up)."""
+    return max(1, -(-bucket_ms // nslices))
+
+
+def chunk_buckets(first_ts: _I64, start: int, bucket_ms: int) -> _I64:
+    """Bucket number of chunks starting at ``first_ts`` in a block starting at ``start``."""
+    return np.maximum((first_ts - start) // bucket_ms, 0)
+
+
+def slice_order(ts: _I64, row_start: _I64, counts: _I64, chunk_name: _I64, *, start: int,
+                bucket_ms: int, nslices: int) -> tuple[_I64, _I64 | None, _I64]:
+    """Rows per slice of each chunk and the permutation that slices the rows.
+
+    ``ts`` holds the chunks' rows contiguously (chunk ``i`` at ``row_start[i]:+counts[i]``, in
+    file order, grouped by (``chunk_name``, bucket)). Returns ``(rows, perm)``: ``rows`` of shape
+    ``(chunks, nslices)``, ``perm`` such that ``ts[perm]`` is the sliced order (None when it
+    is the identity) and the first row of each (metric, bucket) group.
+    """
+    k = int(counts.shape[0])
+    if k == 0:
+        return np.zeros((0, nslices), np.int64), None, np.zeros(0, np.int64)
+    width = slice_width(bucket_ms, nslices)
+    bucket = chunk_buckets(ts[row_start], start, bucket_ms)
+    chunk_of = np.repeat(np.arange(k, dtype=np.int64), counts)
+    sl = (ts - start - np.repeat(bucket * bucket_ms, counts)) // width
+    np.clip(sl, 0, nslices - 1, out=sl)
+    rows = np.bincount(chunk_of * nslices + sl, minlength=k * nslices).reshape(k, nslices)
+    rows = rows.astype(np.int64)
+    new = np.ones(k, bool)
+    new[1:] = (chunk_name[1:] != chunk_name[:-1]) | (bucket[1:] != bucket[:-1])
+    firsts = row_start[new]
+    if nslices == 1:
+        return rows, None, firsts
+    key = np.repeat((np.cumsum(new) - 1) * nslices, counts) + sl
+    if bool((key[1:] >= key[:-1]).all()):
+        return rows, None, firsts
+    return rows, np.argsort(key, kind="stable"), firsts
+
+
+def piece_starts(row_start: _I64, rows: _I64, group: _I64) -> _I64:
+    """Each chunk's first row in each slice, shape ``rows.shape``.
+
+    ``row_start`` is the chunks' unsliced place, ``group`` their (metric, bucket) group's first
+    row (whole groups only). Raises ValueError when the chunks do not tile their groups.
+    """
+    k = int(row_start.shape[0])
+    if k == 0:
+        return np.zeros(rows.shape, np.int64)
+    o = np.argsort(row_start, kind="stable")
+    rs, gr, r = row_start[o], group[o], rows[o]
+    new = np.ones(k, bool)
+    new[1:] = gr[1:] != gr[:-1]
+    first = np.flatnonzero(new)
+    gid = np.cumsum(new) - 1
+    before = np.cumsum(r, axis=0) - r  # rows of earlier chunks, per slice
+    within = before - before[first][gid]
+    total = np.add.reduceat(r, first, axis=0)  # per group and slice
+    soff = np.cumsum(total, axis=1) - total
+    # Each group's chunks lie back to back from the group's first row (unsliced places).
+    if not np.array_equal(rs - gr, within.sum(axis=1)):
+        raise ValueError("slice rows do not match the chunks' rows")
+    out = np.empty(rows.shape, np.int64)
+    out[o] = gr[:, None] + soff[gid] + within
+    return out
+
+
+def pieces(starts: _I64, rows: _I64, bucket_lo: _I64, slice_ms: int, mint: int, maxt: int
+           ) -> tuple[_I64, _I64, _I64]:
+    """The pieces of chunks (``starts``/``rows`` of :func:`piece_starts`, theirs only; the
+    chunks' buckets starting at ``bucket_lo``) whose slices overlap ``[mint, maxt]``.
+
+    Returns the pieces' first rows, row counts and chunk (position in the given chunks), by
+    chunk then slice: each chunk's pieces in time order. The first slice is open below and the
+    last above (samples before or after the bucket's range are kept in them).
+    """
+    k, ns = rows.shape
+    s = np.arange(ns, dtype=np.int64)
+    lo = bucket_lo[:, None] + s * slice_ms
+    want = rows > 0
+    if ns > 1:
+        want[:, :-1] &= lo[:, :-1] + slice_ms > mint
+        want[:, 1:] &= lo[:, 1:] <= maxt
+    flat = want.ravel()
+    chunk = np.repeat(np.arange(k, dtype=np.int64), ns)[flat]
+    return starts.ravel()[flat], rows.ravel()[flat], chunk
+
+
+class SliceIndex:
+    """A format-6 block's pieces: each chunk's rows per slice and its pieces' first rows,
+    worked out per (metric, bucket) group when a read first needs one of its chunks.
+
+    Parameters
+    ----------
+    rows
+        The series table's :data:`SLICE_COLUMN` values (chunks x slices, flattened).
+    row_start, min_time, max_time, row_count
+        Per chunk: unsliced place, first and last timestamps, rows.
+    groups
+        The first row of each (metric, bucket) group, ascending (:data:`GROUPS_KEY`).
+    start, bucket_ms
+        The block's start and the bucket width the rows were sliced in.
+    """
+
+    def __init__(self, rows: npt.NDArray[np.integer[Any]], row_start: _I64, min_time: _I64,
+                 max_time: _I64, row_count: _I64, groups: _I64, *, start: int,
+                 bucket_ms: int) -> None:
+        k = int(row_start.shape[0])
+        if bucket_ms <= 0 or (k and rows.shape[0] % k) or (not k and rows.shape[0]):
+            raise ValueError("bad slice rows")
+        if k and (not groups.shape[0] or int(groups[0]) != 0
+                  or not bool((groups[1:] > groups[:-1]).all())):
+            raise ValueError("bad slice groups")
+        ns = rows.shape[0] // k if k else SLICES
+        self.rows = rows.reshape(k, ns)
+        self.row_start, self.row_count = row_start, row_count
+        self.min_time, self.max_time = min_time, max_time
+        self.groups = groups
+        self.start, self.bucket_ms = start, bucket_ms
+        self.slice_ms = slice_width(bucket_ms, ns)
+        self.starts = np.zeros((k, ns), np.int64)
+        self._done: set[int] = set()
+
+    def _resolve(self, sel: _I64) -> None:
+        """Work out the piece starts of the groups of chunks ``sel`` not done yet."""
+        todo = np.unique(np.searchsorted(self.groups, self.row_start[sel], "right") - 1)
+        if self._done:
+            todo = todo[np.fromiter((g not in self._done for g in todo.tolist()), bool,
+                                    todo.shape[0])]
+        if not todo.shape[0]:
+            return
+        bounds = np.append(self.groups, np.iinfo(np.int64).max)
+        member = np.zeros(self.row_start.shape[0], bool)
+        for g in todo.tolist():
+            member |= (self.row_start >= bounds[g]) & (self.row_start < bounds[g + 1])
+        m = np.flatnonzero(member)
+        rows = self.rows[m].astype(np.int64)
+        if not np.array_equal(rows.sum(axis=1), self.row_count[m]):
+            raise ValueError("slice rows do not add up to the chunks' rows")
+        group = self.groups[np.searchsorted(self.groups, self.row_start[m], "right") - 1]
+        self.starts[m] = piece_starts(self.row_start[m], rows, group)
+        self._done.update(todo.tolist())
+
+    def bounds(self, mint: int, maxt: int) -> tuple[int, int]:
+        """``[mint, maxt]`` widened to the bounds of the slices it touches (the same for every
+        range in those slices, so a decode of them can key a cache)."""
+        ns = self.rows.shape[1]
+        t = np.array([mint, maxt], np.int64)
+        b_lo = self.start + chunk_buckets(t, self.start, self.bucket_ms) * self.bucket_ms
+        s = np.clip((t - b_lo) // self.slice_ms, 0, ns - 1)
+        lo = int(b_lo[0] + s[0] * self.slice_ms)
+        hi = int(b_lo[1] + self.bucket_ms - 1 if s[1] == ns - 1
+                 else b_lo[1] + (s[1] + 1) * self.slice_ms - 1)
+        return min(lo, mint), max(hi, maxt)
+
+    def window(self, sel: _I64, mint: int, maxt: int) -> tuple[int, int] | None:
+        """The range a decode of chunks ``sel`` for ``[mint, maxt]`` needs: :meth:`bounds`, or
+        None when that holds all of their samples."""
+        if not sel.shape[0]:
+            return None
+        lo, hi = self.bounds(mint, maxt)
+        if lo <= int(self.min_time[sel].min()) and hi >= int(self.max_time[sel].max()):
+            return None
+        return lo, hi
+
+    def pieces(self, sel: _I64, mint: int, maxt: int) -> tuple[_I64, _I64, _I64]:
+        """:func:`pieces` of chunks ``sel``."""
+        self._resolve(sel)
+        lo = self.start + chunk_buckets(self.min_time[sel], self.start,
+                                        self.bucket_ms) * self.bucket_ms
+        return pieces(self.starts[sel], self.rows[sel].astype(np.int64), lo, self.slice_ms,
+                      mint, maxt)
+
+
+def slice_index(table: pa.Table, chunk_cols: list[_I64], start: int, version: int
+                ) -> SliceIndex | None:
+    """The :class:`SliceIndex` of a format-6 series table (one row per series; ``chunk_cols``
+    the chunks' min/max time, row start/count of :func:`~promlab.storage.seriesindex.chunk_lists`;
+    ``start`` the block's), None before format 6. Raises KeyError/ValueError when damaged."""
+    if version < 6:
+        return None
+    arr = table[SLICE_COLUMN].combine_chunks()
+    if arr.null_count or arr.values.null_count:
+        raise ValueError(f"null in {SLICE_COLUMN}")
+    rows = arr.values.to_numpy()  # as stored (uint16): widened per group when first read
+    if rows.dtype.kind not in "iu":
+        raise ValueError(f"{SLICE_COLUMN}: not integers")
+    kv = table.schema.metadata or {}
+    groups = np.frombuffer(base64.b64decode(kv[GROUPS_KEY], validate=True), "<i8")
+    mins, maxs, row_start, row_count = chunk_cols
+    return SliceIndex(rows, row_start, mins, maxs, row_count, groups.astype(np.int64),
+                      start=start, bucket_ms=int(kv[BUCKET_MS_KEY]))
