@@ -82,6 +82,7 @@ def delete_series(store: CompactTarget, blocks: Sequence[Block],
     for blk in blocks:
         if blk.meta.end <= mint_ms or blk.meta.start > maxt_ms:
             continue
+        blk.index()  # loads blk.sids (empty until a block is first read)
         _, first = np.unique(blk.sids, return_index=True)
         if not matching([blk.labels_at(i) for i in first.tolist()], matcher_sets).any():
             continue
