@@ -6,8 +6,11 @@ metric name, a ``by``/``without`` grouping key) is remembered by the input objec
 a lookup is a C-level dict probe on ``id()``, not a Python-level hash of the label pairs. Each
 entry keeps a reference to its input, so an ``id`` cannot be reused while its entry exists.
 Derived sets are interned (equal sets are one object), so callers can compare them by
-identity. The tables are bounded: a table that grows past :data:`MAX_ENTRIES` starts over
-(a full table holds a few hundred bytes per entry; it keeps its inputs alive until then).
+identity. The tables are bounded together: when the memo tables and the intern table would
+hold more than :data:`MAX_ENTRIES` entries, all of them start over at once (before a lookup,
+never inside one), so no table keeps an interned object the intern table has forgotten (two
+equal derived sets are always one object). A full set of tables holds a few hundred bytes per
+entry and keeps its inputs alive until then.
 """
 
 from __future__ import annotations
@@ -25,18 +28,37 @@ __all__ = [
     "group_keys",
     "intern",
     "metric_names",
+    "size",
     "without_name_labels",
 ]
 
-#: Entries a table holds before it is cleared.
-MAX_ENTRIES = 1 << 17
+#: Entries all tables hold together before they are cleared.
+MAX_ENTRIES = 1 << 18
 
 # Dropping the name drops the metadata labels of the type-and-unit feature with it.
 _NAME_LABELS = frozenset((METRIC_NAME, "__type__", "__unit__"))
 
 _interned: dict[Labels, Labels] = {}
 _second = itemgetter(1)
-_lock = threading.Lock()
+_lock = threading.RLock()
+_tables: list[dict[int, tuple[Labels, Labels]]] = []  # every LabelMemo's table
+
+
+def size() -> int:
+    """Entries held by all tables together (bounded by :data:`MAX_ENTRIES`)."""
+    return len(_interned) + sum(map(len, _tables))
+
+
+def _reserve(n: int) -> None:
+    """Make room for ``n`` new entries: past :data:`MAX_ENTRIES`, every table starts over.
+
+    Called (under ``_lock``) before a lookup adds entries, so the interned objects one lookup
+    returns are never split between a forgotten and a new generation.
+    """
+    if size() + n > MAX_ENTRIES:
+        _interned.clear()
+        for t in _tables:
+            t.clear()
 
 
 def intern(ls: Labels) -> Labels:
@@ -44,9 +66,9 @@ def intern(ls: Labels) -> Labels:
     got = _interned.get(ls)
     if got is not None:
         return got
-    if len(_interned) >= MAX_ENTRIES:
-        _interned.clear()
-    return _interned.setdefault(ls, ls)
+    with _lock:
+        _reserve(1)
+        return _interned.setdefault(ls, ls)
 
 
 class LabelMemo:
@@ -61,6 +83,8 @@ class LabelMemo:
     def __init__(self, derive: Callable[[Labels], Labels]) -> None:
         self._derive = derive
         self._table: dict[int, tuple[Labels, Labels]] = {}
+        with _lock:
+            _tables.append(self._table)
 
     def map(self, labels: Sequence[Labels]) -> list[Labels]:
         """``derive`` of every label set of ``labels`` (interned objects)."""
@@ -69,12 +93,16 @@ class LabelMemo:
         # same object. ``None in hits`` compares tuples with None (C-level, no Labels.__eq__).
         hits = list(map(table.get, map(id, labels)))
         if None in hits:
-            if len(table) + len(labels) > MAX_ENTRIES:
-                table.clear()
             with _lock:
+                missing = hits.count(None)
+                if size() + 2 * missing > MAX_ENTRIES:
+                    _reserve(2 * missing)
+                    hits = [None] * len(labels)  # the tables started over: derive them all
+                interned = _interned
                 for i, ls in enumerate(labels):
                     if hits[i] is None:
-                        hits[i] = table[id(ls)] = (ls, intern(self._derive(ls)))
+                        d = self._derive(ls)
+                        hits[i] = table[id(ls)] = (ls, interned.setdefault(d, d))
         return list(map(_second, hits))  # type: ignore[arg-type]
 
 
@@ -107,7 +135,10 @@ def group_keys(labels: Sequence[Labels], names: Sequence[str], *, without: bool)
     memo = _GROUPINGS.get(spec)
     if memo is None:
         if len(_GROUPINGS) >= 1024:
-            _GROUPINGS.clear()
+            with _lock:
+                dropped = {id(m._table) for m in _GROUPINGS.values()}
+                _tables[:] = [t for t in _tables if id(t) not in dropped]
+                _GROUPINGS.clear()
         if without:
             drop = frozenset(spec[1]) | {METRIC_NAME}
 
