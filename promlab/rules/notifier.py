@@ -187,13 +187,22 @@ class Notifier:
             old.stop()
         self._set_targets(alertmanager_targets(alerting))
         if needs_discovery(alerting):
-            disc = AlertmanagerDiscovery(alerting, self._set_targets)
+            disc = AlertmanagerDiscovery(alerting, lambda targets: self._discovered(alerting, targets))
             with self._cond:
                 stale = self._stopping or self._alerting is not alerting
                 if not stale:
                     self._discovery = disc
             if stale:
                 disc.stop()
+
+    def _discovered(self, alerting: AlertingConfig, targets: list[AlertmanagerTarget]) -> None:
+        """Targets from the discovery of ``alerting``: ignored once another config replaced it
+        (an old discovery loop that has not stopped yet must not undo the new targets)."""
+        with self._cond:
+            if self._alerting is not alerting or self._stopping:
+                return
+            self._targets = targets
+        self.metrics.discovered.set(len(targets))
 
     def _set_targets(self, targets: list[AlertmanagerTarget]) -> None:
         with self._cond:
