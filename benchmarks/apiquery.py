@@ -13,22 +13,19 @@ process), ``transfer`` the round trip of a static body of the same size from the
 (``/bench/static``, mounted by the benchmark child only): routing, middleware, socket, client.
 ``net`` = (API − engine − transfer) / engine is what is left to the API's own work.
 
-Figures (issue 12; 2 shared cores, load average ~7.5 during the runs, so wall times are noisy:
-compare within a run). ``--repeat 7``, totals over the 11 queries, before (the issue's start)
-and after this work::
+Figures (issue 12), quiet machine (load < 1), ``--repeat 5``, totals over the 11 queries, ms::
 
                         engine  encode  transfer    API  overhead  net   Prom HTTP
-    before               182.2   237.4      67.7  656.2     260%  223%     2826.6
-    after                250.1   203.9      76.8  604.2     142%  111%     3173.4
+    all 11 queries        46.1    63.6      22.1  140.5     205%  157%      986.8
 
-Per query after, e.g. rate (200 series, 4.18 MB): engine 23.1, encode 39.9, transfer 12.9, API
-76.3 ms; count by (2 series, 0.02 MB): engine 17.5, encode 0.2, transfer 0.4, API 29.9 ms.
-Server CPU per request (read from /proc, robust to the load), all 11 queries: before 230 ms
-(engine 96 + 135 of API), after 184 ms (engine 94 + 90). Encoding 200 series x 601 steps
-alone (CPU): 15.9 -> 10.5 ms (counters), 18.9 -> 13.9 ms (gauges); one series x 601 steps:
-296 -> 152 us. The 10 % target is met by no query that returns 200 series: the JSON text
-(~2.5 ns a byte in numpy) costs more than their evaluation; Prometheus answers every one of
-these queries 4-10x slower than promlab over HTTP.
+Small answers cost 33-82 % over the engine (sum by rate: engine 5.7, API 7.5 ms; count by:
+1.7 / 3.1); the 200-series x 601-step answers (4 MB of JSON) 313-865 % (rate: engine 4.9,
+encode 12.8, transfer 4.8, API 21.1 ms). The 10 % target is met by no query: the JSON text
+(~2.5 ns a byte in numpy, byte-identical to Prometheus's) and the client's read of it cost more
+than these warm evaluations. Prometheus answers every one of these queries 3.5-14x slower than
+promlab over HTTP (API/Prom 0.07-0.29). Under load (load average ~7.5) the same work measured
+server CPU per request, all 11 queries: 230 ms before this work (engine 96 + 135 of API),
+184 ms after (engine 94 + 90); encoding 200 series x 601 steps alone 15.9 -> 10.5 ms.
 """
 
 from __future__ import annotations
