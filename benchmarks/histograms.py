@@ -25,11 +25,10 @@ process; Prometheus's a full HTTP round trip of ``/api/v1/query_range``. ``ratio
 promlab / Prometheus (target < 1). The answers are compared (largest relative difference).
 ``--profile`` prints where promlab's time goes (cProfile, top functions by own time).
 
-Measured (defaults, 2 shared cores under other work, Dec 2026; medians promlab / Prometheus,
-ratio): from Parquet blocks, classic 50 / 118 ms (0.42), native 2.1 / 4.6 s (0.45); from the
-head, classic 136 / 155 ms (0.88), native 2.7 / 6.9 s (0.39). The machine's load moves both
-sides by 2x between runs (Prometheus's native query took 2.4 to 7 s); ratios are from the same
-run. Before (same machine, same day): blocks classic 268 / 96 ms (2.8), native 7.7 / 3.6 s
+Measured (defaults, quiet 2-core machine, Dec 2026; medians promlab / Prometheus, ratio):
+from Parquet blocks, classic 9.8 / 37.8 ms (0.26), native 571 / 1,645 ms (0.35); from the head,
+classic 30.6 / 34.4 ms (0.89), native 646 / 1,645 ms (0.39). Under load (2 shared cores, load
+average 5-9) both sides move by 2x between runs; ratios are from the same run. Before (same machine, same day): blocks classic 268 / 96 ms (2.8), native 7.7 / 3.6 s
 (2.1) — every query re-read and re-decoded the histogram files (also for the float
 ``x_bucket`` selector), converting each sample to the integer form and back; head classic
 0.73, native 0.69. Now a file is decoded once per metric, vectorised, straight to float
