@@ -209,15 +209,18 @@ def _absolute_side(t: pa.Table, side: str, codes: npt.NDArray[np.int64],
     return [absolute[starts[r]:starts[r + 1]].tolist() if has[r] else None for r in rows]
 
 
-def _read_v2(t: pa.Table, mint: int, maxt: int, matchers: Sequence[Matcher] | None) -> list[Item]:
+def _label_codes(t: pa.Table) -> tuple[npt.NDArray[np.int64], list[str]]:
+    """Each row's code into the distinct label-set texts of the ``labels`` column, and the texts."""
     labels_col = t.column("labels").combine_chunks()
     if isinstance(labels_col, pa.DictionaryArray):
-        codes = labels_col.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        texts = labels_col.dictionary.to_pylist()
-    else:
-        uniq = pc.unique(labels_col)
-        codes = pc.index_in(labels_col, uniq).to_numpy(zero_copy_only=False).astype(np.int64)
-        texts = uniq.to_pylist()
+        return (labels_col.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+                labels_col.dictionary.to_pylist())
+    uniq = pc.unique(labels_col)
+    return pc.index_in(labels_col, uniq).to_numpy(zero_copy_only=False).astype(np.int64), uniq.to_pylist()
+
+
+def _read_v2(t: pa.Table, mint: int, maxt: int, matchers: Sequence[Matcher] | None) -> list[Item]:
+    codes, texts = _label_codes(t)
     lsets: list[Labels | None] = []
     for text in texts:
         cand = Labels(json.loads(text))
@@ -407,14 +410,7 @@ def _spans_per_row(index: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64],
 def _decode_v2(t: pa.Table) -> HistogramColumns:
     """Every row of a layout-2 table as float histograms (integer rows through the running sums
     of their bucket deltas; nothing converted to the integer form and back)."""
-    labels_col = t.column("labels").combine_chunks()
-    if isinstance(labels_col, pa.DictionaryArray):
-        codes = labels_col.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        texts = labels_col.dictionary.to_pylist()
-    else:
-        uniq = pc.unique(labels_col)
-        codes = pc.index_in(labels_col, uniq).to_numpy(zero_copy_only=False).astype(np.int64)
-        texts = uniq.to_pylist()
+    codes, texts = _label_codes(t)
     if codes.shape[0] == 0:
         return _empty_columns()
     lsets = [Labels(json.loads(text)) for text in texts]

@@ -311,6 +311,11 @@ class ObjectStoreFS(BlockFS):
     def put(self, local_path: str, path: str) -> None:
         """Upload ``local_path`` as ``path`` (one PUT: readers see all of it or nothing) and
         delete the local file."""
+        self._upload(local_path, path)
+        os.unlink(local_path)
+
+    def _upload(self, local_path: str, path: str) -> None:
+        """PUT ``local_path`` as ``path``, counted, its size remembered for reads."""
         try:
             self.fs.put_file(local_path, self._key(path))
         except Exception as exc:
@@ -318,7 +323,6 @@ class ObjectStoreFS(BlockFS):
         size = os.path.getsize(local_path)
         self._count(written=size)
         self._sizes[self._key(path)] = size
-        os.unlink(local_path)
 
     def remove(self, path: str) -> None:
         key = self._key(path)
@@ -346,15 +350,8 @@ class ObjectStoreFS(BlockFS):
         if META_FILE not in names:
             raise StorageError(f"{local_dir}: no {META_FILE} to publish")
         for name in [n for n in names if n != META_FILE] + [META_FILE]:
-            local = os.path.join(local_dir, name)
             target = self.join(dest, name)
-            try:
-                self.fs.put_file(local, self._key(target))
-            except Exception as exc:
-                raise StorageError(f"{target}: upload failed: {exc}") from exc
-            size = os.path.getsize(local)
-            self._count(written=size)
-            self._sizes[self._key(target)] = size
+            self._upload(os.path.join(local_dir, name), target)
             if self.after_upload is not None:
                 self.after_upload(target)
 
