@@ -183,16 +183,6 @@ def test_real_alertmanager_receives_keeps_and_resolves(tmp_path: Path) -> None:
             assert s.rules.alerts().empty
 
 
-def _wait_for(pred: Callable[[], Any], timeout: float = 15) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError("timed out")
-
-
 @pytest.fixture
 def recorders() -> Iterator[list[tuple[str, type[_Recorder]]]]:
     out, servers = [], []
@@ -224,12 +214,12 @@ def test_file_sd_alertmanagers_follow_the_file(tmp_path: Path,
     reg = CollectorRegistry()
     n = Notifier(alerting, registry=reg)
     try:
-        _wait_for(lambda: n.alertmanagers() == [f"http://{a}/api/v2/alerts"])
+        _wait(lambda: n.alertmanagers() == [f"http://{a}/api/v2/alerts"], 15, "the file's Alertmanager")
         assert reg.get_sample_value("prometheus_notifications_alertmanagers_discovered") == 1
         n.send([NotifierAlert(Labels({"alertname": "First"}))])
         assert n.flush(10)
         sd.write_text(json.dumps([{"targets": [b], "labels": {"env": "prod"}}]))
-        _wait_for(lambda: n.alertmanagers() == [f"http://{b}/api/v2/alerts"])
+        _wait(lambda: n.alertmanagers() == [f"http://{b}/api/v2/alerts"], 15, "the edited file's Alertmanager")
         n.send([NotifierAlert(Labels({"alertname": "Second"}))])
         assert n.flush(10)
     finally:
@@ -263,7 +253,7 @@ def test_http_sd_alertmanagers(recorders: list[tuple[str, type[_Recorder]]]) -> 
     ]}}).alerting
     n = Notifier(alerting)
     try:
-        _wait_for(lambda: len(n.alertmanagers()) == 2)
+        _wait(lambda: len(n.alertmanagers()) == 2, 15, "both Alertmanagers")
         assert n.alertmanagers() == [f"http://{a}/api/v2/alerts", f"http://{b}/am/api/v2/alerts"]
         n.send([NotifierAlert(Labels({"alertname": "X"}))])
         assert n.flush(10)
