@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -26,6 +27,20 @@ def require_binary() -> Callable[[str], str]:
 @pytest.fixture
 def free_port() -> int:
     return realprom.free_port()
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[dict[str, Any]]:
+    """One S3-compatible server (moto's server mode) on 127.0.0.1 for the whole run; yields the
+    s3fs storage options. moto keeps one backend per process, so tests make their own buckets."""
+    moto_server = pytest.importorskip("moto.server")
+    port = realprom.free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield {"endpoint_url": f"http://127.0.0.1:{port}", "key": "testing", "secret": "testing"}
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,7 @@ from promlab.storage import describe_store, open_store
 from promlab.storage.objectstore import ObjectStoreFS
 from promlab.storage.verify import repair_store, verify_store
 
-moto_server = pytest.importorskip("moto.server")
+pytest.importorskip("moto.server")
 s3fs = pytest.importorskip("s3fs")
 
 HOUR = 3_600_000
@@ -39,24 +37,11 @@ SERIES = 40
 END_S = HOURS * 3600
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def s3() -> Iterator[dict[str, Any]]:
-    """A moto S3 server with bucket ``promlab``; yields the s3fs storage options."""
-    port = _free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    opts = {"endpoint_url": f"http://127.0.0.1:{port}", "key": "testing", "secret": "testing"}
-    try:
-        s3fs.S3FileSystem(**opts, skip_instance_cache=True).mkdir("promlab")
-        yield opts
-    finally:
-        server.stop()
+def s3(moto_s3: dict[str, Any]) -> dict[str, Any]:
+    """The shared moto S3 server with bucket ``promlab``; the s3fs storage options."""
+    s3fs.S3FileSystem(**moto_s3, skip_instance_cache=True).mkdir("promlab")
+    return moto_s3
 
 
 def _write(session: Session) -> None:

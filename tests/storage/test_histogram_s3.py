@@ -4,8 +4,6 @@ answers as a local store, checked and quarantined by ``tsdb verify``/``repair`` 
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ from promlab.session import Session
 from promlab.storage import open_store
 from promlab.storage.verify import repair_store, verify_store
 
-moto_server = pytest.importorskip("moto.server")
+pytest.importorskip("moto.server")
 s3fs = pytest.importorskip("s3fs")
 
 HOUR = 3_600_000
@@ -29,22 +27,10 @@ END_S = HOURS * 3600
 
 
 @pytest.fixture(scope="module")
-def s3() -> Iterator[dict[str, Any]]:
-    """A moto S3 server with bucket ``promlab-hist``; yields the s3fs storage options.
-
-    moto keeps one backend per process: tests/scale/test_s3.py's server already made ``promlab``.
-    """
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    opts = {"endpoint_url": f"http://127.0.0.1:{port}", "key": "testing", "secret": "testing"}
-    try:
-        s3fs.S3FileSystem(**opts, skip_instance_cache=True).mkdir("promlab-hist")
-        yield opts
-    finally:
-        server.stop()
+def s3(moto_s3: dict[str, Any]) -> dict[str, Any]:
+    """The shared moto S3 server with bucket ``promlab-hist``; the s3fs storage options."""
+    s3fs.S3FileSystem(**moto_s3, skip_instance_cache=True).mkdir("promlab-hist")
+    return moto_s3
 
 
 def _write(store: Any) -> None:
