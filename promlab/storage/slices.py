@@ -158,27 +158,23 @@ class SliceIndex:
         self.start, self.bucket_ms = start, bucket_ms
         self.slice_ms = slice_width(bucket_ms, ns)
         self.starts = np.zeros((k, ns), np.int64)
-        self._done: set[int] = set()
+        self._group_of = np.searchsorted(groups, row_start, "right") - 1  # each chunk's group
+        self._done = np.zeros(groups.shape[0], bool)  # groups whose starts are worked out
 
     def _resolve(self, sel: _I64) -> None:
         """Work out the piece starts of the groups of chunks ``sel`` not done yet."""
-        todo = np.unique(np.searchsorted(self.groups, self.row_start[sel], "right") - 1)
-        if self._done:
-            todo = todo[np.fromiter((g not in self._done for g in todo.tolist()), bool,
-                                    todo.shape[0])]
+        touched = np.unique(self._group_of[sel])
+        todo = touched[~self._done[touched]]
         if not todo.shape[0]:
             return
-        bounds = np.append(self.groups, np.iinfo(np.int64).max)
-        member = np.zeros(self.row_start.shape[0], bool)
-        for g in todo.tolist():
-            member |= (self.row_start >= bounds[g]) & (self.row_start < bounds[g + 1])
-        m = np.flatnonzero(member)
+        wanted = np.zeros(self.groups.shape[0], bool)
+        wanted[todo] = True
+        m = np.flatnonzero(wanted[self._group_of])
         rows = self.rows[m].astype(np.int64)
         if not np.array_equal(rows.sum(axis=1), self.row_count[m]):
             raise ValueError("slice rows do not add up to the chunks' rows")
-        group = self.groups[np.searchsorted(self.groups, self.row_start[m], "right") - 1]
-        self.starts[m] = piece_starts(self.row_start[m], rows, group)
-        self._done.update(todo.tolist())
+        self.starts[m] = piece_starts(self.row_start[m], rows, self.groups[self._group_of[m]])
+        self._done[todo] = True
 
     def bounds(self, mint: int, maxt: int) -> tuple[int, int]:
         """``[mint, maxt]`` widened to the bounds of the slices it touches (the same for every
