@@ -6,7 +6,8 @@
   ``name`` is ``YYYYMMDDTHHMMSSZ-<16 hex>``; answers ``{"name": name}``. A store in object
   storage cannot be snapshotted (an ``internal`` error says so).
 - ``POST|PUT /api/v1/admin/tsdb/delete_series?match[]=...&start=...&end=...``: the matching
-  samples are gone at once (blocks rewritten, no tombstones); 204.
+  samples, float and native histogram, are gone at once (blocks and histogram files rewritten,
+  no tombstones); 204.
 - ``POST|PUT /api/v1/admin/tsdb/clean_tombstones``: nothing to clean; 204.
 
 With the admin API disabled every route answers ``unavailable`` (503).

@@ -6,7 +6,9 @@
   rewritten in place (compaction and deletion write new blocks and remove old ones).
 - :func:`delete_series` rewrites each block holding matching samples in the time range without
   them (the staged write of compaction: the new block is renamed into place, then the old one
-  removed), so no tombstones are kept and cleaning them is a no-op.
+  removed), so no tombstones are kept and cleaning them is a no-op. Native histogram samples
+  are deleted by the store beside it, from its histogram head, WAL and files
+  (:func:`promlab.storage.histdir.delete_samples`).
 
 The store calls these under its lock, after flushing its head (:meth:`ParquetStore.snapshot`,
 :meth:`ParquetStore.delete_series`).

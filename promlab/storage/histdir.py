@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,8 +35,8 @@ from promlab.storage import histfile as _hf
 from promlab.storage.cache import DecodedCache
 from promlab.storage.objectstore import LOCAL, BlockFS
 
-__all__ = ["CACHE_PREFIX", "FileInfo", "HistColumns", "compact_files", "drop_before", "list_files",
-           "read_files", "upload_local", "write_file"]
+__all__ = ["CACHE_PREFIX", "FileInfo", "HistColumns", "compact_files", "delete_samples", "drop_before",
+           "list_files", "read_files", "upload_local", "write_file"]
 
 log = logging.getLogger("promlab.storage")
 
@@ -63,18 +63,19 @@ class _MetricNames:
 
 # --- writing -----------------------------------------------------------------------------------
 def write_file(directory: str, items: Sequence[Item], seq: int, *, fs: BlockFS = LOCAL,
-               staging: str | None = None) -> str | None:
+               staging: str | None = None, span: tuple[int, int] | None = None) -> str | None:
     """Write ``items`` as one file of ``directory`` (layout of :mod:`promlab.storage.histfile`);
     its path, or None if ``items`` is empty.
 
     The file is written in ``staging`` (default: ``directory``, which must then be local) as a
-    temporary file, renamed, then put into ``directory`` through ``fs``.
+    temporary file, renamed, then put into ``directory`` through ``fs``. ``span``: the
+    ``(mint, maxt)`` of its name (default: the items'; it must cover them).
     """
     if not items:
         return None
     local = directory if staging is None else staging
     os.makedirs(local, exist_ok=True)
-    mint, maxt = min(r[1] for r in items), max(r[1] for r in items)
+    mint, maxt = span or (min(r[1] for r in items), max(r[1] for r in items))
     name = f"{mint}-{maxt}-{seq}.parquet"
     tmp = os.path.join(local, f".tmp-{name}")
     staged = os.path.join(local, name)
@@ -212,7 +213,7 @@ def read_files(directory: str, matchers: Sequence[Matcher], mint: int, maxt: int
     return out
 
 
-# --- compaction and retention ----------------------------------------------------------------------
+# --- compaction, retention and deletion --------------------------------------------------------------
 def _remove(path: str, cache: DecodedCache | None, fs: BlockFS) -> None:
     _hc.remove_file(path, fs)
     if cache is not None:
@@ -261,3 +262,41 @@ def drop_before(directory: str, min_keep_ms: int, *, cache: DecodedCache | None 
             _remove(path, cache, fs)
             gone.append(path)
     return gone
+
+
+def delete_samples(directory: str, hit: Callable[[Labels], bool], mint: int, maxt: int, seq: int, *,
+                   cache: DecodedCache | None = None, fs: BlockFS = LOCAL,
+                   staging: str | None = None) -> tuple[int, int]:
+    """Rewrite the files holding samples in ``[mint, maxt]`` of series for which ``hit`` is true
+    without those samples (the admin API's ``delete_series``); returns the number of files
+    changed and the next free ``seq`` (files written are numbered from ``seq``, or from above the
+    directory's highest if that is higher).
+
+    Each such file is replaced as compaction replaces files: the rest of its samples written as a
+    new file (with its checksum sidecar) under the source's ``<mint>-<maxt>`` and a new ``seq``, so
+    files keep their order for reads (a later file wins at equal timestamps), then the source
+    removed and evicted from ``cache``; a file left empty is removed only. A crash in between
+    leaves both, the deleted samples readable from the source until the delete is repeated.
+
+    Raises
+    ------
+    StorageError
+        A file to look at is damaged (``promlab tsdb verify``/``repair``); the files before it
+        are rewritten already.
+    """
+    files = list_files(directory, fs)
+    seq = max([seq, *(f[2] + 1 for f in files)])
+    changed = 0
+    for fmin, fmax, _, path in files:
+        if fmax < mint or fmin > maxt:
+            continue
+        items = read_items(path, fmin, fmax, None, fs)
+        hits = {ls: hit(ls) for ls in {it[0] for it in items}}
+        keep = [it for it in items if not (hits[it[0]] and mint <= it[1] <= maxt)]
+        if len(keep) == len(items):
+            continue
+        if write_file(directory, keep, seq, fs=fs, staging=staging, span=(fmin, fmax)):
+            seq += 1
+        _remove(path, cache, fs)
+        changed += 1
+    return changed, seq

@@ -13,7 +13,8 @@ columns, block layout, checksums) are untouched:
   beside the blocks for a store at a URL), one row per sample, sorted by series then time;
   files of one compaction window are merged (:func:`compact_files`) and dropped by retention
   like blocks (module :mod:`promlab.storage.histdir`, which also reads them through the store's
-  decoded cache). The layout (module
+  decoded cache); the admin API's ``delete_series`` rewrites the files holding deleted samples
+  (:func:`delete_samples`) after clearing them from the head (:meth:`HistogramHead.delete`). The layout (module
   :mod:`promlab.storage.histfile`, documented in ``docs/storage.md``) needs nothing but a Parquet
   reader: integer counts as int64 with each bucket a delta across the samples of its series,
   float counts only for float histograms; files of the older all-float layout are still read.
@@ -26,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +43,7 @@ from promlab.storage.histdir import (
     FileInfo,
     HistColumns,
     compact_files,
+    delete_samples,
     drop_before,
     list_files,
     read_files,
@@ -63,6 +65,7 @@ __all__ = [
     "HistogramQuerier",
     "compact_files",
     "decode_payload",
+    "delete_samples",
     "drop_before",
     "encode_payload",
     "has_any",
@@ -203,6 +206,27 @@ class HistogramHead:
             self.mint = min(rest) if rest else None
             self._maxt = max(rest) if rest else None
         return out
+
+    def delete(self, hit: Callable[[Labels], bool], mint: int, maxt: int) -> int:
+        """Remove the samples in ``[mint, maxt]`` of the series for which ``hit`` is true (and
+        their remembered float forms); returns how many were removed."""
+        gone = 0
+        with self._lock:
+            for ls in [ls for ls in self._series if hit(ls)]:
+                s = self._series[ls]
+                fl = self._floats.get(ls, {})
+                for t in [t for t in s if mint <= t <= maxt]:
+                    del s[t]
+                    fl.pop(t, None)
+                    gone += 1
+                if not s:
+                    del self._series[ls]
+                    self._floats.pop(ls, None)
+            if gone:
+                rest = [t for s in self._series.values() for t in s]
+                self.mint = min(rest) if rest else None
+                self._maxt = max(rest) if rest else None
+        return gone
 
     def select(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> HistColumns:
         with self._lock:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from promlab.model import Matcher
+from promlab.model import Labels, Matcher
 from promlab.storage import admin as _admin
 from promlab.storage import compact as _compact
 from promlab.storage import histstore as _hist
@@ -145,13 +145,35 @@ class StoreMaintenance:
 
     def delete_series(self, matcher_sets: Sequence[Sequence[Matcher]], mint_ms: int,
                       maxt_ms: int) -> int:
-        """Delete the samples of matching series in ``[mint_ms, maxt_ms]``: the head is flushed,
-        then the blocks holding such samples rewritten (:func:`promlab.storage.admin.delete_series`).
-        Returns the number of blocks rewritten."""
+        """Delete the samples, float and native histogram, of series matching any of
+        ``matcher_sets`` in ``[mint_ms, maxt_ms]``.
+
+        The heads are flushed (their WALs checkpointed), then the blocks holding such samples
+        rewritten (:func:`promlab.storage.admin.delete_series`) and the histogram files too
+        (:func:`promlab.storage.histdir.delete_samples`): nothing to replay or compact later
+        brings them back. Returns the number of blocks and histogram files rewritten or removed.
+        """
         with self._lock:
             self._check_open(write=True)
             self.flush()
-            return _admin.delete_series(self, self.blocks(), matcher_sets, mint_ms, maxt_ms)
+            n = _admin.delete_series(self, self.blocks(), matcher_sets, mint_ms, maxt_ms)
+            return n + self._delete_histograms(matcher_sets, mint_ms, maxt_ms)
+
+    def _delete_histograms(self, matcher_sets: Sequence[Sequence[Matcher]], mint_ms: int,
+                           maxt_ms: int) -> int:
+        def hit(ls: Labels) -> bool:
+            return bool(_admin.matching([ls], matcher_sets)[0])
+
+        # The flush before this empties the head (commits wait for the store's lock); the head
+        # is still cleared here, its WAL checkpointed with the rest, so that the delete does not
+        # rest on how much a flush writes.
+        if self._hhead.delete(hit, mint_ms, maxt_ms) and self._hwal is not None:
+            rest = self._hhead.items()
+            self._hwal.checkpoint(_hist.encode_payload(rest) if rest else None)
+        changed, self._seq = _hist.delete_samples(self.hist_dir, hit, mint_ms, maxt_ms, self._seq,
+                                                  cache=self.cache, fs=self.fs,
+                                                  staging=self.hist_staging)
+        return changed
 
     def compact(self) -> list[str]:
         """Merge blocks of each complete ``max_block_duration`` window; returns new block dirs."""
