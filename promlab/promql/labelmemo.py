@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from operator import itemgetter
 
 from promlab.model import METRIC_NAME, Labels
 
@@ -25,6 +24,7 @@ __all__ = [
     "MAX_ENTRIES",
     "LabelMemo",
     "distinct",
+    "filtered",
     "group_keys",
     "intern",
     "metric_names",
@@ -39,14 +39,16 @@ MAX_ENTRIES = 1 << 18
 _NAME_LABELS = frozenset((METRIC_NAME, "__type__", "__unit__"))
 
 _interned: dict[Labels, Labels] = {}
-_second = itemgetter(1)
 _lock = threading.RLock()
-_tables: list[dict[int, tuple[Labels, Labels]]] = []  # every LabelMemo's table
+# Every LabelMemo's tables: derived set by input id, and the input itself by its id (which
+# keeps the id from being reused while the entry exists). Two dicts, not one of pairs: no
+# tuple per entry for the garbage collector to track.
+_tables: list[tuple[dict[int, Labels], dict[int, Labels]]] = []
 
 
 def size() -> int:
     """Entries held by all tables together (bounded by :data:`MAX_ENTRIES`)."""
-    return len(_interned) + sum(map(len, _tables))
+    return len(_interned) + sum(len(out) for out, _ in _tables)
 
 
 def _reserve(n: int) -> None:
@@ -57,8 +59,9 @@ def _reserve(n: int) -> None:
     """
     if size() + n > MAX_ENTRIES:
         _interned.clear()
-        for t in _tables:
-            t.clear()
+        for out, inputs in _tables:
+            out.clear()  # first: a derived set is never seen without its input held
+            inputs.clear()
 
 
 def intern(ls: Labels) -> Labels:
@@ -82,28 +85,36 @@ class LabelMemo:
 
     def __init__(self, derive: Callable[[Labels], Labels]) -> None:
         self._derive = derive
-        self._table: dict[int, tuple[Labels, Labels]] = {}
+        self._out: dict[int, Labels] = {}
+        self._inputs: dict[int, Labels] = {}
         with _lock:
-            _tables.append(self._table)
+            _tables.append((self._out, self._inputs))
 
     def map(self, labels: Sequence[Labels]) -> list[Labels]:
         """``derive`` of every label set of ``labels`` (interned objects)."""
-        table = self._table
+        ids = list(map(id, labels))
         # An entry holds its input, so no other live object can have its id: a hit is the
-        # same object. ``None in hits`` compares tuples with None (C-level, no Labels.__eq__).
-        hits = list(map(table.get, map(id, labels)))
-        if None in hits:
-            with _lock:
-                missing = hits.count(None)
-                if size() + 2 * missing > MAX_ENTRIES:
-                    _reserve(2 * missing)
-                    hits = [None] * len(labels)  # the tables started over: derive them all
-                interned = _interned
-                for i, ls in enumerate(labels):
-                    if hits[i] is None:
-                        d = self._derive(ls)
-                        hits[i] = table[id(ls)] = (ls, interned.setdefault(d, d))
-        return list(map(_second, hits))  # type: ignore[arg-type]
+        # same object. All hits: one C-level pass (a miss raises, the slow path fills in).
+        try:
+            return list(map(self._out.__getitem__, ids))
+        except KeyError:
+            pass
+        with _lock:
+            out, inputs = self._out, self._inputs
+            missing = len(ids) - sum(map(out.__contains__, ids))
+            if size() + 2 * missing > MAX_ENTRIES:
+                _reserve(2 * missing)  # the tables start over: derive them all
+            interned = _interned
+            result: list[Labels] = []
+            for key, ls in zip(ids, labels, strict=True):
+                d = out.get(key)
+                if d is None:
+                    d = self._derive(ls)
+                    d = interned.setdefault(d, d)
+                    inputs[key] = ls
+                    out[key] = d
+                result.append(d)
+            return result
 
 
 def _without_name(ls: Labels) -> Labels:
@@ -111,7 +122,6 @@ def _without_name(ls: Labels) -> Labels:
 
 
 _WITHOUT_NAME = LabelMemo(_without_name)
-_GROUPINGS: dict[tuple[bool, tuple[str, ...]], LabelMemo] = {}
 
 
 _CANONICAL = LabelMemo(lambda ls: ls)
@@ -131,39 +141,59 @@ def without_name_labels(labels: Sequence[Labels]) -> list[Labels]:
 def group_keys(labels: Sequence[Labels], names: Sequence[str], *, without: bool) -> list[Labels]:
     """Each label set's grouping key, interned: only ``names`` (``by``/``on``), or all but
     ``names`` and ``__name__`` (``without``/``ignoring``)."""
-    spec = (without, tuple(sorted(set(names))))
-    memo = _GROUPINGS.get(spec)
+    if without:
+        return filtered(labels, frozenset(names) | {METRIC_NAME}, keep=False)
+    return filtered(labels, frozenset(names), keep=True)
+
+
+_FILTERS: dict[tuple[bool, frozenset[str]], LabelMemo] = {}
+
+
+def filtered(labels: Sequence[Labels], names: frozenset[str], *, keep: bool) -> list[Labels]:
+    """Each label set with only the labels ``names`` (``keep``) or without them, interned
+    (``keep=False`` with no names: each set's own interned object)."""
+    spec = (keep, names)
+    memo = _FILTERS.get(spec)
     if memo is None:
-        if len(_GROUPINGS) >= 1024:
+        if len(_FILTERS) >= 1024:
             with _lock:
-                dropped = {id(m._table) for m in _GROUPINGS.values()}
-                _tables[:] = [t for t in _tables if id(t) not in dropped]
-                _GROUPINGS.clear()
-        if without:
-            drop = frozenset(spec[1]) | {METRIC_NAME}
-
+                dropped = {id(m._out) for m in _FILTERS.values()}
+                _tables[:] = [t for t in _tables if id(t[0]) not in dropped]
+                _FILTERS.clear()
+        if keep:
             def derive(ls: Labels) -> Labels:
-                return Labels.from_sorted_pairs(tuple(p for p in ls.pairs if p[0] not in drop))
+                return Labels.from_sorted_pairs(tuple(p for p in ls.pairs if p[0] in names))
+        elif names:
+            def derive(ls: Labels) -> Labels:
+                return Labels.from_sorted_pairs(tuple(p for p in ls.pairs if p[0] not in names))
         else:
-            keep = frozenset(spec[1])
-
             def derive(ls: Labels) -> Labels:
-                return Labels.from_sorted_pairs(tuple(p for p in ls.pairs if p[0] in keep))
-        memo = _GROUPINGS.setdefault(spec, LabelMemo(derive))
+                return ls
+        memo = _FILTERS.setdefault(spec, LabelMemo(derive))
     return memo.map(labels)
 
 
-_NAMES: dict[int, tuple[Labels, str]] = {}
+_NAMES: dict[int, str] = {}
+_NAME_INPUTS: dict[int, Labels] = {}  # keeps each entry's input (and so its id) alive
 
 
 def metric_names(labels: Sequence[Labels]) -> list[str]:
     """Each label set's ``__name__`` (``""`` without one)."""
-    table = _NAMES
-    hits = list(map(table.get, map(id, labels)))
-    if None in hits:
-        if len(table) + len(labels) > MAX_ENTRIES:
-            table.clear()
-        for i, ls in enumerate(labels):
-            if hits[i] is None:
-                hits[i] = table[id(ls)] = (ls, ls.name)
-    return list(map(_second, hits))  # type: ignore[arg-type]
+    ids = list(map(id, labels))
+    try:
+        return list(map(_NAMES.__getitem__, ids))
+    except KeyError:
+        pass
+    with _lock:
+        if len(_NAMES) + len(labels) > MAX_ENTRIES:
+            _NAMES.clear()
+            _NAME_INPUTS.clear()
+        result: list[str] = []
+        for key, ls in zip(ids, labels, strict=True):
+            name = _NAMES.get(key)
+            if name is None:
+                name = ls.name
+                _NAME_INPUTS[key] = ls
+                _NAMES[key] = name
+            result.append(name)
+        return result

@@ -14,25 +14,22 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.errors import QueryError
-from promlab.model import METRIC_NAME, Labels
-from promlab.promql.eval import histbinops, histops
+from promlab.model import Labels
+from promlab.promql.eval import binmatch, histbinops, histops
+from promlab.promql.eval.binmatch import ARITHMETIC
 from promlab.promql.eval.functions._common import info
 from promlab.promql.eval.functions.native import concat_vectors, histogram_cells, without_histograms
 from promlab.promql.eval.gomath import go_pow
 from promlab.promql.eval.histbinops import TRIM_OPS, trim_vector_scalar
 from promlab.promql.eval.names import merge_same_labels
 from promlab.promql.eval.state import EvalState
-from promlab.promql.labelmemo import group_keys
 from promlab.promql.parser.ast import BinaryExpr, VectorMatching
 from promlab.promql.values import F64, I64, B, EvalContext, Scalar, Value, Vector
 
 __all__ = ["ARITHMETIC", "COMPARISON", "SET_OPS", "apply_arith", "apply_compare", "eval_binary"]
 
-ARITHMETIC = frozenset({"+", "-", "*", "/", "%", "^", "atan2"})
 COMPARISON = frozenset({"==", "!=", ">", "<", ">=", "<="})
 SET_OPS = frozenset({"and", "or", "unless"})
-# Labels Prometheus removes from the result of an arithmetic operation between vectors.
-_SCHEMA_LABELS = (METRIC_NAME, "__type__", "__unit__")
 
 
 def _power(a: F64 | float, b: F64 | float) -> F64:
@@ -197,28 +194,6 @@ def _drop_empty_rows(vec: Vector) -> Vector:
                   None if vec.histograms is None else vec.histograms[rows])
 
 
-def _signature_ids(labels_l: list[Labels], labels_r: list[Labels], matching: VectorMatching,
-                   ) -> tuple[I64, I64, list[tuple[tuple[str, str], ...]]]:
-    """Join-signature ids for both sides (shared numbering) and each id's signature."""
-    names = set(matching.matching_labels)
-    sig_of: dict[tuple[tuple[str, str], ...], int] = {}
-    sigs: list[tuple[tuple[str, str], ...]] = []
-
-    def ids(labels: list[Labels]) -> I64:
-        # Interned keys (memoised per series): one Python step per distinct key, not per series.
-        keys = group_keys(labels, list(names), without=not matching.on)
-        kid = list(map(id, keys))
-        distinct = dict(zip(kid, keys, strict=True))  # first appearance order
-        for key in distinct.values():
-            if key.pairs not in sig_of:
-                sig_of[key.pairs] = len(sigs)
-                sigs.append(key.pairs)
-        by_id = {i: sig_of[k.pairs] for i, k in distinct.items()}
-        return np.fromiter(map(by_id.__getitem__, kid), np.int64, len(kid))
-
-    return ids(labels_l), ids(labels_r), sigs
-
-
 def _group_count(present: B, sig: I64, n_groups: int) -> I64:
     """``(G, T)``: how many series of each signature group are present at each step."""
     out = np.zeros((n_groups, present.shape[1]), np.int64)
@@ -240,8 +215,7 @@ def _group_any(present: B, sig: I64, n_groups: int) -> B:
 
 
 def _set_op(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching) -> Vector:
-    sl, sr, sigs = _signature_ids(lhs.labels, rhs.labels, matching)
-    n_groups = len(sigs)
+    sl, sr, n_groups = binmatch.signature_ids(lhs.labels, rhs.labels, matching)
     if op == "or":
         left_any = _group_any(lhs.present, sl, n_groups)
         rpresent = rhs.present & ~left_any[sr]
@@ -263,42 +237,13 @@ def _set_op(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching) -> Vect
                                    lhs.histograms))
 
 
-def _match_labels(ls: Labels, matching: VectorMatching) -> Labels:
-    names = set(matching.matching_labels)
-    if matching.on:
-        return Labels.from_sorted_pairs(tuple(p for p in ls.pairs if p[0] in names))
-    return Labels.from_sorted_pairs(
-        tuple(p for p in ls.pairs if p[0] not in names and p[0] != METRIC_NAME))
-
-
-def _result_labels(many: Labels, one: Labels, op: str, matching: VectorMatching) -> Labels:
-    d = dict(many.pairs)
-    if op in ARITHMETIC:
-        for n in _SCHEMA_LABELS:
-            d.pop(n, None)
-    if matching.card == "one-to-one":
-        names = set(matching.matching_labels)
-        if matching.on:
-            d = {k: v for k, v in d.items() if k in names}
-        else:
-            d = {k: v for k, v in d.items() if k not in names}
-    for n in matching.include:
-        v = one.get(n)
-        if v:
-            d[n] = v
-        else:
-            d.pop(n, None)
-    return Labels.from_sorted_pairs(tuple(sorted(d.items())))
-
-
 def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
                    return_bool: bool, hist: tuple[BinaryExpr, EvalContext] | None = None,
                    ) -> Vector:
     n_steps = lhs.present.shape[1]
     one_to_many = matching.card == "one-to-many"
     many, one = (rhs, lhs) if one_to_many else (lhs, rhs)
-    s_many, s_one, sigs = _signature_ids(many.labels, one.labels, matching)
-    n_groups = len(sigs)
+    s_many, s_one, n_groups = binmatch.signature_ids(many.labels, one.labels, matching)
     # Steps where both sides have samples (Prometheus short-circuits the others).
     active: B = np.asarray(lhs.present.any(axis=0) & rhs.present.any(axis=0))
     one_count = _group_count(one.present, s_one, n_groups)
@@ -323,37 +268,28 @@ def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
         dup = sorted([one.labels[int(rows_t[np.flatnonzero(sig_t == g)[0]])],
                       one.labels[int(rows_t[p])]])
         side = "left" if one_to_many else "right"
-        group = _match_labels(dup[0], matching)
+        group = binmatch.match_labels(dup[0], matching)
         raise QueryError(
             f"found duplicate series for the match group {_fmt(group)} on the {side} hand-side "
             f"of the operation: [{_fmt(dup[0])}, {_fmt(dup[1])}];many-to-many matching not "
             "allowed: matching labels must be unique on one side")
     # Enumerate (many, one) pairs sharing a signature.
-    one_by_sig: dict[int, list[int]] = {}
-    for j, g in enumerate(s_one.tolist()):
-        one_by_sig.setdefault(g, []).append(j)
-    pm: list[int] = []
-    po: list[int] = []
-    for i, g in enumerate(s_many.tolist()):
-        for j in one_by_sig.get(g, ()):
-            pm.append(i)
-            po.append(j)
+    pair_many, pair_one = binmatch.match_pairs(s_many, s_one, n_groups)
     # As in Prometheus, fill_left fills the many side and fill_right the one side, also for
     # group_right (where the many side is the right-hand one).
     fill_many, fill_one = matching.fill_lhs, matching.fill_rhs
-    n_real = len(pm)
+    n_real = pair_many.shape[0]
+    n_many, n_one = len(many), len(one)
     # fill modifiers: a pair with a filled side uses the extra last row of that side.
     if fill_one is not None:
-        pm.extend(range(len(many)))
-        po.extend([len(one)] * len(many))
+        pair_many = np.concatenate([pair_many, np.arange(n_many, dtype=np.int64)])
+        pair_one = np.concatenate([pair_one, np.full(n_many, n_one, np.int64)])
     if fill_many is not None:
-        pm.extend([len(many)] * len(one))
-        po.extend(range(len(one)))
-    if not pm:
+        pair_many = np.concatenate([pair_many, np.full(n_one, n_many, np.int64)])
+        pair_one = np.concatenate([pair_one, np.arange(n_one, dtype=np.int64)])
+    if not pair_many.shape[0]:
         return Vector.empty(n_steps)
-    pair_many = np.asarray(pm, np.int64)
-    pair_one = np.asarray(po, np.int64)
-    if n_real == len(pm):
+    if n_real == pair_many.shape[0]:
         pair_present = many.present[pair_many] & one.present[pair_one]
         pair_sig = s_many[pair_many]
         many_values, one_values = many.values, one.values
@@ -367,25 +303,19 @@ def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
         raise QueryError("multiple matches for labels: many-to-one matching must be explicit "
                          "(group_left/group_right)")
     # Result label set of each pair, deduplicated into output rows.
-    cache: dict[tuple[int, int], Labels] = {}
-    row_of: dict[Labels, int] = {}
-    out_labels: list[Labels] = []
-    pair_row = np.empty(pair_many.shape[0], np.int64)
-    for k, (i, j) in enumerate(zip(pm, po, strict=True)):
-        key = (i, j if matching.include or i == len(many) else 0)
-        ls = cache.get(key)
-        if ls is None:
-            if i == len(many):   # a filled many side: the match group's labels
-                ls = _result_labels(_match_labels(one.labels[j], matching), one.labels[j], op, matching)
-            else:
-                ls = _result_labels(many.labels[i], one.labels[j] if j < len(one) else Labels(),
-                                    op, matching)
-            cache[key] = ls
-        r = row_of.get(ls)
-        if r is None:
-            r = row_of[ls] = len(out_labels)
-            out_labels.append(ls)
-        pair_row[k] = r
+    bases = binmatch.result_bases(many.labels, op, matching)
+    if matching.include or n_real < pair_many.shape[0]:
+        pair_row, out_labels = binmatch.pair_rows(pair_many, pair_one, bases, many, one, op, matching)
+    else:
+        # The result depends on the many side only: rows are its distinct interned bases.
+        used = np.flatnonzero(np.bincount(pair_many, minlength=n_many))
+        kid = [id(bases[i]) for i in used.tolist()]
+        seen = dict(zip(kid, (bases[i] for i in used.tolist()), strict=True))
+        pos = {k: r for r, k in enumerate(seen)}
+        out_labels = list(seen.values())
+        row_of = np.zeros(n_many, np.int64)
+        row_of[used] = np.fromiter(map(pos.__getitem__, kid), np.int64, len(kid))
+        pair_row = row_of[pair_many]
     n_rows = len(out_labels)
     if n_rows < pair_many.shape[0]:
         row_count = _group_count(pair_present, pair_row, n_rows)

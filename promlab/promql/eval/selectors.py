@@ -444,8 +444,21 @@ def eval_matrix_selector(node: MatrixSelector, ev: EvalState, ctx: EvalContext) 
             ss = ev.select(vs.matchers, lo_ms, int(ref.max()) + after)
         ss = strip_stale(ss)
     ev.add_samples(int(ss.ts_ms.shape[0]))
-    return Matrix(list(ss.labels), np.asarray(ss.offsets, np.int64),
-                  np.asarray(ss.ts_ms, np.int64), np.asarray(ss.values, np.float64),
+    offsets = np.asarray(ss.offsets, np.int64)
+    ts = np.asarray(ss.ts_ms, np.int64)
+    return Matrix(list(ss.labels), offsets, ts, np.asarray(ss.values, np.float64),
                   start.astype(np.int64), ref.astype(np.int64), int(node.range_ms),
                   extension=extension, lookback_ms=before, histograms=ss.histograms,
-                  start_ts_ms=ss.start_ts_ms if ctx.use_start_timestamps else None)
+                  start_ts_ms=ss.start_ts_ms if ctx.use_start_timestamps else None,
+                  bounds=_one_window_bounds(offsets, ts, start, ref, extension))
+
+
+def _one_window_bounds(offsets: I64, ts: I64, start: I64, ref: I64, extension: str | None,
+                       ) -> tuple[I64, I64] | None:
+    """The window bounds of a one-step selection that holds nothing but its window (an
+    instant query's usual case): each series' whole run, no search needed; else None."""
+    if ref.shape[0] != 1 or extension is not None or ts.shape[0] == 0:
+        return None
+    if int(ts.min()) <= int(start[0]) or int(ts.max()) > int(ref[0]):
+        return None
+    return offsets[:-1, None], offsets[1:, None]
