@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from promlab.model import Labels
+from promlab.model import Labels, Matcher, MatchType
 from promlab.model.histogram import from_bucket_map
 from promlab.session import Session
 from promlab.storage import open_store
@@ -113,3 +113,33 @@ def test_damaged_remote_histogram_file_verified_and_quarantined(s3: dict[str, An
     left = fs.find("promlab-hist/hdamaged/histograms")
     assert keys[0] not in left
     assert any("/.quarantine/" in k and k.endswith(keys[0].rsplit("/", 1)[1]) for k in left)
+
+
+def test_delete_series_rewrites_remote_histogram_files(s3: dict[str, Any], tmp_path: Path) -> None:
+    """``delete_series`` on a store at a URL deletes native histogram samples as on a local one:
+    files rewritten in the bucket (sidecars beside them), a reader elsewhere answers alike."""
+    url = "s3://promlab-hist/hdelete"
+    local = tmp_path / "local"
+    job_b = [[Matcher(MatchType.EQUAL, "job", "b")]]
+    mint, maxt = 2 * HOUR, 3 * HOUR  # both ends included, as Prometheus
+    remote: dict[str, Any] = {"storage_options": s3, "local_dir": tmp_path / "w"}
+    for where, opts in ((str(local), {}), (url, remote)):
+        with open_store(where, wal_fsync=False, **opts) as st:
+            _write(st)
+            assert st.delete_series(job_b, mint, maxt) >= 1
+    fs = s3fs.S3FileSystem(**s3, skip_instance_cache=True)
+    names = [k.rsplit("/", 1)[1] for k in fs.find("promlab-hist/hdelete/histograms")]
+    files = [n for n in names if n.endswith(".parquet")]
+    assert files and sorted(n for n in names if n.endswith(".crc.json")) == \
+        sorted(f + ".crc.json" for f in files)
+    assert [r for r in verify_store(url, storage_options=s3) if r.reason is not None] == []
+    with Session(str(local), read_only=True) as loc, \
+            Session(url, read_only=True, storage_options=s3, local_dir=str(tmp_path / "reader")) as rem:
+        for expr in ("count_over_time(lat[1h])", "histogram_count(lat)"):
+            a = loc.query_range(expr, 0, END_S, "30m")
+            b = rem.query_range(expr, 0, END_S, "30m")
+            pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+        # Windows (1h, 2h], (2h, 3h], (3h, 4h]: job b loses the sample at 2h and all of the next.
+        for hour, b in ((2, {"b": 239.0}), (3, {}), (4, {"b": 240.0})):
+            got = rem.query_range("count_over_time(lat[1h])", hour * 3600, hour * 3600, "1m")
+            assert dict(zip(got["job"], got["value"], strict=True)) == {"a": 240.0, "c": 240.0, **b}
