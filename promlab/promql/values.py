@@ -172,11 +172,9 @@ class Matrix:
         """Index bounds ``lo, hi`` of shape ``(S, T)``: step ``j`` of series ``i`` covers
         ``ts_ms[lo[i, j]:hi[i, j]]`` (global indexes into the CSR arrays).
 
-        One ``searchsorted`` per chunk of series for all its (series, edge) pairs: each
-        series' timestamps are shifted by ``i * span`` so the chunk's concatenation is sorted,
-        and only the distinct window edges are searched (when the range is a multiple of the
-        step, window starts are earlier window ends: about ``T`` edges, not ``2 T``). The
-        results may be views of one array: treat them as read-only.
+        Only the distinct window edges are placed (when the range is a multiple of the step,
+        window starts are earlier window ends: about ``T`` edges, not ``2 T``), by
+        :func:`_place_edges`. The results may be views of one array: treat them as read-only.
         """
         if self.bounds is not None:
             return self.bounds
@@ -186,32 +184,99 @@ class Matrix:
             z = np.zeros((n_series, n_steps), np.int64)
             return z, z
         edges = np.concatenate([self.window_start_ms, self.window_end_ms])
-        bounds, inv = np.unique(edges, return_inverse=True)
-        lo_t = int(bounds[0])
-        hi_t = int(bounds[-1])
-        if self.ts_ms.size:
-            lo_t = min(lo_t, int(self.ts_ms.min()))
-            hi_t = max(hi_t, int(self.ts_ms.max()))
-        span = hi_t - lo_t + 2
-        rel_bounds = bounds - lo_t
-        found = np.empty((n_series, bounds.size), np.int64)
-        offs = self.offsets
-        # Chunks of series (a bounded number of samples and queries each) keep the keys and
-        # the searched queries cache-resident; a loop over chunks, not over series.
-        per_q = max(1, (1 << 17) // bounds.size)
-        i = 0
-        while i < n_series:
-            j = int(np.searchsorted(offs, offs[i] + (1 << 16), side="right")) - 1
-            j = min(max(j, i + 1), i + per_q, n_series)
-            a, b = int(offs[i]), int(offs[j])
-            shift = np.arange(j - i, dtype=np.int64) * span
-            keys = self.ts_ms[a:b] - lo_t
-            keys += np.repeat(shift, np.diff(offs[i:j + 1]))
-            found[i:j] = np.searchsorted(keys, shift[:, None] + rel_bounds[None, :], side="right")
-            found[i:j] += a
-            i = j
+        uniq, inv = np.unique(edges, return_inverse=True)
+        found = _place_edges(self.ts_ms, self.offsets, uniq)
         inv = inv.ravel()
         return _take_columns(found, inv[:n_steps]), _take_columns(found, inv[n_steps:])
+
+
+#: Cells (series x edges) placed at once by :func:`_place_edges` (a cache-sized block).
+_PLACE_CELLS = 1 << 16
+
+
+def _place_edges(ts_ms: I64, offsets: I64, edges: I64) -> I64:
+    """``(S, E)``: for every series and sorted edge, the global index of the series' first
+    sample after the edge (``offsets[i]`` + how many of its samples are ``<= edge``).
+
+    Each series' samples are taken as evenly spaced between its first and last one: that
+    guesses every position by arithmetic, and two gathers check each guess (the sample before
+    it is at or before the edge, the one at it after). Scrapes are nearly regular, so the
+    guesses almost always hold; the series of a block with a wrong guess are searched
+    (:func:`_search_edges`). Blocks of series keep the temporaries cache-resident.
+    """
+    n_series, n_edges = offsets.shape[0] - 1, edges.shape[0]
+    found = np.empty((n_series, n_edges), np.int64)
+    if ts_ms.shape[0] == 0:
+        found[:] = 0
+        return found
+    edges_f = edges.astype(np.float64)
+    last = ts_ms.shape[0] - 1
+    rows = max(1, _PLACE_CELLS // max(n_edges, 1))
+    for i in range(0, n_series, rows):
+        j = min(n_series, i + rows)
+        start, end = offsets[i:j], offsets[i + 1:j + 1]
+        count = end - start
+        first = ts_ms[np.minimum(start, last)].astype(np.float64)
+        span = ts_ms[np.clip(end - 1, 0, last)] - first
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_ms = np.where((count >= 2) & (span > 0), (count - 1) / span, 0.0)
+        # guess = floor((edge - first) * per_ms) + 1 samples at or before the edge, in [0, n].
+        x = np.multiply(edges_f[None, :], per_ms[:, None])
+        x -= (first * per_ms - 1.0)[:, None]
+        np.clip(x, 0.0, count[:, None].astype(np.float64), out=x)
+        g = found[i:j]
+        g[...] = x  # truncation is the floor: x >= 0
+        g += start[:, None]
+        before = np.take(ts_ms, g - 1, mode="clip")
+        after = np.take(ts_ms, g, mode="clip")
+        bad = before > edges
+        bad |= after <= edges
+        if not bad.any():
+            continue
+        # At a series' ends the gathered neighbour belongs to another series: no check there.
+        bad &= ((g != start[:, None]) | (after <= edges)) & \
+            ((g != end[:, None]) | (before > edges))
+        redo = np.flatnonzero(bad.any(axis=1))
+        if redo.size:
+            g[redo] = _search_edges(ts_ms, start[redo], end[redo], edges)
+    return found
+
+
+def _search_edges(ts_ms: I64, start: I64, end: I64, edges: I64) -> I64:
+    """:func:`_place_edges` for the runs ``ts_ms[start[r]:end[r]]`` by binary search.
+
+    One ``searchsorted`` per group of runs for all its (run, edge) pairs: each run's
+    timestamps are shifted by ``r * span`` so the group's concatenation is sorted. Groups
+    hold a bounded number of samples and cells (cache-resident keys and queries).
+    """
+    n_rows, n_edges = start.shape[0], edges.shape[0]
+    out = np.empty((n_rows, n_edges), np.int64)
+    lens = end - start
+    nonempty = lens > 0
+    lo_t, hi_t = int(edges[0]), int(edges[-1])
+    if nonempty.any():
+        lo_t = min(lo_t, int(ts_ms[start[nonempty]].min()))
+        hi_t = max(hi_t, int(ts_ms[end[nonempty] - 1].max()))
+    span = hi_t - lo_t + 2
+    rel_edges = edges - lo_t
+    cum = np.zeros(n_rows + 1, np.int64)
+    np.cumsum(lens, out=cum[1:])
+    per_q = max(1, (1 << 17) // max(n_edges, 1))
+    i = 0
+    while i < n_rows:
+        j = int(np.searchsorted(cum, cum[i] + (1 << 16), side="right")) - 1
+        j = min(max(j, i + 1), i + per_q, n_rows)
+        n = int(cum[j] - cum[i])
+        take = np.repeat(start[i:j] - (cum[i:j] - cum[i]), lens[i:j])
+        take += np.arange(n, dtype=np.int64)
+        shift = np.arange(j - i, dtype=np.int64) * span
+        keys = ts_ms[take] - lo_t
+        keys += np.repeat(shift, lens[i:j])
+        found = np.searchsorted(keys, shift[:, None] + rel_edges[None, :], side="right")
+        found += (start[i:j] - (cum[i:j] - cum[i]))[:, None]
+        out[i:j] = found
+        i = j
+    return out
 
 
 def _take_columns(a: I64, cols: I64) -> I64:
