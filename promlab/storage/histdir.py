@@ -50,6 +50,7 @@ HistColumns = dict[Labels, Run]
 FileInfo = tuple[int, int, int, str]
 
 _NAMES = "#metrics"
+_ALL_TIME = (-(1 << 63), (1 << 63) - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,11 +291,14 @@ def delete_samples(directory: str, hit: Callable[[Labels], bool], mint: int, max
     for fmin, fmax, _, path in files:
         if fmax < mint or fmin > maxt:
             continue
-        items = read_items(path, fmin, fmax, None, fs)
-        hits = {ls: hit(ls) for ls in {it[0] for it in items}}
+        buf = _hc.read_verified(path, fs)
+        lsets, codes, ts = _hf.series_times(buf)
+        hits = {ls: hit(ls) for ls in lsets}
+        hit_rows = np.array([hits[ls] for ls in lsets], bool)[codes]
+        if not (hit_rows & (ts >= mint) & (ts <= maxt)).any():
+            continue  # only the labels and times read: no histogram decoded
+        items = _hf.read_items(buf, _ALL_TIME[0], _ALL_TIME[1], None)
         keep = [it for it in items if not (hits[it[0]] and mint <= it[1] <= maxt)]
-        if len(keep) == len(items):
-            continue
         if write_file(directory, keep, seq, fs=fs, staging=staging, span=(fmin, fmax)):
             seq += 1
         _remove(path, cache, fs)

@@ -38,7 +38,7 @@ from promlab.model import Labels, Matcher
 from promlab.model.histogram import CounterResetHint, FloatHistogram, Histogram, spans_to_indexes
 
 __all__ = ["LAYOUT", "LAYOUT_KEY", "HistogramColumns", "columns_from_items", "metric_names",
-           "read_columns", "read_items", "write_table"]
+           "read_columns", "read_items", "series_times", "write_table"]
 
 LAYOUT = 2
 LAYOUT_KEY = b"promlab.histogram_layout"
@@ -470,6 +470,18 @@ def metric_names(source: Any) -> frozenset[str]:
 
     col = pq.read_table(_input(source), columns=["metric"]).column("metric")
     return frozenset(str(v) for v in pc.unique(col).to_pylist())
+
+
+def series_times(source: Any) -> tuple[list[Labels], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The distinct series of a histogram file (a path or a ``pa.Buffer``, either layout) and,
+    per row, its series' position in that list and its timestamp: what a delete needs to know
+    whether a file holds samples to drop, without decoding any histogram."""
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(_input(source), columns=["labels", "timestamp_ms"])
+    codes, texts = _label_codes(t)
+    return ([Labels(json.loads(text)) for text in texts], codes,
+            t.column("timestamp_ms").to_numpy().astype(np.int64))
 
 
 def read_columns(source: Any, metric: str | None) -> HistogramColumns:

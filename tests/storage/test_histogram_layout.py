@@ -113,6 +113,14 @@ def test_layout_1_files_still_read(tmp_path: str) -> None:
     got = histstore.read_files(os.path.join(str(tmp_path), "histograms"),
                                [Matcher(MatchType.EQUAL, "job", "a")], T0, T0 + 15_000)
     assert [h for h in got[A][1]] == fl
+    # delete_series on such a file: the rest rewritten in today's layout, with a sidecar.
+    hdir = os.path.join(str(tmp_path), "histograms")
+    assert histstore.delete_samples(hdir, lambda ls: ls == A, T0, T0, 5) == (1, 6)
+    ((fmin, fmax, seq, path),) = histstore.list_files(hdir)
+    assert (fmin, fmax, seq) == (T0, T0 + 15_000, 5) and os.path.exists(path + ".crc.json")
+    assert pq.read_schema(path).metadata[b"promlab.histogram_layout"] == b"2"
+    got = histstore.read_files(hdir, [], T0, T0 + 15_000)
+    assert got[A][0].tolist() == [T0 + 15_000] and list(got[A][1]) == fl[1:]
 
 
 def _doc_sql() -> str:
