@@ -69,6 +69,11 @@ def batch_starts(two_files: bool) -> list[int]:
     return [T0, T0 + 2 * DAY] if two_files else [T0]
 
 
+def times(n: int) -> list[int]:
+    """The first ``n`` sample times of the batch at ``T0``."""
+    return [T0 + k * STEP for k in range(n)]
+
+
 def write(st: ParquetStore, start: int, *, flush: bool) -> None:
     app = st.appender()
     for k in range(20):
@@ -179,3 +184,15 @@ def test_histogram_head_delete(span: tuple[int, int], want_a: list[int], mint: i
     assert (got[HA][0].tolist() if HA in got else []) == [T0 + k * STEP for k in want_a]
     assert len(head.select([Matcher(MatchType.EQUAL, "job", "b")], T0, T0 + DAY)[HB][0]) == 4
     assert (head.mint, head.maxt) == (mint, T0 + 3 * STEP)
+
+
+@pytest.mark.parametrize("flushed", [False, True], ids=["in-wal", "in-files"])
+def test_reader_beside_the_writer_sees_the_delete(tmp_path: Path, flushed: bool) -> None:
+    """A read-only store on the same directory (the HTTP server beside a daemon) reads the
+    histogram WAL and files again at each query: deleted samples are gone there too."""
+    with open_store(tmp_path, ooo_window=None, wal_fsync=False) as st:
+        write(st, T0, flush=flushed)
+        with open_store(tmp_path, readonly=True) as reader:
+            assert len(contents(reader)["lat/a"]) == 20
+            st.delete_series(JOB_A, T0 + 10 * STEP, 2**62)
+            assert contents(reader) == {"lat/a": times(10), "lat/b": times(20), "up/a": times(10)}
