@@ -13,11 +13,13 @@ columns, block layout, checksums) are untouched:
   beside the blocks for a store at a URL), one row per sample, sorted by series then time;
   files of one compaction window are merged (:func:`compact_files`) and dropped by retention
   like blocks (module :mod:`promlab.storage.histdir`, which also reads them through the store's
-  decoded cache); the admin API's ``delete_series`` rewrites the files holding deleted samples
-  (:func:`delete_samples`) after clearing them from the head (:meth:`HistogramHead.delete`). The layout (module
-  :mod:`promlab.storage.histfile`, documented in ``docs/storage.md``) needs nothing but a Parquet
-  reader: integer counts as int64 with each bucket a delta across the samples of its series,
-  float counts only for float histograms; files of the older all-float layout are still read.
+  decoded cache). The layout (module :mod:`promlab.storage.histfile`, documented in
+  ``docs/storage.md``) needs nothing but a Parquet reader: integer counts as int64 with each
+  bucket a delta across the samples of its series, float counts only for float histograms;
+  files of the older all-float layout are still read.
+* **Deleting** (the admin API's ``delete_series``): the samples are cleared from the head
+  (:meth:`HistogramHead.delete`), the WAL checkpointed with what is left, and the files holding
+  any rewritten without them (:func:`delete_samples`).
 * **Reading**: :class:`HistogramQuerier` wraps the float querier and merges the histogram
   samples into the :class:`~promlab.storage.interface.SeriesSet` (``histograms`` column).
 """
