@@ -332,8 +332,8 @@ def _cut(entry: MetricColumns, matchers: Sequence[Matcher], mint: int, maxt: int
     if entry.mint >= mint and entry.maxt <= maxt:
         lo, hi = starts, ends
     else:
-        lo, hi = window(entry.ts, starts, ends, mint, maxt)
-    if sel.shape[0] == n and lo is starts and bool((ends > starts).all()):
+        lo, hi = _window(entry, starts, ends, mint, maxt)
+    if sel.shape[0] == n and lo is starts and hi is ends and bool((ends > starts).all()):
         return entry  # everything: the cached arrays themselves
     nonempty = hi > lo
     if not nonempty.all():
@@ -341,6 +341,55 @@ def _cut(entry: MetricColumns, matchers: Sequence[Matcher], mint: int, maxt: int
         if sel.shape[0] == 0:
             return None
     return _Cut(entry, sel, lo, hi)
+
+
+def _window(entry: MetricColumns, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64],
+            mint: int, maxt: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """:func:`~promlab.storage.cache.window` of the runs ``starts:ends`` of ``entry``, a side
+    the entry lies within taken whole; the other searched by :func:`_bound`."""
+    ts = entry.ts
+    lo = starts if entry.mint >= mint else _bound(ts, starts, ends, mint, strict=False)
+    hi = ends if entry.maxt <= maxt else _bound(ts, lo, ends, maxt, strict=True)
+    return lo, hi
+
+
+def _bound(ts: npt.NDArray[np.int64], starts: npt.NDArray[np.int64],
+           ends: npt.NDArray[np.int64], x: int, *, strict: bool) -> npt.NDArray[np.int64]:
+    """First position in each run ``ts[starts[i]:ends[i]]`` with ``ts >= x`` (``> x`` when
+    ``strict``).
+
+    Scrapes are nearly evenly spaced, so each run's position is first guessed by linear
+    interpolation between its first and last timestamp and moved a step or two; runs whose
+    guess is still not the answer are binary-searched (:func:`~promlab.storage.cache.window`).
+    """
+    n = ends - starts
+    if ts.shape[0] == 0 or starts.shape[0] == 0:
+        return starts.copy()
+    last = ts.shape[0] - 1
+    some = n > 0
+    t0 = ts[np.minimum(starts, last)]
+    t1 = ts[np.clip(ends - 1, 0, last)]
+    span = np.where(some & (t1 > t0), t1 - t0, 1)
+    # (x - t0) * (n - 1) / span, rounded up, then kept inside [starts, ends]
+    frac = np.clip(x - t0, 0, span) * np.maximum(n - 1, 0)
+    guess = starts + np.where(some, -(-frac // span), 0)
+    guess = np.clip(guess, starts, ends)
+    ok = np.ones(starts.shape[0], bool)
+    for _ in range(3):
+        before = ts[np.clip(guess - 1, 0, last)]
+        at = ts[np.minimum(guess, last)]
+        # too far right: the sample before is already past x; too far left: this one is not
+        left = (guess > starts) & ((before > x) if strict else (before >= x))
+        right = (guess < ends) & ((at <= x) if strict else (at < x))
+        ok = ~(left | right)
+        if ok.all():
+            return guess
+        guess = guess - left + right
+    bad = np.flatnonzero(~ok)
+    first_at, first_past = window(ts, starts[bad], ends[bad], x, x)
+    guess[bad] = first_past if strict else first_at
+    out: npt.NDArray[np.int64] = guess
+    return out
 
 
 def _materialise(part: MetricColumns | _Cut) -> MetricColumns:
