@@ -291,8 +291,13 @@ def delete_samples(directory: str, hit: Callable[[Labels], bool], mint: int, max
     for fmin, fmax, _, path in files:
         if fmax < mint or fmin > maxt:
             continue
-        buf = _hc.read_verified(path, fs)
-        lsets, codes, ts = _hf.series_times(buf)
+        try:
+            buf = _hc.read_verified(path, fs)
+            lsets, codes, ts = _hf.series_times(buf)
+        except (StorageError, OSError, ValueError, pa.ArrowException) as exc:
+            # Not skipped as a query skips it: the delete would be reported done but is not.
+            raise StorageError(f"damaged histogram file, delete stopped (see promlab tsdb "
+                               f"verify/repair): {exc}") from exc
         hits = {ls: hit(ls) for ls in lsets}
         hit_rows = np.array([hits[ls] for ls in lsets], bool)[codes]
         if not (hit_rows & (ts >= mint) & (ts <= maxt)).any():

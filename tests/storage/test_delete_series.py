@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from promlab.errors import StorageError
 from promlab.model import Labels, Matcher, MatchType
 from promlab.model.histogram import Histogram
 from promlab.storage import histcheck, histdir, open_store
@@ -196,3 +197,15 @@ def test_reader_beside_the_writer_sees_the_delete(tmp_path: Path, flushed: bool)
             assert len(contents(reader)["lat/a"]) == 20
             st.delete_series(JOB_A, T0 + 10 * STEP, 2**62)
             assert contents(reader) == {"lat/a": times(10), "lat/b": times(20), "up/a": times(10)}
+
+
+def test_damaged_histogram_file_stops_the_delete(tmp_path: Path) -> None:
+    with open_store(tmp_path, ooo_window=None, wal_fsync=False) as st:
+        write(st, T0, flush=True)
+        ((*_, path),) = histdir.list_files(st.hist_dir)
+        data = bytearray(Path(path).read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        Path(path).write_bytes(bytes(data))
+        with pytest.raises(StorageError, match="damaged histogram file, delete stopped"):
+            st.delete_series(JOB_A, *ALL_TIME)
+        assert histdir.list_files(st.hist_dir)[0][3] == path  # left for tsdb repair
