@@ -10,6 +10,7 @@ block. The schema and encodings are described in ``docs/storage.md``.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -48,6 +49,7 @@ from promlab.storage.seriesindex import (
     FOOTER_SPANS_KEY,
     ROW_GROUP_ROWS_KEY,
     chunk_lists,
+    footer_pieces,
     int_array,
     read_series_table,
 )
@@ -118,14 +120,13 @@ class Block:
         self._labels: dict[int, Labels] = {}  # by series (rank), or chunk row before v3
         self._pf: pq.ParquetFile | None = None
         self._io = threading.Lock()  # the file objects are shared by querying threads
-        self.sids = np.zeros(0, np.int64)
-        self.row_start = np.zeros(0, np.int64)
-        self.row_count = np.zeros(0, np.int64)
-        self.min_time = np.zeros(0, np.int64)
-        self.max_time = np.zeros(0, np.int64)
+        empty = np.zeros(0, np.int64)  # per chunk (loaded with the series index):
+        self.sids, self.row_start, self.row_count, self.min_time, self.max_time = (empty,) * 5
         self.rank: npt.NDArray[np.int64] | None = None  # label order of chunks' series (v3)
         self._rg_rows: npt.NDArray[np.int64] | None = None
         self._footer: Any = None  # the samples file's checked footer bytes
+        self._pieces: _footer.FooterPieces | None = None  # or its pieces (issue 14)
+        self._samples_path = os.path.join(path, SAMPLES_FILE)
         self._spans: npt.NDArray[np.int64] | None = None  # its row groups' places (format 5)
         self.slices: SliceIndex | None = None  # chunks' pieces (format 6)
 
@@ -150,9 +151,6 @@ class Block:
             self._series_fh.close()
             table, colmap = read_series_table(buf, arrow=self._series_name == INDEX_FILE)
             rec = files.get(SAMPLES_FILE)
-            if rec is not None:
-                self._footer = _ck.verify_footer(self._fh, os.path.join(self.path, SAMPLES_FILE),
-                                                 rec)
             kv = table.schema.metadata or {}
             if FOOTER_SPANS_KEY in kv and rec is not None:
                 # Format 5: where each row group lies in the footer, and its rows: a read
@@ -162,6 +160,10 @@ class Block:
                 nrg = len(rec.get("row_groups", ()))
                 if self._spans.shape[0] != nrg + 2 or self._rg_rows.shape[0] != nrg:
                     raise ValueError("footer spans do not match the row groups")
+                # Recorded by newer writers: the footer checked a row group's piece at a time.
+                self._pieces = footer_pieces(kv, self._spans, int(rec["size"]))
+                if self._pieces is None:
+                    self._footer = _ck.verify_footer(self._fh, self._samples_path, rec)
             else:
                 self._full_reader()
             v4 = self.meta.version >= 4
@@ -247,24 +249,31 @@ class Block:
         if self._pf is None:
             if self._fh is None:
                 raise StorageError(f"block {self.path}: closed")
-            md = None if self._footer is None else pq.read_metadata(pa.BufferReader(self._footer))
+            rec = self.meta.files.get(SAMPLES_FILE)
+            if self._footer is None and rec is not None:
+                self._footer = _ck.verify_footer(self._fh, self._samples_path, rec)
+            md = None if rec is None else pq.read_metadata(pa.BufferReader(self._footer))
             # Row groups are checked against their recorded CRC-32 before they are read
             # (:meth:`_verify_row_groups`), so Parquet's page checksums (the same bytes) are
             # verified only in version 1 blocks, which record none. No pre-buffering: a query
             # reads a few whole row groups, already coalesced.
             self._pf = pq.ParquetFile(self._fh, metadata=md, pre_buffer=False,
-                                      page_checksum_verification=self._footer is None)
+                                      page_checksum_verification=rec is None)
         return self._pf
 
     def _reader_of(self, rgs: list[int]) -> tuple[pq.ParquetFile, list[int]]:
         """A reader of row groups ``rgs`` and their numbers in it (hold ``_io``): a footer cut
         down to them when the block records where they lie and they are few."""
-        if self._spans is None or self._footer is None or len(rgs) * 4 > self._spans.shape[0]:
+        if self._spans is None or len(rgs) * 4 > self._spans.shape[0]:
             return self._full_reader(), rgs
         if self._fh is None:
             raise StorageError(f"block {self.path}: closed")
-        n = len(self._footer) - 8  # the Thrift metadata, without its length and magic
-        md = _footer.subset(memoryview(self._footer)[:n], self._spans, rgs)
+        if self._pieces is not None:
+            md = self._pieces.metadata(rgs, functools.partial(_ck.read_runs, self._fh,
+                                                              self._samples_path))
+        else:
+            n = len(self._footer) - 8  # the Thrift metadata, without its length and magic
+            md = _footer.subset(memoryview(self._footer)[:n], self._spans, rgs)
         return pq.ParquetFile(self._fh, metadata=md, pre_buffer=False), list(range(len(rgs)))
 
     def row_group_rows(self) -> list[int]:
@@ -294,18 +303,9 @@ class Block:
         if self.damaged is not None:
             raise StorageError(self.damaged)
         rec = self.meta.files.get(SAMPLES_FILE)
-        if rec is None:
-            return  # a version 1 block: no checksums
-        ranges = rec.get("row_groups", [])
-        path = os.path.join(self.path, SAMPLES_FILE)
-        for i in rgs:
-            if i in self._verified:
-                continue
-            if i >= len(ranges):
-                raise StorageError(f"{path}: row group {i} has no checksum")
-            off, length, crc = ranges[i]
-            _ck.verify_range(self._fh, path, int(off), int(length), int(crc), f"row group {i}")
-            self._verified.add(i)
+        if rec is not None:  # else a version 1 block: no checksums
+            _ck.verify_row_groups(self._fh, self._samples_path, rec.get("row_groups", []), rgs,
+                                  self._verified)
 
     def read_rows(self, sel: npt.NDArray[np.int64], mint: int, maxt: int
                   ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:

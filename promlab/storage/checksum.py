@@ -15,7 +15,7 @@ import mmap
 import os
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 
 from promlab.errors import StorageError
 
-__all__ = ["file_record", "json_checksum", "read_checked", "row_group_ranges", "verify_range"]
+__all__ = ["file_record", "json_checksum", "read_checked", "read_runs", "row_group_ranges",
+           "verify_range", "verify_row_groups"]
 
 
 def json_checksum(d: dict[str, Any]) -> int:
@@ -115,6 +116,51 @@ def verify_range(fh: Any, path: str, offset: int, length: int, crc: int, what: s
     if len(buf) != length or zlib.crc32(memoryview(buf)) != crc:
         raise StorageError(f"{path}: checksum mismatch in {what}")
     return buf
+
+
+def read_runs(fh: Any, path: str, offset: int, pieces: Sequence[tuple[int, int, str]]
+              ) -> list[memoryview]:
+    """Read back-to-back byte ranges of the Arrow file ``fh`` from ``offset`` in one read, each
+    (``(length, crc, what)``) checked against its CRC-32; their bytes."""
+    total = sum(ln for ln, _, _ in pieces)
+    try:
+        buf = fh.read_at(total, offset)
+    except (OSError, pa.ArrowException) as exc:
+        raise StorageError(f"{path}: unreadable {pieces[0][2]}: {exc}") from exc
+    if len(buf) != total:
+        raise StorageError(f"{path}: unreadable {pieces[0][2]}: short read")
+    mv = memoryview(buf)
+    out, pos = [], 0
+    for ln, crc, what in pieces:
+        part = mv[pos:pos + ln]
+        if zlib.crc32(part) != crc:
+            raise StorageError(f"{path}: checksum mismatch in {what}")
+        out.append(part)
+        pos += ln
+    return out
+
+
+def verify_row_groups(fh: Any, path: str, ranges: Sequence[Sequence[int]], rgs: Sequence[int],
+                      done: set[int]) -> None:
+    """Check the recorded CRC (``ranges``: meta.json's ``[offset, length, crc]`` per row group)
+    of each row group of ``rgs`` not in ``done`` (then added to it); row groups lying back to
+    back in the file are read at once."""
+    run: list[tuple[int, int, str]] = []
+    start = end = 0
+    for i in sorted(set(rgs) - done):
+        if i >= len(ranges):
+            raise StorageError(f"{path}: row group {i} has no checksum")
+        off, length, crc = (int(x) for x in ranges[i])
+        if run and off != end:
+            read_runs(fh, path, start, run)
+            run = []
+        if not run:
+            start = off
+        run.append((length, crc, f"row group {i}"))
+        end = off + length
+    if run:
+        read_runs(fh, path, start, run)
+    done.update(rgs)
 
 
 def verify_footer(fh: Any, path: str, rec: dict[str, Any]) -> Any:

@@ -14,14 +14,17 @@ Only the Thrift compact protocol is walked here (type ids and varints), never a 
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Sequence
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["file_spans", "row_group_spans", "subset"]
+__all__ = ["FooterPieces", "file_footer", "file_spans", "footer_ends", "piece_crcs",
+           "row_group_spans", "subset"]
 
 _ROW_GROUPS_FIELD = 4
 _STRUCT = 12
@@ -142,14 +145,85 @@ def subset(footer: bytes | pa.Buffer, spans: npt.NDArray[np.int64], rgs: Sequenc
     head, starts = int(spans[0]), spans[1:]
     if head >= int(starts[0]) or int(starts[-1]) > len(footer):
         raise ValueError("row group spans do not fit the footer")
-    k = len(rgs)
+    return _assemble(footer[:head], [footer[int(starts[i]):int(starts[i + 1])] for i in rgs],
+                     footer[int(starts[-1]):])
+
+
+def _assemble(head: bytes | memoryview, groups: Sequence[bytes | memoryview],
+              rest: bytes | memoryview) -> pq.FileMetaData:
+    """The metadata of a footer: ``head`` (up to the row-group list), ``groups`` (the row
+    groups' bytes, under a new list header) and ``rest`` (after the list)."""
+    k = len(groups)
     hdr = bytes([(k << 4) | _STRUCT]) if k < 15 else bytes([0xF0 | _STRUCT]) + _varint(k)
-    parts: list[bytes | memoryview] = [footer[:head], hdr]
-    parts += [footer[int(starts[i]):int(starts[i + 1])] for i in rgs]
-    parts.append(footer[int(starts[-1]):])
-    body = b"".join(parts)
+    body = b"".join([head, hdr, *groups, rest])
     tail = struct.pack("<I", len(body)) + b"PAR1"
     return pq.read_metadata(pa.BufferReader(pa.py_buffer(body + tail)))
+
+
+def piece_crcs(footer: bytes, spans: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """CRC-32 of each row group's bytes in ``footer`` (``spans``: :func:`row_group_spans`)."""
+    mv = memoryview(footer)
+    return np.array([zlib.crc32(mv[a:b]) for a, b in pairwise(spans[1:].tolist())], np.int64)
+
+
+def footer_ends(footer: bytes, spans: npt.NDArray[np.int64]) -> bytes:
+    """``footer`` without its row groups: what precedes the first (the row-group list's header
+    included) and what follows the last."""
+    return footer[:int(spans[1])] + footer[int(spans[-1]):]
+
+
+#: Reads back-to-back pieces from a file offset, each ``(length, crc, what)`` checked:
+#: :func:`promlab.storage.checksum.read_runs` of an open file.
+ReadRuns = Callable[[int, Sequence[tuple[int, int, str]]], list[memoryview]]
+
+
+class FooterPieces:
+    """A samples file's footer read one row group's piece at a time.
+
+    The block's series index holds the footer's ends (:func:`footer_ends`: schema, key-value
+    metadata) and each row group's piece CRC-32 (:func:`piece_crcs`); a read fetches and
+    checks the pieces of its row groups only (kept for later reads), not the whole footer.
+
+    Parameters
+    ----------
+    ends, spans, crcs
+        :func:`footer_ends`, :func:`row_group_spans` and :func:`piece_crcs` of the footer.
+    size
+        The file's size (the footer, its 4-byte length and the magic end it).
+
+    Raises ValueError when they do not fit together.
+    """
+
+    def __init__(self, ends: bytes, spans: npt.NDArray[np.int64], crcs: npt.NDArray[np.int64],
+                 size: int) -> None:
+        head, first, last = int(spans[0]), int(spans[1]), int(spans[-1])
+        n = len(ends) - first + last  # the footer's length
+        if (not 0 <= head < first <= len(ends) or crcs.shape[0] != spans.shape[0] - 2
+                or n + 8 > size or not bool((np.diff(spans[1:]) >= 0).all())):
+            raise ValueError("footer pieces do not fit the footer")
+        self.ends, self.spans, self.crcs = ends, spans, crcs
+        self.offset = size - 8 - n  # the footer's place in the file
+        self._pieces: dict[int, memoryview] = {}
+
+    def metadata(self, rgs: Sequence[int], read: ReadRuns) -> pq.FileMetaData:
+        """The parsed metadata of row groups ``rgs`` only (renumbered ``0..k-1``), their pieces
+        not read yet fetched by ``read`` (consecutive row groups at once)."""
+        todo = sorted(set(rgs) - self._pieces.keys())
+        s = self.spans
+        i = 0
+        while i < len(todo):
+            j = i + 1
+            while j < len(todo) and todo[j] == todo[j - 1] + 1:
+                j += 1
+            run = todo[i:j]
+            got = read(self.offset + int(s[run[0] + 1]),
+                       [(int(s[r + 2] - s[r + 1]), int(self.crcs[r]), f"footer of row group {r}")
+                        for r in run])
+            self._pieces.update(zip(run, got, strict=True))
+            i = j
+        first = int(s[1])
+        return _assemble(self.ends[:int(s[0])], [self._pieces[r] for r in rgs],
+                         self.ends[first:])
 
 
 def _varint(n: int) -> bytes:
@@ -166,11 +240,15 @@ def _varint(n: int) -> bytes:
 
 def file_spans(path: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """:func:`row_group_spans` of the Parquet file ``path``'s footer, and its row groups' rows."""
+    md = pq.read_metadata(path)
+    rows = np.array([md.row_group(i).num_rows for i in range(md.num_row_groups)], np.int64)
+    return row_group_spans(file_footer(path)), rows
+
+
+def file_footer(path: str) -> bytes:
+    """The Thrift ``FileMetaData`` bytes of the Parquet file ``path``."""
     with open(path, "rb") as f:
         f.seek(-8, 2)
         (n,) = struct.unpack("<I", f.read(4))
         f.seek(-(n + 8), 2)
-        footer = f.read(n)
-    md = pq.read_metadata(path)
-    rows = np.array([md.row_group(i).num_rows for i in range(md.num_row_groups)], np.int64)
-    return row_group_spans(footer), rows
+        return f.read(n)

@@ -16,13 +16,21 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["CHUNK_COLUMNS", "FOOTER_SPANS_KEY", "ROW_GROUP_ROWS_KEY", "chunk_lists",
+from promlab.storage.footer import FooterPieces
+
+__all__ = ["CHUNK_COLUMNS", "FOOTER_CRCS_KEY", "FOOTER_ENDS_KEY", "FOOTER_SPANS_KEY",
+           "ROW_GROUP_ROWS_KEY", "chunk_lists", "footer_pieces",
            "int_array", "read_series_table"]
 
 #: ``series.arrow`` schema metadata (format 5): :func:`promlab.storage.footer.row_group_spans`
 #: of the samples file's footer and its row groups' rows, as base64 little-endian int64s.
 FOOTER_SPANS_KEY = b"promlab.samples_footer_spans"
 ROW_GROUP_ROWS_KEY = b"promlab.samples_row_group_rows"
+#: Also (format 6 writers from issue 14 on): each row group's footer piece CRC-32 (int64s as
+#: above) and the footer without its row groups (base64 bytes): a first read checks and parses
+#: the pieces of its row groups only (:class:`promlab.storage.footer.FooterPieces`).
+FOOTER_CRCS_KEY = b"promlab.samples_footer_crcs"
+FOOTER_ENDS_KEY = b"promlab.samples_footer_ends"
 #: Format 4's per-series lists: each chunk's time range and row range in the samples file.
 CHUNK_COLUMNS = ("chunk_min_time", "chunk_max_time", "chunk_row_start", "chunk_row_count")
 
@@ -49,6 +57,17 @@ def chunk_lists(table: pa.Table) -> tuple[npt.NDArray[np.int64], list[npt.NDArra
     return series, out
 
 
+def footer_pieces(kv: dict[bytes, bytes], spans: npt.NDArray[np.int64], size: int
+                  ) -> FooterPieces | None:
+    """The samples footer's pieces recorded in series table metadata ``kv`` (``spans`` its
+    :data:`FOOTER_SPANS_KEY`, ``size`` the samples file's), or None when it records none.
+    Raises ValueError when they do not fit."""
+    if FOOTER_CRCS_KEY not in kv or FOOTER_ENDS_KEY not in kv:
+        return None
+    return FooterPieces(base64.b64decode(kv[FOOTER_ENDS_KEY], validate=True), spans,
+                        int_array(kv[FOOTER_CRCS_KEY]), size)
+
+
 def int_array(b64: bytes) -> npt.NDArray[np.int64]:
     """Little-endian int64s written base64-encoded in a schema metadata value."""
     return np.frombuffer(base64.b64decode(b64, validate=True), "<i8").astype(np.int64)
@@ -58,7 +77,10 @@ def read_series_table(buf: pa.Buffer, *, arrow: bool) -> tuple[pa.Table, dict[st
     """The series table in ``buf`` (``series.arrow`` when ``arrow``, else ``series.parquet``)
     and its label column map (column name -> label name)."""
     if arrow:
-        table = pa.ipc.open_file(pa.BufferReader(buf)).read_all()
+        # Decompressed (LZ4, from format 6 writers on) on the calling thread: Arrow's pool
+        # costs more than it saves on a few hundred KB.
+        opts = pa.ipc.IpcReadOptions(use_threads=False)
+        table = pa.ipc.open_file(pa.BufferReader(buf), options=opts).read_all()
         kv = table.schema.metadata or {}
     else:
         # The footer is parsed once: its key-value metadata names the label columns, and the

@@ -40,9 +40,10 @@ from promlab.storage.blocks import (
 )
 from promlab.storage.checksum import file_record
 from promlab.storage.encoding import decimal_scales, encode_values
-from promlab.storage.footer import file_spans
+from promlab.storage.footer import file_footer, file_spans, footer_ends, piece_crcs
 from promlab.storage.merge import gather_runs
 from promlab.storage.objectstore import LOCAL, BlockFS, ObjectStoreFS
+from promlab.storage.seriesindex import FOOTER_CRCS_KEY, FOOTER_ENDS_KEY
 from promlab.storage.slices import (
     BUCKET_MS_KEY,
     GROUPS_KEY,
@@ -113,15 +114,17 @@ def _series_table(labels: Sequence[Labels], sids: npt.NDArray[np.int64],
 
 
 def _write_index_copy(series: pa.Table, path: str, start: int, samples_path: str) -> None:
-    """``series.arrow``: the series table again as an uncompressed Arrow IPC file.
+    """``series.arrow``: the series table again as an Arrow IPC file, LZ4-compressed.
 
     Label columns dictionary-encoded, the chunk lists as int32 where they fit (chunk times as
     ms since ``start``, recorded as ``promlab.time_base``), one record batch: a reader takes
-    its arrays as they are in the file, where Parquet decodes and decompresses the list columns
-    (measured on the standard dataset: 0.02 ms against 2 ms; LZ4 compression would make the
-    file 5x smaller and the load 0.8 ms). The schema metadata also records where each row group
-    of ``samples_path`` lies in its footer and its rows (:mod:`promlab.storage.footer`), so a
-    read parses the footer of the row groups it reads only. See ``docs/storage.md``, format 5.
+    its arrays as they are in the file, where Parquet decodes and decompresses the list columns.
+    The buffers are LZ4-frame compressed (Arrow IPC buffer compression, read by any Arrow
+    reader): on the standard dataset 2.06 MB -> 0.44 MB, which a first query after the page
+    cache was dropped reads in 0.3 ms instead of 1.5 ms and decompresses in 0.14 ms. The schema
+    metadata also records where each row group of ``samples_path`` lies in its footer and its
+    rows (:mod:`promlab.storage.footer`), so a read parses the footer of the row groups it reads
+    only. See ``docs/storage.md``, format 5.
     """
     cols = {}
     i32 = pa.list_(pa.int32())
@@ -151,8 +154,12 @@ def _write_index_copy(series: pa.Table, path: str, start: int, samples_path: str
     spans, rows = file_spans(samples_path)
     md[FOOTER_SPANS_KEY] = base64.b64encode(spans.astype("<i8").tobytes())
     md[ROW_GROUP_ROWS_KEY] = base64.b64encode(rows.astype("<i8").tobytes())
+    footer = file_footer(samples_path)
+    md[FOOTER_CRCS_KEY] = base64.b64encode(piece_crcs(footer, spans).astype("<i8").tobytes())
+    md[FOOTER_ENDS_KEY] = base64.b64encode(footer_ends(footer, spans))
     table = pa.table(cols).replace_schema_metadata(md)
-    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+    opts = pa.ipc.IpcWriteOptions(compression="lz4")
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema, options=opts) as w:
         w.write_table(table)
 
 

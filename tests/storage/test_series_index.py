@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import zlib
+from itertools import pairwise
 
 import numpy as np
 import pyarrow as pa
@@ -28,7 +30,8 @@ from promlab.storage.blocks import (
     SERIES_FILE,
 )
 from promlab.storage.checksum import file_record, json_checksum
-from promlab.storage.footer import file_spans
+from promlab.storage.footer import file_footer, file_spans
+from promlab.storage.seriesindex import FOOTER_CRCS_KEY, FOOTER_ENDS_KEY
 from promlab.storage.slices import SLICE_COLUMN
 
 from .conftest import HOUR, T0, assert_same, grid, make_series
@@ -113,6 +116,12 @@ def test_series_index_is_plain_parquet(tmp_path: os.PathLike[str]) -> None:
     spans, rows = file_spans(os.path.join(block_dir, "samples.parquet"))
     for key, want in ((FOOTER_SPANS_KEY, spans), (ROW_GROUP_ROWS_KEY, rows)):
         assert np.array_equal(np.frombuffer(base64.b64decode(md.pop(key)), "<i8"), want)
+    # ... and the footer's row groups' pieces' CRCs and the rest of it (issue 14)
+    footer = file_footer(os.path.join(block_dir, "samples.parquet"))
+    crcs = np.frombuffer(base64.b64decode(md.pop(FOOTER_CRCS_KEY)), "<i8")
+    assert crcs.tolist() == [zlib.crc32(footer[a:b]) for a, b in pairwise(spans[1:].tolist())]
+    ends = base64.b64decode(md.pop(FOOTER_ENDS_KEY))
+    assert ends == footer[:spans[1]] + footer[spans[-1]:] and len(crcs) == len(rows)
     assert base == T0 - T0 % (4 * HOUR) and md == table.schema.metadata
     assert md[b"promlab.bucket_ms"] == str(HOUR).encode()
     for c in table.column_names:
@@ -297,16 +306,7 @@ def test_damaged_slice_rows_are_damage(tmp_path: os.PathLike[str], damage: str) 
             col.offsets, pa.array(vals, col.type.value_type)))
     else:
         md.pop(b"promlab.slice_groups")
-    table = table.replace_schema_metadata(md)
-    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
-        w.write_table(table)
-    with open(os.path.join(block_dir, META_FILE)) as f:
-        meta = json.load(f)
-    meta.pop("checksum")
-    meta["files"][INDEX_FILE] = file_record(path)
-    meta["checksum"] = json_checksum(meta)
-    with open(os.path.join(block_dir, META_FILE), "w") as f:
-        json.dump(meta, f)
+    _write_arrow(block_dir, table.replace_schema_metadata(md))
     from promlab.storage.verify import verify_store
 
     mint, maxt = T0 + 2 * HOUR, T0 + 2 * HOUR + 300_000
@@ -321,3 +321,47 @@ def test_damaged_slice_rows_are_damage(tmp_path: os.PathLike[str], damage: str) 
                 blk.read_chunks(sel, mint, maxt)
     (report,) = verify_store(str(tmp_path))
     assert report.reason is not None and "slice" in report.reason
+
+
+def _write_arrow(block_dir: str, table: pa.Table, compression: str | None = None) -> None:
+    """Replace the block's series.arrow by ``table`` (uncompressed unless ``compression``),
+    its checksum in meta.json updated."""
+    path = os.path.join(block_dir, INDEX_FILE)
+    opts = pa.ipc.IpcWriteOptions(compression=compression)
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema, options=opts) as w:
+        w.write_table(table)
+    with open(os.path.join(block_dir, META_FILE)) as f:
+        meta = json.load(f)
+    meta.pop("checksum")
+    meta["files"][INDEX_FILE] = file_record(path)
+    meta["checksum"] = json_checksum(meta)
+    with open(os.path.join(block_dir, META_FILE), "w") as f:
+        json.dump(meta, f)
+
+
+@pytest.mark.parametrize("compression", [
+    pytest.param(None, id="uncompressed-as-written-before"),
+    pytest.param("zstd", id="zstd"),
+])
+def test_series_arrow_is_lz4_and_other_encodings_read(tmp_path: os.PathLike[str],
+                                                      compression: str | None) -> None:
+    """series.arrow is written LZ4-compressed (smaller than the same table uncompressed); the
+    same table written uncompressed (format-6 blocks of earlier writers) or otherwise
+    compressed answers the same."""
+    mem = _store(str(tmp_path))
+    (name,) = os.listdir(os.path.join(tmp_path, "blocks"))
+    block_dir = os.path.join(tmp_path, "blocks", name)
+    path = os.path.join(block_dir, INDEX_FILE)
+    table = pa.ipc.open_file(path).read_all()
+    plain = pa.BufferOutputStream()
+    with pa.ipc.new_file(plain, table.schema) as w:
+        w.write_table(table)
+    assert os.path.getsize(path) < plain.getvalue().size
+    _write_arrow(block_dir, table, compression)
+    assert (os.path.getsize(path) == plain.getvalue().size) == (compression is None)
+    matchers = [Matcher(MatchType.REGEX, "__name__", "metric_.*")]
+    with open_store(tmp_path, readonly=True) as ro:
+        for lo, hi in ((T0, T0 + 4 * HOUR), (T0 + 2 * HOUR, T0 + 2 * HOUR + 300_000)):
+            got = ro.querier(lo, hi).select(matchers)
+            assert len(got) == 30
+            assert_same(got, mem.querier(lo, hi).select(matchers))
