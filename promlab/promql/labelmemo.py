@@ -43,12 +43,15 @@ _lock = threading.RLock()
 # Every LabelMemo's tables: derived set by input id, and the input itself by its id (which
 # keeps the id from being reused while the entry exists). Two dicts, not one of pairs: no
 # tuple per entry for the garbage collector to track.
-_tables: list[tuple[dict[int, Labels], dict[int, Labels]]] = []
+# A third dict per memo maps an input's label pairs to its derived set: a new object equal to
+# one seen before (a store opened again) is found by a C-level tuple lookup, not derived again.
+_tables: list[tuple[dict[int, Labels], dict[int, Labels],
+                    dict[tuple[tuple[str, str], ...], Labels]]] = []
 
 
 def size() -> int:
     """Entries held by all tables together (bounded by :data:`MAX_ENTRIES`)."""
-    return len(_interned) + sum(len(out) for out, _ in _tables)
+    return len(_interned) + sum(len(out) + len(by_pairs) for out, _, by_pairs in _tables)
 
 
 def _reserve(n: int) -> None:
@@ -59,9 +62,10 @@ def _reserve(n: int) -> None:
     """
     if size() + n > MAX_ENTRIES:
         _interned.clear()
-        for out, inputs in _tables:
+        for out, inputs, by_pairs in _tables:
             out.clear()  # first: a derived set is never seen without its input held
             inputs.clear()
+            by_pairs.clear()
 
 
 def intern(ls: Labels) -> Labels:
@@ -87,8 +91,9 @@ class LabelMemo:
         self._derive = derive
         self._out: dict[int, Labels] = {}
         self._inputs: dict[int, Labels] = {}
+        self._by_pairs: dict[tuple[tuple[str, str], ...], Labels] = {}
         with _lock:
-            _tables.append((self._out, self._inputs))
+            _tables.append((self._out, self._inputs, self._by_pairs))
 
     def map(self, labels: Sequence[Labels]) -> list[Labels]:
         """``derive`` of every label set of ``labels`` (interned objects)."""
@@ -101,16 +106,20 @@ class LabelMemo:
             pass
         with _lock:
             out, inputs = self._out, self._inputs
+            by_pairs = self._by_pairs
             missing = len(ids) - sum(map(out.__contains__, ids))
-            if size() + 2 * missing > MAX_ENTRIES:
-                _reserve(2 * missing)  # the tables start over: derive them all
+            if size() + 3 * missing > MAX_ENTRIES:
+                _reserve(3 * missing)  # the tables start over: derive them all
             interned = _interned
             result: list[Labels] = []
             for key, ls in zip(ids, labels, strict=True):
                 d = out.get(key)
                 if d is None:
-                    d = self._derive(ls)
-                    d = interned.setdefault(d, d)
+                    pairs = ls.pairs
+                    d = by_pairs.get(pairs)
+                    if d is None:
+                        d = self._derive(ls)
+                        d = by_pairs[pairs] = interned.setdefault(d, d)
                     inputs[key] = ls
                     out[key] = d
                 result.append(d)
