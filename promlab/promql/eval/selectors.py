@@ -20,6 +20,7 @@ from promlab.model import stale_mask
 from promlab.model.histogram import CounterResetHint
 from promlab.promql.eval import histops, histstats
 from promlab.promql.eval.functions._common import warn
+from promlab.promql.eval.matrixspan import spanned_arrays
 from promlab.promql.eval.state import EvalState
 from promlab.promql.parser.ast import MatrixSelector, VectorSelector
 from promlab.promql.values import F64, I64, B, EvalContext, Matrix, Vector
@@ -441,7 +442,15 @@ def eval_matrix_selector(node: MatrixSelector, ev: EvalState, ctx: EvalContext) 
             ss = histstats.reread(ev.select(vs.matchers, lo_ms - 1, int(ref.max()) + after),
                                   seeks, lo_ms, vector=False)
         else:
-            ss = ev.select(vs.matchers, lo_ms, int(ref.max()) + after)
+            # A view-form selection is kept in place when its runs' span can be the CSR
+            # arrays (matrixspan); else its runs are copied.
+            ss = ev.select(vs.matchers, lo_ms, int(ref.max()) + after, views=extension is None)
+            span = spanned_arrays(ss, lo_ms, int(ref.max()) + after)
+            if span is not None:
+                ev.add_samples(ss.num_samples)
+                return Matrix(list(ss.labels), *span, start.astype(np.int64),
+                              ref.astype(np.int64), int(node.range_ms))
+            ss = ss.compact()
         ss = strip_stale(ss)
     ev.add_samples(int(ss.ts_ms.shape[0]))
     offsets = np.asarray(ss.offsets, np.int64)
