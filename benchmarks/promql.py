@@ -10,7 +10,9 @@ range query over the whole span at ``--step`` and as an instant query at the end
   ``store open``), after the store's files were dropped from the OS page cache with
   ``posix_fadvise(DONTNEED)`` (best effort: the kernel may keep pages that are mapped
   elsewhere); it includes loading the touched blocks' series indexes and decoding what the
-  query selects; ``cold/HTTP`` compares it with Prometheus's warm HTTP answer;
+  query selects; ``cold/HTTP`` compares it with Prometheus's warm HTTP answer; the garbage of
+  earlier queries is collected first (``gc.collect()``), so a full collection of the bench
+  process's own objects (30-40 ms here) does not land at random on one query's single run;
 - warm: median of ``--repeat`` runs after a warm-up, on the store kept open (decoded cache hot);
 - memory: the in-memory upper bound (the same samples in a ``MemoryStorage``), warm median;
 - Prometheus: median over HTTP (JSON encoding and decoding included) and its own
@@ -31,6 +33,7 @@ its open time and the first instant query over its last day.
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import os
 import statistics
@@ -297,6 +300,7 @@ def _bench_one(engine: Engine, stores: tuple[ParquetStore, MemoryStorage, Path],
 
     try:
         drop_page_cache(data_dir)
+        gc.collect()
         t0 = time.perf_counter()
         with open_store(data_dir, readonly=True) as cold_store:
             t_open = (time.perf_counter() - t0) * 1000
