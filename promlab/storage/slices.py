@@ -35,6 +35,9 @@ BUCKET_MS_KEY = b"promlab.bucket_ms"
 GROUPS_KEY = b"promlab.slice_groups"
 
 _I64 = npt.NDArray[np.int64]
+#: Runs of groups a read resolves by comparing every chunk's place once per run; past this
+#: many, each chunk's group is searched for once and kept.
+MAX_SCANNED_RUNS = 4
 
 
 def slice_width(bucket_ms: int, nslices: int) -> int:
@@ -157,23 +160,44 @@ class SliceIndex:
         self.groups = groups
         self.start, self.bucket_ms = start, bucket_ms
         self.slice_ms = slice_width(bucket_ms, ns)
-        self.starts = np.zeros((k, ns), np.int64)
-        self._group_of = np.searchsorted(groups, row_start, "right") - 1  # each chunk's group
+        self.starts = np.empty((k, ns), np.int64)  # rows of resolved groups only
+        # Each chunk's group, found for all chunks only when a read needs many scattered groups
+        # (a first query's few groups cost a comparison per chunk, not a search: issue 14).
+        self._group_of: _I64 | None = None
         self._done = np.zeros(groups.shape[0], bool)  # groups whose starts are worked out
+
+    def _groups_of(self, rows: _I64) -> _I64:
+        """The group of each chunk in ``rows``."""
+        if self._group_of is not None:
+            return self._group_of[rows]
+        return np.searchsorted(self.groups, self.row_start[rows], "right") - 1
 
     def _resolve(self, sel: _I64) -> None:
         """Work out the piece starts of the groups of chunks ``sel`` not done yet."""
-        touched = np.unique(self._group_of[sel])
+        touched = np.unique(self._groups_of(sel))
         todo = touched[~self._done[touched]]
         if not todo.shape[0]:
             return
-        wanted = np.zeros(self.groups.shape[0], bool)
-        wanted[todo] = True
-        m = np.flatnonzero(wanted[self._group_of])
+        # Runs of consecutive groups (a metric's buckets) are ranges of unsliced places.
+        brk = np.flatnonzero(np.diff(todo) != 1) + 1
+        if self._group_of is None and brk.shape[0] >= MAX_SCANNED_RUNS:
+            self._group_of = np.searchsorted(self.groups, self.row_start, "right") - 1
+        if self._group_of is not None:
+            wanted = np.zeros(self.groups.shape[0], bool)
+            wanted[todo] = True
+            m = np.flatnonzero(wanted[self._group_of])
+        else:
+            ends = np.append(self.groups[1:], np.iinfo(np.int64).max)
+            rs = self.row_start
+            mask = np.zeros(rs.shape[0], bool)
+            for a, b in zip(todo[np.r_[0, brk]].tolist(), todo[np.r_[brk - 1, -1]].tolist(),
+                            strict=True):
+                mask |= (rs >= self.groups[a]) & (rs < ends[b])
+            m = np.flatnonzero(mask)
         rows = self.rows[m].astype(np.int64)
         if not np.array_equal(rows.sum(axis=1), self.row_count[m]):
             raise ValueError("slice rows do not add up to the chunks' rows")
-        self.starts[m] = piece_starts(self.row_start[m], rows, self.groups[self._group_of[m]])
+        self.starts[m] = piece_starts(self.row_start[m], rows, self.groups[self._groups_of(m)])
         self._done[todo] = True
 
     def bounds(self, mint: int, maxt: int) -> tuple[int, int]:

@@ -365,3 +365,31 @@ def test_series_arrow_is_lz4_and_other_encodings_read(tmp_path: os.PathLike[str]
             got = ro.querier(lo, hi).select(matchers)
             assert len(got) == 30
             assert_same(got, mem.querier(lo, hi).select(matchers))
+
+
+@pytest.mark.parametrize("max_runs", [1, 1000], ids=["groups-searched", "groups-scanned"])
+def test_slice_groups_resolved_either_way(tmp_path: os.PathLike[str],
+                                          monkeypatch: pytest.MonkeyPatch, max_runs: int) -> None:
+    """A read's (metric, bucket) groups are found by one comparison of every chunk per run of
+    groups, or (past ``MAX_SCANNED_RUNS`` runs) by each chunk's group searched once: the
+    pieces are the same as worked out for all chunks at once, and so are the answers."""
+    from promlab.storage import slices as slices_mod
+
+    monkeypatch.setattr(slices_mod, "MAX_SCANNED_RUNS", max_runs)
+    mem = _store(str(tmp_path))
+    reads = [(["metric_1"], T0 + 2 * HOUR, T0 + 2 * HOUR + 300_000),  # one group
+             (["metric_0", "metric_2"], T0, T0 + 4 * HOUR),  # two runs of four
+             (["metric_1"], T0, T0 + 4 * HOUR)]  # one done, three not
+    with open_store(tmp_path, readonly=True) as ro:
+        (blk,) = ro.blocks()
+        for names, lo, hi in reads:
+            m = [Matcher(MatchType.REGEX, "__name__", "|".join(names))]
+            assert_same(ro.querier(lo, hi).select(m), mem.querier(lo, hi).select(m))
+        si = blk.slices
+        assert si is not None
+        everything = np.arange(blk.min_time.shape[0], dtype=np.int64)
+        got = blk.pieces(everything, T0, T0 + 4 * HOUR)
+    group = si.groups[np.searchsorted(si.groups, si.row_start, "right") - 1]
+    starts = slices_mod.piece_starts(si.row_start, si.rows.astype(np.int64), group)
+    assert np.array_equal(got[0], starts.ravel()[si.rows.ravel() > 0])
+    assert int(got[1].sum()) == int(si.row_count.sum()) == 30 * 4 * 240
