@@ -189,12 +189,36 @@ class Matrix:
         inv = inv.ravel()
         return _take_columns(found, inv[:n_steps]), _take_columns(found, inv[n_steps:])
 
+    def window_bounds_times(self) -> tuple[I64, I64, I64, I64]:
+        """:meth:`window_bounds` ``lo, hi`` and the timestamps of every window's first and
+        last sample, ``ts_ms[lo]`` and ``ts_ms[hi - 1]`` (meaningless where a window is
+        empty). Placing the edges gathers them already: no further pass."""
+        n_series = len(self.labels)
+        n_steps = self.window_end_ms.shape[0]
+        if self.bounds is not None or n_series == 0 or n_steps == 0 or self.ts_ms.size == 0:
+            lo, hi = self.window_bounds()
+            if self.ts_ms.size == 0:
+                z = np.zeros(lo.shape, np.int64)
+                return lo, hi, z, z
+            return lo, hi, np.take(self.ts_ms, lo, mode="clip"), \
+                np.take(self.ts_ms, hi - 1, mode="clip")
+        edges = np.concatenate([self.window_start_ms, self.window_end_ms])
+        uniq, inv = np.unique(edges, return_inverse=True)
+        after = np.empty((n_series, uniq.shape[0]), np.int64)
+        before = np.empty_like(after)
+        found = _place_edges(self.ts_ms, self.offsets, uniq, (after, before))
+        inv = inv.ravel()
+        lo_cols, hi_cols = inv[:n_steps], inv[n_steps:]
+        return (_take_columns(found, lo_cols), _take_columns(found, hi_cols),
+                _take_columns(after, lo_cols), _take_columns(before, hi_cols))
+
 
 #: Cells (series x edges) placed at once by :func:`_place_edges` (a cache-sized block).
 _PLACE_CELLS = 1 << 16
 
 
-def _place_edges(ts_ms: I64, offsets: I64, edges: I64) -> I64:
+def _place_edges(ts_ms: I64, offsets: I64, edges: I64,
+                 times: tuple[I64, I64] | None = None) -> I64:
     """``(S, E)``: for every series and sorted edge, the global index of the series' first
     sample after the edge (``offsets[i]`` + how many of its samples are ``<= edge``).
 
@@ -203,14 +227,22 @@ def _place_edges(ts_ms: I64, offsets: I64, edges: I64) -> I64:
     it is at or before the edge, the one at it after). Scrapes are nearly regular, so the
     guesses almost always hold; the series of a block with a wrong guess are searched
     (:func:`_search_edges`). Blocks of series keep the temporaries cache-resident.
+
+    ``times`` (two ``(S, E)`` arrays) receives the timestamps of the sample after and of the
+    sample at or before every edge (the checks' gathers; clipped indexes at the array ends,
+    another series' samples at a series' ends).
     """
     n_series, n_edges = offsets.shape[0] - 1, edges.shape[0]
     found = np.empty((n_series, n_edges), np.int64)
     if ts_ms.shape[0] == 0:
         found[:] = 0
+        if times is not None:
+            times[0][:] = 0
+            times[1][:] = 0
         return found
     edges_f = edges.astype(np.float64)
     last = ts_ms.shape[0] - 1
+    ts_next = ts_ms[1:] if last else ts_ms  # ts_next[p] is ts_ms[p + 1]
     rows = max(1, _PLACE_CELLS // max(n_edges, 1))
     for i in range(0, n_series, rows):
         j = min(n_series, i + rows)
@@ -220,25 +252,38 @@ def _place_edges(ts_ms: I64, offsets: I64, edges: I64) -> I64:
         span = ts_ms[np.clip(end - 1, 0, last)] - first
         with np.errstate(divide="ignore", invalid="ignore"):
             per_ms = np.where((count >= 2) & (span > 0), (count - 1) / span, 0.0)
-        # guess = floor((edge - first) * per_ms) + 1 samples at or before the edge, in [0, n].
+        # p = start + floor((edge - first) * per_ms): the guessed last sample at or before
+        # the edge, in [start - 1, end - 1] (truncation is the floor but in (-1, 0), where a
+        # wrong guess fails its check like any other).
         x = np.multiply(edges_f[None, :], per_ms[:, None])
-        x -= (first * per_ms - 1.0)[:, None]
-        np.clip(x, 0.0, count[:, None].astype(np.float64), out=x)
+        x += (start - first * per_ms)[:, None]
+        np.clip(x, (start - 1)[:, None].astype(np.float64),
+                (end - 1)[:, None].astype(np.float64), out=x)
+        p = x.astype(np.int64)
+        if times is None:
+            after = np.take(ts_next, p, mode="clip")
+            before = np.take(ts_ms, p, mode="clip")
+        else:
+            after = np.take(ts_next, p, mode="clip", out=times[0][i:j])
+            before = np.take(ts_ms, p, mode="clip", out=times[1][i:j])
+        if i == 0:
+            after[p == -1] = ts_ms[0]  # ts_next has no index -1 (clipped to ts_ms[1])
         g = found[i:j]
-        g[...] = x  # truncation is the floor: x >= 0
-        g += start[:, None]
-        before = np.take(ts_ms, g - 1, mode="clip")
-        after = np.take(ts_ms, g, mode="clip")
-        bad = before > edges
-        bad |= after <= edges
-        if not bad.any():
+        np.add(p, 1, out=g)
+        late = np.greater(before, edges)
+        early = np.less_equal(after, edges)
+        if not (late.any() or early.any()):
             continue
         # At a series' ends the gathered neighbour belongs to another series: no check there.
-        bad &= ((g != start[:, None]) | (after <= edges)) & \
-            ((g != end[:, None]) | (before > edges))
-        redo = np.flatnonzero(bad.any(axis=1))
+        late &= g != start[:, None]
+        early &= g != end[:, None]
+        late |= early
+        redo = np.flatnonzero(late.any(axis=1))
         if redo.size:
             g[redo] = _search_edges(ts_ms, start[redo], end[redo], edges)
+            if times is not None:
+                times[0][i + redo] = np.take(ts_ms, g[redo], mode="clip")
+                times[1][i + redo] = np.take(ts_ms, g[redo] - 1, mode="clip")
     return found
 
 

@@ -84,6 +84,12 @@ def test_window_bounds_match_search(shape: str, lengths: list[int], steps: np.nd
     want_lo, want_hi = _want(m)
     np.testing.assert_array_equal(lo, want_lo)
     np.testing.assert_array_equal(hi, want_hi)
+    lo2, hi2, first, last = m.window_bounds_times()
+    np.testing.assert_array_equal(lo2, want_lo)
+    np.testing.assert_array_equal(hi2, want_hi)
+    some = want_hi > want_lo  # the times of a window's first and last sample, where it has one
+    np.testing.assert_array_equal(first[some], m.ts_ms[want_lo[some]])
+    np.testing.assert_array_equal(last[some], m.ts_ms[want_hi[some] - 1])
 
 
 def test_window_bounds_of_no_samples() -> None:
@@ -91,3 +97,15 @@ def test_window_bounds_of_no_samples() -> None:
                np.zeros(0), GRID[:3] - 1, GRID[:3], 1)
     lo, hi = m.window_bounds()
     assert lo.tolist() == hi.tolist() == [[0, 0, 0]]
+
+
+def test_window_bounds_times_with_known_bounds() -> None:
+    m = _matrix(np.random.default_rng(9), "irregular", [50, 70], GRID[:40], 600_000)
+    lo, hi = _want(m)
+    m.bounds = (lo, hi)
+    lo2, hi2, first, last = m.window_bounds_times()
+    assert lo2 is lo and hi2 is hi
+    some = hi > lo
+    assert some.any()
+    np.testing.assert_array_equal(first[some], m.ts_ms[lo[some]])
+    np.testing.assert_array_equal(last[some], m.ts_ms[hi[some] - 1])

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 #: Most (series x steps) cells per block.
-BLOCK_CELLS = 1 << 18
+BLOCK_CELLS = 1 << 16
 #: Most samples per block (a block has at least one series).
 BLOCK_SAMPLES = 1 << 19
 #: Functions of a range vector whose result rows are not one per argument series.

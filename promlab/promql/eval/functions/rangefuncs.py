@@ -77,12 +77,10 @@ def _extrapolated_floats(call: FunctionCall, m: Matrix, is_counter: bool, is_rat
     if m.extension is not None:
         res, present = extended_rate_values(call, m, is_counter, is_rate)
         return vector_out(list(m.labels), res, present, True)
-    lo, hi = m.window_bounds()
+    lo, hi, t0, t1 = m.window_bounds_times()
     n = hi - lo
     ok = n >= 2
-    last = hi - 1
-    v0, v1 = take_clipped(m.values, lo), take_clipped(m.values, last)
-    t0, t1 = take_clipped(m.ts_ms, lo), take_clipped(m.ts_ms, last)
+    v0, v1 = take_clipped(m.values, lo), take_clipped(m.values, hi - 1)
     with np.errstate(all="ignore"):
         result = v1 - v0
         if is_counter:
@@ -93,8 +91,7 @@ def _extrapolated_floats(call: FunctionCall, m: Matrix, is_counter: bool, is_rat
         to_start = np.divide(to_start, 1000.0)
         to_end = m.window_end_ms[None, :] - t1
         to_end = np.divide(to_end, 1000.0)
-        t1 -= t0
-        sampled = np.divide(t1, 1000.0)
+        sampled = np.divide(t1 - t0, 1000.0)
         n -= 1
         np.maximum(n, 1, out=n)
         avg = sampled / n
