@@ -83,10 +83,10 @@ def _select(a: AggregationCall, selected_sorted: B, order: I64, sort_output: boo
         # Instant query: groups in order of first appearance, then the selection order.
         pos = np.empty(s, np.int64)
         pos[order[:, 0]] = np.arange(s)
-        first_seen = {g: i for i, g in reversed(list(enumerate(a.group_ids.tolist())))}
-        key = [(first_seen[int(a.group_ids[r])], int(pos[r])) for r in rows]
-        rows = rows[np.argsort(np.array([k[0] * (s + 1) + k[1] for k in key], np.int64),
-                               kind="stable")] if len(rows) else rows
+        first_seen = np.full(len(a.groups), s, np.int64)
+        np.minimum.at(first_seen, a.group_ids, np.arange(s))
+        rows = rows[np.argsort(first_seen[a.group_ids[rows]] * (s + 1) + pos[rows],
+                               kind="stable")]
     dn = v.drop_name_mask()
     return Vector([v.labels[r] for r in rows], v.values[rows], sel[rows], dn[rows])
 
@@ -104,9 +104,42 @@ def _topk(a: AggregationCall, top: bool) -> Vector:
             rows = np.flatnonzero(sel.any(axis=1))
             dn = v.drop_name_mask()
             return Vector([v.labels[r] for r in rows], v.values[rows], sel[rows], dn[rows])
+    if t == 1:
+        return _topk_instant(a, int(k[0]), top)
     key = -v.values if top else v.values
     order, rank = _column_sort(a, key, nan_first=False)
     return _select(a, rank < k[None, :], order, sort_output=True)
+
+
+def _topk_instant(a: AggregationCall, k: int, top: bool) -> Vector:
+    """``_topk`` of one step (an instant query): one 1-D sort by (group, absent last, NaN
+    after numbers, value, input order); groups in order of first appearance, then each
+    group's selection in order."""
+    v = a.vector
+    s = len(v)
+    vals = v.values[:, 0]
+    present = v.present[:, 0]
+    nan = np.isnan(vals)
+    cls = (~present).astype(np.int8) * 2 + (nan & present)
+    vk = np.where(nan, 0.0, -vals if top else vals)
+    gid = a.group_ids
+    n_groups = len(a.groups)
+    if n_groups == 1:
+        order = np.lexsort((vk, cls))
+        rank = np.arange(s)
+    else:
+        order = np.lexsort((vk, cls, gid))
+        starts = np.zeros(n_groups, np.int64)
+        np.cumsum(np.bincount(gid, minlength=n_groups)[:-1], out=starts[1:])
+        rank = np.arange(s) - starts[gid[order]]
+    chosen = order[(rank < k) & present[order]]
+    if n_groups > 1 and chosen.shape[0]:
+        first_seen = np.full(n_groups, s, np.int64)
+        np.minimum.at(first_seen, gid, np.arange(s))
+        chosen = chosen[np.argsort(first_seen[gid[chosen]], kind="stable")]
+    dn = v.drop_name_mask()
+    return Vector([v.labels[r] for r in chosen.tolist()], v.values[chosen],
+                  np.ones((chosen.shape[0], 1), bool), dn[chosen])
 
 
 @aggregation("topk")

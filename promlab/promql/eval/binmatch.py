@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from promlab.model import METRIC_NAME, Labels
-from promlab.promql.labelmemo import filtered, group_keys
+from promlab.promql.eval.groupmemo import grouped
+from promlab.promql.labelmemo import filtered
 from promlab.promql.parser.ast import VectorMatching
 from promlab.promql.values import I64, Vector
 
@@ -27,13 +28,10 @@ def signature_ids(labels_l: list[Labels], labels_r: list[Labels], matching: Vect
     """Join-signature ids for both sides (shared numbering, in order of first appearance on
     the left, then the right) and how many signatures there are."""
     n_left = len(labels_l)
-    # One lookup for both sides: its interned keys are comparable by identity.
-    keys = group_keys([*labels_l, *labels_r], list(matching.matching_labels),
-                      without=not matching.on)
-    kid = list(map(id, keys))
-    pos = {k: i for i, k in enumerate(dict.fromkeys(kid))}
-    ids = np.fromiter(map(pos.__getitem__, kid), np.int64, len(kid))
-    return ids[:n_left], ids[n_left:], len(pos)
+    # One grouping of both sides: keys numbered in order of first appearance.
+    ids, keys = grouped([*labels_l, *labels_r], list(matching.matching_labels),
+                        without=not matching.on)
+    return ids[:n_left], ids[n_left:], len(keys)
 
 
 def match_pairs(s_many: I64, s_one: I64, n_groups: int) -> tuple[I64, I64]:

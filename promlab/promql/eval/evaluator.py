@@ -20,6 +20,7 @@ import numpy as np
 from promlab.errors import FunctionNotImplemented, QueryCanceled, QueryTimeout, TooManySamples
 from promlab.model import Matcher
 from promlab.promql.eval import binops, histstats, limits, selectors, serieschunks, subquery
+from promlab.promql.eval.groupmemo import grouped
 from promlab.promql.eval.histops import neg
 from promlab.promql.eval.info import eval_info
 from promlab.promql.eval.names import finalize_names
@@ -38,7 +39,7 @@ from promlab.promql.parser.ast import (
     VectorSelector,
     walk,
 )
-from promlab.promql.values import EvalContext, Matrix, Scalar, String, Value, Vector, group_labels
+from promlab.promql.values import EvalContext, Matrix, Scalar, String, Value, Vector
 from promlab.storage.interface import (
     Querier,
     Queryable,
@@ -371,7 +372,7 @@ def _aggregate(node: AggregateExpr, ev: Evaluator, ctx: EvalContext) -> Value:
     if isinstance(vec, Scalar):  # pragma: no cover - the parser rejects this
         raise FunctionNotImplemented("aggregation over a scalar")
     assert isinstance(vec, Vector)
-    group_ids, groups = group_labels(vec.labels, node.grouping, without=node.without)
+    group_ids, groups = grouped(vec.labels, node.grouping, without=node.without)
     return impl(AggregationCall(node, vec, param, group_ids, groups, ctx))
 
 

@@ -135,6 +135,9 @@ def _fix_buckets(cells: BucketCells) -> B:
     nb = cells.nb
     if c.shape[1] == 0:
         return np.zeros(0, bool)
+    forced = _fix_buckets_at_once(c, nb)
+    if forced is not None:
+        return forced
     prev = c[:, 0].copy()
     with np.errstate(invalid="ignore", divide="ignore"):
         for j in range(1, c.shape[1]):
@@ -155,6 +158,30 @@ def _fix_buckets(cells: BucketCells) -> B:
         c[:, j] = np.where(lower, run, curr)
         run = np.where(act & (curr > run), curr, run)
     return forced
+
+
+def _fix_buckets_at_once(c: F64, nb: I64) -> B | None:
+    """:func:`_fix_buckets` without a loop over buckets when no count is NaN and no precision
+    fix applies (the usual case: then every cell's envelope is its running maximum); None
+    (nothing changed) otherwise.
+
+    The precision fix compares each bucket with the previous one as already fixed; while
+    nothing was fixed that is the raw previous count, so when no raw neighbour pair is close
+    enough to be fixed, none is fixed at all.
+    """
+    if np.isnan(c).any():
+        return None
+    act = np.arange(c.shape[1])[None, :] < nb[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        curr = c[:, 1:]
+        delta = np.abs(curr - c[:, :-1])
+        if (act[:, 1:] & (delta != 0) & (delta / curr <= 1e-12)).any():
+            return None
+    run = np.maximum.accumulate(np.where(act, c, -np.inf), axis=1)
+    lower = act & (c < run)
+    np.copyto(c, run, where=lower)
+    out: B = np.any(lower, axis=1)
+    return out
 
 
 def _cells_to_vector(cells: BucketCells, res: F64, num_steps: int) -> Vector:

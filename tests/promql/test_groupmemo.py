@@ -1,0 +1,57 @@
+"""Tests for promlab.promql.eval.groupmemo: the remembered grouping equals a fresh one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from promlab.model import Labels
+from promlab.promql.eval.groupmemo import MIN_SERIES, grouped
+from promlab.promql.values import group_labels
+
+
+def _series(n: int) -> list[Labels]:
+    return [Labels({"__name__": "m", "instance": f"i{i % 7}", "job": f"j{i % 3}", "n": str(i)})
+            for i in range(n)]
+
+
+@pytest.mark.parametrize(("names", "without"), [
+    (("instance",), False),
+    (("job", "instance"), False),
+    ((), False),
+    (("n",), True),
+    ((), True),
+], ids=["by-instance", "by-two", "by-nothing", "without-n", "without-nothing"])
+@pytest.mark.parametrize("n", [3, MIN_SERIES + 5], ids=["short", "long"])
+def test_grouped_equals_group_labels_every_time(names: tuple[str, ...], without: bool,
+                                                 n: int) -> None:
+    series = _series(n)
+    want_ids, want_groups = group_labels(series, names, without=without)
+    for _ in range(3):  # a miss, then hits
+        ids, groups = grouped(series, names, without=without)
+        assert ids.tolist() == want_ids.tolist()
+        assert groups == want_groups
+
+
+def test_other_order_or_other_objects_are_grouped_afresh() -> None:
+    series = _series(MIN_SERIES + 5)
+    grouped(series, ("job",), without=False)
+    rev = series[::-1]
+    ids, groups = grouped(rev, ("job",), without=False)
+    want_ids, want_groups = group_labels(rev, ("job",), without=False)
+    assert ids.tolist() == want_ids.tolist() and groups == want_groups
+    copies = [Labels(dict(ls.pairs)) for ls in series]
+    ids2, _ = grouped(copies, ("instance",), without=False)
+    assert ids2.tolist() == group_labels(copies, ("instance",), without=False)[0].tolist()
+
+
+def test_remembered_ids_are_read_only_and_groups_a_copy() -> None:
+    series = _series(MIN_SERIES + 1)
+    grouped(series, ("instance",), without=False)
+    ids, groups = grouped(series, ("instance",), without=False)
+    with pytest.raises(ValueError):
+        ids[0] = 5
+    groups.clear()
+    again = grouped(series, ("instance",), without=False)[1]
+    assert len(again) == 7
+    assert isinstance(ids, np.ndarray)
