@@ -256,10 +256,12 @@ def same_error(want: str, got: str, *, range_query: bool = False) -> str | None:
 
 
 def _values_by_step(series: dict[Any, list[tuple[float, str]]]) -> dict[float, list[str]]:
+    """The values of each step, sorted, to 12 significant digits (a tie's members may carry
+    Go's last bits of log2/exp in one engine and C's in the other)."""
     out: dict[float, list[str]] = {}
     for points in series.values():
         for t, v in points:
-            out.setdefault(t, []).append(v)
+            out.setdefault(t, []).append(f"{float(v):.12g}")
     return {t: sorted(vs) for t, vs in out.items()}
 
 
