@@ -24,8 +24,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-__all__ = ["BUCKET_MS_KEY", "GROUPS_KEY", "SLICES", "SLICE_COLUMN", "SliceIndex", "chunk_buckets", "piece_starts", "pieces",
-           "slice_index", "slice_order"]
+__all__ = ["BUCKET_MS_KEY", "GROUPS_KEY", "SLICES", "SLICE_COLUMN", "SliceIndex", "chunk_buckets",
+           "piece_starts", "pieces", "row_group_cuts", "slice_ends", "slice_index", "slice_order"]
 
 #: Slices per bucket (written; a reader takes the count from the column's length).
 SLICES = 4
@@ -78,6 +78,42 @@ def slice_order(ts: _I64, row_start: _I64, counts: _I64, chunk_name: _I64, *, st
     if bool((key[1:] >= key[:-1]).all()):
         return rows, None, firsts
     return rows, np.argsort(key, kind="stable"), firsts
+
+
+def slice_ends(slice_rows: _I64, row_start: _I64, firsts: _I64) -> _I64:
+    """Where the slices of each (metric, bucket) group end, ascending and unique: chunks at
+    ``row_start`` (ascending) with ``slice_rows`` (chunks x slices) in groups starting at
+    ``firsts`` (those of :func:`slice_order`)."""
+    if not row_start.shape[0]:
+        return np.zeros(0, np.int64)
+    totals = np.add.reduceat(slice_rows, np.searchsorted(row_start, firsts), axis=0)
+    return np.unique(firsts[:, None] + np.cumsum(totals, axis=1))
+
+
+def row_group_cuts(ends: _I64, start: int, stop: int, rows: int, *, final: bool) -> list[int]:
+    """Where to end the row groups of rows ``[start, stop)``, about ``rows`` rows each, at
+    slice ends (``ends``, ascending) where one lies in reach: a read of a slice then decodes
+    its own rows, not those of the neighbouring slices sharing its row groups. A slice longer
+    than ``rows`` is cut in equal parts; no group is smaller than ``rows // 8`` unless the
+    rows end there. Without ``final``, the last rows (less than ``rows``) are left for later.
+    """
+    cuts: list[int] = []
+    p = start
+    while stop - p > rows or (final and p < stop):
+        hi = p + rows
+        if stop <= hi:
+            cuts.append(p := stop)
+            continue
+        i = int(np.searchsorted(ends, hi, "right"))
+        if i and int(ends[i - 1]) - p >= max(1, rows // 8):
+            cuts.append(p := int(ends[i - 1]))
+            continue
+        nxt = int(ends[i]) if i < ends.shape[0] else stop
+        if nxt > stop:
+            break
+        k = -(-(nxt - p) // rows)
+        cuts.append(p := p + -(-(nxt - p) // k))
+    return cuts
 
 
 def piece_starts(row_start: _I64, rows: _I64, group: _I64) -> _I64:

@@ -3,7 +3,8 @@
 :func:`write_block` hands everything over in one :meth:`BlockWriter.add`;
 compaction (:mod:`promlab.storage.compact`) hands over one metric at a time so its memory is
 bounded by the largest metric, not the window. Either way the file is the same: rows sorted by
-(metric, time bucket, series in label order, time), 32 Ki-row groups, the encodings of
+(metric, time bucket, series in label order, time), row groups of up to 32 Ki rows ending at
+time slice ends where they can, the encodings of
 ``docs/storage.md``.
 """
 
@@ -49,6 +50,8 @@ from promlab.storage.slices import (
     GROUPS_KEY,
     SLICE_COLUMN,
     SLICES,
+    row_group_cuts,
+    slice_ends,
     slice_order,
 )
 from promlab.storage.wal import fsync_path
@@ -206,6 +209,7 @@ class BlockWriter:
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self._groups: list[npt.NDArray[np.int64]] = []  # first rows of (metric, bucket)s
+        self._ends: list[npt.NDArray[np.int64]] = []  # where pending rows' slices end
         self._rows = 0
         self._nser = 0
         self._mint: int | None = None
@@ -301,6 +305,7 @@ class BlockWriter:
             ts, row_start, counts, name_code[chunk_rank], start=start,
             bucket_ms=self.slice_bucket_ms, nslices=SLICES)
         self._groups.append(firsts + self._rows)
+        self._ends.append(slice_ends(slice_rows, row_start, firsts) + self._rows)
         if perm is not None:
             ts, values, row_scale, row_sid = ts[perm], values[perm], row_scale[perm], row_sid[perm]
             del perm
@@ -332,11 +337,18 @@ class BlockWriter:
         if self._writer is None:
             self._writer = pq.ParquetWriter(os.path.join(self.tmp, SAMPLES_FILE), table.schema,
                                             **_WRITE_OPTIONS)
-        full = (table.num_rows // rg) * rg
-        cut = table.num_rows if final else full
-        if cut or table.num_rows == 0:
-            self._writer.write_table(table.slice(0, cut), row_group_size=rg)
-        rest = table.slice(cut)
+        # Row groups end at slice ends where they can (promlab.storage.slices.row_group_cuts).
+        base = self._rows - self._pending_rows  # the pending rows' first row
+        ends = np.concatenate(self._ends) if self._ends else np.zeros(0, np.int64)
+        done = base
+        for end in row_group_cuts(ends, base, self._rows, rg, final=final):
+            self._writer.write_table(table.slice(done - base, end - done),
+                                     row_group_size=end - done)
+            done = end
+        if table.num_rows == 0:
+            self._writer.write_table(table)
+        self._ends = [ends[ends > done]]
+        rest = table.slice(done - base)
         if rest.num_rows:
             # A slice would pin the whole of the last add()'s arrays (pa.array shares numpy
             # memory): copy the tail (below one row group) so they are freed.
