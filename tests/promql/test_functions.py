@@ -133,6 +133,14 @@ def test_double_exponential_smoothing_reference() -> None:
     assert_result(got, {"{}": s1})
 
 
+def test_double_exponential_smoothing_infinite_start_is_nan_without_warning() -> None:
+    # Inf - Inf for the first trend is NaN in Go, silently (the suite turns numpy's
+    # RuntimeWarning into an error; found by the differential fuzzer).
+    store = store_with({"x": [INF, INF, 1]})
+    got = as_dict(run(store, "double_exponential_smoothing(x[30m], 0.5, 0.5)", 10 * M))
+    assert math.isnan(got["{}"])
+
+
 @pytest.mark.parametrize("args", ["0, 0.5", "1, 0.5", "0.5, 1.5"], ids=["sf0", "sf1", "tf"])
 def test_double_exponential_smoothing_bad_factors(args: str) -> None:
     with pytest.raises(QueryError, match=r"invalid (smoothing|trend) factor"):

@@ -301,9 +301,9 @@ def func_double_exponential_smoothing(call: FunctionCall) -> Vector:
         raise QueryError(f"invalid trend factor. Expected: 0 < tf < 1, got: {tf[bad_tf][0]:f}")
     vals = m.values
     s1 = vals[ws.lo].copy()
-    b = vals[ws.lo + 1] - vals[ws.lo]
     s0 = np.zeros_like(s1)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # ±Inf samples make NaN as in Go, silently
+        b = vals[ws.lo + 1] - vals[ws.lo]
         for k, idx, cnt in ws.positions(start=1):
             x = sf[:cnt] * vals[idx]
             if k > 1:
