@@ -243,22 +243,33 @@ def _place_edges(ts_ms: I64, offsets: I64, edges: I64,
     edges_f = edges.astype(np.float64)
     last = ts_ms.shape[0] - 1
     ts_next = ts_ms[1:] if last else ts_ms  # ts_next[p] is ts_ms[p + 1]
+    moderate = max(abs(float(edges_f[0])), abs(float(edges_f[-1]))) < 2.0**45
     rows = max(1, _PLACE_CELLS // max(n_edges, 1))
     for i in range(0, n_series, rows):
         j = min(n_series, i + rows)
         start, end = offsets[i:j], offsets[i + 1:j + 1]
         count = end - start
         first = ts_ms[np.minimum(start, last)].astype(np.float64)
-        span = ts_ms[np.clip(end - 1, 0, last)] - first
+        final = ts_ms[np.clip(end - 1, 0, last)].astype(np.float64)
+        span = final - first
+        many = (count >= 2) & (span > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            per_ms = np.where((count >= 2) & (span > 0), (count - 1) / span, 0.0)
+            per_ms = np.where(many, (count - 1) / span, 0.0)
         # p = start + floor((edge - first) * per_ms): the guessed last sample at or before
         # the edge, in [start - 1, end - 1] (truncation is the floor but in (-1, 0), where a
         # wrong guess fails its check like any other).
         x = np.multiply(edges_f[None, :], per_ms[:, None])
         x += (start - first * per_ms)[:, None]
-        np.clip(x, (start - 1)[:, None].astype(np.float64),
-                (end - 1)[:, None].astype(np.float64), out=x)
+        # Only the edges outside some series' first..last sample need clamping (inside,
+        # rounding stays far below one sample for edges within +-2**45 ms).
+        k0, k1 = 0, 0
+        if moderate and many.all():
+            k0 = int(np.searchsorted(edges_f, first.max(), side="left"))
+            k1 = max(k0, int(np.searchsorted(edges_f, final.min(), side="right")))
+        for cols in (slice(0, k0), slice(k1, n_edges)) if k1 > k0 else (slice(None),):
+            xc = x[:, cols]
+            np.minimum(xc, (end - 1)[:, None].astype(np.float64), out=xc)
+            np.maximum(xc, (start - 1)[:, None].astype(np.float64), out=xc)
         p = x.astype(np.int64)
         if times is None:
             after = np.take(ts_next, p, mode="clip")

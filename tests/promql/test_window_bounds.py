@@ -31,8 +31,12 @@ def _on_edges(rng: np.random.Generator, n: int) -> np.ndarray:
     return 60_000 * np.arange(n, dtype=np.int64)  # every sample on a window edge
 
 
+def _staggered(rng: np.random.Generator, n: int) -> np.ndarray:
+    return int(rng.integers(0, 3 * 3_600_000)) + _jittered(rng, n)  # starts late, ends anywhere
+
+
 SHAPES = {"regular": _regular, "jittered": _jittered, "irregular": _irregular,
-          "gappy": _gappy, "on-edges": _on_edges}
+          "gappy": _gappy, "on-edges": _on_edges, "staggered": _staggered}
 
 
 def _matrix(rng: np.random.Generator, shape: str, lengths: list[int], steps: np.ndarray,
@@ -65,6 +69,7 @@ CASES = [
     ("irregular", [200] * 30, GRID, 600_000),
     ("gappy", [1200] * 20, GRID, 300_000),
     ("on-edges", [360] * 10, GRID, 120_000),
+    ("staggered", [100, 1440, 700, 1000, 30, 900] * 5, GRID, 300_000),
     ("regular", [0, 1, 2, 0, 5, 1, 0], GRID, 300_000),     # empty and tiny series
     ("jittered", [3] * 2000, GRID[:50], 300_000),          # many short series, many blocks
     ("regular", [1440] * 5, GRID[::-1].copy(), 300_000),   # descending steps
