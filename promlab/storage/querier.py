@@ -348,15 +348,21 @@ def _window(entry: MetricColumns, starts: npt.NDArray[np.int64], ends: npt.NDArr
     """:func:`~promlab.storage.cache.window` of the runs ``starts:ends`` of ``entry``, a side
     the entry lies within taken whole; the other searched by :func:`_bound`."""
     ts = entry.ts
+    if entry.mint < mint and entry.maxt > maxt:
+        # Both sides: one search for both (timestamps are integers: ``>= mint`` is ``> mint - 1``).
+        both = _bound(ts, starts, ends, np.array([[mint - 1], [maxt]], np.int64), strict=True)
+        return both[0], both[1]
     lo = starts if entry.mint >= mint else _bound(ts, starts, ends, mint, strict=False)
     hi = ends if entry.maxt <= maxt else _bound(ts, lo, ends, maxt, strict=True)
     return lo, hi
 
 
 def _bound(ts: npt.NDArray[np.int64], starts: npt.NDArray[np.int64],
-           ends: npt.NDArray[np.int64], x: int, *, strict: bool) -> npt.NDArray[np.int64]:
+           ends: npt.NDArray[np.int64], x: int | npt.NDArray[np.int64], *,
+           strict: bool) -> npt.NDArray[np.int64]:
     """First position in each run ``ts[starts[i]:ends[i]]`` with ``ts >= x`` (``> x`` when
-    ``strict``).
+    ``strict``); with ``x`` a column of ``k`` values, ``(k, runs)`` positions (one row per
+    value, searched at once).
 
     Scrapes are nearly evenly spaced, so each run's position is first guessed by linear
     interpolation between its first and last timestamp and moved a step or two; runs whose
@@ -364,20 +370,20 @@ def _bound(ts: npt.NDArray[np.int64], starts: npt.NDArray[np.int64],
     """
     n = ends - starts
     if ts.shape[0] == 0 or starts.shape[0] == 0:
-        return starts.copy()
-    last = ts.shape[0] - 1
+        return np.broadcast_to(starts, np.broadcast_shapes(starts.shape, np.shape(x))).copy()
     some = n > 0
-    t0 = ts[np.minimum(starts, last)]
-    t1 = ts[np.clip(ends - 1, 0, last)]
+    t0 = np.take(ts, starts, mode="clip")
+    t1 = np.take(ts, ends - 1, mode="clip")
     span = np.where(some & (t1 > t0), t1 - t0, 1)
-    # (x - t0) * (n - 1) / span, rounded up, then kept inside [starts, ends]
-    frac = np.clip(x - t0, 0, span) * np.maximum(n - 1, 0)
-    guess = starts + np.where(some, -(-frac // span), 0)
+    # (x - t0) * (n - 1) / span rounded up (in floats: only a guess), kept inside [starts, ends]
+    frac = np.clip(x - t0, 0, span) * np.maximum(n - 1, 0).astype(np.float64)
+    frac /= span
+    guess = starts + np.ceil(frac).astype(np.int64)
     guess = np.clip(guess, starts, ends)
-    ok = np.ones(starts.shape[0], bool)
+    ok = np.ones(guess.shape, bool)
     for _ in range(3):
-        before = ts[np.clip(guess - 1, 0, last)]
-        at = ts[np.minimum(guess, last)]
+        before = np.take(ts, guess - 1, mode="clip")
+        at = np.take(ts, guess, mode="clip")
         # too far right: the sample before is already past x; too far left: this one is not
         left = (guess > starts) & ((before > x) if strict else (before >= x))
         right = (guess < ends) & ((at <= x) if strict else (at < x))
@@ -385,9 +391,11 @@ def _bound(ts: npt.NDArray[np.int64], starts: npt.NDArray[np.int64],
         if ok.all():
             return guess
         guess = guess - left + right
-    bad = np.flatnonzero(~ok)
-    first_at, first_past = window(ts, starts[bad], ends[bad], x, x)
-    guess[bad] = first_past if strict else first_at
+    rows, oks = guess.reshape(-1, guess.shape[-1]), ok.reshape(-1, ok.shape[-1])
+    for row, xv in enumerate(np.ravel(x).tolist()):
+        bad = np.flatnonzero(~oks[row])
+        first_at, first_past = window(ts, starts[bad], ends[bad], xv, xv)
+        rows[row, bad] = first_past if strict else first_at
     out: npt.NDArray[np.int64] = guess
     return out
 

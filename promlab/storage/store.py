@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
@@ -52,6 +53,9 @@ __all__ = ["ParquetAppender", "ParquetStore", "open_store"]
 log = logging.getLogger("promlab.storage")
 
 LOCK_FILE = "lock"
+#: A WAL file or directory changed less than this long ago (ns) is polled whatever its stat says:
+#: file times are coarse (a change in the same tick as the last look keeps the same time).
+WAL_RACY_NS = 3_000_000_000
 
 
 def _ms(value: DurationLike | None, what: str) -> int | None:
@@ -343,12 +347,45 @@ class ParquetStore(StoreMaintenance):
             else:
                 self._head.apply_samples(rec.sids, rec.ts_ms, rec.values)
 
+    # The WAL's state when a read-only store last polled it (see _wal_state).
+    _wal_seen: tuple[Any, ...] | None = None
+    _wal_names: tuple[int, list[str]] | None = None
+
+    def _wal_state(self) -> tuple[Any, ...] | None:
+        """What a poll of the WAL depends on: the directory's modification time and each
+        file's (name, inode, size, modification time); None when something changed within
+        :data:`WAL_RACY_NS` (or vanished meanwhile): then the state cannot be trusted."""
+        racy = time.time_ns() - WAL_RACY_NS
+        try:
+            d = os.stat(self.wal_dir)
+            if d.st_mtime_ns >= racy:
+                return None
+            if self._wal_names is None or self._wal_names[0] != d.st_mtime_ns:
+                # names only change with the directory's time
+                self._wal_names = (d.st_mtime_ns, sorted(os.listdir(self.wal_dir)))
+            files = []
+            for name in self._wal_names[1]:
+                st = os.stat(os.path.join(self.wal_dir, name))
+                if st.st_mtime_ns >= racy:
+                    return None
+                files.append((name, st.st_ino, st.st_size, st.st_mtime_ns))
+        except OSError:
+            return None
+        return (d.st_ino, d.st_mtime_ns, *files)
+
     def querier(self, mint_ms: int, maxt_ms: int) -> ParquetQuerier | HistogramQuerier:
-        """A querier over ``[mint_ms, maxt_ms]`` of everything committed so far."""
+        """A querier over ``[mint_ms, maxt_ms]`` of everything committed so far.
+
+        A read-only store first reads what the writer logged since (its WAL is polled only
+        when the WAL's files changed).
+        """
         with self._lock:
             self._check_open()
             if self.readonly:
-                self._refresh()
+                state = self._wal_state()  # before the poll: a later change differs from it
+                if state is None or state != self._wal_seen:
+                    self._refresh()
+                    self._wal_seen = state
             view = self._head.view()
             # Blocks are listed after the WAL was read: a block flushed meanwhile is seen.
             blocks = self.blocks()

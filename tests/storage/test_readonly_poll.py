@@ -1,0 +1,61 @@
+"""A read-only store polls its WAL only when the WAL's files changed (store.ParquetStore)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from promlab.model import Labels, Matcher, MatchType
+from promlab.storage import open_store
+from promlab.storage.store import WAL_RACY_NS
+
+ALL = [Matcher(MatchType.REGEX, "__name__", ".+")]
+T0 = 1_700_000_000_000
+
+
+def _age(wal_dir: str, seconds: float) -> None:
+    """Set the WAL directory's and files' times ``seconds`` into the past."""
+    then = time.time() - seconds
+    for name in os.listdir(wal_dir):
+        os.utime(os.path.join(wal_dir, name), (then, then))
+    os.utime(wal_dir, (then, then))
+
+
+@pytest.mark.parametrize("age_after_write", [False, True], ids=["fresh-times", "old-times"])
+def test_followed_writes_are_seen_whatever_the_file_times(tmp_path: os.PathLike[str],
+                                                          age_after_write: bool) -> None:
+    st = open_store(tmp_path)
+    app = st.appender()
+    app.append(Labels({"__name__": "up"}), T0, 1.0)
+    app.commit()
+    ro = open_store(tmp_path, readonly=True)
+    wal_dir = os.path.join(os.fspath(tmp_path), "wal")
+    _age(wal_dir, 2 * WAL_RACY_NS / 1e9)
+    assert ro.querier(0, 2**62).select(ALL).values.tolist() == [1.0]
+    assert ro.querier(0, 2**62).select(ALL).values.tolist() == [1.0]  # unchanged: no poll
+    app.append(Labels({"__name__": "up"}), T0 + 1000, 2.0)
+    app.commit()
+    if age_after_write:  # the sizes still tell
+        _age(wal_dir, 2 * WAL_RACY_NS / 1e9)
+    assert ro.querier(0, 2**62).select(ALL).values.tolist() == [1.0, 2.0]
+    ro.close()
+    st.close()
+
+
+def test_unchanged_old_wal_is_not_read_again(tmp_path: os.PathLike[str]) -> None:
+    st = open_store(tmp_path)
+    app = st.appender()
+    app.append(Labels({"__name__": "up"}), T0, 1.0)
+    app.commit()
+    st.close()
+    ro = open_store(tmp_path, readonly=True)
+    wal_dir = os.path.join(os.fspath(tmp_path), "wal")
+    _age(wal_dir, 2 * WAL_RACY_NS / 1e9)
+    ro.querier(0, 2**62).close()
+    seen = ro._wal_seen
+    assert seen is not None
+    ro.querier(0, 2**62).close()
+    assert ro._wal_seen is seen  # the same state object: no poll happened
+    ro.close()
