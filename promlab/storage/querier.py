@@ -378,8 +378,7 @@ def _bound(ts: npt.NDArray[np.int64], starts: npt.NDArray[np.int64],
     # (x - t0) * (n - 1) / span rounded up (in floats: only a guess), kept inside [starts, ends]
     frac = np.clip(x - t0, 0, span) * np.maximum(n - 1, 0).astype(np.float64)
     frac /= span
-    guess = starts + np.ceil(frac).astype(np.int64)
-    guess = np.clip(guess, starts, ends)
+    guess: npt.NDArray[np.int64] = np.clip(starts + np.ceil(frac).astype(np.int64), starts, ends)
     ok = np.ones(guess.shape, bool)
     for _ in range(3):
         before = np.take(ts, guess - 1, mode="clip")
@@ -391,7 +390,7 @@ def _bound(ts: npt.NDArray[np.int64], starts: npt.NDArray[np.int64],
         if ok.all():
             return guess
         guess = guess - left + right
-    rows, oks = guess.reshape(-1, guess.shape[-1]), ok.reshape(-1, ok.shape[-1])
+    rows, oks = guess.reshape(-1, starts.shape[0]), ok.reshape(-1, starts.shape[0])
     for row, xv in enumerate(np.ravel(x).tolist()):
         bad = np.flatnonzero(~oks[row])
         first_at, first_past = window(ts, starts[bad], ends[bad], xv, xv)
