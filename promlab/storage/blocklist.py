@@ -9,7 +9,7 @@ from promlab.errors import StorageError
 from promlab.storage.blocks import Block, new_ulid
 from promlab.storage.objectstore import LOCAL, BlockFS
 
-__all__ = ["QUARANTINE_DIR", "list_blocks", "quarantine_block"]
+__all__ = ["QUARANTINE_DIR", "list_blocks", "overlaps", "quarantine_block", "recent_span", "skipped"]
 
 log = logging.getLogger("promlab.storage")
 
@@ -32,9 +32,43 @@ def quarantine_block(path: str, reason: str, fs: BlockFS = LOCAL) -> str | None:
     return dest
 
 
+def overlaps(name: str, span: tuple[int, int]) -> bool:
+    """Whether the block directory ``name`` (``<start>-<end>-<id>``) may hold data in ``span``
+    (``(mint, maxt)``, inclusive); True when the name does not parse (the block is opened and
+    judged by its ``meta.json``)."""
+    sp = _span_of(name)
+    return sp is None or (sp[0] <= span[1] and sp[1] > span[0])
+
+
+def _span_of(name: str) -> tuple[int, int] | None:
+    parts = name.split("-", 2)
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def skipped(paths: set[str], span: tuple[int, int] | None) -> set[str]:
+    """The block ``paths`` a listing with ``span`` did not open as out of range."""
+    if span is None:
+        return set()
+    return {p for p in paths if not overlaps(os.path.basename(p.rstrip("/")), span)}
+
+
+def recent_span(fs: BlockFS, blocks_dir: str, duration_ms: int) -> tuple[int, int] | None:
+    """The last ``duration_ms`` before the newest block's end, from the directory names (None
+    without blocks)."""
+    try:
+        names = fs.listdir(blocks_dir)
+    except OSError:
+        return None
+    ends = [sp[1] for n in names if not n.startswith(".") and (sp := _span_of(n)) is not None]
+    return (max(ends) - duration_ms, max(ends)) if ends else None
+
+
 def list_blocks(blocks_dir: str, cache: dict[str, Block] | None = None,
                 bad: dict[str, str] | set[str] | None = None, *,
-                quarantine: bool = False, fs: BlockFS = LOCAL) -> list[Block]:
+                quarantine: bool = False, fs: BlockFS = LOCAL,
+                span: tuple[int, int] | None = None, seen: set[str] | None = None) -> list[Block]:
     """The complete blocks under ``blocks_dir``, sorted by (start, seq, ulid).
 
     Temporary (``.tmp-*``), deleted (``.deleted-*``) and quarantined directories are skipped. A
@@ -43,6 +77,10 @@ def list_blocks(blocks_dir: str, cache: dict[str, Block] | None = None,
     moved to ``blocks/.quarantine/`` when ``quarantine`` (writers only). A block that vanishes
     while listing (compaction or retention removed it) makes the listing start over, so the
     block that replaced it is seen.
+
+    With ``span`` (``(mint, maxt)``, inclusive), a directory whose name places its range
+    ``[start, end)`` outside it is not opened (nor checked): a query's listing reads the
+    ``meta.json`` of the blocks it may read only. ``seen`` collects every block path listed.
     """
 
     def mark(path: str, reason: str) -> None:
@@ -65,6 +103,10 @@ def list_blocks(blocks_dir: str, cache: dict[str, Block] | None = None,
             if name.startswith("."):
                 continue
             path = fs.join(blocks_dir, name)
+            if seen is not None:
+                seen.add(path)
+            if span is not None and not overlaps(name, span):
+                continue
             blk = cache.get(path) if cache is not None else None
             if blk is not None and blk.damaged is not None:
                 cache.pop(path, None)  # type: ignore[union-attr]

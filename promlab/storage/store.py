@@ -26,7 +26,7 @@ from promlab.storage import histstore as _hist
 from promlab.storage import objectstore as _obj
 from promlab.storage.appender import Batch, ParquetAppender
 from promlab.storage.backfill import Backfill
-from promlab.storage.blocklist import list_blocks
+from promlab.storage.blocklist import list_blocks, recent_span, skipped
 from promlab.storage.blocks import Block, BlockMeta
 from promlab.storage.cache import DecodedCache, default_cache_bytes
 from promlab.storage.head import Head, RefCache
@@ -204,7 +204,14 @@ class ParquetStore(StoreMaintenance):
             if not (_obj.store_exists(self.fs, path) if remote else os.path.isdir(path)):
                 raise StorageError(f"{path}: no such store directory")
             self._follower = WalFollower(self.wal_dir, repair=False)
-            self._replay()
+            state = self._wal_state()  # as a querier's poll: the first one reads the WAL again
+            self._replay()             # only when it changed since
+            self._wal_seen = state
+            # Open the newest blocks now (a first query, usually on recent data, does not pay
+            # for it), as a writer's open does every block; older ones when a query reaches them.
+            span = recent_span(self.fs, self.blocks_dir, self.max_block_duration_ms)
+            if span is not None:
+                self.blocks(span)
             return
         if remote:
             _obj.mark_store(self.fs, path)
@@ -299,11 +306,13 @@ class ParquetStore(StoreMaintenance):
             raise StorageError(f"{self.path}: store is open read-only")
 
     # --- reading ----------------------------------------------------------------------------
-    def blocks(self) -> list[Block]:
-        """The complete blocks on disk (refreshed from the directory)."""
+    def blocks(self, span: tuple[int, int] | None = None) -> list[Block]:
+        """The complete blocks on disk (refreshed from the directory); with ``span``
+        (``(mint, maxt)``), those whose range overlaps it only (the others are not opened)."""
+        listed: set[str] = set()
         blocks = list_blocks(self.blocks_dir, self._block_cache, self._bad_blocks,
-                             quarantine=not self.readonly, fs=self.fs)
-        live = {b.path for b in blocks}
+                             quarantine=not self.readonly, fs=self.fs, span=span, seen=listed)
+        live = {b.path for b in blocks} | skipped(listed, span)  # cached blocks kept
         for p in [p for p in self._block_cache if p not in live]:
             # Not closed here: a querier may still read it (its files stay readable after
             # deletion while open); it closes when garbage-collected.
@@ -388,7 +397,7 @@ class ParquetStore(StoreMaintenance):
                     self._wal_seen = state
             view = self._head.view()
             # Blocks are listed after the WAL was read: a block flushed meanwhile is seen.
-            blocks = self.blocks()
+            blocks = self.blocks((int(mint_ms), int(maxt_ms)))
         q = ParquetQuerier(int(mint_ms), int(maxt_ms), view, blocks, self.cache,
                            warnings=[f"damaged block skipped: {r}" for r in self._bad_blocks.values()])
         hist_files = _hist.list_files(self.hist_dir, self.fs)
