@@ -158,6 +158,10 @@ class Matrix:
     # What :meth:`window_bounds` returns, when the builder knows it (a subquery's grid);
     # None: computed from the timestamps.
     bounds: tuple[I64, I64] | None = None
+    # Samples the matrix holds for the sample limit, when the CSR arrays hold more than its
+    # windows' samples (a selection kept in place, :mod:`.eval.matrixspan`: its gap samples lie
+    # outside every window); None: all of ``ts_ms``.
+    held_samples: int | None = None
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -175,6 +175,23 @@ def test_rate_non_counter_info_with_position() -> None:
     assert res.annotations.infos == []
 
 
+COUNTER_INFO_CASES = [
+    pytest.param('rate({__name__="gauge"}[50m])', ["gauge"], id="name-matcher"),
+    pytest.param('increase({__name__=~"gauge|http_requests_total"}[50m])', ["gauge"],
+                 id="name-regex"),
+    pytest.param('rate({__name__=~".+", job="db"}[50m])', [], id="regex-counter-only"),
+    pytest.param("rate(gauge[50m] offset 1h)", [], id="pinned-no-sample-in-range"),
+    pytest.param("rate(nothing_here[50m])", [], id="pinned-no-series"),
+    pytest.param("rate(gauge[50m:5m])", ["gauge"], id="subquery"),
+]
+
+
+@pytest.mark.parametrize(("expr", "names"), COUNTER_INFO_CASES)
+def test_rate_non_counter_info_per_name(expr: str, names: list[str]) -> None:
+    res = run(store_with(COUNTERS), expr, 50 * M)
+    assert [i.split('"')[1] for i in res.annotations.infos] == names
+
+
 def test_rate_range_query_matches_instant() -> None:
     store = store_with(COUNTERS)
     rng = Engine(features="all").range(store, "rate(http_requests_total[20m])", 20 * M, 50 * M, 5 * M)

@@ -194,3 +194,29 @@ def test_store_in_place_matches_memory(stores, expr: str) -> None:  # type: igno
     assert got.labels == want.labels
     np.testing.assert_array_equal(got.present, want.present)
     np.testing.assert_array_equal(got.values, want.values)
+
+
+# The sample limit counts a span-kept selection's runs, not the gap samples its arrays keep.
+LIMIT_QUERIES = ["count_over_time(c_total[23h30m])", "max_over_time(c_total[23h30m])"]
+
+
+@pytest.mark.parametrize("expr", LIMIT_QUERIES, ids=LIMIT_QUERIES)
+def test_sample_limit_counts_the_runs_exactly(stores, expr: str) -> None:  # type: ignore[no-untyped-def]
+    from promlab.errors import TooManySamples
+    from promlab.model import Matcher, MatchType
+    from promlab.promql.engine import Engine
+    from promlab.storage.interface import SelectHints
+
+    store, _ = stores
+    at = HOURS * 3_600_000 - 30_000
+    lo_ms = at - (23 * 3_600_000 + 1_800_000) + 1
+    ss = store.querier(lo_ms, at).select([Matcher(MatchType.EQUAL, "__name__", "c_total")],
+                                         SelectHints(start_ms=lo_ms, end_ms=at, views=True))
+    span = spanned_arrays(ss, lo_ms, at)
+    assert span is not None
+    exact = ss.num_samples
+    assert span[1].shape[0] > exact  # the span keeps gap samples: the case under test
+    got = Engine(max_samples=exact).instant(store, expr, at)
+    assert len(got.value.labels) == STORE_SERIES
+    with pytest.raises(TooManySamples):
+        Engine(max_samples=exact - 1).instant(store, expr, at)

@@ -72,6 +72,8 @@ def sample_count(value: Value) -> int:
     if isinstance(value, Vector):
         return int(np.count_nonzero(value.present))
     if isinstance(value, Matrix):
+        if value.held_samples is not None:
+            return value.held_samples
         return int(value.ts_ms.shape[0])
     if isinstance(value, Scalar):
         return int(value.values.shape[0])

@@ -447,9 +447,10 @@ def eval_matrix_selector(node: MatrixSelector, ev: EvalState, ctx: EvalContext) 
             ss = ev.select(vs.matchers, lo_ms, int(ref.max()) + after, views=extension is None)
             span = spanned_arrays(ss, lo_ms, int(ref.max()) + after)
             if span is not None:
-                ev.add_samples(ss.num_samples)
+                held = ss.num_samples  # the runs' samples, not the gaps the span keeps
+                ev.add_samples(held)
                 return Matrix(list(ss.labels), *span, start.astype(np.int64),
-                              ref.astype(np.int64), int(node.range_ms))
+                              ref.astype(np.int64), int(node.range_ms), held_samples=held)
             ss = ss.compact()
         ss = strip_stale(ss)
     ev.add_samples(int(ss.ts_ms.shape[0]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from promlab.errors import QueryError
+from promlab.model import METRIC_NAME, MatchType
 from promlab.promql.eval.calls import FunctionCall, FunctionTable
 from promlab.promql.eval.functions._common import (
     WindowSet,
@@ -33,6 +34,7 @@ from promlab.promql.eval.functions.nativerange import (
 )
 from promlab.promql.eval.functions.starttime import st_instant, st_rate, st_resets
 from promlab.promql.labelmemo import metric_names
+from promlab.promql.parser.ast import Expr, MatrixSelector, ParenExpr
 from promlab.promql.values import F64, I64, B, Matrix, Vector
 
 __all__ = ["function", "matrix_arg", "series_start_mask"]
@@ -119,6 +121,13 @@ def _counter_info(call: FunctionCall, m: Matrix, present: B) -> None:
     if not present.size:
         return
     keep = present.any(axis=1)
+    pinned = _pinned_name(call.node.args[0])
+    if pinned is not None:
+        # Every series of the selection has this name: no pass over their label sets.
+        if pinned and not pinned.endswith(_COUNTER_SUFFIXES) and bool(keep.any()):
+            info(call.ctx, "metric might not be a counter, name does not end in "
+                 f'_total/_sum/_count/_bucket: "{pinned}"', call.node.args[0])
+        return
     names = metric_names(m.labels)
     # Names in order of first appearance among the series with a result.
     seen = dict.fromkeys(names if keep.all() else [names[i] for i in np.flatnonzero(keep)])
@@ -126,6 +135,19 @@ def _counter_info(call: FunctionCall, m: Matrix, present: B) -> None:
         if name and not name.endswith(_COUNTER_SUFFIXES):
             info(call.ctx, "metric might not be a counter, name does not end in "
                  f'_total/_sum/_count/_bucket: "{name}"', call.node.args[0])
+
+
+def _pinned_name(node: Expr) -> str | None:
+    """The metric name a range selector's matchers pin (``__name__="x"``, the selector's
+    usual form), or None (a regex on the name, a subquery, ...)."""
+    while isinstance(node, ParenExpr):
+        node = node.expr
+    if not isinstance(node, MatrixSelector):
+        return None
+    for mt in node.vector_selector.matchers:
+        if mt.name == METRIC_NAME and mt.type is MatchType.EQUAL and mt.value:
+            return str(mt.value)
+    return None
 
 
 @function("rate")
