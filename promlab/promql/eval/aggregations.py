@@ -95,11 +95,14 @@ def _group_drop_name(a: AggregationCall) -> B:
     dn = v.drop_name_mask()
     if not dn.any() or not v.present.size:
         return out
-    seen = Groups(a.group_ids, len(a.groups)).reduce(np.logical_or, v.present)
     t = v.present.shape[1]
-    last = t - 1 - np.argmax(seen[:, ::-1], axis=1)
-    hit = v.present[np.arange(len(v)), last[a.group_ids]] & dn
-    np.logical_or.at(out, a.group_ids, hit)
+    if t == 1:  # an instant query: the one step is every group's last
+        hit = v.present[:, 0] & dn
+    else:
+        seen = Groups(a.group_ids, len(a.groups)).reduce(np.logical_or, v.present)
+        last = t - 1 - np.argmax(seen[:, ::-1], axis=1)
+        hit = v.present[np.arange(len(v)), last[a.group_ids]] & dn
+    out[a.group_ids[hit]] = True
     return out
 
 

@@ -32,6 +32,7 @@ from promlab.promql.eval.functions.native import (
     quantile_infos,
     without_histograms,
 )
+from promlab.promql.labelmemo import filtered
 from promlab.promql.values import F64, I64, B, Vector
 
 __all__ = ["BucketCells", "bucket_cells", "function", "parse_le"]
@@ -42,6 +43,9 @@ function = FunctionTable()
 _MONOTONIC_INFO = ("input to histogram_quantile needed to be fixed for monotonicity (see "
                    "https://prometheus.io/docs/prometheus/latest/querying/functions/"
                    "#histogram_quantile)")
+
+
+_LE = frozenset(("le",))
 
 
 def parse_le(value: str | None) -> float | None:
@@ -77,11 +81,12 @@ def bucket_cells(call: FunctionCall, v: Vector, arg_index: int) -> BucketCells:
     ctx = call.ctx
     hist_of = np.full(len(v), -1, np.int64)
     le_of = np.zeros(len(v))
-    index: dict[Labels, int] = {}
+    # Each series' histogram: its label set without ``le`` (memoised, interned: by identity).
+    keys = filtered(v.labels, _LE, keep=False)
+    index: dict[int, int] = {}
     hist_labels: list[Labels] = []
     any_present = np.asarray(v.present.any(axis=1) if len(v) else np.zeros(0, bool))
-    hist_drop_l: list[bool] = []
-    for i, ls in enumerate(v.labels):
+    for i, (ls, key) in enumerate(zip(v.labels, keys, strict=True)):
         raw = ls.get("le")
         le = parse_le(raw)
         if le is None:
@@ -89,14 +94,13 @@ def bucket_cells(call: FunctionCall, v: Vector, arg_index: int) -> BucketCells:
                 warn(ctx, f'bucket label "le" is missing or has a malformed value of '
                      f'"{raw or ""}" for metric name "{ls.name}"', call.node.args[arg_index])
             continue
-        key = ls.without(("le",))
-        h = index.get(key)
+        h = index.get(id(key))
         if h is None:
-            h = index[key] = len(hist_labels)
+            h = index[id(key)] = len(hist_labels)
             hist_labels.append(key)
-            hist_drop_l.append(True)
         hist_of[i] = h
         le_of[i] = le
+    hist_drop_l = [True] * len(hist_labels)
     rows, steps = np.nonzero(v.present & (hist_of >= 0)[:, None])
     t = v.values.shape[1] if v.values.ndim == 2 else ctx.num_steps
     cell_key = hist_of[rows] * t + steps
@@ -117,11 +121,18 @@ def bucket_cells(call: FunctionCall, v: Vector, arg_index: int) -> BucketCells:
     cell_first_bucket = bucket_id[new_cell]
     pos = bucket_id - cell_first_bucket[cell_id]
     n_cells = int(cell_id[-1]) + 1
-    nb = np.zeros(n_cells, np.int64)
-    np.maximum.at(nb, cell_id, pos + 1)
+    # Positions rise within a cell: its bucket count is its last position plus one.
+    last = np.empty(cell_key.size, bool)
+    last[:-1] = new_cell[1:]
+    last[-1] = True
+    nb = pos[last] + 1
     bmax = int(nb.max())
-    counts = np.zeros((n_cells, bmax))
-    np.add.at(counts, (cell_id, pos), cnt)
+    flat = cell_id * bmax + pos
+    if int(bucket_id[-1]) + 1 == cell_key.size:  # no equal bounds to coalesce
+        counts = np.zeros((n_cells, bmax))
+        counts.reshape(-1)[flat] = cnt
+    else:  # coalesced counts summed in input order, as accumulating them one by one
+        counts = np.bincount(flat, cnt, n_cells * bmax).reshape(n_cells, bmax)
     les_d = np.full((n_cells, bmax), np.inf)
     les_d[cell_id, pos] = les
     ck = cell_key[new_cell]
