@@ -199,6 +199,9 @@ def _group_count(present: B, sig: I64, n_groups: int) -> I64:
     out = np.zeros((n_groups, present.shape[1]), np.int64)
     if not present.shape[0]:
         return out
+    if _unique(sig, n_groups):  # every group has at most one series: a plain scatter
+        out[sig] = present
+        return out
     order = np.argsort(sig, kind="stable")
     sorted_ids = sig[order]
     starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
@@ -207,6 +210,11 @@ def _group_count(present: B, sig: I64, n_groups: int) -> I64:
         return out
     out[sorted_ids[starts]] = np.add.reduceat(present[order].astype(np.int64), starts, axis=0)
     return out
+
+
+def _unique(sig: I64, n_groups: int) -> bool:
+    """Whether no two series share a signature group."""
+    return sig.shape[0] <= 1 or int(np.bincount(sig, minlength=n_groups).max()) <= 1
 
 
 def _group_any(present: B, sig: I64, n_groups: int) -> B:
@@ -298,7 +306,10 @@ def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
         one_values = np.vstack([one.values, np.full((1, n_steps), fill_one or 0.0)])
         pair_present, pair_sig = _fill_pairs(many, one, s_many, s_one, n_groups, pair_many,
                                              pair_one, n_real)
-    if matching.card == "one-to-one" and \
+    # No fill and one series per group on both sides: one pair per group, nothing to check.
+    if matching.card == "one-to-one" and not (
+            n_real == pair_many.shape[0] and _unique(s_one, n_groups)
+            and _unique(s_many, n_groups)) and \
             (_group_count(pair_present, pair_sig, n_groups) > 1).any():
         raise QueryError("multiple matches for labels: many-to-one matching must be explicit "
                          "(group_left/group_right)")

@@ -132,7 +132,8 @@ def bucket_cells(call: FunctionCall, v: Vector, arg_index: int) -> BucketCells:
         counts = np.zeros((n_cells, bmax))
         counts.reshape(-1)[flat] = cnt
     else:  # coalesced counts summed in input order, as accumulating them one by one
-        counts = np.bincount(flat, cnt, n_cells * bmax).reshape(n_cells, bmax)
+        counts = np.asarray(np.bincount(flat, cnt, n_cells * bmax), np.float64
+                            ).reshape(n_cells, bmax)
     les_d = np.full((n_cells, bmax), np.inf)
     les_d[cell_id, pos] = les
     ck = cell_key[new_cell]
