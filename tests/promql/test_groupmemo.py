@@ -55,3 +55,13 @@ def test_remembered_ids_are_read_only_and_groups_a_copy() -> None:
     again = grouped(series, ("instance",), without=False)[1]
     assert len(again) == 7
     assert isinstance(ids, np.ndarray)
+
+
+@pytest.mark.parametrize("n", [0, 1, MIN_SERIES + 5], ids=["none", "one", "long"])
+def test_by_nothing_is_one_interned_group(n: int) -> None:
+    series = _series(n)
+    ids, groups = grouped(series, (), without=False)
+    want_ids, want_groups = group_labels(series, (), without=False)
+    assert ids.tolist() == want_ids.tolist() == [0] * n
+    assert groups == want_groups
+    assert all(g is w for g, w in zip(groups, want_groups, strict=True))  # the interned set

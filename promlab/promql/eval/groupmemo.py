@@ -20,7 +20,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
+import numpy as np
+
 from promlab.model import Labels
+from promlab.promql.labelmemo import intern
 from promlab.promql.values import I64, group_labels
 
 __all__ = ["MAX_SERIES", "MIN_SERIES", "grouped"]
@@ -44,6 +47,10 @@ def grouped(labels: Sequence[Labels], names: Sequence[str], *, without: bool,
     """
     global _held
     n = len(labels)
+    if not without and not names:  # ``by ()``: every series in the one empty group
+        ids = np.zeros(n, np.int64)
+        ids.flags.writeable = False
+        return ids, [intern(Labels())] if n else []
     if n < MIN_SERIES or n > MAX_SERIES // 4:
         return group_labels(labels, names, without=without)
     key: _Key = (without, frozenset(names), tuple(map(id, labels)))
