@@ -126,8 +126,10 @@ class LabelMemo:
             return result
 
 
+# Derivations build their pairs with a list comprehension: faster than a generator into
+# tuple(), and they run once per series the process first sees.
 def _without_name(ls: Labels) -> Labels:
-    return Labels.from_sorted_pairs(tuple(p for p in ls.pairs if p[0] not in _NAME_LABELS))
+    return Labels.from_sorted_pairs(tuple([p for p in ls.pairs if p[0] not in _NAME_LABELS]))
 
 
 _WITHOUT_NAME = LabelMemo(_without_name)
@@ -171,10 +173,10 @@ def filtered(labels: Sequence[Labels], names: frozenset[str], *, keep: bool) -> 
                 _FILTERS.clear()
         if keep:
             def derive(ls: Labels) -> Labels:
-                return Labels.from_sorted_pairs(tuple(p for p in ls.pairs if p[0] in names))
+                return Labels.from_sorted_pairs(tuple([p for p in ls.pairs if p[0] in names]))
         elif names:
             def derive(ls: Labels) -> Labels:
-                return Labels.from_sorted_pairs(tuple(p for p in ls.pairs if p[0] not in names))
+                return Labels.from_sorted_pairs(tuple([p for p in ls.pairs if p[0] not in names]))
         else:
             def derive(ls: Labels) -> Labels:
                 return ls
