@@ -145,6 +145,7 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
     app.state.session = session
     app.state.closers = closers
     app.state.metrics = metrics
+    app.state.query_api = query_api  # its cost memo: where queries run (promlab.api.costs)
     return app
 
 

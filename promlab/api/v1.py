@@ -2,7 +2,8 @@
 ``metadata``, ``format_query``, ``parse_query`` and ``query_exemplars``.
 
 Handlers read parameters from the URL and, for a form POST, the body (as Prometheus's
-``r.Form``), evaluate in a worker thread (the event loop stays free while the engine runs) and
+``r.Form``), evaluate in a worker thread (the event loop stays free while the engine runs; a
+query already seen to be cheap runs on the loop, :mod:`promlab.api.costs`) and
 answer with Prometheus's JSON; any :class:`~promlab.errors.PromlabError` becomes the error body
 of :mod:`promlab.api.errors`.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
@@ -23,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from promlab.api.ast_json import expr_to_json
+from promlab.api.costs import CostMemo
 from promlab.api.encode import query_response, query_stats, success
 from promlab.api.errors import api_error
 from promlab.api.metrics import ApiMetrics
@@ -57,6 +59,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def handler(name: str, metrics: ApiMetrics, fn: Handler) -> Handler:
     """``fn`` with typed errors turned into API errors and its requests counted as ``name``."""
+    duration = metrics.http_duration.labels(name)
+    by_code: dict[int, Any] = {}  # the counter's children, looked up once per status code
 
     async def wrapped(request: Request) -> Response:
         t0 = time.perf_counter()
@@ -64,8 +68,12 @@ def handler(name: str, metrics: ApiMetrics, fn: Handler) -> Handler:
             resp = await fn(request)
         except PromlabError as exc:
             resp = api_error(exc)
-        metrics.http_requests.labels(name, str(resp.status_code)).inc()
-        metrics.http_duration.labels(name).observe(time.perf_counter() - t0)
+        code = resp.status_code
+        counter = by_code.get(code)
+        if counter is None:
+            counter = by_code[code] = metrics.http_requests.labels(name, str(code))
+        counter.inc()
+        duration.observe(time.perf_counter() - t0)
         return resp
 
     return wrapped
@@ -87,6 +95,10 @@ class QueryAPI:
     def __init__(self, service: Service, metrics: ApiMetrics) -> None:
         self.service = service
         self.metrics = metrics
+        self.costs = CostMemo()
+        self._outcome = {(kind, outcome): metrics.queries.labels(kind, outcome)
+                         for kind in ("instant", "range") for outcome in ("ok", "error")}
+        self._inner_eval = metrics.query_duration.labels("inner_eval")
         # Threads start on demand; close() lets them go (a server started again gets new ones).
         self._pool: ThreadPoolExecutor | None = None
 
@@ -135,16 +147,16 @@ class QueryAPI:
     def _check_open(self) -> None:
         check_open(self.service)
 
-    async def _run(self, kind: str, params: Any, evaluate: Callable[[Engine], Result]) -> Response:
+    async def _run(self, kind: str, params: Any, evaluate: Callable[[Engine], Result],
+                   cost_key: Hashable) -> Response:
         self._check_open()
         engine = self._engine(params.get("timeout"))
         limit = parse_limit(params.get("limit"))
         want_stats = bool(params.get("stats"))
         t0 = time.perf_counter()
 
-        def run() -> tuple[Response, float, float]:
-            # Evaluation and encoding in one worker call: one thread hop per query, and the
-            # event loop stays free while either runs.
+        def run() -> tuple[Response, float, float, float]:
+            # Evaluation and encoding in one call: at most one thread hop per query.
             t1 = time.perf_counter()
             try:
                 result = evaluate(engine)
@@ -153,17 +165,23 @@ class QueryAPI:
             t2 = time.perf_counter()
             stats = query_stats(result, prepare_s=0.0, eval_s=t2 - t1, queue_s=t1 - t0) \
                 if want_stats else None
-            return query_response(result, stats=stats, limit=limit), t1, t2
+            response = query_response(result, stats=stats, limit=limit)
+            return response, t1, t2, time.perf_counter()
 
         try:
-            # A plain executor, not anyio's thread pool: less bookkeeping per call.
-            response, started, done = await asyncio.get_running_loop().run_in_executor(
-                self._executor(), run)
+            if self.costs.inline(cost_key):
+                # Seen to be cheap: a thread hop would cost more than it saves (promlab.api.costs).
+                response, started, done, encoded = run()
+            else:
+                # A plain executor, not anyio's thread pool: less bookkeeping per call.
+                response, started, done, encoded = await asyncio.get_running_loop().run_in_executor(
+                    self._executor(), run)
         except PromlabError:
-            self.metrics.queries.labels(kind, "error").inc()
+            self._outcome[kind, "error"].inc()
             raise
-        self.metrics.queries.labels(kind, "ok").inc()
-        self.metrics.query_duration.labels("inner_eval").observe(done - started)
+        self.costs.record(cost_key, encoded - started)
+        self._outcome[kind, "ok"].inc()
+        self._inner_eval.observe(done - started)
         return response
 
     async def query(self, request: Request) -> Response:
@@ -171,7 +189,8 @@ class QueryAPI:
         expr = p.get("query", "")
         t = parse_api_time(p.get("time"), "time")
         store = self.service.store
-        return await self._run("instant", p, lambda e: e.instant(store, expr, t))
+        return await self._run("instant", p, lambda e: e.instant(store, expr, t),
+                               ("instant", expr))
 
     async def query_range(self, request: Request) -> Response:
         p = await read_params(request)
@@ -188,7 +207,8 @@ class QueryAPI:
             raise BadData("exceeded maximum resolution of 11,000 points per timeseries. Try "
                           "decreasing the query resolution (?step=XX)")
         store = self.service.store
-        return await self._run("range", p, lambda e: e.range(store, expr, start, end, step))
+        return await self._run("range", p, lambda e: e.range(store, expr, start, end, step),
+                               ("range", expr, (end - start) // step, step))
 
     # --- series and labels --------------------------------------------------------------------
     def _bounds(self, p: Any) -> tuple[int, int]:

@@ -121,3 +121,36 @@ def test_random_matrix_as_format_sample_value(seed: int, series: int, steps: int
         if points:
             want.append(points)
     assert [s["values"] for s in got] == want
+
+
+@pytest.mark.parametrize("row", [
+    pytest.param([1.0, 2.0, 1e16], id="long-go-text-last"),
+    pytest.param([1e16, 1e-5, 2.5e17], id="all-long-go-texts"),
+    pytest.param([float("nan")] * 5, id="all-nan"),
+    pytest.param([0.5, STALE_NAN, float("inf"), 7.0, float("-inf")], id="specials-between"),
+    pytest.param([1.0] * 7, id="one-width"),
+    pytest.param([1.0, 22.0, 333.0, 4444.0, 0.1, 1e15, 123456789.123], id="every-width"),
+    pytest.param([9.999999999999999e-5, 1e-4, 1e21], id="exponent-edges"),
+])
+@pytest.mark.parametrize("steps", [
+    pytest.param((1_700_000_000_000, 15_000), id="whole-seconds"),
+    pytest.param((9_999_999_998_000, 1_500), id="prefix-widths-change"),
+])
+def test_point_widths(row: list[float], steps: tuple[int, int]) -> None:
+    """Values grouped by text width, values written unlike orjson (also last in the text,
+    where a longer Go text must not be read past orjson's end), prefixes of several widths."""
+    from promlab.promql.results import Result
+    from promlab.promql.values import Vector
+
+    values = np.array([row, row[::-1]])
+    present = np.ones(values.shape, bool)
+    present[1, 0] = False  # one gap: the indexed path as well as the dense one
+    start, step = steps
+    for mask in (np.ones(values.shape, bool), present):
+        result = Result(query="m", expr=None,  # type: ignore[arg-type]
+                        value=Vector(labels=[Labels({"i": "0"}), Labels({"i": "1"})],
+                                     values=values, present=mask),
+                        steps_ms=start + np.arange(len(row), dtype=np.int64) * step,
+                        result_type="matrix")
+        data, warnings = query_data(result)
+        assert query_response(result).body == success(data, warnings=warnings).body
