@@ -149,16 +149,34 @@ class Group:
                  [(p, _json_number(v)) for p, v in s] for n, s in self.families.items()}))
         return out
 
-    def samples(self) -> list[tuple[Labels, float]]:
+    def samples(self, labels_of: Callable[[tuple[tuple[str, str], ...]], Labels] = _labels,
+                ) -> list[tuple[Labels, float]]:
+        """The samples, then ``push_time_seconds`` and ``push_failure_time_seconds``;
+        ``labels_of`` makes Labels of sorted pairs (PushStore's: the same objects each push)."""
         fams = self._cache.get("samples")
         if fams is None:
-            fams = self._cache["samples"] = [(_labels(pairs), v) for fam in self.families.values()
-                                             for pairs, v in fam]
+            fams = self._cache["samples"] = [(labels_of(pairs), v)
+                                             for fam in self.families.values() for pairs, v in fam]
         out = list(fams)
-        key = dict(self.key)
-        out.append((Labels({**key, "__name__": "push_time_seconds"}), self.push_time))
-        out.append((Labels({**key, "__name__": "push_failure_time_seconds"}), self.failure_time))
+        out.append((labels_of(_meta_pairs(self.key, "push_time_seconds")), self.push_time))
+        out.append((labels_of(_meta_pairs(self.key, "push_failure_time_seconds")),
+                    self.failure_time))
         return out
+
+
+def _meta_pairs(key: tuple[tuple[str, str], ...], name: str) -> tuple[tuple[str, str], ...]:
+    """The sorted pairs of a group's ``name`` series (its grouping labels and the name)."""
+    return tuple(sorted({**dict(key), "__name__": name}.items()))
+
+
+@dataclass
+class _KeyParse:
+    """What pushes to one key reuse: the parser (its caches make a repeated body cheap to read)
+    and, per series ref, the family and stored label pairs (valid while ``types`` hold)."""
+
+    parser: Any
+    types: dict[str, str] = field(default_factory=dict)
+    by_ref: list[tuple[str, tuple[tuple[str, str], ...]] | None] = field(default_factory=list)
 
 
 class PushStore:
@@ -186,7 +204,22 @@ class PushStore:
         self._last: dict[tuple[tuple[str, str], ...], set[Labels]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Pushes repeat the same series: their parsers, Labels objects and the series lists
+        # handed to the store are kept (bounded), so the store's ref cache knows them.
+        self._parses: dict[tuple[tuple[str, str], ...], _KeyParse] = {}
+        self._interned: dict[tuple[tuple[str, str], ...], Labels] = {}
+        self._series_lists: dict[Any, list[Labels]] = {}
         self._load()
+
+    MAX_PARSERS, MAX_INTERNED = 1024, 1 << 20  # keys' parsers and Labels objects kept
+
+    def _labels_of(self, pairs: tuple[tuple[str, str], ...]) -> Labels:
+        ls = self._interned.get(pairs)
+        if ls is None:
+            if len(self._interned) >= self.MAX_INTERNED:
+                self._interned.clear()
+            ls = self._interned[pairs] = _labels(pairs)
+        return ls
 
     # -- persistence -------------------------------------------------------------------------
     def _load(self) -> None:
@@ -201,7 +234,8 @@ class PushStore:
             self.groups[key] = Group(key, fams, dict(g.get("types", {})), float(g["push_time"]),
                                      float(g["failure_time"]))
         # Appended before the restart: a delete must mark them stale.
-        self._last = {k: {ls for ls, _ in g.samples()} for k, g in self.groups.items()}
+        self._last = {k: {ls for ls, _ in g.samples(self._labels_of)}
+                      for k, g in self.groups.items()}
 
     def _save(self, *, sync: bool = False) -> None:
         """Write the groups to the state file (temp file, then renamed: never half a file).
@@ -229,14 +263,19 @@ class PushStore:
              replace: bool) -> None:
         """``PUT`` (``replace``) or ``POST`` a body to a group; :class:`PushError` if refused."""
         from promlab.errors import ExpositionError
-        from promlab.exposition.parser import parse
+        from promlab.exposition.parser import Parser
 
         now = self.clock()
+        # The key's parser, taken out while in use (parsers are not thread-safe).
+        with self._lock:
+            kp = self._parses.pop(key, None)
+        if kp is None:
+            kp = _KeyParse(Parser())
         try:
             if "protobuf" in (content_type or ""):
                 raise PushError("protobuf pushes are not supported: push the text format")
-            page = parse(body, None if not content_type or "openmetrics" not in content_type
-                         else content_type)
+            page = kp.parser.parse(body, None if not content_type or "openmetrics" not in
+                                   content_type else content_type)
             if _has_timestamps(page):
                 raise PushError("pushed metrics must not have timestamps")
         except (ExpositionError, PushError) as exc:
@@ -246,17 +285,30 @@ class PushStore:
                 self._save()
                 self.append(now, key)
             raise PushError(f"pushed metrics are invalid or inconsistent: {exc}") from exc
+        finally:
+            with self._lock:
+                while self._parses and len(self._parses) >= self.MAX_PARSERS:
+                    del self._parses[next(iter(self._parses))]
+                if self.MAX_PARSERS:
+                    self._parses[key] = kp
         types = {name: str(md.type) for name, md in page.metadata.items()}
+        if types != kp.types:
+            kp.types, kp.by_ref = types, []
+        by_ref = kp.by_ref
+        by_ref.extend([None] * (len(page.series) - len(by_ref)))
         fams: dict[str, list[tuple[tuple[tuple[str, str], ...], float]]] = {}
         grouping = dict(key)
         for r, v in zip(page.refs.tolist(), page.values.tolist(), strict=True):
-            ls = page.series[r]
-            fam = family_of(ls.name, types)
-            labels = ls.to_dict()
-            bound = _BOUND_LABEL.get(types.get(fam, ""))
-            if bound is not None and bound in labels:
-                labels[bound] = _go_float_text(labels[bound])
-            pairs = tuple(sorted({**labels, **grouping}.items()))
+            known = by_ref[r]
+            if known is None:
+                ls = page.series[r]
+                fam = family_of(ls.name, types)
+                labels = ls.to_dict()
+                bound = _BOUND_LABEL.get(types.get(fam, ""))
+                if bound is not None and bound in labels:
+                    labels[bound] = _go_float_text(labels[bound])
+                known = by_ref[r] = (fam, tuple(sorted({**labels, **grouping}.items())))
+            fam, pairs = known
             fams.setdefault(fam, []).append((pairs, v))
         with self._lock:
             old = self.groups.get(key)
@@ -279,7 +331,7 @@ class PushStore:
     # -- samples in the store ----------------------------------------------------------------
     def samples(self) -> list[tuple[Labels, float]]:
         with self._lock:
-            return [s for g in self.groups.values() for s in g.samples()]
+            return [s for g in self.groups.values() for s in g.samples(self._labels_of)]
 
     def append(self, now: float, key: tuple[tuple[str, str], ...] | None = None) -> int:
         """Append every group's samples (only group ``key``'s when given: a push or delete
@@ -292,7 +344,7 @@ class PushStore:
         with self._lock:
             for k in [key] if key is not None else list(set(self.groups) | set(self._last)):
                 g = self.groups.get(k)
-                mine = g.samples() if g is not None else []
+                mine = g.samples(self._labels_of) if g is not None else []
                 current = {ls for ls, _ in mine}
                 gone |= self._last.get(k, set()) - current
                 if current:
@@ -300,9 +352,17 @@ class PushStore:
                 else:
                     self._last.pop(k, None)
                 samples += mine
-        series = [ls for ls, _ in samples] + sorted(gone, key=lambda x: x.pairs)
-        if not series:
-            return 0
+            series = [ls for ls, _ in samples] + sorted(gone, key=lambda x: x.pairs)
+            if not series:
+                return 0
+            # The same list object as last time when its series are the same: the store
+            # resolves its series refs from its ref cache (no label hashing).
+            list_key = ("group", key) if key is not None else ("all",)
+            kept = self._series_lists.get(list_key)
+            if kept == series:
+                series = kept
+            elif len(self._series_lists) < self.MAX_PARSERS or list_key in self._series_lists:
+                self._series_lists[list_key] = series
         vals = np.array([v for _, v in samples] + [STALE_NAN] * len(gone), np.float64)
         ts = np.full(len(series), int(now * 1000), np.int64)
         app = st.appender()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -120,3 +121,37 @@ def test_state_file_keeps_special_values(tmp_path: Path, body: bytes, want: list
     assert len(got) == len(want)
     for g, w in zip(sorted(got, key=repr), sorted(want, key=repr), strict=True):
         assert (math.isnan(g) and math.isnan(w)) or g == w
+
+
+_HIST = (b"# TYPE h histogram\nh_bucket{le=\"1.0\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\n"
+         b"h_count 2\n")
+_AS_GAUGE = b"# TYPE h_bucket gauge\nh_bucket{le=\"1.0\"} 5\n"
+
+
+@pytest.mark.parametrize("bodies", [
+    pytest.param([b"a 1\nb 2\n", b"b 3\nc{x=\"y\"} 4\n", b"a 5\nb 6\n"], id="series-change"),
+    pytest.param([_HIST, _AS_GAUGE, _HIST], id="types-change"),
+    pytest.param([b"a{job=\"own\",i=\"1\"} 1\n", b"a{i=\"1\"} 2\n"], id="grouping-overrides"),
+    pytest.param([b"a 1\n", b"a{\n", b"a 2\nz 3\n"], id="after-a-bad-body"),
+])
+@pytest.mark.parametrize("replace", [True, False], ids=["put", "post"])
+def test_repeated_pushes_as_fresh_ones(tmp_path: Path, bodies: list[bytes],
+                                       replace: bool) -> None:
+    """A key's parser and per-series results are reused from push to push: each push must
+    leave the group (and the samples appended) as if every body had met a fresh store."""
+    from promlab import MemoryStorage
+    from promlab.api.push import PushStore
+
+    key = (("instance", "i"), ("job", "j"))
+    reused = PushStore(MemoryStorage(), None, interval_s=0, clock=lambda: 100.0)
+    for k, body in enumerate(bodies):
+        with contextlib.suppress(PushError):
+            reused.push(key, body, "text/plain", replace=replace)
+        fresh = PushStore(MemoryStorage(), None, interval_s=0, clock=lambda: 100.0)
+        fresh.MAX_PARSERS = 0  # nothing reused: every body meets a new parser
+        for earlier in bodies[:k + 1]:  # the same history
+            with contextlib.suppress(PushError):
+                fresh.push(key, earlier, "text/plain", replace=replace)
+        assert reused.groups[key].families == fresh.groups[key].families
+        assert reused.groups[key].types == fresh.groups[key].types
+        assert sorted(reused.samples(), key=repr) == sorted(fresh.samples(), key=repr)
