@@ -28,6 +28,7 @@ from promlab.errors import StorageError
 from promlab.model import Labels, Matcher, MatchType
 from promlab.storage import checksum as _ck
 from promlab.storage import footer as _footer
+from promlab.storage import pool
 from promlab.storage.blockmeta import (
     FORMAT_VERSION,
     INDEX_FILE,
@@ -41,7 +42,6 @@ from promlab.storage.blockmeta import (
 )
 from promlab.storage.cache import MetricColumns, window
 from promlab.storage.encoding import decode_values, flat
-from promlab.storage.merge import gather_runs
 from promlab.storage.objectstore import LOCAL, BlockFS
 from promlab.storage.postings import LabelColumn, LabelIndex
 from promlab.storage.seriesindex import (
@@ -72,8 +72,7 @@ class Block:
     """Read access to one block directory; loads its series table on first use."""
 
     def __init__(self, path: str, fs: BlockFS = LOCAL) -> None:
-        self.path = path
-        self.fs = fs  # where the block lives (promlab.storage.objectstore)
+        self.path, self.fs = path, fs  # where the block lives (promlab.storage.objectstore)
         try:
             self.meta = BlockMeta.from_json(json.loads(fs.read_bytes(fs.join(path, META_FILE)).decode()))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -116,6 +115,7 @@ class Block:
         except OSError as exc:
             self._series_fh.close()
             raise StorageError(f"block {path}: missing {SAMPLES_FILE}: {exc}") from exc
+        fs.prefetch(self._series_fh)  # read by the first query: its I/O starts now
         self._index: LabelIndex | None = None
         self._labels: dict[int, Labels] = {}  # by series (rank), or chunk row before v3
         self._pf: pq.ParquetFile | None = None
@@ -385,10 +385,10 @@ class Block:
         n = ts_all.shape[0]
         if lo.shape[0] and int(lo[0]) == 0 and int(hi[-1]) == n and bool((lo[1:] == hi[:-1]).all()):
             idx = None  # every row read is wanted, in order
-            ts = np.array(ts_all, np.int64)
-        else:
-            idx = gather_runs(lo, kept_pieces)
-            ts = ts_all[idx]
+            ts = pool.copy(ts_all)
+        else:  # arrays of the read's size come from Arrow's pool (promlab.storage.pool)
+            idx = pool.run_index(lo, kept_pieces)
+            ts = pool.take(ts_all, idx)
         vals = decode_values(table["value"], table["value_int"], table["scale"], idx)
         return kept, ts, vals
 

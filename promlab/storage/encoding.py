@@ -18,6 +18,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from promlab.storage.merge import gather_runs
+from promlab.storage.pool import copy, empty, take
 
 __all__ = ["MAX_SCALE", "decimal_scales", "decode_values", "encode_values"]
 
@@ -132,24 +133,28 @@ def decode_values(value: pa.ChunkedArray, value_int: pa.ChunkedArray, scale: pa.
     int_valid = _flat_valid(value_int)
     if int_valid is False:
         raw = flat(value, np.float64)
-        return raw[idx] if idx is not None else np.array(raw, np.float64)
+        return take(raw, idx) if idx is not None else copy(raw)
     if pa.types.is_dictionary(scale.type):
         scale = scale.cast(scale.type.value_type)
     vi = flat(value_int, np.int64)
     sc = flat(scale, np.int8)
-    if idx is not None:
-        vi, sc = vi[idx], sc[idx]
+    # One scale in all rows read (the usual case for a metric): no per-row lookup, and the
+    # scales are not gathered.
     lo, hi = (int(sc.min()), int(sc.max())) if sc.shape[0] else (0, 0)
-    if lo == hi:  # one scale (the usual case for a metric): no per-row lookup
-        out: npt.NDArray[np.float64] = vi / _POW10F[min(max(lo, 0), MAX_SCALE)]
+    if idx is not None:
+        vi = take(vi, idx)  # arrays of the read's size from Arrow's pool (storage.pool)
+        if lo != hi:
+            sc = sc[idx]
+    out: npt.NDArray[np.float64] = empty(vi.shape[0], np.float64)
+    if lo == hi:
+        np.divide(vi, _POW10F[min(max(lo, 0), MAX_SCALE)], out=out)
     else:
-        out = vi / np.take(_POW10F, np.clip(sc, 0, MAX_SCALE))
+        np.divide(vi, np.take(_POW10F, np.clip(sc, 0, MAX_SCALE)), out=out)
     float_valid = _flat_valid(value)
     if float_valid is not False:
         v = flat(value, np.float64)
         if float_valid is True:
-            whole: npt.NDArray[np.float64] = np.array(v[idx] if idx is not None else v, np.float64)
-            return whole
+            return take(v, idx) if idx is not None else copy(v)
         rows = np.flatnonzero(float_valid if idx is None else float_valid[idx])
         out[rows] = v[rows] if idx is None else v[idx[rows]]
     return out
