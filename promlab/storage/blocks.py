@@ -51,6 +51,7 @@ from promlab.storage.seriesindex import (
     chunk_lists,
     footer_pieces,
     int_array,
+    label_codes,
     read_series_table,
 )
 from promlab.storage.slices import SliceIndex, slice_index
@@ -173,12 +174,9 @@ class Block:
                     "row_start", "row_count", "min_time", "max_time")), *colmap):
                 table.column(cname)
             if v4:
-                chunk_series, chunk_cols = chunk_lists(table)
-                if self._series_name == INDEX_FILE:
-                    # series.arrow holds chunk times as ms since its time base.
-                    base = int((table.schema.metadata or {})[b"promlab.time_base"])
-                    chunk_cols[0] = chunk_cols[0] + base
-                    chunk_cols[1] = chunk_cols[1] + base
+                # series.arrow holds chunk times as ms since its time base.
+                chunk_series, chunk_cols = chunk_lists(table, int(kv[b"promlab.time_base"])
+                                                       if self._series_name == INDEX_FILE else 0)
                 self.slices = slice_index(table, chunk_cols, self.meta.start, self.meta.version)
         except StorageError as exc:
             self.damaged = str(exc)
@@ -208,7 +206,7 @@ class Block:
             if not pa.types.is_dictionary(col.type) or col.num_chunks != 1:
                 col = pc.dictionary_encode(col)
             enc = col.combine_chunks()
-            codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+            codes = label_codes(enc.indices)
             # Format 4 stores codes per series: each chunk's are gathered when first matched.
             cols[lname] = LabelColumn(codes, enc.dictionary.to_pylist(),
                                       rows=chunk_series if v4 else None)

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from promlab.storage import pool
 from promlab.storage.footer import FooterPieces
 
 __all__ = ["CHUNK_COLUMNS", "FOOTER_CRCS_KEY", "FOOTER_ENDS_KEY", "FOOTER_SPANS_KEY",
            "ROW_GROUP_ROWS_KEY", "chunk_lists", "footer_pieces",
-           "int_array", "read_series_table"]
+           "int_array", "label_codes", "read_series_table"]
 
 #: ``series.arrow`` schema metadata (format 5): :func:`promlab.storage.footer.row_group_spans`
 #: of the samples file's footer and its row groups' rows, as base64 little-endian int64s.
@@ -35,26 +37,81 @@ FOOTER_ENDS_KEY = b"promlab.samples_footer_ends"
 CHUNK_COLUMNS = ("chunk_min_time", "chunk_max_time", "chunk_row_start", "chunk_row_count")
 
 
-def chunk_lists(table: pa.Table) -> tuple[npt.NDArray[np.int64], list[npt.NDArray[np.int64]]]:
-    """Format 4's chunk lists: each chunk's series row, and its min/max time, row start/count."""
+def chunk_lists(table: pa.Table, time_base: int = 0
+                ) -> tuple[npt.NDArray[np.int64], list[npt.NDArray[np.int64]]]:
+    """Format 4's chunk lists: each chunk's series row, and its min/max time (plus
+    ``time_base``: ``series.arrow`` stores them from the block's start), row start/count.
+
+    The lists' values are read in place from the table's buffers and widened to int64 into
+    arrays of Arrow's pool (:mod:`promlab.storage.pool`), adding the time base on the way:
+    one pass per column.
+    """
     offsets = None
     out = []
-    for cname in CHUNK_COLUMNS:
-        arr = table[cname].combine_chunks()
+    for k, cname in enumerate(CHUNK_COLUMNS):
+        col = table.column(cname)
+        arr = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
         if arr.null_count or arr.values.null_count:
             raise ValueError(f"null in {cname}")
-        off = arr.offsets.to_numpy()
+        raw = _offsets(arr)
+        off = raw - raw[0]
         if offsets is None:
             offsets = off
         elif not np.array_equal(off, offsets):
             raise ValueError(f"{cname}: chunk lists of different lengths")
-        out.append(arr.values.cast(pa.int64()).to_numpy().astype(np.int64, copy=False))
+        vals = _values(arr.values)[int(raw[0]):int(raw[-1])]
+        wide = pool.empty(vals.shape[0], np.int64)
+        if k < 2 and time_base:
+            np.add(vals, np.int64(time_base), out=wide)
+        else:
+            wide[:] = vals
+        out.append(wide)
     assert offsets is not None
     lens = np.diff(offsets)
     if lens.shape[0] and int(lens.min()) < 0:
         raise ValueError("bad chunk list offsets")
     series = np.repeat(np.arange(lens.shape[0], dtype=np.int64), lens)
     return series, out
+
+
+def _offsets(arr: pa.Array) -> npt.NDArray[np.integer[Any]]:
+    """A list array's offsets into its values, in place."""
+    if not len(arr):  # an empty array may come without an offsets buffer
+        return np.zeros(1, np.int64)
+    width = "<i8" if pa.types.is_large_list(arr.type) else "<i4"
+    off: npt.NDArray[np.integer[Any]] = np.frombuffer(arr.buffers()[1], np.dtype(width),
+                                                     arr.offset + len(arr) + 1)[arr.offset:]
+    return off
+
+
+def _values(arr: pa.Array) -> npt.NDArray[np.integer[Any]]:
+    """An integer or timestamp array's values, in place."""
+    typ = arr.type
+    if pa.types.is_timestamp(typ):
+        typ = pa.int64()
+    if not pa.types.is_integer(typ):
+        raise ValueError(f"chunk list of {arr.type}")
+    if not len(arr):
+        return np.zeros(0, np.int64)
+    return np.frombuffer(arr.buffers()[1], typ.to_pandas_dtype(), arr.offset + len(arr))[arr.offset:]
+
+
+def label_codes(indices: pa.Array) -> npt.NDArray[np.int32]:
+    """A dictionary column's codes as int32, ``-1`` where null (the series lacks the label);
+    read from the buffers with numpy (Arrow's compute functions cost milliseconds to set up
+    on their first call in a process)."""
+    typ = indices.type
+    if not pa.types.is_integer(typ):
+        raise ValueError(f"dictionary indices of {typ}")
+    n, off = len(indices), indices.offset
+    if not n:
+        return np.zeros(0, np.int32)
+    codes = np.frombuffer(indices.buffers()[1], typ.to_pandas_dtype(), off + n)[off:].astype(np.int32)
+    if indices.null_count:
+        bits = np.frombuffer(indices.buffers()[0], np.uint8)
+        valid = np.unpackbits(bits, bitorder="little", count=off + n)[off:].astype(bool)
+        codes[~valid] = -1
+    return codes
 
 
 def footer_pieces(kv: dict[bytes, bytes], spans: npt.NDArray[np.int64], size: int
