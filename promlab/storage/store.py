@@ -326,6 +326,9 @@ class ParquetStore(StoreMaintenance):
 
     def _replay(self) -> None:
         """The first WAL read on opening, with a progress bar over the WAL's bytes."""
+        if not _progress.enabled(self.progress):
+            self._refresh()  # no bar: tqdm is not even imported (~20 ms in a fresh process)
+            return
         total = 0
         if self.progress and os.path.isdir(self.wal_dir):
             total = sum(e.stat().st_size for e in os.scandir(self.wal_dir) if e.is_file())
