@@ -13,19 +13,22 @@ process), ``transfer`` the round trip of a static body of the same size from the
 (``/bench/static``, mounted by the benchmark child only): routing, middleware, socket, client.
 ``net`` = (API − engine − transfer) / engine is what is left to the API's own work.
 
-Figures (issue 12), quiet machine (load < 1), ``--repeat 5``, totals over the 11 queries, ms::
+Figures (issue 12), load ~1, ``--repeat 7``, totals over the 11 queries, ms (2026-12-07)::
 
                         engine  encode  transfer    API  overhead  net   Prom HTTP
-    all 11 queries        46.1    63.6      22.1  140.5     205%  157%      986.8
+    all 11 queries        36.4    69.1      22.3  142.6     292%  230%     1119.3
 
-Small answers cost 33-82 % over the engine (sum by rate: engine 5.7, API 7.5 ms; count by:
-1.7 / 3.1); the 200-series x 601-step answers (4 MB of JSON) 313-865 % (rate: engine 4.9,
-encode 12.8, transfer 4.8, API 21.1 ms). The 10 % target is met by no query: the JSON text
-(~2.5 ns a byte in numpy, byte-identical to Prometheus's) and the client's read of it cost more
-than these warm evaluations. Prometheus answers every one of these queries 3.5-14x slower than
-promlab over HTTP (API/Prom 0.07-0.29). Under load (load average ~7.5) the same work measured
-server CPU per request, all 11 queries: 230 ms before this work (engine 96 + 135 of API),
-184 ms after (engine 94 + 90); encoding 200 series x 601 steps alone 15.9 -> 10.5 ms.
+Small answers: sum by rate engine 3.8, encode 0.4, transfer 0.5, API 6.2 ms (62 %); count by
+1.6 -> 2.7 (68 %); 200-series x 601-step answers (4 MB) 320-1100 % (rate: engine 3.5, encode
+13.3, transfer 5.2, API 22.2). Queries whose last evaluation + encoding took <= 5 ms run on the
+event loop (:mod:`promlab.api.costs`): about 0.1 ms of CPU and two thread wake-ups less per
+query (A/B, same minute: vector(1) 0.79 -> 0.69 ms, count by 2.70 -> 2.41 ms round trip, min).
+The 10 % target is out of reach for every query here: the transfer floor alone (0.4-0.5 ms
+for a 20 kB body: uvicorn, Starlette, the client) exceeds 10 % of these 1.6-5 ms evaluations,
+and 4 MB answers cost more to write and read than to evaluate. A per-width gather/scatter
+encoder (1.8x faster alone) was tried and reverted: its smaller temporaries leave glibc's
+mmap threshold low, and the engine's next allocations then page-fault (API 6 -> 9.4 ms).
+Prometheus answers every query 3.5-14x slower than promlab over HTTP.
 """
 
 from __future__ import annotations
