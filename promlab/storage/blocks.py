@@ -41,7 +41,7 @@ from promlab.storage.blockmeta import (
     new_ulid,
 )
 from promlab.storage.cache import MetricColumns, window
-from promlab.storage.encoding import decode_values, flat
+from promlab.storage.encoding import decode_table, flat, value_columns
 from promlab.storage.objectstore import LOCAL, BlockFS
 from promlab.storage.postings import LabelColumn, LabelIndex
 from promlab.storage.seriesindex import (
@@ -354,8 +354,8 @@ class Block:
             with self._io:
                 self._verify_row_groups(rgs.tolist())
                 reader, which = self._reader_of(rgs.tolist())
-                table = reader.read_row_groups(
-                    which, columns=["timestamp", "value", "value_int", "scale"],
+                table = reader.read_row_groups(  # value columns null throughout are not read
+                    which, columns=["timestamp", *value_columns(reader.metadata, which)],
                     use_threads=int(rg_rows[rgs].sum()) >= THREADED_READ_ROWS)
             if table.num_rows != int(rg_rows[rgs].sum()):
                 raise StorageError(f"block {self.path}: {SAMPLES_FILE} row count mismatch")
@@ -387,7 +387,7 @@ class Block:
         else:  # arrays of the read's size come from Arrow's pool (promlab.storage.pool)
             idx = pool.run_index(lo, kept_pieces)
             ts = pool.take(ts_all, idx)
-        vals = decode_values(table["value"], table["value_int"], table["scale"], idx)
+        vals = decode_table(table, idx)
         return kept, ts, vals
 
     def metric_names(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[str]:

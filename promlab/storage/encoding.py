@@ -11,6 +11,7 @@ float exactly (both operands are exact, IEEE division rounds correctly).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,9 +21,12 @@ import pyarrow as pa
 from promlab.storage.merge import gather_runs
 from promlab.storage.pool import copy, empty, take
 
-__all__ = ["MAX_SCALE", "decimal_scales", "decode_values", "encode_values"]
+__all__ = ["MAX_SCALE", "VALUE_COLUMNS", "decimal_scales", "decode_table", "decode_values",
+           "encode_values", "value_columns"]
 
 MAX_SCALE = 6
+#: The samples file's value columns, in the order :func:`decode_values` takes them.
+VALUE_COLUMNS = ("value", "value_int", "scale")
 _NOT_DECIMAL = -1
 _EXACT_INT = float(1 << 53)
 _POW10F = 10.0 ** np.arange(MAX_SCALE + 1)
@@ -124,16 +128,50 @@ def _flat_valid(arr: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.bool_] | bool
     return np.concatenate([_valid(c) for c in _chunks(arr)])
 
 
-def decode_values(value: pa.ChunkedArray, value_int: pa.ChunkedArray, scale: pa.ChunkedArray,
-                  idx: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.float64]:
+def value_columns(md: Any, rgs: Sequence[int]) -> list[str]:
+    """The value columns a read of row groups ``rgs`` of a samples file (``md`` its Parquet
+    metadata) needs: ``value`` unless its statistics say it is null in all their rows (a
+    decimal metric's), ``value_int`` and ``scale`` unless ``value_int`` is (a float one's)."""
+    nulls = dict.fromkeys(VALUE_COLUMNS, 0)
+    rows = 0
+    for i in rgs:
+        rg = md.row_group(i)
+        rows += rg.num_rows
+        for j in range(rg.num_columns):
+            col = rg.column(j)
+            if col.path_in_schema in nulls:
+                st = col.statistics
+                if st is None or not st.has_null_count:
+                    return list(VALUE_COLUMNS)
+                nulls[col.path_in_schema] += st.null_count
+    if rows and nulls["value"] == rows and nulls["value_int"] < rows:
+        return ["value_int", "scale"]
+    if rows and nulls["value_int"] == rows and nulls["value"] < rows:
+        return ["value"]
+    return list(VALUE_COLUMNS)
+
+
+def decode_table(table: pa.Table, idx: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.float64]:
+    """:func:`decode_values` of the value columns ``table`` holds (:func:`value_columns`)."""
+    value, value_int, scale = (table[c] if c in table.column_names else None for c in VALUE_COLUMNS)
+    return decode_values(value, value_int, scale, idx)
+
+
+def decode_values(value: pa.ChunkedArray | None, value_int: pa.ChunkedArray | None,
+                  scale: pa.ChunkedArray | None, idx: npt.NDArray[np.int64] | None = None
+                  ) -> npt.NDArray[np.float64]:
     """Rebuild float64 values (optionally only rows ``idx``), bit-exact.
 
-    Rows are gathered before decoding, so only the rows asked for are computed.
+    Rows are gathered before decoding, so only the rows asked for are computed. A column
+    given as None is null in every row (``value_int`` and ``scale`` together).
     """
-    int_valid = _flat_valid(value_int)
+    int_valid = False if value_int is None else _flat_valid(value_int)
     if int_valid is False:
+        if value is None:
+            raise ValueError("no value column")
         raw = flat(value, np.float64)
         return take(raw, idx) if idx is not None else copy(raw)
+    assert value_int is not None and scale is not None
     if pa.types.is_dictionary(scale.type):
         scale = scale.cast(scale.type.value_type)
     vi = flat(value_int, np.int64)
@@ -150,8 +188,9 @@ def decode_values(value: pa.ChunkedArray, value_int: pa.ChunkedArray, scale: pa.
         np.divide(vi, _POW10F[min(max(lo, 0), MAX_SCALE)], out=out)
     else:
         np.divide(vi, np.take(_POW10F, np.clip(sc, 0, MAX_SCALE)), out=out)
-    float_valid = _flat_valid(value)
+    float_valid = False if value is None else _flat_valid(value)
     if float_valid is not False:
+        assert value is not None
         v = flat(value, np.float64)
         if float_valid is True:
             return take(v, idx) if idx is not None else copy(v)
