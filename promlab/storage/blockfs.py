@@ -42,13 +42,14 @@ class BlockFS:
         """An Arrow random-access file (``read_at``, ``read_buffer``) over ``path``."""
         return pa.OSFile(path, "rb")
 
-    def prefetch(self, fh: Any) -> None:
-        """Ask the kernel to start reading the whole of ``fh`` (of :meth:`open_input`) into the
-        page cache in the background (best effort; remote filesystems do nothing)."""
+    def prefetch(self, fh: Any, offset: int = 0, length: int = 0) -> None:
+        """Ask the kernel to start reading ``length`` bytes (0: to the end) at ``offset`` of
+        ``fh`` (of :meth:`open_input`) into the page cache in the background (best effort;
+        remote filesystems do nothing)."""
         if self.remote or not hasattr(os, "posix_fadvise"):
             return
         with contextlib.suppress(OSError, AttributeError, ValueError, pa.ArrowException):
-            os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_WILLNEED)
+            os.posix_fadvise(fh.fileno(), offset, length, os.POSIX_FADV_WILLNEED)
 
     def listdir(self, path: str) -> list[str]:
         """Names in ``path`` (raises FileNotFoundError when there is no such directory)."""

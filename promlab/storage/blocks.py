@@ -163,7 +163,9 @@ class Block:
                     raise ValueError("footer spans do not match the row groups")
                 # Recorded by newer writers: the footer checked a row group's piece at a time.
                 self._pieces = footer_pieces(kv, self._spans, int(rec["size"]))
-                if self._pieces is None:
+                if self._pieces is not None:  # the first read's pieces: their I/O starts now
+                    self.fs.prefetch(self._fh, *self._pieces.span())
+                else:
                     self._footer = _ck.verify_footer(self._fh, self._samples_path, rec)
             else:
                 self._full_reader()

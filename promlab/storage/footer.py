@@ -205,6 +205,11 @@ class FooterPieces:
         self.offset = size - 8 - n  # the footer's place in the file
         self._pieces: dict[int, memoryview] = {}
 
+    def span(self) -> tuple[int, int]:
+        """Where the row groups' pieces lie in the file: (offset, length)."""
+        first, last = int(self.spans[1]), int(self.spans[-1])
+        return self.offset + first, last - first
+
     def metadata(self, rgs: Sequence[int], read: ReadRuns) -> pq.FileMetaData:
         """The parsed metadata of row groups ``rgs`` only (renumbered ``0..k-1``), their pieces
         not read yet fetched by ``read`` (consecutive row groups at once)."""

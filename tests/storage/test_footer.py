@@ -243,3 +243,23 @@ def test_footer_pieces_are_checked_when_read(tmp_path: os.PathLike[str],
         else:
             assert_same(ro.querier(mint, maxt).select(m), mem.querier(mint, maxt).select(m))
     assert all(r.reason is None for r in verify_store(str(tmp_path))) == (where is None)
+
+
+@pytest.mark.parametrize("n_groups", [1, 7], ids=["one-group", "seven-groups"])
+def test_footer_pieces_span_is_where_pieces_are_read(tmp_path: os.PathLike[str],
+                                                     n_groups: int) -> None:
+    """:meth:`FooterPieces.span` (what a block prefetches) covers exactly the pieces' bytes."""
+    f = _file(str(tmp_path), n_groups)
+    footer = _footer(f)
+    spans = row_group_spans(footer)
+    pieces = FooterPieces(footer_ends(footer, spans), spans, piece_crcs(footer, spans),
+                          os.path.getsize(f))
+    ranges: list[tuple[int, int]] = []
+    with pa.OSFile(f) as fh:
+        def read(offset: int, runs: list[tuple[int, int, str]]) -> list[memoryview]:
+            ranges.append((offset, sum(n for n, _, _ in runs)))
+            return read_runs(fh, f, offset, runs)
+
+        pieces.metadata(list(range(n_groups)), read)
+    assert len(ranges) == 1  # all pieces back to back: one read
+    assert pieces.span() == ranges[0]
