@@ -12,7 +12,10 @@ range query over the whole span at ``--step`` and as an instant query at the end
   elsewhere); it includes loading the touched blocks' series indexes and decoding what the
   query selects; ``cold/HTTP`` compares it with Prometheus's warm HTTP answer; the garbage of
   earlier queries is collected first (``gc.collect()``), so a full collection of the bench
-  process's own objects (30-40 ms here) does not land at random on one query's single run;
+  process's own objects (30-40 ms here) does not land at random on one query's single run,
+  and the engine's process-wide memos (parsed texts, derived label sets, groupings:
+  :func:`promlab.promql.engine.clear_caches`) are cleared, so no cold query profits from the
+  ones before it;
 - warm: median of ``--repeat`` runs after a warm-up, on the store kept open (decoded cache hot);
 - memory: the in-memory upper bound (the same samples in a ``MemoryStorage``), warm median;
 - Prometheus: median over HTTP (JSON encoding and decoding included) and its own
@@ -54,7 +57,7 @@ from promlab import progress as _progress
 from promlab.errors import PromlabError
 from promlab.importer import import_file
 from promlab.model import Labels, Matcher, MatchType
-from promlab.promql.engine import Engine, Result
+from promlab.promql.engine import Engine, Result, clear_caches
 from promlab.storage import MemoryStorage, open_store
 from promlab.storage.store import ParquetStore
 from promlab.storage.writer import write_block
@@ -300,6 +303,7 @@ def _bench_one(engine: Engine, stores: tuple[ParquetStore, MemoryStorage, Path],
 
     try:
         drop_page_cache(data_dir)
+        clear_caches()
         gc.collect()
         t0 = time.perf_counter()
         with open_store(data_dir, readonly=True) as cold_store:

@@ -23,6 +23,7 @@ from promlab.model import METRIC_NAME, Labels
 __all__ = [
     "MAX_ENTRIES",
     "LabelMemo",
+    "clear",
     "distinct",
     "filtered",
     "group_keys",
@@ -66,6 +67,12 @@ def _reserve(n: int) -> None:
             out.clear()  # first: a derived set is never seen without its input held
             inputs.clear()
             by_pairs.clear()
+
+
+def clear() -> None:
+    """Forget every table (as a fresh process starts): the next lookups derive again."""
+    with _lock:
+        _reserve(MAX_ENTRIES + 1)
 
 
 def intern(ls: Labels) -> Labels:

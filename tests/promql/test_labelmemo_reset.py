@@ -43,3 +43,23 @@ def test_grouping_after_tables_start_over(monkeypatch: pytest.MonkeyPatch, big: 
     r = eng.instant(st, "count by (job) (up) + 0", T).value
     assert [str(ls) for ls in r.labels] == ['{job="a"}'] and float(r.values[0, 0]) == 4.0
     assert labelmemo.size() <= max(64, 2 * big + 16)
+
+
+def test_clear_caches_forgets_and_answers_alike() -> None:
+    from promlab.promql.engine import clear_caches
+    from promlab.promql.eval import groupmemo
+
+    eng = Engine()
+    st = MemoryStorage()
+    series = [Labels({"__name__": "up", "job": f"j{i % 3}", "instance": f"i{i}"})
+              for i in range(64)]
+    app = st.appender()
+    app.append_batch(series, np.arange(64), np.full(64, T, np.int64), np.ones(64))
+    app.commit()
+    before = _sum_by_job(eng, st)
+    assert labelmemo.size() > 0 and groupmemo.size() > 0
+    clear_caches()
+    assert labelmemo.size() == 0
+    assert groupmemo.size() == 0
+    assert _sum_by_job(eng, st) == before == {'{job="j0"}': 22.0, '{job="j1"}': 21.0,
+                                              '{job="j2"}': 21.0}

@@ -26,7 +26,7 @@ from promlab.model import Labels
 from promlab.promql.labelmemo import intern
 from promlab.promql.values import I64, group_labels
 
-__all__ = ["MAX_SERIES", "MIN_SERIES", "grouped"]
+__all__ = ["MAX_SERIES", "MIN_SERIES", "clear", "grouped", "size"]
 
 #: Series all entries hold together before the least recently used ones are dropped.
 MAX_SERIES = 1 << 20
@@ -37,6 +37,19 @@ _Key = tuple[bool, frozenset[str], tuple[int, ...]]
 _entries: OrderedDict[_Key, tuple[Sequence[Labels], I64, list[Labels]]] = OrderedDict()
 _held = 0
 _lock = threading.Lock()
+
+
+def size() -> int:
+    """Series the remembered groupings hold together (bounded by :data:`MAX_SERIES`)."""
+    return _held
+
+
+def clear() -> None:
+    """Forget every remembered grouping (as a fresh process starts)."""
+    global _held
+    with _lock:
+        _entries.clear()
+        _held = 0
 
 
 def grouped(labels: Sequence[Labels], names: Sequence[str], *, without: bool,
