@@ -28,6 +28,7 @@ __all__ = [
     "filtered",
     "group_keys",
     "intern",
+    "intern_all",
     "metric_names",
     "size",
     "without_name_labels",
@@ -83,6 +84,13 @@ def intern(ls: Labels) -> Labels:
     with _lock:
         _reserve(1)
         return _interned.setdefault(ls, ls)
+
+
+def intern_all(sets: Sequence[Labels]) -> list[Labels]:
+    """:func:`intern` of each of ``sets`` (one room check for all of them)."""
+    with _lock:
+        _reserve(len(sets))
+        return list(map(_interned.setdefault, sets, sets))
 
 
 class LabelMemo:

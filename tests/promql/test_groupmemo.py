@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from promlab.model import Labels
-from promlab.promql.eval.groupmemo import MIN_SERIES, grouped
+from promlab.promql.eval.groupmemo import MIN_SERIES, group_by, grouped
 from promlab.promql.values import group_labels
 
 
@@ -65,3 +65,45 @@ def test_by_nothing_is_one_interned_group(n: int) -> None:
     assert ids.tolist() == want_ids.tolist() == [0] * n
     assert groups == want_groups
     assert all(g is w for g, w in zip(groups, want_groups, strict=True))  # the interned set
+
+
+def _mixed() -> list[Labels]:
+    """Several metrics with other label layouts, missing and extra labels, upper-case names."""
+    out = []
+    for i in range(40):
+        d = {"__name__": f"m{i % 3}", "instance": f"i{i % 4}"}
+        if i % 5:
+            d["job"] = f"j{i % 2}"
+        if i % 7 == 0:
+            d["Zone"] = "z"  # sorts before __name__: shifts every position
+        if i % 11 == 0:
+            d["aaa"] = "x"
+        if i % 13 == 0:
+            del d["instance"]
+        out.append(Labels(d))
+    return out
+
+
+@pytest.mark.parametrize("series", [
+    _series(50),
+    _mixed(),
+    _series(5) + _mixed() + [Labels()],
+    [Labels({"instance": "a"}), Labels({"job": "b"}), Labels({"instance": "a", "x": "1"})],
+    [Labels({"__name__": "up", "job": "a", "instance": "b"})] * 3,
+], ids=["one-layout", "mixed-layouts", "with-empty-set", "missing-first", "same-set"])
+@pytest.mark.parametrize("names", [
+    ("instance",), ("job", "instance"), ("instance", "job", "instance"), ("__name__",),
+    ("absent",), ("Zone", "job"), ("aaa",),
+], ids=["instance", "two", "duplicate-name", "name", "absent", "upper-case", "aaa"])
+def test_group_by_equals_group_labels(series: list[Labels], names: tuple[str, ...]) -> None:
+    want_ids, want_groups = group_labels(series, names, without=False)
+    ids, groups = group_by(series, names)
+    assert ids.dtype == np.int64
+    assert ids.tolist() == want_ids.tolist()
+    assert [g.pairs for g in groups] == [g.pairs for g in want_groups]
+    assert all(g is w for g, w in zip(groups, want_groups, strict=True))  # interned
+
+
+def test_group_by_of_nothing_is_empty() -> None:
+    ids, groups = group_by([], ("job",))
+    assert ids.tolist() == [] and groups == []

@@ -19,14 +19,17 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from itertools import repeat
+from operator import attrgetter, itemgetter
+from typing import Any
 
 import numpy as np
 
 from promlab.model import Labels
-from promlab.promql.labelmemo import intern
+from promlab.promql.labelmemo import intern, intern_all
 from promlab.promql.values import I64, group_labels
 
-__all__ = ["MAX_SERIES", "MIN_SERIES", "clear", "grouped", "size"]
+__all__ = ["MAX_SERIES", "MIN_SERIES", "clear", "group_by", "grouped", "size"]
 
 #: Series all entries hold together before the least recently used ones are dropped.
 MAX_SERIES = 1 << 20
@@ -65,14 +68,15 @@ def grouped(labels: Sequence[Labels], names: Sequence[str], *, without: bool,
         ids.flags.writeable = False
         return ids, [intern(Labels())] if n else []
     if n < MIN_SERIES or n > MAX_SERIES // 4:
-        return group_labels(labels, names, without=without)
+        return group_labels(labels, names, without=without) if without else group_by(labels, names)
     key: _Key = (without, frozenset(names), tuple(map(id, labels)))
     with _lock:
         hit = _entries.get(key)
         if hit is not None:
             _entries.move_to_end(key)
             return hit[1], list(hit[2])
-    ids, groups = group_labels(labels, names, without=without)
+    ids, groups = group_labels(labels, names, without=without) if without \
+        else group_by(labels, names)
     ids.flags.writeable = False
     with _lock:
         if key not in _entries:
@@ -82,3 +86,57 @@ def grouped(labels: Sequence[Labels], names: Sequence[str], *, without: bool,
                 _, (old, _ids, _groups) = _entries.popitem(last=False)
                 _held -= len(old)
     return ids, list(groups)
+
+
+_pairs_of = attrgetter("pairs")
+
+
+def group_by(labels: Sequence[Labels], names: Sequence[str]) -> tuple[I64, list[Labels]]:
+    """``by``/``on`` grouping: :func:`.values.group_labels` with ``without=False`` (the same
+    ids and interned groups), built without a Python step per series.
+
+    A series' key is its tuple of the wanted labels (C-level ``map`` passes over the series'
+    pairs); a :class:`~promlab.model.Labels` is made per group only. The groups are numbered
+    in order of first appearance.
+    """
+    n = len(labels)
+    if n == 0:
+        return np.zeros(0, np.int64), []
+    wanted = sorted(set(names))
+    pairs = list(map(_pairs_of, labels))
+    cols = _pair_columns(pairs, wanted)
+    keys: list[Any]
+    if cols is not None:  # a key is the wanted (name, value) pairs themselves
+        keys = cols[0] if len(cols) == 1 else list(zip(*cols, strict=True))
+        first = dict.fromkeys(keys)
+        made = [(k,) for k in first] if len(cols) == 1 else list(first)
+    else:  # some series lack a wanted label or hold it elsewhere: key by values (or None)
+        dicts = list(map(dict, pairs))
+        vals = [list(map(dict.get, dicts, repeat(name))) for name in wanted]
+        keys = vals[0] if len(vals) == 1 else list(zip(*vals, strict=True))
+        first = dict.fromkeys(keys)
+        rows = [(k,) for k in first] if len(vals) == 1 else list(first)
+        made = [tuple([(name, v) for name, v in zip(wanted, row, strict=True) if v is not None])
+                for row in rows]
+    pos = {k: i for i, k in enumerate(first)}
+    ids = np.fromiter(map(pos.__getitem__, keys), np.int64, n)
+    return ids, intern_all(list(map(Labels.from_sorted_pairs, made)))
+
+
+def _pair_columns(pairs: list[tuple[tuple[str, str], ...]], wanted: list[str],
+                  ) -> list[list[tuple[str, str]]] | None:
+    """Per wanted name, every series' ``(name, value)`` pair, when each series holds it at the
+    position the first series does (the usual case: series of one metric); else None."""
+    cols = []
+    for name in wanted:
+        at = next((i for i, p in enumerate(pairs[0]) if p[0] == name), None)
+        if at is None:
+            return None
+        try:
+            col = list(map(itemgetter(at), pairs))
+        except IndexError:
+            return None
+        if set(map(itemgetter(0), col)) != {name}:
+            return None
+        cols.append(col)
+    return cols
