@@ -7,6 +7,8 @@ against the position-by-position kernel that replicates Prometheus's arithmetic.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -321,3 +323,40 @@ def test_regression_regular_sampling_is_bit_identical(phases: list[int], fn: str
 def test_regular_gap(ts: list[int], offsets: list[int], want: int | None) -> None:
     from promlab.promql.eval.functions._fast import regular_gap
     assert regular_gap(np.array(ts, np.int64), np.array(offsets, np.int64)) == want
+
+
+def _sparse_windows(kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Values and one window per 'series' (an instant query's layout): few windows, each
+    summed directly rather than from prefix sums."""
+    rng = np.random.default_rng(7)
+    n = 4000
+    v = {
+        "gauge": 8.6e9 + np.round(rng.random(n) * 1e7, 2),
+        "mixed": rng.standard_normal(n) * 10.0 ** rng.integers(-8, 12, n),
+        "cancel": np.tile([1e17, 3.5, -1e17, 0.25], n // 4),
+        "nonfinite": np.where(rng.random(n) < 0.01, np.inf, rng.random(n)),
+    }[kind]
+    lo = np.arange(0, n, 200, dtype=np.int64)
+    hi = lo + rng.integers(0, 200, lo.shape[0])
+    hi[3] = lo[3]  # an empty window
+    return v, lo[:, None], hi[:, None]
+
+
+@pytest.mark.parametrize("kind", ["gauge", "mixed", "cancel", "nonfinite"])
+def test_window_sums_direct_sums_are_within_the_bound(kind: str) -> None:
+    v, lo, hi = _sparse_windows(kind)
+    sums, exact = window_sums(v, lo, hi)
+    assert sums.shape == exact.shape == lo.shape
+    for i in range(lo.shape[0]):
+        xs = v[lo[i, 0]:hi[i, 0]]
+        if not np.isfinite(xs).all():
+            assert not exact[i, 0]
+            continue
+        if exact[i, 0]:
+            want = math.fsum(xs.tolist())
+            assert abs(sums[i, 0] - want) <= abs(want) * 2.0**-50
+    assert exact[3, 0] and sums[3, 0] == 0.0
+    if kind == "gauge":
+        assert exact.all()
+    if kind == "cancel":
+        assert not exact[hi - lo > 2].all()

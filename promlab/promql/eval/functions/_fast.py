@@ -87,6 +87,11 @@ def window_sums(values: F64, lo: I64, hi: I64) -> tuple[F64, B]:
     if g_exp < -1000:                 # remainders would be subnormal: not worth it
         return np.zeros(shape), np.zeros(shape, bool)
     big = math.ldexp(1.5, 52 + g_exp)  # adding and subtracting it rounds to a multiple of 2**g_exp
+    if _direct_pays(v.size, lo, hi):
+        sums, exact = _direct_sums(v, lo, hi, big)
+        if bad is not None:
+            exact &= bad == 0
+        return sums, exact
     ch = np.empty(v.size + 1)   # coarse parts, then their prefix sums
     ch[0] = 0.0
     coarse = ch[1:]
@@ -117,6 +122,54 @@ def window_sums(values: F64, lo: I64, hi: I64) -> tuple[F64, B]:
     if bad is not None:
         exact &= bad == 0
     return sums, exact
+
+
+def _direct_pays(n_values: int, lo: I64, hi: I64) -> bool:
+    """Whether summing each window directly (``reduceat``: about a quarter of a nanosecond a
+    sample plus a few per window) beats two prefix sums over all ``n_values`` (``cumsum``,
+    about three nanoseconds a sample): windows holding few samples each, e.g. one step."""
+    return int((hi - lo).sum()) + 40 * lo.size <= 8 * n_values
+
+
+def _direct_sums(v: F64, lo: I64, hi: I64, big: float) -> tuple[F64, B]:
+    """:func:`window_sums` of finite ``v`` by direct sums over every window (``reduceat``
+    in whatever order numpy adds), split as there at the grid ``big`` sets.
+
+    The coarse parts' sum is exact in any order (every partial sum is a multiple of the grid
+    below ``2**53`` of it); the remainders' sum of a window of ``n`` samples, ``|r| <= g/2``
+    each, is off by at most ``u`` times each of its ``n - 1`` partial sums, each at most
+    ``sum |r|``: ``(n - 1) u n g / 2``, or ``(n - 1) u sum |r|`` where that is not enough."""
+    shape = lo.shape
+    n_values = v.size
+    ch = np.empty(n_values + 1)  # coarse parts (a zero after them for empty windows at the end)
+    ch[n_values] = 0.0
+    coarse = ch[:n_values]
+    np.add(v, big, out=coarse)
+    coarse -= big
+    cl = np.empty(n_values + 1)  # remainders
+    cl[n_values] = 0.0
+    np.subtract(v, coarse, out=cl[:n_values])
+    idx = np.empty(2 * lo.size, np.int64)
+    idx[0::2] = lo.ravel()
+    idx[1::2] = hi.ravel()
+    np.minimum(idx, n_values, out=idx)
+    n = (hi - lo).ravel()
+    with np.errstate(invalid="ignore", over="ignore"):
+        sums = np.add.reduceat(ch, idx)[0::2]
+        sums += np.add.reduceat(cl, idx)[0::2]
+        sums[n == 0] = 0.0  # reduceat gives an empty window's first sample
+        mag = np.abs(sums)
+        mag *= _REL_TOL
+        grid = big / (1.5 * 2.0**52)
+        nf = np.maximum(n - 1, 0).astype(np.float64)
+        exact = nf * n * (grid * 0.5 * _U * 1.01) <= mag
+        if not exact.all():
+            np.abs(cl, out=cl)
+            err = np.add.reduceat(cl, idx)[0::2]
+            err *= nf * (_U * 1.01)
+            exact |= err <= mag
+        exact |= n <= 1
+    return sums.reshape(shape), exact.reshape(shape)
 
 
 def count_groups(lo: I64, hi: I64, mask: B | None = None, *, min_count: int = 1,
