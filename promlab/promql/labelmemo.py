@@ -47,13 +47,21 @@ _lock = threading.RLock()
 # tuple per entry for the garbage collector to track.
 # A third dict per memo maps an input's label pairs to its derived set: a new object equal to
 # one seen before (a store opened again) is found by a C-level tuple lookup, not derived again.
+# A fourth keeps whole answers: a list of inputs (copied) and its derived list, under the
+# list's length and the ids of its first and last sets (see LabelMemo.map).
+_ListKey = tuple[int, int, int]
 _tables: list[tuple[dict[int, Labels], dict[int, Labels],
-                    dict[tuple[tuple[str, str], ...], Labels]]] = []
+                    dict[tuple[tuple[str, str], ...], Labels],
+                    dict[_ListKey, tuple[list[Labels], list[Labels]]]]] = []
+
+#: Lists this long or longer have their whole answer remembered (at most MAX_LISTS per memo).
+MIN_LIST = 32
+MAX_LISTS = 32
 
 
 def size() -> int:
     """Entries held by all tables together (bounded by :data:`MAX_ENTRIES`)."""
-    return len(_interned) + sum(len(out) + len(by_pairs) for out, _, by_pairs in _tables)
+    return len(_interned) + sum(len(out) + len(by_pairs) for out, _, by_pairs, _ in _tables)
 
 
 def _reserve(n: int) -> None:
@@ -64,7 +72,8 @@ def _reserve(n: int) -> None:
     """
     if size() + n > MAX_ENTRIES:
         _interned.clear()
-        for out, inputs, by_pairs in _tables:
+        for out, inputs, by_pairs, lists in _tables:
+            lists.clear()
             out.clear()  # first: a derived set is never seen without its input held
             inputs.clear()
             by_pairs.clear()
@@ -107,11 +116,32 @@ class LabelMemo:
         self._out: dict[int, Labels] = {}
         self._inputs: dict[int, Labels] = {}
         self._by_pairs: dict[tuple[tuple[str, str], ...], Labels] = {}
+        self._lists: dict[_ListKey, tuple[list[Labels], list[Labels]]] = {}
         with _lock:
-            _tables.append((self._out, self._inputs, self._by_pairs))
+            _tables.append((self._out, self._inputs, self._by_pairs, self._lists))
 
     def map(self, labels: Sequence[Labels]) -> list[Labels]:
-        """``derive`` of every label set of ``labels`` (interned objects)."""
+        """``derive`` of every label set of ``labels`` (interned objects), a fresh list."""
+        n = len(labels)
+        if n < MIN_LIST:
+            return self._map(labels)
+        # A whole list seen before: found by its ends, confirmed by comparing it with the
+        # kept copy (C-level; an identity check per element for the same objects; an equal
+        # list of other objects has the same answer, derivations depend on the pairs only).
+        seq = labels if isinstance(labels, list) else list(labels)
+        key = (n, id(seq[0]), id(seq[-1]))
+        hit = self._lists.get(key)
+        if hit is not None and hit[0] == seq:
+            return list(hit[1])
+        with _lock:  # derived and kept in one generation of the tables
+            result = self._map(seq)
+            lists = self._lists
+            if len(lists) >= MAX_LISTS:
+                lists.clear()
+            lists[key] = (list(seq), list(result))
+        return result
+
+    def _map(self, labels: Sequence[Labels]) -> list[Labels]:
         ids = list(map(id, labels))
         # An entry holds its input, so no other live object can have its id: a hit is the
         # same object. All hits: one C-level pass (a miss raises, the slow path fills in).

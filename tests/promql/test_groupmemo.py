@@ -107,3 +107,15 @@ def test_group_by_equals_group_labels(series: list[Labels], names: tuple[str, ..
 def test_group_by_of_nothing_is_empty() -> None:
     ids, groups = group_by([], ("job",))
     assert ids.tolist() == [] and groups == []
+
+
+def test_same_ends_other_middle_is_grouped_afresh() -> None:
+    # Same length, same first and last objects: the remembered entry's key, another list.
+    series = _series(MIN_SERIES + 5)
+    grouped(series, ("instance",), without=False)
+    other = [series[0], *reversed(series[1:-1]), series[-1]]
+    for _ in range(2):  # replaces the entry, then hits it
+        for s in (other, series):
+            ids, groups = grouped(s, ("instance",), without=False)
+            want_ids, want_groups = group_labels(s, ("instance",), without=False)
+            assert ids.tolist() == want_ids.tolist() and groups == want_groups

@@ -1,19 +1,18 @@
-"""Grouping of a whole list of series, remembered by the identity of its label sets.
+"""Grouping of a whole list of series, remembered per list of label sets.
 
 Warm queries hand the engine the very same :class:`~promlab.model.Labels` objects in the same
 order again (the store keeps its series' label sets), and an aggregation or a vector matching
-then groups them the same way every time. :func:`.values.group_labels` already finds each
-set's key through :mod:`promlab.promql.labelmemo` (a dict probe per series), but still takes
-several Python passes over the series; here the whole answer (group id per series and the
-groups' label sets) is kept under the tuple of the inputs' ``id()`` s and the grouping, so a
-repeat costs one pass to build that tuple and one dict probe.
+then groups them the same way every time. The whole answer (group id per series and the
+groups' label sets) is kept with a copy of its input list under the grouping, the list's
+length and the ``id()`` s of its first and last sets; a lookup compares the input with that
+copy (``list ==``: C-level, an identity check per element when the objects are the same), so a
+repeat costs no Python step per series. A grouping depends on the label values only, so an
+equal list (other objects, same sets) has the same answer: a candidate under a reused ``id``
+is only ever a hit when its list equals the input.
 
-Each entry keeps its input label sets alive, so no ``id`` of the key can be reused by another
-object while the entry exists: a hit is the very same objects, in the same order. Entries are
-evicted least recently used first, bounded by :data:`MAX_SERIES` series in all. The answers'
-id arrays are read-only (they are shared by every caller that gets them).
+Entries are evicted least recently used first, bounded by :data:`MAX_SERIES` series in all.
+The answers' id arrays are read-only (they are shared by every caller that gets them).
 """
-
 from __future__ import annotations
 
 import threading
@@ -36,8 +35,8 @@ MAX_SERIES = 1 << 20
 #: Shorter lists are grouped directly (remembering them would not pay).
 MIN_SERIES = 32
 
-_Key = tuple[bool, frozenset[str], tuple[int, ...]]
-_entries: OrderedDict[_Key, tuple[Sequence[Labels], I64, list[Labels]]] = OrderedDict()
+_Key = tuple[bool, frozenset[str], int, int, int]
+_entries: OrderedDict[_Key, tuple[list[Labels], I64, list[Labels]]] = OrderedDict()
 _held = 0
 _lock = threading.Lock()
 
@@ -69,22 +68,25 @@ def grouped(labels: Sequence[Labels], names: Sequence[str], *, without: bool,
         return ids, [intern(Labels())] if n else []
     if n < MIN_SERIES or n > MAX_SERIES // 4:
         return group_labels(labels, names, without=without) if without else group_by(labels, names)
-    key: _Key = (without, frozenset(names), tuple(map(id, labels)))
+    seq = labels if isinstance(labels, list) else list(labels)
+    key: _Key = (without, frozenset(names), n, id(seq[0]), id(seq[-1]))
     with _lock:
         hit = _entries.get(key)
-        if hit is not None:
+        if hit is not None and hit[0] == seq:
             _entries.move_to_end(key)
             return hit[1], list(hit[2])
     ids, groups = group_labels(labels, names, without=without) if without \
         else group_by(labels, names)
     ids.flags.writeable = False
     with _lock:
-        if key not in _entries:
-            _entries[key] = (list(labels), ids, groups)
-            _held += n
-            while _held > MAX_SERIES:
-                _, (old, _ids, _groups) = _entries.popitem(last=False)
-                _held -= len(old)
+        replaced = _entries.pop(key, None)
+        if replaced is not None:  # another list under the same key: the new one replaces it
+            _held -= len(replaced[0])
+        _entries[key] = (list(seq), ids, groups)
+        _held += n
+        while _held > MAX_SERIES:
+            _, (old, _ids, _groups) = _entries.popitem(last=False)
+            _held -= len(old)
     return ids, list(groups)
 
 
