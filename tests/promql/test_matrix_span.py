@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from promlab.model import STALE_NAN, Labels
-from promlab.promql.eval.matrixspan import MIN_SPAN_SAMPLES, spanned_arrays
+from promlab.promql.eval.matrixspan import MIN_RUN_SAMPLES, MIN_SPAN_SAMPLES, spanned_arrays
 from promlab.promql.values import Matrix
 from promlab.storage.interface import SeriesSet
 
@@ -90,6 +90,18 @@ def _post_after_pre(ts, values, starts, ends):  # type: ignore[no-untyped-def]
     return ts, values, starts, ends
 
 
+def _in_range_after(ts, values, starts, ends):  # type: ignore[no-untyped-def]
+    ts = ts.copy()
+    ts[int(ends[6])] = HI_MS  # a gap's first sample still rises from the run but is in range
+    return ts, values, starts, ends
+
+
+def _in_range_before(ts, values, starts, ends):  # type: ignore[no-untyped-def]
+    ts = ts.copy()
+    ts[int(starts[6]) - 1] = LO_MS  # a gap's last sample, below the next run, in range
+    return ts, values, starts, ends
+
+
 def _stale(ts, values, starts, ends):  # type: ignore[no-untyped-def]
     values = values.copy()
     values[int(starts[2]) + 7] = STALE_NAN
@@ -107,10 +119,11 @@ def _empty_run(ts, values, starts, ends):  # type: ignore[no-untyped-def]
 
 
 def _wide_gaps(ts, values, starts, ends):  # type: ignore[no-untyped-def]
-    return ts, values, starts + PER_SERIES // 4, ends  # a quarter of every run cut off
+    return ts, values, starts + 3 * PER_SERIES // 4, ends  # most of every run cut off
 
 
 REFUSED = {"other-series-in-gap": _other_series_in_gap, "post-after-pre": _post_after_pre,
+           "in-range-after": _in_range_after, "in-range-before": _in_range_before,
            "stale-marker": _stale, "small": _small, "empty-run": _empty_run,
            "wide-gaps": _wide_gaps}
 
@@ -122,6 +135,21 @@ def test_span_refused(case: str) -> None:
     ts, values, starts, ends = REFUSED[case](ts, values, starts, ends)
     lo = LO_MS if case != "wide-gaps" else int(ts[starts[0]])
     assert spanned_arrays(_view(ts, values, starts, ends), lo, HI_MS) is None
+
+
+@pytest.mark.parametrize("run", [MIN_RUN_SAMPLES - 1, MIN_RUN_SAMPLES],
+                         ids=["short-runs-copied", "long-runs-kept"])
+def test_span_only_for_long_runs(run: int) -> None:
+    """Many series whose runs are short: copying them is one cheap gather, so no span."""
+    n_series = MIN_SPAN_SAMPLES // run + 1
+    per = run + run // 4  # gaps of a quarter of a run: within MAX_EXTRA_FRACTION
+    ts = np.tile(np.arange(per, dtype=np.int64) * STEP, n_series)
+    offsets = np.arange(n_series + 1, dtype=np.int64) * per
+    lo_ms, hi_ms = (run // 8) * STEP, (run // 8 + run - 1) * STEP
+    starts, ends = _cut(offsets, ts, lo_ms, hi_ms)
+    assert ((ends - starts) == run).all()
+    got = spanned_arrays(_view(ts, np.ones(ts.shape[0]), starts, ends), lo_ms, hi_ms)
+    assert (got is not None) == (run >= MIN_RUN_SAMPLES)
 
 
 def test_span_refuses_compact_sets() -> None:

@@ -23,12 +23,17 @@ from promlab.model import stale_mask
 from promlab.promql.values import F64, I64
 from promlab.storage.interface import SeriesSet
 
-__all__ = ["MAX_EXTRA_FRACTION", "MIN_SPAN_SAMPLES", "spanned_arrays"]
+__all__ = ["MAX_EXTRA_FRACTION", "MIN_RUN_SAMPLES", "MIN_SPAN_SAMPLES", "spanned_arrays"]
 
 #: Below this many samples copying the runs is cheap: the span is not worth its checks.
 MIN_SPAN_SAMPLES = 1 << 15
-#: Most gap samples in the span, as a fraction of the runs' samples.
-MAX_EXTRA_FRACTION = 1 / 16
+#: Below this many samples per series on average, copying the runs is cheap too (one gather),
+#: and a one-step query's windows are then the runs themselves (no search of their bounds);
+#: longer runs are copied one slice per series, which costs more than the span's checks.
+MIN_RUN_SAMPLES = 64
+#: Most gap samples in the span, as a fraction of the runs' samples (every pass over the
+#: matrix's samples covers them too).
+MAX_EXTRA_FRACTION = 1 / 2
 
 
 def spanned_arrays(ss: SeriesSet, lo_ms: int, hi_ms: int) -> tuple[I64, I64, F64] | None:
@@ -48,10 +53,11 @@ def spanned_arrays(ss: SeriesSet, lo_ms: int, hi_ms: int) -> tuple[I64, I64, F64
     lens = ends - starts
     total = int(lens.sum())
     a, b = int(starts[0]), int(ends[-1])
-    if total < MIN_SPAN_SAMPLES or (b - a - total) > total * MAX_EXTRA_FRACTION \
+    if total < MIN_SPAN_SAMPLES or total < MIN_RUN_SAMPLES * n_series \
+            or (b - a - total) > total * MAX_EXTRA_FRACTION \
             or not bool((lens > 0).all()) or not bool((starts[1:] >= ends[:-1]).all()):
         return None
-    after = _after_counts(ss.ts_ms, ends[:-1], starts[1:], lo_ms, hi_ms)
+    after = _after_counts(ss.ts_ms, starts, ends, lo_ms, hi_ms)
     if after is None:
         return None
     values = ss.values[a:b]
@@ -64,27 +70,37 @@ def spanned_arrays(ss: SeriesSet, lo_ms: int, hi_ms: int) -> tuple[I64, I64, F64
     return offsets, ss.ts_ms[a:b], values
 
 
-def _after_counts(ts_ms: I64, gap_lo: I64, gap_hi: I64, lo_ms: int, hi_ms: int) -> I64 | None:
-    """Per gap ``ts_ms[gap_lo[k]:gap_hi[k]]``: how many leading samples are after the range
+def _after_counts(ts_ms: I64, starts: I64, ends: I64, lo_ms: int, hi_ms: int) -> I64 | None:
+    """Per gap ``ts_ms[ends[k]:starts[k + 1]]``: how many leading samples are after the range
     (the rest must be before it), or None when a gap breaks the layout (a sample inside the
-    range, one after the range following one before it, or a part not strictly increasing)."""
+    range, one after the range following one before it, or a row not strictly increasing).
+
+    One pass over the span finds where its timestamps do not rise. Every row of the layout
+    (a gap's before part, a run, the next gap's after part) must rise strictly, so such a
+    place must be a row break, at most one per gap: the break of a gap that holds samples
+    (there must be one: its samples would lie between two runs, inside the range) tells its
+    after part from its before part. A rising row then lies outside the range where its ends
+    do: a row's after part starts above ``hi_ms`` and its before part ends below ``lo_ms``.
+    """
+    a = int(starts[0])
+    span = ts_ms[a:int(ends[-1])]
+    gap_lo, gap_hi = ends[:-1] - a, starts[1:] - a
     n_gaps = gap_lo.shape[0]
-    widths = gap_hi - gap_lo
-    n = int(widths.sum())
-    if n == 0:
-        return np.zeros(n_gaps, np.int64)
-    first = np.zeros(n_gaps, np.int64)  # position of each gap's first sample among all gaps
-    np.cumsum(widths[:-1], out=first[1:])
-    gap_of = np.repeat(np.arange(n_gaps, dtype=np.int64), widths)
-    rank = np.arange(n, dtype=np.int64) - first[gap_of]  # position inside its gap
-    gts = ts_ms[gap_lo[gap_of] + rank]
-    post = gts > hi_ms
-    if not bool((post | (gts < lo_ms)).all()):
+    falls = np.flatnonzero(span[1:] <= span[:-1])  # span[p + 1] <= span[p]
+    # The gap of each fall: a break before index q of gap k has gap_lo[k] <= q <= gap_hi[k].
+    gap = np.searchsorted(gap_hi, falls + 1, side="left")
+    if falls.size and (int(gap[-1]) >= n_gaps or not bool((falls + 1 >= gap_lo[gap]).all())
+                       or not bool((gap[1:] > gap[:-1]).all())):
         return None
-    after = np.bincount(gap_of[post], minlength=n_gaps).astype(np.int64)
-    if not bool((post == (rank < after[gap_of])).all()):
+    breaks = gap_lo.copy()
+    breaks[gap] = falls + 1
+    broken = np.zeros(n_gaps, bool)
+    broken[gap] = True
+    if not bool((broken | (gap_hi == gap_lo)).all()):
         return None
-    same = (gap_of[1:] == gap_of[:-1]) & (post[1:] == post[:-1])
-    if not bool((gts[1:][same] > gts[:-1][same]).all()):
+    after = breaks - gap_lo
+    with_after, with_before = after > 0, breaks < gap_hi
+    if not bool((span[gap_lo[with_after]] > hi_ms).all()) \
+            or not bool((span[gap_hi[with_before] - 1] < lo_ms).all()):
         return None
     return after
