@@ -26,7 +26,8 @@ from promlab.promql.eval.state import EvalState
 from promlab.promql.parser.ast import BinaryExpr, VectorMatching
 from promlab.promql.values import F64, I64, B, EvalContext, Scalar, Value, Vector
 
-__all__ = ["ARITHMETIC", "COMPARISON", "SET_OPS", "apply_arith", "apply_compare", "eval_binary"]
+__all__ = ["ARITHMETIC", "COMPARISON", "SET_OPS", "apply_arith", "apply_compare", "eval_binary",
+           "unique_pairs"]
 
 COMPARISON = frozenset({"==", "!=", ">", "<", ">=", "<="})
 SET_OPS = frozenset({"and", "or", "unless"})
@@ -248,10 +249,37 @@ def _set_op(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching) -> Vect
 def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
                    return_bool: bool, hist: tuple[BinaryExpr, EvalContext] | None = None,
                    ) -> Vector:
-    n_steps = lhs.present.shape[1]
     one_to_many = matching.card == "one-to-many"
     many, one = (rhs, lhs) if one_to_many else (lhs, rhs)
     s_many, s_one, n_groups = binmatch.signature_ids(many.labels, one.labels, matching)
+    fill_many, fill_one = matching.fill_lhs, matching.fill_rhs
+    # One series per signature on both sides (the usual one-to-one matching): each many row
+    # has at most one partner, no duplicate or multiple-match check can fail.
+    simple = matching.card == "one-to-one" and fill_many is None and fill_one is None \
+        and not matching.include and _unique(s_one, n_groups) and _unique(s_many, n_groups)
+    if simple:
+        pair_many, pair_one = unique_pairs(s_many, s_one, n_groups)
+    else:
+        pair_many, pair_one = _checked_pairs(lhs, rhs, many, one, s_many, s_one, n_groups,
+                                             matching)
+    return _pair_result(op, many, one, s_many, s_one, n_groups, pair_many, pair_one,
+                        matching, return_bool, hist, simple=simple)
+
+
+def unique_pairs(s_many: I64, s_one: I64, n_groups: int) -> tuple[I64, I64]:
+    """:func:`.binmatch.match_pairs` when no two series of a side share a signature."""
+    one_of = np.full(n_groups, -1, np.int64)
+    one_of[s_one] = np.arange(s_one.shape[0], dtype=np.int64)
+    partner = one_of[s_many]
+    pair_many = np.flatnonzero(partner >= 0)
+    return pair_many, partner[pair_many]
+
+
+def _checked_pairs(lhs: Vector, rhs: Vector, many: Vector, one: Vector, s_many: I64,
+                   s_one: I64, n_groups: int, matching: VectorMatching) -> tuple[I64, I64]:
+    """The (many, one) pairs sharing a signature, after Prometheus's duplicate checks on the
+    one side."""
+    one_to_many = matching.card == "one-to-many"
     # Steps where both sides have samples (Prometheus short-circuits the others).
     active: B = np.asarray(lhs.present.any(axis=0) & rhs.present.any(axis=0))
     one_count = _group_count(one.present, s_one, n_groups)
@@ -282,7 +310,16 @@ def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
             f"of the operation: [{_fmt(dup[0])}, {_fmt(dup[1])}];many-to-many matching not "
             "allowed: matching labels must be unique on one side")
     # Enumerate (many, one) pairs sharing a signature.
-    pair_many, pair_one = binmatch.match_pairs(s_many, s_one, n_groups)
+    return binmatch.match_pairs(s_many, s_one, n_groups)
+
+
+def _pair_result(op: str, many: Vector, one: Vector, s_many: I64, s_one: I64, n_groups: int,
+                 pair_many: I64, pair_one: I64, matching: VectorMatching, return_bool: bool,
+                 hist: tuple[BinaryExpr, EvalContext] | None, *, simple: bool) -> Vector:
+    """The result rows of the (many, one) pairs (``fill`` pairs added here); ``simple``: one
+    series per signature on both sides, no ``fill`` and no ``group_x`` labels."""
+    n_steps = many.present.shape[1]
+    one_to_many = matching.card == "one-to-many"
     # As in Prometheus, fill_left fills the many side and fill_right the one side, also for
     # group_right (where the many side is the right-hand one).
     fill_many, fill_one = matching.fill_lhs, matching.fill_rhs
@@ -307,7 +344,7 @@ def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
         pair_present, pair_sig = _fill_pairs(many, one, s_many, s_one, n_groups, pair_many,
                                              pair_one, n_real)
     # No fill and one series per group on both sides: one pair per group, nothing to check.
-    if matching.card == "one-to-one" and not (
+    if matching.card == "one-to-one" and not simple and not (
             n_real == pair_many.shape[0] and _unique(s_one, n_groups)
             and _unique(s_many, n_groups)) and \
             (_group_count(pair_present, pair_sig, n_groups) > 1).any():
