@@ -90,7 +90,12 @@ def _mixed() -> list[Labels]:
     _series(5) + _mixed() + [Labels()],
     [Labels({"instance": "a"}), Labels({"job": "b"}), Labels({"instance": "a", "x": "1"})],
     [Labels({"__name__": "up", "job": "a", "instance": "b"})] * 3,
-], ids=["one-layout", "mixed-layouts", "with-empty-set", "missing-first", "same-set"])
+    [Labels({"instance": f"i{i % 3}", "job": "j1"}) for i in range(6)] + _series(40)
+    + [Labels({"instance": f"i{i % 5}"}) for i in range(7)],
+    [Labels({"a": "1", "instance": "x", "job": "j"}), Labels({"a": "1", "b": "2", "job": "j"}),
+     Labels({"a": "2", "instance": "x", "job": "j"})],
+], ids=["one-layout", "mixed-layouts", "with-empty-set", "missing-first", "same-set",
+        "three-runs", "run-with-other-layout"])
 @pytest.mark.parametrize("names", [
     ("instance",), ("job", "instance"), ("instance", "job", "instance"), ("__name__",),
     ("absent",), ("Zone", "job"), ("aaa",),

@@ -15,6 +15,7 @@ The answers' id arrays are read-only (they are shared by every caller that gets 
 """
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ from promlab.model import Labels
 from promlab.promql.labelmemo import intern, intern_all
 from promlab.promql.values import I64, group_labels
 
-__all__ = ["MAX_SERIES", "MIN_SERIES", "clear", "group_by", "grouped", "size"]
+__all__ = ["MAX_RUNS", "MAX_SERIES", "MIN_SERIES", "clear", "group_by", "grouped", "size"]
 
 #: Series all entries hold together before the least recently used ones are dropped.
 MAX_SERIES = 1 << 20
@@ -125,20 +126,29 @@ def group_by(labels: Sequence[Labels], names: Sequence[str]) -> tuple[I64, list[
     return ids, intern_all(list(map(Labels.from_sorted_pairs, made)))
 
 
+#: Most runs of equal-length label sets :func:`_pair_columns` takes one by one.
+MAX_RUNS = 8
+
+
 def _pair_columns(pairs: list[tuple[tuple[str, str], ...]], wanted: list[str],
                   ) -> list[list[tuple[str, str]]] | None:
-    """Per wanted name, every series' ``(name, value)`` pair, when each series holds it at the
-    position the first series does (the usual case: series of one metric); else None."""
-    cols = []
-    for name in wanted:
-        at = next((i for i, p in enumerate(pairs[0]) if p[0] == name), None)
-        if at is None:
-            return None
-        try:
-            col = list(map(itemgetter(at), pairs))
-        except IndexError:
-            return None
-        if set(map(itemgetter(0), col)) != {name}:
-            return None
-        cols.append(col)
+    """Per wanted name, every series' ``(name, value)`` pair, when in each run of series with
+    as many labels each series holds it where the run's first one does (the usual case:
+    series of one metric, or the two sides of a vector matching); else None."""
+    n = len(pairs)
+    lengths = np.fromiter(map(len, pairs), np.int64, n)
+    cuts = [0, *(np.flatnonzero(lengths[1:] != lengths[:-1]) + 1).tolist(), n]
+    if len(cuts) - 1 > MAX_RUNS:
+        return None
+    cols: list[list[tuple[str, str]]] = [[] for _ in wanted]
+    for a, b in itertools.pairwise(cuts):
+        run = pairs[a:b]
+        for name, col in zip(wanted, cols, strict=True):
+            at = next((i for i, p in enumerate(run[0]) if p[0] == name), None)
+            if at is None:
+                return None
+            part = list(map(itemgetter(at), run))  # the run's sets have as many pairs
+            if set(map(itemgetter(0), part)) != {name}:
+                return None
+            col.extend(part)
     return cols
