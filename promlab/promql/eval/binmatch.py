@@ -63,9 +63,9 @@ def result_bases(labels: list[Labels], op: str, matching: VectorMatching) -> lis
     return filtered(labels, drop, keep=False)
 
 
-def with_include(base: Labels, one: Labels, include: tuple[str, ...]) -> Labels:
-    """``base`` with the ``group_x`` labels of ``one`` (a label ``one`` lacks is removed)."""
-    d = dict(base.pairs)
+def _included(d: dict[str, str], one: Labels, include: tuple[str, ...]) -> Labels:
+    """The label set ``d`` with the ``group_x`` labels of ``one`` (a label ``one`` lacks is
+    removed); ``d`` is changed."""
     for n in include:
         v = one.get(n)
         if v:
@@ -73,6 +73,11 @@ def with_include(base: Labels, one: Labels, include: tuple[str, ...]) -> Labels:
         else:
             d.pop(n, None)
     return Labels.from_sorted_pairs(tuple(sorted(d.items())))
+
+
+def with_include(base: Labels, one: Labels, include: tuple[str, ...]) -> Labels:
+    """``base`` with the ``group_x`` labels of ``one`` (a label ``one`` lacks is removed)."""
+    return _included(dict(base.pairs), one, include)
 
 
 def match_labels(ls: Labels, matching: VectorMatching) -> Labels:
@@ -94,13 +99,7 @@ def result_labels(many: Labels, one: Labels, op: str, matching: VectorMatching) 
             d = {k: v for k, v in d.items() if k in names}
         else:
             d = {k: v for k, v in d.items() if k not in names}
-    for n in matching.include:
-        v = one.get(n)
-        if v:
-            d[n] = v
-        else:
-            d.pop(n, None)
-    return Labels.from_sorted_pairs(tuple(sorted(d.items())))
+    return _included(d, one, matching.include)
 
 
 def pair_rows(pair_many: I64, pair_one: I64, bases: list[Labels], many: Vector, one: Vector,
