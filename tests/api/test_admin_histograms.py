@@ -5,7 +5,6 @@ PromQL answers and still gone after the session is restarted; other series and s
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +13,9 @@ import pytest
 
 from promlab import Session
 from promlab.api import Server
-from promlab.config import load_config
-from promlab.config.httpclient import build_client
-from promlab.discovery.static import StaticProvider
 from promlab.exposition.proto import metrics_pb2 as pb
-from promlab.scrape.loop import ScrapeLoop
-from promlab.scrape.targets import build_targets
-from promlab.scrape.writer import Writer
 from promlab.storage.store import ParquetStore
+from tests.scrape.drive import scrape_rounds
 from tests.scrape.pbtarget import PbTarget, exp_histogram, native_family
 
 DELETE = "/api/v1/admin/tsdb/delete_series"
@@ -48,28 +42,19 @@ def scrape(session: Session, rounds: range, *, flush_after: int | None) -> None:
     assert isinstance(store, ParquetStore)
     state = {"k": 0}
     with PbTarget(lambda _now: families(state["k"])) as target:
-        cfg = load_config({
-            "global": {"scrape_native_histograms": True},
-            "scrape_configs": [{"job_name": "h", "scrape_interval": "15s",
-                                "static_configs": [{"targets": [target.address]}]}]})
-        sc = cfg.scrape_configs[0]
-        targets, _ = build_targets(StaticProvider(sc.static_configs).groups, sc)
+        config = {"global": {"scrape_native_histograms": True},
+                  "scrape_configs": [{"job_name": "h", "scrape_interval": "15s",
+                                      "static_configs": [{"targets": [target.address]}]}]}
+        ks = list(rounds)
 
-        async def main() -> None:
-            writer = Writer(store, asyncio.get_running_loop(), linger_s=0)
-            try:
-                async with build_client(sc.http, timeout_s=5) as client:
-                    lp = ScrapeLoop(targets[0], sc, client=client, commit=writer.submit)
-                    for k in rounds:
-                        state["k"] = k
-                        res = await lp.scrape_once(T0 + k * STEP, wait_commit=True)
-                        assert res.ok, res.error
-                        if flush_after is not None and k + 1 == flush_after:
-                            store.flush()
-            finally:
-                writer.close()
+        def flush_at(i: int) -> None:
+            if flush_after is not None and ks[i] + 1 == flush_after:
+                store.flush()
 
-        asyncio.run(main())
+        results = scrape_rounds(store, config, [T0 + k * STEP for k in ks],
+                                before=lambda i: state.update(k=ks[i]), after=flush_at,
+                                wait_commit=True)
+        assert all(r.ok for r in results), [r.error for r in results]
 
 
 def raw(url: str) -> dict[str, list[int]]:

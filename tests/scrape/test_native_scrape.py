@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 from typing import Any
 
 import pytest
 
 from promlab.config import load_config
-from promlab.config.httpclient import build_client
-from promlab.discovery.static import StaticProvider
 from promlab.errors import ConfigError
 from promlab.exposition.proto import metrics_pb2 as pb
 from promlab.exposition.protobuf import HISTOGRAM_MARK, ProtobufParser, encode_delimited
 from promlab.model import Labels, Matcher, MatchType, is_stale
 from promlab.model.histogram import FloatHistogram
-from promlab.scrape.loop import ScrapeLoop, ScrapeResult
+from promlab.scrape.loop import ScrapeResult
 from promlab.scrape.native import accept_header
-from promlab.scrape.targets import build_targets
-from promlab.scrape.writer import Writer
 from promlab.storage import MemoryStorage
 
+from .drive import scrape_rounds
 from .pbtarget import PbTarget, exp_histogram, native_family
 
 T0 = 1_700_000_000_000
@@ -47,25 +43,10 @@ def scrape(job: dict[str, Any], rounds: list[bool]) -> tuple[MemoryStorage, list
     store = MemoryStorage()
     state = {"b": rounds[0]}
     with PbTarget(lambda _now: families(state["b"])) as target:
-        cfg = load_config({"scrape_configs": [{"job_name": "j", "scrape_interval": "1s",
-                                               "static_configs": [{"targets": [target.address]}], **job}]})
-        sc = cfg.scrape_configs[0]
-        targets, _ = build_targets(StaticProvider(sc.static_configs).groups, sc)
-
-        async def main() -> list[ScrapeResult]:
-            writer = Writer(store, asyncio.get_running_loop(), linger_s=0)
-            try:
-                async with build_client(sc.http, timeout_s=5) as client:
-                    lp = ScrapeLoop(targets[0], sc, client=client, commit=writer.submit)
-                    out = []
-                    for i, with_b in enumerate(rounds):
-                        state["b"] = with_b
-                        out.append(await lp.scrape_once(T0 + i * 1000))
-                    return out
-            finally:
-                writer.close()
-
-        results = asyncio.run(main())
+        config = {"scrape_configs": [{"job_name": "j", "scrape_interval": "1s",
+                                      "static_configs": [{"targets": [target.address]}], **job}]}
+        results = scrape_rounds(store, config, [T0 + i * 1000 for i in range(len(rounds))],
+                                before=lambda i: state.update(b=rounds[i]))
         return store, results, target.accepts
 
 

@@ -8,7 +8,6 @@ gauge histogram and a summary (controls: they stay float series), a counter with
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,19 +16,14 @@ from typing import Any
 
 import pytest
 
-from promlab.config import load_config
-from promlab.config.httpclient import build_client
-from promlab.discovery.static import StaticProvider
 from promlab.exposition.nhcb import ClassicConverter
 from promlab.exposition.nhcbtext import NhcbTextParser
 from promlab.importer import import_file
 from promlab.model import Matcher, MatchType
 from promlab.model.histogram import CUSTOM_BUCKETS_SCHEMA
 from promlab.promql.engine import Engine
-from promlab.scrape.loop import ScrapeLoop
-from promlab.scrape.targets import build_targets
-from promlab.scrape.writer import Writer
 from promlab.storage import MemoryStorage
+from tests.scrape.drive import scrape_rounds
 
 T0 = 1_700_000_000_000
 STEP = 15_000
@@ -106,24 +100,11 @@ def target() -> Iterator[_Target]:
 
 def scraped(target: _Target, job: dict[str, Any]) -> MemoryStorage:
     store = MemoryStorage()
-    cfg = load_config({"scrape_configs": [{"job_name": "j", "scrape_interval": "15s",
-                                           "static_configs": [{"targets": [target.address]}], **job}]})
-    sc = cfg.scrape_configs[0]
-    targets, _ = build_targets(StaticProvider(sc.static_configs).groups, sc)
-
-    async def main() -> None:
-        writer = Writer(store, asyncio.get_running_loop(), linger_s=0)
-        try:
-            async with build_client(sc.http, timeout_s=5) as client:
-                lp = ScrapeLoop(targets[0], sc, client=client, commit=writer.submit)
-                for k in range(POINTS):
-                    target.body = page(k)
-                    res = await lp.scrape_once(T0 + k * STEP)
-                    assert res.ok, res.error
-        finally:
-            writer.close()
-
-    asyncio.run(main())
+    config = {"scrape_configs": [{"job_name": "j", "scrape_interval": "15s",
+                                  "static_configs": [{"targets": [target.address]}], **job}]}
+    results = scrape_rounds(store, config, [T0 + k * STEP for k in range(POINTS)],
+                            before=lambda k: setattr(target, "body", page(k)))
+    assert all(r.ok for r in results), [r.error for r in results]
     return store
 
 
