@@ -414,18 +414,18 @@ class Block:
         with data in ``[mint, maxt]`` (``None``: unbounded), in series-index order."""
         idx = self.index()
         col = idx.columns.get("__name__")
-        if col is None:
-            chunk = np.ones(idx.n, bool) if not name else np.zeros(idx.n, bool)
-        else:
-            code = -1 if not name else col.code_of(name)
-            chunk = col.codes == (-2 if code is None else code)
-        if mint is not None:
-            chunk &= self.max_time >= mint
-        if maxt is not None:
-            chunk &= self.min_time <= maxt
-        if matchers and chunk.any():
-            chunk &= idx.match([m for m in matchers if m.name != "__name__"])
-        return np.flatnonzero(chunk)
+        code = None if col is None else -1 if not name else col.code_of(name)
+        span = None if col is None or code is None else col.span(code)  # rows lo:hi (sorted)
+        at = slice(0, idx.n) if span is None else slice(*span)
+        chunk = None if span is not None else np.full(idx.n, not name) if col is None else (
+            col.codes == (-2 if code is None else code))
+        rest = [m for m in matchers if m.name != "__name__"]
+        for keep in (None if mint is None else self.max_time[at] >= mint,
+                     None if maxt is None else self.min_time[at] <= maxt,
+                     idx.match(rest, at) if rest else None):
+            if keep is not None:
+                chunk = keep if chunk is None else np.logical_and(chunk, keep, out=chunk)
+        return np.arange(at.start, at.stop) if chunk is None else np.flatnonzero(chunk) + at.start
 
     def metric_columns(self, name: str, mint: int | None = None, maxt: int | None = None, *,
                        chunks: npt.NDArray[np.int64] | None = None) -> MetricColumns:

@@ -30,7 +30,7 @@ class LabelColumn:
     the label columns its matchers name.
     """
 
-    __slots__ = ("_codes", "_lookup", "_of", "_rows", "uniques")
+    __slots__ = ("_codes", "_lookup", "_of", "_rows", "_spans", "uniques")
 
     def __init__(self, codes: npt.NDArray[np.int32], uniques: list[str],
                  lookup: dict[str, int] | None = None, *,
@@ -40,6 +40,7 @@ class LabelColumn:
         self._codes = codes if rows is None else None
         self.uniques = uniques
         self._lookup = {} if lookup is None else lookup
+        self._spans: dict[int, tuple[int, int]] | None = None
 
     @property
     def codes(self) -> npt.NDArray[np.int32]:
@@ -62,18 +63,40 @@ class LabelColumn:
             self._lookup.update((u, i) for i, u in enumerate(self.uniques))
         return self._lookup.get(value)
 
-    def match(self, m: Matcher) -> npt.NDArray[np.bool_]:
-        """Per-series result of ``m`` on this column (absent counts as ``""``)."""
+    def span(self, code: int) -> tuple[int, int] | None:
+        """``(lo, hi)`` when the rows with ``code`` are exactly ``lo:hi`` (one run; a block's
+        series index is sorted by metric name), else None. The runs are found once."""
+        spans = self._spans
+        if spans is None:
+            c = self.codes
+            starts = np.flatnonzero(c[1:] != c[:-1]) + 1
+            run_codes = c[np.concatenate([[0], starts])].tolist() if c.shape[0] else []
+            bounds = [0, *starts.tolist(), c.shape[0]]
+            spans = {}
+            seen: set[int] = set()
+            for k, rc in enumerate(run_codes):
+                if rc in seen:
+                    spans.pop(rc, None)  # in several runs: no span
+                else:
+                    seen.add(rc)
+                    spans[rc] = (bounds[k], bounds[k + 1])
+            self._spans = spans
+        return spans.get(code)
+
+    def match(self, m: Matcher, within: slice | None = None) -> npt.NDArray[np.bool_]:
+        """Per-series result of ``m`` on this column (absent counts as ``""``), of the rows
+        ``within`` only when given."""
+        codes = self.codes if within is None else self.codes[within]
         if m.type is MatchType.EQUAL and m.value:
             code = self.code_of(m.value)
             if code is None:
-                return np.zeros(self.codes.shape[0], bool)
-            hit: npt.NDArray[np.bool_] = self.codes == code
+                return np.zeros(codes.shape[0], bool)
+            hit: npt.NDArray[np.bool_] = codes == code
             return hit
         table = np.fromiter((m.matches(u) for u in self.uniques), bool, len(self.uniques))
         # Index -1 (absent) picks the appended last entry: the matcher's answer for "".
         table = np.append(table, m.matches(""))
-        return table[self.codes]
+        return table[codes]
 
 
 class LabelIndex:
@@ -116,16 +139,19 @@ class LabelIndex:
     def from_arrays(cls, n: int, columns: Iterable[tuple[str, npt.NDArray[np.int32], list[str]]]) -> LabelIndex:
         return cls(n, {name: LabelColumn(c, u) for name, c, u in columns})
 
-    def match(self, matchers: Sequence[Matcher]) -> npt.NDArray[np.bool_]:
-        """Boolean mask of the series matching every matcher."""
-        mask = np.ones(self.n, bool)
+    def match(self, matchers: Sequence[Matcher], within: slice | None = None
+              ) -> npt.NDArray[np.bool_]:
+        """Boolean mask of the series matching every matcher (of the rows ``within`` only,
+        a slice with explicit bounds, when given)."""
+        n = self.n if within is None else within.stop - within.start
+        mask = np.ones(n, bool)
         for m in matchers:
             col = self.columns.get(m.name)
             if col is None:
                 if not m.matches(""):
-                    return np.zeros(self.n, bool)
+                    return np.zeros(n, bool)
                 continue
-            mask &= col.match(m)
+            mask &= col.match(m, within)
             if not mask.any():
                 break
         return mask

@@ -7,9 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from promlab.model import Labels
+from promlab.model import Labels, Matcher, MatchType
 from promlab.storage.blocks import Block
-from promlab.storage.postings import LabelIndex
+from promlab.storage.postings import LabelColumn, LabelIndex
 from promlab.storage.writer import write_block
 
 from .conftest import T0
@@ -88,3 +88,46 @@ def test_block_labels_one_object_per_series(tmp_path: os.PathLike[str], first: s
     for ls in early:
         assert first_of[ls.hash] is ls
     assert all(blk.labels_at(int(r)) is ls for r, ls in zip(rows.tolist(), got, strict=True))
+
+
+@pytest.mark.parametrize(("codes", "code", "want"), [
+    ([0, 0, 1, 1, 1, 2], 1, (2, 5)),
+    ([0, 0, 1, 1, 1, 2], 2, (5, 6)),
+    ([0, 0, 1, 1, 1, 2], 0, (0, 2)),
+    ([0, 1, 0], 0, None),
+    ([0, 1, 0], 1, (1, 2)),
+    ([-1, -1, 3], -1, (0, 2)),
+    ([0, 0], 5, None),
+    ([], 0, None),
+], ids=["middle", "last", "first", "two-runs", "between", "absent-code", "unknown", "empty"])
+def test_label_column_span(codes: list[int], code: int, want: tuple[int, int] | None) -> None:
+    col = LabelColumn(np.array(codes, np.int32), ["a", "b", "c", "d"])
+    assert col.span(code) == want
+    assert col.span(code) == want  # from the runs found once
+
+
+@pytest.mark.parametrize(("name", "matchers", "mint", "maxt"), [
+    ("m", [], None, None),
+    ("m", [Matcher(MatchType.EQUAL, "odd", "y")], None, None),
+    ("m", [Matcher(MatchType.NOT_EQUAL, "odd", "y")], T0 + HOUR, T0 + 2 * HOUR),
+    ("m", [Matcher(MatchType.REGEX, "i", "1|4")], T0 + 3 * HOUR, None),
+    ("n", [], None, T0),
+    ("m", [Matcher(MatchType.EQUAL, "nope", "x")], None, None),
+    ("absent", [], None, None),
+], ids=["whole-metric", "matcher", "not-equal-in-range", "regex-from", "to", "no-match",
+        "unknown-metric"])
+def test_metric_chunks_match_every_row(tmp_path: os.PathLike[str], name: str,
+                                       matchers: list[Matcher], mint: int | None,
+                                       maxt: int | None) -> None:
+    blk, _ = _block(tmp_path)
+    idx = blk.index()
+    names = idx.columns["__name__"]
+    want = [r for r in range(idx.n)
+            if names.uniques[names.codes[r]] == name
+            and all(m.matches(blk.labels_at(r).get(m.name, "")) for m in matchers)
+            and (mint is None or int(blk.max_time[r]) >= mint)
+            and (maxt is None or int(blk.min_time[r]) <= maxt)]
+    got = blk.metric_chunks(name, [Matcher(MatchType.EQUAL, "__name__", name), *matchers],
+                            mint, maxt)
+    assert got.tolist() == want
+    assert (len(want) > 0) == (name != "absent" and not any(m.name == "nope" for m in matchers))
