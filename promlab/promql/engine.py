@@ -32,6 +32,7 @@ from promlab.promql import labelmemo
 from promlab.promql.eval import groupmemo
 from promlab.promql.eval.durations import resolve_durations
 from promlab.promql.eval.evaluator import Evaluator
+from promlab.promql.eval.functions import histcells
 from promlab.promql.eval.names import finalize_names
 from promlab.promql.features import (
     DELAYED_NAME_REMOVAL,
@@ -220,11 +221,12 @@ def _parse(expr: str | Expr) -> tuple[str, Expr]:
 
 def clear_caches() -> None:
     """Forget what the engine remembers process-wide between queries: parsed query texts and
-    the label memos (derived label sets, groupings). Answers do not change; the next queries
+    the label memos (derived label sets, groupings, histogram layouts). Answers do not change; the next queries
     pay what a fresh process pays (benchmarks time first touches with this)."""
     _parse_text.cache_clear()
     labelmemo.clear()
     groupmemo.clear()
+    histcells.clear()
 
 
 @functools.lru_cache(maxsize=512)

@@ -10,12 +10,14 @@ Native histograms are not part of the value frames yet, so the native-only funct
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from promlab.model import Labels
 from promlab.promql.eval.calls import FunctionCall, FunctionTable
+from promlab.promql.eval.functions import histcells
 from promlab.promql.eval.functions._common import (
     format_go_g,
     info,
@@ -76,23 +78,18 @@ class BucketCells:
     nb: I64
 
 
-def bucket_cells(call: FunctionCall, v: Vector, arg_index: int) -> BucketCells:
-    """Group the bucket series of ``v`` into histograms and build the dense cell arrays."""
-    ctx = call.ctx
-    hist_of = np.full(len(v), -1, np.int64)
-    le_of = np.zeros(len(v))
-    # Each series' histogram: its label set without ``le`` (memoised, interned: by identity).
-    keys = filtered(v.labels, _LE, keep=False)
+def _layout(labels: Sequence[Labels]) -> histcells.Layout:
+    """Each series' histogram (its label set without ``le``, by identity) and bound."""
+    hist_of = np.full(len(labels), -1, np.int64)
+    le_of = np.zeros(len(labels))
+    keys = filtered(labels, _LE, keep=False)  # memoised, interned: compared by identity
     index: dict[int, int] = {}
     hist_labels: list[Labels] = []
-    any_present = np.asarray(v.present.any(axis=1) if len(v) else np.zeros(0, bool))
-    for i, (ls, key) in enumerate(zip(v.labels, keys, strict=True)):
-        raw = ls.get("le")
-        le = parse_le(raw)
+    bad: list[int] = []
+    for i, (ls, key) in enumerate(zip(labels, keys, strict=True)):
+        le = parse_le(ls.get("le"))
         if le is None:
-            if any_present[i]:
-                warn(ctx, f'bucket label "le" is missing or has a malformed value of '
-                     f'"{raw or ""}" for metric name "{ls.name}"', call.node.args[arg_index])
+            bad.append(i)
             continue
         h = index.get(id(key))
         if h is None:
@@ -100,6 +97,28 @@ def bucket_cells(call: FunctionCall, v: Vector, arg_index: int) -> BucketCells:
             hist_labels.append(key)
         hist_of[i] = h
         le_of[i] = le
+    return histcells.with_grid(hist_of, le_of, hist_labels, bad)
+
+
+def bucket_cells(call: FunctionCall, v: Vector, arg_index: int) -> BucketCells:
+    """Group the bucket series of ``v`` into histograms and build the dense cell arrays."""
+    ctx = call.ctx
+    lay = histcells.layout(v.labels, _layout)
+    if lay.bad:
+        any_present = np.asarray(v.present.any(axis=1))
+        for i in lay.bad:
+            if any_present[i]:
+                ls = v.labels[i]
+                raw = ls.get("le")
+                warn(ctx, f'bucket label "le" is missing or has a malformed value of '
+                     f'"{raw or ""}" for metric name "{ls.name}"', call.node.args[arg_index])
+    hist_labels = list(lay.hist_labels)
+    dense = histcells.dense_cells(lay, v.values, v.present)
+    if dense is not None:
+        cell_h, cell_s, les_g, counts_g, nb_g = dense
+        return BucketCells(hist_labels, np.ones(len(hist_labels), bool), cell_h, cell_s,
+                           les_g, counts_g, nb_g)
+    hist_of, le_of = lay.hist_of, lay.le_of
     hist_drop_l = [True] * len(hist_labels)
     rows, steps = np.nonzero(v.present & (hist_of >= 0)[:, None])
     t = v.values.shape[1] if v.values.ndim == 2 else ctx.num_steps
@@ -206,6 +225,8 @@ def _cells_to_vector(cells: BucketCells, res: F64, num_steps: int) -> Vector:
 
 
 def _quantile_warnings(call: FunctionCall, qs: F64, arg: int) -> None:
+    if qs.size and qs.min() >= 0 and qs.max() <= 1:  # NaN fails both: checked below
+        return
     for qv in np.unique(qs[~((qs >= 0) & (qs <= 1))]):
         warn(call.ctx, f"quantile value should be between 0 and 1, got {format_go_g(float(qv))}",
              call.node.args[arg])
@@ -215,6 +236,9 @@ def _bucket_quantile(cells: BucketCells, q: F64) -> tuple[F64, B]:
     """Prometheus's ``BucketQuantile`` for every cell (``q`` per cell); returns the
     quantiles and whether monotonicity had to be forced."""
     c, les, nb = cells.counts, cells.les, cells.nb
+    small = histcells.small_quantiles(c, les, nb, q)
+    if small is not None:
+        return small
     rows = np.arange(c.shape[0])
     has_inf = np.isposinf(les[rows, nb - 1])
     forced = _fix_buckets(cells) & has_inf

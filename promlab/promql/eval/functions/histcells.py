@@ -1,0 +1,181 @@
+"""Fast paths of the classic-histogram functions for the usual warm, small inputs.
+
+A bucket vector's layout (each series' histogram and upper bound) depends on its label sets
+only, and warm queries hand over the very same label-set objects every time (an aggregation's
+interned groups, a store's series), so it is remembered per list of label sets (found by the
+list's length and end ids, confirmed by ``list ==`` against a kept copy). When every bucket
+series is present at every step and no histogram has two buckets of one bound, the dense
+``(cells, buckets)`` arrays are one gather of the values. :func:`small_quantiles` evaluates
+Prometheus's bucket quantile cell by cell on Python floats (the same IEEE operations in the
+same order as the array path, so bit-identical) when there are few cells, where array passes
+cost more than the arithmetic; it declines (None) every case it does not handle exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from promlab.model import Labels
+from promlab.promql.values import F64, I64, B
+
+__all__ = ["MAX_LAYOUTS", "MAX_SMALL_CELLS", "Layout", "clear", "dense_cells", "layout",
+           "small_quantiles"]
+
+#: Layouts remembered at once (all are forgotten when one more is added).
+MAX_LAYOUTS = 64
+#: Most cells :func:`small_quantiles` evaluates one by one.
+MAX_SMALL_CELLS = 8
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each series of a bucket vector belongs.
+
+    ``hist_of`` each series' histogram (-1: no valid ``le``), ``le_of`` its upper bound,
+    ``hist_labels`` each histogram's label set, ``bad`` the series without a valid ``le``;
+    ``grid``/``grid_les`` ``(histograms, buckets)`` series rows and bounds sorted by bound, when
+    every histogram has as many buckets, all of distinct bounds (else None).
+    """
+
+    hist_of: I64
+    le_of: F64
+    hist_labels: list[Labels]
+    bad: list[int]
+    grid: I64 | None
+    grid_les: F64 | None
+
+
+_layouts: dict[tuple[int, int, int], tuple[list[Labels], Layout]] = {}
+_lock = threading.Lock()
+
+
+def clear() -> None:
+    """Forget every remembered layout."""
+    with _lock:
+        _layouts.clear()
+
+
+def layout(labels: Sequence[Labels], build: Callable[[Sequence[Labels]], Layout]) -> Layout:
+    """``build(labels)``, remembered per list of label sets (the layout depends on them only)."""
+    n = len(labels)
+    if n == 0:
+        return build(labels)
+    seq = labels if isinstance(labels, list) else list(labels)
+    key = (n, id(seq[0]), id(seq[-1]))
+    hit = _layouts.get(key)
+    if hit is not None and hit[0] == seq:
+        return hit[1]
+    made = build(seq)
+    with _lock:
+        if len(_layouts) >= MAX_LAYOUTS:
+            _layouts.clear()
+        _layouts[key] = (list(seq), made)
+    return made
+
+
+def with_grid(hist_of: I64, le_of: F64, hist_labels: list[Labels], bad: list[int]) -> Layout:
+    """A :class:`Layout` with its dense grid when the buckets allow one."""
+    hist_of.flags.writeable = False
+    le_of.flags.writeable = False
+    grid = grid_les = None
+    h = len(hist_labels)
+    valid = np.flatnonzero(hist_of >= 0)
+    if h and valid.size % h == 0:
+        order = valid[np.lexsort((le_of[valid], hist_of[valid]))]
+        b = valid.size // h
+        g = order.reshape(h, b)
+        gl = le_of[g]
+        if (hist_of[g] == np.arange(h)[:, None]).all() and (b < 2 or (gl[:, 1:] != gl[:, :-1]).all()):
+            grid, grid_les = g, gl
+            grid.flags.writeable = False
+            grid_les.flags.writeable = False
+    return Layout(hist_of, le_of, hist_labels, bad, grid, grid_les)
+
+
+def dense_cells(lay: Layout, values: F64, present: B,
+                ) -> tuple[I64, I64, F64, F64, I64] | None:
+    """Cell histogram, cell step, bounds, counts and bucket counts (as the general path builds
+    them) when the layout has a grid and every bucket series is present at every step; else
+    None."""
+    g = lay.grid
+    if g is None or lay.grid_les is None or values.ndim != 2 or not present[g].all():
+        return None
+    h, b = g.shape
+    t = values.shape[1]
+    counts = values[g].transpose(0, 2, 1).reshape(h * t, b)
+    les = lay.grid_les if t == 1 else np.repeat(lay.grid_les, t, axis=0)
+    cell_hist = np.repeat(np.arange(h), t) if t > 1 else np.arange(h)
+    cell_step = np.tile(np.arange(t), h) if t > 1 else np.zeros(h, np.int64)
+    return cell_hist, cell_step, np.array(les), counts, np.full(h * t, b, np.int64)
+
+
+def small_quantiles(counts: F64, les: F64, nb: I64, q: F64) -> tuple[F64, B] | None:
+    """Bucket quantiles (and forced monotonicity) of few cells, one by one; None when a cell
+    needs what only the array path does (NaN or infinite counts, a precision fix, an empty
+    bucket to divide by, a quantile outside ``[0, 1]``, unequal bucket counts)."""
+    c_n = counts.shape[0]
+    if c_n > MAX_SMALL_CELLS or c_n == 0:
+        return None
+    nbs = nb.tolist()
+    width = counts.shape[1]
+    if any(x != width for x in nbs):
+        return None
+    out: list[float] = []
+    forced_l: list[bool] = []
+    for row, le, qi in zip(counts.tolist(), les.tolist(), q.tolist(), strict=True):
+        got = _one(row, le, qi)
+        if got is None:
+            return None
+        out.append(got[0])
+        forced_l.append(got[1])
+    return np.array(out, np.float64), np.array(forced_l, bool)
+
+
+def _one(c: list[float], le: list[float], q: float) -> tuple[float, bool] | None:
+    if not 0.0 <= q <= 1.0:
+        return None
+    prev = c[0]
+    if not math.isfinite(prev):
+        return None
+    run = prev
+    forced = False
+    for j in range(1, len(c)):
+        cur = c[j]
+        if not math.isfinite(cur):
+            return None
+        delta = abs(cur - prev)
+        if delta != 0.0 and (cur == 0.0 or delta / cur <= 1e-12):
+            return None  # a precision fix (or its division by zero): the array path
+        prev = cur
+        if cur < run:
+            c[j] = run
+            forced = True
+        else:
+            run = cur
+    n = len(c)
+    has_inf = le[n - 1] == math.inf
+    forced = forced and has_inf
+    obs = c[n - 1]
+    if not has_inf or n < 2 or obs == 0.0:
+        return math.nan, forced
+    rank = q * obs
+    b = n - 1
+    for j in range(n - 1):
+        if c[j] >= rank:
+            b = j
+            break
+    if b == n - 1:
+        return le[max(n - 2, 0)], forced
+    if b == 0 and le[0] <= 0.0:
+        return le[0], forced
+    start = le[b - 1] if b > 0 else 0.0
+    cnt_prev = c[b - 1] if b > 0 else 0.0
+    count = c[b] - cnt_prev
+    if count == 0.0:
+        return None
+    return start + (le[b] - start) * ((rank - cnt_prev) / count), forced
