@@ -207,8 +207,7 @@ class ParquetQuerier:
                                 views=hints is not None and hints.views)
         if isinstance(sources, _Cut):
             c = sources  # view form: runs inside the cached arrays (no copy)
-            labels = c.entry.labels
-            return SeriesSet.view([labels[i] for i in c.sel.tolist()], c.lo, c.hi, c.entry.ts,
+            return SeriesSet.view(_pick(c.entry.labels, c.sel), c.lo, c.hi, c.entry.ts,
                                   c.entry.values)
         if not sources:
             return SeriesSet.empty()
@@ -404,12 +403,17 @@ def _materialise(part: MetricColumns | _Cut) -> MetricColumns:
     if isinstance(part, MetricColumns):
         return part
     entry, sel, lo, hi = part.entry, part.sel, part.lo, part.hi
-    labels = entry.labels
-    ss = SeriesSet.view([labels[i] for i in sel.tolist()], lo, hi, entry.ts,
-                        entry.values).compact()
+    ss = SeriesSet.view(_pick(entry.labels, sel), lo, hi, entry.ts, entry.values).compact()
     ts = ss.ts_ms
     return MetricColumns(entry.sids[sel], ss.labels, entry.index, ss.offsets, ts, ss.values,
                          int(ts[0]) if ts.shape[0] else 0, -1)
+
+
+def _pick(labels: Sequence[Labels], sel: npt.NDArray[np.intp]) -> list[Labels]:
+    """``labels`` at the (increasing, distinct) positions ``sel``: a copy when that is all."""
+    if sel.shape[0] == len(labels):
+        return list(labels)
+    return list(map(labels.__getitem__, sel.tolist()))
 
 
 def _subset(entry: MetricColumns, matchers: Sequence[Matcher], mint: int, maxt: int,

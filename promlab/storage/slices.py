@@ -239,13 +239,12 @@ class SliceIndex:
     def bounds(self, mint: int, maxt: int) -> tuple[int, int]:
         """``[mint, maxt]`` widened to the bounds of the slices it touches (the same for every
         range in those slices, so a decode of them can key a cache)."""
-        ns = self.rows.shape[1]
-        t = np.array([mint, maxt], np.int64)
-        b_lo = self.start + chunk_buckets(t, self.start, self.bucket_ms) * self.bucket_ms
-        s = np.clip((t - b_lo) // self.slice_ms, 0, ns - 1)
-        lo = int(b_lo[0] + s[0] * self.slice_ms)
-        hi = int(b_lo[1] + self.bucket_ms - 1 if s[1] == ns - 1
-                 else b_lo[1] + (s[1] + 1) * self.slice_ms - 1)
+        # Python integers: :func:`chunk_buckets` and the slice of each end, two values only.
+        ns, start, bms, sms = self.rows.shape[1], self.start, self.bucket_ms, self.slice_ms
+        b_lo, b_hi = (start + max((t - start) // bms, 0) * bms for t in (mint, maxt))
+        s_lo, s_hi = (min(max((t - b) // sms, 0), ns - 1) for t, b in ((mint, b_lo), (maxt, b_hi)))
+        lo = b_lo + s_lo * sms
+        hi = b_hi + bms - 1 if s_hi == ns - 1 else b_hi + (s_hi + 1) * sms - 1
         return min(lo, mint), max(hi, maxt)
 
     def window(self, sel: _I64, mint: int, maxt: int) -> tuple[int, int] | None:
