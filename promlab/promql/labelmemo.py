@@ -15,8 +15,15 @@ entry and keeps its inputs alive until then.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import threading
 from collections.abc import Callable, Sequence
+from itertools import compress, repeat
+from operator import attrgetter, is_, itemgetter
+from typing import cast
+
+import numpy as np
 
 from promlab.model import METRIC_NAME, Labels
 
@@ -25,6 +32,7 @@ __all__ = [
     "LabelMemo",
     "clear",
     "distinct",
+    "dropped_pairs",
     "filtered",
     "group_keys",
     "intern",
@@ -53,6 +61,8 @@ _ListKey = tuple[int, int, int]
 _tables: list[tuple[dict[int, Labels], dict[int, Labels],
                     dict[tuple[tuple[str, str], ...], Labels],
                     dict[_ListKey, tuple[list[Labels], list[Labels]]]]] = []
+
+_pairs_of = attrgetter("pairs")
 
 #: Lists this long or longer have their whole answer remembered (at most MAX_LISTS per memo).
 MIN_LIST = 32
@@ -109,10 +119,16 @@ class LabelMemo:
     ----------
     derive
         The derivation (a pure function of the label pairs).
+    drops
+        When ``derive`` removes exactly these label names (and does nothing else): a batch of
+        misses is derived by :func:`dropped_pairs` (C-level passes per run of equal-length
+        sets), not set by set.
     """
 
-    def __init__(self, derive: Callable[[Labels], Labels]) -> None:
+    def __init__(self, derive: Callable[[Labels], Labels], *,
+                 drops: frozenset[str] | None = None) -> None:
         self._derive = derive
+        self._drops = sorted(drops) if drops is not None else None
         self._out: dict[int, Labels] = {}
         self._inputs: dict[int, Labels] = {}
         self._by_pairs: dict[tuple[tuple[str, str], ...], Labels] = {}
@@ -156,6 +172,9 @@ class LabelMemo:
             if size() + 3 * missing > MAX_ENTRIES:
                 _reserve(3 * missing)  # the tables start over: derive them all
             interned = _interned
+            if self._drops is not None and missing >= MIN_BATCH:
+                self._fill(ids, labels, self._drops)
+                return list(map(out.__getitem__, ids))
             result: list[Labels] = []
             for key, ls in zip(ids, labels, strict=True):
                 d = out.get(key)
@@ -171,13 +190,110 @@ class LabelMemo:
             return result
 
 
+    def _fill(self, ids: list[int], labels: Sequence[Labels], drops: list[str]) -> None:
+        """Enter every input of ``labels`` not in the tables yet (under ``_lock``, room made):
+        what the per-set loop of :meth:`_map` enters, derived for the whole batch at once."""
+        out, inputs, by_pairs = self._out, self._inputs, self._by_pairs
+        miss = list(map(is_, map(out.get, ids), repeat(None)))
+        miss_ids = list(compress(ids, miss))
+        miss_ls = list(compress(labels, miss))
+        pairs = list(map(_pairs_of, miss_ls))
+        got: list[Labels | None] = list(map(by_pairs.get, pairs)) if by_pairs \
+            else [None] * len(pairs)
+        new = list(map(is_, got, repeat(None)))
+        if any(new):
+            new_pairs = list(compress(pairs, new)) if not all(new) else pairs
+            made = list(map(Labels.from_sorted_pairs, dropped_pairs(new_pairs, drops)))
+            made = list(map(_interned.setdefault, made, made))
+            # Equal inputs derive equal sets, interned: one object, as the loop enters.
+            by_pairs.update(zip(new_pairs, made, strict=True))
+            if new_pairs is pairs:
+                got = list(made)
+            else:
+                fresh = iter(made)
+                got = [next(fresh) if d is None else d for d in got]
+        inputs.update(zip(miss_ids, miss_ls, strict=True))
+        out.update(zip(miss_ids, cast(list[Labels], got), strict=True))
+
+
+#: Fewest misses :meth:`LabelMemo.map` derives as one batch (fewer: set by set).
+MIN_BATCH = 16
+#: Shortest run of equal-length sets :func:`dropped_pairs` derives by columns.
+MIN_RUN = 8
+
+
+def dropped_pairs(pairs: list[tuple[tuple[str, str], ...]], drops: list[str],
+                  ) -> list[tuple[tuple[str, str], ...]]:
+    """Each of ``pairs`` (sorted by name) without the labels named in ``drops`` (sorted).
+
+    Per run of equal-length sets, the positions to drop are the first set's; the run is
+    checked (C-level) to hold each dropped name at that position in every set, and to hold a
+    name absent from the first set in none (each set is sorted: its neighbours' names bound it
+    in every set). Then every set keeps the same positions (one ``itemgetter`` per set); runs
+    that fail a check, and short ones, are filtered set by set.
+    """
+    n = len(pairs)
+    lengths = np.fromiter(map(len, pairs), np.int64, n)
+    cuts = [0, *(np.flatnonzero(lengths[1:] != lengths[:-1]) + 1).tolist(), n]
+    result: list[tuple[tuple[str, str], ...]] = []
+    dropset = frozenset(drops)
+    for a, b in itertools.pairwise(cuts):
+        run = pairs[a:b]
+        keep = _kept_positions(run, drops) if b - a >= MIN_RUN else None
+        if keep is None:
+            result.extend([tuple([p for p in ps if p[0] not in dropset]) for ps in run])
+        elif len(keep) == len(run[0]):
+            result.extend(run)
+        elif keep and keep[-1] - keep[0] == len(keep) - 1:  # one stretch: a slice of each set
+            result.extend(map(itemgetter(slice(keep[0], keep[-1] + 1)), run))
+        elif len(keep) >= 2:
+            result.extend(map(itemgetter(*keep), run))
+        elif keep:
+            result.extend(zip(map(itemgetter(keep[0]), run)))
+        else:
+            result.extend(repeat((), len(run)))
+    return result
+
+
+def _kept_positions(run: list[tuple[tuple[str, str], ...]], drops: list[str],
+                    ) -> list[int] | None:
+    """Positions every set of ``run`` (sets of one length) keeps, or None if they differ."""
+    first = run[0]
+    names = [p[0] for p in first]
+    width = len(names)
+    cols: dict[int, tuple[str, str]] = {}  # position -> (least, greatest) name there
+
+    def bounds(at: int) -> tuple[str, str]:
+        got = cols.get(at)
+        if got is None:
+            col = list(map(itemgetter(0), map(itemgetter(at), run)))
+            got = cols[at] = (min(col), max(col))
+        return got
+
+    dropped: set[int] = set()
+    for name in drops:
+        at = bisect.bisect_left(names, name)
+        if at < width and names[at] == name:
+            if bounds(at) != (name, name):
+                return None
+            dropped.add(at)
+            continue
+        # Absent from the first set: every set must have a smaller name before ``at`` and a
+        # larger one at ``at`` (then, being sorted, none holds ``name``).
+        if at > 0 and bounds(at - 1)[1] >= name:
+            return None
+        if at < width and bounds(at)[0] <= name:
+            return None
+    return [i for i in range(width) if i not in dropped]
+
+
 # Derivations build their pairs with a list comprehension: faster than a generator into
 # tuple(), and they run once per series the process first sees.
 def _without_name(ls: Labels) -> Labels:
     return Labels.from_sorted_pairs(tuple([p for p in ls.pairs if p[0] not in _NAME_LABELS]))
 
 
-_WITHOUT_NAME = LabelMemo(_without_name)
+_WITHOUT_NAME = LabelMemo(_without_name, drops=_NAME_LABELS)
 
 
 _CANONICAL = LabelMemo(lambda ls: ls)
@@ -225,7 +341,8 @@ def filtered(labels: Sequence[Labels], names: frozenset[str], *, keep: bool) -> 
         else:
             def derive(ls: Labels) -> Labels:
                 return ls
-        memo = _FILTERS.setdefault(spec, LabelMemo(derive))
+        drops = names if names and not keep else None
+        memo = _FILTERS.setdefault(spec, LabelMemo(derive, drops=drops))
     return memo.map(labels)
 
 
