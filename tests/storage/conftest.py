@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from promlab.model import Labels
-from promlab.storage import MemoryStorage, SeriesSet
+from promlab.storage import MemoryStorage, SeriesSet, open_store
 
 T0 = 1_700_000_000_000 // 86_400_000 * 86_400_000  # a day boundary
 HOUR = 3_600_000
@@ -29,6 +29,21 @@ def grid(series: Sequence[Labels], start_ms: int, steps: int, step_ms: int = 15_
     vals = np.round(rng.normal(size=s * steps) * 100, 2)
     vals[: s * steps // 2] = np.cumsum(rng.integers(0, 9, s * steps // 2))
     return idx, ts, vals
+
+
+def four_hour_block(path: str) -> MemoryStorage:
+    """A store at ``path`` holding one 4-h block (1-h buckets) of 30 series at 15 s, and the
+    same samples in memory (returned)."""
+    series = make_series(30)
+    idx, ts, vals = grid(series, T0, 4 * 240)
+    mem = MemoryStorage()
+    with open_store(path, block_duration="4h", bucket_duration="1h", wal_fsync=False) as st:
+        for s in (st, mem):
+            app = s.appender()
+            app.append_batch(series, idx, ts, vals)
+            app.commit()
+        st.flush()
+    return mem
 
 
 def assert_same(a: SeriesSet, b: SeriesSet) -> None:

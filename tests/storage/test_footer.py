@@ -30,7 +30,7 @@ from promlab.storage.footer import (
 from promlab.storage.seriesindex import FOOTER_CRCS_KEY, FOOTER_ENDS_KEY
 from promlab.storage.verify import verify_store
 
-from .conftest import HOUR, T0, assert_same, grid, make_series
+from .conftest import HOUR, T0, assert_same, four_hour_block
 
 
 def _file(path: str, n_groups: int) -> str:
@@ -98,15 +98,7 @@ def test_block_reads_through_cut_footers(tmp_path: os.PathLike[str],
     """A short query on a block of many row groups reads with a footer of its few groups;
     the answers are those of the full footer (and of memory)."""
     monkeypatch.setattr(blocks_mod, "ROW_GROUP_ROWS", 1024)
-    series = make_series(30)
-    idx, ts, vals = grid(series, T0, 4 * 240)
-    mem = MemoryStorage()
-    with open_store(tmp_path, block_duration="4h", bucket_duration="1h", wal_fsync=False) as st:
-        for s in (st, mem):
-            app = s.appender()
-            app.append_batch(series, idx, ts, vals)
-            app.commit()
-        st.flush()
+    mem = four_hour_block(str(tmp_path))
     groups: list[int] = []
     real = pq.ParquetFile.read_row_groups
 
@@ -165,15 +157,7 @@ def test_footer_pieces_read_the_same_rows(tmp_path: os.PathLike[str], n_groups: 
 def _block(path: str, monkeypatch: pytest.MonkeyPatch) -> tuple[MemoryStorage, str]:
     """A 4-h block of 30 series in 1 Ki-row groups, and its directory."""
     monkeypatch.setattr(blocks_mod, "ROW_GROUP_ROWS", 1024)
-    series = make_series(30)
-    idx, ts, vals = grid(series, T0, 4 * 240)
-    mem = MemoryStorage()
-    with open_store(path, block_duration="4h", bucket_duration="1h", wal_fsync=False) as st:
-        for s in (st, mem):
-            app = s.appender()
-            app.append_batch(series, idx, ts, vals)
-            app.commit()
-        st.flush()
+    mem = four_hour_block(path)
     (name,) = os.listdir(os.path.join(path, "blocks"))
     return mem, os.path.join(path, "blocks", name)
 

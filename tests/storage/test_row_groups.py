@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from promlab.model import Matcher, MatchType
-from promlab.storage import MemoryStorage, open_store
 from promlab.storage import blocks as blocks_mod
+from promlab.storage import open_store
 from promlab.storage.slices import row_group_cuts
 
-from .conftest import HOUR, T0, assert_same, grid, make_series
+from .conftest import HOUR, T0, assert_same, four_hour_block
 
 
 @pytest.mark.parametrize(("ends", "start", "stop", "rows", "final", "want"), [
@@ -42,15 +42,7 @@ def test_a_slice_read_decodes_its_rows(tmp_path: os.PathLike[str],
     """A 5-minute read of one metric decodes the row groups of its slice, which hold that
     slice's rows only (unless the whole block is one group); answers as memory's."""
     monkeypatch.setattr(blocks_mod, "ROW_GROUP_ROWS", rg_rows)
-    series = make_series(30)
-    idx, ts, vals = grid(series, T0, 4 * 240)
-    mem = MemoryStorage()
-    with open_store(tmp_path, block_duration="4h", bucket_duration="1h", wal_fsync=False) as st:
-        for s in (st, mem):
-            app = s.appender()
-            app.append_batch(series, idx, ts, vals)
-            app.commit()
-        st.flush()
+    mem = four_hour_block(str(tmp_path))
     mint, maxt = T0 + 2 * HOUR + 60_000, T0 + 2 * HOUR + 360_000
     m = [Matcher(MatchType.EQUAL, "__name__", "metric_1")]
     with open_store(tmp_path, readonly=True) as ro:

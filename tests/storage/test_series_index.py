@@ -34,7 +34,7 @@ from promlab.storage.footer import file_footer, file_spans
 from promlab.storage.seriesindex import FOOTER_CRCS_KEY, FOOTER_ENDS_KEY
 from promlab.storage.slices import SLICE_COLUMN
 
-from .conftest import HOUR, T0, assert_same, grid, make_series
+from .conftest import HOUR, T0, assert_same, four_hour_block
 
 
 def _store(path: str, *, slices: int = 4) -> MemoryStorage:
@@ -43,22 +43,11 @@ def _store(path: str, *, slices: int = 4) -> MemoryStorage:
 
     old, writer.SLICES = writer.SLICES, slices
     try:
-        return _fill(path)
+        return four_hour_block(path)
     finally:
         writer.SLICES = old
 
 
-def _fill(path: str) -> MemoryStorage:
-    series = make_series(30)
-    idx, ts, vals = grid(series, T0, 4 * 240)  # 4 h at 15 s
-    mem = MemoryStorage()
-    with open_store(path, block_duration="4h", bucket_duration="1h", wal_fsync=False) as st:
-        for s in (st, mem):
-            app = s.appender()
-            app.append_batch(series, idx, ts, vals)
-            app.commit()
-        st.flush()
-    return mem
 
 
 def _rewrite(block_dir: str, version: int) -> None:
