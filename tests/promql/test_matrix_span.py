@@ -43,13 +43,19 @@ def _view(ts: np.ndarray, values: np.ndarray, starts: np.ndarray, ends: np.ndarr
     return SeriesSet.view(labels, starts, ends, ts, values)
 
 
-def test_span_equals_copied_runs_inside_the_range() -> None:
-    offsets, ts, values = _block(np.random.default_rng(1))
+def _spanned(seed: int) -> tuple[SeriesSet, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """A view selection of a random block cut to [LO_MS, HI_MS], the block's timestamps, and
+    its in-place arrays (which must be given)."""
+    offsets, ts, values = _block(np.random.default_rng(seed))
     starts, ends = _cut(offsets, ts, LO_MS, HI_MS)
     ss = _view(ts, values, starts, ends)
     got = spanned_arrays(ss, LO_MS, HI_MS)
     assert got is not None
-    offs, span_ts, span_vals = got
+    return ss, ts, got
+
+
+def test_span_equals_copied_runs_inside_the_range() -> None:
+    ss, ts, (offs, span_ts, span_vals) = _spanned(1)
     assert np.shares_memory(span_ts, ts)  # in place, not copied
     compact = ss.compact()
     for i in range(N_SERIES):
@@ -62,11 +68,7 @@ def test_span_equals_copied_runs_inside_the_range() -> None:
 
 
 def test_span_gives_the_same_windows_as_a_copy() -> None:
-    offsets, ts, values = _block(np.random.default_rng(2))
-    starts, ends = _cut(offsets, ts, LO_MS, HI_MS)
-    ss = _view(ts, values, starts, ends)
-    got = spanned_arrays(ss, LO_MS, HI_MS)
-    assert got is not None
+    ss, _, got = _spanned(2)
     steps = np.arange(LO_MS + 600_000, HI_MS, 60_000, dtype=np.int64)
     c = ss.compact()
     a = Matrix(list(ss.labels), *got, steps - 300_000, steps, 300_000)
