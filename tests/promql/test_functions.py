@@ -298,6 +298,29 @@ def test_label_function_errors(query: str) -> None:
         run(store, query, M)
 
 
+
+# The vector argument, t / on() t, fails (many-to-many matching); a bad literal argument is
+# checked before it is evaluated, so that is the error, as in Prometheus (found by the
+# differential fuzzer, seed 4242).
+@pytest.mark.parametrize(("query", "message"), [
+    pytest.param('label_replace(t / on() t, "dst", "x", "src", "[")',
+                 "invalid regular expression in label_replace(): [", id="replace-regex"),
+    pytest.param('label_replace(t / on() t, "", "x", "src", ".*")',
+                 "invalid destination label name in label_replace(): ", id="replace-dst"),
+    pytest.param('label_join(t / on() t, "dst", "-", "", "src")',
+                 "invalid source label name in label_join(): ", id="join-src"),
+    pytest.param('label_join(t / on() t, "", "-", "src")',
+                 "invalid destination label name in label_join(): ", id="join-dst"),
+    pytest.param('label_replace(t / on() t, "dst", "x", "src", ".*")',
+                 "many-to-many matching not allowed", id="vector-error-when-args-fine"),
+])
+def test_label_function_literals_checked_before_the_vector(query: str, message: str) -> None:
+    store = store_with({'t{src="s-1", dst="orig"}': [1], 't{src="s-2", dst="orig"}': [2]})
+    with pytest.raises(QueryError) as info:
+        run(store, query, M)
+    assert message in str(info.value)
+
+
 HIST = {
     'h_bucket{le="0.1"}': [0, 10],
     'h_bucket{le="0.5"}': [0, 30],

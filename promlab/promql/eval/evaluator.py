@@ -24,7 +24,13 @@ from promlab.promql.eval.groupmemo import grouped
 from promlab.promql.eval.histops import neg
 from promlab.promql.eval.info import eval_info
 from promlab.promql.eval.names import finalize_names
-from promlab.promql.eval.registry import AGGREGATIONS, FUNCTION_IMPLS, AggregationCall, FunctionCall
+from promlab.promql.eval.registry import (
+    AGGREGATIONS,
+    FUNCTION_IMPLS,
+    FUNCTION_PRECHECKS,
+    AggregationCall,
+    FunctionCall,
+)
 from promlab.promql.parser.ast import (
     AggregateExpr,
     BinaryExpr,
@@ -350,6 +356,9 @@ def _call(node: Call, ev: Evaluator, ctx: EvalContext) -> Value:
     impl = FUNCTION_IMPLS.get(name)
     if impl is None:
         raise FunctionNotImplemented(f"function {name!r} is not implemented")
+    precheck = FUNCTION_PRECHECKS.get(name)
+    if precheck is not None:
+        precheck(node)
     args = [ev.eval(a, ctx) for a in node.args]
     ranges = [i for i, a in enumerate(args) if isinstance(a, Matrix)]
     if len(ranges) == 1 and name not in serieschunks.NOT_SERIES_LOCAL:

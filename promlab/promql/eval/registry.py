@@ -8,7 +8,7 @@ import elsewhere has to happen first. ``FUNCTION_IMPLS`` must have exactly the k
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from promlab.promql.eval import aggregations, aggregations_select
@@ -36,11 +36,13 @@ from promlab.promql.eval.functions.native import histogram_cells, without_histog
 from promlab.promql.eval.functions.nativerange import float_only
 from promlab.promql.eval.functions.nativetime import PLACEHOLDER_OK, WRAPPERS
 from promlab.promql.eval.histaggs import histogram_aware_sum, keeping_histograms
+from promlab.promql.parser.ast import Call
 from promlab.promql.values import Matrix, Value, Vector
 
 __all__ = [
     "AGGREGATIONS",
     "FUNCTION_IMPLS",
+    "FUNCTION_PRECHECKS",
     "AggregationCall",
     "FunctionCall",
     "has_aggregation",
@@ -97,6 +99,8 @@ def _strip(a: Value) -> Value:
 
 FUNCTION_IMPLS: Mapping[str, FunctionImpl] = MappingProxyType(_with_extended_checks(
     ImplTable.merge(m.function for m in _FUNCTION_MODULES)))
+#: Checks of a call's literal arguments made before its arguments are evaluated, by name.
+FUNCTION_PRECHECKS: Mapping[str, Callable[[Call], object]] = MappingProxyType(dict(labels.PRECHECKS))
 #: Aggregations that ignore native-histogram samples (with Prometheus's info annotation).
 HISTOGRAM_IGNORING = frozenset({"min", "max", "stddev", "stdvar", "topk", "bottomk", "quantile"})
 

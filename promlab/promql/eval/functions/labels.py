@@ -6,16 +6,19 @@ label set are merged when their samples do not collide, as Prometheus does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from promlab.errors import QueryError, RegexError
 from promlab.model import METRIC_NAME, Labels
-from promlab.model.re2 import compile_anchored, expand
+from promlab.model.re2 import Regex, compile_anchored, expand
 from promlab.promql.eval.calls import FunctionCall, FunctionTable
 from promlab.promql.eval.functions._common import string_arg
+from promlab.promql.parser.ast import Call
 from promlab.promql.values import Vector
 
-__all__ = ["function", "merge_same_labelsets"]
+__all__ = ["PRECHECKS", "function", "merge_same_labelsets"]
 
 # This module's implementations; promlab.promql.eval.registry merges them.
 function = FunctionTable()
@@ -71,20 +74,45 @@ def merge_same_labelsets(v: Vector) -> Vector:
     return Vector([v.labels[m[0]] for m in groups], values, present, new_dn, ts, hists)
 
 
-@function("label_replace")
-def func_label_replace(call: FunctionCall) -> Vector:
-    """``label_replace(v instant-vector, dst string, replacement string, src string, regex string)``."""
-    nodes = call.node.args
-    dst = string_arg(call.args, nodes, 1)
-    repl = string_arg(call.args, nodes, 2)
-    src = string_arg(call.args, nodes, 3)
-    regex_str = string_arg(call.args, nodes, 4)
+def _replace_args(node: Call) -> tuple[str, str, str, Regex]:
+    """label_replace's string arguments, checked: (dst, replacement, src, compiled regex)."""
+    nodes = node.args
+    dst, repl, src, regex_str = (string_arg((), nodes, i) for i in range(1, 5))
     try:
         regex = compile_anchored(regex_str)
     except RegexError as exc:
         raise QueryError(f"invalid regular expression in label_replace(): {regex_str}") from exc
     if not _valid_label_name(dst):
         raise QueryError(f"invalid destination label name in label_replace(): {dst}")
+    return dst, repl, src, regex
+
+
+def _join_args(node: Call) -> tuple[str, str, list[str]]:
+    """label_join's string arguments, checked: (dst, separator, sources)."""
+    nodes = node.args
+    dst = string_arg((), nodes, 1)
+    sep = string_arg((), nodes, 2)
+    srcs = [string_arg((), nodes, i) for i in range(3, len(nodes))]
+    for s in srcs:
+        if not _valid_label_name(s):
+            raise QueryError(f"invalid source label name in label_join(): {s}")
+    if not _valid_label_name(dst):
+        raise QueryError(f"invalid destination label name in label_join(): {dst}")
+    return dst, sep, srcs
+
+
+#: Checks of a call's literal arguments made before its vector argument is evaluated (as
+#: Prometheus does: a bad regex or label name is the error, whatever the vector would raise).
+PRECHECKS: dict[str, Callable[[Call], object]] = {
+    "label_replace": _replace_args,
+    "label_join": _join_args,
+}
+
+
+@function("label_replace")
+def func_label_replace(call: FunctionCall) -> Vector:
+    """``label_replace(v instant-vector, dst string, replacement string, src string, regex string)``."""
+    dst, repl, src, regex = _replace_args(call.node)
     v = call.args[0]
     assert isinstance(v, Vector)
     labels = list(v.labels)
@@ -102,15 +130,7 @@ def func_label_replace(call: FunctionCall) -> Vector:
 @function("label_join")
 def func_label_join(call: FunctionCall) -> Vector:
     """``label_join(v instant-vector, dst string, separator string, src string, ...)``."""
-    nodes = call.node.args
-    dst = string_arg(call.args, nodes, 1)
-    sep = string_arg(call.args, nodes, 2)
-    srcs = [string_arg(call.args, nodes, i) for i in range(3, len(nodes))]
-    for s in srcs:
-        if not _valid_label_name(s):
-            raise QueryError(f"invalid source label name in label_join(): {s}")
-    if not _valid_label_name(dst):
-        raise QueryError(f"invalid destination label name in label_join(): {dst}")
+    dst, sep, srcs = _join_args(call.node)
     v = call.args[0]
     assert isinstance(v, Vector)
     labels = [ls.set(dst, sep.join(ls.get(s, "") for s in srcs)) for ls in v.labels]
