@@ -77,6 +77,19 @@ KNOWN_DIFFERENCES: list[Known] = [
           answers=lambda want, got: got[0] == "error"
           and "multiple matches for labels" in str(got[1])
           and (want[0] != "error" or "found duplicate series" in str(want[1]))),
+    Known("label-fn-literals-first", r"\blabel_(replace|join)\(",
+          "3.x checks label_replace/label_join's regex and label names before it evaluates "
+          "the vector argument (evalLabelReplace/evalLabelJoin); 2.42 evaluates the vector "
+          "first, so an error inside it wins there",
+          answers=lambda want, got: want[0] == "error" and got[0] == "error"
+          and str(got[1]).startswith("invalid ")),
+    Known("match-error-precedence-across-steps", r"\bgroup_(left|right)\b",
+          "when one step has a grouping clash and a later one a duplicate on the 'one' side, "
+          "Prometheus reports the earlier step's error; promlab reports the duplicate "
+          "(both fail; only the message differs)",
+          answers=lambda want, got: want[0] == "error" and got[0] == "error"
+          and "grouping labels must ensure unique matches" in str(want[1])
+          and "found duplicate series" in str(got[1])),
     Known("timestamp-at-negative-offset", r"timestamp\(.*@[^)]*offset -",
           "Prometheus's timestamp(v @ t offset o) reads samples up to t - o but looks back from t;"
           " promlab emulates it for o > 0 only"),
