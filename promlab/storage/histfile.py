@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from promlab.model import Labels, Matcher
 from promlab.model.histogram import CounterResetHint, FloatHistogram, Histogram, spans_to_indexes
@@ -149,8 +150,6 @@ def _side(rows: Sequence[Item], ints: list[tuple[int, int, tuple[int, ...], tupl
 
 def write_table(path: str, items: Sequence[Item]) -> None:
     """Write ``items`` to ``path`` in layout 2 (rows sorted by series then time)."""
-    import pyarrow.parquet as pq
-
     rows = sorted(items, key=lambda it: (it[0], it[1]))
     ints = [_as_int(h) for _, _, h in rows]
     code_of: dict[Labels, int] = {}
@@ -297,8 +296,6 @@ def _input(source: Any) -> Any:
 def read_items(source: Any, mint: int, maxt: int, matchers: Sequence[Matcher] | None) -> list[Item]:
     """The samples of ``source`` (a path or the file's bytes as a ``pa.Buffer``) in ``[mint, maxt]``
     of series matching ``matchers`` (all if None), from a file of either layout."""
-    import pyarrow.parquet as pq
-
     meta = pq.read_schema(_input(source)).metadata or {}
     if meta.get(LAYOUT_KEY) is None:  # layout 1: rows are independent, so filter while reading
         t = pq.read_table(_input(source), filters=[("timestamp_ms", ">=", mint),
@@ -466,8 +463,6 @@ def _decode_v2(t: pa.Table) -> HistogramColumns:
 
 def metric_names(source: Any) -> frozenset[str]:
     """The metric names in a histogram file (its ``metric`` column; a path or a ``pa.Buffer``)."""
-    import pyarrow.parquet as pq
-
     col = pq.read_table(_input(source), columns=["metric"]).column("metric")
     return frozenset(str(v) for v in pc.unique(col).to_pylist())
 
@@ -476,8 +471,6 @@ def series_times(source: Any) -> tuple[list[Labels], npt.NDArray[np.int64], npt.
     """The distinct series of a histogram file (a path or a ``pa.Buffer``, either layout) and,
     per row, its series' position in that list and its timestamp: what a delete needs to know
     whether a file holds samples to drop, without decoding any histogram."""
-    import pyarrow.parquet as pq
-
     t = pq.read_table(_input(source), columns=["labels", "timestamp_ms"])
     codes, texts = _label_codes(t)
     return ([Labels(json.loads(text)) for text in texts], codes,
@@ -487,8 +480,6 @@ def series_times(source: Any) -> tuple[list[Labels], npt.NDArray[np.int64], npt.
 def read_columns(source: Any, metric: str | None) -> HistogramColumns:
     """The samples of metric ``metric`` (every metric if None) in a histogram file (a path or the
     file's bytes as a ``pa.Buffer``) of either layout, as :class:`HistogramColumns`."""
-    import pyarrow.parquet as pq
-
     meta = pq.read_schema(_input(source)).metadata or {}
     if meta.get(LAYOUT_KEY) is None:
         items = _read_v1(pq.read_table(_input(source), page_checksum_verification=True), None)

@@ -10,7 +10,6 @@ import logging
 import os
 import shutil
 import threading
-import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
@@ -46,6 +45,7 @@ from promlab.storage.wal import (
     encode_samples,
     encode_series,
 )
+from promlab.storage.walwatch import WalWatch
 from promlab.storage.writer import write_windows
 
 __all__ = ["ParquetAppender", "ParquetStore", "open_store"]
@@ -53,9 +53,6 @@ __all__ = ["ParquetAppender", "ParquetStore", "open_store"]
 log = logging.getLogger("promlab.storage")
 
 LOCK_FILE = "lock"
-#: A WAL file or directory changed less than this long ago (ns) is polled whatever its stat says:
-#: file times are coarse (a change in the same tick as the last look keeps the same time).
-WAL_RACY_NS = 3_000_000_000
 
 
 def _ms(value: DurationLike | None, what: str) -> int | None:
@@ -204,9 +201,10 @@ class ParquetStore(StoreMaintenance):
             if not (_obj.store_exists(self.fs, path) if remote else os.path.isdir(path)):
                 raise StorageError(f"{path}: no such store directory")
             self._follower = WalFollower(self.wal_dir, repair=False)
-            state = self._wal_state()  # as a querier's poll: the first one reads the WAL again
-            self._replay()             # only when it changed since
-            self._wal_seen = state
+            self._wal_watch = WalWatch(self.wal_dir)
+            state = self._wal_watch.state()  # as a querier's poll: the first one reads the
+            self._replay()                   # WAL again only when it changed since
+            self._wal_watch.seen = state
             # Open the newest blocks now (a first query, usually on recent data, does not pay
             # for it), as a writer's open does every block; older ones when a query reaches them.
             span = recent_span(self.fs, self.blocks_dir, self.max_block_duration_ms)
@@ -359,32 +357,6 @@ class ParquetStore(StoreMaintenance):
             else:
                 self._head.apply_samples(rec.sids, rec.ts_ms, rec.values)
 
-    # The WAL's state when a read-only store last polled it (see _wal_state).
-    _wal_seen: tuple[Any, ...] | None = None
-    _wal_names: tuple[int, list[str]] | None = None
-
-    def _wal_state(self) -> tuple[Any, ...] | None:
-        """What a poll of the WAL depends on: the directory's modification time and each
-        file's (name, inode, size, modification time); None when something changed within
-        :data:`WAL_RACY_NS` (or vanished meanwhile): then the state cannot be trusted."""
-        racy = time.time_ns() - WAL_RACY_NS
-        try:
-            d = os.stat(self.wal_dir)
-            if d.st_mtime_ns >= racy:
-                return None
-            if self._wal_names is None or self._wal_names[0] != d.st_mtime_ns:
-                # names only change with the directory's time
-                self._wal_names = (d.st_mtime_ns, sorted(os.listdir(self.wal_dir)))
-            files = []
-            for name in self._wal_names[1]:
-                st = os.stat(os.path.join(self.wal_dir, name))
-                if st.st_mtime_ns >= racy:
-                    return None
-                files.append((name, st.st_ino, st.st_size, st.st_mtime_ns))
-        except OSError:
-            return None
-        return (d.st_ino, d.st_mtime_ns, *files)
-
     def querier(self, mint_ms: int, maxt_ms: int) -> ParquetQuerier | HistogramQuerier:
         """A querier over ``[mint_ms, maxt_ms]`` of everything committed so far.
 
@@ -394,10 +366,10 @@ class ParquetStore(StoreMaintenance):
         with self._lock:
             self._check_open()
             if self.readonly:
-                state = self._wal_state()  # before the poll: a later change differs from it
-                if state is None or state != self._wal_seen:
+                state = self._wal_watch.state()  # before the poll: a later change differs
+                if self._wal_watch.changed(state):
                     self._refresh()
-                    self._wal_seen = state
+                    self._wal_watch.seen = state
             view = self._head.view()
             # Blocks are listed after the WAL was read: a block flushed meanwhile is seen.
             blocks = self.blocks((int(mint_ms), int(maxt_ms)))

@@ -9,7 +9,7 @@ import pytest
 
 from promlab.model import Labels, Matcher, MatchType
 from promlab.storage import open_store
-from promlab.storage.store import WAL_RACY_NS
+from promlab.storage.walwatch import WAL_RACY_NS
 
 ALL = [Matcher(MatchType.REGEX, "__name__", ".+")]
 T0 = 1_700_000_000_000
@@ -54,8 +54,8 @@ def test_unchanged_old_wal_is_not_read_again(tmp_path: os.PathLike[str]) -> None
     wal_dir = os.path.join(os.fspath(tmp_path), "wal")
     _age(wal_dir, 2 * WAL_RACY_NS / 1e9)
     ro.querier(0, 2**62).close()
-    seen = ro._wal_seen
+    seen = ro._wal_watch.seen
     assert seen is not None
     ro.querier(0, 2**62).close()
-    assert ro._wal_seen is seen  # the same state object: no poll happened
+    assert ro._wal_watch.seen is seen  # the same state object: no poll happened
     ro.close()
