@@ -26,6 +26,7 @@ from typing import cast
 import numpy as np
 
 from promlab.model import METRIC_NAME, Labels
+from promlab.promql.listmemo import ListMemo
 
 __all__ = [
     "MAX_ENTRIES",
@@ -55,12 +56,9 @@ _lock = threading.RLock()
 # tuple per entry for the garbage collector to track.
 # A third dict per memo maps an input's label pairs to its derived set: a new object equal to
 # one seen before (a store opened again) is found by a C-level tuple lookup, not derived again.
-# A fourth keeps whole answers: a list of inputs (copied) and its derived list, under the
-# list's length and the ids of its first and last sets (see LabelMemo.map).
-_ListKey = tuple[int, int, int]
+# A fourth keeps whole answers per list of inputs (promlab.promql.listmemo; see LabelMemo.map).
 _tables: list[tuple[dict[int, Labels], dict[int, Labels],
-                    dict[tuple[tuple[str, str], ...], Labels],
-                    dict[_ListKey, tuple[list[Labels], list[Labels]]]]] = []
+                    dict[tuple[tuple[str, str], ...], Labels], ListMemo[list[Labels]]]] = []
 
 _pairs_of = attrgetter("pairs")
 
@@ -132,7 +130,7 @@ class LabelMemo:
         self._out: dict[int, Labels] = {}
         self._inputs: dict[int, Labels] = {}
         self._by_pairs: dict[tuple[tuple[str, str], ...], Labels] = {}
-        self._lists: dict[_ListKey, tuple[list[Labels], list[Labels]]] = {}
+        self._lists: ListMemo[list[Labels]] = ListMemo(max_lists=MAX_LISTS)
         with _lock:
             _tables.append((self._out, self._inputs, self._by_pairs, self._lists))
 
@@ -144,17 +142,12 @@ class LabelMemo:
         # A whole list seen before: found by its ends, confirmed by comparing it with the
         # kept copy (C-level; an identity check per element for the same objects; an equal
         # list of other objects has the same answer, derivations depend on the pairs only).
-        seq = labels if isinstance(labels, list) else list(labels)
-        key = (n, id(seq[0]), id(seq[-1]))
-        hit = self._lists.get(key)
-        if hit is not None and hit[0] == seq:
-            return list(hit[1])
+        hit = self._lists.get(labels)
+        if hit is not None:
+            return list(hit)
         with _lock:  # derived and kept in one generation of the tables
-            result = self._map(seq)
-            lists = self._lists
-            if len(lists) >= MAX_LISTS:
-                lists.clear()
-            lists[key] = (list(seq), list(result))
+            result = self._map(labels)
+            self._lists.put(labels, list(result))
         return result
 
     def _map(self, labels: Sequence[Labels]) -> list[Labels]:

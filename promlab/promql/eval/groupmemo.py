@@ -3,21 +3,14 @@
 Warm queries hand the engine the very same :class:`~promlab.model.Labels` objects in the same
 order again (the store keeps its series' label sets), and an aggregation or a vector matching
 then groups them the same way every time. The whole answer (group id per series and the
-groups' label sets) is kept with a copy of its input list under the grouping, the list's
-length and the ``id()`` s of its first and last sets; a lookup compares the input with that
-copy (``list ==``: C-level, an identity check per element when the objects are the same), so a
-repeat costs no Python step per series. A grouping depends on the label values only, so an
-equal list (other objects, same sets) has the same answer: a candidate under a reused ``id``
-is only ever a hit when its list equals the input.
-
+groups' label sets) is kept per input list and grouping
+(:class:`~promlab.promql.listmemo.ListMemo`), so a repeat costs no Python step per series.
 Entries are evicted least recently used first, bounded by :data:`MAX_SERIES` series in all.
 The answers' id arrays are read-only (they are shared by every caller that gets them).
 """
 from __future__ import annotations
 
 import itertools
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from itertools import repeat
 from operator import attrgetter, itemgetter
@@ -27,6 +20,7 @@ import numpy as np
 
 from promlab.model import Labels
 from promlab.promql.labelmemo import intern, intern_all
+from promlab.promql.listmemo import ListMemo
 from promlab.promql.values import I64, group_labels
 
 __all__ = ["MAX_RUNS", "MAX_SERIES", "MIN_SERIES", "clear", "group_by", "grouped", "size"]
@@ -36,23 +30,17 @@ MAX_SERIES = 1 << 20
 #: Shorter lists are grouped directly (remembering them would not pay).
 MIN_SERIES = 32
 
-_Key = tuple[bool, frozenset[str], int, int, int]
-_entries: OrderedDict[_Key, tuple[list[Labels], I64, list[Labels]]] = OrderedDict()
-_held = 0
-_lock = threading.Lock()
+_memo: ListMemo[tuple[I64, list[Labels]]] = ListMemo(max_series=MAX_SERIES)
 
 
 def size() -> int:
     """Series the remembered groupings hold together (bounded by :data:`MAX_SERIES`)."""
-    return _held
+    return _memo.held
 
 
 def clear() -> None:
     """Forget every remembered grouping (as a fresh process starts)."""
-    global _held
-    with _lock:
-        _entries.clear()
-        _held = 0
+    _memo.clear()
 
 
 def grouped(labels: Sequence[Labels], names: Sequence[str], *, without: bool,
@@ -61,7 +49,6 @@ def grouped(labels: Sequence[Labels], names: Sequence[str], *, without: bool,
 
     The returned id array is read-only; the groups list is a fresh copy the caller may keep.
     """
-    global _held
     n = len(labels)
     if not without and not names:  # ``by ()``: every series in the one empty group
         ids = np.zeros(n, np.int64)
@@ -69,25 +56,14 @@ def grouped(labels: Sequence[Labels], names: Sequence[str], *, without: bool,
         return ids, [intern(Labels())] if n else []
     if n < MIN_SERIES or n > MAX_SERIES // 4:
         return group_labels(labels, names, without=without) if without else group_by(labels, names)
-    seq = labels if isinstance(labels, list) else list(labels)
-    key: _Key = (without, frozenset(names), n, id(seq[0]), id(seq[-1]))
-    with _lock:
-        hit = _entries.get(key)
-        if hit is not None and hit[0] == seq:
-            _entries.move_to_end(key)
-            return hit[1], list(hit[2])
+    extra = (without, frozenset(names))
+    hit = _memo.get(labels, extra)
+    if hit is not None:
+        return hit[0], list(hit[1])
     ids, groups = group_labels(labels, names, without=without) if without \
         else group_by(labels, names)
     ids.flags.writeable = False
-    with _lock:
-        replaced = _entries.pop(key, None)
-        if replaced is not None:  # another list under the same key: the new one replaces it
-            _held -= len(replaced[0])
-        _entries[key] = (list(seq), ids, groups)
-        _held += n
-        while _held > MAX_SERIES:
-            _, (old, _ids, _groups) = _entries.popitem(last=False)
-            _held -= len(old)
+    _memo.put(labels, (ids, groups), extra)
     return ids, list(groups)
 
 

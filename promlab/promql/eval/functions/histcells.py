@@ -14,13 +14,13 @@ cost more than the arithmetic; it declines (None) every case it does not handle 
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from promlab.model import Labels
+from promlab.promql.listmemo import ListMemo
 from promlab.promql.values import F64, I64, B
 
 __all__ = ["MAX_LAYOUTS", "MAX_SMALL_CELLS", "Layout", "clear", "dense_cells", "layout",
@@ -50,31 +50,21 @@ class Layout:
     grid_les: F64 | None
 
 
-_layouts: dict[tuple[int, int, int], tuple[list[Labels], Layout]] = {}
-_lock = threading.Lock()
+_layouts: ListMemo[Layout] = ListMemo(max_lists=MAX_LAYOUTS)
 
 
 def clear() -> None:
     """Forget every remembered layout."""
-    with _lock:
-        _layouts.clear()
+    _layouts.clear()
 
 
 def layout(labels: Sequence[Labels], build: Callable[[Sequence[Labels]], Layout]) -> Layout:
     """``build(labels)``, remembered per list of label sets (the layout depends on them only)."""
-    n = len(labels)
-    if n == 0:
-        return build(labels)
-    seq = labels if isinstance(labels, list) else list(labels)
-    key = (n, id(seq[0]), id(seq[-1]))
-    hit = _layouts.get(key)
-    if hit is not None and hit[0] == seq:
-        return hit[1]
-    made = build(seq)
-    with _lock:
-        if len(_layouts) >= MAX_LAYOUTS:
-            _layouts.clear()
-        _layouts[key] = (list(seq), made)
+    hit = _layouts.get(labels)
+    if hit is not None:
+        return hit
+    made = build(labels)
+    _layouts.put(labels, made)
     return made
 
 
