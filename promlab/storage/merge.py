@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from promlab.storage.pool import run_index
+
 __all__ = ["dedup_last", "gather_runs", "group_order", "merge_parts", "runs_order", "sort_dedup",
            "sort_order"]
 
@@ -90,10 +92,9 @@ def runs_order(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64] | None:
 
 
 def gather_runs(starts: npt.NDArray[np.int64], lens: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Indices of the rows ``starts[i]:starts[i]+lens[i]`` for each i in turn (no Python loop)."""
-    before = np.zeros(lens.shape[0], np.int64)
-    np.cumsum(lens[:-1], out=before[1:])
-    return np.repeat(starts - before, lens) + np.arange(int(lens.sum()), dtype=np.int64)
+    """Indices of the rows ``starts[i]:starts[i]+lens[i]`` for each i in turn (no Python loop;
+    :func:`promlab.storage.pool.run_index`, built in place)."""
+    return run_index(starts, lens)
 
 
 def merge_parts(parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
