@@ -100,9 +100,17 @@ class AlertTimeline:
         return out
 
 
+def _label_templates(state: AlertingRuleState) -> list[str]:
+    return [v for v in state.labels.values() if is_template(v)]
+
+
 def _value_dependent(state: AlertingRuleState) -> bool:
-    texts = [v for v in state.labels.values() if is_template(v)]
-    return any("Value" in t or "value" in t or "query" in t for t in texts)
+    return any("Value" in t or "value" in t or "query" in t for t in _label_templates(state))
+
+
+def _time_dependent(state: AlertingRuleState) -> bool:
+    """Whether a label template can see the evaluation time (``query`` runs at it)."""
+    return any("query" in t for t in _label_templates(state))
 
 
 def _identities(state: AlertingRuleState, vec: Vector, eval_ms: I64,
@@ -131,12 +139,16 @@ def _identities(state: AlertingRuleState, vec: Vector, eval_ms: I64,
             row_ids[s] = ident(vec.labels[s], 0.0, int(eval_ms[0]))
         return names, None, row_ids
     assert ids is not None
+    per_step = _time_dependent(state)
     for s in range(n_s):
         row = vec.present[s]
         if not row.any():
             continue
-        # TODO(handle): templates with `query` see the first step's time for every value.
         cols = np.flatnonzero(row)
+        if per_step:  # a template's `query` answers at each evaluation's own time
+            ids[s, cols] = [ident(vec.labels[s], float(vec.values[s, c]), int(eval_ms[c]))
+                            for c in cols.tolist()]
+            continue
         uniq, inv = np.unique(vec.values[s, cols], return_inverse=True)
         got = np.array([ident(vec.labels[s], float(u), int(eval_ms[cols[0]])) for u in uniq], np.int64)
         ids[s, cols] = got[inv.ravel()]

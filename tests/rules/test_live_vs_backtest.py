@@ -8,7 +8,7 @@ the ``for``-state restore after the second evaluation). The backtest side is
 :func:`~promlab.rules.backtest.run_groups` over a second store holding the same input: one range
 query per rule, the state machine on arrays. Both see a recording rule chain, ``for``,
 ``keep_firing_for``, value-dependent labels (a new alert identity when the value crosses a
-level), a templated label expanding to "" (kept as template text in ``ALERTS``), a rule reading
+level), a label template calling ``query`` (answered at each evaluation's time), a templated label expanding to "" (kept as template text in ``ALERTS``), a rule reading
 ``ALERTS``, a group with ``query_offset`` and a series with a gap. Besides
 the samples, the live staleness markers are checked against where the backtest's series end.
 Recording rules are compared with :func:`~promlab.rules.backfill.backfill` of the same rules.
@@ -44,6 +44,11 @@ GROUPS = [
                      annotations={"summary": "{{ $value | humanize }} errors/s"}),
         AlertingRule(name="ErrorLevel", expr="instance:errors:rate2m > 0.8",
                      labels={"level": "{{ if gt $value 1.5 }}high{{ else }}low{{ end }}"}),
+        # A label template calling `query`: its answer changes with the evaluation time, so
+        # each evaluation gets its own (the backtest once expanded it at the first step only).
+        AlertingRule(name="Load", expr="instance:errors:rate2m > 0.5", labels={
+            "load": '{{ with query "sum(rate(errors_total[2m]))" }}'
+                    '{{ if gt (. | first | value) 2.5 }}heavy{{ else }}light{{ end }}{{ end }}'}),
         AlertingRule(name="ManyFiring", expr='count(ALERTS{alertstate="firing", alertname=~"HighErrors|ErrorLevel"}) > 2',
                      for_ms=MIN),
         # A templated label that expands to "": the alert lacks it, but its ALERTS series keep
