@@ -99,6 +99,10 @@ def _serve(kind: str, data: str, port: int) -> None:
     """Child process: serve ``/api/v1/write`` with ``kind`` = starlette | aiohttp."""
     from promlab import Session
 
+    if kind == "query":  # a query server, as ``promlab serve`` (PROMLAB_MALLOC=default: off)
+        from promlab.api.malloc import fix_malloc_policy
+
+        fix_malloc_policy()
     session = Session(data, progress=False, read_only=kind == "query")
     if kind in ("starlette", "query"):
         from promlab.api import Server

@@ -204,6 +204,9 @@ def cmd_scrape(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from promlab import daemon
+    from promlab.api.malloc import fix_malloc_policy
+
+    fix_malloc_policy()  # a serving process: fixed glibc thresholds (PROMLAB_MALLOC=default: off)
 
     options: dict[str, Any] = {"enable_lifecycle": args.web_enable_lifecycle,
                                "enable_admin_api": args.web_enable_admin_api}
