@@ -201,59 +201,87 @@ def _value_tokens(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return u8, starts, lens
 
 
+def _rows(buf: np.ndarray, width: int, stride: int = 1) -> np.ndarray:
+    """``buf`` (``uint8``) as items of ``width`` bytes starting every ``stride`` bytes (a view:
+    item ``i`` is ``buf[i * stride:i * stride + width]``); gathering or scattering such items
+    with an index array moves ``width`` bytes per index in one copy."""
+    count = (buf.shape[0] - width) // stride + 1 if buf.shape[0] >= width else 0
+    return np.ndarray((count,), np.dtype((np.void, width)), buffer=buf, strides=(stride,))
+
+
+def _by_width(widths: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """Positions of ``widths`` grouped by value: ``(width, positions)`` pairs, positions in
+    increasing order."""
+    if int(widths.min()) == int(widths.max()):
+        return [(int(widths[0]), np.arange(widths.shape[0]))]
+    order = np.argsort(widths.astype(np.uint16), kind="stable")  # a radix sort
+    counts = np.bincount(widths)
+    bounds = np.cumsum(counts)
+    return [(w, order[int(bounds[w]) - int(counts[w]):int(bounds[w])])
+            for w in np.flatnonzero(counts).tolist()]
+
+
 def _point_texts(steps_ms: np.ndarray, cols: np.ndarray | None, values: np.ndarray,
-                 ) -> tuple[bytes, np.ndarray] | None:
+                 ) -> tuple[memoryview, np.ndarray] | None:
     """The points ``[t,"v"],`` of all present cells, back to back, and the byte offset where
     each point starts (plus the end); ``None`` when a value's text is too wide.
 
-    ``cols`` is each point's step (None: every step of every series, in order). Each point is
-    one row of a byte matrix (step prefix, value with its suffix, zero-padded); keeping the
-    non-padding bytes of every row, in order, writes the whole text in one numpy pass. The
-    step prefixes are shared by all series (broadcast, not gathered, when every cell is
-    present and the prefixes have one width).
+    ``cols`` is each point's step (None: every step of every series, in order). The point
+    offsets come from the texts' lengths; then each part is copied to its place in the output
+    with one gather/scatter of fixed-width items per width (:func:`_rows`): the step prefixes
+    (one text per step, shared by all series), the values (slices of orjson's text, grouped by
+    length) and the ``"],`` suffixes. Every byte is written once; no padded matrix or mask.
     """
     u8, starts, vlens = _value_tokens(values)
     odd = _odd_values(values)
     fixes = [format_sample_value(float(values[i])).encode() for i in odd]
     if fixes:
         vlens[odd] = [len(f) for f in fixes]
-    if int(vlens.max()) > _MAX_VALUE_WIDTH:
+    wv = int(vlens.max())
+    if wv > _MAX_VALUE_WIDTH:
         return None
     pmat, plens = _step_prefixes(steps_ms)
-    n, wp, wv = int(values.shape[0]), pmat.shape[1], int(vlens.max())
-    width = wp + wv + len(_SUFFIX)
-    mat = np.empty((n, width), np.uint8)
-    keep = np.empty((n, width), bool)
+    n, n_steps, wp = int(values.shape[0]), pmat.shape[0], pmat.shape[1]
+    point_cols = np.tile(np.arange(n_steps), n // max(n_steps, 1)) if cols is None else cols
     fixed = bool((plens == wp).all())
-    if cols is None and fixed:
-        mat.reshape(-1, pmat.shape[0], width)[:, :, :wp] = pmat
-        keep[:, :wp] = True
-        point_plens: np.ndarray | int = wp
-    else:
-        if cols is None:
-            cols = np.tile(np.arange(pmat.shape[0]), n // max(pmat.shape[0], 1))
-        gathered = plens[cols]
-        mat[:, :wp] = pmat[cols]
-        np.less(np.arange(wp, dtype=np.uint8), gathered.astype(np.uint8)[:, None],
-                out=keep[:, :wp])
-        point_plens = gathered
-    mat[:, wp:wp + wv] = _windows(u8, starts, wv)
-    np.less(np.arange(wv, dtype=np.uint8), vlens.astype(np.uint8)[:, None],
-            out=keep[:, wp:wp + wv])
-    mat[:, wp + wv:] = np.frombuffer(_SUFFIX, np.uint8)
-    keep[:, wp + wv:] = True
-    for i, text in zip(odd, fixes, strict=True):
-        mat[i, wp:wp + len(text)] = np.frombuffer(text, np.uint8)
+    point_plens = wp if fixed else plens[point_cols]
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(vlens + (point_plens + len(_SUFFIX)), out=offsets[1:])
-    # compress on the flat arrays: several times faster than boolean indexing of the matrix
-    return np.compress(keep.ravel(), mat.ravel()).tobytes(), offsets
+    out = np.empty(int(offsets[-1]), np.uint8)
+    heads = offsets[:-1]
+    # The step prefixes: all of one width (the usual case), or grouped by width.
+    prefix_groups = [(wp, None)] if fixed else _by_width(np.asarray(point_plens))
+    for w, at in prefix_groups:
+        table = _rows(pmat.reshape(-1), w, wp)
+        if at is None:
+            _rows(out, w)[heads] = table[point_cols]
+        else:
+            _rows(out, w)[heads[at]] = table[point_cols[at]]
+    # The values: orjson's text gathered at the value starts, one width at a time. The
+    # values orjson writes unlike Go are not gathered (their text may be longer than
+    # orjson's): the fixes below write them.
+    value_at = heads + point_plens
+    widths = vlens
+    if odd:
+        widths = vlens.copy()
+        widths[odd] = 0
+    for w, at in _by_width(widths):
+        if w:
+            _rows(out, w)[value_at[at]] = _rows(u8, w)[starts[at]]
+    _rows(out, len(_SUFFIX))[offsets[1:] - len(_SUFFIX)] = np.frombuffer(
+        _SUFFIX, np.dtype((np.void, len(_SUFFIX))))[0]
+    for i, text in zip(odd, fixes, strict=True):
+        pos = int(value_at[i])
+        out[pos:pos + len(text)] = np.frombuffer(text, np.uint8)
+    return out.data, offsets
 
 
-def _vector_result(result: Result, value: Vector, limit: int) -> tuple[bytes, bool]:
+def _vector_result(result: Result, value: Vector, limit: int,
+                   ) -> tuple[list[bytes | memoryview], bool]:
     """The ``result`` array of a vector/matrix response as JSON bytes, built column-wise.
 
-    Returns the text and whether ``limit`` cut series off. The points of all series are
+    Returns the text (in pieces, joined once with the envelope by :func:`query_response`) and
+    whether ``limit`` cut series off. The points of all series are
     written as one byte string (:func:`_point_texts`), so each series' points are one slice of
     it: no Python-level work per point.
     """
@@ -283,9 +311,8 @@ def _vector_result(result: Result, value: Vector, limit: int) -> tuple[bytes, bo
         text = "".join(pieces).encode()
         ends = np.zeros(n + 1, np.int64)
         np.cumsum([len(p.encode()) for p in pieces], out=ends[1:])
-        written = text, ends
-    text, point_offsets = written
-    view = memoryview(text)
+        written = memoryview(text), ends
+    view, point_offsets = written
     offsets = point_offsets[bounds].tolist()
     nonempty = (counts > 0).tolist()
     open_ = b',"value":' if result.result_type == "vector" else b',"values":['
@@ -303,7 +330,7 @@ def _vector_result(result: Result, value: Vector, limit: int) -> tuple[bytes, bo
                   open_, view[offsets[i]:offsets[i + 1] - 1], close]
         count += 1
     parts.append(b"]")
-    return b"".join(parts), cut
+    return parts, cut
 
 
 def query_response(result: Result, *, stats: dict[str, Any] | None = None,
@@ -317,7 +344,7 @@ def query_response(result: Result, *, stats: dict[str, Any] | None = None,
             result.result_type not in ("vector", "matrix"):
         data, warnings = query_data(result, stats=stats, limit=limit)
         return success(data, warnings=warnings, infos=result.annotations.infos)
-    text, cut = _vector_result(result, value, limit)
+    pieces, cut = _vector_result(result, value, limit)
     warnings = list(result.annotations.warnings)
     if cut:
         warnings.append("results truncated due to limit")
@@ -330,5 +357,5 @@ def query_response(result: Result, *, stats: dict[str, Any] | None = None,
         tail += ',"warnings":' + _dumps(warnings)
     if result.annotations.infos:
         tail += ',"infos":' + _dumps(list(result.annotations.infos))
-    return Response(b"".join([head.encode(), text, (tail + "}").encode()]),
+    return Response(b"".join([head.encode(), *pieces, (tail + "}").encode()]),
                     media_type=JSON_TYPE)
