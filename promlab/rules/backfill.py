@@ -169,8 +169,8 @@ def backfill(rules_or_file: RulesLike, start: Any, end: Any, *, data: Storage | 
                     for rule in g.rules:
                         if not isinstance(rule, RecordingRule):
                             continue
-                        vec = recorded(rule, g.rule_labels(rule), ranged(
-                            rule.expr, int(q_ms[0]), int(q_ms[-1]), g.interval_ms))
+                        vec, _ = recorded(rule, g.rule_labels(rule), ranged(
+                            rule.expr, int(q_ms[0]), int(q_ms[-1]), g.interval_ms), limit=g.limit)
                         for i, ls in enumerate(vec.labels):
                             m = vec.present[i]
                             if m.any():

@@ -119,14 +119,47 @@ def _write(mem: MemoryStorage, vec: Vector, ts: np.ndarray) -> None:
             _add_with_stale(mem, ls, ts, m, vec.values[i, m])
 
 
-def recorded(rule: RecordingRule, labels: Mapping[str, str], vec: Vector) -> Vector:
+def recorded(rule: RecordingRule, labels: Mapping[str, str], vec: Vector, *, limit: int = 0
+             ) -> tuple[Vector, np.ndarray]:
     """``vec`` renamed to the recording rule's metric with its ``labels`` applied (empty
-    values remove a label)."""
+    values remove a label), and which evaluations succeeded.
+
+    As a live evaluation (:func:`~promlab.rules.group.eval_recording`), an evaluation fails
+    when two of its elements get one label set or it has more than ``limit`` (> 0) series; a
+    failed one writes nothing and its series are not marked stale, so its column is False
+    in the returned mask and empty in the vector. Rows sharing a label set are merged (at a
+    successful evaluation at most one of them is present).
+    """
     out = [Labels({k: v for k, v in {**ls.to_dict(), METRIC_NAME: rule.name, **labels}.items() if v})
            for ls in vec.labels]
-    # TODO(handle): duplicate label sets and the group limit fail live evaluations; the
-    # backtest keeps the first series of a duplicate set.
-    return Vector(out, vec.values, vec.present, histograms=vec.histograms)
+    values, present, hists = vec.values, vec.present, vec.histograms
+    first: dict[Labels, int] = {}
+    dups: dict[int, list[int]] = {}
+    for i, ls in enumerate(out):
+        j = first.setdefault(ls, i)
+        if j != i:
+            dups.setdefault(j, [j]).append(i)
+    ok = np.ones(present.shape[1], bool)
+    if dups:
+        values, present = values.copy(), present.copy()
+        hists = None if hists is None else hists.copy()
+        for j, rows in dups.items():
+            ok &= present[rows].sum(axis=0) < 2
+            at = np.argmax(present[rows], axis=0)  # the one present (if any) per step
+            cols = np.arange(present.shape[1])
+            pick = np.asarray(rows)[at]
+            values[j], present[j] = values[pick, cols], present[pick, cols]
+            if hists is not None:
+                hists[j] = hists[pick, cols]
+        keep = sorted(first.values())
+        out = [out[i] for i in keep]
+        values, present = values[keep], present[keep]
+        hists = None if hists is None else hists[keep]
+    if limit > 0:
+        ok &= present.sum(axis=0) <= limit
+    if not ok.all():
+        present = present & ok
+    return Vector(out, values, present, histograms=hists), ok
 
 
 def run_groups(groups: Sequence[RuleGroup], start_ms: int, end_ms: int, *, data: Queryable,
@@ -147,7 +180,11 @@ def run_groups(groups: Sequence[RuleGroup], start_ms: int, end_ms: int, *, data:
         for pos, rule in enumerate(g.rules):
             vec = ranged(rule.expr, int(q_ms[0]), int(q_ms[-1]), g.interval_ms)
             if isinstance(rule, RecordingRule):
-                _write(mem, recorded(rule, g.rule_labels(rule), vec), q_ms)
+                rec, ok = recorded(rule, g.rule_labels(rule), vec, limit=g.limit)
+                if not ok.all():  # failed evaluations: skipped, as the live manager does
+                    rec = Vector(rec.labels, rec.values[:, ok], rec.present[:, ok],
+                                 histograms=None if rec.histograms is None else rec.histograms[:, ok])
+                _write(mem, rec, q_ms[ok])
                 continue
             state = AlertingRuleState(rule, group_labels=g.labels, limit=g.limit,
                                       query_offset_ms=g.query_offset_ms,

@@ -56,6 +56,14 @@ GROUPS = [
         AlertingRule(name="Unowned", expr="instance:errors:rate2m > 1",
                      labels={"owner": "{{ $labels.owner }}", "severity": "ticket"}),
     )),
+    # Failed evaluations: "either" gets two series with one label set while other_total
+    # exists (Prometheus fails the rule there: nothing written, nothing marked stale), and
+    # "hot" has more series than the group's limit while all three instances burst.
+    RuleGroup(name="failing", interval_ms=MIN, limit=2, rules=(
+        RecordingRule(name="either", expr='{__name__=~"errors_total|other_total", instance="a"}'),
+        RecordingRule(name="hot", expr="rate(errors_total[2m]) > 0.5"),
+        AlertingRule(name="EitherSeen", expr="rate(either[3m]) > 0.5"),
+    )),
     RuleGroup(name="offset", interval_ms=2 * MIN, query_offset_ms=30_000, rules=(
         AlertingRule(name="Silent", expr="rate(errors_total[3m]) == 0", for_ms=4 * MIN),
     )),
@@ -87,6 +95,8 @@ def _fill(store: Storage) -> None:
                     continue  # a scrape gap: b's series disappears for a while
                 total += rate[max(i, 0)] * 15
                 app.append(ls, t, total)
+                if inst == "a" and 30 <= i < 40:
+                    app.append(Labels({"__name__": "other_total", "instance": "a", "job": "app"}), t, 1.0)
     app.commit()
 
 
@@ -160,7 +170,7 @@ def test_live_manager_and_backtest_write_identical_alerts(kind: str, tmp_path: P
         # The data exercises what it should: each rule fires, alerts resolve and come back,
         # the value-dependent label switches, the offset group writes 30 s before its evaluations.
         names = {(ls["alertname"], ls.get("alertstate", "")) for ls in want}
-        for name in ("HighErrors", "ErrorLevel", "ManyFiring", "Silent", "Unowned"):
+        for name in ("HighErrors", "ErrorLevel", "ManyFiring", "Silent", "Unowned", "EitherSeen"):
             assert (name, "firing") in names, name
         assert {ls.get("owner") for ls in want if ls["alertname"] == "Unowned"} == {"{{ $labels.owner }}"}
         assert {ls["level"] for ls in want if ls["alertname"] == "ErrorLevel"} == {"high", "low"}
@@ -184,9 +194,14 @@ def test_live_manager_and_backtest_write_identical_alerts(kind: str, tmp_path: P
 
         # Recording rules: the live output equals a backfill of the same rules.
         backfill(GROUPS, START, START + (STEPS - 1) * MIN, data=bt_store, progress=False)
-        rec_live = _samples(live_store, ("instance:errors:rate2m",))
-        rec_back = _samples(bt_store, ("instance:errors:rate2m",))
-        assert sorted(rec_live) == sorted(rec_back) and len(rec_live) == 3
+        rec_live = _samples(live_store, ("instance:errors:rate2m", "either", "hot"))
+        rec_back = _samples(bt_store, ("instance:errors:rate2m", "either", "hot"))
+        assert sorted(rec_live) == sorted(rec_back) and len(rec_live) == 3 + 1 + 3
+        # the failing group did fail: evaluations missing from "either" and from every "hot"
+        either = [t for ls, s in rec_back.items() if ls["__name__"] == "either" for t, _ in s]
+        assert len(either) < STEPS and START + 29 * MIN in either and START + 35 * MIN not in either
+        hot_steps = {t for ls, s in rec_back.items() if ls["__name__"] == "hot" for t, _ in s}
+        assert START + 21 * MIN not in hot_steps and START + 12 * MIN in hot_steps
         for ls, s in rec_back.items():
             got = [(t, v) for t, v in rec_live[ls] if not is_stale(v)]
             assert [t for t, _ in got] == [t for t, _ in s], str(ls)
