@@ -51,6 +51,7 @@ from promlab.remote.codec import (
 )
 from promlab.remote.proto import prometheus_remote_pb2 as pb
 from promlab.remote.proto import prometheus_types_pb2 as pbt
+from promlab.storage.exemplars import exemplars_of
 from promlab.storage.interface import AppendStats, Queryable, SelectHints, SeriesSet, Storage
 
 __all__ = [
@@ -77,6 +78,7 @@ class WriteResult:
     message: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     written: int = 0
+    exemplars_written: int = 0
 
 
 def negotiate(content_type: str | None, content_encoding: str | None) -> str | WriteResult:
@@ -136,7 +138,7 @@ class RemoteWriteReceiver:
             res.headers.update({
                 "X-Prometheus-Remote-Write-Samples-Written": str(res.written),
                 "X-Prometheus-Remote-Write-Histograms-Written": "0",
-                "X-Prometheus-Remote-Write-Exemplars-Written": "0",
+                "X-Prometheus-Remote-Write-Exemplars-Written": str(res.exemplars_written),
             })
         return res
 
@@ -183,11 +185,17 @@ class RemoteWriteReceiver:
                     problems.append(f"{refused} samples out of bounds (older than the "
                                     "out-of-order window)")
             problems.extend(stats.errors)
+        ex_written = 0
+        if b.exemplar_items:
+            ex_store = exemplars_of(self.store)
+            if ex_store is not None:
+                ex_written = ex_store.append_many(b.exemplar_items)
         if b.histograms:
             problems.append(f"{b.histograms} native histogram samples not supported")
         if problems:
-            return WriteResult(400, "; ".join(problems), written=written)
-        return WriteResult(204, written=written)
+            return WriteResult(400, "; ".join(problems), written=written,
+                               exemplars_written=ex_written)
+        return WriteResult(204, written=written, exemplars_written=ex_written)
 
 
 @dataclass

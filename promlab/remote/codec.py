@@ -6,6 +6,12 @@ of :class:`~promlab.model.Labels`, so a label set is decoded once per receiver, 
 request. Anything the scanner does not expect (metadata, exemplars, histograms, unusual field
 order) falls back to the generated protobuf classes. Remote-write 2.0 requests are decoded with
 the generated classes.
+
+Exemplars (1.0 ``TimeSeries.exemplars``; 2.0 exemplars whose labels are references into the
+request's symbols) of valid series come out as items for
+:meth:`promlab.storage.exemplars.ExemplarStore.append_many`; an exemplar whose labels do not
+decode (bad symbol references, invalid names) is dropped and counted, as Prometheus does not fail
+a request over its exemplars.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ __all__ = [
     "parse_write_v2",
     "read_frames",
 ]
+
+ExemplarItem = tuple[Labels, Labels, float, int, bool]
 
 METRIC_TYPES = ("unknown", "counter", "gauge", "histogram", "gaugehistogram", "summary", "info",
                 "stateset")
@@ -111,6 +119,10 @@ class WriteBatch:
     invalid_samples: int = 0
     histograms: int = 0
     exemplars: int = 0
+    #: ``(series, exemplar labels, value, ts_ms, has_timestamp)`` of the valid series' exemplars
+    exemplar_items: list[ExemplarItem] = field(default_factory=list)
+    #: exemplars dropped for labels that do not decode
+    invalid_exemplars: int = 0
     start_ts_ms: npt.NDArray[np.int64] | None = None
     # metric family -> (type, help, unit)
     metadata: dict[str, tuple[str, str, str]] = field(default_factory=dict)
@@ -216,6 +228,9 @@ def parse_write_v1(raw: bytes, table: SeriesTable) -> WriteBatch:
             idx.append(got)
             ts.append(s.timestamp)
             vals.append(s.value)
+        for ex in series.exemplars:
+            _exemplar(out, table.series[got], [(lb.name, lb.value) for lb in ex.labels],
+                      ex.value, ex.timestamp)
     for md in msg.metadata:
         out.metadata[md.metric_family_name] = (METRIC_TYPES[md.type] if md.type < 8 else "unknown",
                                                md.help, md.unit)
@@ -376,11 +391,34 @@ def parse_write_v2(raw: bytes, table: SeriesTable) -> WriteBatch:
             ts.append(s.timestamp)
             vals.append(s.value)
             st.append(s.start_timestamp)
+        for ex in series.exemplars:
+            erefs = list(ex.labels_refs)
+            if len(erefs) % 2 or (erefs and max(erefs) >= nsym):
+                out.invalid_exemplars += 1
+                continue
+            _exemplar(out, table.series[got],
+                      [(symbols[erefs[i]], symbols[erefs[i + 1]]) for i in range(0, len(erefs), 2)],
+                      ex.value, ex.timestamp)
     out.index = np.array(idx, np.int64)
     out.ts_ms = np.array(ts, np.int64)
     out.values = np.array(vals, np.float64)
     out.start_ts_ms = np.array(st, np.int64)
     return out
+
+
+def _exemplar(out: WriteBatch, series: Labels, pairs: list[tuple[str, str]], value: float,
+              ts_ms: int) -> None:
+    """Add one exemplar of ``series`` to ``out`` (remote-written exemplars carry a timestamp)."""
+    names = {n for n, _ in pairs}
+    if len(names) != len(pairs) or "" in names:
+        out.invalid_exemplars += 1
+        return
+    try:
+        labels = Labels(pairs)
+    except BadData:
+        out.invalid_exemplars += 1
+        return
+    out.exemplar_items.append((series, labels, float(value), int(ts_ms), True))
 
 
 def _text(pairs: list[tuple[str, str]]) -> str:

@@ -1,11 +1,18 @@
-"""In-memory exemplar storage (Prometheus's ``exemplar-storage`` feature).
+"""Exemplar storage (Prometheus's ``exemplar-storage`` feature).
 
 :class:`ExemplarStore` is a fixed-size circular buffer over all series, as Prometheus's: when it
 is full the oldest exemplar is overwritten. Per series, an exemplar equal to the newest one
 stored (labels, value, and timestamp when either came with one) is a duplicate and ignored; one
-not newer than it is out of order and refused. So an exemplar a target exposes without a
-timestamp is stored once, at the first scrape that saw it, until it changes (as in Prometheus). Nothing is persisted (Prometheus also replays them from its WAL; promlab's
-exemplars live as long as the process).
+not newer than it is out of order and refused; one whose labels are longer than 128 characters
+(names and values, as Prometheus counts) is invalid and refused. So an exemplar a target exposes
+without a timestamp is stored once, at the first scrape that saw it, until it changes (as in
+Prometheus). Scraped and remote-written exemplars go to the same store.
+
+Persistence: the buffer itself lives in memory; a writable
+:class:`~promlab.storage.store.ParquetStore` attaches a journal (:class:`ExemplarJournal`, its
+exemplar WAL: :mod:`promlab.storage.exwal`) that logs every added exemplar durably before it
+becomes visible and replays them when the store is opened again, as Prometheus replays exemplars
+from its WAL. Other storages (memory) keep exemplars for the life of the process.
 
 promlab keeps exemplar storage on by default with Prometheus's default size
 (:data:`DEFAULT_MAX_EXEMPLARS`, 100,000, about 10 MB for a trace id each); ``max_exemplars`` 0
@@ -22,13 +29,20 @@ import weakref
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from promlab.model import Labels, Matcher
 
-__all__ = ["DEFAULT_MAX_EXEMPLARS", "ExemplarResult", "ExemplarStore", "StoredExemplar", "exemplars_of"]
+__all__ = ["DEFAULT_MAX_EXEMPLARS", "MAX_LABEL_CHARS", "ExemplarItem", "ExemplarJournal",
+           "ExemplarResult", "ExemplarStore", "StoredExemplar", "exemplars_of"]
 
 DEFAULT_MAX_EXEMPLARS = 100_000
+#: Longest exemplar label set (characters of names and values), Prometheus's
+#: ``ExemplarMaxLabelSetLength``.
+MAX_LABEL_CHARS = 128
+
+#: ``(series, exemplar labels, value, timestamp_ms, has_timestamp)``
+ExemplarItem = tuple[Labels, Labels, float, int, bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +60,20 @@ class ExemplarResult:
 
     series: Labels
     exemplars: list[StoredExemplar]
+
+
+class ExemplarJournal(Protocol):
+    """Where an :class:`ExemplarStore` makes its exemplars durable (a store's exemplar WAL).
+
+    The exemplar store calls both methods holding its lock, so the journal sees appends and
+    rewrites in the buffer's order and never concurrently.
+    """
+
+    def log(self, items: Sequence[ExemplarItem]) -> None:
+        """Make ``items`` (just accepted, in order) durable; raising refuses them all."""
+
+    def rewrite(self, items: Sequence[ExemplarItem]) -> None:
+        """Replace everything logged so far with ``items`` (a checkpoint)."""
 
 
 class ExemplarStore:
@@ -67,6 +95,7 @@ class ExemplarStore:
         self._lock = threading.Lock()
         self._buf: deque[tuple[Labels, StoredExemplar]] = deque(maxlen=max(max_exemplars, 0))
         self._newest: dict[Labels, StoredExemplar] = {}
+        self._journal: ExemplarJournal | None = None
 
     @property
     def max_exemplars(self) -> int:
@@ -87,30 +116,63 @@ class ExemplarStore:
     def append(self, series: Labels, labels: Labels, value: float, timestamp_ms: int,
                has_timestamp: bool = True) -> str:
         """Store one exemplar of ``series``; returns ``"added"``, ``"duplicate"``,
-        ``"out of order"`` or ``"disabled"`` (size 0)."""
-        ex = StoredExemplar(labels, float(value), int(timestamp_ms), has_timestamp)
+        ``"out of order"``, ``"invalid"`` (labels too long) or ``"disabled"`` (size 0)."""
+        return self.append_verdicts([(series, labels, value, timestamp_ms, has_timestamp)])[0]
+
+    def append_many(self, items: Sequence[ExemplarItem]) -> int:
+        """Append ``(series, labels, value, ts_ms, has_timestamp)`` items; returns how many were added."""
+        return sum(v == "added" for v in self.append_verdicts(items))
+
+    def append_verdicts(self, items: Sequence[ExemplarItem]) -> list[str]:
+        """Append ``items`` in order; the verdict of each (see :meth:`append`).
+
+        With a journal attached, the added ones are logged (one call) before any becomes
+        visible; if logging raises, none is stored and the error propagates.
+        """
         with self._lock:
             if not self._buf.maxlen:
-                return "disabled"
-            last = self._newest.get(series)
-            if last is not None:
-                same_ts = last.timestamp_ms == ex.timestamp_ms or not (last.has_timestamp or has_timestamp)
-                if last.labels == ex.labels and same_ts and (
-                        last.value == ex.value or (last.value != last.value and ex.value != ex.value)):
-                    return "duplicate"
-                if ex.timestamp_ms <= last.timestamp_ms:
-                    return "out of order"
-            if len(self._buf) == self._buf.maxlen:
-                old_series, old = self._buf[0]
-                if self._newest.get(old_series) is old:
-                    del self._newest[old_series]
-            self._buf.append((series, ex))
-            self._newest[series] = ex
-            return "added"
+                return ["disabled"] * len(items)
+            newest: dict[Labels, StoredExemplar] = {}  # this call's additions, not yet applied
+            verdicts: list[str] = []
+            added: list[tuple[Labels, StoredExemplar]] = []
+            for series, labels, value, ts, has_ts in items:
+                ex = StoredExemplar(labels, float(value), int(ts), bool(has_ts))
+                last = newest.get(series) or self._newest.get(series)
+                verdict = _verdict(last, ex)
+                verdicts.append(verdict)
+                if verdict == "added":
+                    newest[series] = ex
+                    added.append((series, ex))
+            if added and self._journal is not None:
+                self._journal.log([(s, e.labels, e.value, e.timestamp_ms, e.has_timestamp)
+                                   for s, e in added])
+            for series, ex in added:
+                self._push(series, ex)
+            return verdicts
 
-    def append_many(self, items: Sequence[tuple[Labels, Labels, float, int, bool]]) -> int:
-        """Append ``(series, labels, value, ts_ms, has_timestamp)`` items; returns how many were added."""
-        return sum(self.append(*it) == "added" for it in items)
+    def _push(self, series: Labels, ex: StoredExemplar) -> None:
+        if len(self._buf) == self._buf.maxlen:
+            old_series, old = self._buf[0]
+            if self._newest.get(old_series) is old:
+                del self._newest[old_series]
+        self._buf.append((series, ex))
+        self._newest[series] = ex
+
+    def attach_journal(self, journal: ExemplarJournal | None) -> None:
+        """Log every exemplar added from now on to ``journal`` (None detaches)."""
+        with self._lock:
+            self._journal = journal
+
+    def compact_journal(self, min_ts_ms: int) -> int:
+        """Rewrite the journal with the stored exemplars at or after ``min_ts_ms`` (oldest
+        first); returns how many it keeps (0 without a journal)."""
+        with self._lock:
+            if self._journal is None:
+                return 0
+            keep = [(s, e.labels, e.value, e.timestamp_ms, e.has_timestamp)
+                    for s, e in self._buf if e.timestamp_ms >= min_ts_ms]
+            self._journal.rewrite(keep)
+            return len(keep)
 
     def select(self, start_ms: int, end_ms: int, matcher_sets: Sequence[Sequence[Matcher]]
                ) -> list[ExemplarResult]:
@@ -130,6 +192,20 @@ class ExemplarStore:
             if ok:
                 by_series.setdefault(series, []).append(ex)
         return [ExemplarResult(s, by_series[s]) for s in sorted(by_series)]
+
+
+def _verdict(last: StoredExemplar | None, ex: StoredExemplar) -> str:
+    """``ex`` against the newest stored exemplar of its series (Prometheus's rules)."""
+    if sum(len(n) + len(v) for n, v in ex.labels.pairs) > MAX_LABEL_CHARS:
+        return "invalid"
+    if last is not None:
+        same_ts = last.timestamp_ms == ex.timestamp_ms or not (last.has_timestamp or ex.has_timestamp)
+        if last.labels == ex.labels and same_ts and (
+                last.value == ex.value or (last.value != last.value and ex.value != ex.value)):
+            return "duplicate"
+        if ex.timestamp_ms <= last.timestamp_ms:
+            return "out of order"
+    return "added"
 
 
 _BY_STORE: weakref.WeakKeyDictionary[Any, ExemplarStore] = weakref.WeakKeyDictionary()
