@@ -347,6 +347,22 @@ HIST_CASES = [
     pytest.param("histogram_fraction(-Inf, +Inf, h_bucket)", {"{}": 1.0}, id="fraction-all"),
     pytest.param("histogram_fraction(2, 3, h_bucket)", {"{}": 0.0}, id="fraction-inf-bucket"),
     pytest.param("histogram_fraction(-5, -1, neg_bucket)", {"{}": 0.0}, id="fraction-neg-inf"),
+    # le values read as Go's strconv.ParseFloat does (Prometheus 2.42 agreed on each kind in the
+    # differential fuzzer: h_bucket relabelled to these le values): "1_0" and "0x1.4p3" are 10,
+    # so the 0.75 quantile lands in (0.5, 10]; " 1", "1e400" (out of range) and "+nan" are
+    # errors, that bucket is skipped and the quantile falls in +Inf (the last finite bound, 0.5).
+    pytest.param('histogram_quantile(0.75, label_replace(h_bucket, "le", "1_0", "le", "1"))',
+                 {"{}": 0.5 + 9.5 * 7.5 / 10}, id="le-underscore-separator"),
+    pytest.param('histogram_quantile(0.75, label_replace(h_bucket, "le", "0x1.4p3", "le", "1"))',
+                 {"{}": 0.5 + 9.5 * 7.5 / 10}, id="le-hex-float"),
+    pytest.param('histogram_quantile(0.75, label_replace(h_bucket, "le", " 1", "le", "1"))',
+                 {"{}": 0.5}, id="le-leading-space"),
+    pytest.param('histogram_quantile(0.75, label_replace(h_bucket, "le", "1e400", "le", "1"))',
+                 {"{}": 0.5}, id="le-out-of-range"),
+    pytest.param('histogram_quantile(0.75, label_replace(h_bucket, "le", "+nan", "le", "1"))',
+                 {"{}": 0.5}, id="le-signed-nan"),
+    pytest.param('histogram_quantile(0.75, label_replace(h_bucket, "le", "1__0", "le", "1"))',
+                 {"{}": 0.5}, id="le-double-underscore"),
 ]
 
 

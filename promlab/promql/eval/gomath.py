@@ -4,14 +4,20 @@ Prometheus evaluates with Go's ``math`` package. ``math.Pow`` does not round lik
 it multiplies ``frexp`` mantissas by repeated squaring, so ``3 ^ 42`` differs from numpy's
 ``np.power`` in the last bit, which ``count_values`` labels and ``==`` expose, and which
 ``cos``/``tan`` of such a huge argument turn into a different number altogether.
+
+:func:`go_parse_float` reads text as ``strconv.ParseFloat`` does (classic histogram ``le``
+labels): Go's float literal syntax with ``_`` digit separators and ``0x...p`` hexadecimal, no
+surrounding space, and an out-of-range value is an error rather than an infinity.
 """
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["go_pow"]
+__all__ = ["go_parse_float", "go_pow"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -107,3 +113,55 @@ def go_pow(x: F64 | float, y: F64 | float) -> F64:
         ae = np.where(neg, -ae, ae)
         out[regular] = np.ldexp(a1, np.clip(ae, -(1 << 30), 1 << 30).astype(np.int32))
     return out
+
+
+# Go float literal syntax (ParseFloat's): a mantissa of digits, "_" and one optional point, then
+# an exponent; hexadecimal needs its "p" exponent. Where "_" may stand is checked separately.
+_DEC_FLOAT = re.compile(r"[0-9_]*\.?[0-9_]*(?:[eE][+-]?[0-9][0-9_]*)?")
+_HEX_FLOAT = re.compile(r"0[xX][0-9a-fA-F_]*\.?[0-9a-fA-F_]*[pP][+-]?[0-9][0-9_]*")
+_DIGIT = {False: frozenset("0123456789"), True: frozenset("0123456789abcdefABCDEF")}
+
+
+def _separators_ok(body: str, hexa: bool) -> bool:
+    """Every ``_`` stands between two digits (a ``0x`` prefix counts as one), as Go requires."""
+    digits = _DIGIT[hexa]
+    for i, ch in enumerate(body):
+        if ch != "_":
+            continue
+        after_prefix = hexa and i == 2
+        before_ok = after_prefix or (i > 0 and body[i - 1] in digits and not (hexa and i < 2))
+        if not before_ok or i + 1 == len(body) or body[i + 1] not in digits:
+            return False
+    return True
+
+
+def go_parse_float(text: str) -> float | None:
+    """``strconv.ParseFloat(text, 64)``, or None where Go returns an error.
+
+    Accepted: an optional sign, then ``inf``/``infinity`` (any case), or ``nan`` (any case, no
+    sign), or a decimal or ``0x`` hexadecimal (with a ``p`` exponent) literal that may separate
+    digits with single underscores. Rejected: spaces, other digits than ASCII ones, and finite
+    literals beyond the float64 range.
+    """
+    body = text[1:] if text[:1] in ("+", "-") else text
+    low = body.lower()
+    if low in ("inf", "infinity"):
+        return -np.inf if text.startswith("-") else np.inf
+    if low == "nan":
+        return None if body != text else float("nan")
+    hexa = _HEX_FLOAT.fullmatch(body) is not None
+    if not hexa and _DEC_FLOAT.fullmatch(body) is None:
+        return None
+    mantissa = re.split("[pP]", body[2:])[0] if hexa else re.split("[eE]", body)[0]
+    if not any(c in _DIGIT[hexa] for c in mantissa):
+        return None
+    if "_" in body and not _separators_ok(body, hexa):
+        return None
+    clean = body.replace("_", "")
+    try:
+        value = float.fromhex(clean) if hexa else float(clean)
+    except (OverflowError, ValueError):
+        return None
+    if np.isinf(value):
+        return None  # out of range: Go returns ±Inf with an ErrRange error
+    return -value if text.startswith("-") else value

@@ -34,6 +34,7 @@ from promlab.promql.eval.functions.native import (
     quantile_infos,
     without_histograms,
 )
+from promlab.promql.eval.gomath import go_parse_float
 from promlab.promql.labelmemo import filtered
 from promlab.promql.values import F64, I64, B, Vector
 
@@ -52,12 +53,7 @@ _LE = frozenset(("le",))
 
 def parse_le(value: str | None) -> float | None:
     """Parse an ``le`` label value like Go's ``strconv.ParseFloat`` (None if malformed)."""
-    if value is None or value == "" or "_" in value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
+    return None if value is None else go_parse_float(value)
 
 
 @dataclass
