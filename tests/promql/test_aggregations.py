@@ -149,6 +149,37 @@ def test_limitk_and_param_nan() -> None:
         run("limit_ratio(NaN, req)")
 
 
+# k outside int64: Prometheus 2.42 answers "Scalar value +Inf overflows int64" for topk(Inf, g)
+# and "... 1e+300 ..." for topk(1e300, g) (differential fuzzer); Prometheus 3 checks the largest
+# and smallest k of all steps (rangeEvalAgg) and returns nothing when every k is below 1.
+K_RANGE_CASES = [
+    pytest.param("topk(Inf, req)", "Scalar value +Inf overflows int64", id="topk-inf"),
+    pytest.param("topk(1e300, req)", "Scalar value 1e+300 overflows int64", id="topk-huge"),
+    pytest.param("bottomk(2^63, req)", "Scalar value 9.223372036854776e+18 overflows int64",
+                 id="bottomk-two-to-63"),
+    pytest.param("limitk(Inf, req)", "Scalar value +Inf overflows int64", id="limitk-inf"),
+    pytest.param("topk(-Inf, req)", None, id="topk-minus-inf-empty"),
+    pytest.param("topk(2^63 - 4096, req)", None, id="topk-below-two-to-63"),
+]
+
+
+@pytest.mark.parametrize(("query", "error"), K_RANGE_CASES)
+def test_k_outside_int64(query: str, error: str | None) -> None:
+    if error is None:
+        run(query)
+        return
+    with pytest.raises(QueryError) as info:
+        run(query)
+    assert str(info.value) == error
+
+
+def test_k_underflow_when_another_step_keeps_samples() -> None:
+    store = store_with({s("x", i="a"): [1, 2], s("k"): [1, -INF]})
+    with pytest.raises(QueryError) as info:
+        Engine(features="all").range(store, "topk(scalar(k), x)", 0, M, M)
+    assert str(info.value) == "Scalar value -Inf underflows int64"
+
+
 def test_limit_ratio_is_deterministic_and_complementary() -> None:
     a = {str(ls) for ls in run("limit_ratio(0.5, req)").value.labels}
     b = {str(ls) for ls in run("limit_ratio(-0.5, req)").value.labels}

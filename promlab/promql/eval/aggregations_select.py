@@ -67,6 +67,13 @@ def _k_param(a: AggregationCall) -> I64:
     p = scalar_param(a)
     if np.isnan(p).any():
         raise QueryError("Parameter value is NaN")
+    if p.size and p.max() >= 1:
+        # Prometheus checks k over all steps once some step keeps a sample: a k past the
+        # int64 range (±Inf included) fails; one below 1 at every step just selects nothing.
+        if p.min() <= -(2.0**63):
+            raise QueryError(f"Scalar value {format_go_g(float(p.min()))} underflows int64")
+        if p.max() >= 2.0**63:
+            raise QueryError(f"Scalar value {format_go_g(float(p.max()))} overflows int64")
     p = np.clip(p, -(2.0**63), 2.0**63 - 1024)
     return np.trunc(p).astype(np.int64)
 
