@@ -8,6 +8,9 @@ head still holds — the checkpoint. Replay skips a damaged record by resynchron
 whole CRC-correct one and counts the loss as the float WAL does (:class:`WalLosses`, reported
 through ``ParquetStore.wal_losses``); a record cut short at the end (a torn write) is dropped and
 the writer truncates it; a writer rewrites a damaged log with what survived.
+
+The same framing, repair and checkpoint-by-rewrite serve the exemplar WAL
+(:mod:`promlab.storage.exwal`), through :class:`HistogramWal`'s ``file_name``.
 """
 
 from __future__ import annotations
@@ -84,18 +87,23 @@ def read_records(path: str) -> tuple[list[bytes], int, int, WalLosses]:
     if losses.torn_bytes:
         log.warning("%s: %d bytes of a record cut short at the end ignored", path, losses.torn_bytes)
     if losses.records:
-        log.warning("%s: %d damaged histogram WAL stretch(es), %d bytes lost", path, losses.records, losses.bytes)
+        log.warning("%s: %d damaged WAL stretch(es), %d bytes lost", path, losses.records, losses.bytes)
     return out, end, len(data), losses
 
 
 class HistogramWal:
-    """Appends commit records; :meth:`checkpoint` rewrites the file with the head's state."""
+    """Appends commit records; :meth:`checkpoint` rewrites the file with the head's state.
 
-    def __init__(self, wal_dir: str, *, fsync: bool = True) -> None:
+    ``file_name``: another log of the same framing in ``wal_dir``. :attr:`losses` is what
+    damage cost when the log was opened (and repaired).
+    """
+
+    def __init__(self, wal_dir: str, *, fsync: bool = True, file_name: str = FILE_NAME) -> None:
         os.makedirs(wal_dir, exist_ok=True)
-        self.path = os.path.join(wal_dir, FILE_NAME)
+        self.path = os.path.join(wal_dir, file_name)
         self.fsync = fsync
         payloads, end, size, losses = read_records(self.path)
+        self.losses = losses
         self._f = open(self.path, "ab")  # noqa: SIM115 - kept open for the store's lifetime
         if losses.records:  # damage inside: rewrite the log with what survived
             self._rewrite(payloads)

@@ -17,6 +17,7 @@ from promlab.storage import compact as _compact
 from promlab.storage import histstore as _hist
 from promlab.storage.blocks import Block
 from promlab.storage.cache import DecodedCache
+from promlab.storage.exwal import ExemplarWal
 from promlab.storage.head import Head
 from promlab.storage.histstore import HistogramHead
 from promlab.storage.histwal import HistogramWal
@@ -54,6 +55,7 @@ class StoreMaintenance:
     _hhead: HistogramHead
     _wal: WalWriter | None
     _hwal: HistogramWal | None
+    _xwal: ExemplarWal | None = None  # set by a writer's open (see exwal's truncation rule)
     _seq: int
     _last_cut: int
 
@@ -104,6 +106,7 @@ class StoreMaintenance:
     def _flush_before(self, cut: int, width: int | None = None) -> None:
         assert self._wal is not None
         h = self._head
+        maxt = self._head_span()[1]
         width = width or self.block_duration_ms
         refs, ts, vals = h.samples()
         old = ts < cut
@@ -122,6 +125,8 @@ class StoreMaintenance:
         if self._hwal is not None:
             self._hwal.checkpoint(_hist.encode_payload(hist_rest) if hist_rest else None)
         self._checkpoint()
+        if self._xwal is not None and maxt is not None:
+            self._xwal.checkpoint(maxt - self.block_duration_ms * 3 // 2)
         if self.auto_compact:
             self._compact()
             self._apply_retention()

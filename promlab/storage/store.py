@@ -28,6 +28,8 @@ from promlab.storage.backfill import Backfill
 from promlab.storage.blocklist import list_blocks, recent_span, skipped
 from promlab.storage.blocks import Block, BlockMeta
 from promlab.storage.cache import DecodedCache, default_cache_bytes
+from promlab.storage.exemplars import DEFAULT_MAX_EXEMPLARS
+from promlab.storage.exwal import open_exemplar_wal
 from promlab.storage.head import Head, RefCache
 from promlab.storage.histstore import HistogramHead, HistogramQuerier
 from promlab.storage.histwal import FILE_NAME as HIST_WAL_FILE
@@ -78,7 +80,7 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
                retention_time: DurationLike | None = None, retention_size: SizeLike | None = None,
                ooo_window: DurationLike | None = "1h", block_duration: DurationLike = "2h",
                max_block_duration: DurationLike = "24h", bucket_duration: DurationLike = "1h",
-               wal_fsync: bool = True,
+               wal_fsync: bool = True, max_exemplars: int = DEFAULT_MAX_EXEMPLARS,
                wal_segment_bytes: int = 64 << 20, auto_compact: bool = True,
                cache_size: SizeLike | None = None, progress: bool | None = None,
                storage_options: dict[str, Any] | None = None,
@@ -109,6 +111,9 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
         a short query reads only its buckets' row groups; shorter costs a little size.
     wal_fsync
         fsync the WAL at every commit (the durability guarantee); False is faster.
+    max_exemplars
+        Size of the exemplar storage a writer replays its exemplar WAL into (see
+        :mod:`promlab.storage.exwal`; ``prometheus.yml``'s ``storage.exemplars`` resizes it).
     auto_compact
         Compact and apply retention after every flush.
     cache_size
@@ -142,7 +147,7 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
                         block_duration_ms=_ms(block_duration, "block_duration") or 7_200_000,
                         max_block_duration_ms=_ms(max_block_duration, "max_block_duration") or 86_400_000,
                         bucket_duration_ms=_ms(bucket_duration, "bucket_duration") or 3_600_000,
-                        wal_fsync=wal_fsync, wal_segment_bytes=wal_segment_bytes,
+                        wal_fsync=wal_fsync, wal_segment_bytes=wal_segment_bytes, max_exemplars=max_exemplars,
                         auto_compact=auto_compact, progress=_progress.enabled(progress),
                         cache_bytes=default_cache_bytes() if cache_size is None
                         else _bytes(cache_size, "cache size"),
@@ -160,7 +165,8 @@ class ParquetStore(StoreMaintenance):
                  retention_bytes: int | None, ooo_window_ms: int | None, block_duration_ms: int,
                  max_block_duration_ms: int, bucket_duration_ms: int, wal_fsync: bool, wal_segment_bytes: int,
                  auto_compact: bool, cache_bytes: int | None = None, progress: bool = False,
-                 storage_options: dict[str, Any] | None = None, local_dir: str | None = None) -> None:
+                 storage_options: dict[str, Any] | None = None, local_dir: str | None = None,
+                 max_exemplars: int = DEFAULT_MAX_EXEMPLARS) -> None:
         self.path = path
         remote = _obj.is_url(path)
         if storage_options is not None and not remote:
@@ -226,6 +232,7 @@ class ParquetStore(StoreMaintenance):
             if self._follower.needs_checkpoint:
                 self._checkpoint()  # later opens no longer read the damaged WAL files
             self._hwal = HistogramWal(self.wal_dir, fsync=wal_fsync)
+            self._xwal = open_exemplar_wal(self, self.wal_dir, fsync=wal_fsync, max_exemplars=max_exemplars)
             blocks = self.blocks()
             self._seq = max((b.meta.seq for b in blocks), default=0) + 1
             if remote:  # files an interrupted upload (or an older version) left local
@@ -276,10 +283,9 @@ class ParquetStore(StoreMaintenance):
                     self.flush()
             finally:
                 self._closed = True
-                if self._wal is not None:
-                    self._wal.close()
-                if self._hwal is not None:
-                    self._hwal.close()
+                for wal in (self._wal, self._hwal, self._xwal):
+                    if wal is not None:
+                        wal.close()
                 for blk in self._block_cache.values():
                     blk.close()
                 self._block_cache.clear()

@@ -198,6 +198,9 @@ def test_real_prometheus_sends_exemplars(tmp_path: Path) -> None:
             }
             with realprom.prometheus(config=cfg, data_dir=tmp_path / "prom",
                                      extra_args=["--enable-feature=exemplar-storage"]) as prom:
+                deadline = time.time() + 60
+                while time.time() < deadline and not prom.query("up", time=time.time())["result"]:
+                    time.sleep(0.5)  # Prometheus applies new targets after up to 5 s
                 start = time.time() - 5
                 for trace in ("abc", "def", "ghi"):
                     jobs.labels("a").inc(exemplar={"trace_id": trace})
