@@ -147,6 +147,35 @@ def test_double_exponential_smoothing_bad_factors(args: str) -> None:
         run(store_with(COUNTERS), f"double_exponential_smoothing(gauge[50m], {args})", 50 * M)
 
 
+# Prometheus checks the factors in each call, one per window that holds a sample: 2.42 (as
+# holt_winters) answered these in the differential fuzzer — "invalid smoothing factor ... got:
+# -0.100000" for g[1m] (one sample per window), nothing for a NaN factor (sf <= 0 || sf >= 1 is
+# false), "invalid trend factor ... got: 1.000000" for (NaN, 1); an empty window checks nothing.
+FACTOR_CASES = [
+    pytest.param("gauge[3m], -0.1, 0.9", "invalid smoothing factor. Expected: 0 < sf < 1, got: "
+                 "-0.100000", id="one-sample-window-checks"),
+    pytest.param("gauge[3m], 0.5, 0", "invalid trend factor. Expected: 0 < tf < 1, got: "
+                 "0.000000", id="one-sample-window-checks-tf"),
+    pytest.param("gauge[50m], NaN, 0.5", None, id="nan-sf-passes"),
+    pytest.param("gauge[50m], NaN, 1", "invalid trend factor. Expected: 0 < tf < 1, got: "
+                 "1.000000", id="nan-sf-then-bad-tf"),
+    pytest.param("gauge[50m], Inf, 0.5", "invalid smoothing factor. Expected: 0 < sf < 1, got: "
+                 "+Inf", id="inf-sf-go-format"),
+    pytest.param("gauge[50m] offset 2h, -1, -1", None, id="empty-window-checks-nothing"),
+]
+
+
+@pytest.mark.parametrize(("args", "error"), FACTOR_CASES)
+def test_double_exponential_smoothing_factor_checks(args: str, error: str | None) -> None:
+    store = store_with(COUNTERS)
+    if error is None:
+        run(store, f"double_exponential_smoothing({args})", 50 * M)
+        return
+    with pytest.raises(QueryError) as info:
+        run(store, f"double_exponential_smoothing({args})", 50 * M)
+    assert str(info.value) == error
+
+
 KAHAN = {"metric": [1, 1e100, 1, -1e100]}
 
 

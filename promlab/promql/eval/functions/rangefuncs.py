@@ -310,17 +310,12 @@ def func_double_exponential_smoothing(call: FunctionCall) -> Vector:
     t = call.ctx.num_steps
     sf_t, tf_t = scalar_arg(call.args, 1, t), scalar_arg(call.args, 2, t)
     lo, hi = m.window_bounds()
+    _check_smoothing_factors(sf_t, tf_t, hi > lo)
     ws = WindowSet(m, lo, hi, min_count=2)
     if ws.flat.size == 0:
         return Vector.empty(t)
     sf = np.broadcast_to(sf_t[None, :], lo.shape).ravel()[ws.flat]
     tf = np.broadcast_to(tf_t[None, :], lo.shape).ravel()[ws.flat]
-    bad_sf = ~((sf > 0) & (sf < 1))
-    if bad_sf.any():
-        raise QueryError(f"invalid smoothing factor. Expected: 0 < sf < 1, got: {sf[bad_sf][0]:f}")
-    bad_tf = ~((tf > 0) & (tf < 1))
-    if bad_tf.any():
-        raise QueryError(f"invalid trend factor. Expected: 0 < tf < 1, got: {tf[bad_tf][0]:f}")
     vals = m.values
     s1 = vals[ws.lo].copy()
     s0 = np.zeros_like(s1)
@@ -334,3 +329,27 @@ def func_double_exponential_smoothing(call: FunctionCall) -> Vector:
             s0[:cnt] = s1[:cnt]
             s1[:cnt] = x + y
     return vector_out(list(m.labels), ws.scatter(s1), ws.mask, True)
+
+
+def _go_f(x: float) -> str:
+    """Go's ``%f`` of a float64 (``+Inf``/``-Inf``/``NaN`` spelled Go's way)."""
+    if np.isnan(x):
+        return "NaN"
+    if np.isinf(x):
+        return "+Inf" if x > 0 else "-Inf"
+    return f"{x:f}"
+
+
+def _check_smoothing_factors(sf: F64, tf: F64, called: B) -> None:
+    """Fail as Prometheus's double_exponential_smoothing does: it checks its factors in every
+    call, and it is called for each window holding a sample (series by series, each step in
+    turn) — so a window without samples checks nothing, one sample is enough, and a NaN
+    factor passes (``sf <= 0 || sf >= 1`` is false)."""
+    bad_sf = (sf <= 0) | (sf >= 1)
+    bad = called & (bad_sf | (tf <= 0) | (tf >= 1))[None, :]
+    if not bad.any():
+        return
+    j = int(np.flatnonzero(bad.ravel())[0]) % bad.shape[1]
+    if bad_sf[j]:
+        raise QueryError(f"invalid smoothing factor. Expected: 0 < sf < 1, got: {_go_f(sf[j])}")
+    raise QueryError(f"invalid trend factor. Expected: 0 < tf < 1, got: {_go_f(tf[j])}")
