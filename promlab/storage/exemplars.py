@@ -75,6 +75,10 @@ class ExemplarJournal(Protocol):
     def rewrite(self, items: Sequence[ExemplarItem]) -> None:
         """Replace everything logged so far with ``items`` (a checkpoint)."""
 
+    def oversized(self, buffered: int) -> bool:
+        """Whether the journal holds so many more exemplars than the ``buffered`` ones that
+        the store should rewrite it now (checked after each logged append)."""
+
 
 class ExemplarStore:
     """A circular buffer of ``max_exemplars`` exemplars over all series (thread-safe).
@@ -96,6 +100,7 @@ class ExemplarStore:
         self._buf: deque[tuple[Labels, StoredExemplar]] = deque(maxlen=max(max_exemplars, 0))
         self._newest: dict[Labels, StoredExemplar] = {}
         self._journal: ExemplarJournal | None = None
+        self._journal_floor = -(1 << 63)  # the last compact_journal's min_ts_ms
 
     @property
     def max_exemplars(self) -> int:
@@ -148,6 +153,8 @@ class ExemplarStore:
                                    for s, e in added])
             for series, ex in added:
                 self._push(series, ex)
+            if added and self._journal is not None and self._journal.oversized(len(self._buf)):
+                self._rewrite_journal(self._journal, self._journal_floor)
             return verdicts
 
     def _push(self, series: Labels, ex: StoredExemplar) -> None:
@@ -165,14 +172,19 @@ class ExemplarStore:
 
     def compact_journal(self, min_ts_ms: int) -> int:
         """Rewrite the journal with the stored exemplars at or after ``min_ts_ms`` (oldest
-        first); returns how many it keeps (0 without a journal)."""
+        first); returns how many it keeps (0 without a journal). ``min_ts_ms`` stays the floor
+        of the rewrites the journal asks for when :meth:`ExemplarJournal.oversized`."""
         with self._lock:
             if self._journal is None:
                 return 0
-            keep = [(s, e.labels, e.value, e.timestamp_ms, e.has_timestamp)
-                    for s, e in self._buf if e.timestamp_ms >= min_ts_ms]
-            self._journal.rewrite(keep)
-            return len(keep)
+            self._journal_floor = min_ts_ms
+            return self._rewrite_journal(self._journal, min_ts_ms)
+
+    def _rewrite_journal(self, journal: ExemplarJournal, min_ts_ms: int) -> int:
+        keep = [(s, e.labels, e.value, e.timestamp_ms, e.has_timestamp)
+                for s, e in self._buf if e.timestamp_ms >= min_ts_ms]
+        journal.rewrite(keep)
+        return len(keep)
 
     def select(self, start_ms: int, end_ms: int, matcher_sets: Sequence[Sequence[Matcher]]
                ) -> list[ExemplarResult]:

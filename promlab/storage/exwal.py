@@ -28,7 +28,9 @@ newest sample instead: at every head flush (automatic, explicit or at close) the
 rewritten with the exemplars the exemplar storage holds whose timestamp is no older than the
 head's newest sample time minus 1.5 × ``block_duration`` (the span a head reaches before an
 automatic flush). Older exemplars stay in memory until the process ends but are not replayed.
-Between flushes the log only grows (replay still keeps only the newest ``max_exemplars``).
+Between flushes, once the log holds more than twice as many exemplars as the buffer (and over
+:data:`MIN_REWRITE` in all), it is rewritten with the buffer's exemplars above the same floor,
+so its size (and the replay's time) stays in proportion to ``max_exemplars``.
 """
 
 from __future__ import annotations
@@ -44,11 +46,13 @@ from promlab.storage.exemplars import ExemplarItem, ExemplarStore, exemplars_of
 from promlab.storage.histwal import HistogramWal, read_records
 from promlab.storage.wal import WalLosses
 
-__all__ = ["FILE_NAME", "ExemplarWal", "decode", "encode", "open_exemplar_wal", "replay"]
+__all__ = ["FILE_NAME", "MIN_REWRITE", "ExemplarWal", "decode", "encode", "open_exemplar_wal", "replay"]
 
 log = logging.getLogger("promlab.storage")
 
 FILE_NAME = "exemplars.log"
+#: The log is never rewritten for its size below this many exemplars.
+MIN_REWRITE = 10_000
 
 
 def encode(items: Sequence[ExemplarItem]) -> bytes:
@@ -103,12 +107,21 @@ class ExemplarWal:
         self.path = self._log.path
         self.losses: WalLosses = self._log.losses
         self._attached: ExemplarStore | None = None
+        #: exemplars in the log (as written; replay sets it to what the file held)
+        self.logged = 0
+        self.rewrites = 0
 
     def log(self, items: Sequence[ExemplarItem]) -> None:
         self._log.log(encode(items))
+        self.logged += len(items)
 
     def rewrite(self, items: Sequence[ExemplarItem]) -> None:
         self._log.checkpoint(encode(items) if items else None)
+        self.logged = len(items)
+        self.rewrites += 1
+
+    def oversized(self, buffered: int) -> bool:
+        return self.logged > max(2 * buffered, MIN_REWRITE)
 
     def attach(self, store: ExemplarStore) -> None:
         """Become ``store``'s journal (detached again by :meth:`close`)."""
@@ -127,19 +140,21 @@ class ExemplarWal:
         self._log.close()
 
 
-def replay(path: str, store: ExemplarStore) -> int:
+def replay(path: str, store: ExemplarStore) -> tuple[int, int]:
     """Append the records of the log at ``path`` to ``store`` in order; returns how many
-    exemplars were added. Undecodable records are skipped with a warning."""
+    exemplars the log held and how many were added. Undecodable records are skipped with a
+    warning."""
     payloads, _, _, _ = read_records(path)
-    added = 0
+    held = added = 0
     for i, payload in enumerate(payloads):
         try:
             items = decode(payload)
         except ValueError as exc:
             log.warning("%s: record %d skipped: %s", path, i, exc)
             continue
+        held += len(items)
         added += store.append_many(items)
-    return added
+    return held, added
 
 
 def open_exemplar_wal(storage: object, wal_dir: str, *, fsync: bool,
@@ -154,7 +169,7 @@ def open_exemplar_wal(storage: object, wal_dir: str, *, fsync: bool,
         return None
     store.resize(max_exemplars)
     wal = ExemplarWal(wal_dir, fsync=fsync)
-    n = replay(wal.path, store)
+    wal.logged, n = replay(wal.path, store)
     if n:
         log.info("%s: %d exemplars replayed", wal.path, n)
     wal.attach(store)

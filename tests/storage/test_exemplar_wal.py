@@ -10,7 +10,7 @@ import os
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -21,7 +21,8 @@ from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST, genera
 from promlab.model import Labels, Matcher, MatchType
 from promlab.scrape import start
 from promlab.storage.exemplars import ExemplarItem, ExemplarStore, exemplars_of
-from promlab.storage.exwal import FILE_NAME, decode, encode
+from promlab.storage.exwal import FILE_NAME, MIN_REWRITE, decode, encode
+from promlab.storage.histwal import read_records
 from promlab.storage.store import ParquetStore, open_store
 
 H = 3_600_000
@@ -241,3 +242,66 @@ def test_scraped_exemplars_survive_restart(tmp_path: Path, om_target: tuple[Coun
     assert before[0][0].get("job") == "om" and before[0][0].get("__name__") == "jobs_total"
     with open_store(tmp_path) as st2:
         assert stored(st2) == before
+
+
+class ListJournal:
+    """A journal in a list (a fake): what a store would find in its log."""
+
+    def __init__(self, *, fail: bool = False, limit: int = 1 << 30) -> None:
+        self.items: list[ExemplarItem] = []
+        self.fail = fail
+        self.limit = limit
+
+    def log(self, items: Sequence[ExemplarItem]) -> None:
+        if self.fail:
+            raise OSError("disk full")
+        self.items.extend(items)
+
+    def rewrite(self, items: Sequence[ExemplarItem]) -> None:
+        self.items = list(items)
+
+    def oversized(self, buffered: int) -> bool:
+        return len(self.items) > self.limit
+
+
+def test_journal_before_visibility() -> None:
+    """A failing log refuses the whole append: nothing becomes visible that is not durable."""
+    st = ExemplarStore(10)
+    st.attach_journal(ListJournal(fail=True))
+    with pytest.raises(OSError, match="disk full"):
+        st.append_many([item(S, "a", 1), item(U, "b", 2)])
+    assert len(st) == 0
+    j = ListJournal()
+    st.attach_journal(j)
+    assert st.append_verdicts([item(S, "a", 1), item(S, "a", 1), item(S, "old", 0)]) == \
+        ["added", "duplicate", "out of order"]
+    assert [x[1]["trace_id"] for x in j.items] == ["a"]  # only what was added is logged
+
+
+def test_size_rewrite_keeps_the_flush_floor() -> None:
+    st = ExemplarStore(10)
+    j = ListJournal(limit=6)
+    st.attach_journal(j)
+    st.append_many([item(S, f"t{i}", i) for i in range(3)])
+    assert st.compact_journal(2) == 1  # a flush: only t2 is at or above the floor
+    for i in range(3, 10):
+        st.append(*item(U, f"t{i}", i))
+    # the log grew past its limit and was rewritten from the buffer, t0 and t1 (below the
+    # floor, still in memory) left out
+    assert len(st) == 10
+    assert [x[1]["trace_id"] for x in j.items] == [f"t{i}" for i in range(2, 10)]
+
+
+def test_log_size_stays_bounded(tmp_path: Path) -> None:
+    """Many exemplars between flushes: the log is rewritten, replay gives the same buffer."""
+    st = open_store(tmp_path, max_exemplars=100, wal_fsync=False)
+    for b in range(30):
+        ex_store(st).append_many([item(S, f"t{b}-{i}", T0 + b * 1000 + i) for i in range(1000)])
+    want = stored(st)
+    payloads, _, _, _ = read_records(str(tmp_path / "wal" / FILE_NAME))
+    in_log = sum(len(decode(p)) for p in payloads)
+    assert in_log <= MIN_REWRITE + 1000
+    st._release_lock()  # the process dies: the log alone brings them back
+    with open_store(tmp_path, max_exemplars=100) as st2:
+        assert stored(st2) == want
+        assert [x[1] for x in want][-1] == "t29-999" and len(want) == 100
