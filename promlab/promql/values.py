@@ -88,6 +88,9 @@ class EvalContext:
     query: str = ""                    # query text (for annotation positions)
     delayed_name_removal: bool = True  # False: __name__ dropped at each operation (eager)
     use_start_timestamps: bool = False  # the use-start-timestamps feature
+    # First step of the query's or subquery's range when steps_ms is a slice of it (None:
+    # steps_ms[0]); where Prometheus evaluates step-invariant subtrees (eval/stepinvariant.py).
+    range_start_ms: int | None = None
 
     @property
     def num_steps(self) -> int:

@@ -174,10 +174,44 @@ def test_k_outside_int64(query: str, error: str | None) -> None:
 
 
 def test_k_underflow_when_another_step_keeps_samples() -> None:
-    store = store_with({s("x", i="a"): [1, 2], s("k"): [1, -INF]})
+    store = store_with({s("x", i="a"): [1.0, 2.0], s("k"): [1.0, -INF]})
     with pytest.raises(QueryError) as info:
         Engine(features="all").range(store, "topk(scalar(k), x)", 0, M, M)
     assert str(info.value) == "Scalar value -Inf underflows int64"
+
+
+# Prometheus evaluates an aggregation whose aggregated expression is step invariant once, at the
+# range's first step, parameter included (its preprocessing ignores the parameter): 2.42 gave
+# an empty range result for topk(scalar(m{c!=""}), g{kind=~"temp|flat"} @ start()) where k was
+# 0 at the start and 1..4 later (differential fuzzer); Prometheus 3 marks subtrees the same way.
+STEP_INVARIANT_PARAM = {s("x", i="a"): [5.0, 6.0, 7.0], s("x", i="b"): [1.0, 2.0, 3.0],
+                        s("k"): [0.0, 2.0, 1.0]}
+INVARIANT_PARAM_CASES = [
+    pytest.param("topk(scalar(k), x @ 0)", {}, id="k-of-first-step"),
+    pytest.param("topk(scalar(k) + 1, x @ 0)", {"a": [5.0, 5.0, 5.0]}, id="k-1-everywhere"),
+    pytest.param("topk(scalar(k), x @ 0 * 2)", {}, id="invariant-binary"),
+    pytest.param("topk(scalar(k), x)", {"a": [6.0, 7.0], "b": [2.0]}, id="varying-expr-per-step"),
+    pytest.param("topk(scalar(k), x @ 0 + time())", {"a": [65.0, 125.0], "b": [61.0]},
+                 id="time-is-not-invariant"),
+    pytest.param("quantile(scalar(k) / 2, x @ 0)", {"": [1.0, 1.0, 1.0]},
+                 id="quantile-phi-of-first-step"),
+]
+
+
+@pytest.mark.parametrize(("query", "want"), INVARIANT_PARAM_CASES)
+def test_param_of_step_invariant_aggregation(query: str, want: dict[str, list[float]]) -> None:
+    res = Engine(features="all").range(store_with(STEP_INVARIANT_PARAM), query, 0, 2 * M, M)
+    v = res.value
+    assert isinstance(v, Vector)
+    got = {ls.get("i", ""): v.values[r][v.present[r]].tolist() for r, ls in enumerate(v.labels)}
+    assert got == want
+
+
+def test_param_of_step_invariant_aggregation_in_subquery() -> None:
+    # The subquery's own first step (t=0, k=0) decides: nothing at any inner step.
+    res = Engine(features="all").instant(store_with(STEP_INVARIANT_PARAM),
+                                         "count_over_time(topk(scalar(k), x @ 0)[3m:1m])", 2 * M)
+    assert isinstance(res.value, Vector) and len(res.value) == 0
 
 
 def test_limit_ratio_is_deterministic_and_complementary() -> None:

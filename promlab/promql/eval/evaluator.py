@@ -9,6 +9,7 @@ chunks, so one huge selector can be interrupted. Nothing here loops over samples
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from promlab.promql.eval.registry import (
     AggregationCall,
     FunctionCall,
 )
+from promlab.promql.eval.stepinvariant import step_invariant
 from promlab.promql.parser.ast import (
     AggregateExpr,
     BinaryExpr,
@@ -379,12 +381,30 @@ def _aggregate(node: AggregateExpr, ev: Evaluator, ctx: EvalContext) -> Value:
     if impl is None:
         raise FunctionNotImplemented(f"aggregation {node.op!r} is not implemented")
     param = ev.eval(node.param, ctx) if node.param is not None else None
+    if isinstance(param, Scalar) and ctx.num_steps and step_invariant(node.expr):
+        param = _param_at_range_start(node.param, ev, ctx, param)
     vec = ev.eval(node.expr, ctx)
     if isinstance(vec, Scalar):  # pragma: no cover - the parser rejects this
         raise FunctionNotImplemented("aggregation over a scalar")
     assert isinstance(vec, Vector)
     group_ids, groups = grouped(vec.labels, node.grouping, without=node.without)
     return impl(AggregationCall(node, vec, param, group_ids, groups, ctx))
+
+
+def _param_at_range_start(expr: Expr | None, ev: Evaluator, ctx: EvalContext,
+                          param: Scalar) -> Scalar:
+    """An aggregation parameter as Prometheus sees it when the aggregated expression is step
+    invariant: the whole aggregation runs once, at the range's first step, so that step's
+    parameter holds for every step (``topk(scalar(x), g @ start())``)."""
+    first = ctx.range_start_ms if ctx.range_start_ms is not None else int(ctx.steps_ms[0])
+    if int(ctx.steps_ms[0]) == first:
+        value = param.values[:1]
+    else:  # a later slice of the steps: evaluate the parameter at the range's first step
+        assert expr is not None
+        at_first = ev.eval(expr, dataclasses.replace(ctx, steps_ms=np.array([first], np.int64)))
+        assert isinstance(at_first, Scalar)
+        value = at_first.values[:1]
+    return Scalar(np.repeat(value, ctx.num_steps))
 
 
 evaluate.register(VectorSelector)(selectors.eval_vector_selector)

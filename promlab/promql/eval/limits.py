@@ -119,7 +119,8 @@ def unsliced_samples(ev: _Running) -> int:
 
 
 def _slice_ctx(ctx: EvalContext, lo: int, hi: int) -> EvalContext:
-    return dataclasses.replace(ctx, steps_ms=ctx.steps_ms[lo:hi])
+    first = ctx.range_start_ms if ctx.range_start_ms is not None else int(ctx.steps_ms[0])
+    return dataclasses.replace(ctx, steps_ms=ctx.steps_ms[lo:hi], range_start_ms=first)
 
 
 def _target_seconds(ev: _Running) -> float:

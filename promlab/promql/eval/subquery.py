@@ -100,7 +100,7 @@ def eval_subquery(node: SubqueryExpr, ev: EvalState, ctx: EvalContext) -> Matrix
     inner_steps = np.arange(first, last + 1, step, dtype=np.int64) if last >= first else \
         np.zeros(0, np.int64)
     # Everything else (name removal mode, feature switches, annotations) is the query's.
-    inner_ctx = dataclasses.replace(ctx, steps_ms=inner_steps, step_ms=step)
+    inner_ctx = dataclasses.replace(ctx, steps_ms=inner_steps, step_ms=step, range_start_ms=None)
     inner = ev.eval(node.expr, inner_ctx)
     if isinstance(inner, Scalar):
         inner = Vector([Labels()], inner.values[None, :].copy(),

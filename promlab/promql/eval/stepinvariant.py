@@ -1,0 +1,68 @@
+"""Which expressions Prometheus evaluates once per range instead of at every step.
+
+Before a range evaluation Prometheus marks the subtrees whose value cannot change from step to
+step — everything below them is pinned by ``@`` — and evaluates each such subtree once, at the
+first step of the range (the query's start, or a subquery's first step), repeating the result.
+For nearly every expression that is invisible: the pinned data are the same at every step. The
+exception is an aggregation's parameter: the marking looks only at the aggregated expression,
+so in ``topk(scalar(x), g @ start())`` the ``k`` of the first step holds for all steps.
+"""
+
+from __future__ import annotations
+
+from promlab.promql.parser.ast import (
+    AggregateExpr,
+    BinaryExpr,
+    Call,
+    Expr,
+    MatrixSelector,
+    NumberLiteral,
+    ParenExpr,
+    StringLiteral,
+    SubqueryExpr,
+    UnaryExpr,
+    VectorSelector,
+)
+
+__all__ = ["AT_UNSAFE_FUNCTIONS", "step_invariant"]
+
+# Functions whose value depends on the evaluation time itself (Prometheus's
+# AtModifierUnsafeFunctions): a call of one is never step invariant.
+AT_UNSAFE_FUNCTIONS = frozenset({
+    "days_in_month", "day_of_month", "day_of_week", "day_of_year", "end", "hour", "minute",
+    "month", "year", "predict_linear", "range", "start", "step", "time", "timestamp",
+})
+
+
+def step_invariant(node: Expr) -> bool:
+    """Whether Prometheus would evaluate ``node`` once per range (see the module docstring).
+
+    Selectors and subqueries are invariant with an ``@``; literals always; aggregations when
+    their aggregated expression is (not their parameter); binary operations when both sides
+    are; calls when every argument is and the function does not read the evaluation time —
+    except ``timestamp`` of an ``@``-pinned vector selector, which is.
+    """
+    if isinstance(node, VectorSelector | SubqueryExpr):
+        return node.at_ms is not None or node.at_modifier is not None
+    if isinstance(node, MatrixSelector):
+        return step_invariant(node.vector_selector)
+    if isinstance(node, NumberLiteral | StringLiteral):
+        return True
+    if isinstance(node, AggregateExpr | ParenExpr | UnaryExpr):
+        return step_invariant(node.expr)
+    if isinstance(node, BinaryExpr):
+        return step_invariant(node.lhs) and step_invariant(node.rhs)
+    if isinstance(node, Call):
+        args = [_unparen(a) for a in node.args]
+        if not all(step_invariant(a) for a in args):
+            return False
+        if node.func.name == "timestamp":
+            return all(isinstance(a, VectorSelector) for a in args)
+        return node.func.name not in AT_UNSAFE_FUNCTIONS
+    return False
+
+
+def _unparen(node: Expr) -> Expr:
+    while isinstance(node, ParenExpr):
+        node = node.expr
+    return node
