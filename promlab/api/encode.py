@@ -221,16 +221,41 @@ def _by_width(widths: np.ndarray) -> list[tuple[int, np.ndarray]]:
             for w in np.flatnonzero(counts).tolist()]
 
 
+def _value_classes(vlens: np.ndarray, gap: int) -> list[tuple[int, np.ndarray | None]]:
+    """Values grouped for writing with one width per group: ``(width, positions)`` pairs
+    (positions None: all), widest group first.
+
+    A group written with width ``w`` takes the values at least ``w - gap`` long, so that the
+    bytes a write copies past a value's end (the next bytes of orjson's text) stay in the
+    ``gap`` that follows it in the output, which is written afterwards. Usually one group.
+    """
+    hi = int(vlens.max())
+    if int(vlens.min()) >= hi - gap:
+        return [(hi, None)]
+    out: list[tuple[int, np.ndarray | None]] = []
+    todo = np.arange(vlens.shape[0])
+    widths = vlens
+    while todo.shape[0]:
+        wide = widths >= hi - gap
+        out.append((hi, todo[wide]))
+        todo, widths = todo[~wide], widths[~wide]
+        if widths.shape[0]:
+            hi = int(widths.max())
+    return out
+
+
 def _point_texts(steps_ms: np.ndarray, cols: np.ndarray | None, values: np.ndarray,
                  ) -> tuple[memoryview, np.ndarray] | None:
     """The points ``[t,"v"],`` of all present cells, back to back, and the byte offset where
     each point starts (plus the end); ``None`` when a value's text is too wide.
 
     ``cols`` is each point's step (None: every step of every series, in order). The point
-    offsets come from the texts' lengths; then each part is copied to its place in the output
-    with one gather/scatter of fixed-width items per width (:func:`_rows`): the step prefixes
-    (one text per step, shared by all series), the values (slices of orjson's text, grouped by
-    length) and the ``"],`` suffixes. Every byte is written once; no padded matrix or mask.
+    offsets come from the texts' lengths; then the parts are copied to their places in the
+    output with gathers/scatters of fixed-width items (:func:`_rows`): first the values
+    (slices of orjson's text, in a few groups of one width each: :func:`_value_classes`), then
+    what lies between two values, ``"],`` and the next step's prefix (one text per step,
+    shared by all series), over whatever the wider value copies spilled there. Values orjson
+    writes unlike Go are written last. No padded matrix or mask.
     """
     u8, starts, vlens = _value_tokens(values)
     odd = _odd_values(values)
@@ -247,33 +272,37 @@ def _point_texts(steps_ms: np.ndarray, cols: np.ndarray | None, values: np.ndarr
     point_plens = wp if fixed else plens[point_cols]
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(vlens + (point_plens + len(_SUFFIX)), out=offsets[1:])
-    out = np.empty(int(offsets[-1]), np.uint8)
+    total = int(offsets[-1])
+    out = np.empty(total + wv, np.uint8)  # room for the last value's spill
     heads = offsets[:-1]
-    # The step prefixes: all of one width (the usual case), or grouped by width.
-    prefix_groups = [(wp, None)] if fixed else _by_width(np.asarray(point_plens))
-    for w, at in prefix_groups:
-        table = _rows(pmat.reshape(-1), w, wp)
-        if at is None:
-            _rows(out, w)[heads] = table[point_cols]
-        else:
-            _rows(out, w)[heads[at]] = table[point_cols[at]]
-    # The values: orjson's text gathered at the value starts, one width at a time. The
-    # values orjson writes unlike Go are not gathered (their text may be longer than
-    # orjson's): the fixes below write them.
     value_at = heads + point_plens
-    widths = vlens
-    if odd:
-        widths = vlens.copy()
-        widths[odd] = 0
-    for w, at in _by_width(widths):
-        if w:
-            _rows(out, w)[value_at[at]] = _rows(u8, w)[starts[at]]
-    _rows(out, len(_SUFFIX))[offsets[1:] - len(_SUFFIX)] = np.frombuffer(
-        _SUFFIX, np.dtype((np.void, len(_SUFFIX))))[0]
+    # The values (an odd value's orjson text too: its fix overwrites it below).
+    src = np.concatenate([u8, np.zeros(wv, np.uint8)])  # every start can be read wv wide
+    for w, at in _value_classes(vlens, len(_SUFFIX) + int(plens.min())):
+        if at is None:
+            _rows(out, w)[value_at] = _rows(src, w)[starts]
+        else:
+            _rows(out, w)[value_at[at]] = _rows(src, w)[starts[at]]
+    suffix = np.frombuffer(_SUFFIX, np.uint8)
+    if fixed:
+        # '"],' + the next point's prefix: one table row per step, one scatter for all.
+        joints = np.empty((n_steps, len(_SUFFIX) + wp), np.uint8)
+        joints[:, :len(_SUFFIX)] = suffix
+        joints[:, len(_SUFFIX):] = pmat
+        width = joints.shape[1]
+        _rows(out, width)[heads[1:] - len(_SUFFIX)] = _rows(joints.reshape(-1), width,
+                                                            width)[point_cols[1:]]
+        out[:wp] = pmat[point_cols[0]]
+        out[total - len(_SUFFIX):total] = suffix
+    else:
+        for w, at in _by_width(np.asarray(point_plens)):
+            _rows(out, w)[heads[at]] = _rows(pmat.reshape(-1), w, wp)[point_cols[at]]
+        _rows(out, len(_SUFFIX))[offsets[1:] - len(_SUFFIX)] = suffix.view(
+            np.dtype((np.void, len(_SUFFIX))))[0]
     for i, text in zip(odd, fixes, strict=True):
         pos = int(value_at[i])
         out[pos:pos + len(text)] = np.frombuffer(text, np.uint8)
-    return out.data, offsets
+    return out[:total].data, offsets
 
 
 def _vector_result(result: Result, value: Vector, limit: int,

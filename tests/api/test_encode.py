@@ -64,7 +64,7 @@ def test_query_response(store: MemoryStorage, query: str, ranged: bool, limit: i
     fast = query_response(result, limit=limit, stats={"x": 1}).body
     data, warnings = query_data(result, limit=limit, stats={"x": 1})
     slow = success(data, warnings=warnings, infos=result.annotations.infos).body
-    assert json.loads(fast) == json.loads(slow)
+    assert json.loads(bytes(fast)) == json.loads(bytes(slow))
     assert fast == slow
 
 
@@ -113,7 +113,7 @@ def test_random_matrix_as_format_sample_value(seed: int, series: int, steps: int
     fast = query_response(result).body
     data, warnings = query_data(result)
     assert fast == success(data, warnings=warnings).body
-    got = json.loads(fast)["data"]["result"]
+    got = json.loads(bytes(fast))["data"]["result"]
     want = []
     for i in range(series):
         points = [[format_timestamp(start + j * step_ms), format_sample_value(values[i, j])]
@@ -131,6 +131,10 @@ def test_random_matrix_as_format_sample_value(seed: int, series: int, steps: int
     pytest.param([1.0] * 7, id="one-width"),
     pytest.param([1.0, 22.0, 333.0, 4444.0, 0.1, 1e15, 123456789.123], id="every-width"),
     pytest.param([9.999999999999999e-5, 1e-4, 1e21], id="exponent-edges"),
+    pytest.param([0.30000000000000004, 1.0, 0.1234567890123456, 7.0, 2.0, 5.0],
+                 id="short-after-long"),
+    pytest.param([0.30000000000000004, float("nan"), -1.2345678901234567e-7, 3.0, 1.0],
+                 id="odd-after-long"),
 ])
 @pytest.mark.parametrize("steps", [
     pytest.param((1_700_000_000_000, 15_000), id="whole-seconds"),
