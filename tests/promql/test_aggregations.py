@@ -195,6 +195,14 @@ INVARIANT_PARAM_CASES = [
                  id="time-is-not-invariant"),
     pytest.param("quantile(scalar(k) / 2, x @ 0)", {"": [1.0, 1.0, 1.0]},
                  id="quantile-phi-of-first-step"),
+    # That pass also resolves @ start()/@ end(), and it skips the parameter: there they are
+    # ignored. 2.42 gave topk(scalar(m{c!=""} @ start()), g) the answer of
+    # topk(scalar(m{c!=""}), g) in a range query (differential fuzzer); Prometheus 3's
+    # preprocessExprHelper still visits only the aggregated expression.
+    pytest.param("topk(scalar(k @ start()), x)", {"a": [6.0, 7.0], "b": [2.0]},
+                 id="start-in-param-ignored"),
+    pytest.param("topk(scalar(sum(k @ end())), x)", {"a": [6.0, 7.0], "b": [2.0]},
+                 id="end-in-param-ignored"),
 ]
 
 
@@ -212,6 +220,15 @@ def test_param_of_step_invariant_aggregation_in_subquery() -> None:
     res = Engine(features="all").instant(store_with(STEP_INVARIANT_PARAM),
                                          "count_over_time(topk(scalar(k), x @ 0)[3m:1m])", 2 * M)
     assert isinstance(res.value, Vector) and len(res.value) == 0
+
+
+def test_start_in_param_ignored_in_subquery() -> None:
+    # Each inner step reads k itself (0, 2, 1): a is kept twice, b once.
+    res = Engine(features="all").instant(
+        store_with(STEP_INVARIANT_PARAM), "count_over_time(topk(scalar(k @ start()), x)[3m:1m])",
+        2 * M)
+    assert isinstance(res.value, Vector)
+    assert sorted(res.value.values[:, 0].tolist()) == [1.0, 2.0]
 
 
 def test_limit_ratio_is_deterministic_and_complementary() -> None:

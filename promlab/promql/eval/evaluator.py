@@ -32,7 +32,7 @@ from promlab.promql.eval.registry import (
     AggregationCall,
     FunctionCall,
 )
-from promlab.promql.eval.stepinvariant import step_invariant
+from promlab.promql.eval.stepinvariant import step_invariant, unresolved_start_end
 from promlab.promql.parser.ast import (
     AggregateExpr,
     BinaryExpr,
@@ -380,9 +380,10 @@ def _aggregate(node: AggregateExpr, ev: Evaluator, ctx: EvalContext) -> Value:
     impl = AGGREGATIONS.get(node.op)
     if impl is None:
         raise FunctionNotImplemented(f"aggregation {node.op!r} is not implemented")
-    param = ev.eval(node.param, ctx) if node.param is not None else None
+    param_expr = unresolved_start_end(node.param) if node.param is not None else None
+    param = ev.eval(param_expr, ctx) if param_expr is not None else None
     if isinstance(param, Scalar) and ctx.num_steps and step_invariant(node.expr):
-        param = _param_at_range_start(node.param, ev, ctx, param)
+        param = _param_at_range_start(param_expr, ev, ctx, param)
     vec = ev.eval(node.expr, ctx)
     if isinstance(vec, Scalar):  # pragma: no cover - the parser rejects this
         raise FunctionNotImplemented("aggregation over a scalar")

@@ -6,9 +6,16 @@ first step of the range (the query's start, or a subquery's first step), repeati
 For nearly every expression that is invisible: the pinned data are the same at every step. The
 exception is an aggregation's parameter: the marking looks only at the aggregated expression,
 so in ``topk(scalar(x), g @ start())`` the ``k`` of the first step holds for all steps.
+
+The same pass is where Prometheus turns ``@ start()`` and ``@ end()`` into timestamps. It never
+enters an aggregation's parameter, so there those two modifiers stay unresolved and the
+selectors read at every step as if they had no ``@`` (:func:`unresolved_start_end`).
 """
 
 from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
 
 from promlab.promql.parser.ast import (
     AggregateExpr,
@@ -24,7 +31,7 @@ from promlab.promql.parser.ast import (
     VectorSelector,
 )
 
-__all__ = ["AT_UNSAFE_FUNCTIONS", "step_invariant"]
+__all__ = ["AT_UNSAFE_FUNCTIONS", "step_invariant", "unresolved_start_end"]
 
 # Functions whose value depends on the evaluation time itself (Prometheus's
 # AtModifierUnsafeFunctions): a call of one is never step invariant.
@@ -66,3 +73,24 @@ def _unparen(node: Expr) -> Expr:
     while isinstance(node, ParenExpr):
         node = node.expr
     return node
+
+
+@lru_cache(maxsize=512)
+def unresolved_start_end(node: Expr) -> Expr:
+    """``node`` with every ``@ start()`` / ``@ end()`` removed, as Prometheus evaluates an
+    aggregation's parameter (explicit ``@ <timestamp>`` and offsets stay). The same object when
+    there is nothing to remove."""
+    changes: dict[str, object] = {}
+    if isinstance(node, VectorSelector | SubqueryExpr) and node.at_modifier is not None:
+        changes["at_modifier"] = None
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, Expr):
+            new = unresolved_start_end(value)
+            if new is not value:
+                changes[f.name] = new
+        elif isinstance(value, tuple) and any(isinstance(v, Expr) for v in value):
+            items = tuple(unresolved_start_end(v) if isinstance(v, Expr) else v for v in value)
+            if any(a is not b for a, b in zip(items, value, strict=True)):
+                changes[f.name] = items
+    return dataclasses.replace(node, **changes) if changes else node  # type: ignore[arg-type]
