@@ -19,7 +19,9 @@ promlab keeps exemplar storage on by default with Prometheus's default size
 turns it off (``storage.exemplars.max_exemplars`` in ``prometheus.yml``).
 
 :func:`exemplars_of` finds the exemplar store that belongs to a storage object (writers and the
-HTTP API reach it through the store they share); it lives as long as that object.
+HTTP API reach it through the store they share); it lives as long as that object. A read-only
+Parquet store binds one of its own (:func:`bind_exemplars`): a follower that serves what the
+writer's exemplar WAL holds (:mod:`promlab.storage.exfollow`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import Any, Protocol
 from promlab.model import Labels, Matcher
 
 __all__ = ["DEFAULT_MAX_EXEMPLARS", "MAX_LABEL_CHARS", "ExemplarItem", "ExemplarJournal",
-           "ExemplarResult", "ExemplarStore", "StoredExemplar", "exemplars_of"]
+           "ExemplarResult", "ExemplarStore", "StoredExemplar", "bind_exemplars", "exemplars_of"]
 
 DEFAULT_MAX_EXEMPLARS = 100_000
 #: Longest exemplar label set (characters of names and values), Prometheus's
@@ -157,6 +159,16 @@ class ExemplarStore:
                 self._rewrite_journal(self._journal, self._journal_floor)
             return verdicts
 
+    def replace(self, items: Sequence[ExemplarItem]) -> int:
+        """Replace the contents with ``items`` appended in order to an empty buffer of the same
+        size (a replay: the newest ``max_exemplars`` are kept); returns how many were added.
+        The journal, if any, is not told (a read-only store's follower mirrors another's log)."""
+        fresh = ExemplarStore(self.max_exemplars)
+        added = fresh.append_many(items)
+        with self._lock:
+            self._buf, self._newest = fresh._buf, fresh._newest
+        return added
+
     def _push(self, series: Labels, ex: StoredExemplar) -> None:
         if len(self._buf) == self._buf.maxlen:
             old_series, old = self._buf[0]
@@ -235,3 +247,11 @@ def exemplars_of(storage: Any, *, create: bool = True) -> ExemplarStore | None:
         except TypeError:  # not weak-referenceable
             return None
         return st
+
+
+def bind_exemplars(storage: Any, store: ExemplarStore) -> None:
+    """Make ``store`` the exemplar store :func:`exemplars_of` finds for ``storage`` (a read-only
+    Parquet store binds its follower of the writer's log, :mod:`promlab.storage.exfollow`).
+    ``store`` must not refer to ``storage``: it would keep it alive."""
+    with _BY_STORE_LOCK:
+        _BY_STORE[storage] = store

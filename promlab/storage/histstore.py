@@ -52,6 +52,7 @@ from promlab.storage.histdir import (
     upload_local,
     write_file,
 )
+from promlab.storage.histwal import read_records
 from promlab.storage.interface import (
     HISTOGRAM_PLACEHOLDER,
     Querier,
@@ -60,6 +61,7 @@ from promlab.storage.interface import (
     clamp_range,
 )
 from promlab.storage.objectstore import LOCAL, BlockFS
+from promlab.storage.wal import WalLosses
 
 __all__ = [
     "HistogramBatch",
@@ -72,6 +74,7 @@ __all__ = [
     "encode_payload",
     "has_any",
     "list_files",
+    "load_head",
     "merge_histograms",
     "read_files",
     "upload_local",
@@ -350,3 +353,13 @@ def has_any(head: HistogramHead, directory: str, fs: BlockFS = LOCAL) -> bool:
     """Whether there are histogram samples in the head or files in ``directory``."""
     return len(head) > 0 or bool(list_files(directory, fs))
 
+
+
+def load_head(wal_path: str) -> tuple[HistogramHead, WalLosses]:
+    """The histogram head the histogram WAL at ``wal_path`` holds (see
+    :mod:`promlab.storage.histwal`), and what damage in it cost."""
+    hh = HistogramHead()
+    payloads, _, _, losses = read_records(wal_path)
+    for payload in payloads:
+        hh.add(decode_payload(payload))
+    return hh, losses

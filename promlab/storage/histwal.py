@@ -22,7 +22,7 @@ import zlib
 
 from promlab.storage.wal import WalLosses
 
-__all__ = ["HistogramWal", "read_records"]
+__all__ = ["HistogramWal", "read_records", "record_header", "scan_records"]
 
 log = logging.getLogger("promlab.storage")
 
@@ -30,8 +30,13 @@ FILE_NAME = "histograms.log"
 _HDR = struct.Struct("<II")
 
 
+def record_header(payload: bytes) -> bytes:
+    """The header (``<u32 length><u32 crc32>``) a record of ``payload`` starts with."""
+    return _HDR.pack(len(payload), zlib.crc32(payload))
+
+
 def _frame(payload: bytes) -> bytes:
-    return _HDR.pack(len(payload), zlib.crc32(payload)) + payload
+    return record_header(payload) + payload
 
 
 def _valid_at(data: bytes, pos: int) -> int:
@@ -57,12 +62,20 @@ def read_records(path: str) -> tuple[list[bytes], int, int, WalLosses]:
     header is intact and promises more bytes than the file has, else a loss. Samples in damaged
     records cannot be counted (their JSON is unreadable): ``samples`` stays a lower bound of 0.
     """
-    losses = WalLosses()
     try:
         with open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
-        return [], 0, 0, losses
+        return [], 0, 0, WalLosses()
+    return scan_records(data, path)
+
+
+def scan_records(data: bytes, path: str, *, quiet: bool = False
+                 ) -> tuple[list[bytes], int, int, WalLosses]:
+    """:func:`read_records` over ``data`` (the bytes of the log at ``path``, or of its tail from
+    a record boundary on; offsets are into ``data``). ``quiet``: no warnings (the caller reports
+    the losses; a read-only follower warns once per change, :mod:`promlab.storage.exfollow`)."""
+    losses = WalLosses()
     out: list[bytes] = []
     pos = end = 0
     while pos < len(data):
@@ -82,11 +95,12 @@ def read_records(path: str) -> tuple[list[bytes], int, int, WalLosses]:
             break
         losses.records += 1
         losses.bytes += resync - pos
-        log.warning("%s: %d damaged bytes at offset %d skipped", path, resync - pos, pos)
+        if not quiet:
+            log.warning("%s: %d damaged bytes at offset %d skipped", path, resync - pos, pos)
         pos = resync
-    if losses.torn_bytes:
+    if losses.torn_bytes and not quiet:
         log.warning("%s: %d bytes of a record cut short at the end ignored", path, losses.torn_bytes)
-    if losses.records:
+    if losses.records and not quiet:
         log.warning("%s: %d damaged WAL stretch(es), %d bytes lost", path, losses.records, losses.bytes)
     return out, end, len(data), losses
 

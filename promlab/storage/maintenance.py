@@ -17,6 +17,7 @@ from promlab.storage import compact as _compact
 from promlab.storage import histstore as _hist
 from promlab.storage.blocks import Block
 from promlab.storage.cache import DecodedCache
+from promlab.storage.exfollow import ExemplarFollower
 from promlab.storage.exwal import ExemplarWal
 from promlab.storage.head import Head
 from promlab.storage.histstore import HistogramHead
@@ -56,6 +57,7 @@ class StoreMaintenance:
     _wal: WalWriter | None
     _hwal: HistogramWal | None
     _xwal: ExemplarWal | None = None  # set by a writer's open (see exwal's truncation rule)
+    _xfollow: ExemplarFollower | None = None  # set by a read-only store's open
     _seq: int
     _last_cut: int
 

@@ -29,12 +29,12 @@ from promlab.storage.blocklist import list_blocks, recent_span, skipped
 from promlab.storage.blocks import Block, BlockMeta
 from promlab.storage.cache import DecodedCache, default_cache_bytes
 from promlab.storage.exemplars import DEFAULT_MAX_EXEMPLARS
+from promlab.storage.exfollow import follow_exemplars
 from promlab.storage.exwal import open_exemplar_wal
 from promlab.storage.head import Head, RefCache
 from promlab.storage.histstore import HistogramHead, HistogramQuerier
 from promlab.storage.histwal import FILE_NAME as HIST_WAL_FILE
 from promlab.storage.histwal import HistogramWal
-from promlab.storage.histwal import read_records as _read_hist_wal
 from promlab.storage.interface import AppendStats
 from promlab.storage.maintenance import StoreMaintenance
 from promlab.storage.querier import ParquetQuerier
@@ -94,7 +94,8 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
         (see :mod:`promlab.storage.objectstore`).
     readonly
         Open as a follower: blocks plus the WAL's recent samples, refreshed at every
-        :meth:`ParquetStore.querier`; writing raises :class:`~promlab.errors.StorageError`.
+        :meth:`ParquetStore.querier`, and the writer's exemplars (:mod:`.exfollow`, refreshed
+        at every read); writing raises :class:`~promlab.errors.StorageError`.
     retention_time, retention_size
         Delete whole blocks older than this (``"15d"``) / beyond this total size (``"10GB"``).
         Durations here and below are ``"1h"``-style strings, timedeltas or numbers of seconds;
@@ -112,8 +113,8 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
     wal_fsync
         fsync the WAL at every commit (the durability guarantee); False is faster.
     max_exemplars
-        Size of the exemplar storage a writer replays its exemplar WAL into (see
-        :mod:`promlab.storage.exwal`; ``prometheus.yml``'s ``storage.exemplars`` resizes it).
+        Size of the exemplar storage a writer replays its exemplar WAL into (:mod:`.exwal`;
+        ``prometheus.yml``'s ``storage.exemplars`` resizes it), or a read-only store mirrors.
     auto_compact
         Compact and apply retention after every flush.
     cache_size
@@ -211,6 +212,7 @@ class ParquetStore(StoreMaintenance):
             state = self._wal_watch.state()  # as a querier's poll: the first one reads the
             self._replay()                   # WAL again only when it changed since
             self._wal_watch.seen = state
+            self._xfollow = follow_exemplars(self, self.wal_dir, max_exemplars=max_exemplars)
             # Open the newest blocks now (a first query, usually on recent data, does not pay
             # for it), as a writer's open does every block; older ones when a query reaches them.
             span = recent_span(self.fs, self.blocks_dir, self.max_block_duration_ms)
@@ -283,7 +285,7 @@ class ParquetStore(StoreMaintenance):
                     self.flush()
             finally:
                 self._closed = True
-                for wal in (self._wal, self._hwal, self._xwal):
+                for wal in (self._wal, self._hwal, self._xwal, self._xfollow):
                     if wal is not None:
                         wal.close()
                 for blk in self._block_cache.values():
@@ -350,11 +352,7 @@ class ParquetStore(StoreMaintenance):
 
     def _load_histograms(self) -> None:
         """The histogram head from its WAL file (see :mod:`promlab.storage.histwal`)."""
-        hh = HistogramHead()
-        payloads, _, _, self._hist_losses = _read_hist_wal(os.path.join(self.wal_dir, HIST_WAL_FILE))
-        for payload in payloads:
-            hh.add(_hist.decode_payload(payload))
-        self._hhead = hh
+        self._hhead, self._hist_losses = _hist.load_head(os.path.join(self.wal_dir, HIST_WAL_FILE))
 
     def _apply(self, records: Sequence[SeriesRecord | SamplesRecord]) -> None:
         for rec in records:
