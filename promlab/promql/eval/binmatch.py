@@ -16,6 +16,7 @@ from promlab.promql.parser.ast import VectorMatching
 from promlab.promql.values import I64, Vector
 
 __all__ = ["ARITHMETIC", "SCHEMA_LABELS", "match_labels", "match_pairs", "pair_rows", "result_bases", "result_labels",
+           "rows_without_schema",
            "signature_ids", "with_include"]
 
 ARITHMETIC = frozenset({"+", "-", "*", "/", "%", "^", "atan2"})
@@ -130,3 +131,13 @@ def pair_rows(pair_many: I64, pair_one: I64, bases: list[Labels], many: Vector, 
             out_labels.append(ls)
         pair_row[k] = r
     return pair_row, out_labels
+
+
+def rows_without_schema(labels: list[Labels]) -> tuple[I64, int]:
+    """Each label set's row once the schema labels (``__name__``, ...) are gone, and the row
+    count: the identity Prometheus checks a ``bool`` comparison's results by when it drops
+    names at once (``resultMetric`` with ``dropMetricName``)."""
+    stripped = filtered(labels, frozenset(SCHEMA_LABELS), keep=False)
+    ids: dict[Labels, int] = {}
+    rows = np.fromiter((ids.setdefault(ls, len(ids)) for ls in stripped), np.int64, len(labels))
+    return rows, len(ids)

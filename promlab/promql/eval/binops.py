@@ -99,7 +99,8 @@ def eval_binary(node: BinaryExpr, ev: EvalState, ctx: EvalContext) -> Value:
         if op in SET_OPS:
             return _set_op(op, lhs, rhs, matching)
         hist = (node, ctx) if lhs.histograms is not None or rhs.histograms is not None else None
-        return _vector_vector(op, lhs, rhs, matching, node.return_bool, hist)
+        return _vector_vector(op, lhs, rhs, matching, node.return_bool, hist,
+                              drop_now=node.return_bool and not ctx.delayed_name_removal)
     raise QueryError(f"binary operator {op!r} not allowed between {type(lhs).__name__} "
                      f"and {type(rhs).__name__}")
 
@@ -248,7 +249,7 @@ def _set_op(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching) -> Vect
 
 def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
                    return_bool: bool, hist: tuple[BinaryExpr, EvalContext] | None = None,
-                   ) -> Vector:
+                   drop_now: bool = False) -> Vector:
     one_to_many = matching.card == "one-to-many"
     many, one = (rhs, lhs) if one_to_many else (lhs, rhs)
     s_many, s_one, n_groups = binmatch.signature_ids(many.labels, one.labels, matching)
@@ -263,7 +264,7 @@ def _vector_vector(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching,
         pair_many, pair_one = _checked_pairs(lhs, rhs, many, one, s_many, s_one, n_groups,
                                              matching)
     return _pair_result(op, many, one, s_many, s_one, n_groups, pair_many, pair_one,
-                        matching, return_bool, hist, simple=simple)
+                        matching, return_bool, hist, simple=simple, drop_now=drop_now)
 
 
 def unique_pairs(s_many: I64, s_one: I64, n_groups: int) -> tuple[I64, I64]:
@@ -315,9 +316,11 @@ def _checked_pairs(lhs: Vector, rhs: Vector, many: Vector, one: Vector, s_many: 
 
 def _pair_result(op: str, many: Vector, one: Vector, s_many: I64, s_one: I64, n_groups: int,
                  pair_many: I64, pair_one: I64, matching: VectorMatching, return_bool: bool,
-                 hist: tuple[BinaryExpr, EvalContext] | None, *, simple: bool) -> Vector:
+                 hist: tuple[BinaryExpr, EvalContext] | None, *, simple: bool,
+                 drop_now: bool = False) -> Vector:
     """The result rows of the (many, one) pairs (``fill`` pairs added here); ``simple``: one
-    series per signature on both sides, no ``fill`` and no ``group_x`` labels."""
+    series per signature on both sides, no ``fill`` and no ``group_x`` labels; ``drop_now``:
+    the match checks see the results without ``__name__`` (eager name removal of ``bool``)."""
     n_steps = many.present.shape[1]
     one_to_many = matching.card == "one-to-many"
     # As in Prometheus, fill_left fills the many side and fill_right the one side, also for
@@ -365,12 +368,16 @@ def _pair_result(op: str, many: Vector, one: Vector, s_many: I64, s_one: I64, n_
         row_of[used] = np.fromiter(map(pos.__getitem__, kid), np.int64, len(kid))
         pair_row = row_of[pair_many]
     n_rows = len(out_labels)
-    if n_rows < pair_many.shape[0]:
-        row_count = _group_count(pair_present, pair_row, n_rows)
+    check_row, n_check = pair_row, n_rows
+    if drop_now:
+        row_map, n_check = binmatch.rows_without_schema(out_labels)
+        check_row = row_map[pair_row]
+    if n_check < pair_many.shape[0]:
+        row_count = _group_count(pair_present, check_row, n_check)
         if (row_count > 1).any():
             # Same signature → the group_x labels were not enough; otherwise a plain clash.
             r, t = np.argwhere(row_count > 1)[0]
-            sig_hits = np.unique(pair_sig[(pair_row == r) & pair_present[:, t]])
+            sig_hits = np.unique(pair_sig[(check_row == r) & pair_present[:, t]])
             if sig_hits.shape[0] == 1 and matching.card != "one-to-one":
                 raise QueryError("multiple matches for labels: grouping labels must ensure "
                                  "unique matches")
