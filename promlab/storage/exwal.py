@@ -31,6 +31,12 @@ automatic flush). Older exemplars stay in memory until the process ends but are 
 Between flushes, once the log holds more than twice as many exemplars as the buffer (and over
 :data:`MIN_REWRITE` in all), it is rewritten with the buffer's exemplars above the same floor,
 so its size (and the replay's time) stays in proportion to ``max_exemplars``.
+
+Readers: a read-only store never opens this log for writing (no repair, no truncation); its
+exemplar storage (:class:`~promlab.storage.exfollow.ExemplarFollower`) mirrors it, read on
+opening and again when its fingerprint changed, relying on the rules above: records are only
+appended or the file replaced (rewrites go through a temp file and a rename), and only a torn
+tail is ever cut (by the writer's open).
 """
 
 from __future__ import annotations
