@@ -209,8 +209,10 @@ class Gen:
     def vector(self, depth: int) -> str:
         if depth <= 0:
             return self.selector()
-        roll = self.r.randrange(20)
+        roll = self.r.randrange(23)
         d = depth - 1
+        if roll >= 20:
+            return self.edge(d)
         if roll == 0:
             return self.selector()
         if roll == 1:
@@ -276,6 +278,30 @@ class Gen:
                                f"({self.vector(d)})"])
             return f"histogram_quantile({q}, {inner})"
         return f"vector({self.scalar(d)})"
+
+    def edge(self, d: int) -> str:
+        """Rarer corners: k beyond int64 or taken from a scalar, le labels Go's ParseFloat reads
+        its own way, smoothing factors out of range or NaN, odd regexes and replacements."""
+        roll = self.r.randrange(4)
+        if roll == 0:
+            k = self.pick(["Inf", "1e300", "0.9", "2^62", f"scalar({self.vector(d)})"])
+            return f"{self.pick(['topk', 'bottomk'])}{self.grouping()} ({k}, {self.vector(d)})"
+        if roll == 1:
+            le = self.pick(["1_0", " 1", "0x1p1", "1e400", "+nan", "-Inf", "abc", "1e-3", "-1"])
+            base = self.pick(["h_bucket", "rate(h_bucket[5m])", "h_bucket offset 5m"])
+            src = self.pick(["0.1", "0.5", "2.5", ".*"])
+            return f'histogram_quantile({self.pick(QUANTILES)}, ' \
+                   f'label_replace({base}, "le", "{le}", "le", "{src}"))'
+        if roll == 2:
+            sf = self.pick(["0.5", "1", "0", "-0.1", "NaN", "1.5", f"scalar({self.vector(d)})"])
+            tf = self.pick(["0.1", "0.9", "1", "0"])
+            return f"holt_winters({self.matrix(d)}, {sf}, {tf})"
+        src = self.pick(["job", "kind", "le", "c", "d", "e", "__name__"])
+        regex = self.pick(["(?i)API", "t|", "\\\\w+", "(?P<n>.)(.*)", "(.*)?", "[a-z]+(.)", "x*",
+                           "(a)|(b)", "ü(.*)"])
+        repl = self.pick(["$0", "${n}", "$2", "$1$2", "$$1", "$n", "$", "${2}x"])
+        dst = self.pick(["dst", "job", "le", "kind"])
+        return f'label_replace({self.vector(d)}, "{dst}", "{repl}", "{src}", "{regex}")'
 
     def label_fn(self, d: int) -> str:
         src = self.pick(["job", "instance", "kind", "__name__", "missing", "le", "c"])
@@ -433,4 +459,12 @@ HANDWRITTEN = [
     'g > on(instance) {__name__=~"c_total|g"}', 'g > on(instance, a) {__name__=~"c_total|g"}',
     'count(count_values("v", 0 / g{kind=~"flat|neg"}))', 'count_values("job", (m % 1))',
     'min(0 / g{kind=~"flat|neg"})', 'max(-0 / g{kind=~"flat|neg"})', 'min((0 / g))',
+    '{__name__=~"dup_.*"} != bool on(a) group_left() short', 'topk(Inf, g)', 'topk(1e300, g)',
+    'histogram_quantile(0.75, label_replace(h_bucket{job="web"}, "le", "1_0", "le", "2.5"))',
+    'histogram_quantile(0.75, label_replace(h_bucket{job="web"}, "le", "0x1p3", "le", "2.5"))',
+    'histogram_quantile(0.75, label_replace(h_bucket{job="web"}, "le", " 2.5", "le", "2.5"))',
+    'histogram_quantile(0.75, label_replace(h_bucket{job="web"}, "le", "1e400", "le", "2.5"))',
+    'holt_winters(g[1m], -0.1, 0.9)', 'holt_winters(g{kind="flat"}[10m], NaN, 0.5)',
+    'holt_winters(g[10m], NaN, 1)', 'topk(scalar(m{c!=""}), g{kind=~"temp|flat"} @ start())',
+    'topk(scalar(m{c!=""} @ start()), g)',
 ]

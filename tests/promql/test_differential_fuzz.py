@@ -105,9 +105,10 @@ KNOWN_DIFFERENCES: list[Known] = [
           "3.x averages with a Kahan sum (exact 0 for cancelling values), 2.42 with an "
           "incremental mean that leaves ~1e-19 residues; division or sign tests magnify them",
           values=lambda want, got: _loosely_same(want, got)),
-    Known("regression-kahan-inf", r"\b(deriv|predict_linear)\(",
-          "2.42's Kahan sums in linear regression turn an infinite sample into NaN; 3.x keeps "
-          "the infinity (kahanSumInc resets the compensation on ±Inf)",
+    Known("regression-kahan-inf", r"\b(deriv|predict_linear|std(dev|var)_over_time)\(",
+          "2.42's Kahan sums in linear regression and in stddev/stdvar_over_time turn an "
+          "infinite sample or an overflow into NaN; 3.x keeps the infinity (kahanSumInc resets "
+          "the compensation on ±Inf)",
           values=lambda want, got: want == "NaN" and got in ("+Inf", "-Inf")),
     Known("count-values-by-range", r"count_values\s*by\s*\(",
           "2.42 appends the value label to the aggregation's shared grouping list at every "
@@ -136,8 +137,27 @@ KNOWN_DIFFERENCES: list[Known] = [
     Known("go-math-ulp-trig", r"\b(sin|cos|tan)\(.*(\^|sinh|cosh|exp)",
           "x ^ y with a fractional y goes through Go's Exp/Log, whose last bits differ from C's; "
           "sin/cos/tan of a huge power turn that into a different number"),
-    Known("predict-linear-at", r"predict_linear\(.*@",
-          "2.42 drops the steps after the @ time of predict_linear's range (fixed in 3.x)"),
+    Known("predict-linear-at", r"(predict_linear|quantile_over_time|holt_winters)\(.*@",
+          "2.42 moves a pinned range of predict_linear (or of quantile_over_time/holt_winters "
+          "with a computed parameter) along with the steps, so steps go missing (fixed in 3.x)"),
+    Known("pinned-selector-in-param", r"\b(topk|bottomk|quantile)\b[^(]*\(\s*scalar\(.*@ \d",
+          "Prometheus never preprocesses an aggregation's parameter, so an @ <time> selector "
+          "there moves along with a range evaluation's steps (its offset is set for the first "
+          "step) and reads whatever the storage loaded around that time (2.42 observed; 3.x's "
+          "preprocessExprHelper still skips the parameter); promlab keeps it pinned"),
+    Known("k-nan-wording", r"\b(topk|bottomk)\b",
+          "a NaN k: 2.42 says 'Scalar value NaN overflows int64', 3.x 'Parameter value is NaN'",
+          answers=lambda want, got: want[0] == got[0] == "error"
+          and "Scalar value NaN overflows int64" in str(want[1])
+          and str(got[1]) == "Parameter value is NaN"),
+    Known("k-below-one", r"\b(topk|bottomk)\b",
+          "3.x returns nothing when k < 1 at every step and checks int64 underflow only "
+          "otherwise (rangeEvalAgg); 2.42 fails on a k of -Inf at once",
+          answers=lambda want, got: want[0] == "error"
+          and re.search(r"Scalar value -\S+ overflows int64", str(want[1])) is not None),
+    Known("timestamp-at-step-invariant", r"\b(topk|bottomk|quantile)\b.*timestamp\(",
+          "3.x treats timestamp(v @ t) as step invariant, so an aggregation over it takes its "
+          "parameter at the first step (PR 17313); 2.42 at every step"),
 ]
 
 # Expressions whose text 2.42 spells differently from 3.x: promlab runs the 3.x spelling.
@@ -482,6 +502,33 @@ REGRESSIONS = [
                  id="timestamp-at-offset-found"),
     pytest.param("timestamp(short offset 3m @ 1700001950)", "1700001727",
                  id="timestamp-at-offset-inside-lookback"),
+    # A bool comparison's many-to-one results are checked without __name__ when names go at
+    # once: two left series that differ only by name clash inside the match.
+    pytest.param('{__name__=~"dup_.*"} != bool on(a) group_left() short',
+                 "error: multiple matches for labels: grouping labels must ensure unique matches",
+                 id="bool-group-left-name-dropped-clash"),
+    # k beyond int64 is an error, not "all series".
+    pytest.param("topk(Inf, g)", "error: Scalar value +Inf overflows int64", id="topk-inf"),
+    pytest.param("topk(1e300, g)", "error: Scalar value 1e+300 overflows int64", id="topk-huge"),
+    # le labels as Go's strconv.ParseFloat reads them ("1_0" = 10, 0x1p3 = 8; " 2.5" and the
+    # out-of-range 1e400 are malformed, so that bucket is skipped).
+    pytest.param('histogram_quantile(0.75, label_replace(h_bucket{job="web"}, "le", "1_0", '
+                 '"le", "2.5"))', "9.563218390804597", id="le-underscore"),
+    pytest.param('histogram_quantile(0.75, label_replace(h_bucket{job="web"}, "le", "0x1p3", '
+                 '"le", "2.5"))', "7.655172413793103", id="le-hex"),
+    pytest.param('histogram_quantile(0.75, label_replace(h_bucket{job="web"}, "le", " 2.5", '
+                 '"le", "2.5"))', "0.5", id="le-space"),
+    pytest.param('histogram_quantile(0.75, label_replace(h_bucket{job="web"}, "le", "1e400", '
+                 '"le", "2.5"))', "0.5", id="le-out-of-range"),
+    # holt_winters checks its factors in every window with a sample; NaN passes the check.
+    pytest.param("holt_winters(g[1m], -0.1, 0.9)",
+                 "error: invalid smoothing factor. Expected: 0 < sf < 1, got: -0.100000",
+                 id="holt-winters-one-sample-windows"),
+    pytest.param('holt_winters(g{kind="flat"}[10m], NaN, 0.5)', "NaN",
+                 id="holt-winters-nan-factor"),
+    pytest.param("holt_winters(g[10m], NaN, 1)",
+                 "error: invalid trend factor. Expected: 0 < tf < 1, got: 1.000000",
+                 id="holt-winters-nan-then-bad-trend"),
 ]
 
 
@@ -518,6 +565,16 @@ RANGE_REGRESSIONS.append(pytest.param(
     '(c_total == bool on() c_total{job=~"w.*"})',
     "error: multiple matches for labels: many-to-one matching must be explicit "
     "(group_left/group_right)", id="first-step-error-wins"))
+
+
+RANGE_REGRESSIONS += [
+    # An aggregation over a step-invariant expression runs once, at the first step: k = 0
+    # there, so nothing at any step.
+    pytest.param('topk(scalar(m{c!=""}), g{kind=~"temp|flat"} @ start())', "0",
+                 id="invariant-aggregation-param-at-start"),
+    # @ start() inside an aggregation's parameter is ignored (k read at every step).
+    pytest.param('topk(scalar(m{c!=""} @ start()), g)', "5", id="start-in-param-ignored"),
+]
 
 
 @pytest.mark.parametrize(("expr", "want"), RANGE_REGRESSIONS)
