@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -256,3 +257,27 @@ def test_query_exemplars_over_a_readonly_session(writer: ParquetStore) -> None:
         assert query() == [("j", "a", (now - 1000) / 1000)]
         scrape(writer, [item(S, "b", now), item(U, "other", now)])
         assert query() == [("j", "a", (now - 1000) / 1000), ("j", "b", now / 1000)]
+
+
+def test_reading_while_the_writer_appends(writer: ParquetStore,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    """A writer thread appends while queries read: each answer is a prefix of what was written
+    (records appear whole, in order), nothing is warned, and the last answer is everything."""
+    n = 300
+    want = [f"t{i}" for i in range(n)]
+    with caplog.at_level(logging.WARNING, logger="promlab.storage"), \
+            open_store(writer.path, readonly=True) as ro:
+        def write() -> None:
+            for i in range(n):
+                exemplars(writer).append_many([item(S if i % 2 else U, want[i], T0 + i)])
+
+        t = threading.Thread(target=write)
+        t.start()
+        answers = []
+        while t.is_alive():
+            answers.append(traces(ro))
+        t.join()
+        answers.append(traces(ro))
+    assert all(a == want[:len(a)] for a in answers)
+    assert answers[-1] == want
+    assert not caplog.records
