@@ -13,32 +13,39 @@ process), ``transfer`` the round trip of a static body of the same size from the
 (``/bench/static``, mounted by the benchmark child only): routing, middleware, socket, client.
 ``net`` = (API − engine − transfer) / engine is what is left to the API's own work.
 
-Figures (issue 12), load ~1-1.5 (other engineers' jobs on the 2 cores), ``--repeat 7``, totals
-over the 11 queries, ms (2026-12-07)::
+Figures (issue 12), load ~1-1.6 (other engineers' jobs on the 2 cores), ``--repeat 7`` (last
+row 11), totals over the 11 queries, ms (2026-12-07); these runs are sequential, so the load
+of the moment moves them by +-10 %::
 
-                                 engine  encode  transfer    API  overhead  net   Prom HTTP
-    padded-matrix encoder (before) 36.4    69.1      22.3  142.6     292%  230%     1119.3
-    per-width + fixed malloc, 1    35.8    38.6      22.4  107.9     202%  139%     1049.0
-    per-width + fixed malloc, 2    35.2    35.5      21.1  107.9     206%  146%     1122.2
+                                   engine  encode  transfer    API  overhead  net   Prom HTTP
+    padded-matrix encoder (before)   36.4    69.1      22.3  142.6     292%  230%     1119.3
+    per-width + fixed malloc         35.8    38.6      22.4  107.9     202%  139%     1049.0
     per-width, PROMLAB_MALLOC=default
-                                   33.8    34.7      23.3  148.7     341%  272%     1017.6
+                                     33.8    34.7      23.3  148.7     341%  272%     1017.6
+    value groups + joints            39.0    33.4      23.6  109.9     182%  121%     1163.3
 
 Both this process (the engine alone) and the server child run under ``promlab serve``'s fixed
 glibc malloc policy (:mod:`promlab.api.malloc`). Without it, glibc's adaptive trim threshold
 follows the largest block freed so far; the per-width encoder frees only small temporaries,
-and the engine's next arrays then fault in page by page: 2,000-4,700 minor faults per query
-(read from ``/proc/<pid>/stat`` around each request), sum by rate 5.6 -> 9.1 ms; with it, 0.
-A/B interleaved (three servers, requests alternating, 15 rounds, medians summed over the 11
-queries): padded-matrix encoder 144.9 ms, per-width + fixed policy 110.0, per-width with
-``PROMLAB_MALLOC=default`` 155.5; the 4 MB answers 20-26 -> 13.6-16.7 ms each, the small ones
-unchanged (sum by rate 6.26 -> 6.35, count by 3.79 -> 3.81).
+and the engine's next arrays then fault in page by page: 2,000-5,700 minor faults per query;
+with it, 0. Interleaved (:mod:`benchmarks.apiab`, 15 rounds, the engine alone timed in the
+same rounds, so it pays the same cache and load effects; sums of medians over the 11 queries,
+load ~1.5)::
 
-Small answers: sum by rate engine 4.1, encode 0.3, transfer 0.6, API 5.6-6.7 ms (45-62 %);
-count by 1.6 -> 2.7 (68 %); 200-series x 601-step answers (4 MB) 265-700 % (rate: engine 3.3,
-encode 7.0 (was 13.3), transfer 3.5, API 15-16 (was 22.2)). Queries whose last evaluation +
-encoding took <= 5 ms run on the event loop (:mod:`promlab.api.costs`): about 0.1 ms of CPU
-and two thread wake-ups less per query (A/B, same minute: vector(1) 0.79 -> 0.69 ms, count by
-2.70 -> 2.41 ms round trip, min).
+                                 engine   server  overhead  faults/query
+    padded-matrix encoder          44.9    143.3      219%             0
+    value groups + joints          44.9    102.5      128%             0
+    same, PROMLAB_MALLOC=default   44.9    154.3      244%   2,022-5,684
+
+4 MB answers 18.5-23.0 -> 11.1-15.5 ms each; small ones the same or up to 0.5 ms faster (sum
+by rate 7.36 -> 6.98, binop on() 8.60 -> 8.08, histogram_quantile 7.02 -> 7.07).
+
+Small answers: sum by rate engine 4.0, encode 0.2-0.3, transfer 0.6, API 5.6-7.5 ms
+(45-87 %); count by 1.6 -> 2.7-3.2 (68-91 %); 200-series x 601-step answers (4 MB) 195-570 %
+(rate: engine 3.4, encode 5.8 (was 13.3), transfer 3.6, API 15.7 (was 22.2)). Queries whose
+last evaluation + encoding took <= 5 ms run on the event loop (:mod:`promlab.api.costs`):
+about 0.1 ms of CPU and two thread wake-ups less per query (A/B, same minute: vector(1) 0.79
+-> 0.69 ms, count by 2.70 -> 2.41 ms round trip, min).
 
 The 10 % target is out of reach for every query here. Small answers: the transfer floor alone
 (0.4-0.6 ms for a 20-100 kB body) exceeds 10 % of these 1.6-5 ms evaluations, and ~0.27 ms of
@@ -47,8 +54,8 @@ uvicorn runs on uvloop and httptools already, Starlette's stack costs ~16 us per
 writing head and body in one send changed nothing measurable. Inside the server, an answer
 costs its evaluation (~10 % slower than back-to-back in this process: caches), ~0.1-0.3 ms of
 encoding and ~0.05 ms of parameters and bookkeeping. 4 MB answers cost more to encode
-(~1.7 ns per byte) and to read than to evaluate. Prometheus answers every query 4-20x slower
-than promlab over HTTP.
+(~1.2-1.5 ns per byte, a third of it orjson's float formatting and finding its commas) and to
+read than to evaluate. Prometheus answers every query 4-20x slower than promlab over HTTP.
 """
 
 from __future__ import annotations
