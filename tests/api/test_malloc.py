@@ -6,6 +6,7 @@ processes; only calls that change nothing run in the test process.
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -38,7 +39,7 @@ print(faults)
 
 
 def _child_faults(env_value: str) -> tuple[bool, int]:
-    out = subprocess.run([sys.executable, "-c", _CHILD], env={ENV_VAR: env_value},
+    out = subprocess.run([sys.executable, "-c", _CHILD], env={**os.environ, ENV_VAR: env_value},
                          capture_output=True, text=True, check=True).stdout.split()
     return out[0] == "True", int(out[1])
 
