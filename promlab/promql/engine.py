@@ -34,6 +34,7 @@ from promlab.promql.eval.durations import resolve_durations
 from promlab.promql.eval.evaluator import Evaluator
 from promlab.promql.eval.functions import histcells
 from promlab.promql.eval.names import finalize_names
+from promlab.promql.eval.stepinvariant import unresolved_start_end
 from promlab.promql.features import (
     DELAYED_NAME_REMOVAL,
     USE_START_TIMESTAMPS,
@@ -42,6 +43,7 @@ from promlab.promql.features import (
 )
 from promlab.promql.parser import parse_expr, to_string
 from promlab.promql.parser.ast import (
+    AggregateExpr,
     Expr,
     MatrixSelector,
     SubqueryExpr,
@@ -103,6 +105,9 @@ def data_time_range(expr: Expr, start_ms: int, end_ms: int, *, lookback_ms: int,
             if at is not None:
                 lo = hi = at
             stack.append((node.expr, lo - node.offset_ms - node.range_ms, hi - node.offset_ms))
+        elif isinstance(node, AggregateExpr) and node.param is not None:
+            # The parameter is evaluated without its @ start()/@ end() (see stepinvariant).
+            stack.extend([(unresolved_start_end(node.param), lo, hi), (node.expr, lo, hi)])
         else:
             stack.extend((c, lo, hi) for c in children(node))
     if not lo_hi:

@@ -467,4 +467,6 @@ HANDWRITTEN = [
     'holt_winters(g[1m], -0.1, 0.9)', 'holt_winters(g{kind="flat"}[10m], NaN, 0.5)',
     'holt_winters(g[10m], NaN, 1)', 'topk(scalar(m{c!=""}), g{kind=~"temp|flat"} @ start())',
     'topk(scalar(m{c!=""} @ start()), g)',
+    'bottomk by (a) (scalar(g{kind="special"} @ end()), m @ 1700001230)',
+    'bottomk(scalar(short <= on() group_left(instance) {__name__=~"c_total|g"}), c_total @ end())',
 ]

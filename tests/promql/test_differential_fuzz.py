@@ -574,6 +574,16 @@ RANGE_REGRESSIONS += [
                  id="invariant-aggregation-param-at-start"),
     # @ start() inside an aggregation's parameter is ignored (k read at every step).
     pytest.param('topk(scalar(m{c!=""} @ start()), g)', "5", id="start-in-param-ignored"),
+    # ... and its data are read for every step, not only around the @ end() time (k is
+    # g{kind="special"} at the first step, -11.87: nothing, where reading no data gave NaN).
+    pytest.param('bottomk by (a) (scalar(g{kind="special"} @ end()), m @ 1700001230)', "0",
+                 id="param-data-without-at-end"),
+    # Only the first step's parameter is evaluated: the many-to-many clash at later steps
+    # (short exists from minute 38) never happens; k is NaN at the first step (2.42: "Scalar
+    # value NaN overflows int64", the k-nan-wording class).
+    pytest.param('bottomk(scalar(short <= on() group_left(instance) {__name__=~"c_total|g"}), '
+                 'c_total @ end())', "error: Parameter value is NaN",
+                 id="invariant-aggregation-param-first-step-only"),
 ]
 
 

@@ -381,9 +381,12 @@ def _aggregate(node: AggregateExpr, ev: Evaluator, ctx: EvalContext) -> Value:
     if impl is None:
         raise FunctionNotImplemented(f"aggregation {node.op!r} is not implemented")
     param_expr = unresolved_start_end(node.param) if node.param is not None else None
-    param = ev.eval(param_expr, ctx) if param_expr is not None else None
-    if isinstance(param, Scalar) and ctx.num_steps and step_invariant(node.expr):
-        param = _param_at_range_start(param_expr, ev, ctx, param)
+    if param_expr is None:
+        param = None
+    elif ctx.num_steps and step_invariant(node.expr):
+        param = _param_at_range_start(param_expr, ev, ctx)
+    else:
+        param = ev.eval(param_expr, ctx)
     vec = ev.eval(node.expr, ctx)
     if isinstance(vec, Scalar):  # pragma: no cover - the parser rejects this
         raise FunctionNotImplemented("aggregation over a scalar")
@@ -392,20 +395,18 @@ def _aggregate(node: AggregateExpr, ev: Evaluator, ctx: EvalContext) -> Value:
     return impl(AggregationCall(node, vec, param, group_ids, groups, ctx))
 
 
-def _param_at_range_start(expr: Expr | None, ev: Evaluator, ctx: EvalContext,
-                          param: Scalar) -> Scalar:
+def _param_at_range_start(expr: Expr, ev: Evaluator, ctx: EvalContext) -> Value:
     """An aggregation parameter as Prometheus sees it when the aggregated expression is step
     invariant: the whole aggregation runs once, at the range's first step, so that step's
-    parameter holds for every step (``topk(scalar(x), g @ start())``)."""
+    parameter holds for every step (``topk(scalar(x), g @ start())``), and the later steps'
+    are never evaluated (nor fail)."""
     first = ctx.range_start_ms if ctx.range_start_ms is not None else int(ctx.steps_ms[0])
-    if int(ctx.steps_ms[0]) == first:
-        value = param.values[:1]
-    else:  # a later slice of the steps: evaluate the parameter at the range's first step
-        assert expr is not None
-        at_first = ev.eval(expr, dataclasses.replace(ctx, steps_ms=np.array([first], np.int64)))
-        assert isinstance(at_first, Scalar)
-        value = at_first.values[:1]
-    return Scalar(np.repeat(value, ctx.num_steps))
+    if ctx.num_steps == 1 and int(ctx.steps_ms[0]) == first:
+        return ev.eval(expr, ctx)
+    at_first = ev.eval(expr, dataclasses.replace(ctx, steps_ms=np.array([first], np.int64)))
+    if isinstance(at_first, Scalar):
+        return Scalar(np.repeat(at_first.values[:1], ctx.num_steps))
+    return at_first
 
 
 evaluate.register(VectorSelector)(selectors.eval_vector_selector)
