@@ -132,6 +132,11 @@ ORACLE_ERRORS = [
     ('sum by (a) (x', '1:14: parse error: unclosed left parenthesis'),
     ('sum(x) by (a b)', '1:14: parse error: unexpected identifier "b" in grouping opts, expected "," or ")"'),
     ('sum(x) by (1)', '1:12: parse error: unexpected number "1" in grouping opts, expected label'),
+    # "without" may name a metric but not a grouping label (Prometheus 2.42 answered these; its
+    # and 3.x's maybe_label rule leave WITHOUT out).
+    ('sum(x) by (without)', '1:12: parse error: unexpected <without> in grouping opts, expected label'),
+    ('x + on(without) x', '1:8: parse error: unexpected <without> in grouping opts, expected label'),
+    ('x + on(a) group_left(without) x', '1:22: parse error: unexpected <without> in grouping opts, expected label'),
     ('topk by (a) (x)', '1:1: parse error: wrong number of arguments for aggregate expression provided, expected 2, got 1'),
     ('count_values by (a) (x)', '1:1: parse error: wrong number of arguments for aggregate expression provided, expected 2, got 1'),
     ('foo{,}', '1:5: parse error: unexpected "," in label matching, expected identifier or "}"'),

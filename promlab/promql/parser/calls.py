@@ -25,11 +25,13 @@ METRIC_WORDS = {
     "IDENTIFIER", "METRIC_IDENTIFIER", "BY", "WITHOUT", "LAND", "LOR", "LUNLESS", "OFFSET",
     "START", "END", "STEP", "RANGE", "ANCHORED", "SMOOTHED", *AGGREGATORS,
 }
-# Tokens that may be a label name in grouping lists.
 # Tokens that can follow group_left/group_right neither as its labels nor as an operand.
 _NOT_AFTER_GROUP = frozenset({"ON", "IGNORING", "BOOL", "GROUP_LEFT", "GROUP_RIGHT", "COMMA",
                               "EOF"})
-_LABEL_WORDS = METRIC_WORDS | {"BOOL", "GROUP_LEFT", "GROUP_RIGHT", "IGNORING", "ON", "ATAN2"}
+# Tokens that may be a label name in grouping lists (Prometheus's maybe_label): the metric-name
+# words and a few more, but not "without", which may name a metric and not a grouping label.
+_LABEL_WORDS = (METRIC_WORDS - {"WITHOUT"}) | {"BOOL", "GROUP_LEFT", "GROUP_RIGHT", "IGNORING",
+                                               "ON", "ATAN2"}
 _PARAM_AGGS = {"topk", "bottomk", "count_values", "quantile", "limitk", "limit_ratio"}
 
 
