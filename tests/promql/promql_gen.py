@@ -470,4 +470,5 @@ HANDWRITTEN = [
     'bottomk by (a) (scalar(g{kind="special"} @ end()), m @ 1700001230)',
     'bottomk(scalar(short <= on() group_left(instance) {__name__=~"c_total|g"}), c_total @ end())',
     'sum by (without) (g)', 'g + on(without) g', 'sum by (on, by, bool) (g)',
+    'sort(log2({__name__=~"c_total|g"}))', 'sort_desc(0 / {__name__=~"c_total|g|m"})',
 ]

@@ -199,13 +199,16 @@ def _same_float(a: str, b: str) -> bool:
 
 
 def diff(want: Answer, got: Answer, *, ordered: bool = False, ties: bool = False,
-         ulp_labels: bool = False, allow: Callable[[str, str], bool] | None = None) -> str | None:
+         ulp_labels: bool = False, allow: Callable[[str, str], bool] | None = None,
+         ordered_labels: bool = False) -> str | None:
     """Why ``got`` (promlab) differs from ``want`` (Prometheus), or None.
 
     ``ties``: the series may differ where the values per step agree (``topk``/``bottomk``
     choose among equal values in an order neither engine defines); ``allow(want, got)``
     accepts a known difference of one sample value; ``ulp_labels``: label values that are
-    numbers (``count_values``) may differ in their last bits (Go's math.Pow/Exp are not C's).
+    numbers (``count_values``) may differ in their last bits (Go's math.Pow/Exp are not C's);
+    ``ordered_labels``: with ``ordered``, the label sets must come in the same order too (a
+    top-level sort of at most 12 samples, which Go insertion-sorts: NaNs and ties included).
     """
     def same(a: str, b: str) -> bool:
         return _same_float(a, b) or (allow is not None and allow(a, b))
@@ -245,6 +248,9 @@ def diff(want: Answer, got: Answer, *, ordered: bool = False, ties: bool = False
         vg = [pts[0][1] for _, pts in got[1]]
         if not all(_same_float(a, b) for a, b in zip(vw, vg, strict=True)):
             return f"order: {vw} != {vg}"
+        if ordered_labels and len(want[1]) <= 12 and \
+                [k for k, _ in want[1]] != [k for k, _ in got[1]]:
+            return f"label order: {[k for k, _ in want[1]][:6]} != {[k for k, _ in got[1]][:6]}"
     return None
 
 
@@ -423,7 +429,8 @@ def run_all(prom: Any, store: MemoryStorage, exprs: list[str],
                 continue
             d = diff(want, got, ordered=not rq and _ordered(expr),
                      ties=re.search(r"topk|bottomk", expr) is not None,
-                     ulp_labels="count_values" in expr, allow=allow)
+                     ulp_labels="count_values" in expr, allow=allow,
+                     ordered_labels=re.match(r"\s*(sort|sort_desc)\(", expr) is not None)
             if d is None and want[0] == got[0] == "error":
                 w_err, g_err = str(want[1]), str(got[1])
                 if any(re.search(pattern, expr) for pattern, _ in REWRITES):
@@ -618,6 +625,10 @@ def test_diff_has_teeth() -> None:
     assert diff(("vector", [((("a", "1"),), [(1.0, "2")]), ((("a", "2"),), [(1.0, "3")])]),
                 ("vector", [((("a", "2"),), [(1.0, "3")]), ((("a", "1"),), [(1.0, "2")])]),
                 ordered=True) is not None
+    nans = [((("a", "1"),), [(1.0, "NaN")]), ((("a", "2"),), [(1.0, "NaN")])]
+    assert diff(("vector", nans), ("vector", nans[::-1]), ordered=True) is None
+    assert diff(("vector", nans), ("vector", nans[::-1]), ordered=True,
+                ordered_labels=True) is not None
 
 
 def test_generator_is_seeded_and_varied() -> None:

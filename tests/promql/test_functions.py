@@ -279,6 +279,31 @@ def test_sort_orders_and_nan_last() -> None:
     assert [ls["k"] for ls in desc.labels] == ["a", "d", "c", "b"]
 
 
+# Prometheus's sort of up to 12 samples is Go's insertion sort with a comparator under which
+# NaNs pass each other: they end last in reverse input order; equal values keep theirs. 2.42
+# gave sort(vector(NaN) or label_replace(vector(NaN), "a", "b", "", "") or
+# label_replace(vector(1), "a", "c", "", "")) as {a="c"}, {a="b"}, {} (differential fuzzer).
+SORT_ORDER_CASES = [
+    pytest.param("sort(v)", {"a": NAN, "b": 1, "c": NAN, "d": NAN, "e": 0},
+                 ["e", "b", "d", "c", "a"], id="nans-reversed"),
+    pytest.param("sort_desc(v)", {"a": NAN, "b": 1, "c": NAN, "d": 2},
+                 ["d", "b", "c", "a"], id="desc-nans-reversed"),
+    pytest.param("sort(v)", {"a": 1, "b": 0, "c": 1, "d": 0},
+                 ["b", "d", "a", "c"], id="ties-keep-input-order"),
+    pytest.param("sort_desc(v)", {"a": 1, "b": 0, "c": 1, "d": 0},
+                 ["a", "c", "b", "d"], id="desc-ties-keep-input-order"),
+]
+
+
+@pytest.mark.parametrize(("query", "values", "want"), SORT_ORDER_CASES)
+def test_sort_order_like_go_insertion_sort(query: str, values: dict[str, float],
+                                           want: list[str]) -> None:
+    store = store_with({f'v{{k="{k}"}}': [v] for k, v in values.items()})
+    got = run(store, query, M).value
+    assert isinstance(got, Vector)
+    assert [ls["k"] for ls in got.labels] == want
+
+
 def test_sort_by_label_is_natural() -> None:
     store = store_with({f'v{{inst="host{i}"}}': [i] for i in (10, 2, 1)})
     got = run(store, 'sort_by_label(v, "inst")', M).value
