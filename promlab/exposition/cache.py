@@ -136,9 +136,21 @@ def parse_floats(tokens: list[bytes]) -> npt.NDArray[np.float64]:
     if joined.translate(None, _FLOAT_CHARS):
         raise BadTokens
     try:
-        return _fromiter(float, tokens, np.float64)
+        out = _fromiter(float, tokens, np.float64)
     except ValueError:
         raise BadTokens from None
+    if not np.isfinite(out).all():
+        _check_specials(tokens, out)
+    return out
+
+
+def _check_specials(tokens: list[bytes], values: npt.NDArray[np.float64]) -> None:
+    """Raise :class:`BadTokens` for an Inf or NaN that Go's ``ParseFloat`` would not produce:
+    a finite literal out of the float64 range (``1e400``) or a signed NaN (``+NaN``)."""
+    for k in np.flatnonzero(~np.isfinite(values)).tolist():
+        word = tokens[k].lstrip(b"+-")[:1]
+        if word not in (b"i", b"I", b"n", b"N") or (word in (b"n", b"N") and tokens[k][:1] in b"+-"):
+            raise BadTokens
 
 
 def parse_timestamps(tokens: list[bytes], om: bool) -> npt.NDArray[np.int64]:

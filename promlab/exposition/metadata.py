@@ -7,6 +7,9 @@ Checks (line numbers are those of the offending metadata line):
   family's sample names follow from its type (``x_bucket``/``x_sum``/``x_count`` for a histogram,
   ``x_total``/``x_created`` for an OpenMetrics counter, ...);
 * OpenMetrics: ``# EOF`` only as the very last line.
+
+A Prometheus scrape checks only the last of these (``strict=False``, the scraper's mode): its
+parsers keep whatever metadata line came last and never look at the order.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ def build_metadata(
     name_ids: dict[str, int],
     om: bool,
     first_lineno: int,
+    *,
+    strict: bool = True,
 ) -> dict[str, MetricMetadata]:
     """Metadata by family name from the page's comment lines.
 
@@ -56,11 +61,14 @@ def build_metadata(
         OpenMetrics rules (all metadata must precede samples; ``# EOF`` handling).
     first_lineno
         Line number of line index 0, for errors.
+    strict
+        Check the order and uniqueness of metadata lines. ``False`` is a Prometheus scrape:
+        only data after ``# EOF`` is an error and a repeated line replaces the earlier one.
 
     Raises
     ------
     ExpositionError
-        Duplicate metadata, metadata after its samples, or data after ``# EOF``.
+        Duplicate metadata or metadata after its samples (``strict``), or data after ``# EOF``.
     """
     if not events:
         return {}
@@ -74,13 +82,14 @@ def build_metadata(
             raise ExpositionError("unexpected data after '# EOF'", lineno=first_lineno + i + 1)
         key = kind.lower()
         f = fields.setdefault(c.name, {})
-        if key in f:
+        if key in f and strict:
             raise ExpositionError(f"second {kind} line for metric {c.name!r}",
                                   lineno=first_lineno + i)
         f[key] = c.text
         if om or kind == "TYPE":
             checks.append((i, kind, c.name))
-    _check_order(checks, fields, refs, ref_names, name_ids, om, first_lineno)
+    if strict:
+        _check_order(checks, fields, refs, ref_names, name_ids, om, first_lineno)
     out = {}
     for name, f in fields.items():
         typ = f.get("type", "unknown")

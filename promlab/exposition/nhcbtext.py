@@ -29,6 +29,9 @@ class NhcbTextParser:
     ----------
     keep_classic
         Also keep the classic series (``always_scrape_classic_histograms``).
+    strict
+        Passed to the text :class:`~promlab.exposition.Parser` (``False``: a Prometheus scrape's
+        leniency about metadata lines).
 
     Examples
     --------
@@ -39,8 +42,8 @@ class NhcbTextParser:
     (['h'], 3)
     """
 
-    def __init__(self, *, keep_classic: bool = False) -> None:
-        self.parser = Parser()
+    def __init__(self, *, keep_classic: bool = False, strict: bool = True) -> None:
+        self.parser = Parser(strict=strict)
         self.converter = ClassicConverter(keep_classic=keep_classic)
 
     @property

@@ -32,6 +32,7 @@ misread a line.
 from __future__ import annotations
 
 import gc
+from collections.abc import Sequence
 from itertools import compress
 from typing import NoReturn
 
@@ -80,6 +81,12 @@ class Parser(SeriesCache):
     which is therefore not accepted as a timestamp). Parsed ``NaN`` values are ordinary NaNs,
     never the staleness marker.
 
+    ``strict`` (the default) validates a page as prometheus_client does: at most one HELP/TYPE/
+    UNIT per family, TYPE before the family's samples and, for a whole OpenMetrics exposition,
+    the type rules of :mod:`promlab.exposition.omrules`. ``strict=False`` accepts what a
+    Prometheus scrape accepts (the scraper's mode): only the line grammar and ``# EOF`` are
+    checked, and a repeated metadata line replaces the earlier one.
+
     Examples
     --------
     >>> p = Parser()
@@ -89,6 +96,10 @@ class Parser(SeriesCache):
     >>> page.metadata["up"].type
     'gauge'
     """
+
+    def __init__(self, *, strict: bool = True) -> None:
+        super().__init__()
+        self.strict = strict
 
     # --- parsing ---------------------------------------------------------------------------------
     def parse(
@@ -276,6 +287,8 @@ class Parser(SeriesCache):
             try:
                 text = line.decode()
             except UnicodeDecodeError:
+                if is_comment and not om and _plain_comment(line):
+                    continue  # a Prometheus scrape does not look inside other comments
                 self._raise_earliest(ExpositionError("invalid UTF-8", lineno=first_lineno + i,
                                                      line=line.decode(errors="replace")),
                                      lines[:i], events, refs, om, first_lineno)
@@ -335,10 +348,12 @@ class Parser(SeriesCache):
             metadata = dict(memo[2])
         else:
             metadata = build_metadata(events, refs, self.names_of_refs(), self.name_ids, om,
-                                      first_lineno)
+                                      first_lineno, strict=self.strict)
             self._meta_memo[fmt] = (events_key, refs.copy(), dict(metadata))
-        if om and require_eof:
+        if om and require_eof and self.strict:
             self._check_rules(events, events_key, refs, values, ts, ex_lines, lines, first_lineno)
+        elif ex_lines and not self.strict:
+            self._check_exemplar_names(ex_lines, refs, lines, first_lineno)
         empty_labels = self._empty_labels(lines, refs, line_empty) if self._empty_refs else {}
         sel = refs >= 0
         all_samples = bool(sel.all())
@@ -372,6 +387,17 @@ class Parser(SeriesCache):
         except RuleError as exc:
             raise ExpositionError(exc.reason, lineno=first_lineno + exc.index,
                                   line=lines[exc.index].decode(errors="replace")) from None
+
+    def _check_exemplar_names(self, ex_lines: Sequence[tuple[int, object]], refs: npt.NDArray[np.int64],
+                              lines: list[bytes], first_lineno: int) -> None:
+        """Without the type rules, Prometheus's own check: only samples named ``*_total`` or
+        ``*_bucket`` may carry an exemplar."""
+        for i, _ in ex_lines:
+            name = self.series[int(refs[i])].get("__name__", "")
+            if not name.endswith(("_total", "_bucket")):
+                raise ExpositionError(f"metric name {name!r} does not support exemplars (only "
+                                      "*_total and *_bucket samples may carry one)",
+                                      lineno=first_lineno + i, line=lines[i].decode(errors="replace"))
 
     def _empty_labels(self, lines: list[bytes], refs: npt.NDArray[np.int64],
                       line_empty: dict[int, tuple[str, ...]]) -> dict[int, tuple[str, ...]]:
@@ -413,10 +439,17 @@ class Parser(SeriesCache):
         if earlier is not None:
             found.append(earlier)
         try:
-            build_metadata(events, refs, self.names_of_refs(), self.name_ids, om, first_lineno)
+            build_metadata(events, refs, self.names_of_refs(), self.name_ids, om, first_lineno,
+                           strict=self.strict)
         except ExpositionError as exc:
             found.append(exc)
         raise min(found, key=lambda e: e.lineno)
+
+
+def _plain_comment(line: bytes) -> bool:
+    """Whether a text-format ``#`` line is neither HELP nor TYPE (whatever its encoding)."""
+    words = line.lstrip(b" \t")[1:].split(None, 1)
+    return not words or words[0] not in (b"HELP", b"TYPE")
 
 
 def parse(data: bytes | str, content_type: str | None = None) -> Page:

@@ -48,9 +48,10 @@ _WS = re.compile(r"[ \t]*")
 _TOKEN_TEXT = re.compile(r"[^ \t]+")
 _TOKEN_OM = re.compile(r"[^ ]*")
 _ESCAPE = re.compile(r"\\(.)", re.S)
+# Go's ParseFloat: a sign is allowed before numbers and Inf/Infinity, not before NaN.
 _FLOAT = re.compile(
-    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-    r"|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?|[nN][aA][nN])\Z"
+    r"(?:[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+    r"|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)|[nN][aA][nN])\Z"
 )
 _REAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 _INT = re.compile(r"[+-]?[0-9]+\Z")
@@ -110,11 +111,23 @@ def _unescape(raw: str, strict: bool, what: str) -> str:
     return _ESCAPE.sub(sub, raw)
 
 
+def _shown(token: str) -> str:
+    """A token for an error message (the line itself is printed after it)."""
+    return repr(token) if len(token) <= 40 else repr(token[:37] + "...")
+
+
 def parse_float(token: str, what: str = "value") -> float:
-    """Parse a sample value (Go ``ParseFloat`` syntax: decimals, exponents, NaN, ±Inf)."""
+    """Parse a sample value (Go ``ParseFloat`` syntax: decimals, exponents, NaN, ±Inf).
+
+    Like Go (and so Prometheus), a finite literal beyond the float64 range is an error rather
+    than ±Inf, and NaN takes no sign.
+    """
     if not _FLOAT.match(token):
-        raise LineError(f"invalid {what} {token!r}")
-    return float(token)
+        raise LineError(f"invalid {what} {_shown(token)}")
+    value = float(token)
+    if math.isinf(value) and token.lstrip("+-")[:1] not in ("i", "I"):
+        raise LineError(f"{what} {_shown(token)} out of the float64 range")
+    return value
 
 
 def parse_timestamp(token: str, openmetrics: bool) -> int:
@@ -199,7 +212,7 @@ def _parse_labels(
         m = _QUOTED.match(text, pos)
         if m is None:
             raise LineError(f"expected a quoted value for label {lname!r}")
-        value = _unescape(m.group(1), not om, "label value")
+        value = _unescape(m.group(1), False, "label value")
         pos = m.end()
         if lname in seen:
             raise LineError(f"duplicate label name {lname!r}")
@@ -274,10 +287,13 @@ def parse_sample(text: str, openmetrics: bool) -> SampleLine:
                     exemplar = _parse_exemplar(text, pos + 3)
         return SampleLine(pairs, prefix_end, value, ts, exemplar)
 
-    if pos >= n or text[pos] not in " \t":
+    if pos < n and text[pos] not in " \t" and text[pos - 1] == "}":
+        prefix_end = pos  # 'a{b="c"}1': the value may follow the label set directly
+    elif pos >= n or text[pos] not in " \t":
         raise LineError("expected whitespace and a value after the series")
-    pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
-    prefix_end = pos - 1
+    else:
+        pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+        prefix_end = pos - 1
     m = _TOKEN_TEXT.match(text, pos)
     if m is None:
         raise LineError("missing value")
@@ -304,7 +320,7 @@ def _parse_simple(m: re.Match[str], om: bool) -> SampleLine | None:
         if len(names) != len(found) or "__name__" in names:
             return None
         if "\\" in block:
-            found = [(k, _unescape(v, not om, "label value")) for k, v in found]
+            found = [(k, _unescape(v, False, "label value")) for k, v in found]
         pairs.extend(found)
     return SampleLine(pairs, m.start(3) - 1, parse_float(value),
                       None if ts is None else parse_timestamp(ts, om))
@@ -390,7 +406,7 @@ def parse_comment(text: str, openmetrics: bool) -> Comment:
         if value not in TEXT_TYPES:
             raise LineError(f"invalid metric type {value!r}")
     else:
-        value = _unescape(value, True, "help text").rstrip(" \t") if "\\" in value else value.rstrip(" \t")
+        value = _unescape(value, False, "help text").rstrip(" \t") if "\\" in value else value.rstrip(" \t")
     return Comment(kind, name, value)
 
 

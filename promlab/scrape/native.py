@@ -94,9 +94,9 @@ def parser_for(current: Any, content_type: str | None, cfg: ScrapeConfig) -> tup
     if want_pb:
         parser = ProtobufParser(options_for(cfg))
     elif cfg.convert_classic_histograms_to_nhcb:  # text: histogram families become NHCBs
-        parser = NhcbTextParser(keep_classic=cfg.always_scrape_classic_histograms)
-    else:
-        parser = expo.Parser()
+        parser = NhcbTextParser(keep_classic=cfg.always_scrape_classic_histograms, strict=False)
+    else:  # a scrape accepts what Prometheus's scrape parsers accept (no prometheus_client rules)
+        parser = expo.Parser(strict=False)
     return parser, current is not None
 
 

@@ -83,7 +83,6 @@ ERRORS = [
     pytest.param('a{b="c",\n', "text", 1, "unterminated label set", id="unterminated-labels"),
     pytest.param('a{1b="c"} 1\n', "text", 1, "invalid label name", id="bad-label-name"),
     pytest.param('ok 1\na{b="c",b="d"} 1\n', "text", 2, "duplicate label name 'b'", id="duplicate-label"),
-    pytest.param('a{b="\\q"} 1\n', "text", 1, "invalid escape sequence", id="bad-escape"),
     pytest.param("a x\n", "text", 1, "invalid value 'x'", id="bad-value"),
     pytest.param("a 1_000\n", "text", 1, "invalid value", id="underscore-value"),
     pytest.param("a\n", "text", 1, "expected whitespace and a value", id="missing-value"),
@@ -105,7 +104,6 @@ ERRORS = [
     pytest.param("# TYPE a bogus\n", "text", 1, "invalid metric type 'bogus'", id="invalid-type"),
     pytest.param("# TYPE a\n", "text", 1, "invalid metric type", id="type-missing"),
     pytest.param("# TYPE 1a gauge\n", "text", 1, "invalid metric name", id="type-bad-name"),
-    pytest.param("# HELP a bad \\q escape\n", "text", 1, "invalid escape sequence", id="help-bad-escape"),
     pytest.param("a 1\nb 2\nc nope\n", "text", 3, "invalid value 'nope'", id="error-line-number"),
     # OpenMetrics
     pytest.param("a 1\n", "openmetrics", 1, "does not end with '# EOF'", id="om-missing-eof"),
@@ -333,8 +331,6 @@ def test_many_lines_of_few_new_series() -> None:
     pytest.param("-0", -0.0, id="negative-zero"),
     pytest.param("007", 7.0, id="leading-zeros"),
     pytest.param("9007199254740993", 9007199254740992.0, id="beyond-2**53"),
-    pytest.param("1" + "0" * 400, math.inf, id="huge-int"),
-    pytest.param("1e400", math.inf, id="huge-float"),
 ])
 def test_value_conversion_edges(token: str, expected: float) -> None:
     p = Parser()
