@@ -471,4 +471,6 @@ HANDWRITTEN = [
     'bottomk(scalar(short <= on() group_left(instance) {__name__=~"c_total|g"}), c_total @ end())',
     'sum by (without) (g)', 'g + on(without) g', 'sum by (on, by, bool) (g)',
     'sort(log2({__name__=~"c_total|g"}))', 'sort_desc(0 / {__name__=~"c_total|g|m"})',
+    'tanh(vector(-19))', 'tanh(vector(19))', 'tanh(vector(-0.7))', 'resets((tanh(m))[5m:])',
+    'changes(tanh(-m)[10m:15s])',
 ]

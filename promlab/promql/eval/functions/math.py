@@ -80,6 +80,18 @@ def _cosh(x: F64) -> F64:
     return out
 
 
+def _tanh(x: F64) -> F64:
+    # Go's math.Tanh from |x| = 0.625 on: 1 - 2/(Exp(2|x|) + 1) with the sign of x, exactly
+    # ±1 past log(2**127)/2. Its last bit differs from C's tanh there (tanh(-19) is
+    # -0.9999999999999999 in Go, -1 in C), which changes/resets of a subquery count.
+    a = np.abs(x)
+    with np.errstate(over="ignore"):
+        big = 1 - 2 / (np.exp(2 * a) + 1)
+    big = np.where(a > 44.014845965556525, 1.0, big)
+    out: F64 = np.where(a >= 0.625, np.where(x < 0, -big, big), np.tanh(x))
+    return out
+
+
 _TABLE: dict[str, Callable[[F64], F64]] = {
     "abs": np.abs,
     "ceil": np.ceil,
@@ -97,7 +109,7 @@ _TABLE: dict[str, Callable[[F64], F64]] = {
     "atan": np.arctan,
     "sinh": _sinh,
     "cosh": _cosh,
-    "tanh": np.tanh,
+    "tanh": _tanh,
     "asinh": np.arcsinh,
     "acosh": np.arccosh,
     "atanh": np.arctanh,
