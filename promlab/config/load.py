@@ -193,6 +193,29 @@ def _unique_names(r: Reader, names: list[str], section: str, what: str) -> None:
         seen.add(name)
 
 
+# remote_write blocks promlab keeps but does not act on: Prometheus's fields and their types.
+_QUEUE_FIELDS = {"capacity": "int", "max_shards": "int", "min_shards": "int", "max_samples_per_send": "int",
+                 "batch_send_deadline": "duration", "min_backoff": "duration", "max_backoff": "duration",
+                 "retry_on_http_429": "bool", "sample_age_limit": "duration"}
+_METADATA_FIELDS = {"send": "bool", "send_interval": "duration", "max_samples_per_send": "int"}
+
+
+def _typed_block(r: Reader, data: Any, path: str, fields: dict[str, str]) -> dict[str, Any]:
+    """A mapping of known scalar fields, each checked against its Go type (int, bool, duration)."""
+    d = r.mapping(data, path, set(fields))
+    for key, kind in fields.items():
+        v = d.get(key)
+        if v is None:
+            continue
+        if kind == "duration":
+            r.duration(d, key, path)
+        elif kind == "bool":
+            r.boolean(d, key, path, False)
+        elif isinstance(v, bool) or not isinstance(v, int):
+            raise r.err(join(path, key), f"cannot unmarshal {v!r} into int")
+    return dict(d)
+
+
 def _remote_write(r: Reader, data: Any) -> tuple[RemoteWriteConfig, ...]:
     out = []
     for i, rw in enumerate(r.seq(data, "remote_write")):
@@ -207,10 +230,9 @@ def _remote_write(r: Reader, data: Any) -> tuple[RemoteWriteConfig, ...]:
             write_relabel_configs=relabel_configs(r, d.get("write_relabel_configs"), join(p, "write_relabel_configs")),
             send_exemplars=r.boolean(d, "send_exemplars", p, False),
             send_native_histograms=r.boolean(d, "send_native_histograms", p, False),
-            queue_config=dict(r.mapping(d.get("queue_config"), join(p, "queue_config"),
-                                        set(d.get("queue_config") or ()))),
-            metadata_config=dict(r.mapping(d.get("metadata_config"), join(p, "metadata_config"),
-                                           set(d.get("metadata_config") or ()))),
+            queue_config=_typed_block(r, d.get("queue_config"), join(p, "queue_config"), _QUEUE_FIELDS),
+            metadata_config=_typed_block(r, d.get("metadata_config"), join(p, "metadata_config"),
+                                         _METADATA_FIELDS),
             http=http_client(r, d, p)))
     _unique_names(r, [c.name for c in out], "remote_write", "remote write")
     return tuple(out)

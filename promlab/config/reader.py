@@ -207,7 +207,9 @@ def static_configs(r: Reader, data: Any, path: str) -> tuple[StaticConfig, ...]:
         s = r.mapping(sc, p, {"targets", "labels"})
         targets = []
         for j, t in enumerate(r.seq(s.get("targets"), join(p, "targets"))):
-            t = str(t)
+            if isinstance(t, Mapping | list):
+                raise r.err(f"{p}.targets[{j}]", f"cannot unmarshal {type(t).__name__} into string")
+            t = "" if t is None else str(t)  # go-yaml: a null target is ""
             if "/" in t:
                 raise r.err(f"{p}.targets[{j}]", f'"{t}" is not a valid hostname')
             targets.append(t)

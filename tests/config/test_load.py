@@ -109,6 +109,12 @@ VALID = [
             honor_labels: yes
             scheme: ftp
     """, id="yaml11-bool-and-any-scheme"),
+    pytest.param("""
+        remote_write:
+          - url: http://a/w
+            queue_config: {capacity: 100, max_shards: 5, batch_send_deadline: 5s, retry_on_http_429: true}
+            metadata_config: {send: false, send_interval: 1m, max_samples_per_send: 50}
+    """, id="remote-write-queue-and-metadata"),
 ]
 
 INVALID = [
@@ -173,6 +179,17 @@ INVALID = [
                  id="remote-read-unknown-key"),
     pytest.param("alerting:\n  alertmanagers:\n    - api_version: v3\n", "alerting.alertmanagers[0].api_version",
                  id="am-api-version"),
+    # found by a mutation fuzzer against promtool: these used to load
+    pytest.param("remote_write:\n  - url: 'http://a/w'\n    queue_config: {max_samples_per_send: 'http://x'}\n",
+                 "remote_write[0].queue_config.max_samples_per_send", id="queue-config-type"),
+    pytest.param("remote_write:\n  - url: 'http://a/w'\n    queue_config: {batch_send_deadline: 5x}\n",
+                 "remote_write[0].queue_config.batch_send_deadline", id="queue-config-duration"),
+    pytest.param("remote_write:\n  - url: 'http://a/w'\n    queue_config: {max_shard: 5}\n",
+                 "remote_write[0].queue_config.max_shard", id="queue-config-unknown-key"),
+    pytest.param("remote_write:\n  - url: 'http://a/w'\n    metadata_config: {send: [1]}\n",
+                 "remote_write[0].metadata_config.send", id="metadata-config-type"),
+    pytest.param("scrape_configs:\n  - job_name: a\n    static_configs: [{targets: [[a], 'h:1']}]\n",
+                 "scrape_configs[0].static_configs[0].targets[0]", id="target-not-a-string"),
 ]
 
 
