@@ -40,6 +40,7 @@ from promlab.config.reader import (
     label_set,
     relabel_configs,
     static_configs,
+    url_problem,
 )
 from promlab.config.yamlfile import load_yaml, read_text
 
@@ -182,6 +183,9 @@ def _remote_url(r: Reader, d: Mapping[str, Any], path: str, what: str) -> str:
     url = r.string(d, "url", path)
     if not url:
         raise r.err(join(path, "url"), f"url for {what} is empty")
+    problem = url_problem(url)
+    if problem:
+        raise r.err(join(path, "url"), f"parse {url!r}: {problem}")
     return url
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "label_set",
     "relabel_configs",
     "static_configs",
+    "url_problem",
 ]
 
 log = logging.getLogger("promlab.config")
@@ -135,6 +136,33 @@ class Reader:
         if not p or os.path.isabs(p) or self.base_dir is None:
             return p
         return os.path.join(self.base_dir, p)
+
+
+_HOST_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~!$&'()*+,;=:[]<>\"%")
+
+
+def url_problem(url: str) -> str | None:
+    """Why Go's ``url.Parse`` (and so Prometheus) refuses ``url``, or None: control characters,
+    a character not allowed in a host name, a port that is not a number."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        return "net/url: invalid control character in URL"
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed '[' (Go: "missing ']' in host")
+        return "missing ']' in host"
+    host = parts.netloc.rpartition("@")[2]
+    if host.startswith("["):
+        if "]" not in host:
+            return "missing ']' in host"
+        port = host[host.find("]") + 1:]
+    else:
+        for c in host:
+            if c < "\x80" and c not in _HOST_OK:
+                return f"invalid character {c!r} in host name"
+        port = host[host.rfind(":"):] if ":" in host else ""
+    if port and (port[0] != ":" or (not port[1:].isdigit() and port != ":")):
+        return f"invalid port {port!r} after host"
+    return None
 
 
 def join(path: str, key: str) -> str:
@@ -241,6 +269,9 @@ def http_sd_configs(r: Reader, data: Any, path: str) -> tuple[HTTPSDConfig, ...]
         url = r.string(h, "url", p)
         if not url:
             raise r.err(p, "URL is missing")
+        problem = url_problem(url)
+        if problem:
+            raise r.err(join(p, "url"), f"parse {url!r}: {problem}")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise r.err(join(p, "url"), "URL scheme must be 'http' or 'https'")

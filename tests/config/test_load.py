@@ -115,6 +115,12 @@ VALID = [
             queue_config: {capacity: 100, max_shards: 5, batch_send_deadline: 5s, retry_on_http_429: true}
             metadata_config: {send: false, send_interval: 1m, max_samples_per_send: 50}
     """, id="remote-write-queue-and-metadata"),
+    pytest.param("""
+        remote_write:
+          - url: 'http://u:p@h:1/p?q={x}'
+          - url: 'https://é.example:/w'
+          - url: 'http://[::1]:9201/w'
+    """, id="remote-write-urls-go-accepts"),
 ]
 
 INVALID = [
@@ -190,6 +196,12 @@ INVALID = [
                  "remote_write[0].metadata_config.send", id="metadata-config-type"),
     pytest.param("scrape_configs:\n  - job_name: a\n    static_configs: [{targets: [[a], 'h:1']}]\n",
                  "scrape_configs[0].static_configs[0].targets[0]", id="target-not-a-string"),
+    pytest.param("remote_write:\n  - url: 'http://localhos{t:9201/write'\n", "remote_write[0].url",
+                 id="remote-write-url-host-char"),
+    pytest.param("remote_read:\n  - url: 'http://a:x/read'\n", "remote_read[0].url", id="remote-read-url-port"),
+    pytest.param("remote_write:\n  - url: 'http://[::1/w'\n", "remote_write[0].url", id="remote-write-url-bracket"),
+    pytest.param("scrape_configs:\n  - job_name: a\n    http_sd_configs: [{url: 'http://a b/sd'}]\n",
+                 "scrape_configs[0].http_sd_configs[0].url", id="http-sd-url-space"),
 ]
 
 
