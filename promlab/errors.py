@@ -145,6 +145,18 @@ class OutOfBoundsError(StorageError):
     """A sample is older than the out-of-order window allows."""
 
 
+def go_line_col(text: str, pos: int) -> tuple[int, int]:
+    """1-based line and column of character offset ``pos`` in ``text`` the way Prometheus
+    prints positions: the column counts UTF-8 bytes (``a{x="ü"} +`` ends at column 12)."""
+    before = text[:pos]
+    line_start = before.rfind("\n") + 1
+    try:
+        width = len(before[line_start:].encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:
+        width = len(before[line_start:].encode("utf-8", "replace"))
+    return before.count("\n") + 1, width + 1
+
+
 class ParseError(BadData):
     """Malformed PromQL.
 
@@ -157,11 +169,12 @@ class ParseError(BadData):
         self.pos = pos
         self.end = pos if end is None else end
         self.reason = message
-        line, col = self.line_col()
+        line, col = go_line_col(query, pos)
         super().__init__(f"{line}:{col}: parse error: {message}")
 
     def line_col(self) -> tuple[int, int]:
-        """1-based line and column of ``pos`` in ``query``."""
+        """1-based line and column (in characters, for display) of ``pos`` in ``query``; the
+        message counts the column in UTF-8 bytes, as Prometheus does (:func:`go_line_col`)."""
         before = self.query[: self.pos]
         line = before.count("\n") + 1
         col = self.pos - (before.rfind("\n") + 1) + 1

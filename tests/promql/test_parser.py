@@ -132,6 +132,10 @@ ORACLE_ERRORS = [
     ('sum by (a) (x', '1:14: parse error: unclosed left parenthesis'),
     ('sum(x) by (a b)', '1:14: parse error: unexpected identifier "b" in grouping opts, expected "," or ")"'),
     ('sum(x) by (1)', '1:12: parse error: unexpected number "1" in grouping opts, expected label'),
+    # Columns count UTF-8 bytes, as Prometheus's (2.42 answered these: "ü" is two bytes).
+    ('a{x="ü"} / bool b', '1:11: parse error: bool modifier can only be used on comparison operators'),
+    ('a{x="üü"} foo', '1:13: parse error: unexpected identifier "foo"'),
+    ('a{x="ü"}[5m:1m1]', '1:14: parse error: bad number or duration syntax: "1m1"'),
     # "without" may name a metric but not a grouping label (Prometheus 2.42 answered these; its
     # and 3.x's maybe_label rule leave WITHOUT out).
     ('sum(x) by (without)', '1:12: parse error: unexpected <without> in grouping opts, expected label'),

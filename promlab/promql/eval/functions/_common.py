@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from promlab.errors import QueryError
+from promlab.errors import QueryError, go_line_col
 from promlab.model import Labels
 from promlab.model.value import format_float as format_float_f
 from promlab.model.value import format_float_g as format_go_g
@@ -53,10 +53,7 @@ def pos_suffix(ctx: EvalContext, expr: Expr | None) -> str:
     """Prometheus's `` (line:col)`` suffix for an annotation about ``expr`` (empty without query)."""
     if expr is None or not ctx.query:
         return ""
-    start = expr.pos.start
-    before = ctx.query[:start]
-    line = before.count("\n") + 1
-    col = start - (before.rfind("\n") + 1) + 1
+    line, col = go_line_col(ctx.query, expr.pos.start)
     return f" ({line}:{col})"
 
 
