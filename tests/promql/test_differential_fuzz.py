@@ -77,8 +77,8 @@ KNOWN_DIFFERENCES: list[Known] = [
           answers=lambda want, got: got[0] == "error"
           and "multiple matches for labels" in str(got[1])
           and (want[0] != "error" or "found duplicate series" in str(want[1])
-               or re.match(r"Scalar value |invalid (smoothing|trend) factor", str(want[1]))
-               is not None)),  # 3.x: an operand's match error before a later check
+               or re.match(r"Scalar value |invalid (smoothing|trend) factor|vector cannot",
+                           str(want[1])) is not None)),  # 3.x: that error comes first
     Known("label-fn-literals-first", r"\blabel_(replace|join)\(",
           "3.x checks label_replace/label_join's regex and label names before it evaluates "
           "the vector argument (evalLabelReplace/evalLabelJoin); 2.42 evaluates the vector "
