@@ -10,16 +10,17 @@ from __future__ import annotations
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from promlab.api.metrics import ApiMetrics
-from promlab.api.params import parse_match_list, read_params
+from promlab.api.params import read_params
 from promlab.api.service import Service
 from promlab.api.v1 import check_open, handler
 from promlab.errors import BadData
 from promlab.model import Labels, Matcher, format_label_value, now_ms, stale_mask
 from promlab.model.value import format_float_g
+from promlab.promql.parser import parse_series_selector
 
 __all__ = ["TEXT_TYPE", "federate_text", "routes"]
 
@@ -74,9 +75,11 @@ def routes(service: Service, metrics: ApiMetrics) -> list[BaseRoute]:
     async def federate(request: Request) -> Response:
         p = await read_params(request)
         values = p.getlist("match[]")
-        if not values:
-            raise BadData("no match[] parameter provided")
-        sets = parse_match_list(values)
+        try:  # as Prometheus's handler: a bad selector is a plain-text 400, none selects nothing
+            sets = [parse_series_selector(v)[1] for v in values]
+        except BadData as exc:
+            return PlainTextResponse(f"{exc}\n", status_code=400,
+                                     headers={"X-Content-Type-Options": "nosniff"})
         check_open(service)
         text = await run_in_threadpool(federate_text, service, sets)
         return Response(text, media_type=TEXT_TYPE)

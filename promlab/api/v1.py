@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -255,6 +256,12 @@ class QueryAPI:
 
     async def label_values(self, request: Request) -> Response:
         name = request.path_params["name"]
+        raw = request.scope.get("raw_path") or b""
+        seg = unquote_to_bytes(raw.rsplit(b"/values", 1)[0].rsplit(b"/", 1)[-1])
+        try:  # the router decodes the path leniently; Prometheus refuses a name that is not UTF-8
+            seg.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadData(f'invalid label name: "{seg.decode("utf-8", "backslashreplace")}"') from None
         if name.startswith("U__"):  # Prometheus's escaping of UTF-8 label names
             name = _unescape_label(name)
         if not name or "\x00" in name:

@@ -213,7 +213,25 @@ def test_federate(mem_session: Session, client: httpx.Client) -> None:
     assert federate_text(mem_session, parse_match_list(["up"]), time_ms=1_000_000) == ""
     r = client.get("/federate", params={"match[]": "up"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
-    assert client.get("/federate").status_code == 400
+    # As Prometheus's handler: no match[] selects nothing; a bad one is a plain-text 400.
+    r = client.get("/federate")
+    assert (r.status_code, r.text) == (200, "")
+    r = client.get("/federate", params={"match[]": "sum("})
+    assert r.status_code == 400 and r.headers["content-type"].startswith("text/plain")
+    assert r.text == '1:4: parse error: unexpected "("\n'
+
+
+@pytest.mark.parametrize(("path", "status"), [
+    pytest.param("/api/v1/label/%ff/values", 400, id="not-utf8"),
+    pytest.param("/api/v1/label/%C3%BC/values", 200, id="utf8-name"),
+    pytest.param("/api/v1/label/U__a_2e_b/values", 200, id="escaped-name"),
+])
+def test_label_values_name_checks(client: httpx.Client, path: str, status: int) -> None:
+    r = client.get(path)
+    assert r.status_code == status, r.text
+    if status == 400:
+        assert r.json()["errorType"] == "bad_data"
+        assert r.json()["error"] == 'invalid label name: "\\xff"'
 
 
 def test_health_and_metrics(client: httpx.Client) -> None:

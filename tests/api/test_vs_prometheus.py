@@ -146,3 +146,18 @@ def test_tsdb_stats(pair: Any) -> None:
     names = httpx.get(pair.prometheus.url + "/api/v1/label/__name__/values").json()["data"]
     assert {e["name"] for e in data["seriesCountByMetricName"]} == set(names)
     assert sum(e["value"] for e in data["seriesCountByMetricName"]) == pair.info.series
+
+
+@pytest.mark.parametrize(("path", "params"), [
+    pytest.param("/api/v1/label/%ff/values", {}, id="values-name-not-utf8"),
+    pytest.param("/federate", {}, id="federate-no-match"),
+    pytest.param("/federate", {"match[]": "sum("}, id="federate-bad-match"),
+    pytest.param("/federate", {"match[]": "rate(x[5m])"}, id="federate-not-selector"),
+])
+def test_same_raw_answer(pair: Any, path: str, params: dict[str, Any]) -> None:
+    """Status, content type and body byte for byte (paths sent as written, not re-quoted)."""
+    ours = httpx.get(pair.promlab.url + path, params=params, timeout=60)
+    theirs = httpx.get(pair.prometheus.url + path, params=params, timeout=60)
+    assert ours.status_code == theirs.status_code, ours.text
+    assert ours.headers["content-type"].split(";")[0] == theirs.headers["content-type"].split(";")[0]
+    assert ours.text == theirs.text
