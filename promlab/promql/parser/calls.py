@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from promlab.promql.parser import ast
 from promlab.promql.parser.core import ParserCore
 from promlab.promql.parser.functions import get_function
-from promlab.promql.parser.lexer import AGGREGATORS
+from promlab.promql.parser.lexer import AGGREGATORS, ERROR
 from promlab.promql.parser.literals import go_quote, parse_number, unquote
 
 if TYPE_CHECKING:
@@ -32,6 +32,9 @@ _NOT_AFTER_GROUP = frozenset({"ON", "IGNORING", "BOOL", "GROUP_LEFT", "GROUP_RIG
 # words and a few more, but not "without", which may name a metric and not a grouping label.
 _LABEL_WORDS = (METRIC_WORDS - {"WITHOUT"}) | {"BOOL", "GROUP_LEFT", "GROUP_RIGHT", "IGNORING",
                                                "ON", "ATAN2"}
+# Tokens that can start an expression (a function or aggregation argument).
+_EXPR_START = METRIC_WORDS | {"IDENTIFIER", "NUMBER", "DURATION", "STRING", "LEFT_PAREN",
+                              "LEFT_BRACE", "ADD", "SUB"}
 _PARAM_AGGS = {"topk", "bottomk", "count_values", "quantile", "limitk", "limit_ratio"}
 
 
@@ -50,26 +53,31 @@ class CallsMixin(ParserCore):
             return args
         while True:
             args.append(self.parse_expr(0))
-            t = self.peek()
-            if t.typ == "COMMA":
-                self.advance()
-                if self.peek().typ == "RIGHT_PAREN":
-                    self.error("trailing commas not allowed in function call args", t.pos, t.end)
+            while True:
+                t = self.peek()
+                if t.typ == "RIGHT_PAREN":
                     self.advance()
                     return args
-            elif t.typ == "RIGHT_PAREN":
+                if t.typ != "COMMA":
+                    raise self.unexpected()
                 self.advance()
-                return args
-            else:
-                raise self.unexpected()
+                if self.peek().typ in _EXPR_START:
+                    break
+                if self.peek().typ != ERROR:
+                    # Prometheus's grammar reduces "args ," before any token that cannot start
+                    # an argument, so the comma is reported first and the list goes on
+                    # (f(a,,b) parses with only that error).
+                    self.error("trailing commas not allowed in function call args", t.pos, t.end)
 
     def parse_call(self) -> ast.Expr:
         name_tok = self.advance()
         name = name_tok.val if name_tok.typ == "IDENTIFIER" else name_tok.val.lower()
         fn = get_function(name)
-        if fn is None:
-            self.error(f"unknown function with name {go_quote(name)}", name_tok.pos, name_tok.end)
         args = self.parse_call_body()
+        if fn is None:
+            # Prometheus names an unknown function when it reduces the whole call, so problems
+            # in its arguments are reported first.
+            self.error(f"unknown function with name {go_quote(name)}", name_tok.pos, name_tok.end)
         pos = ast.PosRange(name_tok.pos, self.last_end)
         if fn is None:
             return ast.NumberLiteral(value=0.0, pos=pos)  # never returned: the error is raised
@@ -121,11 +129,17 @@ class CallsMixin(ParserCore):
             have_modifier = True
         if self.peek().typ != "LEFT_PAREN":
             raise self.unexpected("aggregation")
-        args = self.parse_call_body()
-        if not have_modifier and self.peek().typ in ("BY", "WITHOUT"):
-            t = self.advance()
-            without = t.typ == "WITHOUT"
-            grouping = self.parse_grouping_labels()
+        # Until the aggregation ends, a syntax error that no nearer rule names (as a range or
+        # grouping list does) is one "in aggregation": Prometheus recovers in aggregate_op.
+        outer, self.plain_context = self.plain_context, "aggregation"
+        try:
+            args = self.parse_call_body()
+            if not have_modifier and self.peek().typ in ("BY", "WITHOUT"):
+                t = self.advance()
+                without = t.typ == "WITHOUT"
+                grouping = self.parse_grouping_labels()
+        finally:
+            self.plain_context = outer
         pos = ast.PosRange(op_tok.pos, self.last_end)
         placeholder = ast.NumberLiteral(value=0.0, pos=pos)
         if not args:

@@ -20,6 +20,9 @@ class ParserCore:
     """Token access and error reporting, provided by ``Parser``."""
 
     last_end: int
+    #: The context a syntax error without one of its own is reported in ("aggregation" inside
+    #: an aggregation's arguments, else "").
+    plain_context: str
 
     def peek(self, k: int = 0) -> Token:
         raise NotImplementedError

@@ -48,6 +48,7 @@ OP_TEXT = {
 #: ...``, ``a + b + ...``) do not nest and have no length limit.
 MAX_DEPTH = 128
 
+_UNBALANCED = "unexpected right parenthesis"
 _MATCH_OPS = {"EQL": MatchType.EQUAL, "NEQ": MatchType.NOT_EQUAL,
               "EQL_REGEX": MatchType.REGEX, "NEQ_REGEX": MatchType.NOT_REGEX}
 
@@ -61,6 +62,7 @@ class Parser(CallsMixin, DurationExprMixin):
         self.last_end = 0
         self.errors: list[ParseError] = []
         self.depth = 0
+        self.plain_context = ""
 
     # --- token helpers ------------------------------------------------------------------------
     def peek(self, k: int = 0) -> Token:
@@ -89,11 +91,13 @@ class Parser(CallsMixin, DurationExprMixin):
         if t.typ == ERROR:
             return self.fail(t.val, t.pos, len(self.text))
         nxt = self.peek(1)
-        if nxt.typ == ERROR and t.typ == "RIGHT_PAREN" and nxt.pos == t.end:
+        if nxt.typ == ERROR and t.typ == "RIGHT_PAREN" and nxt.val.startswith(_UNBALANCED):
             # Prometheus's lexer emits the ")" and then fails on it; the parser's error recovery
-            # reads that failure before it reports the unexpected ")".
+            # reads that failure before it reports the unexpected ")". (A failure at the end of
+            # the input just after a ")", such as an unclosed "[", comes after it.)
             return self.fail(nxt.val, nxt.pos, len(self.text))
         msg = "unexpected " + t.desc()
+        context = context or self.plain_context
         if context:
             msg += " in " + context
         if expected:
