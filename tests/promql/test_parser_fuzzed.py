@@ -10,13 +10,36 @@ from __future__ import annotations
 import pytest
 
 from promlab.errors import ParseError
-from promlab.promql.parser import parse_expr
+from promlab.promql.parser import parse_expr, to_string
 
 FUZZED_ERRORS = [
+    pytest.param('x{a="b" # comment', "1:18: parse error: unexpected end of input inside braces",
+                 id="comment-to-end-inside-braces"),
     # A lexer failure at the end of the input after a ")" comes after that ")" is refused.
     pytest.param("max_over_time(data[2m)",
                  '1:22: parse error: unexpected ")" in subquery or range, expected ":" or "]"',
                  id="unclosed-bracket-after-paren"),
+    # Before an aggregation without a leading by/without is checked, the next token is read.
+    pytest.param("avg())", "1:7: parse error: unexpected right parenthesis ')'",
+                 id="aggregation-args-after-lexer-error"),
+    pytest.param("topk(x[13m]))", "1:14: parse error: unexpected right parenthesis ')'",
+                 id="aggregation-count-after-lexer-error"),
+    pytest.param("sum by (a) ())", "1:1: parse error: no arguments for aggregate expression "
+                 "provided", id="aggregation-modifier-first-no-lookahead"),
+    # After group_left, a token that can start no operand is refused in the grouping labels.
+    pytest.param("x / on(a) group_left atan2 y",
+                 '1:22: parse error: unexpected <op:atan2> in grouping opts, expected "("',
+                 id="group-left-atan2"),
+    pytest.param("x / on(a) group_left == y",
+                 '1:22: parse error: unexpected <op:==> in grouping opts, expected "("',
+                 id="group-left-comparison"),
+    pytest.param("x / on(a) group_left [5m]",
+                 '1:22: parse error: unexpected "[" in grouping opts, expected "("',
+                 id="group-left-bracket"),
+    # 3.x checks a quoted grouping label as UTF-8 (2.42 refused any quoted label here).
+    pytest.param('sum by ("\\xff") (x)',
+                 '1:9: parse error: invalid label name for grouping: "\\xff"',
+                 id="grouping-label-not-utf8"),
     pytest.param("sum(x))", "1:8: parse error: unexpected right parenthesis ')'",
                  id="unbalanced-paren"),
     # An unknown function is named when the whole call is reduced, after its arguments.
@@ -68,6 +91,17 @@ def test_fuzzed_error_messages(query: str, message: str) -> None:
     with pytest.raises(ParseError) as info:
         parse_expr(query)
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    pytest.param('0 * x{# comment\ngroup="canary"}', '0 * x{group="canary"}',
+                 id="comment-inside-braces"),
+    pytest.param('x{a # comment\n="b"}', 'x{a="b"}', id="comment-before-operator"),
+    # 3.x's maybe_label takes a metric identifier, valid as a UTF-8 label name (2.42 refused).
+    pytest.param('sum by (jo:) (x)', 'sum by (jo:) (x)', id="colon-grouping-label-3x"),
+])
+def test_fuzzed_accepted(query: str, expected: str) -> None:
+    assert to_string(parse_expr(query)) == expected
 
 
 @pytest.mark.parametrize("query", [

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from promlab.promql.parser import ast
 from promlab.promql.parser.core import ParserCore
 from promlab.promql.parser.functions import get_function
-from promlab.promql.parser.lexer import AGGREGATORS, ERROR
+from promlab.promql.parser.lexer import AGGREGATORS
 from promlab.promql.parser.literals import go_quote, parse_number, unquote
 
 if TYPE_CHECKING:
@@ -25,9 +25,6 @@ METRIC_WORDS = {
     "IDENTIFIER", "METRIC_IDENTIFIER", "BY", "WITHOUT", "LAND", "LOR", "LUNLESS", "OFFSET",
     "START", "END", "STEP", "RANGE", "ANCHORED", "SMOOTHED", *AGGREGATORS,
 }
-# Tokens that can follow group_left/group_right neither as its labels nor as an operand.
-_NOT_AFTER_GROUP = frozenset({"ON", "IGNORING", "BOOL", "GROUP_LEFT", "GROUP_RIGHT", "COMMA",
-                              "EOF"})
 # Tokens that may be a label name in grouping lists (Prometheus's maybe_label): the metric-name
 # words and a few more, but not "without", which may name a metric and not a grouping label.
 _LABEL_WORDS = (METRIC_WORDS - {"WITHOUT"}) | {"BOOL", "GROUP_LEFT", "GROUP_RIGHT", "IGNORING",
@@ -63,7 +60,7 @@ class CallsMixin(ParserCore):
                 self.advance()
                 if self.peek().typ in _EXPR_START:
                     break
-                if self.peek().typ != ERROR:
+                if self.lexer_error_next() is None:
                     # Prometheus's grammar reduces "args ," before any token that cannot start
                     # an argument, so the comma is reported first and the list goes on
                     # (f(a,,b) parses with only that error).
@@ -97,7 +94,7 @@ class CallsMixin(ParserCore):
                 labels.append(t.val)
             elif t.typ == "STRING":
                 label = unquote(t.val)
-                if not label:
+                if not _utf8_label(label):
                     self.error(f"invalid label name for grouping: {go_quote(label)}", t.pos, t.end)
                 labels.append(label)
             else:
@@ -134,6 +131,10 @@ class CallsMixin(ParserCore):
         outer, self.plain_context = self.plain_context, "aggregation"
         try:
             args = self.parse_call_body()
+            if not have_modifier and self.lexer_error_next() is not None:
+                # Prometheus reads the next token to look for by/without before it checks
+                # the arguments, so a lexer error there comes first (avg()) ).
+                raise self.unexpected()
             if not have_modifier and self.peek().typ in ("BY", "WITHOUT"):
                 t = self.advance()
                 without = t.typ == "WITHOUT"
@@ -171,7 +172,8 @@ class CallsMixin(ParserCore):
             if t.typ in ("GROUP_LEFT", "GROUP_RIGHT"):
                 self.advance()
                 card = "many-to-one" if t.typ == "GROUP_LEFT" else "one-to-many"
-                if self.peek().typ in _NOT_AFTER_GROUP:
+                nxt = self.peek().typ
+                if nxt != "LEFT_PAREN" and nxt not in _EXPR_START:
                     # Neither labels nor the start of the right-hand side: Prometheus's
                     # grammar recovers in the (optional) grouping labels and says so.
                     raise self.unexpected("grouping opts", '"("')
@@ -211,3 +213,13 @@ class CallsMixin(ParserCore):
             self.error(f"error parsing number: {e}", t.pos, t.end)
             return 0.0
         return v if sign > 0 or math.isnan(v) else -v
+
+
+def _utf8_label(name: str) -> bool:
+    """Prometheus 3's label-name check: any non-empty valid UTF-8 (``unquote`` keeps invalid
+    bytes as surrogate escapes, which do not encode)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return name != ""

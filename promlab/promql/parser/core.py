@@ -30,6 +30,9 @@ class ParserCore:
     def advance(self) -> Token:
         raise NotImplementedError
 
+    def lexer_error_next(self) -> Token | None:
+        raise NotImplementedError
+
     def unexpected(self, context: str = "", expected: str = "") -> ParseError:
         raise NotImplementedError
 

@@ -409,6 +409,9 @@ def _lex_braces(text: str, i: int, toks: list[Token]) -> int:
         start = i
         if c in _SPACE:
             i += 1
+        elif c == "#":  # a comment runs to the end of the line, inside braces too
+            while i < n and text[i] != "\n":
+                i += 1
         elif _is_alpha(c):
             while i < n and _is_alnum(text[i]):
                 i += 1

@@ -86,16 +86,26 @@ class Parser(CallsMixin, DurationExprMixin):
             return self.errors[0]
         return ParseError(msg, query=self.text, pos=start, end=end)
 
-    def unexpected(self, context: str = "", expected: str = "") -> ParseError:
+    def lexer_error_next(self) -> Token | None:
+        """The lexer error Prometheus's parser reads as its next token, if it is one.
+
+        Prometheus's lexer emits an unbalanced ")" and then fails on it, so the parser reads
+        the failure in place of that ")". (A failure at the end of the input just after a
+        ")", such as an unclosed "[", comes after it.)
+        """
         t = self.peek()
         if t.typ == ERROR:
-            return self.fail(t.val, t.pos, len(self.text))
+            return t
         nxt = self.peek(1)
         if nxt.typ == ERROR and t.typ == "RIGHT_PAREN" and nxt.val.startswith(_UNBALANCED):
-            # Prometheus's lexer emits the ")" and then fails on it; the parser's error recovery
-            # reads that failure before it reports the unexpected ")". (A failure at the end of
-            # the input just after a ")", such as an unclosed "[", comes after it.)
-            return self.fail(nxt.val, nxt.pos, len(self.text))
+            return nxt
+        return None
+
+    def unexpected(self, context: str = "", expected: str = "") -> ParseError:
+        err = self.lexer_error_next()
+        if err is not None:
+            return self.fail(err.val, err.pos, len(self.text))
+        t = self.peek()
         msg = "unexpected " + t.desc()
         context = context or self.plain_context
         if context:
