@@ -261,6 +261,11 @@ PRETTY = [
      'topk(\n  5,\n  sum by (job, instance, group) (\n    rate(http_requests_total{group="production",instance="0",job="api-server"}[5m])\n  )\n)'),
     ('sum(rate(foo{a="b"}[5m]))by(c)',
      'sum by (c) (rate(foo{a="b"}[5m]))'),
+    # A subquery that fits on its line is not indented (SubqueryExpr.Pretty, 2.42 and 3.x alike).
+    ('max_over_time((label_replace(rate({env="1"}[10m]), "my_name", "rate_$1", "__name__", "(.+)"))[5m:1m])',
+     'max_over_time(\n(label_replace(rate({env="1"}[10m]), "my_name", "rate_$1", "__name__", "(.+)"))[5m:1m]\n)'),
+    ('quantile_over_time(0.99, rate(http_requests_total{job="api-server",instance="0",group="production"}[5m])[30m:1m])',
+     'quantile_over_time(\n  0.99,\nrate(http_requests_total{group="production",instance="0",job="api-server"}[5m])[30m:1m]\n)'),
 ]
 
 

@@ -166,6 +166,8 @@ def prettify(node: ast.Expr, level: int = 0) -> str:
     flat = to_string(node)
     if isinstance(node, ast.UnaryExpr):
         return ind + node.op + prettify(node.expr, level).strip()
+    if len(flat) <= _MAX_LINE and isinstance(node, ast.SubqueryExpr):
+        return flat  # Prometheus's SubqueryExpr.Pretty does not indent a subquery that fits
     if len(flat) <= _MAX_LINE or isinstance(
             node, ast.VectorSelector | ast.MatrixSelector | ast.NumberLiteral | ast.StringLiteral):
         return ind + flat
