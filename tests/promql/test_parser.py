@@ -120,7 +120,7 @@ ORACLE_ERRORS = [
     ('time(1)', '1:1: parse error: expected 0 argument(s) in call to "time", got 1'),
     ('RATE(x[5m])', '1:1: parse error: unknown function with name "RATE"'),
     ('0x', '1:1: parse error: error parsing number: strconv.ParseFloat: parsing "0x": invalid syntax'),
-    ('1e', '1:1: parse error: error parsing number: strconv.ParseFloat: parsing "1e": invalid syntax'),
+    ('1e ', '1:1: parse error: error parsing number: strconv.ParseFloat: parsing "1e": invalid syntax'),
     ('1e999', '1:1: parse error: error parsing number: strconv.ParseFloat: parsing "1e999": value out of range'),
     ('x @ Inf', '1:1: parse error: timestamp out of bounds for @ modifier: +Inf'),
     ('x @ NaN', '1:1: parse error: timestamp out of bounds for @ modifier: NaN'),
@@ -219,6 +219,8 @@ ORACLE_ERRORS = [
 ]
 
 ERRORS_3X = [
+    # The number scanner's rules (since 2.48): an exponent at the end of the input is no number.
+    ("1e", '1:1: parse error: bad number or duration syntax: "1e"'),
     ("foo[5m:0]", "1:8: parse error: duration must be greater than 0"),
     ("foo[-5m]", "1:5: parse error: duration must be greater than 0"),
     ("foo offset", "1:11: parse error: unexpected end of input in offset, expected number, "

@@ -13,6 +13,26 @@ from promlab.errors import ParseError
 from promlab.promql.parser import parse_expr, to_string
 
 FUZZED_ERRORS = [
+    # Numbers are scanned by Prometheus 3's rules (2.42's scanner, before underscores, read
+    # "1.2" and stopped): a second dot or exponent, a fraction in a hex number, "._" or ".."
+    # and an exponent or "_" before "._eE" end the scan as no number.
+    pytest.param("1.2.3", '1:1: parse error: bad number or duration syntax: "1.2."',
+                 id="number-second-dot"),
+    pytest.param("x[1.2.3]", '1:3: parse error: bad number or duration syntax: "1.2."',
+                 id="range-number-second-dot"),
+    pytest.param("0x1.8p1", '1:1: parse error: bad number or duration syntax: "0x1."',
+                 id="hex-fraction"),
+    pytest.param("1e5e5", '1:1: parse error: bad number or duration syntax: "1e5e"',
+                 id="second-exponent"),
+    pytest.param("1..", '1:1: parse error: bad number or duration syntax: "1.."', id="dot-dot"),
+    pytest.param("1_.5", '1:1: parse error: bad number or duration syntax: "1_."',
+                 id="underscore-dot"),
+    pytest.param("x + 1_", '1:5: parse error: bad number or duration syntax: "1_"',
+                 id="underscore-at-end"),
+    pytest.param("0xee", '1:1: parse error: bad number or duration syntax: "0xee"',
+                 id="hex-e-read-as-exponent"),
+    pytest.param("0.2.3", '1:1: parse error: error parsing number: strconv.ParseFloat: '
+                 'parsing "0.2.3": invalid syntax', id="first-dot-not-counted"),
     pytest.param('x{a="b" # comment', "1:18: parse error: unexpected end of input inside braces",
                  id="comment-to-end-inside-braces"),
     # A lexer failure at the end of the input after a ")" comes after that ")" is refused.
@@ -99,6 +119,7 @@ def test_fuzzed_error_messages(query: str, message: str) -> None:
     pytest.param('x{a # comment\n="b"}', 'x{a="b"}', id="comment-before-operator"),
     # 3.x's maybe_label takes a metric identifier, valid as a UTF-8 label name (2.42 refused).
     pytest.param('sum by (jo:) (x)', 'sum by (jo:) (x)', id="colon-grouping-label-3x"),
+    pytest.param("0xee + 0x1e5", "238 + 485", id="hex-with-e-digits"),
 ])
 def test_fuzzed_accepted(query: str, expected: str) -> None:
     assert to_string(parse_expr(query)) == expected

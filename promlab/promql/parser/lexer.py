@@ -275,35 +275,60 @@ def _lex_word(text: str, i: int, toks: list[Token], in_brackets: bool = False) -
     return i
 
 
-def _scan_digits(text: str, i: int, digits: str) -> int:
-    """Digits with Go-style single underscores between them."""
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c in digits or (c == "_" and i + 1 < n and text[i + 1] in digits and i > 0 and text[i - 1] in digits):
-            i += 1
-        else:
-            break
-    return i
-
-
 def _scan_number(text: str, i: int) -> tuple[int, bool]:
-    """Scan a number at ``i``; returns (end, ok) where ok means a complete number."""
+    """Scan a number at ``i`` as Prometheus 3's lexer does; returns (end, ok).
+
+    After an optional ``0x`` (and one ``_``), an optional ``.`` and one digit, any run of
+    digits, ``.``, ``_`` and ``e``/``E`` follows, with these rules: a second ``.`` or exponent,
+    ``.`` followed by ``_`` or ``.``, a fraction in a hex number, an exponent (and its sign)
+    followed by ``._eE`` or the end of the input, and ``_`` followed by the same, end the scan
+    as no number (``1.2.3``, ``0x1.8``, ``1e`` at the end). In a hex number ``e`` is read as
+    an exponent first. The text need not be a valid number: ``0.2.3`` (whose first dot is
+    not counted) is scanned, and the parser's number conversion refuses it. ``end`` is where
+    the scan stopped; ``ok`` is False when it failed or a letter or digit follows.
+    """
     n = len(text)
-    if text.startswith(("0x", "0X"), i):
-        j = i + 2
-        if j < n and text[j] == "_":
-            j += 1
-        i = _scan_digits(text, j, _HEX)
-    else:
-        i = _scan_digits(text, i, _DIGITS)
-        if i < n and text[i] == ".":
-            i = _scan_digits(text, i + 1, _DIGITS)
-        if i < n and text[i] in "eE":
-            j = i + 1
-            if j < n and text[j] in "+-":
-                j += 1
-            i = _scan_digits(text, j, _DIGITS)
+
+    def at(k: int, chars: str) -> bool:
+        return k < n and text[k] in chars
+
+    digits = _DIGITS
+    if at(i, "0"):
+        i += 1
+        if at(i, "xX"):
+            i += 1
+            if at(i, "_"):
+                i += 1
+            digits = _HEX
+    if at(i, "."):
+        i += 1
+    if at(i, digits):
+        i += 1
+    dot = exp = False
+    while at(i, digits + "._eE"):
+        c = text[i]
+        if (c == "." and dot) or (c in "eE" and exp):
+            return i + 1, False
+        if c == ".":
+            dot = True
+            i += 1
+            if at(i, "_."):
+                return i + 1, False
+            if digits is _HEX:
+                return i, False
+        elif c in "eE_":
+            i += 1
+            if c != "_":
+                exp = True
+                if at(i, "+-"):
+                    i += 1
+            if at(i, "._eE"):
+                return i + 1, False
+            if i >= n:
+                return i, False
+        else:
+            while at(i, digits):
+                i += 1
     if i < n and _is_alnum(text[i]):
         return i, False
     return i, True
