@@ -94,6 +94,16 @@ def _reject_go_only(pattern: str) -> None:
             i += 1
 
 
+def _reject_invalid_utf8(pattern: str, source: str) -> None:
+    """Raise as Go's ``regexp`` does for bytes that are not UTF-8 (kept as surrogate escapes by
+    PromQL's string unquoting): ``invalid UTF-8`` with the rest of the expression, each bad
+    byte shown as U+FFFD (as Prometheus's JSON shows it)."""
+    for k, c in enumerate(source):
+        if "\udc80" <= c <= "\udcff":
+            rest = "".join("\ufffd" if "\udc80" <= r <= "\udcff" else r for r in source[k:])
+            raise RegexError(pattern, "invalid UTF-8", rest)
+
+
 def _fast_path(pattern: str) -> Callable[[str], bool] | None:
     """A string operation equal to the anchored regex, for the common simple shapes."""
     if pattern in (".*", "(?s:.*)"):
@@ -161,6 +171,7 @@ class Regex:
     def __init__(self, pattern: str, *, anchored: bool) -> None:
         _reject_go_only(pattern)
         source = f"^(?s:{pattern})$" if anchored else pattern
+        _reject_invalid_utf8(pattern, source)
         program = _re2.RE2(_encode(source), _OPTIONS)
         if not program.ok():
             raise _go_error(pattern, _decode(program.error()))
