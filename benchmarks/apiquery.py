@@ -23,6 +23,7 @@ of the moment moves them by +-10 %::
     per-width, PROMLAB_MALLOC=default
                                      33.8    34.7      23.3  148.7     341%  272%     1017.6
     value groups + joints            39.0    33.4      23.6  109.9     182%  121%     1163.3
+    same, quiet machine (load 0.2)   36.7    27.9      20.0   97.1     164%  110%     1052.5
 
 Both this process (the engine alone) and the server child run under ``promlab serve``'s fixed
 glibc malloc policy (:mod:`promlab.api.malloc`). Without it, glibc's adaptive trim threshold
