@@ -5,17 +5,14 @@ Prometheus 2.42 (``exemplar-storage``, ``send_exemplars``) remote-writes the exe
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from benchmarks import realprom
 from promlab import Session
@@ -25,6 +22,7 @@ from promlab.remote.codec import SeriesTable, compress, parse_write_v1, parse_wr
 from promlab.remote.proto import prometheus_remote_pb2 as pb
 from promlab.remote.proto import write_v2_pb2 as pb2
 from promlab.storage.exemplars import exemplars_of
+from tests.scrape.omtarget import serve_openmetrics
 
 T = int(time.time() * 1000) // 1000 * 1000
 A = {"__name__": "rx_total", "job": "j"}
@@ -150,24 +148,6 @@ def test_write_then_query_exemplars(rw: tuple[Session, httpx.Client], content_ty
     ]
 
 
-def om_target(registry: CollectorRegistry) -> tuple[ThreadingHTTPServer, str]:
-    class H(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            data = generate_latest(registry)  # type: ignore[no-untyped-call]
-            self.send_response(200)
-            self.send_header("Content-Type", CONTENT_TYPE_LATEST)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv, f"127.0.0.1:{srv.server_address[1]}"
-
-
 def prom_exemplars(prom: Any, query: str, start: float, end: float) -> list[tuple[Any, ...]]:
     r = prom.client.get("/api/v1/query_exemplars",
                         params={"query": query, "start": start, "end": end})
@@ -186,8 +166,7 @@ def test_real_prometheus_sends_exemplars(tmp_path: Path) -> None:
     realprom.require_binary("prometheus")
     registry = CollectorRegistry()
     jobs = Counter("jobs", "Jobs done.", ["kind"], registry=registry)
-    target, addr = om_target(registry)
-    try:
+    with serve_openmetrics(registry) as addr:
         with Session(tmp_path / "promlab") as s, Server(s, listen="127.0.0.1:0") as srv, \
                 httpx.Client(base_url=srv.url, timeout=30) as ours:
             cfg = {
@@ -228,9 +207,6 @@ def test_real_prometheus_sends_exemplars(tmp_path: Path) -> None:
                            e.timestamp_ms)
                           for r in store.select(0, 1 << 62, [[]]) for e in r.exemplars)
             assert back == mine
-    finally:
-        target.shutdown()
-        target.server_close()
 
 
 def test_exemplar_values_keep_nan(rw: tuple[Session, httpx.Client]) -> None:

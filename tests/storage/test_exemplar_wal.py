@@ -8,15 +8,12 @@ import logging
 import math
 import os
 import struct
-import threading
 import time
 from collections.abc import Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from promlab.model import Labels, Matcher, MatchType
 from promlab.scrape import start
@@ -24,6 +21,7 @@ from promlab.storage.exemplars import ExemplarItem, ExemplarStore, exemplars_of
 from promlab.storage.exwal import FILE_NAME, MIN_REWRITE, decode, encode
 from promlab.storage.histwal import read_records
 from promlab.storage.store import ParquetStore, open_store
+from tests.scrape.omtarget import serve_openmetrics
 
 H = 3_600_000
 T0 = 1_700_000_000_000
@@ -201,24 +199,8 @@ def test_flush_drops_exemplars_below_the_floor(tmp_path: Path, how: str) -> None
 def om_target() -> Iterator[tuple[Counter, str]]:
     registry = CollectorRegistry()
     c = Counter("jobs", "Jobs done.", registry=registry)
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            data = generate_latest(registry)  # type: ignore[no-untyped-call]
-            self.send_response(200)
-            self.send_header("Content-Type", CONTENT_TYPE_LATEST)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield c, f"127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with serve_openmetrics(registry) as addr:
+        yield c, addr
 
 
 def test_scraped_exemplars_survive_restart(tmp_path: Path, om_target: tuple[Counter, str]) -> None:
