@@ -338,6 +338,13 @@ tests:
 - interval: 1m
   input_series: [{series: m, values: '1'}]
 """)),
+    # A directory opens and fails at the read, as Go's os.ReadFile reports it.
+    ("rule-file-is-a-directory", _t("""
+rule_files: [rules.d]
+tests:
+- interval: 1m
+  input_series: [{series: m, values: '1'}]
+""", **{"rules.d/keep.yml": "groups: []\n"})),
     ("unknown-field-and-bad-duration", _t("""
 tests:
 - interval: 1m

@@ -20,6 +20,7 @@ from typing import TextIO
 from promlab.errors import ConfigError
 from promlab.rules.unittest.runner import GroupResult, RunOptions, run_test_group
 from promlab.rules.unittest.spec import parse_test_file
+from promlab.rules.unittest.text import go_read_error
 
 __all__ = ["FileResult", "assert_rule_tests_pass", "rules_unit_test", "run_rule_file", "run_rule_tests"]
 
@@ -65,7 +66,7 @@ def run_rule_file(path: str | os.PathLike[str], *, run: Sequence[str] | None = N
     try:
         text = Path(fn).read_text(encoding="utf-8")
     except OSError as e:
-        res.errors.append(f"open {fn}: {(e.strerror or str(e)).lower()}")
+        res.errors.append(go_read_error(fn, e))
         return res
     try:
         spec = parse_test_file(text, file=fn)

@@ -57,6 +57,7 @@ from promlab.rules.unittest.text import (
     go_duration,
     go_labels,
     go_quote,
+    go_read_error,
     indent_lines,
     samples_text,
 )
@@ -129,7 +130,7 @@ def load_rule_groups(rule_files: Sequence[str], *, interval_ms: int, ignore_unkn
         try:
             text = Path(fn).read_text(encoding="utf-8")
         except OSError as e:
-            return [], [f"{fn}: open {fn}: {(e.strerror or str(e)).lower()}"]
+            return [], [f"{fn}: {go_read_error(fn, e)}"]
         found, errors = validate_rules(text, file=fn, default_interval_ms=interval_ms,
                                        ignore_unknown_fields=ignore_unknown_fields)
         if errors:

@@ -31,6 +31,7 @@ __all__ = [
     "go_duration",
     "go_labels",
     "go_quote",
+    "go_read_error",
     "indent_lines",
     "samples_text",
 ]
@@ -45,6 +46,13 @@ ExprSample = tuple[Labels, float, str]
 def go_quote(text: str) -> str:
     """Go's ``strconv.Quote`` (``%q``)."""
     return quote(text)
+
+
+def go_read_error(path: str, exc: OSError) -> str:
+    """Go's ``os.ReadFile`` error text for ``path``: a directory opens and fails at the read
+    (``read x: is a directory``), anything else at the open (``open x: no such file ...``)."""
+    op = "read" if isinstance(exc, IsADirectoryError) else "open"
+    return f"{op} {path}: {(exc.strerror or str(exc)).lower()}"
 
 
 def go_labels(labels: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:
