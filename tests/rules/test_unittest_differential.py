@@ -338,6 +338,15 @@ tests:
 - interval: 1m
   input_series: [{series: m, values: '1'}]
 """)),
+    # promtool's test engine loads at most 10,000 samples per query (promqltest's lazy loader).
+    ("max-samples-per-query", _t("""
+tests:
+- interval: 1s
+  input_series: [{series: m, values: '0+1x20000'}]
+  promql_expr_test:
+  - {expr: 'count_over_time(m[5h])', eval_time: 5h, exp_samples: [{value: 18000}]}
+  - {expr: 'max_over_time(m[2m])', eval_time: 5h, exp_samples: [{value: 18000}]}
+""")),
     # A directory opens and fails at the read, as Go's os.ReadFile reports it.
     ("rule-file-is-a-directory", _t("""
 rule_files: [rules.d]

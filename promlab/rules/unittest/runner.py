@@ -66,6 +66,11 @@ from promlab.storage.memory import MemoryStorage
 __all__ = ["GroupResult", "RunOptions", "load_rule_groups", "run_test_group"]
 
 LOOKBACK = "5m"  # promtool's test engine uses Prometheus's default lookback delta
+#: promtool's test engine (promqltest's lazy loader) loads at most this many samples per query
+#: and gives up after TIMEOUT: a bigger query fails with Prometheus's "too many samples" error,
+#: in a rule's evaluation and in a promql_expr_test alike.
+MAX_SAMPLES = 10_000
+TIMEOUT = "100s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +187,7 @@ class _Run:
         self.mint = tg.start_ms if tg.start_ms is not None else 0
         self.store = MemoryStorage()
         self.heads = LastSamples(self.store)
-        self.engine = Engine(lookback_delta=LOOKBACK, timeout=None,
+        self.engine = Engine(lookback_delta=LOOKBACK, timeout=TIMEOUT, max_samples=MAX_SAMPLES,
                              default_subquery_step=f"{opts.evaluation_interval_ms}ms")
         self.res = GroupResult(name)
         self.name_prefix = f"    name: {tg.name},\n" if tg.name else ""
