@@ -17,14 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from promlab.promql.eval.stepinvariant import AT_UNSAFE_FUNCTIONS
 from promlab.promql.parser.ast import Call, Expr, MatrixSelector, SubqueryExpr, VectorSelector
 
-__all__ = ["AT_UNSAFE_FUNCTIONS", "add_at", "rerun_times"]
-
-AT_UNSAFE_FUNCTIONS = frozenset({
-    "days_in_month", "day_of_month", "day_of_week", "day_of_year", "end", "hour", "minute",
-    "month", "year", "predict_linear", "range", "start", "step", "time", "timestamp",
-})
+__all__ = ["add_at", "rerun_times"]
 
 
 class _Unsafe(Exception):
