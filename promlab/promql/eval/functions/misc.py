@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import math
 import re
 
 import numpy as np
@@ -139,38 +138,21 @@ def _sort_by_value(call: FunctionCall, descending: bool) -> Vector:
     if len(v) == 0:
         return v
     vals = v.values[:, 0]
-    if len(v) <= _GO_INSERTION_SORT_MAX:
-        return _reorder(v, np.array(_go_insertion_sort(vals.tolist(), descending), np.int64))
     nan = np.isnan(vals)
     key = -vals if descending else vals.copy()
     key[nan] = 0.0
-    order = np.lexsort((np.arange(len(v)), key, nan))
-    return _reorder(v, order)
+    pos = np.arange(len(v))
+    if len(v) <= _GO_INSERTION_SORT_MAX:
+        # Go insertion-sorts short inputs with Prometheus's comparator, which moves a sample
+        # before a NaN left neighbour: numbers end up stably sorted, NaNs last in reverse input
+        # order. Longer inputs go through pdqsort, whose order among NaNs and ties this does
+        # not reproduce.
+        pos = np.where(nan, -pos, pos)
+    return _reorder(v, np.lexsort((pos, key, nan)))
 
 
 # Go's sort.Sort insertion-sorts inputs up to this length (pdqsort's small case).
 _GO_INSERTION_SORT_MAX = 12
-
-
-def _go_insertion_sort(vals: list[float], descending: bool) -> list[int]:
-    """The order Prometheus's sort/sort_desc leave a short vector in.
-
-    Its comparator moves a sample before its left neighbour when that neighbour is NaN or
-    sorts after it; NaN samples so end up last but in reverse input order (each NaN passes the
-    NaNs before it), while equal numbers keep their order. Longer inputs go through Go's
-    pdqsort, whose order among NaNs and ties the numpy sort above does not reproduce.
-    """
-    order = list(range(len(vals)))
-    for i in range(1, len(order)):
-        j = i
-        while j > 0:
-            left, cur = vals[order[j - 1]], vals[order[j]]
-            after = left < cur if descending else left > cur
-            if not (math.isnan(left) or after):
-                break
-            order[j - 1], order[j] = order[j], order[j - 1]
-            j -= 1
-    return order
 
 
 @function("sort")
