@@ -147,9 +147,12 @@ def parse_floats(tokens: list[bytes]) -> npt.NDArray[np.float64]:
 def _check_specials(tokens: list[bytes], values: npt.NDArray[np.float64]) -> None:
     """Raise :class:`BadTokens` for an Inf or NaN that Go's ``ParseFloat`` would not produce:
     a finite literal out of the float64 range (``1e400``) or a signed NaN (``+NaN``)."""
-    for k in np.flatnonzero(~np.isfinite(values)).tolist():
-        word = tokens[k].lstrip(b"+-")[:1]
-        if word not in (b"i", b"I", b"n", b"N") or (word in (b"n", b"N") and tokens[k][:1] in b"+-"):
+    idx = np.flatnonzero(~np.isfinite(values)).tolist()
+    # Checked once per distinct text (a page repeats a few: NaN, +Inf), gathered at C level.
+    distinct = set(itemgetter(*idx)(tokens)) if len(idx) > 1 else {tokens[idx[0]]}
+    for tok in distinct:
+        word = tok.lstrip(b"+-")[:1]
+        if word not in (b"i", b"I", b"n", b"N") or (word in (b"n", b"N") and tok[:1] in b"+-"):
             raise BadTokens
 
 
