@@ -61,6 +61,7 @@ read than to evaluate. Prometheus answers every query 4-20x slower than promlab 
 
 from __future__ import annotations
 
+import math
 import statistics
 import tempfile
 import time
@@ -87,6 +88,10 @@ class QueryRow:
     prom_bytes: int
     transfer_ms: float = 0.0
     encode_ms: float = 0.0
+    #: Prometheus asked for ``Accept-Encoding: identity``: its answer without gzip (both
+    #: servers' ``Prom HTTP``/``API`` columns use httpx's default, which asks for gzip;
+    #: Prometheus compresses then, promlab only for peers off loopback: promlab.api.compress).
+    prom_plain_ms: float = math.nan
 
     @property
     def overhead(self) -> float:
@@ -153,6 +158,10 @@ def bench_queries(*, hours: float = 6, scale: float = 0.2, step_s: int = 30, rep
                     def theirs(expr: str = expr) -> httpx.Response:
                         return client.get(theirs_url, params={"query": expr, **params})
 
+                    def theirs_plain(expr: str = expr) -> httpx.Response:
+                        return client.get(theirs_url, params={"query": expr, **params},
+                                          headers={"Accept-Encoding": "identity"})
+
                     def evaluate(expr: str = expr) -> object:
                         return engine.range(store, expr, start_ms, end_ms, step_s * 1000)
 
@@ -176,6 +185,7 @@ def bench_queries(*, hours: float = 6, scale: float = 0.2, step_s: int = 30, rep
                         steps=len(res.steps_ms), json_bytes=len(a.content),
                         engine_ms=_median_ms(evaluate, repeat), api_ms=_median_ms(ours, repeat),
                         prom_ms=_median_ms(theirs, repeat), prom_bytes=len(b.content),
+                        prom_plain_ms=_median_ms(theirs_plain, repeat),
                         transfer_ms=_median_ms(static, repeat),
                         encode_ms=_median_ms(encode, repeat)))
         finally:
@@ -186,18 +196,20 @@ def bench_queries(*, hours: float = 6, scale: float = 0.2, step_s: int = 30, rep
 def format_rows(rows: Sequence[QueryRow]) -> str:
     """The table: sizes, engine, encode alone, transfer floor, API; both overheads; Prometheus."""
     head = (f"{'range query':<20}{'series':>7}{'MB':>6}{'engine':>8}{'encode':>8}"
-            f"{'transfer':>9}{'API':>8}{'overhead':>9}{'net':>6}{'Prom HTTP':>10}{'API/Prom':>9}")
+            f"{'transfer':>9}{'API':>8}{'overhead':>9}{'net':>6}{'Prom HTTP':>10}{'API/Prom':>9}"
+            f"{'Prom plain':>11}")
     lines = [head]
     for r in rows:
         lines.append(f"{r.name:<20}{r.series:>7}{r.json_bytes / 1e6:>6.2f}{r.engine_ms:>8.1f}"
                      f"{r.encode_ms:>8.1f}{r.transfer_ms:>9.1f}{r.api_ms:>8.1f}"
                      f"{r.overhead:>8.0f}%{r.overhead_net:>5.0f}%{r.prom_ms:>10.1f}"
-                     f"{r.api_ms / r.prom_ms:>9.2f}")
+                     f"{r.api_ms / r.prom_ms:>9.2f}{r.prom_plain_ms:>11.1f}")
     eng = sum(r.engine_ms for r in rows)
     enc = sum(r.encode_ms for r in rows)
     tr = sum(r.transfer_ms for r in rows)
     apis = sum(r.api_ms for r in rows)
     lines.append(f"{'all':<33}{eng:>8.1f}{enc:>8.1f}{tr:>9.1f}{apis:>8.1f}"
                  f"{(apis - eng) / eng * 100:>8.0f}%{(apis - eng - tr) / eng * 100:>5.0f}%"
-                 f"{sum(r.prom_ms for r in rows):>10.1f}")
+                 f"{sum(r.prom_ms for r in rows):>10.1f}{'':>9}"
+                 f"{sum(r.prom_plain_ms for r in rows):>11.1f}")
     return "\n".join(lines)

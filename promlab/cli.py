@@ -209,7 +209,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     fix_malloc_policy()  # a serving process: fixed glibc thresholds (PROMLAB_MALLOC=default: off)
 
     options: dict[str, Any] = {"enable_lifecycle": args.web_enable_lifecycle,
-                               "enable_admin_api": args.web_enable_admin_api}
+                               "enable_admin_api": args.web_enable_admin_api,
+                               "compression": args.web_compression}
     if args.web_config_file:
         options["web_config"] = args.web_config_file
     if args.bearer_token_file:
@@ -366,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--web.enable-admin-api", dest="web_enable_admin_api", action="store_true",
                    help="enable the admin API")
     p.add_argument("--bearer-token-file", help="require this bearer token on every request")
+    p.add_argument("--web.compression", dest="web_compression", default="auto",
+                   choices=("auto", "always", "never"),
+                   help="gzip JSON answers, /federate and /metrics for clients that ask: auto "
+                        "(default: peers not on loopback), always (as Prometheus), never")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (on stderr)")
 
     rules = add("rules", lambda a: 2, "check, backtest and backfill rule files")

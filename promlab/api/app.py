@@ -4,7 +4,8 @@
 the management endpoints (``/-/healthy``, ``/-/ready``, ``/-/reload``, ``/-/quit``), the admin
 API switch, and the routes of the modules listed in :data:`ROUTE_MODULES` (remote write/read,
 push), then wraps it all in :class:`~promlab.api.security.Guard` (credentials, body limit,
-headers) and, only when asked, CORS.
+headers), :class:`~promlab.api.compress.Compression` (gzip where Prometheus compresses) and,
+only when asked, CORS.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from promlab.api.admin import routes as admin_routes
+from promlab.api.compress import Compression, check_policy
 from promlab.api.federate import routes as federate_routes
 from promlab.api.metrics import ApiMetrics, api_metrics
 from promlab.api.security import DEFAULT_MAX_BODY_BYTES, Guard, WebConfig
@@ -78,7 +80,7 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
                bearer_token: str | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                cors_origin: str | None = None, flags: Mapping[str, str] | None = None,
                reload: Callable[[], None] | None = None, quit: Callable[[], None] | None = None,
-               **route_options: Any) -> Starlette:
+               compression: str = "auto", **route_options: Any) -> Starlette:
     """The Starlette application serving ``session``.
 
     Parameters
@@ -102,9 +104,14 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
     reload, quit
         What ``/-/reload`` and ``/-/quit`` do (default reload: re-read the config and rule
         files of what runs; default quit: none, so ``/-/quit`` answers 503).
+    compression
+        When JSON answers, ``/federate`` and ``/metrics`` are gzipped for clients that ask:
+        ``"auto"`` (peers not on loopback), ``"always"`` (as Prometheus) or ``"never"``
+        (:mod:`promlab.api.compress`).
     route_options
         Passed to the ``routes()`` of :data:`ROUTE_MODULES` that accept them.
     """
+    check_policy(compression)  # now: Starlette builds the middleware at the first request
     metrics = api_metrics(session.registry)
     metrics.watch(session)
     started = int(time.time() * 1000)
@@ -134,7 +141,8 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
     closers: list[Callable[[], None]] = [query_api.close]
     routes += _extra_routes(session, {"metrics": metrics, "closers": closers, **route_options})
     middleware = [Middleware(Guard, web_config=web_config, bearer_token=bearer_token,
-                             max_body_bytes=max_body_bytes)]
+                             max_body_bytes=max_body_bytes),
+                  Middleware(Compression, policy=compression)]
     if cors_origin:
         middleware.append(Middleware(CORSMiddleware, allow_origin_regex=cors_origin,
                                      allow_methods=["GET", "POST", "OPTIONS"],
