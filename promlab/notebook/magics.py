@@ -5,7 +5,8 @@
 returns the result frame (``--wide``: one column per series; ``--plot``: shows a plot instead;
 ``-o NAME``: also stores the frame in ``NAME``). ``%%promql`` takes the expression from the cell
 body. ``{name}`` is replaced by the Python variable ``name``. A failed query prints the
-expression with a caret under the problem, without a traceback.
+expression with a caret under the problem, without a traceback; ``%promql --help`` prints the
+options (``--opt=value`` works too; a mistyped ``--option`` is an error, not a query).
 
 ``%promlab`` subcommands: ``data DIR``, ``info``, ``scrape start CONFIG | stop | status``,
 ``targets``, ``import FILE``, ``rules load FILE``, ``alerts``, ``serve [--listen ADDR]``.
@@ -21,7 +22,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_
 
 from promlab.errors import PromlabError
 from promlab.notebook.format import error_text
-from promlab.notebook.options import interpolate, split_options
+from promlab.notebook.options import USAGE, interpolate, split_options
 
 if TYPE_CHECKING:
     from promlab.notebook.state import NotebookState
@@ -73,6 +74,9 @@ class PromlabMagics(Magics):
             opts, expr = split_options(interpolate(line, ns))
         except (ValueError, AttributeError) as e:
             _fail(f"%promql: {e}")
+            return None
+        if opts.help:
+            print(USAGE)
             return None
         if cell is not None:
             expr = (expr + "\n" + interpolate(cell, ns)).strip()

@@ -2,13 +2,16 @@
 
 PromQL is full of quotes and braces, so the line is not split like a shell command: only the
 leading ``--option value`` words are options, everything after them (or after ``--``) is the
-expression, verbatim.
+expression, verbatim. ``--help``/``-h`` asks for :data:`USAGE`; any other leading ``--word``
+that is not an option is an error (``--`` first for an expression that starts with ``--``).
 
 Examples
 --------
 >>> opts, expr = split_options('--range 1h --step 30s --wide rate(x{job="a"}[5m])')
 >>> opts.range, opts.step, opts.wide, expr
 ('1h', '30s', True, 'rate(x{job="a"}[5m])')
+>>> split_options("--time=now-1h up")[0].time
+'now-1h'
 >>> interpolate('rate(x{job="a"}[{win}])', {"win": "5m"})
 'rate(x{job="a"}[5m])'
 """
@@ -20,12 +23,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["PromqlOptions", "interpolate", "split_options"]
+__all__ = ["USAGE", "PromqlOptions", "interpolate", "split_options"]
+
+USAGE = """\
+%promql [options] EXPR     evaluate EXPR (instant query now, or at --time)
+%%promql [options]         the same, with EXPR in the cell body
+  --time T                 instant query at T (RFC 3339, unix seconds, "now", "now-1h")
+  --range D [--end E]      range query over the last D (until E, default now)
+  --start S --end E        range query from S to E
+  --step D                 resolution of a range query (default: a 250th of it, >= 1s)
+  --wide                   one column per series
+  --plot [--kind line|stacked|heatmap] [--tz UTC|local]
+                           show a plot instead of the frame
+  -o NAME, --output NAME   also store the frame in the variable NAME
+  --                       end of options (for an expression starting with --)
+{name} in EXPR is replaced by the Python variable name."""
 
 _VALUED = {"--time": "time", "--range": "range", "--step": "step", "--start": "start",
            "--end": "end", "-o": "output", "--output": "output", "--kind": "kind",
            "--tz": "tz"}
 _FLAGS = {"--wide": "wide", "--plot": "plot"}
+#: A word that looks like an option, not like PromQL (``--1`` and ``-x`` are expressions).
+_UNKNOWN = re.compile(r"--[A-Za-z][A-Za-z0-9_-]*(=.*)?")
 _WORD = re.compile(r"""\s*("[^"]*"|'[^']*'|\S+)""")
 _NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\}")
 
@@ -45,6 +64,8 @@ class PromqlOptions:
     wide: bool = False
     plot: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    #: ``--help``/``-h`` was given: show :data:`USAGE`, evaluate nothing.
+    help: bool = False
 
     def query_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :meth:`Session.evaluate` for these options.
@@ -83,7 +104,7 @@ def split_options(line: str) -> tuple[PromqlOptions, str]:
     Raises
     ------
     ValueError
-        When an option lacks its value.
+        When an option lacks its value, or a leading ``--word`` is not an option.
     """
     opts = PromqlOptions()
     pos = 0
@@ -99,17 +120,32 @@ def split_options(line: str) -> tuple[PromqlOptions, str]:
             setattr(opts, _FLAGS[word], True)
             pos = m.end()
             continue
+        if word in ("--help", "-h"):
+            opts.help = True
+            return opts, ""
+        name, eq, given = word.partition("=")
+        if eq and name in _VALUED and given:  # --step=30s
+            setattr(opts, _VALUED[name], _unquote(given))
+            pos = m.end()
+            continue
         if word not in _VALUED:
+            if _UNKNOWN.fullmatch(word):
+                known = ", ".join(sorted({*_VALUED, *_FLAGS}))
+                raise ValueError(f"unknown option {word} (options: {known}, --help; "
+                                 "put -- before an expression that starts with --)")
             break
         v = _WORD.match(line, m.end())
         if v is None:
             raise ValueError(f"option {word} needs a value")
-        value = v.group(1)
-        if value[:1] in "\"'" and value[-1:] == value[:1] and len(value) > 1:
-            value = value[1:-1]
-        setattr(opts, _VALUED[word], value)
+        setattr(opts, _VALUED[word], _unquote(v.group(1)))
         pos = v.end()
     return opts, line[pos:].strip()
+
+
+def _unquote(value: str) -> str:
+    if value[:1] in "\"'" and value[-1:] == value[:1] and len(value) > 1:
+        return value[1:-1]
+    return value
 
 
 def interpolate(text: str, namespace: Mapping[str, Any]) -> str:

@@ -41,7 +41,7 @@ def shell() -> Iterator[InteractiveShell]:
                  ["job", "timestamp", "value"], id="instant"),
     pytest.param("%promql --range 10m --step 1m http_requests_total{job=\"a\"}", 22,
                  ["__name__", "code", "job", "timestamp", "value"], id="range"),
-    pytest.param("%promql --wide --range 10m --step 1m http_requests_total", 11,
+    pytest.param("%promql --wide --range=10m --step='1m' http_requests_total", 11,
                  ['http_requests_total{code="200", job="a"}', 'http_requests_total{code="200", job="b"}',
                   'http_requests_total{code="500", job="a"}', 'http_requests_total{code="500", job="b"}'],
                  id="wide"),
@@ -73,6 +73,9 @@ def test_interpolation_and_output(shell: InteractiveShell) -> None:
     pytest.param("%promql --range 1h --time now up", "--time excludes", id="bad-options"),
     pytest.param("%promql", "no expression", id="empty"),
     pytest.param("%promlab frobnicate", "unknown command", id="unknown-command"),
+    # PromQL would read --rang as -(-rang): a mistyped option must not become a silent query.
+    pytest.param("%promql --rang 1h up", "unknown option --rang", id="unknown-option"),
+    pytest.param("%promql --stp=1m up", "unknown option --stp=1m", id="unknown-with-equals"),
 ])
 def test_errors_without_traceback(shell: InteractiveShell, capsys: pytest.CaptureFixture[str],
                                   cell: str, expected: str) -> None:
@@ -81,6 +84,21 @@ def test_errors_without_traceback(shell: InteractiveShell, capsys: pytest.Captur
     assert result.error_in_exec is None
     assert expected in captured.err
     assert "Traceback" not in captured.err + captured.out
+
+
+@pytest.mark.parametrize("cell", ["%promql --help", "%promql -h", "%promql --wide --help up"])
+def test_help_prints_usage(shell: InteractiveShell, capsys: pytest.CaptureFixture[str],
+                           cell: str) -> None:
+    result = shell.run_cell(cell)
+    out = capsys.readouterr().out
+    assert result.result is None
+    assert "--range D [--end E]" in out and "-o NAME" in out
+
+
+def test_expression_after_double_dash(shell: InteractiveShell) -> None:
+    result = shell.run_cell("%promql -- --http_requests_total{job=\"a\",code=\"200\"}")
+    assert result.error_in_exec is None
+    assert result.result["value"].tolist() == [240.0]
 
 
 @pytest.mark.parametrize(("line", "expected"), [
