@@ -328,11 +328,16 @@ def pair_flags(m: Matrix, flags: B) -> B:
     return flags
 
 
-def reset_correction(m: Matrix, lo: I64, hi: I64) -> F64 | None:
+def reset_correction(m: Matrix, lo: I64, hi: I64, base: F64 | None = None) -> F64 | None:
     """Sum of the pre-reset values of the counter resets inside every window (``None`` when
     there is no reset at all). A reset at sample ``r`` (value below its predecessor's) counts
     for the windows with ``lo < r < hi``; the drops are added in sample order, as Prometheus
-    does."""
+    does.
+
+    With ``base`` (one value per window) the drops are added to it one by one, as Prometheus
+    adds them to ``last - first``: rounding then matches where the values' magnitudes differ
+    widely (a 1e300 drop next to small ones), which a separate sum of the drops would not.
+    """
     v = m.values
     if v.size < 2:
         return None
@@ -342,7 +347,7 @@ def reset_correction(m: Matrix, lo: I64, hi: I64) -> F64 | None:
         return None
     pos = np.flatnonzero(flags)
     drops = v[pos]          # the value before the reset, at sample pos + 1
-    sparse = _corrections_by_reset(m, pos, drops, lo, hi)
+    sparse = _corrections_by_reset(m, pos, drops, lo, hi, base)
     if sparse is not None:
         return sparse
     # before[k] = resets at samples j < k; a window has the resets with lo < j < hi.
@@ -351,6 +356,8 @@ def reset_correction(m: Matrix, lo: I64, hi: I64) -> F64 | None:
     a = np.take(before, lo + 1, mode="clip")
     b = np.take(before, hi)
     nres = b - a
+    if base is not None:
+        return _add_in_order(base, drops, a, nres)
     corr = np.zeros(lo.shape)
     one = nres == 1
     corr[one] = drops[a[one]]
@@ -360,7 +367,21 @@ def reset_correction(m: Matrix, lo: I64, hi: I64) -> F64 | None:
     return corr
 
 
-def _corrections_by_reset(m: Matrix, pos: I64, drops: F64, lo: I64, hi: I64) -> F64 | None:
+def _add_in_order(base: F64, drops: F64, first: I64, count: I64) -> F64:
+    """``base`` plus ``drops[first:first + count]`` of every window, added one at a time."""
+    out = np.array(base, dtype=np.float64, copy=True)
+    live = np.flatnonzero(count > 0)
+    flat_out, flat_first, flat_count = out.reshape(-1), first.reshape(-1), count.reshape(-1)
+    k = 0
+    while live.size:
+        flat_out[live] += drops[flat_first[live] + k]
+        k += 1
+        live = live[flat_count[live] > k]
+    return out
+
+
+def _corrections_by_reset(m: Matrix, pos: I64, drops: F64, lo: I64, hi: I64,
+                          base: F64 | None = None) -> F64 | None:
     """:func:`reset_correction` from the windows each reset is in, when resets are rare (None
     when they are not, or the windows are not in sample order).
 
@@ -383,6 +404,7 @@ def _corrections_by_reset(m: Matrix, pos: I64, drops: F64, lo: I64, hi: I64) -> 
         return None
     run_start = np.cumsum(cnt) - cnt
     windows = np.repeat(first - run_start, cnt) + np.arange(total)
-    corr = np.zeros(lo_f.size)
+    corr = np.zeros(lo_f.size) if base is None else \
+        np.array(base, dtype=np.float64, copy=True).reshape(-1)
     np.add.at(corr, windows, np.repeat(drops, cnt))  # unbuffered: in reset (sample) order
     return corr.reshape(lo.shape)

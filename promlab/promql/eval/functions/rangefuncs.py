@@ -86,9 +86,10 @@ def _extrapolated_floats(call: FunctionCall, m: Matrix, is_counter: bool, is_rat
     with np.errstate(all="ignore"):
         result = v1 - v0
         if is_counter:
-            corr = reset_correction(m, lo, hi)
+            # Drops added to last - first one by one, in sample order, as Prometheus does.
+            corr = reset_correction(m, lo, hi, result)
             if corr is not None:
-                result += corr
+                result = corr
         to_start = t0 - m.window_start_ms[None, :]
         to_start = np.divide(to_start, 1000.0)
         to_end = m.window_end_ms[None, :] - t1
