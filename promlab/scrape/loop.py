@@ -143,7 +143,8 @@ class ScrapeLoop:
         self.cache = SeriesCache(cfg, self.sample_labels)
         self._parser: Any = None
         self._prev: npt.NDArray[np.bool_] = np.zeros(0, bool)
-        self._ever: npt.NDArray[np.bool_] = np.zeros(0, bool)
+        # Parser refs Prometheus's scrape cache would hold (for scrape_series_added).
+        self._cached: npt.NDArray[np.bool_] = np.zeros(0, bool)
         self._carry = carry_stale or []
         self._report = [report_labels(n, self.sample_labels) for n in REPORT_NAMES]
         self._report_idx = np.arange(len(REPORT_NAMES), dtype=np.int64)
@@ -264,8 +265,7 @@ class ScrapeLoop:
             result = self.process(body, ctype, ts_ms, batch)
         else:
             result = ScrapeResult(False, error)
-        if not result.ok:
-            batch = Batch()
+        if body is None:
             self._append_stale_all(batch, ts_ms)
         duration = time.perf_counter() - t0
         self._append_report(batch, ts_ms, duration, result)
@@ -297,7 +297,13 @@ class ScrapeLoop:
         return result
 
     def process(self, body: bytes, content_type: str | None, ts_ms: int, batch: Batch) -> ScrapeResult:
-        """Parse a page and add its samples and staleness markers to ``batch``."""
+        """Parse a page and add its samples and staleness markers to ``batch``.
+
+        A page that fails (a parse error, a label limit, a missing name, ``sample_limit``) adds
+        nothing of its own, but as in Prometheus its series appended before the failure count
+        as present for staleness: only the previous scrape's other series get markers, and the
+        report carries the counts up to the failure.
+        """
         parser, switched = parser_for(self._parser, content_type, self.cfg)
         if switched:  # the target changed formats: refs of the old parser do not carry over
             self._reset_cache()
@@ -305,37 +311,81 @@ class ScrapeLoop:
         try:
             page = self._parser.parse(body, content_type)
         except ExpositionError as exc:
-            return ScrapeResult(False, str(exc))
+            head = self._page_before(body, content_type, exc)
+            if head is None:
+                self._append_stale_all(batch, ts_ms)
+                return ScrapeResult(False, str(exc))
+            r = self._admit(head, ts_ms, batch, failed=str(exc))
+            return ScrapeResult(False, str(exc), r.scraped, r.post_relabel, r.added)
         self.metadata = page.metadata
+        return self._admit(page, ts_ms, batch)
+
+    def _page_before(self, body: bytes, content_type: str | None, exc: ExpositionError) -> Any:
+        """The lines of a text page before its parse error, parsed (Prometheus's streaming parser
+        appends them before it stops); None when that is not possible."""
+        if exc.lineno <= 1:
+            return None
+        head = b"\n".join(body.split(b"\n", exc.lineno - 1)[: exc.lineno - 1]) + b"\n"
+        for text in (head, head + b"# EOF\n"):  # an OpenMetrics head needs its end marker
+            with contextlib.suppress(ExpositionError, ValueError):
+                return self._parser.parse(text, content_type)
+        return None
+
+    def _admit(self, page: Any, ts_ms: int, batch: Batch, failed: str = "") -> ScrapeResult:
+        """Append ``page`` (Prometheus's ``scrapeLoop.append``) or, when it fails, only update
+        staleness. ``failed`` is an error that fails the page anyway (its parse error)."""
         cache = self.cache
         ref_map = cache.map(page.series, page.empty_labels)
         n_out = len(cache)
-        idx = ref_map[page.refs] if len(page) else np.zeros(0, np.int64)
-        keep = idx >= 0
-        if not keep.all():
-            idx = idx[keep]
-            values = page.values[keep]
-            page_ts = page.timestamps_ms[keep]
-        else:
-            values, page_ts = page.values, page.timestamps_ms
-        scraped, post = len(page), int(idx.shape[0])
-        if self.cfg.sample_limit and post > self.cfg.sample_limit:
-            return ScrapeResult(False, "sample limit exceeded", scraped, post)
-        if cache.errors and post and cache.bad[idx].any():
-            first = int(idx[np.argmax(cache.bad[idx])])
-            return ScrapeResult(False, cache.errors[first], scraped, post)
-        if post > 1:
-            counts = np.bincount(idx, minlength=n_out)
-            if counts.max() > 1:  # duplicate series in one page: the first sample wins
-                _, first_pos = np.unique(idx, return_index=True)
-                sel = np.sort(first_pos)
-                idx, values, page_ts = idx[sel], values[sel], page_ts[sel]
-        expo_no_ts = np.iinfo(np.int64).min
-        explicit = page_ts != expo_no_ts
+        n = len(page)
+        refs = page.refs.astype(np.int64)
+        full = ref_map[refs] if n else np.zeros(0, np.int64)
+        error, end = failed, n
+        if cache.errors and n:
+            bad = cache.bad[np.maximum(full, 0)] & (full >= 0)
+            if bad.any():  # Prometheus stops at the first series that fails validation
+                end = int(np.argmax(bad))
+                error = error or cache.errors[int(full[end])]
+        scraped = end + 1 if end < n else n
+        pos = np.flatnonzero(full[:end] >= 0)
+        post = int(pos.shape[0])
+        idx, prefs = full[pos], refs[pos]
+        values, page_ts = page.values[pos], page.timestamps_ms[pos]
+        explicit = (page_ts != np.iinfo(np.int64).min) if self.cfg.honor_timestamps else np.zeros(post, bool)
+        # A series text repeated without a timestamp is not appended again; the rest count
+        # against sample_limit, in page order.
+        first = np.zeros(post, bool)
+        if post:
+            first[np.unique(prefs, return_index=True)[1]] = True
+        appends = first | explicit
+        order = np.cumsum(appends)
+        limit = self.cfg.sample_limit
+        ok = appends & (order <= limit) if limit else appends
+        if limit and int(order[-1] if post else 0) > limit:
+            error = error or "sample limit exceeded"
+        n_refs = len(page.series)
+        cached = self._grow(self._cached, n_refs)
+        new = ok & first & ~cached[prefs]
+        before_limit = (order <= limit) if limit else np.ones(post, bool)
+        added = int(np.count_nonzero(new & before_limit))
+        cached[prefs[new]] = True
+        present = np.zeros(n_out, bool)
+        present[idx[ok & ~explicit]] = True
+        prev = self._grow(self._prev, n_out)
+        if error:
+            self._cached = cached
+            self._append_stale(batch, ts_ms, prev, present)
+            return ScrapeResult(False, error, scraped, post, added)
+        in_page = np.zeros(n_refs, bool)
+        in_page[prefs] = True
+        self._cached = cached & in_page
+        if post > 1 and np.bincount(idx, minlength=n_out).max() > 1:
+            # The same series twice in one page (or two texts relabeled alike): the first wins.
+            sel = np.sort(np.unique(idx, return_index=True)[1])
+            idx, values, page_ts, explicit = idx[sel], values[sel], page_ts[sel], explicit[sel]
         oob = 0
-        if self.cfg.honor_timestamps and explicit.any():
+        if explicit.any():
             ts = np.where(explicit, page_ts, ts_ms)
-            tracked = idx[~explicit]
             bad = (ts > ts_ms + MAX_FUTURE_MS) | (ts < ts_ms - MAX_PAST_MS)
             if bad.any():
                 oob = int(bad.sum())
@@ -344,32 +394,32 @@ class ScrapeLoop:
                 idx, values, ts = idx[~bad], values[~bad], ts[~bad]
         else:
             ts = np.full(idx.shape[0], ts_ms, np.int64)
-            tracked = idx
-        present = np.zeros(n_out, bool)
-        present[tracked] = True
-        prev = self._grow(self._prev, n_out)
-        ever = self._grow(self._ever, n_out)
-        added = int(np.count_nonzero(present & ~ever))
         if page.exemplars:
             self._exemplars(page, cache.ref_map, ts_ms, batch)
         idx, ts, values = take_histograms(page, cache.ref_map, cache.series, idx, ts, values, batch.histograms)
         batch.add(cache.series, idx, ts, values)
+        self._append_stale(batch, ts_ms, prev, present)
+        if len(cache.series) > 2 * post + 5_000:
+            self._reset_cache()
+        return ScrapeResult(True, "", scraped, post, added, oob)
+
+    def _append_stale(self, batch: Batch, ts_ms: int, prev: npt.NDArray[np.bool_],
+                      present: npt.NDArray[np.bool_]) -> None:
+        """Markers for the previous scrape's series not in ``present``; ``present`` becomes the
+        previous scrape's."""
+        cache = self.cache
         stale = np.flatnonzero(prev & ~present)
         if stale.shape[0]:
             batch.add(cache.series, stale, np.full(stale.shape[0], ts_ms, np.int64),
                       np.full(stale.shape[0], STALE_NAN))
         if self._carry:
-            seen = {cache.series[i] for i in tracked.tolist()} if self._carry else set()
+            seen = {cache.series[i] for i in np.flatnonzero(present).tolist()}
             gone = [ls for ls in self._carry if ls not in seen]
             if gone:
                 batch.add(gone, np.arange(len(gone), dtype=np.int64), np.full(len(gone), ts_ms, np.int64),
                           np.full(len(gone), STALE_NAN))
             self._carry = []
         self._prev = present
-        self._ever = ever | present
-        if len(cache.series) > 2 * post + 5_000:
-            self._reset_cache()
-        return ScrapeResult(True, "", scraped, post, added, oob)
 
     def _exemplars(self, page: Any, ref_map: npt.NDArray[np.int64], ts_ms: int, batch: Batch) -> None:
         """The page's exemplars with their series' final labels; an exemplar without a
@@ -389,7 +439,7 @@ class ScrapeLoop:
         self._parser = None
         self.cache = SeriesCache(self.cfg, self.sample_labels)
         self._prev = np.zeros(0, bool)
-        self._ever = np.zeros(0, bool)
+        self._cached = np.zeros(0, bool)
 
     @staticmethod
     def _grow(a: npt.NDArray[np.bool_], n: int) -> npt.NDArray[np.bool_]:
@@ -410,8 +460,7 @@ class ScrapeLoop:
     def _append_report(self, batch: Batch, ts_ms: int, duration: float, r: ScrapeResult) -> None:
         up = 1.0 if r.ok else 0.0
         scraped = float(r.scraped)
-        vals = np.array([up, duration, scraped, float(r.post_relabel) if r.ok else 0.0,
-                         float(r.added) if r.ok else 0.0], np.float64)
+        vals = np.array([up, duration, scraped, float(r.post_relabel), float(r.added)], np.float64)
         if not math.isfinite(duration):
             vals[1] = 0.0
         batch.add(self._report, self._report_idx, np.full(len(self._report), ts_ms, np.int64), vals)

@@ -1,0 +1,140 @@
+"""Failed pages and ``scrape_series_added`` as Prometheus stores them (regressions found by
+tests/scrape/test_scrape_realprom_diff.py against Prometheus 2.42 and checked in Prometheus 3's
+scrape.go).
+
+- A page that fails after parsing began (a label limit, ``sample_limit``, a parse error) stores
+  nothing of its own, but the series appended before the failure count as present: only the
+  previous scrape's other series get staleness markers (promlab marked all of them stale).
+- Its report carries the counts up to the failure: ``scrape_samples_scraped`` stops at the
+  failing sample, ``scrape_samples_post_metric_relabeling`` and ``scrape_series_added`` are not
+  zeroed (promlab reported 0).
+- ``scrape_series_added`` counts series texts missing from Prometheus's scrape cache: a series
+  absent from the last good scrape counts again when it is back, two texts relabeled into one
+  series count twice, and series with explicit timestamps count (promlab counted only series
+  never seen before, once per final series, without explicit timestamps).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+import pytest
+
+from promlab.model import Matcher, MatchType, stale_mask
+from promlab.storage import MemoryStorage
+
+from .drive import scrape_rounds
+
+TIMES = [1000, 2000, 3000]
+
+
+class _Pages:
+    current = b""
+
+
+@pytest.fixture
+def page_server() -> Iterator[tuple[str, _Pages]]:
+    pages = _Pages()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(pages.current)))
+            self.end_headers()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(pages.current)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        yield f"127.0.0.1:{srv.server_address[1]}", pages
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def run(server: tuple[str, _Pages], pages: list[str], extra: dict[str, Any]) -> tuple[MemoryStorage, list[Any]]:
+    address, state = server
+    store = MemoryStorage()
+
+    def serve(i: int) -> None:
+        state.current = pages[min(i, len(pages) - 1)].encode()
+
+    config = {"scrape_configs": [{"job_name": "j", "static_configs": [{"targets": [address]}], **extra}]}
+    return store, scrape_rounds(store, config, TIMES[: len(pages)], before=serve)
+
+
+def stored(store: MemoryStorage) -> tuple[dict[str, list[tuple[int, float]]], set[tuple[str, int]]]:
+    """Samples per metric name (markers left out) and the ``(name, ts)`` of staleness markers."""
+    ss = store.querier(0, 1 << 62).select([Matcher(MatchType.REGEX, "__name__", ".+")])
+    samples: dict[str, list[tuple[int, float]]] = {}
+    markers: set[tuple[str, int]] = set()
+    for i in range(len(ss)):
+        ls, ts, vs = ss.series(i)
+        for t, v, s in zip(ts.tolist(), vs.tolist(), stale_mask(vs).tolist(), strict=True):
+            if s:
+                markers.add((ls.name, t))
+            else:
+                samples.setdefault(ls.name, []).append((t, v))
+    return samples, markers
+
+
+FAILED_PAGES = [
+    pytest.param(["a 1\nz 0\n", 'new 1\na 2\nb{x="1",y="2",w="3"} 3\nc 1\n', "a 4\n"], {"label_limit": 4},
+                 [2, 3, 1], [2, 2, 1], [2, 1, 0], {("z", 2000), ("new", 3000)}, id="label-limit"),
+    pytest.param(["a 1\nb 2\nc 3\n", "a 1\nnew 1\nb 2\nc 3\nd 4\n", "a 2\n"], {"sample_limit": 3},
+                 [3, 5, 1], [3, 5, 1], [3, 1, 0], {("c", 2000), ("b", 3000), ("new", 3000)}, id="sample-limit"),
+    pytest.param(["a 1\nb 2\nc 3\n", "a 2\nnew 1\nbad{ 1\nd 4\n", "a 3\n"], {},
+                 [3, 2, 1], [3, 2, 1], [3, 1, 0], {("b", 2000), ("c", 2000), ("new", 3000)}, id="parse-error"),
+]
+
+
+@pytest.mark.parametrize(("pages", "extra", "scraped", "post", "added", "markers"), FAILED_PAGES)
+def test_failed_page_keeps_series_seen_before_the_failure(
+        page_server: tuple[str, _Pages], pages: list[str], extra: dict[str, Any], scraped: list[int],
+        post: list[int], added: list[int], markers: set[tuple[str, int]]) -> None:
+    store, results = run(page_server, pages, extra)
+    samples, got_markers = stored(store)
+    assert [r.scraped for r in results] == scraped
+    assert [r.post_relabel for r in results] == post
+    assert [r.added for r in results] == added
+    report = {n: [v for t, v in samples[n]] for n in ("scrape_samples_scraped",
+                                                      "scrape_samples_post_metric_relabeling",
+                                                      "scrape_series_added")}
+    assert report == {"scrape_samples_scraped": scraped, "scrape_samples_post_metric_relabeling": post,
+                      "scrape_series_added": added}
+    assert got_markers == markers
+    assert [r.ok for r in results] == [True, False, True]
+    assert [t for t, _ in samples["a"]] == [1000, 3000]  # nothing of the failed page
+
+
+ADDED = [
+    pytest.param(["a 1\nb 1\n", "a 1\n", "a 1\nb 1\n"], {}, [2, 0, 1], id="back-after-a-good-scrape"),
+    pytest.param(['x{t="1"} 1\nx{t="2"} 2\n', 'x{t="1"} 1\nx{t="2"} 2\n'],
+                 {"metric_relabel_configs": [{"regex": "t", "action": "labeldrop"}]}, [2, 0], id="two-texts-one-series"),
+    pytest.param(["a 1 500\nb 1\n", "a 1 500\nb 1\n"], {}, [2, 0], id="explicit-timestamp"),
+    pytest.param(["a 1\na 2\nb 3\n"], {}, [2], id="duplicate-line"),
+]
+
+
+@pytest.mark.parametrize(("pages", "extra", "added"), ADDED)
+def test_series_added_counts_as_prometheus_scrape_cache(
+        page_server: tuple[str, _Pages], pages: list[str], extra: dict[str, Any], added: list[int]) -> None:
+    store, results = run(page_server, pages, extra)
+    assert all(r.ok for r in results)
+    assert [r.added for r in results] == added
+    samples, _ = stored(store)
+    assert all(np.isfinite(v) for _, v in samples.get("x", []))
+    if "x" in samples:  # the first of the two texts wins
+        assert [v for _, v in samples["x"]] == [1.0, 1.0]
