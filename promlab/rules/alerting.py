@@ -10,6 +10,7 @@ inactive → pending → firing → resolved, exactly as Prometheus's ``Alerting
   evaluation with ``t - active_at >= for``; an alert missing from the result is dropped if
   pending, and resolved if firing — unless ``keep_firing_for`` holds it firing until
   ``keep_firing_for`` has passed since the first evaluation that missed it;
+* a firing alert younger than ``for`` (a reload raised it) is pending again (Prometheus 3);
 * resolved alerts stay 15 minutes (so the sender can repeat the resolution) and are replaced
   by a new pending alert if their labels come back;
 * more active alerts than the group's ``limit`` fail the evaluation and clear every alert;
@@ -200,6 +201,11 @@ class AlertingRuleState:
             if a.state == AlertState.PENDING and t - a.active_at_ms >= self.rule.for_ms:
                 a.state = AlertState.FIRING
                 a.fired_at_ms = t
+            elif a.state == AlertState.FIRING and t - a.active_at_ms < self.rule.for_ms:
+                # A reload raised ``for`` past the alert's age: pending again (Prometheus 3;
+                # 2.42 kept it firing), sent afresh when it fires.
+                a.state = AlertState.PENDING
+                a.fired_at_ms = a.last_sent_ms = a.keep_firing_since_ms = None
             if self.restored:
                 base = self.series_labels(a.labels)
                 samples.append(Sample(alerts_labels(base, a.state), write_t, 1.0))

@@ -275,6 +275,8 @@ class GroupState:
         except Exception as e:  # any failure is the rule's, never the group's
             self._fail(status, rule, e, t0, res)
             return
+        if state is not None:  # before writing, as Prometheus: a failed commit still sends
+            self._send(state, t, notify, resend_delay_ms)
         returned: set[Labels] = set()
         for s in samples:
             if s.histogram is not None:
@@ -299,8 +301,6 @@ class GroupState:
         status.health = "ok"
         status.last_error = ""
         status.evaluation_seconds = self.timer() - t0
-        if state is not None:
-            self._send(state, t, notify, resend_delay_ms)
 
     def _fail(self, status: RuleStatus, rule: Rule, e: Exception, t0: float,
               res: GroupEvalResult) -> None:

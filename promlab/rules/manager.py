@@ -51,7 +51,7 @@ from promlab.rules.restore import (
     restore_for_state,
 )
 from promlab.rules.rule import RuleGroup
-from promlab.rules.views import alert_json, group_json
+from promlab.rules.views import alert_json, group_json, query_string
 from promlab.storage.interface import Storage
 
 __all__ = ["RuleManager", "eval_timestamp", "group_offset_ns"]
@@ -366,8 +366,10 @@ class RuleManager:
             state.mark_restored()
 
     def _notify(self, expr: str, alerts: list[Alert]) -> None:
+        # The generatorURL links the expression as Prometheus prints it (``r.vector.String()``),
+        # not as written in the file: ``a  offset 3s>8`` links ``a offset 3s > 8``.
         if self.notifier is not None:
-            self.notifier.send(to_notifier_alerts(expr, alerts, self.external_url))
+            self.notifier.send(to_notifier_alerts(query_string(expr), alerts, self.external_url))
 
     # --- views --------------------------------------------------------------------------------------
     def rules_data(self) -> list[dict[str, Any]]:

@@ -64,7 +64,7 @@ __all__ = [
 log = logging.getLogger("promlab.notifier")
 
 DEFAULT_QUEUE_CAPACITY = 10_000  # --alertmanager.notification-queue-capacity
-DEFAULT_MAX_BATCH_SIZE = 64
+DEFAULT_MAX_BATCH_SIZE = 256  # --alertmanager.notification-batch-size (3.x; 2.42 sent 64)
 
 
 def format_rfc3339_ms(ms: int) -> str:
@@ -89,12 +89,16 @@ class NotifierAlert:
     generator_url: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"labels": self.labels.to_dict(),
-                               "annotations": dict(self.annotations),
-                               "startsAt": format_rfc3339_ms(self.starts_at_ms)}
+        """The Alertmanager v2 ``PostableAlert``: no ``annotations`` when there are none and no
+        ``generatorURL`` when empty (Prometheus's ``omitempty``)."""
+        out: dict[str, Any] = {"labels": self.labels.to_dict()}
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        out["startsAt"] = format_rfc3339_ms(self.starts_at_ms)
         if self.ends_at_ms is not None:
             out["endsAt"] = format_rfc3339_ms(self.ends_at_ms)
-        out["generatorURL"] = self.generator_url
+        if self.generator_url:
+            out["generatorURL"] = self.generator_url
         return out
 
 
@@ -165,6 +169,7 @@ class Notifier:
         self._queue: deque[NotifierAlert] = deque()
         self._in_flight = 0
         self._stopping = False
+        self._drain = False
         self._thread: threading.Thread | None = None
         self._alerting = AlertingConfig()
         self._external: dict[str, str] = {}
@@ -279,10 +284,16 @@ class Notifier:
                 self._cond.wait(left)
         return True
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the sender (what is queued is not sent). Idempotent."""
+    def stop(self, timeout: float = 5.0, *, drain: bool = True) -> None:
+        """Stop the sender; nothing is queued after this. Idempotent.
+
+        With ``drain`` (Prometheus 3's ``--alertmanager.drain-notification-queue-on-shutdown``,
+        on by default) what is queued is still sent, for up to ``timeout`` seconds; what is left
+        then (or everything, without ``drain``) is dropped and counted.
+        """
         with self._cond:
             self._stopping = True
+            self._drain = drain and self._thread is not None
             self._cond.notify_all()
             t = self._thread
             disc, self._discovery = self._discovery, None
@@ -290,6 +301,15 @@ class Notifier:
             disc.stop()
         if t is not None and t is not threading.current_thread():
             t.join(timeout)
+        with self._cond:
+            self._drain = False  # past the timeout: stop after the batch under way
+            left = len(self._queue)
+            self._queue.clear()
+            self.metrics.queue_length.set(0)
+            self._cond.notify_all()
+        if left:
+            log.warning("alert notification queue not drained on shutdown: dropped %d alerts", left)
+            self.metrics.dropped.inc(left)
 
     # --- sender thread ------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -300,7 +320,7 @@ class Notifier:
                 with self._cond:
                     while not self._queue and not self._stopping:
                         self._cond.wait()
-                    if self._stopping:
+                    if self._stopping and not (self._drain and self._queue):
                         return
                     n = min(self.max_batch_size, len(self._queue))
                     batch = [self._queue.popleft() for _ in range(n)]

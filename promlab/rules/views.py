@@ -1,9 +1,12 @@
 """Rule groups and alerts in the JSON shapes of Prometheus's ``/api/v1/rules`` and
 ``/api/v1/alerts`` (the ``data`` part), built from :class:`~promlab.rules.group.GroupState`.
 
-Times are RFC 3339 strings with milliseconds; a group or rule never evaluated shows Go's zero
-time ``0001-01-01T00:00:00Z``; durations are float seconds; an alert's ``value`` is Go's
-``%e`` with 10 decimals (``"1.0000000000e+00"``), as Prometheus prints it.
+Times are RFC 3339 strings as Go's ``time.Time`` marshals them (``RFC3339Nano``: the fraction
+without trailing zeros, none for a whole second); a group or rule never evaluated shows Go's zero
+time ``0001-01-01T00:00:00Z`` and, an alerting rule, the state ``"unknown"`` (Prometheus 3; 2.42
+said ``"inactive"``); durations are float seconds; an alert's ``value`` is Go's shortest ``%e``
+(``strconv.FormatFloat(v, 'e', -1, 64)``: ``"1e+00"``, ``"2.5e-01"``); rule labels and
+annotations are sorted by name, as Prometheus's label sets are.
 """
 
 from __future__ import annotations
@@ -24,7 +27,11 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 def format_time(ms: int | None) -> str:
-    return ZERO_TIME if ms is None else format_rfc3339_ms(ms)
+    """Go's ``RFC3339Nano`` of a ms time (``...:05.1Z``, ``...:05Z``); None: the zero time."""
+    if ms is None:
+        return ZERO_TIME
+    text = format_rfc3339_ms(ms)
+    return text[:-1].rstrip("0").rstrip(".") + "Z"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -42,11 +49,12 @@ def query_string(expr: str) -> str:
 
 def alert_json(a: Alert) -> dict[str, Any]:
     """One alert of ``/api/v1/alerts`` and of a rule's ``alerts``."""
-    out: dict[str, Any] = {"labels": a.labels.to_dict(), "annotations": dict(a.annotations),
+    out: dict[str, Any] = {"labels": a.labels.to_dict(),
+                           "annotations": dict(sorted(a.annotations.items())),
                            "state": str(a.state), "activeAt": format_time(a.active_at_ms)}
     if a.keep_firing_since_ms is not None:
         out["keepFiringSince"] = format_time(a.keep_firing_since_ms)
-    out["value"] = format_float(a.value, "e", 10)
+    out["value"] = format_float(a.value, "e", -1)
     return out
 
 
@@ -59,15 +67,18 @@ def group_json(state: GroupState) -> dict[str, Any]:
             r: dict[str, Any]
             if isinstance(rule, AlertingRule):
                 alerts = ast.active_alerts() if ast is not None else []
-                r = {"state": str(ast.state) if ast is not None else "inactive",
+                shown = "unknown" if status.last_evaluation_ms is None or ast is None \
+                    else str(ast.state)
+                r = {"state": shown,
                      "name": rule.name, "query": query_string(rule.expr),
                      "duration": rule.for_ms / 1000,
                      "keepFiringFor": rule.keep_firing_for_ms / 1000,
-                     "labels": dict(rule.labels), "annotations": dict(rule.annotations),
+                     "labels": dict(sorted(rule.labels.items())),
+                     "annotations": dict(sorted(rule.annotations.items())),
                      "alerts": [alert_json(a) for a in alerts]}
             else:
                 r = {"name": rule.name, "query": query_string(rule.expr),
-                     "labels": dict(rule.labels)}
+                     "labels": dict(sorted(rule.labels.items()))}
             r["health"] = status.health
             if status.last_error:
                 r["lastError"] = status.last_error

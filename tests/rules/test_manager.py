@@ -163,4 +163,4 @@ def test_live_manager_aligned_metrics_and_views() -> None:
     assert "same labelset" in rules[2]["lastError"]
     alerts = mgr.alerts_data()
     assert [(a["labels"], a["state"], a["value"]) for a in alerts] == [
-        ({"alertname": "X", "job": "a"}, "firing", "1.0000000000e+00")]
+        ({"alertname": "X", "job": "a"}, "firing", "1e+00")]

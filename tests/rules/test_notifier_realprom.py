@@ -1,0 +1,309 @@
+"""Differential check: the alert notifications a real Prometheus 2.42 POSTs to Alertmanager and
+the ones promlab's rule manager + notifier POST, for the same rules over the same live data;
+then ``/api/v1/alerts`` and ``/api/v1/rules`` of both for the same state.
+
+One exporter (a thread) serves gauges that change on the rule group's evaluation grid; Prometheus
+and a promlab Session both scrape it every second and evaluate one rule file every second (same
+file path and group name, so the same evaluation times), each posting to its own capture server.
+
+Why ``offset 3s`` and a grid-aligned exporter: the evaluation at ``T`` sees the latest sample
+scraped in ``(T-4s, T-3s]``, committed long before, whose value depends only on which second of
+the *evaluation* grid it was scraped in; so both see the same values at the same times provided
+neither scraper's phase sits on an evaluation-grid boundary. The group name is chosen (after
+measuring both scrapers' phases) to keep its evaluation phase away from them; the rule file is
+empty until then and is loaded by a reload, so Prometheus does not wait to restore ``for`` state.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from benchmarks import realprom
+from promlab import Session
+from promlab.rules.manager import group_offset_ns
+from promlab.rules.rule import RuleGroup
+
+pytestmark = pytest.mark.realprom
+
+RUN_SECONDS = 24
+RESEND = "2s"
+EXTERNAL_URL = "http://prom.example:9090/sub"
+N_MANY = 70  # more than Prometheus 2.42's 64 alerts per POST
+
+RULES = """\
+groups:
+- name: {name}
+  interval: 1s
+  rules:
+  - alert: High
+    expr: demo_value  offset 3s>8
+    for: 3s
+    labels:
+      severity: page
+      level: '{{{{ if gt $value 9.5 }}}}high{{{{ else }}}}mid{{{{ end }}}}'
+    annotations:
+      summary: '{{{{ $labels.series }}}} at {{{{ $value }}}} ({{{{ $value | humanize }}}}) in {{{{ $externalLabels.cluster }}}}'
+      link: '{{{{ $externalURL }}}}/alerts'
+      sum: '{{{{ with query "sum(demo_value offset 3s)" }}}}{{{{ . | first | value | humanize }}}}{{{{ end }}}}'
+      dur: '{{{{ 3661 | humanizeDuration }}}}'
+  - alert: Keep
+    expr: demo_value offset 3s > 5
+    keep_firing_for: 2s
+  - alert: Many
+    expr: demo_many offset 3s > 0
+"""
+
+
+def values(m: int) -> dict[str, float]:
+    """The gauges at evaluation-grid second ``m`` after the gate: a is 10 for 6 s of every 12
+    (High fires, level high, resolves); d is 9 for 5 s of every 10 (High fires, level mid);
+    b is 9 for 2 s of every 7, else 7 (High pending, never firing, so never sent; Keep firing,
+    but dropped by alert relabelling); c is 6 for 1 s of every 4 (Keep held by
+    keep_firing_for, resolved, firing again)."""
+    return {"a": 10.0 if m % 12 < 6 else 0.0, "b": 9.0 if m % 7 < 2 else 7.0,
+            "c": 6.0 if m % 4 < 1 else 0.0, "d": 9.0 if m % 10 < 5 else 0.0}
+
+
+class _Exporter(BaseHTTPRequestHandler):
+    phase_s: float = 0.0  # the evaluation grid's phase in the second (set once chosen)
+    gate: float = math.inf  # the grid second before which every gauge is 0
+    hits: list[tuple[str, float]]
+
+    def do_GET(self) -> None:
+        now = time.time()
+        self.hits.append((self.headers.get("User-Agent", ""), now))
+        n = math.floor(now - self.phase_s)
+        on = n >= self.gate
+        vals = values(int(n - self.gate)) if on else dict.fromkeys("abcd", 0.0)
+        body = "# TYPE demo_value gauge\n" + "".join(
+            f'demo_value{{series="{k}"}} {v}\n' for k, v in vals.items())
+        body += "# TYPE demo_many gauge\n" + "".join(
+            f'demo_many{{i="{i}"}} {1 if on else 0}\n' for i in range(N_MANY))
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@dataclass
+class Post:
+    path: str
+    headers: dict[str, str]
+    body: list[dict[str, Any]]
+    at: float
+
+
+class _Capture(BaseHTTPRequestHandler):
+    posts: list[Post]
+
+    def do_POST(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.posts.append(Post(self.path, {k.lower(): v for k, v in self.headers.items()},
+                               json.loads(raw), time.time()))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def servers() -> Iterator[dict[str, Any]]:
+    started = []
+    out: dict[str, Any] = {}
+    for name, base, attrs in [("exporter", _Exporter, {"hits": []}),
+                              ("prom", _Capture, {"posts": []}), ("ours", _Capture, {"posts": []})]:
+        handler = type(name, (base,), dict(attrs))
+        srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        started.append(srv)
+        out[name] = (f"127.0.0.1:{srv.server_address[1]}", handler)
+    try:
+        yield out
+    finally:
+        for srv in started:
+            srv.shutdown()
+            srv.server_close()
+
+
+def _config(exporter: str, capture: str, rules: Path) -> dict[str, Any]:
+    return {"global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s",
+                       "external_labels": {"cluster": "c1", "severity": "ext"}},
+            "rule_files": [str(rules)],
+            "scrape_configs": [{"job_name": "demo", "static_configs": [{"targets": [exporter]}]}],
+            "alerting": {
+                "alert_relabel_configs": [
+                    {"source_labels": ["alertname", "series"], "regex": "Keep;b", "action": "drop"},
+                    {"target_label": "relabelled", "replacement": "yes"}],
+                "alertmanagers": [{"path_prefix": "/am", "api_version": "v2",
+                                   "static_configs": [{"targets": [capture]}]}]}}
+
+
+def _circular_gap(a: float, b: float) -> float:
+    d = abs(a - b) % 1.0
+    return min(d, 1.0 - d)
+
+
+def _pick_group(file: str, scrape_phases: list[float]) -> tuple[str, float]:
+    """A group name whose evaluation phase is far from every scraper's phase."""
+    best = ("", 0.0, -1.0)
+    for i in range(200):
+        name = f"cmp{i}"
+        phase = group_offset_ns(RuleGroup(name=name, file=file, interval_ms=1000)) / 1e9
+        gap = min(_circular_gap(phase, p) for p in scrape_phases)
+        if gap > best[2]:
+            best = (name, phase, gap)
+        if gap > 0.3:
+            break
+    return best[0], best[1]
+
+
+def _phase(times: list[float]) -> float:
+    # The circular mean of the request times' fractions (requests follow the scrape time by ms).
+    angles = [2 * math.pi * (t % 1.0) for t in times[-4:]]
+    x, y = sum(map(math.cos, angles)), sum(map(math.sin, angles))
+    return (math.atan2(y, x) / (2 * math.pi)) % 1.0
+
+
+Key = tuple[tuple[str, str], ...]
+
+
+def _stream(posts: list[Post]) -> dict[Key, list[dict[str, Any]]]:
+    """Every alert notification, grouped by alert labels, in arrival order."""
+    out: dict[Key, list[dict[str, Any]]] = {}
+    for p in posts:
+        for a in p.body:
+            out.setdefault(tuple(sorted(a["labels"].items())), []).append(a)
+    return out
+
+
+def _run(tmp_path: Path, servers: dict[str, Any]) -> dict[str, Any]:
+    realprom.require_binary("prometheus")
+    exporter, ehandler = servers["exporter"]
+    prom_cap, prom_h = servers["prom"]
+    ours_cap, ours_h = servers["ours"]
+    rules = tmp_path / "rules.yml"
+    rules.write_text("groups: []\n")
+    extra = [f"--rules.alert.resend-delay={RESEND}", f"--web.external-url={EXTERNAL_URL}",
+             "--web.route-prefix=/"]
+    ours_cfg = tmp_path / "ours.yml"
+    ours_cfg.write_text(json.dumps(_config(exporter, ours_cap, rules)))
+    with realprom.prometheus(config=_config(exporter, prom_cap, rules), extra_args=extra) as prom:
+        session = Session(tmp_path / "data", config=ours_cfg, external_url=EXTERNAL_URL, progress=False)
+        try:
+            session.scrape.start()
+            deadline = time.time() + 15
+            by_ua: dict[str, list[float]] = {}
+            while time.time() < deadline and (len(by_ua) < 2 or min(map(len, by_ua.values())) < 3):
+                time.sleep(0.2)
+                by_ua = {}
+                for ua, t in list(ehandler.hits):
+                    by_ua.setdefault(ua, []).append(t)
+            assert len(by_ua) == 2, by_ua.keys()
+            name, phase = _pick_group(str(rules), [_phase(ts) for ts in by_ua.values()])
+            ehandler.phase_s = phase
+            rules.write_text(RULES.format(name=name))
+            assert prom.post("/-/reload").status_code == 200
+            session.rules.start(resend_delay=RESEND)
+            server = session.serve("127.0.0.1:0")
+            # A reload makes Prometheus rediscover its Alertmanagers (up to 5 s): open the gate
+            # once it has, so that both send from the first firing evaluation on.
+            deadline = time.time() + 15
+            while time.time() < deadline and prom.metric("prometheus_notifications_alertmanagers_discovered") < 1:
+                time.sleep(0.25)
+            ehandler.gate = math.floor(time.time() - phase) + 2
+            time.sleep(RUN_SECONDS)
+            # Both APIs right after the same evaluation (0.4 s past the grid); notifications
+            # are compared up to that evaluation.
+            time.sleep((phase + 0.4 - time.time()) % 1.0)
+            cutoff = time.time()
+            theirs_api = {p: prom.get(f"/api/v1/{p}").json() for p in ("alerts", "rules")}
+            ours_api = {p: httpx.get(f"{server.url}/api/v1/{p}").json() for p in ("alerts", "rules")}
+        finally:
+            session.close()
+    return {"prom": [p for p in prom_h.posts if p.at < cutoff],
+            "ours": [p for p in ours_h.posts if p.at < cutoff],
+            "theirs_api": theirs_api, "ours_api": ours_api}
+
+
+def _ms(text: str) -> int:
+    """An RFC 3339 time (any fraction digits, ``Z``) as unix ms, the fraction truncated."""
+    whole, _, frac = text.rstrip("Z").partition(".")
+    sec = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
+    return int(sec) * 1000 + int((frac + "000")[:3])
+
+
+def _norm_alert(a: dict[str, Any]) -> dict[str, Any]:
+    """An API alert with its times in ms (Prometheus's have ns: its evaluation times do)."""
+    out = dict(a)
+    for k in ("activeAt", "keepFiringSince"):
+        if k in out:
+            out[k] = _ms(out[k])
+    return out
+
+
+def _key(a: dict[str, Any]) -> str:
+    return json.dumps(a["labels"], sort_keys=True)
+
+
+def test_notifications_and_api_match_prometheus(tmp_path: Path, servers: dict[str, Any]) -> None:
+    got = _run(tmp_path, servers)
+    theirs, ours = got["prom"], got["ours"]
+    # Transport: path (path_prefix + v2), JSON body; batches: 2.42 cut at 64 alerts a POST,
+    # promlab follows Prometheus 3 (256, --alertmanager.notification-batch-size).
+    assert {p.path for p in theirs} == {p.path for p in ours} == {"/am/api/v2/alerts"}
+    assert {p.headers["content-type"] for p in theirs + ours} == {"application/json"}
+    assert all(p.headers["user-agent"].startswith("Prometheus/") for p in theirs)
+    assert max(len(p.body) for p in theirs) == 64
+    assert N_MANY <= max(len(p.body) for p in ours) <= 256
+    # Every notification of every alert, in order: labels (external labels, relabelling),
+    # annotations (templates), startsAt, endsAt (valid-until or resolution), generatorURL,
+    # resend cadence, keep_firing_for, pending alerts never sent.
+    t_stream, o_stream = _stream(theirs), _stream(ours)
+    names = {(dict(k)["alertname"], dict(k).get("series"), dict(k).get("level")) for k in t_stream}
+    assert {("High", "a", "high"), ("High", "d", "mid"), ("Keep", "a", None), ("Keep", "c", None)} <= names
+    assert ("High", "b", "mid") not in names and ("Keep", "b", None) not in names
+    assert sum(1 for k in t_stream if dict(k)["alertname"] == "Many") == N_MANY
+    assert sorted(t_stream) == sorted(o_stream)
+    for k, t_alerts in t_stream.items():
+        assert t_alerts == o_stream[k], dict(k)
+    url = next(a["generatorURL"] for k, v in t_stream.items() for a in v if dict(k)["alertname"] == "High")
+    assert url == f"{EXTERNAL_URL}/graph?g0.expr=demo_value+offset+3s+%3E+8&g0.tab=1"
+    # APIs: the same alerts and rules in the same shapes.
+    t_api, o_api = got["theirs_api"], got["ours_api"]
+    t_alerts = sorted(map(_norm_alert, t_api["alerts"]["data"]["alerts"]), key=_key)
+    o_alerts = sorted(map(_norm_alert, o_api["alerts"]["data"]["alerts"]), key=_key)
+    assert len(t_alerts) >= N_MANY and o_alerts == t_alerts
+    (t_group,), (o_group,) = t_api["rules"]["data"]["groups"], o_api["rules"]["data"]["groups"]
+    assert set(o_group) == set(t_group)
+    assert abs(_ms(o_group["lastEvaluation"]) - _ms(t_group["lastEvaluation"])) < 1000
+    for k in ("name", "file", "interval", "limit"):
+        assert o_group[k] == t_group[k], k
+    assert len(o_group["rules"]) == len(t_group["rules"])
+    for t_rule, o_rule in zip(t_group["rules"], o_group["rules"], strict=True):
+        assert set(o_rule) == set(t_rule), t_rule["name"]
+        assert abs(_ms(o_rule["lastEvaluation"]) - _ms(t_rule["lastEvaluation"])) < 1000
+        for k in set(t_rule) - {"lastEvaluation", "evaluationTime", "alerts"}:
+            assert o_rule[k] == t_rule[k], k
+        for k in ("labels", "annotations"):  # in name order, as Go's label sets
+            assert list(o_rule.get(k, ())) == list(t_rule.get(k, ())), k
+        assert sorted(map(_norm_alert, o_rule["alerts"]), key=_key) == \
+            sorted(map(_norm_alert, t_rule["alerts"]), key=_key)
