@@ -9,7 +9,8 @@ expression with a caret under the problem, without a traceback; ``%promql --help
 options (``--opt=value`` works too; a mistyped ``--option`` is an error, not a query).
 
 ``%promlab`` subcommands: ``data DIR``, ``info``, ``scrape start CONFIG | stop | status``,
-``targets``, ``import FILE``, ``rules load FILE``, ``alerts``, ``serve [--listen ADDR]``.
+``targets``, ``import FILE``, ``rules load FILE``, ``alerts``, ``serve [--listen ADDR]``,
+``serve stop | status``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ _USAGE = """\
 %promlab import FILE           import an OpenMetrics / text exposition file
 %promlab rules load FILE       load alerting and recording rules
 %promlab alerts                the alerts of the loaded rules
-%promlab serve [--listen ADDR] the Prometheus HTTP API in the background"""
+%promlab serve [--listen ADDR] the Prometheus HTTP API in the background
+%promlab serve stop | status"""
 
 
 def _fail(message: str) -> None:
@@ -184,8 +186,20 @@ class PromlabMagics(Magics):
         if not hasattr(session, "serve"):
             _fail("%promlab serve: the HTTP API is not available in this promlab yet")
             return None
-        listen = args[args.index("--listen") + 1] if "--listen" in args else "127.0.0.1:9090"
-        server = session.serve(listen)
-        print(f"promlab: serving the Prometheus API at {getattr(server, 'url', listen)} "
-              "(stopped with the session)")
+        server = getattr(session, "server", None)
+        if args in (["stop"], ["status"]):
+            if server is None or not server.running:
+                print("promlab: not serving")
+            elif args == ["stop"]:
+                server.stop()
+                print(f"promlab: stopped serving {server.url}")
+            else:
+                print(f"promlab: serving the Prometheus API at {server.url}")
+            return None
+        if args and (len(args) != 2 or args[0] != "--listen"):
+            raise ValueError(f"usage: %promlab serve [--listen HOST:PORT] | stop | status "
+                             f"(got {' '.join(args)!r})")
+        server = session.serve(args[1] if args else "127.0.0.1:9090")
+        print(f"promlab: serving the Prometheus API at {getattr(server, 'url', '?')} "
+              "(until %promlab serve stop, or with the session)")
         return None

@@ -341,7 +341,8 @@ class Session:
         with self._lock:
             self._check_open()
             if self._server is not None and self._server.running:
-                raise ConfigError(f"already serving on {self._server.url}: stop it first")
+                raise ConfigError(f"already serving on {self._server.url}: stop it first "
+                                  "(session.server.stop(), or %promlab serve stop)")
             server = Server(self, listen=listen, **options)
             server.start()
             self._server = server

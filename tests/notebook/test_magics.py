@@ -165,3 +165,26 @@ def test_serve_answers_queries_and_stops_on_unload(tmp_path) -> None:
             httpx.get(f"{url}/api/v1/query", params={"query": "1"}, timeout=2)
     finally:
         InteractiveShell.clear_instance()
+
+
+def test_serve_stop_and_status(shell: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    import httpx
+
+    shell.run_line_magic("promlab", "serve --listen 127.0.0.1:0")
+    state = current_state(shell)
+    assert state is not None and state.session.server is not None
+    url = state.session.server.url
+    shell.run_line_magic("promlab", "serve --listen 127.0.0.1:0")  # already serving: an error
+    shell.run_line_magic("promlab", "serve status")
+    shell.run_line_magic("promlab", "serve --listen")  # no address: usage, no traceback
+    out = capsys.readouterr()
+    assert "%promlab serve stop" in out.err and "usage: %promlab serve" in out.err
+    assert f"serving the Prometheus API at {url}" in out.out
+    assert httpx.get(f"{url}/-/healthy").status_code == 200
+    shell.run_line_magic("promlab", "serve stop")
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{url}/-/healthy", timeout=2)
+    shell.run_line_magic("promlab", "serve status")
+    assert "not serving" in capsys.readouterr().out
+    shell.run_line_magic("promlab", "serve --listen 127.0.0.1:0")  # serving again after a stop
+    assert state.session.server.running
