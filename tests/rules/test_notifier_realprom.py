@@ -12,6 +12,8 @@ the *evaluation* grid it was scraped in; so both see the same values at the same
 neither scraper's phase sits on an evaluation-grid boundary. The group name is chosen (after
 measuring both scrapers' phases) to keep its evaluation phase away from them; the rule file is
 empty until then and is loaded by a reload, so Prometheus does not wait to restore ``for`` state.
+
+The fast tests after it pin each difference that check found (regression tests, no binaries).
 """
 
 from __future__ import annotations
@@ -32,10 +34,17 @@ import pytest
 
 from benchmarks import realprom
 from promlab import Session
-from promlab.rules.manager import group_offset_ns
-from promlab.rules.rule import RuleGroup
-
-pytestmark = pytest.mark.realprom
+from promlab.config import load_config
+from promlab.errors import StorageError
+from promlab.model import Labels
+from promlab.rules.alerting import Alert, AlertState
+from promlab.rules.group import GroupState
+from promlab.rules.manager import RuleManager, group_offset_ns
+from promlab.rules.notifier import Notifier, NotifierAlert
+from promlab.rules.query import query_funcs
+from promlab.rules.rule import AlertingRule, RuleGroup
+from promlab.rules.views import alert_json, format_time, group_json
+from promlab.storage import MemoryStorage
 
 RUN_SECONDS = 24
 RESEND = "2s"
@@ -264,6 +273,7 @@ def _key(a: dict[str, Any]) -> str:
     return json.dumps(a["labels"], sort_keys=True)
 
 
+@pytest.mark.realprom
 def test_notifications_and_api_match_prometheus(tmp_path: Path, servers: dict[str, Any]) -> None:
     got = _run(tmp_path, servers)
     theirs, ours = got["prom"], got["ours"]
@@ -307,3 +317,146 @@ def test_notifications_and_api_match_prometheus(tmp_path: Path, servers: dict[st
             assert list(o_rule.get(k, ())) == list(t_rule.get(k, ())), k
         assert sorted(map(_norm_alert, o_rule["alerts"]), key=_key) == \
             sorted(map(_norm_alert, t_rule["alerts"]), key=_key)
+
+
+# --- regression tests for the differences found ----------------------------------------------------
+T0 = 1_700_000_000_000
+
+
+def _notifier(capture: str) -> Notifier:
+    alerting = load_config({"alerting": {"alertmanagers": [
+        {"static_configs": [{"targets": [capture]}]}]}}).alerting
+    return Notifier(alerting)
+
+
+def _one_series_store() -> MemoryStorage:
+    st = MemoryStorage()
+    st.add_series(Labels({"__name__": "x", "job": "a"}), [T0 - 1000], [2.0])
+    return st
+
+
+def test_generator_url_links_the_expression_as_prometheus_prints_it(servers: dict[str, Any]) -> None:
+    capture, handler = servers["ours"]
+    st = _one_series_store()
+    n = _notifier(capture)
+    mgr = RuleManager(st, notifier=n, external_url="http://h:9090")
+    state = GroupState(RuleGroup(name="g", rules=(AlertingRule(name="X", expr="x  >1"),)))
+    try:
+        mgr.eval_once(state, T0)
+        assert n.flush(10)
+    finally:
+        n.stop()
+    (post,) = handler.posts
+    assert post.body[0]["generatorURL"] == "http://h:9090/graph?g0.expr=x+%3E+1&g0.tab=1"
+
+
+@pytest.mark.parametrize(("alert", "want"), [
+    pytest.param(NotifierAlert(Labels({"alertname": "A"}), {}, T0, T0 + 1, ""),
+                 {"labels": {"alertname": "A"}, "startsAt": "2023-11-14T22:13:20.000Z",
+                  "endsAt": "2023-11-14T22:13:20.001Z"}, id="empty-annotations-and-url-omitted"),
+    pytest.param(NotifierAlert(Labels({"alertname": "A"}), {"s": "v"}, T0, None, "http://h/graph"),
+                 {"labels": {"alertname": "A"}, "annotations": {"s": "v"},
+                  "startsAt": "2023-11-14T22:13:20.000Z", "generatorURL": "http://h/graph"},
+                 id="set-fields-kept"),
+])
+def test_v2_payload_omits_empty_fields_as_prometheus(alert: NotifierAlert, want: dict[str, Any]) -> None:
+    assert alert.to_json() == want
+
+
+def _alerts(count: int) -> list[NotifierAlert]:
+    return [NotifierAlert(Labels({"alertname": "A", "i": str(i)}), {}, T0, T0 + 1, "")
+            for i in range(count)]
+
+
+def test_batches_of_up_to_256_alerts(servers: dict[str, Any]) -> None:
+    capture, handler = servers["ours"]
+    n = _notifier(capture)
+    try:
+        n.send(_alerts(300))
+        assert n.flush(10)
+    finally:
+        n.stop()
+    assert sorted(len(p.body) for p in handler.posts) == [44, 256]
+
+
+def test_stop_sends_what_is_queued(servers: dict[str, Any]) -> None:
+    capture, handler = servers["ours"]
+    n = _notifier(capture)
+    n.send(_alerts(1000))
+    n.stop(10)  # right away: 4 batches are still queued or under way
+    assert sum(len(p.body) for p in handler.posts) == 1000
+    assert n.metrics.dropped._value.get() == 0
+
+
+@pytest.mark.parametrize(("ms", "want"), [
+    pytest.param(T0, "2023-11-14T22:13:20Z", id="whole-second"),
+    pytest.param(T0 + 500, "2023-11-14T22:13:20.5Z", id="trailing-zeros-trimmed"),
+    pytest.param(T0 + 120, "2023-11-14T22:13:20.12Z", id="one-zero-trimmed"),
+    pytest.param(T0 + 7, "2023-11-14T22:13:20.007Z", id="millis"),
+    pytest.param(None, "0001-01-01T00:00:00Z", id="never"),
+])
+def test_api_times_as_go_marshals_them(ms: int | None, want: str) -> None:
+    assert format_time(ms) == want
+
+
+@pytest.mark.parametrize(("value", "want"), [
+    pytest.param(1.0, "1e+00", id="one"), pytest.param(0.25, "2.5e-01", id="fraction"),
+    pytest.param(1234.5, "1.2345e+03", id="big"), pytest.param(-7.0, "-7e+00", id="negative"),
+])
+def test_api_alert_value_is_shortest_e(value: float, want: str) -> None:
+    a = Alert(Labels({"alertname": "A"}), {"z": "1", "a": "2"}, AlertState.FIRING, value, T0)
+    got = alert_json(a)
+    assert got["value"] == want and list(got["annotations"]) == ["a", "z"]
+
+
+def test_api_rule_unknown_before_its_first_evaluation_and_sorted_labels() -> None:
+    rule = AlertingRule(name="X", expr="x > 1", labels={"b": "1", "a": "2"},
+                        annotations={"z": "1", "y": "2"})
+    state = GroupState(RuleGroup(name="g", rules=(rule,)))
+    (r,) = group_json(state)["rules"]
+    assert r["state"] == "unknown" and list(r["labels"]) == ["a", "b"] and list(r["annotations"]) == ["y", "z"]
+    query, _ = query_funcs(MemoryStorage())
+    state.eval(T0, query, MemoryStorage().appender())
+    assert group_json(state)["rules"][0]["state"] == "inactive"
+
+
+def test_firing_alert_goes_back_to_pending_when_a_reload_raises_for() -> None:
+    st = _one_series_store()
+    query, _ = query_funcs(st)
+    sent: list[list[Alert]] = []
+    old = GroupState(RuleGroup(name="g", rules=(AlertingRule(name="X", expr="x > 1"),)))
+    old.eval(T0, query, st.appender(), notify=lambda _e, a: sent.append(a))
+    assert [str(a.state) for a in old.alerts()] == ["firing"] and len(sent) == 1
+    new = GroupState(RuleGroup(name="g", rules=(AlertingRule(name="X", expr="x > 1", for_ms=5000),)))
+    new.copy_state_from(old)
+    new.eval(T0 + 1000, query, st.appender(), notify=lambda _e, a: sent.append(a))
+    assert [str(a.state) for a in new.alerts()] == ["pending"] and len(sent) == 1
+    new.eval(T0 + 5000, query, st.appender(), notify=lambda _e, a: sent.append(a))
+    (fired,) = sent[1]
+    assert str(fired.state) == "firing" and fired.fired_at_ms == T0 + 5000
+
+
+class _FailingCommit:
+    """An appender whose commit fails (a store that refuses the write)."""
+
+    def __init__(self, st: MemoryStorage) -> None:
+        self.inner = st.appender()
+
+    def append(self, labels: Labels, ts_ms: int, value: float) -> None:
+        self.inner.append(labels, ts_ms, value)
+
+    def commit(self) -> Any:
+        raise StorageError("disk full")
+
+    def rollback(self) -> None:
+        self.inner.rollback()
+
+
+def test_alerts_are_sent_even_when_the_rule_commit_fails() -> None:
+    st = _one_series_store()
+    query, _ = query_funcs(st)
+    sent: list[list[Alert]] = []
+    state = GroupState(RuleGroup(name="g", rules=(AlertingRule(name="X", expr="x > 1"),)))
+    res = state.eval(T0, query, _FailingCommit(st), notify=lambda _e, a: sent.append(a))  # type: ignore[arg-type]
+    assert res.failures == 1 and state.status[0].health == "err"
+    assert [a[0].labels["alertname"] for a in sent] == ["X"]
