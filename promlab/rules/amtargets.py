@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import posixpath
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,7 +40,11 @@ class AlertmanagerTarget:
 
 
 def _alerts_path(am: AlertmanagerConfig) -> str:
-    return am.path_prefix.rstrip("/") + f"/api/{am.api_version}/alerts"
+    """``/<path_prefix>/api/<version>/alerts`` cleaned as Go's ``path.Join("/", prefix, ...)``:
+    a prefix without its leading slash, with doubled slashes, ``.`` or ``..`` still gives one
+    absolute path (``am`` and ``/am/`` both give ``/am/api/v2/alerts``)."""
+    joined = posixpath.normpath(f"/{am.path_prefix}/api/{am.api_version}/alerts")
+    return "/" + joined.lstrip("/")  # normpath keeps a leading "//"; Go's Clean does not
 
 
 def targets_from_groups(am: AlertmanagerConfig, groups: Sequence[TargetGroup],
@@ -50,12 +55,17 @@ def targets_from_groups(am: AlertmanagerConfig, groups: Sequence[TargetGroup],
     out: list[AlertmanagerTarget] = []
     for g in groups:
         for target in g.targets:
-            lbls = {**g.labels, **target, "__scheme__": am.scheme, "__alerts_path__": path}
+            # As Prometheus: the target's labels, then the configured scheme and path (over the
+            # target's), then the group's labels the target lacks (over scheme and path).
+            lbls = {**target, "__scheme__": am.scheme, "__alerts_path__": path}
+            lbls.update((k, v) for k, v in g.labels.items() if k not in target)
             got = process(lbls, am.relabel_configs)
             if got is None or not got.get("__address__"):
                 continue
-            url = f"{got.get('__scheme__', am.scheme)}://{got['__address__']}" \
-                  f"{got.get('__alerts_path__', path)}"
+            alerts_path = got.get("__alerts_path__", path)
+            if alerts_path and not alerts_path.startswith("/"):
+                alerts_path = "/" + alerts_path  # as Go's URL.String() writes a path after a host
+            url = f"{got.get('__scheme__', am.scheme)}://{got['__address__']}{alerts_path}"
             if url not in seen:
                 seen.add(url)
                 out.append(AlertmanagerTarget(url, am))

@@ -35,9 +35,11 @@ import pytest
 from benchmarks import realprom
 from promlab import Session
 from promlab.config import load_config
+from promlab.discovery import TargetGroup
 from promlab.errors import StorageError
 from promlab.model import Labels
 from promlab.rules.alerting import Alert, AlertState
+from promlab.rules.amtargets import alertmanager_targets, targets_from_groups
 from promlab.rules.group import GroupState
 from promlab.rules.manager import RuleManager, group_offset_ns
 from promlab.rules.notifier import Notifier, NotifierAlert
@@ -460,3 +462,28 @@ def test_alerts_are_sent_even_when_the_rule_commit_fails() -> None:
     res = state.eval(T0, query, _FailingCommit(st), notify=lambda _e, a: sent.append(a))  # type: ignore[arg-type]
     assert res.failures == 1 and state.status[0].health == "err"
     assert [a[0].labels["alertname"] for a in sent] == ["X"]
+
+
+@pytest.mark.parametrize(("prefix", "want"), [
+    pytest.param("/", "http://h:1/api/v2/alerts", id="root"),
+    pytest.param("am", "http://h:1/am/api/v2/alerts", id="no-leading-slash"),
+    pytest.param("/am/", "http://h:1/am/api/v2/alerts", id="trailing-slash"),
+    pytest.param("//am//x/", "http://h:1/am/x/api/v2/alerts", id="doubled-slashes"),
+    pytest.param("/a/../b", "http://h:1/b/api/v2/alerts", id="dot-dot"),
+])
+def test_alerts_path_joined_as_go_path_join(prefix: str, want: str) -> None:
+    alerting = load_config({"alerting": {"alertmanagers": [
+        {"path_prefix": prefix, "static_configs": [{"targets": ["h:1"]}]}]}}).alerting
+    assert [t.url for t in alertmanager_targets(alerting)] == [want]
+
+
+@pytest.mark.parametrize(("target", "group", "want"), [
+    pytest.param({"__address__": "h:1", "__scheme__": "https"}, {}, "http://h:1/api/v2/alerts",
+                 id="config-scheme-over-target-label"),
+    pytest.param({"__address__": "h:1"}, {"__scheme__": "https", "__alerts_path__": "x"},
+                 "https://h:1/x", id="group-labels-over-config"),
+])
+def test_discovered_alertmanager_label_precedence(target: dict[str, str], group: dict[str, str],
+                                                  want: str) -> None:
+    am = load_config({"alerting": {"alertmanagers": [{"static_configs": []}]}}).alerting.alertmanagers[0]
+    assert [t.url for t in targets_from_groups(am, [TargetGroup((target,), group)])] == [want]
