@@ -86,6 +86,8 @@ def window_sums(values: F64, lo: I64, hi: I64) -> tuple[F64, B]:
     g_exp = e - 51                    # coarse grid 2**g_exp: |coarse prefix| < 2**(53 + g_exp)
     if g_exp < -1000:                 # remainders would be subnormal: not worth it
         return np.zeros(shape), np.zeros(shape, bool)
+    if e > 1020:                      # near the top of the range: the grid and the prefix sums
+        return np.zeros(shape), np.zeros(shape, bool)  # would overflow (1.7e308 samples)
     big = math.ldexp(1.5, 52 + g_exp)  # adding and subtracting it rounds to a multiple of 2**g_exp
     if _direct_pays(v.size, lo, hi):
         sums, exact = _direct_sums(v, lo, hi, big)
