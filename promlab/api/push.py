@@ -18,8 +18,6 @@ it disappears. Nothing is appended for a read-only session (the groups are still
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import gzip
 import json
@@ -35,57 +33,38 @@ from typing import Any
 import numpy as np
 import orjson
 
+from promlab.api.pushcheck import (
+    BOUND_LABEL,
+    Pairs,
+    PushError,
+    Samples,
+    check,
+    complete,
+    decode_base64,
+    exposed,
+    family_of,
+    go_float_error,
+    go_float_text,
+    go_type,
+    has_timestamps,
+    identity,
+    parse_grouping_key,
+    redirect,
+    text_error,
+)
 from promlab.errors import PromlabError
-from promlab.model import STALE_NAN, Labels, format_float_g
+from promlab.model import STALE_NAN, Labels
 from promlab.storage.interface import Storage
 
-__all__ = ["Group", "PushStore", "family_of", "parse_grouping_key", "routes"]
+__all__ = ["Group", "PushError", "PushStore", "family_of", "parse_grouping_key", "routes"]
 
 STATE_FILE = "pushgateway.json"
 #: Pushed metric types as ``prometheus_client`` exposes them (anything else: unknown).
 _EXPOSED_TYPES = {"counter": "counter", "gauge": "gauge", "histogram": "histogram",
                   "summary": "summary", "untyped": "unknown", "unknown": "unknown"}
-#: The label holding a float of each family type (normalized as the Pushgateway does).
-_BOUND_LABEL = {"histogram": "le", "summary": "quantile", "gaugehistogram": "le"}
-_SUFFIXES = ("_bucket", "_count", "_sum", "_total", "_created", "_gcount", "_gsum", "_info")
-
-
-class PushError(PromlabError, ValueError):
-    """A push the Pushgateway would answer with 400."""
-
-
-def _b64(value: str) -> str:
-    try:
-        v = value.rstrip("=")
-        raw = base64.b64decode(v + "=" * (-len(v) % 4), altchars=b"-_", validate=True)
-        return raw.decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise PushError(f"invalid base64 encoding in {value!r}: {exc}") from exc
-
-
-def parse_grouping_key(job: str, rest: str) -> tuple[tuple[str, str], ...]:
-    """The grouping key of ``/metrics/job/<job><rest>``, sorted by label name.
-
-    Examples
-    --------
-    >>> parse_grouping_key("batch", "/path@base64/L3Zhci90bXA")
-    (('job', 'batch'), ('path', '/var/tmp'))
-    """
-    if not job:
-        raise PushError("job name is required")
-    pairs = {"job": job}
-    parts = [p for p in rest.split("/")] if rest else []
-    if parts and parts[0] == "":
-        parts = parts[1:]
-    if len(parts) % 2:
-        raise PushError(f"odd number of components in label string {rest!r}")
-    for k, v in zip(parts[0::2], parts[1::2], strict=True):
-        if k.endswith("@base64"):
-            k, v = k[:-7], _b64(v)
-        if not k or k.startswith("__"):
-            raise PushError(f"improper label name {k!r}")
-        pairs[k] = v
-    return tuple(sorted(pairs.items()))
+#: The families the Pushgateway keeps per group itself (a pushed one is replaced).
+_PUSH_TIMES = ("push_time_seconds", "push_failure_time_seconds")
+_INVALID = "pushed metrics are invalid or inconsistent with existing metrics: "
 
 
 def _labels(pairs: tuple[tuple[str, str], ...]) -> Labels:
@@ -104,34 +83,17 @@ def _json_number(v: float) -> float | str:
     return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
 
 
-def _go_float_text(text: str) -> str:
-    """A bucket bound or quantile as the Pushgateway re-exposes it (Go's ``%g``: ``2.0`` is
-    ``2``, ``1e6`` is ``1e+06``); text that is no number stays as it is."""
-    try:
-        return format_float_g(float(text))
-    except ValueError:
-        return text
-
-
-def family_of(name: str, types: dict[str, str]) -> str:
-    """The metric family a sample name belongs to (``x_bucket`` -> ``x`` for a histogram ``x``)."""
-    if name in types:
-        return name
-    for suf in _SUFFIXES:
-        if name.endswith(suf) and name[: -len(suf)] in types:
-            return name[: -len(suf)]
-    return name
-
-
 @dataclass
 class Group:
-    """One grouping key's metrics: family -> [(label pairs, value)], and its push times."""
+    """One grouping key's metrics: family -> [(label pairs, value)], their types and HELP
+    texts, and its push times."""
 
-    key: tuple[tuple[str, str], ...]
-    families: dict[str, list[tuple[tuple[tuple[str, str], ...], float]]] = field(default_factory=dict)
+    key: Pairs
+    families: dict[str, Samples] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)
     push_time: float = 0.0
     failure_time: float = 0.0
+    helps: dict[str, str] = field(default_factory=dict)
     # The families' samples as Labels and as state-file JSON, made once per change
     # (:meth:`changed`): a push rewrites the state of every group but changes one.
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -139,6 +101,16 @@ class Group:
     def changed(self) -> None:
         """Call after changing :attr:`families`."""
         self._cache.clear()
+
+    def metric_ids(self) -> dict[str, tuple[str, frozenset[Pairs]]]:
+        """Family -> type and the identities of its metrics (see :func:`pushcheck.check`)."""
+        out = self._cache.get("ids")
+        if out is None:
+            out = self._cache["ids"] = {}
+            for name, samples in self.families.items():
+                typ = go_type(self.types.get(name, ""))
+                out[name] = (typ, frozenset(identity(p, typ) for p, _ in samples))
+        return out
 
     def families_json(self) -> orjson.Fragment:
         """:attr:`families` as the state file holds them (NaN/Inf as strings)."""
@@ -176,7 +148,7 @@ class _KeyParse:
 
     parser: Any
     types: dict[str, str] = field(default_factory=dict)
-    by_ref: list[tuple[str, tuple[tuple[str, str], ...]] | None] = field(default_factory=list)
+    by_ref: list[tuple[str, Pairs, Pairs | None, Pairs] | None] = field(default_factory=list)
 
 
 class PushStore:
@@ -232,7 +204,7 @@ class PushStore:
             fams = {name: [(tuple((a, b) for a, b in pairs), float(v)) for pairs, v in samples]
                     for name, samples in g["families"].items()}
             self.groups[key] = Group(key, fams, dict(g.get("types", {})), float(g["push_time"]),
-                                     float(g["failure_time"]))
+                                     float(g["failure_time"]), dict(g.get("helps", {})))
         # Appended before the restart: a delete must mark them stale.
         self._last = {k: {ls for ls, _ in g.samples(self._labels_of)}
                       for k, g in self.groups.items()}
@@ -247,7 +219,7 @@ class PushStore:
         if not self.file:
             return
         data = {"groups": [{"key": list(g.key), "types": g.types, "push_time": g.push_time,
-                            "failure_time": g.failure_time,
+                            "failure_time": g.failure_time, "helps": g.helps,
                             "families": g.families_json()}
                            for g in self.groups.values()]}
         tmp = self.file + ".tmp"
@@ -259,66 +231,110 @@ class PushStore:
         os.replace(tmp, self.file)
 
     # -- pushes ------------------------------------------------------------------------------
-    def push(self, key: tuple[tuple[str, str], ...], body: bytes, content_type: str | None, *,
+    def push(self, key: Pairs, body: bytes, content_type: str | None, *,
              replace: bool) -> None:
-        """``PUT`` (``replace``) or ``POST`` a body to a group; :class:`PushError` if refused."""
+        """``PUT`` (``replace``) or ``POST`` a body to a group; :class:`PushError` if refused.
+
+        As the Pushgateway: a body that does not parse is refused as it is; one with
+        timestamps, or that could not be gathered beside the other groups (see
+        :func:`pushcheck.check`), also sets the group's ``push_failure_time_seconds``.
+        """
         from promlab.errors import ExpositionError
         from promlab.exposition.parser import Parser
 
         now = self.clock()
+        if "protobuf" in (content_type or ""):
+            # TODO(handle): the Pushgateway reads delimited MetricFamily protobufs.
+            raise PushError("protobuf pushes are not supported: push the text format")
         # The key's parser, taken out while in use (parsers are not thread-safe).
         with self._lock:
             kp = self._parses.pop(key, None)
         if kp is None:
             kp = _KeyParse(Parser())
         try:
-            if "protobuf" in (content_type or ""):
-                raise PushError("protobuf pushes are not supported: push the text format")
-            page = kp.parser.parse(body, None if not content_type or "openmetrics" not in
-                                   content_type else content_type)
-            if _has_timestamps(page):
-                raise PushError("pushed metrics must not have timestamps")
-        except (ExpositionError, PushError) as exc:
-            with self._lock:
-                g = self.groups.setdefault(key, Group(key))
-                g.failure_time = now
-                self._save()
-                self.append(now, key)
-            raise PushError(f"pushed metrics are invalid or inconsistent: {exc}") from exc
+            # Whatever the Content-Type says, the Pushgateway reads the text format.
+            page = kp.parser.parse(body, None)
+            err = text_error(body)
+        except ExpositionError as exc:
+            err = str(exc)
         finally:
             with self._lock:
                 while self._parses and len(self._parses) >= self.MAX_PARSERS:
                     del self._parses[next(iter(self._parses))]
                 if self.MAX_PARSERS:
                     self._parses[key] = kp
-        types = {name: str(md.type) for name, md in page.metadata.items()}
+        if err is not None:
+            raise PushError(f"text format parsing error in {err}")
+        if has_timestamps(page):
+            self._failed(key, now)
+            raise PushError(_INVALID + "pushed metrics must not have timestamps")
+        types = {name: go_type(md.type) for name, md in page.metadata.items()}
         if types != kp.types:
             kp.types, kp.by_ref = types, []
         by_ref = kp.by_ref
         by_ref.extend([None] * (len(page.series) - len(by_ref)))
-        fams: dict[str, list[tuple[tuple[tuple[str, str], ...], float]]] = {}
+        fams: dict[str, Samples] = {}
+        ids: dict[str, list[Pairs]] = {}
+        metrics: dict[str, dict[Pairs, Pairs]] = {}  # summaries, histograms: labels -> identity
         grouping = dict(key)
         for r, v in zip(page.refs.tolist(), page.values.tolist(), strict=True):
             known = by_ref[r]
             if known is None:
-                ls = page.series[r]
-                fam = family_of(ls.name, types)
-                labels = ls.to_dict()
-                bound = _BOUND_LABEL.get(types.get(fam, ""))
+                labels = page.series[r].to_dict()
+                fam = family_of(labels["__name__"], types)
+                typ = types.get(fam, "untyped")
+                bound = BOUND_LABEL.get(typ)
                 if bound is not None and bound in labels:
-                    labels[bound] = _go_float_text(labels[bound])
-                known = by_ref[r] = (fam, tuple(sorted({**labels, **grouping}.items())))
-            fam, pairs = known
+                    err = go_float_error(bound, labels[bound])
+                    if err is not None:
+                        raise PushError(f"text format parsing error: {err}")
+                    labels[bound] = go_float_text(labels[bound])
+                pairs = tuple(sorted({**labels, **grouping}.items()))
+                # A summary's or histogram's samples of one label set are one Go metric.
+                own = None if bound is None else tuple(sorted(
+                    (k, v) for k, v in labels.items() if k not in ("__name__", bound)))
+                known = by_ref[r] = (fam, pairs, own, identity(pairs, typ))
+            fam, pairs, own, ident = known
+            if fam in _PUSH_TIMES:
+                continue
             fams.setdefault(fam, []).append((pairs, v))
+            if own is None:
+                ids.setdefault(fam, []).append(ident)
+            else:
+                metrics.setdefault(fam, {}).setdefault(own, ident)
+        for fam, by_labels in metrics.items():
+            ids[fam] = list(by_labels.values())
+        helps = {n: md.help for n, md in page.metadata.items() if n in fams and md.help}
         with self._lock:
             old = self.groups.get(key)
+            wanted: dict[str, tuple[str, Any]] = {
+                n: (t, i) for n, (t, i) in (old.metric_ids().items() if old and not replace
+                                            else ()) if n not in fams}
+            wanted.update({n: (types.get(n, "untyped"), i) for n, i in ids.items()})
+            try:
+                check(wanted, [g.metric_ids() for k, g in self.groups.items() if k != key], key)
+            except PushError as exc:
+                self._failed(key, now)
+                raise PushError(_INVALID + str(exc)) from exc
             g = old if old is not None and not replace else Group(
                 key, failure_time=old.failure_time if old else 0.0)
             self.groups[key] = g
-            g.families.update(fams)
+            g.families.update({n: complete(n, types.get(n, "untyped"), s)
+                               for n, s in fams.items()})
             g.changed()
-            g.types.update({n: t for n, t in types.items() if n in fams})
+            g.types.update({n: types.get(n, "untyped") for n in fams})
+            for n in fams:
+                g.helps.pop(n, None)
+            g.helps.update(helps)
             g.push_time = now
+            self._save()
+            self.append(now, key)
+
+    def _failed(self, key: Pairs, now: float) -> None:
+        """Record a refused push: the group's failure time (the group made if new)."""
+        with self._lock:
+            g = self.groups.setdefault(key, Group(key))
+            g.failure_time = now
             self._save()
             self.append(now, key)
 
@@ -372,37 +388,9 @@ class PushStore:
     # -- exposition --------------------------------------------------------------------------
     def collect(self) -> list[Any]:
         """The groups as ``prometheus_client`` metric families (what the Pushgateway shows on
-        its ``/metrics``): each family once, with the samples of every group, plus
-        ``push_time_seconds`` and ``push_failure_time_seconds`` per group."""
-        from prometheus_client.core import Metric
-
-        families: dict[str, Metric] = {}
-
-        def family(name: str, typ: str, doc: str) -> Metric:
-            m = families.get(name)
-            if m is None:
-                m = families[name] = Metric(name, doc, typ)
-            return m
-
+        its ``/metrics``; see :func:`pushcheck.exposed`)."""
         with self._lock:
-            for g in self.groups.values():
-                for fam, samples in g.families.items():
-                    typ = _EXPOSED_TYPES.get(g.types.get(fam, ""), "unknown")
-                    # prometheus_client names a counter family without "_total" (and adds it).
-                    base = fam[:-6] if typ == "counter" and fam.endswith("_total") else fam
-                    m = family(base, typ, f"Metric pushed to promlab: {fam}")
-                    for pairs, v in samples:
-                        labels = dict(pairs)
-                        name = labels.pop("__name__", fam)
-                        m.add_sample(name, labels, v)
-                key = dict(g.key)
-                family("push_time_seconds", "gauge", "Last Unix time when changing this group "
-                       "in the Pushgateway succeeded.").add_sample(
-                    "push_time_seconds", key, g.push_time)
-                family("push_failure_time_seconds", "gauge", "Last Unix time when changing this "
-                       "group in the Pushgateway failed.").add_sample(
-                    "push_failure_time_seconds", key, g.failure_time)
-        return list(families.values())
+            return exposed(self.groups.values(), _EXPOSED_TYPES)
 
     def start(self) -> None:
         """Start the background loop that appends the groups every ``interval_s``."""
@@ -432,12 +420,6 @@ class PushStore:
         with self._lock:
             if self.file and os.path.exists(self.file):
                 self._save(sync=True)
-
-
-def _has_timestamps(page: Any) -> bool:
-    from promlab.exposition.page import NO_TIMESTAMP
-
-    return bool((page.timestamps_ms != NO_TIMESTAMP).any())
 
 
 def routes(session: Any, *, push_interval_s: float = 15.0,
@@ -470,10 +452,17 @@ def routes(session: Any, *, push_interval_s: float = 15.0,
             closers.append(unregister)
 
     async def handle(request: Request) -> Response:
+        path = request.url.path
+        moved = redirect(request)
+        if moved is not None:
+            return moved
         try:
             job = request.path_params["job"]
-            if request.url.path.startswith("/metrics/job@base64/"):
-                job = _b64(job)
+            if path.startswith("/metrics/job@base64/"):
+                try:
+                    job = decode_base64(job)
+                except PushError as exc:
+                    raise PushError(f"invalid base64 encoding in job name {job!r}: {exc}") from exc
             key = parse_grouping_key(job, request.path_params.get("rest", ""))
             if request.method == "DELETE":
                 await run_in_threadpool(pushes.delete, key)
@@ -492,8 +481,13 @@ def routes(session: Any, *, push_interval_s: float = 15.0,
             return PlainTextResponse(str(exc) + "\n", status_code=400)
         return Response(status_code=200)
 
+    async def other(request: Request) -> Response:
+        return redirect(request) or PlainTextResponse("404 page not found\n", status_code=404)
+
     methods = ["PUT", "POST", "DELETE"]
     r = [Route(f"/metrics/{j}/{{job}}{rest}", handle, methods=methods)
          for j in ("job", "job@base64") for rest in ("", "{rest:path}")]
+    r += [Route(f"/metrics/{j}{{rest:path}}", other, methods=methods)
+          for j in ("job", "job@base64")]
     r[0].pushes = pushes  # type: ignore[attr-defined]  # for tests and the session
     return r

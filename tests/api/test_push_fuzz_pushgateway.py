@@ -1,0 +1,399 @@
+"""Differential fuzzing of the push endpoint against the real Pushgateway.
+
+Seeded random sequences of raw HTTP requests (``PUT``/``POST``/``DELETE`` on
+``/metrics/job/<job>{/<label>/<value>}``, plain and base64 paths, odd paths, text-format bodies
+with clashing labels, timestamps, inconsistent types, duplicates, malformed lines, ...) go to
+promlab's push endpoint and to ``prometheus-pushgateway``; after every request the status codes
+(and the gist of the error) and what each exposes on ``/metrics`` (pushed families: type, HELP,
+samples; push times as set/zero and whether they moved) must agree.
+
+The suite runs a few short seeded sequences; ``PROMLAB_PUSH_FUZZ=<n>`` runs ``n`` sequences per
+seed of ``PROMLAB_PUSH_FUZZ_SEEDS`` (comma-separated, default ``1``) for a long hunt, e.g.
+``PROMLAB_PUSH_FUZZ=300 PROMLAB_PUSH_FUZZ_SEEDS=1,2,3 pytest tests/api/test_push_fuzz_pushgateway.py``.
+
+Known differences that are not closed are listed in :data:`KNOWN` with their reason; a request
+that falls into one is not compared (neither status nor the state after it: the sequence goes
+on from a fresh wipe of both).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import random
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from benchmarks import realprom
+from promlab import MemoryStorage, Session
+from promlab.api import Server
+from promlab.api.push import PushStore
+
+pytestmark = [pytest.mark.realprom]
+
+PUSH_TIMES = ("push_time_seconds", "push_failure_time_seconds")
+
+#: Differences left open, by name: why (each is matched by :func:`known`).
+KNOWN: dict[str, str] = {
+    "le-grouping-label-on-histogram": "A grouping key with an 'le' label on a pushed "
+    "histogram: the Pushgateway accepts it and exposes two 'le' labels on every bucket (an "
+    "exposition no parser reads); not worth copying. After such a push both are wiped.",
+    "empty-label-value-in-body": "A pushed sample's label with an empty value: Go's parser keeps "
+    "it (so m{b=\"\"} and m are two metrics, both exposed as m), promlab's parser drops it (one "
+    "metric: a duplicate). The generator pushes no empty values but instance=\"\".",
+    "gateway-own-metrics": "A pushed family named like one of the Pushgateway's own metrics "
+    "(go_*, process_*, pushgateway_*) is checked against the Go runtime's; promlab has no Go "
+    "runtime metrics to clash with. The generator does not push such names.",
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} {self.body[:300]!r} {dict(self.headers)}"
+
+
+# -- the generator ------------------------------------------------------------------------------
+def _b64(s: str, *, pad: bool, rng: random.Random) -> str:
+    out = base64.urlsafe_b64encode(s.encode()).decode()
+    return out if pad or not out.rstrip("=") else out.rstrip("=")
+
+
+VALUES = ["x", "y", "host:9100", "a b", "ü", "/var/tmp", "", "1", "a/b", "-_", "~"]
+LABEL_NAMES = ["instance", "a", "b", "zone", "job", "le", "quantile"]
+ODD_NAMES = ["__name__", "__x", "1bad", "a-b", "", "job@base64", "a.b"]
+
+
+def gen_path(rng: random.Random) -> str:
+    """A push path: mostly valid, sometimes odd."""
+    job = rng.choice(["j1", "j1", "j2", "a/b", "", "ü", "j 1"])
+    if "/" in job or (job == "" and rng.random() < 0.5) or rng.random() < 0.15:
+        path = "/metrics/job@base64/" + (_b64(job, pad=rng.random() < 0.5, rng=rng) or "=")
+    else:
+        path = "/metrics/job/" + job
+    for _ in range(rng.choice([0, 0, 0, 1, 1, 2, 3])):
+        name = rng.choice(ODD_NAMES) if rng.random() < 0.08 else rng.choice(LABEL_NAMES)
+        value = rng.choice(VALUES)
+        if "/" in value or value == "" or rng.random() < 0.2:
+            enc = _b64(value, pad=rng.random() < 0.5, rng=rng) or "="
+            path += f"/{name}@base64/{enc}"
+        else:
+            path += f"/{name}/{value}"
+    r = rng.random()
+    if r < 0.03:
+        path += "/"
+    elif r < 0.05:
+        path += "/dangling"
+    elif r < 0.06:
+        path += "/x@base64/!!"
+    elif r < 0.07:
+        path += "/x@base64/" + base64.b64encode(b"\xff\xfe").decode()
+    return path
+
+
+FAMILIES = {
+    "g": ("gauge", ["g{L} 1", "g{L} -2.5", "g{L} NaN", "g{L} +Inf", "g{L} 1e300"]),
+    "c": ("counter", ["c{L} 7", "c{L} 0"]),
+    "c_total": ("counter", ["c_total{L} 3"]),
+    "u": ("untyped", ["u{L} 5"]),
+    "h": ("histogram", ['h_bucket{le="0.5"L} 1', 'h_bucket{le="2.0"L} 2',
+                        'h_bucket{le="+Inf"L} 3', "h_sum{L} 4.1", "h_count{L} 3"]),
+    "s": ("summary", ['s{quantile="0.5"L} 1', 's{quantile="0.99"L} 2', "s_sum{L} 9",
+                      "s_count{L} 4"]),
+}
+HELPS = ["Help.", "Other help.", "esc \\\\ \\n"]
+BODY_LABELS = ["", 'a="x"', 'instance="i"', 'job="own"', 'zone="z",a="y"', 'a="ü"',
+               'job="j1",instance=""']
+
+
+def gen_family(rng: random.Random, name: str) -> list[str]:
+    typ, lines = FAMILIES[name]
+    out = []
+    r = rng.random()
+    if r < 0.7:
+        out.append(f"# TYPE {name} {typ}")
+    elif r < 0.8:  # a type inconsistent with the usual one
+        out.append(f"# TYPE {name} {rng.choice(['gauge', 'counter', 'untyped', 'summary'])}")
+    if rng.random() < 0.5:
+        out.append(f"# HELP {name} " + rng.choice(HELPS))
+        if rng.random() < 0.3:
+            out.reverse()
+    for _ in range(rng.choice([1, 1, 2])):
+        lab = rng.choice(BODY_LABELS)
+        keep = lines if typ in ("histogram", "summary") and rng.random() < 0.8 else \
+            [rng.choice(lines)]
+        for ln in keep:
+            ln = ln.replace("{L}", "{" + lab + "}" if lab else "").replace(
+                "L}", ("," + lab if lab else "") + "}")
+            out.append(ln)
+    return out
+
+
+ODD_LINES = [
+    "g 1 1700000000000", "m{ 1", "m 1 2 3", "m{a=\"b\",a=\"c\"} 1", "m abc", "push_time_seconds 5",
+    "push_failure_time_seconds{job=\"j1\"} 5", "m{__name__=\"z\"} 1", "v " + "9" * 400,
+    "m{a=\"" + "v" * 5000 + "\"} 1", "# TYPE t counter\n# TYPE t counter", "# HELP t a\n# HELP t b",
+    "t 1\n# TYPE t gauge", "h_count 3", "s_sum 1", "x_bucket{le=\"1\"} 2", "m{a=\"\\x\"} 1",
+    "# random comment", "", "m{le=\"1\"} 1", "m 1\nm 2", "m -0", "m 0x1p3", "m Inf", "m -inf",
+    "m{a=\"b\"} 1 -5", "mé 1", "m{é=\"b\"} 1", ":colon 1", "m{ a = \"b\" } 1", "m\t1",
+    "# TYPE g gauge\ng 1\n# TYPE g gauge",
+]
+
+
+def gen_body(rng: random.Random) -> bytes:
+    lines: list[str] = []
+    for name in rng.sample(sorted(FAMILIES), rng.choice([0, 1, 1, 2, 3])):
+        lines += gen_family(rng, name)
+    if rng.random() < 0.2:
+        lines.insert(rng.randint(0, len(lines)), rng.choice(ODD_LINES))
+    if lines and rng.random() < 0.05:  # a duplicate sample
+        lines.append(rng.choice(lines))
+    text = "\n".join(lines) + ("\n" if lines and rng.random() < 0.95 else "")
+    body = text.encode()
+    if rng.random() < 0.02:
+        body += b"m{a=\"\xff\"} 1\n"
+    return body
+
+
+def gen_request(rng: random.Random) -> Request:
+    path = gen_path(rng)
+    method = rng.choices(["PUT", "POST", "DELETE"], [4, 4, 1])[0]
+    body = gen_body(rng) if method != "DELETE" else b""
+    return Request(method, path, body)
+
+
+# -- running and comparing ----------------------------------------------------------------------
+_SAMPLE = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)\Z')
+_PAIR = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?')
+
+
+def _unescape(v: str) -> str:
+    return re.sub(r"\\(.)", lambda m: "\n" if m[1] == "n" else m[1], v)
+
+
+def exposition(client: httpx.Client, url: str) -> dict[str, Any]:
+    """The pushed families on ``url/metrics`` (samples with a ``job`` label): name -> (type,
+    HELP, sorted samples with empty labels dropped); push times as zero/set (their values
+    differ between the two), kept apart under ``" times"``.
+
+    Read line by line, as written: a sample's family is what the ``# TYPE`` line before it
+    names.
+    """
+    text = client.get(url + "/metrics").text
+    out: dict[str, Any] = {}
+    times: dict[str, float] = {}
+    helps: dict[str, str] = {}
+    fam, typ = "", ""
+    fams: dict[str, tuple[str, list[Any]]] = {}
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            name, _, h = line[7:].partition(" ")
+            helps[name] = _unescape(h)
+            continue
+        if line.startswith("# TYPE "):
+            fam, _, typ = line[7:].partition(" ")
+            continue
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE.match(line)
+        assert m, line
+        labels = tuple(sorted((k, _unescape(v)) for k, v in _PAIR.findall(m[2] or "") if v))
+        if "job" not in dict(labels):
+            continue
+        name = m[1]
+        family = fam
+        value = float(m[3])
+        if name in PUSH_TIMES:
+            times[f"{name}{labels}"] = value
+            shown = "set" if value else "zero"
+        else:
+            shown = repr(value)
+        fams.setdefault(family, (typ, []))[1].append((name, labels, shown))
+        helps.setdefault(family, helps.get(fam, ""))
+    for family, (t, samples) in fams.items():
+        h = "" if family in PUSH_TIMES else helps.get(fam if family not in helps else family, "")
+        out[family] = (t, h, sorted(samples))
+    out[" times"] = times
+    return out
+
+
+def gist(status: int, text: str) -> str:
+    """The kind of a refusal (both say 'pushed metrics are invalid or inconsistent', ...)."""
+    t = text.lower()
+    for word in ("text format parsing", "timestamp", "base64", "job name", "label name",
+                 "odd number", "inconsistent", "protobuf"):
+        if word in t:
+            return f"{status} {word}"
+    return str(status)
+
+
+def moved(before: dict[str, Any], after: dict[str, Any]) -> dict[str, str]:
+    """Which push times changed (a push time is 'moved' if its value differs)."""
+    b, a = before[" times"], after[" times"]
+    assert isinstance(b, dict) and isinstance(a, dict)
+    return {k: ("new" if k not in b else "moved" if v != b[k] else "same")
+            for k, v in a.items()}
+
+
+def known(req: Request, theirs: tuple[int, str]) -> str | None:
+    """The :data:`KNOWN` difference a request belongs to (None: compare it)."""
+    names = {p.removesuffix("@base64") for p in req.path.split("/")[4::2]}
+    if "le" in names and b" histogram" in req.body and theirs[0] == 200:
+        return "le-grouping-label-on-histogram"
+    return None
+
+
+@dataclass
+class Mismatch:
+    seed: int
+    step: int
+    request: Request
+    what: str
+
+    def __str__(self) -> str:
+        return f"seed {self.seed} step {self.step}: {self.request}\n  {self.what}"
+
+
+def run_sequence(gw: Gateways, seed: int, length: int) -> tuple[int, list[Mismatch]]:
+    """Wipe both, then send ``length`` random requests; the requests compared and mismatches."""
+    rng = random.Random(seed)
+    client, ours, theirs = gw.client, gw.ours, gw.theirs
+    gw.wipe()
+    prev = (exposition(client, ours), exposition(client, theirs))
+    done = 0
+    for step in range(length):
+        req = gen_request(rng)
+        got = []
+        for url in (ours, theirs):
+            r = client.request(req.method, url + req.path, content=req.body,
+                               headers=dict(req.headers))
+            got.append((r.status_code, r.text))
+        done += 1
+        if known(req, got[1]):
+            gw.wipe()
+            prev = (exposition(client, ours), exposition(client, theirs))
+            continue
+        a, b = gist(*got[0]), gist(*got[1])
+        if a != b:
+            return done, [Mismatch(seed, step, req, f"status ours {got[0]!r} theirs {got[1]!r}")]
+        for attempt in range(20):  # a DELETE is queued by the Pushgateway: wait for it
+            now = (exposition(client, ours), exposition(client, theirs))
+            what = compare(prev, now, gw.helps())
+            if not what or req.method != "DELETE":
+                break
+            time.sleep(0.01 * attempt)
+        if what:
+            return done, [Mismatch(seed, step, req, what)]
+        prev = now
+    return done, []
+
+
+def compare(prev: tuple[dict[str, Any], dict[str, Any]], now: tuple[dict[str, Any], dict[str, Any]],
+            helps: dict[str, set[str]]) -> str:
+    """What differs between the two expositions ('' if nothing)."""
+    ea, eb = ({k: v if len(helps.get(k, ())) < 2 else (v[0], "<varies>", v[2])
+               for k, v in e.items() if k != " times"} for e in now)
+    if ea != eb:
+        diff = {k: (ea.get(k), eb.get(k)) for k in set(ea) | set(eb) if ea.get(k) != eb.get(k)}
+        return f"exposition (ours, theirs): {diff}"
+    ma, mb = moved(prev[0], now[0]), moved(prev[1], now[1])
+    if ma != mb:
+        return f"push times moved: ours {ma} theirs {mb}"
+    return ""
+
+
+@dataclass
+class Gateways:
+    client: httpx.Client
+    ours: str
+    theirs: str
+    pushes: PushStore
+
+    def wipe(self) -> None:
+        """Delete every pushed group of both (the Pushgateway's admin API; its wipe is queued:
+        wait until its groups are gone)."""
+        for key in list(self.pushes.groups):
+            self.pushes.delete(key)
+        assert self.client.put(self.theirs + "/api/v1/admin/wipe").status_code == 202
+        for _ in range(200):
+            if not self.groups():
+                return
+            time.sleep(0.01)
+        raise AssertionError("the Pushgateway's wipe did not finish")
+
+    def groups(self) -> list[dict[str, Any]]:
+        """The Pushgateway's ``/api/v1/metrics``: its groups with their families."""
+        data = self.client.get(self.theirs + "/api/v1/metrics").json()["data"]
+        assert isinstance(data, list)
+        return data
+
+    def helps(self) -> dict[str, set[str]]:
+        """Each family's HELP texts over the Pushgateway's groups (it shows one of them, picked
+        by Go's random map order, when they differ)."""
+        out: dict[str, set[str]] = {}
+        for g in self.groups():
+            for name, fam in g.items():
+                if isinstance(fam, dict) and "metrics" in fam:
+                    out.setdefault(name, set()).add(fam.get("help", ""))
+        return out
+
+
+def _push_store(srv: Server) -> PushStore:
+    app: Any = srv.app
+    while not hasattr(app, "routes"):
+        app = app.app
+    (store,) = [r.pushes for r in app.routes if hasattr(r, "pushes")]
+    assert isinstance(store, PushStore)
+    return store
+
+
+@pytest.fixture(scope="module")
+def gateways() -> Iterator[Gateways]:
+    realprom.require_binary("pushgateway")
+    with Session(MemoryStorage(), progress=False) as s, \
+            Server(s, listen="127.0.0.1:0") as srv, \
+            realprom.pushgateway(extra_args=["--web.enable-admin-api"]) as pgw, \
+            httpx.Client(timeout=30) as client:
+        yield Gateways(client, srv.url, pgw.url, _push_store(srv))
+
+
+def _seeds() -> list[int]:
+    n = int(os.environ.get("PROMLAB_PUSH_FUZZ", "0") or 0)
+    if not n:
+        return list(range(12))
+    bases = [int(x) for x in os.environ.get("PROMLAB_PUSH_FUZZ_SEEDS", "1").split(",")]
+    return [b * 1_000_000 + i for b in bases for i in range(n)]
+
+
+def test_random_push_sequences(gateways: Gateways) -> None:
+    total, bad = 0, []
+    for seed in _seeds():
+        n, mism = run_sequence(gateways, seed, 20)
+        total += n
+        bad += mism
+        if len(bad) >= 10:
+            break
+    print(f"{total} requests compared")
+    assert not bad, "\n".join(map(str, bad))
+
+
+def test_generator_covers_refusals_and_merges() -> None:
+    """The generator makes the cases the hunt is about (a generator gone dull passes anything)."""
+    rng = random.Random(0)
+    reqs = [gen_request(rng) for _ in range(2000)]
+    assert any(r.method == "DELETE" for r in reqs)
+    assert any(b" 1700000000000" in r.body for r in reqs)
+    assert any("@base64/=" in r.path for r in reqs)
+    assert any(re.search(r"job=\"own\"", r.body.decode("utf-8", "replace")) for r in reqs)
+    assert any(r.body == b"" and r.method != "DELETE" for r in reqs)
