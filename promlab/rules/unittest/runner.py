@@ -49,7 +49,13 @@ from promlab.rules.unittest.histograms import (
     go_histogram_text,
     input_samples,
 )
-from promlab.rules.unittest.spec import ExpSample, PromqlTestCase, TestGroup
+from promlab.rules.unittest.spec import (
+    ExpSample,
+    PromqlTestCase,
+    TestGroup,
+    is_yaml_syntax_error,
+    rule_file_node_error,
+)
 from promlab.rules.unittest.text import (
     AlertText,
     ExprSample,
@@ -139,7 +145,13 @@ def load_rule_groups(rule_files: Sequence[str], *, interval_ms: int, ignore_unkn
         found, errors = validate_rules(text, file=fn, default_interval_ms=interval_ms,
                                        ignore_unknown_fields=ignore_unknown_fields)
         if errors:
-            return [], [f"{fn}: {e.reason}" for e in errors]
+            out = [f"{fn}: {e.reason}" for e in errors]
+            # rulefmt decodes twice (strictly, then into raw nodes) and reports both failures.
+            if is_yaml_syntax_error(text):
+                out.append(out[0])
+            elif (second := rule_file_node_error(text)) is not None:
+                out.append(f"{fn}: {second}")
+            return [], out
         groups.extend(found)
     return groups, []
 

@@ -30,6 +30,7 @@ import yaml
 
 from promlab.errors import BadData, ConfigError
 from promlab.model import parse_duration, parse_time
+from promlab.rules.unittest.text import go_quote
 
 __all__ = [
     "AlertTestCase",
@@ -39,7 +40,9 @@ __all__ = [
     "PromqlTestCase",
     "TestGroup",
     "UnitTestFile",
+    "is_yaml_syntax_error",
     "parse_test_file",
+    "rule_file_node_error",
 ]
 
 T = TypeVar("T")
@@ -185,10 +188,15 @@ class _Decoder:
     """Collects go-yaml-style unmarshal problems while walking the node tree."""
 
     def __init__(self) -> None:
-        self.problems: list[str] = []
+        self._found: list[tuple[int, int, str]] = []
+
+    @property
+    def problems(self) -> list[str]:
+        """The problems in document order (go-yaml meets them walking the document)."""
+        return [f"line {line + 1}: {what}" for line, _, what in sorted(self._found, key=lambda p: p[:2])]
 
     def bad(self, node: yaml.Node, what: str) -> None:
-        self.problems.append(f"line {node.start_mark.line + 1}: {what}")
+        self._found.append((node.start_mark.line, node.start_mark.column, what))
 
     @staticmethod
     def null(node: yaml.Node) -> bool:
@@ -210,7 +218,7 @@ class _Decoder:
             if key not in known:
                 self.bad(k, f"field {key} not found in type main.{gotype}")
             elif key in out:
-                self.bad(k, f'key "{key}" already set in map')
+                self.bad(k, f"field {key} already set in type main.{gotype}")
             else:
                 out[key] = v
         return out
@@ -237,7 +245,14 @@ class _Decoder:
         if not isinstance(node, yaml.MappingNode):
             self.bad(node, f"cannot unmarshal {self.desc(node)} into {gotype}")
             return {}
-        return {str(k.value): self.string(v) for k, v in node.value}
+        out: dict[str, str] = {}
+        for k, v in node.value:
+            key = str(k.value)
+            if key in out:
+                self.bad(k, f"key {go_quote(key)} already set in map")
+            else:
+                out[key] = self.string(v)
+        return out
 
     def duration(self, node: yaml.Node | None) -> int:
         if node is None or self.null(node):
@@ -373,3 +388,38 @@ def parse_test_file(text: str, *, file: str = "") -> UnitTestFile:
         raise ConfigError("yaml: unmarshal errors:\n" + "\n".join("  " + p for p in dec.problems),
                           file=file, line=first)
     return out
+
+
+def rule_file_node_error(text: str) -> str | None:
+    """The error of rulefmt's second decoding of a rule file (into groups of raw YAML nodes).
+
+    ``rulefmt.Parse`` decodes the text twice, strictly into rule groups and loosely into
+    ``struct{Groups []yaml.Node}``, and reports both errors. The loose decoding fails only on
+    bad YAML (the same message as the first) or a wrong shape at the top (the document not a
+    mapping, ``groups`` not a sequence). ``None`` when it succeeds.
+    """
+    try:
+        root = next(iter(yaml.compose_all(text, Loader=yaml.SafeLoader)), None)
+    except yaml.YAMLError:
+        return None  # the caller repeats the syntax error it already has
+    dec = _Decoder()
+    if root is None or dec.null(root):
+        return None
+    if not isinstance(root, yaml.MappingNode):
+        dec.bad(root, f"cannot unmarshal {dec.desc(root)} into rulefmt.ruleGroups")
+    else:
+        for k, v in root.value:
+            if str(k.value) == "groups" and not dec.null(v) and not isinstance(v, yaml.SequenceNode):
+                dec.bad(v, f"cannot unmarshal {dec.desc(v)} into []yaml.Node")
+    if not dec.problems:
+        return None
+    return "yaml: unmarshal errors:\n" + "\n".join("  " + p for p in dec.problems)
+
+
+def is_yaml_syntax_error(text: str) -> bool:
+    """Whether the first YAML document of ``text`` fails to parse."""
+    try:
+        next(iter(yaml.compose_all(text, Loader=yaml.SafeLoader)), None)
+    except yaml.YAMLError:
+        return True
+    return False
