@@ -400,3 +400,20 @@ def test_window_sums_near_float_max(fn: str, when: str | tuple[int, int, int]) -
         window = [x for s, x in zip(ts, NEAR_MAX, strict=True) if t * 1000 - 40_000 < s <= t * 1000]
         want = math.fsum(window) / (len(window) if fn == "avg_over_time" else 1)
         assert math.isclose(float(v), want, rel_tol=1e-15), (t, v, want)
+
+
+@pytest.mark.parametrize(("expr", "want"), [
+    # Go's amd64 math.Log reads a subnormal's exponent as -1022 without normalising it (values
+    # from Prometheus 2.42 on amd64).
+    pytest.param("ln(vector(5e-324))", "-709.0895657128241", id="ln-smallest-subnormal"),
+    pytest.param("ln(vector(2.5e-310))", "-709.0783927810453", id="ln-subnormal"),
+    pytest.param("ln(vector(1e-315))", "-709.0895656678817", id="ln-subnormal-low-half"),
+    pytest.param("log10(vector(5e-324))", "-307.9536855642528", id="log10-subnormal"),
+    pytest.param("log10(vector(2.5e-310))", "-307.9488332216346", id="log10-subnormal-2"),
+    pytest.param("log2(vector(5e-324))", "-1074", id="log2-subnormal-normalised"),
+    pytest.param("ln(vector(2.2250738585072014e-308))", "-708.3964185322641", id="ln-min-normal"),
+    pytest.param("ln(vector(-2.5e-310))", "NaN", id="ln-negative-subnormal"),
+])
+def test_logarithms_of_subnormals(expr: str, want: str) -> None:
+    _, res = promlab_answer(MemoryStorage(), expr, "1700000000")
+    assert res[0][1][0][1] == want

@@ -6,6 +6,7 @@ Each applies to every float sample of its instant-vector argument and drops the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -46,9 +47,28 @@ def _log2(x: F64) -> F64:
     return out
 
 
+def _ln(x: F64) -> F64:
+    # Go's math.Log on amd64 (its assembly version, which Prometheus's release builds run) does
+    # not normalise subnormal inputs: it reads the mantissa bits as 0.5 + m/2**53 and the
+    # exponent as -1022, so ln(5e-324) is -1023 ln 2 = -709.0895657128241, not -744.44.
+    x = np.asarray(x, dtype=np.float64)
+    out: F64 = np.log(x)
+    sub = (x > 0) & (x < 2.2250738585072014e-308)
+    if sub.any():
+        mant = x[sub].view(np.uint64) & np.uint64((1 << 52) - 1)
+        f1 = (mant | np.uint64(0x3FE << 52)).view(np.float64)
+        k = np.full(f1.shape, -1022.0)
+        low = f1 < math.sqrt(2) / 2
+        k[low] -= 1
+        f1 = np.where(low, f1 * 2, f1)
+        out = np.array(out, copy=True)
+        out[sub] = k * math.log(2) + np.log(f1)
+    return out
+
+
 def _log10(x: F64) -> F64:
     # Go's math.Log10: Log(x) * (1/Ln10), not C's log10 (log10(0.1) is -0.9999999999999999).
-    out: F64 = np.log(x) * _LOG10_E
+    out: F64 = _ln(x) * _LOG10_E
     return out
 
 
@@ -98,7 +118,7 @@ _TABLE: dict[str, Callable[[F64], F64]] = {
     "floor": np.floor,
     "exp": np.exp,
     "sqrt": np.sqrt,
-    "ln": np.log,
+    "ln": _ln,
     "log2": _log2,
     "log10": _log10,
     "sin": np.sin,
