@@ -29,6 +29,8 @@ from promlab.api.admin import routes as admin_routes
 from promlab.api.compress import Compression, check_policy
 from promlab.api.federate import routes as federate_routes
 from promlab.api.metrics import ApiMetrics, api_metrics
+from promlab.api.notifications import CONFIG_RELOAD_FAILED, Notifications
+from promlab.api.notifications import routes as notification_routes
 from promlab.api.security import DEFAULT_MAX_BODY_BYTES, Guard, WebConfig
 from promlab.api.service import Service
 from promlab.api.status import StatusAPI
@@ -46,6 +48,8 @@ ROUTE_MODULES: list[str] = [
     # -- hook list: route modules of other parts (append yours) --
     "promlab.api.remote",
     "promlab.api.push",
+    "promlab.api.targets_api",
+    "promlab.api.tsdb_status",
 ]
 
 
@@ -132,13 +136,16 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
     query_api = QueryAPI(session, metrics)
     routes += query_api.routes()
     routes += status.routes()
+    notices = Notifications()
+    routes += notification_routes(notices, metrics)
     routes += federate_routes(session, metrics)
     routes += _management_routes(session, metrics, status, enable_lifecycle=enable_lifecycle,
-                                 reload=reload or (lambda: _default_reload(session)), quit=quit)
+                                 reload=reload or (lambda: _default_reload(session)), quit=quit,
+                                 notices=notices)
     routes += admin_routes(session, metrics, enabled=enable_admin_api)
     # Route modules with background work (the push endpoint's re-append loop) register how to
     # stop it here; the server calls them on stop (``app.state.closers``).
-    closers: list[Callable[[], None]] = [query_api.close]
+    closers: list[Callable[[], None]] = [query_api.close, notices.close]
     routes += _extra_routes(session, {"metrics": metrics, "closers": closers, **route_options})
     middleware = [Middleware(Guard, web_config=web_config, bearer_token=bearer_token,
                              max_body_bytes=max_body_bytes),
@@ -159,7 +166,8 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
 
 def _management_routes(service: Service, metrics: ApiMetrics, status: StatusAPI, *,
                        enable_lifecycle: bool, reload: Callable[[], None],
-                       quit: Callable[[], None] | None) -> list[BaseRoute]:
+                       quit: Callable[[], None] | None,
+                       notices: Notifications) -> list[BaseRoute]:
     async def healthy(request: Request) -> Response:
         return PlainTextResponse("Prometheus Server is Healthy.\n")
 
@@ -175,8 +183,10 @@ def _management_routes(service: Service, metrics: ApiMetrics, status: StatusAPI,
             await run_in_threadpool(reload)
         except (PromlabError, OSError) as exc:
             status.reload_ok = False
+            notices.add(CONFIG_RELOAD_FAILED)
             return PlainTextResponse(f"failed to reload config: {exc}\n", status_code=500)
         status.reload_ok = True
+        notices.delete(CONFIG_RELOAD_FAILED)
         status.last_config_ms = int(time.time() * 1000)
         return PlainTextResponse("")
 
