@@ -297,7 +297,7 @@ class PushStore:
             fam, pairs, own, ident = known
             if fam in _PUSH_TIMES:
                 continue
-            fams.setdefault(fam, []).append((pairs, v))
+            fams.setdefault(fam, []).append((pairs, v + 0.0))  # -0 as 0, as Go's parser
             if own is None:
                 ids.setdefault(fam, []).append(ident)
             else:
@@ -312,7 +312,7 @@ class PushStore:
                                             else ()) if n not in fams}
             wanted.update({n: (types.get(n, "untyped"), i) for n, i in ids.items()})
             try:
-                check(wanted, [g.metric_ids() for k, g in self.groups.items() if k != key], key)
+                check(wanted, {k: g.metric_ids() for k, g in self.groups.items() if k != key}, key)
             except PushError as exc:
                 self._failed(key, now)
                 raise PushError(_INVALID + str(exc)) from exc

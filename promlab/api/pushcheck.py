@@ -54,16 +54,17 @@ class PushError(PromlabError, ValueError):
     """A push the Pushgateway would answer with 400."""
 
 
-def decode_base64(value: str) -> str:
+def decode_base64(value: str, *, utf8: bool = True) -> str:
     """A base64url value as the Pushgateway reads it: ``=`` padding optional, the URL-safe
-    alphabet only (Go's ``RawURLEncoding``)."""
+    alphabet only (Go's ``RawURLEncoding``); ``utf8``: bytes that are no UTF-8 refused (else
+    replaced)."""
     v = value.rstrip("=")
     if not _B64URL.match(v) or len(v) % 4 == 1:
         bad = next((i for i, c in enumerate(v) if not _B64URL.match(c)), len(v) - 1)
         raise PushError(f"illegal base64 data at input byte {bad}")
     try:
         raw = base64.urlsafe_b64decode(v + "=" * (-len(v) % 4))
-        return raw.decode("utf-8")
+        return raw.decode("utf-8", "strict" if utf8 else "replace")
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         # TODO(handle): the Pushgateway takes a non-UTF-8 value and then fails every gathering.
         raise PushError(f"invalid base64 encoding: {exc}") from exc
@@ -90,7 +91,8 @@ def parse_grouping_key(job: str, rest: str) -> Pairs:
                 raise PushError(f"improper label name {trimmed!r}")
             if trimmed != name:
                 try:
-                    value = decode_base64(value)
+                    # (a job label is replaced by the path's job: any bytes do)
+                    value = decode_base64(value, utf8=trimmed != "job")
                 except PushError as exc:
                     raise PushError(f"invalid base64 encoding for label {trimmed}={value!r}: "
                                     f"{exc}") from exc
@@ -241,15 +243,27 @@ def _sorted(labels: dict[str, str]) -> Pairs:
 
 
 def check(fams: Mapping[str, tuple[str, Iterable[Pairs]]],
-          others: Iterable[Mapping[str, tuple[str, frozenset[Pairs]]]],
+          others: Mapping[Pairs, Mapping[str, tuple[str, frozenset[Pairs]]]],
           key: Pairs) -> None:
     """Raise :class:`PushError` if a group holding ``fams`` (family -> type and the identity of
     each Go metric, see :func:`identity`; one per metric, so a repeat is a duplicate) under
-    grouping key ``key`` cannot be gathered beside the ``others`` (each: family -> type and
-    metric identities)."""
+    grouping key ``key`` cannot be gathered beside the ``others`` (grouping key -> family ->
+    type and metric identities).
+
+    Each group also has its ``push_time_seconds``: two grouping keys that differ only by an
+    empty ``instance`` label make the same series, and then nothing can be gathered (every
+    push fails until one of the groups is deleted).
+    """
+    times: dict[Pairs, Pairs] = {}
+    for k in [*others, key]:
+        ident = identity(k, "gauge")
+        if ident in times:
+            raise PushError(f"collected metric 'push_time_seconds' {dict(ident)} was collected "
+                            f"before with the same name and label values")
+        times[ident] = k
     seen: dict[str, str] = {}
     merged: dict[str, set[Pairs]] = {}
-    for other in others:
+    for other in others.values():
         for name, (typ, other_ids) in other.items():
             seen.setdefault(name, typ)
             merged.setdefault(name, set()).update(other_ids)

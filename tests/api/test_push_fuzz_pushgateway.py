@@ -47,6 +47,14 @@ KNOWN: dict[str, str] = {
     "empty-label-value-in-body": "A pushed sample's label with an empty value: Go's parser keeps "
     "it (so m{b=\"\"} and m are two metrics, both exposed as m), promlab's parser drops it (one "
     "metric: a duplicate). The generator pushes no empty values but instance=\"\".",
+    "non-utf8-grouping-value": "A base64 grouping label value (not job) that decodes to bytes "
+    "that are no UTF-8: the Pushgateway takes it, fails the push's gathering, keeps the group "
+    "and from then on fails every push (and its /metrics); promlab refuses the path (400). Both "
+    "are wiped after such a request.",
+    "inconsistent-gateway-metrics-page": "Once two grouping keys differ only by an empty "
+    "instance label (the second made by a failed push), the Pushgateway's /metrics answers 500 "
+    "until one is deleted; promlab's /metrics (which also carries the server's own metrics) "
+    "still shows the groups. Both refuse every push meanwhile (compared); the pages are not.",
     "gateway-own-metrics": "A pushed family named like one of the Pushgateway's own metrics "
     "(go_*, process_*, pushgateway_*) is checked against the Go runtime's; promlab has no Go "
     "runtime metrics to clash with. The generator does not push such names.",
@@ -190,7 +198,11 @@ def exposition(client: httpx.Client, url: str) -> dict[str, Any]:
     Read line by line, as written: a sample's family is what the ``# TYPE`` line before it
     names.
     """
-    text = client.get(url + "/metrics").text
+    r = client.get(url + "/metrics")
+    if r.status_code != 200:  # the Pushgateway's groups are inconsistent (see KNOWN)
+        assert "An error has occurred while serving metrics" in r.text, r.text
+        return {" error": r.text, " times": {}}
+    text = r.text
     out: dict[str, Any] = {}
     times: dict[str, float] = {}
     helps: dict[str, str] = {}
@@ -208,14 +220,15 @@ def exposition(client: httpx.Client, url: str) -> dict[str, Any]:
             continue
         m = _SAMPLE.match(line)
         assert m, line
-        labels = tuple(sorted((k, _unescape(v)) for k, v in _PAIR.findall(m[2] or "") if v))
+        every = tuple(sorted((k, _unescape(v)) for k, v in _PAIR.findall(m[2] or "")))
+        labels = tuple((k, v) for k, v in every if v)
         if "job" not in dict(labels):
             continue
         name = m[1]
         family = fam
         value = float(m[3])
-        if name in PUSH_TIMES:
-            times[f"{name}{labels}"] = value
+        if name in PUSH_TIMES:  # per group: an empty grouping label counts (not instance="")
+            times[f"{name}{tuple(p for p in every if p != ('instance', ''))}"] = value
             shown = "set" if value else "zero"
         else:
             shown = repr(value)
@@ -248,9 +261,19 @@ def moved(before: dict[str, Any], after: dict[str, Any]) -> dict[str, str]:
 
 def known(req: Request, theirs: tuple[int, str]) -> str | None:
     """The :data:`KNOWN` difference a request belongs to (None: compare it)."""
-    names = {p.removesuffix("@base64") for p in req.path.split("/")[4::2]}
+    parts = req.path.split("/")
+    names = {p.removesuffix("@base64") for p in parts[4::2]}
     if "le" in names and b" histogram" in req.body and theirs[0] == 200:
         return "le-grouping-label-on-histogram"
+    for name, value in zip(parts[4::2], parts[5::2], strict=False):
+        if name.endswith("@base64") and name != "job@base64":
+            try:
+                base64.urlsafe_b64decode(value.rstrip("=") + "=" * (-len(value.rstrip("=")) % 4)
+                                         ).decode()
+            except UnicodeDecodeError:
+                return "non-utf8-grouping-value"
+            except ValueError:
+                pass
     return None
 
 
@@ -302,6 +325,8 @@ def run_sequence(gw: Gateways, seed: int, length: int) -> tuple[int, list[Mismat
 def compare(prev: tuple[dict[str, Any], dict[str, Any]], now: tuple[dict[str, Any], dict[str, Any]],
             helps: dict[str, set[str]]) -> str:
     """What differs between the two expositions ('' if nothing)."""
+    if any(" error" in e for e in (*prev, *now)):
+        return ""
     ea, eb = ({k: v if len(helps.get(k, ())) < 2 else (v[0], "<varies>", v[2])
                for k, v in e.items() if k != " times"} for e in now)
     if ea != eb:
