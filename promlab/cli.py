@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from promlab.cli_rules import (
     cmd_rules_backfill,
@@ -196,10 +197,45 @@ def _storage_options(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def _daemon_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``Session`` and ``rules.start`` options from Prometheus's server flags (``--query.*``,
+    ``--web.external-url``, ``--rules.alert.resend-delay``)."""
+    from promlab.model import parse_duration
+    from promlab.promql.engine import Engine
+
+    parse_duration(args.resend_delay)  # a bad one fails now, not when the rules start
+    session: dict[str, Any] = {"engine": Engine(
+        lookback_delta=args.lookback_delta, max_samples=args.max_samples,
+        timeout=None if args.query_timeout in ("0", "0s") else args.query_timeout)}
+    if args.external_url:
+        session["external_url"] = args.external_url
+    return session, {"resend_delay": args.resend_delay}
+
+
+def _add_daemon_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--web.external-url", dest="external_url",
+                   help="the URL promlab is reachable under (alerts' generatorURL, templates' "
+                        "$externalURL; with --listen its path is the route prefix)")
+    p.add_argument("--rules.alert.resend-delay", dest="resend_delay", default="1m",
+                   help="minimum wait before resending an alert to Alertmanager (default 1m)")
+    p.add_argument("--query.lookback-delta", dest="lookback_delta", default="5m",
+                   help="how far back an instant selector looks for a sample (default 5m)")
+    p.add_argument("--query.max-samples", dest="max_samples", type=int, default=50_000_000,
+                   help="most samples a query may hold in memory (default 50000000)")
+    p.add_argument("--query.timeout", dest="query_timeout", default="2m",
+                   help="longest a query may run, 0 for no limit (default 2m)")
+
+
 def cmd_scrape(args: argparse.Namespace) -> int:
     from promlab import daemon
+    from promlab.errors import PromlabError
 
-    return int(daemon.run(args.config, args.data, progress=not args.quiet))
+    try:
+        session_options, rule_options = _daemon_options(args)
+    except PromlabError as e:
+        return _err("scrape", e)
+    return int(daemon.run(args.config, args.data, progress=not args.quiet,
+                          session_options=session_options, rule_options=rule_options))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -215,8 +251,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         options["web_config"] = args.web_config_file
     if args.bearer_token_file:
         options["bearer_token"] = Path(args.bearer_token_file).read_text().strip()
+    from promlab.api.server import normalize_prefix
+    from promlab.errors import PromlabError
+
+    try:
+        session_options, rule_options = _daemon_options(args)
+    except PromlabError as e:
+        return _err("serve", e)
+    prefix = args.route_prefix
+    if prefix is None and args.external_url:
+        prefix = urlsplit(args.external_url).path  # as Prometheus: the external URL's path
+    options["route_prefix"] = normalize_prefix(prefix)
     return int(daemon.run(args.config, args.data, progress=not args.quiet, listen=args.listen,
-                          server_options=options))
+                          server_options=options, session_options=session_options,
+                          rule_options=rule_options))
 
 
 def cmd_tsdb_verify(args: argparse.Namespace) -> int:
@@ -353,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="prometheus.yml")
     p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory (default: {DEFAULT_DATA})")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (on stderr)")
+    _add_daemon_flags(p)
 
     p = add("serve", cmd_serve, "serve the Prometheus HTTP API over a store (with --config: "
             "also scrape and evaluate rules)")
@@ -371,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=("auto", "always", "never"),
                    help="gzip JSON answers, /federate and /metrics for clients that ask: auto "
                         "(default: peers not on loopback), always (as Prometheus), never")
+    p.add_argument("--web.route-prefix", dest="route_prefix",
+                   help="path prefix of every endpoint (default: the path of --web.external-url)")
+    _add_daemon_flags(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (on stderr)")
 
     rules = add("rules", lambda a: 2, "check, backtest and backfill rule files")

@@ -55,7 +55,7 @@ def _signals(handlers: dict[signal.Signals, Callable[[int, FrameType | None], No
             signal.signal(sig, fn)
 
 
-def _reload_rules(session: Session) -> None:
+def _reload_rules(session: Session, rule_options: dict[str, Any] | None = None) -> None:
     """Apply the (reloaded) config's rule files: start, reload or stop the rule manager."""
     cfg = session.config
     try:
@@ -63,7 +63,7 @@ def _reload_rules(session: Session) -> None:
             if session.rules.running:
                 session.rules.reload()
             else:
-                session.rules.start()
+                session.rules.start(**(rule_options or {}))
             log.info("rules reloaded")
         elif session.rules.running:
             session.rules.stop()
@@ -77,17 +77,22 @@ def _reload_rules(session: Session) -> None:
 def run(config_path: str | os.PathLike[str] | None, data_dir: str | os.PathLike[str], *,
         watch_interval: float = 1.0, stop_event: threading.Event | None = None,
         progress: bool | None = None, listen: str | None = None,
-        server_options: dict[str, Any] | None = None) -> int:
+        server_options: dict[str, Any] | None = None,
+        session_options: dict[str, Any] | None = None,
+        rule_options: dict[str, Any] | None = None) -> int:
     """Scrape (and serve, with ``listen``) until told to stop. Returns the process exit code
     (0 on a clean stop, 1 if the first config, the store or the server cannot be started).
 
     ``server_options`` go to :meth:`Session.serve` (``web_config``, ``enable_lifecycle``, ...);
     the lifecycle API's ``/-/reload`` reloads at once (a bad config answers 500) and ``/-/quit``
-    acts as SIGTERM.
+    acts as SIGTERM. ``session_options`` go to :class:`Session` (``engine``,
+    ``external_url``), ``rule_options`` to :meth:`Session.rules.start` (``resend_delay``).
     """
+    session_options = session_options or {}
     if config_path is None:
         return _serve_only(data_dir, stop_event=stop_event, progress=progress,
-                           listen=listen or "127.0.0.1:9090", server_options=server_options)
+                           listen=listen or "127.0.0.1:9090", server_options=server_options,
+                           session_options=session_options)
     config_path = str(config_path)
     _setup_logging()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
@@ -96,7 +101,7 @@ def run(config_path: str | os.PathLike[str] | None, data_dir: str | os.PathLike[
     # The modification time before the first load: a file changed while starting is reloaded.
     seen = _mtime(config_path)
     try:
-        session = Session(data_dir, config=config_path, progress=progress)
+        session = Session(data_dir, config=config_path, progress=progress, **session_options)
     except (PromlabError, OSError) as exc:
         log.error("cannot start: %s", exc)
         return 1
@@ -110,7 +115,7 @@ def run(config_path: str | os.PathLike[str] | None, data_dir: str | os.PathLike[
     log.info("scraping %d jobs into %s", len(session.config.scrape_configs), data_dir)
     if session.config.rule_files:
         try:
-            mgr = session.rules.start()
+            mgr = session.rules.start(**(rule_options or {}))
             log.info("evaluating %d rule groups", len(mgr.group_states()))
         except (PromlabError, OSError) as exc:
             log.error("cannot start: %s", exc)
@@ -119,7 +124,7 @@ def run(config_path: str | os.PathLike[str] | None, data_dir: str | os.PathLike[
     if listen is not None:
         def reload_sync() -> None:  # /-/reload answers with the outcome, as Prometheus
             session.scrape.reload(config_path)
-            _reload_rules(session)
+            _reload_rules(session, rule_options)
 
         opts = {"reload": reload_sync, "quit": stop.set, **(server_options or {})}
         try:
@@ -137,14 +142,15 @@ def run(config_path: str | os.PathLike[str] | None, data_dir: str | os.PathLike[
 
     with _signals({signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_hup}):
         try:
-            _watch(session, config_path, seen, stop, reload_now, watch_interval)
+            _watch(session, config_path, seen, stop, reload_now, watch_interval, rule_options)
         finally:
             session.close()
     return 0
 
 
 def _watch(session: Session, config_path: str, seen: float, stop: threading.Event,
-           reload_now: threading.Event, watch_interval: float) -> None:
+           reload_now: threading.Event, watch_interval: float,
+           rule_options: dict[str, Any] | None = None) -> None:
     """Until ``stop``: reload on SIGHUP or when the config file's modification time changes."""
     while not stop.wait(watch_interval):
         m = _mtime(config_path)
@@ -160,17 +166,18 @@ def _watch(session: Session, config_path: str, seen: float, stop: threading.Even
             except Exception:  # a reload never takes the daemon down
                 log.exception("config reload failed, keeping the running config")
                 continue
-            _reload_rules(session)
+            _reload_rules(session, rule_options)
 
 
 def _serve_only(data_dir: str | os.PathLike[str], *, stop_event: threading.Event | None,
                 progress: bool | None, listen: str,
-                server_options: dict[str, Any] | None) -> int:
+                server_options: dict[str, Any] | None,
+                session_options: dict[str, Any]) -> int:
     """``promlab serve`` without a config: the store and the API, no scraping or rules."""
     _setup_logging()
     stop = stop_event or threading.Event()
     try:
-        session = Session(data_dir, progress=progress)
+        session = Session(data_dir, progress=progress, **session_options)
     except (PromlabError, OSError) as exc:
         log.error("cannot start: %s", exc)
         return 1

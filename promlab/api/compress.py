@@ -117,7 +117,10 @@ class Compression:
         """Whether the answer to ``scope`` may be compressed (the client must still ask)."""
         if self.policy == "never" or scope["type"] != "http":
             return False
-        if not compressible_path(scope["path"]):
+        path, root = scope["path"], scope.get("root_path", "")
+        if root and path.startswith(root):  # served under a route prefix (Server.route_prefix)
+            path = path[len(root):]
+        if not compressible_path(path):
             return False
         return self.policy == "always" or not is_loopback(scope)
 

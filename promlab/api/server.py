@@ -20,7 +20,7 @@ from promlab.api.security import WebConfig, load_web_config
 from promlab.api.service import Service
 from promlab.errors import BadData, ConfigError
 
-__all__ = ["DEFAULT_LISTEN", "Server", "parse_listen"]
+__all__ = ["DEFAULT_LISTEN", "Server", "normalize_prefix", "parse_listen"]
 
 DEFAULT_LISTEN = "127.0.0.1:9090"
 log = logging.getLogger("promlab.api")
@@ -41,6 +41,31 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def normalize_prefix(prefix: str | None) -> str:
+    """A route prefix as ``/a/b`` (``""`` for the root).
+
+    Examples
+    --------
+    >>> [normalize_prefix(p) for p in (None, "/", "prom", "/a/b/", "//x//")]
+    ['', '', '/prom', '/a/b', '/x']
+    """
+    parts = [p for p in (prefix or "").split("/") if p]
+    return "/" + "/".join(parts) if parts else ""
+
+
+def _mounted(app: Any, prefix: str) -> Any:
+    """``app`` under ``prefix``; ``/`` redirects to the prefix, as Prometheus's root does."""
+    from starlette.applications import Starlette
+    from starlette.responses import RedirectResponse
+    from starlette.routing import Mount, Route
+
+    async def to_prefix(request: Any) -> RedirectResponse:
+        return RedirectResponse(prefix + "/", status_code=302)
+
+    return Starlette(routes=[Route("/", to_prefix, methods=["GET", "HEAD"]),
+                             Mount(prefix, app=app)])
+
+
 class Server:
     """A background HTTP server for one session.
 
@@ -52,6 +77,10 @@ class Server:
         ``host:port``; binds 127.0.0.1 unless another host is named.
     web_config
         A web configuration file path or a parsed :class:`~promlab.api.security.WebConfig`.
+    route_prefix
+        Serve everything under this path (Prometheus's ``--web.route-prefix``, which defaults
+        to the path of ``--web.external-url``): ``"/prom"`` serves ``/prom/api/v1/query``, and
+        ``/`` redirects there. None or ``"/"``: at the root.
     options
         Passed to :func:`~promlab.api.app.create_app` (``enable_lifecycle``,
         ``enable_admin_api``, ``bearer_token``, ``max_body_bytes``, ...).
@@ -67,14 +96,17 @@ class Server:
 
     def __init__(self, session: Service, *, listen: str = DEFAULT_LISTEN,
                  web_config: str | os.PathLike[str] | WebConfig | None = None,
-                 **options: Any) -> None:
+                 route_prefix: str | None = None, **options: Any) -> None:
         self.session = session
         self.host, self._port = parse_listen(listen)
         if web_config is None or isinstance(web_config, WebConfig):
             self.web_config = web_config or WebConfig()
         else:
             self.web_config = load_web_config(web_config)
+        #: The application (its ``state``: closers, metrics); :attr:`asgi` is what is served.
         self.app = create_app(session, web_config=self.web_config, **options)
+        self.route_prefix = normalize_prefix(route_prefix)
+        self.asgi: Any = self.app if not self.route_prefix else _mounted(self.app, self.route_prefix)
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -94,7 +126,7 @@ class Server:
         host = f"[{self.host}]" if ":" in self.host else self.host
         if host == "0.0.0.0":
             host = "127.0.0.1"
-        return f"{self.scheme}://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}{self.route_prefix}"
 
     @property
     def running(self) -> bool:
@@ -114,7 +146,7 @@ class Server:
         if self.running:
             raise ConfigError("the server is already running")
         tls = self.web_config.tls.uvicorn_options() if self.web_config.tls else {}
-        config = uvicorn.Config(self.app, host=self.host, port=self._port, log_level="warning",
+        config = uvicorn.Config(self.asgi, host=self.host, port=self._port, log_level="warning",
                                 access_log=False, lifespan="off", timeout_graceful_shutdown=10,
                                 **tls)
         self._server = server = uvicorn.Server(config)

@@ -166,3 +166,19 @@ def test_unknown_policy_is_refused() -> None:
     with Session(MemoryStorage(), progress=False) as s, \
             pytest.raises(ConfigError, match="invalid compression policy 'fast'"):
         create_app(s, compression="fast")
+
+
+def test_under_a_route_prefix() -> None:
+    store = MemoryStorage()
+    app = store.appender()
+    for ls, pts in _samples():
+        app.append(ls, pts[0][0], pts[0][1])
+    app.commit()
+    with Session(store, progress=False) as s, httpx.Client(timeout=30) as c, \
+            Server(s, listen="127.0.0.1:0", compression="always", route_prefix="/p/") as srv:
+        assert srv.url.endswith("/p")
+        r = c.get(srv.url + f"/api/v1/query?query=up_many&time={T0 // 1000}",
+                  headers={"Accept-Encoding": "gzip"})
+        assert r.headers.get("content-encoding") == "gzip"
+        assert len(r.json()["data"]["result"]) == 40
+        assert c.get(srv.url + "/-/healthy").headers.get("content-encoding") is None

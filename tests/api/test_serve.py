@@ -154,3 +154,49 @@ def test_server_answers_queries_again_after_a_restart() -> None:
             with srv:
                 r = httpx.get(srv.url + "/api/v1/query", params={"query": "m", "time": 20})
                 assert r.json()["data"]["result"][0]["value"] == [20, "2"]
+
+
+def test_serve_prometheus_server_flags(tmp_path: Path) -> None:
+    """``--web.external-url`` (its path becomes the route prefix; ``$externalURL`` in
+    templates), ``--query.lookback-delta`` and ``--query.max-samples`` reach the engine."""
+    port = realprom.free_port()
+    root = f"http://127.0.0.1:{port}"
+    url = root + "/prom"
+    rules = tmp_path / "rules.yml"
+    rules.write_text(yaml.safe_dump({"groups": [{"name": "g", "interval": "1s", "rules": [
+        {"alert": "Linked", "expr": "vector(1)",
+         "annotations": {"link": "{{ $externalURL }}/graph"}}]}]}))
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text(yaml.safe_dump({"global": {"evaluation_interval": "1s"},
+                                   "rule_files": [str(rules)], "scrape_configs": []}))
+    proc = subprocess.Popen([sys.executable, "-m", "promlab", "serve", "--data",
+                             str(tmp_path / "data"), "--config", str(cfg),
+                             "--listen", f"127.0.0.1:{port}", "-q",
+                             "--web.external-url", "http://example.org:9999/prom/",
+                             "--query.lookback-delta", "7m", "--query.max-samples", "1000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert _wait(lambda: httpx.get(url + "/-/ready").status_code == 200)
+        assert httpx.get(root + "/api/v1/query", params={"query": "1"}).status_code == 404
+        moved = httpx.get(root + "/")
+        assert moved.status_code == 302 and moved.headers["location"].endswith("/prom/")
+        flags = httpx.get(url + "/api/v1/status/flags").json()["data"]
+        assert flags["query.lookback-delta"] == "7m"
+        assert flags["query.max-samples"] == "1000"
+        assert flags["web.external-url"] == "http://example.org:9999/prom/"
+        alerts = _wait(lambda: httpx.get(url + "/api/v1/alerts").json()["data"]["alerts"])
+        assert alerts[0]["annotations"]["link"] == "http://example.org:9999/prom/graph"
+        big = httpx.get(url + "/api/v1/query", params={"query": "count_over_time(vector(1)[2h:1s])"})
+        assert big.status_code == 422 and "too many samples" in big.json()["error"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+
+
+def test_serve_refuses_bad_server_flags(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "promlab", "serve", "--data", str(tmp_path / "d"),
+                          "--rules.alert.resend-delay", "5x", "-q"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert 'unknown unit "x" in duration "5x"' in run.stderr
