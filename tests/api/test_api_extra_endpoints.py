@@ -72,7 +72,7 @@ def _wait_metadata(client: httpx.Client, timeout: float = 30) -> None:
 @pytest.fixture(scope="module")
 def scraping(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraping]:
     realprom.require_binary("prometheus")
-    realprom.require_binary("prometheus-node-exporter")
+    realprom.require_binary("node_exporter")
     root = tmp_path_factory.mktemp("extra-endpoints")
     with realprom.node_exporter() as ne:
         host = ne.url.split("//", 1)[1]
