@@ -347,6 +347,62 @@ tests:
   - {expr: 'count_over_time(m[5h])', eval_time: 5h, exp_samples: [{value: 18000}]}
   - {expr: 'max_over_time(m[2m])', eval_time: 5h, exp_samples: [{value: 18000}]}
 """)),
+    # A series the head refuses fails every load from its first sample on (once per step):
+    # nothing more is committed or evaluated, the alert checks still run (Prometheus 3 alike).
+    ("refused-series-empty-labelset", _t("""
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  input_series:
+  - {series: 'm{i="a", job="x"}', values: '1 9 9 9 9 9'}
+  - {series: '{}', values: '_ _ 3 4'}
+  alert_rule_test:
+  - {eval_time: 1m, alertname: High}
+  - {eval_time: 4m, alertname: High}
+  promql_expr_test:
+  - {expr: m, eval_time: 4m}
+""")),
+    ("refused-series-repeated-label", _t("""
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  input_series:
+  - {series: 'm{i="a", job="x"}', values: '1 9 9 9'}
+  - {series: 'm{z="1", y="2", z="3", y="4"}', values: '_ 1'}
+  - {series: 'm{__name__="other", i="b"}', values: '7 7'}
+  promql_expr_test:
+  - {expr: m, eval_time: 1m}
+""")),
+    ("refused-series-no-rules", _t("""
+tests:
+- interval: 1m
+  input_series: [{series: '{}', values: '1 2 3'}, {series: 'a', values: '1 2 3'}]
+  alert_rule_test: [{eval_time: 1m, alertname: X}]
+  promql_expr_test: [{expr: a, eval_time: 2m}]
+""")),
+    # go-yaml strict: a struct field twice, a map key twice; in document order.
+    ("repeated-keys", _t("""
+tests:
+- interval: 1m
+  interval: 2m
+  input_series: [{series: a, values: '1'}]
+  alert_rule_test:
+  - alertname: X
+    eval_time: 1m
+    exp_alerts: [{exp_labels: {a: "1", a: "2"}}]
+  promql_expr_test:
+  - {expr: a, eval_time: 0m, exp_samples: [{labels: a, labels: b, value: 1}]}
+tests: []
+""")),
+    # rulefmt decodes twice and reports both failures.
+    ("rule-file-groups-not-a-list", _t("""
+rule_files: [rules.yml]
+tests: [{interval: 1m, input_series: [{series: m, values: '1'}]}]
+""", rules="groups: x\n")),
+    ("rule-file-not-a-mapping", _t("""
+rule_files: [rules.yml]
+tests: [{interval: 1m, input_series: [{series: m, values: '1'}]}]
+""", rules="- a\n")),
     # A directory opens and fails at the read, as Go's os.ReadFile reports it.
     ("rule-file-is-a-directory", _t("""
 rule_files: [rules.d]

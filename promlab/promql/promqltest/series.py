@@ -95,7 +95,8 @@ _STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`[^`]*`')
 _WS = re.compile(r"[ \t]*")
 _NUM = r"(?:[0-9]+\.?[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?|[iI][nN][fF]|[nN][aA][nN])"
 _ITEM = re.compile(rf"^(?:(?P<blank>_)(?:x(?P<bn>[0-9]+))?|(?P<stale>stale)"
-                   rf"|(?P<v>[+-]?{_NUM})(?:(?P<s>[+-]{_NUM})?x(?P<n>[0-9]+))?)$")
+                   rf"|(?P<v>[+-]?{_NUM})(?:(?P<s>[+-]{_NUM})?(?<![fFnN])x(?P<n>[0-9]+))?)$")
+# (``Infx3``/``NaNx3`` lex as one identifier in Prometheus: Inf and NaN take no ``xN``.)
 _HIST_TAIL = re.compile(r"x([0-9]+)")
 
 
@@ -111,8 +112,12 @@ class _Err(Exception):
         self.pos = pos
 
 
-def _parse_metric(line: str) -> tuple[Labels, int]:
-    """Parse the series part of ``line``; return its labels and the offset after it."""
+def _parse_metric(line: str, duplicates: list[str] | None = None) -> tuple[Labels, int]:
+    """Parse the series part of ``line``; return its labels and the offset after it.
+
+    With ``duplicates``, a repeated label name is appended to it instead of raising (the first
+    value is kept), and a ``__name__`` inside the braces of a named series is overridden by the
+    name, as Prometheus's grammar builds the label set."""
     pairs: dict[str, str] = {}
     pos = 0
     m = _METRIC_NAME.match(line, pos)
@@ -141,9 +146,14 @@ def _parse_metric(line: str) -> tuple[Labels, int]:
                 vm = _STRING.match(line, pos)
                 if vm is None:
                     raise _Err("expected label value string", pos)
-                if name in pairs:
+                if duplicates is not None and name == "__name__" and m is not None:
+                    pass  # the name before the braces wins
+                elif name not in pairs:
+                    pairs[name] = go_unquote(vm.group(0))
+                elif duplicates is None:
                     raise _Err(f"duplicate label name {name!r}", pos)
-                pairs[name] = go_unquote(vm.group(0))
+                else:
+                    duplicates.append(name)
                 pos = vm.end()
             elif sm is not None:  # a bare quoted string is the metric name
                 if "__name__" in pairs:
@@ -238,10 +248,13 @@ def parse_values(text: str, base: int = 0) -> list[Item]:
     return items
 
 
-def parse_series_desc(line: str) -> tuple[Labels, list[Item]]:
+def parse_series_desc(line: str, *, duplicates: list[str] | None = None,
+                      ) -> tuple[Labels, list[Item]]:
     """Parse one series line (``metric{labels} values...``).
 
-    Raises :class:`~promlab.errors.ParseError` positioned in ``line``.
+    Raises :class:`~promlab.errors.ParseError` positioned in ``line``. With ``duplicates``
+    (a list), repeated label names are collected there instead (see :func:`_parse_metric`):
+    promtool's loader only refuses such a series when it appends its samples.
 
     Examples
     --------
@@ -250,7 +263,7 @@ def parse_series_desc(line: str) -> tuple[Labels, list[Item]]:
     ('up{job="a"}', [1.0, 2.0, 3.0, None])
     """
     try:
-        labels, pos = _parse_metric(line)
+        labels, pos = _parse_metric(line, duplicates)
         if pos < len(line) and line[pos] not in " \t":
             raise _Err("expected whitespace between series and values", pos)
         return labels, parse_values(line[pos:], pos)

@@ -117,10 +117,21 @@ class _Input:
     def __init__(self, tg: TestGroup, interval_ms: int, start_ms: int) -> None:
         # A series given twice is the later one alone, as promqltest's load keeps it.
         by_labels: dict[Labels, InputSamples] = {}
+        # A series the head refuses (no labels, a label name twice) fails every load from its
+        # first sample on; promtool then commits nothing more and evaluates no rule.
+        self.refused: tuple[int, str] | None = None
         for s in tg.input_series:
-            labels, items = parse_series_desc(f"{s.series} {s.values}")
+            dups: list[str] = []
+            labels, items = parse_series_desc(f"{s.series} {s.values}", duplicates=dups)
+            samples = input_samples(items, start_ms, interval_ms)
+            if dups or not labels:
+                reason = (f'label name "{min(dups)}" is not unique' if dups
+                          else "empty labelset") + ": invalid sample"
+                if samples[0].size and (self.refused is None or int(samples[0][0]) < self.refused[0]):
+                    self.refused = (int(samples[0][0]), reason)
+                continue
             by_labels.pop(labels, None)
-            by_labels[labels] = input_samples(items, start_ms, interval_ms)
+            by_labels[labels] = samples
         self.series = [(ls, ts, vs) for ls, (ts, vs) in by_labels.items()]
         self.loaded = [0] * len(self.series)
 
@@ -238,15 +249,32 @@ class _Run:
         curr = 0
         maxt = self.mint + self.tg.max_eval_time_ms()
         step = self.opts.evaluation_interval_ms
-        if not states:
+        last = self.mint + (maxt - self.mint) // step * step
+        # Steps from a refused series' first sample on: the load fails (its error, once per
+        # step), nothing is committed or evaluated; the alert checks still run.
+        first_bad = last + step if inp.refused is None else \
+            self.mint + max(0, -(-(inp.refused[0] - self.mint) // step)) * step
+        if not states or first_bad <= self.mint:
             # Nothing to evaluate: only the loading matters (up to the last evaluation time),
             # without a Python loop over, say, a year of 1m steps.
-            inp.load_until(self.heads, self.mint + (maxt - self.mint) // step * step)
+            inp.load_until(self.heads, min(last, first_bad - step))
+            done = first_bad
             for eval_time in alert_times:
+                self._refused_until(inp, done, self.mint + eval_time // step * step)
+                done = max(done, self.mint + eval_time // step * step + step)
                 self._check_alerts(eval_time, states)
+            self._refused_until(inp, done, last)
             return True
         t = self.mint
         while t <= maxt:
+            if t >= first_bad:
+                self._refused_until(inp, t, t)
+                rel = t - self.mint
+                while curr < len(alert_times) and rel <= alert_times[curr] < rel + step:
+                    self._check_alerts(alert_times[curr], states)
+                    curr += 1
+                t += step
+                continue
             inp.load_until(self.heads, t)
             failed = []
             for st in states:
@@ -262,6 +290,11 @@ class _Run:
                 curr += 1
             t += self.opts.evaluation_interval_ms
         return True
+
+    def _refused_until(self, inp: _Input, start: int, end: int) -> None:
+        """The refused series' load error for each step in ``[start, end]``."""
+        if inp.refused is not None and end >= start:
+            self.res.errors.extend([inp.refused[1]] * ((end - start) // self.opts.evaluation_interval_ms + 1))
 
     def _check_alerts(self, eval_time: int, states: list[GroupState]) -> None:
         cases = [a for a in self.tg.alert_rule_tests if a.eval_time_ms == eval_time]
