@@ -261,3 +261,23 @@ def test_cli_from_history(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "start_timestamp" not in doc["tests"][0]
     assert doc["tests"][0]["input_series"][0]["values"] == "0 1 0 1 0 1 0 1 0 1 0 1"
     assert main(["test", "rules", str(out)]) == 0
+
+
+@pytest.mark.parametrize(("subquery", "needle"), [
+    # 1ms default step over an hour: 3.6M sub-steps, refused before the grid is built.
+    pytest.param("max_over_time(rate(x[5m])[1h:])",
+                 "rule: r, time: 0s, err: query processing would load too many samples into memory "
+                 "in query execution", id="default-step-hour"),
+    pytest.param("max_over_time(x[1h:1ms])",
+                 "rule: r, time: 0s, err: query processing would load too many samples into memory "
+                 "in query execution", id="explicit-step-hour"),
+])
+def test_huge_subquery_grid_fails_the_rule(subquery: str, needle: str, tmp_path: Path) -> None:
+    (tmp_path / "rules.yml").write_text(f"groups:\n- name: g\n  rules:\n  - record: r\n    expr: {subquery}\n")
+    (tmp_path / "test.yml").write_text(
+        "rule_files: [rules.yml]\nevaluation_interval: 1ms\ntests:\n- interval: 1m\n"
+        "  input_series: [{series: x, values: '0+1x10'}]\n"
+        "  promql_expr_test: [{expr: r, eval_time: 1m}]\n")
+    code, _, err = _run([tmp_path / "test.yml"])
+    assert code == 1
+    assert needle in err
