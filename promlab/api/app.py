@@ -145,7 +145,7 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
     routes += admin_routes(session, metrics, enabled=enable_admin_api)
     # Route modules with background work (the push endpoint's re-append loop) register how to
     # stop it here; the server calls them on stop (``app.state.closers``).
-    closers: list[Callable[[], None]] = [query_api.close, notices.close]
+    closers: list[Callable[[], None]] = [query_api.close]
     routes += _extra_routes(session, {"metrics": metrics, "closers": closers, **route_options})
     middleware = [Middleware(Guard, web_config=web_config, bearer_token=bearer_token,
                              max_body_bytes=max_body_bytes),
@@ -159,6 +159,10 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
     app = Starlette(routes=routes, middleware=middleware)
     app.state.session = session
     app.state.closers = closers
+    # Called as the server starts to stop, before it waits for open connections: the live
+    # notification streams end (within a poll) instead of holding the shutdown to its timeout.
+    app.state.before_stop = [notices.close]
+    app.state.notices = notices
     app.state.metrics = metrics
     app.state.query_api = query_api  # its cost memo: where queries run (promlab.api.costs)
     return app

@@ -39,8 +39,10 @@ GZIP_LEVEL = 1
 #: it is, since it must stay empty.
 MINIMUM_SIZE = 1
 
-#: API v1 paths that are not JSON answers: protobuf bodies with their own (snappy) encoding.
-_NOT_JSON = frozenset({"/api/v1/write", "/api/v1/read", "/api/v1/otlp/v1/metrics"})
+#: API v1 paths that are not JSON answers: protobuf bodies with their own (snappy) encoding,
+#: and the live notifications' event stream (a gzip stream would hold its events back).
+_NOT_JSON = frozenset({"/api/v1/write", "/api/v1/read", "/api/v1/otlp/v1/metrics",
+                       "/api/v1/notifications/live"})
 
 
 def check_policy(policy: str) -> str:

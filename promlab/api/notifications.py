@@ -111,6 +111,12 @@ class Notifications:
             self._subscribers[queue] = asyncio.get_running_loop()
             return queue
 
+    @property
+    def subscribers(self) -> int:
+        """Live streams open now."""
+        with self._lock:
+            return len(self._subscribers)
+
     def unsubscribe(self, queue: asyncio.Queue[Notice]) -> None:
         with self._lock:
             self._subscribers.pop(queue, None)

@@ -187,6 +187,8 @@ class Server:
         """Stop accepting, finish requests in flight, join the thread (idempotent)."""
         server, thread = self._server, self._thread
         if server is not None:
+            for end in getattr(self.app.state, "before_stop", []):
+                end()
             server.should_exit = True
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)

@@ -11,6 +11,7 @@ steps' last output with the labels Prometheus gave the target.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -376,3 +377,28 @@ def test_notifications_subscriber_limit() -> None:
         return got
 
     assert asyncio.run(run()) == [True, True, True, True]
+
+
+def test_open_live_stream_does_not_hold_the_stop() -> None:
+    """Stopping ends the live streams first: the server is down well before uvicorn's 10 s
+    graceful-shutdown timeout, with a client still reading a stream."""
+    import threading
+
+    with Session(MemoryStorage()) as session:
+        srv = Server(session, listen="127.0.0.1:0").start()
+        ended = threading.Event()
+
+        def read() -> None:
+            with contextlib.suppress(httpx.HTTPError), httpx.Client(timeout=30) as c, \
+                    c.stream("GET", srv.url + "/api/v1/notifications/live") as live:
+                for _ in live.iter_lines():
+                    pass
+            ended.set()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        while not srv.app.state.notices.subscribers:  # the stream is open
+            ended.wait(0.05)
+        srv.stop(timeout=5)
+        assert not srv.running
+        assert ended.wait(5)
