@@ -355,6 +355,7 @@ tests:
 - interval: 1m
   input_series:
   - {series: 'm{i="a", job="x"}', values: '1 9 9 9 9 9'}
+  - {series: '{}', values: '5'}
   - {series: '{}', values: '_ _ 3 4'}
   alert_rule_test:
   - {eval_time: 1m, alertname: High}

@@ -120,6 +120,7 @@ class _Input:
         # A series the head refuses (no labels, a label name twice) fails every load from its
         # first sample on; promtool then commits nothing more and evaluates no rule.
         self.refused: tuple[int, str] | None = None
+        refused: dict[tuple[Labels, tuple[str, ...]], tuple[int, str] | None] = {}
         for s in tg.input_series:
             dups: list[str] = []
             labels, items = parse_series_desc(f"{s.series} {s.values}", duplicates=dups)
@@ -127,11 +128,14 @@ class _Input:
             if dups or not labels:
                 reason = (f'label name "{min(dups)}" is not unique' if dups
                           else "empty labelset") + ": invalid sample"
-                if samples[0].size and (self.refused is None or int(samples[0][0]) < self.refused[0]):
-                    self.refused = (int(samples[0][0]), reason)
+                # Keyed like the loader's map: a later series with the same labels replaces it.
+                refused[(labels, tuple(sorted(dups)))] = \
+                    (int(samples[0][0]), reason) if samples[0].size else None
                 continue
             by_labels.pop(labels, None)
             by_labels[labels] = samples
+        self.refused = min((r for r in refused.values() if r is not None), default=None,
+                           key=lambda r: r[0])
         self.series = [(ls, ts, vs) for ls, (ts, vs) in by_labels.items()]
         self.loaded = [0] * len(self.series)
 
