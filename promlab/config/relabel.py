@@ -31,6 +31,8 @@ __all__ = [
     "DEFAULT_REPLACEMENT",
     "DEFAULT_SEPARATOR",
     "RelabelConfig",
+    "go_lower",
+    "go_upper",
     "process",
     "process_dict",
 ]
@@ -144,6 +146,31 @@ class RelabelConfig:
         return None
 
 
+def _simple_upper(ch: str) -> str:
+    up = ch.upper()
+    if len(up) == 1:
+        return up
+    title = ch.title()  # ᾀ: full upper "ἈΙ", simple upper (= title) "ᾈ"
+    return title if len(title) == 1 else ch  # ß, ﬀ, ŉ: no simple upper case
+
+
+def go_upper(text: str) -> str:
+    """``text`` in upper case as Go's ``strings.ToUpper``: rune by rune with Unicode's simple
+    mappings, so ``ß`` and ``ﬀ`` stay (Python's ``str.upper`` makes ``SS``/``FF``)."""
+    if text.isascii():
+        return text.upper()
+    return "".join(_simple_upper(ch) for ch in text)
+
+
+def go_lower(text: str) -> str:
+    """``text`` in lower case as Go's ``strings.ToLower``: rune by rune with Unicode's simple
+    mappings, so ``İ`` becomes ``i`` and a final ``Σ`` becomes ``σ`` (Python's ``str.lower``
+    makes ``i̇`` and ``ς``)."""
+    if text.isascii():
+        return text.lower()
+    return "".join(low if len(low := ch.lower()) == 1 else "i" if ch == "\u0130" else ch for ch in text)
+
+
 def _hashmod(value: str, modulus: int) -> int:
     digest = hashlib.md5(value.encode(), usedforsecurity=False).digest()
     return int.from_bytes(digest[8:], "big") % modulus
@@ -183,13 +210,15 @@ def _apply(cfg: RelabelConfig, d: dict[str, str]) -> bool:
         _set(d, target, expand(cfg.replacement, m))
         return True
     if a == "lowercase":
-        _set(d, cfg.target_label, val.lower())
+        _set(d, cfg.target_label, go_lower(val))
     elif a == "uppercase":
-        _set(d, cfg.target_label, val.upper())
+        _set(d, cfg.target_label, go_upper(val))
     elif a == "hashmod":
         d[cfg.target_label] = str(_hashmod(val, cfg.modulus))
     elif a == "labelmap":
-        for name, value in list(d.items()):
+        # In name order, as Prometheus walks a label set: when two names map to one target, the
+        # later name's value wins.
+        for name, value in sorted(d.items()):
             m = rx.match(name)
             if m is not None:
                 _set(d, expand(cfg.replacement, m), value)

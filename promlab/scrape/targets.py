@@ -48,9 +48,8 @@ class Target:
                     vals[0] = v
                 else:
                     params[name] = [v]
-        path = ls.get("__metrics_path__", "")
         query = urlencode(sorted(params.items()), doseq=True) if params else ""  # sorted, as Go's Values.Encode
-        return f"{ls.get('__scheme__', 'http')}://{ls['__address__']}{path}" + (f"?{query}" if query else "")
+        return _go_url(ls.get("__scheme__", ""), ls["__address__"], ls.get("__metrics_path__", ""), query)
 
     @property
     def interval_ms(self) -> int:
@@ -75,6 +74,28 @@ class DroppedTarget:
 
     discovered_labels: Labels
     error: str = ""
+
+
+_ALNUM = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~")
+_HOST_SAFE = _ALNUM | frozenset(b"!$&'()*+,;=:[]<>\"")
+_PATH_SAFE = _ALNUM | frozenset(b"$&+,/:;=@")
+
+
+def _escape(text: str, safe: frozenset[int]) -> str:
+    return "".join(chr(b) if b in safe else f"%{b:02X}" for b in text.encode())
+
+
+def _go_url(scheme: str, host: str, path: str, query: str) -> str:
+    """The URL as Go's ``url.URL.String`` writes it: the host and path percent-escaped (the path
+    keeps ``/`` and sub-delimiters, only ``?`` among the reserved is escaped), a ``/`` put before a
+    path that lacks one, no ``scheme:`` when the scheme is empty."""
+    out = f"{scheme}:" if scheme else ""
+    out += "//" + _escape(host, _HOST_SAFE) if host or path else ""
+    escaped = _escape(path, _PATH_SAFE)
+    if escaped and not escaped.startswith("/") and host:
+        out += "/"
+    out += escaped
+    return out + (f"?{query}" if query else "")
 
 
 def _split_port(addr: str) -> tuple[bool, bool]:
@@ -128,11 +149,14 @@ def populate_labels(lset: dict[str, str], cfg: ScrapeConfig) -> tuple[Labels | N
         return None, pre, f'"{addr}" is not a valid hostname'
     try:
         interval = parse_go_duration(out.get("__scrape_interval__", ""))
-        timeout = parse_go_duration(out.get("__scrape_timeout__", ""))
     except ValueError as exc:
-        return None, pre, f"error parsing scrape interval or timeout: {exc}"
+        return None, pre, f"error parsing scrape interval: {exc}"
     if interval == 0:
         return None, pre, "scrape interval cannot be 0"
+    try:
+        timeout = parse_go_duration(out.get("__scrape_timeout__", ""))
+    except ValueError as exc:
+        return None, pre, f"error parsing scrape timeout: {exc}"
     if timeout == 0:
         return None, pre, "scrape timeout cannot be 0"
     if timeout > interval:
@@ -146,7 +170,8 @@ def populate_labels(lset: dict[str, str], cfg: ScrapeConfig) -> tuple[Labels | N
 
 
 def build_targets(groups: Iterable[TargetGroup], cfg: ScrapeConfig) -> tuple[list[Target], list[DroppedTarget]]:
-    """Active targets (deduplicated, in discovery order) and dropped ones for a job."""
+    """Active targets (deduplicated by final labels, in discovery order, each with the discovered
+    labels of its last duplicate) and dropped ones for a job."""
     active: dict[Labels, Target] = {}
     dropped: list[DroppedTarget] = []
     for g in groups:
@@ -156,6 +181,8 @@ def build_targets(groups: Iterable[TargetGroup], cfg: ScrapeConfig) -> tuple[lis
             final, pre, err = populate_labels(lset, cfg)
             if final is None:
                 dropped.append(DroppedTarget(pre, err))
-            elif final not in active:
+            else:
+                # A duplicate keeps its place but shows the later discovered labels, as
+                # Prometheus's scrape pool updates a known target's discovered labels.
                 active[final] = Target(final, pre, dict(cfg.params))
     return list(active.values()), dropped

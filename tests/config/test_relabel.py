@@ -88,6 +88,13 @@ CASES = [
                  {"a": "x", "b": "y", "c": "x-y"}, id="separator"),
     pytest.param({"a": "x"}, [{"source_labels": ["a"], "regex": "X", "action": "KEEP"}], None,
                  id="action-case-insensitive"),
+    pytest.param({"__meta_x": "1", "_y": "2"},
+                 [{"target_label": "__z", "replacement": "3"}, {"action": "labelmap", "regex": "_+(.)", "replacement": "r"}],
+                 {"__meta_x": "1", "_y": "2", "__z": "3", "r": "2"}, id="labelmap-collision-last-name-wins"),
+    pytest.param({"a": "ßﬀ straße ᾀ"}, [{"source_labels": ["a"], "action": "uppercase", "target_label": "b"}],
+                 {"a": "ßﬀ straße ᾀ", "b": "ßﬀ STRAßE ᾈ"}, id="uppercase-simple-case-mapping-like-go"),
+    pytest.param({"a": "İΑΣ"}, [{"source_labels": ["a"], "action": "lowercase", "target_label": "b"}],
+                 {"a": "İΑΣ", "b": "iασ"}, id="lowercase-simple-case-mapping-no-final-sigma"),
 ]
 
 

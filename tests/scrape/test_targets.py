@@ -65,6 +65,43 @@ def test_dropped_and_invalid_targets() -> None:
     assert "scrape timeout cannot be greater than scrape interval" in dropped[1].error
 
 
+@pytest.mark.parametrize(("labels", "want"), [
+    pytest.param({"__address__": "h:1?x"}, "http://h:1%3Fx/metrics", id="host-escaped-like-go-url"),
+    pytest.param({"__address__": "ünï:1"}, "http://%C3%BCn%C3%AF:1/metrics", id="non-ascii-host"),
+    pytest.param({"__address__": "h:1", "__metrics_path__": "a b?%é"}, "http://h:1/a%20b%3F%25%C3%A9",
+                 id="path-escaped-and-slash-added"),
+    pytest.param({"__address__": "h:1", "__metrics_path__": "/a;b,c=$$d:e@f&g+h"}, "http://h:1/a;b,c=$d:e@f&g+h",
+                 id="path-keeps-sub-delims"),
+    pytest.param({"__address__": "h:1", "__scheme__": "", "__param_q": "a b/c"}, "//h:1/metrics?q=a+b%2Fc",
+                 id="no-scheme-and-query-escape"),
+])
+def test_scrape_url_like_prometheus(labels: dict[str, str], want: str) -> None:
+    relabel = [{"target_label": k, "replacement": v} if v else {"target_label": k, "regex": "", "replacement": ""}
+               for k, v in labels.items()]
+    (t,), _ = build_targets([TargetGroup(({"__address__": "placeholder:1"},), {})], job(relabel_configs=relabel))
+    assert t.url == want
+
+
+@pytest.mark.parametrize(("labels", "error"), [
+    pytest.param({"__scrape_interval__": "1x"}, 'error parsing scrape interval: unknown unit "x" in duration "1x"',
+                 id="interval"),
+    pytest.param({"__scrape_timeout__": "abc"}, 'error parsing scrape timeout: not a valid duration string: "abc"',
+                 id="timeout"),
+    pytest.param({"__scrape_interval__": "0s"}, "scrape interval cannot be 0", id="interval-zero"),
+])
+def test_duration_errors_name_the_label(labels: dict[str, str], error: str) -> None:
+    _, (d,) = build_targets([TargetGroup(({"__address__": "h:1"},), labels)], job())
+    assert d.error == error
+
+
+def test_duplicate_target_shows_last_discovered_labels() -> None:
+    groups = [TargetGroup(({"__address__": "h:1"},), {"__meta_x": "first"}, "0"),
+              TargetGroup(({"__address__": "h:2"}, {"__address__": "h:1"}), {"__meta_x": "second"}, "1")]
+    active, _ = build_targets(groups, job())
+    assert [(t.labels["__address__"], t.discovered_labels["__meta_x"]) for t in active] == [("h:1", "second"),
+                                                                                             ("h:2", "second")]
+
+
 @pytest.mark.parametrize(("name", "text"), [
     pytest.param("t.json", '[{"targets": ["a:1", "b:2"], "labels": {"env": "x"}}]', id="json"),
     pytest.param("t.yml", "- targets: [a:1, b:2]\n  labels: {env: x}\n", id="yaml"),
