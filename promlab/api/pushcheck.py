@@ -27,6 +27,7 @@ import math
 import posixpath
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
 __all__ = ["PushError", "check", "complete", "exposed", "family_of", "go_float_error",
-           "go_float_text", "go_type", "has_timestamps", "identity", "parse_grouping_key",
+           "go_float_text", "go_layout", "go_type", "has_timestamps", "identity", "parse_grouping_key",
            "redirect", "text_error"]
 
 Pairs = tuple[tuple[str, str], ...]
@@ -134,6 +135,80 @@ def text_error(body: bytes) -> str | None:
     return None
 
 
+_LINE = re.compile(rb"^[ \t]*(#[^\n]*|[^{ \t\n]+)", re.M)
+_GO_TYPES = {"counter", "gauge", "histogram", "summary", "untyped"}
+
+
+@dataclass
+class Layout:
+    """The families of a text-format body as Go's parser makes them: ``family`` maps each
+    sample name to its family, ``types`` and ``helps`` are per family (no TYPE: untyped)."""
+
+    family: dict[str, str]
+    types: dict[str, str]
+    helps: dict[str, str]
+
+
+def go_layout(body: bytes) -> Layout:
+    """The families of ``body`` as Go's text parser assigns them, line by line: a sample
+    name is its own family unless it is the ``_sum``/``_count`` (``_bucket``) of a summary
+    (histogram) typed before it. Raises :class:`PushError` where that parser refuses a second
+    TYPE or HELP line for a family, or a TYPE line after the family's samples.
+    """
+    fams: dict[str, list[Any]] = {}  # family -> [type, help, has samples]
+    out = Layout({}, {}, {})
+
+    def resolve(name: str) -> str:
+        if name in fams:
+            return name
+        base = family_of(name, {b: f[0] for b in _bases(name) if (f := fams.get(b))})
+        if base == name:
+            fams[name] = [None, None, False]
+        return base
+
+    lineno = 0
+    pos = 0
+    for m in _LINE.finditer(body):
+        lineno += body.count(b"\n", pos, m.start())
+        pos = m.start()
+        token = m[1]
+        if token[:1] != b"#":
+            name = token.decode("utf-8", "replace")
+            fam = out.family.get(name) or resolve(name)
+            fams[fam][2] = True
+            out.family.setdefault(name, fam)
+            continue
+        words = token[1:].split(None, 2)
+        if len(words) < 2 or words[0] not in (b"HELP", b"TYPE"):
+            continue
+        fam = resolve(words[1].decode("utf-8", "replace"))
+        f = fams[fam]
+        if words[0] == b"TYPE":
+            if f[0] is not None or f[2]:
+                raise PushError(f"line {lineno + 1}: second TYPE line for metric name {fam!r}, "
+                                f"or TYPE reported after samples")
+            f[0] = words[2].strip().lower().decode("utf-8", "replace") if len(words) > 2 else ""
+        else:
+            if f[1] is not None:
+                raise PushError(f"line {lineno + 1}: second HELP line for metric name {fam!r}")
+            f[1] = _unescape_help(words[2] if len(words) > 2 else b"")
+    for fam, (typ, help_, samples) in fams.items():
+        if samples:
+            out.types[fam] = typ if typ in _GO_TYPES else "untyped"
+            if help_ is not None:
+                out.helps[fam] = help_
+    return out
+
+
+def _bases(name: str) -> list[str]:
+    return [name[: -len(s)] for s in ("_sum", "_count", "_bucket") if name.endswith(s)]
+
+
+def _unescape_help(text: bytes) -> str:
+    return _ESCAPE.sub(lambda m: b"\n" if m[1] == b"n" else m[1], text.rstrip(b"\r")
+                       ).decode("utf-8", "replace")
+
+
 def go_float_error(label: str, value: str) -> str | None:
     """The Pushgateway's refusal of a bucket bound or quantile that is no number."""
     try:
@@ -193,8 +268,14 @@ def identity(pairs: Pairs, typ: str) -> Pairs:
 
 
 def _count(v: float) -> float:
-    """A count as the protobuf holds it (an unsigned integer)."""
-    return float(math.trunc(v)) if math.isfinite(v) and v >= 0 else v
+    """A count as the protobuf holds it: an unsigned integer, converted as Go does on amd64
+    (NaN, infinities and what does not fit are 2**63; a negative count wraps around)."""
+    if not math.isfinite(v):
+        return 2.0**63
+    t = math.trunc(v)
+    if 0 <= t < 2**64:
+        return float(t)
+    return float(t + 2**64) if -(2**63) <= t < 0 else 2.0**63
 
 
 def complete(fam: str, typ: str, samples: Samples) -> Samples:

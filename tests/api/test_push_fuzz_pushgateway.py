@@ -19,6 +19,7 @@ on from a fresh wipe of both).
 from __future__ import annotations
 
 import base64
+import gzip
 import os
 import random
 import re
@@ -55,6 +56,10 @@ KNOWN: dict[str, str] = {
     "instance label (the second made by a failed push), the Pushgateway's /metrics answers 500 "
     "until one is deleted; promlab's /metrics (which also carries the server's own metrics) "
     "still shows the groups. Both refuse every push meanwhile (compared); the pages are not.",
+    "pushed-push-failure-time": "A pushed push_failure_time_seconds family replaces an "
+    "existing group's own in the Pushgateway (its samples and labels then shown as the group's "
+    "failure time); promlab keeps the group's own. Compared when the Pushgateway refuses it "
+    "(another type than gauge beside other groups); wiped after when it takes it.",
     "gateway-own-metrics": "A pushed family named like one of the Pushgateway's own metrics "
     "(go_*, process_*, pushgateway_*) is checked against the Go runtime's; promlab has no Go "
     "runtime metrics to clash with. The generator does not push such names.",
@@ -156,6 +161,13 @@ ODD_LINES = [
     "# random comment", "", "m{le=\"1\"} 1", "m 1\nm 2", "m -0", "m 0x1p3", "m Inf", "m -inf",
     "m{a=\"b\"} 1 -5", "mé 1", "m{é=\"b\"} 1", ":colon 1", "m{ a = \"b\" } 1", "m\t1",
     "# TYPE g gauge\ng 1\n# TYPE g gauge",
+    "# TYPE x unknown\nx 1", "# TYPE x info\nx 1", "# TYPE x gaugehistogram\nx 1",
+    "# TYPE h histogram\nh_count 2.5", "# TYPE h histogram\nh 5", "# TYPE s summary\ns 3",
+    '# TYPE h histogram\nh_bucket{le="1"} NaN', '# TYPE h histogram\nh_bucket{le="x"} 1',
+    "# EOF", "s_count 1", "h_sum{a=\"x\"} 2", "# TYPE s_sum gauge\ns_sum 1",
+    '# TYPE s summary\ns{quantile="0.5"} 1\ns{quantile="0.5"} 2', "# TYPE c counter\nc_total 1",
+    "# UNIT m seconds", 'm{le="+Inf"} 1', "# TYPE g counter\ng 1", "g{a=\"x\"} 1",
+    '# TYPE s summary\ns_sum{quantile="0.5"} 1', "m{a=\"x\",b=\"y\",c=\"z\"} 1e-320",
 ]
 
 
@@ -174,11 +186,21 @@ def gen_body(rng: random.Random) -> bytes:
     return body
 
 
+CONTENT_TYPES = ["text/plain; version=0.0.4", "application/openmetrics-text; version=1.0.0",
+                 "application/json", "text/plain; charset=utf-8"]
+
+
 def gen_request(rng: random.Random) -> Request:
     path = gen_path(rng)
     method = rng.choices(["PUT", "POST", "DELETE"], [4, 4, 1])[0]
     body = gen_body(rng) if method != "DELETE" else b""
-    return Request(method, path, body)
+    headers: list[tuple[str, str]] = []
+    if rng.random() < 0.1:
+        headers.append(("content-type", rng.choice(CONTENT_TYPES)))
+    if body and rng.random() < 0.05:
+        body = gzip.compress(body)
+        headers.append(("content-encoding", "gzip"))
+    return Request(method, path, body, tuple(headers))
 
 
 # -- running and comparing ----------------------------------------------------------------------
@@ -263,8 +285,11 @@ def known(req: Request, theirs: tuple[int, str]) -> str | None:
     """The :data:`KNOWN` difference a request belongs to (None: compare it)."""
     parts = req.path.split("/")
     names = {p.removesuffix("@base64") for p in parts[4::2]}
-    if "le" in names and b" histogram" in req.body and theirs[0] == 200:
+    body = gzip.decompress(req.body) if ("content-encoding", "gzip") in req.headers else req.body
+    if "le" in names and b" histogram" in body and theirs[0] == 200:
         return "le-grouping-label-on-histogram"
+    if b"push_failure_time_seconds" in body and theirs[0] == 200:
+        return "pushed-push-failure-time"
     for name, value in zip(parts[4::2], parts[5::2], strict=False):
         if name.endswith("@base64") and name != "job@base64":
             try:
