@@ -80,7 +80,8 @@ class StatusAPI:
             if pools and row["scrape_pool"] not in pools:
                 continue
             if row["health"] == "dropped":
-                dropped.append({"discoveredLabels": dict(row["discovered_labels"])})
+                if not row["last_error"]:  # an invalid target is only logged, as in Prometheus
+                    dropped.append({"discoveredLabels": dict(row["discovered_labels"])})
                 continue
             last = row["last_scrape"]
             last_ms = None if last is None or last != last else last.value / 1e6

@@ -147,3 +147,23 @@ def test_target_limit_fails_all_targets() -> None:
         df = h.targets()
     assert (df["health"] == "down").all()
     assert df["last_error"].str.contains(r"target_limit exceeded \(number of targets: 2, limit: 1\)").all()
+
+
+def test_api_lists_dropped_not_invalid_targets() -> None:
+    """Prometheus logs a target whose labels are invalid and lists only relabel-dropped ones."""
+    import httpx
+
+    from promlab import Session
+    from promlab.api import Server
+
+    cfg = {"scrape_configs": [{
+        "job_name": "j", "scrape_interval": "1h",
+        "static_configs": [{"targets": ["127.0.0.1:1", "dropme:1"]},
+                           {"targets": ["127.0.0.1:2"], "labels": {"__scrape_timeout__": "2h"}}],
+        "relabel_configs": [{"source_labels": ["__address__"], "regex": "drop.*", "action": "drop"}]}]}
+    with Session(MemoryStorage()) as s:
+        s.scrape.start(cfg)
+        with Server(s, listen="127.0.0.1:0", enable_lifecycle=False) as srv:
+            data = httpx.get(f"{srv.url}/api/v1/targets", params={"state": "any"}, timeout=30).json()["data"]
+    assert [t["discoveredLabels"]["__address__"] for t in data["droppedTargets"]] == ["dropme:1"]
+    assert [t["labels"]["instance"] for t in data["activeTargets"]] == ["127.0.0.1:1"]
