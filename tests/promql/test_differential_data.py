@@ -161,7 +161,8 @@ def promlab_answer(store: MemoryStorage, expr: str, when: str | tuple[int, int, 
 
 # --- rate/increase/delta: each engine's own extrapolation --------------------------------------
 
-EXTRAPOLATED = re.compile(r"^(rate|increase|delta)\((.+)\[(\w+)\]((?: offset \w+| @ \d+)*)\)$")
+EXTRAPOLATED = re.compile(r"^(rate|increase|delta)\((.+)\[(\w+)(:\w*)?\]"
+                          r"((?: offset \w+| @ (?:\d+|start\(\)|end\(\)))*)\)$")
 
 
 def rate_of(samples: list[tuple[float, float]], start_ms: int, end_ms: int, range_s: float, *,
@@ -188,8 +189,10 @@ def rate_of(samples: list[tuple[float, float]], start_ms: int, end_ms: int, rang
         to_start = min(to_start, to_zero)
         to_start = to_start if to_start < threshold else avg / 2
     to_end = to_end if to_end < threshold else avg / 2
-    result *= (sampled + to_start + to_end) / sampled
-    return result / range_s if fn == "rate" else result
+    factor = (sampled + to_start + to_end) / sampled
+    if fn == "rate":
+        factor /= range_s  # before the multiplication: 1.7e308 * 1.1 / 300 would overflow
+    return result * factor
 
 
 def extrapolated(prom: Any, expr: str, prom_expr: str, when: str | tuple[int, int, int],
@@ -199,18 +202,22 @@ def extrapolated(prom: Any, expr: str, prom_expr: str, when: str | tuple[int, in
     m, pm = EXTRAPOLATED.match(expr), EXTRAPOLATED.match(prom_expr)
     if m is None or pm is None or want[0] != got[0] or want[0] == "error":
         return False
-    fn, mods = m.group(1), m.group(4)
+    fn, mods = m.group(1), m.group(5)
     offset = _range_ms(re.search(r"offset (\w+)", mods).group(1)) if "offset" in mods else 0
-    at = re.search(r"@ (\d+)", mods)
+    at_text = re.search(r"@ (\S+)", mods)
+    at = None if at_text is None else {"start()": str(when[0]) if isinstance(when, tuple) else when,
+                                       "end()": str(when[1]) if isinstance(when, tuple) else when
+                                       }.get(at_text.group(1), at_text.group(1))
     times = [float(when)] if not isinstance(when, tuple) else \
         [float(t) for t in range(when[0], when[1] + 1, when[2])]
     answers = {"want": dict(want[1]), "got": dict(got[1])}
     for t in times:
-        raw = _normalise(prom.query(f"{pm.group(2)}[{pm.group(3)}]{pm.group(4)}", time=t))
+        raw = _normalise(prom.query(f"{pm.group(2)}[{pm.group(3)}{pm.group(4) or ''}]"
+                                    f"{pm.group(5)}", time=t))
         for labels, pts in raw[1]:
             key = tuple((k, v) for k, v in labels if k != "__name__")
             samples = [(ts * 1000, float(v)) for ts, v in pts]
-            end = (int(at.group(1)) * 1000 if at else round(t * 1000)) - offset
+            end = round(float(at if at is not None else t) * 1000) - offset
             for side, v3, rng in (("want", False, _range_ms(pm.group(3))),
                                   ("got", True, _range_ms(m.group(3)))):
                 ref = rate_of(samples, end - rng, end, rng / 1000, fn=fn, v3=v3)
@@ -224,7 +231,8 @@ def extrapolated(prom: Any, expr: str, prom_expr: str, when: str | tuple[int, in
     return True
 
 
-INNER_EXTRAPOLATED = re.compile(r"\b(?:rate|increase|delta)\([^()\[]+\[\w+\](?: offset \w+)?\)")
+INNER_EXTRAPOLATED = re.compile(r"\b(?:rate|increase|delta)\([^()\[]+\[\w+\]"
+                                r"(?: offset \w+| @ (?:\d+|start\(\)|end\(\)))*\)")
 
 
 def propagated(prom: Any, store: MemoryStorage, ds: Dataset, expr: str,
@@ -260,12 +268,21 @@ def _range_shortened(want: str, got: str) -> bool:
     return math.isclose(x, y, rel_tol=1e-4)
 
 
+# Classes of test_differential_fuzz.KNOWN_DIFFERENCES that random data reach in more places.
+DATA_KNOWN = [
+    Known("regression-kahan-inf-nested", r".\b(deriv|predict_linear|std(dev|var)_over_time)\(",
+          "the regression-kahan-inf class (2.42 NaN where 3.x keeps an infinity) inside a larger "
+          "expression: the NaN reaches clamp/comparisons as NaN there, as ±Inf in promlab",
+          values=lambda want, got: want == "NaN"),
+]
+
+
 # --- running -----------------------------------------------------------------------------------
 
 
 def compare(prom: Any, store: MemoryStorage, ds: Dataset, expr: str) -> str | None:
     """Why the two engines disagree on ``expr`` over ``ds``, or None."""
-    known: list[Known] = [k for k in KNOWN_DIFFERENCES if k.matches(expr)]
+    known: list[Known] = [k for k in KNOWN_DIFFERENCES + DATA_KNOWN if k.matches(expr)]
     if any(k.values is None and k.answers is None and not k.range_only for k in known):
         return None
     checks = [k.values for k in known if k.values is not None]
