@@ -447,3 +447,79 @@ def test_generator_covers_refusals_and_merges() -> None:
     assert any("@base64/=" in r.path for r in reqs)
     assert any(re.search(r"job=\"own\"", r.body.decode("utf-8", "replace")) for r in reqs)
     assert any(r.body == b"" and r.method != "DELETE" for r in reqs)
+
+
+# -- regressions: each difference the hunt found, replayed on both ------------------------------
+Step = tuple[str, str, bytes, int]  # method, path, body, the status both answer
+
+_SUMMARY = b'# TYPE s summary\ns{quantile="0.5"} 1\n'
+REGRESSIONS = [
+    pytest.param([("PUT", "/metrics/job/j1/", b"m 1\n", 200)], id="trailing-slash"),
+    pytest.param([("PUT", "/metrics/job/j1//a/b", b"m 1\n", 301)], id="double-slash-301"),
+    pytest.param([("POST", "/metrics/job/", b"m 1\n", 307)], id="no-job-307"),
+    pytest.param([("PUT", "/metrics/job@base64/=/a-b/x", b"m 1\n", 400)], id="label-name-before-job"),
+    pytest.param([("PUT", "/metrics/job/j1/job/x", b"m 1\n", 200)], id="path-job-wins"),
+    pytest.param([("PUT", "/metrics/job/j1/job@base64/-_", b"m 1\n", 200)], id="non-utf8-job-label"),
+    pytest.param([("PUT", "/metrics/job/j1", b"m 1\n", 200), ("PUT", "/metrics/job/j1", b"m{ 1\n", 400)],
+                 id="parse-error-no-failure-time"),
+    pytest.param([("PUT", "/metrics/job/j1", b"m 1", 400)], id="no-final-newline"),
+    pytest.param([("PUT", "/metrics/job/j1", b'm{a="\\x"} 1\n', 400),
+                  ("PUT", "/metrics/job/j1", b"# HELP m a\\x\nm 1\n", 400)], id="bad-escapes"),
+    pytest.param([("PUT", "/metrics/job/j1", b'# TYPE h histogram\nh_bucket{le="x"} 1\n', 400)],
+                 id="le-not-a-number"),
+    pytest.param([("PUT", "/metrics/job/j1", b"m 1 1700000000000\n", 400)], id="timestamp-failure-time"),
+    pytest.param([("PUT", "/metrics/job/j1", b"# TYPE m gauge\nm 1\n", 200),
+                  ("PUT", "/metrics/job/j2", b"# TYPE m counter\nm 1\n", 400),
+                  ("PUT", "/metrics/job/j2", b"m 1\n", 400),
+                  ("DELETE", "/metrics/job/j1", b"", 202),
+                  ("PUT", "/metrics/job/j2", b"m 1\n", 200)], id="type-across-groups"),
+    pytest.param([("PUT", "/metrics/job/j1", b'm{job="x"} 1\nm 2\n', 400)], id="duplicate-after-grouping"),
+    pytest.param([("PUT", "/metrics/job/j1", b'm{a="x"} 1\n', 200),
+                  ("PUT", "/metrics/job/j1/a/x", b"m 2\n", 400)], id="duplicate-across-groups"),
+    pytest.param([("PUT", "/metrics/job/j1", b'# TYPE s summary\ns{quantile="0.5",a="1"} 1\n'
+                   b's{quantile="0.5",a="2",job="j1"} 2\n', 200),
+                  ("PUT", "/metrics/job/j1/a/1", _SUMMARY, 400)], id="duplicate-summary"),
+    pytest.param([("PUT", "/metrics/job/j1/quantile/x", _SUMMARY, 400)], id="quantile-grouping-label"),
+    pytest.param([("PUT", "/metrics/job/j1", _SUMMARY, 200),
+                  ("PUT", "/metrics/job/j2", b"s_count 1\n", 400),
+                  ("PUT", "/metrics/job/j1", b"s_count 1\n# TYPE s summary\ns 1\n", 400)],
+                 id="suffix-collision"),
+    pytest.param([("PUT", "/metrics/job/j1", b"# TYPE c counter\nc_total 1\nc 2\n", 200)],
+                 id="c_total-own-family"),
+    pytest.param([("PUT", "/metrics/job/j1", _SUMMARY + b"# TYPE h histogram\nh_count 3\n"
+                   b'h_bucket{le="1"} NaN\nh 4\n', 200)], id="completed-summary-histogram"),
+    pytest.param([("PUT", "/metrics/job/j1", b"# TYPE s summary\n# TYPE s_sum gauge\ns_sum 1\n",
+                   400)], id="second-type-via-suffix"),
+    pytest.param([("PUT", "/metrics/job/j1", b"# HELP m Some \\\\ help\\n.\nm 1\n# HELP c x\n"
+                   b"# TYPE c counter\nc 1\n# TYPE d counter\nd_total 2\n", 200)], id="help-kept"),
+    pytest.param([("PUT", "/metrics/job/j1", b"m -0\n", 200)], id="minus-zero"),
+    pytest.param([("PUT", "/metrics/job/j1", b"m 1\npush_time_seconds 5\n", 200)],
+                 id="pushed-push-time-dropped"),
+    pytest.param([("PUT", "/metrics/job/j1", b"m 1\n", 200),
+                  ("PUT", "/metrics/job/j1/instance@base64/=", b"m 1\n", 400),
+                  ("PUT", "/metrics/job/j2", b"x 1\n", 400),
+                  ("DELETE", "/metrics/job/j1/instance@base64/=", b"", 202),
+                  ("PUT", "/metrics/job/j2", b"x 1\n", 200)], id="instance-empty-collision"),
+    pytest.param([("PUT", "/metrics/job/j1", b"m 1\n", 200), ("PUT", "/metrics/job/j2", b"m 1\n", 200),
+                  ("POST", "/metrics/job/j1", b"push_failure_time_seconds 5\n", 400)],
+                 id="pushed-failure-time-untyped"),
+    pytest.param([("PUT", "/metrics/job/j1", b"a 1\nb 2\n", 200), ("POST", "/metrics/job/j1", b"b 3\n", 200),
+                  ("POST", "/metrics/job/j1", b"", 200), ("PUT", "/metrics/job/j1", b"", 200)],
+                 id="post-merges-put-empties"),
+]
+
+
+@pytest.mark.parametrize("steps", REGRESSIONS)
+def test_regressions(gateways: Gateways, steps: list[Step]) -> None:
+    gw = gateways
+    gw.wipe()
+    prev = (exposition(gw.client, gw.ours), exposition(gw.client, gw.theirs))
+    for method, path, body, status in steps:
+        got = [gw.client.request(method, url + path, content=body) for url in (gw.ours, gw.theirs)]
+        assert [r.status_code for r in got] == [status, status], (path, body, [r.text for r in got])
+        assert gist(status, got[0].text) == gist(status, got[1].text), [r.text for r in got]
+        if method == "DELETE":
+            time.sleep(0.05)  # queued by the Pushgateway
+        now = (exposition(gw.client, gw.ours), exposition(gw.client, gw.theirs))
+        assert not compare(prev, now, gw.helps()), (path, body)
+        prev = now
