@@ -200,6 +200,11 @@ def go_layout(body: bytes) -> Layout:
     return out
 
 
+def _duplicate(name: str, ident: Pairs) -> PushError:
+    return PushError(f"collected metric {name!r} {dict(ident)} was collected before with the "
+                     f"same name and label values")
+
+
 def _bases(name: str) -> list[str]:
     return [name[: -len(s)] for s in ("_sum", "_count", "_bucket") if name.endswith(s)]
 
@@ -343,11 +348,9 @@ def check(fams: Mapping[str, tuple[str, Iterable[Pairs]]],
                             f"before with the same name and label values")
         times[ident] = k
     seen: dict[str, str] = {}
-    merged: dict[str, set[Pairs]] = {}
     for other in others.values():
-        for name, (typ, other_ids) in other.items():
+        for name, (typ, _) in other.items():
             seen.setdefault(name, typ)
-            merged.setdefault(name, set()).update(other_ids)
     for name, (typ, ids) in fams.items():
         if seen.get(name, typ) != typ:
             raise PushError(f"collected metric {name!r} is not a {seen[name].upper()}")
@@ -355,12 +358,14 @@ def check(fams: Mapping[str, tuple[str, Iterable[Pairs]]],
             raise PushError(f"collected metric {name!r} must not have an explicit 'quantile' "
                             f"label")
         mine: set[Pairs] = set()
-        already = merged.get(name, set())
         for i in ids:
-            if i in mine or i in already:
-                raise PushError(f"collected metric {name!r} {dict(i)} was collected before "
-                                f"with the same name and label values")
+            if i in mine:
+                raise _duplicate(name, i)
             mine.add(i)
+        for other in others.values():
+            o = other.get(name)
+            if o is not None and not o[1].isdisjoint(mine):
+                raise _duplicate(name, next(iter(o[1] & mine)))
         seen[name] = typ
     for name in fams:
         for other_name in (name[:-4] if name.endswith("_sum") else None,
