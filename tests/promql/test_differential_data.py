@@ -434,3 +434,4 @@ def test_window_sums_near_float_max(fn: str, when: str | tuple[int, int, int]) -
 def test_logarithms_of_subnormals(expr: str, want: str) -> None:
     _, res = promlab_answer(MemoryStorage(), expr, "1700000000")
     assert res[0][1][0][1] == want
+
