@@ -336,6 +336,8 @@ class PushStore:
             g.families.update({n: complete(n, types.get(n, "untyped"), s)
                                for n, s in fams.items()})
             g.changed()
+            # What the check saw is the group's now (no second pass over its samples).
+            g._cache["ids"] = {n: (t, frozenset(i)) for n, (t, i) in wanted.items()}
             g.types.update({n: types.get(n, "untyped") for n in fams})
             for n in fams:
                 g.helps.pop(n, None)

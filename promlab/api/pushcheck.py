@@ -200,6 +200,12 @@ def go_layout(body: bytes) -> Layout:
     return out
 
 
+def _apart(a: Pairs, b: Pairs) -> bool:
+    """Whether grouping keys ``a`` and ``b`` give some label different values."""
+    da = dict(a)
+    return any(da.get(k, v) != v for k, v in b)
+
+
 def _duplicate(name: str, ident: Pairs) -> PushError:
     return PushError(f"collected metric {name!r} {dict(ident)} was collected before with the "
                      f"same name and label values")
@@ -362,9 +368,11 @@ def check(fams: Mapping[str, tuple[str, Iterable[Pairs]]],
             if i in mine:
                 raise _duplicate(name, i)
             mine.add(i)
-        for other in others.values():
+        for other_key, other in others.items():
             o = other.get(name)
-            if o is not None and not o[1].isdisjoint(mine):
+            # Every metric of a group carries its grouping labels: groups whose keys give one
+            # label two values cannot share one.
+            if o is not None and not _apart(key, other_key) and not o[1].isdisjoint(mine):
                 raise _duplicate(name, next(iter(o[1] & mine)))
         seen[name] = typ
     for name in fams:
