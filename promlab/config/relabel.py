@@ -22,7 +22,7 @@ from typing import Any
 
 from promlab.errors import ConfigError, RegexError
 from promlab.model import Labels
-from promlab.model.labels import is_valid_label_name
+from promlab.model.labels import format_label_value, is_valid_label_name
 from promlab.model.re2 import Regex, compile_anchored, expand
 
 __all__ = [
@@ -72,42 +72,58 @@ class RelabelConfig:
 
         if not isinstance(data, Mapping):
             raise fail("relabel config must be a mapping")
-        known = {"source_labels", "separator", "regex", "modulus", "target_label", "replacement", "action"}
-        for k in data:
-            if k not in known:
-                raise fail(f"field {k} not found in type relabel.plain", str(k))
+        # Keys are decoded in document order, as Go's YAML decoder does: a bad regex, action or
+        # source label name stops it at once; unknown keys and values of the wrong type are
+        # collected and reported after the whole rule was read; then the rule is validated.
         kw: dict[str, Any] = {}
-        src = data.get("source_labels")
-        if src is not None:
-            if isinstance(src, str) or not isinstance(src, Sequence):
-                raise fail("source_labels must be a list of label names", "source_labels")
-            for s in src:
-                if not isinstance(s, str) or not is_valid_label_name(s):
-                    raise fail(f"{s!r} is not a valid label name", "source_labels")
-            kw["source_labels"] = tuple(src)
-        for key in ("separator", "target_label", "replacement"):
-            if key in data and data[key] is not None:
-                if not isinstance(data[key], str | int | float) or isinstance(data[key], bool):
-                    raise fail(f"{key} must be a string", key)
-                kw[key] = str(data[key])
-        regex = DEFAULT_REGEX
-        if "regex" in data:
-            r = data["regex"]
-            regex = "" if r is None else str(r)
-        try:
-            compiled = compile_anchored(regex)
-        except RegexError as exc:
-            raise fail(str(exc), "regex") from exc
+        deferred: list[tuple[str, str]] = []
+        regex, action = DEFAULT_REGEX, "replace"
+        for key, v in data.items():
+            if key == "source_labels":
+                if v is None:  # null is no list (labeldrop allows it); [] is a list
+                    continue
+                if isinstance(v, str) or not isinstance(v, Sequence):
+                    deferred.append((_type_error(v, "model.LabelNames"), key))
+                    continue
+                for s in v:
+                    if isinstance(s, Mapping | list) or not is_valid_label_name(_scalar(s)):
+                        raise fail(f"{format_label_value(_scalar(s))} is not a valid label name", key)
+                kw[key] = tuple(_scalar(s) for s in v)
+            elif key in ("separator", "target_label", "replacement"):
+                if isinstance(v, Mapping | list):
+                    deferred.append((_type_error(v, "string"), key))
+                else:  # a YAML null is Go's zero value, "", not the default
+                    kw[key] = _scalar(v)
+            elif key == "regex":
+                if isinstance(v, Mapping | list):
+                    deferred.append((_type_error(v, "string"), key))
+                    continue
+                regex = _scalar(v)
+                try:
+                    kw["compiled"] = compile_anchored(regex)
+                except RegexError as exc:
+                    raise fail(str(exc), key) from exc
+            elif key == "modulus":
+                if v is None:
+                    continue
+                if isinstance(v, bool) or not isinstance(v, int | float) or v < 0 or float(v) > 2.0**64:
+                    deferred.append((_type_error(v, "uint64"), key))
+                    continue
+                kw[key] = _go_uint64(v)
+            elif key == "action":
+                if isinstance(v, Mapping | list):
+                    deferred.append((_type_error(v, "string"), key))
+                    continue
+                action = _scalar(v)
+                if v is not None and action.lower() not in ACTIONS:
+                    raise fail(f"unknown relabel action {format_label_value(action)}", key)
+            else:
+                deferred.append((f"field {key} not found in type relabel.plain", str(key)))
+        if deferred:
+            raise fail(*deferred[0])
+        if action == "":
+            raise fail("relabel action cannot be empty", "action")
         kw["regex"] = regex
-        kw["compiled"] = compiled
-        if "modulus" in data and data["modulus"] is not None:
-            m = data["modulus"]
-            if isinstance(m, bool) or not isinstance(m, int) or m < 0:
-                raise fail(f"cannot unmarshal {m!r} into uint64", "modulus")
-            kw["modulus"] = m
-        action = data.get("action", "replace")
-        if not isinstance(action, str) or action.lower() not in ACTIONS:
-            raise fail(f"unknown relabel action {action!r}", "action")
         kw["action"] = action.lower()
         cfg = cls(**kw)
         reason = cfg.check(data)
@@ -124,26 +140,62 @@ class RelabelConfig:
         if a in needs_target and t == "":
             return f"relabel configuration for {a} action requires 'target_label' value"
         if a == "replace" and "$" not in t and not is_valid_label_name(t):
-            return f"{t!r} is invalid 'target_label' for {a} action"
+            return f"{format_label_value(t)} is invalid 'target_label' for {a} action"
         if a == "replace" and "$" in t and not _RELABEL_TARGET.matches(t):
-            return f"{t!r} is invalid 'target_label' for {a} action"
+            return f"{format_label_value(t)} is invalid 'target_label' for {a} action"
         if a in ("lowercase", "uppercase", "keepequal", "dropequal", "hashmod") and not is_valid_label_name(t):
-            return f"{t!r} is invalid 'target_label' for {a} action"
+            return f"{format_label_value(t)} is invalid 'target_label' for {a} action"
         if a in ("lowercase", "uppercase", "keepequal", "dropequal") and self.replacement != DEFAULT_REPLACEMENT:
             return f"'replacement' can not be set for {a} action"
         if a == "labelmap" and not _RELABEL_TARGET.matches(self.replacement):
-            return f"{self.replacement!r} is invalid 'replacement' for {a} action"
+            return f"{format_label_value(self.replacement)} is invalid 'replacement' for {a} action"
+        # Any regex key counts as set, even "(.*)": Prometheus compares the compiled regex with
+        # the default one by identity.
         if a in ("keepequal", "dropequal") and (
-            self.regex != DEFAULT_REGEX or self.modulus != 0 or self.separator != DEFAULT_SEPARATOR
+            "regex" in data or self.modulus != 0 or self.separator != DEFAULT_SEPARATOR
             or self.replacement != DEFAULT_REPLACEMENT
         ):
             return f"{a} action requires only 'source_labels' and `target_label`, and no other fields"
         if a in ("labeldrop", "labelkeep") and (
-            "source_labels" in data or t != "" or self.modulus != 0
+            data.get("source_labels") is not None or t != "" or self.modulus != 0
             or self.separator != DEFAULT_SEPARATOR or self.replacement != DEFAULT_REPLACEMENT
         ):
             return f"{a} action requires only 'regex', and no other fields"
         return None
+
+
+def _type_error(value: Any, gotype: str) -> str:
+    """Go's YAML type error: ``cannot unmarshal !!str `x` into uint64`` (a value over 10
+    characters shortened to 7 and ``...``; none shown for a list or mapping)."""
+    if isinstance(value, Mapping):
+        return f"cannot unmarshal !!map into {gotype}"
+    if isinstance(value, list):
+        return f"cannot unmarshal !!seq into {gotype}"
+    tag = {bool: "!!bool", int: "!!int", float: "!!float"}.get(type(value), "!!str")
+    text = _scalar(value)
+    text = text[:7] + "..." if len(text) > 10 else text
+    return f"cannot unmarshal {tag} `{text}` into {gotype}"
+
+
+def _scalar(value: Any) -> str:
+    """A YAML scalar as Go's decoder stores it in a string: null is "", true is "true"."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _go_uint64(m: float) -> int:
+    """A YAML number as Go's YAML decoder stores it in a uint64 (on amd64): a float, or an integer
+    too big for uint64 (which it reads as a float), is truncated; 2**64 itself becomes 2**63."""
+    if isinstance(m, int) and m < 2**64:
+        return m
+    f = float(m)
+    if f < 2.0**63:
+        return int(f)
+    rest = f - 2.0**63
+    return (int(rest) if rest < 2.0**63 else 2**63) | 2**63
 
 
 def _simple_upper(ch: str) -> str:

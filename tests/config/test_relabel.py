@@ -138,12 +138,39 @@ def test_expand_go_semantics(template: str, want: str) -> None:
     pytest.param({"action": "explode"}, "unknown relabel action", id="unknown-action"),
     pytest.param({"source_labels": ["a-b"], "target_label": "x"}, "not a valid label name", id="bad-source"),
     pytest.param({"target_label": "x", "foo": 1}, "field foo not found", id="unknown-key"),
+    pytest.param({"action": "keepequal", "source_labels": ["a"], "target_label": "b", "regex": "(.*)"},
+                 "requires only 'source_labels'", id="keepequal-default-regex-written-out"),
+    pytest.param({"action": "dropequal", "source_labels": ["a"], "target_label": "b", "separator": None},
+                 "requires only 'source_labels'", id="null-separator-is-empty"),
+    pytest.param({"action": "labelmap", "replacement": None}, "\"\" is invalid 'replacement' for labelmap",
+                 id="null-replacement-is-empty"),
+    pytest.param({"action": None}, "relabel action cannot be empty", id="null-action"),
+    pytest.param({"action": ""}, 'unknown relabel action ""', id="empty-action"),
+    pytest.param({"action": "replace", "target_label": "1x"}, "\"1x\" is invalid 'target_label' for replace",
+                 id="go-quoted-target"),
+    pytest.param({"foo": 1, "regex": "(a"}, "error parsing regexp", id="regex-error-before-unknown-key"),
+    pytest.param({"modulus": "10", "foo": 1}, "cannot unmarshal !!str `10` into uint64",
+                 id="type-error-in-document-order"),
+    pytest.param({"source_labels": "a"}, "cannot unmarshal !!str `a` into model.LabelNames", id="source-not-list"),
 ])
 def test_invalid_rules(config: dict, reason: str) -> None:
     with pytest.raises(ConfigError) as ei:
         RelabelConfig.from_dict(config, path="scrape_configs[0].relabel_configs[0]")
     assert reason in ei.value.reason
     assert ei.value.path is not None and ei.value.path.startswith("scrape_configs[0].relabel_configs[0]")
+
+
+@pytest.mark.parametrize(("config", "field", "want"), [
+    pytest.param({"action": "labelkeep", "regex": "a", "source_labels": None}, "source_labels", (),
+                 id="labelkeep-null-sources"),
+    pytest.param({"action": "hashmod", "target_label": "x", "modulus": 1.5}, "modulus", 1, id="float-modulus"),
+    pytest.param({"action": "hashmod", "target_label": "x", "modulus": 2**64}, "modulus", 2**63,
+                 id="modulus-2-64-as-go-converts-it"),
+    pytest.param({"target_label": "x", "separator": True}, "separator", "true", id="bool-separator"),
+    pytest.param({"target_label": "x", "regex": None}, "regex", "", id="null-regex"),
+])
+def test_rule_fields_as_go_decodes_them(config: dict, field: str, want: object) -> None:
+    assert getattr(RelabelConfig.from_dict(config), field) == want
 
 
 @pytest.mark.parametrize("target", ["label", "label${1}", "${1}label", "${1}", "$1", "asd$2asd", "_${1}_",
