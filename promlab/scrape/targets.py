@@ -87,11 +87,11 @@ def _escape(text: str, safe: frozenset[int]) -> str:
 
 def _go_url(scheme: str, host: str, path: str, query: str) -> str:
     """The URL as Go's ``url.URL.String`` writes it: the host and path percent-escaped (the path
-    keeps ``/`` and sub-delimiters, only ``?`` among the reserved is escaped), a ``/`` put before a
-    path that lacks one, no ``scheme:`` when the scheme is empty."""
+    keeps ``/`` and ``$&+,:;=@``, and a path of ``*`` stays), a ``/`` put before a path that lacks
+    one, no ``scheme:`` when the scheme is empty."""
     out = f"{scheme}:" if scheme else ""
     out += "//" + _escape(host, _HOST_SAFE) if host or path else ""
-    escaped = _escape(path, _PATH_SAFE)
+    escaped = "*" if path == "*" else _escape(path, _PATH_SAFE)
     if escaped and not escaped.startswith("/") and host:
         out += "/"
     out += escaped

@@ -57,11 +57,12 @@ SEEDS = [int(s) for s in os.environ.get("PROMLAB_RELABEL_SEEDS", "1").split(",")
 
 NAMES = ["__address__", "__meta_a", "__meta_b_c", "__meta_1", "__scheme__", "__metrics_path__",
          "__param_x", "__param_y", "__scrape_interval__", "__scrape_timeout__", "instance", "job", "a", "b",
-         "env", "A", "_x", "__tmp"]
+         "env", "A", "_x", "__tmp", "__param_"]
 VALUES = ["", "foo", "Foo-Bar", "127.0.0.1:1", "127.0.0.1", "[::1]:1", "[::1]", "::1", "h1", "a/b", "x;y",
           "é", "ΑΣ", "İx", "ß", "ǅ", "ﬀ", "1m", "30s", "0s", "2h", "1h", "60m", "abc", "http", "https", "ftp",
           "HTTP", "/metrics", "/a b", "metrics", "/x?y=1", "%41", "a\tb", "k=v&z", "prober:9115", "h1:70000",
-          "ünï:1", "$1", "a:b:c", "127.0.0.1:1/x"]
+          "ünï:1", "$1", "a:b:c", "127.0.0.1:1/x", "0", "1h30m", "90s", "1d", "1.5s", "-1s", "1y", "5m0s",
+          "h 1:2", "h%1:2", "[fe80::1%eth0]:9", "*", "//x"]
 ADDRESSES = ["127.0.0.1:1", "127.0.0.1", "[::1]:1", "[::1]", "::1", "h1", "h2:9", "", "a:b:c", "Foo:1",
              "127.0.0.1:1?x", "h:", ":9", "[::1", "ünï:1", "h1:70000", "h1:abc"]
 REGEXES = ["(.*)", "(.+)", "", "f(.*)", "([^:]+):(\\d+)", "(?i)FOO", "(.*);(.*)", "(?P<host>[^:]+)(?::\\d+)?",
@@ -132,7 +133,7 @@ def gen_case(rng: random.Random, job: str) -> dict[str, Any]:
     if rng.random() < 0.3:
         cfg["scheme"] = "https"
     if rng.random() < 0.3:
-        cfg["metrics_path"] = _pick(rng, ["/probe", "/a b", "/x%y", "/é", "/metrics/"])
+        cfg["metrics_path"] = _pick(rng, ["/probe", "/a b", "/x%y", "/é", "/metrics/", "/a*b!(')[]~", "*"])
     if rng.random() < 0.3:
         cfg["params"] = {k: [_pick(rng, VALUES) for _ in range(rng.randrange(0, 3))]
                          for k in rng.sample(["x", "y", "module"], rng.randrange(1, 3))}

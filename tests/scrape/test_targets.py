@@ -72,6 +72,8 @@ def test_dropped_and_invalid_targets() -> None:
                  id="path-escaped-and-slash-added"),
     pytest.param({"__address__": "h:1", "__metrics_path__": "/a;b,c=$$d:e@f&g+h"}, "http://h:1/a;b,c=$d:e@f&g+h",
                  id="path-keeps-sub-delims"),
+    pytest.param({"__address__": "h:1", "__metrics_path__": "*"}, "http://h:1/*", id="path-star-as-go"),
+    pytest.param({"__address__": "h:1", "__metrics_path__": "/a*b!"}, "http://h:1/a%2Ab%21", id="path-star-escaped"),
     pytest.param({"__address__": "h:1", "__scheme__": "", "__param_q": "a b/c"}, "//h:1/metrics?q=a+b%2Fc",
                  id="no-scheme-and-query-escape"),
 ])
