@@ -4,9 +4,15 @@ Groups are kept as the Pushgateway keeps them: ``PUT`` replaces a group's metric
 replaces only the metric families it pushes, ``DELETE`` drops the group (202), and each group has
 ``push_time_seconds`` and ``push_failure_time_seconds`` (last successful and failed push, 0 for
 never). Label values may be base64url-encoded with a ``@base64`` suffix on the label name; the
-grouping labels overwrite the pushed metrics' own. Pushes with timestamps are rejected (400), as
-are bodies that do not parse. Groups are kept until deleted and survive a restart: they are
-saved to ``pushgateway.json`` in the data directory (written to a temp file, then renamed).
+grouping labels overwrite the pushed metrics' own. Bodies are the text format (read as Go's
+parser reads it, :mod:`promlab.api.pushtext`) or delimited protobuf
+(:mod:`promlab.api.pushproto`). A body that does not parse is refused (400); one with
+timestamps, or that the Pushgateway could not gather beside the other groups (inconsistent
+types, duplicate series, ...: :func:`promlab.api.pushcheck.check`) is refused too and sets the
+group's failure time. The exposed families are the Pushgateway's (:mod:`promlab.api.pushcheck`;
+checked request by request against the real one in tests/api/test_push_fuzz_pushgateway.py).
+Groups are kept until deleted and survive a restart: they are saved to ``pushgateway.json`` in
+the data directory (written to a temp file, then renamed).
 
 How pushed samples reach queries: what a Prometheus scraping the Pushgateway with
 ``honor_labels: true`` would store. Every push appends its group at the push time, and a
@@ -34,8 +40,6 @@ import numpy as np
 import orjson
 
 from promlab.api.pushcheck import (
-    BOUND_LABEL,
-    Layout,
     Pairs,
     PushError,
     Samples,
@@ -44,16 +48,13 @@ from promlab.api.pushcheck import (
     decode_base64,
     exposed,
     family_of,
-    go_float_error,
-    go_float_text,
-    go_layout,
     go_type,
-    has_timestamps,
     identity,
     parse_grouping_key,
     redirect,
-    text_error,
 )
+from promlab.api.pushproto import is_delimited, proto_rows
+from promlab.api.pushtext import KeyParse, TextRows, text_rows
 from promlab.errors import PromlabError
 from promlab.model import STALE_NAN, Labels
 from promlab.storage.interface import Storage
@@ -143,17 +144,6 @@ def _meta_pairs(key: tuple[tuple[str, str], ...], name: str) -> tuple[tuple[str,
     return tuple(sorted({**dict(key), "__name__": name}.items()))
 
 
-@dataclass
-class _KeyParse:
-    """What pushes to one key reuse: the parser (its caches make a repeated body cheap to read)
-    and, per series ref, the family and stored label pairs (valid while ``types`` hold)."""
-
-    parser: Any
-    layout: Layout = field(default_factory=lambda: Layout({}, {}, {}))
-    body: bytes = b""  # the body ``layout`` was made of
-    by_ref: list[tuple[str, Pairs, Pairs | None, Pairs] | None] = field(default_factory=list)
-
-
 class PushStore:
     """The pushed groups, their persistence and their samples in ``store``.
 
@@ -181,7 +171,7 @@ class PushStore:
         self._thread: threading.Thread | None = None
         # Pushes repeat the same series: their parsers, Labels objects and the series lists
         # handed to the store are kept (bounded), so the store's ref cache knows them.
-        self._parses: dict[tuple[tuple[str, str], ...], _KeyParse] = {}
+        self._parses: dict[tuple[tuple[str, str], ...], KeyParse] = {}
         self._interned: dict[tuple[tuple[str, str], ...], Labels] = {}
         self._series_lists: dict[Any, list[Labels]] = {}
         self._load()
@@ -242,65 +232,21 @@ class PushStore:
         timestamps, or that could not be gathered beside the other groups (see
         :func:`pushcheck.check`), also sets the group's ``push_failure_time_seconds``.
         """
-        from promlab.errors import ExpositionError
-        from promlab.exposition.parser import Parser
-
         now = self.clock()
-        if "protobuf" in (content_type or ""):
-            # TODO(handle): the Pushgateway reads delimited MetricFamily protobufs.
-            raise PushError("protobuf pushes are not supported: push the text format")
-        # The key's parser, taken out while in use (parsers are not thread-safe).
-        with self._lock:
-            kp = self._parses.pop(key, None)
-        if kp is None:
-            kp = _KeyParse(Parser(strict=False))  # Go's layout rules: go_layout
-        try:
-            # Whatever the Content-Type says, the Pushgateway reads the text format.
-            page = kp.parser.parse(body, None)
-            err = text_error(body)
-            if err is None and body != kp.body:
-                layout = go_layout(body)
-                if layout != kp.layout:
-                    kp.layout, kp.by_ref = layout, []
-                kp.body = body
-        except (ExpositionError, PushError) as exc:
-            err = str(exc)
-        finally:
-            with self._lock:
-                while self._parses and len(self._parses) >= self.MAX_PARSERS:
-                    del self._parses[next(iter(self._parses))]
-                if self.MAX_PARSERS:
-                    self._parses[key] = kp
-        if err is not None:
-            raise PushError(f"text format parsing error in {err}")
-        if has_timestamps(page):
-            self._failed(key, now)
-            raise PushError(_INVALID + "pushed metrics must not have timestamps")
-        types, family = kp.layout.types, kp.layout.family
-        by_ref = kp.by_ref
-        by_ref.extend([None] * (len(page.series) - len(by_ref)))
+        problems: list[str] = []
         fams: dict[str, Samples] = {}
         ids: dict[str, list[Pairs]] = {}
-        metrics: dict[str, dict[Pairs, Pairs]] = {}  # summaries, histograms: labels -> identity
-        grouping = dict(key)
-        for r, v in zip(page.refs.tolist(), page.values.tolist(), strict=True):
-            known = by_ref[r]
-            if known is None:
-                labels = page.series[r].to_dict()
-                fam = family.get(labels["__name__"], labels["__name__"])
-                typ = types.get(fam, "untyped")
-                bound = BOUND_LABEL.get(typ)
-                if bound is not None and bound in labels:
-                    err = go_float_error(bound, labels[bound])
-                    if err is not None:
-                        raise PushError(f"text format parsing error: {err}")
-                    labels[bound] = go_float_text(labels[bound])
-                pairs = tuple(sorted({**labels, **grouping}.items()))
-                # A summary's or histogram's samples of one label set are one Go metric.
-                own = None if bound is None else tuple(sorted(
-                    (k, v) for k, v in labels.items() if k not in ("__name__", bound)))
-                known = by_ref[r] = (fam, pairs, own, identity(pairs, typ))
-            fam, pairs, own, ident = known
+        if is_delimited(content_type):
+            types, helps, rows, stamped, problems, empty = proto_rows(key, body)
+            fams.update({n: [] for n in empty})
+            ids.update({n: [] for n in empty})
+        else:
+            types, helps, rows, stamped = self._read_text(key, body)
+        if stamped:
+            self._failed(key, now)
+            raise PushError(_INVALID + "pushed metrics must not have timestamps")
+        metrics: dict[str, dict[object, Pairs]] = {}  # per Go metric (see _read_text)
+        for fam, pairs, own, ident, v in rows:
             if fam in _PUSH_TIMES:  # replaced by the group's own (see below for the failure time)
                 continue
             fams.setdefault(fam, []).append((pairs, v + 0.0))  # -0 as 0, as Go's parser
@@ -310,7 +256,7 @@ class PushStore:
                 metrics.setdefault(fam, {}).setdefault(own, ident)
         for fam, by_labels in metrics.items():
             ids[fam] = list(by_labels.values())
-        helps = {n: h for n, h in kp.layout.helps.items() if n in fams}
+        helps = {n: h for n, h in helps.items() if n in fams}
         with self._lock:
             old = self.groups.get(key)
             wanted: dict[str, tuple[str, Any]] = {
@@ -322,10 +268,10 @@ class PushStore:
             # other groups' (the family then replacing the group's is left out: TODO(handle)).
             if old is not None and len(self.groups) > 1 and types.get(
                     "push_failure_time_seconds", "gauge") != "gauge":
-                self._failed(key, now)
-                raise PushError(_INVALID + "collected metric 'push_failure_time_seconds' is not "
-                                "a GAUGE")
+                problems.append("collected metric 'push_failure_time_seconds' is not a GAUGE")
             try:
+                if problems:
+                    raise PushError(problems[0])
                 check(wanted, {k: g.metric_ids() for k, g in self.groups.items() if k != key}, key)
             except PushError as exc:
                 self._failed(key, now)
@@ -345,6 +291,25 @@ class PushStore:
             g.push_time = now
             self._save()
             self.append(now, key)
+
+    def _read_text(self, key: Pairs, body: bytes) -> TextRows:
+        """A text-format push (whatever its Content-Type says, as the Pushgateway), read with
+        the key's parser (see :func:`pushtext.text_rows`)."""
+        from promlab.exposition.parser import Parser
+
+        # The key's parser, taken out while in use (parsers are not thread-safe).
+        with self._lock:
+            kp = self._parses.pop(key, None)
+        if kp is None:
+            kp = KeyParse(Parser(strict=False))  # Go's layout rules: go_layout
+        try:
+            return text_rows(kp, key, body)
+        finally:
+            with self._lock:
+                while self._parses and len(self._parses) >= self.MAX_PARSERS:
+                    del self._parses[next(iter(self._parses))]
+                if self.MAX_PARSERS:
+                    self._parses[key] = kp
 
     def _failed(self, key: Pairs, now: float) -> None:
         """Record a refused push: the group's failure time (the group made if new)."""

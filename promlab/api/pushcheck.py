@@ -353,10 +353,17 @@ def check(fams: Mapping[str, tuple[str, Iterable[Pairs]]],
             raise PushError(f"collected metric 'push_time_seconds' {dict(ident)} was collected "
                             f"before with the same name and label values")
         times[ident] = k
+    # A family without metrics: its type meets the others' only when Go's random map order
+    # gathers it first (left out here), its name meets theirs always (suffix collisions).
     seen: dict[str, str] = {}
+    named: dict[str, str] = {}
     for other in others.values():
-        for name, (typ, _) in other.items():
-            seen.setdefault(name, typ)
+        for name, (typ, other_ids) in other.items():
+            named.setdefault(name, typ)
+            if other_ids:
+                seen.setdefault(name, typ)
+    _suffix_collisions({n: t for n, (t, _) in fams.items()}, named)
+    fams = {name: (typ, ids) for name, (typ, ids) in fams.items() if ids}
     for name, (typ, ids) in fams.items():
         if seen.get(name, typ) != typ:
             raise PushError(f"collected metric {name!r} is not a {seen[name].upper()}")
@@ -375,6 +382,12 @@ def check(fams: Mapping[str, tuple[str, Iterable[Pairs]]],
             if o is not None and not _apart(key, other_key) and not o[1].isdisjoint(mine):
                 raise _duplicate(name, next(iter(o[1] & mine)))
         seen[name] = typ
+
+
+def _suffix_collisions(fams: Mapping[str, str], others: Mapping[str, str]) -> None:
+    """Refuse an ``x_count``, ``x_sum`` (``x_bucket``) family beside a summary (histogram)
+    ``x`` among ``fams`` and ``others`` (family -> type)."""
+    seen = {**others, **fams}
     for name in fams:
         for other_name in (name[:-4] if name.endswith("_sum") else None,
                            name[:-6] if name.endswith("_count") else None,
