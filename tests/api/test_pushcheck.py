@@ -116,7 +116,8 @@ J1, J2 = (("job", "j1"),), (("job", "j2"),)
 
 
 @pytest.mark.parametrize(("fams", "others", "key", "error"), [
-    pytest.param({"m": _ids("counter", {"job": "j2"})}, {J1: {"m": ("gauge", frozenset())}}, J2,
+    pytest.param({"m": _ids("counter", {"job": "j2"})},
+                 {J1: {"m": ("gauge", frozenset(_ids("gauge", {"job": "j1"})[1]))}}, J2,
                  "is not a GAUGE", id="type-across-groups"),
     pytest.param({"m": _ids("gauge", {"job": "j1"}, {"job": "j1", "instance": ""})}, {}, J1,
                  "collected before", id="duplicate"),
@@ -140,7 +141,9 @@ def test_check_refuses(fams: dict[str, tuple[str, list[tuple[tuple[str, str], ..
         check(fams, others, key)
 
 
-def test_check_accepts_summary_bucket_and_same_type() -> None:
-    check({"s_bucket": _ids("untyped", {"job": "j2"}), "m": _ids("gauge", {"job": "j2"})},
-          {J1: {"s": ("summary", frozenset()), "m": ("gauge", frozenset(_ids("gauge", {"job": "j1"})[1]))}},
+def test_check_accepts_summary_bucket_same_type_and_empty_family() -> None:
+    check({"s_bucket": _ids("untyped", {"job": "j2"}), "m": _ids("gauge", {"job": "j2"}),
+           "e": _ids("counter", {"job": "j2"})},
+          {J1: {"s": ("summary", frozenset()), "e": ("gauge", frozenset()),
+                "m": ("gauge", frozenset(_ids("gauge", {"job": "j1"})[1]))}},
           J2)
