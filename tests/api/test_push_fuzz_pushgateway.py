@@ -1,8 +1,9 @@
 """Differential fuzzing of the push endpoint against the real Pushgateway.
 
-Seeded random sequences of raw HTTP requests (``PUT``/``POST``/``DELETE`` on
-``/metrics/job/<job>{/<label>/<value>}``, plain and base64 paths, odd paths, text-format bodies
-with clashing labels, timestamps, inconsistent types, duplicates, malformed lines, ...) go to
+Seeded random sequences of 10 to 30 raw HTTP requests (``PUT``/``POST``/``DELETE`` on
+``/metrics/job/<job>{/<label>/<value>}``, plain and base64 paths, odd paths; text-format bodies
+(sometimes gzipped, under various Content-Types) with clashing labels, timestamps, inconsistent
+types, duplicates, malformed lines, ..., and delimited protobuf bodies) go to
 promlab's push endpoint and to ``prometheus-pushgateway``; after every request the status codes
 (and the gist of the error) and what each exposes on ``/metrics`` (pushed families: type, HELP,
 samples; push times as set/zero and whether they moved) must agree.
@@ -12,8 +13,9 @@ seed of ``PROMLAB_PUSH_FUZZ_SEEDS`` (comma-separated, default ``1``) for a long 
 ``PROMLAB_PUSH_FUZZ=300 PROMLAB_PUSH_FUZZ_SEEDS=1,2,3 pytest tests/api/test_push_fuzz_pushgateway.py``.
 
 Known differences that are not closed are listed in :data:`KNOWN` with their reason; a request
-that falls into one is not compared (neither status nor the state after it: the sequence goes
-on from a fresh wipe of both).
+that falls into one (:func:`known`) is not compared (neither status nor the state after it: the
+sequence goes on from a fresh wipe of both). :data:`REGRESSIONS` replays each difference the
+hunts found (and promlab fixed) on both.
 """
 
 from __future__ import annotations
@@ -65,6 +67,12 @@ KNOWN: dict[str, str] = {
     "Pushgateway stores it, and its type then clashes with the same family's metrics in another "
     "group only when Go's random map order gathers the empty one first (a push fails or not at "
     "random); promlab leaves such families out of its checks. Both are wiped after it.",
+    "odd-comment-lines": "'# HELP' without a name, '# TYPE m' without a type and a HELP text "
+    "that is no UTF-8: Go's parser passes over them, promlab's parser refuses the body (400). "
+    "The generator makes none of them.",
+    "api-v1-metrics": "promlab serves no /api/v1/metrics (the Pushgateway's JSON of its groups); "
+    "the harness reads the Pushgateway's only to wipe and to see which families have several "
+    "HELP texts (the Pushgateway then shows one at random).",
     "gateway-own-metrics": "A pushed family named like one of the Pushgateway's own metrics "
     "(go_*, process_*, pushgateway_*) is checked against the Go runtime's; promlab has no Go "
     "runtime metrics to clash with. The generator does not push such names.",
@@ -491,7 +499,7 @@ def _seeds() -> list[int]:
 def test_random_push_sequences(gateways: Gateways) -> None:
     total, bad = 0, []
     for seed in _seeds():
-        n, mism = run_sequence(gateways, seed, 20)
+        n, mism = run_sequence(gateways, seed, 10 + seed % 21)  # 10 to 30 requests
         total += n
         bad += mism
         if len(bad) >= 10:
