@@ -2,10 +2,12 @@
 
 Follows Prometheus's ``PopulateLabels``: the group's labels under the target's own, then
 ``job``, ``__scrape_interval__``, ``__scrape_timeout__``, ``__metrics_path__``, ``__scheme__``
-and ``__param_<name>`` when not set; ``relabel_configs``; a default port for addresses without
-one (80 for http, 443 for https); ``__meta_*`` removed; ``instance`` defaults to ``__address__``.
-Labels starting with ``__`` stay on the target (they build the URL) but are not attached to
-samples.
+and ``__param_<name>`` when not set; ``relabel_configs``; ``__meta_*`` removed; ``instance``
+defaults to ``__address__``. Labels starting with ``__`` stay on the target (they build the URL)
+but are not attached to samples.
+
+As in Prometheus 3.x, an address without a port keeps none (2.x added ``:80`` or ``:443`` by
+scheme and refused other schemes); the scrape URL then uses the scheme's default port.
 """
 
 from __future__ import annotations
@@ -98,20 +100,6 @@ def _go_url(scheme: str, host: str, path: str, query: str) -> str:
     return out + (f"?{query}" if query else "")
 
 
-def _split_port(addr: str) -> tuple[bool, bool]:
-    """(has a port, adding one would make it valid), as Go's ``net.SplitHostPort`` decides."""
-    if addr.startswith("["):
-        end = addr.find("]")
-        if end < 0:
-            return False, False
-        rest = addr[end + 1:]
-        if rest == "":
-            return False, True
-        return rest.startswith(":") and ":" not in rest[1:], False
-    colons = addr.count(":")
-    return colons == 1, colons == 0
-
-
 def populate_labels(lset: dict[str, str], cfg: ScrapeConfig) -> tuple[Labels | None, Labels, str]:
     """``(final labels or None if dropped, labels before relabeling, error)`` of one target."""
     d = dict(lset)
@@ -135,16 +123,6 @@ def populate_labels(lset: dict[str, str], cfg: ScrapeConfig) -> tuple[Labels | N
     addr = out.get("__address__", "")
     if not addr:
         return None, pre, "no address"
-    has_port, can_add = _split_port(addr)
-    if not has_port and can_add:
-        scheme = out.get("__scheme__", "")
-        if scheme in ("http", ""):
-            addr += ":80"
-        elif scheme == "https":
-            addr += ":443"
-        else:
-            return None, pre, f'invalid scheme: "{cfg.scheme}"'
-        out["__address__"] = addr
     if "/" in addr:
         return None, pre, f'"{addr}" is not a valid hostname'
     try:

@@ -25,7 +25,11 @@ generator avoids the case:
 - the discovered labels of a target whose job relabels: 2.42 relabels the discovered set in place,
   so its API shows them half-relabeled; they are compared only for jobs without rules, and dropped
   targets (which carry nothing else) are counted per Prometheus run;
-- duration errors: 2.42 says ``not a valid duration string`` where 3.x names the unknown unit.
+- duration errors: 2.42 says ``not a valid duration string`` where 3.x names the unknown unit;
+- default ports: 3.x adds none to an address without one (2.42 added ``:80``/``:443`` and refused
+  other schemes). Prometheus runs with ``--enable-feature=no-default-scrape-port``, which matches
+  3.x except that it strips a port equal to the scheme's default, so no generated address or
+  replacement ends in ``:80`` or ``:443``.
 """
 
 from __future__ import annotations
@@ -62,12 +66,14 @@ VALUES = ["", "foo", "Foo-Bar", "127.0.0.1:1", "127.0.0.1", "[::1]:1", "[::1]", 
           "é", "ΑΣ", "İx", "ß", "ǅ", "ﬀ", "1m", "30s", "0s", "2h", "1h", "60m", "abc", "http", "https", "ftp",
           "HTTP", "/metrics", "/a b", "metrics", "/x?y=1", "%41", "a\tb", "k=v&z", "prober:9115", "h1:70000",
           "ünï:1", "$1", "a:b:c", "127.0.0.1:1/x", "0", "1h30m", "90s", "1d", "1.5s", "-1s", "1y", "5m0s",
-          "h 1:2", "h%1:2", "[fe80::1%eth0]:9", "*", "//x"]
+          "h 1:2", "h%1:2", "[fe80::1%eth0]:9", "*", "//x", "K", "ſ", "S", "σς", "Ǆ", "a b", "E9"]
 ADDRESSES = ["127.0.0.1:1", "127.0.0.1", "[::1]:1", "[::1]", "::1", "h1", "h2:9", "", "a:b:c", "Foo:1",
              "127.0.0.1:1?x", "h:", ":9", "[::1", "ünï:1", "h1:70000", "h1:abc"]
 REGEXES = ["(.*)", "(.+)", "", "f(.*)", "([^:]+):(\\d+)", "(?i)FOO", "(.*);(.*)", "(?P<host>[^:]+)(?::\\d+)?",
            ".*", "(a|b)", "[[:alpha:]]+", "\\p{Greek}+", "(é+)", "^foo$", "(?s)a.b", "x*", "(\\w+)", "\\Q.\\E",
-           "(h)(1)", "([^;]*);.*", "(?U)(.+)(.*)", "(1)(m)?", "[^/]+", "(.)(.)?(.)?", "(?m)^a$", "\\d+s"]
+           "(h)(1)", "([^;]*);.*", "(?U)(.+)(.*)", "(1)(m)?", "[^/]+", "(.)(.)?(.)?", "(?m)^a$", "\\d+s",
+           "(?i)é", "(?i)k", "(?i)s+", "[[:^alpha:]]+", "\\pL+", "\\PL+", "(?i)ǆ", "[^a]*", "\\x{e9}", "é|e",
+           "\\b.*", "(?-s:.)+", "(?i)[a-z]+", "[\\w;]+", "(\\S+)\\s(\\S+)", "\\p{Lu}", "(?i)σ+", "a??(.*)"]
 NAME_REGEXES = ["__meta_(.+)", "__meta_(.*)", "(.*)", "(a)", "__(.*)__", "(__param_)(.*)", "__meta_.*", "a",
                 "instance", "job", "__.*", ".*", "(a|b|env)", "(?i)ENV", "_(.*)", "__scheme__", "(.*)_(.*)"]
 TARGETS = ["a", "b", "env", "instance", "job", "__address__", "__scheme__", "__metrics_path__", "__param_x",
@@ -138,7 +144,8 @@ def gen_case(rng: random.Random, job: str) -> dict[str, Any]:
         cfg["params"] = {k: [_pick(rng, VALUES) for _ in range(rng.randrange(0, 3))]
                          for k in rng.sample(["x", "y", "module"], rng.randrange(1, 3))}
     if rng.random() < 0.3:
-        cfg["scrape_interval"], cfg["scrape_timeout"] = _pick(rng, [("1h", "1h"), ("30m", "10s"), ("2h", "1m")])
+        cfg["scrape_interval"], cfg["scrape_timeout"] = _pick(rng, [("1h", "1h"), ("30m", "10s"), ("2h", "1m"),
+                                                                   ("90s", "90s"), ("1d", "1h1m"), ("1w", "1d")])
     return cfg
 
 
@@ -178,7 +185,8 @@ def _prometheus_side(jobs: list[dict[str, Any]]) -> dict[str, Seen]:
     names = {j["job_name"] for j in jobs}
     by_name = {j["job_name"]: j for j in jobs}
     seen: dict[str, Seen] = {n: Seen() for n in names}
-    with realprom.prometheus(config=yaml.safe_dump(config, allow_unicode=True), timeout=60) as prom:
+    with realprom.prometheus(config=yaml.safe_dump(config, allow_unicode=True), timeout=60,
+                             extra_args=["--enable-feature=no-default-scrape-port"]) as prom:
         # Every job's pool has synced its groups once (each job has at least one group).
         deadline = time.monotonic() + 60
         while True:

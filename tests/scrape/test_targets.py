@@ -22,18 +22,27 @@ def job(**kw: object) -> object:
     return load_config({"scrape_configs": [{"job_name": "j", "scrape_interval": "15s", **kw}]}).scrape_configs[0]
 
 
-@pytest.mark.parametrize(("address", "scheme", "want_address"), [
-    pytest.param("host:9100", "http", "host:9100", id="has-port"),
-    pytest.param("host", "http", "host:80", id="http-default-port"),
-    pytest.param("host", "https", "host:443", id="https-default-port"),
-    pytest.param("[::1]", "http", "[::1]:80", id="ipv6-default-port"),
-    pytest.param("[::1]:9", "http", "[::1]:9", id="ipv6-port"),
+@pytest.mark.parametrize(("address", "scheme", "want_url"), [
+    pytest.param("host:9100", "http", "http://host:9100/metrics", id="has-port"),
+    pytest.param("host", "http", "http://host/metrics", id="http-no-default-port"),
+    pytest.param("host", "https", "https://host/metrics", id="https-no-default-port"),
+    pytest.param("[::1]", "http", "http://[::1]/metrics", id="ipv6-no-default-port"),
+    pytest.param("[::1]:9", "http", "http://[::1]:9/metrics", id="ipv6-port"),
 ])
-def test_default_ports(address: str, scheme: str, want_address: str) -> None:
+def test_address_kept_as_given(address: str, scheme: str, want_url: str) -> None:
+    """Prometheus 3.x adds no default port (2.x made ``host`` ``host:80``)."""
     (t,), _ = build_targets([TargetGroup(({"__address__": address},), {})], job(scheme=scheme))
-    assert t.labels["__address__"] == want_address
-    assert t.labels["instance"] == want_address
-    assert t.url == f"{scheme}://{want_address}/metrics"
+    assert t.labels["__address__"] == address
+    assert t.labels["instance"] == address
+    assert t.url == want_url
+
+
+def test_any_scheme_without_port() -> None:
+    """2.x refused a portless address with a scheme other than http(s); 3.x keeps the target."""
+    sc = job(relabel_configs=[{"target_label": "__scheme__", "replacement": "ftp"}])
+    (t,), dropped = build_targets([TargetGroup(({"__address__": "host"},), {})], sc)
+    assert not dropped
+    assert t.url == "ftp://host/metrics"
 
 
 def test_populate_labels_like_prometheus() -> None:
