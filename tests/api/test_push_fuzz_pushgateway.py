@@ -357,7 +357,8 @@ def known(req: Request, theirs: tuple[int, str]) -> str | None:
             if any(not mf.metric for mf in mfs):
                 return "empty-protobuf-family"
             if theirs[0] == 200 and any(
-                    mf.type == 4 and any(lp.name == "le" for m in mf.metric for lp in m.label)
+                    mf.type == 4 and ("le" in names or any(
+                        lp.name == "le" for m in mf.metric for lp in m.label))
                     for mf in mfs):
                 return "le-label-on-histogram"
     for name, value in zip(parts[4::2], parts[5::2], strict=False):
