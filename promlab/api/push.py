@@ -25,7 +25,6 @@ it disappears. Nothing is appended for a read-only session (the groups are still
 from __future__ import annotations
 
 import contextlib
-import gzip
 import json
 import math
 import os
@@ -49,6 +48,7 @@ from promlab.api.pushcheck import (
     exposed,
     family_of,
     go_type,
+    gunzip,
     identity,
     parse_grouping_key,
     redirect,
@@ -451,7 +451,7 @@ def routes(session: Any, *, push_interval_s: float = 15.0,
             body = await request.body()
             enc = (request.headers.get("content-encoding") or "").lower()
             if enc == "gzip":
-                body = gzip.decompress(body)
+                body = gunzip(body)
             elif enc == "snappy":
                 from promlab.remote.codec import decompress
 

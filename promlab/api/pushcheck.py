@@ -26,6 +26,7 @@ import binascii
 import math
 import posixpath
 import re
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
 __all__ = ["PushError", "check", "complete", "exposed", "family_of", "go_float_error",
-           "go_float_text", "go_layout", "go_type", "has_timestamps", "identity", "parse_grouping_key",
+           "go_float_text", "go_layout", "go_type", "gunzip", "has_timestamps", "identity", "parse_grouping_key",
            "redirect", "text_error"]
 
 Pairs = tuple[tuple[str, str], ...]
@@ -247,6 +248,23 @@ def has_timestamps(page: Any) -> bool:
     from promlab.exposition.page import NO_TIMESTAMP
 
     return bool((page.timestamps_ms != NO_TIMESTAMP).any())
+
+
+def gunzip(body: bytes) -> bytes:
+    """A gzip body as the Pushgateway reads it: a bad header is refused, a stream that breaks
+    off later (a cut trailer, corrupt data) gives what was decompressed before the break."""
+    if len(body) < 10:
+        raise PushError("unexpected EOF")
+    if body[:3] != b"\x1f\x8b\x08":
+        raise PushError("gzip: invalid header")
+    d = zlib.decompressobj(31)
+    out = []
+    for i in range(0, len(body), 512):
+        try:
+            out.append(d.decompress(body[i:i + 512]))
+        except zlib.error:
+            break
+    return b"".join(out)
 
 
 def family_of(name: str, types: Mapping[str, str]) -> str:

@@ -521,7 +521,7 @@ def test_generator_covers_refusals_and_merges() -> None:
 
 
 # -- regressions: each difference the hunt found, replayed on both ------------------------------
-Step = tuple[Any, ...]  # method, path, body, the status both answer[, Content-Type]
+Step = tuple[Any, ...]  # method, path, body, status both answer[, Content-Type[, -Encoding]]
 
 _SUMMARY = b'# TYPE s summary\ns{quantile="0.5"} 1\n'
 
@@ -625,6 +625,9 @@ REGRESSIONS = [
                  id="protobuf-empty-summary-collides"),
     pytest.param([("PUT", "/metrics/job/j1", _pb("g", "gauge", {}), 400,
                    "application/vnd.google.protobuf; encoding=delimited")], id="protobuf-as-text"),
+    pytest.param([("PUT", "/metrics/job/j1", gzip.compress(b"m 1\nn 2\n")[:-5], 200, None, "gzip"),
+                  ("PUT", "/metrics/job/j2", b"\x1f\x8b\x08\x00garbage", 200, None, "gzip"),
+                  ("PUT", "/metrics/job/j3", b"m 1\n", 400, None, "gzip")], id="broken-gzip"),
 ]
 
 
@@ -633,9 +636,10 @@ def test_regressions(gateways: Gateways, steps: list[Step]) -> None:
     gw = gateways
     gw.wipe()
     prev = (exposition(gw.client, gw.ours), exposition(gw.client, gw.theirs))
-    for method, path, body, status, *ct in steps:
-        got = [gw.client.request(method, url + path, content=body,
-                                 headers={"content-type": ct[0]} if ct else {})
+    for method, path, body, status, *more in steps:
+        ct, enc = [*more, None, None][:2]
+        headers = {k: v for k, v in (("content-type", ct), ("content-encoding", enc)) if v}
+        got = [gw.client.request(method, url + path, content=body, headers=headers)
                for url in (gw.ours, gw.theirs)]
         assert [r.status_code for r in got] == [status, status], (path, body, [r.text for r in got])
         assert gist(status, got[0].text) == gist(status, got[1].text), [r.text for r in got]

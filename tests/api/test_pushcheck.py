@@ -3,6 +3,7 @@ checks are in test_push_fuzz_pushgateway.py)."""
 
 from __future__ import annotations
 
+import gzip
 import math
 
 import pytest
@@ -12,6 +13,7 @@ from promlab.api.pushcheck import (
     check,
     complete,
     go_layout,
+    gunzip,
     identity,
     parse_grouping_key,
     text_error,
@@ -147,3 +149,18 @@ def test_check_accepts_summary_bucket_same_type_and_empty_family() -> None:
           {J1: {"s": ("summary", frozenset()), "e": ("gauge", frozenset()),
                 "m": ("gauge", frozenset(_ids("gauge", {"job": "j1"})[1]))}},
           J2)
+
+
+@pytest.mark.parametrize(("body", "want"), [
+    pytest.param(gzip.compress(b"m 1\n"), b"m 1\n", id="whole"),
+    pytest.param(gzip.compress(b"m 1\n")[:-5], b"m 1\n", id="cut-trailer"),
+    pytest.param(b"\x1f\x8b\x08\x00garbage", b"", id="corrupt-stream"),
+    pytest.param(b"m 1\nm 2\nm 3\n", "invalid header", id="not-gzip"),
+    pytest.param(b"\x1f\x8b", "unexpected EOF", id="short"),
+])
+def test_gunzip(body: bytes, want: bytes | str) -> None:
+    if isinstance(want, str):
+        with pytest.raises(PushError, match=want):
+            gunzip(body)
+    else:
+        assert gunzip(body) == want
