@@ -2,7 +2,7 @@
 
 Follows Prometheus's ``PopulateLabels``: the group's labels under the target's own, then
 ``job``, ``__scrape_interval__``, ``__scrape_timeout__``, ``__metrics_path__``, ``__scheme__``
-and ``__param_<name>`` when not set; ``relabel_configs``; ``__meta_*`` removed; ``instance``
+and (from ``params``) ``__param_<name>`` when not set; ``relabel_configs``; ``__meta_*`` removed; ``instance``
 defaults to ``__address__``. Labels starting with ``__`` stay on the target (they build the URL)
 but are not attached to samples.
 
@@ -114,7 +114,7 @@ def populate_labels(lset: dict[str, str], cfg: ScrapeConfig) -> tuple[Labels | N
         if not d.get(k):
             d[k] = v
     for k, vals in cfg.params.items():
-        if vals:
+        if vals and not d.get(f"__param_{k}"):  # a target's own __param_<k> wins (3.x; 2.x overrode it)
             d[f"__param_{k}"] = vals[0]
     pre = Labels(d)
     out = process_dict(pre.to_dict(), cfg.relabel_configs)

@@ -29,7 +29,9 @@ generator avoids the case:
 - default ports: 3.x adds none to an address without one (2.42 added ``:80``/``:443`` and refused
   other schemes). Prometheus runs with ``--enable-feature=no-default-scrape-port``, which matches
   3.x except that it strips a port equal to the scheme's default, so no generated address or
-  replacement ends in ``:80`` or ``:443``.
+  replacement ends in ``:80`` or ``:443``;
+- a target's own ``__param_<k>`` label: 3.x keeps it over the job's ``params``, 2.42 overrode it;
+  the generator never sets both.
 """
 
 from __future__ import annotations
@@ -135,14 +137,16 @@ def gen_case(rng: random.Random, job: str) -> dict[str, Any]:
         groups.append({"targets": rng.sample(ADDRESSES, rng.randrange(0, 3)),
                        "labels": {**labels, "__meta_case": job}})
     cfg: dict[str, Any] = {"job_name": job, "static_configs": groups,
-                           "relabel_configs": [gen_rule(rng) for _ in range(rng.randrange(0, 5))]}
+                           "relabel_configs": [gen_rule(rng) for _ in range(rng.randrange(0, 7))]}
     if rng.random() < 0.3:
         cfg["scheme"] = "https"
     if rng.random() < 0.3:
         cfg["metrics_path"] = _pick(rng, ["/probe", "/a b", "/x%y", "/é", "/metrics/", "/a*b!(')[]~", "*"])
-    if rng.random() < 0.3:
+    # A group's own __param_<k> beats params in 3.x, params beat it in 2.42: never both.
+    free = [k for k in ("x", "y", "module") if not any(g["labels"].get(f"__param_{k}") for g in groups)]
+    if rng.random() < 0.3 and free:
         cfg["params"] = {k: [_pick(rng, VALUES) for _ in range(rng.randrange(0, 3))]
-                         for k in rng.sample(["x", "y", "module"], rng.randrange(1, 3))}
+                         for k in rng.sample(free, rng.randrange(1, len(free) + 1))}
     if rng.random() < 0.3:
         cfg["scrape_interval"], cfg["scrape_timeout"] = _pick(rng, [("1h", "1h"), ("30m", "10s"), ("2h", "1m"),
                                                                    ("90s", "90s"), ("1d", "1h1m"), ("1w", "1d")])

@@ -61,6 +61,15 @@ def test_populate_labels_like_prometheus() -> None:
     assert t.url == "http://prober:9115/probe?b=2&module=icmp&target=10.0.0.1%3A80"
 
 
+def test_target_param_label_beats_job_params() -> None:
+    """Prometheus 3.x: a target's own ``__param_<k>`` is kept over the job's ``params`` (2.x overrode it)."""
+    sc = job(params={"module": ["icmp"], "b": ["2", "3"]})
+    group = TargetGroup(({"__address__": "h:1", "__param_module": "http"},), {})
+    (t,), _ = build_targets([group], sc)
+    assert t.discovered_labels["__param_module"] == "http"
+    assert t.url == "http://h:1/metrics?b=2&b=3&module=http"
+
+
 def test_dropped_and_invalid_targets() -> None:
     sc = job(relabel_configs=[{"source_labels": ["__address__"], "regex": "drop.*", "action": "drop"},
                               {"source_labels": ["bad"], "regex": "yes", "target_label": "__scrape_timeout__",
