@@ -485,3 +485,35 @@ def test_logarithms_of_subnormals(expr: str, want: str) -> None:
     _, res = promlab_answer(MemoryStorage(), expr, "1700000000")
     assert res[0][1][0][1] == want
 
+
+
+@pytest.mark.parametrize(("expr", "when", "want"), [
+    # dup_a has results at the first steps only, dup_b at the last: Prometheus checks the whole
+    # result matrix of a range-vector function (2.42 and 3.x without delayed name removal).
+    pytest.param("deriv({__name__=~\"dup_.*\"}[1m])", (1700000000, 1700000600, 60),
+                 "error: vector cannot contain metrics with the same labelset", id="deriv-range"),
+    pytest.param("predict_linear({__name__=~\"dup_.*\"}[1m], 60)", (1700000000, 1700000600, 60),
+                 "error: vector cannot contain metrics with the same labelset",
+                 id="predict-linear-range"),
+    pytest.param("rate({__name__=~\"dup_.*\"}[2m:30s])", (1700000000, 1700000600, 60),
+                 "error: vector cannot contain metrics with the same labelset",
+                 id="subquery-range"),
+    pytest.param("last_over_time({__name__=~\"dup_.*\"}[1m])", (1700000000, 1700000600, 60),
+                 "2", id="name-kept"),
+    pytest.param("absent_over_time({__name__=~\"dup_.*\"}[1m])", (1700000000, 1700000600, 60),
+                 "1", id="absent-over-time-exempt"),
+    pytest.param("deriv({__name__=~\"dup_.*\"}[1m])", "1700000060", "1", id="instant"),
+    pytest.param("-{__name__=~\"dup_.*\"}", (1700000000, 1700000600, 60), "1",
+                 id="per-step-elsewhere"),
+])
+def test_range_function_results_checked_over_all_steps(
+        expr: str, when: str | tuple[int, int, int], want: str) -> None:
+    from promlab.model import Labels
+
+    store = MemoryStorage()
+    store.add_series(Labels({"__name__": "dup_a", "job": "x"}),
+                     [1700000000000 + 15_000 * k for k in range(8)], [float(k) for k in range(8)])
+    store.add_series(Labels({"__name__": "dup_b", "job": "x"}),
+                     [1700000400000 + 15_000 * k for k in range(8)], [float(k) for k in range(8)])
+    kind, res = promlab_answer(store, expr, when)
+    assert (f"error: {res}" if kind == "error" else str(len(res))) == want

@@ -24,7 +24,7 @@ from promlab.promql.eval import binops, histstats, limits, selectors, serieschun
 from promlab.promql.eval.groupmemo import grouped
 from promlab.promql.eval.histops import neg
 from promlab.promql.eval.info import eval_info
-from promlab.promql.eval.names import finalize_names
+from promlab.promql.eval.names import check_range_call_collisions, finalize_names
 from promlab.promql.eval.registry import (
     AGGREGATIONS,
     FUNCTION_IMPLS,
@@ -371,8 +371,18 @@ def _call(node: Call, ev: Evaluator, ctx: EvalContext) -> Value:
             def run(block: Matrix) -> Value:
                 return impl(FunctionCall(node, [*args[:at], block, *args[at + 1:]], ctx))
 
-            return serieschunks.by_series_blocks(m, run, ev.check)
-    return impl(FunctionCall(node, args, ctx))
+            return _whole_range_checked(name, serieschunks.by_series_blocks(m, run, ev.check),
+                                        ctx)
+    return _whole_range_checked(name, impl(FunctionCall(node, args, ctx)), ctx) if ranges \
+        else impl(FunctionCall(node, args, ctx))
+
+
+def _whole_range_checked(name: str, value: Value, ctx: EvalContext) -> Value:
+    """A range-vector function's result, its label sets checked over all steps at once."""
+    if not ctx.delayed_name_removal and ctx.num_steps > 1 and isinstance(value, Vector) \
+            and name != "absent_over_time":
+        check_range_call_collisions(value)
+    return value
 
 
 @evaluate.register

@@ -14,7 +14,8 @@ from promlab.model import METRIC_NAME, Labels
 from promlab.promql.labelmemo import distinct, without_name_labels
 from promlab.promql.values import Matrix, Vector
 
-__all__ = ["DUPLICATE_LABELSET", "finalize_names", "merge_same_labels"]
+__all__ = ["DUPLICATE_LABELSET", "check_range_call_collisions", "finalize_names",
+           "merge_same_labels"]
 
 DUPLICATE_LABELSET = "vector cannot contain metrics with the same labelset"
 # Dropping the name drops the metadata labels of the type-and-unit feature with it.
@@ -61,6 +62,27 @@ def merge_same_labels(vec: Vector) -> Vector:
         hists = np.full((m, vec.present.shape[1]), None, object)
         hists[ids[rows], cols] = vec.histograms[rows, cols]
     return Vector(out_labels, values, present, drop, ts, hists)
+
+
+def check_range_call_collisions(vec: Vector) -> None:
+    """Fail if two series of a range-vector function's result share a label set once their
+    names go, at any steps: Prometheus checks the whole result matrix of such a call
+    (``mat.ContainsSameLabelset()``), not step by step, so ``deriv({__name__=~"a|b"}[1m])``
+    fails in a range query even where a and b have results at different steps only.
+    Series without any result do not count."""
+    drop = vec.drop_name
+    if drop is None or not drop.any() or len(vec.labels) < 2:
+        return
+    rows = np.flatnonzero(vec.present.any(axis=1))
+    if rows.size < 2:
+        return
+    named = [vec.labels[i] for i in rows.tolist()]
+    dropped = drop[rows]
+    stripped = iter(without_name_labels([ls for ls, d in zip(named, dropped.tolist(),
+                                                             strict=True) if d]))
+    labels = [next(stripped) if d else ls for ls, d in zip(named, dropped.tolist(), strict=True)]
+    if len(set(labels)) != len(labels):
+        raise QueryError(DUPLICATE_LABELSET)
 
 
 def finalize_names(value: Vector | Matrix) -> Vector | Matrix:
