@@ -26,6 +26,7 @@ from typing import Literal
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from promlab.api.params import route_path
 from promlab.errors import ConfigError
 
 __all__ = ["COMPRESSION_POLICIES", "GZIP_LEVEL", "Compression", "check_policy", "compressible_path",
@@ -119,10 +120,7 @@ class Compression:
         """Whether the answer to ``scope`` may be compressed (the client must still ask)."""
         if self.policy == "never" or scope["type"] != "http":
             return False
-        path, root = scope["path"], scope.get("root_path", "")
-        if root and path.startswith(root):  # served under a route prefix (Server.route_prefix)
-            path = path[len(root):]
-        if not compressible_path(path):
+        if not compressible_path(route_path(scope)):  # below a route prefix, if any
             return False
         return self.policy == "always" or not is_loopback(scope)
 

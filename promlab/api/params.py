@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import MultiDict
@@ -35,7 +36,26 @@ __all__ = [
     "parse_match",
     "parse_match_list",
     "read_params",
+    "route_path",
 ]
+
+def route_path(scope: Mapping[str, Any]) -> str:
+    """The request's path below the route prefix it is served under (``Server.route_prefix``:
+    Starlette's ``Mount`` keeps the whole path in ``path`` and the prefix in ``root_path``).
+
+    Examples
+    --------
+    >>> route_path({"path": "/prom/api/v1/query", "root_path": "/prom"})
+    '/api/v1/query'
+    >>> route_path({"path": "/api/v1/query"})
+    '/api/v1/query'
+    """
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root):] or "/"
+    return path
+
 
 #: Bounds for "all of time" when ``start``/``end`` are absent (Prometheus's minTime/maxTime).
 MIN_TIME_MS = -(2**62)

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from promlab.api.params import route_path
 from promlab.api.pushcheck import (
     Pairs,
     PushError,
@@ -433,7 +434,7 @@ def routes(session: Any, *, push_interval_s: float = 15.0,
             closers.append(unregister)
 
     async def handle(request: Request) -> Response:
-        path = request.url.path
+        path = route_path(request.scope)
         moved = redirect(request)
         if moved is not None:
             return moved

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from promlab.api.params import route_path
 from promlab.errors import PromlabError
 from promlab.model import format_float_g
 
@@ -474,6 +475,6 @@ def redirect(request: Request) -> Response | None:
     if clean != path:
         return Response(status_code=301,
                         headers={"location": quote(clean, safe="/@:$&+,;=") + query})
-    if path in ("/metrics/job/", "/metrics/job@base64/"):
+    if route_path(request.scope) in ("/metrics/job/", "/metrics/job@base64/"):
         return Response(status_code=307, headers={"location": path[:-1] + query})
     return None

@@ -158,3 +158,24 @@ def test_repeated_pushes_as_fresh_ones(tmp_path: Path, bodies: list[bytes],
         assert reused.groups[key].families == fresh.groups[key].families
         assert reused.groups[key].types == fresh.groups[key].types
         assert sorted(reused.samples(), key=repr) == sorted(fresh.samples(), key=repr)
+
+
+def test_push_under_a_route_prefix(tmp_path: Path) -> None:
+    """Served under ``/prom`` (``--web.external-url .../prom/``): prometheus_client's push
+    functions with the prefix in the gateway address, base64 jobs and the trailing-slash
+    redirect keep working."""
+    with Session(tmp_path / "d") as s, \
+            Server(s, listen="127.0.0.1:0", route_prefix="/prom") as srv:
+        gw = srv.url.removeprefix("http://")
+        assert gw.endswith("/prom")
+        reg = CollectorRegistry()
+        gauge(reg, "batch_done", 1.0)
+        push_to_gateway(gw, job="nightly/backup", registry=reg)  # a '/' in the job: base64
+        pushadd_to_gateway(gw, job="plain", registry=reg)
+        got = values(s, "batch_done")
+        assert {dict(k)["job"] for k in got} == {"nightly/backup", "plain"}
+        moved = httpx.put(srv.url + "/metrics/job/", content=b"x 1\n")
+        assert moved.status_code == 307
+        assert moved.headers["location"] == "/prom/metrics/job"
+        delete_from_gateway(gw, job="nightly/backup")
+        assert "batch_done" in httpx.get(srv.url + "/metrics").text
