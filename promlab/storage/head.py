@@ -1,7 +1,9 @@
 """The head: recent samples in memory, columnar.
 
 Series get a dense ``ref`` (row number) in the head; samples arrive as chunks of numpy columns
-``(ref, ts_ms, value)`` and are merged lazily — sorted by (ref, ts), last write wins — the first
+``(ref, ts_ms, value)`` and are merged lazily — sorted by (ref, ts); the store's acceptance
+rules (:mod:`promlab.storage.accept`) let no timestamp of a series in twice, and a WAL of an
+older version that did is read with the last write winning — the first
 time a reader needs them: into a small *delta* of recent samples, which is folded into the sorted
 *base* (indexed by ref, CSR) only once it outgrows an eighth of it. The label index grows with
 the series (:class:`~promlab.storage.postings.GrowingIndex`). So a query right after a commit
@@ -21,15 +23,14 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.model import Labels
+from promlab.storage.accept import NO_TS, classify
 from promlab.storage.merge import group_order, sort_dedup
 from promlab.storage.postings import GrowingIndex, LabelIndex
 from promlab.storage.querier import HeadView
 
-__all__ = ["UNRESOLVED", "Head", "HeadSamples", "RefCache"]
+__all__ = ["NO_TS", "UNRESOLVED", "Head", "HeadSamples", "RefCache", "check_order"]
 
 log = logging.getLogger("promlab.storage")
-
-NO_TS = np.iinfo(np.int64).min
 
 #: The delta of recent samples is folded into the sorted base once it holds more than
 #: ``max(FOLD_MIN, base / 8)`` samples (see :meth:`Head.view`).
@@ -115,12 +116,15 @@ class Head:
         self._ref: dict[int, int] = {}
         self._sids_buf = np.zeros(0, np.int64)
         self._latest_buf = np.zeros(0, np.int64)
+        self._lastval_buf = np.zeros(0, np.float64)
         self._base: HeadSamples = _empty()
         self._base_off = np.zeros(1, np.int64)
         self._delta: HeadSamples = _empty()
         self._chunks: list[HeadSamples] = []
         self.mint: int | None = None
         self.maxt: int | None = None
+        #: The newest sample time ever taken (kept by :meth:`cut`, as Prometheus's head max time).
+        self.max_time: int | None = None
         self.generation = 0
         self.last_remap = np.zeros(0, np.int64)
         self._index: GrowingIndex | None = None
@@ -148,12 +152,19 @@ class Head:
         """Latest accepted timestamp by ref (a view, updated in place)."""
         return self._latest_buf[: len(self.labels)]
 
+    @property
+    def last_value(self) -> npt.NDArray[np.float64]:
+        """The value at :attr:`latest` by ref (a view, updated in place)."""
+        return self._lastval_buf[: len(self.labels)]
+
     def ref(self, sid: int) -> int | None:
         return self._ref.get(sid)
 
-    def _set_arrays(self, sids: npt.NDArray[np.int64], latest: npt.NDArray[np.int64]) -> None:
+    def _set_arrays(self, sids: npt.NDArray[np.int64], latest: npt.NDArray[np.int64],
+                    last_value: npt.NDArray[np.float64]) -> None:
         self._sids_buf = np.ascontiguousarray(sids, np.int64)
         self._latest_buf = np.ascontiguousarray(latest, np.int64)
+        self._lastval_buf = np.ascontiguousarray(last_value, np.float64)
 
     def _reserve(self, old: int, n: int) -> None:
         """Room for ``n`` refs, keeping the first ``old``."""
@@ -165,7 +176,9 @@ class Head:
         sids[:old] = self._sids_buf[:old]
         latest = np.full(cap, NO_TS)
         latest[:old] = self._latest_buf[:old]
-        self._sids_buf, self._latest_buf = sids, latest
+        last_value = np.zeros(cap, np.float64)
+        last_value[:old] = self._lastval_buf[:old]
+        self._sids_buf, self._latest_buf, self._lastval_buf = sids, latest, last_value
 
     def add_series(self, series: Sequence[tuple[int, Labels]]) -> int:
         """Register series (ids already present are ignored); returns how many were new.
@@ -186,6 +199,7 @@ class Head:
         self._reserve(start, n)
         self._sids_buf[start:n] = added
         self._latest_buf[start:n] = NO_TS
+        self._lastval_buf[start:n] = 0.0
         return len(added)
 
     def _sorted_index(self) -> tuple[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
@@ -235,19 +249,54 @@ class Head:
 
     # --- samples -----------------------------------------------------------------------------
     def accept(self, refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
-               ooo_ms: int | None) -> tuple[npt.NDArray[np.bool_], int, int]:
-        """See :func:`check_order` (against this head's latest sample per series)."""
-        return check_order(refs, ts, self.latest, ooo_ms)
+               vals: npt.NDArray[np.float64], *, min_valid: int, head_maxt: int,
+               ooo_ms: int | None, batch: bool = True) -> npt.NDArray[np.int8]:
+        """The verdict of each sample against this head (see :func:`.accept.classify`)."""
+        return classify(refs, ts, vals, self.latest, self.last_value, head_maxt=head_maxt,
+                        min_valid=min_valid, ooo_ms=ooo_ms, batch=batch,
+                        exists=self.contains if batch else None)
+
+    def contains(self, refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """Which ``(ref, ts)`` pairs the head holds a sample at (a vectorised bisection)."""
+        self._merge_chunks(full=False)
+        found = np.zeros(refs.shape[0], bool)
+        off = self._base_off
+        in_base = refs < off.shape[0] - 1
+        r = np.where(in_base, refs, 0)
+        delta_r = self._delta[0]
+        parts = [(self._base[1], np.where(in_base, off[r], 0), np.where(in_base, off[np.minimum(r + 1, off.shape[0] - 1)], 0)),
+                 (self._delta[1], np.searchsorted(delta_r, refs, "left"),
+                  np.searchsorted(delta_r, refs, "right"))]
+        for col, lo0, hi0 in parts:
+            lo, hi = lo0.astype(np.int64), hi0.astype(np.int64)
+            end = hi.copy()
+            while True:  # the first position in col[lo:hi] at or after ts, for all pairs at once
+                open_ = lo < hi
+                if not open_.any():
+                    break
+                mid = (lo + hi) // 2
+                go = open_ & (col[np.where(open_, mid, 0)] < ts)
+                lo = np.where(go, mid + 1, lo)
+                hi = np.where(open_ & ~go, mid, hi)
+            hit = lo < end
+            found[hit] |= col[lo[hit]] == ts[hit]
+        return found
 
     def append(self, refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
                values: npt.NDArray[np.float64]) -> None:
         if refs.shape[0] == 0:
             return
         self._chunks.append((refs, ts, values))
-        np.maximum.at(self.latest, refs, ts)
+        latest = self.latest
+        np.maximum.at(latest, refs, ts)
+        # The value at each series' latest time: the sample that set it (the last such one in a
+        # replayed WAL of an older version, where a later write at the same time won).
+        top = ts == latest[refs]
+        self.last_value[refs[top]] = values[top]
         lo, hi = int(ts.min()), int(ts.max())
         self.mint = lo if self.mint is None else min(self.mint, lo)
         self.maxt = hi if self.maxt is None else max(self.maxt, hi)
+        self.max_time = hi if self.max_time is None else max(self.max_time, hi)
 
     def apply_samples(self, sids: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
                       values: npt.NDArray[np.float64]) -> None:
@@ -316,14 +365,14 @@ class Head:
         """
         refs, ts, vals = self.samples()
         old = ts < cut_ms
-        labels, sids, latest = self.labels, self.sids.copy(), self.latest
+        labels, sids, latest, last_value = self.labels, self.sids.copy(), self.latest, self.last_value
         out = (refs[old], ts[old], vals[old])
         alive = latest >= cut_ms
         remap = np.cumsum(alive) - 1
         keep_refs, keep_ts, keep_vals = refs[~old], ts[~old], vals[~old]
         self.labels = [ls for ls, a in zip(labels, alive.tolist(), strict=True) if a]
         self._set_base((remap[keep_refs], keep_ts, keep_vals))
-        self._set_arrays(sids[alive], latest[alive])
+        self._set_arrays(sids[alive], latest[alive], last_value[alive])
         self._ref = {int(s): i for i, s in enumerate(self._sids_buf.tolist())}
         self.last_remap = np.where(alive, remap, -1).astype(np.int64)
         self.generation += 1

@@ -302,7 +302,18 @@ class Queryable(Protocol):
 
 @dataclass(slots=True)
 class AppendStats:
-    """What a commit did: samples written and samples refused, by reason."""
+    """What a commit did: samples written and samples refused, by reason.
+
+    The refusals are Prometheus's (see :mod:`promlab.storage.accept`): ``out_of_order`` (older
+    than the series' latest, no out-of-order window), ``out_of_bounds`` (before the head's
+    minimum valid time), ``too_old`` (older than the out-of-order window), ``duplicates``
+    (another value at the series' latest timestamp: the first write wins). A sample repeating
+    the latest one exactly is taken without being stored again, and counts in none of them.
+    ``refusals``: for batches appended with ``units`` (the remote-write receiver's requests),
+    ``(unit, message)`` of the samples refused against what was committed before, with
+    Prometheus's error text naming the series; a unit appended ``atomic`` is refused whole and
+    lists its first refusal only.
+    """
 
     appended: int = 0
     out_of_order: int = 0
@@ -310,6 +321,8 @@ class AppendStats:
     duplicates: int = 0
     new_series: int = 0
     errors: list[str] = field(default_factory=list)
+    too_old: int = 0
+    refusals: list[tuple[int, str]] = field(default_factory=list)
 
 
 @runtime_checkable

@@ -1,7 +1,14 @@
 """An in-memory store: the engine's test double and the conformance runner's storage.
 
-Same contract as the Parquet store (:mod:`promlab.storage.interface`), no durability. Duplicate
-timestamps: the last write wins. Out-of-order appends are accepted (series are kept sorted).
+Same contract as the Parquet store (:mod:`promlab.storage.interface`), no durability. Appended
+float samples follow the Parquet store's (Prometheus's) rules of :mod:`promlab.storage.accept`
+at a series' latest timestamp: the same value again is taken without storing it twice, another
+value is refused as a duplicate (the first write wins). Out-of-order samples are accepted by
+default (a test double is loaded in any order; one at a timestamp already held is dropped);
+``MemoryStorage(ooo_window_ms=0)`` refuses them as Prometheus does, a positive window takes
+those within it of the newest sample. Known difference: there is no head, so no minimum valid
+time (no "out of bounds"). :meth:`MemoryStorage.add_series` loads samples as given (a later
+one at the same timestamp replaces the earlier).
 Native histograms are kept as :class:`~promlab.model.histogram.FloatHistogram` objects in a
 per-series object column beside the floats (None for float samples).
 """
@@ -16,6 +23,7 @@ import numpy.typing as npt
 
 from promlab.model import Labels, Matcher
 from promlab.model.histogram import FloatHistogram, Histogram
+from promlab.storage.accept import DUPLICATE, NO_TS, OOO, OUT_OF_ORDER, TOO_OLD, classify
 from promlab.storage.interface import (
     HISTOGRAM_PLACEHOLDER,
     AppendStats,
@@ -77,9 +85,11 @@ class MemoryStorage:
     [1.0]
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, ooo_window_ms: int | None = None) -> None:
         self._series: dict[Labels, _Series] = {}
         self._lock = threading.RLock()
+        self.ooo_window_ms = ooo_window_ms
+        self._maxt: int | None = None
 
     def appender(self) -> _MemoryAppender:
         return _MemoryAppender(self)
@@ -128,13 +138,48 @@ class MemoryStorage:
             for labels in {**batch, **hbatch}:
                 if labels not in self._series:
                     stats.new_series += 1
-            for labels, (ts, vs) in batch.items():
-                self.add_series(labels, ts, vs)
-                stats.appended += len(ts)
+            for labels, ts_a, vs_a in self._accepted(batch, stats):
+                self.add_series(labels, ts_a, vs_a)
+                stats.appended += int(ts_a.shape[0])
             for labels, (ts, hs) in hbatch.items():
                 self.add_histogram_series(labels, ts, hs)
                 stats.appended += len(ts)
         return stats
+
+    def _accepted(self, batch: dict[Labels, tuple[list[int], list[float]]], stats: AppendStats
+                  ) -> list[tuple[Labels, npt.NDArray[np.int64], npt.NDArray[np.float64]]]:
+        """The samples of ``batch`` to store (per series, in append order); refusals counted."""
+        if not batch:
+            return []
+        names = list(batch)
+        lens = np.array([len(batch[k][0]) for k in names], np.int64)
+        refs = np.repeat(np.arange(len(names), dtype=np.int64), lens)
+        ts = np.array([t for k in names for t in batch[k][0]], np.int64)
+        vals = np.array([v for k in names for v in batch[k][1]], np.float64)
+        held = [self._series.get(k) for k in names]
+        latest = np.array([s.ts[-1] if s is not None and s.ts.shape[0] else NO_TS for s in held], np.int64)
+        last = np.array([s.values[-1] if s is not None and s.ts.shape[0] else 0.0 for s in held])
+
+        def exists(r: npt.NDArray[np.int64], t: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+            out = np.zeros(r.shape[0], bool)
+            for k in np.unique(r).tolist():
+                s = held[k]
+                if s is not None:
+                    out[r == k] = np.isin(t[r == k], s.ts)
+            return out
+
+        code = classify(refs, ts, vals, latest, last, head_maxt=self._maxt if self._maxt is not None
+                        else int(ts[0]), min_valid=int(NO_TS), ooo_ms=self.ooo_window_ms, exists=exists)
+        counts = np.bincount(code, minlength=DUPLICATE + 1).tolist()
+        stats.out_of_order, stats.too_old = counts[OUT_OF_ORDER], counts[TOO_OLD]
+        stats.duplicates = counts[DUPLICATE]
+        keep = code <= OOO
+        if keep.any():
+            top = int(ts[keep].max())
+            self._maxt = top if self._maxt is None else max(self._maxt, top)
+        ends = np.cumsum(lens).tolist()
+        return [(k, ts[a:b][keep[a:b]], vals[a:b][keep[a:b]])
+                for k, a, b in zip(names, [0, *ends[:-1]], ends, strict=True) if keep[a:b].any()]
 
     def _snapshot(self) -> list[tuple[Labels, _Series]]:
         with self._lock:

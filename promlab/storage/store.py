@@ -28,6 +28,7 @@ from promlab.storage.backfill import Backfill
 from promlab.storage.blocklist import list_blocks, recent_span, skipped
 from promlab.storage.blocks import Block, BlockMeta
 from promlab.storage.cache import DecodedCache, default_cache_bytes
+from promlab.storage.commit import take
 from promlab.storage.exemplars import DEFAULT_MAX_EXEMPLARS
 from promlab.storage.exfollow import follow_exemplars
 from promlab.storage.exwal import open_exemplar_wal
@@ -78,7 +79,7 @@ def _bytes(value: SizeLike | None, what: str) -> int | None:
 
 def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
                retention_time: DurationLike | None = None, retention_size: SizeLike | None = None,
-               ooo_window: DurationLike | None = "1h", block_duration: DurationLike = "2h",
+               ooo_window: DurationLike | None = 0, block_duration: DurationLike = "2h",
                max_block_duration: DurationLike = "24h", bucket_duration: DurationLike = "1h",
                wal_fsync: bool = True, max_exemplars: int = DEFAULT_MAX_EXEMPLARS,
                wal_segment_bytes: int = 64 << 20, auto_compact: bool = True,
@@ -101,8 +102,13 @@ def open_store(path: str | os.PathLike[str], *, readonly: bool = False,
         Durations here and below are ``"1h"``-style strings, timedeltas or numbers of seconds;
         sizes are ``"512MB"``-style strings (powers of 1024) or ints of bytes.
     ooo_window
-        Samples up to this much older than their series' latest are accepted (merged on read);
-        None accepts any timestamp (backfilling history into a live store).
+        Prometheus's ``out_of_order_time_window``: samples older than their series' latest are
+        taken (merged on read) back to this long before the head's newest sample; the default,
+        0, is Prometheus's: they are refused. None takes any timestamp (backfilling history
+        into a live store). The other rules are Prometheus's too (:mod:`.accept`): a sample
+        before the head's minimum valid time (its newest sample minus half ``block_duration``)
+        is refused for any series, and at a series' latest timestamp the first write wins
+        (a Session with a config sets it to ``storage.tsdb.out_of_order_time_window``).
     block_duration
         Range of the blocks the head is flushed into; the head is flushed once it spans 1.5×.
     max_block_duration
@@ -412,31 +418,28 @@ class ParquetStore(StoreMaintenance):
             assert self._wal is not None
             head = self._head
             new: list[tuple[int, Labels]] = []
-            all_refs, all_ts, all_vals = [], [], []
-            for series, key, index, ts, vals in batches:
+            parts = []
+            for series, key, index, ts, vals, units, atomic in batches:
                 # Vectorised via the ref cache: Python only loops over series not seen before.
                 r, added = self._refs.resolve(head, key, series, index)
                 new.extend(added)
                 bad = r < 0
                 if bad.any():
                     stats.errors.append(f"{int(bad.sum())} samples of a series with no labels dropped")
-                    r, ts, vals = r[~bad], ts[~bad], vals[~bad]
-                all_refs.append(r)
-                all_ts.append(ts)
-                all_vals.append(vals)
+                    ok = ~bad
+                    r, index, ts, vals = r[ok], index[ok], ts[ok], vals[ok]
+                    units = None if units is None else units[ok]
+                parts.append((series, r, index, ts, vals, units, atomic))
             stats.new_series = len(new)
-            if not all_refs:
+            if sum(int(p[1].shape[0]) for p in parts) == 0:
                 if new:
                     self._wal.log(encode_series(new))
                 return stats
-            refs_a = np.concatenate(all_refs)
-            ts_a = np.concatenate(all_ts)
-            vals_a = np.concatenate(all_vals)
-            ok, stats.out_of_order, stats.duplicates = head.accept(refs_a, ts_a, self.ooo_window_ms)
-            if not ok.all():
-                stats.out_of_bounds = int((~ok).sum())
-                refs_a, ts_a, vals_a = refs_a[ok], ts_a[ok], vals_a[ok]
+            refs_a, ts_a, vals_a = take(head, parts, stats, hist_maxt=self._hhead.maxt,
+                                        block_ms=self.block_duration_ms, floor=self._last_cut,
+                                        ooo_ms=self.ooo_window_ms)
             # WAL before visibility: the head's new series have no samples until logged.
+            # Refused samples are never logged, so a replay rebuilds exactly what was taken.
             records = []
             if new:
                 records.append(encode_series(new))

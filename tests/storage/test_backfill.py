@@ -77,19 +77,23 @@ def test_backfill_buffer_limit_writes_early(tmp_path: os.PathLike[str], mem: Mem
         assert_same(st.querier(0, 2**62).select(ALL), mem.querier(0, 2**62).select(ALL))
 
 
-@pytest.mark.parametrize(("batches", "ooo", "dups", "refused"), [
-    pytest.param([[10, 20, 30]], 0, 0, 0, id="in-order"),
-    pytest.param([[10, 20], [20]], 0, 1, 0, id="same-ts-again"),
-    pytest.param([[10, 20, 20]], 0, 1, 0, id="same-ts-within-batch"),
-    pytest.param([[10, 30], [20]], 1, 0, 0, id="out-of-order-accepted"),
-    pytest.param([[HOUR + 100], [50, 60]], 0, 0, 2, id="older-than-window"),
+# The backfill counts out-of-order samples it takes and duplicates it overwrites (within the
+# import); the head counts refusals only, as Prometheus (out of order, duplicate of another
+# value, out of bounds, too old): an identical repeat and an out-of-order sample inside the
+# window are taken silently.
+@pytest.mark.parametrize(("batches", "backfill_counts", "append_counts"), [
+    pytest.param([[10, 20, 30]], [0, 0, 0], [0, 0, 0, 0], id="in-order"),
+    pytest.param([[10, 20], [20]], [0, 1, 0], [0, 0, 0, 0], id="same-ts-again"),
+    pytest.param([[10, 20, 20]], [0, 1, 0], [0, 0, 0, 0], id="same-ts-within-batch"),
+    pytest.param([[10, 30], [20]], [1, 0, 0], [0, 0, 0, 0], id="out-of-order-accepted"),
+    pytest.param([[HOUR + 100], [50, 60]], [0, 0, 2], [0, 0, 0, 2], id="older-than-window"),
 ])
 @pytest.mark.parametrize("path", ["append", "backfill"])
-def test_append_stats_counts(tmp_path: os.PathLike[str], batches: list[list[int]], ooo: int,
-                             dups: int, refused: int, path: str) -> None:
+def test_append_stats_counts(tmp_path: os.PathLike[str], batches: list[list[int]],
+                             backfill_counts: list[int], append_counts: list[int], path: str) -> None:
     with open_store(tmp_path, ooo_window="1h") as st:
         bf = st.backfill() if path == "backfill" else None
-        got = [0, 0, 0]
+        got = [0, 0, 0, 0]
         for ts in batches:
             t = np.array([T0 + x for x in ts], np.int64)
             i, v = np.zeros(t.shape[0], np.int64), np.ones(t.shape[0])
@@ -100,7 +104,8 @@ def test_append_stats_counts(tmp_path: os.PathLike[str], batches: list[list[int]
                 app = st.appender()
                 app.append_batch([UP], i, t, v)
                 res = app.commit()
-            got = [got[0] + res.out_of_order, got[1] + res.duplicates, got[2] + res.out_of_bounds]
+            got = [got[0] + res.out_of_order, got[1] + res.duplicates, got[2] + res.out_of_bounds,
+                   got[3] + res.too_old]
         if bf is not None:
             bf.finish()
-        assert got == [ooo, dups, refused]
+        assert got == ([*backfill_counts, 0] if bf is not None else append_counts)

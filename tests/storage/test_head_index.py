@@ -95,7 +95,7 @@ def test_interleaved_commits_queries_flushes_match_memory(
         tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch, fold_min: int,
         matchers: list[Matcher]) -> None:
     monkeypatch.setattr(head_mod, "FOLD_MIN", fold_min)
-    mem = MemoryStorage()
+    mem = MemoryStorage(ooo_window_ms=0)  # the store's default: out-of-order samples refused
     rng = np.random.default_rng(fold_min % 97)
     with open_store(tmp_path, block_duration="1h", wal_fsync=False, auto_compact=False,
                     cache_size=0) as st:
@@ -106,7 +106,7 @@ def test_interleaved_commits_queries_flushes_match_memory(
             hi = int(ts[0])
             _commit([st, mem], series, ts, np.round(rng.normal(size=len(series)), 3))
             if r % 3 == 1:
-                # Overwrite the previous round's samples (last write wins) and an older one.
+                # Rewrite the previous round's samples and older ones: refused (out of order) by both.
                 old = np.full(len(series), T0 + (r - 1) * 20 * MIN, np.int64)
                 old[::4] -= 7 * MIN
                 _commit([st, mem], series, old, np.round(rng.normal(size=len(series)), 3))

@@ -29,8 +29,10 @@ def _read(st) -> tuple[list[int], list[float]]:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(("batches", "want_ts", "want_vals", "rejected"), [
     pytest.param([([10, 20], [1, 2]), ([15], [9])], [10, 15, 20], [1, 9, 2], 0, id="ooo-inside-window"),
-    pytest.param([([10, 20], [1, 2]), ([20], [7])], [10, 20], [1, 7], 0, id="duplicate-last-wins"),
-    pytest.param([([20, 20], [1, 2])], [20], [2], 0, id="duplicate-within-batch"),
+    pytest.param([([10, 20], [1, 2]), ([20], [7])], [10, 20], [1, 2], 1, id="duplicate-first-wins"),
+    pytest.param([([10, 20], [1, 2]), ([20], [2])], [10, 20], [1, 2], 0, id="same-value-again"),
+    pytest.param([([20, 20], [1, 2])], [20], [1], 1, id="duplicate-within-batch"),
+    pytest.param([([10, 20], [1, 2]), ([10], [5])], [10, 20], [1, 2], 0, id="ooo-at-held-time-dropped"),
     pytest.param([([HOUR + 100], [1]), ([99], [2]), ([100], [3])], [100, HOUR + 100], [3, 1], 1,
                  id="older-than-window-rejected"),
     pytest.param([([HOUR + 100, 50], [1, 2])], [HOUR + 100], [1], 1, id="window-from-batch-max"),
@@ -41,7 +43,7 @@ def test_out_of_order_and_duplicates(tmp_path: os.PathLike[str], batches, want_t
         n_rejected = 0
         for ts, vals in batches:
             stats = _commit(st, [T0 + t for t in ts], [float(v) for v in vals])
-            n_rejected += stats.out_of_bounds
+            n_rejected += stats.out_of_bounds + stats.too_old + stats.out_of_order + stats.duplicates
         assert n_rejected == rejected
         assert _read(st) == (want_ts, [float(v) for v in want_vals])
     with open_store(tmp_path, readonly=True) as ro:  # the same after a flush to a block
@@ -55,7 +57,7 @@ def test_unlimited_ooo_window_backfills(tmp_path: os.PathLike[str]) -> None:
         assert _read(st) == ([0, 10 * HOUR], [2.0, 1.0])
     with open_store(tmp_path, ooo_window=0) as st:
         stats = _commit(st, [T0 + 10 * HOUR, T0 + 10 * HOUR - 1], [3.0, 4.0])
-        assert stats.out_of_bounds == 1 and stats.appended == 1
+        assert stats.out_of_order == 1 and stats.appended == 1
 
 
 def test_overwrites_across_head_and_blocks(tmp_path: os.PathLike[str]) -> None:
