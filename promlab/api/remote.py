@@ -4,26 +4,30 @@ The protocol work is framework-free (:class:`RemoteWriteReceiver`, :class:`Remot
 and headers in, status, headers and body out); :func:`routes` wraps them for Starlette, and the
 benchmark wraps the same receiver for aiohttp.
 
-Write semantics (the 2.0 spec's, which the 1.0 spec allows too): a request is decoded whole
-first, so a payload that does not decode (bad snappy, bad protobuf) gets 400 and stores
-nothing; an unsupported ``Content-Type`` or ``Content-Encoding`` gets 415. Series with invalid
-labels and samples the store refuses (older than its out-of-order window, or more than 10
-minutes in the future, as Prometheus's ``maxAheadTime``) are not written and make the answer
-400 naming how many and why, while the request's valid samples are written (a partial write,
-which the spec allows; Prometheus's own 1.0 handler rolls the request back instead). Samples
-out of order but within the store's window are accepted and merged; a sample at a timestamp
-that already has one replaces it (Prometheus refuses a *different* value at the same
-timestamp; the same value is a no-op in both). Native histograms are not stored yet: they are
-counted and refused with 400. 2.0 answers carry the ``X-Prometheus-Remote-Write-*-Written``
-headers; start (created) timestamps become a zero sample at that time when
-``ingest_start_timestamps`` is on (Prometheus's ``created-timestamp-zero-ingestion``).
+Write semantics: a request is decoded whole first, so a payload that does not decode (bad
+snappy, bad protobuf) gets 400 and stores nothing; an unsupported ``Content-Type`` or
+``Content-Encoding`` gets 415. Samples are checked as Prometheus's head checks them
+(:mod:`promlab.storage.accept`: out of order, out of bounds, too old, another value at a
+series' latest timestamp; more than 10 minutes in the future is out of bounds too, Prometheus's
+``maxAheadTime``), against what was committed before the request. 1.0, as Prometheus's
+handler: any such refusal rolls the whole request back — 400 with Prometheus's error text,
+nothing stored. 2.0, as Prometheus 3.x's: the refused samples are listed in the 400 (one line
+each, ``<error> for series {...}``) and the others committed. In both, a sample that repeats
+or precedes an earlier one of the same series in the same request is dropped at commit
+without an error (Prometheus's commit does the same; the first of two at one timestamp
+wins). Series with invalid labels are not written and make the answer 400 (Prometheus's 1.0
+handler skips them silently). Native histograms are not stored yet: they are counted and
+refused with 400. 2.0 answers carry the ``X-Prometheus-Remote-Write-*-Written`` headers;
+start (created) timestamps become a zero sample at that time when ``ingest_start_timestamps``
+is on (Prometheus's ``created-timestamp-zero-ingestion``; a refused zero sample is no error).
+A store whose appender cannot report refusals per request (``MemoryStorage``) gets partial
+1.0 writes.
 
 Every answer comes after its samples are durable (the store's WAL fsync). Concurrent 1.0
 requests share commits (:class:`GroupCommitter`): while one commit runs, the requests that
 arrive queue up and the next commit takes them all, so a WAL write and fsync serve many
-requests. The store counts refusals per commit, so when a shared commit refuses samples every
-request in it gets the 400 (naming the count for the group); alone, a request gets its own
-count. 2.0 requests, whose answers carry exact written counts, commit alone.
+requests; each request of a shared commit is still refused or stored whole on its own. 2.0
+requests, whose answers carry exact written counts, commit alone.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from promlab.remote.codec import (
 )
 from promlab.remote.proto import prometheus_remote_pb2 as pb
 from promlab.remote.proto import prometheus_types_pb2 as pbt
+from promlab.storage.accept import MESSAGES, OUT_OF_BOUNDS
 from promlab.storage.exemplars import exemplars_of
 from promlab.storage.interface import AppendStats, Queryable, SelectHints, SeriesSet, Storage
 
@@ -67,6 +72,7 @@ __all__ = [
 PROTO_V1 = "prometheus.WriteRequest"
 PROTO_V2 = "io.prometheus.write.v2.Request"
 MAX_AHEAD_MS = 10 * 60 * 1000
+TOO_FAR = "timestamp is too far in the future"
 STREAMED_CONTENT_TYPE = "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse"
 
 
@@ -143,26 +149,33 @@ class RemoteWriteReceiver:
         return res
 
     def _append(self, b: WriteBatch, series: list[Labels], *, grouped: bool) -> WriteResult:
+        v2 = not grouped
         problems = list(b.invalid)
         idx, ts, vals = b.index, b.ts_ms, b.values
         ahead = ts > int(time.time() * 1000) + self.max_ahead_ms
-        n_ahead = int(ahead.sum())
-        if n_ahead:
-            problems.append(f"{n_ahead} samples too far in the future (out of bounds)")
+        if ahead.any():
+            if not v2:  # an append error rolls Prometheus's 1.0 request back whole
+                return WriteResult(400, f"{MESSAGES[OUT_OF_BOUNDS]}: {TOO_FAR}")
+            problems.extend(f"{MESSAGES[OUT_OF_BOUNDS]}: {TOO_FAR} for series {series_string(series[i])}"
+                            for i in idx[ahead].tolist())
             idx, ts, vals = idx[~ahead], ts[~ahead], vals[~ahead]
         extra = 0
+        zero = None
         if self.ingest_start_timestamps and b.start_ts_ms is not None and ts.shape[0]:
-            st = b.start_ts_ms[~ahead] if n_ahead else b.start_ts_ms
+            st = b.start_ts_ms[~ahead] if ahead.any() else b.start_ts_ms
             use = (st != 0) & (st < ts)
             if use.any():
-                # The zero sample first: the store checks order in append order.
+                # The zero sample first: the store checks order in append order. Its refusal
+                # is no error of the request (Prometheus ignores a failed zero sample).
                 extra = int(use.sum())
                 idx = np.concatenate([idx[use], idx])
                 ts = np.concatenate([st[use], ts])
                 vals = np.concatenate([np.zeros(extra), vals])
+                zero = np.zeros(ts.shape[0], bool)
+                zero[:extra] = True
         written = 0
         if ts.shape[0]:
-            item = _Pending(series, idx, ts, vals)
+            item = _Pending(series, idx, ts, vals, zero=zero, atomic=not v2)
             if grouped:
                 self._commits.commit(item)
             else:
@@ -171,19 +184,13 @@ class RemoteWriteReceiver:
                 raise item.error
             stats = item.stats
             assert stats is not None
-            refused = stats.out_of_bounds
-            if item.group > 1 and (refused or stats.errors):
-                # The store counts a commit's refusals, not per request: say so.
-                problems.append(f"{refused} samples out of bounds (older than the out-of-order "
-                                f"window) among {item.group} requests committed together with "
-                                "this one")
-                written = max(0, int(ts.shape[0]) - refused)
-            else:
-                written = max(0, (stats.appended if item.group == 1 else int(ts.shape[0]))
-                              - extra)
-                if refused:
-                    problems.append(f"{refused} samples out of bounds (older than the "
-                                    "out-of-order window)")
+            mine = [(text, ls) for u, text, ls in stats.refusals if u == item.unit]
+            if mine and not v2:
+                return WriteResult(400, mine[0][0])  # nothing of the request was stored
+            problems.extend(f"{text} for series {series_string(ls)}" for text, ls in mine)
+            # As Prometheus counts: the samples its appender took (a commit may still drop one
+            # that repeats or precedes another of the same request, silently).
+            written = int(ts.shape[0]) - extra - len(mine)
             problems.extend(stats.errors)
         ex_written = 0
         if b.exemplar_items:
@@ -193,9 +200,16 @@ class RemoteWriteReceiver:
         if b.histograms:
             problems.append(f"{b.histograms} native histogram samples not supported")
         if problems:
-            return WriteResult(400, "; ".join(problems), written=written,
+            return WriteResult(400, ("\n" if v2 else "; ").join(problems), written=written,
                                exemplars_written=ex_written)
         return WriteResult(204, written=written, exemplars_written=ex_written)
+
+
+def series_string(ls: Labels) -> str:
+    """A series as Prometheus's ``labels.Labels.String()`` prints it (in its error texts)."""
+    def quote(v: str) -> str:
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return "{" + ", ".join(f"{k}={quote(v)}" for k, v in ls.items()) + "}"
 
 
 @dataclass
@@ -206,6 +220,9 @@ class _Pending:
     index: npt.NDArray[np.int64]
     ts_ms: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
+    zero: npt.NDArray[np.bool_] | None = None  # start-timestamp zero samples (in no unit)
+    atomic: bool = True  # refused whole when the store refuses any of its samples (1.0)
+    unit: int = 0  # its number in the group's commit
     stats: AppendStats | None = None
     error: BaseException | None = None
     group: int = 1
@@ -219,18 +236,24 @@ def _commit_group(store: Storage, group: list[_Pending]) -> None:
     """
     try:
         app = store.appender()
+        units = bool(getattr(app, "reports_units", False))
         i = 0
+        for k, p in enumerate(group):
+            p.unit = k
         while i < len(group):
             j = i + 1
-            while j < len(group) and group[j].series is group[i].series:
+            while (j < len(group) and group[j].series is group[i].series
+                   and group[j].atomic == group[i].atomic):
                 j += 1
             run = group[i:j]
-            if len(run) == 1:
-                app.append_batch(run[0].series, run[0].index, run[0].ts_ms, run[0].values)
-            else:
-                app.append_batch(run[0].series, np.concatenate([p.index for p in run]),
-                                 np.concatenate([p.ts_ms for p in run]),
-                                 np.concatenate([p.values for p in run]))
+            args = ((run[0].series, run[0].index, run[0].ts_ms, run[0].values) if len(run) == 1 else
+                    (run[0].series, np.concatenate([p.index for p in run]),
+                     np.concatenate([p.ts_ms for p in run]), np.concatenate([p.values for p in run])))
+            if units:
+                app.append_batch(*args, units=np.concatenate([_units(p) for p in run]),  # type: ignore[call-arg]
+                                 atomic=run[0].atomic)
+            else:  # a store without per-request refusals (MemoryStorage): a partial write
+                app.append_batch(*args)
             i = j
         stats = app.commit()
     except Exception as exc:  # handed to every request of the group, raised in its thread
@@ -239,6 +262,13 @@ def _commit_group(store: Storage, group: list[_Pending]) -> None:
         return
     for p in group:
         p.stats, p.group = stats, len(group)
+
+
+def _units(p: _Pending) -> npt.NDArray[np.int64]:
+    u = np.full(p.ts_ms.shape[0], p.unit, np.int64)
+    if p.zero is not None:
+        u[p.zero] = -1
+    return u
 
 
 class GroupCommitter:

@@ -30,6 +30,7 @@ one of the same batch is dropped (the first of two samples at one timestamp wins
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +50,8 @@ STORED, OOO, SAME, OOO_SAME, OUT_OF_ORDER, OUT_OF_BOUNDS, TOO_OLD, DUPLICATE = r
 #: Prometheus's error text of each refusal (``storage/interface.go``).
 MESSAGES = {OUT_OF_ORDER: "out of order sample", OUT_OF_BOUNDS: "out of bounds",
             TOO_OLD: "too old sample", DUPLICATE: "duplicate sample for timestamp"}
+
+R = TypeVar("R")
 
 Exists = Callable[[npt.NDArray[np.int64], npt.NDArray[np.int64]], npt.NDArray[np.bool_]]
 
@@ -179,25 +182,24 @@ def _drop_ooo_clashes(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
     code[i[rep]] = OOO_SAME
 
 
-def message(code: int, labels: object, ts: int, value: float, existing: float) -> str:
-    """Prometheus's error text for a refused sample, naming its series (as remote write 2.0)."""
+def message(code: int, ts: int, value: float, existing: float) -> str:
+    """Prometheus's error text for a refused sample."""
     if code == DUPLICATE:
-        text = (f"duplicate sample for timestamp {ts}; overrides not allowed: existing "
+        return (f"duplicate sample for timestamp {ts}; overrides not allowed: existing "
                 f"{format_go_float(existing)}, new value {format_go_float(value)}")
-    else:
-        text = MESSAGES[code]
-    return f"{text} for series {labels}"
+    return MESSAGES[code]
 
 
 def unit_refusals(code: npt.NDArray[np.int8], units: npt.NDArray[np.int64], *, atomic: bool,
-                  describe: Callable[[int], str]) -> tuple[list[tuple[int, str]], npt.NDArray[np.bool_] | None]:
+                  describe: Callable[[int], R]) -> tuple[list[tuple[int, R]], npt.NDArray[np.bool_] | None]:
     """The refusals of a batch with units (``code`` from ``classify(batch=False)``).
 
     Returns ``(unit, describe(position))`` of each refused sample (atomic: of the first per
     unit) and, when atomic and something was refused, the mask of the samples to drop (every
-    sample of a unit with a refusal).
+    sample of a unit with a refusal). Samples of a negative unit are in no unit: their
+    refusals are not reported (and they are checked at commit only).
     """
-    bad = np.flatnonzero(code >= OUT_OF_ORDER)
+    bad = np.flatnonzero((code >= OUT_OF_ORDER) & (units >= 0))
     if bad.shape[0] == 0:
         return [], None
     if not atomic:

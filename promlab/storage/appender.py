@@ -27,7 +27,13 @@ Batch = tuple[list[Labels], int | None, npt.NDArray[np.int64], npt.NDArray[np.in
 
 
 class ParquetAppender:
-    """Batches appends for one commit (see :class:`~promlab.storage.interface.Appender`)."""
+    """Batches appends for one commit (see :class:`~promlab.storage.interface.Appender`).
+
+    ``reports_units``: :meth:`append_batch` takes ``units`` and ``atomic`` (the remote-write
+    receiver's per-request refusals).
+    """
+
+    reports_units = True
 
     def __init__(self, commit: Callable[[list[Batch]], AppendStats],
                  commit_histograms: Callable[[list[HistItem], AppendStats], None]) -> None:

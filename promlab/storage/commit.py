@@ -50,12 +50,13 @@ def _unit_drops(head: Head, parts: Sequence[Part], samples: Arrays, stats: Appen
 
             def describe(k: int, series: list[Labels] = series, r: npt.NDArray[np.int64] = r,
                          index: npt.NDArray[np.int64] = index, t: npt.NDArray[np.int64] = t,
-                         v: npt.NDArray[np.float64] = v, code: npt.NDArray[np.int8] = code) -> str:
-                return message(int(code[k]), series[int(index[k])], int(t[k]), float(v[k]),
-                               float(head.last_value[int(r[k])]))
+                         v: npt.NDArray[np.float64] = v, code: npt.NDArray[np.int8] = code
+                         ) -> tuple[str, Labels]:
+                return (message(int(code[k]), int(t[k]), float(v[k]), float(head.last_value[int(r[k])])),
+                        series[int(index[k])])
 
             got, gone = unit_refusals(code, units, atomic=atomic, describe=describe)
-            stats.refusals.extend(got)
+            stats.refusals.extend((u, text, ls) for u, (text, ls) in got)
             if gone is not None:
                 if drop is None:
                     drop = np.zeros(refs.shape[0], bool)

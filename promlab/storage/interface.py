@@ -310,9 +310,9 @@ class AppendStats:
     (another value at the series' latest timestamp: the first write wins). A sample repeating
     the latest one exactly is taken without being stored again, and counts in none of them.
     ``refusals``: for batches appended with ``units`` (the remote-write receiver's requests),
-    ``(unit, message)`` of the samples refused against what was committed before, with
-    Prometheus's error text naming the series; a unit appended ``atomic`` is refused whole and
-    lists its first refusal only.
+    ``(unit, message, series)`` of the samples refused against what was committed before, with
+    Prometheus's error text; a unit appended ``atomic`` is refused whole and lists its first
+    refusal only.
     """
 
     appended: int = 0
@@ -322,7 +322,7 @@ class AppendStats:
     new_series: int = 0
     errors: list[str] = field(default_factory=list)
     too_old: int = 0
-    refusals: list[tuple[int, str]] = field(default_factory=list)
+    refusals: list[tuple[int, str, Labels]] = field(default_factory=list)
 
 
 @runtime_checkable

@@ -1,16 +1,15 @@
 """Which remote-write 1.0 samples promlab's receiver takes, against a real Prometheus 2.42.
 
-A side finding of the data-side differential test (test_differential_data.py): out-of-order
-and duplicate-timestamp samples, against 2.42 with its default (no out-of-order window) and
-promlab's store with a zero out-of-order window. Cases where the two differ by promlab's design
-(its store's last-write-wins duplicates, per-series order checks, partial writes) are strict
-xfails with the reason, so a change of either side shows.
+A side finding of the data-side differential test (test_differential_data.py): out-of-order,
+out-of-bounds and duplicate-timestamp samples, against 2.42 with its default (no out-of-order
+window) and promlab's store with its default (the same). Both refuse a request with a sample
+the head refuses whole (400, nothing stored), keep the first of two samples at one timestamp,
+and drop a sample older than an earlier one of the same request at commit (204).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -26,10 +25,6 @@ RW_T0 = 1_700_000_000_000
 RW_BASE = [(RW_T0, 1.0), (RW_T0 + 15_000, 2.0), (RW_T0 + 30_000, 3.0)]
 
 
-def _differs(reason: str) -> Any:
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
 # (case, the request after RW_BASE was written to series "x" and (RW_T0, 1) to series "y")
 RW_CASES = [
     pytest.param([("x", [(RW_T0 + 10_000, 9.0)])], id="older"),
@@ -37,27 +32,15 @@ RW_CASES = [
     pytest.param([("x", [(RW_T0 + 45_000, 4.0)])], id="newer"),
     pytest.param([("x", [(RW_T0 - 2 * 3_600_000, 1.0)])], id="older-than-head"),
     pytest.param([("x", [(RW_T0 + 20_000, 9.0)]), ("y", [(RW_T0 + 15_000, 2.0)])],
-                 id="older-then-good", marks=_differs(
-        "both answer 400, but Prometheus rolls the whole request back; promlab keeps y's "
-        "in-order sample")),
-    pytest.param([("x", [(RW_T0 + 30_000, 4.0)])], id="duplicate-other-value", marks=_differs(
-        "Prometheus refuses it (400 duplicate sample for timestamp, first write wins); "
-        "promlab's store takes it (204, last write wins)")),
+                 id="older-then-good"),
+    pytest.param([("x", [(RW_T0 + 30_000, 4.0)])], id="duplicate-other-value"),
     pytest.param([("y", [(RW_T0 + 15_000, 2.0)]), ("x", [(RW_T0 + 20_000, 9.0)])],
-                 id="good-then-older", marks=_differs(
-        "both answer 400, but Prometheus rolls the whole request back; promlab keeps y's "
-        "in-order sample")),
+                 id="good-then-older"),
     pytest.param([("z", [(RW_T0 + 100_000, 1.0), (RW_T0 + 90_000, 2.0)])],
-                 id="out-of-order-within-request", marks=_differs(
-        "2.42 checks order against committed samples only and drops the older one at commit "
-        "(204); promlab answers 400 and keeps the in-order one")),
+                 id="out-of-order-within-request"),
     pytest.param([("z", [(RW_T0 + 100_000, 1.0), (RW_T0 + 100_000, 2.0)])],
-                 id="duplicate-within-request", marks=_differs(
-        "2.42 keeps the first of two samples at one time in a request, promlab the last")),
-    pytest.param([("z", [(RW_T0 - 2 * 3_600_000, 1.0)])], id="older-than-head-new-series",
-                 marks=_differs("Prometheus refuses a sample before its head's window for any "
-                                "series (400 out of bounds); promlab's order check is per "
-                                "series, so a new series takes it")),
+                 id="duplicate-within-request"),
+    pytest.param([("z", [(RW_T0 - 2 * 3_600_000, 1.0)])], id="older-than-head-new-series"),
 ]
 
 
@@ -66,10 +49,10 @@ RW_CASES = [
 def test_remote_write_takes_what_prometheus_takes(
         request_series: list[tuple[str, list[tuple[int, float]]]],
         tmp_path: Path) -> None:
-    """Status and stored samples after one more request, against a 2.42 with its default
-    (no out-of-order window) and promlab's store with a zero out-of-order window."""
+    """Status and stored samples after one more request, against a 2.42 and promlab's store,
+    both with their defaults (no out-of-order window)."""
     realprom.require_binary("prometheus")
-    store = open_store(tmp_path / "store", ooo_window="0s", wal_fsync=False)
+    store = open_store(tmp_path / "store", wal_fsync=False)
     rx = RemoteWriteReceiver(store)
     base = write_request([({"__name__": "x"}, RW_BASE), ({"__name__": "y"}, RW_BASE[:1])])
     probe = write_request([({"__name__": n}, pts) for n, pts in request_series])
