@@ -3,7 +3,7 @@
 Defaults and checks follow Prometheus's config loader (``promtool check config`` accepts what
 this accepts). Every problem raises :class:`~promlab.errors.ConfigError` with the file and the
 key path (``scrape_configs[0].relabel_configs[1].action``). Keys Prometheus knows but promlab
-does not act on (``oauth2``, ``sigv4``, other service discoveries, ``storage.tsdb``, ...) are accepted
+does not act on (``oauth2``, ``sigv4``, other service discoveries, the rest of ``storage.tsdb``, ...) are accepted
 and logged. Relative file names, ``rule_files`` globs included, are resolved against the config
 file's directory, as Prometheus does.
 """
@@ -283,12 +283,22 @@ def parse(data: Any, *, file: str | None = None) -> Config:
     return Config(global_config=g, scrape_configs=tuple(scs), rule_files=tuple(rule_files),
                   alerting=_alerting(r, d.get("alerting")), remote_write=_remote_write(r, d.get("remote_write")),
                   remote_read=_remote_read(r, d.get("remote_read")), file=file,
-                  max_exemplars=_max_exemplars(r, d.get("storage")))
+                  max_exemplars=_max_exemplars(r, d.get("storage")),
+                  out_of_order_time_window_ms=_ooo_window(r, d.get("storage")))
+
+
+def _ooo_window(r: Reader, storage: Any) -> int:
+    """``storage.tsdb.out_of_order_time_window`` in ms (a ``<duration>``; Prometheus's default 0)."""
+    tsdb = storage.get("tsdb") if isinstance(storage, dict) else None
+    if tsdb is None:
+        return 0
+    if not isinstance(tsdb, dict):
+        raise r.err("storage.tsdb", f"expected a mapping, got {tsdb!r}")
+    return r.duration(tsdb, "out_of_order_time_window", "storage.tsdb")
 
 
 def _max_exemplars(r: Reader, storage: Any) -> int:
-    """``storage.exemplars.max_exemplars`` (the rest of ``storage``, ``tsdb``, is accepted and
-    not acted on)."""
+    """``storage.exemplars.max_exemplars`` (``storage.tsdb``: see :func:`_ooo_window`)."""
     ex = storage.get("exemplars") if isinstance(storage, dict) else None
     if not isinstance(ex, dict) or ex.get("max_exemplars") is None:
         return 100_000

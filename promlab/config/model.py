@@ -197,6 +197,9 @@ class Config:
     file: str | None = None
     #: ``storage.exemplars.max_exemplars`` (Prometheus's default with ``exemplar-storage``; 0: off)
     max_exemplars: int = 100_000
+    #: ``storage.tsdb.out_of_order_time_window`` in ms (0, Prometheus's default: out-of-order
+    #: samples are refused); a Session gives it to its store
+    out_of_order_time_window_ms: int = 0
 
     def scrape_config(self, job_name: str) -> ScrapeConfig:
         for sc in self.scrape_configs:

@@ -126,9 +126,13 @@ class Session:
         if cluster is not None:
             self.engine = _distributed_engine(self.engine, cluster, self.path, self.store,
                                               store_options)
+        # prometheus.yml's storage.tsdb.out_of_order_time_window sets the window of a store
+        # this session opened, unless ooo_window= was given (which wins).
+        self._config_sets_window = self._owns_store and "ooo_window" not in store_options
         try:
             if config is not None:
                 self._config = _load_config(config)
+                self._apply_window()
         except BaseException:
             self._close_store()
             raise
@@ -148,7 +152,13 @@ class Session:
         with self._lock:
             self._config_source = config
             self._config = cfg
+            self._apply_window()
         return cfg
+
+    def _apply_window(self) -> None:
+        """The config's out-of-order window on the store (reloadable, as in Prometheus)."""
+        if self._config is not None and self._config_sets_window and hasattr(self.store, "ooo_window_ms"):
+            self.store.ooo_window_ms = self._config.out_of_order_time_window_ms
 
     @property
     def config_source(self) -> Any:

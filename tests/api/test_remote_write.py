@@ -99,6 +99,11 @@ GOOD_V1 = v1_request([(A, [(NOW_MS - 2000, 1.0), (NOW_MS - 1000, 2.5)])])
                  {"Content-Type": V1}, 400, 1, id="invalid-labels-partial"),
     pytest.param(compress(v1_request([(A, [(NOW_MS + 3_600_000, 1.0)])])),
                  {"Content-Type": V1}, 400, 0, id="too-far-ahead"),
+    pytest.param(compress(v1_request([(A, [(NOW_MS, 1.0), (NOW_MS + 3_600_000, 1.0)])])),
+                 {"Content-Type": V1}, 400, 0, id="too-far-ahead-rolls-v1-back"),
+    pytest.param(compress(v2_request([(A, [(NOW_MS, 1.0, 0), (NOW_MS + 3_600_000, 1.0, 0)])])),
+                 {"Content-Type": V2, "Content-Encoding": "snappy"}, 400, 1,
+                 id="too-far-ahead-v2-partial"),
     pytest.param(compress(v2_request([(A, [(NOW_MS, 1.0, 0)])], bad_ref=True)),
                  {"Content-Type": V2, "Content-Encoding": "snappy"}, 400, 0, id="v2-bad-ref"),
 ])
@@ -111,6 +116,54 @@ def test_write_status(rw: tuple[Session, httpx.Client], body: bytes, headers: di
         assert r.text.strip()
     got = stored(s, "rw_a")
     assert sum(len(v) for v in got.values()) == stored_samples
+
+
+B = {"__name__": "rw_a", "job": "k"}
+A_NAME = '{__name__="rw_a", job="j"}'
+B_NAME = '{__name__="rw_a", job="k"}'
+BASE = [(A, [(NOW_MS - 30_000, 1.0), (NOW_MS - 15_000, 2.0)]), (B, [(NOW_MS - 30_000, 1.0)])]
+
+
+# (probe after BASE, 1.0: status and message, 2.0: status and message, what is stored after it)
+@pytest.mark.parametrize(("probe", "v1_answer", "v2_answer", "after"), [
+    pytest.param([(A, [(NOW_MS - 20_000, 9.0)]), (B, [(NOW_MS - 15_000, 2.0)])],
+                 (400, "out of order sample"),
+                 (400, f"out of order sample for series {A_NAME}"), 1, id="older-then-good"),
+    pytest.param([(A, [(NOW_MS - 15_000, 4.0)])],
+                 (400, f"duplicate sample for timestamp {NOW_MS - 15_000}; overrides not allowed: "
+                       "existing 2, new value 4"),
+                 (400, f"duplicate sample for timestamp {NOW_MS - 15_000}; overrides not allowed: "
+                       f"existing 2, new value 4 for series {A_NAME}"), 0, id="duplicate-other-value"),
+    pytest.param([(A, [(NOW_MS - 15_000, 2.0)])], (204, ""), (204, ""), 0,
+                 id="duplicate-same-value"),
+    pytest.param([(B, [(NOW_MS - 3 * 3_600_000, 1.0)]), (A, [(NOW_MS, 3.0)])],
+                 (400, "out of bounds"), (400, f"out of bounds for series {B_NAME}"), 1,
+                 id="out-of-bounds-then-good"),
+    pytest.param([(B, [(NOW_MS, 1.0), (NOW_MS - 1000, 2.0), (NOW_MS, 3.0)])], (204, ""), (204, ""),
+                 1, id="within-request-dropped-at-commit"),
+])
+@pytest.mark.parametrize("version", ["1.0", "2.0"])
+def test_refused_samples(rw: tuple[Session, httpx.Client], probe: list[tuple[dict[str, str], list[tuple[int, float]]]],
+                         v1_answer: tuple[int, str], v2_answer: tuple[int, str], after: int,
+                         version: str) -> None:
+    """1.0 refuses the whole request (Prometheus's rollback); 2.0 names each refused sample
+    and commits the rest (Prometheus 3.x); a sample refused against an earlier one of the same
+    request is dropped at commit without an error (both)."""
+    s, c = rw
+    headers = {"Content-Type": V1} if version == "1.0" else {"Content-Type": V2}
+
+    def request(series: list[tuple[dict[str, str], list[tuple[int, float]]]]) -> bytes:
+        if version == "1.0":
+            return compress(v1_request(series))
+        return compress(v2_request([(ls, [(t, v, 0) for t, v in pts]) for ls, pts in series]))
+
+    assert c.post("/api/v1/write", content=request(BASE), headers=headers).status_code == 204
+    before = sum(len(v) for v in stored(s, "rw_a").values())
+    r = c.post("/api/v1/write", content=request(probe), headers=headers)
+    want = v1_answer if version == "1.0" else v2_answer
+    assert (r.status_code, r.text.strip()) == want
+    assert sum(len(v) for v in stored(s, "rw_a").values()) - before == (
+        0 if version == "1.0" and want[0] == 400 else after)
 
 
 def test_write_v1_values(rw: tuple[Session, httpx.Client]) -> None:
