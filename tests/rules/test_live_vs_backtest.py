@@ -101,7 +101,10 @@ def _fill(store: Storage) -> None:
 
 
 def _store(kind: str, path: Path) -> Storage:
-    st: Storage = MemoryStorage() if kind == "memory" else open_store(path)
+    # The whole history is written first and the live manager then evaluates from its start:
+    # its writes lie before the head's minimum valid time, so the store takes any timestamp
+    # (no window limit), as a store backfilled with history would.
+    st: Storage = MemoryStorage() if kind == "memory" else open_store(path, ooo_window=None)
     _fill(st)
     return st
 
