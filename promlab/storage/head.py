@@ -48,6 +48,9 @@ def check_order(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
                 ) -> tuple[npt.NDArray[np.bool_], int, int]:
     """Which samples are within ``ooo_ms`` of their series' latest so far, and counts.
 
+    The backfill's (import's) order check; the head's own acceptance is Prometheus's
+    (:mod:`promlab.storage.accept`, :meth:`Head.accept`).
+
     "So far" is in append order: ``latest[ref]`` (the stored latest sample) and the batch's
     earlier samples of the same series. In-order samples are therefore always accepted;
     ``ooo_ms=None`` accepts everything.
