@@ -350,6 +350,9 @@ DATA_KNOWN = [
     Known("regression-kahan-inf-labels",
           r"count_values.*\b(deriv|predict_linear|std(dev|var)_over_time)\(",
           "the same class where count_values turns the value into a label"),
+    Known("regression-kahan-inf-scalar", r"scalar\(.*(==|!=|>=|<=|<|>)",
+          "the same class where a comparison decides how many samples scalar() sees (one: its "
+          "value; two: NaN)"),
     Known("regression-kahan-inf-filter", r"(==|!=|>=|<=|<|>)", "the same class where a "
           "comparison drops 2.42's NaN and keeps 3.x's infinity",
           answers=lambda want, got: _infinities_kept(want, got)),
