@@ -37,7 +37,7 @@ DEFAULT_DATA = "data"
 def _stats_text(stats: ImportStats) -> str:
     """The import's counters, refusals only when there were some: ``series=32, samples=384, ...``."""
     text = f"series={stats.series:,}, samples={stats.samples:,}, appended={stats.appended:,}"
-    for name in ("duplicates", "out_of_order", "out_of_bounds"):
+    for name in ("duplicates", "out_of_order", "out_of_bounds", "too_old"):
         if getattr(stats, name):
             text += f", {name}={getattr(stats, name):,}"
     if stats.errors:

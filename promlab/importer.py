@@ -81,6 +81,7 @@ class ImportStats:
     out_of_order: int = 0
     out_of_bounds: int = 0
     duplicates: int = 0
+    too_old: int = 0
     min_time_ms: int | None = None
     max_time_ms: int | None = None
     errors: list[str] = field(default_factory=list)
@@ -366,7 +367,8 @@ def import_file(
 
 
 def _check_strict(stats: ImportStats) -> None:
-    bad = {k: getattr(stats, k) for k in ("out_of_bounds", "duplicates", "out_of_order") if getattr(stats, k)}
+    bad = {k: getattr(stats, k) for k in ("out_of_bounds", "duplicates", "out_of_order", "too_old")
+           if getattr(stats, k)}
     if bad:
         raise ImportRejected("strict import refused: " + ", ".join(f"{v:,} {k.replace('_', ' ')}"
                                                                    for k, v in bad.items()))
@@ -396,6 +398,7 @@ def _count(stats: ImportStats, res: Any) -> None:
     stats.out_of_order += res.out_of_order
     stats.out_of_bounds += res.out_of_bounds
     stats.duplicates += res.duplicates
+    stats.too_old += getattr(res, "too_old", 0)  # the head's (a backfill refuses as out of order)
     stats.errors.extend(res.errors)
 
 

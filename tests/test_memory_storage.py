@@ -32,7 +32,9 @@ def test_append_commit_select_sorted_csr():
     assert is_stale(ss.values[2])
 
 
-def test_last_write_wins_and_time_range():
+def test_first_write_wins_and_time_range():
+    """As Prometheus: another value at a series' latest timestamp is refused (the first write
+    wins), in one commit or a later one."""
     st = MemoryStorage()
     ls = Labels({"__name__": "m"})
     app = st.appender()
@@ -40,8 +42,11 @@ def test_last_write_wins_and_time_range():
     app.append(ls, 10, 2.0)
     app.append(ls, 30, 3.0)
     app.commit()
-    ss = st.querier(0, 20).select([_name("m")])
-    assert ss.values.tolist() == [2.0]
+    app.append(ls, 30, 4.0)
+    stats = app.commit()
+    assert stats.duplicates == 1 and stats.appended == 0
+    assert st.querier(0, 20).select([_name("m")]).values.tolist() == [1.0]
+    assert st.querier(0, 40).select([_name("m")]).values.tolist() == [1.0, 3.0]
 
 
 def test_rollback_and_labels_api():

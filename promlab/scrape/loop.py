@@ -380,8 +380,12 @@ class ScrapeLoop:
         in_page[prefs] = True
         self._cached = cached & in_page
         if post > 1 and np.bincount(idx, minlength=n_out).max() > 1:
-            # The same series twice in one page (or two texts relabeled alike): the first wins.
-            sel = np.sort(np.unique(idx, return_index=True)[1])
+            # The same series twice in one page (or two texts relabeled alike) at one time: the
+            # first wins. Explicit timestamps that differ are samples of their own (appended in
+            # page order, so the store's order rules apply to them as in Prometheus).
+            eff = np.where(explicit, page_ts, ts_ms)
+            pairs = np.stack([idx, eff], axis=1)
+            sel = np.sort(np.unique(pairs, axis=0, return_index=True)[1])
             idx, values, page_ts, explicit = idx[sel], values[sel], page_ts[sel], explicit[sel]
         oob = 0
         if explicit.any():

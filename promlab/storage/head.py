@@ -24,11 +24,11 @@ import numpy.typing as npt
 
 from promlab.model import Labels
 from promlab.storage.accept import NO_TS, classify
-from promlab.storage.merge import group_order, sort_dedup
+from promlab.storage.merge import sort_dedup
 from promlab.storage.postings import GrowingIndex, LabelIndex
 from promlab.storage.querier import HeadView
 
-__all__ = ["NO_TS", "UNRESOLVED", "Head", "HeadSamples", "RefCache", "check_order"]
+__all__ = ["NO_TS", "UNRESOLVED", "Head", "HeadSamples", "RefCache"]
 
 log = logging.getLogger("promlab.storage")
 
@@ -41,63 +41,6 @@ HeadSamples = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np
 
 def _empty() -> HeadSamples:
     return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
-
-
-def check_order(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
-                latest: npt.NDArray[np.int64], ooo_ms: int | None, *, update: bool = False
-                ) -> tuple[npt.NDArray[np.bool_], int, int]:
-    """Which samples are within ``ooo_ms`` of their series' latest so far, and counts.
-
-    The backfill's (import's) order check; the head's own acceptance is Prometheus's
-    (:mod:`promlab.storage.accept`, :meth:`Head.accept`).
-
-    "So far" is in append order: ``latest[ref]`` (the stored latest sample) and the batch's
-    earlier samples of the same series. In-order samples are therefore always accepted;
-    ``ooo_ms=None`` accepts everything.
-
-    Returns ``(ok, out_of_order, duplicates)``: among the accepted samples, how many are older
-    than their series' latest so far (merged on read) and how many have exactly its timestamp
-    (they overwrite it: last write wins). With ``update``, ``latest`` is raised in place to
-    include the accepted samples.
-    """
-    n = refs.shape[0]
-    if n == 0:
-        return np.zeros(0, bool), 0, 0
-    order = group_order(refs)
-    r, t = (refs, ts) if order is None else (refs[order], ts[order])
-    first = np.ones(n, bool)
-    first[1:] = r[1:] != r[:-1]
-    g = np.cumsum(first) - 1
-    tmin = int(t.min())
-    span = int(t.max()) - tmin + 1
-    if span * (int(g[-1]) + 1) < (1 << 62):
-        # Running max per series in one pass: shift each series above the previous one.
-        shift = g * np.int64(span)
-        running = np.maximum.accumulate((t - np.int64(tmin)) + shift) - shift + np.int64(tmin)
-    else:
-        running = np.empty(n, np.int64)
-        starts = np.flatnonzero(first)
-        for a, b in zip(starts.tolist(), [*starts[1:].tolist(), n], strict=True):
-            running[a:b] = np.maximum.accumulate(t[a:b])
-    # The latest before each sample: the stored one, and the batch's earlier ones.
-    before = np.empty(n, np.int64)
-    before[0] = NO_TS
-    before[1:] = running[:-1]
-    before[first] = NO_TS
-    before = np.maximum(before, latest[r])
-    ok_sorted = (np.ones(n, bool) if ooo_ms is None
-                 else t >= np.maximum(before, t) - np.int64(ooo_ms))
-    n_ooo = int((ok_sorted & (t < before)).sum())
-    n_dup = int((ok_sorted & (t == before)).sum())
-    if update:
-        # A refused sample is never its group's maximum (it is older than an earlier one).
-        last = np.flatnonzero(np.append(first[1:], True))
-        latest[r[last]] = np.maximum(latest[r[last]], running[last])
-    if order is None:
-        return ok_sorted, n_ooo, n_dup
-    ok = np.empty(n, bool)
-    ok[order] = ok_sorted
-    return ok, n_ooo, n_dup
 
 
 class Head:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from promlab.storage.pool import run_index
-
 __all__ = ["dedup_last", "gather_runs", "group_order", "merge_parts", "runs_order", "sort_dedup",
            "sort_order"]
 
@@ -94,6 +92,10 @@ def runs_order(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64] | None:
 def gather_runs(starts: npt.NDArray[np.int64], lens: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Indices of the rows ``starts[i]:starts[i]+lens[i]`` for each i in turn (no Python loop;
     :func:`promlab.storage.pool.run_index`, built in place)."""
+    # Imported here: pool loads pyarrow, and the sample-acceptance rules (storage.accept, used
+    # by MemoryStorage) import this module from promlab.storage's light import path.
+    from promlab.storage.pool import run_index
+
     return run_index(starts, lens)
 
 

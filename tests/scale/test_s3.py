@@ -49,10 +49,13 @@ def _write(session: Session) -> None:
     rng = np.random.default_rng(7)
     ts = np.arange(0, HOURS * HOUR, STEP_MS, dtype=np.int64)
     app = session.store.appender()  # type: ignore[attr-defined]
-    for m in METRICS:
-        series = [Labels({"__name__": m, "instance": f"h{i:02d}", "job": "node" if i % 2 else "api"})
-                  for i in range(SERIES)]
-        for k in range(0, ts.shape[0], 480):  # two hours per commit, like a scraper's stream
+    by_metric = {m: [Labels({"__name__": m, "instance": f"h{i:02d}",
+                             "job": "node" if i % 2 else "api"}) for i in range(SERIES)]
+                 for m in METRICS}
+    # Two hours of every metric per commit, in time order like a scraper's stream (the head
+    # refuses what is older than its newest sample minus an hour, as Prometheus's).
+    for k in range(0, ts.shape[0], 480):
+        for m, series in by_metric.items():
             t = ts[k:k + 480]
             idx = np.repeat(np.arange(SERIES), t.shape[0])
             tt = np.tile(t, SERIES)
@@ -61,7 +64,7 @@ def _write(session: Session) -> None:
             else:
                 vals = (tt // STEP_MS) * (idx + 1) + rng.integers(0, 5, tt.shape[0])
             app.append_batch(series, idx, tt, vals.astype(np.float64))
-            app.commit()
+        app.commit()
 
 
 @pytest.fixture(scope="module")

@@ -64,6 +64,13 @@ CASES = [
                  id="repeated-timestamp-same-value"),
     pytest.param([f"m 1 {T}\nn 1\n", f"m 5 {T - 1000}\nn 2\n"], [(T, 1.0)], {"out_of_order": 1},
                  id="older-timestamp"),
+    # One series at two explicit times in one page: two samples (only the same series at one
+    # time is a within-page duplicate); the later page's other value at that time is refused.
+    pytest.param([f"m 1 {T - 500}\nm 2 {T}\nn 1\n", f"m 3 {T}\nn 2\n"],
+                 [(T - 500, 1.0), (T, 2.0)], {"duplicates": 1},
+                 id="same-series-two-times-in-a-page"),
+    pytest.param([f"m 1 {T}\nm 2 {T}\nn 1\n", "n 2\n"], [(T, 1.0)], {},
+                 id="same-series-same-time-in-a-page-first-wins"),
     # "f" (9 min ahead, within the loop's limit) moves the head's max time: a new series 55 min
     # before the second scrape (within the loop's limit) is then before the head's minimum
     # valid time (max time - 1 h).

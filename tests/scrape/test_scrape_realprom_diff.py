@@ -325,9 +325,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("sample_limit", "e"): "as ('sample_limit', 'd')",
     ("basic", "scrape_series_added"): "Prometheus's scrape cache is keyed by the series text, promlab's "
     "parser by label set: 'c{y=\"\"}' then 'c' is a new series for Prometheus only",
-    ("ts_honored", "past"): "a sample at the timestamp of a stored one with another value: Prometheus's "
-    "TSDB refuses it (duplicate sample for timestamp), promlab's store keeps the last write "
-    "(promlab.storage.head.check_order, not the scrape loop)",
 }
 """``(job, metric name)`` of deliberate or out-of-scope differences, with the reason."""
 
