@@ -379,6 +379,9 @@ def _call(node: Call, ev: Evaluator, ctx: EvalContext) -> Value:
 
 def _whole_range_checked(name: str, value: Value, ctx: EvalContext) -> Value:
     """A range-vector function's result, its label sets checked over all steps at once."""
+    # TODO(handle): a query evaluated in step slices (limits.eval_in_slices) is checked per
+    # slice here, so two series that collide only across slices are not refused as in
+    # Prometheus (which checks the whole result matrix).
     if not ctx.delayed_name_removal and ctx.num_steps > 1 and isinstance(value, Vector) \
             and name != "absent_over_time":
         check_range_call_collisions(value)
