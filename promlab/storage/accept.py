@@ -39,7 +39,8 @@ from promlab.model.value import format_go_float
 from promlab.storage.merge import group_order
 
 __all__ = ["DUPLICATE", "MESSAGES", "NO_TS", "OOO", "OOO_SAME", "OUT_OF_BOUNDS", "OUT_OF_ORDER",
-           "SAME", "STORED", "TOO_OLD", "classify", "message", "unit_refusals"]
+           "SAME", "STORED", "TOO_OLD", "classify", "message", "running_max_by_series",
+           "unit_refusals"]
 
 NO_TS = np.iinfo(np.int64).min
 
@@ -81,18 +82,25 @@ def _judge(ts: npt.NDArray[np.int64], vals: npt.NDArray[np.float64], before: npt
     return code
 
 
-def _batch_latest(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
-                  vals: npt.NDArray[np.float64]
-                  ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None:
-    """Per sample, the newest earlier sample of its series in the batch (first of equal ones):
-    its timestamp (NO_TS: none) and value; None when no series has two samples."""
+def running_max_by_series(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64]
+                          ) -> tuple[npt.NDArray[np.intp] | None, npt.NDArray[np.int64],
+                                     npt.NDArray[np.int64], npt.NDArray[np.bool_],
+                                     npt.NDArray[np.int64]]:
+    """Samples grouped by series (stably, so append order within a series) and each one's
+    running maximum timestamp within its series, without a Python loop per series.
+
+    Returns ``(order, refs, ts, first, running)``: the grouping permutation (None when
+    ``refs`` is already grouped), the grouped refs and timestamps, where each series starts,
+    and the running maximum. Shared by the head's acceptance (:func:`classify`) and the
+    backfill's order check (:func:`promlab.storage.backfill.check_order`).
+    """
     n = refs.shape[0]
     order = group_order(refs)
     r, t = (refs, ts) if order is None else (refs[order], ts[order])
     first = np.ones(n, bool)
     first[1:] = r[1:] != r[:-1]
-    if first.all():
-        return None
+    if first.all():  # one sample per series (a scrape's batch): nothing to accumulate
+        return order, r, t, first, t
     g = np.cumsum(first) - 1
     tmin = int(t.min())
     span = int(t.max()) - tmin + 1
@@ -105,6 +113,20 @@ def _batch_latest(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
         starts = np.flatnonzero(first)
         for a, b in zip(starts.tolist(), [*starts[1:].tolist(), n], strict=True):
             running[a:b] = np.maximum.accumulate(t[a:b])
+    return order, r, t, first, running
+
+
+def _batch_latest(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
+                  vals: npt.NDArray[np.float64]
+                  ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None:
+    """Per sample, the newest earlier sample of its series in the batch (first of equal ones):
+    its timestamp (NO_TS: none) and value; None when no series has two samples."""
+    n = refs.shape[0]
+    if n < 2:
+        return None
+    order, _, t, first, running = running_max_by_series(refs, ts)
+    if first.all():
+        return None
     before = np.empty(n, np.int64)
     before[1:] = running[:-1]
     before[first] = NO_TS

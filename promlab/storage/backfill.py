@@ -34,10 +34,10 @@ import numpy.typing as npt
 
 from promlab.errors import StorageError
 from promlab.model import Labels
-from promlab.storage.accept import NO_TS
+from promlab.storage.accept import NO_TS, running_max_by_series
 from promlab.storage.blocks import BlockMeta
 from promlab.storage.interface import AppendStats
-from promlab.storage.merge import group_order, sort_dedup
+from promlab.storage.merge import sort_dedup
 from promlab.storage.objectstore import BlockFS
 from promlab.storage.wal import fsync_path
 
@@ -245,22 +245,7 @@ def check_order(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
     n = refs.shape[0]
     if n == 0:
         return np.zeros(0, bool), 0, 0
-    order = group_order(refs)
-    r, t = (refs, ts) if order is None else (refs[order], ts[order])
-    first = np.ones(n, bool)
-    first[1:] = r[1:] != r[:-1]
-    g = np.cumsum(first) - 1
-    tmin = int(t.min())
-    span = int(t.max()) - tmin + 1
-    if span * (int(g[-1]) + 1) < (1 << 62):
-        # Running max per series in one pass: shift each series above the previous one.
-        shift = g * np.int64(span)
-        running = np.maximum.accumulate((t - np.int64(tmin)) + shift) - shift + np.int64(tmin)
-    else:
-        running = np.empty(n, np.int64)
-        starts = np.flatnonzero(first)
-        for a, b in zip(starts.tolist(), [*starts[1:].tolist(), n], strict=True):
-            running[a:b] = np.maximum.accumulate(t[a:b])
+    order, r, t, first, running = running_max_by_series(refs, ts)
     # The latest before each sample: the stored one, and the batch's earlier ones.
     before = np.empty(n, np.int64)
     before[0] = NO_TS
