@@ -24,6 +24,7 @@ from promlab.cli_rules import (
     cmd_test_rules,
 )
 from promlab.cli_rules import fail as _err
+from promlab.cli_server import add_daemon_flags, daemon_options
 
 if TYPE_CHECKING:
     from promlab.importer import ImportStats
@@ -197,41 +198,12 @@ def _storage_options(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def _daemon_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``Session`` and ``rules.start`` options from Prometheus's server flags (``--query.*``,
-    ``--web.external-url``, ``--rules.alert.resend-delay``)."""
-    from promlab.model import parse_duration
-    from promlab.promql.engine import Engine
-
-    parse_duration(args.resend_delay)  # a bad one fails now, not when the rules start
-    session: dict[str, Any] = {"engine": Engine(
-        lookback_delta=args.lookback_delta, max_samples=args.max_samples,
-        timeout=None if args.query_timeout in ("0", "0s") else args.query_timeout)}
-    if args.external_url:
-        session["external_url"] = args.external_url
-    return session, {"resend_delay": args.resend_delay}
-
-
-def _add_daemon_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--web.external-url", dest="external_url",
-                   help="the URL promlab is reachable under (alerts' generatorURL, templates' "
-                        "$externalURL; with --listen its path is the route prefix)")
-    p.add_argument("--rules.alert.resend-delay", dest="resend_delay", default="1m",
-                   help="minimum wait before resending an alert to Alertmanager (default 1m)")
-    p.add_argument("--query.lookback-delta", dest="lookback_delta", default="5m",
-                   help="how far back an instant selector looks for a sample (default 5m)")
-    p.add_argument("--query.max-samples", dest="max_samples", type=int, default=50_000_000,
-                   help="most samples a query may hold in memory (default 50000000)")
-    p.add_argument("--query.timeout", dest="query_timeout", default="2m",
-                   help="longest a query may run, 0 for no limit (default 2m)")
-
-
 def cmd_scrape(args: argparse.Namespace) -> int:
     from promlab import daemon
     from promlab.errors import PromlabError
 
     try:
-        session_options, rule_options = _daemon_options(args)
+        session_options, rule_options = daemon_options(args)
     except PromlabError as e:
         return _err("scrape", e)
     return int(daemon.run(args.config, args.data, progress=not args.quiet,
@@ -255,7 +227,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from promlab.errors import PromlabError
 
     try:
-        session_options, rule_options = _daemon_options(args)
+        session_options, rule_options = daemon_options(args)
     except PromlabError as e:
         return _err("serve", e)
     prefix = args.route_prefix
@@ -401,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="prometheus.yml")
     p.add_argument("--data", default=DEFAULT_DATA, help=f"store directory (default: {DEFAULT_DATA})")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (on stderr)")
-    _add_daemon_flags(p)
+    add_daemon_flags(p)
 
     p = add("serve", cmd_serve, "serve the Prometheus HTTP API over a store (with --config: "
             "also scrape and evaluate rules)")
@@ -422,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: peers not on loopback), always (as Prometheus), never")
     p.add_argument("--web.route-prefix", dest="route_prefix",
                    help="path prefix of every endpoint (default: the path of --web.external-url)")
-    _add_daemon_flags(p)
+    add_daemon_flags(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (on stderr)")
 
     rules = add("rules", lambda a: 2, "check, backtest and backfill rule files")
