@@ -18,6 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.scrape.pagetarget import StaticPage, serve_page
+
 TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -188,3 +190,11 @@ def tls_server(tls_ca: CA) -> Iterator[FaultServer]:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(tls_ca.cert_file, tls_ca.key_file)
     yield from _serve(ctx)
+
+
+@pytest.fixture
+def static_page() -> Iterator[tuple[str, StaticPage]]:
+    """``(address, page)``: a target answering every scrape with ``page.data``."""
+    page = StaticPage()
+    with serve_page(page) as address:
+        yield address, page

@@ -16,10 +16,6 @@ scrape.go).
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
@@ -29,47 +25,17 @@ from promlab.model import Matcher, MatchType, stale_mask
 from promlab.storage import MemoryStorage
 
 from .drive import scrape_rounds
+from .pagetarget import StaticPage
 
 TIMES = [1000, 2000, 3000]
 
 
-class _Pages:
-    current = b""
-
-
-@pytest.fixture
-def page_server() -> Iterator[tuple[str, _Pages]]:
-    pages = _Pages()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(pages.current)))
-            self.end_headers()
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self.wfile.write(pages.current)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.daemon_threads = True
-    th = threading.Thread(target=srv.serve_forever, daemon=True)
-    th.start()
-    try:
-        yield f"127.0.0.1:{srv.server_address[1]}", pages
-    finally:
-        srv.shutdown()
-        srv.server_close()
-
-
-def run(server: tuple[str, _Pages], pages: list[str], extra: dict[str, Any]) -> tuple[MemoryStorage, list[Any]]:
+def run(server: tuple[str, StaticPage], pages: list[str], extra: dict[str, Any]) -> tuple[MemoryStorage, list[Any]]:
     address, state = server
     store = MemoryStorage()
 
     def serve(i: int) -> None:
-        state.current = pages[min(i, len(pages) - 1)].encode()
+        state.data = pages[min(i, len(pages) - 1)].encode()
 
     config = {"scrape_configs": [{"job_name": "j", "static_configs": [{"targets": [address]}], **extra}]}
     return store, scrape_rounds(store, config, TIMES[: len(pages)], before=serve)
@@ -102,9 +68,9 @@ FAILED_PAGES = [
 
 @pytest.mark.parametrize(("pages", "extra", "scraped", "post", "added", "markers"), FAILED_PAGES)
 def test_failed_page_keeps_series_seen_before_the_failure(
-        page_server: tuple[str, _Pages], pages: list[str], extra: dict[str, Any], scraped: list[int],
+        static_page: tuple[str, StaticPage], pages: list[str], extra: dict[str, Any], scraped: list[int],
         post: list[int], added: list[int], markers: set[tuple[str, int]]) -> None:
-    store, results = run(page_server, pages, extra)
+    store, results = run(static_page, pages, extra)
     samples, got_markers = stored(store)
     assert [r.scraped for r in results] == scraped
     assert [r.post_relabel for r in results] == post
@@ -130,8 +96,8 @@ ADDED = [
 
 @pytest.mark.parametrize(("pages", "extra", "added"), ADDED)
 def test_series_added_counts_as_prometheus_scrape_cache(
-        page_server: tuple[str, _Pages], pages: list[str], extra: dict[str, Any], added: list[int]) -> None:
-    store, results = run(page_server, pages, extra)
+        static_page: tuple[str, StaticPage], pages: list[str], extra: dict[str, Any], added: list[int]) -> None:
+    store, results = run(static_page, pages, extra)
     assert all(r.ok for r in results)
     assert [r.added for r in results] == added
     samples, _ = stored(store)

@@ -4,9 +4,6 @@ the scrape stored, ``up`` stays 1."""
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,38 +17,7 @@ from promlab.scrape.targets import build_targets
 from promlab.storage import open_store
 from promlab.storage.interface import AppendStats
 
-
-class _Page:
-    body = b""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    page = _Page()
-
-    def do_GET(self) -> None:
-        body = self.page.body
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def page() -> Iterator[tuple[_Page, str]]:
-    p = _Page()
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), type("H", (_Handler,), {"page": p}))
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    try:
-        yield p, f"127.0.0.1:{srv.server_address[1]}"
-    finally:
-        srv.shutdown()
-        srv.server_close()
-
+from .pagetarget import StaticPage
 
 T = 1_700_000_000_000
 
@@ -81,10 +47,10 @@ CASES = [
 
 
 @pytest.mark.parametrize(("pages", "want", "refused"), CASES)
-def test_refused_samples_dropped_rest_stored(page: tuple[_Page, str], tmp_path: Path,
+def test_refused_samples_dropped_rest_stored(static_page: tuple[str, StaticPage], tmp_path: Path,
                                              pages: list[str], want: list[tuple[int, float]],
                                              refused: dict[str, int]) -> None:
-    p, address = page
+    address, p = static_page
     cfg = load_config({"scrape_configs": [{"job_name": "j", "scrape_interval": "1s",
                                            "static_configs": [{"targets": [address]}]}]})
     sc = cfg.scrape_configs[0]
@@ -103,7 +69,7 @@ def test_refused_samples_dropped_rest_stored(page: tuple[_Page, str], tmp_path: 
                 lp = ScrapeLoop(targets[0], sc, client=client, commit=commit)
                 ups = []
                 for i, body in enumerate(pages):
-                    p.body = body.encode()
+                    p.data = body.encode()
                     res = await lp.scrape_once(T + 1000 * (i + 1))
                     ups.append(res.ok)
                 return ups

@@ -5,11 +5,6 @@ scraped with ``up`` 1 (see tests/exposition/test_prometheus_verdicts.py for the 
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import numpy as np
 import pytest
 
@@ -17,41 +12,10 @@ from promlab.model import Matcher, MatchType, stale_mask
 from promlab.storage import MemoryStorage
 
 from .drive import scrape_rounds
+from .pagetarget import StaticPage
 
 TEXT = "text/plain; version=0.0.4"
 OM = "application/openmetrics-text; version=1.0.0"
-
-
-class _Body:
-    content_type = TEXT
-    data = b""
-
-
-@pytest.fixture
-def body_server() -> Iterator[tuple[str, _Body]]:
-    body = _Body()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", body.content_type)
-            self.send_header("Content-Length", str(len(body.data)))
-            self.end_headers()
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self.wfile.write(body.data)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.daemon_threads = True
-    th = threading.Thread(target=srv.serve_forever, daemon=True)
-    th.start()
-    try:
-        yield f"127.0.0.1:{srv.server_address[1]}", body
-    finally:
-        srv.shutdown()
-        srv.server_close()
 
 
 def points(store: MemoryStorage, name: str) -> list[tuple[int, float]]:
@@ -81,9 +45,9 @@ BAD_BODIES = [
 
 
 @pytest.mark.parametrize(("ctype", "data", "error"), BAD_BODIES)
-def test_bad_page_fails_the_scrape_and_stores_nothing(body_server: tuple[str, _Body], ctype: str, data: bytes,
+def test_bad_page_fails_the_scrape_and_stores_nothing(static_page: tuple[str, StaticPage], ctype: str, data: bytes,
                                                       error: str) -> None:
-    address, body = body_server
+    address, body = static_page
     store = MemoryStorage()
 
     def serve(i: int) -> None:
@@ -113,9 +77,9 @@ LENIENT_PAGES = [
 
 
 @pytest.mark.parametrize(("ctype", "data", "n"), LENIENT_PAGES)
-def test_pages_prometheus_ingests_are_scraped(body_server: tuple[str, _Body], ctype: str, data: bytes,
+def test_pages_prometheus_ingests_are_scraped(static_page: tuple[str, StaticPage], ctype: str, data: bytes,
                                               n: int) -> None:
-    address, body = body_server
+    address, body = static_page
     body.content_type, body.data = ctype, data
     store = MemoryStorage()
     config = {"scrape_configs": [{"job_name": "j", "static_configs": [{"targets": [address]}]}]}
