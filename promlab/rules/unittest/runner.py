@@ -35,7 +35,7 @@ from promlab.errors import ConfigError, ParseError, PromlabError
 from promlab.model import Labels, format_duration
 from promlab.model.histogram import FloatHistogram
 from promlab.promql.engine import Engine
-from promlab.promql.promqltest.series import parse_series_desc
+from promlab.promql.promqltest.series import Item, parse_series_desc
 from promlab.promql.values import Matrix, Scalar, Vector
 from promlab.rules.alerting import AlertState
 from promlab.rules.group import GroupState
@@ -111,6 +111,26 @@ class GroupResult:
         return not self.errors
 
 
+# What Go's strings.TrimSpace takes off each line of the load command.
+_GO_SPACE = " \t\n\v\f\r\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006" \
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def _parse_input_series(k: int, line: str, dups: list[str]) -> tuple[Labels, list[Item]]:
+    """Parse input series ``k`` (0-based) as a line of promtool's load command.
+
+    An error is positioned by that command's line: Prometheus 3 numbers the ``k``-th series
+    line ``k + 2`` (the ``load`` line is 1); Prometheus 2.42 printed line 1 for every series.
+    The column is the same in both (counted on the trimmed line).
+    """
+    line = line.strip(_GO_SPACE)
+    try:
+        return parse_series_desc(line, duplicates=dups)
+    except ParseError as e:
+        skip = "\n" * (k + 1)
+        raise ParseError(e.reason, query=skip + line, pos=len(skip) + e.pos) from None
+
+
 class _Input:
     """The input series, loaded into the store lazily up to each evaluation time."""
 
@@ -121,9 +141,9 @@ class _Input:
         # first sample on; promtool then commits nothing more and evaluates no rule.
         self.refused: tuple[int, str] | None = None
         refused: dict[tuple[Labels, tuple[str, ...]], tuple[int, str] | None] = {}
-        for s in tg.input_series:
+        for k, s in enumerate(tg.input_series):
             dups: list[str] = []
-            labels, items = parse_series_desc(f"{s.series} {s.values}", duplicates=dups)
+            labels, items = _parse_input_series(k, f"{s.series} {s.values}", dups)
             samples = input_samples(items, start_ms, interval_ms)
             if dups or not labels:
                 reason = (f'label name "{min(dups)}" is not unique' if dups
