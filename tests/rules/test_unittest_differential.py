@@ -473,13 +473,21 @@ groups:
 
 
 # Cases compared on exit code and stdout only. TODO(h7): the series-notation parser
-# (promql.promqltest.series) words its errors its own way, not as Go's lexer does
-# ("unexpected character inside braces: '1'", 'unexpected "x" in series values').
+# (promql.promqltest.series) words errors in the series' label set its own way, not as Go's
+# lexer does ("unexpected end of input inside braces"); malformed values are worded as
+# Prometheus does (tests/rules/test_series_errors.py), but numbered by Prometheus 3's line.
 VERDICT_ONLY = {"bad-series-notation"}
 
 # Prometheus 2.42 differs from Prometheus 3 here; promlab follows 3. (id, files, promlab's exit
 # code): the test checks that promtool does answer differently, so that an upgrade shows up.
 KNOWN_2_42: list[tuple[str, dict[str, str], int]] = [
+    # An input series error is positioned in the load command: Prometheus 3 numbers the k-th
+    # series line k + 2 ("2:15: parse error: unexpected "x" in series values"); 2.42 prints 1.
+    ("series-error-line-number", _t("""
+tests:
+- interval: 1m
+  input_series: [{series: 'up{job="a"}', values: '1+x3'}]
+"""), 1),
     # 2.42 limits rate's extrapolation to the counter's zero point before applying the
     # extrapolation threshold (Prometheus 3: after): 1.5748e4 vs 1.1811e4 here.
     ("rate-zero-point-order", _t("""
