@@ -110,6 +110,28 @@ def test_message(values: str, want: str, tmp_path: Path,
     assert _errors(err) == [f"2:{column}: parse error: {message}"]
 
 
+# Prometheus 3 notation that 2.42 refuses at the first "{{": a malformed value after a native
+# histogram literal is still worded as the value lexer does (not compared with promtool).
+AFTER_HISTOGRAM: list[tuple[str, str, str]] = [
+    ("step-missing", "{{schema:0 count:1}}x1 1+x3", '38: unexpected "x" in series values'),
+    ("word", "{{schema:0 count:1}} abc",
+     '34: unexpected identifier "abc" in series values, expected number or "stale"'),
+    ("count-twice", "1 {{schema:0 count:1}}+{{schema:0 count:1}}x2 _x3x", '62: unexpected "x"'),
+    ("exponent-empty", "{{schema:0 count:1}}\t1e",
+     '34: error parsing number: strconv.ParseFloat: parsing "1e": invalid syntax'),
+    ("before-histogram", "1+x3 {{schema:0 count:1}}", '15: unexpected "x" in series values'),
+]
+
+
+@pytest.mark.parametrize(("values", "want"), [(v, w) for _, v, w in AFTER_HISTOGRAM],
+                         ids=[i for i, _, _ in AFTER_HISTOGRAM])
+def test_message_around_histograms(values: str, want: str, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    _, err = _promlab(_write(tmp_path, [_group(values)]), monkeypatch)
+    column, message = want.split(": ", 1)
+    assert _errors(err) == [f"2:{column}: parse error: {message}"]
+
+
 def test_series_line_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The k-th input series (0-based) is line k + 2 of the load command (Prometheus 3)."""
     groups = [_group("1+x3"), _group("1+x3", before=2)]

@@ -364,11 +364,14 @@ def parse_values(text: str, base: int = 0) -> list[Item]:
     """
     try:
         return _expand_values(text, base)
-    except _Err:
-        found = _first_error(text)
-        hist = text.find("{{")
-        if found is not None and (hist < 0 or found[1] < hist):
-            raise _Err(found[0], found[1] + base) from None
+    except _Err as exc:
+        cut = 0
+        if "{{" in text:  # read again from the space before the failing item (those before it
+            # are fine), so that a histogram literal earlier on does not stop the reading
+            cut = max(0, text.rfind(" ", 0, exc.pos - base), text.rfind("\t", 0, exc.pos - base))
+        found = _first_error(text[cut:])
+        if found is not None and "{{" not in text[cut:cut + found[1] + 2]:
+            raise _Err(found[0], cut + found[1] + base) from None
         raise
 
 
