@@ -10,7 +10,8 @@ followed by value items (see DSL.md §3)::
 
 Values are accumulated by repeated addition (``v += s``), as Prometheus's grammar does, so the
 rounding of long ramps is bit-identical. Numbers follow Go (:func:`parse_go_number`, from
-:mod:`.gonumber`).
+:mod:`.gonumber`). A malformed sequence is refused with Prometheus's message for its first
+problem, at its position (``unexpected "x" in series values``, ``bad number syntax: "1"``).
 """
 
 from __future__ import annotations
