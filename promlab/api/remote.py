@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.errors import BadData, PromlabError
-from promlab.model import Labels, Matcher, MatchType
+from promlab.model import Labels, Matcher, MatchType, format_label_value
 from promlab.remote.chunks import encode_xor_series
 from promlab.remote.codec import (
     SeriesTable,
@@ -207,9 +207,7 @@ class RemoteWriteReceiver:
 
 def series_string(ls: Labels) -> str:
     """A series as Prometheus's ``labels.Labels.String()`` prints it (in its error texts)."""
-    def quote(v: str) -> str:
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    return "{" + ", ".join(f"{k}={quote(v)}" for k, v in ls.items()) + "}"
+    return "{" + ", ".join(f"{k}={format_label_value(v)}" for k, v in ls.items()) + "}"
 
 
 @dataclass
