@@ -146,7 +146,9 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
     # Route modules with background work (the push endpoint's re-append loop) register how to
     # stop it here; the server calls them on stop (``app.state.closers``).
     closers: list[Callable[[], None]] = [query_api.close]
-    routes += _extra_routes(session, {"metrics": metrics, "closers": closers, **route_options})
+    routes += _extra_routes(session, {"metrics": metrics, "closers": closers,
+                                      "enable_admin_api": enable_admin_api,
+                                      "server_flags": all_flags, **route_options})
     middleware = [Middleware(Guard, web_config=web_config, bearer_token=bearer_token,
                              max_body_bytes=max_body_bytes),
                   Middleware(Compression, policy=compression)]

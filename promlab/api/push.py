@@ -26,13 +26,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -48,12 +46,12 @@ from promlab.api.pushcheck import (
     decode_base64,
     exposed,
     family_of,
-    go_type,
     gunzip,
-    identity,
+    implied_inf,
     parse_grouping_key,
     redirect,
 )
+from promlab.api.pushgroup import Group, labels_of
 from promlab.api.pushproto import is_delimited, proto_rows
 from promlab.api.pushtext import KeyParse, TextRows, text_rows
 from promlab.errors import PromlabError
@@ -70,79 +68,6 @@ _EXPOSED_TYPES = {"counter": "counter", "gauge": "gauge", "histogram": "histogra
 _PUSH_TIMES = ("push_time_seconds", "push_failure_time_seconds")
 _INVALID = "pushed metrics are invalid or inconsistent with existing metrics: "
 
-
-def _labels(pairs: tuple[tuple[str, str], ...]) -> Labels:
-    """Labels of pairs sorted and unique by name (as :meth:`PushStore.push` keeps them)."""
-    if all(v for _, v in pairs):
-        return Labels.from_sorted_pairs(pairs)
-    return Labels(pairs)  # drops the empty values
-
-
-def _json_number(v: float) -> float | str:
-    """``v`` for the state file: NaN and infinities as the strings ``float()`` reads back
-    (strict JSON has no such numbers; files of earlier versions hold bare ``NaN`` tokens, which
-    ``json.load`` reads too)."""
-    if math.isfinite(v):
-        return v
-    return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
-
-
-@dataclass
-class Group:
-    """One grouping key's metrics: family -> [(label pairs, value)], their types and HELP
-    texts, and its push times."""
-
-    key: Pairs
-    families: dict[str, Samples] = field(default_factory=dict)
-    types: dict[str, str] = field(default_factory=dict)
-    push_time: float = 0.0
-    failure_time: float = 0.0
-    helps: dict[str, str] = field(default_factory=dict)
-    # The families' samples as Labels and as state-file JSON, made once per change
-    # (:meth:`changed`): a push rewrites the state of every group but changes one.
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    def changed(self) -> None:
-        """Call after changing :attr:`families`."""
-        self._cache.clear()
-
-    def metric_ids(self) -> dict[str, tuple[str, frozenset[Pairs]]]:
-        """Family -> type and the identities of its metrics (see :func:`pushcheck.check`)."""
-        out = self._cache.get("ids")
-        if out is None:
-            out = self._cache["ids"] = {}
-            for name, samples in self.families.items():
-                typ = go_type(self.types.get(name, ""))
-                out[name] = (typ, frozenset(identity(p, typ) for p, _ in samples))
-        return out
-
-    def families_json(self) -> orjson.Fragment:
-        """:attr:`families` as the state file holds them (NaN/Inf as strings)."""
-        out = self._cache.get("json")
-        if out is None:
-            out = self._cache["json"] = orjson.Fragment(orjson.dumps(
-                {n: s if all(math.isfinite(v) for _, v in s) else
-                 [(p, _json_number(v)) for p, v in s] for n, s in self.families.items()}))
-        return out
-
-    def samples(self, labels_of: Callable[[tuple[tuple[str, str], ...]], Labels] = _labels,
-                ) -> list[tuple[Labels, float]]:
-        """The samples, then ``push_time_seconds`` and ``push_failure_time_seconds``;
-        ``labels_of`` makes Labels of sorted pairs (PushStore's: the same objects each push)."""
-        fams = self._cache.get("samples")
-        if fams is None:
-            fams = self._cache["samples"] = [(labels_of(pairs), v)
-                                             for fam in self.families.values() for pairs, v in fam]
-        out = list(fams)
-        out.append((labels_of(_meta_pairs(self.key, "push_time_seconds")), self.push_time))
-        out.append((labels_of(_meta_pairs(self.key, "push_failure_time_seconds")),
-                    self.failure_time))
-        return out
-
-
-def _meta_pairs(key: tuple[tuple[str, str], ...], name: str) -> tuple[tuple[str, str], ...]:
-    """The sorted pairs of a group's ``name`` series (its grouping labels and the name)."""
-    return tuple(sorted({**dict(key), "__name__": name}.items()))
 
 
 class PushStore:
@@ -184,7 +109,7 @@ class PushStore:
         if ls is None:
             if len(self._interned) >= self.MAX_INTERNED:
                 self._interned.clear()
-            ls = self._interned[pairs] = _labels(pairs)
+            ls = self._interned[pairs] = labels_of(pairs)
         return ls
 
     # -- persistence -------------------------------------------------------------------------
@@ -197,8 +122,11 @@ class PushStore:
             key = tuple((k, v) for k, v in g["key"])
             fams = {name: [(tuple((a, b) for a, b in pairs), float(v)) for pairs, v in samples]
                     for name, samples in g["families"].items()}
-            self.groups[key] = Group(key, fams, dict(g.get("types", {})), float(g["push_time"]),
-                                     float(g["failure_time"]), dict(g.get("helps", {})))
+            self.groups[key] = Group(
+                key, fams, dict(g.get("types", {})), float(g["push_time"]),
+                float(g["failure_time"]), dict(g.get("helps", {})), dict(g.get("stamps", {})),
+                {n: frozenset(tuple(map(tuple, p)) for p in ids)
+                 for n, ids in g.get("implied", {}).items()})
         # Appended before the restart: a delete must mark them stale.
         self._last = {k: {ls for ls, _ in g.samples(self._labels_of)}
                       for k, g in self.groups.items()}
@@ -214,7 +142,8 @@ class PushStore:
             return
         data = {"groups": [{"key": list(g.key), "types": g.types, "push_time": g.push_time,
                             "failure_time": g.failure_time, "helps": g.helps,
-                            "families": g.families_json()}
+                            "stamps": g.stamps, "families": g.families_json(),
+                            "implied": {n: list(i) for n, i in g.implied.items() if i}}
                            for g in self.groups.values()]}
         tmp = self.file + ".tmp"
         with open(tmp, "wb") as f:
@@ -278,10 +207,12 @@ class PushStore:
                 self._failed(key, now)
                 raise PushError(_INVALID + str(exc)) from exc
             g = old if old is not None and not replace else Group(
-                key, failure_time=old.failure_time if old else 0.0)
+                key, failure_time=old.failure_time if old else 0.0,
+                stamps={n: t for n, t in old.stamps.items() if n in _PUSH_TIMES} if old else {})
             self.groups[key] = g
             g.families.update({n: complete(n, types.get(n, "untyped"), s)
                                for n, s in fams.items()})
+            g.implied.update({n: implied_inf(types.get(n, ""), s) for n, s in fams.items()})
             g.changed()
             # What the check saw is the group's now (no second pass over its samples).
             g._cache["ids"] = {n: (t, frozenset(i)) for n, (t, i) in wanted.items()}
@@ -290,6 +221,8 @@ class PushStore:
                 g.helps.pop(n, None)
             g.helps.update(helps)
             g.push_time = now
+            g.stamps.update(dict.fromkeys([*fams, "push_time_seconds"], now))
+            g.stamps.setdefault("push_failure_time_seconds", now)
             self._save()
             self.append(now, key)
 
@@ -317,6 +250,8 @@ class PushStore:
         with self._lock:
             g = self.groups.setdefault(key, Group(key))
             g.failure_time = now
+            g.stamps["push_failure_time_seconds"] = now
+            g.stamps.setdefault("push_time_seconds", now)
             self._save()
             self.append(now, key)
 
@@ -325,6 +260,21 @@ class PushStore:
             if self.groups.pop(key, None) is not None:
                 self._save()
                 self.append(self.clock(), key)
+
+    def wipe(self) -> None:
+        """Delete every group (the Pushgateway's ``PUT /api/v1/admin/wipe``)."""
+        with self._lock:
+            if self.groups:
+                self.groups.clear()
+                self._save()
+                self.append(self.clock())
+
+    def copy_groups(self) -> list[Group]:
+        """The groups as they are now (copies: later pushes do not change them)."""
+        with self._lock:
+            return [Group(g.key, dict(g.families), dict(g.types), g.push_time, g.failure_time,
+                          dict(g.helps), dict(g.stamps), dict(g.implied))
+                    for g in self.groups.values()]
 
     # -- samples in the store ----------------------------------------------------------------
     def samples(self) -> list[tuple[Labels, float]]:
@@ -405,8 +355,12 @@ class PushStore:
 
 
 def routes(session: Any, *, push_interval_s: float = 15.0,
-           closers: list[Callable[[], None]] | None = None, **_: Any) -> list[Any]:
-    """The push routes for Starlette (``session``: a :class:`~promlab.api.service.Service`).
+           closers: list[Callable[[], None]] | None = None, metrics: Any = None,
+           enable_admin_api: bool = False, server_flags: dict[str, str] | None = None,
+           **_: Any) -> list[Any]:
+    """The push routes for Starlette (``session``: a :class:`~promlab.api.service.Service`),
+    and the Pushgateway's JSON API over the same groups (:mod:`promlab.api.pushapi`; its
+    wipe only with ``enable_admin_api``, its status flags from ``server_flags``).
 
     The re-append loop's ``stop`` goes into ``closers`` (the app calls them when it stops).
     """
@@ -472,4 +426,12 @@ def routes(session: Any, *, push_interval_s: float = 15.0,
     r += [Route(f"/metrics/{j}{{rest:path}}", other, methods=methods)
           for j in ("job", "job@base64")]
     r[0].pushes = pushes  # type: ignore[attr-defined]  # for tests and the session
-    return r
+    from promlab.api import pushapi
+    from promlab.api.v1 import handler as counted
+
+    flags = pushapi.pushgateway_flags(server_flags or {}, state_file=pushes.file,
+                                      enable_admin_api=enable_admin_api)
+    return r + pushapi.routes(pushes.copy_groups, pushes.wipe, flags=flags,
+                              enable_admin_api=enable_admin_api,
+                              wrap=None if metrics is None else
+                              lambda name, fn: counted(name, metrics, fn))

@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
 __all__ = ["PushError", "check", "complete", "exposed", "family_of", "go_float_error",
-           "go_float_text", "go_layout", "go_type", "gunzip", "has_timestamps", "identity", "parse_grouping_key",
+           "go_float_text", "go_layout", "go_type", "gunzip", "has_timestamps", "identity",
+           "implied_inf", "parse_grouping_key",
            "redirect", "text_error"]
 
 Pairs = tuple[tuple[str, str], ...]
@@ -347,6 +348,18 @@ def complete(fam: str, typ: str, samples: Samples) -> Samples:
         out.append((_sorted({**base, "__name__": fam + "_sum"}), total))
         out.append((_sorted({**base, "__name__": fam + "_count"}), count))
     return out
+
+
+def implied_inf(typ: str, samples: Samples) -> frozenset[Pairs]:
+    """The metrics (:func:`identity`) of a pushed histogram family without a ``+Inf`` bucket:
+    :func:`complete` adds one, the Pushgateway's protobuf holds none (its ``/api/v1/metrics``
+    shows the pushed buckets only). Empty for other types."""
+    if typ != "histogram":
+        return frozenset()
+    metrics = {identity(p, typ) for p, _ in samples}
+    return frozenset(metrics - {identity(p, typ) for p, _ in samples
+                                if ("le", "+Inf") in p and dict(p).get("__name__", "")
+                                .endswith("_bucket")})
 
 
 def _sorted(labels: dict[str, str]) -> Pairs:
