@@ -122,7 +122,8 @@ def _alerting(r: Reader, data: Any) -> AlertingConfig:
     for i, am in enumerate(r.seq(d.get("alertmanagers"), "alerting.alertmanagers")):
         p = f"alerting.alertmanagers[{i}]"
         a = r.mapping(am, p, {"scheme", "path_prefix", "timeout", "api_version", "static_configs",
-                              "file_sd_configs", "http_sd_configs", "relabel_configs"} | HTTP_KEYS,
+                              "file_sd_configs", "http_sd_configs", "relabel_configs",
+                              "alert_relabel_configs"} | HTTP_KEYS,
                       (HTTP_IGNORED - {"follow_redirects"}) | SD_IGNORED | {"sigv4"})
         version = r.string(a, "api_version", p, "v2") or "v2"
         if version not in ("v1", "v2"):
@@ -134,6 +135,8 @@ def _alerting(r: Reader, data: Any) -> AlertingConfig:
             file_sd_configs=file_sd_configs(r, a.get("file_sd_configs"), join(p, "file_sd_configs")),
             http_sd_configs=http_sd_configs(r, a.get("http_sd_configs"), join(p, "http_sd_configs")),
             relabel_configs=relabel_configs(r, a.get("relabel_configs"), join(p, "relabel_configs")),
+            alert_relabel_configs=relabel_configs(r, a.get("alert_relabel_configs"),
+                                                  join(p, "alert_relabel_configs")),
             http=http_client(r, a, p)))
     return AlertingConfig(relabel_configs(r, d.get("alert_relabel_configs"), "alerting.alert_relabel_configs"),
                           tuple(ams))

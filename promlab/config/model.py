@@ -131,6 +131,9 @@ class AlertmanagerConfig:
     file_sd_configs: tuple[FileSDConfig, ...] = ()
     http_sd_configs: tuple[HTTPSDConfig, ...] = ()
     relabel_configs: tuple[RelabelConfig, ...] = ()
+    #: Applied to alerts sent to this entry's Alertmanagers only, after the global
+    #: ``alerting.alert_relabel_configs`` (Prometheus 3.x).
+    alert_relabel_configs: tuple[RelabelConfig, ...] = ()
     http: HTTPClientConfig = HTTPClientConfig()
 
 

@@ -4,11 +4,12 @@ Each ``alerting.alertmanagers`` entry yields target groups (``static_configs``,
 ``file_sd_configs``, ``http_sd_configs``, as a scrape job does); every target becomes the label
 set ``{__address__, __scheme__, __alerts_path__}`` plus its group's labels, relabelled by the
 entry's ``relabel_configs``, and then the URL ``{__scheme__}://{__address__}{__alerts_path__}``
-(duplicates once), as Prometheus's notifier builds it.
+(duplicates within an entry once; an entry is an Alertmanager *set*), as Prometheus's notifier
+builds it. Targets the relabelling drops are kept as URLs too (``droppedAlertmanagers``).
 
 Static-only configs are resolved at once (:func:`alertmanager_targets`). With file or HTTP
 discovery an :class:`AlertmanagerDiscovery` runs the providers on its own event-loop thread and
-calls back with the new target list whenever a provider's groups change (a file edited, an HTTP
+calls back with every entry's :class:`SetTargets` whenever a provider's groups change (a file edited, an HTTP
 poll answering differently); until the first groups arrive the static targets are used.
 """
 
@@ -25,8 +26,8 @@ from promlab.config import AlertingConfig, AlertmanagerConfig
 from promlab.config.relabel import process
 from promlab.discovery import DiscoveryManager, TargetGroup, providers_for
 
-__all__ = ["AlertmanagerDiscovery", "AlertmanagerTarget", "alertmanager_targets", "needs_discovery",
-           "targets_from_groups"]
+__all__ = ["AlertmanagerDiscovery", "AlertmanagerTarget", "SetTargets", "alertmanager_targets",
+           "needs_discovery", "set_targets", "static_set_targets", "targets_from_groups"]
 
 log = logging.getLogger("promlab.notifier")
 
@@ -39,6 +40,21 @@ class AlertmanagerTarget:
     config: AlertmanagerConfig
 
 
+@dataclass(frozen=True, slots=True)
+class SetTargets:
+    """One ``alertmanagers`` entry's Alertmanagers: those kept by its ``relabel_configs``
+    (deduplicated within the entry, in discovery order) and the URLs of those dropped."""
+
+    active: tuple[AlertmanagerTarget, ...] = ()
+    dropped: tuple[str, ...] = ()
+
+
+def _url(scheme: str, address: str, path: str) -> str:
+    if path and not path.startswith("/"):
+        path = "/" + path  # as Go's URL.String() writes a path after a host
+    return f"{scheme}://{address}{path}"
+
+
 def _alerts_path(am: AlertmanagerConfig) -> str:
     """``/<path_prefix>/api/<version>/alerts`` cleaned as Go's ``path.Join("/", prefix, ...)``:
     a prefix without its leading slash, with doubled slashes, ``.`` or ``..`` still gives one
@@ -48,8 +64,10 @@ def _alerts_path(am: AlertmanagerConfig) -> str:
 
 
 def targets_from_groups(am: AlertmanagerConfig, groups: Sequence[TargetGroup],
-                        seen: set[str] | None = None) -> list[AlertmanagerTarget]:
-    """The relabelled targets of one Alertmanager entry's groups (URLs in ``seen`` skipped)."""
+                        seen: set[str] | None = None,
+                        dropped: list[str] | None = None) -> list[AlertmanagerTarget]:
+    """The relabelled targets of one Alertmanager entry's groups (URLs in ``seen`` skipped);
+    the URLs of targets the relabelling drops (before relabelling) are added to ``dropped``."""
     seen = set() if seen is None else seen
     path = _alerts_path(am)
     out: list[AlertmanagerTarget] = []
@@ -60,12 +78,15 @@ def targets_from_groups(am: AlertmanagerConfig, groups: Sequence[TargetGroup],
             lbls = {**target, "__scheme__": am.scheme, "__alerts_path__": path}
             lbls.update((k, v) for k, v in g.labels.items() if k not in target)
             got = process(lbls, am.relabel_configs)
-            if got is None or not got.get("__address__"):
+            if got is None:
+                if dropped is not None:
+                    dropped.append(_url(lbls.get("__scheme__", ""), lbls.get("__address__", ""),
+                                        lbls.get("__alerts_path__", "")))
                 continue
-            alerts_path = got.get("__alerts_path__", path)
-            if alerts_path and not alerts_path.startswith("/"):
-                alerts_path = "/" + alerts_path  # as Go's URL.String() writes a path after a host
-            url = f"{got.get('__scheme__', am.scheme)}://{got['__address__']}{alerts_path}"
+            if not got.get("__address__"):
+                continue
+            url = _url(got.get("__scheme__", am.scheme), got["__address__"],
+                       got.get("__alerts_path__", path))
             if url not in seen:
                 seen.add(url)
                 out.append(AlertmanagerTarget(url, am))
@@ -77,13 +98,23 @@ def _static_groups(am: AlertmanagerConfig) -> list[TargetGroup]:
             for sc in am.static_configs]
 
 
+def set_targets(am: AlertmanagerConfig, groups: Sequence[TargetGroup]) -> SetTargets:
+    """One entry's kept and dropped Alertmanagers for its target ``groups``."""
+    dropped: list[str] = []
+    active = targets_from_groups(am, groups, dropped=dropped)
+    return SetTargets(tuple(active), tuple(dropped))
+
+
+def static_set_targets(am: AlertmanagerConfig) -> SetTargets:
+    """One entry's Alertmanagers from its ``static_configs`` alone."""
+    return set_targets(am, _static_groups(am))
+
+
 def alertmanager_targets(alerting: AlertingConfig) -> list[AlertmanagerTarget]:
-    """The Alertmanagers of the ``alerting`` section's static configs, relabelled, deduplicated."""
-    seen: set[str] = set()
-    out: list[AlertmanagerTarget] = []
-    for am in alerting.alertmanagers:
-        out.extend(targets_from_groups(am, _static_groups(am), seen))
-    return out
+    """The Alertmanagers of the ``alerting`` section's static configs, relabelled, entry by
+    entry (deduplicated within an entry, as Prometheus: two entries naming one Alertmanager
+    both post to it)."""
+    return [t for am in alerting.alertmanagers for t in static_set_targets(am).active]
 
 
 def needs_discovery(alerting: AlertingConfig) -> bool:
@@ -94,12 +125,12 @@ def needs_discovery(alerting: AlertingConfig) -> bool:
 class AlertmanagerDiscovery:
     """Run the Alertmanager entries' discovery providers on a background event loop.
 
-    ``on_change(targets)`` is called from that loop's thread with the whole target list each
-    time a provider sends new groups. :meth:`stop` ends the providers and the thread.
+    ``on_change(sets)`` is called from that loop's thread with one :class:`SetTargets` per
+    ``alertmanagers`` entry (in config order) each time a provider sends new groups. :meth:`stop` ends the providers and the thread.
     """
 
     def __init__(self, alerting: AlertingConfig,
-                 on_change: Callable[[list[AlertmanagerTarget]], None]) -> None:
+                 on_change: Callable[[list[SetTargets]], None]) -> None:
         self.alerting = alerting
         self._on_change = on_change
         self._loop = asyncio.new_event_loop()
@@ -135,12 +166,10 @@ class AlertmanagerDiscovery:
         mgr = self._manager
         if mgr is None:
             return
-        seen: set[str] = set()
-        targets: list[AlertmanagerTarget] = []
-        for i, am in enumerate(self.alerting.alertmanagers):
-            targets.extend(targets_from_groups(am, mgr.groups(str(i)), seen))
+        sets = [set_targets(am, mgr.groups(str(i)))
+                for i, am in enumerate(self.alerting.alertmanagers)]
         try:
-            self._on_change(targets)
+            self._on_change(sets)
         except Exception:  # the discovery loop must survive its listener
             log.exception("applying discovered alertmanagers failed")
 

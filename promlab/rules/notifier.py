@@ -1,53 +1,59 @@
 """Sending alerts to Alertmanager (its v2 API), off the evaluation thread.
 
-As Prometheus's ``notifier.Manager``: :meth:`Notifier.send` adds the external labels an alert
-lacks, applies ``alert_relabel_configs`` (a dropped alert is not sent), and puts the alerts on a
-bounded queue (when it overflows the oldest alerts are dropped and counted); a sender thread
-takes batches of up to ``max_batch_size`` and POSTs each batch as one JSON list to every
-Alertmanager at once (``{scheme}://{address}{path_prefix}/api/v2/alerts``, with the
-Alertmanager's ``timeout``, basic auth or authorization, TLS). A batch that no Alertmanager took
-is dropped and counted. Nothing here blocks or raises into the caller.
+As Prometheus 3.x's ``notifier.Manager``: :meth:`Notifier.send` adds the external labels an alert
+lacks and applies ``alerting.alert_relabel_configs`` (a dropped alert is not sent); then, for each
+``alertmanagers`` entry (an Alertmanager *set*), the entry's own ``alert_relabel_configs``; then
+the alerts go onto the queue of each of the set's Alertmanagers. Every Alertmanager has its own
+bounded queue (when it overflows the oldest alerts are dropped and counted) and its own sender,
+which takes batches of up to ``max_batch_size`` and POSTs each as one JSON list
+(``{scheme}://{address}{path_prefix}/api/v2/alerts``, with the entry's ``timeout``, basic auth or
+authorization, TLS); a batch the Alertmanager did not take is dropped and counted. So a slow or
+dead Alertmanager delays only its own queue, never the others' (Prometheus 2.x had one queue and
+sent each batch to all Alertmanagers at once, the slowest setting the pace). See
+:mod:`promlab.rules.sendloop`. Nothing here blocks or raises into the caller.
 
 Alertmanagers come from ``static_configs``, ``file_sd_configs`` and ``http_sd_configs``
-(their targets relabelled by the Alertmanager's ``relabel_configs`` with ``__address__``,
+(their targets relabelled by the entry's ``relabel_configs`` with ``__address__``,
 ``__scheme__`` and ``__alerts_path__``, as Prometheus does; see :mod:`promlab.rules.amtargets`).
+Those the relabelling drops are listed by :meth:`Notifier.dropped_alertmanagers`.
 
-Metrics, Prometheus's names: ``prometheus_notifications_sent_total{alertmanager}``,
-``prometheus_notifications_errors_total{alertmanager}``,
-``prometheus_notifications_latency_seconds{alertmanager}``,
-``prometheus_notifications_dropped_total``, ``prometheus_notifications_queue_length``,
-``prometheus_notifications_queue_capacity``, ``prometheus_notifications_alertmanagers_discovered``.
+Metrics, Prometheus 3.x's names, per Alertmanager (label ``alertmanager``, its alerts URL):
+``prometheus_notifications_sent_total`` (alerts the Alertmanager took),
+``prometheus_notifications_errors_total``, ``prometheus_notifications_dropped_total``,
+``prometheus_notifications_queue_length``, ``prometheus_notifications_latency_seconds`` and
+``prometheus_notifications_latency_histogram_seconds`` (successful POSTs); without labels
+``prometheus_notifications_queue_capacity`` (each queue's) and
+``prometheus_notifications_alertmanagers_discovered``. A removed Alertmanager's series go once
+its queue is sent.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
+import contextlib
 import threading
 import time
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
 
-import httpx
-from prometheus_client import CollectorRegistry, Counter, Gauge, Summary
+from prometheus_client import CollectorRegistry
 
-from promlab.config import AlertingConfig
-from promlab.config.httpclient import build_client
-from promlab.config.relabel import process
-from promlab.errors import PromlabError
+from promlab.config import AlertingConfig, AlertmanagerConfig
+from promlab.config.relabel import RelabelConfig, process
 from promlab.model import Labels
 from promlab.rules.alerting import Alert
 from promlab.rules.amtargets import (
     AlertmanagerDiscovery,
     AlertmanagerTarget,
+    SetTargets,
     alertmanager_targets,
     needs_discovery,
+    static_set_targets,
 )
+from promlab.rules.sendloop import SendLoop, notifier_metrics
 
 __all__ = [
     "DEFAULT_MAX_BATCH_SIZE",
@@ -60,8 +66,6 @@ __all__ = [
     "generator_url",
     "to_notifier_alerts",
 ]
-
-log = logging.getLogger("promlab.notifier")
 
 DEFAULT_QUEUE_CAPACITY = 10_000  # --alertmanager.notification-queue-capacity
 DEFAULT_MAX_BATCH_SIZE = 256  # --alertmanager.notification-batch-size (3.x; 2.42 sent 64)
@@ -114,33 +118,42 @@ def to_notifier_alerts(expr: str, alerts: Sequence[Alert], external_url: str) ->
     return out
 
 
-class _Metrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        am = ["alertmanager"]
-        self.latency = Summary("prometheus_notifications_latency_seconds",
-                               "Latency quantiles for sending alert notifications.", am,
-                               registry=registry)
-        self.errors = Counter("prometheus_notifications_errors_total",
-                              "Total number of sent alerts affected by errors.", am,
-                              registry=registry)
-        self.sent = Counter("prometheus_notifications_sent_total",
-                            "Total number of alerts sent.", am, registry=registry)
-        self.dropped = Counter("prometheus_notifications_dropped_total",
-                               "Total number of alerts dropped due to errors when sending to "
-                               "Alertmanager.", registry=registry)
-        self.queue_length = Gauge("prometheus_notifications_queue_length",
-                                  "The number of alert notifications in the queue.",
-                                  registry=registry)
-        self.queue_capacity = Gauge("prometheus_notifications_queue_capacity",
-                                    "The capacity of the alert notifications queue.",
-                                    registry=registry)
-        self.discovered = Gauge("prometheus_notifications_alertmanagers_discovered",
-                                "The number of alertmanagers discovered and active.",
-                                registry=registry)
+#: An Alertmanager set: its config entry and how many identical entries precede it. A set whose
+#: entry is unchanged by a reload keeps its send loops (and their queues), as Prometheus keeps
+#: them by the entry's config hash.
+SetKey = tuple[AlertmanagerConfig, int]
+
+
+def _set_keys(alerting: AlertingConfig) -> list[SetKey]:
+    seen: dict[AlertmanagerConfig, int] = {}
+    keys = []
+    for am in alerting.alertmanagers:
+        n = seen.get(am, 0)
+        seen[am] = n + 1
+        keys.append((am, n))
+    return keys
+
+
+def _relabel(alerts: Sequence[NotifierAlert], relabel: Sequence[RelabelConfig],
+             external: Mapping[str, str]) -> list[NotifierAlert]:
+    """Prometheus's ``relabelAlerts``: external labels an alert lacks (or has empty) added, then
+    the relabelling; an alert it drops (or leaves without labels) is not sent."""
+    out: list[NotifierAlert] = []
+    for a in alerts:
+        lbls = a.labels
+        missing = {k: v for k, v in external.items() if not lbls.get(k)}
+        if missing:
+            lbls = lbls.update(missing)
+        got = process(lbls, relabel) if relabel else lbls
+        if got is None or not len(got):
+            continue
+        out.append(a if got is a.labels else NotifierAlert(
+            got, a.annotations, a.starts_at_ms, a.ends_at_ms, a.generator_url))
+    return out
 
 
 class Notifier:
-    """Queue alerts and send them to Alertmanagers from a background thread.
+    """Send alerts to Alertmanagers, one queue and one sender per Alertmanager.
 
     Parameters
     ----------
@@ -149,11 +162,14 @@ class Notifier:
     external_labels
         Added to every alert that lacks the label (before relabelling).
     queue_capacity, max_batch_size
-        The queue's bound (the oldest alerts are dropped past it) and the most alerts per POST.
+        Each Alertmanager's queue bound (the oldest alerts are dropped past it) and the most
+        alerts per POST.
     registry
-        Where the ``prometheus_notifications_*`` metrics go (a private one if None).
+        Where the ``prometheus_notifications_*`` metrics go (a private one if None; a registry
+        given to several notifiers in turn holds one set of metrics).
 
-    The thread starts with :meth:`start` (or the first :meth:`send`) and ends with :meth:`stop`.
+    The senders run on one event-loop thread that starts with :meth:`start` (or the first
+    :meth:`send`) and ends with :meth:`stop`.
     """
 
     def __init__(self, alerting: AlertingConfig | None = None, *,
@@ -163,36 +179,44 @@ class Notifier:
                  registry: CollectorRegistry | None = None) -> None:
         self.queue_capacity = int(queue_capacity)
         self.max_batch_size = int(max_batch_size)
-        self.metrics = _Metrics(registry if registry is not None else CollectorRegistry())
+        self.metrics = notifier_metrics(registry if registry is not None else CollectorRegistry())
         self.metrics.queue_capacity.set(self.queue_capacity)
         self._cond = threading.Condition()
-        self._queue: deque[NotifierAlert] = deque()
-        self._in_flight = 0
+        self._sets: list[tuple[SetKey, SetTargets]] = []
+        self._loops: dict[SetKey, dict[str, SendLoop]] = {}
+        self._retired: list[SendLoop] = []  # removed Alertmanagers' loops, still draining
         self._stopping = False
-        self._drain = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._alerting = AlertingConfig()
         self._external: dict[str, str] = {}
-        self._targets: list[AlertmanagerTarget] = []
         self._discovery: AlertmanagerDiscovery | None = None
         self.apply_config(alerting or AlertingConfig(), external_labels)
 
+    # --- configuration and targets ------------------------------------------------------------------
     def apply_config(self, alerting: AlertingConfig,
                      external_labels: Mapping[str, str] | None = None) -> None:
-        """Use a new ``alerting`` section (and external labels); queued alerts are kept.
+        """Use a new ``alerting`` section (and external labels).
 
-        Static Alertmanagers apply at once; with file or HTTP discovery the static ones are used
-        until the providers send their first groups.
+        The send loops of Alertmanagers that stay (same entry, same URL) keep their queues; the
+        loops of those that go send what they hold, then end. Static Alertmanagers apply at
+        once; an entry with file or HTTP discovery keeps the Alertmanagers it had (if the entry
+        is unchanged) or uses its static ones until its providers send their first groups.
         """
         with self._cond:
             old, self._discovery = self._discovery, None
             self._alerting = alerting
             self._external = dict(external_labels or {})
+            before = dict(self._sets)
         if old is not None:
             old.stop()
-        self._set_targets(alertmanager_targets(alerting))
+        sets = []
+        for key, am in zip(_set_keys(alerting), alerting.alertmanagers, strict=True):
+            kept = before.get(key) if am.file_sd_configs or am.http_sd_configs else None
+            sets.append(kept if kept is not None else static_set_targets(am))
+        self._apply(alerting, sets)
         if needs_discovery(alerting):
-            disc = AlertmanagerDiscovery(alerting, lambda targets: self._discovered(alerting, targets))
+            disc = AlertmanagerDiscovery(alerting, lambda got: self._apply(alerting, got))
             with self._cond:
                 stale = self._stopping or self._alerting is not alerting
                 if not stale:
@@ -200,63 +224,97 @@ class Notifier:
             if stale:
                 disc.stop()
 
-    def _discovered(self, alerting: AlertingConfig, targets: list[AlertmanagerTarget]) -> None:
-        """Targets from the discovery of ``alerting``: ignored once another config replaced it
-        (an old discovery loop that has not stopped yet must not undo the new targets)."""
+    def _apply(self, alerting: AlertingConfig, sets: Sequence[SetTargets]) -> None:
+        """Make ``sets`` (one per entry of ``alerting``) the Alertmanagers; ignored once another
+        config replaced ``alerting`` (an old discovery loop must not undo the new targets)."""
+        keys = _set_keys(alerting)
+        retire: list[SendLoop] = []
         with self._cond:
             if self._alerting is not alerting or self._stopping:
                 return
-            self._targets = targets
-        self.metrics.discovered.set(len(targets))
+            old = self._loops
+            new: dict[SetKey, dict[str, SendLoop]] = {}
+            for key, st in zip(keys, sets, strict=True):
+                loops = new.setdefault(key, {})
+                prev = old.get(key, {})
+                for t in st.active:
+                    if t.url in loops:
+                        continue
+                    loop = prev.pop(t.url, None)
+                    if loop is None:
+                        loop = SendLoop(t, capacity=self.queue_capacity,
+                                        max_batch_size=self.max_batch_size, metrics=self.metrics,
+                                        cond=self._cond, on_done=self._loop_done)
+                        if self._loop is not None:
+                            loop.start(self._loop)
+                    loops[t.url] = loop
+            for prev in old.values():
+                retire.extend(prev.values())
+            self._loops = new
+            self._sets = list(zip(keys, sets, strict=True))
+            self._retired.extend(retire)
+            self.metrics.discovered.set(sum(len(st.active) for st in sets))
+        for loop in retire:
+            loop.close(drain=True)
+            if not loop.started and not self.running:
+                self._loop_done(loop)  # nothing will send it: gone now (its queue dropped)
 
-    def _set_targets(self, targets: list[AlertmanagerTarget]) -> None:
+    def _loop_done(self, loop: SendLoop) -> None:
+        """A send loop ended: a removed Alertmanager's series go (unless its URL is back)."""
         with self._cond:
-            self._targets = targets
-        self.metrics.discovered.set(len(targets))
+            if loop not in self._retired:
+                return
+            self._retired.remove(loop)
+            live = any(loop.url in loops for loops in self._loops.values())
+            if not loop.started:
+                loop.abandon()
+        if not live:
+            self.metrics.forget(loop.url)
 
     def alertmanagers(self) -> list[str]:
-        """The alerts URLs of the Alertmanagers notifications go to."""
-        return [t.url for t in self._targets]
+        """The alerts URLs notifications go to, entry by entry (``activeAlertmanagers``)."""
+        with self._cond:
+            return [t.url for _, st in self._sets for t in st.active]
+
+    def dropped_alertmanagers(self) -> list[str]:
+        """The URLs of discovered Alertmanagers an entry's ``relabel_configs`` dropped
+        (``droppedAlertmanagers``)."""
+        with self._cond:
+            return [u for _, st in self._sets for u in st.dropped]
 
     @property
     def queue_length(self) -> int:
-        return len(self._queue)
+        """Alerts queued, over all Alertmanagers' queues."""
+        with self._cond:
+            return sum(loop.queue_length for loop in self._all_loops())
+
+    def _all_loops(self) -> list[SendLoop]:
+        return [x for loops in self._loops.values() for x in loops.values()] + self._retired
 
     # --- producer side ------------------------------------------------------------------------------
     def send(self, alerts: Sequence[NotifierAlert]) -> None:
-        """Queue ``alerts`` (external labels added, relabelled); returns at once."""
-        with self._cond:
-            ext, relabel = self._external, self._alerting.alert_relabel_configs
-        ready: list[NotifierAlert] = []
-        for a in alerts:
-            lbls = a.labels
-            missing = {k: v for k, v in ext.items() if not lbls.get(k)}
-            if missing:
-                lbls = lbls.update(missing)
-            got = process(lbls, relabel) if relabel else lbls
-            if got is None or not len(got):
-                continue
-            ready.append(a if got is a.labels else NotifierAlert(
-                got, a.annotations, a.starts_at_ms, a.ends_at_ms, a.generator_url))
-        if not ready:
-            return
-        dropped = 0
+        """Queue ``alerts`` for every Alertmanager; returns at once.
+
+        External labels are added and ``alert_relabel_configs`` applied once, then each entry's
+        own ``alert_relabel_configs`` for its Alertmanagers; each Alertmanager's queue gets the
+        result (and drops its oldest alerts when full).
+        """
         with self._cond:
             if self._stopping:
                 return
-            if len(ready) > self.queue_capacity:
-                dropped += len(ready) - self.queue_capacity
-                ready = ready[-self.queue_capacity:]
-            over = len(self._queue) + len(ready) - self.queue_capacity
-            for _ in range(max(0, over)):
-                self._queue.popleft()
-                dropped += 1
-            self._queue.extend(ready)
-            self.metrics.queue_length.set(len(self._queue))
-            self._cond.notify_all()
-        if dropped:
-            log.warning("alert notification queue full: dropped %d alerts", dropped)
-            self.metrics.dropped.inc(dropped)
+            ext, relabel = self._external, self._alerting.alert_relabel_configs
+        ready = _relabel(alerts, relabel, ext)
+        if not ready:
+            return
+        with self._cond:
+            if self._stopping:
+                return
+            targets = [(key[0].alert_relabel_configs, list(loops.values()))
+                       for key, loops in self._loops.items()]
+        for set_relabel, loops in targets:
+            batch = _relabel(ready, set_relabel, {}) if set_relabel else ready
+            for loop in loops:
+                loop.add(batch)
         self.start()
 
     # --- lifecycle ----------------------------------------------------------------------------------
@@ -266,18 +324,23 @@ class Notifier:
         return t is not None and t.is_alive()
 
     def start(self) -> None:
-        """Start the sender thread (idempotent)."""
+        """Start the senders' thread (idempotent)."""
         with self._cond:
             if self._thread is not None or self._stopping:
                 return
-            self._thread = threading.Thread(target=self._run, name="promlab-notifier", daemon=True)
+            loop = self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self._run, args=(loop,),
+                                            name="promlab-notifier", daemon=True)
             self._thread.start()
+            for x in self._all_loops():
+                x.start(loop)
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until the queue is empty and nothing is being sent; False on timeout."""
+        """Wait until every Alertmanager's queue is empty and nothing is being sent; False on
+        timeout (a dead Alertmanager holds a batch for its ``timeout``)."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._queue or self._in_flight:
+            while not all(x.idle for x in self._all_loops()):
                 left = deadline - time.monotonic()
                 if left <= 0 or not self.running:
                     return False
@@ -285,100 +348,50 @@ class Notifier:
         return True
 
     def stop(self, timeout: float = 5.0, *, drain: bool = True) -> None:
-        """Stop the sender; nothing is queued after this. Idempotent.
+        """Stop the senders; nothing is queued after this. Idempotent.
 
         With ``drain`` (Prometheus 3's ``--alertmanager.drain-notification-queue-on-shutdown``,
-        on by default) what is queued is still sent, for up to ``timeout`` seconds; what is left
-        then (or everything, without ``drain``) is dropped and counted.
+        on by default) each Alertmanager's queue is still sent, for up to ``timeout`` seconds
+        in all; what is left then (or everything, without ``drain``), including a batch still
+        under way, is dropped and counted for its Alertmanager. The metrics stay in the registry.
         """
         with self._cond:
             self._stopping = True
-            self._drain = drain and self._thread is not None
-            self._cond.notify_all()
-            t = self._thread
             disc, self._discovery = self._discovery, None
+            loops = self._all_loops()
+            running = self.running
+            self._cond.notify_all()
         if disc is not None:
             disc.stop()
+        for x in loops:
+            x.close(drain=drain and running and x.started)
+        deadline = time.monotonic() + timeout
+        if running:
+            with self._cond:
+                while not all(x.finished for x in loops if x.started):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+        loop, t = self._loop, self._thread
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed meanwhile
+                loop.call_soon_threadsafe(loop.stop)  # cancels the senders still at work
         if t is not None and t is not threading.current_thread():
-            t.join(timeout)
-        with self._cond:
-            self._drain = False  # past the timeout: stop after the batch under way
-            left = len(self._queue)
-            self._queue.clear()
-            self.metrics.queue_length.set(0)
-            self._cond.notify_all()
-        if left:
-            log.warning("alert notification queue not drained on shutdown: dropped %d alerts", left)
-            self.metrics.dropped.inc(left)
+            t.join(max(1.0, deadline - time.monotonic()))
+        for x in loops:
+            x.abandon()
 
-    # --- sender thread ------------------------------------------------------------------------------
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        clients: dict[int, httpx.AsyncClient] = {}
+    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
         try:
-            while True:
-                with self._cond:
-                    while not self._queue and not self._stopping:
-                        self._cond.wait()
-                    if self._stopping and not (self._drain and self._queue):
-                        return
-                    n = min(self.max_batch_size, len(self._queue))
-                    batch = [self._queue.popleft() for _ in range(n)]
-                    self._in_flight = n
-                    targets = list(self._targets)
-                    self.metrics.queue_length.set(len(self._queue))
-                try:
-                    ok = loop.run_until_complete(self._send_all(batch, targets, clients))
-                except Exception as e:  # the thread must survive anything
-                    log.error("sending alerts failed: %s", e)
-                    ok = False
-                if not ok:
-                    self.metrics.dropped.inc(len(batch))
-                with self._cond:
-                    self._in_flight = 0
-                    self._cond.notify_all()
+            loop.run_forever()
         finally:
-            for c in clients.values():
-                loop.run_until_complete(c.aclose())
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
             with self._cond:
-                self._in_flight = 0
                 self._cond.notify_all()
-
-    async def _send_all(self, batch: list[NotifierAlert], targets: list[AlertmanagerTarget],
-                        clients: dict[int, httpx.AsyncClient]) -> bool:
-        if not targets:
-            return False
-        payload = json.dumps([a.to_json() for a in batch]).encode()
-        jobs = []
-        for t in targets:
-            key = id(t.config)
-            if key not in clients:
-                try:
-                    clients[key] = build_client(t.config.http, timeout_s=t.config.timeout_ms / 1000)
-                except PromlabError as e:
-                    log.error("alertmanager %s: %s", t.url, e)
-                    self.metrics.errors.labels(t.url).inc(len(batch))
-                    continue
-            jobs.append(self._post(clients[key], t, payload, len(batch)))
-        results = await asyncio.gather(*jobs)
-        return any(results)
-
-    async def _post(self, client: httpx.AsyncClient, t: AlertmanagerTarget, payload: bytes,
-                    count: int) -> bool:
-        start = time.perf_counter()
-        ok = False
-        try:
-            r = await client.post(t.url, content=payload,
-                                  headers={"Content-Type": "application/json"},
-                                  timeout=t.config.timeout_ms / 1000)
-            ok = 200 <= r.status_code < 300
-            if not ok:
-                log.error("alertmanager %s: bad response status %s", t.url, r.status_code)
-        except (httpx.HTTPError, PromlabError, OSError) as e:
-            log.error("alertmanager %s: error sending %d alerts: %s", t.url, count, e)
-        if not ok:
-            self.metrics.errors.labels(t.url).inc(count)
-        self.metrics.latency.labels(t.url).observe(time.perf_counter() - start)
-        self.metrics.sent.labels(t.url).inc(count)
-        return ok

@@ -387,7 +387,8 @@ def test_stop_sends_what_is_queued(servers: dict[str, Any]) -> None:
     n.send(_alerts(1000))
     n.stop(10)  # right away: 4 batches are still queued or under way
     assert sum(len(p.body) for p in handler.posts) == 1000
-    assert n.metrics.dropped._value.get() == 0
+    url = f"http://{capture}/api/v2/alerts"
+    assert n.metrics.dropped.labels(url)._value.get() == 0
 
 
 @pytest.mark.parametrize(("ms", "want"), [
