@@ -59,22 +59,27 @@ def query_data(result: Result, *, stats: dict[str, Any] | None = None,
 
 
 def query_stats(result: Result, *, prepare_s: float, eval_s: float, queue_s: float = 0.0,
-                ) -> dict[str, Any]:
-    """``data.stats`` of ``stats=all``: Prometheus's timings and sample counts.
+                per_step: bool = False) -> dict[str, Any]:
+    """``data.stats`` of a query asked with ``stats``: Prometheus's timings and sample counts.
 
-    The engine does not count the samples it loads per query; ``peakSamples`` and
-    ``totalQueryableSamples`` report the samples of the result instead.
-    TODO(handle): count loaded samples in the evaluator and report them here.
+    ``samples.totalQueryableSamples`` and ``peakSamples`` come from the evaluator's count
+    (:mod:`promlab.promql.eval.querystats`; the result's own samples when the query was not
+    counted); ``per_step`` (``stats=all``) adds ``totalQueryableSamplesPerStep``, as
+    Prometheus does with its ``promql-per-step-stats`` feature on.
     """
-    value = result.value
-    samples = 0
-    present = getattr(value, "present", None)
-    if present is not None:
-        samples = int(present.sum())
-    elif hasattr(value, "ts_ms"):
-        samples = int(value.ts_ms.shape[0])
+    counted = result.sample_stats
+    samples: dict[str, Any] = {}
+    if counted is None:
+        total = peak = _result_samples(result)
     else:
-        samples = 1
+        total, peak = counted.total, counted.peak
+        if per_step:
+            samples["totalQueryableSamplesPerStep"] = [
+                [format_timestamp(t), n]
+                for t, n in zip(counted.steps_ms.tolist(), counted.per_step.tolist(),
+                                strict=True)]
+    samples["totalQueryableSamples"] = total
+    samples["peakSamples"] = peak
     return {
         "timings": {
             "evalTotalTime": prepare_s + eval_s,
@@ -84,8 +89,18 @@ def query_stats(result: Result, *, prepare_s: float, eval_s: float, queue_s: flo
             "execQueueTime": queue_s,
             "execTotalTime": prepare_s + eval_s + queue_s,
         },
-        "samples": {"totalQueryableSamples": samples, "peakSamples": samples},
+        "samples": samples,
     }
+
+
+def _result_samples(result: Result) -> int:
+    value = result.value
+    present = getattr(value, "present", None)
+    if present is not None:
+        return int(present.sum())
+    if hasattr(value, "ts_ms"):
+        return int(value.ts_ms.shape[0])
+    return 1
 
 
 def sample_texts(values: np.ndarray) -> list[str]:

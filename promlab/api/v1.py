@@ -148,7 +148,7 @@ class QueryAPI:
     def _check_open(self) -> None:
         check_open(self.service)
 
-    async def _run(self, kind: str, params: Any, evaluate: Callable[[Engine], Result],
+    async def _run(self, kind: str, params: Any, evaluate: Callable[[Engine, bool], Result],
                    cost_key: Hashable) -> Response:
         self._check_open()
         engine = self._engine(params.get("timeout"))
@@ -160,12 +160,12 @@ class QueryAPI:
             # Evaluation and encoding in one call: at most one thread hop per query.
             t1 = time.perf_counter()
             try:
-                result = evaluate(engine)
+                result = evaluate(engine, want_stats)
             except ParseError as exc:
                 raise _invalid_query(exc) from None
             t2 = time.perf_counter()
-            stats = query_stats(result, prepare_s=0.0, eval_s=t2 - t1, queue_s=t1 - t0) \
-                if want_stats else None
+            stats = query_stats(result, prepare_s=0.0, eval_s=t2 - t1, queue_s=t1 - t0,
+                                per_step=params.get("stats") == "all") if want_stats else None
             response = query_response(result, stats=stats, limit=limit)
             return response, t1, t2, time.perf_counter()
 
@@ -190,7 +190,7 @@ class QueryAPI:
         expr = p.get("query", "")
         t = parse_api_time(p.get("time"), "time")
         store = self.service.store
-        return await self._run("instant", p, lambda e: e.instant(store, expr, t),
+        return await self._run("instant", p, lambda e, s: e.instant(store, expr, t, stats=s),
                                ("instant", expr))
 
     async def query_range(self, request: Request) -> Response:
@@ -208,7 +208,8 @@ class QueryAPI:
             raise BadData("exceeded maximum resolution of 11,000 points per timeseries. Try "
                           "decreasing the query resolution (?step=XX)")
         store = self.service.store
-        return await self._run("range", p, lambda e: e.range(store, expr, start, end, step),
+        return await self._run("range", p, lambda e, s: e.range(store, expr, start, end, step,
+                                                                       stats=s),
                                ("range", expr, (end - start) // step, step))
 
     # --- series and labels --------------------------------------------------------------------

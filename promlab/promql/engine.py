@@ -34,6 +34,7 @@ from promlab.promql.eval.durations import resolve_durations
 from promlab.promql.eval.evaluator import Evaluator
 from promlab.promql.eval.functions import histcells
 from promlab.promql.eval.names import finalize_names
+from promlab.promql.eval.querystats import SampleStats
 from promlab.promql.eval.stepinvariant import unresolved_start_end
 from promlab.promql.features import (
     DELAYED_NAME_REMOVAL,
@@ -151,14 +152,16 @@ class Engine:
 
     # --- public --------------------------------------------------------------------------------
     def instant(self, queryable: Queryable, expr: str | Expr, time_ms: int, *,
-                cancel: threading.Event | None = None) -> Result:
-        """Evaluate ``expr`` at ``time_ms``."""
+                cancel: threading.Event | None = None, stats: bool = False) -> Result:
+        """Evaluate ``expr`` at ``time_ms`` (``stats``: count samples, ``Result.sample_stats``)."""
         t = int(time_ms)
-        return self._exec(queryable, expr, t, t, 0, cancel=cancel, is_range=False)
+        return self._exec(queryable, expr, t, t, 0, cancel=cancel, is_range=False, stats=stats)
 
     def range(self, queryable: Queryable, expr: str | Expr, start_ms: int, end_ms: int,
-              step_ms: int, *, cancel: threading.Event | None = None) -> Result:
-        """Evaluate ``expr`` at ``start_ms, start_ms + step_ms, ... <= end_ms``."""
+              step_ms: int, *, cancel: threading.Event | None = None,
+              stats: bool = False) -> Result:
+        """Evaluate ``expr`` at ``start_ms, start_ms + step_ms, ... <= end_ms`` (``stats``: count
+        samples, ``Result.sample_stats``)."""
         if step_ms <= 0:
             raise BadData("zero or negative query resolution step widths are not accepted. "
                              "Try a positive integer")
@@ -168,7 +171,7 @@ class Engine:
             raise BadData("exceeded maximum resolution of 11,000 points per timeseries. Try "
                           "decreasing the query resolution (?step=XX)")
         return self._exec(queryable, expr, int(start_ms), int(end_ms), int(step_ms),
-                          cancel=cancel, is_range=True)
+                          cancel=cancel, is_range=True, stats=stats)
 
     def new_evaluator(self, queryable: Queryable, node: Expr, ctx: EvalContext, *, mint_ms: int,
                       maxt_ms: int, deadline: float | None,
@@ -180,7 +183,8 @@ class Engine:
 
     # --- internals ------------------------------------------------------------------------------
     def _exec(self, queryable: Queryable, expr: str | Expr, start_ms: int, end_ms: int,
-              step_ms: int, *, cancel: threading.Event | None, is_range: bool) -> Result:
+              step_ms: int, *, cancel: threading.Event | None, is_range: bool,
+              stats: bool = False) -> Result:
         started = time.monotonic()
         text, node = _parse(expr)
         check_features(node, self.features)
@@ -200,6 +204,8 @@ class Engine:
         deadline = None if self.timeout_ms is None else started + self.timeout_ms / 1000.0
         ev = self.new_evaluator(queryable, node, ctx, mint_ms=bounds[0], maxt_ms=bounds[1],
                                 deadline=deadline, cancel=cancel)
+        if stats:
+            ev.stats = SampleStats(steps)
         try:
             value = ev.eval(node, ctx)
             ev.check()
@@ -212,7 +218,7 @@ class Engine:
             ev.close()
         return Result(query=text, expr=node, value=value, steps_ms=steps, result_type=rtype,
                       annotations=ctx.annotations, start_ms=start_ms, end_ms=end_ms,
-                      step_ms=step_ms)
+                      step_ms=step_ms, sample_stats=ev.stats)
 
 
 def _parse(expr: str | Expr) -> tuple[str, Expr]:

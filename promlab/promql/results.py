@@ -59,6 +59,7 @@ import pandas as pd
 
 from promlab.model import METRIC_NAME, Labels
 from promlab.model.value import format_float, format_go_float
+from promlab.promql.eval.querystats import SampleStats
 from promlab.promql.histresults import BOUNDARY_RULES, buckets_frame, histogram_json
 from promlab.promql.parser.ast import Expr
 from promlab.promql.values import I64, Annotations, Matrix, Scalar, String, Vector
@@ -99,6 +100,8 @@ class Result:
     start_ms: int = 0
     end_ms: int = 0
     step_ms: int = 0
+    #: Samples loaded and held while evaluating (only when the query asked for them).
+    sample_stats: SampleStats | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """The result as a tidy DataFrame (see :func:`to_frame`)."""

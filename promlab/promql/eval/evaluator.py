@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 
 from promlab.errors import FunctionNotImplemented, QueryCanceled, QueryTimeout, TooManySamples
-from promlab.model import Matcher
+from promlab.model import Labels, Matcher
 from promlab.promql.eval import binops, histstats, limits, selectors, serieschunks, subquery
 from promlab.promql.eval.groupmemo import grouped
 from promlab.promql.eval.histops import neg
 from promlab.promql.eval.info import eval_info
 from promlab.promql.eval.names import check_range_call_collisions, finalize_names
+from promlab.promql.eval.querystats import SampleStats, window_samples
 from promlab.promql.eval.registry import (
     AGGREGATIONS,
     FUNCTION_IMPLS,
@@ -47,6 +48,7 @@ from promlab.promql.parser.ast import (
     VectorSelector,
     walk,
 )
+from promlab.promql.parser.types import ValueType
 from promlab.promql.values import EvalContext, Matrix, Scalar, String, Value, Vector
 from promlab.storage.interface import (
     Querier,
@@ -134,6 +136,15 @@ class Evaluator:
         #: Whether vector selectors keep each cell's sample timestamp (only ``timestamp()``,
         #: ``info()`` and a bare selector's result read them; set from the root node).
         self.keep_timestamps = True
+        #: Sample statistics of the query when asked for (``stats``), else None (not counted).
+        self.stats: SampleStats | None = None
+        # The root node below its parentheses (set from the root).
+        self._top: Expr | None = None
+        # Rows of each range-vector function's result in earlier step slices: label set once
+        # the name is dropped -> the series' own label set (see _whole_range_checked).
+        self.range_rows: dict[int, dict[Labels, Labels]] = {}
+        #: How many step-slice evaluations are under way (nodes below are seen in parts).
+        self.slice_depth = 0
 
     # --- limits --------------------------------------------------------------------------------
     def check(self) -> None:
@@ -276,6 +287,7 @@ class Evaluator:
         while isinstance(top, ParenExpr):
             top = top.expr
         self._shared_keys = frozenset(shared)
+        self._top = top
         # A bare selector's result carries its sample timestamps out of the engine.
         self.keep_timestamps = keep_ts or isinstance(top, VectorSelector)
 
@@ -295,23 +307,63 @@ class Evaluator:
         if ready is not None:  # a chain's left operand, evaluated (and counted) ahead
             return ready
         before = self.current_samples
+        st = self.stats
+        if st is not None:
+            base = st.enter()
+            if isinstance(node, SubqueryExpr):
+                st.open_subquery()
         if root and limits.wants_slices(self, node, ctx) and not self._reads_many(
                 node, limits.unsliced_samples(self)):
             self.whole_ctx = ctx  # few samples: the root's steps in one go, deadline or not
         if limits.wants_slices(self, node, ctx):
-            value = limits.eval_in_slices(self, node, ctx, evaluate, by_samples=root)
+            value = self._in_slices(node, ctx, by_samples=root)
         elif root and ctx is not self.whole_ctx and limits.wants_memory_slices(node, ctx) \
                 and self._reads_many(node):
-            value = limits.eval_in_slices(self, node, ctx, evaluate, by_samples=True)
+            value = self._in_slices(node, ctx, by_samples=True)
         else:
             limits.eval_spine_ahead(self, node, ctx)
             value = evaluate(node, self, ctx)
         if not ctx.delayed_name_removal and isinstance(value, Vector) and value.drop_name is not None \
                 and value.drop_name.any():
             value = finalize_names(value)
+        if st is not None:
+            self._account(st, node, ctx, value, base)
         self.current_samples = before
         self.add_samples(sample_count(value))
         return value
+
+    def _in_slices(self, node: Expr, ctx: EvalContext, *, by_samples: bool) -> Value:
+        self.slice_depth += 1
+        try:
+            return limits.eval_in_slices(self, node, ctx, evaluate, by_samples=by_samples)
+        finally:
+            self.slice_depth -= 1
+
+    def _account(self, st: SampleStats, node: Expr, ctx: EvalContext, value: Value,
+                 base: int) -> None:
+        """Count what ``node`` loaded and model what it held (see :mod:`.querystats`)."""
+        top = node is self._top
+        if isinstance(node, VectorSelector):
+            loaded = st.leave(base, value, ctx, stepwise=False)
+            if loaded is not None:
+                st.add(ctx, loaded)
+        elif isinstance(node, MatrixSelector):
+            held = 0
+            if top and isinstance(value, Matrix):  # an instant query's range selector
+                windows = window_samples(value)
+                st.add(ctx, windows)
+                held = int(windows.sum())
+            st.leave(base, value, ctx, stepwise=False, held=held)
+        elif isinstance(node, SubqueryExpr):
+            st.close_subquery(ctx, counted=top)
+            points = int(value.ts_ms.shape[0]) if isinstance(value, Matrix) else 0
+            st.leave(base, value, ctx, stepwise=False, held=points)
+        elif isinstance(node, Call):
+            ranged = any(a.type == ValueType.MATRIX for a in node.args)
+            st.leave(base, value, ctx, stepwise=not ranged)
+        else:
+            st.leave(base, value, ctx,
+                     stepwise=isinstance(node, AggregateExpr | BinaryExpr | NumberLiteral))
 
 
 @singledispatch
@@ -363,27 +415,39 @@ def _call(node: Call, ev: Evaluator, ctx: EvalContext) -> Value:
         precheck(node)
     args = [ev.eval(a, ctx) for a in node.args]
     ranges = [i for i, a in enumerate(args) if isinstance(a, Matrix)]
-    if len(ranges) == 1 and name not in serieschunks.NOT_SERIES_LOCAL:
-        at = ranges[0]
-        m = args[at]
-        assert isinstance(m, Matrix)
-        if serieschunks.blockable(m):
-            def run(block: Matrix) -> Value:
-                return impl(FunctionCall(node, [*args[:at], block, *args[at + 1:]], ctx))
+    if not ranges:
+        return impl(FunctionCall(node, args, ctx))
+    at = ranges[0]
+    m = args[at]
+    assert isinstance(m, Matrix)
+    if len(ranges) == 1 and name not in serieschunks.NOT_SERIES_LOCAL \
+            and serieschunks.blockable(m):
+        def run(block: Matrix) -> Value:
+            return impl(FunctionCall(node, [*args[:at], block, *args[at + 1:]], ctx))
 
-            return _whole_range_checked(name, serieschunks.by_series_blocks(m, run, ev.check),
-                                        ctx)
-    return _whole_range_checked(name, impl(FunctionCall(node, args, ctx)), ctx) if ranges \
-        else impl(FunctionCall(node, args, ctx))
+        result = serieschunks.by_series_blocks(m, run, ev.check)
+    else:
+        result = impl(FunctionCall(node, args, ctx))
+    if ev.stats is not None:
+        ev.stats.add(ctx, window_samples(m))
+        ev.stats.range_call(m, result)
+    return _whole_range_checked(ev, node, result, ctx)
 
 
-def _whole_range_checked(name: str, value: Value, ctx: EvalContext) -> Value:
-    """A range-vector function's result, its label sets checked over all steps at once."""
-    # TODO(handle): a query evaluated in step slices (limits.eval_in_slices) is checked per
-    # slice here, so two series that collide only across slices are not refused as in
-    # Prometheus (which checks the whole result matrix).
-    if not ctx.delayed_name_removal and ctx.num_steps > 1 and isinstance(value, Vector) \
-            and name != "absent_over_time":
+def _whole_range_checked(ev: Evaluator, node: Call, value: Value, ctx: EvalContext) -> Value:
+    """A range-vector function's result, its label sets checked over all steps at once.
+
+    Inside a step slice (:func:`.limits.eval_in_slices`, anywhere above the call) the call
+    sees part of its range only: its rows are checked against those of the slices before
+    (``ev.range_rows``), so a collision across slices fails as in Prometheus, which checks
+    the whole result matrix of the call once.
+    """
+    if ctx.delayed_name_removal or not isinstance(value, Vector) \
+            or node.func.name == "absent_over_time":
+        return value
+    if ev.slice_depth:
+        check_range_call_collisions(value, ev.range_rows.setdefault(id(node), {}))
+    elif ctx.num_steps > 1:
         check_range_call_collisions(value)
     return value
 

@@ -64,17 +64,23 @@ def merge_same_labels(vec: Vector) -> Vector:
     return Vector(out_labels, values, present, drop, ts, hists)
 
 
-def check_range_call_collisions(vec: Vector) -> None:
+def check_range_call_collisions(vec: Vector, seen: dict[Labels, Labels] | None = None) -> None:
     """Fail if two series of a range-vector function's result share a label set once their
     names go, at any steps: Prometheus checks the whole result matrix of such a call
     (``mat.ContainsSameLabelset()``), not step by step, so ``deriv({__name__=~"a|b"}[1m])``
     fails in a range query even where a and b have results at different steps only.
-    Series without any result do not count."""
+    Series without any result do not count.
+
+    ``seen`` holds the rows of the same call's result over the other step slices of its range
+    (label set without the name -> the series' own label set) when the range is evaluated in
+    slices: a row colliding with a different series of an earlier slice fails too, and the
+    rows of ``vec`` are added to it.
+    """
     drop = vec.drop_name
-    if drop is None or not drop.any() or len(vec.labels) < 2:
+    if drop is None or not drop.any() or (seen is None and len(vec.labels) < 2):
         return
     rows = np.flatnonzero(vec.present.any(axis=1))
-    if rows.size < 2:
+    if rows.size < (1 if seen is not None else 2):
         return
     named = [vec.labels[i] for i in rows.tolist()]
     dropped = drop[rows]
@@ -83,6 +89,15 @@ def check_range_call_collisions(vec: Vector) -> None:
     labels = [next(stripped) if d else ls for ls, d in zip(named, dropped.tolist(), strict=True)]
     if len(set(labels)) != len(labels):
         raise QueryError(DUPLICATE_LABELSET)
+    if seen is None:
+        return
+    mine = dict(zip(labels, named, strict=True))
+    # Pairs not seen before: new rows, or a label set that an earlier slice's different
+    # series already has (set operations in C: a Python step only for the new pairs).
+    for key, _ in mine.items() - seen.items():
+        if key in seen:
+            raise QueryError(DUPLICATE_LABELSET)
+    seen.update(mine)
 
 
 def finalize_names(value: Vector | Matrix) -> Vector | Matrix:
