@@ -16,6 +16,12 @@ A sample of a series is checked against the series' latest *in-order* sample (it
 * with no window (``ooo_ms == 0``, Prometheus's default): before ``min_valid`` →
   :data:`OUT_OF_BOUNDS` (also for a new series), else :data:`OUT_OF_ORDER`.
 
+A series' float and native histogram samples share its latest timestamp, as in Prometheus
+(one head chunk series): ``foreign_latest`` gives the latest sample of the *other* kind; at
+that timestamp any sample is :data:`DUPLICATE` (a float is never the same as a histogram).
+Native histogram samples go through :func:`classify` too (:mod:`.histaccept`), with each
+distinct histogram stood for by an id in the value column.
+
 ``ooo_ms=None`` is promlab's unlimited window: every older sample is taken out of order and
 ``min_valid`` is not applied (backfilling history into a live store); an older sample at a
 timestamp already held replaces it (a correction of history: the last write wins).
@@ -63,12 +69,15 @@ def _bits(v: npt.NDArray[np.float64]) -> npt.NDArray[np.uint64]:
 
 def _judge(ts: npt.NDArray[np.int64], vals: npt.NDArray[np.float64], before: npt.NDArray[np.int64],
            before_val: npt.NDArray[np.float64], head_maxt: int, min_valid: int,
-           ooo_ms: int | None) -> npt.NDArray[np.int8]:
-    """The verdict of each sample against the latest in-order sample before it."""
+           ooo_ms: int | None, foreign: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.int8]:
+    """The verdict of each sample against the latest in-order sample before it (``foreign``:
+    that sample is of the other value kind, so never the same)."""
     fresh = before == NO_TS
     recent = ts >= np.int64(min_valid) if ooo_ms is not None else np.ones(ts.shape[0], bool)
     at = recent & ~fresh & (ts == before)
     same = at & (_bits(vals) == _bits(before_val))
+    if foreign is not None:
+        same &= ~foreign
     code = np.full(ts.shape[0], OUT_OF_ORDER, np.int8)
     if ooo_ms is None:
         code[:] = OOO
@@ -149,7 +158,8 @@ def _batch_latest(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
 def classify(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64], vals: npt.NDArray[np.float64],
              latest: npt.NDArray[np.int64], last_value: npt.NDArray[np.float64], *,
              head_maxt: int, min_valid: int, ooo_ms: int | None, batch: bool = True,
-             exists: Exists | None = None) -> npt.NDArray[np.int8]:
+             exists: Exists | None = None,
+             foreign_latest: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.int8]:
     """The verdict (see the module docstring) of each sample, in append order.
 
     Parameters
@@ -167,18 +177,27 @@ def classify(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64], vals: npt.N
     exists
         ``exists(refs, ts)``: which (ref, ts) the store already holds, to drop out-of-order
         samples at a timestamp already stored (:data:`OOO_SAME`); None skips that check.
+    foreign_latest
+        Per sample: the timestamp of its series' latest sample of the other value kind
+        (NO_TS: none), which counts as the series' latest when newer (see the module).
     """
     if refs.shape[0] == 0:
         return np.zeros(0, np.int8)
     before = latest[refs]
     before_val = last_value[refs]
+    foreign = None
+    if foreign_latest is not None:
+        foreign = foreign_latest > before
+        before = np.where(foreign, foreign_latest, before)
     if batch:
         earlier = _batch_latest(refs, ts, vals)
         if earlier is not None:
             newer = earlier[0] > before
             before = np.where(newer, earlier[0], before)
             before_val = np.where(newer, earlier[1], before_val)
-    code = _judge(ts, vals, before, before_val, head_maxt, min_valid, ooo_ms)
+            if foreign is not None:
+                foreign &= ~newer
+    code = _judge(ts, vals, before, before_val, head_maxt, min_valid, ooo_ms, foreign)
     ooo = code == OOO
     if batch and ooo_ms is not None and ooo.any():
         _drop_ooo_clashes(refs, ts, code, ooo, exists)
@@ -204,8 +223,13 @@ def _drop_ooo_clashes(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
     code[i[rep]] = OOO_SAME
 
 
-def message(code: int, ts: int, value: float, existing: float) -> str:
-    """Prometheus's error text for a refused sample."""
+def message(code: int, ts: int, value: float, existing: float, *,
+            existing_is_histogram: bool = False) -> str:
+    """Prometheus's error text for a refused float sample (``existing_is_histogram``: the
+    series' latest sample is a native histogram)."""
+    if code == DUPLICATE and existing_is_histogram:
+        return (f"duplicate sample for timestamp {ts}; overrides not allowed: existing is a "
+                f"histogram, new value {format_go_float(value)}")
     if code == DUPLICATE:
         return (f"duplicate sample for timestamp {ts}; overrides not allowed: existing "
                 f"{format_go_float(existing)}, new value {format_go_float(value)}")

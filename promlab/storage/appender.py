@@ -1,7 +1,8 @@
 """The appender of :class:`~promlab.storage.store.ParquetStore`: batches one commit's samples.
 
-Split out of :mod:`promlab.storage.store`; the store hands each appender its commit functions
-(float batches, then native histogram samples), so this module does not import the store.
+Split out of :mod:`promlab.storage.store`; the store hands each appender its commit function
+(float batches and native histogram samples, checked and stored together), so this module does
+not import the store.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from promlab.errors import StorageError
 from promlab.model import Labels
 from promlab.model.histogram import FloatHistogram, Histogram
 from promlab.storage.histstore import HistogramBatch
-from promlab.storage.histstore import Item as HistItem
 from promlab.storage.interface import AppendStats
 
 __all__ = ["Batch", "ParquetAppender"]
@@ -35,10 +35,8 @@ class ParquetAppender:
 
     reports_units = True
 
-    def __init__(self, commit: Callable[[list[Batch]], AppendStats],
-                 commit_histograms: Callable[[list[HistItem], AppendStats], None]) -> None:
+    def __init__(self, commit: Callable[[list[Batch], HistogramBatch | None], AppendStats]) -> None:
         self._commit = commit
-        self._commit_histograms = commit_histograms
         self._batches: list[Batch] = []
         self._one_series: list[Labels] = []
         self._one_pos: dict[Labels, int] = {}
@@ -84,17 +82,18 @@ class ParquetAppender:
 
     def append_histogram_batch(self, series: Sequence[Labels], index: npt.NDArray[np.integer],
                                ts_ms: npt.NDArray[np.int64],
-                               hists: Sequence[Histogram | FloatHistogram]) -> None:
-        self._hists.append_batch(series, index, ts_ms, hists)
+                               hists: Sequence[Histogram | FloatHistogram], *,
+                               units: npt.NDArray[np.integer] | None = None,
+                               atomic: bool = False) -> None:
+        """Append histogram samples; ``units`` and ``atomic`` as in :meth:`append_batch` (a unit
+        is refused whole when any of its float or histogram samples is refused)."""
+        self._hists.append_batch(series, index, ts_ms, hists, units=units, atomic=atomic)
 
     def commit(self) -> AppendStats:
         self._flush_singles()
         batches, self._batches = self._batches, []
         hists, self._hists = self._hists, HistogramBatch()
-        stats = self._commit(batches)
-        if hists.items:
-            self._commit_histograms(hists.items, stats)
-        return stats
+        return self._commit(batches, hists if hists.items else None)
 
     def _flush_singles(self) -> None:
         if self._one_idx:

@@ -2,12 +2,16 @@
 
 Split out of :mod:`promlab.storage.store`: :func:`take` applies :mod:`promlab.storage.accept`'s
 rules to one commit's samples — first per unit against the committed state (the remote-write
-receiver's requests, refused whole when atomic), then in append order over the batch.
+receiver's requests, refused whole when atomic, whether the refused sample is a float or a
+native histogram), then in append order over the batch; :func:`take_histograms` does the same
+for the commit's native histogram samples (:mod:`promlab.storage.histaccept`) once its floats
+are in the head.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -15,18 +19,23 @@ import numpy.typing as npt
 from promlab.model import Labels
 from promlab.storage.accept import (
     DUPLICATE,
+    MESSAGES,
+    NO_TS,
     OOO,
     OUT_OF_BOUNDS,
     OUT_OF_ORDER,
-    STORED,
     TOO_OLD,
     message,
     unit_refusals,
 )
 from promlab.storage.head import Head
+from promlab.storage.histaccept import HistogramCheck
+from promlab.storage.histstore import HistogramBatch, HistogramHead
+from promlab.storage.histstore import Item as HistItem
 from promlab.storage.interface import AppendStats
 
-__all__ = ["Part", "bounds", "take"]
+__all__ = ["Part", "Taken", "bounds", "histogram_check", "persisted_floor", "take",
+           "take_histograms"]
 
 Arrays = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]
 
@@ -35,65 +44,175 @@ Part = tuple[list[Labels], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDA
              npt.NDArray[np.float64], npt.NDArray[np.int64] | None, bool]
 
 
-def _unit_drops(head: Head, parts: Sequence[Part], samples: Arrays, stats: AppendStats, *,
-                head_maxt: int, min_valid: int, ooo_ms: int | None) -> npt.NDArray[np.bool_] | None:
-    """Report the refusals of the batches with units; the samples of atomic units refused whole."""
-    refs, ts, vals = samples
-    pre = head.accept(refs, ts, vals, batch=False, head_maxt=head_maxt, min_valid=min_valid,
-                      ooo_ms=ooo_ms)
-    drop = None
+class Taken(NamedTuple):
+    """:func:`take`'s answer: the float samples to store, which histogram samples survive
+    their atomic units (None: all) and the commit's ``(head_maxt, min_valid)``."""
+
+    refs: npt.NDArray[np.int64]
+    ts: npt.NDArray[np.int64]
+    vals: npt.NDArray[np.float64]
+    hist_keep: npt.NDArray[np.bool_] | None
+    head_maxt: int
+    min_valid: int
+
+
+def _float_latest(head: Head) -> Callable[[list[Labels]], npt.NDArray[np.int64]]:
+    """Per series: the time of its latest float sample in ``head`` (NO_TS: none)."""
+    def get(series: list[Labels]) -> npt.NDArray[np.int64]:
+        refs = [head.ref(ls.hash) for ls in series]
+        out = np.full(len(series), NO_TS, np.int64)
+        for k, r in enumerate(refs):
+            if r is not None:
+                out[k] = head.latest[r]
+        return out
+    return get
+
+
+def histogram_check(head: Head, hhead: HistogramHead, items: Sequence[HistItem]) -> HistogramCheck:
+    """The acceptance check of ``items`` against both heads' current state."""
+    return HistogramCheck(items, latest=hhead.latest, float_latest=_float_latest(head),
+                          holds=hhead.holds)
+
+
+def _unit_refusals(head: Head, parts: Sequence[Part], samples: Arrays,
+                   foreign: npt.NDArray[np.int64] | None, hists: HistogramBatch | None,
+                   hcheck: HistogramCheck | None, stats: AppendStats, *, head_maxt: int,
+                   min_valid: int, ooo_ms: int | None) -> set[int]:
+    """Report the refusals (against the committed state) of the samples with units; returns
+    the atomic units refused (every sample of them is dropped)."""
+    refs = samples[0]
+    refused: set[int] = set()
+    pre = np.zeros(0, np.int8)
+    if refs.shape[0]:
+        pre = head.accept(refs, samples[1], samples[2], batch=False, head_maxt=head_maxt,
+                          min_valid=min_valid, ooo_ms=ooo_ms, foreign_latest=foreign)
     start = 0
     for series, r, index, t, v, units, atomic in parts:
         end = start + int(r.shape[0])
         if units is not None:
             code = pre[start:end]
+            fl = None if foreign is None else foreign[start:end]
 
             def describe(k: int, series: list[Labels] = series, r: npt.NDArray[np.int64] = r,
                          index: npt.NDArray[np.int64] = index, t: npt.NDArray[np.int64] = t,
-                         v: npt.NDArray[np.float64] = v, code: npt.NDArray[np.int8] = code
-                         ) -> tuple[str, Labels]:
-                return (message(int(code[k]), int(t[k]), float(v[k]), float(head.last_value[int(r[k])])),
-                        series[int(index[k])])
+                         v: npt.NDArray[np.float64] = v, code: npt.NDArray[np.int8] = code,
+                         fl: npt.NDArray[np.int64] | None = fl) -> tuple[str, Labels]:
+                ref = int(r[k])
+                hist = fl is not None and int(fl[k]) > int(head.latest[ref])
+                return (message(int(code[k]), int(t[k]), float(v[k]), float(head.last_value[ref]),
+                                existing_is_histogram=hist), series[int(index[k])])
 
             got, gone = unit_refusals(code, units, atomic=atomic, describe=describe)
             stats.refusals.extend((u, text, ls) for u, (text, ls) in got)
             if gone is not None:
-                if drop is None:
-                    drop = np.zeros(refs.shape[0], bool)
-                drop[start:end] = gone
+                refused.update(u for u, _ in got)
         start = end
-    return drop
+    if hists is not None and hcheck is not None and hists.has_units:
+        units = np.array(hists.units, np.int64)
+        code = hcheck.classify(head_maxt=head_maxt, min_valid=min_valid, ooo_ms=ooo_ms, batch=False)
+        for atomic in (False, True):
+            mine = np.array(hists.atomic, bool) == atomic
+            if not mine.any():
+                continue
+            got, gone = unit_refusals(code, np.where(mine, units, -1), atomic=atomic,
+                                      describe=lambda k: (MESSAGES[int(code[k])], hists.items[k][0]))
+            stats.refusals.extend((u, text, ls) for u, (text, ls) in got)
+            if gone is not None:
+                refused.update(u for u, _ in got)
+    return refused
 
 
-def bounds(head: Head, hist_maxt: int | None, first_ts: int, *, block_ms: int, floor: int
-           ) -> tuple[int, int]:
+def bounds(head: Head, hist_maxt: int | None, first_ts: int, *, block_ms: int,
+           floor: int | None) -> tuple[int, int]:
     """``(head max time, minimum valid time)`` for a commit (Prometheus's head appender's).
 
-    The max time is over the float and histogram heads; an empty head takes the batch's first
-    sample (Prometheus's init appender). The minimum valid time is half a block range before
-    it, and not before ``floor`` (the last automatic flush's cut).
+    The max time is over the float and histogram heads and the persisted data (``floor - 1``:
+    what promlab flushed Prometheus would still hold in its head, so the out-of-order window
+    counts back from it after a reopen too); an empty head takes the batch's first sample
+    (Prometheus's init appender). The minimum valid time is half a block range before it, and
+    not before ``floor`` (just after the data persisted in blocks: Prometheus's head minimum
+    valid time, set on open from the newest block and raised by every head truncation).
     """
-    maxt = max((t for t in (head.max_time, hist_maxt) if t is not None), default=first_ts)
-    return maxt, max(maxt - block_ms // 2, floor)
+    known = [t for t in (head.max_time, hist_maxt, None if floor is None else floor - 1)
+             if t is not None]
+    maxt = max(known, default=first_ts)
+    return maxt, maxt - block_ms // 2 if floor is None else max(maxt - block_ms // 2, floor)
 
 
-def take(head: Head, parts: Sequence[Part], stats: AppendStats, *, hist_maxt: int | None,
-         block_ms: int, floor: int, ooo_ms: int | None) -> Arrays:
-    """The samples of ``parts`` (concatenated) to store; refusals counted in ``stats``."""
-    refs, ts, vals = (np.concatenate([p[k] for p in parts]) for k in (1, 3, 4))
-    samples = (refs, ts, vals)
-    head_maxt, min_valid = bounds(head, hist_maxt, int(ts[0]), block_ms=block_ms, floor=floor)
-    if any(p[5] is not None for p in parts):
-        drop = _unit_drops(head, parts, samples, stats, head_maxt=head_maxt, min_valid=min_valid,
-                           ooo_ms=ooo_ms)
-        if drop is not None:
-            keep = ~drop
-            refs, ts, vals = refs[keep], ts[keep], vals[keep]
-    code = head.accept(refs, ts, vals, head_maxt=head_maxt, min_valid=min_valid, ooo_ms=ooo_ms)
+def persisted_floor(maxts: Sequence[int]) -> int | None:
+    """The head's minimum valid time on opening: just after the newest persisted sample
+    (``maxts``: the blocks' and histogram files' newest sample times); None when none.
+
+    Prometheus starts its head's minimum valid time at the newest block's end (``db.go``,
+    ``head.Init``): a sample before it is out of bounds unless the out-of-order window takes
+    it. promlab's close flushes the whole head into blocks, so after a reopen the blocks hold
+    what Prometheus would still hold in its head; without this floor a sample at or before a
+    series' persisted latest time would be taken again (another value at one timestamp: the
+    last write would win on read, not the first).
+    """
+    return max(maxts) + 1 if maxts else None
+
+
+def _count(stats: AppendStats, code: npt.NDArray[np.int8]) -> None:
     counts = np.bincount(code, minlength=DUPLICATE + 1).tolist()
-    stats.out_of_order, stats.out_of_bounds = counts[OUT_OF_ORDER], counts[OUT_OF_BOUNDS]
-    stats.too_old, stats.duplicates = counts[TOO_OLD], counts[DUPLICATE]
-    if counts[STORED] + counts[OOO] < code.shape[0]:
+    stats.out_of_order += counts[OUT_OF_ORDER]
+    stats.out_of_bounds += counts[OUT_OF_BOUNDS]
+    stats.too_old += counts[TOO_OLD]
+    stats.duplicates += counts[DUPLICATE]
+
+
+def take(head: Head, hhead: HistogramHead, parts: Sequence[Part], hists: HistogramBatch | None,
+         stats: AppendStats, *, block_ms: int, floor: int | None, ooo_ms: int | None) -> Taken:
+    """The float samples of ``parts`` (concatenated) to store, what of ``hists`` survives the
+    atomic units' refusals, and the commit's bounds; refusals counted in ``stats``.
+
+    The histograms' own commit check comes after the floats are in the head
+    (:func:`take_histograms`): a histogram at the time of a float of the same commit is then a
+    duplicate.
+    """
+    if parts:
+        refs, ts, vals = (np.concatenate([p[k] for p in parts]) for k in (1, 3, 4))
+    else:
+        refs, ts, vals = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+    items = hists.items if hists is not None else []
+    first = int(ts[0]) if ts.shape[0] else items[0][1]
+    head_maxt, min_valid = bounds(head, hhead.maxt, first, block_ms=block_ms, floor=floor)
+    foreign = hhead.latest_times(head.sids[refs]) if refs.shape[0] else None
+    hist_keep = None
+    has_units = any(p[5] is not None for p in parts) or (hists is not None and hists.has_units)
+    if has_units:
+        hcheck = histogram_check(head, hhead, items) if items else None
+        refused = _unit_refusals(head, parts, (refs, ts, vals), foreign, hists, hcheck, stats,
+                                 head_maxt=head_maxt, min_valid=min_valid, ooo_ms=ooo_ms)
+        if refused:
+            gone = np.array(sorted(refused), np.int64)
+            units = np.concatenate([p[5] if p[5] is not None and p[6] else np.full(p[1].shape[0], -1)
+                                    for p in parts]) if parts else np.zeros(0, np.int64)
+            keep = ~np.isin(units, gone)
+            refs, ts, vals = refs[keep], ts[keep], vals[keep]
+            foreign = None if foreign is None else foreign[keep]
+            if hists is not None:
+                hu = np.where(np.array(hists.atomic, bool), np.array(hists.units, np.int64), -1)
+                hist_keep = ~np.isin(hu, gone)
+    code = head.accept(refs, ts, vals, head_maxt=head_maxt, min_valid=min_valid, ooo_ms=ooo_ms,
+                       foreign_latest=foreign)
+    _count(stats, code)
+    if int(np.count_nonzero(code <= OOO)) < code.shape[0]:
         keep = code <= OOO
         refs, ts, vals = refs[keep], ts[keep], vals[keep]
-    return refs, ts, vals
+    return Taken(refs, ts, vals, hist_keep, head_maxt, min_valid)
+
+
+def take_histograms(head: Head, hhead: HistogramHead, items: Sequence[HistItem],
+                    keep: npt.NDArray[np.bool_] | None, stats: AppendStats, *, head_maxt: int,
+                    min_valid: int, ooo_ms: int | None) -> list[HistItem]:
+    """The histogram samples of a commit to store (``keep``: those not refused with their
+    atomic unit), checked after the commit's floats; refusals counted in ``stats``."""
+    if keep is not None:
+        items = [it for it, k in zip(items, keep.tolist(), strict=True) if k]
+    if not items:
+        return []
+    code = histogram_check(head, hhead, items).classify(head_maxt=head_maxt, min_valid=min_valid,
+                                                        ooo_ms=ooo_ms)
+    _count(stats, code)
+    return [it for it, c in zip(items, code.tolist(), strict=True) if c <= OOO]

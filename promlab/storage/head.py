@@ -196,11 +196,13 @@ class Head:
     # --- samples -----------------------------------------------------------------------------
     def accept(self, refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
                vals: npt.NDArray[np.float64], *, min_valid: int, head_maxt: int,
-               ooo_ms: int | None, batch: bool = True) -> npt.NDArray[np.int8]:
-        """The verdict of each sample against this head (see :func:`.accept.classify`)."""
+               ooo_ms: int | None, batch: bool = True,
+               foreign_latest: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.int8]:
+        """The verdict of each sample against this head (see :func:`.accept.classify`;
+        ``foreign_latest``: per sample, its series' latest native histogram's time)."""
         return classify(refs, ts, vals, self.latest, self.last_value, head_maxt=head_maxt,
                         min_valid=min_valid, ooo_ms=ooo_ms, batch=batch,
-                        exists=self.contains if batch else None)
+                        exists=self.contains if batch else None, foreign_latest=foreign_latest)
 
     def contains(self, refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
         """Which ``(ref, ts)`` pairs the head holds a sample at (a vectorised bisection)."""

@@ -40,6 +40,7 @@ from promlab.model.histogram import (
     FloatHistogram,
     Histogram,
 )
+from promlab.storage.accept import NO_TS
 from promlab.storage.cache import DecodedCache
 from promlab.storage.histdir import (
     FileInfo,
@@ -94,24 +95,38 @@ def _objects(items: Sequence[object]) -> npt.NDArray[np.object_]:
 
 
 class HistogramBatch:
-    """An appender's pending histogram samples."""
+    """An appender's pending histogram samples, with each one's unit (-1: none) and whether
+    that unit is refused whole (see :meth:`ParquetAppender.append_batch`)."""
 
     def __init__(self) -> None:
         self.items: list[Item] = []
+        self.units: list[int] = []
+        self.atomic: list[bool] = []
+        self.has_units = False
 
     def append(self, labels: Labels, ts_ms: int, h: AnyHist) -> None:
         if not isinstance(h, Histogram | FloatHistogram):
             raise TypeError(f"not a histogram: {type(h).__name__}")
         self.items.append((labels, int(ts_ms), h))
+        self.units.append(-1)
+        self.atomic.append(False)
 
     def append_batch(self, series: Sequence[Labels], index: npt.NDArray[np.integer],
-                     ts_ms: npt.NDArray[np.int64], hists: Sequence[AnyHist]) -> None:
+                     ts_ms: npt.NDArray[np.int64], hists: Sequence[AnyHist], *,
+                     units: npt.NDArray[np.integer] | None = None, atomic: bool = False) -> None:
         idx = np.asarray(index).tolist()
         ts = np.asarray(ts_ms).tolist()
         if not len(idx) == len(ts) == len(hists):
             raise ValueError("append_histogram_batch: index, ts_ms and hists differ in length")
+        if units is not None and len(units) != len(idx):
+            raise ValueError("append_histogram_batch: units must have one entry per sample")
+        n = len(self.units)
         for i, t, h in zip(idx, ts, hists, strict=True):
             self.append(series[i], t, h)
+        if units is not None:
+            self.units[n:] = np.asarray(units, np.int64).tolist()
+            self.atomic[n:] = [atomic] * len(idx)
+            self.has_units = True
 
 
 # --- WAL payload -----------------------------------------------------------------------------
@@ -151,14 +166,20 @@ def decode_payload(payload: bytes) -> list[Item]:
 
 # --- head --------------------------------------------------------------------------------------
 class HistogramHead:
-    """Recent histogram samples by series; last write wins at equal timestamps.
+    """Recent histogram samples by series; last write wins at equal timestamps (the store's
+    acceptance rules, :mod:`.histaccept`, let only out-of-order corrections of a backfilling
+    store replace one).
 
     Samples are kept as appended (integer histograms stay integer for the WAL and the files);
     their float forms, which queries read, are converted once and remembered beside them.
+    Each series' newest sample is kept apart (:meth:`latest`, :meth:`latest_times`) for the
+    acceptance checks.
     """
 
     def __init__(self) -> None:
         self._series: dict[Labels, dict[int, AnyHist]] = {}
+        self._latest: dict[Labels, tuple[int, AnyHist]] = {}
+        self._by_sid: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
         self._floats: dict[Labels, dict[int, FloatHistogram]] = {}
         self._lock = threading.Lock()
         self.mint: int | None = None
@@ -181,12 +202,50 @@ class HistogramHead:
                     s = self._series[ls] = {}
                     new += 1
                 s[ts] = h
+                top = self._latest.get(ls)
+                if top is None or ts >= top[0]:
+                    self._latest[ls] = (ts, h)
                 fl = self._floats.get(ls)
                 if fl is not None:
                     fl.pop(ts, None)
                 self.mint = ts if self.mint is None else min(self.mint, ts)
                 self._maxt = ts if self._maxt is None else max(self._maxt, ts)
+            self._by_sid = None
         return new
+
+    def latest(self, ls: Labels) -> tuple[int, AnyHist] | None:
+        """The series' newest sample ``(ts_ms, histogram)`` in the head, or None."""
+        return self._latest.get(ls)
+
+    def holds(self, ls: Labels, ts_ms: int) -> bool:
+        """Whether the head has a sample of ``ls`` at ``ts_ms``."""
+        s = self._series.get(ls)
+        return s is not None and ts_ms in s
+
+    def latest_times(self, sids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64] | None:
+        """Per series id (``Labels.hash``): the time of its newest histogram sample, NO_TS for
+        none; None when no series has one (vectorised over a sorted index rebuilt on change)."""
+        with self._lock:
+            if not self._latest:
+                return None
+            if self._by_sid is None:
+                keys = np.array([ls.hash for ls in self._latest], np.int64)
+                times = np.array([t for t, _ in self._latest.values()], np.int64)
+                order = np.argsort(keys, kind="stable")
+                self._by_sid = (keys[order], times[order])
+            keys, times = self._by_sid
+        pos = np.minimum(np.searchsorted(keys, sids), keys.shape[0] - 1)
+        return np.where(keys[pos] == sids, times[pos], NO_TS)
+
+    def _forget(self, ls: Labels) -> None:
+        """Drop the series' newest-sample entry, or move it to what is left (lock held)."""
+        s = self._series.get(ls)
+        if not s:
+            self._latest.pop(ls, None)
+        else:
+            t = max(s)
+            self._latest[ls] = (t, s[t])
+        self._by_sid = None
 
     def items(self) -> list[Item]:
         with self._lock:
@@ -207,6 +266,7 @@ class HistogramHead:
                 if not s:
                     del self._series[ls]
                     self._floats.pop(ls, None)
+                    self._forget(ls)
             rest = [t for s in self._series.values() for t in s]
             self.mint = min(rest) if rest else None
             self._maxt = max(rest) if rest else None
@@ -227,6 +287,7 @@ class HistogramHead:
                 if not s:
                     del self._series[ls]
                     self._floats.pop(ls, None)
+                self._forget(ls)
             if gone:
                 rest = [t for s in self._series.values() for t in s]
                 self.mint = min(rest) if rest else None

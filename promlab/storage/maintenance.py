@@ -60,6 +60,7 @@ class StoreMaintenance:
     _xfollow: ExemplarFollower | None = None  # set by a read-only store's open
     _seq: int
     _last_cut: int
+    _min_valid: int | None
 
     def blocks(self) -> list[Block]:
         """The complete blocks on disk (the store's implementation)."""
@@ -93,6 +94,12 @@ class StoreMaintenance:
             # compaction storm) would gain nothing; stragglers below the cut go with the next one.
             if cut > mint and cut > self._last_cut:
                 self._last_cut = cut
+                # As Prometheus's head truncation raises its minimum valid time to the new head
+                # start: samples before the cut are out of bounds from now on (unless the
+                # out-of-order window takes them). An explicit flush() (or a snapshot, a
+                # delete) writes the newest samples too, which Prometheus never persists while
+                # running: it leaves the floor alone, and the next open sets it (store.py).
+                self._min_valid = cut if self._min_valid is None else max(self._min_valid, cut)
                 self._flush_before(cut)
 
     def flush(self) -> None:

@@ -28,12 +28,12 @@ from promlab.storage.backfill import Backfill
 from promlab.storage.blocklist import list_blocks, recent_span, skipped
 from promlab.storage.blocks import Block, BlockMeta
 from promlab.storage.cache import DecodedCache, default_cache_bytes
-from promlab.storage.commit import take
+from promlab.storage.commit import persisted_floor, take, take_histograms
 from promlab.storage.exemplars import DEFAULT_MAX_EXEMPLARS
 from promlab.storage.exfollow import follow_exemplars
 from promlab.storage.exwal import open_exemplar_wal
 from promlab.storage.head import Head, RefCache
-from promlab.storage.histstore import HistogramHead, HistogramQuerier
+from promlab.storage.histstore import HistogramBatch, HistogramHead, HistogramQuerier
 from promlab.storage.histwal import FILE_NAME as HIST_WAL_FILE
 from promlab.storage.histwal import HistogramWal
 from promlab.storage.interface import AppendStats
@@ -210,6 +210,7 @@ class ParquetStore(StoreMaintenance):
         self._lock_fd = -1
         self._closed = False
         self._last_cut = -(1 << 62)  # the automatic flushes' last cut (see _maybe_flush)
+        self._min_valid: int | None = None  # the head's floor (see commit.persisted_floor)
         if readonly:
             if not (_obj.store_exists(self.fs, path) if remote else os.path.isdir(path)):
                 raise StorageError(f"{path}: no such store directory")
@@ -245,7 +246,9 @@ class ParquetStore(StoreMaintenance):
             self._seq = max((b.meta.seq for b in blocks), default=0) + 1
             if remote:  # files an interrupted upload (or an older version) left local
                 _hist.upload_local(self.hist_staging, self.hist_dir, self.fs)
-            self._seq = max([self._seq, *(f[2] + 1 for f in _hist.list_files(self.hist_dir, self.fs))])
+            hist_files = _hist.list_files(self.hist_dir, self.fs)
+            self._seq = max([self._seq, *(f[2] + 1 for f in hist_files)])
+            self._min_valid = persisted_floor([b.meta.maxt for b in blocks] + [f[1] for f in hist_files])
             self._maybe_flush()
         except BaseException:
             self._release_lock()
@@ -391,17 +394,6 @@ class ParquetStore(StoreMaintenance):
                                     cache=self.cache, fs=self.fs, files=hist_files)
         return q
 
-    def _commit_histograms(self, items: list[_hist.Item], stats: AppendStats) -> None:
-        """Log and add a commit's histogram samples (after its floats)."""
-        with self._lock:
-            self._check_open(write=True)
-            assert self._wal is not None
-            assert self._hwal is not None
-            self._hwal.log(_hist.encode_payload(items))
-            stats.new_series += self._hhead.add(items)
-            stats.appended += len(items)
-            self._maybe_flush()
-
     @property
     def head_samples(self) -> int:
         return self._head.num_samples
@@ -409,9 +401,9 @@ class ParquetStore(StoreMaintenance):
     # --- writing ----------------------------------------------------------------------------
     def appender(self) -> ParquetAppender:
         self._check_open(write=True)
-        return ParquetAppender(self._commit, self._commit_histograms)
+        return ParquetAppender(self._commit)
 
-    def _commit(self, batches: list[Batch]) -> AppendStats:
+    def _commit(self, batches: list[Batch], hists: HistogramBatch | None = None) -> AppendStats:
         stats = AppendStats()
         with self._lock:
             self._check_open(write=True)
@@ -431,13 +423,13 @@ class ParquetStore(StoreMaintenance):
                     units = None if units is None else units[ok]
                 parts.append((series, r, index, ts, vals, units, atomic))
             stats.new_series = len(new)
-            if sum(int(p[1].shape[0]) for p in parts) == 0:
+            if sum(int(p[1].shape[0]) for p in parts) == 0 and hists is None:
                 if new:
                     self._wal.log(encode_series(new))
                 return stats
-            refs_a, ts_a, vals_a = take(head, parts, stats, hist_maxt=self._hhead.maxt,
-                                        block_ms=self.block_duration_ms, floor=self._last_cut,
-                                        ooo_ms=self.ooo_window_ms)
+            got = take(head, self._hhead, parts, hists, stats, block_ms=self.block_duration_ms,
+                       floor=self._min_valid, ooo_ms=self.ooo_window_ms)
+            refs_a, ts_a, vals_a = got.refs, got.ts, got.vals
             # WAL before visibility: the head's new series have no samples until logged.
             # Refused samples are never logged, so a replay rebuilds exactly what was taken.
             records = []
@@ -448,6 +440,15 @@ class ParquetStore(StoreMaintenance):
             self._wal.log(*records)
             head.append(refs_a, ts_a, vals_a)
             stats.appended = int(ts_a.shape[0])
+            if hists is not None:
+                items = take_histograms(head, self._hhead, hists.items, got.hist_keep, stats,
+                                        head_maxt=got.head_maxt, min_valid=got.min_valid,
+                                        ooo_ms=self.ooo_window_ms)
+                if items:  # logged and added after the floats
+                    assert self._hwal is not None
+                    self._hwal.log(_hist.encode_payload(items))
+                    stats.new_series += self._hhead.add(items)
+                    stats.appended += len(items)
             self._maybe_flush()
         return stats
 

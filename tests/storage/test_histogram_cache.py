@@ -150,7 +150,9 @@ def test_decode_from_bytes_equals_decode_from_path(tmp_path: str) -> None:
 
 
 def test_head_converts_once_and_follows_overwrites(tmp_path: str) -> None:
-    with open_store(str(tmp_path), wal_fsync=False) as st:
+    # Unlimited out-of-order window: an older sample replaces the one at its time (at the
+    # latest time another histogram is a duplicate, refused; the equal one is taken once).
+    with open_store(str(tmp_path), wal_fsync=False, ooo_window=None) as st:
         for value in (1, 5):
             app = st.appender()
             app.append_histogram(A, T0, ih({0: value}))
