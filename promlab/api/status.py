@@ -139,13 +139,7 @@ class StatusAPI:
         return success({"alerts": self.service.rules.alerts_data()})
 
     async def alertmanagers(self, request: Request) -> Response:
-        active = []
-        cfg = self.service.config
-        if cfg is not None and self.service.rules.running:
-            for am in cfg.alerting.alertmanagers:
-                for url in _alertmanager_urls(am):
-                    active.append({"url": url})
-        return success({"activeAlertmanagers": active, "droppedAlertmanagers": []})
+        return success(self.service.rules.alertmanagers_data())
 
     # --- status -------------------------------------------------------------------------------
     async def buildinfo(self, request: Request) -> Response:
@@ -190,17 +184,6 @@ class StatusAPI:
         limit = parse_limit(p.get("limit")) or 10
         check_open(self.service)
         return success(await run_in_threadpool(_tsdb_stats, self.service, limit))
-
-
-def _alertmanager_urls(am: Any) -> list[str]:
-    scheme = getattr(am, "scheme", "http")
-    prefix = getattr(am, "path_prefix", "") or ""
-    api = getattr(am, "api_version", "v2")
-    urls = []
-    for sc in getattr(am, "static_configs", []) or []:
-        for t in getattr(sc, "targets", []) or []:
-            urls.append(f"{scheme}://{t}{prefix.rstrip('/')}/api/{api}/alerts")
-    return urls
 
 
 def _config_yaml(source: Any) -> str:

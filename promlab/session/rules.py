@@ -188,6 +188,16 @@ class RuleControl:
         m = self._manager
         return m.alerts_data() if m is not None else []
 
+    def alertmanagers_data(self) -> dict[str, list[dict[str, str]]]:
+        """``/api/v1/alertmanagers``'s ``data``: the notifier's Alertmanagers (discovered and
+        relabelled) and those its relabelling dropped; empty lists when it does not run."""
+        m = self._manager
+        n = m.notifier if m is not None and m.running else None
+        active = n.alertmanagers() if n is not None else []
+        dropped = n.dropped_alertmanagers() if n is not None else []
+        return {"activeAlertmanagers": [{"url": u} for u in active],
+                "droppedAlertmanagers": [{"url": u} for u in dropped]}
+
     def groups(self) -> pd.DataFrame:
         """One row per rule: group, file, rule, type, health, state, alerts, last error, last
         evaluation and its duration."""
