@@ -10,12 +10,13 @@ block. The schema and encodings are described in ``docs/storage.md``.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,11 +49,11 @@ from promlab.storage.seriesindex import (
     CHUNK_COLUMNS,
     FOOTER_SPANS_KEY,
     ROW_GROUP_ROWS_KEY,
+    SeriesIndexFile,
     chunk_lists,
     footer_pieces,
     int_array,
     label_codes,
-    read_series_table,
 )
 from promlab.storage.slices import SliceIndex, slice_index
 
@@ -67,6 +68,15 @@ ROW_GROUP_ROWS = 32 * 1024
 #: Reads of fewer rows decode on the calling thread (Arrow's pool costs more than it saves).
 THREADED_READ_ROWS = 1 << 20
 TS_TYPE = pa.timestamp("ms", tz="UTC")
+
+
+class _BlockState:
+    """What a block and its metric parts share: the damage found, if any."""
+
+    __slots__ = ("damaged",)
+
+    def __init__(self) -> None:
+        self.damaged: str | None = None
 
 
 class Block:
@@ -93,8 +103,12 @@ class Block:
         for fname, rec in self.meta.files.items():
             if not (self.index_missing and fname == INDEX_FILE):
                 _ck.check_size(fs.join(path, fname), rec, fs.size)
-        #: Why this block cannot be read (set when a read finds damage), or None.
-        self.damaged: str | None = None
+        # Shared with the block's metric parts (:meth:`metric_part`): damage found through a
+        # part marks the block.
+        self._state = _BlockState()
+        self._owner: Block = self
+        self._parts: dict[str, Block | None] = {}
+        self._series_file: SeriesIndexFile | None = None
         self._verified: set[int] = set()  # row groups whose checksum passed
         # Open both files now: a compaction or retention deleting the block later cannot pull
         # them from under a reader that already listed it. Arrow-native files, not Python file
@@ -131,6 +145,15 @@ class Block:
         self._spans: npt.NDArray[np.int64] | None = None  # its row groups' places (format 5)
         self.slices: SliceIndex | None = None  # chunks' pieces (format 6)
 
+    @property
+    def damaged(self) -> str | None:
+        """Why this block cannot be read (set when a read finds damage), or None."""
+        return self._state.damaged
+
+    @damaged.setter
+    def damaged(self, why: str | None) -> None:
+        self._state.damaged = why
+
     def size_bytes(self) -> int:
         return self.fs.dir_size(self.path)
 
@@ -142,7 +165,11 @@ class Block:
         assert self._index is not None
         return self._index
 
-    def _load_series(self) -> None:
+    def _open_series(self) -> SeriesIndexFile:
+        """The series index file, read and checked once, with the samples footer's places it
+        records (hold ``_io``)."""
+        if self._series_file is not None:
+            return self._series_file
         if self._fh is None:
             raise StorageError(f"block {self.path}: closed")
         files = self.meta.files
@@ -150,9 +177,9 @@ class Block:
             buf = _ck.read_checked(self._series_fh, os.path.join(self.path, self._series_name),
                                    files.get(self._series_name))
             self._series_fh.close()
-            table, colmap = read_series_table(buf, arrow=self._series_name == INDEX_FILE)
+            sf = SeriesIndexFile(buf, arrow=self._series_name == INDEX_FILE)
+            kv = sf.kv
             rec = files.get(SAMPLES_FILE)
-            kv = table.schema.metadata or {}
             if FOOTER_SPANS_KEY in kv and rec is not None:
                 # Format 5: where each row group lies in the footer, and its rows: a read
                 # parses the footer of the row groups it reads only (promlab.storage.footer).
@@ -169,6 +196,26 @@ class Block:
                     self._footer = _ck.verify_footer(self._fh, self._samples_path, rec)
             else:
                 self._full_reader()
+        except StorageError as exc:
+            self.damaged = str(exc)
+            raise
+        except (OSError, pa.ArrowException, ValueError, KeyError, UnicodeDecodeError) as exc:
+            self.damaged = f"block {self.path}: unreadable: {exc}"
+            raise StorageError(self.damaged) from exc
+        self._series_file = sf
+        return sf
+
+    def _load_series(self) -> None:
+        sf = self._open_series()
+        self._install(sf, sf.table)
+
+    def _install(self, sf: SeriesIndexFile, read: Callable[[], pa.Table]) -> None:
+        """Take the series table ``read()`` returns (the whole index, or one metric's batch)
+        as this object's index and chunk arrays (hold ``_io``)."""
+        colmap = sf.colmap
+        try:
+            table = read()
+            kv = sf.kv
             v4 = self.meta.version >= 4
             if self.meta.version == 3:
                 table.column("series_rank")
@@ -213,6 +260,51 @@ class Block:
             cols[lname] = LabelColumn(codes, enc.dictionary.to_pylist(),
                                       rows=chunk_series if v4 else None)
         self._index = LabelIndex(n, cols)
+
+    @property
+    def index_loaded(self) -> bool:
+        """Whether the whole series index is loaded (not only metric parts)."""
+        return self._index is not None
+
+    def batch_names(self) -> list[str] | None:
+        """The metric names of the series index's per-metric batches in order, or None when
+        it has one batch only (older writers, or one metric)."""
+        with self._io:
+            names = self._open_series().batch_names
+        return names if names is not None and len(names) > 1 else None
+
+    def metric_part(self, name: str) -> Block | None:
+        """This block restricted to metric ``name``'s series: its series index batch only is
+        loaded and decoded, so a first query on one metric does not pay for the whole index
+        (issue 14). The block itself when its whole index is loaded already or it has no
+        per-metric batches; None when the metric has no series here.
+
+        A part reads the block's files (shared, never closed by it) and numbers its chunks
+        ``0 ..`` among the metric's own: its chunk rows are not the block's.
+        """
+        if self._index is not None:
+            return self
+        with self._io:
+            if self._index is not None:
+                return self
+            if name in self._parts:
+                return self._parts[name]
+            sf = self._open_series()
+            names = sf.batch_names
+            if names is None or len(names) < 2:
+                self._load_series()
+                return self
+            try:
+                i = names.index(name)
+            except ValueError:
+                self._parts[name] = None
+                return None
+            part = copy.copy(self)
+            part._owner, part._parts, part._labels, part._pf = self, {}, {}, None
+            part._index = None
+            part._install(sf, functools.partial(sf.batch, i))
+            self._parts[name] = part
+            return part
 
     def labels_at(self, i: int) -> Labels:
         """The label set of chunk row ``i`` (cached per series: shared by its chunks)."""
@@ -398,11 +490,14 @@ class Block:
         ``""`` stands for series without a name. An equality matcher on the name answers
         without touching the series.
         """
-        idx = self.index()
-        col = idx.columns.get("__name__")
         for m in matchers:
             if m.name == "__name__" and m.type is MatchType.EQUAL and m.value:
+                if self._index is None and (names := self.batch_names()) is not None:
+                    return [m.value] if m.value in names else []  # without loading the index
+                col = self.index().columns.get("__name__")
                 return [m.value] if col is not None and col.code_of(m.value) is not None else []
+        idx = self.index()
+        col = idx.columns.get("__name__")
         mask = idx.match(matchers) & (self.min_time <= maxt) & (self.max_time >= mint)
         if col is None:
             return [""] if mask.any() else []
@@ -492,6 +587,8 @@ class Block:
         self.close()
 
     def close(self) -> None:
+        if getattr(self, "_owner", self) is not self:
+            return  # a metric part: the files are its block's
         if getattr(self, "_fh", None) is not None:
             self._fh.close()
             self._series_fh.close()

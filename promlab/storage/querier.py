@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from promlab.model import Labels, Matcher
+from promlab.model import Labels, Matcher, MatchType
 from promlab.storage.blocks import Block
 from promlab.storage.cache import DecodedCache, MetricColumns, window
 from promlab.storage.interface import SelectHints, SeriesSet, SeriesShard, clamp_range
@@ -30,6 +30,14 @@ __all__ = ["HeadView", "ParquetQuerier"]
 log = logging.getLogger("promlab.storage")
 
 Arrays = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]
+
+
+def _equal_name(matchers: Sequence[Matcher]) -> str | None:
+    """The metric name an equality matcher pins, or None."""
+    for m in matchers:
+        if m.name == "__name__" and m.type is MatchType.EQUAL and m.value:
+            return m.value
+    return None
 
 
 def _empty() -> Arrays:
@@ -130,23 +138,30 @@ class ParquetQuerier:
             whole_key = (blk.meta.ulid, name)
             entry = cache.get(whole_key) if use_cache else None  # type: ignore[union-attr]
             if entry is None:
+                # The metric's own part of the block when its whole series index is not
+                # loaded yet (a first query reads its metric's index batch only).
+                src = blk.metric_part(name)
+                if src is None:
+                    continue
                 # Decode only the chunks (series x time buckets) the query selects, whole, so
                 # the entry also answers later queries over the same series and buckets; the
                 # whole metric is decoded (and kept under its own key) only when selected.
-                chunks = blk.metric_chunks(name, matchers, mint, maxt)
+                chunks = src.metric_chunks(name, matchers, mint, maxt)
                 if shard is not None:
-                    chunks = chunks[shard.keep(blk.sids[chunks])]
+                    chunks = chunks[shard.keep(src.sids[chunks])]
                 if chunks.shape[0] == 0:
                     continue
                 # Format 6: only the time slices the range touches (storage.slices).
-                win = blk.slice_window(chunks, mint, maxt)
-                whole = win is None and chunks.shape[0] == blk.metric_chunks(name).shape[0]
-                key = whole_key if whole else (*whole_key, hashlib.blake2b(
-                    chunks.tobytes(), digest_size=16).hexdigest(), *([] if win is None else
-                                                                     [f"{win[0]}:{win[1]}"]))
+                win = src.slice_window(chunks, mint, maxt)
+                whole = win is None and chunks.shape[0] == src.metric_chunks(name).shape[0]
+                # A part numbers its chunks among the metric's own: keyed apart.
+                key = whole_key if whole else (*whole_key, "part" if src is not blk else "",
+                                               hashlib.blake2b(chunks.tobytes(),
+                                                               digest_size=16).hexdigest(),
+                                               *([] if win is None else [f"{win[0]}:{win[1]}"]))
                 entry = cache.get(key) if use_cache and not whole else None  # type: ignore[union-attr]
                 if entry is None:
-                    entry = blk.metric_columns(name, *(win or (None, None)), chunks=chunks)
+                    entry = src.metric_columns(name, *(win or (None, None)), chunks=chunks)
                     if use_cache:
                         cache.put(key, entry)  # type: ignore[union-attr]
             part = _cut(entry, matchers, mint, maxt, shard)
@@ -236,13 +251,18 @@ class ParquetQuerier:
         if mint > maxt:
             return 0
         total = 0
+        name = _equal_name(matchers)
         for blk in self._blocks:
             if blk.meta.maxt < mint or blk.meta.mint > maxt:
                 continue
-            idx = blk.index()
+            # One metric: its part of the block (without loading the whole series index).
+            src = blk if name is None else blk.metric_part(name)
+            if src is None:
+                continue
+            idx = src.index()
             mask = idx.match(matchers) if matchers else np.ones(idx.n, bool)
-            mask &= (blk.min_time <= maxt) & (blk.max_time >= mint)
-            total += int(blk.row_count[mask].sum())
+            mask &= (src.min_time <= maxt) & (src.max_time >= mint)
+            total += int(src.row_count[mask].sum())
         h = self._head
         if h is not None and h.index.n:
             mask = h.index.match(matchers) if matchers else np.ones(h.index.n, bool)

@@ -21,8 +21,8 @@ from promlab.storage import pool
 from promlab.storage.footer import FooterPieces
 
 __all__ = ["CHUNK_COLUMNS", "FOOTER_CRCS_KEY", "FOOTER_ENDS_KEY", "FOOTER_SPANS_KEY",
-           "ROW_GROUP_ROWS_KEY", "chunk_lists", "footer_pieces",
-           "int_array", "label_codes", "read_series_table"]
+           "METRIC_BATCHES_KEY", "ROW_GROUP_ROWS_KEY", "SeriesIndexFile", "chunk_lists",
+           "footer_pieces", "int_array", "label_codes", "metric_runs", "read_series_table"]
 
 #: ``series.arrow`` schema metadata (format 5): :func:`promlab.storage.footer.row_group_spans`
 #: of the samples file's footer and its row groups' rows, as base64 little-endian int64s.
@@ -33,6 +33,9 @@ ROW_GROUP_ROWS_KEY = b"promlab.samples_row_group_rows"
 #: the pieces of its row groups only (:class:`promlab.storage.footer.FooterPieces`).
 FOOTER_CRCS_KEY = b"promlab.samples_footer_crcs"
 FOOTER_ENDS_KEY = b"promlab.samples_footer_ends"
+#: ``series.arrow`` written one record batch per metric (issue 14): the batches' metric names in
+#: order, a JSON list (``""`` for series without a name). Older files have one batch.
+METRIC_BATCHES_KEY = b"promlab.metric_batches"
 #: Format 4's per-series lists: each chunk's time range and row range in the samples file.
 CHUNK_COLUMNS = ("chunk_min_time", "chunk_max_time", "chunk_row_start", "chunk_row_count")
 
@@ -130,28 +133,78 @@ def int_array(b64: bytes) -> npt.NDArray[np.int64]:
     return np.frombuffer(base64.b64decode(b64, validate=True), "<i8").astype(np.int64)
 
 
+def metric_runs(table: pa.Table) -> tuple[list[int], list[str]]:
+    """The runs of rows of one metric name in a series table in label order: their bounds
+    (``0 .. num_rows``) and names (``""``: no name). An empty table is one empty run."""
+    n = table.num_rows
+    if "__name__" not in table.column_names or n == 0:
+        return [0, n], [""]
+    col = table["__name__"].combine_chunks()
+    if not pa.types.is_dictionary(col.type):
+        col = col.dictionary_encode()
+    codes = label_codes(col.indices)
+    cuts = (np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist()
+    bounds = [0, *cuts, n]
+    uniques = col.dictionary.to_pylist()
+    names = ["" if c < 0 else str(uniques[c]) for c in codes[bounds[:-1]].tolist()]
+    if len(set(names)) != len(names):
+        raise ValueError("series table rows are not grouped by metric name")
+    return bounds, names
+
+
+class SeriesIndexFile:
+    """A block's series table opened from ``buf`` (``series.arrow`` when ``arrow``, else
+    ``series.parquet``): its schema metadata ``kv``, label column map ``colmap`` (column name
+    -> label name) and, for a ``series.arrow`` written one record batch per metric,
+    ``batch_names`` (else None), each batch readable on its own with :meth:`batch`."""
+
+    def __init__(self, buf: pa.Buffer, *, arrow: bool) -> None:
+        self._buf, self._arrow = buf, arrow
+        self._smd: Any = None
+        self.batch_names: list[str] | None = None
+        if arrow:
+            # Decompressed (LZ4, from format 6 writers on) on the calling thread: Arrow's pool
+            # costs more than it saves on a few hundred KB.
+            opts = pa.ipc.IpcReadOptions(use_threads=False)
+            self._reader: Any = pa.ipc.open_file(pa.BufferReader(buf), options=opts)
+            self.kv: dict[bytes, bytes] = self._reader.schema.metadata or {}
+            raw = self.kv.get(METRIC_BATCHES_KEY)
+            if raw is not None:
+                names = json.loads(raw)
+                if (not isinstance(names, list) or not all(isinstance(x, str) for x in names)
+                        or len(set(names)) != len(names)):
+                    raise ValueError(f"bad {METRIC_BATCHES_KEY.decode()}")
+                if len(names) == self._reader.num_record_batches:
+                    self.batch_names = names
+        else:
+            # The footer is parsed once: its key-value metadata names the label columns, and
+            # the same parsed metadata opens the file for reading.
+            self._smd = pq.read_metadata(pa.BufferReader(buf))
+            self.kv = self._smd.metadata or {}
+        colmap = json.loads(self.kv.get(b"promlab.label_columns", b"{}"))
+        if not isinstance(colmap, dict):
+            raise ValueError("bad promlab.label_columns")
+        self.colmap: dict[str, str] = colmap
+
+    def table(self) -> pa.Table:
+        """The whole table."""
+        if self._arrow:
+            return self._reader.read_all()
+        # Label columns come back dictionary-encoded as stored: the index's codes and values
+        # without hashing every row again.
+        return pq.ParquetFile(pa.BufferReader(self._buf), metadata=self._smd,
+                              read_dictionary=list(self.colmap)).read(use_threads=False)
+
+    def batch(self, i: int) -> pa.Table:
+        """Record batch ``i`` (the rows of metric ``batch_names[i]``) as a table."""
+        b = self._reader.get_batch(i)
+        return pa.Table.from_batches([b], self._reader.schema)
+
+
 def read_series_table(buf: pa.Buffer, *, arrow: bool) -> tuple[pa.Table, dict[str, str]]:
     """The series table in ``buf`` (``series.arrow`` when ``arrow``, else ``series.parquet``)
     and its label column map (column name -> label name)."""
-    if arrow:
-        # Decompressed (LZ4, from format 6 writers on) on the calling thread: Arrow's pool
-        # costs more than it saves on a few hundred KB.
-        opts = pa.ipc.IpcReadOptions(use_threads=False)
-        table = pa.ipc.open_file(pa.BufferReader(buf), options=opts).read_all()
-        kv = table.schema.metadata or {}
-    else:
-        # The footer is parsed once: its key-value metadata names the label columns, and the
-        # same parsed metadata opens the file for reading.
-        smd = pq.read_metadata(pa.BufferReader(buf))
-        kv = smd.metadata or {}
-    colmap = json.loads(kv.get(b"promlab.label_columns", b"{}"))
-    if not isinstance(colmap, dict):
-        raise ValueError("bad promlab.label_columns")
-    if not arrow:
-        # Label columns come back dictionary-encoded as stored: the index's codes and values
-        # without hashing every row again.
-        table = pq.ParquetFile(pa.BufferReader(buf), metadata=smd,
-                               read_dictionary=list(colmap)).read(use_threads=False)
-    return table, colmap
+    f = SeriesIndexFile(buf, arrow=arrow)
+    return f.table(), f.colmap
 
 

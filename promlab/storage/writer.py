@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -44,7 +45,12 @@ from promlab.storage.encoding import decimal_scales, encode_values
 from promlab.storage.footer import file_footer, file_spans, footer_ends, piece_crcs
 from promlab.storage.merge import gather_runs
 from promlab.storage.objectstore import LOCAL, BlockFS, ObjectStoreFS
-from promlab.storage.seriesindex import FOOTER_CRCS_KEY, FOOTER_ENDS_KEY
+from promlab.storage.seriesindex import (
+    FOOTER_CRCS_KEY,
+    FOOTER_ENDS_KEY,
+    METRIC_BATCHES_KEY,
+    metric_runs,
+)
 from promlab.storage.slices import (
     BUCKET_MS_KEY,
     GROUPS_KEY,
@@ -160,10 +166,17 @@ def _write_index_copy(series: pa.Table, path: str, start: int, samples_path: str
     footer = file_footer(samples_path)
     md[FOOTER_CRCS_KEY] = base64.b64encode(piece_crcs(footer, spans).astype("<i8").tobytes())
     md[FOOTER_ENDS_KEY] = base64.b64encode(footer_ends(footer, spans))
-    table = pa.table(cols).replace_schema_metadata(md)
+    # One record batch per metric (the rows are in label order, so a metric's series are a
+    # run): a first query reads and decodes its metric's batch only (issue 14). The batches'
+    # metric names are recorded in order; the label columns share one dictionary each.
+    table = pa.table(cols)
+    bounds, names = metric_runs(table)
+    md[METRIC_BATCHES_KEY] = json.dumps(names).encode()
+    table = table.replace_schema_metadata(md)
     opts = pa.ipc.IpcWriteOptions(compression="lz4")
     with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema, options=opts) as w:
-        w.write_table(table)
+        for lo, hi in itertools.pairwise(bounds):
+            w.write_table(table.slice(lo, hi - lo))
 
 
 def _series_sort_key(ls: Labels) -> tuple[str, tuple[tuple[str, str], ...]]:

@@ -31,7 +31,7 @@ from promlab.storage.blocks import (
 )
 from promlab.storage.checksum import file_record, json_checksum
 from promlab.storage.footer import file_footer, file_spans
-from promlab.storage.seriesindex import FOOTER_CRCS_KEY, FOOTER_ENDS_KEY
+from promlab.storage.seriesindex import FOOTER_CRCS_KEY, FOOTER_ENDS_KEY, METRIC_BATCHES_KEY
 from promlab.storage.slices import SLICE_COLUMN
 
 from .conftest import HOUR, T0, assert_same, four_hour_block
@@ -111,6 +111,13 @@ def test_series_index_is_plain_parquet(tmp_path: os.PathLike[str]) -> None:
     assert crcs.tolist() == [zlib.crc32(footer[a:b]) for a, b in pairwise(spans[1:].tolist())]
     ends = base64.b64decode(md.pop(FOOTER_ENDS_KEY))
     assert ends == footer[:spans[1]] + footer[spans[-1]:] and len(crcs) == len(rows)
+    # ... and one record batch per metric, their names in order (issue 14)
+    names = json.loads(md.pop(METRIC_BATCHES_KEY))
+    reader = pa.ipc.open_file(os.path.join(block_dir, INDEX_FILE))
+    assert names == sorted(set(table["__name__"].to_pylist()))
+    assert reader.num_record_batches == len(names) > 1
+    for i, want_name in enumerate(names):
+        assert set(reader.get_batch(i)["__name__"].to_pylist()) == {want_name}
     assert base == T0 - T0 % (4 * HOUR) and md == table.schema.metadata
     assert md[b"promlab.bucket_ms"] == str(HOUR).encode()
     for c in table.column_names:

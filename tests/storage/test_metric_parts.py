@@ -1,0 +1,142 @@
+"""A first query on one metric reads that metric's batch of the series index only
+(``Block.metric_part``, issue 14): same answers as with the whole index, damage found through
+a part marks its block, and blocks written with one batch still read whole."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pyarrow as pa
+import pytest
+
+from promlab.errors import StorageError
+from promlab.model import Matcher, MatchType
+from promlab.promql.engine import Engine, Result
+from promlab.promql.results import result_to_json
+from promlab.storage import MemoryStorage, open_store
+from promlab.storage.blocks import INDEX_FILE, META_FILE, SAMPLES_FILE
+from promlab.storage.checksum import file_record, json_checksum
+from promlab.storage.seriesindex import METRIC_BATCHES_KEY
+
+from .conftest import HOUR, T0, assert_same, four_hour_block
+
+QUERIES = [
+    "metric_0",
+    'metric_1{instance=~"h1.*"}',
+    "rate(metric_0[5m])",
+    "sum by (job) (metric_2)",
+    'max_over_time(metric_1{instance!="h4"}[1h])',
+    "count(metric_0 > 0)",
+    "metric_0 / on (job) group_left sum by (job) (metric_1)",
+    "absent(metric_9)",
+]
+TIMES = [T0 + 30 * 60_000, T0 + 2 * HOUR + 7_000, T0 + 4 * HOUR - 1]
+
+
+def _block_dir(path: str) -> str:
+    (name,) = os.listdir(os.path.join(path, "blocks"))
+    return os.path.join(path, "blocks", name)
+
+
+@pytest.fixture
+def store_dir(tmp_path: os.PathLike[str]) -> tuple[str, MemoryStorage]:
+    path = str(tmp_path)
+    return path, four_hour_block(path)
+
+
+def _answers(res: Result) -> list[str]:
+    """The result as the API writes it, series in a fixed order."""
+    data = result_to_json(res)
+    return sorted(json.dumps(r, sort_keys=True) for r in data["result"])
+
+
+@pytest.mark.parametrize("expr", QUERIES)
+@pytest.mark.parametrize("at", TIMES, ids=["first-bucket", "mid", "last-ms"])
+def test_first_query_reads_its_metric_part_and_agrees(store_dir: tuple[str, MemoryStorage],
+                                                      expr: str, at: int) -> None:
+    path, mem = store_dir
+    engine = Engine()
+    with open_store(path, readonly=True) as st:
+        got = engine.instant(st, expr, at)
+        (blk,) = st.blocks()
+        assert not blk.index_loaded  # the metrics' batches only
+    want = engine.instant(mem, expr, at)
+    assert _answers(got) == _answers(want)
+
+
+def test_range_query_over_parts_agrees(store_dir: tuple[str, MemoryStorage]) -> None:
+    path, mem = store_dir
+    expr = "rate(metric_1[10m]) + on (job) group_left sum by (job) (metric_0)"
+    with open_store(path, readonly=True) as st:
+        got = Engine().range(st, expr, T0 + 600_000, T0 + 4 * HOUR, 60_000)
+        assert not st.blocks()[0].index_loaded
+    want = Engine().range(mem, expr, T0 + 600_000, T0 + 4 * HOUR, 60_000)
+    assert _answers(got) == _answers(want) and len(_answers(got)) == 10
+
+
+def test_parts_then_whole_index(store_dir: tuple[str, MemoryStorage]) -> None:
+    path, mem = store_dir
+    every = [Matcher(MatchType.REGEX, "__name__", "metric_.*")]
+    with open_store(path, readonly=True) as st:
+        (blk,) = st.blocks()
+        part = blk.metric_part("metric_0")
+        assert part is not None and part is not blk and part.index().n == 10 * 4
+        assert blk.metric_part("metric_0") is part  # made once
+        assert blk.metric_part("nope") is None
+        assert blk.metric_names([Matcher(MatchType.EQUAL, "__name__", "nope")], 0, 1 << 62) == []
+        assert not blk.index_loaded
+        part.close()  # a part never closes its block's files
+        q = st.querier(T0, T0 + 4 * HOUR)
+        assert_same(q.select([Matcher(MatchType.EQUAL, "__name__", "metric_0")]),
+                    mem.querier(T0, T0 + 4 * HOUR).select(
+                        [Matcher(MatchType.EQUAL, "__name__", "metric_0")]))
+        # A regex on the name needs every metric: the whole index is loaded ...
+        assert_same(q.select(every), mem.querier(T0, T0 + 4 * HOUR).select(every))
+        assert blk.index_loaded
+        # ... and answers from then on.
+        assert blk.metric_part("metric_1") is blk
+
+
+def test_damage_found_through_a_part_marks_the_block(store_dir: tuple[str, MemoryStorage]
+                                                     ) -> None:
+    path, _ = store_dir
+    samples = os.path.join(_block_dir(path), SAMPLES_FILE)
+    size = os.path.getsize(samples)
+    with open(samples, "r+b") as f:  # a byte in the first row groups (the first metric's)
+        f.seek(size // 10)
+        b = f.read(1)
+        f.seek(size // 10)
+        f.write(bytes([b[0] ^ 0xFF]))
+    with open_store(path, readonly=True) as st:
+        (blk,) = st.blocks()
+        with pytest.raises(StorageError, match=r"(?i)checksum"):
+            st.querier(T0, T0 + 4 * HOUR).select([Matcher(MatchType.EQUAL, "__name__", "metric_0")])
+        assert blk.damaged is not None and "checksum" in blk.damaged.lower()
+
+
+def test_single_batch_index_reads_whole(store_dir: tuple[str, MemoryStorage]) -> None:
+    """A series.arrow from before per-metric batches (one batch, no batch names) is read whole."""
+    path, mem = store_dir
+    block = _block_dir(path)
+    index = os.path.join(block, INDEX_FILE)
+    table = pa.ipc.open_file(index).read_all().combine_chunks()
+    md = dict(table.schema.metadata)
+    assert json.loads(md.pop(METRIC_BATCHES_KEY)) == ["metric_0", "metric_1", "metric_2"]
+    table = table.replace_schema_metadata(md)
+    opts = pa.ipc.IpcWriteOptions(compression="lz4")
+    with pa.OSFile(index, "wb") as sink, pa.ipc.new_file(sink, table.schema, options=opts) as w:
+        w.write_table(table)
+    with open(os.path.join(block, META_FILE)) as f:
+        meta = json.load(f)
+    meta.pop("checksum")
+    meta["files"][INDEX_FILE] = file_record(index)
+    meta["checksum"] = json_checksum(meta)
+    with open(os.path.join(block, META_FILE), "w") as f:
+        json.dump(meta, f)
+    with open_store(path, readonly=True) as st:
+        (blk,) = st.blocks()
+        assert blk.batch_names() is None
+        got = Engine().instant(st, "metric_1", TIMES[1])
+        assert blk.index_loaded
+    assert _answers(got) == _answers(Engine().instant(mem, "metric_1", TIMES[1]))
