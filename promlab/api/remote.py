@@ -15,9 +15,10 @@ nothing stored. 2.0, as Prometheus 3.x's: the refused samples are listed in the 
 each, ``<error> for series {...}``) and the others committed. In both, a sample that repeats
 or precedes an earlier one of the same series in the same request is dropped at commit
 without an error (Prometheus's commit does the same; the first of two at one timestamp
-wins). Series with invalid labels are not written and make the answer 400 (Prometheus's 1.0
-handler skips them silently). Native histograms are not stored yet: they are counted and
-refused with 400. 2.0 answers carry the ``X-Prometheus-Remote-Write-*-Written`` headers;
+wins). Native histogram samples follow the same rules (:mod:`promlab.storage.histaccept`): in
+1.0 a refused histogram refuses its request whole too, in 2.0 it is listed. Series with invalid
+labels are not written and make the answer 400 (Prometheus's 1.0 handler skips them silently).
+2.0 answers carry the ``X-Prometheus-Remote-Write-*-Written`` headers;
 start (created) timestamps become a zero sample at that time when ``ingest_start_timestamps``
 is on (Prometheus's ``created-timestamp-zero-ingestion``; a refused zero sample is no error).
 A store whose appender cannot report refusals per request (``MemoryStorage``) gets partial
@@ -43,6 +44,7 @@ import numpy.typing as npt
 
 from promlab.errors import BadData, PromlabError
 from promlab.model import Labels, Matcher, MatchType, format_label_value
+from promlab.model.histogram import FloatHistogram, Histogram
 from promlab.remote.chunks import encode_xor_series
 from promlab.remote.codec import (
     SeriesTable,
@@ -85,6 +87,7 @@ class WriteResult:
     headers: dict[str, str] = field(default_factory=dict)
     written: int = 0
     exemplars_written: int = 0
+    histograms_written: int = 0
 
 
 def negotiate(content_type: str | None, content_encoding: str | None) -> str | WriteResult:
@@ -143,7 +146,7 @@ class RemoteWriteReceiver:
         if v2:
             res.headers.update({
                 "X-Prometheus-Remote-Write-Samples-Written": str(res.written),
-                "X-Prometheus-Remote-Write-Histograms-Written": "0",
+                "X-Prometheus-Remote-Write-Histograms-Written": str(res.histograms_written),
                 "X-Prometheus-Remote-Write-Exemplars-Written": str(res.exemplars_written),
             })
         return res
@@ -152,13 +155,21 @@ class RemoteWriteReceiver:
         v2 = not grouped
         problems = list(b.invalid)
         idx, ts, vals = b.index, b.ts_ms, b.values
-        ahead = ts > int(time.time() * 1000) + self.max_ahead_ms
-        if ahead.any():
+        limit = int(time.time() * 1000) + self.max_ahead_ms
+        ahead = ts > limit
+        h_idx, h_ts = np.array(b.hist_index, np.int64), np.array(b.hist_ts_ms, np.int64)
+        h_vals = b.hist_values
+        h_ahead = h_ts > limit
+        if ahead.any() or h_ahead.any():
             if not v2:  # an append error rolls Prometheus's 1.0 request back whole
                 return WriteResult(400, f"{MESSAGES[OUT_OF_BOUNDS]}: {TOO_FAR}")
             problems.extend(f"{MESSAGES[OUT_OF_BOUNDS]}: {TOO_FAR} for series {series_string(series[i])}"
-                            for i in idx[ahead].tolist())
+                            for i in [*idx[ahead].tolist(), *h_idx[h_ahead].tolist()])
             idx, ts, vals = idx[~ahead], ts[~ahead], vals[~ahead]
+            if h_ahead.any():
+                keep = ~h_ahead
+                h_idx, h_ts = h_idx[keep], h_ts[keep]
+                h_vals = [h for h, k in zip(h_vals, keep.tolist(), strict=True) if k]
         extra = 0
         zero = None
         if self.ingest_start_timestamps and b.start_ts_ms is not None and ts.shape[0]:
@@ -173,9 +184,10 @@ class RemoteWriteReceiver:
                 vals = np.concatenate([np.zeros(extra), vals])
                 zero = np.zeros(ts.shape[0], bool)
                 zero[:extra] = True
-        written = 0
-        if ts.shape[0]:
-            item = _Pending(series, idx, ts, vals, zero=zero, atomic=not v2)
+        written = h_written = 0
+        if ts.shape[0] or h_ts.shape[0]:
+            item = _Pending(series, idx, ts, vals, zero=zero, atomic=not v2,
+                            hist_index=h_idx, hist_ts_ms=h_ts, hists=h_vals)
             if grouped:
                 self._commits.commit(item)
             else:
@@ -185,24 +197,27 @@ class RemoteWriteReceiver:
             stats = item.stats
             assert stats is not None
             mine = [(text, ls) for u, text, ls in stats.refusals if u == item.unit]
-            if mine and not v2:
-                return WriteResult(400, mine[0][0])  # nothing of the request was stored
-            problems.extend(f"{text} for series {series_string(ls)}" for text, ls in mine)
+            mine_h = [(text, ls) for u, text, ls in stats.histogram_refusals if u == item.unit]
+            if (mine or mine_h) and not v2:
+                # Nothing of the request was stored (Prometheus's handler appends a series'
+                # samples before its histograms: a float refusal is named first).
+                return WriteResult(400, (mine or mine_h)[0][0])
+            problems.extend(f"{text} for series {series_string(ls)}" for text, ls in [*mine, *mine_h])
             # As Prometheus counts: the samples its appender took (a commit may still drop one
             # that repeats or precedes another of the same request, silently).
             written = int(ts.shape[0]) - extra - len(mine)
+            h_written = int(h_ts.shape[0]) - len(mine_h)
             problems.extend(stats.errors)
         ex_written = 0
         if b.exemplar_items:
             ex_store = exemplars_of(self.store)
             if ex_store is not None:
                 ex_written = ex_store.append_many(b.exemplar_items)
-        if b.histograms:
-            problems.append(f"{b.histograms} native histogram samples not supported")
         if problems:
             return WriteResult(400, ("\n" if v2 else "; ").join(problems), written=written,
-                               exemplars_written=ex_written)
-        return WriteResult(204, written=written, exemplars_written=ex_written)
+                               exemplars_written=ex_written, histograms_written=h_written)
+        return WriteResult(204, written=written, exemplars_written=ex_written,
+                           histograms_written=h_written)
 
 
 def series_string(ls: Labels) -> str:
@@ -220,6 +235,9 @@ class _Pending:
     values: npt.NDArray[np.float64]
     zero: npt.NDArray[np.bool_] | None = None  # start-timestamp zero samples (in no unit)
     atomic: bool = True  # refused whole when the store refuses any of its samples (1.0)
+    hist_index: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    hist_ts_ms: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    hists: list[Histogram | FloatHistogram] = field(default_factory=list)
     unit: int = 0  # its number in the group's commit
     stats: AppendStats | None = None
     error: BaseException | None = None
@@ -252,6 +270,15 @@ def _commit_group(store: Storage, group: list[_Pending]) -> None:
                                  atomic=run[0].atomic)
             else:  # a store without per-request refusals (MemoryStorage): a partial write
                 app.append_batch(*args)
+            for p in run:
+                if not p.hists:
+                    continue
+                if units:
+                    app.append_histogram_batch(p.series, p.hist_index, p.hist_ts_ms, p.hists,  # type: ignore[call-arg]
+                                               units=np.full(len(p.hists), p.unit, np.int64),
+                                               atomic=p.atomic)
+                else:
+                    app.append_histogram_batch(p.series, p.hist_index, p.hist_ts_ms, p.hists)
             i = j
         stats = app.commit()
     except Exception as exc:  # handed to every request of the group, raised in its thread

@@ -19,6 +19,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import cramjam
 import numpy as np
@@ -26,8 +27,10 @@ import numpy.typing as npt
 
 from promlab.errors import BadData
 from promlab.model import Labels
+from promlab.model.histogram import FloatHistogram, Histogram
 from promlab.remote.chunks import _uvarint as _uvarint_bytes
 from promlab.remote.chunks import read_uvarints
+from promlab.remote.histproto import histogram_from_proto
 from promlab.remote.proto import prometheus_remote_pb2 as pb
 from promlab.remote.proto import prometheus_types_pb2 as pbt
 from promlab.remote.proto import write_v2_pb2 as pb2
@@ -126,6 +129,10 @@ class WriteBatch:
     start_ts_ms: npt.NDArray[np.int64] | None = None
     # metric family -> (type, help, unit)
     metadata: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    #: the valid series' native histogram samples: series index, ts_ms, histogram
+    hist_index: list[int] = field(default_factory=list)
+    hist_ts_ms: list[int] = field(default_factory=list)
+    hist_values: list[Histogram | FloatHistogram] = field(default_factory=list)
 
     @property
     def samples(self) -> int:
@@ -228,6 +235,7 @@ def parse_write_v1(raw: bytes, table: SeriesTable) -> WriteBatch:
             idx.append(got)
             ts.append(s.timestamp)
             vals.append(s.value)
+        _histograms(out, got, series.histograms)
         for ex in series.exemplars:
             _exemplar(out, table.series[got], [(lb.name, lb.value) for lb in ex.labels],
                       ex.value, ex.timestamp)
@@ -391,6 +399,7 @@ def parse_write_v2(raw: bytes, table: SeriesTable) -> WriteBatch:
             ts.append(s.timestamp)
             vals.append(s.value)
             st.append(s.start_timestamp)
+        _histograms(out, got, series.histograms)
         for ex in series.exemplars:
             erefs = list(ex.labels_refs)
             if len(erefs) % 2 or (erefs and max(erefs) >= nsym):
@@ -404,6 +413,14 @@ def parse_write_v2(raw: bytes, table: SeriesTable) -> WriteBatch:
     out.values = np.array(vals, np.float64)
     out.start_ts_ms = np.array(st, np.int64)
     return out
+
+
+def _histograms(out: WriteBatch, index: int, hps: Any) -> None:
+    """Add a valid series' native histogram samples to ``out``."""
+    for hp in hps:
+        out.hist_index.append(index)
+        out.hist_ts_ms.append(int(hp.timestamp))
+        out.hist_values.append(histogram_from_proto(hp))
 
 
 def _exemplar(out: WriteBatch, series: Labels, pairs: list[tuple[str, str]], value: float,

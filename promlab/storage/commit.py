@@ -116,7 +116,7 @@ def _unit_refusals(head: Head, parts: Sequence[Part], samples: Arrays,
                 continue
             got, gone = unit_refusals(code, np.where(mine, units, -1), atomic=atomic,
                                       describe=lambda k: (MESSAGES[int(code[k])], hists.items[k][0]))
-            stats.refusals.extend((u, text, ls) for u, (text, ls) in got)
+            stats.histogram_refusals.extend((u, text, ls) for u, (text, ls) in got)
             if gone is not None:
                 refused.update(u for u, _ in got)
     return refused

@@ -312,7 +312,8 @@ class AppendStats:
     ``refusals``: for batches appended with ``units`` (the remote-write receiver's requests),
     ``(unit, message, series)`` of the samples refused against what was committed before, with
     Prometheus's error text; a unit appended ``atomic`` is refused whole and lists its first
-    refusal only.
+    refusal only. ``histogram_refusals``: the same for native histogram samples (the counters
+    above count both kinds).
     """
 
     appended: int = 0
@@ -323,6 +324,7 @@ class AppendStats:
     errors: list[str] = field(default_factory=list)
     too_old: int = 0
     refusals: list[tuple[int, str, Labels]] = field(default_factory=list)
+    histogram_refusals: list[tuple[int, str, Labels]] = field(default_factory=list)
 
 
 @runtime_checkable
