@@ -36,6 +36,7 @@ from promlab.model import Labels, format_duration
 from promlab.model.histogram import FloatHistogram
 from promlab.promql.engine import Engine
 from promlab.promql.promqltest.series import Item, parse_series_desc
+from promlab.promql.promqltest.seriesname import parse_metric
 from promlab.promql.values import Matrix, Scalar, Vector
 from promlab.rules.alerting import AlertState
 from promlab.rules.group import GroupState
@@ -116,18 +117,34 @@ _GO_SPACE = " \t\n\v\f\r\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006
     "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
-def _parse_input_series(k: int, line: str, dups: list[str]) -> tuple[Labels, list[Item]]:
-    """Parse input series ``k`` (0-based) as a line of promtool's load command.
+def _load_lines(tg: TestGroup) -> list[tuple[int, str]]:
+    """The series lines of promtool's load command, ``(line index, text)``.
 
-    An error is positioned by that command's line: Prometheus 3 numbers the ``k``-th series
-    line ``k + 2`` (the ``load`` line is 1); Prometheus 2.42 printed line 1 for every series.
-    The column is the same in both (counted on the trimmed line).
+    promtool writes ``load <interval>`` (line 0) and ``  <series> <values>`` for each input
+    series, splits that at newlines, trims each line and blanks ``#`` comments; the series
+    end at the first empty line (what follows is never loaded).
     """
-    line = line.strip(_GO_SPACE)
+    text = "".join(f"  {s.series} {s.values}\n" for s in tg.input_series)
+    out: list[tuple[int, str]] = []
+    for i, raw in enumerate(text.split("\n"), start=1):
+        line = raw.strip(_GO_SPACE)
+        if not line or line.startswith("#"):
+            break
+        out.append((i, line))
+    return out
+
+
+def _parse_input_series(i: int, line: str, dups: list[str]) -> tuple[Labels, list[Item]]:
+    """Parse line ``i`` of promtool's load command (a series line).
+
+    An error is positioned by that line: Prometheus 3 numbers it ``i + 1`` (the ``load`` line
+    is 1); Prometheus 2.42 printed line 1 for every series. The column is the same in both
+    (counted on the trimmed line).
+    """
     try:
         return parse_series_desc(line, duplicates=dups)
     except ParseError as e:
-        skip = "\n" * (k + 1)
+        skip = "\n" * i
         raise ParseError(e.reason, query=skip + line, pos=len(skip) + e.pos) from None
 
 
@@ -141,9 +158,9 @@ class _Input:
         # first sample on; promtool then commits nothing more and evaluates no rule.
         self.refused: tuple[int, str] | None = None
         refused: dict[tuple[Labels, tuple[str, ...]], tuple[int, str] | None] = {}
-        for k, s in enumerate(tg.input_series):
+        for i, line in _load_lines(tg):
             dups: list[str] = []
-            labels, items = _parse_input_series(k, f"{s.series} {s.values}", dups)
+            labels, items = _parse_input_series(i, line, dups)
             samples = input_samples(items, start_ms, interval_ms)
             if dups or not labels:
                 reason = (f'label name "{min(dups)}" is not unique' if dups
@@ -349,14 +366,15 @@ class _Run:
     def _expected(self, samples: Sequence[ExpSample]) -> list[ExprSample]:
         out: list[ExprSample] = []
         for s in samples:
-            labels = Labels()
-            if s.labels.strip():
-                try:
-                    labels, values = parse_series_desc(s.labels)
-                except ParseError as e:
-                    raise ValueError(f"labels {go_quote(s.labels)}: {e}") from None
-                if values:
-                    raise ValueError(f"labels {go_quote(s.labels)}: unexpected values after the series")
+            try:
+                pairs = parse_metric(s.labels)
+            except ParseError as e:
+                raise ValueError(f"labels {go_quote(s.labels)}: {e}") from None
+            # A name twice or an empty value: kept as Prometheus keeps them (never equal to a
+            # sample's labels).
+            labels: Labels | tuple[tuple[str, str], ...] = Labels(dict(pairs))
+            if len(labels) != len(pairs):
+                labels = pairs
             hist = ""
             if s.histogram:
                 try:
@@ -396,7 +414,7 @@ class _Run:
         # A histogram sample's float value is 0, as in a Go promql.Sample.
         got: list[ExprSample] = [(ls, 0.0, go_histogram_text(v)) if isinstance(v, FloatHistogram)
                                  else (ls, v, "") for ls, v in observed]
-        exp.sort(key=lambda s: s[0])
+        exp.sort(key=lambda s: tuple(s[0].items()) if isinstance(s[0], Labels) else s[0])
         same = len(exp) == len(got) and all(
             el == gl and eh == gh and _float_eq(ev, gv, self.opts.fuzzy_compare)
             for (el, ev, eh), (gl, gv, gh) in zip(exp, got, strict=True))

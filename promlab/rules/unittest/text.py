@@ -19,6 +19,7 @@ Examples
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from promlab.model import Labels
@@ -39,13 +40,19 @@ __all__ = [
 #: One alert as the test compares it: its labels and annotations, each sorted by name.
 AlertText = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
 #: One sample as a promql_expr_test compares it: labels, float value and, for a native
-#: histogram, its test expression (``""`` for a float sample).
-ExprSample = tuple[Labels, float, str]
+#: histogram, its test expression (``""`` for a float sample). An expected sample's labels can
+#: be a plain list of pairs, when they hold what no series has (a name twice, an empty value).
+ExprSample = tuple[Labels | tuple[tuple[str, str], ...], float, str]
 
 
 def go_quote(text: str) -> str:
-    """Go's ``strconv.Quote`` (``%q``)."""
-    return quote(text)
+    """Go's ``strconv.Quote`` (``%q``); a raw byte kept by unquoting (``surrogateescape``,
+    e.g. a label value written ``"\\xff"``) is shown as Go shows invalid UTF-8: ``\\xff``."""
+    if not any("\udc80" <= c <= "\udcff" for c in text):
+        return quote(text)
+    parts = re.split("([\udc80-\udcff])", text)
+    return '"' + "".join(f"\\x{ord(p) - 0xDC00:02x}" if len(p) == 1 and "\udc80" <= p <= "\udcff"
+                         else quote(p)[1:-1] for p in parts) + '"'
 
 
 def go_read_error(path: str, exc: OSError) -> str:
@@ -57,7 +64,7 @@ def go_read_error(path: str, exc: OSError) -> str:
 
 def go_labels(labels: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:
     """``labels.Labels.String()``: sorted ``name="value"`` pairs in braces, ``, `` between."""
-    pairs = sorted(labels.items() if isinstance(labels, Mapping) else labels)
+    pairs = sorted(labels.items() if isinstance(labels, Mapping) else labels, key=lambda p: p[0])
     return "{" + ", ".join(f"{k}={go_quote(v)}" for k, v in pairs) + "}"
 
 
