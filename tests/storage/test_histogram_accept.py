@@ -184,7 +184,8 @@ def test_reopened_store_refuses_what_its_blocks_hold(
 
 def test_floor_survives_explicit_flush_and_reopen(tmp_path: os.PathLike[str]) -> None:
     """An explicit flush leaves the floor alone while open (Prometheus never persists its
-    newest samples while running); the reopen sets it."""
+    newest samples while running); the reopen sets it. A known difference: Prometheus, whose
+    head survives the restart, would take B's sample (in order for B, within its head)."""
     with open_store(tmp_path, wal_fsync=False) as st:
         _commit(st, [(A, HOUR, 1.0)])
         st.flush()
