@@ -177,7 +177,9 @@ def take(head: Head, hhead: HistogramHead, parts: Sequence[Part], hists: Histogr
     items = hists.items if hists is not None else []
     first = int(ts[0]) if ts.shape[0] else items[0][1]
     head_maxt, min_valid = bounds(head, hhead.maxt, first, block_ms=block_ms, floor=floor)
-    foreign = hhead.latest_times(head.sids[refs]) if refs.shape[0] else None
+    # Floats of series whose latest sample is a histogram (none while the histogram head is empty).
+    foreign = (hhead.latest_times(head.sids[refs]) if refs.shape[0] and hhead.maxt is not None
+               else None)
     hist_keep = None
     has_units = any(p[5] is not None for p in parts) or (hists is not None and hists.has_units)
     if has_units:
