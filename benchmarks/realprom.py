@@ -390,13 +390,15 @@ def node_exporter(*, port: int | None = None, extra_args: Sequence[str] = (), ti
 
 
 @contextlib.contextmanager
-def pushgateway(*, port: int | None = None, extra_args: Sequence[str] = (), timeout: float = 30) -> Iterator[Server]:
+def pushgateway(*, port: int | None = None, extra_args: Sequence[str] = (), timeout: float = 30,
+                ready_path: str = "/-/ready") -> Iterator[Server]:
     """Run the Pushgateway (no persistence: Debian's build defaults ``--persistence.file`` to
-    /var/lib/prometheus/pushgateway.data, which every instance would load and overwrite)."""
+    /var/lib/prometheus/pushgateway.data, which every instance would load and overwrite);
+    ``ready_path``: where it answers readiness (under a route prefix: ``<prefix>/-/ready``)."""
     with _workdir("promlab-pgw-") as work:
         port = port or free_port()
         args = [f"--web.listen-address=127.0.0.1:{port}", "--persistence.file=", *extra_args]
-        with _running("pushgateway", "pushgateway", args, port=port, workdir=work, ready_path="/-/ready",
+        with _running("pushgateway", "pushgateway", args, port=port, workdir=work, ready_path=ready_path,
                       timeout=timeout) as pgw:
             yield pgw
 

@@ -13,7 +13,7 @@
 - ``GET /api/v1/status``: ``build_information``, ``flags`` (the Pushgateway's flag names, with
   what promlab knows of them) and ``start_time``.
 - ``PUT /api/v1/admin/wipe``: deletes every group (202); only with ``--web.enable-admin-api``,
-  else 404 as the Pushgateway answers a route it has not registered.
+  else not served (404 for every method, as from the Pushgateway).
 
 The Pushgateway's ``/-/healthy`` and ``/-/ready`` are served by the server already (it has no
 ``/api/v1/healthy`` or ``/api/v1/ready``). Its ``OPTIONS`` route and fixed CORS headers are
@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from promlab.api.encode import success
@@ -177,17 +177,20 @@ def routes(groups: Callable[[], Iterable[GroupView]], wipe: Callable[[], None], 
         return resp
 
     async def status_page(request: Request) -> Response:
-        resp = success(status)
+        data = status
+        prefix = request.scope.get("root_path", "")
+        if prefix and not flags.get("web.route-prefix"):  # served under Server(route_prefix=)
+            data = {**status, "flags": {**status["flags"], "web.route-prefix": prefix}}
+        resp = success(data)
         resp.headers.update(_NO_CACHE)
         return resp
 
     async def do_wipe(request: Request) -> Response:
-        if not enable_admin_api:
-            return PlainTextResponse("404 page not found\n", status_code=404)
         await run_in_threadpool(wipe)
         return Response(status_code=202)
 
-    table = [("/api/v1/metrics", metrics, "GET"), ("/api/v1/status", status_page, "GET"),
-             ("/api/v1/admin/wipe", do_wipe, "PUT")]
+    table = [("/api/v1/metrics", metrics, "GET"), ("/api/v1/status", status_page, "GET")]
+    if enable_admin_api:  # else no route: 404 for every method, as the Pushgateway
+        table.append(("/api/v1/admin/wipe", do_wipe, "PUT"))
     return [Route(path, wrap(path, fn) if wrap else fn, methods=[method])
             for path, fn, method in table]
