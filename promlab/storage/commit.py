@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.model import Labels
+from promlab.model.histogram import FloatHistogram, Histogram
 from promlab.storage.accept import (
     DUPLICATE,
     MESSAGES,
@@ -33,10 +34,12 @@ from promlab.storage.histaccept import HistogramCheck
 from promlab.storage.histstore import HistogramBatch, HistogramHead
 from promlab.storage.histstore import Item as HistItem
 from promlab.storage.interface import AppendStats
+from promlab.storage.seed import PersistedLatest
 
 __all__ = ["Part", "Taken", "bounds", "histogram_check", "persisted_floor", "take",
            "take_histograms"]
 
+AnyHist = Histogram | FloatHistogram
 Arrays = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]
 
 #: One batch with its head refs: (series, refs, index, ts, values, units or None, atomic).
@@ -57,21 +60,59 @@ class Taken(NamedTuple):
 
 
 def _float_latest(head: Head) -> Callable[[list[Labels]], npt.NDArray[np.int64]]:
-    """Per series: the time of its latest float sample in ``head`` (NO_TS: none)."""
+    """Per series: the time of its latest float sample in ``head`` or, for a series the head
+    does not have, in its seed of persisted samples (NO_TS: none)."""
     def get(series: list[Labels]) -> npt.NDArray[np.int64]:
         refs = [head.ref(ls.hash) for ls in series]
         out = np.full(len(series), NO_TS, np.int64)
         for k, r in enumerate(refs):
             if r is not None:
                 out[k] = head.latest[r]
+        if head.seed is not None:
+            gone = np.array([r is None for r in refs], bool)
+            if gone.any():
+                sids = np.array([ls.hash for ls in series], np.int64)
+                out[gone] = head.seed.latest_of(sids[gone])[0]
         return out
     return get
 
 
+def _histogram_latest(hhead: HistogramHead, seed: PersistedLatest | None
+                      ) -> Callable[[Labels], tuple[int, AnyHist] | None]:
+    """The series' latest histogram sample, from the histogram head or the persisted seed."""
+    if seed is None:
+        return hhead.latest
+
+    def get(ls: Labels) -> tuple[int, AnyHist] | None:
+        mine, persisted = hhead.latest(ls), seed.histogram_latest(ls)
+        if mine is None or (persisted is not None and persisted[0] > mine[0]):
+            return persisted
+        return mine
+    return get
+
+
 def histogram_check(head: Head, hhead: HistogramHead, items: Sequence[HistItem]) -> HistogramCheck:
-    """The acceptance check of ``items`` against both heads' current state."""
-    return HistogramCheck(items, latest=hhead.latest, float_latest=_float_latest(head),
-                          holds=hhead.holds)
+    """The acceptance check of ``items`` against both heads' current state (and the head's
+    seed of persisted samples after a reopen)."""
+    seed = head.seed
+    holds = hhead.holds if seed is None else (
+        lambda ls, t: hhead.holds(ls, t) or seed.holds_histogram(ls, t))
+    return HistogramCheck(items, latest=_histogram_latest(hhead, seed),
+                          float_latest=_float_latest(head), holds=holds)
+
+
+def _foreign(head: Head, hhead: HistogramHead, refs: npt.NDArray[np.int64]
+             ) -> npt.NDArray[np.int64] | None:
+    """Per float sample: the time of its series' latest histogram sample (None while neither
+    the histogram head nor the seed has one)."""
+    if not refs.shape[0]:
+        return None
+    sids = head.sids[refs]
+    mine = hhead.latest_times(sids) if hhead.maxt is not None else None
+    persisted = None if head.seed is None else head.seed.histogram_latest_times(sids)
+    if mine is None or persisted is None:
+        return mine if persisted is None else persisted
+    return np.maximum(mine, persisted)
 
 
 def _unit_refusals(head: Head, parts: Sequence[Part], samples: Arrays,
@@ -123,34 +164,35 @@ def _unit_refusals(head: Head, parts: Sequence[Part], samples: Arrays,
 
 
 def bounds(head: Head, hist_maxt: int | None, first_ts: int, *, block_ms: int,
-           floor: int | None) -> tuple[int, int]:
+           floor: int | None, persisted_maxt: int | None = None) -> tuple[int, int]:
     """``(head max time, minimum valid time)`` for a commit (Prometheus's head appender's).
 
-    The max time is over the float and histogram heads and the persisted data (``floor - 1``:
-    what promlab flushed Prometheus would still hold in its head, so the out-of-order window
-    counts back from it after a reopen too); an empty head takes the batch's first sample
-    (Prometheus's init appender). The minimum valid time is half a block range before it, and
-    not before ``floor`` (just after the data persisted in blocks: Prometheus's head minimum
-    valid time, set on open from the newest block and raised by every head truncation).
+    The max time is over the float and histogram heads and the persisted data
+    (``persisted_maxt``: what promlab flushed on close Prometheus would still hold in its head,
+    so the out-of-order window counts back from it after a reopen too); an empty head takes
+    the batch's first sample (Prometheus's init appender). The minimum valid time is half a
+    block range before it, and not before ``floor`` (Prometheus's head minimum valid time: see
+    :func:`persisted_floor`; raised by every automatic flush, as by a head truncation).
     """
-    known = [t for t in (head.max_time, hist_maxt, None if floor is None else floor - 1)
-             if t is not None]
+    known = [t for t in (head.max_time, hist_maxt, persisted_maxt) if t is not None]
     maxt = max(known, default=first_ts)
     return maxt, maxt - block_ms // 2 if floor is None else max(maxt - block_ms // 2, floor)
 
 
-def persisted_floor(maxts: Sequence[int]) -> int | None:
-    """The head's minimum valid time on opening: just after the newest persisted sample
-    (``maxts``: the blocks' and histogram files' newest sample times); None when none.
+def persisted_floor(persisted_maxt: int | None, block_ms: int) -> int | None:
+    """The head's minimum valid time on opening, from the newest persisted sample time
+    (blocks and histogram files; None when none): half a block range before it.
 
     Prometheus starts its head's minimum valid time at the newest block's end (``db.go``,
-    ``head.Init``): a sample before it is out of bounds unless the out-of-order window takes
-    it. promlab's close flushes the whole head into blocks, so after a reopen the blocks hold
-    what Prometheus would still hold in its head; without this floor a sample at or before a
-    series' persisted latest time would be taken again (another value at one timestamp: the
-    last write would win on read, not the first).
+    ``head.Init``), which lies at least half a block range behind its head's max time (the
+    head is compacted once it spans 1.5 ranges), and its head, replayed from the WAL, still
+    knows each series' latest sample. promlab's close flushes the whole head into blocks, so a
+    reopened writer takes the floor Prometheus's appender would have (its max time minus half
+    a range) and reads each series' latest sample of that last half range back from the
+    blocks (:mod:`promlab.storage.seed`): at or before it a sample is a duplicate (the same
+    value: taken once) or out of order, after it in order, even when older than other series'.
     """
-    return max(maxts) + 1 if maxts else None
+    return None if persisted_maxt is None else persisted_maxt - block_ms // 2
 
 
 def _count(stats: AppendStats, code: npt.NDArray[np.int8]) -> None:
@@ -162,7 +204,8 @@ def _count(stats: AppendStats, code: npt.NDArray[np.int8]) -> None:
 
 
 def take(head: Head, hhead: HistogramHead, parts: Sequence[Part], hists: HistogramBatch | None,
-         stats: AppendStats, *, block_ms: int, floor: int | None, ooo_ms: int | None) -> Taken:
+         stats: AppendStats, *, block_ms: int, floor: int | None, ooo_ms: int | None,
+         persisted_maxt: int | None = None) -> Taken:
     """The float samples of ``parts`` (concatenated) to store, what of ``hists`` survives the
     atomic units' refusals, and the commit's bounds; refusals counted in ``stats``.
 
@@ -176,10 +219,10 @@ def take(head: Head, hhead: HistogramHead, parts: Sequence[Part], hists: Histogr
         refs, ts, vals = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
     items = hists.items if hists is not None else []
     first = int(ts[0]) if ts.shape[0] else items[0][1]
-    head_maxt, min_valid = bounds(head, hhead.maxt, first, block_ms=block_ms, floor=floor)
-    # Floats of series whose latest sample is a histogram (none while the histogram head is empty).
-    foreign = (hhead.latest_times(head.sids[refs]) if refs.shape[0] and hhead.maxt is not None
-               else None)
+    head_maxt, min_valid = bounds(head, hhead.maxt, first, block_ms=block_ms, floor=floor,
+                                  persisted_maxt=persisted_maxt)
+    # Floats of series whose latest sample is a histogram (none while no histogram is known).
+    foreign = _foreign(head, hhead, refs)
     hist_keep = None
     has_units = any(p[5] is not None for p in parts) or (hists is not None and hists.has_units)
     if has_units:

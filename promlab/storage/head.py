@@ -27,6 +27,7 @@ from promlab.storage.accept import NO_TS, classify
 from promlab.storage.merge import sort_dedup
 from promlab.storage.postings import GrowingIndex, LabelIndex
 from promlab.storage.querier import HeadView
+from promlab.storage.seed import PersistedLatest
 
 __all__ = ["NO_TS", "UNRESOLVED", "Head", "HeadSamples", "RefCache"]
 
@@ -74,6 +75,8 @@ class Head:
         self.generation = 0
         self.last_remap = np.zeros(0, np.int64)
         self._index: GrowingIndex | None = None
+        #: The latest persisted samples of a reopened writer (see :meth:`set_seed`).
+        self.seed: PersistedLatest | None = None
         self._reset_sorted()
 
     def _reset_sorted(self) -> None:
@@ -144,9 +147,25 @@ class Head:
         n = start + len(added)
         self._reserve(start, n)
         self._sids_buf[start:n] = added
-        self._latest_buf[start:n] = NO_TS
-        self._lastval_buf[start:n] = 0.0
+        if self.seed is None:
+            self._latest_buf[start:n] = NO_TS
+            self._lastval_buf[start:n] = 0.0
+        else:
+            self._latest_buf[start:n], self._lastval_buf[start:n] = self.seed.latest_of(
+                self._sids_buf[start:n])
         return len(added)
+
+    def set_seed(self, seed: PersistedLatest | None) -> None:
+        """Take each series' latest persisted sample (``seed``) as its latest where newer than
+        the head's own, for the series registered now and later; the seed's samples also count
+        for :meth:`contains` (the out-of-order clash rule). Queries never see the seed."""
+        self.seed = seed
+        if seed is None or not len(self.labels):
+            return
+        ts, vals = seed.latest_of(self.sids)
+        newer = ts > self.latest
+        self.latest[newer] = ts[newer]
+        self.last_value[newer] = vals[newer]
 
     def _sorted_index(self) -> tuple[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
                                      tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
@@ -228,6 +247,8 @@ class Head:
                 hi = np.where(open_ & ~go, mid, hi)
             hit = lo < end
             found[hit] |= col[lo[hit]] == ts[hit]
+        if self.seed is not None:
+            found |= self.seed.holds(self.sids[refs], ts)
         return found
 
     def append(self, refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],

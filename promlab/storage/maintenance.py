@@ -17,12 +17,14 @@ from promlab.storage import compact as _compact
 from promlab.storage import histstore as _hist
 from promlab.storage.blocks import Block
 from promlab.storage.cache import DecodedCache
+from promlab.storage.commit import persisted_floor
 from promlab.storage.exfollow import ExemplarFollower
 from promlab.storage.exwal import ExemplarWal
 from promlab.storage.head import Head
 from promlab.storage.histstore import HistogramHead
 from promlab.storage.histwal import HistogramWal
 from promlab.storage.objectstore import BlockFS
+from promlab.storage.seed import read_persisted
 from promlab.storage.wal import WalWriter, encode_checkpoint
 from promlab.storage.writer import write_windows
 
@@ -60,9 +62,12 @@ class StoreMaintenance:
     _xfollow: ExemplarFollower | None = None  # set by a read-only store's open
     _seq: int
     _last_cut: int
-    _min_valid: int | None
+    ooo_window_ms: int | None
+    _min_valid: int | None = None  # the head's floor (see commit.persisted_floor)
+    _persisted_maxt: int | None = None  # a writer's newest persisted sample (see seed.py)
+    _seed_pending = False  # the head's seed of persisted samples is to be read (_seeded_head)
 
-    def blocks(self) -> list[Block]:
+    def blocks(self, span: tuple[int, int] | None = None) -> list[Block]:
         """The complete blocks on disk (the store's implementation)."""
         raise NotImplementedError
 
@@ -111,6 +116,37 @@ class StoreMaintenance:
                 # Everything goes: one block per compaction window, not per block_duration
                 # (what compaction would make of them anyway, without writing them twice).
                 self._flush_before(maxt + 1, self.max_block_duration_ms)
+                # The head forgot its series' latest samples: read them back from the blocks
+                # at the next commit, as after a reopen (the floor stays: see _maybe_flush).
+                self._persisted_maxt = max(maxt, self._persisted_maxt or maxt)
+                self._seed_pending = True
+
+    def _open_floor(self, persisted_maxts: Sequence[int]) -> None:
+        """A writer's open: the floor from the newest persisted sample (the blocks' and the
+        histogram files' newest times), the head's seed read at the first commit."""
+        self._persisted_maxt = max(persisted_maxts, default=None)
+        self._min_valid = persisted_floor(self._persisted_maxt, self.block_duration_ms)
+        self._seed_pending = self._persisted_maxt is not None
+
+    def _seeded_head(self) -> Head:
+        """The head, first given each series' latest persisted sample when that is pending (not
+        in backfill mode, ``ooo_window=None``, which takes any sample)."""
+        if self._seed_pending and self.ooo_window_ms is not None:
+            self._seed_head()
+        return self._head
+
+    def _seed_head(self) -> None:
+        """Give the head each series' latest persisted sample (:mod:`promlab.storage.seed`) of
+        the last half block range (or out-of-order window, if longer) before the newest
+        persisted sample: what Prometheus's head, replayed from its WAL, would still hold."""
+        self._seed_pending = False
+        end = self._persisted_maxt
+        if end is None:
+            return
+        start = end - max(self.block_duration_ms // 2, self.ooo_window_ms or 0)
+        hist_files = _hist.list_files(self.hist_dir, self.fs)
+        self._head.set_seed(read_persisted(self.blocks((start, end)), hist_files, start=start,
+                                           end=end, cache=self.cache, fs=self.fs))
 
     def _flush_before(self, cut: int, width: int | None = None) -> None:
         assert self._wal is not None

@@ -28,7 +28,7 @@ from promlab.storage.backfill import Backfill
 from promlab.storage.blocklist import list_blocks, recent_span, skipped
 from promlab.storage.blocks import Block, BlockMeta
 from promlab.storage.cache import DecodedCache, default_cache_bytes
-from promlab.storage.commit import persisted_floor, take, take_histograms
+from promlab.storage.commit import take, take_histograms
 from promlab.storage.exemplars import DEFAULT_MAX_EXEMPLARS
 from promlab.storage.exfollow import follow_exemplars
 from promlab.storage.exwal import open_exemplar_wal
@@ -210,7 +210,6 @@ class ParquetStore(StoreMaintenance):
         self._lock_fd = -1
         self._closed = False
         self._last_cut = -(1 << 62)  # the automatic flushes' last cut (see _maybe_flush)
-        self._min_valid: int | None = None  # the head's floor (see commit.persisted_floor)
         if readonly:
             if not (_obj.store_exists(self.fs, path) if remote else os.path.isdir(path)):
                 raise StorageError(f"{path}: no such store directory")
@@ -248,7 +247,7 @@ class ParquetStore(StoreMaintenance):
                 _hist.upload_local(self.hist_staging, self.hist_dir, self.fs)
             hist_files = _hist.list_files(self.hist_dir, self.fs)
             self._seq = max([self._seq, *(f[2] + 1 for f in hist_files)])
-            self._min_valid = persisted_floor([b.meta.maxt for b in blocks] + [f[1] for f in hist_files])
+            self._open_floor([b.meta.maxt for b in blocks] + [f[1] for f in hist_files])
             self._maybe_flush()
         except BaseException:
             self._release_lock()
@@ -408,7 +407,7 @@ class ParquetStore(StoreMaintenance):
         with self._lock:
             self._check_open(write=True)
             assert self._wal is not None
-            head = self._head
+            head = self._seeded_head()  # before new series are registered: they take the seed
             new: list[tuple[int, Labels]] = []
             parts = []
             for series, key, index, ts, vals, units, atomic in batches:
@@ -428,7 +427,8 @@ class ParquetStore(StoreMaintenance):
                     self._wal.log(encode_series(new))
                 return stats
             got = take(head, self._hhead, parts, hists, stats, block_ms=self.block_duration_ms,
-                       floor=self._min_valid, ooo_ms=self.ooo_window_ms)
+                       floor=self._min_valid, ooo_ms=self.ooo_window_ms,
+                       persisted_maxt=self._persisted_maxt)
             refs_a, ts_a, vals_a = got.refs, got.ts, got.vals
             # WAL before visibility: the head's new series have no samples until logged.
             # Refused samples are never logged, so a replay rebuilds exactly what was taken.

@@ -1,5 +1,5 @@
 """Native histogram samples under the head's acceptance rules (promlab.storage.histaccept), and
-the head's minimum valid time after a reopen (the persisted blocks' end), table-driven."""
+each series' latest sample and the minimum valid time after a reopen, table-driven."""
 
 from __future__ import annotations
 
@@ -146,18 +146,33 @@ def test_histogram_out_of_order_window(tmp_path: os.PathLike[str]) -> None:
         assert _same(_read(st), [("h", HOUR - 20 * m, H2), ("h", HOUR, H1)])
 
 
-# (the reopened store's window, a commit after reopening, its counts, what is stored)
+C = Labels({"__name__": "h", "i": "3"})
+
+
+# (the reopened store's window, a commit after reopening, its counts, what is stored). Base: A
+# floats at 10 s, HOUR - 1 min and HOUR; B a histogram at HOUR; C floats at 0 only (so its own
+# latest is far older than the newest persisted sample).
 REOPEN = [
-    pytest.param(0, [(A, HOUR, 2.0)], (0, 1, 0, 0), [], id="float-duplicate"),
-    pytest.param(0, [(A, HOUR, 1.0)], (0, 1, 0, 0), [], id="float-repeat"),
-    pytest.param(0, [(A, HOUR - 1000, 2.0)], (0, 1, 0, 0), [], id="float-older"),
-    pytest.param(0, [(B, HOUR, H2)], (0, 1, 0, 0), [], id="histogram-duplicate"),
-    pytest.param(0, [(B, HOUR - 1000, H2)], (0, 1, 0, 0), [], id="histogram-older"),
-    pytest.param(0, [(A, 0, 5.0)], (0, 1, 0, 0), [], id="new-series-before-persisted-end"),
+    pytest.param(0, [(A, HOUR, 2.0)], (0, 0, 1, 0), [], id="float-duplicate"),
+    pytest.param(0, [(A, HOUR, 1.0)], (0, 0, 0, 0), [], id="float-repeat-taken-once"),
+    pytest.param(0, [(A, HOUR - 1000, 2.0)], (1, 0, 0, 0), [], id="float-older"),
+    pytest.param(0, [(B, HOUR, H2)], (0, 0, 1, 0), [], id="histogram-duplicate"),
+    pytest.param(0, [(B, HOUR, H1_SPLIT)], (0, 0, 0, 0), [], id="histogram-repeat-taken-once"),
+    pytest.param(0, [(B, HOUR, 1.0)], (0, 0, 1, 0), [], id="float-at-histogram-time"),
+    pytest.param(0, [(A, HOUR, H1)], (0, 0, 1, 0), [], id="histogram-at-float-time"),
+    pytest.param(0, [(B, HOUR - 1000, H2)], (1, 0, 0, 0), [], id="histogram-older"),
+    pytest.param(0, [(C, HOUR - 1000, 2.0)], (0, 0, 0, 0), [('h{i="3"}', HOUR - 1000, 2.0)],
+                 id="in-order-for-its-series-older-than-newest"),
+    pytest.param(0, [(Labels({"__name__": "n"}), 1000, 2.0)], (0, 0, 0, 0), [],
+                 id="new-series-within-half-a-block"),
+    pytest.param(0, [(C, -1, 5.0), (Labels({"__name__": "n"}), -1, 5.0)], (0, 2, 0, 0), [],
+                 id="older-than-half-a-block-out-of-bounds"),
     pytest.param(0, [(A, HOUR + 1, 2.0), (B, HOUR + 1, H2)], (0, 0, 0, 0),
                  [("h", HOUR + 1, 2.0), ('h{i="2"}', HOUR + 1, H2)], id="newer"),
     pytest.param("30m", [(A, HOUR - 1000, 2.0), (B, HOUR - 1000, H2)], (0, 0, 0, 0),
                  [("h", HOUR - 1000, 2.0), ('h{i="2"}', HOUR - 1000, H2)], id="window-takes-older"),
+    pytest.param("30m", [(A, HOUR - 60_000, 9.0)], (0, 0, 0, 0), [],
+                 id="window-drops-a-persisted-time"),
     pytest.param("30m", [(A, HOUR - 40 * 60_000, 2.0)], (0, 0, 0, 1), [],
                  id="window-counts-from-persisted-end"),
     pytest.param(None, [(A, 0, 5.0), (B, HOUR - 1000, H2)], (0, 0, 0, 0),
@@ -166,15 +181,19 @@ REOPEN = [
 
 
 @pytest.mark.parametrize(("window", "commit", "counts", "added"), REOPEN)
-def test_reopened_store_refuses_what_its_blocks_hold(
+def test_reopened_store_knows_each_series_latest_sample(
         tmp_path: os.PathLike[str], window: str | int | None, commit: Commit,
         counts: tuple[int, int, int, int], added: list[tuple[str, int, Value]]) -> None:
-    """A close flushes the head into blocks; on reopening, the head's minimum valid time is the
-    end of the persisted data (Prometheus's head.Init from the newest block), so a sample at or
-    before it is out of bounds unless the out-of-order window takes it."""
+    """A close flushes the head into blocks; on reopening, each series' latest persisted sample
+    is read back (what Prometheus's head replays from its WAL) and the minimum valid time is
+    half a block range before the newest persisted sample (Prometheus's appender's, its newest
+    block ending at least that far back)."""
+    base: Commit = [(C, 0, 0.25), (A, 10_000, 0.5), (A, HOUR - 60_000, 0.75), (A, HOUR, 1.0),
+                    (B, HOUR, H1)]
     with open_store(tmp_path, wal_fsync=False) as st:
-        _commit(st, [(A, 10_000, 0.5), (A, HOUR, 1.0), (B, HOUR, H1)])
-    before = [("h", 10_000, 0.5), ("h", HOUR, 1.0), ('h{i="2"}', HOUR, H1)]
+        _commit(st, base)
+    before = [("h", 10_000, 0.5), ("h", HOUR - 60_000, 0.75), ("h", HOUR, 1.0),
+              ('h{i="2"}', HOUR, H1), ('h{i="3"}', 0, 0.25)]
     with open_store(tmp_path, wal_fsync=False, ooo_window=window) as st:
         assert st.head_samples == 0  # everything is in blocks and histogram files
         assert _counts(_commit(st, commit)) == counts
@@ -182,13 +201,18 @@ def test_reopened_store_refuses_what_its_blocks_hold(
         assert _same(_read(st), want), _read(st)
 
 
-def test_floor_survives_explicit_flush_and_reopen(tmp_path: os.PathLike[str]) -> None:
-    """An explicit flush leaves the floor alone while open (Prometheus never persists its
-    newest samples while running); the reopen sets it. A known difference: Prometheus, whose
-    head survives the restart, would take B's sample (in order for B, within its head)."""
+def test_explicit_flush_and_reopen_keep_each_series_latest(tmp_path: os.PathLike[str]) -> None:
+    """An explicit flush empties the head (the floor stays: Prometheus never persists its
+    newest samples while running) and a reopen starts from blocks only: both read each series'
+    latest sample back, so a sample in order for its own series is taken and a repeat at its
+    latest time is a duplicate, as Prometheus, whose head survives both, answers."""
     with open_store(tmp_path, wal_fsync=False) as st:
         _commit(st, [(A, HOUR, 1.0)])
         st.flush()
+        assert _counts(_commit(st, [(A, HOUR, 2.0)])) == (0, 0, 1, 0)
         assert _commit(st, [(B, HOUR - 1000, 2.0)]).appended == 1  # in order for B
     with open_store(tmp_path, wal_fsync=False) as st:
-        assert _commit(st, [(B, HOUR - 500, 3.0)]).out_of_bounds == 1
+        assert _commit(st, [(B, HOUR - 500, 3.0)]).appended == 1
+        assert _counts(_commit(st, [(B, HOUR - 500, 4.0), (A, HOUR - 1, 4.0)])) == (1, 0, 1, 0)
+        assert _same(_read(st), [("h", HOUR, 1.0), ('h{i="2"}', HOUR - 1000, 2.0),
+                                 ('h{i="2"}', HOUR - 500, 3.0)]), _read(st)
