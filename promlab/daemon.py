@@ -56,18 +56,20 @@ def _signals(handlers: dict[signal.Signals, Callable[[int, FrameType | None], No
 
 
 def _reload_rules(session: Session, rule_options: dict[str, Any] | None = None) -> None:
-    """Apply the (reloaded) config's rule files: start, reload or stop the rule manager."""
+    """Apply the (reloaded) config's rule files: start or reload the rule manager.
+
+    A config without ``rule_files`` any more leaves the manager running with no groups, as
+    Prometheus: the removed groups' series leave ``/metrics`` and the notifier follows the
+    config's ``alerting`` section.
+    """
     cfg = session.config
     try:
-        if cfg is not None and cfg.rule_files:
-            if session.rules.running:
-                session.rules.reload()
-            else:
-                session.rules.start(**(rule_options or {}))
+        if session.rules.running:
+            session.rules.reload()
             log.info("rules reloaded")
-        elif session.rules.running:
-            session.rules.stop()
-            log.info("no rule_files any more: rule manager stopped")
+        elif cfg is not None and cfg.rule_files:
+            session.rules.start(**(rule_options or {}))
+            log.info("rules reloaded")
     except (PromlabError, OSError) as exc:
         log.error("rule reload failed, keeping the running rules: %s", exc)
     except Exception:  # a reload never takes the daemon down

@@ -146,7 +146,9 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
     # Route modules with background work (the push endpoint's re-append loop) register how to
     # stop it here; the server calls them on stop (``app.state.closers``).
     closers: list[Callable[[], None]] = [query_api.close]
-    routes += _extra_routes(session, {"metrics": metrics, "closers": closers,
+    # ... and how to start it again when a stopped server starts again (``app.state.openers``).
+    openers: list[Callable[[], None]] = []
+    routes += _extra_routes(session, {"metrics": metrics, "closers": closers, "openers": openers,
                                       "enable_admin_api": enable_admin_api,
                                       "server_flags": all_flags, **route_options})
     middleware = [Middleware(Guard, web_config=web_config, bearer_token=bearer_token,
@@ -161,6 +163,7 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
     app = Starlette(routes=routes, middleware=middleware)
     app.state.session = session
     app.state.closers = closers
+    app.state.openers = openers
     # Called as the server starts to stop, before it waits for open connections: the live
     # notification streams end (within a poll) instead of holding the shutdown to its timeout.
     app.state.before_stop = [notices.close]

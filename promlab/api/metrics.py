@@ -92,8 +92,13 @@ class _ScrapeCollector(Collector):
                     scrapes.add_metric([str(pool)], float(n))
                 for (pool, health), n in df.groupby(["scrape_pool", "health"]).size().items():
                     up.add_metric([str(pool), str(health)], float(n))
-            handle = svc.scrape.handle
-            if handle is not None:
+            counters = getattr(svc.scrape, "counters", None)
+            if counters is not None:  # a Session's: they continue over a stop and start
+                got = counters()
+                total = got["samples_appended"]
+                n_oob = got["samples_out_of_bounds"]
+                n_big = got["exceeded_body_size_limit"]
+            elif (handle := svc.scrape.handle) is not None:
                 total = int(getattr(handle.manager, "samples_appended", 0))
                 n_oob = int(getattr(handle.manager, "samples_out_of_bounds", 0))
                 n_big = int(getattr(handle.manager, "exceeded_body_size_limit", 0))

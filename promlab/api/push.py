@@ -325,11 +325,12 @@ class PushStore:
             return exposed(self.groups.values(), _EXPOSED_TYPES)
 
     def start(self) -> None:
-        """Start the background loop that appends the groups every ``interval_s``."""
+        """Start the background loop that appends the groups every ``interval_s`` (again
+        after :meth:`stop`: the server restarted)."""
         if self.interval_s <= 0 or self._thread is not None or self.store is None:
             return
         ref = weakref.ref(self)
-        stop = self._stop
+        stop = self._stop = threading.Event()
 
         def loop() -> None:
             while not stop.wait(self.interval_s):
@@ -355,14 +356,17 @@ class PushStore:
 
 
 def routes(session: Any, *, push_interval_s: float = 15.0,
-           closers: list[Callable[[], None]] | None = None, metrics: Any = None,
+           closers: list[Callable[[], None]] | None = None,
+           openers: list[Callable[[], None]] | None = None, metrics: Any = None,
            enable_admin_api: bool = False, server_flags: dict[str, str] | None = None,
            **_: Any) -> list[Any]:
     """The push routes for Starlette (``session``: a :class:`~promlab.api.service.Service`),
     and the Pushgateway's JSON API over the same groups (:mod:`promlab.api.pushapi`; its
     wipe only with ``enable_admin_api``, its status flags from ``server_flags``).
 
-    The re-append loop's ``stop`` goes into ``closers`` (the app calls them when it stops).
+    The re-append loop's ``stop`` goes into ``closers`` (the app calls them when it stops), and
+    what starts it again (and shows the groups on ``/metrics`` again) into ``openers`` (called
+    when a stopped server starts again).
     """
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
@@ -386,6 +390,14 @@ def routes(session: Any, *, push_interval_s: float = 15.0,
                     registry.unregister(pushes)
 
             closers.append(unregister)
+    if openers is not None:
+        def reopen() -> None:  # the server starts again after a stop
+            pushes.start()
+            if registry is not None:
+                with contextlib.suppress(ValueError):  # still registered
+                    registry.register(pushes)
+
+        openers.append(reopen)
 
     async def handle(request: Request) -> Response:
         path = route_path(request.scope)

@@ -110,6 +110,7 @@ class Server:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._stopped = False  # stop() ran its closers
 
     @property
     def port(self) -> int:
@@ -145,6 +146,10 @@ class Server:
 
         if self.running:
             raise ConfigError("the server is already running")
+        if self._stopped:  # started again: what stop() closed opens again
+            self._stopped = False
+            for open_again in getattr(self.app.state, "openers", []):
+                open_again()
         tls = self.web_config.tls.uvicorn_options() if self.web_config.tls else {}
         config = uvicorn.Config(self.asgi, host=self.host, port=self._port, log_level="warning",
                                 access_log=False, lifespan="off", timeout_graceful_shutdown=10,
@@ -193,6 +198,9 @@ class Server:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
         self._thread = None
+        if self._stopped:
+            return
+        self._stopped = True
         for close in getattr(self.app.state, "closers", []):
             close()
 

@@ -29,7 +29,6 @@ As Prometheus's ``rules.Manager``:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -37,7 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import xxhash
-from prometheus_client import CollectorRegistry, Counter, Gauge, Summary
+from prometheus_client import CollectorRegistry
 
 from promlab.model import STALE_NAN
 from promlab.promql.engine import Engine
@@ -51,6 +50,7 @@ from promlab.rules.restore import (
     restore_for_state,
 )
 from promlab.rules.rule import RuleGroup
+from promlab.rules.rulemetrics import rule_metrics
 from promlab.rules.views import alert_json, group_json, query_string
 from promlab.storage.interface import Storage
 
@@ -74,52 +74,6 @@ def eval_timestamp(group: RuleGroup, start_ns: int) -> int:
     offset = group_offset_ns(group)
     start = start_ns - offset
     return start - start % interval + offset
-
-
-class _Metrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        g = ["rule_group"]
-        r = registry
-        self.eval_duration = Summary("prometheus_rule_evaluation_duration_seconds",
-                                     "The duration for a rule to execute.", registry=r)
-        self.group_duration = Summary("prometheus_rule_group_duration_seconds",
-                                      "The duration of rule group evaluations.", registry=r)
-        self.missed = Counter("prometheus_rule_group_iterations_missed_total",
-                              "The total number of rule group evaluations missed due to slow "
-                              "rule group evaluation.", g, registry=r)
-        self.iterations = Counter("prometheus_rule_group_iterations_total",
-                                  "The total number of scheduled rule group evaluations, whether "
-                                  "executed or missed.", g, registry=r)
-        self.evaluations = Counter("prometheus_rule_evaluations_total",
-                                   "The total number of rule evaluations.", g, registry=r)
-        self.failures = Counter("prometheus_rule_evaluation_failures_total",
-                                "The total number of rule evaluation failures.", g, registry=r)
-        self.interval = Gauge("prometheus_rule_group_interval_seconds",
-                              "The interval of a rule group.", g, registry=r)
-        self.last_eval = Gauge("prometheus_rule_group_last_evaluation_timestamp_seconds",
-                               "The timestamp of the last rule group evaluation in seconds.", g,
-                               registry=r)
-        self.last_duration = Gauge("prometheus_rule_group_last_duration_seconds",
-                                   "The duration of the last rule group evaluation.", g, registry=r)
-        self.rules = Gauge("prometheus_rule_group_rules", "The number of rules.", g, registry=r)
-        self.last_samples = Gauge("prometheus_rule_group_last_evaluation_samples",
-                                  "The number of samples returned during the last rule group "
-                                  "evaluation.", g, registry=r)
-        self._labelled = (self.missed, self.iterations, self.evaluations, self.failures,
-                          self.interval, self.last_eval, self.last_duration, self.rules,
-                          self.last_samples)
-
-    def add_group(self, state: GroupState) -> None:
-        key = state.key
-        for m in (self.missed, self.iterations, self.evaluations, self.failures):
-            m.labels(key)  # exported at 0 from the start, as Prometheus does
-        self.interval.labels(key).set(state.group.interval_ms / 1000)
-        self.rules.labels(key).set(state.group.num_rules)
-
-    def remove_group(self, key: str) -> None:
-        for m in self._labelled:
-            with contextlib.suppress(KeyError):
-                m.remove(key)
 
 
 class _Runner:
@@ -233,7 +187,7 @@ class RuleManager:
         self.query: QueryFunc = query if query is not None else query_funcs(storage, engine)[0]
         self.notifier = notifier
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.metrics = _Metrics(self.registry)
+        self.metrics = rule_metrics(self.registry)  # shared with the registry's other managers
         self.external_labels = dict(external_labels or {})
         self.external_url = external_url
         self.resend_delay_ms = int(resend_delay_ms)
@@ -291,13 +245,15 @@ class RuleManager:
             for key, old in self._runners.items():
                 if key not in new:
                     old.stop(mark_stale=True)
-                    self.metrics.remove_group(old.state.key)
+                    self.metrics.remove_group(old.state.key, self)
             for key, runner in new.items():
                 if self._runners.get(key) is not runner:
-                    self.metrics.add_group(runner.state)
+                    self.metrics.add_group(runner.state, self)
                     if self._running:
                         runner.start()
             self._runners = new
+            # A stopped manager's groups on the same registry are gone now (unless taken over).
+            self.metrics.prune()
 
     def group_states(self) -> list[GroupState]:
         """The groups' states, in the order given to :meth:`update`."""
@@ -316,9 +272,14 @@ class RuleManager:
                 return
             self._running = True
             self.done.clear()
+            self.metrics.revive(self)
             if self.notifier is not None:
                 self.notifier.start()
-            for r in self._runners.values():
+            for key, r in list(self._runners.items()):
+                if r.stopped.is_set():  # started before: a timer thread runs once
+                    r = self._runners[key] = _Runner(self, r.state)
+                # Another manager on the registry may have removed them meanwhile.
+                self.metrics.add_group(r.state, self)
                 r.start()
 
     def stop(self) -> None:
@@ -326,6 +287,7 @@ class RuleManager:
         with self._lock:
             self._running = False
             self.done.set()
+            self.metrics.retire(self)
             runners = list(self._runners.values())
         for r in runners:
             r.stop()

@@ -192,6 +192,10 @@ class Notifier:
         self._external: dict[str, str] = {}
         self._discovery: AlertmanagerDiscovery | None = None
         self.apply_config(alerting or AlertingConfig(), external_labels)
+        # The registry's series of a stopped notifier's Alertmanagers (its rules were
+        # restarted) go now; those this notifier sends to too continue.
+        self.metrics.attach(self)
+        self.metrics.prune()
 
     # --- configuration and targets ------------------------------------------------------------------
     def apply_config(self, alerting: AlertingConfig,
@@ -288,6 +292,11 @@ class Notifier:
         with self._cond:
             return sum(loop.queue_length for loop in self._all_loops())
 
+    def live_urls(self) -> set[str]:
+        """The Alertmanagers this notifier sends (or still drains) to; none once stopped."""
+        with self._cond:
+            return set() if self._stopping else {x.url for x in self._all_loops()}
+
     def _all_loops(self) -> list[SendLoop]:
         return [x for loops in self._loops.values() for x in loops.values()] + self._retired
 
@@ -353,7 +362,8 @@ class Notifier:
         With ``drain`` (Prometheus 3's ``--alertmanager.drain-notification-queue-on-shutdown``,
         on by default) each Alertmanager's queue is still sent, for up to ``timeout`` seconds
         in all; what is left then (or everything, without ``drain``), including a batch still
-        under way, is dropped and counted for its Alertmanager. The metrics stay in the registry.
+        under way, is dropped and counted for its Alertmanager. The metrics stay in the registry
+        until another notifier on it starts (see :meth:`~promlab.rules.sendloop.NotifierMetrics.prune`).
         """
         with self._cond:
             self._stopping = True

@@ -33,7 +33,7 @@ from promlab.config.httpclient import build_client
 from promlab.errors import PromlabError
 from promlab.rules.amtargets import AlertmanagerTarget
 
-__all__ = ["NotifierMetrics", "Postable", "SendLoop", "notifier_metrics"]
+__all__ = ["NotifierMetrics", "Postable", "SendLoop", "notifier_metrics", "prune_notifier_metrics"]
 
 log = logging.getLogger("promlab.notifier")
 
@@ -74,19 +74,64 @@ class NotifierMetrics:
                                     "The capacity of the alert notifications queue.", registry=r)
         self.discovered = Gauge("prometheus_notifications_alertmanagers_discovered",
                                 "The number of alertmanagers discovered and active.", registry=r)
+        self._lock = threading.Lock()
+        self._urls: set[str] = set()  # Alertmanagers with series
+        # The notifiers on this registry; each reports the URLs it sends to (stopped: none).
+        self._users: weakref.WeakSet[_User] = weakref.WeakSet()
 
     def init(self, url: str) -> None:
         """Show ``url``'s counters (at 0) and queue length from the start, as Prometheus."""
+        with self._lock:
+            self._urls.add(url)
         for m in (self.dropped, self.errors, self.sent):
             m.labels(url)
         self.queue_length.labels(url).set(0)
 
     def forget(self, url: str) -> None:
         """Remove ``url``'s series (its Alertmanager is gone)."""
+        with self._lock:
+            self._urls.discard(url)
         for m in (self.latency, self.latency_histogram, self.errors, self.sent, self.dropped,
                   self.queue_length):
             with contextlib.suppress(KeyError):
                 m.remove(url)
+
+
+    def attach(self, user: _User) -> None:
+        """Count ``user`` (a notifier) among those whose Alertmanagers are live."""
+        with self._lock:
+            self._users.add(user)
+
+    def prune(self) -> None:
+        """Remove the series of Alertmanagers that no live notifier sends to (those of a
+        stopped notifier, once another one starts on the registry or its rules start without
+        one); with no live notifier, none are discovered."""
+        with self._lock:
+            users = list(self._users)
+            urls = set(self._urls)
+        live: set[str] = set()
+        for u in users:
+            live.update(u.live_urls())
+        for url in urls - live:
+            self.forget(url)
+        if not live:
+            self.discovered.set(0)
+
+
+class _User(Protocol):
+    """What :class:`NotifierMetrics` asks of the notifiers sharing it."""
+
+    def live_urls(self) -> set[str]:
+        """The Alertmanagers it sends (or still drains) to; none once stopped."""
+        ...
+
+
+def prune_notifier_metrics(registry: CollectorRegistry) -> None:
+    """:meth:`NotifierMetrics.prune` on ``registry``'s metrics, if it has any."""
+    with _LOCK:
+        got = _BY_REGISTRY.get(registry)
+    if got is not None:
+        got.prune()
 
 
 def notifier_metrics(registry: CollectorRegistry) -> NotifierMetrics:

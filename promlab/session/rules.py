@@ -161,6 +161,10 @@ class RuleControl:
                               external_labels=self._external_labels(),
                               external_url=self._owner.external_url, resend_delay_ms=delay,
                               default_query_offset_ms=self._query_offset_ms())
+            if notifier is None:  # a previous run's Alertmanager series go
+                from promlab.rules.sendloop import prune_notifier_metrics
+
+                prune_notifier_metrics(self._owner.registry)
             mgr.update(groups)
             mgr.start()
             self._manager = mgr

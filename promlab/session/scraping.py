@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from promlab.config import Config
     from promlab.scrape import ScrapeHandle
 
-__all__ = ["ScrapeControl"]
+__all__ = ["COUNTERS", "ScrapeControl"]
 
 
 class _Owner(Protocol):
@@ -50,6 +50,9 @@ class ScrapeControl:
         self._owner = owner
         self._lock = threading.Lock()
         self._handle: ScrapeHandle | None = None
+        # What the scrapers stopped before counted: the session's counters continue over a
+        # stop and start (promlab's /metrics), as a Prometheus process's over a reload.
+        self._counted = dict.fromkeys(COUNTERS, 0)
 
     @property
     def running(self) -> bool:
@@ -105,8 +108,21 @@ class ScrapeControl:
         """Stop scraping (idempotent). The store stays open with the session."""
         with self._lock:
             h, self._handle = self._handle, None
-        if h is not None:
-            h.stop()
+            if h is not None:
+                h.stop()
+                for name, n in _counts(h).items():
+                    self._counted[name] += n
+
+    def counters(self) -> dict[str, int]:
+        """The scrapers' totals since the session opened (stopped ones included): samples
+        appended, samples out of bounds and scrapes over the body size limit (the keys of
+        :data:`COUNTERS`)."""
+        with self._lock:
+            h = self._handle
+            got = dict(self._counted)
+            for name, n in (_counts(h) if h is not None else {}).items():
+                got[name] += n
+            return got
 
     def targets(self) -> pd.DataFrame:
         """Active and dropped targets with their health (an empty table when not scraping)."""
@@ -122,3 +138,11 @@ class ScrapeControl:
 
     def __repr__(self) -> str:
         return repr(self._handle) if self._handle is not None else "<ScrapeControl stopped>"
+
+
+#: The scraper counters a session keeps over stop and start (:meth:`ScrapeControl.counters`).
+COUNTERS = ("samples_appended", "samples_out_of_bounds", "exceeded_body_size_limit")
+
+
+def _counts(handle: ScrapeHandle) -> dict[str, int]:
+    return {name: int(getattr(handle.manager, name, 0)) for name in COUNTERS}
