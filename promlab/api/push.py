@@ -179,7 +179,8 @@ class PushStore:
         for fam, pairs, own, ident, v in rows:
             if fam in _PUSH_TIMES:  # replaced by the group's own (see below for the failure time)
                 continue
-            fams.setdefault(fam, []).append((pairs, v + 0.0))  # -0 as 0, as Go's parser
+            # -0 kept (the JSON API shows it); exposed and stored as 0, as Go's text writer
+            fams.setdefault(fam, []).append((pairs, v))
             if own is None:
                 ids.setdefault(fam, []).append(ident)
             else:

@@ -466,7 +466,7 @@ def exposed(groups: Iterable[Any], types: Mapping[str, str]) -> list[Any]:
             m = family(fam, types.get(g.types.get(fam, ""), "unknown"), g.helps.get(fam, ""))
             for pairs, v in samples:
                 labels = dict(pairs)
-                m.add_sample(labels.pop("__name__", fam), labels, v)
+                m.add_sample(labels.pop("__name__", fam), labels, v + 0.0)  # -0 as Go writes it
         key = dict(g.key)
         family("push_time_seconds", "gauge", "Last Unix time when changing this group in the "
                "Pushgateway succeeded.").add_sample("push_time_seconds", key, g.push_time)

@@ -82,7 +82,8 @@ class Group:
         ``labels_of`` makes Labels of sorted pairs (PushStore's: the same objects each push)."""
         fams = self._cache.get("samples")
         if fams is None:
-            fams = self._cache["samples"] = [(labels_of(pairs), v)
+            # -0 as 0: what a scrape of the Pushgateway's /metrics stores (Go writes it as 0)
+            fams = self._cache["samples"] = [(labels_of(pairs), v + 0.0)
                                              for fam in self.families.values() for pairs, v in fam]
         out = list(fams)
         out.append((labels_of(_meta_pairs(self.key, "push_time_seconds")), self.push_time))

@@ -39,6 +39,8 @@ from promlab import MemoryStorage, Session
 from promlab.api import Server
 from promlab.api.push import PushStore
 
+from .pushjson import groups, normalise
+
 pytestmark = [pytest.mark.realprom]
 
 PUSH_TIMES = ("push_time_seconds", "push_failure_time_seconds")
@@ -70,9 +72,6 @@ KNOWN: dict[str, str] = {
     "odd-comment-lines": "'# HELP' without a name, '# TYPE m' without a type and a HELP text "
     "that is no UTF-8: Go's parser passes over them, promlab's parser refuses the body (400). "
     "The generator makes none of them.",
-    "api-v1-metrics": "promlab serves no /api/v1/metrics (the Pushgateway's JSON of its groups); "
-    "the harness reads the Pushgateway's only to wipe and to see which families have several "
-    "HELP texts (the Pushgateway then shows one at random).",
     "gateway-own-metrics": "A pushed family named like one of the Pushgateway's own metrics "
     "(go_*, process_*, pushgateway_*) is checked against the Go runtime's; promlab has no Go "
     "runtime metrics to clash with. The generator does not push such names.",
@@ -414,6 +413,10 @@ def run_sequence(gw: Gateways, seed: int, length: int) -> tuple[int, list[Mismat
             time.sleep(0.01 * attempt)
         if what:
             return done, [Mismatch(seed, step, req, what)]
+        a_json, b_json = (normalise(groups(client, url)) for url in (ours, theirs))
+        if a_json != b_json:
+            return done, [Mismatch(seed, step, req, f"/api/v1/metrics (ours, theirs): "
+                                                    f"{json_diff(a_json, b_json)}")]
         prev = now
     return done, []
 
@@ -434,6 +437,14 @@ def compare(prev: tuple[dict[str, Any], dict[str, Any]], now: tuple[dict[str, An
     return ""
 
 
+def json_diff(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> Any:
+    """What differs between two normalised ``/api/v1/metrics`` answers, by group and family."""
+    if [g["labels"] for g in a] != [g["labels"] for g in b]:
+        return [g["labels"] for g in a], [g["labels"] for g in b]
+    return [{k: (ga.get(k), gb.get(k)) for k in set(ga) | set(gb) if ga.get(k) != gb.get(k)}
+            for ga, gb in zip(a, b, strict=True) if ga != gb]
+
+
 @dataclass
 class Gateways:
     client: httpx.Client
@@ -442,11 +453,11 @@ class Gateways:
     pushes: PushStore
 
     def wipe(self) -> None:
-        """Delete every pushed group of both (the Pushgateway's admin API; its wipe is queued:
-        wait until its groups are gone)."""
-        for key in list(self.pushes.groups):
-            self.pushes.delete(key)
-        assert self.client.put(self.theirs + "/api/v1/admin/wipe").status_code == 202
+        """Delete every pushed group of both (their admin API; the Pushgateway's wipe is
+        queued: wait until its groups are gone)."""
+        for url in (self.ours, self.theirs):
+            assert self.client.put(url + "/api/v1/admin/wipe").status_code == 202
+        assert not self.pushes.groups
         for _ in range(200):
             if not self.groups():
                 return
@@ -455,9 +466,7 @@ class Gateways:
 
     def groups(self) -> list[dict[str, Any]]:
         """The Pushgateway's ``/api/v1/metrics``: its groups with their families."""
-        data = self.client.get(self.theirs + "/api/v1/metrics").json()["data"]
-        assert isinstance(data, list)
-        return data
+        return groups(self.client, self.theirs)
 
     def helps(self) -> dict[str, set[str]]:
         """Each family's HELP texts over the Pushgateway's groups (it shows one of them, picked
@@ -483,7 +492,7 @@ def _push_store(srv: Server) -> PushStore:
 def gateways() -> Iterator[Gateways]:
     realprom.require_binary("pushgateway")
     with Session(MemoryStorage(), progress=False) as s, \
-            Server(s, listen="127.0.0.1:0") as srv, \
+            Server(s, listen="127.0.0.1:0", enable_admin_api=True) as srv, \
             realprom.pushgateway(extra_args=["--web.enable-admin-api"]) as pgw, \
             httpx.Client(timeout=30) as client:
         yield Gateways(client, srv.url, pgw.url, _push_store(srv))

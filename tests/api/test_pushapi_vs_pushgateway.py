@@ -7,20 +7,13 @@ each ``time_stamp`` becomes its rank among the answer's distinct times (so which
 family is compared, not when) and a push-time value becomes ``0`` or whether it equals its
 family's ``time_stamp``. The admin wipe is compared with the admin API on and off, and all of it
 under a route prefix.
-
-A deliberate difference is left out of the bodies: a pushed ``-0`` is ``"0"`` in promlab's
-answer (promlab stores pushed values with the sign of zero dropped; the Pushgateway shows
-``"-0"`` here and ``0`` on its ``/metrics``).
 """
 
 from __future__ import annotations
 
 import gzip
-import json
-import re
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -30,12 +23,13 @@ from benchmarks import realprom
 from promlab import MemoryStorage, Session
 from promlab.api import Server
 
+from .pushjson import groups, normalise, parse_stamp
+
 pytestmark = [pytest.mark.realprom]
 
 PROTO_CT = ("application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; "
             "encoding=delimited")
 _TYPES = {"counter": 0, "gauge": 1, "summary": 2, "untyped": 3, "histogram": 4}
-_PUSH_TIMES = ("push_time_seconds", "push_failure_time_seconds")
 
 
 def proto(*families: tuple[str, str, str, list[dict[str, Any]]]) -> bytes:
@@ -80,6 +74,7 @@ odd_values{v="big"} 1e300
 odd_values{v="tiny"} 5e-324
 odd_values{v="6 digits"} 123456
 odd_values{v="7 digits"} 1234567
+odd_values{v="neg zero"} -0
 """
 TEXT_HISTOGRAMS = b"""# HELP lat Latency.
 # TYPE lat histogram
@@ -133,49 +128,6 @@ STEPS: list[tuple[str, str, str, bytes, dict[str, str], int]] = [
     ("put-replaces", "PUT", GROUP_A, b"# HELP only Only this.\nonly 2\n", {}, 200),
     ("delete", "DELETE", "/metrics/job/failing", b"", {}, 202),
 ]
-
-
-_STAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)\Z")
-
-
-def parse_stamp(text: str) -> float:
-    """An RFC 3339 time (any number of fraction digits) as Unix seconds."""
-    m = _STAMP.match(text)
-    assert m, text
-    zone = "+00:00" if m[3] == "Z" else m[3]
-    base = datetime.fromisoformat(m[1] + zone).astimezone(UTC).timestamp()
-    return base + float("0." + (m[2] or "0"))
-
-
-def normalise(data: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Groups sorted by labels; times as ranks; push-time values as ``0`` or ``=time_stamp``."""
-    stamps = sorted({parse_stamp(f["time_stamp"]) for g in data for f in g.values()
-                     if isinstance(f, dict) and "time_stamp" in f})
-    out = []
-    for g in data:
-        ng: dict[str, Any] = {}
-        for name, fam in g.items():
-            if isinstance(fam, dict) and "time_stamp" in fam:
-                t = parse_stamp(fam["time_stamp"])
-                fam = {**fam, "time_stamp": stamps.index(t)}
-                if name in _PUSH_TIMES:
-                    (m,) = fam["metrics"]
-                    v = float(m["value"])
-                    value = "0" if v == 0 else ("=time_stamp" if abs(v - t) < 1e-5 else m["value"])
-                    fam["metrics"] = [{**m, "value": value}]
-            ng[name] = fam
-        out.append(ng)
-    return sorted(out, key=lambda g: json.dumps(g["labels"], sort_keys=True))
-
-
-def groups(client: httpx.Client, url: str) -> list[dict[str, Any]]:
-    r = client.get(url + "/api/v1/metrics")
-    assert r.status_code == 200, r.text
-    assert r.headers["content-type"].startswith("application/json")
-    body = r.json()
-    assert body["status"] == "success"
-    assert isinstance(body["data"], list)
-    return body["data"]
 
 
 def same_groups(client: httpx.Client, ours: str, theirs: str) -> tuple[Any, Any]:
