@@ -56,16 +56,19 @@ def test_unlimited_ooo_window_backfills(tmp_path: os.PathLike[str]) -> None:
         assert _commit(st, [T0], [2.0]).out_of_bounds == 0
         assert _read(st) == ([0, 10 * HOUR], [2.0, 1.0])
     with open_store(tmp_path, ooo_window=0) as st:
-        # Reopened: the close flushed everything, so both are before the head's minimum valid
-        # time (the newest block's end, as Prometheus's head.Init); Prometheus, which keeps
-        # them in its head, refuses them too (a duplicate and an out-of-order sample).
+        # Reopened: the close flushed everything, and the series' latest sample is read back
+        # from the blocks, so these are a duplicate and an out-of-order sample, as Prometheus,
+        # which keeps them in its head, refuses them.
         stats = _commit(st, [T0 + 10 * HOUR, T0 + 10 * HOUR - 1], [3.0, 4.0])
-        assert stats.out_of_bounds == 2 and stats.appended == 0
+        assert (stats.duplicates, stats.out_of_order, stats.appended) == (1, 1, 0)
+        assert _commit(st, [T0], [2.0]).out_of_bounds == 1  # 10 h back: before the head
         assert _commit(st, [T0 + 10 * HOUR + 1], [5.0]).appended == 1
 
 
 def test_overwrites_across_head_and_blocks(tmp_path: os.PathLike[str]) -> None:
-    with open_store(tmp_path, ooo_window="1h", block_duration="1h", auto_compact=False) as st:
+    # Backfill mode (ooo_window=None): a sample at a time already held replaces it. (With a
+    # window, the flushed samples are read back and the rewrite is dropped, as in the head.)
+    with open_store(tmp_path, ooo_window=None, block_duration="1h", auto_compact=False) as st:
         _commit(st, [T0 + i * 60_000 for i in range(60)], [1.0] * 60)
         st.flush()
         _commit(st, [T0 + 30 * 60_000], [2.0])  # rewrites a sample now in a block
