@@ -23,8 +23,12 @@ __all__ = ["FORMAT_VERSION", "INDEX_FILE", "META_FILE", "READABLE_VERSIONS", "RE
 #: file, which queries load instead of ``series.parquet`` (a fifth of the time). Version 6
 #: orders each (metric, bucket)'s rows by (time slice, chunk, time) and adds each chunk's rows
 #: per slice (:mod:`promlab.storage.slices`): a short read decodes the slices it needs only.
-FORMAT_VERSION = 6
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
+#: Version 7 writes ``series.arrow`` one record batch per metric, after an empty one carrying the
+#: schema and dictionaries, each checked by its own CRC in ``meta.json`` (``pieces``), and
+#: leaves out the slice groups (derived from the chunks): a first query reads its metrics'
+#: batches only (:meth:`promlab.storage.blocks.Block.metric_part`).
+FORMAT_VERSION = 7
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7)
 SERIES_FILE = "series.parquet"
 INDEX_FILE = "series.arrow"
 SAMPLES_FILE = "samples.parquet"

@@ -55,7 +55,7 @@ from promlab.storage.seriesindex import (
     int_array,
     label_codes,
 )
-from promlab.storage.slices import SliceIndex, slice_index
+from promlab.storage.slices import GROUPS_KEY, SliceIndex, slice_index
 
 # Re-exported: the block format's names, imported from here by the writer and tools.
 __all__ = ["CHUNK_COLUMNS", "FOOTER_SPANS_KEY", "FORMAT_VERSION", "INDEX_FILE", "META_FILE",
@@ -68,6 +68,35 @@ ROW_GROUP_ROWS = 32 * 1024
 #: Reads of fewer rows decode on the calling thread (Arrow's pool costs more than it saves).
 THREADED_READ_ROWS = 1 << 20
 TS_TYPE = pa.timestamp("ms", tz="UTC")
+
+
+def _metric_starts(table: pa.Table, colmap: dict[str, str], chunk_series: npt.NDArray[np.int64]
+                   ) -> npt.NDArray[np.int64] | None:
+    """Where each metric's chunks begin (the rows are in label order; None: one metric)."""
+    cname = next((c for c, lname in colmap.items() if lname == "__name__"), None)
+    if cname is None:
+        return None
+    col = table[cname]
+    if not pa.types.is_dictionary(col.type) or col.num_chunks != 1:
+        col = pc.dictionary_encode(col)
+    codes = label_codes(col.combine_chunks().indices)[chunk_series]
+    return np.flatnonzero(np.concatenate([[True], codes[1:] != codes[:-1]])).astype(np.int64)
+
+
+def _tiles(pieces: Any, rec: dict[str, Any] | None) -> bool:
+    """Whether ``pieces`` (a ``meta.json`` file record's) are ``[offset, length, crc]``
+    triples tiling the file, at least a first and a last."""
+    if rec is None or not isinstance(pieces, list) or len(pieces) < 2:
+        return False
+    try:
+        arr = np.array(pieces, dtype=np.int64)
+    except (ValueError, TypeError, OverflowError):
+        return False
+    if arr.ndim != 2 or arr.shape[1] != 3 or int(arr[:, 1].min()) < 0:
+        return False
+    ends = np.cumsum(arr[:, 1])
+    return (int(arr[0, 0]) == 0 and bool((arr[1:, 0] == ends[:-1]).all())
+            and int(ends[-1]) == rec.get("size"))
 
 
 class _BlockState:
@@ -130,7 +159,16 @@ class Block:
         except OSError as exc:
             self._series_fh.close()
             raise StorageError(f"block {path}: missing {SAMPLES_FILE}: {exc}") from exc
-        fs.prefetch(self._series_fh)  # read by the first query: its I/O starts now
+        # Read by the first query: its I/O starts now. A series.arrow recorded in pieces is
+        # read a few at a time: its first piece and footer are asked for first (a whole-file
+        # readahead alone would queue them behind the rest).
+        rec = self.meta.files.get(self._series_name)
+        pieces = rec.get("pieces") if rec is not None and self._series_name == INDEX_FILE else None
+        if _tiles(pieces, rec):
+            assert pieces is not None
+            fs.prefetch(self._series_fh, 0, int(pieces[0][1]))
+            fs.prefetch(self._series_fh, int(pieces[-1][0]), int(pieces[-1][1]))
+        fs.prefetch(self._series_fh)
         self._index: LabelIndex | None = None
         self._labels: dict[int, Labels] = {}  # by series (rank), or chunk row before v3
         self._pf: pq.ParquetFile | None = None
@@ -174,10 +212,10 @@ class Block:
             raise StorageError(f"block {self.path}: closed")
         files = self.meta.files
         try:
-            buf = _ck.read_checked(self._series_fh, os.path.join(self.path, self._series_name),
-                                   files.get(self._series_name))
-            self._series_fh.close()
-            sf = SeriesIndexFile(buf, arrow=self._series_name == INDEX_FILE)
+            buf, fill = self._series_source(files.get(self._series_name))
+            sf = SeriesIndexFile(buf, arrow=self._series_name == INDEX_FILE, fill=fill)
+            if fill is not None and len(files[self._series_name]["pieces"]) != sf.num_batches + 1:
+                raise ValueError("series index pieces do not match its record batches")
             kv = sf.kv
             rec = files.get(SAMPLES_FILE)
             if FOOTER_SPANS_KEY in kv and rec is not None:
@@ -205,6 +243,40 @@ class Block:
         self._series_file = sf
         return sf
 
+    def _series_source(self, rec: dict[str, Any] | None
+                       ) -> tuple[pa.Buffer, Callable[[int | None], pa.Buffer | None] | None]:
+        """The series index file's bytes and, when ``meta.json`` records its pieces (record
+        batches), the function that reads the others (:class:`SeriesIndexFile`'s ``fill``):
+        then only the first piece (schema and dictionaries) and the last (the footer) are read
+        now, each checked against its CRC; else the whole file, checked (hold ``_io``)."""
+        path = os.path.join(self.path, self._series_name)
+        fh = self._series_fh
+        pieces = rec.get("pieces") if rec is not None and self._series_name == INDEX_FILE else None
+        if not _tiles(pieces, rec):
+            buf = _ck.read_checked(fh, path, rec)
+            fh.close()
+            return buf, None
+        assert rec is not None and pieces is not None
+        buf = pa.allocate_buffer(int(rec["size"]))
+        view = memoryview(buf).cast("B")
+        done = [False] * len(pieces)
+
+        def fill(k: int | None) -> pa.Buffer | None:
+            if k is None:  # the whole file: read at once and checked whole
+                whole = _ck.read_checked(fh, path, rec)
+                fh.close()
+                return whole
+            if not done[k]:
+                off, ln, crc = (int(x) for x in pieces[k])
+                (got,) = _ck.read_runs(fh, path, off, [(ln, crc, f"record batch {k}")])
+                view[off:off + ln] = got
+                done[k] = True
+            return None
+
+        fill(0)
+        fill(len(pieces) - 1)
+        return buf, fill
+
     def _load_series(self) -> None:
         sf = self._open_series()
         self._install(sf, sf.table)
@@ -226,7 +298,9 @@ class Block:
                 # series.arrow holds chunk times as ms since its time base.
                 chunk_series, chunk_cols = chunk_lists(table, int(kv[b"promlab.time_base"])
                                                        if self._series_name == INDEX_FILE else 0)
-                self.slices = slice_index(table, chunk_cols, self.meta.start, self.meta.version)
+                self.slices = slice_index(table, chunk_cols, self.meta.start, self.meta.version,
+                                          None if GROUPS_KEY in kv else
+                                          _metric_starts(table, colmap, chunk_series))
         except StorageError as exc:
             self.damaged = str(exc)
             raise

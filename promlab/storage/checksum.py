@@ -10,6 +10,7 @@ them). All checksums are the zlib CRC-32 (``zlib.crc32``), written as unsigned i
 
 from __future__ import annotations
 
+import itertools
 import json
 import mmap
 import os
@@ -70,15 +71,26 @@ def _footer_of(path: str, tail: bytes, size: int) -> tuple[int, int]:
     return size - 8 - n, n + 8
 
 
-def file_record(path: str, *, row_groups: bool = False) -> dict[str, Any]:
+def file_record(path: str, *, row_groups: bool = False, pieces: Sequence[int] = ()
+                ) -> dict[str, Any]:
     """The checksum record of one file for ``meta.json``.
 
     With ``row_groups`` (a Parquet file) the file is mapped once and every CRC (whole file,
-    footer, each row group) taken from that one mapping.
+    footer, each row group) taken from that one mapping. ``pieces`` (ascending offsets from 0,
+    the file's size last) also records each piece between them as ``[offset, length, crc32]``
+    (``series.arrow``: its record batches, read one at a time).
     """
     size = os.path.getsize(path)
     if not row_groups:
-        return {"size": size, "crc32": _crc_of(path)}
+        whole: dict[str, Any] = {"size": size, "crc32": _crc_of(path)}
+        if pieces:
+            if list(pieces) != sorted(pieces) or pieces[0] != 0 or pieces[-1] != size:
+                raise ValueError(f"{path}: pieces {list(pieces)} do not tile {size} bytes")
+            with open(path, "rb") as f:
+                data = f.read()
+            whole["pieces"] = [[a, b - a, zlib.crc32(data[a:b])]
+                               for a, b in itertools.pairwise(pieces)]
+        return whole
     if size < 12:
         raise StorageError(f"{path}: too short for Parquet ({size} bytes)")
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -156,39 +157,57 @@ class SeriesIndexFile:
     """A block's series table opened from ``buf`` (``series.arrow`` when ``arrow``, else
     ``series.parquet``): its schema metadata ``kv``, label column map ``colmap`` (column name
     -> label name) and, for a ``series.arrow`` written one record batch per metric,
-    ``batch_names`` (else None), each batch readable on its own with :meth:`batch`."""
+    ``batch_names`` (else None), each metric's batch readable on its own with :meth:`batch`.
 
-    def __init__(self, buf: pa.Buffer, *, arrow: bool) -> None:
-        self._buf, self._arrow = buf, arrow
+    ``fill``, when given, makes ``buf`` a partly read file: ``fill(k)`` reads (and checks)
+    record batch ``k`` into it before the batch is read; ``fill(None)`` returns the whole file,
+    checked, which then replaces ``buf``.
+    """
+
+    def __init__(self, buf: pa.Buffer, *, arrow: bool,
+                 fill: Callable[[int | None], pa.Buffer | None] | None = None) -> None:
+        self._buf, self._arrow, self._fill = buf, arrow, fill
         self._smd: Any = None
         self.batch_names: list[str] | None = None
         if arrow:
-            # Decompressed (LZ4, from format 6 writers on) on the calling thread: Arrow's pool
-            # costs more than it saves on a few hundred KB.
-            opts = pa.ipc.IpcReadOptions(use_threads=False)
-            self._reader: Any = pa.ipc.open_file(pa.BufferReader(buf), options=opts)
+            self._reader: Any = self._open(buf)
             self.kv: dict[bytes, bytes] = self._reader.schema.metadata or {}
+            self.num_batches = int(self._reader.num_record_batches)
             raw = self.kv.get(METRIC_BATCHES_KEY)
             if raw is not None:
                 names = json.loads(raw)
                 if (not isinstance(names, list) or not all(isinstance(x, str) for x in names)
                         or len(set(names)) != len(names)):
                     raise ValueError(f"bad {METRIC_BATCHES_KEY.decode()}")
-                if len(names) == self._reader.num_record_batches:
+                # Batch 0 is empty (the schema and dictionaries); batch k + 1 is names[k].
+                if names and len(names) + 1 == self.num_batches:
                     self.batch_names = names
         else:
             # The footer is parsed once: its key-value metadata names the label columns, and
             # the same parsed metadata opens the file for reading.
             self._smd = pq.read_metadata(pa.BufferReader(buf))
             self.kv = self._smd.metadata or {}
+            self.num_batches = 1
         colmap = json.loads(self.kv.get(b"promlab.label_columns", b"{}"))
         if not isinstance(colmap, dict):
             raise ValueError("bad promlab.label_columns")
         self.colmap: dict[str, str] = colmap
 
+    @staticmethod
+    def _open(buf: pa.Buffer) -> Any:
+        # Decompressed (LZ4, from format 6 writers on) on the calling thread: Arrow's pool
+        # costs more than it saves on a few hundred KB.
+        opts = pa.ipc.IpcReadOptions(use_threads=False)
+        return pa.ipc.open_file(pa.BufferReader(buf), options=opts)
+
     def table(self) -> pa.Table:
         """The whole table."""
         if self._arrow:
+            if self._fill is not None:
+                whole = self._fill(None)
+                assert whole is not None
+                self._buf, self._fill = whole, None
+                self._reader = self._open(whole)
             return self._reader.read_all()
         # Label columns come back dictionary-encoded as stored: the index's codes and values
         # without hashing every row again.
@@ -196,8 +215,10 @@ class SeriesIndexFile:
                               read_dictionary=list(self.colmap)).read(use_threads=False)
 
     def batch(self, i: int) -> pa.Table:
-        """Record batch ``i`` (the rows of metric ``batch_names[i]``) as a table."""
-        b = self._reader.get_batch(i)
+        """The rows of metric ``batch_names[i]`` as a table."""
+        if self._fill is not None:
+            self._fill(i + 1)
+        b = self._reader.get_batch(i + 1)
         return pa.Table.from_batches([b], self._reader.schema)
 
 

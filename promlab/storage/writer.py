@@ -122,7 +122,7 @@ def _series_table(labels: Sequence[Labels], sids: npt.NDArray[np.int64],
                                               groups.astype("<i8").tobytes())})
 
 
-def _write_index_copy(series: pa.Table, path: str, start: int, samples_path: str) -> None:
+def _write_index_copy(series: pa.Table, path: str, start: int, samples_path: str) -> list[int]:
     """``series.arrow``: the series table again as an Arrow IPC file, LZ4-compressed.
 
     Label columns dictionary-encoded, the chunk lists as int32 where they fit (chunk times as
@@ -134,6 +134,11 @@ def _write_index_copy(series: pa.Table, path: str, start: int, samples_path: str
     metadata also records where each row group of ``samples_path`` lies in its footer and its
     rows (:mod:`promlab.storage.footer`), so a read parses the footer of the row groups it reads
     only. See ``docs/storage.md``, format 5.
+
+    The table is written one record batch per metric after an empty first one (the schema and
+    the dictionaries come with it). Returns the file's piece offsets (0, the end of each batch,
+    the file's size): ``meta.json`` records each piece's CRC, so a reader of one metric's batch
+    reads and checks that batch, the first piece and the footer only.
     """
     cols = {}
     i32 = pa.list_(pa.int32())
@@ -159,6 +164,9 @@ def _write_index_copy(series: pa.Table, path: str, start: int, samples_path: str
                                            type=pa.list_(pa.int64()) if wide else i32)
         cols[name] = col
     md = dict(series.schema.metadata or {})
+    # Format 7: the slice groups are derived from the chunks (a reader of one metric's batch
+    # reads the schema, so it holds nothing per (metric, bucket)).
+    md.pop(GROUPS_KEY, None)
     md[b"promlab.time_base"] = str(start).encode()
     spans, rows = file_spans(samples_path)
     md[FOOTER_SPANS_KEY] = base64.b64encode(spans.astype("<i8").tobytes())
@@ -171,12 +179,37 @@ def _write_index_copy(series: pa.Table, path: str, start: int, samples_path: str
     # metric names are recorded in order; the label columns share one dictionary each.
     table = pa.table(cols)
     bounds, names = metric_runs(table)
-    md[METRIC_BATCHES_KEY] = json.dumps(names).encode()
-    table = table.replace_schema_metadata(md)
+    md[METRIC_BATCHES_KEY] = json.dumps(names if table.num_rows else []).encode()
+    table = table.replace_schema_metadata(md).combine_chunks()
+    batch = pa.RecordBatch.from_arrays([c.chunk(0) if c.num_chunks else pa.array([], c.type)
+                                        for c in table.columns], schema=table.schema)
     opts = pa.ipc.IpcWriteOptions(compression="lz4")
-    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema, options=opts) as w:
-        for lo, hi in itertools.pairwise(bounds):
-            w.write_table(table.slice(lo, hi - lo))
+    ends = [0]
+    with pa.OSFile(path, "wb") as sink:
+        with pa.ipc.new_file(sink, table.schema, options=opts) as w:
+            # Batch 0 is empty: the schema and the dictionaries come with it, so a reader
+            # of one metric's batch reads this piece, its batch and the footer only.
+            w.write_batch(_empty_batch(batch))
+            ends.append(sink.tell())
+            if table.num_rows:
+                for lo, hi in itertools.pairwise(bounds):
+                    w.write_batch(batch.slice(lo, hi - lo))
+                    ends.append(sink.tell())
+        ends.append(sink.tell())
+    return ends
+
+
+def _empty_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """No rows of ``batch``'s schema, its dictionary columns with their dictionaries (a slice
+    of no rows would still carry its list columns' values into the IPC file)."""
+    cols = []
+    for col in batch.columns:
+        if pa.types.is_dictionary(col.type):
+            cols.append(pa.DictionaryArray.from_arrays(pa.array([], col.type.index_type),
+                                                       col.dictionary))
+        else:
+            cols.append(pa.array([], col.type))
+    return pa.RecordBatch.from_arrays(cols, schema=batch.schema)
 
 
 def _series_sort_key(ls: Labels) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -399,11 +432,11 @@ class BlockWriter:
                            # less time and take 40% less space than plain.
                            column_encoding={f"{c}.list.element": "DELTA_BINARY_PACKED"
                                             for c in (*CHUNK_COLUMNS, SLICE_COLUMN)})
-            _write_index_copy(series, os.path.join(tmp, INDEX_FILE), start,
-                              os.path.join(tmp, SAMPLES_FILE))
+            pieces = _write_index_copy(series, os.path.join(tmp, INDEX_FILE), start,
+                                       os.path.join(tmp, SAMPLES_FILE))
             files = {SAMPLES_FILE: file_record(os.path.join(tmp, SAMPLES_FILE), row_groups=True),
                      SERIES_FILE: file_record(os.path.join(tmp, SERIES_FILE)),
-                     INDEX_FILE: file_record(os.path.join(tmp, INDEX_FILE))}
+                     INDEX_FILE: file_record(os.path.join(tmp, INDEX_FILE), pieces=pieces)}
             meta = BlockMeta(self.ulid, start, self.end,
                              start if self._mint is None else self._mint,
                              start if self._maxt is None else self._maxt,

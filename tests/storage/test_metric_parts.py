@@ -140,3 +140,63 @@ def test_single_batch_index_reads_whole(store_dir: tuple[str, MemoryStorage]) ->
         got = Engine().instant(st, "metric_1", TIMES[1])
         assert blk.index_loaded
     assert _answers(got) == _answers(Engine().instant(mem, "metric_1", TIMES[1]))
+
+
+def _flip(path: str, offset: int) -> None:
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        b = f.read(1)
+        f.seek(offset)
+        f.write(bytes([b[0] ^ 0xFF]))
+
+
+def test_a_part_reads_and_checks_its_own_batch_only(store_dir: tuple[str, MemoryStorage]
+                                                    ) -> None:
+    """meta.json records each record batch's CRC: a query on metric_0 reads (and checks) its
+    batch, the first piece and the footer; damage in metric_2's batch is found by a read of
+    metric_2, or of the whole index, not by metric_0's."""
+    path, mem = store_dir
+    block = _block_dir(path)
+    with open(os.path.join(block, META_FILE)) as f:
+        pieces = json.load(f)["files"][INDEX_FILE]["pieces"]
+    assert len(pieces) == 5  # first piece, three metrics' batches, footer
+    off, ln, _ = pieces[3]  # metric_2's batch
+    _flip(os.path.join(block, INDEX_FILE), off + ln // 2)
+    at = TIMES[1]
+    with open_store(path, readonly=True) as st:
+        got = Engine().instant(st, "metric_0", at)
+        assert _answers(got) == _answers(Engine().instant(mem, "metric_0", at))
+        (blk,) = st.blocks()
+        assert blk.damaged is None
+        with pytest.raises(StorageError, match="checksum mismatch in record batch 3"):
+            st.querier(T0, at).select([Matcher(MatchType.EQUAL, "__name__", "metric_2")])
+        assert blk.damaged is not None
+    with open_store(path, readonly=True) as st, pytest.raises(StorageError, match="checksum"):
+        st.querier(T0, at).select([Matcher(MatchType.REGEX, "__name__", "metric_.*")])
+
+
+@pytest.mark.parametrize("pieces", [
+    None,  # not recorded: the whole file is read and checked
+    [[0, 10, 0]],  # one piece only
+    "gap",  # pieces that do not tile the file
+], ids=["absent", "one-piece", "gap"])
+def test_unusable_piece_records_read_the_whole_file(store_dir: tuple[str, MemoryStorage],
+                                                    pieces: object) -> None:
+    path, mem = store_dir
+    block = _block_dir(path)
+    with open(os.path.join(block, META_FILE)) as f:
+        meta = json.load(f)
+    rec = meta["files"][INDEX_FILE]
+    if pieces is None:
+        rec.pop("pieces")
+    elif pieces == "gap":
+        rec["pieces"][1][1] -= 1
+    else:
+        rec["pieces"] = pieces
+    meta.pop("checksum")
+    meta["checksum"] = json_checksum(meta)
+    with open(os.path.join(block, META_FILE), "w") as f:
+        json.dump(meta, f)
+    with open_store(path, readonly=True) as st:
+        got = Engine().instant(st, "metric_1", TIMES[2])
+    assert _answers(got) == _answers(Engine().instant(mem, "metric_1", TIMES[2]))

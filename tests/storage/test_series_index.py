@@ -32,7 +32,7 @@ from promlab.storage.blocks import (
 from promlab.storage.checksum import file_record, json_checksum
 from promlab.storage.footer import file_footer, file_spans
 from promlab.storage.seriesindex import FOOTER_CRCS_KEY, FOOTER_ENDS_KEY, METRIC_BATCHES_KEY
-from promlab.storage.slices import SLICE_COLUMN
+from promlab.storage.slices import GROUPS_KEY, SLICE_COLUMN, derive_groups
 
 from .conftest import HOUR, T0, assert_same, four_hour_block
 
@@ -51,10 +51,24 @@ def _store(path: str, *, slices: int = 4) -> MemoryStorage:
 
 
 def _rewrite(block_dir: str, version: int) -> None:
-    """Rewrite an unsliced block as format ``version`` (5, 4, 3 or 2) wrote it: (5) only
-    ``version`` in meta.json (the slice column is ignored); (4 on down) no ``series.arrow``;
-    (3, 2) the series index one row per chunk with its labels, (3) ``series_rank``."""
+    """Rewrite a block as format ``version`` (6 .. 2) wrote it: (6) ``series.arrow`` one
+    record batch with the slice groups in its schema metadata, no pieces in meta.json; (5) an
+    unsliced block with only ``version`` in meta.json (the slice column is ignored); (4 on
+    down) no ``series.arrow``; (3, 2) the series index one row per chunk with its labels, (3)
+    ``series_rank``."""
     path = os.path.join(block_dir, SERIES_FILE)
+    if version == 6:
+        index = os.path.join(block_dir, INDEX_FILE)
+        table = pa.ipc.open_file(index).read_all().combine_chunks()
+        md = dict(table.schema.metadata)
+        md.pop(METRIC_BATCHES_KEY)
+        md[GROUPS_KEY] = pq.read_schema(path).metadata[GROUPS_KEY]
+        with pa.OSFile(index, "wb") as sink, pa.ipc.new_file(
+                sink, table.schema.with_metadata(md),
+                options=pa.ipc.IpcWriteOptions(compression="lz4")) as w:
+            w.write_table(table.replace_schema_metadata(md))
+        _set_meta(block_dir, version, path)
+        return
     if version == 5:
         _set_meta(block_dir, version, path)
         return
@@ -82,6 +96,8 @@ def _set_meta(block_dir: str, version: int, path: str) -> None:
     meta["version"] = version
     if version < 5:
         meta["files"].pop(INDEX_FILE)
+    else:
+        meta["files"][INDEX_FILE] = file_record(os.path.join(block_dir, INDEX_FILE))
     meta["files"][SERIES_FILE] = file_record(path)
     meta["checksum"] = json_checksum(meta)
     with open(os.path.join(block_dir, META_FILE), "w") as f:
@@ -93,7 +109,7 @@ def test_series_index_is_plain_parquet(tmp_path: os.PathLike[str]) -> None:
     (name,) = os.listdir(os.path.join(tmp_path, "blocks"))
     block_dir = os.path.join(tmp_path, "blocks", name)
     with open(os.path.join(block_dir, META_FILE)) as f:
-        assert json.load(f)["version"] == FORMAT_VERSION == 6
+        assert json.load(f)["version"] == FORMAT_VERSION == 7
     table = pq.read_table(os.path.join(block_dir, SERIES_FILE))
     # series.arrow: the same table (label columns dictionary-encoded, chunk lists int32 with
     # times as ms since the block's start)
@@ -115,10 +131,30 @@ def test_series_index_is_plain_parquet(tmp_path: os.PathLike[str]) -> None:
     names = json.loads(md.pop(METRIC_BATCHES_KEY))
     reader = pa.ipc.open_file(os.path.join(block_dir, INDEX_FILE))
     assert names == sorted(set(table["__name__"].to_pylist()))
-    assert reader.num_record_batches == len(names) > 1
+    # (batch 0 empty: the schema and dictionaries), meta.json checking each piece
+    assert reader.num_record_batches == len(names) + 1 > 2
+    assert reader.get_batch(0).num_rows == 0
     for i, want_name in enumerate(names):
-        assert set(reader.get_batch(i)["__name__"].to_pylist()) == {want_name}
-    assert base == T0 - T0 % (4 * HOUR) and md == table.schema.metadata
+        assert set(reader.get_batch(i + 1)["__name__"].to_pylist()) == {want_name}
+    with open(os.path.join(block_dir, META_FILE)) as f:
+        pieces = json.load(f)["files"][INDEX_FILE]["pieces"]
+    with open(os.path.join(block_dir, INDEX_FILE), "rb") as f:
+        raw = f.read()
+    assert len(pieces) == len(names) + 2 and pieces[0][0] == 0
+    assert sum(ln for _, ln, _ in pieces) == len(raw)
+    assert [zlib.crc32(raw[o:o + ln]) for o, ln, _ in pieces] == [c for _, _, c in pieces]
+    # ... and (format 7) no slice groups: they are derived from the chunks
+    want_md = dict(table.schema.metadata)
+    groups = np.frombuffer(base64.b64decode(want_md.pop(GROUPS_KEY)), "<i8")
+    assert base == T0 - T0 % (4 * HOUR) and md == want_md
+    chunk_rows = table["chunk_row_start"].combine_chunks().flatten().to_numpy()
+    mins = table["chunk_min_time"].combine_chunks().flatten().cast(pa.int64()).to_numpy()
+    counts = table["chunk_row_count"].combine_chunks().flatten().to_numpy()
+    names = np.repeat(table["__name__"].combine_chunks().dictionary_encode().indices.to_numpy(),
+                      np.diff(table["chunk_row_start"].combine_chunks().offsets.to_numpy()))
+    runs = np.flatnonzero(np.concatenate([[True], names[1:] != names[:-1]]))
+    derived = derive_groups(chunk_rows, counts, mins, runs, start=base, bucket_ms=HOUR)
+    assert derived.tolist() == groups.tolist() and len(groups) == 3 * 4
     assert md[b"promlab.bucket_ms"] == str(HOUR).encode()
     for c in table.column_names:
         want = table[c].combine_chunks()
@@ -162,8 +198,9 @@ def test_series_index_is_plain_parquet(tmp_path: os.PathLike[str]) -> None:
         assert (np.diff(pos.reshape(4, 60), axis=1) == 1).all()
 
 
-@pytest.mark.parametrize("fmt", [6, 5, 4, 3, 2],
-                         ids=["format-6", "format-5", "format-4", "format-3", "format-2"])
+@pytest.mark.parametrize("fmt", [7, 6, 5, 4, 3, 2],
+                         ids=["format-7", "format-6", "format-5", "format-4", "format-3",
+                              "format-2"])
 @pytest.mark.parametrize("window", [
     pytest.param((T0, T0 + 4 * HOUR), id="all"),
     pytest.param((T0 + 2 * HOUR + 60_000, T0 + 2 * HOUR + 360_000), id="5m"),
@@ -176,8 +213,8 @@ def test_series_index_is_plain_parquet(tmp_path: os.PathLike[str]) -> None:
 ])
 def test_reads_agree_with_memory(tmp_path: os.PathLike[str], fmt: int,
                                  window: tuple[int, int], matchers: list[Matcher]) -> None:
-    mem = _store(str(tmp_path), slices=4 if fmt == 6 else 1)
-    if fmt < 6:
+    mem = _store(str(tmp_path), slices=4 if fmt >= 6 else 1)
+    if fmt < 7:
         (name,) = os.listdir(os.path.join(tmp_path, "blocks"))
         _rewrite(os.path.join(tmp_path, "blocks", name), fmt)
     with open_store(tmp_path, readonly=True) as ro:
@@ -281,7 +318,7 @@ def test_windows_share_the_cache_correctly(tmp_path: os.PathLike[str]) -> None:
 @pytest.mark.parametrize("damage", [
     pytest.param("sum", id="rows-not-adding-up"),
     pytest.param("sum-elsewhere", id="rows-not-adding-up-outside-the-read"),
-    pytest.param("groups", id="groups-missing"),
+    pytest.param("groups", id="recorded-groups-bad"),
 ])
 def test_damaged_slice_rows_are_damage(tmp_path: os.PathLike[str], damage: str) -> None:
     """series.arrow rewritten (checksums updated) with slice rows that do not match the
@@ -300,8 +337,8 @@ def test_damaged_slice_rows_are_damage(tmp_path: os.PathLike[str], damage: str) 
         i = table.column_names.index(SLICE_COLUMN)
         table = table.set_column(i, SLICE_COLUMN, pa.ListArray.from_arrays(
             col.offsets, pa.array(vals, col.type.value_type)))
-    else:
-        md.pop(b"promlab.slice_groups")
+    else:  # format 6's recorded groups, the first starting after the first chunk
+        md[GROUPS_KEY] = base64.b64encode(np.array([5, 9], "<i8").tobytes())
     _write_arrow(block_dir, table.replace_schema_metadata(md))
     from promlab.storage.verify import verify_store
 
