@@ -105,6 +105,9 @@ class StoreMaintenance:
                 # delete) writes the newest samples too, which Prometheus never persists while
                 # running: it leaves the floor alone, and the next open sets it (store.py).
                 self._min_valid = cut if self._min_valid is None else max(self._min_valid, cut)
+                seed = self._head.seed
+                if seed is not None and cut - (self.ooo_window_ms or 0) > seed.end:
+                    self._head.set_seed(None)  # all of it out of bounds and beyond the window
                 self._flush_before(cut)
 
     def flush(self) -> None:
