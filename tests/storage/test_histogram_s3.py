@@ -143,3 +143,26 @@ def test_delete_series_rewrites_remote_histogram_files(s3: dict[str, Any], tmp_p
         for hour, b in ((2, {"b": 239.0}), (3, {}), (4, {"b": 240.0})):
             got = rem.query_range("count_over_time(lat[1h])", hour * 3600, hour * 3600, "1m")
             assert dict(zip(got["job"], got["value"], strict=True)) == {"a": 240.0, "c": 240.0, **b}
+
+
+def test_reopened_remote_writer_knows_each_series_latest(s3: dict[str, Any], tmp_path: Path) -> None:
+    """A writer reopened on a URL reads each series' latest sample back from the bucket's blocks
+    and histogram files: the last samples again are taken once, another histogram at the last
+    time is a duplicate (Prometheus's head, replayed from its WAL, answers alike)."""
+    url = "s3://promlab-hist/hreopen"
+    opts: dict[str, Any] = {"storage_options": s3, "local_dir": tmp_path / "w", "wal_fsync": False}
+    with open_store(url, **opts) as st:
+        _write(st)
+    last = HOURS * HOUR - STEP_MS
+    with open_store(url, **opts) as st:
+        ss = st.querier(last, last).select([Matcher(MatchType.EQUAL, "__name__", "lat")])
+        assert ss.histograms is not None and len(ss) == 3
+        app = st.appender()
+        for i in range(len(ss)):
+            app.append_histogram(ss.labels[i], last, ss.histograms[ss.offsets[i]].to_int())
+        app.append(Labels({"__name__": "up", "job": "a"}), last, 1.0)
+        res = app.commit()
+        assert (res.appended, res.duplicates, res.out_of_order, res.out_of_bounds) == (0, 0, 0, 0)
+        app = st.appender()
+        app.append_histogram(ss.labels[0], last, from_bucket_map(2, {0: 1.0}, sum=0.5).to_int())
+        assert app.commit().duplicates == 1
