@@ -55,7 +55,7 @@ from promlab.storage.seriesindex import (
     int_array,
     label_codes,
 )
-from promlab.storage.slices import GROUPS_KEY, SliceIndex, slice_index
+from promlab.storage.slices import SliceIndex, slice_index
 
 # Re-exported: the block format's names, imported from here by the writer and tools.
 __all__ = ["CHUNK_COLUMNS", "FOOTER_SPANS_KEY", "FORMAT_VERSION", "INDEX_FILE", "META_FILE",
@@ -68,19 +68,6 @@ ROW_GROUP_ROWS = 32 * 1024
 #: Reads of fewer rows decode on the calling thread (Arrow's pool costs more than it saves).
 THREADED_READ_ROWS = 1 << 20
 TS_TYPE = pa.timestamp("ms", tz="UTC")
-
-
-def _metric_starts(table: pa.Table, colmap: dict[str, str], chunk_series: npt.NDArray[np.int64]
-                   ) -> npt.NDArray[np.int64] | None:
-    """Where each metric's chunks begin (the rows are in label order; None: one metric)."""
-    cname = next((c for c, lname in colmap.items() if lname == "__name__"), None)
-    if cname is None:
-        return None
-    col = table[cname]
-    if not pa.types.is_dictionary(col.type) or col.num_chunks != 1:
-        col = pc.dictionary_encode(col)
-    codes = label_codes(col.combine_chunks().indices)[chunk_series]
-    return np.flatnonzero(np.concatenate([[True], codes[1:] != codes[:-1]])).astype(np.int64)
 
 
 def _tiles(pieces: Any, rec: dict[str, Any] | None) -> bool:
@@ -281,12 +268,14 @@ class Block:
         sf = self._open_series()
         self._install(sf, sf.table)
 
-    def _install(self, sf: SeriesIndexFile, read: Callable[[], pa.Table]) -> None:
-        """Take the series table ``read()`` returns (the whole index, or one metric's batch)
-        as this object's index and chunk arrays (hold ``_io``)."""
+    def _install(self, sf: SeriesIndexFile,
+                 read: Callable[[], tuple[pa.Table, npt.NDArray[np.int64] | None]]) -> None:
+        """Take the series table ``read()`` returns (the whole index, or one metric's rows)
+        and its slice groups (format 7) as this object's index and chunk arrays (hold
+        ``_io``)."""
         colmap = sf.colmap
         try:
-            table = read()
+            table, groups = read()
             kv = sf.kv
             v4 = self.meta.version >= 4
             if self.meta.version == 3:
@@ -299,8 +288,7 @@ class Block:
                 chunk_series, chunk_cols = chunk_lists(table, int(kv[b"promlab.time_base"])
                                                        if self._series_name == INDEX_FILE else 0)
                 self.slices = slice_index(table, chunk_cols, self.meta.start, self.meta.version,
-                                          None if GROUPS_KEY in kv else
-                                          _metric_starts(table, colmap, chunk_series))
+                                          groups)
         except StorageError as exc:
             self.damaged = str(exc)
             raise
@@ -340,18 +328,17 @@ class Block:
         """Whether the whole series index is loaded (not only metric parts)."""
         return self._index is not None
 
-    def batch_names(self) -> list[str] | None:
-        """The metric names of the series index's per-metric batches in order, or None when
-        it has one batch only (older writers, or one metric)."""
+    def indexed_metrics(self) -> dict[str, int] | None:
+        """The metric names the series index holds in batches of their own (format 7; name ->
+        record batch), or None when it is one batch (earlier writers)."""
         with self._io:
-            names = self._open_series().batch_names
-        return names if names is not None and len(names) > 1 else None
+            return self._open_series().metric_batch
 
     def metric_part(self, name: str) -> Block | None:
         """This block restricted to metric ``name``'s series: its series index batch only is
-        loaded and decoded, so a first query on one metric does not pay for the whole index
-        (issue 14). The block itself when its whole index is loaded already or it has no
-        per-metric batches; None when the metric has no series here.
+        read and its rows decoded, so a first query on one metric does not pay for the whole
+        index (issue 14). The block itself when its whole index is loaded already or it is
+        one batch; None when the metric has no series here.
 
         A part reads the block's files (shared, never closed by it) and numbers its chunks
         ``0 ..`` among the metric's own: its chunk rows are not the block's.
@@ -364,21 +351,33 @@ class Block:
             if name in self._parts:
                 return self._parts[name]
             sf = self._open_series()
-            names = sf.batch_names
-            if names is None or len(names) < 2:
+            if sf.metric_batch is None:
                 self._load_series()
                 return self
-            try:
-                i = names.index(name)
-            except ValueError:
+            if name not in sf.metric_batch:
+                self._parts[name] = None
+                return None
+            rows = self._guard(functools.partial(sf.metric_rows, name))
+            if rows is None:
                 self._parts[name] = None
                 return None
             part = copy.copy(self)
             part._owner, part._parts, part._labels, part._pf = self, {}, {}, None
             part._index = None
-            part._install(sf, functools.partial(sf.batch, i))
+            part._install(sf, lambda: rows)
             self._parts[name] = part
             return part
+
+    def _guard(self, read: Callable[[], Any]) -> Any:
+        """``read()``, its failures marking the block damaged (as :class:`StorageError`)."""
+        try:
+            return read()
+        except StorageError as exc:
+            self.damaged = str(exc)
+            raise
+        except (OSError, pa.ArrowException, ValueError, KeyError, UnicodeDecodeError) as exc:
+            self.damaged = f"block {self.path}: unreadable: {exc}"
+            raise StorageError(self.damaged) from exc
 
     def labels_at(self, i: int) -> Labels:
         """The label set of chunk row ``i`` (cached per series: shared by its chunks)."""
@@ -566,7 +565,7 @@ class Block:
         """
         for m in matchers:
             if m.name == "__name__" and m.type is MatchType.EQUAL and m.value:
-                if self._index is None and (names := self.batch_names()) is not None:
+                if self._index is None and (names := self.indexed_metrics()) is not None:
                     return [m.value] if m.value in names else []  # without loading the index
                 col = self.index().columns.get("__name__")
                 return [m.value] if col is not None and col.code_of(m.value) is not None else []

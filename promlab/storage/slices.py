@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-__all__ = ["BUCKET_MS_KEY", "GROUPS_KEY", "SLICES", "SLICE_COLUMN", "SliceIndex", "chunk_buckets", "derive_groups",
+__all__ = ["BUCKET_MS_KEY", "GROUPS_KEY", "SLICES", "SLICE_COLUMN", "SliceIndex", "chunk_buckets",
            "piece_starts", "pieces", "row_group_cuts", "slice_ends", "slice_index", "slice_order"]
 
 #: Slices per bucket (written; a reader takes the count from the column's length).
@@ -267,60 +267,27 @@ class SliceIndex:
                       mint, maxt)
 
 
-def derive_groups(row_start: _I64, row_count: _I64, min_time: _I64, metric_starts: _I64, *,
-                  start: int, bucket_ms: int) -> _I64:
-    """The first row of each (metric, bucket) group of the chunks given, ascending (format 7
-    records none): ``metric_starts`` are the positions where each metric's chunks begin (the
-    chunks grouped by metric in file order). The groups of a metric lie back to back in bucket
-    order from its chunks' least ``row_start``, each as long as its chunks' rows: one bincount,
-    no sort. (A wrong result cannot pass :func:`piece_starts`' check of every chunk's place.)
-    """
-    k = int(row_start.shape[0])
-    if k == 0:
-        return np.zeros(0, np.int64)
-    b = chunk_buckets(min_time, start, bucket_ms)
-    nb = int(b.max()) + 1
-    nm = int(metric_starts.shape[0])
-    if nm == 0 or int(metric_starts[0]) != 0:
-        raise ValueError("bad metric runs")
-    m = np.zeros(k, np.int64)
-    m[metric_starts[1:]] = 1
-    np.cumsum(m, out=m)
-    size = np.bincount(m * nb + b, weights=row_count, minlength=nm * nb).astype(np.int64)
-    size = size.reshape(nm, nb)
-    first = np.minimum.reduceat(row_start, metric_starts)
-    groups: _I64 = (first[:, None] + (np.cumsum(size, axis=1) - size)).astype(np.int64)
-    out: _I64 = groups[size > 0]
-    return out
-
-
 def slice_index(table: pa.Table, chunk_cols: list[_I64], start: int, version: int,
-                metric_starts: _I64 | None = None) -> SliceIndex | None:
+                groups: _I64 | None = None) -> SliceIndex | None:
     """The :class:`SliceIndex` of a format-6 series table (one row per series; ``chunk_cols``
     the chunks' min/max time, row start/count of :func:`~promlab.storage.seriesindex.chunk_lists`;
-    ``start`` the block's), None before format 6. Its (metric, bucket) groups are the recorded
-    ones (format 6), else derived from the chunks (:func:`derive_groups`; ``metric_starts``
-    where each metric's chunks begin, None: one metric). Raises KeyError/ValueError when
-    damaged."""
+    ``start`` the block's), None before format 6. Its (metric, bucket) groups are ``groups``
+    (format 7: carried by the record batches read), else the schema's. Raises
+    KeyError/ValueError when damaged."""
     if version < 6:
         return None
     arr = table[SLICE_COLUMN].combine_chunks()
-    if arr.null_count or arr.values.null_count:
+    flat = arr.flatten()  # the values of these rows (a table slice's too)
+    if arr.null_count or flat.null_count:
         raise ValueError(f"null in {SLICE_COLUMN}")
-    rows = arr.values.to_numpy()  # as stored (uint16): widened per group when first read
+    rows = flat.to_numpy()  # as stored (uint16): widened per group when first read
     if rows.dtype.kind not in "iu":
         raise ValueError(f"{SLICE_COLUMN}: not integers")
     kv = table.schema.metadata or {}
     mins, maxs, row_start, row_count = chunk_cols
     bucket_ms = int(kv[BUCKET_MS_KEY])
-    if GROUPS_KEY in kv:
+    if groups is None:
         groups = np.frombuffer(base64.b64decode(kv[GROUPS_KEY], validate=True),
                                "<i8").astype(np.int64)
-    else:
-        if bucket_ms <= 0:
-            raise ValueError("bad slice rows")
-        groups = derive_groups(row_start, row_count, mins, np.zeros(1, np.int64)
-                               if metric_starts is None else metric_starts, start=start,
-                               bucket_ms=bucket_ms)
     return SliceIndex(rows, row_start, mins, maxs, row_count, groups,
                       start=start, bucket_ms=bucket_ms)

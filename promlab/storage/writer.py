@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import itertools
 import json
 import os
 import shutil
@@ -49,6 +48,7 @@ from promlab.storage.seriesindex import (
     FOOTER_CRCS_KEY,
     FOOTER_ENDS_KEY,
     METRIC_BATCHES_KEY,
+    metric_batches,
     metric_runs,
 )
 from promlab.storage.slices import (
@@ -135,8 +135,9 @@ def _write_index_copy(series: pa.Table, path: str, start: int, samples_path: str
     rows (:mod:`promlab.storage.footer`), so a read parses the footer of the row groups it reads
     only. See ``docs/storage.md``, format 5.
 
-    The table is written one record batch per metric after an empty first one (the schema and
-    the dictionaries come with it). Returns the file's piece offsets (0, the end of each batch,
+    The table is written in record batches of whole metrics (at least
+    :data:`~promlab.storage.seriesindex.MIN_BATCH_SERIES` series each) after an empty first one
+    (the schema and the dictionaries come with it). Returns the file's piece offsets (0, the end of each batch,
     the file's size): ``meta.json`` records each piece's CRC, so a reader of one metric's batch
     reads and checks that batch, the first piece and the footer only.
     """
@@ -164,9 +165,11 @@ def _write_index_copy(series: pa.Table, path: str, start: int, samples_path: str
                                            type=pa.list_(pa.int64()) if wide else i32)
         cols[name] = col
     md = dict(series.schema.metadata or {})
-    # Format 7: the slice groups are derived from the chunks (a reader of one metric's batch
-    # reads the schema, so it holds nothing per (metric, bucket)).
-    md.pop(GROUPS_KEY, None)
+    # Format 7: each batch carries the slice groups of its metrics (a reader of one metric's
+    # batch reads the schema, so it holds nothing per (metric, bucket)).
+    raw_groups = md.pop(GROUPS_KEY, None)
+    groups = (np.zeros(0, np.int64) if raw_groups is None else
+              np.frombuffer(base64.b64decode(raw_groups), "<i8").astype(np.int64))
     md[b"promlab.time_base"] = str(start).encode()
     spans, rows = file_spans(samples_path)
     md[FOOTER_SPANS_KEY] = base64.b64encode(spans.astype("<i8").tobytes())
@@ -174,12 +177,12 @@ def _write_index_copy(series: pa.Table, path: str, start: int, samples_path: str
     footer = file_footer(samples_path)
     md[FOOTER_CRCS_KEY] = base64.b64encode(piece_crcs(footer, spans).astype("<i8").tobytes())
     md[FOOTER_ENDS_KEY] = base64.b64encode(footer_ends(footer, spans))
-    # One record batch per metric (the rows are in label order, so a metric's series are a
+    # Record batches of whole metrics (the rows are in label order, so a metric's series are a
     # run): a first query reads and decodes its metric's batch only (issue 14). The batches'
     # metric names are recorded in order; the label columns share one dictionary each.
     table = pa.table(cols)
-    bounds, names = metric_runs(table)
-    md[METRIC_BATCHES_KEY] = json.dumps(names if table.num_rows else []).encode()
+    batches = metric_batches(*metric_runs(table)) if table.num_rows else []
+    md[METRIC_BATCHES_KEY] = json.dumps([names for _, _, names in batches]).encode()
     table = table.replace_schema_metadata(md).combine_chunks()
     batch = pa.RecordBatch.from_arrays([c.chunk(0) if c.num_chunks else pa.array([], c.type)
                                         for c in table.columns], schema=table.schema)
@@ -191,10 +194,16 @@ def _write_index_copy(series: pa.Table, path: str, start: int, samples_path: str
             # of one metric's batch reads this piece, its batch and the footer only.
             w.write_batch(_empty_batch(batch))
             ends.append(sink.tell())
-            if table.num_rows:
-                for lo, hi in itertools.pairwise(bounds):
-                    w.write_batch(batch.slice(lo, hi - lo))
-                    ends.append(sink.tell())
+            rs = table["chunk_row_start"].combine_chunks()
+            for lo, hi, _ in batches:
+                # The groups its chunks' rows lie in: from its first chunk's row (the
+                # groups tile the samples file) to its last row.
+                starts = rs.slice(lo, hi - lo).flatten().to_numpy().astype(np.int64)
+                a, b = np.searchsorted(groups, [int(starts.min()), int(starts.max())], "right")
+                mine = groups[max(int(a) - 1, 0):int(b)]
+                w.write_batch(batch.slice(lo, hi - lo), custom_metadata={
+                    GROUPS_KEY: base64.b64encode(mine.astype("<i8").tobytes())})
+                ends.append(sink.tell())
         ends.append(sink.tell())
     return ends
 

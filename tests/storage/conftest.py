@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -56,3 +57,18 @@ def assert_same(a: SeriesSet, b: SeriesSet) -> None:
 @pytest.fixture
 def mem() -> MemoryStorage:
     return MemoryStorage()
+
+
+def one_batch_metadata(block_dir: str, md: dict[bytes, bytes]) -> dict[bytes, bytes]:
+    """``series.arrow`` schema metadata ``md`` as a one-batch index (format 6) has it: the
+    slice groups (``md``'s, else ``series.parquet``'s) in the schema, no metric batches."""
+    import pyarrow.parquet as pq
+
+    from promlab.storage.blocks import SERIES_FILE
+    from promlab.storage.seriesindex import METRIC_BATCHES_KEY
+    from promlab.storage.slices import GROUPS_KEY
+
+    out = {k: v for k, v in md.items() if k != METRIC_BATCHES_KEY}
+    if GROUPS_KEY not in out:  # (a test's own groups stay)
+        out[GROUPS_KEY] = pq.read_schema(os.path.join(block_dir, SERIES_FILE)).metadata[GROUPS_KEY]
+    return out

@@ -30,7 +30,7 @@ from promlab.storage.footer import (
 from promlab.storage.seriesindex import FOOTER_CRCS_KEY, FOOTER_ENDS_KEY
 from promlab.storage.verify import verify_store
 
-from .conftest import HOUR, T0, assert_same, four_hour_block
+from .conftest import HOUR, T0, assert_same, four_hour_block, one_batch_metadata
 
 
 def _file(path: str, n_groups: int) -> str:
@@ -166,8 +166,8 @@ def _drop_piece_keys(block_dir: str) -> None:
     """Rewrite series.arrow without the footer pieces (as writers before issue 14 did)."""
     path = os.path.join(block_dir, blocks_mod.INDEX_FILE)
     table = pa.ipc.open_file(path).read_all()
-    md = {k: v for k, v in table.schema.metadata.items()
-          if k not in (FOOTER_CRCS_KEY, FOOTER_ENDS_KEY)}
+    md = one_batch_metadata(block_dir, {k: v for k, v in table.schema.metadata.items()
+                                        if k not in (FOOTER_CRCS_KEY, FOOTER_ENDS_KEY)})
     table = table.replace_schema_metadata(md)
     with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
         w.write_table(table)

@@ -14,12 +14,12 @@ from promlab.errors import StorageError
 from promlab.model import Matcher, MatchType
 from promlab.promql.engine import Engine, Result
 from promlab.promql.results import result_to_json
-from promlab.storage import MemoryStorage, open_store
+from promlab.storage import MemoryStorage, open_store, seriesindex
 from promlab.storage.blocks import INDEX_FILE, META_FILE, SAMPLES_FILE
 from promlab.storage.checksum import file_record, json_checksum
 from promlab.storage.seriesindex import METRIC_BATCHES_KEY
 
-from .conftest import HOUR, T0, assert_same, four_hour_block
+from .conftest import HOUR, T0, assert_same, four_hour_block, one_batch_metadata
 
 QUERIES = [
     "metric_0",
@@ -39,10 +39,30 @@ def _block_dir(path: str) -> str:
     return os.path.join(path, "blocks", name)
 
 
+def _written(path: str, min_series: int, monkeypatch: pytest.MonkeyPatch) -> MemoryStorage:
+    """The 4-h block of 30 series (3 metrics) at ``path``, its series index in batches of at
+    least ``min_series`` series."""
+    monkeypatch.setattr(seriesindex, "MIN_BATCH_SERIES", min_series)
+    mem = four_hour_block(path)
+    with open(os.path.join(_block_dir(path), META_FILE)) as f:
+        pieces = json.load(f)["files"][INDEX_FILE]["pieces"]
+    assert len(pieces) == (5 if min_series == 1 else 3)  # first, batches, footer
+    return mem
+
+
+@pytest.fixture(params=[1, seriesindex.MIN_BATCH_SERIES],
+                ids=["batch-per-metric", "metrics-share-a-batch"])
+def store_dir(request: pytest.FixtureRequest, tmp_path: os.PathLike[str],
+              monkeypatch: pytest.MonkeyPatch) -> tuple[str, MemoryStorage]:
+    """The block with one batch per metric, or all three metrics in one batch."""
+    return str(tmp_path), _written(str(tmp_path), request.param, monkeypatch)
+
+
 @pytest.fixture
-def store_dir(tmp_path: os.PathLike[str]) -> tuple[str, MemoryStorage]:
-    path = str(tmp_path)
-    return path, four_hour_block(path)
+def per_metric(tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch
+               ) -> tuple[str, MemoryStorage]:
+    """The block with one batch per metric."""
+    return str(tmp_path), _written(str(tmp_path), 1, monkeypatch)
 
 
 def _answers(res: Result) -> list[str]:
@@ -122,8 +142,9 @@ def test_single_batch_index_reads_whole(store_dir: tuple[str, MemoryStorage]) ->
     index = os.path.join(block, INDEX_FILE)
     table = pa.ipc.open_file(index).read_all().combine_chunks()
     md = dict(table.schema.metadata)
-    assert json.loads(md.pop(METRIC_BATCHES_KEY)) == ["metric_0", "metric_1", "metric_2"]
-    table = table.replace_schema_metadata(md)
+    assert [n for g in json.loads(md[METRIC_BATCHES_KEY]) for n in g] == [
+        "metric_0", "metric_1", "metric_2"]
+    table = table.replace_schema_metadata(one_batch_metadata(block, md))
     opts = pa.ipc.IpcWriteOptions(compression="lz4")
     with pa.OSFile(index, "wb") as sink, pa.ipc.new_file(sink, table.schema, options=opts) as w:
         w.write_table(table)
@@ -136,7 +157,7 @@ def test_single_batch_index_reads_whole(store_dir: tuple[str, MemoryStorage]) ->
         json.dump(meta, f)
     with open_store(path, readonly=True) as st:
         (blk,) = st.blocks()
-        assert blk.batch_names() is None
+        assert blk.indexed_metrics() is None
         got = Engine().instant(st, "metric_1", TIMES[1])
         assert blk.index_loaded
     assert _answers(got) == _answers(Engine().instant(mem, "metric_1", TIMES[1]))
@@ -150,12 +171,12 @@ def _flip(path: str, offset: int) -> None:
         f.write(bytes([b[0] ^ 0xFF]))
 
 
-def test_a_part_reads_and_checks_its_own_batch_only(store_dir: tuple[str, MemoryStorage]
+def test_a_part_reads_and_checks_its_own_batch_only(per_metric: tuple[str, MemoryStorage]
                                                     ) -> None:
     """meta.json records each record batch's CRC: a query on metric_0 reads (and checks) its
     batch, the first piece and the footer; damage in metric_2's batch is found by a read of
     metric_2, or of the whole index, not by metric_0's."""
-    path, mem = store_dir
+    path, mem = per_metric
     block = _block_dir(path)
     with open(os.path.join(block, META_FILE)) as f:
         pieces = json.load(f)["files"][INDEX_FILE]["pieces"]

@@ -32,9 +32,9 @@ from promlab.storage.blocks import (
 from promlab.storage.checksum import file_record, json_checksum
 from promlab.storage.footer import file_footer, file_spans
 from promlab.storage.seriesindex import FOOTER_CRCS_KEY, FOOTER_ENDS_KEY, METRIC_BATCHES_KEY
-from promlab.storage.slices import GROUPS_KEY, SLICE_COLUMN, derive_groups
+from promlab.storage.slices import GROUPS_KEY, SLICE_COLUMN
 
-from .conftest import HOUR, T0, assert_same, four_hour_block
+from .conftest import HOUR, T0, assert_same, four_hour_block, one_batch_metadata
 
 
 def _store(path: str, *, slices: int = 4) -> MemoryStorage:
@@ -60,9 +60,7 @@ def _rewrite(block_dir: str, version: int) -> None:
     if version == 6:
         index = os.path.join(block_dir, INDEX_FILE)
         table = pa.ipc.open_file(index).read_all().combine_chunks()
-        md = dict(table.schema.metadata)
-        md.pop(METRIC_BATCHES_KEY)
-        md[GROUPS_KEY] = pq.read_schema(path).metadata[GROUPS_KEY]
+        md = one_batch_metadata(block_dir, table.schema.metadata)
         with pa.OSFile(index, "wb") as sink, pa.ipc.new_file(
                 sink, table.schema.with_metadata(md),
                 options=pa.ipc.IpcWriteOptions(compression="lz4")) as w:
@@ -127,34 +125,29 @@ def test_series_index_is_plain_parquet(tmp_path: os.PathLike[str]) -> None:
     assert crcs.tolist() == [zlib.crc32(footer[a:b]) for a, b in pairwise(spans[1:].tolist())]
     ends = base64.b64decode(md.pop(FOOTER_ENDS_KEY))
     assert ends == footer[:spans[1]] + footer[spans[-1]:] and len(crcs) == len(rows)
-    # ... and one record batch per metric, their names in order (issue 14)
-    names = json.loads(md.pop(METRIC_BATCHES_KEY))
+    # ... and record batches of whole metrics (30 series: one), their names in order
+    groups = json.loads(md.pop(METRIC_BATCHES_KEY))
     reader = pa.ipc.open_file(os.path.join(block_dir, INDEX_FILE))
-    assert names == sorted(set(table["__name__"].to_pylist()))
+    assert groups == [sorted(set(table["__name__"].to_pylist()))]
     # (batch 0 empty: the schema and dictionaries), meta.json checking each piece
-    assert reader.num_record_batches == len(names) + 1 > 2
+    assert reader.num_record_batches == len(groups) + 1 == 2
     assert reader.get_batch(0).num_rows == 0
-    for i, want_name in enumerate(names):
-        assert set(reader.get_batch(i + 1)["__name__"].to_pylist()) == {want_name}
+    for i, names in enumerate(groups):
+        assert sorted(set(reader.get_batch(i + 1)["__name__"].to_pylist())) == names
     with open(os.path.join(block_dir, META_FILE)) as f:
         pieces = json.load(f)["files"][INDEX_FILE]["pieces"]
     with open(os.path.join(block_dir, INDEX_FILE), "rb") as f:
         raw = f.read()
-    assert len(pieces) == len(names) + 2 and pieces[0][0] == 0
+    assert len(pieces) == len(groups) + 2 and pieces[0][0] == 0
     assert sum(ln for _, ln, _ in pieces) == len(raw)
     assert [zlib.crc32(raw[o:o + ln]) for o, ln, _ in pieces] == [c for _, _, c in pieces]
-    # ... and (format 7) no slice groups: they are derived from the chunks
+    # ... and (format 7) no slice groups: each batch carries its metrics'
     want_md = dict(table.schema.metadata)
     groups = np.frombuffer(base64.b64decode(want_md.pop(GROUPS_KEY)), "<i8")
     assert base == T0 - T0 % (4 * HOUR) and md == want_md
-    chunk_rows = table["chunk_row_start"].combine_chunks().flatten().to_numpy()
-    mins = table["chunk_min_time"].combine_chunks().flatten().cast(pa.int64()).to_numpy()
-    counts = table["chunk_row_count"].combine_chunks().flatten().to_numpy()
-    names = np.repeat(table["__name__"].combine_chunks().dictionary_encode().indices.to_numpy(),
-                      np.diff(table["chunk_row_start"].combine_chunks().offsets.to_numpy()))
-    runs = np.flatnonzero(np.concatenate([[True], names[1:] != names[:-1]]))
-    derived = derive_groups(chunk_rows, counts, mins, runs, start=base, bucket_ms=HOUR)
-    assert derived.tolist() == groups.tolist() and len(groups) == 3 * 4
+    carried = reader.get_batch_with_custom_metadata(1).custom_metadata[GROUPS_KEY]
+    assert np.frombuffer(base64.b64decode(carried), "<i8").tolist() == groups.tolist()
+    assert len(groups) == 3 * 4
     assert md[b"promlab.bucket_ms"] == str(HOUR).encode()
     for c in table.column_names:
         want = table[c].combine_chunks()
@@ -361,6 +354,7 @@ def _write_arrow(block_dir: str, table: pa.Table, compression: str | None = None
     its checksum in meta.json updated."""
     path = os.path.join(block_dir, INDEX_FILE)
     opts = pa.ipc.IpcWriteOptions(compression=compression)
+    table = table.replace_schema_metadata(one_batch_metadata(block_dir, table.schema.metadata))
     with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema, options=opts) as w:
         w.write_table(table)
     with open(os.path.join(block_dir, META_FILE)) as f:
@@ -386,6 +380,7 @@ def test_series_arrow_is_lz4_and_other_encodings_read(tmp_path: os.PathLike[str]
     block_dir = os.path.join(tmp_path, "blocks", name)
     path = os.path.join(block_dir, INDEX_FILE)
     table = pa.ipc.open_file(path).read_all()
+    table = table.replace_schema_metadata(one_batch_metadata(block_dir, table.schema.metadata))
     plain = pa.BufferOutputStream()
     with pa.ipc.new_file(plain, table.schema) as w:
         w.write_table(table)
