@@ -65,6 +65,10 @@ __all__ = ["CHUNK_COLUMNS", "FOOTER_SPANS_KEY", "FORMAT_VERSION", "INDEX_FILE", 
 log = logging.getLogger("promlab.storage")
 
 ROW_GROUP_ROWS = 32 * 1024
+#: A series index file up to this size is read (and checked) whole in one read, even when a
+#: query decodes one metric's batch of it: one read from disk costs less than three dependent
+#: ones (first piece and footer, then the batch) below a megabyte.
+WHOLE_INDEX_READ = 1 << 20
 #: Reads of fewer rows decode on the calling thread (Arrow's pool costs more than it saves).
 THREADED_READ_ROWS = 1 << 20
 TS_TYPE = pa.timestamp("ms", tz="UTC")
@@ -151,7 +155,7 @@ class Block:
         # readahead alone would queue them behind the rest).
         rec = self.meta.files.get(self._series_name)
         pieces = rec.get("pieces") if rec is not None and self._series_name == INDEX_FILE else None
-        if _tiles(pieces, rec):
+        if rec is not None and _tiles(pieces, rec) and int(rec["size"]) > WHOLE_INDEX_READ:
             assert pieces is not None
             fs.prefetch(self._series_fh, 0, int(pieces[0][1]))
             fs.prefetch(self._series_fh, int(pieces[-1][0]), int(pieces[-1][1]))
@@ -233,17 +237,18 @@ class Block:
     def _series_source(self, rec: dict[str, Any] | None
                        ) -> tuple[pa.Buffer, Callable[[int | None], pa.Buffer | None] | None]:
         """The series index file's bytes and, when ``meta.json`` records its pieces (record
-        batches), the function that reads the others (:class:`SeriesIndexFile`'s ``fill``):
-        then only the first piece (schema and dictionaries) and the last (the footer) are read
-        now, each checked against its CRC; else the whole file, checked (hold ``_io``)."""
+        batches) and the file is larger than :data:`WHOLE_INDEX_READ`, the function that reads
+        the others (:class:`SeriesIndexFile`'s ``fill``): then only the first piece (schema and
+        dictionaries) and the last (the footer) are read now, each checked against its CRC;
+        else the whole file, checked (hold ``_io``)."""
         path = os.path.join(self.path, self._series_name)
         fh = self._series_fh
         pieces = rec.get("pieces") if rec is not None and self._series_name == INDEX_FILE else None
-        if not _tiles(pieces, rec):
+        if rec is None or not _tiles(pieces, rec) or int(rec["size"]) <= WHOLE_INDEX_READ:
             buf = _ck.read_checked(fh, path, rec)
             fh.close()
             return buf, None
-        assert rec is not None and pieces is not None
+        assert pieces is not None
         buf = pa.allocate_buffer(int(rec["size"]))
         view = memoryview(buf).cast("B")
         done = [False] * len(pieces)

@@ -14,7 +14,7 @@ from promlab.errors import StorageError
 from promlab.model import Matcher, MatchType
 from promlab.promql.engine import Engine, Result
 from promlab.promql.results import result_to_json
-from promlab.storage import MemoryStorage, open_store, seriesindex
+from promlab.storage import MemoryStorage, blocks, open_store, seriesindex
 from promlab.storage.blocks import INDEX_FILE, META_FILE, SAMPLES_FILE
 from promlab.storage.checksum import file_record, json_checksum
 from promlab.storage.seriesindex import METRIC_BATCHES_KEY
@@ -171,11 +171,15 @@ def _flip(path: str, offset: int) -> None:
         f.write(bytes([b[0] ^ 0xFF]))
 
 
-def test_a_part_reads_and_checks_its_own_batch_only(per_metric: tuple[str, MemoryStorage]
-                                                    ) -> None:
+@pytest.mark.parametrize("whole_read", [0, 1 << 20], ids=["pieces-read", "small-file-read-whole"])
+def test_a_part_reads_and_checks_its_own_batch_only(per_metric: tuple[str, MemoryStorage],
+                                                    whole_read: int,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """meta.json records each record batch's CRC: a query on metric_0 reads (and checks) its
     batch, the first piece and the footer; damage in metric_2's batch is found by a read of
-    metric_2, or of the whole index, not by metric_0's."""
+    metric_2, or of the whole index, not by metric_0's. A file up to ``WHOLE_INDEX_READ``
+    bytes is read whole and checked whole: any query finds the damage."""
+    monkeypatch.setattr(blocks, "WHOLE_INDEX_READ", whole_read)
     path, mem = per_metric
     block = _block_dir(path)
     with open(os.path.join(block, META_FILE)) as f:
@@ -184,6 +188,11 @@ def test_a_part_reads_and_checks_its_own_batch_only(per_metric: tuple[str, Memor
     off, ln, _ = pieces[3]  # metric_2's batch
     _flip(os.path.join(block, INDEX_FILE), off + ln // 2)
     at = TIMES[1]
+    if whole_read:
+        with open_store(path, readonly=True) as st, pytest.raises(StorageError,
+                                                                  match="checksum mismatch"):
+            st.querier(T0, at).select([Matcher(MatchType.EQUAL, "__name__", "metric_0")])
+        return
     with open_store(path, readonly=True) as st:
         got = Engine().instant(st, "metric_0", at)
         assert _answers(got) == _answers(Engine().instant(mem, "metric_0", at))
