@@ -22,14 +22,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from promlab.errors import StorageError
 from promlab.model import Labels, Matcher, MatchType
 from promlab.storage import checksum as _ck
 from promlab.storage import footer as _footer
-from promlab.storage import pool
+from promlab.storage import indexfile
 from promlab.storage.blockmeta import (
     FORMAT_VERSION,
     INDEX_FILE,
@@ -41,21 +40,20 @@ from promlab.storage.blockmeta import (
     BlockMeta,
     new_ulid,
 )
-from promlab.storage.cache import MetricColumns, window
-from promlab.storage.encoding import decode_table, flat, value_columns
+from promlab.storage.cache import MetricColumns
+from promlab.storage.indexfile import index_arrays, read_index_file, tiles
 from promlab.storage.objectstore import LOCAL, BlockFS
-from promlab.storage.postings import LabelColumn, LabelIndex
+from promlab.storage.postings import LabelIndex
+from promlab.storage.samplesread import BlockState, SamplesReader
 from promlab.storage.seriesindex import (
     CHUNK_COLUMNS,
     FOOTER_SPANS_KEY,
     ROW_GROUP_ROWS_KEY,
     SeriesIndexFile,
-    chunk_lists,
     footer_pieces,
     int_array,
-    label_codes,
 )
-from promlab.storage.slices import SliceIndex, slice_index
+from promlab.storage.slices import SliceIndex
 
 # Re-exported: the block format's names, imported from here by the writer and tools.
 __all__ = ["CHUNK_COLUMNS", "FOOTER_SPANS_KEY", "FORMAT_VERSION", "INDEX_FILE", "META_FILE",
@@ -65,41 +63,10 @@ __all__ = ["CHUNK_COLUMNS", "FOOTER_SPANS_KEY", "FORMAT_VERSION", "INDEX_FILE", 
 log = logging.getLogger("promlab.storage")
 
 ROW_GROUP_ROWS = 32 * 1024
-#: A series index file up to this size is read (and checked) whole in one read, even when a
-#: query decodes one metric's batch of it: one read from disk costs less than three dependent
-#: ones (first piece and footer, then the batch) below a megabyte.
-WHOLE_INDEX_READ = 1 << 20
-#: Reads of fewer rows decode on the calling thread (Arrow's pool costs more than it saves).
-THREADED_READ_ROWS = 1 << 20
 TS_TYPE = pa.timestamp("ms", tz="UTC")
 
 
-def _tiles(pieces: Any, rec: dict[str, Any] | None) -> bool:
-    """Whether ``pieces`` (a ``meta.json`` file record's) are ``[offset, length, crc]``
-    triples tiling the file, at least a first and a last."""
-    if rec is None or not isinstance(pieces, list) or len(pieces) < 2:
-        return False
-    try:
-        arr = np.array(pieces, dtype=np.int64)
-    except (ValueError, TypeError, OverflowError):
-        return False
-    if arr.ndim != 2 or arr.shape[1] != 3 or int(arr[:, 1].min()) < 0:
-        return False
-    ends = np.cumsum(arr[:, 1])
-    return (int(arr[0, 0]) == 0 and bool((arr[1:, 0] == ends[:-1]).all())
-            and int(ends[-1]) == rec.get("size"))
-
-
-class _BlockState:
-    """What a block and its metric parts share: the damage found, if any."""
-
-    __slots__ = ("damaged",)
-
-    def __init__(self) -> None:
-        self.damaged: str | None = None
-
-
-class Block:
+class Block(SamplesReader):
     """Read access to one block directory; loads its series table on first use."""
 
     def __init__(self, path: str, fs: BlockFS = LOCAL) -> None:
@@ -125,7 +92,7 @@ class Block:
                 _ck.check_size(fs.join(path, fname), rec, fs.size)
         # Shared with the block's metric parts (:meth:`metric_part`): damage found through a
         # part marks the block.
-        self._state = _BlockState()
+        self._state = BlockState()
         self._owner: Block = self
         self._parts: dict[str, Block | None] = {}
         self._series_file: SeriesIndexFile | None = None
@@ -155,7 +122,7 @@ class Block:
         # readahead alone would queue them behind the rest).
         rec = self.meta.files.get(self._series_name)
         pieces = rec.get("pieces") if rec is not None and self._series_name == INDEX_FILE else None
-        if rec is not None and _tiles(pieces, rec) and int(rec["size"]) > WHOLE_INDEX_READ:
+        if rec is not None and tiles(pieces, rec) and int(rec["size"]) > indexfile.WHOLE_INDEX_READ:
             assert pieces is not None
             fs.prefetch(self._series_fh, 0, int(pieces[0][1]))
             fs.prefetch(self._series_fh, int(pieces[-1][0]), int(pieces[-1][1]))
@@ -173,15 +140,6 @@ class Block:
         self._samples_path = os.path.join(path, SAMPLES_FILE)
         self._spans: npt.NDArray[np.int64] | None = None  # its row groups' places (format 5)
         self.slices: SliceIndex | None = None  # chunks' pieces (format 6)
-
-    @property
-    def damaged(self) -> str | None:
-        """Why this block cannot be read (set when a read finds damage), or None."""
-        return self._state.damaged
-
-    @damaged.setter
-    def damaged(self, why: str | None) -> None:
-        self._state.damaged = why
 
     def size_bytes(self) -> int:
         return self.fs.dir_size(self.path)
@@ -203,7 +161,9 @@ class Block:
             raise StorageError(f"block {self.path}: closed")
         files = self.meta.files
         try:
-            buf, fill = self._series_source(files.get(self._series_name))
+            buf, fill = read_index_file(self._series_fh, os.path.join(self.path, self._series_name),
+                                        files.get(self._series_name),
+                                        pieces=self._series_name == INDEX_FILE)
             sf = SeriesIndexFile(buf, arrow=self._series_name == INDEX_FILE, fill=fill)
             if fill is not None and len(files[self._series_name]["pieces"]) != sf.num_batches + 1:
                 raise ValueError("series index pieces do not match its record batches")
@@ -234,41 +194,6 @@ class Block:
         self._series_file = sf
         return sf
 
-    def _series_source(self, rec: dict[str, Any] | None
-                       ) -> tuple[pa.Buffer, Callable[[int | None], pa.Buffer | None] | None]:
-        """The series index file's bytes and, when ``meta.json`` records its pieces (record
-        batches) and the file is larger than :data:`WHOLE_INDEX_READ`, the function that reads
-        the others (:class:`SeriesIndexFile`'s ``fill``): then only the first piece (schema and
-        dictionaries) and the last (the footer) are read now, each checked against its CRC;
-        else the whole file, checked (hold ``_io``)."""
-        path = os.path.join(self.path, self._series_name)
-        fh = self._series_fh
-        pieces = rec.get("pieces") if rec is not None and self._series_name == INDEX_FILE else None
-        if rec is None or not _tiles(pieces, rec) or int(rec["size"]) <= WHOLE_INDEX_READ:
-            buf = _ck.read_checked(fh, path, rec)
-            fh.close()
-            return buf, None
-        assert pieces is not None
-        buf = pa.allocate_buffer(int(rec["size"]))
-        view = memoryview(buf).cast("B")
-        done = [False] * len(pieces)
-
-        def fill(k: int | None) -> pa.Buffer | None:
-            if k is None:  # the whole file: read at once and checked whole
-                whole = _ck.read_checked(fh, path, rec)
-                fh.close()
-                return whole
-            if not done[k]:
-                off, ln, crc = (int(x) for x in pieces[k])
-                (got,) = _ck.read_runs(fh, path, off, [(ln, crc, f"record batch {k}")])
-                view[off:off + ln] = got
-                done[k] = True
-            return None
-
-        fill(0)
-        fill(len(pieces) - 1)
-        return buf, fill
-
     def _load_series(self) -> None:
         sf = self._open_series()
         self._install(sf, sf.table)
@@ -278,55 +203,13 @@ class Block:
         """Take the series table ``read()`` returns (the whole index, or one metric's rows)
         and its slice groups (format 7) as this object's index and chunk arrays (hold
         ``_io``)."""
-        colmap = sf.colmap
-        try:
-            table, groups = read()
-            kv = sf.kv
-            v4 = self.meta.version >= 4
-            if self.meta.version == 3:
-                table.column("series_rank")
-            for cname in ("series_id", *(CHUNK_COLUMNS if v4 else (
-                    "row_start", "row_count", "min_time", "max_time")), *colmap):
-                table.column(cname)
-            if v4:
-                # series.arrow holds chunk times as ms since its time base.
-                chunk_series, chunk_cols = chunk_lists(table, int(kv[b"promlab.time_base"])
-                                                       if self._series_name == INDEX_FILE else 0)
-                self.slices = slice_index(table, chunk_cols, self.meta.start, self.meta.version,
-                                          groups)
-        except StorageError as exc:
-            self.damaged = str(exc)
-            raise
-        except (OSError, pa.ArrowException, ValueError, KeyError, UnicodeDecodeError) as exc:
-            self.damaged = f"block {self.path}: unreadable: {exc}"
-            raise StorageError(self.damaged) from exc
-        if v4:
-            # One row per series in label order: chunk i belongs to series chunk_series[i],
-            # whose position is its rank; label codes are gathered per chunk (numpy only).
-            n = int(chunk_series.shape[0])
-            self.sids = table["series_id"].to_numpy()[chunk_series]
-            self.min_time, self.max_time, self.row_start, self.row_count = chunk_cols
-            self.rank = chunk_series
-        else:
-            n = table.num_rows
-            self.sids = table["series_id"].to_numpy()
-            self.row_start = table["row_start"].to_numpy()
-            self.row_count = table["row_count"].to_numpy()
-            self.min_time = table["min_time"].cast(pa.int64()).to_numpy()
-            self.max_time = table["max_time"].cast(pa.int64()).to_numpy()
-            if self.meta.version >= 3:
-                self.rank = table["series_rank"].to_numpy()
-        cols = {}
-        for cname, lname in colmap.items():
-            col = table[cname]
-            if not pa.types.is_dictionary(col.type) or col.num_chunks != 1:
-                col = pc.dictionary_encode(col)
-            enc = col.combine_chunks()
-            codes = label_codes(enc.indices)
-            # Format 4 stores codes per series: each chunk's are gathered when first matched.
-            cols[lname] = LabelColumn(codes, enc.dictionary.to_pylist(),
-                                      rows=chunk_series if v4 else None)
-        self._index = LabelIndex(n, cols)
+        a = self._guard(lambda: index_arrays(*read(), sf, version=self.meta.version,
+                                             start=self.meta.start,
+                                             arrow=self._series_name == INDEX_FILE))
+        self.sids, self.rank, self.slices = a.sids, a.rank, a.slices
+        self.min_time, self.max_time, self.row_start, self.row_count = (
+            a.min_time, a.max_time, a.row_start, a.row_count)
+        self._index = a.index
 
     @property
     def index_loaded(self) -> bool:
@@ -413,154 +296,6 @@ class Block:
         if sel.shape[0] == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
         return self.read_rows(sel, mint, maxt)
-
-    def _full_reader(self) -> pq.ParquetFile:
-        """The samples file with its whole footer parsed (made on first use; hold ``_io``)."""
-        if self._pf is None:
-            if self._fh is None:
-                raise StorageError(f"block {self.path}: closed")
-            rec = self.meta.files.get(SAMPLES_FILE)
-            if self._footer is None and rec is not None:
-                self._footer = _ck.verify_footer(self._fh, self._samples_path, rec)
-            md = None if rec is None else pq.read_metadata(pa.BufferReader(self._footer))
-            # Row groups are checked against their recorded CRC-32 before they are read
-            # (:meth:`_verify_row_groups`), so Parquet's page checksums (the same bytes) are
-            # verified only in version 1 blocks, which record none. No pre-buffering: a query
-            # reads a few whole row groups, already coalesced.
-            self._pf = pq.ParquetFile(self._fh, metadata=md, pre_buffer=False,
-                                      page_checksum_verification=rec is None)
-        return self._pf
-
-    def _reader_of(self, rgs: list[int]) -> tuple[pq.ParquetFile, list[int]]:
-        """A reader of row groups ``rgs`` and their numbers in it (hold ``_io``): a footer cut
-        down to them when the block records where they lie and they are few."""
-        if self._spans is None or len(rgs) * 4 > self._spans.shape[0]:
-            return self._full_reader(), rgs
-        if self._fh is None:
-            raise StorageError(f"block {self.path}: closed")
-        if self._pieces is not None:
-            md = self._pieces.metadata(rgs, functools.partial(_ck.read_runs, self._fh,
-                                                              self._samples_path))
-        else:
-            n = len(self._footer) - 8  # the Thrift metadata, without its length and magic
-            md = _footer.subset(memoryview(self._footer)[:n], self._spans, rgs)
-        return pq.ParquetFile(self._fh, metadata=md, pre_buffer=False), list(range(len(rgs)))
-
-    def row_group_rows(self) -> list[int]:
-        """Rows per row group of the samples file."""
-        self.index()
-        if self._rg_rows is not None:
-            return [int(x) for x in self._rg_rows.tolist()]
-        with self._io:
-            md = self._full_reader().metadata
-        return [md.row_group(i).num_rows for i in range(md.num_row_groups)]
-
-    def read_row_group(self, i: int, columns: list[str]) -> pa.Table:
-        """Row group ``i`` of the samples file, raw ``columns`` (call after :meth:`index`)."""
-        try:
-            with self._io:
-                self._verify_row_groups([i])
-                return self._full_reader().read_row_group(i, columns=columns)
-        except StorageError as exc:
-            self.damaged = str(exc)
-            raise
-        except (OSError, pa.ArrowException) as exc:
-            self.damaged = f"block {self.path}: unreadable {SAMPLES_FILE}: {exc}"
-            raise StorageError(self.damaged) from exc
-
-    def _verify_row_groups(self, rgs: list[int]) -> None:
-        """Check the recorded CRC of each row group not checked yet (hold ``_io``)."""
-        if self.damaged is not None:
-            raise StorageError(self.damaged)
-        rec = self.meta.files.get(SAMPLES_FILE)
-        if rec is not None:  # else a version 1 block: no checksums
-            _ck.verify_row_groups(self._fh, self._samples_path, rec.get("row_groups", []), rgs,
-                                  self._verified)
-
-    def read_rows(self, sel: npt.NDArray[np.int64], mint: int, maxt: int
-                  ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        """Samples in ``[mint, maxt]`` of series rows ``sel``: (row, ts, value)."""
-        kept, ts, vals = self.read_chunks(sel, mint, maxt)
-        return np.repeat(sel, kept), ts, vals
-
-    def pieces(self, sel: npt.NDArray[np.int64], mint: int, maxt: int
-               ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64] | None]:
-        """Row runs (format 6: slice pieces) of chunks ``sel`` in range: starts, counts, chunk."""
-        if self.slices is None:
-            return self.row_start[sel], self.row_count[sel], None
-        try:
-            return self.slices.pieces(sel, mint, maxt)
-        except ValueError as exc:  # checked per (metric, bucket) when first read
-            self.damaged = f"block {self.path}: unreadable: {exc}"
-            raise StorageError(self.damaged) from exc
-
-    def slice_window(self, sel: npt.NDArray[np.int64], mint: int, maxt: int
-                     ) -> tuple[int, int] | None:  # format 6: SliceIndex.window; else whole
-        return None if self.slices is None else self.slices.window(sel, mint, maxt)
-
-    def read_chunks(self, sel: npt.NDArray[np.int64], mint: int, maxt: int
-                    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        """Samples in ``[mint, maxt]`` of chunks ``sel`` in that order: (count per chunk, ts, value).
-
-        Only the row groups holding the chunks are read; chunks partly in range are cut by a
-        binary search on their (sorted) timestamps, so no per-sample mask is built.
-        """
-        if self._rg_rows is None:
-            self._rg_rows = np.array(self.row_group_rows(), np.int64)
-        rg_rows = self._rg_rows
-        rg_start = np.concatenate([[0], np.cumsum(rg_rows)])
-        starts, counts, chunk_of = self.pieces(sel, mint, maxt)
-        if starts.shape[0] and (int(starts.min()) < 0 or int((starts + counts).max()) > rg_start[-1]
-                                or int(counts.min()) < 0):
-            raise StorageError(f"block {self.path}: series table points outside {SAMPLES_FILE}")
-        if not starts.shape[0]:  # no piece in range
-            return np.zeros(sel.shape[0], np.int64), np.zeros(0, np.int64), np.zeros(0)
-        first = np.searchsorted(rg_start, starts, "right") - 1
-        last = np.searchsorted(rg_start, np.maximum(starts + counts - 1, starts), "right") - 1
-        # Mark every row group between first and last of each series (usually the same).
-        span = np.zeros(rg_rows.shape[0] + 1, np.int64)
-        np.add.at(span, first, 1)
-        np.add.at(span, last + 1, -1)
-        rgs = np.flatnonzero(np.cumsum(span[:-1]) > 0)
-        try:
-            with self._io:
-                self._verify_row_groups(rgs.tolist())
-                reader, which = self._reader_of(rgs.tolist())
-                table = reader.read_row_groups(  # value columns null throughout are not read
-                    which, columns=["timestamp", *value_columns(reader.metadata, which)],
-                    use_threads=int(rg_rows[rgs].sum()) >= THREADED_READ_ROWS)
-            if table.num_rows != int(rg_rows[rgs].sum()):
-                raise StorageError(f"block {self.path}: {SAMPLES_FILE} row count mismatch")
-        except StorageError as exc:
-            self.damaged = str(exc)
-            raise
-        except (OSError, pa.ArrowException, ValueError) as exc:
-            self.damaged = f"block {self.path}: unreadable {SAMPLES_FILE}: {exc}"
-            raise StorageError(self.damaged) from exc
-        # Position of each needed row group's first row inside the table just read.
-        local = np.zeros(rg_rows.shape[0], np.int64)
-        local[rgs] = np.concatenate([[0], np.cumsum(rg_rows[rgs])[:-1]])
-        lo = local[first] + (starts - rg_start[first])
-        hi = lo + counts
-        ts_all = flat(table["timestamp"], np.int64)
-        cut = (self.min_time[sel] < mint) | (self.max_time[sel] > maxt)
-        partial = np.flatnonzero(cut if chunk_of is None else cut[chunk_of])
-        if partial.shape[0]:
-            plo, phi = window(ts_all, lo[partial], hi[partial], mint, maxt)
-            lo, hi = lo.copy(), hi.copy()
-            lo[partial], hi[partial] = plo, phi
-        kept_pieces = kept = hi - lo
-        if chunk_of is not None:  # format 6: the pieces' rows added up per chunk
-            kept = np.bincount(chunk_of, weights=kept_pieces, minlength=sel.shape[0]).astype(np.int64)
-        n = ts_all.shape[0]
-        if lo.shape[0] and int(lo[0]) == 0 and int(hi[-1]) == n and bool((lo[1:] == hi[:-1]).all()):
-            idx = None  # every row read is wanted, in order
-            ts = pool.copy(ts_all)
-        else:  # arrays of the read's size come from Arrow's pool (promlab.storage.pool)
-            idx = pool.run_index(lo, kept_pieces)
-            ts = pool.take(ts_all, idx)
-        vals = decode_table(table, idx)
-        return kept, ts, vals
 
     def metric_names(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> list[str]:
         """Metric names of this block's series matching ``matchers`` with data in range.

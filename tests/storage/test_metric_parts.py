@@ -14,7 +14,7 @@ from promlab.errors import StorageError
 from promlab.model import Matcher, MatchType
 from promlab.promql.engine import Engine, Result
 from promlab.promql.results import result_to_json
-from promlab.storage import MemoryStorage, blocks, open_store, seriesindex
+from promlab.storage import MemoryStorage, indexfile, open_store, seriesindex
 from promlab.storage.blocks import INDEX_FILE, META_FILE, SAMPLES_FILE
 from promlab.storage.checksum import file_record, json_checksum
 from promlab.storage.seriesindex import METRIC_BATCHES_KEY
@@ -179,7 +179,7 @@ def test_a_part_reads_and_checks_its_own_batch_only(per_metric: tuple[str, Memor
     batch, the first piece and the footer; damage in metric_2's batch is found by a read of
     metric_2, or of the whole index, not by metric_0's. A file up to ``WHOLE_INDEX_READ``
     bytes is read whole and checked whole: any query finds the damage."""
-    monkeypatch.setattr(blocks, "WHOLE_INDEX_READ", whole_read)
+    monkeypatch.setattr(indexfile, "WHOLE_INDEX_READ", whole_read)
     path, mem = per_metric
     block = _block_dir(path)
     with open(os.path.join(block, META_FILE)) as f:
