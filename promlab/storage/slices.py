@@ -24,6 +24,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from promlab.storage import pool
+
 __all__ = ["BUCKET_MS_KEY", "GROUPS_KEY", "SLICES", "SLICE_COLUMN", "SliceIndex", "chunk_buckets",
            "piece_starts", "pieces", "row_group_cuts", "slice_ends", "slice_index", "slice_order"]
 
@@ -197,7 +199,9 @@ class SliceIndex:
         self.groups = groups
         self.start, self.bucket_ms = start, bucket_ms
         self.slice_ms = slice_width(bucket_ms, ns)
-        self.starts = np.empty((k, ns), np.int64)  # rows of resolved groups only
+        # Rows of resolved groups only; from Arrow's pool (its pages stay mapped between
+        # reads: a first query touches a few of them, not all, issue 14).
+        self.starts = pool.empty(k * ns, np.int64).reshape(k, ns)
         # Each chunk's group, found for all chunks only when a read needs many scattered groups
         # (a first query's few groups cost a comparison per chunk, not a search: issue 14).
         self._group_of: _I64 | None = None
