@@ -29,11 +29,13 @@ range query over the whole span at ``--step`` and as an instant query at the end
 Usage::
 
     python -m benchmarks.promql [--hours 24] [--scale 1.0] [--repeat 5] [--cold-repeat 3]
-                                [--step 60] [--open-days 30]
+                                [--step 60] [--open-days 30] [--many-metrics 500]
 
 ``--open-days N`` also builds an N-day store (the dataset's day written into N daily blocks, its
 timestamps shifted; a tenth of the samples, since opening reads metadata, not samples) and prints
-its open time and the first instant query over its last day.
+its open time and the first instant query over its last day. ``--many-metrics N`` builds a
+one-day store of N metrics x 20 series and prints the first instant query for one series next
+to loading the block's whole series index (format 7 reads the queried metric's batch only).
 """
 
 from __future__ import annotations
@@ -292,6 +294,48 @@ def long_store_open(hours: float, scale: float, days: int) -> str:
             f"{t_open:.1f} ms; first instant raw selector on its last day {t_first:.1f} ms")
 
 
+def many_metrics(metrics: int, series: int = 20, hours: int = 24, repeat: int = 7) -> str:
+    """First instant query for one series on a store of ``metrics`` metrics (one day block),
+    next to loading the block's whole series index: what a first touch costs when the store
+    holds many more metrics than the query selects (one line)."""
+    labels = [Labels({"__name__": f"node_metric_{m:04d}", "instance": f"host{i}", "job": "node"})
+              for m in range(metrics) for i in range(series)]
+    steps = hours * 240
+    start = 1_700_000_000_000 // 86_400_000 * 86_400_000
+    rng = np.random.default_rng(1)
+    with tempfile.TemporaryDirectory(prefix="promlab-bench-many-") as tmp:
+        with open_store(tmp, block_duration="24h", bucket_duration="1h", wal_fsync=False,
+                        ooo_window=None) as st:
+            for c in range(0, len(labels), 2000):
+                part = labels[c:c + 2000]
+                idx = np.repeat(np.arange(len(part)), steps)
+                ts = np.tile(start + np.arange(steps, dtype=np.int64) * 15_000, len(part))
+                app = st.appender()
+                app.append_batch(part, idx, ts, np.round(rng.random(idx.shape[0]) * 100, 1))
+                app.commit()
+            st.flush()
+        end = start + steps * 15_000 - 1
+        engine = Engine()
+        first: list[float] = []
+        whole: list[float] = []
+        expr = f'node_metric_{metrics // 3:04d}{{instance="host3"}}'
+        for _ in range(repeat):
+            for out, query in ((first, True), (whole, False)):
+                drop_page_cache(Path(tmp))
+                clear_caches()
+                gc.collect()
+                with open_store(tmp, readonly=True) as ro:
+                    t0 = time.perf_counter()
+                    if query:
+                        engine.instant(ro, expr, end)
+                    else:
+                        ro.blocks()[0].index()
+                    out.append((time.perf_counter() - t0) * 1000)
+    return (f"{metrics} metrics x {series} series x {hours} h: first instant query for one "
+            f"series {statistics.median(first):.1f} ms; the block's whole series index alone "
+            f"{statistics.median(whole):.1f} ms")
+
+
 def _peak_rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -398,11 +442,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="first touches per query (median; each on a fresh open)")
     ap.add_argument("--open-days", type=int, default=30,
                     help="also time opening an N-day store (0: skip)")
+    ap.add_argument("--many-metrics", type=int, default=500,
+                    help="also time a first query on a store of N metrics (0: skip)")
     args = ap.parse_args(argv)
     with _progress.defaulting(True):  # bars on stderr: dataset, promtool, store, queries
         rows = run(args.hours, args.scale, args.repeat, args.step, args.cold_repeat)
         if args.open_days:
             print(long_store_open(args.hours, args.scale, args.open_days))
+        if args.many_metrics:
+            print(many_metrics(args.many_metrics))
     print()
     print(table(rows))
     return 0
