@@ -59,6 +59,9 @@ class Case:
     labels: dict[str, str] = field(default_factory=dict)
     ctype: str = TEXT
     sleep: dict[int, float] = field(default_factory=dict)  # page index -> seconds before answering
+    #: ``instance`` values this case's pages set on their series (honor_labels): such series
+    #: are this case's, whatever their scrape times share with other targets'.
+    instances: tuple[str, ...] = ()
 
 
 def _relabel_all() -> list[dict[str, Any]]:
@@ -96,7 +99,7 @@ CASES = [
     Case("honor", [
         'm{job="theirs",instance="i",env="pg"} 1\nn{job=""} 2\nq{env=""} 3\nr 4\n',
         'm{job="theirs",instance="i",env="pg"} 5\nn{job=""} 6\n',
-    ], cfg={"honor_labels": True}, labels={"env": "t"}),
+    ], cfg={"honor_labels": True}, labels={"env": "t"}, instances=("i",)),
     Case("relabel", [
         'keep_me{a="1",b="2",tmp="t",lbl_foo="f",up="Aa",low="Bb",k1="z",k2="z",d1="q",d2="r"} 1\n'
         'keep_me{a="overwrite",b="x",v=""} 2\n'
@@ -253,20 +256,29 @@ def _value(v: float) -> str:
     return repr(v)
 
 
-def normalise(series: list[tuple[Labels, list[int], list[float]]], rounds: int) -> Dump:
-    """Per job: series -> [(scrape number or ("ts", ms), value)], up to scrape ``rounds``."""
+def normalise(series: list[tuple[Labels, list[int], list[float]]], rounds: int,
+              owners: dict[str, str] | None = None) -> Dump:
+    """Per job: series -> [(scrape number or ("ts", ms), value)], up to scrape ``rounds``
+    (``owners``: the job of series whose page set their ``instance``, see ``Case.instances``)."""
     scrape_ts: dict[str, list[int]] = {}
     job_of: dict[str, str] = {}
+    inst_of_job: dict[str, str] = {}
     for ls, ts, vs in series:
         if ls.name == "up":
             scrape_ts[ls.get("instance")] = [t for t, v in zip(ts, vs, strict=True) if _value(v) != "stale"]
             job_of[ls.get("instance")] = ls.get("job")
+            inst_of_job[ls.get("job")] = ls.get("instance")
     out: Dump = {}
     for ls, ts, vs in series:
-        # Each case has its own instance; a series whose instance label the page or relabeling
-        # replaced belongs to the target whose scrape times it shares most.
+        # Each case has its own instance; a series whose instance label the page set belongs to
+        # the case that says so, one whose relabeling replaced it to the target whose scrape
+        # times it shares most (two targets may be scraped at the same times: ties are not
+        # broken by time).
         inst = ls.get("instance")
-        if inst not in scrape_ts:
+        owner = (owners or {}).get(inst)
+        if owner is not None and owner in inst_of_job:
+            inst = inst_of_job[owner]
+        elif inst not in scrape_ts:
             inst = max(scrape_ts, key=lambda k: len(set(scrape_ts[k]) & set(ts)))
         job = job_of[inst]
         times = scrape_ts[inst][:rounds]
@@ -347,7 +359,8 @@ def run_diff(cases: list[Case], rounds: int, tmp: Path) -> list[str]:
                 theirs_raw = prom_dump(prom)
         finally:
             store.close()
-    theirs, ours = normalise(theirs_raw, rounds), normalise(ours_raw, rounds)
+    owners = {i: c.name for c in cases for i in c.instances}
+    theirs, ours = normalise(theirs_raw, rounds, owners), normalise(ours_raw, rounds, owners)
     return [text for job, ls, text in differences(theirs, ours) if (job, ls.name) not in ALLOWED]
 
 
