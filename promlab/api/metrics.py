@@ -9,8 +9,6 @@ requests in :attr:`ApiMetrics.remote_write_requests`.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -18,14 +16,13 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, Summary
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from promlab.registries import PerRegistry
+
 if TYPE_CHECKING:
     from promlab.api.service import Service
 
 __all__ = ["ApiMetrics", "api_metrics"]
 
-_LOCK = threading.Lock()
-_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, ApiMetrics] = \
-    weakref.WeakKeyDictionary()
 
 
 class ApiMetrics:
@@ -56,13 +53,8 @@ class ApiMetrics:
         self._scrape.service = service
 
 
-def api_metrics(registry: CollectorRegistry) -> ApiMetrics:
-    """The :class:`ApiMetrics` of ``registry``, created on first use."""
-    with _LOCK:
-        m = _BY_REGISTRY.get(registry)
-        if m is None:
-            m = _BY_REGISTRY[registry] = ApiMetrics(registry)
-        return m
+#: The :class:`ApiMetrics` of a registry, created on first use.
+api_metrics: PerRegistry[ApiMetrics] = PerRegistry(ApiMetrics)
 
 
 class _ScrapeCollector(Collector):

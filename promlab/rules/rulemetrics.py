@@ -25,14 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Summary
 
+from promlab.registries import PerRegistry
+
 if TYPE_CHECKING:
     from promlab.rules.group import GroupState
 
 __all__ = ["RuleMetrics", "rule_metrics"]
 
-_LOCK = threading.Lock()
-_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, RuleMetrics] = \
-    weakref.WeakKeyDictionary()
 
 
 class RuleMetrics:
@@ -123,10 +122,5 @@ class RuleMetrics:
                 m.remove(key)
 
 
-def rule_metrics(registry: CollectorRegistry) -> RuleMetrics:
-    """The :class:`RuleMetrics` of ``registry``, registered on first use."""
-    with _LOCK:
-        got = _BY_REGISTRY.get(registry)
-        if got is None:
-            got = _BY_REGISTRY[registry] = RuleMetrics(registry)
-        return got
+#: The :class:`RuleMetrics` of a registry, registered on first use.
+rule_metrics: PerRegistry[RuleMetrics] = PerRegistry(RuleMetrics)

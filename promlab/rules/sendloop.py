@@ -31,15 +31,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summ
 
 from promlab.config.httpclient import build_client
 from promlab.errors import PromlabError
+from promlab.registries import PerRegistry
 from promlab.rules.amtargets import AlertmanagerTarget
 
 __all__ = ["NotifierMetrics", "Postable", "SendLoop", "notifier_metrics", "prune_notifier_metrics"]
 
 log = logging.getLogger("promlab.notifier")
 
-_LOCK = threading.Lock()
-_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, NotifierMetrics] = \
-    weakref.WeakKeyDictionary()
 
 
 class Postable(Protocol):
@@ -128,20 +126,14 @@ class _User(Protocol):
 
 def prune_notifier_metrics(registry: CollectorRegistry) -> None:
     """:meth:`NotifierMetrics.prune` on ``registry``'s metrics, if it has any."""
-    with _LOCK:
-        got = _BY_REGISTRY.get(registry)
+    got = notifier_metrics.get(registry)
     if got is not None:
         got.prune()
 
 
-def notifier_metrics(registry: CollectorRegistry) -> NotifierMetrics:
-    """The :class:`NotifierMetrics` of ``registry``, registered on first use (a session's rules
-    can be stopped and started again with the same registry)."""
-    with _LOCK:
-        got = _BY_REGISTRY.get(registry)
-        if got is None:
-            got = _BY_REGISTRY[registry] = NotifierMetrics(registry)
-        return got
+#: The :class:`NotifierMetrics` of a registry, registered on first use (a session's rules can
+#: be stopped and started again with the same registry).
+notifier_metrics: PerRegistry[NotifierMetrics] = PerRegistry(NotifierMetrics)
 
 
 class SendLoop:
