@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["ApiMetrics", "api_metrics"]
 
 
-
 class ApiMetrics:
     """The metrics the API updates, registered in one registry."""
 

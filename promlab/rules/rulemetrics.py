@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["RuleMetrics", "rule_metrics"]
 
 
-
 class RuleMetrics:
     """The rule manager's metrics in one registry (Prometheus's names, help and labels)."""
 

@@ -39,7 +39,6 @@ __all__ = ["NotifierMetrics", "Postable", "SendLoop", "notifier_metrics", "prune
 log = logging.getLogger("promlab.notifier")
 
 
-
 class Postable(Protocol):
     """An alert as the queue holds it (the notifier's ``NotifierAlert``)."""
 
