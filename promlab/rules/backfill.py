@@ -38,6 +38,7 @@ import numpy as np
 
 from promlab import progress as _progress
 from promlab.model import Labels, parse_duration, parse_time
+from promlab.model.arrays import unique
 from promlab.promql.engine import Engine
 from promlab.promql.values import Vector
 from promlab.rules.backtest import RulesLike, as_groups, recorded
@@ -90,7 +91,7 @@ class _Writer:
                 app.rollback()
                 raise
             res = app.commit()
-        self.series.update(labels[i] for i in np.unique(idx).tolist())
+        self.series.update(labels[i] for i in unique(idx).tolist())
         self.stats.out_of_order += res.out_of_order
         self.stats.out_of_bounds += res.out_of_bounds
         self.stats.duplicates += res.duplicates

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from promlab.model import Labels
+from promlab.model.arrays import unique
 from promlab.promql.values import F64, I64, B, Vector
 from promlab.rules.alerting import (
     AlertingRuleState,
@@ -227,7 +228,7 @@ def _cells(ids: I64, vec: Vector, eval_ms: I64, n_a: int) -> tuple[I64, B, F64, 
     cell_id = ids[cells]
     key = cell_id * n_t + cells[1]
     uniq, counts = np.unique(key, return_counts=True)
-    err_steps = np.unique(uniq[counts > 1] % n_t) if n_t else np.zeros(0, np.int64)
+    err_steps = unique(uniq[counts > 1] % n_t) if n_t else np.zeros(0, np.int64)
     keep_cols = np.ones(n_t, bool)
     keep_cols[err_steps] = False
     col_map = np.cumsum(keep_cols) - 1
@@ -260,7 +261,7 @@ def run_timeline(state: AlertingRuleState, vec: Vector, query_ms: I64, *,
     rows_of: I64 | None = None
     if row_ids is not None:
         valid = np.flatnonzero(row_ids >= 0)
-        if np.unique(row_ids[valid]).shape[0] == valid.shape[0]:
+        if unique(row_ids[valid]).shape[0] == valid.shape[0]:
             rows_of = np.empty(n_a, np.int64)  # one alert per result row: no duplicates
             rows_of[row_ids[valid]] = valid
         else:

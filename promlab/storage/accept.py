@@ -41,6 +41,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from promlab.model.arrays import unique
 from promlab.model.value import format_go_float
 from promlab.storage.merge import group_order
 
@@ -214,7 +215,7 @@ def _drop_ooo_clashes(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
         code[pos[held]] = OOO_SAME
     # Against the batch's earlier stored samples of the same series: the first one wins. Only
     # out-of-order ones can repeat a timestamp (in-order ones are strictly increasing).
-    cand = np.isin(refs, np.unique(refs[pos])) & (code <= OOO)
+    cand = np.isin(refs, unique(refs[pos])) & (code <= OOO)
     idx = np.flatnonzero(cand)
     o = np.lexsort((idx, ts[idx], refs[idx]))
     i = idx[o]

@@ -22,6 +22,7 @@ import pyarrow as pa
 from promlab import progress as _progress
 from promlab.errors import StorageError
 from promlab.model import Labels
+from promlab.model.arrays import unique
 from promlab.storage.blocks import Block
 from promlab.storage.encoding import decode_values
 from promlab.storage.merge import gather_runs, merge_parts, runs_order
@@ -145,7 +146,7 @@ def merge_blocks(store: CompactTarget, group: Sequence[Block], *, start: int, en
                                       desc="merging metrics", unit="metric"):
             sels = [o[bd[code]:bd[code + 1]] for o, bd in zip(orders, bounds, strict=True)]
             # The metric's series come from the series tables: no per-sample id arrays.
-            uniq = np.unique(np.concatenate([blk.sids[sel] for blk, sel in
+            uniq = unique(np.concatenate([blk.sids[sel] for blk, sel in
                                              zip(group, sels, strict=True)]))
             if uniq.shape[0] == 0:
                 continue

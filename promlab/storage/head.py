@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.model import Labels
+from promlab.model.arrays import unique
 from promlab.storage.accept import NO_TS, classify
 from promlab.storage.merge import sort_dedup
 from promlab.storage.postings import GrowingIndex, LabelIndex
@@ -440,7 +441,7 @@ class RefCache:
                 if todo.any():
                     positions = np.union1d(positions, index[todo])
             else:
-                positions = np.unique(index[todo])
+                positions = unique(index[todo])
             pos_list = positions.tolist()
             found: list[int] = []
             new: dict[int, Labels] = {}

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from promlab.model import Labels
+from promlab.model.arrays import unique
 from promlab.storage.blocks import Block
 
 __all__ = ["storage_order"]
@@ -54,7 +55,7 @@ def storage_order(blocks: Sequence[Block], series: Sequence[Labels], mint: int, 
             continue
         start = blk.row_start[rows]
         bucket = blk.min_time[rows] // _BUCKET_MS
-        for bk in np.unique(bucket).tolist():
+        for bk in unique(bucket).tolist():
             sel = bucket == bk
             col = np.full(n, np.iinfo(np.int64).max, np.int64)
             col[who[sel]] = start[sel]

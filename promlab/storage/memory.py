@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.model import Labels, Matcher
+from promlab.model.arrays import unique
 from promlab.model.histogram import FloatHistogram, Histogram
 from promlab.storage.accept import DUPLICATE, NO_TS, OOO, OUT_OF_ORDER, TOO_OLD, classify
 from promlab.storage.interface import (
@@ -162,7 +163,7 @@ class MemoryStorage:
 
         def exists(r: npt.NDArray[np.int64], t: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
             out = np.zeros(r.shape[0], bool)
-            for k in np.unique(r).tolist():
+            for k in unique(r).tolist():
                 s = held[k]
                 if s is not None:
                     out[r == k] = np.isin(t[r == k], s.ts)

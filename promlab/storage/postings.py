@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.model import Labels, Matcher, MatchType
+from promlab.model.arrays import unique
 
 __all__ = ["GrowingIndex", "LabelColumn", "LabelIndex"]
 
@@ -173,7 +174,7 @@ class LabelIndex:
         if col is None:
             return []
         codes = col.codes if mask is None else col.codes[mask]
-        used = np.unique(codes[codes >= 0])
+        used = unique(codes[codes >= 0])
         return sorted(col.uniques[int(c)] for c in used)
 
     def labels_at(self, i: int) -> Labels:
@@ -224,7 +225,7 @@ class LabelIndex:
         uniques = self.columns[name].uniques
         clist = codes.tolist()
         if len(made) < len(uniques):
-            for c in np.unique(codes).tolist():
+            for c in unique(codes).tolist():
                 if c not in made:
                     made[c] = (name, uniques[c])
         return list(map(made.__getitem__, clist))
@@ -308,7 +309,7 @@ class GrowingIndex:
             present = codes >= 0
             if not present.any():
                 continue
-            used = np.unique(codes[present])
+            used = unique(codes[present])
             remap = np.full(len(col.uniques) + 1, -1, np.int32)  # [-1] (absent) stays -1
             remap[used] = np.arange(used.shape[0], dtype=np.int32)
             buf = np.full(out._cap, -1, np.int32)

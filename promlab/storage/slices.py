@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from promlab.model.arrays import unique
 from promlab.storage import pool
 
 __all__ = ["BUCKET_MS_KEY", "GROUPS_KEY", "SLICES", "SLICE_COLUMN", "SliceIndex", "chunk_buckets",
@@ -215,7 +216,7 @@ class SliceIndex:
 
     def _resolve(self, sel: _I64) -> None:
         """Work out the piece starts of the groups of chunks ``sel`` not done yet."""
-        touched = np.unique(self._groups_of(sel))
+        touched = unique(self._groups_of(sel))
         todo = touched[~self._done[touched]]
         if not todo.shape[0]:
             return

@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.errors import StorageError
+from promlab.model.arrays import unique
 from promlab.storage.walrec import (
     MAGIC,
     MAGIC_V1,
@@ -171,7 +172,7 @@ class _KnownSeries:
 
     def contains(self, sids: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
         if self._parts:
-            self._sorted = np.unique(np.concatenate([self._sorted, *self._parts]))
+            self._sorted = unique(np.concatenate([self._sorted, *self._parts]))
             self._parts = []
         return np.isin(sids, self._sorted)
 

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from promlab import progress as _progress
 from promlab.model import Labels
+from promlab.model.arrays import unique
 from promlab.storage import blocks as _blocks
 from promlab.storage.blocks import (
     CHUNK_COLUMNS,
@@ -407,7 +408,7 @@ def write_windows(blocks_dir: str, labels: Sequence[Labels], sids: npt.NDArray[n
     elif hi - lo < 1 << 16:
         used = (np.flatnonzero(np.bincount(window - lo)) + lo).tolist()
     else:
-        used = np.unique(window).tolist()
+        used = unique(window).tolist()
     for k, w in enumerate(_progress.iterate(progress, used, desc="writing blocks", unit="block")):
         if window is None:
             r, t, v = group, ts, values

@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from promlab.errors import QueryError
 from promlab.model import Labels
+from promlab.model.arrays import unique
 from promlab.promql.eval import kselect
 from promlab.promql.eval.aggregations import (
     Groups,
@@ -178,7 +179,7 @@ def agg_limit_ratio(a: AggregationCall) -> Vector:
     r = scalar_param(a)
     if np.isnan(r).any():
         raise QueryError("Ratio value is NaN")
-    for bad in np.unique(r[(r < -1) | (r > 1)]):
+    for bad in unique(r[(r < -1) | (r > 1)]):
         cap = 1.0 if bad > 1 else -1.0
         warn(a.ctx, f"ratio value should be between -1 and 1, got {format_go_g(float(bad))}, "
              f"capping to {format_go_g(cap)}", a.node.param)
@@ -199,7 +200,7 @@ def agg_limit_ratio(a: AggregationCall) -> Vector:
 def agg_quantile(a: AggregationCall) -> Vector:
     """``quantile(φ, v)``: φ-quantile per group and step with linear interpolation."""
     qs = scalar_param(a)
-    for qv in np.unique(qs[~((qs >= 0) & (qs <= 1))]):
+    for qv in unique(qs[~((qs >= 0) & (qs <= 1))]):
         warn(a.ctx, f"quantile value should be between 0 and 1, got {format_go_g(float(qv))}",
              a.node.param)
     v = a.vector

@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from promlab.errors import QueryError
 from promlab.model import Labels
+from promlab.model.arrays import unique
 from promlab.promql.eval import binmatch, histbinops, histops
 from promlab.promql.eval.binmatch import ARITHMETIC
 from promlab.promql.eval.functions._common import info
@@ -377,7 +378,7 @@ def _pair_result(op: str, many: Vector, one: Vector, s_many: I64, s_one: I64, n_
         if (row_count > 1).any():
             # Same signature → the group_x labels were not enough; otherwise a plain clash.
             r, t = np.argwhere(row_count > 1)[0]
-            sig_hits = np.unique(pair_sig[(check_row == r) & pair_present[:, t]])
+            sig_hits = unique(pair_sig[(check_row == r) & pair_present[:, t]])
             if sig_hits.shape[0] == 1 and matching.card != "one-to-one":
                 raise QueryError("multiple matches for labels: grouping labels must ensure "
                                  "unique matches")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from promlab.model import Labels
+from promlab.model.arrays import unique
 from promlab.promql.eval.calls import FunctionCall, FunctionTable
 from promlab.promql.eval.functions import histcells
 from promlab.promql.eval.functions._common import (
@@ -223,7 +224,7 @@ def _cells_to_vector(cells: BucketCells, res: F64, num_steps: int) -> Vector:
 def _quantile_warnings(call: FunctionCall, qs: F64, arg: int) -> None:
     if qs.size and qs.min() >= 0 and qs.max() <= 1:  # NaN fails both: checked below
         return
-    for qv in np.unique(qs[~((qs >= 0) & (qs <= 1))]):
+    for qv in unique(qs[~((qs >= 0) & (qs <= 1))]):
         warn(call.ctx, f"quantile value should be between 0 and 1, got {format_go_g(float(qv))}",
              call.node.args[arg])
 
@@ -260,7 +261,7 @@ def _bucket_quantile(cells: BucketCells, q: F64) -> tuple[F64, B]:
 
 
 def _monotonic_info(call: FunctionCall, cells: BucketCells, forced: B, arg: int) -> None:
-    for h in np.unique(cells.cell_hist[forced]):
+    for h in unique(cells.cell_hist[forced]):
         name = cells.hist_labels[h].name
         suffix = f' for metric name "{name}"' if name else ""
         info(call.ctx, _MONOTONIC_INFO + suffix, call.node.args[arg])
@@ -360,7 +361,7 @@ def func_histogram_quantiles(call: FunctionCall) -> Vector:
     pres: list[B] = []
     for qs in qargs:
         nv = _native_quantiles(call, nat, qs, 0)
-        for qv in np.unique(qs):
+        for qv in unique(qs):
             at = np.isnan(qs) if np.isnan(qv) else qs == qv
             qstr = format_openmetrics_float(float(qv))
             for r in range(len(nv)):
@@ -380,7 +381,7 @@ def func_histogram_quantiles(call: FunctionCall) -> Vector:
         cell_q = qs[cells.cell_step]
         res, forced = _bucket_quantile(cells, cell_q)
         forced_any |= forced
-        for qv in np.unique(qs):
+        for qv in unique(qs):
             sel = np.isnan(cell_q) if np.isnan(qv) else cell_q == qv
             val = np.zeros((n_hist, t))
             got = np.zeros((n_hist, t), bool)

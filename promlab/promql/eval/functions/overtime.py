@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from promlab.model.arrays import unique
 from promlab.promql.eval.calls import FunctionCall, FunctionTable
 from promlab.promql.eval.functions._common import (
     WindowSet,
@@ -390,7 +391,7 @@ def func_quantile_over_time(call: FunctionCall) -> Vector:
     lo, hi = m.window_bounds()
     present = hi > lo
     steps_with_data = present.any(axis=0) if present.size else np.zeros(qs.size, bool)
-    for qv in np.unique(qs[steps_with_data & ~((qs >= 0) & (qs <= 1))]):
+    for qv in unique(qs[steps_with_data & ~((qs >= 0) & (qs <= 1))]):
         warn(call.ctx, f"quantile value should be between 0 and 1, got {format_go_g(float(qv))}",
              call.node.args[0])
     bad = nonfinite_counts(m.values, lo, hi)
