@@ -159,39 +159,36 @@ class Block(SamplesReader):
             return self._series_file
         if self._fh is None:
             raise StorageError(f"block {self.path}: closed")
+        self._series_file = self._guard(self._read_series)
+        return self._series_file
+
+    def _read_series(self) -> SeriesIndexFile:
+        """Read the series index file (see :meth:`_open_series`); raises on damage."""
         files = self.meta.files
-        try:
-            buf, fill = read_index_file(self._series_fh, os.path.join(self.path, self._series_name),
-                                        files.get(self._series_name),
-                                        pieces=self._series_name == INDEX_FILE)
-            sf = SeriesIndexFile(buf, arrow=self._series_name == INDEX_FILE, fill=fill)
-            if fill is not None and len(files[self._series_name]["pieces"]) != sf.num_batches + 1:
-                raise ValueError("series index pieces do not match its record batches")
-            kv = sf.kv
-            rec = files.get(SAMPLES_FILE)
-            if FOOTER_SPANS_KEY in kv and rec is not None:
-                # Format 5: where each row group lies in the footer, and its rows: a read
-                # parses the footer of the row groups it reads only (promlab.storage.footer).
-                self._spans = int_array(kv[FOOTER_SPANS_KEY])
-                self._rg_rows = int_array(kv[ROW_GROUP_ROWS_KEY])
-                nrg = len(rec.get("row_groups", ()))
-                if self._spans.shape[0] != nrg + 2 or self._rg_rows.shape[0] != nrg:
-                    raise ValueError("footer spans do not match the row groups")
-                # Recorded by newer writers: the footer checked a row group's piece at a time.
-                self._pieces = footer_pieces(kv, self._spans, int(rec["size"]))
-                if self._pieces is not None:  # the first read's pieces: their I/O starts now
-                    self.fs.prefetch(self._fh, *self._pieces.span())
-                else:
-                    self._footer = _ck.verify_footer(self._fh, self._samples_path, rec)
+        buf, fill = read_index_file(self._series_fh, os.path.join(self.path, self._series_name),
+                                    files.get(self._series_name),
+                                    pieces=self._series_name == INDEX_FILE)
+        sf = SeriesIndexFile(buf, arrow=self._series_name == INDEX_FILE, fill=fill)
+        if fill is not None and len(files[self._series_name]["pieces"]) != sf.num_batches + 1:
+            raise ValueError("series index pieces do not match its record batches")
+        kv = sf.kv
+        rec = files.get(SAMPLES_FILE)
+        if FOOTER_SPANS_KEY in kv and rec is not None:
+            # Format 5: where each row group lies in the footer, and its rows: a read
+            # parses the footer of the row groups it reads only (promlab.storage.footer).
+            self._spans = int_array(kv[FOOTER_SPANS_KEY])
+            self._rg_rows = int_array(kv[ROW_GROUP_ROWS_KEY])
+            nrg = len(rec.get("row_groups", ()))
+            if self._spans.shape[0] != nrg + 2 or self._rg_rows.shape[0] != nrg:
+                raise ValueError("footer spans do not match the row groups")
+            # Recorded by newer writers: the footer checked a row group's piece at a time.
+            self._pieces = footer_pieces(kv, self._spans, int(rec["size"]))
+            if self._pieces is not None:  # the first read's pieces: their I/O starts now
+                self.fs.prefetch(self._fh, *self._pieces.span())
             else:
-                self._full_reader()
-        except StorageError as exc:
-            self.damaged = str(exc)
-            raise
-        except (OSError, pa.ArrowException, ValueError, KeyError, UnicodeDecodeError) as exc:
-            self.damaged = f"block {self.path}: unreadable: {exc}"
-            raise StorageError(self.damaged) from exc
-        self._series_file = sf
+                self._footer = _ck.verify_footer(self._fh, self._samples_path, rec)
+        else:
+            self._full_reader()
         return sf
 
     def _load_series(self) -> None:
