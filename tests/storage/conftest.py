@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from promlab.model import Labels
@@ -72,3 +73,26 @@ def one_batch_metadata(block_dir: str, md: dict[bytes, bytes]) -> dict[bytes, by
     if GROUPS_KEY not in out:  # (a test's own groups stay)
         out[GROUPS_KEY] = pq.read_schema(os.path.join(block_dir, SERIES_FILE)).metadata[GROUPS_KEY]
     return out
+
+
+def write_one_batch_index(block_dir: str, table: pa.Table, compression: str | None = None
+                          ) -> None:
+    """Replace the block's series.arrow by ``table`` written as one batch (uncompressed unless
+    ``compression``; :func:`one_batch_metadata`), its record in meta.json updated (no pieces)."""
+    import json
+
+    from promlab.storage.blocks import INDEX_FILE, META_FILE
+    from promlab.storage.checksum import file_record, json_checksum
+
+    path = os.path.join(block_dir, INDEX_FILE)
+    opts = pa.ipc.IpcWriteOptions(compression=compression)
+    table = table.replace_schema_metadata(one_batch_metadata(block_dir, table.schema.metadata))
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema, options=opts) as w:
+        w.write_table(table)
+    with open(os.path.join(block_dir, META_FILE)) as f:
+        meta = json.load(f)
+    meta.pop("checksum")
+    meta["files"][INDEX_FILE] = file_record(path)
+    meta["checksum"] = json_checksum(meta)
+    with open(os.path.join(block_dir, META_FILE), "w") as f:
+        json.dump(meta, f)

@@ -16,10 +16,10 @@ from promlab.promql.engine import Engine, Result
 from promlab.promql.results import result_to_json
 from promlab.storage import MemoryStorage, indexfile, open_store, seriesindex
 from promlab.storage.blocks import INDEX_FILE, META_FILE, SAMPLES_FILE
-from promlab.storage.checksum import file_record, json_checksum
+from promlab.storage.checksum import json_checksum
 from promlab.storage.seriesindex import METRIC_BATCHES_KEY
 
-from .conftest import HOUR, T0, assert_same, four_hour_block, one_batch_metadata
+from .conftest import HOUR, T0, assert_same, four_hour_block, write_one_batch_index
 
 QUERIES = [
     "metric_0",
@@ -144,17 +144,7 @@ def test_single_batch_index_reads_whole(store_dir: tuple[str, MemoryStorage]) ->
     md = dict(table.schema.metadata)
     assert [n for g in json.loads(md[METRIC_BATCHES_KEY]) for n in g] == [
         "metric_0", "metric_1", "metric_2"]
-    table = table.replace_schema_metadata(one_batch_metadata(block, md))
-    opts = pa.ipc.IpcWriteOptions(compression="lz4")
-    with pa.OSFile(index, "wb") as sink, pa.ipc.new_file(sink, table.schema, options=opts) as w:
-        w.write_table(table)
-    with open(os.path.join(block, META_FILE)) as f:
-        meta = json.load(f)
-    meta.pop("checksum")
-    meta["files"][INDEX_FILE] = file_record(index)
-    meta["checksum"] = json_checksum(meta)
-    with open(os.path.join(block, META_FILE), "w") as f:
-        json.dump(meta, f)
+    write_one_batch_index(block, table, "lz4")
     with open_store(path, readonly=True) as st:
         (blk,) = st.blocks()
         assert blk.indexed_metrics() is None

@@ -34,7 +34,14 @@ from promlab.storage.footer import file_footer, file_spans
 from promlab.storage.seriesindex import FOOTER_CRCS_KEY, FOOTER_ENDS_KEY, METRIC_BATCHES_KEY
 from promlab.storage.slices import GROUPS_KEY, SLICE_COLUMN
 
-from .conftest import HOUR, T0, assert_same, four_hour_block, one_batch_metadata
+from .conftest import (
+    HOUR,
+    T0,
+    assert_same,
+    four_hour_block,
+    one_batch_metadata,
+    write_one_batch_index,
+)
 
 
 def _store(path: str, *, slices: int = 4) -> MemoryStorage:
@@ -332,7 +339,7 @@ def test_damaged_slice_rows_are_damage(tmp_path: os.PathLike[str], damage: str) 
             col.offsets, pa.array(vals, col.type.value_type)))
     else:  # format 6's recorded groups, the first starting after the first chunk
         md[GROUPS_KEY] = base64.b64encode(np.array([5, 9], "<i8").tobytes())
-    _write_arrow(block_dir, table.replace_schema_metadata(md))
+    write_one_batch_index(block_dir, table.replace_schema_metadata(md))
     from promlab.storage.verify import verify_store
 
     mint, maxt = T0 + 2 * HOUR, T0 + 2 * HOUR + 300_000
@@ -347,23 +354,6 @@ def test_damaged_slice_rows_are_damage(tmp_path: os.PathLike[str], damage: str) 
                 blk.read_chunks(sel, mint, maxt)
     (report,) = verify_store(str(tmp_path))
     assert report.reason is not None and "slice" in report.reason
-
-
-def _write_arrow(block_dir: str, table: pa.Table, compression: str | None = None) -> None:
-    """Replace the block's series.arrow by ``table`` (uncompressed unless ``compression``),
-    its checksum in meta.json updated."""
-    path = os.path.join(block_dir, INDEX_FILE)
-    opts = pa.ipc.IpcWriteOptions(compression=compression)
-    table = table.replace_schema_metadata(one_batch_metadata(block_dir, table.schema.metadata))
-    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema, options=opts) as w:
-        w.write_table(table)
-    with open(os.path.join(block_dir, META_FILE)) as f:
-        meta = json.load(f)
-    meta.pop("checksum")
-    meta["files"][INDEX_FILE] = file_record(path)
-    meta["checksum"] = json_checksum(meta)
-    with open(os.path.join(block_dir, META_FILE), "w") as f:
-        json.dump(meta, f)
 
 
 @pytest.mark.parametrize("compression", [
@@ -385,7 +375,7 @@ def test_series_arrow_is_lz4_and_other_encodings_read(tmp_path: os.PathLike[str]
     with pa.ipc.new_file(plain, table.schema) as w:
         w.write_table(table)
     assert os.path.getsize(path) < plain.getvalue().size
-    _write_arrow(block_dir, table, compression)
+    write_one_batch_index(block_dir, table, compression)
     assert (os.path.getsize(path) == plain.getvalue().size) == (compression is None)
     matchers = [Matcher(MatchType.REGEX, "__name__", "metric_.*")]
     with open_store(tmp_path, readonly=True) as ro:
