@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Route
 from promlab.api.admin import routes as admin_routes
 from promlab.api.compress import Compression, check_policy
 from promlab.api.federate import routes as federate_routes
+from promlab.api.methods import API_OPTIONS_ROUTE, EXCEPTION_HANDLERS, drop_implicit_head
 from promlab.api.metrics import ApiMetrics, api_metrics
 from promlab.api.notifications import CONFIG_RELOAD_FAILED, Notifications
 from promlab.api.notifications import routes as notification_routes
@@ -151,6 +152,8 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
     routes += _extra_routes(session, {"metrics": metrics, "closers": closers, "openers": openers,
                                       "enable_admin_api": enable_admin_api,
                                       "server_flags": all_flags, **route_options})
+    drop_implicit_head(routes)
+    routes.append(API_OPTIONS_ROUTE)  # after every API route (promlab.api.methods)
     middleware = [Middleware(Guard, web_config=web_config, bearer_token=bearer_token,
                              max_body_bytes=max_body_bytes),
                   Middleware(Compression, policy=compression)]
@@ -160,7 +163,7 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
                                      allow_headers=["Accept", "Authorization", "Content-Type",
                                                     "Origin"],
                                      expose_headers=["Date"]))
-    app = Starlette(routes=routes, middleware=middleware)
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS)
     app.state.session = session
     app.state.closers = closers
     app.state.openers = openers

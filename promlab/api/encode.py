@@ -378,20 +378,23 @@ def _vector_result(result: Result, value: Vector, limit: int,
 
 
 def query_response(result: Result, *, stats: dict[str, Any] | None = None,
-                   limit: int = 0) -> Response:
+                   limit: int = 0, extra_warnings: Sequence[str] = ()) -> Response:
     """The whole response of a successful query (same JSON as :func:`query_data` in
     :func:`success`, written directly for vector and matrix results of range and instant
-    queries: the API's cost stays small beside the evaluation's)."""
+    queries: the API's cost stays small beside the evaluation's). ``extra_warnings`` (the
+    handler's, about its parameters) follow the query's."""
     value = result.value
     # Native histogram samples take the engine's encoder (histresults.histogram_json).
     if not isinstance(value, Vector) or value.histograms is not None or \
             result.result_type not in ("vector", "matrix"):
         data, warnings = query_data(result, stats=stats, limit=limit)
-        return success(data, warnings=warnings, infos=result.annotations.infos)
+        return success(data, warnings=[*warnings, *extra_warnings],
+                       infos=result.annotations.infos)
     pieces, cut = _vector_result(result, value, limit)
     warnings = list(result.annotations.warnings)
     if cut:
         warnings.append("results truncated due to limit")
+    warnings.extend(extra_warnings)
     head = '{"status":"success","data":{"resultType":"' + result.result_type + '","result":'
     tail = ""
     if stats is not None:

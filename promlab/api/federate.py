@@ -84,4 +84,4 @@ def routes(service: Service, metrics: ApiMetrics) -> list[BaseRoute]:
         text = await run_in_threadpool(federate_text, service, sets)
         return Response(text, media_type=TEXT_TYPE)
 
-    return [Route("/federate", handler("/federate", metrics, federate), methods=["GET", "POST"])]
+    return [Route("/federate", handler("/federate", metrics, federate), methods=["GET"])]  # GET only, as Prometheus

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -30,13 +30,20 @@ from promlab.promql.parser import parse_series_selector
 __all__ = [
     "MAX_TIME_MS",
     "MIN_TIME_MS",
+    "FormValues",
+    "go_atoi",
+    "go_parse_float",
     "parse_api_duration",
+    "parse_api_duration_ns",
     "parse_api_time",
+    "parse_api_time_parts",
     "parse_limit",
     "parse_match",
     "parse_match_list",
     "read_params",
     "route_path",
+    "time_order_key",
+    "time_parts_ms",
 ]
 
 def route_path(scope: Mapping[str, Any]) -> str:
@@ -61,107 +68,263 @@ def route_path(scope: Mapping[str, Any]) -> str:
 MIN_TIME_MS = -(2**62)
 MAX_TIME_MS = 2**62
 
-_NUMBER_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
-_FRACTION_RE = re.compile(r"(\.\d{6})\d+")
-# Prometheus's minTime/maxTime formatted as RFC 3339 (what clients echo back for "unbounded").
-_EDGE_TIMES = {"-292275055-05-16T16:47:04.192Z": MIN_TIME_MS,
-               "292277025-08-18T07:12:54.999Z": MAX_TIME_MS}
+_INT64 = 2**64
+_MIN_INT64 = -(2**63)
+_MAX_INT64 = 2**63 - 1
+_NS = 1_000_000_000
+_UNIX_TO_INTERNAL = 62_135_596_800  # Go's seconds from year 1 to 1970
+# Go's strconv.ParseFloat: decimal (underscores between digits), hexadecimal with a p exponent,
+# inf/infinity (signed) and nan in any case. No spaces.
+_DECIMAL_RE = re.compile(r"[+-]?(\d(_?\d)*(\.(\d(_?\d)*)?)?|\.\d(_?\d)*)([eE][+-]?\d(_?\d)*)?\Z")
+_HEX_RE = re.compile(r"[+-]?0[xX]([0-9a-fA-F_]*\.?[0-9a-fA-F_]*)[pP][+-]?\d+\Z")
+_SPECIAL = {"inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "infinity": math.inf,
+            "+infinity": math.inf, "-infinity": -math.inf, "nan": math.nan}
+_RFC3339_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+                         r"(Z|[+-]\d{2}:\d{2})\Z")
+# Prometheus's minTime/maxTime formatted as RFC 3339 (what clients echo back for "unbounded");
+# Go's time.Parse takes no 9-digit year, so Prometheus compares these strings as they are.
+_EDGE_TIMES = {"-292273086-05-16T16:47:06Z": (-9_223_309_901_257_974, 0),
+               "292277025-08-18T07:12:54.999999999Z": (9_223_309_901_257_974, 999_999_999)}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _quote(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def parse_api_time(text: str | None, name: str, *, default: int | None = None) -> int:
-    """A time parameter in int ms: unix seconds or RFC 3339; ``default`` (now when None) if absent.
+def _wrap64(n: int) -> int:
+    """``n`` as Go's int64 arithmetic leaves it (two's complement wrap-around)."""
+    return (n - _MIN_INT64) % _INT64 + _MIN_INT64
+
+
+def _go_int64(x: float) -> int:
+    """Go's ``int64(x)`` on amd64: truncation; NaN and out-of-range values give MinInt64."""
+    if math.isnan(x) or not -(2.0**63) <= x < 2.0**63:
+        return _MIN_INT64
+    return int(x)
+
+
+def _go_round(x: float) -> float:
+    """Go's ``math.Round``: half away from zero."""
+    if not math.isfinite(x):
+        return x
+    r = math.floor(abs(x) + 0.5)
+    return math.copysign(r, x)
+
+
+def go_parse_float(text: str) -> float | None:
+    """Go's ``strconv.ParseFloat(text, 64)``, or None where Go returns an error (a finite
+    literal out of range included).
+
+    Examples
+    --------
+    >>> go_parse_float("1_000"), go_parse_float("0x1p4"), go_parse_float("-Inf")
+    (1000.0, 16.0, -inf)
+    >>> go_parse_float(" 1") is None, go_parse_float("1e400") is None
+    (True, True)
+    """
+    special = _SPECIAL.get(text.lower())
+    if special is not None:
+        return special
+    if _DECIMAL_RE.match(text):
+        v = float(text)
+    elif _HEX_RE.match(text) and "__" not in text:
+        sign = -1.0 if text.startswith("-") else 1.0
+        try:
+            v = sign * float.fromhex(text.lstrip("+-").replace("_", ""))
+        except (ValueError, OverflowError):
+            return None
+    else:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _float_time(v: float) -> tuple[int, int]:
+    """Unix seconds as Prometheus's ``parseTime`` makes a time of them: (seconds, nanoseconds
+    in [0, 1e9)), Go's float-to-int conversions and int64 wrap-around included (``Inf`` and
+    ``NaN`` give a time, as in Prometheus)."""
+    if math.isinf(v) or math.isnan(v):
+        frac, whole = math.nan, v  # Go's math.Modf(±Inf) has a NaN fraction
+    else:
+        frac, whole = math.modf(v)
+    sec = _go_int64(whole)
+    nsec = _go_int64(_go_round(frac * 1000) / 1000 * _NS)
+    if not 0 <= nsec < _NS:  # time.Unix normalises the nanoseconds into [0, 1e9)
+        n = int(nsec / _NS)  # Go's integer division truncates
+        sec = _wrap64(sec + n)
+        nsec -= n * _NS
+        if nsec < 0:
+            nsec += _NS
+            sec = _wrap64(sec - 1)
+    return sec, nsec
+
+
+def _rfc3339(text: str) -> tuple[int, int] | None:
+    """Go's ``time.Parse(time.RFC3339Nano, text)`` as (unix seconds, nanoseconds), or None."""
+    m = _RFC3339_RE.match(text)
+    if m is None:
+        return None
+    y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
+    zone = m.group(8)
+    hours, minutes = (0, 0) if zone == "Z" else (int(zone[1:3]), int(zone[4:6]))
+    if hours > 23 or minutes > 59:
+        return None
+    offset = (hours * 60 + minutes) * (-1 if zone[0] == "-" else 1)
+    try:
+        dt = datetime(y, mo, d, h, mi, s, tzinfo=timezone(timedelta(minutes=offset)))
+    except ValueError:
+        return None
+    return (dt - _EPOCH) // timedelta(seconds=1), int((m.group(7) or "0").ljust(9, "0"))
+
+
+def _go_time(text: str) -> tuple[int, int] | None:
+    v = go_parse_float(text)
+    if v is not None:
+        return _float_time(v)
+    if text in _EDGE_TIMES:
+        return _EDGE_TIMES[text]
+    return _rfc3339(text)
+
+
+def time_order_key(parts: tuple[int, int]) -> tuple[int, int]:
+    """A parsed time as Go orders it (``Before``, ``Sub``): seconds since year 1 as an int64,
+    which wraps for the times ``Inf`` and ``NaN`` give."""
+    return _wrap64(parts[0] + _UNIX_TO_INTERNAL), parts[1]
+
+
+def time_parts_ms(parts: tuple[int, int], *, nano: bool = False) -> int:
+    """A parsed time in ms: as ``timestamp.FromTime`` (``nano=False``: series, labels, ...) or
+    as the query engine's ``UnixNano() / 1e6`` (``nano=True``; both wrap as Go's int64)."""
+    sec, nsec = parts
+    if nano:
+        return int(_wrap64(sec * _NS + nsec) / 1_000_000)
+    return _wrap64(sec * 1000 + nsec // 1_000_000)
+
+
+def parse_api_time_parts(text: str | None, name: str, *, required: bool = False,
+                         default: tuple[int, int] | None = None) -> tuple[int, int]:
+    """A time parameter as (unix seconds, nanoseconds), Prometheus's precision for comparing
+    ``start`` and ``end``; see :func:`parse_api_time`."""
+    if (text is None or text == "") and not required:
+        if default is not None:
+            return default
+        now = now_ms()
+        return now // 1000, now % 1000 * 1_000_000
+    parts = _go_time(text or "")
+    if parts is None:
+        if required:
+            raise BadData(f"invalid parameter {_quote(name)}: cannot parse {_quote(text or '')} "
+                          "to a valid timestamp")
+        raise BadData(f"invalid parameter {_quote(name)}: Invalid time value for {name!r}: "
+                      f"cannot parse {_quote(text or '')} to a valid timestamp")
+    return parts
+
+
+def parse_api_time(text: str | None, name: str, *, default: int | None = None,
+                   required: bool = False, nano: bool = False) -> int:
+    """A time parameter in int ms: unix seconds or RFC 3339; ``default`` (now when None) if
+    absent, unless ``required`` (``query_range``'s ``start``/``end``). ``nano``: the query
+    endpoints' conversion to ms (:func:`time_parts_ms`).
+
+    Parsed as Prometheus's ``parseTime`` does: Go's float syntax (``1_000``, ``0x1p4``,
+    ``Inf``, ``NaN``), no surrounding spaces, at most nine fraction digits in RFC 3339.
 
     Raises
     ------
     BadData
         ``invalid parameter "time": Invalid time value for 'time': cannot parse "x" to a valid
-        timestamp``.
+        timestamp`` (a required one: ``invalid parameter "start": cannot parse "x" to a valid
+        timestamp``).
 
     Examples
     --------
     >>> parse_api_time("1700000000.5", "time"), parse_api_time("2023-11-14T22:13:20Z", "time")
     (1700000000500, 1700000000000)
     """
-    if text is None or text == "":
-        return now_ms() if default is None else default
-    ms = _parse_time(text)
-    if ms is None:
-        raise BadData(f"invalid parameter {_quote(name)}: Invalid time value for {name!r}: "
-                      f"cannot parse {_quote(text)} to a valid timestamp")
-    return ms
+    if (text is None or text == "") and not required and default is not None:
+        return default
+    return time_parts_ms(parse_api_time_parts(text, name, required=required), nano=nano)
 
 
-def _parse_time(text: str) -> int | None:
-    s = text.strip()
-    if _NUMBER_RE.match(s):
-        v = float(s)
-        if not math.isfinite(v) or abs(v) * 1000 > 2**63 - 1:
-            return None
-        # Seconds and nanoseconds as Prometheus splits them: round to the millisecond.
-        return round(v * 1000)
-    if s in _EDGE_TIMES:
-        return _EDGE_TIMES[s]
-    try:
-        dt = datetime.fromisoformat(_FRACTION_RE.sub(r"\1", s.replace("Z", "+00:00")))
-    except ValueError:
-        return None
-    if dt.tzinfo is None or "T" not in s:
-        return None  # RFC 3339 needs the date, the time and an offset
-    return round(dt.timestamp() * 1000)
-
-
-def parse_api_duration(text: str | None, name: str) -> int:
-    """A duration parameter in int ms: float seconds or a Prometheus duration string.
+def parse_api_duration_ns(text: str | None, name: str) -> int:
+    """A duration parameter in int ns, as Prometheus's ``parseDuration``: float seconds (Go's
+    syntax; ``NaN`` is Go's ``Duration(NaN)``, MinInt64) or a Prometheus duration string.
 
     Raises
     ------
     BadData
-        ``invalid parameter "step": cannot parse "x" to a valid duration``.
+        ``invalid parameter "step": cannot parse "x" to a valid duration`` (``... It overflows
+        int64`` for a number of seconds past int64 nanoseconds).
+
+    Examples
+    --------
+    >>> parse_api_duration_ns("1e-9", "step"), parse_api_duration_ns("1m", "step")
+    (1, 60000000000)
+    """
+    s = text or ""
+    v = go_parse_float(s)
+    if v is not None:
+        ns = v * _NS
+        if ns > float(_MAX_INT64) or ns < float(_MIN_INT64):
+            raise BadData(f"invalid parameter {_quote(name)}: cannot parse {_quote(s)} to a "
+                          "valid duration. It overflows int64")
+        return _go_int64(ns)
+    try:
+        return parse_go_duration(s) * 1_000_000
+    except BadData:
+        raise BadData(f"invalid parameter {_quote(name)}: cannot parse {_quote(s)} to a valid "
+                      "duration") from None
+
+
+def parse_api_duration(text: str | None, name: str) -> int:
+    """A duration parameter in int ms (:func:`parse_api_duration_ns`, truncated).
 
     Examples
     --------
     >>> parse_api_duration("0.25", "step"), parse_api_duration("1m30s", "step")
     (250, 90000)
     """
-    s = (text or "").strip()
-    if _NUMBER_RE.match(s):
-        v = float(s)
-        if not math.isfinite(v) or abs(v) * 1000 > 2**63 - 1:
-            raise BadData(f"invalid parameter {_quote(name)}: cannot parse {_quote(s)} to a "
-                          "valid duration. It overflows int64")
-        return round(v * 1000)
-    try:
-        return parse_go_duration(s)
-    except BadData:
-        raise BadData(f"invalid parameter {_quote(name)}: cannot parse {_quote(s)} to a valid "
-                      "duration") from None
+    return int(parse_api_duration_ns(text, name) / 1_000_000)
 
 
-def parse_match(text: str) -> tuple[Matcher, ...]:
-    """One ``match[]`` value as matchers.
+def parse_match(text: str, *, wrap: bool = True) -> tuple[Matcher, ...]:
+    """One ``match[]`` value as matchers (see :func:`parse_match_list`)."""
+    return parse_match_list([text], wrap=wrap)[0]
+
+
+def parse_match_list(values: Sequence[str], *, wrap: bool = True) -> list[tuple[Matcher, ...]]:
+    """Every ``match[]`` value parsed; then, as Prometheus, each checked to have a matcher
+    that does not match the empty string (it would select every series).
 
     Raises
     ------
     BadData
-        A parse error, or every matcher matches the empty string (it would select every series).
+        The first parse error, else the first selector of empty matchers; its message prefixed
+        with ``invalid parameter "match[]": `` when ``wrap`` (``series`` wraps it, ``labels``
+        and label values do not).
     """
-    try:
-        _, matchers = parse_series_selector(text)
-    except BadData as exc:
-        raise BadData(f'invalid parameter "match[]": {exc}') from None
-    if not any(not m.matches("") for m in matchers):
-        raise BadData('invalid parameter "match[]": match[] must contain at least one '
-                      "non-empty matcher")
-    return matchers
+    prefix = 'invalid parameter "match[]": ' if wrap else ""
+    sets = []
+    for text in values:
+        try:
+            sets.append(parse_series_selector(text)[1])
+        except BadData as exc:
+            raise BadData(f"{prefix}{exc}") from None
+    for matchers in sets:
+        if not any(not m.matches("") for m in matchers):
+            raise BadData(f"{prefix}match[] must contain at least one non-empty matcher")
+    return sets
 
 
-def parse_match_list(values: Sequence[str]) -> list[tuple[Matcher, ...]]:
-    """Every ``match[]`` value parsed (see :func:`parse_match`)."""
-    return [parse_match(v) for v in values]
+_ATOI_RE = re.compile(r"[+-]?\d+\Z")
+
+
+def go_atoi(text: str) -> int | None:
+    """Go's ``strconv.Atoi`` (an optional sign and decimal digits, within int64), or None."""
+    if not _ATOI_RE.match(text):
+        return None
+    n = int(text)
+    return n if _MIN_INT64 <= n <= _MAX_INT64 else None
 
 
 def parse_limit(text: str | None) -> int:
@@ -170,22 +333,39 @@ def parse_limit(text: str | None) -> int:
     Raises
     ------
     BadData
-        ``invalid parameter "limit": ...`` for a negative or non-integer value.
+        ``invalid parameter "limit": ...`` for a negative or non-integer value, with Go's
+        ``strconv.Atoi`` message as Prometheus 3.x.
     """
     if text is None or text == "":
         return 0
-    try:
-        n = int(text)
-    except ValueError:
-        raise BadData(f'invalid parameter "limit": cannot parse {_quote(text)} to a valid '
-                      "limit") from None
+    n = go_atoi(text)
+    if n is None:
+        reason = "invalid syntax" if not _ATOI_RE.match(text) else "value out of range"
+        raise BadData(f'invalid parameter "limit": strconv.Atoi: parsing {_quote(text)}: '
+                      f"{reason}")
     if n < 0:
         raise BadData('invalid parameter "limit": limit must be non-negative')
     return n
 
 
-async def read_params(request: Request) -> MultiDict:
-    """The URL's query parameters plus, for a form POST, the body's (Go's ``r.Form``).
+class FormValues(MultiDict):
+    """Request parameters whose single-value lookups answer the first value, as Go's
+    ``r.FormValue`` (Starlette's answer the last)."""
+
+    def __getitem__(self, key: Any) -> Any:
+        values = self.getlist(key)
+        if not values:
+            raise KeyError(key)
+        return values[0]
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        values = self.getlist(key)
+        return values[0] if values else default
+
+
+async def read_params(request: Request) -> FormValues:
+    """The URL's query parameters plus, for a form POST, the body's (Go's ``r.Form``: a
+    parameter given twice counts with its first value).
 
     Raises
     ------
@@ -202,4 +382,4 @@ async def read_params(request: Request) -> MultiDict:
             raise BadData("error parsing form values: body is not UTF-8") from None
         # Body values first, as Go's ParseForm puts them before the URL's.
         items = parse_qsl(text, keep_blank_values=True) + items
-    return MultiDict(items)
+    return FormValues(items)

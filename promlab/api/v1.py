@@ -32,11 +32,15 @@ from promlab.api.metrics import ApiMetrics
 from promlab.api.params import (
     MAX_TIME_MS,
     MIN_TIME_MS,
-    parse_api_duration,
+    go_atoi,
+    parse_api_duration_ns,
     parse_api_time,
+    parse_api_time_parts,
     parse_limit,
     parse_match_list,
     read_params,
+    time_order_key,
+    time_parts_ms,
 )
 from promlab.api.service import Service
 from promlab.errors import BadData, ParseError, PromlabError
@@ -134,26 +138,40 @@ class QueryAPI:
                 for path, name, fn, methods in table]
 
     # --- queries ------------------------------------------------------------------------------
-    def _engine(self, timeout: str | None) -> Engine:
+    def _engine(self, p: Any) -> Engine:
+        """The engine with the request's ``timeout`` and ``lookback_delta`` (Prometheus 3.x's
+        per-query lookback), checked in Prometheus's order."""
         engine = self.service.engine
-        if not timeout:
-            return engine
-        ms = parse_api_duration(timeout, "timeout")
-        if engine.timeout_ms is not None and engine.timeout_ms <= ms:
+        timeout, lookback = p.get("timeout"), p.get("lookback_delta")
+        ms = None
+        if timeout:
+            ms = _ns_to_ms(parse_api_duration_ns(timeout, "timeout"))
+        lookback_ms = 0
+        if lookback:
+            try:
+                lookback_ms = _ns_to_ms(parse_api_duration_ns(lookback, "lookback_delta"))
+            except BadData as exc:
+                detail = str(exc).split(": ", 1)[1]  # without the "invalid parameter" prefix
+                raise BadData(f"error parsing lookback delta duration: {detail}") from None
+        tighter = ms is not None and (engine.timeout_ms is None or ms < engine.timeout_ms)
+        if not tighter and lookback_ms <= 0:
             return engine
         limited = copy.copy(engine)  # the engine holds its limits only: a shallow copy is enough
-        limited.timeout_ms = ms
+        if tighter:
+            limited.timeout_ms = ms
+        if lookback_ms > 0:  # zero or less: the engine's default, as Prometheus
+            limited.lookback_ms = lookback_ms
         return limited
 
     def _check_open(self) -> None:
         check_open(self.service)
 
     async def _run(self, kind: str, params: Any, evaluate: Callable[[Engine, bool], Result],
-                   cost_key: Hashable) -> Response:
+                   cost_key: Hashable, *, limit: int) -> Response:
         self._check_open()
-        engine = self._engine(params.get("timeout"))
-        limit = parse_limit(params.get("limit"))
+        engine = self._engine(params)
         want_stats = bool(params.get("stats"))
+        extra_warnings = _stats_warning(params.get("stats", ""))
         t0 = time.perf_counter()
 
         def run() -> tuple[Response, float, float, float]:
@@ -166,7 +184,8 @@ class QueryAPI:
             t2 = time.perf_counter()
             stats = query_stats(result, prepare_s=0.0, eval_s=t2 - t1, queue_s=t1 - t0,
                                 per_step=params.get("stats") == "all") if want_stats else None
-            response = query_response(result, stats=stats, limit=limit)
+            response = query_response(result, stats=stats, limit=limit,
+                                      extra_warnings=extra_warnings)
             return response, t1, t2, time.perf_counter()
 
         try:
@@ -188,36 +207,45 @@ class QueryAPI:
     async def query(self, request: Request) -> Response:
         p = await read_params(request)
         expr = p.get("query", "")
-        t = parse_api_time(p.get("time"), "time")
+        limit = parse_limit(p.get("limit"))
+        t = parse_api_time(p.get("time"), "time", nano=True)
         store = self.service.store
         return await self._run("instant", p, lambda e, s: e.instant(store, expr, t, stats=s),
-                               ("instant", expr))
+                               ("instant", expr), limit=limit)
 
     async def query_range(self, request: Request) -> Response:
         p = await read_params(request)
         expr = p.get("query", "")
-        start = parse_api_time(p.get("start"), "start")
-        end = parse_api_time(p.get("end"), "end")
-        if end < start:
+        limit = parse_limit(p.get("limit"))
+        # Compared at Prometheus's precision (ns), evaluated at the engine's (ms).
+        start_t = parse_api_time_parts(p.get("start"), "start", required=True)
+        end_t = parse_api_time_parts(p.get("end"), "end", required=True)
+        start_k, end_k = time_order_key(start_t), time_order_key(end_t)
+        if end_k < start_k:
             raise BadData('invalid parameter "end": end timestamp must not be before start time')
-        step = parse_api_duration(p.get("step"), "step")
-        if step <= 0:
+        step_ns = parse_api_duration_ns(p.get("step"), "step")
+        if step_ns <= 0:
             raise BadData('invalid parameter "step": zero or negative query resolution step '
                           "widths are not accepted. Try a positive integer")
-        if (end - start) // step > MAX_POINTS:
+        # Go's Duration arithmetic: the span saturates at int64 ns, the division truncates;
+        # a step under 1 ms passes only for a tiny span, and then gives one point.
+        span_ns = min((end_k[0] - start_k[0]) * 1_000_000_000 + end_k[1] - start_k[1], 2**63 - 1)
+        start, end = time_parts_ms(start_t, nano=True), time_parts_ms(end_t, nano=True)
+        if span_ns // step_ns > MAX_POINTS:
             raise BadData("exceeded maximum resolution of 11,000 points per timeseries. Try "
                           "decreasing the query resolution (?step=XX)")
+        step = max(1, step_ns // 1_000_000)
         store = self.service.store
         return await self._run("range", p, lambda e, s: e.range(store, expr, start, end, step,
                                                                        stats=s),
-                               ("range", expr, (end - start) // step, step))
+                               ("range", expr, (end - start) // step, step), limit=limit)
 
     # --- series and labels --------------------------------------------------------------------
     def _bounds(self, p: Any) -> tuple[int, int]:
+        """``start`` and ``end`` (all of time when absent); Prometheus does not check their
+        order here (an empty range selects nothing)."""
         start = parse_api_time(p.get("start"), "start", default=MIN_TIME_MS)
         end = parse_api_time(p.get("end"), "end", default=MAX_TIME_MS)
-        if end < start:
-            raise BadData('invalid parameter "end": end timestamp must not be before start time')
         return start, end
 
     async def series(self, request: Request) -> Response:
@@ -225,10 +253,12 @@ class QueryAPI:
         values = p.getlist("match[]")
         if not values:
             raise BadData("no match[] parameter provided")
-        sets = parse_match_list(values)
-        start, end = self._bounds(p)
         limit = parse_limit(p.get("limit"))
+        start, end = self._bounds(p)
+        sets = parse_match_list(values)
         self._check_open()
+        if end < start:
+            return success([])
 
         series = await run_in_threadpool(series_lookup, self.service.store, start, end, sets)
         warnings = []
@@ -239,10 +269,12 @@ class QueryAPI:
 
     async def _label_query(self, request: Request, name: str | None) -> Response:
         p = await read_params(request)
-        sets = parse_match_list(p.getlist("match[]")) or [()]
-        start, end = self._bounds(p)
         limit = parse_limit(p.get("limit"))
+        start, end = self._bounds(p)
+        sets = parse_match_list(p.getlist("match[]"), wrap=False) or [()]
         self._check_open()
+        if end < start:
+            return success([])
 
         names = await run_in_threadpool(partial(label_lookup, name=name), self.service.store,
                                         start, end, sets)
@@ -271,9 +303,11 @@ class QueryAPI:
 
     # --- metadata -----------------------------------------------------------------------------
     async def metadata(self, request: Request) -> Response:
+        """Prometheus 3.x's ``limit`` (metrics; negative: all, 0: none) and
+        ``limit_per_metric`` (entries of a metric; 0 or less: all)."""
         p = await read_params(request)
-        limit = parse_limit(p.get("limit"))
-        per_metric = parse_limit(p.get("limit_per_metric"))
+        limit = _metadata_limit(p.get("limit"), "limit")
+        per_metric = _metadata_limit(p.get("limit_per_metric"), "limit_per_metric")
         metric = p.get("metric", "")
         out: dict[str, list[dict[str, str]]] = {}
         for row in self.service.scrape.metadata():
@@ -281,10 +315,10 @@ class QueryAPI:
                 continue
             entries = out.get(row["metric"])
             if entries is None:
-                if limit and len(out) >= limit:
+                if 0 <= limit <= len(out):
                     continue
                 entries = out[row["metric"]] = []
-            if per_metric and len(entries) >= per_metric:
+            if 0 < per_metric <= len(entries):
                 continue
             entry = {"type": row["type"], "help": row["help"], "unit": row["unit"]}
             if entry not in entries:
@@ -310,17 +344,48 @@ class QueryAPI:
         in seconds)."""
         p = await read_params(request)
         start, end = self._bounds(p)
-        expr = self._parse(p)
+        if end < start:
+            raise BadData("end timestamp must not be before start timestamp")
+        try:  # unlike the other endpoints, not as an "invalid parameter"
+            expr = parse_expr(p.get("query", ""))
+        except ParseError as exc:
+            raise BadData(str(exc)) from None
         self._check_open()
         sets = [n.matchers for n in walk(expr) if isinstance(n, VectorSelector)]
+        if not sets:  # Prometheus answers nothing at all
+            return Response(status_code=204)
         store = exemplars_of(self.service.store, create=False)
-        if store is None or not sets:
+        if store is None:
             return success([])
         found = await run_in_threadpool(store.select, start, end, sets)
         return success([{"seriesLabels": r.series.to_dict(),
                          "exemplars": [{"labels": e.labels.to_dict(), "value": format_float(e.value),
                                         "timestamp": e.timestamp_ms / 1000} for e in r.exemplars]}
                         for r in found])
+
+
+def _ns_to_ms(ns: int) -> int:
+    """Nanoseconds to ms, truncated toward zero (as Go's Duration division)."""
+    return -(-ns // 1_000_000) if ns < 0 else ns // 1_000_000
+
+
+def _metadata_limit(text: str | None, name: str) -> int:
+    """A ``metadata`` limit: -1 when absent; not a number is ``<name> must be a number``."""
+    if not text:
+        return -1
+    n = go_atoi(text)
+    if n is None:
+        raise BadData(f"{name} must be a number")
+    return n
+
+
+def _stats_warning(value: str) -> list[str]:
+    """Prometheus 3.x's warning for a ``stats`` value other than ``true`` and ``all`` (any
+    non-empty value still turns the statistics on)."""
+    if value in ("", "true", "all"):
+        return []
+    return [f'value "{value}" for parameter "stats" is deprecated and will be rejected in the '
+            'next major release, use "true" or "all"']
 
 
 def _unescape_label(name: str) -> str:
