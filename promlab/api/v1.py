@@ -241,12 +241,14 @@ class QueryAPI:
                                ("range", expr, (end - start) // step, step), limit=limit)
 
     # --- series and labels --------------------------------------------------------------------
-    def _bounds(self, p: Any) -> tuple[int, int]:
-        """``start`` and ``end`` (all of time when absent); Prometheus does not check their
-        order here (an empty range selects nothing)."""
-        start = parse_api_time(p.get("start"), "start", default=MIN_TIME_MS)
-        end = parse_api_time(p.get("end"), "end", default=MAX_TIME_MS)
-        return start, end
+    def _bounds(self, p: Any) -> tuple[int, int, bool]:
+        """``start`` and ``end`` in ms (all of time when absent), and whether they are in order
+        as Go compares times (``Inf`` and ``NaN`` give times before every other)."""
+        start_t = parse_api_time_parts(p.get("start"), "start", default=_UNBOUNDED_START)
+        end_t = parse_api_time_parts(p.get("end"), "end", default=_UNBOUNDED_END)
+        start = MIN_TIME_MS if start_t is _UNBOUNDED_START else time_parts_ms(start_t)
+        end = MAX_TIME_MS if end_t is _UNBOUNDED_END else time_parts_ms(end_t)
+        return start, end, time_order_key(start_t) <= time_order_key(end_t)
 
     async def series(self, request: Request) -> Response:
         p = await read_params(request)
@@ -254,10 +256,10 @@ class QueryAPI:
         if not values:
             raise BadData("no match[] parameter provided")
         limit = parse_limit(p.get("limit"))
-        start, end = self._bounds(p)
+        start, end, ordered = self._bounds(p)
         sets = parse_match_list(values)
         self._check_open()
-        if end < start:
+        if not ordered:  # Prometheus does not refuse it; its answer depends on its blocks
             return success([])
 
         series = await run_in_threadpool(series_lookup, self.service.store, start, end, sets)
@@ -270,10 +272,10 @@ class QueryAPI:
     async def _label_query(self, request: Request, name: str | None) -> Response:
         p = await read_params(request)
         limit = parse_limit(p.get("limit"))
-        start, end = self._bounds(p)
+        start, end, ordered = self._bounds(p)
         sets = parse_match_list(p.getlist("match[]"), wrap=False) or [()]
         self._check_open()
-        if end < start:
+        if not ordered:  # Prometheus does not refuse it; its answer depends on its blocks
             return success([])
 
         names = await run_in_threadpool(partial(label_lookup, name=name), self.service.store,
@@ -343,8 +345,8 @@ class QueryAPI:
         ``query`` matches, in ``[start, end]``; Prometheus's JSON (value a string, timestamp
         in seconds)."""
         p = await read_params(request)
-        start, end = self._bounds(p)
-        if end < start:
+        start, end, ordered = self._bounds(p)
+        if not ordered:
             raise BadData("end timestamp must not be before start timestamp")
         try:  # unlike the other endpoints, not as an "invalid parameter"
             expr = parse_expr(p.get("query", ""))
@@ -362,6 +364,11 @@ class QueryAPI:
                          "exemplars": [{"labels": e.labels.to_dict(), "value": format_float(e.value),
                                         "timestamp": e.timestamp_ms / 1000} for e in r.exemplars]}
                         for r in found])
+
+
+# Absent start/end: Prometheus's MinTime and MaxTime (as (seconds, ns); all of time in ms).
+_UNBOUNDED_START = (-9_223_309_901_257_974, 0)
+_UNBOUNDED_END = (9_223_309_901_257_974, 999_999_999)
 
 
 def _ns_to_ms(ns: int) -> int:

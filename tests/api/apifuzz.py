@@ -1,0 +1,460 @@
+"""Random HTTP API requests for the differential fuzz test against a real Prometheus 2.42.
+
+:func:`generate` draws requests (endpoint, method, parameters, body, content type, path
+oddities) from a seeded :class:`random.Random`; :func:`observe` sends one to a server and keeps
+what is compared (status, media type, ``Allow``, and for JSON the envelope and a normalised
+``data``); :func:`known_class` names a difference that follows a deliberate change of
+Prometheus 3.x (which promlab follows), or returns None for a difference to fix.
+
+Times are drawn off the 15 s sample grid of the dataset (``E - k*60 - 7``): on the grid,
+Prometheus 2.42's range windows are closed at the left and 3.x's (and promlab's) left-open.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import quote, unquote, urlencode
+
+import httpx
+
+__all__ = ["Observed", "Req", "describe", "generate", "known_class", "normalize_pair",
+           "observe", "same", "same_answer"]
+
+
+@dataclass(frozen=True)
+class Req:
+    """One request: ``params`` go to the URL (GET and the like) or a form body (``post="form"``)."""
+
+    method: str
+    path: str
+    params: tuple[tuple[str, str], ...] = ()
+    post: str = ""  # "", "form", "json" (params as a JSON object), "none" (form text, no type)
+    url_params: tuple[tuple[str, str], ...] = ()  # in the URL even for a POST
+
+    def send(self, client: httpx.Client, base: str) -> httpx.Response:
+        url = base + self.path
+        query = urlencode(self.url_params if self.post else self.params)
+        if query:
+            url += "?" + query
+        headers: dict[str, str] = {}
+        content: bytes | None = None
+        if self.post == "form":
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            content = urlencode(self.params).encode()
+        elif self.post == "json":
+            headers["Content-Type"] = "application/json"
+            content = json.dumps(dict(self.params)).encode()
+        elif self.post == "none":
+            content = urlencode(self.params).encode()
+        return client.send(client.build_request(self.method, url, headers=headers,
+                                                content=content))
+
+
+def describe(req: Req) -> str:
+    return f"{req.method} {req.path} {req.post or ''} {list(req.params)} url={list(req.url_params)}"
+
+
+@dataclass
+class Observed:
+    """What is compared of one answer."""
+
+    status: int
+    media: str
+    allow: str
+    body: Any  # the JSON envelope (normalised), or the text when not JSON
+    raw: str = field(repr=False, default="")
+
+
+def _num(x: float) -> Any:
+    return "NaN" if math.isnan(x) else x
+
+
+def same(a: Any, b: Any) -> bool:
+    """Structural equality, floats within a relative 1e-9 (the engines sum in other orders)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return type(a) is type(b) and len(a) == len(b) and all(map(same, a, b))
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return type(a) is type(b) and a == b
+
+
+def _normalize(x: Any, now: float, *, sample: bool = False) -> Any:
+    """Numbers as floats, a time near now as ``NOW``; a numeric string in a list (a sample
+    value: ``[t, "v"]``) as ``("str", v)``; other strings (label values) as they are."""
+    if isinstance(x, dict):
+        return {k: _normalize(v, now) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_normalize(v, now, sample=True) for v in x]
+    if isinstance(x, bool) or x is None:
+        return x
+    if isinstance(x, int | float):
+        return "NOW" if abs(x - now) < 120 else float(x)
+    if isinstance(x, str) and sample:
+        try:
+            v = float(x)
+        except ValueError:
+            return x
+        return ("str", _num(v))
+    return x
+
+
+_STATUS_PATHS = ("/api/v1/status/", "/api/v1/targets", "/api/v1/alertmanagers")
+
+
+def _shape(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _shape(v) for k, v in sorted(x.items())}
+    if isinstance(x, list):
+        return [_shape(v) for v in x[:1]]
+    return type(x).__name__ if not isinstance(x, int | float) or isinstance(x, bool) else "num"
+
+
+def observe(client: httpx.Client, base: str, req: Req) -> Observed:
+    now = time.time()
+    r = req.send(client, base)
+    media = r.headers.get("content-type", "").split(";")[0].strip()
+    allow = ",".join(sorted(m.strip() for m in r.headers.get("allow", "").split(",") if m.strip()))
+    body: Any = r.text
+    if media == "application/json" and req.method != "HEAD":
+        try:
+            doc = r.json()
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            data = doc.get("data")
+            if isinstance(data, dict) and "stats" in data:  # timings differ: keys only
+                data = {**data, "stats": _shape(data["stats"])}
+            body = {k: _normalize(v, now) for k, v in doc.items() if k != "data"}
+            body["data"] = _normalize(data, now)
+    return Observed(r.status_code, media, allow, body, r.text)
+
+
+_LEGACY_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+_TIMEOUT = re.compile(r"query timed out in .*")
+# Parser messages Prometheus 3.x changed (duration expressions, number offsets).
+_PARSER_3X = [("expected number, duration, step(), or range()", "expected duration"),
+              ("`^(?s:", "`^(?:")]  # 3.x's regex matchers: "." matches a newline too
+
+
+def normalize_pair(req: Req, ours: Observed, theirs: Observed) -> None:
+    """Blank out, in place, what must differ: the stage a timeout is noticed in (racy in
+    Prometheus: the query queue or the execution), the status endpoints' contents (build,
+    flags, runtime, head statistics: only the envelope is compared), 3.x parser wording."""
+    for o in (ours, theirs):
+        if isinstance(o.body, dict):
+            if o.body.get("errorType") == "timeout":
+                o.body["error"] = _TIMEOUT.sub("query timed out in <stage>", o.body["error"])
+            if req.path.startswith(_STATUS_PATHS) and o.body.get("status") == "success":
+                o.body["data"] = "<status data>"
+            if isinstance(o.body.get("error"), str):
+                for new, old in _PARSER_3X:
+                    o.body["error"] = o.body["error"].replace(new, old)
+
+
+def same_answer(ours: Observed, theirs: Observed) -> bool:
+    return (ours.status, ours.media, ours.allow) == (theirs.status, theirs.media, theirs.allow) \
+        and same(ours.body, theirs.body)
+
+
+def known_class(req: Req, ours: Observed, theirs: Observed) -> str | None:
+    """The name of the deliberate Prometheus 3.x change (or documented divergence) explaining a
+    difference, or None for a difference to fix."""
+    p = effective(req)
+    names = [k for k, _ in (*req.params, *req.url_params)]
+    b_ours = ours.body if isinstance(ours.body, dict) else {}
+    b_theirs = theirs.body if isinstance(theirs.body, dict) else {}
+    same_head = (ours.status, ours.media, ours.allow) == (theirs.status, theirs.media,
+                                                          theirs.allow)
+    # What 2.42 cannot give, taken off promlab's answer: info annotations (2.44+: rate() of
+    # a gauge...) and the deprecation warning of a stats value other than true/all (3.x).
+    adjusted, removed = dict(b_ours), []
+    if "infos" in adjusted:
+        del adjusted["infos"]
+        removed.append("3.x-info-annotations")
+    warnings = [w for w in adjusted.get("warnings", []) if "for parameter \"stats\"" not in w]
+    if "warnings" in adjusted and len(warnings) < len(adjusted["warnings"]):
+        removed.append("3.x-stats-value-warning")
+        adjusted["warnings"] = warnings
+        if not warnings:
+            del adjusted["warnings"]
+    b_ours = adjusted
+    if same_head and b_theirs and removed and same(adjusted, b_theirs):
+        return removed[0]
+    if req.path == "/api/v1/series" and (req.method == "DELETE" or
+                                         theirs.allow == "DELETE,GET,OPTIONS,POST"):
+        return "3.x-no-delete-series"  # 2.42 routes DELETE /series (to "not implemented")
+    if req.path == "/api/v1/query_range" and same_head and \
+            f'invalid parameter "query": {b_theirs.get("error")}' == b_ours.get("error"):
+        return "3.x-query-range-invalid-param"  # 3.x wraps its parse errors as /query does
+    if req.path == "/api/v1/parse_query" and theirs.status == 404:
+        return "3.x-parse-query"  # the endpoint is 2.47+
+    if "limit" in names and req.path.startswith(("/api/v1/series", "/api/v1/label",
+                                                  "/api/v1/query")):
+        return "3.x-limit"  # limit on series/labels/values (2.49) and query (3.x)
+    if "limit_per_metric" in names and req.path == "/api/v1/metadata":
+        return "3.x-limit-per-metric"  # 2.42 ignores it
+    if "lookback_delta" in names and req.path.startswith("/api/v1/query"):
+        return "3.x-lookback-delta"  # a per-query lookback_delta parameter (3.x)
+    if "U__" in req.path or any("U__" in v or '{"' in v for _, v in (*req.params, *req.url_params)):
+        return "3.x-utf8-names"  # UTF-8 label names, quoted names in selectors (3.x)
+    if req.path.startswith("/api/v1/label/") and req.path.endswith("/values"):
+        seg = unquote(req.path[len("/api/v1/label/"):-len("/values")], errors="strict")
+        if seg and not _LEGACY_NAME.match(seg) and "\ufffd" not in seg:
+            return "3.x-utf8-names"  # any UTF-8 label name is valid in 3.x
+    if same_head and b_ours.get("status") == "success" and \
+            re.search(r"\b(rate|increase)\(", p.get("query", "")) and \
+            _shape(_strip_values(b_ours)) == _shape(_strip_values(b_theirs)) and \
+            same(_strip_values(b_ours), _strip_values(b_theirs)):
+        # Same series and timestamps, other values: 3.x extrapolates a counter's rate to its
+        # zero point only within the usual extrapolation (2.42 could extrapolate further).
+        return "3.x-rate-extrapolation"
+    if theirs.status in (301, 307, 308):
+        return "go-path-redirect"  # Go's ServeMux/httprouter path cleaning: not emulated
+    if req.path.startswith(("/api/v1/series", "/api/v1/label")) and theirs.status == 200 and \
+            ours.status == 200 and _end_before_start(p):
+        return "block-granular-bounds"  # Prometheus answers from whole blocks
+    return None
+
+
+def effective(req: Req) -> dict[str, str]:
+    """The parameters as Go's ``r.FormValue`` sees them: a form body's first, then the URL's;
+    the first value of a name counts."""
+    out: dict[str, str] = {}
+    items = [*req.params, *req.url_params] if req.post == "form" else \
+        list(req.url_params if req.post else req.params)
+    for k, v in items:
+        out.setdefault(k, v)
+    return out
+
+
+def _strip_values(x: Any) -> Any:
+    """The answer without its sample values (``("str", v)`` pairs), stats and warnings."""
+    if isinstance(x, dict):
+        return {k: _strip_values(v) for k, v in x.items() if k not in ("stats", "infos")}
+    if isinstance(x, list):
+        return [_strip_values(v) for v in x]
+    if isinstance(x, tuple):
+        return ("str", "<value>")
+    return x
+
+
+def _end_before_start(p: dict[str, str]) -> bool:
+    from promlab.api.params import parse_api_time
+
+    try:
+        return parse_api_time(p.get("end"), "end", default=2**62) < \
+            parse_api_time(p.get("start"), "start", default=-(2**62))
+    except ValueError:
+        return False
+
+
+# --- generation -------------------------------------------------------------------------------
+
+METRICS = ["http_requests_total", "node_memory_usage_bytes", "http_request_duration_seconds_bucket",
+           "http_request_duration_seconds_count", "http_request_duration_seconds_sum"]
+LABELS = ["__name__", "instance", "job", "kind", "le", "method", "status", "nope"]
+
+GOOD_QUERIES = [
+    "http_requests_total", 'http_requests_total{method="GET"}', "sum by (job) (http_requests_total)",
+    "rate(http_requests_total[5m])", "sum(rate(http_requests_total[299s])) by (status)",
+    "node_memory_usage_bytes", "avg(node_memory_usage_bytes)", "count(node_memory_usage_bytes)",
+    "http_requests_total[1m]", "http_requests_total[10m:1m]", "1", "1+1", '"text"', "time()",
+    "vector(1)", "scalar(count(http_requests_total))", "nothing_here", "-Inf", "NaN",
+    "histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))",
+    "topk(2, http_requests_total)", "http_requests_total offset 5m", "up == 1",
+    "rate(node_memory_usage_bytes[5m])", "max_over_time(node_memory_usage_bytes[5m])",
+    "http_requests_total / ignoring(status) group_left sum without(status) (http_requests_total)",
+    "label_replace(up, \"a\", \"$1\", \"job\", \"(.*)\")", "absent(nothing)", "{job=~\".+\"}",
+    'sum(rate({__name__="http_requests_total"}[5m]))', "count_values(\"v\", vector(2))",
+]
+BAD_QUERIES = [
+    "", "sum(", "rate(x)", "x[5m", "foo{", "1 +", "{}", 'x{a="b"', "unknownfn(x)", "x[5m][5m]",
+    "sum by (a) x", "'unterminated", "x @ foo", "x offset", "3 == bool", "~", "x)", "((1)",
+    "rate(http_requests_total[5m])[1m]", "abs(1, 2)", "x @ 1 @ 2", 'x{a=~"("}', "1 and 1",
+    "http_requests_total{__name__=\"a\"}", "{a=\"\"}",
+]
+SELECTORS = [
+    "http_requests_total", 'http_requests_total{method="GET"}', "node_memory_usage_bytes",
+    '{__name__=~"http_.*"}', '{job="api"}', "{}", '{a=""}', '{job=~".*"}', "nothing", "sum(",
+    "rate(x[5m])", 'up{job!="x"}', '{__name__="node_memory_usage_bytes",kind="free"}', "",
+    '{"http_requests_total"}', 'x{a="\\xff"}', '{job=~"a|b",job!~"c"}', "x[5m]",
+]
+
+
+class Gen:
+    """Parameter values drawn around the dataset's last time ``end_s``."""
+
+    def __init__(self, rng: random.Random, end_s: float) -> None:
+        self.rng = rng
+        self.end_s = end_s
+
+    def pick(self, xs: list[str]) -> str:
+        return self.rng.choice(xs)
+
+    def near(self) -> float:
+        # Off the 15 s grid: E - k*60 - 7.25 (seconds), within the last hour or a little after;
+        # with steps in whole half seconds, no evaluation time of a range query is on the grid.
+        return self.end_s - self.rng.randint(-2, 60) * 60 - 7.25
+
+    def time(self) -> str:
+        r = self.rng.random()
+        t = self.near()
+        if r < 0.35:
+            return f"{t:.3f}" if self.rng.random() < 0.5 else str(round(t, self.rng.randint(0, 2)))
+        if r < 0.65:
+            tz = timezone(timedelta(minutes=self.rng.choice([0, 60, -300, 330, -720, 840])))
+            dt = datetime.fromtimestamp(t, tz)
+            frac = self.rng.choice([0, 1, 3, 6, 9])
+            s = dt.strftime("%Y-%m-%dT%H:%M:%S")
+            if frac:
+                s += "." + f"{dt.microsecond:06d}{self.rng.randint(0, 999):03d}"[:frac]
+            off = dt.strftime("%z")
+            s += "Z" if off == "+0000" and self.rng.random() < 0.5 else off[:3] + ":" + off[3:]
+            return s
+        return self.pick(["", "-100", "-1e3", "0", "1e20", "9999999999999", "NaN", "Inf", "-Inf",
+                          "+Inf", "x", "2024-01-14", "1705276786.2345678", " 100", "0x10",
+                          "1_000", "1e3", "1705276779.5e0", "2024-01-14T23:59:39",
+                          "2024-01-14 23:59:39Z", "-292275055-05-16T16:47:04.192Z",
+                          "292277025-08-18T07:12:54.999Z", "9223372036854775807", ".5", "5.",
+                          "-0", "1e-3", "2024-01-14T23:59:39.1234567891Z", "inf", "nan"])
+
+    def step(self) -> str:
+        # Multiples of 0.5 s (see near()); shorter ones only where they exceed 11,000 points.
+        return self.pick(["15", "60", "1m", "30s", "0", "-1", "-1m", "0.001", "0.5", "1h", "1.5",
+                          "1e2", "NaN", "Inf", "", "5m30s", "1d", "1y", "500ms", "x", "1ns",
+                          "0s", "1w", "90", "15.5", "1h1m", " 60", "+60", "1e-9", "1M",
+                          "0x1p4", "1_0", "-Inf", "1e10", "9e9"])
+
+    def duration(self) -> str:
+        return self.pick(["", "1s", "30", "0", "-1", "x", "1m", "0.5", "2m", "1h", "NaN", "-5s",
+                          "1e9", "100ms"])
+
+    def limit(self) -> str:
+        return self.pick(["", "0", "1", "2", "-1", "x", "1.5", "100", "3"])
+
+    def query(self) -> str:
+        return self.pick(GOOD_QUERIES if self.rng.random() < 0.75 else BAD_QUERIES)
+
+    def match(self) -> list[str]:
+        return [self.pick(SELECTORS) for _ in range(self.rng.choice([0, 1, 1, 1, 2, 3]))]
+
+    def label(self) -> str:
+        return self.pick([*LABELS, "%ff", "U__a_2e_b", "a.b", "%C3%A9", "__name__", "1abc",
+                          "a%2Fb", "U__x", "job%20", ""])
+
+
+def _maybe(g: Gen, name: str, value: str, out: list[tuple[str, str]], p: float = 0.6) -> None:
+    if g.rng.random() < p:
+        out.append((name, value))
+
+
+def _query_params(g: Gen, path: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    rng = g.rng
+    if rng.random() < 0.95:
+        out.append(("query", g.query()))
+    if path.endswith("query"):
+        _maybe(g, "time", g.time(), out, 0.85)
+    else:
+        start = g.near() - rng.choice([60, 600, 1800, 3600, -60])
+        for name, t in (("start", start), ("end", g.near())):
+            if rng.random() < 0.8:
+                out.append((name, f"{t:.3f}"))
+            elif rng.random() < 0.8:
+                out.append((name, g.time()))
+        _maybe(g, "step", g.step(), out, 0.9)
+    _maybe(g, "timeout", g.duration(), out, 0.15)
+    _maybe(g, "limit", g.limit(), out, 0.1)
+    _maybe(g, "lookback_delta", g.duration(), out, 0.08)
+    _maybe(g, "stats", g.pick(["all", "true", "1", "x", ""]), out, 0.1)
+    return out
+
+
+def _series_params(g: Gen) -> list[tuple[str, str]]:
+    out = [("match[]", m) for m in g.match()]
+    rng = g.rng
+    if rng.random() < 0.4:
+        out.append(("start", f"{g.near() - 600:.3f}" if rng.random() < 0.6 else g.time()))
+    if rng.random() < 0.4:
+        out.append(("end", f"{g.near():.3f}" if rng.random() < 0.6 else g.time()))
+    _maybe(g, "limit", g.limit(), out, 0.1)
+    return out
+
+
+def _request(g: Gen) -> Req:
+    rng = g.rng
+    kind = rng.choices(
+        ["query", "query_range", "series", "labels", "values", "metadata", "exemplars",
+         "format", "parse", "status", "federate", "other"],
+        weights=[20, 20, 10, 8, 10, 4, 4, 5, 3, 4, 5, 3])[0]
+    path = "/api/v1/" + kind
+    params: list[tuple[str, str]] = []
+    if kind in ("query", "query_range"):
+        params = _query_params(g, path)
+    elif kind in ("series", "labels", "values", "federate"):
+        params = _series_params(g)
+        if kind == "values":
+            path = f"/api/v1/label/{g.label()}/values"
+        elif kind == "federate":
+            path = "/federate"
+            params = [p for p in params if p[0] == "match[]"]
+    elif kind == "metadata":
+        _maybe(g, "metric", g.pick([*METRICS, "", "nothing", "up"]), params)
+        _maybe(g, "limit", g.limit(), params, 0.4)
+        _maybe(g, "limit_per_metric", g.limit(), params, 0.4)
+    elif kind == "exemplars":
+        path = "/api/v1/query_exemplars"
+        params = _query_params(g, "/api/v1/query_range")
+        params = [p for p in params if p[0] in ("query", "start", "end")]
+    elif kind in ("format", "parse"):
+        path = f"/api/v1/{kind}_query"
+        _maybe(g, "query", g.query(), params, 0.9)
+    elif kind == "status":
+        path = "/api/v1/" + g.pick(["status/buildinfo", "status/runtimeinfo", "status/flags",
+                                     "status/tsdb", "status/config", "status/walreplay",
+                                     "targets", "alertmanagers", "status/nope"])
+    else:
+        path = g.pick(["/api/v1/nope", "/api/v1", "/api/v1/", "/api/v2/query", "/api/v1/query/",
+                       "/api/v1/label//values", "/api/v1/label/job", "/api/v1/series/x"])
+        params = _query_params(g, "/api/v1/query")
+    if rng.random() < 0.08 and params:  # a duplicate parameter: the first one counts
+        k, _ = rng.choice(params)
+        extra = {"query": g.query, "time": g.time, "start": g.time, "end": g.time,
+                 "step": g.step, "limit": g.limit}.get(k, lambda: "x")()
+        params.append((k, extra))
+    if rng.random() < 0.08:
+        params.append((g.pick(["foo", "Query", "query ", "match", "_", "time[]"]), "1"))
+    r = rng.random()
+    method, post, url_params = "GET", "", ()
+    if r < 0.3:
+        method, post = "POST", "form"
+        if rng.random() < 0.15 and params:  # one parameter in the URL instead
+            i = rng.randrange(len(params))
+            url_params = (params.pop(i),)
+    elif r < 0.36:
+        method, post = "POST", rng.choice(["json", "none"])
+    elif r < 0.44:
+        method = rng.choice(["PUT", "DELETE", "OPTIONS", "PATCH", "HEAD"])
+        post = rng.choice(["", "form"]) if method != "HEAD" else ""
+    return Req(method=method, path=path, params=tuple(params), post=post,
+               url_params=tuple(url_params))
+
+
+def generate(seed: int, n: int, end_s: float) -> list[Req]:
+    """``n`` requests from ``seed`` around the dataset's last time ``end_s`` (seconds)."""
+    g = Gen(random.Random(seed), end_s)
+    return [_request(g) for _ in range(n)]
+
+
+def quote_label(name: str) -> str:
+    """A label name as a path segment (helper for hand-written cases)."""
+    return quote(name, safe="")
