@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from promlab.errors import StorageError
 from promlab.model import Labels, Matcher, MatchType
+from promlab.model.arrays import unique
 from promlab.storage import checksum as _ck
 from promlab.storage import footer as _footer
 from promlab.storage import indexfile
@@ -311,7 +312,7 @@ class Block(SamplesReader):
         mask = idx.match(matchers) & (self.min_time <= maxt) & (self.max_time >= mint)
         if col is None:
             return [""] if mask.any() else []
-        return [col.uniques[c] if c >= 0 else "" for c in np.unique(col.codes[mask]).tolist()]
+        return [col.uniques[c] if c >= 0 else "" for c in unique(col.codes[mask]).tolist()]
 
     def metric_chunks(self, name: str, matchers: Sequence[Matcher] = (), mint: int | None = None,
                       maxt: int | None = None) -> npt.NDArray[np.int64]:

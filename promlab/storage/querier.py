@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.model import Labels, Matcher, MatchType
+from promlab.model.arrays import unique
 from promlab.storage.blocks import Block
 from promlab.storage.cache import DecodedCache, MetricColumns, window
 from promlab.storage.interface import SelectHints, SeriesSet, SeriesShard, clamp_range
@@ -459,7 +460,7 @@ def _rank_series(sources: Sequence[_Source]
             s.offsets is not None and np.array_equal(s.sids, first.sids) for s in sources[1:]):
         r = np.arange(first.sids.shape[0], dtype=np.int64)
         return first.sids, first.labels, [r] * len(sources)
-    uniq = np.unique(np.concatenate([s.sids for s in sources]))
+    uniq = unique(np.concatenate([s.sids for s in sources]))
     found: dict[int, Labels] = {}
     for s in sources:
         for sid, ls in zip(s.sids.tolist(), s.labels, strict=True):

@@ -52,3 +52,23 @@ def test_daemon_threads_in_unique_at_exit() -> None:
         done = subprocess.run([sys.executable, "-c", _EXIT], capture_output=True, text=True,
                               timeout=120, check=False)
         assert done.returncode == 0 and "terminate called" not in done.stderr, done.stderr[-2000:]
+
+
+def test_no_hash_table_unique_in_the_package() -> None:
+    """No plain ``np.unique(x)`` (the hash-table path) in promlab: ``unique`` instead. Calls with
+    ``return_index``/``return_inverse``/``return_counts`` or ``axis`` sort, and stay."""
+    import ast
+    from pathlib import Path
+
+    import promlab
+
+    found = []
+    for path in Path(promlab.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("unique", "unique_values")
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "np"
+                    and not any(k.arg in ("return_index", "return_inverse", "return_counts",
+                                          "axis") for k in node.keywords)):
+                found.append(f"{path}:{node.lineno}")
+    assert not found, found
