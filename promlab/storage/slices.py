@@ -90,7 +90,7 @@ def slice_ends(slice_rows: _I64, row_start: _I64, firsts: _I64) -> _I64:
     if not row_start.shape[0]:
         return np.zeros(0, np.int64)
     totals = np.add.reduceat(slice_rows, np.searchsorted(row_start, firsts), axis=0)
-    return np.unique(firsts[:, None] + np.cumsum(totals, axis=1))
+    return unique(firsts[:, None] + np.cumsum(totals, axis=1))
 
 
 def row_group_cuts(ends: _I64, start: int, stop: int, rows: int, *, final: bool) -> list[int]:
