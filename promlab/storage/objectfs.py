@@ -142,6 +142,7 @@ class ObjectStoreFS(BlockFS):
         self.bytes_written = 0
         self.requests = 0
         self._count_lock = threading.Lock()
+        self._reads: dict[str, list[int]] = {}  # object path (no protocol) -> [bytes, GETs]
         self._sizes: dict[str, int] = {}  # object path (no protocol) -> size, from listings
         self._trash: list[tuple[float, str]] = []  # (deletion time, block path)
 
@@ -167,15 +168,27 @@ class ObjectStoreFS(BlockFS):
             return {"bytes_read": self.bytes_read, "bytes_written": self.bytes_written,
                     "requests": self.requests}
 
+    def object_counters(self, path: str) -> dict[str, int]:
+        """``bytes_read`` and ``requests`` (GETs) of the object ``path`` so far: what reading
+        one file cost (a series index read in pieces, say)."""
+        with self._count_lock:
+            got = self._reads.get(self._key(path), [0, 0])
+            return {"bytes_read": got[0], "requests": got[1]}
+
     def _cat(self, path: str, **rng: int) -> bytes:
         """One GET of ``path`` (of ``start``/``end`` when given), counted; failures as OSError."""
+        key = self._key(path)
         try:
-            data = bytes(self.fs.cat_file(self._key(path), **rng))
+            data = bytes(self.fs.cat_file(key, **rng))
         except FileNotFoundError:
             raise
         except Exception as exc:
             raise OSError(f"{path}: read failed: {exc}") from exc
         self._count(read=len(data))
+        with self._count_lock:
+            got = self._reads.setdefault(key, [0, 0])
+            got[0] += len(data)
+            got[1] += 1
         return data
 
     def fetch(self, path: str, start: int, end: int) -> bytes:
