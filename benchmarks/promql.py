@@ -294,27 +294,36 @@ def long_store_open(hours: float, scale: float, days: int) -> str:
             f"{t_open:.1f} ms; first instant raw selector on its last day {t_first:.1f} ms")
 
 
-def many_metrics(metrics: int, series: int = 20, hours: int = 24, repeat: int = 7) -> str:
-    """First instant query for one series on a store of ``metrics`` metrics (one day block),
-    next to loading the block's whole series index: what a first touch costs when the store
-    holds many more metrics than the query selects (one line)."""
+def write_many_metrics(path: str, metrics: int, series: int = 20, hours: int = 24,
+                       **opts: Any) -> int:
+    """Write ``metrics`` metrics (``node_metric_0000`` ..) x ``series`` series (``host0`` ..)
+    over ``hours`` into one block of the store at ``path`` (``opts``: more
+    :func:`open_store` arguments, a URL's ``storage_options`` and ``local_dir``); the last
+    sample's time (ms)."""
     labels = [Labels({"__name__": f"node_metric_{m:04d}", "instance": f"host{i}", "job": "node"})
               for m in range(metrics) for i in range(series)]
     steps = hours * 12  # every 5 min: the index (24 chunks a series) as at 15 s, fewer samples
     start = 1_700_000_000_000 // 86_400_000 * 86_400_000
     rng = np.random.default_rng(1)
+    with open_store(path, block_duration="24h", bucket_duration="1h", wal_fsync=False,
+                    ooo_window=None, **opts) as st:
+        for c in range(0, len(labels), 2000):
+            part = labels[c:c + 2000]
+            idx = np.repeat(np.arange(len(part)), steps)
+            ts = np.tile(start + np.arange(steps, dtype=np.int64) * 300_000, len(part))
+            app = st.appender()
+            app.append_batch(part, idx, ts, np.round(rng.random(idx.shape[0]) * 100, 1))
+            app.commit()
+        st.flush()
+    return start + steps * 300_000 - 1
+
+
+def many_metrics(metrics: int, series: int = 20, hours: int = 24, repeat: int = 7) -> str:
+    """First instant query for one series on a store of ``metrics`` metrics (one day block),
+    next to loading the block's whole series index: what a first touch costs when the store
+    holds many more metrics than the query selects (one line)."""
     with tempfile.TemporaryDirectory(prefix="promlab-bench-many-") as tmp:
-        with open_store(tmp, block_duration="24h", bucket_duration="1h", wal_fsync=False,
-                        ooo_window=None) as st:
-            for c in range(0, len(labels), 2000):
-                part = labels[c:c + 2000]
-                idx = np.repeat(np.arange(len(part)), steps)
-                ts = np.tile(start + np.arange(steps, dtype=np.int64) * 300_000, len(part))
-                app = st.appender()
-                app.append_batch(part, idx, ts, np.round(rng.random(idx.shape[0]) * 100, 1))
-                app.commit()
-            st.flush()
-        end = start + steps * 300_000 - 1
+        end = write_many_metrics(tmp, metrics, series, hours)
         engine = Engine()
         first: list[float] = []
         whole: list[float] = []

@@ -13,6 +13,12 @@ here), the dataset imported straight into ``s3://promlab-bench/store`` (blocks u
 local); the one-process baseline and the workers read it over HTTP with ranged GETs. Then each
 query's first touch (store opened by the workers, nothing cached) is reported too: its wall time
 and the bytes and requests the workers fetched from S3, and the warm queries' fetches.
+
+``--many-metrics N`` measures only the series index's selectivity on S3 (no Dask): a one-day
+store of N metrics x 20 series written into the moto server, opened read-only, then per fresh
+open the bytes and GETs of ``series.arrow`` (and of all objects) fetched by a first instant query
+on one series, against the file's size and by a first query over every metric (format 7 reads
+the first piece, the footer and the queried metric's batch only).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.promql import QUERIES, import_store
+from benchmarks.promql import QUERIES, import_store, write_many_metrics
 from promlab import Session, datasets
 
 
@@ -56,7 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--s3", action="store_true", help="the store in a local S3-compatible server (moto)")
+    ap.add_argument("--many-metrics", type=int, default=0,
+                    help="only: bytes a first one-metric query fetches of an N-metric store on S3")
     args = ap.parse_args(argv)
+    if args.many_metrics:
+        with _S3Server(True) as srv, tempfile.TemporaryDirectory(prefix="promlab-scale-") as tmp:
+            assert srv.options is not None
+            print(s3_index_reads(args.many_metrics, srv.options, tmp), flush=True)
+        return 0
     from distributed import Client, LocalCluster
 
     info = datasets.standard_dataset(hours=args.hours, scale=args.scale)
@@ -146,6 +159,49 @@ def _import_s3(path: Path, url: str, opts: dict[str, Any]) -> float:
         c = store.fs.counters()  # type: ignore[attr-defined]
     print(f"uploaded {c['bytes_written'] / 1e6:.1f} MB in {c['requests']} requests", flush=True)
     return time.perf_counter() - t0
+
+
+def s3_index_reads(metrics: int, options: dict[str, Any], tmp: str) -> str:
+    """What first queries fetch of a store of ``metrics`` metrics x 20 series (one day, one
+    block) at ``s3://promlab-bench/many`` (``options``: the server's s3fs storage options):
+    the block's ``series.arrow`` bytes and GETs, and all objects', for a first instant query on
+    one series and for a first query over every metric, each on a fresh read-only open."""
+    from promlab.promql.engine import Engine
+    from promlab.storage import open_store
+    from promlab.storage.blocks import INDEX_FILE
+    from promlab.storage.objectfs import TAIL_BYTES
+
+    url = "s3://promlab-bench/many"
+    end = write_many_metrics(url, metrics, storage_options=options, local_dir=f"{tmp}/w")
+    lines = []
+    for n, (what, expr) in enumerate((
+            ("one series", f'node_metric_{metrics // 3:04d}{{instance="host3"}}'),
+            ("every metric", 'count({__name__=~"node_metric_.+"})'))):
+        with open_store(url, readonly=True, storage_options=options,
+                        local_dir=f"{tmp}/r{n}") as ro:
+            (blk,) = ro.blocks()
+            fs: Any = ro.fs
+            path = fs.join(blk.path, INDEX_FILE)
+            rec = blk.meta.files[INDEX_FILE]
+            before = fs.counters()
+            Engine().instant(ro, expr, end)
+            after, idx = fs.counters(), fs.object_counters(path)
+            if n == 0:
+                pieces = rec.get("pieces") or []
+                batches = [int(p[1]) for p in pieces[1:-1]]
+                lines.append(
+                    f"S3, {metrics} metrics x 20 series x 24 h: series.arrow {rec['size'] / 1e3:.1f} KB "
+                    f"in {len(batches)} metric batches (median {statistics.median(batches or [0]) / 1e3:.1f} KB), "
+                    f"first piece {int(pieces[0][1]) / 1e3:.1f} KB, footer "
+                    f"{int(pieces[-1][1]) / 1e3:.1f} KB (fetched with the last "
+                    f"{TAIL_BYTES // 1024} KiB)" if pieces else
+                    f"S3, {metrics} metrics: series.arrow {rec['size'] / 1e3:.1f} KB, no pieces")
+            lines.append(
+                f"  first instant query, {what}: series.arrow {idx['bytes_read'] / 1e3:.1f} KB "
+                f"({100 * idx['bytes_read'] / rec['size']:.0f} % of it) in {idx['requests']} GETs; "
+                f"all objects {(after['bytes_read'] - before['bytes_read']) / 1e3:.1f} KB in "
+                f"{after['requests'] - before['requests']} requests")
+    return "\n".join(lines)
 
 
 def _combine_cost(dist: Session, start: float, end: float) -> None:
