@@ -16,10 +16,11 @@ Over object storage:
   :attr:`ObjectStoreFS.delete_grace_s` (a reader that listed it may still be reading), and
   leftovers of a crashed upload or deletion are removed when a writer opens the store.
 * **Reads are selective.** Files are read with ranged ``GET``\\ s (no read-ahead): the series
-  index whole, then the footer and the row groups a query needs, each verified against its
+  index whole (or, format 7 above 1 MiB, its first piece, footer and the queried metrics'
+  batches), then the footer and the row groups a query needs, each verified against its
   recorded CRC-32 and kept in a small per-file range cache so Parquet decodes the same bytes
   without fetching them again. :attr:`ObjectStoreFS.bytes_read` and :attr:`requests` count
-  what was fetched.
+  what was fetched, :meth:`ObjectStoreFS.object_counters` per object.
 
 :class:`BlockFS` and :data:`LOCAL` live in :mod:`promlab.storage.blockfs`, :class:`ObjectStoreFS`
 and :func:`open_fs` in :mod:`promlab.storage.objectfs`; all are importable from here.
