@@ -9,6 +9,7 @@ result's annotations and ``stats`` when asked.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,9 +26,18 @@ __all__ = ["JSON_TYPE", "json_response", "query_data", "query_response", "query_
 JSON_TYPE = "application/json"
 
 
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
 def json_response(body: Any, *, status: int = 200) -> Response:
-    """``body`` as compact JSON (Prometheus sends no spaces and no trailing newline)."""
-    return Response(_dumps(body).encode(), status_code=status, media_type=JSON_TYPE)
+    """``body`` as compact JSON (Prometheus sends no spaces and no trailing newline); a raw
+    byte kept as a surrogate escape is written as U+FFFD, as Go writes bytes that are not UTF-8."""
+    text = _dumps(body)
+    try:
+        data = text.encode()
+    except UnicodeEncodeError:
+        data = _SURROGATE_RE.sub("\ufffd", text).encode()
+    return Response(data, status_code=status, media_type=JSON_TYPE)
 
 
 def success(data: Any, *, warnings: Sequence[str] = (), infos: Sequence[str] = (),

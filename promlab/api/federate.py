@@ -74,6 +74,9 @@ def routes(service: Service, metrics: ApiMetrics) -> list[BaseRoute]:
 
     async def federate(request: Request) -> Response:
         p = await read_params(request)
+        if p.form_error:
+            return PlainTextResponse(f"error parsing form values: {p.form_error}\n",
+                                     status_code=400, headers={"X-Content-Type-Options": "nosniff"})
         values = p.getlist("match[]")
         try:  # as Prometheus's handler: a bad selector is a plain-text 400, none selects nothing
             sets = [parse_series_selector(v)[1] for v in values]

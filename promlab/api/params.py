@@ -18,7 +18,6 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.datastructures import MultiDict
 from starlette.requests import Request
@@ -26,6 +25,7 @@ from starlette.requests import Request
 from promlab.errors import BadData
 from promlab.model import Matcher, now_ms, parse_go_duration
 from promlab.promql.parser import parse_series_selector
+from promlab.promql.parser.literals import go_quote
 
 __all__ = [
     "MAX_TIME_MS",
@@ -33,6 +33,7 @@ __all__ = [
     "FormValues",
     "go_atoi",
     "go_parse_float",
+    "go_parse_query",
     "parse_api_duration",
     "parse_api_duration_ns",
     "parse_api_time",
@@ -89,7 +90,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _quote(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """Go's ``%q`` (``strconv.Quote``): a raw byte kept by ``surrogateescape`` as ``\\xff``."""
+    return go_quote(s)
 
 
 def _wrap64(n: int) -> int:
@@ -350,7 +352,10 @@ def parse_limit(text: str | None) -> int:
 
 class FormValues(MultiDict):
     """Request parameters whose single-value lookups answer the first value, as Go's
-    ``r.FormValue`` (Starlette's answer the last)."""
+    ``r.FormValue`` (Starlette's answer the last); ``form_error`` is the first error of Go's
+    ``ParseForm`` ("" if none)."""
+
+    form_error: str = ""
 
     def __getitem__(self, key: Any) -> Any:
         values = self.getlist(key)
@@ -363,23 +368,69 @@ class FormValues(MultiDict):
         return values[0] if values else default
 
 
-async def read_params(request: Request) -> FormValues:
-    """The URL's query parameters plus, for a form POST, the body's (Go's ``r.Form``: a
-    parameter given twice counts with its first value).
+_HEX = frozenset(b"0123456789abcdefABCDEF")
 
-    Raises
-    ------
-    BadData
-        A form body that is not UTF-8.
+
+def _go_unescape(raw: bytes) -> tuple[str | None, str]:
+    """Go's ``url.QueryUnescape`` of one key or value: (text, "") or (None, its error)."""
+    out = bytearray()
+    i = 0
+    while i < len(raw):
+        c = raw[i]
+        if c == 0x25:  # %
+            if i + 2 >= len(raw) or raw[i + 1] not in _HEX or raw[i + 2] not in _HEX:
+                bad = raw[i:i + 3].decode("utf-8", "surrogateescape")
+                return None, f"invalid URL escape {_quote(bad)}"
+            out.append(int(raw[i + 1:i + 3], 16))
+            i += 3
+            continue
+        out.append(0x20 if c == 0x2B else c)  # "+" is a space
+        i += 1
+    # Go keeps any bytes: those that are not UTF-8 stay as surrogate escapes (quoted as \\xff
+    # in messages, written as U+FFFD in the JSON).
+    return out.decode("utf-8", "surrogateescape"), ""
+
+
+def go_parse_query(raw: bytes) -> tuple[list[tuple[str, str]], str]:
+    """Go's ``url.ParseQuery``: the pairs it keeps, and its first error ("" if none); a pair
+    with a semicolon or a bad escape is skipped.
+
+    Examples
+    --------
+    >>> go_parse_query(b"query=up+1&a;b=2&time=%zz&x")
+    ([('query', 'up 1'), ('x', '')], 'invalid semicolon separator in query')
     """
-    items = list(request.query_params.multi_items())
+    items: list[tuple[str, str]] = []
+    first = ""
+    for part in raw.split(b"&"):
+        if not part:
+            continue
+        if b";" in part:  # this error replaces any earlier one, as in Go
+            first = "invalid semicolon separator in query"
+            continue
+        key, _, value = part.partition(b"=")
+        k, err = _go_unescape(key)
+        v, err2 = _go_unescape(value) if k is not None else (None, "")
+        if k is None or v is None:
+            first = first or err or err2
+            continue
+        items.append((k, v))
+    return items, first
+
+
+async def read_params(request: Request) -> FormValues:
+    """The URL's query parameters plus, for a form POST (or PUT, PATCH), the body's, as Go's
+    ``r.Form`` (body first; a parameter given twice counts with its first value). Parsed as
+    Go's ``url.ParseQuery``: a pair with a bad escape or a semicolon is left out, and the first
+    such error is kept in ``form_error`` (``series`` refuses the request with it).
+    """
+    query, url_error = go_parse_query(request.scope.get("query_string", b""))
+    items = query
+    body_error = ""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if request.method in ("POST", "PUT") and ctype == "application/x-www-form-urlencoded":
-        body = await request.body()
-        try:
-            text = body.decode()
-        except UnicodeDecodeError:
-            raise BadData("error parsing form values: body is not UTF-8") from None
-        # Body values first, as Go's ParseForm puts them before the URL's.
-        items = parse_qsl(text, keep_blank_values=True) + items
-    return FormValues(items)
+    if request.method in ("POST", "PUT", "PATCH") and ctype == "application/x-www-form-urlencoded":
+        body, body_error = go_parse_query(await request.body())
+        items = body + query
+    params = FormValues(items)
+    params.form_error = body_error or url_error
+    return params

@@ -48,6 +48,7 @@ from promlab.model.value import format_float
 from promlab.promql.engine import Engine, Result
 from promlab.promql.parser import parse_expr, prettify
 from promlab.promql.parser.ast import VectorSelector, walk
+from promlab.promql.parser.literals import go_quote
 from promlab.storage.exemplars import exemplars_of
 from promlab.storage.lookup import label_lookup, series_lookup
 
@@ -252,6 +253,8 @@ class QueryAPI:
 
     async def series(self, request: Request) -> Response:
         p = await read_params(request)
+        if p.form_error:
+            raise BadData(f"error parsing form values: {p.form_error}")
         values = p.getlist("match[]")
         if not values:
             raise BadData("no match[] parameter provided")
@@ -391,8 +394,8 @@ def _stats_warning(value: str) -> list[str]:
     non-empty value still turns the statistics on)."""
     if value in ("", "true", "all"):
         return []
-    return [f'value "{value}" for parameter "stats" is deprecated and will be rejected in the '
-            'next major release, use "true" or "all"']
+    return [f'value {go_quote(value)} for parameter "stats" is deprecated and will be rejected '
+            'in the next major release, use "true" or "all"']
 
 
 def _unescape_label(name: str) -> str:

@@ -35,19 +35,23 @@ class Req:
     method: str
     path: str
     params: tuple[tuple[str, str], ...] = ()
-    post: str = ""  # "", "form", "json" (params as a JSON object), "none" (form text, no type)
+    # "", "form" (Content-Type: one of FORM_TYPES[form_type]), "json" (params as a JSON
+    # object), "none" (form text, no type)
+    post: str = ""
     url_params: tuple[tuple[str, str], ...] = ()  # in the URL even for a POST
+    raw: str = ""  # sent instead of the encoded params (URL-encoding oddities)
+    form_type: int = 0
 
     def send(self, client: httpx.Client, base: str) -> httpx.Response:
         url = base + self.path
-        query = urlencode(self.url_params if self.post else self.params)
+        query = urlencode(self.url_params) if self.post else self.raw or urlencode(self.params)
         if query:
             url += "?" + query
         headers: dict[str, str] = {}
         content: bytes | None = None
         if self.post == "form":
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            content = urlencode(self.params).encode()
+            headers["Content-Type"] = FORM_TYPES[self.form_type]
+            content = (self.raw or urlencode(self.params)).encode()
         elif self.post == "json":
             headers["Content-Type"] = "application/json"
             content = json.dumps(dict(self.params)).encode()
@@ -57,8 +61,31 @@ class Req:
                                                 content=content))
 
 
+FORM_TYPES = ["application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=utf-8",
+              "Application/X-WWW-Form-URLEncoded", "text/plain"]
+
+
 def describe(req: Req) -> str:
-    return f"{req.method} {req.path} {req.post or ''} {list(req.params)} url={list(req.url_params)}"
+    raw = f" raw={req.raw!r}" if req.raw else ""
+    ctype = f" ({FORM_TYPES[req.form_type]})" if req.post == "form" else ""
+    return (f"{req.method} {req.path} {req.post or ''}{ctype} {list(req.params)} "
+            f"url={list(req.url_params)}{raw}")
+
+
+def _oddities(rng: random.Random, params: list[tuple[str, str]]) -> str:
+    """The params URL-encoded, then one or two pairs garbled as a client might."""
+    pairs = [urlencode([kv]) for kv in params]
+    for _ in range(rng.choice([1, 1, 2])):
+        i = rng.randrange(len(pairs) + 1)
+        k, v = params[i] if i < len(params) else ("time", "1")
+        pairs.insert(i, rng.choice([
+            f"{quote(k, safe='')}={quote(v, safe='')}%zz", f"{k}={quote(v, safe='')}%2",
+            "".join(f"%{ord(c):02X}" for c in k) + "=" + quote(v, safe=""),
+            f"{k};x={quote(v, safe='')}", "", k, f"{k}=%ff", f"{k}=%00",
+            f"{k}={quote(v, safe='').replace('%20', '+')}", "=", f"{k}=a=b", "&", "%zz=1"]))
+        if i < len(params) and rng.random() < 0.7:
+            del pairs[i + 1]  # the garbled pair replaces the good one
+    return "&".join(pairs)
 
 
 @dataclass
@@ -120,7 +147,10 @@ def _shape(x: Any) -> Any:
 
 def observe(client: httpx.Client, base: str, req: Req) -> Observed:
     now = time.time()
-    r = req.send(client, base)
+    try:
+        r = req.send(client, base)
+    except httpx.TransportError as exc:  # a server that drops the connection: a difference
+        return Observed(-1, "", "", f"transport error: {exc!r}", f"transport error: {exc!r}")
     media = r.headers.get("content-type", "").split(";")[0].strip()
     allow = ",".join(sorted(m.strip() for m in r.headers.get("allow", "").split(",") if m.strip()))
     body: Any = r.text
@@ -434,9 +464,11 @@ def _request(g: Gen) -> Req:
     if rng.random() < 0.08:
         params.append((g.pick(["foo", "Query", "query ", "match", "_", "time[]"]), "1"))
     r = rng.random()
-    method, post, url_params = "GET", "", ()
+    method, post, url_params, form_type = "GET", "", (), 0
+    raw = _oddities(rng, params) if rng.random() < 0.1 else ""
     if r < 0.3:
         method, post = "POST", "form"
+        form_type = rng.choice([0, 0, 0, 0, 0, 1, 2, 3])
         if rng.random() < 0.15 and params:  # one parameter in the URL instead
             i = rng.randrange(len(params))
             url_params = (params.pop(i),)
@@ -446,7 +478,7 @@ def _request(g: Gen) -> Req:
         method = rng.choice(["PUT", "DELETE", "OPTIONS", "PATCH", "HEAD"])
         post = rng.choice(["", "form"]) if method != "HEAD" else ""
     return Req(method=method, path=path, params=tuple(params), post=post,
-               url_params=tuple(url_params))
+               url_params=tuple(url_params), raw=raw, form_type=form_type)
 
 
 def generate(seed: int, n: int, end_s: float) -> list[Req]:

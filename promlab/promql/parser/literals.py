@@ -27,7 +27,10 @@ def go_quote(s: str) -> str:
 
 
 def go_quote_rune(ch: str) -> str:
-    """Quote one character like Go's ``%q`` of a rune (``'$'``)."""
+    """Quote one character like Go's ``%q`` of a rune (``'$'``); a raw byte kept as a
+    surrogate escape decodes to Go's ``utf8.RuneError``, printed as ``'\ufffd'`` itself."""
+    if ch == "\ufffd" or 0xDC80 <= ord(ch) <= 0xDCFF:
+        return "'\ufffd'"
     return "'" + _escape_char(ch, "'") + "'"
 
 
