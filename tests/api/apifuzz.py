@@ -24,7 +24,8 @@ from urllib.parse import quote, unquote, urlencode
 
 import httpx
 
-__all__ = ["Observed", "Req", "describe", "generate", "known_class", "normalize_pair",
+__all__ = ["Observed", "Req", "describe", "explain_by_dropping", "generate", "known_class",
+           "normalize_pair",
            "observe", "same", "same_answer"]
 
 
@@ -199,7 +200,6 @@ def known_class(req: Req, ours: Observed, theirs: Observed) -> str | None:
     """The name of the deliberate Prometheus 3.x change (or documented divergence) explaining a
     difference, or None for a difference to fix."""
     p = effective(req)
-    names = [k for k, _ in (*req.params, *req.url_params)]
     b_ours = ours.body if isinstance(ours.body, dict) else {}
     b_theirs = theirs.body if isinstance(theirs.body, dict) else {}
     same_head = (ours.status, ours.media, ours.allow) == (theirs.status, theirs.media,
@@ -227,13 +227,6 @@ def known_class(req: Req, ours: Observed, theirs: Observed) -> str | None:
         return "3.x-query-range-invalid-param"  # 3.x wraps its parse errors as /query does
     if req.path == "/api/v1/parse_query" and theirs.status == 404:
         return "3.x-parse-query"  # the endpoint is 2.47+
-    if "limit" in names and req.path.startswith(("/api/v1/series", "/api/v1/label",
-                                                  "/api/v1/query")):
-        return "3.x-limit"  # limit on series/labels/values (2.49) and query (3.x)
-    if "limit_per_metric" in names and req.path == "/api/v1/metadata":
-        return "3.x-limit-per-metric"  # 2.42 ignores it
-    if "lookback_delta" in names and req.path.startswith("/api/v1/query"):
-        return "3.x-lookback-delta"  # a per-query lookback_delta parameter (3.x)
     if "U__" in req.path or any("U__" in v or '{"' in v for _, v in (*req.params, *req.url_params)):
         return "3.x-utf8-names"  # UTF-8 label names, quoted names in selectors (3.x)
     if req.path.startswith("/api/v1/label/") and req.path.endswith("/values"):
@@ -264,6 +257,34 @@ def effective(req: Req) -> dict[str, str]:
     for k, v in items:
         out.setdefault(k, v)
     return out
+
+
+#: Parameters 2.42 ignores and promlab reads as 3.x does, by the class a difference they
+#: make belongs to: limit on series/labels/values (2.49+) and query/query_range (3.x),
+#: metadata's limit_per_metric, a per-query lookback_delta (3.x).
+NEW_PARAMS = {"limit": "3.x-limit", "limit_per_metric": "3.x-limit-per-metric",
+              "lookback_delta": "3.x-lookback-delta"}
+
+
+def explain_by_dropping(client: httpx.Client, base: str, req: Req, theirs: Observed) -> str | None:
+    """The class of a difference that goes away when promlab is asked again without the
+    parameters 2.42 ignores (:data:`NEW_PARAMS`), or None."""
+    present = [k for k, _ in (*req.params, *req.url_params) if k in NEW_PARAMS]
+    if not present:
+        return None
+
+    def keep(kvs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        return tuple((k, v) for k, v in kvs if k not in NEW_PARAMS)
+
+    raw = "&".join(pair for pair in req.raw.split("&")
+                   if unquote(pair.partition("=")[0]) not in NEW_PARAMS) if req.raw else ""
+    again = Req(method=req.method, path=req.path, params=keep(req.params), post=req.post,
+                url_params=keep(req.url_params), raw=raw, form_type=req.form_type)
+    ours = observe(client, base, again)
+    normalize_pair(again, ours, theirs)
+    if same_answer(ours, theirs) or known_class(again, ours, theirs) is not None:
+        return NEW_PARAMS[present[0]]
+    return None
 
 
 def _strip_values(x: Any) -> Any:
