@@ -1,5 +1,5 @@
 """Differential fuzzing of the HTTP API: promlab and a real Prometheus 2.42 over the same
-samples answer the same random requests (:mod:`tests.api.apifuzz`), and must give the same
+samples answer the same random requests (:mod:`tests.api.apifuzz`; classes of differences in :mod:`tests.api.apifuzz_classes`), and must give the same
 status code, media type, ``Allow``, JSON ``status``, ``errorType``, ``error``, ``warnings``,
 ``infos`` and ``data`` (floats within 1e-9).
 
@@ -27,7 +27,7 @@ from promlab import Session, datasets
 from promlab.api import Server
 from promlab.datasets import DatasetSpec
 
-from . import apifuzz
+from . import apifuzz, apifuzz_classes
 
 pytestmark = [pytest.mark.realprom, pytest.mark.slow]
 
@@ -98,12 +98,12 @@ def test_api_fuzz_against_prometheus(fuzz_pair: FuzzPair) -> None:
         for req in requests:
             ours = apifuzz.observe(client, fuzz_pair.promlab.url, req)
             theirs = apifuzz.observe(client, fuzz_pair.prometheus.url, req)
-            apifuzz.normalize_pair(req, ours, theirs)
+            apifuzz_classes.normalize_pair(req, ours, theirs)
             if apifuzz.same_answer(ours, theirs):
                 identical += 1
                 continue
-            kind = apifuzz.known_class(req, ours, theirs) or \
-                apifuzz.explain_by_dropping(client, fuzz_pair.promlab.url, req, theirs)
+            kind = apifuzz_classes.known_class(req, ours, theirs) or \
+                apifuzz_classes.explain_by_dropping(client, fuzz_pair.promlab.url, req, theirs)
             if kind is not None:
                 assert kind in KNOWN_CLASSES, kind
                 known[kind] += 1
