@@ -3,6 +3,7 @@ over the same samples (backfilled with promtool) for structural comparisons."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,3 +68,30 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
         with realprom.prometheus(data_dir=root / "prom-data") as prom, \
                 session.serve("127.0.0.1:0") as server:
             yield Pair(info=info, promlab=server, prometheus=prom)
+
+
+@dataclass
+class PromPair:
+    """promlab and a real Prometheus (``promql-per-step-stats`` on: promlab's ``stats=all``
+    always carries the per-step counts) over the same tiny 1-h dataset, which ends at
+    ``end_s``."""
+
+    end_s: float
+    promlab: Server
+    prometheus: realprom.Prometheus
+
+
+@contextlib.contextmanager
+def prom_pair(root: Path) -> Iterator[PromPair]:
+    """A :class:`PromPair` over the dataset generated under ``root``."""
+    realprom.require_binary("promtool")
+    realprom.require_binary("prometheus")
+    info = datasets.generate(root / "tiny.om", DatasetSpec(hours=1, scale=0.02), progress=False)
+    realprom.backfill(info.path, root / "prom-data")
+    with Session(str(root / "promlab-data"), progress=False) as session:
+        session.import_file(Path(info.path), progress=False)
+        with realprom.prometheus(data_dir=root / "prom-data",
+                                 extra_args=["--enable-feature=promql-per-step-stats"]) as prom, \
+                session.serve("127.0.0.1:0") as server:
+            yield PromPair(info.spec.end_ms / 1000, server, prom)
+

@@ -16,18 +16,12 @@ import collections
 import os
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
-from benchmarks import realprom
-from promlab import Session, datasets
-from promlab.api import Server
-from promlab.datasets import DatasetSpec
-
 from . import apifuzz, apifuzz_classes
+from .conftest import PromPair, prom_pair
 
 pytestmark = [pytest.mark.realprom, pytest.mark.slow]
 
@@ -65,30 +59,13 @@ def fuzz_plan() -> tuple[int, int]:
     return int(n), int(seed) if seed else random.SystemRandom().randrange(2**32)
 
 
-@dataclass
-class FuzzPair:
-    end_s: float
-    promlab: Server
-    prometheus: realprom.Prometheus
-
-
 @pytest.fixture(scope="module")
-def fuzz_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzPair]:
-    realprom.require_binary("promtool")
-    realprom.require_binary("prometheus")
-    root = tmp_path_factory.mktemp("api-fuzz")
-    info = datasets.generate(root / "tiny.om", DatasetSpec(hours=1, scale=0.02), progress=False)
-    realprom.backfill(info.path, root / "prom-data")
-    with Session(str(root / "promlab-data"), progress=False) as session:
-        session.import_file(Path(info.path), progress=False)
-        # promlab's stats=all always carries the per-step counts, as this feature does.
-        with realprom.prometheus(data_dir=root / "prom-data",
-                                 extra_args=["--enable-feature=promql-per-step-stats"]) as prom, \
-                session.serve("127.0.0.1:0") as server:
-            yield FuzzPair(info.spec.end_ms / 1000, server, prom)
+def fuzz_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromPair]:
+    with prom_pair(tmp_path_factory.mktemp("api-fuzz")) as pair:
+        yield pair
 
 
-def test_api_fuzz_against_prometheus(fuzz_pair: FuzzPair) -> None:
+def test_api_fuzz_against_prometheus(fuzz_pair: PromPair) -> None:
     n, seed = fuzz_plan()
     requests = apifuzz.generate(seed, n, fuzz_pair.end_s)
     known: collections.Counter[str] = collections.Counter()
@@ -119,7 +96,7 @@ def test_api_fuzz_against_prometheus(fuzz_pair: FuzzPair) -> None:
     assert identical >= 0.75 * n, (identical, n, dict(known))
 
 
-def test_generator_covers_every_endpoint(fuzz_pair: FuzzPair) -> None:
+def test_generator_covers_every_endpoint(fuzz_pair: PromPair) -> None:
     """The default run sends every endpoint, method and body kind it is meant to cover."""
     n, seed = fuzz_plan()
     reqs = apifuzz.generate(seed, n, fuzz_pair.end_s)

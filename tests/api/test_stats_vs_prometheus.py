@@ -7,17 +7,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from benchmarks import realprom
-from promlab import Session, datasets
-from promlab.api import Server
-from promlab.datasets import DatasetSpec
+from .conftest import PromPair, prom_pair
 
 pytestmark = [pytest.mark.realprom, pytest.mark.slow]
 
@@ -27,26 +22,10 @@ E = "END"  # replaced by the dataset's last timestamp (seconds)
 R = "http_requests_total"
 
 
-@dataclass
-class StatsPair:
-    end_s: float
-    promlab: Server
-    prometheus: realprom.Prometheus
-
-
 @pytest.fixture(scope="module")
-def stats_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StatsPair]:
-    realprom.require_binary("promtool")
-    realprom.require_binary("prometheus")
-    root = tmp_path_factory.mktemp("stats-pair")
-    info = datasets.generate(root / "tiny.om", DatasetSpec(hours=1, scale=0.02), progress=False)
-    realprom.backfill(info.path, root / "prom-data")
-    with Session(str(root / "promlab-data"), progress=False) as session:
-        session.import_file(Path(info.path), progress=False)
-        with realprom.prometheus(data_dir=root / "prom-data",
-                                 extra_args=["--enable-feature=promql-per-step-stats"]) as prom, \
-                session.serve("127.0.0.1:0") as server:
-            yield StatsPair(info.spec.end_ms / 1000, server, prom)
+def stats_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromPair]:
+    with prom_pair(tmp_path_factory.mktemp("stats-pair")) as pair:
+        yield pair
 
 
 def _params(params: dict[str, str], end: float) -> dict[str, str]:
@@ -106,7 +85,7 @@ def _stats(server: Any, path: str, params: dict[str, str]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("path", "params", "exact_peak"), CASES)
-def test_sample_stats(stats_pair: StatsPair, path: str, params: dict[str, str],
+def test_sample_stats(stats_pair: PromPair, path: str, params: dict[str, str],
                       exact_peak: bool) -> None:
     p = _params(params, stats_pair.end_s)
     ours = _stats(stats_pair.promlab, path, p)
