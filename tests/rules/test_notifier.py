@@ -8,7 +8,7 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from promlab.config import load_config
 from promlab.model import STALE_NAN, Labels
 from promlab.rules.notifier import Notifier, NotifierAlert, format_rfc3339_ms, generator_url
 from promlab.storage import MemoryStorage
+from tests.waiting import wait_for
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -134,16 +135,6 @@ groups:
 """
 
 
-def _wait(pred: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_real_alertmanager_receives_keeps_and_resolves(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yml"
     rules.write_text(RULES)
@@ -162,7 +153,7 @@ def test_real_alertmanager_receives_keeps_and_resolves(tmp_path: Path) -> None:
                 r = am.get("/api/v2/alerts")
                 return [a for a in r.json() if a["labels"].get("alertname") == "InstanceDown"]
 
-            first = _wait(active, 20, "the alert in Alertmanager")[0]
+            first = wait_for(active, "the alert in Alertmanager", timeout=20)[0]
             assert first["labels"] == {"alertname": "InstanceDown", "cluster": "test", "instance": "i1",
                                        "job": "api", "severity": "page"}
             assert first["annotations"] == {"summary": "i1 of api is down (0)",
@@ -183,7 +174,7 @@ def test_real_alertmanager_receives_keeps_and_resolves(tmp_path: Path) -> None:
             app = s.storage.appender()
             app.append(up, time.time_ns() // 1_000_000, STALE_NAN)
             app.commit()
-            _wait(lambda: not active(), 6, "the alert to resolve")
+            wait_for(lambda: not active(), "the alert to resolve", timeout=6)
             assert s.rules.alerts().empty
 
 
@@ -218,12 +209,12 @@ def test_file_sd_alertmanagers_follow_the_file(tmp_path: Path,
     reg = CollectorRegistry()
     n = Notifier(alerting, registry=reg)
     try:
-        _wait(lambda: n.alertmanagers() == [f"http://{a}/api/v2/alerts"], 15, "the file's Alertmanager")
+        wait_for(lambda: n.alertmanagers() == [f"http://{a}/api/v2/alerts"], "the file's Alertmanager", timeout=15)
         assert reg.get_sample_value("prometheus_notifications_alertmanagers_discovered") == 1
         n.send([NotifierAlert(Labels({"alertname": "First"}))])
         assert n.flush(10)
         sd.write_text(json.dumps([{"targets": [b], "labels": {"env": "prod"}}]))
-        _wait(lambda: n.alertmanagers() == [f"http://{b}/api/v2/alerts"], 15, "the edited file's Alertmanager")
+        wait_for(lambda: n.alertmanagers() == [f"http://{b}/api/v2/alerts"], "the edited file's Alertmanager", timeout=15)
         n.send([NotifierAlert(Labels({"alertname": "Second"}))])
         assert n.flush(10)
     finally:
@@ -257,7 +248,7 @@ def test_http_sd_alertmanagers(recorders: list[tuple[str, type[_Recorder]]]) -> 
     ]}}).alerting
     n = Notifier(alerting)
     try:
-        _wait(lambda: len(n.alertmanagers()) == 2, 15, "both Alertmanagers")
+        wait_for(lambda: len(n.alertmanagers()) == 2, "both Alertmanagers", timeout=15)
         assert n.alertmanagers() == [f"http://{a}/api/v2/alerts", f"http://{b}/am/api/v2/alerts"]
         n.send([NotifierAlert(Labels({"alertname": "X"}))])
         assert n.flush(10)

@@ -14,7 +14,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from promlab.config import AlertingConfig, load_config
 from promlab.model import Labels
 from promlab.rules.notifier import Notifier, NotifierAlert
 from promlab.storage import MemoryStorage
+from tests.waiting import wait_for
 
 WAIT = 30.0  # event waits: far above a POST to a live server, half the blackhole's timeout
 STUCK = "60s"
@@ -119,16 +120,6 @@ def recorders() -> Iterator[list[tuple[str, type[_Recorder]]]]:
             srv.server_close()
 
 
-def _wait(pred: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _alerting(*entries: dict[str, Any]) -> AlertingConfig:
     return load_config({"alerting": {"alertmanagers": list(entries)}}).alerting
 
@@ -171,8 +162,8 @@ def test_blackholed_alertmanager_does_not_hold_back_the_others(
             for r in range(3):
                 n.send(_alerts(f"R{r}", 2))
                 want = [f"R{k}{i}" for k in range(r + 1) for i in range(2)]
-                _wait(lambda want=want: _names(handler) == want, f"round {r} at the recorder")  # type: ignore[misc]
-                _wait(lambda r=r: {a["labels"]["alertname"] for a in am.get("/api/v2/alerts").json()}
+                wait_for(lambda want=want: _names(handler) == want, f"round {r} at the recorder")  # type: ignore[misc]
+                wait_for(lambda r=r: {a["labels"]["alertname"] for a in am.get("/api/v2/alerts").json()}
                       == {f"R{k}" for k in range(r + 1)}, f"round {r} in Alertmanager")  # type: ignore[misc]
                 assert blackhole.got_request.wait(WAIT)
             assert blackhole.requests == 1  # still waiting for its answer to round 0
@@ -197,14 +188,14 @@ def test_timeout_counts_errors_and_drops_for_that_alertmanager(
     n = Notifier(_alerting(_entry(blackhole.address, timeout="200ms"), _entry(rec)), registry=reg)
     try:
         n.send(_alerts("A", 3))
-        _wait(lambda: _value(reg, "dropped_total", blackhole.address) == 3, "the timed-out batch dropped")
+        wait_for(lambda: _value(reg, "dropped_total", blackhole.address) == 3, "the timed-out batch dropped")
         assert _value(reg, "errors_total", blackhole.address) == 3
         assert _value(reg, "sent_total", blackhole.address) == 0
         assert _names(handler) == ["A0", "A1", "A2"]
         assert _value(reg, "sent_total", rec) == 3 and _value(reg, "errors_total", rec) == 0
         # The timed-out Alertmanager is tried again with the next alerts.
         n.send(_alerts("B", 1))
-        _wait(lambda: blackhole.requests == 2, "the next batch to the blackhole")
+        wait_for(lambda: blackhole.requests == 2, "the next batch to the blackhole")
         assert n.flush(WAIT)
         assert _value(reg, "dropped_total", blackhole.address) == 4
     finally:
@@ -221,18 +212,18 @@ def test_queue_overflow_drops_the_oldest_and_counts_them_per_alertmanager(
     try:
         n.send(_alerts("A", 3))  # the blackhole's sender takes them and hangs
         assert blackhole.got_request.wait(WAIT)
-        _wait(lambda: len(_names(handler)) == 3, "A at the recorder")
+        wait_for(lambda: len(_names(handler)) == 3, "A at the recorder")
         n.send(_alerts("B", 4))
-        _wait(lambda: len(_names(handler)) == 7, "B at the recorder")
+        wait_for(lambda: len(_names(handler)) == 7, "B at the recorder")
         assert _value(reg, "dropped_total", blackhole.address) == 0
         n.send(_alerts("C", 4))  # 4 + 4 queued for the blackhole: B0, B1, B2 make room
-        _wait(lambda: len(_names(handler)) == 11, "C at the recorder")
+        wait_for(lambda: len(_names(handler)) == 11, "C at the recorder")
         assert _value(reg, "dropped_total", blackhole.address) == 3
         assert _value(reg, "queue_length", blackhole.address) == 5
         n.send(_alerts("D", 7))  # more than a queue holds: D0, D1 never queued, then 5 make room
         assert _value(reg, "dropped_total", blackhole.address) == 10
         assert _value(reg, "queue_length", blackhole.address) == 5
-        _wait(lambda: len(_names(handler)) == 16, "D at the recorder")
+        wait_for(lambda: len(_names(handler)) == 16, "D at the recorder")
     finally:
         n.stop(1.0, drain=False)
     assert _names(handler) == [f"{p}{i}" for p, k in [("A", 3), ("B", 4), ("C", 4)]
@@ -279,11 +270,11 @@ def test_reload_keeps_remaining_queues_and_forgets_removed_alertmanagers(
         assert n.flush(0.1) is False  # the blackhole still holds A and has B queued
         n.apply_config(_alerting(stuck, _entry(b)))
         assert n.alertmanagers() == [_url(blackhole.address), _url(b)]
-        _wait(lambda: _value(reg, "sent_total", a) is None, "the removed Alertmanager's series to go")
+        wait_for(lambda: _value(reg, "sent_total", a) is None, "the removed Alertmanager's series to go")
         assert _value(reg, "queue_length", blackhole.address) == 2  # the same queue, kept
         assert _value(reg, "sent_total", b) == 0
         n.send(_alerts("C", 1))
-        _wait(lambda: _names(hb) == ["C0"], "C at the new Alertmanager")
+        wait_for(lambda: _names(hb) == ["C0"], "C at the new Alertmanager")
     finally:
         n.stop(1.0, drain=False)
     assert _names(ha) == ["A0", "B0", "B1"]

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +31,7 @@ from promlab import daemon
 from promlab.notebook import current_state, use_session
 from promlab.session import Session
 from promlab.storage import MemoryStorage
+from tests.waiting import wait_for
 
 from .conftest import CounterTarget
 
@@ -68,16 +68,6 @@ def value(series: Series, name: str, **labels: str) -> float | None:
 def names_with(series: Series, name: str, label: str) -> set[str]:
     """The values of ``label`` among the samples named ``name``."""
     return {dict(k[1]).get(label, "") for k in series if k[0] == name}
-
-
-def wait(pred: Callable[[], Any], timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 class _Alertmanager(BaseHTTPRequestHandler):
@@ -159,11 +149,11 @@ def rules_same_files(w: World, opened: list[Session]) -> str:
     url = s.serve("127.0.0.1:0").url
     key = f"{w.rule_file('a')};a"
     s.rules.start([w.rule_file("a")])
-    wait(lambda: iterations(metrics(url), key) >= 2)
+    wait_for(lambda: iterations(metrics(url), key) >= 2)
     s.rules.stop()
     before = iterations(metrics(url), key)
     s.rules.start([w.rule_file("a")])  # DuplicateTimeseries before the fix
-    got = wait(lambda: (m := metrics(url)) and iterations(m, key) > before and m)
+    got = wait_for(lambda: (m := metrics(url)) and iterations(m, key) > before and m)
     # The counters continued over the stop and start (same group): never below the first run.
     assert iterations(got, key) > before >= 2
     assert value(got, "prometheus_rule_group_rules", rule_group=key) == 2
@@ -176,10 +166,10 @@ def rules_other_files(w: World, opened: list[Session]) -> str:
     url = s.serve("127.0.0.1:0").url
     a, b = w.rule_file("a"), w.rule_file("b")
     s.rules.start([a])
-    wait(lambda: iterations(metrics(url), f"{a};a") >= 1)
+    wait_for(lambda: iterations(metrics(url), f"{a};a") >= 1)
     s.rules.stop()
     s.rules.start([b])
-    got = wait(lambda: (m := metrics(url)) and iterations(m, f"{b};b") >= 1 and m)
+    got = wait_for(lambda: (m := metrics(url)) and iterations(m, f"{b};b") >= 1 and m)
     for name in ("prometheus_rule_group_iterations_total", "prometheus_rule_group_rules",
                  "prometheus_rule_group_last_evaluation_timestamp_seconds"):
         assert names_with(got, name, "rule_group") == {f"{b};b"}, name
@@ -196,7 +186,7 @@ def rules_reload_after_stop(w: World, opened: list[Session]) -> str:
     s.rules.reload([b])  # stopped: only reads the files
     assert not s.rules.running
     s.rules.start()
-    got = wait(lambda: (m := metrics(url)) and iterations(m, f"{b};b") >= 1 and m)
+    got = wait_for(lambda: (m := metrics(url)) and iterations(m, f"{b};b") >= 1 and m)
     assert names_with(got, "prometheus_rule_group_rules", "rule_group") == {f"{b};b"}
     return url
 
@@ -207,12 +197,12 @@ def rules_same_alertmanager(w: World, opened: list[Session]) -> str:
     url = s.serve("127.0.0.1:0").url
     am = w.am_url(0)
     s.rules.start([w.rule_file("a")])
-    wait(lambda: (value(metrics(url), "prometheus_notifications_sent_total", alertmanager=am)
+    wait_for(lambda: (value(metrics(url), "prometheus_notifications_sent_total", alertmanager=am)
                   or 0) >= 1)
     s.rules.stop()
     before = value(metrics(url), "prometheus_notifications_sent_total", alertmanager=am) or 0
     s.rules.start([w.rule_file("a")])
-    wait(lambda: (value(metrics(url), "prometheus_notifications_sent_total", alertmanager=am)
+    wait_for(lambda: (value(metrics(url), "prometheus_notifications_sent_total", alertmanager=am)
                   or 0) > before)
     got = metrics(url)
     assert names_with(got, "prometheus_notifications_sent_total", "alertmanager") == {am}
@@ -225,11 +215,11 @@ def rules_other_alertmanager(w: World, opened: list[Session]) -> str:
     opened.append(s)
     url = s.serve("127.0.0.1:0").url
     s.rules.start([w.rule_file("a")])
-    wait(lambda: w.alertmanagers[0][1])
+    wait_for(lambda: w.alertmanagers[0][1])
     s.rules.stop()
     s.set_config(w.config(am=1))
     s.rules.start([w.rule_file("a")])
-    wait(lambda: w.alertmanagers[1][1])
+    wait_for(lambda: w.alertmanagers[1][1])
     got = metrics(url)
     for name in ("prometheus_notifications_sent_total", "prometheus_notifications_dropped_total",
                  "prometheus_notifications_queue_length"):
@@ -242,7 +232,7 @@ def rules_then_no_alertmanager(w: World, opened: list[Session]) -> str:
     opened.append(s)
     url = s.serve("127.0.0.1:0").url
     s.rules.start([w.rule_file("a")])
-    wait(lambda: w.alertmanagers[0][1])
+    wait_for(lambda: w.alertmanagers[0][1])
     s.rules.stop()
     s.rules.start([w.rule_file("a")], notify=False)
     got = metrics(url)
@@ -257,14 +247,14 @@ def scrape_restart(w: World, opened: list[Session]) -> str:
     url = s.serve("127.0.0.1:0").url
     appended = "prometheus_tsdb_head_samples_appended_total"
     s.scrape.start()
-    wait(lambda: (value(metrics(url), appended) or 0) > 0)
+    wait_for(lambda: (value(metrics(url), appended) or 0) > 0)
     running = value(metrics(url), appended) or 0
     s.scrape.stop()
     # The session's counter continues over the stop (it fell back to 0 before the fix).
     before = value(metrics(url), appended) or 0
     assert before >= running > 0
     s.scrape.start()
-    wait(lambda: (value(metrics(url), appended) or 0) > before)
+    wait_for(lambda: (value(metrics(url), appended) or 0) > before)
     got = metrics(url)
     assert names_with(got, "promlab_targets", "scrape_pool") == {"counter"}
     return url
@@ -335,7 +325,7 @@ def two_sessions(w: World, opened: list[Session]) -> str:
     url_one, url_two = one.serve("127.0.0.1:0").url, two.serve("127.0.0.1:0").url
     one.rules.stop()
     one.rules.start([a])
-    wait(lambda: iterations(metrics(url_two), f"{b};b") >= 1)
+    wait_for(lambda: iterations(metrics(url_two), f"{b};b") >= 1)
     # Each session's /metrics has its own groups only (a registry per session).
     assert names_with(metrics(url_one), "prometheus_rule_group_rules", "rule_group") == {f"{a};a"}
     assert names_with(metrics(url_two), "prometheus_rule_group_rules", "rule_group") == {f"{b};b"}
@@ -441,13 +431,13 @@ def test_daemon_rules_gone_and_back(world: World, tmp_path: Path, free_port: int
     d = _Daemon(how, cfg, tmp_path / "data", f"127.0.0.1:{free_port}")
     key = f"{rules};d"
     try:
-        wait(lambda: _ready(d.url) and iterations(metrics(d.url), key) >= 1, timeout=60)
+        wait_for(lambda: _ready(d.url) and iterations(metrics(d.url), key) >= 1, timeout=60)
         write(False)
         d.reload()
-        wait(lambda: value(metrics(d.url), "prometheus_rule_group_rules", rule_group=key) is None)
+        wait_for(lambda: value(metrics(d.url), "prometheus_rule_group_rules", rule_group=key) is None)
         write(True)
         d.reload()
-        wait(lambda: iterations(metrics(d.url), key) >= 1)
+        wait_for(lambda: iterations(metrics(d.url), key) >= 1)
         got = metrics(d.url)
         assert names_with(got, "prometheus_rule_group_rules", "rule_group") == {key}
     finally:

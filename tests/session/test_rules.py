@@ -6,9 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,6 +15,7 @@ from promlab.errors import ConfigError, StorageError
 from promlab.model import Labels
 from promlab.session import Session
 from promlab.storage import MemoryStorage
+from tests.waiting import wait_for
 
 RULES = """
 groups:
@@ -30,16 +29,6 @@ groups:
     for: 1h
     annotations: {{summary: "sum is {{{{ $value }}}}"}}
 """
-
-
-def _wait(pred: Callable[[], Any], timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 def _store() -> MemoryStorage:
@@ -59,7 +48,7 @@ def test_start_from_config_globs_reload_keeps_state(tmp_path: Path) -> None:
         s.rules.start()
         with pytest.raises(ConfigError, match="already running"):
             s.rules.start()
-        _wait(lambda: len(s.rules.alerts()) == 2)
+        wait_for(lambda: len(s.rules.alerts()) == 2)
         df = s.rules.alerts()
         assert sorted(df["alertname"]) == ["High", "Other"]
         assert set(df["state"]) == {"pending"} and set(df["annotation:summary"]) == {"sum is 2"}
@@ -135,8 +124,8 @@ def test_global_rule_query_offset(tmp_path: Path) -> None:
 
         # recording rules write at the evaluation time minus the offset: "glob" an hour back
         # (not visible now, the lookback is 5 min), "own" its own 1 s back
-        glob = _wait(lambda: latest("glob", 3600))
-        own = _wait(lambda: latest("own", 0))
+        glob = wait_for(lambda: latest("glob", 3600))
+        own = wait_for(lambda: latest("own", 0))
         now = time.time()
         assert now - 3600 - 10 < glob < now - 3600 and now - 10 < own < now - 1 + 0.5
         assert latest("glob", 0) is None
