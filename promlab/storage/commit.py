@@ -63,13 +63,13 @@ def _float_latest(head: Head) -> Callable[[list[Labels]], npt.NDArray[np.int64]]
     """Per series: the time of its latest float sample in ``head`` or, for a series the head
     does not have, in its seed of persisted samples (NO_TS: none)."""
     def get(series: list[Labels]) -> npt.NDArray[np.int64]:
-        refs = [head.ref(ls.hash) for ls in series]
+        refs = np.array([-1 if (r := head.ref(ls.hash)) is None else r for ls in series],
+                        np.int64)
+        have = refs >= 0
         out = np.full(len(series), NO_TS, np.int64)
-        for k, r in enumerate(refs):
-            if r is not None:
-                out[k] = head.latest[r]
+        out[have] = head.latest[refs[have]]
         if head.seed is not None:
-            gone = np.array([r is None for r in refs], bool)
+            gone = ~have
             if gone.any():
                 sids = np.array([ls.hash for ls in series], np.int64)
                 out[gone] = head.seed.latest_of(sids[gone])[0]
