@@ -33,6 +33,7 @@ from itertools import pairwise
 
 import yaml
 
+from promlab.config.goyaml import go_yaml_syntax_error
 from promlab.config.yamlfile import read_text
 from promlab.errors import ConfigError, ParseError, PromlabError
 from promlab.model import is_valid_label_name, parse_duration
@@ -331,6 +332,9 @@ def validate_rules(text: str, *, file: str = "", name_validation: str = "legacy"
     errors unless ``ignore_unknown_fields`` (promtool's flag of that name). When there are
     problems the groups are still returned as far as they could be read.
     """
+    # rulefmt reads with gopkg.in/yaml.v3: libyaml's wording of syntax errors.
+    if (syntax := go_yaml_syntax_error(text, version="v3", file=file)) is not None:
+        return [], [syntax]
     try:
         docs = yaml.compose_all(text, Loader=yaml.SafeLoader)
         root = next(iter(docs), None)  # like rulefmt, only the first document counts

@@ -54,7 +54,7 @@ def test_group_fields() -> None:
                  "yaml: unmarshal errors:\n  line 3: cannot unmarshal !!str `x` into int", id="bad-int"),
     pytest.param("groups:\n- name: g\n  interval: 1x\n", 'not a valid duration string: "1x"',
                  id="bad-duration"),
-    pytest.param("groups: [\n", "yaml: line 2: expected the node content, but found '<stream end>'",
+    pytest.param("groups: [\n", "yaml: line 1: did not find expected node content",
                  id="yaml-syntax"),
 ])
 def test_errors(text: str, message: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import os
 import re
 import subprocess
 from collections.abc import Callable
@@ -23,8 +24,9 @@ import pytest
 from promlab.rules.unittest import rules_unit_test
 from tests.rules.unittest_gen import Case, fill, generate
 
-N_GENERATED = 100
-SEED0 = 20_261_206
+# PROMLAB_RULETEST_N / PROMLAB_RULETEST_SEED run other generated files (a fidelity hunt).
+N_GENERATED = int(os.environ.get("PROMLAB_RULETEST_N", "100"))
+SEED0 = int(os.environ.get("PROMLAB_RULETEST_SEED", "20261206"))
 
 RULES = """
 groups:
@@ -455,6 +457,21 @@ groups:
     labels: {__name__: x}
     annotations: {e: '{{ $value | nosuchfunc }}'}
 """)),
+    # Bad YAML is worded as go-yaml (libyaml) words it, with go-yaml's line: yaml.v2 for the
+    # test file (the problem's mark first), yaml.v3 for rule files (the context's first).
+    ("yaml-syntax-test-file", _t("tests:\n  - interval: 1m\n   input_series: x\n")),
+    ("yaml-syntax-test-file-flow", _t("tests: [{interval: 1m}\nx: 1\n")),
+    ("yaml-syntax-test-file-scanner", _t("tests:\n- interval: 1m\n  name: a: b\n")),
+    ("yaml-syntax-test-file-alias", _t("tests: *nope\n")),
+    ("yaml-test-file-second-document", _t("tests: []\n---\n- x: [\n")),
+    ("yaml-syntax-rule-file", _t("rule_files: [rules.yml]\ntests: [{interval: 1m}]\n",
+                                 rules="groups:\n- name: g\n  rules: [\n")),
+    ("yaml-syntax-rule-file-indent", _t("rule_files: [rules.yml]\ntests: [{interval: 1m}]\n",
+                                        rules="groups:\n  - name: g\n   rules: []\n")),
+    ("yaml-syntax-rule-file-directive", _t("rule_files: [rules.yml]\ntests: [{interval: 1m}]\n",
+                                           rules="%FOO\n---\ngroups: []\n")),
+    ("yaml-syntax-rule-file-tab", _t("rule_files: [rules.yml]\ntests: [{interval: 1m}]\n",
+                                     rules="groups:\n\t- name: g\n")),
     ("rule-error-stops-group", _t("""
 rule_files: [rules.yml]
 tests:

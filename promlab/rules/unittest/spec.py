@@ -28,6 +28,7 @@ from typing import TypeVar
 
 import yaml
 
+from promlab.config.goyaml import go_yaml_syntax_error
 from promlab.errors import BadData, ConfigError
 from promlab.model import parse_duration, parse_time
 from promlab.rules.unittest.text import go_quote
@@ -370,8 +371,11 @@ def parse_test_file(text: str, *, file: str = "") -> UnitTestFile:
     ConfigError
         Bad YAML, unknown fields, wrong types or bad durations (promtool's message).
     """
+    # promtool reads the file with gopkg.in/yaml.v2: libyaml's wording, the first document only.
+    if (syntax := go_yaml_syntax_error(text, version="v2", file=file)) is not None:
+        raise syntax
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = next(iter(yaml.compose_all(text, Loader=yaml.SafeLoader)), None)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -417,7 +421,9 @@ def rule_file_node_error(text: str) -> str | None:
 
 
 def is_yaml_syntax_error(text: str) -> bool:
-    """Whether the first YAML document of ``text`` fails to parse."""
+    """Whether the first YAML document of ``text`` fails to parse (go-yaml's parser)."""
+    if go_yaml_syntax_error(text, version="v3") is not None:
+        return True
     try:
         next(iter(yaml.compose_all(text, Loader=yaml.SafeLoader)), None)
     except yaml.YAMLError:
