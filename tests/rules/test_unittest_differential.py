@@ -472,6 +472,29 @@ groups:
                                            rules="%FOO\n---\ngroups: []\n")),
     ("yaml-syntax-rule-file-tab", _t("rule_files: [rules.yml]\ntests: [{interval: 1m}]\n",
                                      rules="groups:\n\t- name: g\n")),
+    # The grammar takes the stale marker as a ramp's start: the marker, then NaNs (not stale).
+    ("stale-with-step", _t("""
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  input_series:
+  - {series: 'a{i="1"}', values: '1 stale+1x3 5 stale-0.5x1 7'}
+  - {series: 'a{i="2"}', values: 'stale+0x2 2'}
+  alert_rule_test:
+  - {eval_time: 2m, alertname: A}
+  - {eval_time: 5m, alertname: A}
+  promql_expr_test:
+  - {expr: a, eval_time: 0m}
+  - {expr: a, eval_time: 1m}
+  - {expr: a, eval_time: 2m}
+  - {expr: a, eval_time: 3m}
+  - {expr: a, eval_time: 6m}
+  - {expr: a, eval_time: 7m}
+  - {expr: 'count_over_time(a[10m])', eval_time: 9m}
+  - {expr: 'r', eval_time: 3m}
+  - {expr: 'ALERTS', eval_time: 3m}
+""", rules="groups: [{name: g, rules: [{record: r, expr: 'a * 2'}, "
+                           "{alert: A, expr: 'a != 3', annotations: {v: '{{ $value }}'}}]}]\n")),
     ("rule-error-stops-group", _t("""
 rule_files: [rules.yml]
 tests:

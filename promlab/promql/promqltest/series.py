@@ -41,13 +41,17 @@ Item = float | None | HistogramLiteral
 
 _NUM = r"(?:[0-9]+\.?[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?|[iI][nN][fF]|[nN][aA][nN])"
 _ITEM = re.compile(rf"^(?:(?P<blank>_)(?:x(?P<bn>[0-9]+))?|(?P<stale>stale)"
-                   rf"|(?P<v>[+-]?{_NUM})(?:(?P<s>[+-]{_NUM})?(?<![fFnN])x(?P<n>[0-9]+))?)$")
-# (``Infx3``/``NaNx3`` lex as one identifier in Prometheus: Inf and NaN take no ``xN``.)
+                   rf"|(?P<v>[+-]?{_NUM}|stale(?=[+-]))(?:(?P<s>[+-]{_NUM})?(?<![fFnN])x(?P<n>[0-9]+))?)$")
+# (``Infx3``/``NaNx3`` lex as one identifier in Prometheus: Inf and NaN take no ``xN``.
+# ``stale+SxN`` is the grammar's "value, step, count" with the stale marker as the value: the
+# first point is the marker, the next ones the marker plus steps, NaNs that are not stale.)
 _HIST_TAIL = re.compile(r"x([0-9]+)")
 _SPACE = " \t\r\n"  # what the lexer takes as a space between values
 
 
 def _num(tok: str) -> float:
+    if tok == "stale":
+        return STALE_NAN
     sign = -1.0 if tok[0] == "-" else 1.0
     body = tok[1:] if tok[0] in "+-" else tok
     value = parse_go_number(body)
