@@ -184,6 +184,10 @@ def _latest_frame(ss: SeriesSet, ref: I64, lookback: int, ev: EvalState) -> Vect
     in chunks of series (bounded in cells and in samples, so the per-sample temporaries stay
     small), checking the limits between chunks; series without points are dropped."""
     n_series, n_steps = len(ss.labels), ref.shape[0]
+    if n_steps == 1:
+        one = _latest_one_step(ss, int(ref[0]), lookback, ev)
+        if one is not None:
+            return one
     values = np.empty((n_series, n_steps))
     present = np.empty((n_series, n_steps), bool)
     keep_ts = ev.keep_timestamps
@@ -222,6 +226,50 @@ def _latest_frame(ss: SeriesSet, ref: I64, lookback: int, ev: EvalState) -> Vect
     if hists is not None and not any(x is not None for x in hists.flat):
         hists = None
     return Vector(labels, values, present, None, timestamps, hists)
+
+
+def _latest_one_step(ss: SeriesSet, ref: int, lookback: int, ev: EvalState) -> Vector | None:
+    """:func:`_latest_frame` for one step (an instant query): a run's latest sample is its last
+    one when no run holds a sample past ``ref`` (a selection over ``(ref - lookback, ref]``
+    holds none), so no per-sample work is done; None when some run does (then the general
+    path answers)."""
+    starts, ends = ss.bounds()
+    ts = ss.ts_ms
+    if ts.shape[0] == 0:
+        return None
+    last = ends - 1  # an empty run's -1 is clipped to 0 (and is absent below)
+    last_ts = ts.take(last, mode="clip")
+    has = ends > starts
+    if bool((has & (last_ts > ref)).any()):
+        return None
+    values = ss.values.take(last, mode="clip")
+    present = has
+    present &= last_ts > ref - lookback
+    present &= ~stale_mask(values)
+    hists: npt.NDArray[np.object_] | None = None
+    if ss.histograms is not None:
+        last_h = ss.histograms.take(last, mode="clip")
+        if any(x is not None for x in last_h[present]):
+            hists = np.full((present.shape[0], 1), None, object)
+            hists[present, 0] = last_h[present]
+    if int(np.count_nonzero(present)) > ev.max_samples:
+        raise TooManySamples()
+    np.copyto(values, 0.0, where=~present)
+    timestamps = None
+    if ev.keep_timestamps:
+        timestamps = last_ts
+        timestamps *= present
+    labels = list(ss.labels)
+    if not present.all():
+        rows = np.flatnonzero(present)
+        labels = [labels[i] for i in rows.tolist()]
+        values = values[rows]
+        timestamps = None if timestamps is None else timestamps[rows]
+        hists = None if hists is None else hists[rows]
+        present = present[rows]
+    return Vector(labels, values[:, None],
+                  present[:, None], None, None if timestamps is None else timestamps[:, None],
+                  hists)
 
 
 def _smoothed_vector(node: VectorSelector, ev: EvalState, ctx: EvalContext, ref: I64) -> Vector:

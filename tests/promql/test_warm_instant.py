@@ -1,0 +1,155 @@
+"""The warm instant query's fixed costs (issue 14): what a repeated or one-step query skips.
+
+The answers are compared with paths that do the full work (a two-step range query's last
+step, storage that ignores the range hints); the skipped work is pinned by counting calls,
+never by timing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from promlab.model import STALE_NAN, Labels, Matcher
+from promlab.model.histogram import FloatHistogram
+from promlab.promql.engine import Engine, Result
+from promlab.promql.eval import selectors
+from promlab.promql.values import Vector
+from promlab.storage import MemoryStorage
+from promlab.storage.interface import SelectHints, SeriesSet
+
+T = 3_600_000
+STEP = 15_000
+
+
+def _hist(count: float) -> FloatHistogram:
+    return FloatHistogram(schema=0, count=count, sum=2 * count, positive_spans=((0, 1),),
+                          positive_buckets=(count,))
+
+
+def _storage() -> MemoryStorage:
+    st = MemoryStorage()
+    ts = np.arange(0, T + 1, STEP, dtype=np.int64)
+    for i in range(6):
+        st.add_series(Labels({"__name__": "m", "i": str(i)}), ts + i * 1000, (ts * 0.5 + i).astype(np.float64))
+    # ends in a stale marker; stopped long before T (older than the lookback); one sample
+    st.add_series(Labels({"__name__": "m", "i": "stale"}), [T - 30_000, T - 15_000],
+                  [1.0, STALE_NAN])
+    st.add_series(Labels({"__name__": "m", "i": "old"}), [T - 900_000], [4.0])
+    st.add_series(Labels({"__name__": "m", "i": "one"}), [T - 1], [7.0])
+    st.add_series(Labels({"__name__": "m", "i": "nan"}), [T - 2_000], [float("nan")])
+    st.add_histogram_series(Labels({"__name__": "h", "i": "0"}), [T - 20_000, T - 5_000],
+                            [_hist(1.0), _hist(3.0)])
+    st.add_histogram_series(Labels({"__name__": "h", "i": "1"}), [T - 20_000, T - 5_000],
+                            [_hist(2.0), 5.0])
+    return st
+
+
+class _IgnoresHints:
+    """A queryable that ignores the time range it is asked for (as storage may: the range and
+    the select hints only narrow what must be read): every selection holds all samples, later
+    ones than the selector's time included."""
+
+    def __init__(self, inner: MemoryStorage) -> None:
+        self.inner = inner
+
+    def querier(self, mint_ms: int, maxt_ms: int) -> _IgnoringQuerier:
+        return _IgnoringQuerier(self.inner, 0, 1 << 62)
+
+
+class _IgnoringQuerier:
+    def __init__(self, inner: MemoryStorage, mint_ms: int, maxt_ms: int) -> None:
+        self.q = inner.querier(mint_ms, maxt_ms)
+
+    def select(self, matchers: Sequence[Matcher], hints: SelectHints | None = None) -> SeriesSet:
+        return self.q.select(matchers)
+
+    def label_names(self, matchers: Sequence[Matcher] = ()) -> list[str]:
+        return self.q.label_names(matchers)
+
+    def label_values(self, name: str, matchers: Sequence[Matcher] = ()) -> list[str]:
+        return self.q.label_values(name, matchers)
+
+    def series(self, matchers: Sequence[Matcher]) -> list[Labels]:
+        return self.q.series(matchers)
+
+    def close(self) -> None:
+        self.q.close()
+
+
+def _last_step(res: Result) -> tuple[list[Labels], list[float], list[int]]:
+    """Series present at a range result's last step: labels, values, sample timestamps."""
+    v = res.value
+    assert isinstance(v, Vector)
+    rows = np.flatnonzero(v.present[:, -1]).tolist()
+    ts = [] if v.timestamps_ms is None else [int(v.timestamps_ms[r, -1]) for r in rows]
+    return [v.labels[r] for r in rows], [float(v.values[r, -1]) for r in rows], ts
+
+
+def _same(a: tuple[list[Labels], list[float], list[int]],
+          b: tuple[list[Labels], list[float], list[int]]) -> bool:
+    return a[0] == b[0] and np.array_equal(a[1], b[1], equal_nan=True) and a[2] == b[2]
+
+
+def _instant(res: Result) -> tuple[list[Labels], list[float], list[int]]:
+    v = res.value
+    assert isinstance(v, Vector) and v.present.all()
+    ts = [] if v.timestamps_ms is None else v.timestamps_ms[:, 0].tolist()
+    return list(v.labels), v.values[:, 0].tolist(), ts
+
+
+INSTANT_CASES = [
+    ("all-series", "m", T),
+    ("between-scrapes", "m", T - 7_000),
+    ("one-series", 'm{i="3"}', T),
+    ("stale-and-old-absent", 'm{i=~"stale|old|one"}', T),
+    ("nan-value-kept", 'm{i="nan"}', T),
+    ("offset", "m offset 2m", T),
+    ("at", "m @ 1800", T),
+    ("nothing-in-range", 'm{i="old"}', T),
+    ("histograms", "h", T),
+    ("timestamp-function", "timestamp(m)", T),
+]
+
+
+@pytest.mark.parametrize(("name", "query", "t"), INSTANT_CASES, ids=[c[0] for c in INSTANT_CASES])
+def test_instant_selector_equals_the_range_queries_last_step(name: str, query: str, t: int,
+                                                             ) -> None:
+    st = _storage()
+    eng = Engine()
+    got = eng.instant(st, query, t)
+    want = eng.range(st, query, t - STEP, t, STEP)
+    assert _same(_instant(got), _last_step(want))
+    if query == "h":
+        v = got.value
+        assert isinstance(v, Vector) and v.histograms is not None
+        assert [h.count if h is not None else None for h in v.histograms[:, 0]] == [3.0, None]
+
+
+@pytest.mark.parametrize(("name", "query", "t"), INSTANT_CASES, ids=[c[0] for c in INSTANT_CASES])
+def test_instant_selector_same_when_storage_ignores_the_range(name: str, query: str, t: int,
+                                                               ) -> None:
+    st = _storage()
+    eng = Engine()
+    want = eng.instant(st, query, t)
+    got = eng.instant(_IgnoresHints(st), query, t)
+    assert _same(_instant(got), _instant(want))
+
+
+def test_instant_selector_does_no_per_sample_counting(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = selectors.run_counts
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(selectors, "run_counts", counting)
+    st = _storage()
+    eng = Engine()
+    eng.instant(st, "m", T)
+    assert calls == []
+    eng.range(st, "m", T - STEP, T, STEP)  # the counting path, for contrast
+    assert calls
