@@ -131,8 +131,10 @@ def _times(buf: bytes | bytearray, w: npt.NDArray[np.uint64], d: npt.NDArray[np.
         ok &= (frac <= 3) & ~neg & (mant < 9_000_000_000_000_000 // _POW10[3 - np.minimum(frac, 3)])
         out: npt.NDArray[np.int64] = mant * _POW10[3 - np.minimum(frac, 3)]
     else:
-        ok &= frac == 0
-        out = np.where(neg, -mant, mant)
+        # Unsigned digits only, as the parser (Prometheus's lexer): no sign, no fraction.
+        first = np.frombuffer(buf, np.uint8)[start]
+        ok &= (frac == 0) & (first >= 48) & (first <= 57)
+        out = mant
     if not ok.all():
         bad = np.flatnonzero(~ok)
         out[bad] = parse_timestamps([bytes(buf[i:j]) for i, j in zip(start[bad].tolist(), end[bad].tolist(), strict=True)], om)

@@ -35,7 +35,6 @@ __all__ = ["BULK_LINES", "SeriesCache", "bulk_lookup", "bulk_map", "drop", "spli
 
 _DIGITS = b"0123456789 "
 _FLOAT_CHARS = b"0123456789.eE+-aAfFiInNtTyY "
-_INT_CHARS = b"0123456789+- "
 _REAL_CHARS = b"0123456789.eE+- "
 _I64 = np.iinfo(np.int64)
 T = TypeVar("T")
@@ -159,7 +158,8 @@ def _check_specials(tokens: list[bytes], values: npt.NDArray[np.float64]) -> Non
 def parse_timestamps(tokens: list[bytes], om: bool) -> npt.NDArray[np.int64]:
     joined = b" ".join(tokens)
     if not om or not joined.translate(None, _DIGITS):
-        if joined.translate(None, _INT_CHARS):
+        # Text-format timestamps are unsigned digits only (Prometheus's lexer: ``[0-9]+``).
+        if joined.translate(None, _DIGITS):
             raise BadTokens
         try:
             out = _fromiter(int, tokens, np.int64)

@@ -313,7 +313,12 @@ class Parser(SeriesCache):
             if s.timestamp_ms is not None:
                 slow_ts_idx.append(i)
                 slow_ts.append(s.timestamp_ms)
-            if s.exemplar is not None:
+            if s.exemplar_error is not None:
+                if self.strict:
+                    self._raise_earliest(ExpositionError(s.exemplar_error, lineno=first_lineno + i, line=text),
+                                         lines[:i], events, refs, om, first_lineno)
+                # A Prometheus scrape keeps the sample and drops the exemplar it cannot store.
+            elif s.exemplar is not None:
                 ex_lines.append((i, s.exemplar))
 
         # Bulk conversion of the cached lines' tokens.

@@ -48,17 +48,18 @@ _WS = re.compile(r"[ \t]*")
 _TOKEN_TEXT = re.compile(r"[^ \t]+")
 _TOKEN_OM = re.compile(r"[^ ]*")
 _ESCAPE = re.compile(r"\\(.)", re.S)
+_TEXT_META = re.compile(r"[ \t]*#[ \t]+(HELP|TYPE)[ \t]+")
 # Go's ParseFloat: a sign is allowed before numbers and Inf/Infinity, not before NaN.
 _FLOAT = re.compile(
     r"(?:[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
     r"|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)|[nN][aA][nN])\Z"
 )
 _REAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
-_INT = re.compile(r"[+-]?[0-9]+\Z")
+_INT = re.compile(r"[0-9]+\Z")
 # The common shape of a line, matched in one go: legacy names, no optional whitespace.
 _PAIR = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"'
 _SIMPLE = re.compile(
-    rf"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{{((?:{_PAIR}(?:,{_PAIR})*,?)?)\}})? ([^ \t]+)(?: ([^ \t]+))?\Z",
+    rf"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{{((?:{_PAIR}(?:,{_PAIR})*,?)?)\}})? ([^ \t{{]+)(?: ([^ \t]+))?\Z",
     re.S,
 )
 _PAIRS = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', re.S)
@@ -84,6 +85,10 @@ class SampleLine:
     value: float
     timestamp_ms: int | None
     exemplar: tuple[list[tuple[str, str]], float, int | None] | None = None
+    #: Why the exemplar is unusable although the line is well-formed (labels over 128 runes,
+    #: a repeated label name): prometheus_client rejects the line, a Prometheus scrape keeps
+    #: the sample and drops the exemplar.
+    exemplar_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,42 +138,55 @@ def parse_float(token: str, what: str = "value") -> float:
 def parse_timestamp(token: str, openmetrics: bool) -> int:
     """Parse a timestamp to int milliseconds.
 
-    Text format: an int64 of milliseconds. OpenMetrics: float seconds, converted to ms by
-    rounding to whole microseconds and then truncating (Prometheus truncates ``ts * 1000``
-    directly, which can lose a millisecond to float rounding for values like ``…607.789``).
+    Text format: unsigned integer milliseconds up to int64 max (Prometheus's lexer takes
+    ``[0-9]+`` only: a sign, a fraction or an exponent fails the scrape). OpenMetrics: float
+    seconds, converted to ms by rounding to whole microseconds and then truncating (Prometheus
+    truncates ``ts * 1000`` directly, which can lose a millisecond to float rounding for values
+    like ``…607.789``).
     """
     if openmetrics:
         if not _REAL.match(token):
             raise LineError(f"invalid timestamp {token!r}")
         return seconds_to_ms(float(token))
     if not _INT.match(token):
-        raise LineError(f"invalid timestamp {token!r}")
+        raise LineError(f"invalid timestamp {_shown(token)} (the text format takes unsigned "
+                        "integer milliseconds)")
     ts = int(token)
-    # int64 min is excluded: it is the page's "no timestamp" sentinel.
-    if not _INT64_MIN < ts <= _INT64_MAX:
-        raise LineError(f"timestamp {token!r} out of int64 range")
+    if ts > _INT64_MAX:
+        raise LineError(f"timestamp {_shown(token)} out of int64 range")
     return ts
 
 
 def seconds_to_ms(seconds: float) -> int:
-    """Float seconds to int ms (see :func:`parse_timestamp`)."""
+    """Float seconds to int ms (see :func:`parse_timestamp`).
+
+    A time beyond the int64 range of milliseconds does not fail the page: Prometheus converts
+    it to int64 min (Go's float-to-int conversion on amd64), a sample every store drops as too
+    old. It becomes int64 min + 1 here, as int64 min is the page's "no timestamp" sentinel.
+    """
     if math.isnan(seconds) or math.isinf(seconds):
         raise LineError(f"invalid timestamp {seconds!r}")
     us = round(seconds * 1e6)
     ms = abs(us) // 1000
     ms = -ms if us < 0 else ms
-    if not _INT64_MIN <= ms <= _INT64_MAX:
-        raise LineError(f"timestamp {seconds!r} out of range")
+    if not _INT64_MIN < ms <= _INT64_MAX:
+        return _INT64_MIN + 1
     return ms
 
 
 def _parse_labels(
-    text: str, pos: int, om: bool, pairs: list[tuple[str, str]], allow_name: bool
+    text: str, pos: int, om: bool, pairs: list[tuple[str, str]], allow_name: bool,
+    dups: list[str] | None = None,
 ) -> tuple[int, str | None]:
-    """Parse ``label="v", ...}`` starting just after ``{``; returns (pos after ``}``, quoted name)."""
+    """Parse ``label="v", ...}`` starting just after ``{``; returns (pos after ``}``, quoted name).
+
+    A repeated label name is an error unless ``dups`` is given: then it is noted there (an
+    exemplar's labels, which a Prometheus scrape does not check).
+    """
     n = len(text)
     name: str | None = None
     seen: set[str] = set()
+    after_comma = False
     while True:
         if not om:
             pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
@@ -176,7 +194,10 @@ def _parse_labels(
             raise LineError("unterminated label set, expected '}'")
         c = text[pos]
         if c == "}":
+            if om and after_comma:
+                raise LineError("trailing comma in label set (not allowed in OpenMetrics)")
             return pos + 1, name
+        after_comma = False
         quoted = c == '"'
         if quoted:
             m = _QUOTED.match(text, pos)
@@ -201,6 +222,7 @@ def _parse_labels(
             name = lname
             if text[pos] == ",":
                 pos += 1
+                after_comma = True
             continue
         if not lname:
             raise LineError("empty label name")
@@ -215,13 +237,16 @@ def _parse_labels(
         value = _unescape(m.group(1), False, "label value")
         pos = m.end()
         if lname in seen:
-            raise LineError(f"duplicate label name {lname!r}")
+            if dups is None:
+                raise LineError(f"duplicate label name {lname!r}")
+            dups.append(lname)
         seen.add(lname)
         pairs.append((lname, value))
         if not om:
             pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
         if pos < n and text[pos] == ",":
             pos += 1
+            after_comma = True
         elif pos >= n or text[pos] != "}":
             raise LineError("expected ',' or '}' after label value")
 
@@ -245,11 +270,18 @@ def parse_sample(text: str, openmetrics: bool) -> SampleLine:
         if simple is not None:
             return simple
     n = len(text)
-    pos = 0 if om else _WS.match(text, 0).end()  # type: ignore[union-attr]
+    pos = 0
+    if text[:1] in (" ", "\t"):
+        # Prometheus reads the blanks as part of the metric name and fails the scrape.
+        raise LineError("whitespace before the metric name")
     pairs: list[tuple[str, str]] = []
     name: str | None = None
     if pos < n and text[pos] == "{":
         pos, name = _parse_labels(text, pos + 1, om, pairs, allow_name=True)
+        if name is None:
+            # A '__name__' label inside the braces does not name the series (Prometheus:
+            # "metric name not set"); only a quoted name does.
+            raise LineError("metric name missing before or inside '{'")
     else:
         m = _NAME.match(text, pos)
         if m is None:
@@ -271,11 +303,12 @@ def parse_sample(text: str, openmetrics: bool) -> SampleLine:
         value = parse_float(text[pos:end])
         ts: int | None = None
         exemplar = None
+        ex_error: str | None = None
         pos = end
         if pos < n:
             pos += 1
             if text.startswith("# ", pos):
-                exemplar = _parse_exemplar(text, pos + 2)
+                exemplar, ex_error = _parse_exemplar(text, pos + 2)
             else:
                 end = text.find(" ", pos)
                 end = n if end < 0 else end
@@ -284,8 +317,8 @@ def parse_sample(text: str, openmetrics: bool) -> SampleLine:
                 if pos < n:
                     if not text.startswith(" # ", pos):
                         raise LineError("unexpected text after timestamp")
-                    exemplar = _parse_exemplar(text, pos + 3)
-        return SampleLine(pairs, prefix_end, value, ts, exemplar)
+                    exemplar, ex_error = _parse_exemplar(text, pos + 3)
+        return SampleLine(pairs, prefix_end, value, ts, exemplar, ex_error)
 
     if pos < n and text[pos] not in " \t" and text[pos - 1] == "}":
         prefix_end = pos  # 'a{b="c"}1': the value may follow the label set directly
@@ -314,6 +347,8 @@ def _parse_simple(m: re.Match[str], om: bool) -> SampleLine | None:
     """Finish a line matched by ``_SIMPLE``; ``None`` hands odd cases to the full grammar."""
     name, block, value, ts = m.groups()
     pairs: list[tuple[str, str]] = [("__name__", name)]
+    if block and om and block[-1] == ",":
+        return None  # OpenMetrics has no trailing comma: the full grammar says so
     if block:
         found = _PAIRS.findall(block)
         names = dict(found)
@@ -326,14 +361,19 @@ def _parse_simple(m: re.Match[str], om: bool) -> SampleLine | None:
                       None if ts is None else parse_timestamp(ts, om))
 
 
-def _parse_exemplar(text: str, pos: int) -> tuple[list[tuple[str, str]], float, int | None]:
+def _parse_exemplar(text: str, pos: int) -> tuple[tuple[list[tuple[str, str]], float, int | None], str | None]:
+    """The exemplar starting at ``pos`` (its ``{``) and why it is unusable, if it is."""
     n = len(text)
     if pos >= n or text[pos] != "{":
         raise LineError("expected '{' to start exemplar labels")
     pairs: list[tuple[str, str]] = []
-    pos, _ = _parse_labels(text, pos + 1, True, pairs, allow_name=False)
-    if sum(len(k) + len(v) for k, v in pairs) > 128:
-        raise LineError("exemplar labels exceed 128 characters")
+    dups: list[str] = []
+    pos, _ = _parse_labels(text, pos + 1, True, pairs, allow_name=False, dups=dups)
+    error: str | None = None
+    if dups:
+        error = f"duplicate exemplar label name {dups[0]!r}"
+    elif sum(len(k) + len(v) for k, v in pairs) > 128:  # runes: str length is code points
+        error = "exemplar labels exceed 128 characters"
     if pos >= n or text[pos] != " ":
         raise LineError("expected a value after exemplar labels")
     pos += 1
@@ -346,7 +386,7 @@ def _parse_exemplar(text: str, pos: int) -> tuple[list[tuple[str, str]], float, 
         if " " in rest:
             raise LineError("unexpected text after exemplar timestamp")
         ts = parse_timestamp(rest, True)
-    return pairs, value, ts
+    return (pairs, value, ts), error
 
 
 def _comment_name(token: str, om: bool) -> str:
@@ -391,22 +431,22 @@ def parse_comment(text: str, openmetrics: bool) -> Comment:
                 raise LineError(f"unit {value!r} is not a suffix of metric {name!r}")
         return Comment(kind, name, value)
 
-    body = text.lstrip(" \t")[1:].lstrip(" \t")
-    m = _TOKEN_TEXT.match(body)
-    if m is None or m.group() not in ("HELP", "TYPE"):
+    # Prometheus's lexer: '#', blanks, HELP or TYPE, blanks, the name, one separator character,
+    # the text verbatim. Anything else ('#HELP', '# HELP' alone, '# HELPER') is a plain comment.
+    m = _TEXT_META.match(text)
+    if m is None:
         return Comment("")
-    kind = m.group()
-    rest = body[m.end():].lstrip(" \t")
+    kind = m.group(1)
+    rest = text[m.end():]
     if not rest:
         raise LineError(f"missing metric name after {kind}")
     name_tok, _, value = _split_name(rest, text_ws=True)
     name = _comment_name(name_tok, False)
     if kind == "TYPE":
-        value = value.strip(" \t")
         if value not in TEXT_TYPES:
-            raise LineError(f"invalid metric type {value!r}")
-    else:
-        value = _unescape(value, False, "help text").rstrip(" \t") if "\\" in value else value.rstrip(" \t")
+            raise LineError(f"invalid metric type {_shown(value)}")
+    elif "\\" in value:
+        value = _unescape(value, False, "help text")
     return Comment(kind, name, value)
 
 
@@ -426,7 +466,7 @@ def _split_name(rest: str, text_ws: bool = False) -> tuple[str, str, str]:
     if text_ws:
         if after[0] not in " \t":
             raise LineError("expected whitespace after metric name")
-        return tok, " ", after.lstrip(" \t")
+        return tok, " ", after[1:]
     if after[0] != " ":
         raise LineError("expected a space after metric name")
     return tok, " ", after[1:]

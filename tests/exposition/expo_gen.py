@@ -70,7 +70,7 @@ def text_page(seed: int, families: int = 12) -> str:
         ts_mode = rnd.choice(["none", "none", "ms"])
 
         def ts(ts_mode: str = ts_mode) -> str:
-            return "" if ts_mode == "none" else " " + str(rnd.randint(-10**12, 2 * 10**12))
+            return "" if ts_mode == "none" else " " + str(rnd.randint(0, 2 * 10**12))
 
         if kind == "utf8":
             lab = f'"{escape("weird.label" + str(f))}"="{escape(_label_value(rnd))}"'

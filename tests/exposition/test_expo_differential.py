@@ -61,7 +61,7 @@ label_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
 
 @settings(max_examples=150, deadline=None)
 @given(values=st.lists(label_text, min_size=1, max_size=4), value=st.floats(allow_nan=True),
-       ts=st.none() | st.integers(-(2**63) + 1, 2**63 - 1))
+       ts=st.none() | st.integers(0, 2**63 - 1))
 def test_text_roundtrip_arbitrary_label_values(values: list[str], value: float, ts: int | None) -> None:
     labels = ",".join(f'l{i}="{escape(v)}"' for i, v in enumerate(values))
     num = repr(value).replace("inf", "Inf").replace("nan", "NaN")
