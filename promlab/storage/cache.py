@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,6 +25,8 @@ __all__ = ["DEFAULT_CACHE_BYTES", "CacheEntry", "DecodedCache", "MetricColumns",
 
 #: Default budget: 1 GiB, or a quarter of physical memory when that is smaller.
 DEFAULT_CACHE_BYTES = 1 << 30
+#: Most bytes of memoised answers (:meth:`DecodedCache.memo_get`) kept beside the entries.
+MEMO_BYTES = 8 << 20
 
 
 def default_cache_bytes() -> int:
@@ -113,6 +116,9 @@ class DecodedCache:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        # Small answers derived from blocks' immutable data: key -> (answer, bytes).
+        self._memo: OrderedDict[tuple[Hashable, ...], tuple[object, int]] = OrderedDict()
+        self._memo_bytes = 0
 
     @property
     def nbytes(self) -> int:
@@ -152,13 +158,50 @@ class DecodedCache:
                 _, ev = self._entries.popitem(last=False)
                 self._bytes -= ev.nbytes
 
+    def memo_get(self, key: tuple[Hashable, ...]) -> object | None:
+        """An answer :meth:`memo_put` kept under ``key``, or None.
+
+        The memo holds small answers derived from a block's immutable data (which chunk rows
+        or series a set of matchers selects), so repeated queries do not derive them again;
+        ``key[0]`` is the block id (:meth:`evict_block` drops them with the block's entries).
+        Memoised answers are not entries: they count neither in ``len``, ``nbytes`` nor as
+        hits or misses.
+        """
+        with self._lock:
+            hit = self._memo.get(key)
+            if hit is None:
+                return None
+            self._memo.move_to_end(key)
+            return hit[0]
+
+    def memo_put(self, key: tuple[Hashable, ...], answer: object, nbytes: int) -> None:
+        """Keep ``answer`` (about ``nbytes`` large) under ``key`` (see :meth:`memo_get`); the
+        least recently used answers go beyond :data:`MEMO_BYTES`; nothing is kept when the
+        cache is disabled."""
+        if self.max_bytes <= 0 or nbytes > MEMO_BYTES:
+            return
+        with self._lock:
+            old = self._memo.pop(key, None)
+            if old is not None:
+                self._memo_bytes -= old[1]
+            self._memo[key] = (answer, nbytes)
+            self._memo_bytes += nbytes
+            while self._memo_bytes > MEMO_BYTES:
+                _, (_, n) = self._memo.popitem(last=False)
+                self._memo_bytes -= n
+
     def evict_block(self, block_id: str) -> None:
-        """Drop every entry of a block (deleted or replaced by compaction)."""
+        """Drop every entry (and memoised answer) of a block (deleted or replaced by
+        compaction)."""
         with self._lock:
             for key in [k for k in self._entries if k[0] == block_id]:
                 self._bytes -= self._entries.pop(key).nbytes
+            for mkey in [k for k in self._memo if k[0] == block_id]:
+                self._memo_bytes -= self._memo.pop(mkey)[1]
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
             self._bytes = 0
+            self._memo.clear()
+            self._memo_bytes = 0

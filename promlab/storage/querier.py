@@ -135,8 +135,11 @@ class ParquetQuerier:
         out = []
         cache = self._cache
         use_cache = cache is not None and cache.max_bytes > 0
+        memo = cache if use_cache else None
+        which = frozenset(matchers)  # the memos' key: the same matchers in any order
         for name in blk.metric_names(matchers, mint, maxt):
             whole_key = (blk.meta.ulid, name)
+            key: tuple[str, ...] = whole_key
             entry = cache.get(whole_key) if use_cache else None  # type: ignore[union-attr]
             if entry is None:
                 # The metric's own part of the block when its whole series index is not
@@ -147,7 +150,7 @@ class ParquetQuerier:
                 # Decode only the chunks (series x time buckets) the query selects, whole, so
                 # the entry also answers later queries over the same series and buckets; the
                 # whole metric is decoded (and kept under its own key) only when selected.
-                chunks = src.metric_chunks(name, matchers, mint, maxt)
+                chunks = _matching_chunks(memo, blk, src, name, matchers, which, mint, maxt)
                 if shard is not None:
                     chunks = chunks[shard.keep(src.sids[chunks])]
                 if chunks.shape[0] == 0:
@@ -165,7 +168,16 @@ class ParquetQuerier:
                     entry = src.metric_columns(name, *(win or (None, None)), chunks=chunks)
                     if use_cache:
                         cache.put(key, entry)  # type: ignore[union-attr]
-            part = _cut(entry, matchers, mint, maxt, shard)
+            sel: npt.NDArray[np.intp] | None = None
+            if memo is not None and shard is None:
+                # Which of the entry's series the matchers select does not depend on the time.
+                mkey = (blk.meta.ulid, "series", key, which)
+                sel = memo.memo_get(mkey)  # type: ignore[assignment]
+                if sel is None:
+                    sel = np.flatnonzero(entry.index.match(matchers))
+                    sel.flags.writeable = False
+                    memo.memo_put(mkey, sel, sel.nbytes + 200)
+            part = _cut(entry, matchers, mint, maxt, shard, sel)
             if part is not None:
                 out.append(part)
         return out
@@ -337,15 +349,40 @@ class _Cut:
     hi: npt.NDArray[np.int64]
 
 
+def _matching_chunks(memo: DecodedCache | None, blk: Block, src: Block, name: str,
+                     matchers: Sequence[Matcher], which: frozenset[Matcher], mint: int,
+                     maxt: int) -> npt.NDArray[np.int64]:
+    """``src.metric_chunks(name, matchers, mint, maxt)``: with a ``memo``, the chunks the
+    matchers select at any time are found once per block part, and only their time ranges
+    are compared by each query."""
+    if memo is None:
+        return src.metric_chunks(name, matchers, mint, maxt)
+    # A part numbers its chunks among the metric's own, the block among all: keyed apart.
+    key = (blk.meta.ulid, "chunks", name, src is not blk, which)
+    rows: npt.NDArray[np.int64] | None = memo.memo_get(key)  # type: ignore[assignment]
+    if rows is None:
+        rows = src.metric_chunks(name, matchers)
+        rows.flags.writeable = False
+        memo.memo_put(key, rows, rows.nbytes + 200)
+    src.index()  # the chunks' times are loaded with it
+    keep = src.max_time[rows] >= mint
+    keep &= src.min_time[rows] <= maxt
+    out: npt.NDArray[np.int64] = rows[keep]
+    return out
+
+
 def _cut(entry: MetricColumns, matchers: Sequence[Matcher], mint: int, maxt: int,
-         shard: SeriesShard | None = None) -> MetricColumns | _Cut | None:
+         shard: SeriesShard | None = None, sel: npt.NDArray[np.intp] | None = None,
+         ) -> MetricColumns | _Cut | None:
     """The series of ``entry`` matching ``matchers`` (and in ``shard``), in ``[mint, maxt]``:
-    ``entry`` itself when that is all of it, else where their runs are (nothing copied)."""
+    ``entry`` itself when that is all of it, else where their runs are (nothing copied).
+    ``sel``: the positions of the series the matchers select when known (no shard)."""
     n = len(entry.labels)
-    mask = entry.index.match(matchers)
-    if shard is not None:
-        mask &= shard.keep(entry.sids)
-    sel = np.flatnonzero(mask)
+    if sel is None:
+        mask = entry.index.match(matchers)
+        if shard is not None:
+            mask &= shard.keep(entry.sids)
+        sel = np.flatnonzero(mask)
     if sel.shape[0] == 0:
         return None
     starts, ends = entry.offsets[sel], entry.offsets[sel + 1]
