@@ -419,7 +419,7 @@ def parse_comment(text: str, openmetrics: bool) -> Comment:
         rest = text[7:]
         name_tok, sep, value = _split_name(rest)
         name = _comment_name(name_tok, True)
-        if not sep and kind != "HELP" and kind != "UNIT":
+        if not sep:  # '# HELP a ' has empty text; '# HELP a' has none (Prometheus: an error)
             raise LineError(f"missing {kind.lower()} after metric name")
         if kind == "TYPE":
             if value not in OPENMETRICS_TYPES:

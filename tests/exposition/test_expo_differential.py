@@ -1,8 +1,13 @@
-"""Differential tests: promlab's parsers against prometheus_client's on generated and real pages."""
+"""Differential tests: promlab's parsers against prometheus_client's on generated and real pages.
+
+``PROMLAB_EXPO_SEEDS=N`` (default 40) generates N pages per format, ``PROMLAB_EXPO_SEED_BASE=B``
+starts at seed B (longer hunts: ``PROMLAB_EXPO_SEEDS=2000``).
+"""
 
 from __future__ import annotations
 
 import math
+import os
 import random
 from collections.abc import Iterator
 
@@ -24,6 +29,9 @@ from tests.exposition.expo_gen import (
     text_page,
 )
 
+SEEDS = range(int(os.environ.get("PROMLAB_EXPO_SEED_BASE", "0")),
+              int(os.environ.get("PROMLAB_EXPO_SEED_BASE", "0")) + int(os.environ.get("PROMLAB_EXPO_SEEDS", "40")))
+
 
 def _check(text: str, fmt: str) -> None:
     om = fmt == "openmetrics"
@@ -35,12 +43,12 @@ def _check(text: str, fmt: str) -> None:
     assert same(ref, warm), "warm parse differs from prometheus_client"
 
 
-@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_generated_text_pages(seed: int) -> None:
     _check(text_page(seed), "text")
 
 
-@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("seed", SEEDS)
 def test_generated_openmetrics_pages(seed: int) -> None:
     _check(om_page(seed), "openmetrics")
 

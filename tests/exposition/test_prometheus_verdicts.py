@@ -128,3 +128,86 @@ def test_scrape_mode_still_rejects(data: str, lineno: int, reason: str) -> None:
         Parser(strict=False).parse(data, OM)
     assert info.value.lineno == lineno, str(info.value)
     assert reason in str(info.value)
+
+
+# Found by probing a real Prometheus 2.42 scrape with one-line bodies (grammar corners). Each is
+# rejected by both modes, cold and warm: Prometheus fails the scrape on it.
+GRAMMAR_REJECTS = [
+    pytest.param("a 1\nb 1 -123\n", "text", 2, "invalid timestamp '-123'", id="text-negative-ts"),
+    pytest.param("a 1\nb 1 +123\n", "text", 2, "invalid timestamp '+123'", id="text-plus-ts"),
+    pytest.param("a 1\nb 1 -0\n", "text", 2, "invalid timestamp '-0'", id="text-minus-zero-ts"),
+    pytest.param("a 1\n b 1\n", "text", 2, "whitespace before the metric name", id="leading-space"),
+    pytest.param("a 1\n\tb 1\n", "text", 2, "whitespace before the metric name", id="leading-tab"),
+    pytest.param('a 1\n{__name__="b"} 1\n', "text", 2, "metric name missing", id="bare-name-label"),
+    pytest.param('a 1\n{__name__="b"} 1\n# EOF\n', OM, 2, "metric name missing", id="om-bare-name-label"),
+    pytest.param("# TYPE a gauge \na 1\n", "text", 1, "invalid metric type 'gauge '", id="type-trailing-space"),
+    pytest.param('a 1\nb{c="d",} 1\n# EOF\n', OM, 2, "trailing comma", id="om-trailing-comma"),
+    pytest.param('a_total 1\nb_total 1 # {t="x",} 2\n# EOF\n', OM, 2, "trailing comma",
+                 id="om-exemplar-trailing-comma"),
+    pytest.param("# HELP a\na 1\n# EOF\n", OM, 1, "missing help after metric name", id="om-help-without-text"),
+    pytest.param("# TYPE a gauge\n# UNIT a\na 1\n# EOF\n", OM, 2, "missing unit after metric name",
+                 id="om-unit-without-text"),
+]
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["strict", "scrape"])
+@pytest.mark.parametrize(("data", "fmt", "lineno", "reason"), GRAMMAR_REJECTS)
+def test_grammar_prometheus_rejects(data: str, fmt: str, lineno: int, reason: str, strict: bool) -> None:
+    p = Parser(strict=strict)
+    for _ in range(2):  # cold, then with the good lines cached
+        with pytest.raises(ExpositionError) as info:
+            p.parse(data, fmt)
+        assert info.value.lineno == lineno, str(info.value)
+        assert reason in str(info.value)
+
+
+GRAMMAR_ACCEPTS = [
+    pytest.param('a {b="c"} 1\n', "text", [("a", {"b": "c"}, 1.0, None)], id="space-before-brace"),
+    pytest.param("# HELP\n# TYPE\na 1\n", "text", [("a", {}, 1.0, None)], id="bare-help-type-are-comments"),
+    pytest.param("a 1 9223372036854775807\n", "text", [("a", {}, 1.0, 2**63 - 1)], id="text-int64-max-ts"),
+    # Past int64 milliseconds: the page stands, the sample gets a time every store drops as too old.
+    pytest.param("a 1 9223372036854775807\nb 1\n# EOF\n", OM,
+                 [("a", {}, 1.0, -(2**63) + 1), ("b", {}, 1.0, None)], id="om-ts-past-int64-ms"),
+    pytest.param("a 1 -9223372036854775808\n# EOF\n", OM, [("a", {}, 1.0, -(2**63) + 1)], id="om-ts-before-int64-ms"),
+]
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["strict", "scrape"])
+@pytest.mark.parametrize(("data", "fmt", "expected"), GRAMMAR_ACCEPTS)
+def test_grammar_prometheus_accepts(data: str, fmt: str, expected: list[tuple[str, dict[str, str], float, int | None]],
+                                    strict: bool) -> None:
+    p = Parser(strict=strict)
+    for _ in range(2):
+        got = [(ls.get("__name__"), {k: v for k, v in ls.to_dict().items() if k != "__name__"}, v, t)
+               for ls, v, t in p.parse(data, fmt).iter_samples()]
+        assert got == expected
+
+
+def test_text_type_and_help_text_as_prometheus_reads_them() -> None:
+    """One separator after the name is dropped; the rest is the text (TYPE must then be a type)."""
+    page = Parser(strict=False).parse("# HELP a\t two  words \n# TYPE a\tcounter\na 1\n")
+    assert (page.metadata["a"].help, page.metadata["a"].type) == (" two  words ", "counter")
+    with pytest.raises(ExpositionError, match="line 1: invalid metric type ' gauge'"):
+        Parser().parse("# TYPE a  gauge\na 1\n")
+
+
+# Exemplars a Prometheus scrape cannot store (labels over 128 runes, a repeated label name): the
+# scrape keeps the sample and drops the exemplar; prometheus_client (the strict mode) rejects.
+BAD_EXEMPLARS = [
+    pytest.param('# TYPE c counter\nc_total 1 # {t="' + "x" * 128 + '"} 2\n# EOF\n', "exemplar labels exceed 128", id="129-chars"),
+    pytest.param('# TYPE c counter\nc_total 1 # {t="' + "é" * 128 + '"} 2\n# EOF\n', "exemplar labels exceed 128", id="129-runes"),
+    pytest.param('# TYPE c counter\nc_total 1 # {t="x",t="y"} 2\n# EOF\n', "duplicate exemplar label", id="dup-label"),
+]
+
+
+@pytest.mark.parametrize(("data", "reason"), BAD_EXEMPLARS)
+def test_unstorable_exemplar_dropped_by_scrape(data: str, reason: str) -> None:
+    with pytest.raises(ExpositionError, match=f"line 2: {reason}"):
+        Parser().parse(data, OM)
+    p = Parser(strict=False)
+    for _ in range(2):
+        page = p.parse(data, OM)
+        assert [(str(ls), v) for ls, v, _ in page.iter_samples()] == [("c_total", 1.0)]
+        assert page.exemplars == []
+    ok = '# TYPE c counter\nc_total 1 # {t="' + "é" * 127 + '"} 2\n# EOF\n'  # exactly 128 runes
+    assert len(Parser().parse(ok, OM).exemplars) == 1
