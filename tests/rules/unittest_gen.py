@@ -56,6 +56,19 @@ ANNOTATIONS = (
     "{{ $value | humanizeTimestamp }}",
     "static text",
     "{{ $labels }}",
+    "{{ $labels.job | title }} {{ toLower \"ABC\" }}",
+    '{{ reReplaceAll "i(.)" "inst$1" $labels.instance }}',
+    '{{ $value | printf "%.3e" }} {{ printf "%q %d" $labels.job 3 }}',
+    "{{ humanizeDuration 3661 }} {{ humanizePercentage 0.1234 }} {{ 1.5e9 | humanizeTimestamp }}",
+    '{{ range query "sort_desc(METRIC)" }}{{ .Labels.instance }}={{ .Value }};{{ end }}',
+    '{{ with query "METRIC" }}{{ range sortByLabel "instance" . }}{{ label "instance" . }} {{ end }}{{ end }}',
+    '{{ "<b>" | safeHtml }} {{ (args 1 "a").arg1 }} {{ match "i." $labels.instance }}',
+    '{{ with query "METRIC" }}{{ . | first | strvalue }}{{ end }}|{{ query "METRIC" | len }}',
+    '{{ with query "nothing" }}{{ . | first | value }}{{ else }}none{{ end }}',
+    "{{ range $k, $v := $labels }}{{ $k }}={{ $v }},{{ end }}",
+    '{{ graphLink "METRIC" }} {{ tableLink "METRIC" }} {{ $externalLabels }}',
+    "{{ $value | humanize | printf \"%q\" }} {{ humanize 0.000123 }} {{ humanize1024 1048576 }}",
+    "{{ .Value }} {{ .Labels.job }} {{ index $labels \"instance\" }}",
 )
 
 
@@ -77,7 +90,11 @@ class Case:
 
 def _num(r: random.Random) -> str:
     return r.choice(["0", "1", "2", "3", "5", "10", "-2", "0.5", "1.25", "0.1", "1e6", "1500",
-                     "2.5e-3", "100"])
+                     "2.5e-3", "100", "+4", "-0.75", ".5", "1E2", "-1e1"])
+
+
+def _step(r: random.Random) -> str:
+    return r.choice(["1", "2", "0.5", "0.1", "0.25", "3", "10", "0", "1e1", "2.5e-1", ".5"])
 
 
 def _values(r: random.Random, n_points: int) -> str:
@@ -87,8 +104,10 @@ def _values(r: random.Random, n_points: int) -> str:
     while have < n_points:
         kind = r.random()
         if kind < 0.45:
-            a, b, n = _num(r), r.choice(["1", "2", "0.5", "0.1", "0.25", "3", "10", "0"]), r.randint(1, 6)
+            a, b, n = _num(r), _step(r), r.randint(1, 6)
             sign = r.choice(["+", "+", "-"])
+            if r.random() < 0.04:
+                a = "stale"  # the marker, then NaNs (not stale)
             parts.append(f"{a}{sign}{b}x{n}")
             have += n + 1
         elif kind < 0.6:
@@ -122,6 +141,8 @@ def expand(values: str) -> list[str | None]:
             out.append(None)
         elif tok == "stale":
             out.append("s")
+        elif tok.startswith("stale"):  # stale+SxN: the marker, then N NaNs
+            out.extend(["s"] + ["v"] * int(tok.rsplit("x", 1)[1]))
         elif tok.startswith("_x"):
             out.extend([None] * int(tok[2:]))
         elif "x" in tok:
@@ -131,10 +152,12 @@ def expand(values: str) -> list[str | None]:
     return out
 
 
-def lookback_safe(values: str, interval_s: int, horizon_s: int) -> bool:
+def lookback_safe(values: str, interval_s: int, horizon_s: int, loaded_s: float = math.inf) -> bool:
     """False when some time up to ``horizon_s`` sees a non-stale sample exactly 5m old as the
-    latest one (2.42 returns it, Prometheus 3 does not)."""
-    pts = [(i * interval_s, k) for i, k in enumerate(expand(values)) if k is not None]
+    latest one (2.42 returns it, Prometheus 3 does not). Only the points up to ``loaded_s`` are
+    there to see: promtool loads the input up to its last evaluation step."""
+    pts = [(i * interval_s, k) for i, k in enumerate(expand(values))
+           if k is not None and i * interval_s <= loaded_s]
     for j, (t, kind) in enumerate(pts):
         if kind == "s" or t + LOOKBACK_S > horizon_s:
             continue
@@ -245,6 +268,8 @@ def generate(seed: int) -> Case:
     # promtool 2.42 evaluates groups missing from group_eval_order in Go map order (random from
     # run to run): the order is always given in full.
     test["group_eval_order"] = r.choice([["rec", "alerts"], ["alerts", "rec"]])
+    if r.random() < 0.1:
+        test["rule_files"].append("missing/*.yml")  # a pattern matching nothing: a warning
     tgs = []
     for gi in range(r.randint(1, 3)):
         interval_s = r.choice([15, 30, 60, 60, 120])
@@ -254,29 +279,40 @@ def generate(seed: int) -> Case:
             tg["name"] = f"group {gi}"
         # Always set: 2.42 loads a group without ``interval`` at interval 0 (every point at
         # time 0); Prometheus 3 uses the evaluation interval.
-        if True:
-            tg["interval"] = f"{interval_s}s" if interval_s % 60 else f"{interval_s // 60}m"
-        eff = interval_s or eval_interval_s
+        tg["interval"] = f"{interval_s}s" if interval_s % 60 else f"{interval_s // 60}m"
+        # Alert checks may sit between evaluation steps (checked after the step before them);
+        # an expression's time is on the 15s grid or 3s past it (never a window's edge).
+        times = sorted({r.randint(0, span_s // STEP_S) * STEP_S + (r.choice([0, 0, 0, 7, 14])) for _ in range(r.randint(1, 10))})
+        expr_times = [r.randint(0, span_s // STEP_S) * STEP_S + r.choice([0, 0, 0, 3])
+                      for _ in range(6)]
+        exprs = _exprs(r, metrics, recorded)
+        maxt = max(times + expr_times[:len(exprs)])
+        loaded = maxt // eval_interval_s * eval_interval_s
+        horizon = max(maxt + 60, 300) + STEP_S  # offset -1m, @ 300
         series = []
         for m in metrics:
             for inst in r.sample(INSTANCES, r.randint(1, 2)):
                 for _ in range(20):
-                    vals = _values(r, span_s // eff + 2)
-                    if lookback_safe(vals, eff, span_s + LOOKBACK_S):
+                    vals = _values(r, span_s // interval_s + 2)
+                    if lookback_safe(vals, interval_s, horizon, loaded):
                         break
                 else:
-                    vals = f"1x{span_s // eff + 2}"
+                    vals = f"1x{span_s // interval_s + 2}"
                 series.append({"series": f'{m}{{instance="{inst}", job="{r.choice(JOBS)}"}}', "values": vals})
+        if r.random() < 0.1:
+            # The same series twice: the later one is loaded.
+            dup = dict(r.choice(series))
+            dup["values"] = f"7x{span_s // interval_s + 2}"
+            series.append(dup)
         tg["input_series"] = series
         if r.random() < 0.5:
             tg["external_labels"] = {"cluster": r.choice(["eu", "us-1"])}
         if r.random() < 0.4:
             tg["external_url"] = r.choice(["https://prom.example.com", "http://x:9090/p"])
-        times = sorted({r.randint(0, span_s // STEP_S) * STEP_S for _ in range(r.randint(1, 10))})
         tg["alert_rule_test"] = [{"eval_time": f"{t}s", "alertname": r.choice([*alerts, "Missing"]),
                                   "exp_alerts": []} for t in times]
-        tg["promql_expr_test"] = [{"expr": e, "eval_time": f"{r.randint(0, span_s // STEP_S) * STEP_S}s",
-                                   "exp_samples": []} for e in _exprs(r, metrics, recorded)]
+        tg["promql_expr_test"] = [{"expr": e, "eval_time": f"{t}s", "exp_samples": []}
+                                  for e, t in zip(exprs, expr_times, strict=False)]
         tgs.append(tg)
     test["tests"] = tgs
     files["test.yml"] = test
@@ -307,6 +343,10 @@ def fill(case: Case, base: Path, seed: int) -> None:
                     alerts.append(alerts[0])  # a duplicated expectation
                 else:
                     alerts.append({"exp_labels": {"severity": "page"}})
+            if r.random() < 0.3:
+                r.shuffle(alerts)  # the order of expected alerts does not matter
+            if alerts and r.random() < 0.2:
+                alerts[0]["exp_labels"]["alertname"] = a["alertname"]
             a["exp_alerts"] = alerts
         for p in tg["promql_expr_test"]:
             got_s = gres.observed_samples.get((int(p["eval_time"][:-1]) * 1000, p["expr"]))
@@ -320,6 +360,8 @@ def fill(case: Case, base: Path, seed: int) -> None:
                     samples.pop()
                 else:
                     samples.append({"labels": "up", "value": 1})
+            if r.random() < 0.3:
+                r.shuffle(samples)  # nor that of expected samples
             p["exp_samples"] = samples
     case.write(base)
 
