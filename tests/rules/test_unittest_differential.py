@@ -495,6 +495,18 @@ tests:
   - {expr: 'ALERTS', eval_time: 3m}
 """, rules="groups: [{name: g, rules: [{record: r, expr: 'a * 2'}, "
                            "{alert: A, expr: 'a != 3', annotations: {v: '{{ $value }}'}}]}]\n")),
+    # go-yaml names the Go type a non-scalar is decoded into (float64, map[string]string).
+    ("yaml-type-errors", _t("""
+tests:
+- interval: 1m
+  external_labels: [a]
+  input_series: [{series: 'm{i="1"}', values: '1x5'}]
+  promql_expr_test:
+  - {expr: m, eval_time: 1m, exp_samples: [{labels: 'm{i="1"}', value: [1]}]}
+  - {expr: m, eval_time: 1m, exp_samples: [{labels: 'm{i="1"}', value: {a: 1}}]}
+- interval: 1m
+  external_labels: a
+""")),
     ("rule-error-stops-group", _t("""
 rule_files: [rules.yml]
 tests:
@@ -566,6 +578,17 @@ tests:
 - interval: 1m
   promql_expr_test: [{expr: m, eval_time: 1x}]
 """), 1),
+    # exp_samples labels with a quoted name inside the braces (Prometheus 3's UTF-8 syntax) are
+    # a parse error in 2.42.
+    ("quoted-name-in-braces", _t("""
+tests:
+- interval: 1m
+  input_series: [{series: 'm{i="1"}', values: '1x5'}]
+  promql_expr_test:
+  - {expr: m, eval_time: 1m, exp_samples: [{labels: '{"m", i="1"}', value: 1}]}
+"""), 0),
+    # fuzzy_compare is a Prometheus 3 field: an unknown field to 2.42.
+    ("fuzzy-compare-field", _t("fuzzy_compare: true\ntests: []\n"), 0),
     # pathPrefix panics in 2.42's promtool (nil pointer in its template options).
     ("pathPrefix", _t("""
 rule_files: [rules.yml]

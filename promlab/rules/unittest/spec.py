@@ -232,11 +232,11 @@ class _Decoder:
             return ()
         return tuple(item(n) for n in node.value)
 
-    def string(self, node: yaml.Node | None) -> str:
+    def string(self, node: yaml.Node | None, gotype: str = "string") -> str:
         if node is None or self.null(node):
             return ""
         if not isinstance(node, yaml.ScalarNode):
-            self.bad(node, f"cannot unmarshal {self.desc(node)} into string")
+            self.bad(node, f"cannot unmarshal {self.desc(node)} into {gotype}")
             return ""
         return str(node.value)
 
@@ -278,7 +278,7 @@ class _Decoder:
         return False
 
     def boolean(self, node: yaml.Node | None) -> bool:
-        text = self.string(node)
+        text = self.string(node, "bool")
         if node is None or self.quoted(node, "bool") or not text:
             return False
         if text in _GO_TRUE:
@@ -289,7 +289,7 @@ class _Decoder:
         return False
 
     def float64(self, node: yaml.Node | None) -> float:
-        text = self.string(node)
+        text = self.string(node, "float64")
         if node is None or self.quoted(node, "float64") or not text or text in ("~", "null", "Null", "NULL"):
             return 0.0
         v = go_yaml_number(text)
@@ -345,7 +345,7 @@ class _Decoder:
             alert_rule_tests=self.seq(m.get("alert_rule_test"), "main.alertTestCase", self.alert_test),
             promql_expr_tests=self.seq(m.get("promql_expr_test"), "main.promqlTestCase",
                                        self.promql_test),
-            external_labels=self.str_map(m.get("external_labels"), "labels.Labels"),
+            external_labels=self.str_map(m.get("external_labels")),
             external_url=self.string(m.get("external_url")),
             name=self.string(m.get("name")),
             start_ms=self.timestamp(m.get("start_timestamp")))
