@@ -26,7 +26,7 @@ __all__ = ["DEFAULT_CACHE_BYTES", "CacheEntry", "DecodedCache", "MetricColumns",
 #: Default budget: 1 GiB, or a quarter of physical memory when that is smaller.
 DEFAULT_CACHE_BYTES = 1 << 30
 #: Most bytes of memoised answers (:meth:`DecodedCache.memo_get`) kept beside the entries.
-MEMO_BYTES = 8 << 20
+MEMO_BYTES = 16 << 20
 
 
 def default_cache_bytes() -> int:

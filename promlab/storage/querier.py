@@ -25,6 +25,14 @@ from promlab.storage.interface import SelectHints, SeriesSet, SeriesShard, clamp
 from promlab.storage.layout import storage_order
 from promlab.storage.merge import gather_runs, merge_parts, sort_dedup
 from promlab.storage.postings import LabelIndex
+from promlab.storage.selectmemo import (
+    KEYED_SAMPLES,
+    RunKeys,
+    keyed_bounds,
+    matched_series,
+    matching_chunks,
+    run_keys,
+)
 
 __all__ = ["HeadView", "ParquetQuerier"]
 
@@ -150,7 +158,7 @@ class ParquetQuerier:
                 # Decode only the chunks (series x time buckets) the query selects, whole, so
                 # the entry also answers later queries over the same series and buckets; the
                 # whole metric is decoded (and kept under its own key) only when selected.
-                chunks = _matching_chunks(memo, blk, src, name, matchers, which, mint, maxt)
+                chunks = matching_chunks(memo, blk, src, name, matchers, which, mint, maxt)
                 if shard is not None:
                     chunks = chunks[shard.keep(src.sids[chunks])]
                 if chunks.shape[0] == 0:
@@ -168,16 +176,13 @@ class ParquetQuerier:
                     entry = src.metric_columns(name, *(win or (None, None)), chunks=chunks)
                     if use_cache:
                         cache.put(key, entry)  # type: ignore[union-attr]
-            sel: npt.NDArray[np.intp] | None = None
-            if memo is not None and shard is None:
-                # Which of the entry's series the matchers select does not depend on the time.
-                mkey = (blk.meta.ulid, "series", key, which)
-                sel = memo.memo_get(mkey)  # type: ignore[assignment]
-                if sel is None:
-                    sel = np.flatnonzero(entry.index.match(matchers))
-                    sel.flags.writeable = False
-                    memo.memo_put(mkey, sel, sel.nbytes + 200)
-            part = _cut(entry, matchers, mint, maxt, shard, sel)
+            sel = None if memo is None or shard is not None else matched_series(
+                memo, (blk.meta.ulid, "series", key, which), entry, matchers)
+            keyed = None
+            if memo is not None and entry.ts.shape[0] <= KEYED_SAMPLES and not (
+                    entry.mint >= mint and entry.maxt <= maxt):
+                keyed = run_keys(memo, (blk.meta.ulid, "runkeys", key), entry)
+            part = _cut(entry, matchers, mint, maxt, shard, sel, keyed)
             if part is not None:
                 out.append(part)
         return out
@@ -349,34 +354,13 @@ class _Cut:
     hi: npt.NDArray[np.int64]
 
 
-def _matching_chunks(memo: DecodedCache | None, blk: Block, src: Block, name: str,
-                     matchers: Sequence[Matcher], which: frozenset[Matcher], mint: int,
-                     maxt: int) -> npt.NDArray[np.int64]:
-    """``src.metric_chunks(name, matchers, mint, maxt)``: with a ``memo``, the chunks the
-    matchers select at any time are found once per block part, and only their time ranges
-    are compared by each query."""
-    if memo is None:
-        return src.metric_chunks(name, matchers, mint, maxt)
-    # A part numbers its chunks among the metric's own, the block among all: keyed apart.
-    key = (blk.meta.ulid, "chunks", name, src is not blk, which)
-    rows: npt.NDArray[np.int64] | None = memo.memo_get(key)  # type: ignore[assignment]
-    if rows is None:
-        rows = src.metric_chunks(name, matchers)
-        rows.flags.writeable = False
-        memo.memo_put(key, rows, rows.nbytes + 200)
-    src.index()  # the chunks' times are loaded with it
-    keep = src.max_time[rows] >= mint
-    keep &= src.min_time[rows] <= maxt
-    out: npt.NDArray[np.int64] = rows[keep]
-    return out
-
-
 def _cut(entry: MetricColumns, matchers: Sequence[Matcher], mint: int, maxt: int,
          shard: SeriesShard | None = None, sel: npt.NDArray[np.intp] | None = None,
-         ) -> MetricColumns | _Cut | None:
+         keyed: RunKeys | None = None) -> MetricColumns | _Cut | None:
     """The series of ``entry`` matching ``matchers`` (and in ``shard``), in ``[mint, maxt]``:
     ``entry`` itself when that is all of it, else where their runs are (nothing copied).
-    ``sel``: the positions of the series the matchers select when known (no shard)."""
+    ``sel``: the positions of the series the matchers select when known (no shard);
+    ``keyed``: the entry's :func:`~promlab.storage.selectmemo.run_keys` when known."""
     n = len(entry.labels)
     if sel is None:
         mask = entry.index.match(matchers)
@@ -388,6 +372,8 @@ def _cut(entry: MetricColumns, matchers: Sequence[Matcher], mint: int, maxt: int
     starts, ends = entry.offsets[sel], entry.offsets[sel + 1]
     if entry.mint >= mint and entry.maxt <= maxt:
         lo, hi = starts, ends
+    elif keyed is not None:
+        lo, hi = keyed_bounds(keyed, sel, mint, maxt)
     else:
         lo, hi = _window(entry, starts, ends, mint, maxt)
     if sel.shape[0] == n and lo is starts and hi is ends and bool((ends > starts).all()):

@@ -19,7 +19,7 @@ from promlab.storage.cache import MEMO_BYTES, DecodedCache
 from promlab.storage.interface import SelectHints
 from promlab.storage.postings import LabelIndex
 
-from .conftest import HOUR, T0, assert_same, four_hour_block
+from .conftest import HOUR, T0, assert_same, four_hour_block, make_series
 
 ONE = [Matcher(MatchType.EQUAL, "__name__", "metric_1"),
        Matcher(MatchType.REGEX, "instance", "h1.*")]
@@ -111,3 +111,45 @@ def test_disabled_cache_still_answers(store: tuple[str, MemoryStorage]) -> None:
     with open_store(path, readonly=True, cache_size=0) as ro:
         for _ in range(2):
             assert_same(ro.querier(lo, hi).select(ONE), mem.querier(lo, hi).select(ONE))
+
+
+@pytest.fixture(scope="module")
+def ragged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, MemoryStorage]]:
+    """Series with jittered intervals, late starts, early ends and gaps, in 1-h buckets."""
+    path = str(tmp_path_factory.mktemp("ragged-store"))
+    rng = np.random.default_rng(14)
+    mem = MemoryStorage()
+    series = make_series(20, metrics=2)
+    parts = []
+    for i in range(len(series)):
+        start = T0 + int(rng.integers(0, HOUR))
+        stop = T0 + 4 * HOUR - int(rng.integers(0, 2 * HOUR))
+        ts = np.cumsum(rng.integers(1, 40_000, 2000)) + start
+        ts = ts[(ts < stop) & ((ts < T0 + HOUR + 600_000 * (i % 3)) | (ts > T0 + 2 * HOUR))]
+        parts.append((np.full(ts.shape[0], i), ts))
+    idx = np.concatenate([p[0] for p in parts])
+    ts = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    vals = np.round(rng.normal(size=ts.shape[0]), 2)
+    with open_store(path, block_duration="4h", bucket_duration="1h", wal_fsync=False) as st:
+        for s in (st, mem):
+            app = s.appender()
+            app.append_batch(series, idx, ts, vals)
+            app.commit()
+        st.flush()
+    yield path, mem
+
+
+def test_random_windows_over_ragged_series_match_memory(ragged: tuple[str, MemoryStorage],
+                                                        ) -> None:
+    path, mem = ragged
+    rng = np.random.default_rng(7)
+    matchers = [[Matcher(MatchType.EQUAL, "__name__", "metric_0")],
+                [Matcher(MatchType.EQUAL, "__name__", "metric_1"),
+                 Matcher(MatchType.NOT_EQUAL, "instance", "h3")]]
+    with open_store(path, readonly=True) as ro:
+        for k in range(300):
+            lo = T0 - 60_000 + int(rng.integers(0, 4 * HOUR + 120_000))
+            hi = lo + int(rng.choice([0, 1, 14_999, 300_000, HOUR, 3 * HOUR]))
+            m = matchers[k % 2]
+            got = ro.querier(lo, hi).select(m, SelectHints(views=True)).compact()
+            assert_same(got, mem.querier(lo, hi).select(m).compact())
