@@ -31,7 +31,7 @@ import numpy as np
 
 from promlab.model import Labels, Matcher
 from promlab.promql.engine import Engine
-from promlab.promql.values import Scalar, String, Vector
+from promlab.promql.values import Scalar, Vector
 from promlab.storage.interface import Querier, Queryable, SelectHints, SeriesSet
 from promlab.storage.merge import sort_dedup
 
@@ -48,9 +48,8 @@ def _as_vector(value: object) -> Vector:
         # A scalar rule result is one element without labels (Prometheus converts it so).
         vals = np.asarray(value.values, np.float64).reshape(1, -1)
         return Vector([Labels()], vals, np.ones_like(vals, bool))
-    if isinstance(value, String):
-        raise TypeError("rule expression evaluates to a string, not a vector")
-    raise TypeError(f"rule expression must be an instant vector or scalar, not {type(value).__name__}")
+    # Prometheus's wording (its EngineQueryFunc), for a string and a range vector alike.
+    raise TypeError("rule result is not a vector or scalar")
 
 
 def query_funcs(queryable: Queryable, engine: Engine | None = None) -> tuple[QueryFunc, RangeQueryFunc]:

@@ -507,6 +507,19 @@ tests:
 - interval: 1m
   external_labels: a
 """)),
+    ("rule-result-not-vector", _t("""
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  input_series: [{series: 'm{i="1"}', values: '1x5'}]
+  promql_expr_test: [{expr: r, eval_time: 2m}]
+""", rules="groups: [{name: g, rules: [{record: r, expr: 'm[1m]'}]}, {name: h, rules: [{record: s, expr: '\"x\"'}]}]\n")),
+    ("rule-result-string", _t("""
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  input_series: [{series: 'm{i="1"}', values: '1x5'}]
+""", rules="groups: [{name: h, rules: [{alert: S, expr: '\"x\"'}]}]\n")),
     ("rule-error-stops-group", _t("""
 rule_files: [rules.yml]
 tests:
