@@ -706,20 +706,26 @@ def test_math_functions_last_bit(tmp_path: Path, require_binary: Callable[[str],
     assert _disagreement(_promtool(promtool, base), _promlab(base, monkeypatch)) == ""
 
 
-def test_missing_test_file_runs_nothing(tmp_path: Path, require_binary: Callable[[str], str],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """promtool refuses the whole command line when one path is missing (no report at all)."""
+@pytest.mark.parametrize(("args", "named"), [
+    (["test.yml", "nothere.yml"], "path 'nothere.yml' does not exist"),
+    (["test.yml", "r", "nothere.yml"], "'r' is a directory"),
+    (["nothere.yml", "r"], "path 'nothere.yml' does not exist"),
+], ids=["missing", "directory", "first-bad-named"])
+def test_bad_test_file_argument_runs_nothing(args: list[str], named: str, tmp_path: Path,
+                                            require_binary: Callable[[str], str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """promtool refuses the whole command line when one path is missing or a directory (no
+    report at all), naming the first such argument."""
     promtool = require_binary("promtool")
-    base = _write(_t("tests: []\n"), tmp_path)
-    args = ["test.yml", "nothere.yml"]
+    base = _write(_t("tests: []\n", **{"r/x.yml": "tests: []\n"}), tmp_path)
     real = subprocess.run([promtool, "test", "rules", *args], cwd=base, capture_output=True,
                           text=True, timeout=60, check=False)
     monkeypatch.chdir(base)
     out, err = io.StringIO(), io.StringIO()
     code = rules_unit_test(args, stdout=out, stderr=err)
     assert (code, out.getvalue()) == (real.returncode, real.stdout) == (1, "")
-    assert "path 'nothere.yml' does not exist" in real.stderr
-    assert "path 'nothere.yml' does not exist" in err.getvalue()
+    assert named in real.stderr
+    assert named in err.getvalue()
 
 
 def test_generated_cases_agree(tmp_path: Path, require_binary: Callable[[str], str],

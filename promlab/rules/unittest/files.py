@@ -140,10 +140,14 @@ def rules_unit_test(files: Sequence[str | os.PathLike[str]], *, run: Sequence[st
     """``promtool test rules``: run the files, print promtool's report, return the exit code."""
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
-    # promtool's command line takes existing files only: one missing path runs nothing.
+    # promtool's command line takes existing files only: one missing path (or a directory)
+    # runs nothing; the first bad argument is named.
     for f in files:
         if not os.path.exists(f):
             print(f"promlab test rules: error: path '{f}' does not exist", file=err)
+            return 1
+        if os.path.isdir(f):
+            print(f"promlab test rules: error: '{f}' is a directory", file=err)
             return 1
     failed = False
     for f in files:
