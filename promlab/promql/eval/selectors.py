@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.errors import TooManySamples
-from promlab.model import stale_mask
+from promlab.model import STALE_NAN_BITS, stale_mask
 from promlab.model.histogram import CounterResetHint
 from promlab.promql.eval import histops, histstats
 from promlab.promql.eval.functions._common import warn
@@ -240,36 +240,35 @@ def _latest_one_step(ss: SeriesSet, ref: int, lookback: int, ev: EvalState) -> V
     last = ends - 1  # an empty run's -1 is clipped to 0 (and is absent below)
     last_ts = ts.take(last, mode="clip")
     has = ends > starts
-    if bool((has & (last_ts > ref)).any()):
+    late = last_ts > ref
+    if late.any() and bool((late & has).any()):
         return None
     values = ss.values.take(last, mode="clip")
     present = has
     present &= last_ts > ref - lookback
-    present &= ~stale_mask(values)
+    present &= values.view(np.int64) != STALE_NAN_BITS
     hists: npt.NDArray[np.object_] | None = None
     if ss.histograms is not None:
         last_h = ss.histograms.take(last, mode="clip")
         if any(x is not None for x in last_h[present]):
             hists = np.full((present.shape[0], 1), None, object)
             hists[present, 0] = last_h[present]
-    if int(np.count_nonzero(present)) > ev.max_samples:
-        raise TooManySamples()
-    np.copyto(values, 0.0, where=~present)
-    timestamps = None
-    if ev.keep_timestamps:
-        timestamps = last_ts
-        timestamps *= present
     labels = list(ss.labels)
-    if not present.all():
+    if present.all():  # the usual case: nothing to blank or drop
+        if len(labels) > ev.max_samples:
+            raise TooManySamples()
+        timestamps = last_ts if ev.keep_timestamps else None
+    else:
+        if int(np.count_nonzero(present)) > ev.max_samples:
+            raise TooManySamples()
         rows = np.flatnonzero(present)
         labels = [labels[i] for i in rows.tolist()]
         values = values[rows]
-        timestamps = None if timestamps is None else timestamps[rows]
+        timestamps = last_ts[rows] if ev.keep_timestamps else None
         hists = None if hists is None else hists[rows]
         present = present[rows]
-    return Vector(labels, values[:, None],
-                  present[:, None], None, None if timestamps is None else timestamps[:, None],
-                  hists)
+    return Vector(labels, values[:, None], present[:, None], None,
+                  None if timestamps is None else timestamps[:, None], hists)
 
 
 def _smoothed_vector(node: VectorSelector, ev: EvalState, ctx: EvalContext, ref: I64) -> Vector:
