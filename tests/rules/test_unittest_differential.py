@@ -600,6 +600,21 @@ tests:
   promql_expr_test:
   - {expr: m, eval_time: 1m, exp_samples: [{labels: '{"m", i="1"}', value: 1}]}
 """), 0),
+    # holt_winters is double_exponential_smoothing in Prometheus 3 (experimental, off by
+    # default): an unknown function there and in promlab.
+    ("holt-winters-renamed", _t("""
+tests:
+- interval: 1m
+  input_series: [{series: 'm', values: '1 3 2 5 4 8'}]
+  promql_expr_test: [{expr: 'holt_winters(m[5m], 0.5, 0.5)', eval_time: 5m}]
+"""), 1),
+    # atan2 keeps the metric name in 2.42; Prometheus 3 drops it as for other arithmetic.
+    ("atan2-drops-name", _t("""
+tests:
+- interval: 1m
+  input_series: [{series: 'm', values: '1'}]
+  promql_expr_test: [{expr: 'm atan2 m', eval_time: 0m, exp_samples: [{labels: '{}', value: 0.7853981633974483}]}]
+"""), 0),
     # fuzzy_compare is a Prometheus 3 field: an unknown field to 2.42.
     ("fuzzy-compare-field", _t("fuzzy_compare: true\ntests: []\n"), 0),
     # pathPrefix panics in 2.42's promtool (nil pointer in its template options).
