@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import socket
 import statistics
 import tempfile
@@ -64,11 +65,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--s3", action="store_true", help="the store in a local S3-compatible server (moto)")
     ap.add_argument("--many-metrics", type=int, default=0,
                     help="only: bytes a first one-metric query fetches of an N-metric store on S3")
+    ap.add_argument("--s3-latency-ms", type=float, default=20.0,
+                    help="with --many-metrics: also time first queries through a proxy that "
+                         "holds each S3 request back this long (0: skip)")
     args = ap.parse_args(argv)
     if args.many_metrics:
         with _S3Server(True) as srv, tempfile.TemporaryDirectory(prefix="promlab-scale-") as tmp:
             assert srv.options is not None
-            print(s3_index_reads(args.many_metrics, srv.options, tmp), flush=True)
+            print(s3_index_reads(args.many_metrics, srv.options, tmp,
+                                 latency_ms=args.s3_latency_ms), flush=True)
         return 0
     from distributed import Client, LocalCluster
 
@@ -161,15 +166,17 @@ def _import_s3(path: Path, url: str, opts: dict[str, Any]) -> float:
     return time.perf_counter() - t0
 
 
-def s3_index_reads(metrics: int, options: dict[str, Any], tmp: str) -> str:
+def s3_index_reads(metrics: int, options: dict[str, Any], tmp: str, *,
+                   latency_ms: float = 0.0) -> str:
     """What first queries fetch of a store of ``metrics`` metrics x 20 series (one day, one
     block) at ``s3://promlab-bench/many`` (``options``: the server's s3fs storage options):
     the block's ``series.arrow`` bytes and GETs, and all objects', for a first instant query on
-    one series and for a first query over every metric, each on a fresh read-only open."""
+    one series and for a first query over every metric, each on a fresh read-only open. With
+    ``latency_ms``, also the open and first one-series query times through
+    :class:`~benchmarks.s3latency.LatencyProxy` (each request held back that long)."""
     from promlab.promql.engine import Engine
     from promlab.storage import open_store
     from promlab.storage.blocks import INDEX_FILE
-    from promlab.storage.objectfs import TAIL_BYTES
 
     url = "s3://promlab-bench/many"
     end = write_many_metrics(url, metrics, storage_options=options, local_dir=f"{tmp}/w")
@@ -193,15 +200,65 @@ def s3_index_reads(metrics: int, options: dict[str, Any], tmp: str) -> str:
                     f"S3, {metrics} metrics x 20 series x 24 h: series.arrow {rec['size'] / 1e3:.1f} KB "
                     f"in {len(batches)} metric batches (median {statistics.median(batches or [0]) / 1e3:.1f} KB), "
                     f"first piece {int(pieces[0][1]) / 1e3:.1f} KB, footer "
-                    f"{int(pieces[-1][1]) / 1e3:.1f} KB (fetched with the last "
-                    f"{TAIL_BYTES // 1024} KiB)" if pieces else
+                    f"{int(pieces[-1][1]) / 1e3:.1f} KB" if pieces else
                     f"S3, {metrics} metrics: series.arrow {rec['size'] / 1e3:.1f} KB, no pieces")
             lines.append(
                 f"  first instant query, {what}: series.arrow {idx['bytes_read'] / 1e3:.1f} KB "
                 f"({100 * idx['bytes_read'] / rec['size']:.0f} % of it) in {idx['requests']} GETs; "
                 f"all objects {(after['bytes_read'] - before['bytes_read']) / 1e3:.1f} KB in "
                 f"{after['requests'] - before['requests']} requests")
+    if latency_ms > 0:
+        lines.append(_first_touch_latency(url, options, tmp, end, latency_ms,
+                                          f'node_metric_{metrics // 3:04d}{{instance="host3"}}'))
     return "\n".join(lines)
+
+
+def _first_touch_latency(url: str, options: dict[str, Any], tmp: str, end: int,
+                         latency_ms: float, expr: str, repeat: int = 5) -> str:
+    """Median open and first instant query times (fresh read-only opens) through a proxy
+    holding each S3 request back ``latency_ms``; the query's requests and round trips."""
+    from benchmarks.s3latency import LatencyProxy
+    from promlab.promql.engine import Engine
+    from promlab.storage import open_store
+
+    opens, firsts, reqs = [], [], []
+    rounds = math.nan
+    with LatencyProxy(options["endpoint_url"], delay_ms=latency_ms) as proxy:
+        slow = {**options, "endpoint_url": proxy.url}
+        for k in range(repeat):
+            t0 = time.perf_counter()
+            with open_store(url, readonly=True, storage_options=slow,
+                            local_dir=f"{tmp}/lat{k}") as ro:
+                t1 = time.perf_counter()
+                n0 = proxy.requests
+                Engine().instant(ro, expr, end)
+                firsts.append((time.perf_counter() - t1) * 1000)
+                opens.append((t1 - t0) * 1000)
+                reqs.append(proxy.requests - n0)
+                fs: Any = ro.fs
+                log = getattr(fs, "object_log", None)
+                if log is not None:  # round trips: a plain GET, or prefetches taken together
+                    (blk,) = ro.blocks()
+                    rounds = sum(_round_trips(log(fs.join(blk.path, f)))
+                                 for f in ("series.arrow", "samples.parquet"))
+    return (f"  through a proxy adding {latency_ms:.0f} ms per S3 request: open "
+            f"{statistics.median(opens):.0f} ms, first instant query for one series "
+            f"{statistics.median(firsts):.0f} ms ({statistics.median(reqs):.0f} requests, "
+            f"{rounds} round trips to the block's files)")
+
+
+def _round_trips(log: list[tuple[str, int, int]]) -> int:
+    """Round trips in an object's read log (``ObjectStoreFS.object_log``): each plain GET,
+    and each group of prefetches started before the reader took the first of them."""
+    n, pending = 0, False
+    for kind, _, _ in log:
+        if kind == "get":
+            n += 1
+        elif kind == "prefetch":
+            pending = True
+        elif pending:
+            n, pending = n + 1, False
+    return n + pending
 
 
 def _combine_cost(dist: Session, start: float, end: float) -> None:

@@ -51,8 +51,10 @@ class BlockFS:
         with contextlib.suppress(OSError, AttributeError, ValueError, pa.ArrowException):
             os.posix_fadvise(fh.fileno(), offset, length, os.POSIX_FADV_WILLNEED)
 
-    def listdir(self, path: str) -> list[str]:
-        """Names in ``path`` (raises FileNotFoundError when there is no such directory)."""
+    def listdir(self, path: str, *, cached: bool = False) -> list[str]:
+        """Names in ``path`` (raises FileNotFoundError when there is no such directory).
+        ``cached``: a listing a moment old will do (an object store's is reused for
+        ``list_ttl_s``; a local directory is always listed)."""
         return os.listdir(path)
 
     def block_exists(self, path: str) -> bool:
@@ -85,8 +87,9 @@ class BlockFS:
             f.write(text)
 
     # --- single files (the native histogram files beside the blocks) --------------------------
-    def list_files(self, path: str) -> dict[str, int]:
-        """``{name: size}`` of the files directly in ``path`` (empty when there is none)."""
+    def list_files(self, path: str, *, cached: bool = False) -> dict[str, int]:
+        """``{name: size}`` of the files directly in ``path`` (empty when there is none);
+        ``cached`` as for :meth:`listdir`."""
         try:
             with os.scandir(path) as it:
                 return {e.name: e.stat().st_size for e in it if e.is_file()}

@@ -68,7 +68,8 @@ def recent_span(fs: BlockFS, blocks_dir: str, duration_ms: int) -> tuple[int, in
 def list_blocks(blocks_dir: str, cache: dict[str, Block] | None = None,
                 bad: dict[str, str] | set[str] | None = None, *,
                 quarantine: bool = False, fs: BlockFS = LOCAL,
-                span: tuple[int, int] | None = None, seen: set[str] | None = None) -> list[Block]:
+                span: tuple[int, int] | None = None, seen: set[str] | None = None,
+                cached: bool = False) -> list[Block]:
     """The complete blocks under ``blocks_dir``, sorted by (start, seq, ulid).
 
     Temporary (``.tmp-*``), deleted (``.deleted-*``) and quarantined directories are skipped. A
@@ -95,9 +96,10 @@ def list_blocks(blocks_dir: str, cache: dict[str, Block] | None = None,
 
     for _ in range(20):
         try:
-            names = sorted(fs.listdir(blocks_dir))
+            names = sorted(fs.listdir(blocks_dir, cached=cached))
         except FileNotFoundError:
             return []
+        cached = False  # a block vanished since: list again
         out, vanished = [], False
         for name in names:
             if name.startswith("."):

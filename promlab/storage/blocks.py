@@ -118,16 +118,11 @@ class Block(SamplesReader):
         except OSError as exc:
             self._series_fh.close()
             raise StorageError(f"block {path}: missing {SAMPLES_FILE}: {exc}") from exc
-        # Read by the first query: its I/O starts now. A series.arrow recorded in pieces is
-        # read a few at a time: its first piece and footer are asked for first (a whole-file
-        # readahead alone would queue them behind the rest).
-        rec = self.meta.files.get(self._series_name)
-        pieces = rec.get("pieces") if rec is not None and self._series_name == INDEX_FILE else None
-        if rec is not None and tiles(pieces, rec) and int(rec["size"]) > indexfile.WHOLE_INDEX_READ:
-            assert pieces is not None
-            fs.prefetch(self._series_fh, 0, int(pieces[0][1]))
-            fs.prefetch(self._series_fh, int(pieces[-1][0]), int(pieces[-1][1]))
-        fs.prefetch(self._series_fh)
+        # Read by the first query: locally, its I/O starts now (on object storage, when the
+        # first query reads the index: opening a store makes no GET).
+        if not fs.remote:
+            self._prefetch_index()
+            fs.prefetch(self._series_fh)
         self._index: LabelIndex | None = None
         self._labels: dict[int, Labels] = {}  # by series (rank), or chunk row before v3
         self._pf: pq.ParquetFile | None = None
@@ -163,8 +158,21 @@ class Block(SamplesReader):
         self._series_file = self._guard(self._read_series)
         return self._series_file
 
+    def _prefetch_index(self) -> None:
+        """Ask for a series.arrow recorded in pieces a few pieces at a time: its first piece and
+        footer first, together (a whole-file readahead alone would queue them behind the rest;
+        on object storage, two GETs in flight at once)."""
+        rec = self.meta.files.get(self._series_name)
+        pieces = rec.get("pieces") if rec is not None and self._series_name == INDEX_FILE else None
+        if rec is not None and tiles(pieces, rec) and int(rec["size"]) > indexfile.WHOLE_INDEX_READ:
+            assert pieces is not None
+            self.fs.prefetch(self._series_fh, 0, int(pieces[0][1]))
+            self.fs.prefetch(self._series_fh, int(pieces[-1][0]), int(pieces[-1][1]))
+
     def _read_series(self) -> SeriesIndexFile:
         """Read the series index file (see :meth:`_open_series`); raises on damage."""
+        if self.fs.remote:
+            self._prefetch_index()
         files = self.meta.files
         buf, fill = read_index_file(self._series_fh, os.path.join(self.path, self._series_name),
                                     files.get(self._series_name),
@@ -184,10 +192,12 @@ class Block(SamplesReader):
                 raise ValueError("footer spans do not match the row groups")
             # Recorded by newer writers: the footer checked a row group's piece at a time.
             self._pieces = footer_pieces(kv, self._spans, int(rec["size"]))
-            if self._pieces is not None:  # the first read's pieces: their I/O starts now
-                self.fs.prefetch(self._fh, *self._pieces.span())
-            else:
+            if self._pieces is None:
                 self._footer = _ck.verify_footer(self._fh, self._samples_path, rec)
+            elif not self.fs.remote:
+                # The first read's pieces: their I/O starts now (on object storage, those of
+                # its row groups only, with them: SamplesReader.read_chunks).
+                self.fs.prefetch(self._fh, *self._pieces.span())
         else:
             self._full_reader()
         return sf

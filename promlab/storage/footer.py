@@ -210,22 +210,31 @@ class FooterPieces:
         first, last = int(self.spans[1]), int(self.spans[-1])
         return self.offset + first, last - first
 
+    def runs(self, rgs: Sequence[int]) -> list[list[int]]:
+        """The row groups of ``rgs`` whose pieces are not read yet, in runs of consecutive
+        ones (a run's pieces lie back to back: one read)."""
+        out: list[list[int]] = []
+        for r in sorted(set(rgs) - self._pieces.keys()):
+            if out and out[-1][-1] == r - 1:
+                out[-1].append(r)
+            else:
+                out.append([r])
+        return out
+
+    def run_span(self, run: Sequence[int]) -> tuple[int, int]:
+        """Where the pieces of a run of consecutive row groups lie: (offset, length)."""
+        s = self.spans
+        return self.offset + int(s[run[0] + 1]), int(s[run[-1] + 2] - s[run[0] + 1])
+
     def metadata(self, rgs: Sequence[int], read: ReadRuns) -> pq.FileMetaData:
         """The parsed metadata of row groups ``rgs`` only (renumbered ``0..k-1``), their pieces
         not read yet fetched by ``read`` (consecutive row groups at once)."""
-        todo = sorted(set(rgs) - self._pieces.keys())
         s = self.spans
-        i = 0
-        while i < len(todo):
-            j = i + 1
-            while j < len(todo) and todo[j] == todo[j - 1] + 1:
-                j += 1
-            run = todo[i:j]
-            got = read(self.offset + int(s[run[0] + 1]),
+        for run in self.runs(rgs):
+            got = read(self.run_span(run)[0],
                        [(int(s[r + 2] - s[r + 1]), int(self.crcs[r]), f"footer of row group {r}")
                         for r in run])
             self._pieces.update(zip(run, got, strict=True))
-            i = j
         first = int(s[1])
         return _assemble(self.ends[:int(s[0])], [self._pieces[r] for r in rgs],
                          self.ends[first:])

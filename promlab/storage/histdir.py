@@ -103,10 +103,11 @@ def upload_local(staging: str, directory: str, fs: BlockFS) -> int:
 
 
 # --- listing and reading -------------------------------------------------------------------------
-def list_files(directory: str, fs: BlockFS = LOCAL) -> list[FileInfo]:
-    """``(mint, maxt, seq, path)`` of the histogram files, oldest first."""
+def list_files(directory: str, fs: BlockFS = LOCAL, *, cached: bool = False) -> list[FileInfo]:
+    """``(mint, maxt, seq, path)`` of the histogram files, oldest first (``cached``: a
+    listing a moment old will do, see :meth:`BlockFS.listdir`)."""
     out = []
-    for name in fs.list_files(directory):
+    for name in fs.list_files(directory, cached=cached):
         if name.startswith(".") or not name.endswith(".parquet"):
             continue
         try:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections import OrderedDict
+import weakref
+from collections import OrderedDict, deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -18,17 +20,28 @@ import pyarrow as pa
 from promlab.errors import StorageError
 from promlab.storage.blockfs import META_FILE, BlockFS
 
-__all__ = ["TAIL_BYTES", "ObjectStoreFS", "open_fs"]
+__all__ = ["LIST_TTL_S", "PREFETCH_THREADS", "TAIL_BYTES", "ObjectStoreFS", "open_fs"]
 
-#: Bytes fetched at once when a read touches a file's end (Parquet's footer and its length).
+#: Bytes fetched at once when a read touches a file's end (Parquet's footer and its length)
+#: that no prefetch covers.
 TAIL_BYTES = 64 * 1024
+#: Ranged GETs a store keeps in flight for prefetches (:meth:`ObjectStoreFS.prefetch`).
+PREFETCH_THREADS = 8
+#: Events kept per object by :meth:`ObjectStoreFS.object_log`.
+LOG_EVENTS = 256
+#: Seconds a listing is reused by reads that accept a cached one (a query lists the blocks and
+#: the histogram files: two LISTs, each a round trip to the store, before it reads anything).
+#: What this process writes or deletes forgets the listings at once; another process's
+#: uploads are seen within this time.
+LIST_TTL_S = 1.0
 
 
 class _RangeFile:
     """A read-only Python file over one object: ranged fetches, a small cache of fetched ranges.
 
     Wrapped in :class:`pyarrow.PythonFile` for Parquet. A read inside a range fetched before
-    (a row group whose CRC was just checked, the footer) is served from memory.
+    (a row group whose CRC was just checked, the footer) is served from memory; a read of a
+    range being prefetched (:meth:`prefetch`) waits for that GET instead of making its own.
     """
 
     def __init__(self, fs: ObjectStoreFS, path: str, size: int) -> None:
@@ -36,6 +49,9 @@ class _RangeFile:
         self._pos = 0
         self._ranges: OrderedDict[int, bytes] = OrderedDict()  # offset -> bytes, LRU first
         self._held = 0
+        # Prefetches not read yet: offset -> (end, the GET in flight or done).
+        self._inflight: dict[int, tuple[int, Future[bytes]]] = {}
+        self._lock = threading.Lock()  # ranges and prefetches: readers and prefetchers
         self.closed = False
 
     def readable(self) -> bool:
@@ -61,12 +77,36 @@ class _RangeFile:
             n = self._size - pos
         if n <= 0:
             return b""
-        tail = max(0, self._size - TAIL_BYTES)
-        if pos >= tail and not self._covered(pos, pos + n):
-            self._fetch_keep(tail, self._size)  # the footer, its length and magic at once
-        data = self._read_range(pos, pos + n)
+        with self._lock:
+            self._settle(pos, pos + n)
+            tail = max(0, self._size - TAIL_BYTES)
+            if pos >= tail and not self._covered(pos, pos + n):
+                self._fetch_keep(tail, self._size)  # the footer, its length and magic at once
+            data = self._read_range(pos, pos + n)
         self._pos = pos + n
         return data
+
+    def prefetch(self, lo: int, hi: int) -> None:
+        """Start fetching bytes ``[lo, hi)`` in the background (one ranged GET on the store's
+        prefetch threads), unless they are held or being fetched already."""
+        hi = min(hi, self._size)
+        with self._lock:
+            if self.closed or lo >= hi or self._covered(lo, hi) or any(
+                    off <= lo and hi <= end for off, (end, _) in self._inflight.items()):
+                return
+            self._inflight[lo] = (hi, self._fs.submit_fetch(self._path, lo, hi))
+
+    def _settle(self, lo: int, hi: int) -> None:
+        """Take the prefetched ranges overlapping ``[lo, hi)`` into the cache, waiting for
+        their GETs (hold ``_lock``); a failed prefetch raises as the read itself would."""
+        for off in [o for o, (end, _) in self._inflight.items() if o < hi and end > lo]:
+            end, fut = self._inflight.pop(off)
+            waited = not fut.done()
+            buf = fut.result()
+            self._fs.log_event(self._path, "wait" if waited else "ready", off, end)
+            if len(buf) != end - off:
+                raise OSError(f"{self._path}: short read ({len(buf)} of {end - off} bytes)")
+            self._keep(off, buf)
 
     def _covered(self, lo: int, hi: int) -> bool:
         return any(off <= lo and hi <= off + len(buf) for off, buf in self._ranges.items())
@@ -110,9 +150,13 @@ class _RangeFile:
             self._held -= len(dropped)
 
     def close(self) -> None:
-        self.closed = True
-        self._ranges.clear()
-        self._held = 0
+        with self._lock:
+            self.closed = True
+            for _, fut in self._inflight.values():
+                fut.cancel()
+            self._inflight.clear()
+            self._ranges.clear()
+            self._held = 0
 
 
 class ObjectStoreFS(BlockFS):
@@ -143,8 +187,17 @@ class ObjectStoreFS(BlockFS):
         self.requests = 0
         self._count_lock = threading.Lock()
         self._reads: dict[str, list[int]] = {}  # object path (no protocol) -> [bytes, GETs]
+        self._log: dict[str, deque[tuple[str, int, int]]] = {}  # object path -> recent events
+        #: Seconds a listing is reused when a cached one will do (:data:`LIST_TTL_S`).
+        self.list_ttl_s = LIST_TTL_S
+        self._listings: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}  # key -> (t, found)
         self._sizes: dict[str, int] = {}  # object path (no protocol) -> size, from listings
         self._trash: list[tuple[float, str]] = []  # (deletion time, block path)
+        # The open files' range readers (for prefetches), and the threads prefetches run on
+        # (started with the first prefetch).
+        self._files: weakref.WeakKeyDictionary[Any, _RangeFile] = weakref.WeakKeyDictionary()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     # --- paths and counters ---------------------------------------------------------------------
     def staging_root(self, blocks_dir: str) -> str:
@@ -175,6 +228,31 @@ class ObjectStoreFS(BlockFS):
             got = self._reads.get(self._key(path), [0, 0])
             return {"bytes_read": got[0], "requests": got[1]}
 
+    def object_log(self, path: str) -> list[tuple[str, int, int]]:
+        """The object ``path``'s recent ranged reads in order (at most :data:`LOG_EVENTS`):
+        ``("get", lo, hi)`` a GET made when a read needed the bytes, ``("prefetch", lo, hi)``
+        one started ahead of the read, ``("wait", lo, hi)``/``("ready", lo, hi)`` a read
+        taking a prefetched range still in flight/already fetched."""
+        with self._count_lock:
+            return list(self._log.get(self._key(path), ()))
+
+    def log_event(self, path: str, kind: str, lo: int, hi: int) -> None:
+        """Record one event of :meth:`object_log`."""
+        with self._count_lock:
+            log = self._log.get(key := self._key(path))
+            if log is None:
+                log = self._log[key] = deque(maxlen=LOG_EVENTS)
+            log.append((kind, lo, hi))
+
+    def submit_fetch(self, path: str, start: int, end: int) -> Future[bytes]:
+        """:meth:`fetch` on the prefetch threads."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=PREFETCH_THREADS,
+                                                thread_name_prefix="promlab-prefetch")
+            self.log_event(path, "prefetch", start, end)
+            return self._pool.submit(self._cat, path, start=start, end=end)
+
     def _cat(self, path: str, **rng: int) -> bytes:
         """One GET of ``path`` (of ``start``/``end`` when given), counted; failures as OSError."""
         key = self._key(path)
@@ -193,6 +271,7 @@ class ObjectStoreFS(BlockFS):
 
     def fetch(self, path: str, start: int, end: int) -> bytes:
         """Bytes ``[start, end)`` of ``path`` (one ranged GET)."""
+        self.log_event(path, "get", start, end)
         return self._cat(path, start=start, end=end)
 
     # --- BlockFS ----------------------------------------------------------------------------------
@@ -208,24 +287,53 @@ class ObjectStoreFS(BlockFS):
         return got
 
     def open_input(self, path: str, size: int | None = None) -> Any:
-        return pa.PythonFile(_RangeFile(self, path, self.size(path) if size is None else size), mode="r")
+        rf = _RangeFile(self, path, self.size(path) if size is None else size)
+        fh = pa.PythonFile(rf, mode="r")
+        self._files[fh] = rf
+        return fh
 
-    def _find(self, path: str) -> dict[str, dict[str, Any]]:
+    def prefetch(self, fh: Any, offset: int = 0, length: int = 0) -> None:
+        """Start a ranged GET of ``length`` bytes at ``offset`` of ``fh`` (of
+        :meth:`open_input`) in the background; the read of those bytes takes them, waiting for
+        the GET if it is still in flight. Several prefetches run at once, so a read needing
+        pieces it knows in advance (a first query's index pieces, its row groups and their
+        footer pieces) pays one round trip for all of them. ``length`` 0 (a whole file) is not
+        prefetched from object storage."""
+        rf = self._files.get(fh)
+        if rf is not None and length > 0:
+            rf.prefetch(offset, offset + length)
+
+    def _find(self, path: str, *, cached: bool = False) -> dict[str, dict[str, Any]]:
+        """Every object under ``path`` with its details: one listing, or with ``cached`` the
+        last one when it is younger than :attr:`list_ttl_s`."""
         key = self._key(path)
+        t0 = time.monotonic()
+        if cached:
+            with self._count_lock:
+                got = self._listings.get(key)
+            if got is not None and t0 - got[0] < self.list_ttl_s:
+                return got[1]
         self.fs.invalidate_cache(key)
         self._count()
         try:
             found = self.fs.find(key, detail=True)
         except FileNotFoundError:
-            return {}
+            found = {}
         assert isinstance(found, dict)
+        with self._count_lock:
+            self._listings[key] = (t0, found)
         return found
 
-    def listdir(self, path: str) -> list[str]:
+    def _changed(self) -> None:
+        """Forget the listings: this process wrote or deleted something."""
+        with self._count_lock:
+            self._listings.clear()
+
+    def listdir(self, path: str, *, cached: bool = False) -> list[str]:
         """The complete blocks under ``path`` (those with a ``meta.json``): one listing."""
         key = self._key(path).rstrip("/")
         names = []
-        for p, info in self._find(path).items():
+        for p, info in self._find(path, cached=cached).items():
             self._sizes[p] = int(info.get("size") or 0)
             rel = p[len(key) + 1:].split("/")
             if len(rel) == 2 and rel[1] == META_FILE:
@@ -252,6 +360,8 @@ class ObjectStoreFS(BlockFS):
             self._count()
         except FileNotFoundError:
             return
+        finally:
+            self._changed()
         self._trash.append((time.monotonic(), path))
         self.purge()
 
@@ -273,6 +383,7 @@ class ObjectStoreFS(BlockFS):
             self._count()
         except FileNotFoundError:
             pass
+        self._changed()
         prefix = key.rstrip("/") + "/"
         for p in [p for p in self._sizes if p.startswith(prefix)]:
             del self._sizes[p]
@@ -302,18 +413,21 @@ class ObjectStoreFS(BlockFS):
         first, so the block leaves the listing before its data goes)."""
         skey, dkey = self._key(src).rstrip("/"), self._key(dst).rstrip("/")
         keys = sorted(self._find(src), key=lambda k: not k.endswith("/" + META_FILE))
-        for k in keys:
-            self.fs.copy(k, dkey + k[len(skey):])
-            self._count()
-        for k in keys:
-            self.fs.rm_file(k)
-            self._count()
-            self._sizes.pop(k, None)
+        try:
+            for k in keys:
+                self.fs.copy(k, dkey + k[len(skey):])
+                self._count()
+            for k in keys:
+                self.fs.rm_file(k)
+                self._count()
+                self._sizes.pop(k, None)
+        finally:
+            self._changed()
 
-    def list_files(self, path: str) -> dict[str, int]:
+    def list_files(self, path: str, *, cached: bool = False) -> dict[str, int]:
         key = self._key(path).rstrip("/")
         out = {}
-        for p, info in self._find(path).items():
+        for p, info in self._find(path, cached=cached).items():
             rel = p[len(key) + 1:]
             if rel and "/" not in rel and info.get("type", "file") != "directory":
                 size = int(info.get("size") or 0)
@@ -333,6 +447,8 @@ class ObjectStoreFS(BlockFS):
             self.fs.put_file(local_path, self._key(path))
         except Exception as exc:
             raise StorageError(f"{path}: upload failed: {exc}") from exc
+        finally:
+            self._changed()
         size = os.path.getsize(local_path)
         self._count(written=size)
         self._sizes[self._key(path)] = size
@@ -344,11 +460,15 @@ class ObjectStoreFS(BlockFS):
             self._count()
         except FileNotFoundError:
             pass
+        self._changed()
         self._sizes.pop(key, None)
 
     def write_text(self, path: str, text: str) -> None:
         data = text.encode()
-        self.fs.pipe_file(self._key(path), data)
+        try:
+            self.fs.pipe_file(self._key(path), data)
+        finally:
+            self._changed()
         self._count(written=len(data))
 
     def exists(self, path: str) -> bool:

@@ -28,10 +28,13 @@ from promlab.storage.objectstore import BlockFS
 from promlab.storage.postings import LabelIndex
 from promlab.storage.slices import SliceIndex
 
-__all__ = ["THREADED_READ_ROWS", "BlockState", "SamplesReader"]
+__all__ = ["THREADED_READ_ROWS", "WHOLE_FOOTER_PREFETCH", "BlockState", "SamplesReader"]
 
 #: Reads of fewer rows decode on the calling thread (Arrow's pool costs more than it saves).
 THREADED_READ_ROWS = 1 << 20
+#: On object storage, a samples footer up to this size is fetched whole by the first read
+#: (one GET serves every later read's footer pieces); a larger one a piece at a time.
+WHOLE_FOOTER_PREFETCH = 64 * 1024
 
 
 class BlockState:
@@ -132,6 +135,33 @@ class SamplesReader:
             self.damaged = f"block {self.path}: unreadable {SAMPLES_FILE}: {exc}"
             raise StorageError(self.damaged) from exc
 
+    def _prefetch_reads(self, rgs: list[int]) -> None:
+        """On object storage, start every GET a read of row groups ``rgs`` will make at once
+        (hold ``_io``): their bytes not checked yet (back-to-back ones as one range, as
+        :meth:`_verify_row_groups` reads them) and their footer pieces not read yet (as
+        :meth:`_reader_of` reads them): one round trip, not one per read."""
+        if not self.fs.remote:
+            return
+        rec = self.meta.files.get(SAMPLES_FILE)
+        ranges = rec.get("row_groups", []) if rec is not None else []
+        spans: list[tuple[int, int]] = []
+        for i in sorted(set(rgs) - self._verified):
+            if i >= len(ranges):
+                break  # reported by the check itself
+            off, length = int(ranges[i][0]), int(ranges[i][1])
+            if spans and spans[-1][0] + spans[-1][1] == off:
+                spans[-1] = (spans[-1][0], spans[-1][1] + length)
+            else:
+                spans.append((off, length))
+        if (self._pieces is not None and self._spans is not None
+                and len(rgs) * 4 <= self._spans.shape[0]):
+            whole = self._pieces.span()
+            # A small footer is fetched whole once (later reads find their pieces in it).
+            spans += ([whole] if whole[1] <= WHOLE_FOOTER_PREFETCH else
+                      [self._pieces.run_span(run) for run in self._pieces.runs(rgs)])
+        for off, length in spans:
+            self.fs.prefetch(self._fh, off, length)
+
     def _verify_row_groups(self, rgs: list[int]) -> None:
         """Check the recorded CRC of each row group not checked yet (hold ``_io``)."""
         if self.damaged is not None:
@@ -188,6 +218,7 @@ class SamplesReader:
         rgs = np.flatnonzero(np.cumsum(span[:-1]) > 0)
         try:
             with self._io:
+                self._prefetch_reads(rgs.tolist())
                 self._verify_row_groups(rgs.tolist())
                 reader, which = self._reader_of(rgs.tolist())
                 table = reader.read_row_groups(  # value columns null throughout are not read

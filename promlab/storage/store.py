@@ -223,7 +223,7 @@ class ParquetStore(StoreMaintenance):
             # for it), as a writer's open does every block; older ones when a query reaches them.
             span = recent_span(self.fs, self.blocks_dir, self.max_block_duration_ms)
             if span is not None:
-                self.blocks(span)
+                self.blocks(span, cached=True)  # the listing just made
             return
         if remote:
             _obj.mark_store(self.fs, path)
@@ -320,12 +320,15 @@ class ParquetStore(StoreMaintenance):
             raise StorageError(f"{self.path}: store is open read-only")
 
     # --- reading ----------------------------------------------------------------------------
-    def blocks(self, span: tuple[int, int] | None = None) -> list[Block]:
+    def blocks(self, span: tuple[int, int] | None = None, *, cached: bool = False) -> list[Block]:
         """The complete blocks on disk (refreshed from the directory); with ``span``
-        (``(mint, maxt)``), those whose range overlaps it only (the others are not opened)."""
+        (``(mint, maxt)``), those whose range overlaps it only (the others are not opened).
+        ``cached``: an object store's listing a moment old will do (what a query uses: see
+        ``ObjectStoreFS.list_ttl_s``)."""
         listed: set[str] = set()
         blocks = list_blocks(self.blocks_dir, self._block_cache, self._bad_blocks,
-                             quarantine=not self.readonly, fs=self.fs, span=span, seen=listed)
+                             quarantine=not self.readonly, fs=self.fs, span=span, seen=listed,
+                             cached=cached)
         live = {b.path for b in blocks} | skipped(listed, span)  # cached blocks kept
         for p in [p for p in self._block_cache if p not in live]:
             # Not closed here: a querier may still read it (its files stay readable after
@@ -377,17 +380,22 @@ class ParquetStore(StoreMaintenance):
         """
         with self._lock:
             self._check_open()
+            # A listing a moment old will do (object storage: each is a round trip), unless
+            # the writer's WAL moved on: it may have dropped what a new block holds.
+            cached = True
             if self.readonly:
                 state = self._wal_watch.state()  # before the poll: a later change differs
                 if self._wal_watch.changed(state):
                     self._refresh()
                     self._wal_watch.seen = state
+                    # (no WAL here at all: a follower on another machine than the writer)
+                    cached = state is None and not os.path.isdir(self.wal_dir)
             view = self._head.view()
             # Blocks are listed after the WAL was read: a block flushed meanwhile is seen.
-            blocks = self.blocks((int(mint_ms), int(maxt_ms)))
+            blocks = self.blocks((int(mint_ms), int(maxt_ms)), cached=cached)
         q = ParquetQuerier(int(mint_ms), int(maxt_ms), view, blocks, self.cache,
                            warnings=[f"damaged block skipped: {r}" for r in self._bad_blocks.values()])
-        hist_files = _hist.list_files(self.hist_dir, self.fs)
+        hist_files = _hist.list_files(self.hist_dir, self.fs, cached=True)
         if hist_files or len(self._hhead):
             return HistogramQuerier(q, self._hhead, self.hist_dir, int(mint_ms), int(maxt_ms),
                                     cache=self.cache, fs=self.fs, files=hist_files)

@@ -141,12 +141,51 @@ def test_one_metric_fetches_first_piece_footer_and_its_batch(
     batch = blk.indexed_metrics()
     assert batch is not None
     off, ln, _ = pieces[batch[QUERIED]]
-    # The first piece, the footer (fetched with the file's last TAIL_BYTES, as any read
-    # touching a file's end) and the metric's batch, each fetched once.
-    want = _union([(0, int(pieces[0][1])), (max(0, size - TAIL_BYTES), size), (off, off + ln)])
+    # The first piece, the footer (the piece meta.json records, not the file's last
+    # TAIL_BYTES) and the metric's batch, each fetched once.
+    want = _union([(0, int(pieces[0][1])), (int(pieces[-1][0]), size), (off, off + ln)])
     assert counted == {"bytes_read": want, "requests": 3}
     assert counted["bytes_read"] < size // 3
     assert _answers(got) == _local(stores, expr) and got.value is not None
+
+
+def _rounds(log: list[tuple[str, int, int]]) -> list[list[tuple[int, int]]]:
+    """The ranges of an object's reads grouped by round trip: the GETs started before the
+    reader first needed one of them (prefetches) form one round; a plain GET is one."""
+    rounds: list[list[tuple[int, int]]] = []
+    batch: list[tuple[int, int]] = []
+    for kind, lo, hi in log:
+        if kind == "prefetch":
+            batch.append((lo, hi))
+        elif kind == "get":
+            rounds.append([(lo, hi)])
+        elif batch:  # the first wait on (or take of) a prefetch ends its round
+            rounds.append(batch)
+            batch = []
+    return rounds + ([batch] if batch else [])
+
+
+def test_first_touch_round_trips(reader: ParquetStore) -> None:
+    """What a first query on one metric waits for on S3, in order: the index's first piece and
+    footer together, the metric's batch, then the samples' row groups and their footer
+    pieces together (no read of a file's last TAIL_BYTES); opening made no request."""
+    blk, fs, path, rec = _index(reader)
+    samples = fs.join(blk.path, "samples.parquet")
+    assert fs.object_log(path) == [] and fs.object_log(samples) == []
+    Engine().instant(reader, QUERIED, AT)
+    pieces = rec["pieces"]
+    batch = blk.indexed_metrics()
+    assert batch is not None
+    off, ln, _ = pieces[batch[QUERIED]]
+    assert _rounds(fs.object_log(path)) == [
+        [(0, int(pieces[0][1])), (int(pieces[-1][0]), int(rec["size"]))],
+        [(off, off + ln)]]
+    (rnd,) = _rounds(fs.object_log(samples))
+    srec = blk.meta.files["samples.parquet"]
+    rg_spans = {(int(o), int(o) + int(n)) for o, n, _ in srec["row_groups"]}
+    assert len(rnd) >= 2 and rnd[0] in rg_spans  # the row group(s), then footer pieces
+    assert all(hi <= int(srec["size"]) - 8 for _, hi in rnd)  # not the length and magic
+    assert all(hi - lo < TAIL_BYTES for lo, hi in rnd if (lo, hi) not in rg_spans)
 
 
 @pytest.mark.parametrize("first", [None, QUERIED], ids=["cold", "after-one-metric"])
