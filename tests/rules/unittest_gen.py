@@ -60,7 +60,9 @@ ANNOTATIONS = (
     '{{ reReplaceAll "i(.)" "inst$1" $labels.instance }}',
     '{{ $value | printf "%.3e" }} {{ printf "%q %d" $labels.job 3 }}',
     "{{ humanizeDuration 3661 }} {{ humanizePercentage 0.1234 }} {{ 1.5e9 | humanizeTimestamp }}",
-    '{{ range query "sort_desc(METRIC)" }}{{ .Labels.instance }}={{ .Value }};{{ end }}',
+    # Only values: promtool's query returns series in head creation order, which its loader
+    # makes random (Go map order) -- ties in sort_desc keep that order.
+    '{{ range query "sort_desc(METRIC)" }}{{ .Value }};{{ end }}',
     '{{ with query "METRIC" }}{{ range sortByLabel "instance" . }}{{ label "instance" . }} {{ end }}{{ end }}',
     '{{ "<b>" | safeHtml }} {{ (args 1 "a").arg1 }} {{ match "i." $labels.instance }}',
     '{{ with query "METRIC" }}{{ . | first | strvalue }}{{ end }}|{{ query "METRIC" | len }}',
