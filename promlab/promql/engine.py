@@ -263,6 +263,10 @@ def _shape_result(value: Scalar | String | Vector | Matrix, is_range: bool,
     vec = finalize_names(value)
     assert isinstance(vec, Vector)
     keep = vec.present.any(axis=1)
+    if not is_range and keep.all():
+        # Every row kept, in place: the frame's arrays are the result (no copies).
+        return Vector(vec.labels, vec.values, vec.present, None, vec.timestamps_ms,
+                      vec.histograms), "vector"
     rows = np.flatnonzero(keep)
     labels = vec.labels if rows.shape[0] == len(vec.labels) else \
         [vec.labels[i] for i in rows.tolist()]

@@ -70,8 +70,8 @@ def keyed_bounds(keyed: RunKeys, sel: npt.NDArray[np.intp], mint: int, maxt: int
     """
     keys, base, width = keyed
     row = sel * width
-    lo = np.searchsorted(keys, row + min(max(mint - base, -1), width - 1), side="left")
-    hi = np.searchsorted(keys, row + min(max(maxt - base, -1), width - 1), side="right")
+    lo = keys.searchsorted(row + min(max(mint - base, -1), width - 1), "left")
+    hi = keys.searchsorted(row + min(max(maxt - base, -1), width - 1), "right")
     return lo, hi
 
 

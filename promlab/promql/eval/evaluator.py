@@ -236,8 +236,9 @@ class Evaluator:
     def _read(self, querier: Querier, matchers: list[Matcher], start_ms: int, end_ms: int,
               loaded: int, views: bool = False) -> SeriesSet:
         ss = querier.select(matchers, SelectHints(start_ms=start_ms, end_ms=end_ms, views=views))
-        self.samples_read += ss.num_samples
-        if loaded + ss.num_samples > self.max_samples:
+        n = ss.num_samples  # a sum over the runs in view form: once
+        self.samples_read += n
+        if loaded + n > self.max_samples:
             raise TooManySamples()
         return ss
 
