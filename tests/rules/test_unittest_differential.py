@@ -615,6 +615,29 @@ tests:
   input_series: [{series: 'm', values: '1'}]
   promql_expr_test: [{expr: 'm atan2 m', eval_time: 0m, exp_samples: [{labels: '{}', value: 0.7853981633974483}]}]
 """), 0),
+    # Prometheus 3 fields and syntax that 2.42 refuses (unknown field, parse error); promlab
+    # takes them as 3 does.
+    ("group-query-offset-and-labels", _t("""
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  input_series: [{series: 'm{i="1"}', values: '1x5'}]
+  alert_rule_test: [{eval_time: 2m, alertname: A, exp_alerts: [{exp_labels: {a: b, i: "1"}}]}]
+""", rules="groups: [{name: g, query_offset: 0s, labels: {a: b}, rules: [{alert: A, expr: m}]}]\n"), 0),
+    ("utf8-quoted-selector", _t("""
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  input_series: [{series: 'm{i="1"}', values: '1x5'}]
+  alert_rule_test: [{eval_time: 2m, alertname: A, exp_alerts: [{exp_labels: {i: "1"}}]}]
+""", rules="groups: [{name: g, rules: [{alert: A, expr: '{\"m\"}'}]}]\n"), 0),
+    ("start-timestamp-field", _t("""
+tests:
+- interval: 1m
+  start_timestamp: 60
+  input_series: [{series: 'm', values: '1 2'}]
+  promql_expr_test: [{expr: m, eval_time: 1m, exp_samples: [{labels: m, value: 2}]}]
+"""), 0),
     # fuzzy_compare is a Prometheus 3 field: an unknown field to 2.42.
     ("fuzzy-compare-field", _t("fuzzy_compare: true\ntests: []\n"), 0),
     # pathPrefix panics in 2.42's promtool (nil pointer in its template options).
