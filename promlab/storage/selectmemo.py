@@ -85,14 +85,17 @@ def matching_chunks(memo: DecodedCache | None, blk: Block, src: Block, name: str
         return src.metric_chunks(name, matchers, mint, maxt)
     # A part numbers its chunks among the metric's own, the block among all: keyed apart.
     key = (blk.meta.ulid, "chunks", name, src is not blk, which)
-    rows: npt.NDArray[np.int64] | None = memo.memo_get(key)  # type: ignore[assignment]
-    if rows is None:
+    hit: tuple[npt.NDArray[np.int64], ...] | None = memo.memo_get(key)  # type: ignore[assignment]
+    if hit is None:
         rows = src.metric_chunks(name, matchers)
-        rows.flags.writeable = False
-        memo.memo_put(key, rows, rows.nbytes + 200)
-    src.index()  # the chunks' times are loaded with it
-    keep = src.max_time[rows] >= mint
-    keep &= src.min_time[rows] <= maxt
+        # with their time ranges gathered (src.index() loaded them with the rows)
+        hit = (rows, src.min_time[rows], src.max_time[rows])
+        for a in hit:
+            a.flags.writeable = False
+        memo.memo_put(key, hit, 3 * rows.nbytes + 200)
+    rows, lo, hi = hit
+    keep = hi >= mint
+    keep &= lo <= maxt
     out: npt.NDArray[np.int64] = rows[keep]
     return out
 
