@@ -638,6 +638,13 @@ tests:
   input_series: [{series: 'm', values: '1 2'}]
   promql_expr_test: [{expr: m, eval_time: 1m, exp_samples: [{labels: m, value: 2}]}]
 """), 0),
+    # An exp_samples histogram (Prometheus 3): an unknown field of main.sample to 2.42.
+    ("exp-sample-histogram-field", _t("""
+tests:
+- interval: 1m
+  input_series: [{series: 'm', values: '1'}]
+  promql_expr_test: [{expr: m, eval_time: 0m, exp_samples: [{labels: m, value: 1, histogram: ''}]}]
+"""), 0),
     # fuzzy_compare is a Prometheus 3 field: an unknown field to 2.42.
     ("fuzzy-compare-field", _t("fuzzy_compare: true\ntests: []\n"), 0),
     # pathPrefix panics in 2.42's promtool (nil pointer in its template options).
