@@ -143,6 +143,16 @@ LABEL_NAMES = ["job", "instance", "kind", "host", "le", "a", "b", "c", "__name__
 RANGES = ["1m", "2m", "5m", "10m", "15m"]
 NUMBERS = ["0", "1", "2", "0.5", "-1", "10", "1e3", "0.25", "3", "-0.5"]
 QUANTILES = ["0", "0.1", "0.5", "0.9", "0.99", "1", "-1", "2", "NaN"]
+# Number spellings: hex, exponents, leading dot, Inf/NaN in any case, signs.
+LITERALS = ["0x1f", "0X0A", "1e3", "1E-2", ".5", "5.", "Inf", "-Inf", "+Inf", "NaN", "nan",
+            "iNf", "-0", "+2", "1e308", "4.9e-324", "0x0"]
+# Ranges in several units and compound spellings (none puts a window edge on a sample at :07).
+ODD_DURATIONS = ["1h", "1h30m", "90s", "30s", "5m30s", "1500ms", "2m15s", "1d", "300s", "1w"]
+ABSENT_SELECTORS = ['nonexistent{job="x"}', 'nonexistent{job="x", job="y"}',
+                    'nonexistent{job=~"x", kind="k"}', 'nonexistent{job!="x"}',
+                    '{__name__="nonexistent", a="1"}', 'nonexistent{__name__=~"n.*", b="2"}',
+                    'g{kind="none"}', 'short{job="api"}', 'g']
+ABSENT_ARGS = [*ABSENT_SELECTORS, 'nonexistent{job="x"} offset 5m', 'nonexistent{job="x"} @ end()', 'sum(nonexistent{job="x"})', 'rate(nonexistent{a="b"}[5m])', 'nonexistent{job="x"} + 1', 'label_replace(nonexistent{a="b"}, ' '"c", "d", "", "")', 'short{job="api"} @ start()', 'vector(1) and nonexistent']
 
 
 class Gen:
@@ -209,8 +219,10 @@ class Gen:
     def vector(self, depth: int) -> str:
         if depth <= 0:
             return self.selector()
-        roll = self.r.randrange(23)
+        roll = self.r.randrange(26)
         d = depth - 1
+        if roll >= 23:
+            return self.corner(d)
         if roll >= 20:
             return self.edge(d)
         if roll == 0:
@@ -303,6 +315,88 @@ class Gen:
         dst = self.pick(["dst", "job", "le", "kind"])
         return f'label_replace({self.vector(d)}, "{dst}", "{repl}", "{src}", "{regex}")'
 
+    def corner(self, d: int) -> str:
+        """Language corners: literal spellings, odd durations, subquery modifiers, matching
+        with several extra labels, absent's label derivation, label functions writing
+        ``__name__`` or invalid names, timestamp over @/offset, count_values/quantile/topk with
+        computed parameters."""
+        roll = self.r.randrange(10)
+        if roll == 0:
+            lit = self.pick(LITERALS)
+            return f"({self.vector(d)} {self.pick(ARITH + COMPARE)} {lit})"
+        if roll == 1:
+            fn = self.pick([*OVER_TIME, "quantile_over_time"])
+            arg = "0.5, " if fn == "quantile_over_time" else ""
+            rng = self.pick(ODD_DURATIONS)
+            if self.r.random() < 0.5:
+                return f"{fn}({arg}{self.pick(SELECTORS)}[{rng}]{self.modifiers()})"
+            step = self.pick(["", "30s", "90s", "1m30s", "20m", "2m"])
+            return f"{fn}({arg}({self.vector(d)})[{rng}:{step}]{self.sub_modifiers()})"
+        if roll == 2:
+            names = ", ".join(self.r.sample(LABEL_NAMES, self.r.randint(0, 3)))
+            extra = ", ".join(self.r.sample(["version", "instance", "kind", "__name__", "le",
+                                             "job", "missing"], self.r.randint(1, 3)))
+            op = self.pick(ARITH + COMPARE + [c + " bool" for c in COMPARE])
+            return f"({self.vector(d)} {op} {self.pick(['on', 'ignoring'])}({names}) " \
+                   f"{self.pick(['group_left', 'group_right'])}({extra}) {self.vector(d)})"
+        if roll == 3:
+            inner = self.pick(ABSENT_ARGS)
+            if self.r.random() < 0.3:
+                inner = f"{self.pick(MATH)}({inner})"
+            return f"absent({inner})"
+        if roll == 4:
+            inner = self.pick(ABSENT_ARGS)
+            sub = self.pick(["", ":", ":1m"])
+            if sub:
+                return f"absent_over_time(({inner})[5m{sub}]{self.sub_modifiers()})"
+            return f"absent_over_time({self.pick(ABSENT_SELECTORS)}[{self.pick(RANGES)}]" \
+                   f"{self.modifiers()})"
+        if roll == 5:
+            dst = self.pick(["__name__", "dst", "1x", "a-b", "_ok", "le", "job", ""])
+            repl = self.pick(["", "$1", "new_name", "9bad", "$0", "x$1"])
+            src = self.pick(["__name__", "job", "kind", "missing", "le"])
+            regex = self.pick(["", ".*", "(.*)", "c_(.*)", "(.+)", "^g$", "x?", "(?:)"])
+            if self.r.random() < 0.5:
+                return f'label_replace({self.vector(d)}, "{dst}", "{repl}", "{src}", "{regex}")'
+            srcs = ", ".join(f'"{s}"' for s in self.r.sample(["__name__", "job", "kind",
+                                                              "missing", ""], 2))
+            return f'label_join({self.vector(d)}, "{dst}", "{self.pick(["", "-", "/"])}", {srcs})'
+        if roll == 6:
+            sel = self.pick(SELECTORS)
+            mods = self.pick([" offset -3m", " offset 90s", " @ start()", " @ end()",
+                              f" @ {AT_S} offset -1m", " offset 1h", " @ end() offset 1m30s",
+                              f" @ {AT_S}.5", " offset -1h"])
+            if self.r.random() < 0.5:
+                return f"timestamp({sel}{mods})"
+            return f"{self.pick(['last_over_time', 'count_over_time'])}({sel}[3m]{mods})"
+        if roll == 7:
+            agg = self.pick(["count_values", "quantile", "topk", "bottomk"])
+            param = {"count_values": self.pick(['"kind"', '"host"', '"__name__"', '"dst"',
+                                                '"instance"']),
+                     "quantile": self.pick(["scalar(g{kind=\"frac\"})", "0.75", "Inf",
+                                            "-Inf", "(0.2 + 0.1)"]),
+                     "topk": self.pick(["scalar(short) - 37", "2.9", "0x2", "1e0", "NaN"]),
+                     "bottomk": self.pick(["scalar(m{a=\"1\"})", "3", "-Inf"])}[agg]
+            return f"{agg}{self.grouping()} ({param}, {self.vector(d)})"
+        if roll == 8:
+            fn = self.pick(["sort", "sort_desc", "vector", "scalar", "time", "pi"])
+            if fn in ("time", "pi"):
+                return f"({self.vector(d)} {self.pick(ARITH)} {fn}())"
+            if fn == "vector":
+                return f"vector({self.pick(LITERALS)})"
+            if fn == "scalar":
+                return f"vector(scalar({self.vector(d)}))"
+            return f"{fn}({self.vector(d)})"
+        op = self.pick(["and", "or", "unless"])
+        match = self.pick([" on(__name__)", " ignoring(__name__)", " on(job, instance)",
+                           " ignoring(kind, host)", " on(le)", " ignoring()"])
+        return f"({self.vector(d)} {op}{match} {self.vector(d)})"
+
+    def sub_modifiers(self) -> str:
+        """A subquery's offset/@, negative offsets included."""
+        return self.pick(["", "", " offset 5m", " offset -2m", " @ start()", " @ end()",
+                          f" @ {AT_S}", " @ end() offset 4m", " offset 1m30s"])
+
     def label_fn(self, d: int) -> str:
         src = self.pick(["job", "instance", "kind", "__name__", "missing", "le", "c"])
         dst = self.pick(["job", "dst", "__name__", "c", "le"])
@@ -322,6 +416,8 @@ class Gen:
             return self.scalar(3)
         if roll < 0.14:
             return self.matrix(2)
+        if roll < 0.2:  # a top-level sort, whose order is compared
+            return f"{self.pick(['sort', 'sort_desc'])}({self.vector(self.r.randint(1, 3))})"
         return self.vector(self.r.randint(1, 4))
 
 
@@ -472,5 +568,8 @@ HANDWRITTEN = [
     'sum by (without) (g)', 'g + on(without) g', 'sum by (on, by, bool) (g)',
     'sort(log2({__name__=~"c_total|g"}))', 'sort_desc(0 / {__name__=~"c_total|g|m"})',
     'tanh(vector(-19))', 'tanh(vector(19))', 'tanh(vector(-0.7))', 'resets((tanh(m))[5m:])',
-    'changes(tanh(-m)[10m:15s])',
+    'changes(tanh(-m)[10m:15s])', 'idelta((bottomk (Inf, log10(g @ 1700001230)))[30s:2m])',
+    'idelta((bottomk (Inf, log10(g)))[30s:2m])',
+    'last_over_time((g @ 1700001230 + on() g @ 1700001230)[30s:2m])',
+    'last_over_time((g + on() g)[30s:2m])',
 ]

@@ -31,7 +31,7 @@ from promlab.promql.parser.ast import (
     VectorSelector,
 )
 
-__all__ = ["AT_UNSAFE_FUNCTIONS", "step_invariant", "unresolved_start_end"]
+__all__ = ["AT_UNSAFE_FUNCTIONS", "invariant_subtrees", "step_invariant", "unresolved_start_end"]
 
 # Functions whose value depends on the evaluation time itself (Prometheus's
 # AtModifierUnsafeFunctions): a call of one is never step invariant.
@@ -67,6 +67,27 @@ def step_invariant(node: Expr) -> bool:
             return all(isinstance(a, VectorSelector) for a in args)
         return node.func.name not in AT_UNSAFE_FUNCTIONS
     return False
+
+
+def invariant_subtrees(node: Expr) -> list[Expr]:
+    """The largest step-invariant subtrees of ``node`` that Prometheus evaluates once (at the
+    range's first step) even when the range has no step at all: a subquery whose window holds
+    no point of its step grid still evaluates them, so their errors surface
+    (``(topk(Inf, g @ 1700001230))[30s:2m]`` fails). Literals and the insides of aggregation
+    parameters and nested subqueries are left out (the former cannot fail, Prometheus never
+    marks the latter)."""
+    node = _unparen(node)
+    if isinstance(node, NumberLiteral | StringLiteral | MatrixSelector | VectorSelector):
+        return []
+    if step_invariant(node):
+        return [node]
+    if isinstance(node, AggregateExpr | UnaryExpr):
+        return invariant_subtrees(node.expr)
+    if isinstance(node, BinaryExpr):
+        return invariant_subtrees(node.lhs) + invariant_subtrees(node.rhs)
+    if isinstance(node, Call):
+        return [t for a in node.args for t in invariant_subtrees(a)]
+    return []
 
 
 def _unparen(node: Expr) -> Expr:

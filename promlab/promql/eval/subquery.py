@@ -16,6 +16,7 @@ from promlab.model import Labels
 from promlab.model.histogram import CounterResetHint
 from promlab.promql.eval.selectors import reference_times
 from promlab.promql.eval.state import EvalState
+from promlab.promql.eval.stepinvariant import invariant_subtrees
 from promlab.promql.parser.ast import SubqueryExpr
 from promlab.promql.values import EvalContext, Matrix, Scalar, Vector
 
@@ -101,6 +102,13 @@ def eval_subquery(node: SubqueryExpr, ev: EvalState, ctx: EvalContext) -> Matrix
         np.zeros(0, np.int64)
     # Everything else (name removal mode, feature switches, annotations) is the query's.
     inner_ctx = dataclasses.replace(ctx, steps_ms=inner_steps, step_ms=step, range_start_ms=None)
+    if inner_steps.shape[0] == 0 and ref.shape[0]:
+        # No grid point in any window: Prometheus still evaluates the step-invariant parts
+        # once, at the grid time past the window (its range has start > end), and their
+        # errors stand; their values go nowhere.
+        at_first = dataclasses.replace(inner_ctx, steps_ms=np.array([first], np.int64))
+        for sub in invariant_subtrees(node.expr):
+            ev.eval(sub, at_first)
     inner = ev.eval(node.expr, inner_ctx)
     if isinstance(inner, Scalar):
         inner = Vector([Labels()], inner.values[None, :].copy(),
