@@ -27,6 +27,7 @@ from promlab.storage.merge import gather_runs, merge_parts, sort_dedup
 from promlab.storage.postings import LabelIndex
 from promlab.storage.selectmemo import (
     KEYED_SAMPLES,
+    Picked,
     RunKeys,
     keyed_bounds,
     matched_series,
@@ -176,13 +177,13 @@ class ParquetQuerier:
                     entry = src.metric_columns(name, *(win or (None, None)), chunks=chunks)
                     if use_cache:
                         cache.put(key, entry)  # type: ignore[union-attr]
-            sel = None if memo is None or shard is not None else matched_series(
+            picked = None if memo is None or shard is not None else matched_series(
                 memo, (blk.meta.ulid, "series", key, which), entry, matchers)
             keyed = None
             if memo is not None and entry.ts.shape[0] <= KEYED_SAMPLES and not (
                     entry.mint >= mint and entry.maxt <= maxt):
                 keyed = run_keys(memo, (blk.meta.ulid, "runkeys", key), entry)
-            part = _cut(entry, matchers, mint, maxt, shard, sel, keyed)
+            part = _cut(entry, matchers, mint, maxt, shard, picked, keyed)
             if part is not None:
                 out.append(part)
         return out
@@ -240,8 +241,8 @@ class ParquetQuerier:
                                 views=hints is not None and hints.views)
         if isinstance(sources, _Cut):
             c = sources  # view form: runs inside the cached arrays (no copy)
-            return SeriesSet.view(_pick(c.entry.labels, c.sel), c.lo, c.hi, c.entry.ts,
-                                  c.entry.values)
+            labels = _pick(c.entry.labels, c.sel) if c.labels is None else list(c.labels)
+            return SeriesSet.view(labels, c.lo, c.hi, c.entry.ts, c.entry.values)
         if not sources:
             return SeriesSet.empty()
         if len(sources) == 1 and sources[0].offsets is not None:
@@ -352,16 +353,18 @@ class _Cut:
     sel: npt.NDArray[np.intp]
     lo: npt.NDArray[np.int64]
     hi: npt.NDArray[np.int64]
+    labels: list[Labels] | None = None  # their labels when known (shared: copy to hand out)
 
 
 def _cut(entry: MetricColumns, matchers: Sequence[Matcher], mint: int, maxt: int,
-         shard: SeriesShard | None = None, sel: npt.NDArray[np.intp] | None = None,
+         shard: SeriesShard | None = None, picked: Picked | None = None,
          keyed: RunKeys | None = None) -> MetricColumns | _Cut | None:
     """The series of ``entry`` matching ``matchers`` (and in ``shard``), in ``[mint, maxt]``:
     ``entry`` itself when that is all of it, else where their runs are (nothing copied).
-    ``sel``: the positions of the series the matchers select when known (no shard);
-    ``keyed``: the entry's :func:`~promlab.storage.selectmemo.run_keys` when known."""
+    ``picked``: the positions and labels of the series the matchers select when known (no
+    shard); ``keyed``: the entry's :func:`~promlab.storage.selectmemo.run_keys` when known."""
     n = len(entry.labels)
+    sel, labels = (None, None) if picked is None else picked
     if sel is None:
         mask = entry.index.match(matchers)
         if shard is not None:
@@ -369,21 +372,20 @@ def _cut(entry: MetricColumns, matchers: Sequence[Matcher], mint: int, maxt: int
         sel = np.flatnonzero(mask)
     if sel.shape[0] == 0:
         return None
-    starts, ends = entry.offsets[sel], entry.offsets[sel + 1]
-    if entry.mint >= mint and entry.maxt <= maxt:
-        lo, hi = starts, ends
-    elif keyed is not None:
+    within = entry.mint >= mint and entry.maxt <= maxt
+    if keyed is not None and not within:  # (no run bounds needed: the keys hold them)
         lo, hi = keyed_bounds(keyed, sel, mint, maxt)
     else:
-        lo, hi = _window(entry, starts, ends, mint, maxt)
-    if sel.shape[0] == n and lo is starts and hi is ends and bool((ends > starts).all()):
-        return entry  # everything: the cached arrays themselves
+        starts, ends = entry.offsets[sel], entry.offsets[sel + 1]
+        lo, hi = (starts, ends) if within else _window(entry, starts, ends, mint, maxt)
+        if sel.shape[0] == n and within and bool((ends > starts).all()):
+            return entry  # everything: the cached arrays themselves
     nonempty = hi > lo
     if not nonempty.all():
-        sel, lo, hi = sel[nonempty], lo[nonempty], hi[nonempty]
+        sel, lo, hi, labels = sel[nonempty], lo[nonempty], hi[nonempty], None
         if sel.shape[0] == 0:
             return None
-    return _Cut(entry, sel, lo, hi)
+    return _Cut(entry, sel, lo, hi, labels)
 
 
 def _window(entry: MetricColumns, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64],

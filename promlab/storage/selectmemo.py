@@ -21,15 +21,18 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from promlab.model import Matcher
+from promlab.model import Labels, Matcher
 from promlab.storage.blocks import Block
 from promlab.storage.cache import DecodedCache, MetricColumns
 
-__all__ = ["KEYED_SAMPLES", "RunKeys", "keyed_bounds", "matched_series", "matching_chunks",
+__all__ = ["KEYED_SAMPLES", "Picked", "RunKeys", "keyed_bounds", "matched_series", "matching_chunks",
            "run_keys"]
 
 #: Entries of at most this many samples get the sorted run keys of :func:`run_keys`.
 KEYED_SAMPLES = 1 << 17
+
+#: Series of an entry: their positions and their labels (see :func:`matched_series`).
+Picked = tuple[npt.NDArray[np.intp], list[Labels]]
 
 #: An entry's samples as one sorted key array: ``(keys, base, width)`` (see :func:`run_keys`).
 RunKeys = tuple[npt.NDArray[np.int64], int, int]
@@ -101,11 +104,13 @@ def matching_chunks(memo: DecodedCache | None, blk: Block, src: Block, name: str
 
 
 def matched_series(memo: DecodedCache, key: tuple[Hashable, ...], entry: MetricColumns,
-                   matchers: Sequence[Matcher]) -> npt.NDArray[np.intp]:
-    """Positions of ``entry``'s series matching ``matchers`` (memoised under ``key``)."""
-    sel: npt.NDArray[np.intp] | None = memo.memo_get(key)  # type: ignore[assignment]
-    if sel is None:
+                   matchers: Sequence[Matcher]) -> Picked:
+    """Positions of ``entry``'s series matching ``matchers`` and their labels (memoised under
+    ``key``; the list is shared: copy it before handing it out)."""
+    hit: Picked | None = memo.memo_get(key)  # type: ignore[assignment]
+    if hit is None:
         sel = np.flatnonzero(entry.index.match(matchers))
         sel.flags.writeable = False
-        memo.memo_put(key, sel, sel.nbytes + 200)
-    return sel
+        hit = (sel, list(map(entry.labels.__getitem__, sel.tolist())))
+        memo.memo_put(key, hit, sel.nbytes + 8 * sel.shape[0] + 200)
+    return hit
