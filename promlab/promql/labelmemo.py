@@ -91,6 +91,7 @@ def clear() -> None:
     """Forget every table (as a fresh process starts): the next lookups derive again."""
     with _lock:
         _reserve(MAX_ENTRIES + 1)
+    _DISTINCT.clear()
 
 
 def intern(ls: Labels) -> Labels:
@@ -292,10 +293,21 @@ _WITHOUT_NAME = LabelMemo(_without_name, drops=_NAME_LABELS)
 _CANONICAL = LabelMemo(lambda ls: ls)
 
 
+# Whole lists' answers of distinct (equality of the sets only: no interning generation).
+_DISTINCT: ListMemo[bool] = ListMemo(max_lists=MAX_LISTS)
+
+
 def distinct(labels: Sequence[Labels]) -> bool:
-    """Whether no two of ``labels`` are equal (compared through their interned objects)."""
+    """Whether no two of ``labels`` are equal (compared through their interned objects; a
+    long list seen before answers from its remembered answer)."""
+    long = len(labels) >= MIN_LIST
+    if long and (hit := _DISTINCT.get(labels)) is not None:
+        return hit
     canonical = _CANONICAL.map(labels)
-    return len(set(map(id, canonical))) == len(canonical)
+    out = len(set(map(id, canonical))) == len(canonical)
+    if long:
+        _DISTINCT.put(labels, out)
+    return out
 
 
 def without_name_labels(labels: Sequence[Labels]) -> list[Labels]:

@@ -14,6 +14,7 @@ import pytest
 
 from promlab.model import STALE_NAN, Labels, Matcher
 from promlab.model.histogram import FloatHistogram
+from promlab.promql import labelmemo
 from promlab.promql.engine import Engine, Result
 from promlab.promql.eval import selectors
 from promlab.promql.values import Vector
@@ -153,3 +154,22 @@ def test_instant_selector_does_no_per_sample_counting(monkeypatch: pytest.Monkey
     assert calls == []
     eng.range(st, "m", T - STEP, T, STEP)  # the counting path, for contrast
     assert calls
+
+
+LONG = [Labels({"__name__": "m", "i": str(i)}) for i in range(40)]
+DISTINCT_LONG = [
+    ("distinct", LONG, True),
+    ("last-repeats-first", [*LONG[:-1], Labels({"__name__": "m", "i": "0"})], False),
+    ("equal-objects-elsewhere", [Labels(dict(ls)) for ls in LONG], True),
+    ("one-swapped-in", [*LONG[:20], LONG[3], *LONG[21:]], False),
+]
+
+
+@pytest.mark.parametrize(("name", "sets", "want"), DISTINCT_LONG, ids=[c[0] for c in DISTINCT_LONG])
+def test_distinct_of_long_lists_remembered_and_exact(name: str, sets: list[Labels],
+                                                     want: bool) -> None:
+    labelmemo.distinct(LONG)  # a remembered list with the same ends as some cases
+    for _ in range(2):
+        assert labelmemo.distinct(list(sets)) is want
+    labelmemo.clear()
+    assert labelmemo.distinct(list(sets)) is want
