@@ -29,7 +29,7 @@ from promlab.model import Labels, Matcher, MatchType
 from promlab.model.arrays import unique
 from promlab.storage import checksum as _ck
 from promlab.storage import footer as _footer
-from promlab.storage import indexfile
+from promlab.storage import indexfile, pool
 from promlab.storage.blockmeta import (
     FORMAT_VERSION,
     INDEX_FILE,
@@ -333,9 +333,11 @@ class Block(SamplesReader):
         code = None if col is None else -1 if not name else col.code_of(name)
         span = None if col is None or code is None else col.span(code)  # rows lo:hi (sorted)
         at = slice(0, idx.n) if span is None else slice(*span)
+        rest = [m for m in matchers if m.name != "__name__"]
+        if span is not None and rest and (got := idx.match_groups(rest)) is not None:
+            return _group_chunks(*got, at, self.min_time, self.max_time, mint, maxt)
         chunk = None if span is not None else np.full(idx.n, not name) if col is None else (
             col.codes == (-2 if code is None else code))
-        rest = [m for m in matchers if m.name != "__name__"]
         for keep in (None if mint is None else self.max_time[at] >= mint,
                      None if maxt is None else self.min_time[at] <= maxt,
                      idx.match(rest, at) if rest else None):
@@ -415,3 +417,28 @@ class Block(SamplesReader):
             self._series_fh.close()
             self._fh = None
             self._pf = None
+
+
+def _group_chunks(groups: npt.NDArray[np.bool_], rows: npt.NDArray[np.int64], at: slice,
+                  min_time: npt.NDArray[np.int64], max_time: npt.NDArray[np.int64],
+                  mint: int | None, maxt: int | None) -> npt.NDArray[np.int64]:
+    """The rows in ``at`` of the matching ``groups`` (``rows``: each row's group, ascending)
+    with data in ``[mint, maxt]``: the matching series are found per series and only their
+    chunks are looked at, so a selective matcher on a metric of many series and buckets costs
+    the series it selects, not every chunk (issue 14)."""
+    if at.stop <= at.start:
+        return np.zeros(0, np.int64)
+    sub = rows[at]
+    g0, g1 = int(sub[0]), int(sub[-1]) + 1
+    hit = np.flatnonzero(groups[g0:g1]) + g0
+    lo = np.searchsorted(sub, hit, "left")
+    cand = pool.run_index(lo, np.searchsorted(sub, hit, "right") - lo) + at.start
+    keep: npt.NDArray[np.bool_] | None = None
+    if mint is not None:
+        keep = max_time[cand] >= mint
+    if maxt is not None:
+        k2 = min_time[cand] <= maxt
+        keep = k2 if keep is None else np.logical_and(keep, k2, out=keep)
+    out: npt.NDArray[np.int64] = cand if keep is None else cand[keep]
+    return out
+

@@ -58,36 +58,64 @@ class LabelColumn:
             return LabelColumn(self._of[self._rows[rows]], self.uniques, self._lookup)
         return LabelColumn(self._codes[rows], self.uniques, self._lookup)
 
+    @property
+    def rows(self) -> npt.NDArray[np.int64] | None:
+        """Each row's group (ascending), when the codes are per group; else None."""
+        return self._rows
+
+    @property
+    def num_groups(self) -> int:
+        """How many codes are stored (groups, or rows when the codes are per row)."""
+        return int(self._of.shape[0])
+
     def code_of(self, value: str) -> int | None:
         """The code of ``value`` (dictionary built on first use)."""
         if not self._lookup and self.uniques:
-            self._lookup.update((u, i) for i, u in enumerate(self.uniques))
+            self._lookup.update(zip(self.uniques, range(len(self.uniques)), strict=True))
         return self._lookup.get(value)
 
     def span(self, code: int) -> tuple[int, int] | None:
         """``(lo, hi)`` when the rows with ``code`` are exactly ``lo:hi`` (one run; a block's
-        series index is sorted by metric name), else None. The runs are found once."""
+        series index is sorted by metric name), else None. The runs are found once (per
+        group when the codes are, then placed among the rows: a group's rows are a run)."""
         spans = self._spans
         if spans is None:
-            c = self.codes
+            grouped = self._codes is None and self._rows is not None
+            c = self._of if grouped else self.codes
             starts = np.flatnonzero(c[1:] != c[:-1]) + 1
             run_codes = c[np.concatenate([[0], starts])].tolist() if c.shape[0] else []
-            bounds = [0, *starts.tolist(), c.shape[0]]
+            bounds = np.array([0, *starts.tolist(), c.shape[0]], np.int64)
+            if grouped:  # group bounds -> row bounds (rows are ascending by group)
+                assert self._rows is not None
+                bounds = np.searchsorted(self._rows, bounds, "left")
+            blist = bounds.tolist()
             spans = {}
             seen: set[int] = set()
             for k, rc in enumerate(run_codes):
+                if blist[k] == blist[k + 1]:
+                    continue  # a group without rows
                 if rc in seen:
                     spans.pop(rc, None)  # in several runs: no span
                 else:
                     seen.add(rc)
-                    spans[rc] = (bounds[k], bounds[k + 1])
+                    spans[rc] = (blist[k], blist[k + 1])
             self._spans = spans
         return spans.get(code)
 
+    def match_groups(self, m: Matcher) -> npt.NDArray[np.bool_]:
+        """:meth:`match` per group (the codes as stored: per series of a block's index)."""
+        return self._match(self._of, m)
+
     def match(self, m: Matcher, within: slice | None = None) -> npt.NDArray[np.bool_]:
         """Per-series result of ``m`` on this column (absent counts as ``""``), of the rows
-        ``within`` only when given."""
-        codes = self.codes if within is None else self.codes[within]
+        ``within`` only when given. Per-group codes are matched per group, the answers then
+        spread over the rows (the rows' codes are not gathered)."""
+        if self._codes is None and self._rows is not None:
+            rows = self._rows if within is None else self._rows[within]
+            return self._match(self._of, m)[rows]
+        return self._match(self.codes if within is None else self.codes[within], m)
+
+    def _match(self, codes: npt.NDArray[np.int32], m: Matcher) -> npt.NDArray[np.bool_]:
         if m.type is MatchType.EQUAL and m.value:
             code = self.code_of(m.value)
             if code is None:
@@ -156,6 +184,26 @@ class LabelIndex:
             if not mask.any():
                 break
         return mask
+
+    def match_groups(self, matchers: Sequence[Matcher]
+                     ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]] | None:
+        """Per group (a block's series), whether it matches every matcher, and each row's group
+        (ascending); None unless every column holds its codes per group (the same groups)."""
+        cols = list(self.columns.values())
+        rows = cols[0].rows if cols else None
+        if rows is None or any(c.rows is not rows for c in cols):
+            return None
+        mask = np.ones(cols[0].num_groups, bool)
+        for m in matchers:
+            col = self.columns.get(m.name)
+            if col is None:
+                if not m.matches(""):
+                    return np.zeros(mask.shape[0], bool), rows
+                continue
+            mask &= col.match_groups(m)
+            if not mask.any():
+                break
+        return mask, rows
 
     def names(self, mask: npt.NDArray[np.bool_] | None = None) -> list[str]:
         """Sorted label names present in the series selected by ``mask`` (all if None)."""

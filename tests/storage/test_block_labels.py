@@ -131,3 +131,40 @@ def test_metric_chunks_match_every_row(tmp_path: os.PathLike[str], name: str,
                             mint, maxt)
     assert got.tolist() == want
     assert (len(want) > 0) == (name != "absent" and not any(m.name == "nope" for m in matchers))
+
+
+@pytest.mark.parametrize(("group_codes", "rows"), [
+    ([0, 0, 1, 1, 2], [0, 0, 1, 2, 2, 2, 3, 4]),
+    ([0, 1, 0], [0, 1, 1, 2]),
+    ([-1, 3, 3], [0, 0, 0, 1, 2, 2]),
+    ([2], [0, 0, 0]),
+    ([1, 2], []),
+], ids=["runs", "split-code", "absent", "one-group", "no-rows"])
+def test_grouped_column_answers_as_gathered(group_codes: list[int], rows: list[int]) -> None:
+    """Codes kept per group (a block's series) and spread over rows (its chunks) answer spans
+    and matches exactly as the same codes gathered per row, without gathering them."""
+    uniques = ["a", "b", "c", "d"]
+    of = np.array(group_codes, np.int32)
+    r = np.array(rows, np.int64)
+    grouped = LabelColumn(of, uniques, rows=r)
+    flat = LabelColumn(of[r], uniques)
+    for code in (-1, 0, 1, 2, 3, 9):
+        assert grouped.span(code) == flat.span(code), code
+    for m in (Matcher(MatchType.EQUAL, "x", "b"), Matcher(MatchType.NOT_EQUAL, "x", "d"),
+              Matcher(MatchType.REGEX, "x", "a|d|"), Matcher(MatchType.EQUAL, "x", "zz")):
+        for within in (None, slice(1, max(1, len(rows) - 1))):
+            assert grouped.match(m, within).tolist() == flat.match(m, within).tolist()
+        assert grouped.match_groups(m).tolist() == LabelColumn(of, uniques).match(m).tolist()
+    assert grouped._codes is None  # nothing gathered per row
+
+
+def test_match_groups_needs_every_column_grouped() -> None:
+    r = np.array([0, 0, 1], np.int64)
+    a = LabelColumn(np.array([0, 1], np.int32), ["x", "y"], rows=r)
+    b = LabelColumn(np.array([1, -1], np.int32), ["p", "q"], rows=r)
+    idx = LabelIndex(3, {"a": a, "b": b})
+    got = idx.match_groups([Matcher(MatchType.EQUAL, "b", "q")])
+    assert got is not None and got[0].tolist() == [True, False] and got[1] is r
+    assert idx.match_groups([Matcher(MatchType.EQUAL, "zz", "v")])[0].tolist() == [False, False]  # type: ignore[index]
+    flat = LabelIndex(3, {"a": a, "b": LabelColumn(np.array([1, 1, -1], np.int32), ["p", "q"])})
+    assert flat.match_groups([]) is None
