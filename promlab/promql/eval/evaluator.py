@@ -278,12 +278,15 @@ class Evaluator:
         seen: set[tuple[tuple[str, str, str], ...]] = set()
         shared: set[tuple[tuple[str, str, str], ...]] = set()
         keep_ts = False
+        selectors_found: list[VectorSelector] = []
         for n in walk(root):
             if isinstance(n, VectorSelector):
-                k = _matcher_key(n.matchers)
-                (shared if k in seen else seen).add(k)
+                selectors_found.append(n)
             elif isinstance(n, Call) and n.func.name in _TIMESTAMP_READERS:
                 keep_ts = True
+        for sel in selectors_found if len(selectors_found) > 1 else ():  # one: nothing shared
+            k = _matcher_key(sel.matchers)
+            (shared if k in seen else seen).add(k)
         top = root
         while isinstance(top, ParenExpr):
             top = top.expr

@@ -162,13 +162,14 @@ def eval_vector_selector(node: VectorSelector, ev: EvalState, ctx: EvalContext) 
         return Vector.empty(0)
     if node.smoothed:
         return _smoothed_vector(node, ev, ctx, ref)
-    lo_ms = int(ref.min()) - lookback + 1
+    ref_lo, ref_hi = (int(ref[0]),) * 2 if n_steps == 1 else (int(ref.min()), int(ref.max()))
+    lo_ms = ref_lo - lookback + 1
     if id(node) in ev.stats_nodes:
-        ss = histstats.reread(ev.select(node.matchers, lo_ms - 1, int(ref.max())),
+        ss = histstats.reread(ev.select(node.matchers, lo_ms - 1, ref_hi),
                               histstats.vector_seeks(ref, lookback), lo_ms, vector=True)
     else:
         # Runs read in place (view form): no copy of what the range cuts out of cached blocks.
-        ss = ev.select(node.matchers, lo_ms, int(ref.max()), views=True)
+        ss = ev.select(node.matchers, lo_ms, ref_hi, views=True)
     n_series = len(ss.labels)
     if n_series == 0:
         return Vector.empty(n_steps)
