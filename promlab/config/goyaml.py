@@ -16,13 +16,15 @@ A mark on the first line (0) is no line at all: the message has no ``line N:`` t
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Literal
 
 import yaml
 
 from promlab.errors import ConfigError
 
-__all__ = ["go_yaml_syntax_error"]
+__all__ = ["go_yaml_desc", "go_yaml_int", "go_yaml_syntax_error", "go_yaml_tag"]
 
 
 def _c_loader() -> type[yaml.CSafeLoader] | None:
@@ -79,3 +81,127 @@ def _alias_name(text: str, index: int) -> str:
     while end < len(text) and text[end] not in " \t\r\n,[]{}":
         end += 1
     return text[index + 1:end]
+
+
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_BOOLS_V3 = frozenset({"true", "True", "TRUE", "false", "False", "FALSE"})
+# yaml.v2 resolves YAML 1.1's bool words as well.
+_BOOLS_V2 = _BOOLS_V3 | frozenset({"y", "Y", "yes", "Yes", "YES", "on", "On", "ON",
+                                   "n", "N", "no", "No", "NO", "off", "Off", "OFF"})
+_SPECIAL_FLOATS = frozenset({".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf",
+                             "-.Inf", "-.INF", ".nan", ".NaN", ".NAN"})
+# go-yaml's yamlStyleFloat: what it hands to strconv.ParseFloat after the integer forms.
+_YAML_STYLE_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_GO_INT = re.compile(r"[-+]?(0[bB][01]+|0[oO][0-7]+|0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+
+
+def _go_int_value(text: str) -> int | None:
+    """The value Go's ``strconv.ParseInt(text, 0, 64)`` or ``ParseUint`` gives, or None."""
+    if _GO_INT.fullmatch(text) is None:
+        return None
+    body = text[1:] if text[:1] in "+-" else text
+    prefix = body[:2].lower()
+    if prefix in ("0b", "0o", "0x"):
+        value = int(body[2:], {"0b": 2, "0o": 8, "0x": 16}[prefix])
+    else:
+        value = int(body, 8 if body.startswith("0") else 10)
+    if text.startswith("-"):
+        return -value if value <= 2**63 else None
+    return value if value < 2**63 or (not text.startswith("+") and value < 2**64) else None
+
+
+def _go_int(text: str) -> bool:
+    return _go_int_value(text) is not None
+
+
+def go_yaml_int(node: yaml.Node) -> int | None:
+    """A scalar decoded by yaml.v3 into a Go ``int``: an integer as resolved, a float truncated
+    toward zero; None when go-yaml refuses it (a string, a bool, out of range).
+
+    Examples
+    --------
+    >>> [go_yaml_int(yaml.compose(t)) for t in ("0x10", "1_0", "2.9", "1e3", "'5'", "1e30")]
+    [16, 10, 2, 1000, None, None]
+    """
+    tag = go_yaml_tag(node, version="v3")
+    text = str(node.value)
+    if tag == "!!int":
+        value = _go_int_value(text.replace("_", ""))
+    elif tag == "!!float":
+        f = float(text.replace(".inf", "inf").replace(".Inf", "inf").replace(".INF", "inf"))
+        value = None if math.isnan(f) or math.isinf(f) else math.trunc(f)
+    else:
+        return None
+    return value if value is not None and -(2**63) <= value < 2**63 else None
+
+
+def _go_float(text: str) -> bool:
+    if "_" in text:  # Go's ParseFloat takes underscores only after a base prefix
+        return False
+    try:
+        v = float(text)
+    except ValueError:
+        return False
+    return not math.isinf(v)  # Go's ParseFloat: "value out of range"
+
+
+def go_yaml_tag(node: yaml.Node, *, version: Literal["v2", "v3"]) -> str:
+    """The tag go-yaml resolves ``node`` to (``!!str``, ``!!int``, ``!!float``, ``!!bool``,
+    ``!!null``, ``!!timestamp``, ``!!map``, ``!!seq``), for its "cannot unmarshal" messages.
+
+    PyYAML resolves plain scalars by YAML 1.1 (``1e3`` a string, ``1:30`` an integer); go-yaml
+    by its own rules: Go's integer syntax (``0o17``, ``0x1F``), a float wherever
+    ``strconv.ParseFloat`` takes the YAML-style number (``1e3``, ``08``), and YAML 1.1's bool
+    words only in yaml.v2.
+
+    Examples
+    --------
+    >>> [go_yaml_tag(yaml.compose(t), version="v3") for t in ("1e3", "0o17", "yes", "1:30")]
+    ['!!float', '!!int', '!!str', '!!str']
+    >>> go_yaml_tag(yaml.compose("y"), version="v2")
+    '!!bool'
+    """
+    if isinstance(node, yaml.MappingNode):
+        return "!!map"
+    if isinstance(node, yaml.SequenceNode):
+        return "!!seq"
+    text = str(node.value)
+    resolved = node.tag.rsplit(":", 1)[-1]
+    if getattr(node, "style", None) or not resolved.isalpha():
+        return "!!str"  # quoted or a block scalar (an explicit local tag: kept as a string)
+    if text in _NULLS:
+        return "!!null"
+    if text in (_BOOLS_V2 if version == "v2" else _BOOLS_V3):
+        return "!!bool"
+    if text in _SPECIAL_FLOATS:
+        return "!!float"
+    if text[:1] in "+-.0123456789":
+        if resolved == "timestamp":
+            return "!!timestamp"
+        if text[:1] == ".":
+            return "!!float" if _go_float(text) else "!!str"
+        plain = text.replace("_", "")
+        if _go_int(plain):
+            return "!!int"
+        if _YAML_STYLE_FLOAT.fullmatch(plain) and _go_float(plain):
+            return "!!float"
+    return "!!str"
+
+
+def go_yaml_desc(node: yaml.Node, *, version: Literal["v2", "v3"]) -> str:
+    """How go-yaml names a node in "cannot unmarshal" problems: the tag, and a scalar's text
+    in backquotes (its first 7 bytes and ``...`` past 10 bytes).
+
+    Examples
+    --------
+    >>> go_yaml_desc(yaml.compose("9223372036854775808"), version="v3")
+    '!!int `9223372...`'
+    >>> go_yaml_desc(yaml.compose("[1]"), version="v2")
+    '!!seq'
+    """
+    tag = go_yaml_tag(node, version=version)
+    if not isinstance(node, yaml.ScalarNode):
+        return tag
+    raw = str(node.value).encode("utf-8")
+    text = raw[:7].decode("utf-8", "replace") + "..." if len(raw) > 10 else raw.decode("utf-8")
+    return f"{tag} `{text}`"

@@ -33,7 +33,7 @@ from itertools import pairwise
 
 import yaml
 
-from promlab.config.goyaml import go_yaml_syntax_error
+from promlab.config.goyaml import go_yaml_desc, go_yaml_int, go_yaml_syntax_error, go_yaml_tag
 from promlab.config.yamlfile import read_text
 from promlab.errors import ConfigError, ParseError, PromlabError
 from promlab.model import is_valid_label_name, parse_duration
@@ -63,13 +63,11 @@ def _pos(node: yaml.Node | None) -> str:
 
 
 def _tag(node: yaml.Node) -> str:
-    return "!!" + node.tag.rsplit(":", 1)[-1]
+    return go_yaml_tag(node, version="v3")  # rulefmt decodes with gopkg.in/yaml.v3
 
 
 def _desc(node: yaml.Node) -> str:
-    if isinstance(node, yaml.ScalarNode):
-        return f"{_tag(node)} `{node.value}`"
-    return _tag(node)
+    return go_yaml_desc(node, version="v3")
 
 
 @dataclass
@@ -110,6 +108,21 @@ class _Shape:
             return []
         return list(node.value)
 
+    def struct_seq(self, node: yaml.Node, into: str) -> list[tuple[yaml.Node, yaml.Node]]:
+        """A sequence decoded into a slice of structs: yaml.v3 drops null items. Each kept
+        item comes with the raw item at its index (rulefmt positions a group's problems by
+        the raw nodes, which still hold the nulls)."""
+        raw = self.seq(node, into)
+        kept = [n for n in raw if not _is_null(n)]
+        return list(zip(kept, raw, strict=False))
+
+    def node_text(self, node: yaml.Node | None) -> str:
+        """A ``yaml.Node`` field's ``Value``: a scalar's text as written (``~`` too), empty
+        for a mapping or a sequence (decoded without a type error)."""
+        if isinstance(node, yaml.ScalarNode):
+            return str(node.value)
+        return ""
+
     def string(self, node: yaml.Node | None) -> str:
         if node is None or _is_null(node):
             return ""
@@ -119,10 +132,12 @@ class _Shape:
         return str(node.value)
 
     def integer(self, node: yaml.Node | None) -> int:
+        """yaml.v3 into a Go int: any integer it resolves (``0x10``, ``1_0``), and a float
+        truncated (``2.9`` is 2); a quoted number is a string, an error."""
         if node is None or _is_null(node):
             return 0
-        if isinstance(node, yaml.ScalarNode) and re.fullmatch(r"[-+]?[0-9]+", str(node.value)):
-            return int(node.value)
+        if isinstance(node, yaml.ScalarNode) and (value := go_yaml_int(node)) is not None:
+            return value
         self.bad(node, f"cannot unmarshal {_desc(node)} into int")
         return 0
 
@@ -201,10 +216,10 @@ def _read_shape(root: yaml.Node | None, shape: _Shape) -> list[_GroupDraft]:
     groups: list[_GroupDraft] = []
     if "groups" not in top:
         return groups
-    for gnode in shape.seq(top["groups"][1], "[]rulefmt.RuleGroup"):
+    for gnode, raw_node in shape.struct_seq(top["groups"][1], "[]rulefmt.RuleGroup"):
         g = shape.mapping(gnode, "group", _GROUP_KEYS)
         draft = _GroupDraft(
-            node=gnode,
+            node=raw_node,
             name=shape.string(g["name"][1]) if "name" in g else "",
             interval_ms=shape.duration(g["interval"][1]) if "interval" in g else 0,
             limit=shape.integer(g["limit"][1]) if "limit" in g else 0,
@@ -212,16 +227,18 @@ def _read_shape(root: yaml.Node | None, shape: _Shape) -> list[_GroupDraft]:
             labels=shape.str_map(g["labels"][1]) if "labels" in g else [],
             rules=[],
         )
-        rules = shape.seq(g["rules"][1], "[]rulefmt.RuleNode") if "rules" in g else []
-        for i, rnode in enumerate(rules):
+        rules = shape.struct_seq(g["rules"][1], "[]rulefmt.RuleNode") if "rules" in g else []
+        for i, (rnode, _) in enumerate(rules):
             r = shape.mapping(rnode, "rule", _RULE_KEYS)
 
             def get(key: str, r: dict[str, tuple[yaml.Node, yaml.Node]] = r) -> yaml.Node | None:
                 return r[key][1] if key in r else None
 
             draft.rules.append(_RuleDraft(
-                index=i, nodes=r, record=shape.string(get("record")), alert=shape.string(get("alert")),
-                expr=shape.string(get("expr")), for_ms=shape.duration(get("for")),
+                # record, alert and expr are yaml.Node fields: any kind decodes.
+                index=i, nodes=r, record=shape.node_text(get("record")),
+                alert=shape.node_text(get("alert")), expr=shape.node_text(get("expr")),
+                for_ms=shape.duration(get("for")),
                 keep_firing_for_ms=shape.duration(get("keep_firing_for")),
                 labels=shape.str_map(get("labels")), annotations=shape.str_map(get("annotations"))))
         groups.append(draft)

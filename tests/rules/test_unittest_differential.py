@@ -47,6 +47,16 @@ groups:
 """
 
 
+# A test file that only loads rules.yml (for rule-file problems).
+_RULE_TEST = """
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  input_series: [{series: 'm{i="1"}', values: '1x5'}]
+  alert_rule_test: [{eval_time: 2m, alertname: A}]
+"""
+
+
 def _t(body: str, rules: str = RULES, **more: str) -> dict[str, str]:
     return {"test.yml": body, "rules.yml": rules, **more}
 
@@ -520,6 +530,35 @@ tests:
 - interval: 1m
   input_series: [{series: 'm{i="1"}', values: '1x5'}]
 """, rules="groups: [{name: h, rules: [{alert: S, expr: '\"x\"'}]}]\n")),
+    # go-yaml resolves plain scalars its own way (1e3 a float, 0o17 an int, yes a bool in v2
+    # only) and names that tag in "cannot unmarshal" problems.
+    ("yaml-tags-test-file", _t("tests: [{interval: 1m, name: [1], external_labels: 1e3}, 0o17, y]\n")),
+    ("yaml-tags-rule-file", _t(_RULE_TEST, rules="groups: [{name: g, limit: 08, rules: yes}, 1:30]\n")),
+    # go-yaml shortens a scalar past 10 bytes to its first 7 and "..." in those problems.
+    ("yaml-long-values", _t("tests: [{interval: 1m, input_series: [{series: m, values: '1'}], "
+                            "promql_expr_test: [{expr: m, eval_time: 0m, exp_samples: [{value: 'a very long "
+                            "string'}, {value: 0x1p3333333}, {value: 1e400000}]}]}, this is a long one]\n")),
+    # yaml.v3 into a Go int (a group's limit): integers in Go's syntax, floats truncated, a
+    # quoted number refused.
+    ("rule-file-limit-forms", _t("""
+rule_files: [r1.yml]
+tests:
+- interval: 1m
+  input_series: [{series: 'm{i="1"}', values: '1x5'}, {series: 'm{i="2"}', values: '1x5'}]
+  alert_rule_test: [{eval_time: 2m, alertname: A}, {eval_time: 2m, alertname: B}, {eval_time: 2m, alertname: C}]
+""", **{"r1.yml": "groups: [{name: a, limit: 1.9, rules: [{alert: A, expr: m}]}, {name: b, limit: 0x1, "
+                  "rules: [{alert: B, expr: m}]}, {name: c, limit: 1e3, rules: [{alert: C, expr: m}]}]\n"})),
+    ("rule-file-limit-refused", _t(_RULE_TEST, rules="groups: [{name: d, limit: '5', rules: []}, "
+                                                     "{name: e, limit: 9223372036854775808}]\n")),
+    # yaml.v3 drops null items of a slice of structs (rule groups, rules); a group's position
+    # is still the raw item at its index.
+    ("rule-file-null-items", _t(_RULE_TEST, rules="groups: [~, {name: g, rules: [~, {alert: A, expr: m}]}]\n")),
+    ("rule-file-null-items-bad", _t(_RULE_TEST, rules="groups: [~, {name: '', rules: [~, {alert: A}]}]\n")),
+    # record, alert and expr are yaml.Node fields: any kind decodes, a mapping or sequence
+    # has no value; a null scalar keeps its text.
+    ("rule-fields-any-kind", _t(_RULE_TEST, rules="groups: [{name: g, rules: [{record: {x: 1}, "
+                                                  "expr: [m]}, {alert: {a: 1}, expr: m}, {record: ~, expr: m}, "
+                                                  "{alert: A, expr: ~}]}]\n")),
     ("rule-error-stops-group", _t("""
 rule_files: [rules.yml]
 tests:

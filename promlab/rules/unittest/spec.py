@@ -24,11 +24,11 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import yaml
 
-from promlab.config.goyaml import go_yaml_syntax_error
+from promlab.config.goyaml import go_yaml_desc, go_yaml_syntax_error
 from promlab.errors import BadData, ConfigError
 from promlab.model import parse_duration, parse_time
 from promlab.rules.unittest.text import go_quote
@@ -188,8 +188,9 @@ class _Abort(Exception):
 class _Decoder:
     """Collects go-yaml-style unmarshal problems while walking the node tree."""
 
-    def __init__(self) -> None:
+    def __init__(self, version: Literal["v2", "v3"] = "v2") -> None:
         self._found: list[tuple[int, int, str]] = []
+        self.version: Literal["v2", "v3"] = version  # the go-yaml that decodes
 
     @property
     def problems(self) -> list[str]:
@@ -204,8 +205,7 @@ class _Decoder:
         return isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")
 
     def desc(self, node: yaml.Node) -> str:
-        tag = "!!" + node.tag.rsplit(":", 1)[-1]
-        return f"{tag} `{node.value}`" if isinstance(node, yaml.ScalarNode) else tag
+        return go_yaml_desc(node, version=self.version)
 
     def mapping(self, node: yaml.Node, gotype: str, known: Sequence[str]) -> dict[str, yaml.Node]:
         if self.null(node):
@@ -273,7 +273,7 @@ class _Decoder:
     def quoted(self, node: yaml.Node | None, gotype: str) -> bool:
         """A quoted scalar is a string to go-yaml: never a number or a bool."""
         if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
-            self.bad(node, f"cannot unmarshal !!str `{node.value}` into {gotype}")
+            self.bad(node, f"cannot unmarshal {self.desc(node)} into {gotype}")
             return True
         return False
 
@@ -294,10 +294,7 @@ class _Decoder:
             return 0.0
         v = go_yaml_number(text)
         if v is None:
-            tag = self.desc(node).split(" ", 1)[0]
-            if tag in ("!!int", "!!float"):
-                tag = "!!str"  # not a number to go-yaml (1e400, 0x1p3, ...)
-            self.bad(node, f"cannot unmarshal {tag} `{text}` into float64")
+            self.bad(node, f"cannot unmarshal {self.desc(node)} into float64")
             return 0.0
         return v
 
@@ -406,7 +403,7 @@ def rule_file_node_error(text: str) -> str | None:
         root = next(iter(yaml.compose_all(text, Loader=yaml.SafeLoader)), None)
     except yaml.YAMLError:
         return None  # the caller repeats the syntax error it already has
-    dec = _Decoder()
+    dec = _Decoder("v3")
     if root is None or dec.null(root):
         return None
     if not isinstance(root, yaml.MappingNode):
