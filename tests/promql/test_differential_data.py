@@ -36,7 +36,8 @@ from promlab.api.remote import RemoteWriteReceiver
 from promlab.errors import PromlabError
 from promlab.promql.engine import Engine
 from promlab.storage import MemoryStorage
-from tests.promql.promql_gen import AT_S, HANDWRITTEN, INSTANT_S, Gen
+from tests.promql.promql_gen import AT_S, INSTANT_S, Gen
+from tests.promql.promql_handwritten import HANDWRITTEN
 from tests.promql.rw_datasets import END_MS, Dataset, generate, write_request
 from tests.promql.test_differential_fuzz import KNOWN_DIFFERENCES, REWRITES, Known, diff, same_error
 
