@@ -119,12 +119,18 @@ class ConfigError(BadData):
 
 
 class ExpositionError(BadData):
-    """A scrape body or import file is malformed. ``lineno`` is 1-based (0 if unknown)."""
+    """A scrape body or import file is malformed. ``lineno`` is 1-based (0 if unknown).
 
-    def __init__(self, message: str, *, lineno: int = 0, line: str | None = None) -> None:
+    ``read_as_sample``: the failing line is a sample Prometheus's parser reads and its scrape
+    refuses afterwards (a repeated label name, say), so a scrape counts it as scraped.
+    """
+
+    def __init__(self, message: str, *, lineno: int = 0, line: str | None = None,
+                 read_as_sample: bool = False) -> None:
         self.lineno = lineno
         self.line = line
         self.reason = message
+        self.read_as_sample = read_as_sample
         text = f"line {lineno}: {message}" if lineno else message
         if line is not None:
             shown = line if len(line) <= 120 else line[:117] + "..."

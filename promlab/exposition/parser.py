@@ -59,7 +59,13 @@ from promlab.exposition.metadata import build_metadata
 from promlab.exposition.negotiate import negotiate
 from promlab.exposition.omrules import RuleError, build_plan, check_values
 from promlab.exposition.page import NO_TIMESTAMP, Exemplar, Page
-from promlab.exposition.syntax import Comment, LineError, parse_comment, parse_sample
+from promlab.exposition.syntax import (
+    Comment,
+    LineError,
+    RejectedSample,
+    parse_comment,
+    parse_sample,
+)
 from promlab.model import Labels
 
 __all__ = ["Parser", "parse"]
@@ -164,14 +170,19 @@ class Parser(SeriesCache):
         lines = split_lines(data)
         if lines[-1] == b"":
             lines.pop()
+        missing_eof: ExpositionError | None = None
         if om:
             if lines and lines[-1] == b"# EOF":
                 lines.pop()
             elif require_eof:
+                # Raised once the lines are read: like Prometheus's streaming parser, an error
+                # in a line comes first (and a scrape counts the samples before the end).
                 last = first_lineno + max(len(lines) - 1, 0)
-                raise ExpositionError("data does not end with '# EOF'", lineno=last)
+                missing_eof = ExpositionError("data does not end with '# EOF'", lineno=last)
         n = len(lines)
         if n == 0:
+            if missing_eof is not None:
+                raise missing_eof
             return Page(np.zeros(0, np.int32), np.zeros(0, np.float64),
                         np.zeros(0, np.int64), self.series)
         cache = self.prefix_refs[fmt]
@@ -300,7 +311,8 @@ class Parser(SeriesCache):
                     continue
                 s = parse_sample(text, om)
             except LineError as exc:
-                self._raise_earliest(ExpositionError(str(exc), lineno=first_lineno + i, line=text),
+                self._raise_earliest(ExpositionError(str(exc), lineno=first_lineno + i, line=text,
+                                                     read_as_sample=isinstance(exc, RejectedSample)),
                                      lines[:i], events, refs, om, first_lineno)
             empty = self._empties(s.pairs)
             ref = self._intern(s.pairs)
@@ -355,6 +367,8 @@ class Parser(SeriesCache):
             metadata = build_metadata(events, refs, self.names_of_refs(), self.name_ids, om,
                                       first_lineno, strict=self.strict)
             self._meta_memo[fmt] = (events_key, refs.copy(), dict(metadata))
+        if missing_eof is not None:
+            raise missing_eof
         if om and require_eof and self.strict:
             self._check_rules(events, events_key, refs, values, ts, ex_lines, lines, first_lineno)
         elif ex_lines and not self.strict:
@@ -431,7 +445,8 @@ class Parser(SeriesCache):
             try:
                 parse_sample(text, om)
             except LineError as exc:
-                return ExpositionError(str(exc), lineno=first_lineno + i, line=text)
+                return ExpositionError(str(exc), lineno=first_lineno + i, line=text,
+                                       read_as_sample=isinstance(exc, RejectedSample))
         return None
 
     def _raise_earliest(self, err: ExpositionError, before: list[bytes],

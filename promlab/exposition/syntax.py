@@ -29,6 +29,7 @@ __all__ = [
     "TEXT_TYPES",
     "Comment",
     "LineError",
+    "RejectedSample",
     "SampleLine",
     "parse_comment",
     "parse_float",
@@ -69,6 +70,12 @@ _ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
 
 class LineError(ValueError):
     """A malformed line; the message is the reason (the parser adds the line number)."""
+
+
+class RejectedSample(LineError):
+    """A sample line Prometheus's parser reads but its scrape refuses right after (a repeated
+    label name, ``__name__`` beside a metric name, text-format blanks before the name): the
+    scrape fails as on a parse error, but this sample counts in ``scrape_samples_scraped``."""
 
 
 @dataclass(slots=True)
@@ -180,8 +187,9 @@ def _parse_labels(
 ) -> tuple[int, str | None]:
     """Parse ``label="v", ...}`` starting just after ``{``; returns (pos after ``}``, quoted name).
 
-    A repeated label name is an error unless ``dups`` is given: then it is noted there (an
-    exemplar's labels, which a Prometheus scrape does not check).
+    A repeated label name is an error unless ``dups`` is given: then it is noted there (a
+    Prometheus scrape refuses such a sample only after reading it, and does not check an
+    exemplar's labels).
     """
     n = len(text)
     name: str | None = None
@@ -251,14 +259,16 @@ def _parse_labels(
             raise LineError("expected ',' or '}' after label value")
 
 
-def _set_name(pairs: list[tuple[str, str]], name: str | None) -> None:
+def _set_name(pairs: list[tuple[str, str]], name: str | None) -> bool:
+    """Put the metric name first; False when a ``__name__`` label repeats it."""
     has = any(k == "__name__" for k, _ in pairs)
     if name is not None:
         if has:
-            raise LineError("metric name specified twice (name and __name__ label)")
+            return False
         pairs.insert(0, ("__name__", name))
     elif not has:
         raise LineError("metric name missing")
+    return True
 
 
 def parse_sample(text: str, openmetrics: bool) -> SampleLine:
@@ -269,15 +279,29 @@ def parse_sample(text: str, openmetrics: bool) -> SampleLine:
         simple = _parse_simple(m, om)
         if simple is not None:
             return simple
+    rejected: list[str] = []
+    sample = _parse_full(text, om, rejected)
+    if rejected:
+        raise RejectedSample(rejected[0])
+    return sample
+
+
+def _parse_full(text: str, om: bool, rejected: list[str]) -> SampleLine:
+    """The full grammar; what Prometheus reads but refuses after parsing goes to ``rejected``."""
     n = len(text)
     pos = 0
     if text[:1] in (" ", "\t"):
-        # Prometheus reads the blanks as part of the metric name and fails the scrape.
-        raise LineError("whitespace before the metric name")
+        if om:
+            raise LineError("whitespace before the metric name")
+        # Prometheus's text lexer reads the blanks as part of the metric name; the scrape then
+        # refuses the name.
+        rejected.append("whitespace before the metric name")
+        pos = _WS.match(text).end()  # type: ignore[union-attr]
     pairs: list[tuple[str, str]] = []
+    dups: list[str] = []
     name: str | None = None
     if pos < n and text[pos] == "{":
-        pos, name = _parse_labels(text, pos + 1, om, pairs, allow_name=True)
+        pos, name = _parse_labels(text, pos + 1, om, pairs, allow_name=True, dups=dups)
         if name is None:
             # A '__name__' label inside the braces does not name the series (Prometheus:
             # "metric name not set"); only a quoted name does.
@@ -290,8 +314,11 @@ def parse_sample(text: str, openmetrics: bool) -> SampleLine:
         pos = m.end()
         brace = pos if om else _WS.match(text, pos).end()  # type: ignore[union-attr]
         if brace < n and text[brace] == "{":
-            pos, _ = _parse_labels(text, brace + 1, om, pairs, allow_name=False)
-    _set_name(pairs, name)
+            pos, _ = _parse_labels(text, brace + 1, om, pairs, allow_name=False, dups=dups)
+    if dups:
+        rejected.append(f"duplicate label name {dups[0]!r}")
+    if not _set_name(pairs, name):
+        rejected.append("metric name specified twice (name and __name__ label)")
 
     if om:
         if pos >= n or text[pos] != " ":

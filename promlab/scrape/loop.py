@@ -311,18 +311,26 @@ class ScrapeLoop:
         try:
             page = self._parser.parse(body, content_type)
         except ExpositionError as exc:
+            # Prometheus counts a sample it read and refused (a repeated label name, say) as
+            # scraped before it fails the page.
+            refused = int(exc.read_as_sample)
             head = self._page_before(body, content_type, exc)
             if head is None:
                 self._append_stale_all(batch, ts_ms)
-                return ScrapeResult(False, str(exc))
+                return ScrapeResult(False, str(exc), refused)
             r = self._admit(head, ts_ms, batch, failed=str(exc))
-            return ScrapeResult(False, str(exc), r.scraped, r.post_relabel, r.added)
+            return ScrapeResult(False, str(exc), r.scraped + refused, r.post_relabel, r.added)
         self.metadata = page.metadata
         return self._admit(page, ts_ms, batch)
 
     def _page_before(self, body: bytes, content_type: str | None, exc: ExpositionError) -> Any:
         """The lines of a text page before its parse error, parsed (Prometheus's streaming parser
-        appends them before it stops); None when that is not possible."""
+        appends them before it stops); None when that is not possible. An OpenMetrics page that
+        fails on its last line may lack only its ``# EOF``: then all its lines count."""
+        ends = body.endswith(b"\n")
+        if exc.lineno == body.count(b"\n") + (not ends) and not exc.read_as_sample:
+            with contextlib.suppress(ExpositionError, ValueError):
+                return self._parser.parse(body + (b"# EOF\n" if ends else b"\n# EOF\n"), content_type)
         if exc.lineno <= 1:
             return None
         head = b"\n".join(body.split(b"\n", exc.lineno - 1)[: exc.lineno - 1]) + b"\n"

@@ -108,7 +108,7 @@ ERRORS = [
     pytest.param("a 1\nb 2\nc nope\n", "text", 3, "invalid value 'nope'", id="error-line-number"),
     # OpenMetrics
     pytest.param("a 1\n", "openmetrics", 1, "does not end with '# EOF'", id="om-missing-eof"),
-    pytest.param("a 1\n# EOF\nb 1\n", "openmetrics", 3, "does not end", id="om-data-after-eof"),
+    pytest.param("a 1\n# EOF\nb 1\n", "openmetrics", 3, "unexpected data after '# EOF'", id="om-data-after-eof"),
     pytest.param("a 1\n# EOF\nb 1\n# EOF\n", "openmetrics", 3, "unexpected data after '# EOF'", id="om-two-eof"),
     pytest.param("a 1\n\nb 1\n# EOF\n", "openmetrics", 2, "empty line", id="om-blank-line"),
     pytest.param("# hello\n# EOF\n", "openmetrics", 1, "invalid comment", id="om-free-comment"),

@@ -104,3 +104,37 @@ def test_series_added_counts_as_prometheus_scrape_cache(
     assert all(np.isfinite(v) for _, v in samples.get("x", []))
     if "x" in samples:  # the first of the two texts wins
         assert [v for _, v in samples["x"]] == [1.0, 1.0]
+
+
+OM = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+# Lines Prometheus's parser reads and its scrape refuses right after count as scraped; a page
+# lacking only its '# EOF' appended all its samples first (checked against 2.42 by
+# test_scrape_realprom_probes.py and the refused_sample / om_no_eof cases of the diff test).
+COUNTED = [
+    pytest.param("text", 'a 2\nnew 1\nx{l="1",l="2"} 3\nd 4\n', 3, 2, "duplicate label name 'l'",
+                 id="duplicate-label-mid-page"),
+    pytest.param("text", 'a{b="c",b="d"} 1\n', 1, 0, "duplicate label name 'b'", id="duplicate-label-first"),
+    pytest.param("openmetrics", 'a{b="c",b="d"} 1\n# EOF\n', 1, 0, "duplicate label name 'b'",
+                 id="om-duplicate-label"),
+    pytest.param("text", 'a{__name__="b"} 1\n', 1, 0, "metric name specified twice", id="name-label"),
+    pytest.param("text", " a 1\n", 1, 0, "whitespace before the metric name", id="blank-before-name"),
+    pytest.param("text", 'a 1\na{b="c",b="d"} x\n', 1, 1, "invalid value", id="unreadable-line-not-counted"),
+    pytest.param("openmetrics", " a 1\n# EOF\n", 0, 0, "whitespace before the metric name",
+                 id="om-blank-before-name-not-read"),
+    pytest.param("openmetrics", "a 1\nb 2\n", 2, 2, "line 2: data does not end with '# EOF'", id="om-missing-eof"),
+    pytest.param("openmetrics", "a 1\nbad{ 2\nc 3\n", 1, 1, "line 2: ", id="om-missing-eof-after-a-bad-line"),
+]
+
+
+@pytest.mark.parametrize(("fmt", "page", "scraped", "post", "error"), COUNTED)
+def test_sample_read_then_refused_counts_as_scraped(
+        static_page: tuple[str, StaticPage], fmt: str, page: str, scraped: int, post: int, error: str) -> None:
+    _, state = static_page
+    state.content_type = OM if fmt == "openmetrics" else state.content_type
+    store, results = run(static_page, ["a 1\n" + ("# EOF\n" if fmt == "openmetrics" else ""), page], {})
+    assert [r.ok for r in results] == [True, False]
+    assert error in results[1].error, results[1].error
+    assert (results[1].scraped, results[1].post_relabel) == (scraped, post)
+    samples, _ = stored(store)
+    assert samples["scrape_samples_scraped"][1] == (TIMES[1], scraped)
+    assert "x" not in samples and "b" not in samples

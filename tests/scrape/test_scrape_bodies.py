@@ -5,6 +5,8 @@ scraped with ``up`` 1 (see tests/exposition/test_prometheus_verdicts.py for the 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -59,7 +61,10 @@ def test_bad_page_fails_the_scrape_and_stores_nothing(static_page: tuple[str, St
     assert error in results[1].error, results[1].error
     assert len(results[1].error) < 400
     assert points(store, "up") == [(1000, 1.0), (2000, 0.0), (3000, 1.0)]
-    assert points(store, "bad") == []
+    # Nothing of the bad page is stored; a page lacking only its '# EOF' appended 'bad' before
+    # it failed, so the next scrape marks it stale (as Prometheus does).
+    assert all(math.isnan(v) for _, v in points(store, "bad"))
+    assert len(points(store, "bad")) == (1 if error.endswith("'# EOF'") else 0)
     # The series before the bad line count as present (Prometheus appends them before its
     # parser stops, then rolls back): no staleness markers, nothing stored at 2000.
     good = points(store, "good")

@@ -140,6 +140,8 @@ CASES = [
         'a{x="1"} 4\nb{x="12345678901234567890"} 5\n',
     ], cfg={"label_value_length_limit": 20}),
     Case("parse_error", ['a 1\nb 2\nc 3\n', 'a 2\nb 3\nnew 1\nthis is { bad\nd 4\n', 'a 3\nb 4\n']),
+    Case("refused_sample", ['a 1\nb 2\nc 3\n', 'a 2\nnew 1\nx{l="1",l="2"} 3\nd 4\n', 'a 3\nb 4\n']),
+    Case("om_no_eof", ['a 1\nb 2\n# EOF\n', 'a 2\nnew 1\n', 'a 3\n# EOF\n'], ctype=OM),
     Case("body_size", [
         'a 1\n', 'a 2\n' + "".join(f'pad{{i="{i}"}} {i}\n' for i in range(60)), 'a 3\n',
     ], cfg={"body_size_limit": "1KB"}),
