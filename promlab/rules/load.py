@@ -74,12 +74,23 @@ def _desc(node: yaml.Node) -> str:
 class _Shape:
     """Pass one: the YAML's structure, checked the way go-yaml decodes into rulefmt's types."""
 
-    problems: list[str] = field(default_factory=list)
-    durations: list[tuple[int, str]] = field(default_factory=list)  # go-yaml reports these apart
+    # (line, column, text): sorted by position at the end, the order go-yaml meets them in
+    # its depth-first walk (a mapping's repeated keys are reported at the mapping's start).
+    found: list[tuple[int, int, str]] = field(default_factory=list)
+    # (line, column, message): go-yaml stops at the first one in the document, reported apart.
+    durations: list[tuple[int, int, str]] = field(default_factory=list)
     ignore_unknown: bool = False  # promtool's --ignore-unknown-fields
 
     def bad(self, node: yaml.Node, what: str) -> None:
-        self.problems.append(f"line {_line(node)}: {what}")
+        self.at(node, what)
+
+    def at(self, node: yaml.Node, what: str, line: int | None = None) -> None:
+        self.found.append((node.start_mark.line, node.start_mark.column,
+                           f"line {_line(node) if line is None else line}: {what}"))
+
+    @property
+    def problems(self) -> list[str]:
+        return [text for _, _, text in sorted(self.found, key=lambda p: p[:2])]
 
     def mapping(self, node: yaml.Node, kind: str, known: Sequence[str]) -> dict[str, tuple[yaml.Node, yaml.Node]]:
         if _is_null(node):
@@ -87,18 +98,32 @@ class _Shape:
         if not isinstance(node, yaml.MappingNode):
             self.bad(node, f"cannot unmarshal {_desc(node)} into {_GO_TYPES.get(kind, kind)}")
             return {}
+        if self.repeated_keys(node):
+            return {}
         out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         for k, v in node.value:
             key = str(k.value)
-            if key in out:
-                self.bad(k, f'mapping key "{key}" already defined at line {_line(out[key][0])}')
-                continue
             if key not in known:
                 if not self.ignore_unknown:
                     self.bad(k, f"field {key} not found in type {_GO_TYPES[kind]}")
                 continue
             out[key] = (k, v)
         return out
+
+    def repeated_keys(self, node: yaml.MappingNode) -> bool:
+        """yaml.v3 checks a mapping for repeated keys before decoding it; with any, it reports
+        them all and decodes nothing of the mapping."""
+        seen: dict[str, yaml.Node] = {}
+        bad = False
+        for k, _ in node.value:
+            key = str(k.value)
+            if key in seen:
+                self.at(node, f'mapping key "{key}" already defined at line {_line(seen[key])}',
+                        line=_line(k))
+                bad = True
+            else:
+                seen[key] = k
+        return bad
 
     def seq(self, node: yaml.Node, into: str) -> list[yaml.Node]:
         if _is_null(node):
@@ -143,12 +168,16 @@ class _Shape:
 
     def duration(self, node: yaml.Node | None) -> int:
         text = self.string(node)
-        if not text or node is None:
+        if node is None or _is_null(node) or not isinstance(node, yaml.ScalarNode):
+            return 0
+        if not text:  # a quoted '': the unmarshaler parses it
+            self.durations.append((_line(node), node.start_mark.column, "empty duration string"))
             return 0
         try:
             return parse_duration(text, allow_float_seconds=False)
         except ValueError:
-            self.durations.append((_line(node), f'not a valid duration string: "{text}"'))
+            self.durations.append((_line(node), node.start_mark.column,
+                                   f'not a valid duration string: "{text}"'))
             return 0
 
     def str_map(self, node: yaml.Node | None) -> list[tuple[yaml.Node, str, str]]:
@@ -157,16 +186,9 @@ class _Shape:
         if not isinstance(node, yaml.MappingNode):
             self.bad(node, f"cannot unmarshal {_desc(node)} into map[string]string")
             return []
-        out: list[tuple[yaml.Node, str, str]] = []
-        seen: dict[str, yaml.Node] = {}
-        for k, v in node.value:
-            key = str(k.value)
-            if key in seen:
-                self.bad(k, f'mapping key "{key}" already defined at line {_line(seen[key])}')
-                continue
-            seen[key] = k
-            out.append((k, key, self.string(v)))
-        return out
+        if self.repeated_keys(node):
+            return []
+        return [(k, str(k.value), self.string(v)) for k, v in node.value]
 
 
 def _is_null(node: yaml.Node) -> bool:
@@ -366,7 +388,7 @@ def validate_rules(text: str, *, file: str = "", name_validation: str = "legacy"
     if shape.durations:
         # A duration's own unmarshaler fails the decoding outright (go-yaml): its bare message
         # is the file's only problem, ahead of any collected unmarshal error.
-        ln, m = min(shape.durations)
+        ln, _, m = min(shape.durations)
         return [], [ConfigError(m, file=file, line=ln)]
     if shape.problems:
         first = int(shape.problems[0].split(":")[0].split()[1])

@@ -550,6 +550,38 @@ tests:
                   "rules: [{alert: B, expr: m}]}, {name: c, limit: 1e3, rules: [{alert: C, expr: m}]}]\n"})),
     ("rule-file-limit-refused", _t(_RULE_TEST, rules="groups: [{name: d, limit: '5', rules: []}, "
                                                      "{name: e, limit: 9223372036854775808}]\n")),
+    # yaml.v3 reports in document order; a mapping with a repeated key is reported for that
+    # alone and not decoded further.
+    ("rule-file-problem-order", _t(_RULE_TEST, rules="""
+groups:
+- name: g
+  rules:
+  - alert: A
+    annotations: [1]
+    expr: m
+    labels: 1.5
+    bogus: 1
+    for: [1]
+- name: g
+  bogus: 2
+  rules:
+  - alert: A
+    labels: {a: [1], a: 2}
+  name: h
+""")),
+    ("rule-file-repeated-keys", _t(_RULE_TEST, rules="""
+groups:
+- name: g
+  rules:
+  - alert: A
+    expr: m
+    bogus: 1
+    expr: n
+    labels: {a: 1, b: 2, a: 3}
+""")),
+    # A duration's unmarshaler stops the decoding at the first bad one (a quoted '' too).
+    ("rule-file-durations", _t(_RULE_TEST, rules="groups: [{name: g, interval: ~, rules: [{alert: A, "
+                                                 "expr: m, for: ''}, {alert: B, expr: m, for: 1x}]}]\n")),
     # yaml.v3 drops null items of a slice of structs (rule groups, rules); a group's position
     # is still the raw item at its index.
     ("rule-file-null-items", _t(_RULE_TEST, rules="groups: [~, {name: g, rules: [~, {alert: A, expr: m}]}]\n")),
@@ -684,6 +716,8 @@ tests:
   input_series: [{series: 'm', values: '1'}]
   promql_expr_test: [{expr: m, eval_time: 0m, exp_samples: [{labels: m, value: 1, histogram: ''}]}]
 """), 0),
+    # A duration is a number literal in Prometheus 3 (5m is 300); a parse error in 2.42.
+    ("duration-as-number", _t(_RULE_TEST, rules="groups: [{name: g, rules: [{alert: A, expr: 5m}]}]\n"), 1),
     # fuzzy_compare is a Prometheus 3 field: an unknown field to 2.42.
     ("fuzzy-compare-field", _t("fuzzy_compare: true\ntests: []\n"), 0),
     # pathPrefix panics in 2.42's promtool (nil pointer in its template options).
