@@ -9,9 +9,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import time
 from typing import Any
 
 import pyarrow as pa
+
+from promlab.storage.walwatch import WAL_RACY_NS
 
 __all__ = ["LOCAL", "META_FILE", "BlockFS"]
 
@@ -23,6 +26,11 @@ class BlockFS:
     """Block directories on the local filesystem (what every remote filesystem overrides)."""
 
     remote = False
+    # Local listings by directory: ((inode, mtime_ns), names) (see listdir's ``cached``).
+    _listed: dict[str, tuple[tuple[int, int], list[str]]]
+
+    def __init__(self) -> None:
+        self._listed = {}
 
     def staging_root(self, blocks_dir: str) -> str:
         """The local directory where blocks bound for ``blocks_dir`` are written first."""
@@ -54,8 +62,21 @@ class BlockFS:
     def listdir(self, path: str, *, cached: bool = False) -> list[str]:
         """Names in ``path`` (raises FileNotFoundError when there is no such directory).
         ``cached``: a listing a moment old will do (an object store's is reused for
-        ``list_ttl_s``; a local directory is always listed)."""
-        return os.listdir(path)
+        ``list_ttl_s``; a local directory's is reused while the directory's inode and
+        modification time are those it was listed at, that time older than
+        :data:`~promlab.storage.walwatch.WAL_RACY_NS`: file times are coarse)."""
+        if not cached:
+            return os.listdir(path)
+        st = os.stat(path)  # before listing: a change made meanwhile shows the next time
+        listed = self._listed.get(path)
+        if listed is not None and listed[0] == (st.st_ino, st.st_mtime_ns):
+            return list(listed[1])
+        names = os.listdir(path)
+        if st.st_mtime_ns < time.time_ns() - WAL_RACY_NS:
+            if len(self._listed) >= 256:  # many stores in one process: start over
+                self._listed.clear()
+            self._listed[path] = ((st.st_ino, st.st_mtime_ns), list(names))
+        return names
 
     def block_exists(self, path: str) -> bool:
         return os.path.isdir(path)

@@ -7,6 +7,9 @@ compares times. Answers must equal the memory copy's whether the memo answers or
 
 from __future__ import annotations
 
+import os
+import pathlib
+import time
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -14,6 +17,7 @@ import pytest
 
 from promlab.model import Matcher, MatchType
 from promlab.storage import MemoryStorage, open_store
+from promlab.storage.blockfs import BlockFS
 from promlab.storage.blocks import Block
 from promlab.storage.cache import MEMO_BYTES, DecodedCache
 from promlab.storage.interface import SelectHints
@@ -153,3 +157,53 @@ def test_random_windows_over_ragged_series_match_memory(ragged: tuple[str, Memor
             m = matchers[k % 2]
             got = ro.querier(lo, hi).select(m, SelectHints(views=True)).compact()
             assert_same(got, mem.querier(lo, hi).select(m).compact())
+
+
+def _listdir_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    real = os.listdir
+
+    def counting(path: str) -> list[str]:
+        calls.append(path)
+        return real(path)
+
+    monkeypatch.setattr(os, "listdir", counting)
+    return calls
+
+
+def test_local_listing_reused_while_the_directory_is_unchanged(
+        tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fs = BlockFS()
+    d = tmp_path / "blocks"
+    d.mkdir()
+    (d / "a").mkdir()
+    old = time.time_ns() - 3600 * 10**9
+    os.utime(d, ns=(old, old))
+    calls = _listdir_calls(monkeypatch)
+    assert fs.listdir(str(d), cached=True) == ["a"]
+    assert fs.listdir(str(d), cached=True) == ["a"]
+    assert len(calls) == 1
+    assert fs.listdir(str(d)) == ["a"] and len(calls) == 2  # not cached: always listed
+    (d / "b").mkdir()  # the directory's time moves on: listed again
+    assert sorted(fs.listdir(str(d), cached=True)) == ["a", "b"] and len(calls) == 3
+    # changed within the racy window: never reused
+    assert sorted(fs.listdir(str(d), cached=True)) == ["a", "b"] and len(calls) == 4
+
+
+def test_readonly_store_sees_a_block_flushed_after_its_queries(tmp_path: pathlib.Path) -> None:
+    path = str(tmp_path / "st")
+    series = make_series(3)
+    with open_store(path, block_duration="1h", wal_fsync=False) as w:
+        app = w.appender()
+        app.append_batch(series, np.array([0, 1, 2]), np.full(3, T0), np.ones(3))
+        app.commit()
+        w.flush()
+        with open_store(path, readonly=True) as ro:
+            m = [Matcher(MatchType.EQUAL, "job", "j")]
+            for _ in range(2):
+                assert ro.querier(0, 2**62).select(m).num_samples == 3
+            app = w.appender()
+            app.append_batch(series, np.array([0, 1, 2]), np.full(3, T0 + 2 * HOUR), np.ones(3))
+            app.commit()
+            w.flush()
+            assert ro.querier(0, 2**62).select(m).num_samples == 6
