@@ -35,7 +35,7 @@ class WalWatch:
         self.wal_dir = wal_dir
         #: The fingerprint when the WAL was last polled (set by the store), or None.
         self.seen: tuple[Any, ...] | None = None
-        self._names: tuple[int, list[str]] | None = None
+        self._names: tuple[int, list[str], list[str]] | None = None  # mtime, names, paths
 
     def state(self) -> tuple[Any, ...] | None:
         """The WAL's fingerprint now; None when something changed within :data:`WAL_RACY_NS`
@@ -47,10 +47,12 @@ class WalWatch:
                 return None
             if self._names is None or self._names[0] != d.st_mtime_ns:
                 # names only change with the directory's time
-                self._names = (d.st_mtime_ns, sorted(os.listdir(self.wal_dir)))
+                names = sorted(os.listdir(self.wal_dir))
+                self._names = (d.st_mtime_ns, names,
+                               [os.path.join(self.wal_dir, n) for n in names])
             files = []
-            for name in self._names[1]:
-                st = os.stat(os.path.join(self.wal_dir, name))
+            for name, path in zip(self._names[1], self._names[2], strict=True):
+                st = os.stat(path)
                 if st.st_mtime_ns >= racy:
                     return None
                 files.append((name, st.st_ino, st.st_size, st.st_mtime_ns))
