@@ -187,8 +187,9 @@ class Engine:
               stats: bool = False) -> Result:
         started = time.monotonic()
         text, node = _parse(expr)
-        check_features(node, self.features)
-        node = resolve_durations(node, step_ms, end_ms - start_ms)
+        if not _plain(node):
+            check_features(node, self.features)
+            node = resolve_durations(node, step_ms, end_ms - start_ms)
         if is_range and node.type not in (ValueType.SCALAR, ValueType.VECTOR):
             raise BadData(f'invalid expression type "{node.type.document_name}" for range '
                              "query, must be Scalar or instant Vector")
@@ -230,11 +231,34 @@ def _parse(expr: str | Expr) -> tuple[str, Expr]:
     return expr, _parse_text(expr)
 
 
+#: Trees known to use no feature flag (nor so any duration expression), by ``id``; an entry
+#: holds its tree, so no other tree can have that id while it is kept.
+_PLAIN: dict[int, Expr] = {}
+_PLAIN_MAX = 1024
+
+
+def _plain(node: Expr) -> bool:
+    """Whether ``node`` uses no feature flag: then every engine accepts it and it has no duration
+    expression to resolve (``check_features`` refuses those without the flag). Remembered per
+    tree (parsed texts' trees are kept by :func:`_parse_text`)."""
+    if _PLAIN.get(id(node)) is node:
+        return True
+    try:
+        check_features(node, frozenset())
+    except BadData:
+        return False
+    if len(_PLAIN) >= _PLAIN_MAX:
+        _PLAIN.clear()
+    _PLAIN[id(node)] = node
+    return True
+
+
 def clear_caches() -> None:
     """Forget what the engine remembers process-wide between queries: parsed query texts and
     the label memos (derived label sets, groupings, histogram layouts). Answers do not change; the next queries
     pay what a fresh process pays (benchmarks time first touches with this)."""
     _parse_text.cache_clear()
+    _PLAIN.clear()
     labelmemo.clear()
     groupmemo.clear()
     histcells.clear()

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from promlab.errors import BadData
 from promlab.model import STALE_NAN, Labels, Matcher
 from promlab.model.histogram import FloatHistogram
 from promlab.promql import labelmemo
@@ -173,3 +174,18 @@ def test_distinct_of_long_lists_remembered_and_exact(name: str, sets: list[Label
         assert labelmemo.distinct(list(sets)) is want
     labelmemo.clear()
     assert labelmemo.distinct(list(sets)) is want
+
+
+def test_plain_trees_remembered_flagged_ones_still_checked_and_resolved() -> None:
+    st = _storage()
+    plain, flagged = Engine(), Engine(features="all")
+    for _ in range(2):  # the second time from the remembered plain tree
+        assert len(_instant(plain.instant(st, "m", T))[0]) == 8
+        with pytest.raises(BadData, match="duration expression"):
+            plain.instant(st, "m offset step()", T)
+    # offset step() at a range query of step 15s: each step reads 15s earlier
+    got = flagged.range(st, 'm{i="0"} offset step()', T - STEP, T, STEP)
+    want = flagged.range(st, 'm{i="0"} offset 15s', T - STEP, T, STEP)
+    assert isinstance(got.value, Vector) and isinstance(want.value, Vector)
+    assert got.value.values.tolist() == want.value.values.tolist()
+    assert len(_instant(flagged.instant(st, "m", T))[0]) == 8
