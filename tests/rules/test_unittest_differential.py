@@ -22,11 +22,13 @@ from pathlib import Path
 import pytest
 
 from promlab.rules.unittest import rules_unit_test
-from tests.rules.unittest_gen import Case, fill, generate
+from tests.rules.unittest_gen import Case, fill, generate, mutate
 
 # PROMLAB_RULETEST_N / PROMLAB_RULETEST_SEED run other generated files (a fidelity hunt).
 N_GENERATED = int(os.environ.get("PROMLAB_RULETEST_N", "100"))
 SEED0 = int(os.environ.get("PROMLAB_RULETEST_SEED", "20261206"))
+# Generated files broken in one or two places (unittest_gen.mutate): the complaints agree.
+N_MUTATED = int(os.environ.get("PROMLAB_RULETEST_MUT_N", "60"))
 
 RULES = """
 groups:
@@ -868,3 +870,36 @@ def test_generated_cases_agree(tmp_path: Path, require_binary: Callable[[str], s
     assert bad == []
     # Both verdicts are exercised: a generator that only passes (or only fails) proves little.
     assert min(failures) >= N_GENERATED // 5, failures
+
+
+def _known_wording(text: str) -> str:
+    """Both tools' text with the KNOWN_2_42 wording differences a mutation can hit made equal:
+    a series error's line (promlab numbers it as Prometheus 3) and a test-file duration's bad
+    unit (newer prometheus/common's wording)."""
+    text = re.sub(r"(?m)^\d+:(\d+): parse error", r"L:\1: parse error", text)
+    return re.sub(r'unknown unit "[^"]*" in duration "([^"]*)"', r'not a valid duration string: "\1"', text)
+
+
+def test_mutated_cases_agree(tmp_path: Path, require_binary: Callable[[str], str],
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """``N_MUTATED`` generated files with a value of the wrong kind, a key dropped or an
+    unknown one: the same exit code and complaints (YAML decoding, rule-file checks)."""
+    promtool = require_binary("promtool")
+    cases: list[tuple[Case, Path]] = []
+    for k in range(N_MUTATED):
+        seed = SEED0 + 500_000 + k
+        case = generate(seed)
+        base = tmp_path / case.name
+        fill(case, base, seed)
+        mutate(case, base, seed)
+        cases.append((case, base))
+    with ThreadPoolExecutor(2) as pool:
+        reals = list(pool.map(lambda cb: _promtool(promtool, cb[1]), cases))
+    bad = []
+    for (case, base), real in zip(cases, reals, strict=True):
+        code, out, err = _promlab(base, monkeypatch)
+        real.stderr = _known_wording(real.stderr)
+        why = _disagreement(real, (code, out, _known_wording(err)))
+        if why:
+            bad.append(f"{case.name}: {why}")
+    assert bad == []

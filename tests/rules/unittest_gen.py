@@ -27,6 +27,7 @@ clear of rather than chases:
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from dataclasses import dataclass, field
@@ -373,3 +374,51 @@ def _labels_text(labels: Any) -> str:
     name = items.pop("__name__", "")
     inner = ", ".join(f'{k}="{v}"' for k, v in sorted(items.items()))
     return f"{name}{{{inner}}}" if inner or not name else name
+
+
+# What a mutation puts in place of a value: other YAML kinds, numbers go-yaml reads its own
+# way, strings that are no duration, series or expression.
+MUTANTS: tuple[Any, ...] = ([1], {"a": 1}, "", "abc", -1, None, True, 1.5, "0", "1e3", "x{", [],
+                            {}, "1 2 3", "yes", "0o17", "a very long value", "5x", "08")
+
+
+def _paths(doc: Any, pre: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [pre] if pre else []
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            out += _paths(v, (*pre, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            out += _paths(v, (*pre, i))
+    return out
+
+
+def mutate(case: Case, base: Path, seed: int) -> None:
+    """Break one or two places of one of a filled case's files (a value replaced by another
+    kind, a key dropped, an unknown key added) and write the case again: promtool's
+    complaints about the broken file are compared.
+
+    Group names and ``group_eval_order`` are left alone: a group missing from the order is
+    evaluated in Go's map order by 2.42 (random from run to run). So is a test group's
+    ``interval``: without it 2.42 loads every point at time 0 (a known 2.42 difference)."""
+    r = random.Random(seed * 104_729 + 3)
+    target = r.choice(sorted(case.files))
+    doc = case.files[target]
+    keep = {"name", "group_eval_order", "interval"} if target == case.main else {"name"}
+    paths = [p for p in _paths(doc) if not keep.intersection(p)]
+    for _ in range(r.randint(1, 2)):
+        p = r.choice(paths)
+        parent = doc
+        try:
+            for k in p[:-1]:
+                parent = parent[k]
+            kind = r.random()
+            if kind < 0.7:
+                parent[p[-1]] = copy.deepcopy(r.choice(MUTANTS))
+            elif isinstance(parent, dict) and kind < 0.85:
+                del parent[p[-1]]
+            elif isinstance(parent, dict):
+                parent[f"bogus_{r.randrange(10)}"] = 1
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier mutation replaced the way there
+    case.write(base)
