@@ -361,6 +361,8 @@ class Block(SamplesReader):
             # label sets, and chunks come out in (series, time) order with one integer sort.
             co = np.lexsort((self.min_time[sel], self.rank[sel]))
             sel = sel[co]
+            # Their samples' I/O starts now: it overlaps the label sets built next.
+            self.prefetch_chunks(sel, lo, hi)
             r = self.rank[sel]
             new = np.ones(sel.shape[0], bool)
             new[1:] = r[1:] != r[:-1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,18 @@ class BlockState:
         self.damaged: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Where a read's samples lie (:meth:`SamplesReader._plan`)."""
+
+    starts: npt.NDArray[np.int64]
+    counts: npt.NDArray[np.int64]
+    chunk_of: npt.NDArray[np.int64] | None
+    first: npt.NDArray[np.int64]
+    rgs: npt.NDArray[np.int64]
+    rg_start: npt.NDArray[np.int64]
+
+
 class SamplesReader:
     """The samples-file reads of a block (the attributes are the block's: its files, footer
     places and, once its series index is loaded, each chunk's rows and times)."""
@@ -68,6 +81,7 @@ class SamplesReader:
     _rg_rows: npt.NDArray[np.int64] | None
     _verified: set[int]
     _samples_path: str
+    _last_plan: tuple[tuple[bytes, int, int], _Plan | None] | None = None
 
     @property
     def damaged(self) -> str | None:
@@ -136,12 +150,11 @@ class SamplesReader:
             raise StorageError(self.damaged) from exc
 
     def _prefetch_reads(self, rgs: list[int]) -> None:
-        """On object storage, start every GET a read of row groups ``rgs`` will make at once
-        (hold ``_io``): their bytes not checked yet (back-to-back ones as one range, as
-        :meth:`_verify_row_groups` reads them) and their footer pieces not read yet (as
-        :meth:`_reader_of` reads them): one round trip, not one per read."""
-        if not self.fs.remote:
-            return
+        """Start every read of row groups ``rgs`` at once (hold ``_io``): their bytes not
+        checked yet (back-to-back ones as one range, as :meth:`_verify_row_groups` reads them)
+        and their footer pieces not read yet (as :meth:`_reader_of` reads them). On object
+        storage one round trip, not one per read; locally the kernel reads ahead
+        (:meth:`BlockFS.prefetch`)."""
         rec = self.meta.files.get(SAMPLES_FILE)
         ranges = rec.get("row_groups", []) if rec is not None else []
         spans: list[tuple[int, int]] = []
@@ -192,13 +205,14 @@ class SamplesReader:
                      ) -> tuple[int, int] | None:  # format 6: SliceIndex.window; else whole
         return None if self.slices is None else self.slices.window(sel, mint, maxt)
 
-    def read_chunks(self, sel: npt.NDArray[np.int64], mint: int, maxt: int
-                    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        """Samples in ``[mint, maxt]`` of chunks ``sel`` in that order: (count per chunk, ts, value).
-
-        Only the row groups holding the chunks are read; chunks partly in range are cut by a
-        binary search on their (sorted) timestamps, so no per-sample mask is built.
-        """
+    def _plan(self, sel: npt.NDArray[np.int64], mint: int, maxt: int) -> _Plan | None:
+        """Where the samples of chunks ``sel`` in ``[mint, maxt]`` lie: their pieces, the row
+        groups holding them and each piece's first and last row group (None: no piece in
+        range). The last plan is kept: :meth:`prefetch_chunks` makes it for the read after."""
+        key = (sel.tobytes(), mint, maxt)
+        last = self._last_plan
+        if last is not None and last[0] == key:
+            return last[1]
         if self._rg_rows is None:
             self._rg_rows = np.array(self.row_group_rows(), np.int64)
         rg_rows = self._rg_rows
@@ -207,20 +221,51 @@ class SamplesReader:
         if starts.shape[0] and (int(starts.min()) < 0 or int((starts + counts).max()) > rg_start[-1]
                                 or int(counts.min()) < 0):
             raise StorageError(f"block {self.path}: series table points outside {SAMPLES_FILE}")
-        if not starts.shape[0]:  # no piece in range
+        plan = None
+        if starts.shape[0]:
+            first = np.searchsorted(rg_start, starts, "right") - 1
+            last_rg = np.searchsorted(rg_start, np.maximum(starts + counts - 1, starts), "right") - 1
+            # Mark every row group between first and last of each series (usually the same).
+            span = np.zeros(rg_rows.shape[0] + 1, np.int64)
+            np.add.at(span, first, 1)
+            np.add.at(span, last_rg + 1, -1)
+            rgs = np.flatnonzero(np.cumsum(span[:-1]) > 0)
+            plan = _Plan(starts, counts, chunk_of, first, rgs, rg_start)
+        self._last_plan = (key, plan)
+        return plan
+
+    def prefetch_chunks(self, sel: npt.NDArray[np.int64], mint: int, maxt: int) -> None:
+        """Start the I/O of a :meth:`read_chunks` of the same arguments now (its row groups
+        and footer pieces asked for in the background), so it overlaps whatever the caller
+        does before that read (building the series' label sets, say)."""
+        if self.slices is None or not sel.shape[0]:
+            return
+        plan = self._plan(sel, mint, maxt)
+        if plan is not None:
+            with self._io:
+                self._prefetch_reads(plan.rgs.tolist())
+
+    def read_chunks(self, sel: npt.NDArray[np.int64], mint: int, maxt: int
+                    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Samples in ``[mint, maxt]`` of chunks ``sel`` in that order: (count per chunk, ts, value).
+
+        Only the row groups holding the chunks are read; chunks partly in range are cut by a
+        binary search on their (sorted) timestamps, so no per-sample mask is built.
+        """
+        plan = self._plan(sel, mint, maxt)
+        self._last_plan = None
+        if plan is None:  # no piece in range
             return np.zeros(sel.shape[0], np.int64), np.zeros(0, np.int64), np.zeros(0)
-        first = np.searchsorted(rg_start, starts, "right") - 1
-        last = np.searchsorted(rg_start, np.maximum(starts + counts - 1, starts), "right") - 1
-        # Mark every row group between first and last of each series (usually the same).
-        span = np.zeros(rg_rows.shape[0] + 1, np.int64)
-        np.add.at(span, first, 1)
-        np.add.at(span, last + 1, -1)
-        rgs = np.flatnonzero(np.cumsum(span[:-1]) > 0)
+        starts, counts, chunk_of, first, rgs, rg_start = (
+            plan.starts, plan.counts, plan.chunk_of, plan.first, plan.rgs, plan.rg_start)
+        rg_rows = self._rg_rows
+        assert rg_rows is not None
         try:
             with self._io:
                 self._prefetch_reads(rgs.tolist())
-                self._verify_row_groups(rgs.tolist())
+                # The footer first: its parse overlaps the row groups' I/O just asked for.
                 reader, which = self._reader_of(rgs.tolist())
+                self._verify_row_groups(rgs.tolist())
                 table = reader.read_row_groups(  # value columns null throughout are not read
                     which, columns=["timestamp", *value_columns(reader.metadata, which)],
                     use_threads=int(rg_rows[rgs].sum()) >= THREADED_READ_ROWS)
