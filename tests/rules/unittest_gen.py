@@ -4,9 +4,16 @@
 promtool's semantics: the input-series notation (``a+bxn``, ``a-bxn``, ``_``, ``_xn``,
 ``stale``, float and negative steps, NaN/Inf), ``interval`` and ``evaluation_interval``,
 recording rules feeding alerts, ``for``/``keep_firing_for``, templated labels and annotations,
-``external_labels``/``external_url``, ``group_eval_order``, ``rule_files`` globs and several
-test groups. The expectations are filled in by a first promlab run (``fill``), then some are
-perturbed so that promtool's failure messages are compared too.
+``external_labels``/``external_url``, ``group_eval_order``, ``rule_files`` globs (one matching
+nothing, now and then) and several test groups, alert checks between evaluation steps,
+duplicated input series, and most template functions. The expectations are filled in by a
+first promlab run (``fill``, shuffled now and then), then some are perturbed so that promtool's
+failure messages are compared too. :func:`mutate` breaks a filled case in one or two places
+(wrong YAML kinds, go-yaml's number forms, dropped and unknown keys) for the complaints.
+
+Also steered clear of: promtool's template ``query`` returns series in the head's creation
+order, which its loader makes random (Go map order), so templates print query results
+without labels where ties could reorder them.
 
 Prometheus 2.42 differs from Prometheus 3 (which promlab follows) in ways the generator steers
 clear of rather than chases:
