@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 
@@ -40,6 +41,7 @@ def overlaps(name: str, span: tuple[int, int]) -> bool:
     return sp is None or (sp[0] <= span[1] and sp[1] > span[0])
 
 
+@functools.lru_cache(maxsize=4096)  # names of blocks: parsed once each, not per query
 def _span_of(name: str) -> tuple[int, int] | None:
     parts = name.split("-", 2)
     if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
