@@ -9,9 +9,8 @@ How it is fast (pure Python + numpy, no loop over samples doing real work):
    raw bytes of a line's series text (``name{labels}`` plus any whitespace before the value) to a
    series ref. On a target's second scrape nearly every line hits, so labels are never parsed
    again and the same :class:`~promlab.model.Labels` objects are reused.
-   The cache, the series table and the bulk token conversion live in
-   :mod:`promlab.exposition.cache` (:class:`~promlab.exposition.cache.SeriesCache`, the base
-   class of :class:`Parser`); this module assembles pages and reports errors.
+   The cache, the series table and the bulk token conversion live in :mod:`~.cache`
+   (:class:`~.cache.SeriesCache`, the base of :class:`Parser`); here pages and errors are made.
 3. Lines that miss are split once more (``series value timestamp``) and looked up again.
 4. What still misses (comments, new series, exemplars, odd spacing, errors) goes through the full
    line grammar in :mod:`promlab.exposition.syntax`, in line order; that is the only place new
@@ -55,6 +54,7 @@ from promlab.exposition.cache import (
     split_lines,
     take_at,
 )
+from promlab.exposition.linebreaks import join_broken_values
 from promlab.exposition.metadata import build_metadata
 from promlab.exposition.negotiate import negotiate
 from promlab.exposition.omrules import RuleError, build_plan, check_values
@@ -106,6 +106,7 @@ class Parser(SeriesCache):
     def __init__(self, *, strict: bool = True) -> None:
         super().__init__()
         self.strict = strict
+        self._had_breaks = False
 
     # --- parsing ---------------------------------------------------------------------------------
     def parse(
@@ -148,16 +149,30 @@ class Parser(SeriesCache):
         # overhead (nothing here makes cycles), so collection is paused for the call.
         gc_was_enabled = gc.isenabled()
         gc.disable()
+        # Scraper's mode: text label values may span lines as Prometheus reads them (linebreaks).
+        breaks = not self.strict and negotiate(content_type) == "text"
         try:
+            joined = join_broken_values(data) if breaks and self._had_breaks else None
+            self._had_breaks = joined is not None
             try:
-                return self._parse(data, content_type, first_lineno, require_eof, bulk=True)
-            except TokensNeedGrammar:
-                # A cached line's tokens were not plain "value [timestamp]" (a tab inside, say)
-                # although every line is valid: read the page with the full grammar only.
-                return self._parse(data, content_type, first_lineno, require_eof, bulk=False)
+                return self._parse_page(joined or data, content_type, first_lineno, require_eof)
+            except ExpositionError:
+                joined = join_broken_values(data) if breaks and joined is None else None
+                if joined is None:
+                    raise
+                self._had_breaks = True
+                return self._parse_page(joined, content_type, first_lineno, require_eof)
         finally:
             if gc_was_enabled:
                 gc.enable()
+
+    def _parse_page(self, data: bytes | str, content_type: str | None, first_lineno: int,
+                    require_eof: bool | None) -> Page:
+        try:
+            return self._parse(data, content_type, first_lineno, require_eof, bulk=True)
+        except TokensNeedGrammar:  # a cached line's tokens were not plain "value [timestamp]"
+            # (a tab inside, say) although every line is valid: the full grammar only.
+            return self._parse(data, content_type, first_lineno, require_eof, bulk=False)
 
     def _parse(self, data: bytes | str, content_type: str | None, first_lineno: int,
                require_eof: bool | None, *, bulk: bool) -> Page:

@@ -211,3 +211,77 @@ def test_unstorable_exemplar_dropped_by_scrape(data: str, reason: str) -> None:
         assert page.exemplars == []
     ok = '# TYPE c counter\nc_total 1 # {t="' + "é" * 127 + '"} 2\n# EOF\n'  # exactly 128 runes
     assert len(Parser().parse(ok, OM).exemplars) == 1
+
+
+# A raw line break inside a quoted text-format label value: 2.42's lexer reads it as part of the
+# value (the scraper's mode does too); OpenMetrics and prometheus_client (strict) reject it.
+BROKEN_VALUES = [
+    pytest.param('a{b="x\ny"} 1\n', [("a", {"b": "x\ny"}, 1.0)], id="one-break"),
+    pytest.param('a 1\nb{c="x\n\ny",d="p\nq"} 2\nc 3\n',
+                 [("a", {}, 1.0), ("b", {"c": "x\n\ny", "d": "p\nq"}, 2.0), ("c", {}, 3.0)], id="several-breaks"),
+    pytest.param('a{b="x\\"\ny"} 1\n', [("a", {"b": 'x"\ny'}, 1.0)], id="after-an-escaped-quote"),
+    pytest.param('# HELP a x"y\na{b="x\n# z"} 1\n', [("a", {"b": "x\n# z"}, 1.0)], id="quote-in-help-hash-in-value"),
+    pytest.param('a{b="x\ny"} 1\na{b="x\\ny"} 2\n', [("a", {"b": "x\ny"}, 1.0), ("a", {"b": "x\ny"}, 2.0)],
+                 id="same-as-the-escape"),
+]
+
+
+@pytest.mark.parametrize(("data", "expected"), BROKEN_VALUES)
+def test_text_label_value_across_lines(data: str, expected: list[tuple[str, dict[str, str], float]]) -> None:
+    p = Parser(strict=False)
+    for _ in range(2):  # cold, then warm
+        got = [(ls.get("__name__"), {k: v for k, v in ls.to_dict().items() if k != "__name__"}, v)
+               for ls, v, _ in p.parse(data).iter_samples()]
+        assert got == expected
+    with pytest.raises(ExpositionError, match="expected a quoted value"):
+        Parser().parse(data)
+    with pytest.raises(ExpositionError):
+        Parser(strict=False).parse(data + "# EOF\n", OM)
+
+
+BROKEN_VALUE_ERRORS = [
+    pytest.param('a 1\nb{c="x\n', 2, "expected a quoted value for label 'c'", id="never-closed"),
+    pytest.param('a{b="x\\\ny"} 1\n', 1, "expected a quoted value", id="break-after-a-backslash"),
+    pytest.param('a{b="x\ny"} 1\nok 2\nbad{ 3\n', 4, "invalid label name", id="later-error-keeps-its-line"),
+]
+
+
+@pytest.mark.parametrize(("data", "lineno", "reason"), BROKEN_VALUE_ERRORS)
+def test_text_label_value_across_lines_errors(data: str, lineno: int, reason: str) -> None:
+    with pytest.raises(ExpositionError) as info:
+        Parser(strict=False).parse(data)
+    assert info.value.lineno == lineno, str(info.value)
+    assert reason in str(info.value)
+
+
+# Lines Prometheus reads as samples and then refuses: the error says so (a scrape counts them).
+READ_THEN_REFUSED = [
+    pytest.param('a 1\nb{c="d",c="e"} 1\n', "text", True, id="duplicate-label"),
+    pytest.param('b{__name__="x"} 1\n# EOF\n', OM, True, id="name-label-beside-a-name"),
+    pytest.param(" b 1\n", "text", True, id="text-blank-before-name"),
+    pytest.param(" b 1\n# EOF\n", OM, False, id="om-blank-before-name"),
+    pytest.param('b{c="d",c="e"} x\n', "text", False, id="duplicate-label-and-bad-value"),
+    pytest.param("b{ 1\n", "text", False, id="parse-error"),
+]
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["strict", "scrape"])
+@pytest.mark.parametrize(("data", "fmt", "read"), READ_THEN_REFUSED)
+def test_error_tells_a_refused_sample_from_a_parse_error(data: str, fmt: str, read: bool, strict: bool) -> None:
+    with pytest.raises(ExpositionError) as info:
+        Parser(strict=strict).parse(data, fmt)
+    assert info.value.read_as_sample is read, str(info.value)
+
+
+def test_text_label_value_across_lines_page_after_page() -> None:
+    """A parser whose last page needed its values joined joins the next one first."""
+    p = Parser(strict=False)
+    broken, plain = 'a{b="x\ny"} 1\nc 2\n', 'a{b="x\\ny"} 3\nc 4\n'
+    for data, value in [(broken, 1.0), (plain, 3.0), (broken, 1.0), (broken, 1.0), (plain, 3.0)]:
+        assert [(str(ls), v) for ls, v, _ in p.parse(data).iter_samples()] == [
+            ('a{b="x\\ny"}', value), ("c", value + 1)]
+    p.parse(broken)
+    with pytest.raises(ExpositionError, match="line 4: invalid value"):
+        p.parse(broken + "d x\n")
+    with pytest.raises(ExpositionError, match="line 1: expected a quoted value"):
+        p.parse('a{b="x\n')

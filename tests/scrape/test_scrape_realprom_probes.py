@@ -55,9 +55,6 @@ KNOWN_DIFFERENCES: dict[str, str] = {
     "text-quoted-name-label": _UTF8,
     "text-type-quoted": _UTF8 + " (a quoted name after TYPE)",
     "om-type-quoted": _UTF8 + " (a quoted name after TYPE)",
-    **{f"text-label-value-newline{k}": "2.42's text lexer reads a raw line break inside a quoted "
-       "label value as part of the value; promlab's parser splits lines first and fails the page"
-       for k in ("-raw", "s", "-escaped-before", "-then-bad", "-repeated", "-in-comment")},
 }
 """Probe id -> why promlab stores something else than Prometheus 2.42 for it."""
 
