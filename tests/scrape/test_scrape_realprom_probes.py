@@ -1,6 +1,6 @@
 """Grammar-edge pages scraped by a real Prometheus 2.42 and by promlab: what each one stores.
 
-Every body of :data:`tests.scrape.probe_bodies.PROBES` (385-odd hand-made pages at the edges of
+Every body of :data:`tests.scrape.probe_bodies.PROBES` (about 400 hand-made pages at the edges of
 the text format and OpenMetrics) is served as a job of its own, to one Prometheus and to one
 promlab scraper running the same config (the harness of test_scrape_realprom_diff.py). After
 :data:`ROUNDS` scrapes the samples of the last compared scrape are read from both stores, the
