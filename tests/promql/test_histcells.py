@@ -51,6 +51,10 @@ CASES = [
                                [("1", 1.0), ("2", 1.5), ("+Inf", 2.0)]]),
     ("negative-counts", 0.5, [[("1", -2.0), ("2", -1.0), ("+Inf", 4.0)]]),
     ("bad-le", 0.5, [[("1", 2.0), ("x", 5.0), ("+Inf", 3.0)]]),
+    ("all-negative-counts", 1.0, [[("0.1", -0.002), ("0.5", -0.001), ("2.5", -0.0007),
+                                   ("+Inf", -0.0005)]]),
+    ("close-negative-counts", 0.5, [[("1", -2.0), ("2", -2.0 * (1 + 1e-13)), ("+Inf", -1.0)]]),
+    ("close-to-running-max", 1.0, [[("1", 10.0), ("2", 5.0), ("+Inf", 10.000000000001)]]),
 ]
 
 
@@ -99,6 +103,40 @@ def test_known_answer() -> None:
     # rank 9 of 10 falls in (0.5, 1] holding 5 of the 9 below it: 0.5 + 0.5 * (5 / 5).
     out = _quantile(0.9, _vector(CASES[0][2], 1, hole=False))
     assert out.values.tolist() == [[1.0]]
+
+
+@pytest.mark.parametrize(("case", "want"), [
+    # Prometheus's precision fix is almost.Equal (relative to |a| + |b|): negative counts
+    # are not "close" just because their difference over the count is negative, so these
+    # increasing negative counts put rank q * obs past every bucket: the second-last bound.
+    pytest.param("all-negative-counts", 2.5, id="negative-counts-not-fixed"),
+    # A count within 1e-12 of the largest kept so far (not of its raw neighbour, which went
+    # down) takes that count: obs is 10 and rank 10 falls in the first bucket.
+    pytest.param("close-to-running-max", 1.0, id="fix-against-running-max"),
+])
+def test_bucket_precision_fix_answers(case: str, want: float) -> None:
+    q, hists = next((c[1], c[2]) for c in CASES if c[0] == case)
+    for steps in (1, histcells.MAX_SMALL_CELLS + 1):
+        out = _quantile(q, _vector(hists, steps, hole=False))
+        assert out.values[0].tolist() == [want] * steps
+
+
+@pytest.mark.parametrize(("a", "b", "close"), [
+    pytest.param(1.0, 1.0 + 1e-13, True, id="close"),
+    pytest.param(1.0, 1.0 + 1e-11, False, id="apart"),
+    pytest.param(-2.0, -2.0 * (1 + 1e-13), True, id="close-negative"),
+    pytest.param(-2.0, -1.0, False, id="negative-apart"),
+    pytest.param(0.0, 1e-300, False, id="zero-vs-tiny"),
+    pytest.param(0.0, 1e-321, True, id="zero-vs-subnormal"),  # < 1e-12 of the smallest normal
+    pytest.param(0.0, 0.0, True, id="zeros"),
+    pytest.param(NAN, NAN, True, id="nans"),
+    pytest.param(NAN, 1.0, False, id="nan-number"),
+    pytest.param(INF, INF, True, id="infs"),
+    pytest.param(INF, 1e308, False, id="inf-finite"),
+])
+def test_almost_equal(a: float, b: float, close: bool) -> None:
+    assert histcells.almost_equal(np.array([a]), np.array([b])).tolist() == [close]
+    assert histcells.almost_equal(np.array([b]), np.array([a])).tolist() == [close]
 
 
 def test_layout_is_remembered_per_list() -> None:

@@ -23,13 +23,41 @@ from promlab.model import Labels
 from promlab.promql.listmemo import ListMemo
 from promlab.promql.values import F64, I64, B
 
-__all__ = ["MAX_LAYOUTS", "MAX_SMALL_CELLS", "Layout", "clear", "dense_cells", "layout",
-           "small_quantiles"]
+__all__ = ["MAX_LAYOUTS", "MAX_SMALL_CELLS", "Layout", "almost_equal", "clear", "dense_cells",
+           "layout", "small_quantiles"]
 
 #: Layouts remembered at once (all are forgotten when one more is added).
 MAX_LAYOUTS = 64
 #: Most cells :func:`small_quantiles` evaluates one by one.
 MAX_SMALL_CELLS = 8
+#: Relative difference below which two neighbouring bucket counts are the same (Prometheus's
+#: smallDeltaTolerance), and the smallest positive normal float64 (Go's minNormal).
+TOLERANCE = 1e-12
+_MIN_NORMAL = 2.2250738585072014e-308
+
+
+def almost_equal(a: F64, b: F64) -> B:
+    """Prometheus's ``almost.Equal(a, b, 1e-12)`` elementwise: equal, both NaN, or differing
+    by less than 1e-12 of ``|a| + |b|`` (by less than 1e-12 of the smallest normal float when
+    one is 0 or both are tiny). Signs count: -1 and -1.0000000000001 are close, 1 and -1
+    are not."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        abs_sum = np.abs(a) + np.abs(b)
+        diff = np.abs(a - b)
+        tiny = (a == 0) | (b == 0) | (abs_sum < _MIN_NORMAL)
+        close = np.where(tiny, diff < TOLERANCE * _MIN_NORMAL,
+                         diff / np.minimum(abs_sum, np.finfo(np.float64).max) < TOLERANCE)
+    out: B = close | (a == b) | (np.isnan(a) & np.isnan(b))
+    return out
+
+
+def _almost_equal(a: float, b: float) -> bool:
+    """:func:`almost_equal` of two finite floats."""
+    abs_sum = abs(a) + abs(b)
+    diff = abs(a - b)
+    if a == 0.0 or b == 0.0 or abs_sum < _MIN_NORMAL:
+        return diff < TOLERANCE * _MIN_NORMAL
+    return diff / abs_sum < TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -129,24 +157,23 @@ def small_quantiles(counts: F64, les: F64, nb: I64, q: F64) -> tuple[F64, B] | N
 def _one(c: list[float], le: list[float], q: float) -> tuple[float, bool] | None:
     if not 0.0 <= q <= 1.0:
         return None
-    prev = c[0]
+    prev = c[0]  # the largest count kept so far, as Prometheus's ensureMonotonic...
     if not math.isfinite(prev):
         return None
-    run = prev
     forced = False
     for j in range(1, len(c)):
         cur = c[j]
         if not math.isfinite(cur):
             return None
-        delta = abs(cur - prev)
-        if delta != 0.0 and (cur == 0.0 or delta / cur <= 1e-12):
-            return None  # a precision fix (or its division by zero): the array path
-        prev = cur
-        if cur < run:
-            c[j] = run
+        if cur == prev:
+            continue
+        if _almost_equal(prev, cur):
+            return None  # a precision fix: the array path
+        if cur < prev:
+            c[j] = prev
             forced = True
         else:
-            run = cur
+            prev = cur
     n = len(c)
     has_inf = le[n - 1] == math.inf
     forced = forced and has_inf

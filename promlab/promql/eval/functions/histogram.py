@@ -158,7 +158,10 @@ def bucket_cells(call: FunctionCall, v: Vector, arg_index: int) -> BucketCells:
 
 
 def _fix_buckets(cells: BucketCells) -> B:
-    """Precision fix (1e-12) then monotonicity envelope, in place; returns forced-per-cell."""
+    """Prometheus's ``ensureMonotonicAndIgnoreSmallDeltas``, in place: going up the buckets, a
+    count almost equal (:func:`.histcells.almost_equal`) to the largest one kept so far takes
+    its value (precision fix), a smaller one too (forced monotonicity); returns forced per
+    cell."""
     c = cells.counts
     nb = cells.nb
     if c.shape[1] == 0:
@@ -166,25 +169,18 @@ def _fix_buckets(cells: BucketCells) -> B:
     forced = _fix_buckets_at_once(c, nb)
     if forced is not None:
         return forced
-    prev = c[:, 0].copy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for j in range(1, c.shape[1]):
-            act = j < nb
-            curr = c[:, j]
-            delta = np.abs(curr - prev)
-            nz = act & (delta != 0)
-            fix = nz & (delta / curr <= 1e-12)
-            c[:, j] = np.where(fix, prev, curr)
-            prev = np.where(nz & ~fix, curr, prev)
     forced = np.zeros(c.shape[0], bool)
-    run = c[:, 0].copy()
-    for j in range(1, c.shape[1]):
-        act = j < nb
-        curr = c[:, j]
-        lower = act & (curr < run)
-        forced |= lower
-        c[:, j] = np.where(lower, run, curr)
-        run = np.where(act & (curr > run), curr, run)
+    prev = c[:, 0].copy()
+    with np.errstate(invalid="ignore"):
+        for j in range(1, c.shape[1]):
+            curr = c[:, j]
+            differs = (j < nb) & ~(curr == prev)
+            fix = differs & histcells.almost_equal(prev, curr)
+            lower = differs & ~fix & (curr < prev)
+            forced |= lower
+            keep = differs & ~fix & ~lower
+            c[:, j] = np.where(fix | lower, prev, curr)
+            prev = np.where(keep, c[:, j], prev)
     return forced
 
 
@@ -193,19 +189,18 @@ def _fix_buckets_at_once(c: F64, nb: I64) -> B | None:
     fix applies (the usual case: then every cell's envelope is its running maximum); None
     (nothing changed) otherwise.
 
-    The precision fix compares each bucket with the previous one as already fixed; while
-    nothing was fixed that is the raw previous count, so when no raw neighbour pair is close
-    enough to be fixed, none is fixed at all.
+    The precision fix compares each bucket with the largest count kept below it; while nothing
+    was fixed that is the running maximum of the raw counts, so when no count is close to the
+    running maximum before it, none is fixed at all.
     """
     if np.isnan(c).any():
         return None
     act = np.arange(c.shape[1])[None, :] < nb[:, None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        curr = c[:, 1:]
-        delta = np.abs(curr - c[:, :-1])
-        if (act[:, 1:] & (delta != 0) & (delta / curr <= 1e-12)).any():
-            return None
     run = np.maximum.accumulate(np.where(act, c, -np.inf), axis=1)
+    # Without a fix, the largest count kept before bucket j is the running maximum.
+    before, curr = run[:, :-1], c[:, 1:]
+    if (act[:, 1:] & (curr != before) & histcells.almost_equal(before, curr)).any():
+        return None
     lower = act & (c < run)
     np.copyto(c, run, where=lower)
     out: B = np.any(lower, axis=1)
