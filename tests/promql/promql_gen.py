@@ -137,7 +137,7 @@ OVER_TIME = ["avg_over_time", "count_over_time", "last_over_time", "max_over_tim
              "idelta", "increase", "irate", "rate"]
 DATE = ["day_of_month", "day_of_week", "day_of_year", "days_in_month", "hour", "minute",
         "month", "year"]
-ARITH = ["+", "-", "*", "/", "%", "^"]
+ARITH = ["+", "-", "*", "/", "%", "^", "atan2"]
 COMPARE = ["==", "!=", ">", "<", ">=", "<="]
 AGGS = ["sum", "avg", "min", "max", "count", "group", "stddev", "stdvar"]
 LABEL_NAMES = ["job", "instance", "kind", "host", "le", "a", "b", "c", "__name__", "version"]

@@ -177,5 +177,9 @@ HANDWRITTEN = [
     'timestamp(short @ 1700001230.5)', 'count_over_time(short[3m] @ 1700001950 offset -1m)',
     'quantile(Inf, g)', 'quantile(-Inf, g)', 'topk(0x2, g)', 'count_values("kind", g)',
     'count_values by (kind) ("host", g)', 'sort(vector(scalar(g)))', 'sort_desc(g + pi())',
+    'histogram_quantile(1, ((-0.5 / h_bucket{job="api"} offset -2m)))',
+    'histogram_quantile(0.5, -h_bucket)', 'histogram_quantile(1, -h_bucket)',
+    'g atan2 g', 'g atan2 1', '1 atan2 g', '1 atan2 2', 'vector(0) atan2 -vector(0)',
+    'c_total atan2 ignoring(instance) group_left c_total{instance="a"}', 'g * 1_000',
     'last_over_time((g)[5m:1m30s] offset -2m)', 'max_over_time((g)[2m15s:] @ end() offset 4m)',
 ]
