@@ -15,6 +15,7 @@ import yaml
 
 from promlab.config.goyaml import go_yaml_desc, go_yaml_int, go_yaml_tag
 from promlab.model import parse_duration
+from promlab.promql.parser.literals import go_quote
 from promlab.rules.rule import AlertingRule, RecordingRule, Rule
 
 __all__ = ["GroupDraft", "RuleDraft", "RuleFileShape", "is_null_node", "node_line", "node_pos", "read_shape"]
@@ -148,10 +149,12 @@ class RuleFileShape:
             self.durations.append((node_line(node), node.start_mark.column, "empty duration string"))
             return 0
         try:
+            if text != text.strip():  # Prometheus's parser takes no spaces (a quoted " 1m")
+                raise ValueError(text)
             return parse_duration(text, allow_float_seconds=False)
         except ValueError:
             self.durations.append((node_line(node), node.start_mark.column,
-                                   f'not a valid duration string: "{text}"'))
+                                   f"not a valid duration string: {go_quote(text)}"))
             return 0
 
     def str_map(self, node: yaml.Node | None) -> list[tuple[yaml.Node, str, str]]:

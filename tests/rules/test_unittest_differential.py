@@ -584,6 +584,10 @@ groups:
     # A duration's unmarshaler stops the decoding at the first bad one (a quoted '' too).
     ("rule-file-durations", _t(_RULE_TEST, rules="groups: [{name: g, interval: ~, rules: [{alert: A, "
                                                  "expr: m, for: ''}, {alert: B, expr: m, for: 1x}]}]\n")),
+    # A duration with spaces around it (quoted) is no duration to Prometheus; %q-quoted.
+    ("durations-with-spaces", _t("evaluation_interval: \"1m\\t\"\ntests: [{interval: 1m}]\n")),
+    ("rule-file-duration-with-spaces", _t(_RULE_TEST, rules="groups: [{name: g, interval: '1m ', "
+                                                            "rules: [{alert: A, expr: m}]}]\n")),
     # yaml.v3 drops null items of a slice of structs (rule groups, rules); a group's position
     # is still the raw item at its index.
     ("rule-file-null-items", _t(_RULE_TEST, rules="groups: [~, {name: g, rules: [~, {alert: A, expr: m}]}]\n")),

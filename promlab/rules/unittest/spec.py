@@ -265,6 +265,8 @@ class _Decoder:
         # error): the file's only problem is that message, with no line.
         if not text:
             raise _Abort("empty duration string", node)
+        if text != text.strip():  # Prometheus's parser takes no spaces (a quoted " 1m")
+            raise _Abort(f"not a valid duration string: {go_quote(text)}", node)
         try:
             return parse_duration(text, allow_float_seconds=False)
         except ValueError as e:
