@@ -31,7 +31,7 @@ def _c_loader() -> type[yaml.CSafeLoader] | None:
     return getattr(yaml, "CSafeLoader", None)
 
 
-def go_yaml_syntax_error(text: str, *, version: Literal["v2", "v3"], file: str | None = None,
+def go_yaml_syntax_error(text: str | bytes, *, version: Literal["v2", "v3"], file: str | None = None,
                          ) -> ConfigError | None:
     """The error go-yaml gives for the first document of ``text`` (reason ``yaml: line N:
     ...``, ``line`` set when there is one), or None when it parses (or when PyYAML has no
@@ -45,16 +45,22 @@ def go_yaml_syntax_error(text: str, *, version: Literal["v2", "v3"], file: str |
     "yaml: unknown anchor 'x' referenced"
     >>> go_yaml_syntax_error("a: 1\\n", version="v3") is None
     True
+    >>> go_yaml_syntax_error(b"a: \\xff\\n", version="v2").reason
+    'yaml: invalid leading UTF-8 octet'
     """
     loader = _c_loader()
     if loader is None:  # pragma: no cover - PyYAML without libyaml
         return None
     try:
         next(iter(yaml.compose_all(text, Loader=loader)), None)
+    except yaml.reader.ReaderError as e:
+        # Bytes that are not UTF-8, control characters: libyaml's reader, no position.
+        return ConfigError(f"yaml: {e.reason}", file=file)
     except yaml.composer.ComposerError as e:
         if e.problem == "found undefined alias" and e.problem_mark is not None:
             # go-yaml resolves aliases itself, without a position.
-            name = _alias_name(text, e.problem_mark.index)
+            name = _alias_name(text if isinstance(text, str) else text.decode("utf-8", "replace"),
+                               e.problem_mark.index)
             return ConfigError(f"yaml: unknown anchor '{name}' referenced", file=file)
         return None
     except yaml.MarkedYAMLError as e:

@@ -588,6 +588,11 @@ groups:
     ("durations-with-spaces", _t("evaluation_interval: \"1m\\t\"\ntests: [{interval: 1m}]\n")),
     ("rule-file-duration-with-spaces", _t(_RULE_TEST, rules="groups: [{name: g, interval: '1m ', "
                                                             "rules: [{alert: A, expr: m}]}]\n")),
+    # Bytes that are not UTF-8 and control characters: libyaml's reader, without a line.
+    ("not-utf8-test-file", _t("tests:\n- interval: 1m\n  name: \"a\udcff\"\n")),
+    ("not-utf8-rule-file", _t(_RULE_TEST, rules="groups:\n- name: \"g\udcc3(\"\n  rules: []\n")),
+    ("control-character", _t("tests:\n- interval: 1m\n  name: \"a\x01\"\n")),
+    ("control-character-rule-file", _t(_RULE_TEST, rules="groups:\n- name: \"g\x02\"\n")),
     # yaml.v3 drops null items of a slice of structs (rule groups, rules); a group's position
     # is still the raw item at its index.
     ("rule-file-null-items", _t(_RULE_TEST, rules="groups: [~, {name: g, rules: [~, {alert: A, expr: m}]}]\n")),
@@ -791,7 +796,7 @@ def _write(files: dict[str, str], base: Path) -> Path:
     for rel, text in files.items():
         p = base / rel
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text.lstrip("\n"))
+        p.write_text(text.lstrip("\n"), errors="surrogateescape")  # "\udcff" is the byte 0xff
     return base
 
 

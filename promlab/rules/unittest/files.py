@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from promlab.config.goyaml import go_yaml_syntax_error
 from promlab.errors import ConfigError
 from promlab.rules.unittest.runner import GroupResult, RunOptions, run_test_group
 from promlab.rules.unittest.spec import parse_test_file
@@ -64,9 +65,15 @@ def run_rule_file(path: str | os.PathLike[str], *, run: Sequence[str] | None = N
     fn = str(path)
     res = FileResult(fn)
     try:
-        text = Path(fn).read_text(encoding="utf-8")
+        data = Path(fn).read_bytes()
     except OSError as e:
         res.errors.append(go_read_error(fn, e))
+        return res
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        bad = go_yaml_syntax_error(data, version="v2")
+        res.errors.append(bad.reason if bad is not None else "yaml: invalid leading UTF-8 octet")
         return res
     try:
         spec = parse_test_file(text, file=fn)

@@ -31,6 +31,7 @@ from typing import TextIO
 
 import numpy as np
 
+from promlab.config.goyaml import go_yaml_syntax_error
 from promlab.errors import ConfigError, ParseError, PromlabError
 from promlab.model import Labels, format_duration
 from promlab.model.histogram import FloatHistogram
@@ -191,9 +192,16 @@ def load_rule_groups(rule_files: Sequence[str], *, interval_ms: int, ignore_unkn
     groups: list[RuleGroup] = []
     for fn in rule_files:
         try:
-            text = Path(fn).read_text(encoding="utf-8")
+            data = Path(fn).read_bytes()
         except OSError as e:
             return [], [f"{fn}: {go_read_error(fn, e)}"]
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            # Not UTF-8: libyaml's reader refuses it, in both of rulefmt's decodings.
+            bad = go_yaml_syntax_error(data, version="v3")
+            reason = bad.reason if bad is not None else "yaml: invalid leading UTF-8 octet"
+            return [], [f"{fn}: {reason}"] * 2
         found, errors = validate_rules(text, file=fn, default_interval_ms=interval_ms,
                                        ignore_unknown_fields=ignore_unknown_fields)
         if errors:
