@@ -729,6 +729,15 @@ tests:
 """), 0),
     # A duration is a number literal in Prometheus 3 (5m is 300); a parse error in 2.42.
     ("duration-as-number", _t(_RULE_TEST, rules="groups: [{name: g, rules: [{alert: A, expr: 5m}]}]\n"), 1),
+    # Any UTF-8 label name is valid in Prometheus 3 (label_replace, count_values); 2.42 refuses
+    # "1bad" at evaluation.
+    ("utf8-label-names", _t("""
+tests:
+- interval: 1m
+  input_series: [{series: 'm{a="1"}', values: '1'}]
+  promql_expr_test:
+  - {expr: 'count_values("1bad", m)', eval_time: 0m, exp_samples: [{labels: '{"1bad"="1"}', value: 1}]}
+"""), 0),
     # fuzzy_compare is a Prometheus 3 field: an unknown field to 2.42.
     ("fuzzy-compare-field", _t("fuzzy_compare: true\ntests: []\n"), 0),
     # pathPrefix panics in 2.42's promtool (nil pointer in its template options).
