@@ -33,9 +33,10 @@ import numpy.typing as npt
 
 from promlab.errors import ExpositionError
 from promlab.exposition.cache import BadTokens, parse_floats, parse_timestamps
+from promlab.exposition.comments import parse_comment
 from promlab.exposition.metadata import build_metadata
 from promlab.exposition.parser import Parser
-from promlab.exposition.syntax import LineError, parse_comment
+from promlab.exposition.tokens import LineError
 
 __all__ = ["parse_columns"]
 

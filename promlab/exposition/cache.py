@@ -26,9 +26,10 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from promlab.exposition.comments import Comment
 from promlab.exposition.omrules import OmPlan
 from promlab.exposition.page import NO_TIMESTAMP, MetricMetadata
-from promlab.exposition.syntax import Comment, LineError, parse_sample
+from promlab.exposition.syntax import LineError, parse_sample
 from promlab.model import Labels
 
 __all__ = ["BULK_LINES", "SeriesCache", "bulk_lookup", "bulk_map", "drop", "split_lines"]

@@ -18,8 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.errors import ExpositionError
+from promlab.exposition.comments import Comment
 from promlab.exposition.page import MetricMetadata
-from promlab.exposition.syntax import Comment
 
 __all__ = ["build_metadata"]
 

@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from promlab.exposition.comments import Comment
 from promlab.exposition.page import NO_TIMESTAMP
-from promlab.exposition.syntax import Comment
 from promlab.model import Labels
 
 __all__ = ["OmPlan", "RuleError", "build_plan", "check_values"]

@@ -10,7 +10,8 @@ How it is fast (pure Python + numpy, no loop over samples doing real work):
    series ref. On a target's second scrape nearly every line hits, so labels are never parsed
    again and the same :class:`~promlab.model.Labels` objects are reused.
    The cache, the series table and the bulk token conversion live in :mod:`~.cache`
-   (:class:`~.cache.SeriesCache`, the base of :class:`Parser`); here pages and errors are made.
+   (:class:`~.cache.SeriesCache`, a base of :class:`Parser`); the checks of a whole page and
+   the choice of the error to report in :mod:`~.pagechecks`; here pages are made.
 3. Lines that miss are split once more (``series value timestamp``) and looked up again.
 4. What still misses (comments, new series, exemplars, odd spacing, errors) goes through the full
    line grammar in :mod:`promlab.exposition.syntax`, in line order; that is the only place new
@@ -31,9 +32,7 @@ misread a line.
 from __future__ import annotations
 
 import gc
-from collections.abc import Sequence
 from itertools import compress
-from typing import NoReturn
 
 import numpy as np
 import numpy.typing as npt
@@ -44,7 +43,6 @@ from promlab.exposition.cache import (
     LAST,
     SECOND,
     BadTokens,
-    SeriesCache,
     TokensNeedGrammar,
     bulk_lookup,
     bulk_map,
@@ -54,24 +52,19 @@ from promlab.exposition.cache import (
     split_lines,
     take_at,
 )
+from promlab.exposition.comments import Comment, parse_comment
 from promlab.exposition.linebreaks import join_broken_values
 from promlab.exposition.metadata import build_metadata
 from promlab.exposition.negotiate import negotiate
-from promlab.exposition.omrules import RuleError, build_plan, check_values
 from promlab.exposition.page import NO_TIMESTAMP, Exemplar, Page
-from promlab.exposition.syntax import (
-    Comment,
-    LineError,
-    RejectedSample,
-    parse_comment,
-    parse_sample,
-)
+from promlab.exposition.pagechecks import PageChecks
+from promlab.exposition.syntax import LineError, RejectedSample, parse_sample
 from promlab.model import Labels
 
 __all__ = ["Parser", "parse"]
 
 
-class Parser(SeriesCache):
+class Parser(PageChecks):
     """Parses the scrape bodies of one target (or one import stream) into :class:`Page` columns.
 
     Keep one parser per target: it remembers every series text it has seen, so later scrapes
@@ -402,83 +395,6 @@ class Parser(SeriesCache):
                         empty_labels)
         return Page(refs[sel].astype(np.int32), values[sel], ts[sel], self.series, metadata,
                     exemplars, empty_labels)
-
-    def _check_rules(self, events: list[tuple[int, Comment]],
-                     events_key: tuple[tuple[int, Comment], ...], refs: npt.NDArray[np.int64],
-                     values: npt.NDArray[np.float64], ts: npt.NDArray[np.int64],
-                     ex_lines: list[tuple[int, tuple[list[tuple[str, str]], float, int | None]]],
-                     lines: list[bytes], first_lineno: int) -> None:
-        """OpenMetrics type rules (:mod:`promlab.exposition.omrules`) of a whole exposition;
-        the structural part is memoised like the metadata."""
-        try:
-            memo = self._om_memo
-            if memo is not None and memo[0] == events_key and np.array_equal(memo[1], refs):
-                plan = memo[2]
-            else:
-                plan = build_plan(events, refs, self.series)
-                self._om_memo = (events_key, refs.copy(), plan)
-            check_values(plan, refs, values, ts, [i for i, _ in ex_lines])
-        except RuleError as exc:
-            raise ExpositionError(exc.reason, lineno=first_lineno + exc.index,
-                                  line=lines[exc.index].decode(errors="replace")) from None
-
-    def _check_exemplar_names(self, ex_lines: Sequence[tuple[int, object]], refs: npt.NDArray[np.int64],
-                              lines: list[bytes], first_lineno: int) -> None:
-        """Without the type rules, Prometheus's own check: only samples named ``*_total`` or
-        ``*_bucket`` may carry an exemplar."""
-        for i, _ in ex_lines:
-            name = self.series[int(refs[i])].get("__name__", "")
-            if not name.endswith(("_total", "_bucket")):
-                raise ExpositionError(f"metric name {name!r} does not support exemplars (only "
-                                      "*_total and *_bucket samples may carry one)",
-                                      lineno=first_lineno + i, line=lines[i].decode(errors="replace"))
-
-    def _empty_labels(self, lines: list[bytes], refs: npt.NDArray[np.int64],
-                      line_empty: dict[int, tuple[str, ...]]) -> dict[int, tuple[str, ...]]:
-        """Ref -> names of labels written empty, for the lines of series ever seen that way."""
-        if self._empty_refs_arr.shape[0] != len(self._empty_refs):
-            self._empty_refs_arr = np.array(sorted(self._empty_refs), np.int64)
-        out: dict[int, tuple[str, ...]] = {}
-        keys = self._empty_keys
-        for i in np.flatnonzero(np.isin(refs, self._empty_refs_arr)).tolist():
-            names = line_empty.get(i)
-            if names is None:
-                head = lines[i].rpartition(b" ")[0]
-                names = keys.get(head) or keys.get(head.rpartition(b" ")[0])
-            if names:
-                out[int(refs[i])] = names
-        return out
-
-    @staticmethod
-    def _first_bad_line(lines: list[bytes], om: bool, first_lineno: int) -> ExpositionError | None:
-        """The error of the first malformed sample line (full grammar), if any."""
-        for i, line in enumerate(lines):
-            stripped = line.lstrip(b" \t")
-            if not stripped or stripped[0] == 35:
-                continue
-            text = line.decode(errors="replace")
-            try:
-                parse_sample(text, om)
-            except LineError as exc:
-                return ExpositionError(str(exc), lineno=first_lineno + i, line=text,
-                                       read_as_sample=isinstance(exc, RejectedSample))
-        return None
-
-    def _raise_earliest(self, err: ExpositionError, before: list[bytes],
-                        events: list[tuple[int, Comment]], refs: npt.NDArray[np.int64], om: bool,
-                        first_lineno: int) -> NoReturn:
-        """Raise ``err`` unless an earlier line is also wrong: a cached line's bad value in
-        ``before`` (the lines ahead of ``err``'s) or a metadata problem among ``events``."""
-        found = [err]
-        earlier = self._first_bad_line(before, om, first_lineno)
-        if earlier is not None:
-            found.append(earlier)
-        try:
-            build_metadata(events, refs, self.names_of_refs(), self.name_ids, om, first_lineno,
-                           strict=self.strict)
-        except ExpositionError as exc:
-            found.append(exc)
-        raise min(found, key=lambda e: e.lineno)
 
 
 def _plain_comment(line: bytes) -> bool:

@@ -1,16 +1,18 @@
-"""Line-level grammar of the Prometheus text format and OpenMetrics: the parser's slow path.
+"""Sample lines of the Prometheus text format and OpenMetrics: the parser's slow path.
 
 :class:`promlab.exposition.Parser` resolves most lines with a cache lookup and parses values in
-bulk; every line it cannot resolve that way (a series seen for the first time, a comment, a line
+bulk; every sample line it cannot resolve that way (a series seen for the first time, a line
 with an exemplar, odd whitespace, anything malformed) comes here and is parsed completely, one
-line at a time. Errors are raised as :class:`ValueError` subclasses with a plain reason; the
-parser adds the line number.
+line at a time. Comment lines are :mod:`promlab.exposition.comments`'s, the shared lexical
+pieces (escapes, numbers, :class:`~promlab.exposition.tokens.LineError`) are in
+:mod:`promlab.exposition.tokens`. Errors are raised as :class:`LineError` with a plain reason;
+the parser adds the line number.
 
 Differences between the two formats handled here:
 
 * Text format 0.0.4: tokens may be separated by any run of blanks and tabs, leading and trailing
   whitespace is ignored, label values know the escapes ``\\\\``, ``\\"`` and ``\\n`` (any other
-  escape is an error), HELP text knows ``\\\\`` and ``\\n``; timestamps are integer milliseconds.
+  escape is an error); timestamps are integer milliseconds.
 * OpenMetrics 1.0: exactly one space between tokens, no whitespace inside ``{...}``, a
   backslash before any other character is kept literally, timestamps are float seconds, and a
   sample may carry an exemplar (`` # {labels} value [timestamp]``).
@@ -20,43 +22,23 @@ Both accept UTF-8 metric and label names in double quotes (``{"my.metric", "a.b"
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
-__all__ = [
-    "OPENMETRICS_TYPES",
-    "TEXT_TYPES",
-    "Comment",
-    "LineError",
-    "RejectedSample",
-    "SampleLine",
-    "parse_comment",
-    "parse_float",
-    "parse_sample",
-    "parse_timestamp",
-]
-
-TEXT_TYPES = frozenset({"counter", "gauge", "histogram", "summary", "untyped"})
-OPENMETRICS_TYPES = frozenset(
-    {"counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset", "unknown"}
+from promlab.exposition.tokens import (
+    LABEL_NAME,
+    METRIC_NAME,
+    QUOTED,
+    LineError,
+    parse_float,
+    parse_timestamp,
+    unescape,
 )
 
-_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"', re.S)
+__all__ = ["LineError", "RejectedSample", "SampleLine", "parse_sample"]
+
 _WS = re.compile(r"[ \t]*")
 _TOKEN_TEXT = re.compile(r"[^ \t]+")
-_TOKEN_OM = re.compile(r"[^ ]*")
-_ESCAPE = re.compile(r"\\(.)", re.S)
-_TEXT_META = re.compile(r"[ \t]*#[ \t]+(HELP|TYPE)[ \t]+")
-# Go's ParseFloat: a sign is allowed before numbers and Inf/Infinity, not before NaN.
-_FLOAT = re.compile(
-    r"(?:[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-    r"|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)|[nN][aA][nN])\Z"
-)
-_REAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
-_INT = re.compile(r"[0-9]+\Z")
 # The common shape of a line, matched in one go: legacy names, no optional whitespace.
 _PAIR = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"'
 _SIMPLE = re.compile(
@@ -64,12 +46,6 @@ _SIMPLE = re.compile(
     re.S,
 )
 _PAIRS = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', re.S)
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
-
-
-class LineError(ValueError):
-    """A malformed line; the message is the reason (the parser adds the line number)."""
 
 
 class RejectedSample(LineError):
@@ -96,89 +72,6 @@ class SampleLine:
     #: a repeated label name): prometheus_client rejects the line, a Prometheus scrape keeps
     #: the sample and drops the exemplar.
     exemplar_error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Comment:
-    """A parsed comment line: ``kind`` is ``HELP``, ``TYPE``, ``UNIT``, ``EOF`` or ``""`` (other)."""
-
-    kind: str
-    name: str = ""
-    text: str = ""
-
-
-def _unescape(raw: str, strict: bool, what: str) -> str:
-    if "\\" not in raw:
-        return raw
-
-    def sub(m: re.Match[str]) -> str:
-        c = m.group(1)
-        rep = _ESCAPES.get(c)
-        if rep is not None:
-            return rep
-        if strict:
-            raise LineError(f"invalid escape sequence '\\{c}' in {what}")
-        return m.group(0)
-
-    return _ESCAPE.sub(sub, raw)
-
-
-def _shown(token: str) -> str:
-    """A token for an error message (the line itself is printed after it)."""
-    return repr(token) if len(token) <= 40 else repr(token[:37] + "...")
-
-
-def parse_float(token: str, what: str = "value") -> float:
-    """Parse a sample value (Go ``ParseFloat`` syntax: decimals, exponents, NaN, ±Inf).
-
-    Like Go (and so Prometheus), a finite literal beyond the float64 range is an error rather
-    than ±Inf, and NaN takes no sign.
-    """
-    if not _FLOAT.match(token):
-        raise LineError(f"invalid {what} {_shown(token)}")
-    value = float(token)
-    if math.isinf(value) and token.lstrip("+-")[:1] not in ("i", "I"):
-        raise LineError(f"{what} {_shown(token)} out of the float64 range")
-    return value
-
-
-def parse_timestamp(token: str, openmetrics: bool) -> int:
-    """Parse a timestamp to int milliseconds.
-
-    Text format: unsigned integer milliseconds up to int64 max (Prometheus's lexer takes
-    ``[0-9]+`` only: a sign, a fraction or an exponent fails the scrape). OpenMetrics: float
-    seconds, converted to ms by rounding to whole microseconds and then truncating (Prometheus
-    truncates ``ts * 1000`` directly, which can lose a millisecond to float rounding for values
-    like ``…607.789``).
-    """
-    if openmetrics:
-        if not _REAL.match(token):
-            raise LineError(f"invalid timestamp {token!r}")
-        return seconds_to_ms(float(token))
-    if not _INT.match(token):
-        raise LineError(f"invalid timestamp {_shown(token)} (the text format takes unsigned "
-                        "integer milliseconds)")
-    ts = int(token)
-    if ts > _INT64_MAX:
-        raise LineError(f"timestamp {_shown(token)} out of int64 range")
-    return ts
-
-
-def seconds_to_ms(seconds: float) -> int:
-    """Float seconds to int ms (see :func:`parse_timestamp`).
-
-    A time beyond the int64 range of milliseconds does not fail the page: Prometheus converts
-    it to int64 min (Go's float-to-int conversion on amd64), a sample every store drops as too
-    old. It becomes int64 min + 1 here, as int64 min is the page's "no timestamp" sentinel.
-    """
-    if math.isnan(seconds) or math.isinf(seconds):
-        raise LineError(f"invalid timestamp {seconds!r}")
-    us = round(seconds * 1e6)
-    ms = abs(us) // 1000
-    ms = -ms if us < 0 else ms
-    if not _INT64_MIN < ms <= _INT64_MAX:
-        return _INT64_MIN + 1
-    return ms
 
 
 def _parse_labels(
@@ -208,12 +101,12 @@ def _parse_labels(
         after_comma = False
         quoted = c == '"'
         if quoted:
-            m = _QUOTED.match(text, pos)
+            m = QUOTED.match(text, pos)
             if m is None:
                 raise LineError("unterminated quoted string in label set")
-            lname = _unescape(m.group(1), not om, "label name")
+            lname = unescape(m.group(1), not om, "label name")
         else:
-            m = _LABEL_NAME.match(text, pos)
+            m = LABEL_NAME.match(text, pos)
             if m is None:
                 raise LineError(f"invalid label name at {text[pos:pos + 20]!r}")
             lname = m.group()
@@ -239,10 +132,10 @@ def _parse_labels(
         pos += 1
         if not om:
             pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
-        m = _QUOTED.match(text, pos)
+        m = QUOTED.match(text, pos)
         if m is None:
             raise LineError(f"expected a quoted value for label {lname!r}")
-        value = _unescape(m.group(1), False, "label value")
+        value = unescape(m.group(1), False, "label value")
         pos = m.end()
         if lname in seen:
             if dups is None:
@@ -307,7 +200,7 @@ def _parse_full(text: str, om: bool, rejected: list[str]) -> SampleLine:
             # "metric name not set"); only a quoted name does.
             raise LineError("metric name missing before or inside '{'")
     else:
-        m = _NAME.match(text, pos)
+        m = METRIC_NAME.match(text, pos)
         if m is None:
             raise LineError("invalid metric name")
         name = m.group()
@@ -382,7 +275,7 @@ def _parse_simple(m: re.Match[str], om: bool) -> SampleLine | None:
         if len(names) != len(found) or "__name__" in names:
             return None
         if "\\" in block:
-            found = [(k, _unescape(v, False, "label value")) for k, v in found]
+            found = [(k, unescape(v, False, "label value")) for k, v in found]
         pairs.extend(found)
     return SampleLine(pairs, m.start(3) - 1, parse_float(value),
                       None if ts is None else parse_timestamp(ts, om))
@@ -414,86 +307,3 @@ def _parse_exemplar(text: str, pos: int) -> tuple[tuple[list[tuple[str, str]], f
             raise LineError("unexpected text after exemplar timestamp")
         ts = parse_timestamp(rest, True)
     return (pairs, value, ts), error
-
-
-def _comment_name(token: str, om: bool) -> str:
-    if len(token) >= 2 and token[0] == '"' and token[-1] == '"':
-        m = _QUOTED.fullmatch(token)
-        if m is None:
-            raise LineError("malformed quoted metric name")
-        name = _unescape(m.group(1), not om, "metric name")
-        if not name:
-            raise LineError("empty metric name")
-        return name
-    if not _NAME.fullmatch(token):
-        raise LineError(f"invalid metric name {token!r}")
-    return token
-
-
-def parse_comment(text: str, openmetrics: bool) -> Comment:
-    """Parse a line starting with ``#`` (after optional whitespace in the text format).
-
-    Text format: ``# HELP name doc`` and ``# TYPE name type`` are metadata, other comments are
-    ignored (kind ``""``). OpenMetrics: only ``# HELP``, ``# TYPE``, ``# UNIT`` and ``# EOF``
-    are allowed.
-    """
-    if openmetrics:
-        if text == "# EOF":
-            return Comment("EOF")
-        kind = text[2:6]
-        if text[:2] != "# " or kind not in ("HELP", "TYPE", "UNIT") or text[6:7] != " ":
-            raise LineError("invalid comment: only '# HELP', '# TYPE', '# UNIT' and '# EOF' are allowed")
-        rest = text[7:]
-        name_tok, sep, value = _split_name(rest)
-        name = _comment_name(name_tok, True)
-        if not sep:  # '# HELP a ' has empty text; '# HELP a' has none (Prometheus: an error)
-            raise LineError(f"missing {kind.lower()} after metric name")
-        if kind == "TYPE":
-            if value not in OPENMETRICS_TYPES:
-                raise LineError(f"invalid metric type {value!r}")
-        elif kind == "HELP":
-            value = _unescape(value, False, "help text")
-        else:
-            if value and (not name.endswith("_" + value)):
-                raise LineError(f"unit {value!r} is not a suffix of metric {name!r}")
-        return Comment(kind, name, value)
-
-    # Prometheus's lexer: '#', blanks, HELP or TYPE, blanks, the name, one separator character,
-    # the text verbatim. Anything else ('#HELP', '# HELP' alone, '# HELPER') is a plain comment.
-    m = _TEXT_META.match(text)
-    if m is None:
-        return Comment("")
-    kind = m.group(1)
-    rest = text[m.end():]
-    if not rest:
-        raise LineError(f"missing metric name after {kind}")
-    name_tok, _, value = _split_name(rest, text_ws=True)
-    name = _comment_name(name_tok, False)
-    if kind == "TYPE":
-        if value not in TEXT_TYPES:
-            raise LineError(f"invalid metric type {_shown(value)}")
-    elif "\\" in value:
-        value = _unescape(value, False, "help text")
-    return Comment(kind, name, value)
-
-
-def _split_name(rest: str, text_ws: bool = False) -> tuple[str, str, str]:
-    """Split ``name rest`` or ``"quoted name" rest`` at the separator after the name."""
-    if rest.startswith('"'):
-        m = _QUOTED.match(rest)
-        if m is None:
-            raise LineError("unterminated quoted metric name")
-        tok, after = rest[: m.end()], rest[m.end():]
-    else:
-        m = (_TOKEN_TEXT if text_ws else _TOKEN_OM).match(rest)
-        assert m is not None
-        tok, after = rest[: m.end()], rest[m.end():]
-    if not after:
-        return tok, "", ""
-    if text_ws:
-        if after[0] not in " \t":
-            raise LineError("expected whitespace after metric name")
-        return tok, " ", after[1:]
-    if after[0] != " ":
-        raise LineError("expected a space after metric name")
-    return tok, " ", after[1:]
