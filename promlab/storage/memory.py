@@ -250,6 +250,8 @@ class _MemoryQuerier:
 
     def select(self, matchers: Sequence[Matcher], hints: SelectHints | None = None) -> SeriesSet:
         mint, maxt = clamp_range(self.mint_ms, self.maxt_ms, hints)
+        if mint > maxt:  # hints outside the querier's range: nothing (not negative runs)
+            return SeriesSet.empty()
         labels: list[Labels] = []
         ts_parts: list[npt.NDArray[np.int64]] = []
         v_parts: list[npt.NDArray[np.float64]] = []

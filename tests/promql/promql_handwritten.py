@@ -181,5 +181,6 @@ HANDWRITTEN = [
     'histogram_quantile(0.5, -h_bucket)', 'histogram_quantile(1, -h_bucket)',
     'g atan2 g', 'g atan2 1', '1 atan2 g', '1 atan2 2', 'vector(0) atan2 -vector(0)',
     'c_total atan2 ignoring(instance) group_left c_total{instance="a"}', 'g * 1_000',
+    'absent_over_time((topk(scalar(g{kind="flat"}), vector(-0.5)))[30s:20m])',
     'last_over_time((g)[5m:1m30s] offset -2m)', 'max_over_time((g)[2m15s:] @ end() offset 4m)',
 ]

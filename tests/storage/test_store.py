@@ -220,3 +220,20 @@ def test_open_store_options_follow_the_convention(tmp_path: os.PathLike[str], kw
 def test_open_store_rejects_bad_options(tmp_path: os.PathLike[str], kw: dict[str, object]) -> None:
     with pytest.raises(BadData):
         open_store(tmp_path, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("start", "end"), [
+    pytest.param(T0 + 3 * HOUR, T0 + 3 * HOUR + 60_000, id="after-the-querier-range"),
+    pytest.param(T0, T0 + 60_000, id="before-the-querier-range"),
+])
+def test_hints_outside_the_querier_range_select_nothing(
+        tmp_path: os.PathLike[str], mem: MemoryStorage, start: int, end: int) -> None:
+    # The engine may read just past a planned range (a subquery without a step in its window
+    # evaluates its step-invariant parts at the next grid time): no series, not negative runs.
+    series = make_series(3)
+    with open_store(tmp_path, block_duration="1h") as st:
+        _load(st, mem, series, T0, 4 * 240)  # 4 h of samples around the querier's 1 h
+        hints = SelectHints(start_ms=start, end_ms=end, views=True)
+        for s in (st, mem):
+            got = s.querier(T0 + HOUR, T0 + 2 * HOUR).select(ALL, hints)
+            assert (len(got.labels), got.num_samples) == (0, 0)
