@@ -521,6 +521,7 @@ tests:
 """)),
     ("rule-result-not-vector", _t("""
 rule_files: [rules.yml]
+group_eval_order: [g, h]
 tests:
 - interval: 1m
   input_series: [{series: 'm{i="1"}', values: '1x5'}]
@@ -544,6 +545,7 @@ tests:
     # quoted number refused.
     ("rule-file-limit-forms", _t("""
 rule_files: [r1.yml]
+group_eval_order: [a, b, c]
 tests:
 - interval: 1m
   input_series: [{series: 'm{i="1"}', values: '1x5'}, {series: 'm{i="2"}', values: '1x5'}]
@@ -593,6 +595,18 @@ groups:
     ("not-utf8-rule-file", _t(_RULE_TEST, rules="groups:\n- name: \"g\udcc3(\"\n  rules: []\n")),
     ("control-character", _t("tests:\n- interval: 1m\n  name: \"a\x01\"\n")),
     ("control-character-rule-file", _t(_RULE_TEST, rules="groups:\n- name: \"g\x02\"\n")),
+    # rule_files patterns are Go's filepath.Glob: [^...] negates ([!...] does not), a bad
+    # pattern fails the file ("syntax error in pattern") after the warnings before it.
+    ("rule-files-go-glob", {
+        "test.yml": "rule_files: ['nomatch*', 'r[^1].yml', 'r[!2].yml', '*/r*.yml']\n"
+                    "tests: [{interval: 1m, input_series: [{series: m, values: '1'}]}]\n",
+        "r1.yml": "groups: [{name: a, rules: []}]\n",
+        "r2.yml": "groups: [{name: b, rules: [{record: r, expr: '1 +'}]}]\n",
+        "sub/r3.yml": "groups: [{name: c, rules: []}]\n"}),
+    ("rule-files-bad-pattern", {
+        "test.yml": "rule_files: ['nomatch*', 'r1.yml', 'r[a-']\n"
+                    "tests: [{interval: 1m, input_series: [{series: m, values: '1'}]}]\n",
+        "r1.yml": "groups: [{name: a, rules: []}]\n"}),
     # yaml.v3 drops null items of a slice of structs (rule groups, rules); a group's position
     # is still the raw item at its index.
     ("rule-file-null-items", _t(_RULE_TEST, rules="groups: [~, {name: g, rules: [~, {alert: A, expr: m}]}]\n")),

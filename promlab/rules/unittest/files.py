@@ -8,7 +8,6 @@ file passed, 1 otherwise.
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 import sys
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from promlab.config.goglob import BadPattern, go_glob
 from promlab.config.goyaml import go_yaml_syntax_error
 from promlab.errors import ConfigError
 from promlab.rules.unittest.runner import GroupResult, RunOptions, run_test_group
@@ -47,10 +47,12 @@ class FileResult:
 
 
 def _resolve(base: str, patterns: Sequence[str], warnings: list[str]) -> tuple[str, ...]:
+    """The rule files, each pattern expanded as Go's ``filepath.Glob`` does (raises
+    :class:`~promlab.config.goglob.BadPattern` for a malformed one)."""
     out: list[str] = []
     for rf in patterns:
         p = os.path.normpath(os.path.join(base, rf)) if rf and not os.path.isabs(rf) else rf
-        found = sorted(glob.glob(p, include_hidden=True)) if p else []
+        found = go_glob(p) if p else []
         if not found:
             warnings.append(f"no file match pattern {p}")
         out.extend(found)
@@ -80,7 +82,11 @@ def run_rule_file(path: str | os.PathLike[str], *, run: Sequence[str] | None = N
     except ConfigError as e:
         res.errors.append(e.reason)
         return res
-    rule_files = _resolve(os.path.dirname(fn), spec.rule_files, res.warnings)
+    try:
+        rule_files = _resolve(os.path.dirname(fn), spec.rule_files, res.warnings)
+    except BadPattern as e:
+        res.errors.append(str(e))
+        return res
     order: dict[str, int] = {}
     for i, name in enumerate(spec.group_eval_order):
         if name in order:
