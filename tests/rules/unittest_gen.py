@@ -269,7 +269,8 @@ def generate(seed: int) -> Case:
     if r.random() < 0.3:
         files["rules/a_rec.yml"] = {"groups": [groups[0]]}
         files["rules/b_alerts.yml"] = {"groups": [groups[1]]}
-        test["rule_files"] = ["rules/*.yml"]
+        test["rule_files"] = [r.choice(["rules/*.yml", "rules/[ab]_*.yml", "rules/?_*.yml",
+                                        "rules/[^c]*"])]
     else:
         files["rules.yml"] = {"groups": groups}
         test["rule_files"] = ["rules.yml"]
