@@ -1,7 +1,9 @@
 """``promlab test rules`` against the real ``promtool test rules`` (Prometheus 2.42) on
 generated and hand-written rule unit-test files: same exit code, same stdout, same failure text.
 
-The generator (:mod:`tests.rules.unittest_gen`) writes ``N_GENERATED`` files from fixed seeds;
+The generator (:mod:`tests.rules.unittest_gen`) writes ``N_GENERATED`` files from fixed seeds,
+and ``N_MUTATED`` more broken in a place or two (the complaints are compared; environment
+variables PROMLAB_RULETEST_N, PROMLAB_RULETEST_MUT_N and PROMLAB_RULETEST_SEED run others);
 the hand-written cases below aim at single features (notation, boundaries, templates, failure
 wording, rule-file errors). Known 2.42-vs-Prometheus-3 differences are listed at the end
 (``KNOWN_2_42``): promlab follows Prometheus 3 there, and the test checks that the two tools do
