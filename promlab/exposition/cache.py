@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from promlab.exposition.comments import Comment
 from promlab.exposition.omrules import OmPlan
-from promlab.exposition.page import NO_TIMESTAMP, MetricMetadata
+from promlab.exposition.page import NO_TIMESTAMP, MetricMetadata, RefusedSeries
 from promlab.exposition.syntax import LineError, parse_sample
 from promlab.model import Labels
 
@@ -203,6 +203,8 @@ class SeriesCache:
         self._empty_keys: dict[bytes, tuple[str, ...]] = {}
         self._empty_refs: set[int] = set()
         self._empty_refs_arr = np.zeros(0, np.int64)
+        # Refs of samples Prometheus reads and refuses unless relabeling mends them (scraper's mode).
+        self.refused: dict[int, RefusedSeries] = {}
 
     def __len__(self) -> int:
         return len(self.series)
@@ -218,6 +220,26 @@ class SeriesCache:
             ref = len(self.series)
             self.series.append(Labels.from_sorted_pairs(key))
             self._by_pairs[key] = ref
+            name = next(v for k, v in key if k == "__name__")
+            self._ref_name.append(self.name_ids.setdefault(name, len(self.name_ids)))
+        return ref
+
+    def _intern_refused(self, pairs: list[tuple[str, str]], reason: str) -> int:
+        """The ref of a refused sample (see :class:`~promlab.exposition.page.RefusedSeries`).
+
+        Its key, the pairs as Prometheus reads them, never equals a valid one (it repeats a
+        name or its name has blanks); its ``series`` entry keeps each name's first value.
+        """
+        key = tuple(sorted(pairs, key=FIRST))
+        ref = self._by_pairs.get(key)
+        if ref is None:
+            ref = len(self.series)
+            first: dict[str, str] = {}
+            for k, v in key:
+                first.setdefault(k, v)
+            self.series.append(Labels(first))
+            self._by_pairs[key] = ref
+            self.refused[ref] = RefusedSeries(reason, key)
             name = next(v for k, v in key if k == "__name__")
             self._ref_name.append(self.name_ids.setdefault(name, len(self.name_ids)))
         return ref

@@ -8,6 +8,7 @@ second scrape re-uses every ``Labels`` object of the first).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy.typing as npt
 
 from promlab.model import Labels
 
-__all__ = ["NO_TIMESTAMP", "Exemplar", "MetricMetadata", "Page"]
+__all__ = ["NO_TIMESTAMP", "Exemplar", "MetricMetadata", "Page", "RefusedSeries"]
 
 # Sentinel in Page.timestamps_ms for "the line had no timestamp".
 NO_TIMESTAMP = np.iinfo(np.int64).min
@@ -42,6 +43,19 @@ class Exemplar:
     timestamp_ms: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RefusedSeries:
+    """A series Prometheus's parser reads and its scrape refuses unless relabeling mends it.
+
+    ``pairs`` are its labels as Prometheus reads them: sorted by name only (a repeated name
+    keeps its line order, and a lookup sees the first), empty values kept, blanks read before
+    the metric name kept in it. ``reason`` says what is wrong with the line as written.
+    """
+
+    reason: str
+    pairs: tuple[tuple[str, str], ...]
+
+
 @dataclass(slots=True)
 class Page:
     refs: npt.NDArray[np.int32]            # (n,) index into ``series``
@@ -54,6 +68,10 @@ class Page:
     # series' Labels drop them (as Prometheus does), but scrape ``honor_labels`` handling needs
     # to know they were present. Only refs of this page that had such labels are listed.
     empty_labels: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    # Series ref -> the sample Prometheus reads and refuses once relabeled (a parser's
+    # ``keep_refused`` mode; the parser's table, shared and append-only). ``series[ref]`` holds
+    # only the first value of each name; the scrape relabels ``RefusedSeries.pairs``.
+    refused: Mapping[int, RefusedSeries] = field(default_factory=dict)
     # OpenMetrics: family name -> created timestamp (seconds) seen as *_created samples are
     # kept as ordinary samples too; nothing is dropped.
 

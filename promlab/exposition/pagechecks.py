@@ -36,6 +36,8 @@ class PageChecks(SeriesCache):
 
     #: prometheus_client's rules (True) or a Prometheus scrape's (False); set by the parser.
     strict: bool
+    #: Whether lines Prometheus refuses only after relabeling are kept (set by the parser).
+    keep_refused: bool
 
     def _check_rules(self, events: list[tuple[int, Comment]],
                      events_key: tuple[tuple[int, Comment], ...], refs: npt.NDArray[np.int64],
@@ -83,8 +85,7 @@ class PageChecks(SeriesCache):
                 out[int(refs[i])] = names
         return out
 
-    @staticmethod
-    def _first_bad_line(lines: list[bytes], om: bool, first_lineno: int) -> ExpositionError | None:
+    def _first_bad_line(self, lines: list[bytes], om: bool, first_lineno: int) -> ExpositionError | None:
         """The error of the first malformed sample line (full grammar), if any."""
         for i, line in enumerate(lines):
             stripped = line.lstrip(b" \t")
@@ -92,7 +93,7 @@ class PageChecks(SeriesCache):
                 continue
             text = line.decode(errors="replace")
             try:
-                parse_sample(text, om)
+                parse_sample(text, om, refuse=not self.keep_refused)
             except LineError as exc:
                 return ExpositionError(str(exc), lineno=first_lineno + i, line=text,
                                        read_as_sample=isinstance(exc, RejectedSample))

@@ -86,6 +86,11 @@ class Parser(PageChecks):
     Prometheus scrape accepts (the scraper's mode): only the line grammar and ``# EOF`` are
     checked, and a repeated metadata line replaces the earlier one.
 
+    ``keep_refused`` (the scraper's, with ``strict=False``): a sample line Prometheus reads and
+    refuses only after relabeling it (a repeated label name, ``__name__`` beside a name, text
+    blanks before the name) does not fail the page; it gets a ref of its own, listed in the
+    page's ``refused`` with the labels as Prometheus reads them, and the scrape decides.
+
     Examples
     --------
     >>> p = Parser()
@@ -96,9 +101,10 @@ class Parser(PageChecks):
     'gauge'
     """
 
-    def __init__(self, *, strict: bool = True) -> None:
+    def __init__(self, *, strict: bool = True, keep_refused: bool = False) -> None:
         super().__init__()
         self.strict = strict
+        self.keep_refused = keep_refused
         self._had_breaks = False
 
     # --- parsing ---------------------------------------------------------------------------------
@@ -192,7 +198,7 @@ class Parser(PageChecks):
             if missing_eof is not None:
                 raise missing_eof
             return Page(np.zeros(0, np.int32), np.zeros(0, np.float64),
-                        np.zeros(0, np.int64), self.series)
+                        np.zeros(0, np.int64), self.series, refused=self.refused)
         cache = self.prefix_refs[fmt]
 
         idx2_parts: list[npt.NDArray[np.intp]] = []
@@ -317,13 +323,17 @@ class Parser(PageChecks):
                     comments[line] = c
                     events.append((i, c))
                     continue
-                s = parse_sample(text, om)
+                s = parse_sample(text, om, refuse=not self.keep_refused)
             except LineError as exc:
                 self._raise_earliest(ExpositionError(str(exc), lineno=first_lineno + i, line=text,
                                                      read_as_sample=isinstance(exc, RejectedSample)),
                                      lines[:i], events, refs, om, first_lineno)
-            empty = self._empties(s.pairs)
-            ref = self._intern(s.pairs)
+            if s.refused is None:
+                empty = self._empties(s.pairs)
+                ref = self._intern(s.pairs)
+            else:
+                empty = ()
+                ref = self._intern_refused(s.pairs, s.refused)
             self._remember(cache, line, text, s.prefix_end, ref, empty)
             if empty:
                 line_empty[i] = empty
@@ -392,9 +402,9 @@ class Parser(PageChecks):
         drop(lines, heads, lasts)
         if all_samples:
             return Page(refs.astype(np.int32), values, ts, self.series, metadata, exemplars,
-                        empty_labels)
+                        empty_labels, self.refused)
         return Page(refs[sel].astype(np.int32), values[sel], ts[sel], self.series, metadata,
-                    exemplars, empty_labels)
+                    exemplars, empty_labels, self.refused)
 
 
 def _plain_comment(line: bytes) -> bool:

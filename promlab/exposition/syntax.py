@@ -49,9 +49,12 @@ _PAIRS = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', re.S)
 
 
 class RejectedSample(LineError):
-    """A sample line Prometheus's parser reads but its scrape refuses right after (a repeated
-    label name, ``__name__`` beside a metric name, text-format blanks before the name): the
-    scrape fails as on a parse error, but this sample counts in ``scrape_samples_scraped``."""
+    """A sample line Prometheus's parser reads but its scrape refuses after relabeling it (a
+    repeated label name, ``__name__`` beside a metric name, text-format blanks before the name).
+
+    Raised unless :func:`parse_sample` is told to return such a line (``refuse=False``, the
+    scraper's mode: the scrape decides once relabeling has run, see ``SampleLine.refused``).
+    """
 
 
 @dataclass(slots=True)
@@ -72,6 +75,10 @@ class SampleLine:
     #: a repeated label name): prometheus_client rejects the line, a Prometheus scrape keeps
     #: the sample and drops the exemplar.
     exemplar_error: str | None = None
+    #: Why Prometheus would refuse the sample after reading it (``refuse=False`` only). Then
+    #: ``pairs`` are the labels as Prometheus reads them: the name first, a repeated name kept,
+    #: blanks read before the name kept in it.
+    refused: str | None = None
 
 
 def _parse_labels(
@@ -153,19 +160,22 @@ def _parse_labels(
 
 
 def _set_name(pairs: list[tuple[str, str]], name: str | None) -> bool:
-    """Put the metric name first; False when a ``__name__`` label repeats it."""
+    """Put the metric name first; False when a ``__name__`` label repeats it (both stay)."""
     has = any(k == "__name__" for k, _ in pairs)
     if name is not None:
-        if has:
-            return False
         pairs.insert(0, ("__name__", name))
-    elif not has:
+        return not has
+    if not has:
         raise LineError("metric name missing")
     return True
 
 
-def parse_sample(text: str, openmetrics: bool) -> SampleLine:
-    """Parse one sample line completely (``text`` is the decoded line, without newline)."""
+def parse_sample(text: str, openmetrics: bool, *, refuse: bool = True) -> SampleLine:
+    """Parse one sample line completely (``text`` is the decoded line, without newline).
+
+    A line Prometheus reads and refuses later raises :class:`RejectedSample`, or with
+    ``refuse=False`` comes back with the reason in ``refused``.
+    """
     om = openmetrics
     m = _SIMPLE.match(text)
     if m is not None:
@@ -175,7 +185,9 @@ def parse_sample(text: str, openmetrics: bool) -> SampleLine:
     rejected: list[str] = []
     sample = _parse_full(text, om, rejected)
     if rejected:
-        raise RejectedSample(rejected[0])
+        if refuse:
+            raise RejectedSample(rejected[0])
+        sample.refused = rejected[0]
     return sample
 
 
@@ -184,12 +196,12 @@ def _parse_full(text: str, om: bool, rejected: list[str]) -> SampleLine:
     n = len(text)
     pos = 0
     if text[:1] in (" ", "\t"):
-        if om:
+        pos = _WS.match(text).end()  # type: ignore[union-attr]
+        if om or text[pos:pos + 1] == "{":  # Prometheus: '{' is no valid start token
             raise LineError("whitespace before the metric name")
         # Prometheus's text lexer reads the blanks as part of the metric name; the scrape then
-        # refuses the name.
+        # refuses the name (unless relabeling rewrites or drops it).
         rejected.append("whitespace before the metric name")
-        pos = _WS.match(text).end()  # type: ignore[union-attr]
     pairs: list[tuple[str, str]] = []
     dups: list[str] = []
     name: str | None = None
@@ -203,7 +215,7 @@ def _parse_full(text: str, om: bool, rejected: list[str]) -> SampleLine:
         m = METRIC_NAME.match(text, pos)
         if m is None:
             raise LineError("invalid metric name")
-        name = m.group()
+        name = text[: m.end()]  # with any blanks before it, as Prometheus reads it
         pos = m.end()
         brace = pos if om else _WS.match(text, pos).end()  # type: ignore[union-attr]
         if brace < n and text[brace] == "{":

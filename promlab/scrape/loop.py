@@ -312,7 +312,9 @@ class ScrapeLoop:
             page = self._parser.parse(body, content_type)
         except ExpositionError as exc:
             # Prometheus counts a sample it read and refused (a repeated label name, say) as
-            # scraped before it fails the page.
+            # scraped before it fails the page. The text parser keeps such samples for the
+            # series cache to judge after relabeling (scrape.series); a parser that does not
+            # (the NHCB one) raises, and then no relabeling can save the page.
             refused = int(exc.read_as_sample)
             head = self._page_before(body, content_type, exc)
             if head is None:
@@ -343,7 +345,7 @@ class ScrapeLoop:
         """Append ``page`` (Prometheus's ``scrapeLoop.append``) or, when it fails, only update
         staleness. ``failed`` is an error that fails the page anyway (its parse error)."""
         cache = self.cache
-        ref_map = cache.map(page.series, page.empty_labels)
+        ref_map = cache.map(page.series, page.empty_labels, page.refused)
         n_out = len(cache)
         n = len(page)
         refs = page.refs.astype(np.int64)
@@ -351,9 +353,10 @@ class ScrapeLoop:
         error, end = failed, n
         if cache.errors and n:
             bad = cache.bad[np.maximum(full, 0)] & (full >= 0)
-            if bad.any():  # Prometheus stops at the first series that fails validation
+            if bad.any():  # Prometheus stops at the first series that fails validation (it
+                # comes before ``failed``'s line: a failed page's head is the lines before it)
                 end = int(np.argmax(bad))
-                error = error or cache.errors[int(full[end])]
+                error = cache.errors[int(full[end])]
         scraped = end + 1 if end < n else n
         pos = np.flatnonzero(full[:end] >= 0)
         post = int(pos.shape[0])

@@ -96,7 +96,7 @@ def parser_for(current: Any, content_type: str | None, cfg: ScrapeConfig) -> tup
     elif cfg.convert_classic_histograms_to_nhcb:  # text: histogram families become NHCBs
         parser = NhcbTextParser(keep_classic=cfg.always_scrape_classic_histograms, strict=False)
     else:  # a scrape accepts what Prometheus's scrape parsers accept (no prometheus_client rules)
-        parser = expo.Parser(strict=False)
+        parser = expo.Parser(strict=False, keep_refused=True)
     return parser, current is not None
 
 

@@ -107,16 +107,17 @@ def test_series_added_counts_as_prometheus_scrape_cache(
 
 
 OM = "application/openmetrics-text; version=1.0.0; charset=utf-8"
-# Lines Prometheus's parser reads and its scrape refuses right after count as scraped; a page
-# lacking only its '# EOF' appended all its samples first (checked against 2.42 by
+# Lines Prometheus's parser reads and its scrape refuses (once relabeled: test_loop_refused.py)
+# count as scraped, the error in Prometheus's words; a page lacking only its '# EOF' appended
+# all its samples first (checked against 2.42 by
 # test_scrape_realprom_probes.py and the refused_sample / om_no_eof cases of the diff test).
 COUNTED = [
-    pytest.param("text", 'a 2\nnew 1\nx{l="1",l="2"} 3\nd 4\n', 3, 2, "duplicate label name 'l'",
+    pytest.param("text", 'a 2\nnew 1\nx{l="1",l="2"} 3\nd 4\n', 3, 2, 'label name "l" is not unique',
                  id="duplicate-label-mid-page"),
-    pytest.param("text", 'a{b="c",b="d"} 1\n', 1, 0, "duplicate label name 'b'", id="duplicate-label-first"),
-    pytest.param("openmetrics", 'a{b="c",b="d"} 1\n# EOF\n', 1, 0, "duplicate label name 'b'",
+    pytest.param("text", 'a{b="c",b="d"} 1\n', 1, 0, 'label name "b" is not unique', id="duplicate-label-first"),
+    pytest.param("openmetrics", 'a{b="c",b="d"} 1\n# EOF\n', 1, 0, 'label name "b" is not unique',
                  id="om-duplicate-label"),
-    pytest.param("text", 'a{__name__="b"} 1\n', 1, 0, "metric name specified twice", id="name-label"),
+    pytest.param("text", 'a{__name__="b"} 1\n', 1, 0, 'label name "__name__" is not unique', id="name-label"),
     pytest.param("text", " a 1\n", 1, 0, "whitespace before the metric name", id="blank-before-name"),
     pytest.param("text", 'a 1\na{b="c",b="d"} x\n', 1, 1, "invalid value", id="unreadable-line-not-counted"),
     pytest.param("openmetrics", " a 1\n# EOF\n", 0, 0, "whitespace before the metric name",

@@ -1,0 +1,203 @@
+"""Refused samples under metric relabeling: what a real Prometheus 2.42 and promlab store.
+
+Prometheus reads some samples and refuses them only when it appends them: a repeated label
+name (``label name "b" is not unique``), ``__name__`` beside a metric name (the same, for
+``__name__``), text-format blanks before the name (an invalid metric name). Its scrape loop
+attaches the target labels and runs ``metric_relabel_configs`` on a new series *before* those
+checks, so a rule that drops the sample, removes the repeated label or rewrites ``__name__``
+saves the page, and a page whose only bad sample is relabeled away is accepted.
+
+Each case is a job of its own with its own scrape config, served the same body every time, to
+one Prometheus and to one promlab scraper (the harness of test_scrape_realprom_diff.py). After
+:data:`ROUNDS` scrapes (the later ones go through both scrape caches) the last scrape's samples
+are compared, the report series included (``up``, ``scrape_samples_scraped``,
+``scrape_samples_post_metric_relabeling``, ``scrape_series_added``), and a failed page must
+fail in both. Each case also states whether Prometheus accepts it (``up`` 1), so a case that
+stops testing what it names fails.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import promlab.scrape as scrape
+from benchmarks import realprom
+from promlab.model import Labels
+from promlab.storage import open_store
+from tests.scrape.test_scrape_realprom_diff import (
+    OM,
+    TEXT,
+    Case,
+    Sample,
+    config,
+    lab_dump,
+    normalise,
+    page_servers,
+    prom_dump,
+)
+
+pytestmark = pytest.mark.realprom
+
+ROUNDS = 3
+"""Scrapes per job; the last one is compared."""
+
+
+def _drop(regex: str) -> dict[str, Any]:
+    return {"source_labels": ["__name__"], "regex": regex, "action": "drop"}
+
+
+def _keep(regex: str) -> dict[str, Any]:
+    return {"source_labels": ["__name__"], "regex": regex, "action": "keep"}
+
+
+_LABELDROP_B = {"regex": "b", "action": "labeldrop"}
+_NAME_FROM_NAME = {"source_labels": ["__name__"], "target_label": "__name__"}
+_NAME_TRIMMED = {"source_labels": ["__name__"], "regex": "[ \t]*(.*)", "target_label": "__name__"}
+_LABELMAP = {"regex": "lbl_(.+)", "action": "labelmap", "replacement": "${1}"}
+_LABELDROP_LBL = {"regex": "lbl_.+", "action": "labeldrop"}
+
+_DUP = 'ok 1\na{b="c",b="d"} 2\nz 3\n'
+_NAMED = 'ok 1\na{__name__="x"} 2\nz 3\n'
+_BLANK = "ok 1\n  a 2\nz 3\n"
+
+# id, format, body, scrape config keys, whether Prometheus 2.42 accepts the page.
+REFUSED: list[tuple[str, str, str, dict[str, Any], bool]] = [
+    # Repeated label names.
+    ("dup-no-relabel", "text", _DUP, {}, False),
+    ("dup-drop-name", "text", _DUP, {"metric_relabel_configs": [_drop("a")]}, True),
+    ("dup-drop-other", "text", _DUP, {"metric_relabel_configs": [_drop("ok")]}, False),
+    ("dup-labeldrop", "text", _DUP, {"metric_relabel_configs": [_LABELDROP_B]}, True),
+    ("dup-keep-others", "text", _DUP, {"metric_relabel_configs": [_keep("ok|z")]}, True),
+    ("dup-keep-it", "text", _DUP, {"metric_relabel_configs": [_keep("ok|a")]}, False),
+    ("dup-replace-same-value", "text", _DUP,
+     {"metric_relabel_configs": [{"source_labels": ["b"], "target_label": "b"}]}, True),
+    ("dup-replace-no-match", "text", _DUP,
+     {"metric_relabel_configs": [{"source_labels": ["b"], "regex": "nomatch", "target_label": "b"}]}, False),
+    ("dup-labelmap-then-labeldrop", "text", 'ok 1\na{lbl_b="1",lbl_b="2"} 2\nz 3\n',
+     {"metric_relabel_configs": [_LABELMAP, _LABELDROP_LBL]}, True),
+    ("dup-labelmap-only", "text", 'ok 1\na{lbl_b="1",lbl_b="2"} 2\nz 3\n',
+     {"metric_relabel_configs": [_LABELMAP]}, False),
+    ("labelmap-onto-existing", "text", 'ok 1\na{lbl_b="1",b="2"} 2\nz 3\n',
+     {"metric_relabel_configs": [_LABELMAP]}, True),
+    ("dup-first-value-decides", "text", 'a{b="c",b="d"} 1\na{b="d",b="c"} 2\n',
+     {"metric_relabel_configs": [{"source_labels": ["b"], "regex": "c", "action": "drop"},
+                                 _LABELDROP_B]}, True),
+    ("dup-target-label", "text", 'ok 1\na{job="x",job="y"} 2\n', {}, True),
+    ("dup-target-label-honored", "text", 'ok 1\na{job="x",job="y"} 2\n', {"honor_labels": True}, False),
+    ("dup-empty-copy", "text", 'ok 1\na{b="",b="x"} 2\n', {}, True),
+    ("dup-dropped-then-parse-error", "text", 'ok 1\na{b="c",b="d"} 2\nbad{ 3\n',
+     {"metric_relabel_configs": [_drop("a")]}, False),
+    ("dup-dropped-not-in-sample-limit", "text", 'a{b="c",b="d"} 1\nok 2\n',
+     {"metric_relabel_configs": [_drop("a")], "sample_limit": 1}, True),
+    # __name__ beside a metric name.
+    ("name-label-no-relabel", "text", _NAMED, {}, False),
+    ("name-label-drop-name", "text", _NAMED, {"metric_relabel_configs": [_drop("a")]}, True),
+    ("name-label-drop-label-value", "text", _NAMED, {"metric_relabel_configs": [_drop("x")]}, False),
+    ("name-label-replace-name", "text", _NAMED, {"metric_relabel_configs": [_NAME_FROM_NAME]}, True),
+    # Text-format blanks before the name.
+    ("blank-no-relabel", "text", _BLANK, {}, False),
+    ("blank-drop-name", "text", _BLANK, {"metric_relabel_configs": [_drop("[ \t]+a")]}, True),
+    ("blank-drop-trimmed-name", "text", _BLANK, {"metric_relabel_configs": [_drop("a")]}, False),
+    ("blank-replace-name", "text", _BLANK, {"metric_relabel_configs": [_NAME_TRIMMED]}, True),
+    ("tab-replace-name", "text", "ok 1\n\ta{b=\"c\"} 2\n", {"metric_relabel_configs": [_NAME_TRIMMED]}, True),
+    # OpenMetrics.
+    ("om-dup-no-relabel", "openmetrics", _DUP + "# EOF\n", {}, False),
+    ("om-dup-drop-name", "openmetrics", _DUP + "# EOF\n", {"metric_relabel_configs": [_drop("a")]}, True),
+    ("om-dup-labeldrop", "openmetrics", _DUP + "# EOF\n", {"metric_relabel_configs": [_LABELDROP_B]}, True),
+    ("om-dup-keep-others", "openmetrics", _DUP + "# EOF\n", {"metric_relabel_configs": [_keep("ok|z")]}, True),
+    ("om-dup-labelmap-then-labeldrop", "openmetrics", 'ok 1\na{lbl_b="1",lbl_b="2"} 2\n# EOF\n',
+     {"metric_relabel_configs": [_LABELMAP, _LABELDROP_LBL]}, True),
+    ("om-name-label-replace-name", "openmetrics", _NAMED + "# EOF\n",
+     {"metric_relabel_configs": [_NAME_FROM_NAME]}, True),
+    ("om-name-label-drop-name", "openmetrics", _NAMED + "# EOF\n",
+     {"metric_relabel_configs": [_drop("a")]}, True),
+    ("om-dup-dropped-no-eof", "openmetrics", _DUP, {"metric_relabel_configs": [_drop("a")]}, False),
+]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One job's samples at the compared scrape, as each side stored them."""
+
+    prometheus: dict[Labels, list[Sample]]
+    promlab: dict[Labels, list[Sample]]
+    prometheus_error: str
+    promlab_error: str
+
+
+def _last_scrape(dump: dict[str, dict[Labels, list[Sample]]]) -> dict[str, dict[Labels, list[Sample]]]:
+    out: dict[str, dict[Labels, list[Sample]]] = {}
+    for job, series in dump.items():
+        for ls, samples in series.items():
+            if ls.name == "scrape_duration_seconds":
+                continue
+            keep = [(p, v) for p, v in samples if p == ROUNDS - 1]
+            if keep:
+                out.setdefault(job, {})[ls] = keep
+    return out
+
+
+@pytest.fixture(scope="module")
+def stored() -> dict[str, Stored]:
+    """Scrape every case with one Prometheus and one promlab scraper."""
+    realprom.require_binary("prometheus")
+    jobs = {f"r{k}": case_id for k, (case_id, *_) in enumerate(REFUSED)}
+    cases = [Case(f"r{k}", [body], cfg=cfg, ctype=OM if fmt == "openmetrics" else TEXT)
+             for k, (_, fmt, body, cfg, _) in enumerate(REFUSED)]
+    with tempfile.TemporaryDirectory(prefix="promlab-refused-") as tmp, page_servers(cases) as servers:
+        cfg = config(servers)
+        store = open_store(Path(tmp) / "store", ooo_window=0, wal_fsync=False)
+        try:
+            with realprom.prometheus(config=cfg) as prom:
+                with scrape.start(cfg, data=store) as handle:
+                    deadline = time.monotonic() + ROUNDS + 30
+                    while time.monotonic() < deadline:
+                        if all(s.counts.get((who, s.case.name), 0) >= ROUNDS + 1
+                               for s in servers for who in ("prom", "lab")):
+                            break
+                        time.sleep(0.2)
+                    time.sleep(1.0)  # the last compared scrapes are committed
+                    ours_raw = lab_dump(store)
+                    ours_err = {r.scrape_pool: r.last_error if isinstance(r.last_error, str) else ""
+                                for r in handle.targets().itertuples()}
+                theirs_raw = prom_dump(prom)
+                active = httpx.get(prom.url + "/api/v1/targets", timeout=30).json()["data"]["activeTargets"]
+                theirs_err = {t["labels"]["job"]: t["lastError"] for t in active}
+        finally:
+            store.close()
+    theirs = _last_scrape(normalise(theirs_raw, ROUNDS))
+    ours = _last_scrape(normalise(ours_raw, ROUNDS))
+    return {case_id: Stored(theirs.get(job, {}), ours.get(job, {}), theirs_err.get(job, "?"),
+                            ours_err.get(job, "?"))
+            for job, case_id in jobs.items()}
+
+
+def _differences(s: Stored) -> list[str]:
+    return [f"{ls}\n    prometheus: {s.prometheus.get(ls)}\n    promlab:    {s.promlab.get(ls)}"
+            for ls in sorted(set(s.prometheus) | set(s.promlab)) if s.prometheus.get(ls) != s.promlab.get(ls)]
+
+
+@pytest.mark.parametrize(("case_id", "body", "accepted"),
+                         [pytest.param(c, body, ok, id=c) for c, _, body, _, ok in REFUSED])
+def test_refused_sample_relabeled_as_prometheus_does(stored: dict[str, Stored], case_id: str, body: str,
+                                                     accepted: bool) -> None:
+    s = stored[case_id]
+    up = [v for ls, samples in s.prometheus.items() if ls.name == "up" for _, v in samples]
+    assert up, f"Prometheus did not scrape {case_id} in time"
+    assert up == ["1.0" if accepted else "0.0"], (
+        f"Prometheus {'refused' if accepted else 'accepted'} {body!r}: {s.prometheus_error!r}")
+    diffs = _differences(s)
+    assert not diffs, (f"body {body!r}\nprometheus error: {s.prometheus_error!r}\n"
+                       f"promlab error:    {s.promlab_error!r}\n" + "\n".join(diffs))
+    assert bool(s.prometheus_error) == bool(s.promlab_error), (s.prometheus_error, s.promlab_error)
+
+
+def test_case_ids_unique() -> None:
+    assert len({c for c, *_ in REFUSED}) == len(REFUSED)
