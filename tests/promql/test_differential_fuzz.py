@@ -157,9 +157,11 @@ KNOWN_DIFFERENCES: list[Known] = [
           r"\b(minute|hour|day_of_\w+|days_in_month|month|year)\(.*(\b(exp|sinh|cosh)\(|\^)",
           "a date function of a huge exp/sinh/cosh/power reads whole seconds of a number whose "
           "last bit (Go's Exp/Pow, not C's) is worth many seconds"),
-    Known("mean-numerics-magnified", r"\b(ceil|floor|sgn)\(.*\bavg(_over_time)?\b",
+    Known("mean-numerics-magnified",
+          r"\b(ceil|floor|sgn)\(.*\bavg(_over_time)?\b|%.*\bavg(_over_time)?\b|"
+          r"\bavg(_over_time)?\b.*%",
           "the 2.42/3.x mean residues of mean-numerics (1e-17 against an exact 0) decide a "
-          "ceil, floor or sign"),
+          "ceil, floor or sign, or whether x % mean wraps (-1 % 0.05000000000000001)"),
     Known("go-math-ulp-trig", r"\b(sin|cos|tan)\(.*(\^|sinh|cosh|exp)",
           "x ^ y with a fractional y goes through Go's Exp/Log, whose last bits differ from C's; "
           "sin/cos/tan of a huge power turn that into a different number"),
