@@ -42,7 +42,7 @@ from promlab.config.reader import (
     static_configs,
     url_problem,
 )
-from promlab.config.yamlfile import load_yaml, read_text
+from promlab.config.yamlfile import load_config_file
 
 __all__ = ["ConfigSource", "load", "load_config", "parse"]
 
@@ -75,7 +75,7 @@ def _scrape_config(r: Reader, data: Any, path: str, g: GlobalConfig) -> ScrapeCo
     pp = join(path, "params")
     for k, v in r.mapping(d.get("params"), pp, set(d.get("params") or ())).items():
         if not isinstance(v, list):
-            raise r.err(join(pp, str(k)), f"cannot unmarshal {v!r} into []string")
+            raise r.type_error(join(pp, str(k)), "[]string", f"cannot unmarshal {v!r} into []string")
         params[str(k)] = tuple(str(x) for x in v)
     body_limit = r.size(d, "body_size_limit", path)
     return ScrapeConfig(
@@ -218,8 +218,8 @@ def _typed_block(r: Reader, data: Any, path: str, fields: dict[str, str]) -> dic
             r.duration(d, key, path)
         elif kind == "bool":
             r.boolean(d, key, path, False)
-        elif isinstance(v, bool) or not isinstance(v, int):
-            raise r.err(join(path, key), f"cannot unmarshal {v!r} into int")
+        else:
+            r.integer(d, key, path, gotype="int")
     return dict(d)
 
 
@@ -266,12 +266,14 @@ def _remote_read(r: Reader, data: Any) -> tuple[RemoteReadConfig, ...]:
 def parse(data: Any, *, file: str | None = None) -> Config:
     """Build a :class:`Config` from YAML data (the loaded mapping); ``file`` anchors relative paths."""
     base = str(Path(file).resolve().parent) if file else None
-    r = Reader(file, base)
+    r = Reader(file, base, data)
     d = r.mapping(data, "", {"global", "scrape_configs", "rule_files", "alerting", "remote_write", "remote_read",
                              "storage"}, {"tracing", "otlp", "runtime"})
     g = _global(r, d.get("global"))
     rule_files = []
     for i, rf in enumerate(r.seq(d.get("rule_files"), "rule_files")):
+        if isinstance(rf, Mapping | list):
+            raise r.type_error(f"rule_files[{i}]", "string", f"cannot unmarshal {type(rf).__name__} into string")
         _check_glob(r, str(rf), f"rule_files[{i}]")
         rule_files.append(r.file_path(str(rf)))
     scs: list[ScrapeConfig] = []
@@ -292,23 +294,21 @@ def parse(data: Any, *, file: str | None = None) -> Config:
 
 def _ooo_window(r: Reader, storage: Any) -> int:
     """``storage.tsdb.out_of_order_time_window`` in ms (a ``<duration>``; Prometheus's default 0)."""
-    tsdb = storage.get("tsdb") if isinstance(storage, dict) else None
+    storage = r.mapping(storage, "storage", {"tsdb", "exemplars"})
+    tsdb = storage.get("tsdb")
     if tsdb is None:
         return 0
-    if not isinstance(tsdb, dict):
-        raise r.err("storage.tsdb", f"expected a mapping, got {tsdb!r}")
+    tsdb = r.mapping(tsdb, "storage.tsdb", set(tsdb) if isinstance(tsdb, dict) else set())
     return r.duration(tsdb, "out_of_order_time_window", "storage.tsdb")
 
 
 def _max_exemplars(r: Reader, storage: Any) -> int:
     """``storage.exemplars.max_exemplars`` (``storage.tsdb``: see :func:`_ooo_window`)."""
-    ex = storage.get("exemplars") if isinstance(storage, dict) else None
-    if not isinstance(ex, dict) or ex.get("max_exemplars") is None:
+    ex = r.mapping(r.mapping(storage, "storage", {"tsdb", "exemplars"}).get("exemplars"),
+                   "storage.exemplars", {"max_exemplars"})
+    if ex.get("max_exemplars") is None:
         return 100_000
-    n = ex["max_exemplars"]
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise r.err("storage.exemplars.max_exemplars", f"expected an integer, got {n!r}")
-    return max(n, 0)
+    return max(r.integer(ex, "max_exemplars", "storage.exemplars", gotype="int64"), 0)
 
 
 def load(path: str | os.PathLike[str]) -> Config:
@@ -320,9 +320,8 @@ def load(path: str | os.PathLike[str]) -> Config:
         When the file cannot be read, is not YAML, or is not a valid configuration.
     """
     p = str(path)
-    # UTF-8 only and no duplicate keys, as Prometheus (go-yaml) reads it: errors name the line.
-    data = load_yaml(read_text(p, what="config"), file=p)
-    return parse(data, file=p)
+    # As Prometheus (gopkg.in/yaml.v2) reads it: go-yaml's syntax errors, type errors with lines.
+    return parse(load_config_file(p), file=p)
 
 
 def load_config(config: ConfigSource) -> Config:

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import yaml
+
+from promlab.config.gotypes import go_type_of
+from promlab.config.goyaml import go_yaml_desc, go_yaml_int, go_yaml_tag
 from promlab.config.model import (
     Authorization,
     BasicAuth,
@@ -25,6 +30,7 @@ from promlab.config.model import (
     TLSConfig,
 )
 from promlab.config.relabel import RelabelConfig
+from promlab.config.yamlfile import YamlMap, node_of, unmarshal_error
 from promlab.errors import ConfigError
 from promlab.model import Labels
 from promlab.model.labels import is_valid_label_name
@@ -55,70 +61,148 @@ HTTP_IGNORED = {"oauth2", "follow_redirects", "enable_http2", "proxy_url", "no_p
                 "proxy_from_environment", "proxy_connect_header"}
 
 
+_PATH_PART = re.compile(r"\[(\d+)\]|\.?([^.\[]+)")
+_TRUE_V2 = frozenset({"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"})
+_MAP_TYPES = ("map[", "model.LabelSet", "url.Values")
+
+
+def _go_quote_key(key: Any) -> str:
+    if isinstance(key, str):
+        return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(key)
+
+
 class Reader:
     """Walks the YAML tree with a key path, rejecting unknown keys and wrong types.
 
     ``file`` names the config file in errors; relative paths are resolved against ``base_dir``.
+    ``root`` is the loaded document: when it came from a file (:class:`YamlMap` nodes), type
+    errors, unknown and repeated keys are worded as go-yaml words them for Prometheus
+    (``yaml: unmarshal errors:\n  line 3: cannot unmarshal !!str `abc` into uint``).
     """
 
-    def __init__(self, file: str | None, base_dir: str | None) -> None:
+    def __init__(self, file: str | None, base_dir: str | None, root: Any = None) -> None:
         self.file = file
         self.base_dir = base_dir
+        self.root = root
 
     def err(self, path: str, reason: str) -> ConfigError:
         return ConfigError(reason, file=self.file, path=path or None)
 
+    def node_at(self, path: str) -> yaml.Node | None:
+        """The node the value at key path ``path`` was loaded from, if it came from a file."""
+        container: Any = self.root
+        node = None
+        for m in _PATH_PART.finditer(path):
+            key: Any = int(m.group(1)) if m.group(1) is not None else m.group(2)
+            node = node_of(container, key)
+            if node is None:
+                return None
+            try:
+                container = container[key]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return node
+
+    def type_error(self, path: str, gotype: str | None, fallback: str) -> ConfigError:
+        """go-yaml's ``cannot unmarshal <tag> `text` into <gotype>`` with the value's line, or
+        ``fallback`` when the value did not come from a file."""
+        node = self.node_at(path)
+        if node is None or gotype is None:
+            return self.err(path, fallback)
+        return unmarshal_error(node.start_mark.line + 1,
+                               f"cannot unmarshal {go_yaml_desc(node, version='v2')} into {gotype}",
+                               file=self.file, path=path or None)
+
     def mapping(self, data: Any, path: str, known: set[str], ignored: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
         if data is None:
             return {}
+        gotype = go_type_of(path)
         if not isinstance(data, Mapping):
-            raise self.err(path, f"expected a mapping, got {type(data).__name__}")
+            raise self.type_error(path, gotype, f"expected a mapping, got {type(data).__name__}")
+        problems: list[tuple[int, str, str]] = []
+        lines = data.key_lines if isinstance(data, YamlMap) else {}
         for k in data:
             if k in ignored:
                 log.warning("%s: %s is not supported by promlab and is ignored", path or "config", k)
             elif k not in known:
-                raise self.err(join(path, str(k)), f"field {k} not found")
+                if gotype is None or k not in lines:
+                    raise self.err(join(path, str(k)), f"field {k} not found")
+                problems.append((lines[k], f"field {k} not found in type {gotype}", str(k)))
+        if isinstance(data, YamlMap) and gotype is not None:
+            for k, line in data.dups:
+                problems.append((line, f"key {_go_quote_key(k)} already set in map"
+                                 if gotype.startswith(_MAP_TYPES)
+                                 else f"field {k} already set in type {gotype}", str(k)))
+        if problems:
+            problems.sort(key=lambda p: p[0])
+            body = "\n  ".join(f"line {line}: {text}" for line, text, _ in problems)
+            raise ConfigError(f"yaml: unmarshal errors:\n  {body}", file=self.file,
+                              path=join(path, problems[0][2]), line=problems[0][0])
+        if isinstance(data, YamlMap):
+            return data.subset(known)
         return {k: v for k, v in data.items() if k in known}
 
     def seq(self, data: Any, path: str) -> list[Any]:
         if data is None:
             return []
         if not isinstance(data, list):
-            raise self.err(path, f"expected a list, got {type(data).__name__}")
+            raise self.type_error(path, go_type_of(path), f"expected a list, got {type(data).__name__}")
         return data
+
+    def _scalar_text(self, data: Mapping[str, Any], key: str, v: Any) -> str:
+        node = node_of(data, key)
+        if isinstance(node, yaml.ScalarNode):
+            return str(node.value)  # go-yaml gives a string field the scalar's text
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return str(v)
 
     def string(self, data: Mapping[str, Any], key: str, path: str, default: str = "") -> str:
         v = data.get(key)
         if v is None:
             return default
         if isinstance(v, Mapping | list):
-            raise self.err(join(path, key), f"cannot unmarshal {type(v).__name__} into string")
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        return str(v)
+            raise self.type_error(join(path, key), "string", f"cannot unmarshal {type(v).__name__} into string")
+        return self._scalar_text(data, key, v)
 
     def boolean(self, data: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
         v = data.get(key)
         if v is None:
             return default
+        node = node_of(data, key)
+        if node is not None:
+            if go_yaml_tag(node, version="v2") != "!!bool":
+                raise self.type_error(join(path, key), "bool", "")
+            return str(node.value) in _TRUE_V2
         if not isinstance(v, bool):
             raise self.err(join(path, key), f"cannot unmarshal {v!r} into bool")
         return v
 
-    def uint(self, data: Mapping[str, Any], key: str, path: str) -> int:
+    def integer(self, data: Mapping[str, Any], key: str, path: str, *, gotype: str = "uint") -> int:
+        """An integer field of Go type ``gotype`` (``uint``, ``int``, ``int64``); 0 when absent.
+        A float is truncated, as go-yaml does."""
         v = data.get(key)
         if v is None:
             return 0
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise self.err(join(path, key), f"cannot unmarshal {v!r} into uint")
-        return v
+        node = node_of(data, key)
+        n = go_yaml_int(node) if isinstance(node, yaml.ScalarNode) else (
+            None if isinstance(v, bool) or not isinstance(v, int) else v)
+        if n is None or (gotype.startswith("uint") and n < 0):
+            raise self.type_error(join(path, key), gotype, f"cannot unmarshal {v!r} into {gotype}")
+        return n
+
+    def uint(self, data: Mapping[str, Any], key: str, path: str) -> int:
+        return self.integer(data, key, path, gotype="uint")
 
     def duration(self, data: Mapping[str, Any], key: str, path: str, default: int = 0) -> int:
         v = data.get(key)
         if v is None:
             return default
+        if isinstance(v, Mapping | list):
+            raise self.type_error(join(path, key), "string", f"cannot unmarshal {type(v).__name__} into string")
         try:
-            return parse_go_duration(str(v))
+            return parse_go_duration(self._scalar_text(data, key, v))
         except ValueError as exc:
             raise self.err(join(path, key), str(exc)) from None
 
@@ -236,7 +320,8 @@ def static_configs(r: Reader, data: Any, path: str) -> tuple[StaticConfig, ...]:
         targets = []
         for j, t in enumerate(r.seq(s.get("targets"), join(p, "targets"))):
             if isinstance(t, Mapping | list):
-                raise r.err(f"{p}.targets[{j}]", f"cannot unmarshal {type(t).__name__} into string")
+                raise r.type_error(f"{p}.targets[{j}]", "string",
+                                   f"cannot unmarshal {type(t).__name__} into string")
             t = "" if t is None else str(t)  # go-yaml: a null target is ""
             if "/" in t:
                 raise r.err(f"{p}.targets[{j}]", f'"{t}" is not a valid hostname')
