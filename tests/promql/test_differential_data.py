@@ -37,10 +37,11 @@ from promlab.errors import PromlabError
 from promlab.model.value import is_stale
 from promlab.promql.engine import Engine
 from promlab.storage import MemoryStorage
+from tests.promql.fuzz_compare import diff, same_error
+from tests.promql.fuzz_known import KNOWN_DIFFERENCES, REWRITES, Known
 from tests.promql.promql_gen import AT_S, INSTANT_S, Gen
 from tests.promql.promql_handwritten import HANDWRITTEN
 from tests.promql.rw_datasets import END_MS, Dataset, generate, write_request
-from tests.promql.test_differential_fuzz import KNOWN_DIFFERENCES, REWRITES, Known, diff, same_error
 
 
 def _seeds(text: str) -> list[int]:

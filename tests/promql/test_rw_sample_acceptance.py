@@ -31,6 +31,7 @@ from promlab.remote.histproto import fill_histogram
 from promlab.remote.proto import prometheus_remote_pb2 as pb
 from promlab.remote.proto import write_v2_pb2 as pb2
 from promlab.storage.store import open_store
+from tests.promql.fuzz_compare import diff
 from tests.promql.rw_datasets import write_request
 from tests.promql.test_differential_data import (
     ENGINE,
@@ -38,7 +39,6 @@ from tests.promql.test_differential_data import (
     prometheus_answer,
     promlab_answer,
 )
-from tests.promql.test_differential_fuzz import diff
 
 RW_T0 = 1_700_000_000_000
 RW_BASE = [(RW_T0, 1.0), (RW_T0 + 15_000, 2.0), (RW_T0 + 30_000, 3.0)]

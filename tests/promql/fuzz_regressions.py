@@ -1,0 +1,155 @@
+"""The differential fuzzer's regressions: differences it found, pinned without Prometheus
+(each expression also runs against Prometheus in test_differential_fuzz.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+__all__ = ["RANGE_REGRESSIONS", "REGRESSIONS"]
+
+# (expression, instant value at INSTANT_S as the API writes it; one series or a scalar result)
+REGRESSIONS = [
+    # clamp is Go's math.Max(min, math.Min(max, v)): an infinite sample beats a NaN bound.
+    pytest.param("clamp_max(vector(-Inf), NaN)", "-Inf", id="clamp-max-neg-inf-nan-bound"),
+    pytest.param("clamp_min(vector(Inf), NaN)", "+Inf", id="clamp-min-inf-nan-bound"),
+    pytest.param("clamp(vector(-Inf), NaN, NaN)", "NaN", id="clamp-nan-bounds"),
+    pytest.param("clamp_max(-vector(0), 0)", "-0", id="clamp-max-keeps-neg-zero"),
+    pytest.param("clamp_min(-vector(0), 0)", "0", id="clamp-min-positive-zero"),
+    # Date functions read int64(v) as Go on amd64 does: NaN, ±Inf and |v| >= 2^63 become the
+    # smallest int64, whose date wraps to year 292277026596; large values are not clipped.
+    pytest.param("year(vector(NaN))", "292277026596", id="year-nan"),
+    pytest.param("month(vector(Inf))", "12", id="month-inf"),
+    pytest.param("day_of_month(vector(-1e19))", "4", id="day-of-month-out-of-range"),
+    pytest.param("day_of_week(vector(NaN))", "0", id="day-of-week-nan"),
+    pytest.param("day_of_year(vector(NaN))", "339", id="day-of-year-nan"),
+    pytest.param("days_in_month(vector(NaN))", "31", id="days-in-month-nan"),
+    pytest.param("hour(vector(NaN))", "15", id="hour-nan"),
+    pytest.param("minute(vector(NaN))", "30", id="minute-nan"),
+    pytest.param("year(vector(4.7e18))", "148937072952", id="year-beyond-2-62"),
+    pytest.param("minute(vector(4.7e18))", "33", id="minute-beyond-2-62"),
+    pytest.param("year(vector(-1e12))", "-29719", id="year-negative"),
+    # log2/log10 as Go computes them (the last bit shows in count_values labels).
+    pytest.param("log2(vector(2.5))", "1.3219280948873622", id="log2-go"),
+    pytest.param("log2(vector(3))", "1.5849625007211563", id="log2-go-3"),
+    pytest.param("log2(vector(0.125))", "-3", id="log2-power-of-two"),
+    pytest.param("log10(vector(0.1))", "-0.9999999999999999", id="log10-go"),
+    pytest.param("log10(vector(12345.678))", "4.091514945509201", id="log10-go-2"),
+    pytest.param("log10(vector(0))", "-Inf", id="log10-zero"),
+    pytest.param("log2(vector(-1))", "NaN", id="log2-negative"),
+    # sinh/cosh as Go: Exp(|x|)/2 past 21 overflows where C's sinh/cosh do not yet.
+    pytest.param("sinh(vector(710))", "+Inf", id="sinh-overflow"),
+    pytest.param("sinh(vector(-710))", "-Inf", id="sinh-overflow-negative"),
+    pytest.param("cosh(vector(710))", "+Inf", id="cosh-overflow"),
+    pytest.param("sinh(-vector(0))", "-0", id="sinh-neg-zero"),
+    # tanh as Go from |x| = 0.625: 1 - 2/(Exp(2|x|)+1); C's tanh rounds -19 to -1.
+    pytest.param("tanh(vector(-19))", "-0.9999999999999999", id="tanh-go-saturating"),
+    pytest.param("tanh(vector(19))", "0.9999999999999999", id="tanh-go-saturating-positive"),
+    pytest.param("tanh(vector(-0.7))", "-0.6043677771171635", id="tanh-go-mid"),
+    # "^" is Go's math.Pow (repeated squaring of frexp mantissas, 1/Sqrt for -0.5), not C's
+    # pow: the last bits differ, and cos/tan of a huge power differ altogether.
+    pytest.param("vector(3) ^ 42", "109418989131512370000", id="pow-integer-exponent"),
+    pytest.param("cos(vector(3) ^ 42)", "0.9955360283693284", id="pow-then-cos"),
+    pytest.param("vector(3) ^ -0.5", "0.5773502691896258", id="pow-minus-half"),
+    pytest.param("vector(-2) ^ -3", "-0.125", id="pow-negative-base"),
+    pytest.param("vector(-2) ^ 0.5", "NaN", id="pow-negative-base-fraction"),
+    pytest.param("-vector(0) ^ -3", "-Inf", id="pow-neg-zero-odd"),
+    pytest.param("vector(-Inf) ^ -0.5", "0", id="pow-neg-inf-minus-half"),
+    pytest.param("(-vector(0)) ^ 0.5", "0", id="pow-neg-zero-half"),
+    pytest.param("vector(-Inf) ^ 0.5", "+Inf", id="pow-neg-inf-half"),
+    pytest.param("vector(-Inf) ^ 3", "-Inf", id="pow-neg-inf-odd"),
+    pytest.param("vector(-Inf) ^ -3", "-0", id="pow-neg-inf-negative-odd"),
+    # count_values groups by the value's text: -0 apart from 0.
+    pytest.param('count(count_values("v", 0 / g{kind=~"flat|neg"}))', "2",
+                 id="count-values-negative-zero"),
+    # max/min_over_time: of equal 0 and -0 the window's first stays (a strict > in Go).
+    pytest.param('max_over_time((0 / g{kind="frac"})[5m:15s])', "0", id="max-over-time-zero-sign"),
+    # timestamp(v @ t offset o): lookback from t, samples read up to t - o (Prometheus 8433).
+    pytest.param("timestamp(short @ 1700002130 offset 3m)", "empty", id="timestamp-at-offset"),
+    pytest.param("timestamp((short @ 1700002130 offset 3m))", "empty",
+                 id="timestamp-at-offset-paren"),
+    pytest.param("timestamp(short @ 1700002130 offset 1m)", "empty",
+                 id="timestamp-at-offset-1m"),
+    pytest.param("timestamp(short @ 1700001890 offset 1m)", "1700001787",
+                 id="timestamp-at-offset-found"),
+    pytest.param("timestamp(short offset 3m @ 1700001950)", "1700001727",
+                 id="timestamp-at-offset-inside-lookback"),
+    # A bool comparison's many-to-one results are checked without __name__ when names go at
+    # once: two left series that differ only by name clash inside the match.
+    pytest.param('{__name__=~"dup_.*"} != bool on(a) group_left() short',
+                 "error: multiple matches for labels: grouping labels must ensure unique matches",
+                 id="bool-group-left-name-dropped-clash"),
+    # k beyond int64 is an error, not "all series".
+    pytest.param("topk(Inf, g)", "error: Scalar value +Inf overflows int64", id="topk-inf"),
+    pytest.param("topk(1e300, g)", "error: Scalar value 1e+300 overflows int64", id="topk-huge"),
+    # le labels as Go's strconv.ParseFloat reads them ("1_0" = 10, 0x1p3 = 8; " 2.5" and the
+    # out-of-range 1e400 are malformed, so that bucket is skipped).
+    pytest.param('histogram_quantile(0.75, label_replace(h_bucket{job="web"}, "le", "1_0", '
+                 '"le", "2.5"))', "9.563218390804597", id="le-underscore"),
+    pytest.param('histogram_quantile(0.75, label_replace(h_bucket{job="web"}, "le", "0x1p3", '
+                 '"le", "2.5"))', "7.655172413793103", id="le-hex"),
+    pytest.param('histogram_quantile(0.75, label_replace(h_bucket{job="web"}, "le", " 2.5", '
+                 '"le", "2.5"))', "0.5", id="le-space"),
+    pytest.param('histogram_quantile(0.75, label_replace(h_bucket{job="web"}, "le", "1e400", '
+                 '"le", "2.5"))', "0.5", id="le-out-of-range"),
+    # holt_winters checks its factors in every window with a sample; NaN passes the check.
+    pytest.param("holt_winters(g[1m], -0.1, 0.9)",
+                 "error: invalid smoothing factor. Expected: 0 < sf < 1, got: -0.100000",
+                 id="holt-winters-one-sample-windows"),
+    pytest.param('holt_winters(g{kind="flat"}[10m], NaN, 0.5)', "NaN",
+                 id="holt-winters-nan-factor"),
+    # A subquery whose window holds no point of its step grid still evaluates its
+    # step-invariant parts once (Prometheus's StepInvariantExpr at a start past the end).
+    pytest.param("idelta((bottomk (Inf, log10(g @ 1700001230)))[30s:2m])",
+                 "error: Scalar value +Inf overflows int64", id="empty-subquery-grid-invariant"),
+    pytest.param("idelta((bottomk (Inf, log10(g)))[30s:2m])", "empty",
+                 id="empty-subquery-grid-not-invariant"),
+    # ... that next grid time lies past the planned read range: its selectors read nothing
+    # (k = scalar(...) is NaN there, also in Prometheus), where the storage crashed.
+    pytest.param('absent_over_time((topk(scalar(g{kind="flat"}), vector(-0.5)))[30s:20m])',
+                 "error: Parameter value is NaN", id="empty-subquery-grid-past-read-range"),
+    # Negative bucket counts are never "almost equal" because their difference over the
+    # count is negative (almost.Equal is relative to |a| + |b|).
+    pytest.param('histogram_quantile(1, ((-0.5 / h_bucket{job="api"} offset -2m)))', "2.5",
+                 id="negative-bucket-counts-no-precision-fix"),
+    pytest.param("holt_winters(g[10m], NaN, 1)",
+                 "error: invalid trend factor. Expected: 0 < tf < 1, got: 1.000000",
+                 id="holt-winters-nan-then-bad-trend"),
+]
+
+
+# (expression, what a range query over RANGE gives: "error: ..." or the number of series)
+RANGE_REGRESSIONS = [
+    # A subquery's inner expression drops names eagerly too (it ran with delayed removal, so
+    # colliding series passed unnoticed when the outer function returned nothing).
+    pytest.param('rate((-{__name__=~"dup_.*"})[5m:3m])',
+                 "error: vector cannot contain metrics with the same labelset",
+                 id="subquery-inner-eager-name-removal"),
+]
+
+
+RANGE_REGRESSIONS.append(pytest.param(
+    # Many-to-one at the first step (c_total{job="web", instance="a"} is in its gap there),
+    # duplicates on the right only later: Prometheus, going step by step, reports the former.
+    '(c_total == bool on() c_total{job=~"w.*"})',
+    "error: multiple matches for labels: many-to-one matching must be explicit "
+    "(group_left/group_right)", id="first-step-error-wins"))
+
+
+RANGE_REGRESSIONS += [
+    # An aggregation over a step-invariant expression runs once, at the first step: k = 0
+    # there, so nothing at any step.
+    pytest.param('topk(scalar(m{c!=""}), g{kind=~"temp|flat"} @ start())', "0",
+                 id="invariant-aggregation-param-at-start"),
+    # @ start() inside an aggregation's parameter is ignored (k read at every step).
+    pytest.param('topk(scalar(m{c!=""} @ start()), g)', "5", id="start-in-param-ignored"),
+    # ... and its data are read for every step, not only around the @ end() time (k is
+    # g{kind="special"} at the first step, -11.87: nothing, where reading no data gave NaN).
+    pytest.param('bottomk by (a) (scalar(g{kind="special"} @ end()), m @ 1700001230)', "0",
+                 id="param-data-without-at-end"),
+    # Only the first step's parameter is evaluated: the many-to-many clash at later steps
+    # (short exists from minute 38) never happens; k is NaN at the first step (2.42: "Scalar
+    # value NaN overflows int64", the k-nan-wording class).
+    pytest.param('bottomk(scalar(short <= on() group_left(instance) {__name__=~"c_total|g"}), '
+                 'c_total @ end())', "error: Parameter value is NaN",
+                 id="invariant-aggregation-param-first-step-only"),
+]
