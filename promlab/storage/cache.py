@@ -27,6 +27,8 @@ __all__ = ["DEFAULT_CACHE_BYTES", "CacheEntry", "DecodedCache", "MetricColumns",
 DEFAULT_CACHE_BYTES = 1 << 30
 #: Most bytes of memoised answers (:meth:`DecodedCache.memo_get`) kept beside the entries.
 MEMO_BYTES = 16 << 20
+#: Memo keys :meth:`DecodedCache.memo_seen` remembers having seen (least recently seen first out).
+SEEN_KEYS = 4096
 
 
 def default_cache_bytes() -> int:
@@ -119,10 +121,16 @@ class DecodedCache:
         # Small answers derived from blocks' immutable data: key -> (answer, bytes).
         self._memo: OrderedDict[tuple[Hashable, ...], tuple[object, int]] = OrderedDict()
         self._memo_bytes = 0
+        self._seen: OrderedDict[tuple[Hashable, ...], None] = OrderedDict()
 
     @property
     def nbytes(self) -> int:
         return self._bytes
+
+    @property
+    def memo_bytes(self) -> int:
+        """Bytes the memoised answers hold (:meth:`memo_put`; not counted in :attr:`nbytes`)."""
+        return self._memo_bytes
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -190,6 +198,21 @@ class DecodedCache:
                 _, (_, n) = self._memo.popitem(last=False)
                 self._memo_bytes -= n
 
+    def memo_seen(self, key: tuple[Hashable, ...]) -> bool:
+        """Whether ``key`` was asked about before (then it is worth memoising an answer for
+        it); records it. A first query derives its answers the direct way, so a cold query
+        pays nothing for memos only repeated queries use (issue 14)."""
+        if self.max_bytes <= 0:
+            return False
+        with self._lock:
+            if key in self._seen:
+                self._seen.move_to_end(key)
+                return True
+            self._seen[key] = None
+            if len(self._seen) > SEEN_KEYS:
+                self._seen.popitem(last=False)
+            return False
+
     def evict_block(self, block_id: str) -> None:
         """Drop every entry (and memoised answer) of a block (deleted or replaced by
         compaction)."""
@@ -198,6 +221,8 @@ class DecodedCache:
                 self._bytes -= self._entries.pop(key).nbytes
             for mkey in [k for k in self._memo if k[0] == block_id]:
                 self._memo_bytes -= self._memo.pop(mkey)[1]
+            for skey in [k for k in self._seen if k[0] == block_id]:
+                del self._seen[skey]
 
     def clear(self) -> None:
         with self._lock:
@@ -205,3 +230,4 @@ class DecodedCache:
             self._bytes = 0
             self._memo.clear()
             self._memo_bytes = 0
+            self._seen.clear()

@@ -47,6 +47,8 @@ def run_keys(memo: DecodedCache, key: tuple[Hashable, ...], entry: MetricColumns
     hit = memo.memo_get(key)
     if hit is not None:
         return hit  # type: ignore[return-value]
+    if not memo.memo_seen(key):
+        return None  # a first cut searches its runs directly
     ts, off = entry.ts, entry.offsets
     n = off.shape[0] - 1
     if ts.shape[0] == 0 or n <= 0 or int(off[0]) != 0 or int(off[-1]) != ts.shape[0]:
@@ -89,6 +91,8 @@ def matching_chunks(memo: DecodedCache | None, blk: Block, src: Block, name: str
     # A part numbers its chunks among the metric's own, the block among all: keyed apart.
     key = (blk.meta.ulid, "chunks", name, src is not blk, which)
     hit: tuple[npt.NDArray[np.int64], ...] | None = memo.memo_get(key)  # type: ignore[assignment]
+    if hit is None and not memo.memo_seen(key):
+        return src.metric_chunks(name, matchers, mint, maxt)  # a first query: directly
     if hit is None:
         rows = src.metric_chunks(name, matchers)
         # with their time ranges gathered (src.index() loaded them with the rows)
@@ -104,11 +108,14 @@ def matching_chunks(memo: DecodedCache | None, blk: Block, src: Block, name: str
 
 
 def matched_series(memo: DecodedCache, key: tuple[Hashable, ...], entry: MetricColumns,
-                   matchers: Sequence[Matcher]) -> Picked:
+                   matchers: Sequence[Matcher]) -> Picked | None:
     """Positions of ``entry``'s series matching ``matchers`` and their labels (memoised under
-    ``key``; the list is shared: copy it before handing it out)."""
+    ``key``; the list is shared: copy it before handing it out); None the first time ``key``
+    is asked about (the caller matches directly)."""
     hit: Picked | None = memo.memo_get(key)  # type: ignore[assignment]
     if hit is None:
+        if not memo.memo_seen(key):
+            return None
         sel = np.flatnonzero(entry.index.match(matchers))
         sel.flags.writeable = False
         hit = (sel, list(map(entry.labels.__getitem__, sel.tolist())))

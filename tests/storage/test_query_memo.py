@@ -79,7 +79,13 @@ def test_repeated_selection_does_not_match_or_list_chunks_again(
     path, mem = store
     lo, hi = T0 + HOUR + 1, T0 + HOUR + 300_000
     with open_store(path, readonly=True) as ro:
+        # The first query derives its answers directly (a cold query builds no memo), the
+        # second memoises them, later ones reuse them.
         first = ro.querier(lo, hi).select(ONE, SelectHints(views=True))
+        cold = _count(monkeypatch, Block, "metric_chunks")
+        ro.querier(lo, hi).select(ONE, SelectHints(views=True))
+        assert len(cold) == 1  # the second: once, to memoise
+        monkeypatch.undo()
         chunks = _count(monkeypatch, Block, "metric_chunks")
         matches = _count(monkeypatch, LabelIndex, "match")
         for k in range(5):  # moving windows, the matchers in either order
@@ -207,3 +213,14 @@ def test_readonly_store_sees_a_block_flushed_after_its_queries(tmp_path: pathlib
             app.commit()
             w.flush()
             assert ro.querier(0, 2**62).select(m).num_samples == 6
+
+
+def test_a_first_selection_memoises_nothing(store: tuple[str, MemoryStorage]) -> None:
+    """A cold query pays for no memo: only keys seen before get memoised answers."""
+    path, _ = store
+    lo, hi = T0 + HOUR + 1, T0 + HOUR + 300_000
+    with open_store(path, readonly=True) as ro:
+        ro.querier(lo, hi).select(ONE, SelectHints(views=True))
+        held = ro.cache.memo_bytes
+        ro.querier(lo, hi).select(ONE, SelectHints(views=True))
+        assert held == 0 < ro.cache.memo_bytes
