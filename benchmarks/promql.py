@@ -215,6 +215,9 @@ def run(hours: float, scale: float, repeat: int, step_s: int, cold_repeat: int =
         realprom.backfill(info.path, Path(tmp) / "data")
         print(f"promtool backfill: {time.perf_counter() - t0:.1f} s", flush=True)
         todo = [(name, expr, mode) for name, expr in QUERIES for mode in ("range", "instant")]
+        # The import's and the backfill's gigabyte of dirty pages written back now, not while
+        # the first touches read (their page-cache drops would wait behind the writeback).
+        os.sync()
         # First touches first, while the process holds nothing else (no warm store, no
         # MemoryStorage copy): as a notebook kernel's first queries on a store.
         # Each query's first touch is taken ``cold_repeat`` times (rounds over all queries, a
