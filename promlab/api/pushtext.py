@@ -4,6 +4,7 @@ parser refuses beyond it and for its families."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,13 +42,38 @@ class KeyParse:
     by_ref: list[tuple[str, Pairs, Any, Pairs] | None] = field(default_factory=list)
 
 
+#: A sample line ending in a signed integer (its timestamp, when the parser refused it as one).
+_SIGNED_LAST = re.compile(rb"^(.*[ \t])[+-]([0-9]+[ \t]*)$")
+
+
+def _parse_signed(kp: KeyParse, body: bytes) -> tuple[Any, bytes]:
+    """The page of ``body`` and the body read. Go's text parser (the Pushgateway's) takes a
+    signed integer timestamp where a Prometheus scrape refuses it: such a sign is dropped and
+    the body read again (a push with timestamps is refused later, as such, after the whole body
+    parsed: a later line's error comes first, as in Go)."""
+    from promlab.errors import ExpositionError
+
+    for _ in range(body.count(b"\n") + 1):
+        try:
+            return kp.parser.parse(body, None), body
+        except ExpositionError as exc:
+            lines = body.split(b"\n")
+            m = (_SIGNED_LAST.match(lines[exc.lineno - 1])
+                 if "invalid timestamp" in exc.reason and 0 < exc.lineno <= len(lines) else None)
+            if m is None:
+                raise
+            lines[exc.lineno - 1] = m[1] + m[2]
+            body = b"\n".join(lines)
+    return kp.parser.parse(body, None), body
+
+
 def text_rows(kp: KeyParse, key: Pairs, body: bytes) -> TextRows:
     """The rows of a text-format push to grouping key ``key``; :class:`PushError` ("text
     format parsing error ...") if Go's text parser would refuse it."""
     from promlab.errors import ExpositionError
 
     try:
-        page = kp.parser.parse(body, None)
+        page, body = _parse_signed(kp, body)
         err = text_error(body)
         if err is None and body != kp.body:
             layout = go_layout(body)
