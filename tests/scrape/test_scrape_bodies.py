@@ -35,7 +35,7 @@ GOOD = b'# TYPE good gauge\ngood{a="1"} 1\ngood{a="2"} 2\n'
 BAD_BODIES = [
     pytest.param(TEXT, GOOD + b'bad{a="\xff"} 3\n', "line 4: invalid UTF-8", id="bad-utf8"),
     pytest.param(TEXT, GOOD + b"bad 1e400\n", "line 4: value '1e400' out of the float64 range", id="overflow"),
-    pytest.param(TEXT, GOOD + b'bad{a="b",a="c"} 3\n', "line 4: duplicate label name 'a'", id="duplicate-label"),
+    pytest.param(TEXT, GOOD + b'bad{a="b",a="c"} 3\n', 'label name "a" is not unique: invalid sample', id="duplicate-label"),
     pytest.param(TEXT, GOOD + b'bad{a="unterminated', "line 4: expected a quoted value", id="truncated"),
     pytest.param(TEXT, GOOD + b"\x00bad 3\n", "line 4: invalid metric name", id="nul-byte"),
     pytest.param(TEXT, GOOD + b"bad 1 2 3\n", "line 4: unexpected text after timestamp", id="extra-token"),
