@@ -165,12 +165,15 @@ def test_random_windows_over_ragged_series_match_memory(ragged: tuple[str, Memor
             assert_same(got, mem.querier(lo, hi).select(m).compact())
 
 
-def _listdir_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def _listdir_calls(monkeypatch: pytest.MonkeyPatch, only: str) -> list[str]:
+    """Listings of directory ``only`` from now on (other threads left running by earlier tests
+    list other directories)."""
     calls: list[str] = []
     real = os.listdir
 
     def counting(path: str) -> list[str]:
-        calls.append(path)
+        if os.fspath(path) == only:
+            calls.append(path)
         return real(path)
 
     monkeypatch.setattr(os, "listdir", counting)
@@ -185,7 +188,7 @@ def test_local_listing_reused_while_the_directory_is_unchanged(
     (d / "a").mkdir()
     old = time.time_ns() - 3600 * 10**9
     os.utime(d, ns=(old, old))
-    calls = _listdir_calls(monkeypatch)
+    calls = _listdir_calls(monkeypatch, str(d))
     assert fs.listdir(str(d), cached=True) == ["a"]
     assert fs.listdir(str(d), cached=True) == ["a"]
     assert len(calls) == 1
