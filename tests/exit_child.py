@@ -21,6 +21,9 @@ from typing import Any
 
 import httpx
 
+# tests/waiting.py: run as a script, this file's directory is on sys.path.
+from waiting import wait_for
+
 from promlab import Session
 from promlab.model import Labels, Matcher, MatchType
 from promlab.storage import open_store
@@ -31,16 +34,6 @@ Action = Callable[[dict[str, Any], ExitStack], None]
 
 def ready(note: str = "") -> None:
     print("READY", note, flush=True)
-
-
-def wait_for(pred: Callable[[], Any], timeout: float = 60, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise TimeoutError(f"timed out waiting for {what}")
 
 
 class _Quiet(ThreadingHTTPServer):
@@ -167,8 +160,8 @@ def scrape(args: dict[str, Any], stack: ExitStack) -> None:
     target = serve_http(Target)
     s = Session(args["data"], config=scrape_config(target))
     s.scrape.start()
-    wait_for(lambda: Target.hits >= 3, what="three scrapes")
-    wait_for(lambda: len(s.query("exit_gauge")) == 1, what="a stored sample")
+    wait_for(lambda: Target.hits >= 3, timeout=60, what="three scrapes")
+    wait_for(lambda: len(s.query("exit_gauge")) == 1, timeout=60, what="a stored sample")
     ready()
 
 
@@ -211,7 +204,7 @@ def rules(args: dict[str, Any], stack: ExitStack) -> None:
     s = Session(args["data"], config=cfg)
     s.scrape.start()
     s.rules.start(resend_delay="100ms")
-    wait_for(lambda: Alertmanager.posts >= 2, what="two alert posts")
+    wait_for(lambda: Alertmanager.posts >= 2, timeout=60, what="two alert posts")
     ready()
 
 
@@ -266,7 +259,7 @@ def importer(args: dict[str, Any], stack: ExitStack) -> None:
     t.start()
     # Mid-way: some slices done (the resume file exists) but the thread still running.
     wait_for(lambda: any(Path(args["data"]).glob("**/*import*")) or not t.is_alive(),
-             what="an import under way")
+             timeout=60, what="an import under way")
     progress.set()
     ready("alive" if t.is_alive() else "finished")
 
