@@ -5,25 +5,12 @@ test_scrape_realprom_refused.py, built on test_scrape_realprom_diff.py's servers
 from __future__ import annotations
 
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-import promlab.scrape as scrape
 from benchmarks import realprom
 from promlab.model import Labels
-from promlab.storage import open_store
-from tests.scrape.test_scrape_realprom_diff import (
-    Case,
-    Sample,
-    config,
-    lab_dump,
-    normalise,
-    page_servers,
-    prom_dump,
-)
+from tests.scrape.test_scrape_realprom_diff import Case, Sample, normalise, scrape_both
 
 __all__ = ["Stored", "differences", "scrape_jobs"]
 
@@ -60,27 +47,8 @@ def scrape_jobs(cases: list[Case], ids: dict[str, str], *, rounds: int, page_tim
     scraper running the same config, ``rounds`` times at least; per id of ``ids`` (job name ->
     id) what each side stored at the last compared scrape and its last error."""
     realprom.require_binary("prometheus")
-    with tempfile.TemporaryDirectory(prefix="promlab-jobs-") as tmp, page_servers(cases) as servers:
-        cfg = config(servers)
-        store = open_store(Path(tmp) / "store", ooo_window=0, wal_fsync=False)
-        try:
-            with realprom.prometheus(config=cfg) as prom:
-                with scrape.start(cfg, data=store) as handle:
-                    deadline = time.monotonic() + rounds + 30
-                    while time.monotonic() < deadline:
-                        if all(s.counts.get((who, s.case.name), 0) >= rounds + 1
-                               for s in servers for who in ("prom", "lab")):
-                            break
-                        time.sleep(0.2)
-                    time.sleep(1.0)  # the last compared scrapes are committed
-                    ours_raw = lab_dump(store)
-                    ours_err = {r.scrape_pool: r.last_error if isinstance(r.last_error, str) else ""
-                                for r in handle.targets().itertuples()}
-                theirs_raw = prom_dump(prom)
-                active = httpx.get(prom.url + "/api/v1/targets", timeout=30).json()["data"]["activeTargets"]
-                theirs_err = {t["labels"]["job"]: t["lastError"] for t in active}
-        finally:
-            store.close()
+    with tempfile.TemporaryDirectory(prefix="promlab-jobs-") as tmp:
+        theirs_raw, ours_raw, theirs_err, ours_err = scrape_both(cases, rounds, Path(tmp), slack=30)
     theirs = _last_scrape(normalise(theirs_raw, rounds), rounds, page_times)
     ours = _last_scrape(normalise(ours_raw, rounds), rounds, page_times)
     return {key: Stored(theirs.get(job, {}), ours.get(job, {}), theirs_err.get(job, "?"),

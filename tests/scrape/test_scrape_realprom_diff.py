@@ -343,14 +343,18 @@ ALLOWED: dict[tuple[str, str], str] = {
 """``(job, metric name)`` of deliberate or out-of-scope differences, with the reason."""
 
 
-def run_diff(cases: list[Case], rounds: int, tmp: Path) -> list[str]:
+def scrape_both(cases: list[Case], rounds: int, tmp: Path, *, slack: float = 20,
+                ) -> tuple[Any, Any, dict[str, str], dict[str, str]]:
+    """Serve ``cases`` to one Prometheus and one promlab scraper running the same config until
+    both scraped each at least ``rounds + 1`` times (at most ``rounds + slack`` s): the raw
+    samples each stored (:func:`prom_dump`, :func:`lab_dump`) and each job's last error."""
     with page_servers(cases) as servers:
         cfg = config(servers)
         store = open_store(tmp / "store", ooo_window=0, wal_fsync=False)
         try:
             with realprom.prometheus(config=cfg) as prom:
-                with scrape.start(cfg, data=store):
-                    deadline = time.monotonic() + rounds + 20
+                with scrape.start(cfg, data=store) as handle:
+                    deadline = time.monotonic() + rounds + slack
                     while time.monotonic() < deadline:
                         if all(s.counts.get((w, s.case.name), 0) >= rounds + 1
                                for s in servers for w in ("prom", "lab")):
@@ -358,9 +362,18 @@ def run_diff(cases: list[Case], rounds: int, tmp: Path) -> list[str]:
                         time.sleep(0.2)
                     time.sleep(1.0)  # the last compared scrapes are committed
                     ours_raw = lab_dump(store)
+                    ours_err = {r.scrape_pool: r.last_error if isinstance(r.last_error, str) else ""
+                                for r in handle.targets().itertuples()}
                 theirs_raw = prom_dump(prom)
+                active = httpx.get(prom.url + "/api/v1/targets", timeout=30).json()["data"]["activeTargets"]
+                theirs_err = {t["labels"]["job"]: t["lastError"] for t in active}
         finally:
             store.close()
+    return theirs_raw, ours_raw, theirs_err, ours_err
+
+
+def run_diff(cases: list[Case], rounds: int, tmp: Path) -> list[str]:
+    theirs_raw, ours_raw, _, _ = scrape_both(cases, rounds, tmp)
     owners = {i: c.name for c in cases for i in c.instances}
     theirs, ours = normalise(theirs_raw, rounds, owners), normalise(ours_raw, rounds, owners)
     return [text for job, ls, text in differences(theirs, ours) if (job, ls.name) not in ALLOWED]
