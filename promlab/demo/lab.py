@@ -69,6 +69,7 @@ class Lab:
                  log: IO[bytes] | None = None) -> None:
         import httpx
 
+        root = root.resolve()  # Lab runs in ``root``: a relative root would be taken from there
         self.port, self.token = free_port(), secrets.token_hex(16)
         args = [sys.executable, "-m", "jupyterlab", "--ip", "127.0.0.1", f"--port={self.port}",
                 f"--ServerApp.token={self.token}", f"--ServerApp.root_dir={root}",
