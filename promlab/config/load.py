@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -60,25 +61,20 @@ _SCRAPE_KEYS = {
 def _scrape_config(r: Reader, data: Any, path: str, g: GlobalConfig) -> ScrapeConfig:
     if data is None:
         raise r.err(path, "empty or null scrape config section")
+    mark = r.mark()
     d = r.mapping(data, path, _SCRAPE_KEYS, (HTTP_IGNORED - {"follow_redirects"}) | SD_IGNORED)
     job = r.string(d, "job_name", path)
-    if not job:
-        raise r.err(join(path, "job_name"), "job_name is empty")
     interval = r.duration(d, "scrape_interval", path) or g.scrape_interval_ms
     timeout = r.duration(d, "scrape_timeout", path)
-    if timeout > interval:
-        raise r.err(join(path, "scrape_timeout"),
-                    f'scrape timeout greater than scrape interval for scrape config with job name "{job}"')
-    if timeout == 0:
-        timeout = min(g.scrape_timeout_ms, interval)
     params: dict[str, tuple[str, ...]] = {}
     pp = join(path, "params")
     for k, v in r.mapping(d.get("params"), pp, set(d.get("params") or ())).items():
         if not isinstance(v, list):
-            raise r.type_error(join(pp, str(k)), "[]string", f"cannot unmarshal {v!r} into []string")
+            r.bad_type(join(pp, str(k)), "[]string", f"cannot unmarshal {v!r} into []string")
+            continue
         params[str(k)] = tuple(str(x) for x in v)
     body_limit = r.size(d, "body_size_limit", path)
-    return ScrapeConfig(
+    cfg = ScrapeConfig(
         job_name=job, scrape_interval_ms=interval, scrape_timeout_ms=timeout,
         metrics_path=r.string(d, "metrics_path", path, "/metrics") or "/metrics",
         scheme=r.string(d, "scheme", path, "http") or "http",
@@ -97,16 +93,26 @@ def _scrape_config(r: Reader, data: Any, path: str, g: GlobalConfig) -> ScrapeCo
         target_limit=r.uint(d, "target_limit", path), body_size_limit=body_limit,
         **_hist_scrape(r, d, path, g),
     )
+    # Validated once the whole section is read, as Prometheus's ScrapeConfig.UnmarshalYAML does.
+    if not job:
+        r.invalid(mark, join(path, "job_name"), "job_name is empty")
+    if timeout > interval:
+        r.invalid(mark, join(path, "scrape_timeout"),
+                  f'scrape timeout greater than scrape interval for scrape config with job name "{job}"')
+    if timeout == 0:
+        cfg = replace(cfg, scrape_timeout_ms=min(g.scrape_timeout_ms, interval))
+    return cfg
 
 
 def _global(r: Reader, data: Any) -> GlobalConfig:
     p = "global"
+    mark = r.mark()
     d = r.mapping(data, p, {"scrape_interval", "scrape_timeout", "evaluation_interval", "external_labels",
                             "query_log_file", "rule_query_offset"} | _HIST_GLOBAL_KEYS)
     interval = r.duration(d, "scrape_interval", p) or 60_000
     timeout = r.duration(d, "scrape_timeout", p)
     if timeout > interval:
-        raise r.err(join(p, "scrape_timeout"), "global scrape timeout greater than scrape interval")
+        r.invalid(mark, join(p, "scrape_timeout"), "global scrape timeout greater than scrape interval")
     if timeout == 0:
         timeout = min(10_000, interval)
     return GlobalConfig(scrape_interval_ms=interval, scrape_timeout_ms=timeout,
@@ -195,8 +201,8 @@ def _remote_url(r: Reader, d: Mapping[str, Any], path: str, what: str) -> str:
 def _unique_names(r: Reader, names: list[str], section: str, what: str) -> None:
     seen: set[str] = set()
     for i, name in enumerate(names):
-        if name and name in seen:
-            raise r.err(f"{section}[{i}].name", f'found multiple {what} configs with job name "{name}"')
+        if name and name in seen:  # checked by Config.UnmarshalYAML: not after a type error
+            r.invalid(0, f"{section}[{i}].name", f'found multiple {what} configs with job name "{name}"')
         seen.add(name)
 
 
@@ -270,45 +276,46 @@ def parse(data: Any, *, file: str | None = None) -> Config:
     d = r.mapping(data, "", {"global", "scrape_configs", "rule_files", "alerting", "remote_write", "remote_read",
                              "storage"}, {"tracing", "otlp", "runtime"})
     g = _global(r, d.get("global"))
-    rule_files = []
+    rule_files: list[str] = []
     for i, rf in enumerate(r.seq(d.get("rule_files"), "rule_files")):
         if isinstance(rf, Mapping | list):
-            raise r.type_error(f"rule_files[{i}]", "string", f"cannot unmarshal {type(rf).__name__} into string")
-        _check_glob(r, str(rf), f"rule_files[{i}]")
-        rule_files.append(r.file_path(str(rf)))
-    scs: list[ScrapeConfig] = []
+            r.bad_type(f"rule_files[{i}]", "string", f"cannot unmarshal {type(rf).__name__} into string")
+            continue
+        rule_files.append(str(rf))
+    scs = [_scrape_config(r, sc, f"scrape_configs[{i}]", g)
+           for i, sc in enumerate(r.seq(d.get("scrape_configs"), "scrape_configs"))]
+    cfg = Config(global_config=g, scrape_configs=tuple(scs), rule_files=tuple(map(r.file_path, rule_files)),
+                 alerting=_alerting(r, d.get("alerting")), remote_write=_remote_write(r, d.get("remote_write")),
+                 remote_read=_remote_read(r, d.get("remote_read")), file=file,
+                 **_storage(r, d.get("storage")))
+    # go-yaml reports every type error of the file at once; the file-wide checks of
+    # Prometheus's Config.UnmarshalYAML run only when the decoding had none.
+    r.finish()
+    for i, rf in enumerate(rule_files):
+        _check_glob(r, rf, f"rule_files[{i}]")
     seen: set[str] = set()
-    for i, sc in enumerate(r.seq(d.get("scrape_configs"), "scrape_configs")):
-        cfg = _scrape_config(r, sc, f"scrape_configs[{i}]", g)
-        if cfg.job_name in seen:
+    for i, sc in enumerate(scs):
+        if sc.job_name in seen:
             raise r.err(f"scrape_configs[{i}].job_name",
-                        f'found multiple scrape configs with job name "{cfg.job_name}"')
-        seen.add(cfg.job_name)
-        scs.append(cfg)
-    return Config(global_config=g, scrape_configs=tuple(scs), rule_files=tuple(rule_files),
-                  alerting=_alerting(r, d.get("alerting")), remote_write=_remote_write(r, d.get("remote_write")),
-                  remote_read=_remote_read(r, d.get("remote_read")), file=file,
-                  max_exemplars=_max_exemplars(r, d.get("storage")),
-                  out_of_order_time_window_ms=_ooo_window(r, d.get("storage")))
+                        f'found multiple scrape configs with job name "{sc.job_name}"')
+        seen.add(sc.job_name)
+    return cfg
 
 
-def _ooo_window(r: Reader, storage: Any) -> int:
-    """``storage.tsdb.out_of_order_time_window`` in ms (a ``<duration>``; Prometheus's default 0)."""
-    storage = r.mapping(storage, "storage", {"tsdb", "exemplars"})
+def _storage(r: Reader, data: Any) -> dict[str, int]:
+    """``storage.tsdb.out_of_order_time_window`` in ms (a ``<duration>``; Prometheus's default 0)
+    and ``storage.exemplars.max_exemplars`` (default 100000), as :class:`Config` fields."""
+    storage = r.mapping(data, "storage", {"tsdb", "exemplars"})
+    ooo_ms = 0
     tsdb = storage.get("tsdb")
-    if tsdb is None:
-        return 0
-    tsdb = r.mapping(tsdb, "storage.tsdb", set(tsdb) if isinstance(tsdb, dict) else set())
-    return r.duration(tsdb, "out_of_order_time_window", "storage.tsdb")
-
-
-def _max_exemplars(r: Reader, storage: Any) -> int:
-    """``storage.exemplars.max_exemplars`` (``storage.tsdb``: see :func:`_ooo_window`)."""
-    ex = r.mapping(r.mapping(storage, "storage", {"tsdb", "exemplars"}).get("exemplars"),
-                   "storage.exemplars", {"max_exemplars"})
-    if ex.get("max_exemplars") is None:
-        return 100_000
-    return max(r.integer(ex, "max_exemplars", "storage.exemplars", gotype="int64"), 0)
+    if tsdb is not None:
+        tsdb = r.mapping(tsdb, "storage.tsdb", set(tsdb) if isinstance(tsdb, dict) else set())
+        ooo_ms = r.duration(tsdb, "out_of_order_time_window", "storage.tsdb")
+    ex = r.mapping(storage.get("exemplars"), "storage.exemplars", {"max_exemplars"})
+    max_exemplars = 100_000
+    if ex.get("max_exemplars") is not None:
+        max_exemplars = max(r.integer(ex, "max_exemplars", "storage.exemplars", gotype="int64"), 0)
+    return {"out_of_order_time_window_ms": ooo_ms, "max_exemplars": max_exemplars}
 
 
 def load(path: str | os.PathLike[str]) -> Config:

@@ -85,9 +85,43 @@ class Reader:
         self.file = file
         self.base_dir = base_dir
         self.root = root
+        # go-yaml goes on decoding after a type error and reports them all at the end; an error
+        # of another kind (a bad duration, regex, action) stops it and is the only one reported.
+        # From a file, type errors are collected here as (line, problem, key path).
+        self.collect = isinstance(root, YamlMap)
+        self.type_errors: list[tuple[int, str, str]] = []
 
     def err(self, path: str, reason: str) -> ConfigError:
         return ConfigError(reason, file=self.file, path=path or None)
+
+    def mark(self) -> int:
+        """A bookmark in the collected type errors: a section's validation runs only when no
+        type error was collected since its start (Prometheus's ``UnmarshalYAML`` returns before
+        validating when decoding the section's fields failed)."""
+        return len(self.type_errors)
+
+    def invalid(self, mark: int, path: str, reason: str) -> None:
+        """Raise a validation error of the section that began at ``mark``, unless go-yaml would
+        not have reached the validation (a type error since ``mark``)."""
+        if len(self.type_errors) == mark:
+            raise self.err(path, reason)
+
+    def finish(self) -> None:
+        """Raise the collected type errors together, in document order, as go-yaml does."""
+        if self.type_errors:
+            problems = sorted(self.type_errors, key=lambda p: p[0])
+            body = "\n  ".join(f"line {line}: {text}" for line, text, _ in problems)
+            raise ConfigError(f"yaml: unmarshal errors:\n  {body}", file=self.file,
+                              path=problems[0][2] or None, line=problems[0][0])
+
+    def bad_type(self, path: str, gotype: str | None, fallback: str) -> None:
+        """A value of the wrong type at ``path``: collected when it came from a file (the caller
+        goes on with the field's zero value), raised otherwise."""
+        node = self.node_at(path)
+        if node is None or gotype is None or not self.collect:
+            raise self.type_error(path, gotype, fallback)
+        self.type_errors.append((node.start_mark.line + 1,
+                                 f"cannot unmarshal {go_yaml_desc(node, version='v2')} into {gotype}", path))
 
     def node_at(self, path: str) -> yaml.Node | None:
         """The node the value at key path ``path`` was loaded from, if it came from a file."""
@@ -119,7 +153,8 @@ class Reader:
             return {}
         gotype = go_type_of(path)
         if not isinstance(data, Mapping):
-            raise self.type_error(path, gotype, f"expected a mapping, got {type(data).__name__}")
+            self.bad_type(path, gotype, f"expected a mapping, got {type(data).__name__}")
+            return {}
         problems: list[tuple[int, str, str]] = []
         lines = data.key_lines if isinstance(data, YamlMap) else {}
         for k in data:
@@ -135,10 +170,9 @@ class Reader:
                                  if gotype.startswith(_MAP_TYPES)
                                  else f"field {k} already set in type {gotype}", str(k)))
         if problems:
-            problems.sort(key=lambda p: p[0])
-            body = "\n  ".join(f"line {line}: {text}" for line, text, _ in problems)
-            raise ConfigError(f"yaml: unmarshal errors:\n  {body}", file=self.file,
-                              path=join(path, problems[0][2]), line=problems[0][0])
+            self.type_errors.extend((line, text, join(path, key)) for line, text, key in problems)
+            if not self.collect:
+                self.finish()
         if isinstance(data, YamlMap):
             return data.subset(known)
         return {k: v for k, v in data.items() if k in known}
@@ -147,7 +181,8 @@ class Reader:
         if data is None:
             return []
         if not isinstance(data, list):
-            raise self.type_error(path, go_type_of(path), f"expected a list, got {type(data).__name__}")
+            self.bad_type(path, go_type_of(path), f"expected a list, got {type(data).__name__}")
+            return []
         return data
 
     def _scalar_text(self, data: Mapping[str, Any], key: str, v: Any) -> str:
@@ -163,7 +198,8 @@ class Reader:
         if v is None:
             return default
         if isinstance(v, Mapping | list):
-            raise self.type_error(join(path, key), "string", f"cannot unmarshal {type(v).__name__} into string")
+            self.bad_type(join(path, key), "string", f"cannot unmarshal {type(v).__name__} into string")
+            return default
         return self._scalar_text(data, key, v)
 
     def boolean(self, data: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
@@ -173,7 +209,8 @@ class Reader:
         node = node_of(data, key)
         if node is not None:
             if go_yaml_tag(node, version="v2") != "!!bool":
-                raise self.type_error(join(path, key), "bool", "")
+                self.bad_type(join(path, key), "bool", "")
+                return default
             return str(node.value) in _TRUE_V2
         if not isinstance(v, bool):
             raise self.err(join(path, key), f"cannot unmarshal {v!r} into bool")
@@ -189,7 +226,8 @@ class Reader:
         n = go_yaml_int(node) if isinstance(node, yaml.ScalarNode) else (
             None if isinstance(v, bool) or not isinstance(v, int) else v)
         if n is None or (gotype.startswith("uint") and n < 0):
-            raise self.type_error(join(path, key), gotype, f"cannot unmarshal {v!r} into {gotype}")
+            self.bad_type(join(path, key), gotype, f"cannot unmarshal {v!r} into {gotype}")
+            return 0
         return n
 
     def uint(self, data: Mapping[str, Any], key: str, path: str) -> int:
@@ -200,7 +238,8 @@ class Reader:
         if v is None:
             return default
         if isinstance(v, Mapping | list):
-            raise self.type_error(join(path, key), "string", f"cannot unmarshal {type(v).__name__} into string")
+            self.bad_type(join(path, key), "string", f"cannot unmarshal {type(v).__name__} into string")
+            return default
         try:
             return parse_go_duration(self._scalar_text(data, key, v))
         except ValueError as exc:
@@ -320,8 +359,8 @@ def static_configs(r: Reader, data: Any, path: str) -> tuple[StaticConfig, ...]:
         targets = []
         for j, t in enumerate(r.seq(s.get("targets"), join(p, "targets"))):
             if isinstance(t, Mapping | list):
-                raise r.type_error(f"{p}.targets[{j}]", "string",
-                                   f"cannot unmarshal {type(t).__name__} into string")
+                r.bad_type(f"{p}.targets[{j}]", "string", f"cannot unmarshal {type(t).__name__} into string")
+                continue
             t = "" if t is None else str(t)  # go-yaml: a null target is ""
             if "/" in t:
                 raise r.err(f"{p}.targets[{j}]", f'"{t}" is not a valid hostname')
@@ -372,5 +411,9 @@ def relabel_configs(r: Reader, data: Any, path: str) -> tuple[RelabelConfig, ...
     for i, rc in enumerate(r.seq(data, path)):
         if rc is None:
             raise r.err(f"{path}[{i}]", "empty or null relabeling rule")
-        out.append(RelabelConfig.from_dict(rc, file=r.file, path=f"{path}[{i}]"))
+        if not isinstance(rc, Mapping):
+            r.bad_type(f"{path}[{i}]", "relabel.plain", "relabel config must be a mapping")
+            continue
+        out.append(RelabelConfig.from_dict(rc, file=r.file, path=f"{path}[{i}]",
+                                           type_errors=r.type_errors if r.collect else None))
     return tuple(out)

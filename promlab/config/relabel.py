@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from promlab.config.goyaml import go_yaml_desc
 from promlab.errors import ConfigError, RegexError
 from promlab.model import Labels
 from promlab.model.labels import format_label_value, is_valid_label_name
@@ -64,8 +65,14 @@ class RelabelConfig:
     compiled: Regex = field(default=compile_anchored(DEFAULT_REGEX), compare=False, repr=False)
 
     @classmethod
-    def from_dict(cls, data: Any, *, file: str | None = None, path: str = "relabel_config") -> RelabelConfig:
-        """Validate and build a rule the way Prometheus's config loader does."""
+    def from_dict(cls, data: Any, *, file: str | None = None, path: str = "relabel_config",
+                  type_errors: list[tuple[int, str, str]] | None = None) -> RelabelConfig:
+        """Validate and build a rule the way Prometheus's config loader does.
+
+        ``type_errors``: where go-yaml's type errors (a value of the wrong type, an unknown key)
+        go as ``(line, problem, key path)`` when ``data`` came from a file: the config reader
+        reports them with the file's others. The rule returned then is a placeholder.
+        """
 
         def fail(reason: str, key: str | None = None) -> ConfigError:
             return ConfigError(reason, file=file, path=f"{path}.{key}" if key else path)
@@ -76,27 +83,31 @@ class RelabelConfig:
         # source label name stops it at once; unknown keys and values of the wrong type are
         # collected and reported after the whole rule was read; then the rule is validated.
         kw: dict[str, Any] = {}
-        deferred: list[tuple[str, str]] = []
+        deferred: list[tuple[str, str, Any]] = []  # (problem, key, the item's node for a list item)
         regex, action = DEFAULT_REGEX, "replace"
         for key, v in data.items():
             if key == "source_labels":
                 if v is None:  # null is no list (labeldrop allows it); [] is a list
                     continue
                 if isinstance(v, str) or not isinstance(v, Sequence):
-                    deferred.append((_type_error(v, "model.LabelNames"), key))
+                    deferred.append((_type_error(v, "model.LabelNames"), key, None))
                     continue
-                for s in v:
-                    if isinstance(s, Mapping | list) or not is_valid_label_name(_scalar(s)):
+                item_nodes = getattr(v, "nodes", [])
+                for j, s in enumerate(v):
+                    if isinstance(s, Mapping | list):  # go-yaml goes on; a bad name stops it
+                        deferred.append((_type_error(s, "string"), key,
+                                         item_nodes[j] if j < len(item_nodes) else None))
+                    elif not is_valid_label_name(_scalar(s)):
                         raise fail(f"{format_label_value(_scalar(s))} is not a valid label name", key)
                 kw[key] = tuple(_scalar(s) for s in v)
             elif key in ("separator", "target_label", "replacement"):
                 if isinstance(v, Mapping | list):
-                    deferred.append((_type_error(v, "string"), key))
+                    deferred.append((_type_error(v, "string"), key, None))
                 else:  # a YAML null is Go's zero value, "", not the default
                     kw[key] = _scalar(v)
             elif key == "regex":
                 if isinstance(v, Mapping | list):
-                    deferred.append((_type_error(v, "string"), key))
+                    deferred.append((_type_error(v, "string"), key, None))
                     continue
                 regex = _scalar(v)
                 try:
@@ -107,20 +118,22 @@ class RelabelConfig:
                 if v is None:
                     continue
                 if isinstance(v, bool) or not isinstance(v, int | float) or v < 0 or float(v) > 2.0**64:
-                    deferred.append((_type_error(v, "uint64"), key))
+                    deferred.append((_type_error(v, "uint64"), key, None))
                     continue
                 kw[key] = _go_uint64(v)
             elif key == "action":
                 if isinstance(v, Mapping | list):
-                    deferred.append((_type_error(v, "string"), key))
+                    deferred.append((_type_error(v, "string"), key, None))
                     continue
                 action = _scalar(v)
                 if v is not None and action.lower() not in ACTIONS:
                     raise fail(f"unknown relabel action {format_label_value(action)}", key)
             else:
-                deferred.append((f"field {key} not found in type relabel.plain", str(key)))
+                deferred.append((f"field {key} not found in type relabel.plain", str(key), None))
         if deferred:
-            raise fail(*deferred[0])
+            if type_errors is not None and _with_lines(data, deferred, path, type_errors):
+                return cls()
+            raise fail(*deferred[0][:2])
         if action == "":
             raise fail("relabel action cannot be empty", "action")
         kw["regex"] = regex
@@ -162,6 +175,26 @@ class RelabelConfig:
         ):
             return f"{a} action requires only 'regex', and no other fields"
         return None
+
+
+def _with_lines(data: Any, deferred: list[tuple[str, str, Any]], path: str,
+                out: list[tuple[int, str, str]]) -> bool:
+    """Add the rule's type errors to ``out`` with their lines (a value's own line, an unknown
+    key's line) and the value worded from its node, as go-yaml does; False when ``data`` did
+    not come from a file."""
+    nodes: Mapping[Any, Any] = getattr(data, "nodes", {})
+    key_lines: Mapping[Any, int] = getattr(data, "key_lines", {})
+    if not all(key in key_lines for _, key, _ in deferred):
+        return False
+    for problem, key, item_node in deferred:
+        node = item_node or nodes.get(key)
+        if problem.startswith("cannot unmarshal") and node is not None:
+            problem = f"cannot unmarshal {go_yaml_desc(node, version='v2')} into {problem.rsplit(' ', 1)[1]}"
+            line = node.start_mark.line + 1
+        else:
+            line = key_lines[key]
+        out.append((line, problem, f"{path}.{key}"))
+    return True
 
 
 def _type_error(value: Any, gotype: str) -> str:

@@ -9,7 +9,12 @@ Known differences (checked for the verdict only, ``message=False``):
 
 - durations with an unknown unit: 2.42 says ``not a valid duration string``, promlab names the
   unit as 3.x does (``unknown unit "m " in duration "1m "``);
-- several type errors in one file: go-yaml lists them all, promlab the first.
+- a bad relabel regex: 2.42 anchors it as ``^(?:...)$``, promlab (as 3.x) as ``^(?s:...)$``.
+
+go-yaml goes on decoding after a type error and lists them all; an error of another kind (a bad
+duration, relabel action or regex) stops it and is reported alone, and a section's validation
+(a scrape config's ``job_name``, a relabel rule's ``target_label``) is skipped when its fields
+had type errors: the ``several type errors`` and ``relabel`` cases check that.
 """
 
 from __future__ import annotations
@@ -104,7 +109,55 @@ CASES = [
     pytest.param("remote_write:\n- url: http://a\n  queue_config:\n    zz: 1\n", True, id="unknown-queue"),
     pytest.param("storage:\n  zz: 1\n", True, id="unknown-storage"),
     pytest.param("storage:\n  exemplars:\n    zz: 1\n", True, id="unknown-exemplars"),
-    pytest.param(JOB + "    sample_limit: abc\n    label_limit: xyz\n", False, id="two-type-errors"),
+    # several type errors: go-yaml lists them all, in document order
+    pytest.param(JOB + "    sample_limit: abc\n    label_limit: xyz\n", True, id="two-type-errors"),
+    pytest.param(JOB + "    sample_limit: abc\n    honor_labels: maybe\n    foo: 1\n", True,
+                 id="three-kinds-of-type-error"),
+    pytest.param(JOB + "    sample_limit: abc\n  - job_name: b\n    label_limit: x\n", True,
+                 id="type-errors-in-two-jobs"),
+    pytest.param("global:\n  external_labels: [1]\nscrape_configs: 5\n", True, id="type-errors-in-two-sections"),
+    pytest.param("global:\n  foo: 1\nscrape_configs:\n  - [1]\n  - job_name: a\n    sample_limit: x\n", True,
+                 id="unknown-key-and-type-errors"),
+    pytest.param("storage:\n  zz: 1\n  exemplars: [1]\n", True, id="two-errors-in-storage"),
+    # ... but another kind of error stops go-yaml, wherever it is, and is reported alone
+    pytest.param(JOB + "    sample_limit: abc\n    scrape_interval: abc\n", True, id="type-error-then-bad-duration"),
+    pytest.param("global:\n  evaluation_interval: abc\n" + JOB + "    sample_limit: abc\n", True,
+                 id="bad-duration-then-type-error"),
+    # ... and a section's own checks are skipped after a type error in it
+    pytest.param(JOB + "    scrape_timeout: 1h\n    sample_limit: abc\n", True, id="timeout-check-skipped"),
+    pytest.param("scrape_configs:\n  - job_name: ''\n    sample_limit: abc\n", True, id="empty-job-check-skipped"),
+    pytest.param("scrape_configs:\n  - job_name: a\n  - job_name: a\n    sample_limit: abc\n", True,
+                 id="duplicate-job-check-skipped"),
+    pytest.param("rule_files: ['[']\n" + JOB + "    sample_limit: abc\n", True, id="rule-glob-check-skipped"),
+    pytest.param("rule_files: ['[']\n" + JOB + "    scrape_interval: abc\n", True, id="bad-duration-before-glob-check"),
+    # relabel rules: type errors with their lines, with the file's others; other errors without
+    pytest.param(JOB + "    relabel_configs:\n      - modulus: abc\n", True, id="relabel-string-for-uint64"),
+    pytest.param(JOB + "    relabel_configs:\n      - modulus: '5'\n", True, id="relabel-quoted-modulus"),
+    pytest.param(JOB + "    relabel_configs:\n      - foo: abc\n        modulus: x\n        separator: [1]\n",
+                 True, id="relabel-three-type-errors"),
+    pytest.param(JOB + "    relabel_configs:\n      - source_labels: a\n", True, id="relabel-string-for-label-names"),
+    pytest.param(JOB + "    relabel_configs:\n      - source_labels:\n          - a\n          - {b: 1}\n"
+                 "        foo: 1\n", True, id="relabel-map-for-source-label"),
+    pytest.param(JOB + "    relabel_configs:\n      - source_labels: [a, [b], '1a']\n", True,
+                 id="relabel-bad-source-label-wins"),
+    pytest.param(JOB + "    relabel_configs:\n      - [1]\n      - target_label: [1]\n        action: {a: 1}\n",
+                 True, id="relabel-list-for-rule"),
+    pytest.param(JOB + "    sample_limit: x\n    relabel_configs:\n      - foo: abc\n", True,
+                 id="relabel-and-job-type-errors"),
+    pytest.param(JOB + "    sample_limit: x\n    relabel_configs:\n      - action: bogus\n", True,
+                 id="relabel-bad-action-wins"),
+    pytest.param(JOB + "    sample_limit: x\n    relabel_configs:\n      - regex: a\n", True,
+                 id="relabel-missing-target-wins"),
+    pytest.param(JOB + "    relabel_configs:\n      - action: replace\n        target_label: ''\n", True,
+                 id="relabel-empty-target"),
+    pytest.param(JOB + "    relabel_configs:\n      - action: hashmod\n        target_label: x\n", True,
+                 id="relabel-hashmod-no-modulus"),
+    pytest.param(JOB + "    relabel_configs:\n      - action: labelkeep\n        source_labels: [a]\n", True,
+                 id="relabel-labelkeep-extra-field"),
+    pytest.param(JOB + "    relabel_configs:\n      - regex: '(a'\n        foo: 1\n", False, id="relabel-bad-regex"),
+    pytest.param("alerting:\n  alert_relabel_configs:\n  - foo: 1\n", True, id="alert-relabel-unknown-key"),
+    pytest.param("remote_write:\n- url: http://a\n  write_relabel_configs:\n  - modulus: x\n", True,
+                 id="write-relabel-type-error"),
     # still fine
     pytest.param("global:\n  scrape_interval: 15s\n---\nfoo: 1\n", True, id="second-document-ignored"),
     pytest.param("", True, id="empty-file"),
