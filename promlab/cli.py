@@ -2,7 +2,8 @@
 
 Subcommands: ``demo``, ``import``, ``query``, ``scrape``, ``serve``, ``tsdb info``. Heavy modules are
 imported inside the handlers, so ``promlab --help`` works with only the standard library.
-The ``rules`` and ``test rules`` handlers live in :mod:`promlab.cli_rules`.
+The ``rules`` and ``test rules`` handlers live in :mod:`promlab.cli_rules`, ``check config`` in
+:mod:`promlab.cli_config`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from promlab.cli_config import add_check_config_flags, cmd_check_config
 from promlab.cli_rules import (
     cmd_rules_backfill,
     cmd_rules_backtest,
@@ -419,6 +421,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", required=True, help="last evaluation time")
     p.add_argument("--step", help="evaluation interval for every group (default: each group's)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (on stderr)")
+
+    check = add("check", lambda a: 2, "check configuration files")
+    check_sub = check.add_subparsers(dest="check_command", metavar="COMMAND", required=True)
+    p = add("config", cmd_check_config, "check prometheus.yml files (and their rule files) as "
+            "promtool check config does", parent=check_sub)
+    add_check_config_flags(p)
 
     test = add("test", lambda a: 2, "unit tests")
     test_sub = test.add_subparsers(dest="test_command", metavar="COMMAND", required=True)
