@@ -4,7 +4,8 @@
 the management endpoints (``/-/healthy``, ``/-/ready``, ``/-/reload``, ``/-/quit``), the admin
 API switch, and the routes of the modules listed in :data:`ROUTE_MODULES` (remote write/read,
 push), then wraps it all in :class:`~promlab.api.security.Guard` (credentials, body limit,
-headers), :class:`~promlab.api.compress.Compression` (gzip where Prometheus compresses) and,
+headers), :class:`~promlab.api.gopaths.GoPaths` (Go's path-cleaning and trailing-slash
+redirects), :class:`~promlab.api.compress.Compression` (gzip where Prometheus compresses) and,
 only when asked, CORS.
 """
 
@@ -28,6 +29,7 @@ from starlette.routing import BaseRoute, Route
 from promlab.api.admin import routes as admin_routes
 from promlab.api.compress import Compression, check_policy
 from promlab.api.federate import routes as federate_routes
+from promlab.api.gopaths import GoPaths
 from promlab.api.methods import API_OPTIONS_ROUTE, EXCEPTION_HANDLERS, drop_implicit_head
 from promlab.api.metrics import ApiMetrics, api_metrics
 from promlab.api.notifications import CONFIG_RELOAD_FAILED, Notifications
@@ -154,8 +156,10 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
                                       "server_flags": all_flags, **route_options})
     drop_implicit_head(routes)
     routes.append(API_OPTIONS_ROUTE)  # after every API route (promlab.api.methods)
+    # Go's path redirects come after the credentials check and are never compressed.
     middleware = [Middleware(Guard, web_config=web_config, bearer_token=bearer_token,
                              max_body_bytes=max_body_bytes),
+                  Middleware(GoPaths, routes=routes),
                   Middleware(Compression, policy=compression)]
     if cors_origin:
         middleware.append(Middleware(CORSMiddleware, allow_origin_regex=cors_origin,
@@ -164,6 +168,7 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
                                                     "Origin"],
                                      expose_headers=["Date"]))
     app = Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS)
+    app.router.redirect_slashes = False  # GoPaths redirects as Prometheus does
     app.state.session = session
     app.state.closers = closers
     app.state.openers = openers
@@ -180,12 +185,17 @@ def _management_routes(service: Service, metrics: ApiMetrics, status: StatusAPI,
                        enable_lifecycle: bool, reload: Callable[[], None],
                        quit: Callable[[], None] | None,
                        notices: Notifications) -> list[BaseRoute]:
+    # Prometheus's HEAD handlers write a status only: no body, no content type.
     async def healthy(request: Request) -> Response:
+        if request.method == "HEAD":
+            return Response(status_code=200)
         return PlainTextResponse("Prometheus Server is Healthy.\n")
 
     async def ready(request: Request) -> Response:
         if service.closed:
             return PlainTextResponse("Service Unavailable", status_code=503)
+        if request.method == "HEAD":
+            return Response(status_code=200)
         return PlainTextResponse("Prometheus Server is Ready.\n")
 
     async def do_reload(request: Request) -> Response:
@@ -210,6 +220,9 @@ def _management_routes(service: Service, metrics: ApiMetrics, status: StatusAPI,
         quit()
         return PlainTextResponse("Requesting termination... Goodbye!")
 
+    async def post_or_put_only(request: Request) -> Response:
+        return PlainTextResponse("Only POST or PUT requests allowed", status_code=405)
+
     async def metrics_page(request: Request) -> Response:
         return Response(generate_latest(service.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -218,7 +231,13 @@ def _management_routes(service: Service, metrics: ApiMetrics, status: StatusAPI,
         # connection check) only want a 200 here.
         return PlainTextResponse("promlab: the Prometheus HTTP API is under /api/v1/\n")
 
+    get_only = [Route("/-/reload", post_or_put_only, methods=["GET"]),
+                Route("/-/quit", post_or_put_only, methods=["GET"])]
+    for route in get_only:
+        assert route.methods is not None
+        route.methods.discard("HEAD")  # Starlette adds one; Prometheus has none here
     return [
+        *get_only,
         Route("/", root, methods=["GET", "HEAD"]),
         Route("/-/healthy", healthy, methods=["GET", "HEAD"]),
         Route("/-/ready", ready, methods=["GET", "HEAD"]),

@@ -5,7 +5,7 @@
 - A method a route does not serve: ``405`` with ``Allow`` listing its methods and ``OPTIONS``,
   body ``Method Not Allowed\\n``.
 - No route: ``404`` with ``404 page not found\\n``.
-- The API v1 routes and ``/federate`` are registered for their methods only: no implicit
+- The API v1 routes, ``/federate`` and ``/metrics`` are registered for their methods only: no implicit
   ``HEAD`` (Starlette adds one to every ``GET`` route).
 """
 
@@ -22,8 +22,9 @@ __all__ = ["API_OPTIONS_ROUTE", "EXCEPTION_HANDLERS", "drop_implicit_head"]
 
 _NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
-#: Paths whose routes answer only the methods they name (no implicit ``HEAD``).
-EXACT_METHOD_PREFIXES = ("/api/v1/", "/federate")
+#: Paths whose routes answer only the methods they name (no implicit ``HEAD``; Prometheus
+#: registers ``HEAD`` for ``/-/healthy`` and ``/-/ready`` only).
+EXACT_METHOD_PREFIXES = ("/api/v1/", "/federate", "/metrics")
 
 
 async def _api_options(request: Request) -> Response:

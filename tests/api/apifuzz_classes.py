@@ -83,8 +83,6 @@ def known_class(req: Req, ours: Observed, theirs: Observed) -> str | None:
         # Same series and timestamps, other values: 3.x extrapolates a counter's rate to its
         # zero point only within the usual extrapolation (2.42 could extrapolate further).
         return "3.x-rate-extrapolation"
-    if theirs.status in (301, 307, 308):
-        return "go-path-redirect"  # Go's ServeMux/httprouter path cleaning: not emulated
     if req.path.startswith(("/api/v1/series", "/api/v1/label")) and theirs.status == 200 and \
             ours.status == 200 and _end_before_start(p):
         return "block-granular-bounds"  # Prometheus answers from whole blocks

@@ -43,8 +43,6 @@ KNOWN_CLASSES = {
                                      '"query", as /query does',
     "3.x-rate-extrapolation": "rate()/increase() extrapolate to a counter's zero point only "
                               "within the usual extrapolation",
-    "go-path-redirect": "Go's path cleaning and trailing-slash redirects (301/307) are not "
-                        "emulated",
     "block-granular-bounds": "series/labels with end before start: Prometheus answers from "
                              "whole blocks, promlab selects nothing",
 }

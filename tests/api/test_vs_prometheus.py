@@ -3,6 +3,7 @@ the JSON must have the same structure (keys, types, result order) and the same d
 
 from __future__ import annotations
 
+import http.client
 import math
 from typing import Any
 
@@ -161,3 +162,42 @@ def test_same_raw_answer(pair: Any, path: str, params: dict[str, Any]) -> None:
     assert ours.status_code == theirs.status_code, ours.text
     assert ours.headers["content-type"].split(";")[0] == theirs.headers["content-type"].split(";")[0]
     assert ours.text == theirs.text
+
+
+def _raw(base: str, method: str, target: str) -> tuple[int, str | None, str | None, bytes]:
+    """Status, ``Location``, content type and body of a request for ``target`` as written
+    (no client-side path normalisation: ``//``, ``..`` reach the server)."""
+    conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
+    try:
+        body = b"" if method in ("POST", "PUT", "DELETE") else None
+        conn.request(method, target, body=body)
+        r = conn.getresponse()
+        return r.status, r.getheader("Location"), r.getheader("Content-Type"), r.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(("method", "target"), [
+    # Go's ServeMux: the cleaned path (301 whatever the method, the query kept)
+    ("GET", "//api/v1/query?query=1"), ("POST", "/api/v1/../api/v1/query?query=1&time=2"),
+    ("HEAD", "/api/v1/./query"), ("GET", "/a/../-/ready"), ("GET", "/api/v1/label/job%2F/values"),
+    ("GET", "//api/v1/label/%C3%A9/values"), ("OPTIONS", "//api/v1/query"),
+    ("GET", "/api/v1/query_range//"), ("GET", "/api/v1"), ("POST", "/api/v1?x=1"),
+    # httprouter: trailing slash and case (301 for GET, 307 otherwise; the API loses its prefix)
+    ("GET", "/api/v1/query/?query=1"), ("POST", "/api/v1/series/"),
+    ("GET", "/api/v1/label/job/values/?a=%3C&b=%22"), ("GET", "/api/v1/QUERY?a=%27&b=1"),
+    ("GET", "/api/v1/Label/Job/VALUES"), ("GET", "/api/v1/label/"), ("GET", "/api/v1/query%2F"),
+    ("PUT", "/api/v1/admin/tsdb/snapshot/"), ("GET", "/-/READY"), ("HEAD", "/-/ready/"),
+    ("POST", "/-/reload/"), ("GET", "/-/quit/"), ("GET", "/federate/"), ("GET", "/Metrics/"),
+    # no redirect: no route of the method, or nothing close
+    ("POST", "/-/ready/"), ("HEAD", "/-/reload/"), ("HEAD", "/metrics/"), ("PUT", "/api/v1/query/"),
+    ("GET", "/api/v1/admin/tsdb/snapshot/"), ("OPTIONS", "/-/ready/"), ("GET", "/api/v1/label/job"),
+    # the answers around them
+    ("HEAD", "/-/ready"), ("HEAD", "/-/healthy"), ("HEAD", "/metrics"), ("GET", "/-/reload"),
+])
+def test_same_redirect(pair: Any, method: str, target: str) -> None:
+    """Paths Go's ServeMux cleans and httprouter redirects: status, ``Location``, content type
+    and body as Prometheus's (``/`` and the UI pages are promlab's own: it has no UI)."""
+    ours = _raw(pair.promlab.url, method, target)
+    theirs = _raw(pair.prometheus.url, method, target)
+    assert ours == theirs
