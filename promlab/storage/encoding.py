@@ -128,42 +128,62 @@ def _flat_valid(arr: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.bool_] | bool
     return np.concatenate([_valid(c) for c in _chunks(arr)])
 
 
-def value_columns(md: Any, rgs: Sequence[int]) -> list[str]:
+def value_columns(md: Any, rgs: Sequence[int]) -> tuple[list[str], int | None]:
     """The value columns a read of row groups ``rgs`` of a samples file (``md`` its Parquet
     metadata) needs: ``value`` unless its statistics say it is null in all their rows (a
-    decimal metric's), ``value_int`` and ``scale`` unless ``value_int`` is (a float one's)."""
+    decimal metric's), ``value_int`` and ``scale`` unless ``value_int`` is (a float one's).
+
+    Also the one scale of all their rows when the statistics show one (the usual case): then
+    ``scale`` is not read (a column chunk costs ~50 us to read, however small it is; issue 14)
+    and :func:`decode_table` is given it. Rows without a scale are float rows, taken from
+    ``value`` whatever the scale says.
+    """
     nulls = dict.fromkeys(VALUE_COLUMNS, 0)
+    scales: set[int] = set()
     rows = 0
     for i in rgs:
         rg = md.row_group(i)
         rows += rg.num_rows
         for j in range(rg.num_columns):
             col = rg.column(j)
-            if col.path_in_schema in nulls:
+            name = col.path_in_schema
+            if name in nulls:
                 st = col.statistics
                 if st is None or not st.has_null_count:
-                    return list(VALUE_COLUMNS)
-                nulls[col.path_in_schema] += st.null_count
+                    return list(VALUE_COLUMNS), None
+                nulls[name] += st.null_count
+                if name == "scale":
+                    if st.has_min_max and st.min == st.max:
+                        scales.add(int(st.min))
+                    elif st.null_count < rg.num_rows:
+                        scales.update((-1, -2))  # several scales (or none recorded)
+    one = next(iter(scales)) if len(scales) == 1 else None
     if rows and nulls["value"] == rows and nulls["value_int"] < rows:
-        return ["value_int", "scale"]
+        return (["value_int"], one) if one is not None else (["value_int", "scale"], None)
     if rows and nulls["value_int"] == rows and nulls["value"] < rows:
-        return ["value"]
-    return list(VALUE_COLUMNS)
+        return ["value"], None
+    if one is not None:
+        return ["value", "value_int"], one
+    return list(VALUE_COLUMNS), None
 
 
-def decode_table(table: pa.Table, idx: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.float64]:
-    """:func:`decode_values` of the value columns ``table`` holds (:func:`value_columns`)."""
-    value, value_int, scale = (table[c] if c in table.column_names else None for c in VALUE_COLUMNS)
-    return decode_values(value, value_int, scale, idx)
+def decode_table(table: pa.Table, idx: npt.NDArray[np.int64] | None = None, *,
+                 scale: int | None = None) -> npt.NDArray[np.float64]:
+    """:func:`decode_values` of the value columns ``table`` holds (:func:`value_columns`);
+    ``scale``: the one scale of every row, when the table has no ``scale`` column for it."""
+    value, value_int, scales = (table[c] if c in table.column_names else None
+                                for c in VALUE_COLUMNS)
+    return decode_values(value, value_int, scales if scale is None else scale, idx)
 
 
 def decode_values(value: pa.ChunkedArray | None, value_int: pa.ChunkedArray | None,
-                  scale: pa.ChunkedArray | None, idx: npt.NDArray[np.int64] | None = None
+                  scale: pa.ChunkedArray | int | None, idx: npt.NDArray[np.int64] | None = None
                   ) -> npt.NDArray[np.float64]:
     """Rebuild float64 values (optionally only rows ``idx``), bit-exact.
 
     Rows are gathered before decoding, so only the rows asked for are computed. A column
-    given as None is null in every row (``value_int`` and ``scale`` together).
+    given as None is null in every row (``value_int`` and ``scale`` together); ``scale`` as an
+    integer is the scale of every row.
     """
     int_valid = False if value_int is None else _flat_valid(value_int)
     if int_valid is False:
@@ -172,13 +192,17 @@ def decode_values(value: pa.ChunkedArray | None, value_int: pa.ChunkedArray | No
         raw = flat(value, np.float64)
         return take(raw, idx) if idx is not None else copy(raw)
     assert value_int is not None and scale is not None
-    if pa.types.is_dictionary(scale.type):
-        scale = scale.cast(scale.type.value_type)
     vi = flat(value_int, np.int64)
-    sc = flat(scale, np.int8)
-    # One scale in all rows read (the usual case for a metric): no per-row lookup, and the
-    # scales are not gathered.
-    lo, hi = (int(sc.min()), int(sc.max())) if sc.shape[0] else (0, 0)
+    if isinstance(scale, int):
+        sc = np.zeros(0, np.int8)
+        lo = hi = scale
+    else:
+        if pa.types.is_dictionary(scale.type):
+            scale = scale.cast(scale.type.value_type)
+        sc = flat(scale, np.int8)
+        # One scale in all rows read (the usual case for a metric): no per-row lookup, and
+        # the scales are not gathered.
+        lo, hi = (int(sc.min()), int(sc.max())) if sc.shape[0] else (0, 0)
     if idx is not None:
         vi = take(vi, idx)  # arrays of the read's size from Arrow's pool (storage.pool)
         if lo != hi:

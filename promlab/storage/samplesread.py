@@ -266,8 +266,10 @@ class SamplesReader:
                 # The footer first: its parse overlaps the row groups' I/O just asked for.
                 reader, which = self._reader_of(rgs.tolist())
                 self._verify_row_groups(rgs.tolist())
-                table = reader.read_row_groups(  # value columns null throughout are not read
-                    which, columns=["timestamp", *value_columns(reader.metadata, which)],
+                # Value columns null throughout are not read, nor a scale the same throughout.
+                columns, scale = value_columns(reader.metadata, which)
+                table = reader.read_row_groups(
+                    which, columns=["timestamp", *columns],
                     use_threads=int(rg_rows[rgs].sum()) >= THREADED_READ_ROWS)
             if table.num_rows != int(rg_rows[rgs].sum()):
                 raise StorageError(f"block {self.path}: {SAMPLES_FILE} row count mismatch")
@@ -299,5 +301,5 @@ class SamplesReader:
         else:  # arrays of the read's size come from Arrow's pool (promlab.storage.pool)
             idx = pool.run_index(lo, kept_pieces)
             ts = pool.take(ts_all, idx)
-        vals = decode_table(table, idx)
+        vals = decode_table(table, idx, scale=scale)
         return kept, ts, vals

@@ -1,5 +1,6 @@
-"""A read skips the value columns its row groups' statistics show null throughout
-(encoding.value_columns, encoding.decode_table)."""
+"""A read skips the value columns its row groups' statistics show null throughout, and the
+scale column when they show one scale throughout (encoding.value_columns,
+encoding.decode_table)."""
 
 from __future__ import annotations
 
@@ -29,20 +30,24 @@ def _file(path: str, groups: list[tuple[list[float], int]], *, stats: bool = Tru
     return pq.ParquetFile(path)
 
 
-@pytest.mark.parametrize(("groups", "rgs", "stats", "want"), [
-    ([([1.5, 2.25], 2)], [0], True, ["value_int", "scale"]),
-    ([([0.1 + 0.2, 1 / 3], -1)], [0], True, ["value"]),
-    ([([1.5, float("nan")], 2)], [0], True, ALL),                   # NaN kept as a float
-    ([([1.5], 2), ([1 / 3], -1)], [0], True, ["value_int", "scale"]),
-    ([([1.5], 2), ([1 / 3], -1)], [0, 1], True, ALL),
-    ([([1.5, 2.25], 2)], [0], False, ALL),                          # no statistics: all read
-], ids=["decimal", "float", "decimal-with-nan", "first-group", "both-groups", "no-stats"])
+@pytest.mark.parametrize(("groups", "rgs", "stats", "want", "one"), [
+    ([([1.5, 2.25], 2)], [0], True, ["value_int"], 2),
+    ([([0.1 + 0.2, 1 / 3], -1)], [0], True, ["value"], None),
+    ([([1.5, float("nan")], 2)], [0], True, ["value", "value_int"], 2),  # NaN kept as a float
+    ([([1.5], 2), ([1 / 3], -1)], [0], True, ["value_int"], 2),
+    ([([1.5], 2), ([1 / 3], -1)], [0, 1], True, ALL, None),
+    ([([1.5], 2), ([2.5], 1)], [0, 1], True, ["value_int", "scale"], None),  # two scales
+    ([([1.5], 2), ([2.25], 2)], [0, 1], True, ["value_int"], 2),
+    ([([12.0, 7.0], 0)], [0], True, ["value_int"], 0),
+    ([([1.5, 2.25], 2)], [0], False, ALL, None),                    # no statistics: all read
+], ids=["decimal", "float", "decimal-with-nan", "first-group", "both-groups", "two-scales",
+        "one-scale-two-groups", "integers", "no-stats"])
 def test_value_columns(tmp_path: os.PathLike[str], groups: list[tuple[list[float], int]],
-                       rgs: list[int], stats: bool, want: list[str]) -> None:
+                       rgs: list[int], stats: bool, want: list[str], one: int | None) -> None:
     pf = _file(os.path.join(tmp_path, "s.parquet"), groups, stats=stats)
-    cols = value_columns(pf.metadata, rgs)
-    assert cols == want
+    cols, scale = value_columns(pf.metadata, rgs)
+    assert (cols, scale) == (want, one)
     table = pf.read_row_groups(rgs, columns=cols)
     expect = np.concatenate([np.array(groups[i][0], np.float64) for i in rgs])
-    got = decode_table(table)
+    got = decode_table(table, scale=scale)
     assert got.view(np.int64).tolist() == expect.view(np.int64).tolist()
