@@ -128,6 +128,14 @@ def _show(pairs: Sequence[tuple[str, str]]) -> str:
     return "{" + ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in pairs) + "}"
 
 
+def _invalid_names(pairs: Sequence[tuple[str, str]]) -> str:
+    """Prometheus's refusal of a label set with an invalid name. Names are UTF-8 as in 3.x
+    (promlab takes quoted UTF-8 names from pages), so only an empty name is invalid: a
+    ``labelmap`` whose replacement expands to nothing makes one. 2.42 refuses legacy-invalid
+    names (``1abc``, ``a.b``) here too."""
+    return f"invalid metric name or label names: {_show(pairs)}"
+
+
 def report_labels(name: str, target: Labels) -> Labels:
     """Labels of a synthetic series (``up`` ...): the name plus the target's labels."""
     d = {METRIC_NAME: name}
@@ -147,7 +155,9 @@ class SeriesCache:
         self.errors: dict[int, str] = {}  # final index -> label limit / validity error
         self.bad: npt.NDArray[np.bool_] = np.zeros(0, bool)
         self._target_names = frozenset(target_labels)
-        self._checks = bool(cfg.label_limit or cfg.label_name_length_limit or cfg.label_value_length_limit)
+        self._checks = bool(cfg.label_limit or cfg.label_name_length_limit or cfg.label_value_length_limit
+                            # target relabeling (labelmap) can name a label "": every series fails
+                            or "" in target_labels)
 
     def __len__(self) -> int:
         return len(self.series)
@@ -243,6 +253,8 @@ class SeriesCache:
         err = ""
         if METRIC_NAME not in d:
             err = f"missing metric name ({METRIC_NAME} label)"
+        elif "" in d:
+            err = _invalid_names(pairs)
         elif any(n[:1] in (" ", "\t") for n in names):
             err = f"invalid metric name or label names: {_show(pairs)} ({bad.reason})"
         else:
@@ -259,6 +271,8 @@ class SeriesCache:
     def _check(self, ls: Labels) -> str:
         if METRIC_NAME not in ls:
             return f"missing metric name ({METRIC_NAME} label)"
+        if "" in ls:
+            return _invalid_names(ls.pairs)
         return self._check_pairs(ls.pairs, ls.name)
 
     def _check_pairs(self, pairs: Sequence[tuple[str, str]], name: str) -> str:

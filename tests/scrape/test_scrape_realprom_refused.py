@@ -14,6 +14,12 @@ are compared, the report series included (``up``, ``scrape_samples_scraped``,
 ``scrape_samples_post_metric_relabeling``, ``scrape_series_added``), and a failed page must
 fail in both. Each case also states whether Prometheus accepts it (``up`` 1), so a case that
 stops testing what it names fails.
+
+Relabeling can also make a name invalid: a ``labelmap`` whose replacement expands to nothing
+names a label ``""`` (in metric or target relabeling), and every sample carrying it fails the
+page (``invalid metric name or label names``). Names that are only invalid in 2.42's legacy
+syntax (``__name__`` rewritten to ``1abc``, a label mapped to ``1x``) fail the page in 2.42 and
+are valid UTF-8 names in 3.x and promlab: :data:`UTF8_NAMES` pins that known difference.
 """
 
 from __future__ import annotations
@@ -44,6 +50,14 @@ _NAME_FROM_NAME = {"source_labels": ["__name__"], "target_label": "__name__"}
 _NAME_TRIMMED = {"source_labels": ["__name__"], "regex": "[ \t]*(.*)", "target_label": "__name__"}
 _LABELMAP = {"regex": "lbl_(.+)", "action": "labelmap", "replacement": "${1}"}
 _LABELDROP_LBL = {"regex": "lbl_.+", "action": "labeldrop"}
+
+_LABELMAP_ALL = {"regex": "lbl_(.*)", "action": "labelmap", "replacement": "${1}"}
+_SET_LBL = {"target_label": "lbl_", "replacement": "v"}
+
+
+def _rename(to: str) -> dict[str, Any]:
+    return {"source_labels": ["__name__"], "regex": "a", "target_label": "__name__", "replacement": to}
+
 
 _DUP = 'ok 1\na{b="c",b="d"} 2\nz 3\n'
 _NAMED = 'ok 1\na{__name__="x"} 2\nz 3\n'
@@ -101,6 +115,27 @@ REFUSED: list[tuple[str, str, str, dict[str, Any], bool]] = [
     ("om-name-label-drop-name", "openmetrics", _NAMED + "# EOF\n",
      {"metric_relabel_configs": [_drop("a")]}, True),
     ("om-dup-dropped-no-eof", "openmetrics", _DUP, {"metric_relabel_configs": [_drop("a")]}, False),
+    # Names relabeling makes invalid, or removes.
+    ("labelmap-to-empty-name", "text", 'ok 1\na{lbl_="v"} 2\nz 3\n', {"metric_relabel_configs": [_LABELMAP_ALL]},
+     False),
+    ("labelmap-to-empty-name-dropped", "text", 'ok 1\na{lbl_="v"} 2\nz 3\n',
+     {"metric_relabel_configs": [_LABELMAP_ALL, {"regex": "", "action": "labeldrop"}]}, True),
+    ("target-labelmap-to-empty-name", "text", "ok 1\na 2\n", {"relabel_configs": [_SET_LBL, _LABELMAP_ALL]},
+     False),
+    ("om-labelmap-to-empty-name", "openmetrics", 'ok 1\na{lbl_="v"} 2\n# EOF\n',
+     {"metric_relabel_configs": [_LABELMAP_ALL]}, False),
+    ("replace-to-invalid-target-skipped", "text", 'ok 1\na{b="1x"} 2\n',
+     {"metric_relabel_configs": [{"source_labels": ["b"], "target_label": "${1}", "replacement": "v"}]}, True),
+    ("replace-name-with-nothing", "text", "ok 1\na 2\n", {"metric_relabel_configs": [_rename("")]}, False),
+    ("labeldrop-name", "text", "ok 1\na 2\n",
+     {"metric_relabel_configs": [{"regex": "__name__", "action": "labeldrop"}]}, False),
+]
+
+# id, body, metric_relabel_configs: names 2.42 refuses (the page fails) and 3.x and promlab keep.
+UTF8_NAMES: list[tuple[str, str, list[dict[str, Any]]]] = [
+    ("rename-to-digit-first", "ok 1\na 2\n", [_rename("1abc")]),
+    ("rename-to-dotted", "ok 1\na 2\n", [_rename("a.b")]),
+    ("labelmap-to-digit-first", 'ok 1\na{lbl_1x="v"} 2\n', [_LABELMAP_ALL]),
 ]
 
 
@@ -109,8 +144,11 @@ def stored() -> dict[str, Stored]:
     """Scrape every case with one Prometheus and one promlab scraper."""
     cases = [Case(f"r{k}", [body], cfg=cfg, ctype=OM if fmt == "openmetrics" else TEXT)
              for k, (_, fmt, body, cfg, _) in enumerate(REFUSED)]
-    return scrape_jobs(cases, {f"r{k}": case_id for k, (case_id, *_) in enumerate(REFUSED)},
-                       rounds=ROUNDS, page_times=False)
+    cases += [Case(f"u{k}", [body], cfg={"metric_relabel_configs": rules})
+              for k, (_, body, rules) in enumerate(UTF8_NAMES)]
+    ids = {f"r{k}": case_id for k, (case_id, *_) in enumerate(REFUSED)}
+    ids.update({f"u{k}": case_id for k, (case_id, *_) in enumerate(UTF8_NAMES)})
+    return scrape_jobs(cases, ids, rounds=ROUNDS, page_times=False)
 
 
 @pytest.mark.parametrize(("case_id", "body", "accepted"),
@@ -129,5 +167,18 @@ def test_refused_sample_relabeled_as_prometheus_does(stored: dict[str, Stored], 
     # (the last errors are shown only: they may come from a later scrape than the compared one).
 
 
+@pytest.mark.parametrize("case_id", [c for c, *_ in UTF8_NAMES])
+def test_utf8_name_from_relabeling_is_kept(stored: dict[str, Stored], case_id: str) -> None:
+    """Known difference: 2.42 fails the page, promlab (as 3.x) stores the renamed series."""
+    s = stored[case_id]
+    up = {ls.name: [v for _, v in samples] for ls, samples in s.prometheus.items() if ls.name == "up"}
+    assert up == {"up": ["0.0"]}, f"Prometheus 2.42 accepted {case_id}: does it still differ from 3.x?"
+    assert "invalid metric name or label names" in s.prometheus_error
+    mine = {ls.name: [v for _, v in samples] for ls, samples in s.promlab.items()}
+    assert mine["up"] == ["1.0"] and mine["scrape_samples_post_metric_relabeling"] == ["2.0"], s.promlab_error
+    assert set(s.promlab) - set(s.prometheus), "promlab stored no renamed series"
+
+
 def test_case_ids_unique() -> None:
-    assert len({c for c, *_ in REFUSED}) == len(REFUSED)
+    ids = [c for c, *_ in REFUSED] + [c for c, *_ in UTF8_NAMES]
+    assert len(set(ids)) == len(ids)
