@@ -9,6 +9,7 @@ metric batch, the footer), so a query on one metric reads and checks those piece
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from promlab.errors import StorageError
 from promlab.storage import checksum as _ck
 from promlab.storage.postings import LabelColumn, LabelIndex
 from promlab.storage.seriesindex import CHUNK_COLUMNS, SeriesIndexFile, chunk_lists, label_codes
@@ -54,17 +56,21 @@ def tiles(pieces: Any, rec: dict[str, Any] | None) -> bool:
 
 def read_index_file(fh: Any, path: str, rec: dict[str, Any] | None, *, pieces: bool
                     ) -> tuple[pa.Buffer, Fill | None]:
-    """The bytes of the index file open as ``fh`` and, when ``pieces`` (``series.arrow``),
-    ``meta.json``'s record ``rec`` lists its pieces and the file is larger than
-    :data:`WHOLE_INDEX_READ`, the :data:`Fill` that reads the others: then only the first piece
-    (schema and dictionaries) and the last (the footer) are read now, each checked against its
-    CRC. Else the whole file, checked. ``fh`` is closed once the whole file is read."""
+    """The bytes of the index file open as ``fh`` and, when ``pieces`` (``series.arrow``) and
+    ``meta.json``'s record ``rec`` lists its pieces, the :data:`Fill` that reads or checks the
+    others: only the first piece (schema and dictionaries) and the last (the footer) are
+    checked now, each against its CRC; a file larger than :data:`WHOLE_INDEX_READ` is read a
+    piece at a time, a smaller one whole in one read (its other pieces checked when a batch of
+    theirs is first read: a query on one metric checks that metric's bytes, not the file's).
+    Without pieces, the whole file, checked. ``fh`` is closed once the whole file is read."""
     listed = rec.get("pieces") if rec is not None and pieces else None
-    if rec is None or not tiles(listed, rec) or int(rec["size"]) <= WHOLE_INDEX_READ:
+    if rec is None or not tiles(listed, rec):
         buf = _ck.read_checked(fh, path, rec)
         fh.close()
         return buf, None
     assert listed is not None
+    if int(rec["size"]) <= WHOLE_INDEX_READ:
+        return _checked_lazily(fh, path, rec, listed)
     buf = pa.allocate_buffer(int(rec["size"]))
     view = memoryview(buf).cast("B")
     done = [False] * len(listed)
@@ -84,6 +90,31 @@ def read_index_file(fh: Any, path: str, rec: dict[str, Any] | None, *, pieces: b
     fill(0)
     fill(len(listed) - 1)
     return buf, fill
+
+
+def _checked_lazily(fh: Any, path: str, rec: dict[str, Any], listed: list[Any]
+                    ) -> tuple[pa.Buffer, Fill]:
+    """The whole file read at once, its first and last pieces checked, the :data:`Fill` that
+    checks the others in place (``None``: all of them; returns the buffer)."""
+    buf = _ck.read_checked(fh, path, None)
+    fh.close()
+    if buf.size != int(rec["size"]):
+        raise StorageError(f"{path}: size {buf.size} bytes, meta.json records {rec['size']}")
+    view = memoryview(buf)
+    done = [False] * len(listed)
+
+    def check(k: int | None) -> pa.Buffer | None:
+        for i in range(len(listed)) if k is None else (k,):
+            if not done[i]:
+                off, ln, crc = (int(x) for x in listed[i])
+                if zlib.crc32(view[off:off + ln]) != crc:
+                    raise StorageError(f"{path}: checksum mismatch in record batch {i}")
+                done[i] = True
+        return buf if k is None else None
+
+    check(0)
+    check(len(listed) - 1)
+    return buf, check
 
 
 @dataclass(frozen=True, slots=True)
