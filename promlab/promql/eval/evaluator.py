@@ -33,7 +33,7 @@ from promlab.promql.eval.registry import (
     AggregationCall,
     FunctionCall,
 )
-from promlab.promql.eval.stepinvariant import step_invariant, unresolved_start_end
+from promlab.promql.eval.stepinvariant import pinned_roots, step_invariant, unresolved_start_end
 from promlab.promql.parser.ast import (
     AggregateExpr,
     BinaryExpr,
@@ -130,6 +130,8 @@ class Evaluator:
         self.ready: dict[tuple[int, int], Value] = {}
         # Selectors read through the histogram-stats reader, found from the first (root) node.
         self._stats_nodes: frozenset[int] | None = None
+        # With stats: the subtrees Prometheus evaluates once per range (their held samples).
+        self._pinned: frozenset[int] = frozenset()
         # Matcher sets that more than one selector of the query uses: only their selections are
         # kept for reuse (a selection read once is freed as soon as its frame is built).
         self._shared_keys: frozenset[tuple[tuple[str, str, str], ...]] | None = None
@@ -307,13 +309,18 @@ class Evaluator:
         if root:
             self._stats_nodes = histstats.stats_selectors(node)
             self._prepare(node)
+            if self.stats is not None:
+                self._pinned = pinned_roots(node)
         ready = self.ready.pop((id(node), id(ctx)), None)
         if ready is not None:  # a chain's left operand, evaluated (and counted) ahead
             return ready
         before = self.current_samples
         st = self.stats
+        pinned = st is not None and ctx.num_steps > 1 and id(node) in self._pinned
         if st is not None:
             base = st.enter()
+            if pinned:
+                st.pin(ctx)
             if isinstance(node, SubqueryExpr):
                 st.open_subquery()
         if root and limits.wants_slices(self, node, ctx) and not self._reads_many(
@@ -332,6 +339,8 @@ class Evaluator:
             value = finalize_names(value)
         if st is not None:
             self._account(st, node, ctx, value, base)
+            if pinned:
+                st.unpin(base, value, ctx)
         self.current_samples = before
         self.add_samples(sample_count(value))
         return value
@@ -434,7 +443,7 @@ def _call(node: Call, ev: Evaluator, ctx: EvalContext) -> Value:
         result = impl(FunctionCall(node, args, ctx))
     if ev.stats is not None:
         ev.stats.add(ctx, window_samples(m))
-        ev.stats.range_call(m, result)
+        ev.stats.range_call(m, result, ctx)
     return _whole_range_checked(ev, node, result, ctx)
 
 

@@ -13,7 +13,8 @@ What Prometheus 2.42 reports as ``samples.totalQueryableSamples`` (and per step,
 
 Aggregations, operators and other functions load nothing. An ``@``-pinned subtree is evaluated
 once by Prometheus and counted again at every step, which is what counting the pinned frame at
-every step gives.
+every step gives. What it holds meanwhile is one step's worth (:meth:`SampleStats.pin`), then its
+result copied to every step (a matrix: as it is).
 
 ``peakSamples`` is the highest number of samples Prometheus holds at once (its ``max_samples``
 count). :class:`SampleStats` models that count per node from the frames' sizes, not the
@@ -94,6 +95,9 @@ class SampleStats:
         self._scopes: list[int] = []
         # Per open node: its children's samples held per step (rangeEval inputs).
         self._frames: list[list[I64]] = []
+        # Steps of the step-invariant subtrees being evaluated (innermost last): Prometheus
+        # evaluates those at one step, so what they hold is modelled at their first step.
+        self._pinned: list[I64] = []
 
     @property
     def total(self) -> int:
@@ -146,6 +150,29 @@ class SampleStats:
         self._frames.append([])
         return self.current
 
+    def pin(self, ctx: EvalContext) -> None:
+        """A step-invariant subtree over ``ctx`` starts: Prometheus evaluates it at one step
+        (:func:`promlab.promql.eval.stepinvariant.pinned_roots`)."""
+        self._pinned.append(ctx.steps_ms)
+
+    def unpin(self, base: int, value: Value, ctx: EvalContext) -> None:
+        """The step-invariant subtree started by :meth:`pin` ended with ``value``: an instant
+        vector or scalar is copied to every step (and held so), a matrix is held as it is."""
+        self._pinned.pop()
+        mine = held_per_step(value, ctx.num_steps)
+        if mine is None:
+            return
+        self.current = base
+        self.hold(int(mine.sum()))
+        if self._frames and self._frames[-1]:
+            self._frames[-1][-1] = mine  # its parent sees it at every step
+
+    def _one_step(self, ctx: EvalContext) -> bool:
+        """Whether ``ctx`` is the steps of a step-invariant subtree being evaluated."""
+        steps = ctx.steps_ms
+        return any(p is steps or (p.shape == steps.shape and bool((p == steps).all()))
+                   for p in self._pinned)
+
     def leave(self, base: int, value: Value, ctx: EvalContext, *, stepwise: bool,
               held: int | None = None) -> I64 | None:
         """A node ended with ``value``: model its peak and hold its result.
@@ -153,17 +180,21 @@ class SampleStats:
         ``stepwise``: Prometheus evaluates the node step by step over its children's frames
         (aggregations, operators, functions of instant vectors, literals); ``held``: what the
         result holds when not its frame's samples. Returns the result's samples per step
-        (None: not a step frame).
+        (None: not a step frame); inside a step-invariant subtree only its first step is
+        modelled as held.
         """
         children = self._frames.pop()
         n = ctx.num_steps
-        mine = held_per_step(value, n)
+        every = held_per_step(value, n)
+        mine = every
+        if every is not None and n and self._pinned and self._one_step(ctx):
+            mine, n = every[:1], 1
         if stepwise and mine is not None and n:
             inputs = np.zeros(n, np.int64)
             for c in children:
                 if c.shape[0] == n:
                     inputs += c
-                elif c.shape[0] == 1:
+                elif c.shape[0] >= 1:
                     inputs += c[0]
             before = np.cumsum(mine) - mine
             self.reach(self.current + int((before + inputs + mine).max()))
@@ -172,21 +203,26 @@ class SampleStats:
         self.hold(own)
         if self._frames and mine is not None:
             self._frames[-1].append(mine)
-        return mine
+        return every
 
-    def range_call(self, m: Matrix, result: Value) -> None:
+    def range_call(self, m: Matrix, result: Value, ctx: EvalContext) -> None:
         """The peak of a range-vector function over ``m`` (Prometheus: one series' window at
         a time, beside the results of the series before it): modelled exactly for the last
         series, whose window is held on top of nearly all results."""
         n_series = len(m.labels)
         if not n_series:
             return
-        results = int(np.count_nonzero(result.present)) if isinstance(result, Vector) else 0
+        one = bool(self._pinned) and self._one_step(ctx)
+        present = result.present[:, :1] if one and isinstance(result, Vector) else \
+            result.present if isinstance(result, Vector) else None
+        results = int(np.count_nonzero(present)) if present is not None else 0
         last = Matrix(m.labels[-1:], m.offsets[-2:] - m.offsets[-2],
                       m.ts_ms[int(m.offsets[-2]):int(m.offsets[-1])],
                       m.values[int(m.offsets[-2]):int(m.offsets[-1])],
                       m.window_start_ms, m.window_end_ms, m.range_ms)
         w = window_samples(last)
+        if one:
+            w = w[:1]
         if not w.shape[0]:
             return
         last_results = int(np.count_nonzero(w))

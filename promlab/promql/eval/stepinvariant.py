@@ -31,7 +31,8 @@ from promlab.promql.parser.ast import (
     VectorSelector,
 )
 
-__all__ = ["AT_UNSAFE_FUNCTIONS", "invariant_subtrees", "step_invariant", "unresolved_start_end"]
+__all__ = ["AT_UNSAFE_FUNCTIONS", "invariant_subtrees", "pinned_roots", "step_invariant",
+           "unresolved_start_end"]
 
 # Functions whose value depends on the evaluation time itself (Prometheus's
 # AtModifierUnsafeFunctions): a call of one is never step invariant.
@@ -88,6 +89,37 @@ def invariant_subtrees(node: Expr) -> list[Expr]:
     if isinstance(node, Call):
         return [t for a in node.args for t in invariant_subtrees(a)]
     return []
+
+
+def pinned_roots(root: Expr) -> frozenset[int]:
+    """``id()`` of the subtrees Prometheus evaluates once per range and copies to every step.
+
+    Its preprocessing wraps the largest step-invariant subtrees: the whole expression when it is
+    invariant, an invariant operand or argument of a node that is not, and a subquery's
+    expression when it is invariant (whether or not the subquery is). An aggregation's
+    parameter is never looked into. Literals are left out: Prometheus evaluates a wrapped
+    literal as it is. What is held while a root is evaluated (``stats=all``'s peak) is one
+    step's worth, then its result at every step.
+    """
+    out: set[int] = set()
+    stack: list[tuple[Expr, bool]] = [(root, False)]
+    while stack:
+        node, parent_invariant = stack.pop()
+        invariant = step_invariant(node)
+        if invariant and not parent_invariant and \
+                not isinstance(node, NumberLiteral | StringLiteral):
+            out.add(id(node))
+        if isinstance(node, SubqueryExpr):
+            stack.append((node.expr, False))
+        elif isinstance(node, AggregateExpr | ParenExpr | UnaryExpr):
+            stack.append((node.expr, invariant))
+        elif isinstance(node, MatrixSelector):
+            stack.append((node.vector_selector, invariant))
+        elif isinstance(node, BinaryExpr):
+            stack.extend([(node.lhs, invariant), (node.rhs, invariant)])
+        elif isinstance(node, Call):
+            stack.extend((a, invariant) for a in node.args)
+    return frozenset(out)
 
 
 def _unparen(node: Expr) -> Expr:
