@@ -101,6 +101,19 @@ SAME_DATA = [
                                          "step": "5"}, id="error-range"),
     pytest.param("/api/v1/series", {}, id="error-no-match"),
     pytest.param("/api/v1/query", {"query": "up", "time": "x"}, id="error-time"),
+    # series, labels and label values: one bound only, unparsable bounds, matchers that select
+    # nothing or match the empty string (end before start: see the fuzz's known classes)
+    pytest.param("/api/v1/series", {"match[]": "http_requests_total", "start": E + "-600"},
+                 id="series-start-only"),
+    pytest.param("/api/v1/labels", {"end": E + "-3000"}, id="labels-end-only"),
+    pytest.param("/api/v1/label/job/values", {"start": "x", "end": E}, id="values-bad-start"),
+    pytest.param("/api/v1/labels", {"start": E, "end": ""}, id="labels-empty-end"),
+    pytest.param("/api/v1/series", {"match[]": "http_requests_total", "end": "NaN"},
+                 id="series-nan-end"),
+    pytest.param("/api/v1/series", {"match[]": ["nothing", '{job=~"x|"}']}, id="series-nothing"),
+    pytest.param("/api/v1/series", {"match[]": '{a=""}'}, id="series-empty-matcher"),
+    pytest.param("/api/v1/labels", {"match[]": '{job=""}'}, id="labels-empty-matcher"),
+    pytest.param("/api/v1/label/job/values", {"match[]": "sum("}, id="values-bad-match"),
 ]
 
 
@@ -180,7 +193,8 @@ def _raw(base: str, method: str, target: str) -> tuple[int, str | None, str | No
 @pytest.mark.parametrize(("method", "target"), [
     # Go's ServeMux: the cleaned path (301 whatever the method, the query kept)
     ("GET", "//api/v1/query?query=1"), ("POST", "/api/v1/../api/v1/query?query=1&time=2"),
-    ("HEAD", "/api/v1/./query"), ("GET", "/a/../-/ready"), ("GET", "/api/v1/label/job%2F/values"),
+    ("HEAD", "/api/v1/./query"), ("GET", "/a/../-/ready"),
+    ("GET", "/api/v1/label/job%2F/values"),
     ("GET", "//api/v1/label/%C3%A9/values"), ("OPTIONS", "//api/v1/query"),
     ("GET", "/api/v1/query_range//"), ("GET", "/api/v1"), ("POST", "/api/v1?x=1"),
     # httprouter: trailing slash and case (301 for GET, 307 otherwise; the API loses its prefix)
