@@ -4,7 +4,9 @@ Each case writes a few files into a temporary directory, runs both tools there o
 arguments and compares the exit status, stdout, and stderr. promlab adds the key path to a
 one-line ``FAILED: parsing YAML file`` message (`` (at scrape_configs[0].sample_limit)``): it is
 cut before comparing. Known differences, compared by exit status only (``exact=False``): how a
-discovery file that Prometheus reads but promlab's file discovery refuses is reported.
+discovery file that Prometheus reads but promlab's file discovery refuses is reported; a target
+address 2.42 gives a default port (``"a/b:80" is not a valid hostname``), 3.x and promlab do not;
+a missing config file (promtool's argument parser words it).
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ CASES = [
                   "sd.yml": "- targets: [h:1]\n  foo: 1\n"}, ["p.yml"], False, id="file-sd-bad-file"),
     pytest.param({"p.yml": JOB + "    file_sd_configs:\n      - files: [sd.yml]\n",
                   "sd.yml": "- targets: [h/1]\n"}, ["p.yml"], False, id="file-sd-bad-host"),
+    pytest.param({"p.yml": JOB + "    static_configs:\n      - targets: [a/b]\n    relabel_configs:\n"
+                           "      - {source_labels: [x], target_label: y}\n"}, ["p.yml"], False,
+                 id="url-in-relabeled-static-target"),
     pytest.param({}, ["missing.yml"], False, id="missing-config"),
 ]
 

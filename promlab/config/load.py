@@ -6,6 +6,12 @@ key path (``scrape_configs[0].relabel_configs[1].action``). Keys Prometheus know
 does not act on (``oauth2``, ``sigv4``, other service discoveries, the rest of ``storage.tsdb``, ...) are accepted
 and logged. Relative file names, ``rule_files`` globs included, are resolved against the config
 file's directory, as Prometheus does.
+
+From a file, problems come in the order and grouping Prometheus's decoder gives them: type
+errors (a value of the wrong type, an unknown or repeated key) are collected over the whole
+file and reported together (``yaml: unmarshal errors:`` and a line each); any other problem
+stops the loading at once; a section's own checks (a scrape config's ``job_name``, an HTTP
+client's auth options) run only when its fields had no type error (:meth:`Reader.section`).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from promlab.config.reader import (
     HTTP_KEYS,
     SD_IGNORED,
     Reader,
+    check_static_targets,
     file_sd_configs,
     http_client,
     http_sd_configs,
@@ -44,6 +51,7 @@ from promlab.config.reader import (
     url_problem,
 )
 from promlab.config.yamlfile import load_config_file
+from promlab.model.labels import format_label_value
 
 __all__ = ["ConfigSource", "load", "load_config", "parse"]
 
@@ -59,9 +67,17 @@ _SCRAPE_KEYS = {
 
 
 def _scrape_config(r: Reader, data: Any, path: str, g: GlobalConfig) -> ScrapeConfig:
-    if data is None:
-        raise r.err(path, "empty or null scrape config section")
-    mark = r.mark()
+    with r.section():  # checked once read, as Prometheus's ScrapeConfig.UnmarshalYAML does
+        cfg = _scrape_fields(r, data, path, g)
+        if not cfg.job_name:
+            r.invalid(join(path, "job_name"), "job_name is empty")
+        check_static_targets(r, cfg.static_configs, cfg.relabel_configs, join(path, "static_configs"))
+    if cfg.scrape_timeout_ms == 0:
+        cfg = replace(cfg, scrape_timeout_ms=min(g.scrape_timeout_ms, cfg.scrape_interval_ms))
+    return cfg
+
+
+def _scrape_fields(r: Reader, data: Any, path: str, g: GlobalConfig) -> ScrapeConfig:
     d = r.mapping(data, path, _SCRAPE_KEYS, (HTTP_IGNORED - {"follow_redirects"}) | SD_IGNORED)
     job = r.string(d, "job_name", path)
     interval = r.duration(d, "scrape_interval", path) or g.scrape_interval_ms
@@ -74,7 +90,7 @@ def _scrape_config(r: Reader, data: Any, path: str, g: GlobalConfig) -> ScrapeCo
             continue
         params[str(k)] = tuple(str(x) for x in v)
     body_limit = r.size(d, "body_size_limit", path)
-    cfg = ScrapeConfig(
+    return ScrapeConfig(
         job_name=job, scrape_interval_ms=interval, scrape_timeout_ms=timeout,
         metrics_path=r.string(d, "metrics_path", path, "/metrics") or "/metrics",
         scheme=r.string(d, "scheme", path, "http") or "http",
@@ -93,59 +109,55 @@ def _scrape_config(r: Reader, data: Any, path: str, g: GlobalConfig) -> ScrapeCo
         target_limit=r.uint(d, "target_limit", path), body_size_limit=body_limit,
         **_hist_scrape(r, d, path, g),
     )
-    # Validated once the whole section is read, as Prometheus's ScrapeConfig.UnmarshalYAML does.
-    if not job:
-        r.invalid(mark, join(path, "job_name"), "job_name is empty")
-    if timeout > interval:
-        r.invalid(mark, join(path, "scrape_timeout"),
-                  f'scrape timeout greater than scrape interval for scrape config with job name "{job}"')
-    if timeout == 0:
-        cfg = replace(cfg, scrape_timeout_ms=min(g.scrape_timeout_ms, interval))
-    return cfg
 
 
 def _global(r: Reader, data: Any) -> GlobalConfig:
     p = "global"
-    mark = r.mark()
-    d = r.mapping(data, p, {"scrape_interval", "scrape_timeout", "evaluation_interval", "external_labels",
-                            "query_log_file", "rule_query_offset"} | _HIST_GLOBAL_KEYS)
-    interval = r.duration(d, "scrape_interval", p) or 60_000
-    timeout = r.duration(d, "scrape_timeout", p)
-    if timeout > interval:
-        r.invalid(mark, join(p, "scrape_timeout"), "global scrape timeout greater than scrape interval")
-    if timeout == 0:
-        timeout = min(10_000, interval)
-    return GlobalConfig(scrape_interval_ms=interval, scrape_timeout_ms=timeout,
-                        evaluation_interval_ms=r.duration(d, "evaluation_interval", p) or 60_000,
-                        rule_query_offset_ms=r.duration(d, "rule_query_offset", p),
-                        external_labels=label_set(r, d.get("external_labels"), join(p, "external_labels")),
-                        query_log_file=r.file_path(r.string(d, "query_log_file", p)), **_hist_global(r, d, p))
+    with r.section():
+        d = r.mapping(data, p, {"scrape_interval", "scrape_timeout", "evaluation_interval", "external_labels",
+                                "query_log_file", "rule_query_offset"} | _HIST_GLOBAL_KEYS)
+        interval = r.duration(d, "scrape_interval", p) or 60_000
+        timeout = r.duration(d, "scrape_timeout", p)
+        g = GlobalConfig(scrape_interval_ms=interval, scrape_timeout_ms=timeout or min(10_000, interval),
+                         evaluation_interval_ms=r.duration(d, "evaluation_interval", p) or 60_000,
+                         rule_query_offset_ms=r.duration(d, "rule_query_offset", p),
+                         external_labels=label_set(r, d.get("external_labels"), join(p, "external_labels")),
+                         query_log_file=r.file_path(r.string(d, "query_log_file", p)), **_hist_global(r, d, p))
+        if timeout > interval:
+            r.invalid(join(p, "scrape_timeout"), "global scrape timeout greater than scrape interval")
+    return g
 
 
 def _alerting(r: Reader, data: Any) -> AlertingConfig:
     d = r.mapping(data, "alerting", {"alert_relabel_configs", "alertmanagers"})
     ams = []
     for i, am in enumerate(r.seq(d.get("alertmanagers"), "alerting.alertmanagers")):
-        p = f"alerting.alertmanagers[{i}]"
-        a = r.mapping(am, p, {"scheme", "path_prefix", "timeout", "api_version", "static_configs",
-                              "file_sd_configs", "http_sd_configs", "relabel_configs",
-                              "alert_relabel_configs"} | HTTP_KEYS,
-                      (HTTP_IGNORED - {"follow_redirects"}) | SD_IGNORED | {"sigv4"})
-        version = r.string(a, "api_version", p, "v2") or "v2"
-        if version not in ("v1", "v2"):
-            raise r.err(join(p, "api_version"), f"expected Alertmanager api version to be one of [v1 v2] but got {version}")
-        ams.append(AlertmanagerConfig(
-            scheme=r.string(a, "scheme", p, "http") or "http", path_prefix=r.string(a, "path_prefix", p, "/") or "/",
-            timeout_ms=r.duration(a, "timeout", p, 10_000) or 10_000, api_version=version,
-            static_configs=static_configs(r, a.get("static_configs"), join(p, "static_configs")),
-            file_sd_configs=file_sd_configs(r, a.get("file_sd_configs"), join(p, "file_sd_configs")),
-            http_sd_configs=http_sd_configs(r, a.get("http_sd_configs"), join(p, "http_sd_configs")),
-            relabel_configs=relabel_configs(r, a.get("relabel_configs"), join(p, "relabel_configs")),
-            alert_relabel_configs=relabel_configs(r, a.get("alert_relabel_configs"),
-                                                  join(p, "alert_relabel_configs")),
-            http=http_client(r, a, p)))
+        with r.section():
+            ams.append(_alertmanager(r, am, f"alerting.alertmanagers[{i}]"))
     return AlertingConfig(relabel_configs(r, d.get("alert_relabel_configs"), "alerting.alert_relabel_configs"),
                           tuple(ams))
+
+
+def _alertmanager(r: Reader, data: Any, p: str) -> AlertmanagerConfig:
+    a = r.mapping(data, p, {"scheme", "path_prefix", "timeout", "api_version", "static_configs",
+                            "file_sd_configs", "http_sd_configs", "relabel_configs",
+                            "alert_relabel_configs"} | HTTP_KEYS,
+                  (HTTP_IGNORED - {"follow_redirects"}) | SD_IGNORED | {"sigv4"})
+    version = r.string(a, "api_version", p, "v2") or "v2"
+    if version not in ("v1", "v2"):
+        raise r.err(join(p, "api_version"), f"expected Alertmanager api version to be one of [v1 v2] but got {version}")
+    am = AlertmanagerConfig(
+        scheme=r.string(a, "scheme", p, "http") or "http", path_prefix=r.string(a, "path_prefix", p, "/") or "/",
+        timeout_ms=r.duration(a, "timeout", p, 10_000) or 10_000, api_version=version,
+        static_configs=static_configs(r, a.get("static_configs"), join(p, "static_configs")),
+        file_sd_configs=file_sd_configs(r, a.get("file_sd_configs"), join(p, "file_sd_configs")),
+        http_sd_configs=http_sd_configs(r, a.get("http_sd_configs"), join(p, "http_sd_configs")),
+        relabel_configs=relabel_configs(r, a.get("relabel_configs"), join(p, "relabel_configs")),
+        alert_relabel_configs=relabel_configs(r, a.get("alert_relabel_configs"),
+                                              join(p, "alert_relabel_configs")),
+        http=http_client(r, a, p))
+    check_static_targets(r, am.static_configs, am.relabel_configs, join(p, "static_configs"))
+    return am
 
 
 def _check_glob(r: Reader, pattern: str, path: str) -> None:
@@ -157,16 +169,18 @@ def _check_glob(r: Reader, pattern: str, path: str) -> None:
         if c == "\\":
             i += 1
             if i >= len(pattern):
-                raise r.err(path, "syntax error in pattern")
+                r.invalid(path, "syntax error in pattern")
+                return
         elif c == "[":
             depth += 1
         elif c == "]":
             if depth == 0:
-                raise r.err(path, "syntax error in pattern")
+                r.invalid(path, "syntax error in pattern")
+                return
             depth -= 1
         i += 1
     if depth:
-        raise r.err(path, "syntax error in pattern")
+        r.invalid(path, "syntax error in pattern")
 
 
 # Headers Prometheus sets itself on remote requests; a config may not override them.
@@ -183,7 +197,7 @@ def _headers(r: Reader, data: Any, path: str) -> dict[str, str]:
     out = {}
     for k in m:
         if str(k).lower() in _RESERVED_HEADERS:
-            raise r.err(join(path, str(k)), f"{k} is a reserved header. It must not be changed")
+            r.invalid(join(path, str(k)), f"{k} is a reserved header. It must not be changed")
         out[str(k)] = r.string(m, k, path)
     return out
 
@@ -191,18 +205,19 @@ def _headers(r: Reader, data: Any, path: str) -> dict[str, str]:
 def _remote_url(r: Reader, d: Mapping[str, Any], path: str, what: str) -> str:
     url = r.string(d, "url", path)
     if not url:
-        raise r.err(join(path, "url"), f"url for {what} is empty")
-    problem = url_problem(url)
+        r.invalid(join(path, "url"), f"url for {what} is empty")
+        return url
+    problem = url_problem(url)  # Prometheus's URL type refuses it as it is decoded
     if problem:
-        raise r.err(join(path, "url"), f"parse {url!r}: {problem}")
+        raise r.err(join(path, "url"), f"parse {format_label_value(url)}: {problem}")
     return url
 
 
 def _unique_names(r: Reader, names: list[str], section: str, what: str) -> None:
     seen: set[str] = set()
     for i, name in enumerate(names):
-        if name and name in seen:  # checked by Config.UnmarshalYAML: not after a type error
-            r.invalid(0, f"{section}[{i}].name", f'found multiple {what} configs with job name "{name}"')
+        if name and name in seen:
+            r.invalid(f"{section}[{i}].name", f'found multiple {what} configs with job name "{name}"')
         seen.add(name)
 
 
@@ -233,73 +248,97 @@ def _remote_write(r: Reader, data: Any) -> tuple[RemoteWriteConfig, ...]:
     out = []
     for i, rw in enumerate(r.seq(data, "remote_write")):
         p = f"remote_write[{i}]"
-        d = r.mapping(rw, p, {"url", "name", "remote_timeout", "headers", "write_relabel_configs",
-                              "send_exemplars", "send_native_histograms", "queue_config",
-                              "metadata_config"} | HTTP_KEYS, _REMOTE_IGNORED)
-        out.append(RemoteWriteConfig(
-            url=_remote_url(r, d, p, "remote_write"), name=r.string(d, "name", p),
-            remote_timeout_ms=r.duration(d, "remote_timeout", p, 30_000),
-            headers=_headers(r, d.get("headers"), join(p, "headers")),
-            write_relabel_configs=relabel_configs(r, d.get("write_relabel_configs"), join(p, "write_relabel_configs")),
-            send_exemplars=r.boolean(d, "send_exemplars", p, False),
-            send_native_histograms=r.boolean(d, "send_native_histograms", p, False),
-            queue_config=_typed_block(r, d.get("queue_config"), join(p, "queue_config"), _QUEUE_FIELDS),
-            metadata_config=_typed_block(r, d.get("metadata_config"), join(p, "metadata_config"),
-                                         _METADATA_FIELDS),
-            http=http_client(r, d, p)))
-    _unique_names(r, [c.name for c in out], "remote_write", "remote write")
+        with r.section():
+            out.append(_remote_write_one(r, rw, p))
     return tuple(out)
+
+
+def _remote_write_one(r: Reader, data: Any, p: str) -> RemoteWriteConfig:
+    d = r.mapping(data, p, {"url", "name", "remote_timeout", "headers", "write_relabel_configs",
+                            "send_exemplars", "send_native_histograms", "queue_config",
+                            "metadata_config"} | HTTP_KEYS, _REMOTE_IGNORED)
+    return RemoteWriteConfig(
+        url=_remote_url(r, d, p, "remote_write"), name=r.string(d, "name", p),
+        remote_timeout_ms=r.duration(d, "remote_timeout", p, 30_000),
+        headers=_headers(r, d.get("headers"), join(p, "headers")),
+        write_relabel_configs=relabel_configs(r, d.get("write_relabel_configs"), join(p, "write_relabel_configs")),
+        send_exemplars=r.boolean(d, "send_exemplars", p, False),
+        send_native_histograms=r.boolean(d, "send_native_histograms", p, False),
+        queue_config=_typed_block(r, d.get("queue_config"), join(p, "queue_config"), _QUEUE_FIELDS),
+        metadata_config=_typed_block(r, d.get("metadata_config"), join(p, "metadata_config"),
+                                     _METADATA_FIELDS),
+        http=http_client(r, d, p))
 
 
 def _remote_read(r: Reader, data: Any) -> tuple[RemoteReadConfig, ...]:
     out = []
     for i, rr in enumerate(r.seq(data, "remote_read")):
         p = f"remote_read[{i}]"
-        d = r.mapping(rr, p, {"url", "name", "remote_timeout", "headers", "required_matchers", "read_recent",
-                              "filter_external_labels"} | HTTP_KEYS, _REMOTE_IGNORED)
-        out.append(RemoteReadConfig(
-            url=_remote_url(r, d, p, "remote_read"), name=r.string(d, "name", p),
-            remote_timeout_ms=r.duration(d, "remote_timeout", p, 60_000),
-            headers=_headers(r, d.get("headers"), join(p, "headers")),
-            required_matchers=label_set(r, d.get("required_matchers"), join(p, "required_matchers")),
-            read_recent=r.boolean(d, "read_recent", p, False),
-            filter_external_labels=r.boolean(d, "filter_external_labels", p, True),
-            http=http_client(r, d, p)))
-    _unique_names(r, [c.name for c in out], "remote_read", "remote read")
+        with r.section():
+            out.append(_remote_read_one(r, rr, p))
     return tuple(out)
+
+
+def _remote_read_one(r: Reader, data: Any, p: str) -> RemoteReadConfig:
+    d = r.mapping(data, p, {"url", "name", "remote_timeout", "headers", "required_matchers", "read_recent",
+                            "filter_external_labels"} | HTTP_KEYS, _REMOTE_IGNORED)
+    return RemoteReadConfig(
+        url=_remote_url(r, d, p, "remote_read"), name=r.string(d, "name", p),
+        remote_timeout_ms=r.duration(d, "remote_timeout", p, 60_000),
+        headers=_headers(r, d.get("headers"), join(p, "headers")),
+        required_matchers=label_set(r, d.get("required_matchers"), join(p, "required_matchers")),
+        read_recent=r.boolean(d, "read_recent", p, False),
+        filter_external_labels=r.boolean(d, "filter_external_labels", p, True),
+        http=http_client(r, d, p))
 
 
 def parse(data: Any, *, file: str | None = None) -> Config:
     """Build a :class:`Config` from YAML data (the loaded mapping); ``file`` anchors relative paths."""
     base = str(Path(file).resolve().parent) if file else None
     r = Reader(file, base, data)
-    d = r.mapping(data, "", {"global", "scrape_configs", "rule_files", "alerting", "remote_write", "remote_read",
-                             "storage"}, {"tracing", "otlp", "runtime"})
-    g = _global(r, d.get("global"))
-    rule_files: list[str] = []
-    for i, rf in enumerate(r.seq(d.get("rule_files"), "rule_files")):
-        if isinstance(rf, Mapping | list):
-            r.bad_type(f"rule_files[{i}]", "string", f"cannot unmarshal {type(rf).__name__} into string")
-            continue
-        rule_files.append(str(rf))
-    scs = [_scrape_config(r, sc, f"scrape_configs[{i}]", g)
-           for i, sc in enumerate(r.seq(d.get("scrape_configs"), "scrape_configs"))]
-    cfg = Config(global_config=g, scrape_configs=tuple(scs), rule_files=tuple(map(r.file_path, rule_files)),
-                 alerting=_alerting(r, d.get("alerting")), remote_write=_remote_write(r, d.get("remote_write")),
-                 remote_read=_remote_read(r, d.get("remote_read")), file=file,
-                 **_storage(r, d.get("storage")))
-    # go-yaml reports every type error of the file at once; the file-wide checks of
-    # Prometheus's Config.UnmarshalYAML run only when the decoding had none.
+    # go-yaml reports every type error of the file at once (r.finish); the file-wide checks of
+    # Prometheus's Config.UnmarshalYAML, at the end of the section, only when there was none.
+    with r.section():
+        d = r.mapping(data, "", {"global", "scrape_configs", "rule_files", "alerting", "remote_write",
+                                 "remote_read", "storage"}, {"tracing", "otlp", "runtime"})
+        g = _global(r, d.get("global"))
+        rule_files: list[str] = []
+        for i, rf in enumerate(r.seq(d.get("rule_files"), "rule_files")):
+            if isinstance(rf, Mapping | list):
+                r.bad_type(f"rule_files[{i}]", "string", f"cannot unmarshal {type(rf).__name__} into string")
+                continue
+            rule_files.append(str(rf))
+        scs: list[ScrapeConfig | None] = [
+            None if sc is None else _scrape_config(r, sc, f"scrape_configs[{i}]", g)
+            for i, sc in enumerate(r.seq(d.get("scrape_configs"), "scrape_configs"))]
+        cfg = Config(global_config=g, scrape_configs=tuple(sc for sc in scs if sc is not None),
+                     rule_files=tuple(map(r.file_path, rule_files)), alerting=_alerting(r, d.get("alerting")),
+                     remote_write=_remote_write(r, d.get("remote_write")),
+                     remote_read=_remote_read(r, d.get("remote_read")), file=file, **_storage(r, d.get("storage")))
+        for i, rf in enumerate(rule_files):
+            _check_glob(r, rf, f"rule_files[{i}]")
+        _check_scrape_configs(r, scs)
+        _unique_names(r, [c.name for c in cfg.remote_write], "remote_write", "remote write")
+        _unique_names(r, [c.name for c in cfg.remote_read], "remote_read", "remote read")
     r.finish()
-    for i, rf in enumerate(rule_files):
-        _check_glob(r, rf, f"rule_files[{i}]")
+    return cfg
+
+
+def _check_scrape_configs(r: Reader, scs: list[ScrapeConfig | None]) -> None:
+    """Config.UnmarshalYAML's checks of each scrape config (the timeout is checked here in 2.42,
+    in the scrape config in 3.x: here only type errors anywhere in the file skip it)."""
     seen: set[str] = set()
     for i, sc in enumerate(scs):
+        p = f"scrape_configs[{i}]"
+        if sc is None:
+            r.invalid(p, "empty or null scrape config section")
+            continue
+        if sc.scrape_timeout_ms > sc.scrape_interval_ms:
+            r.invalid(join(p, "scrape_timeout"), "scrape timeout greater than scrape interval for scrape config "
+                      f'with job name "{sc.job_name}"')
         if sc.job_name in seen:
-            raise r.err(f"scrape_configs[{i}].job_name",
-                        f'found multiple scrape configs with job name "{sc.job_name}"')
+            r.invalid(join(p, "job_name"), f'found multiple scrape configs with job name "{sc.job_name}"')
         seen.add(sc.job_name)
-    return cfg
 
 
 def _storage(r: Reader, data: Any) -> dict[str, int]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,7 +34,7 @@ from promlab.config.relabel import RelabelConfig
 from promlab.config.yamlfile import YamlMap, node_of, unmarshal_error
 from promlab.errors import ConfigError
 from promlab.model import Labels
-from promlab.model.labels import is_valid_label_name
+from promlab.model.labels import format_label_value, is_valid_label_name
 from promlab.model.time import parse_go_duration, parse_size
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "HTTP_KEYS",
     "SD_IGNORED",
     "Reader",
+    "check_static_targets",
     "file_sd_configs",
     "http_client",
     "http_sd_configs",
@@ -90,21 +92,32 @@ class Reader:
         # From a file, type errors are collected here as (line, problem, key path).
         self.collect = isinstance(root, YamlMap)
         self.type_errors: list[tuple[int, str, str]] = []
+        self._sections: list[tuple[int, list[ConfigError]]] = []
 
     def err(self, path: str, reason: str) -> ConfigError:
         return ConfigError(reason, file=self.file, path=path or None)
 
-    def mark(self) -> int:
-        """A bookmark in the collected type errors: a section's validation runs only when no
-        type error was collected since its start (Prometheus's ``UnmarshalYAML`` returns before
-        validating when decoding the section's fields failed)."""
-        return len(self.type_errors)
+    @contextmanager
+    def section(self) -> Iterator[None]:
+        """A part Prometheus decodes with an ``UnmarshalYAML`` of its own, which validates it
+        once its fields are decoded, and only when none had a type error: the problems
+        :meth:`invalid` notes inside are raised (the first) when the part is read, and dropped
+        after a type error in it."""
+        pending: list[ConfigError] = []
+        self._sections.append((len(self.type_errors), pending))
+        try:
+            yield
+        finally:
+            mark, _ = self._sections.pop()
+        if pending and len(self.type_errors) == mark:
+            raise pending[0]
 
-    def invalid(self, mark: int, path: str, reason: str) -> None:
-        """Raise a validation error of the section that began at ``mark``, unless go-yaml would
-        not have reached the validation (a type error since ``mark``)."""
-        if len(self.type_errors) == mark:
+    def invalid(self, path: str, reason: str) -> None:
+        """Note a validation problem of the innermost :meth:`section` (raised at once outside
+        of one)."""
+        if not self._sections:
             raise self.err(path, reason)
+        self._sections[-1][1].append(self.err(path, reason))
 
     def finish(self) -> None:
         """Raise the collected type errors together, in document order, as go-yaml does."""
@@ -281,10 +294,10 @@ def url_problem(url: str) -> str | None:
     else:
         for c in host:
             if c < "\x80" and c not in _HOST_OK:
-                return f"invalid character {c!r} in host name"
+                return f"invalid character {format_label_value(c)} in host name"
         port = host[host.rfind(":"):] if ":" in host else ""
     if port and (port[0] != ":" or (not port[1:].isdigit() and port != ":")):
-        return f"invalid port {port!r} after host"
+        return f"invalid port {format_label_value(port)} after host"
     return None
 
 
@@ -300,27 +313,27 @@ def http_client(r: Reader, d: dict[str, Any], path: str) -> HTTPClientConfig:
         basic = BasicAuth(r.string(b, "username", p), r.string(b, "password", p),
                           r.file_path(r.string(b, "password_file", p)))
         if basic.password and basic.password_file:
-            raise r.err(p, "at most one of basic_auth password & password_file must be configured")
+            r.invalid(p, "at most one of basic_auth password & password_file must be configured")
     bearer = r.string(d, "bearer_token", path)
     bearer_file = r.string(d, "bearer_token_file", path)
     if bearer and bearer_file:
-        raise r.err(path, "at most one of bearer_token & bearer_token_file must be configured")
+        r.invalid(path, "at most one of bearer_token & bearer_token_file must be configured")
     if basic is not None and (bearer or bearer_file):
-        raise r.err(path, "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured")
+        r.invalid(path, "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured")
     auth = None
     if d.get("authorization") is not None:
         p = join(path, "authorization")
         a = r.mapping(d["authorization"], p, {"type", "credentials", "credentials_file"})
         if bearer or bearer_file:
-            raise r.err(p, "authorization is not compatible with bearer_token & bearer_token_file")
+            r.invalid(p, "authorization is not compatible with bearer_token & bearer_token_file")
         if basic is not None:
-            raise r.err(p, "at most one of basic_auth, oauth2 & authorization must be configured")
+            r.invalid(p, "at most one of basic_auth, oauth2 & authorization must be configured")
         auth = Authorization(r.string(a, "type", p, "Bearer") or "Bearer", r.string(a, "credentials", p),
                              r.file_path(r.string(a, "credentials_file", p)))
         if auth.type.strip().lower() == "basic":
-            raise r.err(p, 'authorization type cannot be set to "basic", use "basic_auth" instead')
+            r.invalid(p, 'authorization type cannot be set to "basic", use "basic_auth" instead')
         if auth.credentials and auth.credentials_file:
-            raise r.err(p, "at most one of authorization credentials & credentials_file must be configured")
+            r.invalid(p, "at most one of authorization credentials & credentials_file must be configured")
     elif bearer or bearer_file:
         auth = Authorization("Bearer", bearer, r.file_path(bearer_file))
     tls = TLSConfig()
@@ -333,7 +346,7 @@ def http_client(r: Reader, d: dict[str, Any], path: str) -> HTTPClientConfig:
                         key_file=r.file_path(r.string(t, "key_file", p)), server_name=r.string(t, "server_name", p),
                         insecure_skip_verify=r.boolean(t, "insecure_skip_verify", p, False))
         if bool(tls.cert_file) != bool(tls.key_file):
-            raise r.err(p, "exactly one of key or key_file must be configured when a client certificate is configured")
+            r.invalid(p, "exactly one of key or key_file must be configured when a client certificate is configured")
     return HTTPClientConfig(basic_auth=basic, authorization=auth, tls_config=tls,
                             follow_redirects=r.boolean(d, "follow_redirects", path, True))
 
@@ -342,12 +355,14 @@ HTTP_KEYS = {"basic_auth", "authorization", "bearer_token", "bearer_token_file",
 
 
 def label_set(r: Reader, data: Any, path: str) -> Labels:
-    m = r.mapping(data, path, set(data) if isinstance(data, Mapping) else set())
     out = {}
-    for k, v in m.items():
-        if not isinstance(k, str) or not is_valid_label_name(k):
-            raise r.err(join(path, str(k)), f"{k!r} is not a valid label name")
-        out[k] = "" if v is None else r.string(m, k, path)
+    with r.section():  # model.LabelSet checks its names once decoded
+        m = r.mapping(data, path, set(data) if isinstance(data, Mapping) else set())
+        for k, v in m.items():
+            if not isinstance(k, str) or not is_valid_label_name(k):
+                r.invalid(join(path, str(k)), f"{format_label_value(str(k))} is not a valid label name")
+                continue
+            out[k] = "" if v is None else r.string(m, k, path)
     return Labels(out)
 
 
@@ -361,27 +376,37 @@ def static_configs(r: Reader, data: Any, path: str) -> tuple[StaticConfig, ...]:
             if isinstance(t, Mapping | list):
                 r.bad_type(f"{p}.targets[{j}]", "string", f"cannot unmarshal {type(t).__name__} into string")
                 continue
-            t = "" if t is None else str(t)  # go-yaml: a null target is ""
-            if "/" in t:
-                raise r.err(f"{p}.targets[{j}]", f'"{t}" is not a valid hostname')
-            targets.append(t)
+            targets.append("" if t is None else str(t))  # go-yaml: a null target is ""
         out.append(StaticConfig(tuple(targets), label_set(r, s.get("labels"), join(p, "labels"))))
     return tuple(out)
+
+
+def check_static_targets(r: Reader, static: tuple[StaticConfig, ...], relabel: tuple[RelabelConfig, ...],
+                         path: str) -> None:
+    """Prometheus's check for URLs in static targets, made by the scrape or Alertmanager config
+    that holds them, and only when it has no ``relabel_configs`` (which may mend the address)."""
+    if relabel:
+        return
+    for i, sc in enumerate(static):
+        for j, t in enumerate(sc.targets):
+            if "/" in t:
+                r.invalid(f"{path}[{i}].targets[{j}]", f'"{t}" is not a valid hostname')
 
 
 def file_sd_configs(r: Reader, data: Any, path: str) -> tuple[FileSDConfig, ...]:
     out = []
     for i, fc in enumerate(r.seq(data, path)):
         p = f"{path}[{i}]"
-        f = r.mapping(fc, p, {"files", "refresh_interval"})
-        files = [str(x) for x in r.seq(f.get("files"), join(p, "files"))]
-        if not files:
-            raise r.err(p, "file service discovery config must contain at least one path name")
-        for name in files:
-            if not name.endswith((".json", ".yml", ".yaml")):
-                raise r.err(join(p, "files"), f'path name "{name}" is not valid for file discovery')
-        out.append(FileSDConfig(tuple(r.file_path(x) for x in files),
-                                r.duration(f, "refresh_interval", p, 300_000) or 300_000))
+        with r.section():
+            f = r.mapping(fc, p, {"files", "refresh_interval"})
+            files = [str(x) for x in r.seq(f.get("files"), join(p, "files"))]
+            refresh_ms = r.duration(f, "refresh_interval", p, 300_000) or 300_000
+            if not files:
+                r.invalid(p, "file service discovery config must contain at least one path name")
+            for name in files:
+                if not name.endswith((".json", ".yml", ".yaml")):
+                    r.invalid(join(p, "files"), f'path name "{name}" is not valid for file discovery')
+        out.append(FileSDConfig(tuple(r.file_path(x) for x in files), refresh_ms))
     return tuple(out)
 
 
@@ -389,20 +414,21 @@ def http_sd_configs(r: Reader, data: Any, path: str) -> tuple[HTTPSDConfig, ...]
     out = []
     for i, hc in enumerate(r.seq(data, path)):
         p = f"{path}[{i}]"
-        h = r.mapping(hc, p, {"url", "refresh_interval"} | HTTP_KEYS, HTTP_IGNORED - {"follow_redirects"})
-        url = r.string(h, "url", p)
-        if not url:
-            raise r.err(p, "URL is missing")
-        problem = url_problem(url)
-        if problem:
-            raise r.err(join(p, "url"), f"parse {url!r}: {problem}")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            raise r.err(join(p, "url"), "URL scheme must be 'http' or 'https'")
-        if not parts.hostname:
-            raise r.err(join(p, "url"), "host is missing in URL")
-        out.append(HTTPSDConfig(url, r.duration(h, "refresh_interval", p, 60_000) or 60_000,
-                                http_client(r, h, p)))
+        with r.section():
+            h = r.mapping(hc, p, {"url", "refresh_interval"} | HTTP_KEYS, HTTP_IGNORED - {"follow_redirects"})
+            url = r.string(h, "url", p)
+            refresh_ms = r.duration(h, "refresh_interval", p, 60_000) or 60_000
+            problem = url_problem(url)
+            if not url:
+                r.invalid(p, "URL is missing")
+            elif problem:
+                r.invalid(join(p, "url"), f"parse {format_label_value(url)}: {problem}")
+            elif urlsplit(url).scheme not in ("http", "https"):
+                r.invalid(join(p, "url"), "URL scheme must be 'http' or 'https'")
+            elif not urlsplit(url).hostname:
+                r.invalid(join(p, "url"), "host is missing in URL")
+            http = http_client(r, h, p)
+        out.append(HTTPSDConfig(url, refresh_ms, http))
     return tuple(out)
 
 
