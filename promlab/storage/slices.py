@@ -129,8 +129,7 @@ def piece_starts(row_start: _I64, rows: _I64, group: _I64) -> _I64:
     if k == 0:
         return np.zeros(rows.shape, np.int64)
     g0 = int(group[0])
-    if int(row_start[0]) == g0 and bool((group == g0).all()) and bool(
-            (row_start[1:] > row_start[:-1]).all()):
+    if bool((group == g0).all()):
         return _one_group_starts(row_start, rows, g0)
     o = np.argsort(row_start, kind="stable")
     rs, gr, r = row_start[o], group[o], rows[o]
@@ -151,8 +150,12 @@ def piece_starts(row_start: _I64, rows: _I64, group: _I64) -> _I64:
 
 
 def _one_group_starts(row_start: _I64, rows: _I64, group: int) -> _I64:
-    """:func:`piece_starts` of the chunks of one group, in place order from its first row
-    (a first query's case: one metric's bucket), without the sorting and per-group sums."""
+    """:func:`piece_starts` of the chunks of one group (a first query's case: one metric's
+    bucket), without the per-group bookkeeping; sorted by place unless already in order."""
+    o: _I64 | None = None
+    if not bool((row_start[1:] > row_start[:-1]).all()):
+        o = np.argsort(row_start, kind="stable")
+        row_start, rows = row_start[o], rows[o]
     within = np.cumsum(rows, axis=0)
     within -= rows  # rows of earlier chunks, per slice
     total = within[-1] + rows[-1]
@@ -161,7 +164,11 @@ def _one_group_starts(row_start: _I64, rows: _I64, group: int) -> _I64:
         raise ValueError("slice rows do not match the chunks' rows")
     within += soff
     within += group
-    return within
+    if o is None:
+        return within
+    out = np.empty(rows.shape, np.int64)
+    out[o] = within
+    return out
 
 
 def pieces(starts: _I64, rows: _I64, bucket_lo: _I64, slice_ms: int, mint: int, maxt: int
