@@ -119,6 +119,10 @@ def data_time_range(expr: Expr, start_ms: int, end_ms: int, *, lookback_ms: int,
 #: Most steps a range query may ask for (Prometheus's 11,000 points per series), checked before
 #: anything is allocated.
 MAX_POINTS_PER_SERIES = 11_000
+#: Samples the evaluator may read and hold whatever ``max_samples`` says: it reads whole
+#: selections (lookback included) where Prometheus holds a point per step, so a small limit
+#: would refuse queries Prometheus answers. Prometheus's own count enforces the limit.
+MIN_MEMORY_BUDGET = 1_000_000
 
 
 class Engine:
@@ -130,7 +134,11 @@ class Engine:
         How far back an instant selector looks for the latest sample (default 5m). Durations
         here are ``"5m"``-style strings, timedeltas or numbers of seconds.
     max_samples
-        Most samples a query may hold at once before :class:`~promlab.errors.TooManySamples`.
+        Most samples a query may hold at once before :class:`~promlab.errors.TooManySamples`,
+        counted as Prometheus counts them (:mod:`promlab.promql.eval.querystats` models what
+        Prometheus holds at each moment). The evaluator's own memory guards (the samples it
+        reads and the frames it allocates) use the same limit, but never less than
+        :data:`MIN_MEMORY_BUDGET`: below that only Prometheus's count decides.
     timeout
         Longest a query may run before :class:`~promlab.errors.QueryTimeout` (None: no limit).
     default_subquery_step
@@ -179,7 +187,8 @@ class Engine:
         """The evaluator for one query of ``node`` over ``ctx`` (the hook where a subclass such
         as :class:`promlab.promql.distributed.DistributedEngine` plans and starts remote work)."""
         return Evaluator(queryable, mint_ms=mint_ms, maxt_ms=maxt_ms,
-                         max_samples=self.max_samples, deadline=deadline, cancel=cancel)
+                         max_samples=max(self.max_samples, MIN_MEMORY_BUDGET),
+                         deadline=deadline, cancel=cancel)
 
     # --- internals ------------------------------------------------------------------------------
     def _exec(self, queryable: Queryable, expr: str | Expr, start_ms: int, end_ms: int,
@@ -205,8 +214,9 @@ class Engine:
         deadline = None if self.timeout_ms is None else started + self.timeout_ms / 1000.0
         ev = self.new_evaluator(queryable, node, ctx, mint_ms=bounds[0], maxt_ms=bounds[1],
                                 deadline=deadline, cancel=cancel)
-        if stats:
-            ev.stats = SampleStats(steps)
+        # Always modelled: the held samples are what max_samples limits; the loaded ones are
+        # counted only when asked for.
+        ev.stats = SampleStats(steps, limit=self.max_samples, loads=stats)
         try:
             value = ev.eval(node, ctx)
             ev.check()
@@ -219,7 +229,7 @@ class Engine:
             ev.close()
         return Result(query=text, expr=node, value=value, steps_ms=steps, result_type=rtype,
                       annotations=ctx.annotations, start_ms=start_ms, end_ms=end_ms,
-                      step_ms=step_ms, sample_stats=ev.stats)
+                      step_ms=step_ms, sample_stats=ev.stats if stats else None)
 
 
 def _parse(expr: str | Expr) -> tuple[str, Expr]:

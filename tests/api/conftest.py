@@ -15,6 +15,7 @@ from benchmarks import realprom
 from promlab import Labels, MemoryStorage, Session, datasets
 from promlab.api import Server
 from promlab.datasets import DatasetInfo, DatasetSpec
+from promlab.promql.engine import Engine
 
 
 @pytest.fixture
@@ -82,15 +83,18 @@ class PromPair:
 
 
 @contextlib.contextmanager
-def prom_pair(root: Path) -> Iterator[PromPair]:
-    """A :class:`PromPair` over the dataset generated under ``root``."""
+def prom_pair(root: Path, *, max_samples: int | None = None) -> Iterator[PromPair]:
+    """A :class:`PromPair` over the dataset generated under ``root``; ``max_samples``: both
+    limit the samples a query holds (``--query.max-samples``) to that."""
     realprom.require_binary("promtool")
     realprom.require_binary("prometheus")
     info = datasets.generate(root / "tiny.om", DatasetSpec(hours=1, scale=0.02), progress=False)
     realprom.backfill(info.path, root / "prom-data")
-    with Session(str(root / "promlab-data"), progress=False) as session:
+    limit = {} if max_samples is None else {"max_samples": max_samples}
+    engine = None if max_samples is None else Engine(max_samples=max_samples)
+    with Session(str(root / "promlab-data"), progress=False, engine=engine) as session:
         session.import_file(Path(info.path), progress=False)
-        with realprom.prometheus(data_dir=root / "prom-data",
+        with realprom.prometheus(data_dir=root / "prom-data", **limit,
                                  extra_args=["--enable-feature=promql-per-step-stats"]) as prom, \
                 session.serve("127.0.0.1:0") as server:
             yield PromPair(info.spec.end_ms / 1000, server, prom)

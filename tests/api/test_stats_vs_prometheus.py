@@ -1,7 +1,8 @@
 """``stats=all`` sample counts against a real Prometheus 2.42 (``promql-per-step-stats`` on)
 over the same samples: ``totalQueryableSamples``, its per-step list and ``peakSamples`` must be
 equal (promlab models Prometheus's held samples, :mod:`promlab.promql.eval.querystats`,
-including the ``@``-pinned subtrees it evaluates once per range)."""
+including the ``@``-pinned subtrees it evaluates once per range). With the same small
+``--query.max-samples`` both must refuse the same queries, with the same error."""
 
 from __future__ import annotations
 
@@ -112,3 +113,64 @@ def test_sample_stats(stats_pair: PromPair, path: str, params: dict[str, str]) -
     assert ours["totalQueryableSamples"] == theirs["totalQueryableSamples"]
     assert ours["totalQueryableSamplesPerStep"] == theirs["totalQueryableSamplesPerStep"]
     assert ours["peakSamples"] == theirs["peakSamples"]
+
+
+LIMIT = 300  # samples held; the dataset has 20 series of http_requests_total
+
+
+@pytest.fixture(scope="module")
+def limit_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromPair]:
+    with prom_pair(tmp_path_factory.mktemp("limit-pair"), max_samples=LIMIT) as pair:
+        yield pair
+
+
+B = "http_request_duration_seconds_bucket"
+
+
+def _q(query: str, time: str = E + "-7") -> dict[str, str]:
+    return {"query": query, "time": time}
+
+
+def _r(query: str, start: str, step: str) -> dict[str, str]:
+    return {"query": query, "start": E + start, "end": E + "-7", "step": step}
+
+
+# (path, params, whether Prometheus refuses it at LIMIT): pairs on either side of the limit
+LIMIT_CASES = [
+    pytest.param("/api/v1/query_range", _r(R, "-607", "60"), False, id="selector-11-steps"),
+    pytest.param("/api/v1/query_range", _r(R, "-307", "15"), True, id="selector-21-steps"),
+    pytest.param("/api/v1/query", _q(f"{B}[1m]"), False, id="matrix-small"),
+    pytest.param("/api/v1/query", _q(f"{R}[5m]"), True, id="matrix-big"),
+    pytest.param("/api/v1/query_range", _r(f"rate({R}[299s])", "-607", "60"), False,
+                 id="rate-11-steps"),
+    pytest.param("/api/v1/query_range", _r(f"rate({R}[299s])", "-307", "15"), True,
+                 id="rate-21-steps"),
+    pytest.param("/api/v1/query", _q(f"{R}[10m:1m]"), False, id="subquery-small"),
+    pytest.param("/api/v1/query", _q(f"{R}[50m:1m]"), True, id="subquery-big"),
+    pytest.param("/api/v1/query_range", _r(f"sum({B} @ end())", "-3007", "60"), False,
+                 id="pinned-sum"),
+    pytest.param("/api/v1/query_range", _r(f"rate({B}[299s] @ end())", "-607", "60"), False,
+                 id="pinned-rate-11-steps"),
+    pytest.param("/api/v1/query_range", _r(f"rate({B}[299s] @ end())", "-3007", "60"), True,
+                 id="pinned-rate-51-steps"),
+    pytest.param("/api/v1/query", _q(f"{R} + {R}"), False, id="binop-instant"),
+    pytest.param("/api/v1/query_range", _r(f"{R} + {R}", "-607", "60"), True, id="binop-range"),
+    pytest.param("/api/v1/query_range", _r(f"count({B})", "-607", "60"), False,
+                 id="count-11-steps"),
+    pytest.param("/api/v1/query_range", _r(f"topk(5, {B})", "-607", "60"), True,
+                 id="topk-11-steps"),
+]
+
+
+@pytest.mark.parametrize(("path", "params", "refused"), LIMIT_CASES)
+def test_max_samples(limit_pair: PromPair, path: str, params: dict[str, str],
+                     refused: bool) -> None:
+    """The same small ``--query.max-samples``: the same queries refused, with the same error."""
+    p = _params(params, limit_pair.end_s)
+    ours = httpx.get(limit_pair.promlab.url + path, params=p, timeout=60)
+    theirs = httpx.get(limit_pair.prometheus.url + path, params=p, timeout=60)
+    assert theirs.status_code == (422 if refused else 200), theirs.text  # the case still bites
+    assert ours.status_code == theirs.status_code, ours.text
+    a, b = ours.json(), theirs.json()
+    assert (a["status"], a.get("errorType"), a.get("error")) == \
+        (b["status"], b.get("errorType"), b.get("error"))

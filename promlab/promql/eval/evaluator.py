@@ -442,7 +442,8 @@ def _call(node: Call, ev: Evaluator, ctx: EvalContext) -> Value:
     else:
         result = impl(FunctionCall(node, args, ctx))
     if ev.stats is not None:
-        ev.stats.add(ctx, window_samples(m))
+        if ev.stats.loads:
+            ev.stats.add(ctx, window_samples(m))
         ev.stats.range_call(m, result, ctx)
     return _whole_range_checked(ev, node, result, ctx)
 

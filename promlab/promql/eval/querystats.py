@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from promlab.errors import TooManySamples
 from promlab.promql.values import I64, EvalContext, Matrix, Scalar, Value, Vector
 
 __all__ = ["SampleStats", "held_per_step", "window_samples"]
@@ -80,10 +81,19 @@ class SampleStats:
     ----------
     steps_ms
         The query's steps (one for an instant query).
+    limit
+        Prometheus's ``--query.max-samples``: :class:`~promlab.errors.TooManySamples` as soon
+        as the modelled samples held exceed it (None: no limit), which refuses the queries
+        Prometheus refuses.
+    loads
+        Count the samples loaded (``totalQueryableSamples``); off, only the held samples are
+        modelled (for the limit alone, which is cheaper).
     """
 
-    def __init__(self, steps_ms: I64) -> None:
+    def __init__(self, steps_ms: I64, *, limit: int | None = None, loads: bool = True) -> None:
         self.steps_ms = steps_ms
+        self.limit = limit
+        self.loads = loads
         #: Samples loaded at each step of the query.
         self.per_step: I64 = np.zeros(steps_ms.shape[0], np.int64)
         #: Samples loaded at steps that are not the query's (none in practice).
@@ -107,6 +117,8 @@ class SampleStats:
     # --- loaded samples ------------------------------------------------------------------------
     def add(self, ctx: EvalContext, counts: I64) -> None:
         """Count ``counts`` (one per step of ``ctx``) samples loaded."""
+        if not self.loads:
+            return
         if self._scopes:
             self._scopes[-1] += int(counts.sum())
             return
@@ -137,13 +149,14 @@ class SampleStats:
     # --- peak ----------------------------------------------------------------------------------
     def hold(self, n: int) -> None:
         self.current += n
-        if self.current > self.peak:
-            self.peak = self.current
+        self.reach(self.current)
 
     def reach(self, n: int) -> None:
         """Note ``n`` samples held at some moment."""
         if n > self.peak:
             self.peak = n
+            if self.limit is not None and n > self.limit:
+                raise TooManySamples()
 
     def enter(self) -> int:
         """A node starts: returns the samples held before it."""

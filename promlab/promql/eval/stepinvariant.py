@@ -99,27 +99,57 @@ def pinned_roots(root: Expr) -> frozenset[int]:
     expression when it is invariant (whether or not the subquery is). An aggregation's
     parameter is never looked into. Literals are left out: Prometheus evaluates a wrapped
     literal as it is. What is held while a root is evaluated (``stats=all``'s peak) is one
-    step's worth, then its result at every step.
+    step's worth, then its result at every step. Iterative: chains thousands of operators long
+    are fine.
     """
+    order: list[Expr] = []
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        order.append(node)
+        todo.extend(_operands(node))
+    invariant: dict[int, bool] = {}
+    for node in reversed(order):  # operands first
+        invariant[id(node)] = _invariant_over(node, invariant)
     out: set[int] = set()
-    stack: list[tuple[Expr, bool]] = [(root, False)]
-    while stack:
-        node, parent_invariant = stack.pop()
-        invariant = step_invariant(node)
-        if invariant and not parent_invariant and \
-                not isinstance(node, NumberLiteral | StringLiteral):
+    walk: list[tuple[Expr, bool]] = [(root, False)]
+    while walk:
+        node, parent_invariant = walk.pop()
+        mine = invariant[id(node)]
+        if mine and not parent_invariant and not isinstance(node, NumberLiteral | StringLiteral):
             out.add(id(node))
-        if isinstance(node, SubqueryExpr):
-            stack.append((node.expr, False))
-        elif isinstance(node, AggregateExpr | ParenExpr | UnaryExpr):
-            stack.append((node.expr, invariant))
-        elif isinstance(node, MatrixSelector):
-            stack.append((node.vector_selector, invariant))
-        elif isinstance(node, BinaryExpr):
-            stack.extend([(node.lhs, invariant), (node.rhs, invariant)])
-        elif isinstance(node, Call):
-            stack.extend((a, invariant) for a in node.args)
+        below = False if isinstance(node, SubqueryExpr) else mine
+        walk.extend((c, below) for c in _operands(node))
     return frozenset(out)
+
+
+def _operands(node: Expr) -> list[Expr]:
+    """What Prometheus's preprocessing looks into (not an aggregation's parameter)."""
+    if isinstance(node, SubqueryExpr | AggregateExpr | ParenExpr | UnaryExpr):
+        return [node.expr]
+    if isinstance(node, MatrixSelector):
+        return [node.vector_selector]
+    if isinstance(node, BinaryExpr):
+        return [node.lhs, node.rhs]
+    if isinstance(node, Call):
+        return list(node.args)
+    return []
+
+
+def _invariant_over(node: Expr, known: dict[int, bool]) -> bool:
+    """:func:`step_invariant` of ``node`` from its operands' (in ``known``)."""
+    if isinstance(node, VectorSelector | SubqueryExpr):
+        return node.at_ms is not None or node.at_modifier is not None
+    if isinstance(node, NumberLiteral | StringLiteral):
+        return True
+    if isinstance(node, Call):
+        if not all(known[id(a)] for a in node.args):
+            return False
+        if node.func.name == "timestamp":
+            return all(isinstance(_unparen(a), VectorSelector) for a in node.args)
+        return node.func.name not in AT_UNSAFE_FUNCTIONS
+    operands = _operands(node)
+    return bool(operands) and all(known[id(c)] for c in operands)
 
 
 def _unparen(node: Expr) -> Expr:
