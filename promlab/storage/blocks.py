@@ -194,10 +194,10 @@ class Block(SamplesReader):
             self._pieces = footer_pieces(kv, self._spans, int(rec["size"]))
             if self._pieces is None:
                 self._footer = _ck.verify_footer(self._fh, self._samples_path, rec)
-            elif not self.fs.remote:
-                # The first read's pieces: their I/O starts now (on object storage, those of
-                # its row groups only, with them: SamplesReader.read_chunks).
-                self.fs.prefetch(self._fh, *self._pieces.span())
+            # Else the pieces a read needs are asked for with its row groups
+            # (SamplesReader._prefetch_reads): not the whole footer (400 KB for 615 row
+            # groups, of which a first query reads two pieces), whose readahead would queue
+            # ahead of the row groups' on the disk.
         else:
             self._full_reader()
         return sf
