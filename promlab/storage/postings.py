@@ -144,6 +144,8 @@ class LabelIndex:
         self.columns = columns
         # Per label name, code -> its (name, value) pair, made on first use by labels_of.
         self._pairs: dict[str, dict[int, tuple[str, str]]] = {}
+        # Or, for a label with few values beside the rows asked for, all its pairs by code.
+        self._pair_arrays: dict[str, npt.NDArray[np.object_]] = {}
 
     @classmethod
     def from_labels(cls, series: Sequence[Labels]) -> LabelIndex:
@@ -266,17 +268,27 @@ class LabelIndex:
         return out
 
     def _pair_column(self, name: str, codes: npt.NDArray[np.int32]) -> list[tuple[str, str]]:
-        """``(name, value)`` of each code in ``codes`` (all >= 0), the same tuple per value."""
-        made = self._pairs.get(name)
-        if made is None:
-            made = self._pairs[name] = {}
+        """``(name, value)`` of each code in ``codes`` (all >= 0), the same tuple per value.
+
+        A label with few values beside the rows asked for gets all its pairs at once, gathered
+        by code from an object array (a first query's 1,000 label sets: ~100 us less than a
+        dict lookup per code); one with many (a file-wide dictionary of pod names, say) only
+        those of the codes asked for."""
         uniques = self.columns[name].uniques
-        clist = codes.tolist()
-        if len(made) < len(uniques):
-            for c in unique(codes).tolist():
-                if c not in made:
-                    made[c] = (name, uniques[c])
-        return list(map(made.__getitem__, clist))
+        arr = self._pair_arrays.get(name)
+        if arr is None or arr.shape[0] < len(uniques):  # a growing index's values grow
+            if len(uniques) > 2 * codes.shape[0] + 256:
+                made = self._pairs.setdefault(name, {})
+                clist = codes.tolist()
+                if len(made) < len(uniques):
+                    for c in unique(codes).tolist():
+                        if c not in made:
+                            made[c] = (name, uniques[c])
+                return list(map(made.__getitem__, clist))
+            arr = np.fromiter(((name, v) for v in uniques), object, len(uniques))
+            self._pair_arrays[name] = arr
+        out: list[tuple[str, str]] = arr[codes].tolist()
+        return out
 
 
 class _Growing:

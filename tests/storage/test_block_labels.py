@@ -168,3 +168,19 @@ def test_match_groups_needs_every_column_grouped() -> None:
     assert idx.match_groups([Matcher(MatchType.EQUAL, "zz", "v")])[0].tolist() == [False, False]  # type: ignore[index]
     flat = LabelIndex(3, {"a": a, "b": LabelColumn(np.array([1, 1, -1], np.int32), ["p", "q"])})
     assert flat.match_groups([]) is None
+
+
+@pytest.mark.parametrize("values", [3, 2_000], ids=["few-values", "many-values"])
+def test_label_pairs_shared_per_value(values: int) -> None:
+    """A label with few values gets all its pairs at once, one with many (a file-wide
+    dictionary) only those asked for; either way one pair object per value."""
+    codes = np.arange(40, dtype=np.int32) % values
+    col = LabelColumn(codes, [f"v{i}" for i in range(values)])
+    idx = LabelIndex(40, {"pod": col})
+    rows = np.array([5, 3, 5, 0, 39], np.int64)
+    got = idx.labels_of(rows)
+    assert [ls.pairs for ls in got] == [(("pod", f"v{i % values}"),) for i in rows.tolist()]
+    assert got[0].pairs[0] is got[2].pairs[0]
+    again = idx.labels_of(rows[::-1].copy())
+    assert again[-1].pairs[0] is got[0].pairs[0]
+    assert [ls.pairs for ls in again] == [ls.pairs for ls in got][::-1]
