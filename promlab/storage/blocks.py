@@ -286,6 +286,11 @@ class Block(SamplesReader):
         keys = rows if self.rank is None else self.rank[rows]  # the series of each chunk
         klist = keys.tolist()
         known = self._labels
+        if not known and (keys.shape[0] < 2 or bool((keys[1:] > keys[:-1]).all())):
+            # A first query's series, one row each, in order: built as they are asked for.
+            made = idx.labels_of(rows)
+            known.update(zip(klist, made, strict=True))
+            return made
         if known:
             miss = np.fromiter((k not in known for k in klist), bool, len(klist))
             todo, tkeys = rows[miss], keys[miss]
