@@ -22,6 +22,11 @@ evaluator's own (which holds and frees whole frames): a selector holds its point
 Prometheus evaluates step by step holds its children's frames, the inputs of the current step
 and the results so far; a range-vector function holds a window of one series and its results so
 far. Everything is counted with numpy reductions over the arrays the evaluator already has.
+
+The engine models the held samples of every query, asked for or not: its ``max_samples`` is
+Prometheus's ``--query.max-samples``, and a query is refused as soon as the model exceeds it,
+which refuses the queries Prometheus refuses (the loaded samples are counted only for
+``stats``).
 """
 
 from __future__ import annotations
