@@ -77,19 +77,49 @@ def window(ts: npt.NDArray[np.int64], starts: npt.NDArray[np.int64], ends: npt.N
            mint: int, maxt: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Per run ``ts[starts[i]:ends[i]]`` (sorted): the bounds of its samples in ``[mint, maxt]``.
 
-    A vectorised binary search over all runs at once (``log2(longest run)`` numpy steps).
+    A vectorised binary search over all runs at once (``log2(longest run)`` numpy steps), of
+    the bounds that cut some run only: a query at the end of the data (``maxt`` past every
+    run's last sample) searches for ``mint`` alone.
     """
-    lo = _lower_bound(ts, starts.copy(), ends.copy(), mint, strict=False)
-    hi = _lower_bound(ts, lo.copy(), ends.copy(), maxt, strict=True)
+    full = bool((ends > starts).all())
+    if full and bool((ts[starts] >= mint).all()):
+        lo = starts.copy()
+    else:
+        lo = _lower_bound(ts, starts.copy(), ends.copy(), mint, strict=False)
+    if full and bool((ts[ends - 1] <= maxt).all()):
+        hi = ends.copy()
+    else:
+        hi = _lower_bound(ts, lo.copy(), ends.copy(), maxt, strict=True)
     return lo, hi
 
 
 def _lower_bound(ts: npt.NDArray[np.int64], lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64],
                  x: int, *, strict: bool) -> npt.NDArray[np.int64]:
-    """First position in each ``[lo, hi)`` with ``ts >= x`` (``ts > x`` when ``strict``)."""
+    """First position in each ``[lo, hi)`` with ``ts >= x`` (``ts > x`` when ``strict``).
+
+    The first probe of each run is where ``x`` falls between the run's first and last times
+    (samples scraped at a steady interval are spread evenly: the probe or its neighbour is
+    the answer); the runs it does not settle are bisected.
+    """
     if ts.shape[0] == 0:
         return lo
     last = ts.shape[0] - 1
+    open_ = lo < hi
+    if open_.any():
+        a = ts[np.minimum(lo, last)].astype(np.float64)
+        b = ts[np.clip(hi - 1, 0, last)].astype(np.float64)
+        frac = np.clip((float(x) - a) / np.maximum(b - a, 1.0), 0.0, 1.0)
+        g = np.clip(lo + (frac * (hi - 1 - lo)).astype(np.int64), lo, np.maximum(hi - 1, lo))
+        v = ts[np.minimum(g, last)]
+        here = (v > x) if strict else (v >= x)  # the answer is g or before it
+        nb = ts[np.clip(np.where(here, g - 1, g + 1), 0, last)]
+        there = (nb > x) if strict else (nb >= x)
+        at_g = here & ((g == lo) | ~there)  # g holds, the one before does not
+        at_next = ~here & (g + 1 < hi) & there  # g fails, the one after holds
+        new_lo = np.where(here, np.where(at_g, g, lo), g + 1)
+        new_hi = np.where(here, np.where(at_g, g, g - 1), np.where(at_next, g + 1, hi))
+        lo = np.where(open_, new_lo, lo)
+        hi = np.where(open_, new_hi, hi)
     while True:
         open_ = lo < hi
         if not open_.any():
