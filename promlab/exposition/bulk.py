@@ -128,9 +128,11 @@ def _times(buf: bytes | bytearray, w: npt.NDArray[np.uint64], d: npt.NDArray[np.
            start: npt.NDArray[np.int64], end: npt.NDArray[np.int64], om: bool) -> npt.NDArray[np.int64]:
     mant, frac, neg, ok = _decimals(buf, w, d, start, end, 18)
     if om:
-        # Seconds with up to 3 decimals: exact milliseconds (what the parser's float path gives).
-        ok &= (frac <= 3) & ~neg & (mant < 9_000_000_000_000_000 // _POW10[3 - np.minimum(frac, 3)])
-        out: npt.NDArray[np.int64] = mant * _POW10[3 - np.minimum(frac, 3)]
+        # Float seconds (correctly rounded: mantissa and power of ten are exact below 2**53)
+        # times 1000, truncated: Prometheus's int64(ts * 1000), what the parser's path gives.
+        ok &= ~neg & (mant < 1 << 53)
+        secs = mant / _POW10F[np.minimum(frac, 22)]
+        out: npt.NDArray[np.int64] = np.trunc(secs * 1000.0).astype(np.int64)
     else:
         # Unsigned digits only, as the parser (Prometheus's lexer): no sign, no fraction.
         first = np.frombuffer(buf, np.uint8)[start]

@@ -180,7 +180,7 @@ def parse_timestamps(tokens: list[bytes], om: bool) -> npt.NDArray[np.int64]:
         raise BadTokens from None
     if not np.isfinite(secs).all() or (np.abs(secs) > 9.2e15).any():
         raise BadTokens
-    return np.trunc(np.round(secs * 1e6) / 1000.0).astype(np.int64)
+    return np.trunc(secs * 1000.0).astype(np.int64)  # as tokens.seconds_to_ms
 
 
 class SeriesCache:

@@ -88,9 +88,8 @@ def parse_timestamp(token: str, openmetrics: bool) -> int:
 
     Text format: unsigned integer milliseconds up to int64 max (Prometheus's lexer takes
     ``[0-9]+`` only: a sign, a fraction or an exponent fails the scrape). OpenMetrics: float
-    seconds, converted to ms by rounding to whole microseconds and then truncating (Prometheus
-    truncates ``ts * 1000`` directly, which can lose a millisecond to float rounding for values
-    like ``…607.789``).
+    seconds, converted to ms as Prometheus does (``int64(ts * 1000)``: the float product
+    truncated toward zero, so ``1.001`` is 1000 ms, as ``1.001 * 1000`` is ``1000.999…``).
     """
     if openmetrics:
         if not _REAL.match(token):
@@ -114,9 +113,7 @@ def seconds_to_ms(seconds: float) -> int:
     """
     if math.isnan(seconds) or math.isinf(seconds):
         raise LineError(f"invalid timestamp {seconds!r}")
-    us = round(seconds * 1e6)
-    ms = abs(us) // 1000
-    ms = -ms if us < 0 else ms
+    ms = int(seconds * 1000.0)
     if not _INT64_MIN < ms <= _INT64_MAX:
         return _INT64_MIN + 1
     return ms

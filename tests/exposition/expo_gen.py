@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from decimal import Decimal
 from typing import Any
 
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_families
@@ -186,10 +187,10 @@ def om_page(seed: int, families: int = 12) -> str:
 def _ts_ms(ts: Any, om: bool) -> int | None:
     if ts is None:
         return None
-    if om:
+    if om:  # Prometheus's int64(seconds * 1000) of the correctly rounded float seconds
         if hasattr(ts, "sec"):
-            return int(ts.sec) * 1000 + int(ts.nsec) // 1_000_000
-        return math.trunc(round(float(ts) * 1e6) / 1000)
+            return math.trunc(float(Decimal(int(ts.sec)) + Decimal(int(ts.nsec)).scaleb(-9)) * 1000)
+        return math.trunc(float(ts) * 1000)
     return round(float(ts) * 1000)
 
 
