@@ -12,6 +12,8 @@ store's head skip the WAL and the head: they are written straight to blocks when
 
 Validated and atomic (issue 15), like ``promtool tsdb create-blocks-from openmetrics``:
 
+* lines are read as promtool's OpenMetrics parser reads them (the parser's Prometheus mode,
+  ``strict=False``: a repeated or late TYPE/HELP is no error), ``NaN`` with Go's bits;
 * OpenMetrics must end with ``# EOF`` (checked before anything is read or stored);
 * the format is detected and the reason recorded (:attr:`ImportStats.format_reason`); a file
   without ``# EOF`` whose syntax is OpenMetrics-only, or whose timestamps read as the text
@@ -22,6 +24,9 @@ Validated and atomic (issue 15), like ``promtool tsdb create-blocks-from openmet
 * a failed import stores nothing: history goes to blocks written in a staging directory and
   published (renamed into place) only when the whole file has been read; samples that reach
   into the live head are held back and appended in one commit at the end;
+* samples are kept or dropped as promtool keeps them (:mod:`promlab.storage.blockorder`): a
+  sample at or before an earlier one of its series within the same 2 h block range is dropped
+  (the first write wins), one going back to an earlier range is kept;
 * dropped samples (out of bounds), duplicates and out-of-order samples are counted;
   ``strict=True`` turns any of them into an :class:`~promlab.errors.ImportRejected` error
   raised before anything is published.
@@ -44,6 +49,7 @@ from promlab.exposition.nhcb import ClassicConverter
 from promlab.exposition.page import MetricMetadata
 from promlab.model import Labels
 from promlab.model.histogram import FloatHistogram, Histogram
+from promlab.model.value import NORMAL_NAN_BITS
 from promlab.storage.interface import Storage
 
 __all__ = ["ImportStats", "import_file"]
@@ -55,6 +61,11 @@ _PIECE = 4 << 20
 # Timestamps that, read as milliseconds (text format), all fall before 1970-02-18 while read as
 # seconds they fall in 2000..2100: a truncated OpenMetrics file, not a text-format one.
 _SECONDS_LO, _SECONDS_HI = 946_684_800, 4_102_444_800
+# promtool's block range: the order of a series' samples is checked within each such range.
+_BLOCK_RANGE_MS = 2 * 3600 * 1000
+# What the parser gives an OpenMetrics timestamp beyond int64 milliseconds (a scrape stores it
+# as too old, as Prometheus converts it to int64 min).
+_TS_OVERFLOW = np.iinfo(np.int64).min + 1
 
 
 @dataclass(slots=True)
@@ -238,7 +249,7 @@ def choose_format(path: str, size: int, format: str, require_eof: bool) -> tuple
     return fmt, reason
 
 
-def _first_untimestamped(buf: bytearray, lo: int, hi: int, sample: int, lineno: int) -> tuple[int, str]:
+def _sample_line(buf: bytearray, lo: int, hi: int, sample: int, lineno: int) -> tuple[int, str]:
     """Line number and text of the ``sample``-th sample line of ``buf[lo:hi]`` (errors only)."""
     k = -1
     for i, line in enumerate(bytes(buf[lo:hi]).split(b"\n")):
@@ -337,18 +348,21 @@ def import_file(
     size = os.path.getsize(path)
     fmt, reason = choose_format(path, size, format, require_eof)
     stats = ImportStats(path=path, format=fmt, format_reason=reason)
-    parser = Parser()
+    parser = Parser(strict=False)
     tx = _Transform(convert_classic_histograms_to_nhcb, keep_classic_histograms, skip_created_series)
     t_start = time.perf_counter()
     make_backfill = getattr(store, "backfill", None) if backfill else None
-    bf = make_backfill(staged=True) if make_backfill is not None else None
+    bf = (make_backfill(staged=True, block_order_ms=_BLOCK_RANGE_MS)
+          if make_backfill is not None else None)
     held: list[tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
     try:
         _run(path, size, fmt, parser, store, bf, held, stats, default_timestamp_ms, chunk_bytes,
              progress, require_eof, guard_seconds=format == "auto" and fmt == "text", tx=tx)
+        t0 = time.perf_counter()
+        if bf is not None:
+            _count(stats, bf.settle())
         if strict:
             _check_strict(stats)
-        t0 = time.perf_counter()
         if bf is not None:
             bf.finish()
         stats.write_seconds = time.perf_counter() - t0
@@ -454,13 +468,18 @@ def _run(path: str, size: int, fmt: Format, parser: Parser, store: Storage | Non
                 if missing.any():
                     if default_ts is None:
                         i = int(np.argmax(missing))
-                        at, text = _first_untimestamped(buf, _PAD, hi, i, lineno - nlines)
+                        at, text = _sample_line(buf, _PAD, hi, i, lineno - nlines)
                         raise ExpositionError(
                             f"expected timestamp for series {parser.series[int(refs[i])]}, got none "
                             f"({int(missing.sum()):,} such samples in this chunk; "
                             "give default_timestamp to stamp them)", lineno=at, line=text)
                     ts = np.where(missing, int(default_ts), ts)
                 tlo, thi = int(ts.min()), int(ts.max())
+                if tlo == _TS_OVERFLOW:  # promtool: loops over 2 h blocks from 1970 - 292 My
+                    i = int(np.argmax(ts == _TS_OVERFLOW))
+                    at, text = _sample_line(buf, _PAD, hi, i, lineno - nlines)
+                    raise ExpositionError("timestamp out of range: beyond int64 milliseconds",
+                                          lineno=at, line=text)
                 if guard_seconds and tlo >= _SECONDS_LO and thi <= _SECONDS_HI:
                     raise ExpositionError(
                         "ambiguous format: no '# EOF' at the end, so this would import as the text "
@@ -469,6 +488,9 @@ def _run(path: str, size: int, fmt: Format, parser: Parser, store: Storage | Non
                         "format (--format openmetrics|text)", lineno=lineno - nlines)
                 stats.min_time_ms = tlo if stats.min_time_ms is None else min(stats.min_time_ms, tlo)
                 stats.max_time_ms = thi if stats.max_time_ms is None else max(stats.max_time_ms, thi)
+                nan = np.isnan(values)
+                if nan.any():  # Go's ParseFloat("NaN"): the bits promtool stores
+                    values.view(np.uint64)[nan] = NORMAL_NAN_BITS
                 series, refs, ts, values = tx.apply(parser, refs, ts, values)
             if len(refs):
                 res = bf.add(series, refs, ts, values) if bf is not None else None

@@ -9,7 +9,8 @@ so nothing has to be flushed or compacted afterwards.
 
 Semantics match appending and committing the same batches: the out-of-order window applies in
 append order (per series, against the latest sample before it), equal ``(series, timestamp)``
-keep the last write, and a new block gets a higher ``seq`` than every block already on disk, so it
+keep the last write (with ``block_order_ms``, promtool's rule instead:
+:mod:`promlab.storage.blockorder`), and a new block gets a higher ``seq`` than every block already on disk, so it
 wins over older data on overlap. A batch that reaches into the head's time range is refused
 (``add`` returns ``None``) and should go through an appender instead. Data buffered but not yet
 written is neither durable nor visible.
@@ -35,6 +36,7 @@ import numpy.typing as npt
 from promlab.errors import StorageError
 from promlab.model import Labels
 from promlab.storage.accept import NO_TS, running_max_by_series
+from promlab.storage.blockorder import block_order_filter
 from promlab.storage.blocks import BlockMeta
 from promlab.storage.interface import AppendStats
 from promlab.storage.merge import sort_dedup
@@ -94,11 +96,19 @@ class Backfill:
     staged
         Write blocks to a staging directory and publish them only in :meth:`finish` (see the
         module docstring).
+    block_order_ms
+        Check the order as ``promtool tsdb create-blocks-from`` does
+        (:mod:`promlab.storage.blockorder`): per series within each aligned range of this
+        length, in append order, the first write winning; checked when the buffer is written,
+        so :meth:`add` counts no refusals and :meth:`settle` tells them. ``None``: per series
+        across all time, at :meth:`add` (last write wins), as appending would.
     """
 
     def __init__(self, store: BackfillTarget, *, max_samples: int = 40_000_000,
-                 staged: bool = False) -> None:
+                 staged: bool = False, block_order_ms: int | None = None) -> None:
         self._store = store
+        self._block_order_ms = block_order_ms
+        self.refused = AppendStats()  # block_order_ms: what the written buffers refused
         self._max = max_samples
         self._staging: str | None = (
             os.path.join(store.fs.staging_root(store.blocks_dir), f".tmp-import-{uuid.uuid4().hex}")
@@ -136,6 +146,10 @@ class Backfill:
         if head_mint is not None and int(ts.max()) >= head_mint:
             return None
         idx = self._local(series)[idx]
+        if self._block_order_ms is not None:
+            self._buffer(idx, ts, vals)
+            stats.appended = int(idx.shape[0])
+            return stats
         # Counted as the head counts (storage.accept): refusals only. A sample older than the
         # store's out-of-order window allows is refused as out of order (promtool's backfill
         # drops such lines too); one inside it is sorted in; a repeated timestamp counts as a
@@ -145,13 +159,17 @@ class Backfill:
         if not ok.all():
             stats.out_of_order = int((~ok).sum())
             idx, ts, vals = idx[ok], ts[ok], vals[ok]
+        self._buffer(idx, ts, vals)
+        stats.appended = int(idx.shape[0])
+        return stats
+
+    def _buffer(self, idx: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
+                vals: npt.NDArray[np.float64]) -> None:
         if idx.shape[0]:
             self._parts.append((idx, ts, vals))
             self._buffered += idx.shape[0]
-        stats.appended = int(idx.shape[0])
         if self._buffered >= self._max:
             self._write()
-        return stats
 
     def _local(self, series: Sequence[Labels]) -> npt.NDArray[np.int64]:
         """Own refs of ``series`` (for the list mapped last, only its new tail is looked up)."""
@@ -172,6 +190,13 @@ class Backfill:
             self._latest = np.concatenate(
                 [self._latest, np.full(len(self._labels) - self._latest.shape[0], NO_TS)])
         return self._map
+
+    def settle(self) -> AppendStats:
+        """Write what is buffered (staged blocks stay unpublished) and return the refusals
+        counted when writing (``block_order_ms``; ``appended`` is negative: to be taken off
+        what :meth:`add` reported)."""
+        self._write()
+        return self.refused
 
     def finish(self) -> list[str]:
         """Write everything buffered as blocks, compact and apply retention; returns new block dirs."""
@@ -214,6 +239,14 @@ class Backfill:
             ts = np.concatenate([p[1] for p in parts])
             vals = np.concatenate([p[2] for p in parts])
         del parts
+        if self._block_order_ms is not None:
+            res = block_order_filter(refs, ts, self._block_order_ms, self._latest,
+                                     self._store.ooo_window_ms)
+            if not res.keep.all():
+                refs, ts, vals = refs[res.keep], ts[res.keep], vals[res.keep]
+            self.refused.out_of_order += res.out_of_order
+            self.refused.duplicates += res.duplicates
+            self.refused.appended -= int((~res.keep).sum())
         refs, ts, vals = sort_dedup(refs, ts, vals)
         sids = np.fromiter((ls.hash for ls in series), np.int64, len(series))
         if self._staging is not None:

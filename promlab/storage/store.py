@@ -460,13 +460,14 @@ class ParquetStore(StoreMaintenance):
             self._maybe_flush()
         return stats
 
-    def backfill(self, *, max_samples: int = 40_000_000, staged: bool = False) -> Backfill:
+    def backfill(self, *, max_samples: int = 40_000_000, staged: bool = False,
+                 block_order_ms: int | None = None) -> Backfill:
         """A bulk writer of history older than the head, straight to blocks (no WAL, no head).
 
         See :mod:`promlab.storage.backfill`; :func:`promlab.importer.import_file` uses it.
         """
         self._check_open(write=True)
-        return Backfill(self, max_samples=max_samples, staged=staged)
+        return Backfill(self, max_samples=max_samples, staged=staged, block_order_ms=block_order_ms)
 
     def head_mint(self) -> int | None:
         """The head's oldest sample timestamp (None when empty); the store must be writable."""
