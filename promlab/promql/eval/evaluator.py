@@ -309,7 +309,7 @@ class Evaluator:
         if root:
             self._stats_nodes = histstats.stats_selectors(node)
             self._prepare(node)
-            if self.stats is not None:
+            if self.stats is not None and ctx.num_steps > 1:  # one step: nothing to pin
                 self._pinned = pinned_roots(node)
         ready = self.ready.pop((id(node), id(ctx)), None)
         if ready is not None:  # a chain's left operand, evaluated (and counted) ahead

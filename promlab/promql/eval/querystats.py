@@ -65,6 +65,9 @@ def window_samples(m: Matrix) -> I64:
     n_steps = int(ends.shape[0])
     if n_steps == 0 or m.ts_ms.shape[0] == 0:
         return np.zeros(n_steps, np.int64)
+    if n_steps == 1:  # an instant query's window: one count
+        ts = m.ts_ms
+        return np.array([np.count_nonzero((ts > starts[0]) & (ts <= ends[0]))], np.int64)
     edges = np.concatenate([starts, ends])
     uniq, inv = np.unique(edges, return_inverse=True)
     # at_or_before[k]: samples whose first edge at or after them is edge k (then cumulative).
@@ -203,6 +206,8 @@ class SampleStats:
         """
         children = self._frames.pop()
         n = ctx.num_steps
+        if n == 1 and not self._pinned:
+            return self._leave_one(base, value, children, stepwise=stepwise, held=held)
         every = held_per_step(value, n)
         mine = every
         if every is not None and n and self._pinned and self._one_step(ctx):
@@ -222,6 +227,28 @@ class SampleStats:
         if self._frames and mine is not None:
             self._frames[-1].append(mine)
         return every
+
+    def _leave_one(self, base: int, value: Value, children: list[I64], *, stepwise: bool,
+                   held: int | None) -> I64 | None:
+        """:meth:`leave` of a one-step node (an instant query's): the same counts with Python
+        integers, not per-step arrays (the model runs on every query)."""
+        if isinstance(value, Vector):
+            own_n = int(np.count_nonzero(value.present))
+        elif isinstance(value, Scalar):
+            own_n = 1
+        else:
+            own_n = -1  # not a step frame
+        if stepwise and own_n >= 0:
+            inputs = sum(int(c[0]) for c in children if c.shape[0] >= 1)
+            self.reach(self.current + inputs + own_n)
+        self.current = base
+        self.hold((own_n if own_n >= 0 else 0) if held is None else held)
+        if own_n < 0:
+            return None
+        mine = np.array([own_n], np.int64)
+        if self._frames:
+            self._frames[-1].append(mine)
+        return mine
 
     def range_call(self, m: Matrix, result: Value, ctx: EvalContext) -> None:
         """The peak of a range-vector function over ``m`` (Prometheus: one series' window at
