@@ -9,6 +9,8 @@ Prometheus's message; the parser reports it when it gets there, as Prometheus's 
 
 from __future__ import annotations
 
+import re
+
 from promlab.promql.parser.literals import go_quote, go_quote_rune, unquote
 
 __all__ = [
@@ -262,11 +264,16 @@ def _lex_into(text: str, toks: list[Token]) -> None:
             raise _LexError(f"unexpected character: {go_quote_rune(c)}", i)
 
 
+#: A word's characters (ASCII letters, digits, ``_``; ``:`` too outside brackets).
+_WORD_RE = re.compile(r"[A-Za-z0-9_:]*")
+_WORD_IN_BRACKETS_RE = re.compile(r"[A-Za-z0-9_]*")
+
+
 def _lex_word(text: str, i: int, toks: list[Token], in_brackets: bool = False) -> int:
-    n = len(text)
     start = i
-    while i < n and (_is_alnum(text[i]) or (text[i] == ":" and not in_brackets)):
-        i += 1
+    m = (_WORD_IN_BRACKETS_RE if in_brackets else _WORD_RE).match(text, i)
+    assert m is not None  # the patterns match the empty string
+    i = m.end()
     word = text[start:i]
     typ = _WORDS.get(word.lower())
     if typ is None:

@@ -17,8 +17,14 @@ from promlab.model.time import parse_go_duration as parse_duration_ms
 __all__ = ["NAN", "go_quote", "go_quote_rune", "parse_duration_ms", "parse_number", "unquote"]
 
 
+#: Text ``strconv.Quote`` leaves as it is: printable ASCII without ``"`` and ``\\``.
+_PLAIN_RE = re.compile(r'[ !#-\[\]-~]*')
+
+
 def go_quote(s: str) -> str:
     """Quote ``s`` like Go's ``strconv.Quote``."""
+    if _PLAIN_RE.fullmatch(s):
+        return f'"{s}"'
     out = ['"']
     for ch in s:
         out.append(_escape_char(ch, '"'))
