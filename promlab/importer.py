@@ -63,6 +63,8 @@ _PIECE = 4 << 20
 _SECONDS_LO, _SECONDS_HI = 946_684_800, 4_102_444_800
 # promtool's block range: the order of a series' samples is checked within each such range.
 _BLOCK_RANGE_MS = 2 * 3600 * 1000
+# promtool's appender commits every this many samples of a block range.
+_PROMTOOL_BATCH = 5000
 # What the parser gives an OpenMetrics timestamp beyond int64 milliseconds (a scrape stores it
 # as too old, as Prometheus converts it to int64 min).
 _TS_OVERFLOW = np.iinfo(np.int64).min + 1
@@ -352,7 +354,7 @@ def import_file(
     tx = _Transform(convert_classic_histograms_to_nhcb, keep_classic_histograms, skip_created_series)
     t_start = time.perf_counter()
     make_backfill = getattr(store, "backfill", None) if backfill else None
-    bf = (make_backfill(staged=True, block_order_ms=_BLOCK_RANGE_MS)
+    bf = (make_backfill(staged=True, block_order_ms=_BLOCK_RANGE_MS, appender_batch=_PROMTOOL_BATCH)
           if make_backfill is not None else None)
     held: list[tuple[npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.float64]]] = []
     try:
@@ -361,6 +363,12 @@ def import_file(
         t0 = time.perf_counter()
         if bf is not None:
             _count(stats, bf.settle())
+            if bf.refusal is not None:
+                ls, ts_ms, why = bf.refusal
+                raise ImportRejected(
+                    f"add sample: {why}: series {ls} at {ts_ms} ms; promtool refuses the file (it "
+                    f"commits every {_PROMTOOL_BATCH} samples of a 2 h block and fails on a sample "
+                    "older than, or another value at the time of, its series' latest committed)")
         if strict:
             _check_strict(stats)
         if bf is not None:

@@ -102,12 +102,20 @@ class Backfill:
         length, in append order, the first write winning; checked when the buffer is written,
         so :meth:`add` counts no refusals and :meth:`settle` tells them. ``None``: per series
         across all time, at :meth:`add` (last write wins), as appending would.
+    appender_batch
+        With ``block_order_ms``: promtool's commit size (5000), to find the sample its appender
+        refuses (:attr:`refusal`: labels, timestamp and promtool's reason), which fails
+        promtool's whole import. ``0``: not looked for.
     """
 
     def __init__(self, store: BackfillTarget, *, max_samples: int = 40_000_000,
-                 staged: bool = False, block_order_ms: int | None = None) -> None:
+                 staged: bool = False, block_order_ms: int | None = None,
+                 appender_batch: int = 0) -> None:
         self._store = store
         self._block_order_ms = block_order_ms
+        self._batch = appender_batch
+        self._seen: dict[int, int] = {}  # samples per block range written so far
+        self.refusal: tuple[Labels, int, str] | None = None
         self.refused = AppendStats()  # block_order_ms: what the written buffers refused
         self._max = max_samples
         self._staging: str | None = (
@@ -241,7 +249,11 @@ class Backfill:
         del parts
         if self._block_order_ms is not None:
             res = block_order_filter(refs, ts, self._block_order_ms, self._latest,
-                                     self._store.ooo_window_ms)
+                                     self._store.ooo_window_ms, values=vals, batch=self._batch,
+                                     seen=self._seen)
+            if res.refusal is not None and self.refusal is None:
+                i, why = res.refusal
+                self.refusal = (series[int(refs[i])], int(ts[i]), why)
             if not res.keep.all():
                 refs, ts, vals = refs[res.keep], ts[res.keep], vals[res.keep]
             self.refused.out_of_order += res.out_of_order

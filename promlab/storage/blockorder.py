@@ -31,10 +31,14 @@ class OrderResult:
     keep: npt.NDArray[np.bool_]
     out_of_order: int = 0
     duplicates: int = 0
+    #: With ``batch``: the first sample (input index) promtool's appender refuses, and why.
+    refusal: tuple[int, str] | None = None
 
 
 def block_order_filter(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64], range_ms: int,
-                       latest: npt.NDArray[np.int64], ooo_ms: int | None = 0) -> OrderResult:
+                       latest: npt.NDArray[np.int64], ooo_ms: int | None = 0, *,
+                       values: npt.NDArray[np.float64] | None = None, batch: int = 0,
+                       seen: dict[int, int] | None = None) -> OrderResult:
     """Keep each sample later than every earlier one of its series in its ``range_ms`` range.
 
     Parameters
@@ -51,6 +55,14 @@ def block_order_filter(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64], r
         The store's out-of-order window: a sample refused by the range rule but not older than
         its series' latest so far minus ``ooo_ms`` is kept too (sorted in later); ``None``
         keeps every sample that does not repeat a timestamp. ``0``: promtool's rule alone.
+    values, batch, seen
+        With ``batch`` (promtool's 5000) and ``values``: find the first sample promtool's
+        appender refuses, failing the whole import. promtool commits every ``batch`` samples
+        of a range (in file order); a sample older than, or another value at the timestamp of,
+        the latest of its series *committed* in its range is an error ("out of order sample",
+        "duplicate sample for timestamp"), while one refused against samples of its own
+        uncommitted batch is dropped without a word. ``seen``: per range, how many of its
+        samples earlier calls had (updated in place).
 
     Returns
     -------
@@ -82,6 +94,8 @@ def block_order_filter(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64], r
     new_ref[1:] = r[1:] != r[:-1]
     if bool((new_ref[1:] | (t[1:] > t[:-1])).all()) and bool((t[new_ref] > latest[r[new_ref]]).all()):
         np.maximum.at(latest, r[new_ref], t[np.append(np.flatnonzero(new_ref)[1:] - 1, n - 1)])
+        if batch > 0 and seen is not None:
+            _add_seen(rng, seen)
         return OrderResult(np.ones(n, bool))  # every series in time order: the usual file
     if not bool(((r[1:] != r[:-1]) | (g[1:] >= g[:-1])).all()):
         order = sort_order(refs, rng)
@@ -112,9 +126,75 @@ def block_order_filter(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64], r
     n_ooo = int((~keep_sorted & (t < before)).sum())
     if (ooo_ms is None or ooo_ms > 0) and not bool(ok.all()):
         n_dup += _drop_repeats(refs, ts, keep)
+    refusal = None
+    if batch > 0 and values is not None and not bool(ok.all()):
+        refusal = _appender_refusal(order, rng, g, t, values, first, running, ok, seed, batch,
+                                    {} if seen is None else seen)
+    elif batch > 0 and seen is not None:
+        _add_seen(rng, seen)
     kept_refs, kept_ts = refs[keep], ts[keep]
     np.maximum.at(latest, kept_refs, kept_ts)
-    return OrderResult(keep, n_ooo, n_dup)
+    return OrderResult(keep, n_ooo, n_dup, refusal)
+
+
+def _add_seen(rng: npt.NDArray[np.int64], seen: dict[int, int]) -> None:
+    keys, counts = np.unique(rng, return_counts=True)
+    for k, c in zip(keys.tolist(), counts.tolist(), strict=True):
+        seen[k] = seen.get(k, 0) + c
+
+
+def _count_seen(rng: npt.NDArray[np.int64], seen: dict[int, int]) -> npt.NDArray[np.int64]:
+    """Each sample's rank among its range's samples (file order, after ``seen``'s); updates
+    ``seen``."""
+    n = rng.shape[0]
+    o = np.argsort(rng, kind="stable")
+    sr = rng[o]
+    starts = np.flatnonzero(np.concatenate([[True], sr[1:] != sr[:-1]]))
+    lens = np.diff(np.append(starts, n))
+    base = np.array([seen.get(int(k), 0) for k in sr[starts].tolist()], np.int64)
+    rank_sorted = np.arange(n) - np.repeat(starts, lens) + np.repeat(base, lens)
+    for k, c in zip(sr[starts].tolist(), (base + lens).tolist(), strict=True):
+        seen[int(k)] = c
+    rank = np.empty(n, np.int64)
+    rank[o] = rank_sorted
+    return rank
+
+
+def _appender_refusal(order: npt.NDArray[np.intp] | None, rng: npt.NDArray[np.int64],
+                      g: npt.NDArray[np.int64], t: npt.NDArray[np.int64],
+                      values: npt.NDArray[np.float64], first: npt.NDArray[np.bool_],
+                      running: npt.NDArray[np.int64], ok: npt.NDArray[np.bool_],
+                      seed: npt.NDArray[np.int64], batch: int, seen: dict[int, int]
+                      ) -> tuple[int, str] | None:
+    """The first sample (input index) refused against its series' committed latest (see
+    :func:`block_order_filter`); arrays ``g``.. ``seed`` are in (series, range) order."""
+    n = t.shape[0]
+    b = _count_seen(rng, seen) // batch
+    if order is not None:
+        b = b[order]
+    v = (values if order is None else values[order]).view(np.int64)
+    pos = np.arange(n)
+    seg_first = first.copy()
+    seg_first[1:] |= b[1:] != b[:-1]
+    seg = np.maximum.accumulate(np.where(seg_first, pos, 0))
+    grp = np.maximum.accumulate(np.where(first, pos, 0))
+    has_prev = seg > grp
+    prev = np.maximum(seg - 1, 0)
+    committed = np.where(has_prev, running[prev], NO_TS)
+    committed = np.maximum(committed, seed)
+    holder = np.maximum.accumulate(np.where(ok, pos, -1))[prev]
+    # The committed latest's value is known when it is a sample of this call.
+    known = has_prev & (holder >= grp) & (t[np.maximum(holder, 0)] == committed)
+    bad_ooo = (committed != NO_TS) & (t < committed)
+    bad_dup = known & (t == committed) & (v != v[np.maximum(holder, 0)])
+    bad = bad_ooo | bad_dup
+    if not bad.any():
+        return None
+    idx = np.flatnonzero(bad)
+    inp = idx if order is None else order[idx]
+    i = int(np.argmin(inp))
+    why = "out of order sample" if bool(bad_ooo[idx[i]]) else "duplicate sample for timestamp"
+    return int(inp[i]), why
 
 
 def _within_window(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],

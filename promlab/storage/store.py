@@ -461,13 +461,14 @@ class ParquetStore(StoreMaintenance):
         return stats
 
     def backfill(self, *, max_samples: int = 40_000_000, staged: bool = False,
-                 block_order_ms: int | None = None) -> Backfill:
+                 block_order_ms: int | None = None, appender_batch: int = 0) -> Backfill:
         """A bulk writer of history older than the head, straight to blocks (no WAL, no head).
 
         See :mod:`promlab.storage.backfill`; :func:`promlab.importer.import_file` uses it.
         """
         self._check_open(write=True)
-        return Backfill(self, max_samples=max_samples, staged=staged, block_order_ms=block_order_ms)
+        return Backfill(self, max_samples=max_samples, staged=staged, block_order_ms=block_order_ms,
+                        appender_batch=appender_batch)
 
     def head_mint(self) -> int | None:
         """The head's oldest sample timestamp (None when empty); the store must be writable."""

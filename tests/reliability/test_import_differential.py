@@ -122,6 +122,8 @@ def generated(seed: int) -> str:
     return "\n".join(out) + "\n# EOF\n"
 
 
+_FILLER = "".join(f'b{{i="{i}"}} 1 {T + 10}\n' for i in range(5000))
+
 CASES = [
     # Found by the hunt: promlab differed before.
     pytest.param(f"a 1 {T}\n# TYPE a gauge\n# EOF\n", id="type-after-samples"),
@@ -133,6 +135,10 @@ CASES = [
     pytest.param("a 1 1.001\na 2 1.003\na 3 1.005\nb 1 1700000000.789\n# EOF\n", id="float-seconds-truncated"),
     pytest.param(f'a{{k="1"}} NaN {T}\na{{k="2"}} nan {T}\na{{k="1"}} NaN {T}\n# EOF\n', id="nan-bits"),
     pytest.param("a 1 1e30\n# EOF\n", id="timestamp-beyond-int64"),  # promtool: hangs
+    # promtool commits every 5000 samples of a block: a sample older than (or another value at
+    # the time of) its series' committed latest fails the import; an identical repeat does not.
+    *(pytest.param(f"a 1 {T + 100}\n" + _FILLER + f"a {v} {T + t}\n# EOF\n", id=f"committed-{name}")
+      for name, v, t in (("out-of-order", 2, 50), ("duplicate", 2, 100), ("identical", 1, 100))),
     # Equal already; kept as the hunt's coverage.
     pytest.param(f'# TYPE c counter\nc_total 1 {T} # {{trace_id="x"}} 1.0 {T}\nc_created {T} {T}\n'
                  f'c{{x="a\\"b\\\\c\\nd"}} +Inf {T}.5\nc -0 {T}\n# EOF\n', id="exemplar-escapes-specials"),
