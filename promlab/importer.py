@@ -362,7 +362,7 @@ def import_file(
              progress, require_eof, guard_seconds=format == "auto" and fmt == "text", tx=tx)
         t0 = time.perf_counter()
         if bf is not None:
-            _count(stats, bf.settle())
+            _count(stats, bf.settle(_first_block_start(stats.min_time_ms)))
             if bf.refusal is not None:
                 ls, ts_ms, why = bf.refusal
                 raise ImportRejected(
@@ -386,6 +386,15 @@ def import_file(
     stats.series = len(tx.series(parser))
     stats.seconds = time.perf_counter() - t_start
     return stats
+
+
+def _first_block_start(mint_ms: int | None) -> int | None:
+    """Where promtool's first block starts: the file's earliest time aligned to 2 h toward zero
+    (Go's integer division), so before 1970 it can start after the earliest samples, which
+    promtool then drops (Prometheus 3's promtool too)."""
+    if mint_ms is None or mint_ms >= 0:
+        return None
+    return -(-mint_ms // _BLOCK_RANGE_MS) * _BLOCK_RANGE_MS
 
 
 def _check_strict(stats: ImportStats) -> None:

@@ -116,6 +116,7 @@ class Backfill:
         self._batch = appender_batch
         self._seen: dict[int, int] = {}  # samples per block range written so far
         self.refusal: tuple[Labels, int, str] | None = None
+        self._drop_before: int | None = None
         self.refused = AppendStats()  # block_order_ms: what the written buffers refused
         self._max = max_samples
         self._staging: str | None = (
@@ -199,10 +200,12 @@ class Backfill:
                 [self._latest, np.full(len(self._labels) - self._latest.shape[0], NO_TS)])
         return self._map
 
-    def settle(self) -> AppendStats:
+    def settle(self, drop_before_ms: int | None = None) -> AppendStats:
         """Write what is buffered (staged blocks stay unpublished) and return the refusals
         counted when writing (``block_order_ms``; ``appended`` is negative: to be taken off
-        what :meth:`add` reported)."""
+        what :meth:`add` reported). Buffered samples before ``drop_before_ms`` are dropped
+        (counted out of bounds)."""
+        self._drop_before = drop_before_ms
         self._write()
         return self.refused
 
@@ -247,6 +250,13 @@ class Backfill:
             ts = np.concatenate([p[1] for p in parts])
             vals = np.concatenate([p[2] for p in parts])
         del parts
+        if self._drop_before is not None and int(ts.min()) < self._drop_before:
+            early = ts < self._drop_before
+            self.refused.out_of_bounds += int(early.sum())
+            self.refused.appended -= int(early.sum())
+            refs, ts, vals = refs[~early], ts[~early], vals[~early]
+            if not refs.shape[0]:
+                return
         if self._block_order_ms is not None:
             res = block_order_filter(refs, ts, self._block_order_ms, self._latest,
                                      self._store.ooo_window_ms, values=vals, batch=self._batch,
