@@ -138,7 +138,13 @@ def block_order_filter(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64], r
 
 
 def _add_seen(rng: npt.NDArray[np.int64], seen: dict[int, int]) -> None:
-    keys, counts = np.unique(rng, return_counts=True)
+    lo = int(rng.min())
+    if int(rng.max()) - lo < 1 << 20:  # ranges of a few years at most: one counting pass
+        counts = np.bincount(rng - lo)
+        keys = np.flatnonzero(counts)
+        counts, keys = counts[keys], keys + lo
+    else:
+        keys, counts = np.unique(rng, return_counts=True)
     for k, c in zip(keys.tolist(), counts.tolist(), strict=True):
         seen[k] = seen.get(k, 0) + c
 
