@@ -122,15 +122,37 @@ class GoPaths:
         self.api = _Tree(API_PREFIX, tuple(r for r in plain
                                           if r.path.startswith(API_PREFIX + "/")))
         self.main = _Tree("", tuple(r for r in plain if not r.path.startswith(API_PREFIX + "/")))
+        # The routes do not change: each (method, root, path) is decided once (most requests
+        # ask for a few paths; the memo is emptied when it holds MEMO_SIZE of them).
+        self._memo: dict[tuple[str, str, str], tuple[int, str] | None] = {}
+
+    #: Most (method, root, path) decisions kept.
+    MEMO_SIZE = 4096
 
     def location(self, scope: Scope) -> tuple[int, str] | None:
         """``(status, Location)`` of the redirect Prometheus answers ``scope`` with, or None."""
         method: str = scope["method"]
         if method == "CONNECT":
             return None
-        query = scope.get("query_string", b"").decode("latin-1")
         root = scope.get("root_path", "")
         path = route_path(scope)
+        key = (method, root, path)
+        try:
+            moved = self._memo[key]
+        except KeyError:
+            moved = self._decide(scope, method, root, path)
+            if len(self._memo) >= self.MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = moved
+        if moved is None:
+            return None
+        query = scope.get("query_string", b"").decode("latin-1")
+        return moved[0], moved[1] + ("?" + query if query else "")
+
+    def _decide(self, scope: Scope, method: str, root: str, path: str
+                ) -> tuple[int, str] | None:
+        """:meth:`location` without the query string."""
+        query = ""
         clean = clean_path(path)
         if clean == API_PREFIX:
             return 301, go_location(root + clean + "/", query)
