@@ -29,6 +29,9 @@ from promlab.storage.selectmemo import (
     KEYED_SAMPLES,
     Picked,
     RunKeys,
+    boxed_get,
+    boxed_put,
+    chunk_box,
     keyed_bounds,
     matched_series,
     matching_chunks,
@@ -120,6 +123,34 @@ class _Source:
     offsets: npt.NDArray[np.int64] | None = None  # set when series are label-sorted (CSR)
 
 
+#: What a block part decodes for a range: its chunks (None: nothing), the slice window (None:
+#: whole chunks) and the cache key of their entry.
+_Plan = tuple[npt.NDArray[np.int64] | None, tuple[int, int] | None, tuple[str, ...]]
+
+
+def _part_plan(memo: DecodedCache | None, blk: Block, src: Block, name: str,
+               matchers: Sequence[Matcher], which: frozenset[Matcher], mint: int, maxt: int,
+               shard: SeriesShard | None) -> _Plan:
+    """Decode only the chunks (series x time buckets) the query selects, whole, so the entry
+    also answers later queries over the same series and buckets; the whole metric is decoded
+    (and kept under its own key) only when selected."""
+    whole_key = (blk.meta.ulid, name)
+    chunks = matching_chunks(memo, blk, src, name, matchers, which, mint, maxt)
+    if shard is not None:
+        chunks = chunks[shard.keep(src.sids[chunks])]
+    if chunks.shape[0] == 0:
+        return None, None, whole_key
+    # Format 6: only the time slices the range touches (storage.slices).
+    win = src.slice_window(chunks, mint, maxt)
+    if win is None and chunks.shape[0] == src.metric_chunks(name).shape[0]:
+        return chunks, None, whole_key
+    # A part numbers its chunks among the metric's own: keyed apart.
+    key = (*whole_key, "part" if src is not blk else "",
+           hashlib.blake2b(chunks.tobytes(), digest_size=16).hexdigest(),
+           *([] if win is None else [f"{win[0]}:{win[1]}"]))
+    return chunks, win, key
+
+
 class ParquetQuerier:
     """A :class:`~promlab.storage.interface.Querier` over blocks and a head snapshot."""
 
@@ -156,22 +187,21 @@ class ParquetQuerier:
                 src = blk.metric_part(name)
                 if src is None:
                     continue
-                # Decode only the chunks (series x time buckets) the query selects, whole, so
-                # the entry also answers later queries over the same series and buckets; the
-                # whole metric is decoded (and kept under its own key) only when selected.
-                chunks = matching_chunks(memo, blk, src, name, matchers, which, mint, maxt)
-                if shard is not None:
-                    chunks = chunks[shard.keep(src.sids[chunks])]
-                if chunks.shape[0] == 0:
+                # A warm query within the box of the last one decodes the same chunks.
+                pkey = (blk.meta.ulid, "part", name, src is not blk, which)
+                plan: _Plan | None = None
+                if memo is not None and shard is None:
+                    plan = boxed_get(memo, pkey, mint, maxt)  # type: ignore[assignment]
+                if plan is None:
+                    plan = _part_plan(memo, blk, src, name, matchers, which, mint, maxt, shard)
+                    if memo is not None and shard is None and (box := chunk_box(
+                            memo, blk, src, name, which, mint, maxt)) is not None:
+                        boxed_put(memo, pkey, box, plan,
+                                  0 if plan[0] is None else plan[0].nbytes)
+                chunks, win, key = plan
+                if chunks is None:
                     continue
-                # Format 6: only the time slices the range touches (storage.slices).
-                win = src.slice_window(chunks, mint, maxt)
-                whole = win is None and chunks.shape[0] == src.metric_chunks(name).shape[0]
-                # A part numbers its chunks among the metric's own: keyed apart.
-                key = whole_key if whole else (*whole_key, "part" if src is not blk else "",
-                                               hashlib.blake2b(chunks.tobytes(),
-                                                               digest_size=16).hexdigest(),
-                                               *([] if win is None else [f"{win[0]}:{win[1]}"]))
+                whole = key == whole_key
                 entry = cache.get(key) if use_cache and not whole else None  # type: ignore[union-attr]
                 if entry is None:
                     entry = src.metric_columns(name, *(win or (None, None)), chunks=chunks)

@@ -289,6 +289,23 @@ class SliceIndex:
         hi = b_hi + bms - 1 if s_hi == ns - 1 else b_hi + (s_hi + 1) * sms - 1
         return min(lo, mint), max(hi, maxt)
 
+    def bounds_box(self, mint: int, maxt: int) -> tuple[int, int, int, int]:
+        """``(mint_lo, mint_hi, maxt_lo, maxt_hi)``: :meth:`bounds` answers for every
+        ``mint_lo <= m <= mint_hi`` and ``maxt_lo <= x <= maxt_hi`` what it answers for
+        ``(mint, maxt)``: each end's slice within its bucket (the last slice runs to the
+        bucket's end); an end before the block's start is a box of its own."""
+        ns, start, bms, sms = self.rows.shape[1], self.start, self.bucket_ms, self.slice_ms
+        box: list[int] = []
+        for t in (mint, maxt):
+            if t < start:
+                box += (t, t)
+                continue
+            b = start + (t - start) // bms * bms
+            s = min((t - b) // sms, ns - 1)
+            last = b + bms - 1 if s == ns - 1 else min(b + (s + 1) * sms, b + bms) - 1
+            box += (b + s * sms, last)
+        return box[0], box[1], box[2], box[3]
+
     def window(self, sel: _I64, mint: int, maxt: int) -> tuple[int, int] | None:
         """The range a decode of chunks ``sel`` for ``[mint, maxt]`` needs: :meth:`bounds`, or
         None when that holds all of their samples."""

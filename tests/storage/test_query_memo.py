@@ -11,12 +11,14 @@ import os
 import pathlib
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pytest
 
 from promlab.model import Matcher, MatchType
 from promlab.storage import MemoryStorage, open_store
+from promlab.storage import querier as querier_module
 from promlab.storage.blockfs import BlockFS
 from promlab.storage.blocks import Block
 from promlab.storage.cache import MEMO_BYTES, DecodedCache
@@ -227,3 +229,35 @@ def test_a_first_selection_memoises_nothing(store: tuple[str, MemoryStorage]) ->
         held = ro.cache.memo_bytes
         ro.querier(lo, hi).select(ONE, SelectHints(views=True))
         assert held == 0 < ro.cache.memo_bytes
+
+
+def test_windows_moving_in_small_steps_match_memory(ragged: tuple[str, MemoryStorage],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # A warm query keeps the last plan of a block part with the box of ranges it holds for:
+    # small moves stay in it (no new plan), others cross chunk ends, starts and slices.
+    path, mem = ragged
+    rng = np.random.default_rng(11)
+    m = [Matcher(MatchType.EQUAL, "__name__", "metric_1"),
+         Matcher(MatchType.NOT_EQUAL, "instance", "h3")]
+    plans: list[int] = []
+    real_plan = querier_module._part_plan
+
+    def counting_plan(*args: Any, **kwargs: Any) -> Any:
+        plans.append(1)
+        return real_plan(*args, **kwargs)
+
+    monkeypatch.setattr(querier_module, "_part_plan", counting_plan)
+    with open_store(path, readonly=True) as ro:
+        for width in (300_000, 0, 2 * HOUR):
+            lo = T0 - 120_000
+            for _ in range(2):
+                ro.querier(lo, lo + width).select(m, SelectHints(views=True))
+            plans.clear()
+            steps = 0
+            while lo < T0 + 4 * HOUR:
+                hi = lo + width
+                got = ro.querier(lo, hi).select(m, SelectHints(views=True)).compact()
+                assert_same(got, mem.querier(lo, hi).select(m).compact())
+                lo += int(rng.integers(1, 90_000))
+                steps += 1
+            assert steps > 100 and 0 < len(plans) < steps // 2  # crossings only

@@ -67,3 +67,24 @@ def test_damaged_rows_are_refused_on_the_fast_path() -> None:
     rows = np.array([[2, 1], [1, 1]], _I64)
     with pytest.raises(ValueError, match="slice rows"):
         slices.piece_starts(np.array([10, 12], _I64), rows, np.array([10, 10], _I64))
+
+
+@pytest.mark.parametrize("ns,bucket_ms", [(1, 7), (4, 100), (7, 100), (16, 7_200_000)])
+def test_bounds_are_the_same_throughout_their_box(ns: int, bucket_ms: int) -> None:
+    rng = np.random.default_rng(ns)
+    start = 1_000
+    k = 2
+    zeros = np.zeros(k, _I64)
+    idx = slices.SliceIndex(np.ones(k * ns, _I64), np.arange(k, dtype=_I64), zeros, zeros,
+                            np.full(k, ns, _I64), np.zeros(1, _I64), start=start,
+                            bucket_ms=bucket_ms)
+    span = 5 * bucket_ms
+    for _ in range(300):
+        mint = start - bucket_ms + int(rng.integers(0, span))
+        maxt = mint + int(rng.integers(0, span))
+        a, b, c, d = idx.bounds_box(mint, maxt)
+        assert a <= mint <= b and c <= maxt <= d
+        want = idx.bounds(mint, maxt)
+        for m, x in [(a, c), (b, d), (a, d), (b, c)] + [
+                (int(rng.integers(a, b + 1)), int(rng.integers(c, d + 1))) for _ in range(5)]:
+            assert idx.bounds(m, x) == want
