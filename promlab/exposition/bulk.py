@@ -131,7 +131,7 @@ def _times(buf: bytes | bytearray, w: npt.NDArray[np.uint64], d: npt.NDArray[np.
         # Float seconds (correctly rounded: mantissa and power of ten are exact below 2**53)
         # times 1000, truncated: Prometheus's int64(ts * 1000), what the parser's path gives.
         ok &= ~neg & (mant < 1 << 53)
-        secs = mant / _POW10F[np.minimum(frac, 22)]
+        secs = np.where(ok, mant, 0) / _POW10F[np.minimum(frac, 22)]  # (no cast of the rest)
         out: npt.NDArray[np.int64] = np.trunc(secs * 1000.0).astype(np.int64)
     else:
         # Unsigned digits only, as the parser (Prometheus's lexer): no sign, no fraction.
