@@ -28,9 +28,12 @@ class BlockFS:
     remote = False
     # Local listings by directory: ((inode, mtime_ns), names) (see listdir's ``cached``).
     _listed: dict[str, tuple[tuple[int, int], list[str]]]
+    # Local file listings by directory: ((inode, mtime_ns), {name: size}) (list_files).
+    _file_lists: dict[str, tuple[tuple[int, int], dict[str, int]]]
 
     def __init__(self) -> None:
         self._listed = {}
+        self._file_lists = {}
 
     def staging_root(self, blocks_dir: str) -> str:
         """The local directory where blocks bound for ``blocks_dir`` are written first."""
@@ -110,12 +113,25 @@ class BlockFS:
     # --- single files (the native histogram files beside the blocks) --------------------------
     def list_files(self, path: str, *, cached: bool = False) -> dict[str, int]:
         """``{name: size}`` of the files directly in ``path`` (empty when there is none);
-        ``cached`` as for :meth:`listdir`."""
+        ``cached`` as for :meth:`listdir` (files there are only created, replaced, renamed
+        or removed, never written in place: each changes the directory's time)."""
+        if cached and not os.access(path, os.F_OK):
+            return {}  # (no exception raised and caught: a query checks on every call)
         try:
+            st = os.stat(path) if cached else None
+            if st is not None:
+                listed = self._file_lists.get(path)
+                if listed is not None and listed[0] == (st.st_ino, st.st_mtime_ns):
+                    return dict(listed[1])
             with os.scandir(path) as it:
-                return {e.name: e.stat().st_size for e in it if e.is_file()}
+                files = {e.name: e.stat().st_size for e in it if e.is_file()}
         except (FileNotFoundError, NotADirectoryError):
             return {}
+        if st is not None and st.st_mtime_ns < time.time_ns() - WAL_RACY_NS:
+            if len(self._file_lists) >= 256:  # many stores in one process: start over
+                self._file_lists.clear()
+            self._file_lists[path] = ((st.st_ino, st.st_mtime_ns), dict(files))
+        return files
 
     def put(self, local_path: str, path: str) -> None:
         """Make the local file ``local_path`` the file ``path`` (here: a rename)."""

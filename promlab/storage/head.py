@@ -78,6 +78,8 @@ class Head:
         self._index: GrowingIndex | None = None
         #: The latest persisted samples of a reopened writer (see :meth:`set_seed`).
         self.seed: PersistedLatest | None = None
+        # The last view and what it was made of (see :meth:`view`).
+        self._view: tuple[tuple[int, int], tuple[object, ...], HeadView] | None = None
         self._reset_sorted()
 
     def _reset_sorted(self) -> None:
@@ -319,8 +321,18 @@ class Head:
         place), so it stays consistent while the head takes more series and samples.
         """
         self._merge_chunks(full=False)
-        return HeadView(self.labels, self.sids, self.index(), *self._base, self._base_off,
+        # Kept while nothing it holds was replaced or grew (a follower's queries between WAL
+        # polls, issue 14): these objects change identity on every change a view could see.
+        held = (self.labels, self._sids_buf, self._base, self._base_off, self._delta,
+                self._index)
+        last = self._view
+        if last is not None and last[0] == (self.generation, len(self.labels)) and all(
+                a is b for a, b in zip(last[1], held, strict=True)):
+            return last[2]
+        view = HeadView(self.labels, self.sids, self.index(), *self._base, self._base_off,
                         self._delta)
+        self._view = ((self.generation, len(self.labels)), (*held[:5], self._index), view)
+        return view
 
     @property
     def num_samples(self) -> int:

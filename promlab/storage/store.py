@@ -329,8 +329,10 @@ class ParquetStore(StoreMaintenance):
         blocks = list_blocks(self.blocks_dir, self._block_cache, self._bad_blocks,
                              quarantine=not self.readonly, fs=self.fs, span=span, seen=listed,
                              cached=cached)
-        live = {b.path for b in blocks} | skipped(listed, span)  # cached blocks kept
-        for p in [p for p in self._block_cache if p not in live]:
+        opened = {b.path for b in blocks}
+        others = [p for p in self._block_cache if p not in opened]
+        live = opened | skipped(listed, span) if others else opened  # cached blocks kept
+        for p in [p for p in others if p not in live]:
             # Not closed here: a querier may still read it (its files stay readable after
             # deletion while open); it closes when garbage-collected.
             self.cache.evict_block(self._block_cache.pop(p).meta.ulid)

@@ -219,3 +219,36 @@ def test_head_view_without_offsets_selects_the_same() -> None:
         a, b = v.select(mask, lo, hi), plain.select(mask, lo, hi)
         assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
         assert v.in_range(lo, hi).tolist() == plain.in_range(lo, hi).tolist()
+
+
+def test_head_view_is_kept_only_while_the_head_is_unchanged() -> None:
+    """A view is reused between changes (a follower's queries between WAL polls) and a new
+    one sees every change: new series, appended samples, a fold, a cut."""
+    from promlab.storage.head import Head
+
+    h = Head()
+    empty = h.view()
+    assert h.view() is empty
+    series = _series(0)
+    h.add_series([(ls.hash, ls) for ls in series[:10]])
+    v1 = h.view()
+    assert v1 is not empty and v1.index.n == 10 and h.view() is v1
+    refs = np.repeat(np.arange(10, dtype=np.int64), 3)
+    ts = np.tile(np.arange(3, dtype=np.int64) * 10, 10)
+    h.append(refs, ts, ts.astype(np.float64))
+    v2 = h.view()
+    assert v2 is not v1 and h.view() is v2
+    everything = np.ones(10, bool)
+    assert v2.select(everything, 0, 100)[1].shape[0] == 30
+    h.samples()  # fold into the base
+    v3 = h.view()
+    assert v3 is not v2 and v3.select(everything, 0, 100)[1].shape[0] == 30
+    h.add_series([(ls.hash, ls) for ls in series[10:12]])
+    v4 = h.view()
+    assert v4.index.n == 12 and h.view() is v4
+    h.append(np.array([3], np.int64), np.array([40], np.int64), np.array([1.0]))
+    assert h.view().select(everything, 0, 100)[1].shape[0] == 31
+    h.cut(15)
+    v5 = h.view()
+    assert v5 is not v4 and int(v5.ts.min() if v5.ts.shape[0] else 15) >= 15
+    assert h.view() is v5

@@ -261,3 +261,36 @@ def test_windows_moving_in_small_steps_match_memory(ragged: tuple[str, MemorySto
                 lo += int(rng.integers(1, 90_000))
                 steps += 1
             assert steps > 100 and 0 < len(plans) < steps // 2  # crossings only
+
+
+def test_local_file_listing_reused_while_the_directory_is_unchanged(
+        tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fs = BlockFS()
+    d = tmp_path / "histograms"
+    assert fs.list_files(str(d), cached=True) == {}  # no directory yet
+    d.mkdir()
+    (d / "a.parquet").write_bytes(b"12")
+    old = time.time_ns() - 3600 * 10**9
+    os.utime(d, ns=(old, old))
+    scans: list[str] = []
+    real = os.scandir
+
+    def counting(path: str) -> object:
+        if os.fspath(path) == str(d):
+            scans.append(path)
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", counting)
+    assert fs.list_files(str(d), cached=True) == {"a.parquet": 2}
+    assert fs.list_files(str(d), cached=True) == {"a.parquet": 2} and len(scans) == 1
+    assert fs.list_files(str(d)) == {"a.parquet": 2} and len(scans) == 2  # not cached
+    (d / "b.parquet").write_bytes(b"123")  # the directory's time moves on: listed again
+    assert fs.list_files(str(d), cached=True) == {"a.parquet": 2, "b.parquet": 3}
+    assert len(scans) == 3
+    # changed within the racy window: never reused
+    assert fs.list_files(str(d), cached=True) == {"a.parquet": 2, "b.parquet": 3}
+    assert len(scans) == 4
+    (d / "a.parquet").unlink()
+    (d / "b.parquet").unlink()
+    d.rmdir()
+    assert fs.list_files(str(d), cached=True) == {}
