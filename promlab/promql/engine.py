@@ -29,7 +29,7 @@ from promlab.errors import BadData, PromlabError, QueryError
 from promlab.model import Labels
 from promlab.model.time import DurationLike, parse_duration
 from promlab.promql import labelmemo
-from promlab.promql.eval import groupmemo
+from promlab.promql.eval import groupmemo, rootfacts
 from promlab.promql.eval.durations import resolve_durations
 from promlab.promql.eval.evaluator import Evaluator
 from promlab.promql.eval.functions import histcells
@@ -51,6 +51,7 @@ from promlab.promql.parser.ast import (
     ValueType,
     VectorSelector,
     children,
+    walk,
 )
 from promlab.promql.results import Result
 from promlab.promql.values import EvalContext, Matrix, Scalar, String, Vector
@@ -210,7 +211,7 @@ class Engine:
                           max_samples=self.max_samples, query=text,
                           delayed_name_removal=DELAYED_NAME_REMOVAL in self.features,
                           use_start_timestamps=USE_START_TIMESTAMPS in self.features)
-        bounds = data_time_range(node, start_ms, end_ms, lookback_ms=self.lookback_ms) or (0, 0)
+        bounds = _data_bounds(node, start_ms, end_ms, self.lookback_ms)
         deadline = None if self.timeout_ms is None else started + self.timeout_ms / 1000.0
         ev = self.new_evaluator(queryable, node, ctx, mint_ms=bounds[0], maxt_ms=bounds[1],
                                 deadline=deadline, cancel=cancel)
@@ -263,12 +264,37 @@ def _plain(node: Expr) -> bool:
     return True
 
 
+#: Per (tree ``id``, lookback): the tree, whether it has an ``@`` modifier, and without one the
+#: offsets of :func:`data_time_range` from the query's start and end (it moves with them).
+_SPANS: dict[tuple[int, int], tuple[Expr, bool, tuple[int, int] | None]] = {}
+
+
+def _data_bounds(node: Expr, start_ms: int, end_ms: int, lookback_ms: int) -> tuple[int, int]:
+    """:func:`data_time_range` (``(0, 0)`` without selectors), its offsets worked out once per
+    tree without ``@``."""
+    hit = _SPANS.get((id(node), lookback_ms))
+    if hit is None or hit[0] is not node:
+        pinned = any(isinstance(n, VectorSelector | SubqueryExpr)
+                     and (n.at_ms is not None or n.at_modifier is not None) for n in walk(node))
+        hit = (node, pinned, None if pinned else data_time_range(node, 0, 0,
+                                                                  lookback_ms=lookback_ms))
+        if len(_SPANS) >= _PLAIN_MAX:
+            _SPANS.clear()
+        _SPANS[(id(node), lookback_ms)] = hit
+    if hit[1]:
+        return data_time_range(node, start_ms, end_ms, lookback_ms=lookback_ms) or (0, 0)
+    off = hit[2]
+    return (0, 0) if off is None else (start_ms + off[0], end_ms + off[1])
+
+
 def clear_caches() -> None:
     """Forget what the engine remembers process-wide between queries: parsed query texts and
     the label memos (derived label sets, groupings, histogram layouts). Answers do not change; the next queries
     pay what a fresh process pays (benchmarks time first touches with this)."""
     _parse_text.cache_clear()
     _PLAIN.clear()
+    _SPANS.clear()
+    rootfacts.clear()
     labelmemo.clear()
     groupmemo.clear()
     histcells.clear()

@@ -189,3 +189,33 @@ def test_plain_trees_remembered_flagged_ones_still_checked_and_resolved() -> Non
     assert isinstance(got.value, Vector) and isinstance(want.value, Vector)
     assert got.value.values.tolist() == want.value.values.tolist()
     assert len(_instant(flagged.instant(st, "m", T))[0]) == 8
+
+
+ROOT_QUERIES = [
+    "m", "(m)", "timestamp(m)", "sum by (i) (rate(m[5m] offset 1m))", "m / on(i) m",
+    "max_over_time(m[10m:1m] offset 2m)", "m @ 1000", "rate(m[5m] @ end())",
+    "max_over_time((m @ start())[10m:1m])", "topk(scalar(m @ 100), m)", "1 + 2", "vector(1)",
+    "histogram_count(rate(h[5m]))", "histogram_quantile(0.9, h) + histogram_count(h)",
+]
+
+
+@pytest.mark.parametrize("query", ROOT_QUERIES)
+def test_tree_facts_remembered_equal_worked_out(query: str) -> None:
+    # What a query needs from its tree is remembered per tree: the same as worked out anew,
+    # and the data range moves with the query's times unless some @ pins it.
+    from promlab.promql import engine as engine_mod
+    from promlab.promql.eval import histstats, rootfacts
+    from promlab.promql.parser import parse_expr
+
+    tree = parse_expr(query)
+    for _ in range(2):
+        facts = rootfacts.root_facts(tree)
+        assert facts.stats_nodes == histstats.stats_selectors(tree)
+        assert facts.top is rootfacts.root_facts(tree).top
+        for start, end in ((0, 0), (T, T), (T - 3 * STEP, T + 7), (-5, 10**12)):
+            for lookback in (300_000, 1_000):
+                want = engine_mod.data_time_range(tree, start, end, lookback_ms=lookback)
+                got = engine_mod._data_bounds(tree, start, end, lookback)
+                assert got == (want or (0, 0))
+    other = parse_expr(query)  # an equal tree is a tree of its own
+    assert rootfacts.root_facts(other).tree is other

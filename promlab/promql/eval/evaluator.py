@@ -20,7 +20,7 @@ import numpy as np
 
 from promlab.errors import FunctionNotImplemented, QueryCanceled, QueryTimeout, TooManySamples
 from promlab.model import Labels, Matcher
-from promlab.promql.eval import binops, histstats, limits, selectors, serieschunks, subquery
+from promlab.promql.eval import binops, limits, selectors, serieschunks, subquery
 from promlab.promql.eval.groupmemo import grouped
 from promlab.promql.eval.histops import neg
 from promlab.promql.eval.info import eval_info
@@ -33,6 +33,7 @@ from promlab.promql.eval.registry import (
     AggregationCall,
     FunctionCall,
 )
+from promlab.promql.eval.rootfacts import MatcherKey, matcher_key, root_facts
 from promlab.promql.eval.stepinvariant import pinned_roots, step_invariant, unresolved_start_end
 from promlab.promql.parser.ast import (
     AggregateExpr,
@@ -68,13 +69,6 @@ SELECT_CHUNK_SAMPLES = 8_000_000
 PROBE_SLICES = 64
 # Selections over shorter time ranges are read in one go, without a probe.
 PROBE_MIN_SPAN_MS = 3_600_000
-
-# Functions that read the sample timestamps vector selectors record.
-_TIMESTAMP_READERS = frozenset({"timestamp", "info"})
-
-
-def _matcher_key(matchers: Sequence[Matcher]) -> tuple[tuple[str, str, str], ...]:
-    return tuple(sorted((m.name, m.type.value, m.value) for m in matchers))
 
 
 def sample_count(value: Value) -> int:
@@ -134,7 +128,7 @@ class Evaluator:
         self._pinned: frozenset[int] = frozenset()
         # Matcher sets that more than one selector of the query uses: only their selections are
         # kept for reuse (a selection read once is freed as soon as its frame is built).
-        self._shared_keys: frozenset[tuple[tuple[str, str, str], ...]] | None = None
+        self._shared_keys: frozenset[MatcherKey] | None = None
         #: Whether vector selectors keep each cell's sample timestamp (only ``timestamp()``,
         #: ``info()`` and a bare selector's result read them; set from the root node).
         self.keep_timestamps = True
@@ -184,7 +178,7 @@ class Evaluator:
         With ``views`` the answer may be in the view form of :class:`SeriesSet` (runs inside
         the storage's cached arrays, not copied); otherwise it is contiguous.
         """
-        mkey = _matcher_key(matchers)
+        mkey = matcher_key(matchers)
         key = (mkey, start_ms, end_ms)
         hit = self._cache.get(key)
         if hit is None:
@@ -254,10 +248,10 @@ class Evaluator:
         if not isinstance(querier, SampleEstimator):
             return True
         total = 0
-        seen: set[tuple[tuple[str, str, str], ...]] = set()
+        seen: set[MatcherKey] = set()
         for n in walk(root):
             if isinstance(n, VectorSelector):
-                key = _matcher_key(n.matchers)
+                key = matcher_key(n.matchers)
                 if key in seen:
                     continue
                 seen.add(key)
@@ -275,27 +269,14 @@ class Evaluator:
                 self._querier = None
 
     def _prepare(self, root: Expr) -> None:
-        """What the whole query needs, from its root: the matcher sets read more than once
-        and whether any sample timestamps are read."""
-        seen: set[tuple[tuple[str, str, str], ...]] = set()
-        shared: set[tuple[tuple[str, str, str], ...]] = set()
-        keep_ts = False
-        selectors_found: list[VectorSelector] = []
-        for n in walk(root):
-            if isinstance(n, VectorSelector):
-                selectors_found.append(n)
-            elif isinstance(n, Call) and n.func.name in _TIMESTAMP_READERS:
-                keep_ts = True
-        for sel in selectors_found if len(selectors_found) > 1 else ():  # one: nothing shared
-            k = _matcher_key(sel.matchers)
-            (shared if k in seen else seen).add(k)
-        top = root
-        while isinstance(top, ParenExpr):
-            top = top.expr
-        self._shared_keys = frozenset(shared)
-        self._top = top
-        # A bare selector's result carries its sample timestamps out of the engine.
-        self.keep_timestamps = keep_ts or isinstance(top, VectorSelector)
+        """What the whole query needs, from its root (worked out once per tree): the selectors
+        read through the stats reader, the matcher sets read more than once and whether any
+        sample timestamps are read."""
+        facts = root_facts(root)
+        self._stats_nodes = facts.stats_nodes
+        self._shared_keys = facts.shared_keys
+        self._top = facts.top
+        self.keep_timestamps = facts.keep_timestamps
 
     # --- evaluation ----------------------------------------------------------------------------
     @property
@@ -307,7 +288,6 @@ class Evaluator:
         self.check()
         root = self._stats_nodes is None
         if root:
-            self._stats_nodes = histstats.stats_selectors(node)
             self._prepare(node)
             if self.stats is not None and ctx.num_steps > 1:  # one step: nothing to pin
                 self._pinned = pinned_roots(node)
