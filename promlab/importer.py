@@ -333,8 +333,11 @@ def import_file(
         A malformed line (``lineno`` counts from the start of the file), a missing ``# EOF``,
         a sample without a timestamp, an ambiguous format. Nothing is stored.
     ImportRejected
-        ``strict`` and some samples would be dropped or duplicated. Nothing is stored, except
-        samples reaching into the live head, whose counts are known only once committed.
+        ``strict`` and some samples would be dropped or duplicated; or a sample promtool's
+        appender refuses, failing its whole import (older than, or another value at the time
+        of, its series' latest sample committed 5000 samples of its 2 h block earlier: see
+        :mod:`promlab.storage.blockorder`). Nothing is stored, except samples reaching into the
+        live head, whose counts are known only once committed.
 
     Examples
     --------
