@@ -43,10 +43,11 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.errors import ExpositionError, ImportRejected
-from promlab.exposition import NO_TIMESTAMP, Format, Parser, detect_format
+from promlab.exposition import NO_TIMESTAMP, Format, Parser
 from promlab.exposition.bulk import parse_columns
 from promlab.exposition.nhcb import ClassicConverter
 from promlab.exposition.page import MetricMetadata
+from promlab.importformat import choose_format
 from promlab.model import Labels
 from promlab.model.histogram import FloatHistogram, Histogram
 from promlab.model.value import NORMAL_NAN_BITS
@@ -54,7 +55,6 @@ from promlab.storage.interface import Storage
 
 __all__ = ["ImportStats", "import_file"]
 
-_PEEK = 1 << 16
 _PAD = 8
 _FRONT = bytes(_PAD - 1) + b"\n"
 _PIECE = 4 << 20
@@ -200,55 +200,6 @@ def _parse_chunk(parser: Parser, buf: bytearray, lo: int, hi: int, fmt: Format, 
     if len(refs) == 1:
         return refs[0], values[0], ts[0], first - lineno
     return np.concatenate(refs), np.concatenate(values), np.concatenate(ts), first - lineno
-
-
-def _sniff(path: str, size: int) -> tuple[bytes, bytes]:
-    with open(path, "rb") as f:
-        head = f.read(_PEEK)
-        f.seek(max(size - 256, 0))
-        tail = f.read()
-    return head, tail
-
-
-def _ends_with_eof(tail: bytes) -> bool:
-    return tail.endswith((b"\n# EOF\n", b"\n# EOF")) or tail in (b"# EOF\n", b"# EOF")
-
-
-def choose_format(path: str, size: int, format: str, require_eof: bool) -> tuple[Format, str]:
-    """The file's format and why; raises when OpenMetrics lacks its ``# EOF``.
-
-    Raises
-    ------
-    ExpositionError
-        OpenMetrics (given, or detected from OpenMetrics-only syntax) without a final
-        ``# EOF`` while ``require_eof``.
-    """
-    if size == 0:
-        raise ExpositionError("empty file: nothing to import")
-    head, tail = _sniff(path, size)
-    eof = _ends_with_eof(tail)
-    if format == "auto":
-        fmt = detect_format(head, tail)
-        if eof:
-            reason = "detected: ends with '# EOF'"
-        elif fmt == "openmetrics":
-            reason = "detected: OpenMetrics-only syntax near the start"
-        else:
-            reason = "detected: no '# EOF' at the end and no OpenMetrics-only syntax"
-    elif format == "openmetrics":
-        fmt, reason = "openmetrics", "given"
-    elif format == "text":
-        fmt, reason = "text", "given"
-    else:
-        raise ImportRejected(f"unknown import format {format!r} (auto, openmetrics or text)")
-    if fmt == "openmetrics" and require_eof and not eof:  # size > 0: checked above
-        at = (b"\n" + head).find(b"\n# EOF\n")
-        if at >= 0:  # an EOF line, then more: promtool's "unexpected data after # EOF"
-            raise ExpositionError("unexpected data after '# EOF'", lineno=head.count(b"\n", 0, at) + 2)
-        hint = " (a truncated file?)" if format == "auto" else ""
-        lines = head.count(b"\n") if size <= len(head) else 0
-        raise ExpositionError(f"data does not end with '# EOF'{hint}", lineno=lines)
-    return fmt, reason
 
 
 def _sample_line(buf: bytearray, lo: int, hi: int, sample: int, lineno: int) -> tuple[int, str]:
