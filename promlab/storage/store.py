@@ -296,6 +296,8 @@ class ParquetStore(StoreMaintenance):
                 for wal in (self._wal, self._hwal, self._xwal, self._xfollow):
                     if wal is not None:
                         wal.close()
+                if self.readonly:
+                    self._wal_watch.close()
                 for blk in self._block_cache.values():
                     blk.close()
                 self._block_cache.clear()

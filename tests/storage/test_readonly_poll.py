@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -59,3 +60,52 @@ def test_unchanged_old_wal_is_not_read_again(tmp_path: os.PathLike[str]) -> None
     ro.querier(0, 2**62).close()
     assert ro._wal_watch.seen is seen  # the same state object: no poll happened
     ro.close()
+
+
+def test_fingerprint_by_descriptor_equals_stat_by_path(tmp_path: os.PathLike[str]) -> None:
+    # The watch checks the WAL's files through descriptors kept while the directory is
+    # unchanged: its fingerprint is always what stat by path gives, through appends in place,
+    # files replaced by rename, added and removed (each relists), and it closes them.
+    from promlab.storage.walwatch import WalWatch
+
+    wal_dir = os.path.join(os.fspath(tmp_path), "wal")
+    os.mkdir(wal_dir)
+
+    def write(name: str, data: bytes, mode: str = "wb") -> None:
+        with open(os.path.join(wal_dir, name), mode) as f:
+            f.write(data)
+
+    write("a", b"x")
+    write("b", b"x")
+
+    def by_path() -> tuple[object, ...]:
+        d = os.stat(wal_dir)
+        files = [(n, (s := os.stat(os.path.join(wal_dir, n))).st_ino, s.st_size, s.st_mtime_ns)
+                 for n in sorted(os.listdir(wal_dir))]
+        return (d.st_ino, d.st_mtime_ns, *files)
+
+    w = WalWatch(wal_dir)
+    assert w.state() is None  # just written: too recent to trust
+    def replace_b() -> None:
+        write("new", b"yy")
+        os.replace(os.path.join(wal_dir, "new"), os.path.join(wal_dir, "b"))
+
+    changes: list[Callable[[], None]] = [
+        lambda: None,
+        lambda: write("a", b"more", "ab"),  # in place
+        replace_b,
+        lambda: write("c", b"zzz"),
+        lambda: os.unlink(os.path.join(wal_dir, "a")),
+    ]
+    for change in changes:
+        change()
+        _age(wal_dir, 2 * WAL_RACY_NS / 1e9)
+        assert w.state() == by_path()
+        assert w.state() == by_path()  # again, through the same descriptors
+    assert w._names is not None
+    fds = [fd for fd in w._names[3] if fd >= 0]
+    assert fds
+    w.close()
+    for fd in fds:
+        with pytest.raises(OSError):
+            os.fstat(fd)
