@@ -322,9 +322,13 @@ def _shape_result(value: Scalar | String | Vector | Matrix, is_range: bool,
         return finalize_names(value), "matrix"
     vec = finalize_names(value)
     assert isinstance(vec, Vector)
+    if not is_range and np.count_nonzero(vec.present) == vec.present.size:
+        # Every cell present (an instant query's usual case): every row kept, in place, the
+        # frame's arrays are the result (no copies).
+        return Vector(vec.labels, vec.values, vec.present, None, vec.timestamps_ms,
+                      vec.histograms), "vector"
     keep = vec.present.any(axis=1)
     if not is_range and keep.all():
-        # Every row kept, in place: the frame's arrays are the result (no copies).
         return Vector(vec.labels, vec.values, vec.present, None, vec.timestamps_ms,
                       vec.histograms), "vector"
     rows = np.flatnonzero(keep)

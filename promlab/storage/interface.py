@@ -59,6 +59,11 @@ AnyHistogram = Histogram | FloatHistogram
 _T = TypeVar("_T", bound=np.generic)
 
 
+#: The ``offsets`` of every set in view form (empty; read-only, so one array serves all).
+_NO_OFFSETS = np.zeros(0, np.int64)
+_NO_OFFSETS.flags.writeable = False
+
+
 @dataclass(frozen=True, slots=True)
 class SeriesSet:
     """A columnar set of series (CSR layout).
@@ -107,7 +112,7 @@ class SeriesSet:
              ends: npt.NDArray[np.int64], ts_ms: npt.NDArray[np.int64],
              values: npt.NDArray[np.float64]) -> SeriesSet:
         """A set in view form: series ``i`` is ``ts_ms[starts[i]:ends[i]]`` (no copy)."""
-        return cls(labels, np.zeros(0, np.int64), ts_ms, values, starts=starts, ends=ends)
+        return cls(labels, _NO_OFFSETS, ts_ms, values, starts=starts, ends=ends)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -120,7 +125,7 @@ class SeriesSet:
     @property
     def num_samples(self) -> int:
         if self.starts is not None and self.ends is not None:
-            return int((self.ends - self.starts).sum())
+            return int(np.add.reduce(self.ends - self.starts))  # (no .sum() wrapper)
         return int(self.ts_ms.shape[0])
 
     def bounds(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:

@@ -411,7 +411,7 @@ def _cut(entry: MetricColumns, matchers: Sequence[Matcher], mint: int, maxt: int
         if sel.shape[0] == n and within and bool((ends > starts).all()):
             return entry  # everything: the cached arrays themselves
     nonempty = hi > lo
-    if not nonempty.all():
+    if np.count_nonzero(nonempty) < nonempty.shape[0]:  # (not .all(): its wrapper costs more)
         sel, lo, hi, labels = sel[nonempty], lo[nonempty], hi[nonempty], None
         if sel.shape[0] == 0:
             return None
