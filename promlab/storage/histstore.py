@@ -188,6 +188,10 @@ class HistogramHead:
     def __len__(self) -> int:
         return sum(len(s) for s in self._series.values())
 
+    def has_samples(self) -> bool:
+        """``len(self) > 0`` without counting them (a query asks on every call)."""
+        return any(self._series.values())
+
     @property
     def maxt(self) -> int | None:
         return self._maxt

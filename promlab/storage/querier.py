@@ -164,8 +164,9 @@ class ParquetQuerier:
         self.maxt_ms = maxt_ms
         self._head = head
         # Blocks in write order (seq): later ones win where they overlap.
-        self._blocks = sorted((b for b in blocks if b.meta.maxt >= mint_ms and b.meta.mint <= maxt_ms),
-                              key=lambda b: (b.meta.seq, b.meta.ulid))
+        self._blocks = [b for b in blocks if b.meta.maxt >= mint_ms and b.meta.mint <= maxt_ms]
+        if len(self._blocks) > 1:
+            self._blocks.sort(key=lambda b: (b.meta.seq, b.meta.ulid))
 
     def _block_parts(self, blk: Block, matchers: Sequence[Matcher], mint: int, maxt: int,
                      shard: SeriesShard | None = None) -> list[MetricColumns | _Cut]:

@@ -400,7 +400,7 @@ class ParquetStore(StoreMaintenance):
         q = ParquetQuerier(int(mint_ms), int(maxt_ms), view, blocks, self.cache,
                            warnings=[f"damaged block skipped: {r}" for r in self._bad_blocks.values()])
         hist_files = _hist.list_files(self.hist_dir, self.fs, cached=True)
-        if hist_files or len(self._hhead):
+        if hist_files or self._hhead.has_samples():
             return HistogramQuerier(q, self._hhead, self.hist_dir, int(mint_ms), int(maxt_ms),
                                     cache=self.cache, fs=self.fs, files=hist_files)
         return q
