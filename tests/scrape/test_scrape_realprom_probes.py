@@ -46,8 +46,19 @@ def stored() -> dict[str, Stored]:
     """Scrape every probe with one Prometheus and one promlab scraper (about 30 s)."""
     cases = [Case(f"p{k}", [body], ctype=OM if fmt == "openmetrics" else TEXT)
              for k, (_, fmt, body) in enumerate(PROBES)]
-    return scrape_jobs(cases, {f"p{k}": probe_id for k, (probe_id, _, _) in enumerate(PROBES)},
-                       rounds=ROUNDS, page_times=True)
+    ids = {f"p{k}": probe_id for k, (probe_id, _, _) in enumerate(PROBES)}
+    got = scrape_jobs(cases, ids, rounds=ROUNDS, page_times=True)
+    # ~800 scrapes a second of one Python server on two cores: on a loaded machine a scrape
+    # may miss its 900 ms timeout, on either side. Those probes (a difference, and a timeout
+    # among the last errors) are scraped again on their own; a page that times out then too
+    # fails its test.
+    again = [c for c in cases if differences(got[ids[c.name]])
+             and "deadline exceeded" in got[ids[c.name]].prometheus_error
+             + got[ids[c.name]].promlab_error]
+    if again:
+        got.update(scrape_jobs(again, {c.name: ids[c.name] for c in again}, rounds=ROUNDS,
+                               page_times=True))
+    return got
 
 
 def _params() -> list[Any]:
