@@ -46,7 +46,8 @@ from promlab.model.value import format_go_float
 from promlab.storage.merge import group_order
 
 __all__ = ["DUPLICATE", "MESSAGES", "NO_TS", "OOO", "OOO_SAME", "OUT_OF_BOUNDS", "OUT_OF_ORDER",
-           "SAME", "STORED", "TOO_OLD", "classify", "message", "running_max_by_series",
+           "SAME", "STORED", "TOO_OLD", "classify", "latest_before", "message",
+           "running_max_by_series",
            "unit_refusals"]
 
 NO_TS = np.iinfo(np.int64).min
@@ -124,6 +125,23 @@ def running_max_by_series(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64]
         for a, b in zip(starts.tolist(), [*starts[1:].tolist(), n], strict=True):
             running[a:b] = np.maximum.accumulate(t[a:b])
     return order, r, t, first, running
+
+
+def latest_before(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
+                  latest: npt.NDArray[np.int64]
+                  ) -> tuple[npt.NDArray[np.intp] | None, npt.NDArray[np.int64],
+                             npt.NDArray[np.int64], npt.NDArray[np.bool_],
+                             npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """:func:`running_max_by_series` (``refs`` non-empty) and, per grouped sample, the latest
+    timestamp of its series before it: the stored ``latest[ref]`` and the batch's earlier
+    samples (``NO_TS``: none). Returns ``(order, refs, ts, first, running, before)``; shared by
+    the backfill's order check and promtool's block order (:mod:`promlab.storage.blockorder`)."""
+    order, r, t, first, running = running_max_by_series(refs, ts)
+    before = np.empty(refs.shape[0], np.int64)
+    before[0] = NO_TS
+    before[1:] = running[:-1]
+    before[first] = NO_TS
+    return order, r, t, first, running, np.maximum(before, latest[r])
 
 
 def _batch_latest(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],

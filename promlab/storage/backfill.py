@@ -35,7 +35,7 @@ import numpy.typing as npt
 
 from promlab.errors import StorageError
 from promlab.model import Labels
-from promlab.storage.accept import NO_TS, running_max_by_series
+from promlab.storage.accept import NO_TS, latest_before
 from promlab.storage.blockorder import block_order_filter
 from promlab.storage.blocks import BlockMeta
 from promlab.storage.interface import AppendStats
@@ -300,13 +300,8 @@ def check_order(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
     n = refs.shape[0]
     if n == 0:
         return np.zeros(0, bool), 0, 0
-    order, r, t, first, running = running_max_by_series(refs, ts)
     # The latest before each sample: the stored one, and the batch's earlier ones.
-    before = np.empty(n, np.int64)
-    before[0] = NO_TS
-    before[1:] = running[:-1]
-    before[first] = NO_TS
-    before = np.maximum(before, latest[r])
+    order, r, t, first, running, before = latest_before(refs, ts, latest)
     ok_sorted = (np.ones(n, bool) if ooo_ms is None
                  else t >= np.maximum(before, t) - np.int64(ooo_ms))
     n_ooo = int((ok_sorted & (t < before)).sum())

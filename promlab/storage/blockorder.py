@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from promlab.storage.accept import NO_TS, running_max_by_series
+from promlab.storage.accept import NO_TS, latest_before, running_max_by_series
 from promlab.storage.merge import group_order, sort_order
 
 __all__ = ["OrderResult", "block_order_filter"]
@@ -209,12 +209,7 @@ def _within_window(refs: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
     n = refs.shape[0]
     if ooo_ms is None:
         return np.ones(n, bool)
-    order, r, t, first, running = running_max_by_series(refs, ts)
-    before = np.empty(n, np.int64)
-    before[0] = NO_TS
-    before[1:] = running[:-1]
-    before[first] = NO_TS
-    before = np.maximum(before, latest[r])
+    order, _, t, _, _, before = latest_before(refs, ts, latest)
     ok_sorted: npt.NDArray[np.bool_] = (before == NO_TS) | (t >= before - np.int64(ooo_ms))
     if order is None:
         return ok_sorted
