@@ -180,3 +180,50 @@ def test_reload_keeps_schedule_and_marks_removed_job_stale(fault_server: FaultSe
     # No slot lost over the reload (the bound allows for a busy machine; jitter is tested above).
     assert (np.abs(np.diff(keep_ts) - 1000) < 500).all(), keep_ts
     assert stale_mask(np.array([ups["gone"][-1][1]]))[0]  # removed job's series end with a marker
+
+
+class _SlowCommitStorage(MemoryStorage):
+    """A store whose every commit takes ``delay_s`` (a loaded disk)."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__()
+        self.delay_s = delay_s
+
+    def appender(self):  # type: ignore[no-untyped-def]
+        app = super().appender()
+        commit = app.commit
+
+        def slow_commit() -> None:
+            time.sleep(self.delay_s)
+            commit()
+
+        app.commit = slow_commit  # type: ignore[method-assign]
+        return app
+
+
+@pytest.mark.slow
+def test_stop_cancels_every_job_before_waiting_on_commits(fault_server: FaultServer) -> None:
+    """Stopping many jobs behind a slow store: no job starts a scrape once ``stop`` was called.
+
+    Pools closed one after another each waited for their queued commits while the others kept
+    scraping, so a stop took jobs × commit latency (over 30 s for 405 jobs under load).
+    """
+    a = fault_server.address
+    jobs = 40
+    cfg = {"scrape_configs": [
+        {"job_name": f"j{k}", "scrape_interval": "200ms", "metrics_path": "/ok", "static_configs": [{"targets": [a]}]}
+        for k in range(jobs)]}
+    store = _SlowCommitStorage(delay_s=0.05)
+    h = scrape.start(cfg, data=store)
+    try:
+        wait_for(lambda: (h.targets()["scrapes"] >= 2).all())
+        loops = [lp for p in h.manager.pools.values() for lp in p.loops.values()]
+    finally:
+        stop_ms = time.time() * 1000
+        h.stop()
+    late = [(lp.target.labels["job"], t - stop_ms) for lp in loops for _, t, _ in lp.scrape_log if t > stop_ms + 5]
+    assert late == []
+    # Scrapes that finished before the stop were committed, none lost.
+    ups = up_values(store)
+    assert sorted(ups) == sorted(f"j{k}" for k in range(jobs))
+    assert all(len(ups[job]) >= 2 for job in ups)
