@@ -618,6 +618,34 @@ groups:
     ("rule-fields-any-kind", _t(_RULE_TEST, rules="groups: [{name: g, rules: [{record: {x: 1}, "
                                                   "expr: [m]}, {alert: {a: 1}, expr: m}, {record: ~, expr: m}, "
                                                   "{alert: A, expr: ~}]}]\n")),
+    # Template number constants as Go's lexer and strconv take them: one token up to the next
+    # non-number character, then ParseInt/ParseUint/ParseFloat decide (an int past int64 is
+    # fine until printed; out of float range is "illegal"; an integer-looking float "overflows").
+    ("template-number-constants", _t(_RULE_TEST.replace("alertname: A}", "alertname: A}, "
+                                                        "{eval_time: 2m, alertname: B}"), rules="""
+groups:
+- name: g
+  rules:
+  - alert: A
+    expr: m > 0
+    annotations: {a: '{{ 18446744073709551615 }}', b: '{{ humanize 9223372036854775808 }}',
+                  c: '{{ 0_7 }} {{ 0x_1p0 }} {{ 1.5e3_0 }} {{ 08.5 }} {{ 1e-400 }} {{ 0x1P-2 }} {{ 017 }}'}
+""")),
+    ("template-number-constants-refused", _t(_RULE_TEST, rules="""
+groups:
+- name: g
+  rules:
+  - {alert: B, expr: m > 0, annotations: {a: '{{ 1e400 }}'}}
+  - {alert: B, expr: m > 0, annotations: {a: '{{ 0x1p2000 }}'}}
+  - {alert: B, expr: m > 0, annotations: {a: '{{ 09 }}'}}
+  - {alert: B, expr: m > 0, annotations: {a: '{{ 18446744073709551616 }}'}}
+  - {alert: B, expr: m > 0, annotations: {a: '{{ 1e }}'}}
+  - {alert: B, expr: m > 0, annotations: {a: '{{ 0x1.8 }}'}}
+  - {alert: B, expr: m > 0, annotations: {a: '{{ 1__0 }}'}}
+  - {alert: B, expr: m > 0, annotations: {a: '{{ 1.5_e3 }}'}}
+  - {alert: B, expr: m > 0, annotations: {a: '{{ 0b1.1 }}'}}
+  - {alert: B, expr: m > 0, annotations: {a: '{{ 0b12 }}'}}
+""")),
     ("rule-error-stops-group", _t("""
 rule_files: [rules.yml]
 tests:

@@ -218,11 +218,13 @@ class State:
             raise self.fail("nil is not a command")
         return self.literal(first)
 
-    @staticmethod
-    def literal(node: Node) -> Any:
+    def literal(self, node: Node) -> Any:
         if isinstance(node, BoolNode):
             return node.value
         if isinstance(node, NumberNode):
+            if node.value is None:
+                self.node = node
+                raise self.fail(f"{node.text} overflows int")
             return node.value
         if isinstance(node, StringNode):
             return node.text

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from promlab.rules.template.gonum import NUMBER
+
 __all__ = ["KEYWORDS", "LexError", "Token", "lex"]
 
 KEYWORDS = frozenset({"block", "break", "continue", "define", "else", "end", "if", "nil", "range",
@@ -13,11 +15,6 @@ KEYWORDS = frozenset({"block", "break", "continue", "define", "else", "end", "if
 _SPACE = " \t\r\n"
 _TERMINATORS = _SPACE + ".,|:()"
 _WORD = re.compile(r"\w+")
-_NUMBER = re.compile(
-    r"[+-]?(?:0[xX][0-9a-fA-F_]*(?:\.[0-9a-fA-F_]*)?(?:[pP][+-]?[0-9_]+)?"
-    r"|0[oO][0-7_]*|0[bB][01_]*"
-    r"|[0-9_]*(?:\.[0-9_]*)?(?:[eE][+-]?[0-9_]+)?)i?"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +177,7 @@ def _lex_action(text: str, i: int, toks: list[Token]) -> int:
                 toks.append(Token("field" if e > i + 1 else ".", text[i:e], i))
             i = e
         elif c in "+-." or c.isdigit():
-            m = _NUMBER.match(text, i)
+            m = NUMBER.match(text, i)
             e = m.end() if m else i
             if e == i or (e < n and (text[e].isalnum() or text[e] == "_")):
                 bad = e + 1 if e < n else e

@@ -63,11 +63,12 @@ class BoolNode:
 
 @dataclass(slots=True)
 class NumberNode:
-    """A numeric constant; ``value`` is what it becomes as an untyped Go constant (int or float)."""
+    """A numeric constant; ``value`` is what it becomes as an untyped Go constant (int or float),
+    None for an unsigned integer past int64 (Go's ``IsUint`` alone: it "overflows int")."""
 
     pos: int
     text: str
-    value: int | float
+    value: int | float | None
     as_float: float | None
 
     def __str__(self) -> str:

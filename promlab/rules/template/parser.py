@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 
 from promlab.rules.template.gofmt import quote
+from promlab.rules.template.gonum import parse_float, parse_int, parse_uint
 from promlab.rules.template.lexer import LexError, Token, lex
 from promlab.rules.template.nodes import (
     ActionNode,
@@ -119,27 +119,21 @@ def _number(tok: Token) -> NumberNode:
         return NumberNode(tok.pos, text, ord(s), float(ord(s)))
     if text.endswith("i"):
         raise ParseFailure(f"complex constants are not supported: {quote(text)}", tok.pos)
-    iv: int | None = None
-    try:
-        if re.fullmatch(r"[+-]?0[0-7_]+", text):
-            iv = int(text.replace("_", ""), 8)
-        else:
-            iv = int(text, 0)
-    except ValueError:
-        iv = None
-    if iv is not None and -(2**63) <= iv < 2**63:
+    # As Go's parse.newNumber: an int if ParseInt or ParseUint takes it, else a float.
+    iv = parse_int(text)
+    if iv is not None:
         hexint = len(text) > 2 and text[0] == "0" and text[1] in "xX"
         if not hexint and any(c in text for c in ".eEpP"):
             return NumberNode(tok.pos, text, float(iv), float(iv))
         return NumberNode(tok.pos, text, iv, float(iv))
-    try:
-        t = text.lstrip("+-")
-        f = float.fromhex(t) if t[:2].lower() == "0x" else float(t.replace("_", ""))
-        if text.startswith("-"):
-            f = -f
-    except ValueError:
-        raise ParseFailure(f"illegal number syntax: {quote(text)}", tok.pos) from None
-    if not any(c in text for c in ".eEpP") or math.isinf(f):
+    uv = parse_uint(text)
+    if uv is not None:
+        # Past int64: a valid constant, only an int where one is needed fails.
+        return NumberNode(tok.pos, text, None, float(uv))
+    f = parse_float(text)
+    if f is None:
+        raise ParseFailure(f"illegal number syntax: {quote(text)}", tok.pos)
+    if not any(c in text for c in ".eEpP"):
         raise ParseFailure(f"integer overflow: {quote(text)}", tok.pos)
     return NumberNode(tok.pos, text, f, f)
 
