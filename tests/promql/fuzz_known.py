@@ -67,9 +67,6 @@ KNOWN_DIFFERENCES: list[Known] = [
           answers=lambda want, got: want[0] == "error" and got[0] == "error"
           and "grouping labels must ensure unique matches" in str(want[1])
           and "found duplicate series" in str(got[1])),
-    Known("timestamp-at-negative-offset", r"timestamp\(.*@[^)]*offset -",
-          "Prometheus's timestamp(v @ t offset o) reads samples up to t - o but looks back from t;"
-          " promlab emulates it for o > 0 only"),
     Known("unary-minus-merge", r"(^|[-+*/^%(,=<>]|\s)-\s*[A-Za-z_({]",
           "3.x merges the series that unary minus leaves with one label set (no two samples at "
           "one step); 2.42 fails with 'vector cannot contain metrics with the same labelset'",

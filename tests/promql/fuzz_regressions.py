@@ -73,6 +73,14 @@ REGRESSIONS = [
                  id="timestamp-at-offset-found"),
     pytest.param("timestamp(short offset 3m @ 1700001950)", "1700001727",
                  id="timestamp-at-offset-inside-lookback"),
+    # ... and with o < 0 the lookback from t finds the latest sample up to t (not t - o), kept
+    # only after t - o - lookback (the start of what the selector loaded).
+    pytest.param("timestamp(short @ 1700001750 offset -1m)", "1700001727",
+                 id="timestamp-at-negative-offset"),
+    pytest.param("timestamp(short @ 1700001750 offset -5m)", "empty",
+                 id="timestamp-at-negative-offset-past-lookback"),
+    pytest.param('timestamp(g{kind="special"} @ end() offset -90s)', "1700001907",
+                 id="timestamp-at-end-negative-offset"),
     # A bool comparison's many-to-one results are checked without __name__ when names go at
     # once: two left series that differ only by name clash inside the match.
     pytest.param('{__name__=~"dup_.*"} != bool on(a) group_left() short',

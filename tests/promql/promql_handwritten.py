@@ -115,6 +115,8 @@ HANDWRITTEN = [
     'log2(vector(-1))', 'timestamp(short @ 1700002130 offset 3m)',
     'timestamp((short @ 1700002130 offset 3m))', 'timestamp(short @ 1700002130 offset 1m)',
     'timestamp(short @ 1700001890 offset 1m)', 'timestamp(short offset 3m @ 1700001950)',
+    'timestamp(short @ 1700001750 offset -1m)', 'timestamp(short @ 1700001750 offset -5m)',
+    'timestamp(g{kind="special"} @ end() offset -90s)',
     'sinh(vector(710))', 'sinh(vector(-710))', 'cosh(vector(710))', 'sinh(-vector(0))',
     'sinh(vector(0.3))', 'sinh(vector(-2.7))', 'cosh(vector(30))', 'sinh(c_total)',
     'max_over_time((0 / g{kind="frac"})[5m:15s])', 'min_over_time((0 / g{kind="frac"})[5m:15s])',

@@ -28,6 +28,7 @@ from promlab.promql.eval.names import check_range_call_collisions, finalize_name
 from promlab.promql.eval.querystats import SampleStats, window_samples
 from promlab.promql.eval.registry import (
     AGGREGATIONS,
+    FUNCTION_ARG_READS,
     FUNCTION_IMPLS,
     FUNCTION_PRECHECKS,
     AggregationCall,
@@ -406,7 +407,8 @@ def _call(node: Call, ev: Evaluator, ctx: EvalContext) -> Value:
     precheck = FUNCTION_PRECHECKS.get(name)
     if precheck is not None:
         precheck(node)
-    args = [ev.eval(a, ctx) for a in node.args]
+    reads = FUNCTION_ARG_READS.get(name)
+    args = [ev.eval(a, ctx) for a in (node.args if reads is None else reads(node))]
     ranges = [i for i, a in enumerate(args) if isinstance(a, Matrix)]
     if not ranges:
         return impl(FunctionCall(node, args, ctx))

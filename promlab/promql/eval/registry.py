@@ -36,11 +36,12 @@ from promlab.promql.eval.functions.native import histogram_cells, without_histog
 from promlab.promql.eval.functions.nativerange import float_only
 from promlab.promql.eval.functions.nativetime import PLACEHOLDER_OK, WRAPPERS
 from promlab.promql.eval.histaggs import histogram_aware_sum, keeping_histograms
-from promlab.promql.parser.ast import Call
+from promlab.promql.parser.ast import Call, Expr
 from promlab.promql.values import Matrix, Value, Vector
 
 __all__ = [
     "AGGREGATIONS",
+    "FUNCTION_ARG_READS",
     "FUNCTION_IMPLS",
     "FUNCTION_PRECHECKS",
     "AggregationCall",
@@ -101,6 +102,9 @@ FUNCTION_IMPLS: Mapping[str, FunctionImpl] = MappingProxyType(_with_extended_che
     ImplTable.merge(m.function for m in _FUNCTION_MODULES)))
 #: Checks of a call's literal arguments made before its arguments are evaluated, by name.
 FUNCTION_PRECHECKS: Mapping[str, Callable[[Call], object]] = MappingProxyType(dict(labels.PRECHECKS))
+#: Functions whose arguments are read otherwise than written (by name): what the evaluator
+#: evaluates in their place; the implementation still sees the call as written.
+FUNCTION_ARG_READS: Mapping[str, Callable[[Call], list[Expr]]] = MappingProxyType(dict(time.ARG_READS))
 #: Aggregations that ignore native-histogram samples (with Prometheus's info annotation).
 HISTOGRAM_IGNORING = frozenset({"min", "max", "stddev", "stdvar", "topk", "bottomk", "quantile"})
 

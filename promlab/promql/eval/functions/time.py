@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -10,10 +11,10 @@ import numpy as np
 from promlab.model import Labels
 from promlab.promql.eval.calls import FunctionCall, FunctionTable
 from promlab.promql.eval.functions._common import vector_out
-from promlab.promql.parser.ast import ParenExpr, VectorSelector
+from promlab.promql.parser.ast import Call, Expr, ParenExpr, VectorSelector
 from promlab.promql.values import F64, I64, Scalar, Vector
 
-__all__ = ["calendar_fields", "function"]
+__all__ = ["ARG_READS", "calendar_fields", "function"]
 
 # This module's implementations; promlab.promql.eval.registry merges them.
 function = FunctionTable()
@@ -39,22 +40,46 @@ def func_timestamp(call: FunctionCall) -> Vector:
     return vector_out(list(v.labels), ts / 1000.0, present, True, compact=False)
 
 
-def _at_offset_window(call: FunctionCall, ts_ms: I64, present: np.ndarray) -> None:
-    """``timestamp(v @ t offset o)`` with ``o > 0`` as Prometheus answers it: its special path
-    for ``timestamp`` over a selector with ``@`` replaces the offset by ``step - t`` (issue
-    8433), so the lookback runs back from ``t`` while the samples read stop at ``t - o``. The
-    sample found is the usual one only when it lies after ``t - lookback``. (With ``o < 0`` it
-    may be an earlier sample than the selector's: TODO(handle): not emulated.)"""
-    sel = call.node.args[0]
-    while isinstance(sel, ParenExpr):  # Prometheus's parser drops them here too
+def _pinned_selector(node: Call) -> VectorSelector | None:
+    """``timestamp``'s argument when it is a selector with ``@`` (parentheses dropped, as
+    Prometheus's parser drops them here)."""
+    sel = node.args[0] if node.args else None
+    while isinstance(sel, ParenExpr):
         sel = sel.expr
-    if not isinstance(sel, VectorSelector) or sel.offset_ms <= 0:
+    if isinstance(sel, VectorSelector) and (sel.at_ms is not None or sel.at_modifier is not None):
+        return sel
+    return None
+
+
+def _timestamp_reads(node: Call) -> list[Expr]:
+    """What ``timestamp(v @ t offset o)`` reads with ``o < 0``: Prometheus's special path for
+    ``timestamp`` over a selector with ``@`` replaces the offset by ``step - t`` (issue 8433), so
+    the lookback runs back from ``t`` itself, past samples later than ``t`` (up to ``t - o``) that
+    the selector would take: the selector without its offset finds that sample."""
+    sel = _pinned_selector(node)
+    if sel is None or sel.offset_ms >= 0 or sel.offset_expr is not None:
+        return list(node.args)
+    return [dataclasses.replace(sel, offset_ms=0)]
+
+
+#: Functions whose arguments are read otherwise than written (by name; see the evaluator).
+ARG_READS: dict[str, Callable[[Call], list[Expr]]] = {"timestamp": _timestamp_reads}
+
+
+def _at_offset_window(call: FunctionCall, ts_ms: I64, present: np.ndarray) -> None:
+    """``timestamp(v @ t offset o)`` as Prometheus answers it: the lookback runs back from
+    ``t`` (see :func:`_timestamp_reads`) over the samples the selector loaded, those of
+    ``[t - o - lookback, t - o]``. So the sample found is the latest one up to ``min(t, t - o)``
+    (``o > 0``: the selector's own; ``o < 0``: the one read at ``t``), and only when it lies
+    after ``max(t, t - o) - lookback``."""
+    sel = _pinned_selector(call.node)
+    if sel is None or sel.offset_ms == 0 or sel.offset_expr is not None:
         return
     ctx = call.ctx
     at = sel.at_ms if sel.at_ms is not None else {"start": ctx.start_ms, "end": ctx.end_ms}.get(
         str(sel.at_modifier))
     if at is not None:
-        present &= ts_ms > at - ctx.lookback_ms
+        present &= ts_ms > max(at, at - sel.offset_ms) - ctx.lookback_ms
 
 
 # Go's int64(f) on amd64 (what Prometheus runs): truncation toward zero, and the "integer
