@@ -119,6 +119,11 @@ REGRESSIONS = [
     # count is negative (almost.Equal is relative to |a| + |b|).
     pytest.param('histogram_quantile(1, ((-0.5 / h_bucket{job="api"} offset -2m)))', "2.5",
                  id="negative-bucket-counts-no-precision-fix"),
+    # The rank's bucket is found by Go's binary search (sort.Search): a NaN count in the middle
+    # sends it past the buckets a scan would stop at.
+    pytest.param('histogram_quantile(0.1, (rate(h_bucket{job="api",le="0.5"}[5m]) * NaN '
+                 'or rate(h_bucket{job="api",le!="0.5"}[5m])))', "NaN",
+                 id="histogram-quantile-nan-count-binary-search"),
     pytest.param("holt_winters(g[10m], NaN, 1)",
                  "error: invalid trend factor. Expected: 0 < tf < 1, got: 1.000000",
                  id="holt-winters-nan-then-bad-trend"),

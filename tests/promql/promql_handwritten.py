@@ -117,6 +117,8 @@ HANDWRITTEN = [
     'timestamp(short @ 1700001890 offset 1m)', 'timestamp(short offset 3m @ 1700001950)',
     'timestamp(short @ 1700001750 offset -1m)', 'timestamp(short @ 1700001750 offset -5m)',
     'timestamp(g{kind="special"} @ end() offset -90s)',
+    'histogram_quantile(0.1, (rate(h_bucket{job="api",le="0.5"}[5m]) * NaN '
+    'or rate(h_bucket{job="api",le!="0.5"}[5m])))',
     'sinh(vector(710))', 'sinh(vector(-710))', 'cosh(vector(710))', 'sinh(-vector(0))',
     'sinh(vector(0.3))', 'sinh(vector(-2.7))', 'cosh(vector(30))', 'sinh(c_total)',
     'max_over_time((0 / g{kind="frac"})[5m:15s])', 'min_over_time((0 / g{kind="frac"})[5m:15s])',

@@ -237,9 +237,7 @@ def _bucket_quantile(cells: BucketCells, q: F64) -> tuple[F64, B]:
     obs = c[rows, nb - 1]
     with np.errstate(all="ignore"):
         rank = q * obs
-        j = np.arange(c.shape[1])[None, :]
-        cond = (c >= rank[:, None]) & (j < (nb - 1)[:, None])
-        b = np.where(cond.any(axis=1), np.argmax(cond, axis=1), nb - 1)
+        b = _search_rank(c, rank, nb - 1)
         bprev = np.maximum(b - 1, 0)
         start = np.where(b > 0, les[rows, bprev], 0.0)
         end = les[rows, b]
@@ -253,6 +251,25 @@ def _bucket_quantile(cells: BucketCells, q: F64) -> tuple[F64, B]:
     res = np.where(np.isnan(q), np.nan, np.where(q < 0, -np.inf, np.where(q > 1, np.inf, res)))
     forced &= ~np.isnan(q) & (q >= 0) & (q <= 1)
     return res, forced
+
+
+def _search_rank(c: F64, rank: F64, n: I64) -> I64:
+    """Go's ``sort.Search(n, count >= rank)`` per cell, as Prometheus finds the rank's bucket:
+    a binary search, so a NaN count (never ``>= rank``, and left in place by the monotonicity
+    fix) steers it as it steers Go's, where a scan for the first count ``>= rank`` would pass
+    over it."""
+    rows = np.arange(c.shape[0])
+    lo = np.zeros(c.shape[0], np.int64)
+    hi = n.astype(np.int64, copy=True)
+    with np.errstate(invalid="ignore"):
+        while True:
+            active = lo < hi
+            if not active.any():
+                return lo
+            h = (lo + hi) // 2
+            ok = c[rows, np.minimum(h, c.shape[1] - 1)] >= rank
+            lo = np.where(active & ~ok, h + 1, lo)
+            hi = np.where(active & ok, h, hi)
 
 
 def _monotonic_info(call: FunctionCall, cells: BucketCells, forced: B, arg: int) -> None:
