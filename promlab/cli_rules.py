@@ -23,6 +23,13 @@ def fail(cmd: str, message: object) -> int:
 def cmd_rules_check(args: argparse.Namespace) -> int:
     from promlab.rules.load import check_files
 
+    # promtool's command line takes existing files only: one missing path (or a directory)
+    # checks nothing; the first bad argument is named.
+    for f in args.files:
+        if not Path(f).exists():
+            return fail("rules check", f"error: path '{f}' does not exist")
+        if Path(f).is_dir():
+            return fail("rules check", f"error: '{f}' is a directory")
     code, lines = check_files(args.files, lint_fatal=args.lint_fatal)
     print("\n".join(lines))
     return code

@@ -33,7 +33,7 @@ from itertools import pairwise
 
 import yaml
 
-from promlab.config.goyaml import go_yaml_syntax_error
+from promlab.config.goyaml import go_yaml_desc, go_yaml_syntax_error
 from promlab.config.yamlfile import read_text
 from promlab.errors import ConfigError, ParseError, PromlabError
 from promlab.model import is_valid_label_name
@@ -43,13 +43,22 @@ from promlab.rules.rulefile import (
     GroupDraft,
     RuleDraft,
     RuleFileShape,
+    is_null_node,
     node_line,
     node_pos,
     read_shape,
 )
 from promlab.rules.templating import check_rule_template
 
-__all__ = ["FileCheck", "check_file", "check_files", "load_rules", "parse_rules", "validate_rules"]
+__all__ = [
+    "FileCheck",
+    "check_file",
+    "check_files",
+    "load_rules",
+    "parse_rule_file",
+    "parse_rules",
+    "validate_rules",
+]
 
 _LEGACY_METRIC = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
@@ -189,6 +198,65 @@ def validate_rules(text: str, *, file: str = "", name_validation: str = "legacy"
     return groups, errors
 
 
+def parse_rule_file(data: bytes, *, file: str, name_validation: str = "legacy",
+                    default_interval_ms: int = DEFAULT_INTERVAL_MS,
+                    ignore_unknown_fields: bool = False) -> tuple[list[RuleGroup], list[ConfigError]]:
+    """A rule file's bytes read as ``rulefmt.ParseFile`` reads them for promtool: its groups and
+    every problem, worded and repeated as promtool prints them.
+
+    rulefmt decodes the text twice, strictly into rule groups and loosely into groups of raw
+    YAML nodes, and reports both failures: bad YAML twice (bytes that are not UTF-8 too, as
+    libyaml's reader words it, without a line), a wrong shape at the top once for each decoding.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        bad = go_yaml_syntax_error(data, version="v3")
+        reason = bad.reason if bad is not None else "yaml: invalid leading UTF-8 octet"
+        return [], [ConfigError(reason, file=file)] * 2
+    groups, errors = validate_rules(text, file=file, name_validation=name_validation,
+                                    default_interval_ms=default_interval_ms,
+                                    ignore_unknown_fields=ignore_unknown_fields)
+    if errors:
+        if _is_yaml_syntax_error(text):
+            errors.append(errors[0])
+        elif (second := _node_decoding_error(text)) is not None:
+            errors.append(ConfigError(second, file=file))
+        return [], errors
+    return groups, []
+
+
+def _is_yaml_syntax_error(text: str) -> bool:
+    if go_yaml_syntax_error(text, version="v3") is not None:
+        return True
+    try:
+        next(iter(yaml.compose_all(text, Loader=yaml.SafeLoader)), None)
+    except yaml.YAMLError:
+        return True
+    return False
+
+
+def _node_decoding_error(text: str) -> str | None:
+    """The error of rulefmt's second, loose decoding (``struct{Groups []yaml.Node}``): only a
+    wrong shape at the top fails it (the document not a mapping, ``groups`` not a sequence)."""
+    root = next(iter(yaml.compose_all(text, Loader=yaml.SafeLoader)), None)
+    if root is None or is_null_node(root):
+        return None
+    found: list[tuple[int, int, str]] = []
+    if not isinstance(root, yaml.MappingNode):
+        found.append((root.start_mark.line, root.start_mark.column,
+                      f"cannot unmarshal {go_yaml_desc(root, version='v3')} into rulefmt.ruleGroups"))
+    else:
+        found.extend((v.start_mark.line, v.start_mark.column,
+                      f"cannot unmarshal {go_yaml_desc(v, version='v3')} into []yaml.Node")
+                     for k, v in root.value
+                     if str(k.value) == "groups" and not is_null_node(v)
+                     and not isinstance(v, yaml.SequenceNode))
+    if not found:
+        return None
+    return "yaml: unmarshal errors:\n" + "\n".join(f"  line {ln + 1}: {what}" for ln, _, what in sorted(found))
+
+
 def parse_rules(text: str, *, file: str = "", name_validation: str = "legacy",
                 default_interval_ms: int = DEFAULT_INTERVAL_MS) -> list[RuleGroup]:
     """Parse a rule file's text into groups, raising the first problem as ``ConfigError``."""
@@ -243,11 +311,12 @@ def check_file(path: str | os.PathLike[str], *, name_validation: str = "legacy")
     """Check one rule file as ``promtool check rules`` does (duplicate-rule lint included)."""
     res = FileCheck(str(path))
     try:
-        text = _read(path)
-    except ConfigError as e:
-        res.errors.append(e)
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        res.errors.append(ConfigError(f"cannot read rule file: {exc.strerror or exc}", file=str(path)))
         return res
-    groups, res.errors = validate_rules(text, file=str(path), name_validation=name_validation)
+    groups, res.errors = parse_rule_file(data, file=str(path), name_validation=name_validation)
     if res.errors:
         return res
     res.num_rules = sum(g.num_rules for g in groups)

@@ -46,3 +46,47 @@ def test_promtool_agrees(path: Path, require_binary: Callable[[str], str]) -> No
     code, lines = check_files([path])
     assert code == real.returncode, (real.stdout, real.stderr, lines)
     assert _summary(lines) == _summary((real.stdout + real.stderr).splitlines())
+
+
+# rulefmt decodes a rule file twice and promtool prints both failures: bad YAML twice (bytes
+# that are not UTF-8 worded by libyaml's reader, without a line), a wrong top-level shape
+# once per decoding with each decoding's Go type.
+WHOLE_OUTPUT = {
+    "syntax.yml": b"groups:\n- name: g\n  rules: [\n",
+    "not-utf8.yml": b'groups:\n- name: "g\xc3("\n  rules: []\n',
+    "groups-not-a-list.yml": b"groups: x\n",
+    "not-a-mapping.yml": b"- a\n",
+    "duplicates.yml": b"groups: [{name: g, rules: [{record: r, expr: '1'}, {record: r, expr: '2'}]}]\n",
+    "good.yml": b"groups: [{name: g, rules: [{record: r, expr: '1'}]}]\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(WHOLE_OUTPUT))
+def test_whole_output_agrees(name: str, tmp_path: Path, require_binary: Callable[[str], str],
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    promtool = require_binary("promtool")
+    (tmp_path / name).write_bytes(WHOLE_OUTPUT[name])
+    monkeypatch.chdir(tmp_path)
+    # promtool writes the FAILED blocks to stderr, the rest to stdout, unbuffered: merged in order.
+    real = subprocess.run([promtool, "check", "rules", name], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=60, check=False)
+    code, lines = check_files([name])
+    assert (code, "\n".join(lines) + "\n") == (real.returncode, real.stdout)
+
+
+@pytest.mark.parametrize("args", [["good.yml", "nothere.yml"], ["good.yml", "d"]], ids=["missing", "directory"])
+def test_bad_argument_checks_nothing(args: list[str], tmp_path: Path, require_binary: Callable[[str], str],
+                                     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """promtool refuses the whole command line when a path is missing or a directory."""
+    from promlab.cli import main
+
+    promtool = require_binary("promtool")
+    (tmp_path / "good.yml").write_bytes(WHOLE_OUTPUT["good.yml"])
+    (tmp_path / "d").mkdir()
+    monkeypatch.chdir(tmp_path)
+    real = subprocess.run([promtool, "check", "rules", *args], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert main(["rules", "check", *args]) == real.returncode == 1
+    got = capsys.readouterr()
+    assert (got.out, real.stdout) == ("", "")
+    assert real.stderr.split(": error: ")[1].split(", try")[0] in got.err

@@ -31,7 +31,6 @@ from typing import TextIO
 
 import numpy as np
 
-from promlab.config.goyaml import go_yaml_syntax_error
 from promlab.errors import ConfigError, ParseError, PromlabError
 from promlab.model import Labels, format_duration
 from promlab.model.histogram import FloatHistogram
@@ -41,7 +40,7 @@ from promlab.promql.promqltest.seriesname import parse_metric
 from promlab.promql.values import Matrix, Scalar, Vector
 from promlab.rules.alerting import AlertState
 from promlab.rules.group import GroupState
-from promlab.rules.load import validate_rules
+from promlab.rules.load import parse_rule_file
 from promlab.rules.query import query_funcs
 from promlab.rules.rule import ALERT_NAME_LABEL, RuleGroup
 from promlab.rules.unittest.headcheck import LastSamples
@@ -55,8 +54,6 @@ from promlab.rules.unittest.spec import (
     ExpSample,
     PromqlTestCase,
     TestGroup,
-    is_yaml_syntax_error,
-    rule_file_node_error,
 )
 from promlab.rules.unittest.text import (
     AlertText,
@@ -195,23 +192,10 @@ def load_rule_groups(rule_files: Sequence[str], *, interval_ms: int, ignore_unkn
             data = Path(fn).read_bytes()
         except OSError as e:
             return [], [f"{fn}: {go_read_error(fn, e)}"]
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            # Not UTF-8: libyaml's reader refuses it, in both of rulefmt's decodings.
-            bad = go_yaml_syntax_error(data, version="v3")
-            reason = bad.reason if bad is not None else "yaml: invalid leading UTF-8 octet"
-            return [], [f"{fn}: {reason}"] * 2
-        found, errors = validate_rules(text, file=fn, default_interval_ms=interval_ms,
-                                       ignore_unknown_fields=ignore_unknown_fields)
+        found, errors = parse_rule_file(data, file=fn, default_interval_ms=interval_ms,
+                                        ignore_unknown_fields=ignore_unknown_fields)
         if errors:
-            out = [f"{fn}: {e.reason}" for e in errors]
-            # rulefmt decodes twice (strictly, then into raw nodes) and reports both failures.
-            if is_yaml_syntax_error(text):
-                out.append(out[0])
-            elif (second := rule_file_node_error(text)) is not None:
-                out.append(f"{fn}: {second}")
-            return [], out
+            return [], [f"{fn}: {e.reason}" for e in errors]
         groups.extend(found)
     return groups, []
 

@@ -41,9 +41,7 @@ __all__ = [
     "PromqlTestCase",
     "TestGroup",
     "UnitTestFile",
-    "is_yaml_syntax_error",
     "parse_test_file",
-    "rule_file_node_error",
 ]
 
 T = TypeVar("T")
@@ -391,40 +389,3 @@ def parse_test_file(text: str, *, file: str = "") -> UnitTestFile:
         raise ConfigError("yaml: unmarshal errors:\n" + "\n".join("  " + p for p in dec.problems),
                           file=file, line=first)
     return out
-
-
-def rule_file_node_error(text: str) -> str | None:
-    """The error of rulefmt's second decoding of a rule file (into groups of raw YAML nodes).
-
-    ``rulefmt.Parse`` decodes the text twice, strictly into rule groups and loosely into
-    ``struct{Groups []yaml.Node}``, and reports both errors. The loose decoding fails only on
-    bad YAML (the same message as the first) or a wrong shape at the top (the document not a
-    mapping, ``groups`` not a sequence). ``None`` when it succeeds.
-    """
-    try:
-        root = next(iter(yaml.compose_all(text, Loader=yaml.SafeLoader)), None)
-    except yaml.YAMLError:
-        return None  # the caller repeats the syntax error it already has
-    dec = _Decoder("v3")
-    if root is None or dec.null(root):
-        return None
-    if not isinstance(root, yaml.MappingNode):
-        dec.bad(root, f"cannot unmarshal {dec.desc(root)} into rulefmt.ruleGroups")
-    else:
-        for k, v in root.value:
-            if str(k.value) == "groups" and not dec.null(v) and not isinstance(v, yaml.SequenceNode):
-                dec.bad(v, f"cannot unmarshal {dec.desc(v)} into []yaml.Node")
-    if not dec.problems:
-        return None
-    return "yaml: unmarshal errors:\n" + "\n".join("  " + p for p in dec.problems)
-
-
-def is_yaml_syntax_error(text: str) -> bool:
-    """Whether the first YAML document of ``text`` fails to parse (go-yaml's parser)."""
-    if go_yaml_syntax_error(text, version="v3") is not None:
-        return True
-    try:
-        next(iter(yaml.compose_all(text, Loader=yaml.SafeLoader)), None)
-    except yaml.YAMLError:
-        return True
-    return False
