@@ -403,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="COMMAND", required=True)
     p = add("check", cmd_rules_check, "check rule files as promtool check rules does", parent=rules_sub)
     p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--lint", default="duplicate-rules", help="lint checks, comma-separated: all, "
+                   "duplicate-rules, none (default duplicate-rules)")
     p.add_argument("--lint-fatal", action="store_true", help="exit 3 on lint findings")
     p = add("backtest", cmd_rules_backtest, "alert episodes the rules would have produced over stored history",
             parent=rules_sub)

@@ -30,9 +30,21 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
             return fail("rules check", f"error: path '{f}' does not exist")
         if Path(f).is_dir():
             return fail("rules check", f"error: '{f}' is a directory")
-    code, lines = check_files(args.files, lint_fatal=args.lint_fatal)
+    code, lines = check_files(args.files, lint=_lint_duplicates(args.lint), lint_fatal=args.lint_fatal)
     print("\n".join(lines))
     return code
+
+
+def _lint_duplicates(value: str) -> bool:
+    """Whether ``--lint`` asks for the duplicate-rules check; an unknown item is warned about
+    on stdout, as promtool does, and otherwise ignored."""
+    on = False
+    for item in value.split(","):
+        if item in ("all", "duplicate-rules"):
+            on = True
+        elif item != "none":
+            print(f"WARNING: unknown lint option {item}")
+    return on
 
 
 def cmd_rules_backtest(args: argparse.Namespace) -> int:

@@ -338,13 +338,14 @@ def _duplicate_rules(groups: list[RuleGroup]) -> list[tuple[str, tuple[tuple[str
     return dups
 
 
-def check_files(paths: Sequence[str | os.PathLike[str]], *, lint_fatal: bool = False,
+def check_files(paths: Sequence[str | os.PathLike[str]], *, lint: bool = True, lint_fatal: bool = False,
                 name_validation: str = "legacy") -> tuple[int, list[str]]:
     """Check rule files and render the report ``promtool check rules`` prints.
 
     Returns the exit code (0: all good or only lint findings; 1: a file has errors; 3: lint
     findings with ``lint_fatal``) and the output lines (promtool writes the ``FAILED`` blocks
-    to stderr and the rest to stdout; here they come in file order).
+    to stderr and the rest to stdout; here they come in file order). Without ``lint`` the
+    duplicate-rules check is off (``--lint=none``).
     """
     lines: list[str] = []
     failed = lint_failed = False
@@ -355,7 +356,7 @@ def check_files(paths: Sequence[str | os.PathLike[str]], *, lint_fatal: bool = F
             failed = True
             lines.append("  FAILED:")
             lines.extend(f"{e.file}: {e.reason}" for e in res.errors)
-        elif res.lint:
+        elif res.lint and lint:
             lint_failed = True
             lines.append("  FAILED:")
             lines.extend(res.lint)

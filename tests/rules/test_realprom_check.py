@@ -90,3 +90,31 @@ def test_bad_argument_checks_nothing(args: list[str], tmp_path: Path, require_bi
     got = capsys.readouterr()
     assert (got.out, real.stdout) == ("", "")
     assert real.stderr.split(": error: ")[1].split(", try")[0] in got.err
+
+
+@pytest.mark.parametrize("flags", [[], ["--lint=none"], ["--lint=all", "--lint-fatal"],
+                                   ["--lint=bogus,none", "--lint-fatal"], ["--lint-fatal"]],
+                         ids=["default", "none", "all-fatal", "unknown-item", "fatal"])
+def test_lint_flags_agree(flags: list[str], tmp_path: Path, require_binary: Callable[[str], str],
+                          monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--lint`` is a comma-separated list (all, duplicate-rules, none; an unknown item is
+    warned about); duplicates count alerts and records by name and label set, across groups."""
+    from promlab.cli import main
+
+    promtool = require_binary("promtool")
+    (tmp_path / "dup.yml").write_text("""
+groups:
+- name: g
+  rules:
+  - {record: r, expr: '1', labels: {b: "2", a: "1"}}
+  - {record: r, expr: '2', labels: {a: "1", b: "2"}}
+  - {record: q, expr: '2'}
+  - {alert: q, expr: '2'}
+- name: h
+  rules: [{record: r, expr: '2', labels: {a: "1"}}]
+""")
+    monkeypatch.chdir(tmp_path)
+    real = subprocess.run([promtool, "check", "rules", *flags, "dup.yml"], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=60, check=False)
+    code = main(["rules", "check", *flags, "dup.yml"])
+    assert (code, capsys.readouterr().out) == (real.returncode, real.stdout)
