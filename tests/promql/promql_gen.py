@@ -143,6 +143,9 @@ AGGS = ["sum", "avg", "min", "max", "count", "group", "stddev", "stdvar"]
 LABEL_NAMES = ["job", "instance", "kind", "host", "le", "a", "b", "c", "__name__", "version"]
 RANGES = ["1m", "2m", "5m", "10m", "15m"]
 NUMBERS = ["0", "1", "2", "0.5", "-1", "10", "1e3", "0.25", "3", "-0.5"]
+# Selectors of one series each (a scalar() of them changes from step to step).
+SINGLES = ['g{kind="frac"}', 'm{a="1"}', 'g{kind="special"}', "short", 'm{a="2"}',
+           'g{kind="temp"}']
 QUANTILES = ["0", "0.1", "0.5", "0.9", "0.99", "1", "-1", "2", "NaN"]
 # Number spellings: hex, exponents, leading dot, Inf/NaN in any case, signs.
 LITERALS = ["0x1f", "0X0A", "1e3", "1E-2", ".5", "5.", "Inf", "-Inf", "+Inf", "NaN", "nan",
@@ -220,8 +223,10 @@ class Gen:
     def vector(self, depth: int) -> str:
         if depth <= 0:
             return self.selector()
-        roll = self.r.randrange(26)
+        roll = self.r.randrange(28)
         d = depth - 1
+        if roll >= 26:
+            return self.wide(d)
         if roll >= 23:
             return self.corner(d)
         if roll >= 20:
@@ -392,6 +397,81 @@ class Gen:
         match = self.pick([" on(__name__)", " ignoring(__name__)", " on(job, instance)",
                            " ignoring(kind, host)", " on(le)", " ignoring()"])
         return f"({self.vector(d)} {op}{match} {self.vector(d)})"
+
+    def wide(self, d: int) -> str:
+        """Forms the other branches never write: malformed classic histograms (see
+        :meth:`buckets`), parameters that change from step to step, the classic-histogram
+        functions 2.42 knows, label_join over many labels, bool comparisons of scalars inside
+        vector(), date functions of computed values, count_values whose label is also a
+        grouping label and @ times with fractions or exponents."""
+        roll = self.r.randrange(8)
+        if roll == 0:
+            return f"histogram_quantile({self.pick(QUANTILES)}, {self.buckets()})"
+        if roll == 1:
+            p = f"scalar({self.pick(SINGLES)})"
+            fn = self.pick(["round", "clamp_min", "clamp_max", "clamp", "quantile_over_time",
+                            "predict_linear", "histogram_quantile", "quantile"])
+            if fn == "clamp":
+                return f"clamp({self.vector(d)}, {p}, scalar({self.pick(SINGLES)}))"
+            if fn == "quantile_over_time":
+                return f"quantile_over_time({p}, {self.matrix(d)})"
+            if fn == "predict_linear":
+                return f"predict_linear({self.matrix(d)}, {p} * 60)"
+            if fn == "histogram_quantile":
+                return f"histogram_quantile({p}, {self.buckets()})"
+            if fn == "quantile":
+                return f"quantile{self.grouping()} ({p}, {self.vector(d)})"
+            return f"{fn}({self.vector(d)}, {p})"
+        if roll == 2:
+            fn = self.pick(["histogram_count", "histogram_sum"])
+            if self.r.random() < 0.5:
+                return f"{fn}({self.vector(d)})"
+            return f"histogram_fraction({self.pick(NUMBERS)}, {self.pick(NUMBERS)}, " \
+                   f"{self.buckets()})"
+        if roll == 3:
+            srcs = self.r.sample(["a", "b", "c", "d", "e", "f", "job", "__name__", "kind"],
+                                 self.r.randint(2, 5))
+            dst = self.pick(["a", "c", "x", srcs[0]])
+            tail = ", ".join(f'"{x}"' for x in srcs)
+            return f'label_join({self.vector(d)}, "{dst}", "{self.pick(["", ",", "é"])}", {tail})'
+        if roll == 4:
+            op = self.pick(COMPARE)
+            return f"vector({self.scalar(d)} {op} bool {self.scalar(d)})"
+        if roll == 5:
+            scale = self.pick(["1e7", "1e9", "-1e8", "86400", "1e15", "0.5"])
+            return f"{self.pick(DATE)}({self.vector(d)} * {scale})"
+        if roll == 6:
+            name = self.pick(["kind", "host", "job", "le", "instance"])
+            mode = self.pick(["by", "without"])
+            return f'count_values {mode} ({name}) ("{name}", {self.vector(d)})'
+        at = self.pick([f"{AT_S}.25", f"{AT_S - 1}.999", f"{AT_S}e0", "1.7000012e9"])
+        return f"{self.pick(OVER_TIME)}({self.pick(SELECTORS)}[{self.pick(RANGES)}] @ {at})"
+
+    def buckets(self) -> str:
+        """Classic buckets, some malformed: a bound spelt twice, no +Inf, a count scaled (so
+        counts go down, or are NaN), negative or zero bounds."""
+        base = self.pick(["h_bucket{%s}", "rate(h_bucket{%s}[5m])", 'h_bucket{job="web"%s}'])
+        sep = "," if "job" in base else ""
+        every = base % ""
+        roll = self.r.randrange(5)
+        if roll == 0:
+            le, spell = self.pick([("2.5", "2.50"), ("2.5", "+2.5e0"), ("0.5", "5e-1"),
+                                   ("+Inf", "+inf"), ("+Inf", "Inf"), ("0.1", "0.10")])
+            esc = le.replace("+", "\\\\+")
+            return f'({every} or label_replace({every}, "le", "{spell}", "le", "{esc}"))'
+        if roll == 1:
+            return base % f'{sep}le!="+Inf"'
+        if roll == 2:  # one bucket's count scaled (names dropped on both sides of the or)
+            le = self.pick(["0.1", "0.5", "2.5"])
+            k = self.pick(["0", "2", "100", "-1", "NaN", "0.5"])
+            one, rest = base % f'{sep}le="{le}"', base % f'{sep}le!="{le}"'
+            return f"({one} * {k} or {rest} * 1)"
+        if roll == 3:
+            # (not NaN: Go's sort leaves a NaN bound where the input order put it)
+            le = self.pick(["-1", "0", "-Inf", "1e-9"])
+            src = self.pick(["0.1", "0.5"])
+            return f'label_replace({every}, "le", "{le}", "le", "{src}")'
+        return every
 
     def sub_modifiers(self) -> str:
         """A subquery's offset/@, negative offsets included."""
