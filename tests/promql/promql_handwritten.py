@@ -119,6 +119,8 @@ HANDWRITTEN = [
     'timestamp(g{kind="special"} @ end() offset -90s)',
     'histogram_quantile(0.1, (rate(h_bucket{job="api",le="0.5"}[5m]) * NaN '
     'or rate(h_bucket{job="api",le!="0.5"}[5m])))',
+    'quantile_over_time(0.9, (0/g{kind="frac"})[10m:1m])',
+    'quantile_over_time(0.3, (0*g{kind="frac"})[30m:1m])',
     'sinh(vector(710))', 'sinh(vector(-710))', 'cosh(vector(710))', 'sinh(-vector(0))',
     'sinh(vector(0.3))', 'sinh(vector(-2.7))', 'cosh(vector(30))', 'sinh(c_total)',
     'max_over_time((0 / g{kind="frac"})[5m:15s])', 'min_over_time((0 / g{kind="frac"})[5m:15s])',

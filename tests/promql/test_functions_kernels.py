@@ -19,7 +19,7 @@ from promlab.promql.eval.functions._common import (
     reset_correction,
 )
 from promlab.promql.eval.functions.misc import natural_compare
-from promlab.promql.eval.functions.overtime import quantile_of_sorted
+from promlab.promql.eval.functions.overtime import quantile_of_sorted, sort_rows
 from promlab.promql.eval.registry import FUNCTION_IMPLS, FunctionCall
 from promlab.promql.parser import parse_expr
 from promlab.promql.values import EvalContext, Matrix, Vector
@@ -206,3 +206,15 @@ def test_pos_suffix_multiline() -> None:
                       query="sum(\n  rate(x[5m]))")
     inner = node.expr.args[0]
     assert pos_suffix(ctx, inner) == " (2:8)"
+
+
+def test_sort_rows_keeps_zero_order() -> None:
+    """Of equal 0 and -0 the earlier stays first (Go's insertion sort), on rows numpy's
+    default sort would reorder too (many rows, mixed zeros, NaN)."""
+    rng = np.random.default_rng(3)
+    x = rng.choice([0.0, -0.0, np.nan, 1.0, -2.0], size=(4000, 10))
+    got = sort_rows(x)
+    for row, srt in zip(x, got, strict=True):
+        zeros = row[row == 0]
+        assert np.array_equal(np.signbit(srt[srt == 0]), np.signbit(zeros))
+        assert np.array_equal(srt[~np.isnan(srt)], np.sort(row[~np.isnan(row)]))

@@ -330,13 +330,30 @@ def quantile_of_sorted(sorted_block: F64, nan_count: np.ndarray, n: np.ndarray,
     return np.where(np.isnan(q) | (n == 0), np.nan, res)
 
 
+def sort_rows(x: F64) -> F64:
+    """``x`` sorted row by row, ascending, with equal zeros in their time order: Prometheus
+    sorts a window with Go's ``sort.Sort``, an insertion sort for up to 12 values, so of a 0
+    and a -0 the earlier stays first, and which one an interpolated quantile lands on shows in
+    its sign. Numpy's default sort is not stable; only rows holding both zeros are sorted again,
+    stably (longer windows than 12 are pdqsort's in Go: there the order is a guess)."""
+    out = np.sort(x, axis=1)
+    zero = x == 0
+    if not zero.any():
+        return out
+    neg = zero & np.signbit(x)
+    mixed = neg.any(axis=1) & (zero & ~neg).any(axis=1)
+    if mixed.any():
+        out[mixed] = np.sort(x[mixed], axis=1, kind="stable")
+    return out
+
+
 def _window_quantiles(m: Matrix, ws: WindowSet, q: F64, mad: bool = False) -> F64:
     out = np.zeros(ws.flat.size)
     for sl, blk in window_gather(ws, m.values, np.inf):
         n = ws.n[sl]
         valid = np.arange(blk.shape[1])[None, :] < n[:, None]
         nan_c = (np.isnan(blk) & valid).sum(axis=1)
-        srt = np.sort(blk, axis=1)
+        srt = sort_rows(blk)
         res = quantile_of_sorted(srt, nan_c, n, q[sl])
         if mad:
             with np.errstate(invalid="ignore"):
@@ -368,7 +385,7 @@ def _quantiles_fast(values: F64, lo: I64, hi: I64, mask: B, qs: F64,
     for n, flat, starts in count_groups(lo, hi, mask):
         x = block(values, starts, n)
         q = qs[flat % n_steps]
-        x.sort(axis=1)  # faster than partitioning rows this short
+        x = sort_rows(x)  # faster than partitioning rows this short
         q0 = float(q[0])
         if 0.0 <= q0 <= 1.0 and bool((q == q0).all()):
             res = _sorted_quantile(x, q0)
