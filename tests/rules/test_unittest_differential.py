@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import json
 import os
 import re
 import subprocess
@@ -63,6 +64,18 @@ tests:
 
 def _t(body: str, rules: str = RULES, **more: str) -> dict[str, str]:
     return {"test.yml": body, "rules.yml": rules, **more}
+
+
+def _templates(*texts: str, external_url: str = "") -> dict[str, str]:
+    """A test file whose alert T<k> has one annotation, the k-th template: its expansion is
+    shown in promtool's failure report (no alert is expected)."""
+    rules = {"groups": [{"name": "g", "rules": [{"alert": f"T{k}", "expr": "m > 0", "annotations": {"a": t}}
+                                                 for k, t in enumerate(texts)]}]}
+    url = f"  external_url: {external_url}\n" if external_url else ""
+    checks = "".join(f"  - {{eval_time: 1m, alertname: T{k}}}\n" for k in range(len(texts)))
+    return _t("rule_files: [rules.yml]\ntests:\n- interval: 1m\n" + url
+              + "  input_series: [{series: 'm{i=\"1\"}', values: '3x3'}]\n  alert_rule_test:\n" + checks,
+              rules=json.dumps(rules, ensure_ascii=False))
 
 
 # (id, files): every case runs through both tools and must agree exactly, bar VERDICT_ONLY.
@@ -646,6 +659,17 @@ groups:
   - {alert: B, expr: m > 0, annotations: {a: '{{ 0b1.1 }}'}}
   - {alert: B, expr: m > 0, annotations: {a: '{{ 0b12 }}'}}
 """)),
+    # fmt.Sprintf as Go does it: argument indexes, * widths and precisions and their errors,
+    # flags on strings (% x, %#x, %+q, %#q), %O and %U, hex floats with a precision, a map's
+    # elements formatted with the verb.
+    ("template-printf", _templates(*(f"{{{{ printf {a} }}}}" for a in (
+        '"%[2]d %[1]d" 1 2', '"%[3]d|%[0]d|%[x]d|%[]d" 1 2', '"%[1]d %d %d" 1 2 3', '"%[2]d %d" 1 2 3',
+        '"%[1]5d|%[1].2f" 1', '"%[2]*[1]d" 3 5', '"%*d|%*d" "a" 1 -5 1', '"%.*d|%.*d" -1 1 1.5 7',
+        '"%*d" 10000000 1', '"%100000000d" 1', '"%.[2]d" 1 2', '"%-05d|%0-5d|%05s|%+q|%#q|%#q" 3 3 "ab" "é" "a`b" "ab"',
+        '"%U|%#U|%.6U|%08U|%-8U|%#U" 65 233 65 65 65 10', '"%x %X %o %O %#o %#O %b" -255 -255 -8 8 0 8 -5',
+        '"%x|%X|%.2x|%.0x|%+x|%x" 1.5 -2.25 3.0 1.96875 5e-324 0.0', '"% x|%#x|%# X|%.1x" "hi" "hi" "hi" "hi"',
+        '"%v|%s|%d|%5s" $labels $labels $labels $labels', '"%!d|%ä|%" 1 2', '"%.2"', '"%[2]s"')),
+                                   "{{ toLower \"İIΣ\" }} {{ toUpper \"ßᾀǆ\" }} {{ title \"ᾀ ǆ ß\" }}")),
     ("rule-error-stops-group", _t("""
 rule_files: [rules.yml]
 tests:

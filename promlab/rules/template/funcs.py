@@ -294,12 +294,19 @@ def _is_separator(c: str) -> bool:
 
 
 def _case(s: str, upper: bool) -> str:
+    """Go's ``strings.ToUpper``/``ToLower``: each character by its simple (one-character) case
+    mapping. Python's mappings are the full ones; where those give several characters the
+    simple one is the title case (Greek letters with a subscript iota), the first character
+    (U+0130's ``i``), or none."""
     if s.isascii():
         return s.upper() if upper else s.lower()
     out = []
     for c in s:
         t = c.upper() if upper else c.lower()
-        out.append(t if len(t) == 1 else c)
+        if len(t) != 1:
+            alt = c.title() if upper else t[0]
+            t = alt if len(alt) == 1 and (not upper or alt != c) else c
+        out.append(t)
     return "".join(out)
 
 

@@ -8,7 +8,6 @@ trailing zeros, infinities print as ``+Inf``/``-Inf``. Wrong verbs print Go's ``
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from promlab.model.value import format_go_float
@@ -27,14 +26,15 @@ __all__ = ["format_float", "format_value", "quote", "sprint", "sprintf", "sprint
 format_float = format_go_float
 
 
-def quote(s: str) -> str:
-    """``strconv.Quote``: double-quoted with Go escapes, printable characters kept."""
+def quote(s: str, *, ascii_only: bool = False) -> str:
+    """``strconv.Quote``: double-quoted with Go escapes, printable characters kept (only ASCII
+    ones with ``ascii_only``, as ``strconv.QuoteToASCII``)."""
     out = ['"']
     for c in s:
         o = ord(c)
         if c == '"' or c == "\\":
             out.append("\\" + c)
-        elif c.isprintable():
+        elif c.isprintable() and (o < 0x80 or not ascii_only):
             out.append(c)
         elif c in _ESC:
             out.append(_ESC[c])
@@ -94,9 +94,6 @@ def sprintln(args: list[Any]) -> str:
     return " ".join(format_value(a) for a in args) + "\n"
 
 
-_SPEC = re.compile(r"%([-+# 0]*)(\d+)?(?:\.(\d*))?(.)?", re.S)
-
-
 def _bad(verb: str, v: Any) -> str:
     if v is None:
         return f"%!{verb}(<nil>)"
@@ -131,7 +128,7 @@ def _fmt_int(v: int, verb: str, flags: str, prec: int | None) -> str | None:
         body = str(a)
     elif verb in "xX":
         body = format(a, verb)
-    elif verb == "o":
+    elif verb in "oO":
         body = format(a, "o")
     elif verb == "b":
         body = format(a, "b")
@@ -139,19 +136,27 @@ def _fmt_int(v: int, verb: str, flags: str, prec: int | None) -> str | None:
         return chr(v) if 0 <= v <= 0x10FFFF else "\ufffd"
     elif verb == "q":
         return "'" + (chr(v) if 0 <= v <= 0x10FFFF else "\ufffd") + "'"
+    elif verb == "U":
+        u = v % 2**64  # Go formats the bits as unsigned
+        out = "U+" + format(u, "X").rjust(max(prec or 0, 4), "0")
+        if "#" in flags and u <= 0x10FFFF and chr(u).isprintable():
+            out += f" '{chr(u)}'"
+        return out
     else:
         return None
     if prec is not None:
         body = body.rjust(prec, "0") if not (prec == 0 and a == 0) else ""
-    if "#" in flags:
-        body = {"x": "0x", "X": "0X", "o": "0", "b": "0b"}.get(verb, "") + body
+    if "#" in flags and not (verb == "o" and body.startswith("0")):
+        body = {"x": "0x", "X": "0X", "o": "0", "O": "0", "b": "0b"}.get(verb, "") + body
+    if verb == "O":
+        body = "0o" + body
     return _sign(body, neg, flags)
 
 
 def _fmt_float(v: float, verb: str, flags: str, prec: int | None) -> str | None:
     if verb not in "veEfFgG":
         if verb in "xX":
-            return _hex_float(v, verb)
+            return _sign(_hex_float(abs(v), verb, prec), math.copysign(1.0, v) < 0, flags)
         return None
     go_verb = "g" if verb == "v" else verb
     if go_verb in "eEfF" and prec is None:
@@ -166,28 +171,53 @@ def _fmt_float(v: float, verb: str, flags: str, prec: int | None) -> str | None:
     return _sign(s, False, flags)
 
 
-def _hex_float(v: float, verb: str) -> str:
+def _hex_float(v: float, verb: str, prec: int | None) -> str:
+    """``strconv.FormatFloat(v, 'x', prec)`` of a non-negative ``v``: ``prec`` hex digits after
+    the point (rounded half to even), or as few as exact."""
     if math.isnan(v) or math.isinf(v):
-        return format_go_float(v)
-    h = float.hex(v)
-    mant, exp = h.split("p")
-    if "." in mant:
-        mant = mant.rstrip("0").rstrip(".")
-    e = int(exp)
-    s = f"{mant}p{'-' if e < 0 else '+'}{abs(e):02d}"
-    return s.upper().replace("0X", "0X") if verb == "X" else s
+        s = format_go_float(v).lstrip("+")
+    else:
+        m, e = math.frexp(v)  # v = m * 2**e, 0.5 <= m < 1 (or 0)
+        mant, e = (int(m * 2**53), e - 1) if v else (0, 0)  # 1.xxx with 52 fraction bits
+        frac = mant - (1 << 52) if v else 0
+        lead = 1 if v else 0
+        if prec is not None and prec < 13:
+            drop = 52 - 4 * prec
+            q, r = divmod(frac, 1 << drop)
+            half = 1 << (drop - 1)
+            if r > half or (r == half and q & 1):
+                q += 1
+            if q >> (4 * prec):  # carried into the leading digit
+                q, e = 0, e + 1
+            digits = format(q, f"0{prec}x") if prec else ""
+        else:
+            digits = format(frac, "013x")
+            digits = digits.ljust(prec, "0") if prec is not None else digits.rstrip("0")
+        s = f"0x{lead}{'.' + digits if digits else ''}p{'-' if e < 0 else '+'}{abs(e):02d}"
+    return s.upper() if verb == "X" else s
 
 
-def _fmt_str(s: str, verb: str, prec: int | None) -> str | None:
+def _fmt_str(s: str, verb: str, flags: str, prec: int | None) -> str | None:
     if prec is not None and verb in "sqv":
         s = s[:prec]
     if verb in "sv":
         return s
     if verb == "q":
-        return quote(s)
+        if "#" in flags and _can_backquote(s):
+            return f"`{s}`"
+        return quote(s, ascii_only="+" in flags)
     if verb in "xX":
-        return s.encode().hex() if verb == "x" else s.encode().hex().upper()
+        data = s.encode("utf-8", "surrogateescape")[:prec]
+        sep = (" 0" + verb if "#" in flags else " ") if " " in flags else ""
+        body = sep.join(format(b, "02" + verb) for b in data)
+        return ("0" + verb if "#" in flags and data else "") + body
     return None
+
+
+def _can_backquote(s: str) -> bool:
+    """``strconv.CanBackquote``: one line without a backquote or other control characters."""
+    return not any(c == "`" or c == "\ufeff" or (c < " " and c != "\t") or c == "\x7f"
+                   or "\udc80" <= c <= "\udcff" for c in s)
 
 
 def format_one(v: Any, verb: str, flags: str, width: int | None, prec: int | None) -> str:
@@ -200,13 +230,17 @@ def format_one(v: Any, verb: str, flags: str, width: int | None, prec: int | Non
         out = ("true" if v else "false") if verb in "tv" else None
     elif isinstance(v, int):
         out = _fmt_int(v, verb, flags, prec)
-        zero_ok = prec is None
+        zero_ok = prec is None and verb != "U"
     elif isinstance(v, float):
         out = _fmt_float(v, verb, flags, prec)
         zero_ok = not (math.isnan(v) or math.isinf(v))
     elif isinstance(v, str | HTML | GoTime | GoDuration):
         text = v.text if isinstance(v, HTML) else str(v)
-        out = _fmt_str(text, verb, prec)
+        out = _fmt_str(text, verb, flags, prec)
+    elif isinstance(v, dict):
+        # fmt formats a map's keys and values with the verb (flags and width each).
+        return "map[" + " ".join(f"{format_one(k, verb, flags, width, prec)}:"
+                                 f"{format_one(v[k], verb, flags, width, prec)}" for k in sorted(v)) + "]"
     elif verb == "v":
         out = format_value(v)
     else:
@@ -216,41 +250,124 @@ def format_one(v: Any, verb: str, flags: str, width: int | None, prec: int | Non
     return _pad(out, flags, width, zero_ok)
 
 
+def _digits(fmt: str, i: int, end: int) -> tuple[int | None, int]:
+    """Go's ``parsenum``: the number at ``i`` (None if there is none) and the position after it;
+    a number growing past a million gives up and skips to ``end``."""
+    num, j = 0, i
+    while j < end and "0" <= fmt[j] <= "9":
+        if num > 1_000_000:
+            return None, end
+        num = num * 10 + int(fmt[j])
+        j += 1
+    return (num if j > i else None), j
+
+
+def _arg_index(fmt: str, i: int, nargs: int) -> tuple[int | None, int, bool, bool]:
+    """An explicit argument index ``[n]`` at ``i``: the 0-based index (None when bad or out of
+    range), the position after it, whether there was a ``[``, and whether it read well."""
+    if i >= len(fmt) or fmt[i] != "[":
+        return None, i, False, False
+    close = fmt.find("]", i + 1)
+    if len(fmt) - i < 3 or close < 0:
+        return None, i + 1, True, False
+    num, j = _digits(fmt, i + 1, close)
+    if num is None or j != close:
+        return None, close + 1, True, False
+    k = num - 1
+    return (k if 0 <= k < nargs else None), close + 1, True, True
+
+
+def _int_arg(args: list[Any], k: int) -> int | None:
+    v = args[k] if k < len(args) else None
+    if isinstance(v, int) and not isinstance(v, bool) and -1_000_000 <= v <= 1_000_000:
+        return v
+    return None
+
+
 def sprintf(fmt: str, args: list[Any]) -> str:
-    """``fmt.Sprintf(fmt, args...)`` for the verbs ``v s d f e g q x t c o b T %`` with flags,
-    width and precision (``*`` is not supported).
+    """``fmt.Sprintf(fmt, args...)`` for the verbs ``v s d f e g q x t c o b U T %`` with flags,
+    width and precision (numbers or ``*``) and explicit argument indexes (``%[2]d``).
 
     >>> sprintf("%.2f|%5s|%-4d|%v|%d", [3.14159, "ab", 7, 1e21, 1.5])
     '3.14|   ab|7   |1e+21|%!d(float64=1.5)'
+    >>> sprintf("%[2]d %[1]*d|%.*f|%[5]d", [3, 1, 2, 3.14159])
+    '1   1|3.14|%!d(BADINDEX)'
     """
     out: list[str] = []
-    i = 0
+    i, n = 0, len(fmt)
     argi = 0
-    n = len(fmt)
+    reordered = False
     while i < n:
         j = fmt.find("%", i)
         if j < 0:
             out.append(fmt[i:])
             break
         out.append(fmt[i:j])
-        m = _SPEC.match(fmt, j)
-        assert m is not None
-        flags, width_s, prec_s, verb = m.group(1), m.group(2), m.group(3), m.group(4)
-        i = m.end()
-        if verb is None:
+        i = j + 1
+        flags = ""
+        while i < n and fmt[i] in "-+# 0":
+            flags += fmt[i]
+            i += 1
+        good = True
+        width: int | None = None
+        prec: int | None = None
+        k, i, seen, indexed = _arg_index(fmt, i, len(args))
+        reordered |= seen
+        if seen:
+            good, argi = k is not None, argi if k is None else k
+        if i < n and fmt[i] == "*":
+            i += 1
+            width = _int_arg(args, argi)
+            argi += 1 if argi < len(args) else 0
+            if width is None:
+                out.append("%!(BADWIDTH)")
+            elif width < 0:
+                width, flags = -width, flags + "-"
+            indexed = False
+        else:
+            width, i = _digits(fmt, i, n)
+            if indexed and width is not None:
+                good = False
+        if i + 1 < n and fmt[i] == ".":
+            i += 1
+            if indexed:
+                good = False
+            k, i, seen, indexed = _arg_index(fmt, i, len(args))
+            reordered |= seen
+            if seen:
+                good, argi = k is not None, argi if k is None else k
+            if i < n and fmt[i] == "*":
+                i += 1
+                prec = _int_arg(args, argi)
+                argi += 1 if argi < len(args) else 0
+                if prec is not None and prec < 0:
+                    prec = None
+                if prec is None:
+                    out.append("%!(BADPREC)")
+                indexed = False
+            else:
+                prec, i = _digits(fmt, i, n)
+                prec = prec or 0
+        if not indexed:
+            k, i, seen, indexed = _arg_index(fmt, i, len(args))
+            reordered |= seen
+            if seen:
+                good, argi = k is not None, argi if k is None else k
+        if i >= n:
             out.append("%!(NOVERB)")
             break
+        verb = fmt[i]
+        i += 1
         if verb == "%":
             out.append("%")
-            continue
-        if argi >= len(args):
+        elif not good:
+            out.append(f"%!{verb}(BADINDEX)")
+        elif argi >= len(args):
             out.append(f"%!{verb}(MISSING)")
-            continue
-        width = int(width_s) if width_s else None
-        prec = (int(prec_s) if prec_s else 0) if prec_s is not None else None
-        out.append(format_one(args[argi], verb, flags, width, prec))
-        argi += 1
-    if argi < len(args):
+        else:
+            out.append(format_one(args[argi], verb, flags, width, prec))
+            argi += 1
+    if not reordered and argi < len(args):
         extra = ", ".join("<nil>" if a is None else f"{go_type(a)}={format_value(a)}" for a in args[argi:])
         out.append(f"%!(EXTRA {extra})")
     return "".join(out)
