@@ -808,6 +808,26 @@ tests:
 """), 0),
     # fuzzy_compare is a Prometheus 3 field: an unknown field to 2.42.
     ("fuzzy-compare-field", _t("fuzzy_compare: true\ntests: []\n"), 0),
+    # Template functions of later Prometheus versions: "function not defined" to 2.42.
+    ("template-toDuration-and-now", _t("""
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  input_series: [{series: m, values: '9x5'}]
+  alert_rule_test:
+  - {eval_time: 1m, alertname: P, exp_alerts: [{exp_annotations: {u: 1m30s true}}]}
+""", rules="groups: [{name: p, rules: [{alert: P, expr: m > 1, annotations: {u: '{{ toDuration 90 }} "
+                "{{ gt now 0.0 }}'}}]}]\n"), 0),
+    # externalURL panics in 2.42's promtool as pathPrefix does (nil pointer in its options).
+    ("externalURL", _t("""
+rule_files: [rules.yml]
+tests:
+- interval: 1m
+  external_url: https://prom.example.com/sub
+  input_series: [{series: m, values: '9x5'}]
+  alert_rule_test:
+  - {eval_time: 1m, alertname: P, exp_alerts: [{exp_annotations: {u: https://prom.example.com/sub}}]}
+""", rules="groups: [{name: p, rules: [{alert: P, expr: m > 1, annotations: {u: '{{ externalURL }}'}}]}]\n"), 0),
     # pathPrefix panics in 2.42's promtool (nil pointer in its template options).
     ("pathPrefix", _t("""
 rule_files: [rules.yml]
