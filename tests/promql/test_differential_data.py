@@ -359,6 +359,11 @@ DATA_KNOWN = [
     Known("regression-kahan-inf-filter", r"(==|!=|>=|<=|<|>)", "the same class where a "
           "comparison drops 2.42's NaN and keeps 3.x's infinity",
           answers=lambda want, got: _infinities_kept(want, got)),
+    Known("histogram-nan-count-envelope", r"histogram_quantile\(.*\*\s*NaN\b",
+          "a NaN bucket count among non-monotonic ones (these datasets have them): 3.x's "
+          "ensureMonotonicAndIgnoreSmallDeltas compares the next buckets with the NaN, so a "
+          "smaller count after it stays; 2.42's ensureMonotonic keeps the largest count before "
+          "it (the fuzz file's histogram cases have monotonic counts around a NaN)"),
     Known("pinned-selector-in-param", r"\b(topk|bottomk|quantile)\b[^(]*\(\s*scalar\(.*@ (start|end)"
           r"\(\)", "the fuzz file's class of that name with @ start()/end(): Prometheus reads the "
           "parameter's data where its range evaluation happens to be, so another step fails first",
