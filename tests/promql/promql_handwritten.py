@@ -120,6 +120,9 @@ HANDWRITTEN = [
     'histogram_quantile(0.1, (rate(h_bucket{job="api",le="0.5"}[5m]) * NaN '
     'or rate(h_bucket{job="api",le!="0.5"}[5m])))',
     'quantile_over_time(0.9, (0/g{kind="frac"})[10m:1m])',
+    'g @ 9223372036854776', 'g @ 9223372036854774 offset -1h',
+    'count_over_time(g[5m:1m] @ -9223372036854774 offset 1h)',
+    'absent(g @ 9223372036854775 offset 1s)', 'g @ -9223372036854776',
     'quantile_over_time(0.3, (0*g{kind="frac"})[30m:1m])',
     'sinh(vector(710))', 'sinh(vector(-710))', 'cosh(vector(710))', 'sinh(-vector(0))',
     'sinh(vector(0.3))', 'sinh(vector(-2.7))', 'cosh(vector(30))', 'sinh(c_total)',

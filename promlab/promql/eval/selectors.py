@@ -49,7 +49,9 @@ def reference_times(ctx: EvalContext, at_ms: int | None, at_modifier: str | None
     at = resolve_at(ctx, at_ms, at_modifier)
     if at is None:
         return ctx.steps_ms - offset_ms
-    return np.full(ctx.num_steps, at - offset_ms, np.int64)
+    # int64 arithmetic as Go's: an @ time near the ends of int64 wraps around with its offset
+    # (nothing is there either way), rather than overflowing numpy.
+    return np.full(ctx.num_steps, (at - offset_ms + 2**63) % 2**64 - 2**63, np.int64)
 
 
 def resolve_at(ctx: EvalContext, at_ms: int | None, at_modifier: str | None) -> int | None:

@@ -311,7 +311,7 @@ class Parser(CallsMixin, DurationExprMixin):
                 self.error(f"timestamp out of bounds for @ modifier: {_go_f(ts)}",
                            expr.pos.start, expr.pos.end)
                 return expr
-            at_ms = _round_half_away(ts * 1000)
+            at_ms = _go_int64(_round_half_away(ts * 1000))
         end = self.last_end
         if isinstance(expr, ast.MatrixSelector):
             cur = expr.vector_selector
@@ -431,6 +431,12 @@ def _selector_like(expr: ast.Expr) -> bool:
 def _round_half_away(x: float) -> int:
     """Go's ``math.Round``: half away from zero."""
     return math.floor(x + 0.5) if x >= 0 else -math.floor(-x + 0.5)
+
+
+def _go_int64(x: int) -> int:
+    """Go's ``int64(f)`` on amd64 for an integral ``f``: one outside int64 becomes the smallest
+    int64 (``@ 9223372036854776`` is 2^63 ms: Prometheus's ``FromFloatSeconds`` gives -2^63)."""
+    return x if -(2**63) <= x < 2**63 else -(2**63)
 
 
 def _go_f(x: float) -> str:
