@@ -66,6 +66,12 @@ def _t(body: str, rules: str = RULES, **more: str) -> dict[str, str]:
     return {"test.yml": body, "rules.yml": rules, **more}
 
 
+# printf verbs on a float alert value (NaN, infinities, -0 and large numbers in the case below).
+_SPECIAL = ('{{ printf "%.0x %.0x %.0x %.1x %.1x|%x|%X|%+x|% x|%08x|%-8x|%08.2f|%+v|% v|%e|%5.1g|%+.3e|%v|%s|%d" '
+            '1.5 1.25 2.5 1.03125 1.09375 $value $value $value $value $value $value $value $value $value $value '
+            '$value $value $value $value $value }}')
+
+
 def _templates(*texts: str, external_url: str = "") -> dict[str, str]:
     """A test file whose alert T<k> has one annotation, the k-th template: its expansion is
     shown in promtool's failure report (no alert is expected)."""
@@ -668,8 +674,19 @@ groups:
         '"%*d" 10000000 1', '"%100000000d" 1', '"%.[2]d" 1 2', '"%-05d|%0-5d|%05s|%+q|%#q|%#q" 3 3 "ab" "é" "a`b" "ab"',
         '"%U|%#U|%.6U|%08U|%-8U|%#U" 65 233 65 65 65 10', '"%x %X %o %O %#o %#O %b" -255 -255 -8 8 0 8 -5',
         '"%x|%X|%.2x|%.0x|%+x|%x" 1.5 -2.25 3.0 1.96875 5e-324 0.0', '"% x|%#x|%# X|%.1x" "hi" "hi" "hi" "hi"',
-        '"%v|%s|%d|%5s" $labels $labels $labels $labels', '"%!d|%ä|%" 1 2', '"%.2"', '"%[2]s"')),
+        '"%v|%s|%d|%5s" $labels $labels $labels $labels', '"%!d|%ä|%" 1 2', '"%.2"', '"%[2]s"',
+        # %+v names struct fields, %#v is Go syntax; NaN and Inf read the same for every verb.
+        '"%+v|%#v|%+v|%#v|%#v|%+v|%#v|%#v|%+d|%#5v|%-#6v|" . $labels.i $labels 1.5 1.0 "s" true nil 5 "ab" "c"',
+        '"%#v|%#v|%#v|%#v" . $labels (safeHtml "<a>") (args 1 "x")', '"%#v" (toTime 1.5e9)')),
                                    "{{ toLower \"İIΣ\" }} {{ toUpper \"ßᾀǆ\" }} {{ title \"ᾀ ǆ ß\" }}")),
+    ("template-printf-special-values", _t(_RULE_TEST.replace("alertname: A}", "alertname: A}, "
+                                                             "{eval_time: 2m, alertname: B}"), rules=f"""
+groups:
+- name: g
+  rules:
+  - {{alert: A, expr: 'm * +Inf or label_replace(m * -Inf, "i", "neg", "", "") or label_replace(m * NaN, "i", "n", "", "")', annotations: {{a: '{_SPECIAL}'}}}}
+  - {{alert: B, expr: 'm * -0 or label_replace(m * 1e300, "i", "big", "", "")', annotations: {{a: '{_SPECIAL}'}}}}
+""")),
     ("rule-error-stops-group", _t("""
 rule_files: [rules.yml]
 tests:

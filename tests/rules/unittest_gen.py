@@ -79,6 +79,27 @@ ANNOTATIONS = (
     '{{ graphLink "METRIC" }} {{ tableLink "METRIC" }} {{ $externalLabels }}',
     "{{ $value | humanize | printf \"%q\" }} {{ humanize 0.000123 }} {{ humanize1024 1048576 }}",
     "{{ .Value }} {{ .Labels.job }} {{ index $labels \"instance\" }}",
+    # Go's fmt and text/template corners: argument indexes, * widths, flags on strings, maps.
+    '{{ printf "%[2]v|%[1]*.2f|%x|% X|%+q|%#q|%U" 7 $value $labels.job $labels.instance "é" "a" 65 }}',
+    '{{ printf "%v|%s|%d|%08.3e|%-6.1f|%#o|%O" $labels $labels.job $value $value $value 8 8 }}',
+    '{{ printf "%.*f %*d %[9]d %d" 2 $value 4 1 }} {{ printf "%x %.3x" $value $value }}',
+    "{{- /* trimmed */ -}} {{ $x := 1 }}{{ if and (gt $value 1.0) (lt $value 1e6) }}mid{{ else if eq $value 0.0 }}zero"
+    "{{ else }}other{{ end }} {{ $x = 2 }}{{ $x }}",
+    '{{ range $i, $k := (query "METRIC") }}{{ if ge $i 2 }}{{ break }}{{ end }}{{ $i }}{{ end }}|'
+    '{{ range $k, $v := $labels }}{{ if eq $k "job" }}{{ continue }}{{ end }}{{ $k }}{{ end }}',
+    '{{ define "x" }}[{{ . }}]{{ end }}{{ template "x" $labels.job }}{{ block "y" $value }}<{{ . }}>{{ end }}',
+    '{{ len $labels }} {{ slice $labels.instance 1 }} {{ index $labels "nope" }}| {{ not (eq $labels.job "api") }}'
+    ' {{ or $labels.nope "dflt" }} {{ and $labels.job 0 }} {{ ne 1 2 }} {{ le 1.5 1.5 }}',
+    '{{ humanize $labels.instance }}',
+    '{{ eq $value 1 }}',
+    '{{ 1e400 }}|{{ 09 }}',
+    '{{ humanize "1.5e3" }} {{ humanize1024 "2048" }} {{ humanizeDuration "3600.5" }} {{ humanizePercentage "0.25" }} '
+    '{{ humanizeTimestamp "1.7e9" }} {{ 0.0000012345 | humanizeDuration }} {{ -1e-10 | humanize }}',
+    '{{ toUpper "é ß ǆ" }} {{ toLower "ÉİΣ" }} {{ title "élan vital" }} {{ stripPort "[::1]:9" }} {{ stripDomain "a.b:1" }}',
+    '{{ match "^(?i)I[0-9]$" $labels.instance }} {{ reReplaceAll "^(.)(.*)$" "${2}_$1" $labels.job }} {{ match "(" "x" }}',
+    '{{ parseDuration "1h2m3s" }} {{ parseDuration "1d12h" }} {{ parseDuration "0" }}',
+    '{{ $value | printf "%6.2f" | printf "[%s]" }} {{ print 1 2 "a" 3.5 nil }} {{ println "x" 1 }}',
+    '{{ urlquery $labels.job "a b" }} {{ html "<&>" }} {{ js "it\'s" }} {{ safeHtml "<br>" }}',
 )
 
 

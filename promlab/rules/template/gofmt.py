@@ -8,19 +8,21 @@ trailing zeros, infinities print as ``+Inf``/``-Inf``. Wrong verbs print Go's ``
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from promlab.model.value import format_go_float
 from promlab.rules.template.values import (
     HTML,
     AlertData,
+    AnyMap,
     GoDuration,
     GoTime,
     Sample,
     go_type,
 )
 
-__all__ = ["format_float", "format_value", "quote", "sprint", "sprintf", "sprintln"]
+__all__ = ["format_float", "format_value", "go_syntax", "quote", "sprint", "sprintf", "sprintln"]
 
 #: ``strconv.FormatFloat`` (the one implementation, in :mod:`promlab.model.value`).
 format_float = format_go_float
@@ -51,8 +53,8 @@ def quote(s: str, *, ascii_only: bool = False) -> str:
 _ESC = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
 
 
-def format_value(v: Any, depth: int = 0) -> str:
-    """fmt's ``%v`` of ``v``."""
+def format_value(v: Any, depth: int = 0, *, names: bool = False) -> str:
+    """fmt's ``%v`` of ``v`` (``%+v`` with ``names``: a struct's fields are named)."""
     if isinstance(v, str):
         return v
     if v is None:
@@ -72,11 +74,39 @@ def format_value(v: Any, depth: int = 0) -> str:
         return f"map[{inner}]"
     if isinstance(v, list):
         return "[" + " ".join(format_value(e, depth + 1) for e in v) + "]"
-    if isinstance(v, Sample):
-        return f"&{{{format_value(v.Labels, depth + 1)} {format_value(v.Value, depth + 1)}}}"
-    if isinstance(v, AlertData):
-        return "{" + " ".join(format_value(f, depth + 1) for f in (v.Labels, v.ExternalLabels, v.ExternalURL, v.Value)) + "}"
+    if isinstance(v, Sample | AlertData):
+        fields = ("Labels", "Value") if isinstance(v, Sample) else ("Labels", "ExternalLabels", "ExternalURL", "Value")
+        inner = " ".join((f"{f}:" if names else "") + format_value(getattr(v, f), depth + 1, names=names)
+                         for f in fields)
+        return ("&" if isinstance(v, Sample) else "") + "{" + inner + "}"
     return str(v)
+
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December")
+
+
+def go_syntax(v: Any) -> str:
+    """fmt's ``%#v`` (Go syntax) of ``v``; a query result's samples are pointers (addresses in
+    Go, unreproducible), shown here as ``%v`` shows them."""
+    if isinstance(v, str | HTML):
+        return quote(v.text if isinstance(v, HTML) else v)
+    if isinstance(v, AnyMap):
+        return "map[string]interface {}{" + ", ".join(f"{quote(k)}:{go_syntax(v[k])}" for k in sorted(v)) + "}"
+    if isinstance(v, dict):
+        return "map[string]string{" + ", ".join(f"{quote(k)}:{quote(v[k])}" for k in sorted(v)) + "}"
+    if isinstance(v, AlertData):
+        return ("struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; "
+                f"Value float64 }}{{Labels:{go_syntax(v.Labels)}, ExternalLabels:{go_syntax(v.ExternalLabels)}, "
+                f"ExternalURL:{quote(v.ExternalURL)}, Value:{go_syntax(v.Value)}}}")
+    if isinstance(v, Sample):
+        return f"&template.sample{{Labels:{go_syntax(v.Labels)}, Value:{go_syntax(v.Value)}}}"
+    if isinstance(v, GoTime):
+        secs, msec = divmod(v.ms, 1000)
+        dt = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=secs)
+        return (f"time.Date({dt.year}, time.{_MONTHS[dt.month - 1]}, {dt.day}, {dt.hour}, {dt.minute}, "
+                f"{dt.second}, {msec * 1_000_000}, time.UTC)")
+    return format_value(v)
 
 
 def sprint(args: list[Any]) -> str:
@@ -154,11 +184,11 @@ def _fmt_int(v: int, verb: str, flags: str, prec: int | None) -> str | None:
 
 
 def _fmt_float(v: float, verb: str, flags: str, prec: int | None) -> str | None:
-    if verb not in "veEfFgG":
-        if verb in "xX":
-            return _sign(_hex_float(abs(v), verb, prec), math.copysign(1.0, v) < 0, flags)
+    if verb not in "veEfFgGxX":
         return None
-    go_verb = "g" if verb == "v" else verb
+    if verb in "xX" and not (math.isnan(v) or math.isinf(v)):
+        return _sign(_hex_float(abs(v), verb, prec), math.copysign(1.0, v) < 0, flags)
+    go_verb = "g" if verb in "vxX" else verb  # NaN and Inf read the same for every verb
     if go_verb in "eEfF" and prec is None:
         prec = 6
     s = format_go_float(v, go_verb, -1 if prec is None else prec)
@@ -172,28 +202,26 @@ def _fmt_float(v: float, verb: str, flags: str, prec: int | None) -> str | None:
 
 
 def _hex_float(v: float, verb: str, prec: int | None) -> str:
-    """``strconv.FormatFloat(v, 'x', prec)`` of a non-negative ``v``: ``prec`` hex digits after
-    the point (rounded half to even), or as few as exact."""
-    if math.isnan(v) or math.isinf(v):
-        s = format_go_float(v).lstrip("+")
+    """``strconv.FormatFloat(v, 'x', prec)`` of a finite non-negative ``v``: ``prec`` hex digits
+    after the point (rounded half to even), or as few as exact."""
+    m, e = math.frexp(v)  # v = m * 2**e, 0.5 <= m < 1 (or 0)
+    mant, e = (int(m * 2**53), e - 1) if v else (0, 0)  # 1.xxx with 52 fraction bits
+    frac = mant - (1 << 52) if v else 0
+    lead = 1 if v else 0
+    if prec is not None and prec < 13:
+        drop = 52 - 4 * prec
+        q, r = divmod(frac, 1 << drop)
+        half = 1 << (drop - 1)
+        odd = q & 1 if prec else lead  # ties go to even, the leading digit's parity at prec 0
+        if r > half or (r == half and odd):
+            q += 1
+        if q >> (4 * prec):  # carried into the leading digit
+            q, e = 0, e + 1
+        digits = format(q, f"0{prec}x") if prec else ""
     else:
-        m, e = math.frexp(v)  # v = m * 2**e, 0.5 <= m < 1 (or 0)
-        mant, e = (int(m * 2**53), e - 1) if v else (0, 0)  # 1.xxx with 52 fraction bits
-        frac = mant - (1 << 52) if v else 0
-        lead = 1 if v else 0
-        if prec is not None and prec < 13:
-            drop = 52 - 4 * prec
-            q, r = divmod(frac, 1 << drop)
-            half = 1 << (drop - 1)
-            if r > half or (r == half and q & 1):
-                q += 1
-            if q >> (4 * prec):  # carried into the leading digit
-                q, e = 0, e + 1
-            digits = format(q, f"0{prec}x") if prec else ""
-        else:
-            digits = format(frac, "013x")
-            digits = digits.ljust(prec, "0") if prec is not None else digits.rstrip("0")
-        s = f"0x{lead}{'.' + digits if digits else ''}p{'-' if e < 0 else '+'}{abs(e):02d}"
+        digits = format(frac, "013x")
+        digits = digits.ljust(prec, "0") if prec is not None else digits.rstrip("0")
+    s = f"0x{lead}{'.' + digits if digits else ''}p{'-' if e < 0 else '+'}{abs(e):02d}"
     return s.upper() if verb == "X" else s
 
 
@@ -224,6 +252,14 @@ def format_one(v: Any, verb: str, flags: str, width: int | None, prec: int | Non
     """One ``%``-directive applied to ``v``."""
     out: str | None
     zero_ok = True
+    names = False
+    if verb == "v" and ("+" in flags or "#" in flags):
+        # %+v names struct fields and %#v is Go syntax (a string quoted); neither is a flag of
+        # the value's own formatting.
+        names = "+" in flags
+        if "#" in flags and not isinstance(v, int | float | bool) and v is not None:
+            return _pad(go_syntax(v), flags.replace("0", ""), width)
+        flags = flags.replace("+", "").replace("#", "")
     if verb == "T":
         out = go_type(v)
     elif isinstance(v, bool):
@@ -242,7 +278,7 @@ def format_one(v: Any, verb: str, flags: str, width: int | None, prec: int | Non
         return "map[" + " ".join(f"{format_one(k, verb, flags, width, prec)}:"
                                  f"{format_one(v[k], verb, flags, width, prec)}" for k in sorted(v)) + "]"
     elif verb == "v":
-        out = format_value(v)
+        out = format_value(v, names=names)
     else:
         out = None
     if out is None:
