@@ -679,6 +679,14 @@ groups:
         '"%+v|%#v|%+v|%#v|%#v|%+v|%#v|%#v|%+d|%#5v|%-#6v|" . $labels.i $labels 1.5 1.0 "s" true nil 5 "ab" "c"',
         '"%#v|%#v|%#v|%#v" . $labels (safeHtml "<a>") (args 1 "x")', '"%#v" (toTime 1.5e9)')),
                                    "{{ toLower \"İIΣ\" }} {{ toUpper \"ßᾀǆ\" }} {{ title \"ᾀ ǆ ß\" }}")),
+    # Builtins' errors as Go 1.19's text/template words them (nil literals are reflect.Values;
+    # a pipeline's nil is an invalid Value; index at the length is reflect's own panic).
+    ("template-builtin-errors", _templates(
+        '{{ index nil 1 }}', '{{ len nil }}', '{{ len (index (args 1) "x") }}', '{{ eq nil nil }} {{ not nil }} {{ and nil 1 }}',
+        '{{ call nil }}', '{{ slice "abc" 2 1 }}', '{{ slice "abc" 1 2 3 }}', '{{ slice "abc" nil }}', '{{ slice "abc" 1 5 }}',
+        '{{ len (slice (query "m") 0 1 1) }}', '{{ slice (query "m") 0 1 0 }}', '{{ slice (query "m") 0 1 2 3 }}',
+        '{{ index "abc" 3 }}', '{{ index (query "m") 1 }}', '{{ index "abc" -1 }}', '{{ html nil 1 "a" nil }} {{ js nil }}',
+        '{{ (args 1).arg0.x }}', '{{ (query "m").Foo }}', '{{ ($labels).i.x }}', '{{ eq 1 1.0 }}', '{{ lt true false }}')),
     ("template-printf-special-values", _t(_RULE_TEST.replace("alertname: A}", "alertname: A}, "
                                                              "{eval_time: 2m, alertname: B}"), rules=f"""
 groups:

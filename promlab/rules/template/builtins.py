@@ -23,9 +23,11 @@ def query_escape(s: str) -> str:
 
 
 def eval_args(args: tuple[Any, ...]) -> str:
+    """The text ``html``, ``js`` and ``urlquery`` escape: one string as is, else the arguments
+    printed as ``fmt.Sprint`` prints them, nil as ``<no value>``."""
     if len(args) == 1 and isinstance(args[0], str):
         return args[0]
-    return sprint(list(args))
+    return sprint(["<no value>" if a is None else a for a in args])
 
 
 def html_escape(s: str) -> str:
@@ -120,8 +122,10 @@ def index(_: object, item: Any, *ixs: Any) -> Any:
             if not isinstance(ix, int) or isinstance(ix, bool):
                 raise CallError(f"cannot index slice/array with type {go_type(ix)}")
             seq: Any = v.encode() if isinstance(v, str) else v
-            if not 0 <= ix < len(seq):
+            if not 0 <= ix <= len(seq):
                 raise CallError(f"index out of range: {ix}")
+            if ix == len(seq):  # past Go's bounds check, reflect's own panic
+                raise CallError(f"reflect: {'string' if isinstance(v, str) else 'slice'} index out of range")
             v = seq[ix]
         elif v is None:
             raise CallError("index of nil pointer")
@@ -130,19 +134,37 @@ def index(_: object, item: Any, *ixs: Any) -> Any:
     return v
 
 
+def _slice_index(ix: Any, size: int) -> int:
+    if isinstance(ix, bool) or not isinstance(ix, int):
+        if ix is None:
+            raise CallError("cannot index slice/array with nil")
+        raise CallError(f"cannot index slice/array with type {go_type(ix)}")
+    if not 0 <= ix <= size:
+        raise CallError(f"index out of range: {ix}")
+    return ix
+
+
 def slice_(_: object, item: Any, *ixs: Any) -> Any:
-    if not isinstance(item, str | list):
-        raise CallError(f"can't slice item of type {go_type(item)}")
-    if len(ixs) > 2:
+    if item is None:
+        raise CallError("slice of untyped nil")
+    if len(ixs) > 3:
         raise CallError(f"too many slice indexes: {len(ixs)}")
-    n = len(item.encode()) if isinstance(item, str) else len(item)
-    bounds = [ix if isinstance(ix, int) else -1 for ix in ixs]
-    lo = bounds[0] if bounds else 0
-    hi = bounds[1] if len(bounds) > 1 else n
-    if not 0 <= lo <= hi <= n:
-        raise CallError(f"index out of range: {hi if hi > n or hi < 0 else lo}")
     if isinstance(item, str):
-        return item.encode()[lo:hi].decode(errors="replace")
+        if len(ixs) == 3:
+            raise CallError("cannot 3-index slice a string")
+    elif not isinstance(item, list):
+        raise CallError(f"can't slice item of type {go_type(item)}")
+    data: Any = item.encode() if isinstance(item, str) else item
+    bounds = [0, len(data), len(data)]
+    for i, ix in enumerate(ixs):
+        bounds[i] = _slice_index(ix, len(data))  # a slice's capacity is taken as its length
+    lo, hi, cap_ = bounds
+    if lo > hi:
+        raise CallError(f"invalid slice index: {lo} > {hi}")
+    if len(ixs) == 3 and hi > cap_:
+        raise CallError(f"invalid slice index: {hi} > {cap_}")
+    if isinstance(item, str):
+        return data[lo:hi].decode(errors="replace")
     return item[lo:hi]
 
 
@@ -152,7 +174,8 @@ def length(_: object, item: Any) -> int:
     if isinstance(item, dict | list):
         return len(item)
     if item is None:
-        raise CallError("len of nil pointer")
+        # Go's pipelines turn a nil interface into an invalid reflect.Value, whose type len asks.
+        raise CallError("reflect: call of reflect.Value.Type on zero Value")
     raise CallError(f"len of type {go_type(item)}")
 
 

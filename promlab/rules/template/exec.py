@@ -246,17 +246,20 @@ class State:
         self.node = node
         if isinstance(node.node, NilNode):
             raise self.fail(f"indirection through explicit nil in {node}")
-        receiver = self.eval_arg(dot, "any", node.node)
-        self.node = node
+        receiver = self.eval_arg(dot, "any", node.node)  # errors point at its last node, as Go's
         return self.eval_field_chain(dot, receiver, node.fields, args, final)
 
     def eval_field_chain(self, dot: Any, receiver: Any, ident: list[str], args: list[Node] | None,
                          final: Any) -> Any:
+        boxed = False  # an element of a map[string]interface{}: Go names its type interface {}
         for name in ident[:-1]:
-            receiver = self.eval_field(name, None, _MISSING, receiver)
-        return self.eval_field(ident[-1], args, final, receiver)
+            boxed_next = isinstance(receiver, AnyMap)
+            receiver = self.eval_field(name, None, _MISSING, receiver, boxed=boxed)
+            boxed = boxed_next
+        return self.eval_field(ident[-1], args, final, receiver, boxed=boxed)
 
-    def eval_field(self, name: str, args: list[Node] | None, final: Any, receiver: Any) -> Any:
+    def eval_field(self, name: str, args: list[Node] | None, final: Any, receiver: Any, *,
+                   boxed: bool = False) -> Any:
         if receiver is None:
             return None
         has_args = (args is not None and len(args) > 1) or final is not _MISSING
@@ -264,7 +267,7 @@ class State:
             try:
                 result = receiver.method(name)
             except KeyError:
-                raise self.fail(f"can't evaluate field {name} in type {go_type(receiver)}") from None
+                raise self.fail(f"can't evaluate field {name} in type {'interface {}' if boxed else go_type(receiver)}") from None
             if has_args:
                 got = (len(args) - 1 if args else 0) + (final is not _MISSING)
                 raise self.fail(f"wrong number of args for {name}: want 0 got {got}")
@@ -281,7 +284,7 @@ class State:
             if got is _MISSING:
                 return None if isinstance(receiver, AnyMap) else ""
             return got
-        raise self.fail(f"can't evaluate field {name} in type {go_type(receiver)}")
+        raise self.fail(f"can't evaluate field {name} in type {'interface {}' if boxed else go_type(receiver)}")
 
     def eval_call(self, dot: Any, fn: Func, node: CommandNode, name: str, args: list[Node] | None,
                   final: Any) -> Any:
@@ -319,7 +322,7 @@ class State:
         if isinstance(node, DotNode):
             return self.validate(dot, typ)
         if isinstance(node, NilNode):
-            if typ in ("any", "sample", "qr"):
+            if typ in ("any", "sample", "qr", "value"):  # Go's canBeNil takes reflect.Value too
                 return None
             raise self.fail(f"cannot assign nil to {TYPE_NAMES[typ]}")
         if isinstance(node, FieldNode):
