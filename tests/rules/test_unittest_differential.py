@@ -687,6 +687,15 @@ groups:
         '{{ len (slice (query "m") 0 1 1) }}', '{{ slice (query "m") 0 1 0 }}', '{{ slice (query "m") 0 1 2 3 }}',
         '{{ index "abc" 3 }}', '{{ index (query "m") 1 }}', '{{ index "abc" -1 }}', '{{ html nil 1 "a" nil }} {{ js nil }}',
         '{{ (args 1).arg0.x }}', '{{ (query "m").Foo }}', '{{ ($labels).i.x }}', '{{ eq 1 1.0 }}', '{{ lt true false }}')),
+    # Endless template recursion fails where Go's does, at depth 100000 (the calls repeat).
+    ("template-recursion-depth", _templates(
+        '{{ define "a" }}{{ template "a" }}{{ end }}{{ template "a" }}',
+        '{{ define "a" }}x{{ template "b" . }}{{ end }}{{ define "b" }}{{ if true }}{{ template "a" $ }}{{ end }}{{ end }}'
+        '{{ template "a" 1 }}',
+        '{{ define "a" }}{{ template "b" . }}{{ end }}{{ define "b" }}{{ template "c" . }}{{ end }}{{ define "c" }}'
+        '{{ with . }}{{ template "a" . }}{{ end }}{{ end }}{{ template "b" $value }}',
+        '{{ define "r" }}{{ if . }}{{ len . }}{{ template "r" (slice . 1) }}{{ end }}{{ end }}{{ template "r" "abcdefghij" }}',
+        '{{ block "z" . }}{{ template "z" . }}{{ end }}')),
     ("template-printf-special-values", _t(_RULE_TEST.replace("alertname: A}", "alertname: A}, "
                                                              "{eval_time: 2m, alertname: B}"), rules=f"""
 groups:

@@ -160,10 +160,14 @@ def expand_template(
     try:
         return state.run(data)
     except ExecFailure as e:
-        if e.node is None:
-            raise TemplateError(f"template: {name}: {e.message}", name=name, reason=e.message) from None
-        line, go_col, col = _locate(full, e.node.pos)
-        msg = f'template: {name}:{line}:{go_col}: executing "{e.template}" at <{e.node}>: {e.message}'
-        raise TemplateError(msg, name=name, line=line, col=col, reason=e.message) from None
+        failure: ExecFailure | None = e
     except RecursionError:
-        raise TemplateError(f"template: {name}: exceeded maximum template depth", name=name) from None
+        failure = state.depth_failure()
+        if failure is None:
+            raise TemplateError(f"template: {name}: exceeded maximum template depth", name=name) from None
+    assert failure is not None
+    if failure.node is None:
+        raise TemplateError(f"template: {name}: {failure.message}", name=name, reason=failure.message)
+    line, go_col, col = _locate(full, failure.node.pos)
+    msg = f'template: {name}:{line}:{go_col}: executing "{failure.template}" at <{failure.node}>: {failure.message}'
+    raise TemplateError(msg, name=name, line=line, col=col, reason=failure.message)

@@ -43,6 +43,7 @@ from promlab.rules.template.values import (
 __all__ = ["ExecFailure", "State"]
 
 MAX_DEPTH = 1000  # Go allows 100000 nested template calls; Python's stack does not.
+GO_MAX_DEPTH = 100_000
 _MISSING = object()
 
 
@@ -79,6 +80,7 @@ class State:
                  timestamp_ms: int, external_url: str) -> None:
         self.tree = tree
         self.template = name
+        self.top = name
         self.query_func = query_func
         self.timestamp_ms = timestamp_ms
         self.external_url = external_url
@@ -86,6 +88,22 @@ class State:
         self.vars: list[list[Any]] = []
         self.node: Any = None
         self.depth = 0
+        self.calls: list[TemplateNode] = []  # the template node walked at each depth
+        self.deepest: list[TemplateNode] = []  # the calls when Python's stack ran out
+
+    def depth_failure(self) -> ExecFailure | None:
+        """Go's "exceeded maximum template depth" where Go meets it, at depth 100000: the
+        calls seen before Python's stack (or MAX_DEPTH) ran out are taken to repeat with
+        their shortest period; None when no template call was under way."""
+        seq = self.deepest or self.calls
+        if not seq:
+            return None
+        last = len(seq) - 1
+        period = next((p for p in range(1, len(seq) // 3 + 1)
+                       if all(seq[-k] is seq[-k - p] for k in range(1, 2 * p + 1))), 0)
+        at = last - (last - GO_MAX_DEPTH) % period if period else last
+        caller = seq[at - 1].name if at > 0 else self.top
+        return ExecFailure(f"exceeded maximum template depth ({GO_MAX_DEPTH})", seq[at], caller)
 
     def fail(self, message: str) -> ExecFailure:
         return ExecFailure(message, self.node, self.template)
@@ -171,16 +189,25 @@ class State:
         if body is None:
             raise self.fail(f"template {quote(node.name)} not defined")
         if self.depth >= MAX_DEPTH:
-            raise self.fail(f"exceeded maximum template depth ({MAX_DEPTH})")
+            self.calls.append(node)
+            failure = self.depth_failure()
+            assert failure is not None
+            raise failure
         new_dot = self.eval_pipeline(dot, node.pipe) if node.pipe is not None else None
         saved = (self.vars, self.template)
         self.vars, self.template = [["$", new_dot]], node.name
         self.depth += 1
+        self.calls.append(node)
         try:
             self.walk_list(new_dot, body)
+        except RecursionError:
+            if not self.deepest:
+                self.deepest = self.calls.copy()
+            raise
         finally:
             self.vars, self.template = saved
             self.depth -= 1
+            del self.calls[self.depth:]
 
     # --- expressions -------------------------------------------------------------------------
     def eval_pipeline(self, dot: Any, pipe: PipeNode) -> Any:
