@@ -687,6 +687,23 @@ groups:
         '{{ len (slice (query "m") 0 1 1) }}', '{{ slice (query "m") 0 1 0 }}', '{{ slice (query "m") 0 1 2 3 }}',
         '{{ index "abc" 3 }}', '{{ index (query "m") 1 }}', '{{ index "abc" -1 }}', '{{ html nil 1 "a" nil }} {{ js nil }}',
         '{{ (args 1).arg0.x }}', '{{ (query "m").Foo }}', '{{ ($labels).i.x }}', '{{ eq 1 1.0 }}', '{{ lt true false }}')),
+    # Complex constants (1i, 1+2i): printed as Go prints complex128, refused where a float is
+    # wanted, compared only with their own kind; a sign after a number makes it complex.
+    ("template-complex-constants", _templates(
+        '{{ 1i }} {{ 1+2i }} {{ 0i }} {{ -2i }} {{ 0x1p1i }} {{ 1-0i }} {{ (1i) }} {{ 1e3-1e-3i }} {{ 2.5e+3+1e-2i }}',
+        '{{ printf "%T %v %.2f %e|%8.1f|%d %s" 1+2i 1+2i 1+2i 1+2i 1+2i 1+2i 1+2i }}', '{{ humanize 1i }}',
+        '{{ eq 1i 1 }}', '{{ eq 1+2i 1+2i }} {{ if 0i }}t{{ else }}f{{ end }} {{ not 1i }}', '{{ lt 1i 2i }}', '{{ lt 1i 1 }}')),
+    ("template-complex-constants-refused", _t(_RULE_TEST, rules="""
+groups:
+- name: g
+  rules:
+  - {alert: B, expr: m > 0, annotations: {a: '{{ 1+2 }}'}}
+  - {alert: B, expr: m > 0, annotations: {a: '{{ 1ix }}'}}
+  - {alert: B, expr: m > 0, annotations: {a: '{{ 1e400i }}'}}
+  - {alert: B, expr: m > 0, annotations: {a: '{{ 1+2x }}'}}
+  - {alert: B, expr: m > 0, annotations: {a: '{{ 0x10i }}'}}
+  - {alert: B, expr: m > 0, annotations: {a: '{{ 1+2i+3i }}'}}
+""")),
     # Endless template recursion fails where Go's does, at depth 100000 (the calls repeat).
     ("template-recursion-depth", _templates(
         '{{ define "a" }}{{ template "a" }}{{ end }}{{ template "a" }}',

@@ -57,6 +57,8 @@ def _kind(v: Any) -> str | None:
         return "int"
     if isinstance(v, float):
         return "float"
+    if isinstance(v, complex):
+        return "complex"
     if isinstance(v, str | HTML):
         return "string"
     return None
@@ -100,7 +102,7 @@ def lt(_: object, a: Any, b: Any) -> bool:
         raise CallError("invalid type for comparison")
     if k1 != k2:
         raise CallError("incompatible types for comparison")
-    if k1 == "bool":
+    if k1 in ("bool", "complex"):
         raise CallError("invalid type for comparison")
     return bool(_plain(a) < _plain(b))
 

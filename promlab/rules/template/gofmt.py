@@ -65,6 +65,8 @@ def format_value(v: Any, depth: int = 0, *, names: bool = False) -> str:
         return str(v)
     if isinstance(v, float):
         return format_go_float(v)
+    if isinstance(v, complex):
+        return format_one(v, "v", "", None, None)
     if isinstance(v, HTML):
         return v.text
     if isinstance(v, GoTime | GoDuration):
@@ -270,6 +272,14 @@ def format_one(v: Any, verb: str, flags: str, width: int | None, prec: int | Non
     elif isinstance(v, float):
         out = _fmt_float(v, verb, flags, prec)
         zero_ok = not (math.isnan(v) or math.isinf(v))
+    elif isinstance(v, complex):
+        if verb not in "vbgGxXfFeE":
+            return _bad(verb, v)
+        # Each part formatted (and padded) as a float, the imaginary one always signed.
+        parts = [_fmt_float(x, verb, f, prec) for x, f in ((v.real, flags), (v.imag, flags + "+"))]
+        if None in parts:
+            return _bad(verb, v)
+        return "(" + "".join(_pad(str(x), flags, width) for x in parts) + "i)"
     elif isinstance(v, str | HTML | GoTime | GoDuration):
         text = v.text if isinstance(v, HTML) else str(v)
         out = _fmt_str(text, verb, flags, prec)

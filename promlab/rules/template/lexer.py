@@ -182,7 +182,17 @@ def _lex_action(text: str, i: int, toks: list[Token]) -> int:
             if e == i or (e < n and (text[e].isalnum() or text[e] == "_")):
                 bad = e + 1 if e < n else e
                 raise LexError(f"bad number syntax: {_go_quote(text[i:bad])}", i)
-            toks.append(Token("number", text[i:e], i))
+            kind = "number"
+            if e < n and text[e] in "+-":
+                # A sign right after a number makes it complex (1+2i): a second number ending in i.
+                m2 = NUMBER.match(text, e)
+                e = m2.end() if m2 else e
+                if e < n and (text[e].isalnum() or text[e] == "_"):
+                    raise LexError(f"bad number syntax: {_go_quote(text[i:e + 1])}", i)
+                if text[e - 1] != "i":
+                    raise LexError(f"bad number syntax: {_go_quote(text[i:e])}", i)
+                kind = "complex"
+            toks.append(Token(kind, text[i:e], i))
             i = e
         elif c.isalpha() or c == "_":
             m = _WORD.match(text, i)

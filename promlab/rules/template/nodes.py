@@ -68,7 +68,7 @@ class NumberNode:
 
     pos: int
     text: str
-    value: int | float | None
+    value: int | float | complex | None
     as_float: float | None
 
     def __str__(self) -> str:

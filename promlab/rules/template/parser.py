@@ -32,7 +32,7 @@ from promlab.rules.template.nodes import (
 
 __all__ = ["ParseFailure", "Tree", "parse", "unquote"]
 
-_OPERAND_START = frozenset({"bool", "charconst", ".", "field", "ident", "number", "nil", "rawstring",
+_OPERAND_START = frozenset({"bool", "charconst", "complex", ".", "field", "ident", "number", "nil", "rawstring",
                             "string", "var", "("})
 
 
@@ -107,6 +107,12 @@ def unquote(quoted: str) -> str:
     return "".join(out)
 
 
+def _complex_node(pos: int, text: str, c: complex) -> NumberNode:
+    # A complex constant with no imaginary part is also a float (and an int) to Go's typed
+    # arguments; printed or compared untyped it stays complex128.
+    return NumberNode(pos, text, c, c.real if c.imag == 0 else None)
+
+
 def _number(tok: Token) -> NumberNode:
     text = tok.val
     if tok.kind == "charconst":
@@ -117,8 +123,15 @@ def _number(tok: Token) -> NumberNode:
         if len(s) != 1:
             raise ParseFailure("malformed character constant: " + text, tok.pos)
         return NumberNode(tok.pos, text, ord(s), float(ord(s)))
-    if text.endswith("i"):
-        raise ParseFailure(f"complex constants are not supported: {quote(text)}", tok.pos)
+    if tok.kind == "complex":
+        # The real part, then the signed imaginary one (a sign after e or p is the exponent's).
+        cut = max(j for j in range(1, len(text)) if text[j] in "+-" and text[j - 1] not in "eEpP")
+        re_part, im_part = parse_float(text[:cut]), parse_float(text[cut:-1])
+        if re_part is None or im_part is None:
+            raise ParseFailure(f"illegal number syntax: {quote(text)}", tok.pos)
+        return _complex_node(tok.pos, text, complex(re_part, im_part))
+    if text.endswith("i") and (im := parse_float(text[:-1])) is not None:
+        return _complex_node(tok.pos, text, complex(0.0, im))
     # As Go's parse.newNumber: an int if ParseInt or ParseUint takes it, else a float.
     iv = parse_int(text)
     if iv is not None:
@@ -406,7 +419,7 @@ class _Parser:
             return FieldNode(t.pos, [t.val[1:]])
         if k == "bool":
             return BoolNode(t.pos, t.val == "true")
-        if k in ("number", "charconst"):
+        if k in ("number", "charconst", "complex"):
             return _number(t)
         if k == "(":
             return self.pipeline("parenthesized pipeline", ")")

@@ -1,6 +1,7 @@
 """The Go values a template works on, their Go type names, truth and default (``%v``) printing.
 
-Python stands in for Go types as follows: ``str`` string, ``int`` int, ``float`` float64, ``bool``
+Python stands in for Go types as follows: ``str`` string, ``int`` int, ``float`` float64,
+``complex`` complex128, ``bool``
 bool, ``None`` nil (text/template's "no value"), ``dict`` ``map[string]string`` (label sets),
 :class:`AnyMap` ``map[string]interface {}`` (what ``args`` builds), :class:`QueryResult` and
 :class:`Sample` Prometheus's query results, :class:`GoTime` / :class:`GoDuration` what ``toTime``
@@ -168,6 +169,8 @@ def go_type(v: Any) -> str:
         return "int"
     if isinstance(v, float):
         return "float64"
+    if isinstance(v, complex):
+        return "complex128"
     if isinstance(v, str):
         return "string"
     if isinstance(v, AnyMap):
@@ -187,7 +190,7 @@ def truth(v: Any) -> bool:
     """text/template's truth: false, 0, nil and empty strings, maps and lists are false."""
     if v is None:
         return False
-    if isinstance(v, bool | int | float | str | dict | list):
+    if isinstance(v, bool | int | float | complex | str | dict | list):
         return bool(v)
     if isinstance(v, HTML):
         return bool(v.text)
