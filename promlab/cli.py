@@ -406,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lint", default="duplicate-rules", help="lint checks, comma-separated: all, "
                    "duplicate-rules, none (default duplicate-rules)")
     p.add_argument("--lint-fatal", action="store_true", help="exit 3 on lint findings")
+    _add_promtool_features(p)
     p = add("backtest", cmd_rules_backtest, "alert episodes the rules would have produced over stored history",
             parent=rules_sub)
     p.add_argument("file", metavar="FILE")
@@ -441,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--diff", action="store_true", help="print alert differences as a diff")
     p.add_argument("--ignore-unknown-fields", action="store_true",
                    help="ignore unknown fields in the rule files")
+    _add_promtool_features(p)
     p.add_argument("--from-history", metavar="DIR",
                    help="instead: write a test file whose input_series come from the store DIR")
     p.add_argument("--rules", action="append", metavar="FILE", help="rule file (--from-history)")
@@ -464,6 +466,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (on stderr)")
     return ap
+
+
+def _add_promtool_features(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--enable-feature", action="append", default=[], metavar="NAME[,NAME...]",
+                   help="promtool 2.42's flag: promql-at-modifier and promql-negative-offset are "
+                        "stable (a warning), no-default-scrape-port is accepted, others are unknown")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,6 +25,7 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
 
     # promtool's command line takes existing files only: one missing path (or a directory)
     # checks nothing; the first bad argument is named.
+    promtool_feature_warnings(args.enable_feature)
     for f in args.files:
         if not Path(f).exists():
             return fail("rules check", f"error: path '{f}' does not exist")
@@ -33,6 +34,17 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     code, lines = check_files(args.files, lint=_lint_duplicates(args.lint), lint_fatal=args.lint_fatal)
     print("\n".join(lines))
     return code
+
+
+def promtool_feature_warnings(values: list[str]) -> None:
+    """Print what promtool 2.42 prints for its ``--enable-feature`` values (stdout, before
+    anything else): @ and negative offsets are always on, other names unknown to it."""
+    for item in (o for v in values for o in v.split(",")):
+        if item in ("promql-at-modifier", "promql-negative-offset"):
+            print(f"  WARNING: Option for --enable-feature is a no-op after promotion to a stable feature: "
+                  f'"{item}"')
+        elif item not in ("", "no-default-scrape-port"):
+            print(f'  WARNING: Unknown option for --enable-feature: "{item}"')
 
 
 def _lint_duplicates(value: str) -> bool:
@@ -100,6 +112,7 @@ def cmd_test_rules(args: argparse.Namespace) -> int:
         return fail("test rules", "give unit-test files, or --from-history DIR with --rules")
     from promlab.rules.unittest import rules_unit_test
 
+    promtool_feature_warnings(args.enable_feature)
     try:
         return rules_unit_test(args.files, run=args.run, diff=args.diff, debug=args.debug,
                                ignore_unknown_fields=args.ignore_unknown_fields)

@@ -118,3 +118,24 @@ groups:
                           stderr=subprocess.STDOUT, text=True, timeout=60, check=False)
     code = main(["rules", "check", *flags, "dup.yml"])
     assert (code, capsys.readouterr().out) == (real.returncode, real.stdout)
+
+
+@pytest.mark.parametrize(("promtool_cmd", "promlab_cmd"), [(["check", "rules"], ["rules", "check"]),
+                                                          (["test", "rules"], ["test", "rules"])],
+                         ids=["check-rules", "test-rules"])
+def test_enable_feature_warnings_agree(promtool_cmd: list[str], promlab_cmd: list[str], tmp_path: Path,
+                                       require_binary: Callable[[str], str], monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """promtool 2.42's --enable-feature: @ and negative offsets are stable (a warning each),
+    no-default-scrape-port is taken, any other name is unknown (a warning); empty items skipped."""
+    from promlab.cli import main
+
+    promtool = require_binary("promtool")
+    (tmp_path / "f.yml").write_text("groups: []\n" if promtool_cmd[0] == "check" else "tests: []\n")
+    monkeypatch.chdir(tmp_path)
+    flags = ["--enable-feature=foo,,promql-at-modifier", "--enable-feature=",
+             "--enable-feature=promql-negative-offset,promql-experimental-functions,no-default-scrape-port"]
+    real = subprocess.run([promtool, *promtool_cmd, *flags, "f.yml"], capture_output=True, text=True,
+                          timeout=60, check=False)
+    code = main([*promlab_cmd, *flags, "f.yml"])
+    assert (code, capsys.readouterr().out) == (real.returncode, real.stdout)
