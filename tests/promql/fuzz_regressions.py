@@ -93,6 +93,10 @@ REGRESSIONS = [
     pytest.param("count_over_time(g[5m:1m] @ -9223372036854774 offset 1h)", "empty",
                  id="at-offset-wraps-subquery"),
     pytest.param("absent(g @ 9223372036854775 offset 1s)", "1", id="at-int64-absent"),
+    # A φ so large that φ * (n - 1) overflows is a plain ±Inf (no overflow warning).
+    pytest.param("quantile(1e308, g)", "+Inf", id="quantile-huge-phi"),
+    pytest.param('quantile_over_time(-1e308, g{kind="flat"}[5m])', "-Inf",
+                 id="quantile-over-time-huge-phi"),
     # k beyond int64 is an error, not "all series".
     pytest.param("topk(Inf, g)", "error: Scalar value +Inf overflows int64", id="topk-inf"),
     pytest.param("topk(1e300, g)", "error: Scalar value 1e+300 overflows int64", id="topk-huge"),

@@ -312,7 +312,7 @@ def quantile_of_sorted(sorted_block: F64, nan_count: np.ndarray, n: np.ndarray,
     """
     rows = np.arange(sorted_block.shape[0])
     nf = n.astype(np.float64)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):  # a huge φ: ±Inf below anyway
         rank = q * (nf - 1)
         fl = np.floor(np.where(np.isfinite(rank), rank, 0))
         lower = np.maximum(0, fl).astype(np.int64)
