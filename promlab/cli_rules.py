@@ -25,7 +25,7 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
 
     # promtool's command line takes existing files only: one missing path (or a directory)
     # checks nothing; the first bad argument is named.
-    promtool_feature_warnings(args.enable_feature)
+    promtool_feature_warnings(args.enable_feature, args.files)
     for f in args.files:
         if not Path(f).exists():
             return fail("rules check", f"error: path '{f}' does not exist")
@@ -36,9 +36,12 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     return code
 
 
-def promtool_feature_warnings(values: list[str]) -> None:
+def promtool_feature_warnings(values: list[str], files: list[str]) -> None:
     """Print what promtool 2.42 prints for its ``--enable-feature`` values (stdout, before
-    anything else): @ and negative offsets are always on, other names unknown to it."""
+    anything else): @ and negative offsets are always on, other names unknown to it. Nothing
+    when a file argument is missing or a directory: promtool's command line refuses it first."""
+    if not all(Path(f).exists() and not Path(f).is_dir() for f in files):
+        return
     for item in (o for v in values for o in v.split(",")):
         if item in ("promql-at-modifier", "promql-negative-offset"):
             print(f"  WARNING: Option for --enable-feature is a no-op after promotion to a stable feature: "
@@ -112,7 +115,7 @@ def cmd_test_rules(args: argparse.Namespace) -> int:
         return fail("test rules", "give unit-test files, or --from-history DIR with --rules")
     from promlab.rules.unittest import rules_unit_test
 
-    promtool_feature_warnings(args.enable_feature)
+    promtool_feature_warnings(args.enable_feature, args.files)
     try:
         return rules_unit_test(args.files, run=args.run, diff=args.diff, debug=args.debug,
                                ignore_unknown_fields=args.ignore_unknown_fields)
