@@ -166,6 +166,11 @@ RANGE_REGRESSIONS += [
                  id="invariant-aggregation-param-at-start"),
     # @ start() inside an aggregation's parameter is ignored (k read at every step).
     pytest.param('topk(scalar(m{c!=""} @ start()), g)', "5", id="start-in-param-ignored"),
+    # ... and nothing inside a parameter is evaluated once per range: an aggregation there over
+    # a step-invariant expression still reads its own parameter at every step (φ > 1 at some
+    # steps: k = +Inf there).
+    pytest.param('bottomk(scalar(quantile(scalar(m{a="1"}), vector(10))), g)',
+                 "error: Scalar value +Inf overflows int64", id="invariant-aggregation-in-param"),
     # ... and its data are read for every step, not only around the @ end() time (k is
     # g{kind="special"} at the first step, -11.87: nothing, where reading no data gave NaN).
     pytest.param('bottomk by (a) (scalar(g{kind="special"} @ end()), m @ 1700001230)', "0",

@@ -124,6 +124,8 @@ HANDWRITTEN = [
     'count_over_time(g[5m:1m] @ -9223372036854774 offset 1h)',
     'absent(g @ 9223372036854775 offset 1s)', 'g @ -9223372036854776',
     'quantile(1e308, g)', 'quantile_over_time(-1e308, g{kind="flat"}[5m])',
+    'bottomk(scalar(quantile(scalar(m{a="1"}), vector(10))), g)',
+    'scalar(quantile(scalar(m{a="1"}), vector(10)))',
     'quantile_over_time(0.3, (0*g{kind="frac"})[30m:1m])',
     'sinh(vector(710))', 'sinh(vector(-710))', 'cosh(vector(710))', 'sinh(-vector(0))',
     'sinh(vector(0.3))', 'sinh(vector(-2.7))', 'cosh(vector(30))', 'sinh(c_total)',

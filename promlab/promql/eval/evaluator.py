@@ -142,6 +142,9 @@ class Evaluator:
         self.range_rows: dict[int, dict[Labels, Labels]] = {}
         #: How many step-slice evaluations are under way (nodes below are seen in parts).
         self.slice_depth = 0
+        #: How many aggregation parameters are being evaluated: Prometheus's preprocessing never
+        #: looks into one, so nothing below it is evaluated once per range (stepinvariant.py).
+        self.param_depth = 0
 
     # --- limits --------------------------------------------------------------------------------
     def check(self) -> None:
@@ -454,12 +457,15 @@ def _aggregate(node: AggregateExpr, ev: Evaluator, ctx: EvalContext) -> Value:
     if impl is None:
         raise FunctionNotImplemented(f"aggregation {node.op!r} is not implemented")
     param_expr = unresolved_start_end(node.param) if node.param is not None else None
-    if param_expr is None:
-        param = None
-    elif ctx.num_steps and step_invariant(node.expr):
-        param = _param_at_range_start(param_expr, ev, ctx)
-    else:
-        param = ev.eval(param_expr, ctx)
+    param = None
+    if param_expr is not None:
+        once = ctx.num_steps and not ev.param_depth and step_invariant(node.expr)
+        ev.param_depth += 1
+        try:
+            param = _param_at_range_start(param_expr, ev, ctx) if once \
+                else ev.eval(param_expr, ctx)
+        finally:
+            ev.param_depth -= 1
     vec = ev.eval(node.expr, ctx)
     if isinstance(vec, Scalar):  # pragma: no cover - the parser rejects this
         raise FunctionNotImplemented("aggregation over a scalar")

@@ -37,6 +37,12 @@ class EvalState(Protocol):
         query reads them)."""
         ...
 
+    @property
+    def param_depth(self) -> int:
+        """How many aggregation parameters are being evaluated (nothing below one is evaluated
+        once per range, as Prometheus's preprocessing never looks into it)."""
+        ...
+
     def eval(self, node: Expr, ctx: EvalContext) -> Value:
         """Evaluate a child node over ``ctx.steps_ms`` (checks limits before and after)."""
         ...

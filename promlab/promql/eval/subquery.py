@@ -102,10 +102,11 @@ def eval_subquery(node: SubqueryExpr, ev: EvalState, ctx: EvalContext) -> Matrix
         np.zeros(0, np.int64)
     # Everything else (name removal mode, feature switches, annotations) is the query's.
     inner_ctx = dataclasses.replace(ctx, steps_ms=inner_steps, step_ms=step, range_start_ms=None)
-    if inner_steps.shape[0] == 0 and ref.shape[0]:
+    if inner_steps.shape[0] == 0 and ref.shape[0] and not ev.param_depth:
         # No grid point in any window: Prometheus still evaluates the step-invariant parts
         # once, at the grid time past the window (its range has start > end), and their
-        # errors stand; their values go nowhere.
+        # errors stand; their values go nowhere. (Not inside an aggregation's parameter, which
+        # Prometheus never marks.)
         at_first = dataclasses.replace(inner_ctx, steps_ms=np.array([first], np.int64))
         for sub in invariant_subtrees(node.expr):
             ev.eval(sub, at_first)
