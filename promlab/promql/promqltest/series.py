@@ -66,6 +66,21 @@ class _Err(Exception):
         self.pos = pos
 
 
+#: The most samples one series' values may expand to. promtool has no bound and runs out of
+#: memory on ``1x10000000000000000000``; promlab refuses it with a positioned error instead
+#: (ten million samples is 19 years at a 1m interval).
+MAX_SERIES_SAMPLES = 10_000_000
+
+
+def _count(items: list[Item], times: str, extra: int, pos: int) -> int:
+    """``int(times) + extra`` items more, refused past :data:`MAX_SERIES_SAMPLES` in all."""
+    n = int(times) + extra
+    if len(items) + n > MAX_SERIES_SAMPLES:
+        raise _Err(f"series values expand to more than {MAX_SERIES_SAMPLES} samples "
+                   f"(promlab's limit for one series)", pos)
+    return n
+
+
 def _histogram_end(text: str, pos: int, base: int) -> int:
     end = text.find("}}", pos + 2)
     if end < 0:
@@ -278,7 +293,7 @@ def _expand_values(text: str, base: int) -> list[Item]:
                 pos = end
                 m = _HIST_TAIL.match(text, pos)
                 if m:
-                    items.extend([first] * (int(m.group(1)) + 1))
+                    items.extend([first] * _count(items, m.group(1), 1, start + base))
                     pos = m.end()
                 elif pos < n and text[pos] in "+-" and text.startswith("{{", pos + 1):
                     end2 = _histogram_end(text, pos + 1, base)
@@ -287,7 +302,8 @@ def _expand_values(text: str, base: int) -> list[Item]:
                         raise _Err("expected 'x<count>' after histogram increment", end2 + base)
                     inc = parse_histogram(text[pos + 1:end2])
                     sign = 1.0 if text[pos] == "+" else -1.0
-                    items.extend(histogram_series(first, inc, int(m.group(1)), sign))
+                    items.extend(histogram_series(first, inc, _count(items, m.group(1), 0, start + base),
+                                                  sign))
                     pos = m.end()
                 else:
                     items.append(first)
@@ -305,7 +321,7 @@ def _expand_values(text: str, base: int) -> list[Item]:
         try:
             if m.group("blank"):
                 count = m.group("bn")
-                items.extend([None] * (int(count) if count is not None else 1))
+                items.extend([None] * (_count(items, count, 0, start + m.start("bn") + base) if count is not None else 1))
             elif m.group("stale"):
                 items.append(STALE_NAN)
             else:
@@ -314,10 +330,10 @@ def _expand_values(text: str, base: int) -> list[Item]:
                 if reps is None:
                     items.append(v)
                 elif m.group("s") is None:
-                    items.extend([v] * (int(reps) + 1))
+                    items.extend([v] * _count(items, reps, 1, start + m.start("n") + base))
                 else:
                     step = _num(m.group("s"))
-                    for _ in range(int(reps) + 1):
+                    for _ in range(_count(items, reps, 1, start + m.start("n") + base)):
                         items.append(v)
                         v += step
         except ValueError as exc:
