@@ -27,8 +27,9 @@ def add_check_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="prometheus.yml files")
     p.add_argument("--syntax-only", action="store_true",
                    help="only check the config's syntax, not the files it names")
-    p.add_argument("--lint", choices=("all", "duplicate-rules", "none"), default="duplicate-rules",
-                   help="lint checks of the rule files (default duplicate-rules)")
+    p.add_argument("--lint", default="duplicate-rules",
+                   help="lint checks of the rule files, comma-separated: all, duplicate-rules, none "
+                        "(default duplicate-rules; an unknown item is warned about and ignored)")
     p.add_argument("--lint-fatal", action="store_true", help="exit 3 on lint findings")
 
 
@@ -104,12 +105,14 @@ def _check_one(path: str, syntax_only: bool) -> tuple[bool, list[str]]:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from promlab.cli_rules import lint_duplicates
     from promlab.rules.load import check_file
 
     for path in args.files:  # as promtool's argument parser: nothing is checked then
         if not os.path.exists(path):
             print(f"promlab check config: error: path '{path}' does not exist", file=sys.stderr)
             return 1
+    duplicates = lint_duplicates(args.lint)  # its warnings first, as promtool prints them
     errors = lint = False
     for path in args.files:
         passed, rule_files = _check_one(path, args.syntax_only)
@@ -120,7 +123,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             res = check_file(rf)
             findings = [f"{e.file}: {e.reason}" for e in res.errors]
             errors |= bool(findings)
-            if not findings and args.lint != "none":
+            if not findings and duplicates:
                 findings = res.lint
                 lint |= bool(findings)
             if findings:

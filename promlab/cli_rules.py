@@ -31,7 +31,7 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
             return fail("rules check", f"error: path '{f}' does not exist")
         if Path(f).is_dir():
             return fail("rules check", f"error: '{f}' is a directory")
-    code, lines = check_files(args.files, lint=_lint_duplicates(args.lint), lint_fatal=args.lint_fatal)
+    code, lines = check_files(args.files, lint=lint_duplicates(args.lint), lint_fatal=args.lint_fatal)
     print("\n".join(lines))
     return code
 
@@ -50,7 +50,7 @@ def promtool_feature_warnings(values: list[str], files: list[str]) -> None:
             print(f'  WARNING: Unknown option for --enable-feature: "{item}"')
 
 
-def _lint_duplicates(value: str) -> bool:
+def lint_duplicates(value: str) -> bool:
     """Whether ``--lint`` asks for the duplicate-rules check; an unknown item is warned about
     on stdout, as promtool does, and otherwise ignored."""
     on = False
