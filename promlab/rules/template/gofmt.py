@@ -343,6 +343,18 @@ def sprintf(fmt: str, args: list[Any]) -> str:
     i, n = 0, len(fmt)
     argi = 0
     reordered = False
+    good = True
+
+    def take_index(i: int) -> tuple[int, bool]:
+        """An explicit ``[n]`` at ``i`` moves the argument cursor (``good``: it read well and
+        is in range); returns the position after it and whether it read well."""
+        nonlocal argi, good, reordered
+        k, i, seen, indexed = _arg_index(fmt, i, len(args))
+        reordered |= seen
+        if seen:
+            good, argi = k is not None, argi if k is None else k
+        return i, indexed
+
     while i < n:
         j = fmt.find("%", i)
         if j < 0:
@@ -357,10 +369,7 @@ def sprintf(fmt: str, args: list[Any]) -> str:
         good = True
         width: int | None = None
         prec: int | None = None
-        k, i, seen, indexed = _arg_index(fmt, i, len(args))
-        reordered |= seen
-        if seen:
-            good, argi = k is not None, argi if k is None else k
+        i, indexed = take_index(i)
         if i < n and fmt[i] == "*":
             i += 1
             width = _int_arg(args, argi)
@@ -378,10 +387,7 @@ def sprintf(fmt: str, args: list[Any]) -> str:
             i += 1
             if indexed:
                 good = False
-            k, i, seen, indexed = _arg_index(fmt, i, len(args))
-            reordered |= seen
-            if seen:
-                good, argi = k is not None, argi if k is None else k
+            i, indexed = take_index(i)
             if i < n and fmt[i] == "*":
                 i += 1
                 prec = _int_arg(args, argi)
@@ -395,10 +401,7 @@ def sprintf(fmt: str, args: list[Any]) -> str:
                 prec, i = _digits(fmt, i, n)
                 prec = prec or 0
         if not indexed:
-            k, i, seen, indexed = _arg_index(fmt, i, len(args))
-            reordered |= seen
-            if seen:
-                good, argi = k is not None, argi if k is None else k
+            i, indexed = take_index(i)
         if i >= n:
             out.append("%!(NOVERB)")
             break
