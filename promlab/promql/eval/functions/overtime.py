@@ -330,20 +330,23 @@ def quantile_of_sorted(sorted_block: F64, nan_count: np.ndarray, n: np.ndarray,
     return np.where(np.isnan(q) | (n == 0), np.nan, res)
 
 
-def sort_rows(x: F64) -> F64:
+def sort_rows(x: F64, *, in_place: bool = False) -> F64:
     """``x`` sorted row by row, ascending, with equal zeros in their time order: Prometheus
     sorts a window with Go's ``sort.Sort``, an insertion sort for up to 12 values, so of a 0
     and a -0 the earlier stays first, and which one an interpolated quantile lands on shows in
     its sign. Numpy's default sort is not stable; only rows holding both zeros are sorted again,
-    stably (longer windows than 12 are pdqsort's in Go: there the order is a guess)."""
-    out = np.sort(x, axis=1)
+    stably (longer windows than 12 are pdqsort's in Go: there the order is a guess). With
+    ``in_place``, ``x`` itself is sorted (a block of the caller's own: no copy)."""
     zero = x == 0
-    if not zero.any():
-        return out
-    neg = zero & np.signbit(x)
-    mixed = neg.any(axis=1) & (zero & ~neg).any(axis=1)
-    if mixed.any():
-        out[mixed] = np.sort(x[mixed], axis=1, kind="stable")
+    mixed = None
+    if zero.any():
+        neg = zero & np.signbit(x)
+        mixed = neg.any(axis=1) & (zero & ~neg).any(axis=1)
+    before = x[mixed] if mixed is not None and mixed.any() else None  # in time order
+    out = x if in_place else x.copy()
+    out.sort(axis=1)
+    if before is not None:
+        out[mixed] = np.sort(before, axis=1, kind="stable")
     return out
 
 
@@ -385,7 +388,7 @@ def _quantiles_fast(values: F64, lo: I64, hi: I64, mask: B, qs: F64,
     for n, flat, starts in count_groups(lo, hi, mask):
         x = block(values, starts, n)
         q = qs[flat % n_steps]
-        x = sort_rows(x)  # faster than partitioning rows this short
+        sort_rows(x, in_place=True)  # faster than partitioning rows this short
         q0 = float(q[0])
         if 0.0 <= q0 <= 1.0 and bool((q == q0).all()):
             res = _sorted_quantile(x, q0)
