@@ -91,6 +91,12 @@ class EvalContext:
     # First step of the query's or subquery's range when steps_ms is a slice of it (None:
     # steps_ms[0]); where Prometheus evaluates step-invariant subtrees (eval/stepinvariant.py).
     range_start_ms: int | None = None
+    # Inside an aggregation's parameter, which Prometheus never preprocesses: a selector or
+    # subquery pinned with ``@ <time>`` moves along with the steps there (eval/selectors.py
+    # param_drift), over only the data Prometheus loads for it; ``read_until_ms`` is then the
+    # latest time (before their own offsets) the unpinned selectors below a pinned subquery read.
+    at_moves: bool = False
+    read_until_ms: int | None = None
 
     @property
     def num_steps(self) -> int:

@@ -146,12 +146,6 @@ KNOWN_DIFFERENCES: list[Known] = [
     Known("predict-linear-at", r"(predict_linear|quantile_over_time|holt_winters)\(.*@",
           "2.42 moves a pinned range of predict_linear (or of quantile_over_time/holt_winters "
           "with a computed parameter) along with the steps, so steps go missing (fixed in 3.x)"),
-    Known("pinned-selector-in-param",
-          r"\b(topk|bottomk|quantile)\b(\s*(by|without)\s*\([^()]*\))?\s*\(\s*scalar\(.*@ \d",
-          "Prometheus never preprocesses an aggregation's parameter, so an @ <time> selector "
-          "there moves along with a range evaluation's steps (its offset is set for the first "
-          "step) and reads whatever the storage loaded around that time (2.42 observed; 3.x's "
-          "preprocessExprHelper still skips the parameter); promlab keeps it pinned"),
     Known("bottomk-ties-in-subquery", r"\b(topk|bottomk)\b.*\[\w+:\w*\]",
           "a subquery evaluates its inner expression over a range, where topk/bottomk break "
           "ties by series order, which Prometheus leaves undefined (map order): the series "

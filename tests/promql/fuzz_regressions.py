@@ -138,6 +138,17 @@ REGRESSIONS = [
     pytest.param("holt_winters(g[10m], NaN, 1)",
                  "error: invalid trend factor. Expected: 0 < tf < 1, got: 1.000000",
                  id="holt-winters-nan-then-bad-trend"),
+    # An @ <time> selector inside an aggregation's parameter moves along with the steps of a
+    # range evaluation (here the subquery's), over the data loaded around its @ time: +Inf
+    # for the first 5 steps, then NaN (promlab kept it pinned: 20).
+    pytest.param('count_over_time((quantile(scalar(m{a="1"} @ 1700001230), g) > 0)[20m:1m])',
+                 "5", id="pinned-selector-in-param-moves"),
+    # ... but timestamp(v @ t) stays pinned (Prometheus sets its offset at every step).
+    pytest.param('count_over_time((quantile(scalar(timestamp(m{a="1"} @ 1700001230)), g) > 0)'
+                 '[20m:1m])', "20", id="pinned-timestamp-in-param-stays"),
+    pytest.param('count_over_time((topk(scalar(max_over_time(g{kind="flat"}[3m] @ 1700001230)),'
+                 ' m))[20m:1m])', "error: Parameter value is NaN",
+                 id="pinned-range-in-param-moves"),
 ]
 
 
@@ -181,4 +192,10 @@ RANGE_REGRESSIONS += [
     pytest.param('bottomk(scalar(short <= on() group_left(instance) {__name__=~"c_total|g"}), '
                  'c_total @ end())', "error: Parameter value is NaN",
                  id="invariant-aggregation-param-first-step-only"),
+    # A range query: a pinned selector (or subquery) in the parameter reads nothing once the
+    # steps have carried it past its @ time's lookback (k NaN from the third step).
+    pytest.param('topk(scalar(g{kind="flat"} @ 1700001230), m)', "error: Parameter value is NaN",
+                 id="pinned-selector-in-param-range"),
+    pytest.param('topk(scalar(count_over_time(m{a="1"}[20m:1m] @ 1700001230 offset 1m)), g)',
+                 "error: Parameter value is NaN", id="pinned-subquery-in-param-range"),
 ]

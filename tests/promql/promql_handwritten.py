@@ -195,4 +195,11 @@ HANDWRITTEN = [
     'c_total atan2 ignoring(instance) group_left c_total{instance="a"}', 'g * 1_000',
     'absent_over_time((topk(scalar(g{kind="flat"}), vector(-0.5)))[30s:20m])',
     'last_over_time((g)[5m:1m30s] offset -2m)', 'max_over_time((g)[2m15s:] @ end() offset 4m)',
+    'count_over_time((quantile(scalar(m{a="1"} @ 1700001230), g) > 0)[20m:1m])',
+    'count_over_time((quantile(scalar(timestamp(m{a="1"} @ 1700001230)), g) > 0)[20m:1m])',
+    'count_over_time((topk(scalar(max_over_time(g{kind="flat"}[3m] @ 1700001230)), m))[20m:1m])',
+    'topk(scalar(g{kind="flat"} @ 1700001230), m)', 'quantile(scalar(m{a="1"} @ 1700001230), g)',
+    'topk(scalar(count_over_time(m{a="1"}[20m:1m] @ 1700001230 offset 1m)), g)',
+    'quantile(scalar(max_over_time((m{a="1"} @ 1700001230)[10m:1m])), g)',
+    'quantile(scalar(m{a="1"} @ 1700001230 offset 2m), g)',
 ]

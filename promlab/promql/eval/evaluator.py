@@ -411,7 +411,12 @@ def _call(node: Call, ev: Evaluator, ctx: EvalContext) -> Value:
     if precheck is not None:
         precheck(node)
     reads = FUNCTION_ARG_READS.get(name)
-    args = [ev.eval(a, ctx) for a in (node.args if reads is None else reads(node))]
+    arg_ctx = ctx
+    if reads is not None and ctx.at_moves and _is_selector(node.args[0]):
+        # timestamp(v @ t): Prometheus sets the selector's offset afresh at every step, so it
+        # stays pinned even inside an aggregation's parameter
+        arg_ctx = dataclasses.replace(ctx, at_moves=False)
+    args = [ev.eval(a, arg_ctx) for a in (node.args if reads is None else reads(node))]
     ranges = [i for i, a in enumerate(args) if isinstance(a, Matrix)]
     if not ranges:
         return impl(FunctionCall(node, args, ctx))
@@ -431,6 +436,12 @@ def _call(node: Call, ev: Evaluator, ctx: EvalContext) -> Value:
             ev.stats.add(ctx, window_samples(m))
         ev.stats.range_call(m, result, ctx)
     return _whole_range_checked(ev, node, result, ctx)
+
+
+def _is_selector(node: Expr) -> bool:
+    while isinstance(node, ParenExpr):
+        node = node.expr
+    return isinstance(node, VectorSelector)
 
 
 def _whole_range_checked(ev: Evaluator, node: Call, value: Value, ctx: EvalContext) -> Value:
@@ -460,10 +471,12 @@ def _aggregate(node: AggregateExpr, ev: Evaluator, ctx: EvalContext) -> Value:
     param = None
     if param_expr is not None:
         once = ctx.num_steps and not ev.param_depth and step_invariant(node.expr)
+        # nothing pinned stays put in there (selectors.param_drift)
+        param_ctx = ctx if ctx.at_moves else dataclasses.replace(ctx, at_moves=True)
         ev.param_depth += 1
         try:
-            param = _param_at_range_start(param_expr, ev, ctx) if once \
-                else ev.eval(param_expr, ctx)
+            param = _param_at_range_start(param_expr, ev, param_ctx) if once \
+                else ev.eval(param_expr, param_ctx)
         finally:
             ev.param_depth -= 1
     vec = ev.eval(node.expr, ctx)

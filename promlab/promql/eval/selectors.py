@@ -32,6 +32,8 @@ __all__ = [
     "eval_matrix_selector",
     "eval_vector_selector",
     "first_step_at_or_after",
+    "param_drift",
+    "read_limit",
     "reference_times",
     "run_counts",
 ]
@@ -52,6 +54,31 @@ def reference_times(ctx: EvalContext, at_ms: int | None, at_modifier: str | None
     # int64 arithmetic as Go's: an @ time near the ends of int64 wraps around with its offset
     # (nothing is there either way), rather than overflowing numpy.
     return np.full(ctx.num_steps, (at - offset_ms + 2**63) % 2**64 - 2**63, np.int64)
+
+
+def param_drift(ctx: EvalContext, at_ms: int | None) -> I64 | None:
+    """How far a node pinned with ``@ <time>`` has moved at each step (None: it stays put).
+
+    Prometheus applies ``@`` as an offset from the first step of the range being evaluated
+    (the query's start or a subquery's first step) and relies on its preprocessing to
+    evaluate pinned subtrees at that step only. The preprocessing never looks into an
+    aggregation's parameter (``ctx.at_moves``), so there a pinned selector is read at every
+    step, its reference time moving along with the steps, over only the data loaded around
+    its ``@`` time: ``topk(scalar(x @ t), g)`` over a range reads x at ``t`` at the first
+    step, then later and later until the lookback from there has passed ``t`` (k is NaN).
+    """
+    if not ctx.at_moves or at_ms is None or ctx.num_steps == 0:
+        return None
+    first = ctx.range_start_ms if ctx.range_start_ms is not None else int(ctx.steps_ms[0])
+    return ctx.steps_ms - first
+
+
+def read_limit(ctx: EvalContext, at_ms: int | None, offset_ms: int) -> int | None:
+    """The latest sample time an unpinned selector below a moving pinned subquery reads
+    (Prometheus loads its data only up to the subquery's ``@`` time), else None."""
+    if at_ms is not None or ctx.read_until_ms is None:
+        return None
+    return ctx.read_until_ms - offset_ms
 
 
 def resolve_at(ctx: EvalContext, at_ms: int | None, at_modifier: str | None) -> int | None:
@@ -166,6 +193,14 @@ def eval_vector_selector(node: VectorSelector, ev: EvalState, ctx: EvalContext) 
         return _smoothed_vector(node, ev, ctx, ref)
     ref_lo, ref_hi = (int(ref[0]),) * 2 if n_steps == 1 else (int(ref.min()), int(ref.max()))
     lo_ms = ref_lo - lookback + 1
+    drift = param_drift(ctx, node.at_ms)
+    if drift is not None:  # read around the @ time, at moving reference times
+        ref = ref + drift
+    limit = read_limit(ctx, node.at_ms, node.offset_ms)
+    if limit is not None:
+        ref_hi = min(ref_hi, limit)
+        if ref_hi < lo_ms:
+            return Vector.empty(n_steps)
     if id(node) in ev.stats_nodes:
         ss = histstats.reread(ev.select(node.matchers, lo_ms - 1, ref_hi),
                               histstats.vector_seeks(ref, lookback), lo_ms, vector=True)
@@ -478,25 +513,33 @@ def eval_matrix_selector(node: MatrixSelector, ev: EvalState, ctx: EvalContext) 
     """``selector[range]``: every step's window ``(ref - range, ref]`` over the CSR samples."""
     vs = node.vector_selector
     ref = reference_times(ctx, vs.at_ms, vs.at_modifier, vs.offset_ms)
-    start = ref - node.range_ms
     extension = "anchored" if vs.anchored else "smoothed" if vs.smoothed else None
     # anchored/smoothed also read a lookback before the windows (and after them, smoothed).
     before = ctx.lookback_ms if extension else 0
     after = ctx.lookback_ms if extension == "smoothed" else 0
-    if ref.shape[0] == 0:
+    read_lo = int(ref.min()) - node.range_ms - before + 1 if ref.shape[0] else 0
+    read_hi = int(ref.max()) + after if ref.shape[0] else 0
+    drift = param_drift(ctx, vs.at_ms)
+    if drift is not None:  # read around the @ time, windows at moving reference times
+        ref = ref + drift
+    limit = read_limit(ctx, vs.at_ms, vs.offset_ms)
+    if limit is not None:
+        read_hi = min(read_hi, limit)
+    start = ref - node.range_ms
+    if ref.shape[0] == 0 or read_hi < read_lo:
         ss = SeriesSet.empty()
     else:
-        lo_ms = int(start.min()) - before + 1
+        lo_ms = read_lo
         if id(vs) in ev.stats_nodes:
             seeks = histstats.matrix_seeks(ref, int(node.range_ms), extension=extension,
                                            lookback_ms=ctx.lookback_ms, step_ms=ctx.step_ms)
-            ss = histstats.reread(ev.select(vs.matchers, lo_ms - 1, int(ref.max()) + after),
+            ss = histstats.reread(ev.select(vs.matchers, lo_ms - 1, read_hi),
                                   seeks, lo_ms, vector=False)
         else:
             # A view-form selection is kept in place when its runs' span can be the CSR
             # arrays (matrixspan); else its runs are copied.
-            ss = ev.select(vs.matchers, lo_ms, int(ref.max()) + after, views=extension is None)
-            span = spanned_arrays(ss, lo_ms, int(ref.max()) + after)
+            ss = ev.select(vs.matchers, lo_ms, read_hi, views=extension is None)
+            span = spanned_arrays(ss, lo_ms, read_hi)
             if span is not None:
                 held = ss.num_samples  # the runs' samples, not the gaps the span keeps
                 ev.add_samples(held)

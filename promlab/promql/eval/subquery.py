@@ -14,7 +14,7 @@ import numpy as np
 
 from promlab.model import Labels
 from promlab.model.histogram import CounterResetHint
-from promlab.promql.eval.selectors import reference_times
+from promlab.promql.eval.selectors import param_drift, read_limit, reference_times
 from promlab.promql.eval.state import EvalState
 from promlab.promql.eval.stepinvariant import invariant_subtrees
 from promlab.promql.parser.ast import SubqueryExpr
@@ -89,6 +89,13 @@ _RESET_HINTS = (CounterResetHint.COUNTER_RESET, CounterResetHint.NOT_COUNTER_RES
 def eval_subquery(node: SubqueryExpr, ev: EvalState, ctx: EvalContext) -> Matrix:
     step = int(node.step_ms) or int(ctx.default_subquery_step_ms)
     ref = reference_times(ctx, node.at_ms, node.at_modifier, node.offset_ms)
+    # Inside an aggregation's parameter a pinned subquery moves along with the steps, its
+    # selectors reading only up to its @ time (selectors.param_drift).
+    drift = param_drift(ctx, node.at_ms)
+    read_until = read_limit(ctx, node.at_ms, node.offset_ms)
+    if drift is not None:
+        read_until = int(ref[0])
+        ref = ref + drift
     start = ref - node.range_ms
     if ref.shape[0] == 0:
         first, last = 0, -1
@@ -101,7 +108,8 @@ def eval_subquery(node: SubqueryExpr, ev: EvalState, ctx: EvalContext) -> Matrix
     inner_steps = np.arange(first, last + 1, step, dtype=np.int64) if last >= first else \
         np.zeros(0, np.int64)
     # Everything else (name removal mode, feature switches, annotations) is the query's.
-    inner_ctx = dataclasses.replace(ctx, steps_ms=inner_steps, step_ms=step, range_start_ms=None)
+    inner_ctx = dataclasses.replace(ctx, steps_ms=inner_steps, step_ms=step, range_start_ms=None,
+                                    read_until_ms=read_until)
     if inner_steps.shape[0] == 0 and ref.shape[0] and not ev.param_depth:
         # No grid point in any window: Prometheus still evaluates the step-invariant parts
         # once, at the grid time past the window (its range has start > end), and their
