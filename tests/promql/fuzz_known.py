@@ -118,11 +118,6 @@ KNOWN_DIFFERENCES: list[Known] = [
           "which of equal 0 and -0 a min/max keeps (or a quantile lands on) depends on input "
           "order, which a range query leaves undefined in Prometheus (map order)",
           values=lambda want, got: {want, got} == {"0", "-0"}),
-    Known("zero-sign-pdqsort", r"quantile_over_time\(.*\[((1[3-9]|[2-9]\d|\d{3,})m|\d+[hdw])",
-          "a window of more than 12 values is sorted by Go's pdqsort, which is not stable: "
-          "of equal 0 and -0 the one a quantile lands on follows its partitioning (promlab "
-          "keeps time order, as Go's insertion sort does for up to 12 values)",
-          values=lambda want, got: {want, got} == {"0", "-0"}),
     Known("k-ties-nested-range", r".\b(topk|bottomk)\b",
           "topk/bottomk break ties by input order, which a range query leaves undefined in "
           "Prometheus (map order); inside a larger expression other series then flow on",

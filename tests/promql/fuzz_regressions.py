@@ -138,6 +138,18 @@ REGRESSIONS = [
     pytest.param("holt_winters(g[10m], NaN, 1)",
                  "error: invalid trend factor. Expected: 0 < tf < 1, got: 1.000000",
                  id="holt-winters-nan-then-bad-trend"),
+    # A window of more than 12 values is sorted by Go's pdqsort (not stable, but
+    # deterministic): the zero a quantile lands on is the one its moves leave there.
+    pytest.param('quantile_over_time(0.05, (g{kind="frac"} * (g{kind="frac"} > bool 0))'
+                 '[13m:1m])', "0", id="pdqsort-zero-sign-13"),
+    pytest.param('quantile_over_time(0.2, (g{kind="frac"} * (g{kind="frac"} > bool 0))'
+                 '[13m:1m])', "-0", id="pdqsort-zero-sign-13-neg"),
+    pytest.param('quantile_over_time(0.37, (g{kind="frac"} * (g{kind="frac"} > bool 0))'
+                 '[1h:15s])', "-0", id="pdqsort-zero-sign-240"),
+    pytest.param('quantile_over_time(0.63, (g{kind="special"} * 0)[1h:15s])', "0",
+                 id="pdqsort-zero-sign-nan"),
+    pytest.param('quantile_over_time(0.5, (g{kind="special"} * 0)[50m:3s])', "-0",
+                 id="pdqsort-zero-sign-1000"),
     # An @ <time> selector inside an aggregation's parameter moves along with the steps of a
     # range evaluation (here the subquery's), over the data loaded around its @ time: +Inf
     # for the first 5 steps, then NaN (promlab kept it pinned: 20).

@@ -202,4 +202,9 @@ HANDWRITTEN = [
     'topk(scalar(count_over_time(m{a="1"}[20m:1m] @ 1700001230 offset 1m)), g)',
     'quantile(scalar(max_over_time((m{a="1"} @ 1700001230)[10m:1m])), g)',
     'quantile(scalar(m{a="1"} @ 1700001230 offset 2m), g)',
+    'quantile_over_time(0.05, (g{kind="frac"} * (g{kind="frac"} > bool 0))[13m:1m])',
+    'quantile_over_time(0.2, (g{kind="frac"} * (g{kind="frac"} > bool 0))[13m:1m])',
+    'quantile_over_time(0.37, (g{kind="frac"} * (g{kind="frac"} > bool 0))[1h:15s])',
+    'quantile_over_time(0.63, (g{kind="special"} * 0)[1h:15s])',
+    'quantile_over_time(0.5, (g{kind="special"} * 0)[50m:3s])',
 ]

@@ -33,6 +33,7 @@ from promlab.promql.eval.functions._fast import (
 )
 from promlab.promql.eval.functions.misc import absent_vector
 from promlab.promql.eval.functions.rangefuncs import matrix_arg
+from promlab.promql.eval.gosort import go_sort
 from promlab.promql.values import F64, I64, B, Matrix, Vector
 
 __all__ = ["function", "quantile_of_sorted", "window_sum"]
@@ -330,13 +331,15 @@ def quantile_of_sorted(sorted_block: F64, nan_count: np.ndarray, n: np.ndarray,
     return np.where(np.isnan(q) | (n == 0), np.nan, res)
 
 
-def sort_rows(x: F64, *, in_place: bool = False) -> F64:
-    """``x`` sorted row by row, ascending, with equal zeros in their time order: Prometheus
-    sorts a window with Go's ``sort.Sort``, an insertion sort for up to 12 values, so of a 0
-    and a -0 the earlier stays first, and which one an interpolated quantile lands on shows in
-    its sign. Numpy's default sort is not stable; only rows holding both zeros are sorted again,
-    stably (longer windows than 12 are pdqsort's in Go: there the order is a guess). With
-    ``in_place``, ``x`` itself is sorted (a block of the caller's own: no copy)."""
+def sort_rows(x: F64, *, in_place: bool = False, lengths: I64 | None = None) -> F64:
+    """``x`` sorted row by row, ascending (NaN last), with equal zeros where Prometheus puts
+    them: it sorts a window with Go's ``sort.Sort``, so of a 0 and a -0 the one an
+    interpolated quantile lands on shows in its sign. Up to 12 values that is an insertion
+    sort, which keeps them in time order (numpy's stable sort agrees); longer windows are
+    replayed with Go's own algorithm (:func:`.gosort.go_sort`). Numpy's default sort is not
+    stable: only rows holding both zeros are sorted again. Row ``i`` holds ``lengths[i]``
+    values in time order, then padding (None: whole rows). With ``in_place``, ``x`` itself is
+    sorted (a block of the caller's own: no copy)."""
     zero = x == 0
     mixed = None
     if zero.any():
@@ -346,8 +349,24 @@ def sort_rows(x: F64, *, in_place: bool = False) -> F64:
     out = x if in_place else x.copy()
     out.sort(axis=1)
     if before is not None:
+        assert mixed is not None
         out[mixed] = np.sort(before, axis=1, kind="stable")
+        n = np.full(before.shape[0], x.shape[1]) if lengths is None else lengths[mixed]
+        for k in np.flatnonzero(n > 12).tolist():
+            out[np.flatnonzero(mixed)[k]] = _go_sorted_row(before[k], int(n[k]))
     return out
+
+
+def _go_sorted_row(row: F64, n: int) -> F64:
+    """``row``'s first ``n`` values as Go's ``sort.Sort`` leaves them, in :func:`sort_rows`'s
+    layout (NaN after the rest, then the padding after ``n``, sorted)."""
+    values = row[:n].tolist()
+    go_sort(values)
+    arranged = np.asarray(values)
+    nan = np.isnan(arranged)
+    pad = np.sort(row[n:])
+    return np.concatenate([arranged[~nan], pad[~np.isnan(pad)], arranged[nan],
+                           pad[np.isnan(pad)]])
 
 
 def _window_quantiles(m: Matrix, ws: WindowSet, q: F64, mad: bool = False) -> F64:
@@ -356,7 +375,7 @@ def _window_quantiles(m: Matrix, ws: WindowSet, q: F64, mad: bool = False) -> F6
         n = ws.n[sl]
         valid = np.arange(blk.shape[1])[None, :] < n[:, None]
         nan_c = (np.isnan(blk) & valid).sum(axis=1)
-        srt = sort_rows(blk)
+        srt = sort_rows(blk, lengths=n)
         res = quantile_of_sorted(srt, nan_c, n, q[sl])
         if mad:
             with np.errstate(invalid="ignore"):
