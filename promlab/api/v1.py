@@ -43,12 +43,14 @@ from promlab.api.params import (
     time_parts_ms,
 )
 from promlab.api.service import Service
-from promlab.errors import BadData, ParseError, PromlabError
+from promlab.errors import BadData, ParseError, PromlabError, QueryError, QueryTimeout
 from promlab.model.value import format_float
 from promlab.promql.engine import Engine, Result
+from promlab.promql.features import check_features
 from promlab.promql.parser import parse_expr, prettify
 from promlab.promql.parser.ast import VectorSelector, walk
 from promlab.promql.parser.literals import go_quote
+from promlab.promql.parser.types import ValueType
 from promlab.storage.exemplars import exemplars_of
 from promlab.storage.lookup import label_lookup, series_lookup
 
@@ -229,13 +231,16 @@ class QueryAPI:
             raise BadData('invalid parameter "step": zero or negative query resolution step '
                           "widths are not accepted. Try a positive integer")
         # Go's Duration arithmetic: the span saturates at int64 ns, the division truncates;
-        # a step under 1 ms passes only for a tiny span, and then gives one point.
+        # a step under 1 ms passes only for a span of at most 11,000 steps (_zero_interval).
         span_ns = min((end_k[0] - start_k[0]) * 1_000_000_000 + end_k[1] - start_k[1], 2**63 - 1)
         start, end = time_parts_ms(start_t, nano=True), time_parts_ms(end_t, nano=True)
         if span_ns // step_ns > MAX_POINTS:
             raise BadData("exceeded maximum resolution of 11,000 points per timeseries. Try "
                           "decreasing the query resolution (?step=XX)")
-        step = max(1, step_ns // 1_000_000)
+        step = step_ns // 1_000_000
+        if step == 0:
+            return await self._run("range", p, lambda e, s: _zero_interval(e, expr),
+                                   ("range", expr, 0, 0), limit=limit)
         store = self.service.store
         return await self._run("range", p, lambda e, s: e.range(store, expr, start, end, step,
                                                                        stats=s),
@@ -372,6 +377,21 @@ class QueryAPI:
 # Absent start/end: Prometheus's MinTime and MaxTime (as (seconds, ns); all of time in ms).
 _UNBOUNDED_START = (-9_223_309_901_257_974, 0)
 _UNBOUNDED_END = (9_223_309_901_257_974, 999_999_999)
+
+
+def _zero_interval(engine: Engine, expr: str) -> Result:
+    """A range query whose step is under 1 ms: Prometheus (2.42 and 3.x) evaluates it at an
+    interval of 0 ms, and its evaluator's first step count divides by zero, a Go runtime panic
+    it answers as an execution error. What it checks before evaluating comes first: the
+    parse, the features, the result type (as :meth:`Engine.range`), an expired timeout."""
+    node = parse_expr(expr)
+    check_features(node, engine.features)
+    if node.type not in (ValueType.SCALAR, ValueType.VECTOR):
+        raise BadData(f'invalid expression type "{node.type.document_name}" for range query, '
+                      "must be Scalar or instant Vector")
+    if engine.timeout_ms is not None and engine.timeout_ms <= 0:
+        raise QueryTimeout("query timed out in query queue")
+    raise QueryError("unexpected error: runtime error: integer divide by zero")
 
 
 def _ns_to_ms(ns: int) -> int:

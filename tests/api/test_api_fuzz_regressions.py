@@ -159,3 +159,30 @@ def test_methods(client: httpx.Client, method: str, url: str, status: int, allow
     assert r.status_code == status
     assert r.headers.get("allow") == allow
     assert r.content == body
+
+
+ZERO_INTERVAL = "unexpected error: runtime error: integer divide by zero"
+
+
+@pytest.mark.parametrize(("url", "status", "kind", "error"), [
+    # A step under 1 ms that passes the 11,000-points check: Prometheus evaluates at 0 ms
+    # intervals and divides by zero (was: promlab evaluated at 1 ms steps, 200).
+    pytest.param("/api/v1/query_range?query=up&start=0&end=5&step=0.0005", 422, "execution",
+                 ZERO_INTERVAL, id="half-ms-step"),
+    pytest.param("/api/v1/query_range?query=1%2B1&start=600&end=600&step=1e-9", 422,
+                 "execution", ZERO_INTERVAL, id="ns-step-one-point"),
+    # ... after what Prometheus checks before evaluating
+    pytest.param("/api/v1/query_range?query=sum(&start=0&end=5&step=0.0005", 400, "bad_data",
+                 'invalid parameter "query": 1:5: parse error: unclosed left parenthesis',
+                 id="parse-first"),
+    pytest.param("/api/v1/query_range?query=up[5m]&start=0&end=5&step=0.0005", 400,
+                 "bad_data", 'invalid expression type "range vector" for range query, must be '
+                 "Scalar or instant Vector", id="type-first"),
+    pytest.param("/api/v1/query_range?query=up&start=0&end=5&step=0.0005&timeout=0s", 503,
+                 "timeout", "query timed out in query queue", id="expired-timeout-first"),
+])
+def test_zero_interval(client: httpx.Client, url: str, status: int, kind: str,
+                       error: str) -> None:
+    r = _get(client, url)
+    assert r.status_code == status, r.text
+    assert r.json() == {"status": "error", "errorType": kind, "error": error}
