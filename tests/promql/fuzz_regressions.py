@@ -138,6 +138,10 @@ REGRESSIONS = [
     pytest.param("holt_winters(g[10m], NaN, 1)",
                  "error: invalid trend factor. Expected: 0 < tf < 1, got: 1.000000",
                  id="holt-winters-nan-then-bad-trend"),
+    # sort/sort_desc in a subquery whose window holds no step of its grid: nothing to order
+    # (an IndexError on the step-less frame).
+    pytest.param("deriv((sort_desc(year()))[1500ms:] offset -2m)", "empty",
+                 id="sort-no-steps"),
     # A window of more than 12 values is sorted by Go's pdqsort (not stable, but
     # deterministic): the zero a quantile lands on is the one its moves leave there.
     pytest.param('quantile_over_time(0.05, (g{kind="frac"} * (g{kind="frac"} > bool 0))'

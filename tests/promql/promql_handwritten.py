@@ -207,4 +207,5 @@ HANDWRITTEN = [
     'quantile_over_time(0.37, (g{kind="frac"} * (g{kind="frac"} > bool 0))[1h:15s])',
     'quantile_over_time(0.63, (g{kind="special"} * 0)[1h:15s])',
     'quantile_over_time(0.5, (g{kind="special"} * 0)[50m:3s])',
+    'deriv((sort_desc(year()))[1500ms:] offset -2m)',
 ]

@@ -135,7 +135,7 @@ def _sort_by_value(call: FunctionCall, descending: bool) -> Vector:
         warn(call.ctx, "sort is ineffective for range queries since results are always ordered "
              "by labels", call.node)
         return _reorder(v, np.arange(len(v)))
-    if len(v) == 0:
+    if len(v) == 0 or call.ctx.num_steps == 0:  # (a subquery with no step in its window)
         return v
     vals = v.values[:, 0]
     nan = np.isnan(vals)
