@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from promlab.api.encode import success
 from promlab.api.metrics import ApiMetrics
-from promlab.api.params import MAX_TIME_MS, MIN_TIME_MS, parse_limit, read_params
+from promlab.api.params import MAX_TIME_MS, MIN_TIME_MS, go_atoi, read_params
 from promlab.api.service import Service
 from promlab.api.v1 import Handler, check_open, handler
 from promlab.errors import BadData, PromlabError
@@ -181,9 +181,26 @@ class StatusAPI:
 
     async def tsdb(self, request: Request) -> Response:
         p = await read_params(request)
-        limit = parse_limit(p.get("limit")) or 10
+        limit = _tsdb_limit(p.get("limit"))
         check_open(self.service)
         return success(await run_in_threadpool(_tsdb_stats, self.service, limit))
+
+
+#: Most entries per list ``status/tsdb`` gives (Prometheus 3.x's ``maxTSDBLimit``).
+MAX_TSDB_LIMIT = 10_000
+
+
+def _tsdb_limit(text: str | None) -> int:
+    """``status/tsdb``'s ``limit``: 10 when absent or empty; otherwise a whole number from 1 to
+    :data:`MAX_TSDB_LIMIT` (Prometheus 3.x's own messages, not the query endpoints')."""
+    if not text:
+        return 10
+    n = go_atoi(text)
+    if n is None or n < 1:
+        raise BadData("limit must be a positive number")
+    if n > MAX_TSDB_LIMIT:
+        raise BadData(f"limit must not exceed {MAX_TSDB_LIMIT}")
+    return n
 
 
 def _config_yaml(source: Any) -> str:

@@ -70,6 +70,12 @@ def _get(client: httpx.Client, url: str) -> httpx.Response:
     pytest.param("/api/v1/metadata?limit=x", "limit must be a number", id="metadata-limit"),
     pytest.param("/api/v1/metadata?limit_per_metric=x", "limit_per_metric must be a number",
                  id="metadata-limit-per-metric"),
+    pytest.param("/api/v1/status/tsdb?limit=x", "limit must be a positive number",
+                 id="tsdb-limit-not-a-number"),
+    pytest.param("/api/v1/status/tsdb?limit=0", "limit must be a positive number",
+                 id="tsdb-limit-zero"),
+    pytest.param("/api/v1/status/tsdb?limit=10001", "limit must not exceed 10000",
+                 id="tsdb-limit-too-large"),
     pytest.param("/api/v1/query?query=up&lookback_delta=x",
                  'error parsing lookback delta duration: cannot parse "x" to a valid duration',
                  id="lookback-delta"),
@@ -186,3 +192,10 @@ def test_zero_interval(client: httpx.Client, url: str, status: int, kind: str,
     r = _get(client, url)
     assert r.status_code == status, r.text
     assert r.json() == {"status": "error", "errorType": kind, "error": error}
+
+
+def test_tsdb_limit(client: httpx.Client) -> None:
+    data = _get(client, "/api/v1/status/tsdb?limit=1").json()["data"]
+    lists = [v for v in data.values() if isinstance(v, list)]
+    assert lists and all(len(v) == 1 for v in lists), data
+    assert len(_get(client, "/api/v1/status/tsdb?limit=").json()["data"]["seriesCountByLabelValuePair"]) > 1
