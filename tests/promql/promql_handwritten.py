@@ -208,4 +208,7 @@ HANDWRITTEN = [
     'quantile_over_time(0.63, (g{kind="special"} * 0)[1h:15s])',
     'quantile_over_time(0.5, (g{kind="special"} * 0)[50m:3s])',
     'deriv((sort_desc(year()))[1500ms:] offset -2m)',
+    'sort(0 / {__name__=~"g|m|h_bucket"})', 'sort_desc(0 / {__name__=~"g|m|h_bucket"})',
+    'sort({__name__=~"g|m|h_bucket"} / 0)', 'sort_desc(round({__name__=~"g|m|h_bucket"} / 1e6))',
+    'sort(clamp({__name__=~"c_total|g|m|h_.*"}, 0, 1))', 'sort_desc(sgn({__name__=~".+"}))',
 ]

@@ -1,21 +1,24 @@
-"""Go's ``sort.Sort`` (Go 1.19, which built Prometheus 2.42) for the rare rows where the
+"""Go's ``sort.Sort`` (Go 1.19, which built Prometheus 2.42) for the rare inputs where the
 arrangement of equal values shows.
 
 Prometheus sorts a ``quantile_over_time`` window (and a ``quantile`` group) with
 ``sort.Sort``, ordering NaN first and then by ``<``. Equal values are interchangeable except
 for 0 and -0: an interpolated quantile that lands on a zero shows the sign of the one the sort
-put there. Up to 12 values ``sort.Sort`` is an insertion sort (stable: numpy's stable sort
-agrees); above that it is a pattern-defeating quicksort whose moves depend on every
-comparison. It is deterministic (its pattern breaking draws from a xorshift generator seeded
-with the length), so it is replayed here, comparison by comparison, in pure Python — only
-for rows holding both zeros, so the cost never reaches the common path.
+put there. ``sort``/``sort_desc`` order series the same way, and there ties and NaNs show as
+the order of the result. Up to 12 values ``sort.Sort`` is an insertion sort (stable); above
+that it is a pattern-defeating quicksort whose moves depend on every comparison. It is
+deterministic (its pattern breaking draws from a xorshift generator seeded with the length),
+so it is replayed here, comparison by comparison, in pure Python — only where the
+arrangement shows, so the cost never reaches the common path.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["go_sort"]
+__all__ = ["go_sort", "go_sort_by"]
 
 _INSERTION_MAX = 12      # slices this short are insertion-sorted
 _NINTHER_MIN = 50        # from this length the pivot is a median of three medians
@@ -28,20 +31,30 @@ _MASK64 = (1 << 64) - 1
 def go_sort(values: list[float]) -> None:
     """Sort ``values`` in place exactly as Go 1.19's ``sort.Sort`` arranges them under
     Prometheus's order (NaN before everything, itself included; else ``<``)."""
-    n = len(values)
+    go_sort_by(values, _nan_first_less)
+
+
+def go_sort_by(items: list[Any], less: Callable[[Any, Any], bool]) -> None:
+    """Sort ``items`` in place as Go 1.19's ``sort.Sort`` does with ``Less(i, j)`` being
+    ``less(items[i], items[j])``."""
+    n = len(items)
     if n > 1:
-        _Pdq(values).sort(0, n, n.bit_length())
+        _Pdq(items, less).sort(0, n, n.bit_length())
+
+
+def _nan_first_less(a: float, b: float) -> bool:
+    return math.isnan(a) or a < b
 
 
 class _Pdq:
     """One sort: the slice and Go's ``Less``/``Swap`` over it."""
 
-    def __init__(self, data: list[float]) -> None:
+    def __init__(self, data: list[Any], less: Callable[[Any, Any], bool]) -> None:
         self.d = data
+        self.lt = less
 
     def less(self, i: int, j: int) -> bool:
-        a = self.d[i]
-        return math.isnan(a) or a < self.d[j]
+        return self.lt(self.d[i], self.d[j])
 
     def swap(self, i: int, j: int) -> None:
         d = self.d

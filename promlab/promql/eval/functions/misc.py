@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
 
 import numpy as np
@@ -16,6 +17,7 @@ from promlab.promql.eval.functions._common import (
     vector_out,
     warn,
 )
+from promlab.promql.eval.gosort import go_sort_by
 from promlab.promql.parser.ast import Expr, MatrixSelector, VectorSelector
 from promlab.promql.values import B, Scalar, Value, Vector
 
@@ -139,15 +141,22 @@ def _sort_by_value(call: FunctionCall, descending: bool) -> Vector:
         return v
     vals = v.values[:, 0]
     nan = np.isnan(vals)
+    if len(v) > _GO_INSERTION_SORT_MAX and (nan.any() or np.unique(vals).size < len(v)):
+        # Go's pdqsort decides where NaNs and ties go: replayed (a comparator that reads
+        # NaN as the greatest, then reversed, as Prometheus's sort/sort_desc)
+        xs = vals.tolist()
+        order = list(range(len(v)))
+        if descending:
+            go_sort_by(order, lambda i, j: math.isnan(xs[j]) or xs[j] < xs[i])
+        else:
+            go_sort_by(order, lambda i, j: math.isnan(xs[j]) or xs[j] > xs[i])
+        return _reorder(v, np.asarray(order, np.int64))
     key = -vals if descending else vals.copy()
     key[nan] = 0.0
     pos = np.arange(len(v))
-    if len(v) <= _GO_INSERTION_SORT_MAX:
-        # Go insertion-sorts short inputs with Prometheus's comparator, which moves a sample
-        # before a NaN left neighbour: numbers end up stably sorted, NaNs last in reverse input
-        # order. Longer inputs go through pdqsort, whose order among NaNs and ties this does
-        # not reproduce.
-        pos = np.where(nan, -pos, pos)
+    # Go insertion-sorts short inputs with Prometheus's comparator, which moves a sample before
+    # a NaN left neighbour: numbers end up stably sorted, NaNs last in reverse input order.
+    pos = np.where(nan, -pos, pos)
     return _reorder(v, np.lexsort((pos, key, nan)))
 
 
