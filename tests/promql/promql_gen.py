@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.promql.promql_gen_odd import odd
+
 SEED = 20_261_206
 
 T0_S = 1_699_999_200  # a whole hour
@@ -223,8 +225,10 @@ class Gen:
     def vector(self, depth: int) -> str:
         if depth <= 0:
             return self.selector()
-        roll = self.r.randrange(28)
+        roll = self.r.randrange(30)
         d = depth - 1
+        if roll >= 28:
+            return odd(self, d)
         if roll >= 26:
             return self.wide(d)
         if roll >= 23:

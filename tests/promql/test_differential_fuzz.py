@@ -219,11 +219,12 @@ def test_diff_has_teeth() -> None:
 
 
 def test_generator_is_seeded_and_varied() -> None:
-    first, again = expressions(200), expressions(200)
+    first, again = expressions(400), expressions(400)
     assert first == again
     random_part = first[len(HANDWRITTEN):]
     for needle in ("offset", "@", "by (", "without (", "on(", "ignoring(", "group_left",
-                   "label_replace", "label_join", "[", ":", "topk", "count_values", "bool"):
+                   "label_replace", "label_join", "[", ":", "topk", "count_values", "bool",
+                   "m30s:", "@ start() offset", 'sort_desc({__name__=~"g|m|h_bucket"}'):
         assert any(needle in e for e in random_part), needle
 
 
