@@ -17,6 +17,7 @@ import json
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -198,12 +199,18 @@ BAD_QUERIES = [
     "sum by (a) x", "'unterminated", "x @ foo", "x offset", "3 == bool", "~", "x)", "((1)",
     "rate(http_requests_total[5m])[1m]", "abs(1, 2)", "x @ 1 @ 2", 'x{a=~"("}', "1 and 1",
     "http_requests_total{__name__=\"a\"}", "{a=\"\"}",
+    # trailing garbage
+    "up foo", "up)", "1 2", "sum(up) x", "up;", "up,", "up}", "time() time()", "up\x00",
+    "up # a comment", "up\n", " up ", "up @", "up[5m] x",
 ]
 SELECTORS = [
     "http_requests_total", 'http_requests_total{method="GET"}', "node_memory_usage_bytes",
     '{__name__=~"http_.*"}', '{job="api"}', "{}", '{a=""}', '{job=~".*"}', "nothing", "sum(",
     "rate(x[5m])", 'up{job!="x"}', '{__name__="node_memory_usage_bytes",kind="free"}', "",
     '{"http_requests_total"}', 'x{a="\\xff"}', '{job=~"a|b",job!~"c"}', "x[5m]",
+    # only matchers that match the empty string, and near misses
+    '{job=~""}', '{a!~".+"}', '{__name__=~".*"}', '{job=~".*",a=""}', '{a!="",b=""}',
+    '{job!~"x"}', '{__name__!=""}', "up{a=\"\"}", '{job=~".+"}', "up x", "up or up",
 ]
 
 
@@ -249,14 +256,18 @@ class Gen:
         return self.pick(["15", "60", "1m", "30s", "0", "-1", "-1m", "0.001", "0.5", "1h", "1.5",
                           "1e2", "NaN", "Inf", "", "5m30s", "1d", "1y", "500ms", "x", "1ns",
                           "0s", "1w", "90", "15.5", "1h1m", " 60", "+60", "1e-9", "1M",
-                          "0x1p4", "1_0", "-Inf", "1e10", "9e9"])
+                          "0x1p4", "1_0", "-Inf", "1e10", "9e9", "1h30m", "1m30s", "90m",
+                          "0.0005", "1e-4", "0.0009", "1ms", "2h0m", "1m1h", "1.5m", "15s "])
 
     def duration(self) -> str:
         return self.pick(["", "1s", "30", "0", "-1", "x", "1m", "0.5", "2m", "1h", "NaN", "-5s",
-                          "1e9", "100ms"])
+                          "1e9", "100ms", "1h30m", "+1s", " 1s", "0s", "1y", "9999999999",
+                          "Inf", "-Inf", "1m0s", "1d1h", "0.0", "-0"])
+        # (no positive timeout under 100 ms: whether a query beats it is a race)
 
     def limit(self) -> str:
-        return self.pick(["", "0", "1", "2", "-1", "x", "1.5", "100", "3"])
+        return self.pick(["", "0", "1", "2", "-1", "x", "1.5", "100", "3", " 1", "+1", "0x10",
+                          "1e3", "9999999999999999999", "-0", "01", "1_0"])
 
     def query(self) -> str:
         return self.pick(GOOD_QUERIES if self.rng.random() < 0.75 else BAD_QUERIES)
@@ -282,8 +293,10 @@ def _query_params(g: Gen, path: str) -> list[tuple[str, str]]:
     if path.endswith("query"):
         _maybe(g, "time", g.time(), out, 0.85)
     else:
-        start = g.near() - rng.choice([60, 600, 1800, 3600, -60])
-        for name, t in (("start", start), ("end", g.near())):
+        end = g.near()
+        start = end - rng.choice([0, 0.001, 2, 5]) if rng.random() < 0.1 else \
+            g.near() - rng.choice([60, 600, 1800, 3600, -60])
+        for name, t in (("start", start), ("end", end)):
             if rng.random() < 0.8:
                 out.append((name, f"{t:.3f}"))
             elif rng.random() < 0.8:
@@ -305,6 +318,12 @@ def _series_params(g: Gen) -> list[tuple[str, str]]:
         out.append(("end", f"{g.near():.3f}" if rng.random() < 0.6 else g.time()))
     _maybe(g, "limit", g.limit(), out, 0.1)
     return out
+
+
+#: A fresh value for a parameter of this name.
+_VALUES: dict[str, Callable[[Gen], str]] = {
+    "query": Gen.query, "time": Gen.time, "start": Gen.time, "end": Gen.time, "step": Gen.step,
+    "limit": Gen.limit, "timeout": Gen.duration, "match[]": lambda g: g.pick(SELECTORS)}
 
 
 def _request(g: Gen) -> Req:
@@ -338,16 +357,22 @@ def _request(g: Gen) -> Req:
     elif kind == "status":
         path = "/api/v1/" + g.pick(["status/buildinfo", "status/runtimeinfo", "status/flags",
                                      "status/tsdb", "status/config", "status/walreplay",
-                                     "targets", "alertmanagers", "status/nope"])
+                                     "targets", "alertmanagers", "status/nope", "rules",
+                                     "alerts", "targets/metadata", "status", "status/",
+                                     "status/tsdb/blocks", "notifications", "scrape_pools"])
+        if rng.random() < 0.3:
+            params = [(g.pick(["limit", "state", "type", "match_target", "metric", "scrape_pool",
+                               "exclude_alerts", "rule_name[]"]), g.limit())]
     else:
         path = g.pick(["/api/v1/nope", "/api/v1", "/api/v1/", "/api/v2/query", "/api/v1/query/",
                        "/api/v1/label//values", "/api/v1/label/job", "/api/v1/series/x"])
         params = _query_params(g, "/api/v1/query")
     if rng.random() < 0.08 and params:  # a duplicate parameter: the first one counts
         k, _ = rng.choice(params)
-        extra = {"query": g.query, "time": g.time, "start": g.time, "end": g.time,
-                 "step": g.step, "limit": g.limit}.get(k, lambda: "x")()
-        params.append((k, extra))
+        params.append((k, _VALUES.get(k, lambda _: "x")(g)))
+    if rng.random() < 0.05 and params:  # an empty value
+        i = rng.randrange(len(params))
+        params[i] = (params[i][0], "")
     if rng.random() < 0.08:
         params.append((g.pick(["foo", "Query", "query ", "match", "_", "time[]"]), "1"))
     r = rng.random()
@@ -359,6 +384,9 @@ def _request(g: Gen) -> Req:
         if rng.random() < 0.15 and params:  # one parameter in the URL instead
             i = rng.randrange(len(params))
             url_params = (params.pop(i),)
+        elif rng.random() < 0.1 and params:  # in both, with other values: the body's counts
+            k, _ = rng.choice(params)
+            url_params = ((k, _VALUES.get(k, lambda _: "x")(g)),)
     elif r < 0.36:
         method, post = "POST", rng.choice(["json", "none"])
     elif r < 0.44:

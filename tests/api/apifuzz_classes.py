@@ -11,13 +11,15 @@ from urllib.parse import unquote
 
 import httpx
 
-from promlab.api.params import parse_api_time
+from promlab.api.params import parse_api_time_parts, time_order_key
 
 from .apifuzz import STATUS_PATHS, Observed, Req, observe, same, same_answer
 
-__all__ = ["NEW_PARAMS", "effective", "explain_by_dropping", "known_class", "normalize_pair"]
+__all__ = ["NEW_PARAMS", "PROMLAB_PATHS", "ZERO_INTERVAL", "effective", "explain_by_dropping", "known_class", "normalize_pair"]
 
 
+#: Prometheus's answer to a range query with a step under 1 ms (an interval of 0 ms).
+ZERO_INTERVAL = "unexpected error: runtime error: integer divide by zero"
 _LEGACY_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 _TIMEOUT = re.compile(r"query timed out in .*")
 # Parser messages Prometheus 3.x changed (duration expressions, number offsets).
@@ -38,6 +40,14 @@ def normalize_pair(req: Req, ours: Observed, theirs: Observed) -> None:
             if isinstance(o.body.get("error"), str):
                 for new, old in _PARSER_3X:
                     o.body["error"] = o.body["error"].replace(new, old)
+
+
+#: Paths 2.42 does not route (404) that promlab serves: 3.x endpoints, and the Pushgateway's
+#: API (promlab's push endpoint is Pushgateway-compatible; ``/api/v1/status/`` then redirects).
+PROMLAB_PATHS = {"/api/v1/notifications": "3.x-endpoints",
+                 "/api/v1/notifications/live": "3.x-endpoints",
+                 "/api/v1/status/tsdb/blocks": "3.x-endpoints",
+                 "/api/v1/status": "pushgateway-api", "/api/v1/metrics": "pushgateway-api"}
 
 
 def known_class(req: Req, ours: Observed, theirs: Observed) -> str | None:
@@ -69,6 +79,13 @@ def known_class(req: Req, ours: Observed, theirs: Observed) -> str | None:
     if req.path == "/api/v1/query_range" and same_head and \
             f'invalid parameter "query": {b_theirs.get("error")}' == b_ours.get("error"):
         return "3.x-query-range-invalid-param"  # 3.x wraps its parse errors as /query does
+    if req.path == "/api/v1/query_range" and theirs.status == -1 and \
+            p.get("stats") == "all" and b_ours.get("error") == ZERO_INTERVAL:
+        # A step under 1 ms: the per-step statistics (promql-per-step-stats) divide by zero
+        # outside Prometheus's recovery, and Go's server drops the connection
+        return "per-step-stats-zero-interval"
+    if theirs.status == 404 and req.path.rstrip("/") in PROMLAB_PATHS:
+        return PROMLAB_PATHS[req.path.rstrip("/")]
     if req.path == "/api/v1/parse_query" and theirs.status == 404:
         return "3.x-parse-query"  # the endpoint is 2.47+
     if "U__" in req.path or any("U__" in v or '{"' in v for _, v in (*req.params, *req.url_params)):
@@ -140,8 +157,12 @@ def _strip_values(x: Any) -> Any:
 
 
 def _end_before_start(p: dict[str, str]) -> bool:
+    """Whether ``end`` is before ``start`` as Prometheus compares them (to the nanosecond: a
+    reversal inside one millisecond counts); either absent is all of time, never reversed."""
+    if not p.get("start") or not p.get("end"):
+        return False
     try:
-        return parse_api_time(p.get("end"), "end", default=2**62) < \
-            parse_api_time(p.get("start"), "start", default=-(2**62))
+        return time_order_key(parse_api_time_parts(p["end"], "end")) < \
+            time_order_key(parse_api_time_parts(p["start"], "start"))
     except ValueError:
         return False

@@ -43,6 +43,12 @@ KNOWN_CLASSES = {
                                      '"query", as /query does',
     "3.x-rate-extrapolation": "rate()/increase() extrapolate to a counter's zero point only "
                               "within the usual extrapolation",
+    "per-step-stats-zero-interval": "stats=all on a range query with a step under 1 ms: "
+                                    "Prometheus (per-step stats on) drops the connection; "
+                                    "promlab answers the 422 of the same query without stats",
+    "3.x-endpoints": "notifications (3.0+), status/tsdb/blocks (3.x)",
+    "pushgateway-api": "the Pushgateway's /api/v1/status and /api/v1/metrics (promlab's push "
+                       "endpoint is Pushgateway-compatible)",
     "block-granular-bounds": "series/labels with end before start: Prometheus answers from "
                              "whole blocks, promlab selects nothing",
 }
