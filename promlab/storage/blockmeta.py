@@ -11,7 +11,7 @@ from promlab.storage.checksum import json_checksum
 from promlab.storage.seriesindex import CHUNK_COLUMNS
 from promlab.storage.slices import SLICE_COLUMN
 
-__all__ = ["FORMAT_VERSION", "INDEX_FILE", "META_FILE", "READABLE_VERSIONS", "RESERVED",
+__all__ = ["FORMAT_VERSION", "INDEX_FILE", "META_FILE", "READABLE_VERSIONS", "RECENT_FILE", "RESERVED",
            "SAMPLES_FILE", "SERIES_FILE", "BlockMeta", "new_ulid"]
 
 #: Version 2 adds checksums (``files`` and ``checksum`` in meta.json); version 1 blocks are
@@ -27,10 +27,14 @@ __all__ = ["FORMAT_VERSION", "INDEX_FILE", "META_FILE", "READABLE_VERSIONS", "RE
 #: schema and dictionaries, each checked by its own CRC in ``meta.json`` (``pieces``), and
 #: leaves out the slice groups (derived from the chunks): a first query reads its metrics'
 #: batches only (:meth:`promlab.storage.blocks.Block.metric_part`).
-FORMAT_VERSION = 7
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7)
+#: Version 8 adds ``recent.arrow`` (:data:`RECENT_FILE`): the block's last 15 minutes of samples
+#: with their series' labels, from which a query at the end of the data is answered
+#: (:mod:`promlab.storage.recent`); its ``meta.json`` record holds the window's start, ``mint``.
+FORMAT_VERSION = 8
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8)
 SERIES_FILE = "series.parquet"
 INDEX_FILE = "series.arrow"
+RECENT_FILE = "recent.arrow"  # (promlab.storage.recent, which writes and reads it)
 SAMPLES_FILE = "samples.parquet"
 META_FILE = "meta.json"
 RESERVED = frozenset({"series_id", "min_time", "max_time", "row_start", "row_count",
@@ -79,9 +83,12 @@ class BlockMeta:
         if version >= 2 and d.get("checksum") != json_checksum(d):
             raise ValueError("checksum mismatch")
         files = d.get("files", {}) if version >= 2 else {}
-        want = {SAMPLES_FILE, SERIES_FILE, *((INDEX_FILE,) if version >= 5 else ())}
+        want = {SAMPLES_FILE, SERIES_FILE, *((INDEX_FILE,) if version >= 5 else ()),
+                *((RECENT_FILE,) if version >= 8 else ())}
         if not isinstance(files, dict) or (version >= 2 and set(files) != want):
             raise ValueError("bad file checksums")
+        if version >= 8 and not isinstance(files[RECENT_FILE].get("mint"), int):
+            raise ValueError(f"no window start for {RECENT_FILE}")
         meta = cls(str(d["ulid"]), int(d["start"]), int(d["end"]), int(d["mint"]),
                    int(d["maxt"]), int(d["num_series"]), int(d["num_samples"]), int(d["seq"]),
                    int(d["level"]), tuple(str(x) for x in d.get("sources", ())), files,

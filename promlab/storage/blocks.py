@@ -10,6 +10,7 @@ block. The schema and encodings are described in ``docs/storage.md``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
@@ -35,6 +36,7 @@ from promlab.storage.blockmeta import (
     INDEX_FILE,
     META_FILE,
     READABLE_VERSIONS,
+    RECENT_FILE,
     RESERVED,
     SAMPLES_FILE,
     SERIES_FILE,
@@ -45,6 +47,7 @@ from promlab.storage.cache import MetricColumns
 from promlab.storage.indexfile import index_arrays, read_index_file, tiles
 from promlab.storage.objectstore import LOCAL, BlockFS
 from promlab.storage.postings import LabelIndex
+from promlab.storage.recent import RecentFile, RecentMetric
 from promlab.storage.samplesread import BlockState, SamplesReader
 from promlab.storage.seriesindex import (
     CHUNK_COLUMNS,
@@ -58,8 +61,8 @@ from promlab.storage.slices import SliceIndex
 
 # Re-exported: the block format's names, imported from here by the writer and tools.
 __all__ = ["CHUNK_COLUMNS", "FOOTER_SPANS_KEY", "FORMAT_VERSION", "INDEX_FILE", "META_FILE",
-           "READABLE_VERSIONS", "RESERVED", "ROW_GROUP_ROWS_KEY", "SAMPLES_FILE", "SERIES_FILE",
-           "Block", "BlockMeta", "new_ulid"]
+           "READABLE_VERSIONS", "RECENT_FILE", "RESERVED", "ROW_GROUP_ROWS_KEY", "SAMPLES_FILE",
+           "SERIES_FILE", "Block", "BlockMeta", "new_ulid"]
 
 log = logging.getLogger("promlab.storage")
 
@@ -88,8 +91,18 @@ class Block(SamplesReader):
                 self.index_missing = True
                 log.warning("block %s: %s missing, reading the series index from %s", path,
                             INDEX_FILE, SERIES_FILE)
+        #: A format-8 block whose ``recent.arrow`` is missing: queries read the samples file.
+        self.recent_missing = False
+        if RECENT_FILE in self.meta.files:
+            try:
+                fs.size(fs.join(path, RECENT_FILE))
+            except OSError:
+                self.recent_missing = True
+                log.warning("block %s: %s missing, answering from %s", path, RECENT_FILE,
+                            SAMPLES_FILE)
         for fname, rec in self.meta.files.items():
-            if not (self.index_missing and fname == INDEX_FILE):
+            if not ((self.index_missing and fname == INDEX_FILE)
+                    or (self.recent_missing and fname == RECENT_FILE)):
                 _ck.check_size(fs.join(path, fname), rec, fs.size)
         # Shared with the block's metric parts (:meth:`metric_part`): damage found through a
         # part marks the block.
@@ -97,6 +110,8 @@ class Block(SamplesReader):
         self._owner: Block = self
         self._parts: dict[str, Block | None] = {}
         self._series_file: SeriesIndexFile | None = None
+        self._recent: RecentFile | None = None  # recent.arrow, read by its first use
+        self._recent_fh: Any = None  # (locally opened with the block)
         self._verified: set[int] = set()  # row groups whose checksum passed
         # Open both files now: a compaction or retention deleting the block later cannot pull
         # them from under a reader that already listed it. Arrow-native files, not Python file
@@ -123,6 +138,14 @@ class Block(SamplesReader):
         if not fs.remote:
             self._prefetch_index()
             fs.prefetch(self._series_fh)
+            if self.recent_covers(self.meta.maxt):
+                # Its first piece (schema, dictionaries) and footer: a query at the end of the
+                # data then reads its metric's batch only (storage.recent).
+                with contextlib.suppress(OSError):
+                    self._recent_fh = fs.open_input(fs.join(path, RECENT_FILE))
+                    pieces = self.meta.files[RECENT_FILE].get("pieces") or []
+                    for off, ln, _ in pieces[:1] + pieces[-1:]:
+                        fs.prefetch(self._recent_fh, int(off), int(ln))
         self._index: LabelIndex | None = None
         self._labels: dict[int, Labels] = {}  # by series (rank), or chunk row before v3
         self._pf: pq.ParquetFile | None = None
@@ -263,6 +286,33 @@ class Block(SamplesReader):
             part._install(sf, lambda: rows)
             self._parts[name] = part
             return part
+
+    def recent_covers(self, mint: int) -> bool:
+        """Whether ``recent.arrow`` holds every sample of the block at or after ``mint``
+        (format 8; :mod:`promlab.storage.recent`): told by ``meta.json``, nothing read."""
+        rec = self.meta.files.get(RECENT_FILE)
+        return rec is not None and not self.recent_missing and mint >= rec["mint"]
+
+    def recent_metric(self, name: str) -> RecentMetric | None:
+        """Metric ``name``'s samples in ``recent.arrow`` (read and checked on first use; the
+        block's own, shared by its parts), None when it has none there. Call only when
+        :meth:`recent_covers`; damage raises :class:`StorageError` and marks the block."""
+        own = self._owner
+        with own._io:
+            if own._recent is None:
+                if own._fh is None:
+                    raise StorageError(f"block {self.path}: closed")
+                rec = self.meta.files[RECENT_FILE]
+                where = self.fs.join(self.path, RECENT_FILE)
+                fh, own._recent_fh = own._recent_fh, None
+                if fh is None:
+                    fh = self.fs.open_input(where, rec.get("size"))
+                    if self.fs.remote:  # its first piece and footer in one round trip
+                        for off, ln, _ in (rec.get("pieces") or [])[:1] + (
+                                rec.get("pieces") or [])[-1:]:
+                            self.fs.prefetch(fh, int(off), int(ln))
+                own._recent = own._guard(lambda: RecentFile(fh, where, rec))
+            return own._guard(functools.partial(own._recent.metric, name))  # type: ignore[no-any-return]
 
     def _guard(self, read: Callable[[], Any]) -> Any:
         """``read()``, its failures marking the block damaged (as :class:`StorageError`)."""
@@ -422,6 +472,10 @@ class Block(SamplesReader):
         if getattr(self, "_fh", None) is not None:
             self._fh.close()
             self._series_fh.close()
+            if self._recent is not None:
+                self._recent.close()
+            if self._recent_fh is not None:
+                self._recent_fh.close()
             self._fh = None
             self._pf = None
 

@@ -21,15 +21,16 @@ import pyarrow as pa
 from promlab.storage.merge import gather_runs
 from promlab.storage.pool import copy, empty, take
 
-__all__ = ["MAX_SCALE", "VALUE_COLUMNS", "decimal_scales", "decode_table", "decode_values",
-           "encode_values", "value_columns"]
+__all__ = ["MAX_SCALE", "POW10", "VALUE_COLUMNS", "decimal_scales", "decode_table",
+           "decode_values", "encode_values", "flat", "flat_valid", "value_columns"]
 
 MAX_SCALE = 6
 #: The samples file's value columns, in the order :func:`decode_values` takes them.
 VALUE_COLUMNS = ("value", "value_int", "scale")
 _NOT_DECIMAL = -1
 _EXACT_INT = float(1 << 53)
-_POW10F = 10.0 ** np.arange(MAX_SCALE + 1)
+#: ``10.0 ** k`` for each scale k: a decimal row's value is ``value_int / POW10[scale]``.
+POW10 = 10.0 ** np.arange(MAX_SCALE + 1)
 
 
 def _exact_mask(values: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.bool_]:
@@ -79,7 +80,7 @@ def encode_values(values: npt.NDArray[np.float64], row_scale: npt.NDArray[np.int
                   ) -> tuple[pa.Array, pa.Array]:
     """The ``value`` (float64, nullable) and ``value_int`` (int64, nullable) columns."""
     as_int = (row_scale >= 0) & ~_special(values)
-    mult = _POW10F[np.maximum(row_scale, 0)]
+    mult = POW10[np.maximum(row_scale, 0)]
     with np.errstate(over="ignore", invalid="ignore"):
         scaled = np.where(as_int, np.round(values * mult), 0.0).astype(np.int64)
     value_col = pa.array(np.where(as_int, 0.0, values), pa.float64(), mask=as_int)
@@ -118,7 +119,7 @@ def flat(arr: pa.ChunkedArray | pa.Array, dtype: type[np.generic]) -> npt.NDArra
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
-def _flat_valid(arr: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.bool_] | bool:
+def flat_valid(arr: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.bool_] | bool:
     """Validity of a column: ``True``/``False`` when uniform, else a boolean array."""
     n, nulls = len(arr), arr.null_count
     if nulls == 0:
@@ -185,7 +186,7 @@ def decode_values(value: pa.ChunkedArray | None, value_int: pa.ChunkedArray | No
     given as None is null in every row (``value_int`` and ``scale`` together); ``scale`` as an
     integer is the scale of every row.
     """
-    int_valid = False if value_int is None else _flat_valid(value_int)
+    int_valid = False if value_int is None else flat_valid(value_int)
     if int_valid is False:
         if value is None:
             raise ValueError("no value column")
@@ -209,10 +210,10 @@ def decode_values(value: pa.ChunkedArray | None, value_int: pa.ChunkedArray | No
             sc = sc[idx]
     out: npt.NDArray[np.float64] = empty(vi.shape[0], np.float64)
     if lo == hi:
-        np.divide(vi, _POW10F[min(max(lo, 0), MAX_SCALE)], out=out)
+        np.divide(vi, POW10[min(max(lo, 0), MAX_SCALE)], out=out)
     else:
-        np.divide(vi, np.take(_POW10F, np.clip(sc, 0, MAX_SCALE)), out=out)
-    float_valid = False if value is None else _flat_valid(value)
+        np.divide(vi, np.take(POW10, np.clip(sc, 0, MAX_SCALE)), out=out)
+    float_valid = False if value is None else flat_valid(value)
     if float_valid is not False:
         assert value is not None
         v = flat(value, np.float64)

@@ -54,22 +54,23 @@ def tiles(pieces: Any, rec: dict[str, Any] | None) -> bool:
             and int(ends[-1]) == rec.get("size"))
 
 
-def read_index_file(fh: Any, path: str, rec: dict[str, Any] | None, *, pieces: bool
-                    ) -> tuple[pa.Buffer, Fill | None]:
+def read_index_file(fh: Any, path: str, rec: dict[str, Any] | None, *, pieces: bool,
+                    whole_read: int = WHOLE_INDEX_READ) -> tuple[pa.Buffer, Fill | None]:
     """The bytes of the index file open as ``fh`` and, when ``pieces`` (``series.arrow``) and
     ``meta.json``'s record ``rec`` lists its pieces, the :data:`Fill` that reads or checks the
     others: only the first piece (schema and dictionaries) and the last (the footer) are
     checked now, each against its CRC; a file larger than :data:`WHOLE_INDEX_READ` is read a
     piece at a time, a smaller one whole in one read (its other pieces checked when a batch of
     theirs is first read: a query on one metric checks that metric's bytes, not the file's).
-    Without pieces, the whole file, checked. ``fh`` is closed once the whole file is read."""
+    Without pieces, the whole file, checked. ``fh`` is closed once the whole file is read.
+    ``whole_read``: the size up to which the file is read whole (0: always a piece at a time)."""
     listed = rec.get("pieces") if rec is not None and pieces else None
     if rec is None or not tiles(listed, rec):
         buf = _ck.read_checked(fh, path, rec)
         fh.close()
         return buf, None
     assert listed is not None
-    if int(rec["size"]) <= WHOLE_INDEX_READ:
+    if int(rec["size"]) <= whole_read:
         return _checked_lazily(fh, path, rec, listed)
     buf = pa.allocate_buffer(int(rec["size"]))
     view = memoryview(buf).cast("B")

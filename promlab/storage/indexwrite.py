@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -24,7 +25,7 @@ from promlab.storage.seriesindex import (
 )
 from promlab.storage.slices import GROUPS_KEY, SLICE_COLUMN
 
-__all__ = ["empty_batch", "write_index_copy"]
+__all__ = ["empty_batch", "write_batches", "write_index_copy"]
 
 
 def write_index_copy(series: pa.Table, path: str, start: int, samples_path: str) -> list[int]:
@@ -89,6 +90,26 @@ def write_index_copy(series: pa.Table, path: str, start: int, samples_path: str)
     batches = metric_batches(*metric_runs(table)) if table.num_rows else []
     md[METRIC_BATCHES_KEY] = json.dumps([names for _, _, names in batches]).encode()
     table = table.replace_schema_metadata(md).combine_chunks()
+    rs = table["chunk_row_start"].combine_chunks()
+
+    def carried(lo: int, hi: int) -> dict[bytes, bytes]:
+        # The groups its chunks' rows lie in: from its first chunk's row (the groups tile
+        # the samples file) to its last row.
+        starts = rs.slice(lo, hi - lo).flatten().to_numpy().astype(np.int64)
+        a, b = np.searchsorted(groups, [int(starts.min()), int(starts.max())], "right")
+        mine = groups[max(int(a) - 1, 0):int(b)]
+        return {GROUPS_KEY: base64.b64encode(mine.astype("<i8").tobytes())}
+
+    return write_batches(table, path, batches, carried)
+
+
+def write_batches(table: pa.Table, path: str, batches: list[tuple[int, int, list[str]]],
+                  carried: Callable[[int, int], dict[bytes, bytes]] | None = None) -> list[int]:
+    """Write ``table`` (one chunk per column) as an LZ4-compressed Arrow IPC file: an empty
+    first batch (the schema and the dictionaries come with it), then rows ``lo:hi`` of each
+    of ``batches`` (:func:`~promlab.storage.seriesindex.metric_batches`), each with the
+    message metadata ``carried(lo, hi)`` when given. Returns the piece offsets (0, the end of
+    each batch, the file's size) for ``meta.json``."""
     batch = pa.RecordBatch.from_arrays([c.chunk(0) if c.num_chunks else pa.array([], c.type)
                                         for c in table.columns], schema=table.schema)
     opts = pa.ipc.IpcWriteOptions(compression="lz4")
@@ -99,15 +120,9 @@ def write_index_copy(series: pa.Table, path: str, start: int, samples_path: str)
             # of one metric's batch reads this piece, its batch and the footer only.
             w.write_batch(empty_batch(batch))
             ends.append(sink.tell())
-            rs = table["chunk_row_start"].combine_chunks()
             for lo, hi, _ in batches:
-                # The groups its chunks' rows lie in: from its first chunk's row (the
-                # groups tile the samples file) to its last row.
-                starts = rs.slice(lo, hi - lo).flatten().to_numpy().astype(np.int64)
-                a, b = np.searchsorted(groups, [int(starts.min()), int(starts.max())], "right")
-                mine = groups[max(int(a) - 1, 0):int(b)]
-                w.write_batch(batch.slice(lo, hi - lo), custom_metadata={
-                    GROUPS_KEY: base64.b64encode(mine.astype("<i8").tobytes())})
+                w.write_batch(batch.slice(lo, hi - lo),
+                              custom_metadata=None if carried is None else carried(lo, hi))
                 ends.append(sink.tell())
         ends.append(sink.tell())
     return ends

@@ -25,6 +25,7 @@ from promlab.storage.interface import SelectHints, SeriesSet, SeriesShard, clamp
 from promlab.storage.layout import storage_order
 from promlab.storage.merge import gather_runs, merge_parts, sort_dedup
 from promlab.storage.postings import LabelIndex
+from promlab.storage.recent import recent_columns
 from promlab.storage.selectmemo import (
     KEYED_SAMPLES,
     Picked,
@@ -178,11 +179,24 @@ class ParquetQuerier:
         use_cache = cache is not None and cache.max_bytes > 0
         memo = cache if use_cache else None
         which = frozenset(matchers)  # the memos' key: the same matchers in any order
-        for name in blk.metric_names(matchers, mint, maxt):
+        pinned = _equal_name(matchers) if shard is None else None
+        # A selection at the end of the block's data, of one metric not decoded whole yet, is
+        # answered from the block's recent samples (format 8, storage.recent): its index
+        # batch and samples file are not read.
+        recent = pinned is not None and blk.recent_covers(mint) and (
+            not use_cache or cache.get((blk.meta.ulid, pinned)) is None)  # type: ignore[union-attr]
+        names = [pinned] if recent else blk.metric_names(matchers, mint, maxt)
+        for name in names:
+            assert name is not None
             whole_key = (blk.meta.ulid, name)
             key: tuple[str, ...] = whole_key
-            entry = cache.get(whole_key) if use_cache else None  # type: ignore[union-attr]
-            if entry is None:
+            entry = None if recent or not use_cache else cache.get(whole_key)  # type: ignore[union-attr]
+            if recent:
+                got = self._recent_entry(blk, name, matchers, cache if use_cache else None)
+                if got is None:
+                    continue
+                key, entry = got
+            elif entry is None:
                 # The metric's own part of the block when its whole series index is not
                 # loaded yet (a first query reads its metric's index batch only).
                 src = blk.metric_part(name)
@@ -218,6 +232,27 @@ class ParquetQuerier:
             if part is not None:
                 out.append(part)
         return out
+
+    @staticmethod
+    def _recent_entry(blk: Block, name: str, matchers: Sequence[Matcher],
+                      cache: DecodedCache | None
+                      ) -> tuple[tuple[str, ...], MetricColumns] | None:
+        """Metric ``name``'s series matching ``matchers`` in ``blk``'s recent samples (and
+        their cache key), None when it has none there."""
+        rm = blk.recent_metric(name)
+        if rm is None:
+            return None
+        sel = np.flatnonzero(rm.index.match(matchers))
+        if not sel.shape[0]:
+            return None
+        key = (blk.meta.ulid, name, "recent",
+               hashlib.blake2b(sel.tobytes(), digest_size=16).hexdigest())
+        entry = None if cache is None else cache.get(key)
+        if entry is None:
+            entry = recent_columns(rm, sel)
+            if cache is not None:
+                cache.put(key, entry)
+        return key, entry
 
     def _sources(self, matchers: Sequence[Matcher], mint: int, maxt: int,
                  shard: SeriesShard | None = None, *, views: bool = False

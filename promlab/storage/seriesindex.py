@@ -189,12 +189,15 @@ class SeriesIndexFile:
 
     ``fill``, when given, makes ``buf`` a partly read file: ``fill(k)`` reads (and checks)
     record batch ``k`` into it before the batch is read; ``fill(None)`` returns the whole file,
-    checked, which then replaces ``buf``.
+    checked, which then replaces ``buf``. ``grouped=False`` reads a file whose batches carry
+    no slice groups (a block's ``recent.arrow``, :mod:`promlab.storage.recent`).
     """
 
     def __init__(self, buf: pa.Buffer, *, arrow: bool,
-                 fill: Callable[[int | None], pa.Buffer | None] | None = None) -> None:
+                 fill: Callable[[int | None], pa.Buffer | None] | None = None,
+                 grouped: bool = True) -> None:
         self._buf, self._arrow, self._fill = buf, arrow, fill
+        self._grouped = grouped  # batches carry slice groups (not a block's recent.arrow)
         self._smd: Any = None
         self.metric_batch: dict[str, int] | None = None
         if arrow:
@@ -260,6 +263,8 @@ class SeriesIndexFile:
         got = self._reader.get_batch_with_custom_metadata(k)
         md = got.custom_metadata or {}
         raw = md.get(GROUPS_KEY)
+        if not self._grouped:
+            return got.batch, np.zeros(0, np.int64)
         if raw is None:
             raise ValueError(f"record batch {k}: no {GROUPS_KEY.decode()}")
         return got.batch, int_array(raw)

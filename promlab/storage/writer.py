@@ -43,6 +43,7 @@ from promlab.storage.encoding import decimal_scales, encode_values
 from promlab.storage.indexwrite import write_index_copy
 from promlab.storage.merge import gather_runs
 from promlab.storage.objectstore import LOCAL, BlockFS, ObjectStoreFS
+from promlab.storage.recent import RECENT_FILE, RECENT_MINT_KEY, RecentCollector, write_recent
 from promlab.storage.slices import (
     BUCKET_MS_KEY,
     GROUPS_KEY,
@@ -166,6 +167,7 @@ class BlockWriter:
                               npt.NDArray[np.int64], npt.NDArray[np.int64],
                               npt.NDArray[np.int64], npt.NDArray[np.int64],
                               npt.NDArray[np.int64]]] = []
+        self._recent = RecentCollector()  # the block's last minutes (recent.arrow, format 8)
 
     def add(self, labels: Sequence[Labels], sids: npt.NDArray[np.int64],
             group: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
@@ -195,6 +197,7 @@ class BlockWriter:
         ser_labels = [labels[int(i)] for i in ser_idx]
         ser_sids = sids[ser_idx]
         name_code = np.array([self._code[ls.name] for ls in ser_labels], np.int64)
+        self._recent.add(ser_labels, ser_sids, rank_of, group, ts, values)
 
         # Row order: metric, time bucket, chunk, time. A chunk is one series in one bucket: the
         # input is sorted by (group, ts), so chunks are its runs of equal (group, bucket) and
@@ -336,9 +339,15 @@ class BlockWriter:
                                             for c in (*CHUNK_COLUMNS, SLICE_COLUMN)})
             pieces = write_index_copy(series, os.path.join(tmp, INDEX_FILE), start,
                                        os.path.join(tmp, SAMPLES_FILE))
+            recent = self._recent.table(start if self._maxt is None else self._maxt)
+            recent_pieces = write_recent(recent, os.path.join(tmp, RECENT_FILE))
+            self._recent = RecentCollector()
             files = {SAMPLES_FILE: file_record(os.path.join(tmp, SAMPLES_FILE), row_groups=True),
                      SERIES_FILE: file_record(os.path.join(tmp, SERIES_FILE)),
-                     INDEX_FILE: file_record(os.path.join(tmp, INDEX_FILE), pieces=pieces)}
+                     INDEX_FILE: file_record(os.path.join(tmp, INDEX_FILE), pieces=pieces),
+                     RECENT_FILE: {**file_record(os.path.join(tmp, RECENT_FILE),
+                                                 pieces=recent_pieces),
+                                   "mint": int(recent.schema.metadata[RECENT_MINT_KEY])}}
             meta = BlockMeta(self.ulid, start, self.end,
                              start if self._mint is None else self._mint,
                              start if self._maxt is None else self._maxt,
@@ -349,7 +358,7 @@ class BlockWriter:
                 self.fs.publish(tmp, self.fs.join(self.blocks_dir, meta.dirname))
                 shutil.rmtree(tmp, ignore_errors=True)
                 return meta
-            for name in (SAMPLES_FILE, SERIES_FILE, INDEX_FILE, META_FILE):
+            for name in (SAMPLES_FILE, SERIES_FILE, INDEX_FILE, RECENT_FILE, META_FILE):
                 fsync_path(os.path.join(tmp, name))
             fsync_path(tmp)
             os.rename(tmp, os.path.join(self.blocks_dir, meta.dirname))

@@ -25,7 +25,7 @@ from promlab.model import Labels, Matcher, MatchType
 from promlab.promql.engine import Engine, Result
 from promlab.promql.results import result_to_json
 from promlab.storage import ParquetStore, indexfile, open_store
-from promlab.storage.blocks import INDEX_FILE, Block
+from promlab.storage.blocks import INDEX_FILE, RECENT_FILE, SAMPLES_FILE, Block
 from promlab.storage.objectfs import TAIL_BYTES, ObjectStoreFS
 
 from .conftest import HOUR, T0
@@ -37,7 +37,7 @@ BUCKET = "promlab-index-pieces"
 URL = f"s3://{BUCKET}/store"
 METRICS, SERIES = 400, 20
 STEP_MS = 300_000  # 5 min over a day: 24 one-hour chunks per series, as at 15 s
-AT = T0 + 24 * HOUR - 1
+AT = T0 + 12 * HOUR - 1  # (not at the end: answered from recent.arrow, see the last test)
 QUERIED = "m_0200"  # a batch in the middle of the file (not inside its last TAIL_BYTES)
 OTHER = "m_0020"  # in another batch
 
@@ -241,3 +241,23 @@ def test_damaged_batch_is_damage_only_when_read(stores: dict[str, Any], tmp_path
             st.querier(T0, AT).select([Matcher(MatchType.REGEX, "__name__", "m_.+")])
     finally:
         s3.pipe_file(key, good)
+
+
+def test_query_at_the_end_fetches_the_recent_samples_only(reader: ParquetStore,
+                                                          stores: dict[str, Any]) -> None:
+    """A first query at the end of the data (format 8): ``recent.arrow``'s first piece and
+    footer together, then its metric's batch; nothing of the series index or the samples."""
+    blk, fs, index, _ = _index(reader)
+    at = T0 + 24 * HOUR - 1
+    rec = blk.meta.files[RECENT_FILE]
+    path = fs.join(blk.path, RECENT_FILE)
+    got = Engine().instant(reader, f"rate({QUERIED}[10m])", at)
+    with open_store(stores["local"], readonly=True) as st:
+        want = _answers(Engine().instant(st, f"rate({QUERIED}[10m])", at))
+    assert _answers(got) == want and got.value is not None and len(want) == SERIES
+    assert fs.object_log(index) == [] and fs.object_log(fs.join(blk.path, SAMPLES_FILE)) == []
+    rounds = _rounds(fs.object_log(path))
+    pieces = rec["pieces"]
+    assert rounds[0] == [(0, int(pieces[0][1])), (int(pieces[-1][0]), int(rec["size"]))]
+    (batch,) = rounds[1:]
+    assert len(batch) == 1 and any(batch[0] == (o, o + n) for o, n, _ in pieces[1:-1])

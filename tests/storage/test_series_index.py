@@ -26,6 +26,7 @@ from promlab.storage.blocks import (
     FORMAT_VERSION,
     INDEX_FILE,
     META_FILE,
+    RECENT_FILE,
     ROW_GROUP_ROWS_KEY,
     SERIES_FILE,
 )
@@ -58,12 +59,24 @@ def _store(path: str, *, slices: int = 4) -> MemoryStorage:
 
 
 def _rewrite(block_dir: str, version: int) -> None:
-    """Rewrite a block as format ``version`` (6 .. 2) wrote it: (6) ``series.arrow`` one
+    """Rewrite a block as format ``version`` (7 .. 2) wrote it: (7) without ``recent.arrow``;
+    (6) ``series.arrow`` one
     record batch with the slice groups in its schema metadata, no pieces in meta.json; (5) an
     unsliced block with only ``version`` in meta.json (the slice column is ignored); (4 on
     down) no ``series.arrow``; (3, 2) the series index one row per chunk with its labels, (3)
     ``series_rank``."""
     path = os.path.join(block_dir, SERIES_FILE)
+    os.remove(os.path.join(block_dir, RECENT_FILE))
+    if version == 7:
+        with open(os.path.join(block_dir, META_FILE)) as f:
+            meta = json.load(f)
+        meta.pop("checksum")
+        meta["version"] = 7
+        meta["files"].pop(RECENT_FILE)
+        meta["checksum"] = json_checksum(meta)
+        with open(os.path.join(block_dir, META_FILE), "w") as f:
+            json.dump(meta, f)
+        return
     if version == 6:
         index = os.path.join(block_dir, INDEX_FILE)
         table = pa.ipc.open_file(index).read_all().combine_chunks()
@@ -99,6 +112,7 @@ def _set_meta(block_dir: str, version: int, path: str) -> None:
         meta = json.load(f)
     meta.pop("checksum")
     meta["version"] = version
+    meta["files"].pop(RECENT_FILE)
     if version < 5:
         meta["files"].pop(INDEX_FILE)
     else:
@@ -114,7 +128,7 @@ def test_series_index_is_plain_parquet(tmp_path: os.PathLike[str]) -> None:
     (name,) = os.listdir(os.path.join(tmp_path, "blocks"))
     block_dir = os.path.join(tmp_path, "blocks", name)
     with open(os.path.join(block_dir, META_FILE)) as f:
-        assert json.load(f)["version"] == FORMAT_VERSION == 7
+        assert json.load(f)["version"] == FORMAT_VERSION == 8
     table = pq.read_table(os.path.join(block_dir, SERIES_FILE))
     # series.arrow: the same table (label columns dictionary-encoded, chunk lists int32 with
     # times as ms since the block's start)
@@ -198,9 +212,9 @@ def test_series_index_is_plain_parquet(tmp_path: os.PathLike[str]) -> None:
         assert (np.diff(pos.reshape(4, 60), axis=1) == 1).all()
 
 
-@pytest.mark.parametrize("fmt", [7, 6, 5, 4, 3, 2],
-                         ids=["format-7", "format-6", "format-5", "format-4", "format-3",
-                              "format-2"])
+@pytest.mark.parametrize("fmt", [8, 7, 6, 5, 4, 3, 2],
+                         ids=["format-8", "format-7", "format-6", "format-5", "format-4",
+                              "format-3", "format-2"])
 @pytest.mark.parametrize("window", [
     pytest.param((T0, T0 + 4 * HOUR), id="all"),
     pytest.param((T0 + 2 * HOUR + 60_000, T0 + 2 * HOUR + 360_000), id="5m"),
@@ -214,7 +228,7 @@ def test_series_index_is_plain_parquet(tmp_path: os.PathLike[str]) -> None:
 def test_reads_agree_with_memory(tmp_path: os.PathLike[str], fmt: int,
                                  window: tuple[int, int], matchers: list[Matcher]) -> None:
     mem = _store(str(tmp_path), slices=4 if fmt >= 6 else 1)
-    if fmt < 7:
+    if fmt < 8:
         (name,) = os.listdir(os.path.join(tmp_path, "blocks"))
         _rewrite(os.path.join(tmp_path, "blocks", name), fmt)
     with open_store(tmp_path, readonly=True) as ro:

@@ -1,0 +1,293 @@
+"""A block's recent samples (``recent.arrow``, format 8, issue 14): a selection at the end of a
+block's data is answered from them alone, bit for bit as from the samples file; plain Arrow
+readers read them; damage is found and a missing file falls back to the samples file."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from promlab.errors import StorageError
+from promlab.model import Labels, Matcher, MatchType
+from promlab.promql.engine import Engine
+from promlab.storage import open_store, recent
+from promlab.storage.blocks import META_FILE, RECENT_FILE, Block
+from promlab.storage.interface import SelectHints
+from promlab.storage.verify import verify_store
+
+from .conftest import HOUR, T0, assert_same
+
+STALE = np.frombuffer(np.array([0x7FF0000000000002], np.uint64).tobytes(), np.float64)[0]
+END = T0 + 4 * HOUR  # the block's range ends here; its data a little earlier
+
+
+def _series() -> tuple[list[Labels], list[np.ndarray], list[np.ndarray]]:
+    """Series of every kind of value the samples file encodes differently."""
+    rng = np.random.default_rng(7)
+    n = 4 * 240
+    ts = T0 + np.arange(n, dtype=np.int64) * 15_000
+    kinds: dict[str, np.ndarray] = {
+        "counter": np.cumsum(rng.integers(0, 9, n)).astype(np.float64),
+        "decimal": np.round(rng.normal(size=n) * 100, 2),
+        "mixed_scales": np.where(np.arange(n) % 3 == 0, 0.5, 0.125) * np.arange(n),
+        "float": rng.normal(size=n),
+        "huge": (2.0 ** 60) + np.arange(n) * 2.0 ** 10,  # past 2**53: floats
+        "big_steps": np.cumsum(rng.integers(-(1 << 40), 1 << 40, n)).astype(np.float64),
+        "nan_inf": np.where(np.arange(n) % 7 == 0, math.nan,
+                            np.where(np.arange(n) % 11 == 0, math.inf, 3.0)),
+        "neg_zero": np.where(np.arange(n) % 5 == 0, -0.0, 1.0),
+    }
+    kinds["stale_end"] = kinds["counter"].copy()
+    kinds["stale_end"][-3] = STALE
+    labels, times, values = [], [], []
+    for m, name in enumerate(("a_metric", "b_metric", "label:x", "series_id")):
+        for k, (kind, vals) in enumerate(kinds.items()):
+            ls = {"__name__": name, "kind": kind, "inst": f"i{k % 3}"}
+            if k % 2:
+                ls["series_id"] = "reserved-name"  # a label named like a column
+            labels.append(Labels(ls))
+            times.append(ts)
+            with np.errstate(invalid="ignore"):
+                v = vals + m
+            if kind == "stale_end":
+                v[-3] = STALE  # (the sum made it a quiet NaN)
+            values.append(v)
+    # Series that end before the window, start inside it, or have one sample in it.
+    labels += [Labels({"__name__": "a_metric", "kind": "gone"}),
+               Labels({"__name__": "a_metric", "kind": "new"}),
+               Labels({"__name__": "b_metric", "kind": "one"})]
+    times += [ts[:400], ts[-20:], ts[-1:]]
+    values += [np.arange(400.0), np.arange(20.0), np.array([42.0])]
+    return labels, times, values
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = str(tmp_path_factory.mktemp("recent"))
+    labels, times, values = _series()
+    idx = np.concatenate([np.full(t.shape[0], i) for i, t in enumerate(times)])
+    with open_store(path, block_duration="4h", bucket_duration="1h", wal_fsync=False) as st:
+        app = st.appender()
+        app.append_batch(labels, idx, np.concatenate(times), np.concatenate(values))
+        app.commit()
+        st.flush()
+    return path
+
+
+def _block_dir(path: str) -> str:
+    (name,) = os.listdir(os.path.join(path, "blocks"))
+    return os.path.join(path, "blocks", name)
+
+
+def _meta(path: str) -> dict:
+    with open(os.path.join(_block_dir(path), META_FILE)) as f:
+        return json.load(f)
+
+
+@pytest.fixture
+def uses(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The metrics whose recent samples were read (a spy on ``Block.recent_metric``)."""
+    seen: list[str] = []
+    real = Block.recent_metric
+
+    def spy(self: Block, name: str) -> object:
+        seen.append(name)
+        return real(self, name)
+
+    monkeypatch.setattr(Block, "recent_metric", spy)
+    yield seen
+
+
+def test_block_records_its_window(store_dir: str) -> None:
+    meta = _meta(store_dir)
+    rec = meta["files"][RECENT_FILE]
+    assert meta["version"] == 8
+    assert rec["mint"] == meta["maxt"] - recent.RECENT_MS
+    assert len(rec["pieces"]) >= 3  # first piece, a batch, the footer
+
+
+SELECTIONS = [
+    [Matcher(MatchType.EQUAL, "__name__", "a_metric")],
+    [Matcher(MatchType.EQUAL, "__name__", "b_metric"), Matcher(MatchType.REGEX, "kind", "n.*|one")],
+    [Matcher(MatchType.EQUAL, "__name__", "label:x"), Matcher(MatchType.NOT_EQUAL, "inst", "i1")],
+    [Matcher(MatchType.EQUAL, "__name__", "series_id"),
+     Matcher(MatchType.EQUAL, "series_id", "reserved-name")],
+    [Matcher(MatchType.EQUAL, "__name__", "a_metric"), Matcher(MatchType.EQUAL, "kind", "gone")],
+    [Matcher(MatchType.EQUAL, "__name__", "no_such_metric")],
+]
+
+
+@pytest.mark.parametrize("sel", range(len(SELECTIONS)))
+@pytest.mark.parametrize("back_ms", [1, 60_000, 5 * 60_000, recent.RECENT_MS])
+def test_recent_answers_as_the_samples_file(store_dir: str, uses: list[str], sel: int,
+                                            back_ms: int) -> None:
+    matchers = SELECTIONS[sel]
+    maxt = _meta(store_dir)["maxt"]
+    for end in (maxt, maxt - 7_000, maxt + 60_000):
+        hints = SelectHints(start_ms=end - back_ms, end_ms=end)
+        if hints.start_ms < maxt - recent.RECENT_MS:
+            continue
+        with open_store(store_dir, readonly=True) as st:
+            got = st.querier(hints.start_ms, end).select(matchers, hints)
+        with open_store(store_dir, readonly=True) as st:
+            for blk in st.blocks():
+                blk.recent_missing = True  # as if the file were not there: the samples file
+            want = st.querier(hints.start_ms, end).select(matchers, hints)
+        assert_same(got, want)
+    assert uses and set(uses) == {matchers[0].value}
+
+
+def test_selection_reaching_before_the_window_reads_the_samples_file(
+        store_dir: str, uses: list[str]) -> None:
+    maxt = _meta(store_dir)["maxt"]
+    with open_store(store_dir, readonly=True) as st:
+        ss = st.querier(0, maxt).select([Matcher(MatchType.EQUAL, "__name__", "a_metric")],
+                                        SelectHints(start_ms=maxt - recent.RECENT_MS - 1,
+                                                    end_ms=maxt))
+    assert not uses and ss.num_samples > 0
+
+
+@pytest.mark.parametrize("expr", [
+    "a_metric", 'rate(b_metric{kind=~"counter|decimal"}[5m])', "count by (kind) (a_metric)",
+    "sum(series_id) / on () group_left count(a_metric)", 'avg_over_time({__name__="label:x"}[10m])',
+    "timestamp(b_metric)"])
+def test_queries_at_the_end_agree(store_dir: str, uses: list[str], expr: str) -> None:
+    engine = Engine()
+    maxt = _meta(store_dir)["maxt"]
+    for at in (maxt, maxt - 30_000, maxt + 4 * 60_000):
+        with open_store(store_dir, readonly=True) as st:
+            got = engine.instant(st, expr, at).to_frame()
+        with open_store(store_dir, readonly=True) as st:
+            for blk in st.blocks():
+                blk.recent_missing = True
+            want = engine.instant(st, expr, at).to_frame()
+        assert got.equals(want), (expr, at)
+    assert uses
+
+
+def test_plain_arrow_readers_read_it(store_dir: str) -> None:
+    """The file as any Arrow reader sees it: one row per series with samples in the window,
+    its times from ``mint``, its values as documented."""
+    meta = _meta(store_dir)
+    mint = meta["files"][RECENT_FILE]["mint"]
+    table = pa.ipc.open_file(os.path.join(_block_dir(store_dir), RECENT_FILE)).read_all()
+    colmap = json.loads(table.schema.metadata[b"promlab.label_columns"])
+    assert colmap["label:series_id"] == "series_id"  # a label named like a column
+    rows = table.to_pylist()
+    labels, times, values = _series()
+    want = {}
+    for ls, t, v in zip(labels, times, values, strict=True):
+        keep = t >= mint
+        if keep.any():
+            want[ls] = (t[keep], v[keep])
+    assert len(rows) == len(want)
+    for row in rows:
+        ls = Labels({colmap[c]: row[c] for c in colmap if row[c] is not None})
+        t, v = want[ls]
+        assert [mint + x for x in row["recent_ts"]] == t.tolist()
+        if row["recent_scale"] >= 0:
+            assert not row["recent_value"]
+            vals = np.cumsum(row["recent_int"]) / 10.0 ** row["recent_scale"]
+        else:
+            assert not row["recent_int"]
+            vals = np.array(row["recent_value"])
+        assert np.array_equal(vals.view(np.int64), v.view(np.int64)), ls
+
+
+def test_empty_block_writes_a_readable_file(tmp_path: os.PathLike[str]) -> None:
+    from promlab.storage.writer import write_block
+
+    os.makedirs(os.path.join(tmp_path, "blocks"))
+    e = np.zeros(0, np.int64)
+    meta = write_block(os.path.join(tmp_path, "blocks"), [], e, e, e, np.zeros(0),
+                       start=T0, end=T0 + HOUR, seq=1)
+    blk = Block(os.path.join(tmp_path, "blocks", meta.dirname))
+    try:
+        assert blk.recent_covers(T0) and blk.recent_metric("x") is None
+    finally:
+        blk.close()
+
+
+def _copy(src: str, dst: str) -> str:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_damaged_file_is_found(store_dir: str, tmp_path: os.PathLike[str]) -> None:
+    path = _copy(store_dir, os.path.join(tmp_path, "s"))
+    rec = _meta(path)["files"][RECENT_FILE]
+    off, ln, _ = rec["pieces"][1]  # a metric batch
+    with open(os.path.join(_block_dir(path), RECENT_FILE), "r+b") as f:
+        f.seek(off + ln // 2)
+        b = f.read(1)
+        f.seek(off + ln // 2)
+        f.write(bytes([b[0] ^ 0xFF]))
+    maxt = _meta(path)["maxt"]
+    name = "a_metric"
+    with open_store(path, readonly=True) as st, pytest.raises(StorageError, match="checksum"):
+        st.querier(maxt - 60_000, maxt).select([Matcher(MatchType.EQUAL, "__name__", name)],
+                                               SelectHints(start_ms=maxt - 60_000, end_ms=maxt))
+    (report,) = verify_store(path)
+    assert report.reason is not None and RECENT_FILE in report.reason
+
+
+def test_missing_file_falls_back_to_the_samples_file(store_dir: str,
+                                                     tmp_path: os.PathLike[str],
+                                                     uses: list[str]) -> None:
+    path = _copy(store_dir, os.path.join(tmp_path, "s"))
+    os.remove(os.path.join(_block_dir(path), RECENT_FILE))
+    maxt = _meta(path)["maxt"]
+    hints = SelectHints(start_ms=maxt - 60_000, end_ms=maxt)
+    m = [Matcher(MatchType.EQUAL, "__name__", "a_metric")]
+    with open_store(path, readonly=True) as st:
+        got = st.querier(hints.start_ms, maxt).select(m, hints)
+    assert not uses
+    with open_store(store_dir, readonly=True) as st:
+        want = st.querier(hints.start_ms, maxt).select(m, hints)
+    assert_same(got, want)
+    (report,) = verify_store(path)
+    assert report.reason is None
+
+
+def test_meta_without_the_window_start_is_refused(store_dir: str,
+                                                  tmp_path: os.PathLike[str]) -> None:
+    from promlab.storage.checksum import json_checksum
+
+    path = _copy(store_dir, os.path.join(tmp_path, "s"))
+    meta = _meta(path)
+    del meta["files"][RECENT_FILE]["mint"]
+    meta.pop("checksum")
+    meta["checksum"] = json_checksum(meta)
+    with open(os.path.join(_block_dir(path), META_FILE), "w") as f:
+        json.dump(meta, f)
+    with pytest.raises(StorageError, match="window start"):
+        Block(_block_dir(path))
+
+
+def test_compaction_keeps_the_newest_window(tmp_path: os.PathLike[str]) -> None:
+    """Two 2-h blocks compacted into one: its recent samples are the newer block's end."""
+    path = str(tmp_path)
+    labels = [Labels({"__name__": "m", "i": str(i)}) for i in range(5)]
+    ts = T0 + np.arange(960, dtype=np.int64) * 15_000
+    with open_store(path, block_duration="2h", max_block_duration="24h", wal_fsync=False) as st:
+        for part in (slice(0, 480), slice(480, 960)):
+            app = st.appender()
+            n = ts[part].shape[0]
+            app.append_batch(labels, np.repeat(np.arange(5), n), np.tile(ts[part], 5),
+                             np.tile(np.arange(float(n)), 5))
+            app.commit()
+            st.flush()
+        st.compact()
+        (blk,) = st.blocks()
+        rec = blk.meta.files[RECENT_FILE]
+        assert rec["mint"] == int(ts[-1]) - recent.RECENT_MS
+        rm = blk.recent_metric("m")
+        assert rm is not None and rm.ts.shape[0] == 5 * 61
