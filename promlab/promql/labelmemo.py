@@ -290,21 +290,19 @@ def _without_name(ls: Labels) -> Labels:
 _WITHOUT_NAME = LabelMemo(_without_name, drops=_NAME_LABELS)
 
 
-_CANONICAL = LabelMemo(lambda ls: ls)
-
-
 # Whole lists' answers of distinct (equality of the sets only: no interning generation).
 _DISTINCT: ListMemo[bool] = ListMemo(max_lists=MAX_LISTS)
 
 
 def distinct(labels: Sequence[Labels]) -> bool:
-    """Whether no two of ``labels`` are equal (compared through their interned objects; a
-    long list seen before answers from its remembered answer)."""
+    """Whether no two of ``labels`` are equal (a long list seen before answers from its
+    remembered answer)."""
     long = len(labels) >= MIN_LIST
     if long and (hit := _DISTINCT.get(labels)) is not None:
         return hit
-    canonical = _CANONICAL.map(labels)
-    out = len(set(map(id, canonical))) == len(canonical)
+    # By their pairs' hashes (a first query's new label sets: interning them all first cost
+    # five times more); a long list seen again answers from the memo above.
+    out = len(set(labels)) == len(labels)
     if long:
         _DISTINCT.put(labels, out)
     return out
