@@ -38,6 +38,7 @@ __all__ = [
     "parse_api_duration_ns",
     "parse_api_time",
     "parse_api_time_parts",
+    "parse_count_limit",
     "parse_limit",
     "parse_match",
     "parse_match_list",
@@ -327,6 +328,18 @@ def go_atoi(text: str) -> int | None:
         return None
     n = int(text)
     return n if _MIN_INT64 <= n <= _MAX_INT64 else None
+
+
+def parse_count_limit(text: str | None, name: str) -> int:
+    """A limit of the metadata endpoints (``metadata``'s ``limit`` and ``limit_per_metric``,
+    ``targets/metadata``'s ``limit``): -1 (none) when absent or empty; anything Go's
+    ``strconv.Atoi`` refuses is ``<name> must be a number`` (negative values are no limit)."""
+    if not text:
+        return -1
+    n = go_atoi(text)
+    if n is None:
+        raise BadData(f"{name} must be a number")
+    return n
 
 
 def parse_limit(text: str | None) -> int:

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from promlab.api.encode import success
 from promlab.api.metrics import ApiMetrics
-from promlab.api.params import read_params
+from promlab.api.params import parse_count_limit, read_params
 from promlab.api.scrape_yaml import relabel_rule_json, scrape_config_yaml
 from promlab.api.service import Service
 from promlab.api.v1 import Handler, handler
@@ -90,13 +90,7 @@ class TargetsAPI:
         entry names its metric, with ``metric`` it does not.
         """
         p = await read_params(request)
-        limit = -1
-        text = p.get("limit", "")
-        if text:
-            try:
-                limit = int(text)
-            except ValueError:
-                raise BadData("limit must be a number") from None
+        limit = parse_count_limit(p.get("limit"), "limit")
         matchers: tuple[Matcher, ...] = ()
         selector = p.get("match_target", "")
         if selector:

@@ -32,10 +32,10 @@ from promlab.api.metrics import ApiMetrics
 from promlab.api.params import (
     MAX_TIME_MS,
     MIN_TIME_MS,
-    go_atoi,
     parse_api_duration_ns,
     parse_api_time,
     parse_api_time_parts,
+    parse_count_limit,
     parse_limit,
     parse_match_list,
     read_params,
@@ -316,8 +316,8 @@ class QueryAPI:
         """Prometheus 3.x's ``limit`` (metrics; negative: all, 0: none) and
         ``limit_per_metric`` (entries of a metric; 0 or less: all)."""
         p = await read_params(request)
-        limit = _metadata_limit(p.get("limit"), "limit")
-        per_metric = _metadata_limit(p.get("limit_per_metric"), "limit_per_metric")
+        limit = parse_count_limit(p.get("limit"), "limit")
+        per_metric = parse_count_limit(p.get("limit_per_metric"), "limit_per_metric")
         metric = p.get("metric", "")
         out: dict[str, list[dict[str, str]]] = {}
         for row in self.service.scrape.metadata():
@@ -397,16 +397,6 @@ def _zero_interval(engine: Engine, expr: str) -> Result:
 def _ns_to_ms(ns: int) -> int:
     """Nanoseconds to ms, truncated toward zero (as Go's Duration division)."""
     return -(-ns // 1_000_000) if ns < 0 else ns // 1_000_000
-
-
-def _metadata_limit(text: str | None, name: str) -> int:
-    """A ``metadata`` limit: -1 when absent; not a number is ``<name> must be a number``."""
-    if not text:
-        return -1
-    n = go_atoi(text)
-    if n is None:
-        raise BadData(f"{name} must be a number")
-    return n
 
 
 def _stats_warning(value: str) -> list[str]:

@@ -91,7 +91,7 @@ def known_class(req: Req, ours: Observed, theirs: Observed) -> str | None:
     if "U__" in req.path or any("U__" in v or '{"' in v for _, v in (*req.params, *req.url_params)):
         return "3.x-utf8-names"  # UTF-8 label names, quoted names in selectors (3.x)
     if req.path.startswith("/api/v1/label/") and req.path.endswith("/values"):
-        seg = unquote(req.path[len("/api/v1/label/"):-len("/values")], errors="strict")
+        seg = unquote(req.path[len("/api/v1/label/"):-len("/values")], errors="replace")
         if seg and not _LEGACY_NAME.match(seg) and "\ufffd" not in seg:
             return "3.x-utf8-names"  # any UTF-8 label name is valid in 3.x
     if same_head and b_ours.get("status") == "success" and \

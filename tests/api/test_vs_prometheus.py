@@ -122,6 +122,13 @@ SAME_DATA = [
     pytest.param("/api/v1/label/job/values", {"match[]": "http_requests_total",
                                               "start": E + "-4000", "end": E + "-5000"},
                  id="values-reversed-before-data"),
+    # targets/metadata's limit as Go's strconv.Atoi reads it (was Python's int())
+    pytest.param("/api/v1/targets/metadata", {"limit": " 1"}, id="target-metadata-limit-space"),
+    pytest.param("/api/v1/targets/metadata", {"limit": "1_0"},
+                 id="target-metadata-limit-underscore"),
+    pytest.param("/api/v1/targets/metadata", {"limit": "9999999999999999999"},
+                 id="target-metadata-limit-overflow"),
+    pytest.param("/api/v1/targets/metadata", {"limit": "+1"}, id="target-metadata-limit-sign"),
     # a step under 1 ms within 11,000 points: Prometheus evaluates at 0 ms intervals and
     # divides by zero (an execution error), after its parse and type checks
     pytest.param("/api/v1/query_range", {"query": "up", "start": E, "end": E + "5",
