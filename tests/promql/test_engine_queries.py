@@ -102,3 +102,12 @@ def test_public_query_on_store_directory(tmp_path):
     assert df["value"].tolist() == [5.0]
     df = pq.query_range("up * 2", 0, 540, "3m", data=str(tmp_path / "data"))
     assert df["value"].tolist() == [0.0, 6.0, 12.0, 18.0]
+
+
+def test_negative_zero_literal_is_its_own_tree(store) -> None:
+    """-0 and 0 are different literals: a cache keyed by trees (an aggregation's parameter
+    here) must not hand the 0 of an earlier query to one that wrote -0."""
+    with pytest.raises(QueryError, match=r"^Scalar value \+Inf overflows int64$"):
+        Engine().instant(store, "topk(1 / 0, req_total)", 10 * M)
+    # k = -Inf: below 1 at every step, so nothing (not the first query's error)
+    assert run(store, "topk(1 / -0, req_total)", 10 * M) == {}

@@ -8,6 +8,7 @@ direct children.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
@@ -68,6 +69,21 @@ class NumberLiteral(Expr):
     @property
     def type(self) -> ValueType:
         return ValueType.SCALAR
+
+    # Equal literals are the same float bit for bit: -0 is another literal than 0 (it prints
+    # and computes otherwise), and NaN is NaN. (Float equality let a cache keyed by trees hand
+    # a 0 literal to a query that wrote -0.)
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NumberLiteral):
+            return NotImplemented
+        return _float_bits(self.value) == _float_bits(other.value)
+
+    def __hash__(self) -> int:
+        return hash(_float_bits(self.value))
+
+
+def _float_bits(x: float) -> int:
+    return int.from_bytes(struct.pack("<d", x), "little")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
