@@ -142,6 +142,12 @@ REGRESSIONS = [
     # (an IndexError on the step-less frame).
     pytest.param("deriv((sort_desc(year()))[1500ms:] offset -2m)", "empty",
                  id="sort-no-steps"),
+    # timestamp() in a subquery evaluated in step slices, some before the data begin: the
+    # samples' times, not the steps' (slices without series dropped them all; fuzz seed 44).
+    pytest.param('last_over_time((timestamp(h_sum{job="api"}))[1w:])', "1700001907",
+                 id="timestamp-in-sliced-subquery"),
+    pytest.param('irate((timestamp(h_sum{job="api"} offset 90s))[1w:] offset -2m)', "4",
+                 id="timestamp-in-sliced-subquery-irate"),
     # A window of more than 12 values is sorted by Go's pdqsort (not stable, but
     # deterministic): the zero a quantile lands on is the one its moves leave there.
     pytest.param('quantile_over_time(0.05, (g{kind="frac"} * (g{kind="frac"} > bool 0))'

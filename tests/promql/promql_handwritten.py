@@ -211,4 +211,6 @@ HANDWRITTEN = [
     'sort(0 / {__name__=~"g|m|h_bucket"})', 'sort_desc(0 / {__name__=~"g|m|h_bucket"})',
     'sort({__name__=~"g|m|h_bucket"} / 0)', 'sort_desc(round({__name__=~"g|m|h_bucket"} / 1e6))',
     'sort(clamp({__name__=~"c_total|g|m|h_.*"}, 0, 1))', 'sort_desc(sgn({__name__=~".+"}))',
+    'last_over_time((timestamp(h_sum{job="api"}))[1w:])',
+    'irate((timestamp(h_sum{job="api"} offset 90s))[1w:] offset -2m)',
 ]

@@ -208,7 +208,8 @@ def _join(parts: list[tuple[int, Value]], n: int) -> Value:
     present = np.zeros((len(labels), n), bool)
     drop = np.zeros(len(labels), bool)
     vectors = [p for _, p in parts if isinstance(p, Vector)]
-    with_ts = all(p.timestamps_ms is not None for p in vectors)
+    # (a slice without series, such as one before the data begin, has no timestamps to give)
+    with_ts = all(p.timestamps_ms is not None for p in vectors if len(p.labels))
     ts = np.zeros((len(labels), n), np.int64) if with_ts else None
     # Histogram cells and start timestamps travel with their slices (either may be absent
     # from some slices: a slice without histograms has only float cells).
