@@ -139,12 +139,11 @@ class Block(SamplesReader):
             self._prefetch_index()
             fs.prefetch(self._series_fh)
             if self.recent_covers(self.meta.maxt):
-                # Its first piece (schema, dictionaries) and footer: a query at the end of the
-                # data then reads its metric's batch only (storage.recent).
+                # Its first piece (schema, dictionaries): a query at the end of the data then
+                # reads its metric's batch only (storage.recent).
                 with contextlib.suppress(OSError):
                     self._recent_fh = fs.open_input(fs.join(path, RECENT_FILE))
-                    pieces = self.meta.files[RECENT_FILE].get("pieces") or []
-                    for off, ln, _ in pieces[:1] + pieces[-1:]:
+                    for off, ln, _ in (self.meta.files[RECENT_FILE].get("pieces") or [])[:1]:
                         fs.prefetch(self._recent_fh, int(off), int(ln))
         self._index: LabelIndex | None = None
         self._labels: dict[int, Labels] = {}  # by series (rank), or chunk row before v3
@@ -307,10 +306,7 @@ class Block(SamplesReader):
                 fh, own._recent_fh = own._recent_fh, None
                 if fh is None:
                     fh = self.fs.open_input(where, rec.get("size"))
-                    if self.fs.remote:  # its first piece and footer in one round trip
-                        for off, ln, _ in (rec.get("pieces") or [])[:1] + (
-                                rec.get("pieces") or [])[-1:]:
-                            self.fs.prefetch(fh, int(off), int(ln))
+
                 own._recent = own._guard(lambda: RecentFile(fh, where, rec))
             return own._guard(functools.partial(own._recent.metric, name))  # type: ignore[no-any-return]
 

@@ -104,15 +104,17 @@ def write_index_copy(series: pa.Table, path: str, start: int, samples_path: str)
 
 
 def write_batches(table: pa.Table, path: str, batches: list[tuple[int, int, list[str]]],
-                  carried: Callable[[int, int], dict[bytes, bytes]] | None = None) -> list[int]:
-    """Write ``table`` (one chunk per column) as an LZ4-compressed Arrow IPC file: an empty
+                  carried: Callable[[int, int], dict[bytes, bytes]] | None = None, *,
+                  compression: str | None = "lz4") -> list[int]:
+    """Write ``table`` (one chunk per column) as an Arrow IPC file, its buffers
+    ``compression``-compressed (LZ4 by default, None: as they are): an empty
     first batch (the schema and the dictionaries come with it), then rows ``lo:hi`` of each
     of ``batches`` (:func:`~promlab.storage.seriesindex.metric_batches`), each with the
     message metadata ``carried(lo, hi)`` when given. Returns the piece offsets (0, the end of
     each batch, the file's size) for ``meta.json``."""
     batch = pa.RecordBatch.from_arrays([c.chunk(0) if c.num_chunks else pa.array([], c.type)
                                         for c in table.columns], schema=table.schema)
-    opts = pa.ipc.IpcWriteOptions(compression="lz4")
+    opts = pa.ipc.IpcWriteOptions(compression=compression)
     ends = [0]
     with pa.OSFile(path, "wb") as sink:
         with pa.ipc.new_file(sink, table.schema, options=opts) as w:

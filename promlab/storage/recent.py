@@ -31,18 +31,19 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from promlab.model import Labels
+from promlab.storage import checksum as _ck
+from promlab.storage import pool
 from promlab.storage.blockmeta import RECENT_FILE
 from promlab.storage.cache import MetricColumns
 from promlab.storage.encoding import MAX_SCALE, POW10, decimal_scales, flat
-from promlab.storage.indexfile import read_index_file
+from promlab.storage.indexfile import tiles
 from promlab.storage.indexwrite import write_batches
 from promlab.storage.merge import gather_runs
+from promlab.storage.pool import take
 from promlab.storage.postings import LabelColumn, LabelIndex
 from promlab.storage.seriesindex import (
     METRIC_BATCHES_KEY,
-    SeriesIndexFile,
     label_codes,
-    metric_batches,
     metric_runs,
 )
 
@@ -57,8 +58,14 @@ TS_COLUMN = "recent_ts"
 VALUE_COLUMN = "recent_value"
 INT_COLUMN = "recent_int"
 SCALE_COLUMN = "recent_scale"
+FIRST_TS_COLUMN = "recent_first_ts"
+FIRST_INT_COLUMN = "recent_first_int"
+#: A metric with this many series or more has a record batch of its own; smaller ones share
+#: one (:func:`recent_batches`).
+MIN_BATCH_SERIES = 256
 #: Column names a label cannot have as they are (stored as ``label:<name>``).
-_OWN = frozenset({"series_id", TS_COLUMN, VALUE_COLUMN, INT_COLUMN, SCALE_COLUMN})
+_OWN = frozenset({"series_id", TS_COLUMN, VALUE_COLUMN, INT_COLUMN, SCALE_COLUMN,
+                  FIRST_TS_COLUMN, FIRST_INT_COLUMN})
 
 _I64 = npt.NDArray[np.int64]
 _F64 = npt.NDArray[np.float64]
@@ -118,38 +125,60 @@ class RecentCollector:
         offsets = np.zeros(nser + 1, np.int64)
         np.cumsum(lens, out=offsets[1:])
         vals = _cat(values, np.float64)
-        # Values as the samples file keeps them (storage.encoding): a series whose values here
-        # are all exact decimals (no NaN, stale marker, infinity or -0) as scaled integers,
-        # written as differences (its first one whole), which take a few bytes where a float
-        # takes eight; every other series' as float64. Each series' values are in one of the
-        # two lists, the other's is empty.
-        scales = decimal_scales(vals, offsets[:-1], lens)
+        times = _cat(ts, np.int64) - mint
+        starts = offsets[:-1]
+        # Times as each series' first (ms since mint) and the steps after it, which fit 16 bits
+        # for scrape intervals up to a minute. Values as the samples file keeps them
+        # (storage.encoding): a series whose values here are all exact decimals (no NaN, stale
+        # marker, infinity or -0) as scaled integers, its first one and the steps after it
+        # (a few bytes where a float takes eight); every other series' as float64. Each
+        # series' values are in one of the two lists, the other's is empty. The buffers are
+        # not compressed: a query reads them as they lie in the file.
+        scales = decimal_scales(vals, starts, lens)
         special = ~np.isfinite(vals) | ((vals == 0) & np.signbit(vals))
         if special.any():
             scales[np.unique(np.repeat(np.arange(nser), lens)[special])] = -1
         dec = scales >= 0
         row_dec = np.repeat(dec, lens)
         ints = np.round(vals[row_dec] * np.repeat(POW10[scales[dec]], lens[dec])).astype(np.int64)
-        diffs = ints.copy()
-        diffs[1:] -= ints[:-1]
-        dlens = lens[dec]
-        firsts = np.zeros(dlens.shape[0], np.int64)
-        np.cumsum(dlens[:-1], out=firsts[1:])
-        firsts = firsts[dlens > 0]
-        diffs[firsts] = ints[firsts]
-        narrow = not diffs.shape[0] or (int(diffs.min()) >= -(1 << 31)
-                                        and int(diffs.max()) < 1 << 31)
+        first_int = np.zeros(nser, np.int64)
+        int_steps, int_firsts = _steps(ints, lens[dec])
+        first_int[dec] = int_firsts
+        ts_steps, first_ts = _steps(times, lens)
         data[SCALE_COLUMN] = pa.array(scales, pa.int8())
+        data[FIRST_TS_COLUMN] = pa.array(first_ts.astype(np.int32), pa.int32())
+        data[FIRST_INT_COLUMN] = pa.array(first_int, pa.int64())
         data[TS_COLUMN] = pa.ListArray.from_arrays(
-            pa.array(offsets.astype(np.int32)), pa.array((_cat(ts, np.int64) - mint).astype(np.int32)))
+            pa.array(offsets.astype(np.int32)), _narrow(ts_steps, (pa.uint16(), pa.int32())))
         data[VALUE_COLUMN] = pa.ListArray.from_arrays(
             pa.array(_list_offsets(np.where(dec, 0, lens))), pa.array(vals[~row_dec], pa.float64()))
         data[INT_COLUMN] = pa.ListArray.from_arrays(
             pa.array(_list_offsets(np.where(dec, lens, 0))),
-            pa.array(diffs, pa.int32() if narrow else pa.int64()))
+            _narrow(int_steps, (pa.int8(), pa.int16(), pa.int32(), pa.int64())))
         table = pa.table(data)
         return table.replace_schema_metadata({"promlab.label_columns": json.dumps(colmap),
                                               RECENT_MINT_KEY: str(mint)})
+
+
+def _steps(x: _I64, lens: _I64) -> tuple[_I64, _I64]:
+    """Per run of ``x`` (``lens`` long, none empty): its first value, and each value's step
+    from the one before it (0 at the run's start)."""
+    steps = np.zeros(x.shape[0], np.int64)
+    steps[1:] = x[1:] - x[:-1]
+    starts = np.zeros(lens.shape[0], np.int64)
+    np.cumsum(lens[:-1], out=starts[1:])
+    steps[starts] = 0
+    return steps, x[starts] if x.shape[0] else np.zeros(0, np.int64)
+
+
+def _narrow(x: _I64, types: tuple[pa.DataType, ...]) -> pa.Array:
+    """``x`` as the first of ``types`` that holds all its values."""
+    lo, hi = (int(x.min()), int(x.max())) if x.shape[0] else (0, 0)
+    for typ in types:
+        info = np.iinfo(typ.to_pandas_dtype())
+        if info.min <= lo and hi <= info.max:
+            return pa.array(x.astype(info.dtype), typ)
+    raise ValueError(f"steps of {lo}..{hi} fit none of {types}")
 
 
 def _cat(parts: list[npt.NDArray[Any]], dtype: type) -> npt.NDArray[Any]:
@@ -158,18 +187,48 @@ def _cat(parts: list[npt.NDArray[Any]], dtype: type) -> npt.NDArray[Any]:
 
 def write_recent(table: pa.Table, path: str) -> list[int]:
     """Write :meth:`RecentCollector.table`'s ``table`` to ``path`` in record batches of whole
-    metrics; returns the piece offsets for ``meta.json``."""
-    batches = metric_batches(*metric_runs(table)) if table.num_rows else []
+    metrics (:func:`recent_batches`); returns the piece offsets for ``meta.json``."""
+    batches = recent_batches(*metric_runs(table)) if table.num_rows else []
     md = dict(table.schema.metadata or {})
     md[METRIC_BATCHES_KEY] = json.dumps([names for _, _, names in batches]).encode()
-    return write_batches(table.replace_schema_metadata(md).combine_chunks(), path, batches)
+    return write_batches(table.replace_schema_metadata(md).combine_chunks(), path, batches,
+                         compression=None)
+
+
+def recent_batches(bounds: list[int], names: list[str], min_series: int = MIN_BATCH_SERIES
+                   ) -> list[tuple[int, int, list[str]]]:
+    """Record batches of ``recent.arrow``: a metric of ``min_series`` series or more alone (a
+    query reads one metric's batch, so it should not decode a large neighbour's samples), the
+    smaller ones put together until a batch holds ``min_series`` (``(first row, end row,
+    names)`` each; ``bounds``/``names`` as :func:`~promlab.storage.seriesindex.metric_runs`
+    gives them)."""
+    out: list[tuple[int, int, list[str]]] = []
+    lo = 0
+    group: list[str] = []
+    for name, start, end in zip(names, bounds[:-1], bounds[1:], strict=True):
+        if end - start >= min_series:
+            if group:
+                out.append((lo, start, group))
+                group = []
+            out.append((start, end, [name]))
+            continue
+        if not group:
+            lo = start
+        group.append(name)
+        if end - lo >= min_series:
+            out.append((lo, end, group))
+            group = []
+    if group:
+        out.append((lo, bounds[-1], group))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
 class RecentMetric:
     """One metric's recent samples as stored, series in label order (matched by ``index``):
-    series ``i`` (id ``sids[i]``) has times ``mint + ts[offsets[i]:offsets[i+1]]`` and, when
-    ``scales[i] >= 0``, the values ``cumsum(ints[ioff[i]:ioff[i+1]]) / 10**scales[i]``, else
+    series ``i`` (id ``sids[i]``) has times ``mint + first_ts[i]`` plus the running sum of
+    ``ts[offsets[i]:offsets[i+1]]`` and, when ``scales[i] >= 0``, the values ``first_int[i]``
+    plus the running sum of ``ints[ioff[i]:ioff[i+1]]``, over ``10**scales[i]``, else
     ``floats[foff[i]:foff[i+1]]``. Decoded per selection (:func:`recent_columns`): a query
     of a few series of a large metric decodes theirs only."""
 
@@ -177,39 +236,66 @@ class RecentMetric:
     index: LabelIndex
     mint: int
     offsets: _I64
-    ts: npt.NDArray[np.int32]
+    ts: npt.NDArray[Any]
+    first_ts: npt.NDArray[np.int32]
     scales: npt.NDArray[np.int8]
     ioff: _I64
-    ints: npt.NDArray[np.int32] | _I64
+    ints: npt.NDArray[Any]
+    first_int: _I64
     foff: _I64
     floats: _F64
 
 
 class RecentFile:
     """A block's ``recent.arrow`` opened from ``fh`` (``rec``: its ``meta.json`` record, with
-    its pieces): the first piece (schema, dictionaries) and the footer are read and checked
-    now, a metric's batch when :meth:`metric` first asks for it. Raises ValueError,
-    ``pyarrow.ArrowException`` or :class:`~promlab.errors.StorageError` on damage."""
+    its pieces). Its first piece (the schema with its metadata, the dictionaries, the empty
+    first batch) is read and checked now, a metric's record batch when :meth:`metric` first
+    asks for it: each read as an IPC message on its own (the file's footer is not needed,
+    nor a copy of the file's bytes; label columns come back as their dictionary codes).
+    Raises ValueError, ``pyarrow.ArrowException`` or :class:`~promlab.errors.StorageError`
+    on damage."""
 
     def __init__(self, fh: Any, path: str, rec: dict[str, Any]) -> None:
-        self._fh = fh  # (closed by the read when the file is read whole)
+        self._fh, self._path = fh, path
         try:
-            # A piece at a time however small: a query reads its metric's batch, not the
-            # others' samples (the first piece and the footer were asked for at the block's
-            # opening, :func:`prefetch`).
-            buf, fill = read_index_file(fh, path, rec, pieces=True, whole_read=0)
-            self._sf = SeriesIndexFile(buf, arrow=True, fill=fill, grouped=False)
-            kv = self._sf.kv
+            pieces = rec.get("pieces")
+            if not tiles(pieces, rec):
+                raise ValueError("no record batch pieces in meta.json")
+            assert pieces is not None
+            self._pieces = [(int(o), int(n), int(c)) for o, n, c in pieces]
+            off, ln, crc = self._pieces[0]
+            (first,) = _ck.read_runs(fh, path, off, [(ln, crc, "schema and dictionaries")])
+            if bytes(first[:6]) != b"ARROW1":
+                raise ValueError("not an Arrow IPC file")
+            # After the file's magic, the messages are an IPC stream: the schema, the
+            # dictionaries, the empty first batch (which carries them).
+            # (Decompressed on this thread: Arrow's pool costs ten times the work here.)
+            reader = pa.ipc.open_stream(pa.py_buffer(first[8:]),
+                                        options=pa.ipc.IpcReadOptions(use_threads=False))
+            empty = reader.read_next_batch()
+            schema = reader.schema
+            kv = schema.metadata or {}
             self.mint = int(kv[RECENT_MINT_KEY])
             if self.mint != rec.get("mint"):
                 raise ValueError(f"recent mint {self.mint} is not meta.json's {rec.get('mint')}")
-            if fill is not None and len(rec["pieces"]) != self._sf.num_batches + 1:
+            groups = json.loads(kv[METRIC_BATCHES_KEY])
+            if not isinstance(groups, list) or len(groups) + 2 != len(self._pieces):
                 raise ValueError("recent samples pieces do not match the record batches")
+            self._batch_of = {str(n): k for k, g in enumerate(groups, 1) for n in g}
+            colmap = json.loads(kv.get(b"promlab.label_columns", b"{}"))
+            if not isinstance(colmap, dict):
+                raise ValueError("bad promlab.label_columns")
+            self._colmap: dict[str, str] = colmap
+            # Read with each dictionary column as its codes (the body is the same).
+            self._plain = pa.schema([pa.field(f.name, f.type.index_type)
+                                     if pa.types.is_dictionary(f.type) else f for f in schema])
+            self._dicts = {f.name: empty.column(i).dictionary
+                           for i, f in enumerate(schema) if pa.types.is_dictionary(f.type)}
         except BaseException:
             self.close()
             raise
-        self._empty = json.loads(kv.get(METRIC_BATCHES_KEY, b"null")) == []
         self._metrics: dict[str, RecentMetric | None] = {}
+        self._batch: tuple[int, pa.RecordBatch] | None = None  # the last one read
         # A label column's dictionary is the file's (shared by every batch): its values and
         # their codes are made once.
         self._uniques: dict[str, tuple[list[str], dict[str, int]]] = {}
@@ -223,38 +309,73 @@ class RecentFile:
         if name in self._metrics:
             return self._metrics[name]
         got = None
-        if not self._empty:
-            if self._sf.metric_batch is None:
-                raise ValueError("recent samples not in batches of whole metrics")
-            rows = self._sf.metric_rows(name)
-            if rows is not None:
-                got = self._decode(rows[0])
+        k = self._batch_of.get(name)
+        if k is not None:
+            batch = self._read_batch(k)
+            codes = label_codes(batch.column(self._name_column()))
+            want = self._code(self._name_column(), name)
+            rows = np.flatnonzero(codes == want)
+            if rows.shape[0]:
+                lo, hi = int(rows[0]), int(rows[-1]) + 1
+                if hi - lo != rows.shape[0]:
+                    raise ValueError(f"metric {name!r}: its rows are not a run")
+                got = self._decode(batch.slice(lo, hi - lo))
         self._metrics[name] = got
         return got
 
-    def _decode(self, table: pa.Table) -> RecentMetric:
+    def _name_column(self) -> str:
+        for cname, lname in self._colmap.items():
+            if lname == "__name__":
+                return cname
+        raise ValueError("recent samples without metric names")
+
+    def _code(self, cname: str, value: str) -> int:
+        known = self._uniques.get(cname)
+        if known is None:
+            known = self._uniques[cname] = (self._dicts[cname].to_pylist(), {})
+        lookup = known[1]
+        if not lookup:
+            lookup.update(zip(known[0], range(len(known[0])), strict=True))
+        return lookup.get(value, -2)
+
+    def _read_batch(self, k: int) -> pa.RecordBatch:
+        last = self._batch
+        if last is not None and last[0] == k:
+            return last[1]
+        off, ln, crc = self._pieces[k]
+        (raw,) = _ck.read_runs(self._fh, self._path, off, [(ln, crc, f"record batch {k}")])
+        msg = pa.ipc.read_message(pa.py_buffer(raw))
+        batch = pa.ipc.read_record_batch(msg, self._plain)
+        self._batch = (k, batch)
+        return batch
+
+    def _decode(self, table: pa.RecordBatch) -> RecentMetric:
         n = table.num_rows
         cols = {}
-        for cname, lname in self._sf.colmap.items():
-            enc = table[cname].combine_chunks()
+        for cname, lname in self._colmap.items():
+            col = table.column(cname)
+            if col.null_count == n:
+                continue  # another metric's label (a missing column matches as "")
             known = self._uniques.get(cname)
             if known is None:
-                known = self._uniques[cname] = (enc.dictionary.to_pylist(), {})
-            cols[lname] = LabelColumn(label_codes(enc.indices), known[0], known[1])
-        offsets, ts = _list_values(table[TS_COLUMN].combine_chunks(), pa.int32())
-        foff, floats = _list_values(table[VALUE_COLUMN].combine_chunks(), pa.float64())
-        ioff, ints = _list_values(table[INT_COLUMN].combine_chunks(), None)
-        scales = flat(table[SCALE_COLUMN], np.int8)
+                known = self._uniques[cname] = (self._dicts[cname].to_pylist(), {})
+            cols[lname] = LabelColumn(label_codes(col), known[0], known[1])
+        offsets, ts = _list_values(table.column(TS_COLUMN), (pa.uint16(), pa.int32()))
+        foff, floats = _list_values(table.column(VALUE_COLUMN), (pa.float64(),))
+        ioff, ints = _list_values(table.column(INT_COLUMN),
+                                  (pa.int8(), pa.int16(), pa.int32(), pa.int64()))
+        scales = flat(table.column(SCALE_COLUMN), np.int8)
         dec = scales >= 0
         lens = np.diff(offsets)
         if (offsets.shape[0] != n + 1 or foff.shape[0] != n + 1 or ioff.shape[0] != n + 1
                 or not np.array_equal(np.where(dec, np.diff(ioff), np.diff(foff)), lens)
                 or bool((np.where(dec, np.diff(foff), np.diff(ioff)) != 0).any())
-                or (n and int(scales.max()) > MAX_SCALE)):
+                or (n and (int(scales.max()) > MAX_SCALE or int(lens.min()) < 1))):
             raise ValueError("recent samples: value lists do not match the time lists")
-        sids = flat(table["series_id"], np.int64)
-        return RecentMetric(sids, LabelIndex(n, cols), self.mint, offsets, ts, scales,
-                            ioff, ints, foff, floats)
+        return RecentMetric(flat(table.column("series_id"), np.int64), LabelIndex(n, cols),
+                            self.mint, offsets, ts,
+                            flat(table.column(FIRST_TS_COLUMN), np.int32), scales, ioff, ints,
+                            flat(table.column(FIRST_INT_COLUMN), np.int64), foff, floats)
 
 
 def _list_offsets(lens: _I64) -> npt.NDArray[np.int32]:
@@ -263,52 +384,72 @@ def _list_offsets(lens: _I64) -> npt.NDArray[np.int32]:
     return out
 
 
-def _list_values(arr: pa.Array, typ: pa.DataType | None) -> tuple[_I64, npt.NDArray[Any]]:
-    """A list array's offsets (from 0, int64) and its values (in place) of type ``typ`` (of
-    either integer width when None)."""
+def _list_values(arr: pa.Array, types: tuple[pa.DataType, ...]) -> tuple[_I64, npt.NDArray[Any]]:
+    """A list array's offsets (from 0, int64) and its values (in place), of one of ``types``."""
     if arr.null_count or not pa.types.is_list(arr.type) or arr.values.null_count or (
-            typ is not None and arr.type.value_type != typ) or (
-            typ is None and arr.type.value_type not in (pa.int32(), pa.int64())):
+            arr.type.value_type not in types):
         raise ValueError(f"recent samples: a list column of {arr.type}")
     raw = flat(arr.offsets, np.int32).astype(np.int64)
-    vt = arr.type.value_type
-    vals = flat(arr.values, vt.to_pandas_dtype())[int(raw[0]):int(raw[-1])]
+    vals = flat(arr.values, arr.type.value_type.to_pandas_dtype())[int(raw[0]):int(raw[-1])]
     return raw - raw[0], vals
 
 
-def _runs(off: _I64, sel: npt.NDArray[np.intp]) -> tuple[_I64, _I64]:
-    """The rows of runs ``sel`` of the list offsets ``off`` and their lengths."""
+def _rows(off: _I64, sel: npt.NDArray[np.intp]) -> tuple[slice | _I64, _I64]:
+    """Where the lists ``sel`` (increasing) of the list offsets ``off`` are: one slice when
+    they are consecutive (a whole metric, say), else the rows gathered; and their lengths."""
     lo = off[sel]
     lens = off[sel + 1] - lo
+    if int(sel[-1]) - int(sel[0]) + 1 == sel.shape[0]:
+        return slice(int(lo[0]), int(off[sel[-1] + 1])), lens
     return gather_runs(lo, lens), lens
 
 
-def _decimals(rm: RecentMetric, sel: npt.NDArray[np.intp]) -> _F64:
-    """The values of decimal series ``sel`` of ``rm``, in order: each series' running sum of
-    its differences over ``10**scale``, which is what the samples file decodes to, bit for
-    bit."""
-    take, lens = _runs(rm.ioff, sel)
-    # The running sum of all of them wraps around in int64 (numpy's integer arithmetic is
-    # modular); a series' own, the difference of two, is exact.
-    run = np.cumsum(rm.ints[take], dtype=np.int64)
-    base = np.zeros(run.shape[0] + 1, np.int64)
-    base[1:] = run
+def _pick(a: npt.NDArray[Any], rows: slice | _I64) -> npt.NDArray[Any]:
+    """``a[rows]``: a view of a slice, a gather into an array of Arrow's pool (storage.pool)."""
+    return a[rows] if isinstance(rows, slice) else take(a, rows)
+
+
+def _running(steps: npt.NDArray[Any], rows: slice | _I64, lens: _I64,
+             firsts: npt.NDArray[Any]) -> _I64:
+    """Runs ``rows`` of ``steps`` (``lens`` long, none empty), each made its values: its
+    ``firsts`` value plus the running sum of its steps (0 at its start), in an array of
+    Arrow's pool."""
+    run = pool.empty(int(lens.sum()), np.int64)
+    run[:] = steps[rows]
     starts = np.zeros(lens.shape[0], np.int64)
     np.cumsum(lens[:-1], out=starts[1:])
-    run -= np.repeat(base[starts], lens)
+    run[starts] = firsts
+    if starts.shape[0] > 1:
+        # Less the previous run's last value (the sum of its first and steps), one running sum
+        # over all of them gives each run its own values.
+        sums = np.add.reduceat(run, starts)
+        run[starts[1:]] -= sums[:-1]
+    np.cumsum(run, out=run)
+    return run
+
+
+def _decimals(rm: RecentMetric, sel: npt.NDArray[np.intp]) -> _F64:
+    """The values of decimal series ``sel`` of ``rm``, in order, over ``10**scale``: what the
+    samples file decodes to, bit for bit."""
+    rows, lens = _rows(rm.ioff, sel)
+    run = _running(rm.ints, rows, lens, rm.first_int[sel])
     scales = rm.scales[sel]
+    out = pool.empty(run.shape[0], np.float64)
     lo, hi = (int(scales.min()), int(scales.max())) if scales.shape[0] else (0, 0)
     if lo == hi:  # one scale: no divisor per row
-        out: _F64 = run.astype(np.float64) if hi == 0 else np.divide(run, POW10[hi])
-        return out
-    per_row: _F64 = np.divide(run, POW10[np.repeat(scales, lens)])
-    return per_row
+        if hi == 0:
+            out[:] = run
+        else:
+            np.divide(run, POW10[hi], out=out)
+    else:
+        np.divide(run, POW10[np.repeat(scales, lens)], out=out)
+    return out
 
 
 def recent_columns(rm: RecentMetric, sel: npt.NDArray[np.intp]) -> MetricColumns:
     """Series ``sel`` (increasing positions, some) of ``rm`` and their samples, decoded."""
-    take, lens = _runs(rm.offsets, sel)
-    ts = rm.ts[take].astype(np.int64)
+    rows, lens = _rows(rm.offsets, sel)
+    ts = _running(rm.ts, rows, lens, rm.first_ts[sel])
     ts += rm.mint
     offsets = np.zeros(sel.shape[0] + 1, np.int64)
     np.cumsum(lens, out=offsets[1:])
@@ -317,17 +458,18 @@ def recent_columns(rm: RecentMetric, sel: npt.NDArray[np.intp]) -> MetricColumns
     if ndec == sel.shape[0]:
         values = _decimals(rm, sel)
     elif ndec == 0:
-        values = rm.floats[_runs(rm.foff, sel)[0]]
+        values = _pick(rm.floats, _rows(rm.foff, sel)[0])
     else:  # some of each: placed by their series
-        values = np.empty(ts.shape[0], np.float64)
+        values = pool.empty(ts.shape[0], np.float64)
         row_dec = np.repeat(dec, lens)
         values[row_dec] = _decimals(rm, sel[dec])
-        values[~row_dec] = rm.floats[_runs(rm.foff, sel[~dec])[0]]
+        values[~row_dec] = _pick(rm.floats, _rows(rm.foff, sel[~dec])[0])
     index = rm.index if sel.shape[0] == rm.sids.shape[0] else LabelIndex(
         int(sel.shape[0]), {k: c.take(sel) for k, c in rm.index.columns.items()})
     labels = rm.index.labels_of(sel)
     for a in (offsets, ts, values):
-        a.flags.writeable = False
+        if a.flags.writeable:
+            a.flags.writeable = False
     return MetricColumns(rm.sids[sel], labels, index, offsets, ts, values,
                          int(ts.min()) if ts.shape[0] else 0,
                          int(ts.max()) if ts.shape[0] else -1)

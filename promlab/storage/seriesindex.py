@@ -198,6 +198,7 @@ class SeriesIndexFile:
                  grouped: bool = True) -> None:
         self._buf, self._arrow, self._fill = buf, arrow, fill
         self._grouped = grouped  # batches carry slice groups (not a block's recent.arrow)
+        self._last: tuple[int, tuple[pa.RecordBatch, npt.NDArray[np.int64]]] | None = None
         self._smd: Any = None
         self.metric_batch: dict[str, int] | None = None
         if arrow:
@@ -259,15 +260,22 @@ class SeriesIndexFile:
                               read_dictionary=list(self.colmap)).read(use_threads=False), None
 
     def _batch(self, k: int) -> tuple[pa.RecordBatch, npt.NDArray[np.int64]]:
-        """Record batch ``k`` and the slice groups it carries (format 7)."""
+        """Record batch ``k`` and the slice groups it carries (format 7); the last one read is
+        kept (the metrics sharing a batch are often queried together: decompressed once)."""
+        last = self._last
+        if last is not None and last[0] == k:
+            return last[1]
         got = self._reader.get_batch_with_custom_metadata(k)
         md = got.custom_metadata or {}
         raw = md.get(GROUPS_KEY)
         if not self._grouped:
-            return got.batch, np.zeros(0, np.int64)
-        if raw is None:
+            out = got.batch, np.zeros(0, np.int64)
+        elif raw is None:
             raise ValueError(f"record batch {k}: no {GROUPS_KEY.decode()}")
-        return got.batch, int_array(raw)
+        else:
+            out = got.batch, int_array(raw)
+        self._last = (k, out)
+        return out
 
     def metric_rows(self, name: str) -> tuple[pa.Table, npt.NDArray[np.int64]] | None:
         """The rows of metric ``name`` (from its batch only) and the slice groups of its

@@ -190,10 +190,11 @@ def test_plain_arrow_readers_read_it(store_dir: str) -> None:
     for row in rows:
         ls = Labels({colmap[c]: row[c] for c in colmap if row[c] is not None})
         t, v = want[ls]
-        assert [mint + x for x in row["recent_ts"]] == t.tolist()
+        assert (mint + row["recent_first_ts"] + np.cumsum(row["recent_ts"])).tolist() == t.tolist()
         if row["recent_scale"] >= 0:
             assert not row["recent_value"]
-            vals = np.cumsum(row["recent_int"]) / 10.0 ** row["recent_scale"]
+            vals = ((row["recent_first_int"] + np.cumsum(row["recent_int"]))
+                    / 10.0 ** row["recent_scale"])
         else:
             assert not row["recent_int"]
             vals = np.array(row["recent_value"])
@@ -291,3 +292,17 @@ def test_compaction_keeps_the_newest_window(tmp_path: os.PathLike[str]) -> None:
         assert rec["mint"] == int(ts[-1]) - recent.RECENT_MS
         rm = blk.recent_metric("m")
         assert rm is not None and rm.ts.shape[0] == 5 * 61
+
+
+def test_large_metrics_get_batches_of_their_own() -> None:
+    names = ["a", "b", "c", "d", "e", "f"]
+    sizes = [1000, 100, 100, 1000, 30, 10]
+    bounds = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+    got = recent.recent_batches(bounds, names, min_series=256)
+    assert [g for _, _, g in got] == [["a"], ["b", "c"], ["d"], ["e", "f"]]
+    assert [(lo, hi) for lo, hi, _ in got] == [(0, 1000), (1000, 1200), (1200, 2200),
+                                               (2200, 2240)]
+    assert [g for _, _, g in recent.recent_batches(bounds, names, min_series=150)] == [
+        ["a"], ["b", "c"], ["d"], ["e", "f"]]
+    assert [g for _, _, g in recent.recent_batches(bounds, names, min_series=2000)] == [
+        ["a", "b", "c", "d"], ["e", "f"]]
