@@ -9,7 +9,9 @@ so in ``topk(scalar(x), g @ start())`` the ``k`` of the first step holds for all
 
 The same pass is where Prometheus turns ``@ start()`` and ``@ end()`` into timestamps. It never
 enters an aggregation's parameter, so there those two modifiers stay unresolved and the
-selectors read at every step as if they had no ``@`` (:func:`unresolved_start_end`).
+selectors read at every step as if they had no ``@`` (:func:`unresolved_start_end`), and an
+explicit ``@ <time>`` there, applied as an offset from the range's first step, moves along
+with the steps (:func:`.selectors.param_drift`).
 """
 
 from __future__ import annotations
