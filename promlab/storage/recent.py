@@ -36,7 +36,6 @@ from promlab.storage import pool
 from promlab.storage.blockmeta import RECENT_FILE
 from promlab.storage.cache import MetricColumns
 from promlab.storage.encoding import MAX_SCALE, POW10, decimal_scales, flat
-from promlab.storage.indexfile import tiles
 from promlab.storage.indexwrite import write_batches
 from promlab.storage.merge import gather_runs
 from promlab.storage.pool import take
@@ -258,11 +257,7 @@ class RecentFile:
     def __init__(self, fh: Any, path: str, rec: dict[str, Any]) -> None:
         self._fh, self._path = fh, path
         try:
-            pieces = rec.get("pieces")
-            if not tiles(pieces, rec):
-                raise ValueError("no record batch pieces in meta.json")
-            assert pieces is not None
-            self._pieces = [(int(o), int(n), int(c)) for o, n, c in pieces]
+            self._pieces = _pieces(rec)
             off, ln, crc = self._pieces[0]
             (first,) = _ck.read_runs(fh, path, off, [(ln, crc, "schema and dictionaries")])
             if bytes(first[:6]) != b"ARROW1":
@@ -287,10 +282,13 @@ class RecentFile:
                 raise ValueError("bad promlab.label_columns")
             self._colmap: dict[str, str] = colmap
             # Read with each dictionary column as its codes (the body is the same).
-            self._plain = pa.schema([pa.field(f.name, f.type.index_type)
-                                     if pa.types.is_dictionary(f.type) else f for f in schema])
-            self._dicts = {f.name: empty.column(i).dictionary
-                           for i, f in enumerate(schema) if pa.types.is_dictionary(f.type)}
+            fields, self._dicts = [], {}
+            for f, col in zip(schema, empty.columns, strict=True):
+                if pa.types.is_dictionary(f.type):
+                    self._dicts[f.name] = col.dictionary
+                    f = pa.field(f.name, f.type.index_type)
+                fields.append(f)
+            self._plain = pa.schema(fields)
         except BaseException:
             self.close()
             raise
@@ -376,6 +374,23 @@ class RecentFile:
                             self.mint, offsets, ts,
                             flat(table.column(FIRST_TS_COLUMN), np.int32), scales, ioff, ints,
                             flat(table.column(FIRST_INT_COLUMN), np.int64), foff, floats)
+
+
+def _pieces(rec: dict[str, Any]) -> list[tuple[int, int, int]]:
+    """``meta.json``'s pieces of the file (``rec``): ``(offset, length, crc)`` each, tiling it
+    (a first piece, a batch per group of metrics, the footer); raises ValueError if not."""
+    out, end = [], 0
+    try:
+        for off, ln, crc in rec["pieces"]:
+            if int(off) != end or int(ln) < 0:
+                raise ValueError
+            out.append((int(off), int(ln), int(crc)))
+            end += int(ln)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError("recent samples: bad pieces in meta.json") from exc
+    if len(out) < 2 or end != rec.get("size"):
+        raise ValueError("recent samples: pieces do not tile the file")
+    return out
 
 
 def _list_offsets(lens: _I64) -> npt.NDArray[np.int32]:

@@ -306,3 +306,20 @@ def test_large_metrics_get_batches_of_their_own() -> None:
         ["a"], ["b", "c"], ["d"], ["e", "f"]]
     assert [g for _, _, g in recent.recent_batches(bounds, names, min_series=2000)] == [
         ["a", "b", "c", "d"], ["e", "f"]]
+
+
+def test_pieces_that_do_not_tile_the_file_are_damage(store_dir: str,
+                                                     tmp_path: os.PathLike[str]) -> None:
+    from promlab.storage.checksum import json_checksum
+
+    path = _copy(store_dir, os.path.join(tmp_path, "s"))
+    meta = _meta(path)
+    meta["files"][RECENT_FILE]["pieces"][1][1] -= 8  # a batch 8 bytes short
+    meta.pop("checksum")
+    meta["checksum"] = json_checksum(meta)
+    with open(os.path.join(_block_dir(path), META_FILE), "w") as f:
+        json.dump(meta, f)
+    maxt = meta["maxt"]
+    with open_store(path, readonly=True) as st, pytest.raises(StorageError, match="tile"):
+        st.querier(maxt - 60_000, maxt).select([Matcher(MatchType.EQUAL, "__name__", "a_metric")],
+                                               SelectHints(start_ms=maxt - 60_000, end_ms=maxt))
