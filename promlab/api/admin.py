@@ -100,7 +100,7 @@ def routes(service: Service, metrics: ApiMetrics, *, enabled: bool) -> list[Base
         return success({"name": name})
 
     async def delete_series(request: Request) -> Response:
-        p = await read_params(request)
+        p = await read_params(request, multipart=False)  # r.ParseForm first
         values = p.getlist("match[]")
         if not values:
             raise BadData("no match[] parameter provided")

@@ -22,6 +22,7 @@ from typing import Any
 from starlette.datastructures import MultiDict
 from starlette.requests import Request
 
+from promlab.api.multipart import is_multipart, multipart_values
 from promlab.errors import BadData
 from promlab.model import Matcher, now_ms, parse_go_duration
 from promlab.promql.parser import parse_series_selector
@@ -431,19 +432,27 @@ def go_parse_query(raw: bytes) -> tuple[list[tuple[str, str]], str]:
     return items, first
 
 
-async def read_params(request: Request) -> FormValues:
+async def read_params(request: Request, *, multipart: bool = True) -> FormValues:
     """The URL's query parameters plus, for a form POST (or PUT, PATCH), the body's, as Go's
     ``r.Form`` (body first; a parameter given twice counts with its first value). Parsed as
     Go's ``url.ParseQuery``: a pair with a bad escape or a semicolon is left out, and the first
     such error is kept in ``form_error`` (``series`` refuses the request with it).
+
+    A ``multipart/form-data`` body's values (any method) come after the URL's
+    (:mod:`promlab.api.multipart`), unless ``multipart`` is False: Go reads that body at a
+    handler's first ``r.FormValue`` only if the handler has not called ``r.ParseForm`` before,
+    and ``series`` and ``delete_series`` do.
     """
     query, url_error = go_parse_query(request.scope.get("query_string", b""))
     items = query
     body_error = ""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    full_type = request.headers.get("content-type", "")
+    ctype = full_type.split(";")[0].strip().lower()
     if request.method in ("POST", "PUT", "PATCH") and ctype == "application/x-www-form-urlencoded":
         body, body_error = go_parse_query(await request.body())
         items = body + query
+    if multipart and is_multipart(full_type):
+        items = items + multipart_values(full_type, await request.body())
     params = FormValues(items)
     params.form_error = body_error or url_error
     return params

@@ -235,10 +235,11 @@ class Guard:
                 await self._plain(send, 413, "request body too large\n")
                 return
         # Read the whole body here (at most the limit) so that an oversized chunked body is
-        # refused before any handler sees a byte of it.
+        # refused before any handler sees a byte of it; whatever the method (a GET's
+        # multipart form body counts in Prometheus, promlab.api.multipart).
         chunks: list[bytes] = []
         received = 0
-        more = scope.get("method", "GET") not in ("GET", "HEAD")
+        more = True
         while more:
             msg = await receive()
             if msg["type"] == "http.disconnect":

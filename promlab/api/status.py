@@ -70,7 +70,7 @@ class StatusAPI:
 
     # --- targets ------------------------------------------------------------------------------
     async def targets(self, request: Request) -> Response:
-        p = await read_params(request)
+        p = await read_params(request, multipart=False)  # the URL's only (r.URL.Query())
         state = p.get("state", "any").lower() or "any"
         pools = set(p.getlist("scrapePool"))
         df = self.service.scrape.targets()
@@ -107,7 +107,7 @@ class StatusAPI:
 
     # --- rules and alerts ---------------------------------------------------------------------
     async def rules(self, request: Request) -> Response:
-        p = await read_params(request)
+        p = await read_params(request, multipart=False)  # the URL's only (r.URL.Query())
         kind = p.get("type", "").lower()
         if kind not in ("", "alert", "record"):
             raise BadData(f'invalid parameter "type": not supported value "{kind}"')

@@ -257,7 +257,7 @@ class QueryAPI:
         return start, end, time_order_key(start_t) <= time_order_key(end_t)
 
     async def series(self, request: Request) -> Response:
-        p = await read_params(request)
+        p = await read_params(request, multipart=False)  # r.ParseForm first
         if p.form_error:
             raise BadData(f"error parsing form values: {p.form_error}")
         values = p.getlist("match[]")
