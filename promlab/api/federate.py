@@ -73,7 +73,7 @@ def routes(service: Service, metrics: ApiMetrics) -> list[BaseRoute]:
     """The ``/federate`` route."""
 
     async def federate(request: Request) -> Response:
-        p = await read_params(request)
+        p = await read_params(request, multipart=False)  # r.ParseForm first
         if p.form_error:
             return PlainTextResponse(f"error parsing form values: {p.form_error}\n",
                                      status_code=400, headers={"X-Content-Type-Options": "nosniff"})
