@@ -37,7 +37,7 @@ class Req:
     path: str
     params: tuple[tuple[str, str], ...] = ()
     # "", "form" (Content-Type: one of FORM_TYPES[form_type]), "json" (params as a JSON
-    # object), "none" (form text, no type)
+    # object), "none" (form text, no type), "multipart" (multipart/form-data fields)
     post: str = ""
     url_params: tuple[tuple[str, str], ...] = ()  # in the URL even for a POST
     raw: str = ""  # sent instead of the encoded params (URL-encoding oddities)
@@ -56,6 +56,11 @@ class Req:
         elif self.post == "json":
             headers["Content-Type"] = "application/json"
             content = json.dumps(dict(self.params)).encode()
+        elif self.post == "multipart":
+            headers["Content-Type"] = "multipart/form-data; boundary=fuzz"
+            content = b"".join(b'--fuzz\r\nContent-Disposition: form-data; name="%s"\r\n\r\n'
+                               b"%s\r\n" % (k.encode(), v.encode()) for k, v in self.params)
+            content += b"--fuzz--\r\n"
         elif self.post == "none":
             content = urlencode(self.params).encode()
         return client.send(client.build_request(self.method, url, headers=headers,
@@ -388,7 +393,11 @@ def _request(g: Gen) -> Req:
             k, _ = rng.choice(params)
             url_params = ((k, _VALUES.get(k, lambda _: "x")(g)),)
     elif r < 0.36:
-        method, post = "POST", rng.choice(["json", "none"])
+        method, post = rng.choice(["POST", "POST", "GET"]), rng.choice(["json", "none",
+                                                                        "multipart"])
+        if post == "multipart" and rng.random() < 0.3 and params:  # and one in the URL
+            i = rng.randrange(len(params))
+            url_params = (params.pop(i),)
     elif r < 0.44:
         method = rng.choice(["PUT", "DELETE", "OPTIONS", "PATCH", "HEAD"])
         post = rng.choice(["", "form"]) if method != "HEAD" else ""

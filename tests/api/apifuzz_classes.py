@@ -107,11 +107,14 @@ def known_class(req: Req, ours: Observed, theirs: Observed) -> str | None:
 
 
 def effective(req: Req) -> dict[str, str]:
-    """The parameters as Go's ``r.FormValue`` sees them: a form body's first, then the URL's;
-    the first value of a name counts."""
+    """The parameters as Go's ``r.FormValue`` sees them: a form body's first, then the URL's
+    (a multipart body's after the URL's); the first value of a name counts."""
     out: dict[str, str] = {}
-    items = [*req.params, *req.url_params] if req.post == "form" else \
-        list(req.url_params if req.post else req.params)
+    if req.post == "multipart":  # read after the URL's, where read at all
+        items = [*req.url_params, *req.params]
+    else:
+        items = [*req.params, *req.url_params] if req.post == "form" else \
+            list(req.url_params if req.post else req.params)
     for k, v in items:
         out.setdefault(k, v)
     return out

@@ -111,4 +111,4 @@ def test_generator_covers_every_endpoint(fuzz_pair: PromPair) -> None:
                  "/api/v1/status/buildinfo"):
         assert path in paths, path
     assert {r.method for r in reqs} >= {"GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD"}
-    assert {r.post for r in reqs} >= {"", "form", "json", "none"}
+    assert {r.post for r in reqs} >= {"", "form", "json", "none", "multipart"}
