@@ -39,6 +39,7 @@ from promlab.api.v1 import check_open, handler
 from promlab.errors import BadData, StorageError
 from promlab.model import Matcher
 from promlab.promql.parser import parse_series_selector
+from promlab.promql.parser.literals import go_quote
 
 __all__ = ["parse_go_bool", "routes", "snapshot_name"]
 
@@ -58,8 +59,8 @@ def parse_go_bool(text: str, name: str) -> bool:
         return False
     if text in _TRUE:
         return True
-    raise BadData(f"unable to parse boolean '{name}' argument: strconv.ParseBool: parsing "
-                  f'"{text}": invalid syntax')
+    raise BadData(f'invalid parameter "{name}": unable to parse boolean: strconv.ParseBool: '
+                  f"parsing {go_quote(text)}: invalid syntax")
 
 
 def snapshot_name(now_s: float | None = None) -> str:
@@ -101,20 +102,33 @@ def routes(service: Service, metrics: ApiMetrics, *, enabled: bool) -> list[Base
 
     async def delete_series(request: Request) -> Response:
         p = await read_params(request, multipart=False)  # r.ParseForm first
+        if p.form_error:
+            raise BadData(f"error parsing form values: {p.form_error}")
         values = p.getlist("match[]")
         if not values:
             raise BadData("no match[] parameter provided")
-        # As Prometheus's delete: selectors whose matchers all match "" are accepted (and
-        # select every series), unlike the read endpoints' match[].
-        sets = [_selector(v) for v in values]
         start = parse_api_time(p.get("start"), "start", default=MIN_TIME_MS)
         end = parse_api_time(p.get("end"), "end", default=MAX_TIME_MS)
+        # As Prometheus's delete: selectors whose matchers all match "" are accepted (and
+        # select every series), unlike the read endpoints' match[]. Prometheus deletes
+        # selector by selector: those before a bad one are deleted, then the error answered.
+        sets: list[tuple[Matcher, ...]] = []
+        bad: BadData | None = None
+        for v in values:
+            try:
+                sets.append(_selector(v))
+            except BadData as exc:
+                bad = exc
+                break
         check_open(service)
-        try:
-            delete = _store_method(service, "delete_series")
-            await asyncio.get_running_loop().run_in_executor(None, delete, sets, start, end)
-        except (StorageError, OSError) as exc:
-            return error_response("internal", f"delete series: {exc}")
+        if sets:
+            try:
+                delete = _store_method(service, "delete_series")
+                await asyncio.get_running_loop().run_in_executor(None, delete, sets, start, end)
+            except (StorageError, OSError) as exc:
+                return error_response("internal", f"delete series: {exc}")
+        if bad is not None:
+            raise bad
         return Response(status_code=204)
 
     async def clean_tombstones(request: Request) -> Response:

@@ -146,3 +146,32 @@ def test_delete_series_as_prometheus(admin_pair: AdminPair) -> None:
         "query": f"count_over_time({selector}[{int(cut_to - cut_from) - 1}s])",
         "time": cut_to}).json()["data"]["result"]
     assert inside == []
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    # the times are read before any selector; the form's errors first of all
+    pytest.param("POST", "delete_series?match[]=sum(&start=x", id="delete-start-first"),
+    pytest.param("POST", "delete_series?match[]=sum(&end=x", id="delete-end-first"),
+    pytest.param("POST", "delete_series?match[]=x&time=%zz", id="delete-form-escape"),
+    pytest.param("PUT", "delete_series?match[]=x&a;b", id="delete-form-semicolon"),
+    pytest.param("POST", "snapshot?skip_head=yes", id="snapshot-bad-bool-message"),
+])
+def test_same_error(admin_pair: AdminPair, method: str, path: str) -> None:
+    """The whole error body as Prometheus's (was: the selector's error first, form errors
+    ignored, an older wording of the boolean error)."""
+    ours, theirs = (httpx.request(method, url + ADMIN + path, timeout=60)
+                    for url in (admin_pair.promlab.url, admin_pair.prometheus.url))
+    assert ours.status_code == theirs.status_code == 400, ours.text
+    assert ours.json() == theirs.json()
+
+
+def test_delete_before_a_bad_selector(admin_pair: AdminPair) -> None:
+    """Prometheus deletes selector by selector: those before a bad one are gone, then the
+    error is answered."""
+    metric = "http_request_duration_seconds_count"
+    for url in (admin_pair.promlab.url, admin_pair.prometheus.url):
+        assert httpx.get(url + "/api/v1/series", params={"match[]": metric}).json()["data"]
+        r = httpx.post(url + ADMIN + "delete_series",
+                       params={"match[]": [metric, "sum("]}, timeout=60)
+        assert r.status_code == 400, r.text
+        assert httpx.get(url + "/api/v1/series", params={"match[]": metric}).json()["data"] == []
