@@ -119,9 +119,10 @@ def test_bytes_per_sample_small(tmp_path: os.PathLike[str]) -> None:
     # 1 h buckets and 32 Ki-row groups (reads sized to series x time) cost size: 1.74 B/sample
     # here (the benchmark dataset: 1.53 -> 2.03 B/sample), and format 5's series.arrow
     # (16 bytes per chunk) 0.07 more (benchmark: 2.01 -> 2.08); format 6's 15-min slices 0.53
-    # more here (random gauges and counters: 1.83 -> 2.36; benchmark: 2.09 -> 2.39): see
-    # docs/storage.md.
-    assert s["block_bytes"] / s["block_samples"] < 2.45
+    # more here (random gauges and counters: 1.83 -> 2.36; benchmark: 2.09 -> 2.39), and
+    # format 8's recent.arrow 0.10 more here (six 2-h blocks, each keeping its last 15 minutes
+    # again: 2.36 -> 2.46; the benchmark's one 24-h block: 2.30 -> 2.34): see docs/storage.md.
+    assert s["block_bytes"] / s["block_samples"] < 2.55
 
 
 def test_time_buckets_prune_a_long_block(tmp_path: os.PathLike[str],
