@@ -21,13 +21,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from promlab.api.admin import routes as admin_routes
 from promlab.api.compress import Compression, check_policy
+from promlab.api.cors import Cors
 from promlab.api.federate import routes as federate_routes
 from promlab.api.gopaths import GoPaths
 from promlab.api.methods import API_OPTIONS_ROUTE, EXCEPTION_HANDLERS, drop_implicit_head
@@ -162,11 +162,7 @@ def create_app(session: Service, *, web_config: WebConfig | None = None,
                   Middleware(GoPaths, routes=routes),
                   Middleware(Compression, policy=compression)]
     if cors_origin:
-        middleware.append(Middleware(CORSMiddleware, allow_origin_regex=cors_origin,
-                                     allow_methods=["GET", "POST", "OPTIONS"],
-                                     allow_headers=["Accept", "Authorization", "Content-Type",
-                                                    "Origin"],
-                                     expose_headers=["Date"]))
+        middleware.append(Middleware(Cors, origin=cors_origin))
     app = Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS)
     app.router.redirect_slashes = False  # GoPaths redirects as Prometheus does
     app.state.session = session
