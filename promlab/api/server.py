@@ -153,6 +153,7 @@ class Server:
         tls = self.web_config.tls.uvicorn_options() if self.web_config.tls else {}
         config = uvicorn.Config(self.asgi, host=self.host, port=self._port, log_level="warning",
                                 access_log=False, lifespan="off", timeout_graceful_shutdown=10,
+                                server_header=False,  # Prometheus sends no Server header
                                 **tls)
         self._server = server = uvicorn.Server(config)
         self._error = None

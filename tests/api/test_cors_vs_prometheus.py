@@ -60,3 +60,9 @@ def test_no_origin_no_cors(servers: tuple[str, str]) -> None:
     """Without ``Origin``: no CORS headers (3.x's ``Vary: Origin`` aside)."""
     ours, theirs = (httpx.get(base + "/api/v1/query?query=1", timeout=30) for base in servers)
     assert [h for h in _cors(ours)[1] if h[0] != "vary"] == _cors(theirs)[1] == []
+
+
+def test_no_server_header(servers: tuple[str, str]) -> None:
+    """Prometheus names no server (was: ``server: uvicorn``)."""
+    ours, theirs = (httpx.get(base + "/-/ready", timeout=30) for base in servers)
+    assert "server" not in ours.headers and "server" not in theirs.headers
