@@ -184,12 +184,19 @@ def loosely_same(a: str, b: str) -> bool:
     return abs(x) > 1e12 and abs(y) > 1e12 and (x > 0) == (y > 0)
 
 
+def input_order_defined(expr: str) -> bool:
+    """Whether Prometheus defines the order of the samples an instant query's operations
+    meet (which decides where NaNs and ties go in a sort, which of 0 and -0 a min/max keeps):
+    not when anything comes out of a Go map (histogram_quantile, count_values, a subquery's
+    range evaluation) or a heap (topk)."""
+    return re.search(r"histogram_quantile|count_values|topk|bottomk|\[\w+:\w*\]",
+                     expr) is None
+
+
 def sort_input_ordered(expr: str) -> bool:
-    """Whether a top-level sort's input order, which decides where its NaNs and ties go, is
-    defined in Prometheus: not when anything below it comes out of a Go map
-    (histogram_quantile, count_values, a subquery's range evaluation) or a heap (topk)."""
-    return re.match(r"\s*(sort|sort_desc)\(", expr) is not None and re.search(
-        r"histogram_quantile|count_values|topk|bottomk|\[\w+:\w*\]", expr) is None
+    """Whether a top-level sort's input order is defined in Prometheus
+    (:func:`input_order_defined`)."""
+    return re.match(r"\s*(sort|sort_desc)\(", expr) is not None and input_order_defined(expr)
 
 
 def is_ordered(expr: str) -> bool:

@@ -148,6 +148,13 @@ REGRESSIONS = [
                  id="timestamp-in-sliced-subquery"),
     pytest.param('irate((timestamp(h_sum{job="api"} offset 90s))[1w:] offset -2m)', "4",
                  id="timestamp-in-sliced-subquery-irate"),
+    # min/max keep the first of equal 0 and -0 in input order (Prometheus replaces its value
+    # only by a strictly smaller/greater one).
+    pytest.param('min(0 * {__name__=~"g|m|h_bucket"})', "-0", id="min-first-zero"),
+    pytest.param('max(-0 * {__name__=~"g|m|h_bucket"})', "0", id="max-first-zero"),
+    # quantile over a group of more than 12 with both zeros: Go's pdqsort arrangement.
+    pytest.param('quantile(0.05, {__name__=~"g|m|h_bucket"} * ({__name__=~"g|m|h_bucket"} % 2 '
+                 '> bool 0.5))', "0", id="quantile-aggregation-pdqsort-zero"),
     # A window of more than 12 values is sorted by Go's pdqsort (not stable, but
     # deterministic): the zero a quantile lands on is the one its moves leave there.
     pytest.param('quantile_over_time(0.05, (g{kind="frac"} * (g{kind="frac"} > bool 0))'

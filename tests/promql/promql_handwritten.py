@@ -213,4 +213,7 @@ HANDWRITTEN = [
     'sort(clamp({__name__=~"c_total|g|m|h_.*"}, 0, 1))', 'sort_desc(sgn({__name__=~".+"}))',
     'last_over_time((timestamp(h_sum{job="api"}))[1w:])',
     'irate((timestamp(h_sum{job="api"} offset 90s))[1w:] offset -2m)',
+    'min(0 * {__name__=~"g|m|h_bucket"})', 'max(-0 * {__name__=~"g|m|h_bucket"})',
+    'quantile(0.05, {__name__=~"g|m|h_bucket"} * ({__name__=~"g|m|h_bucket"} % 2 > bool 0.5))',
+    'min({__name__=~"c_total|g|m"} * ({__name__=~"c_total|g|m"} % 2 > bool 0.5))',
 ]

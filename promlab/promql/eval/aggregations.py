@@ -295,7 +295,18 @@ def _minmax(a: AggregationCall, ufunc: np.ufunc) -> Vector:
     gr = Groups(a.group_ids, len(a.groups))
     cnt = group_count(a, gr)
     filled = np.where(v.present, v.values, np.nan)
-    return vector_result(a, gr.reduce(ufunc, filled), cnt > 0)
+    out = gr.reduce(ufunc, filled)
+    zero = v.present & (v.values == 0)
+    if (zero & np.signbit(v.values)).any():
+        # Of equal 0 and -0 Prometheus keeps the first in input order (it replaces its value
+        # only by a strictly greater/smaller one); numpy's reduction keeps either.
+        rows = np.where(zero, np.arange(len(v))[:, None], len(v))
+        first = gr.reduce(np.minimum, rows)
+        at = (out == 0) & (first < len(v))
+        if at.any():
+            steps = np.nonzero(at)[1]
+            out[at] = v.values[first[at], steps]
+    return vector_result(a, out, cnt > 0)
 
 
 @aggregation("max")

@@ -32,6 +32,7 @@ from promlab.promql.eval.functions._common import (
     string_arg,
     warn,
 )
+from promlab.promql.eval.gosort import go_sort
 from promlab.promql.parser.literals import go_quote
 from promlab.promql.values import F64, I64, B, Vector, group_labels
 
@@ -212,6 +213,7 @@ def agg_quantile(a: AggregationCall) -> Vector:
     order, _rank = _column_sort(a, v.values, nan_first=True)
     cols = np.broadcast_to(np.arange(t)[None, :], (s, t))
     sorted_vals = v.values[order, cols]
+    _zeros_as_go_arranges(a, sorted_vals, cnt, gr.starts)
     n = cnt.astype(np.float64)
     q = np.broadcast_to(qs[None, :], n.shape)
     with np.errstate(invalid="ignore", over="ignore"):  # a huge φ: ±Inf below anyway
@@ -229,6 +231,26 @@ def agg_quantile(a: AggregationCall) -> Vector:
     res = np.where(q < 0, -np.inf, np.where(q > 1, np.inf, res))
     res = np.where(np.isnan(q), np.nan, res)
     return vector_result(a, res, cnt > 0)
+
+
+def _zeros_as_go_arranges(a: AggregationCall, sorted_vals: F64, cnt: I64, starts: I64) -> None:
+    """Groups of more than 12 samples holding both 0 and -0 arranged in ``sorted_vals`` as Go's
+    pdqsort leaves them (up to 12 it is an insertion sort, which the stable sort above
+    agrees with): which zero an interpolated quantile lands on shows in its sign."""
+    v = a.vector
+    zero = v.present & (v.values == 0)
+    if not zero.any():
+        return
+    neg = zero & np.signbit(v.values)
+    shape = (len(a.groups), v.values.shape[1])
+    has_neg, has_pos = np.zeros(shape, bool), np.zeros(shape, bool)
+    np.logical_or.at(has_neg, a.group_ids, neg)
+    np.logical_or.at(has_pos, a.group_ids, zero & ~neg)
+    for g, t in zip(*np.nonzero(has_neg & has_pos & (cnt > 12)), strict=True):
+        rows = np.flatnonzero((a.group_ids == g) & v.present[:, t])  # in input order
+        values = v.values[rows, t].tolist()
+        go_sort(values)
+        sorted_vals[starts[g]:starts[g] + len(values), t] = values
 
 
 # --- count_values --------------------------------------------------------------------------------
