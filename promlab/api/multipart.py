@@ -22,6 +22,8 @@ from email import policy
 from email.message import Message
 from email.parser import BytesParser
 
+from promlab.api.mediatype import parse_media_type
+
 __all__ = ["is_multipart", "multipart_values"]
 
 # Transfer encodings Go's multipart reader undoes (quoted-printable) or that leave the bytes
@@ -30,8 +32,10 @@ _AS_SENT = frozenset({"", "7bit", "8bit", "binary", "quoted-printable"})
 
 
 def is_multipart(content_type: str) -> bool:
-    """Whether a ``Content-Type`` is ``multipart/form-data`` (any parameters, any case)."""
-    return content_type.split(";")[0].strip().lower() == "multipart/form-data"
+    """Whether a ``Content-Type`` is ``multipart/form-data`` with a boundary and no error (Go
+    reads no multipart body from another)."""
+    media, params, error = parse_media_type(content_type)
+    return media == "multipart/form-data" and not error and "boundary" in params
 
 
 def multipart_values(content_type: str, body: bytes) -> list[tuple[str, str]]:

@@ -22,6 +22,7 @@ from typing import Any
 from starlette.datastructures import MultiDict
 from starlette.requests import Request
 
+from promlab.api.mediatype import parse_media_type
 from promlab.api.multipart import is_multipart, multipart_values
 from promlab.errors import BadData
 from promlab.model import Matcher, now_ms, parse_go_duration
@@ -436,7 +437,8 @@ async def read_params(request: Request, *, multipart: bool = True) -> FormValues
     """The URL's query parameters plus, for a form POST (or PUT, PATCH), the body's, as Go's
     ``r.Form`` (body first; a parameter given twice counts with its first value). Parsed as
     Go's ``url.ParseQuery``: a pair with a bad escape or a semicolon is left out, and the first
-    such error is kept in ``form_error`` (``series`` refuses the request with it).
+    such error is kept in ``form_error`` (``series`` refuses the request with it), after an
+    error in the ``Content-Type`` of a POST, PUT or PATCH.
 
     A ``multipart/form-data`` body's values (any method) come after the URL's
     (:mod:`promlab.api.multipart`), unless ``multipart`` is False: Go reads that body at a
@@ -447,12 +449,16 @@ async def read_params(request: Request, *, multipart: bool = True) -> FormValues
     items = query
     body_error = ""
     full_type = request.headers.get("content-type", "")
-    ctype = full_type.split(";")[0].strip().lower()
-    if request.method in ("POST", "PUT", "PATCH") and ctype == "application/x-www-form-urlencoded":
-        body, body_error = go_parse_query(await request.body())
-        items = body + query
+    mime_error = ""
+    if request.method in ("POST", "PUT", "PATCH"):  # Go's parsePostForm
+        # No type reads as application/octet-stream (no body values, no error); a bad
+        # parameter is an error, the body still read (promlab.api.mediatype).
+        media, _, mime_error = parse_media_type(full_type or "application/octet-stream")
+        if media == "application/x-www-form-urlencoded":
+            body, body_error = go_parse_query(await request.body())
+            items = body + query
     if multipart and is_multipart(full_type):
         items = items + multipart_values(full_type, await request.body())
     params = FormValues(items)
-    params.form_error = body_error or url_error
+    params.form_error = mime_error or body_error or url_error
     return params
