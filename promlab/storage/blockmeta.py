@@ -87,8 +87,13 @@ class BlockMeta:
                 *((RECENT_FILE,) if version >= 8 else ())}
         if not isinstance(files, dict) or (version >= 2 and set(files) != want):
             raise ValueError("bad file checksums")
-        if version >= 8 and not isinstance(files[RECENT_FILE].get("mint"), int):
-            raise ValueError(f"no window start for {RECENT_FILE}")
+        if version >= 8:
+            rec = files[RECENT_FILE]
+            if not isinstance(rec.get("mint"), int):
+                raise ValueError(f"no window start for {RECENT_FILE}")
+            firsts = rec.get("first_metrics", [])
+            if not isinstance(firsts, list) or not all(isinstance(x, str) for x in firsts):
+                raise ValueError(f"bad first_metrics for {RECENT_FILE}")
         meta = cls(str(d["ulid"]), int(d["start"]), int(d["end"]), int(d["mint"]),
                    int(d["maxt"]), int(d["num_series"]), int(d["num_samples"]), int(d["seq"]),
                    int(d["level"]), tuple(str(x) for x in d.get("sources", ())), files,

@@ -47,7 +47,7 @@ from promlab.storage.cache import MetricColumns
 from promlab.storage.indexfile import index_arrays, read_index_file, tiles
 from promlab.storage.objectstore import LOCAL, BlockFS
 from promlab.storage.postings import LabelIndex
-from promlab.storage.recent import RecentFile, RecentMetric
+from promlab.storage.recent import RecentFile, RecentMetric, batch_of
 from promlab.storage.samplesread import BlockState, SamplesReader
 from promlab.storage.seriesindex import (
     CHUNK_COLUMNS,
@@ -306,7 +306,14 @@ class Block(SamplesReader):
                 fh, own._recent_fh = own._recent_fh, None
                 if fh is None:
                     fh = self.fs.open_input(where, rec.get("size"))
-
+                # The metric's batch asked for now, found from meta.json: its read overlaps
+                # the first piece's (on object storage, one round trip for both).
+                firsts = rec.get("first_metrics")
+                pieces = rec.get("pieces") or []
+                k = batch_of(firsts, name) if isinstance(firsts, list) else None
+                if k is not None and k < len(pieces) - 1:
+                    for i in (0, k):
+                        self.fs.prefetch(fh, int(pieces[i][0]), int(pieces[i][1]))
                 own._recent = own._guard(lambda: RecentFile(fh, where, rec))
             return own._guard(functools.partial(own._recent.metric, name))  # type: ignore[no-any-return]
 

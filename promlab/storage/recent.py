@@ -22,6 +22,7 @@ from it alone, exactly as from the samples file. Any Arrow reader reads the tabl
 
 from __future__ import annotations
 
+import bisect
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +48,7 @@ from promlab.storage.seriesindex import (
 )
 
 __all__ = ["RECENT_FILE", "RECENT_MINT_KEY", "RECENT_MS", "RecentCollector", "RecentFile",
-           "RecentMetric", "recent_columns", "write_recent"]
+           "RecentMetric", "batch_of", "recent_columns", "write_recent"]
 
 #: How far back from a block's newest sample ``recent.arrow`` reaches: five minutes of lookback
 #: or a ``[10m]`` range at the end of the data, with room to spare.
@@ -184,14 +185,24 @@ def _cat(parts: list[npt.NDArray[Any]], dtype: type) -> npt.NDArray[Any]:
     return np.concatenate(parts) if parts else np.zeros(0, dtype)
 
 
-def write_recent(table: pa.Table, path: str) -> list[int]:
+def write_recent(table: pa.Table, path: str) -> tuple[list[int], list[str]]:
     """Write :meth:`RecentCollector.table`'s ``table`` to ``path`` in record batches of whole
-    metrics (:func:`recent_batches`); returns the piece offsets for ``meta.json``."""
+    metrics (:func:`recent_batches`); returns the piece offsets and each batch's first metric
+    name, for ``meta.json`` (a reader finds a metric's batch from the names, in order, without
+    reading the file first: :func:`batch_of`)."""
     batches = recent_batches(*metric_runs(table)) if table.num_rows else []
     md = dict(table.schema.metadata or {})
     md[METRIC_BATCHES_KEY] = json.dumps([names for _, _, names in batches]).encode()
-    return write_batches(table.replace_schema_metadata(md).combine_chunks(), path, batches,
+    ends = write_batches(table.replace_schema_metadata(md).combine_chunks(), path, batches,
                          compression=None)
+    return ends, [names[0] for _, _, names in batches]
+
+
+def batch_of(first_metrics: list[str], name: str) -> int | None:
+    """The record batch (1 ..) that would hold metric ``name``, from each batch's first metric
+    name (``meta.json``'s ``first_metrics``, in name order), or None before the first."""
+    k = bisect.bisect_right(first_metrics, name)
+    return k if k else None
 
 
 def recent_batches(bounds: list[int], names: list[str], min_series: int = MIN_BATCH_SERIES

@@ -340,14 +340,15 @@ class BlockWriter:
             pieces = write_index_copy(series, os.path.join(tmp, INDEX_FILE), start,
                                        os.path.join(tmp, SAMPLES_FILE))
             recent = self._recent.table(start if self._maxt is None else self._maxt)
-            recent_pieces = write_recent(recent, os.path.join(tmp, RECENT_FILE))
+            recent_pieces, first_metrics = write_recent(recent, os.path.join(tmp, RECENT_FILE))
             self._recent = RecentCollector()
             files = {SAMPLES_FILE: file_record(os.path.join(tmp, SAMPLES_FILE), row_groups=True),
                      SERIES_FILE: file_record(os.path.join(tmp, SERIES_FILE)),
                      INDEX_FILE: file_record(os.path.join(tmp, INDEX_FILE), pieces=pieces),
                      RECENT_FILE: {**file_record(os.path.join(tmp, RECENT_FILE),
                                                  pieces=recent_pieces),
-                                   "mint": int(recent.schema.metadata[RECENT_MINT_KEY])}}
+                                   "mint": int(recent.schema.metadata[RECENT_MINT_KEY]),
+                                   "first_metrics": first_metrics}}
             meta = BlockMeta(self.ulid, start, self.end,
                              start if self._mint is None else self._mint,
                              start if self._maxt is None else self._maxt,

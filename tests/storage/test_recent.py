@@ -110,6 +110,12 @@ def test_block_records_its_window(store_dir: str) -> None:
     assert meta["version"] == 8
     assert rec["mint"] == meta["maxt"] - recent.RECENT_MS
     assert len(rec["pieces"]) >= 3  # first piece, a batch, the footer
+    # each batch's first metric: a reader finds a metric's batch before reading the file
+    table = pa.ipc.open_file(os.path.join(_block_dir(store_dir), RECENT_FILE))
+    groups = json.loads(table.schema.metadata[b"promlab.metric_batches"])
+    assert rec["first_metrics"] == [g[0] for g in groups]
+    for k, g in enumerate(groups, 1):
+        assert all(recent.batch_of(rec["first_metrics"], name) == k for name in g)
 
 
 SELECTIONS = [
@@ -306,6 +312,9 @@ def test_large_metrics_get_batches_of_their_own() -> None:
         ["a"], ["b", "c"], ["d"], ["e", "f"]]
     assert [g for _, _, g in recent.recent_batches(bounds, names, min_series=2000)] == [
         ["a", "b", "c", "d"], ["e", "f"]]
+    firsts = [g[0] for _, _, g in got]  # meta.json's first_metrics
+    assert [recent.batch_of(firsts, n) for n in ["", "a", "b", "bb", "c", "d", "e", "f", "z"]] == [
+        None, 1, 2, 2, 2, 3, 4, 4, 4]
 
 
 def test_pieces_that_do_not_tile_the_file_are_damage(store_dir: str,

@@ -245,9 +245,9 @@ def test_damaged_batch_is_damage_only_when_read(stores: dict[str, Any], tmp_path
 
 def test_query_at_the_end_fetches_the_recent_samples_only(reader: ParquetStore,
                                                           stores: dict[str, Any]) -> None:
-    """A first query at the end of the data (format 8): ``recent.arrow``'s first piece, then
-    its metric's batch (two GETs, not its footer); nothing of the series index or the
-    samples."""
+    """A first query at the end of the data (format 8): ``recent.arrow``'s first piece and
+    its metric's batch (found from meta.json) in one round trip of two GETs, not its footer;
+    nothing of the series index or the samples."""
     blk, fs, index, _ = _index(reader)
     at = T0 + 24 * HOUR - 1
     rec = blk.meta.files[RECENT_FILE]
@@ -258,7 +258,7 @@ def test_query_at_the_end_fetches_the_recent_samples_only(reader: ParquetStore,
     assert _answers(got) == want and got.value is not None and len(want) == SERIES
     assert fs.object_log(index) == [] and fs.object_log(fs.join(blk.path, SAMPLES_FILE)) == []
     pieces = rec["pieces"]
-    first, batch = _rounds(fs.object_log(path))
-    assert first == [(0, int(pieces[0][1]))]
-    assert len(batch) == 1 and any(batch[0] == (o, o + n) for o, n, _ in pieces[1:-1])
+    (both,) = _rounds(fs.object_log(path))
+    assert both[0] == (0, int(pieces[0][1])) and len(both) == 2
+    assert any(both[1] == (o, o + n) for o, n, _ in pieces[1:-1])
     assert fs.object_counters(path)["requests"] == 2
