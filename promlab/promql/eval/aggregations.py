@@ -297,7 +297,7 @@ def _minmax(a: AggregationCall, ufunc: np.ufunc) -> Vector:
     filled = np.where(v.present, v.values, np.nan)
     out = gr.reduce(ufunc, filled)
     zero = v.present & (v.values == 0)
-    if (zero & np.signbit(v.values)).any():
+    if (zero & np.signbit(v.values)).any():  # -0 is rare: one check when there is none
         # Of equal 0 and -0 Prometheus keeps the first in input order (it replaces its value
         # only by a strictly greater/smaller one); numpy's reduction keeps either.
         rows = np.where(zero, np.arange(len(v))[:, None], len(v))

@@ -32,7 +32,7 @@ from promlab.promql.eval.functions._common import (
     string_arg,
     warn,
 )
-from promlab.promql.eval.gosort import go_sort
+from promlab.promql.eval.gosort import ReplayBudget, go_sort
 from promlab.promql.parser.literals import go_quote
 from promlab.promql.values import F64, I64, B, Vector, group_labels
 
@@ -213,7 +213,7 @@ def agg_quantile(a: AggregationCall) -> Vector:
     order, _rank = _column_sort(a, v.values, nan_first=True)
     cols = np.broadcast_to(np.arange(t)[None, :], (s, t))
     sorted_vals = v.values[order, cols]
-    _zeros_as_go_arranges(a, sorted_vals, cnt, gr.starts)
+    _zeros_as_go_arranges(a, sorted_vals, cnt, gr)
     n = cnt.astype(np.float64)
     q = np.broadcast_to(qs[None, :], n.shape)
     with np.errstate(invalid="ignore", over="ignore"):  # a huge φ: ±Inf below anyway
@@ -233,24 +233,27 @@ def agg_quantile(a: AggregationCall) -> Vector:
     return vector_result(a, res, cnt > 0)
 
 
-def _zeros_as_go_arranges(a: AggregationCall, sorted_vals: F64, cnt: I64, starts: I64) -> None:
+def _zeros_as_go_arranges(a: AggregationCall, sorted_vals: F64, cnt: I64, gr: Groups) -> None:
     """Groups of more than 12 samples holding both 0 and -0 arranged in ``sorted_vals`` as Go's
     pdqsort leaves them (up to 12 it is an insertion sort, which the stable sort above
-    agrees with): which zero an interpolated quantile lands on shows in its sign."""
+    agrees with): which zero an interpolated quantile lands on shows in its sign. (-0 is
+    rare: one check when there is none.)"""
     v = a.vector
-    zero = v.present & (v.values == 0)
-    if not zero.any():
+    neg = np.signbit(v.values)
+    neg &= v.values == 0
+    neg &= v.present
+    if not neg.any():
         return
-    neg = zero & np.signbit(v.values)
-    shape = (len(a.groups), v.values.shape[1])
-    has_neg, has_pos = np.zeros(shape, bool), np.zeros(shape, bool)
-    np.logical_or.at(has_neg, a.group_ids, neg)
-    np.logical_or.at(has_pos, a.group_ids, zero & ~neg)
-    for g, t in zip(*np.nonzero(has_neg & has_pos & (cnt > 12)), strict=True):
+    pos = v.present & (v.values == 0) & ~neg
+    mixed = gr.reduce(np.logical_or, neg) & gr.reduce(np.logical_or, pos) & (cnt > 12)
+    budget = ReplayBudget()
+    for g, t in zip(*np.nonzero(mixed), strict=True):
         rows = np.flatnonzero((a.group_ids == g) & v.present[:, t])  # in input order
+        if not budget.take(rows.size):
+            return  # (past it, the stable order stands)
         values = v.values[rows, t].tolist()
         go_sort(values)
-        sorted_vals[starts[g]:starts[g] + len(values), t] = values
+        sorted_vals[gr.starts[g]:gr.starts[g] + len(values), t] = values
 
 
 # --- count_values --------------------------------------------------------------------------------

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["go_sort", "go_sort_by"]
+__all__ = ["ReplayBudget", "go_sort", "go_sort_by"]
 
 _INSERTION_MAX = 12      # slices this short are insertion-sorted
 _NINTHER_MIN = 50        # from this length the pivot is a median of three medians
@@ -26,6 +27,23 @@ _MAX_PIVOT_SWAPS = 12    # every comparison of the pivot choice swapped: a decre
 _SHIFT_STEPS = 5         # out-of-order pairs the partial insertion sort may fix
 _SHIFT_MIN_LENGTH = 50   # shorter slices are never fixed by shifting
 _MASK64 = (1 << 64) - 1
+
+
+@dataclass
+class ReplayBudget:
+    """How many more values one function or aggregation call may replay through
+    :func:`go_sort` (about half a second of pure Python by default): past it, callers
+    keep their stable order, so data made of mixed zeros cannot make a query crawl."""
+
+    values: int = 100_000
+
+    def take(self, n: int) -> bool:
+        """Whether ``n`` more values may be replayed (and count them)."""
+        if n > self.values:
+            self.values = 0
+            return False
+        self.values -= n
+        return True
 
 
 def go_sort(values: list[float]) -> None:

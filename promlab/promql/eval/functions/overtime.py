@@ -33,7 +33,7 @@ from promlab.promql.eval.functions._fast import (
 )
 from promlab.promql.eval.functions.misc import absent_vector
 from promlab.promql.eval.functions.rangefuncs import matrix_arg
-from promlab.promql.eval.gosort import go_sort
+from promlab.promql.eval.gosort import ReplayBudget, go_sort
 from promlab.promql.values import F64, I64, B, Matrix, Vector
 
 __all__ = ["function", "quantile_of_sorted", "window_sum"]
@@ -331,15 +331,18 @@ def quantile_of_sorted(sorted_block: F64, nan_count: np.ndarray, n: np.ndarray,
     return np.where(np.isnan(q) | (n == 0), np.nan, res)
 
 
-def sort_rows(x: F64, *, in_place: bool = False, lengths: I64 | None = None) -> F64:
+def sort_rows(x: F64, *, in_place: bool = False, lengths: I64 | None = None,
+              q: F64 | None = None, budget: ReplayBudget | None = None) -> F64:
     """``x`` sorted row by row, ascending (NaN last), with equal zeros where Prometheus puts
     them: it sorts a window with Go's ``sort.Sort``, so of a 0 and a -0 the one an
     interpolated quantile lands on shows in its sign. Up to 12 values that is an insertion
     sort, which keeps them in time order (numpy's stable sort agrees); longer windows are
-    replayed with Go's own algorithm (:func:`.gosort.go_sort`). Numpy's default sort is not
-    stable: only rows holding both zeros are sorted again. Row ``i`` holds ``lengths[i]``
-    values in time order, then padding (None: whole rows). With ``in_place``, ``x`` itself is
-    sorted (a block of the caller's own: no copy)."""
+    replayed with Go's own algorithm (:func:`.gosort.go_sort`), with ``q`` (φ per row) only
+    those whose quantile lands on a zero, within ``budget`` (past it they keep time order,
+    a guess). Numpy's
+    default sort is not stable: only rows holding both zeros are sorted again. Row ``i``
+    holds ``lengths[i]`` values in time order, then padding (None: whole rows). With
+    ``in_place``, ``x`` itself is sorted (a block of the caller's own: no copy)."""
     zero = x == 0
     mixed = None
     if zero.any():
@@ -350,11 +353,36 @@ def sort_rows(x: F64, *, in_place: bool = False, lengths: I64 | None = None) -> 
     out.sort(axis=1)
     if before is not None:
         assert mixed is not None
-        out[mixed] = np.sort(before, axis=1, kind="stable")
-        n = np.full(before.shape[0], x.shape[1]) if lengths is None else lengths[mixed]
-        for k in np.flatnonzero(n > 12).tolist():
-            out[np.flatnonzero(mixed)[k]] = _go_sorted_row(before[k], int(n[k]))
+        rows = np.flatnonzero(mixed)
+        out[rows] = np.sort(before, axis=1, kind="stable")
+        n = np.full(rows.size, x.shape[1]) if lengths is None else lengths[rows]
+        replay = n > 12
+        if q is not None:
+            replay &= _lands_on_zero(before, n, q[rows])
+        budget = ReplayBudget() if budget is None else budget
+        for k in np.flatnonzero(replay).tolist():
+            if not budget.take(int(n[k])):
+                break
+            out[rows[k]] = _go_sorted_row(before[k], int(n[k]))
     return out
+
+
+def _lands_on_zero(rows: F64, n: I64, q: F64) -> B:
+    """Whether the φ-quantile of each row's first ``n`` values is read at a zero (only then
+    does the arrangement of 0 and -0 show)."""
+    valid = np.arange(rows.shape[1])[None, :] < n[:, None]
+    nan = (np.isnan(rows) & valid).sum(axis=1)
+    below = ((rows < 0) & valid).sum(axis=1)
+    zeros = ((rows == 0) & valid).sum(axis=1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        rank = q * (n - 1)
+        ok = (q >= 0) & (q <= 1)
+        lower = np.floor(np.where(ok, rank, 0)).astype(np.int64)
+    hits = np.zeros(rows.shape[0], bool)
+    for at in (lower, np.minimum(n - 1, lower + 1)):
+        j = at - nan  # its place among the values that are not NaN
+        hits |= (j >= below) & (j < below + zeros)
+    return hits & ok
 
 
 def _go_sorted_row(row: F64, n: int) -> F64:
@@ -369,13 +397,14 @@ def _go_sorted_row(row: F64, n: int) -> F64:
                            pad[np.isnan(pad)]])
 
 
-def _window_quantiles(m: Matrix, ws: WindowSet, q: F64, mad: bool = False) -> F64:
+def _window_quantiles(m: Matrix, ws: WindowSet, q: F64, budget: ReplayBudget | None = None,
+                      mad: bool = False) -> F64:
     out = np.zeros(ws.flat.size)
     for sl, blk in window_gather(ws, m.values, np.inf):
         n = ws.n[sl]
         valid = np.arange(blk.shape[1])[None, :] < n[:, None]
         nan_c = (np.isnan(blk) & valid).sum(axis=1)
-        srt = sort_rows(blk, lengths=n)
+        srt = sort_rows(blk, lengths=n, q=q[sl], budget=budget)
         res = quantile_of_sorted(srt, nan_c, n, q[sl])
         if mad:
             with np.errstate(invalid="ignore"):
@@ -399,7 +428,7 @@ def _sorted_quantile(x: F64, q0: float) -> F64:
 
 
 def _quantiles_fast(values: F64, lo: I64, hi: I64, mask: B, qs: F64,
-                    mad: bool = False) -> F64:
+                    budget: ReplayBudget | None = None, mad: bool = False) -> F64:
     """Quantiles (or, with ``mad``, median absolute deviations) of the NaN-free windows in
     ``mask``: dense same-length blocks, sorted row by row."""
     out = np.zeros(lo.size)
@@ -407,7 +436,7 @@ def _quantiles_fast(values: F64, lo: I64, hi: I64, mask: B, qs: F64,
     for n, flat, starts in count_groups(lo, hi, mask):
         x = block(values, starts, n)
         q = qs[flat % n_steps]
-        sort_rows(x, in_place=True)  # faster than partitioning rows this short
+        sort_rows(x, in_place=True, q=q, budget=budget)  # faster than partitioning short rows
         q0 = float(q[0])
         if 0.0 <= q0 <= 1.0 and bool((q == q0).all()):
             res = _sorted_quantile(x, q0)
@@ -435,12 +464,13 @@ def func_quantile_over_time(call: FunctionCall) -> Vector:
              call.node.args[0])
     bad = nonfinite_counts(m.values, lo, hi)
     fast = present if bad is None else present & (bad == 0)
-    res = _quantiles_fast(m.values, lo, hi, fast, qs)
+    budget = ReplayBudget()  # for windows holding both 0 and -0 (sort_rows)
+    res = _quantiles_fast(m.values, lo, hi, fast, qs, budget)
     need = present & ~fast
     if need.any():
         ws = _restrict(m, lo, hi, need)
         q = np.broadcast_to(qs[None, :], lo.shape).ravel()[ws.flat]
-        res[ws.mask] = _window_quantiles(m, ws, q)[np.argsort(ws.flat)]
+        res[ws.mask] = _window_quantiles(m, ws, q, budget)[np.argsort(ws.flat)]
     return _out(m, res, present)
 
 
@@ -452,12 +482,13 @@ def func_mad_over_time(call: FunctionCall) -> Vector:
     present = hi > lo
     bad = nonfinite_counts(m.values, lo, hi)
     fast = present if bad is None else present & (bad == 0)
-    res = _quantiles_fast(m.values, lo, hi, fast, np.full(lo.shape[1], 0.5), mad=True)
+    budget = ReplayBudget()
+    res = _quantiles_fast(m.values, lo, hi, fast, np.full(lo.shape[1], 0.5), budget, mad=True)
     need = present & ~fast
     if need.any():
         ws = _restrict(m, lo, hi, need)
         q = np.full(ws.flat.size, 0.5)
-        res[ws.mask] = _window_quantiles(m, ws, q, mad=True)[np.argsort(ws.flat)]
+        res[ws.mask] = _window_quantiles(m, ws, q, budget, mad=True)[np.argsort(ws.flat)]
     return _out(m, res, present)
 
 
