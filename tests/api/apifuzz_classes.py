@@ -13,7 +13,7 @@ import httpx
 
 from promlab.api.params import parse_api_time_parts, time_order_key
 
-from .apifuzz import STATUS_PATHS, Observed, Req, observe, same, same_answer
+from .apifuzz import FORM_TYPES, STATUS_PATHS, Observed, Req, observe, same, same_answer
 
 __all__ = ["NEW_PARAMS", "PROMLAB_PATHS", "ZERO_INTERVAL", "effective", "explain_by_dropping", "known_class", "normalize_pair"]
 
@@ -110,7 +110,9 @@ def effective(req: Req) -> dict[str, str]:
     """The parameters as Go's ``r.FormValue`` sees them: a form body's first, then the URL's
     (a multipart body's after the URL's); the first value of a name counts."""
     out: dict[str, str] = {}
-    if req.post == "multipart":  # read after the URL's, where read at all
+    if req.post == "form" and FORM_TYPES[req.form_type].startswith("application/x-www-form-urlencoded,"):
+        items = list(req.url_params)  # a type Go cannot read: no body values
+    elif req.post == "multipart":  # read after the URL's, where read at all
         items = [*req.url_params, *req.params]
     else:
         items = [*req.params, *req.url_params] if req.post == "form" else \
@@ -137,8 +139,10 @@ def explain_by_dropping(client: httpx.Client, base: str, req: Req, theirs: Obser
     def keep(kvs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
         return tuple((k, v) for k, v in kvs if k not in NEW_PARAMS)
 
+    # (a raw query left empty is sent as "&": an empty one would send the params instead)
     raw = "&".join(pair for pair in req.raw.split("&")
-                   if unquote(pair.partition("=")[0]) not in NEW_PARAMS) if req.raw else ""
+                   if unquote(pair.partition("=")[0]) not in NEW_PARAMS) or "&" \
+        if req.raw else ""
     again = Req(method=req.method, path=req.path, params=keep(req.params), post=req.post,
                 url_params=keep(req.url_params), raw=raw, form_type=req.form_type)
     ours = observe(client, base, again)
