@@ -43,7 +43,8 @@ from promlab.storage.encoding import decimal_scales, encode_values
 from promlab.storage.indexwrite import write_index_copy
 from promlab.storage.merge import gather_runs
 from promlab.storage.objectstore import LOCAL, BlockFS, ObjectStoreFS
-from promlab.storage.recent import RECENT_FILE, RECENT_MINT_KEY, RecentCollector, write_recent
+from promlab.storage.recent import RECENT_FILE, RECENT_MINT_KEY
+from promlab.storage.recentwrite import RecentCollector, write_recent
 from promlab.storage.slices import (
     BUCKET_MS_KEY,
     GROUPS_KEY,

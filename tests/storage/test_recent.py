@@ -16,7 +16,7 @@ import pytest
 from promlab.errors import StorageError
 from promlab.model import Labels, Matcher, MatchType
 from promlab.promql.engine import Engine
-from promlab.storage import open_store, recent
+from promlab.storage import open_store, recent, recentwrite
 from promlab.storage.blocks import META_FILE, RECENT_FILE, Block
 from promlab.storage.interface import SelectHints
 from promlab.storage.verify import verify_store
@@ -304,13 +304,13 @@ def test_large_metrics_get_batches_of_their_own() -> None:
     names = ["a", "b", "c", "d", "e", "f"]
     sizes = [1000, 100, 100, 1000, 30, 10]
     bounds = np.concatenate([[0], np.cumsum(sizes)]).tolist()
-    got = recent.recent_batches(bounds, names, min_series=256)
+    got = recentwrite.recent_batches(bounds, names, min_series=256)
     assert [g for _, _, g in got] == [["a"], ["b", "c"], ["d"], ["e", "f"]]
     assert [(lo, hi) for lo, hi, _ in got] == [(0, 1000), (1000, 1200), (1200, 2200),
                                                (2200, 2240)]
-    assert [g for _, _, g in recent.recent_batches(bounds, names, min_series=150)] == [
+    assert [g for _, _, g in recentwrite.recent_batches(bounds, names, min_series=150)] == [
         ["a"], ["b", "c"], ["d"], ["e", "f"]]
-    assert [g for _, _, g in recent.recent_batches(bounds, names, min_series=2000)] == [
+    assert [g for _, _, g in recentwrite.recent_batches(bounds, names, min_series=2000)] == [
         ["a", "b", "c", "d"], ["e", "f"]]
     firsts = [g[0] for _, _, g in got]  # meta.json's first_metrics
     assert [recent.batch_of(firsts, n) for n in ["", "a", "b", "bb", "c", "d", "e", "f", "z"]] == [
