@@ -332,3 +332,74 @@ def test_pieces_that_do_not_tile_the_file_are_damage(store_dir: str,
     with open_store(path, readonly=True) as st, pytest.raises(StorageError, match="tile"):
         st.querier(maxt - 60_000, maxt).select([Matcher(MatchType.EQUAL, "__name__", "a_metric")],
                                                SelectHints(start_ms=maxt - 60_000, end_ms=maxt))
+
+
+def _random_store(path: str, seed: int) -> int:
+    """A block of random series (jittered times and gaps, every kind of value), its maxt."""
+    rng = np.random.default_rng(seed)
+    labels, times, values = [], [], []
+    t0 = T0 + int(rng.integers(0, 3_600_000))
+    for m in range(int(rng.integers(1, 6))):
+        for i in range(int(rng.integers(1, 400))):
+            n = int(rng.integers(1, 300))
+            step = int(rng.choice([1_000, 15_000, 30_000, 60_000, 70_000]))
+            gaps = np.cumsum(rng.integers(step - 50, step + 50, n))
+            gaps[rng.random(n) < 0.02] += 600_000  # a pause
+            t = t0 + gaps
+            t = t[t < T0 + 4 * HOUR - 1]
+            if not t.shape[0]:
+                continue
+            kind = int(rng.integers(0, 6))
+            k = t.shape[0]
+            if kind == 0:
+                v = np.cumsum(rng.integers(0, 1 << int(rng.integers(1, 40)), k)).astype(float)
+            elif kind == 1:
+                v = np.round(rng.normal(size=k) * 10.0 ** int(rng.integers(0, 8)),
+                             int(rng.integers(0, 7)))
+            elif kind == 2:
+                v = rng.normal(size=k)
+            elif kind == 3:
+                v = (2.0 ** 53) - rng.integers(0, 4, k).astype(float) * (1 + int(rng.integers(0, 2)))
+            elif kind == 4:
+                v = rng.choice([0.0, -0.0, 1.5, math.nan, math.inf, -math.inf], k)
+            else:
+                v = np.cumsum(rng.integers(-(1 << 31), 1 << 31, k)).astype(float) / 1000
+            if rng.random() < 0.2:
+                v[-1] = STALE
+            labels.append(Labels({"__name__": f"m{m}", "i": str(i), "p": str(i % 7)}))
+            times.append(t)
+            values.append(v)
+    idx = np.concatenate([np.full(t.shape[0], i) for i, t in enumerate(times)])
+    with open_store(path, block_duration="4h", bucket_duration="1h", wal_fsync=False) as st:
+        app = st.appender()
+        app.append_batch(labels, idx, np.concatenate(times), np.concatenate(values))
+        app.commit()
+        st.flush()
+        (blk,) = st.blocks()
+        return blk.meta.maxt
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_blocks_answer_as_the_samples_file(tmp_path: os.PathLike[str], seed: int,
+                                                  uses: list[str]) -> None:
+    path = str(tmp_path)
+    maxt = _random_store(path, seed)
+    rng = np.random.default_rng(100 + seed)
+    checks = 0
+    for _ in range(12):
+        name = f"m{int(rng.integers(0, 6))}"
+        matchers = [Matcher(MatchType.EQUAL, "__name__", name)]
+        if rng.random() < 0.5:
+            matchers.append(Matcher(MatchType.REGEX, "p", f"[{int(rng.integers(0, 7))}-6]"))
+        end = maxt - int(rng.integers(-120_000, recent.RECENT_MS))
+        start = max(end - int(rng.integers(0, recent.RECENT_MS)), maxt - recent.RECENT_MS)
+        hints = SelectHints(start_ms=start, end_ms=end)
+        with open_store(path, readonly=True) as st:
+            got = st.querier(start, end).select(matchers, hints)
+        with open_store(path, readonly=True) as st:
+            for blk in st.blocks():
+                blk.recent_missing = True
+            want = st.querier(start, end).select(matchers, hints)
+        assert_same(got, want)
+        checks += len(want)
+    assert uses and checks
