@@ -136,15 +136,16 @@ class Block(SamplesReader):
         # Read by the first query: locally, its I/O starts now (on object storage, when the
         # first query reads the index: opening a store makes no GET).
         if not fs.remote:
-            self._prefetch_index()
-            fs.prefetch(self._series_fh)
             if self.recent_covers(self.meta.maxt):
-                # Its first piece (schema, dictionaries): a query at the end of the data then
-                # reads its metric's batch only (storage.recent).
+                # Its first piece (schema, dictionaries), asked for first (a few KB, ahead of
+                # the series index's hundreds): a query at the end of the data then reads
+                # its metric's batch only (storage.recent).
                 with contextlib.suppress(OSError):
                     self._recent_fh = fs.open_input(fs.join(path, RECENT_FILE))
                     for off, ln, _ in (self.meta.files[RECENT_FILE].get("pieces") or [])[:1]:
                         fs.prefetch(self._recent_fh, int(off), int(ln))
+            self._prefetch_index()
+            fs.prefetch(self._series_fh)
         self._index: LabelIndex | None = None
         self._labels: dict[int, Labels] = {}  # by series (rank), or chunk row before v3
         self._pf: pq.ParquetFile | None = None
