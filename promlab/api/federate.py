@@ -1,8 +1,9 @@
 """``/federate``: the latest sample of every series matching ``match[]``, in the text format.
 
 As Prometheus: for each series its newest sample at most the engine's lookback old (a stale
-marker ends the series: nothing is sent for it), the external labels added where the series
-lacks them, one ``# TYPE <name> untyped`` per metric name, sample timestamps in milliseconds.
+marker ends the series: nothing is sent for it), the external labels it lacks after its own
+(``instance=""`` among them when no external label is named so), one ``# TYPE <name>
+untyped`` per metric name, sample timestamps in milliseconds, ``-0`` written ``0``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def federate_text(service: Service, sets: list[tuple[Matcher, ...]], *,
     lookback = service.engine.lookback_ms
     cfg = service.config
     external = cfg.global_config.external_labels.to_dict() if cfg is not None else {}
+    external.setdefault("instance", "")  # as Prometheus: a series without one gets instance=""
     q = service.store.querier(now - lookback, now)
     latest: dict[Labels, tuple[int, float]] = {}
     try:
@@ -56,11 +58,13 @@ def federate_text(service: Service, sets: list[tuple[Matcher, ...]], *,
         t, v = latest[ls]
         labels = ls.to_dict()
         name = labels.pop("__name__", "")
-        for k, ev in external.items():
-            labels.setdefault(k, ev)
-        body = ",".join(f"{k}={format_label_value(val)}" for k, val in sorted(labels.items()))
-        line = f"{name}{{{body}}} {format_float_g(v)} {t}" if body else \
-            f"{name} {format_float_g(v)} {t}"
+        # The series' labels, then the external ones it lacks, each in name order (not
+        # merged: Prometheus appends them).
+        pairs = [*sorted(labels.items()),
+                 *((k, external[k]) for k in sorted(external) if k not in labels)]
+        body = ",".join(f"{k}={format_label_value(val)}" for k, val in pairs)
+        value = "0" if v == 0 else format_float_g(v)  # Go's text writer: -0 as 0
+        line = f"{name}{{{body}}} {value} {t}" if body else f"{name} {value} {t}"
         by_name.setdefault(name, []).append(line)
     out = []
     for name in sorted(by_name):
