@@ -3,7 +3,9 @@
 As Prometheus: for each series its newest sample at most the engine's lookback old (a stale
 marker ends the series: nothing is sent for it), the external labels it lacks after its own
 (``instance=""`` among them when no external label is named so), one ``# TYPE <name>
-untyped`` per metric name, sample timestamps in milliseconds, ``-0`` written ``0``.
+untyped`` per metric name, sample timestamps in milliseconds, ``-0`` written ``0``; a series
+whose newest sample is a native histogram is left out (the text format has none; Prometheus
+sends those only in the protobuf format, which promlab does not offer).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def federate_text(service: Service, sets: list[tuple[Matcher, ...]], *,
     try:
         for ms in sets:
             ss = q.select(list(ms))
-            ts, vals, off = ss.ts_ms, ss.values, ss.offsets
+            ts, vals, off, hs = ss.ts_ms, ss.values, ss.offsets, ss.histograms
             for i, ls in enumerate(ss.labels):
                 a, b = int(off[i]), int(off[i + 1])
                 if a == b or ls in latest:
@@ -50,6 +52,8 @@ def federate_text(service: Service, sets: list[tuple[Matcher, ...]], *,
                 j = int(np.searchsorted(ts[a:b], now, side="right")) + a - 1
                 if j < a or ts[j] <= now - lookback or stale_mask(vals[j:j + 1])[0]:
                     continue
+                if hs is not None and hs[j] is not None:
+                    continue  # the text format cannot carry a native histogram: Prometheus skips it
                 latest[ls] = (int(ts[j]), float(vals[j]))
     finally:
         q.close()
