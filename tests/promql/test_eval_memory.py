@@ -192,6 +192,12 @@ SLICED_QUERIES = [
     pytest.param("count_values(\"v\", g)", id="count_values"),
     pytest.param("sum without (i) (rate(c_total[5m]))", id="sum-without"),
     pytest.param("time()", id="scalar"),
+    # a subquery is one range evaluation in Prometheus, whichever slice asks: a moving @ in a
+    # parameter starts at its first step, an invariant aggregation takes k there
+    pytest.param('count_over_time((quantile(scalar(c_total{i="1"} @ 1800) / 100, g) > -Inf)'
+                 '[20m:1m])', id="subquery-param-drift"),
+    pytest.param('count_over_time((topk(scalar(sum(c_total)) % 4, g @ 3000))[5m:1m])',
+                 id="subquery-param-first-step"),
 ]
 
 

@@ -108,7 +108,8 @@ def eval_subquery(node: SubqueryExpr, ev: EvalState, ctx: EvalContext) -> Matrix
     inner_steps = np.arange(first, last + 1, step, dtype=np.int64) if last >= first else \
         np.zeros(0, np.int64)
     # Everything else (name removal mode, feature switches, annotations) is the query's.
-    inner_ctx = dataclasses.replace(ctx, steps_ms=inner_steps, step_ms=step, range_start_ms=None,
+    inner_ctx = dataclasses.replace(ctx, steps_ms=inner_steps, step_ms=step,
+                                    range_start_ms=_whole_range_first(node, ctx, step),
                                     read_until_ms=read_until)
     if inner_steps.shape[0] == 0 and ref.shape[0] and not ev.param_depth:
         # No grid point in any window: Prometheus still evaluates the step-invariant parts
@@ -125,3 +126,15 @@ def eval_subquery(node: SubqueryExpr, ev: EvalState, ctx: EvalContext) -> Matrix
     if not isinstance(inner, Vector):
         raise TypeError(f"subquery over {type(inner).__name__} is not supported")
     return vector_to_matrix(inner, inner_steps, start, ref, node.range_ms)
+
+
+def _whole_range_first(node: SubqueryExpr, ctx: EvalContext, step: int) -> int | None:
+    """The first step of the subquery's own range when ``ctx`` is a slice of a longer range
+    (None: not a slice). Prometheus evaluates a subquery once over the whole range: its
+    step-invariant parts are taken at that step, and a moving ``@`` inside an aggregation's
+    parameter starts there (selectors.param_drift), whichever slice is being evaluated."""
+    if ctx.range_start_ms is None:
+        return None
+    at_start = dataclasses.replace(ctx, steps_ms=np.array([ctx.range_start_ms], np.int64))
+    ref = int(reference_times(at_start, node.at_ms, node.at_modifier, node.offset_ms)[0])
+    return (ref - int(node.range_ms)) // step * step + step
