@@ -192,7 +192,8 @@ class ParquetQuerier:
             key: tuple[str, ...] = whole_key
             entry = None if recent or not use_cache else cache.get(whole_key)  # type: ignore[union-attr]
             if recent:
-                got = self._recent_entry(blk, name, matchers, cache if use_cache else None)
+                got = self._recent_entry(blk, name, matchers, which,
+                                         cache if use_cache else None)
                 if got is None:
                     continue
                 key, entry = got
@@ -235,10 +236,18 @@ class ParquetQuerier:
 
     @staticmethod
     def _recent_entry(blk: Block, name: str, matchers: Sequence[Matcher],
-                      cache: DecodedCache | None
+                      which: frozenset[Matcher], cache: DecodedCache | None
                       ) -> tuple[tuple[str, ...], MetricColumns] | None:
-        """Metric ``name``'s series matching ``matchers`` in ``blk``'s recent samples (and
-        their cache key), None when it has none there."""
+        """Metric ``name``'s series matching ``matchers`` (``which``: the same as a memo key)
+        in ``blk``'s recent samples, and their cache key; None when it has none there. A warm
+        query finds the key it had without matching again (the memo's key)."""
+        mkey = (blk.meta.ulid, "recent", name, which)
+        if cache is not None:
+            known = cache.memo_get(mkey)
+            if known is not None:
+                entry = cache.get(known)  # type: ignore[arg-type]
+                if entry is not None:
+                    return known, entry  # type: ignore[return-value]
         rm = blk.recent_metric(name)
         if rm is None:
             return None
@@ -252,6 +261,8 @@ class ParquetQuerier:
             entry = recent_columns(rm, sel)
             if cache is not None:
                 cache.put(key, entry)
+        if cache is not None:
+            cache.memo_put(mkey, key, 200)
         return key, entry
 
     def _sources(self, matchers: Sequence[Matcher], mint: int, maxt: int,
