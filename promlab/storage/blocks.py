@@ -140,8 +140,9 @@ class Block(SamplesReader):
                 # Its first piece (schema, dictionaries), asked for first (a few KB, ahead of
                 # the series index's hundreds): a query at the end of the data then reads
                 # its metric's batch only (storage.recent).
-                with contextlib.suppress(OSError):
-                    self._recent_fh = fs.open_input(fs.join(path, RECENT_FILE))
+                with contextlib.suppress(OSError, pa.ArrowException):
+                    # Mapped: read in place from the page cache (storage.recent).
+                    self._recent_fh = pa.memory_map(fs.join(path, RECENT_FILE))
                     for off, ln, _ in (self.meta.files[RECENT_FILE].get("pieces") or [])[:1]:
                         fs.prefetch(self._recent_fh, int(off), int(ln))
             self._prefetch_index()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from promlab.errors import StorageError
 from promlab.storage import checksum as _ck
 from promlab.storage import pool
 from promlab.storage.blockmeta import RECENT_FILE
@@ -104,14 +106,16 @@ class RecentFile:
         self._fh, self._path = fh, path
         try:
             self._pieces = _pieces(rec)
-            off, ln, crc = self._pieces[0]
-            (first,) = _ck.read_runs(fh, path, off, [(ln, crc, "schema and dictionaries")])
-            if bytes(first[:6]) != b"ARROW1":
+            # A memory-mapped file (a local block's) is read in place: its pages come from
+            # the page cache, never copied (its mapping lives as long as any of its buffers).
+            self._mapped = isinstance(fh, pa.MemoryMappedFile)
+            first = self._piece(0, "schema and dictionaries")
+            if first.slice(0, 6).to_pybytes() != b"ARROW1":
                 raise ValueError("not an Arrow IPC file")
             # After the file's magic, the messages are an IPC stream: the schema, the
             # dictionaries, the empty first batch (which carries them).
             # (Decompressed on this thread: Arrow's pool costs ten times the work here.)
-            reader = pa.ipc.open_stream(pa.py_buffer(first[8:]),
+            reader = pa.ipc.open_stream(first.slice(8),
                                         options=pa.ipc.IpcReadOptions(use_threads=False))
             empty = reader.read_next_batch()
             schema = reader.schema
@@ -186,12 +190,22 @@ class RecentFile:
         last = self._batch
         if last is not None and last[0] == k:
             return last[1]
-        off, ln, crc = self._pieces[k]
-        (raw,) = _ck.read_runs(self._fh, self._path, off, [(ln, crc, f"record batch {k}")])
-        msg = pa.ipc.read_message(pa.py_buffer(raw))
+        msg = pa.ipc.read_message(self._piece(k, f"record batch {k}"))
         batch = pa.ipc.read_record_batch(msg, self._plain)
         self._batch = (k, batch)
         return batch
+
+    def _piece(self, k: int, what: str) -> pa.Buffer:
+        """Piece ``k`` of the file, checked against its CRC."""
+        off, ln, crc = self._pieces[k]
+        if not self._mapped:
+            (raw,) = _ck.read_runs(self._fh, self._path, off, [(ln, crc, what)])
+            return pa.py_buffer(raw)
+        self._fh.seek(off)  # (callers hold the block's lock)
+        part = self._fh.read_buffer(ln)
+        if part.size != ln or zlib.crc32(memoryview(part)) != crc:
+            raise StorageError(f"{self._path}: checksum mismatch in {what}")
+        return part
 
     def _decode(self, table: pa.RecordBatch) -> RecentMetric:
         n = table.num_rows
