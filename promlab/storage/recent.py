@@ -127,6 +127,7 @@ class RecentFile:
             if not isinstance(groups, list) or len(groups) + 2 != len(self._pieces):
                 raise ValueError("recent samples pieces do not match the record batches")
             self._batch_of = {str(n): k for k, g in enumerate(groups, 1) for n in g}
+            self._alone = {k for k, g in enumerate(groups, 1) if len(g) == 1}
             colmap = json.loads(kv.get(b"promlab.label_columns", b"{}"))
             if not isinstance(colmap, dict):
                 raise ValueError("bad promlab.label_columns")
@@ -160,14 +161,16 @@ class RecentFile:
         k = self._batch_of.get(name)
         if k is not None:
             batch = self._read_batch(k)
-            codes = label_codes(batch.column(self._name_column()))
-            want = self._code(self._name_column(), name)
-            rows = np.flatnonzero(codes == want)
-            if rows.shape[0]:
-                lo, hi = int(rows[0]), int(rows[-1]) + 1
-                if hi - lo != rows.shape[0]:
-                    raise ValueError(f"metric {name!r}: its rows are not a run")
-                got = self._decode(batch.slice(lo, hi - lo))
+            if k in self._alone:  # the metric's own batch: all of its rows
+                got = self._decode(batch) if batch.num_rows else None
+            else:
+                codes = label_codes(batch.column(self._name_column()))
+                rows = np.flatnonzero(codes == self._code(self._name_column(), name))
+                if rows.shape[0]:
+                    lo, hi = int(rows[0]), int(rows[-1]) + 1
+                    if hi - lo != rows.shape[0]:
+                        raise ValueError(f"metric {name!r}: its rows are not a run")
+                    got = self._decode(batch.slice(lo, hi - lo))
         self._metrics[name] = got
         return got
 
