@@ -106,7 +106,7 @@ class RecentCollector:
         scales = decimal_scales(vals, starts, lens)
         special = ~np.isfinite(vals) | ((vals == 0) & np.signbit(vals))
         if special.any():
-            scales[np.unique(np.repeat(np.arange(nser), lens)[special])] = -1
+            scales[np.repeat(np.arange(nser), lens)[special]] = -1
         dec = scales >= 0
         row_dec = np.repeat(dec, lens)
         ints = np.round(vals[row_dec] * np.repeat(POW10[scales[dec]], lens[dec])).astype(np.int64)

@@ -10,6 +10,7 @@ import numpy as np
 
 from promlab.errors import FunctionNotImplemented
 from promlab.model import METRIC_NAME, Labels, MatchType
+from promlab.model.arrays import unique
 from promlab.promql.eval.calls import FunctionCall, FunctionTable
 from promlab.promql.eval.functions._common import (
     scalar_arg,
@@ -141,7 +142,7 @@ def _sort_by_value(call: FunctionCall, descending: bool) -> Vector:
         return v
     vals = v.values[:, 0]
     nan = np.isnan(vals)
-    if len(v) > _GO_INSERTION_SORT_MAX and (nan.any() or np.unique(vals).size < len(v)):
+    if len(v) > _GO_INSERTION_SORT_MAX and (nan.any() or unique(vals).size < len(v)):
         # Go's pdqsort decides where NaNs and ties go: replayed (a comparator that reads
         # NaN as the greatest, then reversed, as Prometheus's sort/sort_desc)
         xs = vals.tolist()
