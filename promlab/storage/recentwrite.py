@@ -25,7 +25,7 @@ from promlab.storage.recent import (
     TS_COLUMN,
     VALUE_COLUMN,
 )
-from promlab.storage.seriesindex import METRIC_BATCHES_KEY, metric_runs
+from promlab.storage.seriesindex import METRIC_BATCHES_KEY, label_columns, metric_runs
 
 __all__ = ["MIN_BATCH_SERIES", "RecentCollector", "recent_batches", "write_recent"]
 
@@ -76,19 +76,9 @@ class RecentCollector:
             ts.append(t)
             values.append(v)
         nser = len(labels)
-        cols: dict[str, list[str | None]] = {}
-        for i, ls in enumerate(labels):
-            for k, val in ls.pairs:
-                col = cols.get(k)
-                if col is None:
-                    col = cols[k] = [None] * nser
-                col[i] = val
-        data: dict[str, Any] = {}
-        colmap = {}
-        for k in sorted(cols):
-            cname = f"label:{k}" if k in _OWN or k.startswith("label:") else k
-            colmap[cname] = k
-            data[cname] = pa.array(cols[k], pa.string()).dictionary_encode()
+        cols, colmap = label_columns(labels, _OWN)
+        data: dict[str, Any] = {c: pa.array(v, pa.string()).dictionary_encode()
+                                for c, v in cols.items()}
         data["series_id"] = pa.array(_cat(sids, np.int64), pa.int64())
         lens = _cat(counts, np.int64)
         offsets = np.zeros(nser + 1, np.int64)

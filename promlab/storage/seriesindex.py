@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,13 +18,14 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from promlab.model import Labels
 from promlab.storage import pool
 from promlab.storage.footer import FooterPieces
 from promlab.storage.slices import GROUPS_KEY
 
 __all__ = ["CHUNK_COLUMNS", "FOOTER_CRCS_KEY", "FOOTER_ENDS_KEY", "FOOTER_SPANS_KEY",
            "METRIC_BATCHES_KEY", "MIN_BATCH_SERIES", "ROW_GROUP_ROWS_KEY", "SeriesIndexFile",
-           "chunk_lists", "footer_pieces", "int_array", "label_codes", "metric_batches",
+           "chunk_lists", "footer_pieces", "int_array", "label_codes", "label_columns", "metric_batches",
            "metric_runs", "read_series_table"]
 
 #: ``series.arrow`` schema metadata (format 5): :func:`promlab.storage.footer.row_group_spans`
@@ -47,6 +48,27 @@ METRIC_BATCHES_KEY = b"promlab.metric_batches"
 MIN_BATCH_SERIES = 1024
 #: Format 4's per-series lists: each chunk's time range and row range in the samples file.
 CHUNK_COLUMNS = ("chunk_min_time", "chunk_max_time", "chunk_row_start", "chunk_row_count")
+
+
+def label_columns(labels: Sequence[Labels], reserved: frozenset[str]
+                  ) -> tuple[dict[str, list[str | None]], dict[str, str]]:
+    """The label sets ``labels`` as one column of values per label name (None where a set
+    lacks it), in name order, each under its column name (``label:<name>`` for a name in
+    ``reserved`` or one starting with ``label:``), and the column -> label name map."""
+    values: dict[str, list[str | None]] = {}
+    n = len(labels)
+    for i, ls in enumerate(labels):
+        for k, v in ls.pairs:
+            col = values.get(k)
+            if col is None:
+                col = values[k] = [None] * n
+            col[i] = v
+    cols, colmap = {}, {}
+    for k in sorted(values):
+        cname = f"label:{k}" if k in reserved or k.startswith("label:") else k
+        colmap[cname] = k
+        cols[cname] = values[k]
+    return cols, colmap
 
 
 def chunk_lists(table: pa.Table, time_base: int = 0

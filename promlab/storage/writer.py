@@ -45,6 +45,7 @@ from promlab.storage.merge import gather_runs
 from promlab.storage.objectstore import LOCAL, BlockFS, ObjectStoreFS
 from promlab.storage.recent import RECENT_FILE, RECENT_MINT_KEY
 from promlab.storage.recentwrite import RecentCollector, write_recent
+from promlab.storage.seriesindex import label_columns
 from promlab.storage.slices import (
     BUCKET_MS_KEY,
     GROUPS_KEY,
@@ -88,19 +89,10 @@ def _series_table(labels: Sequence[Labels], sids: npt.NDArray[np.int64],
     if nser and not np.array_equal(ranks[first], np.arange(nser)):
         raise ValueError("series ranks are not 0 .. n-1")
     ser_labels = [labels[int(i)] for i in order[first].tolist()]
-    cols: dict[str, list[str | None]] = {}
-    for i, ls in enumerate(ser_labels):
-        for k, v in ls.pairs:
-            col = cols.get(k)
-            if col is None:
-                col = cols[k] = [None] * nser
-            col[i] = v
+    cols, colmap = label_columns(ser_labels, RESERVED)
     data: dict[str, Any] = {"series_id": pa.array(sids[order[first]], pa.int64())}
-    colmap = {}
-    for k in sorted(cols):
-        cname = f"label:{k}" if k in RESERVED else k
-        colmap[cname] = k
-        data[cname] = pa.array(cols[k], pa.string())
+    for cname, vals in cols.items():
+        data[cname] = pa.array(vals, pa.string())
     offsets = pa.array(np.append(first, ranks.shape[0]).astype(np.int32))
     for cname, arr, typ in zip(CHUNK_COLUMNS, (mins, maxs, row_start, counts),
                                (TS_TYPE, TS_TYPE, pa.int64(), pa.int64()), strict=True):
