@@ -83,23 +83,10 @@ class Block(SamplesReader):
             raise StorageError(f"block {path}: {META_FILE} describes {self.meta.dirname}")
         #: A format-5 block whose ``series.arrow`` is missing (a tool copied only the Parquet
         #: files): its series index is read from ``series.parquet`` instead, with a warning.
-        self.index_missing = False
-        if INDEX_FILE in self.meta.files:
-            try:
-                fs.size(fs.join(path, INDEX_FILE))
-            except OSError:
-                self.index_missing = True
-                log.warning("block %s: %s missing, reading the series index from %s", path,
-                            INDEX_FILE, SERIES_FILE)
+        self.index_missing = self._copy_missing(INDEX_FILE, "reading the series index from "
+                                                + SERIES_FILE)
         #: A format-8 block whose ``recent.arrow`` is missing: queries read the samples file.
-        self.recent_missing = False
-        if RECENT_FILE in self.meta.files:
-            try:
-                fs.size(fs.join(path, RECENT_FILE))
-            except OSError:
-                self.recent_missing = True
-                log.warning("block %s: %s missing, answering from %s", path, RECENT_FILE,
-                            SAMPLES_FILE)
+        self.recent_missing = self._copy_missing(RECENT_FILE, "answering from " + SAMPLES_FILE)
         for fname, rec in self.meta.files.items():
             if not ((self.index_missing and fname == INDEX_FILE)
                     or (self.recent_missing and fname == RECENT_FILE)):
@@ -288,6 +275,18 @@ class Block(SamplesReader):
             self._parts[name] = part
             return part
 
+    def _copy_missing(self, fname: str, instead: str) -> bool:
+        """Whether ``fname``, a file the block's ``meta.json`` lists that only copies data of
+        its other files, is missing (logged, with what is done ``instead``)."""
+        if fname not in self.meta.files:
+            return False
+        try:
+            self.fs.size(self.fs.join(self.path, fname))
+        except OSError:
+            log.warning("block %s: %s missing, %s", self.path, fname, instead)
+            return True
+        return False
+
     def recent_covers(self, mint: int) -> bool:
         """Whether ``recent.arrow`` holds every sample of the block at or after ``mint``
         (format 8; :mod:`promlab.storage.recent`): told by ``meta.json``, nothing read."""
@@ -306,16 +305,18 @@ class Block(SamplesReader):
                 rec = self.meta.files[RECENT_FILE]
                 where = self.fs.join(self.path, RECENT_FILE)
                 fh, own._recent_fh = own._recent_fh, None
-                if fh is None:
-                    fh = self.fs.open_input(where, rec.get("size"))
                 # The metric's batch asked for now, found from meta.json: its read overlaps
-                # the first piece's (on object storage, one round trip for both).
+                # the first piece's (asked for when a local block was opened; on object
+                # storage both now, one round trip).
                 firsts = rec.get("first_metrics")
                 pieces = rec.get("pieces") or []
                 k = batch_of(firsts, name) if isinstance(firsts, list) else None
-                if k is not None and k < len(pieces) - 1:
-                    for i in (0, k):
-                        self.fs.prefetch(fh, int(pieces[i][0]), int(pieces[i][1]))
+                ask = [] if k is None or k >= len(pieces) - 1 else [k]
+                if fh is None:
+                    fh = self.fs.open_input(where, rec.get("size"))
+                    ask = [0, *ask]
+                for i in ask:
+                    self.fs.prefetch(fh, int(pieces[i][0]), int(pieces[i][1]))
                 own._recent = own._guard(lambda: RecentFile(fh, where, rec))
             return own._guard(functools.partial(own._recent.metric, name))  # type: ignore[no-any-return]
 
