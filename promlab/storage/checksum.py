@@ -5,7 +5,8 @@ the CRC-32 of its footer (the Parquet metadata) and of each row group's byte ran
 verifies exactly the bytes it reads (cost proportional to what it reads, not to the file).
 ``meta.json`` carries the CRC-32 of its own content (``checksum``: its other fields as compact,
 key-sorted JSON). Parquet page checksums are written as well (any Parquet reader can verify
-them). All checksums are the zlib CRC-32 (``zlib.crc32``), written as unsigned integers.
+them). All checksums are the zlib CRC-32 (``zlib.crc32``'s values, computed by :mod:`promlab.storage.crc`),
+written as unsigned integers.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import json
 import mmap
 import os
 import struct
-import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from promlab.errors import StorageError
+from promlab.storage.crc import crc32
 
 __all__ = ["file_record", "json_checksum", "read_checked", "read_runs", "row_group_ranges",
            "verify_range", "verify_row_groups"]
@@ -32,14 +33,14 @@ def json_checksum(d: dict[str, Any]) -> int:
     """CRC-32 of ``d`` without its ``checksum`` key, as compact key-sorted JSON."""
     body = {k: v for k, v in d.items() if k != "checksum"}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return zlib.crc32(text.encode())
+    return crc32(text.encode())
 
 
 def _crc_of(path: str) -> int:
     crc = 0
     with open(path, "rb") as f:
         while buf := f.read(1 << 20):
-            crc = zlib.crc32(buf, crc)
+            crc = crc32(buf, crc)
     return crc
 
 
@@ -88,7 +89,7 @@ def file_record(path: str, *, row_groups: bool = False, pieces: Sequence[int] = 
                 raise ValueError(f"{path}: pieces {list(pieces)} do not tile {size} bytes")
             with open(path, "rb") as f:
                 data = f.read()
-            whole["pieces"] = [[a, b - a, zlib.crc32(data[a:b])]
+            whole["pieces"] = [[a, b - a, crc32(data[a:b])]
                                for a, b in itertools.pairwise(pieces)]
         return whole
     if size < 12:
@@ -97,10 +98,10 @@ def file_record(path: str, *, row_groups: bool = False, pieces: Sequence[int] = 
         mv = memoryview(mm)
         try:
             off, n = _footer_of(path, bytes(mv[size - 8:]), size)
-            rec: dict[str, Any] = {"size": size, "crc32": zlib.crc32(mv),
-                                   "footer_crc32": zlib.crc32(mv[off:off + n])}
+            rec: dict[str, Any] = {"size": size, "crc32": crc32(mv),
+                                   "footer_crc32": crc32(mv[off:off + n])}
             md = pq.read_metadata(path)
-            rec["row_groups"] = [[o, ln, zlib.crc32(mv[o:o + ln])] for o, ln in row_group_ranges(md)]
+            rec["row_groups"] = [[o, ln, crc32(mv[o:o + ln])] for o, ln in row_group_ranges(md)]
         finally:
             mv.release()
     return rec
@@ -125,7 +126,7 @@ def verify_range(fh: Any, path: str, offset: int, length: int, crc: int, what: s
         buf = fh.read_at(length, offset)
     except (OSError, pa.ArrowException) as exc:
         raise StorageError(f"{path}: unreadable {what}: {exc}") from exc
-    if len(buf) != length or zlib.crc32(memoryview(buf)) != crc:
+    if len(buf) != length or crc32(memoryview(buf)) != crc:
         raise StorageError(f"{path}: checksum mismatch in {what}")
     return buf
 
@@ -145,7 +146,7 @@ def read_runs(fh: Any, path: str, offset: int, pieces: Sequence[tuple[int, int, 
     out, pos = [], 0
     for ln, crc, what in pieces:
         part = mv[pos:pos + ln]
-        if zlib.crc32(part) != crc:
+        if crc32(part) != crc:
             raise StorageError(f"{path}: checksum mismatch in {what}")
         out.append(part)
         pos += ln
@@ -198,7 +199,7 @@ def read_checked(fh: Any, path: str, rec: dict[str, Any] | None) -> pa.Buffer:
     if rec is not None:
         if buf.size != rec.get("size"):
             raise StorageError(f"{path}: size {buf.size} bytes, meta.json records {rec.get('size')}")
-        if zlib.crc32(memoryview(buf)) != rec.get("crc32"):
+        if crc32(memoryview(buf)) != rec.get("crc32"):
             raise StorageError(f"{path}: checksum mismatch")
     return buf
 

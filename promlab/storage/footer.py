@@ -14,7 +14,6 @@ Only the Thrift compact protocol is walked here (type ids and varints), never a 
 from __future__ import annotations
 
 import struct
-import zlib
 from collections.abc import Callable, Sequence
 from itertools import pairwise
 
@@ -22,6 +21,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from promlab.storage.crc import crc32
 
 __all__ = ["FooterPieces", "file_footer", "file_spans", "footer_ends", "piece_crcs",
            "row_group_spans", "subset"]
@@ -163,7 +164,7 @@ def _assemble(head: bytes | memoryview, groups: Sequence[bytes | memoryview],
 def piece_crcs(footer: bytes, spans: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """CRC-32 of each row group's bytes in ``footer`` (``spans``: :func:`row_group_spans`)."""
     mv = memoryview(footer)
-    return np.array([zlib.crc32(mv[a:b]) for a, b in pairwise(spans[1:].tolist())], np.int64)
+    return np.array([crc32(mv[a:b]) for a, b in pairwise(spans[1:].tolist())], np.int64)
 
 
 def footer_ends(footer: bytes, spans: npt.NDArray[np.int64]) -> bytes:

@@ -18,8 +18,8 @@ from __future__ import annotations
 import logging
 import os
 import struct
-import zlib
 
+from promlab.storage.crc import crc32
 from promlab.storage.wal import WalLosses
 
 __all__ = ["HistogramWal", "read_records", "record_header", "scan_records"]
@@ -32,7 +32,7 @@ _HDR = struct.Struct("<II")
 
 def record_header(payload: bytes) -> bytes:
     """The header (``<u32 length><u32 crc32>``) a record of ``payload`` starts with."""
-    return _HDR.pack(len(payload), zlib.crc32(payload))
+    return _HDR.pack(len(payload), crc32(payload))
 
 
 def _frame(payload: bytes) -> bytes:
@@ -46,7 +46,7 @@ def _valid_at(data: bytes, pos: int) -> int:
     length, crc = _HDR.unpack_from(data, pos)
     start: int = pos + _HDR.size
     length = int(length)
-    if start + length > len(data) or zlib.crc32(data[start:start + length]) != crc:
+    if start + length > len(data) or crc32(data[start:start + length]) != crc:
         return -1
     return start + length
 

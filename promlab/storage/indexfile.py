@@ -9,7 +9,6 @@ metric batch, the footer), so a query on one metric reads and checks those piece
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ import pyarrow.compute as pc
 
 from promlab.errors import StorageError
 from promlab.storage import checksum as _ck
+from promlab.storage.crc import crc32
 from promlab.storage.postings import LabelColumn, LabelIndex
 from promlab.storage.seriesindex import CHUNK_COLUMNS, SeriesIndexFile, chunk_lists, label_codes
 from promlab.storage.slices import SliceIndex, slice_index
@@ -108,7 +108,7 @@ def _checked_lazily(fh: Any, path: str, rec: dict[str, Any], listed: list[Any]
         for i in range(len(listed)) if k is None else (k,):
             if not done[i]:
                 off, ln, crc = (int(x) for x in listed[i])
-                if zlib.crc32(view[off:off + ln]) != crc:
+                if crc32(view[off:off + ln]) != crc:
                     raise StorageError(f"{path}: checksum mismatch in record batch {i}")
                 done[i] = True
         return buf if k is None else None

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import bisect
 import json
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +35,7 @@ from promlab.storage import checksum as _ck
 from promlab.storage import pool
 from promlab.storage.blockmeta import RECENT_FILE
 from promlab.storage.cache import MetricColumns
+from promlab.storage.crc import crc32
 from promlab.storage.encoding import MAX_SCALE, POW10, flat
 from promlab.storage.merge import gather_runs
 from promlab.storage.pool import take
@@ -206,7 +206,7 @@ class RecentFile:
             return pa.py_buffer(raw)
         self._fh.seek(off)  # (callers hold the block's lock)
         part = self._fh.read_buffer(ln)
-        if part.size != ln or zlib.crc32(memoryview(part)) != crc:
+        if part.size != ln or crc32(memoryview(part)) != crc:
             raise StorageError(f"{self._path}: checksum mismatch in {what}")
         return part
 

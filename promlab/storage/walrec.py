@@ -26,7 +26,6 @@ from __future__ import annotations
 import itertools
 import json
 import struct
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -34,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.model import Labels
+from promlab.storage.crc import crc32
 
 __all__ = ["MAGIC", "MAGIC_V1", "Damage", "SamplesRecord", "Scan", "SeriesRecord", "decode",
            "encode_checkpoint", "encode_samples", "encode_series", "scan"]
@@ -133,9 +133,9 @@ def encode_samples(sids: npt.NDArray[np.int64], ts_ms: npt.NDArray[np.int64],
         np.ascontiguousarray(values, "<f8").data.cast("B"),
     ]
     length = 4 + 24 * n
-    crc = zlib.crc32(struct.pack("<BI", REC_SAMPLES, length))
+    crc = crc32(struct.pack("<BI", REC_SAMPLES, length))
     for part in parts:
-        crc = zlib.crc32(part, crc)
+        crc = crc32(part, crc)
     return b"".join([_HDR.pack(SYNC, REC_SAMPLES, length, crc), *parts])
 
 
@@ -150,7 +150,7 @@ def encode_checkpoint(series: Sequence[tuple[int, Labels]], sids: npt.NDArray[np
 
 
 def _frame(kind: int, payload: bytes) -> bytes:
-    crc = zlib.crc32(payload, zlib.crc32(struct.pack("<BI", kind, len(payload))))
+    crc = crc32(payload, crc32(struct.pack("<BI", kind, len(payload))))
     return _HDR.pack(SYNC, kind, len(payload), crc) + payload
 
 
@@ -170,7 +170,7 @@ def _record_at(buf: bytes, pos: int) -> tuple[int, Record | None]:
     if end - start < length:
         return (_SHORT if length <= MAX_RECORD else _BAD), None
     mv = memoryview(buf)
-    if zlib.crc32(mv[start:start + length], zlib.crc32(mv[pos + 4:pos + 9])) != crc:
+    if crc32(mv[start:start + length], crc32(mv[pos + 4:pos + 9])) != crc:
         return _BAD, None
     try:
         return start + length, _decode_payload(kind, mv[start:start + length])
@@ -235,7 +235,7 @@ def scan_v1(buf: bytes, start: int = 0) -> Scan:
             length, crc, kind = _HDR_V1.unpack_from(mv, pos)
             body = pos + _HDR_V1.size
             torn = end - body < length
-            if not torn and zlib.crc32(mv[body:body + length], zlib.crc32(bytes((kind,)))) == crc:
+            if not torn and crc32(mv[body:body + length], crc32(bytes((kind,)))) == crc:
                 try:
                     out.records.append(_decode_payload(kind, mv[body:body + length]))
                     pos = out.end = body + length
