@@ -237,30 +237,39 @@ class LabelIndex:
         pairs.sort()
         return Labels.from_sorted_pairs(tuple(pairs))
 
-    def labels_of(self, rows: npt.NDArray[np.int64]) -> list[Labels]:
-        """The label sets of rows ``rows``, in that order, without a Python loop per label.
+    def subset(self, rows: npt.NDArray[np.int64]) -> LabelIndex:
+        """The index of rows ``rows`` only (in that order), sharing this one's label pairs."""
+        sub = LabelIndex(int(rows.shape[0]), {k: c.take(rows) for k, c in self.columns.items()})
+        sub._pairs, sub._pair_arrays = self._pairs, self._pair_arrays  # (the same uniques)
+        return sub
+
+    def labels_of(self, rows: npt.NDArray[np.int64] | None) -> list[Labels]:
+        """The label sets of rows ``rows`` (all rows when None), in that order, without a
+        Python loop per label.
 
         Rows are grouped by which label names they have (usually one group per metric). Each
         ``(name, value)`` pair is made once per distinct value and shared by every set holding
         it, so a label set costs two objects (its tuple of pairs and its :class:`Labels`): few
         allocations, hence few garbage-collector passes, which dominated the cost before.
         """
-        if rows.shape[0] == 0:
+        n = self.n if rows is None else int(rows.shape[0])
+        if n == 0:
             return []
         names = sorted(self.columns)
-        codes = [self.columns[name].take(rows).codes for name in names]
-        present = np.zeros(rows.shape[0], object if len(names) > 62 else np.int64)
+        codes = [self.columns[name].codes if rows is None else self.columns[name].take(rows).codes
+                 for name in names]
+        present = np.zeros(n, object if len(names) > 62 else np.int64)
         for k, c in enumerate(codes):
             present += (c >= 0).astype(present.dtype) << k
         pats, inv = np.unique(present, return_inverse=True)
-        out: list[Labels] = [Labels()] * rows.shape[0] if pats.shape[0] > 1 else []
+        out: list[Labels] = [Labels()] * n if pats.shape[0] > 1 else []
         make = Labels.from_sorted_pairs
         for p, pat in enumerate(pats.tolist()):
             at = None if pats.shape[0] == 1 else np.flatnonzero(inv.reshape(-1) == p)
             cols = [self._pair_column(names[k], codes[k] if at is None else codes[k][at])
                     for k in range(len(names)) if (pat >> k) & 1]
             sets = (list(map(make, zip(*cols, strict=True))) if cols
-                    else [Labels()] * (rows.shape[0] if at is None else at.shape[0]))
+                    else [Labels()] * (n if at is None else at.shape[0]))
             if at is None:
                 return sets
             for i, ls in zip(at.tolist(), sets, strict=True):

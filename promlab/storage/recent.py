@@ -61,6 +61,11 @@ FIRST_TS_COLUMN = "recent_first_ts"
 FIRST_INT_COLUMN = "recent_first_int"
 _I64 = npt.NDArray[np.int64]
 _F64 = npt.NDArray[np.float64]
+_TS_TYPES = (pa.uint16(), pa.int32())
+_FLOAT_TYPES = (pa.float64(),)
+_INT_TYPES = (pa.int8(), pa.int16(), pa.int32(), pa.int64())
+# (Decompressed, if ever, on the reading thread: Arrow's pool costs ten times the work here.)
+_READ_OPTIONS = pa.ipc.IpcReadOptions(use_threads=False)
 
 
 def batch_of(first_metrics: list[str], name: str) -> int | None:
@@ -73,18 +78,18 @@ def batch_of(first_metrics: list[str], name: str) -> int | None:
 @dataclass(frozen=True, slots=True)
 class RecentMetric:
     """One metric's recent samples as stored, series in label order (matched by ``index``):
-    series ``i`` (id ``sids[i]``) has times ``mint + first_ts[i]`` plus the running sum of
-    ``ts[offsets[i]:offsets[i+1]]`` and, when ``scales[i] >= 0``, the values ``first_int[i]``
-    plus the running sum of ``ints[ioff[i]:ioff[i+1]]``, over ``10**scales[i]``, else
-    ``floats[foff[i]:foff[i+1]]``. Decoded per selection (:func:`recent_columns`): a query
-    of a few series of a large metric decodes theirs only."""
+    series ``i`` (id ``sids[i]``) has times ``first_ts[i]`` (the stored first time plus the
+    file's ``mint``) plus the running sum of ``ts[offsets[i]:offsets[i+1]]`` and, when
+    ``scales[i] >= 0``, the values ``first_int[i]`` plus the running sum of
+    ``ints[ioff[i]:ioff[i+1]]``, over ``10**scales[i]``, else ``floats[foff[i]:foff[i+1]]``
+    (``ioff`` is ``offsets`` itself when every series is decimal). Decoded per selection
+    (:func:`recent_columns`): a query of a few series of a large metric decodes theirs only."""
 
     sids: _I64
     index: LabelIndex
-    mint: int
     offsets: _I64
     ts: npt.NDArray[Any]
-    first_ts: npt.NDArray[np.int32]
+    first_ts: _I64
     scales: npt.NDArray[np.int8]
     ioff: _I64
     ints: npt.NDArray[Any]
@@ -115,10 +120,9 @@ class RecentFile:
             # After the file's magic, the messages are an IPC stream: the schema, the
             # dictionaries, the empty first batch (which carries them).
             # (Decompressed on this thread: Arrow's pool costs ten times the work here.)
-            reader = pa.ipc.open_stream(first.slice(8),
-                                        options=pa.ipc.IpcReadOptions(use_threads=False))
-            empty = reader.read_next_batch()
-            schema = reader.schema
+            reader = pa.ipc.open_stream(first.slice(8), options=_READ_OPTIONS)
+            self._empty = reader.read_next_batch()
+            schema = self._empty.schema
             kv = schema.metadata or {}
             self.mint = int(kv[RECENT_MINT_KEY])
             if self.mint != rec.get("mint"):
@@ -132,13 +136,18 @@ class RecentFile:
             if not isinstance(colmap, dict):
                 raise ValueError("bad promlab.label_columns")
             self._colmap: dict[str, str] = colmap
-            # Read with each dictionary column as its codes (the body is the same).
-            fields, self._dicts = [], {}
-            for f, col in zip(schema, empty.columns, strict=True):
-                if pa.types.is_dictionary(f.type):
-                    self._dicts[f.name] = col.dictionary
-                    f = pa.field(f.name, f.type.index_type)
-                fields.append(f)
+            # Batches are read with each label column as its codes (the body is the same);
+            # a column's dictionary is taken from the first batch when a metric needs it.
+            types = schema.types
+            fields = []
+            for k, cname in enumerate(schema.names):
+                if cname in colmap:
+                    typ = types[k]
+                    if not pa.types.is_dictionary(typ):
+                        raise ValueError(f"recent samples: label column {cname!r} of {typ}")
+                    fields.append(pa.field(cname, typ.index_type))
+                else:
+                    fields.append(schema.field(k))
             self._plain = pa.schema(fields)
         except BaseException:
             self.close()
@@ -146,7 +155,7 @@ class RecentFile:
         self._metrics: dict[str, RecentMetric | None] = {}
         self._batch: tuple[int, pa.RecordBatch] | None = None  # the last one read
         # A label column's dictionary is the file's (shared by every batch): its values and
-        # their codes are made once.
+        # their codes are made once, when a metric first needs them.
         self._uniques: dict[str, tuple[list[str], dict[str, int]]] = {}
 
     def close(self) -> None:
@@ -180,10 +189,18 @@ class RecentFile:
                 return cname
         raise ValueError("recent samples without metric names")
 
-    def _code(self, cname: str, value: str) -> int:
+    def _values(self, cname: str) -> tuple[list[str], dict[str, int]]:
+        """Label column ``cname``'s dictionary values and (filled on first use) their codes."""
         known = self._uniques.get(cname)
         if known is None:
-            known = self._uniques[cname] = (self._dicts[cname].to_pylist(), {})
+            dictionary = self._empty.column(cname).dictionary
+            if not pa.types.is_string(dictionary.type) or dictionary.null_count:
+                raise ValueError(f"recent samples: a dictionary of {dictionary.type}")
+            known = self._uniques[cname] = (dictionary.to_pylist(), {})
+        return known
+
+    def _code(self, cname: str, value: str) -> int:
+        known = self._values(cname)
         lookup = known[1]
         if not lookup:
             lookup.update(zip(known[0], range(len(known[0])), strict=True))
@@ -217,25 +234,25 @@ class RecentFile:
             col = table.column(cname)
             if col.null_count == n:
                 continue  # another metric's label (a missing column matches as "")
-            known = self._uniques.get(cname)
-            if known is None:
-                known = self._uniques[cname] = (self._dicts[cname].to_pylist(), {})
-            cols[lname] = LabelColumn(label_codes(col), known[0], known[1])
-        offsets, ts = _list_values(table.column(TS_COLUMN), (pa.uint16(), pa.int32()))
-        foff, floats = _list_values(table.column(VALUE_COLUMN), (pa.float64(),))
-        ioff, ints = _list_values(table.column(INT_COLUMN),
-                                  (pa.int8(), pa.int16(), pa.int32(), pa.int64()))
+            values, lookup = self._values(cname)
+            cols[lname] = LabelColumn(label_codes(col), values, lookup)
+        offsets, ts = _list_values(table.column(TS_COLUMN), n, _TS_TYPES)
+        foff, floats = _list_values(table.column(VALUE_COLUMN), n, _FLOAT_TYPES)
+        ioff, ints = _list_values(table.column(INT_COLUMN), n, _INT_TYPES)
         scales = flat(table.column(SCALE_COLUMN), np.int8)
-        dec = scales >= 0
+        # Each series' values are its decimals' or its floats', as many as its times.
         lens = np.diff(offsets)
-        if (offsets.shape[0] != n + 1 or foff.shape[0] != n + 1 or ioff.shape[0] != n + 1
-                or not np.array_equal(np.where(dec, np.diff(ioff), np.diff(foff)), lens)
-                or bool((np.where(dec, np.diff(foff), np.diff(ioff)) != 0).any())
+        ilens = lens * (scales >= 0)
+        if (not np.array_equal(np.diff(ioff), ilens)
+                or not np.array_equal(np.diff(foff), lens - ilens)
                 or (n and (int(scales.max()) > MAX_SCALE or int(lens.min()) < 1))):
             raise ValueError("recent samples: value lists do not match the time lists")
+        if ioff[-1] == offsets[-1]:
+            ioff = offsets  # (all decimal: the same lists, gathered once by recent_columns)
+        first_ts = flat(table.column(FIRST_TS_COLUMN), np.int32).astype(np.int64)
+        first_ts += self.mint
         return RecentMetric(flat(table.column("series_id"), np.int64), LabelIndex(n, cols),
-                            self.mint, offsets, ts,
-                            flat(table.column(FIRST_TS_COLUMN), np.int32), scales, ioff, ints,
+                            offsets, ts, first_ts, scales, ioff, ints,
                             flat(table.column(FIRST_INT_COLUMN), np.int64), foff, floats)
 
 
@@ -256,14 +273,18 @@ def _pieces(rec: dict[str, Any]) -> list[tuple[int, int, int]]:
     return out
 
 
-def _list_values(arr: pa.Array, types: tuple[pa.DataType, ...]) -> tuple[_I64, npt.NDArray[Any]]:
-    """A list array's offsets (from 0, int64) and its values (in place), of one of ``types``."""
-    if arr.null_count or not pa.types.is_list(arr.type) or arr.values.null_count or (
-            arr.type.value_type not in types):
-        raise ValueError(f"recent samples: a list column of {arr.type}")
-    raw = flat(arr.offsets, np.int32).astype(np.int64)
-    vals = flat(arr.values, arr.type.value_type.to_pandas_dtype())[int(raw[0]):int(raw[-1])]
-    return raw - raw[0], vals
+def _list_values(arr: pa.Array, n: int, types: tuple[pa.DataType, ...]
+                 ) -> tuple[_I64, npt.NDArray[Any]]:
+    """A list array's offsets (from 0, int64; ``n + 1`` of them) and its values (in place), of
+    one of ``types``; read from its buffers (a batch's list column has no nulls)."""
+    typ = arr.type
+    if not pa.types.is_list(typ) or typ.value_type not in types or len(arr) != n or (
+            arr.null_count or arr.values.null_count):
+        raise ValueError(f"recent samples: a list column of {typ}")
+    raw = np.frombuffer(arr.buffers()[1], np.int32, arr.offset + n + 1)[arr.offset:].astype(np.int64)
+    vals = flat(arr.values, typ.value_type.to_pandas_dtype())[int(raw[0]):int(raw[-1])]
+    raw -= raw[0]
+    return raw, vals
 
 
 def _rows(off: _I64, sel: npt.NDArray[np.intp]) -> tuple[slice | _I64, _I64]:
@@ -300,10 +321,11 @@ def _running(steps: npt.NDArray[Any], rows: slice | _I64, lens: _I64,
     return run
 
 
-def _decimals(rm: RecentMetric, sel: npt.NDArray[np.intp]) -> _F64:
+def _decimals(rm: RecentMetric, sel: npt.NDArray[np.intp],
+              at: tuple[slice | _I64, _I64] | None = None) -> _F64:
     """The values of decimal series ``sel`` of ``rm``, in order, over ``10**scale``: what the
-    samples file decodes to, bit for bit."""
-    rows, lens = _rows(rm.ioff, sel)
+    samples file decodes to, bit for bit. ``at``: their runs of ``rm.ioff`` when known."""
+    rows, lens = _rows(rm.ioff, sel) if at is None else at
     run = _running(rm.ints, rows, lens, rm.first_int[sel])
     scales = rm.scales[sel]
     out = pool.empty(run.shape[0], np.float64)
@@ -320,28 +342,31 @@ def _decimals(rm: RecentMetric, sel: npt.NDArray[np.intp]) -> _F64:
 
 def recent_columns(rm: RecentMetric, sel: npt.NDArray[np.intp]) -> MetricColumns:
     """Series ``sel`` (increasing positions, some) of ``rm`` and their samples, decoded."""
-    rows, lens = _rows(rm.offsets, sel)
-    ts = _running(rm.ts, rows, lens, rm.first_ts[sel])
-    ts += rm.mint
+    at = _rows(rm.offsets, sel)
+    rows, lens = at
+    firsts = rm.first_ts[sel]
+    ts = _running(rm.ts, rows, lens, firsts)
     offsets = np.zeros(sel.shape[0] + 1, np.int64)
     np.cumsum(lens, out=offsets[1:])
-    dec = rm.scales[sel] >= 0
-    ndec = int(np.count_nonzero(dec))
-    if ndec == sel.shape[0]:
-        values = _decimals(rm, sel)
-    elif ndec == 0:
-        values = _pick(rm.floats, _rows(rm.foff, sel)[0])
-    else:  # some of each: placed by their series
-        values = pool.empty(ts.shape[0], np.float64)
-        row_dec = np.repeat(dec, lens)
-        values[row_dec] = _decimals(rm, sel[dec])
-        values[~row_dec] = _pick(rm.floats, _rows(rm.foff, sel[~dec])[0])
-    index = rm.index if sel.shape[0] == rm.sids.shape[0] else LabelIndex(
-        int(sel.shape[0]), {k: c.take(sel) for k, c in rm.index.columns.items()})
-    labels = rm.index.labels_of(sel)
+    if rm.ioff is rm.offsets:  # every series decimal, its values where its times are
+        values = _decimals(rm, sel, at)
+    else:
+        dec = rm.scales[sel] >= 0
+        ndec = int(np.count_nonzero(dec))
+        if ndec == sel.shape[0]:
+            values = _decimals(rm, sel)
+        elif ndec == 0:
+            values = _pick(rm.floats, _rows(rm.foff, sel)[0])
+        else:  # some of each: placed by their series
+            values = pool.empty(ts.shape[0], np.float64)
+            row_dec = np.repeat(dec, lens)
+            values[row_dec] = _decimals(rm, sel[dec])
+            values[~row_dec] = _pick(rm.floats, _rows(rm.foff, sel[~dec])[0])
+    index = rm.index if sel.shape[0] == rm.sids.shape[0] else rm.index.subset(sel)
+    labels = index.labels_of(None)
     for a in (offsets, ts, values):
         if a.flags.writeable:
             a.flags.writeable = False
+    # (Each run's times increase: the first is its least, the last its greatest.)
     return MetricColumns(rm.sids[sel], labels, index, offsets, ts, values,
-                         int(ts.min()) if ts.shape[0] else 0,
-                         int(ts.max()) if ts.shape[0] else -1)
+                         int(firsts.min()), int(ts[offsets[1:] - 1].max()))
