@@ -47,7 +47,7 @@ from promlab.storage.cache import MetricColumns
 from promlab.storage.indexfile import index_arrays, read_index_file, tiles
 from promlab.storage.objectstore import LOCAL, BlockFS
 from promlab.storage.postings import LabelIndex
-from promlab.storage.recent import RecentFile, RecentMetric, batch_of
+from promlab.storage.recent import MappedRecentFile, RecentFile, RecentMetric, batch_of, open_recent
 from promlab.storage.samplesread import BlockState, SamplesReader
 from promlab.storage.seriesindex import (
     CHUNK_COLUMNS,
@@ -97,7 +97,7 @@ class Block(SamplesReader):
         self._owner: Block = self
         self._parts: dict[str, Block | None] = {}
         self._series_file: SeriesIndexFile | None = None
-        self._recent: RecentFile | None = None  # recent.arrow, read by its first use
+        self._recent: RecentFile | MappedRecentFile | None = None  # recent.arrow, at first use
         self._recent_fh: Any = None  # (locally opened with the block)
         self._verified: set[int] = set()  # row groups whose checksum passed
         # Open both files now: a compaction or retention deleting the block later cannot pull
@@ -317,7 +317,7 @@ class Block(SamplesReader):
                     ask = [0, *ask]
                 for i in ask:
                     self.fs.prefetch(fh, int(pieces[i][0]), int(pieces[i][1]))
-                own._recent = own._guard(lambda: RecentFile(fh, where, rec))
+                own._recent = own._guard(lambda: open_recent(fh, where, rec))
             return own._guard(functools.partial(own._recent.metric, name))  # type: ignore[no-any-return]
 
     def _guard(self, read: Callable[[], Any]) -> Any:

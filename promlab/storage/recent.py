@@ -40,14 +40,15 @@ from promlab.storage.encoding import MAX_SCALE, POW10, flat
 from promlab.storage.merge import gather_runs
 from promlab.storage.pool import take
 from promlab.storage.postings import LabelColumn, LabelIndex
+from promlab.storage.recentmap import batch_arrays, check_map, dictionary_values
 from promlab.storage.seriesindex import (
     METRIC_BATCHES_KEY,
     label_codes,
 )
 
 __all__ = ["FIRST_INT_COLUMN", "FIRST_TS_COLUMN", "INT_COLUMN", "RECENT_FILE", "RECENT_MINT_KEY",
-           "RECENT_MS", "SCALE_COLUMN", "TS_COLUMN", "VALUE_COLUMN", "RecentFile",
-           "RecentMetric", "batch_of", "recent_columns"]
+           "RECENT_MS", "SCALE_COLUMN", "TS_COLUMN", "VALUE_COLUMN", "MappedRecentFile",
+           "RecentFile", "RecentMetric", "batch_of", "open_recent", "recent_columns"]
 
 #: How far back from a block's newest sample ``recent.arrow`` reaches: five minutes of lookback
 #: or a ``[10m]`` range at the end of the data, with room to spare.
@@ -98,7 +99,32 @@ class RecentMetric:
     floats: _F64
 
 
-class RecentFile:
+class _PieceReader:
+    """Checked pieces of a ``recent.arrow`` opened from ``_fh``."""
+
+    _fh: Any
+    _path: str
+    _pieces: list[tuple[int, int, int]]
+    _mapped: bool
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def _piece(self, k: int, what: str) -> pa.Buffer:
+        """Piece ``k`` of the file, checked against its CRC."""
+        off, ln, crc = self._pieces[k]
+        if not self._mapped:
+            (raw,) = _ck.read_runs(self._fh, self._path, off, [(ln, crc, what)])
+            return pa.py_buffer(raw)
+        self._fh.seek(off)  # (callers hold the block's lock)
+        part = self._fh.read_buffer(ln)
+        if part.size != ln or crc32(memoryview(part)) != crc:
+            raise StorageError(f"{self._path}: checksum mismatch in {what}")
+        return part
+
+
+class RecentFile(_PieceReader):
     """A block's ``recent.arrow`` opened from ``fh`` (``rec``: its ``meta.json`` record, with
     its pieces). Its first piece (the schema with its metadata, the dictionaries, the empty
     first batch) is read and checked now, a metric's record batch when :meth:`metric` first
@@ -158,10 +184,6 @@ class RecentFile:
         # their codes are made once, when a metric first needs them.
         self._uniques: dict[str, tuple[list[str], dict[str, int]]] = {}
 
-    def close(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()
-
     def metric(self, name: str) -> RecentMetric | None:
         """Metric ``name``'s recent samples (read and decoded once), None when it has none."""
         if name in self._metrics:
@@ -215,18 +237,6 @@ class RecentFile:
         self._batch = (k, batch)
         return batch
 
-    def _piece(self, k: int, what: str) -> pa.Buffer:
-        """Piece ``k`` of the file, checked against its CRC."""
-        off, ln, crc = self._pieces[k]
-        if not self._mapped:
-            (raw,) = _ck.read_runs(self._fh, self._path, off, [(ln, crc, what)])
-            return pa.py_buffer(raw)
-        self._fh.seek(off)  # (callers hold the block's lock)
-        part = self._fh.read_buffer(ln)
-        if part.size != ln or crc32(memoryview(part)) != crc:
-            raise StorageError(f"{self._path}: checksum mismatch in {what}")
-        return part
-
     def _decode(self, table: pa.RecordBatch) -> RecentMetric:
         n = table.num_rows
         cols = {}
@@ -239,21 +249,142 @@ class RecentFile:
         offsets, ts = _list_values(table.column(TS_COLUMN), n, _TS_TYPES)
         foff, floats = _list_values(table.column(VALUE_COLUMN), n, _FLOAT_TYPES)
         ioff, ints = _list_values(table.column(INT_COLUMN), n, _INT_TYPES)
-        scales = flat(table.column(SCALE_COLUMN), np.int8)
-        # Each series' values are its decimals' or its floats', as many as its times.
-        lens = np.diff(offsets)
-        ilens = lens * (scales >= 0)
-        if (not np.array_equal(np.diff(ioff), ilens)
-                or not np.array_equal(np.diff(foff), lens - ilens)
-                or (n and (int(scales.max()) > MAX_SCALE or int(lens.min()) < 1))):
-            raise ValueError("recent samples: value lists do not match the time lists")
-        if ioff[-1] == offsets[-1]:
-            ioff = offsets  # (all decimal: the same lists, gathered once by recent_columns)
-        first_ts = flat(table.column(FIRST_TS_COLUMN), np.int32).astype(np.int64)
-        first_ts += self.mint
-        return RecentMetric(flat(table.column("series_id"), np.int64), LabelIndex(n, cols),
-                            offsets, ts, first_ts, scales, ioff, ints,
-                            flat(table.column(FIRST_INT_COLUMN), np.int64), foff, floats)
+        return _assemble(LabelIndex(n, cols), self.mint, flat(table.column("series_id"), np.int64),
+                         flat(table.column(SCALE_COLUMN), np.int8),
+                         flat(table.column(FIRST_TS_COLUMN), np.int32),
+                         flat(table.column(FIRST_INT_COLUMN), np.int64),
+                         offsets, ts, foff, floats, ioff, ints)
+
+
+class MappedRecentFile(_PieceReader):
+    """A block's ``recent.arrow`` read through its buffer map (:mod:`~promlab.storage.recentmap`,
+    ``rec["buffers"]``): a metric's record batch is one checked piece of the file whose columns
+    are taken as numpy arrays at the offsets the map gives; the first piece (the dictionaries)
+    is read when a metric first needs a label's values. Nothing is read when it is opened.
+    The same interface as :class:`RecentFile`; damage raises as there."""
+
+    def __init__(self, fh: Any, path: str, rec: dict[str, Any]) -> None:
+        self._fh, self._path = fh, path
+        try:
+            self._pieces = _pieces(rec)
+            self._mapped = isinstance(fh, pa.MemoryMappedFile)
+            self._map = check_map(rec["buffers"], len(self._pieces) - 2)
+            self.mint = int(rec["mint"])
+            firsts = rec.get("first_metrics")
+            if not isinstance(firsts, list) or len(firsts) != len(self._pieces) - 2:
+                raise ValueError("recent samples: first_metrics do not match the batches")
+            self._firsts: list[str] = firsts
+        except BaseException:
+            self.close()
+            raise
+        self._dict_at = {lname: k for k, (_, lname) in enumerate(self._map["labels"])}
+        self._metrics: dict[str, RecentMetric | None] = {}
+        self._first: pa.Buffer | None = None
+        self._uniques: dict[str, tuple[list[str], dict[str, int]]] = {}
+
+    def metric(self, name: str) -> RecentMetric | None:
+        """Metric ``name``'s recent samples (read and decoded once), None when it has none."""
+        if name in self._metrics:
+            return self._metrics[name]
+        got = None
+        k = batch_of(self._firsts, name)
+        if k is not None:
+            row = self._map["batches"][k - 1]
+            if row[1] != 1 or self._firsts[k - 1] == name:  # (alone: the batch is name's)
+                piece = self._piece(k, f"record batch {k}")
+                codes, (sids, scales, first_ts, first_int, *lists) = batch_arrays(
+                    piece, self._pieces[k][0], row, self._map)
+                lo, hi = 0, row[0]
+                if row[1] != 1:
+                    lo, hi = self._run(codes, name)
+                if hi > lo:
+                    got = self._decode(codes, lo, hi, sids, scales, first_ts, first_int, lists)
+        self._metrics[name] = got
+        return got
+
+    def _run(self, codes: dict[str, npt.NDArray[np.int32]], name: str) -> tuple[int, int]:
+        """The rows of metric ``name`` in a batch of several (``codes``: its label codes)."""
+        names = codes.get("__name__")
+        if names is None:
+            raise ValueError("recent samples without metric names")
+        rows = np.flatnonzero(names == self._lookup("__name__").get(name, -2))
+        if not rows.shape[0]:
+            return 0, 0
+        lo, hi = int(rows[0]), int(rows[-1]) + 1
+        if hi - lo != rows.shape[0]:
+            raise ValueError(f"metric {name!r}: its rows are not a run")
+        return lo, hi
+
+    def _values(self, lname: str) -> tuple[list[str], dict[str, int]]:
+        """Label ``lname``'s dictionary values and (filled on first use) their codes."""
+        known = self._uniques.get(lname)
+        if known is None:
+            if self._first is None:
+                self._first = self._piece(0, "schema and dictionaries")
+            vals = dictionary_values(self._first, 0, self._map["dicts"][self._dict_at[lname]])
+            known = self._uniques[lname] = (vals, {})
+        return known
+
+    def _lookup(self, lname: str) -> dict[str, int]:
+        values, lookup = self._values(lname)
+        if not lookup:
+            lookup.update(zip(values, range(len(values)), strict=True))
+        return lookup
+
+    def _decode(self, codes: dict[str, npt.NDArray[np.int32]], lo: int, hi: int,
+                sids: _I64, scales: npt.NDArray[np.int8], first_ts: npt.NDArray[np.int32],
+                first_int: _I64, lists: list[npt.NDArray[Any]]) -> RecentMetric:
+        """Rows ``lo:hi`` of a batch's arrays, as a metric."""
+        cols = {}
+        for lname, c in codes.items():
+            part = c[lo:hi]
+            if int(part.max()) < 0:
+                continue  # (another metric's label)
+            values, lookup = self._values(lname)
+            if int(part.max()) >= len(values):
+                raise ValueError(f"recent samples: a code of {lname!r} past its dictionary")
+            cols[lname] = LabelColumn(part, values, lookup)
+        cut = []
+        for off, vals in zip(lists[0::2], lists[1::2], strict=True):
+            o = off[lo:hi + 1].astype(np.int64)
+            base = int(off[0])
+            got = vals[int(o[0]) - base:int(o[-1]) - base]
+            o -= o[0]
+            if got.shape[0] != int(o[-1]):
+                raise ValueError("recent samples: a list past its values")
+            cut += [o, got]
+        return _assemble(LabelIndex(hi - lo, cols), self.mint, sids[lo:hi], scales[lo:hi],
+                         first_ts[lo:hi], first_int[lo:hi], *cut)
+
+
+def open_recent(fh: Any, path: str, rec: dict[str, Any]) -> RecentFile | MappedRecentFile:
+    """A block's ``recent.arrow`` from ``fh``: through its buffer map when ``meta.json`` has
+    one, else through Arrow's IPC reader."""
+    if "buffers" in rec:
+        return MappedRecentFile(fh, path, rec)
+    return RecentFile(fh, path, rec)
+
+
+def _assemble(index: LabelIndex, mint: int, sids: _I64, scales: npt.NDArray[np.int8],
+              first_ts: npt.NDArray[np.int32], first_int: _I64, offsets: _I64,
+              ts: npt.NDArray[Any], foff: _I64, floats: _F64, ioff: _I64,
+              ints: npt.NDArray[Any]) -> RecentMetric:
+    """A metric's recent samples from its columns (list offsets from 0), checked: each
+    series' values are its decimals' or its floats', as many as its times."""
+    n = index.n
+    lens = np.diff(offsets)
+    ilens = lens * (scales >= 0)
+    if (offsets.shape[0] != n + 1 or sids.shape[0] != n
+            or not np.array_equal(np.diff(ioff), ilens)
+            or not np.array_equal(np.diff(foff), lens - ilens)
+            or (n and (int(scales.max()) > MAX_SCALE or int(lens.min()) < 1))):
+        raise ValueError("recent samples: value lists do not match the time lists")
+    if ioff[-1] == offsets[-1]:
+        ioff = offsets  # (all decimal: the same lists, gathered once by recent_columns)
+    abs_ts = first_ts.astype(np.int64)
+    abs_ts += mint
+    return RecentMetric(sids, index, offsets, ts, abs_ts, scales, ioff, ints, first_int, foff,
+                        floats)
 
 
 def _pieces(rec: dict[str, Any]) -> list[tuple[int, int, int]]:

@@ -25,6 +25,7 @@ from promlab.storage.recent import (
     TS_COLUMN,
     VALUE_COLUMN,
 )
+from promlab.storage.recentmap import buffer_map
 from promlab.storage.seriesindex import METRIC_BATCHES_KEY, label_columns, metric_runs
 
 __all__ = ["MIN_BATCH_SERIES", "RecentCollector", "recent_batches", "write_recent"]
@@ -144,17 +145,19 @@ def _cat(parts: list[npt.NDArray[Any]], dtype: type) -> npt.NDArray[Any]:
     return np.concatenate(parts) if parts else np.zeros(0, dtype)
 
 
-def write_recent(table: pa.Table, path: str) -> tuple[list[int], list[str]]:
+def write_recent(table: pa.Table, path: str) -> tuple[list[int], list[str], dict[str, Any]]:
     """Write :meth:`RecentCollector.table`'s ``table`` to ``path`` in record batches of whole
-    metrics (:func:`recent_batches`); returns the piece offsets and each batch's first metric
-    name, for ``meta.json`` (a reader finds a metric's batch from the names, in order, without
-    reading the file first: :func:`batch_of`)."""
+    metrics (:func:`recent_batches`); returns the piece offsets, each batch's first metric
+    name and the file's buffer map (:func:`~promlab.storage.recentmap.buffer_map`), for
+    ``meta.json`` (a reader finds a metric's batch from the names, in order, and its columns
+    from the map, without reading the file's metadata: :func:`batch_of`)."""
     batches = recent_batches(*metric_runs(table)) if table.num_rows else []
     md = dict(table.schema.metadata or {})
     md[METRIC_BATCHES_KEY] = json.dumps([names for _, _, names in batches]).encode()
     ends = write_batches(table.replace_schema_metadata(md).combine_chunks(), path, batches,
                          compression=None)
-    return ends, [names[0] for _, _, names in batches]
+    colmap = json.loads(md.get(b"promlab.label_columns", b"{}"))
+    return ends, [names[0] for _, _, names in batches], buffer_map(path, ends, colmap)
 
 
 def recent_batches(bounds: list[int], names: list[str], min_series: int = MIN_BATCH_SERIES

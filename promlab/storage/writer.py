@@ -333,7 +333,8 @@ class BlockWriter:
             pieces = write_index_copy(series, os.path.join(tmp, INDEX_FILE), start,
                                        os.path.join(tmp, SAMPLES_FILE))
             recent = self._recent.table(start if self._maxt is None else self._maxt)
-            recent_pieces, first_metrics = write_recent(recent, os.path.join(tmp, RECENT_FILE))
+            recent_pieces, first_metrics, recent_map = write_recent(
+                recent, os.path.join(tmp, RECENT_FILE))
             self._recent = RecentCollector()
             files = {SAMPLES_FILE: file_record(os.path.join(tmp, SAMPLES_FILE), row_groups=True),
                      SERIES_FILE: file_record(os.path.join(tmp, SERIES_FILE)),
@@ -341,7 +342,7 @@ class BlockWriter:
                      RECENT_FILE: {**file_record(os.path.join(tmp, RECENT_FILE),
                                                  pieces=recent_pieces),
                                    "mint": int(recent.schema.metadata[RECENT_MINT_KEY]),
-                                   "first_metrics": first_metrics}}
+                                   "first_metrics": first_metrics, "buffers": recent_map}}
             meta = BlockMeta(self.ulid, start, self.end,
                              start if self._mint is None else self._mint,
                              start if self._maxt is None else self._maxt,
