@@ -347,11 +347,11 @@ class MappedRecentFile(_PieceReader):
         cut = []
         for off, vals in zip(lists[0::2], lists[1::2], strict=True):
             o = off[lo:hi + 1].astype(np.int64)
-            base = int(off[0])
-            got = vals[int(o[0]) - base:int(o[-1]) - base]
-            o -= o[0]
-            if got.shape[0] != int(o[-1]):
+            a, b = int(o[0]) - int(off[0]), int(o[-1]) - int(off[0])
+            if not 0 <= a <= b <= vals.shape[0]:
                 raise ValueError("recent samples: a list past its values")
+            got = vals[a:b]
+            o -= o[0]
             cut += [o, got]
         return _assemble(LabelIndex(hi - lo, cols), self.mint, sids[lo:hi], scales[lo:hi],
                          first_ts[lo:hi], first_int[lo:hi], *cut)
