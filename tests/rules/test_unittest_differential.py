@@ -713,6 +713,15 @@ groups:
         '{{ with . }}{{ template "a" . }}{{ end }}{{ end }}{{ template "b" $value }}',
         '{{ define "r" }}{{ if . }}{{ len . }}{{ template "r" (slice . 1) }}{{ end }}{{ end }}{{ template "r" "abcdefghij" }}',
         '{{ block "z" . }}{{ template "z" . }}{{ end }}')),
+    # A wrong verb's operand is printed under the directive's flags, width and precision
+    # (%.2f of a string label truncates it); a struct (the alert data, a sample) takes the
+    # verb field by field; # keeps a float's zeros (not for %X); %b of a float is mant p exp.
+    ("template-printf-wrong-verbs-and-structs", _templates(*(f"{{{{ printf {a} }}}}" for a in (
+        '"%.2f|%-4d|%08.3s|%5.1t" $labels.i $labels.i "abcd" 7', '"%+d|% d|%#s|%+q" 1.5 1.5 1.5 -2.0',
+        '"%s|%d|%x" . . .', '"%5s|%-4d|%.1f|%+v" (first (query "m")) (first (query "m")) (first (query "m")) (first (query "m"))',
+        '"%5v|%-3v|%t|%08.2f" . . . .', '"%#g|%#.0f|%#.3g|%#.0e|%#x|%#X|%#g|%#8.3g|%+#g" 3.0 3.0 3.0 3.0 1.5 1.5 0.0 1e-7 1e-7',
+        '"%b|%+b|% b|%10b|%-10b|%b|%.3b|%08b" 5e-324 1.0 2.0 0.5 0.5 -0.0 1.5 -2.0', '"%d|%5.1x" 1i 2i')),
+                                                      external_url="http://a.b/c")),
     ("template-printf-special-values", _t(_RULE_TEST.replace("alertname: A}", "alertname: A}, "
                                                              "{eval_time: 2m, alertname: B}"), rules=f"""
 groups:

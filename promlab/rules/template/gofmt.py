@@ -8,6 +8,7 @@ trailing zeros, infinities print as ``+Inf``/``-Inf``. Wrong verbs print Go's ``
 from __future__ import annotations
 
 import math
+import struct
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -126,10 +127,13 @@ def sprintln(args: list[Any]) -> str:
     return " ".join(format_value(a) for a in args) + "\n"
 
 
-def _bad(verb: str, v: Any) -> str:
+def _bad(verb: str, v: Any, flags: str = "", width: int | None = None, prec: int | None = None) -> str:
+    """Go's ``%!d(float64=1.5)``: the value is printed by ``%v`` under the directive's own flags,
+    width and precision (``%-4d`` of "m" is ``%!d(string=m   )``), as plain flags: ``+`` signs
+    a number and ``#`` keeps a float's zeros, neither names fields nor quotes."""
     if v is None:
         return f"%!{verb}(<nil>)"
-    return f"%!{verb}({go_type(v)}={format_value(v)})"
+    return f"%!{verb}({go_type(v)}={format_one(v, 'v', flags, width, prec, plain=True)})"
 
 
 def _pad(s: str, flags: str, width: int | None, zero_ok: bool = True) -> str:
@@ -186,14 +190,19 @@ def _fmt_int(v: int, verb: str, flags: str, prec: int | None) -> str | None:
 
 
 def _fmt_float(v: float, verb: str, flags: str, prec: int | None) -> str | None:
-    if verb not in "veEfFgGxX":
+    if verb not in "veEfFgGxXb":
         return None
+    if verb == "b" and not (math.isnan(v) or math.isinf(v)):
+        return _sign(_binary_float(abs(v)), math.copysign(1.0, v) < 0, flags)
     if verb in "xX" and not (math.isnan(v) or math.isinf(v)):
-        return _sign(_hex_float(abs(v), verb, prec), math.copysign(1.0, v) < 0, flags)
+        body = _hex_float(abs(v), verb, prec)
+        return _sign(_sharp(body, verb, prec) if "#" in flags else body, math.copysign(1.0, v) < 0, flags)
     go_verb = "g" if verb in "vxX" else verb  # NaN and Inf read the same for every verb
     if go_verb in "eEfF" and prec is None:
         prec = 6
     s = format_go_float(v, go_verb, -1 if prec is None else prec)
+    if "#" in flags and not (math.isnan(v) or math.isinf(v)):
+        s = ("-" if s[0] == "-" else "") + _sharp(s.lstrip("-"), go_verb, prec)
     if s[0] == "-":
         return s
     if s == "NaN":
@@ -201,6 +210,35 @@ def _fmt_float(v: float, verb: str, flags: str, prec: int | None) -> str | None:
     if s == "+Inf":
         return s if "+" in flags or " " not in flags else " Inf"
     return _sign(s, False, flags)
+
+
+def _binary_float(v: float) -> str:
+    """``strconv.FormatFloat(v, 'b', -1, 64)`` of a finite non-negative ``v``: the integer
+    mantissa and the power of two (``3`` is ``6755399441055744p-51``)."""
+    bits = struct.unpack("<Q", struct.pack("<d", v))[0]
+    exp, mant = (bits >> 52) & 0x7FF, bits & ((1 << 52) - 1)
+    if exp:
+        mant |= 1 << 52
+    else:
+        exp = 1  # subnormal
+    return f"{mant}p{exp - 1075:+d}"
+
+
+def _sharp(num: str, verb: str, prec: int | None) -> str:
+    """fmt's ``#`` flag on an unsigned formatted float: a decimal point always, and for
+    ``%g``/``%x`` the trailing zeros kept up to the precision's significant digits (6 when
+    none is given), the exponent left where it is."""
+    hexa = verb in "xX"
+    cut = next((i for i, c in enumerate(num) if c in "pP" or (c in "eE" and not hexa)), len(num))
+    body, tail = num[:cut], num[cut:]
+    digits = (6 if prec is None else prec) if verb in "vgGx" else 0  # not X: Go's own list
+    significant = body.lstrip("0.")
+    digits -= sum(c != "." for c in significant) if significant else 0
+    if "." not in body:
+        if body == "0":
+            digits -= 1  # a lone zero counts once
+        body += "."
+    return body + "0" * max(digits, 0) + tail
 
 
 def _hex_float(v: float, verb: str, prec: int | None) -> str:
@@ -250,12 +288,14 @@ def _can_backquote(s: str) -> bool:
                    or "\udc80" <= c <= "\udcff" for c in s)
 
 
-def format_one(v: Any, verb: str, flags: str, width: int | None, prec: int | None) -> str:
-    """One ``%``-directive applied to ``v``."""
+def format_one(v: Any, verb: str, flags: str, width: int | None, prec: int | None, *,
+               plain: bool = False) -> str:
+    """One ``%``-directive applied to ``v`` (``plain``: ``+`` and ``#`` on ``v`` are the value's
+    flags, as when a wrong verb's operand is shown)."""
     out: str | None
     zero_ok = True
     names = False
-    if verb == "v" and ("+" in flags or "#" in flags):
+    if verb == "v" and not plain and ("+" in flags or "#" in flags):
         # %+v names struct fields and %#v is Go syntax (a string quoted); neither is a flag of
         # the value's own formatting.
         names = "+" in flags
@@ -274,11 +314,11 @@ def format_one(v: Any, verb: str, flags: str, width: int | None, prec: int | Non
         zero_ok = not (math.isnan(v) or math.isinf(v))
     elif isinstance(v, complex):
         if verb not in "vbgGxXfFeE":
-            return _bad(verb, v)
+            return _bad(verb, v, flags, width, prec)
         # Each part formatted (and padded) as a float, the imaginary one always signed.
         parts = [_fmt_float(x, verb, f, prec) for x, f in ((v.real, flags), (v.imag, flags + "+"))]
         if None in parts:
-            return _bad(verb, v)
+            return _bad(verb, v, flags, width, prec)
         return "(" + "".join(_pad(str(x), flags, width) for x in parts) + "i)"
     elif isinstance(v, str | HTML | GoTime | GoDuration):
         text = v.text if isinstance(v, HTML) else str(v)
@@ -287,12 +327,18 @@ def format_one(v: Any, verb: str, flags: str, width: int | None, prec: int | Non
         # fmt formats a map's keys and values with the verb (flags and width each).
         return "map[" + " ".join(f"{format_one(k, verb, flags, width, prec)}:"
                                  f"{format_one(v[k], verb, flags, width, prec)}" for k in sorted(v)) + "]"
+    elif isinstance(v, Sample | AlertData):
+        # A struct's fields each take the directive (a *sample shows as &{...} at the top).
+        fields = ("Labels", "Value") if isinstance(v, Sample) else ("Labels", "ExternalLabels", "ExternalURL", "Value")
+        inner = " ".join((f"{f}:" if names else "") + format_one(getattr(v, f), verb, flags, width, prec, plain=plain)
+                         for f in fields)
+        return ("&" if isinstance(v, Sample) else "") + "{" + inner + "}"
     elif verb == "v":
         out = format_value(v, names=names)
     else:
         out = None
     if out is None:
-        return _bad(verb, v)
+        return _bad(verb, v, flags, width, prec)
     return _pad(out, flags, width, zero_ok)
 
 
