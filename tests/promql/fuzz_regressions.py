@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-__all__ = ["RANGE_REGRESSIONS", "REGRESSIONS"]
+__all__ = ["K_OVER_LATER_INF", "RANGE_REGRESSIONS", "REGRESSIONS"]
+
+# k = 2 up to ten minutes before INSTANT_S, 1e300 for one 10 s step, then +Inf.
+K_OVER_LATER_INF = ("count_over_time(({fn}(scalar(vector(2) and on() vector(time()) < 1700001350 "
+                    "or vector(1e300) and on() vector(time()) < 1700001360 or vector(Inf)), m))"
+                    "[{range}:10s])")
 
 # (expression, instant value at INSTANT_S as the API writes it; one series or a scalar result)
 REGRESSIONS = [
@@ -178,6 +183,19 @@ REGRESSIONS = [
     pytest.param('count_over_time((topk(scalar(max_over_time(g{kind="flat"}[3m] @ 1700001230)),'
                  ' m))[20m:1m])', "error: Parameter value is NaN",
                  id="pinned-range-in-param-moves"),
+    # k out of int64 at some steps only: the value named is the first such step's in time
+    # order, as 2.42 names it (promlab named the largest: "+Inf overflows"), in or out of step
+    # slices (a subquery of 720 steps is evaluated in slices) ...
+    pytest.param(K_OVER_LATER_INF.format(fn="topk", range="2h"),
+                 "error: Scalar value 1e+300 overflows int64", id="k-first-overflow-sliced"),
+    pytest.param(K_OVER_LATER_INF.format(fn="bottomk", range="20m"),
+                 "error: Scalar value 1e+300 overflows int64", id="k-first-overflow"),
+    # ... and checked over all the steps of the range, not slice by slice: the first slice's k
+    # is -Inf or 0 (nothing to select there), a later one's 2, so the -Inf fails (promlab
+    # answered; 2.42 fails with "-Inf overflows", the k-below-one class).
+    pytest.param('count_over_time((topk(scalar(vector(-Inf) and on() vector(time()) < 1699995160'
+                 ' or vector(0) and on() vector(time()) < 1699995760 or vector(2)), m))[2h:10s])',
+                 "error: Scalar value -Inf underflows int64", id="k-checked-across-slices"),
 ]
 
 

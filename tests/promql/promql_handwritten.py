@@ -4,6 +4,7 @@ pinned regression."""
 
 from __future__ import annotations
 
+from tests.promql.fuzz_regressions import K_OVER_LATER_INF
 from tests.promql.promql_gen import AT_S
 
 # Hand-written cases: edges a random walk reaches rarely, and expressions 2.42 rejects.
@@ -216,4 +217,8 @@ HANDWRITTEN = [
     'min(0 * {__name__=~"g|m|h_bucket"})', 'max(-0 * {__name__=~"g|m|h_bucket"})',
     'quantile(0.05, {__name__=~"g|m|h_bucket"} * ({__name__=~"g|m|h_bucket"} % 2 > bool 0.5))',
     'min({__name__=~"c_total|g|m"} * ({__name__=~"c_total|g|m"} % 2 > bool 0.5))',
+    K_OVER_LATER_INF.format(fn="topk", range="2h"),
+    K_OVER_LATER_INF.format(fn="bottomk", range="20m"),
+    'count_over_time((topk(scalar(vector(-Inf) and on() vector(time()) < 1699995160'
+    ' or vector(0) and on() vector(time()) < 1699995760 or vector(2)), m))[2h:10s])',
 ]

@@ -33,6 +33,7 @@ from promlab.promql.eval.functions._common import (
     warn,
 )
 from promlab.promql.eval.gosort import ReplayBudget, go_sort
+from promlab.promql.eval.kcheck import check_k
 from promlab.promql.parser.literals import go_quote
 from promlab.promql.values import F64, I64, B, Vector, group_labels
 
@@ -67,16 +68,10 @@ def _column_sort(a: AggregationCall, value_key: F64 | None, nan_first: bool,
 
 def _k_param(a: AggregationCall) -> I64:
     p = scalar_param(a)
-    if np.isnan(p).any():
-        raise QueryError("Parameter value is NaN")
-    if p.size and p.max() >= 1:
-        # Prometheus checks k over all steps once some step keeps a sample: a k past the
-        # int64 range (±Inf included) fails; one below 1 at every step just selects nothing.
-        if p.min() <= -(2.0**63):
-            raise QueryError(f"Scalar value {format_go_g(float(p.min()))} underflows int64")
-        if p.max() >= 2.0**63:
-            raise QueryError(f"Scalar value {format_go_g(float(p.max()))} overflows int64")
-    p = np.clip(p, -(2.0**63), 2.0**63 - 1024)
+    if not a.k_checked:
+        check_k(p, a.ctx.steps_ms)
+    # A k below 1 selects nothing; past int64 it is an error (checked).
+    p = np.clip(np.nan_to_num(p, nan=0.0), -(2.0**63), 2.0**63 - 1024)
     return np.trunc(p).astype(np.int64)
 
 

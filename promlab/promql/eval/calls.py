@@ -47,6 +47,8 @@ class AggregationCall:
     group_ids: I64
     groups: list[Labels]
     ctx: EvalContext
+    # topk/bottomk/limitk: k was checked by the evaluator over slices of a range (kcheck.py)
+    k_checked: bool = False
 
 
 FunctionImpl = Callable[[FunctionCall], Value]

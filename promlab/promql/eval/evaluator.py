@@ -24,6 +24,7 @@ from promlab.promql.eval import binops, limits, selectors, serieschunks, subquer
 from promlab.promql.eval.groupmemo import grouped
 from promlab.promql.eval.histops import neg
 from promlab.promql.eval.info import eval_info
+from promlab.promql.eval.kcheck import K_AGGREGATIONS, PendingChecks
 from promlab.promql.eval.names import check_range_call_collisions, finalize_names
 from promlab.promql.eval.querystats import SampleStats, window_samples
 from promlab.promql.eval.registry import (
@@ -145,6 +146,8 @@ class Evaluator:
         #: How many aggregation parameters are being evaluated: Prometheus's preprocessing never
         #: looks into one, so nothing below it is evaluated once per range (stepinvariant.py).
         self.param_depth = 0
+        #: topk/bottomk/limitk's k seen in step slices, checked over all their steps (kcheck.py).
+        self.k_checks = PendingChecks()
 
     # --- limits --------------------------------------------------------------------------------
     def check(self) -> None:
@@ -332,9 +335,15 @@ class Evaluator:
     def _in_slices(self, node: Expr, ctx: EvalContext, *, by_samples: bool) -> Value:
         self.slice_depth += 1
         try:
-            return limits.eval_in_slices(self, node, ctx, evaluate, by_samples=by_samples)
+            value = limits.eval_in_slices(self, node, ctx, evaluate, by_samples=by_samples)
+        except BaseException:
+            self.k_checks.clear()
+            raise
         finally:
             self.slice_depth -= 1
+        if not self.slice_depth:
+            self.k_checks.finish()  # every slice of the outermost range seen
+        return value
 
     def _account(self, st: SampleStats, node: Expr, ctx: EvalContext, value: Value,
                  base: int) -> None:
@@ -484,7 +493,12 @@ def _aggregate(node: AggregateExpr, ev: Evaluator, ctx: EvalContext) -> Value:
         raise FunctionNotImplemented("aggregation over a scalar")
     assert isinstance(vec, Vector)
     group_ids, groups = grouped(vec.labels, node.grouping, without=node.without)
-    return impl(AggregationCall(node, vec, param, group_ids, groups, ctx))
+    # Prometheus checks k over the whole range: a slice's k waits for the other slices'.
+    k_checked = bool(ev.slice_depth) and node.op in K_AGGREGATIONS and isinstance(param, Scalar)
+    if k_checked:
+        assert isinstance(param, Scalar)
+        ev.k_checks.note(id(node), param.values, ctx.steps_ms)
+    return impl(AggregationCall(node, vec, param, group_ids, groups, ctx, k_checked=k_checked))
 
 
 def _param_at_range_start(expr: Expr, ev: Evaluator, ctx: EvalContext) -> Value:
