@@ -722,6 +722,14 @@ groups:
         '"%5v|%-3v|%t|%08.2f" . . . .', '"%#g|%#.0f|%#.3g|%#.0e|%#x|%#X|%#g|%#8.3g|%+#g" 3.0 3.0 3.0 3.0 1.5 1.5 0.0 1e-7 1e-7',
         '"%b|%+b|% b|%10b|%-10b|%b|%.3b|%08b" 5e-324 1.0 2.0 0.5 0.5 -0.0 1.5 -2.0', '"%d|%5.1x" 1i 2i')),
                                                       external_url="http://a.b/c")),
+    # time.Time's Format with Go's reference layouts (chunks, fractions, zones in UTC) and
+    # other methods of toTime's value; a method's arguments are checked as a function's.
+    ("template-time-methods", _templates(
+        '{{ (toTime $value).Format "Mon Jan _2 15:04:05.999 MST 2006 pm PM -0700 -07:00 Z0700 .000000 ,00 __2 002" }}',
+        '{{ (toTime 1.7e9).Format "Monday January 1 2 3 4 5 06 03 _2006 Month Janx 01/02 .9 .90 2006-01-02T15:04:05Z07:00" }}',
+        '{{ "2006" | (toTime 1).Format }} {{ $t := toTime 4.0000432e8 }}{{ $t.Format "3:04PM" }} {{ $t.Month }} '
+        '{{ $t.Weekday }} {{ $t.Nanosecond }} {{ $t.Location }} {{ $t.IsZero }}',
+        '{{ (toTime 1).Format }}', '{{ (toTime 1).Format 1 }}', '{{ (toTime 1).Format "a" "b" }}', '{{ (toTime 1).Format nil }}')),
     ("template-printf-special-values", _t(_RULE_TEST.replace("alertname: A}", "alertname: A}, "
                                                              "{eval_time: 2m, alertname: B}"), rules=f"""
 groups:

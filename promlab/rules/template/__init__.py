@@ -23,10 +23,12 @@ Not supported (differences from Go/Prometheus):
 - Function values: ``call`` always fails (templates have no function-valued data anyway).
 - ``printf``'s ``*`` width/precision, ``%U``, ``%p``, ``%#g``/``%+q``/``%#q`` flag variants;
   pointers nested in lists print as ``&{...}`` instead of a hex address.
-- Methods of ``toTime``/``toDuration`` values are limited to niladic ones (``Unix``,
-  ``UnixMilli``, ``UnixNano``, ``Year``, ``Day``, ``Hour``, ``Minute``, ``Second``, ``YearDay``,
-  ``UTC``, ``String``; ``Seconds``, ``Minutes``, ``Hours``, ``Milliseconds``, ...); ``Format``
-  and other methods taking arguments are not available.
+- Methods of ``toTime``/``toDuration`` values are ``Format`` (Go's layouts,
+  :mod:`.gotime`) and niladic ones (``Unix``, ``UnixMilli``, ``UnixNano``, ``Year``, ``Month``,
+  ``Day``, ``Weekday``, ``Hour``, ``Minute``, ``Second``, ``Nanosecond``, ``YearDay``, ``UTC``,
+  ``Location``, ``IsZero``, ``String``; ``Seconds``, ``Minutes``, ``Hours``, ``Milliseconds``,
+  ...); ``Add``, ``Sub``, ``Truncate`` and other methods are not available, nor Go's view of a
+  ``*time.Time``'s internals under ``%d``.
 - Complex number constants; ``range`` over an integer (Go 1.22); native histogram values.
 - ``title`` follows ``strings.Title`` (Prometheus 2.x), not the ``cases.Title`` of 3.x.
 - Nested ``{{template}}`` calls stop at depth 1000 (Go: 100000).

@@ -281,24 +281,28 @@ class State:
         boxed = False  # an element of a map[string]interface{}: Go names its type interface {}
         for name in ident[:-1]:
             boxed_next = isinstance(receiver, AnyMap)
-            receiver = self.eval_field(name, None, _MISSING, receiver, boxed=boxed)
+            receiver = self.eval_field(dot, name, None, _MISSING, receiver, boxed=boxed)
             boxed = boxed_next
-        return self.eval_field(ident[-1], args, final, receiver, boxed=boxed)
+        return self.eval_field(dot, ident[-1], args, final, receiver, boxed=boxed)
 
-    def eval_field(self, name: str, args: list[Node] | None, final: Any, receiver: Any, *,
+    def eval_field(self, dot: Any, name: str, args: list[Node] | None, final: Any, receiver: Any, *,
                    boxed: bool = False) -> Any:
         if receiver is None:
             return None
         has_args = (args is not None and len(args) > 1) or final is not _MISSING
         if isinstance(receiver, GoTime | GoDuration):
             try:
-                result = receiver.method(name)
+                params = receiver.method_params(name)
             except KeyError:
                 raise self.fail(f"can't evaluate field {name} in type {'interface {}' if boxed else go_type(receiver)}") from None
-            if has_args:
-                got = (len(args) - 1 if args else 0) + (final is not _MISSING)
-                raise self.fail(f"wrong number of args for {name}: want 0 got {got}")
-            return result
+            rest = args[1:] if args else []
+            got = len(rest) + (final is not _MISSING)
+            if got != len(params):
+                raise self.fail(f"wrong number of args for {name}: want {len(params)} got {got}")
+            argv = [self.eval_arg(dot, typ, a) for typ, a in zip(params, rest, strict=False)]
+            if final is not _MISSING:
+                argv.append(self.validate(final, params[-1]))
+            return receiver.call(name, argv)
         if isinstance(receiver, AlertData | Sample):
             if name in type(receiver).__dataclass_fields__:
                 if has_args:

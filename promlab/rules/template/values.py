@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from promlab.rules.template.gotime import format_layout
+
 __all__ = [
     "ALERT_DATA_TYPE",
     "HTML",
@@ -82,6 +84,18 @@ class GoTime:
         frac = f".{msec:03d}".rstrip("0") if msec else ""
         return f"{dt:%Y-%m-%d %H:%M:%S}{frac} +0000 UTC"
 
+    def method_params(self, name: str) -> tuple[str, ...]:
+        """Parameter types of the method ``name`` (``Format`` takes a layout string), or raise
+        KeyError."""
+        if name == "Format":
+            return ("string",)
+        self.method(name)  # KeyError for a method it does not have
+        return ()
+
+    def call(self, name: str, args: list[Any]) -> Any:
+        """The method ``name`` applied to ``args`` (checked against :meth:`method_params`)."""
+        return format_layout(self.ms, args[0]) if name == "Format" else self.method(name)
+
     def method(self, name: str) -> Any:
         """Value of the niladic method ``name`` (``Unix``, ``UnixMilli``, ...), or raise KeyError."""
         secs = self.ms // 1000
@@ -91,12 +105,17 @@ class GoTime:
             "UnixNano": self.ms * 1_000_000,
             "UTC": self,
             "String": str(self),
+            "Nanosecond": self.ms % 1000 * 1_000_000,
+            "IsZero": False,  # toTime's times lie within int64 nanoseconds of 1970, never year 1
+            "Location": "UTC",  # a *time.Location prints as its name
         }
         if name in table:
             return table[name]
         dt = _EPOCH + timedelta(milliseconds=self.ms)
+        # Month and Weekday are Go enums that print as their names.
         parts = {"Year": dt.year, "Day": dt.day, "Hour": dt.hour, "Minute": dt.minute,
-                 "Second": dt.second, "YearDay": dt.timetuple().tm_yday}
+                 "Second": dt.second, "YearDay": dt.timetuple().tm_yday,
+                 "Month": dt.strftime("%B"), "Weekday": dt.strftime("%A")}
         return parts[name]
 
 
@@ -108,6 +127,15 @@ class GoDuration:
 
     def __str__(self) -> str:
         return format_duration_go(self.ns)
+
+    def method_params(self, name: str) -> tuple[str, ...]:
+        """Parameter types of the method ``name`` (none take any), or raise KeyError."""
+        self.method(name)
+        return ()
+
+    def call(self, name: str, args: list[Any]) -> Any:
+        """The method ``name`` (niladic)."""
+        return self.method(name)
 
     def method(self, name: str) -> Any:
         """Value of the niladic method ``name`` (``Seconds``, ``Milliseconds``, ...), or raise KeyError."""
