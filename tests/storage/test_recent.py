@@ -369,6 +369,12 @@ def _random_store(path: str, seed: int) -> int:
             labels.append(Labels({"__name__": f"m{m}", "i": str(i), "p": str(i % 7)}))
             times.append(t)
             values.append(v)
+    return write_block(path, labels, times, values)
+
+
+def write_block(path: str, labels: list[Labels], times: list[np.ndarray],
+                values: list[np.ndarray]) -> int:
+    """One 4-h block of series ``labels`` with samples ``times``/``values``; its maxt."""
     idx = np.concatenate([np.full(t.shape[0], i) for i, t in enumerate(times)])
     with open_store(path, block_duration="4h", bucket_duration="1h", wal_fsync=False) as st:
         app = st.appender()

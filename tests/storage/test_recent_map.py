@@ -19,7 +19,7 @@ from promlab.storage.checksum import json_checksum
 from promlab.storage.interface import SelectHints
 
 from .conftest import T0, assert_same
-from .test_recent import _random_store
+from .test_recent import _random_store, write_block
 
 
 def _block_dir(path: str) -> str:
@@ -100,14 +100,7 @@ def _labelled_store(path: str) -> int:
     for k in range(len(labels)):
         times.append(ts)
         values.append(np.arange(480.0) * (k + 1) / 4)
-    idx = np.concatenate([np.full(t.shape[0], i) for i, t in enumerate(times)])
-    with open_store(path, block_duration="4h", bucket_duration="1h", wal_fsync=False) as st:
-        app = st.appender()
-        app.append_batch(labels, idx, np.concatenate(times), np.concatenate(values))
-        app.commit()
-        st.flush()
-        (blk,) = st.blocks()
-        return blk.meta.maxt
+    return write_block(path, labels, times, values)
 
 
 def test_labels_not_every_series_has_and_utf8_values(tmp_path: os.PathLike[str]) -> None:
