@@ -100,6 +100,9 @@ ANNOTATIONS = (
     '{{ parseDuration "1h2m3s" }} {{ parseDuration "1d12h" }} {{ parseDuration "0" }}',
     '{{ $value | printf "%6.2f" | printf "[%s]" }} {{ print 1 2 "a" 3.5 nil }} {{ println "x" 1 }}',
     '{{ urlquery $labels.job "a b" }} {{ html "<&>" }} {{ js "it\'s" }} {{ safeHtml "<br>" }}',
+    # time.Time's methods, wrong verbs under flags and width, # on floats.
+    '{{ (toTime $value).Format "2006-01-02 15:04:05.000 Mon _2 3PM" }} {{ (toTime $value).Weekday }}',
+    '{{ printf "%.2f|%-5d|%#g|%+b" $labels.instance $value $value $value }} {{ printf "%s" . }}',
 )
 
 
