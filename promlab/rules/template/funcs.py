@@ -332,9 +332,11 @@ def _need(s: Sample | None) -> Sample:
     return s
 
 
-def sort_by_label(_: FuncContext, label: str, v: QueryResult | None) -> QueryResult | None:
-    if v is not None:
-        v.sort(key=lambda s: s.Labels.get(label, ""))
+def sort_by_label(_: FuncContext, label: str, v: QueryResult | None) -> QueryResult:
+    # A nil argument comes back as Go's typed nil queryResult, which prints as "[]".
+    if v is None:
+        return QueryResult()
+    v.sort(key=lambda s: s.Labels.get(label, ""))
     return v
 
 
