@@ -43,8 +43,21 @@ UTF8 = "Prometheus 3 validates label names as UTF-8 (any non-empty string is a v
 KNOWN_DIFFERENCES: list[Known] = [
     Known("utf8-label-names", r'count_values\s*(\(|by|without).*"a b"', UTF8),
     Known("utf8-label-names", r'label_(replace|join)\(.*"(1bad|bad-name|1x|a-b)", "', UTF8),
-    Known("new-functions", r"\b(first_over_time)\(",
+    Known("new-functions",
+          r"\b(first_over_time|histogram_(avg|stddev|stdvar)|start_timestamp)\(",
           "3.x functions that are not experimental there; 2.42 does not know them"),
+    Known("durations-as-numbers", r"\d(ms|[smhdwy])\b",
+          "3.x reads a duration where a number may stand as its seconds (vector(1h) is 3600: "
+          "number_duration_literal); 2.42 fails with 'unexpected duration'",
+          answers=lambda want, got: want[0] == "error" and "unexpected duration" in str(want[1])
+          and got[0] != "error"),
+    Known("number-lexer", r"\d",
+          "3.x's lexer refuses a malformed number itself ('bad number or duration syntax': "
+          "1e, 1.2.3, 1__0); 2.42 lexes a prefix and fails in strconv or on the next token",
+          answers=lambda want, got: want[0] == got[0] == "error"
+          and re.search(r"error parsing number|unexpected (number|identifier)|unexpected "
+                        r"character: '\.'|bad number or duration syntax", str(want[1])) is not None
+          and "bad number or duration syntax" in str(got[1])),
     Known("numeric-durations", r"\[\d+\]|offset -?\d+(\.\d+)?(?![\w.])",
           "3.x reads a unitless number in a range selector or an offset as seconds; 2.42 "
           "rejects it"),
@@ -115,8 +128,9 @@ KNOWN_DIFFERENCES: list[Known] = [
           and diff(without_names(want, got), got) is None),
     Known("atan2-keeps-name", r"\batan2\b.*__name__|__name__.*\batan2\b",
           "the same, where a later __name__ matcher, grouping or label function sees the name"),
-    Known("number-underscores", r'(?<!["\w.])\d+(_\d+)+(?!["\w])',
-          "3.x reads underscores between digits of a number literal (1_000); 2.42 rejects them"),
+    Known("number-underscores", r'(?<!["\w.])\d+(_\d+)+(?!["\w])|\b0[xX]_',
+          "3.x reads underscores between digits of a number literal (1_000, 0x_1f); 2.42 rejects "
+          "them"),
     Known("negative-zero-offset", r"offset -?0+(ms|[smhdwy])\b",
           "3.x accepts offset 0s and -0s (any offset duration expression); 2.42 wants it > 0"),
     Known("count-values-by-subquery", r"count_values\s*by\s*\(.*\[\w+:\w*\]",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.promql.promql_gen_more import more
 from tests.promql.promql_gen_odd import odd
 
 SEED = 20_261_206
@@ -225,8 +226,10 @@ class Gen:
     def vector(self, depth: int) -> str:
         if depth <= 0:
             return self.selector()
-        roll = self.r.randrange(30)
+        roll = self.r.randrange(32)
         d = depth - 1
+        if roll >= 30:
+            return more(self, d)
         if roll >= 28:
             return odd(self, d)
         if roll >= 26:

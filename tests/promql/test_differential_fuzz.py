@@ -221,12 +221,13 @@ def test_diff_has_teeth() -> None:
 
 
 def test_generator_is_seeded_and_varied() -> None:
-    first, again = expressions(400), expressions(400)
+    first, again = expressions(800), expressions(800)
     assert first == again
     random_part = first[len(HANDWRITTEN):]
     for needle in ("offset", "@", "by (", "without (", "on(", "ignoring(", "group_left",
                    "label_replace", "label_join", "[", ":", "topk", "count_values", "bool",
-                   "m30s:", "@ start() offset", 'sort_desc({__name__=~"g|m|h_bucket"}'):
+                   "m30s:", "@ start() offset", 'sort_desc({__name__=~"g|m|h_bucket"}',
+                   'a="1", a="1"', "ignoring(__name__)", "^(.*)$"):
         assert any(needle in e for e in random_part), needle
 
 
