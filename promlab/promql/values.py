@@ -97,6 +97,10 @@ class EvalContext:
     # latest time (before their own offsets) the unpinned selectors below a pinned subquery read.
     at_moves: bool = False
     read_until_ms: int | None = None
+    # How far Prometheus moves a node pinned with ``@`` below subqueries that begin where the
+    # range evaluating them begins (eval/subquery.py at_shift): it adjusts ``@`` offsets for the
+    # subqueries' offsets but not again when such a subquery's aligned start is unchanged.
+    at_shift_ms: int = 0
 
     @property
     def num_steps(self) -> int:

@@ -196,6 +196,16 @@ REGRESSIONS = [
     pytest.param('count_over_time((topk(scalar(vector(-Inf) and on() vector(time()) < 1699995160'
                  ' or vector(0) and on() vector(time()) < 1699995760 or vector(2)), m))[2h:10s])',
                  "error: Scalar value -Inf underflows int64", id="k-checked-across-slices"),
+    # A node pinned with @ below a subquery that starts where its evaluator starts despite an
+    # offset is read that offset away from its @ time (Prometheus's @ offsets count the
+    # subquery's offset, and are not set again when the start is unchanged): 2.42 and 3.x read
+    # g at 1700001175 (promlab read it at 1700001230: 25.04), h_sum at end() - 1m (319.68).
+    pytest.param('max_over_time((g{kind="temp"} @ 1700001230)[1m:10s] offset -55s)', "22.943",
+                 id="at-below-unmoved-subquery"),
+    pytest.param('max_over_time((g{kind="temp"} @ 1700001230)[1m:10s] offset -45s)', "25.04",
+                 id="at-below-moved-subquery"),
+    pytest.param('max_over_time((last_over_time((h_sum{job="api"} @ end())[2m30s:2m] offset -1m))'
+                 '[7m30s:3m] offset -3m)', "310.8", id="at-below-nested-unmoved-subquery"),
 ]
 
 

@@ -221,4 +221,12 @@ HANDWRITTEN = [
     K_OVER_LATER_INF.format(fn="bottomk", range="20m"),
     'count_over_time((topk(scalar(vector(-Inf) and on() vector(time()) < 1699995160'
     ' or vector(0) and on() vector(time()) < 1699995760 or vector(2)), m))[2h:10s])',
+    'max_over_time((g{kind="temp"} @ 1700001230)[1m:10s] offset -55s)',
+    'max_over_time((g{kind="temp"} @ 1700001230)[1m:10s] offset -45s)',
+    'max_over_time((last_over_time((h_sum{job="api"} @ end())[2m30s:2m] offset -1m))'
+    '[7m30s:3m] offset -3m)',
+    'max_over_time((last_over_time((h_sum @ end())[2m30s:2m] offset -1m))[7m30s:3m] offset -3m)',
+    'count_over_time((g @ end())[1m:10s] offset -55s)',
+    'max_over_time(rate(c_total[5m] @ 1700001230)[1m:10s] offset -55s)',
+    'max_over_time((max_over_time((g @ 1700001230)[1m:10s] offset -55s))[1m:10s] offset -55s)',
 ]

@@ -56,7 +56,8 @@ def reference_times(ctx: EvalContext, at_ms: int | None, at_modifier: str | None
     return np.full(ctx.num_steps, (at - offset_ms + 2**63) % 2**64 - 2**63, np.int64)
 
 
-def param_drift(ctx: EvalContext, at_ms: int | None) -> I64 | None:
+def param_drift(ctx: EvalContext, at_ms: int | None,
+                at_modifier: str | None = None) -> I64 | None:
     """How far a node pinned with ``@ <time>`` has moved at each step (None: it stays put).
 
     Prometheus applies ``@`` as an offset from the first step of the range being evaluated
@@ -66,11 +67,17 @@ def param_drift(ctx: EvalContext, at_ms: int | None) -> I64 | None:
     step, its reference time moving along with the steps, over only the data loaded around
     its ``@`` time: ``topk(scalar(x @ t), g)`` over a range reads x at ``t`` at the first
     step, then later and later until the lookback from there has passed ``t`` (k is NaN).
+    Below subqueries it may also stand moved by a constant (``ctx.at_shift_ms``, see
+    :func:`.subquery.at_shift`), over the same data.
     """
-    if not ctx.at_moves or at_ms is None or ctx.num_steps == 0:
+    if ctx.num_steps == 0:
+        return None
+    if not (ctx.at_moves and at_ms is not None):
+        if ctx.at_shift_ms and (at_ms is not None or at_modifier is not None):
+            return np.full(ctx.num_steps, ctx.at_shift_ms, np.int64)
         return None
     first = ctx.range_start_ms if ctx.range_start_ms is not None else int(ctx.steps_ms[0])
-    return ctx.steps_ms - first
+    return ctx.steps_ms - first + ctx.at_shift_ms
 
 
 def read_limit(ctx: EvalContext, at_ms: int | None, offset_ms: int) -> int | None:
@@ -193,7 +200,7 @@ def eval_vector_selector(node: VectorSelector, ev: EvalState, ctx: EvalContext) 
         return _smoothed_vector(node, ev, ctx, ref)
     ref_lo, ref_hi = (int(ref[0]),) * 2 if n_steps == 1 else (int(ref.min()), int(ref.max()))
     lo_ms = ref_lo - lookback + 1
-    drift = param_drift(ctx, node.at_ms)
+    drift = param_drift(ctx, node.at_ms, node.at_modifier)
     if drift is not None:  # read around the @ time, at moving reference times
         ref = ref + drift
     limit = read_limit(ctx, node.at_ms, node.offset_ms)
@@ -519,7 +526,7 @@ def eval_matrix_selector(node: MatrixSelector, ev: EvalState, ctx: EvalContext) 
     after = ctx.lookback_ms if extension == "smoothed" else 0
     read_lo = int(ref.min()) - node.range_ms - before + 1 if ref.shape[0] else 0
     read_hi = int(ref.max()) + after if ref.shape[0] else 0
-    drift = param_drift(ctx, vs.at_ms)
+    drift = param_drift(ctx, vs.at_ms, vs.at_modifier)
     if drift is not None:  # read around the @ time, windows at moving reference times
         ref = ref + drift
     limit = read_limit(ctx, vs.at_ms, vs.offset_ms)

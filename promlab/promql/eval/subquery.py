@@ -20,7 +20,7 @@ from promlab.promql.eval.stepinvariant import invariant_subtrees
 from promlab.promql.parser.ast import SubqueryExpr
 from promlab.promql.values import EvalContext, Matrix, Scalar, Vector
 
-__all__ = ["eval_subquery", "vector_to_matrix"]
+__all__ = ["at_shift", "eval_subquery", "vector_to_matrix"]
 
 
 def vector_to_matrix(vec: Vector, steps_ms: np.ndarray, window_start_ms: np.ndarray,
@@ -91,7 +91,7 @@ def eval_subquery(node: SubqueryExpr, ev: EvalState, ctx: EvalContext) -> Matrix
     ref = reference_times(ctx, node.at_ms, node.at_modifier, node.offset_ms)
     # Inside an aggregation's parameter a pinned subquery moves along with the steps, its
     # selectors reading only up to its @ time (selectors.param_drift).
-    drift = param_drift(ctx, node.at_ms)
+    drift = param_drift(ctx, node.at_ms, node.at_modifier)
     read_until = read_limit(ctx, node.at_ms, node.offset_ms)
     if drift is not None:
         read_until = int(ref[0])
@@ -107,10 +107,12 @@ def eval_subquery(node: SubqueryExpr, ev: EvalState, ctx: EvalContext) -> Matrix
     ev.check_dense(max(0, (last - first) // step + 1))
     inner_steps = np.arange(first, last + 1, step, dtype=np.int64) if last >= first else \
         np.zeros(0, np.int64)
+    whole_first = _whole_range_first(node, ctx, step)
     # Everything else (name removal mode, feature switches, annotations) is the query's.
     inner_ctx = dataclasses.replace(ctx, steps_ms=inner_steps, step_ms=step,
-                                    range_start_ms=_whole_range_first(node, ctx, step),
-                                    read_until_ms=read_until)
+                                    range_start_ms=whole_first, read_until_ms=read_until,
+                                    at_shift_ms=at_shift(node, ctx, first if whole_first is None
+                                                         else whole_first))
     if inner_steps.shape[0] == 0 and ref.shape[0] and not ev.param_depth:
         # No grid point in any window: Prometheus still evaluates the step-invariant parts
         # once, at the grid time past the window (its range has start > end), and their
@@ -126,6 +128,24 @@ def eval_subquery(node: SubqueryExpr, ev: EvalState, ctx: EvalContext) -> Matrix
     if not isinstance(inner, Vector):
         raise TypeError(f"subquery over {type(inner).__name__} is not supported")
     return vector_to_matrix(inner, inner_steps, start, ref, node.range_ms)
+
+
+def at_shift(node: SubqueryExpr, ctx: EvalContext, first_ms: int) -> int:
+    """How far nodes pinned with ``@`` inside the subquery are moved (EvalContext.at_shift_ms).
+
+    Prometheus applies ``@`` as an offset from the start of the range being evaluated, set for
+    the query's start and set again for a subquery's start whenever it differs from the start
+    of the range evaluating it. That offset already counts every subquery offset on the way down
+    (as if each moved its range's start by it), so below a subquery that starts where its
+    evaluator starts despite an offset (``[5m:1m] offset -4m30s`` at a whole minute), a pinned
+    node is read that offset away from its ``@`` time, over the data loaded around that time
+    (``max_over_time((g @ t)[5m:1m] offset -4m30s)`` reads g at t - 4m30s). Prometheus 2.42
+    and 3.x alike. (Below a subquery itself pinned with ``@``, nothing is moved here.)
+    """
+    if node.at_ms is not None or node.at_modifier is not None or ctx.num_steps == 0:
+        return 0
+    start = ctx.range_start_ms if ctx.range_start_ms is not None else int(ctx.steps_ms[0])
+    return ctx.at_shift_ms + int(node.offset_ms) if first_ms == start else 0
 
 
 def _whole_range_first(node: SubqueryExpr, ctx: EvalContext, step: int) -> int | None:
