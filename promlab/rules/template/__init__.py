@@ -21,8 +21,8 @@ set are from later releases). Error messages follow Go's text.
 Not supported (differences from Go/Prometheus):
 
 - Function values: ``call`` always fails (templates have no function-valued data anyway).
-- ``printf``'s ``*`` width/precision, ``%U``, ``%p``, ``%#g``/``%+q``/``%#q`` flag variants;
-  pointers nested in lists print as ``&{...}`` instead of a hex address.
+- ``printf``'s ``%p``; pointers nested in lists (a query result's samples) print as
+  ``&{...}`` instead of a hex address (Go's addresses differ from run to run anyway).
 - Methods of ``toTime``/``toDuration`` values are ``Format`` (Go's layouts,
   :mod:`.gotime`) and niladic ones (``Unix``, ``UnixMilli``, ``UnixNano``, ``Year``, ``Month``,
   ``Day``, ``Weekday``, ``Hour``, ``Minute``, ``Second``, ``Nanosecond``, ``YearDay``, ``UTC``,
