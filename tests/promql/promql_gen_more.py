@@ -3,7 +3,8 @@ number literal spellings (durations as numbers too) and string literals, ``label
 anchored regexes and empty matches, ``absent``/``absent_over_time`` label derivation from
 repeated and regex matchers, ``changes``/``resets`` over NaN and the ends of series,
 ``predict_linear``/``holt_winters`` at the edges of their arguments, classic buckets with NaN
-counts, ``@``/``offset`` inside and outside subqueries, matching on or ignoring ``__name__``,
+counts, ``@``/``offset`` inside and outside subqueries (pinned nodes below subqueries whose
+offset leaves their start unmoved), matching on or ignoring ``__name__``,
 and unary minus where the name matters."""
 
 from __future__ import annotations
@@ -111,6 +112,21 @@ def _at_offset_subquery(g: _Gen, d: int) -> str:
     return f"{fn}(({inner})[{g.pick(['5m', '10m'])}:{g.pick(['1m', ''])}]{outer})"
 
 
+def _pinned_unmoved(g: _Gen, d: int) -> str:
+    """A node pinned with @ below subqueries whose offset leaves their aligned start where
+    the evaluating range starts (queries at :50 are on a 10 s grid), one or two deep."""
+    rng, off = g.pick(["1m:10s -55s", "5m:10s -4m55s", "30s:10s -25s", "2m:20s -1m45s",
+                       "1m:10s -45s"]).split()
+    pinned = g.pick([f"g @ {g.pick(['start()', 'end()', '1700001230'])}",
+                     "rate(c_total[5m] @ end())", "(c_total @ 1700001230 offset 1m)",
+                     "timestamp(short @ end())"])
+    fn = g.pick(["max_over_time", "count_over_time", "last_over_time", "sum_over_time"])
+    inner = f"{fn}(({pinned})[{rng}] offset {off})"
+    if g.r.random() < 0.4:
+        return f"{g.pick(['max_over_time', 'min_over_time'])}(({inner})[{rng}] offset {off})"
+    return inner
+
+
 def _names(g: _Gen, d: int) -> str:
     a = g.pick(["dup_a", '{__name__=~"dup_.*"}', "g", "-dup_a", "(dup_a > 3)", "c_total"])
     b = g.pick(["dup_b", '{__name__=~"dup_.*"}', "g", "vector(1)", "(dup_b > bool 3)", "m"])
@@ -132,4 +148,4 @@ def _unary(g: _Gen, d: int) -> str:
 
 
 _BRANCHES = [_literals, _anchored, _absent, _changes, _smoothing, _nan_buckets,
-             _at_offset_subquery, _names, _unary]
+             _at_offset_subquery, _names, _unary, _pinned_unmoved]

@@ -229,4 +229,5 @@ HANDWRITTEN = [
     'count_over_time((g @ end())[1m:10s] offset -55s)',
     'max_over_time(rate(c_total[5m] @ 1700001230)[1m:10s] offset -55s)',
     'max_over_time((max_over_time((g @ 1700001230)[1m:10s] offset -55s))[1m:10s] offset -55s)',
+    'last_over_time((timestamp(short @ end()))[5m:10s] offset -4m55s)',
 ]

@@ -421,10 +421,11 @@ def _call(node: Call, ev: Evaluator, ctx: EvalContext) -> Value:
         precheck(node)
     reads = FUNCTION_ARG_READS.get(name)
     arg_ctx = ctx
-    if reads is not None and ctx.at_moves and _is_selector(node.args[0]):
+    if reads is not None and (ctx.at_moves or ctx.at_shift_ms) and _is_selector(node.args[0]):
         # timestamp(v @ t): Prometheus sets the selector's offset afresh at every step, so it
-        # stays pinned even inside an aggregation's parameter
-        arg_ctx = dataclasses.replace(ctx, at_moves=False)
+        # stays pinned even inside an aggregation's parameter or below subqueries that move
+        # other pinned nodes (EvalContext.at_shift_ms)
+        arg_ctx = dataclasses.replace(ctx, at_moves=False, at_shift_ms=0)
     args = [ev.eval(a, arg_ctx) for a in (node.args if reads is None else reads(node))]
     ranges = [i for i, a in enumerate(args) if isinstance(a, Matrix)]
     if not ranges:
