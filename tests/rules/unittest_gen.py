@@ -278,7 +278,9 @@ def _exprs(r: random.Random, metrics: list[str], recorded: list[str]) -> list[st
              f"present_over_time({m}[{rng}])", f"absent_over_time({m}[{rng}])",
              f"changes({m}[{rng}])", f"sort_desc({m})", f"{m} % 3", f"{m} ^ 2",
              f"max_over_time(({m} * 2)[{rng}:45s])", f"min_over_time({m}[{rng}:1m] offset 30s)",
-             f"histogram_quantile(0.5, sum by (le) (label_replace({m}, \"le\", \"$1\", \"instance\", \"i(.*)\")))"]
+             f"histogram_quantile(0.5, sum by (le) (label_replace({m}, \"le\", \"$1\", \"instance\", \"i(.*)\")))",
+             # results that are no vector: a string, a range vector (promtool's error), a scalar
+             '"text"', f"{m}[1m]", f"scalar(max({m})) * 2"]
     return r.sample(pool, r.randint(1, 6))
 
 
