@@ -850,6 +850,9 @@ tests:
 - interval: 1m
   promql_expr_test: [{expr: m, eval_time: 1x}]
 """), 1),
+    # The same wording in a template's parseDuration (promtool: 'not a valid duration string:
+    # "1.5h"'; promlab: 'unknown unit "." in duration "1.5h"').
+    ("template-parseDuration-wording", _templates('{{ parseDuration "1.5h" }}', '{{ parseDuration "1x" }}'), 1),
     # exp_samples labels with a quoted name inside the braces (Prometheus 3's UTF-8 syntax) are
     # a parse error in 2.42.
     ("quoted-name-in-braces", _t("""
