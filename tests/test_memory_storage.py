@@ -67,3 +67,45 @@ def test_rollback_and_labels_api():
         Labels({"__name__": "a", "job": "x"}),
         Labels({"__name__": "b", "job": "y"}),
     ]
+
+
+def test_appends_in_time_order_grow_buffers_geometrically():
+    """A series fed one sample at a time (a rule test's input, step by step) costs O(n): its
+    buffers are reallocated a logarithmic number of times, and what readers took before an
+    append is never written again."""
+    st = MemoryStorage()
+    ls = Labels({"__name__": "m"})
+    buffers = set()
+    held = []
+    for t in range(1, 5001):
+        app = st.appender()
+        app.append(ls, t * 1000, float(t))
+        app.commit()
+        s = st._series[ls]
+        buffers.add(id(s._ts))
+        if t % 1000 == 0:
+            ss = st.querier(0, 10**9).select([_name("m")])
+            held.append((ss.ts_ms.copy(), ss.ts_ms, ss.values))
+    assert len(buffers) <= 12
+    ss = st.querier(0, 10**9).select([_name("m")])
+    assert ss.ts_ms.tolist() == [t * 1000 for t in range(1, 5001)]
+    assert ss.values.tolist() == [float(t) for t in range(1, 5001)]
+    for copy, ts, vals in held:
+        assert ts.tolist() == copy.tolist() and vals.tolist() == (copy / 1000).tolist()
+
+
+def test_out_of_order_and_equal_appends_after_in_order_ones():
+    st = MemoryStorage(ooo_window_ms=10**9)
+    ls = Labels({"__name__": "m"})
+    rng = np.random.default_rng(3)
+    want = {}
+    for _ in range(300):
+        t = int(rng.integers(0, 400)) * 1000
+        v = float(rng.integers(0, 100))
+        app = st.appender()
+        app.append(ls, t, v)
+        app.commit()
+        want.setdefault(t, v)  # (the first write at a timestamp wins)
+    ss = st.querier(0, 10**9).select([_name("m")])
+    assert ss.ts_ms.tolist() == sorted(want)
+    assert ss.values.tolist() == [want[t] for t in sorted(want)]

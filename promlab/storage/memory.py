@@ -37,34 +37,63 @@ __all__ = ["MemoryStorage"]
 
 
 class _Series:
-    __slots__ = ("hists", "st", "ts", "values")
+    """One series' samples in time order. Appends in time order (a scrape's, a rule test's
+    input step by step) go into buffers with spare room, so a series of n samples costs O(n)
+    however it arrives; anything else (older or equal timestamps, histograms, start
+    timestamps) is merged, later writes winning. ``ts``/``values`` are views of the first
+    ``n`` buffer entries: what a reader holds is never written again."""
+
+    __slots__ = ("_n", "_ts", "_v", "hists", "st")
 
     def __init__(self) -> None:
-        self.ts = np.zeros(0, np.int64)
-        self.values = np.zeros(0, np.float64)
+        self._ts = np.zeros(0, np.int64)
+        self._v = np.zeros(0, np.float64)
+        self._n = 0
         self.hists: npt.NDArray[np.object_] | None = None
         self.st: npt.NDArray[np.int64] | None = None          # start timestamps (0 = unknown)
+
+    @property
+    def ts(self) -> npt.NDArray[np.int64]:
+        return self._ts[:self._n]
+
+    @property
+    def values(self) -> npt.NDArray[np.float64]:
+        return self._v[:self._n]
 
     def merge(self, ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64],
               hists: npt.NDArray[np.object_] | None = None,
               st: npt.NDArray[np.int64] | None = None) -> None:
+        n, k = self._n, ts.shape[0]
+        if (k and hists is None and st is None and self.hists is None and self.st is None
+                and (n == 0 or int(ts[0]) > int(self._ts[n - 1]))
+                and (k == 1 or bool((ts[1:] > ts[:-1]).all()))):
+            if n + k > self._ts.shape[0]:  # room for as many again
+                cap = max(n + k, 2 * self._ts.shape[0], 16)
+                grown_ts, grown_v = np.empty(cap, np.int64), np.empty(cap, np.float64)
+                grown_ts[:n], grown_v[:n] = self._ts[:n], self._v[:n]
+                self._ts, self._v = grown_ts, grown_v
+            self._ts[n:n + k] = ts
+            self._v[n:n + k] = values
+            self._n = n + k
+            return
         all_st = None
         if st is not None or self.st is not None:
-            all_st = np.concatenate([np.zeros(self.ts.shape[0], np.int64) if self.st is None else self.st,
-                                     np.zeros(ts.shape[0], np.int64) if st is None else st])
+            all_st = np.concatenate([np.zeros(n, np.int64) if self.st is None else self.st,
+                                     np.zeros(k, np.int64) if st is None else st])
         all_ts = np.concatenate([self.ts, ts])
         all_v = np.concatenate([self.values, values])
         all_h = None
         if hists is not None or self.hists is not None:
             all_h = np.concatenate([
-                np.full(self.ts.shape[0], None, object) if self.hists is None else self.hists,
-                np.full(ts.shape[0], None, object) if hists is None else hists])
+                np.full(n, None, object) if self.hists is None else self.hists,
+                np.full(k, None, object) if hists is None else hists])
         # Stable sort, then keep the last of equal timestamps: later writes win.
         order = np.argsort(all_ts, kind="stable")
         all_ts, all_v = all_ts[order], all_v[order]
         keep = np.ones(all_ts.shape[0], bool)
         keep[:-1] = all_ts[1:] != all_ts[:-1]
-        self.ts, self.values = all_ts[keep], all_v[keep]
+        self._ts, self._v = all_ts[keep], all_v[keep]
+        self._n = self._ts.shape[0]
         if all_st is not None:
             kept_st = all_st[order][keep]
             self.st = kept_st if kept_st.any() else None
