@@ -9,8 +9,7 @@ and unary minus where the name matters."""
 
 from __future__ import annotations
 
-import random
-from typing import Protocol
+from tests.promql.promql_gen_odd import _Gen
 
 __all__ = ["more"]
 
@@ -28,16 +27,6 @@ CHANGING = ['g{kind="special"}', "0 / g", 'g{kind="special"} * 0', "short", "sho
             'c_total{job="web"}', "(g > 0)", 'm{a="1"} / (m{a="1"} - 2)', "-c_total"]
 EDGE_TIMES = ["NaN", "Inf", "-Inf", "1e308", "-0", "0.001", "-1e300", "scalar(short) * 60"]
 FACTORS = ["1e-9", "0.999999999", "0.5", "NaN", "0.1"]
-
-
-class _Gen(Protocol):
-    r: random.Random
-
-    def pick(self, xs: list[str]) -> str: ...
-
-    def vector(self, depth: int) -> str: ...
-
-    def matrix(self, depth: int) -> str: ...
 
 
 def more(g: _Gen, d: int) -> str:
