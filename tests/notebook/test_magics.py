@@ -13,6 +13,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from promlab import Labels, MemoryStorage, Session
 from promlab.model import now_ms
 from promlab.notebook import current_state, use_session
+from tests.ipyshell import close_shell
 
 
 @pytest.fixture
@@ -29,12 +30,14 @@ def shell() -> Iterator[InteractiveShell]:
         for code in ("200", "500"):
             st.add_series(Labels({"__name__": "http_requests_total", "job": job, "code": code}),
                           ts, np.arange(len(ts), dtype=float).tolist())
-    use_session(Session(st), sh)
+    session = Session(st)
+    use_session(session, sh)
     try:
         yield sh
     finally:
         sh.run_line_magic("unload_ext", "promlab")
-        InteractiveShell.clear_instance()
+        session.close()  # the test's own session (and a server a test started on it)
+        close_shell(sh)
 
 
 @pytest.mark.parametrize(("cell", "rows", "columns"), [
@@ -143,7 +146,7 @@ def test_unload_stops_scraper_and_removes_magics(tmp_path, free_port: int) -> No
             t.join(5)
         assert [t.name for t in started if t.is_alive()] == []
     finally:
-        InteractiveShell.clear_instance()
+        close_shell(sh)
 
 
 def test_serve_answers_queries_and_stops_on_unload(tmp_path) -> None:
@@ -165,7 +168,7 @@ def test_serve_answers_queries_and_stops_on_unload(tmp_path) -> None:
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"{url}/api/v1/query", params={"query": "1"}, timeout=2)
     finally:
-        InteractiveShell.clear_instance()
+        close_shell(sh)
 
 
 def test_serve_stop_and_status(shell: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:

@@ -31,6 +31,7 @@ from promlab import daemon
 from promlab.notebook import current_state, use_session
 from promlab.session import Session
 from promlab.storage import MemoryStorage
+from tests.ipyshell import close_shell
 from tests.waiting import wait_for
 
 from .conftest import CounterTarget
@@ -313,7 +314,7 @@ def magics_serve_again(w: World, opened: list[Session]) -> str:
         return s2.serve("127.0.0.1:0").url
     finally:
         sh.run_line_magic("unload_ext", "promlab")
-        InteractiveShell.clear_instance()
+        close_shell(sh)
 
 
 def two_sessions(w: World, opened: list[Session]) -> str:
