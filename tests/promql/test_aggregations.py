@@ -312,3 +312,22 @@ def test_big_group_infinities() -> None:
     store = _big_store(vals)
     assert Engine(features="all").instant(store, "avg(b)", 0).value.values[0, 0] == INF
     assert math.isnan(Engine(features="all").instant(store, "stddev(b)", 0).value.values[0, 0])
+
+
+
+# Values whose compensated sum cancels: Prometheus 3 divides the sum and its compensation
+# separately (sum/n + c/n), which is what shows after the cancellation (exactly: 0.5).
+# 2.42 averages incrementally without compensation, so the value is pinned, not compared.
+AVG_CANCELLING = [-1e16, 1e-300, 3.0, 1e308, -1e308, 1e16]
+
+
+def test_avg_divides_sum_and_compensation_separately() -> None:
+    store = MemoryStorage()
+    for i, x in enumerate(AVG_CANCELLING):
+        store.add_series(Labels({"__name__": "v", "i": str(i)}), [0, M], [x, 1e308])
+    eng = Engine(features="all")
+    assert eng.instant(store, "avg(v)", 0).value.values[0, 0] == 0.75  # was 0.666...
+    # The second step overflows, so the group takes the incremental path, whose first step
+    # is still a direct mean.
+    got = eng.range(store, "avg(v)", 0, M, M).value.values[0]
+    assert got.tolist() == [0.75, 1e308]

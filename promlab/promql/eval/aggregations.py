@@ -228,7 +228,9 @@ def agg_avg(a: AggregationCall) -> Vector:
     filled = np.where(v.present, v.values, 0.0)
     sm, comp = _kahan_sum(filled, gr)
     with np.errstate(all="ignore"):
-        res = (sm + comp) / cnt_total
+        # sum/n + c/n as Prometheus divides, not (sum + c)/n: after a cancellation the two
+        # differ (avg of -1e16, 3, 1e308, -1e308, 1e16: 0.75 there, 0.666... here before).
+        res = sm / cnt_total + comp / cnt_total
     bad = np.flatnonzero((~np.isfinite(sm) & present).any(axis=1))
     if bad.size:
         res[bad] = _avg_incremental(v, gr, bad)
@@ -263,7 +265,7 @@ def _avg_incremental(v: Vector, gr: Groups, subset: I64) -> F64:
             nm, nc2 = kahan_inc(f / n, q * mg, q * cg)
             mg, cg = np.where(step, nm, mg), np.where(step, nc2, cg)
             s[g], c[g], mean[g], incr[g], cnt[g] = sg, cg, mg, ig, n
-        res = np.where(incr, mean + c, (s + c) / cnt)
+        res = np.where(incr, mean + c, s / cnt + c / cnt)
     out: F64 = res[subset]
     return out
 
