@@ -23,6 +23,13 @@ Agreement: the number of (series, step) points where the expression is true must
 Usage::
 
     python -m benchmarks.rules [--series 1000] [--days 30] [--repeat 3] [--work-dir DIR]
+
+``--unittest`` times a long rule unit test instead (:mod:`benchmarks.rules_unittest`):
+``promlab test rules`` against ``promtool test rules`` on one generated file, ``--series``
+input series of ``--points`` points (defaults 20 and 10,000)::
+
+    python -m benchmarks.rules --unittest [--series 20] [--points 10000] [--interval 15s]
+        [--eval-interval 1m] [--repeat 1] [--work-dir DIR] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -243,13 +250,24 @@ def format_table(r: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.rules", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--series", type=int, default=1000)
+    ap.add_argument("--series", type=int, help="input series (default 1,000; --unittest: 20)")
     ap.add_argument("--days", type=float, default=30.0)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, help="timed runs (default 3; --unittest: 1)")
     ap.add_argument("--work-dir", help="keep the generated stores here and reuse them next time")
+    ap.add_argument("--unittest", action="store_true",
+                    help="time a long rule unit test: promlab test rules against promtool test rules")
+    ap.add_argument("--points", type=int, default=10_000, help="--unittest: points per input series")
+    ap.add_argument("--interval", default="15s", help="--unittest: the input series' interval")
+    ap.add_argument("--eval-interval", default="1m", help="--unittest: evaluation_interval")
+    ap.add_argument("--profile", help="--unittest: write promlab's cProfile stats to this file")
     args = ap.parse_args(argv)
+    if args.unittest:
+        from benchmarks import rules_unittest
+
+        return rules_unittest.main(args.series or 20, args.points, args.interval, args.eval_interval,
+                                   repeat=args.repeat or 1, work_dir=args.work_dir, profile=args.profile)
     with _progress.defaulting(True):
-        r = run(args.series, args.days, args.repeat, args.work_dir)
+        r = run(args.series or 1000, args.days, args.repeat or 3, args.work_dir)
     print()
     print(format_table(r))
     return 0 if r["agree"] else 1

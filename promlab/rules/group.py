@@ -256,6 +256,21 @@ class GroupState:
             self.last_samples = res.samples
         return res
 
+    def eval_rule(self, i: int, t_ms: int, query: QueryFunc, appender: Appender, *,
+                  notify: NotifyFunc | None = None,
+                  resend_delay_ms: int = DEFAULT_RESEND_DELAY_MS) -> GroupEvalResult:
+        """Evaluate rule ``i`` alone at ``t_ms``, as :meth:`eval` does within its step.
+
+        For a driver that evaluates rule by rule over many steps (a rule unit test whose rules
+        do not read each other's current output): the group's own bookkeeping (last
+        evaluation, staleness markers of rules removed by a reload) is left alone."""
+        t = int(t_ms)
+        res = GroupEvalResult(t)
+        with self.lock:
+            self._eval_rule(i, self.group.rules[i], t, t - self.query_offset_ms, query, appender,
+                            notify, resend_delay_ms, res)
+        return res
+
     def _eval_rule(self, i: int, rule: Rule, t: int, write_t: int, query: QueryFunc,
                    appender: Appender, notify: NotifyFunc | None, resend_delay_ms: int,
                    res: GroupEvalResult) -> None:

@@ -1,0 +1,368 @@
+"""A rule unit test's evaluation done rule by rule over all steps, when that changes nothing.
+
+promtool evaluates every rule group at every ``evaluation_interval``, the input loaded up to
+each step just before it. Rule by rule is the same when no rule can see the difference:
+
+* a rule reads only the input and the output of rules evaluated **before** it (earlier
+  groups in ``group_eval_order``, earlier rules of its group), never its own or a later
+  rule's: at step ``t`` it then sees exactly those outputs up to ``t`` either way;
+* nothing reads past its evaluation time (no ``@``, no negative ``offset``, no subquery,
+  no template ``query``), so input loaded past ``t`` is never seen;
+* every rule writes series of its own (recording names unique, apart from the input's and
+  ``ALERTS``; alert names unique), so no write is refused (duplicate or out-of-order samples
+  are step-by-step errors);
+* no step of any rule fails (an error, a duplicate label set, ``limit``) and no instant
+  query could exceed the test engine's ``max_samples`` (:func:`peak_bound`).
+
+Then each rule's expression is one range query over the steps (at most
+``MAX_STEPS_PER_QUERY`` per query); a recording rule's output (renamed, relabelled, staleness
+markers where a series stops) is written at once; an alerting rule's state machine is replayed
+step by step (:meth:`~promlab.rules.group.GroupState.eval_rule`) on the column of its result,
+its ``ALERTS``/``ALERTS_FOR_STATE`` gathered and written at the end, and its firing alerts
+kept at the steps an ``alert_rule_test`` looks at. Anything that does not fit makes
+:func:`evaluate` give up (``None``): the caller then runs the step-by-step evaluation afresh,
+which reports what promtool reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from promlab.errors import PromlabError
+from promlab.model import METRIC_NAME, STALE_NAN, Labels
+from promlab.promql.engine import Engine
+from promlab.promql.parser import parse_expr
+from promlab.promql.parser.ast import (
+    AggregateExpr,
+    Call,
+    Expr,
+    MatrixSelector,
+    SubqueryExpr,
+    VectorSelector,
+    walk,
+)
+from promlab.promql.values import Vector
+from promlab.rules.group import GroupState
+from promlab.rules.query import query_funcs
+from promlab.rules.rule import (
+    ALERTS_FOR_STATE_METRIC,
+    ALERTS_METRIC,
+    AlertingRule,
+    RecordingRule,
+    Rule,
+)
+from promlab.rules.unittest.headcheck import LastSamples
+from promlab.storage.interface import AnyHistogram, AppendStats
+from promlab.storage.memory import MemoryStorage
+
+__all__ = ["MAX_STEPS_PER_QUERY", "RuleOrder", "evaluate", "peak_bound", "plan"]
+
+#: Steps per range query (the engine refuses more than 11,000 points per series).
+MAX_STEPS_PER_QUERY = 10_000
+#: Aggregations whose ties a range query might break otherwise than an instant one.
+_TIE_BREAKING = frozenset({"topk", "bottomk", "limitk", "limit_ratio"})
+#: Functions that read more than their arguments.
+_READS_STORE = frozenset({"info"})
+
+
+#: Called after an alerting rule's step with its group's state and the rule's index there (to
+#: keep the firing alerts an ``alert_rule_test`` looks at).
+Snapshot = Callable[[GroupState, int], None]
+
+
+class _GiveUp(Exception):
+    """The rule-by-rule evaluation cannot vouch for promtool's result."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleOrder:
+    """One rule in evaluation order: its group's state, index there and parsed expression."""
+
+    state: GroupState
+    index: int
+    expr: Expr
+
+    @property
+    def rule(self) -> Rule:
+        return self.state.group.rules[self.index]
+
+
+def _produces(rule: Rule) -> tuple[str, ...]:
+    return (ALERTS_METRIC, ALERTS_FOR_STATE_METRIC) if isinstance(rule, AlertingRule) else (rule.name,)
+
+
+def _plain(expr: Expr) -> bool:
+    """No subquery, ``@``, negative or computed offset, computed range, ``anchored`` or
+    ``smoothed`` selector (they read past their windows), tie-breaking aggregation or
+    store-reading function."""
+    for node in walk(expr):
+        if isinstance(node, SubqueryExpr):
+            return False
+        if isinstance(node, VectorSelector) and (
+                node.at_ms is not None or node.at_modifier is not None or node.offset_ms < 0
+                or node.offset_expr is not None or node.anchored or node.smoothed):
+            return False
+        if isinstance(node, MatrixSelector) and node.range_expr is not None:
+            return False
+        if isinstance(node, AggregateExpr) and node.op in _TIE_BREAKING:
+            return False
+        if isinstance(node, Call) and node.func.name in _READS_STORE:
+            return False
+    return True
+
+
+def _reads(expr: Expr, name: str) -> bool:
+    """Whether a selector of ``expr`` may select series named ``name``."""
+    return any(all(m.matches(name) for m in node.matchers if m.name == METRIC_NAME)
+               for node in walk(expr) if isinstance(node, VectorSelector))
+
+
+def plan(states: Sequence[GroupState], input_names: set[str]) -> list[RuleOrder] | None:
+    """The rules in evaluation order, or None when evaluating them rule by rule could differ
+    (see the module docstring)."""
+    if len({st.query_offset_ms for st in states}) > 1:
+        return None
+    order: list[RuleOrder] = []
+    names: set[str] = set()
+    alert_names: set[str] = set()
+    for st in states:
+        for i, rule in enumerate(st.group.rules):
+            if isinstance(rule, RecordingRule):
+                if (rule.name in names or rule.name in input_names
+                        or rule.name in (ALERTS_METRIC, ALERTS_FOR_STATE_METRIC)
+                        or METRIC_NAME in st.group.rule_labels(rule)):
+                    return None
+                names.add(rule.name)
+            else:
+                # A template's query reads the store as the step-by-step run has it.
+                texts = [*st.group.rule_labels(rule).values(), *rule.annotations.values()]
+                if rule.name in alert_names or any("query" in x for x in texts):
+                    return None
+                alert_names.add(rule.name)
+            try:
+                expr = parse_expr(rule.expr)
+            except PromlabError:
+                return None
+            if not _plain(expr):
+                return None
+            order.append(RuleOrder(st, i, expr))
+    if alert_names and input_names & {ALERTS_METRIC, ALERTS_FOR_STATE_METRIC}:
+        return None
+    for k, ro in enumerate(order):
+        if any(_reads(ro.expr, n) for later in order[k:] for n in _produces(later.rule)):
+            return None
+    return order
+
+
+def _max_in_window(ts: npt.NDArray[np.int64], window_ms: int) -> int:
+    """The most samples of ``ts`` (sorted) in any closed window ``[t - window_ms, t]``."""
+    if not ts.shape[0]:
+        return 0
+    first = np.searchsorted(ts, ts - window_ms, side="left")
+    return int((np.arange(ts.shape[0]) - first).max()) + 1
+
+
+def peak_bound(store: MemoryStorage, expr: Expr, lookback_ms: int) -> int | None:
+    """An upper bound of the samples an instant query of ``expr`` holds at once, at any time,
+    over what ``store`` holds now (None: histograms, not bounded here).
+
+    Each selector holds at most its series times the most samples in one window (the
+    lookback for an instant selector); each node's result has at most as many elements as
+    all selectors have series, plus one per node (scalars, ``vector()``).
+    """
+    q = store.querier(-(1 << 62), 1 << 62)
+    in_matrix = {id(n.vector_selector): n.range_ms for n in walk(expr) if isinstance(n, MatrixSelector)}
+    loads = series = nodes = 0
+    for node in walk(expr):
+        nodes += 1
+        if not isinstance(node, VectorSelector):
+            continue
+        ss = q.select(node.matchers).compact()
+        if ss.histograms is not None:
+            return None
+        window = in_matrix.get(id(node), lookback_ms)
+        most = max((_max_in_window(ss.ts_ms[a:b], window)
+                    for a, b in zip(ss.offsets[:-1].tolist(), ss.offsets[1:].tolist(), strict=True)),
+                   default=0)
+        loads += len(ss) * most
+        series += len(ss)
+    return loads + nodes * (series + nodes)
+
+
+def _range(engine: Engine, store: MemoryStorage, expr: str, times: npt.NDArray[np.int64]) -> Vector:
+    """``expr`` at every time of ``times`` (evenly spaced), in range queries of at most
+    MAX_STEPS_PER_QUERY steps, as one ``(S, len(times))`` vector."""
+    _, ranged = query_funcs(store, engine)
+    step = int(times[1] - times[0]) if times.shape[0] > 1 else 1
+    parts: list[tuple[int, Vector]] = []
+    for lo in range(0, times.shape[0], MAX_STEPS_PER_QUERY):
+        hi = min(times.shape[0], lo + MAX_STEPS_PER_QUERY) - 1
+        try:
+            vec = ranged(expr, int(times[lo]), int(times[hi]), step)
+        except Exception as e:  # the step-by-step run reports it at its step
+            raise _GiveUp(str(e)) from None
+        if vec.histograms is not None:
+            raise _GiveUp("native histograms")
+        parts.append((lo, vec))
+    if len(parts) == 1:
+        return parts[0][1]
+    rows: dict[Labels, int] = {}
+    for _, vec in parts:
+        for ls in vec.labels:
+            rows.setdefault(ls, len(rows))
+    values = np.zeros((len(rows), times.shape[0]))
+    present = np.zeros((len(rows), times.shape[0]), bool)
+    for lo, vec in parts:
+        idx = np.array([rows[ls] for ls in vec.labels], np.int64)
+        width = vec.values.shape[1]
+        values[idx, lo:lo + width] = vec.values
+        present[idx, lo:lo + width] = vec.present
+    return Vector(list(rows), values, present)
+
+
+def _write_recording(ro: RuleOrder, vec: Vector, write_ts: npt.NDArray[np.int64],
+                     heads: LastSamples) -> None:
+    """A recording rule's output at every step, with staleness markers where a series stops."""
+    rule = ro.rule
+    extra = ro.state.group.rule_labels(rule)
+    by_key: dict[Labels, list[int]] = {}
+    for r, ls in enumerate(vec.labels):
+        d = ls.to_dict()
+        d[METRIC_NAME] = rule.name
+        for k, v in extra.items():
+            if v == "":
+                d.pop(k, None)
+            else:
+                d[k] = v
+        by_key.setdefault(Labels(d), []).append(r)
+    n = write_ts.shape[0]
+    per_step = np.zeros(n, np.int64)
+    out: list[tuple[Labels, npt.NDArray[np.bool_], npt.NDArray[np.float64]]] = []
+    for key, rows in by_key.items():
+        pres = vec.present[rows]
+        if len(rows) > 1 and bool((pres.sum(axis=0) > 1).any()):
+            raise _GiveUp("duplicate label sets")  # the rule fails at that step
+        have: npt.NDArray[np.bool_] = np.asarray(pres.any(axis=0), bool)
+        vals = np.full(n, STALE_NAN)
+        for r in rows:
+            vals[vec.present[r]] = vec.values[r, vec.present[r]]
+        per_step += have
+        out.append((key, have, vals))
+    limit = ro.state.group.limit
+    if limit > 0 and bool((per_step > limit).any()):
+        raise _GiveUp("limit exceeded")
+    for key, have, vals in out:
+        # A staleness marker at each step where the series was written the step before.
+        stale = np.zeros(n, bool)
+        stale[1:] = have[:-1] & ~have[1:]
+        idx = np.flatnonzero(have | stale)
+        heads.load(key, write_ts[idx], vals[idx])
+
+
+@dataclass
+class _Gathering:
+    """An appender that keeps what an alerting rule writes, to load it at the end (the rule's
+    series are its own, so nothing is refused)."""
+
+    series: dict[Labels, tuple[list[int], list[float]]] = field(default_factory=dict)
+    pending: list[tuple[Labels, int, float]] = field(default_factory=list)
+
+    def append(self, labels: Labels, ts_ms: int, value: float) -> None:
+        self.pending.append((labels, int(ts_ms), float(value)))
+
+    def append_batch(self, series: Sequence[Labels], index: npt.NDArray[np.integer],
+                     ts_ms: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> None:
+        for i, t, v in zip(np.asarray(index).tolist(), np.asarray(ts_ms).tolist(),
+                           np.asarray(values).tolist(), strict=True):
+            self.append(series[i], t, v)
+
+    def append_histogram(self, labels: Labels, ts_ms: int, h: AnyHistogram) -> None:
+        raise _GiveUp("native histogram output")
+
+    def append_histogram_batch(self, series: Sequence[Labels], index: npt.NDArray[np.integer],
+                               ts_ms: npt.NDArray[np.int64], hists: Sequence[AnyHistogram]) -> None:
+        raise _GiveUp("native histogram output")
+
+    def commit(self) -> AppendStats:
+        batch, self.pending = self.pending, []
+        for labels, t, v in batch:
+            ts, vs = self.series.setdefault(labels, ([], []))
+            ts.append(t)
+            vs.append(v)
+        return AppendStats(appended=len(batch))
+
+    def rollback(self) -> None:
+        self.pending = []
+
+    def load_into(self, heads: LastSamples) -> None:
+        for labels, (ts, vs) in self.series.items():
+            t = np.asarray(ts, np.int64)
+            if t.shape[0] > 1 and not bool((t[1:] > t[:-1]).all()):
+                raise _GiveUp("samples out of order")  # the head would refuse some
+            heads.load(labels, t, np.asarray(vs, np.float64))
+
+
+def _replay_alerting(ro: RuleOrder, vec: Vector, times: npt.NDArray[np.int64],
+                     heads: LastSamples, snapshot_at: Mapping[int, Snapshot]) -> None:
+    """Advance an alerting rule's state step by step on its result's columns."""
+    st, i = ro.state, ro.index
+    expr = ro.rule.expr
+    offset = st.query_offset_ms
+    first = int(times[0])
+    step = int(times[1] - times[0]) if times.shape[0] > 1 else 1
+    n = times.shape[0]
+    present = vec.present
+    labels = vec.labels
+
+    other: list[str] = []  # queries other than the rule's own (a template's, whose errors are text)
+
+    def query(text: str, t_ms: int) -> Vector:
+        j, off = divmod(int(t_ms) + offset - first, step)
+        if text != expr or off or not 0 <= j < n:
+            other.append(text)
+            raise _GiveUp("a query other than the rule's own")
+        rows = np.flatnonzero(present[:, j])
+        return Vector([labels[r] for r in rows.tolist()], vec.values[rows, j:j + 1],
+                      np.ones((rows.shape[0], 1), bool))
+
+    ars = st.alerting[i]
+    assert ars is not None
+    app = _Gathering()
+    any_present: npt.NDArray[np.bool_] = np.asarray(present.any(axis=0), bool)
+    for j, t in enumerate(times.tolist()):
+        # Nothing to do at a step without results, alerts or series to mark stale.
+        if any_present[j] or ars.alerts or st.previous_series[i]:
+            st.eval_rule(i, t, query, app)
+            if st.status[i].health == "err" or other:
+                raise _GiveUp(st.status[i].last_error or "a query other than the rule's own")
+        snap = snapshot_at.get(j)
+        if snap is not None:
+            snap(st, i)
+    app.load_into(heads)
+
+
+def evaluate(order: Sequence[RuleOrder], heads: LastSamples, times: npt.NDArray[np.int64], *,
+             lookback_ms: int, max_samples: int, engine: Engine,
+             snapshot_at: Mapping[int, Snapshot]) -> bool:
+    """Evaluate the rules of ``order`` at ``times`` (evenly spaced evaluation times) into the
+    store of ``heads``, which holds all the input up to the last time; ``snapshot_at[j]`` is
+    called after each alerting rule's step ``j``. False: given up (the store is then
+    half-written; start afresh)."""
+    try:
+        for ro in order:
+            bound = peak_bound(heads.store, ro.expr, lookback_ms)
+            if bound is None or bound > max_samples:
+                return False
+            write_ts = times - ro.state.query_offset_ms
+            vec = _range(engine, heads.store, ro.rule.expr, write_ts)
+            if isinstance(ro.rule, RecordingRule):
+                _write_recording(ro, vec, write_ts, heads)
+            else:
+                _replay_alerting(ro, vec, times, heads, snapshot_at)
+    except _GiveUp:
+        return False
+    return True
