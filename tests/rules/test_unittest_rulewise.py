@@ -1,0 +1,119 @@
+"""Rule unit tests evaluated rule by rule (:mod:`promlab.rules.unittest.rulewise`) against the
+real ``promtool test rules`` (Prometheus 2.42): same exit code, stdout and stderr.
+
+A long generated test (``benchmarks.rules_unittest``: recording rules over rates and
+histogram buckets feeding alerts with ``for``, ``keep_firing_for`` and templates) must take
+the rule-by-rule path; hand-written cases where it gives up part-way (a step fails, a later
+rule reads an earlier one's ``ALERTS``, an instant query too big) must still answer as
+promtool, from the step-by-step run.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.rules_unittest import write_case
+from promlab.rules.unittest import rules_unit_test, rulewise
+
+
+def _compare(base: Path, promtool: str, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Run both tools on ``base/test.yml``, assert identical output; what each rule-by-rule
+    attempt returned."""
+    real = subprocess.run([promtool, "test", "rules", "test.yml"], cwd=base, capture_output=True,
+                          text=True, timeout=120, check=False)
+    attempts: list[bool] = []
+    evaluate = rulewise.evaluate
+
+    def counted(*args: Any, **kwargs: Any) -> bool:
+        attempts.append(evaluate(*args, **kwargs))
+        return attempts[-1]
+
+    monkeypatch.setattr(rulewise, "evaluate", counted)
+    monkeypatch.chdir(base)
+    out, err = io.StringIO(), io.StringIO()
+    code = rules_unit_test(["test.yml"], stdout=out, stderr=err)
+    assert (code, out.getvalue(), _as_set(err.getvalue())) == (real.returncode, real.stdout,
+                                                                _as_set(real.stderr))
+    return attempts
+
+
+def _as_set(text: str) -> str:
+    """A matching error's series sorted: Go lists them in map order (random)."""
+    return re.sub(r"operation: \[(.*?)\];",
+                  lambda m: str(sorted(re.findall(r"\{[^{}]*\}", m.group(1)))), text)
+
+
+def test_long_generated_test_is_evaluated_rule_by_rule(
+        tmp_path: Path, require_binary: Callable[[str], str], monkeypatch: pytest.MonkeyPatch) -> None:
+    promtool = require_binary("promtool")
+    write_case(tmp_path, 24, 6_000, "15s", "1m", seed=7)
+    assert _compare(tmp_path, promtool, monkeypatch) == [True]
+
+
+RULES = """
+groups:
+- name: g
+  limit: {limit}
+  rules:
+  - record: job:m:sum
+    expr: sum by (job) (m)
+  - record: m:relabelled
+    expr: {relabel}
+  - alert: High
+    expr: m > 5
+    for: 1m
+    annotations: {{v: '{{{{ $value }}}}'}}
+  - alert: Pair
+    expr: m * on (i) group_left n > 10
+  - record: alerts:count
+    expr: count by (alertstate) (ALERTS)
+"""
+
+TEST = """
+rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+- interval: 1m
+  input_series:
+  - {{series: 'm{{i="1", job="a"}}', values: '1 3 6 9 12 15 18 21 24 27'}}
+  - {{series: 'm{{i="2", job="a"}}', values: '7 8 9 _ _ 4 9 9 9 9'}}
+  - {{series: 'n{{i="1"}}', values: '1x9'}}
+  - {{series: 'n{{i="2"}}', values: '2x9'}}
+  - {{series: 'n{{i="2", x="late"}}', values: '{n2}'}}
+  alert_rule_test:
+  - {{eval_time: 3m, alertname: High}}
+  - {{eval_time: 9m, alertname: Pair}}
+  promql_expr_test:
+  - {{expr: alerts:count, eval_time: 9m}}
+  - {{expr: job:m:sum, eval_time: 8m}}
+"""
+
+#: (id, rules.yml's limit and relabelling rule, n{i="2",x="late"}'s values, the rule-by-rule
+#: outcome: done, or given up after writing)
+CASES = [
+    ("all-steps", 0, "m", "_x9", [True]),
+    # Two series relabelled alike from the step both are above 5 (2m): the rule fails there.
+    ("duplicate-labelset-late", 0, 'label_replace(m > 5, "i", "x", "i", ".*")', "_x9", [False]),
+    # More series than the limit (alerts:count at 0s, after the rules before it were written).
+    ("limit", 1, "m > 5", "_x9", [False]),
+    # A second n series for i="2" from 5m on: Pair's one side has duplicates there.
+    ("duplicate-match-late", 0, "m", "_x5 3 3 3 3", [False]),
+]
+
+
+@pytest.mark.parametrize(("limit", "relabel", "n2", "want"), [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_rule_by_rule_or_step_by_step_as_promtool(
+        limit: int, relabel: str, n2: str, want: list[bool], tmp_path: Path,
+        require_binary: Callable[[str], str], monkeypatch: pytest.MonkeyPatch) -> None:
+    promtool = require_binary("promtool")
+    (tmp_path / "rules.yml").write_text(RULES.format(limit=limit, relabel=relabel))
+    (tmp_path / "test.yml").write_text(TEST.format(n2=n2))
+    assert _compare(tmp_path, promtool, monkeypatch) == want
