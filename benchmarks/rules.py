@@ -29,7 +29,7 @@ Usage::
 input series of ``--points`` points (defaults 20 and 10,000)::
 
     python -m benchmarks.rules --unittest [--series 20] [--points 10000] [--interval 15s]
-        [--eval-interval 1m] [--repeat 1] [--work-dir DIR] [--profile FILE]
+        [--eval-interval 1m] [--repeat 1] [--work-dir DIR] [--profile FILE] [--alerts-first]
 """
 
 from __future__ import annotations
@@ -260,12 +260,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--interval", default="15s", help="--unittest: the input series' interval")
     ap.add_argument("--eval-interval", default="1m", help="--unittest: evaluation_interval")
     ap.add_argument("--profile", help="--unittest: write promlab's cProfile stats to this file")
+    ap.add_argument("--alerts-first", action="store_true",
+                    help="--unittest: evaluate the alerts group first (promlab: step by step)")
     args = ap.parse_args(argv)
     if args.unittest:
         from benchmarks import rules_unittest
 
         return rules_unittest.main(args.series or 20, args.points, args.interval, args.eval_interval,
-                                   repeat=args.repeat or 1, work_dir=args.work_dir, profile=args.profile)
+                                   repeat=args.repeat or 1, work_dir=args.work_dir, profile=args.profile,
+                                   alerts_first=args.alerts_first)
     with _progress.defaulting(True):
         r = run(args.series or 1000, args.days, args.repeat or 3, args.work_dir)
     print()

@@ -108,8 +108,11 @@ def _series(n_series: int, n_points: int, seed: int) -> list[tuple[str, str]]:
 
 
 def write_case(base: Path, n_series: int, n_points: int, interval: str, eval_interval: str,
-               seed: int = 1) -> Path:
-    """Write ``rules.yml`` and ``test.yml`` into ``base``; the test file's path."""
+               seed: int = 1, alerts_first: bool = False) -> Path:
+    """Write ``rules.yml`` and ``test.yml`` into ``base``; the test file's path.
+
+    ``alerts_first``: the alerts group is evaluated first (its rules then see the recording
+    rules' output of the step before), which promlab can only evaluate step by step."""
     iv_ms = parse_duration(interval)
     span_ms = (n_points - 1) * iv_ms
     rng = format_duration(iv_ms * max(1, 300_000 // iv_ms) + 7_000)
@@ -118,7 +121,7 @@ def write_case(base: Path, n_series: int, n_points: int, interval: str, eval_int
     ev_ms = parse_duration(eval_interval)
     times = sorted({r.randrange(0, span_ms // ev_ms + 1) * ev_ms for _ in range(6)} | {span_ms // ev_ms * ev_ms})
     lines = ["rule_files: [rules.yml]", f"evaluation_interval: {eval_interval}",
-             "group_eval_order: [recording, alerts]", "tests:", f"- interval: {interval}",
+             f"group_eval_order: [{'alerts, recording' if alerts_first else 'recording, alerts'}]", "tests:", f"- interval: {interval}",
              "  input_series:"]
     lines += [f"  - series: '{s}'\n    values: '{v}'" for s, v in _series(n_series, n_points, seed)]
     lines.append("  alert_rule_test:")
@@ -177,14 +180,15 @@ def _profile(base: Path, out: str) -> None:
 
 
 def main(n_series: int, n_points: int, interval: str, eval_interval: str, *, repeat: int = 1,
-         work_dir: str | None = None, profile: str | None = None) -> int:
+         work_dir: str | None = None, profile: str | None = None, alerts_first: bool = False) -> int:
     with tempfile.TemporaryDirectory(prefix="promlab-bench-ruletest-") as tmp:
         base = Path(work_dir) if work_dir else Path(tmp)
         base.mkdir(parents=True, exist_ok=True)
-        write_case(base, n_series, n_points, interval, eval_interval)
+        write_case(base, n_series, n_points, interval, eval_interval, alerts_first=alerts_first)
         steps = (n_points - 1) * parse_duration(interval) // parse_duration(eval_interval) + 1
         print(f"rule unit test: {n_series} series x {n_points:,} points at {interval}, "
-              f"{steps:,} evaluations at {eval_interval} (8 rules)", flush=True)
+              f"{steps:,} evaluations at {eval_interval} (8 rules{', alerts first' if alerts_first else ''})",
+              flush=True)
         ours, theirs, same, why = time_tools(base, repeat)
         print(f"  promlab test rules   {ours:7.2f} s")
         print(f"  promtool test rules  {theirs:7.2f} s")

@@ -6,8 +6,9 @@ each step just before it. Rule by rule is the same when no rule can see the diff
 * a rule reads only the input and the output of rules evaluated **before** it (earlier
   groups in ``group_eval_order``, earlier rules of its group), never its own or a later
   rule's: at step ``t`` it then sees exactly those outputs up to ``t`` either way;
-* nothing reads past its evaluation time (no ``@``, no negative ``offset``, no subquery,
-  no template ``query``), so input loaded past ``t`` is never seen;
+* nothing reads past its evaluation time (no ``@``, no negative ``offset``), so input
+  loaded past ``t`` is never seen; a template's ``query`` reads neither (nor the output of
+  its rule or a later one: it runs while the rule is replayed, see below);
 * every rule writes series of its own (recording names unique, apart from the input's and
   ``ALERTS``; alert names unique), so no write is refused (duplicate or out-of-order samples
   are step-by-step errors);
@@ -43,11 +44,12 @@ from promlab.promql.parser.ast import (
     MatrixSelector,
     SubqueryExpr,
     VectorSelector,
+    children,
     walk,
 )
 from promlab.promql.values import Vector
 from promlab.rules.group import GroupState
-from promlab.rules.query import query_funcs
+from promlab.rules.query import QueryFunc, query_funcs
 from promlab.rules.rule import (
     ALERTS_FOR_STATE_METRIC,
     ALERTS_METRIC,
@@ -96,11 +98,14 @@ def _produces(rule: Rule) -> tuple[str, ...]:
 
 
 def _plain(expr: Expr) -> bool:
-    """No subquery, ``@``, negative or computed offset, computed range, ``anchored`` or
+    """No ``@``, negative or computed offset, computed range or step, ``anchored`` or
     ``smoothed`` selector (they read past their windows), tie-breaking aggregation or
     store-reading function."""
     for node in walk(expr):
-        if isinstance(node, SubqueryExpr):
+        if isinstance(node, SubqueryExpr) and (
+                node.at_ms is not None or node.at_modifier is not None or node.offset_ms < 0
+                or node.offset_expr is not None or node.range_expr is not None
+                or node.step_expr is not None):
             return False
         if isinstance(node, VectorSelector) and (
                 node.at_ms is not None or node.at_modifier is not None or node.offset_ms < 0
@@ -138,9 +143,7 @@ def plan(states: Sequence[GroupState], input_names: set[str]) -> list[RuleOrder]
                     return None
                 names.add(rule.name)
             else:
-                # A template's query reads the store as the step-by-step run has it.
-                texts = [*st.group.rule_labels(rule).values(), *rule.annotations.values()]
-                if rule.name in alert_names or any("query" in x for x in texts):
+                if rule.name in alert_names:
                     return None
                 alert_names.add(rule.name)
             try:
@@ -166,31 +169,46 @@ def _max_in_window(ts: npt.NDArray[np.int64], window_ms: int) -> int:
     return int((np.arange(ts.shape[0]) - first).max()) + 1
 
 
-def peak_bound(store: MemoryStorage, expr: Expr, lookback_ms: int) -> int | None:
+def peak_bound(store: MemoryStorage, expr: Expr, lookback_ms: int, default_step_ms: int) -> int | None:
     """An upper bound of the samples an instant query of ``expr`` holds at once, at any time,
     over what ``store`` holds now (None: histograms, not bounded here).
 
-    Each selector holds at most its series times the most samples in one window (the
-    lookback for an instant selector); each node's result has at most as many elements as
-    all selectors have series, plus one per node (scalars, ``vector()``).
+    A selector loads at most its series times the most samples in one window (the lookback
+    for an instant selector, a range selector's range; under subqueries, widened by their
+    ranges). Each node's result has at most as many elements per step as all selectors have
+    series, plus one per node (scalars, ``vector()``), at as many steps as the subqueries
+    around it evaluate it at.
     """
     q = store.querier(-(1 << 62), 1 << 62)
-    in_matrix = {id(n.vector_selector): n.range_ms for n in walk(expr) if isinstance(n, MatrixSelector)}
     loads = series = nodes = 0
-    for node in walk(expr):
+    most_steps = 1
+    # (node, ranges of the subqueries around it, steps they evaluate it at, window if a range
+    # selector's vector selector)
+    stack: list[tuple[Expr, int, int, int | None]] = [(expr, 0, 1, None)]
+    while stack:
+        node, around_ms, steps, window = stack.pop()
         nodes += 1
+        most_steps = max(most_steps, steps)
+        if isinstance(node, SubqueryExpr):
+            inner = node.range_ms // (node.step_ms or default_step_ms) + 1
+            stack.append((node.expr, around_ms + node.range_ms, steps * inner, None))
+            continue
+        if isinstance(node, MatrixSelector):
+            stack.append((node.vector_selector, around_ms, steps, node.range_ms))
+            continue
+        stack.extend((c, around_ms, steps, None) for c in children(node))
         if not isinstance(node, VectorSelector):
             continue
         ss = q.select(node.matchers).compact()
         if ss.histograms is not None:
             return None
-        window = in_matrix.get(id(node), lookback_ms)
-        most = max((_max_in_window(ss.ts_ms[a:b], window)
+        width = (lookback_ms if window is None else window) + around_ms
+        most = max((_max_in_window(ss.ts_ms[a:b], width)
                     for a, b in zip(ss.offsets[:-1].tolist(), ss.offsets[1:].tolist(), strict=True)),
                    default=0)
         loads += len(ss) * most
         series += len(ss)
-    return loads + nodes * (series + nodes)
+    return loads + nodes * (series + nodes) * most_steps
 
 
 def _range(engine: Engine, store: MemoryStorage, expr: str, times: npt.NDArray[np.int64]) -> Vector:
@@ -307,8 +325,10 @@ class _Gathering:
 
 
 def _replay_alerting(ro: RuleOrder, vec: Vector, times: npt.NDArray[np.int64],
-                     heads: LastSamples, snapshot_at: Mapping[int, Snapshot]) -> None:
-    """Advance an alerting rule's state step by step on its result's columns."""
+                     heads: LastSamples, snapshot_at: Mapping[int, Snapshot],
+                     templates: _TemplateQueries) -> None:
+    """Advance an alerting rule's state step by step on its result's columns; a template's
+    query of another expression goes to ``templates``."""
     st, i = ro.state, ro.index
     expr = ro.rule.expr
     offset = st.query_offset_ms
@@ -318,13 +338,10 @@ def _replay_alerting(ro: RuleOrder, vec: Vector, times: npt.NDArray[np.int64],
     present = vec.present
     labels = vec.labels
 
-    other: list[str] = []  # queries other than the rule's own (a template's, whose errors are text)
-
     def query(text: str, t_ms: int) -> Vector:
         j, off = divmod(int(t_ms) + offset - first, step)
         if text != expr or off or not 0 <= j < n:
-            other.append(text)
-            raise _GiveUp("a query other than the rule's own")
+            return templates(text, t_ms)
         rows = np.flatnonzero(present[:, j])
         return Vector([labels[r] for r in rows.tolist()], vec.values[rows, j:j + 1],
                       np.ones((rows.shape[0], 1), bool))
@@ -337,32 +354,62 @@ def _replay_alerting(ro: RuleOrder, vec: Vector, times: npt.NDArray[np.int64],
         # Nothing to do at a step without results, alerts or series to mark stale.
         if any_present[j] or ars.alerts or st.previous_series[i]:
             st.eval_rule(i, t, query, app)
-            if st.status[i].health == "err" or other:
-                raise _GiveUp(st.status[i].last_error or "a query other than the rule's own")
+            if st.status[i].health == "err" or templates.refused:
+                raise _GiveUp(st.status[i].last_error or "a template's query")
         snap = snapshot_at.get(j)
         if snap is not None:
             snap(st, i)
     app.load_into(heads)
 
 
+class _TemplateQueries:
+    """A template's queries: the step-by-step run's, when they read nothing past their time
+    nor any series of this rule or a later one (so the store has the same for them); others
+    are refused (kept in :attr:`refused`)."""
+
+    def __init__(self, instant: QueryFunc, later: set[str]) -> None:
+        self.instant = instant
+        self.later = later
+        self.refused: list[str] = []
+        self._ok: dict[str, bool] = {}
+
+    def __call__(self, text: str, t_ms: int) -> Vector:
+        ok = self._ok.get(text)
+        if ok is None:
+            try:
+                expr = parse_expr(text)
+            except PromlabError:
+                return self.instant(text, t_ms)  # the same parse error, whatever the store holds
+            ok = self._ok[text] = _plain(expr) and not any(_reads(expr, n) for n in self.later)
+        if not ok:
+            self.refused.append(text)
+            raise _GiveUp(f"a template's query {text!r}")  # (the template's error text)
+        return self.instant(text, t_ms)
+
+
 def evaluate(order: Sequence[RuleOrder], heads: LastSamples, times: npt.NDArray[np.int64], *,
-             lookback_ms: int, max_samples: int, engine: Engine,
-             snapshot_at: Mapping[int, Snapshot]) -> bool:
+             engine: Engine, snapshot_at: Mapping[int, Snapshot]) -> bool:
     """Evaluate the rules of ``order`` at ``times`` (evenly spaced evaluation times) into the
-    store of ``heads``, which holds all the input up to the last time; ``snapshot_at[j]`` is
-    called after each alerting rule's step ``j``. False: given up (the store is then
-    half-written; start afresh)."""
+    store of ``heads``, which holds all the input up to the last time, as step-by-step
+    evaluation with instant queries of ``engine`` would; ``snapshot_at[j]`` is called after
+    each alerting rule's step ``j``. False: given up (the store is then half-written: start
+    afresh)."""
+    ranged = Engine(lookback_delta=f"{engine.lookback_ms}ms", timeout=None, max_samples=1 << 62,
+                    default_subquery_step=f"{engine.default_subquery_step_ms}ms",
+                    features=engine.features)
+    instant, _ = query_funcs(heads.store, engine)
     try:
-        for ro in order:
-            bound = peak_bound(heads.store, ro.expr, lookback_ms)
-            if bound is None or bound > max_samples:
+        for k, ro in enumerate(order):
+            bound = peak_bound(heads.store, ro.expr, engine.lookback_ms, engine.default_subquery_step_ms)
+            if bound is None or bound > engine.max_samples:
                 return False
             write_ts = times - ro.state.query_offset_ms
-            vec = _range(engine, heads.store, ro.rule.expr, write_ts)
+            vec = _range(ranged, heads.store, ro.rule.expr, write_ts)
             if isinstance(ro.rule, RecordingRule):
                 _write_recording(ro, vec, write_ts, heads)
-            else:
-                _replay_alerting(ro, vec, times, heads, snapshot_at)
+                continue
+            later = {name for r in order[k:] for name in _produces(r.rule)}
+            _replay_alerting(ro, vec, times, heads, snapshot_at, _TemplateQueries(instant, later))
     except _GiveUp:
         return False
     return True

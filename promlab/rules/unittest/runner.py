@@ -378,10 +378,7 @@ class _Run:
 
         snapshots = {j: keeper(checks) for j, checks in at_step.items()}
         inp.load_until(self.heads, last)
-        engine = Engine(lookback_delta=LOOKBACK, timeout=None, max_samples=1 << 62,
-                        default_subquery_step=f"{step}ms")
-        if not rulewise.evaluate(order, self.heads, times, lookback_ms=self.engine.lookback_ms,
-                                 max_samples=MAX_SAMPLES, engine=engine, snapshot_at=snapshots):
+        if not rulewise.evaluate(order, self.heads, times, engine=self.engine, snapshot_at=snapshots):
             return False
         for e in alert_times:
             self._check_alerts(e, seen[e])
