@@ -40,6 +40,7 @@ from promlab.storage.blockmeta import (
     RESERVED,
     SAMPLES_FILE,
     SERIES_FILE,
+    TAIL_FILE,
     BlockMeta,
     new_ulid,
 )
@@ -47,6 +48,7 @@ from promlab.storage.cache import MetricColumns
 from promlab.storage.indexfile import index_arrays, read_index_file, tiles
 from promlab.storage.objectstore import LOCAL, BlockFS
 from promlab.storage.postings import LabelIndex
+from promlab.storage.recent import WINDOWS as RECENT_WINDOWS
 from promlab.storage.recent import MappedRecentFile, RecentFile, RecentMetric, batch_of, open_recent
 from promlab.storage.samplesread import BlockState, SamplesReader
 from promlab.storage.seriesindex import (
@@ -62,7 +64,7 @@ from promlab.storage.slices import SliceIndex
 # Re-exported: the block format's names, imported from here by the writer and tools.
 __all__ = ["CHUNK_COLUMNS", "FOOTER_SPANS_KEY", "FORMAT_VERSION", "INDEX_FILE", "META_FILE",
            "READABLE_VERSIONS", "RECENT_FILE", "RESERVED", "ROW_GROUP_ROWS_KEY", "SAMPLES_FILE",
-           "SERIES_FILE", "Block", "BlockMeta", "new_ulid"]
+           "SERIES_FILE", "TAIL_FILE", "Block", "BlockMeta", "new_ulid"]
 
 log = logging.getLogger("promlab.storage")
 
@@ -85,11 +87,12 @@ class Block(SamplesReader):
         #: files): its series index is read from ``series.parquet`` instead, with a warning.
         self.index_missing = self._copy_missing(INDEX_FILE, "reading the series index from "
                                                 + SERIES_FILE)
-        #: A format-8 block whose ``recent.arrow`` is missing: queries read the samples file.
-        self.recent_missing = self._copy_missing(RECENT_FILE, "answering from " + SAMPLES_FILE)
+        #: The block's recent-samples files (``recent.arrow``, ``tail.arrow``: copies of its
+        #: last minutes) that are missing, or not to be used: queries read the samples file.
+        self.unused_recent = {fname for fname, _ in RECENT_WINDOWS if self._copy_missing(
+            fname, "answering from " + SAMPLES_FILE)}
         for fname, rec in self.meta.files.items():
-            if not ((self.index_missing and fname == INDEX_FILE)
-                    or (self.recent_missing and fname == RECENT_FILE)):
+            if not ((self.index_missing and fname == INDEX_FILE) or fname in self.unused_recent):
                 _ck.check_size(fs.join(path, fname), rec, fs.size)
         # Shared with the block's metric parts (:meth:`metric_part`): damage found through a
         # part marks the block.
@@ -97,8 +100,10 @@ class Block(SamplesReader):
         self._owner: Block = self
         self._parts: dict[str, Block | None] = {}
         self._series_file: SeriesIndexFile | None = None
-        self._recent: RecentFile | MappedRecentFile | None = None  # recent.arrow, at first use
-        self._recent_fh: Any = None  # (locally opened with the block)
+        # recent.arrow, tail.arrow, each opened at first use (the narrowest locally opened
+        # with the block).
+        self._recent: dict[str, RecentFile | MappedRecentFile] = {}
+        self._recent_fh: dict[str, Any] = {}
         self._verified: set[int] = set()  # row groups whose checksum passed
         # Open both files now: a compaction or retention deleting the block later cannot pull
         # them from under a reader that already listed it. Arrow-native files, not Python file
@@ -123,15 +128,16 @@ class Block(SamplesReader):
         # Read by the first query: locally, its I/O starts now (on object storage, when the
         # first query reads the index: opening a store makes no GET).
         if not fs.remote:
-            if self.recent_covers(self.meta.maxt):
-                # Its first piece (schema, dictionaries), asked for first (a few KB, ahead of
-                # the series index's hundreds): a query at the end of the data then reads
-                # its metric's batch only (storage.recent).
+            first = self.recent_window(self.meta.maxt)
+            if first is not None:
+                # The narrowest window's first piece (schema, dictionaries), asked for first (a
+                # few KB, ahead of the series index's hundreds): a query at the end of the data
+                # then reads its metric's batch only (storage.recent).
                 with contextlib.suppress(OSError, pa.ArrowException):
                     # Mapped: read in place from the page cache (storage.recent).
-                    self._recent_fh = pa.memory_map(fs.join(path, RECENT_FILE))
-                    for off, ln, _ in (self.meta.files[RECENT_FILE].get("pieces") or [])[:1]:
-                        fs.prefetch(self._recent_fh, int(off), int(ln))
+                    fh = self._recent_fh[first] = pa.memory_map(fs.join(path, first))
+                    for off, ln, _ in (self.meta.files[first].get("pieces") or [])[:1]:
+                        fs.prefetch(fh, int(off), int(ln))
             self._prefetch_index()
             fs.prefetch(self._series_fh)
         self._index: LabelIndex | None = None
@@ -287,24 +293,45 @@ class Block(SamplesReader):
             return True
         return False
 
-    def recent_covers(self, mint: int) -> bool:
-        """Whether ``recent.arrow`` holds every sample of the block at or after ``mint``
-        (format 8; :mod:`promlab.storage.recent`): told by ``meta.json``, nothing read."""
-        rec = self.meta.files.get(RECENT_FILE)
-        return rec is not None and not self.recent_missing and mint >= rec["mint"]
+    @property
+    def recent_missing(self) -> bool:
+        """Whether no recent-samples file of the block is used (each missing, or none: before
+        format 8); set it to make queries read the samples file."""
+        return all(f in self.unused_recent for f, _ in RECENT_WINDOWS if f in self.meta.files)
 
-    def recent_metric(self, name: str) -> RecentMetric | None:
-        """Metric ``name``'s samples in ``recent.arrow`` (read and checked on first use; the
-        block's own, shared by its parts), None when it has none there. Call only when
-        :meth:`recent_covers`; damage raises :class:`StorageError` and marks the block."""
+    @recent_missing.setter
+    def recent_missing(self, missing: bool) -> None:
+        self.unused_recent = {f for f, _ in RECENT_WINDOWS} if missing else set()
+
+    def recent_window(self, mint: int) -> str | None:
+        """The narrowest recent-samples file (``tail.arrow``, ``recent.arrow``: format 9, 8;
+        :mod:`promlab.storage.recent`) holding every sample of the block at or after ``mint``,
+        or None: told by ``meta.json``, nothing read."""
+        for fname, _ in RECENT_WINDOWS:
+            rec = self.meta.files.get(fname)
+            if rec is not None and fname not in self.unused_recent and mint >= rec["mint"]:
+                return fname
+        return None
+
+    def recent_covers(self, mint: int) -> bool:
+        """Whether a recent-samples file holds every sample of the block at or after ``mint``
+        (:meth:`recent_window`)."""
+        return self.recent_window(mint) is not None
+
+    def recent_metric(self, name: str, fname: str = RECENT_FILE) -> RecentMetric | None:
+        """Metric ``name``'s samples in the recent-samples file ``fname`` (read and checked on
+        first use; the block's own, shared by its parts), None when it has none there. Call
+        only when :meth:`recent_window` named it (or a wider one); damage raises
+        :class:`StorageError` and marks the block."""
         own = self._owner
         with own._io:
-            if own._recent is None:
+            opened = own._recent.get(fname)
+            if opened is None:
                 if own._fh is None:
                     raise StorageError(f"block {self.path}: closed")
-                rec = self.meta.files[RECENT_FILE]
-                where = self.fs.join(self.path, RECENT_FILE)
-                fh, own._recent_fh = own._recent_fh, None
+                rec = self.meta.files[fname]
+                where = self.fs.join(self.path, fname)
+                fh = own._recent_fh.pop(fname, None)
                 # The metric's batch asked for now, found from meta.json: its read overlaps
                 # the first piece's (asked for when a local block was opened; on object
                 # storage both now, one round trip).
@@ -312,13 +339,14 @@ class Block(SamplesReader):
                 pieces = rec.get("pieces") or []
                 k = batch_of(firsts, name) if isinstance(firsts, list) else None
                 ask = [] if k is None or k >= len(pieces) - 1 else [k]
-                if fh is None:
-                    fh = self.fs.open_input(where, rec.get("size"))
+                if fh is None:  # (mapped locally: read in place, as at the open)
+                    fh = (self.fs.open_input(where, rec.get("size")) if self.fs.remote
+                          else pa.memory_map(where))
                     ask = [0, *ask]
                 for i in ask:
                     self.fs.prefetch(fh, int(pieces[i][0]), int(pieces[i][1]))
-                own._recent = own._guard(lambda: open_recent(fh, where, rec))
-            return own._guard(functools.partial(own._recent.metric, name))  # type: ignore[no-any-return]
+                opened = own._recent[fname] = own._guard(lambda: open_recent(fh, where, rec))
+            return own._guard(functools.partial(opened.metric, name))  # type: ignore[no-any-return]
 
     def _guard(self, read: Callable[[], Any]) -> Any:
         """``read()``, its failures marking the block damaged (as :class:`StorageError`)."""
@@ -478,10 +506,10 @@ class Block(SamplesReader):
         if getattr(self, "_fh", None) is not None:
             self._fh.close()
             self._series_fh.close()
-            if self._recent is not None:
-                self._recent.close()
-            if self._recent_fh is not None:
-                self._recent_fh.close()
+            for opened in self._recent.values():
+                opened.close()
+            for fh in self._recent_fh.values():
+                fh.close()
             self._fh = None
             self._pf = None
 

@@ -181,9 +181,11 @@ class ParquetQuerier:
         which = frozenset(matchers)  # the memos' key: the same matchers in any order
         pinned = _equal_name(matchers) if shard is None else None
         # A selection at the end of the block's data, of one metric not decoded whole yet, is
-        # answered from the block's recent samples (format 8, storage.recent): its index
-        # batch and samples file are not read.
-        recent = pinned is not None and blk.recent_covers(mint) and (
+        # answered from the block's recent samples (format 8, 9: the narrowest file that
+        # reaches back far enough, storage.recent): its index batch and samples file are not
+        # read.
+        window = None if pinned is None else blk.recent_window(mint)
+        recent = pinned is not None and window is not None and (
             not use_cache or cache.get((blk.meta.ulid, pinned)) is None)  # type: ignore[union-attr]
         names = [pinned] if recent else blk.metric_names(matchers, mint, maxt)
         for name in names:
@@ -192,7 +194,8 @@ class ParquetQuerier:
             key: tuple[str, ...] = whole_key
             entry = None if recent or not use_cache else cache.get(whole_key)  # type: ignore[union-attr]
             if recent:
-                got = self._recent_entry(blk, name, matchers, which,
+                assert window is not None
+                got = self._recent_entry(blk, window, name, matchers, which,
                                          cache if use_cache else None)
                 if got is None:
                     continue
@@ -235,26 +238,26 @@ class ParquetQuerier:
         return out
 
     @staticmethod
-    def _recent_entry(blk: Block, name: str, matchers: Sequence[Matcher],
+    def _recent_entry(blk: Block, fname: str, name: str, matchers: Sequence[Matcher],
                       which: frozenset[Matcher], cache: DecodedCache | None
                       ) -> tuple[tuple[str, ...], MetricColumns] | None:
         """Metric ``name``'s series matching ``matchers`` (``which``: the same as a memo key)
-        in ``blk``'s recent samples, and their cache key; None when it has none there. A warm
-        query finds the key it had without matching again (the memo's key)."""
-        mkey = (blk.meta.ulid, "recent", name, which)
+        in ``blk``'s recent-samples file ``fname``, and their cache key; None when it has none
+        there. A warm query finds the key it had without matching again (the memo's key)."""
+        mkey = (blk.meta.ulid, "recent", fname, name, which)
         if cache is not None:
             known = cache.memo_get(mkey)
             if known is not None:
                 entry = cache.get(known)  # type: ignore[arg-type]
                 if entry is not None:
                     return known, entry  # type: ignore[return-value]
-        rm = blk.recent_metric(name)
+        rm = blk.recent_metric(name, fname)
         if rm is None:
             return None
         sel = np.flatnonzero(rm.index.match(matchers))
         if not sel.shape[0]:
             return None
-        key = (blk.meta.ulid, name, "recent",
+        key = (blk.meta.ulid, name, fname,
                hashlib.blake2b(sel.tobytes(), digest_size=16).hexdigest())
         entry = None if cache is None else cache.get(key)
         if entry is None:

@@ -1,4 +1,5 @@
-"""A block's recent samples: ``recent.arrow`` (format 8, issue 14), and reading them.
+"""A block's recent samples: ``recent.arrow`` (format 8, issue 14) and ``tail.arrow`` (format 9),
+and reading them.
 
 A person exploring a store asks first about *now*: an instant query at the end of the data,
 with five minutes of lookback or a ``rate(...[5m])``. Prometheus answers those from its
@@ -17,6 +18,11 @@ as a first scaled integer and steps, uncompressed (column by column in ``docs/st
 written by :mod:`promlab.storage.recentwrite`). A selection whose range starts at or after
 ``mint`` is answered from its metric's batch alone (:class:`RecentFile`), bit for bit as from
 the samples file, decoding the series it selects only (:func:`recent_columns`).
+
+``tail.arrow`` (format 9) is the same file for the block's last :data:`TAIL_MS`: a first query
+reads its metric's batch from disk, and the usual one (five minutes back from about the end)
+then reads and decodes half the bytes (:data:`WINDOWS`: the narrowest window that reaches back
+far enough answers).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import pyarrow as pa
 from promlab.errors import StorageError
 from promlab.storage import checksum as _ck
 from promlab.storage import pool
-from promlab.storage.blockmeta import RECENT_FILE
+from promlab.storage.blockmeta import RECENT_FILE, TAIL_FILE
 from promlab.storage.cache import MetricColumns
 from promlab.storage.crc import crc32
 from promlab.storage.encoding import MAX_SCALE, POW10, flat
@@ -47,12 +53,20 @@ from promlab.storage.seriesindex import (
 )
 
 __all__ = ["FIRST_INT_COLUMN", "FIRST_TS_COLUMN", "INT_COLUMN", "RECENT_FILE", "RECENT_MINT_KEY",
-           "RECENT_MS", "SCALE_COLUMN", "TS_COLUMN", "VALUE_COLUMN", "MappedRecentFile",
-           "RecentFile", "RecentMetric", "batch_of", "open_recent", "recent_columns"]
+           "RECENT_MS", "SCALE_COLUMN", "TAIL_FILE", "TAIL_MS", "TS_COLUMN", "VALUE_COLUMN",
+           "WINDOWS", "MappedRecentFile", "RecentFile", "RecentMetric", "batch_of", "open_recent",
+           "recent_columns"]
 
 #: How far back from a block's newest sample ``recent.arrow`` reaches: five minutes of lookback
 #: or a ``[10m]`` range at the end of the data, with room to spare.
 RECENT_MS = 15 * 60_000
+#: How far back ``tail.arrow`` (format 9) reaches: five minutes of lookback or a ``[5m]``
+#: window, evaluated anywhere in the block's last two minutes. Reading a batch of it costs
+#: half of ``recent.arrow``'s (its bytes, which a first query reads from disk, and its decode).
+TAIL_MS = 7 * 60_000
+#: Each recent-samples file of a block and its window, narrowest first: a selection is answered
+#: from the first that reaches back to its start.
+WINDOWS: tuple[tuple[str, int], ...] = ((TAIL_FILE, TAIL_MS), (RECENT_FILE, RECENT_MS))
 RECENT_MINT_KEY = b"promlab.recent_mint"
 TS_COLUMN = "recent_ts"
 VALUE_COLUMN = "recent_value"

@@ -60,9 +60,12 @@ class RecentCollector:
         order = np.argsort(s, kind="stable")  # a series' samples stay in time order
         self._parts.append((labels, sids, s[order], t[order], v[order]))
 
-    def table(self, maxt: int) -> pa.Table:
-        """The ``recent.arrow`` table of a block whose newest sample is at ``maxt``."""
-        mint = maxt - RECENT_MS
+    def table(self, maxt: int, window_ms: int = RECENT_MS) -> pa.Table:
+        """The ``recent.arrow`` table of a block whose newest sample is at ``maxt`` (of
+        ``tail.arrow`` with its ``window_ms``, at most :data:`RECENT_MS`)."""
+        if window_ms > RECENT_MS:
+            raise ValueError(f"a recent-samples window of {window_ms} ms: kept are {RECENT_MS}")
+        mint = maxt - window_ms
         labels: list[Labels] = []
         sids, counts, ts, values = [], [], [], []
         for lab, sid, s, t, v in self._parts:

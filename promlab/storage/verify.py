@@ -19,7 +19,7 @@ import numpy as np
 from promlab.errors import StorageError
 from promlab.storage import checksum as _ck
 from promlab.storage.blocklist import quarantine_block
-from promlab.storage.blocks import INDEX_FILE, RECENT_FILE, Block
+from promlab.storage.blocks import INDEX_FILE, Block
 from promlab.storage.histcheck import quarantine_file as quarantine_hist_file
 from promlab.storage.histcheck import verify_file as verify_hist_file
 from promlab.storage.histstore import list_files as list_hist_files
@@ -47,7 +47,7 @@ def verify_block(path: str, fs: BlockFS = LOCAL) -> BlockReport:
         for fname, rec in blk.meta.files.items():
             if blk.index_missing and fname == INDEX_FILE:
                 continue  # a copy of series.parquet, which is checked
-            if blk.recent_missing and fname == RECENT_FILE:
+            if fname in blk.unused_recent:
                 continue  # a copy of the block's last samples, which are checked
             if fs.remote:  # one GET of the whole object, its size and CRC-32 checked
                 fh = fs.open_input(fs.join(path, fname), int(rec["size"]))

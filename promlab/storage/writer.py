@@ -43,7 +43,8 @@ from promlab.storage.encoding import decimal_scales, encode_values
 from promlab.storage.indexwrite import write_index_copy
 from promlab.storage.merge import gather_runs
 from promlab.storage.objectstore import LOCAL, BlockFS, ObjectStoreFS
-from promlab.storage.recent import RECENT_FILE, RECENT_MINT_KEY
+from promlab.storage.recent import RECENT_MINT_KEY
+from promlab.storage.recent import WINDOWS as RECENT_WINDOWS
 from promlab.storage.recentwrite import RecentCollector, write_recent
 from promlab.storage.seriesindex import label_columns
 from promlab.storage.slices import (
@@ -332,17 +333,18 @@ class BlockWriter:
                                             for c in (*CHUNK_COLUMNS, SLICE_COLUMN)})
             pieces = write_index_copy(series, os.path.join(tmp, INDEX_FILE), start,
                                        os.path.join(tmp, SAMPLES_FILE))
-            recent = self._recent.table(start if self._maxt is None else self._maxt)
-            recent_pieces, first_metrics, recent_map = write_recent(
-                recent, os.path.join(tmp, RECENT_FILE))
-            self._recent = RecentCollector()
             files = {SAMPLES_FILE: file_record(os.path.join(tmp, SAMPLES_FILE), row_groups=True),
                      SERIES_FILE: file_record(os.path.join(tmp, SERIES_FILE)),
-                     INDEX_FILE: file_record(os.path.join(tmp, INDEX_FILE), pieces=pieces),
-                     RECENT_FILE: {**file_record(os.path.join(tmp, RECENT_FILE),
-                                                 pieces=recent_pieces),
-                                   "mint": int(recent.schema.metadata[RECENT_MINT_KEY]),
-                                   "first_metrics": first_metrics, "buffers": recent_map}}
+                     INDEX_FILE: file_record(os.path.join(tmp, INDEX_FILE), pieces=pieces)}
+            maxt = start if self._maxt is None else self._maxt
+            for fname, window_ms in RECENT_WINDOWS:  # (tail.arrow, recent.arrow)
+                recent = self._recent.table(maxt, window_ms)
+                recent_pieces, first_metrics, recent_map = write_recent(
+                    recent, os.path.join(tmp, fname))
+                files[fname] = {**file_record(os.path.join(tmp, fname), pieces=recent_pieces),
+                                "mint": int(recent.schema.metadata[RECENT_MINT_KEY]),
+                                "first_metrics": first_metrics, "buffers": recent_map}
+            self._recent = RecentCollector()
             meta = BlockMeta(self.ulid, start, self.end,
                              start if self._mint is None else self._mint,
                              start if self._maxt is None else self._maxt,
@@ -353,7 +355,8 @@ class BlockWriter:
                 self.fs.publish(tmp, self.fs.join(self.blocks_dir, meta.dirname))
                 shutil.rmtree(tmp, ignore_errors=True)
                 return meta
-            for name in (SAMPLES_FILE, SERIES_FILE, INDEX_FILE, RECENT_FILE, META_FILE):
+            for name in (SAMPLES_FILE, SERIES_FILE, INDEX_FILE, *(f for f, _ in RECENT_WINDOWS),
+                         META_FILE):
                 fsync_path(os.path.join(tmp, name))
             fsync_path(tmp)
             os.rename(tmp, os.path.join(self.blocks_dir, meta.dirname))

@@ -184,8 +184,8 @@ def test_atomic_publish(s3: dict[str, Any], tmp_path: Path) -> None:
     finally:
         go.set()
         flusher.join(30)
-    # recent.arrow, samples, series.arrow, series.parquet, then meta.json
-    assert seen[-1] == "meta.json" and len(seen) == 5
+    # recent.arrow, tail.arrow, samples, series.arrow, series.parquet, then meta.json
+    assert seen[-1] == "meta.json" and len(seen) == 6
     blocks = reader.blocks()
     assert len(blocks) == 1 and blocks[0].meta.num_samples == HOUR // STEP_MS
     reader.close()

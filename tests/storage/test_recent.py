@@ -17,7 +17,7 @@ from promlab.errors import StorageError
 from promlab.model import Labels, Matcher, MatchType
 from promlab.promql.engine import Engine
 from promlab.storage import open_store, recent, recentwrite
-from promlab.storage.blocks import META_FILE, RECENT_FILE, Block
+from promlab.storage.blocks import META_FILE, RECENT_FILE, TAIL_FILE, Block
 from promlab.storage.interface import SelectHints
 from promlab.storage.verify import verify_store
 
@@ -96,9 +96,24 @@ def uses(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     seen: list[str] = []
     real = Block.recent_metric
 
-    def spy(self: Block, name: str) -> object:
+    def spy(self: Block, name: str, fname: str = RECENT_FILE) -> object:
         seen.append(name)
-        return real(self, name)
+        return real(self, name, fname)
+
+    monkeypatch.setattr(Block, "recent_metric", spy)
+    yield seen
+
+
+@pytest.fixture
+def files_used(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The recent-samples files read, in order, each once (a spy on ``Block.recent_metric``)."""
+    seen: list[str] = []
+    real = Block.recent_metric
+
+    def spy(self: Block, name: str, fname: str = RECENT_FILE) -> object:
+        if fname not in seen:
+            seen.append(fname)
+        return real(self, name, fname)
 
     monkeypatch.setattr(Block, "recent_metric", spy)
     yield seen
@@ -107,8 +122,9 @@ def uses(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 def test_block_records_its_window(store_dir: str) -> None:
     meta = _meta(store_dir)
     rec = meta["files"][RECENT_FILE]
-    assert meta["version"] == 8
+    assert meta["version"] == 9
     assert rec["mint"] == meta["maxt"] - recent.RECENT_MS
+    assert meta["files"][TAIL_FILE]["mint"] == meta["maxt"] - recent.TAIL_MS
     assert len(rec["pieces"]) >= 3  # first piece, a batch, the footer
     # each batch's first metric: a reader finds a metric's batch before reading the file
     table = pa.ipc.open_file(os.path.join(_block_dir(store_dir), RECENT_FILE))
@@ -130,7 +146,8 @@ SELECTIONS = [
 
 
 @pytest.mark.parametrize("sel", range(len(SELECTIONS)))
-@pytest.mark.parametrize("back_ms", [1, 60_000, 5 * 60_000, recent.RECENT_MS])
+@pytest.mark.parametrize("back_ms", [1, 60_000, 5 * 60_000, recent.TAIL_MS, recent.TAIL_MS + 1,
+                                     recent.RECENT_MS])
 def test_recent_answers_as_the_samples_file(store_dir: str, uses: list[str], sel: int,
                                             back_ms: int) -> None:
     matchers = SELECTIONS[sel]
@@ -177,12 +194,27 @@ def test_queries_at_the_end_agree(store_dir: str, uses: list[str], expr: str) ->
     assert uses
 
 
-def test_plain_arrow_readers_read_it(store_dir: str) -> None:
+@pytest.mark.parametrize("back_ms", [1, recent.TAIL_MS, recent.TAIL_MS + 1, recent.RECENT_MS,
+                                     recent.RECENT_MS + 1])
+def test_the_narrowest_window_answers(store_dir: str, files_used: list[str],
+                                      back_ms: int) -> None:
+    maxt = _meta(store_dir)["maxt"]
+    hints = SelectHints(start_ms=maxt - back_ms, end_ms=maxt)
+    with open_store(store_dir, readonly=True) as st:
+        st.querier(hints.start_ms, maxt).select(
+            [Matcher(MatchType.EQUAL, "__name__", "b_metric")], hints)
+    want = ([TAIL_FILE] if back_ms <= recent.TAIL_MS else
+            [RECENT_FILE] if back_ms <= recent.RECENT_MS else [])
+    assert files_used == want
+
+
+@pytest.mark.parametrize("fname", [TAIL_FILE, RECENT_FILE])
+def test_plain_arrow_readers_read_it(store_dir: str, fname: str) -> None:
     """The file as any Arrow reader sees it: one row per series with samples in the window,
     its times from ``mint``, its values as documented."""
     meta = _meta(store_dir)
-    mint = meta["files"][RECENT_FILE]["mint"]
-    table = pa.ipc.open_file(os.path.join(_block_dir(store_dir), RECENT_FILE)).read_all()
+    mint = meta["files"][fname]["mint"]
+    table = pa.ipc.open_file(os.path.join(_block_dir(store_dir), fname)).read_all()
     colmap = json.loads(table.schema.metadata[b"promlab.label_columns"])
     assert colmap["label:series_id"] == "series_id"  # a label named like a column
     rows = table.to_pylist()
@@ -228,35 +260,50 @@ def _copy(src: str, dst: str) -> str:
     return dst
 
 
-def test_damaged_file_is_found(store_dir: str, tmp_path: os.PathLike[str]) -> None:
+def _back(fname: str) -> int:
+    """How far back a selection reaches that the recent-samples file ``fname`` answers: a
+    minute (tail.arrow), or past tail.arrow's window (recent.arrow)."""
+    return 60_000 if fname == TAIL_FILE else recent.TAIL_MS + 60_000
+
+
+@pytest.mark.parametrize("fname", [TAIL_FILE, RECENT_FILE])
+def test_damaged_file_is_found(store_dir: str, tmp_path: os.PathLike[str], fname: str) -> None:
     path = _copy(store_dir, os.path.join(tmp_path, "s"))
-    rec = _meta(path)["files"][RECENT_FILE]
+    rec = _meta(path)["files"][fname]
     off, ln, _ = rec["pieces"][1]  # a metric batch
-    with open(os.path.join(_block_dir(path), RECENT_FILE), "r+b") as f:
+    with open(os.path.join(_block_dir(path), fname), "r+b") as f:
         f.seek(off + ln // 2)
         b = f.read(1)
         f.seek(off + ln // 2)
         f.write(bytes([b[0] ^ 0xFF]))
     maxt = _meta(path)["maxt"]
     name = "a_metric"
+    start = maxt - _back(fname)
     with open_store(path, readonly=True) as st, pytest.raises(StorageError, match="checksum"):
-        st.querier(maxt - 60_000, maxt).select([Matcher(MatchType.EQUAL, "__name__", name)],
-                                               SelectHints(start_ms=maxt - 60_000, end_ms=maxt))
+        st.querier(start, maxt).select([Matcher(MatchType.EQUAL, "__name__", name)],
+                                       SelectHints(start_ms=start, end_ms=maxt))
     (report,) = verify_store(path)
-    assert report.reason is not None and RECENT_FILE in report.reason
+    assert report.reason is not None and fname in report.reason
 
 
-def test_missing_file_falls_back_to_the_samples_file(store_dir: str,
-                                                     tmp_path: os.PathLike[str],
-                                                     uses: list[str]) -> None:
+@pytest.mark.parametrize("gone", [(TAIL_FILE,), (RECENT_FILE,), (TAIL_FILE, RECENT_FILE)])
+@pytest.mark.parametrize("back_ms", [60_000, recent.TAIL_MS + 60_000])
+def test_missing_file_falls_back(store_dir: str, tmp_path: os.PathLike[str],
+                                 files_used: list[str], gone: tuple[str, ...],
+                                 back_ms: int) -> None:
+    """Without a recent-samples file (a tool copied only some files), a selection is answered
+    by a wider window still there, else by the samples file; the block is not damaged."""
     path = _copy(store_dir, os.path.join(tmp_path, "s"))
-    os.remove(os.path.join(_block_dir(path), RECENT_FILE))
+    for fname in gone:
+        os.remove(os.path.join(_block_dir(path), fname))
     maxt = _meta(path)["maxt"]
-    hints = SelectHints(start_ms=maxt - 60_000, end_ms=maxt)
+    hints = SelectHints(start_ms=maxt - back_ms, end_ms=maxt)
     m = [Matcher(MatchType.EQUAL, "__name__", "a_metric")]
     with open_store(path, readonly=True) as st:
         got = st.querier(hints.start_ms, maxt).select(m, hints)
-    assert not uses
+    reaches = [TAIL_FILE] if back_ms <= recent.TAIL_MS else []
+    left = [f for f in (*reaches, RECENT_FILE) if f not in gone]
+    assert files_used == left[:1]
     with open_store(store_dir, readonly=True) as st:
         want = st.querier(hints.start_ms, maxt).select(m, hints)
     assert_same(got, want)
@@ -317,21 +364,23 @@ def test_large_metrics_get_batches_of_their_own() -> None:
         None, 1, 2, 2, 2, 3, 4, 4, 4]
 
 
-def test_pieces_that_do_not_tile_the_file_are_damage(store_dir: str,
-                                                     tmp_path: os.PathLike[str]) -> None:
+@pytest.mark.parametrize("fname", [TAIL_FILE, RECENT_FILE])
+def test_pieces_that_do_not_tile_the_file_are_damage(store_dir: str, tmp_path: os.PathLike[str],
+                                                     fname: str) -> None:
     from promlab.storage.checksum import json_checksum
 
     path = _copy(store_dir, os.path.join(tmp_path, "s"))
     meta = _meta(path)
-    meta["files"][RECENT_FILE]["pieces"][1][1] -= 8  # a batch 8 bytes short
+    meta["files"][fname]["pieces"][1][1] -= 8  # a batch 8 bytes short
     meta.pop("checksum")
     meta["checksum"] = json_checksum(meta)
     with open(os.path.join(_block_dir(path), META_FILE), "w") as f:
         json.dump(meta, f)
     maxt = meta["maxt"]
+    start = maxt - _back(fname)
     with open_store(path, readonly=True) as st, pytest.raises(StorageError, match="tile"):
-        st.querier(maxt - 60_000, maxt).select([Matcher(MatchType.EQUAL, "__name__", "a_metric")],
-                                               SelectHints(start_ms=maxt - 60_000, end_ms=maxt))
+        st.querier(start, maxt).select([Matcher(MatchType.EQUAL, "__name__", "a_metric")],
+                                       SelectHints(start_ms=start, end_ms=maxt))
 
 
 def _random_store(path: str, seed: int) -> int:

@@ -14,7 +14,7 @@ import pytest
 from promlab.errors import StorageError
 from promlab.model import Labels, Matcher, MatchType
 from promlab.storage import open_store, recent
-from promlab.storage.blocks import META_FILE, RECENT_FILE, Block
+from promlab.storage.blocks import META_FILE, RECENT_FILE, TAIL_FILE, Block
 from promlab.storage.checksum import json_checksum
 from promlab.storage.interface import SelectHints
 
@@ -27,16 +27,22 @@ def _block_dir(path: str) -> str:
     return os.path.join(path, "blocks", name)
 
 
-def _rec(path: str) -> dict[str, Any]:
+def _rec(path: str, fname: str = RECENT_FILE) -> dict[str, Any]:
     with open(os.path.join(_block_dir(path), META_FILE)) as f:
-        return json.load(f)["files"][RECENT_FILE]  # type: ignore[no-any-return]
+        return json.load(f)["files"][fname]  # type: ignore[no-any-return]
 
 
-def _rewrite_meta(path: str, change: Any) -> None:
+def _start(maxt: int, fname: str) -> int:
+    """A selection's start that the recent-samples file ``fname`` answers: five minutes back
+    (tail.arrow), or before tail.arrow's window (recent.arrow)."""
+    return maxt - (300_000 if fname == TAIL_FILE else recent.TAIL_MS + 120_000)
+
+
+def _rewrite_meta(path: str, change: Any, fname: str = RECENT_FILE) -> None:
     where = os.path.join(_block_dir(path), META_FILE)
     with open(where) as f:
         meta = json.load(f)
-    change(meta["files"][RECENT_FILE])
+    change(meta["files"][fname])
     meta.pop("checksum")
     meta["checksum"] = json_checksum(meta)
     with open(where, "w") as f:
@@ -124,15 +130,17 @@ def test_labels_not_every_series_has_and_utf8_values(tmp_path: os.PathLike[str])
         plain.close()
 
 
-def test_queries_take_the_map(tmp_path: os.PathLike[str]) -> None:
+@pytest.mark.parametrize("fname", [TAIL_FILE, RECENT_FILE])
+def test_queries_take_the_map(tmp_path: os.PathLike[str], fname: str) -> None:
     path = str(tmp_path)
     maxt = _labelled_store(path)
-    hints = SelectHints(start_ms=maxt - 300_000, end_ms=maxt)
+    hints = SelectHints(start_ms=_start(maxt, fname), end_ms=maxt)
     m = [Matcher(MatchType.EQUAL, "__name__", "big"), Matcher(MatchType.EQUAL, "zone", "東京")]
     with open_store(path, readonly=True) as st:
         got = st.querier(hints.start_ms, maxt).select(m, hints)
         (blk,) = st.blocks()
-        assert isinstance(blk._recent, recent.MappedRecentFile)
+        assert list(blk._recent) == [fname]  # the narrowest window that reaches back enough
+        assert isinstance(blk._recent[fname], recent.MappedRecentFile)
     with open_store(path, readonly=True) as st:
         for blk in st.blocks():
             blk.recent_missing = True
@@ -141,27 +149,30 @@ def test_queries_take_the_map(tmp_path: os.PathLike[str]) -> None:
     assert_same(got, want)
 
 
-def test_blocks_without_a_map_are_read_by_arrow(tmp_path: os.PathLike[str]) -> None:
+@pytest.mark.parametrize("fname", [TAIL_FILE, RECENT_FILE])
+def test_blocks_without_a_map_are_read_by_arrow(tmp_path: os.PathLike[str], fname: str) -> None:
     """A format-8 block written before the map (no ``buffers`` in meta.json)."""
     path = str(tmp_path)
     maxt = _labelled_store(path)
-    hints = SelectHints(start_ms=maxt - 300_000, end_ms=maxt)
+    hints = SelectHints(start_ms=_start(maxt, fname), end_ms=maxt)
     m = [Matcher(MatchType.EQUAL, "__name__", "small_b")]
     with open_store(path, readonly=True) as st:
         want = st.querier(hints.start_ms, maxt).select(m, hints)
-    _rewrite_meta(path, lambda rec: rec.pop("buffers"))
+    _rewrite_meta(path, lambda rec: rec.pop("buffers"), fname)
     with open_store(path, readonly=True) as st:
         got = st.querier(hints.start_ms, maxt).select(m, hints)
         (blk,) = st.blocks()
-        assert type(blk._recent) is recent.RecentFile
+        assert type(blk._recent[fname]) is recent.RecentFile
     assert len(got) == 5
     assert_same(got, want)
 
 
+@pytest.mark.parametrize("fname", [TAIL_FILE, RECENT_FILE])
 @pytest.mark.parametrize(("damage", "says"), [
     ("outside", "outside its piece"), ("negative", "outside its piece"),
     ("past_dictionary", "past its dictionary"), ("shape", "bad buffer map")])
-def test_a_bad_map_is_damage(tmp_path: os.PathLike[str], damage: str, says: str) -> None:
+def test_a_bad_map_is_damage(tmp_path: os.PathLike[str], damage: str, says: str,
+                             fname: str) -> None:
     path = str(tmp_path)
     maxt = _labelled_store(path)
 
@@ -177,8 +188,8 @@ def test_a_bad_map_is_damage(tmp_path: os.PathLike[str], damage: str, says: str)
         else:
             bmap["batches"][0].pop()
 
-    _rewrite_meta(path, change)
-    hints = SelectHints(start_ms=maxt - 300_000, end_ms=maxt)
+    _rewrite_meta(path, change, fname)
+    hints = SelectHints(start_ms=_start(maxt, fname), end_ms=maxt)
     m = [Matcher(MatchType.EQUAL, "__name__", "big")]
     with open_store(path, readonly=True) as st, pytest.raises(StorageError, match=says):
         st.querier(hints.start_ms, maxt).select(m, hints)

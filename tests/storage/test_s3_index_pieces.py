@@ -25,7 +25,7 @@ from promlab.model import Labels, Matcher, MatchType
 from promlab.promql.engine import Engine, Result
 from promlab.promql.results import result_to_json
 from promlab.storage import ParquetStore, indexfile, open_store
-from promlab.storage.blocks import INDEX_FILE, RECENT_FILE, SAMPLES_FILE, Block
+from promlab.storage.blocks import INDEX_FILE, RECENT_FILE, SAMPLES_FILE, TAIL_FILE, Block
 from promlab.storage.objectfs import TAIL_BYTES, ObjectStoreFS
 
 from .conftest import HOUR, T0
@@ -243,18 +243,24 @@ def test_damaged_batch_is_damage_only_when_read(stores: dict[str, Any], tmp_path
         s3.pipe_file(key, good)
 
 
+@pytest.mark.parametrize(("window", "fname"), [("10m", TAIL_FILE), ("14m", RECENT_FILE)])
 def test_query_at_the_end_fetches_the_recent_samples_only(reader: ParquetStore,
-                                                          stores: dict[str, Any]) -> None:
-    """A first query at the end of the data (format 8): ``recent.arrow``'s first piece and
-    its metric's batch (found from meta.json) in one round trip of two GETs, not its footer;
-    nothing of the series index or the samples."""
+                                                          stores: dict[str, Any], window: str,
+                                                          fname: str) -> None:
+    """A first query at the end of the data (format 8, 9): the first piece of the narrowest
+    recent-samples file that reaches back far enough and its metric's batch (found from
+    meta.json) in one round trip of two GETs, not its footer; nothing of the series index,
+    the samples or the other file."""
     blk, fs, index, _ = _index(reader)
     at = T0 + 24 * HOUR - 1
-    rec = blk.meta.files[RECENT_FILE]
-    path = fs.join(blk.path, RECENT_FILE)
-    got = Engine().instant(reader, f"rate({QUERIED}[10m])", at)
+    rec = blk.meta.files[fname]
+    path = fs.join(blk.path, fname)
+    expr = f"rate({QUERIED}[{window}])"
+    got = Engine().instant(reader, expr, at)
     with open_store(stores["local"], readonly=True) as st:
-        want = _answers(Engine().instant(st, f"rate({QUERIED}[10m])", at))
+        want = _answers(Engine().instant(st, expr, at))
+    other = TAIL_FILE if fname == RECENT_FILE else RECENT_FILE
+    assert fs.object_log(fs.join(blk.path, other)) == []
     assert _answers(got) == want and got.value is not None and len(want) == SERIES
     assert fs.object_log(index) == [] and fs.object_log(fs.join(blk.path, SAMPLES_FILE)) == []
     pieces = rec["pieces"]

@@ -29,6 +29,7 @@ from promlab.storage.blocks import (
     RECENT_FILE,
     ROW_GROUP_ROWS_KEY,
     SERIES_FILE,
+    TAIL_FILE,
 )
 from promlab.storage.checksum import file_record, json_checksum
 from promlab.storage.footer import file_footer, file_spans
@@ -59,20 +60,24 @@ def _store(path: str, *, slices: int = 4) -> MemoryStorage:
 
 
 def _rewrite(block_dir: str, version: int) -> None:
-    """Rewrite a block as format ``version`` (7 .. 2) wrote it: (7) without ``recent.arrow``;
+    """Rewrite a block as format ``version`` (8 .. 2) wrote it: (8) without ``tail.arrow``;
+    (7) without ``recent.arrow`` either;
     (6) ``series.arrow`` one
     record batch with the slice groups in its schema metadata, no pieces in meta.json; (5) an
     unsliced block with only ``version`` in meta.json (the slice column is ignored); (4 on
     down) no ``series.arrow``; (3, 2) the series index one row per chunk with its labels, (3)
     ``series_rank``."""
     path = os.path.join(block_dir, SERIES_FILE)
-    os.remove(os.path.join(block_dir, RECENT_FILE))
-    if version == 7:
+    dropped = (TAIL_FILE,) if version == 8 else (TAIL_FILE, RECENT_FILE)
+    for fname in dropped:
+        os.remove(os.path.join(block_dir, fname))
+    if version >= 7:
         with open(os.path.join(block_dir, META_FILE)) as f:
             meta = json.load(f)
         meta.pop("checksum")
-        meta["version"] = 7
-        meta["files"].pop(RECENT_FILE)
+        meta["version"] = version
+        for fname in dropped:
+            meta["files"].pop(fname)
         meta["checksum"] = json_checksum(meta)
         with open(os.path.join(block_dir, META_FILE), "w") as f:
             json.dump(meta, f)
@@ -113,6 +118,7 @@ def _set_meta(block_dir: str, version: int, path: str) -> None:
     meta.pop("checksum")
     meta["version"] = version
     meta["files"].pop(RECENT_FILE)
+    meta["files"].pop(TAIL_FILE)
     if version < 5:
         meta["files"].pop(INDEX_FILE)
     else:
@@ -128,7 +134,7 @@ def test_series_index_is_plain_parquet(tmp_path: os.PathLike[str]) -> None:
     (name,) = os.listdir(os.path.join(tmp_path, "blocks"))
     block_dir = os.path.join(tmp_path, "blocks", name)
     with open(os.path.join(block_dir, META_FILE)) as f:
-        assert json.load(f)["version"] == FORMAT_VERSION == 8
+        assert json.load(f)["version"] == FORMAT_VERSION == 9
     table = pq.read_table(os.path.join(block_dir, SERIES_FILE))
     # series.arrow: the same table (label columns dictionary-encoded, chunk lists int32 with
     # times as ms since the block's start)
@@ -212,9 +218,9 @@ def test_series_index_is_plain_parquet(tmp_path: os.PathLike[str]) -> None:
         assert (np.diff(pos.reshape(4, 60), axis=1) == 1).all()
 
 
-@pytest.mark.parametrize("fmt", [8, 7, 6, 5, 4, 3, 2],
-                         ids=["format-8", "format-7", "format-6", "format-5", "format-4",
-                              "format-3", "format-2"])
+@pytest.mark.parametrize("fmt", [9, 8, 7, 6, 5, 4, 3, 2],
+                         ids=["format-9", "format-8", "format-7", "format-6", "format-5",
+                              "format-4", "format-3", "format-2"])
 @pytest.mark.parametrize("window", [
     pytest.param((T0, T0 + 4 * HOUR), id="all"),
     pytest.param((T0 + 2 * HOUR + 60_000, T0 + 2 * HOUR + 360_000), id="5m"),
@@ -228,7 +234,7 @@ def test_series_index_is_plain_parquet(tmp_path: os.PathLike[str]) -> None:
 def test_reads_agree_with_memory(tmp_path: os.PathLike[str], fmt: int,
                                  window: tuple[int, int], matchers: list[Matcher]) -> None:
     mem = _store(str(tmp_path), slices=4 if fmt >= 6 else 1)
-    if fmt < 8:
+    if fmt < 9:
         (name,) = os.listdir(os.path.join(tmp_path, "blocks"))
         _rewrite(os.path.join(tmp_path, "blocks", name), fmt)
     with open_store(tmp_path, readonly=True) as ro:

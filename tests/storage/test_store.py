@@ -196,7 +196,8 @@ def test_flush_compaction_layout(tmp_path: os.PathLike[str], mem: MemoryStorage)
     st.close()
     for name in os.listdir(os.path.join(tmp_path, "blocks")):
         assert sorted(os.listdir(os.path.join(tmp_path, "blocks", name))) == [
-            "meta.json", "recent.arrow", "samples.parquet", "series.arrow", "series.parquet"]
+            "meta.json", "recent.arrow", "samples.parquet", "series.arrow", "series.parquet",
+            "tail.arrow"]
 
 
 @pytest.mark.parametrize(("kw", "attr", "value"), [
