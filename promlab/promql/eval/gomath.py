@@ -17,6 +17,8 @@ import re
 import numpy as np
 import numpy.typing as npt
 
+from promlab.promql.eval.golibm import go_exp, go_log
+
 __all__ = ["go_parse_float", "go_pow"]
 
 F64 = npt.NDArray[np.float64]
@@ -88,7 +90,7 @@ def go_pow(x: F64 | float, y: F64 | float) -> F64:
         up = yf > 0.5
         yf = np.where(up, yf - 1, yf)
         yi = np.where(up, yi + 1, yi)
-        a1 = np.where(yf != 0, np.exp(yf * np.log(xr)), 1.0)
+        a1 = np.where(yf != 0, go_exp(yf * go_log(xr)), 1.0)
         ae = np.zeros(xr.shape, np.int64)
         x1, xe = np.frexp(xr)
         xe = xe.astype(np.int64)

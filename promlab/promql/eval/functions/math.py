@@ -6,13 +6,13 @@ Each applies to every float sample of its instant-vector argument and drops the 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
 
 from promlab.promql.eval.calls import FunctionCall, FunctionTable
 from promlab.promql.eval.functions._common import vector_out
+from promlab.promql.eval.golibm import go_exp, go_log
 from promlab.promql.values import F64, Vector
 
 __all__ = ["apply_elementwise", "function"]
@@ -43,32 +43,13 @@ def _log2(x: F64) -> F64:
     # Go's math.Log2: Log(frac)/Ln2 + exp, exact for powers of two. It differs from C's log2 in
     # the last bit (log2(2.5)), which count_values and == expose.
     frac, exp = np.frexp(x)
-    out: F64 = np.where(frac == 0.5, exp - 1.0, np.log(frac) * _LOG2_E + exp)
-    return out
-
-
-def _ln(x: F64) -> F64:
-    # Go's math.Log on amd64 (its assembly version, which Prometheus's release builds run) does
-    # not normalise subnormal inputs: it reads the mantissa bits as 0.5 + m/2**53 and the
-    # exponent as -1022, so ln(5e-324) is -1023 ln 2 = -709.0895657128241, not -744.44.
-    x = np.asarray(x, dtype=np.float64)
-    out: F64 = np.log(x)
-    sub = (x > 0) & (x < 2.2250738585072014e-308)
-    if sub.any():
-        mant = x[sub].view(np.uint64) & np.uint64((1 << 52) - 1)
-        f1 = (mant | np.uint64(0x3FE << 52)).view(np.float64)
-        k = np.full(f1.shape, -1022.0)
-        low = f1 < math.sqrt(2) / 2
-        k[low] -= 1
-        f1 = np.where(low, f1 * 2, f1)
-        out = np.array(out, copy=True)
-        out[sub] = k * math.log(2) + np.log(f1)
+    out: F64 = np.where(frac == 0.5, exp - 1.0, go_log(frac) * _LOG2_E + exp)
     return out
 
 
 def _log10(x: F64) -> F64:
     # Go's math.Log10: Log(x) * (1/Ln10), not C's log10 (log10(0.1) is -0.9999999999999999).
-    out: F64 = _ln(x) * _LOG10_E
+    out: F64 = go_log(x) * _LOG10_E
     return out
 
 
@@ -80,10 +61,9 @@ _SINH_Q = (-0.6307673640497716991212077277e+6, 0.1521517378790019070696485176e+5
 
 
 def _sinh(x: F64) -> F64:
-    # Go's math.Sinh: Exp(|x|)/2 past 21, so it overflows to ±Inf where C's sinh still has
-    # ~710.4 as its largest argument.
+    # Go's math.Sinh: Exp(|x|)/2 past 21, so it overflows to ±Inf with Exp (from 709.44 on).
     a = np.abs(x)
-    ex = np.exp(a)
+    ex = go_exp(a)
     sq = a * a
     p0, p1, p2, p3 = _SINH_P
     q0, q1, q2 = _SINH_Q
@@ -95,9 +75,14 @@ def _sinh(x: F64) -> F64:
 def _cosh(x: F64) -> F64:
     # Go's math.Cosh: Exp(|x|)/2 past 21, else (e^x + e^-x)/2.
     a = np.abs(x)
-    ex = np.exp(a)
+    ex = go_exp(a)
     out: F64 = np.where(a > 21, ex * 0.5, (ex + 1 / ex) * 0.5)
     return out
+
+
+# Go's math.Tanh below |x| = 0.625: Cephes' rational approximation.
+_TANH_P = (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)
+_TANH_Q = (1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3)
 
 
 def _tanh(x: F64) -> F64:
@@ -105,10 +90,14 @@ def _tanh(x: F64) -> F64:
     # ±1 past log(2**127)/2. Its last bit differs from C's tanh there (tanh(-19) is
     # -0.9999999999999999 in Go, -1 in C), which changes/resets of a subquery count.
     a = np.abs(x)
-    with np.errstate(over="ignore"):
-        big = 1 - 2 / (np.exp(2 * a) + 1)
+    big = 1 - 2 / (go_exp(2 * a) + 1)
     big = np.where(a > 44.014845965556525, 1.0, big)
-    out: F64 = np.where(a >= 0.625, np.where(x < 0, -big, big), np.tanh(x))
+    s = x * x
+    p0, p1, p2 = _TANH_P
+    q0, q1, q2 = _TANH_Q
+    small = x + x * s * ((p0 * s + p1) * s + p2) / (((s + q0) * s + q1) * s + q2)
+    small = np.where(x == 0, x, small)
+    out: F64 = np.where(a >= 0.625, np.where(x < 0, -big, big), small)
     return out
 
 
@@ -116,9 +105,9 @@ _TABLE: dict[str, Callable[[F64], F64]] = {
     "abs": np.abs,
     "ceil": np.ceil,
     "floor": np.floor,
-    "exp": np.exp,
+    "exp": go_exp,
     "sqrt": np.sqrt,
-    "ln": _ln,
+    "ln": go_log,
     "log2": _log2,
     "log10": _log10,
     "sin": np.sin,

@@ -1,0 +1,166 @@
+"""Go's ``math.Exp`` and ``math.Log`` as Prometheus's amd64 builds run them, bit for bit.
+
+On amd64 Go replaces both with assembly (``archExp``, ``archLog``), and neither rounds like C's
+``exp``/``log``. ``archExp`` reduces ``x`` by ``k = round(x log2 e)`` multiples of ln 2, sums a
+Taylor series of ``r/16``, squares four times and scales by ``2**k``; the scaling step refuses a
+``k`` of 1024, so ``exp(709.5)`` is ``+Inf`` (C: 1.35e308), and ``sinh``/``cosh`` overflow there
+too. Its multiply-adds are fused where the CPU has AVX and FMA (Go's ``useFMA``), which changes
+last bits; :func:`fma` emulates the fused operation with error-free transformations.
+``archLog`` is fdlibm's ``log`` over ``frexp`` without normalising subnormal inputs.
+
+Everything here works element-wise on float64 arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["USE_FMA", "fma", "go_exp", "go_log"]
+
+F64 = npt.NDArray[np.float64]
+
+
+def _cpu_has_avx_fma() -> bool:
+    """Go's ``useFMA`` (``cpu.X86.HasAVX && cpu.X86.HasFMA``) from Linux's CPU flags; assumed
+    where they cannot be read (every x86-64 CPU of the last decade has both)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return "avx" in flags and "fma" in flags
+    except OSError:
+        pass
+    return True
+
+
+#: Whether :func:`go_exp` takes archExp's fused (AVX/FMA) path, as Go does on this CPU.
+USE_FMA = _cpu_has_avx_fma()
+
+# --- error-free transformations ------------------------------------------------------------------
+
+_SPLITTER = 134217729.0  # 2**27 + 1 (Veltkamp)
+
+
+def _two_sum(a: F64, b: F64) -> tuple[F64, F64]:
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def _two_prod(a: F64, b: F64) -> tuple[F64, F64]:
+    p = a * b
+    ca, cb = _SPLITTER * a, _SPLITTER * b
+    ah, bh = ca - (ca - a), cb - (cb - b)
+    al, bl = a - ah, b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def _add_round_to_odd(a: F64, b: F64) -> F64:
+    """``a + b`` rounded to odd: exact sums stay, inexact ones take the neighbour whose last
+    mantissa bit is set."""
+    s, e = _two_sum(a, b)
+    even = (s.view(np.int64) & 1) == 0
+    fix = (e != 0) & even
+    if fix.any():
+        s = np.where(fix, np.nextafter(s, np.where(e > 0, np.inf, -np.inf)), s)
+    return s
+
+
+def fma(a: F64 | float, b: F64 | float, c: F64 | float) -> F64:
+    """``a * b + c`` rounded once (Boldo and Melquiond's emulation through rounding to odd),
+    for operands whose products neither overflow nor underflow (all this module needs)."""
+    a, b, c = (np.asarray(v, dtype=np.float64) for v in (a, b, c))
+    with np.errstate(all="ignore"):
+        uh, ul = _two_prod(a, b)
+        th, tl = _two_sum(c, uh)
+        out: F64 = th + _add_round_to_odd(tl, ul)
+    return out
+
+
+# --- archExp -------------------------------------------------------------------------------------
+
+_LOG2E = float("1.4426950408889634073599246810018920")
+_LN2U = float("0.69314718055966295651160180568695068359375")
+_LN2L = float("0.28235290563031577122588448175013436025525412068e-12")
+_EXP_OVERFLOW = float("7.09782712893384e+02")
+# Taylor coefficients 1/7! ... 1/3!, then 1/2 and 1 (archExp's exprodata, highest first).
+_EXP_TAYLOR = tuple(float(t) for t in (
+    "2.4801587301587301587e-5", "1.9841269841269841270e-4", "1.3888888888888888889e-3",
+    "8.3333333333333333333e-3", "4.1666666666666666667e-2", "1.6666666666666666667e-1",
+    "0.5", "1.0"))
+
+
+def go_exp(x: F64 | float, *, use_fma: bool | None = None) -> F64:
+    """``math.Exp(x)`` as Go's amd64 assembly computes it (``use_fma`` defaults to
+    :data:`USE_FMA`)."""
+    fused = USE_FMA if use_fma is None else use_fma
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        t = x * _LOG2E
+        # CVTSD2SL: nearest, ties to even; out of int32's range the "integer indefinite" -2**31
+        ok = np.isfinite(t) & (np.abs(t) < 2.0**31)
+        k = np.where(ok, np.rint(np.where(ok, t, 0.0)), -(2.0**31))
+        if fused:
+            r = fma(-k, _LN2U, x)
+            r = fma(-k, _LN2L, r)
+        else:
+            r = (x - k * _LN2U) - k * _LN2L
+        r = r * 0.0625
+        p = np.full(x.shape, _EXP_TAYLOR[0])
+        for coef in _EXP_TAYLOR[1:]:
+            p = fma(p, r, coef) if fused else p * r + coef
+        e = r * p  # e**(r/16) - 1
+        for _ in range(3):
+            e = e * (e + 2.0)  # (1 + e)**2 - 1
+        e = fma(e, e + 2.0, 1.0) if fused else e * (e + 2.0) + 1.0
+        # fr * 2**k, through a subnormal-safe two-step scaling below 2**-1022
+        biased = k + 1023
+        normal = (biased > 0) & (biased < 2047)
+        sub = (biased <= 0) & (biased >= -52)
+        out = np.zeros(x.shape)
+        kk = np.clip(k, -1100, 1100).astype(np.int64)
+        out[normal] = e[normal] * np.ldexp(1.0, kk[normal])
+        out[sub] = (e[sub] * np.ldexp(1.0, kk[sub] + 1022)) * 2.0**-1022
+        out[biased >= 2047] = np.inf
+        out[x > _EXP_OVERFLOW] = np.inf
+        out = np.where(np.isnan(x) | np.isposinf(x), x, out)
+        out[np.isneginf(x)] = 0.0
+    return out
+
+
+# --- archLog -------------------------------------------------------------------------------------
+
+_HSQRT2 = float("7.07106781186547524401e-01")
+_LN2HI = float("6.93147180369123816490e-01")
+_LN2LO = float("1.90821492927058770002e-10")
+_L1, _L2, _L3, _L4, _L5, _L6, _L7 = (float(v) for v in (
+    "6.666666666666735130e-01", "3.999999999940941908e-01", "2.857142874366239149e-01",
+    "2.222219843214978396e-01", "1.818357216161805012e-01", "1.531383769920937332e-01",
+    "1.479819860511658591e-01"))
+
+
+def go_log(x: F64 | float) -> F64:
+    """``math.Log(x)`` as Go's amd64 assembly computes it: fdlibm's reduction and polynomial
+    with ``frexp`` read straight from the bits (a subnormal's exponent is taken as -1022)."""
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        bits = x.view(np.uint64)
+        f1 = ((bits & np.uint64(0x000FFFFFFFFFFFFF)) | np.uint64(0x3FE0000000000000)) \
+            .view(np.float64)
+        k = ((bits >> np.uint64(52)) & np.uint64(0x7FF)).astype(np.float64) - 1022.0
+        low = f1 <= _HSQRT2  # the assembly's cmpnlt: sqrt(2)/2 itself is doubled too
+        k = k - np.where(low, 1.0, 0.0)
+        f = f1 * np.where(low, 2.0, 1.0) - 1.0
+        s = f / (2.0 + f)
+        s2 = s * s
+        s4 = s2 * s2
+        t1 = s2 * (((_L7 * s4 + _L5) * s4 + _L3) * s4 + _L1)
+        t2 = s4 * ((_L6 * s4 + _L4) * s4 + _L2)
+        hfsq = 0.5 * f * f
+        out: F64 = k * _LN2HI - ((hfsq - (s * (hfsq + (t1 + t2)) + k * _LN2LO)) - f)
+        out = np.where(x == 0, -np.inf, out)
+        out = np.where(np.signbit(x) & (x != 0), np.nan, out)
+        out = np.where(np.isposinf(x) | np.isnan(x), x, out)
+    return out
