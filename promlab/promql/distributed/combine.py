@@ -169,12 +169,15 @@ def sum_state(vec: Vector, gid: np.ndarray[Any, np.dtype[np.int64]], group_rows:
             Vector(group_rows.labels, np.where(p, c[rows], 0.0), p, group_rows.drop_name))
 
 
-def _sum_combine(node: AggregateExpr, sums: Sequence[Vector], comps: Sequence[Vector],
-                 ctx: EvalContext) -> Vector:
+def _sum_parts(node: AggregateExpr, sums: Sequence[Vector], comps: Sequence[Vector],
+               ctx: EvalContext) -> tuple[Vector, F64, F64]:
+    """The shards' partial sums combined: the output rows (the engine's ``group`` of them),
+    and per row and step the compensated sum and its compensation, apart."""
     t = ctx.num_steps
     merged = merge_vectors(sums, t)
     if not len(merged.labels):
-        return Vector.empty(t)
+        empty = np.zeros((0, t))
+        return Vector.empty(t), empty, empty
     merged_c = merge_vectors(comps, t)
     out = _reaggregate("group", node, merged, None, ctx)
     gid, groups = _exact_groups(merged)
@@ -182,8 +185,14 @@ def _sum_combine(node: AggregateExpr, sums: Sequence[Vector], comps: Sequence[Ve
                         np.where(merged_c.present, merged_c.values, 0.0))
     pos = {ls: i for i, ls in enumerate(groups)}
     rows = np.asarray([pos[ls] for ls in out.labels], np.int64)
+    return out, s[rows], c[rows]
+
+
+def _sum_combine(node: AggregateExpr, sums: Sequence[Vector], comps: Sequence[Vector],
+                 ctx: EvalContext) -> Vector:
+    out, s, c = _sum_parts(node, sums, comps, ctx)
     with np.errstate(invalid="ignore"):
-        total = s[rows] + c[rows]
+        total = s + c
     return Vector(out.labels, np.where(out.present, total, 0.0), out.present, out.drop_name)
 
 def _exact_groups(vec: Vector) -> tuple[np.ndarray[Any, np.dtype[np.int64]], list[Labels]]:
@@ -215,12 +224,13 @@ def _aligned(vec: Vector, labels: Sequence[Labels]) -> tuple[F64, np.ndarray[Any
 
 def _avg(node: AggregateExpr, states: dict[str, list[Vector]], ctx: EvalContext) -> Vector:
     t = ctx.num_steps
-    total = _sum_combine(node, states["sum"], states["sum_c"], ctx)
+    total, sm, comp = _sum_parts(node, states["sum"], states["sum_c"], ctx)
     counts = _reaggregate("sum", node, merge_vectors(states["count"], t), None, ctx)
     n, _ = _aligned(counts, total.labels)
     with np.errstate(all="ignore"):
-        mean = total.values / n
-    bad = total.present & ~np.isfinite(total.values)
+        # sum/n + c/n, as the engine's avg (and Prometheus) divides, not (sum + c)/n.
+        mean = sm / n + comp / n
+    bad = total.present & ~np.isfinite(sm)
     if bad.any():
         # The sum overflowed: a weighted mean of the shards' means (as the engine's
         # incremental mean, it stays finite when the mean is).
