@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from promlab.model import Labels, Matcher
+from promlab.model import METRIC_NAME, Labels, Matcher, MatchType
 from promlab.model.arrays import unique
 from promlab.model.histogram import FloatHistogram, Histogram
 from promlab.storage.accept import DUPLICATE, NO_TS, OOO, OUT_OF_ORDER, TOO_OLD, classify
@@ -120,6 +120,10 @@ class MemoryStorage:
         self._lock = threading.RLock()
         self.ooo_window_ms = ooo_window_ms
         self._maxt: int | None = None
+        # The series sorted by labels, and by metric name: built when a querier first needs
+        # them after a series was added (a rule test's queries far outnumber its new series).
+        self._sorted: list[tuple[Labels, _Series]] | None = None
+        self._by_name: dict[str, list[tuple[Labels, _Series]]] | None = None
 
     def appender(self) -> _MemoryAppender:
         return _MemoryAppender(self)
@@ -130,6 +134,15 @@ class MemoryStorage:
     def clear(self) -> None:
         with self._lock:
             self._series.clear()
+            self._sorted = self._by_name = None
+
+    def _held(self, labels: Labels) -> _Series:
+        """The series of ``labels``, created if new (call with the lock held)."""
+        s = self._series.get(labels)
+        if s is None:
+            s = self._series[labels] = _Series()
+            self._sorted = self._by_name = None
+        return s
 
     def close(self) -> None:
         pass
@@ -140,8 +153,7 @@ class MemoryStorage:
         """Load one series' samples directly (test helper), with their start timestamps."""
         st = None if start_ts_ms is None else np.asarray(start_ts_ms, np.int64)
         with self._lock:
-            s = self._series.setdefault(labels, _Series())
-            s.merge(np.asarray(ts_ms, np.int64), np.asarray(values, np.float64), None, st)
+            self._held(labels).merge(np.asarray(ts_ms, np.int64), np.asarray(values, np.float64), None, st)
 
     def add_histogram_series(self, labels: Labels, ts_ms: Sequence[int] | npt.NDArray[np.int64],
                              hists: Sequence[FloatHistogram | Histogram | float], *,
@@ -157,9 +169,8 @@ class MemoryStorage:
             else:
                 v[k] = float(x)
         with self._lock:
-            s = self._series.setdefault(labels, _Series())
-            s.merge(np.asarray(ts_ms, np.int64), v, h,
-                    None if start_ts_ms is None else np.asarray(start_ts_ms, np.int64))
+            self._held(labels).merge(np.asarray(ts_ms, np.int64), v, h,
+                                     None if start_ts_ms is None else np.asarray(start_ts_ms, np.int64))
 
     def _commit(self, batch: dict[Labels, tuple[list[int], list[float]]],
                 hbatch: dict[Labels, tuple[list[int], list[FloatHistogram]]]) -> AppendStats:
@@ -212,9 +223,20 @@ class MemoryStorage:
         return [(k, ts[a:b][keep[a:b]], vals[a:b][keep[a:b]])
                 for k, a, b in zip(names, [0, *ends[:-1]], ends, strict=True) if keep[a:b].any()]
 
-    def _snapshot(self) -> list[tuple[Labels, _Series]]:
+    def _snapshot(self, name: str | None = None) -> list[tuple[Labels, _Series]]:
+        """The series sorted by labels (those named ``name`` only, if given); not to be
+        modified."""
         with self._lock:
-            return sorted(self._series.items(), key=lambda kv: kv[0])
+            if self._sorted is None:
+                self._sorted = sorted(self._series.items(), key=lambda kv: kv[0])
+            if name is None:
+                return self._sorted
+            if self._by_name is None:
+                by_name: dict[str, list[tuple[Labels, _Series]]] = {}
+                for kv in self._sorted:
+                    by_name.setdefault(kv[0].get(METRIC_NAME, ""), []).append(kv)
+                self._by_name = by_name
+            return self._by_name.get(name, [])
 
 
 class _MemoryAppender:
@@ -274,7 +296,9 @@ class _MemoryQuerier:
         self.maxt_ms = maxt_ms
 
     def _matching(self, matchers: Sequence[Matcher]) -> list[tuple[Labels, _Series]]:
-        return [(ls, s) for ls, s in self._store._snapshot()
+        name = next((m.value for m in matchers
+                     if m.name == METRIC_NAME and m.type == MatchType.EQUAL), None)
+        return [(ls, s) for ls, s in self._store._snapshot(name)
                 if all(m.matches(ls.get(m.name, "")) for m in matchers)]
 
     def select(self, matchers: Sequence[Matcher], hints: SelectHints | None = None) -> SeriesSet:

@@ -108,7 +108,10 @@ class CheckedAppender:
     def commit(self) -> AppendStats:
         batch, self._batch = self._batch, []
         last = self._owner.last
-        app = self._owner.store.appender()
+        # What passes is newer than anything of its series in the store (all of it came
+        # through here or load()), which the store takes as it is: loaded per series.
+        floats: dict[Labels, tuple[list[int], list[float]]] = {}
+        hists: dict[Labels, tuple[list[int], list[AnyHistogram]]] = {}
         stats = AppendStats()
         problem = ""
         for labels, t, v in batch:
@@ -126,13 +129,24 @@ class CheckedAppender:
                 if not (isinstance(v, float) and is_stale(v)):
                     problem = err
                 continue
+            if prev is None:
+                stats.new_series += 1
+            # (The store merges a series' floats and histograms by timestamp.)
             if isinstance(v, float):
-                app.append(labels, t, v)
+                ts, vs = floats.setdefault(labels, ([], []))
+                ts.append(t)
+                vs.append(v)
             else:
-                app.append_histogram(labels, t, v)
+                hts, hvs = hists.setdefault(labels, ([], []))
+                hts.append(t)
+                hvs.append(v)
             last[labels] = (t, bits)
-        done = app.commit()
-        stats.appended, stats.new_series = done.appended, done.new_series
+            stats.appended += 1
+        store = self._owner.store
+        for labels, (ts, fvs) in floats.items():
+            store.add_series(labels, np.asarray(ts, np.int64), np.asarray(fvs, np.float64))
+        for labels, (ts, hvs) in hists.items():
+            store.add_histogram_series(labels, np.asarray(ts, np.int64), hvs)
         if problem:
             raise StorageError(problem)
         return stats
