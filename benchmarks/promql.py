@@ -18,10 +18,15 @@ range query over the whole span at ``--step`` and as an instant query at the end
   :func:`promlab.promql.engine.clear_caches`) are cleared, so no cold query profits from the
   ones before it. All first touches run before anything else is loaded (no warm store, no
   MemoryStorage copy in the process), one after another, as a notebook's first queries;
-- warm: median of ``--repeat`` runs after a warm-up, on the store kept open (decoded cache hot);
+- warm: median of ``--repeat`` runs after a warm-up of ``--warmup`` runs (at most: runs stop after
+  0.3 s), on the store kept open (decoded cache hot). CPython specializes a code path's
+  bytecode over its first executions (3.11: a function's, after 8 calls), so one warm-up run
+  is not enough for a small query: the instant raw selector's runs after the first took 246,
+  139, 120, 110, 107, 167, 110, 98, 90, 90, 86, ... 75 us (``--warmup 1`` measures its 2nd to
+  6th runs);
 - memory: the in-memory upper bound (the same samples in a ``MemoryStorage``), warm median;
 - Prometheus: median over HTTP (JSON encoding and decoding included) and its own
-  ``evalTotalTime`` from ``stats=all``, after a warm-up;
+  ``evalTotalTime`` from ``stats=all``, after the same warm-up;
 - ratio = promlab warm / Prometheus (below 1: promlab is faster), against HTTP and eval time;
 - peak MB: promlab's peak traced memory for one warm run; agree: relative 1e-9 (topk compares
   the selected values per step, since ties may pick other series).
@@ -29,7 +34,11 @@ range query over the whole span at ``--step`` and as an instant query at the end
 Usage::
 
     python -m benchmarks.promql [--hours 24] [--scale 1.0] [--repeat 5] [--cold-repeat 3]
-                                [--step 60] [--open-days 30] [--many-metrics 500]
+                                [--warmup 10] [--step 60] [--open-days 30] [--many-metrics 500]
+
+The dataset is imported into the store by a child process: the first touches run in a process
+that holds nothing of the import (its heap of freed arrays and objects), as a notebook kernel
+opening a store does.
 
 ``--open-days N`` also builds an N-day store (the dataset's day written into N daily blocks, its
 timestamps shifted; a tenth of the samples, since opening reads metadata, not samples) and prints
@@ -90,6 +99,30 @@ def import_store(path: Path, data_dir: Path) -> float:
     with open_store(data_dir) as store:
         import_file(path, store, progress=False)
     return time.perf_counter() - t0
+
+
+def import_store_apart(path: Path, data_dir: Path) -> float:
+    """:func:`import_store` in a child process (spawned): this one keeps nothing of it."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        secs: float = pool.apply(import_store, (path, data_dir))
+    return secs
+
+
+#: Warm-up runs before a warm median, at most (they stop after :data:`WARMUP_S`): see the
+#: module docstring (``--warmup``).
+WARMUP_RUNS = 10
+WARMUP_S = 0.3
+
+
+def _warm_up(fn: Any, runs: int) -> None:
+    """``fn()`` ``runs`` times (at least once), stopping once :data:`WARMUP_S` has passed."""
+    stop = time.perf_counter() + WARMUP_S
+    for _ in range(max(1, runs)):
+        fn()
+        if time.perf_counter() > stop:
+            break
 
 
 def drop_page_cache(data_dir: Path) -> None:
@@ -196,7 +229,7 @@ def _median_time(fn: Any, repeat: int) -> tuple[float, Any]:
 
 
 def run(hours: float, scale: float, repeat: int, step_s: int, cold_repeat: int = 3,
-        ) -> list[Row]:
+        warmup: int = WARMUP_RUNS) -> list[Row]:
     info = datasets.standard_dataset(hours=hours, scale=scale)
     spec = info.spec
     print(f"dataset: {info.series:,} series, {info.samples:,} samples ({info.path})", flush=True)
@@ -208,7 +241,7 @@ def run(hours: float, scale: float, repeat: int, step_s: int, cold_repeat: int =
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="promlab-bench-") as tmp:
         data_dir = Path(tmp) / "promlab"
-        secs = import_store(info.path, data_dir)
+        secs = import_store_apart(info.path, data_dir)
         print(f"promlab import: {secs:.1f} s ({info.samples / secs / 1e6:.2f} M samples/s)",
               flush=True)
         t0 = time.perf_counter()
@@ -239,7 +272,8 @@ def run(hours: float, scale: float, repeat: int, step_s: int, cold_repeat: int =
                 for name, expr, mode in _progress.iterate(None, todo, desc="queries", unit="query"):
                     stores = (warm_store, mem)
                     rows.append(_bench_one(engine, stores, prom, name, expr, mode, start_ms,
-                                           end_ms, step_s, repeat, colds[name, mode]))
+                                           end_ms, step_s, repeat, colds[name, mode],
+                                           warmup))
                     r = rows[-1]
                     _progress.write(f"{name:20s} {mode:8s} store open {r.open_ms:5.1f} | "
                                     f"cold {r.cold_ms:8.1f} (/HTTP {r.cold_ratio:5.2f}) "
@@ -388,7 +422,8 @@ def _cold_one(engine: Engine, data_dir: Path, expr: str, mode: str, start_ms: in
 
 def _bench_one(engine: Engine, stores: tuple[ParquetStore, MemoryStorage],
                prom: realprom.Prometheus, name: str, expr: str, mode: str, start_ms: int,
-               end_ms: int, step_s: int, repeat: int, cold: tuple[float, float]) -> Row:
+               end_ms: int, step_s: int, repeat: int, cold: tuple[float, float],
+               warmup: int = WARMUP_RUNS) -> Row:
     warm_store, mem = stores
     t_open, t_cold = cold
 
@@ -403,9 +438,9 @@ def _bench_one(engine: Engine, stores: tuple[ParquetStore, MemoryStorage],
         return prom.query(expr, end_ms / 1000, stats="all")
 
     try:
-        ours_on(warm_store)  # warm-up: fills the decoded cache
+        _warm_up(lambda: ours_on(warm_store), warmup)  # (the first fills the decoded cache)
         t_ours, res = _median_time(lambda: ours_on(warm_store), repeat)
-        ours_on(mem)
+        _warm_up(lambda: ours_on(mem), warmup)
         t_mem, _ = _median_time(lambda: ours_on(mem), repeat)
         tracemalloc.start()
         ours_on(warm_store)
@@ -424,6 +459,7 @@ def _bench_one(engine: Engine, stores: tuple[ParquetStore, MemoryStorage],
         evals.append(float(d.get("stats", {}).get("timings", {}).get("evalTotalTime", math.nan)))
         return d
 
+    _warm_up(theirs, warmup - 1)  # (the first touch above was one)
     t_theirs, data = _median_time(theirs_timed, repeat)
     t_eval = statistics.median(evals) * 1000
     ours_pts, theirs_pts = _ours_to_points(res), _theirs_to_points(data)
@@ -457,6 +493,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--step", type=int, default=60, help="range-query step in seconds")
+    ap.add_argument("--warmup", type=int, default=WARMUP_RUNS,
+                    help="warm-up runs before each warm median (at most: they stop after 0.3 s)")
     ap.add_argument("--cold-repeat", type=int, default=3,
                     help="first touches per query (median; each on a fresh open)")
     ap.add_argument("--open-days", type=int, default=30,
@@ -465,7 +503,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="also time a first query on a store of N metrics (0: skip)")
     args = ap.parse_args(argv)
     with _progress.defaulting(True):  # bars on stderr: dataset, promtool, store, queries
-        rows = run(args.hours, args.scale, args.repeat, args.step, args.cold_repeat)
+        rows = run(args.hours, args.scale, args.repeat, args.step, args.cold_repeat,
+                   args.warmup)
         if args.open_days:
             print(long_store_open(args.hours, args.scale, args.open_days))
         if args.many_metrics:
