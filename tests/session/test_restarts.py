@@ -294,6 +294,7 @@ def magics_serve_again(w: World, opened: list[Session]) -> str:
     sh.run_line_magic("load_ext", "promlab")
     try:
         s = _session(w)
+        opened.append(s)  # the test's own session: closed by the test, not the extension
         use_session(s, sh)
         s.rules.start([w.rule_file("a")])
         sh.run_line_magic("promlab", "serve --listen 127.0.0.1:0")
