@@ -1,6 +1,8 @@
-"""Go's amd64 ``math.Exp``/``math.Log`` (promlab.promql.eval.golibm) and the PromQL functions
-built on them, bit for bit against a real Prometheus 2.42 on this machine's CPU (its FMA path
-or not, as Go chooses), plus the emulated fused multiply-add against exact arithmetic."""
+"""Go's ``math`` as PromQL uses it, bit for bit against a real Prometheus 2.42: the amd64
+``Exp``/``Log`` (promlab.promql.eval.golibm; on this machine's CPU, its FMA path or not, as Go
+chooses) and what is built on them, and the trigonometry (promlab.promql.eval.gotrig, Payne-Hanek
+reduction of huge arguments included); plus the emulated fused multiply-add against exact
+arithmetic and the bits of 4/Pi against their well-known first and last words."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import pytest
 from benchmarks import realprom
 from promlab.promql.engine import Engine
 from promlab.promql.eval.golibm import fma, go_exp, go_log
+from promlab.promql.eval.gotrig import _M_PI4
 from promlab.storage import MemoryStorage
 
 
@@ -52,6 +55,12 @@ def test_log_specials() -> None:
     assert got[7] == -709.0895657128241  # a subnormal's exponent read as -1022
 
 
+def test_four_over_pi_bits() -> None:
+    words = [(_M_PI4 >> (64 * (19 - i))) & ((1 << 64) - 1) for i in range(20)]
+    assert words[:3] == [1, 0x45F306DC9C882A53, 0xF84EAFA3EA69BB81]
+    assert words[-1] == 0xAC06608DF8F6D757
+
+
 def _values() -> dict[str, list[float]]:
     r = random.Random(5)
     wide = [r.uniform(-746, 710) for _ in range(25)] + [r.uniform(-5, 5) for _ in range(25)]
@@ -59,15 +68,26 @@ def _values() -> dict[str, list[float]]:
     positive = [10 ** r.uniform(-320, 308) for _ in range(25)] + \
         [r.uniform(0, 3) for _ in range(25)] + [0.7071067811865476, 0.7071067811865475, 3.0, 0.1]
     small = [r.uniform(-0.7, 0.7) for _ in range(30)] + [0.6249, 0.625, -0.0, 1e-9]
+    # huge arguments take Payne-Hanek reduction (from 2**29), time() among them
+    angles = [10 ** r.uniform(-8, 300) for _ in range(30)] + \
+        [r.uniform(-10, 10) for _ in range(20)] + [1.7e9 + r.uniform(0, 1e6) for _ in range(10)]
+    unit = [r.uniform(-1, 1) for _ in range(40)] + [0.7, -0.7, 1.0, 0.4999999]
     return {"exp": wide + edge, "sinh": wide + edge, "cosh": wide + edge, "tanh": small + wide,
             "ln": positive, "log2": positive, "log10": positive,
-            "pow": [r.uniform(0, 100) for _ in range(40)]}
+            "pow": [r.uniform(0, 100) for _ in range(40)],
+            "sin": angles, "cos": angles, "tan": angles, "atan": angles + unit,
+            "atan2": angles + unit, "asin": unit, "acos": unit, "atanh": unit + small,
+            "asinh": positive + [-v for v in angles], "acosh": [*positive, 1.5, 2.0, 2.0**28]}
 
 
 def _query(fn: str, values: list[float]) -> str:
     parts = [f'label_replace(vector({v!r}), "i", "{i}", "", "")' for i, v in enumerate(values)]
     arg = " or ".join(parts)
-    return f"({arg}) ^ 0.37" if fn == "pow" else f"{fn}({arg})"
+    if fn == "pow":
+        return f"({arg}) ^ 0.37"
+    if fn == "atan2":
+        return f"({arg}) atan2 -1.7"
+    return f"{fn}({arg})"
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from promlab.promql.eval.binmatch import ARITHMETIC
 from promlab.promql.eval.functions._common import info
 from promlab.promql.eval.functions.native import concat_vectors, histogram_cells, without_histograms
 from promlab.promql.eval.gomath import go_pow
+from promlab.promql.eval.gotrig import go_atan2
 from promlab.promql.eval.histbinops import TRIM_OPS, trim_vector_scalar
 from promlab.promql.eval.names import merge_same_labels
 from promlab.promql.eval.state import EvalState
@@ -38,7 +39,8 @@ def _power(a: F64 | float, b: F64 | float) -> F64:
     return go_pow(a, b)
 
 
-# Operator tables (Go float semantics: ``%`` is ``math.Mod`` = fmod, ``^`` is ``math.Pow``).
+# Operator tables (Go float semantics: ``%`` is ``math.Mod`` = fmod, ``^`` is ``math.Pow``,
+# ``atan2`` is ``math.Atan2``).
 _ARITH: dict[str, Callable[[F64 | float, F64 | float], F64]] = {
     "+": np.add,
     "-": np.subtract,
@@ -46,7 +48,7 @@ _ARITH: dict[str, Callable[[F64 | float, F64 | float], F64]] = {
     "/": np.true_divide,
     "%": np.fmod,
     "^": _power,
-    "atan2": np.arctan2,
+    "atan2": go_atan2,
 }
 _COMPARE: dict[str, Callable[[F64 | float, F64 | float], B]] = {
     "==": np.equal,

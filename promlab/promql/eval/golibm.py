@@ -7,6 +7,7 @@ Taylor series of ``r/16``, squares four times and scales by ``2**k``; the scalin
 too. Its multiply-adds are fused where the CPU has AVX and FMA (Go's ``useFMA``), which changes
 last bits; :func:`fma` emulates the fused operation with error-free transformations.
 ``archLog`` is fdlibm's ``log`` over ``frexp`` without normalising subnormal inputs.
+``Log1p`` (fdlibm's, in Go) and the inverse hyperbolic functions built on these follow.
 
 Everything here works element-wise on float64 arrays.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["USE_FMA", "fma", "go_exp", "go_log"]
+__all__ = ["USE_FMA", "fma", "go_acosh", "go_asinh", "go_atanh", "go_exp", "go_log", "go_log1p"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -163,4 +164,94 @@ def go_log(x: F64 | float) -> F64:
         out = np.where(x == 0, -np.inf, out)
         out = np.where(np.signbit(x) & (x != 0), np.nan, out)
         out = np.where(np.isposinf(x) | np.isnan(x), x, out)
+    return out
+
+
+# --- Log1p and the inverse hyperbolic functions (Go code over Log, Log1p and Sqrt) ---------------
+
+_SQRT2M1 = float("4.142135623730950488017e-01")
+_SQRT2HALFM1 = float("-2.928932188134524755992e-01")
+_TWO_THIRDS = float("0.66666666666666666")
+_LN2 = float("6.93147180559945286227e-01")
+
+
+def go_log1p(x: F64 | float) -> F64:
+    """``math.Log1p(x)``: fdlibm's ``log1p`` (a correction term for ``1 + x``, then ``archLog``'s
+    polynomial)."""
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        ax = np.abs(x)
+        direct = (ax < _SQRT2M1) & (x > _SQRT2HALFM1)  # k = 0, f = x
+        u = np.where(ax < 2.0**53, 1.0 + x, x)
+        iu = u.view(np.uint64)
+        k = ((iu >> np.uint64(52)).astype(np.int64) - 1023).astype(np.float64)
+        c = np.where(k > 0, 1.0 - (u - x), x - (u - 1.0)) / u
+        c = np.where(ax < 2.0**53, c, 0.0)
+        frac = iu & np.uint64(0x000FFFFFFFFFFFFF)
+        low = frac < np.uint64(0x0006A09E667F3BCD)
+        un = np.where(low, (frac | np.uint64(0x3FF0000000000000)).view(np.float64),
+                      (frac | np.uint64(0x3FE0000000000000)).view(np.float64))
+        k = np.where(low, k, k + 1)
+        frac = np.where(low, frac, (np.uint64(0x0010000000000000) - frac) >> np.uint64(2))
+        f = np.where(direct, x, un - 1.0)
+        k = np.where(direct, 0.0, k)
+        c = np.where(direct, 0.0, c)
+        flat = ~direct & (frac == 0)  # |f| < 2**-20
+        hfsq = 0.5 * f * f
+        # |f| < 2**-20: no division
+        r0 = hfsq * (1.0 - _TWO_THIRDS * f)
+        tiny_f = np.where(k == 0, f - r0, k * _LN2HI - ((r0 - (k * _LN2LO + c)) - f))
+        tiny_f = np.where(f == 0, np.where(k == 0, 0.0, k * _LN2HI + (c + k * _LN2LO)), tiny_f)
+        s = f / (2.0 + f)
+        z = s * s
+        r = z * (_L1 + z * (_L2 + z * (_L3 + z * (_L4 + z * (_L5 + z * (_L6 + z * _L7))))))
+        poly = np.where(k == 0, f - (hfsq - s * (hfsq + r)),
+                        k * _LN2HI - ((hfsq - (s * (hfsq + r) + (k * _LN2LO + c))) - f))
+        out: F64 = np.where(flat, tiny_f, poly)
+        out = np.where(ax < 2.0**-29, np.where(ax < 2.0**-54, x, x - x * x * 0.5), out)
+        out = np.where(x == -1, -np.inf, out)
+        out = np.where(np.isposinf(x), np.inf, out)
+        out = np.where((x < -1) | np.isnan(x), np.nan, out)
+    return out
+
+
+def go_asinh(x: F64 | float) -> F64:
+    """``math.Asinh(x)``."""
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        a = np.abs(x)
+        t = np.where(a > 2.0**28, go_log(a) + _LN2,
+                     np.where(a > 2, go_log(2 * a + 1 / (np.sqrt(a * a + 1) + a)),
+                              np.where(a < 2.0**-28, a,
+                                       go_log1p(a + a * a / (1 + np.sqrt(1 + a * a))))))
+        out: F64 = np.where(x < 0, -t, np.where(x == 0, x, t))
+        out = np.where(np.isnan(x) | np.isinf(x), x, out)
+    return out
+
+
+def go_acosh(x: F64 | float) -> F64:
+    """``math.Acosh(x)``."""
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        t = x - 1
+        out: F64 = np.where(x >= 2.0**28, go_log(x) + _LN2,
+                            np.where(x > 2, go_log(2 * x - 1 / (x + np.sqrt(x * x - 1))),
+                                     go_log1p(t + np.sqrt(2 * t + t * t))))
+        out = np.where(x == 1, 0.0, out)
+        out = np.where((x < 1) | np.isnan(x), np.nan, out)
+    return out
+
+
+def go_atanh(x: F64 | float) -> F64:
+    """``math.Atanh(x)``."""
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        a = np.abs(x)
+        twice = a + a
+        t = np.where(a < 2.0**-28, a,
+                     np.where(a < 0.5, 0.5 * go_log1p(twice + twice * a / (1 - a)),
+                              0.5 * go_log1p(twice / (1 - a))))
+        out: F64 = np.where(x < 0, -t, np.where(x == 0, x, t))
+        out = np.where(x == 1, np.inf, np.where(x == -1, -np.inf, out))
+        out = np.where((a > 1) | np.isnan(x), np.nan, out)
     return out

@@ -12,7 +12,8 @@ import numpy as np
 
 from promlab.promql.eval.calls import FunctionCall, FunctionTable
 from promlab.promql.eval.functions._common import vector_out
-from promlab.promql.eval.golibm import go_exp, go_log
+from promlab.promql.eval.golibm import go_acosh, go_asinh, go_atanh, go_exp, go_log
+from promlab.promql.eval.gotrig import go_acos, go_asin, go_atan, go_cos, go_sin, go_tan
 from promlab.promql.values import F64, Vector
 
 __all__ = ["apply_elementwise", "function"]
@@ -110,18 +111,18 @@ _TABLE: dict[str, Callable[[F64], F64]] = {
     "ln": go_log,
     "log2": _log2,
     "log10": _log10,
-    "sin": np.sin,
-    "cos": np.cos,
-    "tan": np.tan,
-    "asin": np.arcsin,
-    "acos": np.arccos,
-    "atan": np.arctan,
+    "sin": go_sin,
+    "cos": go_cos,
+    "tan": go_tan,
+    "asin": go_asin,
+    "acos": go_acos,
+    "atan": go_atan,
     "sinh": _sinh,
     "cosh": _cosh,
     "tanh": _tanh,
-    "asinh": np.arcsinh,
-    "acosh": np.arccosh,
-    "atanh": np.arctanh,
+    "asinh": go_asinh,
+    "acosh": go_acosh,
+    "atanh": go_atanh,
     "rad": lambda x: x * np.pi / 180,
     "deg": lambda x: x * 180 / np.pi,
     "sgn": _sgn,
