@@ -61,7 +61,8 @@ from promlab.rules.unittest.headcheck import LastSamples
 from promlab.storage.interface import AnyHistogram, AppendStats
 from promlab.storage.memory import MemoryStorage
 
-__all__ = ["MAX_STEPS_PER_QUERY", "RuleOrder", "evaluate", "peak_bound", "plan"]
+__all__ = ["MAX_STEPS_PER_QUERY", "RuleOrder", "evaluate", "peak_bound", "plan", "precompute",
+           "replayed"]
 
 #: Steps per range query (the engine refuses more than 11,000 points per series).
 MAX_STEPS_PER_QUERY = 10_000
@@ -330,26 +331,11 @@ def _replay_alerting(ro: RuleOrder, vec: Vector, times: npt.NDArray[np.int64],
     """Advance an alerting rule's state step by step on its result's columns; a template's
     query of another expression goes to ``templates``."""
     st, i = ro.state, ro.index
-    expr = ro.rule.expr
-    offset = st.query_offset_ms
-    first = int(times[0])
-    step = int(times[1] - times[0]) if times.shape[0] > 1 else 1
-    n = times.shape[0]
-    present = vec.present
-    labels = vec.labels
-
-    def query(text: str, t_ms: int) -> Vector:
-        j, off = divmod(int(t_ms) + offset - first, step)
-        if text != expr or off or not 0 <= j < n:
-            return templates(text, t_ms)
-        rows = np.flatnonzero(present[:, j])
-        return Vector([labels[r] for r in rows.tolist()], vec.values[rows, j:j + 1],
-                      np.ones((rows.shape[0], 1), bool))
-
+    query = replayed(vec, ro.rule.expr, times - st.query_offset_ms, templates)
     ars = st.alerting[i]
     assert ars is not None
     app = _Gathering()
-    any_present: npt.NDArray[np.bool_] = np.asarray(present.any(axis=0), bool)
+    any_present: npt.NDArray[np.bool_] = np.asarray(vec.present.any(axis=0), bool)
     for j, t in enumerate(times.tolist()):
         # Nothing to do at a step without results, alerts or series to mark stale.
         if any_present[j] or ars.alerts or st.previous_series[i]:
@@ -413,3 +399,69 @@ def evaluate(order: Sequence[RuleOrder], heads: LastSamples, times: npt.NDArray[
     except _GiveUp:
         return False
     return True
+
+
+def precompute(states: Sequence[GroupState], heads: LastSamples, times: npt.NDArray[np.int64], *,
+               engine: Engine, input_names: set[str]) -> dict[tuple[int, int], Vector]:
+    """The results at every step of the rules whose query can be answered up front when the
+    group as a whole must be evaluated step by step: ``(group index, rule index) -> (S, T)``.
+
+    Such a rule's query reads nothing past its time and, of the rules' output, only that of
+    recording rules before it that are precomputed themselves (written into ``heads``' store,
+    which holds the input up to the last time), with the same query offset. The step-by-step
+    run then takes each step's column instead of an instant query (:func:`replayed`) and
+    writes everything as before.
+    """
+    ranged = Engine(lookback_delta=f"{engine.lookback_ms}ms", timeout=None, max_samples=1 << 62,
+                    default_subquery_step=f"{engine.default_subquery_step_ms}ms",
+                    features=engine.features)
+    producers: dict[str, int] = {}
+    for st in states:
+        for rule in st.group.rules:
+            for name in _produces(rule):
+                producers[name] = producers.get(name, 0) + 1
+    written: dict[str, int] = {}  # name -> its producer's query offset, in the store
+    out: dict[tuple[int, int], Vector] = {}
+    for g, st in enumerate(states):
+        offset = st.query_offset_ms
+        for i, rule in enumerate(st.group.rules):
+            try:
+                expr = parse_expr(rule.expr)
+            except PromlabError:
+                continue
+            if not _plain(expr) or any(_reads(expr, name) and written.get(name) != offset
+                                       for name in producers):
+                continue
+            bound = peak_bound(heads.store, expr, engine.lookback_ms, engine.default_subquery_step_ms)
+            if bound is None or bound > engine.max_samples:
+                continue
+            ro = RuleOrder(st, i, expr)
+            try:
+                vec = _range(ranged, heads.store, rule.expr, times - offset)
+                out[(g, i)] = vec
+                if (isinstance(rule, RecordingRule) and producers[rule.name] == 1
+                        and rule.name not in input_names
+                        and METRIC_NAME not in st.group.rule_labels(rule)):
+                    _write_recording(ro, vec, times - offset, heads)
+                    written[rule.name] = offset
+            except _GiveUp:
+                continue
+    return out
+
+
+def replayed(vec: Vector, expr: str, write_ts: npt.NDArray[np.int64], other: QueryFunc) -> QueryFunc:
+    """A query function answering ``expr`` at the times of ``write_ts`` (evenly spaced) with
+    the columns of ``vec``, and anything else with ``other``."""
+    first = int(write_ts[0])
+    step = int(write_ts[1] - write_ts[0]) if write_ts.shape[0] > 1 else 1
+    n = write_ts.shape[0]
+
+    def query(text: str, t_ms: int) -> Vector:
+        j, off = divmod(int(t_ms) - first, step)
+        if text != expr or off or not 0 <= j < n:
+            return other(text, t_ms)
+        rows = np.flatnonzero(vec.present[:, j])
+        return Vector([vec.labels[r] for r in rows.tolist()], vec.values[rows, j:j + 1],
+                      np.ones((rows.shape[0], 1), bool))
+
+    return query

@@ -11,7 +11,9 @@ every ``alert_rule_test`` with ``t <= eval_time < t + evaluation_interval`` comp
 ``promql_expr_test`` is an instant query (lookback 5m, subqueries at the evaluation interval).
 When that is sure to give the same (:mod:`.rulewise`: rules that read only the input and
 earlier rules' output, nothing past their evaluation time, ...), the rules are evaluated rule
-by rule, each over all steps in range queries, which is many times faster on long tests.
+by rule, each over all steps in range queries, which is many times faster on long tests;
+otherwise the rules whose results can be had so up front take them from there in the
+step-by-step run.
 
 Native histograms (Prometheus 3's promtool): ``input_series`` values may be histogram literals
 (promqltest notation) and an ``exp_samples`` entry may give ``histogram:`` instead of ``value:``;
@@ -44,7 +46,7 @@ from promlab.promql.values import Matrix, Scalar, Vector
 from promlab.rules.alerting import AlertingRuleState, AlertState
 from promlab.rules.group import GroupState
 from promlab.rules.load import parse_rule_file
-from promlab.rules.query import query_funcs
+from promlab.rules.query import QueryFunc, query_funcs
 from promlab.rules.rule import ALERT_NAME_LABEL, RuleGroup
 from promlab.rules.unittest import rulewise
 from promlab.rules.unittest.headcheck import LastSamples
@@ -315,15 +317,27 @@ class _Run:
                 self._check_alerts(eval_time, self._firing(eval_time, states))
             self._refused_until(inp, done, last)
             return True
+        precomputed: dict[tuple[int, int], Vector] = {}
         if inp.refused is None:
             if self._rulewise(inp, states, alert_times, last):
                 return True
-            # Not done rule by rule: step by step from the start, on a new store.
+            # Not done rule by rule: step by step from the start, on a new store, with the
+            # rules whose results can be had up front taking them from there.
             self.store = MemoryStorage()
             self.heads = LastSamples(self.store)
             inp.reset()
             states = self._states(groups)
+            precomputed = self._precompute(inp, states, last)
         query, _ = query_funcs(self.store, self.engine)
+        # Per group: None (no rule precomputed), else each rule's query function.
+        per_rule: list[list[QueryFunc] | None] = []
+        for g, st in enumerate(states):
+            found = [(i, precomputed[(g, i)]) for i in range(len(st.group.rules)) if (g, i) in precomputed]
+            funcs = [query] * len(st.group.rules)
+            for i, vec in found:
+                times = np.arange(self.mint, last + 1, step, dtype=np.int64) - st.query_offset_ms
+                funcs[i] = rulewise.replayed(vec, st.group.rules[i].expr, times, query)
+            per_rule.append(funcs if found else None)
         t = self.mint
         while t <= maxt:
             if t >= first_bad:
@@ -336,8 +350,13 @@ class _Run:
                 continue
             inp.load_until(self.heads, t)
             failed = []
-            for st in states:
-                st.eval(t, query, self.heads.appender())
+            for st, rule_funcs in zip(states, per_rule, strict=True):
+                if rule_funcs is None:
+                    st.eval(t, query, self.heads.appender())
+                else:
+                    app = self.heads.appender()
+                    for i, func in enumerate(rule_funcs):
+                        st.eval_rule(i, t, func, app)
                 failed += [f"    rule: {rule.name}, time: {go_duration(t)}, err: {status.last_error}"
                            for rule, status, _ in st.rule_states() if status.health == "err"]
             if failed:
@@ -349,6 +368,14 @@ class _Run:
                 curr += 1
             t += self.opts.evaluation_interval_ms
         return True
+
+    def _precompute(self, inp: _Input, states: list[GroupState], last: int) -> dict[tuple[int, int], Vector]:
+        """:func:`.rulewise.precompute` on a scratch store with all the input."""
+        scratch = LastSamples(MemoryStorage())
+        inp.load_until(scratch, last)
+        inp.reset()
+        times = np.arange(self.mint, last + 1, self.opts.evaluation_interval_ms, dtype=np.int64)
+        return rulewise.precompute(states, scratch, times, engine=self.engine, input_names=inp.names())
 
     def _refused_until(self, inp: _Input, start: int, end: int) -> None:
         """The refused series' load error for each step in ``[start, end]``."""
