@@ -35,7 +35,7 @@ import numpy.typing as npt
 
 from promlab.errors import PromlabError
 from promlab.model import METRIC_NAME, STALE_NAN, Labels
-from promlab.promql.engine import Engine
+from promlab.promql.engine import MIN_MEMORY_BUDGET, Engine
 from promlab.promql.parser import parse_expr
 from promlab.promql.parser.ast import (
     AggregateExpr,
@@ -172,16 +172,18 @@ def _max_in_window(ts: npt.NDArray[np.int64], window_ms: int) -> int:
 
 def peak_bound(store: MemoryStorage, expr: Expr, lookback_ms: int, default_step_ms: int) -> int | None:
     """An upper bound of the samples an instant query of ``expr`` holds at once, at any time,
-    over what ``store`` holds now (None: histograms, not bounded here).
+    over what ``store`` holds now (None: histograms, not bounded here; or more selected than
+    the engine's own memory budget might take).
 
-    A selector loads at most its series times the most samples in one window (the lookback
-    for an instant selector, a range selector's range; under subqueries, widened by their
-    ranges). Each node's result has at most as many elements per step as all selectors have
-    series, plus one per node (scalars, ``vector()``), at as many steps as the subqueries
-    around it evaluate it at.
+    A range selector holds at most its series times the most samples in one window (its
+    range, widened by the ranges of the subqueries around it). Each node's result (an
+    instant selector's too: one sample per series) has at most as many elements per step as
+    all selectors have series, plus one per node (scalars, ``vector()``), at as many steps as
+    the subqueries around it evaluate it at. (The engine's model of what Prometheus holds,
+    :mod:`promlab.promql.eval.querystats`, never counts more than these results and windows.)
     """
     q = store.querier(-(1 << 62), 1 << 62)
-    loads = series = nodes = 0
+    loads = series = nodes = selected = 0
     most_steps = 1
     # (node, ranges of the subqueries around it, steps they evaluate it at, window if a range
     # selector's vector selector)
@@ -203,12 +205,16 @@ def peak_bound(store: MemoryStorage, expr: Expr, lookback_ms: int, default_step_
         ss = q.select(node.matchers).compact()
         if ss.histograms is not None:
             return None
-        width = (lookback_ms if window is None else window) + around_ms
-        most = max((_max_in_window(ss.ts_ms[a:b], width)
-                    for a, b in zip(ss.offsets[:-1].tolist(), ss.offsets[1:].tolist(), strict=True)),
-                   default=0)
-        loads += len(ss) * most
         series += len(ss)
+        runs = list(zip(ss.offsets[:-1].tolist(), ss.offsets[1:].tolist(), strict=True))
+        if window is not None:
+            loads += len(ss) * max((_max_in_window(ss.ts_ms[a:b], window + around_ms) for a, b in runs),
+                                   default=0)
+        # What the engine selects, lookback included, against its own memory budget.
+        selected += len(ss) * max((_max_in_window(ss.ts_ms[a:b], (window or 0) + around_ms + lookback_ms)
+                                   for a, b in runs), default=0)
+    if selected > MIN_MEMORY_BUDGET:
+        return None
     return loads + nodes * (series + nodes) * most_steps
 
 
