@@ -48,13 +48,17 @@ def input_samples(items: Sequence[Item], start_ms: int, interval_ms: int) -> Inp
     >>> ts.tolist(), [go_histogram_text(v) if isinstance(v, FloatHistogram) else v for v in vs]
     ([0, 60000, 180000], ['{{count:1 buckets:[1]}}', '{{count:2 counter_reset_hint:not_reset buckets:[2]}}', 3.0])
     """
-    ts = [start_ms + i * interval_ms for i, x in enumerate(items) if x is not None]
     present = [x for x in items if x is not None]
+    if len(present) == len(items):  # no gaps (the usual input): the times in one go
+        ts_a = start_ms + interval_ms * np.arange(len(items), dtype=np.int64)
+    else:
+        ts_a = np.array([start_ms + i * interval_ms for i, x in enumerate(items) if x is not None], np.int64)
     if not any(isinstance(x, HistogramLiteral) for x in present):
-        return np.asarray(ts, np.int64), np.asarray(present, np.float64)
+        return ts_a, np.asarray(present, np.float64)
+    ts = ts_a.tolist()
     mixed: list[FloatHistogram | float] = [
         to_float_histogram(x) if isinstance(x, HistogramLiteral) else float(x) for x in present]
-    return np.asarray(ts, np.int64), storage_hints(ts, mixed)
+    return ts_a, storage_hints(ts, mixed)
 
 
 def expected_histogram(text: str) -> FloatHistogram:
