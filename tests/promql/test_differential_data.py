@@ -165,7 +165,7 @@ def promlab_answer(store: MemoryStorage, expr: str, when: str | tuple[int, int, 
 # --- rate/increase/delta: each engine's own extrapolation --------------------------------------
 
 EXTRAPOLATED = re.compile(r"^(rate|increase|delta)\((.+)\[(\w+)(:\w*)?\]"
-                          r"((?: offset -?\w+| @ (?:\d+|start\(\)|end\(\)))*)\)$")
+                          r"((?: offset -?\w+| @ (?:\d[\d.eE+]*|start\(\)|end\(\)))*)\)$")
 
 
 def rate_of(samples: list[tuple[float, float]], start_ms: int, end_ms: int, range_s: float, *,
@@ -249,7 +249,7 @@ def extrapolated(prom: Any, expr: str, prom_expr: str, when: str | tuple[int, in
 
 
 AVERAGED = re.compile(r"^avg_over_time\((.+)\[(\w+)(:\w*)?\]"
-                      r"((?: offset -?\w+| @ (?:\d+|start\(\)|end\(\)))*)\)$")
+                      r"((?: offset -?\w+| @ (?:\d[\d.eE+]*|start\(\)|end\(\)))*)\)$")
 
 
 def _kahan_inc(inc: float, total: float, c: float) -> tuple[float, float]:
@@ -303,7 +303,7 @@ def averaged(prom: Any, expr: str, prom_expr: str, when: str | tuple[int, int, i
 
 
 INNER_EXTRAPOLATED = re.compile(r"\b(?:rate|increase|delta)\([^()\[]+\[\w+\]"
-                                r"(?: offset -?\w+| @ (?:\d+|start\(\)|end\(\)))*\)")
+                                r"(?: offset -?\w+| @ (?:\d[\d.eE+]*|start\(\)|end\(\)))*\)")
 
 
 def propagated(prom: Any, store: MemoryStorage, ds: Dataset, expr: str,
@@ -520,3 +520,14 @@ def _without_last_value(samples: list[tuple[int, float]]) -> list[tuple[int, flo
     changes nothing a range function sees)."""
     last = max((i for i, (_, v) in enumerate(samples) if not is_stale(v)), default=None)
     return samples if last is None else samples[:last] + samples[last + 1:]
+
+
+@pytest.mark.parametrize("at", ["1700001230", "1700001230.25", "1700001229.999", "1700001230e0",
+                                "1.7000012e9", "start()", "end()"])
+def test_oracles_read_every_at_spelling(at: str) -> None:
+    """The generator spells @ times as decimals and exponents too (promql_gen); the oracles for
+    rate/increase/delta and avg_over_time must still recognise the expression (seed 1 at
+    PROMLAB_DATA_N=300 met rate(g[15m] @ 1.7000012e9), whose 2.42/3.x extrapolation differs)."""
+    assert EXTRAPOLATED.match(f"rate(g[15m] @ {at})")
+    assert AVERAGED.match(f"avg_over_time(g[5m] offset 1m @ {at})")
+    assert INNER_EXTRAPOLATED.search(f"sum(increase(c_total[5m] @ {at}))")
