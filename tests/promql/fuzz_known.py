@@ -135,11 +135,6 @@ KNOWN_DIFFERENCES: list[Known] = [
           "3.x accepts offset 0s and -0s (any offset duration expression); 2.42 wants it > 0"),
     Known("count-values-by-subquery", r"count_values\s*by\s*\(.*\[\w+:\w*\]",
           "the same 2.42 grouping bug inside a subquery (a range evaluation)"),
-    Known("go-math-ulp-huge-mod", r"(exp|\^|sinh|cosh).*%",
-          "the last bits of Go's Exp/Pow (not C's) decide x % 10 once x is huge"),
-    Known("go-math-ulp-amplified", r"%",
-          "the last bit of Go's atan/sin/exp/log (not C's) is amplified by % of a large "
-          "number such as time()", values=lambda want, got: loosely_same(want, got)),
     Known("zero-sign-undefined-order", r"\b(min|max|topk|bottomk|quantile)\b",
           "which of equal 0 and -0 a min/max keeps (or a quantile lands on) depends on input "
           "order, which a range query (or a subquery, count_values, histogram_quantile, topk "
@@ -149,22 +144,12 @@ KNOWN_DIFFERENCES: list[Known] = [
           "topk/bottomk break ties by input order, which a range query leaves undefined in "
           "Prometheus (map order); inside a larger expression other series then flow on",
           range_only=True),
-    Known("go-math-ulp-atan-mod", r"\batan2?\b.*%|%.*\batan2?\b",
-          "the last bit of Go's Atan (a Cephes polynomial, not C's atan) times a large "
-          "dividend such as time() decides x % atan2(...) to ~1e-7"),
-    Known("go-math-ulp-dates",
-          r"\b(minute|hour|day_of_\w+|days_in_month|month|year)\(.*(\b(exp|sinh|cosh)\(|\^)",
-          "a date function of a huge exp/sinh/cosh/power reads whole seconds of a number whose "
-          "last bit (Go's Exp/Pow, not C's) is worth many seconds"),
     Known("mean-numerics-magnified",
           r"\b(ceil|floor|sgn)\(.*\bavg(_over_time)?\b|[%^].*\bavg(_over_time)?\b|"
           r"\bavg(_over_time)?\b.*[%^]",
           "the 2.42/3.x mean residues of mean-numerics (1e-17 against an exact 0) decide a "
           "ceil, floor or sign, or whether x % mean wraps (-1 % 0.05000000000000001); NaN ^ 1e-18 is NaN, "
           "NaN ^ 0 is 1"),
-    Known("go-math-ulp-trig", r"\b(sin|cos|tan)\(.*(\^|sinh|cosh|exp)",
-          "x ^ y with a fractional y goes through Go's Exp/Log, whose last bits differ from C's; "
-          "sin/cos/tan of a huge power turn that into a different number"),
     Known("predict-linear-at", r"(predict_linear|quantile_over_time|holt_winters)\(.*@",
           "2.42 moves a pinned range of predict_linear (or of quantile_over_time/holt_winters "
           "with a computed parameter) along with the steps, so steps go missing (fixed in 3.x)"),
