@@ -50,11 +50,18 @@ def _two_sum(a: F64, b: F64) -> tuple[F64, F64]:
     return s, (a - (s - bb)) + (b - bb)
 
 
-def _two_prod(a: F64, b: F64) -> tuple[F64, F64]:
+def _split(a: F64) -> tuple[F64, F64]:
+    ca = _SPLITTER * a
+    hi = ca - (ca - a)
+    return hi, a - hi
+
+
+def _two_prod(a: F64, b: F64, b_split: tuple[F64, F64] | None = None) -> tuple[F64, F64]:
+    """``a * b`` as the rounded product and its exact error (``b_split``: ``b``'s Veltkamp halves
+    when ``b`` is shared by several products)."""
     p = a * b
-    ca, cb = _SPLITTER * a, _SPLITTER * b
-    ah, bh = ca - (ca - a), cb - (cb - b)
-    al, bl = a - ah, b - bh
+    ah, al = _split(a)
+    bh, bl = _split(b) if b_split is None else b_split
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
@@ -69,12 +76,13 @@ def _add_round_to_odd(a: F64, b: F64) -> F64:
     return s
 
 
-def fma(a: F64 | float, b: F64 | float, c: F64 | float) -> F64:
+def fma(a: F64 | float, b: F64 | float, c: F64 | float,
+        b_split: tuple[F64, F64] | None = None) -> F64:
     """``a * b + c`` rounded once (Boldo and Melquiond's emulation through rounding to odd),
     for operands whose products neither overflow nor underflow (all this module needs)."""
     a, b, c = (np.asarray(v, dtype=np.float64) for v in (a, b, c))
     with np.errstate(all="ignore"):
-        uh, ul = _two_prod(a, b)
+        uh, ul = _two_prod(a, b, b_split)
         th, tl = _two_sum(c, uh)
         out: F64 = th + _add_round_to_odd(tl, ul)
     return out
@@ -98,36 +106,38 @@ def go_exp(x: F64 | float, *, use_fma: bool | None = None) -> F64:
     :data:`USE_FMA`)."""
     fused = USE_FMA if use_fma is None else use_fma
     x = np.asarray(x, dtype=np.float64)
+    out = np.zeros(x.shape)
     with np.errstate(all="ignore"):
-        t = x * _LOG2E
-        # CVTSD2SL: nearest, ties to even; out of int32's range the "integer indefinite" -2**31
-        ok = np.isfinite(t) & (np.abs(t) < 2.0**31)
-        k = np.where(ok, np.rint(np.where(ok, t, 0.0)), -(2.0**31))
+        # Only arguments that neither overflow nor scale below 2**-1074 are computed.
+        live = (x <= _EXP_OVERFLOW) & (x > -746.0)
+        v = x[live]
+        # CVTSD2SL: to the nearest integer, ties to even
+        k = np.rint(v * _LOG2E)
         if fused:
-            r = fma(-k, _LN2U, x)
+            r = fma(-k, _LN2U, v)
             r = fma(-k, _LN2L, r)
         else:
-            r = (x - k * _LN2U) - k * _LN2L
+            r = (v - k * _LN2U) - k * _LN2L
         r = r * 0.0625
-        p = np.full(x.shape, _EXP_TAYLOR[0])
+        r_split = _split(r)
+        p = np.full(v.shape, _EXP_TAYLOR[0])
         for coef in _EXP_TAYLOR[1:]:
-            p = fma(p, r, coef) if fused else p * r + coef
+            p = fma(p, r, coef, r_split) if fused else p * r + coef
         e = r * p  # e**(r/16) - 1
         for _ in range(3):
             e = e * (e + 2.0)  # (1 + e)**2 - 1
         e = fma(e, e + 2.0, 1.0) if fused else e * (e + 2.0) + 1.0
-        # fr * 2**k, through a subnormal-safe two-step scaling below 2**-1022
-        biased = k + 1023
-        normal = (biased > 0) & (biased < 2047)
-        sub = (biased <= 0) & (biased >= -52)
-        out = np.zeros(x.shape)
-        kk = np.clip(k, -1100, 1100).astype(np.int64)
-        out[normal] = e[normal] * np.ldexp(1.0, kk[normal])
-        out[sub] = (e[sub] * np.ldexp(1.0, kk[sub] + 1022)) * 2.0**-1022
-        out[biased >= 2047] = np.inf
+        # e * 2**k; at k = 1024 the assembly gives up (+Inf), and below 2**-1022 it scales
+        # in two steps so that the result rounds once into the subnormals
+        kk = k.astype(np.int64)
+        res = np.where(kk > -1023, e * np.ldexp(1.0, np.maximum(kk, -1022)),
+                       (e * np.ldexp(1.0, np.maximum(kk, -1075) + 1022)) * 2.0**-1022)
+        res[kk >= 1024] = np.inf
+        res[kk < -1075] = 0.0
+        out[live] = res
         out[x > _EXP_OVERFLOW] = np.inf
-        out = np.where(np.isnan(x) | np.isposinf(x), x, out)
-        out[np.isneginf(x)] = 0.0
+        special = np.isnan(x) | np.isposinf(x)
+        out[special] = x[special]
     return out
 
 
