@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-__all__ = ["K_OVER_LATER_INF", "RANGE_REGRESSIONS", "REGRESSIONS"]
+__all__ = ["K_OVER_LATER_INF", "NAN_LE", "RANGE_REGRESSIONS", "REGRESSIONS"]
 
 # k = 2 up to ten minutes before INSTANT_S, 1e300 for one 10 s step, then +Inf.
 K_OVER_LATER_INF = ("count_over_time(({fn}(scalar(vector(2) and on() vector(time()) < 1700001350 "
                     "or vector(1e300) and on() vector(time()) < 1700001360 or vector(Inf)), m))"
                     "[{range}:10s])")
+
+# Buckets 1, NaN, 2, +Inf in this input order (an "or" chain keeps it).
+NAN_LE = ('histogram_quantile({q}, label_replace(vector(1), "le", "1", "", "") or '
+          'label_replace(vector(2), "le", "NaN", "", "") or label_replace(vector(3), "le", "2", '
+          '"", "") or label_replace(vector(4), "le", "+Inf", "", ""))')
 
 # (expression, instant value at INSTANT_S as the API writes it; one series or a scalar result)
 REGRESSIONS = [
@@ -131,6 +136,10 @@ REGRESSIONS = [
                  '"le", "2.5"))', "0.5", id="le-space"),
     pytest.param('histogram_quantile(0.75, label_replace(h_bucket{job="web"}, "le", "1e400", '
                  '"le", "2.5"))', "0.5", id="le-out-of-range"),
+    # An le of NaN is neither below nor above any bound to Go's sort, so it stays where the
+    # input put it (insertion sort below 13 buckets), and +Inf can still come last.
+    pytest.param(NAN_LE.format(q="0.2"), "0.8", id="le-nan-in-place"),
+    pytest.param(NAN_LE.format(q="0.9"), "2", id="le-nan-in-place-upper"),
     # holt_winters checks its factors in every window with a sample; NaN passes the check.
     pytest.param("holt_winters(g[1m], -0.1, 0.9)",
                  "error: invalid smoothing factor. Expected: 0 < sf < 1, got: -0.100000",

@@ -103,7 +103,8 @@ def with_grid(hist_of: I64, le_of: F64, hist_labels: list[Labels], bad: list[int
     grid = grid_les = None
     h = len(hist_labels)
     valid = np.flatnonzero(hist_of >= 0)
-    if h and valid.size % h == 0:
+    # a NaN bound sorts where Go's sort leaves it (see histogram.bucket_cells): no grid
+    if h and valid.size % h == 0 and not np.isnan(le_of[valid]).any():
         order = valid[np.lexsort((le_of[valid], hist_of[valid]))]
         b = valid.size // h
         g = order.reshape(h, b)

@@ -36,6 +36,7 @@ from promlab.promql.eval.functions.native import (
     without_histograms,
 )
 from promlab.promql.eval.gomath import go_parse_float
+from promlab.promql.eval.gosort import go_sort_by
 from promlab.promql.labelmemo import filtered
 from promlab.promql.values import F64, I64, B, Vector
 
@@ -122,6 +123,8 @@ def bucket_cells(call: FunctionCall, v: Vector, arg_index: int) -> BucketCells:
     cell_key = hist_of[rows] * t + steps
     les = le_of[rows]
     order = np.lexsort((les, cell_key))
+    if np.isnan(les).any():
+        order = _go_sorted_nan_cells(order, cell_key, les)
     cell_key, les, cnt = cell_key[order], les[order], v.values[rows[order], steps[order]]
     if cell_key.size == 0:
         z = np.zeros(0, np.int64)
@@ -155,6 +158,25 @@ def bucket_cells(call: FunctionCall, v: Vector, arg_index: int) -> BucketCells:
     ck = cell_key[new_cell]
     return BucketCells(hist_labels, np.array(hist_drop_l, bool), ck // t, ck % t, les_d,
                        counts, nb)
+
+
+def _go_sorted_nan_cells(order: I64, cell_key: I64, les: F64) -> I64:
+    """``order`` with the buckets of every cell holding a NaN bound arranged as Prometheus's
+    sort leaves them: ``sort.Sort`` (2.42) and ``slices.SortFunc`` (3.x) by ``<``, under which
+    a NaN is neither smaller nor larger than anything, from the buckets' input order (so an
+    ``le="NaN"`` bucket can stand between others, and the last bucket can still be +Inf)."""
+    order = order.copy()
+    keys = cell_key[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], keys.size]
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        seg = order[a:b]
+        if not np.isnan(les[seg]).any():
+            continue
+        items = [(float(les[i]), int(i)) for i in np.sort(seg)]  # input order
+        go_sort_by(items, lambda x, y: x[0] < y[0])
+        order[a:b] = [i for _, i in items]
+    return order
 
 
 def _fix_buckets(cells: BucketCells) -> B:
