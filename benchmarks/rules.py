@@ -261,7 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--eval-interval", default="1m", help="--unittest: evaluation_interval")
     ap.add_argument("--profile", help="--unittest: write promlab's cProfile stats to this file")
     ap.add_argument("--alerts-first", action="store_true",
-                    help="--unittest: evaluate the alerts group first (promlab: step by step)")
+                    help="--unittest: evaluate the alerts group first (its rules read the recording "
+                         "rules' output of the step before)")
     args = ap.parse_args(argv)
     if args.unittest:
         from benchmarks import rules_unittest

@@ -112,7 +112,7 @@ def write_case(base: Path, n_series: int, n_points: int, interval: str, eval_int
     """Write ``rules.yml`` and ``test.yml`` into ``base``; the test file's path.
 
     ``alerts_first``: the alerts group is evaluated first (its rules then see the recording
-    rules' output of the step before), which promlab can only evaluate step by step."""
+    rules' output of the step before)."""
     iv_ms = parse_duration(interval)
     span_ms = (n_points - 1) * iv_ms
     rng = format_duration(iv_ms * max(1, 300_000 // iv_ms) + 7_000)

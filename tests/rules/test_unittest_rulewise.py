@@ -50,12 +50,27 @@ def _as_set(text: str) -> str:
                   lambda m: str(sorted(re.findall(r"\{[^{}]*\}", m.group(1)))), text)
 
 
-def test_long_test_with_alerts_first_precomputes_the_recording_rules(
+def test_long_test_with_alerts_first_is_evaluated_rule_by_rule(
         tmp_path: Path, require_binary: Callable[[str], str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """The alerts group first: its rules see the recording rules' output of the step before,
-    so the test runs step by step, the recording rules' results computed up front."""
+    """The alerts group first: its rules see the recording rules' output of the step before
+    (read lagged, rule by rule)."""
     promtool = require_binary("promtool")
     write_case(tmp_path, 24, 2_000, "15s", "1m", seed=8, alerts_first=True)
+    assert _compare(tmp_path, promtool, monkeypatch) == [True]
+
+
+def test_long_test_with_a_rule_reading_itself_precomputes_the_others(
+        tmp_path: Path, require_binary: Callable[[str], str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule reading its own output (a step counter): the test runs step by step, the
+    results of the rules that read only the input computed up front."""
+    promtool = require_binary("promtool")
+    write_case(tmp_path, 24, 2_000, "15s", "1m", seed=8, alerts_first=True)
+    rules = (tmp_path / "rules.yml").read_text()
+    counter = "  - record: steps:count\n    expr: sum(steps:count offset 1m) + 1 or vector(0)\n"
+    (tmp_path / "rules.yml").write_text(rules.replace("- name: recording\n  rules:\n",
+                                                      "- name: recording\n  rules:\n" + counter))
+    with (tmp_path / "test.yml").open("a") as f:
+        f.write("  - {eval_time: 1000m, expr: 'steps:count', exp_samples: []}\n")
     precomputed: list[int] = []
     precompute = rulewise.precompute
 
@@ -136,3 +151,56 @@ def test_rule_by_rule_or_step_by_step_as_promtool(
     (tmp_path / "rules.yml").write_text(RULES.format(limit=limit, relabel=relabel))
     (tmp_path / "test.yml").write_text(TEST.format(n2=n2))
     assert _compare(tmp_path, promtool, monkeypatch) == want
+
+
+LAGGED_RULES = """
+groups:
+- name: alerts
+  rules:
+  - alert: Seen
+    expr: count_over_time(r[3m7s]) >= 2 and max_over_time(r[3m7s]) > 4
+    annotations: {v: '{{ $value }}'}
+  - alert: Now
+    expr: r > 4
+    for: 1m
+  - record: lagged
+    expr: r + 0
+  - record: counted
+    expr: count_over_time(r[2m37s]) * 10 + changes(r[2m37s])
+- name: rec
+  rules:
+  - record: r
+    expr: m * 2
+"""
+
+LAGGED_TEST = """
+rule_files: [rules.yml]
+evaluation_interval: 30s
+group_eval_order: [alerts, rec]
+tests:
+- interval: 30s
+  input_series:
+  - {series: 'm{i="1"}', values: '1 2 3 _ _ 3 4 5 _x8 6 7 8 9 1x6'}
+  - {series: 'm{i="2"}', values: '0 0 5 5 5 _x8 2 3'}
+  alert_rule_test:
+  - {eval_time: 2m, alertname: Seen}
+  - {eval_time: 3m30s, alertname: Now}
+  - {eval_time: 10m, alertname: Seen}
+  promql_expr_test:
+  - {expr: lagged, eval_time: 9m}
+  - {expr: 'lagged offset 30s', eval_time: 9m}
+  - {expr: counted, eval_time: 4m}
+  - {expr: 'counted offset 3m', eval_time: 12m}
+"""
+
+
+def test_later_rules_output_read_lagged_as_promtool(
+        tmp_path: Path, require_binary: Callable[[str], str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rules reading a later rule's output (instant and sample-only range selectors) see it up
+    to the step before, gaps and staleness markers included. (Ranges end 7s off the 30s grid
+    and gaps stay under the lookback: 2.42's windows are closed on the left, Prometheus 3's
+    open.)"""
+    promtool = require_binary("promtool")
+    (tmp_path / "rules.yml").write_text(LAGGED_RULES)
+    (tmp_path / "test.yml").write_text(LAGGED_TEST)
+    assert _compare(tmp_path, promtool, monkeypatch) == [True]

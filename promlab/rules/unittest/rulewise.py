@@ -3,9 +3,11 @@
 promtool evaluates every rule group at every ``evaluation_interval``, the input loaded up to
 each step just before it. Rule by rule is the same when no rule can see the difference:
 
-* a rule reads only the input and the output of rules evaluated **before** it (earlier
-  groups in ``group_eval_order``, earlier rules of its group), never its own or a later
-  rule's: at step ``t`` it then sees exactly those outputs up to ``t`` either way;
+* a rule reads the input and the output of rules evaluated before it (earlier groups in
+  ``group_eval_order``, earlier rules of its group), which it sees up to ``t`` at step ``t``,
+  and of rules after it, which it sees up to the step before: those are evaluated first and
+  read through selectors rewritten to leave ``t`` out (:func:`_lag`: instant selectors and
+  ranges of ``*_over_time``-like functions only); never its own output, nor a cycle;
 * nothing reads past its evaluation time (no ``@``, no negative ``offset``), so input
   loaded past ``t`` is never seen; a template's ``query`` reads neither (nor the output of
   its rule or a later one: it runs while the rule is replayed, see below);
@@ -27,6 +29,7 @@ which reports what promtool reports.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -34,9 +37,9 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.errors import PromlabError
-from promlab.model import METRIC_NAME, STALE_NAN, Labels
+from promlab.model import METRIC_NAME, STALE_NAN, Labels, MatchType
 from promlab.promql.engine import MIN_MEMORY_BUDGET, Engine
-from promlab.promql.parser import parse_expr
+from promlab.promql.parser import parse_expr, to_string
 from promlab.promql.parser.ast import (
     AggregateExpr,
     Call,
@@ -68,6 +71,12 @@ __all__ = ["MAX_STEPS_PER_QUERY", "RuleOrder", "evaluate", "peak_bound", "plan",
 MAX_STEPS_PER_QUERY = 10_000
 #: Aggregations whose ties a range query might break otherwise than an instant one.
 _TIE_BREAKING = frozenset({"topk", "bottomk", "limitk", "limit_ratio"})
+#: Range-vector functions of the samples in the window alone (not of the window's bounds).
+_SAMPLE_ONLY = frozenset({
+    "avg_over_time", "min_over_time", "max_over_time", "sum_over_time", "count_over_time",
+    "last_over_time", "present_over_time", "absent_over_time", "stddev_over_time",
+    "stdvar_over_time", "quantile_over_time", "mad_over_time", "changes", "resets",
+})
 #: Functions that read more than their arguments.
 _READS_STORE = frozenset({"info"})
 
@@ -83,15 +92,23 @@ class _GiveUp(Exception):
 
 @dataclass(frozen=True, slots=True)
 class RuleOrder:
-    """One rule in evaluation order: its group's state, index there and parsed expression."""
+    """One rule in evaluation order: its group's state, index there, parsed expression, its
+    position in promtool's order and the query to evaluate over all steps (the expression,
+    or with reads of later rules' output lagged, see :func:`_lag`)."""
 
     state: GroupState
     index: int
     expr: Expr
+    position: int = 0
+    query: str = ""
 
     @property
     def rule(self) -> Rule:
         return self.state.group.rules[self.index]
+
+    @property
+    def text(self) -> str:
+        return self.query or self.rule.expr
 
 
 def _produces(rule: Rule) -> tuple[str, ...]:
@@ -127,9 +144,99 @@ def _reads(expr: Expr, name: str) -> bool:
                for node in walk(expr) if isinstance(node, VectorSelector))
 
 
-def plan(states: Sequence[GroupState], input_names: set[str]) -> list[RuleOrder] | None:
-    """The rules in evaluation order, or None when evaluating them rule by rule could differ
-    (see the module docstring)."""
+def _selects_only(node: VectorSelector, names: set[str]) -> bool:
+    """Whether ``node`` names one metric of ``names`` (``name{...}`` / ``{__name__="name"}``)."""
+    return any(m.name == METRIC_NAME and m.type == MatchType.EQUAL and m.value in names
+               for m in node.matchers)
+
+
+def _lag(node: Expr, names: set[str], *, windows: bool = False) -> Expr:
+    """``node`` with its reads of series named in ``names`` kept to samples before the
+    evaluation time: the output of rules evaluated after it at the same step.
+
+    At step ``t`` such a rule has written up to ``t - step``: a range selector ``m[r]`` sees
+    ``(t - r, t)``, which is ``m[r - 1ms] offset 1ms`` when only the samples count (the
+    functions of :data:`_SAMPLE_ONLY`, ``windows``); an instant selector sees the latest
+    sample before ``t``, which ``m offset 1ms`` finds too (its window also takes ``t - 5m``,
+    never the latest sample there: a rule writes at every step, or a staleness marker once,
+    and the evaluation interval is shorter than the lookback, see :func:`plan`). A selector
+    with an offset sees nothing at ``t`` anyway. Anything else reading them (a subquery, other
+    range functions, selectors of those and other series at once) raises :class:`_GiveUp`.
+    """
+    if isinstance(node, VectorSelector):
+        if not any(_reads(node, n) for n in names) or node.offset_ms > 0:
+            return node
+        if not _selects_only(node, names):
+            raise _GiveUp("a selector of a later rule's output and other series")
+        return dataclasses.replace(node, offset_ms=1)
+    if isinstance(node, MatrixSelector):
+        vs = node.vector_selector
+        if not any(_reads(vs, n) for n in names) or vs.offset_ms > 0:
+            return node
+        if not (windows and _selects_only(vs, names) and node.range_ms > 1):
+            raise _GiveUp("a range of a later rule's output")
+        return dataclasses.replace(node, range_ms=node.range_ms - 1,
+                                   vector_selector=dataclasses.replace(vs, offset_ms=1))
+    if isinstance(node, SubqueryExpr):
+        if any(_reads(node.expr, n) for n in names):
+            raise _GiveUp("a subquery of a later rule's output")
+        return node
+    changes: dict[str, object] = {}
+    inside = isinstance(node, Call) and node.func.name in _SAMPLE_ONLY
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, Expr):
+            new = _lag(value, names, windows=inside)
+            if new is not value:
+                changes[f.name] = new
+        elif isinstance(value, tuple) and any(isinstance(v, Expr) for v in value):
+            items = tuple(_lag(v, names, windows=inside) if isinstance(v, Expr) else v for v in value)
+            if any(a is not b for a, b in zip(items, value, strict=True)):
+                changes[f.name] = items
+    return dataclasses.replace(node, **changes) if changes else node  # type: ignore[arg-type]
+
+
+def _evaluation_order(order: list[RuleOrder], step_ms: int, lookback_ms: int) -> list[RuleOrder] | None:
+    """``order`` (promtool's) rearranged so that every rule comes after the rules whose output
+    it reads, those after it in promtool's order read lagged (:func:`_lag`); None when there
+    is no such order (a rule reading its own output, say)."""
+    deps: list[set[int]] = []
+    out = list(order)
+    for k, ro in enumerate(order):
+        need: set[int] = set()
+        before: set[str] = set()
+        after: set[str] = set()
+        for m, other in enumerate(order):
+            for name in _produces(other.rule):
+                if _reads(ro.expr, name):
+                    if m == k:
+                        return None
+                    need.add(m)
+                    (before if m < k else after).add(name)
+        if after:
+            if before & after or step_ms >= lookback_ms:
+                return None
+            try:
+                lagged = _lag(ro.expr, after)
+            except _GiveUp:
+                return None
+            out[k] = dataclasses.replace(ro, query=to_string(lagged))
+        deps.append(need)
+    done: list[int] = []
+    placed: set[int] = set()
+    while len(done) < len(order):
+        ready = [k for k in range(len(order)) if k not in placed and deps[k] <= placed]
+        if not ready:
+            return None  # a cycle
+        done.append(ready[0])
+        placed.add(ready[0])
+    return [out[k] for k in done]
+
+
+def plan(states: Sequence[GroupState], input_names: set[str], *, step_ms: int,
+         lookback_ms: int) -> list[RuleOrder] | None:
+    """The rules in an order to evaluate them one by one over all steps, or None when that
+    could differ from promtool's step-by-step evaluation (see the module docstring)."""
     if len({st.query_offset_ms for st in states}) > 1:
         return None
     order: list[RuleOrder] = []
@@ -153,13 +260,10 @@ def plan(states: Sequence[GroupState], input_names: set[str]) -> list[RuleOrder]
                 return None
             if not _plain(expr):
                 return None
-            order.append(RuleOrder(st, i, expr))
+            order.append(RuleOrder(st, i, expr, position=len(order)))
     if alert_names and input_names & {ALERTS_METRIC, ALERTS_FOR_STATE_METRIC}:
         return None
-    for k, ro in enumerate(order):
-        if any(_reads(ro.expr, n) for later in order[k:] for n in _produces(later.rule)):
-            return None
-    return order
+    return _evaluation_order(order, step_ms, lookback_ms)
 
 
 def _max_in_window(ts: npt.NDArray[np.int64], window_ms: int) -> int:
@@ -390,18 +494,24 @@ def evaluate(order: Sequence[RuleOrder], heads: LastSamples, times: npt.NDArray[
                     default_subquery_step=f"{engine.default_subquery_step_ms}ms",
                     features=engine.features)
     instant, _ = query_funcs(heads.store, engine)
+    written: set[int] = set()  # positions (promtool's order) of the rules done
     try:
-        for k, ro in enumerate(order):
+        for ro in order:
             bound = peak_bound(heads.store, ro.expr, engine.lookback_ms, engine.default_subquery_step_ms)
             if bound is None or bound > engine.max_samples:
                 return False
             write_ts = times - ro.state.query_offset_ms
-            vec = _range(ranged, heads.store, ro.rule.expr, write_ts)
+            vec = _range(ranged, heads.store, ro.text, write_ts)
             if isinstance(ro.rule, RecordingRule):
                 _write_recording(ro, vec, write_ts, heads)
-                continue
-            later = {name for r in order[k:] for name in _produces(r.rule)}
-            _replay_alerting(ro, vec, times, heads, snapshot_at, _TemplateQueries(instant, later))
+            else:
+                # A template's query may read only series all of whose rules come before
+                # this one and are written (the store has them as at this step of promtool's).
+                unsafe = {name for other in order
+                          if not (other.position in written and other.position < ro.position)
+                          for name in _produces(other.rule)}
+                _replay_alerting(ro, vec, times, heads, snapshot_at, _TemplateQueries(instant, unsafe))
+            written.add(ro.position)
     except _GiveUp:
         return False
     return True

@@ -385,10 +385,10 @@ class _Run:
     def _rulewise(self, inp: _Input, states: list[GroupState], alert_times: list[int], last: int) -> bool:
         """Evaluate rule by rule (:mod:`.rulewise`) and run the alert checks; False: not done
         (nothing checked)."""
-        order = rulewise.plan(states, inp.names())
+        step = self.opts.evaluation_interval_ms
+        order = rulewise.plan(states, inp.names(), step_ms=step, lookback_ms=self.engine.lookback_ms)
         if order is None:
             return False
-        step = self.opts.evaluation_interval_ms
         times = np.arange(self.mint, last + 1, step, dtype=np.int64)
         seen: dict[int, dict[str, list[AlertText]]] = {e: {} for e in alert_times}
         at_step: dict[int, list[int]] = {}
