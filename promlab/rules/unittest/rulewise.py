@@ -459,28 +459,41 @@ def _replay_alerting(ro: RuleOrder, vec: Vector, times: npt.NDArray[np.int64],
 
 
 class _TemplateQueries:
-    """A template's queries: the step-by-step run's, when they read nothing past their time
-    nor any series of this rule or a later one (so the store has the same for them); others
-    are refused (kept in :attr:`refused`)."""
+    """A template's queries: the step-by-step run's, when they read nothing past their time,
+    no series in ``unsafe`` (of rules not yet written, or this one) and the series in
+    ``lagged`` (of rules after this one, written) lagged as :func:`_lag` does; others are
+    refused (kept in :attr:`refused`)."""
 
-    def __init__(self, instant: QueryFunc, later: set[str]) -> None:
+    def __init__(self, instant: QueryFunc, unsafe: set[str], lagged: set[str]) -> None:
         self.instant = instant
-        self.later = later
+        self.unsafe = unsafe
+        self.lagged = lagged
         self.refused: list[str] = []
-        self._ok: dict[str, bool] = {}
+        self._texts: dict[str, str | None] = {}  # query -> what to run (None: refused)
+
+    def _rewrite(self, text: str) -> str | None:
+        try:
+            expr = parse_expr(text)
+        except PromlabError:
+            return text  # the same parse error, whatever the store holds
+        if not _plain(expr) or any(_reads(expr, n) for n in self.unsafe):
+            return None
+        reads = {n for n in self.lagged if _reads(expr, n)}
+        if not reads:
+            return text
+        try:
+            return to_string(_lag(expr, reads))
+        except _GiveUp:
+            return None
 
     def __call__(self, text: str, t_ms: int) -> Vector:
-        ok = self._ok.get(text)
-        if ok is None:
-            try:
-                expr = parse_expr(text)
-            except PromlabError:
-                return self.instant(text, t_ms)  # the same parse error, whatever the store holds
-            ok = self._ok[text] = _plain(expr) and not any(_reads(expr, n) for n in self.later)
-        if not ok:
+        if text not in self._texts:
+            self._texts[text] = self._rewrite(text)
+        run = self._texts[text]
+        if run is None:
             self.refused.append(text)
             raise _GiveUp(f"a template's query {text!r}")  # (the template's error text)
-        return self.instant(text, t_ms)
+        return self.instant(run, t_ms)
 
 
 def evaluate(order: Sequence[RuleOrder], heads: LastSamples, times: npt.NDArray[np.int64], *,
@@ -494,6 +507,7 @@ def evaluate(order: Sequence[RuleOrder], heads: LastSamples, times: npt.NDArray[
                     default_subquery_step=f"{engine.default_subquery_step_ms}ms",
                     features=engine.features)
     instant, _ = query_funcs(heads.store, engine)
+    step_ms = int(times[1] - times[0]) if times.shape[0] > 1 else 1
     written: set[int] = set()  # positions (promtool's order) of the rules done
     try:
         for ro in order:
@@ -505,12 +519,20 @@ def evaluate(order: Sequence[RuleOrder], heads: LastSamples, times: npt.NDArray[
             if isinstance(ro.rule, RecordingRule):
                 _write_recording(ro, vec, write_ts, heads)
             else:
-                # A template's query may read only series all of whose rules come before
-                # this one and are written (the store has them as at this step of promtool's).
-                unsafe = {name for other in order
-                          if not (other.position in written and other.position < ro.position)
+                # A template's query reads the series of rules written before this one: of
+                # those before it in promtool's order as they are, of those after it lagged.
+                unsafe = {name for other in order if other.position not in written
                           for name in _produces(other.rule)}
-                _replay_alerting(ro, vec, times, heads, snapshot_at, _TemplateQueries(instant, unsafe))
+                before = {name for other in order if other.position < ro.position
+                          for name in _produces(other.rule)}
+                lagged = {name for other in order if other.position > ro.position
+                          for name in _produces(other.rule)} - unsafe
+                if step_ms >= engine.lookback_ms:
+                    unsafe |= lagged
+                unsafe |= lagged & before  # (ALERTS of alerts on both sides, say)
+                lagged -= unsafe
+                _replay_alerting(ro, vec, times, heads, snapshot_at,
+                                 _TemplateQueries(instant, unsafe, lagged))
             written.add(ro.position)
     except _GiveUp:
         return False
