@@ -545,41 +545,58 @@ def precompute(states: Sequence[GroupState], heads: LastSamples, times: npt.NDAr
     group as a whole must be evaluated step by step: ``(group index, rule index) -> (S, T)``.
 
     Such a rule's query reads nothing past its time and, of the rules' output, only that of
-    recording rules before it that are precomputed themselves (written into ``heads``' store,
-    which holds the input up to the last time), with the same query offset. The step-by-step
-    run then takes each step's column instead of an instant query (:func:`replayed`) and
-    writes everything as before.
+    recording rules precomputed themselves (written into ``heads``' store, which holds the
+    input up to the last time) with the same query offset: of those before it in promtool's
+    order as they are, of those after it lagged (:func:`_lag`). The step-by-step run then
+    takes each step's column instead of an instant query (:func:`replayed`) and writes
+    everything as before.
     """
     ranged = Engine(lookback_delta=f"{engine.lookback_ms}ms", timeout=None, max_samples=1 << 62,
                     default_subquery_step=f"{engine.default_subquery_step_ms}ms",
                     features=engine.features)
-    producers: dict[str, int] = {}
-    for st in states:
-        for rule in st.group.rules:
-            for name in _produces(rule):
-                producers[name] = producers.get(name, 0) + 1
-    written: dict[str, int] = {}  # name -> its producer's query offset, in the store
-    out: dict[tuple[int, int], Vector] = {}
+    step_ms = int(times[1] - times[0]) if times.shape[0] > 1 else 1
+    producers: dict[str, list[int]] = {}  # name -> positions of the rules writing it
+    pending: list[RuleOrder] = []
     for g, st in enumerate(states):
-        offset = st.query_offset_ms
         for i, rule in enumerate(st.group.rules):
+            position = sum(len(s.group.rules) for s in states[:g]) + i
+            for name in _produces(rule):
+                producers.setdefault(name, []).append(position)
             try:
                 expr = parse_expr(rule.expr)
             except PromlabError:
                 continue
-            if not _plain(expr) or any(_reads(expr, name) and written.get(name) != offset
-                                       for name in producers):
+            if _plain(expr):
+                pending.append(RuleOrder(st, i, expr, position=position))
+    group_of = {id(st): g for g, st in enumerate(states)}
+    written: dict[str, int] = {}  # name -> its producer's query offset, in the store
+    out: dict[tuple[int, int], Vector] = {}
+    progress = True
+    while progress:  # a rule is done once all it reads is written
+        progress = False
+        for ro in list(pending):
+            offset = ro.state.query_offset_ms
+            reads = {name for name in producers if _reads(ro.expr, name)}
+            if any(written.get(name) != offset for name in reads):
                 continue
-            bound = peak_bound(heads.store, expr, engine.lookback_ms, engine.default_subquery_step_ms)
-            if bound is None or bound > engine.max_samples:
-                continue
-            ro = RuleOrder(st, i, expr)
+            pending.remove(ro)
+            progress = True
+            lagged = {name for name in reads if producers[name][0] > ro.position}
             try:
-                vec = _range(ranged, heads.store, rule.expr, times - offset)
-                out[(g, i)] = vec
-                if (isinstance(rule, RecordingRule) and producers[rule.name] == 1
+                text = ro.rule.expr
+                if lagged:
+                    if step_ms >= engine.lookback_ms:
+                        continue
+                    text = to_string(_lag(ro.expr, lagged))
+                bound = peak_bound(heads.store, ro.expr, engine.lookback_ms, engine.default_subquery_step_ms)
+                if bound is None or bound > engine.max_samples:
+                    continue
+                vec = _range(ranged, heads.store, text, times - offset)
+                out[(group_of[id(ro.state)], ro.index)] = vec
+                rule = ro.rule
+                if (isinstance(rule, RecordingRule) and len(producers[rule.name]) == 1
                         and rule.name not in input_names
-                        and METRIC_NAME not in st.group.rule_labels(rule)):
+                        and METRIC_NAME not in ro.state.group.rule_labels(rule)):
                     _write_recording(ro, vec, times - offset, heads)
                     written[rule.name] = offset
             except _GiveUp:
