@@ -6,7 +6,7 @@ each step just before it. Rule by rule is the same when no rule can see the diff
 * a rule reads the input and the output of rules evaluated before it (earlier groups in
   ``group_eval_order``, earlier rules of its group), which it sees up to ``t`` at step ``t``,
   and of rules after it, which it sees up to the step before: those are evaluated first and
-  read through selectors rewritten to leave ``t`` out (:func:`_lag`: instant selectors and
+  read through selectors rewritten to leave ``t`` out (:func:`~.rulereads.lag`: instant selectors and
   ranges of ``*_over_time``-like functions only); never its own output, nor a cycle;
 * nothing reads past its evaluation time (no ``@``, no negative ``offset``), so input
   loaded past ``t`` is never seen; a template's ``query`` reads neither (nor the output of
@@ -15,7 +15,7 @@ each step just before it. Rule by rule is the same when no rule can see the diff
   ``ALERTS``; alert names unique), so no write is refused (duplicate or out-of-order samples
   are step-by-step errors);
 * no step of any rule fails (an error, a duplicate label set, ``limit``) and no instant
-  query could exceed the test engine's ``max_samples`` (:func:`peak_bound`).
+  query could exceed the test engine's ``max_samples`` (:func:`~.rulereads.peak_bound`).
 
 Then each rule's expression is one range query over the steps (at most
 ``MAX_STEPS_PER_QUERY`` per query); a recording rule's output (renamed, relabelled, staleness
@@ -37,49 +37,28 @@ import numpy as np
 import numpy.typing as npt
 
 from promlab.errors import PromlabError
-from promlab.model import METRIC_NAME, STALE_NAN, Labels, MatchType
-from promlab.promql.engine import MIN_MEMORY_BUDGET, Engine
+from promlab.model import METRIC_NAME, STALE_NAN, Labels
+from promlab.promql.engine import Engine
 from promlab.promql.parser import parse_expr, to_string
-from promlab.promql.parser.ast import (
-    AggregateExpr,
-    Call,
-    Expr,
-    MatrixSelector,
-    SubqueryExpr,
-    VectorSelector,
-    children,
-    walk,
-)
+from promlab.promql.parser.ast import Expr
 from promlab.promql.values import Vector
 from promlab.rules.group import GroupState
 from promlab.rules.query import QueryFunc, query_funcs
 from promlab.rules.rule import (
     ALERTS_FOR_STATE_METRIC,
     ALERTS_METRIC,
-    AlertingRule,
     RecordingRule,
     Rule,
 )
 from promlab.rules.unittest.headcheck import LastSamples
+from promlab.rules.unittest.rulereads import is_plain, lag, peak_bound, produces, reads
 from promlab.storage.interface import AnyHistogram, AppendStats
 from promlab.storage.memory import MemoryStorage
 
-__all__ = ["MAX_STEPS_PER_QUERY", "RuleOrder", "evaluate", "peak_bound", "plan", "precompute",
-           "replayed"]
+__all__ = ["MAX_STEPS_PER_QUERY", "RuleOrder", "evaluate", "plan", "precompute", "replayed"]
 
 #: Steps per range query (the engine refuses more than 11,000 points per series).
 MAX_STEPS_PER_QUERY = 10_000
-#: Aggregations whose ties a range query might break otherwise than an instant one.
-_TIE_BREAKING = frozenset({"topk", "bottomk", "limitk", "limit_ratio"})
-#: Range-vector functions of the samples in the window alone (not of the window's bounds).
-_SAMPLE_ONLY = frozenset({
-    "avg_over_time", "min_over_time", "max_over_time", "sum_over_time", "count_over_time",
-    "last_over_time", "present_over_time", "absent_over_time", "stddev_over_time",
-    "stdvar_over_time", "quantile_over_time", "mad_over_time", "changes", "resets",
-})
-#: Functions that read more than their arguments.
-_READS_STORE = frozenset({"info"})
-
 
 #: Called after an alerting rule's step with its group's state and the rule's index there (to
 #: keep the firing alerts an ``alert_rule_test`` looks at).
@@ -94,7 +73,7 @@ class _GiveUp(Exception):
 class RuleOrder:
     """One rule in evaluation order: its group's state, index there, parsed expression, its
     position in promtool's order and the query to evaluate over all steps (the expression,
-    or with reads of later rules' output lagged, see :func:`_lag`)."""
+    or with reads of later rules' output lagged, see :func:`~.rulereads.lag`)."""
 
     state: GroupState
     index: int
@@ -111,94 +90,9 @@ class RuleOrder:
         return self.query or self.rule.expr
 
 
-def _produces(rule: Rule) -> tuple[str, ...]:
-    return (ALERTS_METRIC, ALERTS_FOR_STATE_METRIC) if isinstance(rule, AlertingRule) else (rule.name,)
-
-
-def _plain(expr: Expr) -> bool:
-    """No ``@``, negative or computed offset, computed range or step, ``anchored`` or
-    ``smoothed`` selector (they read past their windows), tie-breaking aggregation or
-    store-reading function."""
-    for node in walk(expr):
-        if isinstance(node, SubqueryExpr) and (
-                node.at_ms is not None or node.at_modifier is not None or node.offset_ms < 0
-                or node.offset_expr is not None or node.range_expr is not None
-                or node.step_expr is not None):
-            return False
-        if isinstance(node, VectorSelector) and (
-                node.at_ms is not None or node.at_modifier is not None or node.offset_ms < 0
-                or node.offset_expr is not None or node.anchored or node.smoothed):
-            return False
-        if isinstance(node, MatrixSelector) and node.range_expr is not None:
-            return False
-        if isinstance(node, AggregateExpr) and node.op in _TIE_BREAKING:
-            return False
-        if isinstance(node, Call) and node.func.name in _READS_STORE:
-            return False
-    return True
-
-
-def _reads(expr: Expr, name: str) -> bool:
-    """Whether a selector of ``expr`` may select series named ``name``."""
-    return any(all(m.matches(name) for m in node.matchers if m.name == METRIC_NAME)
-               for node in walk(expr) if isinstance(node, VectorSelector))
-
-
-def _selects_only(node: VectorSelector, names: set[str]) -> bool:
-    """Whether ``node`` names one metric of ``names`` (``name{...}`` / ``{__name__="name"}``)."""
-    return any(m.name == METRIC_NAME and m.type == MatchType.EQUAL and m.value in names
-               for m in node.matchers)
-
-
-def _lag(node: Expr, names: set[str], *, windows: bool = False) -> Expr:
-    """``node`` with its reads of series named in ``names`` kept to samples before the
-    evaluation time: the output of rules evaluated after it at the same step.
-
-    At step ``t`` such a rule has written up to ``t - step``: a range selector ``m[r]`` sees
-    ``(t - r, t)``, which is ``m[r - 1ms] offset 1ms`` when only the samples count (the
-    functions of :data:`_SAMPLE_ONLY`, ``windows``); an instant selector sees the latest
-    sample before ``t``, which ``m offset 1ms`` finds too (its window also takes ``t - 5m``,
-    never the latest sample there: a rule writes at every step, or a staleness marker once,
-    and the evaluation interval is shorter than the lookback, see :func:`plan`). A selector
-    with an offset sees nothing at ``t`` anyway. Anything else reading them (a subquery, other
-    range functions, selectors of those and other series at once) raises :class:`_GiveUp`.
-    """
-    if isinstance(node, VectorSelector):
-        if not any(_reads(node, n) for n in names) or node.offset_ms > 0:
-            return node
-        if not _selects_only(node, names):
-            raise _GiveUp("a selector of a later rule's output and other series")
-        return dataclasses.replace(node, offset_ms=1)
-    if isinstance(node, MatrixSelector):
-        vs = node.vector_selector
-        if not any(_reads(vs, n) for n in names) or vs.offset_ms > 0:
-            return node
-        if not (windows and _selects_only(vs, names) and node.range_ms > 1):
-            raise _GiveUp("a range of a later rule's output")
-        return dataclasses.replace(node, range_ms=node.range_ms - 1,
-                                   vector_selector=dataclasses.replace(vs, offset_ms=1))
-    if isinstance(node, SubqueryExpr):
-        if any(_reads(node.expr, n) for n in names):
-            raise _GiveUp("a subquery of a later rule's output")
-        return node
-    changes: dict[str, object] = {}
-    inside = isinstance(node, Call) and node.func.name in _SAMPLE_ONLY
-    for f in dataclasses.fields(node):
-        value = getattr(node, f.name)
-        if isinstance(value, Expr):
-            new = _lag(value, names, windows=inside)
-            if new is not value:
-                changes[f.name] = new
-        elif isinstance(value, tuple) and any(isinstance(v, Expr) for v in value):
-            items = tuple(_lag(v, names, windows=inside) if isinstance(v, Expr) else v for v in value)
-            if any(a is not b for a, b in zip(items, value, strict=True)):
-                changes[f.name] = items
-    return dataclasses.replace(node, **changes) if changes else node  # type: ignore[arg-type]
-
-
 def _evaluation_order(order: list[RuleOrder], step_ms: int, lookback_ms: int) -> list[RuleOrder] | None:
     """``order`` (promtool's) rearranged so that every rule comes after the rules whose output
-    it reads, those after it in promtool's order read lagged (:func:`_lag`); None when there
+    it reads, those after it in promtool's order read lagged (:func:`~.rulereads.lag`); None when there
     is no such order (a rule reading its own output, say)."""
     deps: list[set[int]] = []
     out = list(order)
@@ -207,8 +101,8 @@ def _evaluation_order(order: list[RuleOrder], step_ms: int, lookback_ms: int) ->
         before: set[str] = set()
         after: set[str] = set()
         for m, other in enumerate(order):
-            for name in _produces(other.rule):
-                if _reads(ro.expr, name):
+            for name in produces(other.rule):
+                if reads(ro.expr, name):
                     if m == k:
                         return None
                     need.add(m)
@@ -216,9 +110,8 @@ def _evaluation_order(order: list[RuleOrder], step_ms: int, lookback_ms: int) ->
         if after:
             if before & after or step_ms >= lookback_ms:
                 return None
-            try:
-                lagged = _lag(ro.expr, after)
-            except _GiveUp:
+            lagged = lag(ro.expr, after)
+            if lagged is None:
                 return None
             out[k] = dataclasses.replace(ro, query=to_string(lagged))
         deps.append(need)
@@ -258,68 +151,12 @@ def plan(states: Sequence[GroupState], input_names: set[str], *, step_ms: int,
                 expr = parse_expr(rule.expr)
             except PromlabError:
                 return None
-            if not _plain(expr):
+            if not is_plain(expr):
                 return None
             order.append(RuleOrder(st, i, expr, position=len(order)))
     if alert_names and input_names & {ALERTS_METRIC, ALERTS_FOR_STATE_METRIC}:
         return None
     return _evaluation_order(order, step_ms, lookback_ms)
-
-
-def _max_in_window(ts: npt.NDArray[np.int64], window_ms: int) -> int:
-    """The most samples of ``ts`` (sorted) in any closed window ``[t - window_ms, t]``."""
-    if not ts.shape[0]:
-        return 0
-    first = np.searchsorted(ts, ts - window_ms, side="left")
-    return int((np.arange(ts.shape[0]) - first).max()) + 1
-
-
-def peak_bound(store: MemoryStorage, expr: Expr, lookback_ms: int, default_step_ms: int) -> int | None:
-    """An upper bound of the samples an instant query of ``expr`` holds at once, at any time,
-    over what ``store`` holds now (None: histograms, not bounded here; or more selected than
-    the engine's own memory budget might take).
-
-    A range selector holds at most its series times the most samples in one window (its
-    range, widened by the ranges of the subqueries around it). Each node's result (an
-    instant selector's too: one sample per series) has at most as many elements per step as
-    all selectors have series, plus one per node (scalars, ``vector()``), at as many steps as
-    the subqueries around it evaluate it at. (The engine's model of what Prometheus holds,
-    :mod:`promlab.promql.eval.querystats`, never counts more than these results and windows.)
-    """
-    q = store.querier(-(1 << 62), 1 << 62)
-    loads = series = nodes = selected = 0
-    most_steps = 1
-    # (node, ranges of the subqueries around it, steps they evaluate it at, window if a range
-    # selector's vector selector)
-    stack: list[tuple[Expr, int, int, int | None]] = [(expr, 0, 1, None)]
-    while stack:
-        node, around_ms, steps, window = stack.pop()
-        nodes += 1
-        most_steps = max(most_steps, steps)
-        if isinstance(node, SubqueryExpr):
-            inner = node.range_ms // (node.step_ms or default_step_ms) + 1
-            stack.append((node.expr, around_ms + node.range_ms, steps * inner, None))
-            continue
-        if isinstance(node, MatrixSelector):
-            stack.append((node.vector_selector, around_ms, steps, node.range_ms))
-            continue
-        stack.extend((c, around_ms, steps, None) for c in children(node))
-        if not isinstance(node, VectorSelector):
-            continue
-        ss = q.select(node.matchers).compact()
-        if ss.histograms is not None:
-            return None
-        series += len(ss)
-        runs = list(zip(ss.offsets[:-1].tolist(), ss.offsets[1:].tolist(), strict=True))
-        if window is not None:
-            loads += len(ss) * max((_max_in_window(ss.ts_ms[a:b], window + around_ms) for a, b in runs),
-                                   default=0)
-        # What the engine selects, lookback included, against its own memory budget.
-        selected += len(ss) * max((_max_in_window(ss.ts_ms[a:b], (window or 0) + around_ms + lookback_ms)
-                                   for a, b in runs), default=0)
-    if selected > MIN_MEMORY_BUDGET:
-        return None
-    return loads + nodes * (series + nodes) * most_steps
 
 
 def _range(engine: Engine, store: MemoryStorage, expr: str, times: npt.NDArray[np.int64]) -> Vector:
@@ -461,7 +298,7 @@ def _replay_alerting(ro: RuleOrder, vec: Vector, times: npt.NDArray[np.int64],
 class _TemplateQueries:
     """A template's queries: the step-by-step run's, when they read nothing past their time,
     no series in ``unsafe`` (of rules not yet written, or this one) and the series in
-    ``lagged`` (of rules after this one, written) lagged as :func:`_lag` does; others are
+    ``lagged`` (of rules after this one, written) lagged as :func:`~.rulereads.lag` does; others are
     refused (kept in :attr:`refused`)."""
 
     def __init__(self, instant: QueryFunc, unsafe: set[str], lagged: set[str]) -> None:
@@ -476,15 +313,13 @@ class _TemplateQueries:
             expr = parse_expr(text)
         except PromlabError:
             return text  # the same parse error, whatever the store holds
-        if not _plain(expr) or any(_reads(expr, n) for n in self.unsafe):
+        if not is_plain(expr) or any(reads(expr, n) for n in self.unsafe):
             return None
-        reads = {n for n in self.lagged if _reads(expr, n)}
-        if not reads:
+        names = {n for n in self.lagged if reads(expr, n)}
+        if not names:
             return text
-        try:
-            return to_string(_lag(expr, reads))
-        except _GiveUp:
-            return None
+        lagged = lag(expr, names)
+        return None if lagged is None else to_string(lagged)
 
     def __call__(self, text: str, t_ms: int) -> Vector:
         if text not in self._texts:
@@ -522,11 +357,11 @@ def evaluate(order: Sequence[RuleOrder], heads: LastSamples, times: npt.NDArray[
                 # A template's query reads the series of rules written before this one: of
                 # those before it in promtool's order as they are, of those after it lagged.
                 unsafe = {name for other in order if other.position not in written
-                          for name in _produces(other.rule)}
+                          for name in produces(other.rule)}
                 before = {name for other in order if other.position < ro.position
-                          for name in _produces(other.rule)}
+                          for name in produces(other.rule)}
                 lagged = {name for other in order if other.position > ro.position
-                          for name in _produces(other.rule)} - unsafe
+                          for name in produces(other.rule)} - unsafe
                 if step_ms >= engine.lookback_ms:
                     unsafe |= lagged
                 unsafe |= lagged & before  # (ALERTS of alerts on both sides, say)
@@ -547,7 +382,7 @@ def precompute(states: Sequence[GroupState], heads: LastSamples, times: npt.NDAr
     Such a rule's query reads nothing past its time and, of the rules' output, only that of
     recording rules precomputed themselves (written into ``heads``' store, which holds the
     input up to the last time) with the same query offset: of those before it in promtool's
-    order as they are, of those after it lagged (:func:`_lag`). The step-by-step run then
+    order as they are, of those after it lagged (:func:`~.rulereads.lag`). The step-by-step run then
     takes each step's column instead of an instant query (:func:`replayed`) and writes
     everything as before.
     """
@@ -560,13 +395,13 @@ def precompute(states: Sequence[GroupState], heads: LastSamples, times: npt.NDAr
     for g, st in enumerate(states):
         for i, rule in enumerate(st.group.rules):
             position = sum(len(s.group.rules) for s in states[:g]) + i
-            for name in _produces(rule):
+            for name in produces(rule):
                 producers.setdefault(name, []).append(position)
             try:
                 expr = parse_expr(rule.expr)
             except PromlabError:
                 continue
-            if _plain(expr):
+            if is_plain(expr):
                 pending.append(RuleOrder(st, i, expr, position=position))
     group_of = {id(st): g for g, st in enumerate(states)}
     written: dict[str, int] = {}  # name -> its producer's query offset, in the store
@@ -576,18 +411,21 @@ def precompute(states: Sequence[GroupState], heads: LastSamples, times: npt.NDAr
         progress = False
         for ro in list(pending):
             offset = ro.state.query_offset_ms
-            reads = {name for name in producers if _reads(ro.expr, name)}
-            if any(written.get(name) != offset for name in reads):
+            read = {name for name in producers if reads(ro.expr, name)}
+            if any(written.get(name) != offset for name in read):
                 continue
             pending.remove(ro)
             progress = True
-            lagged = {name for name in reads if producers[name][0] > ro.position}
+            lagged = {name for name in read if producers[name][0] > ro.position}
             try:
                 text = ro.rule.expr
                 if lagged:
                     if step_ms >= engine.lookback_ms:
                         continue
-                    text = to_string(_lag(ro.expr, lagged))
+                    rewritten = lag(ro.expr, lagged)
+                    if rewritten is None:
+                        continue
+                    text = to_string(rewritten)
                 bound = peak_bound(heads.store, ro.expr, engine.lookback_ms, engine.default_subquery_step_ms)
                 if bound is None or bound > engine.max_samples:
                     continue
