@@ -111,3 +111,16 @@ def test_bits_match_prometheus(prometheus: Any, fn: str) -> None:
     assert len(want) == len(values)
     diffs = {values[int(i)]: (want[i], got.get(i)) for i in want if want[i] != got.get(i)}
     assert not diffs, diffs
+
+
+def test_exp_in_blocks_is_exp_in_one_go() -> None:
+    """Arrays past ``EXP_BLOCK`` are computed block by block: the same bits, shape kept."""
+    from promlab.promql.eval import golibm
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(3, golibm.EXP_BLOCK + 777)) * 300
+    x[0, ::97], x[1, ::101], x[2, ::103] = np.nan, np.inf, -np.inf
+    got = go_exp(x)
+    assert got.shape == x.shape
+    whole = golibm._go_exp(x.reshape(-1), golibm.USE_FMA).reshape(x.shape)
+    assert np.array_equal(got.view(np.int64), whole.view(np.int64))

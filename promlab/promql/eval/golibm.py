@@ -101,11 +101,27 @@ _EXP_TAYLOR = tuple(float(t) for t in (
     "0.5", "1.0"))
 
 
+#: Elements :func:`go_exp` computes at a time: its hundred-odd array passes (the emulated fused
+#: multiply-adds) then stay in the CPU's caches: 1 M values in 0.23 s instead of 0.39 s.
+EXP_BLOCK = 1 << 15
+
+
 def go_exp(x: F64 | float, *, use_fma: bool | None = None) -> F64:
     """``math.Exp(x)`` as Go's amd64 assembly computes it (``use_fma`` defaults to
     :data:`USE_FMA`)."""
     fused = USE_FMA if use_fma is None else use_fma
     x = np.asarray(x, dtype=np.float64)
+    if x.size <= EXP_BLOCK:
+        return _go_exp(x, fused)
+    flat = x.reshape(-1)
+    out = np.empty(flat.shape)
+    for lo in range(0, flat.shape[0], EXP_BLOCK):
+        out[lo:lo + EXP_BLOCK] = _go_exp(flat[lo:lo + EXP_BLOCK], fused)
+    return out.reshape(x.shape)
+
+
+def _go_exp(x: F64, fused: bool) -> F64:
+    """:func:`go_exp` of the array ``x``, in one go."""
     out = np.zeros(x.shape)
     with np.errstate(all="ignore"):
         # Only arguments that neither overflow nor scale below 2**-1074 are computed.
