@@ -951,10 +951,9 @@ tests:
   - {eval_time: 1m, alertname: P, exp_alerts: [{exp_annotations: {u: /sub}}]}
 """, rules="groups: [{name: p, rules: [{alert: P, expr: m > 1, annotations: {u: '{{ pathPrefix }}'}}]}]\n"), 0),
 ]
-# promlab differs from Go (every Prometheus version) in the last bit of some math functions:
 # Go's math.Log and math.Exp are its own (ln(3) = 1.0986122886681096, exp(0.0025) =
-# 1.0025031276057952), numpy's follow the C library. Kept as a strict xfail for the evaluator:
-# TODO(h7): emulate Go's Log/Exp as promql.eval.gomath does for Pow.
+# 1.0025031276057952), unlike the C library's; promtool's failure report prints them, and so
+# does promlab's (promql.eval.golibm).
 ENGINE_ULPS = _t("""
 tests:
 - interval: 1m
@@ -1036,7 +1035,6 @@ def test_known_2_42_differences(files: dict[str, str], want: int, tmp_path: Path
     assert _disagreement(real, ours) != "", "promtool now agrees: move the case into HAND"
 
 
-@pytest.mark.xfail(strict=True, reason="Go's math.Log/Exp differ from numpy's in the last bit")
 def test_math_functions_last_bit(tmp_path: Path, require_binary: Callable[[str], str],
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     promtool = require_binary("promtool")
