@@ -68,6 +68,7 @@ __all__ = [
     "RuleStatus",
     "eval_recording",
     "needs_sending",
+    "recorded_labels",
     "rule_key",
 ]
 
@@ -125,6 +126,19 @@ def needs_sending(alert: Alert, t_ms: int, resend_delay_ms: int) -> bool:
     return last is None or last + resend_delay_ms < t_ms
 
 
+def recorded_labels(labels: Labels, name: str, extra: Mapping[str, str]) -> Labels:
+    """A recording rule's output label set for a result element's ``labels``: ``__name__`` set
+    to ``name``, then ``extra`` applied (an empty value removes the label)."""
+    d = labels.to_dict()
+    d[METRIC_NAME] = name
+    for k, v in extra.items():
+        if v == "":
+            d.pop(k, None)
+        else:
+            d[k] = v
+    return Labels(d)
+
+
 def eval_recording(rule: RecordingRule, vector: Vector, t_ms: int, *,
                    labels: Mapping[str, str] | None = None, limit: int = 0) -> list[Sample]:
     """A recording rule's samples from its query result: ``__name__`` set to the rule's name,
@@ -143,14 +157,7 @@ def eval_recording(rule: RecordingRule, vector: Vector, t_ms: int, *,
         for i, ls in enumerate(vector.labels):
             if not bool(vector.present[i, col]):
                 continue
-            d = ls.to_dict()
-            d[METRIC_NAME] = rule.name
-            for k, v in extra.items():
-                if v == "":
-                    d.pop(k, None)
-                else:
-                    d[k] = v
-            key = Labels(d)
+            key = recorded_labels(ls, rule.name, extra)
             if key in out:
                 raise RuleError(DUPLICATE_SERIES_MSG, rule=rule.name)
             out[key] = (float(vector.values[i, col]), None if hists is None else hists[i, col])

@@ -27,7 +27,7 @@ from promlab.model.value import is_stale
 from promlab.storage.interface import AnyHistogram, AppendStats
 from promlab.storage.memory import MemoryStorage
 
-__all__ = ["CheckedAppender", "LastSamples"]
+__all__ = ["CheckedAppender", "LastSamples", "RowAppender"]
 
 OUT_OF_ORDER = "out of order sample"
 DUPLICATE = "duplicate sample for timestamp"
@@ -80,7 +80,21 @@ class LastSamples:
         return CheckedAppender(self)
 
 
-class CheckedAppender:
+class RowAppender:
+    """An appender's batch methods in terms of its :meth:`append` (a batch is its rows, one by
+    one, in order)."""
+
+    def append(self, labels: Labels, ts_ms: int, value: float) -> None:
+        raise NotImplementedError
+
+    def append_batch(self, series: Sequence[Labels], index: npt.NDArray[np.integer],
+                     ts_ms: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> None:
+        for i, t, v in zip(np.asarray(index).tolist(), np.asarray(ts_ms).tolist(),
+                           np.asarray(values).tolist(), strict=True):
+            self.append(series[i], t, v)
+
+
+class CheckedAppender(RowAppender):
     """An appender that refuses what the TSDB head refuses; :meth:`commit` writes the rest and
     then raises :class:`~promlab.errors.StorageError` with the last refusal, if any."""
 
@@ -90,12 +104,6 @@ class CheckedAppender:
 
     def append(self, labels: Labels, ts_ms: int, value: float) -> None:
         self._batch.append((labels, int(ts_ms), float(value)))
-
-    def append_batch(self, series: Sequence[Labels], index: npt.NDArray[np.integer],
-                     ts_ms: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> None:
-        for i, t, v in zip(np.asarray(index).tolist(), np.asarray(ts_ms).tolist(),
-                           np.asarray(values).tolist(), strict=True):
-            self.append(series[i], t, v)
 
     def append_histogram(self, labels: Labels, ts_ms: int, h: AnyHistogram) -> None:
         self._batch.append((labels, int(ts_ms), h))

@@ -42,7 +42,7 @@ from promlab.promql.engine import Engine
 from promlab.promql.parser import parse_expr, to_string
 from promlab.promql.parser.ast import Expr
 from promlab.promql.values import Vector
-from promlab.rules.group import GroupState
+from promlab.rules.group import GroupState, recorded_labels
 from promlab.rules.query import QueryFunc, query_funcs
 from promlab.rules.rule import (
     ALERTS_FOR_STATE_METRIC,
@@ -50,7 +50,7 @@ from promlab.rules.rule import (
     RecordingRule,
     Rule,
 )
-from promlab.rules.unittest.headcheck import LastSamples
+from promlab.rules.unittest.headcheck import LastSamples, RowAppender
 from promlab.rules.unittest.rulereads import is_plain, lag, peak_bound, produces, reads
 from promlab.storage.interface import AnyHistogram, AppendStats
 from promlab.storage.memory import MemoryStorage
@@ -197,14 +197,7 @@ def _write_recording(ro: RuleOrder, vec: Vector, write_ts: npt.NDArray[np.int64]
     extra = ro.state.group.rule_labels(rule)
     by_key: dict[Labels, list[int]] = {}
     for r, ls in enumerate(vec.labels):
-        d = ls.to_dict()
-        d[METRIC_NAME] = rule.name
-        for k, v in extra.items():
-            if v == "":
-                d.pop(k, None)
-            else:
-                d[k] = v
-        by_key.setdefault(Labels(d), []).append(r)
+        by_key.setdefault(recorded_labels(ls, rule.name, extra), []).append(r)
     n = write_ts.shape[0]
     per_step = np.zeros(n, np.int64)
     out: list[tuple[Labels, npt.NDArray[np.bool_], npt.NDArray[np.float64]]] = []
@@ -230,7 +223,7 @@ def _write_recording(ro: RuleOrder, vec: Vector, write_ts: npt.NDArray[np.int64]
 
 
 @dataclass
-class _Gathering:
+class _Gathering(RowAppender):
     """An appender that keeps what an alerting rule writes, to load it at the end (the rule's
     series are its own, so nothing is refused)."""
 
@@ -239,12 +232,6 @@ class _Gathering:
 
     def append(self, labels: Labels, ts_ms: int, value: float) -> None:
         self.pending.append((labels, int(ts_ms), float(value)))
-
-    def append_batch(self, series: Sequence[Labels], index: npt.NDArray[np.integer],
-                     ts_ms: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> None:
-        for i, t, v in zip(np.asarray(index).tolist(), np.asarray(ts_ms).tolist(),
-                           np.asarray(values).tolist(), strict=True):
-            self.append(series[i], t, v)
 
     def append_histogram(self, labels: Labels, ts_ms: int, h: AnyHistogram) -> None:
         raise _GiveUp("native histogram output")
