@@ -83,6 +83,7 @@ def _trig_reduce(x: float) -> tuple[int, float]:
 
 def _octants(x: F64) -> tuple[npt.NDArray[np.int64], F64]:
     """Octant j (0..7, even) and remainder z of ``x >= 0`` as sin/cos/tan reduce it."""
+    shape, x = x.shape, x.reshape(-1)
     small = x < _REDUCE_THRESHOLD
     jf = np.floor(np.where(small, x, 0.0) * _FOUR_OVER_PI)
     j = jf.astype(np.int64)
@@ -90,10 +91,15 @@ def _octants(x: F64) -> tuple[npt.NDArray[np.int64], F64]:
     j = np.where(odd, j + 1, j)
     y = np.where(odd, jf + 1, jf)
     z = ((x - y * _PI4A) - y * _PI4B) - y * _PI4C
-    if not small.all():
-        for i in np.flatnonzero(~small & np.isfinite(x)).tolist():
-            j.flat[i], z.flat[i] = _trig_reduce(float(x.flat[i]))
-    return j, z
+    big = ~small & np.isfinite(x)
+    if big.any():
+        # Exact reduction is integer arithmetic per value: once per distinct one (a range
+        # query's time() repeats its steps' values in every series).
+        vals, inv = np.unique(x[big], return_inverse=True)
+        red = [_trig_reduce(v) for v in vals.tolist()]
+        j[big] = np.fromiter((o for o, _ in red), np.int64, len(red))[inv.reshape(-1)]
+        z[big] = np.fromiter((r for _, r in red), np.float64, len(red))[inv.reshape(-1)]
+    return j.reshape(shape), z.reshape(shape)
 
 
 def _sin_poly(z: F64, zz: F64) -> F64:
